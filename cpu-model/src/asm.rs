@@ -1,0 +1,491 @@
+//! The assembler: AArch64-subset text with labels to [`Program`]s.
+//!
+//! ```text
+//! // kernel entry hook, simplified
+//! enter:  LDR   W1, [X0]          // ll_isol_flags
+//!         CMP   W1, #1
+//!         B.NE  out
+//!         MOV   W2, #2
+//!         STR   W2, [X0]
+//!         DMB   ISH
+//!         ISB
+//! out:    work  200
+//! ```
+//!
+//! One instruction per line; `label:` may stand alone or precede an
+//! instruction; `//` starts a comment; mnemonics and registers are
+//! case-insensitive. Besides the AArch64 subset there is one
+//! pseudo-instruction, `work N`: N cycles of computation, one event.
+//! Errors carry the line and column of what is wrong.
+
+use std::collections::BTreeMap;
+
+use memory_model::{Addr, Fence};
+
+use crate::isa::{AluOp, Cond, Extend, Index, Inst, Operand, Reg, Src2, Width};
+
+/// A syntax or support error in assembler text, with its position (1-based).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{col}: {msg}")]
+pub struct AsmError {
+    /// Line number.
+    pub line: usize,
+    /// Column number.
+    pub col: usize,
+    /// What is wrong.
+    pub msg: String,
+}
+
+/// An instruction whose branch target may still be a label.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parsed {
+    /// The instruction (branch target 0 until resolved).
+    pub inst: Inst,
+    /// Label the branch target refers to, with its column.
+    pub target: Option<(String, usize)>,
+}
+
+/// An assembled program: instructions at consecutive addresses from `base`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Program {
+    /// Address of the first instruction.
+    pub base: Addr,
+    /// The instructions.
+    pub insts: Vec<Inst>,
+    /// Label → address (a label after the last instruction names the end).
+    pub labels: BTreeMap<String, Addr>,
+    /// Source line of each instruction.
+    pub lines: Vec<usize>,
+}
+
+impl Program {
+    /// Address one past the last instruction.
+    pub fn end(&self) -> Addr {
+        self.base + self.insts.len() as Addr * Inst::BYTES
+    }
+
+    /// The instruction at `pc`, if `pc` lies inside the program.
+    pub fn at(&self, pc: Addr) -> Option<&Inst> {
+        if pc < self.base || !(pc - self.base).is_multiple_of(Inst::BYTES) {
+            return None;
+        }
+        self.insts.get(((pc - self.base) / Inst::BYTES) as usize)
+    }
+
+    /// Address of `label`.
+    pub fn label(&self, label: &str) -> Option<Addr> {
+        self.labels.get(label).copied()
+    }
+
+    /// The label naming `addr`, if any (first in name order).
+    pub fn label_at(&self, addr: Addr) -> Option<&str> {
+        self.labels.iter().find(|(_, a)| **a == addr).map(|(n, _)| n.as_str())
+    }
+}
+
+/// Assembles `text` to a program starting at `base`.
+pub fn assemble(text: &str, base: Addr) -> Result<Program, AsmError> {
+    let mut b = Builder::new(base);
+    for (n, raw) in text.lines().enumerate() {
+        let line = n + 1;
+        let code = raw.find("//").map_or(raw, |i| &raw[..i]);
+        let (labels, rest, rest_col) = split_labels(code).map_err(|(col, msg)| AsmError { line, col, msg })?;
+        for (label, col) in labels {
+            b.label(&label, line, col)?;
+        }
+        if !rest.trim().is_empty() {
+            let parsed = parse_inst(rest, rest_col).map_err(|(col, msg)| AsmError { line, col, msg })?;
+            b.push(parsed, line);
+        }
+    }
+    b.finish()
+}
+
+/// Accumulates instructions and labels, then resolves branch targets.
+pub struct Builder {
+    prog: Program,
+    pending: Vec<(usize, String, usize, usize)>,
+}
+
+impl Builder {
+    /// An empty program at `base`.
+    pub fn new(base: Addr) -> Self {
+        Builder { prog: Program { base, ..Program::default() }, pending: vec![] }
+    }
+
+    /// Defines `name` at the next instruction's address.
+    pub fn label(&mut self, name: &str, line: usize, col: usize) -> Result<(), AsmError> {
+        let addr = self.prog.end();
+        if self.prog.labels.insert(name.to_string(), addr).is_some() {
+            return Err(AsmError { line, col, msg: format!("label `{name}` defined twice") });
+        }
+        Ok(())
+    }
+
+    /// Appends an instruction from source line `line`.
+    pub fn push(&mut self, p: Parsed, line: usize) {
+        if let Some((label, col)) = p.target {
+            self.pending.push((self.prog.insts.len(), label, line, col));
+        }
+        self.prog.insts.push(p.inst);
+        self.prog.lines.push(line);
+    }
+
+    /// Resolves labels; fails on an undefined one.
+    pub fn finish(mut self) -> Result<Program, AsmError> {
+        for (i, label, line, col) in self.pending {
+            let Some(&addr) = self.prog.labels.get(&label) else {
+                return Err(AsmError { line, col, msg: format!("undefined label `{label}`") });
+            };
+            match &mut self.prog.insts[i] {
+                Inst::B { target } | Inst::BCond { target, .. } | Inst::Cbz { target, .. } => *target = addr,
+                _ => unreachable!("only branches carry labels"),
+            }
+        }
+        Ok(self.prog)
+    }
+}
+
+fn is_ident_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_' || c == '.'
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '$'
+}
+
+/// Labels with their columns, the rest of the line, and the rest's column.
+pub type SplitLine<'a> = (Vec<(String, usize)>, &'a str, usize);
+
+/// Splits leading `label:` definitions off a line. Returns the labels with
+/// their columns, the rest of the line and the rest's column (1-based).
+pub fn split_labels(code: &str) -> Result<SplitLine<'_>, (usize, String)> {
+    let mut labels = vec![];
+    let mut pos = 0;
+    loop {
+        let rest = &code[pos..];
+        let trimmed = rest.trim_start();
+        let start = pos + (rest.len() - trimmed.len());
+        let ident_len = trimmed.char_indices().find(|&(_, c)| !is_ident(c)).map_or(trimmed.len(), |(i, _)| i);
+        if ident_len > 0 && trimmed.starts_with(is_ident_start) && trimmed[ident_len..].trim_start().starts_with(':') {
+            labels.push((trimmed[..ident_len].to_string(), start + 1));
+            let after = &trimmed[ident_len..];
+            let colon = after.find(':').expect("checked above");
+            pos = start + ident_len + colon + 1;
+            continue;
+        }
+        return Ok((labels, rest, pos + 1));
+    }
+}
+
+/// A cursor over one instruction's text, tracking the column for errors.
+struct Cur<'a> {
+    s: &'a str,
+    pos: usize,
+    col0: usize,
+}
+
+type PResult<T> = Result<T, (usize, String)>;
+
+impl<'a> Cur<'a> {
+    fn col(&self) -> usize {
+        self.col0 + self.pos
+    }
+    fn ws(&mut self) {
+        while self.s[self.pos..].starts_with([' ', '\t']) {
+            self.pos += 1;
+        }
+    }
+    fn at_end(&mut self) -> bool {
+        self.ws();
+        self.pos >= self.s.len()
+    }
+    fn peek(&mut self) -> Option<char> {
+        self.ws();
+        self.s[self.pos..].chars().next()
+    }
+    fn eat(&mut self, c: char) -> bool {
+        if self.peek() == Some(c) {
+            self.pos += c.len_utf8();
+            true
+        } else {
+            false
+        }
+    }
+    fn expect(&mut self, c: char) -> PResult<()> {
+        if self.eat(c) { Ok(()) } else { Err(self.err(format!("expected `{c}`"))) }
+    }
+    fn err(&self, msg: String) -> (usize, String) {
+        (self.col(), msg)
+    }
+    fn word(&mut self) -> PResult<(String, usize)> {
+        self.ws();
+        let col = self.col();
+        let rest = &self.s[self.pos..];
+        let len = rest.char_indices().find(|&(_, c)| !is_ident(c)).map_or(rest.len(), |(i, _)| i);
+        if len == 0 {
+            return Err(self.err("expected a name".into()));
+        }
+        self.pos += len;
+        Ok((rest[..len].to_string(), col))
+    }
+    fn reg(&mut self) -> PResult<Operand> {
+        let (w, col) = self.word()?;
+        parse_reg(&w).ok_or((col, format!("expected a register, found `{w}`")))
+    }
+    fn xreg(&mut self) -> PResult<Reg> {
+        self.ws();
+        let col = self.col();
+        let op = self.reg()?;
+        if op.width != Width::X {
+            return Err((col, "base register must be an X register".into()));
+        }
+        Ok(op.reg)
+    }
+    fn imm(&mut self) -> PResult<u64> {
+        self.ws();
+        let col = self.col();
+        self.eat('#');
+        self.ws();
+        let rest = &self.s[self.pos..];
+        let neg = rest.starts_with('-');
+        let body = rest.trim_start_matches(['-', '+']);
+        let skipped = rest.len() - body.len();
+        let (digits, radix) = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (h, 16)
+        } else {
+            (body, 10)
+        };
+        let len = digits.char_indices().find(|&(_, c)| !c.is_digit(radix)).map_or(digits.len(), |(i, _)| i);
+        if len == 0 {
+            return Err((col, "expected an immediate".into()));
+        }
+        let v = u64::from_str_radix(&digits[..len], radix).map_err(|e| (col, format!("bad immediate: {e}")))?;
+        self.pos += skipped + (body.len() - digits.len()) + len;
+        Ok(if neg { v.wrapping_neg() } else { v })
+    }
+    fn src2(&mut self) -> PResult<Src2> {
+        match self.peek() {
+            Some('#') | Some('-') => Ok(Src2::Imm(self.imm()?)),
+            Some(c) if c.is_ascii_digit() => Ok(Src2::Imm(self.imm()?)),
+            _ => Ok(Src2::Reg(self.reg()?)),
+        }
+    }
+    fn mem(&mut self) -> PResult<(Reg, Index)> {
+        self.expect('[')?;
+        let base = self.xreg()?;
+        let index = if self.eat(',') {
+            if matches!(self.peek(), Some('#') | Some('-')) || self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                Index::Imm(self.imm()? as i64)
+            } else {
+                let r = self.reg()?;
+                let ext = if self.eat(',') {
+                    let (e, col) = self.word()?;
+                    match e.to_ascii_uppercase().as_str() {
+                        "SXTW" => Extend::Sxtw,
+                        "UXTW" => Extend::Uxtw,
+                        "LSL" => Extend::Lsl(self.imm()? as u8),
+                        _ => return Err((col, format!("unsupported extension `{e}`"))),
+                    }
+                } else {
+                    Extend::Lsl(0)
+                };
+                Index::Reg(r, ext)
+            }
+        } else {
+            Index::Imm(0)
+        };
+        self.expect(']')?;
+        if self.eat('!') {
+            return Err(self.err("unsupported: pre-index writeback".into()));
+        }
+        Ok((base, index))
+    }
+    fn comma(&mut self) -> PResult<()> {
+        self.expect(',')
+    }
+    fn label(&mut self) -> PResult<(String, usize)> {
+        let (w, col) = self.word()?;
+        Ok((w, col))
+    }
+}
+
+/// Parses a register name: `Xn`, `Wn`, `XZR`, `WZR`.
+pub fn parse_reg(w: &str) -> Option<Operand> {
+    let u = w.to_ascii_uppercase();
+    let (width, rest) = match u.as_bytes().first()? {
+        b'X' => (Width::X, &u[1..]),
+        b'W' => (Width::W, &u[1..]),
+        _ => return None,
+    };
+    if rest == "ZR" {
+        return Some(Operand { reg: Reg::ZR, width });
+    }
+    let n: u8 = rest.parse().ok()?;
+    (n <= 30 && !(rest.len() > 1 && rest.starts_with('0'))).then_some(Operand { reg: Reg(n), width })
+}
+
+fn fence_option(c: &mut Cur, dsb: bool) -> PResult<Fence> {
+    let (w, col) = c.word()?;
+    let u = w.to_ascii_uppercase();
+    if dsb {
+        return match u.as_str() {
+            "ISH" | "SY" | "OSH" | "NSH" => Ok(Fence::Sync),
+            _ => Err((col, format!("unsupported: DSB {w} (only DSB ISH/SY)"))),
+        };
+    }
+    match u.as_str() {
+        "ISH" | "SY" | "OSH" | "NSH" => Ok(Fence::Full),
+        "ISHLD" | "LD" | "OSHLD" | "NSHLD" => Ok(Fence::Load),
+        "ISHST" | "ST" | "OSHST" | "NSHST" => Ok(Fence::Store),
+        _ => Err((col, format!("unsupported barrier option `{w}`"))),
+    }
+}
+
+/// Parses one instruction; `col0` is the column of `s` in its line.
+/// Errors are `(column, message)`.
+pub fn parse_inst(s: &str, col0: usize) -> Result<Parsed, (usize, String)> {
+    let mut c = Cur { s, pos: 0, col0 };
+    let (mn, mcol) = c.word()?;
+    let upper = mn.to_ascii_uppercase();
+    let mut target = None;
+    let inst = match upper.as_str() {
+        "LDR" | "LDAR" | "STR" | "STLR" => {
+            let rt = c.reg()?;
+            c.comma()?;
+            let mcol2 = c.col();
+            let (base, index) = c.mem()?;
+            let ordered = upper == "LDAR" || upper == "STLR";
+            if ordered && index != Index::Imm(0) {
+                return Err((mcol2, format!("{upper} takes only [Xn]")));
+            }
+            if upper.starts_with("LD") {
+                Inst::Load { rt, base, index, acquire: ordered }
+            } else {
+                Inst::Store { rt, base, index, release: ordered }
+            }
+        }
+        "MOV" => {
+            let rd = c.reg()?;
+            c.comma()?;
+            Inst::Mov { rd, src: c.src2()? }
+        }
+        "ADD" | "SUB" | "AND" | "ORR" | "EOR" => {
+            let op = match upper.as_str() {
+                "ADD" => AluOp::Add,
+                "SUB" => AluOp::Sub,
+                "AND" => AluOp::And,
+                "ORR" => AluOp::Orr,
+                _ => AluOp::Eor,
+            };
+            let rd = c.reg()?;
+            c.comma()?;
+            let rn = c.reg()?;
+            c.comma()?;
+            Inst::Alu { op, rd, rn, src: c.src2()? }
+        }
+        "CMP" => {
+            let rn = c.reg()?;
+            c.comma()?;
+            Inst::Cmp { rn, src: c.src2()? }
+        }
+        "CSET" => {
+            let rd = c.reg()?;
+            c.comma()?;
+            let (w, col) = c.word()?;
+            let cond = parse_cond(&w).ok_or((col, format!("unknown condition `{w}`")))?;
+            Inst::Cset { rd, cond }
+        }
+        "B" => {
+            target = Some(c.label()?);
+            Inst::B { target: 0 }
+        }
+        "CBZ" | "CBNZ" => {
+            let rt = c.reg()?;
+            c.comma()?;
+            target = Some(c.label()?);
+            Inst::Cbz { rt, nonzero: upper == "CBNZ", target: 0 }
+        }
+        "DMB" => Inst::Dmb(fence_option(&mut c, false)?),
+        "DSB" => {
+            fence_option(&mut c, true)?;
+            Inst::Dsb
+        }
+        "ISB" => Inst::Isb,
+        "NOP" => Inst::Nop,
+        "WORK" => Inst::Work(c.imm()?),
+        _ if upper.starts_with("B.") => {
+            let cond = parse_cond(&upper[2..]).ok_or((mcol, format!("unknown condition in `{mn}`")))?;
+            target = Some(c.label()?);
+            Inst::BCond { cond, target: 0 }
+        }
+        _ => return Err((mcol, format!("unsupported instruction `{mn}`"))),
+    };
+    if !c.at_end() {
+        return Err(c.err(format!("unexpected `{}`", c.s[c.pos..].trim_end())));
+    }
+    Ok(Parsed { inst, target })
+}
+
+fn parse_cond(s: &str) -> Option<Cond> {
+    let u = s.to_ascii_uppercase();
+    Cond::NAMES.iter().find(|(n, _)| *n == u).map(|(_, c)| *c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assembles_labels_and_branches() {
+        let p = assemble(
+            "start: LDR W1, [X0]\n  cmp w1,#1 // compare\n  B.NE out\n  STR W2,[X0, #8]\nout:\n  work 100\n",
+            0x1000,
+        )
+        .unwrap();
+        assert_eq!(p.insts.len(), 5);
+        assert_eq!(p.label("out"), Some(0x1010));
+        assert_eq!(p.insts[2], Inst::BCond { cond: Cond::Ne, target: 0x1010 });
+        assert_eq!(p.insts[4], Inst::Work(100));
+        assert_eq!(p.lines, [1, 2, 3, 4, 6]);
+        assert_eq!(p.at(0x1004).unwrap().to_string(), "CMP W1,#1");
+        assert_eq!(p.at(0x1014), None);
+    }
+
+    #[test]
+    fn parses_every_addressing_form_and_barrier() {
+        for (text, shown) in [
+            ("LDR X0,[X1,W2,SXTW]", "LDR X0,[X1,W2,SXTW]"),
+            ("ldr x0, [x1, x2, lsl #3]", "LDR X0,[X1,X2,LSL #3]"),
+            ("STR W0,[X1,#-8]", "STR W0,[X1,#-8]"),
+            ("LDAR W0,[X1]", "LDAR W0,[X1]"),
+            ("STLR W0,[X1]", "STLR W0,[X1]"),
+            ("EOR W3,W2,W2", "EOR W3,W2,W2"),
+            ("MOV X1,#0x10", "MOV X1,#16"),
+            ("DMB SY", "DMB ISH"),
+            ("DMB ISHLD", "DMB ISHLD"),
+            ("DMB ST", "DMB ISHST"),
+            ("DSB ISH", "DSB ISH"),
+            ("CSET W0,EQ", "CSET W0,EQ"),
+        ] {
+            let p = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+            assert_eq!(p.inst.to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn errors_name_line_and_column() {
+        let e = assemble("  NOP\n  LDXR W0,[X1]\n", 0).unwrap_err();
+        assert_eq!((e.line, e.col), (2, 3));
+        assert!(e.msg.contains("unsupported instruction `LDXR`"), "{e}");
+        let e = assemble("B nowhere", 0).unwrap_err();
+        assert_eq!((e.line, e.col, e.msg.as_str()), (1, 3, "undefined label `nowhere`"));
+        let e = assemble("LDR W0,[W1]", 0).unwrap_err();
+        assert_eq!(e.col, 9);
+        let e = assemble("MOV X0,#1 junk", 0).unwrap_err();
+        assert_eq!(e.col, 11);
+        let e = assemble("a:\na: NOP", 0).unwrap_err();
+        assert_eq!((e.line, e.msg.as_str()), (2, "label `a` defined twice"));
+        assert!(parse_reg("X31").is_none() && parse_reg("X07").is_none() && parse_reg("wzr").is_some());
+    }
+}

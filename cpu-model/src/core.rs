@@ -1,0 +1,877 @@
+//! One out-of-order, speculative core.
+//!
+//! ```text
+//!  fetch ──▶ ROB (program order, renamed through producer links) ──▶ retire ──▶ arch regs
+//!              │ loads, stores, barriers, cond. branches
+//!              ▼
+//!             Lsq (memory-model): ordering rules of the mode, store buffer
+//! ```
+//!
+//! The core fetches instructions into a reorder buffer, following predicted
+//! branch directions; each instruction names the in-flight producers of its
+//! source registers. Register computations happen as soon as their inputs
+//! exist — they are local and invisible to other cores. Memory accesses go
+//! through the load/store queue, whose mode rules say which load may be
+//! satisfied and which store may propagate; those *visible* transitions are
+//! chosen from outside: by latencies in a timed run, by the explorer in an
+//! exhaustive one. A satisfied load that later turns out to have read the
+//! wrong write is restarted, with everything that consumed its value.
+//!
+//! Timing is carried as timestamps rather than ticks: every entry records
+//! when it was fetched and when its result is ready, so a chain of register
+//! operations costs cycles without costing events. Only memory accesses,
+//! the end of a compute block (`work N`) and front-end redirections are
+//! events.
+
+use std::collections::VecDeque;
+
+use memory_model::graph::{Event as GEvent, EventKind};
+use memory_model::lsq::{Lsq, Seq, SlotKind};
+use memory_model::{Addr, Fence, Mode, ThreadId, WriteId};
+use serde::{Deserialize, Serialize};
+use sim::Cycle;
+
+use crate::code::CodeSpace;
+use crate::isa::{Inst, Operand, Reg, compare_flags};
+
+/// Timing parameters of a core.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoreConfig {
+    /// Reorder-buffer entries: how far the core runs ahead (speculation window).
+    pub rob_entries: usize,
+    /// Retired stores the store buffer holds before retirement stalls
+    /// (Skylake: 56, DESIGN.md).
+    pub store_buffer_entries: usize,
+    /// Cycles from fetch until an instruction can execute (front-end depth).
+    pub frontend_cycles: Cycle,
+    /// Latency of a register operation.
+    pub alu_cycles: Cycle,
+    /// Store-to-load forwarding latency (about 5 cycles on recent x86 and Arm cores).
+    pub forward_cycles: Cycle,
+    /// Cycles lost when a mispredicted branch redirects fetch (Skylake ~15–20).
+    pub mispredict_penalty: Cycle,
+    /// Pipeline refill after ISB (ISB costs ~30–40 cycles, DESIGN.md).
+    pub isb_cycles: Cycle,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        CoreConfig {
+            rob_entries: 64,
+            store_buffer_entries: 56,
+            frontend_cycles: 5,
+            alu_cycles: 1,
+            forward_cycles: 5,
+            mispredict_penalty: 16,
+            isb_cycles: 35,
+        }
+    }
+}
+
+const NO_PROD: u32 = u32::MAX;
+const NO_SLOT: Seq = Seq::MAX;
+
+/// Dependencies of an entry, tracked only when the run records its graph:
+/// instance numbers of the loads that feed it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Deps {
+    value: Vec<u32>,
+    addr: Vec<u32>,
+    data: Vec<u32>,
+}
+
+fn union_into(dst: &mut Vec<u32>, src: &[u32]) {
+    for &x in src {
+        if let Err(i) = dst.binary_search(&x) {
+            dst.insert(i, x);
+        }
+    }
+}
+
+/// One reorder-buffer entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Entry {
+    iid: u32,
+    pc: Addr,
+    inst: Inst,
+    /// Producer instance of each source register (`NO_PROD`: architectural).
+    prod: [u32; 3],
+    /// Value written to the destination register.
+    result: Option<u64>,
+    /// The result (or address/data) can no longer change.
+    determined: bool,
+    /// Register part done: result computed, or address (and data) generated.
+    executed: bool,
+    /// Queue entry, for loads, stores, barriers and conditional branches.
+    slot: Seq,
+    /// Branches: the next pc fetched after it (`None`: not yet predicted).
+    next: Option<Addr>,
+    /// Conditional branches: outcome known and final.
+    resolved: bool,
+    fetched_at: Cycle,
+    ready_at: Cycle,
+    deps: Option<Box<Deps>>,
+}
+
+/// Why fetch stopped, as far as the outside needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchState {
+    /// Fetch can continue (or the window is full).
+    Running,
+    /// A conditional branch waits for a predicted direction (exhaustive mode).
+    NeedsPrediction,
+    /// Nothing left to fetch: the pc left the code.
+    Ended,
+}
+
+/// What a call to [`Core::advance`] left behind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Advance {
+    /// Earliest future cycle at which the core has local work (timed mode).
+    pub wake_at: Option<Cycle>,
+    /// A branch resolved against its prediction (exhaustive mode prunes such paths).
+    pub mispredicted: bool,
+}
+
+/// Static facts the core needs while advancing.
+pub struct Env<'a> {
+    /// The code.
+    pub code: &'a CodeSpace,
+    /// Consistency mode.
+    pub mode: Mode,
+    /// Timing parameters.
+    pub cfg: &'a CoreConfig,
+    /// Timed run (timestamps and predictions) or exhaustive exploration.
+    pub timed: bool,
+    /// Record execution-graph events at retirement.
+    pub record: bool,
+}
+
+/// A core: architectural registers, the reorder buffer and the load/store queue.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Core {
+    id: ThreadId,
+    arch: [u64; Reg::COUNT],
+    rob: VecDeque<Entry>,
+    head_iid: u32,
+    next_iid: u32,
+    rename: [u32; Reg::COUNT],
+    lsq: Lsq,
+    pc: Addr,
+    fetch_ready_at: Cycle,
+    fetched: u64,
+    #[doc(hidden)]
+    pub(crate) rec: Recorder,
+}
+
+/// Graph events retired so far (history, not state: excluded from `Hash`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Recorder {
+    pub(crate) events: Vec<GEvent>,
+    load_po: Vec<(u32, u32)>,
+    ctrl: Vec<u32>,
+    arch_deps: Vec<Vec<u32>>,
+}
+
+impl std::hash::Hash for Recorder {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+impl PartialEq for Recorder {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Recorder {}
+
+impl Recorder {
+    fn po_of(&self, iids: &[u32]) -> Vec<u32> {
+        let mut v: Vec<u32> =
+            iids.iter().filter_map(|i| self.load_po.iter().find(|(l, _)| l == i).map(|&(_, po)| po)).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+impl Core {
+    /// A core that will start fetching at `pc` with the given registers.
+    pub fn new(id: ThreadId, pc: Addr, regs: &[(Reg, u64)]) -> Self {
+        let mut arch = [0; Reg::COUNT];
+        for &(r, v) in regs {
+            if !r.is_zero() {
+                arch[r.index()] = v;
+            }
+        }
+        Core {
+            id,
+            arch,
+            rob: VecDeque::new(),
+            head_iid: 0,
+            next_iid: 0,
+            rename: [NO_PROD; Reg::COUNT],
+            lsq: Lsq::new(id),
+            pc,
+            fetch_ready_at: 0,
+            fetched: 0,
+            rec: Recorder::default(),
+        }
+    }
+
+    /// Back to a fresh core at `pc` with `regs`, keeping allocations.
+    pub fn reset(&mut self, pc: Addr, regs: &[(Reg, u64)]) {
+        self.arch = [0; Reg::COUNT];
+        for &(r, v) in regs {
+            if !r.is_zero() {
+                self.arch[r.index()] = v;
+            }
+        }
+        self.rob.clear();
+        self.head_iid = 0;
+        self.next_iid = 0;
+        self.rename = [NO_PROD; Reg::COUNT];
+        self.lsq.clear();
+        self.pc = pc;
+        self.fetch_ready_at = 0;
+        self.fetched = 0;
+        self.rec.events.clear();
+        self.rec.load_po.clear();
+        self.rec.ctrl.clear();
+        self.rec.arch_deps.clear();
+    }
+
+    /// This core's index.
+    pub fn id(&self) -> ThreadId {
+        self.id
+    }
+
+    /// Architectural value of `r` (meaningful once the core is done).
+    pub fn reg(&self, r: Reg) -> u64 {
+        if r.is_zero() { 0 } else { self.arch[r.index()] }
+    }
+
+    /// The load/store queue.
+    pub fn lsq(&self) -> &Lsq {
+        &self.lsq
+    }
+
+    /// The load/store queue, mutably (the machine applies visible transitions).
+    pub fn lsq_mut(&mut self) -> &mut Lsq {
+        &mut self.lsq
+    }
+
+    /// Instructions fetched so far (including squashed ones).
+    pub fn fetched(&self) -> u64 {
+        self.fetched
+    }
+
+    /// Next fetch address.
+    pub fn pc(&self) -> Addr {
+        self.pc
+    }
+
+    /// True when the program has ended and every access has completed.
+    pub fn is_done(&self, code: &CodeSpace) -> bool {
+        self.rob.is_empty() && self.lsq.is_empty() && code.fetch(self.pc).is_none()
+    }
+
+    /// Graph events retired so far, in program order.
+    pub fn recorded_events(&self) -> &[GEvent] {
+        &self.rec.events
+    }
+
+    fn entry_index(&self, iid: u32) -> Option<usize> {
+        iid.checked_sub(self.head_iid).map(|i| i as usize).filter(|&i| i < self.rob.len())
+    }
+
+    /// Value, determinedness and ready time of source `k` of entry `i`.
+    fn source(&self, i: usize, k: usize, op: Operand) -> Option<(u64, bool, Cycle)> {
+        if op.reg.is_zero() {
+            return Some((0, true, 0));
+        }
+        match self.entry_index(self.rob[i].prod[k]) {
+            Some(p) if self.rob[i].prod[k] != NO_PROD => {
+                let e = &self.rob[p];
+                e.result.map(|v| (op.width.mask(v), e.determined, e.ready_at))
+            }
+            _ => Some((op.width.mask(self.arch[op.reg.index()]), true, 0)),
+        }
+    }
+
+    fn source_deps(&self, i: usize, k: usize, op: Operand) -> Vec<u32> {
+        if op.reg.is_zero() {
+            return vec![];
+        }
+        match self.entry_index(self.rob[i].prod[k]) {
+            Some(p) if self.rob[i].prod[k] != NO_PROD => {
+                self.rob[p].deps.as_ref().map(|d| d.value.clone()).unwrap_or_default()
+            }
+            _ => self.rec.arch_deps.get(op.reg.index()).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// The direction a conditional branch at the tail waits for, if any:
+    /// (taken target, fall-through).
+    pub fn pending_prediction(&self) -> Option<(Addr, Addr)> {
+        let e = self.rob.back()?;
+        if e.inst.is_conditional_branch() && e.next.is_none() && !e.resolved {
+            let target = match e.inst {
+                Inst::BCond { target, .. } | Inst::Cbz { target, .. } => target,
+                _ => unreachable!(),
+            };
+            Some((target, e.pc + Inst::BYTES))
+        } else {
+            None
+        }
+    }
+
+    /// Follows `next` after the unpredicted branch at the tail.
+    pub fn predict(&mut self, next: Addr) {
+        let e = self.rob.back_mut().expect("a pending branch");
+        debug_assert!(e.next.is_none());
+        e.next = Some(next);
+        self.pc = next;
+    }
+
+    /// Earliest cycle an access for queue entry `seq` can start.
+    pub fn issue_time(&self, seq: Seq) -> Cycle {
+        let Some(slot) = self.lsq.get(seq) else { return 0 };
+        let Some(i) = self.entry_index(slot.iid) else { return 0 };
+        self.rob[i].ready_at
+    }
+
+    /// Delivers the value of a satisfied load (timed: at `now`).
+    pub fn load_satisfied(&mut self, seq: Seq, value: u64, now: Cycle) {
+        let iid = self.lsq.get(seq).expect("satisfied slot").iid;
+        if let Some(i) = self.entry_index(iid) {
+            let e = &mut self.rob[i];
+            if let Inst::Load { rt, .. } = e.inst {
+                e.result = Some(rt.width.mask(value));
+                e.ready_at = now;
+            }
+        }
+    }
+
+    /// Restarts the loads in `roots` and everything that depends on them.
+    pub fn restart(&mut self, roots: &[Seq]) {
+        if roots.is_empty() {
+            return;
+        }
+        let mut restarted: Vec<u32> = roots.iter().filter_map(|&s| self.lsq.get(s)).map(|s| s.iid).collect();
+        let first = restarted.iter().filter_map(|&iid| self.entry_index(iid)).min().unwrap_or(self.rob.len());
+        let mut acquire_restarted = false;
+        for i in first..self.rob.len() {
+            let e = &self.rob[i];
+            let is_load = matches!(e.inst, Inst::Load { .. });
+            let mut hit = restarted.contains(&e.iid) || e.prod.iter().any(|p| *p != NO_PROD && restarted.contains(p));
+            if !hit && is_load {
+                if let Some(r) = self.lsq.get(e.slot).and_then(|s| s.read) {
+                    hit = r.forwarded && restarted.contains(&r.source.iid);
+                }
+                hit |= acquire_restarted;
+            }
+            if !hit {
+                continue;
+            }
+            let (iid, slot, inst) = (e.iid, e.slot, e.inst);
+            if !restarted.contains(&iid) {
+                restarted.push(iid);
+            }
+            if let Inst::Load { acquire: true, .. } = inst {
+                acquire_restarted = true;
+            }
+            let e = &mut self.rob[i];
+            e.executed = false;
+            e.result = None;
+            e.determined = false;
+            if let Some(d) = e.deps.as_mut() {
+                **d = Deps::default();
+            }
+            match inst {
+                Inst::Load { .. } => self.lsq.reset_load(slot),
+                Inst::Store { .. } => self.lsq.reset_store(slot),
+                _ => {}
+            }
+        }
+    }
+
+    /// Takes every local transition available at `now` until none is left:
+    /// retire, fetch, execute register operations, generate addresses,
+    /// resolve branches, finish loads and barriers.
+    pub fn advance(&mut self, env: &Env, now: Cycle) -> Advance {
+        let mut out = Advance::default();
+        loop {
+            let mut changed = self.execute(env, now, &mut out);
+            if out.mispredicted && !env.timed {
+                return out;
+            }
+            changed |= self.lsq.settle(env.mode);
+            changed |= self.mark_loads_determined();
+            changed |= self.retire(env, now, &mut out);
+            changed |= self.fetch(env, now, &mut out);
+            if !changed {
+                break;
+            }
+        }
+        out
+    }
+
+    fn mark_loads_determined(&mut self) -> bool {
+        let mut changed = false;
+        for e in self.rob.iter_mut() {
+            let is_load = matches!(e.inst, Inst::Load { .. });
+            if !e.determined && is_load && e.result.is_some() && self.lsq.get(e.slot).is_some_and(|s| s.done) {
+                e.determined = true;
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    fn execute(&mut self, env: &Env, now: Cycle, out: &mut Advance) -> bool {
+        let mut changed = false;
+        let mut branches_resolved = true;
+        let mut i = 0;
+        while i < self.rob.len() {
+            let inst = self.rob[i].inst;
+            let srcs = inst.sources();
+            let mut vals = [0u64; 3];
+            let mut avail = [true; 3];
+            let mut det = [true; 3];
+            let mut ready = self.rob[i].fetched_at + env.cfg.frontend_cycles;
+            let mut start = ready;
+            for (k, op) in srcs.iter().enumerate() {
+                if let Some(op) = op {
+                    match self.source(i, k, *op) {
+                        Some((v, d, t)) => {
+                            vals[k] = v;
+                            det[k] = d;
+                            start = start.max(t);
+                        }
+                        None => avail[k] = false,
+                    }
+                }
+            }
+            ready = ready.max(start);
+            let all_avail = avail.iter().all(|a| *a);
+            let all_det = det.iter().zip(avail).all(|(d, a)| *d && a);
+            match inst {
+                Inst::Load { index, .. } => {
+                    let slot = self.rob[i].slot;
+                    let (addr_now, addr_final) = {
+                        let s = self.lsq.get(slot).expect("load slot");
+                        (s.addr, s.addr_final)
+                    };
+                    if !self.rob[i].executed && avail[0] && avail[1] {
+                        let addr = Inst::effective_address(&index, vals[0], vals[1]);
+                        self.lsq.set_addr(slot, Some(addr), det[0] && det[1]);
+                        let deps = if env.record {
+                            let mut d = Deps { value: vec![self.rob[i].iid], ..Deps::default() };
+                            for (k, op) in srcs.iter().take(2).enumerate() {
+                                if let Some(op) = op {
+                                    union_into(&mut d.addr, &self.source_deps(i, k, *op));
+                                }
+                            }
+                            Some(Box::new(d))
+                        } else {
+                            None
+                        };
+                        let e = &mut self.rob[i];
+                        e.executed = true;
+                        e.ready_at = ready;
+                        e.deps = deps;
+                        changed = true;
+                    } else if self.rob[i].executed && !addr_final && det[0] && det[1] {
+                        self.lsq.set_addr(slot, addr_now, true);
+                        changed = true;
+                    }
+                }
+                Inst::Store { index, .. } => {
+                    let slot = self.rob[i].slot;
+                    let s = {
+                        let s = self.lsq.get(slot).expect("store slot");
+                        StoreView { addr: s.addr, addr_final: s.addr_final, data: s.data, data_final: s.data_final }
+                    };
+                    if s.addr.is_none() && avail[0] && avail[1] {
+                        let addr = Inst::effective_address(&index, vals[0], vals[1]);
+                        self.lsq.set_addr(slot, Some(addr), det[0] && det[1]);
+                        changed = true;
+                    } else if s.addr.is_some() && !s.addr_final && det[0] && det[1] {
+                        self.lsq.set_addr(slot, s.addr, true);
+                        changed = true;
+                    }
+                    if s.data.is_none() && avail[2] {
+                        self.lsq.set_data(slot, Some(vals[2]), det[2]);
+                        changed = true;
+                    } else if s.data.is_some() && !s.data_final && det[2] {
+                        self.lsq.set_data(slot, s.data, true);
+                        changed = true;
+                    }
+                    if !self.rob[i].executed && all_avail {
+                        let deps = if env.record {
+                            let mut d = Deps::default();
+                            for (k, op) in srcs.iter().take(2).enumerate() {
+                                if let Some(op) = op {
+                                    union_into(&mut d.addr, &self.source_deps(i, k, *op));
+                                }
+                            }
+                            if let Some(op) = srcs[2] {
+                                d.data = self.source_deps(i, 2, op);
+                            }
+                            Some(Box::new(d))
+                        } else {
+                            None
+                        };
+                        let e = &mut self.rob[i];
+                        e.executed = true;
+                        e.ready_at = ready;
+                        e.deps = deps;
+                    }
+                }
+                Inst::BCond { .. } | Inst::Cbz { .. } => {
+                    if !self.rob[i].resolved && branches_resolved && all_det {
+                        let (taken, target) = match inst {
+                            Inst::BCond { cond, target } => (cond.holds(vals[0]), target),
+                            Inst::Cbz { nonzero, target, .. } => ((vals[0] != 0) == nonzero, target),
+                            _ => unreachable!(),
+                        };
+                        let actual = if taken { target } else { self.rob[i].pc + Inst::BYTES };
+                        let resolve_at = ready + env.cfg.alu_cycles;
+                        let deps = if env.record {
+                            srcs[0].map(|op| Box::new(Deps { value: self.source_deps(i, 0, op), ..Deps::default() }))
+                        } else {
+                            None
+                        };
+                        let e = &mut self.rob[i];
+                        e.resolved = true;
+                        e.executed = true;
+                        e.ready_at = resolve_at;
+                        e.deps = deps;
+                        let slot = e.slot;
+                        let predicted = e.next;
+                        self.lsq.resolve_branch(slot);
+                        changed = true;
+                        match predicted {
+                            None => {
+                                self.rob[i].next = Some(actual);
+                                self.pc = actual;
+                            }
+                            Some(p) if p != actual => {
+                                out.mispredicted = true;
+                                if !env.timed {
+                                    return true;
+                                }
+                                self.squash_after(i);
+                                self.rob[i].next = Some(actual);
+                                self.pc = actual;
+                                self.fetch_ready_at = resolve_at.max(now) + env.cfg.mispredict_penalty;
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    branches_resolved &= self.rob[i].resolved;
+                }
+                Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } => {
+                    let e = &self.rob[i];
+                    if !e.executed && all_avail {
+                        let v = match inst {
+                            Inst::Mov { rd, src } => rd.width.mask(match src {
+                                crate::isa::Src2::Imm(v) => v,
+                                crate::isa::Src2::Reg(_) => vals[0],
+                            }),
+                            Inst::Alu { op, rd, src, .. } => {
+                                let b = match src {
+                                    crate::isa::Src2::Imm(v) => rd.width.mask(v),
+                                    crate::isa::Src2::Reg(_) => vals[1],
+                                };
+                                rd.width.mask(op.apply(vals[0], b))
+                            }
+                            Inst::Cmp { rn, src } => {
+                                let b = match src {
+                                    crate::isa::Src2::Imm(v) => v,
+                                    crate::isa::Src2::Reg(_) => vals[1],
+                                };
+                                compare_flags(rn.width, vals[0], b)
+                            }
+                            Inst::Cset { cond, .. } => cond.holds(vals[0]) as u64,
+                            _ => unreachable!(),
+                        };
+                        let deps = if env.record {
+                            let mut d = Deps::default();
+                            for (k, op) in srcs.iter().enumerate() {
+                                if let Some(op) = op {
+                                    union_into(&mut d.value, &self.source_deps(i, k, *op));
+                                }
+                            }
+                            Some(Box::new(d))
+                        } else {
+                            None
+                        };
+                        let e = &mut self.rob[i];
+                        e.result = Some(v);
+                        e.executed = true;
+                        e.determined = all_det;
+                        e.ready_at = ready + env.cfg.alu_cycles;
+                        e.deps = deps;
+                        changed = true;
+                    } else if e.executed && !e.determined && all_det {
+                        self.rob[i].determined = true;
+                        changed = true;
+                    }
+                }
+                Inst::Work(n) => {
+                    if !self.rob[i].executed {
+                        let e = &mut self.rob[i];
+                        e.executed = true;
+                        e.ready_at = e.fetched_at + n;
+                        changed = true;
+                    }
+                }
+                Inst::B { .. } | Inst::Nop | Inst::Dmb(_) | Inst::Dsb | Inst::Isb => {
+                    if !self.rob[i].executed {
+                        let e = &mut self.rob[i];
+                        e.executed = true;
+                        e.ready_at = ready;
+                        changed = true;
+                    }
+                }
+            }
+            i += 1;
+        }
+        changed
+    }
+
+    /// Drops every entry younger than ROB index `i` (misprediction).
+    fn squash_after(&mut self, i: usize) {
+        if let Some(first_slot) = self.rob.iter().skip(i + 1).map(|e| e.slot).find(|&s| s != NO_SLOT) {
+            self.lsq.squash_from(first_slot);
+        }
+        self.rob.truncate(i + 1);
+        self.next_iid = self.rob[i].iid + 1;
+        self.rename = [NO_PROD; Reg::COUNT];
+        for e in &self.rob {
+            if let Some(d) = e.inst.dest() {
+                self.rename[d.index()] = e.iid;
+            }
+        }
+    }
+
+    fn retire(&mut self, env: &Env, now: Cycle, out: &mut Advance) -> bool {
+        let mut changed = false;
+        while let Some(e) = self.rob.front() {
+            if env.timed && e.ready_at > now {
+                out.wake_at = min_opt(out.wake_at, e.ready_at);
+                break;
+            }
+            let slot = (e.slot != NO_SLOT).then(|| self.lsq.get(e.slot).expect("slot of a live entry"));
+            let ok = match e.inst {
+                Inst::Load { .. } => e.result.is_some() && slot.is_some_and(|s| s.done),
+                Inst::Store { .. } => {
+                    slot.is_some_and(|s| s.addr_final && s.data_final)
+                        && self.lsq.buffered_stores() < env.cfg.store_buffer_entries.max(1)
+                }
+                Inst::Dmb(_) | Inst::Dsb | Inst::Isb => slot.is_some_and(|s| s.done),
+                Inst::BCond { .. } | Inst::Cbz { .. } => e.resolved,
+                _ => e.executed,
+            };
+            if !ok {
+                break;
+            }
+            let e = self.rob.pop_front().expect("front exists");
+            self.head_iid += 1;
+            if let Some(d) = e.inst.dest() {
+                self.arch[d.index()] = e.result.expect("retired entries have results");
+                if self.rename[d.index()] == e.iid {
+                    self.rename[d.index()] = NO_PROD;
+                }
+            }
+            if e.slot != NO_SLOT {
+                self.lsq.set_retired(e.slot);
+            }
+            if env.record {
+                self.record(&e);
+            }
+            changed = true;
+        }
+        self.lsq.pop_completed();
+        changed
+    }
+
+    fn record(&mut self, e: &Entry) {
+        let rec = &mut self.rec;
+        if rec.arch_deps.is_empty() {
+            rec.arch_deps = vec![vec![]; Reg::COUNT];
+        }
+        let deps = e.deps.as_deref().cloned().unwrap_or_default();
+        if let Some(d) = e.inst.dest() {
+            rec.arch_deps[d.index()] = deps.value.clone();
+        }
+        let po = rec.events.len() as u32;
+        let slot = self.lsq.get(e.slot);
+        let kind = match e.inst {
+            Inst::Load { acquire, .. } => EventKind::Read { acquire },
+            Inst::Store { release, .. } => EventKind::Write { release },
+            Inst::Dmb(f) => EventKind::Fence(f),
+            Inst::Dsb => EventKind::Fence(Fence::Sync),
+            Inst::Isb => EventKind::Fence(Fence::Isb),
+            Inst::BCond { .. } | Inst::Cbz { .. } => {
+                let d = rec.po_of(&deps.value);
+                union_into(&mut rec.ctrl, &d);
+                return;
+            }
+            _ => return,
+        };
+        let mut ev = GEvent {
+            tid: self.id,
+            po,
+            kind,
+            addr: slot.and_then(|s| s.addr).unwrap_or(0),
+            value: 0,
+            id: None,
+            rf: None,
+            addr_deps: rec.po_of(&deps.addr),
+            data_deps: rec.po_of(&deps.data),
+            ctrl_deps: rec.ctrl.clone(),
+        };
+        match kind {
+            EventKind::Read { .. } => {
+                let r = slot.and_then(|s| s.read).expect("retired load was satisfied");
+                ev.value = e.result.unwrap_or(r.value);
+                ev.rf = Some(r.source);
+                rec.load_po.push((e.iid, po));
+            }
+            EventKind::Write { .. } => {
+                ev.value = slot.and_then(|s| s.data).unwrap_or(0);
+                ev.id = Some(WriteId { tid: self.id, iid: e.iid });
+            }
+            EventKind::Fence(_) => {}
+        }
+        rec.events.push(ev);
+    }
+
+    fn fetch(&mut self, env: &Env, now: Cycle, out: &mut Advance) -> bool {
+        let mut changed = false;
+        while self.rob.len() < env.cfg.rob_entries.max(1) {
+            if let Some(last) = self.rob.back() {
+                match last.inst {
+                    Inst::Work(_) if env.timed && last.ready_at > now => {
+                        out.wake_at = min_opt(out.wake_at, last.ready_at);
+                        break;
+                    }
+                    Inst::Isb => {
+                        if !self.lsq.get(last.slot).is_some_and(|s| s.done) {
+                            break;
+                        }
+                        if !last.resolved {
+                            // Context synchronization: later instructions are
+                            // fetched anew once the ISB completes.
+                            let refill = now + env.cfg.isb_cycles;
+                            self.rob.back_mut().expect("tail").resolved = true;
+                            if env.timed {
+                                self.fetch_ready_at = self.fetch_ready_at.max(refill);
+                            }
+                            changed = true;
+                            continue;
+                        }
+                    }
+                    Inst::BCond { .. } | Inst::Cbz { .. } if last.next.is_none() => break,
+                    _ => {}
+                }
+            }
+            if env.timed && self.fetch_ready_at > now {
+                out.wake_at = min_opt(out.wake_at, self.fetch_ready_at);
+                break;
+            }
+            let Some(inst) = env.code.fetch(self.pc) else { break };
+            let iid = self.next_iid;
+            self.next_iid += 1;
+            self.fetched += 1;
+            let mut prod = [NO_PROD; 3];
+            for (k, op) in inst.sources().iter().enumerate() {
+                if let Some(op) = op {
+                    prod[k] = self.rename[op.reg.index()];
+                }
+            }
+            if let Some(d) = inst.dest() {
+                self.rename[d.index()] = iid;
+            }
+            let slot = match inst {
+                Inst::Load { acquire, .. } => self.lsq.push(iid, SlotKind::Load { acquire }),
+                Inst::Store { release, .. } => self.lsq.push(iid, SlotKind::Store { release }),
+                Inst::Dmb(f) => self.lsq.push(iid, SlotKind::Fence(f)),
+                Inst::Dsb => self.lsq.push(iid, SlotKind::Fence(Fence::Sync)),
+                Inst::Isb => self.lsq.push(iid, SlotKind::Fence(Fence::Isb)),
+                Inst::BCond { .. } | Inst::Cbz { .. } => self.lsq.push(iid, SlotKind::Branch),
+                _ => NO_SLOT,
+            };
+            let pc = self.pc;
+            let next = match inst {
+                Inst::B { target } => Some(target),
+                Inst::BCond { target, .. } | Inst::Cbz { target, .. } => {
+                    // Timed ARM cores speculate with a static predictor
+                    // (backward taken, forward not taken); exhaustive runs
+                    // fork on both directions; SC/TSO cores wait.
+                    if env.timed && env.mode.speculates() {
+                        Some(if target <= pc { target } else { pc + Inst::BYTES })
+                    } else {
+                        None
+                    }
+                }
+                _ => Some(pc + Inst::BYTES),
+            };
+            let fetched_at = if env.timed { now.max(self.fetch_ready_at) } else { 0 };
+            self.rob.push_back(Entry {
+                iid,
+                pc,
+                inst,
+                prod,
+                result: None,
+                determined: false,
+                executed: false,
+                slot,
+                next,
+                resolved: false,
+                fetched_at,
+                ready_at: fetched_at,
+                deps: None,
+            });
+            if let Some(n) = next {
+                self.pc = n;
+            }
+            changed = true;
+        }
+        changed
+    }
+
+    /// Fetch state after [`Core::advance`].
+    pub fn fetch_state(&self, code: &CodeSpace) -> FetchState {
+        if self.pending_prediction().is_some() {
+            FetchState::NeedsPrediction
+        } else if code.fetch(self.pc).is_none() {
+            FetchState::Ended
+        } else {
+            FetchState::Running
+        }
+    }
+
+    /// Short description of what the core is waiting for (for deadlock reports).
+    pub fn describe(&self) -> String {
+        match self.rob.front() {
+            Some(e) => format!("P{} blocked at pc {:#x}: {} (iid {})", self.id, e.pc, e.inst, e.iid),
+            None if !self.lsq.is_empty() => format!("P{} draining {} queue entries", self.id, self.lsq.len()),
+            None => format!("P{} idle at pc {:#x}", self.id, self.pc),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct StoreView {
+    addr: Option<Addr>,
+    addr_final: bool,
+    data: Option<u64>,
+    data_final: bool,
+}
+
+fn min_opt(a: Option<Cycle>, b: Cycle) -> Option<Cycle> {
+    Some(a.map_or(b, |a| a.min(b)))
+}

@@ -1,0 +1,532 @@
+//! The instruction set: an AArch64 subset, decoded.
+//!
+//! Registers are 64 bits; a `W` view reads the low 32 bits and writes them
+//! zero-extended, as on AArch64. Memory is a map of 64-bit cells: a `W` store
+//! writes its 32-bit value zero-extended into the cell it addresses (the
+//! simulator does not model mixed-size accesses).
+
+use std::fmt;
+
+use memory_model::{Addr, Fence};
+
+/// A register: X0–X30, the zero register, or the condition flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Reg(pub u8);
+
+impl Reg {
+    /// XZR/WZR: reads as zero, writes are discarded.
+    pub const ZR: Reg = Reg(31);
+    /// NZCV, written by CMP and read by B.cond / CSET.
+    pub const FLAGS: Reg = Reg(32);
+    /// Number of architectural register slots (X0–X30, ZR, FLAGS).
+    pub const COUNT: usize = 33;
+
+    /// General register `Xn` (n ≤ 30).
+    pub fn x(n: u8) -> Reg {
+        assert!(n <= 30, "X{n} does not exist");
+        Reg(n)
+    }
+
+    /// Index into a register file.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// True for the zero register.
+    pub fn is_zero(self) -> bool {
+        self == Reg::ZR
+    }
+}
+
+impl fmt::Display for Reg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Reg::ZR => f.write_str("XZR"),
+            Reg::FLAGS => f.write_str("NZCV"),
+            Reg(n) => write!(f, "X{n}"),
+        }
+    }
+}
+
+/// Operand size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Width {
+    /// 32-bit (`Wn`).
+    W,
+    /// 64-bit (`Xn`).
+    X,
+}
+
+impl Width {
+    /// Truncates `v` to this width.
+    pub fn mask(self, v: u64) -> u64 {
+        match self {
+            Width::W => v & 0xffff_ffff,
+            Width::X => v,
+        }
+    }
+    fn prefix(self) -> char {
+        match self {
+            Width::W => 'W',
+            Width::X => 'X',
+        }
+    }
+}
+
+/// A register read through a width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Operand {
+    /// The register.
+    pub reg: Reg,
+    /// The view.
+    pub width: Width,
+}
+
+impl fmt::Display for Operand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.reg == Reg::ZR {
+            write!(f, "{}ZR", self.width.prefix())
+        } else {
+            write!(f, "{}{}", self.width.prefix(), self.reg.0)
+        }
+    }
+}
+
+/// Second operand of ALU instructions and MOV.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Src2 {
+    /// A register.
+    Reg(Operand),
+    /// An immediate.
+    Imm(u64),
+}
+
+impl fmt::Display for Src2 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Src2::Reg(r) => r.fmt(f),
+            Src2::Imm(v) => write!(f, "#{}", *v as i64),
+        }
+    }
+}
+
+/// Register-offset extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Extend {
+    /// `LSL #n` (n = 0 when absent).
+    Lsl(u8),
+    /// `SXTW`: sign-extend a W register.
+    Sxtw,
+    /// `UXTW`: zero-extend a W register.
+    Uxtw,
+}
+
+/// Address offset of a load or store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Index {
+    /// `[Xn, #imm]`.
+    Imm(i64),
+    /// `[Xn, Rm{, extend}]`.
+    Reg(Operand, Extend),
+}
+
+/// Integer operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AluOp {
+    /// Addition.
+    Add,
+    /// Subtraction.
+    Sub,
+    /// Bitwise and.
+    And,
+    /// Bitwise or.
+    Orr,
+    /// Bitwise exclusive or.
+    Eor,
+}
+
+impl AluOp {
+    /// Applies the operation.
+    pub fn apply(self, a: u64, b: u64) -> u64 {
+        match self {
+            AluOp::Add => a.wrapping_add(b),
+            AluOp::Sub => a.wrapping_sub(b),
+            AluOp::And => a & b,
+            AluOp::Orr => a | b,
+            AluOp::Eor => a ^ b,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            AluOp::Add => "ADD",
+            AluOp::Sub => "SUB",
+            AluOp::And => "AND",
+            AluOp::Orr => "ORR",
+            AluOp::Eor => "EOR",
+        }
+    }
+}
+
+/// Condition codes of B.cond and CSET.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cond {
+    /// Equal.
+    Eq,
+    /// Not equal.
+    Ne,
+    /// Unsigned higher or same (carry set).
+    Hs,
+    /// Unsigned lower (carry clear).
+    Lo,
+    /// Negative.
+    Mi,
+    /// Positive or zero.
+    Pl,
+    /// Overflow.
+    Vs,
+    /// No overflow.
+    Vc,
+    /// Unsigned higher.
+    Hi,
+    /// Unsigned lower or same.
+    Ls,
+    /// Signed greater or equal.
+    Ge,
+    /// Signed less than.
+    Lt,
+    /// Signed greater than.
+    Gt,
+    /// Signed less or equal.
+    Le,
+    /// Always.
+    Al,
+}
+
+/// Flag bits as CMP stores them in [`Reg::FLAGS`].
+pub mod flags {
+    /// Negative.
+    pub const N: u64 = 8;
+    /// Zero.
+    pub const Z: u64 = 4;
+    /// Carry.
+    pub const C: u64 = 2;
+    /// Overflow.
+    pub const V: u64 = 1;
+}
+
+impl Cond {
+    /// All conditions with their assembler names.
+    pub const NAMES: [(&'static str, Cond); 17] = [
+        ("EQ", Cond::Eq),
+        ("NE", Cond::Ne),
+        ("HS", Cond::Hs),
+        ("CS", Cond::Hs),
+        ("LO", Cond::Lo),
+        ("CC", Cond::Lo),
+        ("MI", Cond::Mi),
+        ("PL", Cond::Pl),
+        ("VS", Cond::Vs),
+        ("VC", Cond::Vc),
+        ("HI", Cond::Hi),
+        ("LS", Cond::Ls),
+        ("GE", Cond::Ge),
+        ("LT", Cond::Lt),
+        ("GT", Cond::Gt),
+        ("LE", Cond::Le),
+        ("AL", Cond::Al),
+    ];
+
+    /// Evaluates the condition on NZCV flags.
+    pub fn holds(self, nzcv: u64) -> bool {
+        let n = nzcv & flags::N != 0;
+        let z = nzcv & flags::Z != 0;
+        let c = nzcv & flags::C != 0;
+        let v = nzcv & flags::V != 0;
+        match self {
+            Cond::Eq => z,
+            Cond::Ne => !z,
+            Cond::Hs => c,
+            Cond::Lo => !c,
+            Cond::Mi => n,
+            Cond::Pl => !n,
+            Cond::Vs => v,
+            Cond::Vc => !v,
+            Cond::Hi => c && !z,
+            Cond::Ls => !c || z,
+            Cond::Ge => n == v,
+            Cond::Lt => n != v,
+            Cond::Gt => !z && n == v,
+            Cond::Le => z || n != v,
+            Cond::Al => true,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        Cond::NAMES.iter().find(|(_, c)| *c == self).map(|(n, _)| *n).unwrap_or("??")
+    }
+}
+
+/// NZCV of `a - b` at `width` (what CMP computes).
+pub fn compare_flags(width: Width, a: u64, b: u64) -> u64 {
+    let (a, b) = (width.mask(a), width.mask(b));
+    let bits = match width {
+        Width::W => 32,
+        Width::X => 64,
+    };
+    let res = width.mask(a.wrapping_sub(b));
+    let sign = 1u64 << (bits - 1);
+    let mut f = 0;
+    if res & sign != 0 {
+        f |= flags::N;
+    }
+    if res == 0 {
+        f |= flags::Z;
+    }
+    if a >= b {
+        f |= flags::C; // no borrow
+    }
+    if ((a ^ b) & (a ^ res) & sign) != 0 {
+        f |= flags::V;
+    }
+    f
+}
+
+/// A decoded instruction. Branch targets are absolute code addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Inst {
+    /// `LDR`/`LDAR Rt, [Xn{, index}]`.
+    Load {
+        /// Destination.
+        rt: Operand,
+        /// Base address register.
+        base: Reg,
+        /// Offset.
+        index: Index,
+        /// LDAR.
+        acquire: bool,
+    },
+    /// `STR`/`STLR Rt, [Xn{, index}]`.
+    Store {
+        /// Value stored.
+        rt: Operand,
+        /// Base address register.
+        base: Reg,
+        /// Offset.
+        index: Index,
+        /// STLR.
+        release: bool,
+    },
+    /// `MOV Rd, src`.
+    Mov {
+        /// Destination.
+        rd: Operand,
+        /// Source.
+        src: Src2,
+    },
+    /// `ADD/SUB/AND/ORR/EOR Rd, Rn, src`.
+    Alu {
+        /// Operation.
+        op: AluOp,
+        /// Destination.
+        rd: Operand,
+        /// First source.
+        rn: Operand,
+        /// Second source.
+        src: Src2,
+    },
+    /// `CMP Rn, src`: sets the flags from `Rn - src`.
+    Cmp {
+        /// First operand.
+        rn: Operand,
+        /// Second operand.
+        src: Src2,
+    },
+    /// `CSET Rd, cond`: 1 if the condition holds, else 0.
+    Cset {
+        /// Destination.
+        rd: Operand,
+        /// Condition.
+        cond: Cond,
+    },
+    /// `B target`.
+    B {
+        /// Target address.
+        target: Addr,
+    },
+    /// `B.cond target`.
+    BCond {
+        /// Condition.
+        cond: Cond,
+        /// Target address.
+        target: Addr,
+    },
+    /// `CBZ`/`CBNZ Rt, target`.
+    Cbz {
+        /// Tested register.
+        rt: Operand,
+        /// CBNZ rather than CBZ.
+        nonzero: bool,
+        /// Target address.
+        target: Addr,
+    },
+    /// `DMB ISH|ISHLD|ISHST|SY|LD|ST`.
+    Dmb(Fence),
+    /// `DSB ISH|SY`.
+    Dsb,
+    /// `ISB`.
+    Isb,
+    /// `NOP`.
+    Nop,
+    /// `work N`: N cycles of computation, simulated as one event.
+    Work(u64),
+}
+
+/// Registers an instruction reads, in a fixed order.
+pub type Sources = [Option<Operand>; 3];
+
+impl Inst {
+    /// Size of every instruction in bytes.
+    pub const BYTES: Addr = 4;
+
+    /// Register written, if any.
+    pub fn dest(&self) -> Option<Reg> {
+        let r = match self {
+            Inst::Load { rt, .. } => rt.reg,
+            Inst::Mov { rd, .. } | Inst::Alu { rd, .. } | Inst::Cset { rd, .. } => rd.reg,
+            Inst::Cmp { .. } => return Some(Reg::FLAGS),
+            _ => return None,
+        };
+        (!r.is_zero()).then_some(r)
+    }
+
+    /// Registers read: for loads `[base, index]`, for stores `[base, index, data]`.
+    pub fn sources(&self) -> Sources {
+        let x = |r: Reg| Some(Operand { reg: r, width: Width::X });
+        let idx = |i: &Index| match i {
+            Index::Reg(op, _) => Some(*op),
+            Index::Imm(_) => None,
+        };
+        let s2 = |s: &Src2| match s {
+            Src2::Reg(op) => Some(*op),
+            Src2::Imm(_) => None,
+        };
+        match self {
+            Inst::Load { base, index, .. } => [x(*base), idx(index), None],
+            Inst::Store { rt, base, index, .. } => [x(*base), idx(index), Some(*rt)],
+            Inst::Mov { src, .. } => [s2(src), None, None],
+            Inst::Alu { rn, src, .. } | Inst::Cmp { rn, src } => [Some(*rn), s2(src), None],
+            Inst::Cset { .. } | Inst::BCond { .. } => [x(Reg::FLAGS), None, None],
+            Inst::Cbz { rt, .. } => [Some(*rt), None, None],
+            _ => [None, None, None],
+        }
+    }
+
+    /// True for conditional branches (the ones that can be mispredicted).
+    pub fn is_conditional_branch(&self) -> bool {
+        matches!(self, Inst::BCond { .. } | Inst::Cbz { .. })
+    }
+
+    /// Effective address of a load or store from its base and index values.
+    pub fn effective_address(index: &Index, base: u64, idx: u64) -> Addr {
+        match index {
+            Index::Imm(off) => base.wrapping_add(*off as u64),
+            Index::Reg(op, ext) => {
+                let v = match ext {
+                    Extend::Lsl(n) => op.width.mask(idx) << n,
+                    Extend::Sxtw => idx as u32 as i32 as i64 as u64,
+                    Extend::Uxtw => idx & 0xffff_ffff,
+                };
+                base.wrapping_add(v)
+            }
+        }
+    }
+}
+
+/// Formats an instruction, naming branch targets through `label`.
+pub struct Disasm<'a, F: Fn(Addr) -> Option<String>> {
+    /// The instruction.
+    pub inst: &'a Inst,
+    /// Names a code address (e.g. by label), or `None` for hex.
+    pub label: F,
+}
+
+impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = |a: Addr| (self.label)(a).unwrap_or_else(|| format!("{a:#x}"));
+        let mem = |f: &mut fmt::Formatter<'_>, base: &Reg, index: &Index| -> fmt::Result {
+            match index {
+                Index::Imm(0) => write!(f, "[{base}]"),
+                Index::Imm(o) => write!(f, "[{base},#{o}]"),
+                Index::Reg(r, Extend::Lsl(0)) => write!(f, "[{base},{r}]"),
+                Index::Reg(r, Extend::Lsl(n)) => write!(f, "[{base},{r},LSL #{n}]"),
+                Index::Reg(r, Extend::Sxtw) => write!(f, "[{base},{r},SXTW]"),
+                Index::Reg(r, Extend::Uxtw) => write!(f, "[{base},{r},UXTW]"),
+            }
+        };
+        match self.inst {
+            Inst::Load { rt, base, index, acquire } => {
+                write!(f, "{} {rt},", if *acquire { "LDAR" } else { "LDR" })?;
+                mem(f, base, index)
+            }
+            Inst::Store { rt, base, index, release } => {
+                write!(f, "{} {rt},", if *release { "STLR" } else { "STR" })?;
+                mem(f, base, index)
+            }
+            Inst::Mov { rd, src } => write!(f, "MOV {rd},{src}"),
+            Inst::Alu { op, rd, rn, src } => write!(f, "{} {rd},{rn},{src}", op.name()),
+            Inst::Cmp { rn, src } => write!(f, "CMP {rn},{src}"),
+            Inst::Cset { rd, cond } => write!(f, "CSET {rd},{}", cond.name()),
+            Inst::B { target } => write!(f, "B {}", t(*target)),
+            Inst::BCond { cond, target } => write!(f, "B.{} {}", cond.name(), t(*target)),
+            Inst::Cbz { rt, nonzero, target } => {
+                write!(f, "{} {rt},{}", if *nonzero { "CBNZ" } else { "CBZ" }, t(*target))
+            }
+            Inst::Dmb(k) => write!(
+                f,
+                "DMB {}",
+                match k {
+                    Fence::Load => "ISHLD",
+                    Fence::Store => "ISHST",
+                    _ => "ISH",
+                }
+            ),
+            Inst::Dsb => f.write_str("DSB ISH"),
+            Inst::Isb => f.write_str("ISB"),
+            Inst::Nop => f.write_str("NOP"),
+            Inst::Work(n) => write!(f, "work {n}"),
+        }
+    }
+}
+
+impl fmt::Display for Inst {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Disasm { inst: self, label: |_| None }.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmp_flags_drive_conditions_like_hardware() {
+        let f = compare_flags(Width::X, 3, 5);
+        assert!(Cond::Lt.holds(f) && Cond::Lo.holds(f) && Cond::Ne.holds(f) && !Cond::Ge.holds(f));
+        let f = compare_flags(Width::X, 5, 5);
+        assert!(Cond::Eq.holds(f) && Cond::Ge.holds(f) && Cond::Le.holds(f) && Cond::Hs.holds(f));
+        let f = compare_flags(Width::W, 0xffff_ffff, 1); // -1 < 1 signed, > unsigned
+        assert!(Cond::Lt.holds(f) && Cond::Hi.holds(f));
+        let f = compare_flags(Width::X, i64::MIN as u64, 1); // overflow
+        assert!(Cond::Vs.holds(f) && !Cond::Gt.holds(f) && Cond::Lt.holds(f));
+    }
+
+    #[test]
+    fn addresses_extend_their_index() {
+        let w = Operand { reg: Reg(2), width: Width::W };
+        assert_eq!(Inst::effective_address(&Index::Reg(w, Extend::Sxtw), 0x100, 0xffff_fff8), 0xf8);
+        assert_eq!(Inst::effective_address(&Index::Reg(w, Extend::Uxtw), 0x100, 0xffff_fff8), 0x1_0000_00f8);
+        let x = Operand { reg: Reg(2), width: Width::X };
+        assert_eq!(Inst::effective_address(&Index::Reg(x, Extend::Lsl(3)), 0x100, 2), 0x110);
+        assert_eq!(Inst::effective_address(&Index::Imm(-8), 0x100, 0), 0xf8);
+    }
+}

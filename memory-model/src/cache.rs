@@ -1,0 +1,183 @@
+//! Access latencies from a cache/coherence model.
+//!
+//! A deliberately small MESI-like directory: each 64-byte line has at most
+//! one owner (Modified/Exclusive) or a set of sharers. A load hits in L1 if
+//! the core holds the line, pays a core-to-core transfer if another core
+//! owns it, an L2/LLC hit if other cores share it, and a memory access
+//! otherwise. A store additionally needs ownership: it pays the transfer or
+//! an invalidation round if anyone else holds the line. This is what makes a
+//! line that ping-pongs between cores (like the flags a deferred kick reads
+//! on every isolated CPU) cost what it costs on hardware.
+//!
+//! The model only produces latencies; values live in [`crate::memory`].
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::types::Addr;
+use sim::Cycle;
+
+/// Latency parameters, in core cycles.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Cache line size in bytes.
+    pub line_bytes: u64,
+    /// L1 hit (Skylake: 4 cycles; DESIGN.md calibration figures).
+    pub l1_hit: Cycle,
+    /// Shared-level (L2/LLC) hit (Skylake L2: 12 cycles; DESIGN.md).
+    pub l2_hit: Cycle,
+    /// Line transfer from another core's cache (core-to-core 15–80 ns on
+    /// servers, DESIGN.md; 100 cycles is 40 ns at 2.5 GHz).
+    pub remote_transfer: Cycle,
+    /// Memory access for a line no cache holds (~80 ns DRAM latency on
+    /// Skylake-SP servers is typical; 200 cycles at 2.5 GHz).
+    pub memory: Cycle,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { line_bytes: 64, l1_hit: 4, l2_hit: 12, remote_transfer: 100, memory: 200 }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Line {
+    owner: Option<u16>,
+    sharers: Vec<u64>,
+}
+
+impl Line {
+    fn has(&self, core: u16) -> bool {
+        self.owner == Some(core) || self.sharers.get(core as usize / 64).is_some_and(|w| w >> (core % 64) & 1 == 1)
+    }
+    fn add_sharer(&mut self, core: u16) {
+        let w = core as usize / 64;
+        if self.sharers.len() <= w {
+            self.sharers.resize(w + 1, 0);
+        }
+        self.sharers[w] |= 1 << (core % 64);
+    }
+    fn any_sharer_other_than(&self, core: u16) -> bool {
+        self.sharers.iter().enumerate().any(|(i, &w)| {
+            let mine = if i == core as usize / 64 { 1u64 << (core % 64) } else { 0 };
+            w & !mine != 0
+        })
+    }
+}
+
+/// Which level served an access (for statistics and traces).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Served {
+    /// The core's own L1.
+    L1,
+    /// The shared level (another core shares the line clean).
+    Shared,
+    /// Another core's cache (it owned the line).
+    Remote,
+    /// Memory.
+    Memory,
+}
+
+/// Directory state of every line touched so far.
+#[derive(Clone, Debug, Default)]
+pub struct CoherenceModel {
+    cfg: CacheConfig,
+    lines: FxHashMap<u64, Line>,
+}
+
+impl CoherenceModel {
+    /// A model where no core caches anything yet.
+    pub fn new(cfg: CacheConfig) -> Self {
+        CoherenceModel { cfg, lines: FxHashMap::default() }
+    }
+
+    /// The parameters.
+    pub fn config(&self) -> &CacheConfig {
+        &self.cfg
+    }
+
+    /// Forgets all cached lines (keeps the allocation).
+    pub fn clear(&mut self) {
+        self.lines.clear();
+    }
+
+    fn line_of(&self, addr: Addr) -> u64 {
+        addr / self.cfg.line_bytes.max(1)
+    }
+
+    /// Latency of a load by `core` that completes now; updates line state.
+    pub fn load(&mut self, core: u16, addr: Addr) -> (Cycle, Served) {
+        let cfg = &self.cfg;
+        let line = self.lines.entry(addr / cfg.line_bytes.max(1)).or_default();
+        if line.has(core) {
+            return (cfg.l1_hit, Served::L1);
+        }
+        let served = match line.owner.take() {
+            Some(o) => {
+                line.add_sharer(o);
+                (cfg.remote_transfer, Served::Remote)
+            }
+            None if line.any_sharer_other_than(core) => (cfg.l2_hit, Served::Shared),
+            None => (cfg.memory, Served::Memory),
+        };
+        line.add_sharer(core);
+        served
+    }
+
+    /// Latency for `core` to gain ownership of `addr`'s line and write it;
+    /// updates line state.
+    pub fn store(&mut self, core: u16, addr: Addr) -> (Cycle, Served) {
+        let cfg = &self.cfg;
+        let line = self.lines.entry(addr / cfg.line_bytes.max(1)).or_default();
+        let served = match line.owner {
+            Some(o) if o == core => (cfg.l1_hit, Served::L1),
+            Some(_) => (cfg.remote_transfer, Served::Remote),
+            None if line.any_sharer_other_than(core) => (cfg.remote_transfer, Served::Remote),
+            None if line.has(core) => (cfg.l1_hit, Served::L1),
+            None => (cfg.memory, Served::Memory),
+        };
+        line.owner = Some(core);
+        line.sharers.clear();
+        served
+    }
+
+    /// Latency the next load by `core` would see, without changing state.
+    pub fn peek_load(&self, core: u16, addr: Addr) -> Cycle {
+        match self.lines.get(&self.line_of(addr)) {
+            Some(l) if l.has(core) => self.cfg.l1_hit,
+            Some(l) if l.owner.is_some() => self.cfg.remote_transfer,
+            Some(l) if l.any_sharer_other_than(core) => self.cfg.l2_hit,
+            _ => self.cfg.memory,
+        }
+    }
+
+    /// Latency the next store by `core` would see, without changing state.
+    pub fn peek_store(&self, core: u16, addr: Addr) -> Cycle {
+        match self.lines.get(&self.line_of(addr)) {
+            Some(l) if l.owner == Some(core) => self.cfg.l1_hit,
+            Some(l) if l.owner.is_some() || l.any_sharer_other_than(core) => self.cfg.remote_transfer,
+            Some(l) if l.has(core) => self.cfg.l1_hit,
+            _ => self.cfg.memory,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_written_by_one_core_costs_a_transfer_to_the_other() {
+        let cfg = CacheConfig::default();
+        let mut m = CoherenceModel::new(cfg.clone());
+        assert_eq!(m.store(0, 0x1000), (cfg.memory, Served::Memory));
+        assert_eq!(m.store(0, 0x1008), (cfg.l1_hit, Served::L1), "same line, owned");
+        assert_eq!(m.load(1, 0x1000), (cfg.remote_transfer, Served::Remote));
+        assert_eq!(m.load(1, 0x1000), (cfg.l1_hit, Served::L1));
+        assert_eq!(m.load(2, 0x1000), (cfg.l2_hit, Served::Shared));
+        assert_eq!(m.peek_store(0, 0x1000), cfg.remote_transfer, "must invalidate sharers");
+        assert_eq!(m.store(0, 0x1000), (cfg.remote_transfer, Served::Remote));
+        assert_eq!(m.load(200, 0x1000), (cfg.remote_transfer, Served::Remote), "many cores");
+    }
+}

@@ -1,0 +1,1381 @@
+//! Execution graphs and their axiomatic check.
+//!
+//! A run can record what it did as a graph: memory events per thread in
+//! program order, the write each read read from (`rf`), the order in which
+//! writes reached storage (`co`), barriers, and the address, data and
+//! control dependencies of every event. [`check`] tests that graph against
+//! the axioms of the run's consistency mode:
+//!
+//! * `sc`: `po | rf | co | fr` is acyclic;
+//! * `tso` (x86-TSO): `po-loc | rf | co | fr` is acyclic (uniproc), and
+//!   `ppo | rfe | co | fr | fence` is acyclic, where `ppo` is program order
+//!   minus store→load pairs and `fence` restores the store→load pairs that a
+//!   full barrier (DMB ISH/SY, DSB) separates;
+//! * `arm` (aarch64.cat): `po-loc | rf | co | fr` is acyclic (internal) and
+//!   `ob = obs | dob | aob | bob` is acyclic (external).
+//!
+//! The operational models are built to satisfy these by construction, so a
+//! violation is a simulator bug, reported with a shortest offending cycle;
+//! [`to_dot`] draws the execution (and that cycle) for Graphviz. Initial
+//! writes are implicit: one per location, first in coherence, referred to as
+//! `(INIT_TID, k)` (see [`EventRef`]).
+
+use std::collections::{BTreeSet, VecDeque};
+use std::fmt::Write as _;
+
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Addr, Fence, Mode, ThreadId, Value, WriteId};
+
+/// What an event is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A load; `acquire` for LDAR.
+    Read {
+        /// Load-acquire.
+        acquire: bool,
+    },
+    /// A store; `release` for STLR.
+    Write {
+        /// Store-release.
+        release: bool,
+    },
+    /// A barrier.
+    Fence(Fence),
+}
+
+/// One event of an execution.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Event {
+    /// The thread that executed it.
+    pub tid: ThreadId,
+    /// Position in the thread's program order (index into its event list).
+    pub po: u32,
+    /// What it is.
+    pub kind: EventKind,
+    /// Location accessed (0 for barriers).
+    pub addr: Addr,
+    /// Value read or written (0 for barriers).
+    pub value: Value,
+    /// For writes: the write's identity, as storage recorded it.
+    pub id: Option<WriteId>,
+    /// For reads: the write read from.
+    pub rf: Option<WriteId>,
+    /// `po` indices (same thread) of the reads that feed this event's address.
+    pub addr_deps: Vec<u32>,
+    /// `po` indices of the reads that feed the value this event writes.
+    pub data_deps: Vec<u32>,
+    /// `po` indices of the reads that feed a conditional branch before this event.
+    pub ctrl_deps: Vec<u32>,
+}
+
+impl Event {
+    /// True for reads.
+    pub fn is_read(&self) -> bool {
+        matches!(self.kind, EventKind::Read { .. })
+    }
+    /// True for writes.
+    pub fn is_write(&self) -> bool {
+        matches!(self.kind, EventKind::Write { .. })
+    }
+}
+
+/// A recorded execution.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecGraph {
+    /// Events of each thread, in program order (`threads[t][i].po == i`).
+    pub threads: Vec<Vec<Event>>,
+    /// Writes in the order they reached storage; per location this is the
+    /// coherence order (initial writes, implicit, come first).
+    pub coherence: Vec<(Addr, WriteId)>,
+    /// Initial values of the locations the run declared.
+    pub init: Vec<(Addr, Value)>,
+}
+
+/// Reference to an event: (thread, po index).
+///
+/// The implicit initial writes are referred to as `(INIT_TID, k)`, where `k`
+/// indexes [`ExecGraph::locations`] (all locations in increasing address
+/// order). They never appear in a cycle (nothing is ordered before them), but
+/// [`to_dot`] draws them.
+pub type EventRef = (ThreadId, u32);
+
+/// Thread part of the [`EventRef`] of an initial write.
+pub const INIT_TID: ThreadId = ThreadId::MAX;
+
+impl ExecGraph {
+    /// Every location of the execution (accessed by a read or write, or
+    /// declared in `init`), in increasing order. The initial write of
+    /// `locations()[k]` is the event `(INIT_TID, k)`.
+    pub fn locations(&self) -> Vec<Addr> {
+        let mut locs: BTreeSet<Addr> = self.init.iter().map(|&(a, _)| a).collect();
+        for e in self.threads.iter().flatten() {
+            if e.is_read() || e.is_write() {
+                locs.insert(e.addr);
+            }
+        }
+        locs.into_iter().collect()
+    }
+}
+
+/// A cycle that a mode's axioms forbid.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AxiomViolation {
+    /// The mode whose axiom failed.
+    pub mode: Mode,
+    /// Name of the axiom (`sc`, `uniproc`, `tso`, `internal`, `external`).
+    pub axiom: String,
+    /// The cycle: each event with the relation that leads to the next one
+    /// (the last leads back to the first).
+    pub cycle: Vec<(EventRef, String)>,
+}
+
+impl std::fmt::Display for AxiomViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} axiom `{}` violated by cycle:", self.mode, self.axiom)?;
+        for ((t, po), rel) in &self.cycle {
+            write!(f, " P{t}:{po} -{rel}->")?;
+        }
+        if let Some(((t, po), _)) = self.cycle.first() {
+            write!(f, " P{t}:{po}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for AxiomViolation {}
+
+/// Checks `g` against the axioms of `mode` and returns the first one that
+/// fails (in the order listed in the module documentation: the
+/// per-location axiom first), with a shortest cycle of the offending
+/// relation.
+///
+/// Malformed parts of the graph are ignored rather than reported, since the
+/// check is about ordering, not about the recorder: a read whose `rf` names
+/// no recorded write has no `rf`/`fr` edges, `coherence` entries that name
+/// no write are skipped, and dependency indices that do not name a po-earlier
+/// read of the same thread are dropped. A write missing from `coherence` is
+/// only ordered after its location's initial write.
+pub fn check(g: &ExecGraph, mode: Mode) -> Result<(), AxiomViolation> {
+    let x = Exec::new(g);
+    for (axiom, rels) in x.axioms(mode) {
+        if let Some(cycle) = shortest_cycle(x.n_nodes(), &rels) {
+            return Err(AxiomViolation {
+                mode,
+                axiom: axiom.to_string(),
+                cycle: cycle.into_iter().map(|(n, rel)| (x.refs[n], rel.to_string())).collect(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Renders `g` as Graphviz DOT, for looking at a failing execution: one
+/// cluster per thread, events named `a`, `b`, ... in thread order and
+/// labelled like `a: W [0x100]=1`, the initial writes outside the clusters;
+/// `po` (black), `rf` (red), `co` (blue, immediate successors only), `fr`
+/// (orange, to the immediate coherence successor of the write read) and
+/// dependencies (dashed green). The cycle of `highlight` is drawn bold,
+/// adding a purple edge for each step that is not one of those drawn (derived
+/// relations such as `bob`, or `po` between non-adjacent events).
+pub fn to_dot(g: &ExecGraph, highlight: Option<&AxiomViolation>) -> String {
+    let x = Exec::new(g);
+    let id = |n: usize| match x.refs[n] {
+        (INIT_TID, k) if n >= x.n_events => format!("init{k}"),
+        (t, i) => format!("e{t}_{i}"),
+    };
+
+    // The highlighted steps, as (from, to, relation).
+    let mut steps = Vec::new();
+    if let Some(v) = highlight {
+        for (i, (a, rel)) in v.cycle.iter().enumerate() {
+            let (b, _) = &v.cycle[(i + 1) % v.cycle.len()];
+            if let (Some(a), Some(b)) = (x.node_of(*a), x.node_of(*b)) {
+                steps.push((a, b, rel.as_str()));
+            }
+        }
+    }
+    let on_cycle = |n: usize| steps.iter().any(|&(a, _, _)| a == n);
+
+    let mut out = String::from("digraph execution {\n  node [shape=box, fontname=\"monospace\"];\n");
+    for (t, th) in g.threads.iter().enumerate() {
+        let _ = writeln!(out, "  subgraph cluster_P{t} {{\n    label=\"P{t}\";");
+        for (i, e) in th.iter().enumerate() {
+            let n = x.start[t] + i;
+            let text = match e.kind {
+                EventKind::Read { acquire } => {
+                    format!("R{} [{:#x}]={}", if acquire { ".acq" } else { "" }, e.addr, e.value)
+                }
+                EventKind::Write { release } => {
+                    format!("W{} [{:#x}]={}", if release { ".rel" } else { "" }, e.addr, e.value)
+                }
+                EventKind::Fence(f) => format!("F {}", fence_name(f)),
+            };
+            let bold = if on_cycle(n) { ", style=bold, penwidth=3" } else { "" };
+            let _ = writeln!(out, "    {} [label=\"{}: {text}\"{bold}];", id(n), event_name(n));
+        }
+        out.push_str("  }\n");
+    }
+    for (k, &addr) in x.locs.iter().enumerate() {
+        let value = g.init.iter().find(|&&(a, _)| a == addr).map_or(0, |&(_, v)| v);
+        let _ = writeln!(out, "  {} [label=\"init [{addr:#x}]={value}\", shape=plaintext];", id(x.n_events + k));
+    }
+
+    // Drawn edges: (from, to, relation, attributes).
+    let mut edges: Vec<(usize, usize, &str, &str)> = Vec::new();
+    for (t, th) in g.threads.iter().enumerate() {
+        let s = x.start[t];
+        edges.extend((1..th.len()).map(|i| (s + i - 1, s + i, "po", "color=black")));
+    }
+    edges.extend(x.rf.iter().map(|&(w, r)| (w, r, "rf", "color=red, fontcolor=red")));
+    for (a, next) in x.co_next.iter().enumerate() {
+        edges.extend(next.iter().map(|&b| (a, b, "co", "color=blue, fontcolor=blue")));
+    }
+    for &(w, r) in &x.rf {
+        edges.extend(x.co_next[w].iter().map(|&w2| (r, w2, "fr", "color=orange, fontcolor=orange")));
+    }
+    let dep_attrs = "color=darkgreen, fontcolor=darkgreen, style=dashed";
+    edges.extend(x.deps(|e| &e.addr_deps).into_iter().map(|(a, b)| (a, b, "addr", dep_attrs)));
+    edges.extend(x.deps(|e| &e.data_deps).into_iter().map(|(a, b)| (a, b, "data", dep_attrs)));
+    edges.extend(x.deps(|e| &e.ctrl_deps).into_iter().map(|(a, b)| (a, b, "ctrl", dep_attrs)));
+
+    let mut bold = vec![false; edges.len()];
+    let mut extra = Vec::new();
+    for &(a, b, rel) in &steps {
+        let family = relation_family(rel);
+        match edges.iter().position(|&(ea, eb, er, _)| (ea, eb, er) == (a, b, family)) {
+            Some(k) => bold[k] = true,
+            None => extra.push((a, b, rel)),
+        }
+    }
+    for (&(a, b, rel, attrs), bold) in edges.iter().zip(bold) {
+        let width = if bold { ", penwidth=3" } else { "" };
+        let _ = writeln!(out, "  {} -> {} [label=\"{rel}\", {attrs}{width}];", id(a), id(b));
+    }
+    for (a, b, rel) in extra {
+        let _ = writeln!(
+            out,
+            "  {} -> {} [label=\"{rel}\", color=purple, fontcolor=purple, penwidth=3, constraint=false];",
+            id(a),
+            id(b)
+        );
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// herd-style event name of node `n`: `a`..`z`, `aa`, `ab`, ...
+fn event_name(mut n: usize) -> String {
+    let mut name = Vec::new();
+    loop {
+        name.push(b'a' + (n % 26) as u8);
+        if n < 26 {
+            break;
+        }
+        n = n / 26 - 1;
+    }
+    name.reverse();
+    String::from_utf8(name).expect("ASCII")
+}
+
+/// Barrier names as in aarch64.cat.
+fn fence_name(f: Fence) -> &'static str {
+    match f {
+        Fence::Full => "dmb.full",
+        Fence::Load => "dmb.ld",
+        Fence::Store => "dmb.st",
+        Fence::Sync => "dsb",
+        Fence::Isb => "isb",
+    }
+}
+
+/// The drawn base relation that a cycle label is part of.
+fn relation_family(rel: &str) -> &str {
+    match rel {
+        "rf" | "rfe" | "rfi" => "rf",
+        "co" | "coe" | "coi" => "co",
+        "fr" | "fre" | "fri" => "fr",
+        "po" | "po-loc" | "ppo" => "po",
+        other => other,
+    }
+}
+
+/// A relation: pairs of node indices.
+type Rel = Vec<(usize, usize)>;
+
+/// One axiom: its name and the labelled relations whose union must be acyclic.
+type Axiom = (&'static str, Vec<(&'static str, Rel)>);
+
+/// The execution with its events numbered as graph nodes and the base
+/// relations computed once.
+///
+/// Nodes are every event (`threads[t][i]` is node `start[t] + i`; barriers
+/// are nodes too but derived relations never touch them, so they stay
+/// isolated), followed by one initial write per location.
+struct Exec<'g> {
+    g: &'g ExecGraph,
+    /// First node of each thread.
+    start: Vec<usize>,
+    /// Number of event nodes; the initial write of `locs[k]` is `n_events + k`.
+    n_events: usize,
+    /// See [`ExecGraph::locations`].
+    locs: Vec<Addr>,
+    /// The reference of each node.
+    refs: Vec<EventRef>,
+    /// (write, read).
+    rf: Rel,
+    /// All coherence pairs (transitively closed, so `coe`/`coi` and shortest
+    /// cycles come out right).
+    co: Rel,
+    /// `fr = rf⁻¹;co`.
+    fr: Rel,
+    /// Coherence successors of each node.
+    co_succ: Vec<Vec<usize>>,
+    /// Immediate coherence successors of each node (for drawing).
+    co_next: Vec<Vec<usize>>,
+    /// The reads that read from each node.
+    rf_succ: Vec<Vec<usize>>,
+}
+
+impl<'g> Exec<'g> {
+    fn new(g: &'g ExecGraph) -> Self {
+        let mut start = Vec::with_capacity(g.threads.len());
+        let mut refs = Vec::new();
+        for (t, th) in g.threads.iter().enumerate() {
+            start.push(refs.len());
+            refs.extend((0..th.len()).map(|i| (t as ThreadId, i as u32)));
+        }
+        let n_events = refs.len();
+        let locs = g.locations();
+        refs.extend((0..locs.len()).map(|k| (INIT_TID, k as u32)));
+        let mut x = Exec {
+            g,
+            start,
+            n_events,
+            locs,
+            refs,
+            rf: Vec::new(),
+            co: Vec::new(),
+            fr: Vec::new(),
+            co_succ: Vec::new(),
+            co_next: Vec::new(),
+            rf_succ: Vec::new(),
+        };
+        x.build_base();
+        x
+    }
+
+    /// Computes `rf`, `co` and `fr`.
+    fn build_base(&mut self) {
+        let n = self.n_nodes();
+        let writes: Vec<usize> = (0..self.n_events).filter(|&w| self.is_write(w)).collect();
+        let reads: Vec<usize> = (0..self.n_events).filter(|&r| self.is_read(r)).collect();
+        let mut by_id: FxHashMap<WriteId, usize> = FxHashMap::default();
+        for &w in &writes {
+            if let Some(id) = self.event(w).and_then(|e| e.id).filter(|id| !id.is_init()) {
+                by_id.entry(id).or_insert(w);
+            }
+        }
+
+        // co: the initial write before every write of its location, then
+        // the recorded order among the writes that `coherence` names.
+        let mut order: Vec<Vec<usize>> = vec![Vec::new(); self.locs.len()];
+        let mut listed = FxHashSet::default();
+        for (_, id) in &self.g.coherence {
+            if let Some(&w) = by_id.get(id)
+                && listed.insert(w)
+            {
+                order[self.loc_index(self.addr(w))].push(w);
+            }
+        }
+        self.co_next = vec![Vec::new(); n];
+        for &w in &writes {
+            let init = self.init_node(self.addr(w));
+            self.co.push((init, w));
+            if !listed.contains(&w) {
+                self.co_next[init].push(w);
+            }
+        }
+        for (k, ws) in order.iter().enumerate() {
+            if let Some(&first) = ws.first() {
+                self.co_next[self.n_events + k].push(first);
+            }
+            for (i, &a) in ws.iter().enumerate() {
+                self.co.extend(ws[i + 1..].iter().map(|&b| (a, b)));
+                self.co_next[a].extend(ws.get(i + 1));
+            }
+        }
+        self.co_succ = vec![Vec::new(); n];
+        for &(a, b) in &self.co {
+            self.co_succ[a].push(b);
+        }
+
+        self.rf_succ = vec![Vec::new(); n];
+        for &r in &reads {
+            let src = match self.event(r).and_then(|e| e.rf) {
+                Some(id) if id.is_init() => Some(self.init_node(self.addr(r))),
+                Some(id) => by_id.get(&id).copied(),
+                None => None,
+            };
+            if let Some(w) = src {
+                self.rf.push((w, r));
+                self.rf_succ[w].push(r);
+                self.fr.extend(self.co_succ[w].iter().map(|&w2| (r, w2)));
+            }
+        }
+    }
+
+    fn n_nodes(&self) -> usize {
+        self.refs.len()
+    }
+
+    /// The event of node `n`, `None` for initial writes.
+    fn event(&self, n: usize) -> Option<&'g Event> {
+        let g = self.g;
+        (n < self.n_events).then(|| {
+            let (t, i) = self.refs[n];
+            &g.threads[t as usize][i as usize]
+        })
+    }
+
+    fn kind(&self, n: usize) -> EventKind {
+        self.event(n).map_or(EventKind::Write { release: false }, |e| e.kind)
+    }
+
+    fn addr(&self, n: usize) -> Addr {
+        self.event(n).map_or_else(|| self.locs[n - self.n_events], |e| e.addr)
+    }
+
+    fn is_read(&self, n: usize) -> bool {
+        matches!(self.kind(n), EventKind::Read { .. })
+    }
+
+    fn is_write(&self, n: usize) -> bool {
+        matches!(self.kind(n), EventKind::Write { .. })
+    }
+
+    fn is_mem(&self, n: usize) -> bool {
+        !matches!(self.kind(n), EventKind::Fence(_))
+    }
+
+    /// `A`: load-acquire.
+    fn is_acq(&self, n: usize) -> bool {
+        matches!(self.kind(n), EventKind::Read { acquire: true })
+    }
+
+    /// `L`: store-release.
+    fn is_rel(&self, n: usize) -> bool {
+        matches!(self.kind(n), EventKind::Write { release: true })
+    }
+
+    /// True if `a` and `b` belong to different threads; an initial write is
+    /// external to every event.
+    fn ext(&self, a: usize, b: usize) -> bool {
+        a >= self.n_events || b >= self.n_events || self.refs[a].0 != self.refs[b].0
+    }
+
+    fn loc_index(&self, addr: Addr) -> usize {
+        self.locs.binary_search(&addr).expect("every accessed location is in `locs`")
+    }
+
+    fn init_node(&self, addr: Addr) -> usize {
+        self.n_events + self.loc_index(addr)
+    }
+
+    /// The node of an [`EventRef`], if it names a node of this execution.
+    fn node_of(&self, (t, i): EventRef) -> Option<usize> {
+        if t == INIT_TID {
+            let k = i as usize;
+            return (k < self.locs.len()).then_some(self.n_events + k);
+        }
+        let th = self.g.threads.get(t as usize)?;
+        ((i as usize) < th.len()).then(|| self.start[t as usize] + i as usize)
+    }
+
+    /// `po` between memory events, restricted to the pairs that satisfy `keep`.
+    fn po_pairs(&self, keep: impl Fn(usize, usize) -> bool) -> Rel {
+        self.pairs(None::<fn(Fence) -> bool>, keep)
+    }
+
+    /// `po;[F];po` between memory events, where `F` is the barriers that
+    /// satisfy `fence`, restricted to the pairs that satisfy `keep`.
+    fn po_fence_po(&self, fence: impl Fn(Fence) -> bool, keep: impl Fn(usize, usize) -> bool) -> Rel {
+        self.pairs(Some(fence), keep)
+    }
+
+    /// Pairs `(a, b)` of memory events of one thread, `a` po-before `b`,
+    /// that satisfy `keep` and, given `fence`, have a matching barrier
+    /// po-between them.
+    fn pairs(&self, fence: Option<impl Fn(Fence) -> bool>, keep: impl Fn(usize, usize) -> bool) -> Rel {
+        let mut rel = Vec::new();
+        for (t, th) in self.g.threads.iter().enumerate() {
+            // fences_before[k]: matching barriers among th[..k].
+            let mut fences_before = vec![0usize; th.len() + 1];
+            for (k, e) in th.iter().enumerate() {
+                let hit = match (&fence, e.kind) {
+                    (Some(fence), EventKind::Fence(f)) => fence(f),
+                    _ => false,
+                };
+                fences_before[k + 1] = fences_before[k] + usize::from(hit);
+            }
+            let s = self.start[t];
+            for i in (0..th.len()).filter(|&i| self.is_mem(s + i)) {
+                for j in (i + 1..th.len()).filter(|&j| self.is_mem(s + j)) {
+                    let fenced = fence.is_none() || fences_before[j] > fences_before[i + 1];
+                    if fenced && keep(s + i, s + j) {
+                        rel.push((s + i, s + j));
+                    }
+                }
+            }
+        }
+        rel
+    }
+
+    /// A dependency relation (`addr`, `data` or `ctrl`): from each read that
+    /// `deps` names to the event that depends on it.
+    fn deps(&self, deps: impl Fn(&Event) -> &[u32]) -> Rel {
+        let mut rel = Vec::new();
+        for (t, th) in self.g.threads.iter().enumerate() {
+            let s = self.start[t];
+            for (j, e) in th.iter().enumerate() {
+                for &r in deps(e) {
+                    let r = r as usize;
+                    if r < j && th[r].is_read() {
+                        rel.push((s + r, s + j));
+                    }
+                }
+            }
+        }
+        rel
+    }
+
+    /// The axioms of `mode`, in the order they are checked.
+    fn axioms(&self, mode: Mode) -> Vec<Axiom> {
+        match mode {
+            Mode::Sc => vec![(
+                "sc",
+                vec![
+                    ("po", self.po_pairs(|_, _| true)),
+                    ("rf", self.rf.clone()),
+                    ("co", self.co.clone()),
+                    ("fr", self.fr.clone()),
+                ],
+            )],
+            Mode::Tso => vec![("uniproc", self.per_location()), ("tso", self.tso())],
+            Mode::Arm => vec![("internal", self.per_location()), ("external", self.ob())],
+        }
+    }
+
+    /// `po-loc | rf | co | fr`: SC per location (`uniproc`, `internal`).
+    fn per_location(&self) -> Vec<(&'static str, Rel)> {
+        vec![
+            ("po-loc", self.po_pairs(|a, b| self.addr(a) == self.addr(b))),
+            ("rf", self.rf.clone()),
+            ("co", self.co.clone()),
+            ("fr", self.fr.clone()),
+        ]
+    }
+
+    /// x86-TSO: `ppo | rfe | co | fr | fence`. Only full barriers matter
+    /// (the store buffer is the only reordering), and acquire/release
+    /// are implied by TSO anyway.
+    fn tso(&self) -> Vec<(&'static str, Rel)> {
+        let w_r = |a, b| self.is_write(a) && self.is_read(b);
+        vec![
+            ("ppo", self.po_pairs(|a, b| !w_r(a, b))),
+            ("rfe", self.ext_part(&self.rf)),
+            ("co", self.co.clone()),
+            ("fr", self.fr.clone()),
+            ("fence", self.po_fence_po(Fence::is_full, w_r)),
+        ]
+    }
+
+    fn ext_part(&self, rel: &Rel) -> Rel {
+        rel.iter().copied().filter(|&(a, b)| self.ext(a, b)).collect()
+    }
+
+    /// aarch64.cat's ordered-before: `obs | dob | aob | bob`, as pairs of
+    /// memory events (relations through barriers are composed away, which
+    /// is equivalent for acyclicity).
+    fn ob(&self) -> Vec<(&'static str, Rel)> {
+        let addr = self.deps(|e| &e.addr_deps);
+        let data = self.deps(|e| &e.data_deps);
+        let ctrl = self.deps(|e| &e.ctrl_deps);
+        let only = |rel: &Rel, keep: &dyn Fn(usize) -> bool| -> Rel {
+            rel.iter().copied().filter(|&(_, b)| keep(b)).collect()
+        };
+        let mem = |n| self.is_mem(n);
+        let write = |n| self.is_write(n);
+        let read = |n| self.is_read(n);
+        let same_thread = |a: usize, b: usize| !self.ext(a, b);
+
+        // dob parts other than addr, data and ctrl;[W].
+        let mut dob = Vec::new();
+        // (ctrl | addr;po);[ISB];po;[R]
+        for (t, th) in self.g.threads.iter().enumerate() {
+            let s = self.start[t];
+            for (k, _) in th.iter().enumerate().filter(|(_, e)| e.kind == EventKind::Fence(Fence::Isb)) {
+                let isb = s + k;
+                let mut srcs: BTreeSet<usize> = ctrl.iter().filter(|&&(_, e)| e == isb).map(|&(r, _)| r).collect();
+                srcs.extend(addr.iter().filter(|&&(_, m)| same_thread(m, isb) && m < isb).map(|&(r, _)| r));
+                for j in (k + 1..th.len()).filter(|&j| read(s + j)) {
+                    dob.extend(srcs.iter().map(|&r| (r, s + j)));
+                }
+            }
+        }
+        // addr;po;[W]
+        for &(r, m) in &addr {
+            let (t, _) = self.refs[m];
+            let end = self.start[t as usize] + self.g.threads[t as usize].len();
+            dob.extend((m + 1..end).filter(|&w| write(w)).map(|w| (r, w)));
+        }
+        // (ctrl | data);coi
+        for &(r, e) in ctrl.iter().chain(&data).filter(|&&(_, e)| write(e)) {
+            dob.extend(self.co_succ[e].iter().filter(|&&w| same_thread(e, w)).map(|&w| (r, w)));
+        }
+        // (addr | data);rfi
+        for &(r, w) in addr.iter().chain(&data).filter(|&&(_, w)| write(w)) {
+            dob.extend(self.rf_succ[w].iter().filter(|&&r2| same_thread(w, r2)).map(|&r2| (r, r2)));
+        }
+
+        let any = |_, _| true;
+        let mut bob = Vec::new();
+        // po;[dmb.full];po
+        bob.extend(self.po_fence_po(Fence::is_full, any));
+        // [L];po;[A]
+        bob.extend(self.po_pairs(|a, b| self.is_rel(a) && self.is_acq(b)));
+        // [R];po;[dmb.ld];po
+        bob.extend(self.po_fence_po(|f| f == Fence::Load, |a, _| read(a)));
+        // [A];po
+        bob.extend(self.po_pairs(|a, _| self.is_acq(a)));
+        // [W];po;[dmb.st];po;[W]
+        bob.extend(self.po_fence_po(|f| f == Fence::Store, |a, b| write(a) && write(b)));
+        // po;[L] and po;[L];coi
+        for (e, l) in self.po_pairs(|_, b| self.is_rel(b)) {
+            bob.push((e, l));
+            bob.extend(self.co_succ[l].iter().filter(|&&w| same_thread(l, w)).map(|&w| (e, w)));
+        }
+
+        // aob = rmw | [range(rmw)];rfi;[A|Q]: empty until the graph records
+        // exclusives (LDXR/STXR pairs) as rmw events.
+        vec![
+            ("rfe", self.ext_part(&self.rf)),
+            ("fre", self.ext_part(&self.fr)),
+            ("coe", self.ext_part(&self.co)),
+            ("addr", only(&addr, &mem)),
+            ("data", only(&data, &write)),
+            ("ctrl", only(&ctrl, &write)),
+            ("dob", dob),
+            ("bob", bob),
+        ]
+    }
+}
+
+/// A shortest cycle of the union of `rels` over `n` nodes, as each node with
+/// the label of the edge to the next, starting at its lowest node; `None` if
+/// the union is acyclic. Where several relations relate the same pair, the
+/// edge takes the label of the first.
+fn shortest_cycle(n: usize, rels: &[(&'static str, Rel)]) -> Option<Vec<(usize, &'static str)>> {
+    let mut graph = DiGraph::<(), &'static str>::with_capacity(n, 0);
+    for _ in 0..n {
+        graph.add_node(());
+    }
+    let mut seen = FxHashSet::default();
+    for (label, rel) in rels {
+        for &(a, b) in rel {
+            if seen.insert((a, b)) {
+                graph.add_edge(NodeIndex::new(a), NodeIndex::new(b), *label);
+            }
+        }
+    }
+
+    let sccs = tarjan_scc(&graph);
+    let mut comp = vec![0; n];
+    for (c, scc) in sccs.iter().enumerate() {
+        for v in scc {
+            comp[v.index()] = c;
+        }
+    }
+    let mut best: Option<Vec<(usize, &'static str)>> = None;
+    for scc in &sccs {
+        if scc.len() == 1 && graph.find_edge(scc[0], scc[0]).is_none() {
+            continue;
+        }
+        let mut members: Vec<usize> = scc.iter().map(|v| v.index()).collect();
+        members.sort_unstable();
+        for s in members {
+            let bound = best.as_ref().map_or(usize::MAX, Vec::len);
+            if let Some(c) = cycle_through(&graph, &comp, s, bound) {
+                best = Some(c);
+            }
+        }
+    }
+    best.map(|mut c| {
+        let first = (0..c.len()).min_by_key(|&i| c[i].0).unwrap_or(0);
+        c.rotate_left(first);
+        c
+    })
+}
+
+/// The shortest cycle through `s` inside its strongly connected component,
+/// by breadth-first search, if it is shorter than `bound` edges.
+fn cycle_through(
+    graph: &DiGraph<(), &'static str>,
+    comp: &[usize],
+    s: usize,
+    bound: usize,
+) -> Option<Vec<(usize, &'static str)>> {
+    let mut pred: Vec<Option<(usize, &'static str)>> = vec![None; comp.len()];
+    let mut dist = vec![usize::MAX; comp.len()];
+    dist[s] = 0;
+    let mut queue = VecDeque::from([s]);
+    while let Some(u) = queue.pop_front() {
+        if dist[u] + 1 >= bound {
+            return None;
+        }
+        for e in graph.edges(NodeIndex::new(u)) {
+            let v = e.target().index();
+            if comp[v] != comp[s] {
+                continue;
+            }
+            if v == s {
+                // Walk back from u to s, then reverse.
+                let mut cycle = vec![(u, *e.weight())];
+                let mut x = u;
+                while let Some((p, label)) = pred[x] {
+                    cycle.push((p, label));
+                    x = p;
+                }
+                cycle.reverse();
+                return Some(cycle);
+            }
+            if dist[v] == usize::MAX {
+                dist[v] = dist[u] + 1;
+                pred[v] = Some((u, *e.weight()));
+                queue.push_back(v);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const X: Addr = 0x100;
+    const Y: Addr = 0x108;
+    const Z: Addr = 0x110;
+
+    fn event(kind: EventKind, addr: Addr, value: Value) -> Event {
+        Event {
+            tid: 0,
+            po: 0,
+            kind,
+            addr,
+            value,
+            id: None,
+            rf: None,
+            addr_deps: Vec::new(),
+            data_deps: Vec::new(),
+            ctrl_deps: Vec::new(),
+        }
+    }
+
+    /// A plain store.
+    fn w(addr: Addr, value: Value) -> Event {
+        event(EventKind::Write { release: false }, addr, value)
+    }
+
+    /// A plain load of the initial value (see [`Build::from`]).
+    fn r(addr: Addr) -> Event {
+        Event { rf: Some(WriteId::INIT), ..event(EventKind::Read { acquire: false }, addr, 0) }
+    }
+
+    fn f(fence: Fence) -> Event {
+        event(EventKind::Fence(fence), 0, 0)
+    }
+
+    /// Modifiers for the test constructors.
+    trait Build {
+        /// Read from the write at `threads[t][i]`.
+        fn from(self, t: ThreadId, i: u32) -> Self;
+        fn acq(self) -> Self;
+        fn rel(self) -> Self;
+        fn addr(self, deps: &[u32]) -> Self;
+        fn data(self, deps: &[u32]) -> Self;
+        fn ctrl(self, deps: &[u32]) -> Self;
+    }
+
+    impl Build for Event {
+        fn from(self, t: ThreadId, i: u32) -> Self {
+            Event { rf: Some(WriteId { tid: t, iid: i }), ..self }
+        }
+        fn acq(self) -> Self {
+            Event { kind: EventKind::Read { acquire: true }, ..self }
+        }
+        fn rel(self) -> Self {
+            Event { kind: EventKind::Write { release: true }, ..self }
+        }
+        fn addr(self, deps: &[u32]) -> Self {
+            Event { addr_deps: deps.to_vec(), ..self }
+        }
+        fn data(self, deps: &[u32]) -> Self {
+            Event { data_deps: deps.to_vec(), ..self }
+        }
+        fn ctrl(self, deps: &[u32]) -> Self {
+            Event { ctrl_deps: deps.to_vec(), ..self }
+        }
+    }
+
+    /// An execution of `threads`: fills in `tid`, `po`, write ids
+    /// (`WriteId { tid: t, iid: i }` for `threads[t][i]`) and read values;
+    /// coherence is the writes `co` names, in that order, then the others in
+    /// thread order.
+    fn exec(mut threads: Vec<Vec<Event>>, co: &[(ThreadId, u32)]) -> ExecGraph {
+        for (t, th) in threads.iter_mut().enumerate() {
+            for (i, e) in th.iter_mut().enumerate() {
+                e.tid = t as ThreadId;
+                e.po = i as u32;
+                if e.is_write() {
+                    e.id = Some(WriteId { tid: t as ThreadId, iid: i as u32 });
+                }
+            }
+        }
+        let all: Vec<Event> = threads.iter().flatten().cloned().collect();
+        for e in threads.iter_mut().flatten().filter(|e| e.is_read()) {
+            let src = all.iter().find(|w| w.id.is_some() && w.id == e.rf);
+            e.value = src.map_or(0, |w| w.value);
+        }
+        let mut coherence: Vec<(Addr, WriteId)> = co
+            .iter()
+            .map(|&(t, i)| {
+                let e = &threads[t as usize][i as usize];
+                (e.addr, e.id.expect("co names a write"))
+            })
+            .collect();
+        for e in all.iter().filter(|e| e.is_write()) {
+            if !coherence.iter().any(|&(_, id)| Some(id) == e.id) {
+                coherence.push((e.addr, e.id.unwrap()));
+            }
+        }
+        ExecGraph { threads, coherence, init: Vec::new() }
+    }
+
+    fn allowed(g: &ExecGraph, mode: Mode) {
+        if let Err(v) = check(g, mode) {
+            panic!("expected allowed under {mode}, got: {v}");
+        }
+    }
+
+    /// Asserts that `g` violates `axiom` under `mode` and that the reported
+    /// cycle is a real cycle of that axiom's relations.
+    fn forbidden(g: &ExecGraph, mode: Mode, axiom: &str) -> AxiomViolation {
+        let v = check(g, mode).expect_err(&format!("expected {axiom} violation under {mode}"));
+        assert_eq!((v.mode, v.axiom.as_str()), (mode, axiom), "{v}");
+        assert_real_cycle(g, &v);
+        v
+    }
+
+    /// Every step of the cycle is an edge of the relation it names, among
+    /// the axiom's relations, and base relations also agree with an
+    /// independent reading of the graph.
+    fn assert_real_cycle(g: &ExecGraph, v: &AxiomViolation) {
+        assert!(!v.cycle.is_empty());
+        let x = Exec::new(g);
+        let rels = x.axioms(v.mode).into_iter().find(|(name, _)| *name == v.axiom).expect("axiom exists").1;
+        for (i, (a, label)) in v.cycle.iter().enumerate() {
+            let b = v.cycle[(i + 1) % v.cycle.len()].0;
+            let (na, nb) = (x.node_of(*a).unwrap(), x.node_of(b).unwrap());
+            let rel = &rels.iter().find(|(l, _)| l == label).unwrap_or_else(|| panic!("no relation {label}")).1;
+            assert!(rel.contains(&(na, nb)), "{v}: step {a:?} -{label}-> {b:?} not in {label}");
+            assert!(base_oracle(g, *a, b, label), "{v}: step {a:?} -{label}-> {b:?} contradicts the graph");
+        }
+    }
+
+    /// Whether `a -label-> b` holds, computed directly from the graph for the
+    /// base relations (true for derived ones, checked above).
+    fn base_oracle(g: &ExecGraph, a: EventRef, b: EventRef, label: &str) -> bool {
+        let ev = |(t, i): EventRef| &g.threads[t as usize][i as usize];
+        let (ea, eb) = (ev(a), ev(b));
+        let po = a.0 == b.0 && a.1 < b.1;
+        let ext = a.0 != b.0;
+        let co_pos = |e: &Event| g.coherence.iter().position(|&(_, id)| Some(id) == e.id).unwrap();
+        let rf = eb.is_read() && ea.is_write() && eb.rf == ea.id;
+        let co = ea.is_write() && eb.is_write() && ea.addr == eb.addr && co_pos(ea) < co_pos(eb);
+        let fr = ea.is_read() && eb.is_write() && ea.addr == eb.addr && {
+            let src = ea.rf.unwrap();
+            src.is_init() || g.coherence.iter().position(|&(_, id)| id == src).unwrap() < co_pos(eb)
+        };
+        match label {
+            "po" => po,
+            "po-loc" => po && ea.addr == eb.addr,
+            "ppo" => po && !(ea.is_write() && eb.is_read()),
+            "fence" => {
+                po && ea.is_write()
+                    && eb.is_read()
+                    && g.threads[a.0 as usize][a.1 as usize..b.1 as usize]
+                        .iter()
+                        .any(|e| matches!(e.kind, EventKind::Fence(f) if f.is_full()))
+            }
+            "rf" => rf,
+            "rfe" => rf && ext,
+            "co" => co,
+            "coe" => co && ext,
+            "fr" => fr,
+            "fre" => fr && ext,
+            "addr" => po && eb.addr_deps.contains(&a.1),
+            "data" => po && eb.is_write() && eb.data_deps.contains(&a.1),
+            "ctrl" => po && eb.is_write() && eb.ctrl_deps.contains(&a.1),
+            "dob" | "bob" => po,
+            other => panic!("unexpected label {other}"),
+        }
+    }
+
+    /// SB: both reads see 0.
+    fn sb(fence: Option<Fence>) -> ExecGraph {
+        let mid = |fence: Option<Fence>| fence.map(f).into_iter();
+        let t0 = std::iter::once(w(X, 1)).chain(mid(fence)).chain([r(Y)]).collect();
+        let t1 = std::iter::once(w(Y, 1)).chain(mid(fence)).chain([r(X)]).collect();
+        exec(vec![t0, t1], &[])
+    }
+
+    /// MP: the reader sees the flag (y) but not the data (x). `writer` and
+    /// `reader` are the threads.
+    fn mp(writer: Vec<Event>, reader: Vec<Event>) -> ExecGraph {
+        exec(vec![writer, reader], &[])
+    }
+
+    fn mp_writer(fence: Option<Fence>) -> Vec<Event> {
+        let mut t = vec![w(X, 1)];
+        t.extend(fence.map(f));
+        t.push(w(Y, 1));
+        t
+    }
+
+    /// The flag write in `mp_writer(fence)`.
+    fn flag(fence: Option<Fence>) -> (ThreadId, u32) {
+        (0, if fence.is_some() { 2 } else { 1 })
+    }
+
+    #[test]
+    fn sb_forbidden_under_sc_only() {
+        let g = sb(None);
+        let v = forbidden(&g, Mode::Sc, "sc");
+        assert_eq!(v.cycle.len(), 4, "{v}");
+        assert_eq!(v.cycle[0].0, (0, 0), "cycle starts at its lowest event");
+        allowed(&g, Mode::Tso);
+        allowed(&g, Mode::Arm);
+    }
+
+    #[test]
+    fn sb_with_full_barriers_forbidden_under_tso_and_arm() {
+        for fence in [Fence::Full, Fence::Sync] {
+            let g = sb(Some(fence));
+            let v = forbidden(&g, Mode::Tso, "tso");
+            assert!(v.cycle.iter().any(|(_, rel)| rel == "fence"), "{v}");
+            let v = forbidden(&g, Mode::Arm, "external");
+            assert!(v.cycle.iter().any(|(_, rel)| rel == "bob"), "{v}");
+            forbidden(&g, Mode::Sc, "sc");
+        }
+    }
+
+    #[test]
+    fn sb_with_weaker_barriers_allowed_under_tso_and_arm() {
+        for fence in [Fence::Load, Fence::Store, Fence::Isb] {
+            let g = sb(Some(fence));
+            allowed(&g, Mode::Tso);
+            allowed(&g, Mode::Arm);
+        }
+    }
+
+    #[test]
+    fn sb_release_acquire() {
+        let t0 = vec![w(X, 1).rel(), r(Y).acq()];
+        let t1 = vec![w(Y, 1).rel(), r(X).acq()];
+        let g = exec(vec![t0, t1], &[]);
+        // [L];po;[A]: STLR then LDAR stay in order on Arm; TSO ignores the flags.
+        forbidden(&g, Mode::Arm, "external");
+        allowed(&g, Mode::Tso);
+        // Acquire loads alone do not order an earlier plain store.
+        let g = exec(vec![vec![w(X, 1), r(Y).acq()], vec![w(Y, 1), r(X).acq()]], &[]);
+        allowed(&g, Mode::Arm);
+    }
+
+    #[test]
+    fn mp_plain_allowed_under_arm_only() {
+        let g = mp(mp_writer(None), vec![r(Y).from(0, 1), r(X)]);
+        allowed(&g, Mode::Arm);
+        forbidden(&g, Mode::Tso, "tso");
+        forbidden(&g, Mode::Sc, "sc");
+    }
+
+    #[test]
+    fn mp_with_sc_outcome_allowed_everywhere() {
+        let g = mp(mp_writer(None), vec![r(Y).from(0, 1), r(X).from(0, 0)]);
+        for mode in Mode::ALL {
+            allowed(&g, mode);
+        }
+        for mode in Mode::ALL {
+            allowed(&ExecGraph::default(), mode);
+        }
+    }
+
+    #[test]
+    fn mp_dmb_st_dmb_ld() {
+        let st = Some(Fence::Store);
+        let (t, i) = flag(st);
+        let g = mp(mp_writer(st), vec![r(Y).from(t, i), f(Fence::Load), r(X)]);
+        forbidden(&g, Mode::Arm, "external");
+        // Either barrier alone is not enough.
+        allowed(&mp(mp_writer(st), vec![r(Y).from(t, i), r(X)]), Mode::Arm);
+        allowed(&mp(mp_writer(None), vec![r(Y).from(0, 1), f(Fence::Load), r(X)]), Mode::Arm);
+        // dmb.ld does not order stores.
+        let (t, i) = flag(Some(Fence::Load));
+        let g = mp(mp_writer(Some(Fence::Load)), vec![r(Y).from(t, i), f(Fence::Load), r(X)]);
+        allowed(&g, Mode::Arm);
+        // A full barrier on both sides is.
+        let (t, i) = flag(Some(Fence::Full));
+        let g = mp(mp_writer(Some(Fence::Full)), vec![r(Y).from(t, i), f(Fence::Full), r(X)]);
+        forbidden(&g, Mode::Arm, "external");
+    }
+
+    #[test]
+    fn mp_release_acquire() {
+        let g = mp(vec![w(X, 1), w(Y, 1).rel()], vec![r(Y).from(0, 1).acq(), r(X)]);
+        forbidden(&g, Mode::Arm, "external");
+        allowed(&mp(vec![w(X, 1), w(Y, 1).rel()], vec![r(Y).from(0, 1), r(X)]), Mode::Arm);
+        allowed(&mp(vec![w(X, 1), w(Y, 1)], vec![r(Y).from(0, 1).acq(), r(X)]), Mode::Arm);
+    }
+
+    #[test]
+    fn mp_dmb_st_addr() {
+        let st = Some(Fence::Store);
+        let (t, i) = flag(st);
+        let g = mp(mp_writer(st), vec![r(Y).from(t, i), r(X).addr(&[0])]);
+        let v = forbidden(&g, Mode::Arm, "external");
+        assert!(v.cycle.contains(&((1, 0), "addr".to_string())), "{v}");
+        // A data dependency only orders writes.
+        allowed(&mp(mp_writer(st), vec![r(Y).from(t, i), r(X).data(&[0])]), Mode::Arm);
+    }
+
+    #[test]
+    fn mp_ctrl_needs_isb() {
+        let st = Some(Fence::Store);
+        let (t, i) = flag(st);
+        let ctrlisb = vec![r(Y).from(t, i), f(Fence::Isb).ctrl(&[0]), r(X).ctrl(&[0])];
+        let v = forbidden(&mp(mp_writer(st), ctrlisb), Mode::Arm, "external");
+        assert!(v.cycle.contains(&((1, 0), "dob".to_string())), "{v}");
+        // ctrl alone does not order reads (they may be satisfied speculatively).
+        allowed(&mp(mp_writer(st), vec![r(Y).from(t, i), r(X).ctrl(&[0])]), Mode::Arm);
+        // An ISB without the dependency orders nothing.
+        allowed(&mp(mp_writer(st), vec![r(Y).from(t, i), f(Fence::Isb), r(X)]), Mode::Arm);
+        // addr;po;[ISB];po;[R]: the address of an earlier access is resolved.
+        let addr_isb = vec![r(Y).from(t, i), r(Z).addr(&[0]), f(Fence::Isb), r(X)];
+        forbidden(&mp(mp_writer(st), addr_isb), Mode::Arm, "external");
+    }
+
+    #[test]
+    fn mp_dependency_through_internal_forwarding() {
+        // (addr | data);rfi: a store whose data depends on the flag, read back
+        // by the same thread, feeding the address of the data read.
+        let st = Some(Fence::Store);
+        let (t, i) = flag(st);
+        let reader = vec![r(Y).from(t, i), w(Z, 1).data(&[0]), r(Z).from(1, 1), r(X).addr(&[2])];
+        forbidden(&mp(mp_writer(st), reader), Mode::Arm, "external");
+        // Without the data dependency the forwarded read may happen early.
+        let reader = vec![r(Y).from(t, i), w(Z, 1), r(Z).from(1, 1), r(X).addr(&[2])];
+        allowed(&mp(mp_writer(st), reader), Mode::Arm);
+    }
+
+    #[test]
+    fn dependency_then_coherence_internal() {
+        // (ctrl | data);coi: a later write to the same location cannot
+        // propagate before the dependent one.
+        let writer = vec![w(X, 1), f(Fence::Store), w(Y, 1)];
+        let observer = vec![r(Z).from(1, 2), f(Fence::Load), r(X)];
+        for dep in [w(Z, 1).data(&[0]), w(Z, 1).ctrl(&[0])] {
+            let middle = vec![r(Y).from(0, 2), dep, w(Z, 2)];
+            let g = exec(vec![writer.clone(), middle, observer.clone()], &[]);
+            let v = forbidden(&g, Mode::Arm, "external");
+            assert!(v.cycle.contains(&((1, 0), "dob".to_string())), "{v}");
+        }
+        let middle = vec![r(Y).from(0, 2), w(Z, 1), w(Z, 2)];
+        allowed(&exec(vec![writer, middle, observer], &[]), Mode::Arm);
+    }
+
+    #[test]
+    fn release_then_coherence_internal() {
+        // po;[L];coi: a write co-after a release is ordered after what
+        // precedes the release.
+        let reader = vec![r(Y).from(0, 2), f(Fence::Load), r(X)];
+        let g = exec(vec![vec![w(X, 1), w(Y, 1).rel(), w(Y, 2)], reader.clone()], &[]);
+        forbidden(&g, Mode::Arm, "external");
+        let g = exec(vec![vec![w(X, 1), w(Y, 1), w(Y, 2)], reader], &[]);
+        allowed(&g, Mode::Arm);
+    }
+
+    #[test]
+    fn lb() {
+        let plain = exec(vec![vec![r(X).from(1, 1), w(Y, 1)], vec![r(Y).from(0, 1), w(X, 1)]], &[]);
+        allowed(&plain, Mode::Arm);
+        forbidden(&plain, Mode::Tso, "tso");
+        forbidden(&plain, Mode::Sc, "sc");
+
+        let datas =
+            exec(vec![vec![r(X).from(1, 1), w(Y, 1).data(&[0])], vec![r(Y).from(0, 1), w(X, 1).data(&[0])]], &[]);
+        let v = forbidden(&datas, Mode::Arm, "external");
+        assert_eq!(v.cycle.iter().filter(|(_, rel)| rel == "data").count(), 2, "{v}");
+
+        let ctrls =
+            exec(vec![vec![r(X).from(1, 1), w(Y, 1).ctrl(&[0])], vec![r(Y).from(0, 1), w(X, 1).ctrl(&[0])]], &[]);
+        forbidden(&ctrls, Mode::Arm, "external");
+
+        // addr;po;[W]: once the address of an earlier access is known, a
+        // later write can no longer fault or alias.
+        let addr_po =
+            exec(vec![vec![r(X).from(1, 1), r(Z).addr(&[0]), w(Y, 1)], vec![r(Y).from(0, 2), w(X, 1).data(&[0])]], &[]);
+        forbidden(&addr_po, Mode::Arm, "external");
+
+        // One side only is not enough.
+        let half = exec(vec![vec![r(X).from(1, 1), w(Y, 1).data(&[0])], vec![r(Y).from(0, 1), w(X, 1)]], &[]);
+        allowed(&half, Mode::Arm);
+    }
+
+    #[test]
+    fn corr_forbidden_in_every_mode() {
+        // Reads of x in po see the new value, then the old one.
+        let g = exec(vec![vec![w(X, 1)], vec![r(X).from(0, 0), r(X)]], &[]);
+        for (mode, axiom) in [(Mode::Sc, "sc"), (Mode::Tso, "uniproc"), (Mode::Arm, "internal")] {
+            let v = forbidden(&g, mode, axiom);
+            assert_eq!(v.cycle.len(), 3, "{v}");
+        }
+        // With the new value second it is fine.
+        let g = exec(vec![vec![w(X, 1)], vec![r(X), r(X).from(0, 0)]], &[]);
+        for mode in Mode::ALL {
+            allowed(&g, mode);
+        }
+    }
+
+    #[test]
+    fn coww_and_read_from_own_future_write() {
+        let coww = exec(vec![vec![w(X, 1), w(X, 2)]], &[(0, 1), (0, 0)]);
+        let v = forbidden(&coww, Mode::Arm, "internal");
+        assert_eq!(v.cycle, vec![((0, 0), "po-loc".to_string()), ((0, 1), "co".to_string())]);
+        forbidden(&coww, Mode::Tso, "uniproc");
+
+        let future = exec(vec![vec![r(X).from(0, 1), w(X, 1)]], &[]);
+        let v = forbidden(&future, Mode::Arm, "internal");
+        assert_eq!(v.cycle, vec![((0, 0), "po-loc".to_string()), ((0, 1), "rf".to_string())]);
+        forbidden(&future, Mode::Sc, "sc");
+    }
+
+    #[test]
+    fn iriw() {
+        let iriw = |mid: Option<Fence>, dep: bool| {
+            let reader = |first: Addr, src: (ThreadId, u32), second: Addr| {
+                let mut t = vec![r(first).from(src.0, src.1)];
+                t.extend(mid.map(f));
+                t.push(if dep { r(second).addr(&[0]) } else { r(second) });
+                t
+            };
+            exec(vec![vec![w(X, 1)], vec![w(Y, 1)], reader(X, (0, 0), Y), reader(Y, (1, 0), X)], &[])
+        };
+        let plain = iriw(None, false);
+        allowed(&plain, Mode::Arm);
+        forbidden(&plain, Mode::Tso, "tso");
+        forbidden(&plain, Mode::Sc, "sc");
+        // ARMv8 is (other-)multi-copy atomic: ordering the readers suffices.
+        forbidden(&iriw(Some(Fence::Load), false), Mode::Arm, "external");
+        forbidden(&iriw(None, true), Mode::Arm, "external");
+    }
+
+    #[test]
+    fn wrc() {
+        let wrc = |middle: Vec<Event>, last: Vec<Event>| exec(vec![vec![w(X, 1)], middle, last], &[]);
+        let plain = wrc(vec![r(X).from(0, 0), w(Y, 1)], vec![r(Y).from(1, 1), r(X)]);
+        allowed(&plain, Mode::Arm);
+        forbidden(&plain, Mode::Tso, "tso");
+
+        let rel_rmb = wrc(vec![r(X).from(0, 0), w(Y, 1).rel()], vec![r(Y).from(1, 1), f(Fence::Load), r(X)]);
+        forbidden(&rel_rmb, Mode::Arm, "external");
+
+        let data_addr = wrc(vec![r(X).from(0, 0), w(Y, 1).data(&[0])], vec![r(Y).from(1, 1), r(X).addr(&[0])]);
+        forbidden(&data_addr, Mode::Arm, "external");
+
+        let rel_only = wrc(vec![r(X).from(0, 0), w(Y, 1).rel()], vec![r(Y).from(1, 1), r(X)]);
+        allowed(&rel_only, Mode::Arm);
+    }
+
+    #[test]
+    fn two_plus_two_w() {
+        // Final x = 1, y = 1: each thread's first write is co-last.
+        let two = |fence: Option<Fence>| {
+            let t = |a: Addr, b: Addr| [w(a, 1)].into_iter().chain(fence.map(f)).chain([w(b, 2)]).collect();
+            let last = if fence.is_some() { 2 } else { 1 };
+            exec(vec![t(X, Y), t(Y, X)], &[(1, last), (0, 0), (0, last), (1, 0)])
+        };
+        let plain = two(None);
+        allowed(&plain, Mode::Arm);
+        let v = forbidden(&plain, Mode::Tso, "tso");
+        assert_eq!(v.cycle.iter().filter(|(_, rel)| rel == "co").count(), 2, "{v}");
+        forbidden(&plain, Mode::Sc, "sc");
+        forbidden(&two(Some(Fence::Store)), Mode::Arm, "external");
+        allowed(&two(Some(Fence::Load)), Mode::Arm);
+    }
+
+    /// Random programs run by an interleaving (sequentially consistent
+    /// by construction) satisfy every mode, however many barriers,
+    /// dependencies and acquire/release flags they carry.
+    #[test]
+    fn sc_interleavings_are_allowed_everywhere() {
+        /// xorshift64: deterministic and dependency-free.
+        struct Rng(u64);
+        impl Rng {
+            fn below(&mut self, n: usize) -> usize {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                (self.0 % n as u64) as usize
+            }
+            fn deps(&mut self, reads: &[u32]) -> Vec<u32> {
+                reads.iter().copied().filter(|_| self.below(3) == 0).collect()
+            }
+        }
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let fences = [Fence::Full, Fence::Load, Fence::Store, Fence::Sync, Fence::Isb];
+        for round in 0..200 {
+            let (n_threads, len) = if round == 0 { (4, 60) } else { (1 + rng.below(4), 1 + rng.below(8)) };
+            let mut threads: Vec<Vec<Event>> = Vec::new();
+            for _ in 0..n_threads {
+                let mut t: Vec<Event> = Vec::new();
+                for i in 0..len {
+                    let addr = [X, Y, Z][rng.below(3)];
+                    let reads: Vec<u32> = (0..i as u32).filter(|&j| t[j as usize].is_read()).collect();
+                    let mut e = match rng.below(5) {
+                        0 | 1 => r(addr).addr(&rng.deps(&reads)),
+                        2 | 3 => w(addr, 0).addr(&rng.deps(&reads)).data(&rng.deps(&reads)),
+                        _ => f(fences[rng.below(fences.len())]),
+                    };
+                    e = e.ctrl(&rng.deps(&reads));
+                    match &mut e.kind {
+                        EventKind::Read { acquire } => *acquire = rng.below(2) == 0,
+                        EventKind::Write { release } => *release = rng.below(2) == 0,
+                        EventKind::Fence(_) => {}
+                    }
+                    t.push(e);
+                }
+                threads.push(t);
+            }
+
+            // Run an interleaving against one memory.
+            let mut next = vec![0; n_threads];
+            let mut memory: FxHashMap<Addr, (WriteId, Value)> = FxHashMap::default();
+            let mut coherence = Vec::new();
+            let mut value = 0;
+            loop {
+                let live: Vec<usize> = (0..n_threads).filter(|&t| next[t] < len).collect();
+                if live.is_empty() {
+                    break;
+                }
+                let t = live[rng.below(live.len())];
+                let i = next[t];
+                next[t] += 1;
+                let e = &mut threads[t][i];
+                (e.tid, e.po) = (t as ThreadId, i as u32);
+                if e.is_read() {
+                    (e.rf, e.value) = memory.get(&e.addr).map_or((Some(WriteId::INIT), 0), |&(id, v)| (Some(id), v));
+                } else if e.is_write() {
+                    value += 1;
+                    let id = WriteId { tid: t as ThreadId, iid: i as u32 };
+                    (e.id, e.value) = (Some(id), value);
+                    memory.insert(e.addr, (id, value));
+                    coherence.push((e.addr, id));
+                }
+            }
+            let g = ExecGraph { threads, coherence, init: Vec::new() };
+            for mode in Mode::ALL {
+                allowed(&g, mode);
+            }
+        }
+    }
+
+    #[test]
+    fn shortest_cycle_finds_self_loops_and_short_cycles() {
+        assert_eq!(shortest_cycle(3, &[("a", vec![(0, 1), (1, 2)])]), None);
+        assert_eq!(shortest_cycle(3, &[("a", vec![(0, 1)]), ("b", vec![(2, 2)])]), Some(vec![(2, "b")]));
+        // 0→1→2→3→0 and 1→3: the shortest is 0→1→3→0; duplicates keep
+        // the first label.
+        let rels = [("x", vec![(0, 1), (1, 2), (2, 3), (3, 0)]), ("y", vec![(1, 3), (0, 1)])];
+        assert_eq!(shortest_cycle(4, &rels), Some(vec![(0, "x"), (1, "y"), (3, "x")]));
+    }
+
+    #[test]
+    fn locations_and_malformed_parts() {
+        let mut g = exec(vec![vec![w(Y, 1), f(Fence::Full), r(X)]], &[]);
+        g.init = vec![(Z, 7), (X, 0)];
+        assert_eq!(g.locations(), vec![X, Y, Z]);
+        // Unknown rf sources, coherence entries and dependencies are ignored.
+        g.threads[0][2].rf = Some(WriteId { tid: 9, iid: 9 });
+        g.threads[0][2].addr_deps = vec![5, 0];
+        g.coherence.push((X, WriteId { tid: 3, iid: 3 }));
+        for mode in Mode::ALL {
+            allowed(&g, mode);
+        }
+        let x = Exec::new(&g);
+        assert_eq!(x.node_of((INIT_TID, 2)), Some(x.n_events + 2));
+        assert_eq!(x.node_of((INIT_TID, 3)), None);
+        assert_eq!(x.addr(x.node_of((INIT_TID, 1)).unwrap()), Y);
+    }
+
+    #[test]
+    fn rf_from_init_is_external() {
+        // A read of the initial value followed by a po-later write of the
+        // same thread: fri, not fre.
+        let g = exec(vec![vec![r(X), w(X, 1)]], &[]);
+        let x = Exec::new(&g);
+        let ob = x.ob();
+        let get = |name: &str| ob.iter().find(|(l, _)| *l == name).unwrap().1.clone();
+        let init = x.node_of((INIT_TID, 0)).unwrap();
+        assert_eq!(get("rfe"), vec![(init, 0)]);
+        assert_eq!(get("coe"), vec![(init, 1)]);
+        assert_eq!(get("fre"), vec![]);
+        assert_eq!(x.fr, vec![(0, 1)]);
+    }
+
+    #[test]
+    fn dot_mentions_every_event_and_highlights_the_cycle() {
+        let st = Some(Fence::Store);
+        let (t, i) = flag(st);
+        let g = mp(mp_writer(st), vec![r(Y).from(t, i), f(Fence::Isb).ctrl(&[0]), r(X).ctrl(&[0])]);
+        let plain = to_dot(&g, None);
+        assert!(plain.starts_with("digraph"), "{plain}");
+        assert!(!plain.contains("penwidth=3"), "{plain}");
+        let names = ["a: W [0x100]=1", "b: F dmb.st", "c: W [0x108]=1", "d: R [0x108]=1", "e: F isb", "f: R [0x100]=0"];
+        for name in names {
+            assert!(plain.contains(name), "missing {name} in {plain}");
+        }
+        assert!(plain.contains("init [0x100]=0") && plain.contains("init [0x108]=0"), "{plain}");
+        for rel in ["\"po\"", "\"rf\"", "\"co\"", "\"fr\"", "\"ctrl\""] {
+            assert!(plain.contains(rel), "missing {rel} in {plain}");
+        }
+
+        let v = check(&g, Mode::Arm).unwrap_err();
+        let dot = to_dot(&g, Some(&v));
+        assert!(dot.starts_with("digraph") && dot.contains("penwidth=3"), "{dot}");
+        assert_eq!(dot, to_dot(&g, Some(&v)), "deterministic");
+        // The rfe step is an rf edge drawn bold, not an extra one.
+        assert!(dot.contains("e0_2 -> e1_0 [label=\"rf\", color=red, fontcolor=red, penwidth=3]"), "{dot}");
+        assert!(dot.lines().filter(|l| l.contains("->")).count() > plain.lines().filter(|l| l.contains("->")).count());
+    }
+
+    #[test]
+    fn event_names() {
+        let names: Vec<String> = [0, 1, 25, 26, 27, 51, 52, 701, 702].into_iter().map(event_name).collect();
+        assert_eq!(names, ["a", "b", "z", "aa", "ab", "az", "ba", "zz", "aaa"]);
+    }
+}

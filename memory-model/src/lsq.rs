@@ -1,0 +1,769 @@
+//! The per-core load/store queue: every in-flight memory access, barrier and
+//! conditional branch of one core, in program order, and the rules of the
+//! consistency mode that decide what may happen next.
+//!
+//! The queue is where the three modes differ; everything else (storage,
+//! latencies, the pipeline) is shared. It holds:
+//!
+//! * loads, from address generation until they are *finished* (their value
+//!   can no longer change) and retired;
+//! * stores, from address generation until they have *propagated* to storage
+//!   (a retired, unpropagated store is a store-buffer entry);
+//! * barriers until they are finished, and conditional branches until they
+//!   are resolved (both constrain what later accesses may do).
+//!
+//! The core asks for the *visible* transitions that are enabled
+//! ([`Lsq::visible`]: satisfy a load, propagate a store), applies the chosen
+//! one ([`Lsq::satisfy`], [`Lsq::propagate`]), and lets the queue take its
+//! *local* transitions eagerly ([`Lsq::settle`]: finishing loads and
+//! barriers). Satisfying or propagating may invalidate reads already made by
+//! later loads; those are returned as restart roots, and the core restarts
+//! them together with everything that depends on them.
+//!
+//! ## ARMv8 (`Mode::Arm`), after the Flat model
+//! * A load may be satisfied once every earlier DMB SY/ISH, DSB, ISB and
+//!   DMB LD has finished, every earlier load-acquire is satisfied, and (for a
+//!   load-acquire) every earlier store-release has propagated. Earlier
+//!   branches and store addresses need not be resolved: loads speculate.
+//! * It takes its value from the program-order-closest earlier write to the
+//!   same address if that is this core's own unpropagated store with known
+//!   data (forwarding), otherwise from storage. It waits if that closest
+//!   store has no data yet.
+//! * Satisfying a load restarts later loads of the same address that read a
+//!   different write not made by a store between the two (CoRR). Propagating
+//!   a store restarts later loads of the same address that read a different
+//!   write not made by a store between the two (they ran past it).
+//! * A load *finishes* when its address is determined, earlier branches are
+//!   resolved, earlier load-acquires finished, and every earlier access back
+//!   to the write it read (or to the start) has a determined address, with no
+//!   unfinished same-address load and no unpropagated same-address store in
+//!   between.
+//! * A store may propagate once its address and data are determined, earlier
+//!   branches are resolved, every earlier access has a determined address,
+//!   every earlier barrier (of any kind) and load-acquire has finished,
+//!   earlier same-address loads have finished and same-address stores have
+//!   propagated, and (for a store-release) every earlier access has finished.
+//! * Barriers finish once earlier branches are resolved and earlier full
+//!   barriers finished, and: DMB SY/ISH and DSB when every earlier barrier
+//!   and access has finished; DMB LD when earlier loads have; DMB ST when
+//!   earlier stores have propagated; ISB when earlier accesses have determined
+//!   addresses.
+//!
+//! ## TSO (`Mode::Tso`)
+//! Loads are satisfied in order, after earlier branches and store addresses
+//! are known, and forward from the newest earlier same-address store still
+//! in the buffer. Stores propagate in order, after earlier loads finished.
+//! DMB ISH and DSB wait for the buffer to drain and hold back later loads;
+//! DMB ISHLD/ISHST and ISB impose nothing TSO does not already give, and
+//! LDAR/STLR behave as plain accesses.
+//!
+//! ## SC (`Mode::Sc`)
+//! Every access waits for all earlier accesses to complete.
+
+use std::collections::VecDeque;
+
+use crate::memory::FlatMemory;
+use crate::types::{Addr, Fence, Mode, ThreadId, Value, WriteId};
+
+/// What an entry of the queue is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SlotKind {
+    /// A load; `acquire` for LDAR.
+    Load {
+        /// Load-acquire (LDAR).
+        acquire: bool,
+    },
+    /// A store; `release` for STLR.
+    Store {
+        /// Store-release (STLR).
+        release: bool,
+    },
+    /// A barrier.
+    Fence(Fence),
+    /// A conditional branch (resolved = `done`).
+    Branch,
+}
+
+/// Where a satisfied load got its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReadFrom {
+    /// The value read.
+    pub value: Value,
+    /// The write read from.
+    pub source: WriteId,
+    /// True if forwarded from this core's own unpropagated store.
+    pub forwarded: bool,
+}
+
+/// One entry of the queue.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Slot {
+    /// Dynamic instruction instance number (shared with the core's ROB).
+    pub iid: u32,
+    /// What the entry is.
+    pub kind: SlotKind,
+    /// Access address, once generated.
+    pub addr: Option<Addr>,
+    /// The address can no longer change (its inputs are determined).
+    pub addr_final: bool,
+    /// Store data, once available.
+    pub data: Option<Value>,
+    /// The data can no longer change.
+    pub data_final: bool,
+    /// Load: the value read and its source.
+    pub read: Option<ReadFrom>,
+    /// Load finished / store propagated / barrier finished / branch resolved.
+    pub done: bool,
+    /// The core has retired the instruction.
+    pub retired: bool,
+    /// Timed mode: an access event for this entry is in flight.
+    pub issued: bool,
+    /// Timed mode: identifies the in-flight event; changes on every reset.
+    pub token: u32,
+}
+
+impl Slot {
+    fn is_load(&self) -> bool {
+        matches!(self.kind, SlotKind::Load { .. })
+    }
+    fn is_store(&self) -> bool {
+        matches!(self.kind, SlotKind::Store { .. })
+    }
+    fn is_access(&self) -> bool {
+        self.is_load() || self.is_store()
+    }
+    fn addr_determined(&self) -> bool {
+        self.addr.is_some() && self.addr_final
+    }
+    fn same_addr(&self, a: Addr) -> bool {
+        self.addr == Some(a)
+    }
+}
+
+/// Sequence number of a queue entry (stable while the entry lives).
+pub type Seq = u32;
+
+/// A transition that other cores can observe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Visible {
+    /// Satisfy this load (from storage or by forwarding).
+    Satisfy(Seq),
+    /// Propagate this store to storage.
+    Propagate(Seq),
+}
+
+impl Visible {
+    /// The entry the transition acts on.
+    pub fn seq(self) -> Seq {
+        match self {
+            Visible::Satisfy(s) | Visible::Propagate(s) => s,
+        }
+    }
+}
+
+/// Facts about all entries older than the one being examined, accumulated
+/// in one program-order pass.
+#[derive(Clone, Copy, Debug)]
+struct Prefix {
+    loads_done: bool,
+    stores_done: bool,
+    addrs_determined: bool,
+    branches_done: bool,
+    full_pending: bool,
+    any_barrier_pending: bool,
+    ld_pending: bool,
+    st_pending: bool,
+    isb_pending: bool,
+    acquire_unsatisfied: bool,
+    acquire_unfinished: bool,
+    release_unpropagated: bool,
+}
+
+impl Prefix {
+    const START: Prefix = Prefix {
+        loads_done: true,
+        stores_done: true,
+        addrs_determined: true,
+        branches_done: true,
+        full_pending: false,
+        any_barrier_pending: false,
+        ld_pending: false,
+        st_pending: false,
+        isb_pending: false,
+        acquire_unsatisfied: false,
+        acquire_unfinished: false,
+        release_unpropagated: false,
+    };
+
+    fn absorb(&mut self, s: &Slot) {
+        match s.kind {
+            SlotKind::Load { acquire } => {
+                self.loads_done &= s.done;
+                self.addrs_determined &= s.addr_determined();
+                if acquire {
+                    self.acquire_unfinished |= !s.done;
+                    self.acquire_unsatisfied |= !s.done && s.read.is_none();
+                }
+            }
+            SlotKind::Store { release } => {
+                self.stores_done &= s.done;
+                self.addrs_determined &= s.addr_determined();
+                if release {
+                    self.release_unpropagated |= !s.done;
+                }
+            }
+            SlotKind::Fence(f) => {
+                if !s.done {
+                    self.any_barrier_pending = true;
+                    match f {
+                        Fence::Full | Fence::Sync => self.full_pending = true,
+                        Fence::Load => self.ld_pending = true,
+                        Fence::Store => self.st_pending = true,
+                        Fence::Isb => self.isb_pending = true,
+                    }
+                }
+            }
+            SlotKind::Branch => self.branches_done &= s.done,
+        }
+    }
+}
+
+/// What a load would read if satisfied now.
+enum Source {
+    /// Forward from the store at this queue index.
+    Forward(usize),
+    /// Read storage.
+    Storage,
+    /// The closest earlier same-address store has no data yet.
+    Wait,
+}
+
+/// The load/store queue of one core. See the module docs for the rules.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Lsq {
+    tid: ThreadId,
+    slots: VecDeque<Slot>,
+    head: Seq,
+    next_token: u32,
+}
+
+impl Lsq {
+    /// An empty queue for core `tid`.
+    pub fn new(tid: ThreadId) -> Self {
+        Lsq { tid, slots: VecDeque::new(), head: 0, next_token: 0 }
+    }
+
+    /// Empties the queue, keeping its allocation.
+    pub fn clear(&mut self) {
+        self.slots.clear();
+        self.head = 0;
+        self.next_token = 0;
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True if nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Retired stores that have not yet propagated (store-buffer occupancy).
+    pub fn buffered_stores(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_store() && s.retired && !s.done).count()
+    }
+
+    fn index(&self, seq: Seq) -> usize {
+        (seq - self.head) as usize
+    }
+
+    /// The entry `seq`, if it is still in the queue.
+    pub fn get(&self, seq: Seq) -> Option<&Slot> {
+        seq.checked_sub(self.head).and_then(|i| self.slots.get(i as usize))
+    }
+
+    fn slot_mut(&mut self, seq: Seq) -> &mut Slot {
+        let i = self.index(seq);
+        &mut self.slots[i]
+    }
+
+    /// Entries in program order with their sequence numbers.
+    pub fn iter(&self) -> impl Iterator<Item = (Seq, &Slot)> {
+        self.slots.iter().enumerate().map(move |(i, s)| (self.head + i as Seq, s))
+    }
+
+    /// Appends an entry for instruction instance `iid`.
+    pub fn push(&mut self, iid: u32, kind: SlotKind) -> Seq {
+        let seq = self.head + self.slots.len() as Seq;
+        let token = self.fresh_token();
+        self.slots.push_back(Slot {
+            iid,
+            kind,
+            addr: None,
+            addr_final: false,
+            data: None,
+            data_final: false,
+            read: None,
+            done: false,
+            retired: false,
+            issued: false,
+            token,
+        });
+        seq
+    }
+
+    fn fresh_token(&mut self) -> u32 {
+        self.next_token = self.next_token.wrapping_add(1);
+        self.next_token
+    }
+
+    /// Drops `seq` and every younger entry (branch misprediction).
+    pub fn squash_from(&mut self, seq: Seq) {
+        let keep = self.index(seq);
+        self.slots.truncate(keep);
+    }
+
+    /// Sets (or clears) the address of an access.
+    pub fn set_addr(&mut self, seq: Seq, addr: Option<Addr>, determined: bool) {
+        let s = self.slot_mut(seq);
+        s.addr = addr;
+        s.addr_final = determined && addr.is_some();
+    }
+
+    /// Sets (or clears) the data of a store.
+    pub fn set_data(&mut self, seq: Seq, data: Option<Value>, determined: bool) {
+        let s = self.slot_mut(seq);
+        s.data = data;
+        s.data_final = determined && data.is_some();
+    }
+
+    /// Marks a conditional branch resolved.
+    pub fn resolve_branch(&mut self, seq: Seq) {
+        self.slot_mut(seq).done = true;
+    }
+
+    /// Marks the instruction retired by the core.
+    pub fn set_retired(&mut self, seq: Seq) {
+        self.slot_mut(seq).retired = true;
+    }
+
+    /// Pops completed entries (retired and done) from the head.
+    pub fn pop_completed(&mut self) {
+        while let Some(s) = self.slots.front() {
+            if s.retired && s.done {
+                self.slots.pop_front();
+                self.head += 1;
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Returns a load to its freshly generated state (restart).
+    pub fn reset_load(&mut self, seq: Seq) {
+        let token = self.fresh_token();
+        let s = self.slot_mut(seq);
+        debug_assert!(!s.done, "a finished load can never restart");
+        s.read = None;
+        s.addr = None;
+        s.addr_final = false;
+        s.issued = false;
+        s.token = token;
+    }
+
+    /// Clears address and data of a store whose inputs are being recomputed.
+    pub fn reset_store(&mut self, seq: Seq) {
+        let token = self.fresh_token();
+        let s = self.slot_mut(seq);
+        debug_assert!(!s.done, "a propagated store can never restart");
+        s.addr = None;
+        s.addr_final = false;
+        s.data = None;
+        s.data_final = false;
+        s.issued = false;
+        s.token = token;
+    }
+
+    /// Records that an access event was scheduled for `seq`; returns its token.
+    pub fn mark_issued(&mut self, seq: Seq) -> u32 {
+        let s = self.slot_mut(seq);
+        s.issued = true;
+        s.token
+    }
+
+    /// Withdraws an in-flight access that turned out not to be enabled.
+    pub fn unissue(&mut self, seq: Seq) {
+        let token = self.fresh_token();
+        let s = self.slot_mut(seq);
+        s.issued = false;
+        s.token = token;
+    }
+
+    // ------------------------------------------------------------------
+    // Rules
+    // ------------------------------------------------------------------
+
+    /// Which write a load at index `i` would read now (ARMv8 and TSO).
+    fn source(&self, i: usize) -> Source {
+        let s = &self.slots[i];
+        let addr = s.addr.expect("source() needs an address");
+        for j in (0..i).rev() {
+            let p = &self.slots[j];
+            if !p.same_addr(addr) {
+                continue;
+            }
+            match p.kind {
+                SlotKind::Store { .. } => {
+                    if p.done {
+                        return Source::Storage;
+                    }
+                    return if p.data.is_some() { Source::Forward(j) } else { Source::Wait };
+                }
+                // A same-address load that read another core's write is the
+                // closest writer for this one: do not forward past it.
+                SlotKind::Load { .. } if p.read.is_some_and(|r| r.source.tid != self.tid) => {
+                    return Source::Storage;
+                }
+                _ => {}
+            }
+        }
+        Source::Storage
+    }
+
+    fn load_guard(&self, mode: Mode, p: &Prefix, s: &Slot) -> bool {
+        let SlotKind::Load { acquire } = s.kind else { return false };
+        if s.addr.is_none() || s.read.is_some() {
+            return false;
+        }
+        match mode {
+            Mode::Arm => {
+                let release_before_acquire = acquire && p.release_unpropagated;
+                !(p.full_pending || p.isb_pending || p.ld_pending || p.acquire_unsatisfied || release_before_acquire)
+            }
+            Mode::Tso => p.loads_done && p.branches_done && p.addrs_determined && !p.full_pending,
+            Mode::Sc => p.loads_done && p.stores_done && p.branches_done && p.addrs_determined,
+        }
+    }
+
+    fn store_guard(&self, mode: Mode, p: &Prefix, i: usize) -> bool {
+        let s = &self.slots[i];
+        let SlotKind::Store { release } = s.kind else { return false };
+        if s.done || !s.addr_final || !s.data_final {
+            return false;
+        }
+        let addr = s.addr.expect("determined address");
+        let ordered = match mode {
+            Mode::Arm => {
+                p.branches_done
+                    && p.addrs_determined
+                    && !p.any_barrier_pending
+                    && !p.acquire_unfinished
+                    && (!release || (p.loads_done && p.stores_done))
+            }
+            Mode::Tso | Mode::Sc => {
+                p.branches_done && p.addrs_determined && p.loads_done && p.stores_done && !p.full_pending
+            }
+        };
+        // Coherence: earlier same-address loads settled, stores propagated.
+        ordered && self.slots.range(..i).all(|q| !q.same_addr(addr) || q.done)
+    }
+
+    fn fence_guard(&self, mode: Mode, p: &Prefix, f: Fence) -> bool {
+        match mode {
+            Mode::Arm => {
+                p.branches_done
+                    && !p.full_pending
+                    && match f {
+                        Fence::Full | Fence::Sync => !p.any_barrier_pending && p.loads_done && p.stores_done,
+                        Fence::Load => p.loads_done,
+                        Fence::Store => p.stores_done,
+                        Fence::Isb => p.addrs_determined,
+                    }
+            }
+            Mode::Tso => match f {
+                Fence::Full | Fence::Sync => p.loads_done && p.stores_done,
+                Fence::Load | Fence::Store => true,
+                Fence::Isb => p.branches_done,
+            },
+            Mode::Sc => true,
+        }
+    }
+
+    /// Can the satisfied load at index `i` no longer be restarted?
+    fn load_may_finish(&self, mode: Mode, p: &Prefix, i: usize) -> bool {
+        let s = &self.slots[i];
+        let Some(read) = s.read else { return false };
+        if !s.addr_final {
+            return false;
+        }
+        if mode != Mode::Arm {
+            return true;
+        }
+        if !p.branches_done || p.acquire_unfinished {
+            return false;
+        }
+        let addr = s.addr.expect("satisfied load has an address");
+        for j in (0..i).rev() {
+            let q = &self.slots[j];
+            if q.is_access() && !q.addr_determined() {
+                return false;
+            }
+            if !q.same_addr(addr) {
+                continue;
+            }
+            match q.kind {
+                SlotKind::Store { .. } => {
+                    // A propagated store settles everything older; our own
+                    // source settles it too once its data cannot change.
+                    let is_source = read.source == WriteId { tid: self.tid, iid: q.iid };
+                    return q.done || (is_source && q.data_final);
+                }
+                SlotKind::Load { .. } if !q.done => return false,
+                _ => {}
+            }
+        }
+        true
+    }
+
+    /// Takes every enabled local transition (finishing loads and barriers)
+    /// in one program-order pass; returns true if anything changed.
+    pub fn settle(&mut self, mode: Mode) -> bool {
+        let mut p = Prefix::START;
+        let mut changed = false;
+        for i in 0..self.slots.len() {
+            let finish = match self.slots[i].kind {
+                _ if self.slots[i].done => false,
+                SlotKind::Load { .. } => self.load_may_finish(mode, &p, i),
+                SlotKind::Fence(f) => self.fence_guard(mode, &p, f),
+                _ => false,
+            };
+            if finish {
+                self.slots[i].done = true;
+                changed = true;
+            }
+            p.absorb(&self.slots[i]);
+        }
+        changed
+    }
+
+    /// Appends every enabled visible transition to `out`, in program order,
+    /// loads and stores interleaved as they appear.
+    pub fn visible(&self, mode: Mode, out: &mut Vec<Visible>) {
+        let mut p = Prefix::START;
+        for (i, s) in self.slots.iter().enumerate() {
+            let seq = self.head + i as Seq;
+            match s.kind {
+                SlotKind::Load { .. } if self.load_guard(mode, &p, s) && !matches!(self.source(i), Source::Wait) => {
+                    out.push(Visible::Satisfy(seq));
+                }
+                SlotKind::Store { .. } if self.store_guard(mode, &p, i) => out.push(Visible::Propagate(seq)),
+                _ => {}
+            }
+            p.absorb(s);
+        }
+    }
+
+    /// Is `action` enabled right now? (Timed mode re-checks when the event fires.)
+    pub fn is_enabled(&self, mode: Mode, action: Visible) -> bool {
+        let Some(target) = action.seq().checked_sub(self.head).map(|i| i as usize) else { return false };
+        if target >= self.slots.len() {
+            return false;
+        }
+        let mut p = Prefix::START;
+        for s in self.slots.range(..target) {
+            p.absorb(s);
+        }
+        match action {
+            Visible::Satisfy(_) => {
+                self.load_guard(mode, &p, &self.slots[target]) && !matches!(self.source(target), Source::Wait)
+            }
+            Visible::Propagate(_) => self.store_guard(mode, &p, target),
+        }
+    }
+
+    /// True if load `seq` would be satisfied by forwarding right now.
+    pub fn forwards(&self, seq: Seq) -> bool {
+        let i = self.index(seq);
+        self.slots[i].addr.is_some() && matches!(self.source(i), Source::Forward(_))
+    }
+
+    /// Satisfies load `seq` (forwarding or reading `mem`), and pushes onto
+    /// `restarts` the later loads whose reads this invalidates (CoRR).
+    pub fn satisfy(&mut self, seq: Seq, mem: &FlatMemory, restarts: &mut Vec<Seq>) -> ReadFrom {
+        let i = self.index(seq);
+        let read = match self.source(i) {
+            Source::Forward(j) => {
+                let w = &self.slots[j];
+                ReadFrom {
+                    value: w.data.expect("forwarding source has data"),
+                    source: WriteId { tid: self.tid, iid: w.iid },
+                    forwarded: true,
+                }
+            }
+            Source::Storage | Source::Wait => {
+                let cell = mem.read(self.slots[i].addr.expect("load address"));
+                ReadFrom { value: cell.value, source: cell.writer, forwarded: false }
+            }
+        };
+        let s = &mut self.slots[i];
+        s.read = Some(read);
+        s.issued = false;
+        self.later_reads_of_other_writes(i, read.source, restarts);
+        read
+    }
+
+    /// Propagates store `seq` to `mem`, and pushes onto `restarts` the later
+    /// loads that read around it.
+    pub fn propagate(&mut self, seq: Seq, mem: &mut FlatMemory, restarts: &mut Vec<Seq>) -> WriteId {
+        let i = self.index(seq);
+        let s = &mut self.slots[i];
+        let w = WriteId { tid: self.tid, iid: s.iid };
+        mem.write(s.addr.expect("store address"), s.data.expect("store data"), w);
+        s.done = true;
+        s.issued = false;
+        self.later_reads_of_other_writes(i, w, restarts);
+        w
+    }
+
+    /// Later satisfied loads to the same address as entry `i` that read a
+    /// write other than `w`, unless a store between entry `i` and the load
+    /// made what they read.
+    fn later_reads_of_other_writes(&self, i: usize, w: WriteId, out: &mut Vec<Seq>) {
+        let Some(addr) = self.slots[i].addr else { return };
+        for k in i + 1..self.slots.len() {
+            let x = &self.slots[k];
+            if !x.is_load() || !x.same_addr(addr) {
+                continue;
+            }
+            let Some(r) = x.read else { continue };
+            if r.source == w {
+                continue;
+            }
+            debug_assert!(!x.done, "finished load P{}#{} would have to restart", self.tid, x.iid);
+            let from_between =
+                r.source.tid == self.tid && self.slots.range(i + 1..k).any(|b| b.is_store() && b.iid == r.source.iid);
+            if !from_between {
+                out.push(self.head + k as Seq);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const X: Addr = 0x100;
+    const Y: Addr = 0x200;
+
+    fn store(q: &mut Lsq, iid: u32, addr: Addr, v: Value) -> Seq {
+        let s = q.push(iid, SlotKind::Store { release: false });
+        q.set_addr(s, Some(addr), true);
+        q.set_data(s, Some(v), true);
+        s
+    }
+
+    fn load(q: &mut Lsq, iid: u32, addr: Addr) -> Seq {
+        let s = q.push(iid, SlotKind::Load { acquire: false });
+        q.set_addr(s, Some(addr), true);
+        s
+    }
+
+    fn enabled(q: &Lsq, mode: Mode) -> Vec<Visible> {
+        let mut v = vec![];
+        q.visible(mode, &mut v);
+        v
+    }
+
+    #[test]
+    fn arm_loads_pass_stores_and_forward_from_their_own() {
+        let mut q = Lsq::new(0);
+        let st = store(&mut q, 0, X, 1);
+        let ld_x = load(&mut q, 1, X);
+        let ld_y = load(&mut q, 2, Y);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Propagate(st), Visible::Satisfy(ld_x), Visible::Satisfy(ld_y)]);
+        let mem = FlatMemory::new();
+        let mut restarts = vec![];
+        let r = q.satisfy(ld_x, &mem, &mut restarts);
+        assert!(r.forwarded && r.value == 1 && restarts.is_empty());
+    }
+
+    #[test]
+    fn full_barrier_holds_later_loads_until_the_buffer_drains() {
+        for mode in [Mode::Arm, Mode::Tso] {
+            let mut q = Lsq::new(0);
+            let st = store(&mut q, 0, X, 1);
+            q.push(1, SlotKind::Fence(Fence::Full));
+            let ld = load(&mut q, 2, Y);
+            q.settle(mode);
+            assert_eq!(enabled(&q, mode), [Visible::Propagate(st)], "{mode}");
+            let mut mem = FlatMemory::new();
+            q.propagate(st, &mut mem, &mut vec![]);
+            assert!(q.settle(mode));
+            assert_eq!(enabled(&q, mode), [Visible::Satisfy(ld)], "{mode}");
+        }
+    }
+
+    #[test]
+    fn tso_ignores_dmb_ishld_and_ishst_but_arm_does_not() {
+        let mut q = Lsq::new(0);
+        let st = store(&mut q, 0, X, 1);
+        q.push(1, SlotKind::Fence(Fence::Store));
+        let st2 = store(&mut q, 2, Y, 1);
+        let mut t = q.clone();
+        t.settle(Mode::Tso);
+        assert_eq!(enabled(&t, Mode::Tso), [Visible::Propagate(st)], "FIFO buffer");
+        q.settle(Mode::Arm);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Propagate(st)]);
+        let mut mem = FlatMemory::new();
+        q.propagate(st, &mut mem, &mut vec![]);
+        q.settle(Mode::Arm);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Propagate(st2)]);
+    }
+
+    #[test]
+    fn satisfying_an_older_load_restarts_a_younger_one_that_read_another_write() {
+        let mut q = Lsq::new(0);
+        let older = load(&mut q, 0, X);
+        let younger = load(&mut q, 1, X);
+        let mut mem = FlatMemory::new();
+        let mut restarts = vec![];
+        q.satisfy(younger, &mem, &mut restarts);
+        mem.write(X, 5, WriteId { tid: 1, iid: 0 });
+        q.satisfy(older, &mem, &mut restarts);
+        assert_eq!(restarts, [younger]);
+    }
+
+    #[test]
+    fn a_store_propagating_restarts_loads_that_ran_past_it() {
+        let mut q = Lsq::new(0);
+        let st = q.push(0, SlotKind::Store { release: false });
+        let ld = load(&mut q, 1, X);
+        let mem0 = FlatMemory::new();
+        let mut restarts = vec![];
+        // The store's address is unknown: the load speculates past it.
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Satisfy(ld)]);
+        q.satisfy(ld, &mem0, &mut restarts);
+        q.settle(Mode::Arm);
+        assert!(!q.get(ld).unwrap().done, "cannot finish past an unknown address");
+        q.set_addr(st, Some(X), true);
+        q.set_data(st, Some(9), true);
+        let mut mem = mem0.clone();
+        q.propagate(st, &mut mem, &mut restarts);
+        assert_eq!(restarts, [ld]);
+    }
+
+    #[test]
+    fn acquire_orders_later_loads_and_release_waits_for_earlier_accesses() {
+        let mut q = Lsq::new(0);
+        let acq = q.push(0, SlotKind::Load { acquire: true });
+        q.set_addr(acq, Some(X), true);
+        let _ld = load(&mut q, 1, Y);
+        let rel = q.push(2, SlotKind::Store { release: true });
+        q.set_addr(rel, Some(Y), true);
+        q.set_data(rel, Some(1), true);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Satisfy(acq)]);
+    }
+}

@@ -1,0 +1,351 @@
+//! The parsed form of a litmus test, common to the C and AArch64 dialects.
+
+use serde::{Deserialize, Serialize};
+
+/// A position in the source file (1-based).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Pos {
+    /// Line.
+    pub line: usize,
+    /// Column.
+    pub col: usize,
+}
+
+/// Source dialect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Arch {
+    /// herd7's C dialect as used by the kernel's tools/memory-model.
+    C,
+    /// herd7's AArch64 assembly dialect.
+    AArch64,
+}
+
+/// A declared type in the init block or a parameter/local declaration.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Type {
+    /// `int`, `intptr_t`, `uint64_t`, `long`, … (any integer type).
+    Int(String),
+    /// A pointer to the given type (`int *`, `int **`, `ins_t *`).
+    Ptr(Box<Type>),
+    /// `ins_t`: an instruction.
+    Instr,
+    /// Any other named type (`spinlock_t`, `atomic_t`, …).
+    Other(String),
+}
+
+impl Type {
+    /// True for pointer types.
+    pub fn is_ptr(&self) -> bool {
+        matches!(self, Type::Ptr(_))
+    }
+}
+
+/// A value in the init block or in a condition atom.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Value {
+    /// An integer.
+    Int(i64),
+    /// The address of a shared location (`x`, `&x`).
+    Loc(String),
+    /// The code address of a label of a thread (`P1:L0`).
+    Label {
+        /// Thread number.
+        tid: usize,
+        /// Label name.
+        label: String,
+    },
+    /// An instruction as a value (`NOP`, `instr:"B L1"`): its text.
+    Instr(String),
+}
+
+/// What the init block or a condition names.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Loc {
+    /// Register `name` of thread `tid` (`0:r0`, `1:X3`).
+    Reg {
+        /// Thread number.
+        tid: usize,
+        /// Register or local variable name, as written.
+        name: String,
+    },
+    /// Shared location (`x`, `[x]`).
+    Mem(String),
+}
+
+/// One item of the init block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InitItem {
+    /// What is initialised or declared.
+    pub loc: Loc,
+    /// Declared type, if any (`int x;`, `ins_t *1:X1;`).
+    pub ty: Option<Type>,
+    /// Initial value, if any (otherwise 0).
+    pub value: Option<Value>,
+    /// Where the item starts.
+    pub pos: Pos,
+}
+
+/// Binary operators of C register expressions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BinOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `^`
+    Xor,
+    /// `&`
+    And,
+    /// `|`
+    Or,
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `>`
+    Gt,
+    /// `<=`
+    Le,
+    /// `>=`
+    Ge,
+    /// `&&`
+    LAnd,
+    /// `||`
+    LOr,
+}
+
+/// Unary operators of C register expressions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UnOp {
+    /// `!`
+    Not,
+    /// `-`
+    Neg,
+}
+
+/// A C expression.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Expr {
+    /// Integer literal.
+    Int(i64, Pos),
+    /// A local (register) or a parameter (the address of a shared location).
+    Var(String, Pos),
+    /// `&x`: address of shared location `x`.
+    AddrOf(String, Pos),
+    /// `READ_ONCE(*addr)`: the operand is the address expression.
+    ReadOnce(Box<Expr>, Pos),
+    /// `smp_load_acquire(addr)`.
+    LoadAcquire(Box<Expr>, Pos),
+    /// Unary operation.
+    Unary(UnOp, Box<Expr>, Pos),
+    /// Binary operation.
+    Binary(BinOp, Box<Expr>, Box<Expr>, Pos),
+}
+
+impl Expr {
+    /// Where the expression starts.
+    pub fn pos(&self) -> Pos {
+        match self {
+            Expr::Int(_, p)
+            | Expr::Var(_, p)
+            | Expr::AddrOf(_, p)
+            | Expr::ReadOnce(_, p)
+            | Expr::LoadAcquire(_, p)
+            | Expr::Unary(_, _, p)
+            | Expr::Binary(_, _, _, p) => *p,
+        }
+    }
+}
+
+/// Kernel barriers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CFence {
+    /// `smp_mb()`
+    Mb,
+    /// `smp_rmb()`
+    Rmb,
+    /// `smp_wmb()`
+    Wmb,
+}
+
+/// A C statement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stmt {
+    /// `int r0;` or `int r0 = e;` (also `intptr_t`, `int *`).
+    Decl {
+        /// Local name.
+        name: String,
+        /// Declared type.
+        ty: Type,
+        /// Initializer.
+        init: Option<Expr>,
+        /// Position of the declaration.
+        pos: Pos,
+    },
+    /// `r = e;`
+    Assign {
+        /// Local assigned.
+        name: String,
+        /// Value.
+        value: Expr,
+        /// Position.
+        pos: Pos,
+    },
+    /// `WRITE_ONCE(*addr, value);`
+    WriteOnce {
+        /// Address expression (the operand of `*`).
+        addr: Expr,
+        /// Value stored.
+        value: Expr,
+        /// Position.
+        pos: Pos,
+    },
+    /// `smp_store_release(addr, value);`
+    StoreRelease {
+        /// Address expression.
+        addr: Expr,
+        /// Value stored.
+        value: Expr,
+        /// Position.
+        pos: Pos,
+    },
+    /// `smp_mb();` and friends.
+    Fence(CFence, Pos),
+    /// `if (cond) then else els`.
+    If {
+        /// Condition.
+        cond: Expr,
+        /// Taken branch.
+        then: Vec<Stmt>,
+        /// Else branch (empty if absent).
+        els: Vec<Stmt>,
+        /// Position.
+        pos: Pos,
+    },
+    /// An expression evaluated for its effect (`READ_ONCE(*x);`).
+    Expr(Expr, Pos),
+}
+
+/// A parameter of a C thread: `int *x` names shared location `x`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Param {
+    /// Name (= the shared location).
+    pub name: String,
+    /// Declared type.
+    pub ty: Type,
+    /// Position.
+    pub pos: Pos,
+}
+
+/// A C thread `P<n>(params) { body }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CThread {
+    /// Thread number.
+    pub tid: usize,
+    /// Parameters.
+    pub params: Vec<Param>,
+    /// Body.
+    pub body: Vec<Stmt>,
+    /// Position of `P<n>`.
+    pub pos: Pos,
+}
+
+/// One line of an AArch64 thread: labels, then maybe an instruction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsmLine {
+    /// Labels defined on this line, with positions.
+    pub labels: Vec<(String, Pos)>,
+    /// Instruction text, with the position of its first character.
+    pub inst: Option<(String, Pos)>,
+}
+
+/// An AArch64 thread: its column of the instruction table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsmThread {
+    /// Thread number.
+    pub tid: usize,
+    /// Lines in order.
+    pub lines: Vec<AsmLine>,
+}
+
+/// Thread code in either dialect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Threads {
+    /// C threads.
+    C(Vec<CThread>),
+    /// AArch64 threads.
+    Asm(Vec<AsmThread>),
+}
+
+/// A condition atom `loc = value`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Atom {
+    /// Left-hand side.
+    pub loc: Loc,
+    /// Right-hand side.
+    pub value: Value,
+    /// Position.
+    pub pos: Pos,
+}
+
+/// A proposition over the final state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Prop {
+    /// `true`
+    True,
+    /// `false`
+    False,
+    /// `loc = value`
+    Atom(Atom),
+    /// `~p`, `not p`, or `loc != v`
+    Not(Box<Prop>),
+    /// `p /\ q`
+    And(Box<Prop>, Box<Prop>),
+    /// `p \/ q`
+    Or(Box<Prop>, Box<Prop>),
+    /// `p => q`
+    Implies(Box<Prop>, Box<Prop>),
+}
+
+/// Quantifier of the final condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Quantifier {
+    /// `exists`: some final state satisfies the proposition.
+    Exists,
+    /// `~exists`: no final state does.
+    NotExists,
+    /// `forall`: every final state does.
+    Forall,
+}
+
+/// The final condition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Condition {
+    /// Quantifier.
+    pub quantifier: Quantifier,
+    /// Proposition.
+    pub prop: Prop,
+    /// Position of the quantifier keyword.
+    pub pos: Pos,
+}
+
+/// A whole litmus test.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LitmusTest {
+    /// Dialect.
+    pub arch: Arch,
+    /// Test name from the header.
+    pub name: String,
+    /// Init block.
+    pub init: Vec<InitItem>,
+    /// Thread code.
+    pub threads: Threads,
+    /// `locations [...]`: extra locations to show in final states.
+    pub locations: Vec<Loc>,
+    /// `filter`: final states not satisfying it are discarded.
+    pub filter: Option<Prop>,
+    /// The final condition (`forall (true)` when the file has none).
+    pub condition: Condition,
+}
