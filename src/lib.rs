@@ -1,1 +1,26 @@
+//! # isolsim
+//!
+//! A cycle-level, discrete-event simulator of weakly ordered multicore
+//! machines, built to answer one question from the Linux task-isolation
+//! discussion: is it safe, and is it cheaper, to stop interrupting isolated
+//! CPUs and let them synchronize themselves on their next kernel entry?
+//!
+//! The crates, from the bottom up:
+//!
+//! | crate | what it holds |
+//! |---|---|
+//! | [`sim`] | event queue with a written same-time ordering contract, seeded random streams, statistics, exhaustive exploration |
+//! | [`memory_model`] | flat coherent storage, per-core load/store queues with SC / TSO / ARMv8 (Flat) rules, cache latencies, execution graphs and their axioms |
+//! | [`cpu_model`] | AArch64-subset ISA and assembler, out-of-order speculative cores, machines run timed or explored |
+//! | [`workloads`] | the litmus front end (herd7 C and AArch64 formats) |
+//!
+//! This crate re-exports them and adds the `isolsim` command line.
 
+pub use cpu_model;
+pub use memory_model;
+pub use sim;
+pub use workloads;
+
+pub use memory_model::Mode;
+pub use workloads::litmus;
+pub use workloads::litmus::run::RunOptions;

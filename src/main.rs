@@ -1,1 +1,117 @@
-fn main() {}
+//! The `isolsim` command line: a thin layer over the library.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use isolsim::litmus::{LitmusOutcome, run_files};
+use isolsim::{Mode, RunOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "isolsim",
+    version,
+    about = "Cycle-level simulator of weakly ordered multicores for the task-isolation question"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run litmus tests (herd7 C or AArch64 format) on the simulated cores.
+    Litmus(LitmusArgs),
+}
+
+#[derive(clap::Args)]
+struct LitmusArgs {
+    /// Litmus files to run.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Memory consistency model of the cores.
+    #[arg(long, default_value = "arm", value_parser = parse_mode)]
+    model: Mode,
+    /// Random mode: number of timed runs per test.
+    #[arg(long, default_value_t = 100_000)]
+    runs: u64,
+    /// Random mode: master seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Explore every behaviour the model allows instead of sampling.
+    #[arg(long)]
+    exhaustive: bool,
+    /// Exhaustive mode: cut paths where a thread fetches more than this many instructions.
+    #[arg(long, default_value_t = 1_000)]
+    bound: u64,
+    /// Exhaustive mode: give up after this many states.
+    #[arg(long, default_value_t = 5_000_000)]
+    max_states: u64,
+    /// Worker threads (0 = one per core). Never changes a result.
+    #[arg(long, default_value_t = 0)]
+    jobs: usize,
+    /// Print results as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Skip the axiomatic check of recorded executions.
+    #[arg(long)]
+    no_check: bool,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Litmus(a) => litmus(a),
+    }
+}
+
+fn litmus(a: LitmusArgs) -> ExitCode {
+    let mut opts = RunOptions {
+        exhaustive: a.exhaustive,
+        runs: a.runs,
+        seed: a.seed,
+        jobs: a.jobs,
+        max_fetch: a.bound,
+        max_states: a.max_states,
+        check_axioms: !a.no_check,
+        ..RunOptions::default()
+    };
+    opts.machine.mode = a.model;
+    let mut stdout = std::io::stdout().lock();
+    let mut json = vec![];
+    let mut worst = 0u8;
+    run_files(&a.files, &opts, |outcome| {
+        match &outcome {
+            LitmusOutcome::Done(r) => {
+                if r.axiom_violation.is_some() {
+                    worst = worst.max(3);
+                }
+                if a.json {
+                    json.push(serde_json::to_value(r).expect("report serialises"));
+                } else {
+                    let _ = writeln!(stdout, "{}", r.to_text());
+                }
+            }
+            LitmusOutcome::BadInput(e) => {
+                worst = worst.max(2);
+                eprintln!("{e}");
+                json.push(serde_json::json!({ "error": e.to_string() }));
+            }
+            LitmusOutcome::Failed { file, error } => {
+                worst = worst.max(3);
+                eprintln!("{}: {error}", file.display());
+                json.push(serde_json::json!({ "file": file, "error": error.to_string() }));
+            }
+        }
+        let _ = stdout.flush();
+    });
+    if a.json {
+        let _ = writeln!(stdout, "{}", serde_json::to_string_pretty(&json).expect("json"));
+    }
+    ExitCode::from(worst)
+}

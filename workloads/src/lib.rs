@@ -1,1 +1,2 @@
-//! placeholder
+//! Workloads: litmus front end and kernel code paths.
+pub mod litmus;

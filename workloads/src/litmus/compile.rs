@@ -1,0 +1,713 @@
+//! From a parsed litmus test to a machine set-up: code, registers, memory,
+//! and the locations the final condition observes.
+//!
+//! C threads are compiled with the arm64 kernel mapping:
+//!
+//! | C                        | AArch64                    |
+//! |--------------------------|----------------------------|
+//! | `READ_ONCE(*p)`          | `LDR`                      |
+//! | `WRITE_ONCE(*p, v)`      | `STR`                      |
+//! | `smp_load_acquire(p)`    | `LDAR`                     |
+//! | `smp_store_release(p,v)` | `STLR`                     |
+//! | `smp_mb()`               | `DMB ISH`                  |
+//! | `smp_rmb()`              | `DMB ISHLD`                |
+//! | `smp_wmb()`              | `DMB ISHST`                |
+//! | `if (a == b)` …          | `CMP` + `B.cond`           |
+//! | `r ^ r`, `r + 1`, …      | `EOR`, `ADD`, … (kept, so false dependencies stay dependencies) |
+//!
+//! Each parameter `int *x` lives in a register holding the address of `x`;
+//! each local lives in its own register, which is what `0:r0` in the final
+//! condition reads. `*(x + e)` addresses become `[Xx, Xe]` register-offset
+//! accesses, so an address dependency is a real one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cpu_model::asm::{Builder, Parsed, parse_inst};
+use cpu_model::code::CodeSpace;
+use cpu_model::isa::{AluOp, Cond, Inst, Operand, Reg, Src2, Width};
+use cpu_model::machine::ThreadInit;
+use memory_model::memory::FlatMemory;
+use memory_model::{Addr, Fence};
+
+use super::ast::{self, Arch, BinOp, CFence, Expr, LitmusTest, Loc, Pos, Prop, Stmt, Threads, UnOp, Value};
+
+/// A compile error at a source position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompileError {
+    /// Where.
+    pub pos: Pos,
+    /// What.
+    pub msg: String,
+}
+
+fn err<T>(pos: Pos, msg: impl Into<String>) -> Result<T, CompileError> {
+    Err(CompileError { pos, msg: msg.into() })
+}
+
+/// Address of the first shared location; locations are a cache line apart.
+pub const DATA_BASE: Addr = 0x10_0000;
+/// Distance between shared locations (one per cache line).
+pub const DATA_STRIDE: Addr = 0x40;
+/// Address of thread 0's code; thread `i` starts at `CODE_BASE * (i + 1)`.
+pub const CODE_BASE: Addr = 0x100_0000;
+
+/// How an observed value prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// As a signed integer.
+    Int,
+    /// As a location or label name when it is one, else as an integer.
+    Symbolic,
+}
+
+/// Where an observed value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// Register of a thread.
+    Reg(usize, Reg),
+    /// Memory location.
+    Mem(Addr),
+}
+
+/// One location displayed in final states.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observed {
+    /// How it is named in the test (`0:r0`, `x`).
+    pub loc: Loc,
+    /// Where the value is read.
+    pub source: Source,
+    /// How it prints.
+    pub kind: Kind,
+}
+
+impl Observed {
+    /// The name as herd7 prints it: `0:r0`, `1:X3`, `[x]`.
+    pub fn display_name(&self) -> String {
+        match &self.loc {
+            Loc::Reg { tid, name } => format!("{tid}:{name}"),
+            Loc::Mem(n) => format!("[{n}]"),
+        }
+    }
+}
+
+/// Names of addresses, for printing and for condition values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Symbols {
+    /// Shared location name → address.
+    pub locations: BTreeMap<String, Addr>,
+    /// (thread, label) → code address.
+    pub labels: BTreeMap<(usize, String), Addr>,
+}
+
+impl Symbols {
+    /// The printed form of `v` for a symbolic location.
+    pub fn name_of(&self, v: u64) -> Option<String> {
+        if let Some((n, _)) = self.locations.iter().find(|(_, a)| **a == v) {
+            return Some(n.clone());
+        }
+        self.labels.iter().find(|(_, a)| **a == v).map(|((t, l), _)| format!("P{t}:{l}"))
+    }
+
+    /// The machine value of a condition or init value.
+    pub fn value(&self, v: &Value, pos: Pos) -> Result<u64, CompileError> {
+        match v {
+            Value::Int(i) => Ok(*i as u64),
+            Value::Loc(n) => match self.locations.get(n) {
+                Some(a) => Ok(*a),
+                None => err(pos, format!("unknown location `{n}`")),
+            },
+            Value::Label { tid, label } => match self.labels.get(&(*tid, label.clone())) {
+                Some(a) => Ok(*a),
+                None => err(pos, format!("unknown label `P{tid}:{label}`")),
+            },
+            Value::Instr(text) => err(
+                pos,
+                format!("unsupported: instruction value `{text}` (instruction-fetch tests are not supported yet)"),
+            ),
+        }
+    }
+}
+
+/// A test ready to run.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// Test name.
+    pub name: String,
+    /// Dialect it came from.
+    pub arch: Arch,
+    /// All threads' code.
+    pub code: Arc<CodeSpace>,
+    /// Entry point and initial registers of each thread.
+    pub threads: Vec<ThreadInit>,
+    /// Initial memory.
+    pub mem: FlatMemory,
+    /// Displayed locations, in herd7's order.
+    pub observed: Vec<Observed>,
+    /// Names of addresses.
+    pub symbols: Symbols,
+    /// The final condition with its values resolved.
+    pub condition: ast::Condition,
+    /// Filter on final states.
+    pub filter: Option<Prop>,
+    /// Condition and filter in resolved form.
+    pub cond: CProp,
+    /// Resolved filter.
+    pub filt: Option<CProp>,
+}
+
+/// A proposition over observed values (indices into `Compiled::observed`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CProp {
+    /// Constant.
+    Const(bool),
+    /// `observed[i] == v`.
+    Eq(usize, u64),
+    /// Negation.
+    Not(Box<CProp>),
+    /// Conjunction.
+    And(Box<CProp>, Box<CProp>),
+    /// Disjunction.
+    Or(Box<CProp>, Box<CProp>),
+}
+
+impl CProp {
+    /// Evaluates the proposition on a final state's observed values.
+    pub fn eval(&self, vals: &[u64]) -> bool {
+        match self {
+            CProp::Const(b) => *b,
+            CProp::Eq(i, v) => vals[*i] == *v,
+            CProp::Not(p) => !p.eval(vals),
+            CProp::And(a, b) => a.eval(vals) && b.eval(vals),
+            CProp::Or(a, b) => a.eval(vals) || b.eval(vals),
+        }
+    }
+}
+
+fn prop_locs(p: &Prop, out: &mut Vec<(Loc, Pos)>) {
+    match p {
+        Prop::True | Prop::False => {}
+        Prop::Atom(a) => out.push((a.loc.clone(), a.pos)),
+        Prop::Not(q) => prop_locs(q, out),
+        Prop::And(a, b) | Prop::Or(a, b) | Prop::Implies(a, b) => {
+            prop_locs(a, out);
+            prop_locs(b, out);
+        }
+    }
+}
+
+/// Per-thread register assignment of a C thread.
+struct CThreadRegs {
+    /// Parameter or local name → register.
+    names: BTreeMap<String, Reg>,
+    /// Names declared with a pointer type.
+    pointers: Vec<String>,
+    /// Parameter name → shared location (the same name).
+    params: Vec<String>,
+}
+
+/// Compiles a parsed test.
+pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
+    let mut symbols = Symbols::default();
+    let mut pointer_locs: Vec<String> = vec![];
+    // Shared locations, in order of first mention: init block, then parameters.
+    let mut loc_names: Vec<String> = vec![];
+    let add_loc = |n: &str, names: &mut Vec<String>| {
+        if !names.iter().any(|x| x == n) {
+            names.push(n.to_string());
+        }
+    };
+    for item in &test.init {
+        if let Loc::Mem(n) = &item.loc {
+            add_loc(n, &mut loc_names);
+        }
+        if let Some(Value::Loc(n)) = &item.value {
+            add_loc(n, &mut loc_names);
+        }
+    }
+    if let Threads::C(ts) = &test.threads {
+        for t in ts {
+            for p in &t.params {
+                add_loc(&p.name, &mut loc_names);
+            }
+        }
+    }
+    let mut cond_locs = vec![];
+    prop_locs(&test.condition.prop, &mut cond_locs);
+    if let Some(f) = &test.filter {
+        prop_locs(f, &mut cond_locs);
+    }
+    for l in cond_locs.iter().map(|(l, _)| l).chain(&test.locations) {
+        if let Loc::Mem(n) = l {
+            add_loc(n, &mut loc_names);
+        }
+    }
+    for (i, n) in loc_names.iter().enumerate() {
+        symbols.locations.insert(n.clone(), DATA_BASE + i as Addr * DATA_STRIDE);
+    }
+
+    let mut code = CodeSpace::new();
+    let mut threads = vec![];
+    let mut c_regs: Vec<CThreadRegs> = vec![];
+    match &test.threads {
+        Threads::C(ts) => {
+            for t in ts {
+                let base = CODE_BASE * (t.tid as Addr + 1);
+                let (prog, regs, init) = compile_c_thread(t, &symbols, base)?;
+                code.add(prog);
+                threads.push(ThreadInit { pc: base, regs: init });
+                c_regs.push(regs);
+            }
+        }
+        Threads::Asm(ts) => {
+            // Labels first: init values and other threads may name them.
+            let mut progs = vec![];
+            for t in ts {
+                let base = CODE_BASE * (t.tid as Addr + 1);
+                let prog = assemble_thread(t, base)?;
+                for (l, a) in &prog.labels {
+                    symbols.labels.insert((t.tid, l.clone()), *a);
+                }
+                progs.push((base, prog));
+            }
+            for (base, prog) in progs {
+                code.add(prog);
+                threads.push(ThreadInit { pc: base, regs: vec![] });
+            }
+        }
+    }
+
+    // Init block.
+    let mut mem = FlatMemory::new();
+    for n in &loc_names {
+        mem.init(symbols.locations[n], 0);
+    }
+    for item in &test.init {
+        let v = match &item.value {
+            Some(v) => symbols.value(v, item.pos)?,
+            None => 0,
+        };
+        let ptr = matches!(item.value, Some(Value::Loc(_) | Value::Label { .. }))
+            || item.ty.as_ref().is_some_and(|t| t.is_ptr());
+        match &item.loc {
+            Loc::Mem(n) => {
+                mem.init(symbols.locations[n], v);
+                if ptr {
+                    pointer_locs.push(n.clone());
+                }
+            }
+            Loc::Reg { tid, name } => {
+                let Some(t) = threads.get_mut(*tid) else {
+                    return err(item.pos, format!("no thread P{tid}"));
+                };
+                let reg = match &test.threads {
+                    Threads::C(_) => match c_regs[*tid].names.get(name) {
+                        Some(r) => *r,
+                        None => return err(item.pos, format!("unknown register `{tid}:{name}`")),
+                    },
+                    Threads::Asm(_) => asm_reg(name, item.pos)?,
+                };
+                t.regs.retain(|(r, _)| *r != reg);
+                t.regs.push((reg, v));
+                if ptr {
+                    pointer_locs.push(format!("{tid}:{name}"));
+                }
+            }
+        }
+    }
+
+    // Displayed locations: `locations [...]` plus the condition's, registers
+    // first (by thread, then name), then memory by name — herd7's order.
+    let mut shown: Vec<(Loc, Pos)> = test.locations.iter().map(|l| (l.clone(), test.condition.pos)).collect();
+    shown.extend(cond_locs.iter().cloned());
+    let mut keyed: BTreeMap<(u8, usize, String, u32), (Loc, Pos)> = BTreeMap::new();
+    for (l, pos) in shown {
+        let key = match &l {
+            Loc::Reg { tid, name } => {
+                let order = match test.arch {
+                    Arch::AArch64 => asm_reg(name, pos)?.0 as u32,
+                    Arch::C => 0,
+                };
+                (0, *tid, if test.arch == Arch::C { name.clone() } else { String::new() }, order)
+            }
+            Loc::Mem(n) => (1, 0, n.clone(), 0),
+        };
+        keyed.entry(key).or_insert((l, pos));
+    }
+    let mut observed = vec![];
+    for (_, (loc, pos)) in keyed {
+        let (source, kind) = match &loc {
+            Loc::Reg { tid, name } => {
+                if *tid >= threads.len() {
+                    return err(pos, format!("no thread P{tid}"));
+                }
+                let (reg, sym) = match &test.threads {
+                    Threads::C(_) => match c_regs[*tid].names.get(name) {
+                        Some(r) => (*r, c_regs[*tid].pointers.contains(name)),
+                        None => return err(pos, format!("unknown register `{tid}:{name}`")),
+                    },
+                    Threads::Asm(_) => (asm_reg(name, pos)?, pointer_locs.contains(&format!("{tid}:{name}"))),
+                };
+                (Source::Reg(*tid, reg), if sym { Kind::Symbolic } else { Kind::Int })
+            }
+            Loc::Mem(n) => {
+                (Source::Mem(symbols.locations[n]), if pointer_locs.contains(n) { Kind::Symbolic } else { Kind::Int })
+            }
+        };
+        observed.push(Observed { loc, source, kind });
+    }
+    let resolve = |p: &Prop| resolve_prop(p, &observed, &symbols);
+    let cond = resolve(&test.condition.prop)?;
+    let filt = test.filter.as_ref().map(resolve).transpose()?;
+    Ok(Compiled {
+        name: test.name.clone(),
+        arch: test.arch,
+        code: Arc::new(code),
+        threads,
+        mem,
+        observed,
+        symbols,
+        condition: test.condition.clone(),
+        filter: test.filter.clone(),
+        cond,
+        filt,
+    })
+}
+
+fn resolve_prop(p: &Prop, obs: &[Observed], sym: &Symbols) -> Result<CProp, CompileError> {
+    Ok(match p {
+        Prop::True => CProp::Const(true),
+        Prop::False => CProp::Const(false),
+        Prop::Atom(a) => {
+            let i = obs.iter().position(|o| o.loc == a.loc).expect("condition locations are observed");
+            CProp::Eq(i, sym.value(&a.value, a.pos)?)
+        }
+        Prop::Not(q) => CProp::Not(Box::new(resolve_prop(q, obs, sym)?)),
+        Prop::And(a, b) => CProp::And(Box::new(resolve_prop(a, obs, sym)?), Box::new(resolve_prop(b, obs, sym)?)),
+        Prop::Or(a, b) => CProp::Or(Box::new(resolve_prop(a, obs, sym)?), Box::new(resolve_prop(b, obs, sym)?)),
+        Prop::Implies(a, b) => {
+            CProp::Or(Box::new(CProp::Not(Box::new(resolve_prop(a, obs, sym)?))), Box::new(resolve_prop(b, obs, sym)?))
+        }
+    })
+}
+
+/// Register named `Xn`/`Wn` in an AArch64 test.
+fn asm_reg(name: &str, pos: Pos) -> Result<Reg, CompileError> {
+    match cpu_model::asm::parse_reg(name) {
+        Some(op) if !op.reg.is_zero() => Ok(op.reg),
+        _ => err(pos, format!("unknown register `{name}`")),
+    }
+}
+
+fn assemble_thread(t: &ast::AsmThread, base: Addr) -> Result<cpu_model::asm::Program, CompileError> {
+    let mut b = Builder::new(base);
+    for line in &t.lines {
+        for (l, pos) in &line.labels {
+            b.label(l, pos.line, pos.col).map_err(|e| CompileError { pos: *pos, msg: e.msg })?;
+        }
+        if let Some((text, pos)) = &line.inst {
+            let parsed: Parsed = parse_inst(text, pos.col)
+                .map_err(|(col, msg)| CompileError { pos: Pos { line: pos.line, col }, msg })?;
+            b.push(parsed, pos.line);
+        }
+    }
+    b.finish().map_err(|e| CompileError { pos: Pos { line: e.line, col: e.col }, msg: e.msg })
+}
+
+/// Registers X0..X27 are for parameters and locals, X28..X30 hold temporaries
+/// only briefly, and further temporaries come from the top of the free range.
+const FIRST_TEMP: u8 = 30;
+
+struct CGen<'a> {
+    b: Builder,
+    regs: CThreadRegs,
+    symbols: &'a Symbols,
+    next_local: u8,
+    next_temp: u8,
+    labels: u32,
+    tid: usize,
+}
+
+fn x(reg: Reg) -> Operand {
+    Operand { reg, width: Width::X }
+}
+
+impl CGen<'_> {
+    fn emit(&mut self, inst: Inst) {
+        self.b.push(Parsed { inst, target: None }, 0);
+    }
+
+    fn emit_branch(&mut self, inst: Inst, label: &str) {
+        self.b.push(Parsed { inst, target: Some((label.to_string(), 0)) }, 0);
+    }
+
+    fn fresh_label(&mut self) -> String {
+        self.labels += 1;
+        format!(".L{}", self.labels)
+    }
+
+    fn place(&mut self, label: &str) {
+        self.b.label(label, 0, 0).expect("generated labels are unique");
+    }
+
+    fn temp(&mut self, pos: Pos) -> Result<Reg, CompileError> {
+        if self.next_temp <= self.next_local {
+            return err(pos, format!("P{}: too many registers needed", self.tid));
+        }
+        let r = Reg(self.next_temp);
+        self.next_temp -= 1;
+        Ok(r)
+    }
+
+    fn declare(&mut self, name: &str, ptr: bool, pos: Pos) -> Result<Reg, CompileError> {
+        if let Some(r) = self.regs.names.get(name) {
+            if self.regs.params.iter().any(|p| p == name) {
+                return err(pos, format!("`{name}` is a parameter"));
+            }
+            return Ok(*r);
+        }
+        if self.next_local >= self.next_temp {
+            return err(pos, format!("P{}: too many locals", self.tid));
+        }
+        let r = Reg(self.next_local);
+        self.next_local += 1;
+        self.regs.names.insert(name.to_string(), r);
+        if ptr {
+            self.regs.pointers.push(name.to_string());
+        }
+        Ok(r)
+    }
+
+    /// Computes `e` into a register (`dst` if given) and returns it.
+    /// Temporaries stay allocated until the end of the statement.
+    fn expr(&mut self, e: &Expr, dst: Option<Reg>) -> Result<Reg, CompileError> {
+        self.expr_inner(e, dst)
+    }
+
+    fn target(&mut self, dst: Option<Reg>, pos: Pos) -> Result<Reg, CompileError> {
+        match dst {
+            Some(r) => Ok(r),
+            None => self.temp(pos),
+        }
+    }
+
+    fn expr_inner(&mut self, e: &Expr, dst: Option<Reg>) -> Result<Reg, CompileError> {
+        match e {
+            Expr::Int(v, pos) => {
+                let r = self.target(dst, *pos)?;
+                self.emit(Inst::Mov { rd: x(r), src: Src2::Imm(*v as u64) });
+                Ok(r)
+            }
+            Expr::Var(name, pos) => {
+                let Some(&src) = self.regs.names.get(name) else {
+                    return err(*pos, format!("unknown variable `{name}`"));
+                };
+                match dst {
+                    Some(d) if d != src => {
+                        self.emit(Inst::Mov { rd: x(d), src: Src2::Reg(x(src)) });
+                        Ok(d)
+                    }
+                    _ => Ok(src),
+                }
+            }
+            Expr::AddrOf(name, pos) => {
+                let Some(&a) = self.symbols.locations.get(name) else {
+                    return err(*pos, format!("unknown location `{name}`"));
+                };
+                let r = self.target(dst, *pos)?;
+                self.emit(Inst::Mov { rd: x(r), src: Src2::Imm(a) });
+                Ok(r)
+            }
+            Expr::ReadOnce(addr, pos) | Expr::LoadAcquire(addr, pos) => {
+                let acquire = matches!(e, Expr::LoadAcquire(..));
+                let (base, index) = self.address(addr, acquire)?;
+                let r = self.target(dst, *pos)?;
+                self.emit(Inst::Load { rt: x(r), base, index, acquire });
+                Ok(r)
+            }
+            Expr::Unary(op, a, pos) => {
+                let ra = self.expr(a, None)?;
+                let r = self.target(dst, *pos)?;
+                match op {
+                    UnOp::Neg => {
+                        self.emit(Inst::Alu { op: AluOp::Sub, rd: x(r), rn: x(Reg::ZR), src: Src2::Reg(x(ra)) })
+                    }
+                    UnOp::Not => {
+                        self.emit(Inst::Cmp { rn: x(ra), src: Src2::Imm(0) });
+                        self.emit(Inst::Cset { rd: x(r), cond: Cond::Eq });
+                    }
+                }
+                Ok(r)
+            }
+            Expr::Binary(op, a, b, pos) => {
+                let ra = self.expr(a, None)?;
+                let rb = self.expr(b, None)?;
+                let r = self.target(dst, *pos)?;
+                let alu = |op| Inst::Alu { op, rd: x(r), rn: x(ra), src: Src2::Reg(x(rb)) };
+                match op {
+                    BinOp::Add => self.emit(alu(AluOp::Add)),
+                    BinOp::Sub => self.emit(alu(AluOp::Sub)),
+                    BinOp::Xor => self.emit(alu(AluOp::Eor)),
+                    BinOp::And => self.emit(alu(AluOp::And)),
+                    BinOp::Or => self.emit(alu(AluOp::Orr)),
+                    BinOp::LAnd | BinOp::LOr => {
+                        let t = self.temp(*pos)?;
+                        self.emit(Inst::Cmp { rn: x(ra), src: Src2::Imm(0) });
+                        self.emit(Inst::Cset { rd: x(t), cond: Cond::Ne });
+                        self.emit(Inst::Cmp { rn: x(rb), src: Src2::Imm(0) });
+                        self.emit(Inst::Cset { rd: x(r), cond: Cond::Ne });
+                        let op = if *op == BinOp::LAnd { AluOp::And } else { AluOp::Orr };
+                        self.emit(Inst::Alu { op, rd: x(r), rn: x(r), src: Src2::Reg(x(t)) });
+                    }
+                    cmp => {
+                        self.emit(Inst::Cmp { rn: x(ra), src: Src2::Reg(x(rb)) });
+                        self.emit(Inst::Cset { rd: x(r), cond: cond_of(*cmp) });
+                    }
+                }
+                Ok(r)
+            }
+        }
+    }
+
+    /// Base register and index of the access `*addr`.
+    fn address(&mut self, addr: &Expr, ordered: bool) -> Result<(Reg, cpu_model::isa::Index), CompileError> {
+        use cpu_model::isa::{Extend, Index};
+        if let (false, Expr::Binary(BinOp::Add, a, b, _)) = (ordered, addr) {
+            let ra = self.expr(a, None)?;
+            let rb = self.expr(b, None)?;
+            return Ok((ra, Index::Reg(x(rb), Extend::Lsl(0))));
+        }
+        Ok((self.expr(addr, None)?, Index::Imm(0)))
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> Result<(), CompileError> {
+        let saved = self.next_temp;
+        let r = self.stmt_inner(s);
+        self.next_temp = saved;
+        r
+    }
+
+    fn stmt_inner(&mut self, s: &Stmt) -> Result<(), CompileError> {
+        match s {
+            Stmt::Decl { name, ty, init, pos } => {
+                let r = self.declare(name, ty.is_ptr(), *pos)?;
+                if let Some(e) = init {
+                    self.expr(e, Some(r))?;
+                }
+            }
+            Stmt::Assign { name, value, pos } => {
+                let Some(&r) = self.regs.names.get(name) else {
+                    return err(*pos, format!("assignment to undeclared `{name}`"));
+                };
+                if self.regs.params.iter().any(|p| p == name) {
+                    return err(*pos, format!("unsupported: assignment to parameter `{name}`"));
+                }
+                self.expr(value, Some(r))?;
+            }
+            Stmt::WriteOnce { addr, value, .. } | Stmt::StoreRelease { addr, value, .. } => {
+                let release = matches!(s, Stmt::StoreRelease { .. });
+                let v = self.expr(value, None)?;
+                let (base, index) = self.address(addr, release)?;
+                self.emit(Inst::Store { rt: x(v), base, index, release });
+            }
+            Stmt::Fence(f, _) => self.emit(Inst::Dmb(match f {
+                CFence::Mb => Fence::Full,
+                CFence::Rmb => Fence::Load,
+                CFence::Wmb => Fence::Store,
+            })),
+            Stmt::If { cond, then, els, .. } => {
+                let else_l = self.fresh_label();
+                let end_l = self.fresh_label();
+                let saved = self.next_temp;
+                match cond {
+                    Expr::Binary(
+                        op @ (BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge),
+                        a,
+                        b,
+                        _,
+                    ) => {
+                        let ra = self.expr(a, None)?;
+                        let rb = self.expr(b, None)?;
+                        self.emit(Inst::Cmp { rn: x(ra), src: Src2::Reg(x(rb)) });
+                        self.emit_branch(Inst::BCond { cond: invert(cond_of(*op)), target: 0 }, &else_l);
+                    }
+                    e => {
+                        let r = self.expr(e, None)?;
+                        self.emit(Inst::Cmp { rn: x(r), src: Src2::Imm(0) });
+                        self.emit_branch(Inst::BCond { cond: Cond::Eq, target: 0 }, &else_l);
+                    }
+                }
+                self.next_temp = saved;
+                for s in then {
+                    self.stmt(s)?;
+                }
+                if !els.is_empty() {
+                    self.emit_branch(Inst::B { target: 0 }, &end_l);
+                }
+                self.place(&else_l);
+                for s in els {
+                    self.stmt(s)?;
+                }
+                self.place(&end_l);
+            }
+            Stmt::Expr(e, _) => {
+                self.expr(e, None)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn cond_of(op: BinOp) -> Cond {
+    match op {
+        BinOp::Eq => Cond::Eq,
+        BinOp::Ne => Cond::Ne,
+        BinOp::Lt => Cond::Lt,
+        BinOp::Gt => Cond::Gt,
+        BinOp::Le => Cond::Le,
+        BinOp::Ge => Cond::Ge,
+        _ => unreachable!("not a comparison"),
+    }
+}
+
+fn invert(c: Cond) -> Cond {
+    match c {
+        Cond::Eq => Cond::Ne,
+        Cond::Ne => Cond::Eq,
+        Cond::Lt => Cond::Ge,
+        Cond::Ge => Cond::Lt,
+        Cond::Gt => Cond::Le,
+        Cond::Le => Cond::Gt,
+        other => other,
+    }
+}
+
+type CThreadOut = (cpu_model::asm::Program, CThreadRegs, Vec<(Reg, u64)>);
+
+fn compile_c_thread(t: &ast::CThread, symbols: &Symbols, base: Addr) -> Result<CThreadOut, CompileError> {
+    let mut regs = CThreadRegs { names: BTreeMap::new(), pointers: vec![], params: vec![] };
+    let mut init = vec![];
+    for (i, p) in t.params.iter().enumerate() {
+        let r = Reg(i as u8);
+        if regs.names.insert(p.name.clone(), r).is_some() {
+            return err(p.pos, format!("parameter `{}` declared twice", p.name));
+        }
+        regs.params.push(p.name.clone());
+        regs.pointers.push(p.name.clone());
+        init.push((r, symbols.locations[&p.name]));
+    }
+    let mut g = CGen {
+        b: Builder::new(base),
+        next_local: t.params.len() as u8,
+        regs,
+        symbols,
+        next_temp: FIRST_TEMP,
+        labels: 0,
+        tid: t.tid,
+    };
+    for s in &t.body {
+        g.stmt(s)?;
+    }
+    let prog = g.b.finish().map_err(|e| CompileError { pos: t.pos, msg: e.msg })?;
+    Ok((prog, g.regs, init))
+}

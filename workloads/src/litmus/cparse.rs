@@ -1,0 +1,510 @@
+//! herd7's C dialect, restricted to the kernel memory model's marked
+//! accesses: `READ_ONCE`/`WRITE_ONCE`, acquire/release, `smp_*mb()`,
+//! integer locals and `if`.
+//!
+//! Everything else that the kernel's tools/memory-model accepts (locks, RCU,
+//! atomics, plain accesses, loops) is recognised and rejected with an
+//! "unsupported: ..." error at its position, so a runner can tell "not
+//! modelled" from "malformed".
+
+use super::ast::{Arch, BinOp, CFence, CThread, Expr, LitmusTest, Param, Pos, Stmt, Threads, Type, UnOp};
+use super::cond::{SECTION_KEYWORDS, int_value, is_type_word, make_type, parse_constraints, parse_init_block};
+use super::lex::{Lexer, Mode, Tok, Token, TokenStream};
+use super::parse::ParseError;
+
+type Result<T> = std::result::Result<T, ParseError>;
+
+/// Parses a C test whose init block starts at `lex` (the header is done).
+pub(crate) fn parse_c(lex: Lexer, name: String) -> Result<LitmusTest> {
+    let mut ts = TokenStream::new(lex);
+    let init = parse_init_block(&mut ts, Arch::C)?;
+    ts.lex.mode = Mode::C;
+    let mut threads = vec![];
+    loop {
+        let t = ts.peek()?;
+        match &t.tok {
+            Tok::Ident(w) if w.starts_with('P') && ts.peek_nth(1)?.tok.is("(") => {
+                threads.push(parse_thread(&mut ts, threads.len())?);
+            }
+            Tok::Ident(w) if SECTION_KEYWORDS.contains(&w.as_str()) && !threads.is_empty() => break,
+            Tok::Punct("~" | "(") if !threads.is_empty() => break,
+            Tok::Eof if !threads.is_empty() => break,
+            _ => {
+                let n = threads.len();
+                let expected = if n == 0 {
+                    "the first thread `P0(...)`".to_string()
+                } else {
+                    format!(
+                        "thread `P{n}(...)` or the final condition (`exists`, `~exists`, `forall`, `final`, `locations`, `filter`)"
+                    )
+                };
+                return Err(ts.unexpected(&t, &expected));
+            }
+        }
+    }
+    // The constraint section uses `(* *)` comments: switch once past C trivia.
+    ts.lex.skip_trivia()?;
+    ts.lex.mode = Mode::Ocaml;
+    let c = parse_constraints(&mut ts, Arch::C)?;
+    Ok(LitmusTest {
+        arch: Arch::C,
+        name,
+        init,
+        threads: Threads::C(threads),
+        locations: c.locations,
+        filter: c.filter,
+        condition: c.condition,
+    })
+}
+
+/// `P<tid>(params) { body }`.
+fn parse_thread(ts: &mut TokenStream, tid: usize) -> Result<CThread> {
+    let (name, pos) = ts.expect_ident("a thread")?;
+    if name != format!("P{tid}") {
+        return Err(
+            ts.error(pos, format!("expected thread `P{tid}`, found `{name}` (threads are numbered P0, P1, ...)"))
+        );
+    }
+    ts.expect("(", " after the thread name")?;
+    let mut params = vec![];
+    if ts.peek()?.tok.is_ident("void") && ts.peek_nth(1)?.tok.is(")") {
+        ts.next()?;
+    }
+    if ts.eat(")")?.is_none() {
+        loop {
+            params.push(parse_param(ts)?);
+            let t = ts.next()?;
+            match t.tok {
+                Tok::Punct(",") => {}
+                Tok::Punct(")") => break,
+                _ => return Err(ts.unexpected(&t, "`,` or `)` in the parameter list")),
+            }
+        }
+    }
+    let body = parse_block(ts)?;
+    Ok(CThread { tid, params, body, pos })
+}
+
+/// A parameter `type name`, e.g. `int *x` or `spinlock_t *mylock`.
+fn parse_param(ts: &mut TokenStream) -> Result<Param> {
+    let start = ts.peek()?;
+    let (words, stars) = parse_type_prefix(ts)?;
+    if words.is_empty() {
+        return Err(ts.unexpected(&start, "a parameter type such as `int *x`"));
+    }
+    let (name, pos) = ts.expect_ident("a parameter name")?;
+    Ok(Param { name, ty: make_type(&words, stars), pos })
+}
+
+/// Type words followed by `*`s: every identifier followed by another
+/// identifier or a `*` is a type word.
+fn parse_type_prefix(ts: &mut TokenStream) -> Result<(Vec<String>, usize)> {
+    let mut words = vec![];
+    loop {
+        let t = ts.peek()?;
+        let Tok::Ident(w) = t.tok else { break };
+        let after = ts.peek_nth(1)?.tok;
+        if !(matches!(after, Tok::Ident(_)) || after.is("*")) {
+            break;
+        }
+        if matches!(w.as_str(), "struct" | "union" | "enum") {
+            return Err(ts.error(t.pos, format!("unsupported: {w} types")));
+        }
+        words.push(w);
+        ts.next()?;
+    }
+    let mut stars = 0;
+    while !words.is_empty() && ts.eat("*")?.is_some() {
+        stars += 1;
+    }
+    Ok((words, stars))
+}
+
+/// `{ stmt* }`.
+fn parse_block(ts: &mut TokenStream) -> Result<Vec<Stmt>> {
+    let open = ts.expect("{", "")?;
+    ts.enter(open.pos)?;
+    let body = parse_block_rest(ts, open.pos);
+    ts.leave();
+    body
+}
+
+/// The statements of a block whose `{` (at `open`) is consumed, and its `}`.
+fn parse_block_rest(ts: &mut TokenStream, open: Pos) -> Result<Vec<Stmt>> {
+    let mut body = vec![];
+    loop {
+        let t = ts.peek()?;
+        match t.tok {
+            Tok::Punct("}") => {
+                ts.next()?;
+                return Ok(body);
+            }
+            Tok::Eof => {
+                return Err(ts.error(
+                    t.pos,
+                    format!("unexpected end of file: the `{{` at {}:{} is never closed", open.line, open.col),
+                ));
+            }
+            _ => parse_stmt(ts, &mut body)?,
+        }
+    }
+}
+
+/// The unsupported-feature message for a kernel primitive, if `name` is one.
+fn unsupported_primitive(name: &str) -> Option<String> {
+    let why = if name.starts_with("spin_") || name.starts_with("raw_spin_") || name.starts_with("mutex_") {
+        " (locks are not modelled)"
+    } else if name.starts_with("rcu_")
+        || name.starts_with("srcu_")
+        || name.starts_with("synchronize_")
+        || name.starts_with("call_rcu")
+        || name == "rcu_barrier"
+    {
+        " (RCU is not modelled)"
+    } else if name.starts_with("xchg")
+        || name.starts_with("cmpxchg")
+        || name.starts_with("atomic_")
+        || name.starts_with("atomic64_")
+        || name.starts_with("atomic_long_")
+        || name.starts_with("smp_mb__")
+        || name.starts_with("__atomic")
+        || name.starts_with("test_and_")
+        || name.ends_with("_bit")
+    {
+        " (atomic read-modify-write operations are not modelled)"
+    } else if matches!(name, "smp_store_mb" | "smp_cond_load_acquire" | "smp_cond_load_relaxed" | "barrier") {
+        ""
+    } else {
+        return None;
+    };
+    Some(format!("unsupported: {name}{why}"))
+}
+
+/// The message for a C keyword outside the subset, if `w` is one.
+fn unsupported_keyword(w: &str) -> Option<&'static str> {
+    Some(match w {
+        "while" => "unsupported: while loops",
+        "for" => "unsupported: for loops",
+        "do" => "unsupported: do-while loops",
+        "goto" => "unsupported: goto",
+        "switch" | "case" | "default" => "unsupported: switch statements",
+        "return" => "unsupported: return",
+        "break" | "continue" => "unsupported: break/continue",
+        "struct" | "union" | "enum" => "unsupported: struct/union/enum types",
+        "sizeof" => "unsupported: sizeof",
+        "static" | "extern" | "typedef" => "unsupported: storage-class specifiers",
+        _ => return None,
+    })
+}
+
+/// The "plain access" error for a `*` at `star`.
+fn plain_access(ts: &TokenStream, star: &Token) -> ParseError {
+    let what = match ts.peek_nth(1).map(|t| t.tok) {
+        Ok(Tok::Ident(name)) => format!("`*{name}`"),
+        _ => "`*...`".to_string(),
+    };
+    ts.error(star.pos, format!("unsupported: plain (non-marked) access {what}"))
+}
+
+/// One statement, appended to `out` (a declaration may declare several names,
+/// a nested block is flattened: locals are function-scoped for our purposes).
+fn parse_stmt(ts: &mut TokenStream, out: &mut Vec<Stmt>) -> Result<()> {
+    let t = ts.peek()?;
+    let pos = t.pos;
+    let name = match &t.tok {
+        Tok::Punct(";") => {
+            ts.next()?;
+            return Ok(());
+        }
+        Tok::Punct("{") => {
+            let mut block = parse_block(ts)?;
+            out.append(&mut block);
+            return Ok(());
+        }
+        Tok::Ident(w) => w.clone(),
+        _ => {
+            let e = parse_expr(ts)?;
+            ts.expect(";", " after the expression")?;
+            out.push(Stmt::Expr(e, pos));
+            return Ok(());
+        }
+    };
+    if let Some(msg) = unsupported_keyword(&name) {
+        return Err(ts.error(pos, msg));
+    }
+    let after = ts.peek_nth(1)?;
+    match name.as_str() {
+        "if" => {
+            ts.next()?;
+            ts.expect("(", " after `if`")?;
+            let cond = parse_expr(ts)?;
+            ts.expect(")", " after the `if` condition")?;
+            let then = parse_branch(ts, pos)?;
+            let els = if ts.peek()?.tok.is_ident("else") {
+                ts.next()?;
+                parse_branch(ts, pos)?
+            } else {
+                vec![]
+            };
+            out.push(Stmt::If { cond, then, els, pos });
+        }
+        "else" => return Err(ts.error(pos, "`else` without `if`")),
+        "WRITE_ONCE" => {
+            ts.next()?;
+            ts.expect("(", " after `WRITE_ONCE`")?;
+            let addr = parse_deref(ts, "WRITE_ONCE")?;
+            ts.expect(",", " between the arguments of `WRITE_ONCE`")?;
+            let value = parse_expr(ts)?;
+            ts.expect(")", " after the arguments of `WRITE_ONCE`")?;
+            ts.expect(";", " after `WRITE_ONCE(...)`")?;
+            out.push(Stmt::WriteOnce { addr, value, pos });
+        }
+        "smp_store_release" => {
+            ts.next()?;
+            ts.expect("(", " after `smp_store_release`")?;
+            let addr = parse_expr(ts)?;
+            ts.expect(",", " between the arguments of `smp_store_release`")?;
+            let value = parse_expr(ts)?;
+            ts.expect(")", " after the arguments of `smp_store_release`")?;
+            ts.expect(";", " after `smp_store_release(...)`")?;
+            out.push(Stmt::StoreRelease { addr, value, pos });
+        }
+        "smp_mb" | "smp_rmb" | "smp_wmb" => {
+            ts.next()?;
+            ts.expect("(", &format!(" after `{name}`"))?;
+            ts.expect(")", &format!(" (`{name}` takes no arguments)"))?;
+            ts.expect(";", &format!(" after `{name}()`"))?;
+            let fence = match name.as_str() {
+                "smp_mb" => CFence::Mb,
+                "smp_rmb" => CFence::Rmb,
+                _ => CFence::Wmb,
+            };
+            out.push(Stmt::Fence(fence, pos));
+        }
+        _ if after.tok.is("=") => {
+            ts.next()?;
+            ts.next()?;
+            let value = parse_expr(ts)?;
+            ts.expect(";", " after the assignment")?;
+            out.push(Stmt::Assign { name, value, pos });
+        }
+        _ if matches!(after.tok, Tok::Punct("+=" | "-=" | "*=" | "/=" | "%=" | "&=" | "|=" | "^=" | "++" | "--")) => {
+            return Err(ts.error(after.pos, format!("unsupported: operator {}", after.tok.describe())));
+        }
+        _ if is_type_word(&name) || matches!(after.tok, Tok::Ident(_)) => parse_decl(ts, out)?,
+        _ => {
+            let e = parse_expr(ts)?;
+            ts.expect(";", " after the expression")?;
+            out.push(Stmt::Expr(e, pos));
+        }
+    }
+    Ok(())
+}
+
+/// The body of an `if` or `else`: one statement or a block.
+fn parse_branch(ts: &mut TokenStream, pos: Pos) -> Result<Vec<Stmt>> {
+    ts.enter(pos)?;
+    let mut out = vec![];
+    let r = parse_stmt(ts, &mut out);
+    ts.leave();
+    r.map(|()| out)
+}
+
+/// `type name [= e] {, [*]name [= e]} ;`
+fn parse_decl(ts: &mut TokenStream, out: &mut Vec<Stmt>) -> Result<()> {
+    let start = ts.peek()?;
+    let (words, mut stars) = parse_type_prefix(ts)?;
+    if words.is_empty() {
+        return Err(ts.unexpected(&start, "a declaration `type name;`"));
+    }
+    loop {
+        let (name, pos) = ts.expect_ident("a variable name")?;
+        if let Some(t) = ts.eat("[")? {
+            return Err(ts.error(t.pos, "unsupported: arrays"));
+        }
+        let init = if ts.eat("=")?.is_some() { Some(parse_expr(ts)?) } else { None };
+        let ty: Type = make_type(&words, stars);
+        out.push(Stmt::Decl { name, ty, init, pos });
+        let t = ts.next()?;
+        match t.tok {
+            Tok::Punct(";") => return Ok(()),
+            Tok::Punct(",") => {
+                stars = 0;
+                while ts.eat("*")?.is_some() {
+                    stars += 1;
+                }
+            }
+            _ => return Err(ts.unexpected(&t, "`;` or `,` after the declaration")),
+        }
+    }
+}
+
+/// `*e` as the first argument of `READ_ONCE`/`WRITE_ONCE`: returns `e`, the
+/// address. `*x` takes just `x`; `*(e)` the parenthesised expression.
+fn parse_deref(ts: &mut TokenStream, what: &str) -> Result<Expr> {
+    let t = ts.peek()?;
+    if !t.tok.is("*") {
+        return Err(ts.unexpected(&t, &format!("`*` (the first argument of `{what}` must be `*pointer`)")));
+    }
+    ts.next()?;
+    parse_unary(ts)
+}
+
+/// Binding power of a supported binary operator (higher binds tighter).
+fn binop(tok: &Tok) -> Option<(BinOp, u8)> {
+    let Tok::Punct(p) = tok else { return None };
+    Some(match *p {
+        "||" => (BinOp::LOr, 1),
+        "&&" => (BinOp::LAnd, 2),
+        "|" => (BinOp::Or, 3),
+        "^" => (BinOp::Xor, 4),
+        "&" => (BinOp::And, 5),
+        "==" => (BinOp::Eq, 6),
+        "!=" => (BinOp::Ne, 6),
+        "<" => (BinOp::Lt, 7),
+        ">" => (BinOp::Gt, 7),
+        "<=" => (BinOp::Le, 7),
+        ">=" => (BinOp::Ge, 7),
+        "+" => (BinOp::Add, 8),
+        "-" => (BinOp::Sub, 8),
+        _ => return None,
+    })
+}
+
+/// A full expression.
+fn parse_expr(ts: &mut TokenStream) -> Result<Expr> {
+    parse_binary(ts, 1)
+}
+
+/// Precedence climbing over [`binop`]; C operators outside the subset are
+/// reported where they appear.
+fn parse_binary(ts: &mut TokenStream, min: u8) -> Result<Expr> {
+    let mut lhs = parse_unary(ts)?;
+    // Each operator nests the tree one level deeper; count it against the
+    // nesting limit so long chains cannot build trees too deep to drop.
+    // (Errors abort the whole parse, so only the success path must leave.)
+    let mut entered = 0;
+    let result = loop {
+        let t = ts.peek()?;
+        if let Tok::Punct(p @ ("*" | "/" | "%" | "<<" | ">>" | "?" | "=")) = t.tok {
+            let msg = match p {
+                "*" | "/" | "%" => {
+                    format!("unsupported: operator `{p}` (multiplication and division are not modelled)")
+                }
+                "?" => "unsupported: conditional operator `?:`".to_string(),
+                "=" => "unsupported: assignment inside an expression".to_string(),
+                _ => format!("unsupported: operator `{p}`"),
+            };
+            return Err(ts.error(t.pos, msg));
+        }
+        let Some((op, prec)) = binop(&t.tok) else { break lhs };
+        if prec < min {
+            break lhs;
+        }
+        ts.next()?;
+        ts.enter(t.pos)?;
+        entered += 1;
+        let rhs = parse_binary(ts, prec + 1)?;
+        let pos = lhs.pos();
+        lhs = Expr::Binary(op, Box::new(lhs), Box::new(rhs), pos);
+    };
+    for _ in 0..entered {
+        ts.leave();
+    }
+    Ok(result)
+}
+
+/// Prefix operators `!`, `-`, `&x`; `*` here is a plain access.
+fn parse_unary(ts: &mut TokenStream) -> Result<Expr> {
+    let t = ts.peek()?;
+    match t.tok {
+        Tok::Punct("!" | "-") => {
+            ts.next()?;
+            // Fold `-<literal>` so that i64::MIN is expressible.
+            if t.tok.is("-")
+                && let Tok::Int { value, hex } = ts.peek()?.tok
+            {
+                ts.next()?;
+                let v = int_value(value, hex, true).ok_or_else(|| ts.error(t.pos, "integer literal out of range"))?;
+                return parse_postfix(ts, Expr::Int(v, t.pos));
+            }
+            let op = if t.tok.is("!") { UnOp::Not } else { UnOp::Neg };
+            ts.enter(t.pos)?;
+            let e = parse_unary(ts);
+            ts.leave();
+            Ok(Expr::Unary(op, Box::new(e?), t.pos))
+        }
+        Tok::Punct("&") => {
+            ts.next()?;
+            let (name, _) = ts.expect_ident("a location name after `&`")?;
+            parse_postfix(ts, Expr::AddrOf(name, t.pos))
+        }
+        Tok::Punct("*") => Err(plain_access(ts, &t)),
+        Tok::Punct("~" | "++" | "--") => Err(ts.error(t.pos, format!("unsupported: operator {}", t.tok.describe()))),
+        _ => parse_primary(ts),
+    }
+}
+
+/// Literals, variables, `(e)`, `READ_ONCE(*e)`, `smp_load_acquire(e)`.
+fn parse_primary(ts: &mut TokenStream) -> Result<Expr> {
+    let t = ts.next()?;
+    let pos = t.pos;
+    let e = match t.tok {
+        Tok::Int { value, hex } => {
+            Expr::Int(int_value(value, hex, false).ok_or_else(|| ts.error(pos, "integer literal out of range"))?, pos)
+        }
+        Tok::Punct("(") => {
+            ts.enter(pos)?;
+            let e = parse_expr(ts);
+            ts.leave();
+            let e = e?;
+            ts.expect(")", &format!(" to close the `(` at {}:{}", pos.line, pos.col))?;
+            e
+        }
+        Tok::Ident(name) => {
+            if let Some(msg) = unsupported_keyword(&name) {
+                return Err(ts.error(pos, msg));
+            }
+            if !ts.peek()?.tok.is("(") {
+                return parse_postfix(ts, Expr::Var(name, pos));
+            }
+            match name.as_str() {
+                "READ_ONCE" => {
+                    ts.next()?;
+                    let addr = parse_deref(ts, "READ_ONCE")?;
+                    ts.expect(")", " after the argument of `READ_ONCE`")?;
+                    Expr::ReadOnce(Box::new(addr), pos)
+                }
+                "smp_load_acquire" => {
+                    ts.next()?;
+                    let addr = parse_expr(ts)?;
+                    ts.expect(")", " after the argument of `smp_load_acquire`")?;
+                    Expr::LoadAcquire(Box::new(addr), pos)
+                }
+                "WRITE_ONCE" | "smp_store_release" | "smp_mb" | "smp_rmb" | "smp_wmb" => {
+                    return Err(ts.error(pos, format!("`{name}` is a statement and has no value")));
+                }
+                _ => {
+                    let msg = unsupported_primitive(&name).unwrap_or_else(|| format!("unsupported: call to `{name}`"));
+                    return Err(ts.error(pos, msg));
+                }
+            }
+        }
+        _ => return Err(ts.unexpected(&t, "an expression")),
+    };
+    parse_postfix(ts, e)
+}
+
+/// Rejects postfix forms outside the subset (`x[i]`, `p->f`, `x++`, calls
+/// through expressions).
+fn parse_postfix(ts: &mut TokenStream, e: Expr) -> Result<Expr> {
+    let t = ts.peek()?;
+    let msg = match t.tok {
+        Tok::Punct("[") => "unsupported: array indexing",
+        Tok::Punct("->" | ".") => "unsupported: struct member access",
+        Tok::Punct("++" | "--") => "unsupported: increment/decrement",
+        Tok::Punct("(") => "unsupported: call through an expression",
+        _ => return Ok(e),
+    };
+    Err(ts.error(t.pos, msg))
+}

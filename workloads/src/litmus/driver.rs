@@ -1,0 +1,70 @@
+//! Running litmus files end to end: read, parse, compile, run, report.
+//!
+//! Each file is handled on its own: a file with an error is reported as
+//! `file:line:col: message` and the others still run.
+
+use std::path::{Path, PathBuf};
+
+use super::compile::{Compiled, compile};
+use super::parse::parse;
+use super::report::{Report, report};
+use super::run::{RunFailure, RunOptions, run_test};
+
+/// Bad input: a file that cannot be read, parsed or compiled.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{path}:{line}:{col}: {msg}")]
+pub struct InputError {
+    /// File.
+    pub path: String,
+    /// Line (1-based; 0 when the file could not be read).
+    pub line: usize,
+    /// Column (1-based; 0 when the file could not be read).
+    pub col: usize,
+    /// What is wrong.
+    pub msg: String,
+}
+
+/// What became of one file.
+#[derive(Debug)]
+pub enum LitmusOutcome {
+    /// The test ran.
+    Done(Box<Report>),
+    /// The file is malformed or uses something outside the supported subset.
+    BadInput(InputError),
+    /// The simulation failed (deadlock, run-away loop).
+    Failed {
+        /// The file.
+        file: PathBuf,
+        /// What happened.
+        error: RunFailure,
+    },
+}
+
+/// Reads, parses and compiles a litmus file.
+pub fn load(path: &Path) -> Result<Compiled, InputError> {
+    let name = path.display().to_string();
+    let text =
+        std::fs::read(path).map_err(|e| InputError { path: name.clone(), line: 0, col: 0, msg: e.to_string() })?;
+    let text = String::from_utf8_lossy(&text);
+    compile_text(&name, &text)
+}
+
+/// Parses and compiles litmus source `text` (named `name` in errors).
+pub fn compile_text(name: &str, text: &str) -> Result<Compiled, InputError> {
+    let test = parse(name, text).map_err(|e| InputError { path: e.path, line: e.line, col: e.col, msg: e.msg })?;
+    compile(&test).map_err(|e| InputError { path: name.to_string(), line: e.pos.line, col: e.pos.col, msg: e.msg })
+}
+
+/// Runs every file in order, calling `each` with its outcome as soon as it is known.
+pub fn run_files(files: &[PathBuf], opts: &RunOptions, mut each: impl FnMut(LitmusOutcome)) {
+    for f in files {
+        let outcome = match load(f) {
+            Err(e) => LitmusOutcome::BadInput(e),
+            Ok(c) => match run_test(&c, opts) {
+                Ok(r) => LitmusOutcome::Done(Box::new(report(&c, &r))),
+                Err(error) => LitmusOutcome::Failed { file: f.clone(), error },
+            },
+        };
+        each(outcome);
+    }
+}

@@ -1,0 +1,13 @@
+//! The litmus front end: herd7's C and AArch64 litmus formats, compiled to
+//! programs for the simulated cores and run timed or exhaustively.
+mod asmparse;
+pub mod ast;
+pub mod compile;
+mod cond;
+mod cparse;
+pub mod driver;
+mod lex;
+pub mod parse;
+pub mod report;
+pub mod run;
+pub use driver::{InputError, LitmusOutcome, compile_text, load, run_files};

@@ -1,0 +1,292 @@
+//! Results in herd7/litmus7 form and as JSON.
+//!
+//! ```text
+//! Test SB+poonceonces Allowed
+//! States 4
+//! 0:r0=0; 1:r0=0;
+//! ...
+//! Ok
+//! Witnesses
+//! Positive: 1 Negative: 3
+//! Condition exists (0:r0=0 /\ 1:r0=0)
+//! Observation SB+poonceonces Sometimes 1 3
+//! Time SB+poonceonces 0.00
+//! ```
+//!
+//! In random mode each state line starts with its count and `*>` (the state
+//! satisfies the condition's proposition) or `:>`, as litmus7 prints them.
+//! Positive/Negative count runs in random mode and distinct final machine
+//! states in exhaustive mode (herd7 counts candidate executions, so its
+//! numbers can differ while the verdict agrees). Two lines follow that herd7
+//! does not print: how the space was covered (`Explored` or `Runs`) and the
+//! outcome of the axiomatic check of the recorded executions (`Axioms`).
+
+use serde::Serialize;
+
+use super::ast::{Loc, Prop, Quantifier, Value};
+use super::compile::{Compiled, Kind};
+use super::run::TestRun;
+
+/// herd7's verdict on how often the proposition held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Observation {
+    /// Never.
+    Never,
+    /// In some but not all final states.
+    Sometimes,
+    /// In every final state.
+    Always,
+}
+
+/// Everything printed for one test, also serialised as JSON.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Test name.
+    pub name: String,
+    /// `Allowed`, `Forbidden` or `Required`.
+    pub kind: &'static str,
+    /// Consistency mode.
+    pub model: String,
+    /// `exhaustive` or `random`.
+    pub method: &'static str,
+    /// Displayed locations, in order.
+    pub locations: Vec<String>,
+    /// Final states.
+    pub states: Vec<StateLine>,
+    /// The condition is validated.
+    pub ok: bool,
+    /// Witnesses line, as herd7 prints it (swapped for `~exists`).
+    pub positive: u64,
+    /// Witnesses line, as herd7 prints it.
+    pub negative: u64,
+    /// The condition, reprinted.
+    pub condition: String,
+    /// Observation verdict.
+    pub observation: Observation,
+    /// Count of the proposition holding.
+    pub observed_true: u64,
+    /// Count of it not holding.
+    pub observed_false: u64,
+    /// Seconds.
+    pub time: f64,
+    /// Coverage: exploration counters or runs.
+    pub coverage: serde_json::Value,
+    /// Graphs checked against the axioms.
+    pub graphs_checked: u64,
+    /// An axiom violation (simulator bug), if any.
+    pub axiom_violation: Option<String>,
+}
+
+/// One final state.
+#[derive(Clone, Debug, Serialize)]
+pub struct StateLine {
+    /// Values in display order, formatted.
+    pub values: Vec<String>,
+    /// Runs (random) or final machine states (exhaustive).
+    pub count: u64,
+    /// The condition's proposition holds in this state.
+    pub satisfies: bool,
+}
+
+fn kind_word(q: Quantifier) -> &'static str {
+    match q {
+        Quantifier::Exists => "Allowed",
+        Quantifier::NotExists => "Forbidden",
+        Quantifier::Forall => "Required",
+    }
+}
+
+fn fmt_value(c: &Compiled, kind: Kind, v: u64) -> String {
+    match kind {
+        Kind::Symbolic => c.symbols.name_of(v).unwrap_or_else(|| (v as i64).to_string()),
+        Kind::Int => (v as i64).to_string(),
+    }
+}
+
+fn fmt_loc(l: &Loc) -> String {
+    match l {
+        Loc::Reg { tid, name } => format!("{tid}:{name}"),
+        Loc::Mem(n) => format!("[{n}]"),
+    }
+}
+
+fn fmt_atom_value(v: &Value) -> String {
+    match v {
+        Value::Int(i) => i.to_string(),
+        Value::Loc(n) => n.clone(),
+        Value::Label { tid, label } => format!("P{tid}:{label}"),
+        Value::Instr(t) if t.eq_ignore_ascii_case("NOP") => "NOP".to_string(),
+        Value::Instr(t) => format!("instr:\"{t}\""),
+    }
+}
+
+/// Prints a proposition the way herd7 reprints it.
+pub fn fmt_prop(p: &Prop) -> String {
+    fn go(p: &Prop, out: &mut String) {
+        let paren = |q: &Prop, out: &mut String, need: bool| {
+            if need {
+                out.push('(');
+                go(q, out);
+                out.push(')');
+            } else {
+                go(q, out);
+            }
+        };
+        match p {
+            Prop::True => out.push_str("true"),
+            Prop::False => out.push_str("false"),
+            Prop::Atom(a) => {
+                out.push_str(&fmt_loc(&a.loc));
+                out.push('=');
+                out.push_str(&fmt_atom_value(&a.value));
+            }
+            Prop::Not(q) => {
+                out.push_str("not (");
+                go(q, out);
+                out.push(')');
+            }
+            Prop::And(a, b) => {
+                for (i, q) in [a, b].into_iter().enumerate() {
+                    if i == 1 {
+                        out.push_str(" /\\ ");
+                    }
+                    paren(q, out, matches!(**q, Prop::Or(..) | Prop::Implies(..)));
+                }
+            }
+            Prop::Or(a, b) => {
+                for (i, q) in [a, b].into_iter().enumerate() {
+                    if i == 1 {
+                        out.push_str(" \\/ ");
+                    }
+                    paren(q, out, matches!(**q, Prop::Implies(..)));
+                }
+            }
+            Prop::Implies(a, b) => {
+                paren(a, out, matches!(**a, Prop::And(..) | Prop::Or(..) | Prop::Implies(..)));
+                out.push_str(" => ");
+                paren(b, out, matches!(**b, Prop::And(..) | Prop::Or(..)));
+            }
+        }
+    }
+    let mut s = String::new();
+    go(p, &mut s);
+    s
+}
+
+/// Builds the report of `run` on test `c`.
+pub fn report(c: &Compiled, run: &TestRun) -> Report {
+    let mut t = 0u64;
+    let mut f = 0u64;
+    let states: Vec<StateLine> = run
+        .states
+        .iter()
+        .map(|(vals, count)| {
+            let satisfies = c.cond.eval(vals);
+            if satisfies {
+                t += count;
+            } else {
+                f += count;
+            }
+            StateLine {
+                values: c.observed.iter().zip(vals).map(|(o, v)| fmt_value(c, o.kind, *v)).collect(),
+                count: *count,
+                satisfies,
+            }
+        })
+        .collect();
+    let q = c.condition.quantifier;
+    let ok = match q {
+        Quantifier::Exists => t > 0,
+        Quantifier::NotExists => t == 0,
+        Quantifier::Forall => f == 0,
+    };
+    let (positive, negative) = if q == Quantifier::NotExists { (f, t) } else { (t, f) };
+    let observation = if t == 0 {
+        Observation::Never
+    } else if f == 0 {
+        Observation::Always
+    } else {
+        Observation::Sometimes
+    };
+    let qword = match q {
+        Quantifier::Exists => "exists",
+        Quantifier::NotExists => "~exists",
+        Quantifier::Forall => "forall",
+    };
+    let coverage = match (&run.explored, run.runs) {
+        (Some(e), _) => serde_json::to_value(e).expect("plain struct"),
+        (None, Some(n)) => serde_json::json!({ "runs": n }),
+        _ => serde_json::Value::Null,
+    };
+    Report {
+        name: c.name.clone(),
+        kind: kind_word(q),
+        model: run.mode.to_string(),
+        method: if run.exhaustive { "exhaustive" } else { "random" },
+        locations: c.observed.iter().map(|o| o.display_name()).collect(),
+        states,
+        ok,
+        positive,
+        negative,
+        condition: format!("{qword} ({})", fmt_prop(&c.condition.prop)),
+        observation,
+        observed_true: t,
+        observed_false: f,
+        time: run.seconds,
+        coverage,
+        graphs_checked: run.graphs_checked,
+        axiom_violation: run.bug.as_ref().map(|b| b.violation.to_string()),
+    }
+}
+
+impl Report {
+    /// The herd7/litmus7 text block.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let n = &self.name;
+        s += &format!("Test {n} {}\n", self.kind);
+        s += &format!("States {}\n", self.states.len());
+        let random = self.method == "random";
+        for st in &self.states {
+            let body: Vec<String> = self.locations.iter().zip(&st.values).map(|(l, v)| format!("{l}={v};")).collect();
+            let body = body.join(" ");
+            if random {
+                let mark = if st.satisfies { '*' } else { ':' };
+                s += &format!("{:<6}{mark}>{body}\n", st.count);
+            } else {
+                s += &format!("{body}\n");
+            }
+        }
+        s += if self.ok { "Ok\n" } else { "No\n" };
+        s += "Witnesses\n";
+        s += &format!("Positive: {} Negative: {}\n", self.positive, self.negative);
+        s += &format!("Condition {}\n", self.condition);
+        let obs = match self.observation {
+            Observation::Never => "Never",
+            Observation::Sometimes => "Sometimes",
+            Observation::Always => "Always",
+        };
+        s += &format!("Observation {n} {obs} {} {}\n", self.observed_true, self.observed_false);
+        s += &format!("Time {n} {:.2}\n", self.time);
+        match self.coverage.get("runs") {
+            Some(runs) => s += &format!("Runs {n} {runs} model {}\n", self.model),
+            None => {
+                let c = &self.coverage;
+                s += &format!(
+                    "Explored {n} model {} states {} transitions {} fetch-bound {} state-bound {} bound-hit {}\n",
+                    self.model,
+                    c["states"],
+                    c["transitions"],
+                    c["max_fetch"],
+                    c["max_states"],
+                    if c["bound_hit"].as_bool() == Some(true) { "yes" } else { "no" }
+                );
+            }
+        }
+        match &self.axiom_violation {
+            None => s += &format!("Axioms {n} {} ok ({} graphs checked)\n", self.model, self.graphs_checked),
+            Some(v) => s += &format!("Axioms {n} SIMULATOR BUG: {v}\n"),
+        }
+        s
+    }
+}

@@ -1,0 +1,317 @@
+//! Running a compiled litmus test: many randomly timed runs, or an
+//! exhaustive exploration of every choice the memory model allows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cpu_model::machine::{Exhaustive, Machine, MachineConfig, State, run};
+use memory_model::Mode;
+use memory_model::graph::{AxiomViolation, ExecGraph, check};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use sim::explore::{ExploreStats, Limits, explore};
+use sim::rng::RngStreams;
+use sim::{Cycle, Engine};
+
+use super::compile::{Compiled, Source};
+
+/// Timing noise of random-mode runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LitmusTiming {
+    /// Each thread starts at a cycle drawn uniformly from `0..=start_skew`
+    /// (litmus7 likewise staggers its threads).
+    pub start_skew: Cycle,
+    /// Extra cycles drawn uniformly from `0..=jitter` for each access.
+    pub jitter: Cycle,
+    /// A run that has not finished after this many cycles is an error.
+    pub max_cycles: Cycle,
+}
+
+impl Default for LitmusTiming {
+    fn default() -> Self {
+        LitmusTiming { start_skew: 400, jitter: 200, max_cycles: 10_000_000 }
+    }
+}
+
+/// How to run a test.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunOptions {
+    /// Machine parameters; `machine.mode` is the consistency mode.
+    pub machine: MachineConfig,
+    /// Explore every behaviour instead of sampling timed runs.
+    pub exhaustive: bool,
+    /// Random mode: number of runs.
+    pub runs: u64,
+    /// Random mode: master seed.
+    pub seed: u64,
+    /// Worker threads (0 = all cores); never changes a result.
+    pub jobs: usize,
+    /// Random-mode timing noise.
+    pub timing: LitmusTiming,
+    /// Exhaustive mode: a path on which a thread fetches more instructions
+    /// than this is cut off (loops), and the cut is reported.
+    pub max_fetch: u64,
+    /// Exhaustive mode: give up after this many states.
+    pub max_states: u64,
+    /// Check each distinct final state's execution graph against the mode's axioms.
+    pub check_axioms: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            machine: MachineConfig::default(),
+            exhaustive: false,
+            runs: 100_000,
+            seed: 1,
+            jobs: 0,
+            timing: LitmusTiming::default(),
+            max_fetch: 1_000,
+            max_states: 5_000_000,
+            check_axioms: true,
+        }
+    }
+}
+
+/// A final state that broke its mode's axioms: a simulator bug.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bug {
+    /// Observed values of the offending final state.
+    pub state: Vec<u64>,
+    /// The violated axiom and its cycle.
+    pub violation: AxiomViolation,
+    /// The execution graph.
+    pub graph: ExecGraph,
+}
+
+/// What a test run produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TestRun {
+    /// Consistency mode.
+    pub mode: Mode,
+    /// Exhaustive or random.
+    pub exhaustive: bool,
+    /// Distinct final states (observed values) with their counts: runs in
+    /// random mode, distinct final machine states in exhaustive mode.
+    pub states: Vec<(Vec<u64>, u64)>,
+    /// Exhaustive mode: exploration counters.
+    pub explored: Option<ExploreSummary>,
+    /// Random mode: runs made.
+    pub runs: Option<u64>,
+    /// Execution graphs checked against the axioms.
+    pub graphs_checked: u64,
+    /// The first axiom violation found (a simulator bug), if any.
+    pub bug: Option<Bug>,
+    /// Wall-clock seconds (a measurement, not a result).
+    pub seconds: f64,
+}
+
+/// Exploration counters for the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExploreSummary {
+    /// Distinct states.
+    pub states: u64,
+    /// Transitions.
+    pub transitions: u64,
+    /// The per-thread fetch bound.
+    pub max_fetch: u64,
+    /// The state bound.
+    pub max_states: u64,
+    /// Whether a bound cut part of the state space.
+    pub bound_hit: bool,
+    /// Reachable states where no thread could move but some had not finished.
+    pub deadlocks: u64,
+}
+
+impl ExploreSummary {
+    fn new(s: &ExploreStats, opts: &RunOptions) -> Self {
+        ExploreSummary {
+            states: s.states,
+            transitions: s.transitions,
+            max_fetch: opts.max_fetch,
+            max_states: opts.max_states,
+            bound_hit: s.bound_hit(),
+            deadlocks: s.deadlocks,
+        }
+    }
+}
+
+/// A timed run that did not complete.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("run {run}: {error}")]
+pub struct RunFailure {
+    /// Index of the failing run.
+    pub run: u64,
+    /// What happened.
+    pub error: cpu_model::machine::RunError,
+}
+
+fn observe(c: &Compiled, s: &State, out: &mut Vec<u64>) {
+    out.clear();
+    out.extend(c.observed.iter().map(|o| match o.source {
+        Source::Reg(t, r) => s.cores[t].reg(r),
+        Source::Mem(a) => s.mem.read(a).value,
+    }));
+}
+
+/// Runs `c` as `opts` says.
+pub fn run_test(c: &Compiled, opts: &RunOptions) -> Result<TestRun, RunFailure> {
+    let t0 = Instant::now();
+    let mut r = if opts.exhaustive { run_exhaustive(c, opts) } else { run_random(c, opts)? };
+    r.seconds = t0.elapsed().as_secs_f64();
+    Ok(r)
+}
+
+fn run_exhaustive(c: &Compiled, opts: &RunOptions) -> TestRun {
+    let sys = Exhaustive { code: &c.code, cfg: &opts.machine, max_fetch: opts.max_fetch, record: opts.check_axioms };
+    let mut counts: BTreeMap<Vec<u64>, u64> = BTreeMap::new();
+    let mut vals = vec![];
+    let mut graphs_checked = 0;
+    let mut bug = None;
+    let stats = explore(&sys, sys.initial(&c.threads, &c.mem), &Limits { max_states: opts.max_states }, |s| {
+        observe(c, s, &mut vals);
+        if c.filt.as_ref().is_some_and(|f| !f.eval(&vals)) {
+            return;
+        }
+        *counts.entry(vals.clone()).or_insert(0) += 1;
+        if opts.check_axioms && bug.is_none() {
+            let g = s.exec_graph(&c.mem);
+            graphs_checked += 1;
+            if let Err(v) = check(&g, opts.machine.mode) {
+                bug = Some(Bug { state: vals.clone(), violation: v, graph: g });
+            }
+        }
+    });
+    TestRun {
+        mode: opts.machine.mode,
+        exhaustive: true,
+        states: counts.into_iter().collect(),
+        explored: Some(ExploreSummary::new(&stats, opts)),
+        runs: None,
+        graphs_checked,
+        bug,
+        seconds: 0.0,
+    }
+}
+
+/// Runs per independently seeded chunk (the unit of parallel work; fixed so
+/// that the split never depends on `--jobs`).
+const CHUNK: u64 = 4096;
+
+/// Where to find a run again: its chunk, its index in the chunk, and the
+/// positions of the chunk's random streams before it started.
+#[derive(Clone, Debug)]
+struct Replay {
+    chunk: u64,
+    start_pos: u128,
+    jitter_pos: Vec<u128>,
+}
+
+struct ChunkResult {
+    counts: Vec<(Vec<u64>, u64)>,
+    first: Vec<(Vec<u64>, Replay)>,
+}
+
+fn chunk_streams(c: &Compiled, opts: &RunOptions, chunk: u64) -> RngStreams {
+    RngStreams::new(opts.seed).child(&c.name).indexed(chunk)
+}
+
+fn new_engine(c: &Compiled, opts: &RunOptions, streams: &RngStreams) -> Engine<Machine> {
+    let cfg = Arc::new(MachineConfig { jitter: opts.timing.jitter, ..opts.machine.clone() });
+    let mut m = Machine::new(cfg, c.code.clone(), &c.threads, c.mem.clone());
+    m.seed(streams);
+    Engine::new(m)
+}
+
+fn run_chunk(c: &Compiled, opts: &RunOptions, chunk: u64) -> Result<ChunkResult, RunFailure> {
+    let n = CHUNK.min(opts.runs - chunk * CHUNK);
+    let streams = chunk_streams(c, opts, chunk);
+    let mut engine = new_engine(c, opts, &streams);
+    let mut start_rng = streams.stream("start");
+    let mut starts = vec![0; c.threads.len()];
+    let mut vals = vec![];
+    let mut out = ChunkResult { counts: vec![], first: vec![] };
+    for i in 0..n {
+        let start_pos = start_rng.get_word_pos();
+        let jitter_pos: Vec<u128> =
+            engine.model_mut().jitter_rngs().iter().map(|r| r.as_ref().map_or(0, |r| r.get_word_pos())).collect();
+        for s in starts.iter_mut() {
+            *s = start_rng.random_range(0..=opts.timing.start_skew);
+        }
+        engine.model_mut().reset(&c.threads, &c.mem);
+        engine.scheduler().reset();
+        run(&mut engine, &starts, opts.timing.max_cycles)
+            .map_err(|error| RunFailure { run: chunk * CHUNK + i, error })?;
+        observe(c, engine.model().state(), &mut vals);
+        if c.filt.as_ref().is_some_and(|f| !f.eval(&vals)) {
+            continue;
+        }
+        match out.counts.iter_mut().find(|(v, _)| *v == vals) {
+            Some((_, k)) => *k += 1,
+            None => {
+                out.counts.push((vals.clone(), 1));
+                out.first.push((vals.clone(), Replay { chunk, start_pos, jitter_pos }));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Re-runs a recorded run with graph recording on and returns its graph.
+fn replay(c: &Compiled, opts: &RunOptions, rp: &Replay) -> Result<ExecGraph, RunFailure> {
+    let streams = chunk_streams(c, opts, rp.chunk);
+    let mut engine = new_engine(c, opts, &streams);
+    for (r, pos) in engine.model_mut().jitter_rngs().iter_mut().zip(&rp.jitter_pos) {
+        if let Some(r) = r {
+            r.set_word_pos(*pos);
+        }
+    }
+    let mut start_rng = streams.stream("start");
+    start_rng.set_word_pos(rp.start_pos);
+    let starts: Vec<Cycle> = (0..c.threads.len()).map(|_| start_rng.random_range(0..=opts.timing.start_skew)).collect();
+    engine.model_mut().set_record(true);
+    engine.model_mut().reset(&c.threads, &c.mem);
+    run(&mut engine, &starts, opts.timing.max_cycles).map_err(|error| RunFailure { run: rp.chunk * CHUNK, error })?;
+    Ok(engine.model().exec_graph())
+}
+
+fn run_random(c: &Compiled, opts: &RunOptions) -> Result<TestRun, RunFailure> {
+    let chunks = opts.runs.div_ceil(CHUNK);
+    let results = sim::par::map_indexed(chunks, opts.jobs, |k| run_chunk(c, opts, k));
+    let mut counts: BTreeMap<Vec<u64>, u64> = BTreeMap::new();
+    let mut first: BTreeMap<Vec<u64>, Replay> = BTreeMap::new();
+    for r in results {
+        let r = r?;
+        for (v, k) in r.counts {
+            *counts.entry(v).or_insert(0) += k;
+        }
+        for (v, rp) in r.first {
+            first.entry(v).or_insert(rp);
+        }
+    }
+    let mut graphs_checked = 0;
+    let mut bug = None;
+    if opts.check_axioms {
+        for (vals, rp) in &first {
+            let g = replay(c, opts, rp)?;
+            graphs_checked += 1;
+            if let Err(v) = check(&g, opts.machine.mode) {
+                bug = Some(Bug { state: vals.clone(), violation: v, graph: g });
+                break;
+            }
+        }
+    }
+    Ok(TestRun {
+        mode: opts.machine.mode,
+        exhaustive: false,
+        states: counts.into_iter().collect(),
+        explored: None,
+        runs: Some(opts.runs),
+        graphs_checked,
+        bug,
+        seconds: 0.0,
+    })
+}
