@@ -109,6 +109,8 @@ struct Entry {
     next: Option<Addr>,
     /// Conditional branches: outcome known and final.
     resolved: bool,
+    /// Nothing more for `execute` to do (until a restart).
+    settled: bool,
     fetched_at: Cycle,
     ready_at: Cycle,
     deps: Option<Box<Deps>>,
@@ -153,6 +155,8 @@ pub struct Env<'a> {
 pub struct Core {
     id: ThreadId,
     arch: [u64; Reg::COUNT],
+    /// Cycle at which each architectural value became available.
+    arch_ready: [Cycle; Reg::COUNT],
     rob: VecDeque<Entry>,
     head_iid: u32,
     next_iid: u32,
@@ -206,6 +210,7 @@ impl Core {
         Core {
             id,
             arch,
+            arch_ready: [0; Reg::COUNT],
             rob: VecDeque::new(),
             head_iid: 0,
             next_iid: 0,
@@ -226,6 +231,7 @@ impl Core {
                 self.arch[r.index()] = v;
             }
         }
+        self.arch_ready = [0; Reg::COUNT];
         self.rob.clear();
         self.head_iid = 0;
         self.next_iid = 0;
@@ -294,7 +300,7 @@ impl Core {
                 let e = &self.rob[p];
                 e.result.map(|v| (op.width.mask(v), e.determined, e.ready_at))
             }
-            _ => Some((op.width.mask(self.arch[op.reg.index()]), true, 0)),
+            _ => Some((op.width.mask(self.arch[op.reg.index()]), true, self.arch_ready[op.reg.index()])),
         }
     }
 
@@ -382,6 +388,7 @@ impl Core {
             }
             let e = &mut self.rob[i];
             e.executed = false;
+            e.settled = false;
             e.result = None;
             e.determined = false;
             if let Some(d) = e.deps.as_mut() {
@@ -433,6 +440,10 @@ impl Core {
         let mut branches_resolved = true;
         let mut i = 0;
         while i < self.rob.len() {
+            if self.rob[i].settled {
+                i += 1;
+                continue;
+            }
             let inst = self.rob[i].inst;
             let srcs = inst.sources();
             let mut vals = [0u64; 3];
@@ -636,6 +647,17 @@ impl Core {
                     }
                 }
             }
+            let e = &self.rob[i];
+            let settled = match inst {
+                Inst::Load { .. } => e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final),
+                Inst::Store { .. } => e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final && s.data_final),
+                Inst::BCond { .. } | Inst::Cbz { .. } => e.resolved,
+                Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } => {
+                    e.executed && e.determined
+                }
+                _ => e.executed,
+            };
+            self.rob[i].settled = settled;
             i += 1;
         }
         changed
@@ -659,7 +681,10 @@ impl Core {
     fn retire(&mut self, env: &Env, now: Cycle, out: &mut Advance) -> bool {
         let mut changed = false;
         while let Some(e) = self.rob.front() {
-            if env.timed && e.ready_at > now {
+            // Only a compute block holds retirement to its cycle; other
+            // entries retire once done, their ready cycle carried along in
+            // `arch_ready` so that consumers still wait for it.
+            if env.timed && matches!(e.inst, Inst::Work(_)) && e.ready_at > now {
                 out.wake_at = min_opt(out.wake_at, e.ready_at);
                 break;
             }
@@ -681,6 +706,7 @@ impl Core {
             self.head_iid += 1;
             if let Some(d) = e.inst.dest() {
                 self.arch[d.index()] = e.result.expect("retired entries have results");
+                self.arch_ready[d.index()] = e.ready_at;
                 if self.rename[d.index()] == e.iid {
                     self.rename[d.index()] = NO_PROD;
                 }
@@ -831,6 +857,7 @@ impl Core {
                 slot,
                 next,
                 resolved: false,
+                settled: false,
                 fetched_at,
                 ready_at: fetched_at,
                 deps: None,

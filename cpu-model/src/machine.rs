@@ -228,6 +228,11 @@ impl Machine {
         &self.code
     }
 
+    /// The cache/coherence model (e.g. to warm lines before a run).
+    pub fn coherence_mut(&mut self) -> &mut CoherenceModel {
+        &mut self.coherence
+    }
+
     /// Current state.
     pub fn state(&self) -> &State {
         &self.state

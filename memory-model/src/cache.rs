@@ -41,28 +41,35 @@ impl Default for CacheConfig {
     }
 }
 
+/// Largest number of cores the directory tracks (sharer bitmap width).
+pub const MAX_CORES: usize = 256;
+
 #[derive(Clone, Debug, Default)]
 struct Line {
     owner: Option<u16>,
-    sharers: Vec<u64>,
+    sharers: [u64; MAX_CORES / 64],
 }
 
 impl Line {
+    fn bit(core: u16) -> (usize, u64) {
+        let c = core as usize;
+        assert!(c < MAX_CORES, "core {c} beyond the directory's {MAX_CORES}");
+        (c / 64, 1 << (c % 64))
+    }
     fn has(&self, core: u16) -> bool {
-        self.owner == Some(core) || self.sharers.get(core as usize / 64).is_some_and(|w| w >> (core % 64) & 1 == 1)
+        let (w, b) = Self::bit(core);
+        self.owner == Some(core) || self.sharers[w] & b != 0
     }
     fn add_sharer(&mut self, core: u16) {
-        let w = core as usize / 64;
-        if self.sharers.len() <= w {
-            self.sharers.resize(w + 1, 0);
-        }
-        self.sharers[w] |= 1 << (core % 64);
+        let (w, b) = Self::bit(core);
+        self.sharers[w] |= b;
     }
     fn any_sharer_other_than(&self, core: u16) -> bool {
-        self.sharers.iter().enumerate().any(|(i, &w)| {
-            let mine = if i == core as usize / 64 { 1u64 << (core % 64) } else { 0 };
-            w & !mine != 0
-        })
+        let (mine_w, mine_b) = Self::bit(core);
+        self.sharers.iter().enumerate().any(|(i, &w)| w & if i == mine_w { !mine_b } else { u64::MAX } != 0)
+    }
+    fn clear_sharers(&mut self) {
+        self.sharers = [0; MAX_CORES / 64];
     }
 }
 
@@ -138,8 +145,21 @@ impl CoherenceModel {
             None => (cfg.memory, Served::Memory),
         };
         line.owner = Some(core);
-        line.sharers.clear();
+        line.clear_sharers();
         served
+    }
+
+    /// Puts `addr`'s line in a given state: owned by one core, shared by
+    /// some, or (both empty) held by no cache. Litmus harnesses use this to
+    /// start runs from varied cache states, as repeated runs on hardware do.
+    pub fn place(&mut self, addr: Addr, owner: Option<u16>, sharers: &[u16]) {
+        let key = self.line_of(addr);
+        let line = self.lines.entry(key).or_default();
+        line.owner = owner;
+        line.clear_sharers();
+        for &c in sharers {
+            line.add_sharer(c);
+        }
     }
 
     /// Latency the next load by `core` would see, without changing state.

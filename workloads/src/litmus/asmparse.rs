@@ -166,11 +166,7 @@ fn parse_table<'a>(path: &str, cur: Cursor<'a>) -> Result<(Vec<AsmThread>, Curso
     }
     for row in body {
         if row.cells.len() != threads.len() {
-            return Err(error(
-                path,
-                row.pos,
-                format!("row has {} cells, expected {} (one per thread)", row.cells.len(), threads.len()),
-            ));
+            return Err(error(path, row.pos, format!("row has {} cells, expected {}", row.cells.len(), threads.len())));
         }
         for (thread, cell) in threads.iter_mut().zip(&row.cells) {
             let line = parse_cell(cell);

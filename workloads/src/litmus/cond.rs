@@ -37,34 +37,15 @@ pub(crate) fn normalize_reg(arch: Arch, name: &str) -> String {
     name.to_string()
 }
 
+/// Words of integer types (besides `int*_t`/`uint*_t`).
+const INT_WORDS: &[&str] = &[
+    "int", "char", "short", "long", "unsigned", "signed", "size_t", "u8", "u16", "u32", "u64", "s8", "s16", "s32",
+    "s64", "__u8", "__u16", "__u32", "__u64", "__s8", "__s16", "__s32", "__s64",
+];
+
 /// True for words naming (part of) an integer type.
 pub(crate) fn is_int_word(w: &str) -> bool {
-    matches!(
-        w,
-        "int"
-            | "char"
-            | "short"
-            | "long"
-            | "unsigned"
-            | "signed"
-            | "size_t"
-            | "u8"
-            | "u16"
-            | "u32"
-            | "u64"
-            | "s8"
-            | "s16"
-            | "s32"
-            | "s64"
-            | "__u8"
-            | "__u16"
-            | "__u32"
-            | "__u64"
-            | "__s8"
-            | "__s16"
-            | "__s32"
-            | "__s64"
-    ) || ((w.starts_with("int") || w.starts_with("uint")) && w.ends_with("_t"))
+    INT_WORDS.contains(&w) || ((w.starts_with("int") || w.starts_with("uint")) && w.ends_with("_t"))
 }
 
 /// True for words that can only start a type (used to spot C declarations).
@@ -135,10 +116,7 @@ fn parse_init_item(ts: &mut TokenStream, arch: Arch) -> Result<InitItem> {
         let t = ts.peek()?;
         let Tok::Ident(w) = &t.tok else { break };
         let after = ts.peek_nth(1)?;
-        if matches!(after.tok, Tok::Ident(_) | Tok::Int { .. })
-            || after.tok.is("*")
-            || (after.tok.is("[") && is_type_word(w))
-        {
+        if matches!(after.tok, Tok::Ident(_) | Tok::Int { .. }) || after.tok.is("*") {
             words.push(w.clone());
             ts.next()?;
         } else {
@@ -160,7 +138,7 @@ fn parse_init_item(ts: &mut TokenStream, arch: Arch) -> Result<InitItem> {
     if let Some(t) = ts.eat("[")? {
         return Err(ts.error(t.pos, "unsupported: arrays"));
     }
-    let value = if ts.eat("=")?.is_some() { Some(parse_value(ts, arch)?) } else { None };
+    let value = if ts.eat("=")?.is_some() { Some(parse_value(ts)?) } else { None };
     Ok(InitItem { loc, ty, value, pos: start.pos })
 }
 
@@ -200,7 +178,7 @@ fn label_tid(s: &str) -> Option<usize> {
 
 /// A value: integer, location (`x`, `&x`), label (`P1:L0`, `label:"P1:L0"`),
 /// or instruction (`NOP`, `instr:"B L1"`).
-pub(crate) fn parse_value(ts: &mut TokenStream, _arch: Arch) -> Result<Value> {
+pub(crate) fn parse_value(ts: &mut TokenStream) -> Result<Value> {
     let t = ts.next()?;
     let colon_next = ts.peek()?.tok.is(":");
     match t.tok {
@@ -425,7 +403,7 @@ fn parse_primary(ts: &mut TokenStream, arch: Arch) -> Result<Prop> {
                 Tok::Punct("!=" | "<>") => true,
                 _ => return Err(ts.unexpected(&op, "`=` or `!=` after a location")),
             };
-            let value = parse_value(ts, arch)?;
+            let value = parse_value(ts)?;
             let atom = Prop::Atom(Atom { loc, value, pos: t.pos });
             Ok(if negate { Prop::Not(Box::new(atom)) } else { atom })
         }

@@ -17,6 +17,7 @@ type Result<T> = std::result::Result<T, ParseError>;
 /// Parses a C test whose init block starts at `lex` (the header is done).
 pub(crate) fn parse_c(lex: Lexer, name: String) -> Result<LitmusTest> {
     let mut ts = TokenStream::new(lex);
+    ts.lex.mode = Mode::Both;
     let init = parse_init_block(&mut ts, Arch::C)?;
     ts.lex.mode = Mode::C;
     let mut threads = vec![];
@@ -317,8 +318,11 @@ fn parse_decl(ts: &mut TokenStream, out: &mut Vec<Stmt>) -> Result<()> {
     if words.is_empty() {
         return Err(ts.unexpected(&start, "a declaration `type name;`"));
     }
+    // The first declarator is positioned at the type, later ones at their name.
+    let mut decl_pos = Some(start.pos);
     loop {
-        let (name, pos) = ts.expect_ident("a variable name")?;
+        let (name, name_pos) = ts.expect_ident("a variable name")?;
+        let pos = decl_pos.take().unwrap_or(name_pos);
         if let Some(t) = ts.eat("[")? {
             return Err(ts.error(t.pos, "unsupported: arrays"));
         }

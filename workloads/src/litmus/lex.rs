@@ -136,6 +136,8 @@ pub(crate) enum Mode {
     Ocaml,
     /// `//` and `/* */`: C thread bodies.
     C,
+    /// Both: the C init block, where neither syntax is ambiguous.
+    Both,
 }
 
 /// A token.
@@ -224,15 +226,15 @@ impl<'a> Lexer<'a> {
                 Some(c) if c.is_whitespace() => {
                     self.cur.bump();
                 }
-                Some('(') if self.mode == Mode::Ocaml && self.cur.peek_at(1) == Some('*') => {
+                Some('(') if self.mode != Mode::C && self.cur.peek_at(1) == Some('*') => {
                     self.cur.skip_ocaml_comment(self.path)?;
                 }
-                Some('/') if self.mode == Mode::C && self.cur.peek_at(1) == Some('/') => {
+                Some('/') if self.mode != Mode::Ocaml && self.cur.peek_at(1) == Some('/') => {
                     while self.cur.peek().is_some_and(|c| c != '\n') {
                         self.cur.bump();
                     }
                 }
-                Some('/') if self.mode == Mode::C && self.cur.peek_at(1) == Some('*') => {
+                Some('/') if self.mode != Mode::Ocaml && self.cur.peek_at(1) == Some('*') => {
                     let start = self.cur.pos();
                     self.cur.bump();
                     self.cur.bump();

@@ -25,13 +25,17 @@ pub struct LitmusTiming {
     pub start_skew: Cycle,
     /// Extra cycles drawn uniformly from `0..=jitter` for each access.
     pub jitter: Cycle,
+    /// Start each run with every location's cache line in a random state
+    /// (in memory, owned by one core, or shared), so that some accesses hit
+    /// and others miss, as in repeated runs on hardware.
+    pub warm_caches: bool,
     /// A run that has not finished after this many cycles is an error.
     pub max_cycles: Cycle,
 }
 
 impl Default for LitmusTiming {
     fn default() -> Self {
-        LitmusTiming { start_skew: 400, jitter: 200, max_cycles: 10_000_000 }
+        LitmusTiming { start_skew: 400, jitter: 200, warm_caches: true, max_cycles: 10_000_000 }
     }
 }
 
@@ -233,16 +237,13 @@ fn run_chunk(c: &Compiled, opts: &RunOptions, chunk: u64) -> Result<ChunkResult,
     let mut start_rng = streams.stream("start");
     let mut starts = vec![0; c.threads.len()];
     let mut vals = vec![];
+    let mut jitter_pos = vec![];
     let mut out = ChunkResult { counts: vec![], first: vec![] };
     for i in 0..n {
         let start_pos = start_rng.get_word_pos();
-        let jitter_pos: Vec<u128> =
-            engine.model_mut().jitter_rngs().iter().map(|r| r.as_ref().map_or(0, |r| r.get_word_pos())).collect();
-        for s in starts.iter_mut() {
-            *s = start_rng.random_range(0..=opts.timing.start_skew);
-        }
-        engine.model_mut().reset(&c.threads, &c.mem);
-        engine.scheduler().reset();
+        jitter_pos.clear();
+        jitter_pos.extend(engine.model_mut().jitter_rngs().iter().map(|r| r.as_ref().map_or(0, |r| r.get_word_pos())));
+        prepare(c, opts, &mut engine, &mut start_rng, &mut starts);
         run(&mut engine, &starts, opts.timing.max_cycles)
             .map_err(|error| RunFailure { run: chunk * CHUNK + i, error })?;
         observe(c, engine.model().state(), &mut vals);
@@ -253,11 +254,41 @@ fn run_chunk(c: &Compiled, opts: &RunOptions, chunk: u64) -> Result<ChunkResult,
             Some((_, k)) => *k += 1,
             None => {
                 out.counts.push((vals.clone(), 1));
-                out.first.push((vals.clone(), Replay { chunk, start_pos, jitter_pos }));
+                out.first.push((vals.clone(), Replay { chunk, start_pos, jitter_pos: jitter_pos.clone() }));
             }
         }
     }
     Ok(out)
+}
+
+/// Sets up one run: fresh machine state, start cycles and (optionally) the
+/// initial cache state of each location, all drawn from `rng`.
+fn prepare(
+    c: &Compiled,
+    opts: &RunOptions,
+    engine: &mut Engine<Machine>,
+    rng: &mut sim::rng::SimRng,
+    starts: &mut [Cycle],
+) {
+    for s in starts.iter_mut() {
+        *s = rng.random_range(0..=opts.timing.start_skew);
+    }
+    let m = engine.model_mut();
+    m.reset(&c.threads, &c.mem);
+    if opts.timing.warm_caches {
+        let n = c.threads.len() as u64;
+        for (addr, _) in c.mem.cells() {
+            // Nobody, an owner, or a sharer — each core equally likely.
+            let pick = rng.random_range(0..=2 * n);
+            let core = (pick.saturating_sub(1) % n.max(1)) as u16;
+            match pick {
+                0 => m.coherence_mut().place(*addr, None, &[]),
+                p if p <= n => m.coherence_mut().place(*addr, Some(core), &[]),
+                _ => m.coherence_mut().place(*addr, None, &[core]),
+            }
+        }
+    }
+    engine.scheduler().reset();
 }
 
 /// Re-runs a recorded run with graph recording on and returns its graph.
@@ -271,9 +302,9 @@ fn replay(c: &Compiled, opts: &RunOptions, rp: &Replay) -> Result<ExecGraph, Run
     }
     let mut start_rng = streams.stream("start");
     start_rng.set_word_pos(rp.start_pos);
-    let starts: Vec<Cycle> = (0..c.threads.len()).map(|_| start_rng.random_range(0..=opts.timing.start_skew)).collect();
+    let mut starts = vec![0; c.threads.len()];
     engine.model_mut().set_record(true);
-    engine.model_mut().reset(&c.threads, &c.mem);
+    prepare(c, opts, &mut engine, &mut start_rng, &mut starts);
     run(&mut engine, &starts, opts.timing.max_cycles).map_err(|error| RunFailure { run: rp.chunk * CHUNK, error })?;
     Ok(engine.model().exec_graph())
 }
