@@ -341,9 +341,7 @@ impl Core {
 
     /// Earliest cycle an access for queue entry `seq` can start.
     pub fn issue_time(&self, seq: Seq) -> Cycle {
-        let Some(slot) = self.lsq.get(seq) else { return 0 };
-        let Some(i) = self.entry_index(slot.iid) else { return 0 };
-        self.rob[i].ready_at
+        self.lsq.get(seq).map_or(0, |s| s.ready_at)
     }
 
     /// Delivers the value of a satisfied load (timed: at `now`).
@@ -487,6 +485,7 @@ impl Core {
                         } else {
                             None
                         };
+                        self.lsq.set_ready_at(slot, ready);
                         let e = &mut self.rob[i];
                         e.executed = true;
                         e.ready_at = ready;
@@ -503,6 +502,10 @@ impl Core {
                         let s = self.lsq.get(slot).expect("store slot");
                         StoreView { addr: s.addr, addr_final: s.addr_final, data: s.data, data_final: s.data_final }
                     };
+                    if (s.addr.is_none() && avail[0] && avail[1]) || (s.data.is_none() && avail[2]) {
+                        // Operands known so far; the access waits for the last one.
+                        self.lsq.set_ready_at(slot, ready);
+                    }
                     if s.addr.is_none() && avail[0] && avail[1] {
                         let addr = Inst::effective_address(&index, vals[0], vals[1]);
                         self.lsq.set_addr(slot, Some(addr), det[0] && det[1]);

@@ -116,6 +116,8 @@ pub struct Slot {
     pub done: bool,
     /// The core has retired the instruction.
     pub retired: bool,
+    /// Timed mode: earliest cycle the access can start (its operands' ready time).
+    pub ready_at: u64,
     /// Timed mode: an access event for this entry is in flight.
     pub issued: bool,
     /// Timed mode: identifies the in-flight event; changes on every reset.
@@ -308,6 +310,7 @@ impl Lsq {
             read: None,
             done: false,
             retired: false,
+            ready_at: 0,
             issued: false,
             token,
         });
@@ -337,6 +340,11 @@ impl Lsq {
         let s = self.slot_mut(seq);
         s.data = data;
         s.data_final = determined && data.is_some();
+    }
+
+    /// Records when the access's operands are ready (timed runs).
+    pub fn set_ready_at(&mut self, seq: Seq, at: u64) {
+        self.slot_mut(seq).ready_at = at;
     }
 
     /// Marks a conditional branch resolved.
