@@ -23,6 +23,31 @@ struct Cli {
 enum Command {
     /// Run litmus tests (herd7 C or AArch64 format) on the simulated cores.
     Litmus(LitmusArgs),
+    /// Check corpora against expected verdicts per model (an INDEX.tsv with
+    /// a `file` column and one column per model: sc, tso, arm).
+    Validate(ValidateArgs),
+}
+
+#[derive(clap::Args)]
+struct ValidateArgs {
+    /// Index files (tab-separated; test paths relative to the index).
+    #[arg(required = true)]
+    indexes: Vec<PathBuf>,
+    /// Explore exhaustively instead of sampling timed runs.
+    #[arg(long)]
+    exhaustive: bool,
+    /// Random mode: timed runs per test and model.
+    #[arg(long, default_value_t = 100_000)]
+    runs: u64,
+    /// Random mode: master seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    jobs: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -67,7 +92,36 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Litmus(a) => litmus(a),
+        Command::Validate(a) => validate(a),
     }
+}
+
+fn validate(a: ValidateArgs) -> ExitCode {
+    let opts =
+        RunOptions { exhaustive: a.exhaustive, runs: a.runs, seed: a.seed, jobs: a.jobs, ..RunOptions::default() };
+    let mut code = 0;
+    for index in &a.indexes {
+        match isolsim::litmus::validate::validate(index, &opts) {
+            Err(e) => {
+                eprintln!("{e}");
+                code = 2;
+            }
+            Ok(v) => {
+                if !v.mismatches.is_empty() && code == 0 {
+                    code = 1;
+                }
+                if a.json {
+                    let j = serde_json::json!({ "index": index, "result": v });
+                    println!("{}", serde_json::to_string_pretty(&j).expect("json"));
+                } else {
+                    let method =
+                        if a.exhaustive { "exhaustive".to_string() } else { format!("{} random runs", a.runs) };
+                    println!("{} ({method})\n{}", index.display(), v.to_markdown());
+                }
+            }
+        }
+    }
+    ExitCode::from(code)
 }
 
 fn litmus(a: LitmusArgs) -> ExitCode {

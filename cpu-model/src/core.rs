@@ -406,19 +406,42 @@ impl Core {
     pub fn advance(&mut self, env: &Env, now: Cycle) -> Advance {
         let mut out = Advance::default();
         loop {
-            let mut changed = self.execute(env, now, &mut out);
+            let fetched = self.fetch(env, now, &mut out);
+            let executed = self.execute(env, now, &mut out);
             if out.mispredicted && !env.timed {
                 return out;
             }
-            changed |= self.lsq.settle(env.mode);
-            changed |= self.mark_loads_determined();
-            changed |= self.retire(env, now, &mut out);
-            changed |= self.fetch(env, now, &mut out);
-            if !changed {
+            let settled = self.lsq.settle(env.mode);
+            let determined = self.mark_loads_determined();
+            let retired = self.retire(env, now, &mut out);
+            // One pass handles every chain in program order; another is
+            // needed only for newly determined load values, or when the
+            // front end may fetch again (room freed, redirect, ISB done).
+            let again = determined || ((fetched || executed || settled || retired) && self.fetch_possible(env, now));
+            if !again {
                 break;
             }
         }
         out
+    }
+
+    /// Could `fetch` add an instruction right now?
+    fn fetch_possible(&self, env: &Env, now: Cycle) -> bool {
+        if self.rob.len() >= env.cfg.rob_entries.max(1) || (env.timed && self.fetch_ready_at > now) {
+            return false;
+        }
+        if let Some(last) = self.rob.back() {
+            let blocked = match last.inst {
+                Inst::Work(_) => env.timed && last.ready_at > now,
+                Inst::Isb => !self.lsq.get(last.slot).is_some_and(|s| s.done),
+                Inst::BCond { .. } | Inst::Cbz { .. } => last.next.is_none(),
+                _ => false,
+            };
+            if blocked {
+                return false;
+            }
+        }
+        env.code.fetch(self.pc).is_some()
     }
 
     fn mark_loads_determined(&mut self) -> bool {

@@ -649,10 +649,10 @@ impl Lsq {
             if r.source == w {
                 continue;
             }
-            debug_assert!(!x.done, "finished load P{}#{} would have to restart", self.tid, x.iid);
             let from_between =
                 r.source.tid == self.tid && self.slots.range(i + 1..k).any(|b| b.is_store() && b.iid == r.source.iid);
             if !from_between {
+                debug_assert!(!x.done, "finished load P{}#{} would have to restart", self.tid, x.iid);
                 out.push(self.head + k as Seq);
             }
         }

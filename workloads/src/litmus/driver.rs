@@ -11,8 +11,7 @@ use super::report::{Report, report};
 use super::run::{RunFailure, RunOptions, run_test};
 
 /// Bad input: a file that cannot be read, parsed or compiled.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{path}:{line}:{col}: {msg}")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputError {
     /// File.
     pub path: String,
@@ -23,6 +22,18 @@ pub struct InputError {
     /// What is wrong.
     pub msg: String,
 }
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path, self.msg)
+        } else {
+            write!(f, "{}:{}:{}: {}", self.path, self.line, self.col, self.msg)
+        }
+    }
+}
+
+impl std::error::Error for InputError {}
 
 /// What became of one file.
 #[derive(Debug)]
@@ -43,8 +54,12 @@ pub enum LitmusOutcome {
 /// Reads, parses and compiles a litmus file.
 pub fn load(path: &Path) -> Result<Compiled, InputError> {
     let name = path.display().to_string();
-    let text =
-        std::fs::read(path).map_err(|e| InputError { path: name.clone(), line: 0, col: 0, msg: e.to_string() })?;
+    let text = std::fs::read(path).map_err(|e| InputError {
+        path: name.clone(),
+        line: 0,
+        col: 0,
+        msg: format!("cannot read: {e}"),
+    })?;
     let text = String::from_utf8_lossy(&text);
     compile_text(&name, &text)
 }

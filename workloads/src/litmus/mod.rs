@@ -11,3 +11,4 @@ pub mod parse;
 pub mod report;
 pub mod run;
 pub use driver::{InputError, LitmusOutcome, compile_text, load, run_files};
+pub mod validate;

@@ -1,0 +1,150 @@
+//! The `isolsim` binary as a user runs it: exit codes, error positions,
+//! multi-file behaviour, JSON, and bit-identical results across `--jobs`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use common::root;
+
+fn isolsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_isolsim")).args(args).current_dir(root()).output().expect("runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn temp_file(name: &str, body: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("isolsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+/// Output without the wall-clock `Time` lines.
+fn without_time(s: &str) -> String {
+    s.lines().filter(|l| !l.starts_with("Time ")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn bundled_example_runs_and_prints_herd_form() {
+    let out = isolsim(&["litmus", "--exhaustive", "workloads/litmus/classic/SB.litmus"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    for needle in [
+        "Test SB Allowed\n",
+        "States 4\n",
+        "0:r0=0; 1:r0=0;\n",
+        "Ok\nWitnesses\nPositive: 1 Negative: 3\n",
+        "Condition exists (0:r0=0 /\\ 1:r0=0)\n",
+        "Observation SB Sometimes 1 3\n",
+        "Time SB ",
+    ] {
+        assert!(s.contains(needle), "missing {needle:?} in\n{s}");
+    }
+}
+
+#[test]
+fn random_mode_prints_counts_like_litmus7() {
+    let out = isolsim(&["litmus", "--runs", "2000", "--model", "tso", "workloads/litmus/classic/SB.litmus"]);
+    assert!(out.status.success());
+    let s = text(&out.stdout);
+    let starred = s.lines().find(|l| l.contains("*>0:r0=0; 1:r0=0;")).expect("a starred state line");
+    let count: u64 = starred.split('*').next().unwrap().trim().parse().unwrap();
+    assert!(count > 0);
+    assert!(s.contains("Runs SB 2000 model tso"), "{s}");
+}
+
+#[test]
+fn unsupported_construct_gets_file_line_col_and_exit_2_while_other_files_run() {
+    let bad = temp_file(
+        "locks.litmus",
+        "C locks\n{}\nP0(int *x, spinlock_t *l)\n{\n\tspin_lock(l);\n\tWRITE_ONCE(*x, 1);\n}\nexists (x=1)\n",
+    );
+    let out = isolsim(&["litmus", "--exhaustive", bad.to_str().unwrap(), "workloads/litmus/classic/MP.litmus"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("{}:5:2: unsupported: spin_lock", bad.display())), "{err}");
+    assert!(text(&out.stdout).contains("Observation MP Sometimes"), "the good file still runs");
+}
+
+#[test]
+fn bad_aarch64_instruction_and_syntax_errors_point_at_the_token() {
+    let asm = temp_file(
+        "excl.litmus",
+        "AArch64 excl\n{ 0:X1=x; }\n P0          ;\n MOV W0,#1   ;\n LDXR W2,[X1];\nexists (0:X2=0)\n",
+    );
+    let out = isolsim(&["litmus", asm.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(":5:2: unsupported instruction `LDXR`"), "{}", text(&out.stderr));
+
+    let cond = temp_file("cond.litmus", "C cond\n{}\nP0(int *x) { WRITE_ONCE(*x, 1); }\nexists (x=1 /\\ )\n");
+    let out = isolsim(&["litmus", cond.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(":4:"), "{}", text(&out.stderr));
+
+    let missing = isolsim(&["litmus", "no/such/file.litmus"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).starts_with("no/such/file.litmus: cannot read"), "{}", text(&missing.stderr));
+}
+
+#[test]
+fn garbage_never_panics() {
+    for (i, body) in [
+        "",
+        "\u{0}\u{1}\u{2}binary",
+        "C",
+        "C x\n{",
+        "AArch64 a\n{}\n P0 | P1 ;\n NOP ;\n",
+        "C t\n{}\nP0(int *x) { r0 = ; }",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let f = temp_file(&format!("junk{i}.litmus"), body);
+        let out = isolsim(&["litmus", "--exhaustive", f.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "input {body:?}: {}", text(&out.stderr));
+        assert!(!text(&out.stderr).contains("panicked"));
+    }
+}
+
+#[test]
+fn json_output_carries_the_same_verdicts() {
+    let out = isolsim(&[
+        "litmus",
+        "--exhaustive",
+        "--json",
+        "workloads/litmus/classic/MP.litmus",
+        "workloads/litmus/classic/MP+rel+acq.litmus",
+    ]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 2);
+    assert_eq!(arr[0]["name"], "MP");
+    assert_eq!(arr[0]["observation"], "Sometimes");
+    assert_eq!(arr[1]["observation"], "Never");
+    assert_eq!(arr[1]["kind"], "Allowed");
+}
+
+#[test]
+fn deterministic_across_jobs_and_invocations() {
+    let files = ["workloads/litmus/classic/IRIW.litmus", "workloads/litmus/classic/WRC.litmus"];
+    let run = |jobs: &str| {
+        let mut args = vec!["litmus", "--runs", "30000", "--seed", "42", "--jobs", jobs];
+        args.extend(files);
+        let out = isolsim(&args);
+        assert!(out.status.success());
+        without_time(&text(&out.stdout))
+    };
+    let one = run("1");
+    assert_eq!(one, run("2"));
+    assert_eq!(one, run("4"));
+    assert_eq!(one, run("1"), "same seed, same output");
+    let mut args = vec!["litmus", "--runs", "30000", "--seed", "43", "--jobs", "1"];
+    args.extend(files);
+    assert_ne!(one, without_time(&text(&isolsim(&args).stdout)), "another seed gives other counts");
+}
