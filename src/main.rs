@@ -73,6 +73,9 @@ struct LitmusArgs {
     /// Exhaustive mode: give up after this many states.
     #[arg(long, default_value_t = 5_000_000)]
     max_states: u64,
+    /// Exhaustive mode: unresolved conditional branches a core may speculate past.
+    #[arg(long, default_value_t = 2)]
+    speculation: usize,
     /// Worker threads (0 = one per core). Never changes a result.
     #[arg(long, default_value_t = 0)]
     jobs: usize,
@@ -132,6 +135,7 @@ fn litmus(a: LitmusArgs) -> ExitCode {
         jobs: a.jobs,
         max_fetch: a.bound,
         max_states: a.max_states,
+        speculation: a.speculation,
         check_axioms: !a.no_check,
         ..RunOptions::default()
     };

@@ -53,6 +53,9 @@ pub struct CoreConfig {
     pub mispredict_penalty: Cycle,
     /// Pipeline refill after ISB (ISB costs ~30–40 cycles, DESIGN.md).
     pub isb_cycles: Cycle,
+    /// Unresolved conditional branches the front end may run past (Skylake
+    /// tracks 48 branches in flight).
+    pub max_unresolved_branches: usize,
 }
 
 impl Default for CoreConfig {
@@ -65,6 +68,7 @@ impl Default for CoreConfig {
             forward_cycles: 5,
             mispredict_penalty: 16,
             isb_cycles: 35,
+            max_unresolved_branches: 48,
         }
     }
 }
@@ -148,6 +152,8 @@ pub struct Env<'a> {
     pub timed: bool,
     /// Record execution-graph events at retirement.
     pub record: bool,
+    /// Unresolved conditional branches fetch may run past.
+    pub max_unresolved: usize,
 }
 
 /// A core: architectural registers, the reorder buffer and the load/store queue.
@@ -406,14 +412,14 @@ impl Core {
     pub fn advance(&mut self, env: &Env, now: Cycle) -> Advance {
         let mut out = Advance::default();
         loop {
-            let fetched = self.fetch(env, now, &mut out);
+            let fetched = self.fetch(env, now);
             let executed = self.execute(env, now, &mut out);
             if out.mispredicted && !env.timed {
                 return out;
             }
             let settled = self.lsq.settle(env.mode);
             let determined = self.mark_loads_determined();
-            let retired = self.retire(env, now, &mut out);
+            let retired = self.retire(env, now);
             // One pass handles every chain in program order; another is
             // needed only for newly determined load values, or when the
             // front end may fetch again (room freed, redirect, ISB done).
@@ -422,7 +428,26 @@ impl Core {
                 break;
             }
         }
+        if env.timed {
+            out.wake_at = self.next_local_time(env, now);
+        }
         out
+    }
+
+    /// The earliest future cycle at which local work becomes possible
+    /// without any memory event: a compute block ends, or the front end
+    /// resumes after a redirect or an ISB.
+    fn next_local_time(&self, env: &Env, now: Cycle) -> Option<Cycle> {
+        let mut t: Option<Cycle> = None;
+        for e in [self.rob.front(), self.rob.back()].into_iter().flatten() {
+            if matches!(e.inst, Inst::Work(_)) && e.ready_at > now {
+                t = min_opt(t, e.ready_at);
+            }
+        }
+        if self.fetch_ready_at > now && env.code.fetch(self.pc).is_some() {
+            t = min_opt(t, self.fetch_ready_at);
+        }
+        t
     }
 
     /// Could `fetch` add an instruction right now?
@@ -704,14 +729,13 @@ impl Core {
         }
     }
 
-    fn retire(&mut self, env: &Env, now: Cycle, out: &mut Advance) -> bool {
+    fn retire(&mut self, env: &Env, now: Cycle) -> bool {
         let mut changed = false;
         while let Some(e) = self.rob.front() {
             // Only a compute block holds retirement to its cycle; other
             // entries retire once done, their ready cycle carried along in
             // `arch_ready` so that consumers still wait for it.
             if env.timed && matches!(e.inst, Inst::Work(_)) && e.ready_at > now {
-                out.wake_at = min_opt(out.wake_at, e.ready_at);
                 break;
             }
             let slot = (e.slot != NO_SLOT).then(|| self.lsq.get(e.slot).expect("slot of a live entry"));
@@ -801,15 +825,12 @@ impl Core {
         rec.events.push(ev);
     }
 
-    fn fetch(&mut self, env: &Env, now: Cycle, out: &mut Advance) -> bool {
+    fn fetch(&mut self, env: &Env, now: Cycle) -> bool {
         let mut changed = false;
         while self.rob.len() < env.cfg.rob_entries.max(1) {
             if let Some(last) = self.rob.back() {
                 match last.inst {
-                    Inst::Work(_) if env.timed && last.ready_at > now => {
-                        out.wake_at = min_opt(out.wake_at, last.ready_at);
-                        break;
-                    }
+                    Inst::Work(_) if env.timed && last.ready_at > now => break,
                     Inst::Isb => {
                         if !self.lsq.get(last.slot).is_some_and(|s| s.done) {
                             break;
@@ -831,10 +852,15 @@ impl Core {
                 }
             }
             if env.timed && self.fetch_ready_at > now {
-                out.wake_at = min_opt(out.wake_at, self.fetch_ready_at);
                 break;
             }
             let Some(inst) = env.code.fetch(self.pc) else { break };
+            if inst.is_conditional_branch()
+                && self.rob.iter().filter(|e| e.inst.is_conditional_branch() && !e.resolved).count()
+                    >= env.max_unresolved.max(1)
+            {
+                break;
+            }
             let iid = self.next_iid;
             self.next_iid += 1;
             self.fetched += 1;
@@ -872,6 +898,11 @@ impl Core {
                 _ => Some(pc + Inst::BYTES),
             };
             let fetched_at = if env.timed { now.max(self.fetch_ready_at) } else { 0 };
+            // A compute block occupies the core from fetch to its end.
+            let ready_at = match inst {
+                Inst::Work(n) if env.timed => fetched_at + n,
+                _ => fetched_at,
+            };
             self.rob.push_back(Entry {
                 iid,
                 pc,
@@ -885,7 +916,7 @@ impl Core {
                 resolved: false,
                 settled: false,
                 fetched_at,
-                ready_at: fetched_at,
+                ready_at,
                 deps: None,
             });
             if let Some(n) = next {

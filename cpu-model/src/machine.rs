@@ -264,7 +264,14 @@ impl Machine {
 
     fn step_core(&mut self, c: usize, sched: &mut Scheduler<Event>) {
         let now = sched.now();
-        let env = Env { code: &self.code, mode: self.cfg.mode, cfg: &self.cfg.core, timed: true, record: self.record };
+        let env = Env {
+            code: &self.code,
+            mode: self.cfg.mode,
+            cfg: &self.cfg.core,
+            timed: true,
+            record: self.record,
+            max_unresolved: self.cfg.core.max_unresolved_branches,
+        };
         let core = &mut self.state.cores[c];
         let adv = core.advance(&env, now);
         self.vis.clear();
@@ -410,6 +417,10 @@ pub struct Exhaustive<'a> {
     pub max_fetch: u64,
     /// Record execution-graph events (in the states' history).
     pub record: bool,
+    /// Unresolved conditional branches a core may speculate past. Each one
+    /// doubles the paths to explore; litmus shapes need one or two, spin
+    /// loops would otherwise unroll speculatively through the whole window.
+    pub speculation: usize,
 }
 
 impl Exhaustive<'_> {
@@ -421,7 +432,14 @@ impl Exhaustive<'_> {
     }
 
     fn env(&self) -> Env<'_> {
-        Env { code: self.code, mode: self.cfg.mode, cfg: &self.cfg.core, timed: false, record: self.record }
+        Env {
+            code: self.code,
+            mode: self.cfg.mode,
+            cfg: &self.cfg.core,
+            timed: false,
+            record: self.record,
+            max_unresolved: self.speculation,
+        }
     }
 
     /// Takes core `c`'s local transitions, forking on branch predictions;
@@ -505,6 +523,7 @@ mod tests {
     use super::*;
     use crate::asm::assemble;
     use sim::explore::{Limits, explore};
+    use sim::rng::RngStreams;
     use std::collections::BTreeSet;
 
     const X: u64 = 0x100;
@@ -523,7 +542,7 @@ mod tests {
     fn outcomes(mode: Mode, p0: &str, p1: &str) -> BTreeSet<(u64, u64)> {
         let (code, threads) = two_threads(p0, p1);
         let cfg = MachineConfig { mode, ..MachineConfig::default() };
-        let sys = Exhaustive { code: &code, cfg: &cfg, max_fetch: 100, record: true };
+        let sys = Exhaustive { code: &code, cfg: &cfg, max_fetch: 100, record: true, speculation: 2 };
         let init = FlatMemory::new();
         let mut seen = BTreeSet::new();
         let stats = explore(&sys, sys.initial(&threads, &init), &Limits::default(), |s| {
@@ -561,5 +580,46 @@ mod tests {
         assert_eq!(s.mem.read(X).value, 1);
         let g = e.model().exec_graph();
         assert_eq!(g.threads[0].len(), 2);
+    }
+
+    const SPIN_WRITER: &str = "MOV X2,#1\nSTR X2,[X0]\nDMB ISHST\nSTR X2,[X1]";
+    const SPIN_READER: &str = "wait: LDR X4,[X1]\nCBZ X4,wait\nDMB ISHLD\nLDR X3,[X0]";
+
+    #[test]
+    fn spinning_reader_finishes_in_every_timed_run_and_sees_the_data() {
+        let (code, threads) = two_threads(SPIN_WRITER, SPIN_READER);
+        let cfg = Arc::new(MachineConfig { mode: Mode::Arm, jitter: 150, ..MachineConfig::default() });
+        let mut e = Engine::new(Machine::new(cfg, Arc::new(code), &threads, FlatMemory::new()));
+        for seed in 0..200 {
+            e.model_mut().seed(&RngStreams::new(seed));
+            e.model_mut().reset(&threads, &FlatMemory::new());
+            e.scheduler().reset();
+            run(&mut e, &[seed % 7 * 50, 0], 1_000_000).unwrap_or_else(|err| panic!("seed {seed}: {err}"));
+            assert_eq!(e.model().state().cores[1].reg(Reg::x(3)), 1, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn spin_loop_is_cut_at_the_fetch_bound_in_exhaustive_runs() {
+        let (code, threads) = two_threads(SPIN_WRITER, SPIN_READER);
+        let cfg = MachineConfig::default();
+        let sys = Exhaustive { code: &code, cfg: &cfg, max_fetch: 40, record: false, speculation: 2 };
+        let mut seen = BTreeSet::new();
+        let stats = explore(&sys, sys.initial(&threads, &FlatMemory::new()), &Limits::default(), |s| {
+            seen.insert(s.cores[1].reg(Reg::x(3)));
+        });
+        assert!(stats.model_bound_hits > 0, "the loop can spin forever: some path must hit the bound");
+        assert_eq!(seen, [1].into(), "after seeing the flag, the data is visible (dmb.st + dmb.ld)");
+    }
+
+    #[test]
+    fn a_compute_block_is_one_event_and_takes_its_cycles() {
+        let (code, threads) = two_threads("work 10000\nMOV X2,#1\nSTR X2,[X0]", "NOP");
+        let cfg = Arc::new(MachineConfig::default());
+        let mut e = Engine::new(Machine::new(cfg, Arc::new(code), &threads, FlatMemory::new()));
+        let end = run(&mut e, &[0, 0], u64::MAX).unwrap();
+        assert!((10_000..10_000 + 400).contains(&end), "ended at {end}");
+        assert!(e.scheduler().events_processed() <= 6, "{} events", e.scheduler().events_processed());
+        assert_eq!(e.model().state().mem.read(X).value, 1);
     }
 }

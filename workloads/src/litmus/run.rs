@@ -60,6 +60,9 @@ pub struct RunOptions {
     pub max_fetch: u64,
     /// Exhaustive mode: give up after this many states.
     pub max_states: u64,
+    /// Exhaustive mode: unresolved conditional branches a core may
+    /// speculate past (each doubles the paths explored).
+    pub speculation: usize,
     /// Check each distinct final state's execution graph against the mode's axioms.
     pub check_axioms: bool,
 }
@@ -75,6 +78,7 @@ impl Default for RunOptions {
             timing: LitmusTiming::default(),
             max_fetch: 1_000,
             max_states: 5_000_000,
+            speculation: 2,
             check_axioms: true,
         }
     }
@@ -170,7 +174,13 @@ pub fn run_test(c: &Compiled, opts: &RunOptions) -> Result<TestRun, RunFailure> 
 }
 
 fn run_exhaustive(c: &Compiled, opts: &RunOptions) -> TestRun {
-    let sys = Exhaustive { code: &c.code, cfg: &opts.machine, max_fetch: opts.max_fetch, record: opts.check_axioms };
+    let sys = Exhaustive {
+        code: &c.code,
+        cfg: &opts.machine,
+        max_fetch: opts.max_fetch,
+        record: opts.check_axioms,
+        speculation: opts.speculation,
+    };
     let mut counts: BTreeMap<Vec<u64>, u64> = BTreeMap::new();
     let mut vals = vec![];
     let mut graphs_checked = 0;
