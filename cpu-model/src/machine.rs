@@ -442,45 +442,107 @@ impl Exhaustive<'_> {
         }
     }
 
-    /// Takes core `c`'s local transitions, forking on branch predictions;
-    /// pushes the resulting states (none if the path mispredicted).
-    fn close(&self, mut s: State, c: usize, out: &mut Vec<State>) {
+    /// Takes core `c`'s local transitions, forking on each branch it may
+    /// speculate past; pushes every resulting state with the directions
+    /// taken (none if the path mispredicted: the right direction is explored
+    /// on its own, and a wrong one adds no behaviour).
+    fn close(&self, mut s: State, c: usize, preds: Vec<Addr>, out: &mut Vec<(Vec<Addr>, State)>) {
         let env = self.env();
-        let adv = s.cores[c].advance(&env, 0);
-        if adv.mispredicted {
+        if s.cores[c].advance(&env, 0).mispredicted {
             return;
         }
         match s.cores[c].pending_prediction() {
-            None => out.push(s),
+            None => out.push((preds, s)),
             Some((taken, fall)) => {
-                let mut t = s.clone();
-                t.cores[c].predict(taken);
-                self.close(t, c, out);
-                if fall != taken {
-                    s.cores[c].predict(fall);
-                    self.close(s, c, out);
+                for next in if taken == fall { vec![taken] } else { vec![taken, fall] } {
+                    let mut t = s.clone();
+                    t.cores[c].predict(next);
+                    let mut p = preds.clone();
+                    p.push(next);
+                    self.close(t, c, p, out);
                 }
             }
         }
     }
+
+    /// Takes core `c`'s local transitions in place, following `preds` at
+    /// each speculated branch; false if the path does not exist.
+    fn close_with(&self, s: &mut State, c: usize, preds: &[Addr]) -> bool {
+        let env = self.env();
+        let mut preds = preds.iter();
+        loop {
+            if s.cores[c].advance(&env, 0).mispredicted {
+                return false;
+            }
+            if s.cores[c].pending_prediction().is_none() {
+                return preds.next().is_none();
+            }
+            let Some(&next) = preds.next() else { return false };
+            s.cores[c].predict(next);
+        }
+    }
+
+    fn access(&self, s: &mut State, c: usize, action: Visible) {
+        let mut restarts = vec![];
+        let State { cores, mem, .. } = s;
+        let core = &mut cores[c];
+        match action {
+            Visible::Satisfy(seq) => {
+                let r = core.lsq_mut().satisfy(seq, mem, &mut restarts);
+                core.load_satisfied(seq, r.value, 0);
+            }
+            Visible::Propagate(seq) => {
+                core.lsq_mut().propagate(seq, mem, &mut restarts);
+            }
+        }
+        core.restart(&restarts);
+    }
+}
+
+/// One transition of [`Exhaustive`], enough to replay it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Step {
+    /// Every core's first local steps, with the branch directions each
+    /// speculated down.
+    Start {
+        /// Per core, the predicted targets in order.
+        predictions: Vec<Vec<Addr>>,
+    },
+    /// A core satisfies a load or propagates a store, then takes its local
+    /// steps.
+    Access {
+        /// The core.
+        core: ThreadId,
+        /// What it does.
+        action: Visible,
+        /// Branch directions speculated during the local steps.
+        predictions: Vec<Addr>,
+    },
 }
 
 impl TransitionSystem for Exhaustive<'_> {
     type State = State;
+    type Label = Step;
 
-    fn expand(&self, s: &State, out: &mut Vec<State>) -> Expansion {
+    fn expand(&self, s: &State, out: &mut Vec<(Step, State)>) -> Expansion {
         if !s.closed {
-            let mut todo = vec![s.clone()];
+            let mut todo = vec![(vec![], s.clone())];
             for c in 0..s.cores.len() {
                 let mut next = vec![];
-                for t in todo {
-                    self.close(t, c, &mut next);
+                for (done, t) in todo {
+                    let mut forks = vec![];
+                    self.close(t, c, vec![], &mut forks);
+                    for (p, t) in forks {
+                        let mut d: Vec<Vec<Addr>> = done.clone();
+                        d.push(p);
+                        next.push((d, t));
+                    }
                 }
                 todo = next;
             }
-            for mut t in todo {
+            for (predictions, mut t) in todo {
                 t.closed = true;
-                out.push(t);
+                out.push((Step::Start { predictions }, t));
             }
             return Expansion::Continue;
         }
@@ -490,31 +552,46 @@ impl TransitionSystem for Exhaustive<'_> {
         if s.cores.iter().any(|c| c.fetched() > self.max_fetch) {
             return Expansion::BoundHit;
         }
-        let mode = self.cfg.mode;
         let mut vis = vec![];
-        let mut restarts = vec![];
         for c in 0..s.cores.len() {
             vis.clear();
-            s.cores[c].lsq().visible(mode, &mut vis);
-            for &a in &vis {
+            s.cores[c].lsq().visible(self.cfg.mode, &mut vis);
+            for &action in &vis {
                 let mut n = s.clone();
-                restarts.clear();
-                let State { cores, mem, .. } = &mut n;
-                let core = &mut cores[c];
-                match a {
-                    Visible::Satisfy(seq) => {
-                        let r = core.lsq_mut().satisfy(seq, mem, &mut restarts);
-                        core.load_satisfied(seq, r.value, 0);
-                    }
-                    Visible::Propagate(seq) => {
-                        core.lsq_mut().propagate(seq, mem, &mut restarts);
-                    }
+                self.access(&mut n, c, action);
+                let mut forks = vec![];
+                self.close(n, c, vec![], &mut forks);
+                for (predictions, t) in forks {
+                    out.push((Step::Access { core: c as ThreadId, action, predictions }, t));
                 }
-                core.restart(&restarts);
-                self.close(n, c, out);
             }
         }
         Expansion::Continue
+    }
+
+    fn apply(&self, s: &mut State, step: &Step) -> bool {
+        match step {
+            Step::Start { predictions } => {
+                if s.closed || predictions.len() != s.cores.len() {
+                    return false;
+                }
+                for (c, p) in predictions.iter().enumerate() {
+                    if !self.close_with(s, c, p) {
+                        return false;
+                    }
+                }
+                s.closed = true;
+                true
+            }
+            Step::Access { core, action, predictions } => {
+                let c = *core as usize;
+                if !s.closed || c >= s.cores.len() || !s.cores[c].lsq().is_enabled(self.cfg.mode, *action) {
+                    return false;
+                }
+                self.access(s, c, *action);
+                self.close_with(s, c, predictions)
+            }
+        }
     }
 }
 

@@ -146,7 +146,7 @@ impl Slot {
 pub type Seq = u32;
 
 /// A transition that other cores can observe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Visible {
     /// Satisfy this load (from storage or by forwarding).
     Satisfy(Seq),

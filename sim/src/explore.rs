@@ -14,10 +14,20 @@
 //! struct Pair;
 //! impl TransitionSystem for Pair {
 //!     type State = (u8, u8);
-//!     fn expand(&self, s: &(u8, u8), out: &mut Vec<(u8, u8)>) -> Expansion {
-//!         if s.0 < 2 { out.push((s.0 + 1, s.1)); }
-//!         if s.1 < 2 { out.push((s.0, s.1 + 1)); }
+//!     type Label = usize; // which counter stepped
+//!     fn expand(&self, s: &(u8, u8), out: &mut Vec<(usize, (u8, u8))>) -> Expansion {
+//!         for i in 0..2 {
+//!             let mut n = *s;
+//!             if self.apply(&mut n, &i) {
+//!                 out.push((i, n));
+//!             }
+//!         }
 //!         if out.is_empty() { Expansion::Final } else { Expansion::Continue }
+//!     }
+//!     fn apply(&self, s: &mut (u8, u8), i: &usize) -> bool {
+//!         let c = if *i == 0 { &mut s.0 } else { &mut s.1 };
+//!         *c += 1;
+//!         *c <= 2
 //!     }
 //! }
 //! let mut finals = vec![];
@@ -28,6 +38,7 @@
 
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::rc::Rc;
 
 /// What [`TransitionSystem::expand`] found out about a state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,9 +58,15 @@ pub enum Expansion {
 pub trait TransitionSystem {
     /// A complete snapshot; two equal states must hash equally.
     type State: Clone + Hash;
+    /// Names one transition, enough to take it again with [`Self::apply`].
+    type Label: Clone;
 
-    /// Pushes the successors of `state` onto `out` and classifies it.
-    fn expand(&self, state: &Self::State, out: &mut Vec<Self::State>) -> Expansion;
+    /// Pushes the successors of `state`, each with the label of the
+    /// transition that leads to it, onto `out`, and classifies the state.
+    fn expand(&self, state: &Self::State, out: &mut Vec<(Self::Label, Self::State)>) -> Expansion;
+
+    /// Takes transition `label` in place; false if it is not enabled.
+    fn apply(&self, state: &mut Self::State, label: &Self::Label) -> bool;
 }
 
 /// Exploration bounds.
@@ -110,12 +127,65 @@ pub fn explore<T: TransitionSystem>(
     limits: &Limits,
     mut on_final: impl FnMut(&T::State),
 ) -> ExploreStats {
+    explore_with_paths(sys, init, limits, |s, _| on_final(s))
+}
+
+/// One step of a path: the transition taken, and the step before.
+#[derive(Debug)]
+struct Step<L> {
+    label: L,
+    parent: Option<Rc<Step<L>>>,
+}
+
+/// How a state was reached from the initial state: the labels of the
+/// transitions taken. Cheap to keep (prefixes are shared); [`replay`] turns
+/// it back into the state.
+#[derive(Debug)]
+pub struct Path<L>(Option<Rc<Step<L>>>);
+
+impl<L> Clone for Path<L> {
+    fn clone(&self) -> Self {
+        Path(self.0.clone())
+    }
+}
+
+impl<L> Default for Path<L> {
+    fn default() -> Self {
+        Path(None)
+    }
+}
+
+impl<L: Clone> Path<L> {
+    fn then(&self, label: L) -> Path<L> {
+        Path(Some(Rc::new(Step { label, parent: self.0.clone() })))
+    }
+
+    /// The labels from the initial state on.
+    pub fn labels(&self) -> Vec<L> {
+        let mut v = vec![];
+        let mut at = self.0.as_deref();
+        while let Some(s) = at {
+            v.push(s.label.clone());
+            at = s.parent.as_deref();
+        }
+        v.reverse();
+        v
+    }
+}
+
+/// As [`explore`], also handing `on_final` the path to each final state.
+pub fn explore_with_paths<T: TransitionSystem>(
+    sys: &T,
+    init: T::State,
+    limits: &Limits,
+    mut on_final: impl FnMut(&T::State, &Path<T::Label>),
+) -> ExploreStats {
     let mut stats = ExploreStats::default();
     let mut seen: HashSet<u128> = HashSet::new();
-    let mut stack = vec![init];
+    seen.insert(fingerprint(&init));
+    let mut stack = vec![(init, Path::default())];
     let mut succ = Vec::new();
-    seen.insert(fingerprint(&stack[0]));
-    while let Some(state) = stack.pop() {
+    while let Some((state, path)) = stack.pop() {
         if stats.states >= limits.max_states {
             stats.state_limit_hit = true;
             break;
@@ -125,7 +195,7 @@ pub fn explore<T: TransitionSystem>(
         match sys.expand(&state, &mut succ) {
             Expansion::Final => {
                 stats.finals += 1;
-                on_final(&state);
+                on_final(&state, &path);
             }
             Expansion::Pruned => stats.pruned += 1,
             Expansion::BoundHit => stats.model_bound_hits += 1,
@@ -135,15 +205,28 @@ pub fn explore<T: TransitionSystem>(
                 }
                 stats.transitions += succ.len() as u64;
                 // Reverse so the first successor is explored first.
-                for s in succ.drain(..).rev() {
+                for (label, s) in succ.drain(..).rev() {
                     if seen.insert(fingerprint(&s)) {
-                        stack.push(s);
+                        stack.push((s, path.then(label)));
                     }
                 }
             }
         }
     }
     stats
+}
+
+/// Takes the transitions `labels` from `init` with `sys`, in place (the
+/// replaying system may record more than the exploring one did). `None` if
+/// some transition is not enabled where the path says it was.
+pub fn replay<T: TransitionSystem>(sys: &T, init: T::State, labels: &[T::Label]) -> Option<T::State> {
+    let mut state = init;
+    for l in labels {
+        if !sys.apply(&mut state, l) {
+            return None;
+        }
+    }
+    Some(state)
 }
 
 #[cfg(test)]
@@ -155,15 +238,19 @@ mod tests {
     struct Grid;
     impl TransitionSystem for Grid {
         type State = [u8; 3];
-        fn expand(&self, s: &[u8; 3], out: &mut Vec<[u8; 3]>) -> Expansion {
+        type Label = usize;
+        fn expand(&self, s: &[u8; 3], out: &mut Vec<(usize, [u8; 3])>) -> Expansion {
             for i in 0..3 {
-                if s[i] < 2 {
-                    let mut n = *s;
-                    n[i] += 1;
-                    out.push(n);
+                let mut n = *s;
+                if self.apply(&mut n, &i) {
+                    out.push((i, n));
                 }
             }
             if out.is_empty() { Expansion::Final } else { Expansion::Continue }
+        }
+        fn apply(&self, s: &mut [u8; 3], i: &usize) -> bool {
+            s[*i] += 1;
+            s[*i] <= 2
         }
     }
 
@@ -174,6 +261,16 @@ mod tests {
         assert_eq!(stats.transitions, 54);
         assert_eq!(stats.finals, 1);
         assert!(!stats.bound_hit());
+    }
+
+    #[test]
+    fn replaying_a_path_reaches_the_same_final_state() {
+        let mut finals = vec![];
+        explore_with_paths(&Grid, [0; 3], &Limits::default(), |s, p| finals.push((*s, p.labels())));
+        let (state, path) = &finals[0];
+        assert_eq!(path.len(), 6, "two steps per counter");
+        assert_eq!(replay(&Grid, [0; 3], path).as_ref(), Some(state));
+        assert_eq!(replay(&Grid, [0; 3], &[0, 0, 0]), None, "a counter cannot pass 2");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use memory_model::Mode;
 use memory_model::graph::{AxiomViolation, ExecGraph, check};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use sim::explore::{ExploreStats, Limits, explore};
+use sim::explore::{self, ExploreStats, Limits, explore_with_paths};
 use sim::rng::RngStreams;
 use sim::{Cycle, Engine};
 
@@ -63,8 +63,13 @@ pub struct RunOptions {
     /// Exhaustive mode: unresolved conditional branches a core may
     /// speculate past (each doubles the paths explored).
     pub speculation: usize,
-    /// Check each distinct final state's execution graph against the mode's axioms.
+    /// Check recorded execution graphs against the mode's axioms: in random
+    /// mode the first run of each distinct outcome (replayed), in exhaustive
+    /// mode up to `graphs_per_outcome` final states of each outcome.
     pub check_axioms: bool,
+    /// Exhaustive mode: final states checked per distinct outcome (loops
+    /// give many final states per outcome, each with a large graph).
+    pub graphs_per_outcome: u64,
 }
 
 impl Default for RunOptions {
@@ -80,6 +85,7 @@ impl Default for RunOptions {
             max_states: 5_000_000,
             speculation: 2,
             check_axioms: true,
+            graphs_per_outcome: 16,
         }
     }
 }
@@ -178,27 +184,43 @@ fn run_exhaustive(c: &Compiled, opts: &RunOptions) -> TestRun {
         code: &c.code,
         cfg: &opts.machine,
         max_fetch: opts.max_fetch,
-        record: opts.check_axioms,
+        record: false,
         speculation: opts.speculation,
     };
     let mut counts: BTreeMap<Vec<u64>, u64> = BTreeMap::new();
     let mut vals = vec![];
-    let mut graphs_checked = 0;
-    let mut bug = None;
-    let stats = explore(&sys, sys.initial(&c.threads, &c.mem), &Limits { max_states: opts.max_states }, |s| {
+    // Exploration does not record (histories would make every state copy
+    // grow); the final states to check are replayed with recording on.
+    let mut to_check: Vec<(Vec<u64>, Vec<cpu_model::machine::Step>)> = vec![];
+    let init = sys.initial(&c.threads, &c.mem);
+    let limits = Limits { max_states: opts.max_states };
+    let stats = explore_with_paths(&sys, init.clone(), &limits, |s, path| {
         observe(c, s, &mut vals);
         if c.filt.as_ref().is_some_and(|f| !f.eval(&vals)) {
             return;
         }
-        *counts.entry(vals.clone()).or_insert(0) += 1;
-        if opts.check_axioms && bug.is_none() {
-            let g = s.exec_graph(&c.mem);
-            graphs_checked += 1;
-            if let Err(v) = check(&g, opts.machine.mode) {
-                bug = Some(Bug { state: vals.clone(), violation: v, graph: g });
-            }
+        let seen = counts.entry(vals.clone()).or_insert(0);
+        *seen += 1;
+        if opts.check_axioms && *seen <= opts.graphs_per_outcome {
+            to_check.push((vals.clone(), path.labels()));
         }
     });
+    let recorder = Exhaustive { record: true, ..sys };
+    let mut graphs_checked = 0;
+    let mut bug = None;
+    for (vals, path) in to_check {
+        let s =
+            explore::replay(&recorder, recorder.initial(&c.threads, &c.mem), &path).expect("a recorded path replays");
+        let mut again = vec![];
+        observe(c, &s, &mut again);
+        assert_eq!(again, vals, "replaying a path with recording on must reach the same final state");
+        let g = s.exec_graph(&c.mem);
+        graphs_checked += 1;
+        if let Err(v) = check(&g, opts.machine.mode) {
+            bug = Some(Bug { state: vals, violation: v, graph: g });
+            break;
+        }
+    }
     TestRun {
         mode: opts.machine.mode,
         exhaustive: true,
