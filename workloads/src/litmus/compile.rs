@@ -414,8 +414,8 @@ fn assemble_thread(t: &ast::AsmThread, base: Addr) -> Result<cpu_model::asm::Pro
     b.finish().map_err(|e| CompileError { pos: Pos { line: e.line, col: e.col }, msg: e.msg })
 }
 
-/// Registers X0..X27 are for parameters and locals, X28..X30 hold temporaries
-/// only briefly, and further temporaries come from the top of the free range.
+/// Parameters and locals take registers from X0 upwards; expression
+/// temporaries are taken from X30 downwards and freed after each statement.
 const FIRST_TEMP: u8 = 30;
 
 struct CGen<'a> {

@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use super::ast::{Loc, Prop, Quantifier, Value};
 use super::compile::{Compiled, Kind};
-use super::run::TestRun;
+use super::run::{ExploreSummary, TestRun};
 
 /// herd7's verdict on how often the proposition held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -69,12 +69,32 @@ pub struct Report {
     pub observed_false: u64,
     /// Seconds.
     pub time: f64,
-    /// Coverage: exploration counters or runs.
-    pub coverage: serde_json::Value,
+    /// How the behaviours were covered.
+    pub coverage: Coverage,
     /// Graphs checked against the axioms.
     pub graphs_checked: u64,
     /// An axiom violation (simulator bug), if any.
     pub axiom_violation: Option<String>,
+}
+
+/// How a report's states were found.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Coverage {
+    /// Exhaustive exploration, with its counters and bounds.
+    Exhaustive(ExploreSummary),
+    /// Randomly timed runs.
+    Random {
+        /// Number of runs.
+        runs: u64,
+    },
+}
+
+impl Coverage {
+    /// True if a bound cut the exploration (never for random runs).
+    pub fn bound_hit(&self) -> bool {
+        matches!(self, Coverage::Exhaustive(e) if e.bound_hit)
+    }
 }
 
 /// One final state.
@@ -213,10 +233,9 @@ pub fn report(c: &Compiled, run: &TestRun) -> Report {
         Quantifier::NotExists => "~exists",
         Quantifier::Forall => "forall",
     };
-    let coverage = match (&run.explored, run.runs) {
-        (Some(e), _) => serde_json::to_value(e).expect("plain struct"),
-        (None, Some(n)) => serde_json::json!({ "runs": n }),
-        _ => serde_json::Value::Null,
+    let coverage = match &run.explored {
+        Some(e) => Coverage::Exhaustive(e.clone()),
+        None => Coverage::Random { runs: run.runs.unwrap_or(0) },
     };
     Report {
         name: c.name.clone(),
@@ -268,18 +287,17 @@ impl Report {
         };
         s += &format!("Observation {n} {obs} {} {}\n", self.observed_true, self.observed_false);
         s += &format!("Time {n} {:.2}\n", self.time);
-        match self.coverage.get("runs") {
-            Some(runs) => s += &format!("Runs {n} {runs} model {}\n", self.model),
-            None => {
-                let c = &self.coverage;
+        match &self.coverage {
+            Coverage::Random { runs } => s += &format!("Runs {n} {runs} model {}\n", self.model),
+            Coverage::Exhaustive(e) => {
                 s += &format!(
                     "Explored {n} model {} states {} transitions {} fetch-bound {} state-bound {} bound-hit {}\n",
                     self.model,
-                    c["states"],
-                    c["transitions"],
-                    c["max_fetch"],
-                    c["max_states"],
-                    if c["bound_hit"].as_bool() == Some(true) { "yes" } else { "no" }
+                    e.states,
+                    e.transitions,
+                    e.max_fetch,
+                    e.max_states,
+                    if e.bound_hit { "yes" } else { "no" }
                 );
             }
         }
