@@ -26,6 +26,7 @@ use serde::Serialize;
 use super::ast::{Loc, Prop, Quantifier, Value};
 use super::compile::{Compiled, Kind};
 use super::run::{ExploreSummary, TestRun};
+use sim::stats::Summary;
 
 /// herd7's verdict on how often the proposition held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -87,6 +88,8 @@ pub enum Coverage {
     Random {
         /// Number of runs.
         runs: u64,
+        /// Simulated cycles per run (HdrHistogram percentiles).
+        cycles: Summary,
     },
 }
 
@@ -235,7 +238,10 @@ pub fn report(c: &Compiled, run: &TestRun) -> Report {
     };
     let coverage = match &run.explored {
         Some(e) => Coverage::Exhaustive(e.clone()),
-        None => Coverage::Random { runs: run.runs.unwrap_or(0) },
+        None => Coverage::Random {
+            runs: run.runs.unwrap_or(0),
+            cycles: run.run_cycles.clone().unwrap_or_else(|| sim::stats::Distribution::new().summary()),
+        },
     };
     Report {
         name: c.name.clone(),
@@ -288,7 +294,9 @@ impl Report {
         s += &format!("Observation {n} {obs} {} {}\n", self.observed_true, self.observed_false);
         s += &format!("Time {n} {:.2}\n", self.time);
         match &self.coverage {
-            Coverage::Random { runs } => s += &format!("Runs {n} {runs} model {}\n", self.model),
+            Coverage::Random { runs, cycles: c } => {
+                s += &format!("Runs {n} {runs} model {} cycles p50 {} p99 {} max {}\n", self.model, c.p50, c.p99, c.max)
+            }
             Coverage::Exhaustive(e) => {
                 s += &format!(
                     "Explored {n} model {} states {} transitions {} fetch-bound {} state-bound {} bound-hit {}\n",

@@ -12,6 +12,7 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use sim::explore::{self, ExploreStats, Limits, explore_with_paths};
 use sim::rng::RngStreams;
+use sim::stats::{Distribution, Summary};
 use sim::{Cycle, Engine};
 
 use super::compile::{Compiled, Source};
@@ -115,6 +116,9 @@ pub struct TestRun {
     pub explored: Option<ExploreSummary>,
     /// Random mode: runs made.
     pub runs: Option<u64>,
+    /// Random mode: simulated cycles from the first thread's start to the
+    /// last access of each run.
+    pub run_cycles: Option<Summary>,
     /// Execution graphs checked against the axioms.
     pub graphs_checked: u64,
     /// The first axiom violation found (a simulator bug), if any.
@@ -227,6 +231,7 @@ fn run_exhaustive(c: &Compiled, opts: &RunOptions) -> TestRun {
         states: counts.into_iter().collect(),
         explored: Some(ExploreSummary::new(&stats, opts)),
         runs: None,
+        run_cycles: None,
         graphs_checked,
         bug,
         seconds: 0.0,
@@ -249,6 +254,7 @@ struct Replay {
 struct ChunkResult {
     counts: Vec<(Vec<u64>, u64)>,
     first: Vec<(Vec<u64>, Replay)>,
+    cycles: Distribution,
 }
 
 fn chunk_streams(c: &Compiled, opts: &RunOptions, chunk: u64) -> RngStreams {
@@ -270,14 +276,15 @@ fn run_chunk(c: &Compiled, opts: &RunOptions, chunk: u64) -> Result<ChunkResult,
     let mut starts = vec![0; c.threads.len()];
     let mut vals = vec![];
     let mut jitter_pos = vec![];
-    let mut out = ChunkResult { counts: vec![], first: vec![] };
+    let mut out = ChunkResult { counts: vec![], first: vec![], cycles: Distribution::new() };
     for i in 0..n {
         let start_pos = start_rng.get_word_pos();
         jitter_pos.clear();
         jitter_pos.extend(engine.model_mut().jitter_rngs().iter().map(|r| r.as_ref().map_or(0, |r| r.get_word_pos())));
         prepare(c, opts, &mut engine, &mut start_rng, &mut starts);
-        run(&mut engine, &starts, opts.timing.max_cycles)
+        let end = run(&mut engine, &starts, opts.timing.max_cycles)
             .map_err(|error| RunFailure { run: chunk * CHUNK + i, error })?;
+        out.cycles.record(end - starts.iter().min().copied().unwrap_or(0));
         observe(c, engine.model().state(), &mut vals);
         if c.filt.as_ref().is_some_and(|f| !f.eval(&vals)) {
             continue;
@@ -346,8 +353,10 @@ fn run_random(c: &Compiled, opts: &RunOptions) -> Result<TestRun, RunFailure> {
     let results = sim::par::map_indexed(chunks, opts.jobs, |k| run_chunk(c, opts, k));
     let mut counts: BTreeMap<Vec<u64>, u64> = BTreeMap::new();
     let mut first: BTreeMap<Vec<u64>, Replay> = BTreeMap::new();
+    let mut cycles = Distribution::new();
     for r in results {
         let r = r?;
+        cycles.merge(&r.cycles);
         for (v, k) in r.counts {
             *counts.entry(v).or_insert(0) += k;
         }
@@ -373,6 +382,7 @@ fn run_random(c: &Compiled, opts: &RunOptions) -> Result<TestRun, RunFailure> {
         states: counts.into_iter().collect(),
         explored: None,
         runs: Some(opts.runs),
+        run_cycles: Some(cycles.summary()),
         graphs_checked,
         bug,
         seconds: 0.0,
