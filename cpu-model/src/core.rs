@@ -35,7 +35,7 @@ use crate::code::CodeSpace;
 use crate::isa::{Inst, Operand, Reg, compare_flags};
 
 /// Timing parameters of a core.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CoreConfig {
     /// Reorder-buffer entries: how far the core runs ahead (speculation window).

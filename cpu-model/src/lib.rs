@@ -2,5 +2,7 @@
 pub mod asm;
 pub mod code;
 pub mod core;
+pub mod gic;
 pub mod isa;
 pub mod machine;
+pub mod topology;

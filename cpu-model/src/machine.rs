@@ -52,7 +52,7 @@ pub mod prio {
 }
 
 /// Everything that shapes a machine's behaviour.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MachineConfig {
     /// Memory consistency mode.

@@ -18,7 +18,7 @@ use crate::types::Addr;
 use sim::Cycle;
 
 /// Latency parameters, in core cycles.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     /// Cache line size in bytes.

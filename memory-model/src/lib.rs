@@ -25,6 +25,7 @@
 pub mod cache;
 pub mod graph;
 pub mod lsq;
+pub mod tlb;
 pub mod memory;
 pub mod types;
 
