@@ -16,6 +16,8 @@
 //!
 //! This crate re-exports them and adds the `isolsim` command line.
 
+pub mod config;
+
 pub use cpu_model;
 pub use memory_model;
 pub use sim;

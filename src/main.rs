@@ -26,6 +26,18 @@ enum Command {
     /// Check corpora against expected verdicts per model (an INDEX.tsv with
     /// a `file` column and one column per model: sc, tso, arm).
     Validate(ValidateArgs),
+    /// Validate a configuration and print the effective one (TOML, defaults included).
+    Config(ConfigArgs),
+}
+
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// Start from a built-in preset (arm64-server, x86-server).
+    #[arg(long)]
+    preset: Option<String>,
+    /// TOML file whose keys override the preset's (read strictly).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -96,6 +108,20 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Litmus(a) => litmus(a),
         Command::Validate(a) => validate(a),
+        Command::Config(a) => config(a),
+    }
+}
+
+fn config(a: ConfigArgs) -> ExitCode {
+    match isolsim::config::load(a.preset.as_deref(), a.config.as_deref()) {
+        Ok(c) => {
+            let _ = std::io::stdout().lock().write_all(isolsim::config::to_commented_toml(&c).as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -20,9 +20,9 @@
 
 use std::collections::BTreeMap;
 
-use memory_model::{Addr, Fence};
+use memory_model::{Addr, Fence, TlbiScope};
 
-use crate::isa::{AluOp, Cond, Extend, Index, Inst, Operand, Reg, Src2, Width};
+use crate::isa::{AluOp, Cond, Extend, Index, Inst, Operand, Reg, Src2, SysReg, Width};
 
 /// A syntax or support error in assembler text, with its position (1-based).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -138,8 +138,12 @@ impl Builder {
                 return Err(AsmError { line, col, msg: format!("undefined label `{label}`") });
             };
             match &mut self.prog.insts[i] {
-                Inst::B { target } | Inst::BCond { target, .. } | Inst::Cbz { target, .. } => *target = addr,
-                _ => unreachable!("only branches carry labels"),
+                Inst::B { target }
+                | Inst::BCond { target, .. }
+                | Inst::Cbz { target, .. }
+                | Inst::Bl { target }
+                | Inst::Adr { target, .. } => *target = addr,
+                _ => unreachable!("only branches and ADR carry labels"),
             }
         }
         Ok(self.prog)
@@ -331,7 +335,9 @@ fn fence_option(c: &mut Cur, dsb: bool) -> PResult<Fence> {
     if dsb {
         return match u.as_str() {
             "ISH" | "SY" | "OSH" | "NSH" => Ok(Fence::Sync),
-            _ => Err((col, format!("unsupported: DSB {w} (only DSB ISH/SY)"))),
+            "ISHLD" | "LD" | "OSHLD" | "NSHLD" => Ok(Fence::SyncLoad),
+            "ISHST" | "ST" | "OSHST" | "NSHST" => Ok(Fence::SyncStore),
+            _ => Err((col, format!("unsupported barrier option `{w}`"))),
         };
     }
     match u.as_str() {
@@ -407,9 +413,80 @@ pub fn parse_inst(s: &str, col0: usize) -> Result<Parsed, (usize, String)> {
             Inst::Cbz { rt, nonzero: upper == "CBNZ", target: 0 }
         }
         "DMB" => Inst::Dmb(fence_option(&mut c, false)?),
-        "DSB" => {
-            fence_option(&mut c, true)?;
-            Inst::Dsb
+        "DSB" => Inst::Dsb(fence_option(&mut c, true)?),
+        "DC" => {
+            let (op, col) = c.word()?;
+            if !op.eq_ignore_ascii_case("CVAU") {
+                return Err((col, format!("unsupported: DC {op} (only DC CVAU)")));
+            }
+            c.comma()?;
+            Inst::DcCvau { rt: c.xreg()? }
+        }
+        "IC" => {
+            let (op, col) = c.word()?;
+            match op.to_ascii_uppercase().as_str() {
+                "IVAU" => {
+                    c.comma()?;
+                    Inst::IcIvau { rt: c.xreg()? }
+                }
+                "IALLU" | "IALLUIS" => Inst::IcIallu,
+                _ => return Err((col, format!("unsupported: IC {op}"))),
+            }
+        }
+        "TLBI" => {
+            let (op, col) = c.word()?;
+            let u = op.to_ascii_uppercase();
+            let (base, broadcast) = match u.strip_suffix("IS") {
+                Some(b) => (b, true),
+                None => (u.as_str(), false),
+            };
+            let scope = match base {
+                "VAE1" | "VALE1" => TlbiScope::Va,
+                "VAAE1" | "VAALE1" => TlbiScope::VaAllAsids,
+                "ASIDE1" => TlbiScope::Asid,
+                "VMALLE1" => TlbiScope::All,
+                _ => return Err((col, format!("unsupported: TLBI {op}"))),
+            };
+            let rt = if scope == TlbiScope::All {
+                None
+            } else {
+                c.comma()?;
+                Some(c.xreg()?)
+            };
+            Inst::Tlbi { scope, broadcast, rt }
+        }
+        "SVC" => Inst::Svc(c.imm()? as u16),
+        "ERET" => Inst::Eret,
+        "MRS" => {
+            let rt = c.reg()?;
+            c.comma()?;
+            let (name, col) = c.word()?;
+            let reg = SysReg::parse(&name).ok_or((col, format!("unsupported system register `{name}`")))?;
+            Inst::Mrs { rt, reg }
+        }
+        "MSR" => {
+            let (name, col) = c.word()?;
+            c.comma()?;
+            match name.to_ascii_uppercase().as_str() {
+                "DAIFSET" => Inst::MsrDaif { set: true, imm: c.imm()? as u8 & 0xf },
+                "DAIFCLR" => Inst::MsrDaif { set: false, imm: c.imm()? as u8 & 0xf },
+                _ => {
+                    let reg = SysReg::parse(&name).ok_or((col, format!("unsupported system register `{name}`")))?;
+                    Inst::Msr { reg, rt: c.reg()? }
+                }
+            }
+        }
+        "BL" => {
+            target = Some(c.label()?);
+            Inst::Bl { target: 0 }
+        }
+        "BR" | "BLR" => Inst::Br { rn: c.xreg()?, link: upper == "BLR" },
+        "RET" => Inst::Ret { rn: if c.at_end() { Reg::LR } else { c.xreg()? } },
+        "ADR" => {
+            let rd = c.reg()?;
+            c.comma()?;
+            target = Some(c.label()?);
+            Inst::Adr { rd, target: 0 }
         }
         "ISB" => Inst::Isb,
         "NOP" => Inst::Nop,
@@ -467,6 +544,19 @@ mod tests {
             ("DMB ST", "DMB ISHST"),
             ("DSB ISH", "DSB ISH"),
             ("CSET W0,EQ", "CSET W0,EQ"),
+            ("DSB LD", "DSB ISHLD"),
+            ("dc cvau, x1", "DC CVAU,X1"),
+            ("IC IVAU,X3", "IC IVAU,X3"),
+            ("IC IALLUIS", "IC IALLU"),
+            ("TLBI VAE1IS, X0", "TLBI VAE1IS,X0"),
+            ("TLBI VMALLE1", "TLBI VMALLE1"),
+            ("SVC #0", "SVC #0"),
+            ("ERET", "ERET"),
+            ("MRS X0, ICC_IAR1_EL1", "MRS X0,ICC_IAR1_EL1"),
+            ("MSR ICC_SGI1R_EL1, X1", "MSR ICC_SGI1R_EL1,X1"),
+            ("MSR DAIFSet, #2", "MSR DAIFSet,#2"),
+            ("BLR X3", "BLR X3"),
+            ("RET", "RET"),
         ] {
             let p = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}"));
             assert_eq!(p.inst.to_string(), shown);

@@ -27,12 +27,12 @@ use std::collections::VecDeque;
 
 use memory_model::graph::{Event as GEvent, EventKind};
 use memory_model::lsq::{Lsq, Seq, SlotKind};
-use memory_model::{Addr, Fence, Mode, ThreadId, WriteId};
+use memory_model::{Addr, Fence, MaintOp, Mode, ThreadId, WriteId};
 use serde::{Deserialize, Serialize};
 use sim::Cycle;
 
 use crate::code::CodeSpace;
-use crate::isa::{Inst, Operand, Reg, compare_flags};
+use crate::isa::{Inst, Operand, Reg, SysReg, compare_flags};
 
 /// Timing parameters of a core.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -56,6 +56,13 @@ pub struct CoreConfig {
     /// Unresolved conditional branches the front end may run past (Skylake
     /// tracks 48 branches in flight).
     pub max_unresolved_branches: usize,
+    /// Exception entry: pipeline flush, state save and the jump to the vector
+    /// before the handler's first instruction can be fetched (a getpid()
+    /// round trip is ~270 ns on a Xeon Gold 6248, DESIGN.md, entry and return
+    /// included; ~150 cycles each way leaves the rest to the handler).
+    pub exception_entry_cycles: Cycle,
+    /// Exception return (ERET): state restore and pipeline refill.
+    pub exception_return_cycles: Cycle,
 }
 
 impl Default for CoreConfig {
@@ -69,11 +76,15 @@ impl Default for CoreConfig {
             mispredict_penalty: 16,
             isb_cycles: 35,
             max_unresolved_branches: 48,
+            exception_entry_cycles: 150,
+            exception_return_cycles: 100,
         }
     }
 }
 
 const NO_PROD: u32 = u32::MAX;
+/// The I (IRQ) bit of the DAIF mask.
+const DAIF_I: u8 = 2;
 const NO_SLOT: Seq = Seq::MAX;
 
 /// Dependencies of an entry, tracked only when the run records its graph:
@@ -117,6 +128,8 @@ struct Entry {
     settled: bool,
     fetched_at: Cycle,
     ready_at: Cycle,
+    /// For patchable code: the write whose encoding was fetched.
+    fetched_from: Option<WriteId>,
     deps: Option<Box<Deps>>,
 }
 
@@ -156,6 +169,138 @@ pub struct Env<'a> {
     pub max_unresolved: usize,
 }
 
+/// Where a core starts: pc, registers, exception level, masks and system
+/// registers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadInit {
+    /// First instruction.
+    pub pc: Addr,
+    /// Registers with non-zero initial values.
+    pub regs: Vec<(Reg, u64)>,
+    /// Exception level (1 = kernel, as at reset).
+    pub el: u8,
+    /// D, A, I, F mask bits (8, 4, 2, 1); all set at reset.
+    pub daif: u8,
+    /// Initial system registers (VBAR_EL1, TPIDR_EL1, MPIDR_EL1, …).
+    pub sysregs: Vec<(SysReg, u64)>,
+}
+
+impl Default for ThreadInit {
+    fn default() -> Self {
+        ThreadInit { pc: 0, regs: vec![], el: 1, daif: 0xf, sysregs: vec![] }
+    }
+}
+
+/// An instruction fetched from patchable code through an I-cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    /// The decoded instruction.
+    pub inst: Inst,
+    /// The write that put its encoding in memory.
+    pub writer: WriteId,
+}
+
+/// What a core asks of the machine around it: patchable code, interrupt
+/// state, and device registers (the GIC, the counter).
+pub trait Platform {
+    /// Timed runs: cycles before a fetch of patchable code at `pc` can read
+    /// it — 0 on an I-cache hit, the fill time on a miss (the fill reads the
+    /// point of unification when it completes).
+    fn code_miss_delay(&mut self, core: ThreadId, pc: Addr, now: Cycle) -> Cycle;
+    /// Timed runs: fetches patchable code at `pc` through `core`'s I-cache, now.
+    fn fetch_code(&mut self, core: ThreadId, pc: Addr, now: Cycle) -> Fetched;
+    /// The newest write to patchable code at `pc`, if `pc` is patchable.
+    fn code_latest(&self, pc: Addr) -> Option<WriteId>;
+    /// True if an interrupt is pending for `core`.
+    fn irq_pending(&self, core: ThreadId) -> bool;
+    /// Reads a device register (GIC, counter).
+    fn read_device(&mut self, core: ThreadId, reg: SysReg, now: Cycle) -> u64;
+    /// Writes a device register (GIC).
+    fn write_device(&mut self, core: ThreadId, reg: SysReg, value: u64, now: Cycle);
+}
+
+/// A machine without devices or patchable code (unit tests, simple runs).
+pub struct NoDevices;
+
+impl Platform for NoDevices {
+    fn code_miss_delay(&mut self, _: ThreadId, pc: Addr, _: Cycle) -> Cycle {
+        panic!("no patchable code at {pc:#x}")
+    }
+    fn fetch_code(&mut self, _: ThreadId, pc: Addr, _: Cycle) -> Fetched {
+        panic!("no patchable code at {pc:#x}")
+    }
+    fn code_latest(&self, _: Addr) -> Option<WriteId> {
+        None
+    }
+    fn irq_pending(&self, _: ThreadId) -> bool {
+        false
+    }
+    fn read_device(&mut self, _: ThreadId, reg: SysReg, now: Cycle) -> u64 {
+        match reg {
+            SysReg::CntvctEl0 => now,
+            SysReg::IccIar1El1 => 1023,
+            _ => 0,
+        }
+    }
+    fn write_device(&mut self, _: ThreadId, _: SysReg, _: u64, _: Cycle) {}
+}
+
+/// A patched instruction executed from a copy older than the newest write
+/// to its address: what happens when code is patched without the full
+/// DC CVAU, DSB, IC IVAU, DSB, ISB sequence reaching this core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StaleInstruction {
+    /// Address of the instruction.
+    pub pc: Addr,
+    /// The write whose encoding was executed.
+    pub executed: WriteId,
+    /// The newest write to that address when it retired.
+    pub newest: WriteId,
+    /// Cycle of retirement (0 in exhaustive runs).
+    pub at: Cycle,
+}
+
+/// Why an exception was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ExceptionKind {
+    /// A synchronous exception (SVC, undefined instruction) with its ESR class.
+    Sync {
+        /// Exception class (ESR_EL1[31:26]): 0x15 for SVC, 0 for unknown.
+        class: u8,
+    },
+    /// An interrupt.
+    Irq,
+}
+
+/// One exception entry in a core's timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExceptionRecord {
+    /// What was taken.
+    pub kind: ExceptionKind,
+    /// Exception level it was taken from.
+    pub from_el: u8,
+    /// Address the exception returns to.
+    pub return_pc: Addr,
+    /// Cycle of entry.
+    pub taken_at: Cycle,
+    /// Cycle its ERET retired (None while the handler runs).
+    pub returned_at: Option<Cycle>,
+}
+
+/// Core-local system registers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct SysRegs {
+    vbar: u64,
+    elr: u64,
+    spsr: u64,
+    esr: u64,
+    far: u64,
+    tpidr: u64,
+    ttbr0: u64,
+    sctlr: u64,
+    mpidr: u64,
+}
+
 /// A core: architectural registers, the reorder buffer and the load/store queue.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Core {
@@ -171,6 +316,20 @@ pub struct Core {
     pc: Addr,
     fetch_ready_at: Cycle,
     fetched: u64,
+    el: u8,
+    /// D, A, I, F mask bits (8, 4, 2, 1).
+    daif: u8,
+    sys: SysRegs,
+    /// A compute block interrupted part-way: its address and the cycles left.
+    work_resume: Option<(Addr, Cycle)>,
+    /// Exhaustive runs: the instruction the explorer chose for the patchable
+    /// address fetch is stopped at.
+    code_choice: Option<(Inst, WriteId)>,
+    /// Timed runs: an I-cache fill of patchable code in progress (address,
+    /// completion cycle).
+    code_fill: Option<(Addr, Cycle)>,
+    stale: Vec<StaleInstruction>,
+    exceptions: Vec<ExceptionRecord>,
     #[doc(hidden)]
     pub(crate) rec: Recorder,
 }
@@ -205,34 +364,38 @@ impl Recorder {
 }
 
 impl Core {
-    /// A core that will start fetching at `pc` with the given registers.
-    pub fn new(id: ThreadId, pc: Addr, regs: &[(Reg, u64)]) -> Self {
-        let mut arch = [0; Reg::COUNT];
-        for &(r, v) in regs {
-            if !r.is_zero() {
-                arch[r.index()] = v;
-            }
-        }
-        Core {
+    /// A core that will start as `init` says.
+    pub fn new(id: ThreadId, init: &ThreadInit) -> Self {
+        let mut c = Core {
             id,
-            arch,
+            arch: [0; Reg::COUNT],
             arch_ready: [0; Reg::COUNT],
             rob: VecDeque::new(),
             head_iid: 0,
             next_iid: 0,
             rename: [NO_PROD; Reg::COUNT],
             lsq: Lsq::new(id),
-            pc,
+            pc: 0,
             fetch_ready_at: 0,
             fetched: 0,
+            el: 0,
+            daif: 0,
+            sys: SysRegs::default(),
+            work_resume: None,
+            code_choice: None,
+            code_fill: None,
+            stale: vec![],
+            exceptions: vec![],
             rec: Recorder::default(),
-        }
+        };
+        c.reset(init);
+        c
     }
 
-    /// Back to a fresh core at `pc` with `regs`, keeping allocations.
-    pub fn reset(&mut self, pc: Addr, regs: &[(Reg, u64)]) {
+    /// Back to a fresh core as `init` says, keeping allocations.
+    pub fn reset(&mut self, init: &ThreadInit) {
         self.arch = [0; Reg::COUNT];
-        for &(r, v) in regs {
+        for &(r, v) in &init.regs {
             if !r.is_zero() {
                 self.arch[r.index()] = v;
             }
@@ -243,13 +406,73 @@ impl Core {
         self.next_iid = 0;
         self.rename = [NO_PROD; Reg::COUNT];
         self.lsq.clear();
-        self.pc = pc;
+        self.pc = init.pc;
         self.fetch_ready_at = 0;
         self.fetched = 0;
+        self.el = init.el;
+        self.daif = init.daif;
+        self.sys = SysRegs::default();
+        for &(r, v) in &init.sysregs {
+            self.write_sysreg(r, v);
+        }
+        self.work_resume = None;
+        self.code_choice = None;
+        self.code_fill = None;
+        self.stale.clear();
+        self.exceptions.clear();
         self.rec.events.clear();
         self.rec.load_po.clear();
         self.rec.ctrl.clear();
         self.rec.arch_deps.clear();
+    }
+
+    /// Current exception level.
+    pub fn el(&self) -> u8 {
+        self.el
+    }
+
+    /// Patched instructions this core executed from stale copies.
+    pub fn stale_instructions(&self) -> &[StaleInstruction] {
+        &self.stale
+    }
+
+    /// Exceptions taken, in order, with entry and return cycles.
+    pub fn exceptions(&self) -> &[ExceptionRecord] {
+        &self.exceptions
+    }
+
+    /// A core-local system register (device registers read 0 here).
+    pub fn sysreg(&self, r: SysReg) -> u64 {
+        match r {
+            SysReg::VbarEl1 => self.sys.vbar,
+            SysReg::ElrEl1 => self.sys.elr,
+            SysReg::SpsrEl1 => self.sys.spsr,
+            SysReg::EsrEl1 => self.sys.esr,
+            SysReg::FarEl1 => self.sys.far,
+            SysReg::TpidrEl1 => self.sys.tpidr,
+            SysReg::Ttbr0El1 => self.sys.ttbr0,
+            SysReg::SctlrEl1 => self.sys.sctlr,
+            SysReg::MpidrEl1 => self.sys.mpidr,
+            SysReg::Daif => (self.daif as u64) << 6,
+            SysReg::CurrentEl => (self.el as u64) << 2,
+            _ => 0,
+        }
+    }
+
+    fn write_sysreg(&mut self, r: SysReg, v: u64) {
+        match r {
+            SysReg::VbarEl1 => self.sys.vbar = v,
+            SysReg::ElrEl1 => self.sys.elr = v,
+            SysReg::SpsrEl1 => self.sys.spsr = v,
+            SysReg::EsrEl1 => self.sys.esr = v,
+            SysReg::FarEl1 => self.sys.far = v,
+            SysReg::TpidrEl1 => self.sys.tpidr = v,
+            SysReg::Ttbr0El1 => self.sys.ttbr0 = v,
+            SysReg::SctlrEl1 => self.sys.sctlr = v,
+            SysReg::MpidrEl1 => self.sys.mpidr = v,
+            SysReg::Daif => self.daif = ((v >> 6) & 0xf) as u8,
+            _ => {}
+        }
     }
 
     /// This core's index.
@@ -409,21 +632,22 @@ impl Core {
     /// Takes every local transition available at `now` until none is left:
     /// retire, fetch, execute register operations, generate addresses,
     /// resolve branches, finish loads and barriers.
-    pub fn advance(&mut self, env: &Env, now: Cycle) -> Advance {
+    pub fn advance(&mut self, env: &Env, now: Cycle, platform: &mut dyn Platform) -> Advance {
         let mut out = Advance::default();
         loop {
-            let fetched = self.fetch(env, now);
+            let fetched = self.fetch(env, now, platform);
             let executed = self.execute(env, now, &mut out);
             if out.mispredicted && !env.timed {
                 return out;
             }
             let settled = self.lsq.settle(env.mode);
             let determined = self.mark_loads_determined();
-            let retired = self.retire(env, now);
+            let retired = self.retire(env, now, platform);
             // One pass handles every chain in program order; another is
             // needed only for newly determined load values, or when the
             // front end may fetch again (room freed, redirect, ISB done).
-            let again = determined || ((fetched || executed || settled || retired) && self.fetch_possible(env, now));
+            let again =
+                determined || ((fetched || executed || settled || retired) && self.fetch_possible(env, now, platform));
             if !again {
                 break;
             }
@@ -447,24 +671,25 @@ impl Core {
         if self.fetch_ready_at > now && env.code.fetch(self.pc).is_some() {
             t = min_opt(t, self.fetch_ready_at);
         }
+        if let Some((_, fill)) = self.code_fill.filter(|&(_, f)| f > now) {
+            t = min_opt(t, fill);
+        }
         t
     }
 
-    /// Could `fetch` add an instruction right now?
-    fn fetch_possible(&self, env: &Env, now: Cycle) -> bool {
+    /// Could `fetch` add an instruction right now (or an interrupt be taken)?
+    fn fetch_possible(&self, env: &Env, now: Cycle, platform: &dyn Platform) -> bool {
+        if platform.irq_pending(self.id) && self.daif & DAIF_I == 0 {
+            return true;
+        }
         if self.rob.len() >= env.cfg.rob_entries.max(1) || (env.timed && self.fetch_ready_at > now) {
             return false;
         }
-        if let Some(last) = self.rob.back() {
-            let blocked = match last.inst {
-                Inst::Work(_) => env.timed && last.ready_at > now,
-                Inst::Isb => !self.lsq.get(last.slot).is_some_and(|s| s.done),
-                Inst::BCond { .. } | Inst::Cbz { .. } => last.next.is_none(),
-                _ => false,
-            };
-            if blocked {
-                return false;
-            }
+        if self.tail_blocks_fetch(env, now) {
+            return false;
+        }
+        if env.code.is_patchable(self.pc) {
+            return env.timed || self.code_choice.is_some();
         }
         env.code.fetch(self.pc).is_some()
     }
@@ -681,15 +906,75 @@ impl Core {
                         changed = true;
                     }
                 }
-                Inst::Work(n) => {
+                Inst::Work(_) => {
+                    // Its duration was set at fetch (it may resume a block
+                    // an interrupt split).
                     if !self.rob[i].executed {
-                        let e = &mut self.rob[i];
-                        e.executed = true;
-                        e.ready_at = e.fetched_at + n;
+                        self.rob[i].executed = true;
                         changed = true;
                     }
                 }
-                Inst::B { .. } | Inst::Nop | Inst::Dmb(_) | Inst::Dsb | Inst::Isb => {
+                Inst::Bl { .. } | Inst::Adr { .. } => {
+                    if !self.rob[i].executed {
+                        let e = &mut self.rob[i];
+                        e.result = Some(match inst {
+                            Inst::Adr { rd, target } => rd.width.mask(target),
+                            _ => e.pc + Inst::BYTES,
+                        });
+                        e.executed = true;
+                        e.determined = true;
+                        e.ready_at = ready + env.cfg.alu_cycles;
+                        changed = true;
+                    }
+                }
+                Inst::Br { .. } | Inst::Ret { .. } => {
+                    if !self.rob[i].resolved && all_det {
+                        let link = matches!(inst, Inst::Br { link: true, .. });
+                        let resolve_at = ready + env.cfg.alu_cycles;
+                        let e = &mut self.rob[i];
+                        e.resolved = true;
+                        e.executed = true;
+                        e.next = Some(vals[0]);
+                        e.ready_at = resolve_at;
+                        if link {
+                            e.result = Some(e.pc + Inst::BYTES);
+                            e.determined = true;
+                        }
+                        self.pc = vals[0];
+                        if env.timed {
+                            self.fetch_ready_at = self.fetch_ready_at.max(resolve_at);
+                        }
+                        changed = true;
+                    }
+                }
+                Inst::DcCvau { .. } | Inst::IcIvau { .. } | Inst::Tlbi { rt: Some(_), .. } => {
+                    let slot = self.rob[i].slot;
+                    let (addr_now, addr_final) = {
+                        let s = self.lsq.get(slot).expect("maintenance slot");
+                        (s.addr, s.addr_final)
+                    };
+                    if !self.rob[i].executed && avail[0] {
+                        self.lsq.set_addr(slot, Some(vals[0]), det[0]);
+                        self.lsq.set_ready_at(slot, ready);
+                        let e = &mut self.rob[i];
+                        e.executed = true;
+                        e.ready_at = ready;
+                        changed = true;
+                    } else if self.rob[i].executed && !addr_final && det[0] {
+                        self.lsq.set_addr(slot, addr_now, true);
+                        changed = true;
+                    }
+                }
+                // Executed at the head of the reorder buffer, in `retire`.
+                Inst::Svc(_) | Inst::Eret | Inst::Mrs { .. } | Inst::Msr { .. } | Inst::MsrDaif { .. } => {}
+                Inst::B { .. }
+                | Inst::Nop
+                | Inst::Dmb(_)
+                | Inst::Dsb(_)
+                | Inst::Isb
+                | Inst::IcIallu
+                | Inst::Tlbi { rt: None, .. }
+                | Inst::Udf(_) => {
                     if !self.rob[i].executed {
                         let e = &mut self.rob[i];
                         e.executed = true;
@@ -702,7 +987,11 @@ impl Core {
             let settled = match inst {
                 Inst::Load { .. } => e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final),
                 Inst::Store { .. } => e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final && s.data_final),
-                Inst::BCond { .. } | Inst::Cbz { .. } => e.resolved,
+                Inst::BCond { .. } | Inst::Cbz { .. } | Inst::Br { .. } | Inst::Ret { .. } => e.resolved,
+                Inst::DcCvau { .. } | Inst::IcIvau { .. } | Inst::Tlbi { rt: Some(_), .. } => {
+                    e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final)
+                }
+                _ if inst.is_serializing() => false,
                 Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } => {
                     e.executed && e.determined
                 }
@@ -729,14 +1018,37 @@ impl Core {
         }
     }
 
-    fn retire(&mut self, env: &Env, now: Cycle) -> bool {
+    fn retire(&mut self, env: &Env, now: Cycle, platform: &mut dyn Platform) -> bool {
         let mut changed = false;
-        while let Some(e) = self.rob.front() {
+        loop {
+            // Interrupts are taken at an instruction boundary: before the
+            // oldest unretired instruction (splitting a compute block).
+            if self.daif & DAIF_I == 0 && platform.irq_pending(self.id) {
+                let (return_pc, left) = match self.rob.front() {
+                    Some(e) if matches!(e.inst, Inst::Work(_)) && env.timed && e.ready_at > now => {
+                        (e.pc, Some(e.ready_at - now))
+                    }
+                    Some(e) => (e.pc, None),
+                    None => (self.pc, None),
+                };
+                self.work_resume = left.map(|l| (return_pc, l));
+                self.take_exception(env, now, ExceptionKind::Irq, return_pc, 0);
+                changed = true;
+                continue;
+            }
+            let Some(e) = self.rob.front() else { break };
             // Only a compute block holds retirement to its cycle; other
             // entries retire once done, their ready cycle carried along in
             // `arch_ready` so that consumers still wait for it.
             if env.timed && matches!(e.inst, Inst::Work(_)) && e.ready_at > now {
                 break;
+            }
+            if e.inst.is_serializing() {
+                if !self.execute_at_head(env, now, platform) {
+                    break;
+                }
+                changed = true;
+                continue;
             }
             let slot = (e.slot != NO_SLOT).then(|| self.lsq.get(e.slot).expect("slot of a live entry"));
             let ok = match e.inst {
@@ -745,32 +1057,168 @@ impl Core {
                     slot.is_some_and(|s| s.addr_final && s.data_final)
                         && self.lsq.buffered_stores() < env.cfg.store_buffer_entries.max(1)
                 }
-                Inst::Dmb(_) | Inst::Dsb | Inst::Isb => slot.is_some_and(|s| s.done),
-                Inst::BCond { .. } | Inst::Cbz { .. } => e.resolved,
+                Inst::Dmb(_) | Inst::Dsb(_) | Inst::Isb => slot.is_some_and(|s| s.done),
+                Inst::DcCvau { .. } | Inst::IcIvau { .. } | Inst::IcIallu | Inst::Tlbi { .. } => {
+                    slot.is_some_and(|s| s.done)
+                }
+                Inst::BCond { .. } | Inst::Cbz { .. } | Inst::Br { .. } | Inst::Ret { .. } => e.resolved,
                 _ => e.executed,
             };
             if !ok {
                 break;
             }
-            let e = self.rob.pop_front().expect("front exists");
-            self.head_iid += 1;
-            if let Some(d) = e.inst.dest() {
-                self.arch[d.index()] = e.result.expect("retired entries have results");
-                self.arch_ready[d.index()] = e.ready_at;
-                if self.rename[d.index()] == e.iid {
-                    self.rename[d.index()] = NO_PROD;
-                }
-            }
-            if e.slot != NO_SLOT {
-                self.lsq.set_retired(e.slot);
-            }
-            if env.record {
-                self.record(&e);
-            }
+            self.retire_head(env, now, platform);
             changed = true;
         }
         self.lsq.pop_completed();
         changed
+    }
+
+    /// Removes the head entry, making its effects architectural.
+    fn retire_head(&mut self, env: &Env, now: Cycle, platform: &dyn Platform) {
+        let e = self.rob.pop_front().expect("front exists");
+        self.head_iid += 1;
+        if let Some(d) = e.inst.dest() {
+            self.arch[d.index()] = e.result.expect("retired entries have results");
+            self.arch_ready[d.index()] = e.ready_at;
+            if self.rename[d.index()] == e.iid {
+                self.rename[d.index()] = NO_PROD;
+            }
+        }
+        if e.slot != NO_SLOT {
+            self.lsq.set_retired(e.slot);
+        }
+        if let (Some(executed), Some(newest)) = (e.fetched_from, platform.code_latest(e.pc))
+            && executed != newest
+        {
+            self.stale.push(StaleInstruction { pc: e.pc, executed, newest, at: now });
+        }
+        if env.record {
+            self.record(&e);
+        }
+    }
+
+    /// Executes the serializing instruction at the head of the reorder
+    /// buffer (everything older has retired). Returns false if it must wait.
+    fn execute_at_head(&mut self, env: &Env, now: Cycle, platform: &mut dyn Platform) -> bool {
+        let head = &self.rob[0];
+        let (inst, pc) = (head.inst, head.pc);
+        let src = match head.inst.sources()[0] {
+            Some(op) => match self.source(0, 0, op) {
+                Some((v, _, t)) => Some((v, t)),
+                None => return false,
+            },
+            None => None,
+        };
+        let at = now.max(head.fetched_at + env.cfg.frontend_cycles).max(src.map_or(0, |(_, t)| t));
+        match inst {
+            Inst::Mrs { rt, reg } => {
+                let v = match reg {
+                    SysReg::IccIar1El1 | SysReg::CntvctEl0 | SysReg::IccSgi1rEl1 | SysReg::IccEoir1El1 => {
+                        platform.read_device(self.id, reg, at)
+                    }
+                    _ => self.sysreg(reg),
+                };
+                let e = &mut self.rob[0];
+                e.result = Some(rt.width.mask(v));
+                e.executed = true;
+                e.determined = true;
+                e.ready_at = at + env.cfg.alu_cycles;
+                self.retire_head(env, now, platform);
+            }
+            Inst::Msr { reg, .. } => {
+                let v = src.map_or(0, |(v, _)| v);
+                match reg {
+                    SysReg::IccSgi1rEl1 | SysReg::IccEoir1El1 | SysReg::IccIar1El1 | SysReg::CntvctEl0 => {
+                        platform.write_device(self.id, reg, v, at)
+                    }
+                    _ => self.write_sysreg(reg, v),
+                }
+                self.rob[0].executed = true;
+                self.retire_head(env, now, platform);
+            }
+            Inst::MsrDaif { set, imm } => {
+                if set {
+                    self.daif |= imm;
+                } else {
+                    self.daif &= !imm;
+                }
+                self.rob[0].executed = true;
+                self.retire_head(env, now, platform);
+            }
+            Inst::Svc(imm) => {
+                self.rob[0].executed = true;
+                self.retire_head(env, now, platform);
+                let esr = (0x15u64 << 26) | (1 << 25) | imm as u64;
+                self.take_exception(env, at, ExceptionKind::Sync { class: 0x15 }, pc + Inst::BYTES, esr);
+            }
+            Inst::Udf(_) => {
+                // Undefined instruction: a synchronous exception, class 0.
+                self.take_exception(env, at, ExceptionKind::Sync { class: 0 }, pc, 1 << 25);
+            }
+            Inst::Eret => {
+                self.rob[0].executed = true;
+                self.retire_head(env, now, platform);
+                self.exception_return(env, at);
+            }
+            _ => unreachable!("not a serializing instruction: {inst}"),
+        }
+        true
+    }
+
+    /// Takes an exception to EL1: saves the return address and PSTATE, masks
+    /// interrupts, discards everything not yet retired and redirects fetch
+    /// to the vector. Context-synchronizing.
+    fn take_exception(&mut self, env: &Env, now: Cycle, kind: ExceptionKind, return_pc: Addr, esr: u64) {
+        let from_el = self.el;
+        self.squash_unretired();
+        self.sys.elr = return_pc;
+        self.sys.spsr = ((self.daif as u64) << 6) | ((self.el as u64) << 2) | (self.el == 1) as u64;
+        if let ExceptionKind::Sync { .. } = kind {
+            self.sys.esr = esr;
+        }
+        self.el = 1;
+        self.daif = 0xf;
+        let offset = match (kind, from_el) {
+            (ExceptionKind::Sync { .. }, 0) => 0x400,
+            (ExceptionKind::Irq, 0) => 0x480,
+            (ExceptionKind::Sync { .. }, _) => 0x200,
+            (ExceptionKind::Irq, _) => 0x280,
+        };
+        self.pc = self.sys.vbar + offset;
+        if env.timed {
+            self.fetch_ready_at = self.fetch_ready_at.max(now) + env.cfg.exception_entry_cycles;
+        }
+        self.exceptions.push(ExceptionRecord { kind, from_el, return_pc, taken_at: now, returned_at: None });
+    }
+
+    /// ERET: restores PSTATE and the return address; context-synchronizing.
+    fn exception_return(&mut self, env: &Env, now: Cycle) {
+        self.squash_unretired();
+        let spsr = self.sys.spsr;
+        self.el = ((spsr >> 2) & 3) as u8;
+        self.daif = ((spsr >> 6) & 0xf) as u8;
+        self.pc = self.sys.elr;
+        let done = now + env.cfg.exception_return_cycles;
+        if env.timed {
+            self.fetch_ready_at = self.fetch_ready_at.max(done);
+        }
+        if let Some(r) = self.exceptions.iter_mut().rev().find(|r| r.returned_at.is_none()) {
+            r.returned_at = Some(if env.timed { done } else { 0 });
+        }
+    }
+
+    /// Drops every instruction that has not retired (retired stores stay in
+    /// the store buffer).
+    fn squash_unretired(&mut self) {
+        if let Some(first) = self.rob.iter().map(|e| e.slot).find(|&s| s != NO_SLOT) {
+            self.lsq.squash_from(first);
+        }
+        self.rob.clear();
+        self.next_iid = self.head_iid;
+        self.rename = [NO_PROD; Reg::COUNT];
+        self.code_choice = None;
+        self.code_fill = None;
     }
 
     fn record(&mut self, e: &Entry) {
@@ -787,8 +1235,7 @@ impl Core {
         let kind = match e.inst {
             Inst::Load { acquire, .. } => EventKind::Read { acquire },
             Inst::Store { release, .. } => EventKind::Write { release },
-            Inst::Dmb(f) => EventKind::Fence(f),
-            Inst::Dsb => EventKind::Fence(Fence::Sync),
+            Inst::Dmb(f) | Inst::Dsb(f) => EventKind::Fence(f),
             Inst::Isb => EventKind::Fence(Fence::Isb),
             Inst::BCond { .. } | Inst::Cbz { .. } => {
                 let d = rec.po_of(&deps.value);
@@ -825,40 +1272,84 @@ impl Core {
         rec.events.push(ev);
     }
 
-    fn fetch(&mut self, env: &Env, now: Cycle) -> bool {
+    /// Why fetch cannot continue past the youngest entry, if it cannot.
+    fn tail_blocks_fetch(&self, env: &Env, now: Cycle) -> bool {
+        let Some(last) = self.rob.back() else { return false };
+        match last.inst {
+            Inst::Work(_) => env.timed && last.ready_at > now,
+            // Context synchronization: nothing after an ISB is fetched before
+            // it completes; exception generation and return redirect fetch.
+            // (Its completion schedules the refill: see `fetch`.)
+            Inst::Isb => !self.lsq.get(last.slot).is_some_and(|s| s.done),
+            Inst::Svc(_) | Inst::Eret => true,
+            _ if last.inst.is_conditional_branch() || last.inst.is_indirect_branch() => last.next.is_none(),
+            _ => false,
+        }
+    }
+
+    fn fetch(&mut self, env: &Env, now: Cycle, platform: &mut dyn Platform) -> bool {
         let mut changed = false;
         while self.rob.len() < env.cfg.rob_entries.max(1) {
-            if let Some(last) = self.rob.back() {
-                match last.inst {
-                    Inst::Work(_) if env.timed && last.ready_at > now => break,
-                    Inst::Isb => {
-                        if !self.lsq.get(last.slot).is_some_and(|s| s.done) {
-                            break;
-                        }
-                        if !last.resolved {
-                            // Context synchronization: later instructions are
-                            // fetched anew once the ISB completes.
-                            let refill = now + env.cfg.isb_cycles;
-                            self.rob.back_mut().expect("tail").resolved = true;
-                            if env.timed {
-                                self.fetch_ready_at = self.fetch_ready_at.max(refill);
-                            }
-                            changed = true;
-                            continue;
-                        }
-                    }
-                    Inst::BCond { .. } | Inst::Cbz { .. } if last.next.is_none() => break,
-                    _ => {}
+            if let Some(last) = self.rob.back()
+                && let Inst::Isb = last.inst
+                && self.lsq.get(last.slot).is_some_and(|s| s.done)
+                && !last.resolved
+            {
+                // The ISB completed: later instructions are fetched anew
+                // after the pipeline refills.
+                let refill = now + env.cfg.isb_cycles;
+                self.rob.back_mut().expect("tail").resolved = true;
+                if env.timed {
+                    self.fetch_ready_at = self.fetch_ready_at.max(refill);
                 }
+                changed = true;
             }
-            if env.timed && self.fetch_ready_at > now {
+            if self.tail_blocks_fetch(env, now) || (env.timed && self.fetch_ready_at > now) {
                 break;
             }
-            let Some(inst) = env.code.fetch(self.pc) else { break };
+            let pc = self.pc;
+            let mut fetched_at = if env.timed { now.max(self.fetch_ready_at) } else { 0 };
+            let (inst, fetched_from) = if env.code.is_patchable(pc) {
+                if env.timed {
+                    // An I-cache miss stalls fetch until the fill completes;
+                    // the copy is read then.
+                    match self.code_fill {
+                        Some((at, t)) if at == pc && t > now => break,
+                        Some((at, t)) if at == pc => {
+                            self.code_fill = None;
+                            fetched_at = fetched_at.max(t);
+                        }
+                        _ => {
+                            let delay = platform.code_miss_delay(self.id, pc, fetched_at);
+                            if delay > 0 {
+                                self.code_fill = Some((pc, fetched_at + delay));
+                                changed = true;
+                                break;
+                            }
+                        }
+                    }
+                    let f = platform.fetch_code(self.id, pc, fetched_at);
+                    (f.inst, Some(f.writer))
+                } else {
+                    // Exhaustive runs: which copy is fetched is the explorer's choice.
+                    match self.code_choice.take() {
+                        Some((inst, w)) => (inst, Some(w)),
+                        None => break,
+                    }
+                }
+            } else {
+                match env.code.fetch(pc) {
+                    Some(i) => (i, None),
+                    None => break,
+                }
+            };
             if inst.is_conditional_branch()
                 && self.rob.iter().filter(|e| e.inst.is_conditional_branch() && !e.resolved).count()
                     >= env.max_unresolved.max(1)
             {
+                if let Some(w) = fetched_from {
+                    self.code_choice = Some((inst, w));
+                }
                 break;
             }
             let iid = self.next_iid;
@@ -876,15 +1367,27 @@ impl Core {
             let slot = match inst {
                 Inst::Load { acquire, .. } => self.lsq.push(iid, SlotKind::Load { acquire }),
                 Inst::Store { release, .. } => self.lsq.push(iid, SlotKind::Store { release }),
-                Inst::Dmb(f) => self.lsq.push(iid, SlotKind::Fence(f)),
-                Inst::Dsb => self.lsq.push(iid, SlotKind::Fence(Fence::Sync)),
+                Inst::Dmb(f) | Inst::Dsb(f) => self.lsq.push(iid, SlotKind::Fence(f)),
                 Inst::Isb => self.lsq.push(iid, SlotKind::Fence(Fence::Isb)),
                 Inst::BCond { .. } | Inst::Cbz { .. } => self.lsq.push(iid, SlotKind::Branch),
+                Inst::DcCvau { .. } => self.lsq.push(iid, SlotKind::Maint(MaintOp::DcCvau)),
+                Inst::IcIvau { .. } => self.lsq.push(iid, SlotKind::Maint(MaintOp::IcIvau)),
+                Inst::IcIallu => {
+                    let seq = self.lsq.push(iid, SlotKind::Maint(MaintOp::IcIallu));
+                    self.lsq.set_addr(seq, Some(0), true);
+                    seq
+                }
+                Inst::Tlbi { scope, broadcast, rt } => {
+                    let seq = self.lsq.push(iid, SlotKind::Maint(MaintOp::Tlbi { scope, broadcast }));
+                    if rt.is_none() {
+                        self.lsq.set_addr(seq, Some(0), true);
+                    }
+                    seq
+                }
                 _ => NO_SLOT,
             };
-            let pc = self.pc;
             let next = match inst {
-                Inst::B { target } => Some(target),
+                Inst::B { target } | Inst::Bl { target } => Some(target),
                 Inst::BCond { target, .. } | Inst::Cbz { target, .. } => {
                     // Timed ARM cores speculate with a static predictor
                     // (backward taken, forward not taken); exhaustive runs
@@ -895,12 +1398,23 @@ impl Core {
                         None
                     }
                 }
+                // Indirect branches wait for their target register.
+                Inst::Br { .. } | Inst::Ret { .. } => None,
                 _ => Some(pc + Inst::BYTES),
             };
-            let fetched_at = if env.timed { now.max(self.fetch_ready_at) } else { 0 };
-            // A compute block occupies the core from fetch to its end.
+            // A compute block occupies the core from fetch to its end; one
+            // interrupted part-way resumes with the cycles it had left.
             let ready_at = match inst {
-                Inst::Work(n) if env.timed => fetched_at + n,
+                Inst::Work(n) if env.timed => {
+                    let left = match self.work_resume {
+                        Some((at, left)) if at == pc => {
+                            self.work_resume = None;
+                            left
+                        }
+                        _ => n,
+                    };
+                    fetched_at + left
+                }
                 _ => fetched_at,
             };
             self.rob.push_back(Entry {
@@ -917,14 +1431,34 @@ impl Core {
                 settled: false,
                 fetched_at,
                 ready_at,
+                fetched_from,
                 deps: None,
             });
             if let Some(n) = next {
                 self.pc = n;
             }
+            if fetched_from.is_some() && env.timed {
+                // The next fetch waits for this one's I-cache access.
+                self.fetch_ready_at = self.fetch_ready_at.max(fetched_at);
+            }
             changed = true;
         }
         changed
+    }
+
+    /// Exhaustive runs: the patchable address fetch is waiting at, if any.
+    pub fn pending_code_fetch(&self, env: &Env) -> Option<Addr> {
+        let waiting = self.code_choice.is_none()
+            && env.code.is_patchable(self.pc)
+            && self.rob.len() < env.cfg.rob_entries.max(1)
+            && !self.tail_blocks_fetch(env, 0);
+        waiting.then_some(self.pc)
+    }
+
+    /// Exhaustive runs: supplies the copy of the instruction at the pending
+    /// patchable address that the next fetch returns.
+    pub fn choose_code(&mut self, inst: Inst, writer: WriteId) {
+        self.code_choice = Some((inst, writer));
     }
 
     /// Fetch state after [`Core::advance`].

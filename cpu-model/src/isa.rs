@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use memory_model::{Addr, Fence};
+use memory_model::{Addr, Fence, TlbiScope};
 
 /// A register: X0–X30, the zero register, or the condition flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -18,6 +18,8 @@ impl Reg {
     pub const ZR: Reg = Reg(31);
     /// NZCV, written by CMP and read by B.cond / CSET.
     pub const FLAGS: Reg = Reg(32);
+    /// X30, the link register.
+    pub const LR: Reg = Reg(30);
     /// Number of architectural register slots (X0–X30, ZR, FLAGS).
     pub const COUNT: usize = 33;
 
@@ -291,6 +293,73 @@ pub fn compare_flags(width: Width, a: u64, b: u64) -> u64 {
     f
 }
 
+/// System registers the cores implement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SysReg {
+    /// Exception vector base.
+    VbarEl1,
+    /// Exception link register: where ERET returns.
+    ElrEl1,
+    /// Saved PSTATE: what ERET restores.
+    SpsrEl1,
+    /// Exception syndrome (class in bits 31:26; SVC: 0x15 and the immediate).
+    EsrEl1,
+    /// Faulting address of a translation fault.
+    FarEl1,
+    /// Thread/per-CPU pointer of EL1 (Linux keeps the per-CPU offset here).
+    TpidrEl1,
+    /// Translation table base (ASID in bits 63:48).
+    Ttbr0El1,
+    /// System control (bit 0: MMU on).
+    SctlrEl1,
+    /// Interrupt masks (bit 7: I).
+    Daif,
+    /// Current exception level (in bits 3:2).
+    CurrentEl,
+    /// This core's affinity (socket, cluster, core).
+    MpidrEl1,
+    /// GIC: write to send a software-generated interrupt.
+    IccSgi1rEl1,
+    /// GIC: read to acknowledge the highest pending interrupt.
+    IccIar1El1,
+    /// GIC: write to end an interrupt.
+    IccEoir1El1,
+    /// Virtual counter (the core's cycle count).
+    CntvctEl0,
+}
+
+impl SysReg {
+    /// Assembler names.
+    pub const NAMES: [(&'static str, SysReg); 15] = [
+        ("VBAR_EL1", SysReg::VbarEl1),
+        ("ELR_EL1", SysReg::ElrEl1),
+        ("SPSR_EL1", SysReg::SpsrEl1),
+        ("ESR_EL1", SysReg::EsrEl1),
+        ("FAR_EL1", SysReg::FarEl1),
+        ("TPIDR_EL1", SysReg::TpidrEl1),
+        ("TTBR0_EL1", SysReg::Ttbr0El1),
+        ("SCTLR_EL1", SysReg::SctlrEl1),
+        ("DAIF", SysReg::Daif),
+        ("CURRENTEL", SysReg::CurrentEl),
+        ("MPIDR_EL1", SysReg::MpidrEl1),
+        ("ICC_SGI1R_EL1", SysReg::IccSgi1rEl1),
+        ("ICC_IAR1_EL1", SysReg::IccIar1El1),
+        ("ICC_EOIR1_EL1", SysReg::IccEoir1El1),
+        ("CNTVCT_EL0", SysReg::CntvctEl0),
+    ];
+
+    /// The assembler name.
+    pub fn name(self) -> &'static str {
+        Self::NAMES.iter().find(|(_, r)| *r == self).map(|(n, _)| *n).expect("every register is named")
+    }
+
+    /// Parses an assembler name (case-insensitive).
+    pub fn parse(s: &str) -> Option<SysReg> {
+        let u = s.to_ascii_uppercase();
+        Self::NAMES.iter().find(|(n, _)| *n == u).map(|(_, r)| *r)
+    }
+}
+
 /// A decoded instruction. Branch targets are absolute code addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Inst {
@@ -371,10 +440,83 @@ pub enum Inst {
     },
     /// `DMB ISH|ISHLD|ISHST|SY|LD|ST`.
     Dmb(Fence),
-    /// `DSB ISH|SY`.
-    Dsb,
+    /// `DSB ISH|ISHLD|ISHST|SY|LD|ST`: [`Fence::Sync`], [`Fence::SyncLoad`] or [`Fence::SyncStore`].
+    Dsb(Fence),
     /// `ISB`.
     Isb,
+    /// `DC CVAU, Xt`: clean the data cache line at `Xt` to the point of unification.
+    DcCvau {
+        /// Address register.
+        rt: Reg,
+    },
+    /// `IC IVAU, Xt`: invalidate the instruction at `Xt` in every I-cache.
+    IcIvau {
+        /// Address register.
+        rt: Reg,
+    },
+    /// `IC IALLU` / `IC IALLUIS`: invalidate all instruction caches.
+    IcIallu,
+    /// `TLBI <op>{, Xt}`: invalidate translations.
+    Tlbi {
+        /// What is invalidated.
+        scope: TlbiScope,
+        /// The inner-shareable (broadcast) form.
+        broadcast: bool,
+        /// Operand register (VA and/or ASID), absent for `VMALLE1`.
+        rt: Option<Reg>,
+    },
+    /// `SVC #imm`: supervisor call (synchronous exception to EL1).
+    Svc(u16),
+    /// `ERET`: return from exception.
+    Eret,
+    /// `MRS Xt, <sysreg>`.
+    Mrs {
+        /// Destination.
+        rt: Operand,
+        /// System register read.
+        reg: SysReg,
+    },
+    /// `MSR <sysreg>, Xt`.
+    Msr {
+        /// System register written.
+        reg: SysReg,
+        /// Source.
+        rt: Operand,
+    },
+    /// `MSR DAIFSet, #imm` (`set`) / `MSR DAIFClr, #imm`: mask or unmask exceptions.
+    MsrDaif {
+        /// Set (mask) rather than clear (unmask).
+        set: bool,
+        /// D, A, I, F bits (8, 4, 2, 1).
+        imm: u8,
+    },
+    /// `BL target`: call (X30 = return address).
+    Bl {
+        /// Target address.
+        target: Addr,
+    },
+    /// `BR Xn` (`link` false) / `BLR Xn` (`link` true).
+    Br {
+        /// Target register.
+        rn: Reg,
+        /// Also write the return address to X30.
+        link: bool,
+    },
+    /// `RET {Xn}` (X30 when absent).
+    Ret {
+        /// Target register.
+        rn: Reg,
+    },
+    /// An encoding that is no instruction: executing it raises an
+    /// undefined-instruction exception.
+    Udf(u32),
+    /// `ADR Xd, label`: the address of a label.
+    Adr {
+        /// Destination.
+        rd: Operand,
+        /// The label's address.
+        target: Addr,
+    },
     /// `NOP`.
     Nop,
     /// `work N`: N cycles of computation, simulated as one event.
@@ -391,9 +533,10 @@ impl Inst {
     /// Register written, if any.
     pub fn dest(&self) -> Option<Reg> {
         let r = match self {
-            Inst::Load { rt, .. } => rt.reg,
-            Inst::Mov { rd, .. } | Inst::Alu { rd, .. } | Inst::Cset { rd, .. } => rd.reg,
+            Inst::Load { rt, .. } | Inst::Mrs { rt, .. } => rt.reg,
+            Inst::Mov { rd, .. } | Inst::Alu { rd, .. } | Inst::Cset { rd, .. } | Inst::Adr { rd, .. } => rd.reg,
             Inst::Cmp { .. } => return Some(Reg::FLAGS),
+            Inst::Bl { .. } | Inst::Br { link: true, .. } => Reg::LR,
             _ => return None,
         };
         (!r.is_zero()).then_some(r)
@@ -417,8 +560,26 @@ impl Inst {
             Inst::Alu { rn, src, .. } | Inst::Cmp { rn, src } => [Some(*rn), s2(src), None],
             Inst::Cset { .. } | Inst::BCond { .. } => [x(Reg::FLAGS), None, None],
             Inst::Cbz { rt, .. } => [Some(*rt), None, None],
+            Inst::DcCvau { rt } | Inst::IcIvau { rt } | Inst::Tlbi { rt: Some(rt), .. } => [x(*rt), None, None],
+            Inst::Msr { rt, .. } => [Some(*rt), None, None],
+            Inst::Br { rn, .. } | Inst::Ret { rn } => [x(*rn), None, None],
             _ => [None, None, None],
         }
+    }
+
+    /// True for branches whose target comes from a register.
+    pub fn is_indirect_branch(&self) -> bool {
+        matches!(self, Inst::Br { .. } | Inst::Ret { .. })
+    }
+
+    /// True for instructions that execute only at the head of the reorder
+    /// buffer, once everything older has retired: exception generation and
+    /// return, and system-register accesses (which are serializing).
+    pub fn is_serializing(&self) -> bool {
+        matches!(
+            self,
+            Inst::Svc(_) | Inst::Eret | Inst::Mrs { .. } | Inst::Msr { .. } | Inst::MsrDaif { .. } | Inst::Udf(_)
+        )
     }
 
     /// True for conditional branches (the ones that can be mispredicted).
@@ -490,10 +651,45 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
                     _ => "ISH",
                 }
             ),
-            Inst::Dsb => f.write_str("DSB ISH"),
+            Inst::Dsb(k) => write!(
+                f,
+                "DSB {}",
+                match k {
+                    Fence::SyncLoad => "ISHLD",
+                    Fence::SyncStore => "ISHST",
+                    _ => "ISH",
+                }
+            ),
             Inst::Isb => f.write_str("ISB"),
             Inst::Nop => f.write_str("NOP"),
             Inst::Work(n) => write!(f, "work {n}"),
+            Inst::DcCvau { rt } => write!(f, "DC CVAU,{rt}"),
+            Inst::IcIvau { rt } => write!(f, "IC IVAU,{rt}"),
+            Inst::IcIallu => f.write_str("IC IALLU"),
+            Inst::Tlbi { scope, broadcast, rt } => {
+                let op = match scope {
+                    TlbiScope::Va => "VAE1",
+                    TlbiScope::VaAllAsids => "VAAE1",
+                    TlbiScope::Asid => "ASIDE1",
+                    TlbiScope::All => "VMALLE1",
+                };
+                write!(f, "TLBI {op}{}", if *broadcast { "IS" } else { "" })?;
+                match rt {
+                    Some(r) => write!(f, ",{r}"),
+                    None => Ok(()),
+                }
+            }
+            Inst::Svc(n) => write!(f, "SVC #{n}"),
+            Inst::Eret => f.write_str("ERET"),
+            Inst::Mrs { rt, reg } => write!(f, "MRS {rt},{}", reg.name()),
+            Inst::Msr { reg, rt } => write!(f, "MSR {},{rt}", reg.name()),
+            Inst::MsrDaif { set, imm } => write!(f, "MSR DAIF{},#{imm}", if *set { "Set" } else { "Clr" }),
+            Inst::Bl { target } => write!(f, "BL {}", t(*target)),
+            Inst::Br { rn, link } => write!(f, "{} {rn}", if *link { "BLR" } else { "BR" }),
+            Inst::Ret { rn } if *rn == Reg::LR => f.write_str("RET"),
+            Inst::Ret { rn } => write!(f, "RET {rn}"),
+            Inst::Adr { rd, target } => write!(f, "ADR {rd},{}", t(*target)),
+            Inst::Udf(v) => write!(f, "UDF #{v:#x}"),
         }
     }
 }

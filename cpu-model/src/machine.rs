@@ -13,8 +13,8 @@
 //! code.add(assemble("MOV X2,#1\nSTR X2,[X0]\nLDR X3,[X1]", 0x1000).unwrap());
 //! code.add(assemble("MOV X2,#1\nSTR X2,[X1]\nLDR X3,[X0]", 0x2000).unwrap());
 //! let threads = vec![
-//!     ThreadInit { pc: 0x1000, regs: vec![(Reg::x(0), 0x100), (Reg::x(1), 0x140)] },
-//!     ThreadInit { pc: 0x2000, regs: vec![(Reg::x(0), 0x100), (Reg::x(1), 0x140)] },
+//!     ThreadInit { pc: 0x1000, regs: vec![(Reg::x(0), 0x100), (Reg::x(1), 0x140)], ..Default::default() },
+//!     ThreadInit { pc: 0x2000, regs: vec![(Reg::x(0), 0x100), (Reg::x(1), 0x140)], ..Default::default() },
 //! ];
 //! let cfg = Arc::new(MachineConfig { mode: Mode::Tso, ..MachineConfig::default() });
 //! let mut engine = Engine::new(Machine::new(cfg, Arc::new(code), &threads, FlatMemory::new()));
@@ -28,9 +28,10 @@ use std::sync::Arc;
 
 use memory_model::cache::{CacheConfig, CoherenceModel};
 use memory_model::graph::ExecGraph;
+use memory_model::iside::{CodeSlot, ISide};
 use memory_model::lsq::{Seq, SlotKind, Visible};
 use memory_model::memory::FlatMemory;
-use memory_model::{Addr, Mode, ThreadId};
+use memory_model::{Addr, MaintOp, Mode, ThreadId, WriteId};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use sim::explore::{Expansion, TransitionSystem};
@@ -38,17 +39,45 @@ use sim::rng::{RngStreams, SimRng};
 use sim::{Cycle, Engine, Model, Scheduler};
 
 use crate::code::CodeSpace;
-use crate::core::{Core, CoreConfig, Env};
-use crate::isa::Reg;
+pub use crate::core::ThreadInit;
+use crate::core::{Core, CoreConfig, Env, Fetched, Platform};
+use crate::isa::SysReg;
 
 /// Same-time order of the machine's events: a memory access completing in a
 /// cycle is seen by a core waking up in that same cycle.
 pub mod prio {
     use sim::Priority;
-    /// An access reaches storage (or a load gets its data).
+    /// An access reaches storage (or a load gets its data), a dirty code
+    /// line reaches the point of unification.
     pub const ACCESS: Priority = Priority::EARLY;
     /// A core resumes local work (end of a compute block, fetch redirect).
     pub const WAKE: Priority = Priority::DEFAULT;
+}
+
+/// Instruction-side timing (arm64 with CTR_EL0.IDC = 0 and DIC = 0).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ICacheConfig {
+    /// I-cache miss on patchable code: a fill from the point of unification
+    /// (the shared L2/LLC; Skylake L2: 12 cycles, DESIGN.md).
+    pub fill_cycles: Cycle,
+    /// Mean cycles before a dirty line of patched code reaches the point of
+    /// unification on its own (eviction), without DC CVAU. Timed runs with
+    /// jitter draw it uniformly from 0 to twice this.
+    pub writeback_cycles: Cycle,
+    /// DC CVAU: clean one line to the point of unification (a write-back
+    /// to the L2: about an L2 hit).
+    pub clean_cycles: Cycle,
+    /// IC IVAU / IC IALLU: the invalidation broadcast to every core and its
+    /// acknowledgement (a round trip over the interconnect, ~ two line
+    /// transfers).
+    pub invalidate_cycles: Cycle,
+}
+
+impl Default for ICacheConfig {
+    fn default() -> Self {
+        ICacheConfig { fill_cycles: 12, writeback_cycles: 10_000, clean_cycles: 12, invalidate_cycles: 200 }
+    }
 }
 
 /// Everything that shapes a machine's behaviour.
@@ -61,6 +90,8 @@ pub struct MachineConfig {
     pub core: CoreConfig,
     /// Cache and coherence latencies.
     pub cache: CacheConfig,
+    /// Instruction-side timing for patched code.
+    pub icache: ICacheConfig,
     /// Extra cycles drawn uniformly from `0..=jitter` for every memory access
     /// (timing noise; 0 makes timing fully deterministic without a seed).
     pub jitter: Cycle,
@@ -68,17 +99,14 @@ pub struct MachineConfig {
 
 impl Default for MachineConfig {
     fn default() -> Self {
-        MachineConfig { mode: Mode::Arm, core: CoreConfig::default(), cache: CacheConfig::default(), jitter: 0 }
+        MachineConfig {
+            mode: Mode::Arm,
+            core: CoreConfig::default(),
+            cache: CacheConfig::default(),
+            icache: ICacheConfig::default(),
+            jitter: 0,
+        }
     }
-}
-
-/// Where a core starts: its pc and initial registers.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ThreadInit {
-    /// First instruction.
-    pub pc: Addr,
-    /// Registers with non-zero initial values.
-    pub regs: Vec<(Reg, u64)>,
 }
 
 /// The architectural and micro-architectural state: what exhaustive
@@ -89,15 +117,23 @@ pub struct State {
     pub cores: Vec<Core>,
     /// Shared storage.
     pub mem: FlatMemory,
+    /// What instruction fetch sees of patchable code.
+    pub iside: ISide,
+    /// A store to code that was not declared patchable (the run is invalid).
+    pub code_store_fault: Option<(Addr, WriteId)>,
     /// All local transitions have been taken (exploration bookkeeping).
     closed: bool,
 }
 
 impl State {
-    /// Fresh cores at their entry points over `mem`.
-    pub fn new(threads: &[ThreadInit], mem: FlatMemory) -> Self {
-        let cores = threads.iter().enumerate().map(|(i, t)| Core::new(i as ThreadId, t.pc, &t.regs)).collect();
-        State { cores, mem, closed: false }
+    /// Fresh cores at their entry points over `mem`, with the encodings of
+    /// patchable code as the initial contents of its addresses.
+    pub fn new(code: &CodeSpace, threads: &[ThreadInit], mut mem: FlatMemory) -> Self {
+        let cores = threads.iter().enumerate().map(|(i, t)| Core::new(i as ThreadId, t)).collect();
+        for &(a, enc) in code.patchable() {
+            mem.init(a, enc);
+        }
+        State { cores, mem, iside: ISide::new(code.patchable(), threads.len()), code_store_fault: None, closed: false }
     }
 
     /// True when every core has finished and drained.
@@ -113,6 +149,103 @@ impl State {
             init: init.cells().iter().map(|(a, c)| (*a, c.value)).collect(),
         }
     }
+
+    /// After store `w` of `value` to `addr` reached memory: patchable code
+    /// gets a new version; other code must not be written.
+    fn stored(&mut self, code: &CodeSpace, addr: Addr, w: WriteId, value: u64) -> Option<CodeSlot> {
+        match self.iside.slot(addr) {
+            Some(s) => {
+                self.iside.on_store(addr, w, value);
+                Some(s)
+            }
+            None => {
+                if code.contains(addr) && self.code_store_fault.is_none() {
+                    self.code_store_fault = Some((addr, w));
+                }
+                None
+            }
+        }
+    }
+
+    /// The effect of a performed maintenance operation on caches and TLBs.
+    fn maintain(&mut self, op: MaintOp, addr: Addr) {
+        match op {
+            MaintOp::DcCvau => self.iside.clean(addr),
+            MaintOp::IcIvau => self.iside.invalidate(addr),
+            MaintOp::IcIallu => self.iside.invalidate_all(),
+            MaintOp::Tlbi { .. } => {}
+        }
+    }
+}
+
+/// The platform of an exhaustive run: the instruction side of the state;
+/// code copies are chosen by the explorer, not fetched here.
+struct StatePlatform<'a> {
+    iside: &'a ISide,
+}
+
+impl Platform for StatePlatform<'_> {
+    fn code_miss_delay(&mut self, _: ThreadId, pc: Addr, _: Cycle) -> Cycle {
+        unreachable!("exhaustive runs choose patchable code copies explicitly ({pc:#x})")
+    }
+    fn fetch_code(&mut self, _: ThreadId, pc: Addr, _: Cycle) -> Fetched {
+        unreachable!("exhaustive runs choose patchable code copies explicitly ({pc:#x})")
+    }
+    fn code_latest(&self, pc: Addr) -> Option<WriteId> {
+        self.iside.slot(pc).map(|s| self.iside.write(s, self.iside.latest(s)).0)
+    }
+    fn irq_pending(&self, _: ThreadId) -> bool {
+        false
+    }
+    fn read_device(&mut self, _: ThreadId, reg: SysReg, _: Cycle) -> u64 {
+        match reg {
+            SysReg::IccIar1El1 => 1023,
+            _ => 0,
+        }
+    }
+    fn write_device(&mut self, _: ThreadId, _: SysReg, _: u64, _: Cycle) {}
+}
+
+/// The platform of a timed run.
+struct TimedPlatform<'a> {
+    code: &'a CodeSpace,
+    iside: &'a mut ISide,
+    cfg: &'a MachineConfig,
+    jitter: Option<&'a mut SimRng>,
+}
+
+impl Platform for TimedPlatform<'_> {
+    fn code_miss_delay(&mut self, core: ThreadId, pc: Addr, _: Cycle) -> Cycle {
+        let s = self.iside.slot(pc).expect("only asked for patchable code");
+        if self.iside.is_cached(core, s) {
+            return 0;
+        }
+        let noise = match (&mut self.jitter, self.cfg.jitter) {
+            (Some(r), j) if j > 0 => r.random_range(0..=j),
+            _ => 0,
+        };
+        self.cfg.icache.fill_cycles + noise
+    }
+    fn fetch_code(&mut self, core: ThreadId, pc: Addr, _: Cycle) -> Fetched {
+        let s = self.iside.slot(pc).expect("fetch_code is only asked for patchable code");
+        let (k, _) = self.iside.fetch_timed(core, s);
+        let (writer, value) = self.iside.write(s, k);
+        Fetched { inst: self.code.decode(value), writer }
+    }
+    fn code_latest(&self, pc: Addr) -> Option<WriteId> {
+        self.iside.slot(pc).map(|s| self.iside.write(s, self.iside.latest(s)).0)
+    }
+    fn irq_pending(&self, _: ThreadId) -> bool {
+        false
+    }
+    fn read_device(&mut self, _: ThreadId, reg: SysReg, now: Cycle) -> u64 {
+        match reg {
+            SysReg::CntvctEl0 => now,
+            SysReg::IccIar1El1 => 1023,
+            _ => 0,
+        }
+    }
+    fn write_device(&mut self, _: ThreadId, _: SysReg, _: u64, _: Cycle) {}
 }
 
 /// The machine's events.
@@ -120,7 +253,8 @@ impl State {
 pub enum Event {
     /// Core resumes local work.
     Wake(ThreadId),
-    /// An access of core `core`, queue entry `seq`, completes.
+    /// An access (or maintenance operation) of core `core`, queue entry
+    /// `seq`, completes.
     Access {
         /// The core.
         core: ThreadId,
@@ -128,6 +262,14 @@ pub enum Event {
         seq: Seq,
         /// Matches the entry's token unless the access was withdrawn.
         token: u32,
+    },
+    /// Write `k` to patchable slot `slot` reaches the point of unification
+    /// by eviction.
+    Writeback {
+        /// The code slot.
+        slot: CodeSlot,
+        /// The write's index in the slot's history.
+        k: u32,
     },
 }
 
@@ -142,6 +284,8 @@ pub struct RunStats {
     pub stores: u64,
     /// Loads restarted by the ordering rules.
     pub restarts: u64,
+    /// Cache and TLB maintenance operations performed.
+    pub maintenance: u64,
 }
 
 /// A machine ready to run on [`sim::Engine`].
@@ -163,12 +307,13 @@ impl Machine {
     /// A machine with `threads` over initial memory `mem`.
     pub fn new(cfg: Arc<MachineConfig>, code: Arc<CodeSpace>, threads: &[ThreadInit], mem: FlatMemory) -> Self {
         let n = threads.len();
+        let state = State::new(&code, threads, mem);
         Machine {
             coherence: CoherenceModel::new(cfg.cache.clone()),
+            init_mem: state.mem.clone(),
+            state,
             cfg,
             code,
-            state: State::new(threads, mem.clone()),
-            init_mem: mem,
             jitter: vec![None; n],
             wake_at: vec![None; n],
             record: false,
@@ -184,14 +329,21 @@ impl Machine {
         self.state.cores.truncate(threads.len());
         for (i, t) in threads.iter().enumerate() {
             if let Some(c) = self.state.cores.get_mut(i) {
-                c.reset(t.pc, &t.regs);
+                c.reset(t);
             } else {
-                self.state.cores.push(Core::new(i as ThreadId, t.pc, &t.regs));
+                self.state.cores.push(Core::new(i as ThreadId, t));
             }
         }
         self.state.mem.reset_from(mem);
+        for &(a, enc) in self.code.patchable() {
+            self.state.mem.init(a, enc);
+        }
         self.state.mem.set_record_coherence(self.record);
-        self.init_mem.reset_from(mem);
+        self.init_mem.reset_from(&self.state.mem);
+        if !self.code.patchable().is_empty() {
+            self.state.iside = ISide::new(self.code.patchable(), threads.len());
+        }
+        self.state.code_store_fault = None;
         self.coherence.clear();
         self.wake_at.clear();
         self.wake_at.resize(threads.len(), None);
@@ -206,8 +358,8 @@ impl Machine {
         }
     }
 
-    /// Replaces the jitter generators with ones that continue elsewhere (the
-    /// litmus runner keeps one generator per core across iterations).
+    /// The per-core jitter generators (the litmus runner keeps one
+    /// generator per core across iterations and records their positions).
     pub fn jitter_rngs(&mut self) -> &mut Vec<Option<SimRng>> {
         &mut self.jitter
     }
@@ -231,6 +383,11 @@ impl Machine {
     /// The cache/coherence model (e.g. to warm lines before a run).
     pub fn coherence_mut(&mut self) -> &mut CoherenceModel {
         &mut self.coherence
+    }
+
+    /// The instruction side (e.g. to vary which cores start with code cached).
+    pub fn iside_mut(&mut self) -> &mut ISide {
+        &mut self.state.iside
     }
 
     /// Current state.
@@ -262,6 +419,13 @@ impl Machine {
         }
     }
 
+    fn noise(&mut self, c: usize) -> Cycle {
+        match (&mut self.jitter[c], self.cfg.jitter) {
+            (Some(r), j) if j > 0 => r.random_range(0..=j),
+            _ => 0,
+        }
+    }
+
     fn step_core(&mut self, c: usize, sched: &mut Scheduler<Event>) {
         let now = sched.now();
         let env = Env {
@@ -272,27 +436,33 @@ impl Machine {
             record: self.record,
             max_unresolved: self.cfg.core.max_unresolved_branches,
         };
-        let core = &mut self.state.cores[c];
-        let adv = core.advance(&env, now);
+        let State { cores, iside, .. } = &mut self.state;
+        let mut platform = TimedPlatform { code: &self.code, iside, cfg: &self.cfg, jitter: self.jitter[c].as_mut() };
+        let adv = cores[c].advance(&env, now, &mut platform);
         self.vis.clear();
-        core.lsq().visible(self.cfg.mode, &mut self.vis);
-        for &a in &self.vis {
+        self.state.cores[c].lsq().visible(self.cfg.mode, &mut self.vis);
+        for i in 0..self.vis.len() {
+            let a = self.vis[i];
             let seq = a.seq();
-            if core.lsq().get(seq).is_some_and(|s| s.issued) {
+            let core = &self.state.cores[c];
+            let slot = core.lsq().get(seq).expect("enabled entry exists");
+            if slot.issued {
                 continue;
             }
-            let addr = core.lsq().get(seq).and_then(|s| s.addr).expect("enabled access has an address");
+            let addr = slot.addr.expect("enabled access has an address");
             let latency = match a {
                 Visible::Satisfy(_) if core.lsq().forwards(seq) => self.cfg.core.forward_cycles,
                 Visible::Satisfy(_) => self.coherence.peek_load(c as u16, addr),
                 Visible::Propagate(_) => self.coherence.peek_store(c as u16, addr),
+                Visible::Maint(_) => match slot.kind {
+                    SlotKind::Maint(MaintOp::DcCvau) => self.cfg.icache.clean_cycles,
+                    SlotKind::Maint(MaintOp::IcIvau | MaintOp::IcIallu) => self.cfg.icache.invalidate_cycles,
+                    _ => self.cfg.cache.l1_hit,
+                },
             };
-            let noise = match (&mut self.jitter[c], self.cfg.jitter) {
-                (Some(r), j) if j > 0 => r.random_range(0..=j),
-                _ => 0,
-            };
-            let at = now.max(core.issue_time(seq)) + latency + noise;
-            let token = core.lsq_mut().mark_issued(seq);
+            let issue = now.max(core.issue_time(seq));
+            let at = issue + latency + self.noise(c);
+            let token = self.state.cores[c].lsq_mut().mark_issued(seq);
             sched.at(at, prio::ACCESS, Event::Access { core: c as ThreadId, seq, token });
         }
         if let Some(w) = adv.wake_at {
@@ -304,7 +474,8 @@ impl Machine {
         }
     }
 
-    fn access(&mut self, c: usize, seq: Seq, token: u32, now: Cycle) {
+    fn access(&mut self, c: usize, seq: Seq, token: u32, sched: &mut Scheduler<Event>) {
+        let now = sched.now();
         let mode = self.cfg.mode;
         let core = &mut self.state.cores[c];
         let Some(slot) = core.lsq().get(seq) else { return };
@@ -314,7 +485,8 @@ impl Machine {
         let (action, addr) = match slot.kind {
             SlotKind::Load { .. } => (Visible::Satisfy(seq), slot.addr),
             SlotKind::Store { .. } => (Visible::Propagate(seq), slot.addr),
-            _ => unreachable!("only accesses are issued"),
+            SlotKind::Maint(_) => (Visible::Maint(seq), slot.addr),
+            _ => unreachable!("only accesses and maintenance are issued"),
         };
         if !core.lsq().is_enabled(mode, action) {
             core.lsq_mut().unissue(seq);
@@ -334,14 +506,29 @@ impl Machine {
                 }
             }
             Visible::Propagate(_) => {
-                core.lsq_mut().propagate(seq, &mut self.state.mem, &mut self.restarts);
+                let w = core.lsq_mut().propagate(seq, &mut self.state.mem, &mut self.restarts);
                 self.coherence.store(c as u16, addr);
                 self.stats.stores += 1;
+                let value = self.state.mem.read(addr).value;
+                if let Some(slot) = self.state.stored(&self.code, addr, w, value) {
+                    // The dirty line reaches the PoU on its own some time later.
+                    let mean = self.cfg.icache.writeback_cycles;
+                    let delay = match (&mut self.jitter[c], self.cfg.jitter) {
+                        (Some(r), j) if j > 0 => r.random_range(0..=2 * mean),
+                        _ => mean,
+                    };
+                    let k = self.state.iside.latest(slot);
+                    sched.at(now + delay, prio::ACCESS, Event::Writeback { slot, k });
+                }
+            }
+            Visible::Maint(_) => {
+                let (op, a) = core.lsq_mut().perform_maint(seq);
+                self.state.maintain(op, a);
+                self.stats.maintenance += 1;
             }
         }
         self.stats.restarts += self.restarts.len() as u64;
-        let core = &mut self.state.cores[c];
-        core.restart(&self.restarts);
+        self.state.cores[c].restart(&self.restarts);
     }
 }
 
@@ -358,8 +545,12 @@ impl Model for Machine {
                 c as usize
             }
             Event::Access { core, seq, token } => {
-                self.access(core as usize, seq, token, now);
+                self.access(core as usize, seq, token, sched);
                 core as usize
+            }
+            Event::Writeback { slot, k } => {
+                self.state.iside.writeback(slot, k);
+                return;
             }
         };
         self.step_core(c, sched);
@@ -385,6 +576,14 @@ pub enum RunError {
         /// What the unfinished cores are doing.
         detail: String,
     },
+    /// A store changed code that was not declared patchable.
+    #[error("store by P{} to code at {addr:#x}, which is not declared patchable", writer.tid)]
+    CodeStore {
+        /// The address.
+        addr: Addr,
+        /// The store.
+        writer: WriteId,
+    },
 }
 
 /// Runs a started machine until every core has finished (or `max_cycles`).
@@ -393,6 +592,9 @@ pub fn run(engine: &mut Engine<Machine>, start_at: &[Cycle], max_cycles: Cycle) 
     m.start(s, start_at);
     let stop = engine.run_until(max_cycles, u64::MAX);
     let m = engine.model();
+    if let Some((addr, writer)) = m.state.code_store_fault {
+        return Err(RunError::CodeStore { addr, writer });
+    }
     if m.all_done() {
         return Ok(engine.now());
     }
@@ -405,7 +607,8 @@ pub fn run(engine: &mut Engine<Machine>, start_at: &[Cycle], max_cycles: Cycle) 
 }
 
 /// The machine as a nondeterministic transition system: every choice of
-/// which load to satisfy or store to propagate next, and every branch
+/// which load to satisfy, store to propagate, maintenance operation to
+/// perform or copy of patched code to fetch next, and every branch
 /// direction a core may speculate down.
 pub struct Exhaustive<'a> {
     /// The code.
@@ -426,7 +629,7 @@ pub struct Exhaustive<'a> {
 impl Exhaustive<'_> {
     /// The initial state to explore from.
     pub fn initial(&self, threads: &[ThreadInit], mem: &FlatMemory) -> State {
-        let mut s = State::new(threads, mem.clone());
+        let mut s = State::new(self.code, threads, mem.clone());
         s.mem.set_record_coherence(self.record);
         s
     }
@@ -442,13 +645,18 @@ impl Exhaustive<'_> {
         }
     }
 
+    fn advance(&self, s: &mut State, c: usize) -> bool {
+        let env = self.env();
+        let State { cores, iside, .. } = s;
+        !cores[c].advance(&env, 0, &mut StatePlatform { iside }).mispredicted
+    }
+
     /// Takes core `c`'s local transitions, forking on each branch it may
     /// speculate past; pushes every resulting state with the directions
     /// taken (none if the path mispredicted: the right direction is explored
     /// on its own, and a wrong one adds no behaviour).
     fn close(&self, mut s: State, c: usize, preds: Vec<Addr>, out: &mut Vec<(Vec<Addr>, State)>) {
-        let env = self.env();
-        if s.cores[c].advance(&env, 0).mispredicted {
+        if !self.advance(&mut s, c) {
             return;
         }
         match s.cores[c].pending_prediction() {
@@ -468,10 +676,9 @@ impl Exhaustive<'_> {
     /// Takes core `c`'s local transitions in place, following `preds` at
     /// each speculated branch; false if the path does not exist.
     fn close_with(&self, s: &mut State, c: usize, preds: &[Addr]) -> bool {
-        let env = self.env();
         let mut preds = preds.iter();
         loop {
-            if s.cores[c].advance(&env, 0).mispredicted {
+            if !self.advance(s, c) {
                 return false;
             }
             if s.cores[c].pending_prediction().is_none() {
@@ -484,18 +691,31 @@ impl Exhaustive<'_> {
 
     fn access(&self, s: &mut State, c: usize, action: Visible) {
         let mut restarts = vec![];
-        let State { cores, mem, .. } = s;
-        let core = &mut cores[c];
         match action {
             Visible::Satisfy(seq) => {
-                let r = core.lsq_mut().satisfy(seq, mem, &mut restarts);
+                let core = &mut s.cores[c];
+                let r = core.lsq_mut().satisfy(seq, &s.mem, &mut restarts);
                 core.load_satisfied(seq, r.value, 0);
             }
             Visible::Propagate(seq) => {
-                core.lsq_mut().propagate(seq, mem, &mut restarts);
+                let w = s.cores[c].lsq_mut().propagate(seq, &mut s.mem, &mut restarts);
+                let addr = s.cores[c].lsq().get(seq).and_then(|e| e.addr).expect("store address");
+                let value = s.mem.read(addr).value;
+                s.stored(self.code, addr, w, value);
+            }
+            Visible::Maint(seq) => {
+                let (op, addr) = s.cores[c].lsq_mut().perform_maint(seq);
+                s.maintain(op, addr);
             }
         }
-        core.restart(&restarts);
+        s.cores[c].restart(&restarts);
+    }
+
+    /// The copies of patched code core `c` may fetch now: (write, encoding).
+    fn code_copies(&self, s: &State, c: usize) -> Vec<(WriteId, u64)> {
+        let Some(pc) = s.cores[c].pending_code_fetch(&self.env()) else { return vec![] };
+        let slot = s.iside.slot(pc).expect("pending fetches are at patchable code");
+        s.iside.candidates(c as ThreadId, slot).map(|k| s.iside.write(slot, k)).collect()
     }
 }
 
@@ -508,13 +728,22 @@ pub enum Step {
         /// Per core, the predicted targets in order.
         predictions: Vec<Vec<Addr>>,
     },
-    /// A core satisfies a load or propagates a store, then takes its local
-    /// steps.
+    /// A core satisfies a load, propagates a store or performs a
+    /// maintenance operation, then takes its local steps.
     Access {
         /// The core.
         core: ThreadId,
         /// What it does.
         action: Visible,
+        /// Branch directions speculated during the local steps.
+        predictions: Vec<Addr>,
+    },
+    /// A core fetches patched code: the copy written by `writer`.
+    Fetch {
+        /// The core.
+        core: ThreadId,
+        /// The write whose encoding it fetches.
+        writer: WriteId,
         /// Branch directions speculated during the local steps.
         predictions: Vec<Addr>,
     },
@@ -546,6 +775,9 @@ impl TransitionSystem for Exhaustive<'_> {
             }
             return Expansion::Continue;
         }
+        if s.code_store_fault.is_some() {
+            return Expansion::Pruned;
+        }
         if s.all_done(self.code) {
             return Expansion::Final;
         }
@@ -563,6 +795,15 @@ impl TransitionSystem for Exhaustive<'_> {
                 self.close(n, c, vec![], &mut forks);
                 for (predictions, t) in forks {
                     out.push((Step::Access { core: c as ThreadId, action, predictions }, t));
+                }
+            }
+            for (writer, value) in self.code_copies(s, c) {
+                let mut n = s.clone();
+                n.cores[c].choose_code(self.code.decode(value), writer);
+                let mut forks = vec![];
+                self.close(n, c, vec![], &mut forks);
+                for (predictions, t) in forks {
+                    out.push((Step::Fetch { core: c as ThreadId, writer, predictions }, t));
                 }
             }
         }
@@ -591,6 +832,17 @@ impl TransitionSystem for Exhaustive<'_> {
                 self.access(s, c, *action);
                 self.close_with(s, c, predictions)
             }
+            Step::Fetch { core, writer, predictions } => {
+                let c = *core as usize;
+                if !s.closed || c >= s.cores.len() {
+                    return false;
+                }
+                let Some(&(_, value)) = self.code_copies(s, c).iter().find(|(w, _)| w == writer) else {
+                    return false;
+                };
+                s.cores[c].choose_code(self.code.decode(value), *writer);
+                self.close_with(s, c, predictions)
+            }
         }
     }
 }
@@ -599,6 +851,7 @@ impl TransitionSystem for Exhaustive<'_> {
 mod tests {
     use super::*;
     use crate::asm::assemble;
+    use crate::isa::Reg;
     use sim::explore::{Limits, explore};
     use sim::rng::RngStreams;
     use std::collections::BTreeSet;
@@ -611,7 +864,8 @@ mod tests {
         code.add(assemble(p0, 0x1000).unwrap());
         code.add(assemble(p1, 0x2000).unwrap());
         let regs = vec![(Reg::x(0), X), (Reg::x(1), Y)];
-        (code, vec![ThreadInit { pc: 0x1000, regs: regs.clone() }, ThreadInit { pc: 0x2000, regs }])
+        let t = |pc| ThreadInit { pc, regs: regs.clone(), ..ThreadInit::default() };
+        (code, vec![t(0x1000), t(0x2000)])
     }
 
     /// All final (P0:X3, P1:X3) pairs of an exhaustive run, checking each

@@ -1,1 +1,536 @@
-//! (being written)
+//! Machine topology: sockets, clusters and cores as a petgraph graph.
+//!
+//! The interrupt controller delivers an IPI with a latency that depends on
+//! how far apart the sender and the target are (DESIGN.md, "Interrupts").
+//! That distance is the shortest path in an undirected graph whose nodes are
+//! the sockets, the clusters and the cores of the machine and whose edge
+//! weights are link latencies in cycles:
+//!
+//! ```text
+//!   socket 0 ───────── socket 1          every pair of sockets is linked
+//!   │       │          │       │         (socket_socket_latency)
+//! cluster cluster    cluster cluster     cluster_socket_latency
+//!  │ │ │   │ │ │      │ │ │   │ │ │      core_cluster_latency
+//!  cores   cores      cores   cores
+//! ```
+//!
+//! Cores are numbered `0..n` in socket-major order: socket, then cluster
+//! within the socket, then core within the cluster. The same triple is the
+//! core's GICv3 affinity ([`Affinity`]), which is how the interrupt
+//! controller addresses it.
+//!
+//! ```
+//! use cpu_model::topology::{DistanceClass, Topology, TopologyConfig};
+//!
+//! // A ThunderX2-like machine: 2 sockets × 7 clusters × 8 cores.
+//! let cfg = TopologyConfig { sockets: 2, clusters_per_socket: 7, cores_per_cluster: 8, ..Default::default() };
+//! let topo = Topology::new(&cfg).unwrap();
+//! assert_eq!(topo.num_cores(), 112);
+//! assert_eq!(topo.distance_class(0, 111), DistanceClass::CrossSocket);
+//! assert!(topo.latency(0, 1) < topo.latency(0, 8));
+//! assert!(topo.latency(0, 8) < topo.latency(0, 56));
+//! ```
+
+use std::fmt::Write as _;
+
+use petgraph::algo::dijkstra;
+use petgraph::graph::{NodeIndex, UnGraph};
+use serde::{Deserialize, Serialize};
+use sim::Cycle;
+
+/// Shape of the machine and latency of each kind of link, in core cycles.
+///
+/// Latencies are one-way message latencies; cycle figures assume a 2.5 GHz
+/// clock, as [`memory_model::cache::CacheConfig`] does. The default is a
+/// small one-socket machine with two 4-core clusters (8 CPUs); presets set
+/// larger shapes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopologyConfig {
+    /// Number of sockets (default 1: a small single-socket machine).
+    pub sockets: usize,
+    /// Clusters in each socket (default 2: the common two-cluster arm64 SoC, e.g. 4+4 cores).
+    pub clusters_per_socket: usize,
+    /// Cores in each cluster (default 4: the most a Cortex-A53/A57/A72 cluster holds).
+    pub cores_per_cluster: usize,
+    /// Core ↔ its cluster: 10 cycles, so a same-cluster message takes 20 (8 ns), about half the
+    /// fastest core-to-core line transfer (15 ns, DESIGN.md), which is a request plus a response.
+    pub core_cluster_latency: Cycle,
+    /// Cluster ↔ its socket: 40 cycles, so crossing clusters takes 2×10 + 2×40 = 100 (40 ns), half
+    /// the slow end of the core-to-core transfer range (80 ns, DESIGN.md).
+    pub cluster_socket_latency: Cycle,
+    /// Socket ↔ socket interconnect: 60 cycles (24 ns): a remote-socket access is commonly quoted
+    /// at ~40–50 ns more than a local one on UPI-linked Skylake-SP, and a round trip crosses twice.
+    pub socket_socket_latency: Cycle,
+}
+
+impl Default for TopologyConfig {
+    fn default() -> Self {
+        TopologyConfig {
+            sockets: 1,
+            clusters_per_socket: 2,
+            cores_per_cluster: 4,
+            core_cluster_latency: 10,
+            cluster_socket_latency: 40,
+            socket_socket_latency: 60,
+        }
+    }
+}
+
+/// Largest machine a [`Topology`] describes.
+///
+/// Four times the memory model's directory width
+/// ([`memory_model::cache::MAX_CORES`]); it bounds the cluster-distance table
+/// at 8 MiB even when every cluster has a single core.
+pub const MAX_CORES: usize = 1024;
+
+/// Each affinity level is an 8-bit field of MPIDR_EL1 and ICC_SGI1R_EL1.
+const MAX_PER_LEVEL: usize = 256;
+
+/// Link latencies are capped so that no path sum can overflow a [`Cycle`].
+const MAX_LINK_LATENCY: Cycle = u32::MAX as Cycle;
+
+/// Why a [`TopologyConfig`] does not describe a machine.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TopologyError {
+    /// A count is zero.
+    #[error("topology: `{0}` must be at least 1")]
+    Zero(&'static str),
+    /// A count does not fit its 8-bit affinity field.
+    #[error("topology: `{field}` is {value}, but an affinity level holds at most {MAX_PER_LEVEL}")]
+    LevelTooLarge {
+        /// The config field.
+        field: &'static str,
+        /// Its value.
+        value: usize,
+    },
+    /// The product of the counts is too large.
+    #[error("topology: {0} cores, more than the {MAX_CORES} supported")]
+    TooManyCores(usize),
+    /// A link latency is absurdly large.
+    #[error("topology: `{field}` is {value} cycles, more than {MAX_LINK_LATENCY}")]
+    LatencyTooLarge {
+        /// The config field.
+        field: &'static str,
+        /// Its value.
+        value: Cycle,
+    },
+}
+
+impl TopologyConfig {
+    /// Total number of cores the config describes (saturating).
+    pub fn num_cores(&self) -> usize {
+        self.sockets.saturating_mul(self.clusters_per_socket).saturating_mul(self.cores_per_cluster)
+    }
+
+    /// Checks that the config describes a machine [`Topology::new`] can build.
+    pub fn validate(&self) -> Result<(), TopologyError> {
+        let counts = [
+            ("sockets", self.sockets),
+            ("clusters_per_socket", self.clusters_per_socket),
+            ("cores_per_cluster", self.cores_per_cluster),
+        ];
+        for (field, value) in counts {
+            if value == 0 {
+                return Err(TopologyError::Zero(field));
+            }
+            if value > MAX_PER_LEVEL {
+                return Err(TopologyError::LevelTooLarge { field, value });
+            }
+        }
+        if self.num_cores() > MAX_CORES {
+            return Err(TopologyError::TooManyCores(self.num_cores()));
+        }
+        let latencies = [
+            ("core_cluster_latency", self.core_cluster_latency),
+            ("cluster_socket_latency", self.cluster_socket_latency),
+            ("socket_socket_latency", self.socket_socket_latency),
+        ];
+        for (field, value) in latencies {
+            if value > MAX_LINK_LATENCY {
+                return Err(TopologyError::LatencyTooLarge { field, value });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A node of the topology graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Node {
+    /// A socket (package).
+    Socket {
+        /// Socket number.
+        socket: usize,
+    },
+    /// A cluster of cores sharing a level of the memory system.
+    Cluster {
+        /// Socket number.
+        socket: usize,
+        /// Cluster number within the socket (the Aff1 value).
+        cluster: usize,
+    },
+    /// A core (a PE, in GIC terms).
+    Core {
+        /// Machine-wide core id.
+        core: usize,
+    },
+}
+
+/// How far apart two cores are, nearest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DistanceClass {
+    /// The same core.
+    SameCore,
+    /// Different cores of one cluster.
+    SameCluster,
+    /// Different clusters of one socket.
+    SameSocket,
+    /// Different sockets.
+    CrossSocket,
+}
+
+/// A core's GICv3 affinity: the Aff2.Aff1.Aff0 fields of its MPIDR_EL1.
+///
+/// `aff1` is the cluster's index *within its socket*, not within the
+/// machine: affinity is hierarchical on real parts (Aff2 picks the socket,
+/// Aff1 a cluster inside it) and ICC_SGI1R_EL1 names a target cluster by
+/// both fields, so keeping Aff1 local keeps each field 8 bits wide. Aff3 is
+/// always 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Affinity {
+    /// Socket.
+    pub aff2: u8,
+    /// Cluster within the socket.
+    pub aff1: u8,
+    /// Core within the cluster.
+    pub aff0: u8,
+}
+
+impl Affinity {
+    /// The affinity bits of MPIDR_EL1: Aff2 in bits 23:16, Aff1 in 15:8, Aff0 in 7:0.
+    pub fn mpidr(self) -> u64 {
+        (u64::from(self.aff2) << 16) | (u64::from(self.aff1) << 8) | u64::from(self.aff0)
+    }
+
+    /// The affinity in an MPIDR_EL1 value (other bits ignored).
+    pub fn from_mpidr(mpidr: u64) -> Self {
+        Affinity { aff2: (mpidr >> 16) as u8, aff1: (mpidr >> 8) as u8, aff0: mpidr as u8 }
+    }
+}
+
+/// A built machine topology with precomputed core-to-core latencies.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    cfg: TopologyConfig,
+    graph: UnGraph<Node, Cycle>,
+    core_nodes: Vec<NodeIndex>,
+    cluster_nodes: Vec<NodeIndex>,
+    /// Latency of each core's link to its cluster.
+    uplink: Vec<Cycle>,
+    /// Shortest-path latency between cluster nodes, row-major by machine-wide
+    /// cluster index.
+    cluster_latency: Vec<Cycle>,
+}
+
+impl Topology {
+    /// Builds the graph and its latency tables.
+    ///
+    /// Cores are leaves: a core's only edge goes to its cluster. So the
+    /// shortest path between two distinct cores is their two uplinks plus
+    /// the shortest path between their clusters, and a table over clusters
+    /// (Dijkstra from each cluster node) gives O(1) core-to-core lookups in
+    /// far less memory than an n×n table: 196 entries for 112 cores in 14
+    /// clusters.
+    pub fn new(cfg: &TopologyConfig) -> Result<Self, TopologyError> {
+        cfg.validate()?;
+        let n = cfg.num_cores();
+        let num_clusters = cfg.sockets * cfg.clusters_per_socket;
+        let mut graph =
+            UnGraph::with_capacity(cfg.sockets + num_clusters + n, cfg.sockets * cfg.sockets + num_clusters + n);
+        let sockets: Vec<NodeIndex> = (0..cfg.sockets).map(|socket| graph.add_node(Node::Socket { socket })).collect();
+        // Every pair of sockets is directly linked: two- and four-socket
+        // servers are wired all-to-all; larger glueless machines are not, and
+        // would need their own edges.
+        for a in 0..cfg.sockets {
+            for b in a + 1..cfg.sockets {
+                graph.add_edge(sockets[a], sockets[b], cfg.socket_socket_latency);
+            }
+        }
+        let mut cluster_nodes = Vec::with_capacity(num_clusters);
+        let mut core_nodes = Vec::with_capacity(n);
+        let mut uplink = Vec::with_capacity(n);
+        for (socket, &s) in sockets.iter().enumerate() {
+            for cluster in 0..cfg.clusters_per_socket {
+                let c = graph.add_node(Node::Cluster { socket, cluster });
+                graph.add_edge(s, c, cfg.cluster_socket_latency);
+                cluster_nodes.push(c);
+                for _ in 0..cfg.cores_per_cluster {
+                    let core = graph.add_node(Node::Core { core: core_nodes.len() });
+                    graph.add_edge(c, core, cfg.core_cluster_latency);
+                    core_nodes.push(core);
+                    uplink.push(cfg.core_cluster_latency);
+                }
+            }
+        }
+        let mut cluster_latency = Vec::with_capacity(num_clusters * num_clusters);
+        for &from in &cluster_nodes {
+            let dist = dijkstra(&graph, from, None, |e| *e.weight());
+            // The graph is connected, so every cluster is reached.
+            cluster_latency.extend(cluster_nodes.iter().map(|to| dist[to]));
+        }
+        Ok(Topology { cfg: cfg.clone(), graph, core_nodes, cluster_nodes, uplink, cluster_latency })
+    }
+
+    /// The configuration this topology was built from.
+    pub fn config(&self) -> &TopologyConfig {
+        &self.cfg
+    }
+
+    /// Number of cores (`sockets × clusters_per_socket × cores_per_cluster`).
+    pub fn num_cores(&self) -> usize {
+        self.core_nodes.len()
+    }
+
+    /// Number of sockets.
+    pub fn num_sockets(&self) -> usize {
+        self.cfg.sockets
+    }
+
+    /// Number of clusters in the whole machine.
+    pub fn num_clusters(&self) -> usize {
+        self.cluster_nodes.len()
+    }
+
+    /// The graph: nodes are [`Node`]s, edge weights link latencies in cycles.
+    pub fn graph(&self) -> &UnGraph<Node, Cycle> {
+        &self.graph
+    }
+
+    /// The graph node of `core`. Panics if `core` does not exist.
+    pub fn core_node(&self, core: usize) -> NodeIndex {
+        self.core_nodes[core]
+    }
+
+    /// The socket holding `core`.
+    pub fn socket_of(&self, core: usize) -> usize {
+        self.check(core);
+        core / (self.cfg.clusters_per_socket * self.cfg.cores_per_cluster)
+    }
+
+    /// The machine-wide index of the cluster holding `core` (socket-major).
+    pub fn cluster_of(&self, core: usize) -> usize {
+        self.check(core);
+        core / self.cfg.cores_per_cluster
+    }
+
+    /// The cores of machine-wide cluster `cluster`.
+    pub fn cores_of_cluster(&self, cluster: usize) -> std::ops::Range<usize> {
+        assert!(cluster < self.num_clusters(), "cluster {cluster} beyond the machine's {}", self.num_clusters());
+        let k = self.cfg.cores_per_cluster;
+        cluster * k..(cluster + 1) * k
+    }
+
+    /// One-way latency in cycles of a message from `from` to `to`: the
+    /// shortest path between them in the graph (0 for the same core). O(1).
+    /// Symmetric. Panics if either core does not exist.
+    pub fn latency(&self, from: usize, to: usize) -> Cycle {
+        if from == to {
+            self.check(from);
+            return 0;
+        }
+        let (a, b) = (self.cluster_of(from), self.cluster_of(to));
+        self.uplink[from] + self.cluster_latency[a * self.num_clusters() + b] + self.uplink[to]
+    }
+
+    /// How far apart two cores are. Panics if either core does not exist.
+    pub fn distance_class(&self, a: usize, b: usize) -> DistanceClass {
+        if a == b {
+            self.check(a);
+            DistanceClass::SameCore
+        } else if self.cluster_of(a) == self.cluster_of(b) {
+            DistanceClass::SameCluster
+        } else if self.socket_of(a) == self.socket_of(b) {
+            DistanceClass::SameSocket
+        } else {
+            DistanceClass::CrossSocket
+        }
+    }
+
+    /// The GICv3 affinity of `core`. Panics if `core` does not exist.
+    pub fn affinity(&self, core: usize) -> Affinity {
+        self.check(core);
+        let k = self.cfg.cores_per_cluster;
+        let c = self.cfg.clusters_per_socket;
+        // validate() keeps every level within 8 bits.
+        Affinity { aff2: (core / (c * k)) as u8, aff1: (core / k % c) as u8, aff0: (core % k) as u8 }
+    }
+
+    /// The core with affinity `aff`, if the machine has one.
+    pub fn core_at(&self, aff: Affinity) -> Option<usize> {
+        let (s, c, k) = (usize::from(aff.aff2), usize::from(aff.aff1), usize::from(aff.aff0));
+        (s < self.cfg.sockets && c < self.cfg.clusters_per_socket && k < self.cfg.cores_per_cluster)
+            .then(|| (s * self.cfg.clusters_per_socket + c) * self.cfg.cores_per_cluster + k)
+    }
+
+    /// The graph in Graphviz DOT, for documentation: sockets as boxes,
+    /// clusters as ellipses labelled with their Aff2.Aff1, cores labelled
+    /// with their id and full affinity, edges labelled with their latency.
+    pub fn to_dot(&self) -> String {
+        let name = |node: Node| match node {
+            Node::Socket { socket } => format!("s{socket}"),
+            Node::Cluster { socket, cluster } => format!("s{socket}c{cluster}"),
+            Node::Core { core } => format!("cpu{core}"),
+        };
+        let mut out = String::new();
+        let cfg = &self.cfg;
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "graph topology {{");
+        let _ = writeln!(
+            out,
+            "  label=\"{} socket(s) × {} cluster(s) × {} core(s); edge labels: latency in cycles\";",
+            cfg.sockets, cfg.clusters_per_socket, cfg.cores_per_cluster
+        );
+        for node in self.graph.node_weights() {
+            let attrs = match *node {
+                Node::Socket { socket } => format!("label=\"socket {socket}\", shape=box"),
+                Node::Cluster { socket, cluster } => format!("label=\"cluster {socket}.{cluster}\""),
+                Node::Core { core } => {
+                    let a = self.affinity(core);
+                    format!("label=\"cpu{core}\\n{}.{}.{}\", shape=plaintext", a.aff2, a.aff1, a.aff0)
+                }
+            };
+            let _ = writeln!(out, "  {} [{attrs}];", name(*node));
+        }
+        for e in self.graph.raw_edges() {
+            let (a, b) = (self.graph[e.source()], self.graph[e.target()]);
+            let _ = writeln!(out, "  {} -- {} [label=\"{}\"];", name(a), name(b), e.weight);
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    fn check(&self, core: usize) {
+        assert!(core < self.num_cores(), "core {core} beyond the machine's {}", self.num_cores());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(sockets: usize, clusters_per_socket: usize, cores_per_cluster: usize) -> Topology {
+        Topology::new(&TopologyConfig { sockets, clusters_per_socket, cores_per_cluster, ..Default::default() })
+            .unwrap()
+    }
+
+    #[test]
+    fn core_count_is_the_product_of_the_counts() {
+        assert_eq!(Topology::new(&TopologyConfig::default()).unwrap().num_cores(), 8);
+        assert_eq!(shape(2, 7, 8).num_cores(), 112);
+        assert_eq!(shape(2, 1, 28).num_cores(), 56);
+        assert_eq!(shape(3, 2, 5).num_cores(), 30);
+        let t = shape(2, 7, 8);
+        assert_eq!(t.num_clusters(), 14);
+        assert_eq!(t.graph().node_count(), 2 + 14 + 112);
+        assert_eq!(t.graph().edge_count(), 1 + 14 + 112);
+    }
+
+    #[test]
+    fn latency_is_symmetric_and_grows_with_distance_class() {
+        let t = shape(2, 7, 8);
+        let mut by_class = std::collections::BTreeMap::<DistanceClass, (Cycle, Cycle)>::new();
+        for a in 0..t.num_cores() {
+            for b in 0..t.num_cores() {
+                let l = t.latency(a, b);
+                assert_eq!(l, t.latency(b, a), "{a} {b}");
+                let e = by_class.entry(t.distance_class(a, b)).or_insert((Cycle::MAX, 0));
+                *e = (e.0.min(l), e.1.max(l));
+            }
+        }
+        let classes: Vec<_> = by_class.keys().copied().collect();
+        use DistanceClass::*;
+        assert_eq!(classes, [SameCore, SameCluster, SameSocket, CrossSocket]);
+        assert_eq!(by_class[&SameCore], (0, 0));
+        // Every pair of one class is strictly closer than every pair of the next.
+        let ranges: Vec<_> = by_class.values().copied().collect();
+        for w in ranges.windows(2) {
+            assert!(w[0].1 < w[1].0, "{ranges:?}");
+        }
+        // The default latencies, path by path.
+        assert_eq!(t.latency(0, 7), 20);
+        assert_eq!(t.latency(0, 8), 100);
+        assert_eq!(t.latency(0, 56), 160);
+    }
+
+    #[test]
+    fn table_equals_shortest_paths_in_the_whole_graph() {
+        let cfg = TopologyConfig {
+            sockets: 3,
+            clusters_per_socket: 3,
+            cores_per_cluster: 2,
+            core_cluster_latency: 3,
+            cluster_socket_latency: 7,
+            socket_socket_latency: 50,
+        };
+        let t = Topology::new(&cfg).unwrap();
+        for a in 0..t.num_cores() {
+            let dist = dijkstra(t.graph(), t.core_node(a), None, |e| *e.weight());
+            for b in 0..t.num_cores() {
+                assert_eq!(t.latency(a, b), dist[&t.core_node(b)], "{a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn affinity_round_trips_and_is_socket_major() {
+        let t = shape(2, 7, 8);
+        for core in 0..t.num_cores() {
+            let a = t.affinity(core);
+            assert_eq!(t.core_at(a), Some(core));
+            assert_eq!(Affinity::from_mpidr(a.mpidr()), a);
+            assert_eq!(usize::from(a.aff2), t.socket_of(core));
+            assert_eq!(usize::from(a.aff2) * 7 + usize::from(a.aff1), t.cluster_of(core));
+            assert!(t.cores_of_cluster(t.cluster_of(core)).contains(&core));
+        }
+        assert_eq!(t.affinity(0), Affinity { aff2: 0, aff1: 0, aff0: 0 });
+        assert_eq!(t.affinity(9), Affinity { aff2: 0, aff1: 1, aff0: 1 });
+        assert_eq!(t.affinity(111), Affinity { aff2: 1, aff1: 6, aff0: 7 });
+        assert_eq!(t.affinity(57).mpidr(), 0x01_00_01);
+        assert_eq!(t.core_at(Affinity { aff2: 2, aff1: 0, aff0: 0 }), None);
+        assert_eq!(t.core_at(Affinity { aff2: 0, aff1: 7, aff0: 0 }), None);
+        assert_eq!(t.core_at(Affinity { aff2: 0, aff1: 0, aff0: 8 }), None);
+    }
+
+    #[test]
+    fn bad_configs_are_rejected() {
+        let bad = |f: fn(&mut TopologyConfig)| {
+            let mut c = TopologyConfig::default();
+            f(&mut c);
+            Topology::new(&c).unwrap_err()
+        };
+        assert_eq!(bad(|c| c.sockets = 0), TopologyError::Zero("sockets"));
+        assert!(matches!(bad(|c| c.cores_per_cluster = 257), TopologyError::LevelTooLarge { .. }));
+        assert_eq!(
+            bad(|c| {
+                c.sockets = 8;
+                c.clusters_per_socket = 16;
+                c.cores_per_cluster = 16;
+            }),
+            TopologyError::TooManyCores(2048)
+        );
+        assert!(matches!(bad(|c| c.socket_socket_latency = Cycle::MAX), TopologyError::LatencyTooLarge { .. }));
+    }
+
+    #[test]
+    fn dot_lists_every_node_and_edge() {
+        let t = shape(2, 1, 2);
+        let dot = t.to_dot();
+        assert!(dot.starts_with("graph topology {"));
+        assert!(dot.contains("s0 -- s1 [label=\"60\"];"));
+        assert!(dot.contains("s1 -- s1c0 [label=\"40\"];"));
+        assert!(dot.contains("s1c0 -- cpu3 [label=\"10\"];"));
+        assert!(dot.contains("cpu3 [label=\"cpu3\\n1.0.1\""));
+        assert_eq!(dot.matches(" -- ").count(), t.graph().edge_count());
+    }
+}

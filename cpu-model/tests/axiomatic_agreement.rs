@@ -168,6 +168,8 @@ impl Program {
                         Fence::Load => "DMB ISHLD",
                         Fence::Store => "DMB ISHST",
                         Fence::Sync => "DSB ISH",
+                        Fence::SyncLoad => "DSB ISHLD",
+                        Fence::SyncStore => "DSB ISHST",
                         Fence::Isb => "ISB",
                     };
                     writeln!(out, "{text}").unwrap();
@@ -446,7 +448,7 @@ fn operational_outcomes(p: &Program, mode: Mode) -> (BTreeSet<Outcome>, ExploreS
         let prog = assemble(&text, base).unwrap_or_else(|e| panic!("P{t} does not assemble: {e}\n{text}"));
         code.add(prog);
         let regs = LOCS.iter().map(|&(a, _, r)| (Reg::x(r), a)).collect();
-        threads.push(ThreadInit { pc: base, regs });
+        threads.push(ThreadInit { pc: base, regs, ..ThreadInit::default() });
     }
     let loads: Vec<usize> =
         p.threads.iter().map(|ops| ops.iter().filter(|op| matches!(op, Op::Load { .. })).count()).collect();

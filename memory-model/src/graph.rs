@@ -332,6 +332,8 @@ fn fence_name(f: Fence) -> &'static str {
         Fence::Load => "dmb.ld",
         Fence::Store => "dmb.st",
         Fence::Sync => "dsb",
+        Fence::SyncLoad => "dsb.ld",
+        Fence::SyncStore => "dsb.st",
         Fence::Isb => "isb",
     }
 }
@@ -692,11 +694,11 @@ impl<'g> Exec<'g> {
         // [L];po;[A]
         bob.extend(self.po_pairs(|a, b| self.is_rel(a) && self.is_acq(b)));
         // [R];po;[dmb.ld];po
-        bob.extend(self.po_fence_po(|f| f == Fence::Load, |a, _| read(a)));
+        bob.extend(self.po_fence_po(Fence::is_load, |a, _| read(a)));
         // [A];po
         bob.extend(self.po_pairs(|a, _| self.is_acq(a)));
         // [W];po;[dmb.st];po;[W]
-        bob.extend(self.po_fence_po(|f| f == Fence::Store, |a, b| write(a) && write(b)));
+        bob.extend(self.po_fence_po(Fence::is_store, |a, b| write(a) && write(b)));
         // po;[L] and po;[L];coi
         for (e, l) in self.po_pairs(|_, b| self.is_rel(b)) {
             bob.push((e, l));

@@ -24,9 +24,10 @@
 
 pub mod cache;
 pub mod graph;
+pub mod iside;
 pub mod lsq;
-pub mod tlb;
 pub mod memory;
+pub mod tlb;
 pub mod types;
 
-pub use types::{Addr, Fence, Mode, ThreadId, Value, WriteId};
+pub use types::{Addr, Fence, MaintOp, Mode, ThreadId, TlbiScope, Value, WriteId};

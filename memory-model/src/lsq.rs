@@ -63,7 +63,7 @@
 use std::collections::VecDeque;
 
 use crate::memory::FlatMemory;
-use crate::types::{Addr, Fence, Mode, ThreadId, Value, WriteId};
+use crate::types::{Addr, Fence, MaintOp, Mode, ThreadId, Value, WriteId};
 
 /// What an entry of the queue is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -82,6 +82,8 @@ pub enum SlotKind {
     Fence(Fence),
     /// A conditional branch (resolved = `done`).
     Branch,
+    /// Cache or TLB maintenance (`done` = performed).
+    Maint(MaintOp),
 }
 
 /// Where a satisfied load got its value.
@@ -152,13 +154,15 @@ pub enum Visible {
     Satisfy(Seq),
     /// Propagate this store to storage.
     Propagate(Seq),
+    /// Perform this cache or TLB maintenance operation.
+    Maint(Seq),
 }
 
 impl Visible {
     /// The entry the transition acts on.
     pub fn seq(self) -> Seq {
         match self {
-            Visible::Satisfy(s) | Visible::Propagate(s) => s,
+            Visible::Satisfy(s) | Visible::Propagate(s) | Visible::Maint(s) => s,
         }
     }
 }
@@ -179,6 +183,7 @@ struct Prefix {
     acquire_unsatisfied: bool,
     acquire_unfinished: bool,
     release_unpropagated: bool,
+    maint_done: bool,
 }
 
 impl Prefix {
@@ -195,6 +200,7 @@ impl Prefix {
         acquire_unsatisfied: false,
         acquire_unfinished: false,
         release_unpropagated: false,
+        maint_done: true,
     };
 
     fn absorb(&mut self, s: &Slot) {
@@ -217,15 +223,21 @@ impl Prefix {
             SlotKind::Fence(f) => {
                 if !s.done {
                     self.any_barrier_pending = true;
-                    match f {
-                        Fence::Full | Fence::Sync => self.full_pending = true,
-                        Fence::Load => self.ld_pending = true,
-                        Fence::Store => self.st_pending = true,
-                        Fence::Isb => self.isb_pending = true,
-                    }
+                    self.full_pending |= f.is_full();
+                    self.ld_pending |= f.is_load();
+                    self.st_pending |= f.is_store();
+                    self.isb_pending |= f == Fence::Isb;
                 }
             }
             SlotKind::Branch => self.branches_done &= s.done,
+            SlotKind::Maint(op) => {
+                self.maint_done &= s.done;
+                self.addrs_determined &= s.addr_determined();
+                // A clean is ordered like a load (DMB ISH and ISHLD wait for it).
+                if op == MaintOp::DcCvau {
+                    self.loads_done &= s.done;
+                }
+            }
         }
     }
 }
@@ -479,24 +491,45 @@ impl Lsq {
     }
 
     fn fence_guard(&self, mode: Mode, p: &Prefix, f: Fence) -> bool {
-        match mode {
+        // A DSB also waits for earlier maintenance to complete, in every mode.
+        let sync = !f.is_sync() || p.maint_done;
+        sync && match mode {
             Mode::Arm => {
                 p.branches_done
                     && !p.full_pending
                     && match f {
-                        Fence::Full | Fence::Sync => !p.any_barrier_pending && p.loads_done && p.stores_done,
-                        Fence::Load => p.loads_done,
-                        Fence::Store => p.stores_done,
-                        Fence::Isb => p.addrs_determined,
+                        _ if f.is_full() => !p.any_barrier_pending && p.loads_done && p.stores_done,
+                        _ if f.is_load() => p.loads_done,
+                        _ if f.is_store() => p.stores_done,
+                        _ => p.addrs_determined,
                     }
             }
             Mode::Tso => match f {
-                Fence::Full | Fence::Sync => p.loads_done && p.stores_done,
-                Fence::Load | Fence::Store => true,
+                _ if f.is_full() => p.loads_done && p.stores_done,
                 Fence::Isb => p.branches_done,
+                _ => true,
             },
             Mode::Sc => true,
         }
+    }
+
+    /// May maintenance operation `i` be performed now? Never speculatively;
+    /// ordered like a load; a clean also waits for earlier same-address stores.
+    fn maint_guard(&self, mode: Mode, p: &Prefix, i: usize) -> bool {
+        let s = &self.slots[i];
+        let SlotKind::Maint(op) = s.kind else { return false };
+        if s.done || !s.addr_determined() || !p.branches_done || !p.addrs_determined {
+            return false;
+        }
+        let ordered = match mode {
+            Mode::Arm => !(p.full_pending || p.isb_pending || p.ld_pending || p.acquire_unsatisfied),
+            Mode::Tso => p.loads_done && !p.full_pending,
+            Mode::Sc => p.loads_done && p.stores_done,
+        };
+        let addr = s.addr.expect("determined");
+        let cleans_stores =
+            op != MaintOp::DcCvau || self.slots.range(..i).all(|q| !(q.is_store() && q.same_addr(addr)) || q.done);
+        ordered && cleans_stores
     }
 
     /// Can the satisfied load at index `i` no longer be restarted?
@@ -567,6 +600,7 @@ impl Lsq {
                     out.push(Visible::Satisfy(seq));
                 }
                 SlotKind::Store { .. } if self.store_guard(mode, &p, i) => out.push(Visible::Propagate(seq)),
+                SlotKind::Maint(_) if self.maint_guard(mode, &p, i) => out.push(Visible::Maint(seq)),
                 _ => {}
             }
             p.absorb(s);
@@ -588,6 +622,7 @@ impl Lsq {
                 self.load_guard(mode, &p, &self.slots[target]) && !matches!(self.source(target), Source::Wait)
             }
             Visible::Propagate(_) => self.store_guard(mode, &p, target),
+            Visible::Maint(_) => self.maint_guard(mode, &p, target),
         }
     }
 
@@ -633,6 +668,17 @@ impl Lsq {
         s.issued = false;
         self.later_reads_of_other_writes(i, w, restarts);
         w
+    }
+
+    /// Marks maintenance operation `seq` performed (its effect on caches
+    /// and TLBs is applied by the caller) and returns it with its address.
+    pub fn perform_maint(&mut self, seq: Seq) -> (MaintOp, Addr) {
+        let i = self.index(seq);
+        let s = &mut self.slots[i];
+        let SlotKind::Maint(op) = s.kind else { panic!("entry {seq} is not a maintenance operation") };
+        s.done = true;
+        s.issued = false;
+        (op, s.addr.expect("performed maintenance has an address"))
     }
 
     /// Later satisfied loads to the same address as entry `i` that read a

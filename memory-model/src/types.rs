@@ -39,7 +39,9 @@ impl fmt::Display for WriteId {
 }
 
 /// Memory consistency mode of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Sequential consistency: no store buffer, accesses in program order.
@@ -100,16 +102,74 @@ pub enum Fence {
     /// DMB ISHST: orders earlier stores before later stores.
     Store,
     /// DSB ISH / DSB SY: a full barrier that also waits for completion of
-    /// earlier maintenance operations (TLBI, IC) in the machine model.
+    /// earlier cache and TLB maintenance.
     Sync,
+    /// DSB ISHLD / DSB LD: orders like DMB ISHLD, and waits for maintenance.
+    SyncLoad,
+    /// DSB ISHST / DSB ST: orders like DMB ISHST, and waits for maintenance.
+    SyncStore,
     /// ISB: context synchronization; later loads wait for earlier branches and
-    /// addresses to be resolved.
+    /// addresses to be resolved, later instructions are fetched anew.
     Isb,
 }
 
 impl Fence {
-    /// True for DMB ISH/SY and DSB: the "strong" barriers of the Flat model.
+    /// True for DMB ISH/SY and DSB ISH/SY: the "strong" barriers of the Flat model.
     pub fn is_full(self) -> bool {
         matches!(self, Fence::Full | Fence::Sync)
     }
+
+    /// True for the DMB LD-like kinds (earlier loads before everything later).
+    pub fn is_load(self) -> bool {
+        matches!(self, Fence::Load | Fence::SyncLoad)
+    }
+
+    /// True for the DMB ST-like kinds (earlier stores before later stores).
+    pub fn is_store(self) -> bool {
+        matches!(self, Fence::Store | Fence::SyncStore)
+    }
+
+    /// True for the DSB kinds, which also wait for earlier maintenance
+    /// (DC, IC, TLBI) to complete.
+    pub fn is_sync(self) -> bool {
+        matches!(self, Fence::Sync | Fence::SyncLoad | Fence::SyncStore)
+    }
+}
+
+/// Scope of a TLB invalidation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TlbiScope {
+    /// One page, for the operand's ASID (and global entries): TLBI VAE1.
+    Va,
+    /// One page, every ASID: TLBI VAAE1.
+    VaAllAsids,
+    /// Every non-global entry of one ASID: TLBI ASIDE1.
+    Asid,
+    /// Everything: TLBI VMALLE1.
+    All,
+}
+
+/// Cache and TLB maintenance operations. They order like loads (DMB ISH
+/// and DMB ISHLD order them, DMB ISHST does not), are never performed
+/// speculatively, and a DSB waits for them to complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum MaintOp {
+    /// DC CVAU: clean the data at an address to the point of unification,
+    /// where instruction fetch can see it. Waits for earlier stores to the
+    /// same address.
+    DcCvau,
+    /// IC IVAU: invalidate an address in every instruction cache of the
+    /// inner-shareable domain.
+    IcIvau,
+    /// IC IALLU / IC IALLUIS: invalidate every instruction cache. (Arm's
+    /// instruction-fetch model does not distinguish the local form.)
+    IcIallu,
+    /// TLBI: invalidate translations, on this core only or broadcast to the
+    /// inner-shareable domain.
+    Tlbi {
+        /// What is invalidated.
+        scope: TlbiScope,
+        /// The IS form (all cores) rather than the local one.
+        broadcast: bool,
+    },
 }

@@ -98,6 +98,8 @@ pub struct Symbols {
     pub locations: BTreeMap<String, Addr>,
     /// (thread, label) → code address.
     pub labels: BTreeMap<(usize, String), Addr>,
+    /// Instruction encoding → how herd7 prints it (`NOP`, `instr:"B L1"`).
+    pub instructions: BTreeMap<u64, String>,
 }
 
 impl Symbols {
@@ -106,11 +108,15 @@ impl Symbols {
         if let Some((n, _)) = self.locations.iter().find(|(_, a)| **a == v) {
             return Some(n.clone());
         }
-        self.labels.iter().find(|(_, a)| **a == v).map(|((t, l), _)| format!("P{t}:{l}"))
+        if let Some(((t, l), _)) = self.labels.iter().find(|(_, a)| **a == v) {
+            return Some(format!("P{t}:{l}"));
+        }
+        self.instructions.get(&v).cloned()
     }
 
-    /// The machine value of a condition or init value.
-    pub fn value(&self, v: &Value, pos: Pos) -> Result<u64, CompileError> {
+    /// The machine value of a condition or init value; instruction values
+    /// are encoded in `code`.
+    pub fn value(&mut self, v: &Value, pos: Pos, code: &mut CodeSpace) -> Result<u64, CompileError> {
         match v {
             Value::Int(i) => Ok(*i as u64),
             Value::Loc(n) => match self.locations.get(n) {
@@ -121,10 +127,17 @@ impl Symbols {
                 Some(a) => Ok(*a),
                 None => err(pos, format!("unknown label `P{tid}:{label}`")),
             },
-            Value::Instr(text) => err(
-                pos,
-                format!("unsupported: instruction value `{text}` (instruction-fetch tests are not supported yet)"),
-            ),
+            Value::Instr(text) => {
+                let parsed = parse_inst(text, pos.col)
+                    .map_err(|(_, msg)| CompileError { pos, msg: format!("instruction value `{text}`: {msg}") })?;
+                if parsed.target.is_some() {
+                    return err(pos, format!("unsupported: instruction value with a label (`{text}`)"));
+                }
+                let enc = code.encode(parsed.inst);
+                let name = if parsed.inst == Inst::Nop { "NOP".to_string() } else { format!("instr:\"{text}\"") };
+                self.instructions.insert(enc, name);
+                Ok(enc)
+            }
         }
     }
 }
@@ -255,7 +268,7 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
                 let base = CODE_BASE * (t.tid as Addr + 1);
                 let (prog, regs, init) = compile_c_thread(t, &symbols, base)?;
                 code.add(prog);
-                threads.push(ThreadInit { pc: base, regs: init });
+                threads.push(ThreadInit { pc: base, regs: init, ..ThreadInit::default() });
                 c_regs.push(regs);
             }
         }
@@ -272,7 +285,7 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
             }
             for (base, prog) in progs {
                 code.add(prog);
-                threads.push(ThreadInit { pc: base, regs: vec![] });
+                threads.push(ThreadInit { pc: base, ..ThreadInit::default() });
             }
         }
     }
@@ -284,11 +297,15 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
     }
     for item in &test.init {
         let v = match &item.value {
-            Some(v) => symbols.value(v, item.pos)?,
+            Some(v) => symbols.value(v, item.pos, &mut code)?,
             None => 0,
         };
-        let ptr = matches!(item.value, Some(Value::Loc(_) | Value::Label { .. }))
-            || item.ty.as_ref().is_some_and(|t| t.is_ptr());
+        // A label used as a value is code that may be patched.
+        if let Some(Value::Label { .. }) = item.value {
+            code.mark_patchable(v);
+        }
+        let ptr = matches!(item.value, Some(Value::Loc(_) | Value::Label { .. } | Value::Instr(_)))
+            || item.ty.as_ref().is_some_and(|t| t.is_ptr() || *t == ast::Type::Instr);
         match &item.loc {
             Loc::Mem(n) => {
                 mem.init(symbols.locations[n], v);
@@ -356,9 +373,16 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
         };
         observed.push(Observed { loc, source, kind });
     }
-    let resolve = |p: &Prop| resolve_prop(p, &observed, &symbols);
-    let cond = resolve(&test.condition.prop)?;
-    let filt = test.filter.as_ref().map(resolve).transpose()?;
+    for &(addr, enc) in code.patchable() {
+        let text = code.disasm(addr);
+        let name = if text == "NOP" { text } else { format!("instr:\"{text}\"") };
+        symbols.instructions.entry(enc).or_insert(name);
+    }
+    let cond = resolve_prop(&test.condition.prop, &observed, &mut symbols, &mut code)?;
+    let filt = match &test.filter {
+        Some(f) => Some(resolve_prop(f, &observed, &mut symbols, &mut code)?),
+        None => None,
+    };
     Ok(Compiled {
         name: test.name.clone(),
         arch: test.arch,
@@ -374,20 +398,19 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
     })
 }
 
-fn resolve_prop(p: &Prop, obs: &[Observed], sym: &Symbols) -> Result<CProp, CompileError> {
+fn resolve_prop(p: &Prop, obs: &[Observed], sym: &mut Symbols, code: &mut CodeSpace) -> Result<CProp, CompileError> {
+    let mut go = |q: &Prop| resolve_prop(q, obs, sym, code).map(Box::new);
     Ok(match p {
         Prop::True => CProp::Const(true),
         Prop::False => CProp::Const(false),
         Prop::Atom(a) => {
             let i = obs.iter().position(|o| o.loc == a.loc).expect("condition locations are observed");
-            CProp::Eq(i, sym.value(&a.value, a.pos)?)
+            CProp::Eq(i, sym.value(&a.value, a.pos, code)?)
         }
-        Prop::Not(q) => CProp::Not(Box::new(resolve_prop(q, obs, sym)?)),
-        Prop::And(a, b) => CProp::And(Box::new(resolve_prop(a, obs, sym)?), Box::new(resolve_prop(b, obs, sym)?)),
-        Prop::Or(a, b) => CProp::Or(Box::new(resolve_prop(a, obs, sym)?), Box::new(resolve_prop(b, obs, sym)?)),
-        Prop::Implies(a, b) => {
-            CProp::Or(Box::new(CProp::Not(Box::new(resolve_prop(a, obs, sym)?))), Box::new(resolve_prop(b, obs, sym)?))
-        }
+        Prop::Not(q) => CProp::Not(go(q)?),
+        Prop::And(a, b) => CProp::And(go(a)?, go(b)?),
+        Prop::Or(a, b) => CProp::Or(go(a)?, go(b)?),
+        Prop::Implies(a, b) => CProp::Or(Box::new(CProp::Not(go(a)?)), go(b)?),
     })
 }
 

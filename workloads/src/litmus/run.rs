@@ -30,13 +30,22 @@ pub struct LitmusTiming {
     /// (in memory, owned by one core, or shared), so that some accesses hit
     /// and others miss, as in repeated runs on hardware.
     pub warm_caches: bool,
+    /// Mean delay before patched code reaches the point of unification by
+    /// eviction (short, so that runs see both stale and fresh code).
+    pub code_writeback_cycles: Cycle,
     /// A run that has not finished after this many cycles is an error.
     pub max_cycles: Cycle,
 }
 
 impl Default for LitmusTiming {
     fn default() -> Self {
-        LitmusTiming { start_skew: 400, jitter: 200, warm_caches: true, max_cycles: 10_000_000 }
+        LitmusTiming {
+            start_skew: 400,
+            jitter: 200,
+            warm_caches: true,
+            code_writeback_cycles: 400,
+            max_cycles: 10_000_000,
+        }
     }
 }
 
@@ -262,7 +271,9 @@ fn chunk_streams(c: &Compiled, opts: &RunOptions, chunk: u64) -> RngStreams {
 }
 
 fn new_engine(c: &Compiled, opts: &RunOptions, streams: &RngStreams) -> Engine<Machine> {
-    let cfg = Arc::new(MachineConfig { jitter: opts.timing.jitter, ..opts.machine.clone() });
+    let mut cfg = MachineConfig { jitter: opts.timing.jitter, ..opts.machine.clone() };
+    cfg.icache.writeback_cycles = opts.timing.code_writeback_cycles;
+    let cfg = Arc::new(cfg);
     let mut m = Machine::new(cfg, c.code.clone(), &c.threads, c.mem.clone());
     m.seed(streams);
     Engine::new(m)
@@ -324,6 +335,13 @@ fn prepare(
                 0 => m.coherence_mut().place(*addr, None, &[]),
                 p if p <= n => m.coherence_mut().place(*addr, Some(core), &[]),
                 _ => m.coherence_mut().place(*addr, None, &[core]),
+            }
+        }
+        // Each core may or may not start with each patchable instruction cached.
+        for slot in 0..m.state().iside.len() {
+            for core in 0..n as u16 {
+                let cached = rng.random_range(0..2u8) == 1;
+                m.iside_mut().set_cached(core, slot, cached);
             }
         }
     }

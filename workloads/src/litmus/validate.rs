@@ -68,11 +68,12 @@ pub fn validate(index: &Path, opts: &RunOptions) -> Result<Validation, String> {
     let file_col =
         header.iter().position(|h| *h == "file").ok_or_else(|| format!("{}:1:1: no `file` column", index.display()))?;
     let basic_col = header.iter().position(|h| *h == "basic");
-    let models: Vec<(usize, Mode)> = header
-        .iter()
-        .enumerate()
-        .filter_map(|(i, h)| Mode::ALL.iter().find(|m| m.name() == *h).map(|m| (i, *m)))
-        .collect();
+    // A column named after a model, optionally with a suffix naming the
+    // model variant (`arm_ifetch`: Arm's instruction-fetch model).
+    let model_of =
+        |h: &str| Mode::ALL.iter().copied().find(|m| h == m.name() || h.starts_with(&format!("{}_", m.name())));
+    let models: Vec<(usize, Mode)> =
+        header.iter().enumerate().filter_map(|(i, h)| model_of(h).map(|m| (i, m))).collect();
     if models.is_empty() {
         return Err(format!("{}:1:1: no model column (sc, tso, arm)", index.display()));
     }

@@ -1,0 +1,587 @@
+//! Configuration files: every parameter of a run in one TOML document.
+//!
+//! The file format is [`Config`]: one table per section (`[machine]`, `[machine.core]`, …), each
+//! key optional (a missing key keeps its default). Files are read strictly: an unknown key or a
+//! value of the wrong type is a [`ConfigError`] that names the file, the 1-based line and column,
+//! and the dotted key:
+//!
+//! ```
+//! let e = isolsim::config::from_toml_str("my.toml", "[machine.core]\nrob_entrys = 4\n").unwrap_err();
+//! assert!(e.to_string().starts_with("my.toml:2:1: unknown key `machine.core.rob_entrys`"));
+//! ```
+//!
+//! Presets ([`PRESETS`], `presets/*.toml`, compiled in) are read by the same loader. [`load`]
+//! starts from a preset and lets a file override some of its keys; [`to_commented_toml`] prints a
+//! configuration back with every key present and each preceded by its one-line documentation.
+//!
+//! Nothing here lists fields by hand: documentation, defaults and the merge rule all come from
+//! the schemars schema of [`Config`], so new sections and fields need no change in this module.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+
+use cpu_model::machine::MachineConfig;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+/// An isolsim configuration file. Every key may be omitted and then keeps its default;
+/// unknown keys and values of the wrong type are errors.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The simulated machine: memory model, cores, caches.
+    pub machine: MachineConfig,
+}
+
+/// Names of the built-in presets (`presets/NAME.toml`).
+pub const PRESETS: &[&str] = &["arm64-server", "x86-server"];
+
+/// The text of a built-in preset.
+fn preset_source(name: &str) -> Option<&'static str> {
+    match name {
+        "arm64-server" => Some(include_str!("../presets/arm64-server.toml")),
+        "x86-server" => Some(include_str!("../presets/x86-server.toml")),
+        _ => None,
+    }
+}
+
+/// A configuration that could not be read: `file:line:col: message`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file the error is in (`presets/NAME.toml` for a preset); `None` when the error is in
+    /// the command line itself (an unknown preset name).
+    pub file: Option<String>,
+    /// 1-based line and column (in characters), when the error has a position.
+    pub pos: Option<(usize, usize)>,
+    /// Dotted path of the offending key (`machine.core.rob_entries`), when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.pos) {
+            (Some(file), Some((line, col))) => write!(f, "{file}:{line}:{col}: {}", self.message),
+            (Some(file), None) => write!(f, "{file}: {}", self.message),
+            (None, _) => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads a configuration strictly; `name` is the file name used in errors.
+pub fn from_toml_str(name: &str, text: &str) -> Result<Config, ConfigError> {
+    strict(name, text)
+}
+
+fn strict<T: serde::de::DeserializeOwned>(name: &str, text: &str) -> Result<T, ConfigError> {
+    toml::from_str::<T>(text).map_err(|e| toml_error(name, text, &e))
+}
+
+/// Reads a configuration file strictly.
+pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+    let (name, text) = read(path)?;
+    from_toml_str(&name, &text)
+}
+
+/// A built-in preset (one of [`PRESETS`]).
+pub fn preset(name: &str) -> Result<Config, ConfigError> {
+    let text = preset_source(name).ok_or_else(|| ConfigError {
+        file: None,
+        pos: None,
+        key: None,
+        message: format!("unknown preset `{name}` (known presets: {})", PRESETS.join(", ")),
+    })?;
+    from_toml_str(&format!("presets/{name}.toml"), text)
+}
+
+/// `base` with the keys of the TOML document `text` (file name `name`) overriding its values.
+///
+/// `text` is first validated strictly on its own, so its errors carry its own line numbers.
+/// Tables that are structs in the schema merge key by key, recursively; any other value
+/// (numbers, strings, arrays, enums) replaces the base's value whole.
+pub fn with_overrides(base: &Config, name: &str, text: &str) -> Result<Config, ConfigError> {
+    overlay(base, name, text)
+}
+
+fn overlay<T: Serialize + serde::de::DeserializeOwned + schemars::JsonSchema>(
+    base: &T,
+    name: &str,
+    text: &str,
+) -> Result<T, ConfigError> {
+    strict::<T>(name, text)?;
+    let over: toml::Table = text.parse().map_err(|e| toml_error(name, text, &e))?;
+    let mut merged = toml::Table::try_from(base).map_err(|e| ConfigError {
+        file: Some(name.to_string()),
+        pos: None,
+        key: None,
+        message: format!("the base configuration has no TOML form: {e}"),
+    })?;
+    let schema = schema_json::<T>();
+    merge(&mut merged, over, &schema, &schema);
+    T::deserialize(merged).map_err(|e| ConfigError {
+        file: Some(name.to_string()),
+        pos: None,
+        key: None,
+        message: format!("invalid once merged over its base: {}", e.message()),
+    })
+}
+
+/// The effective configuration of `isolsim config [--preset NAME] [--config FILE]`: the preset
+/// (or the defaults) with FILE's keys overriding it.
+pub fn load(preset_name: Option<&str>, file: Option<&Path>) -> Result<Config, ConfigError> {
+    let base = match preset_name {
+        Some(p) => preset(p)?,
+        None => Config::default(),
+    };
+    match file {
+        None => Ok(base),
+        Some(path) => {
+            let (name, text) = read(path)?;
+            with_overrides(&base, &name, &text)
+        }
+    }
+}
+
+/// The JSON schema of [`Config`] (descriptions are the fields' doc comments).
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(Config)
+}
+
+fn schema_json<T: schemars::JsonSchema>() -> Json {
+    serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Json::Null)
+}
+
+fn read(path: &Path) -> Result<(String, String), ConfigError> {
+    let name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((name, text)),
+        Err(e) => Err(ConfigError { file: Some(name), pos: None, key: None, message: format!("cannot read: {e}") }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors: position, key path, message.
+
+fn toml_error(name: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    let span = e.span();
+    let pos = Some(span.as_ref().map_or((1, 1), |s| line_col(text, s.start)));
+    let key = span.clone().and_then(|s| key_at(text, s));
+    let raw = e.message().trim();
+    let spanned = span.and_then(|s| text.get(s)).unwrap_or("");
+    ConfigError { file: Some(name.to_string()), pos, message: describe(raw, key.as_deref(), spanned), key }
+}
+
+/// 1-based line and column (in characters) of byte offset `at`.
+fn line_col(text: &str, at: usize) -> (usize, usize) {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Rewrites serde's message so that it names the dotted key.
+fn describe(raw: &str, key: Option<&str>, spanned: &str) -> String {
+    if let Some(rest) = raw.strip_prefix("unknown field `") {
+        // "unknown field `x`, expected one of `a`, `b`" (or "there are no fields").
+        let (field, tail) = rest.split_once('`').unwrap_or((rest, ""));
+        let path = key.unwrap_or(field);
+        let mut msg = format!("unknown key `{path}`{tail}");
+        if let Some(s) = suggestion(field, tail) {
+            msg.push_str(&format!(" (did you mean `{s}`?)"));
+        }
+        return msg;
+    }
+    let Some(key) = key else {
+        return if raw == "duplicate key" && !spanned.is_empty() {
+            format!("duplicate key `{spanned}`")
+        } else {
+            raw.into()
+        };
+    };
+    if let Some(rest) = raw.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.rsplit_once(", expected ")
+    {
+        let expected = if expected.starts_with("struct ") { "a table" } else { expected };
+        return format!("wrong type for `{key}`: expected {expected}, found {found}");
+    }
+    if let Some(rest) = raw.strip_prefix("invalid value: ") {
+        return format!("invalid value for `{key}`: {rest}");
+    }
+    if raw.starts_with("unknown variant ") {
+        return format!("invalid value for `{key}`: {raw}");
+    }
+    format!("`{key}`: {raw}")
+}
+
+/// The expected name closest to `field` in serde's "expected one of `a`, `b`" tail, if close.
+fn suggestion(field: &str, tail: &str) -> Option<String> {
+    let candidates = tail.split('`').skip(1).step_by(2);
+    let (d, best) = candidates.map(|c| (edit_distance(field, c), c)).min()?;
+    (d > 0 && d <= (field.chars().count() / 3).max(1)).then(|| best.to_string())
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The dotted path of the key whose name or value is the narrowest one enclosing `span`.
+fn key_at(text: &str, span: Range<usize>) -> Option<String> {
+    let root = toml::de::DeTable::parse(text).ok()?;
+    let mut best: Option<((usize, std::cmp::Reverse<usize>), String)> = None;
+    let mut path = vec![];
+    walk_table(root.get_ref(), &mut path, &span, &mut best);
+    best.map(|(_, p)| p)
+}
+
+type Best = Option<((usize, std::cmp::Reverse<usize>), String)>;
+
+fn walk_table(t: &toml::de::DeTable<'_>, path: &mut Vec<String>, span: &Range<usize>, best: &mut Best) {
+    for (k, v) in t.iter() {
+        path.push(quote_key(k.get_ref()));
+        walk_value(k.span(), v, path, span, best);
+        path.pop();
+    }
+}
+
+fn walk_value(
+    key_span: Range<usize>,
+    v: &toml::Spanned<toml::de::DeValue<'_>>,
+    path: &mut Vec<String>,
+    span: &Range<usize>,
+    best: &mut Best,
+) {
+    for s in [key_span, v.span()] {
+        if s.start <= span.start && span.end <= s.end {
+            let rank = (s.end - s.start, std::cmp::Reverse(path.len()));
+            if best.as_ref().is_none_or(|(r, _)| rank < *r) {
+                *best = Some((rank, join_path(path)));
+            }
+        }
+    }
+    match v.get_ref() {
+        toml::de::DeValue::Table(t) => walk_table(t, path, span, best),
+        toml::de::DeValue::Array(a) => {
+            for (i, el) in a.iter().enumerate() {
+                path.push(format!("[{i}]"));
+                walk_value(el.span(), el, path, span, best);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn join_path(path: &[String]) -> String {
+    let mut s = String::new();
+    for p in path {
+        if !s.is_empty() && !p.starts_with('[') {
+            s.push('.');
+        }
+        s.push_str(p);
+    }
+    s
+}
+
+/// A key as TOML writes it: bare if it can be, else quoted.
+fn quote_key(k: &str) -> String {
+    if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        k.to_string()
+    } else {
+        toml::Value::String(k.to_string()).to_string()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema walking (generic over whatever MachineConfig and later sections contain).
+
+/// Follows `$ref`s to the definition.
+fn deref<'a>(mut s: &'a Json, root: &'a Json) -> &'a Json {
+    for _ in 0..32 {
+        let Some(r) = s.get("$ref").and_then(Json::as_str) else { break };
+        let Some(t) = r.strip_prefix('#').and_then(|p| root.pointer(p)) else { break };
+        s = t;
+    }
+    s
+}
+
+/// The definition, with `Option`'s `anyOf [T, null]` unwrapped to `T`.
+fn resolve<'a>(s: &'a Json, root: &'a Json) -> &'a Json {
+    let s = deref(s, root);
+    for alt in ["anyOf", "oneOf"] {
+        if let Some(arms) = s.get(alt).and_then(Json::as_array) {
+            let non_null: Vec<&Json> =
+                arms.iter().filter(|a| deref(a, root).get("type").and_then(Json::as_str) != Some("null")).collect();
+            if non_null.len() == 1 && non_null.len() < arms.len() {
+                return deref(non_null[0], root);
+            }
+        }
+    }
+    s
+}
+
+/// True for a schema whose TOML form is a table merged key by key: a struct or a map.
+fn is_record(s: &Json) -> bool {
+    let object = match s.get("type") {
+        Some(Json::String(t)) => t == "object",
+        Some(Json::Array(ts)) => ts.iter().any(|t| t == "object"),
+        _ => false,
+    };
+    object && s.get("oneOf").is_none() && s.get("anyOf").is_none()
+}
+
+/// The schema of `key` inside the record schema `s`.
+fn child<'a>(s: &'a Json, key: &str, root: &'a Json) -> Option<&'a Json> {
+    let s = resolve(s, root);
+    s.get("properties").and_then(|p| p.get(key)).or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table, schema: &Json, root: &Json) {
+    for (k, v) in over {
+        let sub = child(schema, &k, root);
+        match (base.get_mut(&k), v, sub) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o), Some(s)) if is_record(resolve(s, root)) => {
+                merge(b, o, s, root)
+            }
+            (_, v, _) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing.
+
+/// `cfg` as a TOML document with every key present (defaults included), each preceded by
+/// `# <its doc comment>` (and, for a value that differs from its default, `# default: …`); keys
+/// in the order the schema lists them (sorted by name), tables after the plain keys of their
+/// parent, so the output is deterministic. Reading it back (strictly) gives `cfg` again.
+///
+/// Panics only if a value has no TOML form (an integer above `i64::MAX`), which no value read
+/// from TOML can have; the tests print the defaults and every preset.
+pub fn to_commented_toml(cfg: &Config) -> String {
+    commented(cfg).expect("every configuration value has a TOML form")
+}
+
+fn commented<T: Serialize + schemars::JsonSchema>(value: &T) -> Result<String, toml::ser::Error> {
+    let root = schema_json::<T>();
+    let table = toml::Table::try_from(value)?;
+    let mut out = String::from("# isolsim configuration: the effective values, defaults included.\n");
+    doc_lines(&mut out, &root, &root);
+    emit_table(&mut out, &[], &table, &root, &root);
+    Ok(out)
+}
+
+fn doc_lines(out: &mut String, s: &Json, root: &Json) {
+    let desc = s.get("description").or_else(|| resolve(s, root).get("description")).and_then(Json::as_str);
+    // A wrapped doc comment is one line; blank lines separate paragraphs.
+    for para in desc.unwrap_or("").split("\n\n") {
+        let line = para.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !line.is_empty() {
+            out.push_str(&format!("# {line}\n"));
+        }
+    }
+}
+
+/// Extra comment lines for a plain key: the allowed values of an enum, the default if changed.
+fn note_lines(out: &mut String, s: &Json, value: &toml::Value, root: &Json) {
+    let r = resolve(s, root);
+    let mut allowed: Vec<&Json> =
+        r.get("enum").and_then(Json::as_array).map(|v| v.iter().collect()).unwrap_or_default();
+    for arm in r.get("oneOf").and_then(Json::as_array).into_iter().flatten() {
+        let arm = deref(arm, root);
+        allowed.extend(arm.get("const"));
+        allowed.extend(arm.get("enum").and_then(Json::as_array).into_iter().flatten());
+    }
+    let allowed: Vec<String> =
+        allowed.into_iter().filter_map(|v| toml::Value::try_from(v).ok()).map(|v| v.to_string()).collect();
+    if !allowed.is_empty() {
+        out.push_str(&format!("# one of: {}\n", allowed.join(", ")));
+    }
+    if let Some(d) = s.get("default").and_then(|d| toml::Value::try_from(d).ok())
+        && !d.is_table()
+        && &d != value
+    {
+        out.push_str(&format!("# default: {d}\n"));
+    }
+}
+
+fn is_table_array(v: &toml::Value) -> bool {
+    matches!(v, toml::Value::Array(a) if !a.is_empty() && a.iter().all(toml::Value::is_table))
+}
+
+fn emit_table(out: &mut String, path: &[String], table: &toml::Table, schema: &Json, root: &Json) {
+    let r = resolve(schema, root);
+    let mut keys: Vec<String> =
+        r.get("properties").and_then(Json::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    let mut rest: Vec<&String> = table.keys().filter(|k| !keys.contains(k)).collect();
+    rest.sort();
+    keys.extend(rest.into_iter().cloned());
+    let null = Json::Null;
+
+    // Plain keys first: TOML puts everything after a [header] into that table.
+    for k in &keys {
+        let s = child(schema, k, root).unwrap_or(&null);
+        match table.get(k) {
+            Some(v) if v.is_table() || is_table_array(v) => {}
+            Some(v) => {
+                doc_lines(out, s, root);
+                note_lines(out, s, v, root);
+                out.push_str(&format!("{} = {v}\n", quote_key(k)));
+            }
+            None if r.get("properties").and_then(|p| p.get(k)).is_some() => {
+                doc_lines(out, s, root);
+                out.push_str(&format!("# {} is unset\n", quote_key(k)));
+            }
+            None => {}
+        }
+    }
+    for k in &keys {
+        let s = child(schema, k, root).unwrap_or(&null);
+        let mut sub = path.to_vec();
+        sub.push(quote_key(k));
+        match table.get(k) {
+            Some(toml::Value::Table(t)) => {
+                out.push('\n');
+                doc_lines(out, s, root);
+                out.push_str(&format!("[{}]\n", sub.join(".")));
+                emit_table(out, &sub, t, s, root);
+            }
+            Some(v @ toml::Value::Array(items)) if is_table_array(v) => {
+                let item_schema = resolve(s, root).get("items").unwrap_or(&null);
+                out.push('\n');
+                doc_lines(out, s, root);
+                for item in items.iter().filter_map(toml::Value::as_table) {
+                    out.push_str(&format!("[[{}]]\n", sub.join(".")));
+                    emit_table(out, &sub, item, item_schema, root);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The generic machinery on shapes later sections may use (options, arrays of tables, maps,
+    //! enums with data), which `Config` does not have yet.
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Shapes.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields, default)]
+    struct Shapes {
+        /// A number.
+        n: u32,
+        /// A float.
+        ratio: f64,
+        /// Unset by default.
+        maybe: Option<u32>,
+        /// An optional table.
+        inner_opt: Option<Inner>,
+        /// A table.
+        inner: Inner,
+        /// An array of tables.
+        sockets: Vec<Inner>,
+        /// Numbers.
+        list: Vec<u32>,
+        /// A map.
+        named: BTreeMap<String, u64>,
+        /// An enum with data.
+        placement: Placement,
+    }
+
+    /// Inner.
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields, default)]
+    struct Inner {
+        /// Cores.
+        cores: u32,
+        /// Label.
+        label: String,
+    }
+
+    /// Placement.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+    #[serde(rename_all = "lowercase")]
+    enum Placement {
+        /// Packed.
+        Packed,
+        /// Spread.
+        Spread {
+            /// Over how many.
+            n: u32,
+        },
+    }
+
+    impl Default for Shapes {
+        fn default() -> Self {
+            let inner = |cores, label: &str| Inner { cores, label: label.into() };
+            Shapes {
+                n: 1,
+                ratio: 0.5,
+                maybe: None,
+                inner_opt: None,
+                inner: inner(4, "x y"),
+                sockets: vec![inner(28, "s0"), inner(28, "s1")],
+                list: vec![1, 2],
+                named: [("a b".to_string(), 1), ("x".to_string(), 2)].into(),
+                placement: Placement::Spread { n: 3 },
+            }
+        }
+    }
+
+    #[test]
+    fn every_shape_prints_and_reads_back() {
+        let mut v = Shapes::default();
+        for _ in 0..2 {
+            let text = commented(&v).unwrap();
+            assert_eq!(strict::<Shapes>("t.toml", &text).unwrap(), v, "{text}");
+            assert!(text.contains("# An array of tables.\n[[sockets]]\n# Cores.\n"), "{text}");
+            v = Shapes { maybe: Some(5), inner_opt: Some(Inner::default()), placement: Placement::Packed, ..v };
+        }
+    }
+
+    #[test]
+    fn overlay_merges_tables_and_maps_but_replaces_other_values() {
+        let base = Shapes::default();
+        let v = overlay(&base, "o.toml", "[inner]\ncores = 8\n[named]\nz = 3\n[placement.spread]\nn = 5\n").unwrap();
+        assert_eq!(v.inner, Inner { cores: 8, label: "x y".into() });
+        assert_eq!(v.named.len(), 3);
+        assert_eq!(v.placement, Placement::Spread { n: 5 });
+        let v = overlay(&base, "o.toml", "placement = \"packed\"\nsockets = [{ cores = 1 }]\n").unwrap();
+        assert_eq!((v.placement, v.sockets.len(), v.inner), (Placement::Packed, 1, base.inner));
+    }
+
+    #[test]
+    fn errors_inside_arrays_name_the_element() {
+        let e = strict::<Shapes>("a.toml", "[[sockets]]\ncores = 1\n[[sockets]]\ncorez = 2\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a.toml:4:1: unknown key `sockets[1].corez`, expected `cores` or `label` (did you mean `cores`?)"
+        );
+        let e = strict::<Shapes>("a.toml", "list = [1, \"2\"]\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("list[1]"));
+    }
+}
