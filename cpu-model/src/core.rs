@@ -83,6 +83,8 @@ impl Default for CoreConfig {
 }
 
 const NO_PROD: u32 = u32::MAX;
+/// Page granule of the fetch translation check.
+const PAGE_BYTES: Addr = 4096;
 /// The I (IRQ) bit of the DAIF mask.
 const DAIF_I: u8 = 2;
 const NO_SLOT: Seq = Seq::MAX;
@@ -130,6 +132,9 @@ struct Entry {
     ready_at: Cycle,
     /// For patchable code: the write whose encoding was fetched.
     fetched_from: Option<WriteId>,
+    /// A translation fault this instruction raises when it reaches the head
+    /// (the faulting virtual address and whether it was the fetch).
+    fault: Option<(Addr, bool)>,
     deps: Option<Box<Deps>>,
 }
 
@@ -213,10 +218,38 @@ pub trait Platform {
     fn code_latest(&self, pc: Addr) -> Option<WriteId>;
     /// True if an interrupt is pending for `core`.
     fn irq_pending(&self, core: ThreadId) -> bool;
-    /// Reads a device register (GIC, counter).
-    fn read_device(&mut self, core: ThreadId, reg: SysReg, now: Cycle) -> u64;
-    /// Writes a device register (GIC).
-    fn write_device(&mut self, core: ThreadId, reg: SysReg, value: u64, now: Cycle);
+    /// Reads a device register (GIC, counter): the value and the cycles the
+    /// access takes.
+    fn read_device(&mut self, core: ThreadId, reg: SysReg, now: Cycle) -> (u64, Cycle);
+    /// Writes a device register (GIC); returns the cycles the access takes.
+    fn write_device(&mut self, core: ThreadId, reg: SysReg, value: u64, now: Cycle) -> Cycle;
+    /// Translates `va` for an access of `kind` (MMU on): the physical
+    /// address and the cycles the translation took (a TLB hit, or a walk),
+    /// or a fault.
+    fn translate(&mut self, core: ThreadId, va: Addr, kind: AccessKind, ctx: Translating, now: Cycle)
+    -> Result<(Addr, Cycle), ()>;
+}
+
+/// What an address is translated for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AccessKind {
+    /// A load or a cache maintenance operation.
+    Read,
+    /// A store.
+    Write,
+    /// An instruction fetch.
+    Fetch,
+}
+
+/// The translation regime of a core at the time of an access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Translating {
+    /// Page-table root (TTBR0_EL1 bits 47:0).
+    pub root: Addr,
+    /// Address space ID (TTBR0_EL1 bits 63:48).
+    pub asid: u16,
+    /// The access comes from EL0 (user permissions apply).
+    pub user: bool,
 }
 
 /// A machine without devices or patchable code (unit tests, simple runs).
@@ -235,14 +268,19 @@ impl Platform for NoDevices {
     fn irq_pending(&self, _: ThreadId) -> bool {
         false
     }
-    fn read_device(&mut self, _: ThreadId, reg: SysReg, now: Cycle) -> u64 {
+    fn read_device(&mut self, _: ThreadId, reg: SysReg, now: Cycle) -> (u64, Cycle) {
         match reg {
-            SysReg::CntvctEl0 => now,
-            SysReg::IccIar1El1 => 1023,
-            _ => 0,
+            SysReg::CntvctEl0 => (now, 0),
+            SysReg::IccIar1El1 => (1023, 0),
+            _ => (0, 0),
         }
     }
-    fn write_device(&mut self, _: ThreadId, _: SysReg, _: u64, _: Cycle) {}
+    fn write_device(&mut self, _: ThreadId, _: SysReg, _: u64, _: Cycle) -> Cycle {
+        0
+    }
+    fn translate(&mut self, _: ThreadId, va: Addr, _: AccessKind, _: Translating, _: Cycle) -> Result<(Addr, Cycle), ()> {
+        Ok((va, 0))
+    }
 }
 
 /// A patched instruction executed from a copy older than the newest write
@@ -328,6 +366,14 @@ pub struct Core {
     /// Timed runs: an I-cache fill of patchable code in progress (address,
     /// completion cycle).
     code_fill: Option<(Addr, Cycle)>,
+    /// Timed runs: nothing retires before this cycle (a serializing
+    /// system-register access is still in progress, or the core was
+    /// disturbed by a broadcast TLB invalidation).
+    commit_stall_until: Cycle,
+    /// The code page whose translation fetch last checked.
+    fetch_page: Option<Addr>,
+    /// Broadcast TLB invalidations this core received.
+    tlbi_disturbances: u64,
     stale: Vec<StaleInstruction>,
     exceptions: Vec<ExceptionRecord>,
     #[doc(hidden)]
@@ -384,6 +430,9 @@ impl Core {
             work_resume: None,
             code_choice: None,
             code_fill: None,
+            commit_stall_until: 0,
+            fetch_page: None,
+            tlbi_disturbances: 0,
             stale: vec![],
             exceptions: vec![],
             rec: Recorder::default(),
@@ -418,12 +467,38 @@ impl Core {
         self.work_resume = None;
         self.code_choice = None;
         self.code_fill = None;
+        self.commit_stall_until = 0;
+        self.fetch_page = None;
+        self.tlbi_disturbances = 0;
         self.stale.clear();
         self.exceptions.clear();
         self.rec.events.clear();
         self.rec.load_po.clear();
         self.rec.ctrl.clear();
         self.rec.arch_deps.clear();
+    }
+
+    /// Sets MPIDR_EL1 (the machine does, from the topology).
+    pub fn set_affinity(&mut self, mpidr: u64) {
+        self.sys.mpidr = mpidr;
+    }
+
+    /// A broadcast TLB invalidation from another core reaches this one: it
+    /// stalls for `cycles` (a compute block in progress ends that much later).
+    pub fn disturb(&mut self, now: Cycle, cycles: Cycle) {
+        self.tlbi_disturbances += 1;
+        if let Some(e) = self.rob.front_mut()
+            && matches!(e.inst, Inst::Work(_))
+            && e.ready_at > now
+        {
+            e.ready_at += cycles;
+        }
+        self.commit_stall_until = self.commit_stall_until.max(now) + cycles;
+    }
+
+    /// Broadcast TLB invalidations this core has received.
+    pub fn tlbi_disturbances(&self) -> u64 {
+        self.tlbi_disturbances
     }
 
     /// Current exception level.
@@ -616,6 +691,7 @@ impl Core {
             let e = &mut self.rob[i];
             e.executed = false;
             e.settled = false;
+            e.fault = None;
             e.result = None;
             e.determined = false;
             if let Some(d) = e.deps.as_mut() {
@@ -636,7 +712,7 @@ impl Core {
         let mut out = Advance::default();
         loop {
             let fetched = self.fetch(env, now, platform);
-            let executed = self.execute(env, now, &mut out);
+            let executed = self.execute(env, now, &mut out, platform);
             if out.mispredicted && !env.timed {
                 return out;
             }
@@ -674,6 +750,9 @@ impl Core {
         if let Some((_, fill)) = self.code_fill.filter(|&(_, f)| f > now) {
             t = min_opt(t, fill);
         }
+        if self.commit_stall_until > now && !self.rob.is_empty() {
+            t = min_opt(t, self.commit_stall_until);
+        }
         t
     }
 
@@ -706,7 +785,31 @@ impl Core {
         changed
     }
 
-    fn execute(&mut self, env: &Env, now: Cycle, out: &mut Advance) -> bool {
+    /// The translation regime, if the MMU is on (SCTLR_EL1.M).
+    fn translating(&self) -> Option<Translating> {
+        (self.sys.sctlr & 1 == 1).then(|| Translating {
+            root: self.sys.ttbr0 & 0xffff_ffff_ffff,
+            asid: (self.sys.ttbr0 >> 48) as u16,
+            user: self.el == 0,
+        })
+    }
+
+    /// The physical address and translation cycles of an access to `va`,
+    /// or `Err` for a translation fault.
+    fn physical(
+        &self,
+        va: Addr,
+        kind: AccessKind,
+        at: Cycle,
+        platform: &mut dyn Platform,
+    ) -> Result<(Addr, Cycle), ()> {
+        match self.translating() {
+            None => Ok((va, 0)),
+            Some(ctx) => platform.translate(self.id, va, kind, ctx, at),
+        }
+    }
+
+    fn execute(&mut self, env: &Env, now: Cycle, out: &mut Advance, platform: &mut dyn Platform) -> bool {
         let mut changed = false;
         let mut branches_resolved = true;
         let mut i = 0;
@@ -745,7 +848,16 @@ impl Core {
                         (s.addr, s.addr_final)
                     };
                     if !self.rob[i].executed && avail[0] && avail[1] {
-                        let addr = Inst::effective_address(&index, vals[0], vals[1]);
+                        let va = Inst::effective_address(&index, vals[0], vals[1]);
+                        let Ok((addr, walk)) = self.physical(va, AccessKind::Read, ready, platform) else {
+                            let e = &mut self.rob[i];
+                            e.fault = Some((va, false));
+                            e.executed = true;
+                            changed = true;
+                            i += 1;
+                            continue;
+                        };
+                        let ready = ready + walk;
                         self.lsq.set_addr(slot, Some(addr), det[0] && det[1]);
                         let deps = if env.record {
                             let mut d = Deps { value: vec![self.rob[i].iid], ..Deps::default() };
@@ -779,9 +891,15 @@ impl Core {
                         // Operands known so far; the access waits for the last one.
                         self.lsq.set_ready_at(slot, ready);
                     }
-                    if s.addr.is_none() && avail[0] && avail[1] {
-                        let addr = Inst::effective_address(&index, vals[0], vals[1]);
-                        self.lsq.set_addr(slot, Some(addr), det[0] && det[1]);
+                    if s.addr.is_none() && avail[0] && avail[1] && self.rob[i].fault.is_none() {
+                        let va = Inst::effective_address(&index, vals[0], vals[1]);
+                        match self.physical(va, AccessKind::Write, ready, platform) {
+                            Ok((addr, walk)) => {
+                                self.lsq.set_addr(slot, Some(addr), det[0] && det[1]);
+                                self.lsq.set_ready_at(slot, ready + walk);
+                            }
+                            Err(()) => self.rob[i].fault = Some((va, false)),
+                        }
                         changed = true;
                     } else if s.addr.is_some() && !s.addr_final && det[0] && det[1] {
                         self.lsq.set_addr(slot, s.addr, true);
@@ -954,8 +1072,20 @@ impl Core {
                         (s.addr, s.addr_final)
                     };
                     if !self.rob[i].executed && avail[0] {
-                        self.lsq.set_addr(slot, Some(vals[0]), det[0]);
-                        self.lsq.set_ready_at(slot, ready);
+                        // Cache maintenance by VA is translated like a load;
+                        // a TLBI operand is not an address.
+                        let operand = if matches!(inst, Inst::Tlbi { .. }) {
+                            Ok((vals[0], 0))
+                        } else {
+                            self.physical(vals[0], AccessKind::Read, ready, platform)
+                        };
+                        match operand {
+                            Ok((addr, walk)) => {
+                                self.lsq.set_addr(slot, Some(addr), det[0]);
+                                self.lsq.set_ready_at(slot, ready + walk);
+                            }
+                            Err(()) => self.rob[i].fault = Some((vals[0], false)),
+                        }
                         let e = &mut self.rob[i];
                         e.executed = true;
                         e.ready_at = ready;
@@ -984,7 +1114,7 @@ impl Core {
                 }
             }
             let e = &self.rob[i];
-            let settled = match inst {
+            let settled = e.fault.is_some() || match inst {
                 Inst::Load { .. } => e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final),
                 Inst::Store { .. } => e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final && s.data_final),
                 Inst::BCond { .. } | Inst::Cbz { .. } | Inst::Br { .. } | Inst::Ret { .. } => e.resolved,
@@ -1037,11 +1167,27 @@ impl Core {
                 continue;
             }
             let Some(e) = self.rob.front() else { break };
+            if env.timed && self.commit_stall_until > now {
+                break;
+            }
             // Only a compute block holds retirement to its cycle; other
             // entries retire once done, their ready cycle carried along in
             // `arch_ready` so that consumers still wait for it.
             if env.timed && matches!(e.inst, Inst::Work(_)) && e.ready_at > now {
                 break;
+            }
+            if let Some((va, fetch)) = e.fault {
+                let (pc, lower) = (e.pc, self.el == 0);
+                let class = match (fetch, lower) {
+                    (true, true) => 0x20,
+                    (true, false) => 0x21,
+                    (false, true) => 0x24,
+                    (false, false) => 0x25,
+                };
+                self.sys.far = va;
+                self.take_exception(env, now, ExceptionKind::Sync { class }, pc, ((class as u64) << 26) | (1 << 25));
+                changed = true;
+                continue;
             }
             if e.inst.is_serializing() {
                 if !self.execute_at_head(env, now, platform) {
@@ -1113,27 +1259,33 @@ impl Core {
         let at = now.max(head.fetched_at + env.cfg.frontend_cycles).max(src.map_or(0, |(_, t)| t));
         match inst {
             Inst::Mrs { rt, reg } => {
-                let v = match reg {
+                let (v, cost) = match reg {
                     SysReg::IccIar1El1 | SysReg::CntvctEl0 | SysReg::IccSgi1rEl1 | SysReg::IccEoir1El1 => {
                         platform.read_device(self.id, reg, at)
                     }
-                    _ => self.sysreg(reg),
+                    _ => (self.sysreg(reg), 0),
                 };
+                self.commit_stall_until = at + cost;
                 let e = &mut self.rob[0];
                 e.result = Some(rt.width.mask(v));
                 e.executed = true;
                 e.determined = true;
-                e.ready_at = at + env.cfg.alu_cycles;
+                e.ready_at = at + cost + env.cfg.alu_cycles;
                 self.retire_head(env, now, platform);
             }
             Inst::Msr { reg, .. } => {
                 let v = src.map_or(0, |(v, _)| v);
-                match reg {
+                let cost = match reg {
                     SysReg::IccSgi1rEl1 | SysReg::IccEoir1El1 | SysReg::IccIar1El1 | SysReg::CntvctEl0 => {
                         platform.write_device(self.id, reg, v, at)
                     }
-                    _ => self.write_sysreg(reg, v),
-                }
+                    _ => {
+                        self.write_sysreg(reg, v);
+                        0
+                    }
+                };
+                // A system-register write holds later commits until it is done.
+                self.commit_stall_until = at + cost;
                 self.rob[0].executed = true;
                 self.retire_head(env, now, platform);
             }
@@ -1219,6 +1371,7 @@ impl Core {
         self.rename = [NO_PROD; Reg::COUNT];
         self.code_choice = None;
         self.code_fill = None;
+        self.fetch_page = None;
     }
 
     fn record(&mut self, e: &Entry) {
@@ -1282,6 +1435,8 @@ impl Core {
             // (Its completion schedules the refill: see `fetch`.)
             Inst::Isb => !self.lsq.get(last.slot).is_some_and(|s| s.done),
             Inst::Svc(_) | Inst::Eret => true,
+            // Nothing is fetched past an instruction whose fetch faulted.
+            _ if last.fault.is_some_and(|(_, fetch)| fetch) => true,
             _ if last.inst.is_conditional_branch() || last.inst.is_indirect_branch() => last.next.is_none(),
             _ => false,
         }
@@ -1309,7 +1464,22 @@ impl Core {
             }
             let pc = self.pc;
             let mut fetched_at = if env.timed { now.max(self.fetch_ready_at) } else { 0 };
-            let (inst, fetched_from) = if env.code.is_patchable(pc) {
+            // Instruction fetch is translated once per page (code is
+            // identity-mapped: the translation is checked, not applied).
+            let mut fault = None;
+            let page = pc & !(PAGE_BYTES - 1);
+            if self.translating().is_some() && self.fetch_page != Some(page) {
+                match self.physical(pc, AccessKind::Fetch, fetched_at, platform) {
+                    Ok((_, walk)) => {
+                        self.fetch_page = Some(page);
+                        fetched_at += walk;
+                    }
+                    Err(()) => fault = Some((pc, true)),
+                }
+            }
+            let (inst, fetched_from) = if fault.is_some() {
+                (Inst::Udf(0), None)
+            } else if env.code.is_patchable(pc) {
                 if env.timed {
                     // An I-cache miss stalls fetch until the fill completes;
                     // the copy is read then.
@@ -1432,6 +1602,7 @@ impl Core {
                 fetched_at,
                 ready_at,
                 fetched_from,
+                fault,
                 deps: None,
             });
             if let Some(n) = next {

@@ -31,7 +31,7 @@ use memory_model::graph::ExecGraph;
 use memory_model::iside::{CodeSlot, ISide};
 use memory_model::lsq::{Seq, SlotKind, Visible};
 use memory_model::memory::FlatMemory;
-use memory_model::{Addr, MaintOp, Mode, ThreadId, WriteId};
+use memory_model::{Addr, MaintOp, Mode, ThreadId, TlbiScope, WriteId};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use sim::explore::{Expansion, TransitionSystem};
@@ -40,7 +40,11 @@ use sim::{Cycle, Engine, Model, Scheduler};
 
 use crate::code::CodeSpace;
 pub use crate::core::ThreadInit;
-use crate::core::{Core, CoreConfig, Env, Fetched, Platform};
+use crate::core::{AccessKind, Core, CoreConfig, Env, Fetched, Platform, Translating};
+use crate::gic::{Gic, GicConfig, decode_sgi1r};
+use crate::topology::{Topology, TopologyConfig};
+use memory_model::tlb::{Invalidation, InvalidationLog, Tlb, TlbConfig, walk};
+use rustc_hash::FxHashMap;
 use crate::isa::SysReg;
 
 /// Same-time order of the machine's events: a memory access completing in a
@@ -92,6 +96,14 @@ pub struct MachineConfig {
     pub cache: CacheConfig,
     /// Instruction-side timing for patched code.
     pub icache: ICacheConfig,
+    /// Sockets, clusters and cores, and the latency of each link.
+    pub topology: TopologyConfig,
+    /// Interrupt controller timing.
+    pub gic: GicConfig,
+    /// TLBs and page-table walks.
+    pub tlb: TlbConfig,
+    /// Core clock in MHz, to convert cycles to time in reports.
+    pub clock_mhz: u64,
     /// Extra cycles drawn uniformly from `0..=jitter` for every memory access
     /// (timing noise; 0 makes timing fully deterministic without a seed).
     pub jitter: Cycle,
@@ -104,8 +116,29 @@ impl Default for MachineConfig {
             core: CoreConfig::default(),
             cache: CacheConfig::default(),
             icache: ICacheConfig::default(),
+            topology: TopologyConfig::default(),
+            gic: GicConfig::default(),
+            tlb: TlbConfig::default(),
+            clock_mhz: 2500,
             jitter: 0,
         }
+    }
+}
+
+impl MachineConfig {
+    /// The topology, grown by clusters if it has fewer cores than `threads`
+    /// (litmus tests bring their own thread count).
+    pub fn topology_for(&self, threads: usize) -> Topology {
+        let mut t = self.topology.clone();
+        while t.num_cores() < threads {
+            t.clusters_per_socket += 1;
+        }
+        Topology::new(&t).unwrap_or_else(|e| panic!("invalid topology: {e}"))
+    }
+
+    /// Cycles to nanoseconds at the configured clock.
+    pub fn ns(&self, cycles: Cycle) -> f64 {
+        cycles as f64 * 1000.0 / self.clock_mhz.max(1) as f64
     }
 }
 
@@ -119,6 +152,8 @@ pub struct State {
     pub mem: FlatMemory,
     /// What instruction fetch sees of patchable code.
     pub iside: ISide,
+    /// Pending and active interrupts of every core.
+    pub gic: Gic,
     /// A store to code that was not declared patchable (the run is invalid).
     pub code_store_fault: Option<(Addr, WriteId)>,
     /// All local transitions have been taken (exploration bookkeeping).
@@ -128,12 +163,19 @@ pub struct State {
 impl State {
     /// Fresh cores at their entry points over `mem`, with the encodings of
     /// patchable code as the initial contents of its addresses.
-    pub fn new(code: &CodeSpace, threads: &[ThreadInit], mut mem: FlatMemory) -> Self {
+    pub fn new(code: &CodeSpace, threads: &[ThreadInit], mut mem: FlatMemory, gic: GicConfig) -> Self {
         let cores = threads.iter().enumerate().map(|(i, t)| Core::new(i as ThreadId, t)).collect();
         for &(a, enc) in code.patchable() {
             mem.init(a, enc);
         }
-        State { cores, mem, iside: ISide::new(code.patchable(), threads.len()), code_store_fault: None, closed: false }
+        State {
+            cores,
+            mem,
+            iside: ISide::new(code.patchable(), threads.len()),
+            gic: Gic::new(gic, threads.len()),
+            code_store_fault: None,
+            closed: false,
+        }
     }
 
     /// True when every core has finished and drained.
@@ -182,6 +224,9 @@ impl State {
 /// code copies are chosen by the explorer, not fetched here.
 struct StatePlatform<'a> {
     iside: &'a ISide,
+    gic: &'a mut Gic,
+    mem: &'a FlatMemory,
+    cfg: &'a MachineConfig,
 }
 
 impl Platform for StatePlatform<'_> {
@@ -194,24 +239,77 @@ impl Platform for StatePlatform<'_> {
     fn code_latest(&self, pc: Addr) -> Option<WriteId> {
         self.iside.slot(pc).map(|s| self.iside.write(s, self.iside.latest(s)).0)
     }
-    fn irq_pending(&self, _: ThreadId) -> bool {
-        false
+    fn irq_pending(&self, core: ThreadId) -> bool {
+        self.gic.irq_asserted(core as usize)
     }
-    fn read_device(&mut self, _: ThreadId, reg: SysReg, _: Cycle) -> u64 {
-        match reg {
-            SysReg::IccIar1El1 => 1023,
-            _ => 0,
+    fn read_device(&mut self, core: ThreadId, reg: SysReg, _: Cycle) -> (u64, Cycle) {
+        device_read(self.gic, core, reg, 0)
+    }
+    fn write_device(&mut self, core: ThreadId, reg: SysReg, value: u64, _: Cycle) -> Cycle {
+        // Untimed: an SGI is pending at its targets as soon as it is sent.
+        let mut deliveries = vec![];
+        let topology = self.cfg.topology_for(self.gic.num_cores());
+        let cost = device_write(self.gic, &topology, core, reg, value, &mut deliveries);
+        for (target, intid, _) in deliveries {
+            self.gic.set_pending(target, intid as u32);
         }
+        cost
     }
-    fn write_device(&mut self, _: ThreadId, _: SysReg, _: u64, _: Cycle) {}
+    fn translate(&mut self, _: ThreadId, va: Addr, kind: AccessKind, ctx: Translating, _: Cycle) -> Result<(Addr, Cycle), ()> {
+        // Untimed: no TLB, every access walks the tables as they are now.
+        let w = walk(&self.cfg.tlb, ctx.root, va, |a| self.mem.read(a).value).map_err(|_| ())?;
+        if w.flags.allows(ctx.user, kind == AccessKind::Write) { Ok((w.pa, 0)) } else { Err(()) }
+    }
+}
+
+/// GIC and counter reads shared by both platforms.
+fn device_read(gic: &mut Gic, core: ThreadId, reg: SysReg, now: Cycle) -> (u64, Cycle) {
+    match reg {
+        SysReg::IccIar1El1 => (gic.acknowledge(core as usize) as u64, gic.config().iar_read_cycles),
+        SysReg::CntvctEl0 => (now, 0),
+        _ => (0, 0),
+    }
+}
+
+/// GIC writes shared by both platforms: SGIs to send are pushed onto
+/// `deliveries` as (target, INTID, cycles after the write).
+fn device_write(
+    gic: &mut Gic,
+    topology: &Topology,
+    core: ThreadId,
+    reg: SysReg,
+    value: u64,
+    deliveries: &mut Vec<(usize, u8, Cycle)>,
+) -> Cycle {
+    match reg {
+        SysReg::IccSgi1rEl1 => {
+            let (intid, targets) = decode_sgi1r(value, core as usize, topology);
+            for t in targets {
+                deliveries.push((t, intid, gic.delivery_latency(topology, core as usize, t)));
+            }
+            gic.config().sgi_write_cycles
+        }
+        SysReg::IccEoir1El1 => {
+            // Ending an interrupt that is not active is ignored, as the GIC does.
+            let _ = gic.end_of_interrupt(core as usize, value as u32);
+            gic.config().eoir_write_cycles
+        }
+        _ => 0,
+    }
 }
 
 /// The platform of a timed run.
 struct TimedPlatform<'a> {
     code: &'a CodeSpace,
     iside: &'a mut ISide,
+    gic: &'a mut Gic,
+    topology: &'a Topology,
     cfg: &'a MachineConfig,
     jitter: Option<&'a mut SimRng>,
+    /// SGIs sent during this step: (target, INTID, delivery cycle).
+    deliveries: &'a mut Vec<(usize, u8, Cycle)>,
+    mem: &'a FlatMemory,
+    mmu: &'a mut Mmu,
 }
 
 impl Platform for TimedPlatform<'_> {
@@ -235,17 +333,153 @@ impl Platform for TimedPlatform<'_> {
     fn code_latest(&self, pc: Addr) -> Option<WriteId> {
         self.iside.slot(pc).map(|s| self.iside.write(s, self.iside.latest(s)).0)
     }
-    fn irq_pending(&self, _: ThreadId) -> bool {
-        false
+    fn irq_pending(&self, core: ThreadId) -> bool {
+        self.gic.irq_asserted(core as usize)
     }
-    fn read_device(&mut self, _: ThreadId, reg: SysReg, now: Cycle) -> u64 {
-        match reg {
-            SysReg::CntvctEl0 => now,
-            SysReg::IccIar1El1 => 1023,
-            _ => 0,
+    fn read_device(&mut self, core: ThreadId, reg: SysReg, now: Cycle) -> (u64, Cycle) {
+        device_read(self.gic, core, reg, now)
+    }
+    fn write_device(&mut self, core: ThreadId, reg: SysReg, value: u64, now: Cycle) -> Cycle {
+        let start = self.deliveries.len();
+        let cost = device_write(self.gic, self.topology, core, reg, value, self.deliveries);
+        for d in &mut self.deliveries[start..] {
+            // The SGI leaves once the register write completes.
+            d.2 += now + cost;
+        }
+        cost
+    }
+    fn translate(&mut self, core: ThreadId, va: Addr, kind: AccessKind, ctx: Translating, now: Cycle) -> Result<(Addr, Cycle), ()> {
+        self.mmu.translate(self.cfg, self.mem, core as usize, va, kind, ctx, now)
+    }
+}
+
+/// A use of a translation that memory or a completed invalidation says is
+/// gone: the TLB still held it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleTranslation {
+    /// The core.
+    pub core: ThreadId,
+    /// The virtual address accessed.
+    pub va: Addr,
+    /// A store (rather than a load or a fetch).
+    pub write: bool,
+    /// An instruction fetch.
+    pub fetch: bool,
+    /// Cycle of the access.
+    pub at: Cycle,
+    /// When the TLB entry was filled.
+    pub filled_at: Cycle,
+    /// When the page-table entry was last written after that fill, if it was.
+    pub pte_changed_at: Option<Cycle>,
+    /// When an invalidation covering the entry completed after that fill,
+    /// if one did (a shootdown that did not reach this core).
+    pub shootdown_completed_at: Option<Cycle>,
+}
+
+/// The machine's TLBs and what it knows about their staleness (timed runs).
+#[derive(Clone, Debug, Default)]
+pub struct Mmu {
+    tlbs: Vec<Tlb>,
+    log: InvalidationLog,
+    /// Leaf descriptors some TLB entry was filled from, with the cycle of
+    /// the last store to each (0 if none since it was first watched).
+    pte_writes: FxHashMap<Addr, Cycle>,
+    stale: Vec<StaleTranslation>,
+}
+
+impl Mmu {
+    fn clear(&mut self) {
+        for t in &mut self.tlbs {
+            t.invalidate_all();
+        }
+        self.log.clear();
+        self.pte_writes.clear();
+        self.stale.clear();
+    }
+
+    /// Uses of stale translations so far.
+    pub fn stale(&self) -> &[StaleTranslation] {
+        &self.stale
+    }
+
+    /// TLB of `core` (empty until the first translation).
+    pub fn tlb(&self, core: usize) -> Option<&Tlb> {
+        self.tlbs.get(core)
+    }
+
+    /// Completed invalidations.
+    pub fn log(&self) -> &InvalidationLog {
+        &self.log
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn translate(
+        &mut self,
+        cfg: &MachineConfig,
+        mem: &FlatMemory,
+        core: usize,
+        va: Addr,
+        kind: AccessKind,
+        ctx: Translating,
+        now: Cycle,
+    ) -> Result<(Addr, Cycle), ()> {
+        if self.tlbs.len() <= core {
+            self.tlbs.resize_with(core + 1, || Tlb::new(&cfg.tlb));
+        }
+        let write = kind == AccessKind::Write;
+        if let Some(hit) = self.tlbs[core].lookup(va, ctx.asid) {
+            let e = hit.entry;
+            let pte_changed_at = self.pte_writes.get(&e.leaf).copied().filter(|&t| t > e.filled_at);
+            let shootdown_completed_at = self.log.stale_since(e.filled_at, e.vpn, ctx.asid, e.flags.global);
+            if pte_changed_at.is_some() || shootdown_completed_at.is_some() {
+                self.stale.push(StaleTranslation {
+                    core: core as ThreadId,
+                    va,
+                    write,
+                    fetch: kind == AccessKind::Fetch,
+                    at: now,
+                    filled_at: e.filled_at,
+                    pte_changed_at,
+                    shootdown_completed_at,
+                });
+            }
+            return if e.flags.allows(ctx.user, write) { Ok((hit.pa, 0)) } else { Err(()) };
+        }
+        let w = walk(&cfg.tlb, ctx.root, va, |a| mem.read(a).value).map_err(|_| ())?;
+        let cycles = cfg.tlb.walk_cycles(w.reads.len());
+        if !w.flags.allows(ctx.user, write) {
+            return Err(());
+        }
+        self.tlbs[core].fill_walk(va, ctx.asid, &w, now + cycles);
+        if let Some(&leaf) = w.reads.last() {
+            self.pte_writes.entry(leaf).or_insert(0);
+        }
+        Ok((w.pa, cycles))
+    }
+
+    /// A store reached memory: if it wrote a watched descriptor, cached
+    /// copies of that translation are now stale.
+    fn stored(&mut self, addr: Addr, now: Cycle) {
+        if let Some(t) = self.pte_writes.get_mut(&addr) {
+            *t = now;
         }
     }
-    fn write_device(&mut self, _: ThreadId, _: SysReg, _: u64, _: Cycle) {}
+
+    /// A TLBI was performed by `core`: invalidates its TLB or every TLB, and
+    /// records the completion. Returns the cores it disturbed.
+    fn invalidate(&mut self, core: usize, inv: Invalidation, broadcast: bool, now: Cycle) -> Vec<usize> {
+        let mut disturbed = vec![];
+        for (t, tlb) in self.tlbs.iter_mut().enumerate() {
+            if broadcast || t == core {
+                tlb.invalidate(inv);
+                if t != core {
+                    disturbed.push(t);
+                }
+            }
+        }
+        self.log.complete(inv, now);
+        disturbed
+    }
 }
 
 /// The machine's events.
@@ -262,6 +496,14 @@ pub enum Event {
         seq: Seq,
         /// Matches the entry's token unless the access was withdrawn.
         token: u32,
+    },
+    /// An interrupt reaches core `core` (a software-generated interrupt
+    /// sent by another core, or an external one).
+    Irq {
+        /// The target core.
+        core: ThreadId,
+        /// Interrupt ID.
+        intid: u32,
     },
     /// Write `k` to patchable slot `slot` reaches the point of unification
     /// by eviction.
@@ -292,9 +534,12 @@ pub struct RunStats {
 pub struct Machine {
     cfg: Arc<MachineConfig>,
     code: Arc<CodeSpace>,
+    topology: Topology,
     init_mem: FlatMemory,
     state: State,
     coherence: CoherenceModel,
+    mmu: Mmu,
+    deliveries: Vec<(usize, u8, Cycle)>,
     jitter: Vec<Option<SimRng>>,
     wake_at: Vec<Option<Cycle>>,
     record: bool,
@@ -307,9 +552,18 @@ impl Machine {
     /// A machine with `threads` over initial memory `mem`.
     pub fn new(cfg: Arc<MachineConfig>, code: Arc<CodeSpace>, threads: &[ThreadInit], mem: FlatMemory) -> Self {
         let n = threads.len();
-        let state = State::new(&code, threads, mem);
+        let topology = cfg.topology_for(n);
+        let mut state = State::new(&code, threads, mem, cfg.gic.clone());
+        for (i, c) in state.cores.iter_mut().enumerate() {
+            c.set_affinity(topology.affinity(i).mpidr());
+        }
+        let mut coherence = CoherenceModel::new(cfg.cache.clone());
+        coherence.set_distances(n, |a, b| topology.latency(a, b));
         Machine {
-            coherence: CoherenceModel::new(cfg.cache.clone()),
+            coherence,
+            topology,
+            mmu: Mmu::default(),
+            deliveries: vec![],
             init_mem: state.mem.clone(),
             state,
             cfg,
@@ -344,6 +598,11 @@ impl Machine {
             self.state.iside = ISide::new(self.code.patchable(), threads.len());
         }
         self.state.code_store_fault = None;
+        self.state.gic = Gic::new(self.cfg.gic.clone(), threads.len());
+        self.mmu.clear();
+        for (i, c) in self.state.cores.iter_mut().enumerate() {
+            c.set_affinity(self.topology.affinity(i).mpidr());
+        }
         self.coherence.clear();
         self.wake_at.clear();
         self.wake_at.resize(threads.len(), None);
@@ -383,6 +642,16 @@ impl Machine {
     /// The cache/coherence model (e.g. to warm lines before a run).
     pub fn coherence_mut(&mut self) -> &mut CoherenceModel {
         &mut self.coherence
+    }
+
+    /// TLBs and stale-translation records.
+    pub fn mmu(&self) -> &Mmu {
+        &self.mmu
+    }
+
+    /// The topology.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
     }
 
     /// The instruction side (e.g. to vary which cores start with code cached).
@@ -436,9 +705,23 @@ impl Machine {
             record: self.record,
             max_unresolved: self.cfg.core.max_unresolved_branches,
         };
-        let State { cores, iside, .. } = &mut self.state;
-        let mut platform = TimedPlatform { code: &self.code, iside, cfg: &self.cfg, jitter: self.jitter[c].as_mut() };
+        let State { cores, iside, gic, mem, .. } = &mut self.state;
+        self.deliveries.clear();
+        let mut platform = TimedPlatform {
+            code: &self.code,
+            iside,
+            gic,
+            topology: &self.topology,
+            cfg: &self.cfg,
+            jitter: self.jitter[c].as_mut(),
+            deliveries: &mut self.deliveries,
+            mem,
+            mmu: &mut self.mmu,
+        };
         let adv = cores[c].advance(&env, now, &mut platform);
+        for &(target, intid, at) in &self.deliveries {
+            sched.at(at.max(now), prio::ACCESS, Event::Irq { core: target as ThreadId, intid: intid as u32 });
+        }
         self.vis.clear();
         self.state.cores[c].lsq().visible(self.cfg.mode, &mut self.vis);
         for i in 0..self.vis.len() {
@@ -457,6 +740,15 @@ impl Machine {
                 Visible::Maint(_) => match slot.kind {
                     SlotKind::Maint(MaintOp::DcCvau) => self.cfg.icache.clean_cycles,
                     SlotKind::Maint(MaintOp::IcIvau | MaintOp::IcIallu) => self.cfg.icache.invalidate_cycles,
+                    SlotKind::Maint(MaintOp::Tlbi { scope, broadcast }) => {
+                        let local = match scope {
+                            TlbiScope::All | TlbiScope::Asid => self.cfg.tlb.local_invalidate_all_cycles,
+                            _ => self.cfg.tlb.local_invalidate_va_cycles,
+                        };
+                        // A broadcast completes when the farthest core has acknowledged.
+                        let reach = if broadcast { self.topology.max_round_trip(c) } else { 0 };
+                        local + reach
+                    }
                     _ => self.cfg.cache.l1_hit,
                 },
             };
@@ -509,6 +801,7 @@ impl Machine {
                 let w = core.lsq_mut().propagate(seq, &mut self.state.mem, &mut self.restarts);
                 self.coherence.store(c as u16, addr);
                 self.stats.stores += 1;
+                self.mmu.stored(addr, now);
                 let value = self.state.mem.read(addr).value;
                 if let Some(slot) = self.state.stored(&self.code, addr, w, value) {
                     // The dirty line reaches the PoU on its own some time later.
@@ -525,6 +818,14 @@ impl Machine {
                 let (op, a) = core.lsq_mut().perform_maint(seq);
                 self.state.maintain(op, a);
                 self.stats.maintenance += 1;
+                if let MaintOp::Tlbi { scope, broadcast } = op {
+                    let inv = Invalidation::from_tlbi(&self.cfg.tlb, scope, a);
+                    for t in self.mmu.invalidate(c, inv, broadcast, now) {
+                        // Every other core pays for a broadcast invalidation.
+                        self.state.cores[t].disturb(now, self.cfg.tlb.broadcast_disturbance_cycles);
+                        sched.at(now, prio::WAKE, Event::Wake(t as ThreadId));
+                    }
+                }
             }
         }
         self.stats.restarts += self.restarts.len() as u64;
@@ -551,6 +852,10 @@ impl Model for Machine {
             Event::Writeback { slot, k } => {
                 self.state.iside.writeback(slot, k);
                 return;
+            }
+            Event::Irq { core, intid } => {
+                self.state.gic.set_pending(core as usize, intid);
+                core as usize
             }
         };
         self.step_core(c, sched);
@@ -629,7 +934,11 @@ pub struct Exhaustive<'a> {
 impl Exhaustive<'_> {
     /// The initial state to explore from.
     pub fn initial(&self, threads: &[ThreadInit], mem: &FlatMemory) -> State {
-        let mut s = State::new(self.code, threads, mem.clone());
+        let mut s = State::new(self.code, threads, mem.clone(), self.cfg.gic.clone());
+        let topology = self.cfg.topology_for(threads.len());
+        for (i, c) in s.cores.iter_mut().enumerate() {
+            c.set_affinity(topology.affinity(i).mpidr());
+        }
         s.mem.set_record_coherence(self.record);
         s
     }
@@ -647,8 +956,8 @@ impl Exhaustive<'_> {
 
     fn advance(&self, s: &mut State, c: usize) -> bool {
         let env = self.env();
-        let State { cores, iside, .. } = s;
-        !cores[c].advance(&env, 0, &mut StatePlatform { iside }).mispredicted
+        let State { cores, iside, gic, mem, .. } = s;
+        !cores[c].advance(&env, 0, &mut StatePlatform { iside, gic, mem, cfg: self.cfg }).mispredicted
     }
 
     /// Takes core `c`'s local transitions, forking on each branch it may

@@ -343,6 +343,11 @@ impl Topology {
         self.uplink[from] + self.cluster_latency[a * self.num_clusters() + b] + self.uplink[to]
     }
 
+    /// Round trip to the farthest core from `core` (a broadcast's completion).
+    pub fn max_round_trip(&self, core: usize) -> Cycle {
+        (0..self.num_cores()).map(|t| 2 * self.latency(core, t)).max().unwrap_or(0)
+    }
+
     /// How far apart two cores are. Panics if either core does not exist.
     pub fn distance_class(&self, a: usize, b: usize) -> DistanceClass {
         if a == b {

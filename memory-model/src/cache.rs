@@ -27,8 +27,10 @@ pub struct CacheConfig {
     pub l1_hit: Cycle,
     /// Shared-level (L2/LLC) hit (Skylake L2: 12 cycles; DESIGN.md).
     pub l2_hit: Cycle,
-    /// Line transfer from another core's cache (core-to-core 15–80 ns on
-    /// servers, DESIGN.md; 100 cycles is 40 ns at 2.5 GHz).
+    /// Line transfer from another core's cache, before the path through the
+    /// topology is added (core-to-core 15–80 ns on servers, DESIGN.md: with
+    /// the default topology this gives 32 ns within a cluster, 64 ns across
+    /// clusters and 88 ns across sockets at 2.5 GHz).
     pub remote_transfer: Cycle,
     /// Memory access for a line no cache holds (~80 ns DRAM latency on
     /// Skylake-SP servers is typical; 200 cycles at 2.5 GHz).
@@ -37,7 +39,7 @@ pub struct CacheConfig {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { line_bytes: 64, l1_hit: 4, l2_hit: 12, remote_transfer: 100, memory: 200 }
+        CacheConfig { line_bytes: 64, l1_hit: 4, l2_hit: 12, remote_transfer: 60, memory: 200 }
     }
 }
 
@@ -91,12 +93,48 @@ pub enum Served {
 pub struct CoherenceModel {
     cfg: CacheConfig,
     lines: FxHashMap<u64, Line>,
+    /// Path latency between cores (row-major, `cores` × `cores`), added to
+    /// every core-to-core transfer; empty = all cores equally far.
+    distance: Vec<Cycle>,
+    cores: usize,
 }
 
 impl CoherenceModel {
     /// A model where no core caches anything yet.
     pub fn new(cfg: CacheConfig) -> Self {
-        CoherenceModel { cfg, lines: FxHashMap::default() }
+        CoherenceModel { cfg, lines: FxHashMap::default(), distance: vec![], cores: 0 }
+    }
+
+    /// Sets the path latency between every pair of `cores` cores.
+    pub fn set_distances(&mut self, cores: usize, latency: impl Fn(usize, usize) -> Cycle) {
+        self.cores = cores;
+        self.distance = (0..cores * cores).map(|i| latency(i / cores, i % cores)).collect();
+    }
+
+    fn distance(&self, a: u16, b: u16) -> Cycle {
+        let (a, b) = (a as usize, b as usize);
+        if a < self.cores && b < self.cores { self.distance[a * self.cores + b] } else { 0 }
+    }
+
+    /// Cost of bringing a line from core `from` to core `to`.
+    fn transfer(&self, to: u16, from: u16) -> Cycle {
+        self.cfg.remote_transfer + self.distance(to, from)
+    }
+
+    /// Cost of invalidating every copy other cores hold (they answer in parallel).
+    fn invalidation(&self, line: &Line, core: u16) -> Cycle {
+        let mut far = 0;
+        for (w, &bits) in line.sharers.iter().enumerate() {
+            let mut b = bits;
+            while b != 0 {
+                let c = (w * 64 + b.trailing_zeros() as usize) as u16;
+                b &= b - 1;
+                if c != core {
+                    far = far.max(self.distance(core, c));
+                }
+            }
+        }
+        self.cfg.remote_transfer + far
     }
 
     /// The parameters.
@@ -115,19 +153,20 @@ impl CoherenceModel {
 
     /// Latency of a load by `core` that completes now; updates line state.
     pub fn load(&mut self, core: u16, addr: Addr) -> (Cycle, Served) {
-        let cfg = &self.cfg;
-        let line = self.lines.entry(addr / cfg.line_bytes.max(1)).or_default();
+        let key = self.line_of(addr);
+        let line = self.lines.entry(key).or_default().clone();
         if line.has(core) {
-            return (cfg.l1_hit, Served::L1);
+            return (self.cfg.l1_hit, Served::L1);
         }
-        let served = match line.owner.take() {
-            Some(o) => {
-                line.add_sharer(o);
-                (cfg.remote_transfer, Served::Remote)
-            }
-            None if line.any_sharer_other_than(core) => (cfg.l2_hit, Served::Shared),
-            None => (cfg.memory, Served::Memory),
+        let served = match line.owner {
+            Some(o) => (self.transfer(core, o), Served::Remote),
+            None if line.any_sharer_other_than(core) => (self.cfg.l2_hit, Served::Shared),
+            None => (self.cfg.memory, Served::Memory),
         };
+        let line = self.lines.get_mut(&key).expect("inserted above");
+        if let Some(o) = line.owner.take() {
+            line.add_sharer(o);
+        }
         line.add_sharer(core);
         served
     }
@@ -135,15 +174,18 @@ impl CoherenceModel {
     /// Latency for `core` to gain ownership of `addr`'s line and write it;
     /// updates line state.
     pub fn store(&mut self, core: u16, addr: Addr) -> (Cycle, Served) {
-        let cfg = &self.cfg;
-        let line = self.lines.entry(addr / cfg.line_bytes.max(1)).or_default();
-        let served = match line.owner {
-            Some(o) if o == core => (cfg.l1_hit, Served::L1),
-            Some(_) => (cfg.remote_transfer, Served::Remote),
-            None if line.any_sharer_other_than(core) => (cfg.remote_transfer, Served::Remote),
-            None if line.has(core) => (cfg.l1_hit, Served::L1),
-            None => (cfg.memory, Served::Memory),
+        let key = self.line_of(addr);
+        let line = self.lines.entry(key).or_default().clone();
+        let served = {
+            match line.owner {
+                Some(o) if o == core => (self.cfg.l1_hit, Served::L1),
+                Some(o) => (self.transfer(core, o), Served::Remote),
+                None if line.any_sharer_other_than(core) => (self.invalidation(&line, core), Served::Remote),
+                None if line.has(core) => (self.cfg.l1_hit, Served::L1),
+                None => (self.cfg.memory, Served::Memory),
+            }
         };
+        let line = self.lines.get_mut(&key).expect("inserted above");
         line.owner = Some(core);
         line.clear_sharers();
         served
@@ -166,7 +208,7 @@ impl CoherenceModel {
     pub fn peek_load(&self, core: u16, addr: Addr) -> Cycle {
         match self.lines.get(&self.line_of(addr)) {
             Some(l) if l.has(core) => self.cfg.l1_hit,
-            Some(l) if l.owner.is_some() => self.cfg.remote_transfer,
+            Some(Line { owner: Some(o), .. }) => self.transfer(core, *o),
             Some(l) if l.any_sharer_other_than(core) => self.cfg.l2_hit,
             _ => self.cfg.memory,
         }
@@ -176,7 +218,8 @@ impl CoherenceModel {
     pub fn peek_store(&self, core: u16, addr: Addr) -> Cycle {
         match self.lines.get(&self.line_of(addr)) {
             Some(l) if l.owner == Some(core) => self.cfg.l1_hit,
-            Some(l) if l.owner.is_some() || l.any_sharer_other_than(core) => self.cfg.remote_transfer,
+            Some(Line { owner: Some(o), .. }) => self.transfer(core, *o),
+            Some(l) if l.any_sharer_other_than(core) => self.invalidation(l, core),
             Some(l) if l.has(core) => self.cfg.l1_hit,
             _ => self.cfg.memory,
         }

@@ -847,12 +847,16 @@ pub struct TlbEntry {
     /// [`InvalidationLog`]); the fill cycle is as good when walks are charged
     /// as one event.
     pub filled_at: Cycle,
+    /// Address of the leaf descriptor the walk read (to notice a later store
+    /// to it: the entry then caches a translation memory no longer holds).
+    pub leaf: Addr,
 }
 
 impl TlbEntry {
     /// The entry a successful walk of `va` under `asid` produces.
     pub fn from_walk(cfg: &TlbConfig, va: Addr, asid: Asid, walk: &Walk, filled_at: Cycle) -> TlbEntry {
-        TlbEntry { vpn: cfg.vpn(va), asid, ppn: walk.ppn(cfg), flags: walk.flags, filled_at }
+        let leaf = walk.reads.last().copied().unwrap_or(0);
+        TlbEntry { vpn: cfg.vpn(va), asid, ppn: walk.ppn(cfg), flags: walk.flags, filled_at, leaf }
     }
 
     /// Does a lookup of (`vpn`, `asid`) hit this entry?
@@ -1230,7 +1234,7 @@ mod tests {
 
     fn entry(vpn: Vpn, asid: Asid, global: bool, filled_at: Cycle) -> TlbEntry {
         let flags = PageFlags { user: !global, read_only: false, global };
-        TlbEntry { vpn, asid, ppn: vpn + 0x1000, flags, filled_at }
+        TlbEntry { vpn, asid, ppn: vpn + 0x1000, flags, filled_at, leaf: 0 }
     }
 
     #[test]
