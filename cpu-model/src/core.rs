@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use sim::Cycle;
 
 use crate::code::CodeSpace;
-use crate::isa::{Inst, Operand, Reg, SysReg, compare_flags};
+use crate::isa::{Inst, Operand, Reg, Sources, SysReg, compare_flags};
 
 /// Timing parameters of a core.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -112,6 +112,8 @@ struct Entry {
     iid: u32,
     pc: Addr,
     inst: Inst,
+    /// `inst.sources()`, decoded once at fetch.
+    srcs: Sources,
     /// Producer instance of each source register (`NO_PROD`: architectural).
     prod: [u32; 3],
     /// Value written to the destination register.
@@ -226,9 +228,20 @@ pub trait Platform {
     /// Translates `va` for an access of `kind` (MMU on): the physical
     /// address and the cycles the translation took (a TLB hit, or a walk),
     /// or a fault.
-    fn translate(&mut self, core: ThreadId, va: Addr, kind: AccessKind, ctx: Translating, now: Cycle)
-    -> Result<(Addr, Cycle), ()>;
+    fn translate(
+        &mut self,
+        core: ThreadId,
+        va: Addr,
+        kind: AccessKind,
+        ctx: Translating,
+        now: Cycle,
+    ) -> Result<(Addr, Cycle), TranslationFault>;
 }
+
+/// The MMU refused a translation (no valid descriptor, or the permissions
+/// forbid the access); the core takes an abort.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TranslationFault;
 
 /// What an address is translated for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -278,7 +291,14 @@ impl Platform for NoDevices {
     fn write_device(&mut self, _: ThreadId, _: SysReg, _: u64, _: Cycle) -> Cycle {
         0
     }
-    fn translate(&mut self, _: ThreadId, va: Addr, _: AccessKind, _: Translating, _: Cycle) -> Result<(Addr, Cycle), ()> {
+    fn translate(
+        &mut self,
+        _: ThreadId,
+        va: Addr,
+        _: AccessKind,
+        _: Translating,
+        _: Cycle,
+    ) -> Result<(Addr, Cycle), TranslationFault> {
         Ok((va, 0))
     }
 }
@@ -758,7 +778,7 @@ impl Core {
 
     /// Could `fetch` add an instruction right now (or an interrupt be taken)?
     fn fetch_possible(&self, env: &Env, now: Cycle, platform: &dyn Platform) -> bool {
-        if platform.irq_pending(self.id) && self.daif & DAIF_I == 0 {
+        if self.daif & DAIF_I == 0 && platform.irq_pending(self.id) {
             return true;
         }
         if self.rob.len() >= env.cfg.rob_entries.max(1) || (env.timed && self.fetch_ready_at > now) {
@@ -787,7 +807,7 @@ impl Core {
 
     /// The translation regime, if the MMU is on (SCTLR_EL1.M).
     fn translating(&self) -> Option<Translating> {
-        (self.sys.sctlr & 1 == 1).then(|| Translating {
+        (self.sys.sctlr & 1 == 1).then_some(Translating {
             root: self.sys.ttbr0 & 0xffff_ffff_ffff,
             asid: (self.sys.ttbr0 >> 48) as u16,
             user: self.el == 0,
@@ -802,7 +822,7 @@ impl Core {
         kind: AccessKind,
         at: Cycle,
         platform: &mut dyn Platform,
-    ) -> Result<(Addr, Cycle), ()> {
+    ) -> Result<(Addr, Cycle), TranslationFault> {
         match self.translating() {
             None => Ok((va, 0)),
             Some(ctx) => platform.translate(self.id, va, kind, ctx, at),
@@ -819,7 +839,7 @@ impl Core {
                 continue;
             }
             let inst = self.rob[i].inst;
-            let srcs = inst.sources();
+            let srcs = self.rob[i].srcs;
             let mut vals = [0u64; 3];
             let mut avail = [true; 3];
             let mut det = [true; 3];
@@ -898,7 +918,7 @@ impl Core {
                                 self.lsq.set_addr(slot, Some(addr), det[0] && det[1]);
                                 self.lsq.set_ready_at(slot, ready + walk);
                             }
-                            Err(()) => self.rob[i].fault = Some((va, false)),
+                            Err(TranslationFault) => self.rob[i].fault = Some((va, false)),
                         }
                         changed = true;
                     } else if s.addr.is_some() && !s.addr_final && det[0] && det[1] {
@@ -1084,7 +1104,7 @@ impl Core {
                                 self.lsq.set_addr(slot, Some(addr), det[0]);
                                 self.lsq.set_ready_at(slot, ready + walk);
                             }
-                            Err(()) => self.rob[i].fault = Some((vals[0], false)),
+                            Err(TranslationFault) => self.rob[i].fault = Some((vals[0], false)),
                         }
                         let e = &mut self.rob[i];
                         e.executed = true;
@@ -1114,19 +1134,22 @@ impl Core {
                 }
             }
             let e = &self.rob[i];
-            let settled = e.fault.is_some() || match inst {
-                Inst::Load { .. } => e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final),
-                Inst::Store { .. } => e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final && s.data_final),
-                Inst::BCond { .. } | Inst::Cbz { .. } | Inst::Br { .. } | Inst::Ret { .. } => e.resolved,
-                Inst::DcCvau { .. } | Inst::IcIvau { .. } | Inst::Tlbi { rt: Some(_), .. } => {
-                    e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final)
-                }
-                _ if inst.is_serializing() => false,
-                Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } => {
-                    e.executed && e.determined
-                }
-                _ => e.executed,
-            };
+            let settled = e.fault.is_some()
+                || match inst {
+                    Inst::Load { .. } => e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final),
+                    Inst::Store { .. } => {
+                        e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final && s.data_final)
+                    }
+                    Inst::BCond { .. } | Inst::Cbz { .. } | Inst::Br { .. } | Inst::Ret { .. } => e.resolved,
+                    Inst::DcCvau { .. } | Inst::IcIvau { .. } | Inst::Tlbi { rt: Some(_), .. } => {
+                        e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final)
+                    }
+                    _ if inst.is_serializing() => false,
+                    Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } => {
+                        e.executed && e.determined
+                    }
+                    _ => e.executed,
+                };
             self.rob[i].settled = settled;
             i += 1;
         }
@@ -1221,27 +1244,33 @@ impl Core {
     }
 
     /// Removes the head entry, making its effects architectural.
+    #[inline]
     fn retire_head(&mut self, env: &Env, now: Cycle, platform: &dyn Platform) {
-        let e = self.rob.pop_front().expect("front exists");
-        self.head_iid += 1;
+        let e = &self.rob[0];
+        let (iid, slot, pc, fetched_from) = (e.iid, e.slot, e.pc, e.fetched_from);
         if let Some(d) = e.inst.dest() {
             self.arch[d.index()] = e.result.expect("retired entries have results");
             self.arch_ready[d.index()] = e.ready_at;
-            if self.rename[d.index()] == e.iid {
+            if self.rename[d.index()] == iid {
                 self.rename[d.index()] = NO_PROD;
             }
         }
-        if e.slot != NO_SLOT {
-            self.lsq.set_retired(e.slot);
+        if slot != NO_SLOT {
+            self.lsq.set_retired(slot);
         }
-        if let (Some(executed), Some(newest)) = (e.fetched_from, platform.code_latest(e.pc))
+        if let Some(executed) = fetched_from
+            && let Some(newest) = platform.code_latest(pc)
             && executed != newest
         {
-            self.stale.push(StaleInstruction { pc: e.pc, executed, newest, at: now });
+            self.stale.push(StaleInstruction { pc, executed, newest, at: now });
         }
         if env.record {
+            let e = self.rob.pop_front().expect("front exists");
             self.record(&e);
+        } else {
+            self.rob.pop_front();
         }
+        self.head_iid += 1;
     }
 
     /// Executes the serializing instruction at the head of the reorder
@@ -1249,7 +1278,7 @@ impl Core {
     fn execute_at_head(&mut self, env: &Env, now: Cycle, platform: &mut dyn Platform) -> bool {
         let head = &self.rob[0];
         let (inst, pc) = (head.inst, head.pc);
-        let src = match head.inst.sources()[0] {
+        let src = match head.srcs[0] {
             Some(op) => match self.source(0, 0, op) {
                 Some((v, _, t)) => Some((v, t)),
                 None => return false,
@@ -1474,7 +1503,7 @@ impl Core {
                         self.fetch_page = Some(page);
                         fetched_at += walk;
                     }
-                    Err(()) => fault = Some((pc, true)),
+                    Err(TranslationFault) => fault = Some((pc, true)),
                 }
             }
             let (inst, fetched_from) = if fault.is_some() {
@@ -1525,8 +1554,9 @@ impl Core {
             let iid = self.next_iid;
             self.next_iid += 1;
             self.fetched += 1;
+            let srcs = inst.sources();
             let mut prod = [NO_PROD; 3];
-            for (k, op) in inst.sources().iter().enumerate() {
+            for (k, op) in srcs.iter().enumerate() {
                 if let Some(op) = op {
                     prod[k] = self.rename[op.reg.index()];
                 }
@@ -1591,6 +1621,7 @@ impl Core {
                 iid,
                 pc,
                 inst,
+                srcs,
                 prod,
                 result: None,
                 determined: false,

@@ -40,12 +40,12 @@ use sim::{Cycle, Engine, Model, Scheduler};
 
 use crate::code::CodeSpace;
 pub use crate::core::ThreadInit;
-use crate::core::{AccessKind, Core, CoreConfig, Env, Fetched, Platform, Translating};
+use crate::core::{AccessKind, Core, CoreConfig, Env, Fetched, Platform, Translating, TranslationFault};
 use crate::gic::{Gic, GicConfig, decode_sgi1r};
+use crate::isa::SysReg;
 use crate::topology::{Topology, TopologyConfig};
 use memory_model::tlb::{Invalidation, InvalidationLog, Tlb, TlbConfig, walk};
 use rustc_hash::FxHashMap;
-use crate::isa::SysReg;
 
 /// Same-time order of the machine's events: a memory access completing in a
 /// cycle is seen by a core waking up in that same cycle.
@@ -255,10 +255,17 @@ impl Platform for StatePlatform<'_> {
         }
         cost
     }
-    fn translate(&mut self, _: ThreadId, va: Addr, kind: AccessKind, ctx: Translating, _: Cycle) -> Result<(Addr, Cycle), ()> {
+    fn translate(
+        &mut self,
+        _: ThreadId,
+        va: Addr,
+        kind: AccessKind,
+        ctx: Translating,
+        _: Cycle,
+    ) -> Result<(Addr, Cycle), TranslationFault> {
         // Untimed: no TLB, every access walks the tables as they are now.
-        let w = walk(&self.cfg.tlb, ctx.root, va, |a| self.mem.read(a).value).map_err(|_| ())?;
-        if w.flags.allows(ctx.user, kind == AccessKind::Write) { Ok((w.pa, 0)) } else { Err(()) }
+        let w = walk(&self.cfg.tlb, ctx.root, va, |a| self.mem.read(a).value).map_err(|_| TranslationFault)?;
+        if w.flags.allows(ctx.user, kind == AccessKind::Write) { Ok((w.pa, 0)) } else { Err(TranslationFault) }
     }
 }
 
@@ -348,7 +355,14 @@ impl Platform for TimedPlatform<'_> {
         }
         cost
     }
-    fn translate(&mut self, core: ThreadId, va: Addr, kind: AccessKind, ctx: Translating, now: Cycle) -> Result<(Addr, Cycle), ()> {
+    fn translate(
+        &mut self,
+        core: ThreadId,
+        va: Addr,
+        kind: AccessKind,
+        ctx: Translating,
+        now: Cycle,
+    ) -> Result<(Addr, Cycle), TranslationFault> {
         self.mmu.translate(self.cfg, self.mem, core as usize, va, kind, ctx, now)
     }
 }
@@ -422,7 +436,7 @@ impl Mmu {
         kind: AccessKind,
         ctx: Translating,
         now: Cycle,
-    ) -> Result<(Addr, Cycle), ()> {
+    ) -> Result<(Addr, Cycle), TranslationFault> {
         if self.tlbs.len() <= core {
             self.tlbs.resize_with(core + 1, || Tlb::new(&cfg.tlb));
         }
@@ -443,12 +457,12 @@ impl Mmu {
                     shootdown_completed_at,
                 });
             }
-            return if e.flags.allows(ctx.user, write) { Ok((hit.pa, 0)) } else { Err(()) };
+            return if e.flags.allows(ctx.user, write) { Ok((hit.pa, 0)) } else { Err(TranslationFault) };
         }
-        let w = walk(&cfg.tlb, ctx.root, va, |a| mem.read(a).value).map_err(|_| ())?;
+        let w = walk(&cfg.tlb, ctx.root, va, |a| mem.read(a).value).map_err(|_| TranslationFault)?;
         let cycles = cfg.tlb.walk_cycles(w.reads.len());
         if !w.flags.allows(ctx.user, write) {
-            return Err(());
+            return Err(TranslationFault);
         }
         self.tlbs[core].fill_walk(va, ctx.asid, &w, now + cycles);
         if let Some(&leaf) = w.reads.last() {
@@ -593,12 +607,19 @@ impl Machine {
             self.state.mem.init(a, enc);
         }
         self.state.mem.set_record_coherence(self.record);
-        self.init_mem.reset_from(&self.state.mem);
+        if self.record {
+            // The initial state is only needed for the execution graph.
+            self.init_mem.reset_from(&self.state.mem);
+        }
         if !self.code.patchable().is_empty() {
             self.state.iside = ISide::new(self.code.patchable(), threads.len());
         }
         self.state.code_store_fault = None;
-        self.state.gic = Gic::new(self.cfg.gic.clone(), threads.len());
+        if self.state.gic.num_cores() == threads.len() {
+            self.state.gic.reset();
+        } else {
+            self.state.gic = Gic::new(self.cfg.gic.clone(), threads.len());
+        }
         self.mmu.clear();
         for (i, c) in self.state.cores.iter_mut().enumerate() {
             c.set_affinity(self.topology.affinity(i).mpidr());
@@ -780,10 +801,10 @@ impl Machine {
             SlotKind::Maint(_) => (Visible::Maint(seq), slot.addr),
             _ => unreachable!("only accesses and maintenance are issued"),
         };
-        if !core.lsq().is_enabled(mode, action) {
-            core.lsq_mut().unissue(seq);
-            return;
-        }
+        // Guards only ever turn true: anything that could undo one (a
+        // restart, a squash) also changes the entry's token. Debug builds
+        // check it.
+        debug_assert!(core.lsq().is_enabled(mode, action), "P{c} {action:?} issued but no longer enabled");
         let addr = addr.expect("enabled access has an address");
         self.restarts.clear();
         match action {

@@ -75,6 +75,41 @@ impl Line {
     }
 }
 
+/// Path latencies between cores, borrowed apart from the line table.
+struct Distances<'a> {
+    table: &'a [Cycle],
+    cores: usize,
+    base: Cycle,
+}
+
+impl Distances<'_> {
+    fn between(&self, a: u16, b: u16) -> Cycle {
+        let (a, b) = (a as usize, b as usize);
+        if a < self.cores && b < self.cores { self.table[a * self.cores + b] } else { 0 }
+    }
+
+    /// Cost of bringing a line from core `from` to core `to`.
+    fn transfer(&self, to: u16, from: u16) -> Cycle {
+        self.base + self.between(to, from)
+    }
+
+    /// Cost of invalidating every copy other cores hold (they answer in parallel).
+    fn invalidation(&self, line: &Line, core: u16) -> Cycle {
+        let mut far = 0;
+        for (w, &bits) in line.sharers.iter().enumerate() {
+            let mut b = bits;
+            while b != 0 {
+                let c = (w * 64 + b.trailing_zeros() as usize) as u16;
+                b &= b - 1;
+                if c != core {
+                    far = far.max(self.between(core, c));
+                }
+            }
+        }
+        self.base + far
+    }
+}
+
 /// Which level served an access (for statistics and traces).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Served {
@@ -111,38 +146,12 @@ impl CoherenceModel {
         self.distance = (0..cores * cores).map(|i| latency(i / cores, i % cores)).collect();
     }
 
-    fn distance(&self, a: u16, b: u16) -> Cycle {
-        let (a, b) = (a as usize, b as usize);
-        if a < self.cores && b < self.cores { self.distance[a * self.cores + b] } else { 0 }
-    }
-
-    /// Cost of bringing a line from core `from` to core `to`.
-    fn transfer(&self, to: u16, from: u16) -> Cycle {
-        self.cfg.remote_transfer + self.distance(to, from)
-    }
-
-    /// Cost of invalidating every copy other cores hold (they answer in parallel).
-    fn invalidation(&self, line: &Line, core: u16) -> Cycle {
-        let mut far = 0;
-        for (w, &bits) in line.sharers.iter().enumerate() {
-            let mut b = bits;
-            while b != 0 {
-                let c = (w * 64 + b.trailing_zeros() as usize) as u16;
-                b &= b - 1;
-                if c != core {
-                    far = far.max(self.distance(core, c));
-                }
-            }
-        }
-        self.cfg.remote_transfer + far
-    }
-
     /// The parameters.
     pub fn config(&self) -> &CacheConfig {
         &self.cfg
     }
 
-    /// Forgets all cached lines (keeps the allocation).
+    /// Forgets all cached lines (keeps the allocation and the distances).
     pub fn clear(&mut self) {
         self.lines.clear();
     }
@@ -151,22 +160,26 @@ impl CoherenceModel {
         addr / self.cfg.line_bytes.max(1)
     }
 
+    fn dist(&self) -> Distances<'_> {
+        Distances { table: &self.distance, cores: self.cores, base: self.cfg.remote_transfer }
+    }
+
     /// Latency of a load by `core` that completes now; updates line state.
     pub fn load(&mut self, core: u16, addr: Addr) -> (Cycle, Served) {
-        let key = self.line_of(addr);
-        let line = self.lines.entry(key).or_default().clone();
+        let key = addr / self.cfg.line_bytes.max(1);
+        let d = Distances { table: &self.distance, cores: self.cores, base: self.cfg.remote_transfer };
+        let line = self.lines.entry(key).or_default();
         if line.has(core) {
             return (self.cfg.l1_hit, Served::L1);
         }
-        let served = match line.owner {
-            Some(o) => (self.transfer(core, o), Served::Remote),
+        let served = match line.owner.take() {
+            Some(o) => {
+                line.add_sharer(o);
+                (d.transfer(core, o), Served::Remote)
+            }
             None if line.any_sharer_other_than(core) => (self.cfg.l2_hit, Served::Shared),
             None => (self.cfg.memory, Served::Memory),
         };
-        let line = self.lines.get_mut(&key).expect("inserted above");
-        if let Some(o) = line.owner.take() {
-            line.add_sharer(o);
-        }
         line.add_sharer(core);
         served
     }
@@ -174,18 +187,16 @@ impl CoherenceModel {
     /// Latency for `core` to gain ownership of `addr`'s line and write it;
     /// updates line state.
     pub fn store(&mut self, core: u16, addr: Addr) -> (Cycle, Served) {
-        let key = self.line_of(addr);
-        let line = self.lines.entry(key).or_default().clone();
-        let served = {
-            match line.owner {
-                Some(o) if o == core => (self.cfg.l1_hit, Served::L1),
-                Some(o) => (self.transfer(core, o), Served::Remote),
-                None if line.any_sharer_other_than(core) => (self.invalidation(&line, core), Served::Remote),
-                None if line.has(core) => (self.cfg.l1_hit, Served::L1),
-                None => (self.cfg.memory, Served::Memory),
-            }
+        let key = addr / self.cfg.line_bytes.max(1);
+        let d = Distances { table: &self.distance, cores: self.cores, base: self.cfg.remote_transfer };
+        let line = self.lines.entry(key).or_default();
+        let served = match line.owner {
+            Some(o) if o == core => (self.cfg.l1_hit, Served::L1),
+            Some(o) => (d.transfer(core, o), Served::Remote),
+            None if line.any_sharer_other_than(core) => (d.invalidation(line, core), Served::Remote),
+            None if line.has(core) => (self.cfg.l1_hit, Served::L1),
+            None => (self.cfg.memory, Served::Memory),
         };
-        let line = self.lines.get_mut(&key).expect("inserted above");
         line.owner = Some(core);
         line.clear_sharers();
         served
@@ -208,7 +219,7 @@ impl CoherenceModel {
     pub fn peek_load(&self, core: u16, addr: Addr) -> Cycle {
         match self.lines.get(&self.line_of(addr)) {
             Some(l) if l.has(core) => self.cfg.l1_hit,
-            Some(Line { owner: Some(o), .. }) => self.transfer(core, *o),
+            Some(Line { owner: Some(o), .. }) => self.dist().transfer(core, *o),
             Some(l) if l.any_sharer_other_than(core) => self.cfg.l2_hit,
             _ => self.cfg.memory,
         }
@@ -218,8 +229,8 @@ impl CoherenceModel {
     pub fn peek_store(&self, core: u16, addr: Addr) -> Cycle {
         match self.lines.get(&self.line_of(addr)) {
             Some(l) if l.owner == Some(core) => self.cfg.l1_hit,
-            Some(Line { owner: Some(o), .. }) => self.transfer(core, *o),
-            Some(l) if l.any_sharer_other_than(core) => self.invalidation(l, core),
+            Some(Line { owner: Some(o), .. }) => self.dist().transfer(core, *o),
+            Some(l) if l.any_sharer_other_than(core) => self.dist().invalidation(l, core),
             Some(l) if l.has(core) => self.cfg.l1_hit,
             _ => self.cfg.memory,
         }

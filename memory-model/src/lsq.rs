@@ -203,6 +203,7 @@ impl Prefix {
         maint_done: true,
     };
 
+    #[inline]
     fn absorb(&mut self, s: &Slot) {
         match s.kind {
             SlotKind::Load { acquire } => {
@@ -259,12 +260,14 @@ pub struct Lsq {
     slots: VecDeque<Slot>,
     head: Seq,
     next_token: u32,
+    /// Retired stores not yet propagated (the store buffer's occupancy).
+    buffered: usize,
 }
 
 impl Lsq {
     /// An empty queue for core `tid`.
     pub fn new(tid: ThreadId) -> Self {
-        Lsq { tid, slots: VecDeque::new(), head: 0, next_token: 0 }
+        Lsq { tid, slots: VecDeque::new(), head: 0, next_token: 0, buffered: 0 }
     }
 
     /// Empties the queue, keeping its allocation.
@@ -272,6 +275,7 @@ impl Lsq {
         self.slots.clear();
         self.head = 0;
         self.next_token = 0;
+        self.buffered = 0;
     }
 
     /// Number of entries.
@@ -286,7 +290,8 @@ impl Lsq {
 
     /// Retired stores that have not yet propagated (store-buffer occupancy).
     pub fn buffered_stores(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_store() && s.retired && !s.done).count()
+        debug_assert_eq!(self.buffered, self.slots.iter().filter(|s| s.is_store() && s.retired && !s.done).count());
+        self.buffered
     }
 
     fn index(&self, seq: Seq) -> usize {
@@ -366,7 +371,10 @@ impl Lsq {
 
     /// Marks the instruction retired by the core.
     pub fn set_retired(&mut self, seq: Seq) {
-        self.slot_mut(seq).retired = true;
+        let s = self.slot_mut(seq);
+        s.retired = true;
+        let buffered = s.is_store() && !s.done;
+        self.buffered += buffered as usize;
     }
 
     /// Pops completed entries (retired and done) from the head.
@@ -665,6 +673,7 @@ impl Lsq {
         let w = WriteId { tid: self.tid, iid: s.iid };
         mem.write(s.addr.expect("store address"), s.data.expect("store data"), w);
         s.done = true;
+        self.buffered -= s.retired as usize;
         s.issued = false;
         self.later_reads_of_other_writes(i, w, restarts);
         w
