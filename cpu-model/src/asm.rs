@@ -2,10 +2,11 @@
 //!
 //! ```text
 //! // kernel entry hook, simplified
+//!         .equ  ISOLATED, 1
 //! enter:  LDR   W1, [X0]          // ll_isol_flags
-//!         CMP   W1, #1
+//!         CMP   W1, #ISOLATED
 //!         B.NE  out
-//!         MOV   W2, #2
+//!         MOV   W2, #(ISOLATED + 1)
 //!         STR   W2, [X0]
 //!         DMB   ISH
 //!         ISB
@@ -16,6 +17,27 @@
 //! instruction; `//` starts a comment; mnemonics and registers are
 //! case-insensitive. Besides the AArch64 subset there is one
 //! pseudo-instruction, `work N`: N cycles of computation, one event.
+//!
+//! Immediates are constant expressions: numbers (decimal or `0x` hex),
+//! symbols, `( )`, unary `-`, and `* / + - << >> & |` with C's precedence.
+//! Symbols come from `.equ NAME, EXPR` (or `.set`) earlier in the text, or
+//! from the caller ([`assemble_with`]: a loader's per-CPU data addresses,
+//! sizes, command-line definitions). Labels are code addresses and are used
+//! by branches and `ADR`.
+//!
+//! Layout directives pad with `UDF #0` (an undefined instruction, so that
+//! running into padding takes an exception, as on hardware):
+//! `.org OFFSET` moves to `base + OFFSET`; `.align N` to the next multiple of
+//! 2^N bytes; `.balign BYTES` to the next multiple of BYTES. A vector table
+//! is written with them:
+//!
+//! ```
+//! let text = "vectors:\n .org 0x280\n  B irq\n .org 0x800\nirq: ERET";
+//! let p = cpu_model::asm::assemble(text, 0x10000).unwrap();
+//! assert_eq!(p.label("vectors"), Some(0x10000));
+//! assert_eq!(p.label("irq"), Some(0x10800));
+//! ```
+//!
 //! Errors carry the line and column of what is wrong.
 
 use std::collections::BTreeMap;
@@ -83,22 +105,118 @@ impl Program {
     }
 }
 
+/// Named constants usable in immediates.
+pub type Symbols = BTreeMap<String, u64>;
+
 /// Assembles `text` to a program starting at `base`.
 pub fn assemble(text: &str, base: Addr) -> Result<Program, AsmError> {
+    assemble_with(text, base, &Symbols::new())
+}
+
+/// Assembles `text` to a program starting at `base`, with `symbols`
+/// defined for immediates (a `.equ` in the text may not redefine one).
+pub fn assemble_with(text: &str, base: Addr, symbols: &Symbols) -> Result<Program, AsmError> {
     let mut b = Builder::new(base);
+    let mut syms = symbols.clone();
     for (n, raw) in text.lines().enumerate() {
         let line = n + 1;
         let code = raw.find("//").map_or(raw, |i| &raw[..i]);
         let (labels, rest, rest_col) = split_labels(code).map_err(|(col, msg)| AsmError { line, col, msg })?;
+        let at = |(col, msg)| AsmError { line, col, msg };
+        // As in GNU as, labels name the address before a directive on
+        // their line takes effect.
         for (label, col) in labels {
             b.label(&label, line, col)?;
         }
-        if !rest.trim().is_empty() {
-            let parsed = parse_inst(rest, rest_col).map_err(|(col, msg)| AsmError { line, col, msg })?;
+        if rest.trim_start().starts_with('.') {
+            directive(&mut b, &mut syms, rest, rest_col).map_err(at)?;
+        } else if !rest.trim().is_empty() {
+            let parsed = parse_inst_with(rest, rest_col, &syms).map_err(at)?;
             b.push(parsed, line);
         }
     }
-    b.finish()
+    b.finish_with(symbols)
+}
+
+/// Evaluates a constant expression (the syntax of immediates, without the
+/// `#`) over `symbols`; errors carry the 1-based column in `text`.
+///
+/// ```
+/// let mut syms = cpu_model::asm::Symbols::new();
+/// syms.insert("BASE".into(), 0x1000);
+/// assert_eq!(cpu_model::asm::eval("BASE + 2 * 0x40", &syms), Ok(0x1080));
+/// assert!(cpu_model::asm::eval("BASE +", &syms).is_err());
+/// ```
+pub fn eval(text: &str, symbols: &Symbols) -> Result<u64, (usize, String)> {
+    let mut c = Cur { s: text, pos: 0, col0: 1, syms: symbols };
+    let v = c.expr()?;
+    c.end()?;
+    Ok(v)
+}
+
+/// Applies one directive line.
+fn directive(b: &mut Builder, syms: &mut Symbols, s: &str, col0: usize) -> PResult<()> {
+    let mut c = Cur { s, pos: 0, col0, syms };
+    let (name, col) = c.word()?;
+    match name.to_ascii_lowercase().as_str() {
+        ".equ" | ".set" => {
+            let (sym, scol) = c.word()?;
+            c.comma()?;
+            let v = c.expr()?;
+            c.end()?;
+            if is_reserved(&sym) {
+                return Err((scol, format!("`{sym}` is a register name and cannot be a symbol")));
+            }
+            if syms.contains_key(&sym) {
+                return Err((scol, format!("symbol `{sym}` defined twice")));
+            }
+            syms.insert(sym, v);
+            Ok(())
+        }
+        ".org" | ".align" | ".p2align" | ".balign" => {
+            c.ws();
+            let vcol = c.col();
+            let v = c.expr()?;
+            c.end()?;
+            let here = b.prog.end();
+            let target = match name.to_ascii_lowercase().as_str() {
+                ".org" => b.prog.base.checked_add(v).ok_or((vcol, "offset out of range".to_string()))?,
+                dir => {
+                    let bytes = if dir == ".balign" {
+                        v
+                    } else {
+                        1u64.checked_shl(v as u32)
+                            .filter(|_| v < 32)
+                            .ok_or((vcol, "alignment too large".to_string()))?
+                    };
+                    if bytes == 0 || !bytes.is_power_of_two() {
+                        return Err((vcol, format!("alignment {bytes} is not a power of two")));
+                    }
+                    here.next_multiple_of(bytes.max(Inst::BYTES))
+                }
+            };
+            if target < here {
+                return Err((vcol, format!("`.org` moves backwards ({target:#x} < {here:#x})")));
+            }
+            if !(target - b.prog.base).is_multiple_of(Inst::BYTES) {
+                return Err((vcol, format!("{target:#x} is not instruction-aligned")));
+            }
+            if target - here > 1 << 24 {
+                return Err((vcol, "padding larger than 16 MiB".into()));
+            }
+            let line = b.prog.lines.last().copied().unwrap_or(0);
+            while b.prog.end() < target {
+                b.push(Parsed { inst: Inst::Udf(0), target: None }, line);
+            }
+            Ok(())
+        }
+        _ => Err((col, format!("unsupported directive `{name}`"))),
+    }
+}
+
+/// Register-like names that cannot be symbols (`#X1` would be ambiguous).
+fn is_reserved(name: &str) -> bool {
+    parse_reg(name).is_some()
 }
 
 /// Accumulates instructions and labels, then resolves branch targets.
@@ -132,9 +250,16 @@ impl Builder {
     }
 
     /// Resolves labels; fails on an undefined one.
-    pub fn finish(mut self) -> Result<Program, AsmError> {
+    pub fn finish(self) -> Result<Program, AsmError> {
+        self.finish_with(&Symbols::new())
+    }
+
+    /// Resolves labels, looking up those the program does not define in
+    /// `external` (code addresses of programs loaded before it); fails on
+    /// one defined nowhere.
+    pub fn finish_with(mut self, external: &Symbols) -> Result<Program, AsmError> {
         for (i, label, line, col) in self.pending {
-            let Some(&addr) = self.prog.labels.get(&label) else {
+            let Some(&addr) = self.prog.labels.get(&label).or_else(|| external.get(&label)) else {
                 return Err(AsmError { line, col, msg: format!("undefined label `{label}`") });
             };
             match &mut self.prog.insts[i] {
@@ -187,6 +312,7 @@ struct Cur<'a> {
     s: &'a str,
     pos: usize,
     col0: usize,
+    syms: &'a Symbols,
 }
 
 type PResult<T> = Result<T, (usize, String)>;
@@ -246,31 +372,89 @@ impl<'a> Cur<'a> {
         }
         Ok(op.reg)
     }
+    /// An immediate: `#EXPR`, or a bare expression.
     fn imm(&mut self) -> PResult<u64> {
+        self.eat('#');
+        self.expr()
+    }
+    /// A constant expression (C precedence: `|` < `&` < shifts < `+ -` < `* /`).
+    fn expr(&mut self) -> PResult<u64> {
+        self.binary(0)
+    }
+    fn binary(&mut self, level: usize) -> PResult<u64> {
+        const LEVELS: [&[&str]; 5] = [&["|"], &["&"], &["<<", ">>"], &["+", "-"], &["*", "/"]];
+        if level == LEVELS.len() {
+            return self.unary();
+        }
+        let mut v = self.binary(level + 1)?;
+        loop {
+            self.ws();
+            let rest = &self.s[self.pos..];
+            let Some(op) = LEVELS[level].iter().find(|op| rest.starts_with(**op)) else { return Ok(v) };
+            let col = self.col();
+            self.pos += op.len();
+            let r = self.binary(level + 1)?;
+            v = match *op {
+                "|" => v | r,
+                "&" => v & r,
+                "<<" => v.checked_shl(r as u32).filter(|_| r < 64).ok_or((col, "shift out of range".to_string()))?,
+                ">>" => v.checked_shr(r as u32).filter(|_| r < 64).ok_or((col, "shift out of range".to_string()))?,
+                "+" => v.wrapping_add(r),
+                "-" => v.wrapping_sub(r),
+                "*" => v.wrapping_mul(r),
+                _ => v.checked_div(r).ok_or((col, "division by zero".to_string()))?,
+            };
+        }
+    }
+    fn unary(&mut self) -> PResult<u64> {
         self.ws();
         let col = self.col();
-        self.eat('#');
-        self.ws();
-        let rest = &self.s[self.pos..];
-        let neg = rest.starts_with('-');
-        let body = rest.trim_start_matches(['-', '+']);
-        let skipped = rest.len() - body.len();
-        let (digits, radix) = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-            (h, 16)
-        } else {
-            (body, 10)
-        };
-        let len = digits.char_indices().find(|&(_, c)| !c.is_digit(radix)).map_or(digits.len(), |(i, _)| i);
-        if len == 0 {
-            return Err((col, "expected an immediate".into()));
+        if self.eat('-') {
+            return Ok(self.unary()?.wrapping_neg());
         }
-        let v = u64::from_str_radix(&digits[..len], radix).map_err(|e| (col, format!("bad immediate: {e}")))?;
-        self.pos += skipped + (body.len() - digits.len()) + len;
-        Ok(if neg { v.wrapping_neg() } else { v })
+        if self.eat('+') {
+            return self.unary();
+        }
+        if self.eat('(') {
+            let v = self.expr()?;
+            self.expect(')')?;
+            return Ok(v);
+        }
+        let rest = &self.s[self.pos..];
+        if rest.starts_with(|c: char| c.is_ascii_digit()) {
+            let (digits, radix, prefix) = match rest.get(..2) {
+                Some("0x" | "0X") => (&rest[2..], 16, 2),
+                Some("0b" | "0B") => (&rest[2..], 2, 2),
+                _ => (rest, 10, 0),
+            };
+            let len =
+                digits.char_indices().find(|&(_, c)| !c.is_digit(radix) && c != '_').map_or(digits.len(), |(i, _)| i);
+            let text: String = digits[..len].chars().filter(|&c| c != '_').collect();
+            if text.is_empty() {
+                return Err((col, "expected a number".into()));
+            }
+            let v = u64::from_str_radix(&text, radix).map_err(|e| (col, format!("bad immediate: {e}")))?;
+            self.pos += prefix + len;
+            return Ok(v);
+        }
+        if rest.starts_with(is_ident_start) {
+            let (name, col) = self.word()?;
+            return match self.syms.get(&name) {
+                Some(&v) => Ok(v),
+                None if parse_reg(&name).is_some() => {
+                    Err((col, format!("expected an immediate, found register `{name}`")))
+                }
+                None => Err((col, format!("undefined symbol `{name}`"))),
+            };
+        }
+        Err((col, "expected an immediate".into()))
+    }
+    fn end(&mut self) -> PResult<()> {
+        if self.at_end() { Ok(()) } else { Err(self.err(format!("unexpected `{}`", self.s[self.pos..].trim_end()))) }
     }
     fn src2(&mut self) -> PResult<Src2> {
         match self.peek() {
-            Some('#') | Some('-') => Ok(Src2::Imm(self.imm()?)),
+            Some('#') | Some('-') | Some('(') => Ok(Src2::Imm(self.imm()?)),
             Some(c) if c.is_ascii_digit() => Ok(Src2::Imm(self.imm()?)),
             _ => Ok(Src2::Reg(self.reg()?)),
         }
@@ -279,7 +463,9 @@ impl<'a> Cur<'a> {
         self.expect('[')?;
         let base = self.xreg()?;
         let index = if self.eat(',') {
-            if matches!(self.peek(), Some('#') | Some('-')) || self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            if matches!(self.peek(), Some('#') | Some('-') | Some('('))
+                || self.peek().is_some_and(|c| c.is_ascii_digit())
+            {
                 Index::Imm(self.imm()? as i64)
             } else {
                 let r = self.reg()?;
@@ -314,9 +500,14 @@ impl<'a> Cur<'a> {
     }
 }
 
-/// Parses a register name: `Xn`, `Wn`, `XZR`, `WZR`.
+/// Parses a register name: `Xn`, `Wn`, `XZR`, `WZR`, `SP`, `WSP`.
 pub fn parse_reg(w: &str) -> Option<Operand> {
     let u = w.to_ascii_uppercase();
+    match u.as_str() {
+        "SP" => return Some(Operand { reg: Reg::SP, width: Width::X }),
+        "WSP" => return Some(Operand { reg: Reg::SP, width: Width::W }),
+        _ => {}
+    }
     let (width, rest) = match u.as_bytes().first()? {
         b'X' => (Width::X, &u[1..]),
         b'W' => (Width::W, &u[1..]),
@@ -351,7 +542,12 @@ fn fence_option(c: &mut Cur, dsb: bool) -> PResult<Fence> {
 /// Parses one instruction; `col0` is the column of `s` in its line.
 /// Errors are `(column, message)`.
 pub fn parse_inst(s: &str, col0: usize) -> Result<Parsed, (usize, String)> {
-    let mut c = Cur { s, pos: 0, col0 };
+    parse_inst_with(s, col0, &Symbols::new())
+}
+
+/// Parses one instruction with `syms` defined for its immediates.
+pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (usize, String)> {
+    let mut c = Cur { s, pos: 0, col0, syms };
     let (mn, mcol) = c.word()?;
     let upper = mn.to_ascii_uppercase();
     let mut target = None;
@@ -376,19 +572,28 @@ pub fn parse_inst(s: &str, col0: usize) -> Result<Parsed, (usize, String)> {
             c.comma()?;
             Inst::Mov { rd, src: c.src2()? }
         }
-        "ADD" | "SUB" | "AND" | "ORR" | "EOR" => {
+        "ADD" | "SUB" | "AND" | "ORR" | "EOR" | "LSL" | "LSR" | "MUL" => {
             let op = match upper.as_str() {
                 "ADD" => AluOp::Add,
                 "SUB" => AluOp::Sub,
                 "AND" => AluOp::And,
                 "ORR" => AluOp::Orr,
-                _ => AluOp::Eor,
+                "EOR" => AluOp::Eor,
+                "LSL" => AluOp::Lsl,
+                "LSR" => AluOp::Lsr,
+                _ => AluOp::Mul,
             };
             let rd = c.reg()?;
             c.comma()?;
             let rn = c.reg()?;
             c.comma()?;
-            Inst::Alu { op, rd, rn, src: c.src2()? }
+            c.ws();
+            let scol = c.col();
+            let src = c.src2()?;
+            if op == AluOp::Mul && matches!(src, Src2::Imm(_)) {
+                return Err((scol, "MUL takes registers only".into()));
+            }
+            Inst::Alu { op, rd, rn, src }
         }
         "CMP" => {
             let rn = c.reg()?;
@@ -490,6 +695,7 @@ pub fn parse_inst(s: &str, col0: usize) -> Result<Parsed, (usize, String)> {
         }
         "ISB" => Inst::Isb,
         "NOP" => Inst::Nop,
+        "WFI" => Inst::Wfi,
         "WORK" => Inst::Work(c.imm()?),
         _ if upper.starts_with("B.") => {
             let cond = parse_cond(&upper[2..]).ok_or((mcol, format!("unknown condition in `{mn}`")))?;
@@ -557,6 +763,14 @@ mod tests {
             ("MSR DAIFSet, #2", "MSR DAIFSet,#2"),
             ("BLR X3", "BLR X3"),
             ("RET", "RET"),
+            ("LSL X1, X2, #6", "LSL X1,X2,#6"),
+            ("lsr w1, w2, w3", "LSR W1,W2,W3"),
+            ("MUL X1, X2, X3", "MUL X1,X2,X3"),
+            ("WFI", "WFI"),
+            ("MOV X0, #(1 << 4) | 3", "MOV X0,#19"),
+            ("ADD X0, X0, #-(2 * 3)", "ADD X0,X0,#-6"),
+            ("LDR X0, [X1, #(8 + 8) * 2]", "LDR X0,[X1,#32]"),
+            ("work 0b1_000", "work 8"),
         ] {
             let p = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}"));
             assert_eq!(p.inst.to_string(), shown);
@@ -577,5 +791,47 @@ mod tests {
         let e = assemble("a:\na: NOP", 0).unwrap_err();
         assert_eq!((e.line, e.msg.as_str()), (2, "label `a` defined twice"));
         assert!(parse_reg("X31").is_none() && parse_reg("X07").is_none() && parse_reg("wzr").is_some());
+    }
+
+    #[test]
+    fn symbols_come_from_equ_and_from_the_caller() {
+        let mut syms = Symbols::new();
+        syms.insert("PERCPU".into(), 0x8000);
+        let p = assemble_with(
+            ".equ STRIDE, 0x40\n.set FLAGS, STRIDE - 8\n MOV X0,#PERCPU + 2*STRIDE\n LDR W1,[X0,#FLAGS]",
+            0,
+            &syms,
+        )
+        .unwrap();
+        assert_eq!(p.insts[0].to_string(), "MOV X0,#32896");
+        assert_eq!(p.insts[1].to_string(), "LDR W1,[X0,#56]");
+        for (text, line, col, msg) in [
+            ("MOV X0,#NOPE", 1, 9, "undefined symbol `NOPE`"),
+            (".equ A, 1\n.equ A, 2", 2, 6, "symbol `A` defined twice"),
+            (".equ PERCPU, 1", 1, 6, "symbol `PERCPU` defined twice"),
+            (".equ X1, 1", 1, 6, "`X1` is a register name and cannot be a symbol"),
+            ("MOV X0,#(1", 1, 11, "expected `)`"),
+            ("MOV X0,#4/0", 1, 10, "division by zero"),
+            ("MUL X0,X1,#2", 1, 11, "MUL takes registers only"),
+            (".fill 4", 1, 1, "unsupported directive `.fill`"),
+        ] {
+            let e = assemble_with(text, 0, &syms).unwrap_err();
+            assert_eq!((e.line, e.col, e.msg.as_str()), (line, col, msg), "{text}");
+        }
+    }
+
+    #[test]
+    fn layout_directives_pad_with_undefined_instructions() {
+        let p = assemble("NOP\nvectors: .align 7\n B irq\n .org 0x280\nirq: ERET\n.balign 16\nend:", 0x1000).unwrap();
+        assert_eq!(p.label("vectors"), Some(0x1004), "a label names the address before its line's directive");
+        assert_eq!(p.at(0x1004), Some(&Inst::Udf(0)));
+        assert_eq!(p.at(0x1080), Some(&Inst::B { target: 0x1280 }));
+        assert_eq!(p.label("irq"), Some(0x1280));
+        assert_eq!(p.label("end"), Some(0x1290));
+        let e = assemble("NOP\nNOP\n.org 4", 0).unwrap_err();
+        assert_eq!((e.line, e.col), (3, 6));
+        assert!(e.msg.contains("moves backwards"), "{e}");
+        let e = assemble(".balign 12", 0).unwrap_err();
+        assert_eq!(e.msg, "alignment 12 is not a power of two");
     }
 }

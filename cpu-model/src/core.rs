@@ -348,6 +348,9 @@ pub struct ExceptionRecord {
 /// Core-local system registers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 struct SysRegs {
+    /// The banked stack pointers; the current EL's lives in `arch[SP]`.
+    sp_el0: u64,
+    sp_el1: u64,
     vbar: u64,
     elr: u64,
     spsr: u64,
@@ -550,6 +553,10 @@ impl Core {
             SysReg::MpidrEl1 => self.sys.mpidr,
             SysReg::Daif => (self.daif as u64) << 6,
             SysReg::CurrentEl => (self.el as u64) << 2,
+            SysReg::SpEl0 if self.el == 0 => self.arch[Reg::SP.index()],
+            SysReg::SpEl0 => self.sys.sp_el0,
+            SysReg::SpEl1 if self.el == 1 => self.arch[Reg::SP.index()],
+            SysReg::SpEl1 => self.sys.sp_el1,
             _ => 0,
         }
     }
@@ -566,6 +573,27 @@ impl Core {
             SysReg::SctlrEl1 => self.sys.sctlr = v,
             SysReg::MpidrEl1 => self.sys.mpidr = v,
             SysReg::Daif => self.daif = ((v >> 6) & 0xf) as u8,
+            SysReg::SpEl0 if self.el == 0 => self.arch[Reg::SP.index()] = v,
+            SysReg::SpEl0 => self.sys.sp_el0 = v,
+            SysReg::SpEl1 if self.el == 1 => self.arch[Reg::SP.index()] = v,
+            SysReg::SpEl1 => self.sys.sp_el1 = v,
+            _ => {}
+        }
+    }
+
+    /// Switches `SP` from the current EL's stack pointer to `to`'s (with
+    /// nothing in flight: exception entry and return squash first).
+    fn switch_stack(&mut self, to: u8) {
+        let sp = Reg::SP.index();
+        match (self.el, to) {
+            (0, 1) => {
+                self.sys.sp_el0 = self.arch[sp];
+                self.arch[sp] = self.sys.sp_el1;
+            }
+            (1, 0) => {
+                self.sys.sp_el1 = self.arch[sp];
+                self.arch[sp] = self.sys.sp_el0;
+            }
             _ => {}
         }
     }
@@ -1009,7 +1037,7 @@ impl Core {
                                     crate::isa::Src2::Imm(v) => rd.width.mask(v),
                                     crate::isa::Src2::Reg(_) => vals[1],
                                 };
-                                rd.width.mask(op.apply(vals[0], b))
+                                rd.width.mask(op.apply(rd.width, vals[0], b))
                             }
                             Inst::Cmp { rn, src } => {
                                 let b = match src {
@@ -1116,7 +1144,7 @@ impl Core {
                     }
                 }
                 // Executed at the head of the reorder buffer, in `retire`.
-                Inst::Svc(_) | Inst::Eret | Inst::Mrs { .. } | Inst::Msr { .. } | Inst::MsrDaif { .. } => {}
+                Inst::Svc(_) | Inst::Eret | Inst::Mrs { .. } | Inst::Msr { .. } | Inst::MsrDaif { .. } | Inst::Wfi => {}
                 Inst::B { .. }
                 | Inst::Nop
                 | Inst::Dmb(_)
@@ -1333,6 +1361,15 @@ impl Core {
                 let esr = (0x15u64 << 26) | (1 << 25) | imm as u64;
                 self.take_exception(env, at, ExceptionKind::Sync { class: 0x15 }, pc + Inst::BYTES, esr);
             }
+            Inst::Wfi => {
+                // Sleeps until an interrupt is pending, masked or not; the
+                // interrupt's arrival is what wakes the core again.
+                if env.timed && !platform.irq_pending(self.id) {
+                    return false;
+                }
+                self.rob[0].executed = true;
+                self.retire_head(env, now, platform);
+            }
             Inst::Udf(_) => {
                 // Undefined instruction: a synchronous exception, class 0.
                 self.take_exception(env, at, ExceptionKind::Sync { class: 0 }, pc, 1 << 25);
@@ -1358,6 +1395,7 @@ impl Core {
         if let ExceptionKind::Sync { .. } = kind {
             self.sys.esr = esr;
         }
+        self.switch_stack(1);
         self.el = 1;
         self.daif = 0xf;
         let offset = match (kind, from_el) {
@@ -1377,7 +1415,11 @@ impl Core {
     fn exception_return(&mut self, env: &Env, now: Cycle) {
         self.squash_unretired();
         let spsr = self.sys.spsr;
-        self.el = ((spsr >> 2) & 3) as u8;
+        // Only EL0 and EL1 exist: a return to a higher level stays at EL1
+        // (the architecture makes it an illegal return).
+        let el = (((spsr >> 2) & 3) as u8).min(1);
+        self.switch_stack(el);
+        self.el = el;
         self.daif = ((spsr >> 6) & 0xf) as u8;
         self.pc = self.sys.elr;
         let done = now + env.cfg.exception_return_cycles;
@@ -1464,6 +1506,8 @@ impl Core {
             // (Its completion schedules the refill: see `fetch`.)
             Inst::Isb => !self.lsq.get(last.slot).is_some_and(|s| s.done),
             Inst::Svc(_) | Inst::Eret => true,
+            // A core waiting for an interrupt fetches nothing meanwhile.
+            Inst::Wfi => true,
             // Nothing is fetched past an instruction whose fetch faulted.
             _ if last.fault.is_some_and(|(_, fetch)| fetch) => true,
             _ if last.inst.is_conditional_branch() || last.inst.is_indirect_branch() => last.next.is_none(),

@@ -20,8 +20,11 @@ impl Reg {
     pub const FLAGS: Reg = Reg(32);
     /// X30, the link register.
     pub const LR: Reg = Reg(30);
-    /// Number of architectural register slots (X0–X30, ZR, FLAGS).
-    pub const COUNT: usize = 33;
+    /// The stack pointer of the current exception level (SP_EL0 at EL0,
+    /// SP_EL1 at EL1: exception entry and return switch between them).
+    pub const SP: Reg = Reg(33);
+    /// Number of architectural register slots (X0–X30, ZR, FLAGS, SP).
+    pub const COUNT: usize = 34;
 
     /// General register `Xn` (n ≤ 30).
     pub fn x(n: u8) -> Reg {
@@ -45,6 +48,7 @@ impl fmt::Display for Reg {
         match *self {
             Reg::ZR => f.write_str("XZR"),
             Reg::FLAGS => f.write_str("NZCV"),
+            Reg::SP => f.write_str("SP"),
             Reg(n) => write!(f, "X{n}"),
         }
     }
@@ -88,6 +92,8 @@ impl fmt::Display for Operand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.reg == Reg::ZR {
             write!(f, "{}ZR", self.width.prefix())
+        } else if self.reg == Reg::SP {
+            f.write_str(if self.width == Width::W { "WSP" } else { "SP" })
         } else {
             write!(f, "{}{}", self.width.prefix(), self.reg.0)
         }
@@ -145,17 +151,31 @@ pub enum AluOp {
     Orr,
     /// Bitwise exclusive or.
     Eor,
+    /// Logical shift left (`LSL Rd, Rn, #n|Rm`; the amount is taken modulo
+    /// the register width, as LSLV does).
+    Lsl,
+    /// Logical shift right.
+    Lsr,
+    /// Multiplication (`MUL Rd, Rn, Rm`, low bits).
+    Mul,
 }
 
 impl AluOp {
-    /// Applies the operation.
-    pub fn apply(self, a: u64, b: u64) -> u64 {
+    /// Applies the operation at `width` (the caller masks the result).
+    pub fn apply(self, width: Width, a: u64, b: u64) -> u64 {
+        let bits = match width {
+            Width::W => 32,
+            Width::X => 64,
+        };
         match self {
             AluOp::Add => a.wrapping_add(b),
             AluOp::Sub => a.wrapping_sub(b),
             AluOp::And => a & b,
             AluOp::Orr => a | b,
             AluOp::Eor => a ^ b,
+            AluOp::Lsl => width.mask(a) << (b % bits),
+            AluOp::Lsr => width.mask(a) >> (b % bits),
+            AluOp::Mul => a.wrapping_mul(b),
         }
     }
     fn name(self) -> &'static str {
@@ -165,6 +185,9 @@ impl AluOp {
             AluOp::And => "AND",
             AluOp::Orr => "ORR",
             AluOp::Eor => "EOR",
+            AluOp::Lsl => "LSL",
+            AluOp::Lsr => "LSR",
+            AluOp::Mul => "MUL",
         }
     }
 }
@@ -326,11 +349,15 @@ pub enum SysReg {
     IccEoir1El1,
     /// Virtual counter (the core's cycle count).
     CntvctEl0,
+    /// The EL0 stack pointer (at EL1; at EL0 it is `SP`).
+    SpEl0,
+    /// The EL1 stack pointer (set by the loader; at EL1 it is `SP`).
+    SpEl1,
 }
 
 impl SysReg {
     /// Assembler names.
-    pub const NAMES: [(&'static str, SysReg); 15] = [
+    pub const NAMES: [(&'static str, SysReg); 17] = [
         ("VBAR_EL1", SysReg::VbarEl1),
         ("ELR_EL1", SysReg::ElrEl1),
         ("SPSR_EL1", SysReg::SpsrEl1),
@@ -346,6 +373,8 @@ impl SysReg {
         ("ICC_IAR1_EL1", SysReg::IccIar1El1),
         ("ICC_EOIR1_EL1", SysReg::IccEoir1El1),
         ("CNTVCT_EL0", SysReg::CntvctEl0),
+        ("SP_EL0", SysReg::SpEl0),
+        ("SP_EL1", SysReg::SpEl1),
     ];
 
     /// The assembler name.
@@ -519,6 +548,10 @@ pub enum Inst {
     },
     /// `NOP`.
     Nop,
+    /// `WFI`: waits, at the head of the reorder buffer, until an interrupt
+    /// is pending for the core (masked or not). Exhaustive runs treat it as
+    /// a NOP, which the architecture allows.
+    Wfi,
     /// `work N`: N cycles of computation, simulated as one event.
     Work(u64),
 }
@@ -578,7 +611,13 @@ impl Inst {
     pub fn is_serializing(&self) -> bool {
         matches!(
             self,
-            Inst::Svc(_) | Inst::Eret | Inst::Mrs { .. } | Inst::Msr { .. } | Inst::MsrDaif { .. } | Inst::Udf(_)
+            Inst::Svc(_)
+                | Inst::Eret
+                | Inst::Mrs { .. }
+                | Inst::Msr { .. }
+                | Inst::MsrDaif { .. }
+                | Inst::Udf(_)
+                | Inst::Wfi
         )
     }
 
@@ -662,6 +701,7 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
             ),
             Inst::Isb => f.write_str("ISB"),
             Inst::Nop => f.write_str("NOP"),
+            Inst::Wfi => f.write_str("WFI"),
             Inst::Work(n) => write!(f, "work {n}"),
             Inst::DcCvau { rt } => write!(f, "DC CVAU,{rt}"),
             Inst::IcIvau { rt } => write!(f, "IC IVAU,{rt}"),

@@ -557,6 +557,8 @@ pub struct Machine {
     jitter: Vec<Option<SimRng>>,
     wake_at: Vec<Option<Cycle>>,
     record: bool,
+    /// Cores whose completion ends a run (`None`: all of them).
+    finish: Option<Vec<usize>>,
     stats: RunStats,
     vis: Vec<Visible>,
     restarts: Vec<Seq>,
@@ -585,6 +587,7 @@ impl Machine {
             jitter: vec![None; n],
             wake_at: vec![None; n],
             record: false,
+            finish: None,
             stats: RunStats::default(),
             vis: vec![],
             restarts: vec![],
@@ -695,9 +698,20 @@ impl Machine {
         self.state.exec_graph(&self.init_mem)
     }
 
-    /// True when every core has finished and drained.
+    /// Ends runs when these cores have finished, whatever the others do
+    /// (idle loops, isolated user tasks that never end); `None` waits for
+    /// every core.
+    pub fn finish_when_done(&mut self, cores: Option<Vec<usize>>) {
+        self.finish = cores;
+    }
+
+    /// True when the cores a run waits for (every core, unless
+    /// [`Machine::finish_when_done`] named some) have finished and drained.
     pub fn all_done(&self) -> bool {
-        self.state.all_done(&self.code)
+        match &self.finish {
+            None => self.state.all_done(&self.code),
+            Some(cores) => cores.iter().all(|&c| self.state.cores.get(c).is_none_or(|k| k.is_done(&self.code))),
+        }
     }
 
     /// Schedules each core's first wake-up at its start cycle.
@@ -880,6 +894,12 @@ impl Model for Machine {
             }
         };
         self.step_core(c, sched);
+        if let Some(cores) = &self.finish
+            && cores.contains(&c)
+            && self.all_done()
+        {
+            sched.stop();
+        }
     }
 }
 

@@ -1,2 +1,12 @@
-//! Workloads: litmus front end and kernel code paths.
+//! Workloads: what the simulated cores run.
+//!
+//! * [`litmus`]: the litmus front end (herd7's C and AArch64 formats).
+//! * [`system`]: a loader that lays out code, per-CPU data and stacks for a
+//!   many-core machine.
+//! * [`kernel`]: kernel code paths as assembler text (vectors, IRQ entry,
+//!   IPIs, cross-CPU calls).
+//! * [`ipi`]: IPI experiments on that kernel (Norov's benchmark).
+pub mod ipi;
+pub mod kernel;
 pub mod litmus;
+pub mod system;
