@@ -24,6 +24,7 @@ use std::path::Path;
 use cpu_model::machine::MachineConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
+use workloads::kernel::KernelConfig;
 
 /// An isolsim configuration file. Every key may be omitted and then keeps its default;
 /// unknown keys and values of the wrong type are errors.
@@ -32,6 +33,8 @@ use serde_json::Value as Json;
 pub struct Config {
     /// The simulated machine: memory model, cores, caches.
     pub machine: MachineConfig,
+    /// The simulated kernel: lengths of the code that runs as compute blocks.
+    pub kernel: KernelConfig,
 }
 
 /// Names of the built-in presets (`presets/NAME.toml`).

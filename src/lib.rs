@@ -16,7 +16,9 @@
 //!
 //! This crate re-exports them and adds the `isolsim` command line.
 
+pub mod calibrate;
 pub mod config;
+pub mod scenario;
 
 pub use cpu_model;
 pub use memory_model;

@@ -28,6 +28,42 @@ enum Command {
     Validate(ValidateArgs),
     /// Validate a configuration and print the effective one (TOML, defaults included).
     Config(ConfigArgs),
+    /// Run a scenario: your own programs on the simulated machine (see README, "Running your
+    /// own programs").
+    Exec(ExecArgs),
+    /// Reproduce published measurements (IPI costs) on the presets and compare.
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(clap::Args)]
+struct CalibrateArgs {
+    /// Only this preset (default: every preset).
+    #[arg(long)]
+    preset: Option<String>,
+    /// TOML file whose keys override the preset's (read strictly).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ExecArgs {
+    /// The scenario file (TOML; program files are relative to it).
+    scenario: PathBuf,
+    /// Start from a built-in preset (arm64-server, x86-server).
+    #[arg(long)]
+    preset: Option<String>,
+    /// TOML file whose keys override the preset's (read strictly).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override one of the scenario's [defines]: NAME=VALUE (an integer or a constant expression).
+    #[arg(long = "define", value_name = "NAME=VALUE", value_parser = isolsim::scenario::parse_define)]
+    defines: Vec<(String, String)>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -109,6 +145,62 @@ fn main() -> ExitCode {
         Command::Litmus(a) => litmus(a),
         Command::Validate(a) => validate(a),
         Command::Config(a) => config(a),
+        Command::Exec(a) => exec(a),
+        Command::Calibrate(a) => calibrate(a),
+    }
+}
+
+fn calibrate(a: CalibrateArgs) -> ExitCode {
+    let names: Vec<&str> = match &a.preset {
+        Some(p) => vec![p.as_str()],
+        None => isolsim::config::PRESETS.to_vec(),
+    };
+    let mut reports = vec![];
+    for name in names {
+        let cfg = match isolsim::config::load(Some(name), a.config.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+        let label = match &a.config {
+            Some(f) => format!("{name} + {}", f.display()),
+            None => name.to_string(),
+        };
+        match isolsim::calibrate::run(&label, &cfg) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("{label}: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    let text = if a.json {
+        serde_json::to_string_pretty(&reports).expect("the report serialises") + "\n"
+    } else {
+        isolsim::calibrate::to_text(&reports)
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    // A figure the machine does not reproduce is a failed check.
+    if reports.iter().all(|r| r.figures.iter().all(|f| f.agrees)) { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn exec(a: ExecArgs) -> ExitCode {
+    match isolsim::scenario::exec(&a.scenario, a.preset.as_deref(), a.config.as_deref(), &a.defines) {
+        Ok(outcome) => {
+            let text = if a.json {
+                serde_json::to_string_pretty(&outcome).expect("the report serialises") + "\n"
+            } else {
+                outcome.to_text()
+            };
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.exit_code())
+        }
     }
 }
 

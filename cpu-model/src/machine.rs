@@ -1304,3 +1304,22 @@ mod tests {
         assert_eq!(e.model().state().mem.read(X).value, 1);
     }
 }
+#[cfg(test)]
+mod repro {
+    use super::*;
+    use crate::asm::assemble;
+    #[test]
+    fn tso_maint_then_mrs() {
+        for mode in [Mode::Tso, Mode::Sc, Mode::Arm] {
+            let mut code = CodeSpace::new();
+            code.add(
+                assemble("MOV X0, #0x1000\nIC IVAU, X0\nMRS X9, TPIDR_EL1\nADD X9, X9, #128\nNOP", 0x1000).unwrap(),
+            );
+            let threads = vec![ThreadInit { pc: 0x1000, ..Default::default() }];
+            let cfg = Arc::new(MachineConfig { mode, ..MachineConfig::default() });
+            let mut e = Engine::new(Machine::new(cfg, Arc::new(code), &threads, FlatMemory::new()));
+            let r = run(&mut e, &[0], 1_000_000);
+            println!("{mode:?}: {r:?}");
+        }
+    }
+}

@@ -4,7 +4,10 @@
 // measured IPIs on).
 //
 // Loaded by workloads::system::System, which defines NR_CPUS, PERCPU_BASE,
-// PERCPU_SHIFT, CFD_BASE, CFD_SHIFT, CSD_SHIFT and SGI_TABLE.
+// PERCPU_SHIFT, CFD_BASE, CFD_SHIFT, CSD_SHIFT and SGI_TABLE, and the
+// lengths of the kernel code that runs as compute blocks rather than
+// instruction by instruction (IRQ_ENTER_WORK, IRQ_EXIT_WORK,
+// CALL_SETUP_WORK: workloads::kernel::KernelConfig).
 //
 // Calling convention (AAPCS64): arguments in X0-X7, X9-X15 scratch, X19-X28
 // preserved by callees, X30 the return address. SP is the per-CPU kernel
@@ -134,7 +137,9 @@ el0_irq:
         SUB   SP, SP, #FRAME_SIZE
         STR   X30, [SP, #S_LR]
         BL    kernel_entry
+        work  IRQ_ENTER_WORK             // irq_enter(), handle_domain_irq()
         BL    gic_handle_irq
+        work  IRQ_EXIT_WORK              // irq_exit(): softirqs, nohz tick, RCU
         B     kernel_exit
 
 // Synchronous exceptions: SVC is the only one handled (a system call that
@@ -225,6 +230,7 @@ smp_call_function_many:
         MOV   X25, X0
         MOV   X26, X1
         MOV   X27, X4
+        work  CALL_SETUP_WORK            // preemption off, cpumask and cfd bookkeeping
         MRS   X19, TPIDR_EL1
         SUB   X20, X19, #PERCPU_BASE
         LSR   X20, X20, #PERCPU_SHIFT    // smp_processor_id()

@@ -13,9 +13,10 @@
 //! ```
 //! use cpu_model::machine::MachineConfig;
 //! use workloads::ipi::IpiBench;
+//! use workloads::kernel::KernelConfig;
 //!
 //! let cfg = MachineConfig::default(); // 2 clusters of 4 cores
-//! let run = IpiBench::unicast(0, 1, 3).run(&cfg).unwrap();
+//! let run = IpiBench::unicast(0, 1, 3).run(&cfg, &KernelConfig::default()).unwrap();
 //! assert_eq!(run.calls.len(), 3);
 //! assert_eq!(run.handled[1], 3, "the target took one interrupt per call");
 //! assert!(run.steady_mean() > 500.0, "an IPI round trip costs hundreds of cycles");
@@ -28,7 +29,7 @@ use cpu_model::topology::TopologyError;
 use serde::Serialize;
 use sim::{Cycle, Engine};
 
-use crate::kernel;
+use crate::kernel::{self, KernelConfig};
 use crate::system::{LoadError, System};
 
 /// What went wrong with a benchmark run.
@@ -54,6 +55,9 @@ pub enum IpiError {
     Run(#[from] RunError),
 }
 
+/// Simulated cycles a call may take before the run is abandoned.
+pub const CYCLES_PER_CALL_LIMIT: Cycle = 10_000_000;
+
 /// One benchmark: who sends, to whom, how often.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct IpiBench {
@@ -72,6 +76,9 @@ pub struct IpiBench {
 pub struct IpiRun {
     /// Cycles of each call, as the sender's counter measured them.
     pub calls: Vec<Cycle>,
+    /// Per call, cycles from its start until a target's handler ran (the
+    /// last target's, with several), as Norov's "delivery" column.
+    pub delivered: Vec<Cycle>,
     /// Interrupts each CPU took (indexed by CPU).
     pub handled: Vec<u64>,
     /// Cycle at which the sender finished.
@@ -81,6 +88,13 @@ pub struct IpiRun {
 }
 
 impl IpiRun {
+    /// Mean cycles from a call's start to its handler, once warm (as
+    /// [`IpiRun::steady_mean`]).
+    pub fn steady_delivery(&self) -> f64 {
+        let warm = if self.delivered.len() > 1 { &self.delivered[1..] } else { &self.delivered[..] };
+        warm.iter().sum::<Cycle>() as f64 / warm.len().max(1) as f64
+    }
+
     /// Mean cycles per call once caches are warm (the first call, which
     /// also fetches every line for the first time, is left out when there
     /// are others; Norov averaged 100 000 calls).
@@ -109,18 +123,20 @@ impl IpiBench {
 
     /// Builds the system: the kernel, the benchmark loop on the sender, the
     /// idle loop everywhere else.
-    pub fn system(&self, cfg: &MachineConfig) -> Result<System, IpiError> {
+    pub fn system(&self, cfg: &MachineConfig, kernel: &KernelConfig) -> Result<System, IpiError> {
         let topo = cpu_model::topology::Topology::new(&cfg.topology)?;
         let cpus = topo.num_cores();
         if let Some(&cpu) = self.targets.iter().chain([&self.sender]).find(|&&c| c >= cpus) {
             return Err(IpiError::NoSuchCpu { cpu, cpus });
         }
-        let mut sys = System::new(&topo);
+        let mut sys = System::with_kernel(&topo, kernel);
         let targets = sys.alloc("BENCH_TARGETS", 8 * self.targets.len() as u64);
         for (i, &t) in self.targets.iter().enumerate() {
             sys.poke(targets + 8 * i as u64, t as u64);
         }
         sys.alloc("BENCH_RESULTS", 8 * self.iterations);
+        sys.alloc("BENCH_STARTS", 8 * self.iterations);
+        sys.alloc("BENCH_STAMPS", 8 * self.iterations);
         sys.define("BENCH_NTARGETS", self.targets.len() as u64);
         sys.define("BENCH_ITERATIONS", self.iterations);
         sys.define("BENCH_WAIT", self.wait as u64);
@@ -136,20 +152,29 @@ impl IpiBench {
         Ok(sys)
     }
 
-    /// Runs the benchmark on a machine configured by `cfg`.
-    pub fn run(&self, cfg: &MachineConfig) -> Result<IpiRun, IpiError> {
-        let sys = self.system(cfg)?;
+    /// Runs the benchmark on a machine configured by `cfg` with kernel
+    /// compute blocks from `kernel`.
+    pub fn run(&self, cfg: &MachineConfig, kernel: &KernelConfig) -> Result<IpiRun, IpiError> {
+        let sys = self.system(cfg, kernel)?;
         let results = sys.symbol("BENCH_RESULTS").expect("allocated by system()");
+        let starts = sys.symbol("BENCH_STARTS").expect("allocated by system()");
+        let stamps = sys.symbol("BENCH_STAMPS").expect("allocated by system()");
         let cpus = sys.cpus();
         let (code, threads, mem) = sys.into_parts();
         let mut machine = Machine::new(Arc::new(cfg.clone()), Arc::new(code), &threads, mem);
         machine.finish_when_done(Some(vec![self.sender]));
         let mut engine = Engine::new(machine);
-        let end = run(&mut engine, &vec![0; cpus], Cycle::MAX / 2)?;
+        // A call that has not returned after this long never will: a
+        // kernel edit broke the protocol, or a parameter is absurd.
+        let limit = self.iterations.max(1).saturating_mul(CYCLES_PER_CALL_LIMIT);
+        let end = run(&mut engine, &vec![0; cpus], limit)?;
         let m = engine.model();
         let s = m.state();
-        let calls = (0..self.iterations).map(|i| s.mem.read(results + 8 * i).value).collect();
+        let calls: Vec<Cycle> = (0..self.iterations).map(|i| s.mem.read(results + 8 * i).value).collect();
+        let delivered = (0..self.iterations)
+            .map(|i| s.mem.read(stamps + 8 * i).value.saturating_sub(s.mem.read(starts + 8 * i).value))
+            .collect();
         let handled = s.cores.iter().map(|c| c.exceptions().len() as u64).collect();
-        Ok(IpiRun { calls, handled, end, clock_mhz: cfg.clock_mhz })
+        Ok(IpiRun { calls, delivered, handled, end, clock_mhz: cfg.clock_mhz })
     }
 }

@@ -41,6 +41,8 @@ use cpu_model::topology::Topology;
 use memory_model::Addr;
 use memory_model::memory::FlatMemory;
 
+use crate::kernel::KernelConfig;
+
 /// A program that failed to assemble, named by the file it came from.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LoadError {
@@ -98,8 +100,14 @@ impl System {
 
     /// A system with one CPU per core of `topo`, nothing loaded yet: every
     /// CPU starts at EL1 with interrupts masked, its per-CPU pointer in
-    /// TPIDR_EL1 and its stack pointer at the top of its per-CPU area.
+    /// TPIDR_EL1 and its stack pointer at the top of its per-CPU area. The
+    /// kernel's compute-block lengths are [`KernelConfig`]'s defaults.
     pub fn new(topo: &Topology) -> Self {
+        Self::with_kernel(topo, &KernelConfig::default())
+    }
+
+    /// As [`System::new`], with the kernel's compute-block lengths from `kernel`.
+    pub fn with_kernel(topo: &Topology, kernel: &KernelConfig) -> Self {
         let cpus = topo.num_cores();
         let cfd_shift = (cpus.next_power_of_two().trailing_zeros() as u64 + Self::CSD_SHIFT).max(12);
         let sgi_table = Self::CFD_BASE + ((cpus as u64) << cfd_shift);
@@ -116,7 +124,10 @@ impl System {
             ("CSD_SHIFT", Self::CSD_SHIFT),
             ("SGI_TABLE", sgi_table),
             ("DATA_BASE", Self::DATA_BASE),
-        ] {
+        ]
+        .into_iter()
+        .chain(kernel.symbols())
+        {
             symbols.insert(name.to_string(), v);
         }
         let mut mem = FlatMemory::new();
@@ -137,6 +148,19 @@ impl System {
             })
             .collect();
         System { cpus, symbols, code: CodeSpace::new(), mem, threads, next_data: Self::DATA_BASE }
+    }
+
+    /// As [`System::with_kernel`], with only the first `cpus` cores of
+    /// `topo` (a scenario that needs fewer CPUs than the machine has):
+    /// `NR_CPUS` is `cpus` and there are `cpus` threads. Panics if `cpus` is
+    /// 0 or more than the topology has.
+    pub fn with_cpus(topo: &Topology, kernel: &KernelConfig, cpus: usize) -> Self {
+        assert!((1..=topo.num_cores()).contains(&cpus), "{cpus} CPUs on a {}-core topology", topo.num_cores());
+        let mut sys = Self::with_kernel(topo, kernel);
+        sys.cpus = cpus;
+        sys.threads.truncate(cpus);
+        sys.symbols.insert("NR_CPUS".to_string(), cpus as u64);
+        sys
     }
 
     /// Address of `cpu`'s per-CPU area.
@@ -201,6 +225,14 @@ impl System {
         self.next_data = (addr + bytes.max(1)).next_multiple_of(64);
         self.symbols.insert(name.to_string(), addr);
         addr
+    }
+
+    /// As [`System::alloc`], aligned to `align` bytes (a power of two; at
+    /// least a cache line), e.g. a page that page tables map.
+    pub fn alloc_aligned(&mut self, name: &str, bytes: u64, align: u64) -> Addr {
+        assert!(align.is_power_of_two(), "alignment {align} is not a power of two");
+        self.next_data = self.next_data.next_multiple_of(align.max(64));
+        self.alloc(name, bytes)
     }
 
     /// Sets the initial 64-bit value at `addr`.
