@@ -169,7 +169,7 @@ fn read(path: &Path) -> Result<(String, String), ConfigError> {
 // ---------------------------------------------------------------------------------------------
 // Errors: position, key path, message.
 
-fn toml_error(name: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+pub(crate) fn toml_error(name: &str, text: &str, e: &toml::de::Error) -> ConfigError {
     let span = e.span();
     let pos = Some(span.as_ref().map_or((1, 1), |s| line_col(text, s.start)));
     let key = span.clone().and_then(|s| key_at(text, s));
@@ -179,7 +179,7 @@ fn toml_error(name: &str, text: &str, e: &toml::de::Error) -> ConfigError {
 }
 
 /// 1-based line and column (in characters) of byte offset `at`.
-fn line_col(text: &str, at: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, at: usize) -> (usize, usize) {
     let mut at = at.min(text.len());
     while !text.is_char_boundary(at) {
         at -= 1;

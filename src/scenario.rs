@@ -336,7 +336,7 @@ impl Scenario {
     }
 
     fn err(&self, at: usize, message: impl Into<String>) -> ScenarioError {
-        ScenarioError { file: self.name.clone(), pos: Some(line_col(&self.text, at)), message: message.into() }
+        ScenarioError { file: self.name.clone(), pos: Some(crate::config::line_col(&self.text, at)), message: message.into() }
     }
 
     fn err_file(&self, message: impl Into<String>) -> ScenarioError {
@@ -348,10 +348,10 @@ impl Scenario {
     fn err_in_str(&self, span: &Range<usize>, line: usize, col: usize, message: impl Into<String>) -> ScenarioError {
         let pos = match string_contents_start(&self.text, span.clone()) {
             Some(start) => {
-                let (l0, c0) = line_col(&self.text, start);
+                let (l0, c0) = crate::config::line_col(&self.text, start);
                 if line <= 1 { (l0, c0 + col.saturating_sub(1)) } else { (l0 + line - 1, col) }
             }
-            None => line_col(&self.text, span.start),
+            None => crate::config::line_col(&self.text, span.start),
         };
         ScenarioError { file: self.name.clone(), pos: Some(pos), message: message.into() }
     }
@@ -1383,22 +1383,8 @@ pub fn exec(
 // TOML errors: position, key path, message (as crate::config reports them).
 
 fn toml_error(name: &str, text: &str, e: &toml::de::Error) -> ScenarioError {
-    let span = e.span();
-    let pos = Some(span.as_ref().map_or((1, 1), |s| line_col(text, s.start)));
-    let key = span.and_then(|s| key_at(text, s));
-    ScenarioError { file: name.to_string(), pos, message: describe(e.message().trim(), key.as_deref()) }
-}
-
-/// 1-based line and column (in characters) of byte offset `at`.
-fn line_col(text: &str, at: usize) -> (usize, usize) {
-    let mut at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
+    let c = crate::config::toml_error(name, text, e);
+    ScenarioError { file: name.to_string(), pos: c.pos, message: c.message }
 }
 
 /// Byte offset where the contents of the string literal at `span` start, if its contents
@@ -1416,102 +1402,6 @@ fn string_contents_start(text: &str, span: Range<usize>) -> Option<usize> {
         start += [("\r\n", 2), ("\n", 1)].into_iter().find(|(p, _)| body.starts_with(p)).map_or(0, |(_, n)| n);
     }
     Some(start)
-}
-
-/// Rewrites serde's message so that it names the dotted key.
-fn describe(raw: &str, key: Option<&str>) -> String {
-    if let Some(rest) = raw.strip_prefix("unknown field `") {
-        let (field, tail) = rest.split_once('`').unwrap_or((rest, ""));
-        let mut msg = format!("unknown key `{}`{tail}", key.unwrap_or(field));
-        let best = tail.split('`').skip(1).step_by(2).map(|c| (edit_distance(field, c), c)).min();
-        if let Some((d, s)) = best
-            && d > 0
-            && d <= (field.chars().count() / 3).max(1)
-        {
-            msg.push_str(&format!(" (did you mean `{s}`?)"));
-        }
-        return msg;
-    }
-    let raw = raw.replace("missing field", "missing key");
-    let Some(key) = key else { return raw };
-    if let Some(rest) = raw.strip_prefix("invalid type: ")
-        && let Some((found, expected)) = rest.rsplit_once(", expected ")
-    {
-        let expected = if expected.starts_with("struct ") { "a table" } else { expected };
-        return format!("wrong type for `{key}`: expected {expected}, found {found}");
-    }
-    if let Some(rest) = raw.strip_prefix("invalid value: ") {
-        return format!("invalid value for `{key}`: {rest}");
-    }
-    format!("`{key}`: {raw}")
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
-/// The dotted path (`cpu[1].regs.x0`) of the narrowest key or value enclosing `span`.
-fn key_at(text: &str, span: Range<usize>) -> Option<String> {
-    fn walk(
-        v: &toml::Spanned<toml::de::DeValue<'_>>,
-        key_span: Range<usize>,
-        path: &mut Vec<String>,
-        span: &Range<usize>,
-        best: &mut Option<(usize, String)>,
-    ) {
-        for s in [key_span, v.span()] {
-            if s.start <= span.start && span.end <= s.end && best.as_ref().is_none_or(|(w, _)| s.end - s.start < *w) {
-                *best = Some((s.end - s.start, join(path)));
-            }
-        }
-        match v.get_ref() {
-            toml::de::DeValue::Table(t) => {
-                for (k, v) in t.iter() {
-                    path.push(k.get_ref().to_string());
-                    walk(v, k.span(), path, span, best);
-                    path.pop();
-                }
-            }
-            toml::de::DeValue::Array(a) => {
-                for (i, el) in a.iter().enumerate() {
-                    path.push(format!("[{i}]"));
-                    walk(el, el.span(), path, span, best);
-                    path.pop();
-                }
-            }
-            _ => {}
-        }
-    }
-    fn join(path: &[String]) -> String {
-        let mut s = String::new();
-        for p in path {
-            if !s.is_empty() && !p.starts_with('[') {
-                s.push('.');
-            }
-            s.push_str(p);
-        }
-        s
-    }
-    let root = toml::de::DeTable::parse(text).ok()?;
-    let mut best = None;
-    let mut path = vec![];
-    for (k, v) in root.get_ref().iter() {
-        path.push(k.get_ref().to_string());
-        walk(v, k.span(), &mut path, &span, &mut best);
-        path.pop();
-    }
-    best.map(|(_, p)| p).filter(|p| !p.is_empty())
 }
 
 #[cfg(test)]
