@@ -149,6 +149,52 @@ pub fn load(preset_name: Option<&str>, file: Option<&Path>) -> Result<Config, Co
     }
 }
 
+/// `base` with one key set from the command line: `KEY=VALUE`, KEY a dotted path
+/// (`machine.core.rob_entries`, `kernel.tlb_scheme`) and VALUE a TOML value (a bare word that is
+/// not one is taken as a string: `kernel.tlb_scheme=ipi`). Errors name `--set KEY=VALUE`.
+///
+/// ```
+/// let base = isolsim::config::Config::default();
+/// let c = isolsim::config::with_set(&base, "kernel.tlb_scheme=ipi").unwrap();
+/// assert_eq!(c.kernel.tlb_scheme, workloads::kernel::TlbScheme::Ipi);
+/// let e = isolsim::config::with_set(&base, "machine.core.rob_entrys=4").unwrap_err();
+/// assert!(e.to_string().starts_with("--set machine.core.rob_entrys=4: unknown key"), "{e}");
+/// ```
+pub fn with_set(base: &Config, arg: &str) -> Result<Config, ConfigError> {
+    let name = format!("--set {arg}");
+    let fail = |message: String| ConfigError { file: Some(name.clone()), pos: None, key: None, message };
+    let (key, value) = arg.split_once('=').ok_or_else(|| fail("expected KEY=VALUE".into()))?;
+    let (key, value) = (key.trim(), value.trim());
+    if key.is_empty()
+        || !key
+            .split('.')
+            .all(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    {
+        return Err(fail(format!("`{key}` is not a dotted key")));
+    }
+    let literal = format!("v = {value}");
+    let value = if literal.parse::<toml::Table>().is_ok() {
+        value.to_string()
+    } else {
+        toml::Value::String(value.into()).to_string()
+    };
+    let text = format!("{key} = {value}\n");
+    with_overrides(base, &name, &text).map_err(|mut e| {
+        // One line, no column worth giving: the argument is the position.
+        e.pos = None;
+        e
+    })
+}
+
+/// [`load`], then each of `sets` ([`with_set`]) in order.
+pub fn load_with_sets(preset_name: Option<&str>, file: Option<&Path>, sets: &[String]) -> Result<Config, ConfigError> {
+    let mut c = load(preset_name, file)?;
+    for s in sets {
+        c = with_set(&c, s)?;
+    }
+    Ok(c)
+}
+
 /// The JSON schema of [`Config`] (descriptions are the fields' doc comments).
 pub fn schema() -> schemars::Schema {
     schemars::schema_for!(Config)

@@ -43,6 +43,10 @@ struct CalibrateArgs {
     /// TOML file whose keys override the preset's (read strictly).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Set one configuration key: KEY=VALUE (e.g. kernel.tlb_scheme=ipi); repeatable, applied
+    /// after --preset and --config.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -58,6 +62,10 @@ struct ExecArgs {
     /// TOML file whose keys override the preset's (read strictly).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Set one configuration key: KEY=VALUE (e.g. kernel.tlb_scheme=ipi); repeatable, applied
+    /// after --preset and --config.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
     /// Override one of the scenario's [defines]: NAME=VALUE (an integer or a constant expression).
     #[arg(long = "define", value_name = "NAME=VALUE", value_parser = isolsim::scenario::parse_define)]
     defines: Vec<(String, String)>,
@@ -74,6 +82,10 @@ struct ConfigArgs {
     /// TOML file whose keys override the preset's (read strictly).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Set one configuration key: KEY=VALUE (e.g. kernel.tlb_scheme=ipi); repeatable, applied
+    /// after --preset and --config.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -157,17 +169,20 @@ fn calibrate(a: CalibrateArgs) -> ExitCode {
     };
     let mut reports = vec![];
     for name in names {
-        let cfg = match isolsim::config::load(Some(name), a.config.as_deref()) {
+        let cfg = match isolsim::config::load_with_sets(Some(name), a.config.as_deref(), &a.sets) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::from(2);
             }
         };
-        let label = match &a.config {
+        let mut label = match &a.config {
             Some(f) => format!("{name} + {}", f.display()),
             None => name.to_string(),
         };
+        for s in &a.sets {
+            label += &format!(" + {s}");
+        }
         match isolsim::calibrate::run(&label, &cfg) {
             Ok(r) => reports.push(r),
             Err(e) => {
@@ -187,7 +202,7 @@ fn calibrate(a: CalibrateArgs) -> ExitCode {
 }
 
 fn exec(a: ExecArgs) -> ExitCode {
-    match isolsim::scenario::exec(&a.scenario, a.preset.as_deref(), a.config.as_deref(), &a.defines) {
+    match isolsim::scenario::exec(&a.scenario, a.preset.as_deref(), a.config.as_deref(), &a.sets, &a.defines) {
         Ok(outcome) => {
             let text = if a.json {
                 serde_json::to_string_pretty(&outcome).expect("the report serialises") + "\n"
@@ -205,7 +220,7 @@ fn exec(a: ExecArgs) -> ExitCode {
 }
 
 fn config(a: ConfigArgs) -> ExitCode {
-    match isolsim::config::load(a.preset.as_deref(), a.config.as_deref()) {
+    match isolsim::config::load_with_sets(a.preset.as_deref(), a.config.as_deref(), &a.sets) {
         Ok(c) => {
             let _ = std::io::stdout().lock().write_all(isolsim::config::to_commented_toml(&c).as_bytes());
             ExitCode::SUCCESS

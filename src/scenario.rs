@@ -7,7 +7,7 @@
 //! scenario asks for.
 //!
 //! ```toml
-//! kernel = true                  # load workloads/kernel/smp.S first (default)
+//! kernel = true                  # load the kernel (workloads/kernel/*.S) first (default)
 //! cpus = 4                       # optional: the first N cores of the topology (default: all)
 //! finish = [0, 1]                # optional: the run ends when these CPUs are done
 //!                                # (default: every CPU with a [[cpu]] entry)
@@ -336,7 +336,11 @@ impl Scenario {
     }
 
     fn err(&self, at: usize, message: impl Into<String>) -> ScenarioError {
-        ScenarioError { file: self.name.clone(), pos: Some(crate::config::line_col(&self.text, at)), message: message.into() }
+        ScenarioError {
+            file: self.name.clone(),
+            pos: Some(crate::config::line_col(&self.text, at)),
+            message: message.into(),
+        }
     }
 
     fn err_file(&self, message: impl Into<String>) -> ScenarioError {
@@ -408,8 +412,7 @@ impl Scenario {
         };
         let mut sys = System::with_cpus(&topo, &cfg.kernel, cpus);
         if raw.kernel {
-            sys.load("workloads/kernel/smp.S", workloads::kernel::SMP, System::KERNEL_TEXT)
-                .map_err(|e| self.err_file(format!("loading the kernel: {e}")))?;
+            sys.load_kernel().map_err(|e| self.err_file(format!("loading the kernel: {e}")))?;
         }
         let defines = self.define(&mut sys, defines)?;
 
@@ -1365,17 +1368,21 @@ pub fn exec(
     scenario: &Path,
     preset: Option<&str>,
     config_file: Option<&Path>,
+    sets: &[String],
     defines: &[(String, String)],
 ) -> Result<Outcome, ExecError> {
-    let cfg = config::load(preset, config_file).map_err(ExecError::Config)?;
+    let cfg = config::load_with_sets(preset, config_file, sets).map_err(ExecError::Config)?;
     let sc = Scenario::load(scenario)?;
     let prepared = sc.prepare(&cfg, defines)?;
-    let source = match (preset, config_file) {
+    let mut source = match (preset, config_file) {
         (None, None) => "defaults".to_string(),
         (Some(p), None) => format!("preset {p}"),
         (None, Some(f)) => format!("defaults + {}", f.display()),
         (Some(p), Some(f)) => format!("preset {p} + {}", f.display()),
     };
+    for s in sets {
+        source += &format!(" + {s}");
+    }
     prepared.run(&cfg, &source).map_err(|error| ExecError::Run { file: sc.name.clone(), error })
 }
 

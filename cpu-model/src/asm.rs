@@ -78,6 +78,8 @@ pub struct Program {
     pub labels: BTreeMap<String, Addr>,
     /// Source line of each instruction.
     pub lines: Vec<usize>,
+    /// Constants the text defined with `.equ`/`.set`.
+    pub constants: Symbols,
 }
 
 impl Program {
@@ -170,7 +172,8 @@ fn directive(b: &mut Builder, syms: &mut Symbols, s: &str, col0: usize) -> PResu
             if syms.contains_key(&sym) {
                 return Err((scol, format!("symbol `{sym}` defined twice")));
             }
-            syms.insert(sym, v);
+            syms.insert(sym.clone(), v);
+            b.prog.constants.insert(sym, v);
             Ok(())
         }
         ".org" | ".align" | ".p2align" | ".balign" => {

@@ -261,12 +261,29 @@ impl PeState {
 pub struct Gic {
     cfg: GicConfig,
     pes: Vec<PeState>,
+    /// Some state changed since the last reset (most litmus runs use no
+    /// interrupts, and resetting is then free).
+    dirty: Dirty,
+}
+
+/// A flag that is not part of the state's identity (equality, hash).
+#[derive(Clone, Copy, Debug, Default)]
+struct Dirty(bool);
+
+impl PartialEq for Dirty {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Dirty {}
+impl std::hash::Hash for Dirty {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }
 
 impl Gic {
     /// A controller for `num_cores` cores with nothing pending.
     pub fn new(cfg: GicConfig, num_cores: usize) -> Self {
-        Gic { cfg, pes: vec![PeState::default(); num_cores] }
+        Gic { cfg, pes: vec![PeState::default(); num_cores], dirty: Dirty(false) }
     }
 
     /// The costs.
@@ -281,7 +298,9 @@ impl Gic {
 
     /// Clears every pending and active interrupt and every count.
     pub fn reset(&mut self) {
-        self.pes.fill(PeState::default());
+        if std::mem::take(&mut self.dirty.0) {
+            self.pes.fill(PeState::default());
+        }
     }
 
     /// Cycles from the end of the sender's ICC_SGI1R_EL1 write until the SGI
@@ -304,6 +323,7 @@ impl Gic {
     /// is active may also become pending again. Panics if `core` does not
     /// exist or `intid` is above [`MAX_INTID`].
     pub fn set_pending(&mut self, core: usize, intid: u32) -> bool {
+        self.dirty.0 = true;
         assert!(intid <= MAX_INTID, "INTID {intid} cannot be pending (max {MAX_INTID})");
         let pe = &mut self.pes[core];
         let (w, b) = (intid as usize / 64, 1u64 << (intid % 64));
@@ -347,6 +367,7 @@ impl Gic {
     /// active and no longer pending; [`SPURIOUS_INTID`] if nothing is
     /// pending or an interrupt is already active (no nesting).
     pub fn acknowledge(&mut self, core: usize) -> u32 {
+        self.dirty.0 = true;
         let pe = &mut self.pes[core];
         let intid = match (pe.active, pe.lowest_pending()) {
             (None, Some(intid)) => intid,
@@ -370,6 +391,7 @@ impl Gic {
     /// interrupt that is not the active one is an error of the simulated
     /// software and changes nothing.
     pub fn end_of_interrupt(&mut self, core: usize, intid: u32) -> Result<(), GicError> {
+        self.dirty.0 = true;
         if (MAX_INTID + 1..=SPURIOUS_INTID).contains(&intid) {
             return Ok(());
         }

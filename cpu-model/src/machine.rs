@@ -549,6 +549,8 @@ pub struct Machine {
     cfg: Arc<MachineConfig>,
     code: Arc<CodeSpace>,
     topology: Topology,
+    /// MPIDR_EL1 of each core (from the topology).
+    mpidr: Vec<u64>,
     init_mem: FlatMemory,
     state: State,
     coherence: CoherenceModel,
@@ -569,15 +571,17 @@ impl Machine {
     pub fn new(cfg: Arc<MachineConfig>, code: Arc<CodeSpace>, threads: &[ThreadInit], mem: FlatMemory) -> Self {
         let n = threads.len();
         let topology = cfg.topology_for(n);
+        let mpidr: Vec<u64> = (0..topology.num_cores()).map(|i| topology.affinity(i).mpidr()).collect();
         let mut state = State::new(&code, threads, mem, cfg.gic.clone());
-        for (i, c) in state.cores.iter_mut().enumerate() {
-            c.set_affinity(topology.affinity(i).mpidr());
+        for (c, &m) in state.cores.iter_mut().zip(&mpidr) {
+            c.set_affinity(m);
         }
         let mut coherence = CoherenceModel::new(cfg.cache.clone());
         coherence.set_distances(n, |a, b| topology.latency(a, b));
         Machine {
             coherence,
             topology,
+            mpidr,
             mmu: Mmu::default(),
             deliveries: vec![],
             init_mem: state.mem.clone(),
@@ -624,8 +628,8 @@ impl Machine {
             self.state.gic = Gic::new(self.cfg.gic.clone(), threads.len());
         }
         self.mmu.clear();
-        for (i, c) in self.state.cores.iter_mut().enumerate() {
-            c.set_affinity(self.topology.affinity(i).mpidr());
+        for (c, &m) in self.state.cores.iter_mut().zip(&self.mpidr) {
+            c.set_affinity(m);
         }
         self.coherence.clear();
         self.wake_at.clear();

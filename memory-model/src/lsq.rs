@@ -598,11 +598,17 @@ impl Lsq {
     }
 
     /// Appends every enabled visible transition to `out`, in program order,
-    /// loads and stores interleaved as they appear.
+    /// loads and stores interleaved as they appear; accesses already issued
+    /// (timed runs) are left out.
     pub fn visible(&self, mode: Mode, out: &mut Vec<Visible>) {
         let mut p = Prefix::START;
         for (i, s) in self.slots.iter().enumerate() {
             let seq = self.head + i as Seq;
+            if s.issued {
+                // Timed runs: already on its way (exhaustive runs never issue).
+                p.absorb(s);
+                continue;
+            }
             match s.kind {
                 SlotKind::Load { .. } if self.load_guard(mode, &p, s) && !matches!(self.source(i), Source::Wait) => {
                     out.push(Visible::Satisfy(seq));

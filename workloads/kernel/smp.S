@@ -1,22 +1,7 @@
-// isolsim kernel, part 1: exception vectors, interrupt entry and exit, and
-// cross-CPU function calls, in the shape of Linux's arm64 entry code,
-// drivers/irqchip/irq-gic-v3.c and kernel/smp.c (v4.14, the kernel Norov
-// measured IPIs on).
-//
-// Loaded by workloads::system::System, which defines NR_CPUS, PERCPU_BASE,
-// PERCPU_SHIFT, CFD_BASE, CFD_SHIFT, CSD_SHIFT and SGI_TABLE, and the
-// lengths of the kernel code that runs as compute blocks rather than
-// instruction by instruction (IRQ_ENTER_WORK, IRQ_EXIT_WORK,
-// CALL_SETUP_WORK: workloads::kernel::KernelConfig).
-//
-// Calling convention (AAPCS64): arguments in X0-X7, X9-X15 scratch, X19-X28
-// preserved by callees, X30 the return address. SP is the per-CPU kernel
-// stack (SP_EL1); TPIDR_EL1 holds the CPU's per-CPU area, as in Linux.
-
-        // Per-CPU variables (offsets in the per-CPU area).
-        .equ  PCPU_CALL_QUEUE, 0x00     // call_single_queue: head of a list of csds
-        .equ  PCPU_SINGLE, 0x80         // smp_call_function_single's one-CPU list
-        .equ  PCPU_IPI_LIST, 0x100      // cfd->cpumask_ipi, as a list of CPU numbers
+// isolsim kernel, part 2 of 3: the GICv3 IRQ handler and cross-CPU
+// function calls, in the shape of drivers/irqchip/irq-gic-v3.c and
+// kernel/smp.c (v4.14, the kernel Norov measured IPIs on). Per-CPU offsets
+// and other constants are in entry.S.
 
         // struct __call_single_data: one cache line each.
         .equ  CSD_FLAGS, 0
@@ -28,134 +13,6 @@
         // SGI numbers (arch/arm64/kernel/smp.c: enum ipi_msg_type).
         .equ  IPI_RESCHEDULE, 0
         .equ  IPI_CALL_FUNC, 1
-
-        // struct pt_regs as kernel_entry saves it.
-        .equ  S_X0, 0                   // X0..X29 at S_X0 + 8*n
-        .equ  S_LR, 240
-        .equ  S_ELR, 248
-        .equ  S_SPSR, 256
-        .equ  FRAME_SIZE, 272
-
-// ---------------------------------------------------------------------------
-// Exception vectors: VBAR_EL1 points here (2 KiB aligned, 0x80 per entry).
-// Entries that nothing here expects run into UDF padding.
-vectors:
-        .org  0x200                     // current EL, SP_EL1: synchronous
-        B     el1_sync
-        .org  0x280                     // current EL, SP_EL1: IRQ
-        B     el1_irq
-        .org  0x400                     // lower EL (AArch64): synchronous
-        B     el0_sync
-        .org  0x480                     // lower EL (AArch64): IRQ
-        B     el0_irq
-        .org  0x800
-
-// ---------------------------------------------------------------------------
-// Entry and exit. kernel_entry saves the interrupted context on the kernel
-// stack: the general registers, ELR_EL1 and SPSR_EL1 (so that exceptions
-// can nest once interrupts are unmasked again). The caller has made room
-// and saved X30.
-kernel_entry:
-        STR   X0, [SP, #S_X0 + 0]
-        STR   X1, [SP, #S_X0 + 8]
-        STR   X2, [SP, #S_X0 + 16]
-        STR   X3, [SP, #S_X0 + 24]
-        STR   X4, [SP, #S_X0 + 32]
-        STR   X5, [SP, #S_X0 + 40]
-        STR   X6, [SP, #S_X0 + 48]
-        STR   X7, [SP, #S_X0 + 56]
-        STR   X8, [SP, #S_X0 + 64]
-        STR   X9, [SP, #S_X0 + 72]
-        STR   X10, [SP, #S_X0 + 80]
-        STR   X11, [SP, #S_X0 + 88]
-        STR   X12, [SP, #S_X0 + 96]
-        STR   X13, [SP, #S_X0 + 104]
-        STR   X14, [SP, #S_X0 + 112]
-        STR   X15, [SP, #S_X0 + 120]
-        STR   X16, [SP, #S_X0 + 128]
-        STR   X17, [SP, #S_X0 + 136]
-        STR   X18, [SP, #S_X0 + 144]
-        STR   X19, [SP, #S_X0 + 152]
-        STR   X20, [SP, #S_X0 + 160]
-        STR   X21, [SP, #S_X0 + 168]
-        STR   X22, [SP, #S_X0 + 176]
-        STR   X23, [SP, #S_X0 + 184]
-        STR   X24, [SP, #S_X0 + 192]
-        STR   X25, [SP, #S_X0 + 200]
-        STR   X26, [SP, #S_X0 + 208]
-        STR   X27, [SP, #S_X0 + 216]
-        STR   X28, [SP, #S_X0 + 224]
-        STR   X29, [SP, #S_X0 + 232]
-        MRS   X21, ELR_EL1
-        MRS   X22, SPSR_EL1
-        STR   X21, [SP, #S_ELR]
-        STR   X22, [SP, #S_SPSR]
-        RET
-
-// Restores what kernel_entry saved and returns from the exception.
-kernel_exit:
-        LDR   X21, [SP, #S_ELR]
-        LDR   X22, [SP, #S_SPSR]
-        MSR   ELR_EL1, X21
-        MSR   SPSR_EL1, X22
-        LDR   X0, [SP, #S_X0 + 0]
-        LDR   X1, [SP, #S_X0 + 8]
-        LDR   X2, [SP, #S_X0 + 16]
-        LDR   X3, [SP, #S_X0 + 24]
-        LDR   X4, [SP, #S_X0 + 32]
-        LDR   X5, [SP, #S_X0 + 40]
-        LDR   X6, [SP, #S_X0 + 48]
-        LDR   X7, [SP, #S_X0 + 56]
-        LDR   X8, [SP, #S_X0 + 64]
-        LDR   X9, [SP, #S_X0 + 72]
-        LDR   X10, [SP, #S_X0 + 80]
-        LDR   X11, [SP, #S_X0 + 88]
-        LDR   X12, [SP, #S_X0 + 96]
-        LDR   X13, [SP, #S_X0 + 104]
-        LDR   X14, [SP, #S_X0 + 112]
-        LDR   X15, [SP, #S_X0 + 120]
-        LDR   X16, [SP, #S_X0 + 128]
-        LDR   X17, [SP, #S_X0 + 136]
-        LDR   X18, [SP, #S_X0 + 144]
-        LDR   X19, [SP, #S_X0 + 152]
-        LDR   X20, [SP, #S_X0 + 160]
-        LDR   X21, [SP, #S_X0 + 168]
-        LDR   X22, [SP, #S_X0 + 176]
-        LDR   X23, [SP, #S_X0 + 184]
-        LDR   X24, [SP, #S_X0 + 192]
-        LDR   X25, [SP, #S_X0 + 200]
-        LDR   X26, [SP, #S_X0 + 208]
-        LDR   X27, [SP, #S_X0 + 216]
-        LDR   X28, [SP, #S_X0 + 224]
-        LDR   X29, [SP, #S_X0 + 232]
-        LDR   X30, [SP, #S_LR]
-        ADD   SP, SP, #FRAME_SIZE
-        ERET
-
-el1_irq:
-el0_irq:
-        SUB   SP, SP, #FRAME_SIZE
-        STR   X30, [SP, #S_LR]
-        BL    kernel_entry
-        work  IRQ_ENTER_WORK             // irq_enter(), handle_domain_irq()
-        BL    gic_handle_irq
-        work  IRQ_EXIT_WORK              // irq_exit(): softirqs, nohz tick, RCU
-        B     kernel_exit
-
-// Synchronous exceptions: SVC is the only one handled (a system call that
-// does nothing but return); anything else stops the CPU in a loop that the
-// run's timeout reports.
-el1_sync:
-el0_sync:
-        SUB   SP, SP, #FRAME_SIZE
-        STR   X30, [SP, #S_LR]
-        BL    kernel_entry
-        MRS   X9, ESR_EL1
-        LSR   X9, X9, #26               // exception class
-        CMP   X9, #0x15                 // SVC from AArch64
-        B.EQ  kernel_exit
-unhandled:
-        B     unhandled
 
 // ---------------------------------------------------------------------------
 // gic_handle_irq(): acknowledge and handle interrupts until none is pending.
@@ -351,14 +208,6 @@ sgi_flush:
 sgi_done:
         ISB
         RET
-
-// ---------------------------------------------------------------------------
-// The idle loop: interrupts on, wait for one, handle it, wait again.
-cpu_idle:
-        MSR   DAIFClr, #2
-idle_wait:
-        WFI
-        B     idle_wait
 
 // smp_processor_id() in X0.
 smp_processor_id:

@@ -140,7 +140,7 @@ impl IpiBench {
         sys.define("BENCH_NTARGETS", self.targets.len() as u64);
         sys.define("BENCH_ITERATIONS", self.iterations);
         sys.define("BENCH_WAIT", self.wait as u64);
-        sys.load("workloads/kernel/smp.S", kernel::SMP, System::KERNEL_TEXT)?;
+        sys.load_kernel()?;
         sys.load("workloads/kernel/ipi_bench.S", kernel::IPI_BENCH, System::USER_TEXT)?;
         for cpu in 0..cpus {
             if cpu == self.sender {

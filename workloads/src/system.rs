@@ -25,7 +25,7 @@
 //!
 //! let topo = Topology::new(&TopologyConfig::default()).unwrap();
 //! let mut sys = System::new(&topo);
-//! sys.load("kernel.S", workloads::kernel::SMP, System::KERNEL_TEXT).unwrap();
+//! sys.load_kernel().unwrap();
 //! sys.load("main.S", "main: MOV X0, #NR_CPUS\n BL smp_processor_id", System::USER_TEXT).unwrap();
 //! assert_eq!(sys.symbol("NR_CPUS"), Some(topo.num_cores() as u64));
 //! ```
@@ -174,8 +174,9 @@ impl System {
     }
 
     /// Assembles `text` (from `file`, for error messages) at `base` with
-    /// every symbol defined so far, then exports its labels as symbols.
-    /// A label that is already a symbol keeps its first value.
+    /// every symbol defined so far, then exports its labels and `.equ`
+    /// constants as symbols. A name that is already a symbol keeps its
+    /// first value.
     pub fn load(&mut self, file: &str, text: &str, base: Addr) -> Result<(), LoadError> {
         let prog =
             assemble_with(text, base, &self.symbols).map_err(|error| LoadError::Asm { file: file.into(), error })?;
@@ -183,8 +184,8 @@ impl System {
         {
             return Err(LoadError::Overlap { file: file.into(), base: prog.base, end: prog.end() });
         }
-        for (label, &addr) in &prog.labels {
-            self.symbols.entry(label.clone()).or_insert(addr);
+        for (name, &v) in prog.labels.iter().chain(&prog.constants) {
+            self.symbols.entry(name.clone()).or_insert(v);
         }
         if let Some(&v) = self.symbols.get("vectors") {
             for t in &mut self.threads {
@@ -195,6 +196,38 @@ impl System {
         }
         self.code.add(prog);
         Ok(())
+    }
+
+    /// Assembles several files as one program at `base` (their labels may
+    /// refer to each other, as a linker would allow); errors name the file
+    /// and the line within it.
+    pub fn load_unit(&mut self, files: &[(&str, &str)], base: Addr) -> Result<(), LoadError> {
+        let mut text = String::new();
+        let mut starts = vec![];
+        for (name, body) in files {
+            starts.push((text.lines().count(), *name));
+            text.push_str(body);
+            if !body.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        self.load("", &text, base).map_err(|e| match e {
+            LoadError::Asm { mut error, .. } => {
+                let (first, file) =
+                    starts.iter().rev().find(|(first, _)| *first < error.line).copied().unwrap_or((0, ""));
+                error.line -= first;
+                LoadError::Asm { file: file.to_string(), error }
+            }
+            LoadError::Overlap { base, end, .. } => {
+                LoadError::Overlap { file: files.iter().map(|f| f.0).collect::<Vec<_>>().join("+"), base, end }
+            }
+            other => other,
+        })
+    }
+
+    /// Loads the kernel ([`crate::kernel::FILES`]) at [`System::KERNEL_TEXT`].
+    pub fn load_kernel(&mut self) -> Result<(), LoadError> {
+        self.load_unit(&crate::kernel::FILES, Self::KERNEL_TEXT)
     }
 
     /// Defines a symbol for programs loaded from now on (a loader's
