@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use common::root;
@@ -42,10 +41,9 @@ fn bad_input(args: &[&str]) -> String {
 }
 
 /// A scratch directory for one test's files.
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("isolsim-exec-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// Removed when the test ends.
+fn scratch(test: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("isolsim-exec-{test}-")).tempdir().unwrap()
 }
 
 fn write(dir: &std::path::Path, name: &str, body: &str) -> String {
@@ -194,8 +192,11 @@ fn exec_is_deterministic() {
 #[test]
 fn bad_scenario_key_reports_file_line_col() {
     let dir = scratch("key");
-    let f =
-        write(&dir, "s.toml", "[[program]]\ntext = \"main: NOP\"\n[[cpu]]\ncpus = 0\nstart = \"main\"\nirq = true\n");
+    let f = write(
+        dir.path(),
+        "s.toml",
+        "[[program]]\ntext = \"main: NOP\"\n[[cpu]]\ncpus = 0\nstart = \"main\"\nirq = true\n",
+    );
     let e = bad_input(&[&f]);
     assert_eq!(
         e,
@@ -203,7 +204,7 @@ fn bad_scenario_key_reports_file_line_col() {
             "{f}:6:1: unknown key `cpu[0].irq`, expected one of `cpus`, `start`, `el`, `irqs`, `mmu`, `regs` (did you mean `irqs`?)"
         )
     );
-    let f = write(&dir, "t.toml", "kernel = \"yes\"\n");
+    let f = write(dir.path(), "t.toml", "kernel = \"yes\"\n");
     assert_eq!(
         bad_input(&[&f]),
         format!("{f}:1:10: wrong type for `kernel`: expected a boolean, found string \"yes\"")
@@ -213,11 +214,11 @@ fn bad_scenario_key_reports_file_line_col() {
 #[test]
 fn program_errors_point_into_the_program_or_the_scenario() {
     let dir = scratch("prog");
-    write(&dir, "p.S", "main:\n    MOV X0, #1\n    LDXR X1, [X0]\n");
-    let f = write(&dir, "s.toml", "[[program]]\nfile = \"p.S\"\n[[cpu]]\ncpus = 0\nstart = \"main\"\n");
-    let p = dir.join("p.S").display().to_string();
+    write(dir.path(), "p.S", "main:\n    MOV X0, #1\n    LDXR X1, [X0]\n");
+    let f = write(dir.path(), "s.toml", "[[program]]\nfile = \"p.S\"\n[[cpu]]\ncpus = 0\nstart = \"main\"\n");
+    let p = dir.path().join("p.S").display().to_string();
     assert_eq!(bad_input(&[&f]), format!("{p}:3:5: unsupported instruction `LDXR`"));
-    let f = write(&dir, "i.toml", "[[program]]\ntext = '''\nmain: NOP\n      B nowhere\n'''\n");
+    let f = write(dir.path(), "i.toml", "[[program]]\ntext = '''\nmain: NOP\n      B nowhere\n'''\n");
     assert_eq!(bad_input(&[&f]), format!("{f}:4:9: undefined label `nowhere`"));
 }
 
@@ -225,11 +226,11 @@ fn program_errors_point_into_the_program_or_the_scenario() {
 fn missing_labels_bad_defines_and_too_many_cpus_are_bad_input() {
     let dir = scratch("layout");
     let base = "[defines]\nN = 1\n[[program]]\ntext = \"main: NOP\"\n[[cpu]]\ncpus = 0\nstart = \"main\"\n";
-    let f = write(&dir, "label.toml", &base.replace("start = \"main\"", "start = \"mian\""));
+    let f = write(dir.path(), "label.toml", &base.replace("start = \"main\"", "start = \"mian\""));
     assert_eq!(bad_input(&[&f]), format!("{f}:7:9: no program has an instruction at a label `mian`"));
-    let f = write(&dir, "cpus.toml", &format!("cpus = 64\n{base}"));
+    let f = write(dir.path(), "cpus.toml", &format!("cpus = 64\n{base}"));
     assert_eq!(bad_input(&[&f]), format!("{f}:1:8: cpus = 64, but the configuration's topology has 8 cores"));
-    let f = write(&dir, "ok.toml", base);
+    let f = write(dir.path(), "ok.toml", base);
     assert_eq!(
         bad_input(&[&f, "--define", "M=2"]),
         format!("{f}: --define M=2: the scenario's [defines] has no `M` (it has: N)")
@@ -242,7 +243,7 @@ fn missing_labels_bad_defines_and_too_many_cpus_are_bad_input() {
 fn unfinished_run_exits_1_saying_what_the_cpus_do() {
     let dir = scratch("spin");
     let f = write(
-        &dir,
+        dir.path(),
         "s.toml",
         "max_cycles = 5000\n[[data]]\nname = \"flag\"\nbytes = 8\n[[program]]\ntext = \"\"\"\nwait: LDR X1, [X0]\n      CBZ X1, wait\n\"\"\"\n\
          [[cpu]]\ncpus = 0\nstart = \"wait\"\nregs = { x0 = \"flag\" }\n",
@@ -257,12 +258,12 @@ fn unfinished_run_exits_1_saying_what_the_cpus_do() {
 #[test]
 fn small_topology_from_a_config_file_and_fewer_cpus() {
     let dir = scratch("topo");
-    let cfg = write(&dir, "c.toml", "[machine.topology]\nclusters_per_socket = 1\ncores_per_cluster = 2\n");
+    let cfg = write(dir.path(), "c.toml", "[machine.topology]\nclusters_per_socket = 1\ncores_per_cluster = 2\n");
     let r = exec_json(&[PATCH, "--config", &cfg]);
     assert_eq!((r["cpus"].as_u64(), r["topology_cores"].as_u64()), (Some(2), Some(2)));
     assert_eq!(reg(&r, "1:x0"), 2);
     let f = write(
-        &dir,
+        dir.path(),
         "s.toml",
         "cpus = 3\n[[program]]\ntext = \"main: NOP\"\n[[cpu]]\ncpus = \"all\"\nstart = \"main\"\n\
          regs = { x1 = \"NR_CPUS\", x2 = \"PERCPU_BASE + CPU * PERCPU_SIZE\" }\n[report]\nregs = [\"2:x1\", \"2:x2\"]\n",
