@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::root;
+use common::{root, temp_file};
 
 fn isolsim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_isolsim")).args(args).current_dir(root()).output().expect("runs")
@@ -14,26 +13,6 @@ fn isolsim(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// A file in its own temporary directory, removed when dropped.
-struct TempFile {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl std::ops::Deref for TempFile {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.path
-    }
-}
-
-fn temp_file(name: &str, body: &str) -> TempFile {
-    let dir = tempfile::Builder::new().prefix("isolsim-cli-").tempdir().unwrap();
-    let path = dir.path().join(name);
-    std::fs::write(&path, body).unwrap();
-    TempFile { _dir: dir, path }
 }
 
 /// Output without the wall-clock `Time` lines.

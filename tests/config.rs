@@ -1,9 +1,12 @@
 //! Configuration files: strict reading with `file:line:col` errors, presets, overrides, and the
 //! commented printout of `isolsim config`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::temp_file;
 use isolsim::Mode;
 use isolsim::config::{self, Config, PRESETS};
 use serde_json::Value as Json;
@@ -14,26 +17,6 @@ fn isolsim(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// A file in its own temporary directory, removed when dropped.
-struct TempFile {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl std::ops::Deref for TempFile {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.path
-    }
-}
-
-fn temp_file(name: &str, body: &str) -> TempFile {
-    let dir = tempfile::Builder::new().prefix("isolsim-config-").tempdir().unwrap();
-    let path = dir.path().join(name);
-    std::fs::write(&path, body).unwrap();
-    TempFile { _dir: dir, path }
 }
 
 fn s(p: &Path) -> &str {

@@ -62,3 +62,23 @@ pub fn verdict(r: &Report) -> &'static str {
         Observation::Always => "Always",
     }
 }
+
+/// A file in its own temporary directory, removed when dropped.
+pub struct TempFile {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+pub fn temp_file(name: &str, body: &str) -> TempFile {
+    let dir = tempfile::Builder::new().prefix("isolsim-config-").tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, body).unwrap();
+    TempFile { _dir: dir, path }
+}
