@@ -42,7 +42,7 @@
 
 use std::collections::BTreeMap;
 
-use memory_model::{Addr, Fence, TlbiScope};
+use memory_model::{Addr, Fence, RmwOp, TlbiScope};
 
 use crate::isa::{AluOp, Cond, Extend, Index, Inst, Operand, Reg, Src2, SysReg, Width};
 
@@ -365,6 +365,16 @@ impl<'a> Cur<'a> {
     fn reg(&mut self) -> PResult<Operand> {
         let (w, col) = self.word()?;
         parse_reg(&w).ok_or((col, format!("expected a register, found `{w}`")))
+    }
+    /// Rs or Rt of an RMW: `Wn`, `Xn` or the zero register (not SP).
+    fn rmw_reg(&mut self) -> PResult<Operand> {
+        self.ws();
+        let col = self.col();
+        let op = self.reg()?;
+        if op.reg == Reg::SP {
+            return Err((col, "SP is not allowed here".into()));
+        }
+        Ok(op)
     }
     fn xreg(&mut self) -> PResult<Reg> {
         self.ws();
@@ -700,6 +710,30 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
         "NOP" => Inst::Nop,
         "WFI" => Inst::Wfi,
         "WORK" => Inst::Work(c.imm()?),
+        _ if rmw_mnemonic(&upper).is_some() => {
+            let (op, acquire, release, alias) = rmw_mnemonic(&upper).expect("checked");
+            let rs = c.rmw_reg()?;
+            c.comma()?;
+            let rt = if alias {
+                Operand { reg: Reg::ZR, width: rs.width }
+            } else {
+                c.ws();
+                let col = c.col();
+                let rt = c.rmw_reg()?;
+                if rt.width != rs.width {
+                    return Err((col, format!("{upper}: both registers must be W or both X")));
+                }
+                c.comma()?;
+                rt
+            };
+            c.ws();
+            let mcol2 = c.col();
+            let (base, index) = c.mem()?;
+            if index != Index::Imm(0) {
+                return Err((mcol2, format!("{upper} takes only [Xn]")));
+            }
+            Inst::Rmw { op, rs, rt, base, acquire, release }
+        }
         _ if upper.starts_with("B.") => {
             let cond = parse_cond(&upper[2..]).ok_or((mcol, format!("unknown condition in `{mn}`")))?;
             target = Some(c.label()?);
@@ -711,6 +745,42 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
         return Err(c.err(format!("unexpected `{}`", c.s[c.pos..].trim_end())));
     }
     Ok(Parsed { inst, target })
+}
+
+/// An atomic read-modify-write mnemonic: the operation, acquire, release,
+/// and whether it is the `ST<op>` alias (no destination register).
+/// Byte, halfword and pair forms (`CASB`, `LDADDH`, `CASP`) and the
+/// min/max operations are not among them.
+fn rmw_mnemonic(upper: &str) -> Option<(RmwOp, bool, bool, bool)> {
+    const OPS: [(&str, RmwOp); 6] = [
+        ("CAS", RmwOp::Cas),
+        ("SWP", RmwOp::Swp),
+        ("LDADD", RmwOp::Add),
+        ("LDCLR", RmwOp::Clr),
+        ("LDEOR", RmwOp::Eor),
+        ("LDSET", RmwOp::Set),
+    ];
+    for (name, op) in OPS {
+        let (rest, alias) = match upper.strip_prefix(name) {
+            Some(rest) => (rest, false),
+            None => match (name.strip_prefix("LD"), upper.strip_prefix("ST")) {
+                (Some(base), Some(after)) => match after.strip_prefix(base) {
+                    Some(rest) => (rest, true),
+                    None => continue,
+                },
+                _ => continue,
+            },
+        };
+        let (acquire, release) = match rest {
+            "" => (false, false),
+            "A" if !alias => (true, false),
+            "L" => (false, true),
+            "AL" if !alias => (true, true),
+            _ => continue,
+        };
+        return Some((op, acquire, release, alias));
+    }
+    None
 }
 
 fn parse_cond(s: &str) -> Option<Cond> {
@@ -774,6 +844,16 @@ mod tests {
             ("ADD X0, X0, #-(2 * 3)", "ADD X0,X0,#-6"),
             ("LDR X0, [X1, #(8 + 8) * 2]", "LDR X0,[X1,#32]"),
             ("work 0b1_000", "work 8"),
+            ("CAS X0, X1, [X2]", "CAS X0,X1,[X2]"),
+            ("casal w3, w4, [sp]", "CASAL W3,W4,[SP]"),
+            ("SWPA X0,X1,[X2]", "SWPA X0,X1,[X2]"),
+            ("LDADDL W0,W1,[X2,#0]", "LDADDL W0,W1,[X2]"),
+            ("LDCLRAL X0,X1,[X2]", "LDCLRAL X0,X1,[X2]"),
+            ("STADD W0,[X1]", "STADD W0,[X1]"),
+            ("LDADD W0,WZR,[X1]", "STADD W0,[X1]"),
+            ("steorl x0, [x1]", "STEORL X0,[X1]"),
+            ("LDSETA X5,XZR,[X2]", "LDSETA X5,XZR,[X2]"),
+            ("SWPL X0,XZR,[X1]", "SWPL X0,XZR,[X1]"),
         ] {
             let p = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}"));
             assert_eq!(p.inst.to_string(), shown);
@@ -785,6 +865,21 @@ mod tests {
         let e = assemble("  NOP\n  LDXR W0,[X1]\n", 0).unwrap_err();
         assert_eq!((e.line, e.col), (2, 3));
         assert!(e.msg.contains("unsupported instruction `LDXR`"), "{e}");
+        for (text, col, msg) in [
+            ("CASP X0,X1,X2,X3,[X4]", 1, "unsupported instruction `CASP`"),
+            ("LDSMAX W0,W1,[X2]", 1, "unsupported instruction `LDSMAX`"),
+            ("CASB W0,W1,[X2]", 1, "unsupported instruction `CASB`"),
+            ("LDADDH W0,W1,[X2]", 1, "unsupported instruction `LDADDH`"),
+            ("STADDA W0,[X1]", 1, "unsupported instruction `STADDA`"),
+            ("STXR W0,X1,[X2]", 1, "unsupported instruction `STXR`"),
+            ("CAS W0, X1, [X2]", 9, "CAS: both registers must be W or both X"),
+            ("SWP X0,X1,[X2,#8]", 11, "SWP takes only [Xn]"),
+            ("LDADD SP,X1,[X2]", 7, "SP is not allowed here"),
+            ("STADD W0,[W1]", 11, "base register must be an X register"),
+        ] {
+            let e = assemble(text, 0).unwrap_err();
+            assert_eq!((e.line, e.col, e.msg.as_str()), (1, col, msg), "{text}");
+        }
         let e = assemble("B nowhere", 0).unwrap_err();
         assert_eq!((e.line, e.col, e.msg.as_str()), (1, 3, "undefined label `nowhere`"));
         let e = assemble("LDR W0,[W1]", 0).unwrap_err();

@@ -1,9 +1,9 @@
 //! Where instructions come from: assembled programs placed in the address space.
 
-use memory_model::Addr;
+use memory_model::{Addr, RmwOp};
 
 use crate::asm::Program;
-use crate::isa::{Disasm, Inst};
+use crate::isa::{Disasm, Inst, Operand, Reg, Width};
 
 /// All code of a machine: programs at non-overlapping address ranges, the
 /// subset of their addresses that may be patched at run time, and the
@@ -13,9 +13,11 @@ use crate::isa::{Disasm, Inst};
 /// Patchable addresses are also memory: their encodings are initial memory
 /// contents, stores may replace them, and fetch sees those stores only
 /// through the instruction side of memory
-/// ([`memory_model::iside`]). An encoding is a 32-bit value, `0xC0DE0000`
-/// plus the instruction's index in an interning table, so that a `W`
-/// register can hold and store it as on hardware.
+/// ([`memory_model::iside`]). An encoding is a 32-bit value, so that a `W`
+/// register can hold and store it as on hardware: the real AArch64
+/// encoding for the atomic read-modify-writes (see [`encode_a64`]), and for
+/// every other instruction `0xC0DE0000` plus its index in an interning
+/// table (that range is unallocated in AArch64, so the two never meet).
 #[derive(Clone, Debug, Default)]
 pub struct CodeSpace {
     programs: Vec<Program>,
@@ -76,8 +78,12 @@ impl CodeSpace {
         self.programs.iter().any(|p| p.base <= addr && addr < p.end())
     }
 
-    /// The encoding of `inst` (interned: equal instructions, equal encodings).
+    /// The encoding of `inst`: its AArch64 encoding if [`encode_a64`] has
+    /// one, else an interned one (equal instructions, equal encodings).
     pub fn encode(&mut self, inst: Inst) -> u64 {
+        if let Some(word) = encode_a64(&inst) {
+            return word as u64;
+        }
         let i = match self.encodings.iter().position(|e| *e == inst) {
             Some(i) => i,
             None => {
@@ -95,6 +101,7 @@ impl CodeSpace {
         v.checked_sub(ENCODING_BASE)
             .and_then(|i| self.encodings.get(i as usize))
             .copied()
+            .or_else(|| decode_a64(v as u32))
             .unwrap_or(Inst::Udf(v as u32))
     }
 
@@ -122,6 +129,148 @@ impl CodeSpace {
         match self.fetch(pc) {
             Some(i) => Disasm { inst: &i, label: |a| self.label_at(a).map(str::to_string) }.to_string(),
             None => "<no code>".to_string(),
+        }
+    }
+}
+
+/// Bits of the AArch64 atomic memory operations (`LD<op>`, `SWP`):
+/// `size 111000 A R 1 Rs o3 opc 00 Rn Rt`.
+const A64_LDOP: u32 = 0x3820_0000;
+/// Mask of the fixed bits of [`A64_LDOP`] (bit 30, the size's low bit, is
+/// the width; bit 31 must be set: byte and halfword forms are not modelled).
+const A64_LDOP_MASK: u32 = 0xbf20_0c00;
+/// Bits of the compare-and-swap family: `size 001000 1 L 1 Rs o0 11111 Rn Rt`.
+const A64_CAS: u32 = 0x88a0_7c00;
+/// Mask of the fixed bits of [`A64_CAS`].
+const A64_CAS_MASK: u32 = 0xbfa0_7c00;
+
+/// The AArch64 encoding of `inst`, for the instructions encoded for real:
+/// the atomic read-modify-writes (ARMv8.1 LSE: CAS, SWP, LDADD, LDCLR,
+/// LDEOR, LDSET with their A/L/AL forms), 32- and 64-bit. `None` for
+/// everything else (and for an RMW based on XZR, which has no encoding).
+///
+/// ```
+/// use cpu_model::{asm::parse_inst, code::encode_a64};
+/// let casal = parse_inst("CASAL X0, X1, [X2]", 1).unwrap().inst;
+/// assert_eq!(encode_a64(&casal), Some(0xc8e0_fc41));
+/// ```
+pub fn encode_a64(inst: &Inst) -> Option<u32> {
+    let Inst::Rmw { op, rs, rt, base, acquire, release } = *inst else { return None };
+    let reg = |r: Reg| -> u32 { if r.is_zero() || r == Reg::SP { 31 } else { r.0 as u32 } };
+    if base.is_zero() || rs.reg == Reg::SP || rt.reg == Reg::SP || rs.width != rt.width {
+        return None;
+    }
+    let size = if rs.width == Width::X { 1 << 30 } else { 0 };
+    let regs = (reg(rs.reg) << 16) | (reg(base) << 5) | reg(rt.reg);
+    let word = match op {
+        // CAS: L (bit 22) is the acquire, o0 (bit 15) the release.
+        RmwOp::Cas => A64_CAS | ((acquire as u32) << 22) | ((release as u32) << 15),
+        _ => {
+            let (o3, opc) = match op {
+                RmwOp::Swp => (1, 0),
+                RmwOp::Add => (0, 0),
+                RmwOp::Clr => (0, 1),
+                RmwOp::Eor => (0, 2),
+                RmwOp::Set => (0, 3),
+                RmwOp::Cas => unreachable!(),
+            };
+            (1 << 31) | A64_LDOP | ((acquire as u32) << 23) | ((release as u32) << 22) | (o3 << 15) | (opc << 12)
+        }
+    };
+    Some(word | size | regs)
+}
+
+/// The instruction an AArch64 encoding stands for, among those
+/// [`encode_a64`] produces.
+pub fn decode_a64(word: u32) -> Option<Inst> {
+    let width = if word & (1 << 30) != 0 { Width::X } else { Width::W };
+    let reg = |n: u32| Reg(if n == 31 { 31 } else { n as u8 });
+    let rs = Operand { reg: reg((word >> 16) & 31), width };
+    let rt = Operand { reg: reg(word & 31), width };
+    let rn = (word >> 5) & 31;
+    let base = if rn == 31 { Reg::SP } else { Reg(rn as u8) };
+    let bit = |n: u32| word & (1 << n) != 0;
+    if word & A64_CAS_MASK == A64_CAS {
+        return Some(Inst::Rmw { op: RmwOp::Cas, rs, rt, base, acquire: bit(22), release: bit(15) });
+    }
+    if word & A64_LDOP_MASK == (1 << 31) | A64_LDOP {
+        let op = match (bit(15), (word >> 12) & 7) {
+            (true, 0) => RmwOp::Swp,
+            (false, 0) => RmwOp::Add,
+            (false, 1) => RmwOp::Clr,
+            (false, 2) => RmwOp::Eor,
+            (false, 3) => RmwOp::Set,
+            _ => return None,
+        };
+        return Some(Inst::Rmw { op, rs, rt, base, acquire: bit(23), release: bit(22) });
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::asm::parse_inst;
+
+    /// Encodings as LLVM's assembler gives them (`llvm-mc -triple=aarch64
+    /// -mattr=+lse -show-encoding`).
+    const KNOWN: [(&str, u32); 15] = [
+        ("CASAL X0,X1,[X2]", 0xc8e0_fc41),
+        ("CAS W0,W1,[X2]", 0x88a0_7c41),
+        ("CASA W0,W1,[X2]", 0x88e0_7c41),
+        ("CASL W0,W1,[X2]", 0x88a0_fc41),
+        ("LDADDAL X0,X1,[X2]", 0xf8e0_0041),
+        ("SWPAL X0,X1,[X2]", 0xf8e0_8041),
+        ("STADD W0,[X1]", 0xb820_003f),
+        ("LDCLR X0,X1,[X2]", 0xf820_1041),
+        ("LDEOR X0,X1,[X2]", 0xf820_2041),
+        ("LDSET X0,X1,[X2]", 0xf820_3041),
+        ("SWPL X3,X4,[SP]", 0xf863_83e4),
+        ("LDADDA W5,W6,[X7]", 0xb8a5_00e6),
+        ("STSETL X9,[X10]", 0xf869_315f),
+        ("LDADDAL W0,WZR,[X2]", 0xb8e0_005f),
+        ("CASAL WZR,W1,[X2]", 0x88ff_fc41),
+    ];
+
+    #[test]
+    fn rmws_have_their_aarch64_encodings_and_decode_back() {
+        let mut code = CodeSpace::new();
+        for (text, word) in KNOWN {
+            let inst = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}")).inst;
+            assert_eq!(encode_a64(&inst), Some(word), "{text}");
+            assert_eq!(decode_a64(word), Some(inst), "{text}");
+            assert_eq!(code.encode(inst), word as u64, "{text}");
+            assert_eq!(code.decode(word as u64), inst, "{text}");
+            assert_eq!(inst.to_string(), text);
+        }
+        // Other instructions keep interned encodings, which decode as before.
+        let nop = code.encode(Inst::Nop);
+        assert_eq!(nop, ENCODING_BASE);
+        assert_eq!(code.decode(nop), Inst::Nop);
+    }
+
+    #[test]
+    fn other_atomic_encodings_are_undefined() {
+        // CASP, LDSMAX, LDAPR, CASB, LDADDB, LDXR, STLR (llvm-mc).
+        for word in [0x4820_7c82u32, 0xb820_4041, 0xf8bf_c020, 0x08a0_7c41, 0x3820_0041, 0xc85f_7c20, 0xc89f_fc20] {
+            assert_eq!(decode_a64(word), None, "{word:#x}");
+            assert_eq!(CodeSpace::new().decode(word as u64), Inst::Udf(word), "{word:#x}");
+        }
+    }
+
+    #[test]
+    fn every_rmw_form_round_trips_through_text_and_encoding() {
+        for op in ["CAS", "SWP", "LDADD", "LDCLR", "LDEOR", "LDSET"] {
+            for suffix in ["", "A", "L", "AL"] {
+                for (rs, rt) in [("X1", "X2"), ("W3", "W30"), ("X4", "XZR")] {
+                    let text = format!("{op}{suffix} {rs},{rt},[X5]");
+                    let inst = parse_inst(&text, 1).unwrap().inst;
+                    let again = parse_inst(&inst.to_string(), 1).unwrap().inst;
+                    assert_eq!(again, inst, "{text} printed as {inst}");
+                    let word = encode_a64(&inst).unwrap();
+                    assert_eq!(decode_a64(word), Some(inst), "{text}");
+                }
+            }
         }
     }
 }

@@ -17,6 +17,13 @@
 //! exhaustive one. A satisfied load that later turns out to have read the
 //! wrong write is restarted, with everything that consumed its value.
 //!
+//! An atomic read-modify-write (CAS, SWP, LDADD, ...) is performed once, in
+//! one step, and never undone: the queue performs it only when nothing
+//! older can squash or restart it, its operands are held back from the
+//! queue while an older serializing instruction (which may take an
+//! exception) is in flight, and an interrupt waits until every performed
+//! RMW has retired.
+//!
 //! Timing is carried as timestamps rather than ticks: every entry records
 //! when it was fetched and when its result is ready, so a chain of register
 //! operations costs cycles without costing events. Only memory accesses,
@@ -25,7 +32,7 @@
 
 use std::collections::VecDeque;
 
-use memory_model::graph::{Event as GEvent, EventKind};
+use memory_model::graph::{Atomic, Event as GEvent, EventKind};
 use memory_model::lsq::{Lsq, Seq, SlotKind};
 use memory_model::{Addr, Fence, MaintOp, Mode, ThreadId, WriteId};
 use serde::{Deserialize, Serialize};
@@ -661,6 +668,8 @@ impl Core {
     }
 
     /// Value, determinedness and ready time of source `k` of entry `i`.
+    /// (Inlined into `execute`, the hot loop, whatever its other callers.)
+    #[inline(always)]
     fn source(&self, i: usize, k: usize, op: Operand) -> Option<(u64, bool, Cycle)> {
         if op.reg.is_zero() {
             return Some((0, true, 0));
@@ -684,6 +693,21 @@ impl Core {
             }
             _ => self.rec.arch_deps.get(op.reg.index()).cloned().unwrap_or_default(),
         }
+    }
+
+    /// Dependencies of the access at ROB index `i`: address dependencies
+    /// through its first `n_addr` sources, data dependencies through the
+    /// others, and, if it `reads`, its own value.
+    fn access_deps(&self, i: usize, n_addr: usize, reads: bool) -> Box<Deps> {
+        let e = &self.rob[i];
+        let mut d = Deps { value: if reads { vec![e.iid] } else { vec![] }, ..Deps::default() };
+        for (k, op) in e.srcs.iter().enumerate() {
+            if let Some(op) = op {
+                let into = if k < n_addr { &mut d.addr } else { &mut d.data };
+                union_into(into, &self.source_deps(i, k, *op));
+            }
+        }
+        Box::new(d)
     }
 
     /// The direction a conditional branch at the tail waits for, if any:
@@ -726,6 +750,39 @@ impl Core {
         }
     }
 
+    /// Delivers the old value read by a performed RMW (timed: at `now`);
+    /// it can no longer change.
+    pub fn rmw_performed(&mut self, seq: Seq, old: u64, now: Cycle) {
+        let iid = self.lsq.get(seq).expect("performed slot").iid;
+        if let Some(i) = self.entry_index(iid) {
+            let e = &mut self.rob[i];
+            if let Some(r) = e.inst.rmw() {
+                e.result = Some(r.returned(old));
+                e.determined = true;
+                e.ready_at = now;
+            }
+        }
+    }
+
+    /// The compare value of the CAS in queue entry `seq` (its Rs, which is
+    /// determined once the queue may perform it); 0 for other RMWs.
+    pub fn rmw_compare(&self, seq: Seq) -> u64 {
+        let iid = self.lsq.get(seq).expect("an RMW's slot").iid;
+        let i = self.entry_index(iid).expect("an unperformed RMW is in flight");
+        match self.rob[i].inst {
+            Inst::Rmw { op: memory_model::RmwOp::Cas, rs, .. } => {
+                self.source(i, 1, rs).expect("a performable CAS has its operands").0
+            }
+            _ => 0,
+        }
+    }
+
+    /// True if an RMW has been performed but not retired: squashing it now
+    /// (an interrupt) would perform it twice.
+    fn rmw_in_flight(&self) -> bool {
+        self.rob.iter().any(|e| matches!(e.inst, Inst::Rmw { .. }) && self.lsq.get(e.slot).is_some_and(|s| s.done))
+    }
+
     /// Restarts the loads in `roots` and everything that depends on them.
     pub fn restart(&mut self, roots: &[Seq]) {
         if roots.is_empty() {
@@ -765,7 +822,7 @@ impl Core {
             }
             match inst {
                 Inst::Load { .. } => self.lsq.reset_load(slot),
-                Inst::Store { .. } => self.lsq.reset_store(slot),
+                Inst::Store { .. } | Inst::Rmw { .. } => self.lsq.reset_store(slot),
                 _ => {}
             }
         }
@@ -928,17 +985,7 @@ impl Core {
                         };
                         let ready = ready + walk;
                         self.lsq.set_addr(slot, Some(addr), det[0] && det[1]);
-                        let deps = if env.record {
-                            let mut d = Deps { value: vec![self.rob[i].iid], ..Deps::default() };
-                            for (k, op) in srcs.iter().take(2).enumerate() {
-                                if let Some(op) = op {
-                                    union_into(&mut d.addr, &self.source_deps(i, k, *op));
-                                }
-                            }
-                            Some(Box::new(d))
-                        } else {
-                            None
-                        };
+                        let deps = env.record.then(|| self.access_deps(i, 2, true));
                         self.lsq.set_ready_at(slot, ready);
                         let e = &mut self.rob[i];
                         e.executed = true;
@@ -982,25 +1029,16 @@ impl Core {
                         changed = true;
                     }
                     if !self.rob[i].executed && all_avail {
-                        let deps = if env.record {
-                            let mut d = Deps::default();
-                            for (k, op) in srcs.iter().take(2).enumerate() {
-                                if let Some(op) = op {
-                                    union_into(&mut d.addr, &self.source_deps(i, k, *op));
-                                }
-                            }
-                            if let Some(op) = srcs[2] {
-                                d.data = self.source_deps(i, 2, op);
-                            }
-                            Some(Box::new(d))
-                        } else {
-                            None
-                        };
+                        let deps = env.record.then(|| self.access_deps(i, 2, false));
                         let e = &mut self.rob[i];
                         e.executed = true;
                         e.ready_at = ready;
                         e.deps = deps;
                     }
+                }
+                Inst::Rmw { op, .. } => {
+                    let ops = Operands { vals, avail, det, ready };
+                    changed |= self.execute_rmw(env, i, op, &ops, platform);
                 }
                 Inst::BCond { .. } | Inst::Cbz { .. } => {
                     if !self.rob[i].resolved && branches_resolved && all_det {
@@ -1186,7 +1224,7 @@ impl Core {
             let settled = e.fault.is_some()
                 || match inst {
                     Inst::Load { .. } => e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final),
-                    Inst::Store { .. } => {
+                    Inst::Store { .. } | Inst::Rmw { .. } => {
                         e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final && s.data_final)
                     }
                     Inst::BCond { .. } | Inst::Cbz { .. } | Inst::Br { .. } | Inst::Ret { .. } => e.resolved,
@@ -1201,6 +1239,62 @@ impl Core {
                 };
             self.rob[i].settled = settled;
             i += 1;
+        }
+        changed
+    }
+
+    /// Generates the address and operands of the RMW at ROB index `i` (the
+    /// queue performs it); returns whether anything changed. Kept out of
+    /// `execute` so that programs without RMWs do not pay for it there.
+    #[inline(never)]
+    fn execute_rmw(
+        &mut self,
+        env: &Env,
+        i: usize,
+        op: memory_model::RmwOp,
+        ops: &Operands,
+        platform: &mut dyn Platform,
+    ) -> bool {
+        let mut changed = false;
+        let slot = self.rob[i].slot;
+        let s = {
+            let s = self.lsq.get(slot).expect("rmw slot");
+            StoreView { addr: s.addr, addr_final: s.addr_final, data: s.data, data_final: s.data_final }
+        };
+        let operands_avail = ops.avail[1] && ops.avail[2];
+        if (s.addr.is_none() && ops.avail[0]) || (s.data.is_none() && operands_avail) {
+            self.lsq.set_ready_at(slot, ops.ready);
+        }
+        if s.addr.is_none() && ops.avail[0] && self.rob[i].fault.is_none() {
+            match self.physical(ops.vals[0], AccessKind::Write, ops.ready, platform) {
+                Ok((addr, walk)) => {
+                    self.lsq.set_addr(slot, Some(addr), ops.det[0]);
+                    self.lsq.set_ready_at(slot, ops.ready + walk);
+                }
+                Err(TranslationFault) => self.rob[i].fault = Some((ops.vals[0], false)),
+            }
+            changed = true;
+        } else if s.addr.is_some() && !s.addr_final && ops.det[0] {
+            self.lsq.set_addr(slot, s.addr, true);
+            changed = true;
+        }
+        // The operands are final only once no older instruction
+        // can take an exception and squash the performed RMW.
+        let final_now = ops.det[1] && ops.det[2] && !self.rob.range(..i).any(|e| e.inst.is_serializing());
+        if operands_avail && (s.data.is_none() || (!s.data_final && final_now)) {
+            // The operand is Rs, or the new value Rt of a CAS (whose compare
+            // value Rs is read when it is performed, see `rmw_compare`).
+            let operand = if op == memory_model::RmwOp::Cas { ops.vals[2] } else { ops.vals[1] };
+            self.lsq.set_data(slot, Some(operand), final_now);
+            changed = true;
+        }
+        if !self.rob[i].executed && ops.avail.iter().all(|a| *a) {
+            let deps = env.record.then(|| self.access_deps(i, 1, true));
+            let e = &mut self.rob[i];
+            e.executed = true;
+            e.ready_at = ops.ready;
+            e.deps = deps;
+            changed = true;
         }
         changed
     }
@@ -1228,8 +1322,9 @@ impl Core {
         let mut serialized = false;
         loop {
             // Interrupts are taken at an instruction boundary: before the
-            // oldest unretired instruction (splitting a compute block).
-            if self.daif & DAIF_I == 0 && platform.irq_pending(self.id) {
+            // oldest unretired instruction (splitting a compute block), once
+            // no performed RMW is in flight.
+            if self.daif & DAIF_I == 0 && platform.irq_pending(self.id) && !self.rmw_in_flight() {
                 let (return_pc, left) = match self.rob.front() {
                     Some(e) if matches!(e.inst, Inst::Work(_)) && env.timed && e.ready_at > now => {
                         (e.pc, Some(e.ready_at - now))
@@ -1281,7 +1376,7 @@ impl Core {
                     slot.is_some_and(|s| s.addr_final && s.data_final)
                         && self.lsq.buffered_stores() < env.cfg.store_buffer_entries.max(1)
                 }
-                Inst::Dmb(_) | Inst::Dsb(_) | Inst::Isb => slot.is_some_and(|s| s.done),
+                Inst::Dmb(_) | Inst::Dsb(_) | Inst::Isb | Inst::Rmw { .. } => slot.is_some_and(|s| s.done),
                 Inst::DcCvau { .. } | Inst::IcIvau { .. } | Inst::IcIallu | Inst::Tlbi { .. } => {
                     slot.is_some_and(|s| s.done)
                 }
@@ -1487,6 +1582,41 @@ impl Core {
         }
         let po = rec.events.len() as u32;
         let slot = self.lsq.get(e.slot);
+        if let Some(rmw) = e.inst.rmw() {
+            // A read, then (unless a CAS compare failed) a write.
+            let s = slot.expect("a retired RMW's slot");
+            let read = s.read.expect("retired RMW was performed");
+            let atomic = Some(Atomic { acquire: rmw.acquire, release: rmw.release });
+            let ev = GEvent {
+                tid: self.id,
+                po,
+                kind: EventKind::Read { acquire: rmw.acquire },
+                addr: s.addr.unwrap_or(0),
+                value: rmw.returned(read.value),
+                id: None,
+                rf: Some(read.source),
+                addr_deps: rec.po_of(&deps.addr),
+                data_deps: rec.po_of(&deps.data),
+                ctrl_deps: rec.ctrl.clone(),
+                atomic,
+            };
+            rec.load_po.push((e.iid, po));
+            if let Some(v) = s.data {
+                let w = GEvent {
+                    po: po + 1,
+                    kind: EventKind::Write { release: rmw.release },
+                    value: v,
+                    id: Some(WriteId { tid: self.id, iid: e.iid }),
+                    rf: None,
+                    ..ev.clone()
+                };
+                rec.events.push(ev);
+                rec.events.push(w);
+            } else {
+                rec.events.push(ev);
+            }
+            return;
+        }
         let kind = match e.inst {
             Inst::Load { acquire, .. } => EventKind::Read { acquire },
             Inst::Store { release, .. } => EventKind::Write { release },
@@ -1510,6 +1640,7 @@ impl Core {
             addr_deps: rec.po_of(&deps.addr),
             data_deps: rec.po_of(&deps.data),
             ctrl_deps: rec.ctrl.clone(),
+            atomic: None,
         };
         match kind {
             EventKind::Read { .. } => {
@@ -1642,6 +1773,7 @@ impl Core {
             let slot = match inst {
                 Inst::Load { acquire, .. } => self.lsq.push(iid, SlotKind::Load { acquire }),
                 Inst::Store { release, .. } => self.lsq.push(iid, SlotKind::Store { release }),
+                Inst::Rmw { .. } => self.lsq.push(iid, SlotKind::Rmw(inst.rmw().expect("an RMW"))),
                 Inst::Dmb(f) | Inst::Dsb(f) => self.lsq.push(iid, SlotKind::Fence(f)),
                 Inst::Isb => self.lsq.push(iid, SlotKind::Fence(Fence::Isb)),
                 Inst::BCond { .. } | Inst::Cbz { .. } => self.lsq.push(iid, SlotKind::Branch),
@@ -1764,6 +1896,15 @@ impl Core {
             None => format!("P{} idle at pc {:#x}", self.id, self.pc),
         }
     }
+}
+
+/// Source operand values of an entry being executed: value, available,
+/// determined, and the cycle the last available one is ready.
+struct Operands {
+    vals: [u64; 3],
+    avail: [bool; 3],
+    det: [bool; 3],
+    ready: Cycle,
 }
 
 #[derive(Clone, Copy)]

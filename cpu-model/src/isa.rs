@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use memory_model::{Addr, Fence, TlbiScope};
+use memory_model::{Addr, Fence, Rmw, RmwOp, TlbiScope};
 
 /// A register: X0–X30, the zero register, or the condition flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -414,6 +414,30 @@ pub enum Inst {
         /// STLR.
         release: bool,
     },
+    /// An atomic read-modify-write of `[Xn]` (ARMv8.1 LSE), with the
+    /// ordering suffix `A` (acquire), `L` (release) or `AL` (both):
+    /// * `CAS Rs, Rt, [Xn]`: if `[Xn]` equals Rs, writes Rt; Rs receives
+    ///   the old value;
+    /// * `SWP Rs, Rt, [Xn]`: writes Rs; Rt receives the old value;
+    /// * `LDADD/LDCLR/LDEOR/LDSET Rs, Rt, [Xn]`: writes old + Rs, old AND
+    ///   NOT Rs, old XOR Rs, old OR Rs; Rt receives the old value
+    ///   (`STADD Rs, [Xn]` and friends: Rt = XZR).
+    ///
+    /// Rs and Rt have the same width.
+    Rmw {
+        /// What is done with the old value.
+        op: RmwOp,
+        /// Rs: the operand (SWP, LD<op>) or the compare value and destination (CAS).
+        rs: Operand,
+        /// Rt: the destination (SWP, LD<op>) or the new value (CAS).
+        rt: Operand,
+        /// Address register.
+        base: Reg,
+        /// `A`: the read is an acquire.
+        acquire: bool,
+        /// `L`: the write is a release.
+        release: bool,
+    },
     /// `MOV Rd, src`.
     Mov {
         /// Destination.
@@ -567,6 +591,8 @@ impl Inst {
     pub fn dest(&self) -> Option<Reg> {
         let r = match self {
             Inst::Load { rt, .. } | Inst::Mrs { rt, .. } => rt.reg,
+            Inst::Rmw { op: RmwOp::Cas, rs, .. } => rs.reg,
+            Inst::Rmw { rt, .. } => rt.reg,
             Inst::Mov { rd, .. } | Inst::Alu { rd, .. } | Inst::Cset { rd, .. } | Inst::Adr { rd, .. } => rd.reg,
             Inst::Cmp { .. } => return Some(Reg::FLAGS),
             Inst::Bl { .. } | Inst::Br { link: true, .. } => Reg::LR,
@@ -575,7 +601,8 @@ impl Inst {
         (!r.is_zero()).then_some(r)
     }
 
-    /// Registers read: for loads `[base, index]`, for stores `[base, index, data]`.
+    /// Registers read: for loads `[base, index]`, for stores `[base, index,
+    /// data]`, for RMWs `[base, Rs, Rt]` (CAS) or `[base, Rs]`.
     pub fn sources(&self) -> Sources {
         let x = |r: Reg| Some(Operand { reg: r, width: Width::X });
         let idx = |i: &Index| match i {
@@ -589,6 +616,8 @@ impl Inst {
         match self {
             Inst::Load { base, index, .. } => [x(*base), idx(index), None],
             Inst::Store { rt, base, index, .. } => [x(*base), idx(index), Some(*rt)],
+            Inst::Rmw { op: RmwOp::Cas, rs, rt, base, .. } => [x(*base), Some(*rs), Some(*rt)],
+            Inst::Rmw { rs, base, .. } => [x(*base), Some(*rs), None],
             Inst::Mov { src, .. } => [s2(src), None, None],
             Inst::Alu { rn, src, .. } | Inst::Cmp { rn, src } => [Some(*rn), s2(src), None],
             Inst::Cset { .. } | Inst::BCond { .. } => [x(Reg::FLAGS), None, None],
@@ -619,6 +648,19 @@ impl Inst {
                 | Inst::Udf(_)
                 | Inst::Wfi
         )
+    }
+
+    /// The RMW as the load/store queue sees it, for RMW instructions. As
+    /// the architecture says, an `A` SWP or LD<op> whose destination is the
+    /// zero register loses its acquire semantics (a CAS keeps them).
+    pub fn rmw(&self) -> Option<Rmw> {
+        match *self {
+            Inst::Rmw { op, rs, rt, acquire, release, .. } => {
+                let acquire = acquire && (op == RmwOp::Cas || !rt.reg.is_zero());
+                Some(Rmw { op, acquire, release, word: rs.width == Width::W })
+            }
+            _ => None,
+        }
     }
 
     /// True for conditional branches (the ones that can be mispredicted).
@@ -671,6 +713,21 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
             Inst::Store { rt, base, index, release } => {
                 write!(f, "{} {rt},", if *release { "STLR" } else { "STR" })?;
                 mem(f, base, index)
+            }
+            Inst::Rmw { op, rs, rt, base, acquire, release } => {
+                let order = match (acquire, release) {
+                    (false, false) => "",
+                    (true, false) => "A",
+                    (false, true) => "L",
+                    (true, true) => "AL",
+                };
+                let name = rmw_name(*op);
+                // ST<op>{L} is the preferred form of LD<op>{L} that discards the old value.
+                if rt.reg.is_zero() && !acquire && !matches!(op, RmwOp::Cas | RmwOp::Swp) {
+                    write!(f, "ST{}{order} {rs},[{base}]", &name[2..])
+                } else {
+                    write!(f, "{name}{order} {rs},{rt},[{base}]")
+                }
             }
             Inst::Mov { rd, src } => write!(f, "MOV {rd},{src}"),
             Inst::Alu { op, rd, rn, src } => write!(f, "{} {rd},{rn},{src}", op.name()),
@@ -731,6 +788,18 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
             Inst::Adr { rd, target } => write!(f, "ADR {rd},{}", t(*target)),
             Inst::Udf(v) => write!(f, "UDF #{v:#x}"),
         }
+    }
+}
+
+/// Base mnemonic of an RMW operation (without the ordering suffix).
+pub fn rmw_name(op: RmwOp) -> &'static str {
+    match op {
+        RmwOp::Cas => "CAS",
+        RmwOp::Swp => "SWP",
+        RmwOp::Add => "LDADD",
+        RmwOp::Clr => "LDCLR",
+        RmwOp::Eor => "LDEOR",
+        RmwOp::Set => "LDSET",
     }
 }
 

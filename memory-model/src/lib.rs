@@ -30,4 +30,4 @@ pub mod memory;
 pub mod tlb;
 pub mod types;
 
-pub use types::{Addr, Fence, MaintOp, Mode, ThreadId, TlbiScope, Value, WriteId};
+pub use types::{Addr, Fence, MaintOp, Mode, Rmw, RmwOp, ThreadId, TlbiScope, Value, WriteId};

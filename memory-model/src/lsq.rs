@@ -10,11 +10,15 @@
 //! * stores, from address generation until they have *propagated* to storage
 //!   (a retired, unpropagated store is a store-buffer entry);
 //! * barriers until they are finished, and conditional branches until they
-//!   are resolved (both constrain what later accesses may do).
+//!   are resolved (both constrain what later accesses may do);
+//! * atomic read-modify-writes (ARMv8.1 LSE: CAS, SWP, LDADD, ...) until
+//!   they are *performed*: read and written in one step, straight in
+//!   storage (they never sit in the store buffer and never forward).
 //!
 //! The core asks for the *visible* transitions that are enabled
-//! ([`Lsq::visible`]: satisfy a load, propagate a store), applies the chosen
-//! one ([`Lsq::satisfy`], [`Lsq::propagate`]), and lets the queue take its
+//! ([`Lsq::visible`]: satisfy a load, propagate a store, perform an RMW),
+//! applies the chosen one ([`Lsq::satisfy`], [`Lsq::propagate`],
+//! [`Lsq::perform_rmw`]), and lets the queue take its
 //! *local* transitions eagerly ([`Lsq::settle`]: finishing loads and
 //! barriers). Satisfying or propagating may invalidate reads already made by
 //! later loads; those are returned as restart roots, and the core restarts
@@ -49,6 +53,28 @@
 //!   earlier stores have propagated; ISB when earlier accesses have determined
 //!   addresses.
 //!
+//! ## Atomic read-modify-writes, in every mode
+//! An RMW is performed in one step: it reads storage and, unless it is a CAS
+//! whose compare fails, writes storage at the same instant, so no other
+//! write can come between its read and its write in coherence order. It is
+//! performed at most once and never undone, so it waits until it can no
+//! longer be squashed or restarted: its address and operands are
+//! determined, earlier branches are resolved and earlier accesses have
+//! determined addresses; and every earlier same-address access is done
+//! (loads finished, stores propagated): it never reads by forwarding, and
+//! later same-address loads wait for it rather than read around it.
+//!
+//! Ordering, whether or not a CAS writes (so a failed CAS is ordered as if
+//! it had written: stronger than the architecture, which makes it a read):
+//! * ARMv8: it is ordered both as a load (an acquire for `A`/`AL`: later
+//!   accesses wait for it) and as a store (a release for `L`/`AL`: it waits
+//!   for every earlier access to finish). `AL` is therefore ordered like
+//!   `DMB ISH; RMW; DMB ISH`, which is what Linux relies on for its fully
+//!   ordered atomics (xchg, cmpxchg, atomic_*_return) on arm64 with LSE.
+//! * TSO: like an x86 `LOCK`ed instruction: it waits for the store buffer to
+//!   drain and for earlier loads, and nothing later passes it.
+//! * SC: in order, like every access.
+//!
 //! ## TSO (`Mode::Tso`)
 //! Loads are satisfied in order, after earlier branches and store addresses
 //! are known, and forward from the newest earlier same-address store still
@@ -63,7 +89,7 @@
 use std::collections::VecDeque;
 
 use crate::memory::FlatMemory;
-use crate::types::{Addr, Fence, MaintOp, Mode, ThreadId, Value, WriteId};
+use crate::types::{Addr, Fence, MaintOp, Mode, Rmw, ThreadId, Value, WriteId};
 
 /// What an entry of the queue is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,6 +110,10 @@ pub enum SlotKind {
     Branch,
     /// Cache or TLB maintenance (`done` = performed).
     Maint(MaintOp),
+    /// An atomic read-modify-write (`done` = performed; `data` holds the
+    /// operand, the new value for a CAS, and once performed the value
+    /// written, `None` if a CAS compare failed).
+    Rmw(Rmw),
 }
 
 /// Where a satisfied load got its value.
@@ -112,9 +142,10 @@ pub struct Slot {
     pub data: Option<Value>,
     /// The data can no longer change.
     pub data_final: bool,
-    /// Load: the value read and its source.
+    /// Load, RMW: the value read and its source.
     pub read: Option<ReadFrom>,
-    /// Load finished / store propagated / barrier finished / branch resolved.
+    /// Load finished / store propagated / RMW performed / barrier finished /
+    /// branch resolved.
     pub done: bool,
     /// The core has retired the instruction.
     pub retired: bool,
@@ -133,8 +164,15 @@ impl Slot {
     fn is_store(&self) -> bool {
         matches!(self.kind, SlotKind::Store { .. })
     }
+    fn is_rmw(&self) -> bool {
+        matches!(self.kind, SlotKind::Rmw(_))
+    }
+    /// Stores and RMWs: entries that may write their location.
+    fn may_write(&self) -> bool {
+        self.is_store() || self.is_rmw()
+    }
     fn is_access(&self) -> bool {
-        self.is_load() || self.is_store()
+        self.is_load() || self.may_write()
     }
     fn addr_determined(&self) -> bool {
         self.addr.is_some() && self.addr_final
@@ -156,13 +194,15 @@ pub enum Visible {
     Propagate(Seq),
     /// Perform this cache or TLB maintenance operation.
     Maint(Seq),
+    /// Perform this atomic read-modify-write (read and write storage at once).
+    Rmw(Seq),
 }
 
 impl Visible {
     /// The entry the transition acts on.
     pub fn seq(self) -> Seq {
         match self {
-            Visible::Satisfy(s) | Visible::Propagate(s) | Visible::Maint(s) => s,
+            Visible::Satisfy(s) | Visible::Propagate(s) | Visible::Maint(s) | Visible::Rmw(s) => s,
         }
     }
 }
@@ -231,6 +271,20 @@ impl Prefix {
                 }
             }
             SlotKind::Branch => self.branches_done &= s.done,
+            SlotKind::Rmw(r) => {
+                // Both a load and a store until performed; the ordering of
+                // its acquire and release halves applies whatever it does.
+                self.loads_done &= s.done;
+                self.stores_done &= s.done;
+                self.addrs_determined &= s.addr_determined();
+                if r.acquire {
+                    self.acquire_unfinished |= !s.done;
+                    self.acquire_unsatisfied |= !s.done;
+                }
+                if r.release {
+                    self.release_unpropagated |= !s.done;
+                }
+            }
             SlotKind::Maint(op) => {
                 self.maint_done &= s.done;
                 self.addrs_determined &= s.addr_determined();
@@ -352,7 +406,8 @@ impl Lsq {
         s.addr_final = determined && addr.is_some();
     }
 
-    /// Sets (or clears) the data of a store.
+    /// Sets (or clears) the data of a store, or the operand of an RMW (the
+    /// new value of a CAS).
     pub fn set_data(&mut self, seq: Seq, data: Option<Value>, determined: bool) {
         let s = self.slot_mut(seq);
         s.data = data;
@@ -401,11 +456,12 @@ impl Lsq {
         s.token = token;
     }
 
-    /// Clears address and data of a store whose inputs are being recomputed.
+    /// Clears address and data of a store (or an RMW) whose inputs are
+    /// being recomputed.
     pub fn reset_store(&mut self, seq: Seq) {
         let token = self.fresh_token();
         let s = self.slot_mut(seq);
-        debug_assert!(!s.done, "a propagated store can never restart");
+        debug_assert!(!s.done, "a propagated store or performed RMW can never restart");
         s.addr = None;
         s.addr_final = false;
         s.data = None;
@@ -449,6 +505,9 @@ impl Lsq {
                     }
                     return if p.data.is_some() { Source::Forward(j) } else { Source::Wait };
                 }
+                // A performed RMW wrote (or read) storage; an unperformed one
+                // will, and the load would have to be restarted: it waits.
+                SlotKind::Rmw(_) => return if p.done { Source::Storage } else { Source::Wait },
                 // A same-address load that read another core's write is the
                 // closest writer for this one: do not forward past it.
                 SlotKind::Load { .. } if p.read.is_some_and(|r| r.source.tid != self.tid) => {
@@ -498,6 +557,29 @@ impl Lsq {
         ordered && self.slots.range(..i).all(|q| !q.same_addr(addr) || q.done)
     }
 
+    /// May RMW `i` be performed now? See the module docs: never while it
+    /// could still be squashed or restarted, after every earlier
+    /// same-address access, ordered as a load and as a store at once.
+    fn rmw_guard(&self, mode: Mode, p: &Prefix, i: usize) -> bool {
+        let s = &self.slots[i];
+        let SlotKind::Rmw(r) = s.kind else { return false };
+        if s.done || !s.addr_final || !s.data_final || !p.branches_done || !p.addrs_determined {
+            return false;
+        }
+        let addr = s.addr.expect("determined address");
+        let ordered = match mode {
+            // The load rules (any pending barrier covers DMB SY/LD and ISB,
+            // unfinished acquires cover unsatisfied ones) and the store
+            // rules together.
+            Mode::Arm => {
+                let waits = p.any_barrier_pending || p.acquire_unfinished || (r.acquire && p.release_unpropagated);
+                !waits && (!r.release || (p.loads_done && p.stores_done))
+            }
+            Mode::Tso | Mode::Sc => p.loads_done && p.stores_done && !p.full_pending,
+        };
+        ordered && self.slots.range(..i).all(|q| !q.same_addr(addr) || q.done)
+    }
+
     fn fence_guard(&self, mode: Mode, p: &Prefix, f: Fence) -> bool {
         // A DSB also waits for earlier maintenance to complete, in every mode.
         let sync = !f.is_sync() || p.maint_done;
@@ -536,7 +618,7 @@ impl Lsq {
         };
         let addr = s.addr.expect("determined");
         let cleans_stores =
-            op != MaintOp::DcCvau || self.slots.range(..i).all(|q| !(q.is_store() && q.same_addr(addr)) || q.done);
+            op != MaintOp::DcCvau || self.slots.range(..i).all(|q| !(q.may_write() && q.same_addr(addr)) || q.done);
         ordered && cleans_stores
     }
 
@@ -570,6 +652,9 @@ impl Lsq {
                     return q.done || (is_source && q.data_final);
                 }
                 SlotKind::Load { .. } if !q.done => return false,
+                // A performed RMW settles everything older, like a propagated
+                // store; an unperformed one comes before our read.
+                SlotKind::Rmw(_) => return q.done,
                 _ => {}
             }
         }
@@ -615,6 +700,7 @@ impl Lsq {
                 }
                 SlotKind::Store { .. } if self.store_guard(mode, &p, i) => out.push(Visible::Propagate(seq)),
                 SlotKind::Maint(_) if self.maint_guard(mode, &p, i) => out.push(Visible::Maint(seq)),
+                SlotKind::Rmw(_) if self.rmw_guard(mode, &p, i) => out.push(Visible::Rmw(seq)),
                 _ => {}
             }
             p.absorb(s);
@@ -637,6 +723,7 @@ impl Lsq {
             }
             Visible::Propagate(_) => self.store_guard(mode, &p, target),
             Visible::Maint(_) => self.maint_guard(mode, &p, target),
+            Visible::Rmw(_) => self.rmw_guard(mode, &p, target),
         }
     }
 
@@ -685,6 +772,39 @@ impl Lsq {
         w
     }
 
+    /// Performs RMW `seq` on `mem`: reads the location and, unless a CAS
+    /// compare (with `compare`; ignored by the other operations) fails,
+    /// writes it in the same step; the entry's data becomes the value
+    /// written. Returns what it read and the write it made, and pushes onto
+    /// `restarts` the later loads that read around it (none can have
+    /// finished: they wait, see `source`).
+    pub fn perform_rmw(
+        &mut self,
+        seq: Seq,
+        compare: Value,
+        mem: &mut FlatMemory,
+        restarts: &mut Vec<Seq>,
+    ) -> (ReadFrom, Option<WriteId>) {
+        let i = self.index(seq);
+        let s = &mut self.slots[i];
+        let SlotKind::Rmw(r) = s.kind else { panic!("entry {seq} is not an RMW") };
+        let addr = s.addr.expect("RMW address");
+        let cell = mem.read(addr);
+        let read = ReadFrom { value: cell.value, source: cell.writer, forwarded: false };
+        let new = r.apply(cell.value, s.data.expect("RMW operand"), compare);
+        let w = WriteId { tid: self.tid, iid: s.iid };
+        if let Some(v) = new {
+            mem.write(addr, v, w);
+        }
+        s.data = new;
+        s.read = Some(read);
+        s.done = true;
+        s.issued = false;
+        let made = new.map(|_| w);
+        self.later_reads_of_other_writes(i, made.unwrap_or(cell.writer), restarts);
+        (read, made)
+    }
+
     /// Marks maintenance operation `seq` performed (its effect on caches
     /// and TLBs is applied by the caller) and returns it with its address.
     pub fn perform_maint(&mut self, seq: Seq) -> (MaintOp, Addr) {
@@ -723,9 +843,11 @@ impl Lsq {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::RmwOp;
 
     const X: Addr = 0x100;
     const Y: Addr = 0x200;
+    const Z: Addr = 0x300;
 
     fn store(q: &mut Lsq, iid: u32, addr: Addr, v: Value) -> Seq {
         let s = q.push(iid, SlotKind::Store { release: false });
@@ -737,6 +859,14 @@ mod tests {
     fn load(q: &mut Lsq, iid: u32, addr: Addr) -> Seq {
         let s = q.push(iid, SlotKind::Load { acquire: false });
         q.set_addr(s, Some(addr), true);
+        s
+    }
+
+    fn rmw(q: &mut Lsq, iid: u32, addr: Addr, op: RmwOp, order: &str, operand: Value) -> Seq {
+        let (acquire, release) = (order.contains('A'), order.contains('L'));
+        let s = q.push(iid, SlotKind::Rmw(Rmw { op, acquire, release, word: false }));
+        q.set_addr(s, Some(addr), true);
+        q.set_data(s, Some(operand), true);
         s
     }
 
@@ -834,5 +964,94 @@ mod tests {
         q.set_addr(rel, Some(Y), true);
         q.set_data(rel, Some(1), true);
         assert_eq!(enabled(&q, Mode::Arm), [Visible::Satisfy(acq)]);
+    }
+
+    #[test]
+    fn an_rmw_waits_for_its_own_earlier_store_and_reads_it_from_storage() {
+        for mode in Mode::ALL {
+            let mut q = Lsq::new(0);
+            let st = store(&mut q, 0, X, 5);
+            let add = rmw(&mut q, 1, X, RmwOp::Add, "", 2);
+            assert_eq!(enabled(&q, mode), [Visible::Propagate(st)], "{mode}: no forwarding into an RMW");
+            let mut mem = FlatMemory::new();
+            q.propagate(st, &mut mem, &mut vec![]);
+            q.settle(mode);
+            assert_eq!(enabled(&q, mode), [Visible::Rmw(add)], "{mode}");
+            let (read, wrote) = q.perform_rmw(add, 0, &mut mem, &mut vec![]);
+            assert_eq!((read.value, read.source, read.forwarded), (5, WriteId { tid: 0, iid: 0 }, false));
+            assert_eq!(wrote, Some(WriteId { tid: 0, iid: 1 }));
+            assert_eq!(mem.read(X).value, 7);
+            assert!(q.get(add).unwrap().done);
+        }
+    }
+
+    #[test]
+    fn a_failed_cas_writes_nothing() {
+        let mut q = Lsq::new(0);
+        let cas = rmw(&mut q, 0, X, RmwOp::Cas, "AL", 9);
+        let mut mem = FlatMemory::new();
+        let (read, wrote) = q.perform_rmw(cas, 1, &mut mem, &mut vec![]);
+        assert_eq!((read.value, wrote), (0, None));
+        assert_eq!(mem.read(X).writer, WriteId::INIT);
+        let cas = rmw(&mut q, 1, X, RmwOp::Cas, "", 9);
+        assert_eq!(q.perform_rmw(cas, 0, &mut mem, &mut vec![]).1, Some(WriteId { tid: 0, iid: 1 }));
+        assert_eq!(q.get(cas).unwrap().data, Some(9), "the entry's data is what was written");
+        assert_eq!(mem.read(X).value, 9);
+    }
+
+    #[test]
+    fn later_loads_of_the_location_wait_for_an_rmw_others_pass_a_relaxed_one() {
+        let mut q = Lsq::new(0);
+        let ld_y = load(&mut q, 0, Y);
+        let swp = rmw(&mut q, 1, X, RmwOp::Swp, "", 1);
+        let ld_x = load(&mut q, 2, X);
+        let ld_y2 = load(&mut q, 3, Y);
+        // A relaxed RMW does not wait for the earlier load; the later load
+        // of another location passes it, the one of its location waits.
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Satisfy(ld_y), Visible::Rmw(swp), Visible::Satisfy(ld_y2)]);
+        let mut mem = FlatMemory::new();
+        q.perform_rmw(swp, 0, &mut mem, &mut vec![]);
+        assert!(enabled(&q, Mode::Arm).contains(&Visible::Satisfy(ld_x)));
+        // TSO: in order, after the earlier load.
+        let mut q = Lsq::new(0);
+        let ld_y = load(&mut q, 0, Y);
+        let swp = rmw(&mut q, 1, X, RmwOp::Swp, "", 1);
+        load(&mut q, 2, Y);
+        assert_eq!(enabled(&q, Mode::Tso), [Visible::Satisfy(ld_y)]);
+        q.satisfy(ld_y, &mem, &mut vec![]);
+        q.settle(Mode::Tso);
+        assert_eq!(enabled(&q, Mode::Tso), [Visible::Rmw(swp)]);
+    }
+
+    #[test]
+    fn a_fully_ordered_rmw_is_a_barrier_on_both_sides() {
+        for mode in Mode::ALL {
+            let mut q = Lsq::new(0);
+            let st = store(&mut q, 0, Y, 1);
+            let swp = rmw(&mut q, 1, X, RmwOp::Swp, "AL", 1);
+            load(&mut q, 2, Z);
+            store(&mut q, 3, Z, 1);
+            assert_eq!(enabled(&q, mode), [Visible::Propagate(st)], "{mode}");
+            let mut mem = FlatMemory::new();
+            q.propagate(st, &mut mem, &mut vec![]);
+            q.settle(mode);
+            assert_eq!(enabled(&q, mode), [Visible::Rmw(swp)], "{mode}");
+        }
+    }
+
+    #[test]
+    fn an_rmw_is_never_performed_speculatively() {
+        let mut q = Lsq::new(0);
+        let br = q.push(0, SlotKind::Branch);
+        let swp = rmw(&mut q, 1, X, RmwOp::Swp, "", 1);
+        let ld = load(&mut q, 2, Y);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Satisfy(ld)]);
+        q.resolve_branch(br);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(swp), Visible::Satisfy(ld)]);
+        // Nor before its operands are final.
+        let mut q = Lsq::new(0);
+        let swp = rmw(&mut q, 0, X, RmwOp::Swp, "", 1);
+        q.set_data(swp, Some(1), false);
+        assert!(enabled(&q, Mode::Arm).is_empty());
     }
 }

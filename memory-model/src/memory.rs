@@ -86,7 +86,8 @@ impl FlatMemory {
     }
 
     /// Makes `writer`'s store of `value` to `addr` visible to all cores.
-    #[inline]
+    /// (Inlined into the store and RMW paths, which are hot.)
+    #[inline(always)]
     pub fn write(&mut self, addr: Addr, value: Value, writer: WriteId) {
         let cell = Cell { value, writer };
         match self.find(addr) {

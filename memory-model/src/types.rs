@@ -136,6 +136,63 @@ impl Fence {
     }
 }
 
+/// What an atomic read-modify-write instruction (ARMv8.1 LSE) does with the
+/// value it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RmwOp {
+    /// CAS: writes the new value if the old one equals the compare value.
+    Cas,
+    /// SWP: writes the operand.
+    Swp,
+    /// LDADD: writes old + operand.
+    Add,
+    /// LDCLR: writes old AND NOT operand (bit clear).
+    Clr,
+    /// LDEOR: writes old XOR operand.
+    Eor,
+    /// LDSET: writes old OR operand (bit set).
+    Set,
+}
+
+/// An atomic read-modify-write as the ordering rules see it: one access
+/// that reads and (unless a CAS fails) writes its location in a single step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Rmw {
+    /// The operation.
+    pub op: RmwOp,
+    /// `A` (and `AL`): the read is an acquire, like LDAR.
+    pub acquire: bool,
+    /// `L` (and `AL`): the write is a release, like STLR.
+    pub release: bool,
+    /// The 32-bit (`W`) form: the old value is the low 32 bits of the
+    /// location, the new one is written zero-extended.
+    pub word: bool,
+}
+
+impl Rmw {
+    /// The value written over `old`, or `None` for a CAS whose compare
+    /// fails (nothing is written). `operand` is Rs (SWP, LDADD, ...) or the
+    /// new value Rt (CAS); `compare` is the CAS compare value Rs.
+    pub fn apply(self, old: Value, operand: Value, compare: Value) -> Option<Value> {
+        let mask = |v: Value| if self.word { v & 0xffff_ffff } else { v };
+        let (old, operand) = (mask(old), mask(operand));
+        let new = match self.op {
+            RmwOp::Cas if old != mask(compare) => return None,
+            RmwOp::Cas | RmwOp::Swp => operand,
+            RmwOp::Add => old.wrapping_add(operand),
+            RmwOp::Clr => old & !operand,
+            RmwOp::Eor => old ^ operand,
+            RmwOp::Set => old | operand,
+        };
+        Some(mask(new))
+    }
+
+    /// The value the instruction returns: the old value at its width.
+    pub fn returned(self, old: Value) -> Value {
+        if self.word { old & 0xffff_ffff } else { old }
+    }
+}
+
 /// Scope of a TLB invalidation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum TlbiScope {
@@ -172,4 +229,24 @@ pub enum MaintOp {
         /// The IS form (all cores) rather than the local one.
         broadcast: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rmw_operations_and_widths() {
+        let rmw = |op, word| Rmw { op, acquire: false, release: false, word };
+        assert_eq!(rmw(RmwOp::Add, false).apply(u64::MAX, 2, 0), Some(1));
+        assert_eq!(rmw(RmwOp::Add, true).apply(0xffff_ffff, 2, 0), Some(1), "W: wraps at 32 bits");
+        assert_eq!(rmw(RmwOp::Clr, false).apply(0b1110, 0b0110, 0), Some(0b1000));
+        assert_eq!(rmw(RmwOp::Eor, false).apply(0b1100, 0b0110, 0), Some(0b1010));
+        assert_eq!(rmw(RmwOp::Set, false).apply(0b1000, 0b0001, 0), Some(0b1001));
+        assert_eq!(rmw(RmwOp::Swp, true).apply(7, 0x1_0000_0003, 0), Some(3));
+        assert_eq!(rmw(RmwOp::Cas, false).apply(5, 9, 5), Some(9));
+        assert_eq!(rmw(RmwOp::Cas, false).apply(5, 9, 4), None, "a failed compare writes nothing");
+        assert_eq!(rmw(RmwOp::Cas, true).apply(0x1_0000_0005, 9, 5), Some(9), "W: compares the low 32 bits");
+        assert_eq!(rmw(RmwOp::Cas, true).returned(0x1_0000_0005), 5);
+    }
 }
