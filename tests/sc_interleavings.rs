@@ -10,7 +10,7 @@ use std::path::Path;
 
 use common::*;
 use isolsim::Mode;
-use isolsim::workloads::litmus::ast::{BinOp, Expr, Loc, Stmt, Threads, UnOp, Value};
+use isolsim::workloads::litmus::ast::{AtomicOp, AtomicOrder, BinOp, Expr, Loc, Stmt, Threads, UnOp, Value};
 use isolsim::workloads::litmus::parse::parse;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,6 +40,9 @@ enum Op {
     Set(String, Expr),
     Eval(Expr),
     Store(Expr, Expr),
+    /// An atomic read-modify-write (an `Expr::Atomic`), its result
+    /// assigned to the local if there is one.
+    Rmw(Option<String>, Expr),
     JumpUnless(Expr, usize),
     Jump(usize),
 }
@@ -47,6 +50,10 @@ enum Op {
 fn accesses(e: &Expr) -> usize {
     match e {
         Expr::ReadOnce(a, _) | Expr::LoadAcquire(a, _) => 1 + accesses(a),
+        // Two accesses: as part of a larger expression it is not one step.
+        Expr::Atomic { addr, value, expected, .. } => {
+            2 + accesses(addr) + accesses(value) + expected.as_deref().map_or(0, accesses)
+        }
         Expr::Unary(_, a, _) => accesses(a),
         Expr::Binary(_, a, b, _) => accesses(a) + accesses(b),
         _ => 0,
@@ -56,6 +63,22 @@ fn accesses(e: &Expr) -> usize {
 fn flatten(stmts: &[Stmt], out: &mut Vec<Op>) {
     for s in stmts {
         match s {
+            Stmt::Decl { name, init: Some(e @ Expr::Atomic { .. }), .. }
+            | Stmt::Assign { name, value: e @ Expr::Atomic { .. }, .. } => {
+                out.push(Op::Rmw(Some(name.clone()), e.clone()))
+            }
+            Stmt::Expr(e @ Expr::Atomic { .. }, _) => out.push(Op::Rmw(None, e.clone())),
+            Stmt::AtomicAdd { addr, value, pos } => out.push(Op::Rmw(
+                None,
+                Expr::Atomic {
+                    op: AtomicOp::Add { fetch: true },
+                    order: AtomicOrder::Relaxed,
+                    addr: Box::new(addr.clone()),
+                    value: Box::new(value.clone()),
+                    expected: None,
+                    pos: *pos,
+                },
+            )),
             Stmt::Decl { name, init, .. } => {
                 out.push(Op::Set(name.clone(), init.clone().unwrap_or(Expr::Int(0, Default::default()))))
             }
@@ -98,6 +121,7 @@ fn eval(e: &Expr, params: &[String], locals: &BTreeMap<String, V>, mem: &BTreeMa
             V::Ptr(p) => mem.get(&p).cloned().unwrap_or(V::Int(0)),
             V::Int(i) => panic!("dereference of integer {i}"),
         },
+        Expr::Atomic { .. } => panic!("an atomic inside an expression is not one step"),
         Expr::Unary(UnOp::Not, a, _) => V::Int((eval(a, params, locals, mem).int() == 0) as i64),
         Expr::Unary(UnOp::Neg, a, _) => V::Int(eval(a, params, locals, mem).int().wrapping_neg()),
         Expr::Binary(op, a, b, _) => {
@@ -145,6 +169,8 @@ fn interleavings(path: &Path, shown: &[String]) -> Option<BTreeSet<Vec<String>>>
         let n = match op {
             Op::Set(_, e) | Op::Eval(e) | Op::JumpUnless(e, _) => accesses(e),
             Op::Store(a, v) => 1 + accesses(a) + accesses(v),
+            // One step if its operands make no access.
+            Op::Rmw(_, e) => accesses(e) - 1,
             Op::Jump(_) => 0,
         };
         if n > 1 {
@@ -196,6 +222,30 @@ fn interleavings(path: &Path, shown: &[String]) -> Option<BTreeSet<Vec<String>>>
                     let v = eval(e, &params[t], &g.locals[t], &g.mem);
                     n.mem.insert(p, v);
                 }
+                Op::Rmw(dst, Expr::Atomic { op, addr, value, expected, .. }) => {
+                    let ev = |e: &Expr| eval(e, &params[t], &g.locals[t], &g.mem);
+                    let V::Ptr(p) = ev(addr) else { panic!("atomic on an integer") };
+                    let v = ev(value).int();
+                    let old = g.mem.get(&p).cloned().unwrap_or(V::Int(0)).int();
+                    let (new, result) = match op {
+                        AtomicOp::Xchg => (Some(v), old),
+                        AtomicOp::Cmpxchg => {
+                            let e = expected.as_deref().map_or(0, |e| ev(e).int());
+                            ((old == e).then_some(v), old)
+                        }
+                        AtomicOp::Add { fetch } => {
+                            let new = old.wrapping_add(v);
+                            (Some(new), if *fetch { old } else { new })
+                        }
+                    };
+                    if let Some(new) = new {
+                        n.mem.insert(p, V::Int(new));
+                    }
+                    if let Some(d) = dst {
+                        n.locals[t].insert(d.clone(), V::Int(result));
+                    }
+                }
+                Op::Rmw(..) => unreachable!("only atomics become Rmw steps"),
                 Op::JumpUnless(c, to) => {
                     if eval(c, &params[t], &g.locals[t], &g.mem).int() == 0 {
                         n.pcs[t] = *to;

@@ -125,6 +125,36 @@ pub enum UnOp {
     Neg,
 }
 
+/// Ordering of a kernel atomic read-modify-write: the suffix of its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AtomicOrder {
+    /// `_relaxed`: no ordering.
+    Relaxed,
+    /// `_acquire`: the read is an acquire.
+    Acquire,
+    /// `_release`: the write is a release.
+    Release,
+    /// No suffix: fully ordered (as if `smp_mb()` came before and after).
+    Full,
+}
+
+/// A kernel atomic read-modify-write that returns a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AtomicOp {
+    /// `xchg`, `atomic_xchg`: stores the value, returns the old one.
+    Xchg,
+    /// `cmpxchg`, `atomic_cmpxchg`: stores the new value if the location
+    /// holds the expected one; returns the old value either way.
+    Cmpxchg,
+    /// `atomic_add_return` (`fetch` false: returns the new value) and
+    /// `atomic_fetch_add` (`fetch`: the old value), and their sub, inc and
+    /// dec forms (the operand negated or 1 or -1).
+    Add {
+        /// Returns the old value rather than the new one.
+        fetch: bool,
+    },
+}
+
 /// A C expression.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Expr {
@@ -138,6 +168,22 @@ pub enum Expr {
     ReadOnce(Box<Expr>, Pos),
     /// `smp_load_acquire(addr)`.
     LoadAcquire(Box<Expr>, Pos),
+    /// An atomic read-modify-write of `*addr` with its result.
+    Atomic {
+        /// What it does.
+        op: AtomicOp,
+        /// Its ordering.
+        order: AtomicOrder,
+        /// Address expression.
+        addr: Box<Expr>,
+        /// The value stored or added (negated for sub, 1 or -1 for inc and
+        /// dec), or the new value of a cmpxchg.
+        value: Box<Expr>,
+        /// cmpxchg: the expected value.
+        expected: Option<Box<Expr>>,
+        /// Position.
+        pos: Pos,
+    },
     /// Unary operation.
     Unary(UnOp, Box<Expr>, Pos),
     /// Binary operation.
@@ -153,6 +199,7 @@ impl Expr {
             | Expr::AddrOf(_, p)
             | Expr::ReadOnce(_, p)
             | Expr::LoadAcquire(_, p)
+            | Expr::Atomic { pos: p, .. }
             | Expr::Unary(_, _, p)
             | Expr::Binary(_, _, _, p) => *p,
         }
@@ -211,8 +258,19 @@ pub enum Stmt {
         /// Position.
         pos: Pos,
     },
-    /// `smp_mb();` and friends.
+    /// `smp_mb();` and friends (`smp_mb__before_atomic()` and
+    /// `smp_mb__after_atomic()` are `smp_mb()`, as on arm64).
     Fence(CFence, Pos),
+    /// `atomic_add(v, p);`, `atomic_sub`, `atomic_inc`, `atomic_dec`: a
+    /// relaxed atomic add without a result.
+    AtomicAdd {
+        /// Address expression.
+        addr: Expr,
+        /// The value added (negated for sub, 1 or -1 for inc and dec).
+        value: Expr,
+        /// Position.
+        pos: Pos,
+    },
     /// `if (cond) then else els`.
     If {
         /// Condition.

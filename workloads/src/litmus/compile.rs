@@ -12,8 +12,18 @@
 //! | `smp_mb()`               | `DMB ISH`                  |
 //! | `smp_rmb()`              | `DMB ISHLD`                |
 //! | `smp_wmb()`              | `DMB ISHST`                |
+//! | `smp_mb__before_atomic()`, `smp_mb__after_atomic()` | `DMB ISH` |
+//! | `xchg(p, v)`, `atomic_xchg` | `SWPAL`                 |
+//! | `cmpxchg(p, old, new)`, `atomic_cmpxchg` | `CASAL`    |
+//! | `atomic_add_return(v, p)`, `atomic_fetch_add`, … | `LDADDAL` (+ `ADD` for the new value) |
+//! | `atomic_add(v, p)`, `atomic_inc(p)`, … | `STADD`      |
+//! | `atomic_read(p)`, `atomic_set(p, v)` | `LDR`, `STR`   |
 //! | `if (a == b)` …          | `CMP` + `B.cond`           |
 //! | `r ^ r`, `r + 1`, …      | `EOR`, `ADD`, … (kept, so false dependencies stay dependencies) |
+//!
+//! The atomics follow arm64's LSE mapping: fully ordered (no suffix) is the
+//! `AL` form, `_acquire` `A`, `_release` `L`, `_relaxed` none; sub negates
+//! the operand, inc and dec add 1 and -1.
 //!
 //! Each parameter `int *x` lives in a register holding the address of `x`;
 //! each local lives in its own register, which is what `0:r0` in the final
@@ -28,9 +38,11 @@ use cpu_model::code::CodeSpace;
 use cpu_model::isa::{AluOp, Cond, Inst, Operand, Reg, Src2, Width};
 use cpu_model::machine::ThreadInit;
 use memory_model::memory::FlatMemory;
-use memory_model::{Addr, Fence};
+use memory_model::{Addr, Fence, RmwOp};
 
-use super::ast::{self, Arch, BinOp, CFence, Expr, LitmusTest, Loc, Pos, Prop, Stmt, Threads, UnOp, Value};
+use super::ast::{
+    self, Arch, AtomicOp, AtomicOrder, BinOp, CFence, Expr, LitmusTest, Loc, Pos, Prop, Stmt, Threads, UnOp, Value,
+};
 
 /// A compile error at a source position.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -548,6 +560,41 @@ impl CGen<'_> {
                 self.emit(Inst::Load { rt: x(r), base, index, acquire });
                 Ok(r)
             }
+            Expr::Atomic { op, order, addr, value, expected, pos } => {
+                let (acquire, release) = match order {
+                    AtomicOrder::Relaxed => (false, false),
+                    AtomicOrder::Acquire => (true, false),
+                    AtomicOrder::Release => (false, true),
+                    AtomicOrder::Full => (true, true),
+                };
+                let base = self.expr(addr, None)?;
+                let v = self.expr(value, None)?;
+                // The old value lands in a fresh register, so that no operand
+                // is overwritten before the instruction reads it.
+                let old = self.temp(*pos)?;
+                let rmw = |op, rs, rt| Inst::Rmw { op, rs: x(rs), rt: x(rt), base, acquire, release };
+                match op {
+                    AtomicOp::Xchg => self.emit(rmw(RmwOp::Swp, v, old)),
+                    AtomicOp::Cmpxchg => {
+                        let e = expected.as_deref().expect("cmpxchg has an expected value");
+                        self.expr(e, Some(old))?;
+                        self.emit(rmw(RmwOp::Cas, old, v));
+                    }
+                    AtomicOp::Add { .. } => self.emit(rmw(RmwOp::Add, v, old)),
+                }
+                if let AtomicOp::Add { fetch: false } = op {
+                    let r = self.target(dst, *pos)?;
+                    self.emit(Inst::Alu { op: AluOp::Add, rd: x(r), rn: x(old), src: Src2::Reg(x(v)) });
+                    return Ok(r);
+                }
+                match dst {
+                    Some(d) => {
+                        self.emit(Inst::Mov { rd: x(d), src: Src2::Reg(x(old)) });
+                        Ok(d)
+                    }
+                    None => Ok(old),
+                }
+            }
             Expr::Unary(op, a, pos) => {
                 let ra = self.expr(a, None)?;
                 let r = self.target(dst, *pos)?;
@@ -632,6 +679,12 @@ impl CGen<'_> {
                 let v = self.expr(value, None)?;
                 let (base, index) = self.address(addr, release)?;
                 self.emit(Inst::Store { rt: x(v), base, index, release });
+            }
+            Stmt::AtomicAdd { addr, value, .. } => {
+                let base = self.expr(addr, None)?;
+                let v = self.expr(value, None)?;
+                let rt = Operand { reg: Reg::ZR, width: Width::X };
+                self.emit(Inst::Rmw { op: RmwOp::Add, rs: x(v), rt, base, acquire: false, release: false });
             }
             Stmt::Fence(f, _) => self.emit(Inst::Dmb(match f {
                 CFence::Mb => Fence::Full,
@@ -733,4 +786,43 @@ fn compile_c_thread(t: &ast::CThread, symbols: &Symbols, base: Addr) -> Result<C
     }
     let prog = g.b.finish().map_err(|e| CompileError { pos: t.pos, msg: e.msg })?;
     Ok((prog, g.regs, init))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::litmus::parse::parse;
+
+    /// The instructions of thread `tid` of a C test, as text.
+    fn code_of(text: &str, tid: usize) -> Vec<String> {
+        let c = compile(&parse("t", text).unwrap()).unwrap();
+        c.code.programs()[tid].insts.iter().map(|i| i.to_string()).collect()
+    }
+
+    #[test]
+    fn atomics_use_the_arm64_lse_mapping() {
+        let text = "C T\n{}\nP0(int *x, atomic_t *v) {\n int r0 = xchg(x, 1);\n int r1 = cmpxchg_acquire(x, 1, r0);\n\
+                    r1 = atomic_add_return_release(3, v);\n r1 = atomic_fetch_inc_relaxed(v);\n atomic_sub(r0, v);\n\
+                    smp_mb__after_atomic();\n}\nexists (0:r0=0)";
+        // Fully ordered is AL, _acquire A, _release L, _relaxed none; the
+        // old value goes to a fresh register (X29, X30 are temporaries).
+        let expected = [
+            "MOV X30,#1",
+            "SWPAL X30,X29,[X0]",
+            "MOV X2,X29",
+            "MOV X30,#1",
+            "CASA X30,X2,[X0]",
+            "MOV X3,X30",
+            "MOV X30,#3",
+            "LDADDL X30,X29,[X1]",
+            "ADD X3,X29,X30",
+            "MOV X30,#1",
+            "LDADD X30,X29,[X1]",
+            "MOV X3,X29",
+            "SUB X30,XZR,X2",
+            "STADD X30,[X1]",
+            "DMB ISH",
+        ];
+        assert_eq!(code_of(text, 0), expected);
+    }
 }

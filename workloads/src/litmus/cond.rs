@@ -177,7 +177,7 @@ fn label_tid(s: &str) -> Option<usize> {
 }
 
 /// A value: integer, location (`x`, `&x`), label (`P1:L0`, `label:"P1:L0"`),
-/// or instruction (`NOP`, `instr:"B L1"`).
+/// instruction (`NOP`, `instr:"B L1"`), or `ATOMIC_INIT(value)`.
 pub(crate) fn parse_value(ts: &mut TokenStream) -> Result<Value> {
     let t = ts.next()?;
     let colon_next = ts.peek()?.tok.is(":");
@@ -232,6 +232,13 @@ pub(crate) fn parse_value(ts: &mut TokenStream) -> Result<Value> {
             Ok(Value::Label { tid: label_tid(&w).unwrap_or(0), label })
         }
         Tok::Ident(w) if w == "NOP" => Ok(Value::Instr(w)),
+        // `atomic_t x = ATOMIC_INIT(v);`
+        Tok::Ident(w) if w == "ATOMIC_INIT" && ts.peek()?.tok.is("(") => {
+            ts.next()?;
+            let v = parse_value(ts)?;
+            ts.expect(")", " after the value of `ATOMIC_INIT`")?;
+            Ok(v)
+        }
         Tok::Ident(w) => Ok(Value::Loc(w)),
         _ => Err(ts.unexpected(&t, "a value (number, location, label or instruction)")),
     }

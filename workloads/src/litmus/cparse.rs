@@ -1,13 +1,20 @@
 //! herd7's C dialect, restricted to the kernel memory model's marked
 //! accesses: `READ_ONCE`/`WRITE_ONCE`, acquire/release, `smp_*mb()`,
-//! integer locals and `if`.
+//! integer locals and `if`, and the atomic read-modify-writes of
+//! `atomic_t` and plain locations: `xchg`, `cmpxchg`, `atomic_xchg`,
+//! `atomic_cmpxchg`, `atomic_{add,sub,inc,dec}_return`,
+//! `atomic_fetch_{add,sub,inc,dec}` (each also `_relaxed`, `_acquire`,
+//! `_release`), `atomic_{add,sub,inc,dec}`, `atomic_read{,_acquire}`,
+//! `atomic_set{,_release}` and `smp_mb__{before,after}_atomic()`.
 //!
 //! Everything else that the kernel's tools/memory-model accepts (locks, RCU,
-//! atomics, plain accesses, loops) is recognised and rejected with an
-//! "unsupported: ..." error at its position, so a runner can tell "not
-//! modelled" from "malformed".
+//! other atomics and bit operations, plain accesses, loops) is recognised
+//! and rejected with an "unsupported: ..." error at its position, so a
+//! runner can tell "not modelled" from "malformed".
 
-use super::ast::{Arch, BinOp, CFence, CThread, Expr, LitmusTest, Param, Pos, Stmt, Threads, Type, UnOp};
+use super::ast::{
+    Arch, AtomicOp, AtomicOrder, BinOp, CFence, CThread, Expr, LitmusTest, Param, Pos, Stmt, Threads, Type, UnOp,
+};
 use super::cond::{SECTION_KEYWORDS, int_value, is_type_word, make_type, parse_constraints, parse_init_block};
 use super::lex::{Lexer, Mode, Tok, Token, TokenStream};
 use super::parse::ParseError;
@@ -172,7 +179,7 @@ fn unsupported_primitive(name: &str) -> Option<String> {
         || name.starts_with("test_and_")
         || name.ends_with("_bit")
     {
-        " (atomic read-modify-write operations are not modelled)"
+        " (only xchg, cmpxchg and atomic add/sub/inc/dec with their orderings are modelled)"
     } else if matches!(name, "smp_store_mb" | "smp_cond_load_acquire" | "smp_cond_load_relaxed" | "barrier") {
         ""
     } else {
@@ -270,17 +277,35 @@ fn parse_stmt(ts: &mut TokenStream, out: &mut Vec<Stmt>) -> Result<()> {
             ts.expect(";", " after `smp_store_release(...)`")?;
             out.push(Stmt::StoreRelease { addr, value, pos });
         }
-        "smp_mb" | "smp_rmb" | "smp_wmb" => {
+        "smp_mb" | "smp_rmb" | "smp_wmb" | "smp_mb__before_atomic" | "smp_mb__after_atomic" => {
             ts.next()?;
             ts.expect("(", &format!(" after `{name}`"))?;
             ts.expect(")", &format!(" (`{name}` takes no arguments)"))?;
             ts.expect(";", &format!(" after `{name}()`"))?;
             let fence = match name.as_str() {
-                "smp_mb" => CFence::Mb,
                 "smp_rmb" => CFence::Rmb,
-                _ => CFence::Wmb,
+                "smp_wmb" => CFence::Wmb,
+                _ => CFence::Mb,
             };
             out.push(Stmt::Fence(fence, pos));
+        }
+        "atomic_add" | "atomic_sub" | "atomic_inc" | "atomic_dec" => {
+            ts.next()?;
+            let (value, addr) = parse_add_args(ts, &name, pos)?;
+            ts.expect(";", &format!(" after `{name}(...)`"))?;
+            out.push(Stmt::AtomicAdd { addr, value, pos });
+        }
+        "atomic_set" | "atomic_set_release" => {
+            ts.next()?;
+            ts.expect("(", &format!(" after `{name}`"))?;
+            let mut args = parse_args(ts, &name, 2)?.into_iter();
+            let (addr, value) = (args.next().expect("two"), args.next().expect("two"));
+            ts.expect(";", &format!(" after `{name}(...)`"))?;
+            out.push(if name == "atomic_set" {
+                Stmt::WriteOnce { addr, value, pos }
+            } else {
+                Stmt::StoreRelease { addr, value, pos }
+            });
         }
         _ if after.tok.is("=") => {
             ts.next()?;
@@ -485,9 +510,28 @@ fn parse_primary(ts: &mut TokenStream) -> Result<Expr> {
                     ts.expect(")", " after the argument of `smp_load_acquire`")?;
                     Expr::LoadAcquire(Box::new(addr), pos)
                 }
-                "WRITE_ONCE" | "smp_store_release" | "smp_mb" | "smp_rmb" | "smp_wmb" => {
+                "atomic_read" | "atomic_read_acquire" => {
+                    ts.next()?;
+                    let addr = Box::new(parse_expr(ts)?);
+                    ts.expect(")", &format!(" after the argument of `{name}`"))?;
+                    if name == "atomic_read" { Expr::ReadOnce(addr, pos) } else { Expr::LoadAcquire(addr, pos) }
+                }
+                "WRITE_ONCE"
+                | "smp_store_release"
+                | "smp_mb"
+                | "smp_rmb"
+                | "smp_wmb"
+                | "atomic_add"
+                | "atomic_sub"
+                | "atomic_inc"
+                | "atomic_dec"
+                | "atomic_set"
+                | "atomic_set_release"
+                | "smp_mb__before_atomic"
+                | "smp_mb__after_atomic" => {
                     return Err(ts.error(pos, format!("`{name}` is a statement and has no value")));
                 }
+                _ if atomic_rmw(&name).is_some() => parse_atomic(ts, &name, pos)?,
                 _ => {
                     let msg = unsupported_primitive(&name).unwrap_or_else(|| format!("unsupported: call to `{name}`"));
                     return Err(ts.error(pos, msg));
@@ -497,6 +541,86 @@ fn parse_primary(ts: &mut TokenStream) -> Result<Expr> {
         _ => return Err(ts.unexpected(&t, "an expression")),
     };
     parse_postfix(ts, e)
+}
+
+/// The value-returning atomic read-modify-writes: operation and ordering.
+fn atomic_rmw(name: &str) -> Option<(AtomicOp, AtomicOrder)> {
+    let (base, order) = match name.rsplit_once('_') {
+        Some((b, "relaxed")) => (b, AtomicOrder::Relaxed),
+        Some((b, "acquire")) => (b, AtomicOrder::Acquire),
+        Some((b, "release")) => (b, AtomicOrder::Release),
+        _ => (name, AtomicOrder::Full),
+    };
+    let op = match base {
+        "xchg" | "atomic_xchg" => AtomicOp::Xchg,
+        "cmpxchg" | "atomic_cmpxchg" => AtomicOp::Cmpxchg,
+        "atomic_add_return" | "atomic_sub_return" | "atomic_inc_return" | "atomic_dec_return" => {
+            AtomicOp::Add { fetch: false }
+        }
+        "atomic_fetch_add" | "atomic_fetch_sub" | "atomic_fetch_inc" | "atomic_fetch_dec" => {
+            AtomicOp::Add { fetch: true }
+        }
+        _ => return None,
+    };
+    Some((op, order))
+}
+
+/// `n` comma-separated arguments and the closing `)` (the `(` is consumed).
+fn parse_args(ts: &mut TokenStream, name: &str, n: usize) -> Result<Vec<Expr>> {
+    let mut args = Vec::with_capacity(n);
+    for i in 0..n {
+        if i > 0 {
+            ts.expect(",", &format!(" between the arguments of `{name}` (it takes {n})"))?;
+        }
+        args.push(parse_expr(ts)?);
+    }
+    ts.expect(")", &format!(" after the arguments of `{name}` (it takes {n})"))?;
+    Ok(args)
+}
+
+/// The operand and address of an add-like call (`atomic_add(v, p)`,
+/// `atomic_inc(p)`, ...), after its name; the operand is negated for sub
+/// and the constant 1 or -1 for inc and dec.
+fn parse_add_args(ts: &mut TokenStream, name: &str, pos: Pos) -> Result<(Expr, Expr)> {
+    ts.expect("(", &format!(" after `{name}`"))?;
+    let kind = name.strip_prefix("atomic_").unwrap_or(name);
+    let kind = kind.split('_').find(|w| matches!(*w, "add" | "sub" | "inc" | "dec")).unwrap_or(kind);
+    match kind {
+        "inc" | "dec" => {
+            let addr = parse_args(ts, name, 1)?.remove(0);
+            Ok((Expr::Int(if kind == "inc" { 1 } else { -1 }, pos), addr))
+        }
+        _ => {
+            let mut args = parse_args(ts, name, 2)?.into_iter();
+            let (value, addr) = (args.next().expect("two"), args.next().expect("two"));
+            let value = if kind == "sub" { Expr::Unary(UnOp::Neg, Box::new(value), pos) } else { value };
+            Ok((value, addr))
+        }
+    }
+}
+
+/// The arguments of the value-returning atomic `name` (its `(` is next).
+fn parse_atomic(ts: &mut TokenStream, name: &str, pos: Pos) -> Result<Expr> {
+    let (op, order) = atomic_rmw(name).expect("an atomic read-modify-write");
+    let (addr, value, expected) = match op {
+        AtomicOp::Xchg => {
+            ts.expect("(", &format!(" after `{name}`"))?;
+            let mut args = parse_args(ts, name, 2)?.into_iter();
+            (args.next().expect("two"), args.next().expect("two"), None)
+        }
+        AtomicOp::Cmpxchg => {
+            ts.expect("(", &format!(" after `{name}`"))?;
+            let mut args = parse_args(ts, name, 3)?.into_iter();
+            let addr = args.next().expect("three");
+            let expected = args.next().expect("three");
+            (addr, args.next().expect("three"), Some(Box::new(expected)))
+        }
+        AtomicOp::Add { .. } => {
+            let (value, addr) = parse_add_args(ts, name, pos)?;
+            (addr, value, None)
+        }
+    };
+    Ok(Expr::Atomic { op, order, addr: Box::new(addr), value: Box::new(value), expected, pos })
 }
 
 /// Rejects postfix forms outside the subset (`x[i]`, `p->f`, `x++`, calls

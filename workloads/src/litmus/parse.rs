@@ -558,9 +558,11 @@ mod tests {
             ("  spin_lock(l);", 3, "unsupported: spin_lock (locks are not modelled)"),
             ("  int r0 = rcu_dereference(*x);", 12, "unsupported: rcu_dereference"),
             ("  synchronize_rcu();", 3, "unsupported: synchronize_rcu"),
-            ("  int r = xchg(x, 1);", 11, "unsupported: xchg"),
-            ("  r0 = atomic_inc_return(x);", 8, "unsupported: atomic_inc_return"),
-            ("  smp_mb__after_atomic();", 3, "unsupported: smp_mb__after_atomic"),
+            ("  int r = atomic64_xchg(x, 1);", 11, "unsupported: atomic64_xchg"),
+            ("  int r0; r0 = atomic_fetch_or(1, x);", 16, "unsupported: atomic_fetch_or"),
+            ("  test_and_set_bit(1, x);", 3, "unsupported: test_and_set_bit"),
+            ("  int r0 = xchg(x);", 18, "expected `,` between the arguments of `xchg` (it takes 2)"),
+            ("  int r0 = atomic_inc(x);", 12, "`atomic_inc` is a statement and has no value"),
             ("  srcu_read_lock(x);", 3, "unsupported: srcu_read_lock"),
             ("  while (1) ;", 3, "unsupported: while loops"),
             ("  for (;;) ;", 3, "unsupported: for loops"),
@@ -576,6 +578,56 @@ mod tests {
             assert_eq!((line, c), (4, col), "{src}: {m}");
             assert!(m.starts_with(msg), "{src}: {m}");
         }
+    }
+
+    #[test]
+    fn atomics() {
+        let t = parse(
+            "t",
+            "C A\n{ atomic_t v = ATOMIC_INIT(3); }\nP0(int *x, atomic_t *v) {\n int r0 = xchg_relaxed(x, 1);\n\
+             int r1 = cmpxchg(x, r0, 2); r1 = atomic_fetch_sub_acquire(r0, v);\n atomic_inc(v); atomic_sub(2, v);\n\
+             smp_mb__before_atomic(); r0 = atomic_read(v); atomic_set_release(v, atomic_dec_return_release(v));\n}\n\
+             exists (v=1)",
+        )
+        .unwrap();
+        assert_eq!(t.init[0].value, Some(Value::Int(3)));
+        assert_eq!(t.init[0].ty, Some(Type::Other("atomic_t".into())));
+        let body = &c_threads(&t)[0].body;
+        let atomic = |s: &Stmt| match s {
+            Stmt::Decl { init: Some(e), .. } | Stmt::Assign { value: e, .. } => e.clone(),
+            other => panic!("{other:?}"),
+        };
+        let Expr::Atomic { op: AtomicOp::Xchg, order: AtomicOrder::Relaxed, addr, value, expected: None, pos: p } =
+            atomic(&body[0])
+        else {
+            panic!("{:?}", body[0])
+        };
+        assert_eq!((*addr, *value, p), (Expr::Var("x".into(), pos(4, 24)), Expr::Int(1, pos(4, 27)), pos(4, 11)));
+        let Expr::Atomic { op: AtomicOp::Cmpxchg, order: AtomicOrder::Full, expected: Some(e), value, .. } =
+            atomic(&body[1])
+        else {
+            panic!("{:?}", body[1])
+        };
+        assert_eq!((*e, *value), (Expr::Var("r0".into(), pos(5, 21)), Expr::Int(2, pos(5, 25))));
+        let Expr::Atomic { op: AtomicOp::Add { fetch: true }, order: AtomicOrder::Acquire, addr, value, .. } =
+            atomic(&body[2])
+        else {
+            panic!("{:?}", body[2])
+        };
+        assert_eq!(*addr, Expr::Var("v".into(), pos(5, 63)));
+        assert!(matches!(*value, Expr::Unary(UnOp::Neg, ref r, _) if matches!(**r, Expr::Var(ref n, _) if n == "r0")));
+        let Stmt::AtomicAdd { value: Expr::Int(1, _), addr: Expr::Var(v, _), .. } = &body[3] else { panic!() };
+        assert_eq!(v, "v");
+        let Stmt::AtomicAdd { value: Expr::Unary(UnOp::Neg, two, _), .. } = &body[4] else { panic!() };
+        assert!(matches!(**two, Expr::Int(2, _)));
+        assert!(matches!(body[5], Stmt::Fence(CFence::Mb, _)));
+        assert!(matches!(atomic(&body[6]), Expr::ReadOnce(..)));
+        let Stmt::StoreRelease { value, .. } = &body[7] else { panic!("{:?}", body[7]) };
+        assert!(matches!(
+            value,
+            Expr::Atomic { op: AtomicOp::Add { fetch: false }, order: AtomicOrder::Release, value, .. }
+                if matches!(**value, Expr::Int(-1, _))
+        ));
     }
 
     #[test]
