@@ -271,6 +271,6 @@ fn small_topology_from_a_config_file_and_fewer_cpus() {
     let r = exec_json(&[&f]);
     assert_eq!(r["per_cpu"].as_array().unwrap().len(), 3);
     assert_eq!(reg(&r, "2:x1"), 3);
-    assert_eq!(reg(&r, "2:x2"), 0x0100_0000 + 2 * 0x2000);
+    assert_eq!(reg(&r, "2:x2"), 0x0100_0000 + 2 * 0x4000);
     assert_eq!(r["finish"], serde_json::json!([0, 1, 2]));
 }

@@ -1,14 +1,15 @@
-// isolsim kernel, part 1 of 3: exception vectors, entry and exit, context
+// isolsim kernel, part 1 of 4: exception vectors, entry and exit, context
 // tracking, system calls and the idle loop, in the shape of Linux's arm64
 // entry code (arch/arm64/kernel/entry.S, kernel/entry/common.c).
 //
-// The kernel is three files assembled as one unit, in this order: entry.S,
+// The kernel is four files assembled as one unit, in this order: entry.S,
 // smp.S (the interrupt controller and cross-CPU calls), tlb.S (TLB
-// maintenance). workloads::system::System loads it and defines NR_CPUS,
-// PERCPU_BASE, PERCPU_SHIFT, CFD_BASE, CFD_SHIFT, CSD_SHIFT and SGI_TABLE,
-// and from workloads::kernel::KernelConfig the lengths of the kernel code
-// that runs as compute blocks rather than instruction by instruction
-// (IRQ_ENTER_WORK, IRQ_EXIT_WORK, CALL_SETUP_WORK) and the TLB_SCHEME.
+// maintenance), isolation.S (task isolation and its kicks). workloads::system::System loads it and defines NR_CPUS,
+// PERCPU_BASE, PERCPU_SHIFT, CFD_BASE, CFD_SHIFT, CSD_SHIFT, SGI_TABLE and
+// KERNEL_DATA, and from workloads::kernel::KernelConfig the lengths of the
+// kernel code that runs as compute blocks rather than instruction by
+// instruction (IRQ_ENTER_WORK, IRQ_EXIT_WORK, CALL_SETUP_WORK),
+// the TLB_SCHEME and the KICK_PROTOCOL.
 //
 // Calling convention (AAPCS64): arguments in X0-X7, X9-X15 scratch, X19-X28
 // preserved by callees, X30 the return address. SP is the per-CPU kernel
@@ -16,22 +17,56 @@
 
         // Per-CPU variables (offsets in the per-CPU area).
         .equ  PCPU_CALL_QUEUE, 0x00     // call_single_queue: head of a list of csds
-        .equ  PCPU_CONTEXT, 0x40        // context tracking: CT_KERNEL or CT_USER
-        .equ  PCPU_ISOLATED, 0x48       // the task on this CPU asked for isolation
-        .equ  PCPU_TLB_PENDING, 0x50    // a deferred kernel TLB flush is owed
-        .equ  PCPU_SINGLE, 0x80         // smp_call_function_single's one-CPU list
+        // One line that other CPUs read (and, for ct-work, write):
+        .equ  PCPU_CONTEXT, 0x40        // context tracking: CT_KERNEL or CT_USER, and ct work bits
+        .equ  PCPU_ISOL_FLAGS, 0x48     // ll_isol_flags (isolation.S)
+        .equ  PCPU_NOHZ_FULL, 0x50      // this CPU is in the nohz_full set (set at boot)
+        .equ  PCPU_ISOL_WANTED, 0x80    // the task on this CPU asked for isolation
+        .equ  PCPU_SINGLE, 0x88         // smp_call_function_single's one-CPU list
         .equ  PCPU_FLUSH_ARGS, 0xc0     // flush_tlb_kernel_range's (start, pages)
         .equ  PCPU_IPI_LIST, 0x100      // cfd->cpumask_ipi, as a list of CPU numbers
         .equ  PCPU_FLUSH_LIST, 0x900    // CPUs a TLB flush interrupts
+        .equ  PCPU_KICK_LIST, 0x1100    // CPUs a kick interrupts
 
         .equ  CT_KERNEL, 0
         .equ  CT_USER, 1
+
+        // Task isolation (isolation.S).
+        .equ  PROTO_BROADCAST, 0
+        .equ  PROTO_DEFERRED, 1
+        .equ  PROTO_CT_WORK, 2
+
+        // ll_isol_flags.
+        .equ  ISOL_NONE, 0              // the task does not ask for isolation
+        .equ  ISOL_REQUEST, 1           // it does: isolate at the next exit to user space
+        .equ  ISOL_ISOLATED, 2          // isolated user code runs; kicks may skip this CPU
+        .equ  ISOL_BROKEN, 3            // in the kernel after isolated user code
+
+        // The context word (PCPU_CONTEXT): bit 0 is the state (CT_USER or
+        // CT_KERNEL), the work bits sit above CT_WORK_SHIFT.
+        .equ  CT_WORK_SHIFT, 4
+        .equ  CT_WORK_SYNC, 1           // sync_core(): ISB, after a full barrier
+        .equ  CT_WORK_TLBI, 2           // flush this CPU's kernel TLB entries
+        .equ  CT_WORK_ALL, 3
+        .equ  CT_STATE_AND_WORK, (CT_WORK_ALL << CT_WORK_SHIFT) | CT_USER
+
+        // Kernel data that kicks protect (at KERNEL_DATA, one line each;
+        // whoever builds the system initializes them).
+        .equ  KDATA_STATIC_KEY, KERNEL_DATA          // a static key's state (0 or 1)
+        .equ  KDATA_CPU_CACHE, KERNEL_DATA + 0x40    // cachep->cpu_cache: the per-CPU array in use
+        .equ  KDATA_VMAP, KERNEL_DATA + 0x80         // address of a vmalloc'ed object, 0 if none
+
+        // The line size DC CVAU / IC IVAU step by: the smallest the
+        // configurations use (a larger line is only cleaned more than once).
+        .equ  CACHE_LINE, 64
 
         // System call numbers (in X8, as on arm64).
         .equ  SYS_NOP, 0                // returns at once (the getpid() of benchmarks)
         .equ  SYS_ISOLATE, 1            // X0 = 1: this task wants isolation; 0: no longer
         .equ  SYS_PEEK, 2               // returns the kernel word at X0 (a kernel access
                                         // through kernel mappings, e.g. vmalloc memory)
+        .equ  SYS_TOUCH, 3              // a system call that uses what kicks protect
+                                        // (isolation.S: sys_touch)
 
         // struct pt_regs as kernel_entry saves it.
         .equ  S_X0, 0                   // X0..X29 at S_X0 + 8*n
@@ -194,10 +229,8 @@ do_syscall:
         B.EQ  sys_isolate
         CMP   X8, #SYS_PEEK
         B.EQ  sys_peek
-        RET
-sys_isolate:
-        MRS   X9, TPIDR_EL1
-        STR   X0, [X9, #PCPU_ISOLATED]
+        CMP   X8, #SYS_TOUCH
+        B.EQ  sys_touch
         RET
 sys_peek:
         LDR   X0, [X0]
@@ -213,30 +246,26 @@ ret_to_user:
         ERET
 
 // enter_from_user_mode(): context tracking says "in the kernel" before the
-// kernel touches anything, then a TLB flush deferred while this CPU ran
-// isolated user code is done: the whole TLB, locally (what the deferral
-// proposals do at kernel entry). The ordering between the sender's check
-// of PCPU_CONTEXT and this entry is the subject of the isolation protocol
-// (the seed's four orderings), not of this file.
+// kernel touches anything, then the isolation entry hook (isolation.S). With
+// ct-work both are one atomic that also runs the deferred work.
 enter_from_user_mode:
+        MOV   X9, #KICK_PROTOCOL
+        CMP   X9, #PROTO_CT_WORK
+        B.EQ  ct_kernel_enter
         MRS   X9, TPIDR_EL1
         STR   XZR, [X9, #PCPU_CONTEXT]   // CT_KERNEL
-        DMB   ISH
-        LDR   X10, [X9, #PCPU_TLB_PENDING]
-        CBZ   X10, entry_no_flush
-        STR   XZR, [X9, #PCPU_TLB_PENDING]
-        TLBI  VMALLE1
-        DSB   NSH
-        ISB
-entry_no_flush:
-        RET
+        B     task_isolation_kernel_enter
 
-// exit_to_user_mode(): context tracking says "in user space".
+// exit_to_user_mode(): context tracking says "in user space", then the
+// isolation exit hook, last.
 exit_to_user_mode:
+        MOV   X9, #KICK_PROTOCOL
+        CMP   X9, #PROTO_CT_WORK
+        B.EQ  ct_user_enter
         MRS   X9, TPIDR_EL1
         MOV   X10, #CT_USER
         STR   X10, [X9, #PCPU_CONTEXT]
-        RET
+        B     task_isolation_exit_to_user_mode
 
 // ---------------------------------------------------------------------------
 // The idle loop: interrupts on, wait for one, handle it, wait again.

@@ -1,4 +1,4 @@
-// isolsim kernel, part 3 of 3: invalidating other CPUs' TLB entries after a
+// isolsim kernel, part 3 of 4: invalidating other CPUs' TLB entries after a
 // kernel mapping changed (vfree(), vunmap(): flush_tlb_kernel_range()), in
 // the three ways KernelConfig::tlb_scheme selects (symbol TLB_SCHEME):
 //
@@ -7,10 +7,12 @@
 //   TLB_BROADCAST  arm64's way: TLBI VAALE1IS per page, DSB ISH: the
 //                  hardware reaches every CPU; nobody is interrupted, but
 //                  each CPU is disturbed by each invalidation.
-//   TLB_DEFERRED   the isolation proposals' way: a CPU running isolated user
-//                  code is not interrupted but marked (PCPU_TLB_PENDING),
-//                  and flushes its whole TLB at its next kernel entry
-//                  (enter_from_user_mode in entry.S); the others get the IPI.
+//   TLB_DEFERRED   the isolation proposals' way: a CPU the kick protocol
+//                  lets the sender skip (isolation_defer_cpu in isolation.S:
+//                  ISOLATED under PROTO_DEFERRED, a ct work bit set under
+//                  PROTO_CT_WORK) is not interrupted and flushes its whole
+//                  TLB at its next kernel entry; the others get the IPI.
+//                  Under PROTO_BROADCAST nobody is skipped.
 //
 // The caller has already changed the page tables (stored the new
 // descriptors).
@@ -28,6 +30,7 @@ flush_tlb_kernel_range:
         STR   X20, [SP, #16]
         STR   X21, [SP, #24]
         STR   X22, [SP, #32]
+        STR   X23, [SP, #40]
         DSB   ISHST                      // the descriptor stores before any invalidation
         MOV   X9, #TLB_SCHEME
         CMP   X9, #TLB_BROADCAST
@@ -39,34 +42,27 @@ flush_tlb_kernel_range:
         LSR   X20, X20, #PERCPU_SHIFT    // this CPU
         ADD   X21, X19, #PCPU_FLUSH_LIST
         MOV   X22, #0                    // CPUs to interrupt
-        MOV   X10, #0                    // cpu
+        MOV   X23, #0                    // cpu
+        DMB   ISH                        // the descriptors before any CPU's isolation state is read
 flush_scan:
-        CMP   X10, #NR_CPUS
+        CMP   X23, #NR_CPUS
         B.HS  flush_send
-        CMP   X10, X20
+        CMP   X23, X20
         B.EQ  flush_skip
+        MOV   X9, #TLB_SCHEME
         CMP   X9, #TLB_DEFERRED
         B.NE  flush_add
-        // Deferred: leave a CPU alone if its task is isolated and it is in
-        // user space (it does not use kernel mappings there); it owes a flush.
-        LSL   X11, X10, #PERCPU_SHIFT
-        ADD   X11, X11, #PERCPU_BASE
-        LDR   X12, [X11, #PCPU_ISOLATED]
-        CBZ   X12, flush_add
-        LDR   X12, [X11, #PCPU_CONTEXT]
-        CMP   X12, #CT_USER
-        B.NE  flush_add
-        MOV   X12, #1
-        STR   X12, [X11, #PCPU_TLB_PENDING]
-        B     flush_skip
+        MOV   X0, X23
+        MOV   X1, #CT_WORK_TLBI
+        BL    isolation_defer_cpu
+        CBNZ  X0, flush_skip
 flush_add:
-        STR   X10, [X21, X22, LSL #3]
+        STR   X23, [X21, X22, LSL #3]
         ADD   X22, X22, #1
 flush_skip:
-        ADD   X10, X10, #1
+        ADD   X23, X23, #1
         B     flush_scan
 flush_send:
-        DMB   ISH                        // the marks before the sender goes on
         MOV   X0, X21
         MOV   X1, X22
         ADR   X2, do_flush_tlb_kernel_range
@@ -88,6 +84,7 @@ flush_broadcast_sync:
         DSB   ISH                        // done everywhere
         ISB
 flush_done:
+        LDR   X23, [SP, #40]
         LDR   X22, [SP, #32]
         LDR   X21, [SP, #24]
         LDR   X20, [SP, #16]

@@ -21,14 +21,16 @@ remapper:
         STR   X21, [X9]
         B     the_end
 
-// CPU 2, in the kernel: use vbuf (its TLB now holds the translation), ask for isolation,
-// start the task in user space.
+// CPU 2, in the kernel: use vbuf (its TLB now holds the translation), become a nohz_full
+// CPU whose task asks for isolation, start the task in user space.
 isolated_task:
         MOV   X9, #vbuf
         LDR   X9, [X9]
         MOV   X9, #1
         MRS   X10, TPIDR_EL1
-        STR   X9, [X10, #PCPU_ISOLATED] // what SYS_ISOLATE does for a running task
+        STR   X9, [X10, #PCPU_NOHZ_FULL] // what booting with nohz_full=2 does
+        MOV   X0, #1
+        BL    sys_isolate                // what SYS_ISOLATE does for a running task
         ADR   X0, user_loop
         B     ret_to_user
 

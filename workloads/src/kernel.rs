@@ -27,9 +27,61 @@ pub const SMP: &str = include_str!("../kernel/smp.S");
 /// isolation bookkeeping it needs (`workloads/kernel/tlb.S`).
 pub const TLB: &str = include_str!("../kernel/tlb.S");
 
+/// Task isolation: the entry and exit hooks, `kick_all_cpus_sync` in the
+/// three protocols, context-tracking work deferral, and the callers that
+/// kick (`workloads/kernel/isolation.S`).
+pub const ISOLATION: &str = include_str!("../kernel/isolation.S");
+
 /// The kernel, in load order: (file name for messages, text).
-pub const FILES: [(&str, &str); 3] =
-    [("workloads/kernel/entry.S", ENTRY), ("workloads/kernel/smp.S", SMP), ("workloads/kernel/tlb.S", TLB)];
+pub const FILES: [(&str, &str); 4] = [
+    ("workloads/kernel/entry.S", ENTRY),
+    ("workloads/kernel/smp.S", SMP),
+    ("workloads/kernel/tlb.S", TLB),
+    ("workloads/kernel/isolation.S", ISOLATION),
+];
+
+/// Labels of instructions in the kernel that other CPUs patch at run time
+/// (the loader declares them patchable).
+pub const PATCH_SITES: [&str; 1] = ["static_key_site"];
+
+/// How `kick_all_cpus_sync()` (and, with the deferred TLB scheme,
+/// `flush_tlb_kernel_range()`) treats isolated CPUs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// A stock kernel: an IPI to every other CPU, and wait for all.
+    #[default]
+    Broadcast,
+    /// The task-isolation series: after a full barrier, read every CPU's `ll_isol_flags` and
+    /// interrupt only the CPUs not ISOLATED; the others synchronize in their entry hook.
+    Deferred,
+    /// Context tracking: set a work bit in a nohz_full CPU's context word with a compare-and-swap
+    /// that succeeds only while it is out of the kernel; it runs the work at kernel entry.
+    CtWork,
+}
+
+impl Protocol {
+    /// Every protocol, in the order reports show them.
+    pub const ALL: [Protocol; 3] = [Protocol::Broadcast, Protocol::Deferred, Protocol::CtWork];
+
+    /// The value of the KICK_PROTOCOL symbol (PROTO_* in isolation.S).
+    pub fn code(self) -> u64 {
+        match self {
+            Protocol::Broadcast => 0,
+            Protocol::Deferred => 1,
+            Protocol::CtWork => 2,
+        }
+    }
+
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Broadcast => "broadcast",
+            Protocol::Deferred => "deferred",
+            Protocol::CtWork => "ct-work",
+        }
+    }
+}
 
 /// How the kernel invalidates other CPUs' TLB entries after changing a
 /// kernel mapping (`flush_tlb_kernel_range`).
@@ -43,8 +95,9 @@ pub enum TlbScheme {
     /// CPU is disturbed by each invalidation.
     #[default]
     Broadcast,
-    /// Deferred: CPUs running isolated user code are skipped and marked; each flushes its whole TLB
-    /// at its next kernel entry. The others get the IPI.
+    /// Deferred: CPUs the kick protocol lets the sender skip (`kernel.protocol`) are not
+    /// interrupted and flush their whole TLB at their next kernel entry; the others get the IPI.
+    /// Under the broadcast protocol nobody is skipped.
     Deferred,
 }
 
@@ -81,6 +134,10 @@ pub struct KernelConfig {
     /// How flush_tlb_kernel_range() reaches other CPUs (symbol TLB_SCHEME): `broadcast` is what
     /// arm64 does, `ipi` what x86 does, `deferred` the isolation proposal's alternative.
     pub tlb_scheme: TlbScheme,
+    /// How kick_all_cpus_sync() treats isolated CPUs (symbol KICK_PROTOCOL): `broadcast` (a stock
+    /// kernel), `deferred` (the task-isolation series, 2020) or `ct-work` (context-tracking work
+    /// deferral, 2023–2026).
+    pub protocol: Protocol,
 }
 
 impl Default for KernelConfig {
@@ -90,14 +147,16 @@ impl Default for KernelConfig {
             irq_exit_cycles: 1500,
             call_setup_cycles: 300,
             tlb_scheme: TlbScheme::default(),
+            protocol: Protocol::default(),
         }
     }
 }
 
 impl KernelConfig {
     /// The symbols the kernel text uses for these parameters.
-    pub fn symbols(&self) -> [(&'static str, u64); 4] {
+    pub fn symbols(&self) -> [(&'static str, u64); 5] {
         [
+            ("KICK_PROTOCOL", self.protocol.code()),
             ("IRQ_ENTER_WORK", self.irq_enter_cycles),
             ("IRQ_EXIT_WORK", self.irq_exit_cycles),
             ("CALL_SETUP_WORK", self.call_setup_cycles),

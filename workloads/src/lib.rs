@@ -4,8 +4,11 @@
 //! * [`system`]: a loader that lays out code, per-CPU data and stacks for a
 //!   many-core machine.
 //! * [`kernel`]: kernel code paths as assembler text (vectors, IRQ entry,
-//!   IPIs, cross-CPU calls).
+//!   IPIs, cross-CPU calls, TLB flushes, task isolation and its kicks).
 //! * [`ipi`]: IPI experiments on that kernel (Norov's benchmark).
+//! * [`activity`]: isolated tasks and housekeeping kernel activity for the
+//!   isolation experiments, with their seeded schedules.
+pub mod activity;
 pub mod ipi;
 pub mod kernel;
 pub mod litmus;

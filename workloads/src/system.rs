@@ -11,6 +11,7 @@
 //!                 cache line each) per target CPU, as Linux's cfd_data
 //!   SGI_TABLE     per CPU, the ICC_SGI1R_EL1 value that targets it alone
 //!                 (Linux derives it from cpu_logical_map(), i.e. MPIDRs)
+//!   KERNEL_DATA   kernel variables shared by CPUs (isolation.S: KDATA_*)
 //!   DATA_BASE     free memory for programs ([`System::alloc`])
 //! ```
 //!
@@ -90,11 +91,13 @@ impl System {
     /// Bytes per per-CPU area (variables at the bottom, stack at the top).
     pub const PERCPU_SIZE: u64 = 1 << Self::PERCPU_SHIFT;
     /// log2 of [`System::PERCPU_SIZE`].
-    pub const PERCPU_SHIFT: u64 = 13;
+    pub const PERCPU_SHIFT: u64 = 14;
     /// log2 of the bytes per call-function descriptor (one cache line).
     pub const CSD_SHIFT: u64 = 6;
     /// Start of the call-function descriptors.
     pub const CFD_BASE: Addr = 0x0200_0000;
+    /// Kernel variables that CPUs share (one page, just below the data).
+    pub const KERNEL_DATA: Addr = 0x03ff_0000;
     /// Start of free data memory.
     pub const DATA_BASE: Addr = 0x0400_0000;
 
@@ -124,6 +127,7 @@ impl System {
             ("CSD_SHIFT", Self::CSD_SHIFT),
             ("SGI_TABLE", sgi_table),
             ("DATA_BASE", Self::DATA_BASE),
+            ("KERNEL_DATA", Self::KERNEL_DATA),
         ]
         .into_iter()
         .chain(kernel.symbols())
@@ -225,9 +229,15 @@ impl System {
         })
     }
 
-    /// Loads the kernel ([`crate::kernel::FILES`]) at [`System::KERNEL_TEXT`].
+    /// Loads the kernel ([`crate::kernel::FILES`]) at [`System::KERNEL_TEXT`]
+    /// and declares its patch sites ([`crate::kernel::PATCH_SITES`]).
     pub fn load_kernel(&mut self) -> Result<(), LoadError> {
-        self.load_unit(&crate::kernel::FILES, Self::KERNEL_TEXT)
+        self.load_unit(&crate::kernel::FILES, Self::KERNEL_TEXT)?;
+        for site in crate::kernel::PATCH_SITES {
+            let pc = self.symbol(site).ok_or_else(|| LoadError::NoSuchLabel(site.to_string()))?;
+            self.code.mark_patchable(pc);
+        }
+        Ok(())
     }
 
     /// Defines a symbol for programs loaded from now on (a loader's

@@ -1,0 +1,273 @@
+//! What runs on the simulated machine during an isolation experiment: the
+//! parameters of the isolated tasks and of the housekeeping CPUs' kernel
+//! activity, and the seeded schedules the programs in
+//! `workloads/programs/` read.
+//!
+//! Kernel activity arrives as independent Poisson processes, one per kind
+//! of operation, at the configured rates; arrivals are dealt round-robin to
+//! the generating housekeeping CPUs. Each isolated CPU's system calls are
+//! separated by exponentially distributed numbers of loop iterations. Every
+//! stream is its own ChaCha stream named after what it drives
+//! (`activity/text-patch`, `isolated/cpu57/syscalls`), so changing one rate
+//! leaves the other schedules as they were.
+//!
+//! ```
+//! use workloads::activity::{ActivityConfig, Op, schedules};
+//! use sim::rng::RngStreams;
+//!
+//! let cfg = ActivityConfig { vmalloc_per_s: 10_000.0, ..ActivityConfig::default() };
+//! let s = schedules(&cfg, &RngStreams::new(7), 2_000, 1_000_000);
+//! let vm = s.iter().flatten().filter(|a| a.op == Op::Vmalloc).count();
+//! assert!(vm > 0 && vm < 30); // ~10 in 0.5 ms at 2 GHz
+//! ```
+
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use sim::Cycle;
+use sim::rng::RngStreams;
+
+/// Kernel activity on housekeeping CPUs and the behaviour of the isolated
+/// tasks. Rates are per second of simulated time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActivityConfig {
+    /// Static-key flips (jump-label text patching with its kick), per second, machine-wide
+    /// (assumption: tracepoint/BPF attach and detach on a busy host, a few tens per second).
+    pub text_patch_per_s: f64,
+    /// vfree()+vmalloc() cycles that reuse a kernel address and flush its TLB entries, per second
+    /// (assumption: vmap purges of fork stacks, BPF programs and module loads; Linux batches lazy
+    /// vmap purges, so a few hundred flushes per second on a fork-heavy host).
+    pub vmalloc_per_s: f64,
+    /// Slab cache tunings (do_tune_cpucache with its kick), per second (assumption: rare, a few per
+    /// second when caches are being resized).
+    pub slab_tune_per_s: f64,
+    /// munmap() of a page in a process running on housekeeping CPUs, per second (assumption: a
+    /// memory-allocator-heavy service, about a thousand per second).
+    pub munmap_per_s: f64,
+    /// Housekeeping CPUs that generate the activity (the first ones); the others idle.
+    pub generators: usize,
+    /// Cycles of user-space work per iteration of the isolated task's polling loop.
+    pub iter_work_cycles: Cycle,
+    /// System calls per second of each isolated task (0: it never enters the kernel on purpose).
+    pub syscalls_per_s: f64,
+}
+
+impl Default for ActivityConfig {
+    fn default() -> Self {
+        ActivityConfig {
+            text_patch_per_s: 50.0,
+            vmalloc_per_s: 500.0,
+            slab_tune_per_s: 5.0,
+            munmap_per_s: 1000.0,
+            generators: 4,
+            iter_work_cycles: 2000,
+            syscalls_per_s: 2000.0,
+        }
+    }
+}
+
+impl ActivityConfig {
+    /// Checks the values (rates finite and non-negative, at least one generator).
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, r) in [
+            ("text_patch_per_s", self.text_patch_per_s),
+            ("vmalloc_per_s", self.vmalloc_per_s),
+            ("slab_tune_per_s", self.slab_tune_per_s),
+            ("munmap_per_s", self.munmap_per_s),
+            ("syscalls_per_s", self.syscalls_per_s),
+        ] {
+            if !r.is_finite() || r < 0.0 {
+                return Err(format!("{name} = {r}: a rate must be a finite number ≥ 0"));
+            }
+        }
+        if self.generators == 0 {
+            return Err("generators = 0: at least one housekeeping CPU must generate the activity".into());
+        }
+        if self.iter_work_cycles == 0 {
+            return Err("iter_work_cycles = 0: an iteration must take time".into());
+        }
+        Ok(())
+    }
+}
+
+/// A kind of kernel operation on a housekeeping CPU (the `OP_*` numbers of
+/// `housekeeping.S`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Op {
+    /// Static-key flip with text patching.
+    TextPatch,
+    /// vfree() + vmalloc() with a kernel TLB flush.
+    Vmalloc,
+    /// Slab cache tuning.
+    SlabTune,
+    /// munmap() in a housekeeping process.
+    Munmap,
+}
+
+impl Op {
+    /// Every kind, in report order.
+    pub const ALL: [Op; 4] = [Op::TextPatch, Op::Vmalloc, Op::SlabTune, Op::Munmap];
+
+    /// The `OP_*` number in `housekeeping.S`.
+    pub fn code(self) -> u64 {
+        match self {
+            Op::TextPatch => 1,
+            Op::Vmalloc => 2,
+            Op::SlabTune => 3,
+            Op::Munmap => 4,
+        }
+    }
+
+    /// The kind with `OP_*` number `code`.
+    pub fn from_code(code: u64) -> Option<Op> {
+        Op::ALL.into_iter().find(|o| o.code() == code)
+    }
+
+    /// Name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::TextPatch => "text-patch",
+            Op::Vmalloc => "vmalloc",
+            Op::SlabTune => "slab-tune",
+            Op::Munmap => "munmap",
+        }
+    }
+
+    fn rate(self, cfg: &ActivityConfig) -> f64 {
+        match self {
+            Op::TextPatch => cfg.text_patch_per_s,
+            Op::Vmalloc => cfg.vmalloc_per_s,
+            Op::SlabTune => cfg.slab_tune_per_s,
+            Op::Munmap => cfg.munmap_per_s,
+        }
+    }
+}
+
+/// One scheduled operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// Cycle at which it is due.
+    pub at: Cycle,
+    /// What it is.
+    pub op: Op,
+    /// Its index among the operations of its kind (to derive arguments).
+    pub index: u64,
+}
+
+/// An exponentially distributed gap with mean `mean`, rounded to whole units (at least 1).
+fn exp_gap(rng: &mut impl RngExt, mean: f64) -> u64 {
+    // 1 - U is in (0, 1], so the logarithm is finite.
+    let u: f64 = rng.random::<f64>();
+    ((-(1.0 - u).ln()) * mean).round().max(1.0) as u64
+}
+
+/// The operations each of `cfg.generators` housekeeping CPUs performs in
+/// `[0, horizon)` cycles on a `clock_mhz` machine, in time order per CPU.
+pub fn schedules(cfg: &ActivityConfig, streams: &RngStreams, clock_mhz: u64, horizon: Cycle) -> Vec<Vec<Arrival>> {
+    let hz = clock_mhz as f64 * 1e6;
+    let mut all = vec![];
+    for op in Op::ALL {
+        let rate = op.rate(cfg);
+        if rate <= 0.0 {
+            continue;
+        }
+        let mut rng = streams.stream(&format!("activity/{}", op.name()));
+        let mut t = 0;
+        let mut index = 0;
+        loop {
+            t += exp_gap(&mut rng, hz / rate);
+            if t >= horizon {
+                break;
+            }
+            all.push(Arrival { at: t, op, index });
+            index += 1;
+        }
+    }
+    // Time order, ties by kind: the same for every run with these streams.
+    all.sort_by_key(|a| (a.at, a.op, a.index));
+    let mut per = vec![vec![]; cfg.generators];
+    for (i, a) in all.into_iter().enumerate() {
+        per[i % cfg.generators].push(a);
+    }
+    per
+}
+
+/// Iteration counts between the system calls of the isolated task on CPU
+/// `cpu`, enough to cover `horizon` cycles, ended by 0. Empty (just the 0)
+/// when the task makes no system calls.
+pub fn syscall_gaps(
+    cfg: &ActivityConfig,
+    streams: &RngStreams,
+    clock_mhz: u64,
+    cpu: usize,
+    horizon: Cycle,
+) -> Vec<u64> {
+    let mut gaps = vec![];
+    if cfg.syscalls_per_s > 0.0 {
+        let hz = clock_mhz as f64 * 1e6;
+        let mean_iters = (hz / cfg.syscalls_per_s / cfg.iter_work_cycles as f64).max(1.0);
+        let mut rng = streams.stream(&format!("isolated/cpu{cpu}/syscalls"));
+        let mut covered = 0u64;
+        while covered < horizon {
+            let g = exp_gap(&mut rng, mean_iters);
+            gaps.push(g);
+            covered += g * cfg.iter_work_cycles;
+        }
+    }
+    gaps.push(0);
+    gaps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrival_counts_follow_the_rates() {
+        let cfg = ActivityConfig { text_patch_per_s: 1000.0, vmalloc_per_s: 0.0, ..ActivityConfig::default() };
+        // 1 s at 1000 MHz: ~1000 text patches, none of the disabled kind.
+        let s = schedules(&cfg, &RngStreams::new(1), 1000, 1_000_000_000);
+        let count = |op| s.iter().flatten().filter(|a| a.op == op).count();
+        assert!((900..1100).contains(&count(Op::TextPatch)), "{}", count(Op::TextPatch));
+        assert_eq!(count(Op::Vmalloc), 0);
+        for cpu in &s {
+            assert!(cpu.windows(2).all(|w| w[0].at <= w[1].at));
+        }
+    }
+
+    #[test]
+    fn changing_one_rate_leaves_the_other_streams_alone() {
+        let a = ActivityConfig::default();
+        let b = ActivityConfig { munmap_per_s: 5000.0, ..a.clone() };
+        let streams = RngStreams::new(3);
+        let patches = |cfg: &ActivityConfig| -> Vec<Cycle> {
+            schedules(cfg, &streams, 2000, 200_000_000)
+                .into_iter()
+                .flatten()
+                .filter(|x| x.op == Op::TextPatch)
+                .map(|x| x.at)
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        };
+        assert_eq!(patches(&a), patches(&b));
+    }
+
+    #[test]
+    fn syscall_gaps_cover_the_horizon_and_end_with_zero() {
+        let cfg = ActivityConfig::default();
+        let g = syscall_gaps(&cfg, &RngStreams::new(5), 2000, 60, 200_000_000);
+        assert_eq!(g.last(), Some(&0));
+        assert!(g[..g.len() - 1].iter().sum::<u64>() * cfg.iter_work_cycles >= 200_000_000);
+        let none = ActivityConfig { syscalls_per_s: 0.0, ..cfg };
+        assert_eq!(syscall_gaps(&none, &RngStreams::new(5), 2000, 60, 1000), vec![0]);
+    }
+
+    #[test]
+    fn bad_rates_are_rejected() {
+        let bad = ActivityConfig { vmalloc_per_s: -1.0, ..ActivityConfig::default() };
+        assert!(bad.validate().unwrap_err().contains("vmalloc_per_s"));
+        assert!(ActivityConfig { generators: 0, ..ActivityConfig::default() }.validate().is_err());
+    }
+}
