@@ -35,11 +35,9 @@ enum Command {
     Calibrate(CalibrateArgs),
 }
 
+/// What changes a preset's configuration: a file, then single keys.
 #[derive(clap::Args)]
-struct CalibrateArgs {
-    /// Only this preset (default: every preset).
-    #[arg(long)]
-    preset: Option<String>,
+struct Overrides {
     /// TOML file whose keys override the preset's (read strictly).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -47,6 +45,15 @@ struct CalibrateArgs {
     /// after --preset and --config.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+}
+
+#[derive(clap::Args)]
+struct CalibrateArgs {
+    /// Only this preset (default: every preset).
+    #[arg(long)]
+    preset: Option<String>,
+    #[command(flatten)]
+    overrides: Overrides,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -59,13 +66,8 @@ struct ExecArgs {
     /// Start from a built-in preset (arm64-server, x86-server).
     #[arg(long)]
     preset: Option<String>,
-    /// TOML file whose keys override the preset's (read strictly).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Set one configuration key: KEY=VALUE (e.g. kernel.tlb_scheme=ipi); repeatable, applied
-    /// after --preset and --config.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    sets: Vec<String>,
+    #[command(flatten)]
+    overrides: Overrides,
     /// Override one of the scenario's [defines]: NAME=VALUE (an integer or a constant expression).
     #[arg(long = "define", value_name = "NAME=VALUE", value_parser = isolsim::scenario::parse_define)]
     defines: Vec<(String, String)>,
@@ -79,13 +81,8 @@ struct ConfigArgs {
     /// Start from a built-in preset (arm64-server, x86-server).
     #[arg(long)]
     preset: Option<String>,
-    /// TOML file whose keys override the preset's (read strictly).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Set one configuration key: KEY=VALUE (e.g. kernel.tlb_scheme=ipi); repeatable, applied
-    /// after --preset and --config.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    sets: Vec<String>,
+    #[command(flatten)]
+    overrides: Overrides,
 }
 
 #[derive(clap::Args)]
@@ -169,18 +166,18 @@ fn calibrate(a: CalibrateArgs) -> ExitCode {
     };
     let mut reports = vec![];
     for name in names {
-        let cfg = match isolsim::config::load_with_sets(Some(name), a.config.as_deref(), &a.sets) {
+        let cfg = match isolsim::config::load_with_sets(Some(name), a.overrides.config.as_deref(), &a.overrides.sets) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::from(2);
             }
         };
-        let mut label = match &a.config {
+        let mut label = match &a.overrides.config {
             Some(f) => format!("{name} + {}", f.display()),
             None => name.to_string(),
         };
-        for s in &a.sets {
+        for s in &a.overrides.sets {
             label += &format!(" + {s}");
         }
         match isolsim::calibrate::run(&label, &cfg) {
@@ -202,7 +199,13 @@ fn calibrate(a: CalibrateArgs) -> ExitCode {
 }
 
 fn exec(a: ExecArgs) -> ExitCode {
-    match isolsim::scenario::exec(&a.scenario, a.preset.as_deref(), a.config.as_deref(), &a.sets, &a.defines) {
+    match isolsim::scenario::exec(
+        &a.scenario,
+        a.preset.as_deref(),
+        a.overrides.config.as_deref(),
+        &a.overrides.sets,
+        &a.defines,
+    ) {
         Ok(outcome) => {
             let text = if a.json {
                 serde_json::to_string_pretty(&outcome).expect("the report serialises") + "\n"
@@ -220,7 +223,7 @@ fn exec(a: ExecArgs) -> ExitCode {
 }
 
 fn config(a: ConfigArgs) -> ExitCode {
-    match isolsim::config::load_with_sets(a.preset.as_deref(), a.config.as_deref(), &a.sets) {
+    match isolsim::config::load_with_sets(a.preset.as_deref(), a.overrides.config.as_deref(), &a.overrides.sets) {
         Ok(c) => {
             let _ = std::io::stdout().lock().write_all(isolsim::config::to_commented_toml(&c).as_bytes());
             ExitCode::SUCCESS
