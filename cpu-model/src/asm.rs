@@ -709,7 +709,17 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
         "ISB" => Inst::Isb,
         "NOP" => Inst::Nop,
         "WFI" => Inst::Wfi,
-        "WORK" => Inst::Work(c.imm()?),
+        "WORK" => {
+            // A register operand (`work X10`) or a constant expression.
+            let save = c.pos;
+            match c.word().ok().and_then(|(w, _)| parse_reg(&w)) {
+                Some(op) if op.width == Width::X && !op.reg.is_zero() && op.reg != Reg::SP => Inst::WorkReg(op.reg),
+                _ => {
+                    c.pos = save;
+                    Inst::Work(c.imm()?)
+                }
+            }
+        }
         _ if rmw_mnemonic(&upper).is_some() => {
             let (op, acquire, release, alias) = rmw_mnemonic(&upper).expect("checked");
             let rs = c.rmw_reg()?;
@@ -858,6 +868,14 @@ mod tests {
             let p = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}"));
             assert_eq!(p.inst.to_string(), shown);
         }
+    }
+
+    #[test]
+    fn work_takes_a_register_or_a_constant() {
+        let p = assemble(".equ N, 7\nwork X10\nwork N*2\nwork #3", 0).unwrap();
+        assert_eq!(p.insts, vec![Inst::WorkReg(Reg::x(10)), Inst::Work(14), Inst::Work(3)]);
+        assert_eq!(p.insts[0].to_string(), "work X10");
+        assert!(assemble("work SP", 0).is_err());
     }
 
     #[test]

@@ -1131,6 +1131,7 @@ impl Core {
                         changed = true;
                     }
                 }
+                Inst::WorkReg(_) => unreachable!("a register-length compute block enters the pipeline as `work N`"),
                 Inst::Work(_) => {
                     // Its duration was set at fetch (it may resume a block
                     // an interrupt split).
@@ -1747,6 +1748,18 @@ impl Core {
                     Some(i) => (i, None),
                     None => break,
                 }
+            };
+            // A compute block of register length waits until its count is
+            // architectural, then is an ordinary compute block.
+            let inst = match inst {
+                Inst::WorkReg(r) => {
+                    if !self.rob.is_empty() {
+                        break;
+                    }
+                    fetched_at = fetched_at.max(self.arch_ready[r.index()]);
+                    Inst::Work(self.arch[r.index()])
+                }
+                other => other,
             };
             if inst.is_conditional_branch()
                 && self.rob.iter().filter(|e| e.inst.is_conditional_branch() && !e.resolved).count()

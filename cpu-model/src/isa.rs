@@ -578,6 +578,10 @@ pub enum Inst {
     Wfi,
     /// `work N`: N cycles of computation, simulated as one event.
     Work(u64),
+    /// `work Xn`: as many cycles of computation as Xn holds. It is fetched
+    /// only when every older instruction has retired (the count is then
+    /// architectural) and enters the pipeline as `work N`.
+    WorkReg(Reg),
 }
 
 /// Registers an instruction reads, in a fixed order.
@@ -760,6 +764,7 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
             Inst::Nop => f.write_str("NOP"),
             Inst::Wfi => f.write_str("WFI"),
             Inst::Work(n) => write!(f, "work {n}"),
+            Inst::WorkReg(r) => write!(f, "work {}", Operand { reg: *r, width: Width::X }),
             Inst::DcCvau { rt } => write!(f, "DC CVAU,{rt}"),
             Inst::IcIvau { rt } => write!(f, "IC IVAU,{rt}"),
             Inst::IcIallu => f.write_str("IC IALLU"),
