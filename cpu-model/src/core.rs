@@ -190,7 +190,78 @@ pub struct Env<'a> {
     pub record: bool,
     /// Unresolved conditional branches fetch may run past.
     pub max_unresolved: usize,
+    /// Instructions whose retirement is logged ([`Core::probe_hits`]),
+    /// sorted by address.
+    pub probes: &'a [Probe],
+    /// Data addresses whose retired loads are logged
+    /// ([`Core::watched_loads`]), sorted.
+    pub watch: &'a [Addr],
 }
+
+/// An instruction whose every retirement a timed run logs, with the values
+/// of up to three registers just after it (what a tracing probe or a
+/// breakpoint that prints registers would show).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Probe {
+    /// Address of the instruction.
+    pub pc: Addr,
+    /// Registers to read (`Reg::ZR` for none).
+    pub regs: [Reg; 3],
+}
+
+/// One retirement of a probed instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProbeHit {
+    /// Index of the probe in the machine's probe list.
+    pub probe: u16,
+    /// Exception level the instruction ran at.
+    pub el: u8,
+    /// Cycle of retirement.
+    pub at: Cycle,
+    /// The probe's registers after the instruction.
+    pub values: [u64; 3],
+}
+
+/// A retired load from a watched address: which write it read and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WatchedLoad {
+    /// The address.
+    pub addr: Addr,
+    /// Address of the load instruction.
+    pub pc: Addr,
+    /// Exception level it ran at.
+    pub el: u8,
+    /// The write it read from ([`WriteId::INIT`] for the initial value).
+    pub source: WriteId,
+    /// The value read.
+    pub value: u64,
+    /// Cycle its value was obtained (from storage or by forwarding).
+    pub satisfied_at: Cycle,
+    /// Cycle it retired.
+    pub retired_at: Cycle,
+}
+
+/// What a timed run observed of a core (history, not state: excluded from
+/// `Hash` and equality, which exhaustive exploration uses).
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// Retirements of probed instructions, in order.
+    pub probe_hits: Vec<ProbeHit>,
+    /// Retired loads from watched addresses, in retirement order.
+    pub watched_loads: Vec<WatchedLoad>,
+    /// Broadcast TLB invalidations received: (cycle, cycles stalled).
+    pub disturbances: Vec<(Cycle, Cycle)>,
+}
+
+impl std::hash::Hash for Observed {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+impl PartialEq for Observed {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Observed {}
 
 /// Where a core starts: pc, registers, exception level, masks and system
 /// registers.
@@ -417,6 +488,7 @@ pub struct Core {
     asleep: bool,
     stale: Vec<StaleInstruction>,
     exceptions: Vec<ExceptionRecord>,
+    observed: Observed,
     #[doc(hidden)]
     pub(crate) rec: Recorder,
 }
@@ -477,6 +549,7 @@ impl Core {
             asleep: false,
             stale: vec![],
             exceptions: vec![],
+            observed: Observed::default(),
             rec: Recorder::default(),
         };
         c.reset(init);
@@ -515,6 +588,9 @@ impl Core {
         self.asleep = false;
         self.stale.clear();
         self.exceptions.clear();
+        self.observed.probe_hits.clear();
+        self.observed.watched_loads.clear();
+        self.observed.disturbances.clear();
         self.rec.events.clear();
         self.rec.load_po.clear();
         self.rec.ctrl.clear();
@@ -530,6 +606,7 @@ impl Core {
     /// stalls for `cycles` (a compute block in progress ends that much later).
     pub fn disturb(&mut self, now: Cycle, cycles: Cycle) {
         self.tlbi_disturbances += 1;
+        self.observed.disturbances.push((now, cycles));
         if let Some(e) = self.rob.front_mut()
             && matches!(e.inst, Inst::Work(_))
             && e.ready_at > now
@@ -557,6 +634,11 @@ impl Core {
     /// Exceptions taken, in order, with entry and return cycles.
     pub fn exceptions(&self) -> &[ExceptionRecord] {
         &self.exceptions
+    }
+
+    /// Probe hits, watched loads and disturbance times of a timed run.
+    pub fn observed(&self) -> &Observed {
+        &self.observed
     }
 
     /// A core-local system register (device registers read 0 here).
@@ -1407,7 +1489,29 @@ impl Core {
             }
         }
         if slot != NO_SLOT {
+            if !env.watch.is_empty()
+                && let Inst::Load { .. } = e.inst
+                && let Some(s) = self.lsq.get(slot)
+                && let (Some(addr), Some(read)) = (s.addr, s.read)
+                && env.watch.binary_search(&addr).is_ok()
+            {
+                self.observed.watched_loads.push(WatchedLoad {
+                    addr,
+                    pc,
+                    el: self.el,
+                    source: read.source,
+                    value: read.value,
+                    satisfied_at: e.ready_at,
+                    retired_at: now,
+                });
+            }
             self.lsq.set_retired(slot);
+        }
+        if !env.probes.is_empty()
+            && let Ok(i) = env.probes.binary_search_by_key(&pc, |p| p.pc)
+        {
+            let values = env.probes[i].regs.map(|r| if r.is_zero() { 0 } else { self.arch[r.index()] });
+            self.observed.probe_hits.push(ProbeHit { probe: i as u16, el: self.el, at: now, values });
         }
         if let Some(executed) = fetched_from
             && let Some(newest) = platform.code_latest(pc)

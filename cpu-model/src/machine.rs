@@ -39,7 +39,7 @@ use sim::rng::{RngStreams, SimRng};
 use sim::{Cycle, Engine, Model, Scheduler};
 
 use crate::code::CodeSpace;
-pub use crate::core::ThreadInit;
+pub use crate::core::{Observed, Probe, ProbeHit, ThreadInit, WatchedLoad};
 use crate::core::{AccessKind, Core, CoreConfig, Env, Fetched, Platform, Translating, TranslationFault};
 use crate::gic::{Gic, GicConfig, decode_sgi1r};
 use crate::isa::SysReg;
@@ -567,6 +567,26 @@ pub struct Machine {
     stats: RunStats,
     vis: Vec<Visible>,
     restarts: Vec<Seq>,
+    probes: Vec<Probe>,
+    /// Caller's index of each probe in `probes`.
+    probe_order: Vec<u16>,
+    watch: Vec<Addr>,
+    watched_stores: Vec<WatchedStore>,
+}
+
+/// A write to a watched address reaching storage (a store, or an RMW's
+/// write), in the order storage saw them: per address, that is coherence
+/// order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WatchedStore {
+    /// The address.
+    pub addr: Addr,
+    /// The write.
+    pub write: WriteId,
+    /// The value written.
+    pub value: u64,
+    /// Cycle it reached storage.
+    pub at: Cycle,
 }
 
 impl Machine {
@@ -598,7 +618,47 @@ impl Machine {
             stats: RunStats::default(),
             vis: vec![],
             restarts: vec![],
+            probes: vec![],
+            probe_order: vec![],
+            watch: vec![],
+            watched_stores: vec![],
         }
+    }
+
+    /// Logs every retirement of these instructions from now on (each core's
+    /// [`Observed::probe_hits`]; a hit's `probe` indexes this list as
+    /// given). Probes on serializing instructions that leave through an
+    /// exception (SVC, ERET) do not fire.
+    pub fn set_probes(&mut self, probes: &[Probe]) {
+        let mut sorted: Vec<(usize, Probe)> = probes.iter().copied().enumerate().collect();
+        sorted.sort_by_key(|(_, p)| p.pc);
+        assert!(sorted.windows(2).all(|w| w[0].1.pc != w[1].1.pc), "two probes on one instruction");
+        self.probe_order = sorted.iter().map(|(i, _)| *i as u16).collect();
+        self.probes = sorted.into_iter().map(|(_, p)| p).collect();
+    }
+
+    /// Logs retired loads from these addresses (each core's
+    /// [`Observed::watched_loads`]) and writes reaching them
+    /// ([`Machine::watched_stores`]) from now on.
+    pub fn set_watch(&mut self, addrs: &[Addr]) {
+        self.watch = addrs.to_vec();
+        self.watch.sort_unstable();
+        self.watch.dedup();
+    }
+
+    /// Writes to watched addresses, in the order they reached storage.
+    pub fn watched_stores(&self) -> &[WatchedStore] {
+        &self.watched_stores
+    }
+
+    /// What a timed run observed of core `c`, with probe indices as given
+    /// to [`Machine::set_probes`].
+    pub fn observed(&self, c: usize) -> Observed {
+        let mut o = self.state.cores[c].observed().clone();
+        for h in &mut o.probe_hits {
+            h.probe = self.probe_order[h.probe as usize];
+        }
+        o
     }
 
     /// Back to the initial state with new threads and memory, keeping
@@ -639,6 +699,7 @@ impl Machine {
         self.wake_at.resize(threads.len(), None);
         self.jitter.resize(threads.len(), None);
         self.stats = RunStats::default();
+        self.watched_stores.clear();
     }
 
     /// Draws timing jitter from streams `core<i>.jitter` of `streams`.
@@ -746,6 +807,8 @@ impl Machine {
             timed: true,
             record: self.record,
             max_unresolved: self.cfg.core.max_unresolved_branches,
+            probes: &self.probes,
+            watch: &self.watch,
         };
         let State { cores, iside, gic, mem, .. } = &mut self.state;
         self.deliveries.clear();
@@ -878,6 +941,9 @@ impl Machine {
             // Page tables and patchable code see the write.
             self.mmu.stored(addr, now);
             let value = self.state.mem.read(addr).value;
+            if self.watch.binary_search(&addr).is_ok() {
+                self.watched_stores.push(WatchedStore { addr, write: w, value, at: now });
+            }
             if let Some(slot) = self.state.stored(&self.code, addr, w, value) {
                 // The dirty line reaches the PoU on its own some time later.
                 let mean = self.cfg.icache.writeback_cycles;
@@ -1018,6 +1084,8 @@ impl Exhaustive<'_> {
             timed: false,
             record: self.record,
             max_unresolved: self.speculation,
+            probes: &[],
+            watch: &[],
         }
     }
 
