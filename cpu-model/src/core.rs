@@ -190,11 +190,13 @@ pub struct Env<'a> {
     pub record: bool,
     /// Unresolved conditional branches fetch may run past.
     pub max_unresolved: usize,
-    /// Instructions whose retirement is logged ([`Core::probe_hits`]),
+    /// Instructions whose retirement is logged ([`Observed::probe_hits`]),
     /// sorted by address.
     pub probes: &'a [Probe],
+    /// The caller's number for each of `probes` (what a hit records).
+    pub probe_ids: &'a [u16],
     /// Data addresses whose retired loads are logged
-    /// ([`Core::watched_loads`]), sorted.
+    /// ([`Observed::watched_loads`]), sorted.
     pub watch: &'a [Addr],
 }
 
@@ -212,7 +214,8 @@ pub struct Probe {
 /// One retirement of a probed instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ProbeHit {
-    /// Index of the probe in the machine's probe list.
+    /// The probe's number (its index in the list given to
+    /// `Machine::set_probes`).
     pub probe: u16,
     /// Exception level the instruction ran at.
     pub el: u8,
@@ -1511,7 +1514,7 @@ impl Core {
             && let Ok(i) = env.probes.binary_search_by_key(&pc, |p| p.pc)
         {
             let values = env.probes[i].regs.map(|r| if r.is_zero() { 0 } else { self.arch[r.index()] });
-            self.observed.probe_hits.push(ProbeHit { probe: i as u16, el: self.el, at: now, values });
+            self.observed.probe_hits.push(ProbeHit { probe: env.probe_ids[i], el: self.el, at: now, values });
         }
         if let Some(executed) = fetched_from
             && let Some(newest) = platform.code_latest(pc)

@@ -651,14 +651,10 @@ impl Machine {
         &self.watched_stores
     }
 
-    /// What a timed run observed of core `c`, with probe indices as given
-    /// to [`Machine::set_probes`].
-    pub fn observed(&self, c: usize) -> Observed {
-        let mut o = self.state.cores[c].observed().clone();
-        for h in &mut o.probe_hits {
-            h.probe = self.probe_order[h.probe as usize];
-        }
-        o
+    /// What a timed run observed of core `c` (probe numbers as given to
+    /// [`Machine::set_probes`]).
+    pub fn observed(&self, c: usize) -> &Observed {
+        self.state.cores[c].observed()
     }
 
     /// Back to the initial state with new threads and memory, keeping
@@ -808,6 +804,7 @@ impl Machine {
             record: self.record,
             max_unresolved: self.cfg.core.max_unresolved_branches,
             probes: &self.probes,
+            probe_ids: &self.probe_order,
             watch: &self.watch,
         };
         let State { cores, iside, gic, mem, .. } = &mut self.state;
@@ -1085,6 +1082,7 @@ impl Exhaustive<'_> {
             record: self.record,
             max_unresolved: self.speculation,
             probes: &[],
+            probe_ids: &[],
             watch: &[],
         }
     }

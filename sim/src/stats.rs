@@ -24,7 +24,8 @@ impl Distribution {
 
     /// Records one sample.
     pub fn record(&mut self, value: u64) {
-        self.hist.saturating_record(value);
+        // Not `saturating_record`: it clamps instead of growing the histogram.
+        self.hist.record(value).expect("auto-resizing histogram accepts every u64");
     }
 
     /// Records `count` samples of `value`.
@@ -119,6 +120,9 @@ mod tests {
         assert_eq!(s.max, 1000);
         assert_eq!(s.p50, 500);
         assert_eq!(s.p99, 990);
+        let mut big = Distribution::new();
+        big.record(3615);
+        assert!(big.min() >= 3611 && big.max() <= 3619, "a first sample beyond the initial range is kept (3 digits)");
         let mut e = Distribution::new();
         e.record_n(5000, 10);
         e.merge(&d);

@@ -210,11 +210,13 @@ el0_sync:
         STR   X30, [SP, #S_LR]
         BL    kernel_entry
         BL    enter_from_user_mode
+        MSR   DAIFClr, #2                // local_daif_restore(DAIF_PROCCTX): system calls run with IRQs on
         MRS   X9, ESR_EL1
         LSR   X9, X9, #26
         CMP   X9, #0x15
         B.NE  unhandled
         BL    do_syscall
+        MSR   DAIFSet, #2                // local_daif_mask() before the exit work
         BL    exit_to_user_mode
         B     kernel_exit
 

@@ -21,9 +21,13 @@
 //                    kernel entry, in the same atomic that marks it in.
 //
 // The four orderings of a kernel entry against a kick that the protocol must
-// survive are drawn in ../shared/seed/ (Belits, 2020-11-24). The labels
-// isol_enter_done, kick_flag_read and ct_work_cas mark the points the run's
-// safety checker watches.
+// survive are drawn in ../shared/seed/ (Belits, 2020-11-24). The experiment
+// (workloads::experiment) probes labels to time them: kick_publish,
+// kick_decided (X24 = a CPU, X0 = 1 if the kick skips it) and kick_done
+// bracket a kick (flush_publish, flush_decided and flush_done in tlb.S a
+// deferred TLB flush); isol_enter_synced / ct_enter_synced are where an
+// entry hook's flag write is ordered before what follows, and
+// isol_enter_done / ct_enter_done where the hook ends.
 
 // Its constants (PROTO_*, ISOL_*, CT_WORK_*, KDATA_*) are in entry.S, which
 // is assembled first.
@@ -42,6 +46,7 @@ task_isolation_kernel_enter:
         MOV   X10, #ISOL_BROKEN
         STR   X10, [X9, #PCPU_ISOL_FLAGS]
         DMB   ISH                        // the flag before any read of synced data (seed: smp_mb())
+isol_enter_synced:
         ISB                              // instr_sync(): no instruction fetched before the barrier
         MOV   X11, #TLB_SCHEME
         CMP   X11, #TLB_DEFERRED
@@ -97,6 +102,7 @@ ct_kernel_enter:
         ADD   X9, X9, #PCPU_CONTEXT
         MOV   X10, #CT_STATE_AND_WORK
         LDCLRAL X10, X11, [X9]           // state := kernel, work := none; X11 = before
+ct_enter_synced:
         LSR   X11, X11, #CT_WORK_SHIFT
         CBZ   X11, ct_enter_done
         AND   X12, X11, #CT_WORK_TLBI
@@ -186,6 +192,7 @@ isolation_kick:
         STR   X23, [SP, #40]
         STR   X24, [SP, #48]
         MOV   X22, X1
+kick_publish:
         DMB   ISH                        // smp_mb(): the data before any CPU's flag is read
         MRS   X19, TPIDR_EL1
         SUB   X20, X19, #PERCPU_BASE
@@ -201,6 +208,7 @@ kick_scan:
         MOV   X0, X24
         MOV   X1, X22
         BL    isolation_defer_cpu
+kick_decided:
         CBNZ  X0, kick_skip
         STR   X24, [X21, X23, LSL #3]
         ADD   X23, X23, #1
@@ -214,6 +222,7 @@ kick_send:
         MOV   X3, #0
         MOV   X4, #1
         BL    smp_call_function_many
+kick_done:
         LDR   X24, [SP, #48]
         LDR   X23, [SP, #40]
         LDR   X22, [SP, #32]
@@ -302,6 +311,7 @@ do_tune_cpucache:
 // mapping whose TLB entries a flush removes). Returns the sum of the words
 // read, so that a user can see them.
 sys_touch:
+        work  TOUCH_WORK                 // checks, lookups, copying
         MOV   X0, #0
 static_key_site:                         // NOP while the key is off, B static_key_on while on
         NOP
@@ -310,11 +320,14 @@ static_key_on:
         MOV   X9, #KDATA_STATIC_KEY
         LDR   X0, [X9]                   // the key's state, as its users read it
 touch_slab:
+        MSR   DAIFSet, #2                // slab_alloc(): local_irq_save(), which the kick relies on
         MOV   X9, #KDATA_CPU_CACHE
         LDR   X10, [X9]                  // cachep->cpu_cache
-        CBZ   X10, touch_vmap
+        CBZ   X10, touch_slab_done
         LDR   X11, [X10]                 // an object from the array (SLAB_POISON once freed)
         ADD   X0, X0, X11
+touch_slab_done:
+        MSR   DAIFClr, #2                // local_irq_restore()
 touch_vmap:
         MOV   X9, #KDATA_VMAP
         LDR   X10, [X9]

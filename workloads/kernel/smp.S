@@ -56,6 +56,7 @@ call_next:
         LDR   X20, [X19, #CSD_NEXT]      // read before unlocking: the sender may reuse the csd
         LDR   X9, [X19, #CSD_FUNC]
         LDR   X0, [X19, #CSD_INFO]
+call_func:
         BLR   X9                         // csd->func(csd->info)
         STLR  XZR, [X19]                 // csd_unlock(): smp_store_release(&csd->flags, 0)
         MOV   X19, X20

@@ -43,6 +43,7 @@ flush_tlb_kernel_range:
         ADD   X21, X19, #PCPU_FLUSH_LIST
         MOV   X22, #0                    // CPUs to interrupt
         MOV   X23, #0                    // cpu
+flush_publish:
         DMB   ISH                        // the descriptors before any CPU's isolation state is read
 flush_scan:
         CMP   X23, #NR_CPUS
@@ -55,6 +56,7 @@ flush_scan:
         MOV   X0, X23
         MOV   X1, #CT_WORK_TLBI
         BL    isolation_defer_cpu
+flush_decided:
         CBNZ  X0, flush_skip
 flush_add:
         STR   X23, [X21, X22, LSL #3]

@@ -4,8 +4,8 @@
 //! `workloads/programs/` read.
 //!
 //! Kernel activity arrives as independent Poisson processes, one per kind
-//! of operation, at the configured rates; arrivals are dealt round-robin to
-//! the generating housekeeping CPUs. Each isolated CPU's system calls are
+//! of operation, at the configured rates; each kind runs on one generating
+//! housekeeping CPU ([`Op::home`]), as the kernel serializes it. Each isolated CPU's system calls are
 //! separated by exponentially distributed numbers of loop iterations. Every
 //! stream is its own ChaCha stream named after what it drives
 //! (`activity/text-patch`, `isolated/cpu57/syscalls`), so changing one rate
@@ -134,6 +134,13 @@ impl Op {
         }
     }
 
+    /// The generator that performs every operation of this kind: the kernel
+    /// serializes each kind (jump_label_mutex, vmap_purge_lock, slab_mutex,
+    /// the mm's mmap_lock), so one CPU at a time does it.
+    pub fn home(self, generators: usize) -> usize {
+        Op::ALL.iter().position(|&o| o == self).expect("every kind is listed") % generators.max(1)
+    }
+
     fn rate(self, cfg: &ActivityConfig) -> f64 {
         match self {
             Op::TextPatch => cfg.text_patch_per_s,
@@ -187,8 +194,8 @@ pub fn schedules(cfg: &ActivityConfig, streams: &RngStreams, clock_mhz: u64, hor
     // Time order, ties by kind: the same for every run with these streams.
     all.sort_by_key(|a| (a.at, a.op, a.index));
     let mut per = vec![vec![]; cfg.generators];
-    for (i, a) in all.into_iter().enumerate() {
-        per[i % cfg.generators].push(a);
+    for a in all {
+        per[a.op.home(cfg.generators)].push(a);
     }
     per
 }

@@ -131,6 +131,10 @@ pub struct KernelConfig {
     /// cpumask computations, cfd lookup (symbol CALL_SETUP_WORK; assumption: Norov's Self-IPI, the
     /// call path without an IPI, costs 18/110 of a unicast round trip on ThunderX2).
     pub call_setup_cycles: Cycle,
+    /// The part of the `touch` system call (isolation.S: sys_touch) that is not its three
+    /// protected accesses: argument checks, lookups, copying (symbol TOUCH_WORK; assumption: a
+    /// short system call, ~0.5 µs, the order of a read() of a cached page).
+    pub touch_cycles: Cycle,
     /// How flush_tlb_kernel_range() reaches other CPUs (symbol TLB_SCHEME): `broadcast` is what
     /// arm64 does, `ipi` what x86 does, `deferred` the isolation proposal's alternative.
     pub tlb_scheme: TlbScheme,
@@ -146,6 +150,7 @@ impl Default for KernelConfig {
             irq_enter_cycles: 1000,
             irq_exit_cycles: 1500,
             call_setup_cycles: 300,
+            touch_cycles: 1000,
             tlb_scheme: TlbScheme::default(),
             protocol: Protocol::default(),
         }
@@ -154,13 +159,14 @@ impl Default for KernelConfig {
 
 impl KernelConfig {
     /// The symbols the kernel text uses for these parameters.
-    pub fn symbols(&self) -> [(&'static str, u64); 5] {
+    pub fn symbols(&self) -> [(&'static str, u64); 6] {
         [
             ("KICK_PROTOCOL", self.protocol.code()),
             ("IRQ_ENTER_WORK", self.irq_enter_cycles),
             ("IRQ_EXIT_WORK", self.irq_exit_cycles),
             ("CALL_SETUP_WORK", self.call_setup_cycles),
             ("TLB_SCHEME", self.tlb_scheme.code()),
+            ("TOUCH_WORK", self.touch_cycles),
         ]
     }
 }

@@ -8,7 +8,10 @@
 //! * [`ipi`]: IPI experiments on that kernel (Norov's benchmark).
 //! * [`activity`]: isolated tasks and housekeeping kernel activity for the
 //!   isolation experiments, with their seeded schedules.
+//! * [`experiment`]: the isolation experiment itself — build, run, measure,
+//!   check safety.
 pub mod activity;
+pub mod experiment;
 pub mod ipi;
 pub mod kernel;
 pub mod litmus;

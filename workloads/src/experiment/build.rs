@@ -1,0 +1,344 @@
+//! Laying out the experiment's machine and running it.
+
+use std::sync::Arc;
+
+use cpu_model::isa::{Inst, Reg, SysReg};
+use cpu_model::machine::{Machine, MachineConfig, Probe};
+use cpu_model::topology::Topology;
+use memory_model::Addr;
+use memory_model::tlb::{Descriptor, PageFlags, PageTableBuilder};
+use sim::rng::RngStreams;
+use sim::{Cycle, Engine};
+
+use super::ExperimentConfig;
+use super::measure::{self, Report};
+use super::safety::Checker;
+use crate::activity::{Op, schedules, syscall_gaps};
+use crate::kernel::{KernelConfig, Protocol, TlbScheme};
+use crate::system::{LoadError, System};
+
+/// The isolated task's program (`workloads/programs/isolated.S`).
+pub const ISOLATED: &str = include_str!("../../programs/isolated.S");
+/// The housekeeping CPUs' program (`workloads/programs/housekeeping.S`).
+pub const HOUSEKEEPING: &str = include_str!("../../programs/housekeeping.S");
+
+/// Where the isolated task's code goes (a user page).
+const ISOLATED_TEXT: Addr = System::USER_TEXT;
+/// Where the housekeeping code goes (kernel text, after the kernel).
+const HOUSEKEEPING_TEXT: Addr = 0x0030_0000;
+/// The vmalloc'ed object's address (in a vmalloc-like area away from the
+/// identity-mapped layout).
+const VMAP_VA: Addr = 0x4000_0000;
+/// User pages a housekeeping process unmaps (never touched: only the
+/// invalidations matter) and its ASID.
+const MUNMAP_VA: Addr = 0x7000_0000;
+const MUNMAP_ASID: u64 = 1;
+/// Page-table pool, in pages.
+const TABLE_POOL_PAGES: u64 = 256;
+/// Bytes of a schedule entry and of a log entry (housekeeping.S).
+const HK_ENTRY: u64 = 32;
+const HK_LOG: u64 = 24;
+
+/// Why an experiment could not be built or run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExperimentError {
+    /// The configuration does not make sense.
+    #[error("experiment configuration: {0}")]
+    Config(String),
+    /// A program (kernel or workload) failed to assemble.
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    /// The page tables could not be built.
+    #[error("page tables: {0}")]
+    PageTables(String),
+}
+
+/// Named kernel and program labels the run probes, with the registers each
+/// probe reads (see isolation.S for what each label marks).
+pub(crate) const PROBES: [(&str, [Reg; 3]); 12] = [
+    ("kick_publish", [Reg::ZR; 3]),
+    ("kick_decided", [Reg(24), Reg(0), Reg::ZR]),
+    ("kick_done", [Reg::ZR; 3]),
+    ("flush_publish", [Reg::ZR; 3]),
+    ("flush_decided", [Reg(23), Reg(0), Reg::ZR]),
+    ("flush_done", [Reg::ZR; 3]),
+    ("isol_enter_synced", [Reg::ZR; 3]),
+    ("isol_enter_done", [Reg::ZR; 3]),
+    ("ct_enter_synced", [Reg(11), Reg::ZR, Reg::ZR]),
+    ("ct_enter_done", [Reg::ZR; 3]),
+    ("user_iter", [Reg::ZR; 3]),
+    ("call_func", [Reg(9), Reg::ZR, Reg::ZR]),
+];
+
+/// Probe numbers (indices into [`PROBES`]).
+pub(crate) mod probe {
+    pub const KICK_PUBLISH: u16 = 0;
+    pub const KICK_DECIDED: u16 = 1;
+    pub const KICK_DONE: u16 = 2;
+    pub const FLUSH_PUBLISH: u16 = 3;
+    pub const FLUSH_DECIDED: u16 = 4;
+    pub const FLUSH_DONE: u16 = 5;
+    pub const ISOL_ENTER_SYNCED: u16 = 6;
+    pub const ISOL_ENTER_DONE: u16 = 7;
+    pub const CT_ENTER_SYNCED: u16 = 8;
+    pub const CT_ENTER_DONE: u16 = 9;
+    pub const USER_ITER: u16 = 10;
+    pub const CALL_FUNC: u16 = 11;
+}
+
+/// Where things are in the experiment's memory.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    /// Housekeeping CPUs that generate activity, with their log addresses
+    /// and how many operations each was scheduled.
+    pub generators: Vec<(usize, Addr, usize)>,
+    /// Isolated CPUs.
+    pub isolated: Vec<usize>,
+    /// Watched data addresses, with names for reports.
+    pub watched: Vec<(Addr, String)>,
+    /// The patched instruction's address.
+    pub patch_site: Addr,
+    /// The vmalloc'ed object's virtual address.
+    pub vmap_va: Addr,
+}
+
+/// A built experiment, ready to run.
+pub struct Experiment {
+    pub(crate) machine: Arc<MachineConfig>,
+    pub(crate) run: ExperimentConfig,
+    pub(crate) protocol: Protocol,
+    pub(crate) kernel: KernelConfig,
+    pub(crate) seed: u64,
+    pub(crate) system: System,
+    pub(crate) layout: Layout,
+    pub(crate) horizon: Cycle,
+}
+
+impl Experiment {
+    /// Lays out the machine for `protocol`: the kernel (with
+    /// `kernel.protocol = protocol`; the deferred and ct-work protocols also
+    /// defer TLB flushes, `kernel.tlb_scheme = deferred`, while the
+    /// broadcast protocol keeps the configured scheme, which is the
+    /// architecture's own), page tables, the programs, their schedules
+    /// drawn from `seed`.
+    pub fn build(
+        machine: &MachineConfig,
+        kernel: &KernelConfig,
+        run: &ExperimentConfig,
+        protocol: Protocol,
+        seed: u64,
+    ) -> Result<Experiment, ExperimentError> {
+        run.validate().map_err(ExperimentError::Config)?;
+        let topo = Topology::new(&machine.topology).map_err(|e| ExperimentError::Config(e.to_string()))?;
+        if run.cpus > topo.num_cores() {
+            return Err(ExperimentError::Config(format!(
+                "cpus = {}, but the machine's topology has {} cores",
+                run.cpus,
+                topo.num_cores()
+            )));
+        }
+        let mut kernel = kernel.clone();
+        kernel.protocol = protocol;
+        if protocol != Protocol::Broadcast {
+            kernel.tlb_scheme = TlbScheme::Deferred;
+        }
+        let streams = RngStreams::new(seed);
+        let clock = machine.clock_mhz;
+        let horizon = run.duration_us * clock;
+        let cpus = run.cpus;
+        let act = &run.activity;
+        let page = machine.tlb.page_bytes;
+        let pt_err = |e: memory_model::tlb::PageTableError| ExperimentError::PageTables(e.to_string());
+
+        let mut sys = System::with_cpus(&topo, &kernel, cpus);
+
+        // Page tables and the vmalloc'ed object, whose symbols the programs use.
+        let pool_bytes = TABLE_POOL_PAGES * page;
+        let pool = sys.alloc_aligned("PAGE_TABLES", pool_bytes, page);
+        let mut pt = PageTableBuilder::new(&machine.tlb, pool..pool + pool_bytes, sys.memory_mut()).map_err(pt_err)?;
+        let vmap_pages = [sys.alloc_aligned("VMAP_PAGE0", page, page), sys.alloc_aligned("VMAP_PAGE1", page, page)];
+        let vmap_pte = pt.map(sys.memory_mut(), VMAP_VA, vmap_pages[0], PageFlags::KERNEL).map_err(pt_err)?;
+        sys.define("VMAP_VA", VMAP_VA);
+        sys.define("VMAP_PTE", vmap_pte);
+        sys.define("ITER_WORK", act.iter_work_cycles);
+        sys.define("SYSCALL_TABLE", 0);
+
+        sys.load_kernel()?;
+        sys.load("workloads/programs/housekeeping.S", HOUSEKEEPING, HOUSEKEEPING_TEXT)?;
+        sys.load("workloads/programs/isolated.S", ISOLATED, ISOLATED_TEXT)?;
+        let sym = |sys: &System, name: &str| sys.symbol(name).expect("defined by the kernel or the programs");
+
+        // The operations, and the data each needs.
+        let per_gen = schedules(act, &streams, clock, horizon);
+        let count = |op: Op| per_gen.iter().flatten().filter(|a| a.op == op).count() as u64;
+        let slab_arrays = count(Op::SlabTune) + 1;
+        let arrays = sys.alloc("SLAB_ARRAYS", 64 * slab_arrays);
+        for i in 0..slab_arrays {
+            sys.poke(arrays + 64 * i, 0x5000 + i);
+        }
+        let kdata = System::KERNEL_DATA;
+        let (key, cpu_cache, vmap) = (kdata, kdata + 0x40, kdata + 0x80);
+        sys.poke(key, 0);
+        sys.poke(cpu_cache, arrays);
+        sys.poke(vmap, VMAP_VA);
+        sys.poke(vmap_pages[0], 1000);
+        let site = sym(&sys, "static_key_site");
+        let key_on = sym(&sys, "static_key_on");
+        let nop = sys.code_mut().encode(Inst::Nop);
+        let branch = sys.code_mut().encode(Inst::B { target: key_on });
+
+        let mut generators = vec![];
+        for (g, arrivals) in per_gen.iter().enumerate() {
+            let sched = sys.alloc(&format!("HK_SCHEDULE{g}"), HK_ENTRY * (arrivals.len() as u64 + 1));
+            for (k, a) in arrivals.iter().enumerate() {
+                let i = a.index;
+                let (arg0, arg1) = match a.op {
+                    Op::TextPatch => {
+                        let on = (i + 1) % 2;
+                        (on, if on == 1 { branch } else { nop })
+                    }
+                    Op::Vmalloc => {
+                        let pa = vmap_pages[((i + 1) % 2) as usize];
+                        (Descriptor::page(pa, PageFlags::KERNEL).0, 1001 + i)
+                    }
+                    Op::SlabTune => (arrays + 64 * (i + 1), 0),
+                    Op::Munmap => (MUNMAP_VA + (i % 16) * page, MUNMAP_ASID),
+                };
+                let e = sched + HK_ENTRY * k as u64;
+                for (off, v) in [(0, a.at), (8, a.op.code()), (16, arg0), (24, arg1)] {
+                    sys.poke(e + off, v);
+                }
+            }
+            let log = sys.alloc(&format!("HK_LOG{g}"), HK_LOG * (arrivals.len() as u64 + 1));
+            sys.set_reg(g, Reg::x(19), sched);
+            sys.set_reg(g, Reg::x(20), log);
+            sys.start(g, "housekeeping", 1, 0xf)?;
+            generators.push((g, log, arrivals.len()));
+        }
+        for g in act.generators..cpus {
+            sys.start(g, "cpu_idle", 1, 0xf)?;
+        }
+        // The isolated tasks' system-call tables live in user memory.
+        let user_data_start = sys.alloc_aligned("USER_DATA", 0, page);
+        let isolated: Vec<usize> = (cpus - run.isolated..cpus).collect();
+        for &c in &isolated {
+            let gaps = syscall_gaps(act, &streams, clock, c, horizon);
+            let table = sys.alloc(&format!("SYSCALL_TABLE{c}"), 8 * gaps.len() as u64);
+            for (i, g) in gaps.iter().enumerate() {
+                sys.poke(table + 8 * i as u64, *g);
+            }
+            sys.set_reg(c, Reg::x(19), table);
+            sys.start(c, "isolated_start", 1, 0xf)?;
+        }
+        let user_data_end = sys.alloc("USER_DATA_END", 0);
+
+        // Identity maps: kernel-only global pages for the kernel's layout and
+        // code, user pages for the isolated task's code and tables.
+        let sgi = sym(&sys, "SGI_TABLE");
+        let kernel_regions = [
+            System::PERCPU_BASE..System::percpu(cpus),
+            System::CFD_BASE..sgi + 8 * cpus as u64,
+            kdata..kdata + page,
+            System::DATA_BASE..user_data_start,
+        ];
+        let user = PageFlags { user: true, read_only: false, global: true };
+        let mut regions: Vec<(std::ops::Range<Addr>, PageFlags)> =
+            kernel_regions.into_iter().map(|r| (r, PageFlags::KERNEL)).collect();
+        regions.push((user_data_start..user_data_end, user));
+        for p in sys.code().programs() {
+            let flags = if p.base == ISOLATED_TEXT { user } else { PageFlags::KERNEL };
+            regions.push((p.base..p.end() + 1, flags));
+        }
+        for (r, flags) in regions {
+            if r.is_empty() {
+                continue;
+            }
+            let first = r.start / page * page;
+            let pages = (r.end - first).div_ceil(page);
+            pt.map_range(sys.memory_mut(), first, first, pages, flags).map_err(pt_err)?;
+        }
+        let root = pt.root();
+        for c in 0..cpus {
+            sys.set_sysreg(c, SysReg::Ttbr0El1, root);
+            sys.set_sysreg(c, SysReg::SctlrEl1, 1);
+        }
+
+        let mut watched = vec![
+            (key, "static key".to_string()),
+            (cpu_cache, "cachep->cpu_cache".to_string()),
+            (vmap, "vmalloc pointer".to_string()),
+            (site, "static_key_site (code)".to_string()),
+        ];
+        for i in 0..slab_arrays {
+            watched.push((arrays + 64 * i, format!("slab array {i}")));
+        }
+        for (i, p) in vmap_pages.iter().enumerate() {
+            watched.push((*p, format!("vmalloc page {i}")));
+        }
+        let layout = Layout { generators, isolated, watched, patch_site: site, vmap_va: VMAP_VA };
+        Ok(Experiment {
+            machine: Arc::new(machine.clone()),
+            run: run.clone(),
+            protocol,
+            kernel,
+            seed,
+            system: sys,
+            layout,
+            horizon,
+        })
+    }
+
+    /// The system as built (symbols, memory, code), e.g. to inspect or extend it.
+    pub fn system(&self) -> &System {
+        &self.system
+    }
+
+    /// The kernel configuration the run uses (protocol and TLB scheme applied).
+    pub fn kernel(&self) -> &KernelConfig {
+        &self.kernel
+    }
+
+    /// Runs the experiment to its horizon (or to the first safety violation,
+    /// if so configured), calling `progress(now, horizon)` as simulated time
+    /// advances, and measures it.
+    pub fn run(self, mut progress: impl FnMut(Cycle, Cycle)) -> Result<Report, ExperimentError> {
+        let probes: Vec<Probe> = PROBES
+            .iter()
+            .filter_map(|(label, regs)| self.system.symbol(label).map(|pc| Probe { pc, regs: *regs }))
+            .collect();
+        if probes.len() != PROBES.len() {
+            let missing: Vec<&str> =
+                PROBES.iter().map(|p| p.0).filter(|l| self.system.symbol(l).is_none()).collect();
+            return Err(ExperimentError::Config(format!("the kernel or programs lack labels {missing:?}")));
+        }
+        let watch: Vec<Addr> = self.layout.watched.iter().map(|w| w.0).collect();
+        let (code, threads, mem) = self.system.clone().into_parts();
+        let code = Arc::new(code);
+        let mut machine = Machine::new(self.machine.clone(), code.clone(), &threads, mem);
+        machine.seed(&RngStreams::new(self.seed).child("machine"));
+        machine.set_probes(&probes);
+        machine.set_watch(&watch);
+        let mut engine = Engine::new(machine);
+        {
+            let (m, s) = engine.parts();
+            m.start(s, &vec![0; threads.len()]);
+        }
+        let mut checker = Checker::new(&self, &code);
+        // Chunks of simulated time: the checker looks at each as it ends,
+        // so a violation stops the run close to where it happened.
+        let chunks = 100;
+        let mut stopped_at = None;
+        for k in 1..=chunks {
+            let until = self.horizon * k / chunks;
+            engine.run_until(until, u64::MAX);
+            checker.ingest(engine.model(), until);
+            progress(until, self.horizon);
+            if self.run.stop_on_violation && !checker.violations().is_empty() {
+                stopped_at = Some(until);
+                break;
+            }
+        }
+        let end = stopped_at.unwrap_or(self.horizon);
+        Ok(measure::report(&self, engine.model(), &code, checker, end))
+    }
+}

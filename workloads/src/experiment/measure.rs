@@ -1,0 +1,278 @@
+//! The experiment's measures (DESIGN.md "Measures"): osnoise-style rows per
+//! isolated CPU, oslat-style loop latencies, sender latencies, the entry
+//! penalty, interrupt rates.
+
+use std::collections::BTreeMap;
+
+use cpu_model::code::CodeSpace;
+use cpu_model::core::ExceptionKind;
+use cpu_model::machine::Machine;
+use serde::{Deserialize, Serialize};
+use sim::Cycle;
+use sim::stats::{Distribution, Summary};
+
+use super::build::{Experiment, probe};
+use super::safety::{Checker, CodeNames, Orderings, Safety};
+use crate::activity::Op;
+use crate::kernel::Protocol;
+
+/// oslat's histogram: 1 µs buckets up to this many microseconds, then one
+/// overflow bucket.
+pub const OSLAT_BUCKETS: usize = 32;
+
+/// One isolated CPU, as osnoise reports it (times in nanoseconds).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IsolatedRow {
+    /// The CPU.
+    pub cpu: usize,
+    /// Time measured: from the task's first user-space iteration to the end of the run.
+    pub runtime_ns: f64,
+    /// Time taken from the task by interrupts and TLB-invalidation disturbances.
+    pub noise_ns: f64,
+    /// 100 × (runtime − noise) / runtime.
+    pub cpu_avail_pct: f64,
+    /// Most noise within one osnoise period.
+    pub max_noise_ns: f64,
+    /// Longest single noise event.
+    pub max_single_ns: f64,
+    /// Interrupts taken.
+    pub irqs: u64,
+    /// Interrupts per second of runtime.
+    pub irqs_per_s: f64,
+    /// Interrupts by the cross-CPU callback they ran (`do_nothing` is a kick,
+    /// `do_flush_tlb_kernel_range` a TLB flush), `other` for none.
+    pub ipis_by_callback: BTreeMap<String, u64>,
+    /// Broadcast TLB invalidations that stalled the CPU.
+    pub tlbi_disturbances: u64,
+    /// System calls the task made.
+    pub syscalls: u64,
+}
+
+/// One bucket of the oslat histogram.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistogramBucket {
+    /// Lower bound in microseconds (the overflow bucket's is [`OSLAT_BUCKETS`]).
+    pub from_us: u64,
+    /// Loop iterations that took `[from_us, from_us + 1)` µs (or more, for the overflow bucket).
+    pub count: u64,
+}
+
+/// Latency of one kind of housekeeping operation, as its CPU timed it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpLatency {
+    /// The operation (`text-patch`, `vmalloc`, `slab-tune`, `munmap`).
+    pub op: String,
+    /// Its duration in nanoseconds.
+    pub ns: Summary,
+}
+
+/// The isolated tasks' system calls (durations in nanoseconds, entry to return).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyscallStats {
+    /// Every system call.
+    pub all: Summary,
+    /// The first kernel entry after a kick skipped the CPU (the one that pays for the deferral).
+    pub after_deferral: Summary,
+}
+
+/// Everything one run measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The kick protocol.
+    pub protocol: Protocol,
+    /// The seed.
+    pub seed: u64,
+    /// CPUs simulated.
+    pub cpus: usize,
+    /// Core clock.
+    pub clock_mhz: u64,
+    /// Simulated time covered (less than configured if a violation stopped the run), ns.
+    pub simulated_ns: f64,
+    /// Events the engine processed.
+    pub events: u64,
+    /// Per isolated CPU.
+    pub isolated: Vec<IsolatedRow>,
+    /// Loop-iteration latency over all isolated CPUs, ns (iterations with the task's own
+    /// system calls left out, as oslat's loop makes none).
+    pub oslat_ns: Summary,
+    /// 1 µs histogram of the same, with an overflow bucket.
+    pub oslat_histogram: Vec<HistogramBucket>,
+    /// Sender latency per operation kind.
+    pub senders: Vec<OpLatency>,
+    /// The isolated tasks' system calls.
+    pub syscalls: SyscallStats,
+    /// The seed's orderings, counted.
+    pub orderings: Orderings,
+    /// The safety check.
+    pub safety: Safety,
+}
+
+pub(crate) fn report(exp: &Experiment, m: &Machine, code: &CodeSpace, checker: Checker, end: Cycle) -> Report {
+    let cfg = &exp.machine;
+    let ns = |c: Cycle| cfg.ns(c);
+    let names = CodeNames::new(code);
+    let period = exp.run.osnoise_period_us * cfg.clock_mhz;
+
+    let mut oslat = Distribution::new();
+    let mut buckets = vec![0u64; OSLAT_BUCKETS + 1];
+    let mut syscalls_all = Distribution::new();
+    let mut syscalls_deferred = Distribution::new();
+    let mut rows = vec![];
+    let mut isolated_since = vec![];
+    // Decision cycles at which some kick skipped each isolated CPU.
+    let mut skips: BTreeMap<usize, Vec<Cycle>> = BTreeMap::new();
+    for k in &checker.kicks {
+        for &(c, skipped, d) in &k.decisions {
+            if skipped {
+                skips.entry(c).or_default().push(d);
+            }
+        }
+    }
+
+    for &c in &exp.layout.isolated {
+        let core = &m.state().cores[c];
+        let obs = m.observed(c);
+        let iters: Vec<Cycle> =
+            obs.probe_hits.iter().filter(|h| h.probe == probe::USER_ITER && h.el == 0).map(|h| h.at).collect();
+        let start = iters.first().copied();
+        isolated_since.push(start);
+        let Some(start) = start else {
+            rows.push(IsolatedRow {
+                cpu: c,
+                runtime_ns: 0.0,
+                noise_ns: 0.0,
+                cpu_avail_pct: 0.0,
+                max_noise_ns: 0.0,
+                max_single_ns: 0.0,
+                irqs: 0,
+                irqs_per_s: 0.0,
+                ipis_by_callback: BTreeMap::new(),
+                tlbi_disturbances: 0,
+                syscalls: 0,
+            });
+            continue;
+        };
+        let ex: Vec<_> = core.exceptions().iter().filter(|e| e.taken_at >= start && e.taken_at < end).collect();
+        let svcs: Vec<(Cycle, Cycle)> = ex
+            .iter()
+            .filter(|e| matches!(e.kind, ExceptionKind::Sync { class: 0x15 }) && e.from_el == 0)
+            .map(|e| (e.taken_at, e.returned_at.unwrap_or(end).min(end)))
+            .collect();
+
+        // Noise events: interrupts (from user space or nested in a system call) and disturbances.
+        let mut noise: Vec<(Cycle, Cycle)> = ex
+            .iter()
+            .filter(|e| e.kind == ExceptionKind::Irq)
+            .map(|e| (e.taken_at, e.returned_at.unwrap_or(end).min(end) - e.taken_at))
+            .collect();
+        noise.extend(obs.disturbances.iter().filter(|d| d.0 >= start && d.0 < end).copied());
+        noise.sort_unstable();
+        let total: Cycle = noise.iter().map(|n| n.1).sum();
+        let max_single = noise.iter().map(|n| n.1).max().unwrap_or(0);
+        let mut per_period: BTreeMap<Cycle, Cycle> = BTreeMap::new();
+        for &(at, d) in &noise {
+            *per_period.entry((at - start) / period.max(1)).or_default() += d;
+        }
+        let max_noise = per_period.values().copied().max().unwrap_or(0);
+        let runtime = end.saturating_sub(start);
+
+        let mut by_callback: BTreeMap<String, u64> = BTreeMap::new();
+        let calls: Vec<(Cycle, u64)> =
+            obs.probe_hits.iter().filter(|h| h.probe == probe::CALL_FUNC).map(|h| (h.at, h.values[0])).collect();
+        let mut irqs = 0;
+        for e in ex.iter().filter(|e| e.kind == ExceptionKind::Irq) {
+            irqs += 1;
+            let until = e.returned_at.unwrap_or(end);
+            let lo = calls.partition_point(|x| x.0 < e.taken_at);
+            let hi = calls.partition_point(|x| x.0 <= until);
+            if lo == hi {
+                *by_callback.entry("other".into()).or_default() += 1;
+            }
+            for &(_, f) in &calls[lo..hi] {
+                let name = names.exact(f).map_or_else(|| names.name(f), str::to_string);
+                *by_callback.entry(name).or_default() += 1;
+            }
+        }
+
+        // oslat: iteration gaps without the task's own system calls.
+        for w in iters.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            if b > end {
+                break;
+            }
+            let i = svcs.partition_point(|s| s.0 < a);
+            if svcs.get(i).is_some_and(|s| s.0 < b) {
+                continue;
+            }
+            let gap_ns = ns(b - a);
+            oslat.record(gap_ns.round() as u64);
+            buckets[((gap_ns / 1000.0) as usize).min(OSLAT_BUCKETS)] += 1;
+        }
+
+        // System calls, and which ones were the first entry after a deferral.
+        let skipped_at = skips.get(&c).map_or(&[][..], |v| v.as_slice());
+        let mut last_exit = start;
+        let entries: Vec<(Cycle, Option<Cycle>)> =
+            ex.iter().filter(|e| e.from_el == 0).map(|e| (e.taken_at, e.returned_at)).collect();
+        for &(taken, returned) in &entries {
+            let deferred_since = skipped_at.iter().any(|&d| d >= last_exit && d < taken);
+            if let Some(&(s, e)) = svcs.iter().find(|s| s.0 == taken) {
+                let d = ns(e - s).round() as u64;
+                syscalls_all.record(d);
+                if deferred_since {
+                    syscalls_deferred.record(d);
+                }
+            }
+            last_exit = returned.unwrap_or(end);
+        }
+
+        rows.push(IsolatedRow {
+            cpu: c,
+            runtime_ns: ns(runtime),
+            noise_ns: ns(total),
+            cpu_avail_pct: if runtime > 0 { 100.0 * (runtime - total.min(runtime)) as f64 / runtime as f64 } else { 0.0 },
+            max_noise_ns: ns(max_noise),
+            max_single_ns: ns(max_single),
+            irqs,
+            irqs_per_s: if runtime > 0 { irqs as f64 / (ns(runtime) * 1e-9) } else { 0.0 },
+            ipis_by_callback: by_callback,
+            tlbi_disturbances: obs.disturbances.iter().filter(|d| d.0 >= start && d.0 < end).count() as u64,
+            syscalls: svcs.len() as u64,
+        });
+    }
+
+    // Sender latency: the housekeeping CPUs' logs (operation, start, end).
+    let mem = &m.state().mem;
+    let mut per_op: BTreeMap<Op, Distribution> = BTreeMap::new();
+    for &(_, log, n) in &exp.layout.generators {
+        for k in 0..n as u64 {
+            let e = log + 24 * k;
+            let Some(op) = Op::from_code(mem.read(e).value) else { break };
+            let (s, f) = (mem.read(e + 8).value, mem.read(e + 16).value);
+            per_op.entry(op).or_default().record(ns(f.saturating_sub(s)).round() as u64);
+        }
+    }
+    let senders =
+        per_op.into_iter().map(|(op, d)| OpLatency { op: op.name().to_string(), ns: d.summary() }).collect();
+
+    let orderings = checker.orderings(m, &isolated_since);
+    Report {
+        protocol: exp.protocol,
+        seed: exp.seed,
+        cpus: exp.run.cpus,
+        clock_mhz: cfg.clock_mhz,
+        simulated_ns: ns(end),
+        events: 0,
+        isolated: rows,
+        oslat_ns: oslat.summary(),
+        oslat_histogram: buckets
+            .into_iter()
+            .enumerate()
+            .map(|(i, count)| HistogramBucket { from_us: i as u64, count })
+            .collect(),
+        senders,
+        syscalls: SyscallStats { all: syscalls_all.summary(), after_deferral: syscalls_deferred.summary() },
+        orderings,
+        safety: checker.into_safety(),
+    }
+}

@@ -1,0 +1,538 @@
+//! The safety property, checked while the experiment runs, and the seed's
+//! four orderings of a kernel entry against a kick, counted.
+//!
+//! A kick (`kick_all_cpus_sync()`, or a deferred `flush_tlb_kernel_range()`)
+//! promises its caller that every other CPU has synchronized with what the
+//! caller published before it, or will before it next runs kernel code.
+//! The run turns the promise into a check on every isolated CPU `c`, for
+//! every kick `K`:
+//!
+//! * the *obligation point*: if `K` interrupted `c`, the moment `K`
+//!   returned; if `K` skipped `c` (the protocol deferred it), the
+//!   retirement of the first entry hook `c` completes after the decision;
+//! * every load from a watched kernel address that `c` retires at EL1 after
+//!   its obligation point must read a write no older than the newest write
+//!   to that address that had reached storage when `K` published (its first
+//!   barrier retired): otherwise **stale data**;
+//! * every patched instruction `c` retires after it must come from such a
+//!   write: otherwise **stale instruction**;
+//! * for TLB flushes, every translation `c` uses after it must not come from
+//!   a TLB entry filled before the flush began: otherwise **stale
+//!   translation**.
+//!
+//! Comparing in program order (retirement) and not in time is what makes
+//! the check bite: a load that retires after the hook but took its value
+//! before the hook's barrier (reordered) is exactly the bug the seed's
+//! barriers exist to prevent.
+
+use std::fmt;
+
+use cpu_model::code::CodeSpace;
+use cpu_model::core::ExceptionKind;
+use cpu_model::machine::Machine;
+use memory_model::{Addr, WriteId};
+use serde::{Deserialize, Serialize};
+use sim::Cycle;
+
+use super::build::{Experiment, Layout, probe};
+
+/// One kick (or deferred TLB flush) as the sender's probes saw it.
+#[derive(Clone, Debug)]
+pub(crate) struct Kick {
+    pub sender: usize,
+    /// A TLB flush (rather than kick_all_cpus_sync).
+    pub tlb: bool,
+    /// Retirement of its first barrier: what was published before is covered.
+    pub publish: Cycle,
+    /// Per target CPU: (cpu, skipped, decision cycle).
+    pub decisions: Vec<(usize, bool, Cycle)>,
+    /// When it returned.
+    pub done: Option<Cycle>,
+    /// Per watched address, how many of its writes had reached storage at `publish`.
+    pub snapshot: Vec<usize>,
+}
+
+/// A broken promise: who wrote what, who read what, and in which order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Violation {
+    /// `stale data`, `stale instruction` or `stale translation`.
+    pub kind: String,
+    /// The CPU that used the stale copy.
+    pub cpu: usize,
+    /// Cycle of the use (retirement, or translation).
+    pub at: Cycle,
+    /// What was read (address and its name).
+    pub what: String,
+    /// The whole story, one line per event.
+    pub story: Vec<String>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} on CPU {} at cycle {}: {}", self.kind, self.cpu, self.at, self.what)?;
+        for line in &self.story {
+            writeln!(f, "    {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the safety check looked at and found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Safety {
+    /// Kicks and deferred TLB flushes seen.
+    pub kicks: u64,
+    /// Of their decisions about isolated CPUs: interrupted.
+    pub interrupted: u64,
+    /// Of their decisions about isolated CPUs: skipped (deferred).
+    pub deferred: u64,
+    /// Watched kernel loads of isolated CPUs checked against at least one obligation.
+    pub loads_checked: u64,
+    /// Patched-instruction executions of isolated CPUs checked.
+    pub instructions_checked: u64,
+    /// Translations of isolated CPUs through entries some flush made stale, checked.
+    pub translations_checked: u64,
+    /// Violations, in the order found.
+    pub violations: Vec<Violation>,
+}
+
+/// How often each ordering of a kick against an isolated CPU occurred.
+///
+/// Cases 1–4 are the seed's (Belits, 2020-11-24); "exit race" is its
+/// closing paragraph: the CPU returns to user space around the kick, so an
+/// IPI decided while it was in the kernel reaches user code, or a kick skips
+/// it between its exit hook and the return.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Orderings {
+    /// 1: the entry hook ran concurrently with the publication and finished before the
+    /// sender's check: the sender sees the CPU in the kernel and interrupts it.
+    pub case1: u64,
+    /// 2: the CPU was entering the kernel at the check, its flag write not yet visible: skipped,
+    /// it synchronizes in the hook it is running.
+    pub case2: u64,
+    /// 3: the entry hook finished before the publication: the CPU is interrupted.
+    pub case3: u64,
+    /// 4: the CPU was in user space at the check: skipped, it synchronizes at its next entry.
+    pub case4: u64,
+    /// The exit-to-user race.
+    pub exit_race: u64,
+    /// Interrupted while in user space with no race (what every kick does under broadcast).
+    pub interrupted_in_user: u64,
+    /// Skipped, and no kernel entry before the run ended (not yet classified).
+    pub pending: u64,
+}
+
+impl Orderings {
+    /// Every one of the seed's four cases and the exit race occurred.
+    pub fn all_occurred(&self) -> bool {
+        self.case1 > 0 && self.case2 > 0 && self.case3 > 0 && self.case4 > 0 && self.exit_race > 0
+    }
+}
+
+/// The incremental checker: fed the machine's logs chunk by chunk.
+pub(crate) struct Checker {
+    layout: Layout,
+    code_names: CodeNames,
+    /// Isolated CPU index by CPU number.
+    isolated_index: Vec<Option<usize>>,
+    /// Per core, how many probe hits were read.
+    hit_cursor: Vec<usize>,
+    /// Per isolated CPU, how many watched loads and stale instructions were read.
+    load_cursor: Vec<usize>,
+    inst_cursor: Vec<usize>,
+    xlat_cursor: usize,
+    store_cursor: usize,
+    /// Per watched address, its writes in storage order: (write, value, cycle).
+    stores: Vec<Vec<(WriteId, u64, Cycle)>>,
+    pub kicks: Vec<Kick>,
+    /// Open kick of each sender.
+    open: Vec<Option<usize>>,
+    /// Per isolated CPU, retirements of entry-hook ends and of their synchronization points.
+    pub hook_done: Vec<Vec<Cycle>>,
+    pub hook_synced: Vec<Vec<Cycle>>,
+    safety: Safety,
+}
+
+/// Names code addresses as `label+offset`.
+pub(crate) struct CodeNames {
+    labels: Vec<(Addr, String)>,
+}
+
+impl CodeNames {
+    pub fn new(code: &CodeSpace) -> Self {
+        let mut labels: Vec<(Addr, String)> =
+            code.programs().iter().flat_map(|p| p.labels.iter().map(|(n, a)| (*a, n.clone()))).collect();
+        labels.sort();
+        CodeNames { labels }
+    }
+
+    pub fn name(&self, pc: Addr) -> String {
+        let i = self.labels.partition_point(|(a, _)| *a <= pc);
+        match i.checked_sub(1).map(|i| &self.labels[i]) {
+            Some((a, n)) if *a == pc => n.clone(),
+            Some((a, n)) => format!("{n}+{:#x}", pc - a),
+            None => format!("{pc:#x}"),
+        }
+    }
+
+    pub fn exact(&self, pc: Addr) -> Option<&str> {
+        let i = self.labels.partition_point(|(a, _)| *a < pc);
+        self.labels.get(i).filter(|(a, _)| *a == pc).map(|(_, n)| n.as_str())
+    }
+}
+
+impl Checker {
+    pub fn new(exp: &Experiment, code: &CodeSpace) -> Self {
+        let cpus = exp.run.cpus;
+        let mut isolated_index = vec![None; cpus];
+        for (i, &c) in exp.layout.isolated.iter().enumerate() {
+            isolated_index[c] = Some(i);
+        }
+        let n = exp.layout.isolated.len();
+        Checker {
+            layout: exp.layout.clone(),
+            code_names: CodeNames::new(code),
+            isolated_index,
+            hit_cursor: vec![0; cpus],
+            load_cursor: vec![0; n],
+            inst_cursor: vec![0; n],
+            xlat_cursor: 0,
+            store_cursor: 0,
+            stores: vec![vec![]; exp.layout.watched.len()],
+            kicks: vec![],
+            open: vec![None; cpus],
+            hook_done: vec![vec![]; n],
+            hook_synced: vec![vec![]; n],
+            safety: Safety::default(),
+        }
+    }
+
+    pub fn violations(&self) -> &[Violation] {
+        &self.safety.violations
+    }
+
+    pub fn into_safety(self) -> Safety {
+        self.safety
+    }
+
+    fn watch_index(&self, addr: Addr) -> Option<usize> {
+        self.layout.watched.iter().position(|w| w.0 == addr)
+    }
+
+    /// Version of `w` at watched address `i`: 0 for the initial value, k for
+    /// its k-th write; `None` if it has not reached storage (a forwarded own
+    /// store).
+    fn version(&self, i: usize, w: WriteId) -> Option<usize> {
+        if w.is_init() {
+            return Some(0);
+        }
+        self.stores[i].iter().position(|s| s.0 == w).map(|k| k + 1)
+    }
+
+    /// Reads what the machine logged up to `now` and checks it.
+    pub fn ingest(&mut self, m: &Machine, now: Cycle) {
+        let _ = now;
+        for s in &m.watched_stores()[self.store_cursor..] {
+            if let Some(i) = self.watch_index(s.addr) {
+                self.stores[i].push((s.write, s.value, s.at));
+            }
+        }
+        self.store_cursor = m.watched_stores().len();
+
+        for c in 0..self.hit_cursor.len() {
+            let hits = &m.observed(c).probe_hits;
+            for h in &hits[self.hit_cursor[c]..] {
+                match h.probe {
+                    probe::KICK_PUBLISH | probe::FLUSH_PUBLISH => {
+                        let snapshot =
+                            self.stores.iter().map(|v| v.iter().filter(|s| s.2 <= h.at).count()).collect();
+                        self.kicks.push(Kick {
+                            sender: c,
+                            tlb: h.probe == probe::FLUSH_PUBLISH,
+                            publish: h.at,
+                            decisions: vec![],
+                            done: None,
+                            snapshot,
+                        });
+                        self.open[c] = Some(self.kicks.len() - 1);
+                        self.safety.kicks += 1;
+                    }
+                    probe::KICK_DECIDED | probe::FLUSH_DECIDED => {
+                        if let Some(k) = self.open[c] {
+                            let target = h.values[0] as usize;
+                            let skipped = h.values[1] != 0;
+                            self.kicks[k].decisions.push((target, skipped, h.at));
+                            if self.isolated_index.get(target).copied().flatten().is_some() {
+                                if skipped {
+                                    self.safety.deferred += 1;
+                                } else {
+                                    self.safety.interrupted += 1;
+                                }
+                            }
+                        }
+                    }
+                    probe::KICK_DONE | probe::FLUSH_DONE => {
+                        if let Some(k) = self.open[c].take() {
+                            self.kicks[k].done = Some(h.at);
+                        }
+                    }
+                    probe::ISOL_ENTER_DONE | probe::CT_ENTER_DONE => {
+                        if let Some(i) = self.isolated_index[c] {
+                            self.hook_done[i].push(h.at);
+                        }
+                    }
+                    probe::ISOL_ENTER_SYNCED | probe::CT_ENTER_SYNCED => {
+                        if let Some(i) = self.isolated_index[c] {
+                            self.hook_synced[i].push(h.at);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            self.hit_cursor[c] = hits.len();
+        }
+
+        for (i, &c) in self.layout.isolated.clone().iter().enumerate() {
+            let obligations = self.obligations(i, c);
+            if obligations.is_empty() {
+                self.load_cursor[i] = m.observed(c).watched_loads.len();
+                self.inst_cursor[i] = m.state().cores[c].stale_instructions().len();
+                continue;
+            }
+            self.check_loads(m, i, c, &obligations);
+            self.check_instructions(m, i, c, &obligations);
+        }
+        self.check_translations(m);
+    }
+
+    /// The obligation points of isolated CPU `c` (index `i`): (cycle, kick), by cycle.
+    fn obligations(&self, i: usize, c: usize) -> Vec<(Cycle, usize)> {
+        let mut out = vec![];
+        for (k, kick) in self.kicks.iter().enumerate() {
+            for &(target, skipped, d) in &kick.decisions {
+                if target != c {
+                    continue;
+                }
+                let o = if skipped {
+                    let h = &self.hook_done[i];
+                    h.get(h.partition_point(|&t| t <= d)).copied()
+                } else {
+                    kick.done
+                };
+                if let Some(o) = o {
+                    out.push((o, k));
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// The kick with the strictest requirement on watched address `w` among
+    /// obligations before `t`: (required version, kick).
+    fn required(&self, obligations: &[(Cycle, usize)], t: Cycle, w: usize) -> Option<(usize, usize)> {
+        obligations
+            .iter()
+            .take_while(|(o, _)| *o < t)
+            .map(|&(_, k)| (self.kicks[k].snapshot[w], k))
+            .max_by_key(|&(v, k)| (v, std::cmp::Reverse(k)))
+    }
+
+    fn check_loads(&mut self, m: &Machine, i: usize, c: usize, obligations: &[(Cycle, usize)]) {
+        let loads = &m.observed(c).watched_loads;
+        for l in &loads[self.load_cursor[i]..] {
+            if l.el != 1 || obligations[0].0 >= l.retired_at {
+                continue;
+            }
+            let Some(w) = self.watch_index(l.addr) else { continue };
+            self.safety.loads_checked += 1;
+            let Some((need, k)) = self.required(obligations, l.retired_at, w) else { continue };
+            let Some(got) = self.version(w, l.source) else { continue };
+            if got < need {
+                let v = self.stale_story(c, k, w, l.source, got, need);
+                let mut story = v;
+                story.push(format!(
+                    "CPU {c} loaded it at {} (EL1): value {:#x}, satisfied at cycle {}, retired at cycle {}",
+                    self.code_names.name(l.pc),
+                    l.value,
+                    l.satisfied_at,
+                    l.retired_at
+                ));
+                self.safety.violations.push(Violation {
+                    kind: "stale data".into(),
+                    cpu: c,
+                    at: l.retired_at,
+                    what: format!("{:#x} ({})", l.addr, self.layout.watched[w].1),
+                    story,
+                });
+            }
+        }
+        self.load_cursor[i] = loads.len();
+    }
+
+    fn check_instructions(&mut self, m: &Machine, i: usize, c: usize, obligations: &[(Cycle, usize)]) {
+        let recs = m.state().cores[c].stale_instructions();
+        let site = self.watch_index(self.layout.patch_site).expect("the patch site is watched");
+        for r in &recs[self.inst_cursor[i]..] {
+            if r.pc != self.layout.patch_site || obligations[0].0 >= r.at {
+                continue;
+            }
+            self.safety.instructions_checked += 1;
+            let Some((need, k)) = self.required(obligations, r.at, site) else { continue };
+            let Some(got) = self.version(site, r.executed) else { continue };
+            if got < need {
+                let mut story = self.stale_story(c, k, site, r.executed, got, need);
+                story.push(format!("CPU {c} executed the old instruction at cycle {} (retired)", r.at));
+                self.safety.violations.push(Violation {
+                    kind: "stale instruction".into(),
+                    cpu: c,
+                    at: r.at,
+                    what: format!("{:#x} ({})", r.pc, self.code_names.name(r.pc)),
+                    story,
+                });
+            }
+        }
+        self.inst_cursor[i] = recs.len();
+    }
+
+    fn check_translations(&mut self, m: &Machine) {
+        let recs = m.mmu().stale();
+        let page_of = |va: Addr| va >> 12;
+        for r in &recs[self.xlat_cursor..] {
+            let c = r.core as usize;
+            let Some(i) = self.isolated_index.get(c).copied().flatten() else { continue };
+            if page_of(r.va) != page_of(self.layout.vmap_va) {
+                continue;
+            }
+            let obligations = self.obligations(i, c);
+            self.safety.translations_checked += 1;
+            // A flush that began after the entry was filled and whose obligation point on this
+            // CPU came before the use.
+            let broken = obligations
+                .iter()
+                .take_while(|(o, _)| *o < r.at)
+                .map(|&(o, k)| (o, k))
+                .find(|&(_, k)| self.kicks[k].tlb && self.kicks[k].publish > r.filled_at);
+            if let Some((o, k)) = broken {
+                let kick = &self.kicks[k];
+                let decision = kick.decisions.iter().find(|d| d.0 == c).expect("an obligation has a decision");
+                let story = vec![
+                    format!("CPU {c}'s TLB entry for {:#x} was filled at cycle {}", r.va, r.filled_at),
+                    format!(
+                        "CPU {} began a TLB flush at cycle {} (its barrier retired) and {} CPU {c} at cycle {}",
+                        kick.sender,
+                        kick.publish,
+                        if decision.1 { "skipped" } else { "interrupted" },
+                        decision.2
+                    ),
+                    format!("CPU {c}'s obligation point: cycle {o}"),
+                    format!(
+                        "CPU {c} then {} through the old entry at cycle {}",
+                        if r.fetch {
+                            "fetched"
+                        } else if r.write {
+                            "stored"
+                        } else {
+                            "loaded"
+                        },
+                        r.at
+                    ),
+                ];
+                self.safety.violations.push(Violation {
+                    kind: "stale translation".into(),
+                    cpu: c,
+                    at: r.at,
+                    what: format!("{:#x} (vmalloc mapping)", r.va),
+                    story,
+                });
+            }
+        }
+        self.xlat_cursor = recs.len();
+    }
+
+    /// The writer's side of a stale read: the write read, the newer write
+    /// published before kick `k`, the kick's decision about `c`.
+    fn stale_story(&self, c: usize, k: usize, w: usize, read: WriteId, got: usize, need: usize) -> Vec<String> {
+        let kick = &self.kicks[k];
+        let newer = self.stores[w][need - 1];
+        let describe = |id: WriteId, version: usize| -> String {
+            if version == 0 {
+                "its initial value".to_string()
+            } else {
+                let s = self.stores[w][version - 1];
+                format!("write {id} by CPU {} of {:#x}, in storage at cycle {}", id.tid, s.1, s.2)
+            }
+        };
+        let decision = kick.decisions.iter().find(|d| d.0 == c);
+        let mut story = vec![
+            format!("CPU {c} read {}", describe(read, got)),
+            format!("but {} had replaced it before the kick", describe(newer.0, need)),
+            format!(
+                "CPU {} published at cycle {} ({} barrier retired)",
+                kick.sender,
+                kick.publish,
+                if kick.tlb { "flush_tlb_kernel_range's" } else { "kick_all_cpus_sync's" }
+            ),
+        ];
+        if let Some(&(_, skipped, d)) = decision {
+            story.push(format!(
+                "and at cycle {d} decided to {} CPU {c}",
+                if skipped { "skip (defer)" } else { "interrupt" }
+            ));
+        }
+        story
+    }
+
+    /// Classifies every decision about an isolated CPU into the seed's orderings.
+    pub fn orderings(&self, m: &Machine, isolated_since: &[Option<Cycle>]) -> Orderings {
+        let mut o = Orderings::default();
+        for kick in &self.kicks {
+            for &(c, skipped, d) in &kick.decisions {
+                let Some(i) = self.isolated_index.get(c).copied().flatten() else { continue };
+                if isolated_since[i].is_none_or(|t| d < t) {
+                    continue;
+                }
+                let ex = m.state().cores[c].exceptions();
+                let entries = || ex.iter().filter(|e| e.from_el == 0);
+                // The kernel stay (entered from user space) around the decision, if any.
+                let stay = entries().find(|e| e.taken_at <= d && e.returned_at.is_none_or(|r| d < r));
+                let hook_end = |taken: Cycle| {
+                    let h = &self.hook_done[i];
+                    h.get(h.partition_point(|&t| t < taken)).copied()
+                };
+                match (skipped, stay) {
+                    (true, Some(e)) => {
+                        if hook_end(e.taken_at).is_none_or(|h| d < h) {
+                            o.case2 += 1;
+                        } else {
+                            // Skipped after the exit hook flagged it isolated, before the return.
+                            o.exit_race += 1;
+                        }
+                    }
+                    (true, None) => {
+                        if entries().any(|e| e.taken_at > d) {
+                            o.case4 += 1;
+                        } else {
+                            o.pending += 1;
+                        }
+                    }
+                    (false, Some(e)) => {
+                        let irq_in_user = ex
+                            .iter()
+                            .find(|x| x.kind == ExceptionKind::Irq && x.taken_at > d)
+                            .is_some_and(|x| x.from_el == 0);
+                        if irq_in_user {
+                            o.exit_race += 1;
+                        } else if hook_end(e.taken_at).is_some_and(|h| h < kick.publish) {
+                            o.case3 += 1;
+                        } else {
+                            o.case1 += 1;
+                        }
+                    }
+                    (false, None) => o.interrupted_in_user += 1,
+                }
+            }
+        }
+        o
+    }
+}
