@@ -24,6 +24,7 @@ use std::path::Path;
 use cpu_model::machine::MachineConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
+use workloads::experiment::ExperimentConfig;
 use workloads::kernel::KernelConfig;
 
 /// An isolsim configuration file. Every key may be omitted and then keeps its default;
@@ -35,6 +36,8 @@ pub struct Config {
     pub machine: MachineConfig,
     /// The simulated kernel: lengths of the code that runs as compute blocks.
     pub kernel: KernelConfig,
+    /// The isolation experiment of `isolsim run`: CPUs, isolated CPUs, duration, activity.
+    pub run: ExperimentConfig,
 }
 
 /// Names of the built-in presets (`presets/NAME.toml`).

@@ -18,6 +18,7 @@
 
 pub mod calibrate;
 pub mod config;
+pub mod experiment;
 pub mod scenario;
 
 pub use cpu_model;

@@ -33,6 +33,30 @@ enum Command {
     Exec(ExecArgs),
     /// Reproduce published measurements (IPI costs) on the presets and compare.
     Calibrate(CalibrateArgs),
+    /// The isolation experiment: broadcast IPIs vs deferred synchronization (vs ct-work), side by
+    /// side, with the safety property checked throughout.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Start from a built-in preset (arm64-server, x86-server).
+    #[arg(long, default_value = "arm64-server")]
+    preset: String,
+    #[command(flatten)]
+    overrides: Overrides,
+    /// Which protocol: broadcast, deferred, ct-work or all.
+    #[arg(long, default_value = "all")]
+    protocol: String,
+    /// Seed of every random stream (arrivals, system-call gaps, timing jitter).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print the reports as JSON.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print one CSV row per protocol and isolated CPU.
+    #[arg(long)]
+    csv: bool,
 }
 
 /// What changes a preset's configuration: a file, then single keys.
@@ -156,7 +180,73 @@ fn main() -> ExitCode {
         Command::Config(a) => config(a),
         Command::Exec(a) => exec(a),
         Command::Calibrate(a) => calibrate(a),
+        Command::Run(a) => run(a),
     }
+}
+
+fn run(a: RunArgs) -> ExitCode {
+    use isolsim::workloads::kernel::Protocol;
+    let protocols: Vec<Protocol> = match a.protocol.as_str() {
+        "all" => Protocol::ALL.to_vec(),
+        name => match Protocol::ALL.into_iter().find(|p| p.name() == name) {
+            Some(p) => vec![p],
+            None => {
+                eprintln!("unknown protocol `{name}` (known: broadcast, deferred, ct-work, all)");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let cfg = match isolsim::config::load_with_sets(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bar = indicatif::ProgressBar::new(1000);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} simulating [{bar:40}] {percent:>3}% {elapsed}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let progress = |done: u64, total: u64| bar.set_position(done * 1000 / total.max(1));
+    let reports = match isolsim::experiment::run(&cfg, &protocols, a.seed, &progress) {
+        Ok(r) => r,
+        Err(e) => {
+            bar.finish_and_clear();
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    bar.finish_and_clear();
+    let text = if a.json {
+        serde_json::to_string_pretty(&reports).expect("the reports serialise") + "\n"
+    } else if a.csv {
+        isolsim::experiment::to_csv(&reports)
+    } else {
+        let mut label = a.preset.clone();
+        if let Some(f) = &a.overrides.config {
+            label += &format!(" + {}", f.display());
+        }
+        for s in &a.overrides.sets {
+            label += &format!(" + {s}");
+        }
+        let r = &cfg.run;
+        isolsim::experiment::to_text(
+            &format!(
+                "isolsim run: {label}; {} CPUs, {} isolated ({}-{}), {} µs simulated, seed {}",
+                r.cpus,
+                r.isolated,
+                r.cpus - r.isolated,
+                r.cpus - 1,
+                r.duration_us,
+                a.seed
+            ),
+            &reports,
+        )
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if reports.iter().any(|r| !r.safety.violations.is_empty()) { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 fn calibrate(a: CalibrateArgs) -> ExitCode {

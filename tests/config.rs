@@ -61,7 +61,7 @@ fn unknown_key_in_a_nested_table_names_file_line_and_key() {
     assert_eq!((e.pos, e.key.as_deref()), (Some((1, 22)), Some("machine.core.robs")));
     // An unknown section.
     let e = config::from_toml_str("s.toml", "[machine]\n[machin.core]\n").unwrap_err();
-    assert!(e.to_string().starts_with("s.toml:2:2: unknown key `machin`, expected `machine`"), "{e}");
+    assert!(e.to_string().starts_with("s.toml:2:2: unknown key `machin`, expected one of `machine`"), "{e}");
 }
 
 #[test]

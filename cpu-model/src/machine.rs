@@ -210,10 +210,12 @@ impl State {
     }
 
     /// The effect of a performed maintenance operation on caches and TLBs.
-    fn maintain(&mut self, op: MaintOp, addr: Addr) {
+    /// A cache-maintenance operation on the instruction side; DC CVAU and
+    /// IC IVAU act on the whole `line_bytes` line holding `addr`.
+    fn maintain(&mut self, op: MaintOp, addr: Addr, line_bytes: u64) {
         match op {
-            MaintOp::DcCvau => self.iside.clean(addr),
-            MaintOp::IcIvau => self.iside.invalidate(addr),
+            MaintOp::DcCvau => self.iside.clean(addr, line_bytes),
+            MaintOp::IcIvau => self.iside.invalidate(addr, line_bytes),
             MaintOp::IcIallu => self.iside.invalidate_all(),
             MaintOp::Tlbi { .. } => {}
         }
@@ -491,7 +493,11 @@ impl Mmu {
                 }
             }
         }
-        self.log.complete(inv, now);
+        // Only a broadcast is a shootdown other TLBs should have seen; a local
+        // invalidation says nothing about other cores' entries.
+        if broadcast {
+            self.log.complete(inv, now);
+        }
         disturbed
     }
 }
@@ -921,7 +927,7 @@ impl Machine {
             }
             Visible::Maint(_) => {
                 let (op, a) = core.lsq_mut().perform_maint(seq);
-                self.state.maintain(op, a);
+                self.state.maintain(op, a, self.cfg.cache.line_bytes);
                 self.stats.maintenance += 1;
                 if let MaintOp::Tlbi { scope, broadcast } = op {
                     let inv = Invalidation::from_tlbi(&self.cfg.tlb, scope, a);
@@ -1150,7 +1156,7 @@ impl Exhaustive<'_> {
             }
             Visible::Maint(seq) => {
                 let (op, addr) = s.cores[c].lsq_mut().perform_maint(seq);
-                s.maintain(op, addr);
+                s.maintain(op, addr, self.cfg.cache.line_bytes);
                 None
             }
         };

@@ -95,19 +95,29 @@ impl ISide {
         self.history[s].len() as u32 - 1
     }
 
-    /// DC CVAU performed: the newest data write is now at the PoU.
-    pub fn clean(&mut self, addr: Addr) {
-        if let Some(s) = self.slot(addr) {
+    /// Slots in the `line_bytes` cache line that holds `addr`.
+    fn line_slots(&self, addr: Addr, line_bytes: u64) -> impl Iterator<Item = CodeSlot> + use<'_> {
+        let line = line_bytes.max(1);
+        let base = addr / line * line;
+        (0..self.addrs.len()).filter(move |&s| self.addrs[s] >= base && self.addrs[s] - base < line)
+    }
+
+    /// DC CVAU performed on the line of `addr` (`line_bytes` long): the
+    /// newest data writes to it are now at the PoU.
+    pub fn clean(&mut self, addr: Addr, line_bytes: u64) {
+        let slots: Vec<CodeSlot> = self.line_slots(addr, line_bytes).collect();
+        for s in slots {
             let last = self.latest(s);
             self.pou_floor[s] = last;
             self.pou_now[s] = last;
         }
     }
 
-    /// IC IVAU performed: no I-cache may return anything older than what the
-    /// PoU holds.
-    pub fn invalidate(&mut self, addr: Addr) {
-        if let Some(s) = self.slot(addr) {
+    /// IC IVAU performed on the line of `addr`: no I-cache may return
+    /// anything older than what the PoU holds.
+    pub fn invalidate(&mut self, addr: Addr, line_bytes: u64) {
+        let slots: Vec<CodeSlot> = self.line_slots(addr, line_bytes).collect();
+        for s in slots {
             self.invalidate_slot(s);
         }
     }
@@ -198,7 +208,7 @@ mod tests {
         let mut i = side();
         i.on_store(A, W, NOP);
         assert_eq!(values(&i, 1), [B_OLD, NOP]);
-        i.clean(A);
+        i.clean(A, 64);
         assert_eq!(values(&i, 1), [B_OLD, NOP], "cleaning alone leaves I-caches stale");
     }
 
@@ -206,18 +216,36 @@ mod tests {
     fn clean_then_invalidate_makes_every_core_see_the_new_code() {
         let mut i = side();
         i.on_store(A, W, NOP);
-        i.clean(A);
-        i.invalidate(A);
+        i.clean(A, 64);
+        i.invalidate(A, 64);
         assert_eq!(values(&i, 0), [NOP]);
         assert_eq!(values(&i, 1), [NOP]);
+    }
+
+    #[test]
+    fn maintenance_acts_on_the_whole_line() {
+        // DC CVAU / IC IVAU by any address in the line (as flush_icache_range
+        // issues them, from the line boundary) reach code anywhere in it.
+        let site = A + 8;
+        let run = |by: Addr| {
+            let mut i = ISide::new(&[(site, B_OLD)], 1);
+            i.on_store(site, W, NOP);
+            i.clean(by, 64);
+            i.invalidate(by, 64);
+            let s = i.slot(site).unwrap();
+            i.candidates(0, s).map(|k| i.write(s, k).1).collect::<Vec<_>>()
+        };
+        assert_eq!(run(A), [NOP]);
+        assert_eq!(run(A + 60), [NOP]);
+        assert_eq!(run(A + 64), [B_OLD, NOP], "the next line is another line");
     }
 
     #[test]
     fn invalidating_before_cleaning_leaves_the_old_code_reachable() {
         let mut i = side();
         i.on_store(A, W, NOP);
-        i.invalidate(A);
-        i.clean(A);
+        i.invalidate(A, 64);
+        i.clean(A, 64);
         assert_eq!(values(&i, 0), [B_OLD, NOP]);
     }
 
@@ -230,7 +258,7 @@ mod tests {
         i.set_cached(1, s, false);
         assert_eq!(i.fetch_timed(1, s), (0, false), "a miss fills from the PoU, which has not seen the store");
         i.writeback(s, 1);
-        i.invalidate(A);
+        i.invalidate(A, 64);
         assert_eq!(i.fetch_timed(0, s), (1, false), "after eviction and invalidation the new code arrives");
         assert_eq!(i.slot(A + 4), None);
     }

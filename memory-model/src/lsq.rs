@@ -182,6 +182,10 @@ impl Slot {
     }
 }
 
+/// Granule of the ordering between DC CVAU and earlier stores: a 64-byte
+/// line (the data-cache line of every configuration isolsim ships).
+pub const MAINT_LINE_BYTES: Addr = 64;
+
 /// Sequence number of a queue entry (stable while the entry lives).
 pub type Seq = u32;
 
@@ -617,8 +621,12 @@ impl Lsq {
             Mode::Sc => p.loads_done && p.stores_done,
         };
         let addr = s.addr.expect("determined");
-        let cleans_stores =
-            op != MaintOp::DcCvau || self.slots.range(..i).all(|q| !(q.may_write() && q.same_addr(addr)) || q.done);
+        // DC CVAU cleans a whole line: it is ordered after earlier stores to
+        // any byte of it (lines of 64 bytes, the smallest data-cache line of
+        // the modelled cores).
+        let line = |a: Addr| a / MAINT_LINE_BYTES;
+        let cleans_stores = op != MaintOp::DcCvau
+            || self.slots.range(..i).all(|q| !(q.may_write() && q.addr.is_some_and(|a| line(a) == line(addr))) || q.done);
         ordered && cleans_stores
     }
 

@@ -327,13 +327,13 @@ touch_slab:
         LDR   X11, [X10]                 // an object from the array (SLAB_POISON once freed)
         ADD   X0, X0, X11
 touch_slab_done:
-        MSR   DAIFClr, #2                // local_irq_restore()
-touch_vmap:
+touch_vmap:                              // still with interrupts off: an RCU-sched reader
         MOV   X9, #KDATA_VMAP
         LDR   X10, [X9]
         CBZ   X10, touch_done
         LDR   X11, [X10]                 // through the vmalloc mapping
         ADD   X0, X0, X11
 touch_done:
+        MSR   DAIFClr, #2                // local_irq_restore()
         STR   X0, [SP, #S_X0]
         RET

@@ -45,12 +45,8 @@ flush_smp_call_function_queue:
         STR   X20, [SP, #16]
         MRS   X9, TPIDR_EL1
         // llist_del_all(): xchg(&head, NULL), a fully ordered read-modify-write.
-        // One sender per csd and the csd stays locked until its call ran, so
-        // nothing is added between this load and store.
-        DMB   ISH
-        LDR   X19, [X9, #PCPU_CALL_QUEUE]
-        STR   XZR, [X9, #PCPU_CALL_QUEUE]
-        DMB   ISH
+        ADD   X9, X9, #PCPU_CALL_QUEUE
+        SWPAL XZR, X19, [X9]
 call_next:
         CBZ   X19, calls_done
         LDR   X20, [X19, #CSD_NEXT]      // read before unlocking: the sender may reuse the csd
@@ -117,12 +113,19 @@ csd_lock_wait:                           // csd_lock(): the previous call must b
         LSL   X12, X9, #PERCPU_SHIFT
         ADD   X12, X12, #PERCPU_BASE
         // llist_add(&csd->llist, &per_cpu(call_single_queue, cpu)): a fully
-        // ordered cmpxchg on the target's list head.
-        DMB   ISH
-        LDR   X13, [X12, #PCPU_CALL_QUEUE]
+        // ordered cmpxchg loop on the target's list head (several senders may
+        // add to one CPU's list at once).
+        ADD   X12, X12, #PCPU_CALL_QUEUE
+        LDR   X13, [X12]
+llist_add_retry:
         STR   X13, [X10, #CSD_NEXT]
-        STR   X10, [X12, #PCPU_CALL_QUEUE]
-        DMB   ISH
+        MOV   X14, X13
+        CASAL X14, X10, [X12]            // release: the csd's fields before it is on the list
+        CMP   X14, X13
+        B.EQ  llist_added
+        MOV   X13, X14
+        B     llist_add_retry
+llist_added:
         CBNZ  X13, queue_next            // the list was not empty: an IPI is on its way
         STR   X9, [X24, X23, LSL #3]
         ADD   X23, X23, #1

@@ -17,6 +17,9 @@
         .equ  OP_MUNMAP, 4               // munmap in a shared mm: arg0 = VA, arg1 = ASID
         .equ  HK_ENTRY, 32
         .equ  HK_LOG, 24
+        .equ  VMAP_GRACE, 20000          // cycles; assumption: ~10 µs, far beyond the longest
+                                         // interrupts-off reader (real RCU grace periods are
+                                         // longer; only their lower bound matters here)
 
 housekeeping:
         MSR   DAIFClr, #2
@@ -50,6 +53,10 @@ hk_text_patch:
         BL    static_key_set
         B     hk_logged
 hk_vmalloc:
+        MOV   X9, #KDATA_VMAP
+        STR   XZR, [X9]                  // vfree(): nobody finds the object any more
+        work  VMAP_GRACE                 // its last users are gone (an RCU grace period)
+        MRS   X23, CNTVCT_EL0            // what is timed: the unmap, the flush, the new object
         BL    vmalloc_churn
         B     hk_logged
 hk_slab_tune:
@@ -71,10 +78,13 @@ hk_done:
         B     cpu_idle
 
 // vmalloc_churn(X0 = the new page's descriptor, X1 = a value for it): the
-// vmalloc'ed object at VMAP_VA is freed (unpublished, its page unmapped, the
-// kernel TLB flushed) and a new one is allocated at the same address on
-// another page, filled and published: the reuse that makes a missed flush
-// a stale-translation bug.
+// vmalloc'ed object at VMAP_VA, already unpublished a grace period ago, is
+// unmapped and the kernel TLB flushed, and a new one is allocated at the
+// same address on another page, filled and published: the reuse that makes
+// a missed flush a stale-translation bug. (Readers find the object through
+// KDATA_VMAP with interrupts masked, so once the grace period has passed
+// nobody is using the old mapping; what the flush must guarantee is that
+// nobody uses it again.)
 vmalloc_churn:
         SUB   SP, SP, #32
         STR   X30, [SP]
@@ -82,8 +92,6 @@ vmalloc_churn:
         STR   X20, [SP, #16]
         MOV   X19, X0
         MOV   X20, X1
-        MOV   X9, #KDATA_VMAP
-        STR   XZR, [X9]                  // vfree(): nobody finds the object any more
         MOV   X9, #VMAP_PTE
         STR   XZR, [X9]                  // vunmap: clear the descriptor
         MOV   X0, #VMAP_VA

@@ -55,7 +55,8 @@ pub(crate) struct Kick {
 /// A broken promise: who wrote what, who read what, and in which order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Violation {
-    /// `stale data`, `stale instruction` or `stale translation`.
+    /// `stale data`, `stale instruction`, `stale translation`, or `fault` (the kernel took a
+    /// translation fault or ran an undefined instruction).
     pub kind: String,
     /// The CPU that used the stale copy.
     pub cpu: usize,
@@ -142,6 +143,8 @@ pub(crate) struct Checker {
     inst_cursor: Vec<usize>,
     xlat_cursor: usize,
     store_cursor: usize,
+    /// Per core, how many exception records were read.
+    exception_cursor: Vec<usize>,
     /// Per watched address, its writes in storage order: (write, value, cycle).
     stores: Vec<Vec<(WriteId, u64, Cycle)>>,
     pub kicks: Vec<Kick>,
@@ -198,6 +201,7 @@ impl Checker {
             inst_cursor: vec![0; n],
             xlat_cursor: 0,
             store_cursor: 0,
+            exception_cursor: vec![0; cpus],
             stores: vec![vec![]; exp.layout.watched.len()],
             kicks: vec![],
             open: vec![None; cpus],
@@ -292,6 +296,32 @@ impl Checker {
             self.hit_cursor[c] = hits.len();
         }
 
+        // A synchronous exception other than a system call is a kernel bug
+        // (the kernel takes no faults by design): report it like a violation.
+        for c in 0..self.exception_cursor.len() {
+            let ex = m.state().cores[c].exceptions();
+            for e in &ex[self.exception_cursor[c]..] {
+                if let ExceptionKind::Sync { class } = e.kind
+                    && class != 0x15
+                {
+                    self.safety.violations.push(Violation {
+                        kind: "fault".into(),
+                        cpu: c,
+                        at: e.taken_at,
+                        what: format!("exception class {class:#x} at {}", self.code_names.name(e.return_pc)),
+                        story: vec![format!(
+                            "CPU {c} took a synchronous exception (class {class:#x}) from EL{} at cycle {}, \
+                             returning to {}",
+                            e.from_el,
+                            e.taken_at,
+                            self.code_names.name(e.return_pc)
+                        )],
+                    });
+                }
+            }
+            self.exception_cursor[c] = ex.len();
+        }
+
         for (i, &c) in self.layout.isolated.clone().iter().enumerate() {
             let obligations = self.obligations(i, c);
             if obligations.is_empty() {
@@ -381,6 +411,9 @@ impl Checker {
             let Some((need, k)) = self.required(obligations, r.at, site) else { continue };
             let Some(got) = self.version(site, r.executed) else { continue };
             if got < need {
+                if std::env::var("ISOLSIM_DEBUG").is_ok() {
+                    eprintln!("STALE {r:?} obligations {obligations:?} hooks {:?} exc {:?}", self.hook_done[i].iter().filter(|&&t| t + 20000 > r.at && t < r.at + 1000).collect::<Vec<_>>(), m.state().cores[c].exceptions().iter().filter(|e| e.taken_at + 20000 > r.at && e.taken_at < r.at).collect::<Vec<_>>());
+                }
                 let mut story = self.stale_story(c, k, site, r.executed, got, need);
                 story.push(format!("CPU {c} executed the old instruction at cycle {} (retired)", r.at));
                 self.safety.violations.push(Violation {
