@@ -53,14 +53,14 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
     let row = |o: &mut String, name: &str, cells: Vec<String>| {
         let _ = write!(o, "  {name:<44}");
         for c in cells {
-            let _ = write!(o, "{c:>14}");
+            let _ = write!(o, "{c:>19}");
         }
         o.push('\n');
     };
     let section = |o: &mut String, name: &str| {
         let _ = write!(o, "{name:<46}");
         for h in &head {
-            let _ = write!(o, "{h:>14}");
+            let _ = write!(o, "{h:>19}");
         }
         o.push('\n');
     };
@@ -80,7 +80,11 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
         reports.iter().map(|r| us(max_over(r, &|x| x.max_noise_ns))).collect(),
     );
     row(&mut o, "MaxSingle (µs, worst CPU)", reports.iter().map(|r| us(max_over(r, &|x| x.max_single_ns))).collect());
-    row(&mut o, "Interrupts per CPU per second", reports.iter().map(|r| format!("{:.0}", mean_over(r, &|x| x.irqs_per_s))).collect());
+    row(
+        &mut o,
+        "Interrupts per CPU per second",
+        reports.iter().map(|r| format!("{:.0}", mean_over(r, &|x| x.irqs_per_s))).collect(),
+    );
     let mut callbacks: Vec<String> =
         reports.iter().flat_map(|r| r.isolated.iter().flat_map(|x| x.ipis_by_callback.keys().cloned())).collect();
     callbacks.sort();
@@ -91,7 +95,9 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
             &format!("  IPIs running {cb} (all isolated CPUs)"),
             reports
                 .iter()
-                .map(|r| r.isolated.iter().map(|x| x.ipis_by_callback.get(cb).copied().unwrap_or(0)).sum::<u64>().to_string())
+                .map(|r| {
+                    r.isolated.iter().map(|x| x.ipis_by_callback.get(cb).copied().unwrap_or(0)).sum::<u64>().to_string()
+                })
                 .collect(),
         );
     }
@@ -118,7 +124,8 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
         if counts.iter().all(|&c| c == 0) {
             continue;
         }
-        let label = if b + 1 == buckets { format!("  ≥ {b} µs (overflow)") } else { format!("  [{b}, {}) µs", b + 1) };
+        let label =
+            if b + 1 == buckets { format!("  ≥ {b} µs (overflow)") } else { format!("  [{b}, {}) µs", b + 1) };
         row(&mut o, &label, counts.iter().map(u64::to_string).collect());
     }
     o.push('\n');
@@ -138,7 +145,7 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
         );
         row(
             &mut o,
-            &format!("{op}"),
+            op,
             reports
                 .iter()
                 .map(|r| {
@@ -164,7 +171,13 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
         "first entry after a deferral: mean",
         reports
             .iter()
-            .map(|r| if r.syscalls.after_deferral.count == 0 { "-".into() } else { format!("{:.0}", r.syscalls.after_deferral.mean) })
+            .map(|r| {
+                if r.syscalls.after_deferral.count == 0 {
+                    "-".into()
+                } else {
+                    format!("{:.0}", r.syscalls.after_deferral.mean)
+                }
+            })
             .collect(),
     );
     if let Some(base) = reports.iter().find(|r| r.protocol == Protocol::Broadcast) {
@@ -195,12 +208,23 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
 
     section(&mut o, "Safety (checked on every isolated CPU)");
     row(&mut o, "kernel loads checked", reports.iter().map(|r| r.safety.loads_checked.to_string()).collect());
-    row(&mut o, "patched instructions checked", reports.iter().map(|r| r.safety.instructions_checked.to_string()).collect());
-    row(&mut o, "stale-entry translations checked", reports.iter().map(|r| r.safety.translations_checked.to_string()).collect());
+    row(
+        &mut o,
+        "patched instructions checked",
+        reports.iter().map(|r| r.safety.instructions_checked.to_string()).collect(),
+    );
+    row(
+        &mut o,
+        "stale-entry translations checked",
+        reports.iter().map(|r| r.safety.translations_checked.to_string()).collect(),
+    );
     row(
         &mut o,
         "violations",
-        reports.iter().map(|r| if r.safety.violations.is_empty() { "none".into() } else { r.safety.violations.len().to_string() }).collect(),
+        reports
+            .iter()
+            .map(|r| if r.safety.violations.is_empty() { "none".into() } else { r.safety.violations.len().to_string() })
+            .collect(),
     );
     for r in reports {
         for v in &r.safety.violations {
@@ -241,9 +265,28 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
 pub fn to_csv(reports: &[Report]) -> String {
     let mut w = csv::Writer::from_writer(vec![]);
     let _ = w.write_record([
-        "protocol", "seed", "cpu", "runtime_ns", "noise_ns", "cpu_avail_pct", "max_noise_ns", "max_single_ns", "irqs",
-        "irqs_per_s", "tlbi_disturbances", "syscalls", "oslat_p50_ns", "oslat_p99_ns", "oslat_max_ns",
-        "syscall_mean_ns", "case1", "case2", "case3", "case4", "exit_race", "violations",
+        "protocol",
+        "seed",
+        "cpu",
+        "runtime_ns",
+        "noise_ns",
+        "cpu_avail_pct",
+        "max_noise_ns",
+        "max_single_ns",
+        "irqs",
+        "irqs_per_s",
+        "tlbi_disturbances",
+        "syscalls",
+        "oslat_p50_ns",
+        "oslat_p99_ns",
+        "oslat_max_ns",
+        "syscall_mean_ns",
+        "case1",
+        "case2",
+        "case3",
+        "case4",
+        "exit_race",
+        "violations",
     ]);
     for r in reports {
         for x in &r.isolated {

@@ -39,8 +39,8 @@ use sim::rng::{RngStreams, SimRng};
 use sim::{Cycle, Engine, Model, Scheduler};
 
 use crate::code::CodeSpace;
-pub use crate::core::{Observed, Probe, ProbeHit, ThreadInit, WatchedLoad};
 use crate::core::{AccessKind, Core, CoreConfig, Env, Fetched, Platform, Translating, TranslationFault};
+pub use crate::core::{Observed, Probe, ProbeHit, ThreadInit, WatchedLoad};
 use crate::gic::{Gic, GicConfig, decode_sgi1r};
 use crate::isa::SysReg;
 use crate::topology::{Topology, TopologyConfig};

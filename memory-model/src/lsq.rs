@@ -626,7 +626,10 @@ impl Lsq {
         // the modelled cores).
         let line = |a: Addr| a / MAINT_LINE_BYTES;
         let cleans_stores = op != MaintOp::DcCvau
-            || self.slots.range(..i).all(|q| !(q.may_write() && q.addr.is_some_and(|a| line(a) == line(addr))) || q.done);
+            || self
+                .slots
+                .range(..i)
+                .all(|q| !(q.may_write() && q.addr.is_some_and(|a| line(a) == line(addr))) || q.done);
         ordered && cleans_stores
     }
 

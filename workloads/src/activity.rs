@@ -31,15 +31,15 @@ use sim::rng::RngStreams;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ActivityConfig {
-    /// Static-key flips (jump-label text patching with its kick), per second, machine-wide
-    /// (assumption: tracepoint/BPF attach and detach on a busy host, a few tens per second).
+    /// Static-key flips (jump-label text patching with its kick), per second, machine-wide.
+    /// Stress profile (assumption): tracepoint/BPF attach and detach in bursts, 300/s, so that a
+    /// 100 ms run sees every ordering of a kick against an entry.
     pub text_patch_per_s: f64,
-    /// vfree()+vmalloc() cycles that reuse a kernel address and flush its TLB entries, per second
-    /// (assumption: vmap purges of fork stacks, BPF programs and module loads; Linux batches lazy
-    /// vmap purges, so a few hundred flushes per second on a fork-heavy host).
+    /// vfree()+vmalloc() cycles that reuse a kernel address and flush its TLB entries, per second.
+    /// Stress profile (assumption): 2000/s, a fork-heavy host purging vmap stacks eagerly.
     pub vmalloc_per_s: f64,
-    /// Slab cache tunings (do_tune_cpucache with its kick), per second (assumption: rare, a few per
-    /// second when caches are being resized).
+    /// Slab cache tunings (do_tune_cpucache with its kick), per second (assumption: 20/s, caches
+    /// being resized under memory pressure).
     pub slab_tune_per_s: f64,
     /// munmap() of a page in a process running on housekeeping CPUs, per second (assumption: a
     /// memory-allocator-heavy service, about a thousand per second).
@@ -49,19 +49,21 @@ pub struct ActivityConfig {
     /// Cycles of user-space work per iteration of the isolated task's polling loop.
     pub iter_work_cycles: Cycle,
     /// System calls per second of each isolated task (0: it never enters the kernel on purpose).
+    /// Stress profile (assumption): 20 000/s, a task that polls a device and talks to the kernel
+    /// often, so that its entries meet kicks.
     pub syscalls_per_s: f64,
 }
 
 impl Default for ActivityConfig {
     fn default() -> Self {
         ActivityConfig {
-            text_patch_per_s: 50.0,
-            vmalloc_per_s: 500.0,
-            slab_tune_per_s: 5.0,
+            text_patch_per_s: 300.0,
+            vmalloc_per_s: 2000.0,
+            slab_tune_per_s: 20.0,
             munmap_per_s: 1000.0,
             generators: 4,
             iter_work_cycles: 2000,
-            syscalls_per_s: 2000.0,
+            syscalls_per_s: 20_000.0,
         }
     }
 }

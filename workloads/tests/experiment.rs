@@ -1,20 +1,51 @@
-//! The isolation experiment on a small machine.
+//! The isolation experiment on a small machine: determinism, safety of the
+//! correct protocols, and what deferral buys.
 
 use cpu_model::machine::MachineConfig;
-use workloads::experiment::{Experiment, ExperimentConfig};
+use workloads::experiment::{Experiment, ExperimentConfig, Report};
 use workloads::kernel::{KernelConfig, Protocol};
 
-fn small(protocol: Protocol, seed: u64) -> workloads::experiment::Report {
+fn small(protocol: Protocol, seed: u64) -> Report {
     let machine = MachineConfig::default();
-    let run = ExperimentConfig { cpus: 8, isolated: 2, duration_us: 5_000, ..ExperimentConfig::default() };
+    let run = ExperimentConfig { cpus: 8, isolated: 2, duration_us: 3_000, ..ExperimentConfig::default() };
     Experiment::build(&machine, &KernelConfig::default(), &run, protocol, seed).unwrap().run(|_, _| {}).unwrap()
 }
 
 #[test]
-fn scratch() {
-    for p in Protocol::ALL {
-        let r = small(p, 1);
-        println!("{:?} kicks {:?}\n orderings {:?}\n senders {:?}\n sys {:?} {:?}", p, (r.safety.kicks, r.safety.interrupted, r.safety.deferred, r.safety.loads_checked, r.safety.violations.len()), r.orderings, r.senders.iter().map(|s| (s.op.clone(), s.ns.count, s.ns.mean)).collect::<Vec<_>>(), r.syscalls.all.mean, r.syscalls.after_deferral.mean);
-        for v in &r.safety.violations { println!("{v}"); }
+fn same_seed_same_report() {
+    let a = serde_json::to_string(&small(Protocol::Deferred, 7)).unwrap();
+    let b = serde_json::to_string(&small(Protocol::Deferred, 7)).unwrap();
+    assert_eq!(a, b);
+    let c = serde_json::to_string(&small(Protocol::Deferred, 8)).unwrap();
+    assert_ne!(a, c, "another seed draws other arrivals");
+}
+
+#[test]
+fn correct_protocols_defer_kicks_safely_and_spare_isolated_cpus() {
+    let broadcast = small(Protocol::Broadcast, 3);
+    assert!(broadcast.safety.violations.is_empty(), "{:?}", broadcast.safety.violations);
+    let interrupted: u64 = broadcast.isolated.iter().map(|r| r.irqs + r.tlbi_disturbances).sum();
+    assert!(interrupted > 0, "a stock kernel disturbs isolated CPUs");
+    for p in [Protocol::Deferred, Protocol::CtWork] {
+        let r = small(p, 3);
+        assert!(r.safety.violations.is_empty(), "{p:?}: {}", r.safety.violations[0]);
+        assert!(r.safety.deferred > 0, "{p:?} deferred nothing");
+        assert!(r.safety.loads_checked > 0, "{p:?}: the check looked at no load");
+        assert!(r.orderings.case4 > 0, "{p:?}: no kick met a CPU in user space");
+        let noise: f64 = r.isolated.iter().map(|x| x.noise_ns).sum();
+        let base: f64 = broadcast.isolated.iter().map(|x| x.noise_ns).sum();
+        assert!(noise < base, "{p:?}: noise {noise} ns, broadcast {base} ns");
+        assert!(r.syscalls.after_deferral.count > 0, "{p:?}: no entry after a deferral");
     }
+}
+
+#[test]
+fn bad_shapes_are_rejected_with_a_reason() {
+    let machine = MachineConfig::default();
+    let too_many = ExperimentConfig { cpus: 64, ..ExperimentConfig::default() };
+    let e = Experiment::build(&machine, &KernelConfig::default(), &too_many, Protocol::Broadcast, 1).err().unwrap();
+    assert!(e.to_string().contains("cpus = 64"), "{e}");
+    let crowded = ExperimentConfig { cpus: 8, isolated: 6, ..ExperimentConfig::default() };
+    let e = Experiment::build(&machine, &KernelConfig::default(), &crowded, Protocol::Broadcast, 1).err().unwrap();
+    assert!(e.to_string().contains("do not fit"), "{e}");
 }

@@ -307,8 +307,7 @@ impl Experiment {
             .filter_map(|(label, regs)| self.system.symbol(label).map(|pc| Probe { pc, regs: *regs }))
             .collect();
         if probes.len() != PROBES.len() {
-            let missing: Vec<&str> =
-                PROBES.iter().map(|p| p.0).filter(|l| self.system.symbol(l).is_none()).collect();
+            let missing: Vec<&str> = PROBES.iter().map(|p| p.0).filter(|l| self.system.symbol(l).is_none()).collect();
             return Err(ExperimentError::Config(format!("the kernel or programs lack labels {missing:?}")));
         }
         let watch: Vec<Addr> = self.layout.watched.iter().map(|w| w.0).collect();
@@ -331,19 +330,7 @@ impl Experiment {
         for k in 1..=chunks {
             let until = self.horizon * k / chunks;
             engine.run_until(until, u64::MAX);
-            checker.ingest(engine.model(), until);
-            if std::env::var("ISOLSIM_DEBUG").is_ok() {
-                let ev = engine.scheduler().events_processed();
-                let m = engine.model();
-                let stuck: Vec<String> = m.state().cores.iter().enumerate().filter(|(_, c)| c.pc() == self.system.symbol("unhandled").unwrap_or(0) || c.head_pc() == self.system.symbol("unhandled")).map(|(i, c)| format!("{i}: {}", c.describe())).collect();
-                eprintln!("chunk {k} events {ev} stuck {stuck:?}");
-                if k == 25 {
-                    let names = super::safety::CodeNames::new(&code);
-                    for (i, c) in m.state().cores.iter().enumerate() {
-                        eprintln!("  P{i} el{} pc {} head {:?} x10 {:#x} daif? | {} | exc {:?}", c.el(), names.name(c.pc()), c.head_pc().map(|p| names.name(p)), c.reg(Reg::x(10)), c.describe(), c.exceptions().last());
-                    }
-                }
-            }
+            checker.ingest(engine.model());
             progress(until, self.horizon);
             if self.run.stop_on_violation && !checker.violations().is_empty() {
                 stopped_at = Some(until);

@@ -230,7 +230,11 @@ pub(crate) fn report(exp: &Experiment, m: &Machine, code: &CodeSpace, checker: C
             cpu: c,
             runtime_ns: ns(runtime),
             noise_ns: ns(total),
-            cpu_avail_pct: if runtime > 0 { 100.0 * (runtime - total.min(runtime)) as f64 / runtime as f64 } else { 0.0 },
+            cpu_avail_pct: if runtime > 0 {
+                100.0 * (runtime - total.min(runtime)) as f64 / runtime as f64
+            } else {
+                0.0
+            },
             max_noise_ns: ns(max_noise),
             max_single_ns: ns(max_single),
             irqs,
@@ -252,8 +256,7 @@ pub(crate) fn report(exp: &Experiment, m: &Machine, code: &CodeSpace, checker: C
             per_op.entry(op).or_default().record(ns(f.saturating_sub(s)).round() as u64);
         }
     }
-    let senders =
-        per_op.into_iter().map(|(op, d)| OpLatency { op: op.name().to_string(), ns: d.summary() }).collect();
+    let senders = per_op.into_iter().map(|(op, d)| OpLatency { op: op.name().to_string(), ns: d.summary() }).collect();
 
     let orderings = checker.orderings(m, &isolated_since);
     Report {

@@ -233,9 +233,8 @@ impl Checker {
         self.stores[i].iter().position(|s| s.0 == w).map(|k| k + 1)
     }
 
-    /// Reads what the machine logged up to `now` and checks it.
-    pub fn ingest(&mut self, m: &Machine, now: Cycle) {
-        let _ = now;
+    /// Reads what the machine logged since the last call and checks it.
+    pub fn ingest(&mut self, m: &Machine) {
         for s in &m.watched_stores()[self.store_cursor..] {
             if let Some(i) = self.watch_index(s.addr) {
                 self.stores[i].push((s.write, s.value, s.at));
@@ -248,8 +247,7 @@ impl Checker {
             for h in &hits[self.hit_cursor[c]..] {
                 match h.probe {
                     probe::KICK_PUBLISH | probe::FLUSH_PUBLISH => {
-                        let snapshot =
-                            self.stores.iter().map(|v| v.iter().filter(|s| s.2 <= h.at).count()).collect();
+                        let snapshot = self.stores.iter().map(|v| v.iter().filter(|s| s.2 <= h.at).count()).collect();
                         self.kicks.push(Kick {
                             sender: c,
                             tlb: h.probe == probe::FLUSH_PUBLISH,
@@ -411,9 +409,6 @@ impl Checker {
             let Some((need, k)) = self.required(obligations, r.at, site) else { continue };
             let Some(got) = self.version(site, r.executed) else { continue };
             if got < need {
-                if std::env::var("ISOLSIM_DEBUG").is_ok() {
-                    eprintln!("STALE {r:?} obligations {obligations:?} hooks {:?} exc {:?}", self.hook_done[i].iter().filter(|&&t| t + 20000 > r.at && t < r.at + 1000).collect::<Vec<_>>(), m.state().cores[c].exceptions().iter().filter(|e| e.taken_at + 20000 > r.at && e.taken_at < r.at).collect::<Vec<_>>());
-                }
                 let mut story = self.stale_story(c, k, site, r.executed, got, need);
                 story.push(format!("CPU {c} executed the old instruction at cycle {} (retired)", r.at));
                 self.safety.violations.push(Violation {
