@@ -25,9 +25,8 @@
 // (workloads::experiment) probes labels to time them: kick_publish,
 // kick_decided (X24 = a CPU, X0 = 1 if the kick skips it) and kick_done
 // bracket a kick (flush_publish, flush_decided and flush_done in tlb.S a
-// deferred TLB flush); isol_enter_synced / ct_enter_synced are where an
-// entry hook's flag write is ordered before what follows, and
-// isol_enter_done / ct_enter_done where the hook ends.
+// deferred TLB flush); isol_enter_done / ct_enter_done are where the entry
+// hook ends.
 
 // Its constants (PROTO_*, ISOL_*, CT_WORK_*, KDATA_*) are in entry.S, which
 // is assembled first.
@@ -46,7 +45,6 @@ task_isolation_kernel_enter:
         MOV   X10, #ISOL_BROKEN
         STR   X10, [X9, #PCPU_ISOL_FLAGS]
         DMB   ISH                        // the flag before any read of synced data (seed: smp_mb())
-isol_enter_synced:
         ISB                              // instr_sync(): no instruction fetched before the barrier
         MOV   X11, #TLB_SCHEME
         CMP   X11, #TLB_DEFERRED
@@ -102,7 +100,6 @@ ct_kernel_enter:
         ADD   X9, X9, #PCPU_CONTEXT
         MOV   X10, #CT_STATE_AND_WORK
         LDCLRAL X10, X11, [X9]           // state := kernel, work := none; X11 = before
-ct_enter_synced:
         LSR   X11, X11, #CT_WORK_SHIFT
         CBZ   X11, ct_enter_done
         AND   X12, X11, #CT_WORK_TLBI

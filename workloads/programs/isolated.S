@@ -5,11 +5,10 @@
 // takes, every TLBI disturbance and every cycle its system calls spend in
 // the kernel are visible in its timeline.
 //
-// Symbols from the experiment (workloads::experiment):
+// From the experiment (workloads::experiment):
 //   ITER_WORK        cycles of work per loop iteration
-//   SYSCALL_TABLE    per isolated CPU, the iteration counts between system
-//                    calls (seeded, exponential gaps), 0 = no more calls;
-//                    X19 holds this CPU's table at start
+//   X19 at start     this CPU's table of iteration counts between system
+//                    calls (seeded, exponential gaps), 0 = no more calls
 // The loop head `user_iter` is where the experiment measures iteration
 // times (oslat's loop); `user_syscall` where a system call starts.
 

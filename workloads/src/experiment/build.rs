@@ -37,7 +37,7 @@ const MUNMAP_ASID: u64 = 1;
 const TABLE_POOL_PAGES: u64 = 256;
 /// Bytes of a schedule entry and of a log entry (housekeeping.S).
 const HK_ENTRY: u64 = 32;
-const HK_LOG: u64 = 24;
+pub(crate) const HK_LOG: u64 = 24;
 
 /// Why an experiment could not be built or run.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -55,16 +55,14 @@ pub enum ExperimentError {
 
 /// Named kernel and program labels the run probes, with the registers each
 /// probe reads (see isolation.S for what each label marks).
-pub(crate) const PROBES: [(&str, [Reg; 3]); 12] = [
+pub(crate) const PROBES: [(&str, [Reg; 3]); 10] = [
     ("kick_publish", [Reg::ZR; 3]),
     ("kick_decided", [Reg(24), Reg(0), Reg::ZR]),
     ("kick_done", [Reg::ZR; 3]),
     ("flush_publish", [Reg::ZR; 3]),
     ("flush_decided", [Reg(23), Reg(0), Reg::ZR]),
     ("flush_done", [Reg::ZR; 3]),
-    ("isol_enter_synced", [Reg::ZR; 3]),
     ("isol_enter_done", [Reg::ZR; 3]),
-    ("ct_enter_synced", [Reg(11), Reg::ZR, Reg::ZR]),
     ("ct_enter_done", [Reg::ZR; 3]),
     ("user_iter", [Reg::ZR; 3]),
     ("call_func", [Reg(9), Reg::ZR, Reg::ZR]),
@@ -78,12 +76,10 @@ pub(crate) mod probe {
     pub const FLUSH_PUBLISH: u16 = 3;
     pub const FLUSH_DECIDED: u16 = 4;
     pub const FLUSH_DONE: u16 = 5;
-    pub const ISOL_ENTER_SYNCED: u16 = 6;
-    pub const ISOL_ENTER_DONE: u16 = 7;
-    pub const CT_ENTER_SYNCED: u16 = 8;
-    pub const CT_ENTER_DONE: u16 = 9;
-    pub const USER_ITER: u16 = 10;
-    pub const CALL_FUNC: u16 = 11;
+    pub const ISOL_ENTER_DONE: u16 = 6;
+    pub const CT_ENTER_DONE: u16 = 7;
+    pub const USER_ITER: u16 = 8;
+    pub const CALL_FUNC: u16 = 9;
 }
 
 /// Where things are in the experiment's memory.
@@ -161,7 +157,6 @@ impl Experiment {
         sys.define("VMAP_VA", VMAP_VA);
         sys.define("VMAP_PTE", vmap_pte);
         sys.define("ITER_WORK", act.iter_work_cycles);
-        sys.define("SYSCALL_TABLE", 0);
 
         sys.load_kernel()?;
         sys.load("workloads/programs/housekeeping.S", HOUSEKEEPING, HOUSEKEEPING_TEXT)?;
@@ -177,7 +172,8 @@ impl Experiment {
             sys.poke(arrays + 64 * i, 0x5000 + i);
         }
         let kdata = System::KERNEL_DATA;
-        let (key, cpu_cache, vmap) = (kdata, kdata + 0x40, kdata + 0x80);
+        let (key, cpu_cache, vmap) =
+            (sym(&sys, "KDATA_STATIC_KEY"), sym(&sys, "KDATA_CPU_CACHE"), sym(&sys, "KDATA_VMAP"));
         sys.poke(key, 0);
         sys.poke(cpu_cache, arrays);
         sys.poke(vmap, VMAP_VA);
@@ -338,6 +334,7 @@ impl Experiment {
             }
         }
         let end = stopped_at.unwrap_or(self.horizon);
-        Ok(measure::report(&self, engine.model(), &code, checker, end))
+        let events = engine.scheduler().events_processed();
+        Ok(measure::report(&self, engine.model(), &code, checker, end, events))
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sim::Cycle;
 use sim::stats::{Distribution, Summary};
 
-use super::build::{Experiment, probe};
+use super::build::{Experiment, HK_LOG, probe};
 use super::safety::{Checker, CodeNames, Orderings, Safety};
 use crate::activity::Op;
 use crate::kernel::Protocol;
@@ -21,7 +21,7 @@ use crate::kernel::Protocol;
 pub const OSLAT_BUCKETS: usize = 32;
 
 /// One isolated CPU, as osnoise reports it (times in nanoseconds).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct IsolatedRow {
     /// The CPU.
     pub cpu: usize,
@@ -107,7 +107,14 @@ pub struct Report {
     pub safety: Safety,
 }
 
-pub(crate) fn report(exp: &Experiment, m: &Machine, code: &CodeSpace, checker: Checker, end: Cycle) -> Report {
+pub(crate) fn report(
+    exp: &Experiment,
+    m: &Machine,
+    code: &CodeSpace,
+    checker: Checker,
+    end: Cycle,
+    events: u64,
+) -> Report {
     let cfg = &exp.machine;
     let ns = |c: Cycle| cfg.ns(c);
     let names = CodeNames::new(code);
@@ -137,19 +144,8 @@ pub(crate) fn report(exp: &Experiment, m: &Machine, code: &CodeSpace, checker: C
         let start = iters.first().copied();
         isolated_since.push(start);
         let Some(start) = start else {
-            rows.push(IsolatedRow {
-                cpu: c,
-                runtime_ns: 0.0,
-                noise_ns: 0.0,
-                cpu_avail_pct: 0.0,
-                max_noise_ns: 0.0,
-                max_single_ns: 0.0,
-                irqs: 0,
-                irqs_per_s: 0.0,
-                ipis_by_callback: BTreeMap::new(),
-                tlbi_disturbances: 0,
-                syscalls: 0,
-            });
+            // The task never reached user space: nothing to measure.
+            rows.push(IsolatedRow { cpu: c, ..IsolatedRow::default() });
             continue;
         };
         let ex: Vec<_> = core.exceptions().iter().filter(|e| e.taken_at >= start && e.taken_at < end).collect();
@@ -250,7 +246,7 @@ pub(crate) fn report(exp: &Experiment, m: &Machine, code: &CodeSpace, checker: C
     let mut per_op: BTreeMap<Op, Distribution> = BTreeMap::new();
     for &(_, log, n) in &exp.layout.generators {
         for k in 0..n as u64 {
-            let e = log + 24 * k;
+            let e = log + HK_LOG * k;
             let Some(op) = Op::from_code(mem.read(e).value) else { break };
             let (s, f) = (mem.read(e + 8).value, mem.read(e + 16).value);
             per_op.entry(op).or_default().record(ns(f.saturating_sub(s)).round() as u64);
@@ -265,7 +261,7 @@ pub(crate) fn report(exp: &Experiment, m: &Machine, code: &CodeSpace, checker: C
         cpus: exp.run.cpus,
         clock_mhz: cfg.clock_mhz,
         simulated_ns: ns(end),
-        events: 0,
+        events,
         isolated: rows,
         oslat_ns: oslat.summary(),
         oslat_histogram: buckets

@@ -150,9 +150,8 @@ pub(crate) struct Checker {
     pub kicks: Vec<Kick>,
     /// Open kick of each sender.
     open: Vec<Option<usize>>,
-    /// Per isolated CPU, retirements of entry-hook ends and of their synchronization points.
+    /// Per isolated CPU, retirements of entry-hook ends.
     pub hook_done: Vec<Vec<Cycle>>,
-    pub hook_synced: Vec<Vec<Cycle>>,
     safety: Safety,
 }
 
@@ -206,7 +205,6 @@ impl Checker {
             kicks: vec![],
             open: vec![None; cpus],
             hook_done: vec![vec![]; n],
-            hook_synced: vec![vec![]; n],
             safety: Safety::default(),
         }
     }
@@ -281,11 +279,6 @@ impl Checker {
                     probe::ISOL_ENTER_DONE | probe::CT_ENTER_DONE => {
                         if let Some(i) = self.isolated_index[c] {
                             self.hook_done[i].push(h.at);
-                        }
-                    }
-                    probe::ISOL_ENTER_SYNCED | probe::CT_ENTER_SYNCED => {
-                        if let Some(i) = self.isolated_index[c] {
-                            self.hook_synced[i].push(h.at);
                         }
                     }
                     _ => {}
@@ -439,7 +432,7 @@ impl Checker {
             let broken = obligations
                 .iter()
                 .take_while(|(o, _)| *o < r.at)
-                .map(|&(o, k)| (o, k))
+                .copied()
                 .find(|&(_, k)| self.kicks[k].tlb && self.kicks[k].publish > r.filled_at);
             if let Some((o, k)) = broken {
                 let kick = &self.kicks[k];
