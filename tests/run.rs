@@ -29,6 +29,21 @@ fn run_prints_the_three_protocols_side_by_side() {
     assert_eq!(out.stdout, again.stdout, "same seed, same table");
 }
 
+/// The x86 preset runs the experiment on its own machine (TSO, IPI-driven
+/// TLB shootdowns) as given, and every vmalloc flush completes.
+#[test]
+fn x86_preset_runs_the_experiment_safely() {
+    let out = isolsim(&["run", "--preset", "x86-server", "--set", "run.duration_us=3000", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in v.as_array().unwrap() {
+        assert_eq!(r["cpus"], 36);
+        assert_eq!(r["safety"]["violations"].as_array().unwrap().len(), 0, "{}", r["protocol"]);
+        let vmalloc = r["senders"].as_array().unwrap().iter().find(|s| s["op"] == "vmalloc").expect("vmalloc ran");
+        assert!(vmalloc["ns"]["count"].as_u64().unwrap() > 0);
+    }
+}
+
 #[test]
 fn json_and_csv_carry_the_same_runs() {
     let mut args = vec!["run", "--protocol", "deferred", "--json"];

@@ -483,16 +483,16 @@ impl Mmu {
 
     /// A TLBI was performed by `core`: invalidates its TLB or every TLB, and
     /// records the completion. Returns the cores it disturbed.
-    fn invalidate(&mut self, core: usize, inv: Invalidation, broadcast: bool, now: Cycle) -> Vec<usize> {
-        let mut disturbed = vec![];
+    /// Every one of the machine's `cores` but `core` receives a broadcast,
+    /// whether or not it has translated anything yet (its TLB is created on
+    /// first use; the hardware's receives the invalidation all the same).
+    fn invalidate(&mut self, core: usize, cores: usize, inv: Invalidation, broadcast: bool, now: Cycle) -> Vec<usize> {
         for (t, tlb) in self.tlbs.iter_mut().enumerate() {
             if broadcast || t == core {
                 tlb.invalidate(inv);
-                if t != core {
-                    disturbed.push(t);
-                }
             }
         }
+        let disturbed = if broadcast { (0..cores).filter(|&t| t != core).collect() } else { vec![] };
         // Only a broadcast is a shootdown other TLBs should have seen; a local
         // invalidation says nothing about other cores' entries.
         if broadcast {
@@ -931,7 +931,7 @@ impl Machine {
                 self.stats.maintenance += 1;
                 if let MaintOp::Tlbi { scope, broadcast } = op {
                     let inv = Invalidation::from_tlbi(&self.cfg.tlb, scope, a);
-                    for t in self.mmu.invalidate(c, inv, broadcast, now) {
+                    for t in self.mmu.invalidate(c, self.state.cores.len(), inv, broadcast, now) {
                         // Every other core pays for a broadcast invalidation.
                         self.state.cores[t].disturb(now, self.cfg.tlb.broadcast_disturbance_cycles);
                         sched.at(now, prio::WAKE, Event::Wake(t as ThreadId));

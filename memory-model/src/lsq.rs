@@ -80,7 +80,8 @@
 //! are known, and forward from the newest earlier same-address store still
 //! in the buffer. Stores propagate in order, after earlier loads finished.
 //! DMB ISH and DSB wait for the buffer to drain and hold back later loads;
-//! DMB ISHLD/ISHST and ISB impose nothing TSO does not already give, and
+//! DSB ISHST (ISHLD) completes once earlier stores (loads) have; DMB
+//! ISHLD/ISHST and ISB impose nothing TSO does not already give, and
 //! LDAR/STLR behave as plain accesses.
 //!
 //! ## SC (`Mode::Sc`)
@@ -600,6 +601,11 @@ impl Lsq {
             }
             Mode::Tso => match f {
                 _ if f.is_full() => p.loads_done && p.stores_done,
+                // TSO already orders what a DSB ISHST/ISHLD orders, but a DSB
+                // also waits for those accesses to complete: a page-table
+                // store leaves the buffer before the access that walks it.
+                _ if f.is_sync() && f.is_store() => p.stores_done,
+                _ if f.is_sync() && f.is_load() => p.loads_done,
                 Fence::Isb => p.branches_done,
                 _ => true,
             },
@@ -913,6 +919,24 @@ mod tests {
             q.propagate(st, &mut mem, &mut vec![]);
             assert!(q.settle(mode));
             assert_eq!(enabled(&q, mode), [Visible::Satisfy(ld)], "{mode}");
+        }
+    }
+
+    /// A page-table store, DSB ISHST, ISB and an access through the new
+    /// mapping: under TSO the DSB still waits for the store to leave the
+    /// buffer, or the walk would miss it (what a kernel's vmalloc needs).
+    #[test]
+    fn dsb_ishst_completes_only_after_earlier_stores_in_every_weak_mode() {
+        for mode in [Mode::Arm, Mode::Tso] {
+            let mut q = Lsq::new(0);
+            let st = store(&mut q, 0, X, 1);
+            let dsb = q.push(1, SlotKind::Fence(Fence::SyncStore));
+            q.settle(mode);
+            assert!(!q.get(dsb).unwrap().done, "{mode}: DSB ISHST done with a store buffered");
+            let mut mem = FlatMemory::new();
+            q.propagate(st, &mut mem, &mut vec![]);
+            q.settle(mode);
+            assert!(q.get(dsb).unwrap().done, "{mode}: DSB ISHST not done once the store left");
         }
     }
 

@@ -67,23 +67,23 @@
 //!   invalidate-by-VA costs: the local invalidate-by-VA default. The
 //!   intercept is what the flush costs beyond its per-page work; a local
 //!   invalidate-all does no per-page work, so it is charged `F`, the
-//!   invalidate-all default. Cross-check: the deferred kernel flush at entry
-//!   adds 280–570 ns to getpid() on E7-8890/E5-2699 (DESIGN.md), 620–1300
-//!   cycles at their clocks *including* the refill walks, so 1600 is the
-//!   right order, perhaps high; recalibrate once the entry path runs here.
-//! * **Broadcast disturbance** (provisional): DESIGN.md reports that on
-//!   ThunderX2 a sibling's mprotect() loop slowed an unrelated job from 39 to
-//!   49 ms, 10 ms of stall spread over the broadcast TLBIs the job's core
+//!   invalidate-all default here. The x86-server preset charges 700
+//!   instead: the deferred kernel flush at entry adds 280–570 ns to
+//!   getpid() on E7-8890/E5-2699 (DESIGN.md) including the refill walks,
+//!   which the machine simulates (`isolsim calibrate` shows the result).
+//! * **Broadcast disturbance**: DESIGN.md reports that on ThunderX2 a
+//!   sibling's mprotect() loop slowed an unrelated job from 39 to 49 ms,
+//!   10 ms of stall spread over the broadcast TLBIs the job's core
 //!   received. An arm64 mprotect() call that changes one page's protection
 //!   takes about 3 µs (2.85–3.2 µs, measured for Linux commit "arm64/mm:
 //!   Elide TLB flush in certain pte protection transitions") and issues one
-//!   TLBI VAE1IS, so over 49 ms the job received ≈ 49 ms / 3 µs ≈ 16 300
+//!   TLBI VALE1IS, so over 49 ms the job received ≈ 49 ms / 3 µs ≈ 16 300
 //!   TLBIs, ≈ 610 ns each: 1300 cycles at ThunderX2's 2.1 GHz (the clock the
 //!   `arm64-server` preset assumes). This is an upper bound if the sibling
 //!   shared the job's core (ThunderX2 is 4-way SMT), since pipeline sharing
-//!   then also slowed the job. The value is to be calibrated by simulating
-//!   that experiment (a 39 ms job next to an mprotect() loop) until it
-//!   reproduces 49 ms.
+//!   then also slowed the job. `isolsim calibrate` runs that experiment
+//!   (workloads::tlbi_bench: the job next to a loop of `sys_mprotect`
+//!   calls) and gets 39 → 49.2 ms.
 //!
 //! ## Stale translations
 //! An invalidation is *complete* when the system believes the translation is
@@ -144,8 +144,8 @@ pub struct TlbConfig {
     /// Local invalidate-all (TLBI VMALLE1, CR3 write): 1600 cycles, the intercept of the same fit
     /// (2119 − 519), i.e. a flush without per-page work.
     pub local_invalidate_all_cycles: Cycle,
-    /// Stall per broadcast TLBI a core receives: 1300 cycles, provisional: ThunderX2's 39 → 49 ms
-    /// slowdown by a sibling's mprotect() loop at ~1 TLBI per 3 µs and 2.1 GHz; to be calibrated.
+    /// Stall per broadcast TLBI a core receives: 1300 cycles, from ThunderX2's 39 → 49 ms slowdown
+    /// by a sibling's mprotect() loop at ~1 TLBI per 3 µs and 2.1 GHz (`isolsim calibrate` checks it).
     pub broadcast_disturbance_cycles: Cycle,
 }
 

@@ -67,6 +67,10 @@
                                         // through kernel mappings, e.g. vmalloc memory)
         .equ  SYS_TOUCH, 3              // a system call that uses what kicks protect
                                         // (isolation.S: sys_touch)
+        .equ  SYS_MPROTECT, 4           // X0 = user VA, X1 = its leaf descriptor's
+                                        // address, X2 = ASID: flip the page's
+                                        // write permission (sys_mprotect below)
+        .equ  PTE_RDONLY, 0x80          // AP[2] of a page descriptor
 
         // struct pt_regs as kernel_entry saves it.
         .equ  S_X0, 0                   // X0..X29 at S_X0 + 8*n
@@ -220,7 +224,11 @@ el0_sync:
         BL    exit_to_user_mode
         B     kernel_exit
 
+// A fault in the kernel (which takes none by design) parks the CPU with
+// interrupts masked; the experiment reports the exception.
 unhandled:
+        MSR   DAIFSet, #2
+        WFI
         B     unhandled
 
 // do_syscall(): dispatch on X8 (the saved X0 is the first argument and
@@ -233,11 +241,28 @@ do_syscall:
         B.EQ  sys_peek
         CMP   X8, #SYS_TOUCH
         B.EQ  sys_touch
+        CMP   X8, #SYS_MPROTECT
+        B.EQ  sys_mprotect
         RET
 sys_peek:
         LDR   X0, [X0]
         STR   X0, [SP, #S_X0]
         RET
+
+// sys_mprotect(X0 = VA, X1 = leaf descriptor address, X2 = ASID): one page
+// of the caller's mm becomes read-only if it was writable and writable if
+// it was read-only, then its stale translations go (flush_tlb_page, tlb.S).
+// The VMA lookup, split and merge, the permission checks and the mmap_lock
+// run as one compute block (MPROTECT_WORK); a real kernel also walks the
+// tables to find the descriptor the caller names here.
+sys_mprotect:
+        work  MPROTECT_WORK
+        LDR   X11, [SP, #S_X0 + 8]
+        LDR   X10, [X11]
+        EOR   X10, X10, #PTE_RDONLY
+        STR   X10, [X11]
+        LDR   X1, [SP, #S_X0 + 16]
+        B     flush_tlb_page
 
 // ret_to_user(X0 = user entry point): start user code at EL0 with
 // interrupts enabled, as the return from execve() does.

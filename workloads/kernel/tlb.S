@@ -111,3 +111,26 @@ local_flush_sync:
         DSB   NSH
         ISB
         RET
+
+// flush_tlb_page(X0 = user VA, X1 = ASID): a user mapping changed in an mm
+// that runs on this CPU only (munmap, mprotect on a housekeeping process).
+// arm64's flush_tlb_page() is TLBI VALE1IS + DSB ISH: the hardware reaches
+// every CPU, isolated ones included, and each is disturbed. x86 interrupts
+// only the CPUs in the mm's cpumask, which holds no other CPU here, and the
+// deferring schemes keep such flushes local likewise, so they flush this
+// CPU's TLB alone.
+flush_tlb_page:
+        LSL   X1, X1, #48
+        LSR   X9, X0, #PAGE_SHIFT
+        ORR   X9, X9, X1
+        DSB   ISHST                      // the descriptor store before the invalidation
+        MOV   X10, #TLB_SCHEME
+        CMP   X10, #TLB_BROADCAST
+        B.NE  flush_tlb_page_local
+        TLBI  VALE1IS, X9
+        DSB   ISH
+        RET
+flush_tlb_page_local:
+        TLBI  VALE1, X9
+        DSB   NSH
+        RET

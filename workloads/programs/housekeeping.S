@@ -65,7 +65,7 @@ hk_slab_tune:
         BL    do_tune_cpucache
         B     hk_logged
 hk_munmap:
-        BL    munmap_shared
+        BL    flush_tlb_page             // (its pages are never touched: the invalidation is what matters)
 hk_logged:
         MRS   X24, CNTVCT_EL0
         STR   X22, [X20]
@@ -111,25 +111,4 @@ vmalloc_churn:
         LDR   X19, [SP, #8]
         LDR   X30, [SP]
         ADD   SP, SP, #32
-        RET
-
-// munmap_shared(X0 = VA, X1 = ASID): a process running on housekeeping
-// CPUs unmaps a page. arm64's flush_tlb_page() is TLBI VAE1IS + DSB ISH,
-// which reaches every CPU, isolated ones included. x86 interrupts only the
-// CPUs in the mm's cpumask, which holds no isolated CPU; those IPIs to
-// other housekeeping CPUs are left out, only the local flush is done.
-munmap_shared:
-        LSL   X1, X1, #48
-        LSR   X9, X0, #12
-        ORR   X9, X9, X1
-        DSB   ISHST
-        MOV   X10, #TLB_SCHEME
-        CMP   X10, #TLB_BROADCAST
-        B.NE  munmap_local
-        TLBI  VAE1IS, X9
-        DSB   ISH
-        RET
-munmap_local:
-        TLBI  VAE1, X9
-        DSB   NSH
         RET

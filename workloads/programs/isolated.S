@@ -7,6 +7,7 @@
 //
 // From the experiment (workloads::experiment):
 //   ITER_WORK        cycles of work per loop iteration
+//   USER_SYSCALL     the system call it makes (SYS_TOUCH or SYS_NOP)
 //   X19 at start     this CPU's table of iteration counts between system
 //                    calls (seeded, exponential gaps), 0 = no more calls
 // The loop head `user_iter` is where the experiment measures iteration
@@ -30,7 +31,7 @@ user_iter:
         SUB   X20, X20, #1
         CBNZ  X20, user_iter
 user_syscall:
-        MOV   X8, #SYS_TOUCH
+        MOV   X8, #USER_SYSCALL
         SVC   #0
         LDR   X20, [X19]
         ADD   X19, X19, #8

@@ -52,6 +52,31 @@ pub struct ActivityConfig {
     /// Stress profile (assumption): 20 000/s, a task that polls a device and talks to the kernel
     /// often, so that its entries meet kicks.
     pub syscalls_per_s: f64,
+    /// Which system call the isolated task makes: `touch` (uses the data, code and mappings kicks
+    /// protect, so that safety is checked on real accesses) or `getpid` (returns at once: the
+    /// entry and exit paths alone, as the entry-penalty benchmarks measure them).
+    pub syscall: UserSyscall,
+}
+
+/// The isolated task's system call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UserSyscall {
+    /// `SYS_TOUCH` (isolation.S: sys_touch).
+    #[default]
+    Touch,
+    /// `SYS_NOP` (entry.S), the getpid() of benchmarks.
+    Getpid,
+}
+
+impl UserSyscall {
+    /// The system call number (entry.S).
+    pub fn number(self) -> u64 {
+        match self {
+            UserSyscall::Touch => 3,
+            UserSyscall::Getpid => 0,
+        }
+    }
 }
 
 impl Default for ActivityConfig {
@@ -64,6 +89,7 @@ impl Default for ActivityConfig {
             generators: 4,
             iter_work_cycles: 2000,
             syscalls_per_s: 20_000.0,
+            syscall: UserSyscall::Touch,
         }
     }
 }

@@ -32,9 +32,9 @@ use sim::{Cycle, Engine};
 use crate::kernel::{self, KernelConfig};
 use crate::system::{LoadError, System};
 
-/// What went wrong with a benchmark run.
+/// What went wrong with a benchmark run (this one's, or [`crate::tlbi_bench`]'s).
 #[derive(Debug, thiserror::Error)]
-pub enum IpiError {
+pub enum BenchError {
     /// The configuration's topology is invalid.
     #[error("topology: {0}")]
     Topology(#[from] TopologyError),
@@ -53,6 +53,9 @@ pub enum IpiError {
     /// The simulation did not finish.
     #[error("{0}")]
     Run(#[from] RunError),
+    /// A benchmark's page tables could not be built.
+    #[error("page tables: {0}")]
+    PageTables(String),
 }
 
 /// Simulated cycles a call may take before the run is abandoned.
@@ -123,11 +126,11 @@ impl IpiBench {
 
     /// Builds the system: the kernel, the benchmark loop on the sender, the
     /// idle loop everywhere else.
-    pub fn system(&self, cfg: &MachineConfig, kernel: &KernelConfig) -> Result<System, IpiError> {
+    pub fn system(&self, cfg: &MachineConfig, kernel: &KernelConfig) -> Result<System, BenchError> {
         let topo = cpu_model::topology::Topology::new(&cfg.topology)?;
         let cpus = topo.num_cores();
         if let Some(&cpu) = self.targets.iter().chain([&self.sender]).find(|&&c| c >= cpus) {
-            return Err(IpiError::NoSuchCpu { cpu, cpus });
+            return Err(BenchError::NoSuchCpu { cpu, cpus });
         }
         let mut sys = System::with_kernel(&topo, kernel);
         let targets = sys.alloc("BENCH_TARGETS", 8 * self.targets.len() as u64);
@@ -154,7 +157,7 @@ impl IpiBench {
 
     /// Runs the benchmark on a machine configured by `cfg` with kernel
     /// compute blocks from `kernel`.
-    pub fn run(&self, cfg: &MachineConfig, kernel: &KernelConfig) -> Result<IpiRun, IpiError> {
+    pub fn run(&self, cfg: &MachineConfig, kernel: &KernelConfig) -> Result<IpiRun, BenchError> {
         let sys = self.system(cfg, kernel)?;
         let results = sys.symbol("BENCH_RESULTS").expect("allocated by system()");
         let starts = sys.symbol("BENCH_STARTS").expect("allocated by system()");

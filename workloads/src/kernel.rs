@@ -135,6 +135,13 @@ pub struct KernelConfig {
     /// protected accesses: argument checks, lookups, copying (symbol TOUCH_WORK; assumption: a
     /// few-µs system call such as a socket read of a few KiB; 10 000 cycles = 4.8 µs at 2.1 GHz).
     pub touch_cycles: Cycle,
+    /// The part of mprotect() on one page (entry.S: sys_mprotect) that is not the descriptor
+    /// update and its TLB flush: VMA lookup, split and merge, permission checks, mmap_lock (symbol
+    /// MPROTECT_WORK; set so that a call takes 3 µs on arm64-server, within the 2.85–3.2 µs per
+    /// mprotect() call measured on ThunderX2 in "arm64/mm: Elide TLB flush in certain pte
+    /// protection transitions", linux-arm-kernel, 2023: 6300 cycles at 2.1 GHz, of which the
+    /// simulated entry, exit and flush take ~600; `isolsim calibrate` checks it).
+    pub mprotect_cycles: Cycle,
     /// How flush_tlb_kernel_range() reaches other CPUs (symbol TLB_SCHEME): `broadcast` is what
     /// arm64 does, `ipi` what x86 does, `deferred` the isolation proposal's alternative.
     pub tlb_scheme: TlbScheme,
@@ -151,6 +158,7 @@ impl Default for KernelConfig {
             irq_exit_cycles: 1500,
             call_setup_cycles: 300,
             touch_cycles: 10_000,
+            mprotect_cycles: 5_700,
             tlb_scheme: TlbScheme::default(),
             protocol: Protocol::default(),
         }
@@ -159,7 +167,7 @@ impl Default for KernelConfig {
 
 impl KernelConfig {
     /// The symbols the kernel text uses for these parameters.
-    pub fn symbols(&self) -> [(&'static str, u64); 6] {
+    pub fn symbols(&self) -> [(&'static str, u64); 7] {
         [
             ("KICK_PROTOCOL", self.protocol.code()),
             ("IRQ_ENTER_WORK", self.irq_enter_cycles),
@@ -167,6 +175,7 @@ impl KernelConfig {
             ("CALL_SETUP_WORK", self.call_setup_cycles),
             ("TLB_SCHEME", self.tlb_scheme.code()),
             ("TOUCH_WORK", self.touch_cycles),
+            ("MPROTECT_WORK", self.mprotect_cycles),
         ]
     }
 }

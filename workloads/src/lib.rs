@@ -6,6 +6,8 @@
 //! * [`kernel`]: kernel code paths as assembler text (vectors, IRQ entry,
 //!   IPIs, cross-CPU calls, TLB flushes, task isolation and its kicks).
 //! * [`ipi`]: IPI experiments on that kernel (Norov's benchmark).
+//! * [`tlbi_bench`]: the broadcast-TLBI disturbance next to an mprotect()
+//!   loop (the ThunderX2 slowdown).
 //! * [`activity`]: isolated tasks and housekeeping kernel activity for the
 //!   isolation experiments, with their seeded schedules.
 //! * [`experiment`]: the isolation experiment itself — build, run, measure,
@@ -16,3 +18,4 @@ pub mod ipi;
 pub mod kernel;
 pub mod litmus;
 pub mod system;
+pub mod tlbi_bench;

@@ -232,7 +232,15 @@ impl System {
     /// Loads the kernel ([`crate::kernel::FILES`]) at [`System::KERNEL_TEXT`]
     /// and declares its patch sites ([`crate::kernel::PATCH_SITES`]).
     pub fn load_kernel(&mut self) -> Result<(), LoadError> {
-        self.load_unit(&crate::kernel::FILES, Self::KERNEL_TEXT)?;
+        self.load_kernel_from(&crate::kernel::FILES)
+    }
+
+    /// Loads a kernel given as (file name, text) pairs, assembled as one
+    /// unit in that order, at [`System::KERNEL_TEXT`]: the shipped kernel
+    /// with some files replaced by a protocol variant, say. It must define
+    /// the patch sites ([`crate::kernel::PATCH_SITES`]).
+    pub fn load_kernel_from(&mut self, files: &[(&str, &str)]) -> Result<(), LoadError> {
+        self.load_unit(files, Self::KERNEL_TEXT)?;
         for site in crate::kernel::PATCH_SITES {
             let pc = self.symbol(site).ok_or_else(|| LoadError::NoSuchLabel(site.to_string()))?;
             self.code.mark_patchable(pc);

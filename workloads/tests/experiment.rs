@@ -3,7 +3,7 @@
 
 use cpu_model::machine::MachineConfig;
 use workloads::experiment::{Experiment, ExperimentConfig, Report};
-use workloads::kernel::{KernelConfig, Protocol};
+use workloads::kernel::{self, KernelConfig, Protocol};
 
 fn small(protocol: Protocol, seed: u64) -> Report {
     let machine = MachineConfig::default();
@@ -48,4 +48,40 @@ fn bad_shapes_are_rejected_with_a_reason() {
     let crowded = ExperimentConfig { cpus: 8, isolated: 6, ..ExperimentConfig::default() };
     let e = Experiment::build(&machine, &KernelConfig::default(), &crowded, Protocol::Broadcast, 1).err().unwrap();
     assert!(e.to_string().contains("do not fit"), "{e}");
+}
+
+/// The deferred protocol with one line of its entry hook removed: the
+/// whole-TLB flush that stands for every flush the CPU was spared. The
+/// vmalloc churn reuses a kernel address on another page, so an isolated
+/// CPU that enters and reads the object through its old translation must be
+/// caught, with the story of who changed the mapping and when.
+#[test]
+fn safety_check_catches_an_entry_hook_without_the_deferred_flush() {
+    let flush = "        TLBI  VMALLE1                    // the deferred flush: the whole TLB, locally\n";
+    assert_eq!(kernel::ISOLATION.matches(flush).count(), 1, "the shipped hook has its flush");
+    let broken = kernel::ISOLATION.replace(flush, "        NOP\n");
+    let mut files = kernel::FILES;
+    files[3].1 = &broken;
+    let run = ExperimentConfig { cpus: 8, isolated: 2, duration_us: 3_000, ..ExperimentConfig::default() };
+    for seed in 1..=3 {
+        let exp = Experiment::build_with_kernel(
+            &MachineConfig::default(),
+            &KernelConfig::default(),
+            &run,
+            Protocol::Deferred,
+            seed,
+            &files,
+        )
+        .unwrap();
+        let r = exp.run(|_, _| {}).unwrap();
+        let v = r.safety.violations.first().unwrap_or_else(|| panic!("seed {seed}: the broken hook went unnoticed"));
+        assert_eq!(v.kind, "stale translation", "seed {seed}: {v}");
+        assert!(r.isolated.iter().any(|x| x.cpu == v.cpu), "seed {seed}: reported on an isolated CPU");
+        assert!(v.story.len() >= 2, "seed {seed}: the report tells who did what: {v}");
+        assert!(r.simulated_ns < 3_000_000.0, "seed {seed}: the run stopped at the violation");
+    }
+    // The same run with the shipped kernel is safe.
+    let ok =
+        Experiment::build(&MachineConfig::default(), &KernelConfig::default(), &run, Protocol::Deferred, 1).unwrap();
+    assert!(ok.run(|_, _| {}).unwrap().safety.violations.is_empty());
 }

@@ -124,6 +124,23 @@ impl Experiment {
         protocol: Protocol,
         seed: u64,
     ) -> Result<Experiment, ExperimentError> {
+        Self::build_with_kernel(machine, kernel, run, protocol, seed, &crate::kernel::FILES)
+    }
+
+    /// [`Experiment::build`] with another kernel text: (file name, text)
+    /// pairs in load order, e.g. [`crate::kernel::FILES`] with
+    /// `isolation.S` replaced by a variant of the protocol. The variant
+    /// must keep the labels the run probes (`kick_publish`, `kick_decided`,
+    /// `isol_enter_done`, … in [`crate::kernel`]'s isolation.S) and the
+    /// symbols the programs use.
+    pub fn build_with_kernel(
+        machine: &MachineConfig,
+        kernel: &KernelConfig,
+        run: &ExperimentConfig,
+        protocol: Protocol,
+        seed: u64,
+        kernel_text: &[(&str, &str)],
+    ) -> Result<Experiment, ExperimentError> {
         run.validate().map_err(ExperimentError::Config)?;
         let topo = Topology::new(&machine.topology).map_err(|e| ExperimentError::Config(e.to_string()))?;
         if run.cpus > topo.num_cores() {
@@ -157,8 +174,9 @@ impl Experiment {
         sys.define("VMAP_VA", VMAP_VA);
         sys.define("VMAP_PTE", vmap_pte);
         sys.define("ITER_WORK", act.iter_work_cycles);
+        sys.define("USER_SYSCALL", act.syscall.number());
 
-        sys.load_kernel()?;
+        sys.load_kernel_from(kernel_text)?;
         sys.load("workloads/programs/housekeeping.S", HOUSEKEEPING, HOUSEKEEPING_TEXT)?;
         sys.load("workloads/programs/isolated.S", ISOLATED, ISOLATED_TEXT)?;
         let sym = |sys: &System, name: &str| sys.symbol(name).expect("defined by the kernel or the programs");

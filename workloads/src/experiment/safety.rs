@@ -314,7 +314,7 @@ impl Checker {
         }
 
         for (i, &c) in self.layout.isolated.clone().iter().enumerate() {
-            let obligations = self.obligations(i, c);
+            let obligations = self.obligations(m, i, c);
             if obligations.is_empty() {
                 self.load_cursor[i] = m.observed(c).watched_loads.len();
                 self.inst_cursor[i] = m.state().cores[c].stale_instructions().len();
@@ -327,15 +327,32 @@ impl Checker {
     }
 
     /// The obligation points of isolated CPU `c` (index `i`): (cycle, kick), by cycle.
-    fn obligations(&self, i: usize, c: usize) -> Vec<(Cycle, usize)> {
+    ///
+    /// Interrupted: the kick's return. Skipped: the end of the CPU's next
+    /// entry hook, unless the CPU was already in the kernel past its hook
+    /// when the sender decided; then nothing will synchronize it, and the
+    /// sender's promise holds from the kick's return (a protocol that skips
+    /// a CPU in the kernel is caught by the accesses it makes after that).
+    fn obligations(&self, m: &Machine, i: usize, c: usize) -> Vec<(Cycle, usize)> {
+        let entries = m.state().cores[c].exceptions();
+        let h = &self.hook_done[i];
+        // Exceptions are recorded in the order taken: the last entry from
+        // user space taken by `d`, then whether it had not returned and its
+        // hook had ended by then.
+        let in_kernel_past_hook = |d: Cycle| {
+            let taken = entries.partition_point(|e| e.taken_at <= d);
+            entries[..taken].iter().rev().find(|e| e.from_el == 0).is_some_and(|e| {
+                e.returned_at.is_none_or(|r| r > d)
+                    && h.get(h.partition_point(|&t| t < e.taken_at)).is_some_and(|&t| t <= d)
+            })
+        };
         let mut out = vec![];
         for (k, kick) in self.kicks.iter().enumerate() {
             for &(target, skipped, d) in &kick.decisions {
                 if target != c {
                     continue;
                 }
-                let o = if skipped {
-                    let h = &self.hook_done[i];
+                let o = if skipped && !in_kernel_past_hook(d) {
                     h.get(h.partition_point(|&t| t <= d)).copied()
                 } else {
                     kick.done
@@ -425,7 +442,7 @@ impl Checker {
             if page_of(r.va) != page_of(self.layout.vmap_va) {
                 continue;
             }
-            let obligations = self.obligations(i, c);
+            let obligations = self.obligations(m, i, c);
             self.safety.translations_checked += 1;
             // A flush that began after the entry was filled and whose obligation point on this
             // CPU came before the use.
