@@ -13,18 +13,42 @@ use workloads::kernel::Protocol;
 
 use crate::config::Config;
 
-/// Runs the experiment of `cfg` for each of `protocols` with `seed`;
-/// `progress(done, total)` is called with the simulated cycles covered so
-/// far over all runs (from several threads).
+/// The kernel's files ([`workloads::kernel::FILES`]) with some replaced by
+/// the user's: each of `replacements` is `NAME=PATH`, NAME a file name of
+/// the kernel (`isolation.S`). Returns (name for messages, text) pairs in
+/// load order; a replaced file is named by its path.
+pub fn kernel_with(replacements: &[String]) -> Result<Vec<(String, String)>, String> {
+    let mut files: Vec<(String, String)> =
+        workloads::kernel::FILES.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+    for r in replacements {
+        let Some((name, path)) = r.split_once('=') else {
+            return Err(format!("--kernel-file {r}: expected NAME=PATH (e.g. isolation.S=my-variant.S)"));
+        };
+        let known: Vec<&str> =
+            workloads::kernel::FILES.iter().map(|(n, _)| n.rsplit('/').next().unwrap_or(n)).collect();
+        let Some(i) = known.iter().position(|k| *k == name) else {
+            return Err(format!("--kernel-file {r}: the kernel has no file {name} (it has {})", known.join(", ")));
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        files[i] = (path.to_string(), text);
+    }
+    Ok(files)
+}
+
+/// Runs the experiment of `cfg` for each of `protocols` with `seed` on the
+/// kernel `kernel` ((file name, text) pairs in load order, e.g.
+/// [`workloads::kernel::FILES`]); `progress(done, total)` is called with
+/// the simulated cycles covered so far over all runs (from several threads).
 pub fn run(
     cfg: &Config,
+    kernel: &[(&str, &str)],
     protocols: &[Protocol],
     seed: u64,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<Report>, ExperimentError> {
     let built: Vec<Experiment> = protocols
         .iter()
-        .map(|&p| Experiment::build(&cfg.machine, &cfg.kernel, &cfg.run, p, seed))
+        .map(|&p| Experiment::build_with_kernel(&cfg.machine, &cfg.kernel, &cfg.run, p, seed, kernel))
         .collect::<Result<_, _>>()?;
     let done: Vec<std::sync::atomic::AtomicU64> = protocols.iter().map(|_| 0.into()).collect();
     let total = cfg.run.duration_us * cfg.machine.clock_mhz * protocols.len() as u64;

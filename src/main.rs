@@ -57,6 +57,10 @@ struct RunArgs {
     /// Print one CSV row per protocol and isolated CPU.
     #[arg(long)]
     csv: bool,
+    /// Replace one file of the kernel with your own: NAME=PATH, NAME one of entry.S, smp.S,
+    /// tlb.S, isolation.S (e.g. isolation.S=my-variant.S); repeatable.
+    #[arg(long = "kernel-file", value_name = "NAME=PATH")]
+    kernel_files: Vec<String>,
 }
 
 /// What changes a preset's configuration: a file, then single keys.
@@ -210,7 +214,15 @@ fn run(a: RunArgs) -> ExitCode {
             .progress_chars("=> "),
     );
     let progress = |done: u64, total: u64| bar.set_position(done * 1000 / total.max(1));
-    let reports = match isolsim::experiment::run(&cfg, &protocols, a.seed, &progress) {
+    let kernel = match isolsim::experiment::kernel_with(&a.kernel_files) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let files: Vec<(&str, &str)> = kernel.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let reports = match isolsim::experiment::run(&cfg, &files, &protocols, a.seed, &progress) {
         Ok(r) => r,
         Err(e) => {
             bar.finish_and_clear();

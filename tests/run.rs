@@ -44,6 +44,33 @@ fn x86_preset_runs_the_experiment_safely() {
     }
 }
 
+/// A user's variant of isolation.S whose entry hook lost its deferred flush:
+/// the run stops at the violation, tells the story and exits 1; a variant
+/// that does not assemble is bad input.
+#[test]
+fn a_kernel_variant_without_the_deferred_flush_fails_the_run() {
+    let shipped = isolsim::workloads::kernel::ISOLATION;
+    let flush = "        TLBI  VMALLE1                    // the deferred flush: the whole TLB, locally\n";
+    assert!(shipped.contains(flush));
+    let dir = tempfile::tempdir().unwrap();
+    let variant = dir.path().join("no-flush.S");
+    std::fs::write(&variant, shipped.replace(flush, "        NOP\n")).unwrap();
+    let arg = format!("isolation.S={}", variant.display());
+    let mut args = vec!["run", "--protocol", "deferred", "--kernel-file", &arg];
+    args.extend(SMALL);
+    let out = isolsim(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("stale translation on CPU"), "{s}");
+    assert!(s.contains("skipped CPU") && s.contains("obligation point"), "{s}");
+
+    std::fs::write(&variant, "task_isolation_kernel_enter:\n        FOO X1\n").unwrap();
+    let out = isolsim(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-flush.S:2:9: unsupported instruction"), "{err}");
+}
+
 #[test]
 fn json_and_csv_carry_the_same_runs() {
     let mut args = vec!["run", "--protocol", "deferred", "--json"];
@@ -83,7 +110,11 @@ fn deterministic_across_threads() {
     cfg.run.duration_us = 2000;
     let json = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let r = pool.install(|| isolsim::experiment::run(&cfg, &Protocol::ALL, 5, &|_, _| {})).unwrap();
+        let r = pool
+            .install(|| {
+                isolsim::experiment::run(&cfg, &isolsim::workloads::kernel::FILES, &Protocol::ALL, 5, &|_, _| {})
+            })
+            .unwrap();
         serde_json::to_string(&r).unwrap()
     };
     assert_eq!(json(1), json(2));
@@ -96,7 +127,8 @@ fn deterministic_across_threads() {
 #[ignore]
 fn default_run_exercises_every_ordering_safely() {
     let cfg = isolsim::config::preset("arm64-server").unwrap();
-    let reports = isolsim::experiment::run(&cfg, &Protocol::ALL, 1, &|_, _| {}).unwrap();
+    let reports =
+        isolsim::experiment::run(&cfg, &isolsim::workloads::kernel::FILES, &Protocol::ALL, 1, &|_, _| {}).unwrap();
     for r in &reports {
         assert!(r.safety.violations.is_empty(), "{:?}: {}", r.protocol, r.safety.violations[0]);
         if r.protocol != Protocol::Broadcast {
