@@ -20,12 +20,11 @@ use crate::config::Config;
 pub fn kernel_with(replacements: &[String]) -> Result<Vec<(String, String)>, String> {
     let mut files: Vec<(String, String)> =
         workloads::kernel::FILES.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+    let known: Vec<&str> = workloads::kernel::FILES.iter().map(|(n, _)| n.rsplit('/').next().unwrap_or(n)).collect();
     for r in replacements {
         let Some((name, path)) = r.split_once('=') else {
             return Err(format!("--kernel-file {r}: expected NAME=PATH (e.g. isolation.S=my-variant.S)"));
         };
-        let known: Vec<&str> =
-            workloads::kernel::FILES.iter().map(|(n, _)| n.rsplit('/').next().unwrap_or(n)).collect();
         let Some(i) = known.iter().position(|k| *k == name) else {
             return Err(format!("--kernel-file {r}: the kernel has no file {name} (it has {})", known.join(", ")));
         };

@@ -80,18 +80,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use cpu_model::asm::{self, Symbols};
 use cpu_model::code::CodeSpace;
 use cpu_model::core::ExceptionKind;
 use cpu_model::isa::{Disasm, Reg, SysReg, Width};
-use cpu_model::machine::{Machine, RunError};
+use cpu_model::machine::RunError;
 use cpu_model::topology::Topology;
 use memory_model::tlb::{PageFlags, PageTableBuilder};
 use memory_model::{Addr, Mode, WriteId};
 use serde::{Deserialize, Serialize};
-use sim::{Cycle, Engine};
+use sim::Cycle;
 use toml::Spanned;
 use workloads::system::{LoadError, System};
 
@@ -861,15 +860,11 @@ impl Prepared {
     /// Runs the scenario on a machine configured by `cfg`; `config` says where `cfg` came from
     /// (for the report).
     pub fn run(self, cfg: &Config, config: &str) -> Result<Outcome, RunError> {
-        let (code, threads, mem) = self.system.into_parts();
-        let code = Arc::new(code);
-        let mut machine = Machine::new(Arc::new(cfg.machine.clone()), code.clone(), &threads, mem);
-        machine.finish_when_done(Some(self.finish.clone()));
-        let mut engine = Engine::new(machine);
-        let end = cpu_model::machine::run(&mut engine, &vec![0; self.cpus], self.max_cycles)?;
+        let (engine, end) = self.system.run_until_done(&cfg.machine, self.finish.clone(), self.max_cycles)?;
         let m = engine.model();
         let s = m.state();
-        let names = Names { code: &code, maps: &self.maps };
+        let code = m.code();
+        let names = Names { code, maps: &self.maps };
 
         let xlat = m.mmu().stale();
         let per_cpu = s
@@ -877,7 +872,7 @@ impl Prepared {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let done = c.is_done(&code);
+                let done = c.is_done(code);
                 let irqs = c.exceptions().iter().filter(|e| e.kind == ExceptionKind::Irq).count() as u64;
                 CpuRow {
                     cpu: i,

@@ -70,11 +70,11 @@ pub enum UserSyscall {
 }
 
 impl UserSyscall {
-    /// The system call number (entry.S).
-    pub fn number(self) -> u64 {
+    /// The kernel's symbol for its number (entry.S).
+    pub fn symbol(self) -> &'static str {
         match self {
-            UserSyscall::Touch => 3,
-            UserSyscall::Getpid => 0,
+            UserSyscall::Touch => "SYS_TOUCH",
+            UserSyscall::Getpid => "SYS_NOP",
         }
     }
 }

@@ -22,12 +22,10 @@
 //! assert!(run.steady_mean() > 500.0, "an IPI round trip costs hundreds of cycles");
 //! ```
 
-use std::sync::Arc;
-
-use cpu_model::machine::{Machine, MachineConfig, RunError, run};
+use cpu_model::machine::{MachineConfig, RunError};
 use cpu_model::topology::TopologyError;
 use serde::Serialize;
-use sim::{Cycle, Engine};
+use sim::Cycle;
 
 use crate::kernel::{self, KernelConfig};
 use crate::system::{LoadError, System};
@@ -162,15 +160,10 @@ impl IpiBench {
         let results = sys.symbol("BENCH_RESULTS").expect("allocated by system()");
         let starts = sys.symbol("BENCH_STARTS").expect("allocated by system()");
         let stamps = sys.symbol("BENCH_STAMPS").expect("allocated by system()");
-        let cpus = sys.cpus();
-        let (code, threads, mem) = sys.into_parts();
-        let mut machine = Machine::new(Arc::new(cfg.clone()), Arc::new(code), &threads, mem);
-        machine.finish_when_done(Some(vec![self.sender]));
-        let mut engine = Engine::new(machine);
         // A call that has not returned after this long never will: a
         // kernel edit broke the protocol, or a parameter is absurd.
         let limit = self.iterations.max(1).saturating_mul(CYCLES_PER_CALL_LIMIT);
-        let end = run(&mut engine, &vec![0; cpus], limit)?;
+        let (engine, end) = sys.run_until_done(cfg, vec![self.sender], limit)?;
         let m = engine.model();
         let s = m.state();
         let calls: Vec<Cycle> = (0..self.iterations).map(|i| s.mem.read(results + 8 * i).value).collect();

@@ -32,15 +32,17 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use cpu_model::asm::{AsmError, Symbols, assemble_with};
 use cpu_model::code::CodeSpace;
 use cpu_model::gic::encode_sgi1r;
 use cpu_model::isa::{Reg, SysReg};
-use cpu_model::machine::ThreadInit;
+use cpu_model::machine::{Machine, MachineConfig, RunError, ThreadInit};
 use cpu_model::topology::Topology;
 use memory_model::Addr;
 use memory_model::memory::FlatMemory;
+use sim::{Cycle, Engine};
 
 use crate::kernel::KernelConfig;
 
@@ -344,6 +346,25 @@ impl System {
     /// Splits the system into what [`cpu_model::machine::Machine::new`] takes.
     pub fn into_parts(self) -> (CodeSpace, Vec<ThreadInit>, FlatMemory) {
         (self.code, self.threads, self.mem)
+    }
+
+    /// Boots the system on a machine configured by `cfg` and runs it, timed,
+    /// until the CPUs in `finish` are done (the others may idle forever) or
+    /// `limit` cycles pass. Returns the engine, to read the machine's state,
+    /// and the cycle at which the run ended.
+    pub fn run_until_done(
+        self,
+        cfg: &MachineConfig,
+        finish: Vec<usize>,
+        limit: Cycle,
+    ) -> Result<(Engine<Machine>, Cycle), RunError> {
+        let cpus = self.threads.len();
+        let (code, threads, mem) = self.into_parts();
+        let mut machine = Machine::new(Arc::new(cfg.clone()), Arc::new(code), &threads, mem);
+        machine.finish_when_done(Some(finish));
+        let mut engine = Engine::new(machine);
+        let end = cpu_model::machine::run(&mut engine, &vec![0; cpus], limit)?;
+        Ok((engine, end))
     }
 }
 

@@ -27,13 +27,11 @@
 //! assert!(loaded.job > alone.job);
 //! ```
 
-use std::sync::Arc;
-
-use cpu_model::machine::{Machine, MachineConfig, run};
+use cpu_model::machine::MachineConfig;
 use memory_model::Addr;
 use memory_model::tlb::{PageFlags, PageTableBuilder};
 use serde::Serialize;
-use sim::{Cycle, Engine};
+use sim::Cycle;
 
 use crate::ipi::BenchError;
 use crate::kernel::KernelConfig;
@@ -134,14 +132,9 @@ impl MprotectBench {
         let sys = self.system(cfg, kernel, with_loop)?;
         let job = sys.symbol("JOB_RESULT").expect("allocated by system()");
         let lp = sys.symbol("LOOP_RESULT").expect("allocated by system()");
-        let cpus = sys.cpus();
-        let (code, threads, mem) = sys.into_parts();
-        let mut machine = Machine::new(Arc::new(cfg.clone()), Arc::new(code), &threads, mem);
-        machine.finish_when_done(Some(vec![self.job_cpu]));
-        let mut engine = Engine::new(machine);
         // However much the loop slows it, the job cannot take ten times its length.
         let limit = self.job_cycles.saturating_mul(10).max(1_000_000);
-        run(&mut engine, &vec![0; cpus], limit)?;
+        let (engine, _) = sys.run_until_done(cfg, vec![self.job_cpu], limit)?;
         let m = engine.model();
         let s = m.state();
         let word = |a: Addr| s.mem.read(a).value;

@@ -174,9 +174,12 @@ impl Experiment {
         sys.define("VMAP_VA", VMAP_VA);
         sys.define("VMAP_PTE", vmap_pte);
         sys.define("ITER_WORK", act.iter_work_cycles);
-        sys.define("USER_SYSCALL", act.syscall.number());
 
         sys.load_kernel_from(kernel_text)?;
+        let syscall = sys
+            .symbol(act.syscall.symbol())
+            .ok_or_else(|| ExperimentError::Config(format!("the kernel does not define {}", act.syscall.symbol())))?;
+        sys.define("USER_SYSCALL", syscall);
         sys.load("workloads/programs/housekeeping.S", HOUSEKEEPING, HOUSEKEEPING_TEXT)?;
         sys.load("workloads/programs/isolated.S", ISOLATED, ISOLATED_TEXT)?;
         let sym = |sys: &System, name: &str| sys.symbol(name).expect("defined by the kernel or the programs");
