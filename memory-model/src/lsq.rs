@@ -221,6 +221,7 @@ struct Prefix {
     addrs_determined: bool,
     branches_done: bool,
     full_pending: bool,
+    sync_pending: bool,
     any_barrier_pending: bool,
     ld_pending: bool,
     st_pending: bool,
@@ -238,6 +239,7 @@ impl Prefix {
         addrs_determined: true,
         branches_done: true,
         full_pending: false,
+        sync_pending: false,
         any_barrier_pending: false,
         ld_pending: false,
         st_pending: false,
@@ -270,6 +272,7 @@ impl Prefix {
                 if !s.done {
                     self.any_barrier_pending = true;
                     self.full_pending |= f.is_full();
+                    self.sync_pending |= f.is_sync();
                     self.ld_pending |= f.is_load();
                     self.st_pending |= f.is_store();
                     self.isb_pending |= f == Fence::Isb;
@@ -589,6 +592,9 @@ impl Lsq {
         // A DSB also waits for earlier maintenance to complete, in every mode.
         let sync = !f.is_sync() || p.maint_done;
         sync && match mode {
+            // An ISB completes only after every earlier DSB: nothing after a DSB
+            // runs before it completes, so what the ISB refetches sees its effects.
+            _ if f == Fence::Isb && p.sync_pending => false,
             Mode::Arm => {
                 p.branches_done
                     && !p.full_pending
@@ -937,6 +943,27 @@ mod tests {
             q.propagate(st, &mut mem, &mut vec![]);
             q.settle(mode);
             assert!(q.get(dsb).unwrap().done, "{mode}: DSB ISHST not done once the store left");
+        }
+    }
+
+    /// STR PTE; DSB ISHST; ISB: the ISB must not complete (and let fetch
+    /// resume) while the DSB still waits for the store, in any mode.
+    #[test]
+    fn isb_completes_only_after_an_earlier_dsb() {
+        for mode in Mode::ALL {
+            let mut q = Lsq::new(0);
+            let st = store(&mut q, 0, X, 1);
+            let dsb = q.push(1, SlotKind::Fence(Fence::SyncStore));
+            let isb = q.push(2, SlotKind::Fence(Fence::Isb));
+            q.settle(mode);
+            let done = |q: &Lsq, s| q.get(s).unwrap().done;
+            if !done(&q, dsb) {
+                assert!(!done(&q, isb), "{mode}: ISB done before the DSB");
+            }
+            let mut mem = FlatMemory::new();
+            q.propagate(st, &mut mem, &mut vec![]);
+            q.settle(mode);
+            assert!(done(&q, dsb) && done(&q, isb), "{mode}: both done once the store left");
         }
     }
 
