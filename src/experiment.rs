@@ -10,13 +10,14 @@ use std::fmt::Write as _;
 use rayon::prelude::*;
 use workloads::experiment::{Experiment, ExperimentError, Report};
 use workloads::kernel::Protocol;
+use workloads::protocol::ProtocolFile;
 
 use crate::config::Config;
 
-/// The kernel's files ([`workloads::kernel::FILES`]) with some replaced by
-/// the user's: each of `replacements` is `NAME=PATH`, NAME a file name of
-/// the kernel (`isolation.S`). Returns (name for messages, text) pairs in
-/// load order; a replaced file is named by its path.
+/// The kernel's files besides the protocol ([`workloads::kernel::FILES`])
+/// with some replaced by the user's: each of `replacements` is `NAME=PATH`,
+/// NAME a file name of the kernel (`isolation.S`). Returns (name for
+/// messages, text) pairs in load order; a replaced file is named by its path.
 pub fn kernel_with(replacements: &[String]) -> Result<Vec<(String, String)>, String> {
     let mut files: Vec<(String, String)> =
         workloads::kernel::FILES.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
@@ -26,7 +27,11 @@ pub fn kernel_with(replacements: &[String]) -> Result<Vec<(String, String)>, Str
             return Err(format!("--kernel-file {r}: expected NAME=PATH (e.g. isolation.S=my-variant.S)"));
         };
         let Some(i) = known.iter().position(|k| *k == name) else {
-            return Err(format!("--kernel-file {r}: the kernel has no file {name} (it has {})", known.join(", ")));
+            return Err(format!(
+                "--kernel-file {r}: the kernel has no file {name} (it has {}; a protocol variant is given with \
+                 --protocol FILE)",
+                known.join(", ")
+            ));
         };
         let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
         files[i] = (path.to_string(), text);
@@ -35,20 +40,26 @@ pub fn kernel_with(replacements: &[String]) -> Result<Vec<(String, String)>, Str
 }
 
 /// Runs the experiment of `cfg` for each of `protocols` with `seed` on the
-/// kernel `kernel` ((file name, text) pairs in load order, e.g.
-/// [`workloads::kernel::FILES`]); `progress(done, total)` is called with
-/// the simulated cycles covered so far over all runs (from several threads).
+/// kernel `kernel` (the files besides the protocol, (file name, text) pairs
+/// in load order, e.g. [`workloads::kernel::FILES`]), each protocol's file
+/// assembled last; `progress(done, total)` is called with the simulated
+/// cycles covered so far over all runs (from several threads).
 pub fn run(
     cfg: &Config,
     kernel: &[(&str, &str)],
-    protocols: &[Protocol],
+    protocols: &[ProtocolFile],
     seed: u64,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<Report>, ExperimentError> {
     let built: Vec<Experiment> = protocols
         .iter()
-        .map(|&p| Experiment::build_with_kernel(&cfg.machine, &cfg.kernel, &cfg.run, p, seed, kernel))
-        .collect::<Result<_, _>>()?;
+        .map(|p| {
+            let mut files = kernel.to_vec();
+            files.push((&p.path, &p.text));
+            let exp = Experiment::build_with_kernel(&cfg.machine, &cfg.kernel, &cfg.run, p.base, seed, &files)?;
+            Ok(exp.named(&p.name))
+        })
+        .collect::<Result<_, ExperimentError>>()?;
     let done: Vec<std::sync::atomic::AtomicU64> = protocols.iter().map(|_| 0.into()).collect();
     let total = cfg.run.duration_us * cfg.machine.clock_mhz * protocols.len() as u64;
     built
@@ -72,7 +83,7 @@ fn us(ns: f64) -> String {
 pub fn to_text(title: &str, reports: &[Report]) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{title}\n");
-    let head: Vec<String> = reports.iter().map(|r| r.protocol.name().to_string()).collect();
+    let head: Vec<String> = reports.iter().map(|r| r.name.to_string()).collect();
     let row = |o: &mut String, name: &str, cells: Vec<String>| {
         let _ = write!(o, "  {name:<44}");
         for c in cells {
@@ -251,13 +262,13 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
     );
     for r in reports {
         for v in &r.safety.violations {
-            let _ = write!(o, "\n[{}] {v}", r.protocol.name());
+            let _ = write!(o, "\n[{}] {v}", r.name);
         }
     }
     o.push('\n');
 
     for r in reports {
-        let _ = writeln!(o, "osnoise, {} (per isolated CPU):", r.protocol.name());
+        let _ = writeln!(o, "osnoise, {} (per isolated CPU):", r.name);
         let _ = writeln!(
             o,
             "  {:>4} {:>12} {:>10} {:>10} {:>11} {:>11} {:>6} {:>6}  IPIs by callback",
@@ -314,7 +325,7 @@ pub fn to_csv(reports: &[Report]) -> String {
     for r in reports {
         for x in &r.isolated {
             let _ = w.write_record([
-                r.protocol.name().to_string(),
+                r.name.to_string(),
                 r.seed.to_string(),
                 x.cpu.to_string(),
                 format!("{:.1}", x.runtime_ns),

@@ -20,6 +20,7 @@ pub mod calibrate;
 pub mod config;
 pub mod experiment;
 pub mod scenario;
+pub mod verify;
 
 pub use cpu_model;
 pub use memory_model;

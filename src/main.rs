@@ -36,6 +36,42 @@ enum Command {
     /// The isolation experiment: broadcast IPIs vs deferred synchronization (vs ct-work), side by
     /// side, with the safety property checked throughout.
     Run(RunArgs),
+    /// Fuzzed stress runs of a protocol: many short experiments with random timing, checked for
+    /// safety violations and isolation breaks, with coverage of the seed's orderings.
+    Fuzz(FuzzArgs),
+}
+
+#[derive(clap::Args)]
+struct FuzzArgs {
+    /// The protocol: broadcast, deferred, ct-work or a protocol file (a variant).
+    #[arg(long, default_value = "deferred")]
+    protocol: String,
+    /// Memory model of the cores (default: the preset's).
+    #[arg(long, value_parser = parse_mode)]
+    model: Option<Mode>,
+    /// Runs.
+    #[arg(long, default_value_t = 200)]
+    runs: u64,
+    /// Master seed (run i draws its timing from stream i of it).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads (0 = one per core). Never changes a result.
+    #[arg(long, default_value_t = 0)]
+    jobs: usize,
+    /// CPUs per run: one sender and CPUS-1 isolated CPUs (2 or 3).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(2..=3))]
+    cpus: u64,
+    /// Simulated time per run, µs.
+    #[arg(long, default_value_t = 400)]
+    duration_us: u64,
+    /// The machine and kernel the timing is drawn around.
+    #[arg(long, default_value = "arm64-server")]
+    preset: String,
+    #[command(flatten)]
+    overrides: Overrides,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -45,7 +81,8 @@ struct RunArgs {
     preset: String,
     #[command(flatten)]
     overrides: Overrides,
-    /// Which protocol: broadcast, deferred, ct-work or all.
+    /// Which protocol: broadcast, deferred, ct-work, all, or a protocol file (a variant; see
+    /// workloads/protocols/).
     #[arg(long, default_value = "all")]
     protocol: String,
     /// Seed of every random stream (arrivals, system-call gaps, timing jitter).
@@ -57,8 +94,8 @@ struct RunArgs {
     /// Print one CSV row per protocol and isolated CPU.
     #[arg(long)]
     csv: bool,
-    /// Replace one file of the kernel with your own: NAME=PATH, NAME one of entry.S, smp.S,
-    /// tlb.S, isolation.S (e.g. isolation.S=my-variant.S); repeatable.
+    /// Replace one file of the kernel besides the protocol with your own: NAME=PATH, NAME one of
+    /// entry.S, smp.S, tlb.S, isolation.S (e.g. tlb.S=my-tlb.S); repeatable.
     #[arg(long = "kernel-file", value_name = "NAME=PATH")]
     kernel_files: Vec<String>,
 }
@@ -185,17 +222,74 @@ fn main() -> ExitCode {
         Command::Exec(a) => exec(a),
         Command::Calibrate(a) => calibrate(a),
         Command::Run(a) => run(a),
+        Command::Fuzz(a) => fuzz(a),
     }
+}
+
+fn fuzz(a: FuzzArgs) -> ExitCode {
+    use isolsim::workloads::fuzz::{Fuzz, FuzzConfig};
+    let protocol = match isolsim::workloads::protocol::ProtocolFile::resolve(&a.protocol) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut cfg =
+        match isolsim::config::load_with_sets(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+    if let Some(m) = a.model {
+        cfg.machine.mode = m;
+    }
+    let fuzz = Fuzz::new(FuzzConfig {
+        runs: a.runs,
+        seed: a.seed,
+        cpus: a.cpus as usize,
+        duration_us: a.duration_us,
+        machine: cfg.machine,
+        kernel: cfg.kernel,
+    });
+    let bar = indicatif::ProgressBar::new(a.runs);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} fuzzing [{bar:40}] {pos}/{len} runs {elapsed} (eta {eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let jobs = if a.jobs == 0 { rayon::current_num_threads() } else { a.jobs };
+    let start = std::time::Instant::now();
+    let report = match fuzz.run(&protocol, jobs, |done| bar.set_position(done)) {
+        Ok(r) => r,
+        Err(e) => {
+            bar.finish_and_clear();
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let text = if a.json {
+        serde_json::to_string_pretty(&report).expect("the report serialises") + "\n"
+    } else {
+        isolsim::verify::fuzz_text(&report, &protocol, jobs, secs)
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if report.found().is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 fn run(a: RunArgs) -> ExitCode {
     use isolsim::workloads::kernel::Protocol;
-    let protocols: Vec<Protocol> = match a.protocol.as_str() {
-        "all" => Protocol::ALL.to_vec(),
-        name => match Protocol::ALL.into_iter().find(|p| p.name() == name) {
-            Some(p) => vec![p],
-            None => {
-                eprintln!("unknown protocol `{name}` (known: broadcast, deferred, ct-work, all)");
+    use isolsim::workloads::protocol::ProtocolFile;
+    let protocols: Vec<ProtocolFile> = match a.protocol.as_str() {
+        "all" => Protocol::ALL.into_iter().map(ProtocolFile::builtin).collect(),
+        name => match ProtocolFile::resolve(name) {
+            Ok(p) => vec![p],
+            Err(e) => {
+                eprintln!("{e}");
                 return ExitCode::from(2);
             }
         },

@@ -8,6 +8,10 @@ use std::process::{Command, Output};
 use common::root;
 use isolsim::workloads::kernel::Protocol;
 
+fn builtins() -> Vec<isolsim::workloads::protocol::ProtocolFile> {
+    Protocol::ALL.into_iter().map(isolsim::workloads::protocol::ProtocolFile::builtin).collect()
+}
+
 fn isolsim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_isolsim")).args(args).current_dir(root()).output().expect("runs")
 }
@@ -44,31 +48,38 @@ fn x86_preset_runs_the_experiment_safely() {
     }
 }
 
-/// A user's variant of isolation.S whose entry hook lost its deferred flush:
-/// the run stops at the violation, tells the story and exits 1; a variant
-/// that does not assemble is bad input.
+/// A user's variant of the deferred protocol whose entry hook lost its
+/// deferred flush: the run stops at the violation, tells the story and exits
+/// 1; a variant that does not assemble, or has no header, is bad input.
 #[test]
-fn a_kernel_variant_without_the_deferred_flush_fails_the_run() {
-    let shipped = isolsim::workloads::kernel::ISOLATION;
+fn a_protocol_variant_without_the_deferred_flush_fails_the_run() {
+    let (_, shipped) = isolsim::workloads::kernel::Protocol::Deferred.file();
     let flush = "        TLBI  VMALLE1                    // the deferred flush: the whole TLB, locally\n";
     assert!(shipped.contains(flush));
     let dir = tempfile::tempdir().unwrap();
     let variant = dir.path().join("no-flush.S");
     std::fs::write(&variant, shipped.replace(flush, "        NOP\n")).unwrap();
-    let arg = format!("isolation.S={}", variant.display());
-    let mut args = vec!["run", "--protocol", "deferred", "--kernel-file", &arg];
+    let path = variant.display().to_string();
+    let mut args = vec!["run", "--protocol", &path];
     args.extend(SMALL);
     let out = isolsim(&args);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("stale translation on CPU"), "{s}");
     assert!(s.contains("skipped CPU") && s.contains("obligation point"), "{s}");
+    assert!(s.contains("no-flush"), "the variant's name heads its column: {s}");
 
-    std::fs::write(&variant, "task_isolation_kernel_enter:\n        FOO X1\n").unwrap();
+    std::fs::write(&variant, "// @base deferred\nenter_from_user_mode:\n        FOO X1\n").unwrap();
     let out = isolsim(&args);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no-flush.S:2:9: unsupported instruction"), "{err}");
+    assert!(err.contains("no-flush.S:3:9: unsupported instruction"), "{err}");
+
+    std::fs::write(&variant, "enter_from_user_mode:\n        RET\n").unwrap();
+    let out = isolsim(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-flush.S:1:1: no `// @base NAME` line"), "{err}");
 }
 
 #[test]
@@ -111,9 +122,7 @@ fn deterministic_across_threads() {
     let json = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         let r = pool
-            .install(|| {
-                isolsim::experiment::run(&cfg, &isolsim::workloads::kernel::FILES, &Protocol::ALL, 5, &|_, _| {})
-            })
+            .install(|| isolsim::experiment::run(&cfg, &isolsim::workloads::kernel::FILES, &builtins(), 5, &|_, _| {}))
             .unwrap();
         serde_json::to_string(&r).unwrap()
     };
@@ -128,7 +137,7 @@ fn deterministic_across_threads() {
 fn default_run_exercises_every_ordering_safely() {
     let cfg = isolsim::config::preset("arm64-server").unwrap();
     let reports =
-        isolsim::experiment::run(&cfg, &isolsim::workloads::kernel::FILES, &Protocol::ALL, 1, &|_, _| {}).unwrap();
+        isolsim::experiment::run(&cfg, &isolsim::workloads::kernel::FILES, &builtins(), 1, &|_, _| {}).unwrap();
     for r in &reports {
         assert!(r.safety.violations.is_empty(), "{:?}: {}", r.protocol, r.safety.violations[0]);
         if r.protocol != Protocol::Broadcast {

@@ -538,16 +538,18 @@ fn fence_option(c: &mut Cur, dsb: bool) -> PResult<Fence> {
     let u = w.to_ascii_uppercase();
     if dsb {
         return match u.as_str() {
-            "ISH" | "SY" | "OSH" | "NSH" => Ok(Fence::Sync),
-            "ISHLD" | "LD" | "OSHLD" | "NSHLD" => Ok(Fence::SyncLoad),
-            "ISHST" | "ST" | "OSHST" | "NSHST" => Ok(Fence::SyncStore),
+            "ISH" | "SY" | "OSH" => Ok(Fence::Sync),
+            "ISHLD" | "LD" | "OSHLD" => Ok(Fence::SyncLoad),
+            "ISHST" | "ST" | "OSHST" => Ok(Fence::SyncStore),
+            "NSH" | "NSHLD" | "NSHST" => Ok(Fence::LocalSync),
             _ => Err((col, format!("unsupported barrier option `{w}`"))),
         };
     }
     match u.as_str() {
-        "ISH" | "SY" | "OSH" | "NSH" => Ok(Fence::Full),
-        "ISHLD" | "LD" | "OSHLD" | "NSHLD" => Ok(Fence::Load),
-        "ISHST" | "ST" | "OSHST" | "NSHST" => Ok(Fence::Store),
+        "ISH" | "SY" | "OSH" => Ok(Fence::Full),
+        "ISHLD" | "LD" | "OSHLD" => Ok(Fence::Load),
+        "ISHST" | "ST" | "OSHST" => Ok(Fence::Store),
+        "NSH" | "NSHLD" | "NSHST" => Ok(Fence::Local),
         _ => Err((col, format!("unsupported barrier option `{w}`"))),
     }
 }

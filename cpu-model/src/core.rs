@@ -221,8 +221,24 @@ pub struct ProbeHit {
     pub el: u8,
     /// Cycle of retirement.
     pub at: Cycle,
+    /// The instruction's dynamic instance number (fetch order): earlier in
+    /// program order means smaller.
+    pub iid: u32,
     /// The probe's registers after the instruction.
     pub values: [u64; 3],
+}
+
+/// A retired store to a watched address: it may still sit in the store
+/// buffer; [`WatchedLoad::source`] and the machine's storage log name it by
+/// the same [`WriteId`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RetiredStore {
+    /// The address.
+    pub addr: Addr,
+    /// The write.
+    pub write: WriteId,
+    /// Cycle it retired.
+    pub retired_at: Cycle,
 }
 
 /// A retired load from a watched address: which write it read and when.
@@ -252,6 +268,8 @@ pub struct Observed {
     pub probe_hits: Vec<ProbeHit>,
     /// Retired loads from watched addresses, in retirement order.
     pub watched_loads: Vec<WatchedLoad>,
+    /// Retired stores to watched addresses, in retirement (program) order.
+    pub retired_stores: Vec<RetiredStore>,
     /// Broadcast TLB invalidations received: (cycle, cycles stalled).
     pub disturbances: Vec<(Cycle, Cycle)>,
 }
@@ -593,6 +611,7 @@ impl Core {
         self.exceptions.clear();
         self.observed.probe_hits.clear();
         self.observed.watched_loads.clear();
+        self.observed.retired_stores.clear();
         self.observed.disturbances.clear();
         self.rec.events.clear();
         self.rec.load_po.clear();
@@ -1508,13 +1527,21 @@ impl Core {
                     retired_at: now,
                 });
             }
+            if !env.watch.is_empty()
+                && let Inst::Store { .. } = e.inst
+                && let Some(addr) = self.lsq.get(slot).and_then(|s| s.addr)
+                && env.watch.binary_search(&addr).is_ok()
+            {
+                let write = WriteId { tid: self.id, iid };
+                self.observed.retired_stores.push(RetiredStore { addr, write, retired_at: now });
+            }
             self.lsq.set_retired(slot);
         }
         if !env.probes.is_empty()
             && let Ok(i) = env.probes.binary_search_by_key(&pc, |p| p.pc)
         {
             let values = env.probes[i].regs.map(|r| if r.is_zero() { 0 } else { self.arch[r.index()] });
-            self.observed.probe_hits.push(ProbeHit { probe: env.probe_ids[i], el: self.el, at: now, values });
+            self.observed.probe_hits.push(ProbeHit { probe: env.probe_ids[i], el: self.el, at: now, iid, values });
         }
         if let Some(executed) = fetched_from
             && let Some(newest) = platform.code_latest(pc)

@@ -493,7 +493,8 @@ pub enum Inst {
     },
     /// `DMB ISH|ISHLD|ISHST|SY|LD|ST`.
     Dmb(Fence),
-    /// `DSB ISH|ISHLD|ISHST|SY|LD|ST`: [`Fence::Sync`], [`Fence::SyncLoad`] or [`Fence::SyncStore`].
+    /// `DSB ISH|ISHLD|ISHST|SY|LD|ST|NSH…`: [`Fence::Sync`], [`Fence::SyncLoad`],
+    /// [`Fence::SyncStore`] or [`Fence::LocalSync`].
     Dsb(Fence),
     /// `ISB`.
     Isb,
@@ -748,6 +749,7 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
                 match k {
                     Fence::Load => "ISHLD",
                     Fence::Store => "ISHST",
+                    Fence::Local => "NSH",
                     _ => "ISH",
                 }
             ),
@@ -757,6 +759,7 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
                 match k {
                     Fence::SyncLoad => "ISHLD",
                     Fence::SyncStore => "ISHST",
+                    Fence::LocalSync => "NSH",
                     _ => "ISH",
                 }
             ),

@@ -107,6 +107,11 @@ pub struct MachineConfig {
     /// Extra cycles drawn uniformly from `0..=jitter` for every memory access
     /// (timing noise; 0 makes timing fully deterministic without a seed).
     pub jitter: Cycle,
+    /// Extra cycles drawn uniformly from `0..=store_jitter` before each store
+    /// leaves the store buffer, on top of `jitter`: how long stores may wait
+    /// behind write-backs and coherence traffic while loads go on (0: none;
+    /// `isolsim fuzz` draws it to stretch the store-buffering windows).
+    pub store_jitter: Cycle,
 }
 
 impl Default for MachineConfig {
@@ -121,6 +126,7 @@ impl Default for MachineConfig {
             tlb: TlbConfig::default(),
             clock_mhz: 2500,
             jitter: 0,
+            store_jitter: 0,
         }
     }
 }
@@ -793,9 +799,10 @@ impl Machine {
         }
     }
 
-    fn noise(&mut self, c: usize) -> Cycle {
-        match (&mut self.jitter[c], self.cfg.jitter) {
-            (Some(r), j) if j > 0 => r.random_range(0..=j),
+    fn noise(&mut self, c: usize, store: bool) -> Cycle {
+        let j = self.cfg.jitter + if store { self.cfg.store_jitter } else { 0 };
+        match &mut self.jitter[c] {
+            Some(r) if j > 0 => r.random_range(0..=j),
             _ => 0,
         }
     }
@@ -864,7 +871,7 @@ impl Machine {
                 },
             };
             let issue = now.max(core.issue_time(seq));
-            let at = issue + latency + self.noise(c);
+            let at = issue + latency + self.noise(c, matches!(a, Visible::Propagate(_)));
             let token = self.state.cores[c].lsq_mut().mark_issued(seq);
             sched.at(at, prio::ACCESS, Event::Access { core: c as ThreadId, seq, token });
         }

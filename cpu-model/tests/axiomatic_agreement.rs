@@ -236,6 +236,8 @@ impl Program {
                         Fence::SyncLoad => "DSB ISHLD",
                         Fence::SyncStore => "DSB ISHST",
                         Fence::Isb => "ISB",
+                        Fence::Local => "DMB NSH",
+                        Fence::LocalSync => "DSB NSH",
                     };
                     writeln!(out, "{text}").unwrap();
                 }

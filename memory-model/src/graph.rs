@@ -399,6 +399,8 @@ fn fence_name(f: Fence) -> &'static str {
         Fence::SyncLoad => "dsb.ld",
         Fence::SyncStore => "dsb.st",
         Fence::Isb => "isb",
+        Fence::Local => "dmb.nsh",
+        Fence::LocalSync => "dsb.nsh",
     }
 }
 

@@ -967,6 +967,21 @@ mod tests {
         }
     }
 
+    /// DSB NSH (a local TLB flush's barrier) waits for the local
+    /// maintenance, not for stores to reach other cores; later accesses
+    /// still wait for it.
+    #[test]
+    fn dsb_nsh_completes_with_a_store_still_buffered() {
+        for mode in [Mode::Arm, Mode::Tso] {
+            let mut q = Lsq::new(0);
+            let st = store(&mut q, 0, X, 1);
+            let dsb = q.push(1, SlotKind::Fence(Fence::LocalSync));
+            q.settle(mode);
+            assert!(q.get(dsb).unwrap().done, "{mode}: DSB NSH waits for a buffered store");
+            assert!(enabled(&q, mode).contains(&Visible::Propagate(st)), "{mode}");
+        }
+    }
+
     #[test]
     fn tso_ignores_dmb_ishld_and_ishst_but_arm_does_not() {
         let mut q = Lsq::new(0);

@@ -111,6 +111,14 @@ pub enum Fence {
     /// ISB: context synchronization; later loads wait for earlier branches and
     /// addresses to be resolved, later instructions are fetched anew.
     Isb,
+    /// DMB NSH / NSHLD / NSHST: the non-shareable domain is this core alone,
+    /// so it orders nothing another core can observe (Arm's model leaves the
+    /// NSH barriers out of dmb.full, dmb.ld and dmb.st).
+    Local,
+    /// DSB NSH / NSHLD / NSHST: waits for earlier maintenance to complete
+    /// (a local TLBI) before anything later runs, but, like DMB NSH, does not
+    /// wait for earlier stores to become visible to other cores.
+    LocalSync,
 }
 
 impl Fence {
@@ -132,7 +140,7 @@ impl Fence {
     /// True for the DSB kinds, which also wait for earlier maintenance
     /// (DC, IC, TLBI) to complete.
     pub fn is_sync(self) -> bool {
-        matches!(self, Fence::Sync | Fence::SyncLoad | Fence::SyncStore)
+        matches!(self, Fence::Sync | Fence::SyncLoad | Fence::SyncStore | Fence::LocalSync)
     }
 }
 

@@ -4,12 +4,14 @@
 //
 // The kernel is four files assembled as one unit, in this order: entry.S,
 // smp.S (the interrupt controller and cross-CPU calls), tlb.S (TLB
-// maintenance), isolation.S (task isolation and its kicks). workloads::system::System loads it and defines NR_CPUS,
-// PERCPU_BASE, PERCPU_SHIFT, CFD_BASE, CFD_SHIFT, CSD_SHIFT, SGI_TABLE and
-// KERNEL_DATA, and from workloads::kernel::KernelConfig the lengths of the
-// kernel code that runs as compute blocks rather than instruction by
-// instruction (IRQ_ENTER_WORK, IRQ_EXIT_WORK, CALL_SETUP_WORK),
-// the TLB_SCHEME and the KICK_PROTOCOL.
+// maintenance), isolation.S (task isolation and its kicks), followed by a
+// protocol file (workloads/protocols/*.S: the kernel entry and exit hooks,
+// enter_from_user_mode and exit_to_user_mode, and the kick's decision).
+// workloads::system::System loads it and defines NR_CPUS, PERCPU_BASE,
+// PERCPU_SHIFT, CFD_BASE, CFD_SHIFT, CSD_SHIFT, SGI_TABLE and KERNEL_DATA,
+// and from workloads::kernel::KernelConfig the lengths of the kernel code
+// that runs as compute blocks rather than instruction by instruction
+// (IRQ_ENTER_WORK, IRQ_EXIT_WORK, CALL_SETUP_WORK, ...) and the TLB_SCHEME.
 //
 // Calling convention (AAPCS64): arguments in X0-X7, X9-X15 scratch, X19-X28
 // preserved by callees, X30 the return address. SP is the per-CPU kernel
@@ -31,12 +33,7 @@
         .equ  CT_KERNEL, 0
         .equ  CT_USER, 1
 
-        // Task isolation (isolation.S).
-        .equ  PROTO_BROADCAST, 0
-        .equ  PROTO_DEFERRED, 1
-        .equ  PROTO_CT_WORK, 2
-
-        // ll_isol_flags.
+        // ll_isol_flags (task isolation: isolation.S, protocols/deferred.S).
         .equ  ISOL_NONE, 0              // the task does not ask for isolation
         .equ  ISOL_REQUEST, 1           // it does: isolate at the next exit to user space
         .equ  ISOL_ISOLATED, 2          // isolated user code runs; kicks may skip this CPU
@@ -272,27 +269,8 @@ ret_to_user:
         BL    exit_to_user_mode
         ERET
 
-// enter_from_user_mode(): context tracking says "in the kernel" before the
-// kernel touches anything, then the isolation entry hook (isolation.S). With
-// ct-work both are one atomic that also runs the deferred work.
-enter_from_user_mode:
-        MOV   X9, #KICK_PROTOCOL
-        CMP   X9, #PROTO_CT_WORK
-        B.EQ  ct_kernel_enter
-        MRS   X9, TPIDR_EL1
-        STR   XZR, [X9, #PCPU_CONTEXT]   // CT_KERNEL
-        B     task_isolation_kernel_enter
-
-// exit_to_user_mode(): context tracking says "in user space", then the
-// isolation exit hook, last.
-exit_to_user_mode:
-        MOV   X9, #KICK_PROTOCOL
-        CMP   X9, #PROTO_CT_WORK
-        B.EQ  ct_user_enter
-        MRS   X9, TPIDR_EL1
-        MOV   X10, #CT_USER
-        STR   X10, [X9, #PCPU_CONTEXT]
-        B     task_isolation_exit_to_user_mode
+// enter_from_user_mode() and exit_to_user_mode(), context tracking and the
+// isolation hooks, are the protocol file's (workloads/protocols/*.S).
 
 // ---------------------------------------------------------------------------
 // The idle loop: interrupts on, wait for one, handle it, wait again.

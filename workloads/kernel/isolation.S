@@ -1,84 +1,24 @@
-// isolsim kernel, part 4 of 4: task isolation. The entry and exit hooks of
-// Alex Belits' task-isolation series (v5, 2020: task_isolation_kernel_enter,
-// task_isolation_exit_to_user_mode, ll_isol_flags), kick_all_cpus_sync() in
-// the three forms KernelConfig::protocol selects (symbol KICK_PROTOCOL), the
-// context-tracking work deferral of the 2023-2026 series (ct_set_cpu_work,
-// work run at kernel entry), and the kernel's callers that need a kick:
-// flush_icache_range, static-key text patching, vfree's TLB flush (tlb.S)
-// and slab cache tuning.
+// isolsim kernel, part 4 of 4: task isolation, around the protocol. The
+// protocol itself (the kernel entry and exit hooks and the sender's
+// decision: enter_from_user_mode, entry_hook_done, exit_to_user_mode,
+// isolation_publish, isolation_defer_cpu) is a separate file assembled after
+// this one: workloads/protocols/broadcast.S (a stock kernel), deferred.S
+// (Alex Belits' task-isolation series, 2020) or ct-work.S (context-tracking
+// work deferral, 2023-2026), or a user's variant. Here: sys_isolate(),
+// kick_all_cpus_sync() around the protocol's decision, and the kernel's
+// callers that need a kick: flush_icache_range, static-key text patching
+// and slab cache tuning (vfree's TLB flush is in tlb.S).
 //
-//   PROTO_BROADCAST  a stock kernel: kick_all_cpus_sync() interrupts every
-//                    other CPU and waits; the hooks do nothing.
-//   PROTO_DEFERRED   the isolation series: kick_all_cpus_sync() reads every
-//                    CPU's ll_isol_flags after a full barrier and interrupts
-//                    only the CPUs not ISOLATED; a skipped CPU synchronizes
-//                    itself in task_isolation_kernel_enter() (write BROKEN,
-//                    smp_mb(), instr_sync(), the deferred TLB flush).
-//   PROTO_CT_WORK    context tracking: for a nohz_full CPU out of the kernel
-//                    the sender sets a work bit in its context word with a
-//                    compare-and-swap that fails once the CPU is in the
-//                    kernel (then it gets the IPI); the CPU runs the work at
-//                    kernel entry, in the same atomic that marks it in.
-//
-// The four orderings of a kernel entry against a kick that the protocol must
-// survive are drawn in ../shared/seed/ (Belits, 2020-11-24). The experiment
-// (workloads::experiment) probes labels to time them: kick_publish,
-// kick_decided (X24 = a CPU, X0 = 1 if the kick skips it) and kick_done
-// bracket a kick (flush_publish, flush_decided and flush_done in tlb.S a
-// deferred TLB flush); isol_enter_done / ct_enter_done are where the entry
-// hook ends.
+// The experiment (workloads::experiment) probes labels to time a kick:
+// kick_publish (the caller's writes are published from here), kick_decided
+// (X24 = a CPU, X0 = 1 if the kick skips it) and kick_done; tlb.S has the
+// same three for a deferred TLB flush (flush_*), the protocol file marks
+// where its entry hook ends (entry_hook_done).
 
-// Its constants (PROTO_*, ISOL_*, CT_WORK_*, KDATA_*) are in entry.S, which
-// is assembled first.
+// Its constants (ISOL_*, CT_WORK_*, KDATA_*) are in entry.S, which is
+// assembled first.
 
 // ---------------------------------------------------------------------------
-// task_isolation_kernel_enter(): called early on every entry from EL0,
-// before the kernel touches anything a kick may have changed.
-task_isolation_kernel_enter:
-        MOV   X11, #KICK_PROTOCOL
-        CMP   X11, #PROTO_DEFERRED
-        B.NE  isol_enter_done
-        MRS   X9, TPIDR_EL1
-        LDR   X10, [X9, #PCPU_ISOL_FLAGS]
-        CMP   X10, #ISOL_ISOLATED
-        B.NE  isol_enter_done
-        MOV   X10, #ISOL_BROKEN
-        STR   X10, [X9, #PCPU_ISOL_FLAGS]
-        DMB   ISH                        // the flag before any read of synced data (seed: smp_mb())
-        ISB                              // instr_sync(): no instruction fetched before the barrier
-        MOV   X11, #TLB_SCHEME
-        CMP   X11, #TLB_DEFERRED
-        B.NE  isol_enter_done
-        TLBI  VMALLE1                    // the deferred flush: the whole TLB, locally
-        DSB   NSH
-        ISB
-isol_enter_done:
-        RET
-
-// task_isolation_exit_to_user_mode(): called last before the return to EL0,
-// with interrupts masked. A task that still asks for isolation is isolated
-// again; the barrier orders everything the kernel did before the flag.
-task_isolation_exit_to_user_mode:
-        MOV   X11, #KICK_PROTOCOL
-        CMP   X11, #PROTO_DEFERRED
-        B.NE  isol_exit_done
-        MRS   X9, TPIDR_EL1
-        LDR   X10, [X9, #PCPU_ISOL_FLAGS]
-        CMP   X10, #ISOL_BROKEN
-        B.NE  isol_exit_request
-        LDR   X11, [X9, #PCPU_ISOL_WANTED]
-        CBZ   X11, isol_exit_done
-        MOV   X10, #ISOL_REQUEST
-isol_exit_request:
-        CMP   X10, #ISOL_REQUEST
-        B.NE  isol_exit_done
-        MOV   X10, #ISOL_ISOLATED
-isol_exit_write:
-        STR   X10, [X9, #PCPU_ISOL_FLAGS]
-        DMB   ISH                        // the seed's "one final barrier" before user space
-isol_exit_done:
-        RET
-
 // sys_isolate(X0 = 1: the task asks for isolation, 0: it no longer does).
 sys_isolate:
         MRS   X9, TPIDR_EL1
@@ -91,86 +31,6 @@ sys_isolate_write:
         RET
 
 // ---------------------------------------------------------------------------
-// Context tracking with deferred work (PROTO_CT_WORK).
-
-// ct_kernel_enter(): user -> kernel in one fully ordered atomic that also
-// takes the pending work, then the work: a TLB flush, and sync_core().
-ct_kernel_enter:
-        MRS   X9, TPIDR_EL1
-        ADD   X9, X9, #PCPU_CONTEXT
-        MOV   X10, #CT_STATE_AND_WORK
-        LDCLRAL X10, X11, [X9]           // state := kernel, work := none; X11 = before
-        LSR   X11, X11, #CT_WORK_SHIFT
-        CBZ   X11, ct_enter_done
-        AND   X12, X11, #CT_WORK_TLBI
-        CBZ   X12, ct_enter_sync
-        TLBI  VMALLE1
-        DSB   NSH
-ct_enter_sync:
-        ISB                              // CT_WORK_SYNC, and the end of a TLB flush
-ct_enter_done:
-        RET
-
-// ct_user_enter(): kernel -> user, fully ordered (ct_state_inc() is an
-// atomic_add_return()): from here on a sender may defer work to this CPU.
-ct_user_enter:
-        MRS   X9, TPIDR_EL1
-        ADD   X9, X9, #PCPU_CONTEXT
-        MOV   X10, #CT_USER
-        SWPAL X10, X11, [X9]
-        RET
-
-// ct_set_cpu_work(X0 = cpu, X1 = work bits): X0 = 1 if the work was left in
-// the CPU's context word for its next kernel entry, 0 if it must be
-// interrupted (not nohz_full, or in the kernel).
-ct_set_cpu_work:
-        LSL   X9, X0, #PERCPU_SHIFT
-        ADD   X9, X9, #PERCPU_BASE
-        LDR   X10, [X9, #PCPU_NOHZ_FULL]
-        CBZ   X10, ct_work_fail
-        ADD   X9, X9, #PCPU_CONTEXT
-        LSL   X11, X1, #CT_WORK_SHIFT
-        LDR   X10, [X9]                  // atomic_read(&ct->state)
-ct_work_retry:
-        AND   X12, X10, #CT_USER
-        CBZ   X12, ct_work_fail          // in the kernel: it needs the IPI
-        ORR   X13, X10, X11
-        MOV   X12, X10
-ct_work_cas:
-        CASAL X12, X13, [X9]             // atomic_try_cmpxchg(): only while out of the kernel
-        CMP   X12, X10
-        B.EQ  ct_work_ok
-        MOV   X10, X12
-        B     ct_work_retry
-ct_work_ok:
-        MOV   X0, #1
-        RET
-ct_work_fail:
-        MOV   X0, #0
-        RET
-
-// ---------------------------------------------------------------------------
-// isolation_defer_cpu(X0 = cpu, X1 = ct work bits): X0 = 1 if the protocol
-// lets the sender skip this CPU (it will synchronize at its next entry),
-// 0 if it must be interrupted. The caller has issued a full barrier after
-// publishing what the CPU must see.
-isolation_defer_cpu:
-        MOV   X9, #KICK_PROTOCOL
-        CMP   X9, #PROTO_DEFERRED
-        B.EQ  defer_by_flags
-        CMP   X9, #PROTO_CT_WORK
-        B.EQ  ct_set_cpu_work
-        MOV   X0, #0
-        RET
-defer_by_flags:
-        LSL   X9, X0, #PERCPU_SHIFT
-        ADD   X9, X9, #PERCPU_BASE
-kick_flag_read:
-        LDR   X10, [X9, #PCPU_ISOL_FLAGS]
-        CMP   X10, #ISOL_ISOLATED
-        CSET  X0, EQ
-        RET
-
 // kick_all_cpus_sync(): when it returns, every other CPU has passed a full
 // barrier and a context synchronization after the caller's earlier writes,
 // or will before it next runs kernel code (Linux: smp_mb();
@@ -190,7 +50,7 @@ isolation_kick:
         STR   X24, [SP, #48]
         MOV   X22, X1
 kick_publish:
-        DMB   ISH                        // smp_mb(): the data before any CPU's flag is read
+        BL    isolation_publish          // the protocol's smp_mb(): the data before any CPU's state is read
         MRS   X19, TPIDR_EL1
         SUB   X20, X19, #PERCPU_BASE
         LSR   X20, X20, #PERCPU_SHIFT    // this CPU

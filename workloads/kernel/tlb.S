@@ -8,11 +8,11 @@
 //                  hardware reaches every CPU; nobody is interrupted, but
 //                  each CPU is disturbed by each invalidation.
 //   TLB_DEFERRED   the isolation proposals' way: a CPU the kick protocol
-//                  lets the sender skip (isolation_defer_cpu in isolation.S:
-//                  ISOLATED under PROTO_DEFERRED, a ct work bit set under
-//                  PROTO_CT_WORK) is not interrupted and flushes its whole
-//                  TLB at its next kernel entry; the others get the IPI.
-//                  Under PROTO_BROADCAST nobody is skipped.
+//                  lets the sender skip (isolation_defer_cpu in the
+//                  protocol file: ISOLATED under deferred, a ct work bit
+//                  set under ct-work) is not interrupted and flushes its
+//                  whole TLB at its next kernel entry; the others get the
+//                  IPI. Under the broadcast protocol nobody is skipped.
 //
 // The caller has already changed the page tables (stored the new
 // descriptors).
@@ -44,7 +44,7 @@ flush_tlb_kernel_range:
         MOV   X22, #0                    // CPUs to interrupt
         MOV   X23, #0                    // cpu
 flush_publish:
-        DMB   ISH                        // the descriptors before any CPU's isolation state is read
+        BL    isolation_publish          // the protocol's smp_mb(): the descriptors before any CPU's state is read
 flush_scan:
         CMP   X23, #NR_CPUS
         B.HS  flush_send

@@ -55,6 +55,8 @@ hk_text_patch:
 hk_vmalloc:
         MOV   X9, #KDATA_VMAP
         STR   XZR, [X9]                  // vfree(): nobody finds the object any more
+        DSB   ISH                        // visibly so before the grace period starts (its smp_mb();
+        ISB                              // the wait is fetched only once the DSB has completed)
         work  VMAP_GRACE                 // its last users are gone (an RCU grace period)
         MRS   X23, CNTVCT_EL0            // what is timed: the unmap, the flush, the new object
         BL    vmalloc_churn

@@ -27,18 +27,27 @@ pub const SMP: &str = include_str!("../kernel/smp.S");
 /// isolation bookkeeping it needs (`workloads/kernel/tlb.S`).
 pub const TLB: &str = include_str!("../kernel/tlb.S");
 
-/// Task isolation: the entry and exit hooks, `kick_all_cpus_sync` in the
-/// three protocols, context-tracking work deferral, and the callers that
-/// kick (`workloads/kernel/isolation.S`).
+/// Task isolation around the protocol: `sys_isolate`, `kick_all_cpus_sync`
+/// around the protocol's decision, and the callers that kick
+/// (`workloads/kernel/isolation.S`).
 pub const ISOLATION: &str = include_str!("../kernel/isolation.S");
 
-/// The kernel, in load order: (file name for messages, text).
+/// The kernel without its protocol, in load order: (file name for
+/// messages, text). A protocol file ([`Protocol::file`], or a user's
+/// variant, [`crate::protocol::ProtocolFile`]) is assembled after these.
 pub const FILES: [(&str, &str); 4] = [
     ("workloads/kernel/entry.S", ENTRY),
     ("workloads/kernel/smp.S", SMP),
     ("workloads/kernel/tlb.S", TLB),
     ("workloads/kernel/isolation.S", ISOLATION),
 ];
+
+/// The whole kernel for a built-in protocol: [`FILES`], then the protocol's file.
+pub fn files(protocol: Protocol) -> Vec<(&'static str, &'static str)> {
+    let mut f = FILES.to_vec();
+    f.push(protocol.file());
+    f
+}
 
 /// Labels of instructions in the kernel that other CPUs patch at run time
 /// (the loader declares them patchable).
@@ -64,13 +73,18 @@ impl Protocol {
     /// Every protocol, in the order reports show them.
     pub const ALL: [Protocol; 3] = [Protocol::Broadcast, Protocol::Deferred, Protocol::CtWork];
 
-    /// The value of the KICK_PROTOCOL symbol (PROTO_* in isolation.S).
-    pub fn code(self) -> u64 {
+    /// Its file: (name for messages, text) of `workloads/protocols/NAME.S`.
+    pub fn file(self) -> (&'static str, &'static str) {
         match self {
-            Protocol::Broadcast => 0,
-            Protocol::Deferred => 1,
-            Protocol::CtWork => 2,
+            Protocol::Broadcast => ("workloads/protocols/broadcast.S", include_str!("../protocols/broadcast.S")),
+            Protocol::Deferred => ("workloads/protocols/deferred.S", include_str!("../protocols/deferred.S")),
+            Protocol::CtWork => ("workloads/protocols/ct-work.S", include_str!("../protocols/ct-work.S")),
         }
+    }
+
+    /// The protocol called `name` on the command line.
+    pub fn by_name(name: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.name() == name)
     }
 
     /// The name on the command line and in reports.
@@ -145,9 +159,10 @@ pub struct KernelConfig {
     /// How flush_tlb_kernel_range() reaches other CPUs (symbol TLB_SCHEME): `broadcast` is what
     /// arm64 does, `ipi` what x86 does, `deferred` the isolation proposal's alternative.
     pub tlb_scheme: TlbScheme,
-    /// How kick_all_cpus_sync() treats isolated CPUs (symbol KICK_PROTOCOL): `broadcast` (a stock
-    /// kernel), `deferred` (the task-isolation series, 2020) or `ct-work` (context-tracking work
-    /// deferral, 2023–2026).
+    /// How kick_all_cpus_sync() treats isolated CPUs (which protocol file,
+    /// workloads/protocols/NAME.S, the kernel is built with): `broadcast` (a stock kernel),
+    /// `deferred` (the task-isolation series, 2020) or `ct-work` (context-tracking work deferral,
+    /// 2023–2026).
     pub protocol: Protocol,
 }
 
@@ -167,9 +182,8 @@ impl Default for KernelConfig {
 
 impl KernelConfig {
     /// The symbols the kernel text uses for these parameters.
-    pub fn symbols(&self) -> [(&'static str, u64); 7] {
+    pub fn symbols(&self) -> [(&'static str, u64); 6] {
         [
-            ("KICK_PROTOCOL", self.protocol.code()),
             ("IRQ_ENTER_WORK", self.irq_enter_cycles),
             ("IRQ_EXIT_WORK", self.irq_exit_cycles),
             ("CALL_SETUP_WORK", self.call_setup_cycles),

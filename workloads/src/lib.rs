@@ -5,6 +5,9 @@
 //!   many-core machine.
 //! * [`kernel`]: kernel code paths as assembler text (vectors, IRQ entry,
 //!   IPIs, cross-CPU calls, TLB flushes, task isolation and its kicks).
+//! * [`protocol`]: protocol files, the shipped ones and users' variants.
+//! * [`fuzz`]: fuzzed stress runs of a protocol, with coverage of the
+//!   seed's orderings.
 //! * [`ipi`]: IPI experiments on that kernel (Norov's benchmark).
 //! * [`tlbi_bench`]: the broadcast-TLBI disturbance next to an mprotect()
 //!   loop (the ThunderX2 slowdown).
@@ -14,8 +17,10 @@
 //!   check safety.
 pub mod activity;
 pub mod experiment;
+pub mod fuzz;
 pub mod ipi;
 pub mod kernel;
 pub mod litmus;
+pub mod protocol;
 pub mod system;
 pub mod tlbi_bench;

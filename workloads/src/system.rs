@@ -81,6 +81,8 @@ pub struct System {
     mem: FlatMemory,
     threads: Vec<ThreadInit>,
     next_data: Addr,
+    /// The protocol whose file [`System::load_kernel`] loads.
+    protocol: crate::kernel::Protocol,
 }
 
 impl System {
@@ -153,7 +155,15 @@ impl System {
                 }
             })
             .collect();
-        System { cpus, symbols, code: CodeSpace::new(), mem, threads, next_data: Self::DATA_BASE }
+        System {
+            cpus,
+            symbols,
+            code: CodeSpace::new(),
+            mem,
+            threads,
+            next_data: Self::DATA_BASE,
+            protocol: kernel.protocol,
+        }
     }
 
     /// As [`System::with_kernel`], with only the first `cpus` cores of
@@ -231,10 +241,11 @@ impl System {
         })
     }
 
-    /// Loads the kernel ([`crate::kernel::FILES`]) at [`System::KERNEL_TEXT`]
-    /// and declares its patch sites ([`crate::kernel::PATCH_SITES`]).
+    /// Loads the kernel ([`crate::kernel::files`] of the protocol the
+    /// system's kernel configuration names) at [`System::KERNEL_TEXT`] and
+    /// declares its patch sites ([`crate::kernel::PATCH_SITES`]).
     pub fn load_kernel(&mut self) -> Result<(), LoadError> {
-        self.load_kernel_from(&crate::kernel::FILES)
+        self.load_kernel_from(&crate::kernel::files(self.protocol))
     }
 
     /// Loads a kernel given as (file name, text) pairs, assembled as one

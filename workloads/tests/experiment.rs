@@ -58,10 +58,11 @@ fn bad_shapes_are_rejected_with_a_reason() {
 #[test]
 fn safety_check_catches_an_entry_hook_without_the_deferred_flush() {
     let flush = "        TLBI  VMALLE1                    // the deferred flush: the whole TLB, locally\n";
-    assert_eq!(kernel::ISOLATION.matches(flush).count(), 1, "the shipped hook has its flush");
-    let broken = kernel::ISOLATION.replace(flush, "        NOP\n");
-    let mut files = kernel::FILES;
-    files[3].1 = &broken;
+    let (_, deferred) = Protocol::Deferred.file();
+    assert_eq!(deferred.matches(flush).count(), 1, "the shipped hook has its flush");
+    let broken = deferred.replace(flush, "        NOP\n");
+    let mut files = kernel::files(Protocol::Deferred);
+    files[4].1 = &broken;
     let run = ExperimentConfig { cpus: 8, isolated: 2, duration_us: 3_000, ..ExperimentConfig::default() };
     for seed in 1..=3 {
         let exp = Experiment::build_with_kernel(

@@ -55,15 +55,14 @@ pub enum ExperimentError {
 
 /// Named kernel and program labels the run probes, with the registers each
 /// probe reads (see isolation.S for what each label marks).
-pub(crate) const PROBES: [(&str, [Reg; 3]); 10] = [
+pub(crate) const PROBES: [(&str, [Reg; 3]); 9] = [
     ("kick_publish", [Reg::ZR; 3]),
     ("kick_decided", [Reg(24), Reg(0), Reg::ZR]),
     ("kick_done", [Reg::ZR; 3]),
     ("flush_publish", [Reg::ZR; 3]),
     ("flush_decided", [Reg(23), Reg(0), Reg::ZR]),
     ("flush_done", [Reg::ZR; 3]),
-    ("isol_enter_done", [Reg::ZR; 3]),
-    ("ct_enter_done", [Reg::ZR; 3]),
+    ("entry_hook_done", [Reg::ZR; 3]),
     ("user_iter", [Reg::ZR; 3]),
     ("call_func", [Reg(9), Reg::ZR, Reg::ZR]),
 ];
@@ -76,10 +75,9 @@ pub(crate) mod probe {
     pub const FLUSH_PUBLISH: u16 = 3;
     pub const FLUSH_DECIDED: u16 = 4;
     pub const FLUSH_DONE: u16 = 5;
-    pub const ISOL_ENTER_DONE: u16 = 6;
-    pub const CT_ENTER_DONE: u16 = 7;
-    pub const USER_ITER: u16 = 8;
-    pub const CALL_FUNC: u16 = 9;
+    pub const ENTRY_HOOK_DONE: u16 = 6;
+    pub const USER_ITER: u16 = 7;
+    pub const CALL_FUNC: u16 = 8;
 }
 
 /// Where things are in the experiment's memory.
@@ -96,6 +94,10 @@ pub(crate) struct Layout {
     pub patch_site: Addr,
     /// The vmalloc'ed object's virtual address.
     pub vmap_va: Addr,
+    /// Per isolated CPU, the per-CPU words a sender reads to decide about it
+    /// (ll_isol_flags, the context-tracking word): watched so that a decision
+    /// is timed by when its read was satisfied.
+    pub state_words: Vec<[Addr; 2]>,
 }
 
 /// A built experiment, ready to run.
@@ -103,6 +105,7 @@ pub struct Experiment {
     pub(crate) machine: Arc<MachineConfig>,
     pub(crate) run: ExperimentConfig,
     pub(crate) protocol: Protocol,
+    pub(crate) name: String,
     pub(crate) kernel: KernelConfig,
     pub(crate) seed: u64,
     pub(crate) system: System,
@@ -124,15 +127,15 @@ impl Experiment {
         protocol: Protocol,
         seed: u64,
     ) -> Result<Experiment, ExperimentError> {
-        Self::build_with_kernel(machine, kernel, run, protocol, seed, &crate::kernel::FILES)
+        Self::build_with_kernel(machine, kernel, run, protocol, seed, &crate::kernel::files(protocol))
     }
 
     /// [`Experiment::build`] with another kernel text: (file name, text)
-    /// pairs in load order, e.g. [`crate::kernel::FILES`] with
-    /// `isolation.S` replaced by a variant of the protocol. The variant
-    /// must keep the labels the run probes (`kick_publish`, `kick_decided`,
-    /// `isol_enter_done`, … in [`crate::kernel`]'s isolation.S) and the
-    /// symbols the programs use.
+    /// pairs in load order, e.g. [`crate::protocol::ProtocolFile::kernel`]
+    /// of a variant of `protocol`. The kernel must keep the labels the run
+    /// probes (`kick_publish`, `kick_decided`, … in isolation.S and tlb.S,
+    /// `entry_hook_done` in the protocol file) and the symbols the programs
+    /// use.
     pub fn build_with_kernel(
         machine: &MachineConfig,
         kernel: &KernelConfig,
@@ -292,17 +295,39 @@ impl Experiment {
         for (i, p) in vmap_pages.iter().enumerate() {
             watched.push((*p, format!("vmalloc page {i}")));
         }
-        let layout = Layout { generators, isolated, watched, patch_site: site, vmap_va: VMAP_VA };
+        let (flags_off, ct_off) = (sym(&sys, "PCPU_ISOL_FLAGS"), sym(&sys, "PCPU_CONTEXT"));
+        let state_words =
+            isolated.iter().map(|&c| [System::percpu(c) + flags_off, System::percpu(c) + ct_off]).collect();
+        let layout = Layout { generators, isolated, watched, patch_site: site, vmap_va: VMAP_VA, state_words };
         Ok(Experiment {
             machine: Arc::new(machine.clone()),
             run: run.clone(),
             protocol,
+            name: protocol.name().to_string(),
             kernel,
             seed,
             system: sys,
             layout,
             horizon,
         })
+    }
+
+    /// Builds the experiment with protocol file `p` (a shipped protocol or a
+    /// variant) in the kernel, [`crate::kernel::FILES`] for the rest.
+    pub fn build_with_protocol(
+        machine: &MachineConfig,
+        kernel: &KernelConfig,
+        run: &ExperimentConfig,
+        p: &crate::protocol::ProtocolFile,
+        seed: u64,
+    ) -> Result<Experiment, ExperimentError> {
+        Ok(Self::build_with_kernel(machine, kernel, run, p.base, seed, &p.kernel())?.named(&p.name))
+    }
+
+    /// The same experiment under another protocol name in its report (a variant's).
+    pub fn named(mut self, name: &str) -> Experiment {
+        self.name = name.to_string();
+        self
     }
 
     /// The system as built (symbols, memory, code), e.g. to inspect or extend it.
@@ -327,7 +352,8 @@ impl Experiment {
             let missing: Vec<&str> = PROBES.iter().map(|p| p.0).filter(|l| self.system.symbol(l).is_none()).collect();
             return Err(ExperimentError::Config(format!("the kernel or programs lack labels {missing:?}")));
         }
-        let watch: Vec<Addr> = self.layout.watched.iter().map(|w| w.0).collect();
+        let watch: Vec<Addr> =
+            self.layout.watched.iter().map(|w| w.0).chain(self.layout.state_words.iter().flatten().copied()).collect();
         let (code, threads, mem) = self.system.clone().into_parts();
         let code = Arc::new(code);
         let mut machine = Machine::new(self.machine.clone(), code.clone(), &threads, mem);

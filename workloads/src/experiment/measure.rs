@@ -78,8 +78,10 @@ pub struct SyscallStats {
 /// Everything one run measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
-    /// The kick protocol.
+    /// The kick protocol (the base protocol of a variant).
     pub protocol: Protocol,
+    /// The protocol's name: the built-in one's, or the variant file's stem.
+    pub name: String,
     /// The seed.
     pub seed: u64,
     /// CPUs simulated.
@@ -257,6 +259,7 @@ pub(crate) fn report(
     let orderings = checker.orderings(m, &isolated_since);
     Report {
         protocol: exp.protocol,
+        name: exp.name.clone(),
         seed: exp.seed,
         cpus: exp.run.cpus,
         clock_mhz: cfg.clock_mhz,

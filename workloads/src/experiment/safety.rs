@@ -12,8 +12,10 @@
 //!   retirement of the first entry hook `c` completes after the decision;
 //! * every load from a watched kernel address that `c` retires at EL1 after
 //!   its obligation point must read a write no older than the newest write
-//!   to that address that had reached storage when `K` published (its first
-//!   barrier retired): otherwise **stale data**;
+//!   to that address that had reached storage when `K` was called, nor than
+//!   the sender's own last store to it before the call in program order
+//!   (still in its store buffer or not: publishing it is the kick's job):
+//!   otherwise **stale data**;
 //! * every patched instruction `c` retires after it must come from such a
 //!   write: otherwise **stale instruction**;
 //! * for TLB flushes, every translation `c` uses after it must not come from
@@ -42,14 +44,21 @@ pub(crate) struct Kick {
     pub sender: usize,
     /// A TLB flush (rather than kick_all_cpus_sync).
     pub tlb: bool,
-    /// Retirement of its first barrier: what was published before is covered.
+    /// Retirement of the call's first instruction (`kick_publish`, `flush_publish`): what
+    /// was published before is covered.
     pub publish: Cycle,
     /// Per target CPU: (cpu, skipped, decision cycle).
     pub decisions: Vec<(usize, bool, Cycle)>,
+    /// Per decision, when the sender's read of the target's state was satisfied (the
+    /// decision's cycle if the protocol read it with an atomic, which is not logged).
+    pub read_at: Vec<Cycle>,
     /// When it returned.
     pub done: Option<Cycle>,
     /// Per watched address, how many of its writes had reached storage at `publish`.
     pub snapshot: Vec<usize>,
+    /// Per watched address, the sender's own last store before the kick in program order
+    /// (published by the kick even if it was still in the store buffer at `publish`).
+    pub own: Vec<Option<WriteId>>,
 }
 
 /// A broken promise: who wrote what, who read what, and in which order.
@@ -117,7 +126,8 @@ pub struct Orderings {
     pub case4: u64,
     /// The exit-to-user race.
     pub exit_race: u64,
-    /// Interrupted while in user space with no race (what every kick does under broadcast).
+    /// Interrupted on a state read while the CPU ran user code, with no race: an isolation
+    /// break (what every kick does under broadcast).
     pub interrupted_in_user: u64,
     /// Skipped, and no kernel entry before the run ended (not yet classified).
     pub pending: u64,
@@ -246,7 +256,16 @@ impl Checker {
                 match h.probe {
                     probe::KICK_PUBLISH | probe::FLUSH_PUBLISH => {
                         let snapshot = self.stores.iter().map(|v| v.iter().filter(|s| s.2 <= h.at).count()).collect();
+                        let mut own = vec![None; self.layout.watched.len()];
+                        let mine = &m.observed(c).retired_stores;
+                        for st in mine[..mine.partition_point(|s| s.write.iid < h.iid)].iter().rev() {
+                            if let Some(w) = self.watch_index(st.addr) {
+                                own[w].get_or_insert(st.write);
+                            }
+                        }
                         self.kicks.push(Kick {
+                            read_at: vec![],
+                            own,
                             sender: c,
                             tlb: h.probe == probe::FLUSH_PUBLISH,
                             publish: h.at,
@@ -261,7 +280,9 @@ impl Checker {
                         if let Some(k) = self.open[c] {
                             let target = h.values[0] as usize;
                             let skipped = h.values[1] != 0;
+                            let read_at = self.state_read(m, c, target, h.at);
                             self.kicks[k].decisions.push((target, skipped, h.at));
+                            self.kicks[k].read_at.push(read_at);
                             if self.isolated_index.get(target).copied().flatten().is_some() {
                                 if skipped {
                                     self.safety.deferred += 1;
@@ -276,7 +297,7 @@ impl Checker {
                             self.kicks[k].done = Some(h.at);
                         }
                     }
-                    probe::ISOL_ENTER_DONE | probe::CT_ENTER_DONE => {
+                    probe::ENTRY_HOOK_DONE => {
                         if let Some(i) = self.isolated_index[c] {
                             self.hook_done[i].push(h.at);
                         }
@@ -326,6 +347,19 @@ impl Checker {
         self.check_translations(m);
     }
 
+    /// When sender `c`'s last read of `target`'s state words retired by
+    /// `decided` was satisfied; `decided` itself if there is none.
+    fn state_read(&self, m: &Machine, c: usize, target: usize, decided: Cycle) -> Cycle {
+        let Some(i) = self.isolated_index.get(target).copied().flatten() else { return decided };
+        let words = self.layout.state_words[i];
+        let loads = &m.observed(c).watched_loads;
+        loads[..loads.partition_point(|l| l.retired_at <= decided)]
+            .iter()
+            .rev()
+            .find(|l| words.contains(&l.addr))
+            .map_or(decided, |l| l.satisfied_at)
+    }
+
     /// The obligation points of isolated CPU `c` (index `i`): (cycle, kick), by cycle.
     ///
     /// Interrupted: the kick's return. Skipped: the end of the CPU's next
@@ -366,14 +400,28 @@ impl Checker {
         out
     }
 
+    /// The version of watched address `w` kick `k` requires: the newest in
+    /// storage when it was called, or the sender's own earlier store if
+    /// newer; `None` if that store has not reached storage yet (so every
+    /// version there is older).
+    fn need(&self, k: usize, w: usize) -> Option<usize> {
+        let kick = &self.kicks[k];
+        let own = match kick.own[w] {
+            Some(id) => self.version(w, id)?,
+            None => 0,
+        };
+        Some(kick.snapshot[w].max(own))
+    }
+
     /// The kick with the strictest requirement on watched address `w` among
-    /// obligations before `t`: (required version, kick).
-    fn required(&self, obligations: &[(Cycle, usize)], t: Cycle, w: usize) -> Option<(usize, usize)> {
+    /// obligations before `t`: (required version, kick), `None` for a
+    /// version not in storage yet.
+    fn required(&self, obligations: &[(Cycle, usize)], t: Cycle, w: usize) -> Option<(Option<usize>, usize)> {
         obligations
             .iter()
             .take_while(|(o, _)| *o < t)
-            .map(|&(_, k)| (self.kicks[k].snapshot[w], k))
-            .max_by_key(|&(v, k)| (v, std::cmp::Reverse(k)))
+            .map(|&(_, k)| (self.need(k, w), k))
+            .max_by_key(|&(v, k)| (v.map_or(usize::MAX, |v| v), std::cmp::Reverse(k)))
     }
 
     fn check_loads(&mut self, m: &Machine, i: usize, c: usize, obligations: &[(Cycle, usize)]) {
@@ -386,7 +434,7 @@ impl Checker {
             self.safety.loads_checked += 1;
             let Some((need, k)) = self.required(obligations, l.retired_at, w) else { continue };
             let Some(got) = self.version(w, l.source) else { continue };
-            if got < need {
+            if need.is_none_or(|need| got < need) {
                 let v = self.stale_story(c, k, w, l.source, got, need);
                 let mut story = v;
                 story.push(format!(
@@ -418,7 +466,7 @@ impl Checker {
             self.safety.instructions_checked += 1;
             let Some((need, k)) = self.required(obligations, r.at, site) else { continue };
             let Some(got) = self.version(site, r.executed) else { continue };
-            if got < need {
+            if need.is_none_or(|need| got < need) {
                 let mut story = self.stale_story(c, k, site, r.executed, got, need);
                 story.push(format!("CPU {c} executed the old instruction at cycle {} (retired)", r.at));
                 self.safety.violations.push(Violation {
@@ -489,10 +537,10 @@ impl Checker {
     }
 
     /// The writer's side of a stale read: the write read, the newer write
-    /// published before kick `k`, the kick's decision about `c`.
-    fn stale_story(&self, c: usize, k: usize, w: usize, read: WriteId, got: usize, need: usize) -> Vec<String> {
+    /// published before kick `k` (`need`, or the sender's own store still in
+    /// its buffer), the kick's decision about `c`.
+    fn stale_story(&self, c: usize, k: usize, w: usize, read: WriteId, got: usize, need: Option<usize>) -> Vec<String> {
         let kick = &self.kicks[k];
-        let newer = self.stores[w][need - 1];
         let describe = |id: WriteId, version: usize| -> String {
             if version == 0 {
                 "its initial value".to_string()
@@ -501,15 +549,20 @@ impl Checker {
                 format!("write {id} by CPU {} of {:#x}, in storage at cycle {}", id.tid, s.1, s.2)
             }
         };
+        let newer = match (need, kick.own[w]) {
+            (Some(need), _) => describe(self.stores[w][need - 1].0, need),
+            (None, Some(id)) => format!("write {id} by CPU {} (retired before the kick, not yet in storage)", id.tid),
+            (None, None) => unreachable!("a requirement not in storage is the sender's own store"),
+        };
         let decision = kick.decisions.iter().find(|d| d.0 == c);
         let mut story = vec![
             format!("CPU {c} read {}", describe(read, got)),
-            format!("but {} had replaced it before the kick", describe(newer.0, need)),
+            format!("but {newer} had replaced it before the kick"),
             format!(
-                "CPU {} published at cycle {} ({} barrier retired)",
+                "CPU {} called {} at cycle {}",
                 kick.sender,
-                kick.publish,
-                if kick.tlb { "flush_tlb_kernel_range's" } else { "kick_all_cpus_sync's" }
+                if kick.tlb { "flush_tlb_kernel_range" } else { "kick_all_cpus_sync" },
+                kick.publish
             ),
         ];
         if let Some(&(_, skipped, d)) = decision {
@@ -525,15 +578,20 @@ impl Checker {
     pub fn orderings(&self, m: &Machine, isolated_since: &[Option<Cycle>]) -> Orderings {
         let mut o = Orderings::default();
         for kick in &self.kicks {
-            for &(c, skipped, d) in &kick.decisions {
+            for (&(c, skipped, d), &read) in kick.decisions.iter().zip(&kick.read_at) {
                 let Some(i) = self.isolated_index.get(c).copied().flatten() else { continue };
                 if isolated_since[i].is_none_or(|t| d < t) {
                     continue;
                 }
                 let ex = m.state().cores[c].exceptions();
                 let entries = || ex.iter().filter(|e| e.from_el == 0);
-                // The kernel stay (entered from user space) around the decision, if any.
-                let stay = entries().find(|e| e.taken_at <= d && e.returned_at.is_none_or(|r| d < r));
+                // The kernel stay (entered from user space) around cycle `t`, if any.
+                let stay_at = |t: Cycle| entries().find(|e| e.taken_at <= t && e.returned_at.is_none_or(|r| t < r));
+                // A skip is classified at the decision; an interrupt where the sender read the
+                // CPU's state (an interrupt decided on a value read while the CPU was in user
+                // space breaks isolation; one read while it was in the kernel is the exit race
+                // if the IPI lands in user space).
+                let stay = stay_at(if skipped { d } else { read });
                 let hook_end = |taken: Cycle| {
                     let h = &self.hook_done[i];
                     h.get(h.partition_point(|&t| t < taken)).copied()

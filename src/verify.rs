@@ -1,0 +1,71 @@
+//! `isolsim fuzz`: text for a fuzz campaign's report.
+//!
+//! The campaign itself is [`workloads::fuzz`]; this lays out what it found
+//! against what the protocol file expects (`@expect`), with the seed's
+//! orderings as coverage.
+
+use std::fmt::Write as _;
+
+use workloads::fuzz::{FuzzReport, ORDERING_NAMES};
+use workloads::protocol::{Consequence, ProtocolFile};
+
+/// One-word verdict for a set of consequences.
+pub fn verdict(found: &[Consequence]) -> String {
+    if found.is_empty() { "none".to_string() } else { found.iter().map(|c| c.name()).collect::<Vec<_>>().join(" + ") }
+}
+
+/// The report as text; `secs` is the wall-clock time the campaign took (for runs/s only).
+pub fn fuzz_text(r: &FuzzReport, p: &ProtocolFile, jobs: usize, secs: f64) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "isolsim fuzz: protocol {} ({}), model {}", p.name, p.path, r.mode);
+    let _ = writeln!(
+        o,
+        "  runs                      {} in {:.1} s: {:.1} runs/s on {} thread{}",
+        r.runs,
+        secs,
+        r.runs as f64 / secs.max(1e-9),
+        jobs,
+        if jobs == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(o, "  safety violations         {} run{}", r.safety_violations, plural(r.safety_violations));
+    let _ = writeln!(o, "  isolation breaks          {} run{}", r.isolation_breaks, plural(r.isolation_breaks));
+    let _ = writeln!(o, "\nCoverage (the seed's orderings; occurrences, runs with at least one)");
+    let c = &r.coverage;
+    for ((name, n), runs) in
+        ORDERING_NAMES.iter().zip([c.case1, c.case2, c.case3, c.case4, c.exit_race]).zip(r.runs_covering)
+    {
+        let _ = writeln!(o, "  {name:<42} {n:>8} {runs:>8}");
+    }
+    let _ = writeln!(o, "  {:<42} {:>8}", "interrupted in user space", c.interrupted_in_user);
+    for name in r.uncovered() {
+        let _ = writeln!(o, "warning: no run covered {name}");
+    }
+    if let Some((run, v)) = &r.first_violation {
+        let _ = writeln!(
+            o,
+            "\nFirst safety violation: run {} (experiment seed {}, jitter {})",
+            run.index, run.seed, run.machine.jitter
+        );
+        let _ = write!(o, "{v}");
+    }
+    if let Some(run) = &r.first_break {
+        let _ = writeln!(o, "\nFirst isolation break: run {} (experiment seed {})", run.index, run.seed);
+    }
+    let found = r.found();
+    let _ = writeln!(o, "\nVerdict: {}", verdict(&found));
+    if let Some(expect) = &p.expect {
+        let ok = *expect == found;
+        let _ = writeln!(
+            o,
+            "Expected ({}): {} — {}",
+            p.path,
+            verdict(expect),
+            if ok { "as expected" } else { "NOT as expected" }
+        );
+    }
+    o
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

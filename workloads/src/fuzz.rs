@@ -1,0 +1,288 @@
+//! Fuzzed memory-ordering stress runs of a protocol: many short isolation
+//! experiments on a small machine, each with its timing drawn at random.
+//!
+//! ```text
+//!   CPU 0          housekeeping: text patches, vmalloc/vfree, slab tunings
+//!                  (each a kick or a deferred TLB flush), back to back
+//!   CPU 1 (.. 2)   isolated task: polling loop, system calls that use the
+//!                  data, code and mappings the kicks protect
+//! ```
+//!
+//! Each run draws, from its own random stream (run index `i` of the seed), the
+//! machine's timing noise (every memory access, and stores again: how long
+//! they wait in the store buffer), cache and coherence latencies, IPI delivery,
+//! exception entry and return, the kernel paths' lengths, the task's loop
+//! and system-call rate and the operations' arrival times; then runs the
+//! experiment with its safety check ([`crate::experiment`]). A run's result
+//! depends only on (seed, run index, protocol, base configuration), never
+//! on how runs are spread over threads.
+//!
+//! ```
+//! use workloads::fuzz::{Fuzz, FuzzConfig};
+//! use workloads::kernel::Protocol;
+//! use workloads::protocol::ProtocolFile;
+//!
+//! let fuzz = Fuzz::new(FuzzConfig { runs: 4, ..FuzzConfig::default() });
+//! let report = fuzz.run(&ProtocolFile::builtin(Protocol::Deferred), 1, |_| {}).unwrap();
+//! assert_eq!(report.runs, 4);
+//! assert_eq!(report.safety_violations, 0);
+//! ```
+
+use cpu_model::machine::MachineConfig;
+use memory_model::Mode;
+use rand::{Rng, RngExt};
+use serde::{Deserialize, Serialize};
+use sim::rng::RngStreams;
+
+use crate::experiment::{Experiment, ExperimentConfig, ExperimentError, Orderings, Report, Violation};
+use crate::kernel::KernelConfig;
+use crate::protocol::{Consequence, ProtocolFile};
+
+/// What `isolsim fuzz` runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FuzzConfig {
+    /// Runs.
+    pub runs: u64,
+    /// Master seed: run `i` draws everything from its index-`i` streams.
+    pub seed: u64,
+    /// CPUs: one housekeeping CPU (the sender) and `cpus - 1` isolated ones.
+    pub cpus: usize,
+    /// Simulated time per run, µs (short: what matters is how often a kick meets an entry).
+    pub duration_us: u64,
+    /// The machine the timing is drawn around (its latencies are scaled per run).
+    pub machine: MachineConfig,
+    /// The kernel whose path lengths are scaled per run.
+    pub kernel: KernelConfig,
+}
+
+impl Default for FuzzConfig {
+    fn default() -> Self {
+        FuzzConfig {
+            runs: 200,
+            seed: 1,
+            cpus: 2,
+            duration_us: 400,
+            machine: MachineConfig::default(),
+            kernel: KernelConfig::default(),
+        }
+    }
+}
+
+/// One run's drawn parameters: enough to rebuild it exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FuzzRun {
+    /// Run index.
+    pub index: u64,
+    /// The experiment's seed (arrival times, system-call gaps, jitter streams).
+    pub seed: u64,
+    /// The machine, timing drawn.
+    pub machine: MachineConfig,
+    /// The kernel, path lengths drawn.
+    pub kernel: KernelConfig,
+    /// The experiment: sizes and rates drawn.
+    pub run: ExperimentConfig,
+}
+
+impl FuzzRun {
+    /// Builds the run's experiment with protocol `p`.
+    pub fn experiment(&self, p: &ProtocolFile) -> Result<Experiment, ExperimentError> {
+        Experiment::build_with_protocol(&self.machine, &self.kernel, &self.run, p, self.seed)
+    }
+}
+
+/// What one run found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    /// Run index.
+    pub index: u64,
+    /// Safety violations (the run stops at the first).
+    pub violations: Vec<Violation>,
+    /// Decisions to interrupt a CPU that was running isolated user code, and broadcast TLB
+    /// invalidations that reached isolated user code.
+    pub isolation_breaks: u64,
+    /// The seed's orderings seen.
+    pub orderings: Orderings,
+}
+
+/// The whole campaign.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FuzzReport {
+    /// The protocol's name.
+    pub protocol: String,
+    /// The memory model.
+    pub mode: Mode,
+    /// Runs done.
+    pub runs: u64,
+    /// Runs with a safety violation.
+    pub safety_violations: u64,
+    /// Runs with an isolation break.
+    pub isolation_breaks: u64,
+    /// The seed's orderings, summed over runs.
+    pub coverage: Orderings,
+    /// Runs in which each ordering occurred at least once: case 1..4, exit race.
+    pub runs_covering: [u64; 5],
+    /// The first run with a safety violation: its parameters and what it found.
+    pub first_violation: Option<(FuzzRun, Violation)>,
+    /// The first run with an isolation break.
+    pub first_break: Option<FuzzRun>,
+}
+
+impl FuzzReport {
+    /// The consequences found (sorted).
+    pub fn found(&self) -> Vec<Consequence> {
+        let mut v = vec![];
+        if self.safety_violations > 0 {
+            v.push(Consequence::SafetyViolation);
+        }
+        if self.isolation_breaks > 0 {
+            v.push(Consequence::IsolationBreak);
+        }
+        v
+    }
+
+    /// The orderings that never occurred, by name.
+    pub fn uncovered(&self) -> Vec<&'static str> {
+        ORDERING_NAMES.iter().zip(self.runs_covering).filter(|(_, n)| *n == 0).map(|(name, _)| *name).collect()
+    }
+}
+
+/// Names of the seed's orderings, in [`FuzzReport::runs_covering`]'s order.
+pub const ORDERING_NAMES: [&str; 5] = [
+    "case 1 (hook during publication, IPI)",
+    "case 2 (entering at the check, deferred)",
+    "case 3 (hook before publication, IPI)",
+    "case 4 (in user space, deferred)",
+    "exit-to-user race",
+];
+
+/// A fuzz campaign.
+pub struct Fuzz {
+    cfg: FuzzConfig,
+}
+
+impl Fuzz {
+    /// A campaign of `cfg`.
+    pub fn new(cfg: FuzzConfig) -> Fuzz {
+        Fuzz { cfg }
+    }
+
+    /// Draws run `index`'s parameters.
+    pub fn draw(&self, index: u64) -> FuzzRun {
+        let c = &self.cfg;
+        let mut r = RngStreams::new(c.seed).indexed(index).stream("fuzz.params");
+        let mut m = c.machine.clone();
+        let mut k = c.kernel.clone();
+        // A factor in [lo, hi], log-uniform: latencies vary by ratios.
+        let scale = |r: &mut sim::rng::SimRng, v: u64, lo: f64, hi: f64| -> u64 {
+            let f = (lo.ln() + r.random::<f64>() * (hi.ln() - lo.ln())).exp();
+            ((v as f64 * f).round() as u64).max(1)
+        };
+        // Timing noise on every access: none in a fifth of the runs, else up to a few µs.
+        m.jitter = if r.random_bool(0.2) { 0 } else { scale(&mut r, 400, 0.05, 10.0) };
+        // Stores held in the buffer while loads go on: the store-buffering windows.
+        m.store_jitter = if r.random_bool(0.25) { 0 } else { scale(&mut r, 2000, 0.05, 10.0) };
+        m.cache.remote_transfer = scale(&mut r, m.cache.remote_transfer, 0.5, 2.0);
+        m.cache.memory = scale(&mut r, m.cache.memory, 0.5, 2.0);
+        m.gic.delivery_cycles = scale(&mut r, m.gic.delivery_cycles, 0.25, 4.0);
+        m.core.exception_entry_cycles = scale(&mut r, m.core.exception_entry_cycles, 0.5, 2.0);
+        m.core.exception_return_cycles = scale(&mut r, m.core.exception_return_cycles, 0.5, 2.0);
+        m.icache.invalidate_cycles = scale(&mut r, m.icache.invalidate_cycles, 0.25, 4.0);
+        k.irq_enter_cycles = scale(&mut r, k.irq_enter_cycles, 0.1, 2.0);
+        k.irq_exit_cycles = scale(&mut r, k.irq_exit_cycles, 0.1, 2.0);
+        k.touch_cycles = scale(&mut r, k.touch_cycles, 0.001, 1.0);
+        k.call_setup_cycles = scale(&mut r, k.call_setup_cycles, 0.25, 2.0);
+        let mut run = ExperimentConfig {
+            cpus: c.cpus,
+            isolated: c.cpus - 1,
+            duration_us: c.duration_us,
+            osnoise_period_us: c.duration_us.min(1000),
+            stop_on_violation: true,
+            ..ExperimentConfig::default()
+        };
+        let a = &mut run.activity;
+        a.generators = 1;
+        a.munmap_per_s = 0.0;
+        // Rates high enough that a short run has kicks meeting entries.
+        a.text_patch_per_s = scale(&mut r, 10_000, 0.3, 3.0) as f64;
+        a.vmalloc_per_s = scale(&mut r, 10_000, 0.3, 3.0) as f64;
+        a.slab_tune_per_s = scale(&mut r, 3_000, 0.3, 3.0) as f64;
+        a.syscalls_per_s = scale(&mut r, 100_000, 0.3, 3.0) as f64;
+        a.iter_work_cycles = scale(&mut r, 500, 0.1, 4.0);
+        FuzzRun { index, seed: r.next_u64(), machine: m, kernel: k, run }
+    }
+
+    /// Runs one run.
+    pub fn run_one(&self, p: &ProtocolFile, index: u64) -> Result<(FuzzRun, RunOutcome), ExperimentError> {
+        let params = self.draw(index);
+        let report = params.experiment(p)?.run(|_, _| {})?;
+        let outcome = outcome(index, &report);
+        Ok((params, outcome))
+    }
+
+    /// Runs every run on `jobs` threads (0: one per core), calling
+    /// `tick(done)` as runs end. The report does not depend on `jobs`.
+    pub fn run(
+        &self,
+        p: &ProtocolFile,
+        jobs: usize,
+        tick: impl Fn(u64) + Sync + Send,
+    ) -> Result<FuzzReport, ExperimentError> {
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let results: Vec<(FuzzRun, RunOutcome)> = sim::par::map_indexed(self.cfg.runs, jobs, |i| {
+            let r = self.run_one(p, i);
+            tick(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+            r
+        })
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+        let mut rep = FuzzReport {
+            protocol: p.name.clone(),
+            mode: self.cfg.machine.mode,
+            runs: self.cfg.runs,
+            safety_violations: 0,
+            isolation_breaks: 0,
+            coverage: Orderings::default(),
+            runs_covering: [0; 5],
+            first_violation: None,
+            first_break: None,
+        };
+        for (params, o) in results {
+            if let Some(v) = o.violations.first() {
+                rep.safety_violations += 1;
+                if rep.first_violation.is_none() {
+                    rep.first_violation = Some((params.clone(), v.clone()));
+                }
+            }
+            if o.isolation_breaks > 0 {
+                rep.isolation_breaks += 1;
+                if rep.first_break.is_none() {
+                    rep.first_break = Some(params);
+                }
+            }
+            let g = &o.orderings;
+            for (n, c) in rep.runs_covering.iter_mut().zip([g.case1, g.case2, g.case3, g.case4, g.exit_race]) {
+                *n += (c > 0) as u64;
+            }
+            let t = &mut rep.coverage;
+            t.case1 += g.case1;
+            t.case2 += g.case2;
+            t.case3 += g.case3;
+            t.case4 += g.case4;
+            t.exit_race += g.exit_race;
+            t.interrupted_in_user += g.interrupted_in_user;
+            t.pending += g.pending;
+        }
+        Ok(rep)
+    }
+}
+
+/// What a finished experiment says about the protocol.
+pub fn outcome(index: u64, r: &Report) -> RunOutcome {
+    let tlbi: u64 = r.isolated.iter().map(|i| i.tlbi_disturbances).sum();
+    RunOutcome {
+        index,
+        violations: r.safety.violations.clone(),
+        isolation_breaks: r.orderings.interrupted_in_user + tlbi,
+        orderings: r.orderings.clone(),
+    }
+}

@@ -1,0 +1,265 @@
+//! Protocol files: the part of the kernel a task-isolation protocol is.
+//!
+//! A protocol is five labels of assembler text (listed in
+//! `workloads/protocols/broadcast.S`): the kernel entry and exit hooks
+//! (`enter_from_user_mode`, `entry_hook_done`, `exit_to_user_mode`) and the
+//! sender's side of a kick (`isolation_publish`, `isolation_defer_cpu`).
+//! The shipped ones are [`Protocol::file`]; a user's variant is any file
+//! that defines the same labels, with a header that says which protocol it
+//! varies and, optionally, what it is expected to break:
+//!
+//! ```text
+//! // @base deferred                  the protocol it is a variant of
+//! // @expect safety-violation        or isolation-break, both, or none
+//! // @why the flag store may wait in the store buffer while ...
+//! ```
+//!
+//! The base decides how the rest of the kernel is configured (a deferred
+//! or ct-work base defers TLB flushes too). `isolsim fuzz` and `isolsim
+//! check` compare what they find with `@expect`.
+//!
+//! ```
+//! use workloads::protocol::{Consequence, ProtocolFile};
+//! use workloads::kernel::Protocol;
+//!
+//! let text = "// @base deferred\n// @expect isolation-break\nenter_from_user_mode:\n        RET\n";
+//! let v = ProtocolFile::parse("mine.S", text).unwrap();
+//! assert_eq!(v.base, Protocol::Deferred);
+//! assert_eq!(v.expect, Some(vec![Consequence::IsolationBreak]));
+//! let e = ProtocolFile::parse("bad.S", "// @base sometimes\n").unwrap_err();
+//! assert_eq!(e.to_string(), "bad.S:1:10: unknown base protocol `sometimes` (known: broadcast, deferred, ct-work)");
+//! ```
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kernel::{FILES, Protocol};
+
+/// What a broken protocol does to the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consequence {
+    /// A CPU in the kernel used stale data, a stale instruction or a stale translation after
+    /// the point the protocol promises it is synchronized.
+    SafetyViolation,
+    /// An IPI reached a CPU that was running isolated user code when the sender decided to
+    /// interrupt it (the protocol should have skipped it).
+    IsolationBreak,
+}
+
+impl Consequence {
+    /// The name in `@expect` lines and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Consequence::SafetyViolation => "safety-violation",
+            Consequence::IsolationBreak => "isolation-break",
+        }
+    }
+
+    fn by_name(s: &str) -> Option<Consequence> {
+        [Consequence::SafetyViolation, Consequence::IsolationBreak].into_iter().find(|c| c.name() == s)
+    }
+}
+
+impl fmt::Display for Consequence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A protocol file's text and header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtocolFile {
+    /// Short name for reports: the built-in protocol's name or the file's stem.
+    pub name: String,
+    /// Where the text came from (for messages).
+    pub path: String,
+    /// The assembler text.
+    pub text: String,
+    /// The protocol it is (a variant of).
+    pub base: Protocol,
+    /// What it is expected to break (`@expect`), if the file says; empty: nothing.
+    pub expect: Option<Vec<Consequence>>,
+    /// The file's explanation of its expected consequence (`@why` lines, joined).
+    pub why: String,
+}
+
+/// A header line the reader does not accept.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}{what}", if *.line == 0 { format!("{path}: ") } else { format!("{path}:{line}:{col}: ") })]
+pub struct ProtocolFileError {
+    /// The file.
+    pub path: String,
+    /// 1-based line (0: the whole file).
+    pub line: usize,
+    /// 1-based column.
+    pub col: usize,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl ProtocolFile {
+    /// A shipped protocol.
+    pub fn builtin(p: Protocol) -> ProtocolFile {
+        let (path, text) = p.file();
+        ProtocolFile::parse(path, text).expect("shipped protocol files have valid headers")
+    }
+
+    /// A shipped protocol by name, or the file at `name_or_path`.
+    pub fn resolve(name_or_path: &str) -> Result<ProtocolFile, ProtocolFileError> {
+        match Protocol::by_name(name_or_path) {
+            Some(p) => Ok(ProtocolFile::builtin(p)),
+            None if !Path::new(name_or_path).exists() => Err(ProtocolFileError {
+                path: "--protocol".to_string(),
+                line: 0,
+                col: 0,
+                what: format!(
+                    "unknown protocol `{name_or_path}` (known: broadcast, deferred, ct-work, or a protocol file)"
+                ),
+            }),
+            None => ProtocolFile::load(Path::new(name_or_path)),
+        }
+    }
+
+    /// Reads and parses a variant file.
+    pub fn load(path: &Path) -> Result<ProtocolFile, ProtocolFileError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ProtocolFileError {
+            path: shown.clone(),
+            line: 0,
+            col: 0,
+            what: format!("cannot read it ({e})"),
+        })?;
+        ProtocolFile::parse(&shown, &text)
+    }
+
+    /// Parses the header of `text` (directives `@base`, `@expect`, `@why` in
+    /// `//` comments); the assembler reads the rest when the kernel loads.
+    pub fn parse(path: &str, text: &str) -> Result<ProtocolFile, ProtocolFileError> {
+        let err = |line: usize, col: usize, what: String| ProtocolFileError { path: path.to_string(), line, col, what };
+        let mut base = None;
+        let mut expect = None;
+        let mut why: Vec<String> = vec![];
+        for (i, l) in text.lines().enumerate() {
+            let Some(c) = l.find("//") else { continue };
+            let comment = &l[c + 2..];
+            let Some(at) = comment.find('@') else { continue };
+            if !comment[..at].trim().is_empty() {
+                continue; // an @ inside prose
+            }
+            let rest = &comment[at + 1..];
+            let key = rest.split_whitespace().next().unwrap_or("");
+            let value_off = c + 2 + at + 1 + key.len();
+            let value = l[value_off..].trim();
+            let value_col = value_off + (l[value_off..].len() - l[value_off..].trim_start().len()) + 1;
+            match key {
+                "base" => {
+                    if base.is_some() {
+                        return Err(err(i + 1, c + 3 + at, "a second @base line".into()));
+                    }
+                    base = Some(Protocol::by_name(value).ok_or_else(|| {
+                        err(
+                            i + 1,
+                            value_col,
+                            format!("unknown base protocol `{value}` (known: broadcast, deferred, ct-work)"),
+                        )
+                    })?);
+                }
+                "expect" => {
+                    let mut list = vec![];
+                    let rest = &l[value_off..];
+                    let words = rest.split([' ', ',', '\t']).scan(0, |at, w| {
+                        let start = *at;
+                        *at += w.len() + 1;
+                        Some((start, w))
+                    });
+                    for (start, w) in words.filter(|(_, w)| !w.is_empty()) {
+                        if w == "none" {
+                            continue;
+                        }
+                        let col = value_off + start + 1;
+                        let c = Consequence::by_name(w).ok_or_else(|| {
+                            err(
+                                i + 1,
+                                col,
+                                format!("unknown consequence `{w}` (known: none, safety-violation, isolation-break)"),
+                            )
+                        })?;
+                        if !list.contains(&c) {
+                            list.push(c);
+                        }
+                    }
+                    if value.is_empty() {
+                        return Err(err(
+                            i + 1,
+                            value_col,
+                            "@expect needs a value: none, safety-violation, isolation-break".into(),
+                        ));
+                    }
+                    list.sort();
+                    expect = Some(list);
+                }
+                "why" => why.push(value.to_string()),
+                _ => {
+                    return Err(err(
+                        i + 1,
+                        c + 3 + at,
+                        format!("unknown directive `@{key}` (known: @base, @expect, @why)"),
+                    ));
+                }
+            }
+        }
+        let base =
+            base.ok_or_else(|| err(1, 1, "no `// @base NAME` line: which protocol is this a variant of?".into()))?;
+        let name = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or(path).to_string();
+        Ok(ProtocolFile { name, path: path.to_string(), text: text.to_string(), base, expect, why: why.join(" ") })
+    }
+
+    /// True for a shipped protocol's own file.
+    pub fn is_builtin(&self) -> bool {
+        self.base.file() == (self.path.as_str(), self.text.as_str())
+    }
+
+    /// The whole kernel with this protocol: [`FILES`], then this file.
+    pub fn kernel(&self) -> Vec<(&str, &str)> {
+        let mut f: Vec<(&str, &str)> = FILES.to_vec();
+        f.push((&self.path, &self.text));
+        f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_protocols_are_safe_and_only_broadcast_breaks_isolation() {
+        for p in Protocol::ALL {
+            let f = ProtocolFile::builtin(p);
+            let expect: &[Consequence] = if p == Protocol::Broadcast { &[Consequence::IsolationBreak] } else { &[] };
+            assert_eq!((f.base, f.expect.as_deref(), f.name.as_str()), (p, Some(expect), p.name()));
+            assert!(f.is_builtin());
+        }
+    }
+
+    #[test]
+    fn header_errors_name_line_and_column() {
+        let e = ProtocolFile::parse("v.S", "// @base deferred\n// @expect safety-violation stale\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "v.S:2:29: unknown consequence `stale` (known: none, safety-violation, isolation-break)"
+        );
+        let e = ProtocolFile::parse("v.S", "// @base deferred\n   // @frob x\n").unwrap_err();
+        assert_eq!((e.line, e.col), (2, 7));
+        let e = ProtocolFile::parse("v.S", "enter_from_user_mode:\n").unwrap_err();
+        assert!(e.to_string().starts_with("v.S:1:1: no `// @base NAME` line"));
+        let ok = ProtocolFile::parse(
+            "v.S",
+            "// @base ct-work\n// @expect isolation-break, safety-violation\n// mail me @ home\n",
+        )
+        .unwrap();
+        assert_eq!(ok.expect, Some(vec![Consequence::SafetyViolation, Consequence::IsolationBreak]));
+    }
+}
