@@ -50,7 +50,7 @@ struct FuzzArgs {
     #[arg(long, value_parser = parse_mode)]
     model: Option<Mode>,
     /// Runs.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 500)]
     runs: u64,
     /// Master seed (run i draws its timing from stream i of it).
     #[arg(long, default_value_t = 1)]

@@ -14,8 +14,10 @@
 //! // @why the flag store may wait in the store buffer while ...
 //! ```
 //!
-//! The base decides how the rest of the kernel is configured (a deferred
-//! or ct-work base defers TLB flushes too). `isolsim fuzz` and `isolsim
+//! A variant need define only the functions it changes
+//! ([`FUNCTIONS`]); the others are taken from its base. The base also
+//! decides how the rest of the kernel is configured (a deferred or ct-work
+//! base defers TLB flushes too). `isolsim fuzz` and `isolsim
 //! check` compare what they find with `@expect`.
 //!
 //! ```
@@ -222,12 +224,52 @@ impl ProtocolFile {
         self.base.file() == (self.path.as_str(), self.text.as_str())
     }
 
-    /// The whole kernel with this protocol: [`FILES`], then this file.
-    pub fn kernel(&self) -> Vec<(&str, &str)> {
-        let mut f: Vec<(&str, &str)> = FILES.to_vec();
-        f.push((&self.path, &self.text));
+    /// The functions of the base protocol this file does not define
+    /// (blank lines in place of the ones it does, so that messages keep the
+    /// base file's line numbers): (name for messages, text); `None` for a
+    /// file that defines them all.
+    pub fn inherited(&self) -> Option<(String, String)> {
+        let defines = |text: &str, f: &str| text.lines().any(|l| label_of(l) == Some(f));
+        let missing: Vec<&str> = FUNCTIONS.into_iter().filter(|f| !defines(&self.text, f)).collect();
+        if missing.is_empty() || self.is_builtin() {
+            return None;
+        }
+        let (base_path, base_text) = self.base.file();
+        let mut keep = true;
+        let mut out = String::new();
+        for l in base_text.lines() {
+            if let Some(f) = label_of(l).filter(|f| FUNCTIONS.contains(f)) {
+                keep = missing.contains(&f);
+            }
+            if keep {
+                out.push_str(l);
+            }
+            out.push('\n');
+        }
+        Some((format!("{base_path} (inherited by {}: {})", self.path, missing.join(", ")), out))
+    }
+
+    /// The whole kernel with this protocol: [`FILES`], then what it inherits
+    /// from its base ([`ProtocolFile::inherited`]), then this file.
+    pub fn kernel_files(&self) -> Vec<(String, String)> {
+        let mut f: Vec<(String, String)> = FILES.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+        f.extend(self.inherited());
+        f.push((self.path.clone(), self.text.clone()));
         f
     }
+}
+
+/// The four functions a protocol file provides (`entry_hook_done` is a label
+/// inside `enter_from_user_mode`). A variant may define only some of them;
+/// the others come from its base.
+pub const FUNCTIONS: [&str; 4] =
+    ["enter_from_user_mode", "exit_to_user_mode", "isolation_publish", "isolation_defer_cpu"];
+
+/// The label a line defines, if any (`name:` first on the line).
+fn label_of(line: &str) -> Option<&str> {
+    let code = line.split("//").next().unwrap_or("").trim_start();
+    let (name, _) = code.split_once(':')?;
+    (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(name)
 }
 
 #[cfg(test)]

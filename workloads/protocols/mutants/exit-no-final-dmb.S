@@ -8,27 +8,7 @@
 // @why costs an IPI; it never says "isolated" too early, because a store
 // @why cannot pass the exit path's earlier loads and stores to the kernel's
 // @why data (their values are final before it retires).
-
-// enter_from_user_mode(): context tracking says "in the kernel", then
-// task_isolation_kernel_enter().
-enter_from_user_mode:
-        MRS   X9, TPIDR_EL1
-        STR   XZR, [X9, #PCPU_CONTEXT]   // CT_KERNEL
-        LDR   X10, [X9, #PCPU_ISOL_FLAGS]
-        CMP   X10, #ISOL_ISOLATED
-        B.NE  entry_hook_done
-        MOV   X10, #ISOL_BROKEN
-        STR   X10, [X9, #PCPU_ISOL_FLAGS]
-        DMB   ISH                        // the flag before any read of synced data (seed: smp_mb())
-        ISB                              // instr_sync(): no instruction fetched before the barrier
-        MOV   X11, #TLB_SCHEME
-        CMP   X11, #TLB_DEFERRED
-        B.NE  entry_hook_done
-        TLBI  VMALLE1                    // the deferred flush: the whole TLB, locally
-        DSB   NSH
-        ISB
-entry_hook_done:
-        RET
+// The functions it does not define come from deferred.S.
 
 // exit_to_user_mode(): context tracking says "in user space", then
 // task_isolation_exit_to_user_mode(): a task that still asks for isolation
@@ -50,17 +30,4 @@ isol_exit_request:
         MOV   X10, #ISOL_ISOLATED
         STR   X10, [X9, #PCPU_ISOL_FLAGS]
 isol_exit_done:
-        RET
-
-// The sender: smp_mb(), then each CPU's flag.
-isolation_publish:
-        DMB   ISH                        // smp_mb(): the data before any CPU's flag is read
-        RET
-
-isolation_defer_cpu:
-        LSL   X9, X0, #PERCPU_SHIFT
-        ADD   X9, X9, #PERCPU_BASE
-        LDR   X10, [X9, #PCPU_ISOL_FLAGS]
-        CMP   X10, #ISOL_ISOLATED
-        CSET  X0, EQ                     // skip exactly the CPUs running isolated user code
         RET

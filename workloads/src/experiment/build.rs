@@ -131,7 +131,7 @@ impl Experiment {
     }
 
     /// [`Experiment::build`] with another kernel text: (file name, text)
-    /// pairs in load order, e.g. [`crate::protocol::ProtocolFile::kernel`]
+    /// pairs in load order, e.g. [`crate::protocol::ProtocolFile::kernel_files`]
     /// of a variant of `protocol`. The kernel must keep the labels the run
     /// probes (`kick_publish`, `kick_decided`, … in isolation.S and tlb.S,
     /// `entry_hook_done` in the protocol file) and the symbols the programs
@@ -321,7 +321,9 @@ impl Experiment {
         p: &crate::protocol::ProtocolFile,
         seed: u64,
     ) -> Result<Experiment, ExperimentError> {
-        Ok(Self::build_with_kernel(machine, kernel, run, p.base, seed, &p.kernel())?.named(&p.name))
+        let files = p.kernel_files();
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        Ok(Self::build_with_kernel(machine, kernel, run, p.base, seed, &files)?.named(&p.name))
     }
 
     /// The same experiment under another protocol name in its report (a variant's).

@@ -1,0 +1,47 @@
+//! `isolsim fuzz` as a user runs it: coverage and verdict, a mutant's
+//! expected consequence, bad input.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::root;
+
+fn isolsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_isolsim")).args(args).current_dir(root()).output().expect("runs")
+}
+
+#[test]
+fn fuzz_reports_coverage_and_the_verdict() {
+    let out = isolsim(&["fuzz", "--protocol", "deferred", "--runs", "40", "--jobs", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    for row in ["runs/s", "case 1 (hook during publication, IPI)", "exit-to-user race", "Verdict: none"] {
+        assert!(s.contains(row), "{row}: {s}");
+    }
+    assert!(s.contains("none — as expected"), "{s}");
+
+    let out = isolsim(&["fuzz", "--protocol", "workloads/protocols/mutants/exit-no-final-dmb.S", "--runs", "60"]);
+    assert_eq!(out.status.code(), Some(1));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("Verdict: isolation-break") && s.contains("— as expected"), "{s}");
+
+    let out = isolsim(&["fuzz", "--protocol", "deferred", "--runs", "3", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["runs"], 3);
+}
+
+#[test]
+fn fuzz_rejects_bad_input_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.S");
+    std::fs::write(&bad, "// @base deferred\n// @expect sometimes\n").unwrap();
+    let out = isolsim(&["fuzz", "--protocol", bad.to_str().unwrap(), "--runs", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.S:2:12: unknown consequence `sometimes`"));
+    let out = isolsim(&["fuzz", "--cpus", "5"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = isolsim(&["fuzz", "--protocol", "lazy"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown protocol `lazy`"));
+}
