@@ -54,9 +54,9 @@ pub fn run(
     let built: Vec<Experiment> = protocols
         .iter()
         .map(|p| {
-            let own = p.kernel_files();
+            let own = p.protocol_files();
             let mut files = kernel.to_vec();
-            files.extend(own[workloads::kernel::FILES.len()..].iter().map(|(n, t)| (n.as_str(), t.as_str())));
+            files.extend(own.iter().map(|(n, t)| (n.as_str(), t.as_str())));
             let exp = Experiment::build_with_kernel(&cfg.machine, &cfg.kernel, &cfg.run, p.base, seed, &files)?;
             Ok(exp.named(&p.name))
         })

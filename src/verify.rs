@@ -31,9 +31,7 @@ pub fn fuzz_text(r: &FuzzReport, p: &ProtocolFile, jobs: usize, secs: f64) -> St
     let _ = writeln!(o, "  isolation breaks          {} run{}", r.isolation_breaks, plural(r.isolation_breaks));
     let _ = writeln!(o, "\nCoverage (the seed's orderings; occurrences, runs with at least one)");
     let c = &r.coverage;
-    for ((name, n), runs) in
-        ORDERING_NAMES.iter().zip([c.case1, c.case2, c.case3, c.case4, c.exit_race]).zip(r.runs_covering)
-    {
+    for ((name, n), runs) in ORDERING_NAMES.iter().zip(c.seed_cases()).zip(r.runs_covering) {
         let _ = writeln!(o, "  {name:<42} {n:>8} {runs:>8}");
     }
     let _ = writeln!(o, "  {:<42} {:>8}", "interrupted in user space", c.interrupted_in_user);

@@ -260,18 +260,10 @@ impl Fuzz {
                     rep.first_break = Some(params);
                 }
             }
-            let g = &o.orderings;
-            for (n, c) in rep.runs_covering.iter_mut().zip([g.case1, g.case2, g.case3, g.case4, g.exit_race]) {
+            for (n, c) in rep.runs_covering.iter_mut().zip(o.orderings.seed_cases()) {
                 *n += (c > 0) as u64;
             }
-            let t = &mut rep.coverage;
-            t.case1 += g.case1;
-            t.case2 += g.case2;
-            t.case3 += g.case3;
-            t.case4 += g.case4;
-            t.exit_race += g.exit_race;
-            t.interrupted_in_user += g.interrupted_in_user;
-            t.pending += g.pending;
+            rep.coverage += &o.orderings;
         }
         Ok(rep)
     }

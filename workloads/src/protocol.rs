@@ -219,11 +219,6 @@ impl ProtocolFile {
         Ok(ProtocolFile { name, path: path.to_string(), text: text.to_string(), base, expect, why: why.join(" ") })
     }
 
-    /// True for a shipped protocol's own file.
-    pub fn is_builtin(&self) -> bool {
-        self.base.file() == (self.path.as_str(), self.text.as_str())
-    }
-
     /// The functions of the base protocol this file does not define
     /// (blank lines in place of the ones it does, so that messages keep the
     /// base file's line numbers): (name for messages, text); `None` for a
@@ -231,7 +226,7 @@ impl ProtocolFile {
     pub fn inherited(&self) -> Option<(String, String)> {
         let defines = |text: &str, f: &str| text.lines().any(|l| label_of(l) == Some(f));
         let missing: Vec<&str> = FUNCTIONS.into_iter().filter(|f| !defines(&self.text, f)).collect();
-        if missing.is_empty() || self.is_builtin() {
+        if missing.is_empty() {
             return None;
         }
         let (base_path, base_text) = self.base.file();
@@ -249,12 +244,18 @@ impl ProtocolFile {
         Some((format!("{base_path} (inherited by {}: {})", self.path, missing.join(", ")), out))
     }
 
-    /// The whole kernel with this protocol: [`FILES`], then what it inherits
-    /// from its base ([`ProtocolFile::inherited`]), then this file.
+    /// What the kernel's other files are followed by: what this file
+    /// inherits from its base ([`ProtocolFile::inherited`]), then this file.
+    pub fn protocol_files(&self) -> Vec<(String, String)> {
+        let mut f: Vec<(String, String)> = self.inherited().into_iter().collect();
+        f.push((self.path.clone(), self.text.clone()));
+        f
+    }
+
+    /// The whole kernel with this protocol: [`FILES`], then [`ProtocolFile::protocol_files`].
     pub fn kernel_files(&self) -> Vec<(String, String)> {
         let mut f: Vec<(String, String)> = FILES.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
-        f.extend(self.inherited());
-        f.push((self.path.clone(), self.text.clone()));
+        f.extend(self.protocol_files());
         f
     }
 }
@@ -282,7 +283,7 @@ mod tests {
             let f = ProtocolFile::builtin(p);
             let expect: &[Consequence] = if p == Protocol::Broadcast { &[Consequence::IsolationBreak] } else { &[] };
             assert_eq!((f.base, f.expect.as_deref(), f.name.as_str()), (p, Some(expect), p.name()));
-            assert!(f.is_builtin());
+            assert_eq!(f.inherited(), None, "a shipped protocol defines every function");
         }
     }
 

@@ -131,7 +131,7 @@ pub(crate) fn report(
     // Decision cycles at which some kick skipped each isolated CPU.
     let mut skips: BTreeMap<usize, Vec<Cycle>> = BTreeMap::new();
     for k in &checker.kicks {
-        for &(c, skipped, d) in &k.decisions {
+        for &(c, skipped, d, _) in &k.decisions {
             if skipped {
                 skips.entry(c).or_default().push(d);
             }

@@ -47,11 +47,10 @@ pub(crate) struct Kick {
     /// Retirement of the call's first instruction (`kick_publish`, `flush_publish`): what
     /// was published before is covered.
     pub publish: Cycle,
-    /// Per target CPU: (cpu, skipped, decision cycle).
-    pub decisions: Vec<(usize, bool, Cycle)>,
-    /// Per decision, when the sender's read of the target's state was satisfied (the
-    /// decision's cycle if the protocol read it with an atomic, which is not logged).
-    pub read_at: Vec<Cycle>,
+    /// Per target CPU: (cpu, skipped, decision cycle, cycle the sender's read of the target's
+    /// state was satisfied: the decision's cycle if the protocol read it with an atomic, which
+    /// is not logged).
+    pub decisions: Vec<(usize, bool, Cycle, Cycle)>,
     /// When it returned.
     pub done: Option<Cycle>,
     /// Per watched address, how many of its writes had reached storage at `publish`.
@@ -136,7 +135,24 @@ pub struct Orderings {
 impl Orderings {
     /// Every one of the seed's four cases and the exit race occurred.
     pub fn all_occurred(&self) -> bool {
-        self.case1 > 0 && self.case2 > 0 && self.case3 > 0 && self.case4 > 0 && self.exit_race > 0
+        self.seed_cases().iter().all(|&n| n > 0)
+    }
+
+    /// Cases 1–4 and the exit race, in that order.
+    pub fn seed_cases(&self) -> [u64; 5] {
+        [self.case1, self.case2, self.case3, self.case4, self.exit_race]
+    }
+}
+
+impl std::ops::AddAssign<&Orderings> for Orderings {
+    fn add_assign(&mut self, o: &Orderings) {
+        self.case1 += o.case1;
+        self.case2 += o.case2;
+        self.case3 += o.case3;
+        self.case4 += o.case4;
+        self.exit_race += o.exit_race;
+        self.interrupted_in_user += o.interrupted_in_user;
+        self.pending += o.pending;
     }
 }
 
@@ -264,7 +280,6 @@ impl Checker {
                             }
                         }
                         self.kicks.push(Kick {
-                            read_at: vec![],
                             own,
                             sender: c,
                             tlb: h.probe == probe::FLUSH_PUBLISH,
@@ -281,8 +296,7 @@ impl Checker {
                             let target = h.values[0] as usize;
                             let skipped = h.values[1] != 0;
                             let read_at = self.state_read(m, c, target, h.at);
-                            self.kicks[k].decisions.push((target, skipped, h.at));
-                            self.kicks[k].read_at.push(read_at);
+                            self.kicks[k].decisions.push((target, skipped, h.at, read_at));
                             if self.isolated_index.get(target).copied().flatten().is_some() {
                                 if skipped {
                                     self.safety.deferred += 1;
@@ -382,7 +396,7 @@ impl Checker {
         };
         let mut out = vec![];
         for (k, kick) in self.kicks.iter().enumerate() {
-            for &(target, skipped, d) in &kick.decisions {
+            for &(target, skipped, d, _) in &kick.decisions {
                 if target != c {
                     continue;
                 }
@@ -565,7 +579,7 @@ impl Checker {
                 kick.publish
             ),
         ];
-        if let Some(&(_, skipped, d)) = decision {
+        if let Some(&(_, skipped, d, _)) = decision {
             story.push(format!(
                 "and at cycle {d} decided to {} CPU {c}",
                 if skipped { "skip (defer)" } else { "interrupt" }
@@ -578,7 +592,7 @@ impl Checker {
     pub fn orderings(&self, m: &Machine, isolated_since: &[Option<Cycle>]) -> Orderings {
         let mut o = Orderings::default();
         for kick in &self.kicks {
-            for (&(c, skipped, d), &read) in kick.decisions.iter().zip(&kick.read_at) {
+            for &(c, skipped, d, read) in &kick.decisions {
                 let Some(i) = self.isolated_index.get(c).copied().flatten() else { continue };
                 if isolated_since[i].is_none_or(|t| d < t) {
                     continue;
