@@ -30,3 +30,13 @@ pub use workloads;
 pub use memory_model::Mode;
 pub use workloads::litmus;
 pub use workloads::litmus::run::RunOptions;
+
+/// Writes `bytes` to `path` through a temporary file in the same directory
+/// and a rename, so that an interrupted run never leaves a half-written file.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

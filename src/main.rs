@@ -39,6 +39,50 @@ enum Command {
     /// Fuzzed stress runs of a protocol: many short experiments with random timing, checked for
     /// safety violations and isolation breaks, with coverage of the seed's orderings.
     Fuzz(FuzzArgs),
+    /// Bounded exhaustive check of a protocol: every interleaving and reordering the memory model
+    /// allows in a small harness (one sender, one or two isolated CPUs, one kick, one entry/exit).
+    Check(CheckArgs),
+    /// Reproduce a saved counterexample (from `isolsim check`) and print its timeline.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+struct CheckArgs {
+    /// The protocol: broadcast, deferred, ct-work or a protocol file (a variant).
+    #[arg(long, default_value = "deferred")]
+    protocol: String,
+    /// Memory model of the cores.
+    #[arg(long, default_value = "arm", value_parser = parse_mode)]
+    model: Mode,
+    /// CPUs: one sender and CPUS-1 isolated CPUs (2 or 3).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(2..=3))]
+    cpus: u64,
+    /// The bound: a path on which some CPU fetches more instructions than this is cut off (and
+    /// reported).
+    #[arg(long, default_value_t = 200)]
+    bound: u64,
+    /// Unresolved conditional branches a CPU may speculate past.
+    #[arg(long, default_value_t = 1)]
+    speculation: usize,
+    /// Give up after this many distinct states.
+    #[arg(long, default_value_t = 20_000_000)]
+    max_states: u64,
+    /// Where to save counterexamples (replay files and Graphviz DOT graphs); nothing is written
+    /// when nothing is found.
+    #[arg(long, default_value = "counterexamples")]
+    save: PathBuf,
+    /// Print the report as JSON (counterexamples are still saved).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// A replay file written by `isolsim check`.
+    file: PathBuf,
+    /// Also write the execution graph as Graphviz DOT here.
+    #[arg(long)]
+    dot: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -223,7 +267,126 @@ fn main() -> ExitCode {
         Command::Calibrate(a) => calibrate(a),
         Command::Run(a) => run(a),
         Command::Fuzz(a) => fuzz(a),
+        Command::Check(a) => check(a),
+        Command::Replay(a) => replay(a),
     }
+}
+
+fn check(a: CheckArgs) -> ExitCode {
+    use isolsim::workloads::check::{Check, CheckConfig, ReplayFile, to_dot};
+    let protocol = match isolsim::workloads::protocol::ProtocolFile::resolve(&a.protocol) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = CheckConfig {
+        cpus: a.cpus as usize,
+        mode: a.model,
+        bound: a.bound,
+        speculation: a.speculation,
+        max_states: a.max_states,
+    };
+    let checker = Check::new(cfg.clone());
+    let start = std::time::Instant::now();
+    let report = match checker.run(&protocol) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let mut text = if a.json {
+        serde_json::to_string_pretty(&report).expect("the report serialises") + "\n"
+    } else {
+        isolsim::verify::check_text(&report, &protocol, secs)
+    };
+    for c in report.counterexamples() {
+        let replayed = match checker.replay(&protocol, &c.steps) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+        if !a.json {
+            text.push_str(&isolsim::verify::counterexample_text(c, &replayed));
+        }
+        let stem = a.save.join(format!("{}.{}", protocol.name, c.consequence));
+        let file = stem.with_extension(format!("{}.json", c.consequence));
+        let dot = stem.with_extension(format!("{}.dot", c.consequence));
+        let saved = std::fs::create_dir_all(&a.save)
+            .and_then(|_| {
+                let json = serde_json::to_string_pretty(&ReplayFile::new(&protocol, &cfg, c)).expect("serialises");
+                isolsim::write_atomically(&file, json.as_bytes())
+            })
+            .and_then(|_| isolsim::write_atomically(&dot, to_dot(&replayed.graph).0.as_bytes()));
+        match saved {
+            Ok(()) if !a.json => text.push_str(&format!(
+                "\nSaved: {} (isolsim replay {}) and {} (the execution graph, its cycle in bold)\n",
+                file.display(),
+                file.display(),
+                dot.display()
+            )),
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("{}: cannot write ({e})", a.save.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if !report.found().is_empty() {
+        ExitCode::from(1)
+    } else if report.stats.bound_hit() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn replay(a: ReplayArgs) -> ExitCode {
+    use isolsim::workloads::check::{Check, ReplayFile, to_dot};
+    let (file, protocol) = match ReplayFile::load(&a.file).and_then(|f| f.protocol().map(|p| (f, p))) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let c = &file.counterexample;
+    let replayed = match Check::new(file.config.clone()).replay(&protocol, &c.steps) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{}: {e}", a.file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut text = format!(
+        "isolsim replay: {} (protocol {}, model {}, {} CPUs, found by isolsim {})\n",
+        a.file.display(),
+        protocol.name,
+        file.config.mode,
+        file.config.cpus,
+        file.version
+    );
+    text.push_str(&isolsim::verify::counterexample_text(c, &replayed));
+    let reproduced = replayed.found.iter().any(|(k, what)| *k == c.consequence && *what == c.what);
+    text.push_str(if reproduced {
+        "\nReproduced: the same consequence, on the same CPU, with the same values.\n"
+    } else {
+        "\nNOT reproduced: this path no longer ends in that consequence (a changed protocol or simulator).\n"
+    });
+    if let Some(dot) = &a.dot {
+        if let Err(e) = isolsim::write_atomically(dot, to_dot(&replayed.graph).0.as_bytes()) {
+            eprintln!("{}: cannot write ({e})", dot.display());
+            return ExitCode::from(2);
+        }
+    }
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if reproduced { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 fn fuzz(a: FuzzArgs) -> ExitCode {

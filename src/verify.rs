@@ -67,3 +67,81 @@ pub fn fuzz_text(r: &FuzzReport, p: &ProtocolFile, jobs: usize, secs: f64) -> St
 fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
+
+/// `isolsim check`'s report as text; `secs` is the wall-clock time of the exploration.
+pub fn check_text(r: &workloads::check::CheckReport, p: &ProtocolFile, secs: f64) -> String {
+    let mut o = String::new();
+    let c = &r.config;
+    let _ = writeln!(
+        o,
+        "isolsim check: protocol {} ({}), model {}, {} CPUs (1 sender, {} isolated)",
+        p.name,
+        p.path,
+        c.mode,
+        c.cpus,
+        c.cpus - 1
+    );
+    let s = &r.stats;
+    let _ = writeln!(
+        o,
+        "  explored                  {} states, {} transitions, {} final states in {:.2} s",
+        s.states, s.transitions, s.finals, secs
+    );
+    let _ = writeln!(o, "  final states violating    {}", r.violating_finals);
+    let _ = writeln!(o, "  final states breaking     {}", r.breaking_finals);
+    let _ = writeln!(o, "\nCoverage (the seed's orderings, decisions over all final states)");
+    for (name, n) in ORDERING_NAMES.iter().zip(r.coverage.seed_cases()) {
+        let _ = writeln!(o, "  {name:<42} {n:>8}");
+    }
+    let _ = writeln!(o, "  {:<42} {:>8}", "interrupted in user space", r.coverage.interrupted_in_user);
+    let found = r.found();
+    if s.model_bound_hits > 0 {
+        let _ = writeln!(
+            o,
+            "\nStopped at the bound: on {} path{} a CPU fetched more than {} instructions (--bound); a protocol \
+             function that never returns (a loop that waits forever?) ends here. Nothing beyond the bound was explored.",
+            s.model_bound_hits,
+            plural(s.model_bound_hits),
+            c.bound
+        );
+    }
+    if s.state_limit_hit {
+        let _ = writeln!(o, "\nStopped at the state limit ({} states, --max-states).", c.max_states);
+    }
+    let _ = writeln!(o);
+    if found.is_empty() && !s.bound_hit() {
+        let _ = writeln!(
+            o,
+            "Verdict: safe within bound {} (every path explored: {} states, {:.2} s)",
+            c.bound, s.states, secs
+        );
+    } else if found.is_empty() {
+        let _ = writeln!(o, "Verdict: inconclusive: nothing found, but the bound cut the exploration short");
+    } else {
+        let _ = writeln!(o, "Verdict: {}", verdict(&found));
+    }
+    let _ = writeln!(
+        o,
+        "Not covered: translations (the explorer has no TLB; stale translations are `isolsim fuzz`'s to find)"
+    );
+    if let Some(expect) = &p.expect {
+        let ok = *expect == found && (!found.is_empty() || !s.bound_hit());
+        let _ = writeln!(
+            o,
+            "Expected ({}): {} — {}",
+            p.path,
+            verdict(expect),
+            if ok { "as expected" } else { "NOT as expected" }
+        );
+    }
+    o
+}
+
+/// A counterexample as the seed draws it: a sentence, then the timeline.
+pub fn counterexample_text(c: &workloads::check::Counterexample, replayed: &workloads::check::Replayed) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "\nCounterexample ({}, {} transitions, the shortest found):", c.consequence, c.steps.len());
+    let _ = writeln!(o, "  {}\n", c.what);
+    o.push_str(&workloads::check::render_timeline(replayed.cpus, &replayed.rows));
+    o
+}

@@ -198,6 +198,10 @@ pub struct Env<'a> {
     /// Data addresses whose retired loads are logged
     /// ([`Observed::watched_loads`]), sorted.
     pub watch: &'a [Addr],
+    /// Exhaustive runs: stop fetching once past this many instructions (a
+    /// loop without memory accesses would otherwise spin inside one step;
+    /// the explorer reports the path as cut at its bound).
+    pub fetch_limit: u64,
 }
 
 /// An instruction whose every retirement a timed run logs, with the values
@@ -661,6 +665,12 @@ impl Core {
     /// Probe hits, watched loads and disturbance times of a timed run.
     pub fn observed(&self) -> &Observed {
         &self.observed
+    }
+
+    /// Takes the probe hits logged so far (an exhaustive run moves them into
+    /// its state's trace after each step).
+    pub fn drain_probe_hits(&mut self) -> std::vec::Drain<'_, ProbeHit> {
+        self.observed.probe_hits.drain(..)
     }
 
     /// A core-local system register (device registers read 0 here).
@@ -1814,7 +1824,7 @@ impl Core {
 
     fn fetch(&mut self, env: &Env, now: Cycle, platform: &mut dyn Platform) -> bool {
         let mut changed = false;
-        while self.rob.len() < env.cfg.rob_entries.max(1) {
+        while self.rob.len() < env.cfg.rob_entries.max(1) && self.fetched <= env.fetch_limit {
             if let Some(last) = self.rob.back()
                 && let Inst::Isb = last.inst
                 && self.lsq.get(last.slot).is_some_and(|s| s.done)

@@ -27,8 +27,8 @@ impl Reg {
     pub const COUNT: usize = 34;
 
     /// General register `Xn` (n ≤ 30).
-    pub fn x(n: u8) -> Reg {
-        assert!(n <= 30, "X{n} does not exist");
+    pub const fn x(n: u8) -> Reg {
+        assert!(n <= 30, "X31 is not a general register");
         Reg(n)
     }
 

@@ -162,6 +162,10 @@ pub struct State {
     pub gic: Gic,
     /// A store to code that was not declared patchable (the run is invalid).
     pub code_store_fault: Option<(Addr, WriteId)>,
+    /// What [`Exhaustive::ghosts`] asked to be logged, in the order it
+    /// happened on the path to this state. Part of the state: two paths
+    /// that differ here are told apart.
+    pub trace: Vec<Ghost>,
     /// All local transitions have been taken (exploration bookkeeping).
     closed: bool,
 }
@@ -180,6 +184,7 @@ impl State {
             iside: ISide::new(code.patchable(), threads.len()),
             gic: Gic::new(gic, threads.len()),
             code_store_fault: None,
+            trace: vec![],
             closed: false,
         }
     }
@@ -819,6 +824,7 @@ impl Machine {
             probes: &self.probes,
             probe_ids: &self.probe_order,
             watch: &self.watch,
+            fetch_limit: u64::MAX,
         };
         let State { cores, iside, gic, mem, .. } = &mut self.state;
         self.deliveries.clear();
@@ -1072,6 +1078,124 @@ pub struct Exhaustive<'a> {
     /// doubles the paths to explore; litmus shapes need one or two, spin
     /// loops would otherwise unroll speculatively through the whole window.
     pub speculation: usize,
+    /// What to log in [`State::trace`] (nothing by default).
+    pub ghosts: Ghosts<'a>,
+}
+
+/// Ghost instrumentation of an exhaustive run: events logged in the state,
+/// in the order the path takes them, so that a property can be judged on
+/// the order of events across cores (which a final state alone forgets).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ghosts<'a> {
+    /// Retirements to log, sorted by address.
+    pub probes: &'a [Probe],
+    /// The caller's number for each probe.
+    pub probe_ids: &'a [u16],
+    /// Addresses whose reads (when satisfied) and writes (when they reach
+    /// storage) are logged, sorted.
+    pub watch: &'a [Addr],
+    /// Log every read and write, not only the watched ones (for replaying
+    /// one path as a timeline).
+    pub all_accesses: bool,
+    /// Keep only the order that matters to a judge who compares every
+    /// core's events with this core's, never two other cores' events with
+    /// each other: between two consecutive events of the pivot, the other
+    /// cores' events are kept sorted by core. Paths that differ only in how
+    /// the other cores' events interleave then reach the same state (a
+    /// partial-order reduction: without it, ghost logs would tell apart
+    /// every interleaving of independent cores). `None`: the global order.
+    pub pivot: Option<ThreadId>,
+}
+
+impl Ghosts<'_> {
+    fn watches(&self, addr: Addr) -> bool {
+        self.all_accesses || self.watch.binary_search(&addr).is_ok()
+    }
+
+    /// Appends `g` to `trace`, in the canonical order [`Ghosts::pivot`] asks for.
+    fn log(&self, trace: &mut Vec<Ghost>, g: Ghost) {
+        let Some(pivot) = self.pivot else { return trace.push(g) };
+        let core = g.core();
+        if core == pivot {
+            return trace.push(g);
+        }
+        let segment = trace.iter().rposition(|e| e.core() == pivot).map_or(0, |i| i + 1);
+        let at = segment + trace[segment..].iter().rposition(|e| e.core() <= core).map_or(0, |i| i + 1);
+        trace.insert(at, g);
+    }
+}
+
+/// One logged event of an exhaustive path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Ghost {
+    /// A probed instruction retired.
+    Retired {
+        /// The core.
+        core: ThreadId,
+        /// The probe's number.
+        probe: u16,
+        /// Its dynamic instance (program order).
+        iid: u32,
+        /// The probe's registers after it.
+        values: [u64; 3],
+    },
+    /// A load (or the read of an atomic) obtained its value.
+    Read {
+        /// The core.
+        core: ThreadId,
+        /// The load's dynamic instance.
+        iid: u32,
+        /// The address.
+        addr: Addr,
+        /// The write read from.
+        source: WriteId,
+        /// Forwarded from the core's own store buffer.
+        forwarded: bool,
+        /// The value.
+        value: u64,
+    },
+    /// A write reached storage (left the store buffer, or an atomic's write).
+    Stored {
+        /// The core.
+        core: ThreadId,
+        /// The write.
+        write: WriteId,
+        /// The address.
+        addr: Addr,
+        /// The value.
+        value: u64,
+    },
+    /// A maintenance operation was performed.
+    Maintained {
+        /// The core.
+        core: ThreadId,
+        /// The instruction's dynamic instance.
+        iid: u32,
+        /// The operation.
+        op: MaintOp,
+        /// Its address operand.
+        addr: Addr,
+    },
+    /// A core fetched patched code: the copy `writer` wrote.
+    Fetched {
+        /// The core.
+        core: ThreadId,
+        /// The write whose encoding it fetched.
+        writer: WriteId,
+    },
+}
+
+impl Ghost {
+    /// The core the event happened on.
+    pub fn core(&self) -> ThreadId {
+        match *self {
+            Ghost::Retired { core, .. }
+            | Ghost::Read { core, .. }
+            | Ghost::Stored { core, .. }
+            | Ghost::Maintained { core, .. }
+            | Ghost::Fetched { core, .. } => core,
+        }
+    }
 }
 
 impl Exhaustive<'_> {
@@ -1094,16 +1218,24 @@ impl Exhaustive<'_> {
             timed: false,
             record: self.record,
             max_unresolved: self.speculation,
-            probes: &[],
-            probe_ids: &[],
+            probes: self.ghosts.probes,
+            probe_ids: self.ghosts.probe_ids,
             watch: &[],
+            fetch_limit: self.max_fetch,
         }
     }
 
     fn advance(&self, s: &mut State, c: usize) -> bool {
         let env = self.env();
-        let State { cores, iside, gic, mem, .. } = s;
-        !cores[c].advance(&env, 0, &mut StatePlatform { iside, gic, mem, cfg: self.cfg }).mispredicted
+        let State { cores, iside, gic, mem, trace, .. } = s;
+        let ok = !cores[c].advance(&env, 0, &mut StatePlatform { iside, gic, mem, cfg: self.cfg }).mispredicted;
+        if !self.ghosts.probes.is_empty() {
+            let core = c as ThreadId;
+            for h in cores[c].drain_probe_hits() {
+                self.ghosts.log(trace, Ghost::Retired { core, probe: h.probe, iid: h.iid, values: h.values });
+            }
+        }
+        ok
     }
 
     /// Takes core `c`'s local transitions, forking on each branch it may
@@ -1146,31 +1278,53 @@ impl Exhaustive<'_> {
 
     fn access(&self, s: &mut State, c: usize, action: Visible) {
         let mut restarts = vec![];
+        let core = c as ThreadId;
+        // Whole-cache and whole-TLB maintenance has no address operand.
+        let slot = s.cores[c].lsq().get(action.seq()).expect("an enabled access is in the queue");
+        let (iid, addr) = (slot.iid, slot.addr.unwrap_or(0));
+        let watched = self.ghosts.watches(addr);
         let wrote = match action {
             Visible::Satisfy(seq) => {
-                let core = &mut s.cores[c];
-                let r = core.lsq_mut().satisfy(seq, &s.mem, &mut restarts);
-                core.load_satisfied(seq, r.value, 0);
+                let core_ = &mut s.cores[c];
+                let r = core_.lsq_mut().satisfy(seq, &s.mem, &mut restarts);
+                core_.load_satisfied(seq, r.value, 0);
+                if watched {
+                    self.ghosts.log(
+                        &mut s.trace,
+                        Ghost::Read { core, iid, addr, source: r.source, forwarded: r.forwarded, value: r.value },
+                    );
+                }
                 None
             }
             Visible::Propagate(seq) => Some(s.cores[c].lsq_mut().propagate(seq, &mut s.mem, &mut restarts)),
             Visible::Rmw(seq) => {
-                let core = &mut s.cores[c];
-                let compare = core.rmw_compare(seq);
-                let (read, w) = core.lsq_mut().perform_rmw(seq, compare, &mut s.mem, &mut restarts);
-                core.rmw_performed(seq, read.value, 0);
+                let core_ = &mut s.cores[c];
+                let compare = core_.rmw_compare(seq);
+                let (read, w) = core_.lsq_mut().perform_rmw(seq, compare, &mut s.mem, &mut restarts);
+                core_.rmw_performed(seq, read.value, 0);
+                if watched {
+                    self.ghosts.log(
+                        &mut s.trace,
+                        Ghost::Read { core, iid, addr, source: read.source, forwarded: false, value: read.value },
+                    );
+                }
                 w
             }
             Visible::Maint(seq) => {
                 let (op, addr) = s.cores[c].lsq_mut().perform_maint(seq);
                 s.maintain(op, addr, self.cfg.cache.line_bytes);
+                if self.ghosts.all_accesses {
+                    self.ghosts.log(&mut s.trace, Ghost::Maintained { core, iid, op, addr });
+                }
                 None
             }
         };
         if let Some(w) = wrote {
-            let addr = s.cores[c].lsq().get(action.seq()).and_then(|e| e.addr).expect("the write's address");
             let value = s.mem.read(addr).value;
             s.stored(self.code, addr, w, value);
+            if watched {
+                self.ghosts.log(&mut s.trace, Ghost::Stored { core, write: w, addr, value });
+            }
         }
         s.cores[c].restart(&restarts);
     }
@@ -1264,6 +1418,9 @@ impl TransitionSystem for Exhaustive<'_> {
             for (writer, value) in self.code_copies(s, c) {
                 let mut n = s.clone();
                 n.cores[c].choose_code(self.code.decode(value), writer);
+                if self.ghosts.all_accesses {
+                    self.ghosts.log(&mut n.trace, Ghost::Fetched { core: c as ThreadId, writer });
+                }
                 let mut forks = vec![];
                 self.close(n, c, vec![], &mut forks);
                 for (predictions, t) in forks {
@@ -1305,6 +1462,9 @@ impl TransitionSystem for Exhaustive<'_> {
                     return false;
                 };
                 s.cores[c].choose_code(self.code.decode(value), *writer);
+                if self.ghosts.all_accesses {
+                    self.ghosts.log(&mut s.trace, Ghost::Fetched { core: *core, writer: *writer });
+                }
                 self.close_with(s, c, predictions)
             }
         }
@@ -1337,7 +1497,14 @@ mod tests {
     fn outcomes(mode: Mode, p0: &str, p1: &str) -> BTreeSet<(u64, u64)> {
         let (code, threads) = two_threads(p0, p1);
         let cfg = MachineConfig { mode, ..MachineConfig::default() };
-        let sys = Exhaustive { code: &code, cfg: &cfg, max_fetch: 100, record: true, speculation: 2 };
+        let sys = Exhaustive {
+            code: &code,
+            cfg: &cfg,
+            max_fetch: 100,
+            record: true,
+            speculation: 2,
+            ghosts: Default::default(),
+        };
         let init = FlatMemory::new();
         let mut seen = BTreeSet::new();
         let stats = explore(&sys, sys.initial(&threads, &init), &Limits::default(), |s| {
@@ -1398,7 +1565,14 @@ mod tests {
     fn spin_loop_is_cut_at_the_fetch_bound_in_exhaustive_runs() {
         let (code, threads) = two_threads(SPIN_WRITER, SPIN_READER);
         let cfg = MachineConfig::default();
-        let sys = Exhaustive { code: &code, cfg: &cfg, max_fetch: 40, record: false, speculation: 2 };
+        let sys = Exhaustive {
+            code: &code,
+            cfg: &cfg,
+            max_fetch: 40,
+            record: false,
+            speculation: 2,
+            ghosts: Default::default(),
+        };
         let mut seen = BTreeSet::new();
         let stats = explore(&sys, sys.initial(&threads, &FlatMemory::new()), &Limits::default(), |s| {
             seen.insert(s.cores[1].reg(Reg::x(3)));

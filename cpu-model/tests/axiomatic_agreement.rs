@@ -658,6 +658,7 @@ fn operational_outcomes(p: &Program, mode: Mode) -> (BTreeSet<Outcome>, ExploreS
         max_fetch: 200,
         record: false,
         speculation: speculation.unwrap_or(0).max(1),
+        ghosts: Default::default(),
     };
     let mut seen = BTreeSet::new();
     let stats = explore(&sys, sys.initial(&threads, &FlatMemory::new()), &Limits::default(), |s| {

@@ -83,7 +83,7 @@ impl Default for Limits {
 }
 
 /// Counters reported by [`explore`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExploreStats {
     /// Distinct states expanded.
     pub states: u64,

@@ -199,6 +199,7 @@ fn run_exhaustive(c: &Compiled, opts: &RunOptions) -> TestRun {
         max_fetch: opts.max_fetch,
         record: false,
         speculation: opts.speculation,
+        ghosts: Default::default(),
     };
     let mut counts: BTreeMap<Vec<u64>, u64> = BTreeMap::new();
     let mut vals = vec![];

@@ -1,0 +1,32 @@
+//! Check speed: the whole bounded exploration of the 2-CPU harness for the
+//! correct protocols, and for each mutant the exploration up to its verdict
+//! (`isolsim check` explores everything before it reports, so time to the
+//! first violation is the whole run).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use isolsim::workloads::check::{Check, CheckConfig};
+use isolsim::workloads::kernel::Protocol;
+use isolsim::workloads::protocol::ProtocolFile;
+
+fn check_time(c: &mut Criterion) {
+    let mut g = c.benchmark_group("check_2cpu");
+    g.sample_size(10);
+    let check = Check::new(CheckConfig::default());
+    for p in [Protocol::Deferred, Protocol::CtWork] {
+        let f = ProtocolFile::builtin(p);
+        g.bench_function(p.name(), |b| b.iter(|| black_box(check.run(&f).unwrap())));
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/protocols/mutants");
+    let mut mutants: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    mutants.sort();
+    for m in mutants {
+        let f = ProtocolFile::load(&m).unwrap();
+        g.bench_function(f.name.clone(), |b| b.iter(|| black_box(check.run(&f).unwrap())));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, check_time);
+criterion_main!(benches);
