@@ -364,23 +364,48 @@ impl Checker {
     /// When sender `c`'s last read of `target`'s state words retired by
     /// `decided` was satisfied; `decided` itself if there is none.
     fn state_read(&self, m: &Machine, c: usize, target: usize, decided: Cycle) -> Cycle {
-        let Some(i) = self.isolated_index.get(target).copied().flatten() else { return decided };
+        self.last_state_read(m, c, target, decided).map_or(decided, |(at, _)| at)
+    }
+
+    /// Sender `c`'s last read of `target`'s state words retired by `decided`:
+    /// (cycle satisfied, address).
+    fn last_state_read(&self, m: &Machine, c: usize, target: usize, decided: Cycle) -> Option<(Cycle, Addr)> {
+        let i = self.isolated_index.get(target).copied().flatten()?;
         let words = self.layout.state_words[i];
         let loads = &m.observed(c).watched_loads;
         loads[..loads.partition_point(|l| l.retired_at <= decided)]
             .iter()
             .rev()
             .find(|l| words.contains(&l.addr))
-            .map_or(decided, |l| l.satisfied_at)
+            .map(|l| (l.satisfied_at, l.addr))
+    }
+
+    /// The end of the entry hook that must synchronize isolated CPU `c`
+    /// (index `i`) after sender `sender` skipped it at `decided`, judged by
+    /// what the sender read: the next write `c` made to the state word the
+    /// sender read (the first to reach storage after the read) was made by
+    /// an entry hook the sender therefore did not see, whenever that hook
+    /// ran. `None` if that write is not an entry hook's (an exit's, an
+    /// atomic's) or there is none.
+    fn unseen_entry_hook(&self, m: &Machine, i: usize, c: usize, sender: usize, decided: Cycle) -> Option<Cycle> {
+        let (read, addr) = self.last_state_read(m, sender, c, decided)?;
+        let next = m.watched_stores().iter().find(|w| w.addr == addr && w.write.tid as usize == c && w.at > read)?;
+        let retired = m.observed(c).retired_stores.iter().find(|r| r.write == next.write)?.retired_at;
+        let entry = m.state().cores[c].exceptions().iter().rev().find(|e| e.from_el == 0 && e.taken_at <= retired)?;
+        let h = &self.hook_done[i];
+        h.get(h.partition_point(|&t| t < entry.taken_at)).copied().filter(|&end| retired <= end)
     }
 
     /// The obligation points of isolated CPU `c` (index `i`): (cycle, kick), by cycle.
     ///
-    /// Interrupted: the kick's return. Skipped: the end of the CPU's next
-    /// entry hook, unless the CPU was already in the kernel past its hook
-    /// when the sender decided; then nothing will synchronize it, and the
-    /// sender's promise holds from the kick's return (a protocol that skips
-    /// a CPU in the kernel is caught by the accesses it makes after that).
+    /// Interrupted: the kick's return. Skipped: the end of the entry hook
+    /// whose state write the sender did not see (it read an older value of
+    /// that word: [`Checker::unseen_entry_hook`]), even if that hook ended
+    /// before the decision; else the end of the CPU's next entry hook,
+    /// unless the CPU was already in the kernel past its hook when the
+    /// sender decided; then nothing will synchronize it, and the sender's
+    /// promise holds from the kick's return (a protocol that skips a CPU in
+    /// the kernel is caught by the accesses it makes after that).
     fn obligations(&self, m: &Machine, i: usize, c: usize) -> Vec<(Cycle, usize)> {
         let entries = m.state().cores[c].exceptions();
         let h = &self.hook_done[i];
@@ -400,7 +425,11 @@ impl Checker {
                 if target != c {
                     continue;
                 }
-                let o = if skipped && !in_kernel_past_hook(d) {
+                let o = if !skipped {
+                    kick.done
+                } else if let Some(end) = self.unseen_entry_hook(m, i, c, kick.sender, d) {
+                    Some(end)
+                } else if !in_kernel_past_hook(d) {
                     h.get(h.partition_point(|&t| t <= d)).copied()
                 } else {
                     kick.done
