@@ -116,6 +116,12 @@ struct FuzzArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Do not minimize the first violation (delta debugging over the run's parameters).
+    #[arg(long)]
+    no_minimize: bool,
+    /// Where to save the minimized violation as a replay file.
+    #[arg(long, default_value = "counterexamples")]
+    save: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -273,7 +279,8 @@ fn main() -> ExitCode {
 }
 
 fn check(a: CheckArgs) -> ExitCode {
-    use isolsim::workloads::check::{Check, CheckConfig, ReplayFile, to_dot};
+    use isolsim::workloads::check::{Check, CheckConfig, to_dot};
+    use isolsim::workloads::replay::{Case, ReplayFile};
     let protocol = match isolsim::workloads::protocol::ProtocolFile::resolve(&a.protocol) {
         Ok(p) => p,
         Err(e) => {
@@ -319,7 +326,11 @@ fn check(a: CheckArgs) -> ExitCode {
         let dot = stem.with_extension(format!("{}.dot", c.consequence));
         let saved = std::fs::create_dir_all(&a.save)
             .and_then(|_| {
-                let json = serde_json::to_string_pretty(&ReplayFile::new(&protocol, &cfg, c)).expect("serialises");
+                let json = serde_json::to_string_pretty(&ReplayFile::new(
+                    &protocol,
+                    Case::Check { config: cfg.clone(), counterexample: c.clone() },
+                ))
+                .expect("serialises");
                 isolsim::write_atomically(&file, json.as_bytes())
             })
             .and_then(|_| isolsim::write_atomically(&dot, to_dot(&replayed.graph).0.as_bytes()));
@@ -348,7 +359,8 @@ fn check(a: CheckArgs) -> ExitCode {
 }
 
 fn replay(a: ReplayArgs) -> ExitCode {
-    use isolsim::workloads::check::{Check, ReplayFile, to_dot};
+    use isolsim::workloads::check::{Check, to_dot};
+    use isolsim::workloads::replay::{Case, ReplayFile};
     let (file, protocol) = match ReplayFile::load(&a.file).and_then(|f| f.protocol().map(|p| (f, p))) {
         Ok(x) => x,
         Err(e) => {
@@ -356,35 +368,64 @@ fn replay(a: ReplayArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let c = &file.counterexample;
-    let replayed = match Check::new(file.config.clone()).replay(&protocol, &c.steps) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{}: {e}", a.file.display());
-            return ExitCode::from(2);
+    let (text, reproduced) = match &file.case {
+        Case::Check { config, counterexample: c } => {
+            let replayed = match Check::new(config.clone()).replay(&protocol, &c.steps) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{}: {e}", a.file.display());
+                    return ExitCode::from(2);
+                }
+            };
+            if let Some(dot) = &a.dot
+                && let Err(e) = isolsim::write_atomically(dot, to_dot(&replayed.graph).0.as_bytes())
+            {
+                eprintln!("{}: cannot write ({e})", dot.display());
+                return ExitCode::from(2);
+            }
+            let mut text = format!(
+                "isolsim replay: {} (isolsim check, protocol {}, model {}, {} CPUs, found by isolsim {})\n",
+                a.file.display(),
+                protocol.name,
+                config.mode,
+                config.cpus,
+                file.version
+            );
+            text.push_str(&isolsim::verify::counterexample_text(c, &replayed));
+            (text, replayed.found.iter().any(|(k, what)| *k == c.consequence && *what == c.what))
+        }
+        Case::Fuzz { run, violation } => {
+            let traced = run.experiment(&protocol).and_then(|e| e.run_traced(isolsim::verify::TIMELINE_ROWS));
+            let (report, rows) = match traced {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("{}: {e}", a.file.display());
+                    return ExitCode::from(2);
+                }
+            };
+            if a.dot.is_some() {
+                eprintln!("--dot: a fuzz run has no recorded execution graph (isolsim check's counterexamples do)");
+                return ExitCode::from(2);
+            }
+            let mut text = format!(
+                "isolsim replay: {} (isolsim fuzz run {}, protocol {}, model {}, found by isolsim {})\n",
+                a.file.display(),
+                run.index,
+                protocol.name,
+                run.machine.mode,
+                file.version
+            );
+            let got = report.safety.violations.first();
+            text.push_str(&isolsim::verify::fuzz_counterexample_text(got.unwrap_or(violation), &rows, run.run.cpus));
+            (text, got == Some(violation))
         }
     };
-    let mut text = format!(
-        "isolsim replay: {} (protocol {}, model {}, {} CPUs, found by isolsim {})\n",
-        a.file.display(),
-        protocol.name,
-        file.config.mode,
-        file.config.cpus,
-        file.version
-    );
-    text.push_str(&isolsim::verify::counterexample_text(c, &replayed));
-    let reproduced = replayed.found.iter().any(|(k, what)| *k == c.consequence && *what == c.what);
+    let mut text = text;
     text.push_str(if reproduced {
         "\nReproduced: the same consequence, on the same CPU, with the same values.\n"
     } else {
         "\nNOT reproduced: this path no longer ends in that consequence (a changed protocol or simulator).\n"
     });
-    if let Some(dot) = &a.dot {
-        if let Err(e) = isolsim::write_atomically(dot, to_dot(&replayed.graph).0.as_bytes()) {
-            eprintln!("{}: cannot write ({e})", dot.display());
-            return ExitCode::from(2);
-        }
-    }
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if reproduced { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
@@ -435,13 +476,58 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
     };
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    let text = if a.json {
+    let mut text = if a.json {
         serde_json::to_string_pretty(&report).expect("the report serialises") + "\n"
     } else {
         isolsim::verify::fuzz_text(&report, &protocol, jobs, secs)
     };
+    if let Some((run, _)) = &report.first_violation
+        && !a.no_minimize
+    {
+        match fuzz_counterexample(&protocol, run, &a.save) {
+            Ok(t) if !a.json => text.push_str(&t),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if report.found().is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// Minimizes a violating fuzz run, saves it as a replay file and draws it.
+fn fuzz_counterexample(
+    protocol: &isolsim::workloads::protocol::ProtocolFile,
+    run: &isolsim::workloads::fuzz::FuzzRun,
+    save: &std::path::Path,
+) -> Result<String, String> {
+    use isolsim::workloads::replay::{Case, ReplayFile};
+    let m = isolsim::workloads::fuzz::minimize(protocol, run, 300)
+        .map_err(|e| e.to_string())?
+        .ok_or("the first violating run does not violate when rebuilt (a simulator bug)")?;
+    let (_, rows) = m
+        .run
+        .experiment(protocol)
+        .and_then(|e| e.run_traced(isolsim::verify::TIMELINE_ROWS))
+        .map_err(|e| e.to_string())?;
+    let file = save.join(format!("{}.fuzz.safety-violation.json", protocol.name));
+    let json = serde_json::to_string_pretty(&ReplayFile::new(
+        protocol,
+        Case::Fuzz { run: Box::new(m.run.clone()), violation: m.violation.clone() },
+    ))
+    .expect("serialises");
+    std::fs::create_dir_all(save)
+        .and_then(|_| isolsim::write_atomically(&file, json.as_bytes()))
+        .map_err(|e| format!("{}: cannot write ({e})", save.display()))?;
+    let mut t = format!(
+        "\nMinimized (delta debugging, {} runs tried): {} simulator events to the violation instead of {}\n",
+        m.tries, m.events.1, m.events.0
+    );
+    t.push_str(&isolsim::verify::fuzz_counterexample_text(&m.violation, &rows, m.run.run.cpus));
+    t.push_str(&format!("\nSaved: {} (isolsim replay {})\n", file.display(), file.display()));
+    Ok(t)
 }
 
 fn run(a: RunArgs) -> ExitCode {

@@ -145,3 +145,20 @@ pub fn counterexample_text(c: &workloads::check::Counterexample, replayed: &work
     o.push_str(&workloads::check::render_timeline(replayed.cpus, &replayed.rows));
     o
 }
+
+/// Rows of a fuzz counterexample's timeline (the last events before the violation).
+pub const TIMELINE_ROWS: usize = 40;
+
+/// A fuzz run's violation and the timeline of its last events.
+pub fn fuzz_counterexample_text(
+    v: &workloads::experiment::Violation,
+    rows: &[workloads::timeline::Row],
+    cpus: usize,
+) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "\nCounterexample (the last {} events before the violation, by cycle):", rows.len());
+    let _ = writeln!(o, "  {} on CPU {} at cycle {}: {}\n", v.kind, v.cpu, v.at, v.what);
+    let h = workloads::timeline::headings(cpus);
+    o.push_str(&workloads::timeline::render(&h.iter().map(String::as_str).collect::<Vec<_>>(), rows));
+    o
+}

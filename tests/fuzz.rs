@@ -45,3 +45,19 @@ fn fuzz_rejects_bad_input_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown protocol `lazy`"));
 }
+
+#[test]
+fn a_fuzz_violation_is_minimized_saved_and_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().to_str().unwrap();
+    let out =
+        isolsim(&["fuzz", "--protocol", "workloads/protocols/mutants/entry-no-flush.S", "--runs", "2", "--save", save]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("Minimized (delta debugging,"), "{s}");
+    assert!(s.contains("| CPU 0 (sender)") && s.contains("| CPU 1 (isolated)"), "{s}");
+    let file = std::path::Path::new(save).join("entry-no-flush.fuzz.safety-violation.json");
+    let out = isolsim(&["replay", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Reproduced"));
+}

@@ -40,7 +40,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use cpu_model::asm::assemble;
 use cpu_model::code::CodeSpace;
@@ -56,6 +56,7 @@ use crate::experiment::Orderings;
 use crate::kernel::{KernelConfig, TlbScheme};
 use crate::protocol::{Consequence, ProtocolFile};
 use crate::system::{LoadError, System};
+pub use crate::timeline::Row;
 
 /// The harness text (`workloads/check/harness.S`).
 pub const HARNESS: (&str, &str) = ("workloads/check/harness.S", include_str!("../check/harness.S"));
@@ -568,15 +569,6 @@ pub struct Replayed {
     pub found: Vec<(Consequence, String)>,
 }
 
-/// One timeline row: an event of one CPU.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Row {
-    /// The CPU.
-    pub cpu: usize,
-    /// What happened.
-    pub text: String,
-}
-
 /// `address = value`, with the value named where the harness knows what it means.
 fn assignment(h: &Harness, a: Addr, v: u64) -> String {
     let name = h.names.get(&a).cloned().unwrap_or_else(|| format!("[{a:#x}]"));
@@ -681,7 +673,7 @@ fn timeline(h: &Harness, trace: &[Ghost], pcs: &[Addr]) -> Vec<Row> {
                 ),
             ),
         };
-        rows.push(Row { cpu: cpu as usize, text });
+        rows.push(Row { cpu: cpu as usize, cycle: None, text });
     }
     rows
 }
@@ -692,25 +684,8 @@ fn is_barrier(i: &Inst) -> bool {
 
 /// The rows as the seed draws them: one column per CPU.
 pub fn render_timeline(cpus: usize, rows: &[Row]) -> String {
-    let width = rows.iter().map(|r| r.text.chars().count()).max().unwrap_or(10).clamp(20, 64);
-    let mut o = String::new();
-    let _ = write!(o, "{:>4} ", "");
-    for c in 0..cpus {
-        let _ = write!(o, "| {:<width$} ", format!("CPU {c}{}", if c == 0 { " (sender)" } else { " (isolated)" }));
-    }
-    o.push('\n');
-    let _ = writeln!(o, "{}", "-".repeat(5 + cpus * (width + 3)));
-    for (i, r) in rows.iter().enumerate() {
-        let _ = write!(o, "{:>4} ", i + 1);
-        for c in 0..cpus {
-            let cell = if c == r.cpu { r.text.as_str() } else { "" };
-            let cell: String = cell.chars().take(width).collect();
-            let _ = write!(o, "| {cell:<width$} ");
-        }
-        o.truncate(o.trim_end().len());
-        o.push('\n');
-    }
-    o
+    let h = crate::timeline::headings(cpus);
+    crate::timeline::render(&h.iter().map(String::as_str).collect::<Vec<_>>(), rows)
 }
 
 /// The execution graph of a counterexample as Graphviz DOT, with the
@@ -724,61 +699,5 @@ pub fn to_dot(g: &ExecGraph) -> (String, Option<AxiomViolation>) {
 impl fmt::Display for Counterexample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {} ({} steps)", self.consequence, self.what, self.steps.len())
-    }
-}
-
-/// A counterexample saved to disk: everything needed to reproduce it on
-/// another machine (the protocol's text is included, not its path).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayFile {
-    /// Always `isolsim-replay`.
-    pub format: String,
-    /// The isolsim version that wrote it.
-    pub version: String,
-    /// The engine that found it (`check`).
-    pub engine: String,
-    /// Where the protocol file was when it was found.
-    pub protocol_path: String,
-    /// Its text.
-    pub protocol_text: String,
-    /// The exploration's configuration.
-    pub config: CheckConfig,
-    /// The path.
-    pub counterexample: Counterexample,
-}
-
-impl ReplayFile {
-    /// The file for a counterexample of protocol `p` explored with `cfg`.
-    pub fn new(p: &ProtocolFile, cfg: &CheckConfig, c: &Counterexample) -> ReplayFile {
-        ReplayFile {
-            format: "isolsim-replay".to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            engine: "check".to_string(),
-            protocol_path: p.path.clone(),
-            protocol_text: p.text.clone(),
-            config: cfg.clone(),
-            counterexample: c.clone(),
-        }
-    }
-
-    /// Reads one; `file:line:col: what` on bad input.
-    pub fn load(path: &std::path::Path) -> Result<ReplayFile, String> {
-        let shown = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read it ({e})"))?;
-        let r: ReplayFile =
-            serde_json::from_str(&text).map_err(|e| format!("{shown}:{}:{}: {e}", e.line(), e.column()))?;
-        if r.format != "isolsim-replay" || r.engine != "check" {
-            return Err(format!(
-                "{shown}: not an isolsim check replay file (format {}, engine {})",
-                r.format, r.engine
-            ));
-        }
-        Ok(r)
-    }
-
-    /// The protocol, rebuilt from the saved text.
-    pub fn protocol(&self) -> Result<ProtocolFile, String> {
-        ProtocolFile::parse(&self.protocol_path, &self.protocol_text).map_err(|e| e.to_string())
     }
 }

@@ -279,3 +279,90 @@ pub fn outcome(index: u64, r: &Report) -> RunOutcome {
         orderings: r.orderings.clone(),
     }
 }
+
+/// A violating run made smaller by delta debugging: fewer events and
+/// smaller delays, still ending in a violation of the same kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Minimized {
+    /// The smallest run found.
+    pub run: FuzzRun,
+    /// Its violation.
+    pub violation: Violation,
+    /// Runs tried.
+    pub tries: u64,
+    /// Simulator events up to the violation, before and after.
+    pub events: (u64, u64),
+}
+
+/// The simplifications delta debugging tries, one at a time: each returns
+/// a smaller run (fewer operations, shorter, less noise, shorter delays),
+/// or the same run when there is nothing left to take away.
+/// A named change to a run.
+type Simplification = (&'static str, fn(&mut FuzzRun));
+
+const SIMPLIFICATIONS: [Simplification; 18] = [
+    ("no text patching", |r| r.run.activity.text_patch_per_s = 0.0),
+    ("no vmalloc/vfree", |r| r.run.activity.vmalloc_per_s = 0.0),
+    ("no slab tuning", |r| r.run.activity.slab_tune_per_s = 0.0),
+    ("half the duration", |r| {
+        r.run.duration_us = (r.run.duration_us / 2).max(10);
+        r.run.osnoise_period_us = r.run.osnoise_period_us.min(r.run.duration_us);
+    }),
+    ("half the system calls", |r| r.run.activity.syscalls_per_s = (r.run.activity.syscalls_per_s / 2.0).floor()),
+    ("no access jitter", |r| r.machine.jitter = 0),
+    ("half the store-buffer jitter", |r| r.machine.store_jitter /= 2),
+    ("no store-buffer jitter", |r| r.machine.store_jitter = 0),
+    ("half the remote-transfer latency", |r| {
+        r.machine.cache.remote_transfer = (r.machine.cache.remote_transfer / 2).max(1)
+    }),
+    ("half the memory latency", |r| r.machine.cache.memory = (r.machine.cache.memory / 2).max(1)),
+    ("half the IPI delivery", |r| r.machine.gic.delivery_cycles = (r.machine.gic.delivery_cycles / 2).max(1)),
+    ("half the exception entry", |r| {
+        r.machine.core.exception_entry_cycles = (r.machine.core.exception_entry_cycles / 2).max(1)
+    }),
+    ("half the exception return", |r| {
+        r.machine.core.exception_return_cycles = (r.machine.core.exception_return_cycles / 2).max(1)
+    }),
+    ("half the I-cache invalidation", |r| {
+        r.machine.icache.invalidate_cycles = (r.machine.icache.invalidate_cycles / 2).max(1)
+    }),
+    ("half the IRQ entry work", |r| r.kernel.irq_enter_cycles /= 2),
+    ("half the IRQ exit work", |r| r.kernel.irq_exit_cycles /= 2),
+    ("half the touch() work", |r| r.kernel.touch_cycles /= 2),
+    ("half the user loop", |r| r.run.activity.iter_work_cycles = (r.run.activity.iter_work_cycles / 2).max(1)),
+];
+
+/// Delta debugging of violating run `run` of protocol `p`: applies each
+/// simplification in turn and keeps it if the run still ends in a
+/// violation of the same kind after no more simulator events, until none applies (the result is
+/// 1-minimal: undoing nothing and taking away any one more thing loses the
+/// violation), or after `max_tries` runs. Deterministic: runs are rebuilt
+/// from their parameters.
+pub fn minimize(p: &ProtocolFile, run: &FuzzRun, max_tries: u64) -> Result<Option<Minimized>, ExperimentError> {
+    let violates = |r: &FuzzRun| -> Result<Option<(Violation, u64)>, ExperimentError> {
+        let report = r.experiment(p)?.run(|_, _| {})?;
+        Ok(report.safety.violations.first().cloned().map(|v| (v, report.events)))
+    };
+    let Some((first, events_before)) = violates(run)? else { return Ok(None) };
+    let (mut best, mut violation, mut events) = (run.clone(), first.clone(), events_before);
+    let mut tries = 1;
+    let mut changed = true;
+    while changed && tries < max_tries {
+        changed = false;
+        for (_, simplify) in SIMPLIFICATIONS {
+            let mut candidate = best.clone();
+            simplify(&mut candidate);
+            if candidate == best || tries >= max_tries {
+                continue;
+            }
+            tries += 1;
+            if let Some((v, e)) = violates(&candidate)?
+                && v.kind == first.kind
+                && e <= events
+            {
+                (best, violation, events, changed) = (candidate, v, e, true);
+            }
+        }
+    }
+    Ok(Some(Minimized { run: best, violation, tries, events: (events_before, events) }))
+}

@@ -23,5 +23,7 @@ pub mod ipi;
 pub mod kernel;
 pub mod litmus;
 pub mod protocol;
+pub mod replay;
 pub mod system;
+pub mod timeline;
 pub mod tlbi_bench;

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use workloads::check::{Check, CheckConfig, CheckReport, ReplayFile};
+use workloads::check::{Check, CheckConfig, CheckReport};
 use workloads::kernel::Protocol;
 use workloads::protocol::{Consequence, ProtocolFile};
+use workloads::replay::{Case, ReplayFile};
 
 fn check(p: &ProtocolFile) -> CheckReport {
     Check::new(CheckConfig::default()).run(p).unwrap()
@@ -61,10 +62,11 @@ fn counterexamples_replay_from_their_file_to_the_same_consequence() {
     let r = Check::new(cfg.clone()).run(&p).unwrap();
     assert_eq!(r.counterexamples().count(), 2);
     for c in r.counterexamples() {
-        let file = ReplayFile::new(&p, &cfg, c);
+        let file = ReplayFile::new(&p, Case::Check { config: cfg.clone(), counterexample: c.clone() });
         let back: ReplayFile = serde_json::from_str(&serde_json::to_string(&file).unwrap()).unwrap();
         assert_eq!(back, file);
-        let replayed = Check::new(back.config.clone()).replay(&back.protocol().unwrap(), &c.steps).unwrap();
+        let Case::Check { config, .. } = &back.case else { panic!("a check case") };
+        let replayed = Check::new(config.clone()).replay(&back.protocol().unwrap(), &c.steps).unwrap();
         assert!(replayed.found.contains(&(c.consequence, c.what.clone())), "{:?}", replayed.found);
         assert!(replayed.rows.iter().any(|r| r.cpu == 0) && replayed.rows.iter().any(|r| r.cpu == 1));
         assert!(!replayed.graph.threads.is_empty());

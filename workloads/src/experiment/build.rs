@@ -345,7 +345,21 @@ impl Experiment {
     /// Runs the experiment to its horizon (or to the first safety violation,
     /// if so configured), calling `progress(now, horizon)` as simulated time
     /// advances, and measures it.
-    pub fn run(self, mut progress: impl FnMut(Cycle, Cycle)) -> Result<Report, ExperimentError> {
+    pub fn run(self, progress: impl FnMut(Cycle, Cycle)) -> Result<Report, ExperimentError> {
+        self.run_inner(progress, 0).map(|r| r.0)
+    }
+
+    /// Runs it, and draws the last `rows` events of every CPU up to the
+    /// first violation (or the end) as a timeline.
+    pub fn run_traced(self, rows: usize) -> Result<(Report, Vec<crate::timeline::Row>), ExperimentError> {
+        self.run_inner(|_, _| {}, rows)
+    }
+
+    fn run_inner(
+        self,
+        mut progress: impl FnMut(Cycle, Cycle),
+        rows: usize,
+    ) -> Result<(Report, Vec<crate::timeline::Row>), ExperimentError> {
         let probes: Vec<Probe> = PROBES
             .iter()
             .filter_map(|(label, regs)| self.system.symbol(label).map(|pc| Probe { pc, regs: *regs }))
@@ -384,6 +398,8 @@ impl Experiment {
         }
         let end = stopped_at.unwrap_or(self.horizon);
         let events = engine.scheduler().events_processed();
-        Ok(measure::report(&self, engine.model(), &code, checker, end, events))
+        let until = checker.violations().first().map_or(end, |v| v.at);
+        let timeline = if rows > 0 { super::trace::timeline(&self, engine.model(), until, rows) } else { vec![] };
+        Ok((measure::report(&self, engine.model(), &code, checker, end, events), timeline))
     }
 }

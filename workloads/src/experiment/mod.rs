@@ -36,6 +36,7 @@
 mod build;
 mod measure;
 mod safety;
+mod trace;
 
 pub use build::{Experiment, ExperimentError};
 pub use measure::{HistogramBucket, IsolatedRow, OpLatency, Report, SyscallStats};

@@ -1,0 +1,98 @@
+//! The last events of a timed run before its first violation, as timeline
+//! rows: what the probes, the watched loads and stores and the exception
+//! records of every CPU say, in cycle order.
+
+use cpu_model::core::ExceptionKind;
+use cpu_model::machine::Machine;
+use memory_model::Addr;
+use sim::Cycle;
+
+use super::build::{Experiment, PROBES, probe};
+use super::safety::CodeNames;
+use crate::timeline::Row;
+
+/// `name = value`, the value named for the isolation words.
+fn assignment(names: &[(Addr, String)], a: Addr, v: u64) -> String {
+    let name = names.iter().find(|n| n.0 == a).map_or_else(|| format!("[{a:#x}]"), |n| n.1.clone());
+    if name.ends_with(".isol_flags")
+        && let Some(f) = ["NONE", "REQUEST", "ISOLATED", "BROKEN"].get(v as usize)
+    {
+        return format!("{name} = {f}");
+    }
+    if name.ends_with(".context") {
+        let work = v >> 4;
+        let state = if v & 1 == 1 { "USER" } else { "KERNEL" };
+        return if work == 0 { format!("{name} = {state}") } else { format!("{name} = {state}+work {work}") };
+    }
+    format!("{name} = {v:#x}")
+}
+
+/// Rows for every CPU's events up to `until`, the last `max_rows` of them.
+pub(crate) fn timeline(exp: &Experiment, m: &Machine, until: Cycle, max_rows: usize) -> Vec<Row> {
+    let l = &exp.layout;
+    let mut names: Vec<(Addr, String)> = l.watched.clone();
+    for (i, &c) in l.isolated.iter().enumerate() {
+        names.push((l.state_words[i][0], format!("cpu{c}.isol_flags")));
+        names.push((l.state_words[i][1], format!("cpu{c}.context")));
+    }
+    let code = CodeNames::new(m.code());
+    let mut rows: Vec<(Cycle, usize, u8, String)> = vec![];
+    let stored = m.watched_stores();
+    for w in stored {
+        rows.push((w.at, w.write.tid as usize, 2, format!("  {} reaches memory", assignment(&names, w.addr, w.value))));
+    }
+    for c in 0..m.state().cores.len() {
+        let o = m.observed(c);
+        for h in &o.probe_hits {
+            let text = match h.probe {
+                probe::USER_ITER => continue,
+                probe::KICK_DECIDED | probe::FLUSH_DECIDED => {
+                    format!("decided: {} CPU {}", if h.values[1] != 0 { "skip" } else { "interrupt" }, h.values[0])
+                }
+                probe::CALL_FUNC => "IPI handler runs the kick's function".to_string(),
+                p => format!("{} (retired)", PROBES[p as usize].0),
+            };
+            rows.push((h.at, c, 1, text));
+        }
+        for s in &o.retired_stores {
+            let what = stored.iter().find(|w| w.write == s.write).map_or_else(
+                || names.iter().find(|n| n.0 == s.addr).map_or_else(|| format!("[{:#x}]", s.addr), |n| n.1.clone()),
+                |w| assignment(&names, w.addr, w.value),
+            );
+            rows.push((s.retired_at, c, 1, format!("STR {what} -> store buffer")));
+        }
+        for ld in &o.watched_loads {
+            let from = if ld.source.is_init() {
+                "initial value".to_string()
+            } else if ld.source.tid as usize == c {
+                "its own write".to_string()
+            } else {
+                format!("written by CPU {}", ld.source.tid)
+            };
+            let el = if ld.el == 0 { " (user)" } else { "" };
+            rows.push((
+                ld.satisfied_at,
+                c,
+                0,
+                format!("  reads {} ({from}){el}", assignment(&names, ld.addr, ld.value)),
+            ));
+            rows.push((ld.retired_at, c, 1, format!("{}: the load retires", code.name(ld.pc))));
+        }
+        for e in m.state().cores[c].exceptions() {
+            let what = match (e.kind, e.from_el) {
+                (ExceptionKind::Irq, 0) => "IRQ taken in user space",
+                (ExceptionKind::Irq, _) => "IRQ taken in the kernel",
+                (ExceptionKind::Sync { class: 0x15 }, _) => "system call: exception to EL1",
+                (ExceptionKind::Sync { .. }, _) => "synchronous exception",
+            };
+            rows.push((e.taken_at, c, 0, what.to_string()));
+            if let Some(r) = e.returned_at {
+                rows.push((r, c, 1, format!("ERET to EL{}", if e.from_el == 0 { 0 } else { 1 })));
+            }
+        }
+    }
+    rows.retain(|r| r.0 <= until);
+    rows.sort_by_key(|r| (r.0, r.1, r.2));
+    let skip = rows.len().saturating_sub(max_rows);
+    rows.into_iter().skip(skip).map(|(at, cpu, _, text)| Row { cpu, cycle: Some(at), text }).collect()
+}
