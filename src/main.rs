@@ -321,9 +321,8 @@ fn check(a: CheckArgs) -> ExitCode {
         if !a.json {
             text.push_str(&isolsim::verify::counterexample_text(c, &replayed));
         }
-        let stem = a.save.join(format!("{}.{}", protocol.name, c.consequence));
-        let file = stem.with_extension(format!("{}.json", c.consequence));
-        let dot = stem.with_extension(format!("{}.dot", c.consequence));
+        let file = a.save.join(format!("{}.{}.json", protocol.name, c.consequence));
+        let dot = a.save.join(format!("{}.{}.dot", protocol.name, c.consequence));
         let saved = std::fs::create_dir_all(&a.save)
             .and_then(|_| {
                 let json = serde_json::to_string_pretty(&ReplayFile::new(
@@ -522,7 +521,7 @@ fn fuzz_counterexample(
         .and_then(|_| isolsim::write_atomically(&file, json.as_bytes()))
         .map_err(|e| format!("{}: cannot write ({e})", save.display()))?;
     let mut t = format!(
-        "\nMinimized (delta debugging, {} runs tried): {} simulator events to the violation instead of {}\n",
+        "\nMinimized (delta debugging, {} runs tried): the run stops after {} simulator events instead of {}\n",
         m.tries, m.events.1, m.events.0
     );
     t.push_str(&isolsim::verify::fuzz_counterexample_text(&m.violation, &rows, m.run.run.cpus));

@@ -142,7 +142,7 @@ pub fn counterexample_text(c: &workloads::check::Counterexample, replayed: &work
     let mut o = String::new();
     let _ = writeln!(o, "\nCounterexample ({}, {} transitions, the shortest found):", c.consequence, c.steps.len());
     let _ = writeln!(o, "  {}\n", c.what);
-    o.push_str(&workloads::check::render_timeline(replayed.cpus, &replayed.rows));
+    o.push_str(&workloads::timeline::render(replayed.cpus, &replayed.rows));
     o
 }
 
@@ -158,7 +158,6 @@ pub fn fuzz_counterexample_text(
     let mut o = String::new();
     let _ = writeln!(o, "\nCounterexample (the last {} events before the violation, by cycle):", rows.len());
     let _ = writeln!(o, "  {} on CPU {} at cycle {}: {}\n", v.kind, v.cpu, v.at, v.what);
-    let h = workloads::timeline::headings(cpus);
-    o.push_str(&workloads::timeline::render(&h.iter().map(String::as_str).collect::<Vec<_>>(), rows));
+    o.push_str(&workloads::timeline::render(cpus, rows));
     o
 }

@@ -1278,35 +1278,32 @@ impl Exhaustive<'_> {
 
     fn access(&self, s: &mut State, c: usize, action: Visible) {
         let mut restarts = vec![];
-        let core = c as ThreadId;
+        let tid = c as ThreadId;
         // Whole-cache and whole-TLB maintenance has no address operand.
         let slot = s.cores[c].lsq().get(action.seq()).expect("an enabled access is in the queue");
         let (iid, addr) = (slot.iid, slot.addr.unwrap_or(0));
         let watched = self.ghosts.watches(addr);
         let wrote = match action {
             Visible::Satisfy(seq) => {
-                let core_ = &mut s.cores[c];
-                let r = core_.lsq_mut().satisfy(seq, &s.mem, &mut restarts);
-                core_.load_satisfied(seq, r.value, 0);
+                let core = &mut s.cores[c];
+                let r = core.lsq_mut().satisfy(seq, &s.mem, &mut restarts);
+                core.load_satisfied(seq, r.value, 0);
                 if watched {
-                    self.ghosts.log(
-                        &mut s.trace,
-                        Ghost::Read { core, iid, addr, source: r.source, forwarded: r.forwarded, value: r.value },
-                    );
+                    let (source, forwarded, value) = (r.source, r.forwarded, r.value);
+                    self.ghosts.log(&mut s.trace, Ghost::Read { core: tid, iid, addr, source, forwarded, value });
                 }
                 None
             }
             Visible::Propagate(seq) => Some(s.cores[c].lsq_mut().propagate(seq, &mut s.mem, &mut restarts)),
             Visible::Rmw(seq) => {
-                let core_ = &mut s.cores[c];
-                let compare = core_.rmw_compare(seq);
-                let (read, w) = core_.lsq_mut().perform_rmw(seq, compare, &mut s.mem, &mut restarts);
-                core_.rmw_performed(seq, read.value, 0);
+                let core = &mut s.cores[c];
+                let compare = core.rmw_compare(seq);
+                let (read, w) = core.lsq_mut().perform_rmw(seq, compare, &mut s.mem, &mut restarts);
+                core.rmw_performed(seq, read.value, 0);
                 if watched {
-                    self.ghosts.log(
-                        &mut s.trace,
-                        Ghost::Read { core, iid, addr, source: read.source, forwarded: false, value: read.value },
-                    );
+                    let (source, value) = (read.source, read.value);
+                    self.ghosts
+                        .log(&mut s.trace, Ghost::Read { core: tid, iid, addr, source, forwarded: false, value });
                 }
                 w
             }
@@ -1314,7 +1311,7 @@ impl Exhaustive<'_> {
                 let (op, addr) = s.cores[c].lsq_mut().perform_maint(seq);
                 s.maintain(op, addr, self.cfg.cache.line_bytes);
                 if self.ghosts.all_accesses {
-                    self.ghosts.log(&mut s.trace, Ghost::Maintained { core, iid, op, addr });
+                    self.ghosts.log(&mut s.trace, Ghost::Maintained { core: tid, iid, op, addr });
                 }
                 None
             }
@@ -1323,7 +1320,7 @@ impl Exhaustive<'_> {
             let value = s.mem.read(addr).value;
             s.stored(self.code, addr, w, value);
             if watched {
-                self.ghosts.log(&mut s.trace, Ghost::Stored { core, write: w, addr, value });
+                self.ghosts.log(&mut s.trace, Ghost::Stored { core: tid, write: w, addr, value });
             }
         }
         s.cores[c].restart(&restarts);

@@ -96,8 +96,7 @@ pub enum CheckError {
 }
 
 /// The ghost probes of the harness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u16)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mark {
     Kick,
     Decided,
@@ -127,7 +126,7 @@ impl Mark {
 }
 
 /// The harness loaded with one protocol: code, initial state, probes.
-pub struct Harness {
+struct Harness {
     code: CodeSpace,
     threads: Vec<ThreadInit>,
     mem: FlatMemory,
@@ -144,7 +143,7 @@ pub struct Harness {
 
 impl Harness {
     /// Loads the kernel with protocol `p` and the harness for `cpus` CPUs.
-    pub fn build(p: &ProtocolFile, cfg: &CheckConfig) -> Result<Harness, CheckError> {
+    fn build(p: &ProtocolFile, cfg: &CheckConfig) -> Result<Harness, CheckError> {
         if !(2..=3).contains(&cfg.cpus) {
             return Err(CheckError::Config(format!("--cpus {}: the check harness has 2 or 3 CPUs", cfg.cpus)));
         }
@@ -547,8 +546,10 @@ impl Check {
         let init = sys.initial(&h.threads, &h.mem);
         let s = replay(&sys, init, steps)
             .ok_or_else(|| CheckError::Config("the counterexample does not replay on this protocol".to_string()))?;
-        // Judged on the exploring system's own trace, replayed.
-        let judged = replay(&h.system(&self.cfg), h.system(&self.cfg).initial(&h.threads, &h.mem), steps)
+        // Judged as the exploration judged it: on the exploring system's own
+        // probes (the trace above numbers every instruction as a probe).
+        let explorer = h.system(&self.cfg);
+        let judged = replay(&explorer, explorer.initial(&h.threads, &h.mem), steps)
             .map(|s| h.judge(&s).found)
             .unwrap_or_default();
         let rows = timeline(&h, &s.trace, &all);
@@ -569,27 +570,14 @@ pub struct Replayed {
     pub found: Vec<(Consequence, String)>,
 }
 
-/// `address = value`, with the value named where the harness knows what it means.
+/// `address = value`, with the value named where the harness knows what it
+/// means (an encoding at the patched site as its instruction).
 fn assignment(h: &Harness, a: Addr, v: u64) -> String {
     let name = h.names.get(&a).cloned().unwrap_or_else(|| format!("[{a:#x}]"));
-    let meaning = if name.ends_with(".isol_flags") {
-        ["NONE", "REQUEST", "ISOLATED", "BROKEN"].get(v as usize).map(|s| s.to_string())
-    } else if name.ends_with(".context") {
-        let work = v >> 4;
-        Some(format!(
-            "{}{}",
-            if v & 1 == 1 { "USER" } else { "KERNEL" },
-            if work != 0 { format!("+work {work}") } else { String::new() }
-        ))
-    } else if h.names.get(&a).is_some_and(|n| n.contains("(text)")) {
-        Some(format!("`{}`", h.code.decode(v)))
-    } else {
-        None
-    };
-    match meaning {
-        Some(m) => format!("{name} = {m}"),
-        None => format!("{name} = {v}"),
+    if name.contains("(text)") {
+        return format!("{name} = `{}`", h.code.decode(v));
     }
+    crate::timeline::state_assignment(&name, v).unwrap_or_else(|| format!("{name} = {v}"))
 }
 
 fn maint_name(op: MaintOp) -> &'static str {
@@ -680,12 +668,6 @@ fn timeline(h: &Harness, trace: &[Ghost], pcs: &[Addr]) -> Vec<Row> {
 
 fn is_barrier(i: &Inst) -> bool {
     matches!(i, Inst::Dmb(_) | Inst::Dsb(_) | Inst::Isb)
-}
-
-/// The rows as the seed draws them: one column per CPU.
-pub fn render_timeline(cpus: usize, rows: &[Row]) -> String {
-    let h = crate::timeline::headings(cpus);
-    crate::timeline::render(&h.iter().map(String::as_str).collect::<Vec<_>>(), rows)
 }
 
 /// The execution graph of a counterexample as Graphviz DOT, with the

@@ -290,7 +290,8 @@ pub struct Minimized {
     pub violation: Violation,
     /// Runs tried.
     pub tries: u64,
-    /// Simulator events up to the violation, before and after.
+    /// Simulator events until the run stopped at its violation (the end of the checked
+    /// chunk of simulated time it happened in), before and after.
     pub events: (u64, u64),
 }
 

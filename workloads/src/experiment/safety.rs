@@ -389,9 +389,17 @@ impl Checker {
     /// atomic's) or there is none.
     fn unseen_entry_hook(&self, m: &Machine, i: usize, c: usize, sender: usize, decided: Cycle) -> Option<Cycle> {
         let (read, addr) = self.last_state_read(m, sender, c, decided)?;
-        let next = m.watched_stores().iter().find(|w| w.addr == addr && w.write.tid as usize == c && w.at > read)?;
-        let retired = m.observed(c).retired_stores.iter().find(|r| r.write == next.write)?.retired_at;
-        let entry = m.state().cores[c].exceptions().iter().rev().find(|e| e.from_el == 0 && e.taken_at <= retired)?;
+        // Writes are logged as they reach storage (by cycle), retired stores in program order,
+        // exceptions as taken: each lookup starts with a binary search.
+        let stored = m.watched_stores();
+        let next = stored[stored.partition_point(|w| w.at <= read)..]
+            .iter()
+            .find(|w| w.addr == addr && w.write.tid as usize == c)?;
+        let retired_stores = &m.observed(c).retired_stores;
+        let retired = retired_stores.get(retired_stores.partition_point(|r| r.write.iid < next.write.iid))?;
+        let retired = (retired.write == next.write).then_some(retired.retired_at)?;
+        let ex = m.state().cores[c].exceptions();
+        let entry = ex[..ex.partition_point(|e| e.taken_at <= retired)].iter().rev().find(|e| e.from_el == 0)?;
         let h = &self.hook_done[i];
         h.get(h.partition_point(|&t| t < entry.taken_at)).copied().filter(|&end| retired <= end)
     }

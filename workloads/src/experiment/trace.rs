@@ -11,20 +11,10 @@ use super::build::{Experiment, PROBES, probe};
 use super::safety::CodeNames;
 use crate::timeline::Row;
 
-/// `name = value`, the value named for the isolation words.
+/// `name = value` for a watched address.
 fn assignment(names: &[(Addr, String)], a: Addr, v: u64) -> String {
     let name = names.iter().find(|n| n.0 == a).map_or_else(|| format!("[{a:#x}]"), |n| n.1.clone());
-    if name.ends_with(".isol_flags")
-        && let Some(f) = ["NONE", "REQUEST", "ISOLATED", "BROKEN"].get(v as usize)
-    {
-        return format!("{name} = {f}");
-    }
-    if name.ends_with(".context") {
-        let work = v >> 4;
-        let state = if v & 1 == 1 { "USER" } else { "KERNEL" };
-        return if work == 0 { format!("{name} = {state}") } else { format!("{name} = {state}+work {work}") };
-    }
-    format!("{name} = {v:#x}")
+    crate::timeline::state_assignment(&name, v).unwrap_or_else(|| format!("{name} = {v:#x}"))
 }
 
 /// Rows for every CPU's events up to `until`, the last `max_rows` of them.
