@@ -88,7 +88,8 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
     let row = |o: &mut String, name: &str, cells: Vec<String>| {
         let _ = write!(o, "  {name:<44}");
         for c in cells {
-            let _ = write!(o, "{c:>19}");
+            // A space before a cell that fills its column, so wide cells never run together.
+            let _ = write!(o, " {c:>18}");
         }
         o.push('\n');
     };

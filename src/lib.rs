@@ -19,7 +19,9 @@
 pub mod calibrate;
 pub mod config;
 pub mod experiment;
+pub mod report;
 pub mod scenario;
+pub mod sweep;
 pub mod verify;
 
 pub use cpu_model;

@@ -44,6 +44,60 @@ enum Command {
     Check(CheckArgs),
     /// Reproduce a saved counterexample (from `isolsim check`) and print its timeline.
     Replay(ReplayArgs),
+    /// Run a design-space sweep (a TOML sweep file) and append one JSON line per finished run.
+    Sweep(SweepArgs),
+    /// Combine the results files of a sweep's shards into one, in unit order.
+    Merge(MergeArgs),
+    /// Plot a sweep's results (SVG and PNG) and write a markdown summary.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// The sweep file (see README, "Design-space sweeps").
+    file: PathBuf,
+    /// Runs at once (0 = one per core). Never changes a result.
+    #[arg(long, default_value_t = 0)]
+    jobs: usize,
+    /// Continue an interrupted sweep in --out: runs only what it lacks.
+    #[arg(long)]
+    resume: bool,
+    /// Run only shard I of N (1 <= I <= N): a deterministic 1/N of the runs; `isolsim merge`
+    /// combines the shards' files.
+    #[arg(long, value_name = "I/N", value_parser = isolsim::sweep::parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// The results file (JSON lines).
+    #[arg(long, default_value = "results.jsonl")]
+    out: PathBuf,
+    /// Expand and check the sweep file, print its points, run nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// The shards' results files.
+    #[arg(required = true)]
+    parts: Vec<PathBuf>,
+    /// The combined file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Write the merge even if some runs of the sweep are in no part.
+    #[arg(long)]
+    allow_missing: bool,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// A results file of `isolsim sweep` (or `isolsim merge`).
+    results: PathBuf,
+    /// The directory to write plots and summary.md into.
+    #[arg(long)]
+    out: PathBuf,
+    /// The point the per-point plots (noise CDF, histograms) show: KEY=VALUE for some swept
+    /// keys (repeatable); default: the first point.
+    #[arg(long = "at", value_name = "KEY=VALUE")]
+    at: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -275,6 +329,116 @@ fn main() -> ExitCode {
         Command::Fuzz(a) => fuzz(a),
         Command::Check(a) => check(a),
         Command::Replay(a) => replay(a),
+        Command::Sweep(a) => sweep(a),
+        Command::Merge(a) => merge(a),
+        Command::Report(a) => report(a),
+    }
+}
+
+fn sweep(a: SweepArgs) -> ExitCode {
+    use isolsim::sweep::{RunOptions, Sweep};
+    let sweep = match Sweep::load(&a.file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if a.dry_run {
+        // Written, not printed: a closed pipe (`| head`) ends the listing, not the program.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "{}: {} points x {} protocols x {} seeds = {} runs (digest {})",
+            sweep.name,
+            sweep.points.len(),
+            sweep.protocols.len(),
+            sweep.seeds.len(),
+            sweep.len(),
+            sweep.digest
+        );
+        for (i, p) in sweep.points.iter().enumerate() {
+            let shown: Vec<String> = p.params.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+            if writeln!(out, "  point {i}: {}", shown.join(", ")).is_err() {
+                break;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    let jobs = if a.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.jobs };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:40}] {pos}/{len} runs, {elapsed} elapsed, ETA {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(sweep.name.clone());
+    let progress = |done: usize, total: usize| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    };
+    let opts = RunOptions { jobs, shard: a.shard, resume: a.resume };
+    match isolsim::sweep::run(&sweep, &a.out, &opts, &progress) {
+        Ok(s) => {
+            bar.finish_and_clear();
+            let shard = a.shard.map_or(String::new(), |(i, n)| format!(" (shard {i}/{n})"));
+            println!(
+                "{}{shard}: {} runs in {}: {} run now, {} already there",
+                sweep.name,
+                s.units,
+                a.out.display(),
+                s.ran,
+                s.resumed
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            bar.finish_and_clear();
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn merge(a: MergeArgs) -> ExitCode {
+    match isolsim::sweep::merge(&a.parts, &a.out, a.allow_missing) {
+        Ok(s) if s.missing.is_empty() || a.allow_missing => {
+            println!("{} of {} runs merged into {}", s.lines, s.units, a.out.display());
+            if !s.missing.is_empty() {
+                eprintln!("missing runs: {}", isolsim::sweep::ranges(&s.missing));
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(s) => {
+            eprintln!(
+                "{} of {} runs are in the parts; missing: {} (nothing written; --allow-missing writes what there is)",
+                s.lines,
+                s.units,
+                isolsim::sweep::ranges(&s.missing)
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn report(a: ReportArgs) -> ExitCode {
+    match isolsim::report::render(&a.results, &a.out, &a.at) {
+        Ok(files) => {
+            for f in files {
+                println!("{}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
     }
 }
 

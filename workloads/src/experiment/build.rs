@@ -130,6 +130,21 @@ impl Experiment {
         Self::build_with_kernel(machine, kernel, run, protocol, seed, &crate::kernel::files(protocol))
     }
 
+    /// Checks that `run` can be built on `machine` (the checks [`Experiment::build_with_kernel`]
+    /// makes before building anything) and returns the machine's topology.
+    pub fn check_config(machine: &MachineConfig, run: &ExperimentConfig) -> Result<Topology, ExperimentError> {
+        run.validate().map_err(ExperimentError::Config)?;
+        let topo = Topology::new(&machine.topology).map_err(|e| ExperimentError::Config(e.to_string()))?;
+        if run.cpus > topo.num_cores() {
+            return Err(ExperimentError::Config(format!(
+                "cpus = {}, but the machine's topology has {} cores",
+                run.cpus,
+                topo.num_cores()
+            )));
+        }
+        Ok(topo)
+    }
+
     /// [`Experiment::build`] with another kernel text: (file name, text)
     /// pairs in load order, e.g. [`crate::protocol::ProtocolFile::kernel_files`]
     /// of a variant of `protocol`. The kernel must keep the labels the run
@@ -144,15 +159,7 @@ impl Experiment {
         seed: u64,
         kernel_text: &[(&str, &str)],
     ) -> Result<Experiment, ExperimentError> {
-        run.validate().map_err(ExperimentError::Config)?;
-        let topo = Topology::new(&machine.topology).map_err(|e| ExperimentError::Config(e.to_string()))?;
-        if run.cpus > topo.num_cores() {
-            return Err(ExperimentError::Config(format!(
-                "cpus = {}, but the machine's topology has {} cores",
-                run.cpus,
-                topo.num_cores()
-            )));
-        }
+        let topo = Self::check_config(machine, run)?;
         let mut kernel = kernel.clone();
         kernel.protocol = protocol;
         if protocol != Protocol::Broadcast {

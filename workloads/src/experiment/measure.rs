@@ -48,6 +48,20 @@ pub struct IsolatedRow {
     pub syscalls: u64,
 }
 
+/// Width of the noise-event histogram's buckets, in nanoseconds: fine enough that a CDF drawn
+/// from it resolves the difference between a kick (a few hundred ns) and a TLB flush.
+pub const NOISE_BUCKET_NS: u64 = 50;
+
+/// One bucket of the noise-event histogram: events that lasted `[from_ns, from_ns +
+/// NOISE_BUCKET_NS)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoiseBucket {
+    /// Lower bound in nanoseconds (a multiple of [`NOISE_BUCKET_NS`]).
+    pub from_ns: u64,
+    /// Noise events in the bucket.
+    pub count: u64,
+}
+
 /// One bucket of the oslat histogram.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistogramBucket {
@@ -99,6 +113,12 @@ pub struct Report {
     pub oslat_ns: Summary,
     /// 1 µs histogram of the same, with an overflow bucket.
     pub oslat_histogram: Vec<HistogramBucket>,
+    /// Durations of single noise events (interrupts and TLB-invalidation disturbances) over all
+    /// isolated CPUs, ns.
+    pub noise_events_ns: Summary,
+    /// The same as a histogram of [`NOISE_BUCKET_NS`]-wide buckets, empty buckets left out
+    /// (histograms of several runs add up bucket by bucket; a CDF is their running sum).
+    pub noise_event_histogram: Vec<NoiseBucket>,
     /// Sender latency per operation kind.
     pub senders: Vec<OpLatency>,
     /// The isolated tasks' system calls.
@@ -126,6 +146,8 @@ pub(crate) fn report(
     let mut buckets = vec![0u64; OSLAT_BUCKETS + 1];
     let mut syscalls_all = Distribution::new();
     let mut syscalls_deferred = Distribution::new();
+    let mut noise_events = Distribution::new();
+    let mut noise_buckets: BTreeMap<u64, u64> = BTreeMap::new();
     let mut rows = vec![];
     let mut isolated_since = vec![];
     // Decision cycles at which some kick skipped each isolated CPU.
@@ -166,6 +188,11 @@ pub(crate) fn report(
         noise.extend(obs.disturbances.iter().filter(|d| d.0 >= start && d.0 < end).copied());
         noise.sort_unstable();
         let total: Cycle = noise.iter().map(|n| n.1).sum();
+        for &(_, d) in &noise {
+            let d = ns(d).round() as u64;
+            noise_events.record(d);
+            *noise_buckets.entry(d / NOISE_BUCKET_NS * NOISE_BUCKET_NS).or_default() += 1;
+        }
         let max_single = noise.iter().map(|n| n.1).max().unwrap_or(0);
         let mut per_period: BTreeMap<Cycle, Cycle> = BTreeMap::new();
         for &(at, d) in &noise {
@@ -271,6 +298,11 @@ pub(crate) fn report(
             .into_iter()
             .enumerate()
             .map(|(i, count)| HistogramBucket { from_us: i as u64, count })
+            .collect(),
+        noise_events_ns: noise_events.summary(),
+        noise_event_histogram: noise_buckets
+            .into_iter()
+            .map(|(from_ns, count)| NoiseBucket { from_ns, count })
             .collect(),
         senders,
         syscalls: SyscallStats { all: syscalls_all.summary(), after_deferral: syscalls_deferred.summary() },

@@ -39,7 +39,7 @@ mod safety;
 mod trace;
 
 pub use build::{Experiment, ExperimentError};
-pub use measure::{HistogramBucket, IsolatedRow, OpLatency, Report, SyscallStats};
+pub use measure::{HistogramBucket, IsolatedRow, NOISE_BUCKET_NS, NoiseBucket, OpLatency, Report, SyscallStats};
 pub use safety::{Orderings, Safety, Violation};
 
 use serde::{Deserialize, Serialize};

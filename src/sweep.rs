@@ -1,0 +1,992 @@
+//! `isolsim sweep`: design-space sweeps of the isolation experiment.
+//!
+//! A sweep file is TOML. `[sweep]` names the base (a preset, or several: then the preset is an
+//! axis of its own), the protocols and the seeds; `[set]` sets keys on every point; `[grid]`
+//! lists values per key and takes their cartesian product; `[[points]]` lists points by hand
+//! (each is crossed with the grid, if there is one). Any key of the configuration
+//! (`isolsim config` prints them all) may be set, gridded or listed:
+//!
+//! ```toml
+//! [sweep]
+//! name = "core-count"
+//! preset = "arm64-server"                 # or ["arm64-server", "x86-server"]: an axis
+//! protocols = ["broadcast", "deferred"]   # names or protocol files (relative to this file)
+//! seeds = [1, 2]
+//!
+//! [set]
+//! run.duration_us = 20000
+//!
+//! [grid]
+//! run.cpus = [16, 32, 64]
+//! ```
+//!
+//! Each point runs once per protocol and seed: a *unit*. Units are numbered point-major, then
+//! protocol, then seed, and points are numbered listed-point-major, then grid axes in key order
+//! (a preset axis first), the last axis fastest. The numbering is the file's whole identity: a
+//! shard `i/n` runs the units whose number is `i-1` modulo `n`, and every result line carries
+//! its number, so shards merge back into exactly the unsharded file.
+//!
+//! Results are JSON lines ([`Record`]), one per unit, each appended as soon as its unit
+//! finishes, with the effective configuration, seed and software version. When every unit of
+//! the run is done the file is rewritten in unit order, so a finished file is the same byte for
+//! byte whatever `--jobs` was, however often the run was interrupted and resumed, and whether it
+//! ran whole or as merged shards.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::Write as _;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use workloads::experiment::{Experiment, Report};
+use workloads::protocol::ProtocolFile;
+
+use crate::config::{self, Config, line_col};
+
+/// The software that wrote a result line.
+pub const VERSION: &str = concat!("isolsim ", env!("CARGO_PKG_VERSION"));
+
+/// A sweep file, a results file or a command-line argument that cannot be used:
+/// `file:line:col: message` (position omitted when there is none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SweepError {
+    /// The file (or argument) at fault.
+    pub file: String,
+    /// 1-based line and column, when known.
+    pub pos: Option<(usize, usize)>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl SweepError {
+    fn at(file: &str, text: &str, span: Option<Range<usize>>, message: impl Into<String>) -> Self {
+        SweepError { file: file.to_string(), pos: span.map(|s| line_col(text, s.start)), message: message.into() }
+    }
+
+    pub(crate) fn whole(file: impl fmt::Display, message: impl Into<String>) -> Self {
+        SweepError { file: file.to_string(), pos: None, message: message.into() }
+    }
+}
+
+impl fmt::Display for SweepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pos {
+            Some((l, c)) => write!(f, "{}:{l}:{c}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for SweepError {}
+
+/// The `[sweep]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    /// Name of the sweep (default: the file's stem).
+    name: Option<String>,
+    /// One line on what the sweep asks; the report repeats it.
+    #[serde(default)]
+    description: String,
+    /// A preset name, or a list of them (an axis named `preset`).
+    preset: Option<toml::Value>,
+    /// Protocols run at every point (default: broadcast, deferred, ct-work).
+    protocols: Option<Vec<String>>,
+    /// Seeds run at every point and protocol (default: [1]).
+    seeds: Option<Vec<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileForm {
+    sweep: Header,
+    #[serde(default)]
+    set: toml::Table,
+    grid: Option<toml::Table>,
+    #[serde(default)]
+    points: Vec<toml::Table>,
+}
+
+/// One point of the design space: the swept keys' values and the configuration they give.
+#[derive(Clone, Debug)]
+pub struct Point {
+    /// The values of the keys that vary over the sweep (grid axes and listed keys, and
+    /// `preset` when it is an axis), by dotted key.
+    pub params: BTreeMap<String, Json>,
+    /// The effective configuration.
+    pub config: Config,
+}
+
+/// A sweep file, expanded and checked.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    /// The sweep's name.
+    pub name: String,
+    /// What it asks.
+    pub description: String,
+    /// The points, in unit order.
+    pub points: Vec<Point>,
+    /// The protocols.
+    pub protocols: Vec<ProtocolFile>,
+    /// The seeds.
+    pub seeds: Vec<u64>,
+    /// Fingerprint of everything the results depend on (see [`Record::digest`]).
+    pub digest: String,
+}
+
+/// One run of the sweep: a point, a protocol, a seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unit {
+    /// Its number.
+    pub index: usize,
+    /// The point.
+    pub point: usize,
+    /// The protocol (index into [`Sweep::protocols`]).
+    pub protocol: usize,
+    /// The seed.
+    pub seed: u64,
+}
+
+/// One line of a results file: a unit and what it measured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// The sweep's name.
+    pub sweep: String,
+    /// Fingerprint of the sweep (software version, every unit's configuration, protocol text
+    /// and seed): lines with different digests come from different sweeps and never mix.
+    pub digest: String,
+    /// The unit's number.
+    pub unit: usize,
+    /// Units in the whole sweep (all shards).
+    pub units: usize,
+    /// The point's number.
+    pub point: usize,
+    /// The swept keys' values at the point.
+    pub params: BTreeMap<String, Json>,
+    /// The protocol's name.
+    pub protocol: String,
+    /// The seed.
+    pub seed: u64,
+    /// The software that measured it.
+    pub version: String,
+    /// The effective configuration, defaults included.
+    pub config: Config,
+    /// What the run measured.
+    pub report: Report,
+}
+
+impl Sweep {
+    /// Reads and expands a sweep file.
+    pub fn load(path: &Path) -> Result<Sweep, SweepError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SweepError::whole(path.display(), format!("cannot read it ({e})")))?;
+        Sweep::parse(&path.display().to_string(), &text, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Expands the sweep file `text` (called `file` in errors); protocol files are looked up
+    /// relative to `dir`.
+    pub fn parse(file: &str, text: &str, dir: &Path) -> Result<Sweep, SweepError> {
+        let form: FileForm = toml::from_str(text).map_err(|e| {
+            let c = config::toml_error(file, text, &e);
+            SweepError { file: file.to_string(), pos: c.pos, message: c.message }
+        })?;
+        let spans = Spans::new(text);
+        let fail = |path: &[&str], message: String| SweepError::at(file, text, spans.find(path), message);
+
+        let name = form.sweep.name.clone().unwrap_or_else(|| {
+            Path::new(file).file_stem().map_or_else(|| "sweep".to_string(), |s| s.to_string_lossy().into_owned())
+        });
+        let presets: Vec<String> = match &form.sweep.preset {
+            None => vec!["arm64-server".to_string()],
+            Some(toml::Value::String(s)) => vec![s.clone()],
+            Some(toml::Value::Array(a)) if !a.is_empty() => a
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| fail(&["sweep", "preset"], "`sweep.preset`: expected preset names".into()))?,
+            Some(toml::Value::Array(_)) => {
+                return Err(fail(&["sweep", "preset"], "`sweep.preset` is an empty list".into()));
+            }
+            Some(_) => {
+                return Err(fail(
+                    &["sweep", "preset"],
+                    "`sweep.preset`: expected a preset name or a list of them".into(),
+                ));
+            }
+        };
+        let mut bases = vec![];
+        for (i, p) in presets.iter().enumerate() {
+            let span = spans.find_element(&["sweep", "preset"], (presets.len() > 1).then_some(i));
+            bases.push(config::preset(p).map_err(|e| SweepError::at(file, text, span, e.message))?);
+        }
+
+        let protocol_names = form
+            .sweep
+            .protocols
+            .clone()
+            .unwrap_or_else(|| workloads::kernel::Protocol::ALL.iter().map(|p| p.name().to_string()).collect());
+        if protocol_names.is_empty() {
+            return Err(fail(&["sweep", "protocols"], "`sweep.protocols` is an empty list".into()));
+        }
+        let mut protocols = vec![];
+        for (i, n) in protocol_names.iter().enumerate() {
+            let found = match workloads::kernel::Protocol::by_name(n) {
+                Some(p) => Ok(ProtocolFile::builtin(p)),
+                None if !dir.join(n).exists() => Err(format!(
+                    "neither a built-in protocol (broadcast, deferred, ct-work) nor a protocol file ({} does not exist)",
+                    dir.join(n).display()
+                )),
+                None => ProtocolFile::load(&dir.join(n)).map_err(|e| {
+                    if e.line == 0 { e.what } else { format!("{}:{}:{}: {}", e.path, e.line, e.col, e.what) }
+                }),
+            };
+            let span = spans.find_element(&["sweep", "protocols"], Some(i));
+            protocols.push(found.map_err(|m| SweepError::at(file, text, span, format!("protocol `{n}`: {m}")))?);
+        }
+        let seeds = form.sweep.seeds.clone().unwrap_or_else(|| vec![1]);
+        if seeds.is_empty() {
+            return Err(fail(&["sweep", "seeds"], "`sweep.seeds` is an empty list".into()));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, s) in seeds.iter().enumerate() {
+            if !seen.insert(s) {
+                let span = spans.find_element(&["sweep", "seeds"], Some(i));
+                return Err(SweepError::at(file, text, span, format!("seed {s} is listed twice")));
+            }
+        }
+
+        // Settings: (dotted key, its path in the file, value).
+        let fixed = leaves(&form.set, &["set"]);
+        let grid = match &form.grid {
+            Some(g) => {
+                let axes = leaves(g, &["grid"]);
+                if axes.is_empty() && form.points.is_empty() {
+                    return Err(fail(&["grid"], "the grid is empty: give each swept key a list of values".into()));
+                }
+                axes
+            }
+            None => vec![],
+        };
+        if form.grid.is_none() && form.points.is_empty() && presets.len() == 1 {
+            return Err(SweepError::whole(
+                file,
+                "nothing to sweep: add a [grid] table of keys and their values, or [[points]]",
+            ));
+        }
+        let mut axes: Vec<(String, Vec<String>, Vec<toml::Value>)> = vec![];
+        for (key, path, v) in grid {
+            let values = match v {
+                toml::Value::Array(a) if !a.is_empty() => a,
+                toml::Value::Array(_) => {
+                    return Err(SweepError::at(
+                        file,
+                        text,
+                        spans.find_strs(&path),
+                        format!("grid axis `{key}` has no values"),
+                    ));
+                }
+                _ => {
+                    return Err(SweepError::at(
+                        file,
+                        text,
+                        spans.find_strs(&path),
+                        format!("grid axis `{key}`: expected a list of values"),
+                    ));
+                }
+            };
+            axes.push((key, path, values));
+        }
+        let listed: Vec<Vec<(String, Vec<String>, toml::Value)>> = if form.points.is_empty() {
+            vec![vec![]]
+        } else {
+            form.points
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let mut l = leaves(t, &["points"]);
+                    for (_, path, _) in &mut l {
+                        path.insert(1, format!("[{i}]"));
+                    }
+                    l
+                })
+                .collect()
+        };
+        for (i, l) in listed.iter().enumerate() {
+            if l.is_empty() && !form.points.is_empty() {
+                return Err(fail(&["points", &format!("[{i}]")], "this point sets no key".into()));
+            }
+            if let Some((k, path, _)) = l.iter().find(|(k, _, _)| axes.iter().any(|a| &a.0 == k)) {
+                return Err(SweepError::at(
+                    file,
+                    text,
+                    spans.find_strs(path),
+                    format!("`{k}` is both a grid axis and set by a listed point"),
+                ));
+            }
+        }
+        if let Some((k, path, _)) =
+            fixed.iter().find(|(k, _, _)| axes.iter().any(|a| &a.0 == k) || listed.iter().flatten().any(|l| &l.0 == k))
+        {
+            return Err(SweepError::at(
+                file,
+                text,
+                spans.find_strs(path),
+                format!("`{k}` is set in [set] and swept as well"),
+            ));
+        }
+
+        // Every value is checked where it is written, once, before any combination.
+        let apply = |base: &Config, key: &str, path: &[String], element: Option<usize>, v: &toml::Value| {
+            with_key(base, key, v).map_err(|m| {
+                // An unknown key is shown where the key is written; a bad value where the value is.
+                let span = if m.starts_with("unknown key") {
+                    spans.find_key(path)
+                } else {
+                    spans.find_element_strs(path, element)
+                };
+                SweepError::at(file, text, span, m)
+            })
+        };
+        // Each point with where it comes from: (path, item) of its first listed key or grid value.
+        let mut point_cfgs: Vec<(BTreeMap<String, Json>, Config, Origin)> = vec![];
+        for (b, base) in bases.iter().enumerate() {
+            let mut base = base.clone();
+            for (k, path, v) in &fixed {
+                base = apply(&base, k, path, None, v)?;
+            }
+            for l in &listed {
+                let mut lbase = base.clone();
+                let mut lparams = BTreeMap::new();
+                if presets.len() > 1 {
+                    lparams.insert("preset".to_string(), Json::String(presets[b].clone()));
+                }
+                for (k, path, v) in l {
+                    lbase = apply(&lbase, k, path, None, v)?;
+                    lparams.insert(k.clone(), to_json(v));
+                }
+                let origin = (l.first().map(|x| x.1.clone()).unwrap_or_default(), None);
+                // The grid's product, the last axis fastest.
+                let mut idx = vec![0usize; axes.len()];
+                loop {
+                    let mut cfg = lbase.clone();
+                    let mut params = lparams.clone();
+                    let mut origin = origin.clone();
+                    for (a, &i) in axes.iter().zip(&idx) {
+                        cfg = apply(&cfg, &a.0, &a.1, Some(i), &a.2[i])?;
+                        params.insert(a.0.clone(), to_json(&a.2[i]));
+                        if origin.0.is_empty() {
+                            origin = (a.1.clone(), Some(i));
+                        }
+                    }
+                    point_cfgs.push((params, cfg, origin));
+                    let mut carry = axes.len();
+                    while carry > 0 {
+                        carry -= 1;
+                        idx[carry] += 1;
+                        if idx[carry] < axes[carry].2.len() {
+                            break;
+                        }
+                        idx[carry] = 0;
+                        if carry == 0 {
+                            carry = usize::MAX;
+                            break;
+                        }
+                    }
+                    if axes.is_empty() || carry == usize::MAX {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut points = vec![];
+        for (params, cfg, origin) in point_cfgs {
+            if let Err(e) = Experiment::check_config(&cfg.machine, &cfg.run) {
+                let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                return Err(SweepError::at(
+                    file,
+                    text,
+                    spans.find_element_strs(&origin.0, origin.1),
+                    format!("the point {} is not a valid configuration: {e}", shown.join(", ")),
+                ));
+            }
+            points.push(Point { params, config: cfg });
+        }
+        let mut sweep = Sweep {
+            name,
+            description: form.sweep.description.clone(),
+            points,
+            protocols,
+            seeds,
+            digest: String::new(),
+        };
+        sweep.digest = sweep.fingerprint();
+        Ok(sweep)
+    }
+
+    /// Units in the whole sweep.
+    pub fn len(&self) -> usize {
+        self.points.len() * self.protocols.len() * self.seeds.len()
+    }
+
+    /// True when the sweep has no unit (never, for a parsed sweep).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Unit `index`.
+    pub fn unit(&self, index: usize) -> Unit {
+        let (s, p) = (self.seeds.len(), self.protocols.len());
+        Unit { index, point: index / (p * s), protocol: index / s % p, seed: self.seeds[index % s] }
+    }
+
+    /// The units of shard `shard` = (i, n), 1 ≤ i ≤ n (all of them for `None`).
+    pub fn shard(&self, shard: Option<(usize, usize)>) -> Vec<Unit> {
+        (0..self.len()).filter(|u| shard.is_none_or(|(i, n)| u % n == i - 1)).map(|u| self.unit(u)).collect()
+    }
+
+    fn fingerprint(&self) -> String {
+        let mut h = Fnv::default();
+        h.write(VERSION.as_bytes());
+        for p in &self.points {
+            h.write(serde_json::to_string(&p.params).expect("params serialise").as_bytes());
+            h.write(serde_json::to_string(&p.config).expect("configs serialise").as_bytes());
+        }
+        for p in &self.protocols {
+            h.write(p.name.as_bytes());
+            h.write(p.text.as_bytes());
+        }
+        for s in &self.seeds {
+            h.write(&s.to_le_bytes());
+        }
+        format!("{:016x}", h.0)
+    }
+
+    /// Runs unit `u` and returns its result line (without the newline).
+    pub fn run_unit(&self, u: Unit) -> Result<String, String> {
+        let point = &self.points[u.point];
+        let p = &self.protocols[u.protocol];
+        let cfg = &point.config;
+        let mut files: Vec<(&str, &str)> = workloads::kernel::FILES.to_vec();
+        let own = p.protocol_files();
+        files.extend(own.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+        let exp = Experiment::build_with_kernel(&cfg.machine, &cfg.kernel, &cfg.run, p.base, u.seed, &files)
+            .map_err(|e| e.to_string())?
+            .named(&p.name);
+        let report = exp.run(|_, _| {}).map_err(|e| e.to_string())?;
+        let record = Record {
+            sweep: self.name.clone(),
+            digest: self.digest.clone(),
+            unit: u.index,
+            units: self.len(),
+            point: u.point,
+            params: point.params.clone(),
+            protocol: p.name.clone(),
+            seed: u.seed,
+            version: VERSION.to_string(),
+            config: cfg.clone(),
+            report,
+        };
+        Ok(serde_json::to_string(&record).expect("records serialise"))
+    }
+
+    /// A rough cost of unit `u` (simulated CPU-cycles), to start the longest units first.
+    fn cost(&self, u: Unit) -> u64 {
+        let r = &self.points[u.point].config.run;
+        r.cpus as u64 * r.duration_us
+    }
+}
+
+/// Where a point is written: the path of a value in the file, and the item for an array.
+type Origin = (Vec<String>, Option<usize>);
+
+/// `base` with `key` (dotted) set to `v`; the message of what is wrong otherwise.
+fn with_key(base: &Config, key: &str, v: &toml::Value) -> Result<Config, String> {
+    let mut doc = toml::Table::new();
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut t = &mut doc;
+    for p in &parts[..parts.len() - 1] {
+        t = t
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .expect("just inserted as a table");
+    }
+    t.insert(parts[parts.len() - 1].to_string(), v.clone());
+    let text = toml::to_string(&doc).map_err(|e| format!("`{key}`: {e}"))?;
+    config::with_overrides(base, "sweep", &text).map_err(|e| e.message)
+}
+
+fn to_json(v: &toml::Value) -> Json {
+    serde_json::to_value(v).unwrap_or(Json::Null)
+}
+
+/// The non-table values under `t`: (dotted key, path in the file, value), in key order.
+fn leaves(t: &toml::Table, prefix: &[&str]) -> Vec<(String, Vec<String>, toml::Value)> {
+    fn walk(t: &toml::Table, key: &mut Vec<String>, out: &mut Vec<(Vec<String>, toml::Value)>) {
+        for (k, v) in t {
+            key.push(k.clone());
+            match v {
+                toml::Value::Table(sub) => walk(sub, key, out),
+                v => out.push((key.clone(), v.clone())),
+            }
+            key.pop();
+        }
+    }
+    let mut out = vec![];
+    walk(t, &mut vec![], &mut out);
+    out.into_iter()
+        .map(|(k, v)| {
+            let mut path: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
+            path.extend(k.iter().cloned());
+            (k.join("."), path, v)
+        })
+        .collect()
+}
+
+/// Where things are in a TOML text: the span of a value by its path (`[i]` for array items).
+struct Spans<'a> {
+    root: Option<toml::Spanned<toml::de::DeTable<'a>>>,
+}
+
+impl<'a> Spans<'a> {
+    fn new(text: &'a str) -> Self {
+        Spans { root: toml::de::DeTable::parse(text).ok() }
+    }
+
+    fn find(&self, path: &[&str]) -> Option<Range<usize>> {
+        self.find_element(path, None)
+    }
+
+    fn find_strs(&self, path: &[String]) -> Option<Range<usize>> {
+        self.find_element_strs(path, None)
+    }
+
+    fn find_element_strs(&self, path: &[String], element: Option<usize>) -> Option<Range<usize>> {
+        let p: Vec<&str> = path.iter().map(String::as_str).collect();
+        self.find_element(&p, element)
+    }
+
+    /// The span of the last key of `path`.
+    fn find_key(&self, path: &[String]) -> Option<Range<usize>> {
+        let p: Vec<&str> = path.iter().map(String::as_str).collect();
+        self.walk(&p).map(|(key, _)| key)
+    }
+
+    /// The span of the value at `path` (of its `element`-th item, for an array).
+    fn find_element(&self, path: &[&str], element: Option<usize>) -> Option<Range<usize>> {
+        let (key, v) = self.walk(path)?;
+        match (v.get_ref(), element) {
+            (toml::de::DeValue::Array(a), Some(i)) => a.get(i).map(|e| e.span()),
+            // A table's span is its body; its key's is where a reader looks.
+            (toml::de::DeValue::Table(_), _) => Some(key),
+            _ => Some(v.span()),
+        }
+    }
+
+    /// The last key's span and the value at `path`.
+    fn walk(&self, path: &[&str]) -> Option<(Range<usize>, &toml::Spanned<toml::de::DeValue<'a>>)> {
+        let mut table = self.root.as_ref()?.get_ref();
+        let mut found: Option<&toml::Spanned<toml::de::DeValue<'_>>> = None;
+        let mut last_span = None;
+        for seg in path {
+            let v = match (found.map(|f| f.get_ref()), seg.strip_prefix('[').and_then(|s| s.strip_suffix(']'))) {
+                (Some(toml::de::DeValue::Array(a)), Some(i)) => a.get(i.parse::<usize>().ok()?)?,
+                (_, _) => {
+                    let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *seg)?;
+                    last_span = Some(k.span());
+                    v
+                }
+            };
+            if let toml::de::DeValue::Table(t) = v.get_ref() {
+                table = t;
+            }
+            found = Some(v);
+        }
+        Some((last_span?, found?))
+    }
+}
+
+/// 64-bit FNV-1a: a fingerprint that is the same on every machine and every run.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        // Separates consecutive fields ("ab","c" from "a","bc").
+        self.0 = (self.0 ^ 0xff).wrapping_mul(0x0100_0000_01b3);
+    }
+}
+
+/// Parses `--shard i/n`.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("--shard {s}: expected i/n with 1 <= i <= n (e.g. 2/8)");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if n == 0 || i == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// How to run a sweep.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Units run at once.
+    pub jobs: usize,
+    /// Run only this shard (i, n).
+    pub shard: Option<(usize, usize)>,
+    /// Continue an interrupted run in the results file instead of refusing to touch it.
+    pub resume: bool,
+}
+
+/// What [`run`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Units of this run (the shard's, or all).
+    pub units: usize,
+    /// Of which already in the file (resumed).
+    pub resumed: usize,
+    /// Of which run now.
+    pub ran: usize,
+}
+
+/// A line of a results file: its unit number and digest, and the line itself.
+struct Line {
+    unit: usize,
+    digest: String,
+    units: usize,
+    text: String,
+}
+
+/// Just what identifies a line, read without the whole report.
+#[derive(Deserialize)]
+struct LineId {
+    digest: String,
+    unit: usize,
+    units: usize,
+}
+
+/// The complete lines of a results file, and the byte length they span. A last line without
+/// its newline (a run killed while writing it) is left out; `strict` makes it an error.
+fn read_lines(path: &Path, strict: bool) -> Result<(Vec<Line>, usize), SweepError> {
+    let text = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !strict => return Ok((vec![], 0)),
+        Err(e) => return Err(SweepError::whole(path.display(), format!("cannot read it ({e})"))),
+    };
+    let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    if strict && complete < text.len() {
+        let line = text[..complete].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(SweepError {
+            file: path.display().to_string(),
+            pos: Some((line, 1)),
+            message: "the last line is cut short (an interrupted run): finish it with `isolsim sweep --resume`".into(),
+        });
+    }
+    let body = std::str::from_utf8(&text[..complete])
+        .map_err(|_| SweepError::whole(path.display(), "not UTF-8: not a results file"))?;
+    let mut lines = vec![];
+    for (n, l) in body.lines().enumerate() {
+        let id: LineId = serde_json::from_str(l).map_err(|e| SweepError {
+            file: path.display().to_string(),
+            pos: Some((n + 1, e.column().max(1))),
+            message: format!("not a result line of isolsim sweep: {e}"),
+        })?;
+        lines.push(Line { unit: id.unit, digest: id.digest, units: id.units, text: l.to_string() });
+    }
+    Ok((lines, complete))
+}
+
+/// Runs the sweep's units (those of `opts.shard`) and writes their lines to `out`.
+///
+/// `progress(done, total)` is called after each unit. The file is refused if it already has
+/// lines and `opts.resume` is off; with it, lines from another sweep (another digest) or shard
+/// are refused, a cut-short last line is dropped and every unit with a line is skipped.
+pub fn run(
+    sweep: &Sweep,
+    out: &Path,
+    opts: &RunOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<RunSummary, SweepError> {
+    let units = sweep.shard(opts.shard);
+    let wanted: BTreeSet<usize> = units.iter().map(|u| u.index).collect();
+    let (lines, complete) = read_lines(out, false)?;
+    let exists = out.exists() && std::fs::metadata(out).map(|m| m.len() > 0).unwrap_or(false);
+    if exists && !opts.resume {
+        return Err(SweepError::whole(
+            out.display(),
+            "already exists: pass --resume to continue the sweep it holds, or choose another --out",
+        ));
+    }
+    let mut done = BTreeSet::new();
+    for (n, l) in lines.iter().enumerate() {
+        let at = |m: String| SweepError { file: out.display().to_string(), pos: Some((n + 1, 1)), message: m };
+        if l.digest != sweep.digest {
+            return Err(at(format!(
+                "written by another sweep or version (digest {}, this sweep's is {}): choose another --out",
+                l.digest, sweep.digest
+            )));
+        }
+        if !wanted.contains(&l.unit) {
+            return Err(at(format!("unit {} is not in this shard: choose another --out", l.unit)));
+        }
+        done.insert(l.unit);
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SweepError::whole(dir.display(), format!("cannot create it ({e})")))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .map_err(|e| SweepError::whole(out.display(), format!("cannot open it ({e})")))?;
+    // Drop a line cut short by a kill; every unit before it is whole.
+    if file.metadata().map(|m| m.len()).unwrap_or(0) > complete as u64 {
+        file.set_len(complete as u64)
+            .map_err(|e| SweepError::whole(out.display(), format!("cannot truncate ({e})")))?;
+    }
+    let mut todo: Vec<Unit> = units.iter().copied().filter(|u| !done.contains(&u.index)).collect();
+    // Longest first: the last units to start are the short ones, so the jobs finish together.
+    todo.sort_by_key(|u| (std::cmp::Reverse(sweep.cost(*u)), u.index));
+    let total = units.len();
+    let resumed = total - todo.len();
+    progress(resumed, total);
+
+    let file = Mutex::new(file);
+    let next = AtomicUsize::new(0);
+    let finished = AtomicUsize::new(resumed);
+    let failed: Mutex<Option<SweepError>> = Mutex::new(None);
+    let stop = AtomicBool::new(false);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+        .map_err(|e| SweepError::whole("--jobs", e.to_string()))?;
+    pool.install(|| {
+        (0..opts.jobs.max(1)).into_par_iter().for_each(|_| {
+            while !stop.load(Ordering::Relaxed) {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&u) = todo.get(k) else { break };
+                let result = sweep.run_unit(u).and_then(|mut line| {
+                    line.push('\n');
+                    // One write of the whole line: a kill leaves at most a line without its newline.
+                    let mut f = file.lock().expect("no writer panics");
+                    f.write_all(line.as_bytes()).map_err(|e| format!("cannot write {} ({e})", out.display()))
+                });
+                if let Err(m) = result {
+                    let p = &sweep.points[u.point].params;
+                    let shown: Vec<String> = p.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                    let e = SweepError::whole(
+                        &sweep.name,
+                        format!(
+                            "unit {} ({}, {}, seed {}) failed: {m}",
+                            u.index,
+                            shown.join(", "),
+                            sweep.protocols[u.protocol].name,
+                            u.seed
+                        ),
+                    );
+                    failed.lock().expect("no writer panics").get_or_insert(e);
+                    stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+                progress(finished.fetch_add(1, Ordering::Relaxed) + 1, total);
+            }
+        })
+    });
+    if let Some(e) = failed.into_inner().expect("no writer panics") {
+        return Err(e);
+    }
+    drop(file);
+    // Every unit is in: put the lines in unit order.
+    let (mut lines, _) = read_lines(out, true)?;
+    lines.sort_by_key(|l| l.unit);
+    write_lines(out, &lines)?;
+    Ok(RunSummary { units: total, resumed, ran: total - resumed })
+}
+
+fn write_lines(out: &Path, lines: &[Line]) -> Result<(), SweepError> {
+    let mut bytes = Vec::with_capacity(lines.iter().map(|l| l.text.len() + 1).sum());
+    for l in lines {
+        bytes.extend_from_slice(l.text.as_bytes());
+        bytes.push(b'\n');
+    }
+    crate::write_atomically(out, &bytes).map_err(|e| SweepError::whole(out.display(), format!("cannot write it ({e})")))
+}
+
+/// What [`merge`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergeSummary {
+    /// Lines written.
+    pub lines: usize,
+    /// Units of the whole sweep.
+    pub units: usize,
+    /// Units no part holds (the merge writes nothing then, unless allowed).
+    pub missing: Vec<usize>,
+}
+
+/// Combines the results files `parts` (shards of one sweep) into `out`, in unit order.
+///
+/// Refused: parts from different sweeps, a unit in two parts with different lines, a part with
+/// a cut-short line; and, unless `allow_missing`, a sweep some unit of which no part holds.
+/// Nothing is written when refused.
+pub fn merge(parts: &[PathBuf], out: &Path, allow_missing: bool) -> Result<MergeSummary, SweepError> {
+    let mut all: BTreeMap<usize, Line> = BTreeMap::new();
+    let mut identity: Option<(String, usize, String)> = None;
+    for p in parts {
+        let (lines, _) = read_lines(p, true)?;
+        for (n, l) in lines.into_iter().enumerate() {
+            let at = |m: String| SweepError { file: p.display().to_string(), pos: Some((n + 1, 1)), message: m };
+            match &identity {
+                None => identity = Some((l.digest.clone(), l.units, p.display().to_string())),
+                Some((d, u, first)) if *d != l.digest || *u != l.units => {
+                    return Err(at(format!("from another sweep than {first} (digest {} vs {d})", l.digest)));
+                }
+                Some(_) => {}
+            }
+            if let Some(prev) = all.get(&l.unit) {
+                if prev.text != l.text {
+                    return Err(at(format!("unit {} is also in another part, with different results", l.unit)));
+                }
+                continue;
+            }
+            all.insert(l.unit, l);
+        }
+    }
+    let Some((_, units, _)) = identity else {
+        return Err(SweepError::whole("merge", "the parts hold no result line"));
+    };
+    let missing: Vec<usize> = (0..units).filter(|u| !all.contains_key(u)).collect();
+    let summary = MergeSummary { lines: all.len(), units, missing };
+    if !summary.missing.is_empty() && !allow_missing {
+        return Ok(summary);
+    }
+    let lines: Vec<Line> = all.into_values().collect();
+    write_lines(out, &lines)?;
+    Ok(summary)
+}
+
+/// Reads every line of a results file as a [`Record`].
+pub fn read_records(path: &Path) -> Result<Vec<Record>, SweepError> {
+    let (lines, _) = read_lines(path, true)?;
+    lines
+        .iter()
+        .enumerate()
+        .map(|(n, l)| {
+            serde_json::from_str::<Record>(&l.text).map_err(|e| SweepError {
+                file: path.display().to_string(),
+                pos: Some((n + 1, e.column().max(1))),
+                message: format!("not a result line of this version of isolsim: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// Unit numbers as ranges: `0-3, 7, 9-10`.
+pub fn ranges(units: &[usize]) -> String {
+    let mut out: Vec<String> = vec![];
+    let mut i = 0;
+    while i < units.len() {
+        let mut j = i;
+        while j + 1 < units.len() && units[j + 1] == units[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j { units[i].to_string() } else { format!("{}-{}", units[i], units[j]) });
+        i = j + 1;
+    }
+    out.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Sweep, SweepError> {
+        Sweep::parse("t.toml", text, Path::new("."))
+    }
+
+    #[test]
+    fn points_are_numbered_preset_then_listed_then_grid_last_axis_fastest() {
+        let s = parse(
+            "[sweep]\npreset = [\"arm64-server\", \"x86-server\"]\nprotocols = [\"deferred\"]\n\
+             [set]\nrun.cpus = 16\nrun.isolated = 2\n\
+             [grid]\nrun.activity.vmalloc_per_s = [1.0, 2.0]\nrun.activity.text_patch_per_s = [10.0, 20.0]\n\
+             [[points]]\nrun.activity.munmap_per_s = 5.0\n[[points]]\nrun.activity.munmap_per_s = 6.0\n",
+        )
+        .unwrap();
+        let shown: Vec<String> =
+            s.points.iter().map(|p| p.params.values().map(show).collect::<Vec<_>>().join(" ")).collect();
+        // Shown in key order (preset, munmap, text_patch, vmalloc); numbered preset first, then the
+        // listed points, then the grid's axes in key order (text_patch before vmalloc).
+        assert_eq!(shown.len(), 2 * 2 * 2 * 2);
+        assert_eq!(shown[0], "arm64-server 5.0 10.0 1.0");
+        assert_eq!(shown[1], "arm64-server 5.0 10.0 2.0");
+        assert_eq!(shown[2], "arm64-server 5.0 20.0 1.0");
+        assert_eq!(shown[4], "arm64-server 6.0 10.0 1.0");
+        assert_eq!(shown[8], "x86-server 5.0 10.0 1.0");
+        let p = &s.points[3].config.run.activity;
+        assert_eq!((p.munmap_per_s, p.text_patch_per_s, p.vmalloc_per_s), (5.0, 20.0, 2.0));
+        assert_eq!(s.points[9].config.machine.clock_mhz, config::preset("x86-server").unwrap().machine.clock_mhz);
+        assert_eq!(s.points[9].config.run.cpus, 16, "[set] applies over every preset");
+    }
+
+    fn show(v: &Json) -> String {
+        match v {
+            Json::String(s) => s.clone(),
+            Json::Number(n) if n.is_f64() => format!("{:.1}", n.as_f64().unwrap()),
+            v => v.to_string(),
+        }
+    }
+
+    #[test]
+    fn shards_partition_the_units() {
+        let s = parse("[sweep]\nseeds = [1, 2, 3]\n[grid]\nrun.cpus = [16, 32]\n").unwrap();
+        assert_eq!(s.len(), 2 * 3 * 3);
+        let mut seen: Vec<usize> = (1..=4).flat_map(|i| s.shard(Some((i, 4)))).map(|u| u.index).collect();
+        seen.sort();
+        assert_eq!(seen, (0..s.len()).collect::<Vec<_>>());
+        let u = s.unit(13);
+        assert_eq!((u.point, u.protocol, u.seed), (1, 1, 2));
+        assert_eq!(parse_shard("2/8"), Ok((2, 8)));
+        for bad in ["0/8", "9/8", "1/0", "x", "1/2/3"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_digest_changes_with_anything_that_changes_a_result() {
+        let base = "[sweep]\nseeds = [1]\n[grid]\nrun.cpus = [16, 32]\n";
+        let d = parse(base).unwrap().digest;
+        assert_eq!(d, parse(base).unwrap().digest);
+        for other in [
+            base.replace("[1]", "[2]"),
+            base.replace("32", "33"),
+            base.replace("[sweep]\n", "[sweep]\nprotocols = [\"deferred\"]\n"),
+            base.to_string() + "[set]\nrun.duration_us = 7\n",
+        ] {
+            assert_ne!(parse(&other).unwrap().digest, d, "{other}");
+        }
+        // The name and description do not change a result.
+        assert_eq!(parse(&base.replace("[sweep]\n", "[sweep]\nname = \"x\"\n")).unwrap().digest, d);
+    }
+
+    #[test]
+    fn ranges_are_compact() {
+        assert_eq!(ranges(&[0, 1, 2, 5, 7, 8]), "0-2, 5, 7-8");
+        assert_eq!(ranges(&[]), "");
+    }
+}
