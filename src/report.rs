@@ -165,9 +165,22 @@ fn metrics(runs: &[&Report]) -> Metrics {
     }
 }
 
+/// True when `v` (as typed after `--at KEY=`) names `x`: numbers by value (`300` is `300.0`).
+fn same_value(x: &Json, v: &str) -> bool {
+    match (x.as_f64(), v.parse::<f64>()) {
+        (Some(a), Ok(b)) => a == b,
+        _ => show(x) == v,
+    }
+}
+
+/// A swept value as a label: strings bare, whole numbers without a fraction (`300.0` as `300`).
 fn show(v: &Json) -> String {
     match v {
         Json::String(s) => s.clone(),
+        Json::Number(n) if n.is_f64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+            _ => n.to_string(),
+        },
         v => v.to_string(),
     }
 }
@@ -402,13 +415,26 @@ impl Figure {
         let svg_path = dir.join(format!("{}.svg", self.file()));
         crate::write_atomically(&svg_path, svg.as_bytes()).map_err(|e| format!("{}: {e}", svg_path.display()))?;
         let png_path = dir.join(format!("{}.png", self.file()));
-        // The encoder picks the format by extension: the temporary name keeps `.png`.
-        let tmp = dir.join(format!("{}.partial.png", self.file()));
+        let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
         {
-            let root = BitMapBackend::new(&tmp, SIZE).into_drawing_area();
+            let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
             self.draw(&root)?;
         }
-        std::fs::rename(&tmp, &png_path).map_err(|e| format!("{}: {e}", png_path.display()))?;
+        // Encoded here rather than by plotters: the best compression keeps committed figures small.
+        let mut png = vec![];
+        image::ImageEncoder::write_image(
+            image::codecs::png::PngEncoder::new_with_quality(
+                &mut png,
+                image::codecs::png::CompressionType::Best,
+                image::codecs::png::FilterType::Adaptive,
+            ),
+            &rgb,
+            SIZE.0,
+            SIZE.1,
+            image::ColorType::Rgb8,
+        )
+        .map_err(|e| format!("{}: {e}", png_path.display()))?;
+        crate::write_atomically(&png_path, &png).map_err(|e| format!("{}: {e}", png_path.display()))?;
         Ok(vec![svg_path, png_path])
     }
 }
@@ -470,9 +496,14 @@ fn draw_histogram<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Histogr
     root.present().map_err(err)
 }
 
+/// The log of a ratio to the centre, within ±ln 1000 (a zero is a thousand times below).
+fn log_ratio(v: f64, centre: f64) -> f64 {
+    (v / centre).clamp(1e-3, 1e3).ln()
+}
+
 /// Blue below the centre, red above, white at it; on a log scale of the ratio.
 fn ratio_color(v: f64, centre: f64, span: f64) -> RGBColor {
-    let t = ((v / centre).ln() / span.max(1e-9)).clamp(-1.0, 1.0);
+    let t = (log_ratio(v, centre) / span.max(1e-9)).clamp(-1.0, 1.0);
     let mix = |a: u8, b: u8, t: f64| (a as f64 + (b as f64 - a as f64) * t).round() as u8;
     if t < 0.0 {
         RGBColor(mix(255, 0x1f, -t), mix(255, 0x77, -t), mix(255, 0xb4, -t))
@@ -503,7 +534,7 @@ fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Heatmap) 
         .axis_desc_style(("sans-serif", 17))
         .draw()
         .map_err(err)?;
-    let span = h.cells.iter().flatten().flatten().map(|v| (v / h.centre).ln().abs()).fold(0.0, f64::max);
+    let span = h.cells.iter().flatten().flatten().map(|v| log_ratio(*v, h.centre).abs()).fold(0.0, f64::max);
     for (y, row) in h.cells.iter().enumerate() {
         for (x, v) in row.iter().enumerate() {
             let (x, y) = (x as u32, y as u32);
@@ -615,7 +646,7 @@ impl<'a> Model<'a> {
         }
         self.points
             .iter()
-            .position(|p| want.iter().all(|(k, v)| p.params.get(k).is_some_and(|x| show(x) == *v)))
+            .position(|p| want.iter().all(|(k, v)| p.params.get(k).is_some_and(|x| same_value(x, v))))
             .ok_or_else(|| format!("no point has {}", at.join(", ")))
     }
 
