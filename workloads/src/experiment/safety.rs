@@ -676,6 +676,10 @@ impl Checker {
                             o.case1 += 1;
                         }
                     }
+                    // Read before the task first reached user space: the state of the boot path's
+                    // way out, so the interrupt is that first exit's race (the sender's barrier
+                    // may keep it waiting long after its read).
+                    (false, None) if isolated_since[i].is_some_and(|t| read < t) => o.exit_race += 1,
                     (false, None) => o.interrupted_in_user += 1,
                 }
             }
