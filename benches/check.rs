@@ -1,7 +1,8 @@
 //! Check speed: the whole bounded exploration of the 2-CPU harness for the
 //! correct protocols, and for each mutant the exploration up to its verdict
 //! (`isolsim check` explores everything before it reports, so time to the
-//! first violation is the whole run).
+//! first violation is the whole run); and the 3-CPU harness (two isolated
+//! CPUs) for the correct protocols.
 
 use std::hint::black_box;
 
@@ -24,6 +25,14 @@ fn check_time(c: &mut Criterion) {
     for m in mutants {
         let f = ProtocolFile::load(&m).unwrap();
         g.bench_function(f.name.clone(), |b| b.iter(|| black_box(check.run(&f).unwrap())));
+    }
+    g.finish();
+    let mut g = c.benchmark_group("check_3cpu");
+    g.sample_size(10);
+    let check = Check::new(CheckConfig { cpus: 3, ..CheckConfig::default() });
+    for p in [Protocol::Deferred, Protocol::CtWork] {
+        let f = ProtocolFile::builtin(p);
+        g.bench_function(p.name(), |b| b.iter(|| black_box(check.run(&f).unwrap())));
     }
     g.finish();
 }

@@ -25,6 +25,15 @@ fn check_proves_the_correct_protocol_safe_within_its_bound() {
 }
 
 #[test]
+fn check_with_two_isolated_cpus_explores_every_path_to_a_verdict() {
+    let out = isolsim(&["check", "--protocol", "ct-work", "--cpus", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("3 CPUs (1 sender, 2 isolated)"), "{s}");
+    assert!(s.contains("Verdict: safe within bound 200 (every path explored:"), "{s}");
+}
+
+#[test]
 fn a_mutants_counterexample_is_drawn_saved_and_replayed() {
     let dir = tempfile::tempdir().unwrap();
     let save = dir.path().to_str().unwrap();

@@ -123,7 +123,7 @@ fn union_into(dst: &mut Vec<u32>, src: &[u32]) {
 }
 
 /// One reorder-buffer entry.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
     iid: u32,
     pc: Addr,
@@ -475,7 +475,13 @@ struct SysRegs {
 }
 
 /// A core: architectural registers, the reorder buffer and the load/store queue.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// Its `Hash` (what exhaustive exploration tells states apart by) covers what decides the
+/// core's future in an exhaustive run, and leaves out what only a timed run reads (timestamps,
+/// which an exhaustive run computes but never looks at; the queue's event tokens) and history
+/// (the logs of exceptions, stale instructions, observations and recorded events): two cores
+/// that differ only there behave alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Core {
     id: ThreadId,
     arch: [u64; Reg::COUNT],
@@ -516,6 +522,87 @@ pub struct Core {
     observed: Observed,
     #[doc(hidden)]
     pub(crate) rec: Recorder,
+}
+
+/// Leaves the timestamps out, as [`Core`]'s `Hash` does.
+impl std::hash::Hash for Entry {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let Entry {
+            iid,
+            pc,
+            inst,
+            srcs,
+            prod,
+            result,
+            determined,
+            executed,
+            slot,
+            next,
+            resolved,
+            settled,
+            fetched_at: _,
+            ready_at: _,
+            fetched_from,
+            fault,
+            deps,
+        } = self;
+        (iid, pc, inst, srcs, prod, result, determined, executed, slot, next, resolved, settled).hash(h);
+        (fetched_from, fault, deps).hash(h);
+    }
+}
+
+impl std::hash::Hash for Core {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let Core {
+            id,
+            arch,
+            arch_ready: _,
+            rob,
+            head_iid,
+            next_iid,
+            rename,
+            lsq,
+            pc,
+            fetch_ready_at: _,
+            fetched,
+            el,
+            daif,
+            sys,
+            work_resume,
+            code_choice,
+            code_fill,
+            commit_stall_until: _,
+            fetch_page,
+            tlbi_disturbances,
+            asleep,
+            stale: _,
+            exceptions: _,
+            observed: _,
+            rec: _,
+        } = self;
+        (id, arch, rob, head_iid, next_iid, rename, pc, fetched, el, daif, sys).hash(h);
+        (work_resume, code_choice, code_fill, fetch_page, tlbi_disturbances, asleep).hash(h);
+        // The queue's entries, without their timed-run bookkeeping (their sequence numbers only
+        // name them: a queue emptied at another number behaves alike).
+        lsq.len().hash(h);
+        for (seq, s) in lsq.iter() {
+            let memory_model::lsq::Slot {
+                iid,
+                kind,
+                addr,
+                addr_final,
+                data,
+                data_final,
+                read,
+                done,
+                retired,
+                ready_at: _,
+                issued: _,
+                token: _,
+            } = s;
+            (seq, iid, kind, addr, addr_final, data, data_final, read, done, retired).hash(h);
+        }
+    }
 }
 
 /// Graph events retired so far (history, not state: excluded from `Hash`).

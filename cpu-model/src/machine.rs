@@ -163,8 +163,10 @@ pub struct State {
     /// A store to code that was not declared patchable (the run is invalid).
     pub code_store_fault: Option<(Addr, WriteId)>,
     /// What [`Exhaustive::ghosts`] asked to be logged, in the order it
-    /// happened on the path to this state. Part of the state: two paths
-    /// that differ here are told apart.
+    /// happened on the path to this state (or since its owner last emptied
+    /// it: a checker can fold each transition's events into a monitor of
+    /// its own and clear the log). Part of the state: two paths that differ
+    /// here are told apart.
     pub trace: Vec<Ghost>,
     /// All local transitions have been taken (exploration bookkeeping).
     closed: bool,
@@ -1097,31 +1099,11 @@ pub struct Ghosts<'a> {
     /// Log every read and write, not only the watched ones (for replaying
     /// one path as a timeline).
     pub all_accesses: bool,
-    /// Keep only the order that matters to a judge who compares every
-    /// core's events with this core's, never two other cores' events with
-    /// each other: between two consecutive events of the pivot, the other
-    /// cores' events are kept sorted by core. Paths that differ only in how
-    /// the other cores' events interleave then reach the same state (a
-    /// partial-order reduction: without it, ghost logs would tell apart
-    /// every interleaving of independent cores). `None`: the global order.
-    pub pivot: Option<ThreadId>,
 }
 
 impl Ghosts<'_> {
     fn watches(&self, addr: Addr) -> bool {
         self.all_accesses || self.watch.binary_search(&addr).is_ok()
-    }
-
-    /// Appends `g` to `trace`, in the canonical order [`Ghosts::pivot`] asks for.
-    fn log(&self, trace: &mut Vec<Ghost>, g: Ghost) {
-        let Some(pivot) = self.pivot else { return trace.push(g) };
-        let core = g.core();
-        if core == pivot {
-            return trace.push(g);
-        }
-        let segment = trace.iter().rposition(|e| e.core() == pivot).map_or(0, |i| i + 1);
-        let at = segment + trace[segment..].iter().rposition(|e| e.core() <= core).map_or(0, |i| i + 1);
-        trace.insert(at, g);
     }
 }
 
@@ -1232,7 +1214,7 @@ impl Exhaustive<'_> {
         if !self.ghosts.probes.is_empty() {
             let core = c as ThreadId;
             for h in cores[c].drain_probe_hits() {
-                self.ghosts.log(trace, Ghost::Retired { core, probe: h.probe, iid: h.iid, values: h.values });
+                trace.push(Ghost::Retired { core, probe: h.probe, iid: h.iid, values: h.values });
             }
         }
         ok
@@ -1290,7 +1272,7 @@ impl Exhaustive<'_> {
                 core.load_satisfied(seq, r.value, 0);
                 if watched {
                     let (source, forwarded, value) = (r.source, r.forwarded, r.value);
-                    self.ghosts.log(&mut s.trace, Ghost::Read { core: tid, iid, addr, source, forwarded, value });
+                    s.trace.push(Ghost::Read { core: tid, iid, addr, source, forwarded, value });
                 }
                 None
             }
@@ -1302,8 +1284,7 @@ impl Exhaustive<'_> {
                 core.rmw_performed(seq, read.value, 0);
                 if watched {
                     let (source, value) = (read.source, read.value);
-                    self.ghosts
-                        .log(&mut s.trace, Ghost::Read { core: tid, iid, addr, source, forwarded: false, value });
+                    s.trace.push(Ghost::Read { core: tid, iid, addr, source, forwarded: false, value });
                 }
                 w
             }
@@ -1311,7 +1292,7 @@ impl Exhaustive<'_> {
                 let (op, addr) = s.cores[c].lsq_mut().perform_maint(seq);
                 s.maintain(op, addr, self.cfg.cache.line_bytes);
                 if self.ghosts.all_accesses {
-                    self.ghosts.log(&mut s.trace, Ghost::Maintained { core: tid, iid, op, addr });
+                    s.trace.push(Ghost::Maintained { core: tid, iid, op, addr });
                 }
                 None
             }
@@ -1320,7 +1301,7 @@ impl Exhaustive<'_> {
             let value = s.mem.read(addr).value;
             s.stored(self.code, addr, w, value);
             if watched {
-                self.ghosts.log(&mut s.trace, Ghost::Stored { core: tid, write: w, addr, value });
+                s.trace.push(Ghost::Stored { core: tid, write: w, addr, value });
             }
         }
         s.cores[c].restart(&restarts);
@@ -1416,7 +1397,7 @@ impl TransitionSystem for Exhaustive<'_> {
                 let mut n = s.clone();
                 n.cores[c].choose_code(self.code.decode(value), writer);
                 if self.ghosts.all_accesses {
-                    self.ghosts.log(&mut n.trace, Ghost::Fetched { core: c as ThreadId, writer });
+                    n.trace.push(Ghost::Fetched { core: c as ThreadId, writer });
                 }
                 let mut forks = vec![];
                 self.close(n, c, vec![], &mut forks);
@@ -1460,7 +1441,7 @@ impl TransitionSystem for Exhaustive<'_> {
                 };
                 s.cores[c].choose_code(self.code.decode(value), *writer);
                 if self.ghosts.all_accesses {
-                    self.ghosts.log(&mut s.trace, Ghost::Fetched { core: *core, writer: *writer });
+                    s.trace.push(Ghost::Fetched { core: *core, writer: *writer });
                 }
                 self.close_with(s, c, predictions)
             }

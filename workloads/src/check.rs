@@ -10,10 +10,13 @@
 //! ```
 //!
 //! The harness runs on [`cpu_model::machine::Exhaustive`], the engine
-//! `isolsim litmus --exhaustive` uses, with ghost probes that log, in each
-//! state, the order in which the milestones retired, the sender's reads of
-//! the isolated CPUs' state words and when their own writes to those words
-//! reached storage. Each final state is judged:
+//! `isolsim litmus --exhaustive` uses, with ghost probes: the milestones
+//! retiring, the sender's reads of the isolated CPUs' state words, their own
+//! writes to those words reaching storage. A monitor in each state folds
+//! these events in as they happen and keeps only what the verdict depends
+//! on (the order of each CPU's milestones relative to the sender's, the
+//! values read), so that paths which differ elsewhere merge. Each final
+//! state is judged:
 //!
 //! * **safety violation**: the sender skipped CPU `t`, and an access of `t`
 //!   after the point the protocol promises it is synchronized returned the
@@ -50,7 +53,7 @@ use memory_model::graph::{AxiomViolation, ExecGraph};
 use memory_model::memory::FlatMemory;
 use memory_model::{Addr, MaintOp, Mode, WriteId};
 use serde::{Deserialize, Serialize};
-use sim::explore::{ExploreStats, Limits, explore_with_paths, replay};
+use sim::explore::{Expansion, ExploreStats, Limits, TransitionSystem, explore_with_paths, replay};
 
 use crate::experiment::Orderings;
 use crate::kernel::{KernelConfig, TlbScheme};
@@ -230,81 +233,68 @@ impl Harness {
                 probe_ids: &self.probe_ids,
                 watch: &self.watch,
                 all_accesses: false,
-                // The verdict compares each isolated CPU's events with the sender's only.
-                pivot: Some(0),
             },
         }
     }
 
-    /// Judges one final state by its trace.
-    fn judge(&self, s: &State) -> Judgement {
-        let v = View::of(&s.trace, self.state_words.len());
+    /// The index of the isolated CPU whose state word `addr` is.
+    fn owner(&self, addr: Addr) -> Option<usize> {
+        self.state_words.iter().position(|w| w.contains(&addr))
+    }
+
+    /// Judges one final state by the facts of each of the sender's decisions on its path.
+    fn judge(&self, decisions: &[Facts]) -> Judgement {
         let mut j = Judgement::default();
-        for d in &v.decisions {
-            let t = d.target;
-            let Some(ti) = t.checked_sub(1).filter(|&i| i < v.isolated.len()) else { continue };
-            let cpu = &v.isolated[ti];
-            let words = &self.state_words[ti];
-            let read = v.sender_reads.iter().rev().find(|r| r.pos < d.pos && words.contains(&r.addr));
-            let at = read.map_or(d.pos, |r| r.pos);
-            let in_user = |p: usize| cpu.svc.is_none_or(|s| s.0 > p) || cpu.eret.is_some_and(|e| e < p);
+        for d in decisions {
+            let t = d.cpu;
             if !d.skip {
-                if in_user(at) {
+                if d.at_read.in_user() {
                     j.coverage.interrupted_in_user += 1;
-                    j.add(Consequence::IsolationBreak, t, describe_break(d, read, cpu, &self.names));
-                } else if cpu.hook.is_some_and(|h| h.0 < v.kick.unwrap_or(0)) {
+                    j.add(Consequence::IsolationBreak, t, describe_break(d, &self.names));
+                } else if d.hook_before_kick {
                     j.coverage.case3 += 1;
                 } else {
                     j.coverage.case1 += 1;
                 }
                 continue;
             }
-            // The entry whose state write the sender did not see: its own write to the word read
-            // reached storage after the read.
-            let unseen_entry = read.is_some_and(|r| {
-                let (Some(svc), Some(hook)) = (cpu.svc, cpu.hook) else { return false };
-                cpu.stored.iter().any(|w| w.addr == r.addr && w.pos > r.pos && w.iid > svc.1 && w.iid < hook.1)
-            });
-            let entered_before = cpu.svc.is_some_and(|s| s.0 < d.pos);
-            // Accesses from `from` (a trace position; None: all of them) on must be fresh.
-            let promise = if unseen_entry || !entered_before {
+            let entered_before = d.at_decision != Phase::BeforeSvc;
+            // Which accesses must be fresh: all of them (false), or those retired after the kick
+            // returned (true).
+            let promise = if d.unseen_entry || !entered_before {
                 if entered_before {
                     j.coverage.case2 += 1
-                } else if cpu.svc.is_some() {
+                } else if d.entered {
                     j.coverage.case4 += 1
                 } else {
                     j.coverage.pending += 1
                 }
-                cpu.hook.map(|_| None)
+                d.hooked.then_some(false)
             } else {
                 j.coverage.exit_race += 1;
-                if in_user(d.pos) { None } else { v.kick_done.map(Some) }
+                (!d.at_decision.in_user() && d.kick_done).then_some(true)
             };
-            let Some(from) = promise else { continue };
-            let after = |p: usize| from.is_none_or(|f| p > f);
-            let point = match from {
-                None => "the end of its entry hook".to_string(),
-                Some(_) => "the kick's return".to_string(),
-            };
-            if let Some(r) = cpu.data.filter(|r| after(r.0) && r.1 != self.new_value) {
+            let Some(from_return) = promise else { continue };
+            let point = if from_return { "the kick's return" } else { "the end of its entry hook" };
+            let stale = |a: Option<(u64, bool)>| a.filter(|&(v, late)| (late || !from_return) && v != self.new_value);
+            if let Some((v, _)) = stale(d.data) {
                 j.add(
                     Consequence::SafetyViolation,
                     t,
                     format!(
-                        "stale data: CPU {t} read CHECK_DATA = {} (not the published {}) after {point}, and the sender \
+                        "stale data: CPU {t} read CHECK_DATA = {v} (not the published {}) after {point}, and the sender \
                          skipped it",
-                        r.1, self.new_value
+                        self.new_value
                     ),
                 );
             }
-            if let Some(r) = cpu.site.filter(|r| after(r.0) && r.1 != self.new_value) {
+            if let Some((v, _)) = stale(d.site) {
                 j.add(
                     Consequence::SafetyViolation,
                     t,
                     format!(
-                        "stale instruction: CPU {t} ran the old check_site (MOV X21, #{}) after {point}, and the sender \
-                         skipped it",
-                        r.1
+                        "stale instruction: CPU {t} ran the old check_site (MOV X21, #{v}) after {point}, and the \
+                         sender skipped it"
                     ),
                 );
             }
@@ -313,25 +303,341 @@ impl Harness {
     }
 }
 
-fn describe_break(d: &Decision, read: Option<&Read>, cpu: &IsolatedView, names: &BTreeMap<Addr, String>) -> String {
-    let t = d.target;
-    let phase = |p: usize| if cpu.svc.is_none_or(|s| s.0 > p) { "before its system call" } else { "after its ERET" };
-    match read {
-        Some(r) => format!(
-            "isolation break: the sender read {} = {} while CPU {t} ran user code ({}) and decided to interrupt it",
-            names.get(&r.addr).map_or_else(|| format!("{:#x}", r.addr), String::clone),
-            r.value,
-            phase(r.pos)
+/// Where an isolated CPU was at some point of a path: in user code before its system call, in
+/// the kernel, or in user code again after its `ERET`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Phase {
+    BeforeSvc,
+    Kernel,
+    AfterEret,
+}
+
+impl Phase {
+    fn in_user(self) -> bool {
+        self != Phase::Kernel
+    }
+}
+
+/// Everything the verdict on one decision of the sender depends on: the order of the isolated
+/// CPU's milestones relative to the sender's, and the values its accesses returned.
+#[derive(Debug)]
+struct Facts {
+    /// The CPU decided on.
+    cpu: usize,
+    skip: bool,
+    /// The sender's last read of the CPU's state before the decision: the word and its value.
+    read: Option<(Addr, u64)>,
+    /// Where the CPU was when that read was satisfied (at the decision if there was none), and
+    /// when the decision retired.
+    at_read: Phase,
+    at_decision: Phase,
+    /// The CPU's entry hook ended before the kick began.
+    hook_before_kick: bool,
+    /// The entry whose state write the sender did not see: a write of the word read by the
+    /// CPU's entry (between its SVC and the end of its entry hook) reached storage after the read.
+    unseen_entry: bool,
+    /// By the end of the path: the CPU made its system call, ended its entry hook; the kick
+    /// returned.
+    entered: bool,
+    hooked: bool,
+    kick_done: bool,
+    /// The value of the CPU's kernel data read and of its patched instruction, and whether each
+    /// retired after the kick returned.
+    data: Option<(u64, bool)>,
+    site: Option<(u64, bool)>,
+}
+
+fn describe_break(d: &Facts, names: &BTreeMap<Addr, String>) -> String {
+    let t = d.cpu;
+    let phase = if d.at_read == Phase::BeforeSvc { "before its system call" } else { "after its ERET" };
+    match d.read {
+        Some((addr, value)) => format!(
+            "isolation break: the sender read {} = {value} while CPU {t} ran user code ({phase}) and decided to \
+             interrupt it",
+            names.get(&addr).map_or_else(|| format!("{addr:#x}"), String::clone),
         ),
         None => format!(
             "isolation break: the sender decided to interrupt CPU {t} without reading its state, while it ran user \
-             code ({})",
-            phase(d.pos)
+             code ({phase})",
         ),
     }
 }
 
-#[derive(Default)]
+/// The sender's last read of an isolated CPU's state word, and the instances of that CPU's own
+/// writes to the word that reached storage after it: those not yet known to be, or not to be,
+/// the CPU's entry's (`pending`), and whether one was (`unseen`: the sender did not see the
+/// entry's write).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct SeenRead {
+    addr: Addr,
+    value: u64,
+    /// Where the CPU was when the read was satisfied.
+    phase: Phase,
+    pending: Vec<u32>,
+    unseen: bool,
+}
+
+impl SeenRead {
+    /// Sorts the pending writes out by the instances of the CPU's SVC and end of entry hook, as
+    /// far as they are known.
+    fn settle(&mut self, svc: Option<u32>, hook: Option<u32>) {
+        if let Some(svc) = svc {
+            self.pending.retain(|&iid| iid > svc);
+            if let Some(hook) = hook {
+                self.unseen |= self.pending.iter().any(|&iid| iid < hook);
+                self.pending.clear();
+            }
+        }
+    }
+}
+
+/// A decision of the sender, reduced to what its verdict still depends on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Decided {
+    /// To interrupt: everything its verdict depends on is known when it retires. `read` and
+    /// `at`: the sender's last read of the CPU's state and where the CPU was then (kept only if
+    /// it ran user code: an isolation break); `hook_before_kick` otherwise (case 3 or case 1).
+    Interrupt { cpu: usize, read: Option<(Addr, u64)>, at: Phase, hook_before_kick: bool },
+    /// To skip: judged at the end of the path. `at`: where the CPU was at the decision; `read`:
+    /// the word the sender last read (value and phase are not needed).
+    Skip { cpu: usize, at: Phase, read: Option<SeenRead> },
+}
+
+/// An isolated CPU's milestones so far (each retires at most once on a path: the harness has
+/// no loop).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct CpuMonitor {
+    /// Instances of its SVC and of the end of its entry hook.
+    svc: Option<u32>,
+    hook: Option<u32>,
+    eret: bool,
+    /// The entry hook ended before the kick began.
+    hook_before_kick: bool,
+    /// The value of the kernel's data read and of the patched instruction, and whether each
+    /// retired after the kick returned.
+    data: Option<(u64, bool)>,
+    site: Option<(u64, bool)>,
+    /// The sender's last read of its state so far.
+    read: Option<SeenRead>,
+}
+
+impl CpuMonitor {
+    fn phase(&self) -> Phase {
+        match (self.svc, self.eret) {
+            (None, _) => Phase::BeforeSvc,
+            (Some(_), false) => Phase::Kernel,
+            (Some(_), true) => Phase::AfterEret,
+        }
+    }
+}
+
+/// What the verdict needs of a path, folded in event by event as the path is taken: a monitor
+/// automaton in the explored state, in place of the log of ghost events. The log would tell
+/// apart paths whose verdicts cannot differ (by the order of events the verdict never
+/// compares, events it never looks at, facts that stopped mattering); after each transition the
+/// monitor keeps only what the verdict at the end of the path may still depend on, so that such
+/// paths merge.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Monitor {
+    kick_done: bool,
+    cpus: Vec<CpuMonitor>,
+    decisions: Vec<Decided>,
+}
+
+impl Monitor {
+    fn new(isolated: usize) -> Monitor {
+        Monitor { cpus: vec![CpuMonitor::default(); isolated], ..Monitor::default() }
+    }
+
+    /// Folds in ghost events, in the order they happened.
+    fn observe(&mut self, h: &Harness, events: &[Ghost]) {
+        for &g in events {
+            match g {
+                Ghost::Retired { core: 0, probe, values, .. } => match Mark::from_id(probe) {
+                    Some(Mark::Kick) => {
+                        for c in &mut self.cpus {
+                            c.hook_before_kick = c.hook.is_some();
+                        }
+                    }
+                    Some(Mark::KickDone) => self.kick_done = true,
+                    Some(Mark::Decided) => {
+                        // X19 holds the CPU decided on, plus one.
+                        let Some(i) = (values[1] as usize).checked_sub(2).filter(|&i| i < self.cpus.len()) else {
+                            continue;
+                        };
+                        self.decide(i, values[0] != 0);
+                    }
+                    _ => {}
+                },
+                Ghost::Retired { core, probe, iid, values } => {
+                    let kick_done = self.kick_done;
+                    let Some(c) = self.cpus.get_mut(core as usize - 1) else { continue };
+                    match Mark::from_id(probe) {
+                        Some(Mark::Svc) => c.svc = Some(iid),
+                        Some(Mark::HookDone) => c.hook = c.hook.or(Some(iid)),
+                        Some(Mark::Eret) => c.eret = true,
+                        Some(Mark::DataRead) => c.data = Some((values[0], kick_done)),
+                        Some(Mark::Site) => c.site = Some((values[0], kick_done)),
+                        _ => {}
+                    }
+                }
+                Ghost::Read { core: 0, addr, value, .. } => {
+                    if let Some(i) = h.owner(addr) {
+                        let c = &mut self.cpus[i];
+                        c.read = Some(SeenRead { addr, value, phase: c.phase(), pending: vec![], unseen: false });
+                    }
+                }
+                Ghost::Stored { core, write, addr, .. } if core > 0 => {
+                    let i = core as usize - 1;
+                    let current = self.cpus.get_mut(i).and_then(|c| c.read.as_mut());
+                    let skipped = self.decisions.iter_mut().filter_map(|d| match d {
+                        Decided::Skip { cpu, read: Some(r), .. } if *cpu == i => Some(r),
+                        _ => None,
+                    });
+                    for r in current.into_iter().chain(skipped).filter(|r| r.addr == addr) {
+                        r.pending.push(write.iid);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.forget();
+    }
+
+    fn decide(&mut self, i: usize, skip: bool) {
+        let c = &self.cpus[i];
+        let at = c.read.as_ref().map_or(c.phase(), |r| r.phase);
+        let d = if skip {
+            let read = c.read.as_ref().map(|r| SeenRead { value: 0, phase: Phase::Kernel, ..r.clone() });
+            Decided::Skip { cpu: i, at: c.phase(), read }
+        } else if at.in_user() {
+            let read = c.read.as_ref().map(|r| (r.addr, r.value));
+            Decided::Interrupt { cpu: i, read, at, hook_before_kick: false }
+        } else {
+            Decided::Interrupt { cpu: i, read: None, at: Phase::Kernel, hook_before_kick: c.hook_before_kick }
+        };
+        self.decisions.push(d);
+    }
+
+    /// Drops what the verdict can no longer depend on.
+    fn forget(&mut self) {
+        let Monitor { kick_done, cpus, decisions } = self;
+        for c in cpus.iter_mut() {
+            if let Some(r) = &mut c.read {
+                r.settle(c.svc, c.hook);
+            }
+        }
+        for d in decisions.iter_mut() {
+            if let Decided::Skip { cpu, read: Some(r), .. } = d {
+                r.settle(cpus[*cpu].svc, cpus[*cpu].hook);
+            }
+        }
+        if !*kick_done {
+            return;
+        }
+        // The kick returned: no decision is to come, so where a CPU is and what the sender read
+        // of it no longer matter, and nothing about a CPU it did not skip.
+        for (i, c) in cpus.iter_mut().enumerate() {
+            let skipped = decisions.iter().any(|d| matches!(d, Decided::Skip { cpu, .. } if *cpu == i));
+            if skipped {
+                *c = CpuMonitor { eret: false, hook_before_kick: false, read: None, ..c.clone() };
+            } else {
+                *c = CpuMonitor::default();
+            }
+        }
+    }
+
+    /// The facts of each decision, at the end of a path (those its verdict does not depend on
+    /// left at their defaults).
+    fn facts(&self) -> Vec<Facts> {
+        let facts = |d: &Decided| match *d {
+            Decided::Interrupt { cpu, read, at, hook_before_kick } => Facts {
+                cpu: cpu + 1,
+                skip: false,
+                read,
+                at_read: at,
+                at_decision: at,
+                hook_before_kick,
+                unseen_entry: false,
+                entered: false,
+                hooked: false,
+                kick_done: self.kick_done,
+                data: None,
+                site: None,
+            },
+            Decided::Skip { cpu, at, ref read } => {
+                let c = &self.cpus[cpu];
+                let unseen_entry = read.as_ref().is_some_and(|r| {
+                    let mut r = r.clone();
+                    r.settle(c.svc, c.hook);
+                    r.unseen
+                });
+                Facts {
+                    cpu: cpu + 1,
+                    skip: true,
+                    read: None,
+                    at_read: at,
+                    at_decision: at,
+                    hook_before_kick: false,
+                    unseen_entry,
+                    entered: c.svc.is_some(),
+                    hooked: c.hook.is_some(),
+                    kick_done: self.kick_done,
+                    data: c.data,
+                    site: c.site,
+                }
+            }
+        };
+        self.decisions.iter().map(facts).collect()
+    }
+}
+
+/// The harness's machine with its monitor: what `check` explores.
+struct Monitored<'a> {
+    sys: Exhaustive<'a>,
+    h: &'a Harness,
+}
+
+/// A state of [`Monitored`]: the machine's (whose ghost log is always empty: each transition's
+/// events are folded into the monitor) and the monitor's.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Checked {
+    machine: State,
+    monitor: Monitor,
+}
+
+impl Monitored<'_> {
+    fn initial(&self) -> Checked {
+        let machine = self.sys.initial(&self.h.threads, &self.h.mem);
+        Checked { machine, monitor: Monitor::new(self.h.state_words.len()) }
+    }
+}
+
+impl TransitionSystem for Monitored<'_> {
+    type State = Checked;
+    type Label = Step;
+
+    fn expand(&self, s: &Checked, out: &mut Vec<(Step, Checked)>) -> Expansion {
+        let mut next = vec![];
+        let e = self.sys.expand(&s.machine, &mut next);
+        for (step, mut machine) in next {
+            let mut monitor = s.monitor.clone();
+            monitor.observe(self.h, &machine.trace);
+            machine.trace.clear();
+            out.push((step, Checked { machine, monitor }));
+        }
+        e
+    }
+
+    fn apply(&self, s: &mut Checked, step: &Step) -> bool {
+        let ok = self.sys.apply(&mut s.machine, step);
+        s.monitor.observe(self.h, &s.machine.trace);
+        s.machine.trace.clear();
+        ok
+    }
+}
+
+#[derive(Debug, Default, PartialEq)]
 struct Judgement {
     found: Vec<(Consequence, usize, String)>,
     coverage: Orderings,
@@ -342,87 +648,6 @@ impl Judgement {
         if !self.found.iter().any(|f| f.0 == c) {
             self.found.push((c, cpu, what));
         }
-    }
-}
-
-struct Decision {
-    pos: usize,
-    target: usize,
-    skip: bool,
-}
-
-struct Read {
-    pos: usize,
-    addr: Addr,
-    value: u64,
-}
-
-struct StoredWord {
-    pos: usize,
-    addr: Addr,
-    iid: u32,
-}
-
-/// Positions (in the trace) of one isolated CPU's milestones; (position, iid) for the entry.
-#[derive(Default)]
-struct IsolatedView {
-    svc: Option<(usize, u32)>,
-    hook: Option<(usize, u32)>,
-    eret: Option<usize>,
-    /// (position, value) of the kernel's data read and of the patched instruction.
-    data: Option<(usize, u64)>,
-    site: Option<(usize, u64)>,
-    stored: Vec<StoredWord>,
-}
-
-struct View {
-    kick: Option<usize>,
-    kick_done: Option<usize>,
-    decisions: Vec<Decision>,
-    sender_reads: Vec<Read>,
-    isolated: Vec<IsolatedView>,
-}
-
-impl View {
-    fn of(trace: &[Ghost], isolated: usize) -> View {
-        let mut v = View {
-            kick: None,
-            kick_done: None,
-            decisions: vec![],
-            sender_reads: vec![],
-            isolated: (0..isolated).map(|_| IsolatedView::default()).collect(),
-        };
-        for (pos, g) in trace.iter().enumerate() {
-            match *g {
-                Ghost::Retired { core: 0, probe, values, .. } => match Mark::from_id(probe) {
-                    Some(Mark::Kick) => v.kick = Some(pos),
-                    Some(Mark::KickDone) => v.kick_done = Some(pos),
-                    Some(Mark::Decided) => {
-                        v.decisions.push(Decision { pos, target: values[1] as usize - 1, skip: values[0] != 0 })
-                    }
-                    _ => {}
-                },
-                Ghost::Retired { core, probe, iid, values } => {
-                    let Some(c) = v.isolated.get_mut(core as usize - 1) else { continue };
-                    match Mark::from_id(probe) {
-                        Some(Mark::Svc) => c.svc = Some((pos, iid)),
-                        Some(Mark::HookDone) => c.hook = c.hook.or(Some((pos, iid))),
-                        Some(Mark::Eret) => c.eret = Some(pos),
-                        Some(Mark::DataRead) => c.data = Some((pos, values[0])),
-                        Some(Mark::Site) => c.site = Some((pos, values[0])),
-                        _ => {}
-                    }
-                }
-                Ghost::Read { core: 0, addr, value, .. } => v.sender_reads.push(Read { pos, addr, value }),
-                Ghost::Stored { core, write, addr, .. } if core > 0 => {
-                    if let Some(c) = v.isolated.get_mut(core as usize - 1) {
-                        c.stored.push(StoredWord { pos, addr, iid: write.iid });
-                    }
-                }
-                _ => {}
-            }
-        }
-        v
     }
 }
 
@@ -486,8 +711,8 @@ impl Check {
     /// Explores protocol `p`.
     pub fn run(&self, p: &ProtocolFile) -> Result<CheckReport, CheckError> {
         let h = Harness::build(p, &self.cfg)?;
-        let sys = h.system(&self.cfg);
-        let init = sys.initial(&h.threads, &h.mem);
+        let sys = Monitored { sys: h.system(&self.cfg), h: &h };
+        let init = sys.initial();
         let limits = Limits { max_states: self.cfg.max_states };
         let mut report = CheckReport {
             protocol: p.name.clone(),
@@ -501,7 +726,7 @@ impl Check {
         };
         let mut shortest: [Option<(usize, Counterexample)>; 2] = [None, None];
         report.stats = explore_with_paths(&sys, init, &limits, |s, path| {
-            let j = h.judge(s);
+            let j = h.judge(&s.monitor.facts());
             report.coverage += &j.coverage;
             for (c, cpu, what) in j.found {
                 let slot = match c {
@@ -540,7 +765,7 @@ impl Check {
         }
         let sys = Exhaustive {
             record: true,
-            ghosts: Ghosts { probes: &probes, probe_ids: &ids, watch: &[], all_accesses: true, pivot: None },
+            ghosts: Ghosts { probes: &probes, probe_ids: &ids, watch: &[], all_accesses: true },
             ..h.system(&self.cfg)
         };
         let init = sys.initial(&h.threads, &h.mem);
@@ -548,10 +773,9 @@ impl Check {
             .ok_or_else(|| CheckError::Config("the counterexample does not replay on this protocol".to_string()))?;
         // Judged as the exploration judged it: on the exploring system's own
         // probes (the trace above numbers every instruction as a probe).
-        let explorer = h.system(&self.cfg);
-        let judged = replay(&explorer, explorer.initial(&h.threads, &h.mem), steps)
-            .map(|s| h.judge(&s).found)
-            .unwrap_or_default();
+        let explorer = Monitored { sys: h.system(&self.cfg), h: &h };
+        let judged =
+            replay(&explorer, explorer.initial(), steps).map(|s| h.judge(&s.monitor.facts()).found).unwrap_or_default();
         let rows = timeline(&h, &s.trace, &all);
         let graph = s.exec_graph(&h.mem);
         Ok(Replayed { cpus: h.threads.len(), rows, graph, found: judged.into_iter().map(|f| (f.0, f.2)).collect() })
@@ -681,5 +905,115 @@ pub fn to_dot(g: &ExecGraph) -> (String, Option<AxiomViolation>) {
 impl fmt::Display for Counterexample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {} ({} steps)", self.consequence, self.what, self.steps.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::Protocol;
+    use sim::explore::explore;
+
+    /// The facts of each decision, read off a path's whole ghost log by the positions of its
+    /// events: what the monitor, which keeps no log, must come to.
+    fn facts_from_log(h: &Harness, log: &[Ghost]) -> Vec<Facts> {
+        let retired = |core: usize, m: Mark| {
+            log.iter().enumerate().filter_map(move |(p, g)| match *g {
+                Ghost::Retired { core: c, probe, iid, values }
+                    if c as usize == core && Mark::from_id(probe) == Some(m) =>
+                {
+                    Some((p, iid, values))
+                }
+                _ => None,
+            })
+        };
+        let kick = retired(0, Mark::Kick).next_back().map(|r| r.0);
+        let kick_done = retired(0, Mark::KickDone).next_back().map(|r| r.0);
+        let mut facts = vec![];
+        for (pos, _, values) in retired(0, Mark::Decided) {
+            let Some(i) = (values[1] as usize).checked_sub(2).filter(|&i| i < h.state_words.len()) else { continue };
+            let t = i + 1;
+            let (svc, hook, eret) = (
+                retired(t, Mark::Svc).next_back(),
+                retired(t, Mark::HookDone).next(),
+                retired(t, Mark::Eret).next_back(),
+            );
+            let phase = |p: usize| match (svc, eret) {
+                (Some(s), _) if s.0 > p => Phase::BeforeSvc,
+                (None, _) => Phase::BeforeSvc,
+                (_, Some(e)) if e.0 < p => Phase::AfterEret,
+                _ => Phase::Kernel,
+            };
+            let read = log[..pos].iter().enumerate().rev().find_map(|(p, g)| match *g {
+                Ghost::Read { core: 0, addr, value, .. } if h.state_words[i].contains(&addr) => Some((p, addr, value)),
+                _ => None,
+            });
+            let unseen_entry = read.is_some_and(|(p, word, _)| {
+                let (Some(svc), Some(hook)) = (svc, hook) else { return false };
+                log[p..].iter().any(|g| {
+                    matches!(*g, Ghost::Stored { core, write, addr, .. }
+                        if core as usize == t && addr == word && write.iid > svc.1 && write.iid < hook.1)
+                })
+            });
+            let access = |m: Mark| retired(t, m).next_back().map(|(p, _, v)| (v[0], kick_done.is_some_and(|k| p > k)));
+            facts.push(Facts {
+                cpu: t,
+                skip: values[0] != 0,
+                read: read.map(|r| (r.1, r.2)),
+                at_read: phase(read.map_or(pos, |r| r.0)),
+                at_decision: phase(pos),
+                hook_before_kick: hook.zip(kick).is_some_and(|(h, k)| h.0 < k),
+                unseen_entry,
+                entered: svc.is_some(),
+                hooked: hook.is_some(),
+                kick_done: kick_done.is_some(),
+                data: access(Mark::DataRead),
+                site: access(Mark::Site),
+            });
+        }
+        facts
+    }
+
+    /// Every path of the exploration without the monitor (each state keeps its whole ghost
+    /// log, so no two paths with different logs merge): the monitor folded over the log, step
+    /// by step, comes to the verdict and ordering the log says, for protocols that show every
+    /// verdict and ordering.
+    #[test]
+    fn the_monitor_judges_every_path_as_its_whole_log_does() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocols/mutants");
+        let mut files = vec![ProtocolFile::builtin(Protocol::Deferred), ProtocolFile::builtin(Protocol::Broadcast)];
+        for m in ["check-reversed", "exit-no-final-dmb", "sender-reads-flag-first", "entry-no-isb", "entry-no-dmb"] {
+            files.push(ProtocolFile::load(&dir.join(format!("{m}.S"))).unwrap());
+        }
+        for p in &files {
+            let stats = agree_on_every_final(p, &CheckConfig::default(), u64::MAX);
+            assert!(!stats.bound_hit(), "{}: {stats:?}", p.name);
+        }
+        // Two isolated CPUs: the first paths (all of them would take minutes with whole logs).
+        let cfg = CheckConfig { cpus: 3, ..CheckConfig::default() };
+        for p in &files[..3] {
+            let stats = agree_on_every_final(p, &cfg, 100_000);
+            assert!(stats.finals > 1000, "{}: {stats:?}", p.name);
+        }
+    }
+
+    /// Explores `p` keeping whole logs, up to `max_states`, and checks the monitor on every final
+    /// state against [`facts_from_log`].
+    fn agree_on_every_final(p: &ProtocolFile, cfg: &CheckConfig, max_states: u64) -> ExploreStats {
+        let h = Harness::build(p, cfg).unwrap();
+        let sys = h.system(cfg);
+        let mut decisions = 0;
+        let stats = explore(&sys, sys.initial(&h.threads, &h.mem), &Limits { max_states }, |s| {
+            let mut m = Monitor::new(h.state_words.len());
+            // One event at a time: the monitor forgets after each, finer than one transition.
+            for g in &s.trace {
+                m.observe(&h, std::slice::from_ref(g));
+            }
+            let facts = m.facts();
+            assert_eq!(h.judge(&facts), h.judge(&facts_from_log(&h, &s.trace)), "{}: {:?}", p.name, s.trace);
+            decisions += facts.len();
+        });
+        assert_eq!(decisions as u64, stats.finals * (cfg.cpus as u64 - 1), "{}: one decision per CPU", p.name);
+        stats
     }
 }
