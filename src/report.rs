@@ -634,6 +634,13 @@ impl<'a> Model<'a> {
         Model { points, protocols, keys, metrics }
     }
 
+    /// The housekeeping operations any run timed, in name order.
+    fn sender_ops(&self) -> Vec<String> {
+        let ops: std::collections::BTreeSet<&String> =
+            self.metrics.iter().flat_map(|m| m.values().flat_map(|x| x.senders.keys())).collect();
+        ops.into_iter().cloned().collect()
+    }
+
     fn reference(&self, at: &[String]) -> Result<usize, String> {
         let mut want: Vec<(String, String)> = vec![];
         for a in at {
@@ -817,14 +824,7 @@ impl<'a> Model<'a> {
                     penalty,
                 ));
             }
-            let ops: Vec<String> = {
-                let mut o: Vec<String> =
-                    self.metrics.iter().flat_map(|m| m.values().flat_map(|x| x.senders.keys().cloned())).collect();
-                o.sort();
-                o.dedup();
-                o
-            };
-            for op in ops {
+            for op in self.sender_ops() {
                 let mut s = per_protocol(&|m| m.senders.get(&op).map(|x| x.0), false, ": mean");
                 if !categorical {
                     s.extend(per_protocol(&|m| m.senders.get(&op).map(|x| x.1), true, ": p99"));
@@ -909,13 +909,7 @@ impl<'a> Model<'a> {
             ]
             .map(String::from),
         );
-        let ops: Vec<String> = {
-            let mut o: Vec<String> =
-                self.metrics.iter().flat_map(|m| m.values().flat_map(|x| x.senders.keys().cloned())).collect();
-            o.sort();
-            o.dedup();
-            o
-        };
+        let ops = self.sender_ops();
         head.extend(ops.iter().map(|op| format!("{op} mean (µs)")));
         head.push("violations".into());
         let _ = writeln!(o, "| {} |", head.join(" | "));
