@@ -130,10 +130,16 @@ fn mean(xs: impl IntoIterator<Item = f64>) -> f64 {
     if n == 0 { 0.0 } else { s / n as f64 }
 }
 
+/// Noise per isolated CPU per second of its runtime, µs/s: the isolated CPUs' noise over their
+/// runtime (ns per ns, i.e. s per s, times 10⁶ µs per s). Times a CPU's mean runtime it gives back
+/// the mean "Noise per CPU (µs)" of `isolsim run`. `None` when no isolated CPU ran.
+pub fn noise_us_per_s(r: &Report) -> Option<f64> {
+    let runtime: f64 = r.isolated.iter().map(|x| x.runtime_ns).sum();
+    let noise: f64 = r.isolated.iter().map(|x| x.noise_ns).sum();
+    (runtime > 0.0).then(|| noise / runtime * 1e6)
+}
+
 fn metrics(runs: &[&Report]) -> Metrics {
-    let noise_per_s = |r: &Report| {
-        mean(r.isolated.iter().map(|x| if x.runtime_ns > 0.0 { x.noise_ns / x.runtime_ns * 1e6 } else { 0.0 }))
-    };
     let penalties: Vec<f64> = runs
         .iter()
         .filter_map(|r| {
@@ -152,7 +158,7 @@ fn metrics(runs: &[&Report]) -> Metrics {
         }
     }
     Metrics {
-        noise_per_s_us: mean(runs.iter().map(|r| noise_per_s(r) / 1000.0)),
+        noise_per_s_us: mean(runs.iter().copied().filter_map(noise_us_per_s)),
         noise_p99_us: mean(runs.iter().map(|r| r.noise_events_ns.p99 as f64 / 1000.0)),
         noise_max_us: runs.iter().map(|r| r.noise_events_ns.max as f64 / 1000.0).fold(0.0, f64::max),
         ipis_per_s: mean(runs.iter().map(|r| mean(r.isolated.iter().map(|x| x.irqs_per_s)))),

@@ -265,3 +265,76 @@ fn a_preset_axis_is_drawn_as_bars() {
     let svg = std::fs::read_to_string(d.path().join("rep/noise-per-cpu-vs-preset.svg")).unwrap();
     assert!(svg.contains("x86-server") && svg.contains("<rect"), "categories as bars");
 }
+
+/// A number from a markdown table row: the cell in column `col`.
+fn cell(row: &str, col: usize) -> f64 {
+    let cells: Vec<&str> = row.trim().trim_matches('|').split('|').map(str::trim).collect();
+    cells[col].parse().unwrap_or_else(|e| panic!("column {col} of {row}: {e}"))
+}
+
+#[test]
+fn noise_per_second_times_runtime_is_the_runs_noise() {
+    // One seed, so each summary row is one run; every run is redone with `isolsim run`.
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("one.toml"),
+        "[sweep]\nprotocols = [\"broadcast\", \"deferred\"]\nseeds = [3]\n[set]\nrun.duration_us = 2000\n\
+         run.isolated = 1\nrun.activity.generators = 1\n[grid]\nrun.cpus = [3, 5]\n",
+    )
+    .unwrap();
+    ok(&isolsim(d.path(), &["sweep", "one.toml", "--out", "r.jsonl"]));
+    ok(&isolsim(d.path(), &["report", "r.jsonl", "--out", "rep"]));
+    let summary = std::fs::read_to_string(d.path().join("rep/summary.md")).unwrap();
+    let head = summary.lines().find(|l| l.starts_with("| `run.cpus`")).expect("the table");
+    let col = head.trim_matches('|').split('|').position(|c| c.trim() == "noise/CPU (µs/s)").expect("the column");
+    let mut checked = 0;
+    for cpus in ["3", "5"] {
+        for protocol in ["broadcast", "deferred"] {
+            let row = summary
+                .lines()
+                .find(|l| l.starts_with(&format!("| {cpus} | {protocol} |")))
+                .unwrap_or_else(|| panic!("no row for {cpus} CPUs, {protocol}:\n{summary}"));
+            let per_s = cell(row, col);
+            let args = |extra: &[&'static str]| {
+                let mut a = vec![
+                    "run",
+                    "--protocol",
+                    protocol,
+                    "--seed",
+                    "3",
+                    "--set",
+                    "run.duration_us=2000",
+                    "--set",
+                    "run.isolated=1",
+                    "--set",
+                    "run.activity.generators=1",
+                    "--set",
+                ];
+                a.push(if cpus == "3" { "run.cpus=3" } else { "run.cpus=5" });
+                a.extend_from_slice(extra);
+                a
+            };
+            let text = ok(&isolsim(d.path(), &args(&[])));
+            let noise_us: f64 = text
+                .lines()
+                .find(|l| l.trim_start().starts_with("Noise per CPU (µs)"))
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no noise row in\n{text}"));
+            let csv = ok(&isolsim(d.path(), &args(&["--csv"])));
+            let mut rdr = csv::Reader::from_reader(csv.as_bytes());
+            let runtime_col = rdr.headers().unwrap().iter().position(|h| h == "runtime_ns").expect("runtime_ns");
+            let runtimes: Vec<f64> = rdr.records().map(|r| r.unwrap()[runtime_col].parse().unwrap()).collect();
+            let runtime_s = runtimes.iter().sum::<f64>() / runtimes.len() as f64 / 1e9;
+            // Both sides printed rounded: µs/s to 0.1, µs to 0.01.
+            let tolerance = 0.05 * runtime_s + 0.005;
+            assert!(
+                (per_s * runtime_s - noise_us).abs() <= tolerance,
+                "{cpus} CPUs, {protocol}: {per_s} µs/s x {runtime_s} s != {noise_us} µs"
+            );
+            assert!(noise_us > 0.0 || protocol == "deferred", "{protocol} at {cpus} CPUs has noise to compare");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4);
+}
