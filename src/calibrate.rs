@@ -185,7 +185,7 @@ pub fn run(name: &str, cfg: &Config) -> Result<Report, CalibrateError> {
 fn experiments(cfg: &Config, run: &ExperimentConfig, protocols: &[Protocol]) -> Result<Vec<RunReport>, CalibrateError> {
     let built: Vec<Experiment> =
         protocols.iter().map(|&p| Experiment::build(&cfg.machine, &cfg.kernel, run, p, 1)).collect::<Result<_, _>>()?;
-    Ok(built.into_par_iter().map(|e| e.run(|_, _| {})).collect::<Result<_, _>>()?)
+    Ok(built.into_par_iter().map(|e| e.run()).collect::<Result<_, _>>()?)
 }
 
 /// getpid() on isolated CPUs, with the deferred protocol's flush at every

@@ -17,6 +17,7 @@
 //! Nothing here lists fields by hand: documentation, defaults and the merge rule all come from
 //! the schemars schema of [`Config`], so new sections and fields need no change in this module.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
@@ -191,11 +192,84 @@ pub fn with_set(base: &Config, arg: &str) -> Result<Config, ConfigError> {
 
 /// [`load`], then each of `sets` ([`with_set`]) in order.
 pub fn load_with_sets(preset_name: Option<&str>, file: Option<&Path>, sets: &[String]) -> Result<Config, ConfigError> {
-    let mut c = load(preset_name, file)?;
+    load_with_sources(preset_name, file, sets).map(|(c, _)| c)
+}
+
+/// Where a key's value came from: the preset, a configuration file or a `--set`, with the comment
+/// lines written right above the key there (the source a preset cites for its value).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Source {
+    /// `presets/NAME.toml`, the file's path, or `--set KEY=VALUE`.
+    pub origin: String,
+    /// The comment lines above the key, without their `#`.
+    pub comment: Vec<String>,
+}
+
+/// Dotted key (`machine.topology.cluster_socket_latency`) → where its value was last set.
+pub type Sources = BTreeMap<String, Source>;
+
+/// [`load_with_sets`], and where each key that is not at its default was set (the last of the
+/// preset, the file and the `--set`s that set it).
+pub fn load_with_sources(
+    preset_name: Option<&str>,
+    file: Option<&Path>,
+    sets: &[String],
+) -> Result<(Config, Sources), ConfigError> {
+    let mut sources = Sources::new();
+    let mut c = match preset_name {
+        Some(p) => {
+            let c = preset(p)?;
+            let text = preset_source(p).expect("preset() found it");
+            note_sources(&mut sources, &format!("presets/{p}.toml"), text);
+            c
+        }
+        None => Config::default(),
+    };
+    if let Some(path) = file {
+        let (name, text) = read(path)?;
+        c = with_overrides(&c, &name, &text)?;
+        note_sources(&mut sources, &name, &text);
+    }
     for s in sets {
         c = with_set(&c, s)?;
+        if let Some((key, _)) = s.split_once('=') {
+            sources.insert(key.trim().to_string(), Source { origin: format!("--set {s}"), comment: vec![] });
+        }
     }
-    Ok(c)
+    Ok((c, sources))
+}
+
+/// Records every plain key of the TOML document `text` (file `origin`) with the comment lines
+/// right above it.
+fn note_sources(sources: &mut Sources, origin: &str, text: &str) {
+    let Ok(root) = toml::de::DeTable::parse(text) else { return };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = vec![];
+    collect_keys(root.get_ref(), &mut vec![], &mut found);
+    for (path, at) in found {
+        let (line, _) = line_col(text, at);
+        let mut comment = vec![];
+        for l in lines[..line - 1].iter().rev() {
+            match l.trim_start().strip_prefix('#') {
+                Some(c) => comment.push(c.trim().to_string()),
+                None => break,
+            }
+        }
+        comment.reverse();
+        sources.insert(path, Source { origin: origin.to_string(), comment });
+    }
+}
+
+/// Dotted paths of the non-table values of `t` with the byte offset of their key.
+fn collect_keys(t: &toml::de::DeTable<'_>, path: &mut Vec<String>, out: &mut Vec<(String, usize)>) {
+    for (k, v) in t.iter() {
+        path.push(quote_key(k.get_ref()));
+        match v.get_ref() {
+            toml::de::DeValue::Table(sub) => collect_keys(sub, path, out),
+            _ => out.push((join_path(path), k.span().start)),
+        }
+        path.pop();
+    }
 }
 
 /// The JSON schema of [`Config`] (descriptions are the fields' doc comments).
@@ -431,15 +505,22 @@ fn merge(base: &mut toml::Table, over: toml::Table, schema: &Json, root: &Json) 
 /// Panics only if a value has no TOML form (an integer above `i64::MAX`), which no value read
 /// from TOML can have; the tests print the defaults and every preset.
 pub fn to_commented_toml(cfg: &Config) -> String {
-    commented(cfg).expect("every configuration value has a TOML form")
+    to_commented_toml_with_sources(cfg, &Sources::new())
 }
 
-fn commented<T: Serialize + schemars::JsonSchema>(value: &T) -> Result<String, toml::ser::Error> {
+/// [`to_commented_toml`], where each key `sources` names carries the comment of where its value
+/// came from (the preset's cited source, a file's comment, a `--set`) and the default it
+/// replaced, instead of the default's own doc comment.
+pub fn to_commented_toml_with_sources(cfg: &Config, sources: &Sources) -> String {
+    commented(cfg, sources).expect("every configuration value has a TOML form")
+}
+
+fn commented<T: Serialize + schemars::JsonSchema>(value: &T, sources: &Sources) -> Result<String, toml::ser::Error> {
     let root = schema_json::<T>();
     let table = toml::Table::try_from(value)?;
     let mut out = String::from("# isolsim configuration: the effective values, defaults included.\n");
     doc_lines(&mut out, &root, &root);
-    emit_table(&mut out, &[], &table, &root, &root);
+    emit_table(&mut out, &[], &table, &root, &root, sources);
     Ok(out)
 }
 
@@ -456,6 +537,21 @@ fn doc_lines(out: &mut String, s: &Json, root: &Json) {
 
 /// Extra comment lines for a plain key: the allowed values of an enum, the default if changed.
 fn note_lines(out: &mut String, s: &Json, value: &toml::Value, root: &Json) {
+    allowed_lines(out, s, root);
+    if let Some(d) = default_of(s)
+        && &d != value
+    {
+        out.push_str(&format!("# default: {d}\n"));
+    }
+}
+
+/// The key's default value, if the schema gives one and it is not a table.
+fn default_of(s: &Json) -> Option<toml::Value> {
+    s.get("default").and_then(|d| toml::Value::try_from(d).ok()).filter(|d| !d.is_table())
+}
+
+/// `# one of: …` for an enum.
+fn allowed_lines(out: &mut String, s: &Json, root: &Json) {
     let r = resolve(s, root);
     let mut allowed: Vec<&Json> =
         r.get("enum").and_then(Json::as_array).map(|v| v.iter().collect()).unwrap_or_default();
@@ -469,19 +565,33 @@ fn note_lines(out: &mut String, s: &Json, value: &toml::Value, root: &Json) {
     if !allowed.is_empty() {
         out.push_str(&format!("# one of: {}\n", allowed.join(", ")));
     }
-    if let Some(d) = s.get("default").and_then(|d| toml::Value::try_from(d).ok())
-        && !d.is_table()
-        && &d != value
-    {
-        out.push_str(&format!("# default: {d}\n"));
+}
+
+/// The comment of a value set by a preset, a file or `--set`: that source's own comment (or, if it
+/// has none, the key's doc), then where it was set and the default it replaced.
+fn source_lines(out: &mut String, src: &Source, s: &Json, value: &toml::Value, root: &Json) {
+    if src.comment.is_empty() {
+        doc_lines(out, s, root);
     }
+    for c in &src.comment {
+        out.push_str(&format!("# {c}\n").replace("# \n", "#\n"));
+    }
+    allowed_lines(out, s, root);
+    let mut note = format!("# set by {}", src.origin);
+    match default_of(s) {
+        Some(d) if &d == value => note.push_str(" (the default's value too)"),
+        Some(d) => note.push_str(&format!("; default: {d}")),
+        None => {}
+    }
+    out.push_str(&note);
+    out.push('\n');
 }
 
 fn is_table_array(v: &toml::Value) -> bool {
     matches!(v, toml::Value::Array(a) if !a.is_empty() && a.iter().all(toml::Value::is_table))
 }
 
-fn emit_table(out: &mut String, path: &[String], table: &toml::Table, schema: &Json, root: &Json) {
+fn emit_table(out: &mut String, path: &[String], table: &toml::Table, schema: &Json, root: &Json, sources: &Sources) {
     let r = resolve(schema, root);
     let mut keys: Vec<String> =
         r.get("properties").and_then(Json::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
@@ -496,8 +606,15 @@ fn emit_table(out: &mut String, path: &[String], table: &toml::Table, schema: &J
         match table.get(k) {
             Some(v) if v.is_table() || is_table_array(v) => {}
             Some(v) => {
-                doc_lines(out, s, root);
-                note_lines(out, s, v, root);
+                let mut dotted = path.to_vec();
+                dotted.push(quote_key(k));
+                match sources.get(&dotted.join(".")) {
+                    Some(src) => source_lines(out, src, s, v, root),
+                    None => {
+                        doc_lines(out, s, root);
+                        note_lines(out, s, v, root);
+                    }
+                }
                 out.push_str(&format!("{} = {v}\n", quote_key(k)));
             }
             None if r.get("properties").and_then(|p| p.get(k)).is_some() => {
@@ -516,7 +633,7 @@ fn emit_table(out: &mut String, path: &[String], table: &toml::Table, schema: &J
                 out.push('\n');
                 doc_lines(out, s, root);
                 out.push_str(&format!("[{}]\n", sub.join(".")));
-                emit_table(out, &sub, t, s, root);
+                emit_table(out, &sub, t, s, root, sources);
             }
             Some(v @ toml::Value::Array(items)) if is_table_array(v) => {
                 let item_schema = resolve(s, root).get("items").unwrap_or(&null);
@@ -524,7 +641,7 @@ fn emit_table(out: &mut String, path: &[String], table: &toml::Table, schema: &J
                 doc_lines(out, s, root);
                 for item in items.iter().filter_map(toml::Value::as_table) {
                     out.push_str(&format!("[[{}]]\n", sub.join(".")));
-                    emit_table(out, &sub, item, item_schema, root);
+                    emit_table(out, &sub, item, item_schema, root, &Sources::new());
                 }
             }
             _ => {}
@@ -608,7 +725,7 @@ mod tests {
     fn every_shape_prints_and_reads_back() {
         let mut v = Shapes::default();
         for _ in 0..2 {
-            let text = commented(&v).unwrap();
+            let text = commented(&v, &Sources::new()).unwrap();
             assert_eq!(strict::<Shapes>("t.toml", &text).unwrap(), v, "{text}");
             assert!(text.contains("# An array of tables.\n[[sockets]]\n# Cores.\n"), "{text}");
             v = Shapes { maybe: Some(5), inner_opt: Some(Inner::default()), placement: Placement::Packed, ..v };

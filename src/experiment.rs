@@ -5,9 +5,12 @@
 //! spare; each run is independent, so the result does not depend on it) and
 //! lays the reports out as one comparison.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
+use comfy_table::{CellAlignment, ContentArrangement, Table};
 use rayon::prelude::*;
+use serde::Serialize;
 use workloads::experiment::{Experiment, ExperimentError, Report};
 use workloads::kernel::Protocol;
 use workloads::protocol::ProtocolFile;
@@ -67,7 +70,7 @@ pub fn run(
         .into_par_iter()
         .enumerate()
         .map(|(i, exp)| {
-            exp.run(|now, _| {
+            exp.run_with_progress(|now, _| {
                 done[i].store(now, std::sync::atomic::Ordering::Relaxed);
                 let sum = done.iter().map(|d| d.load(std::sync::atomic::Ordering::Relaxed)).sum();
                 progress(sum, total);
@@ -76,30 +79,138 @@ pub fn run(
         .collect()
 }
 
+/// The reports of one `isolsim run` and what they ran on: what `--json` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    /// The software that produced it.
+    pub version: String,
+    /// The preset and what changed it (`arm64-server + my.toml + run.cpus=8`).
+    pub preset: String,
+    /// The seed of every random stream.
+    pub seed: u64,
+    /// Simulated time each run was configured for, µs (a run that stopped early says so in its
+    /// report: `simulated_ns`, `stopped_early`).
+    pub duration_us: u64,
+    /// The effective configuration, defaults included.
+    pub config: Config,
+    /// Per protocol, how much longer its isolated tasks' system calls took on average than
+    /// broadcast's (the stock kernel's), ns; absent when broadcast did not run.
+    pub entry_penalty_vs_broadcast_ns: Option<BTreeMap<String, f64>>,
+    /// One report per protocol, in the order given.
+    pub reports: Vec<Report>,
+}
+
+impl Comparison {
+    /// Gathers `reports`, run from `config` (labelled `preset`) with `seed`.
+    pub fn new(preset: &str, config: &Config, seed: u64, reports: Vec<Report>) -> Self {
+        let entry_penalty_vs_broadcast_ns = reports.iter().find(|r| r.protocol == Protocol::Broadcast).map(|base| {
+            reports.iter().map(|r| (r.name.clone(), r.syscalls.all.mean - base.syscalls.all.mean)).collect()
+        });
+        Comparison {
+            version: crate::sweep::VERSION.to_string(),
+            preset: preset.to_string(),
+            seed,
+            duration_us: config.run.duration_us,
+            config: config.clone(),
+            entry_penalty_vs_broadcast_ns,
+            reports,
+        }
+    }
+
+    /// The comparison as JSON (one object).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the comparison serialises") + "\n"
+    }
+}
+
 fn us(ns: f64) -> String {
     format!("{:.2}", ns / 1000.0)
 }
 
+/// How much longer the first kernel entry after a deferral took than the run's other entries, ns.
+pub fn deferral_penalty_ns(r: &Report) -> Option<f64> {
+    let (all, after) = (&r.syscalls.all, &r.syscalls.after_deferral);
+    (after.count > 0 && all.count > after.count).then(|| {
+        let others = (all.mean * all.count as f64 - after.mean * after.count as f64) / (all.count - after.count) as f64;
+        after.mean - others
+    })
+}
+
+/// Rows of a side-by-side table: section headings (the protocols' names in the value columns)
+/// and labelled rows, one value per protocol. Laid out by comfy-table, so columns stay aligned
+/// whatever a label's or a value's length.
+struct SideBySide {
+    table: Table,
+    protocols: Vec<String>,
+}
+
+impl SideBySide {
+    fn new(protocols: Vec<String>) -> Self {
+        let mut table = Table::new();
+        table.load_style(comfy_table::presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+        SideBySide { table, protocols }
+    }
+
+    fn section(&mut self, name: &str) {
+        if self.table.row_count() > 0 {
+            self.table.add_row(vec![String::new(); self.protocols.len() + 1]);
+        }
+        let mut cells = vec![name.to_string()];
+        cells.extend(self.protocols.iter().cloned());
+        self.table.add_row(cells);
+    }
+
+    fn row(&mut self, label: &str, values: Vec<String>) {
+        let mut cells = vec![format!("  {label}")];
+        cells.extend(values);
+        self.table.add_row(cells);
+    }
+
+    fn finish(mut self) -> String {
+        for i in 1..=self.protocols.len() {
+            if let Some(c) = self.table.column_mut(i) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        // comfy-table pads every line to the table's width; trailing blanks carry nothing.
+        let mut out: String = self.table.to_string().lines().map(|l| l.trim_end().to_string() + "\n").collect();
+        out = out.lines().map(|l| l.strip_prefix(' ').unwrap_or(l)).collect::<Vec<_>>().join("\n");
+        out + "\n"
+    }
+}
+
 /// The side-by-side comparison as text.
-pub fn to_text(title: &str, reports: &[Report]) -> String {
+pub fn to_text(c: &Comparison) -> String {
+    let reports = &c.reports;
+    let r = &c.config.run;
     let mut o = String::new();
-    let _ = writeln!(o, "{title}\n");
-    let head: Vec<String> = reports.iter().map(|r| r.name.to_string()).collect();
-    let row = |o: &mut String, name: &str, cells: Vec<String>| {
-        let _ = write!(o, "  {name:<44}");
-        for c in cells {
-            // A space before a cell that fills its column, so wide cells never run together.
-            let _ = write!(o, " {c:>18}");
-        }
-        o.push('\n');
-    };
-    let section = |o: &mut String, name: &str| {
-        let _ = write!(o, "{name:<46}");
-        for h in &head {
-            let _ = write!(o, "{h:>19}");
-        }
-        o.push('\n');
-    };
+    let early: Vec<&Report> = reports.iter().filter(|x| x.stopped_early.is_some()).collect();
+    let time = if early.is_empty() { "simulated" } else { "configured" };
+    let _ = writeln!(
+        o,
+        "isolsim run: {}; {} CPUs, {} isolated ({}-{}), {} µs {time}, seed {}",
+        c.preset,
+        r.cpus,
+        r.isolated,
+        r.cpus - r.isolated,
+        r.cpus - 1,
+        r.duration_us,
+        c.seed
+    );
+    for x in &early {
+        let _ = writeln!(
+            o,
+            "  {}: stopped early, after {} µs: {}; its figures cover those {} µs",
+            x.name,
+            us(x.simulated_ns),
+            x.stopped_early.as_deref().unwrap_or_default(),
+            us(x.simulated_ns)
+        );
+    }
+    o.push('\n');
+
+    let mut t = SideBySide::new(reports.iter().map(|r| r.name.clone()).collect());
+    let each = |f: &dyn Fn(&Report) -> String| reports.iter().map(f).collect::<Vec<String>>();
     let mean_over = |r: &Report, f: &dyn Fn(&workloads::experiment::IsolatedRow) -> f64| {
         r.isolated.iter().map(f).sum::<f64>() / r.isolated.len().max(1) as f64
     };
@@ -107,44 +218,26 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
         r.isolated.iter().map(f).fold(0.0, f64::max)
     };
 
-    section(&mut o, "Isolated CPUs (osnoise; mean over CPUs)");
-    row(&mut o, "Noise per CPU (µs)", reports.iter().map(|r| us(mean_over(r, &|x| x.noise_ns))).collect());
-    row(&mut o, "%CPU Aval", reports.iter().map(|r| format!("{:.4}", mean_over(r, &|x| x.cpu_avail_pct))).collect());
-    row(
-        &mut o,
-        "MaxNoise in a period (µs, worst CPU)",
-        reports.iter().map(|r| us(max_over(r, &|x| x.max_noise_ns))).collect(),
+    t.section("Isolated CPUs (osnoise; mean over CPUs)");
+    t.row("Simulated time (µs)", each(&|r| us(r.simulated_ns)));
+    t.row("Noise per CPU (µs)", each(&|r| us(mean_over(r, &|x| x.noise_ns))));
+    t.row(
+        "Noise per CPU per second of runtime (µs/s)",
+        each(&|r| crate::report::noise_us_per_s(r).map_or("-".into(), |v| format!("{v:.1}"))),
     );
-    row(&mut o, "MaxSingle (µs, worst CPU)", reports.iter().map(|r| us(max_over(r, &|x| x.max_single_ns))).collect());
-    row(
-        &mut o,
-        "Interrupts per CPU per second",
-        reports.iter().map(|r| format!("{:.0}", mean_over(r, &|x| x.irqs_per_s))).collect(),
-    );
-    let mut callbacks: Vec<String> =
-        reports.iter().flat_map(|r| r.isolated.iter().flat_map(|x| x.ipis_by_callback.keys().cloned())).collect();
-    callbacks.sort();
-    callbacks.dedup();
-    for cb in &callbacks {
-        row(
-            &mut o,
-            &format!("  IPIs running {cb} (all isolated CPUs)"),
-            reports
-                .iter()
-                .map(|r| {
-                    r.isolated.iter().map(|x| x.ipis_by_callback.get(cb).copied().unwrap_or(0)).sum::<u64>().to_string()
-                })
-                .collect(),
-        );
+    t.row("%CPU Aval", each(&|r| format!("{:.4}", mean_over(r, &|x| x.cpu_avail_pct))));
+    t.row("MaxNoise in a period (µs, worst CPU)", each(&|r| us(max_over(r, &|x| x.max_noise_ns))));
+    t.row("MaxSingle (µs, worst CPU)", each(&|r| us(max_over(r, &|x| x.max_single_ns))));
+    t.row("Interrupts per CPU per second", each(&|r| format!("{:.0}", mean_over(r, &|x| x.irqs_per_s))));
+    for cb in &callbacks(reports) {
+        t.row(&format!("  IPIs running {cb} (all isolated CPUs)"), each(&|r| ipis(r, cb).to_string()));
     }
-    row(
-        &mut o,
+    t.row(
         "TLBI disturbances (all isolated CPUs)",
-        reports.iter().map(|r| r.isolated.iter().map(|x| x.tlbi_disturbances).sum::<u64>().to_string()).collect(),
+        each(&|r| r.isolated.iter().map(|x| x.tlbi_disturbances).sum::<u64>().to_string()),
     );
-    o.push('\n');
 
-    section(&mut o, "Loop latency (oslat, ns)");
+    t.section("Loop latency (oslat, ns)");
     for (name, f) in [
         ("p50", (|s: &sim::stats::Summary| s.p50) as fn(&sim::stats::Summary) -> u64),
         ("p99", |s| s.p99),
@@ -152,7 +245,7 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
         ("p99.99", |s| s.p9999),
         ("max", |s| s.max),
     ] {
-        row(&mut o, name, reports.iter().map(|r| f(&r.oslat_ns).to_string()).collect());
+        t.row(name, each(&|r| f(&r.oslat_ns).to_string()));
     }
     let buckets = reports.first().map_or(0, |r| r.oslat_histogram.len());
     for b in 0..buckets {
@@ -162,106 +255,62 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
         }
         let label =
             if b + 1 == buckets { format!("  ≥ {b} µs (overflow)") } else { format!("  [{b}, {}) µs", b + 1) };
-        row(&mut o, &label, counts.iter().map(u64::to_string).collect());
+        t.row(&label, counts.iter().map(u64::to_string).collect());
     }
-    o.push('\n');
 
-    section(&mut o, "Sender latency (µs, mean / p99 / max)");
-    let mut ops: Vec<String> = reports.iter().flat_map(|r| r.senders.iter().map(|s| s.op.clone())).collect();
-    ops.sort();
-    ops.dedup();
-    for op in &ops {
-        row(
-            &mut o,
-            &format!("{op} (count)"),
-            reports
-                .iter()
-                .map(|r| r.senders.iter().find(|s| &s.op == op).map_or("-".into(), |s| s.ns.count.to_string()))
-                .collect(),
-        );
-        row(
-            &mut o,
+    t.section("Sender latency (µs, mean / p99 / max)");
+    for op in &sender_ops(reports) {
+        let find = |r: &Report| r.senders.iter().find(|s| &s.op == op).map(|s| s.ns.clone());
+        t.row(&format!("{op} (count)"), each(&|r| find(r).map_or("-".into(), |s| s.count.to_string())));
+        t.row(
             op,
-            reports
-                .iter()
-                .map(|r| {
-                    r.senders.iter().find(|s| &s.op == op).map_or("-".into(), |s| {
-                        format!("{}/{}/{}", us(s.ns.mean), us(s.ns.p99 as f64), us(s.ns.max as f64))
-                    })
-                })
-                .collect(),
+            each(&|r| {
+                find(r).map_or("-".into(), |s| format!("{}/{}/{}", us(s.mean), us(s.p99 as f64), us(s.max as f64)))
+            }),
         );
     }
-    o.push('\n');
 
-    section(&mut o, "Isolated tasks' system calls (ns)");
-    row(&mut o, "count", reports.iter().map(|r| r.syscalls.all.count.to_string()).collect());
-    row(&mut o, "mean duration", reports.iter().map(|r| format!("{:.0}", r.syscalls.all.mean)).collect());
-    row(
-        &mut o,
-        "first entry after a deferral: count",
-        reports.iter().map(|r| r.syscalls.after_deferral.count.to_string()).collect(),
-    );
-    row(
-        &mut o,
+    t.section("Isolated tasks' system calls (ns)");
+    t.row("count", each(&|r| r.syscalls.all.count.to_string()));
+    t.row("mean duration", each(&|r| format!("{:.0}", r.syscalls.all.mean)));
+    t.row("first entry after a deferral: count", each(&|r| r.syscalls.after_deferral.count.to_string()));
+    t.row(
         "first entry after a deferral: mean",
-        reports
-            .iter()
-            .map(|r| {
-                if r.syscalls.after_deferral.count == 0 {
-                    "-".into()
-                } else {
-                    format!("{:.0}", r.syscalls.after_deferral.mean)
-                }
-            })
-            .collect(),
+        each(&|r| {
+            if r.syscalls.after_deferral.count == 0 {
+                "-".into()
+            } else {
+                format!("{:.0}", r.syscalls.after_deferral.mean)
+            }
+        }),
     );
-    if let Some(base) = reports.iter().find(|r| r.protocol == Protocol::Broadcast) {
-        row(
-            &mut o,
-            "entry penalty vs broadcast (mean)",
-            reports.iter().map(|r| format!("{:+.0}", r.syscalls.all.mean - base.syscalls.all.mean)).collect(),
-        );
+    t.row(
+        "  over the run's other entries",
+        each(&|r| deferral_penalty_ns(r).map_or("-".into(), |v| format!("{v:+.0}"))),
+    );
+    if let Some(pen) = &c.entry_penalty_vs_broadcast_ns {
+        t.row("entry penalty vs broadcast (mean)", each(&|r| format!("{:+.0}", pen[&r.name])));
     }
-    o.push('\n');
 
-    section(&mut o, "Kicks against isolated CPUs (seed's orderings)");
-    row(&mut o, "kicks and deferred TLB flushes", reports.iter().map(|r| r.safety.kicks.to_string()).collect());
-    row(&mut o, "decisions: interrupt", reports.iter().map(|r| r.safety.interrupted.to_string()).collect());
-    row(&mut o, "decisions: defer", reports.iter().map(|r| r.safety.deferred.to_string()).collect());
-    for (name, f) in [
-        ("case 1: hook during publication, IPI", (|x: &workloads::experiment::Orderings| x.case1) as fn(&_) -> u64),
-        ("case 2: entering at the check, deferred", |x| x.case2),
-        ("case 3: hook before publication, IPI", |x| x.case3),
-        ("case 4: in user space, deferred", |x| x.case4),
-        ("exit-to-user race", |x| x.exit_race),
-        ("interrupted in user space", |x| x.interrupted_in_user),
-        ("deferred, no entry yet", |x| x.pending),
-    ] {
-        row(&mut o, name, reports.iter().map(|r| f(&r.orderings).to_string()).collect());
+    t.section("Kicks against isolated CPUs (orderings, cases 1-4)");
+    t.row("kicks and deferred TLB flushes", each(&|r| r.safety.kicks.to_string()));
+    t.row("decisions: interrupt", each(&|r| r.safety.interrupted.to_string()));
+    t.row("decisions: defer", each(&|r| r.safety.deferred.to_string()));
+    for (name, f) in ORDERING_ROWS {
+        t.row(name, each(&|r| f(&r.orderings).to_string()));
     }
-    o.push('\n');
 
-    section(&mut o, "Safety (checked on every isolated CPU)");
-    row(&mut o, "kernel loads checked", reports.iter().map(|r| r.safety.loads_checked.to_string()).collect());
-    row(
-        &mut o,
-        "patched instructions checked",
-        reports.iter().map(|r| r.safety.instructions_checked.to_string()).collect(),
-    );
-    row(
-        &mut o,
-        "stale-entry translations checked",
-        reports.iter().map(|r| r.safety.translations_checked.to_string()).collect(),
-    );
-    row(
-        &mut o,
+    t.section("Safety (checked on every isolated CPU)");
+    t.row("kernel loads checked", each(&|r| r.safety.loads_checked.to_string()));
+    t.row("patched instructions checked", each(&|r| r.safety.instructions_checked.to_string()));
+    t.row("stale-entry translations checked", each(&|r| r.safety.translations_checked.to_string()));
+    t.row(
         "violations",
-        reports
-            .iter()
-            .map(|r| if r.safety.violations.is_empty() { "none".into() } else { r.safety.violations.len().to_string() })
-            .collect(),
+        each(&|r| {
+            if r.safety.violations.is_empty() { "none".into() } else { r.safety.violations.len().to_string() }
+        }),
     );
+    o.push_str(&t.finish());
     for r in reports {
         for v in &r.safety.violations {
             let _ = write!(o, "\n[{}] {v}", r.name);
@@ -271,36 +320,89 @@ pub fn to_text(title: &str, reports: &[Report]) -> String {
 
     for r in reports {
         let _ = writeln!(o, "osnoise, {} (per isolated CPU):", r.name);
-        let _ = writeln!(
-            o,
-            "  {:>4} {:>12} {:>10} {:>10} {:>11} {:>11} {:>6} {:>6}  IPIs by callback",
-            "CPU", "Runtime(µs)", "Noise(µs)", "%CPU Aval", "MaxNoise", "MaxSingle", "IRQs", "TLBI"
-        );
+        let mut cpu = Table::new();
+        cpu.load_style(comfy_table::presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+        cpu.set_header(vec![
+            "CPU",
+            "Runtime(µs)",
+            "Noise(µs)",
+            "%CPU Aval",
+            "MaxNoise",
+            "MaxSingle",
+            "IRQs",
+            "TLBI",
+            "IPIs by callback",
+        ]);
         for x in &r.isolated {
             let cbs: Vec<String> = x.ipis_by_callback.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-            let _ = writeln!(
-                o,
-                "  {:>4} {:>12} {:>10} {:>10.4} {:>11} {:>11} {:>6} {:>6}  {}",
-                x.cpu,
+            cpu.add_row(vec![
+                x.cpu.to_string(),
                 us(x.runtime_ns),
                 us(x.noise_ns),
-                x.cpu_avail_pct,
+                format!("{:.4}", x.cpu_avail_pct),
                 us(x.max_noise_ns),
                 us(x.max_single_ns),
-                x.irqs,
-                x.tlbi_disturbances,
-                cbs.join(" ")
-            );
+                x.irqs.to_string(),
+                x.tlbi_disturbances.to_string(),
+                cbs.join(" "),
+            ]);
+        }
+        for i in 0..8 {
+            if let Some(c) = cpu.column_mut(i) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        for l in cpu.to_string().lines() {
+            let _ = writeln!(o, " {}", l.trim_end());
         }
     }
     o
 }
 
-/// The reports as CSV: one row per (protocol, isolated CPU) with the osnoise columns, then the
-/// run-wide figures repeated on each row.
-pub fn to_csv(reports: &[Report]) -> String {
+/// The seed's orderings as rows: label and count.
+type OrderingRow = (&'static str, fn(&workloads::experiment::Orderings) -> u64);
+const ORDERING_ROWS: [OrderingRow; 7] = [
+    ("case 1: hook during publication, IPI", |x| x.case1),
+    ("case 2: entering at the check, deferred", |x| x.case2),
+    ("case 3: hook before publication, IPI", |x| x.case3),
+    ("case 4: in user space, deferred", |x| x.case4),
+    ("exit-to-user race", |x| x.exit_race),
+    ("interrupted in user space", |x| x.interrupted_in_user),
+    ("deferred, no entry yet", |x| x.pending),
+];
+
+/// The cross-CPU callbacks any isolated CPU ran, in name order.
+fn callbacks(reports: &[Report]) -> Vec<String> {
+    let set: BTreeSet<&String> =
+        reports.iter().flat_map(|r| r.isolated.iter().flat_map(|x| x.ipis_by_callback.keys())).collect();
+    set.into_iter().cloned().collect()
+}
+
+/// IPIs running callback `cb`, over all isolated CPUs.
+fn ipis(r: &Report, cb: &str) -> u64 {
+    r.isolated.iter().map(|x| x.ipis_by_callback.get(cb).copied().unwrap_or(0)).sum()
+}
+
+/// The housekeeping operations any run timed, in name order.
+fn sender_ops(reports: &[Report]) -> Vec<String> {
+    let set: BTreeSet<&String> = reports.iter().flat_map(|r| r.senders.iter().map(|s| &s.op)).collect();
+    set.into_iter().cloned().collect()
+}
+
+fn csv_text(rows: Vec<Vec<String>>) -> String {
     let mut w = csv::Writer::from_writer(vec![]);
-    let _ = w.write_record([
+    for r in rows {
+        w.write_record(&r).expect("writing to memory");
+    }
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("CSV is UTF-8")
+}
+
+/// Per-CPU figures as CSV: one row per (protocol, isolated CPU), only what belongs to that CPU
+/// (osnoise's columns, its system calls and its IPIs by callback, `ipis_CALLBACK`). Run-wide
+/// figures are in [`runs_csv`].
+pub fn to_csv(reports: &[Report]) -> String {
+    let cbs = callbacks(reports);
+    let mut head: Vec<String> = [
         "protocol",
         "seed",
         "cpu",
@@ -313,20 +415,14 @@ pub fn to_csv(reports: &[Report]) -> String {
         "irqs_per_s",
         "tlbi_disturbances",
         "syscalls",
-        "oslat_p50_ns",
-        "oslat_p99_ns",
-        "oslat_max_ns",
-        "syscall_mean_ns",
-        "case1",
-        "case2",
-        "case3",
-        "case4",
-        "exit_race",
-        "violations",
-    ]);
+    ]
+    .map(String::from)
+    .to_vec();
+    head.extend(cbs.iter().map(|c| format!("ipis_{c}")));
+    let mut rows = vec![head];
     for r in reports {
         for x in &r.isolated {
-            let _ = w.write_record([
+            let mut row = vec![
                 r.name.to_string(),
                 r.seed.to_string(),
                 x.cpu.to_string(),
@@ -339,18 +435,123 @@ pub fn to_csv(reports: &[Report]) -> String {
                 format!("{:.1}", x.irqs_per_s),
                 x.tlbi_disturbances.to_string(),
                 x.syscalls.to_string(),
-                r.oslat_ns.p50.to_string(),
-                r.oslat_ns.p99.to_string(),
-                r.oslat_ns.max.to_string(),
-                format!("{:.1}", r.syscalls.all.mean),
-                r.orderings.case1.to_string(),
-                r.orderings.case2.to_string(),
-                r.orderings.case3.to_string(),
-                r.orderings.case4.to_string(),
-                r.orderings.exit_race.to_string(),
-                r.safety.violations.len().to_string(),
-            ]);
+            ];
+            row.extend(cbs.iter().map(|c| x.ipis_by_callback.get(c).copied().unwrap_or(0).to_string()));
+            rows.push(row);
         }
     }
-    String::from_utf8(w.into_inner().expect("writing to memory")).expect("CSV is UTF-8")
+    csv_text(rows)
+}
+
+/// Run-wide figures as CSV, one row per protocol: simulated time and why a run stopped early,
+/// oslat percentiles, noise events, system calls and the entry penalty, the orderings, the safety
+/// check, sender latency per operation (`sender_OP_count`, `_mean_ns`, `_p99_ns`, `_max_ns`) and
+/// IPIs by callback summed over the isolated CPUs (`ipis_CALLBACK`). A figure a run does not have
+/// (no operation of that kind, no baseline) is an empty cell.
+pub fn runs_csv(c: &Comparison) -> String {
+    let reports = &c.reports;
+    let (cbs, ops) = (callbacks(reports), sender_ops(reports));
+    let mut head: Vec<String> = [
+        "protocol",
+        "seed",
+        "configured_ns",
+        "simulated_ns",
+        "stopped_early",
+        "events",
+        "isolated_cpus",
+        "oslat_count",
+        "oslat_p50_ns",
+        "oslat_p99_ns",
+        "oslat_p999_ns",
+        "oslat_p9999_ns",
+        "oslat_max_ns",
+        "noise_events",
+        "noise_event_p50_ns",
+        "noise_event_p99_ns",
+        "noise_event_max_ns",
+        "syscalls",
+        "syscall_mean_ns",
+        "after_deferral_count",
+        "after_deferral_mean_ns",
+        "deferral_penalty_ns",
+        "entry_penalty_vs_broadcast_ns",
+        "kicks",
+        "decisions_interrupt",
+        "decisions_defer",
+        "case1",
+        "case2",
+        "case3",
+        "case4",
+        "exit_race",
+        "interrupted_in_user",
+        "deferred_no_entry",
+        "loads_checked",
+        "instructions_checked",
+        "translations_checked",
+        "violations",
+        "tlbi_disturbances",
+    ]
+    .map(String::from)
+    .to_vec();
+    for op in &ops {
+        head.extend(["count", "mean_ns", "p99_ns", "max_ns"].map(|k| format!("sender_{op}_{k}")));
+    }
+    head.extend(cbs.iter().map(|c| format!("ipis_{c}")));
+    let mut rows = vec![head];
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.1}"));
+    for r in reports {
+        let o = &r.orderings;
+        let mut row: Vec<String> = vec![
+            r.name.clone(),
+            r.seed.to_string(),
+            format!("{:.1}", r.configured_ns),
+            format!("{:.1}", r.simulated_ns),
+            r.stopped_early.clone().unwrap_or_default(),
+            r.events.to_string(),
+            r.isolated.len().to_string(),
+            r.oslat_ns.count.to_string(),
+            r.oslat_ns.p50.to_string(),
+            r.oslat_ns.p99.to_string(),
+            r.oslat_ns.p999.to_string(),
+            r.oslat_ns.p9999.to_string(),
+            r.oslat_ns.max.to_string(),
+            r.noise_events_ns.count.to_string(),
+            r.noise_events_ns.p50.to_string(),
+            r.noise_events_ns.p99.to_string(),
+            r.noise_events_ns.max.to_string(),
+            r.syscalls.all.count.to_string(),
+            format!("{:.1}", r.syscalls.all.mean),
+            r.syscalls.after_deferral.count.to_string(),
+            opt((r.syscalls.after_deferral.count > 0).then_some(r.syscalls.after_deferral.mean)),
+            opt(deferral_penalty_ns(r)),
+            opt(c.entry_penalty_vs_broadcast_ns.as_ref().map(|p| p[&r.name])),
+            r.safety.kicks.to_string(),
+            r.safety.interrupted.to_string(),
+            r.safety.deferred.to_string(),
+        ];
+        row.extend(
+            [o.case1, o.case2, o.case3, o.case4, o.exit_race, o.interrupted_in_user, o.pending].map(|n| n.to_string()),
+        );
+        row.extend([
+            r.safety.loads_checked.to_string(),
+            r.safety.instructions_checked.to_string(),
+            r.safety.translations_checked.to_string(),
+            r.safety.violations.len().to_string(),
+            r.isolated.iter().map(|x| x.tlbi_disturbances).sum::<u64>().to_string(),
+        ]);
+        for op in &ops {
+            match r.senders.iter().find(|s| &s.op == op) {
+                Some(s) => row.extend([
+                    s.ns.count.to_string(),
+                    format!("{:.1}", s.ns.mean),
+                    s.ns.p99.to_string(),
+                    s.ns.max.to_string(),
+                ]),
+                None => row.extend(["0".to_string(), String::new(), String::new(), String::new()]),
+            }
+        }
+        row.extend(cbs.iter().map(|cb| ipis(r, cb).to_string()));
+        rows.push(row);
+    }
+    csv_text(rows)
 }

@@ -21,30 +21,42 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run litmus tests (herd7 C or AArch64 format) on the simulated cores.
+    /// Run litmus tests (herd7 C or AArch64 format) on the simulated cores. Models: sc, tso, arm
+    /// (--model).
     Litmus(LitmusArgs),
     /// Check corpora against expected verdicts per model (an INDEX.tsv with
-    /// a `file` column and one column per model: sc, tso, arm).
+    /// a `file` column and one column per model: sc, tso, arm; each model with a column is run).
     Validate(ValidateArgs),
     /// Validate a configuration and print the effective one (TOML, defaults included).
     Config(ConfigArgs),
     /// Run a scenario: your own programs on the simulated machine (see README, "Running your
-    /// own programs").
+    /// own programs"). Model: the configuration's machine.mode (sc, tso or arm).
     Exec(ExecArgs),
-    /// Reproduce published measurements (IPI costs) on the presets and compare.
+    /// Reproduce published measurements on the presets with the kernel's own code paths and
+    /// compare; exit 1 if a figure falls outside its agreement band. On a TSO machine
+    /// (x86-server): the unicast IPI round trip, and the getpid() entry penalty of the deferred
+    /// kernel TLB flush (context-tracking series). Otherwise (arm64-server): broadcast IPI ÷
+    /// unicast round trip and unicast delivery ÷ round trip (Norov's benchmark, ThunderX2). With
+    /// broadcast TLBIs (arm64-server): mprotect() per call and the slowdown of a sibling's job
+    /// (ThunderX2). On every machine: interfering IPIs per isolated CPU over 6 h of rteval-like
+    /// activity, stock kernel and deferred protocol. Model: each preset's machine.mode.
     Calibrate(CalibrateArgs),
     /// The isolation experiment: broadcast IPIs vs deferred synchronization (vs ct-work), side by
-    /// side, with the safety property checked throughout.
+    /// side, with the safety property checked throughout. Model: the preset's machine.mode
+    /// (arm64-server arm, x86-server tso; --set machine.mode=sc|tso|arm).
     Run(RunArgs),
     /// Fuzzed stress runs of a protocol: many short experiments with random timing, checked for
-    /// safety violations and isolation breaks, with coverage of the seed's orderings.
+    /// safety violations and isolation breaks, with coverage of the seed's orderings. Models: sc,
+    /// tso, arm (--model).
     Fuzz(FuzzArgs),
     /// Bounded exhaustive check of a protocol: every interleaving and reordering the memory model
     /// allows in a small harness (one sender, one or two isolated CPUs, one kick, one entry/exit).
+    /// Models: sc, tso, arm (--model).
     Check(CheckArgs),
     /// Reproduce a saved counterexample (from `isolsim check`) and print its timeline.
     Replay(ReplayArgs),
     /// Run a design-space sweep (a TOML sweep file) and append one JSON line per finished run.
+    /// Model: each point's machine.mode (a sweepable key: sc, tso, arm).
     Sweep(SweepArgs),
     /// Combine the results files of a sweep's shards into one, in unit order.
     Merge(MergeArgs),
@@ -105,7 +117,8 @@ struct CheckArgs {
     /// The protocol: broadcast, deferred, ct-work or a protocol file (a variant).
     #[arg(long, default_value = "deferred")]
     protocol: String,
-    /// Memory model of the cores.
+    /// Memory model of the cores: sc (no store buffer, program order), tso (x86-TSO; the kernel's
+    /// release/acquire as plain moves, ISB as a serializing instruction) or arm (ARMv8).
     #[arg(long, default_value = "arm", value_parser = parse_mode)]
     model: Mode,
     /// CPUs: one sender and CPUS-1 isolated CPUs (2 or 3).
@@ -144,7 +157,8 @@ struct FuzzArgs {
     /// The protocol: broadcast, deferred, ct-work or a protocol file (a variant).
     #[arg(long, default_value = "deferred")]
     protocol: String,
-    /// Memory model of the cores (default: the preset's).
+    /// Memory model of the cores: sc, tso or arm (default: the preset's machine.mode; arm64-server
+    /// is arm, x86-server tso).
     #[arg(long, value_parser = parse_mode)]
     model: Option<Mode>,
     /// Runs.
@@ -186,18 +200,25 @@ struct RunArgs {
     #[command(flatten)]
     overrides: Overrides,
     /// Which protocol: broadcast, deferred, ct-work, all, or a protocol file (a variant; see
-    /// workloads/protocols/).
-    #[arg(long, default_value = "all")]
-    protocol: String,
+    /// workloads/protocols/); repeatable, the runs side by side in the order given (default: all,
+    /// the three built-in ones). Broadcast, when it runs, is the entry penalty's baseline.
+    #[arg(long = "protocol", value_name = "NAME|FILE")]
+    protocols: Vec<String>,
     /// Seed of every random stream (arrivals, system-call gaps, timing jitter).
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Print the reports as JSON.
     #[arg(long, conflicts_with = "csv")]
     json: bool,
-    /// Print one CSV row per protocol and isolated CPU.
+    /// Print one CSV row per protocol and isolated CPU, with that CPU's figures only (run-wide
+    /// figures: --csv-runs).
     #[arg(long)]
     csv: bool,
+    /// Also write the run-wide figures as CSV to FILE, one row per protocol: simulated time,
+    /// oslat, system calls and entry penalty, orderings, safety, sender latency per operation and
+    /// IPIs by callback.
+    #[arg(long, value_name = "FILE")]
+    csv_runs: Option<PathBuf>,
     /// Replace one file of the kernel besides the protocol with your own: NAME=PATH, NAME one of
     /// entry.S, smp.S, tlb.S, isolation.S (e.g. tlb.S=my-tlb.S); repeatable.
     #[arg(long = "kernel-file", value_name = "NAME=PATH")]
@@ -210,8 +231,8 @@ struct Overrides {
     /// TOML file whose keys override the preset's (read strictly).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Set one configuration key: KEY=VALUE (e.g. kernel.tlb_scheme=ipi); repeatable, applied
-    /// after --preset and --config.
+    /// Set one configuration key: KEY=VALUE (e.g. kernel.tlb_scheme=ipi, or machine.mode=sc|tso|arm
+    /// for the memory model); repeatable, applied after --preset and --config.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
 }
@@ -281,7 +302,7 @@ struct LitmusArgs {
     /// Litmus files to run.
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// Memory consistency model of the cores.
+    /// Memory model of the cores: sc, tso (x86-TSO) or arm (ARMv8).
     #[arg(long, default_value = "arm", value_parser = parse_mode)]
     model: Mode,
     /// Random mode: number of timed runs per test.
@@ -696,16 +717,30 @@ fn fuzz_counterexample(
 fn run(a: RunArgs) -> ExitCode {
     use isolsim::workloads::kernel::Protocol;
     use isolsim::workloads::protocol::ProtocolFile;
-    let protocols: Vec<ProtocolFile> = match a.protocol.as_str() {
-        "all" => Protocol::ALL.into_iter().map(ProtocolFile::builtin).collect(),
-        name => match ProtocolFile::resolve(name) {
-            Ok(p) => vec![p],
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(2);
-            }
-        },
-    };
+    let names = if a.protocols.is_empty() { vec!["all".to_string()] } else { a.protocols.clone() };
+    let mut protocols: Vec<ProtocolFile> = vec![];
+    for name in &names {
+        match name.as_str() {
+            "all" => protocols.extend(Protocol::ALL.into_iter().map(ProtocolFile::builtin)),
+            name => match ProtocolFile::resolve(name) {
+                Ok(p) => protocols.push(p),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            },
+        }
+    }
+    if let Some((a, b)) =
+        protocols.iter().enumerate().find_map(|(i, p)| protocols[..i].iter().find(|q| q.name == p.name).map(|q| (q, p)))
+    {
+        eprintln!(
+            "--protocol: {} and {} are both named `{}`: each column needs its own name (give each protocol once; \
+             rename one file)",
+            a.path, b.path, a.name
+        );
+        return ExitCode::from(2);
+    }
     let cfg = match isolsim::config::load_with_sets(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets) {
         Ok(c) => c,
         Err(e) => {
@@ -737,34 +772,33 @@ fn run(a: RunArgs) -> ExitCode {
         }
     };
     bar.finish_and_clear();
+    let mut label = a.preset.clone();
+    if let Some(f) = &a.overrides.config {
+        label += &format!(" + {}", f.display());
+    }
+    for s in &a.overrides.sets {
+        label += &format!(" + {s}");
+    }
+    let comparison = isolsim::experiment::Comparison::new(&label, &cfg, a.seed, reports);
+    if let Some(path) = &a.csv_runs
+        && let Err(e) = isolsim::write_atomically(path, isolsim::experiment::runs_csv(&comparison).as_bytes())
+    {
+        eprintln!("{}: cannot write ({e})", path.display());
+        return ExitCode::from(2);
+    }
     let text = if a.json {
-        serde_json::to_string_pretty(&reports).expect("the reports serialise") + "\n"
+        comparison.to_json()
     } else if a.csv {
-        isolsim::experiment::to_csv(&reports)
+        isolsim::experiment::to_csv(&comparison.reports)
     } else {
-        let mut label = a.preset.clone();
-        if let Some(f) = &a.overrides.config {
-            label += &format!(" + {}", f.display());
-        }
-        for s in &a.overrides.sets {
-            label += &format!(" + {s}");
-        }
-        let r = &cfg.run;
-        isolsim::experiment::to_text(
-            &format!(
-                "isolsim run: {label}; {} CPUs, {} isolated ({}-{}), {} µs simulated, seed {}",
-                r.cpus,
-                r.isolated,
-                r.cpus - r.isolated,
-                r.cpus - 1,
-                r.duration_us,
-                a.seed
-            ),
-            &reports,
-        )
+        isolsim::experiment::to_text(&comparison)
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    if reports.iter().any(|r| !r.safety.violations.is_empty()) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if comparison.reports.iter().any(|r| !r.safety.violations.is_empty()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn calibrate(a: CalibrateArgs) -> ExitCode {
@@ -831,9 +865,10 @@ fn exec(a: ExecArgs) -> ExitCode {
 }
 
 fn config(a: ConfigArgs) -> ExitCode {
-    match isolsim::config::load_with_sets(a.preset.as_deref(), a.overrides.config.as_deref(), &a.overrides.sets) {
-        Ok(c) => {
-            let _ = std::io::stdout().lock().write_all(isolsim::config::to_commented_toml(&c).as_bytes());
+    match isolsim::config::load_with_sources(a.preset.as_deref(), a.overrides.config.as_deref(), &a.overrides.sets) {
+        Ok((c, sources)) => {
+            let text = isolsim::config::to_commented_toml_with_sources(&c, &sources);
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -478,7 +478,7 @@ impl Sweep {
         let exp = Experiment::build_with_kernel(&cfg.machine, &cfg.kernel, &cfg.run, p.base, u.seed, &files)
             .map_err(|e| e.to_string())?
             .named(&p.name);
-        let report = exp.run(|_, _| {}).map_err(|e| e.to_string())?;
+        let report = exp.run().map_err(|e| e.to_string())?;
         let record = Record {
             sweep: self.name.clone(),
             digest: self.digest.clone(),

@@ -165,8 +165,89 @@ fn printing_is_deterministic() {
     let a = config_ok(&["--preset", "arm64-server"]);
     let b = config_ok(&["--preset", "arm64-server"]);
     assert_eq!(a, b);
-    assert_eq!(a, config::to_commented_toml(&config::preset("arm64-server").unwrap()));
+    let (cfg, sources) = config::load_with_sources(Some("arm64-server"), None, &[]).unwrap();
+    assert_eq!(a, config::to_commented_toml_with_sources(&cfg, &sources));
     assert_eq!(config_ok(&[]), config::to_commented_toml(&Config::default()));
+}
+
+/// The comment block above `key = ` in a printout (the `# ` lines right above it), if printed.
+fn comment_above(out: &str, key: &str) -> Option<Vec<String>> {
+    let lines: Vec<&str> = out.lines().collect();
+    let i = lines.iter().position(|l| l.starts_with(&format!("{key} = ")))?;
+    let mut block: Vec<String> =
+        lines[..i].iter().rev().take_while(|l| l.starts_with('#')).map(|l| l.to_string()).collect();
+    block.reverse();
+    Some(block)
+}
+
+/// Every value the preset sets carries the preset's own comment (its cited source) and says where
+/// it was set and what default it replaced; not the default's rationale. Values a file or `--set`
+/// changes say so too; values left at their default keep the default's doc.
+#[test]
+fn each_printed_value_carries_the_comment_of_where_it_came_from() {
+    for preset in PRESETS {
+        let out = config_ok(&["--preset", preset]);
+        let text = std::fs::read_to_string(common::root().join(format!("presets/{preset}.toml"))).unwrap();
+        let defaults = config_ok(&[]);
+        let mut checked = 0;
+        let mut table = String::new();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if let Some(t) = line.strip_prefix('[') {
+                table = t.trim_end_matches(']').to_string();
+                continue;
+            }
+            let Some((key, _)) = line.split_once(" = ") else { continue };
+            if line.starts_with('#') {
+                continue;
+            }
+            let own: Vec<String> =
+                lines[..i].iter().rev().take_while(|l| l.starts_with('#')).map(|l| l.to_string()).collect();
+            // Keys are printed once per table; find this table's section of the printout.
+            let section = out.split(&format!("\n[{table}]\n")).nth(1).unwrap_or_else(|| panic!("no [{table}]"));
+            let section = section.split("\n[").next().unwrap();
+            let block =
+                comment_above(&format!("\n{section}"), key).unwrap_or_else(|| panic!("{table}.{key} not printed"));
+            for c in own.iter().rev() {
+                assert!(
+                    block.contains(c),
+                    "{preset}: {table}.{key}: the preset's `{c}` is not above it:\n{}",
+                    block.join("\n")
+                );
+            }
+            let note = block.last().unwrap();
+            assert!(note.starts_with(&format!("# set by presets/{preset}.toml")), "{preset}: {table}.{key}: {note}");
+            // The default's doc is not printed over the preset's value (unless it is the same).
+            let default_section =
+                defaults.split(&format!("\n[{table}]\n")).nth(1).unwrap().split("\n[").next().unwrap();
+            let default_doc = comment_above(&format!("\n{default_section}"), key).unwrap();
+            for d in default_doc.iter().filter(|d| !d.starts_with("# one of:") && !own.contains(d)) {
+                assert!(!block.contains(d), "{preset}: {table}.{key}: the default's `{d}` is above the preset's value");
+            }
+            checked += 1;
+        }
+        assert!(checked >= 20, "{preset}: {checked} keys");
+    }
+    // The complaint that led here: arm64-server's cluster_socket_latency.
+    let out = config_ok(&["--preset", "arm64-server"]);
+    let block = comment_above(&out, "cluster_socket_latency").unwrap().join("\n");
+    assert!(block.contains("core <-> ring stop") && block.contains("default: 40"), "{block}");
+    assert!(
+        !block.contains("Cluster ↔ its socket: 40 cycles"),
+        "the default's rationale over the preset's value:\n{block}"
+    );
+    // A --set and a file say so; an untouched key keeps the default's doc.
+    let f = temp_file("over.toml", "[machine.core]\n# Measured on our box.\nrob_entries = 77\n");
+    let out = config_ok(&["--preset", "x86-server", "--config", s(&f), "--set", "run.cpus=8"]);
+    let block = comment_above(&out, "rob_entries").unwrap().join("\n");
+    assert!(
+        block.contains("# Measured on our box.") && block.contains(&format!("# set by {}", f.display())),
+        "{block}"
+    );
+    let block = comment_above(&out, "cpus").unwrap().join("\n");
+    assert!(block.contains("# set by --set run.cpus=8; default: 64"), "{block}");
+    let block = comment_above(&out, "store_jitter").unwrap().join("\n");
+    assert!(!block.contains("set by"), "{block}");
 }
 
 #[test]

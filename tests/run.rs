@@ -40,7 +40,7 @@ fn x86_preset_runs_the_experiment_safely() {
     let out = isolsim(&["run", "--preset", "x86-server", "--set", "run.duration_us=3000", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for r in v.as_array().unwrap() {
+    for r in v["reports"].as_array().unwrap() {
         assert_eq!(r["cpus"], 36);
         assert_eq!(r["safety"]["violations"].as_array().unwrap().len(), 0, "{}", r["protocol"]);
         let vmalloc = r["senders"].as_array().unwrap().iter().find(|s| s["op"] == "vmalloc").expect("vmalloc ran");
@@ -68,6 +68,30 @@ fn a_protocol_variant_without_the_deferred_flush_fails_the_run() {
     assert!(s.contains("stale translation on CPU"), "{s}");
     assert!(s.contains("skipped CPU") && s.contains("obligation point"), "{s}");
     assert!(s.contains("no-flush"), "the variant's name heads its column: {s}");
+    // The header says the run stopped early, when and why; the table covers that much time.
+    let head = s.lines().next().unwrap();
+    assert!(head.contains("3000 µs configured"), "{head}");
+    let why = s.lines().nth(1).unwrap();
+    assert!(why.contains("no-flush: stopped early, after") && why.contains("stale translation"), "{why}");
+    let simulated = s.lines().find(|l| l.trim_start().starts_with("Simulated time (µs)")).unwrap();
+    let shown: f64 = simulated.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(shown < 3000.0 && why.contains(&format!("after {shown:.2} µs")), "{simulated}\n{why}");
+    // So do JSON and the run-wide CSV.
+    let json_args: Vec<&str> = args.iter().copied().chain(["--json"]).collect();
+    let v: serde_json::Value = serde_json::from_slice(&isolsim(&json_args).stdout).unwrap();
+    let r = &v["reports"][0];
+    assert_eq!(r["configured_ns"], 3_000_000.0);
+    assert_eq!(r["simulated_ns"].as_f64().unwrap(), shown * 1000.0);
+    assert!(r["stopped_early"].as_str().unwrap().contains("stale translation"));
+    let runs = dir.path().join("runs.csv");
+    let csv_args: Vec<&str> = args.iter().copied().chain(["--csv", "--csv-runs", runs.to_str().unwrap()]).collect();
+    assert_eq!(isolsim(&csv_args).status.code(), Some(1));
+    let mut rdr = csv::Reader::from_path(&runs).unwrap();
+    let head = rdr.headers().unwrap().clone();
+    let row = rdr.records().next().unwrap().unwrap();
+    let get = |k: &str| row[head.iter().position(|h| h == k).unwrap()].to_string();
+    assert_eq!(get("simulated_ns").parse::<f64>().unwrap(), shown * 1000.0);
+    assert!(get("stopped_early").contains("stale translation"));
 
     std::fs::write(&variant, "// @base deferred\nenter_from_user_mode:\n        FOO X1\n").unwrap();
     let out = isolsim(&args);
@@ -82,22 +106,127 @@ fn a_protocol_variant_without_the_deferred_flush_fails_the_run() {
     assert!(err.contains("no-flush.S:1:1: no `// @base NAME` line"), "{err}");
 }
 
+/// Column `key` of CSV `text` as numbers, one per row.
+fn column(text: &str, key: &str) -> Vec<f64> {
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let i = rdr.headers().unwrap().iter().position(|h| h == key).unwrap_or_else(|| panic!("no column {key}"));
+    rdr.records().map(|r| r.unwrap()[i].parse().unwrap_or_else(|e| panic!("{key}: {e}"))).collect()
+}
+
+/// The value of the text table's row `label`, per protocol column.
+fn row<'a>(text: &'a str, label: &str) -> Vec<&'a str> {
+    let line = text.lines().find(|l| l.trim_start().starts_with(label)).unwrap_or_else(|| panic!("no row {label}"));
+    line[line.find(label).unwrap() + label.len()..].split_whitespace().collect()
+}
+
 #[test]
-fn json_and_csv_carry_the_same_runs() {
-    let mut args = vec!["run", "--protocol", "deferred", "--json"];
-    args.extend(SMALL);
+fn json_csv_and_text_carry_the_same_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs_file = dir.path().join("runs.csv");
+    let base: Vec<&str> =
+        ["run", "--protocol", "broadcast", "--protocol", "deferred"].into_iter().chain(SMALL).collect();
+    let with = |extra: &[&str]| {
+        let args: Vec<&str> = base.iter().copied().chain(extra.iter().copied()).collect();
+        let out = isolsim(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // JSON: one object, the run's frame and then the reports.
+    let v: serde_json::Value = serde_json::from_str(&with(&["--json"])).expect("JSON");
+    assert!(v["version"].as_str().unwrap().starts_with("isolsim "));
+    assert!(v["preset"].as_str().unwrap().starts_with("arm64-server + run.cpus=16"));
+    assert_eq!((v["seed"].as_u64(), v["duration_us"].as_u64()), (Some(1), Some(3000)));
+    assert_eq!(v["config"]["run"]["isolated"], 4);
+    assert_eq!(v["config"]["machine"]["mode"], "arm");
+    let reports = v["reports"].as_array().unwrap();
+    assert_eq!(reports.iter().map(|r| r["name"].as_str().unwrap()).collect::<Vec<_>>(), ["broadcast", "deferred"]);
+    let penalty = &v["entry_penalty_vs_broadcast_ns"];
+    let mean = |i: usize| reports[i]["syscalls"]["all"]["mean"].as_f64().unwrap();
+    assert_eq!(penalty["deferred"].as_f64().unwrap(), mean(1) - mean(0));
+    assert_eq!(penalty["broadcast"].as_f64().unwrap(), 0.0);
+
+    // Per-CPU CSV: per-CPU figures only; the run-wide ones in --csv-runs.
+    let cpus = with(&["--csv", "--csv-runs", runs_file.to_str().unwrap()]);
+    let header = cpus.lines().next().unwrap();
+    assert!(header.starts_with("protocol,seed,cpu,runtime_ns,noise_ns,"), "{header}");
+    for run_wide in ["oslat", "case", "violations", "syscall_mean", "sender"] {
+        assert!(!header.contains(run_wide), "{run_wide} in the per-CPU header: {header}");
+    }
+    assert_eq!(cpus.lines().count(), 1 + 2 * 4, "{cpus}");
+    let runs = std::fs::read_to_string(&runs_file).unwrap();
+    assert_eq!(runs.lines().count(), 1 + 2, "{runs}");
+    // Run-wide sums are the per-CPU rows' sums; figures equal the JSON's.
+    let per_protocol = |key: &str| -> Vec<f64> { column(&cpus, key).chunks(4).map(|c| c.iter().sum()).collect() };
+    let callbacks: Vec<String> = header.split(',').filter(|h| h.starts_with("ipis_")).map(str::to_string).collect();
+    assert!(!callbacks.is_empty(), "deferred IPIs its TLB flushes: {header}");
+    for cb in callbacks.iter().map(String::as_str).chain(["tlbi_disturbances"]) {
+        assert_eq!(per_protocol(cb), column(&runs, cb), "{cb}");
+    }
+    for (i, r) in reports.iter().enumerate() {
+        assert_eq!(column(&runs, "case4")[i], r["orderings"]["case4"].as_f64().unwrap());
+        assert_eq!(column(&runs, "oslat_p99_ns")[i], r["oslat_ns"]["p99"].as_f64().unwrap());
+        assert_eq!(column(&runs, "syscalls")[i], r["syscalls"]["all"]["count"].as_f64().unwrap());
+        for s in r["senders"].as_array().unwrap() {
+            let op = s["op"].as_str().unwrap();
+            assert_eq!(column(&runs, &format!("sender_{op}_count"))[i], s["ns"]["count"].as_f64().unwrap());
+        }
+    }
+    assert_eq!(
+        column(&runs, "entry_penalty_vs_broadcast_ns")[1],
+        (penalty["deferred"].as_f64().unwrap() * 10.0).round() / 10.0
+    );
+
+    // The text table shows the same numbers.
+    let text = with(&[]);
+    let kicks: Vec<f64> = row(&text, "kicks and deferred TLB flushes").iter().map(|v| v.parse().unwrap()).collect();
+    assert_eq!(kicks, column(&runs, "kicks"));
+    let noise: Vec<f64> = row(&text, "Noise per CPU (µs)").iter().map(|v| v.parse().unwrap()).collect();
+    let noise_csv: Vec<f64> = per_protocol("noise_ns").iter().map(|n| (n / 4.0 / 10.0).round() / 100.0).collect();
+    assert_eq!(noise, noise_csv);
+}
+
+/// The text table's columns stay aligned whatever a label's or a protocol's name's length.
+#[test]
+fn the_text_table_stays_aligned_with_a_long_protocol_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = dir.path().join("deferred-with-a-rather-long-name-for-its-column.S");
+    std::fs::write(&long, "// @base deferred\n").unwrap();
+    let args: Vec<&str> =
+        ["run", "--protocol", "broadcast", "--protocol", long.to_str().unwrap()].into_iter().chain(SMALL).collect();
     let out = isolsim(&args);
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    assert_eq!(v.as_array().map(Vec::len), Some(1));
-    assert_eq!(v[0]["protocol"], "deferred");
-    assert_eq!(v[0]["isolated"].as_array().map(Vec::len), Some(4));
-    let mut args = vec!["run", "--protocol", "deferred", "--csv"];
-    args.extend(SMALL);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The side-by-side table: from the first section heading to the first blank line after the
+    // safety section. Right-aligned columns end where the last column ends, on every line.
+    let table: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Isolated CPUs"))
+        .take_while(|l| !l.starts_with("osnoise,"))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert!(table.len() > 30, "{text}");
+    let width = table[0].chars().count();
+    for l in &table {
+        assert_eq!(l.chars().count(), width, "misaligned:\n{l}\n{}", table[0]);
+    }
+    assert!(table[0].ends_with("deferred-with-a-rather-long-name-for-its-column"), "{}", table[0]);
+}
+
+/// Several protocols side by side, without broadcast: no baseline row, and a name given twice
+/// is refused.
+#[test]
+fn protocols_given_one_by_one_run_side_by_side() {
+    let args: Vec<&str> = ["run", "--protocol", "ct-work", "--protocol", "deferred"].into_iter().chain(SMALL).collect();
     let out = isolsim(&args);
-    let csv = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(csv.lines().count(), 1 + 4, "{csv}");
-    assert!(csv.starts_with("protocol,seed,cpu,"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let heading = text.lines().find(|l| l.starts_with("Isolated CPUs")).unwrap();
+    assert!(heading.find("ct-work").unwrap() < heading.find("deferred").unwrap(), "in the order given: {heading}");
+    assert!(!text.contains("entry penalty vs broadcast"), "no baseline without broadcast");
+    assert!(text.contains("over the run's other entries"));
+    let out = isolsim(&["run", "--protocol", "deferred", "--protocol", "deferred"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("both named `deferred`"));
 }
 
 #[test]

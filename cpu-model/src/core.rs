@@ -1575,7 +1575,7 @@ impl Core {
             let ok = match e.inst {
                 Inst::Load { .. } => e.result.is_some() && slot.is_some_and(|s| s.done),
                 Inst::Store { .. } => {
-                    slot.is_some_and(|s| s.addr_final && s.data_final)
+                    slot.is_some_and(|s| s.addr_final && s.data_final && (s.done || env.mode.has_store_buffer()))
                         && self.lsq.buffered_stores() < env.cfg.store_buffer_entries.max(1)
                 }
                 Inst::Dmb(_) | Inst::Dsb(_) | Inst::Isb | Inst::Rmw { .. } => slot.is_some_and(|s| s.done),

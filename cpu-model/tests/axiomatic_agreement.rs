@@ -981,6 +981,10 @@ fn sb() {
     named(&p, &[0, 0, 1, 1], &[Mode::Tso, Mode::Arm]);
     let fenced = Program::new(vec![vec![st(X), fence(Fence::Full), ld(Y)], vec![st(Y), fence(Fence::Full), ld(X)]]);
     named(&fenced, &[0, 0, 1, 1], &[]);
+    // Under TSO an ISB is x86's serializing instruction: it drains the store buffer (on ARMv8 it
+    // orders nothing here).
+    let isb = Program::new(vec![vec![st(X), fence(Fence::Isb), ld(Y)], vec![st(Y), fence(Fence::Isb), ld(X)]]);
+    named(&isb, &[0, 0, 1, 1], &[Mode::Arm]);
 }
 
 #[test]

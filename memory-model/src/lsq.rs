@@ -81,11 +81,17 @@
 //! in the buffer. Stores propagate in order, after earlier loads finished.
 //! DMB ISH and DSB wait for the buffer to drain and hold back later loads;
 //! DSB ISHST (ISHLD) completes once earlier stores (loads) have; DMB
-//! ISHLD/ISHST and ISB impose nothing TSO does not already give, and
-//! LDAR/STLR behave as plain accesses.
+//! ISHLD/ISHST impose nothing TSO does not already give; ISB is x86's
+//! serializing instruction: it completes after every earlier access and
+//! barrier, with the store buffer drained; LDAR/STLR behave as plain
+//! accesses (the x86 mapping of the kernel's release and acquire).
 //!
 //! ## SC (`Mode::Sc`)
-//! Every access waits for all earlier accesses to complete.
+//! Every access and barrier waits for all earlier accesses to complete, and
+//! there is no store buffer: the core retires a store only once it has
+//! propagated ([`Mode::has_store_buffer`]), so nothing after it — an
+//! `ERET`, an exception, a system-register write — happens while it is
+//! still invisible to other cores.
 
 use std::collections::VecDeque;
 
@@ -612,10 +618,15 @@ impl Lsq {
                 // store leaves the buffer before the access that walks it.
                 _ if f.is_sync() && f.is_store() => p.stores_done,
                 _ if f.is_sync() && f.is_load() => p.loads_done,
-                Fence::Isb => p.branches_done,
+                // x86 has no ISB; its counterpart, a serializing instruction
+                // (sync_core()), completes every earlier instruction and drains
+                // the store buffer before the next one is fetched.
+                Fence::Isb => p.branches_done && p.loads_done && p.stores_done && !p.full_pending,
                 _ => true,
             },
-            Mode::Sc => true,
+            // No store buffer: a barrier has nothing left to order, but it
+            // must not complete before the accesses it follows.
+            Mode::Sc => p.loads_done && p.stores_done,
         }
     }
 

@@ -72,6 +72,12 @@ impl Mode {
     pub fn speculates(self) -> bool {
         self == Mode::Arm
     }
+
+    /// True if a retired store may wait in a store buffer before it reaches
+    /// memory (TSO, ARMv8); under SC a store retires only once propagated.
+    pub fn has_store_buffer(self) -> bool {
+        self != Mode::Sc
+    }
 }
 
 impl fmt::Display for Mode {

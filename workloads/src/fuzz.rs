@@ -215,7 +215,7 @@ impl Fuzz {
     /// Runs one run.
     pub fn run_one(&self, p: &ProtocolFile, index: u64) -> Result<(FuzzRun, RunOutcome), ExperimentError> {
         let params = self.draw(index);
-        let report = params.experiment(p)?.run(|_, _| {})?;
+        let report = params.experiment(p)?.run()?;
         let outcome = outcome(index, &report);
         Ok((params, outcome))
     }
@@ -341,7 +341,7 @@ const SIMPLIFICATIONS: [Simplification; 18] = [
 /// from their parameters.
 pub fn minimize(p: &ProtocolFile, run: &FuzzRun, max_tries: u64) -> Result<Option<Minimized>, ExperimentError> {
     let violates = |r: &FuzzRun| -> Result<Option<(Violation, u64)>, ExperimentError> {
-        let report = r.experiment(p)?.run(|_, _| {})?;
+        let report = r.experiment(p)?.run()?;
         Ok(report.safety.violations.first().cloned().map(|v| (v, report.events)))
     };
     let Some((first, events_before)) = violates(run)? else { return Ok(None) };

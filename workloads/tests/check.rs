@@ -131,3 +131,23 @@ fn a_variant_that_does_not_assemble_is_reported_with_its_line() {
     let e = Check::new(CheckConfig::default()).run(&p).expect_err("an error").to_string();
     assert!(e.starts_with("bad.S:3:"), "{e}");
 }
+
+/// Stronger models find no more: whatever a protocol does wrong under SC it does wrong under TSO,
+/// and under TSO, under ARMv8, so a protocol safe under ARMv8 is safe under all three. For every
+/// shipped protocol and mutant, found(sc) ⊆ found(tso) ⊆ found(arm) (consequences, 2 CPUs).
+#[test]
+fn stronger_models_find_no_more_than_weaker_ones() {
+    let mut all: Vec<ProtocolFile> = Protocol::ALL.into_iter().map(ProtocolFile::builtin).collect();
+    all.extend(mutants());
+    for p in all {
+        let found = |mode: memory_model::Mode| {
+            let r = Check::new(CheckConfig { mode, ..CheckConfig::default() }).run(&p).unwrap();
+            assert!(!r.stats.bound_hit(), "{} under {mode}: {:?}", p.name, r.stats);
+            r.found()
+        };
+        let (sc, tso, arm) =
+            (found(memory_model::Mode::Sc), found(memory_model::Mode::Tso), found(memory_model::Mode::Arm));
+        assert!(sc.iter().all(|c| tso.contains(c)), "{}: sc finds {sc:?}, tso {tso:?}", p.name);
+        assert!(tso.iter().all(|c| arm.contains(c)), "{}: tso finds {tso:?}, arm {arm:?}", p.name);
+    }
+}

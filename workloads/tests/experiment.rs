@@ -8,7 +8,7 @@ use workloads::kernel::{self, KernelConfig, Protocol};
 fn small(protocol: Protocol, seed: u64) -> Report {
     let machine = MachineConfig::default();
     let run = ExperimentConfig { cpus: 8, isolated: 2, duration_us: 3_000, ..ExperimentConfig::default() };
-    Experiment::build(&machine, &KernelConfig::default(), &run, protocol, seed).unwrap().run(|_, _| {}).unwrap()
+    Experiment::build(&machine, &KernelConfig::default(), &run, protocol, seed).unwrap().run().unwrap()
 }
 
 #[test]
@@ -74,15 +74,22 @@ fn safety_check_catches_an_entry_hook_without_the_deferred_flush() {
             &files,
         )
         .unwrap();
-        let r = exp.run(|_, _| {}).unwrap();
+        let r = exp.run().unwrap();
         let v = r.safety.violations.first().unwrap_or_else(|| panic!("seed {seed}: the broken hook went unnoticed"));
         assert_eq!(v.kind, "stale translation", "seed {seed}: {v}");
         assert!(r.isolated.iter().any(|x| x.cpu == v.cpu), "seed {seed}: reported on an isolated CPU");
         assert!(v.story.len() >= 2, "seed {seed}: the report tells who did what: {v}");
         assert!(r.simulated_ns < 3_000_000.0, "seed {seed}: the run stopped at the violation");
+        assert_eq!(r.configured_ns, 3_000_000.0);
+        let why = r.stopped_early.as_deref().unwrap_or_else(|| panic!("seed {seed}: no reason for the early stop"));
+        assert!(why.contains("stale translation") && why.contains(&format!("CPU {}", v.cpu)), "{why}");
+        // The measures cover the simulated time, not the configured one.
+        assert!(r.isolated.iter().all(|x| x.runtime_ns <= r.simulated_ns), "seed {seed}");
     }
-    // The same run with the shipped kernel is safe.
+    // The same run with the shipped kernel is safe, and runs its whole time.
     let ok =
         Experiment::build(&MachineConfig::default(), &KernelConfig::default(), &run, Protocol::Deferred, 1).unwrap();
-    assert!(ok.run(|_, _| {}).unwrap().safety.violations.is_empty());
+    let r = ok.run().unwrap();
+    assert!(r.safety.violations.is_empty());
+    assert_eq!((r.simulated_ns, r.stopped_early), (r.configured_ns, None));
 }

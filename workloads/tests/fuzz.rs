@@ -64,7 +64,7 @@ fn fuzz_finds_the_mutants_it_can_hit() {
         assert!(found.iter().all(|c| p.expect.as_ref().unwrap().contains(c)), "{name}");
         if let Some((run, v)) = &r.first_violation {
             // The run rebuilt from its parameters finds the same violation.
-            let again = run.experiment(&p).unwrap().run(|_, _| {}).unwrap();
+            let again = run.experiment(&p).unwrap().run().unwrap();
             assert_eq!(again.safety.violations.first(), Some(v), "{name}");
         }
     }
@@ -97,7 +97,7 @@ fn minimizing_keeps_the_violation_and_takes_events_away() {
     assert_eq!(m.violation.kind, "stale translation");
     assert!(m.events.1 < m.events.0, "{:?}", m.events);
     // The minimized run violates the same way when rebuilt from its parameters.
-    let again = m.run.experiment(&p).unwrap().run(|_, _| {}).unwrap();
+    let again = m.run.experiment(&p).unwrap().run().unwrap();
     assert_eq!(again.safety.violations.first(), Some(&m.violation));
     assert_eq!(workloads::fuzz::minimize(&p, &run, 200).unwrap().as_ref(), Some(&m), "deterministic");
 }

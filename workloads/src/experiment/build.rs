@@ -350,9 +350,14 @@ impl Experiment {
     }
 
     /// Runs the experiment to its horizon (or to the first safety violation,
-    /// if so configured), calling `progress(now, horizon)` as simulated time
-    /// advances, and measures it.
-    pub fn run(self, progress: impl FnMut(Cycle, Cycle)) -> Result<Report, ExperimentError> {
+    /// if so configured) and measures it.
+    pub fn run(self) -> Result<Report, ExperimentError> {
+        self.run_inner(|_, _| {}, 0).map(|r| r.0)
+    }
+
+    /// [`Experiment::run`], calling `progress(now, end)` with the simulated cycle reached each time
+    /// a hundredth of the run is done (for a progress bar).
+    pub fn run_with_progress(self, progress: impl FnMut(Cycle, Cycle)) -> Result<Report, ExperimentError> {
         self.run_inner(progress, 0).map(|r| r.0)
     }
 

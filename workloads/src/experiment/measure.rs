@@ -102,8 +102,15 @@ pub struct Report {
     pub cpus: usize,
     /// Core clock.
     pub clock_mhz: u64,
-    /// Simulated time covered (less than configured if a violation stopped the run), ns.
+    /// Simulated time covered (less than configured if a violation stopped the run), ns. Every
+    /// measure of the report covers this time, not the configured one.
     pub simulated_ns: f64,
+    /// Simulated time the configuration asked for (`run.duration_us`), ns.
+    #[serde(default)]
+    pub configured_ns: f64,
+    /// Why the run ended before the configured time, if it did.
+    #[serde(default)]
+    pub stopped_early: Option<String>,
     /// Events the engine processed.
     pub events: u64,
     /// Per isolated CPU.
@@ -284,6 +291,15 @@ pub(crate) fn report(
     let senders = per_op.into_iter().map(|(op, d)| OpLatency { op: op.name().to_string(), ns: d.summary() }).collect();
 
     let orderings = checker.orderings(m, &isolated_since);
+    let stopped_early = (end < exp.horizon).then(|| match checker.violations().first() {
+        Some(v) => format!(
+            "stopped at the first safety violation ({} on CPU {} at {:.2} µs; run.stop_on_violation = true)",
+            v.kind,
+            v.cpu,
+            ns(v.at) / 1000.0
+        ),
+        None => "stopped before the configured time".to_string(),
+    });
     Report {
         protocol: exp.protocol,
         name: exp.name.clone(),
@@ -291,6 +307,8 @@ pub(crate) fn report(
         cpus: exp.run.cpus,
         clock_mhz: cfg.clock_mhz,
         simulated_ns: ns(end),
+        configured_ns: ns(exp.horizon),
+        stopped_early,
         events,
         isolated: rows,
         oslat_ns: oslat.summary(),

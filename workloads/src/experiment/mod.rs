@@ -27,7 +27,7 @@
 //! let machine = MachineConfig::default();
 //! let run = ExperimentConfig { cpus: 8, isolated: 2, duration_us: 2_000, ..ExperimentConfig::default() };
 //! let exp = Experiment::build(&machine, &KernelConfig::default(), &run, Protocol::Deferred, 1).unwrap();
-//! let report = exp.run(|_, _| {}).unwrap();
+//! let report = exp.run().unwrap();
 //! assert!(report.safety.violations.is_empty());
 //! assert_eq!(report.isolated.len(), 2);
 //! println!("{}", report.isolated[0].noise_ns);
