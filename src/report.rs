@@ -621,15 +621,40 @@ fn free_place(plot: &(Range<i32>, Range<i32>), size: (i32, i32), ink: &[(i32, i3
         return None;
     }
     let (right, bottom) = (w - size.0 - INSET, h - size.1 - INSET);
+    // Counts of ink per rectangle from a summed-area table: each place is checked in O(1).
+    let (cols, rows) = (w as usize + 1, h as usize + 1);
+    let mut table = vec![0u32; cols * rows];
+    for &(px, py) in ink {
+        let (x, y) = (px - plot.0.start, py - plot.1.start);
+        if (0..w).contains(&x) && (0..h).contains(&y) {
+            table[(y as usize + 1) * cols + x as usize + 1] = 1;
+        }
+    }
+    for y in 1..rows {
+        for x in 1..cols {
+            table[y * cols + x] += table[(y - 1) * cols + x] + table[y * cols + x - 1] - table[(y - 1) * cols + x - 1];
+        }
+    }
     let free = |&(x, y): &(i32, i32)| {
         // A few pixels of air around the box too.
-        let (x0, y0) = (plot.0.start + x - 6, plot.1.start + y - 6);
-        let (x1, y1) = (x0 + size.0 + 12, y0 + size.1 + 12);
-        !ink.iter().any(|&(px, py)| px >= x0 && px <= x1 && py >= y0 && py <= y1)
+        let (x0, y0) = ((x - 6).max(0) as usize, (y - 6).max(0) as usize);
+        let (x1, y1) = ((x + size.0 + 6).min(w) as usize, (y + size.1 + 6).min(h) as usize);
+        table[y1 * cols + x1] + table[y0 * cols + x0] == table[y0 * cols + x1] + table[y1 * cols + x0]
     };
     let corners = [(INSET, INSET), (right, INSET), (right, bottom), (INSET, bottom)];
     let inside = (INSET..=bottom).step_by(10).flat_map(|y| (INSET..=right).step_by(10).map(move |x| (x, y)));
     corners.into_iter().chain(inside).find(free)
+}
+
+/// Pixels covering the band between the segments `lo` and `hi` (pixel end points, the same x
+/// at each end): vertical lines at most 3 px apart.
+fn sample_band(lo: [(i32, i32); 2], hi: [(i32, i32); 2], out: &mut Vec<(i32, i32)>) {
+    let steps = (((lo[1].0 - lo[0].0).abs() + 2) / 3).max(1);
+    let at =
+        |p: [(i32, i32); 2], k: i32| (p[0].0 + (p[1].0 - p[0].0) * k / steps, p[0].1 + (p[1].1 - p[0].1) * k / steps);
+    for k in 0..=steps {
+        sample(at(lo, k), at(hi, k), out);
+    }
 }
 
 /// Pixels along the segment from `a` to `b`, at most 3 px apart.
@@ -757,9 +782,9 @@ fn draw_lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, c: &Chart, xs: 
         for run in runs(&s.values) {
             for w in run.windows(2) {
                 let ((i, a), (j, b)) = (w[0], w[1]);
-                for (ya, yb) in [(a.y, b.y), (a.lo, b.lo), (a.hi, b.hi)] {
-                    sample(chart.backend_coord(&(xs[i], ya)), chart.backend_coord(&(xs[j], yb)), &mut ink);
-                }
+                let px = |x: usize, y: f64| chart.backend_coord(&(xs[x], y));
+                sample(px(i, a.y), px(j, b.y), &mut ink);
+                sample_band([px(i, a.lo), px(j, b.lo)], [px(i, a.hi), px(j, b.hi)], &mut ink);
             }
             for (i, b) in run {
                 sample(chart.backend_coord(&(xs[i], b.lo)), chart.backend_coord(&(xs[i], b.hi)), &mut ink);
@@ -1037,14 +1062,17 @@ fn draw_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Cdf) -> DrawR
         })
         .collect();
     let size = legend_size(&labels);
-    let build = |top: f64| chart_builder(&area, 72).build_cartesian_2d(xlo..xhi, 0.0..top).map_err(err);
+    // Ticks from 0 to 1 only, also when the legend needs room above 1.
+    let y = |top: f64| Axis { lo: 0.0, hi: top, log: false, ticks: (0..=10).map(|k| f64::from(k) / 10.0).collect() };
+    let build = |top: f64| chart_builder(&area, 72).build_cartesian_2d(xlo..xhi, y(top)).map_err(err);
     let mut chart = build(1.02)?;
     let mut ink = vec![];
     for k in c.curves.iter().filter(|k| k.events > 0) {
         for w in full(k).windows(2) {
-            for (ya, yb) in [(w[0].1.y, w[1].1.y), (w[0].1.lo, w[1].1.lo), (w[0].1.hi, w[1].1.hi)] {
-                sample(chart.backend_coord(&(w[0].0, ya)), chart.backend_coord(&(w[1].0, yb)), &mut ink);
-            }
+            let ((x0, a), (x1, b)) = (w[0], w[1]);
+            let px = |x: f64, y: f64| chart.backend_coord(&(x, y));
+            sample(px(x0, a.y), px(x1, b.y), &mut ink);
+            sample_band([px(x0, a.lo), px(x1, b.lo)], [px(x0, a.hi), px(x1, b.hi)], &mut ink);
         }
     }
     let corner = match free_place(&chart.plotting_area().get_pixel_range(), size, &ink) {
@@ -1057,9 +1085,10 @@ fn draw_cdf<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, c: &Cdf) -> DrawR
     };
     chart
         .configure_mesh()
+        .max_light_lines(4)
         .x_desc(&c.x_label)
         .y_desc("fraction of noise events ≤ x")
-        .y_label_formatter(&|v| if *v > 1.0 + 1e-9 { String::new() } else { format!("{v:.1}") })
+        .y_label_formatter(&|v| format!("{v:.1}"))
         .label_style(("sans-serif", LABEL))
         .axis_desc_style(("sans-serif", AXIS))
         .draw()
@@ -1111,6 +1140,7 @@ fn draw_histogram<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Histogr
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .y_max_light_lines(4)
         .x_desc(&h.x_label)
         .y_desc("loop iterations per run (log scale)")
         .x_labels(labels.len().min(17))
@@ -1182,8 +1212,18 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     if fine.len() <= 9 { fine } else { within(&[1.0]) }
 }
 
+/// A ratio as a cell shows it: 0 as 0, small ones with two significant digits (not as 0.00).
 fn ratio_text(v: f64) -> String {
-    if v >= 10.0 { format!("{v:.1}") } else { format!("{v:.2}") }
+    if v == 0.0 {
+        "0".into()
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else if v >= 0.01 {
+        format!("{v:.2}")
+    } else {
+        let decimals = (1.0 - v.log10().floor()) as usize;
+        format!("{v:.decimals$}")
+    }
 }
 
 /// Width of the colour bar's column, px.
@@ -1235,7 +1275,7 @@ fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, h: &Heatmap) 
             };
             // Dark text on light cells, light text on dark ones.
             let RGBColor(r, g, b) = ratio_color(s.mean, h.centre, span);
-            let light = 0.299 * f64::from(r) + 0.587 * f64::from(g) + 0.114 * f64::from(b) > 140.0;
+            let light = 0.299 * f64::from(r) + 0.587 * f64::from(g) + 0.114 * f64::from(b) > 160.0;
             let (ink, faint) = if light { (BLACK, GREY) } else { (WHITE, RGBColor(0xee, 0xee, 0xee)) };
             let range = (ratio_text(s.min), ratio_text(s.max));
             if s.n > 1 && range.0 != range.1 {
@@ -1930,5 +1970,9 @@ mod tests {
         assert_eq!(fmt_num(0.001), "0.001");
         assert_eq!(show(&serde_json::json!(20000.0)), "20000");
         assert_eq!(show(&serde_json::json!("x86-server")), "x86-server");
+        assert_eq!(ratio_text(0.0), "0");
+        assert_eq!(ratio_text(0.0052), "0.0052");
+        assert_eq!(ratio_text(0.31), "0.31");
+        assert_eq!(ratio_text(12.34), "12.3");
     }
 }
