@@ -968,7 +968,7 @@ fn draw_bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, c: &Chart) -> Dr
                 let (_, _, lo, _) = bar(&chart, i, slot, b.lo);
                 let (_, _, hi, _) = bar(&chart, i, slot, b.hi);
                 let mid = (l + r) / 2 - ox;
-                let cap = ((r - l) / 4).max(2);
+                let cap = ((r - l) / 4).clamp(2, 8);
                 let dark = ShapeStyle::from(&BLACK).stroke_width(2);
                 for seg in [
                     [(mid, lo - oy), (mid, hi - oy)],
