@@ -60,7 +60,8 @@ enum Command {
     Sweep(SweepArgs),
     /// Combine the results files of a sweep's shards into one, in unit order.
     Merge(MergeArgs),
-    /// Plot a sweep's results (SVG and PNG) and write a markdown summary.
+    /// Plot a sweep's results (SVG and PNG) and write a markdown summary. The PNGs' text is drawn
+    /// with the DejaVu Sans the binary embeds, or with the font file ISOLSIM_FONT names.
     Report(ReportArgs),
 }
 

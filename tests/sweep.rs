@@ -5,8 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Runs isolsim in `dir`, with no `ISOLSIM_FONT`: the plots use the font the binary embeds.
 fn isolsim(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_isolsim")).args(args).current_dir(dir).output().expect("runs")
+    Command::new(env!("CARGO_BIN_EXE_isolsim"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ISOLSIM_FONT")
+        .output()
+        .expect("runs")
 }
 
 fn ok(o: &Output) -> String {
@@ -337,4 +343,223 @@ fn noise_per_second_times_runtime_is_the_runs_noise() {
         }
     }
     assert_eq!(checked, 4);
+}
+
+/// The text elements of an SVG: (x, y, text).
+fn svg_texts(svg: &str) -> Vec<(f64, f64, String)> {
+    let attr = |tag: &str, name: &str| -> f64 {
+        let from = tag.find(&format!(" {name}=\"")).unwrap_or_else(|| panic!("no {name} in {tag}")) + name.len() + 3;
+        tag[from..].split('"').next().unwrap().parse().unwrap()
+    };
+    svg.split("<text ")
+        .skip(1)
+        .map(|t| {
+            let (tag, rest) = t.split_once('>').unwrap();
+            let tag = format!(" {tag}");
+            (attr(&tag, "x"), attr(&tag, "y"), rest.split('<').next().unwrap().trim().to_string())
+        })
+        .collect()
+}
+
+/// The x positions of the tick labels `labels` on an x axis (the lowest row holding them all).
+fn x_ticks(svg: &str, labels: &[&str]) -> Vec<f64> {
+    let texts = svg_texts(svg);
+    let row = texts
+        .iter()
+        .filter(|t| t.2 == labels[0])
+        .map(|t| t.1)
+        .filter(|y| labels.iter().all(|l| texts.iter().any(|t| t.2 == *l && t.1 == *y)))
+        .fold(f64::NEG_INFINITY, f64::max);
+    labels.iter().map(|l| texts.iter().find(|t| t.2 == *l && t.1 == row).unwrap().0).collect()
+}
+
+/// SMALL with no activity but text patching, at 0 or 4000 patches/s, over a doubling CPU grid
+/// (3 x 2 points x 2 protocols x 2 seeds): without text patching no run has a noise event.
+fn gaps(dir: &Path) {
+    let toml = SMALL.replace(
+        "[grid]\nrun.cpus = [3, 4, 6]",
+        "run.activity.vmalloc_per_s = 0.0\nrun.activity.munmap_per_s = 0.0\nrun.activity.slab_tune_per_s = 0.0\n\
+         [grid]\nrun.cpus = [3, 6, 12]\nrun.activity.text_patch_per_s = [0.0, 4000.0]",
+    );
+    assert_ne!(toml, SMALL);
+    std::fs::write(dir.join("gaps.toml"), toml).unwrap();
+}
+
+/// Runs the sweep file `toml` in `dir` and reports it into `dir/out` at the points `at` picks.
+fn sweep_and_report(dir: &Path, toml: &str, out: &str, at: &[&str]) -> PathBuf {
+    let results = format!("{out}.jsonl");
+    ok(&isolsim(dir, &["sweep", toml, "--out", &results]));
+    let mut args = vec!["report", &results, "--out", out];
+    for a in at {
+        args.extend(["--at", a]);
+    }
+    ok(&isolsim(dir, &args));
+    dir.join(out)
+}
+
+#[test]
+fn points_without_data_are_gaps_with_their_reason_never_zero() {
+    let d = tempfile::tempdir().unwrap();
+    gaps(d.path());
+    let rep = sweep_and_report(d.path(), "gaps.toml", "g", &["run.cpus=6", "run.activity.text_patch_per_s=0"]);
+    let read = |f: &str| std::fs::read_to_string(rep.join(f)).unwrap();
+
+    // The summary says "none" where no seed had a noise event, and such rows are all without text patching.
+    let summary = read("summary.md");
+    let rows: Vec<&str> = summary.lines().filter(|l| l.starts_with("| 0 | ") || l.starts_with("| 4000 | ")).collect();
+    assert_eq!(rows.len(), 12, "{summary}");
+    for row in &rows {
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let (p99, max) = (cells[4], cells[5]);
+        if cells[0] == "0" {
+            assert_eq!((p99, max), ("none", "none"), "nothing happens without activity: {row}");
+        } else {
+            assert!(p99.parse::<f64>().unwrap() > 0.0 && max.parse::<f64>().unwrap() > 0.0, "{row}");
+        }
+    }
+
+    // Against the text-patching rate at 6 CPUs: one marker per value measured, none drawn for the
+    // points with no event (the old report drew them at 0), a "none" where no series has a value,
+    // and legends that say why there is a gap.
+    let svg = read("noise-vs-text-patch-per-s.svg");
+    let measured = rows
+        .iter()
+        .filter(|r| r.starts_with("| 0 | 6 |") || r.starts_with("| 4000 | 6 |"))
+        .flat_map(|r| r.trim_matches('|').split('|').map(str::trim).skip(4).take(2).collect::<Vec<_>>())
+        .filter(|c| *c != "none")
+        .count();
+    assert_eq!(measured, 4);
+    assert_eq!(svg.matches("<circle").count(), measured, "{svg}");
+    assert!(svg.contains("deferred: p99 (gap: no events)") && svg.contains("broadcast: max (gap: no events)"));
+    let none_x = svg_texts(&svg).iter().filter(|t| t.2 == "none").map(|t| t.0).collect::<Vec<_>>();
+    assert_eq!(none_x, x_ticks(&svg, &["0"]), "none at the value without events");
+
+    // At the reference point no protocol had an event: the CDF's legend and plot say so.
+    let cdf = read("noise-cdf.svg");
+    assert!(cdf.contains("broadcast (no events)") && cdf.contains("deferred (no events)"), "{cdf}");
+    assert!(svg_texts(&cdf).iter().any(|t| t.2 == "no events"));
+    let cdf = read("noise-cdf-broadcast.svg");
+    assert!(cdf.contains("text_patch_per_s=0, cpus=3 (no events)") && cdf.contains(" events)"), "{cdf}");
+
+    // The heatmap: a "none" cell where broadcast had no noise, and a colour bar with its scale.
+    let heat = read("noise-ratio-heatmap.svg");
+    let texts = svg_texts(&heat);
+    assert!(texts.iter().any(|t| t.2 == "deferred / broadcast (log scale)"), "{heat}");
+    assert_eq!(texts.iter().filter(|t| t.2 == "none").count(), 3);
+    let cells_right = x_ticks(&heat, &["4000"])[0];
+    let bar: Vec<&(f64, f64, String)> = texts.iter().filter(|t| t.0 > cells_right + 100.0).collect();
+    assert!(bar.iter().any(|t| t.2 == "1") && bar.iter().any(|t| t.2 == "0.1"), "ticks beside the bar: {bar:?}");
+    assert!(heat.contains("n = 2 seeds per point"));
+}
+
+#[test]
+fn a_doubling_grid_is_drawn_on_a_log_axis_and_a_linear_one_at_true_distances() {
+    let d = tempfile::tempdir().unwrap();
+    gaps(d.path());
+    let rep = sweep_and_report(d.path(), "gaps.toml", "g", &["run.activity.text_patch_per_s=4000"]);
+    // 3, 6, 12 CPUs: each doubling the same distance.
+    let x = x_ticks(&std::fs::read_to_string(rep.join("noise-per-cpu-vs-cpus.svg")).unwrap(), &["3", "6", "12"]);
+    assert!(((x[1] - x[0]) - (x[2] - x[1])).abs() <= 1.0, "log axis: {x:?}");
+
+    // 3, 4, 6 CPUs (SMALL): 4 → 6 twice as far as 3 → 4.
+    small(d.path());
+    let rep = sweep_and_report(d.path(), "small.toml", "s", &[]);
+    let x = x_ticks(&std::fs::read_to_string(rep.join("noise-per-cpu-vs-cpus.svg")).unwrap(), &["3", "4", "6"]);
+    assert!(((x[2] - x[1]) - 2.0 * (x[1] - x[0])).abs() <= 2.0, "linear axis: {x:?}");
+}
+
+/// Noise per isolated CPU per second of one run, from its results line.
+fn noise_per_s(line: &serde_json::Value) -> f64 {
+    let rows = line["report"]["isolated"].as_array().unwrap();
+    let sum = |k: &str| rows.iter().map(|r| r[k].as_f64().unwrap()).sum::<f64>();
+    sum("noise_ns") / sum("runtime_ns") * 1e6
+}
+
+#[test]
+fn lines_are_seed_means_with_a_band_from_the_least_to_the_greatest_seed() {
+    let d = tempfile::tempdir().unwrap();
+    small(d.path());
+    let rep = sweep_and_report(d.path(), "small.toml", "s", &["run.cpus=4"]);
+    let svg = std::fs::read_to_string(rep.join("noise-per-cpu-vs-cpus.svg")).unwrap();
+    let summary = std::fs::read_to_string(rep.join("summary.md")).unwrap();
+    assert!(svg.contains("n = 2 seeds per point: lines are means over the seeds, bands their min–max"), "{svg}");
+
+    // The y axis' pixels per µs/s, from its tick labels.
+    let texts = svg_texts(&svg);
+    let ticks: Vec<(f64, f64)> =
+        texts.iter().filter(|t| t.0 < 90.0).filter_map(|t| t.2.parse::<f64>().ok().map(|v| (v, t.1))).collect();
+    let ((v0, y0), (v1, y1)) = (ticks[0], ticks[ticks.len() - 1]);
+    let pixel = |v: f64| y0 + (v - v0) * (y1 - y0) / (v1 - v0);
+    let x = x_ticks(&svg, &["3", "4", "6"]);
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(d.path().join("s.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (protocol, color) in [("broadcast", "#D62728"), ("deferred", "#1F77B4")] {
+        let band = svg
+            .split("<polygon ")
+            .find(|p| p.contains(&format!("fill=\"{color}\"")))
+            .unwrap_or_else(|| panic!("no band for {protocol}"));
+        let vertices: Vec<(f64, f64)> = band
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .map(|p| {
+                let (a, b) = p.split_once(',').unwrap();
+                (a.parse().unwrap(), b.parse().unwrap())
+            })
+            .collect();
+        for (cpus, px) in [(3, x[0]), (4, x[1]), (6, x[2])] {
+            let seeds: Vec<f64> = lines
+                .iter()
+                .filter(|l| l["protocol"] == protocol && l["params"]["run.cpus"] == cpus)
+                .map(noise_per_s)
+                .collect();
+            assert_eq!(seeds.len(), 2);
+            let (lo, hi) =
+                (seeds.iter().copied().fold(f64::INFINITY, f64::min), seeds.iter().copied().fold(0.0, f64::max));
+            let mean = seeds.iter().sum::<f64>() / 2.0;
+            assert!(lo <= mean && mean <= hi);
+            // The summary's value is the mean of the seeds.
+            let row = summary.lines().find(|l| l.starts_with(&format!("| {cpus} | {protocol} |"))).unwrap();
+            assert!((cell(row, 2) - mean).abs() <= 0.05 + 1e-9, "{row}: mean {mean}");
+            // The band spans the seeds' least and greatest values at that x.
+            let ys: Vec<f64> = vertices.iter().filter(|v| (v.0 - px).abs() <= 1.0).map(|v| v.1).collect();
+            assert_eq!(ys.len(), 2, "{protocol} at {cpus}: {vertices:?}");
+            let (top, bottom) = (ys[0].min(ys[1]), ys[0].max(ys[1]));
+            assert!(
+                (bottom - pixel(lo)).abs() <= 1.5 && (top - pixel(hi)).abs() <= 1.5,
+                "{protocol} at {cpus}: {ys:?} vs {lo}..{hi}"
+            );
+        }
+    }
+}
+
+#[test]
+fn isolsim_font_overrides_the_embedded_font() {
+    let d = tempfile::tempdir().unwrap();
+    small(d.path());
+    ok(&isolsim(d.path(), &["sweep", "small.toml", "--out", "p.jsonl"]));
+    let with_font = |font: &str| {
+        Command::new(env!("CARGO_BIN_EXE_isolsim"))
+            .args(["report", "p.jsonl", "--out", "rep"])
+            .current_dir(d.path())
+            .env("ISOLSIM_FONT", font)
+            .output()
+            .unwrap()
+    };
+    let o = with_font("/nonexistent/font.ttf");
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("ISOLSIM_FONT=/nonexistent/font.ttf: cannot read the font"), "{e}");
+    let o = with_font("small.toml");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("small.toml: not a TrueType/OpenType font"));
+    assert!(!d.path().join("rep").exists(), "nothing written");
 }
