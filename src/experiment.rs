@@ -127,6 +127,15 @@ fn us(ns: f64) -> String {
     format!("{:.2}", ns / 1000.0)
 }
 
+/// Noise per isolated CPU per second of its runtime, µs/s: the isolated CPUs' noise over their
+/// runtime (ns per ns, i.e. s per s, times 10⁶ µs per s). Times a CPU's mean runtime it gives back
+/// the mean "Noise per CPU (µs)" of `isolsim run`. `None` when no isolated CPU ran.
+pub fn noise_us_per_s(r: &Report) -> Option<f64> {
+    let runtime: f64 = r.isolated.iter().map(|x| x.runtime_ns).sum();
+    let noise: f64 = r.isolated.iter().map(|x| x.noise_ns).sum();
+    (runtime > 0.0).then(|| noise / runtime * 1e6)
+}
+
 /// How much longer the first kernel entry after a deferral took than the run's other entries, ns.
 pub fn deferral_penalty_ns(r: &Report) -> Option<f64> {
     let (all, after) = (&r.syscalls.all, &r.syscalls.after_deferral);
@@ -223,7 +232,7 @@ pub fn to_text(c: &Comparison) -> String {
     t.row("Noise per CPU (µs)", each(&|r| us(mean_over(r, &|x| x.noise_ns))));
     t.row(
         "Noise per CPU per second of runtime (µs/s)",
-        each(&|r| crate::report::noise_us_per_s(r).map_or("-".into(), |v| format!("{v:.1}"))),
+        each(&|r| noise_us_per_s(r).map_or("-".into(), |v| format!("{v:.1}"))),
     );
     t.row("%CPU Aval", each(&|r| format!("{:.4}", mean_over(r, &|x| x.cpu_avail_pct))));
     t.row("MaxNoise in a period (µs, worst CPU)", each(&|r| us(max_over(r, &|x| x.max_noise_ns))));

@@ -19,6 +19,7 @@
 pub mod calibrate;
 pub mod config;
 pub mod experiment;
+#[cfg(feature = "plots")]
 pub mod report;
 pub mod scenario;
 pub mod sweep;

@@ -381,7 +381,8 @@ fn sweep(a: SweepArgs) -> ExitCode {
         );
         for (i, p) in sweep.points.iter().enumerate() {
             let shown: Vec<String> = p.params.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-            if writeln!(out, "  point {i}: {}", shown.join(", ")).is_err() {
+            let shown = if shown.is_empty() { "no swept key: the [set] values".to_string() } else { shown.join(", ") };
+            if writeln!(out, "  point {i}: {shown}").is_err() {
                 break;
             }
         }

@@ -39,6 +39,7 @@ use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErro
 use serde_json::Value as Json;
 use workloads::experiment::{NOISE_BUCKET_NS, Report};
 
+use crate::experiment::noise_us_per_s;
 use crate::sweep::{Record, SweepError, read_records};
 
 const SIZE: (u32, u32) = (960, 600);
@@ -304,15 +305,6 @@ struct Metrics {
     senders: BTreeMap<String, (Spread, Spread)>,
     /// Safety violations (sum over seeds).
     violations: usize,
-}
-
-/// Noise per isolated CPU per second of its runtime, µs/s: the isolated CPUs' noise over their
-/// runtime (ns per ns, i.e. s per s, times 10⁶ µs per s). Times a CPU's mean runtime it gives back
-/// the mean "Noise per CPU (µs)" of `isolsim run`. `None` when no isolated CPU ran.
-pub fn noise_us_per_s(r: &Report) -> Option<f64> {
-    let runtime: f64 = r.isolated.iter().map(|x| x.runtime_ns).sum();
-    let noise: f64 = r.isolated.iter().map(|x| x.noise_ns).sum();
-    (runtime > 0.0).then(|| noise / runtime * 1e6)
 }
 
 fn metrics(runs: &[&Report]) -> Metrics {
@@ -1761,12 +1753,13 @@ impl<'a> Model<'a> {
         let runs: usize = self.points.iter().map(|p| p.runs.values().map(Vec::len).sum::<usize>()).sum();
         let _ = writeln!(
             o,
-            "{} runs ({} of the sweep's {}) from `{}`: {} points, protocols {}, seeds {}; measured by {} (sweep digest {}).\n",
+            "{} runs ({} of the sweep's {}) from `{}`: {} point{}, protocols {}, seeds {}; measured by {} (sweep digest {}).\n",
             runs,
             runs,
             first.units,
             results.file_name().map_or_else(|| results.display().to_string(), |f| f.to_string_lossy().into_owned()),
             self.points.len(),
+            if self.points.len() == 1 { "" } else { "s" },
             self.protocols.join(", "),
             seeds.join(", "),
             first.version,

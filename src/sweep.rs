@@ -261,6 +261,16 @@ impl Sweep {
             }
         }
 
+        // One point is a sweep too, if it runs several protocols or seeds (a comparison with its
+        // spread over seeds); one run is not.
+        if form.grid.is_none() && form.points.is_empty() && presets.len() == 1 && protocols.len() * seeds.len() == 1 {
+            return Err(SweepError::whole(
+                file,
+                "nothing to sweep: one point, one protocol and one seed; add a [grid] table of keys and their \
+                 values, [[points]], more protocols or more seeds (or use isolsim run)",
+            ));
+        }
+
         // Settings: (dotted key, its path in the file, value).
         let fixed = leaves(&form.set, &["set"]);
         let grid = match &form.grid {
@@ -273,12 +283,6 @@ impl Sweep {
             }
             None => vec![],
         };
-        if form.grid.is_none() && form.points.is_empty() && presets.len() == 1 {
-            return Err(SweepError::whole(
-                file,
-                "nothing to sweep: add a [grid] table of keys and their values, or [[points]]",
-            ));
-        }
         let mut axes: Vec<(String, Vec<String>, Vec<toml::Value>)> = vec![];
         for (key, path, v) in grid {
             let values = match v {

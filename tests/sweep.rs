@@ -563,3 +563,26 @@ fn isolsim_font_overrides_the_embedded_font() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("small.toml: not a TrueType/OpenType font"));
     assert!(!d.path().join("rep").exists(), "nothing written");
 }
+
+/// A sweep of one point needs no [grid] when it runs several protocols or seeds: a comparison
+/// with its spread over seeds.
+#[test]
+fn a_sweep_of_protocols_and_seeds_needs_no_grid() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("cmp.toml"),
+        "[sweep]\nprotocols = [\"broadcast\", \"deferred\"]\nseeds = [1, 2]\n[set]\nrun.cpus = 4\n\
+         run.isolated = 1\nrun.activity.generators = 1\nrun.duration_us = 1000\n",
+    )
+    .unwrap();
+    let dry = ok(&isolsim(d.path(), &["sweep", "cmp.toml", "--dry-run"]));
+    assert!(
+        dry.contains("1 points x 2 protocols x 2 seeds = 4 runs") && dry.contains("point 0: no swept key"),
+        "{dry}"
+    );
+    ok(&isolsim(d.path(), &["sweep", "cmp.toml", "--out", "c.jsonl"]));
+    ok(&isolsim(d.path(), &["report", "c.jsonl", "--out", "rep"]));
+    let summary = std::fs::read_to_string(d.path().join("rep/summary.md")).unwrap();
+    assert!(summary.contains(": 1 point, protocols broadcast, deferred, seeds 1, 2;"), "{summary}");
+    assert_eq!(summary.lines().filter(|l| l.starts_with("| broadcast |") || l.starts_with("| deferred |")).count(), 2);
+}
