@@ -14,7 +14,24 @@
 //! | [`cpu_model`] | AArch64-subset ISA and assembler, out-of-order speculative cores, machines run timed or explored |
 //! | [`workloads`] | the litmus front end (herd7 C and AArch64 formats) |
 //!
-//! This crate re-exports them and adds the `isolsim` command line.
+//! This crate re-exports them and adds configuration (presets, strict files), the experiment's
+//! comparison and its text/CSV/JSON forms, calibration, sweeps and, with the `plots` feature,
+//! their figures; with the `cli` feature, the `isolsim` command line. Both features are on by
+//! default; `default-features = false` gives the library alone:
+//!
+//! ```
+//! use isolsim::workloads::experiment::{Experiment, ExperimentConfig};
+//! use isolsim::workloads::kernel::Protocol;
+//!
+//! let cfg = isolsim::config::preset("arm64-server").unwrap();
+//! let run = ExperimentConfig { cpus: 16, isolated: 4, duration_us: 2_000, ..cfg.run.clone() };
+//! let exp = Experiment::build(&cfg.machine, &cfg.kernel, &run, Protocol::Deferred, 1).unwrap();
+//! let report = exp.run().unwrap(); // or run_with_progress(|now, end| …) for a progress bar
+//! let per_s = isolsim::experiment::noise_us_per_s(&report).unwrap();
+//! let runtime_s = report.isolated.iter().map(|x| x.runtime_ns).sum::<f64>() / 4.0 / 1e9;
+//! let noise_us = report.isolated.iter().map(|x| x.noise_ns).sum::<f64>() / 4.0 / 1000.0;
+//! assert!((per_s * runtime_s - noise_us).abs() < 1e-6);
+//! ```
 
 pub mod calibrate;
 pub mod config;
