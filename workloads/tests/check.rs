@@ -298,8 +298,8 @@ fn the_graph_uses_the_timelines_names_and_renders() {
     let p = mutant("entry-no-dmb");
     let r = check(&p);
     let c = r.safety.as_ref().unwrap();
-    let replayed = replayed(&p, c);
-    let dot = replayed.dot(c, "entry-no-dmb");
+    let path = replayed(&p, c);
+    let dot = path.dot(c, "entry-no-dmb");
     for s in [
         "label=\"CPU 0 (sender)\"",
         "label=\"CPU 1 (isolated)\"",
@@ -317,7 +317,7 @@ fn the_graph_uses_the_timelines_names_and_renders() {
     assert!(!dot.contains("init: cpu1.context"), "{dot}");
     assert!(!dot.contains("[0x"), "every address named: {dot}");
     // One ctrl edge per controlled write or ISB, from the one read its branch tests.
-    let g = replayed.graph();
+    let g = path.graph();
     for line in dot.lines().filter(|l| l.contains("label=\"ctrl\"")) {
         let (from, to) = line.trim().split_once(" -> ").unwrap();
         let to = to.split(' ').next().unwrap();
@@ -329,6 +329,17 @@ fn the_graph_uses_the_timelines_names_and_renders() {
         assert!(!ev(to).is_read() || ev(to).atomic.is_some(), "ctrl only to what it orders: {line}");
     }
     assert_eq!(dot.matches("po, NOT ordered").count(), 1, "{dot}");
+    render_with_graphviz(&dot);
+
+    // No reordering: the decision's read and the stale fetch (drawn in, with its fr) in bold.
+    let p = mutant("check-reversed");
+    let r = check(&p);
+    let c = r.safety.as_ref().unwrap();
+    let dot = replayed(&p, c).dot(c, "check-reversed");
+    assert!(!dot.contains("po, NOT ordered"), "{dot}");
+    assert!(dot.contains("check_site: MOV X21,#1\\nfetched: the old copy\", style=\"bold,dashed\""), "{dot}");
+    assert!(dot.lines().any(|l| l.contains("fetch1_") && l.contains("label=\"fr\"")), "{dot}");
+    assert!(dot.contains("R cpu1.isol_flags = BROKEN"), "{dot}");
     render_with_graphviz(&dot);
 }
 

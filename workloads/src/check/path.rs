@@ -237,27 +237,7 @@ impl Path {
                     return None;
                 }
                 let e_node = Node::Event(self.event_of(cpu, self.index_of(cpu, e.iid)?, true)?);
-                let data = self.at_mark(cpu, Mark::DataRead).next_back();
-                let stale = stale.unwrap_or_else(|| match data.and_then(|i| self.read_value(cpu, i)) {
-                    Some(v) if v == self.h.new_value => Stale::Instruction,
-                    _ => Stale::Data,
-                });
-                let (v_node, loc) = match stale {
-                    Stale::Data => {
-                        let at = data?;
-                        let v = self.event_of(cpu, at, false)?;
-                        (Node::Event(v), self.event(v).addr)
-                    }
-                    Stale::Instruction => {
-                        let at = self.at_mark(cpu, Mark::Site).next_back()?;
-                        let pos = self.retired[cpu][at].pos;
-                        let writer = self.trace[..pos].iter().rev().find_map(|g| match *g {
-                            Ghost::Fetched { core, writer } if core as usize == cpu => Some(writer),
-                            _ => None,
-                        })?;
-                        (Node::Fetch { core: cpu, at, writer }, self.mark_pc(Mark::Site))
-                    }
-                };
+                let (v_node, loc) = self.kernel_access(cpu, stale)?;
                 // What the sender published there before its read: its last write of the location.
                 let p = (0..s_at).rev().find_map(|at| {
                     let e = self.event_of(0, at, true)?;
@@ -290,6 +270,31 @@ impl Path {
                     steps: vec![(e_node, eret_node, "po"), (eret_node, s_node, "before"), (s_node, e_node, "fr")],
                     outcome: vec![(s_node, s.value)],
                 })
+            }
+        }
+    }
+
+    /// CPU `cpu`'s kernel access `stale` (by default the one that got the old copy: the data
+    /// read if it did, else the patched instruction), and the location it reads.
+    fn kernel_access(&self, cpu: usize, stale: Option<Stale>) -> Option<(Node, Addr)> {
+        let data = self.at_mark(cpu, Mark::DataRead).next_back();
+        let stale = stale.unwrap_or_else(|| match data.and_then(|i| self.read_value(cpu, i)) {
+            Some(v) if v == self.h.new_value => Stale::Instruction,
+            _ => Stale::Data,
+        });
+        match stale {
+            Stale::Data => {
+                let v = self.event_of(cpu, data?, false)?;
+                Some((Node::Event(v), self.event(v).addr))
+            }
+            Stale::Instruction => {
+                let at = self.at_mark(cpu, Mark::Site).next_back()?;
+                let pos = self.retired[cpu][at].pos;
+                let writer = self.trace[..pos].iter().rev().find_map(|g| match *g {
+                    Ghost::Fetched { core, writer } if core as usize == cpu => Some(writer),
+                    _ => None,
+                })?;
+                Some((Node::Fetch { core: cpu, at, writer }, self.mark_pc(Mark::Site)))
             }
         }
     }
@@ -445,12 +450,19 @@ impl Path {
                         highlight.push((a, b, self.step_label(Node::Event(a), Node::Event(b), rel)));
                     }
                 }
-                self.extra_nodes(cy, &names, &mut extra);
+                let nodes: Vec<Node> = cy.steps.iter().flat_map(|s| [s.0, s.1]).collect();
+                self.extra_nodes(&nodes, &cy.steps, &names, &mut extra);
             }
             None => {
                 if let Err(v) = memory_model::graph::check(&self.graph, Mode::Sc) {
                     highlight = cycle_steps(&v);
                 }
+                // No reordering: the decision's read and the access that paid for it, in bold.
+                let read = self.decision(cpu).and_then(|(d, _)| self.state_read(cpu, d));
+                let read = read.and_then(|s| Some(Node::Event(self.event_of(0, self.index_of(0, s.iid)?, false)?)));
+                let access = (c == Consequence::SafetyViolation).then(|| self.kernel_access(cpu, None)).flatten();
+                let nodes: Vec<Node> = read.into_iter().chain(access.map(|a| a.0)).collect();
+                self.extra_nodes(&nodes, &[], &names, &mut extra);
             }
         }
         let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
@@ -495,50 +507,76 @@ impl Path {
         }
     }
 
-    /// DOT statements for the cycle's fetch or ERET: a node in its CPU's cluster, placed between
-    /// the events around it, and the cycle's steps to and from it.
-    fn extra_nodes(&self, cy: &PathCycle, names: &CodeNames, out: &mut String) {
+    /// DOT statements for `nodes` the graph does not draw bold by itself: a fetch or an ERET as a
+    /// node in its CPU's cluster, placed between the events around it; an event made bold; and
+    /// the `steps` to and from the nodes that are not events.
+    fn extra_nodes(&self, nodes: &[Node], steps: &[(Node, Node, &str)], names: &CodeNames, out: &mut String) {
         let id = |n: Node| match n {
             Node::Event(e) => dot_id(e),
             Node::Fetch { core, at, .. } => format!("fetch{core}_{at}"),
             Node::Eret { core, at } => format!("eret{core}_{at}"),
         };
         let mut declared = vec![];
-        for &(a, b, rel) in &cy.steps {
-            for n in [a, b] {
-                let (core, at, label) = match n {
-                    Node::Event(_) => continue,
-                    Node::Fetch { core, at, writer } => {
-                        let copy = if writer.is_init() { "the old copy" } else { "the new copy" };
-                        let pc = self.retired[core][at].pc;
-                        (core, at, format!("{}: {}\nfetched: {copy}", names.name(pc), self.h.code.disasm(pc)))
+        for &n in nodes {
+            let (core, at, label) = match n {
+                Node::Event(e) => {
+                    if !declared.contains(&id(n)) {
+                        declared.push(id(n));
+                        let _ = writeln!(out, "  {} [style=bold, penwidth=3];", dot_id(e));
                     }
-                    Node::Eret { core, at } => {
-                        let pc = self.retired[core][at].pc;
-                        (core, at, format!("{}: ERET\nback to user space", names.name(pc)))
-                    }
-                };
-                if declared.contains(&id(n)) {
                     continue;
                 }
-                declared.push(id(n));
-                let _ = writeln!(
-                    out,
-                    "  subgraph cluster_P{core} {{\n    {} [label=\"{}\", style=\"bold,dashed\", penwidth=3];\n  }}",
-                    id(n),
-                    label.replace('\n', "\\n")
-                );
-                // Keep it in program order among the events.
-                let evs = self.events.as_ref().map(|e| &e[core][..]).unwrap_or(&[]);
-                let before = evs.iter().rposition(|&k| k < at);
-                let after = evs.iter().position(|&k| k > at);
-                if let Some(i) = before {
-                    let _ = writeln!(out, "  {} -> {} [style=invis];", dot_id((core as u16, i as u32)), id(n));
+                Node::Fetch { core, at, writer } => {
+                    let copy = if writer.is_init() { "the old copy" } else { "the new copy" };
+                    let pc = self.retired[core][at].pc;
+                    (core, at, format!("{}: {}\nfetched: {copy}", names.name(pc), self.h.code.disasm(pc)))
                 }
-                if let Some(i) = after {
-                    let _ = writeln!(out, "  {} -> {} [style=invis];", id(n), dot_id((core as u16, i as u32)));
+                Node::Eret { core, at } => {
+                    let pc = self.retired[core][at].pc;
+                    (core, at, format!("{}: ERET\nback to user space", names.name(pc)))
+                }
+            };
+            if declared.contains(&id(n)) {
+                continue;
+            }
+            declared.push(id(n));
+            let _ = writeln!(
+                out,
+                "  subgraph cluster_P{core} {{\n    {} [label=\"{}\", style=\"bold,dashed\", penwidth=3];\n  }}",
+                id(n),
+                label.replace('\n', "\\n")
+            );
+            // Keep it in program order among the events.
+            let evs = self.events.as_ref().map(|e| &e[core][..]).unwrap_or(&[]);
+            let before = evs.iter().rposition(|&k| k < at);
+            let after = evs.iter().position(|&k| k > at);
+            if let Some(i) = before {
+                let _ = writeln!(out, "  {} -> {} [style=invis];", dot_id((core as u16, i as u32)), id(n));
+            }
+            if let Some(i) = after {
+                let _ = writeln!(out, "  {} -> {} [style=invis];", id(n), dot_id((core as u16, i as u32)));
+            }
+            // A fetch reads the code the way a load reads data: `rf` from the copy it got, `fr` to
+            // the later copies (the graph's writes of the site), unless the cycle draws it.
+            if let Node::Fetch { writer, .. } = n {
+                let site = self.mark_pc(Mark::Site);
+                for (t, th) in self.graph.threads.iter().enumerate() {
+                    for (i, e) in th.iter().enumerate() {
+                        let w = Node::Event((t as u16, i as u32));
+                        let later = e.is_write() && e.addr == site && writer.is_init();
+                        if later && !steps.iter().any(|s| (s.0, s.1) == (n, w)) {
+                            let _ = writeln!(
+                                out,
+                                "  {} -> {} [label=\"fr\", color=orange, fontcolor=orange];",
+                                id(n),
+                                id(w)
+                            );
+                        }
+                    }
                 }
             }
+        }
+        for &(a, b, rel) in steps {
             if matches!((a, b), (Node::Event(_), Node::Event(_))) {
                 continue;
             }
