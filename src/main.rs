@@ -53,7 +53,8 @@ enum Command {
     /// allows in a small harness (one sender, one or two isolated CPUs, one kick, one entry/exit).
     /// Models: sc, tso, arm (--model).
     Check(CheckArgs),
-    /// Reproduce a saved counterexample (from `isolsim check`) and print its timeline.
+    /// Reproduce a saved counterexample (from `isolsim check` or `isolsim fuzz`) and print its
+    /// timeline and cause.
     Replay(ReplayArgs),
     /// Run a design-space sweep (a TOML sweep file) and append one JSON line per finished run.
     /// Model: each point's machine.mode (a sweepable key: sc, tso, arm).
@@ -142,13 +143,20 @@ struct CheckArgs {
     /// Print the report as JSON (counterexamples are still saved).
     #[arg(long)]
     json: bool,
+    /// Also write the safety violation's essential accesses (the cycle of its execution graph,
+    /// with the barriers between them) as a herd7 AArch64 litmus test here, its `exists`
+    /// clause the violating outcome; a note on stderr says why when there is no such test.
+    #[arg(long, value_name = "OUT.litmus")]
+    litmus: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
 struct ReplayArgs {
-    /// A replay file written by `isolsim check`.
+    /// A replay file written by `isolsim check` (an exhaustive path) or by `isolsim fuzz` (a
+    /// minimized timed run).
     file: PathBuf,
-    /// Also write the execution graph as Graphviz DOT here.
+    /// Also write the execution graph as Graphviz DOT here (check files only: a fuzz run
+    /// records no graph, which a note on stderr says, and the replay goes on).
     #[arg(long)]
     dot: Option<PathBuf>,
 }
@@ -466,7 +474,7 @@ fn report(a: ReportArgs) -> ExitCode {
 }
 
 fn check(a: CheckArgs) -> ExitCode {
-    use isolsim::workloads::check::{Check, CheckConfig, to_dot};
+    use isolsim::workloads::check::{Check, CheckConfig};
     use isolsim::workloads::replay::{Case, ReplayFile};
     let protocol = match isolsim::workloads::protocol::ProtocolFile::resolve(&a.protocol) {
         Ok(p) => p,
@@ -492,34 +500,40 @@ fn check(a: CheckArgs) -> ExitCode {
         }
     };
     let secs = start.elapsed().as_secs_f64();
-    let mut text = if a.json {
-        serde_json::to_string_pretty(&report).expect("the report serialises") + "\n"
-    } else {
-        isolsim::verify::check_text(&report, &protocol, secs)
-    };
+    let mut replays = vec![];
     for c in report.counterexamples() {
-        let replayed = match checker.replay(&protocol, &c.steps) {
-            Ok(r) => r,
+        match checker.replay(&protocol, &c.steps) {
+            Ok(r) => replays.push((c, r)),
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::from(2);
             }
-        };
+        }
+    }
+    let causes: Vec<_> = replays.iter().map(|(c, r)| (c.consequence, r.cause(c))).collect();
+    let mut text = if a.json {
+        serde_json::to_string_pretty(&report).expect("the report serialises") + "\n"
+    } else {
+        isolsim::verify::check_text(&report, &protocol, secs, &causes)
+    };
+    let mut litmus_written = None;
+    for (c, replayed) in &replays {
         if !a.json {
-            text.push_str(&isolsim::verify::counterexample_text(c, &replayed));
+            text.push_str(&isolsim::verify::counterexample_text(c, replayed));
         }
         let file = a.save.join(format!("{}.{}.json", protocol.name, c.consequence));
         let dot = a.save.join(format!("{}.{}.dot", protocol.name, c.consequence));
+        let title = isolsim::verify::graph_title(&protocol.name, &cfg, c, &replayed.cause(c));
         let saved = std::fs::create_dir_all(&a.save)
             .and_then(|_| {
                 let json = serde_json::to_string_pretty(&ReplayFile::new(
                     &protocol,
-                    Case::Check { config: cfg.clone(), counterexample: c.clone() },
+                    Case::Check { config: cfg.clone(), counterexample: (*c).clone() },
                 ))
                 .expect("serialises");
                 isolsim::write_atomically(&file, json.as_bytes())
             })
-            .and_then(|_| isolsim::write_atomically(&dot, to_dot(&replayed.graph).0.as_bytes()));
+            .and_then(|_| isolsim::write_atomically(&dot, replayed.dot(c, &title).as_bytes()));
         match saved {
             Ok(()) if !a.json => text.push_str(&format!(
                 "\nSaved: {} (isolsim replay {}) and {} (the execution graph, its cycle in bold)\n",
@@ -534,6 +548,34 @@ fn check(a: CheckArgs) -> ExitCode {
             }
         }
     }
+    if let Some(out) = &a.litmus {
+        // The safety violation's cycle first (an isolation break has none to export).
+        let mut why_not = vec![];
+        for (c, replayed) in &replays {
+            let name = format!("{}.{}", protocol.name, c.consequence);
+            match replayed.litmus(c, &name) {
+                Ok(t) if litmus_written.is_none() => {
+                    if let Err(e) = isolsim::write_atomically(out, t.as_bytes()) {
+                        eprintln!("{}: cannot write ({e})", out.display());
+                        return ExitCode::from(2);
+                    }
+                    litmus_written = Some(c.consequence);
+                }
+                Ok(_) => {}
+                Err(e) => why_not.push(format!("{}: {e}", c.consequence)),
+            }
+        }
+        match litmus_written {
+            Some(k) if !a.json => text.push_str(&format!(
+                "Litmus test: {} (the {k}'s essential accesses; isolsim litmus --exhaustive {} reproduces it)\n",
+                out.display(),
+                out.display()
+            )),
+            Some(_) => {}
+            None if replays.is_empty() => eprintln!("--litmus: nothing found, no litmus test written"),
+            None => eprintln!("--litmus: no litmus test written: {}", why_not.join("; ")),
+        }
+    }
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if !report.found().is_empty() {
         ExitCode::from(1)
@@ -545,7 +587,7 @@ fn check(a: CheckArgs) -> ExitCode {
 }
 
 fn replay(a: ReplayArgs) -> ExitCode {
-    use isolsim::workloads::check::{Check, to_dot};
+    use isolsim::workloads::check::Check;
     use isolsim::workloads::replay::{Case, ReplayFile};
     let (file, protocol) = match ReplayFile::load(&a.file).and_then(|f| f.protocol().map(|p| (f, p))) {
         Ok(x) => x,
@@ -563,11 +605,13 @@ fn replay(a: ReplayArgs) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            if let Some(dot) = &a.dot
-                && let Err(e) = isolsim::write_atomically(dot, to_dot(&replayed.graph).0.as_bytes())
-            {
-                eprintln!("{}: cannot write ({e})", dot.display());
-                return ExitCode::from(2);
+            let cause = replayed.cause(c);
+            if let Some(dot) = &a.dot {
+                let title = isolsim::verify::graph_title(&protocol.name, config, c, &cause);
+                if let Err(e) = isolsim::write_atomically(dot, replayed.dot(c, &title).as_bytes()) {
+                    eprintln!("{}: cannot write ({e})", dot.display());
+                    return ExitCode::from(2);
+                }
             }
             let mut text = format!(
                 "isolsim replay: {} (isolsim check, protocol {}, model {}, {} CPUs, found by isolsim {})\n",
@@ -577,10 +621,18 @@ fn replay(a: ReplayArgs) -> ExitCode {
                 config.cpus,
                 file.version
             );
+            text.push_str(&format!("Cause: {cause}\n"));
             text.push_str(&isolsim::verify::counterexample_text(c, &replayed));
             (text, replayed.found.iter().any(|(k, what)| *k == c.consequence && *what == c.what))
         }
         Case::Fuzz { run, violation } => {
+            if let Some(dot) = &a.dot {
+                eprintln!(
+                    "note: --dot {}: not written: a fuzz run is timed and records no execution graph (only isolsim \
+                     check's exhaustive paths do); replaying the run",
+                    dot.display()
+                );
+            }
             let traced = run.experiment(&protocol).and_then(|e| e.run_traced(isolsim::verify::TIMELINE_ROWS));
             let (report, rows) = match traced {
                 Ok(r) => r,
@@ -589,10 +641,6 @@ fn replay(a: ReplayArgs) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            if a.dot.is_some() {
-                eprintln!("--dot: a fuzz run has no recorded execution graph (isolsim check's counterexamples do)");
-                return ExitCode::from(2);
-            }
             let mut text = format!(
                 "isolsim replay: {} (isolsim fuzz run {}, protocol {}, model {}, found by isolsim {})\n",
                 a.file.display(),
@@ -602,7 +650,12 @@ fn replay(a: ReplayArgs) -> ExitCode {
                 file.version
             );
             let got = report.safety.violations.first();
-            text.push_str(&isolsim::verify::fuzz_counterexample_text(got.unwrap_or(violation), &rows, run.run.cpus));
+            text.push_str(&isolsim::verify::fuzz_counterexample_text(
+                got.unwrap_or(violation),
+                &rows,
+                run.run.cpus,
+                &run.machine,
+            ));
             (text, got == Some(violation))
         }
     };
@@ -711,7 +764,7 @@ fn fuzz_counterexample(
         "\nMinimized (delta debugging, {} runs tried): the run stops after {} simulator events instead of {}\n",
         m.tries, m.events.1, m.events.0
     );
-    t.push_str(&isolsim::verify::fuzz_counterexample_text(&m.violation, &rows, m.run.run.cpus));
+    t.push_str(&isolsim::verify::fuzz_counterexample_text(&m.violation, &rows, m.run.run.cpus, &m.run.machine));
     t.push_str(&format!("\nSaved: {} (isolsim replay {})\n", file.display(), file.display()));
     Ok(t)
 }

@@ -51,6 +51,15 @@ pub fn fuzz_text(r: &FuzzReport, p: &ProtocolFile, jobs: usize, secs: f64) -> St
     }
     let found = r.found();
     let _ = writeln!(o, "\nVerdict: {}", verdict(&found));
+    // The cause of each consequence found, from its first run.
+    let causes: Vec<(Consequence, workloads::cause::Cause)> = [
+        (Consequence::SafetyViolation, r.first_violation.as_ref().and_then(|(_, v)| v.cause())),
+        (Consequence::IsolationBreak, r.first_break_evidence.as_ref().map(|b| b.cause())),
+    ]
+    .into_iter()
+    .filter_map(|(k, c)| Some((k, c?)))
+    .collect();
+    write_causes(&mut o, &causes);
     if let Some(expect) = &p.expect {
         let ok = *expect == found;
         let _ = writeln!(
@@ -68,8 +77,14 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// `isolsim check`'s report as text; `secs` is the wall-clock time of the exploration.
-pub fn check_text(r: &workloads::check::CheckReport, p: &ProtocolFile, secs: f64) -> String {
+/// `isolsim check`'s report as text; `secs` is the wall-clock time of the exploration;
+/// `causes`, the cause of each counterexample (printed under the verdict).
+pub fn check_text(
+    r: &workloads::check::CheckReport,
+    p: &ProtocolFile,
+    secs: f64,
+    causes: &[(Consequence, workloads::cause::Cause)],
+) -> String {
     let mut o = String::new();
     let c = &r.config;
     let _ = writeln!(
@@ -120,6 +135,7 @@ pub fn check_text(r: &workloads::check::CheckReport, p: &ProtocolFile, secs: f64
     } else {
         let _ = writeln!(o, "Verdict: {}", verdict(&found));
     }
+    write_causes(&mut o, causes);
     let _ = writeln!(
         o,
         "Not covered: translations (the explorer has no TLB; stale translations are `isolsim fuzz`'s to find)"
@@ -137,27 +153,86 @@ pub fn check_text(r: &workloads::check::CheckReport, p: &ProtocolFile, secs: f64
     o
 }
 
+/// `Cause: …` under a verdict, one line per consequence.
+fn write_causes(o: &mut String, causes: &[(Consequence, workloads::cause::Cause)]) {
+    for (k, cause) in causes {
+        if causes.len() == 1 {
+            let _ = writeln!(o, "Cause: {cause}");
+        } else {
+            let _ = writeln!(o, "Cause ({k}): {cause}");
+        }
+    }
+}
+
 /// A counterexample as the seed draws it: a sentence, then the timeline.
 pub fn counterexample_text(c: &workloads::check::Counterexample, replayed: &workloads::check::Replayed) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "\nCounterexample ({}, {} transitions, the shortest found):", c.consequence, c.steps.len());
-    let _ = writeln!(o, "  {}\n", c.what);
-    o.push_str(&workloads::timeline::render(replayed.cpus, &replayed.rows));
+    let _ = writeln!(
+        o,
+        "\nCounterexample ({}, the shortest found: {} transitions of the explorer, drawn as {} rows):",
+        c.consequence,
+        replayed.transitions,
+        replayed.rows.len()
+    );
+    let _ = writeln!(o, "  {}", c.what);
+    let _ = writeln!(
+        o,
+        "  (A transition is one load taking its value, one store reaching memory, one maintenance operation or one \
+         fetch of patched code, with the instructions its CPU then retires: one row each. `step` numbers the \
+         transitions.)\n"
+    );
+    o.push_str(&workloads::timeline::render(replayed.cpus, &replayed.rows, None));
     o
+}
+
+/// The title of a counterexample's graph: what, where, and the cause, wrapped for Graphviz.
+pub fn graph_title(
+    protocol: &str,
+    cfg: &workloads::check::CheckConfig,
+    c: &workloads::check::Counterexample,
+    cause: &workloads::cause::Cause,
+) -> String {
+    let head = format!("isolsim check: {protocol}, model {}, {} CPUs: {}", cfg.mode, cfg.cpus, c.what);
+    let mut lines = vec![];
+    for text in [head, format!("Cause: {cause}")] {
+        let mut line = String::new();
+        for word in text.split(' ') {
+            if !line.is_empty() && line.len() + word.len() > 110 {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        lines.push(line);
+    }
+    lines.join("\n")
 }
 
 /// Rows of a fuzz counterexample's timeline (the last events before the violation).
 pub const TIMELINE_ROWS: usize = 40;
 
-/// A fuzz run's violation and the timeline of its last events.
+/// A fuzz run's violation and the timeline of its last events, by cycle and ns at `machine`'s
+/// clock.
 pub fn fuzz_counterexample_text(
     v: &workloads::experiment::Violation,
     rows: &[workloads::timeline::Row],
     cpus: usize,
+    machine: &cpu_model::machine::MachineConfig,
 ) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "\nCounterexample (the last {} events before the violation, by cycle):", rows.len());
-    let _ = writeln!(o, "  {} on CPU {} at cycle {}: {}\n", v.kind, v.cpu, v.at, v.what);
-    o.push_str(&workloads::timeline::render(cpus, rows));
+    let _ = writeln!(
+        o,
+        "\nCounterexample (the last {} events before the violation, by cycle and ns at {} MHz):",
+        rows.len(),
+        machine.clock_mhz
+    );
+    let _ = writeln!(o, "  {} on CPU {} at cycle {}: {}", v.kind, v.cpu, v.at, v.what);
+    if let Some(cause) = v.cause() {
+        let _ = writeln!(o, "  Cause: {cause}");
+    }
+    o.push('\n');
+    o.push_str(&workloads::timeline::render(cpus, rows, Some(machine.clock_mhz)));
     o
 }

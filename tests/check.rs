@@ -48,11 +48,22 @@ fn a_mutants_counterexample_is_drawn_saved_and_replayed() {
     assert!(file.exists() && dot.exists());
     let graph = std::fs::read_to_string(&dot).unwrap();
     assert!(graph.starts_with("digraph") && graph.contains("penwidth=3"), "the cycle is highlighted: {graph}");
+    assert!(graph.contains("CPU 1 (isolated)") && graph.contains("W cpu1.isol_flags = BROKEN"), "{graph}");
+    // The cause, right under the verdict.
+    let verdict = s.lines().position(|l| l.starts_with("Verdict:")).unwrap();
+    assert_eq!(
+        s.lines().nth(verdict + 1).unwrap(),
+        "Cause: store→load: CPU 1's STR cpu1.isol_flags is not ordered before its LDR CHECK_DATA (arm orders a \
+         store before a later load only by a DMB ISH between them, or STLR then LDAR; between them: ISB, DSB NSH, ISB)"
+    );
+    // Transitions and rows: both counted, the rows numbered by transition.
+    assert!(s.contains("17 transitions of the explorer, drawn as 51 rows"), "{s}");
 
     let out = isolsim(&["replay", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let r = String::from_utf8_lossy(&out.stdout);
     assert!(r.contains("Reproduced"), "{r}");
+    assert!(r.contains("Cause: store→load: CPU 1's STR cpu1.isol_flags"), "{r}");
     // The same timeline as when it was found.
     let timeline = |t: &str| {
         t.lines().filter(|l| l.starts_with("  ") && l.contains(" | ")).map(str::to_string).collect::<Vec<_>>()
@@ -92,4 +103,37 @@ fn a_variant_that_loops_forever_stops_at_the_stated_bound() {
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("Stopped at the bound") && s.contains("more than 80 instructions"), "{s}");
     assert!(s.contains("Verdict: inconclusive"), "{s}");
+}
+
+#[test]
+fn check_exports_the_counterexample_as_a_litmus_test_that_litmus_reproduces() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().to_str().unwrap();
+    let out_file = dir.path().join("sender-no-dmb.litmus");
+    let out = isolsim(&[
+        "check",
+        "--protocol",
+        "workloads/protocols/mutants/sender-no-dmb.S",
+        "--save",
+        save,
+        "--litmus",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains(&format!("Litmus test: {}", out_file.display())), "{s}");
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    assert!(text.starts_with("AArch64 sender-no-dmb.safety-violation\n"), "{text}");
+    let out = isolsim(&["litmus", "--exhaustive", out_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = String::from_utf8_lossy(&out.stdout);
+    assert!(r.contains("Observation sender-no-dmb.safety-violation Sometimes"), "{r}");
+
+    // An isolation break has no litmus test: said on stderr, the verdict's exit code kept.
+    let none = dir.path().join("none.litmus");
+    let out = isolsim(&["check", "--protocol", "broadcast", "--save", save, "--litmus", none.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.starts_with("--litmus: no litmus test written: isolation-break:"), "{e}");
+    assert!(!none.exists());
 }

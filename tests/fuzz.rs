@@ -25,6 +25,15 @@ fn fuzz_reports_coverage_and_the_verdict() {
     assert_eq!(out.status.code(), Some(1));
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("Verdict: isolation-break") && s.contains("— as expected"), "{s}");
+    // The cause, under the verdict, from the break's recorded order.
+    let verdict = s.lines().position(|l| l.starts_with("Verdict:")).unwrap();
+    let cause = s.lines().nth(verdict + 1).unwrap();
+    assert!(
+        cause.starts_with(
+            "Cause: store→ERET: CPU 1's STR cpu1.isol_flags is not ordered before its ERET (it reached memory at cycle"
+        ),
+        "{s}"
+    );
 
     let out = isolsim(&["fuzz", "--protocol", "deferred", "--runs", "3", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -56,8 +65,29 @@ fn a_fuzz_violation_is_minimized_saved_and_replayed() {
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("Minimized (delta debugging,"), "{s}");
     assert!(s.contains("| CPU 0 (sender)") && s.contains("| CPU 1 (isolated)"), "{s}");
+    // The minimized timeline says when in cycles and in ns at the run's clock, with values.
+    assert!(s.contains("by cycle and ns at 2100 MHz") && s.contains("cycle      ns |"), "{s}");
+    assert!(s.lines().any(|l| l.contains(" retires (= 0x")), "{s}");
+    assert!(s.contains("  Cause: no reordering: the sender skipped CPU 1"), "{s}");
     let file = std::path::Path::new(save).join("entry-no-flush.fuzz.safety-violation.json");
     let out = isolsim(&["replay", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Reproduced"));
+
+    // A fuzz run has no execution graph: --dot says so and the replay goes on.
+    let dot = dir.path().join("run.dot");
+    let out = isolsim(&["replay", file.to_str().unwrap(), "--dot", dot.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(note.starts_with("note: --dot") && note.contains("records no execution graph"), "{note}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Reproduced"));
+    assert!(!dot.exists());
+}
+
+#[test]
+fn replay_help_says_it_replays_check_and_fuzz_files() {
+    let out = isolsim(&["replay", "--help"]);
+    let h = String::from_utf8_lossy(&out.stdout);
+    assert!(h.contains("isolsim check") && h.contains("isolsim fuzz"), "{h}");
+    assert!(h.contains("a fuzz run records no graph"), "{h}");
 }

@@ -239,6 +239,8 @@ pub struct ProbeHit {
 pub struct RetiredStore {
     /// The address.
     pub addr: Addr,
+    /// Address of the store instruction.
+    pub pc: Addr,
     /// The write.
     pub write: WriteId,
     /// Cycle it retired.
@@ -1630,7 +1632,7 @@ impl Core {
                 && env.watch.binary_search(&addr).is_ok()
             {
                 let write = WriteId { tid: self.id, iid };
-                self.observed.retired_stores.push(RetiredStore { addr, write, retired_at: now });
+                self.observed.retired_stores.push(RetiredStore { addr, pc, write, retired_at: now });
             }
             self.lsq.set_retired(slot);
         }

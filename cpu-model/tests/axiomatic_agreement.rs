@@ -228,18 +228,7 @@ impl Program {
                     .unwrap();
                 }
                 Op::Fence(f) => {
-                    let text = match f {
-                        Fence::Full => "DMB ISH",
-                        Fence::Load => "DMB ISHLD",
-                        Fence::Store => "DMB ISHST",
-                        Fence::Sync => "DSB ISH",
-                        Fence::SyncLoad => "DSB ISHLD",
-                        Fence::SyncStore => "DSB ISHST",
-                        Fence::Isb => "ISB",
-                        Fence::Local => "DMB NSH",
-                        Fence::LocalSync => "DSB NSH",
-                    };
-                    writeln!(out, "{text}").unwrap();
+                    writeln!(out, "{}", f.mnemonic()).unwrap();
                 }
                 Op::Ctrl(r) => {
                     writeln!(out, "CBNZ X{},L{labels}\nL{labels}:", load_reg(r)).unwrap();

@@ -278,57 +278,113 @@ pub fn well_formed(g: &ExecGraph) -> Result<(), (EventRef, &'static str)> {
     Ok(())
 }
 
+/// How [`to_dot_with`] labels a graph: the cluster of each thread, each event (after its
+/// herd-style letter), each initial write, and DOT lines of the caller's own (nodes and edges
+/// the graph does not have, such as instruction fetches), added before the closing brace.
+pub struct DotStyle<'a> {
+    /// The cluster label of a thread.
+    pub thread: &'a dyn Fn(ThreadId) -> String,
+    /// The label of an event (lines separated by `\n`).
+    pub event: &'a dyn Fn(EventRef, &Event) -> String,
+    /// The label of the initial write of a location.
+    pub init: &'a dyn Fn(Addr, Value) -> String,
+    /// Extra DOT statements (see [`dot_id`] for the names of the event nodes).
+    pub extra: String,
+}
+
+impl DotStyle<'_> {
+    /// Threads `P0`, `P1`, ...; events like `W [0x100]=1`, `R.acq [0x108]=0`, `F dmb.full`
+    /// (`R*`/`W*` for the accesses of an atomic read-modify-write); `init [0x100]=0`.
+    pub fn plain() -> DotStyle<'static> {
+        DotStyle {
+            thread: &|t| format!("P{t}"),
+            event: &|_, e| plain_label(e),
+            init: &plain_init,
+            extra: String::new(),
+        }
+    }
+}
+
+fn plain_init(addr: Addr, value: Value) -> String {
+    format!("init [{addr:#x}]={value}")
+}
+
+/// An event as herd draws it: `W [0x100]=1`, `R.acq [0x108]=0`, `F dmb.full`.
+pub fn plain_label(e: &Event) -> String {
+    let star = if e.atomic.is_some() { "*" } else { "" };
+    match e.kind {
+        EventKind::Read { acquire } => {
+            format!("R{star}{} [{:#x}]={}", if acquire { ".acq" } else { "" }, e.addr, e.value)
+        }
+        EventKind::Write { release } => {
+            format!("W{star}{} [{:#x}]={}", if release { ".rel" } else { "" }, e.addr, e.value)
+        }
+        EventKind::Fence(f) => format!("F {}", fence_name(f)),
+    }
+}
+
+/// The DOT node name of an event in [`to_dot_with`]'s output: `e{thread}_{po}`.
+pub fn dot_id((t, i): EventRef) -> String {
+    format!("e{t}_{i}")
+}
+
+/// Renders `g` as Graphviz DOT with [`DotStyle::plain`] labels, the cycle of `highlight` in
+/// bold (see [`to_dot_with`]).
+pub fn to_dot(g: &ExecGraph, highlight: Option<&AxiomViolation>) -> String {
+    to_dot_with(g, &highlight.map(cycle_steps).unwrap_or_default(), &DotStyle::plain())
+}
+
+/// The steps of a cycle as (from, to, relation).
+pub fn cycle_steps(v: &AxiomViolation) -> Vec<(EventRef, EventRef, String)> {
+    v.cycle.iter().enumerate().map(|(i, (a, rel))| (*a, v.cycle[(i + 1) % v.cycle.len()].0, rel.clone())).collect()
+}
+
 /// Renders `g` as Graphviz DOT, for looking at a failing execution: one
 /// cluster per thread, events named `a`, `b`, ... in thread order and
-/// labelled like `a: W [0x100]=1` (`R*`/`W*` for the accesses of an atomic
-/// read-modify-write), the initial writes outside the clusters;
+/// labelled by `style`, and the initial writes that some read reads or that
+/// `highlight` passes through, outside the clusters (the others say nothing);
 /// `po` (black), `rf` (red), `co` (blue, immediate successors only), `fr`
 /// (orange, to the immediate coherence successor of the write read), `rmw`
-/// (gray, bold) and dependencies (dashed green). The cycle of `highlight` is drawn bold,
-/// adding a purple edge for each step that is not one of those drawn (derived
-/// relations such as `bob`, or `po` between non-adjacent events).
-pub fn to_dot(g: &ExecGraph, highlight: Option<&AxiomViolation>) -> String {
+/// (gray, bold), `addr` and `data` (dashed green) and `ctrl` (dashed green):
+/// from the reads a conditional branch tests to the writes and ISBs after it,
+/// up to the next branch that tests other reads (what the model orders by a
+/// control dependency, `ctrl;[W]` and `ctrl;[ISB]`; the branch's control
+/// reaches further, but drawing it from every earlier read to every later
+/// event would bury the graph). The steps of `highlight` (from, to,
+/// relation, whose first word names the relation and the rest is shown too)
+/// are drawn bold, adding a purple edge for each step that is not one of
+/// those drawn (derived relations such as `bob`, or `po` between
+/// non-adjacent events).
+pub fn to_dot_with(g: &ExecGraph, highlight: &[(EventRef, EventRef, String)], style: &DotStyle<'_>) -> String {
     let x = Exec::new(g);
     let id = |n: usize| match x.refs[n] {
         (INIT_TID, k) if n >= x.n_events => format!("init{k}"),
-        (t, i) => format!("e{t}_{i}"),
+        r => dot_id(r),
     };
-
-    // The highlighted steps, as (from, to, relation).
-    let mut steps = Vec::new();
-    if let Some(v) = highlight {
-        for (i, (a, rel)) in v.cycle.iter().enumerate() {
-            let (b, _) = &v.cycle[(i + 1) % v.cycle.len()];
-            if let (Some(a), Some(b)) = (x.node_of(*a), x.node_of(*b)) {
-                steps.push((a, b, rel.as_str()));
-            }
-        }
-    }
-    let on_cycle = |n: usize| steps.iter().any(|&(a, _, _)| a == n);
+    let steps: Vec<(usize, usize, &str)> =
+        highlight.iter().filter_map(|(a, b, rel)| Some((x.node_of(*a)?, x.node_of(*b)?, rel.as_str()))).collect();
+    let on_cycle = |n: usize| steps.iter().any(|&(a, b, _)| a == n || b == n);
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
 
     let mut out = String::from("digraph execution {\n  node [shape=box, fontname=\"monospace\"];\n");
     for (t, th) in g.threads.iter().enumerate() {
-        let _ = writeln!(out, "  subgraph cluster_P{t} {{\n    label=\"P{t}\";");
+        let _ = writeln!(out, "  subgraph cluster_P{t} {{\n    label=\"{}\";", quote(&(style.thread)(t as ThreadId)));
         for (i, e) in th.iter().enumerate() {
             let n = x.start[t] + i;
-            let star = if e.atomic.is_some() { "*" } else { "" };
-            let text = match e.kind {
-                EventKind::Read { acquire } => {
-                    format!("R{star}{} [{:#x}]={}", if acquire { ".acq" } else { "" }, e.addr, e.value)
-                }
-                EventKind::Write { release } => {
-                    format!("W{star}{} [{:#x}]={}", if release { ".rel" } else { "" }, e.addr, e.value)
-                }
-                EventKind::Fence(f) => format!("F {}", fence_name(f)),
-            };
+            let text = (style.event)((t as ThreadId, i as u32), e);
             let bold = if on_cycle(n) { ", style=bold, penwidth=3" } else { "" };
-            let _ = writeln!(out, "    {} [label=\"{}: {text}\"{bold}];", id(n), event_name(n));
+            let _ = writeln!(out, "    {} [label=\"{}: {}\"{bold}];", id(n), event_name(n), quote(&text));
         }
         out.push_str("  }\n");
     }
+    // An initial write nobody reads and no highlighted step passes through says nothing.
+    let shown = |n: usize| n < x.n_events || !x.rf_succ[n].is_empty() || on_cycle(n);
     for (k, &addr) in x.locs.iter().enumerate() {
-        let value = g.init.iter().find(|&&(a, _)| a == addr).map_or(0, |&(_, v)| v);
-        let _ = writeln!(out, "  {} [label=\"init [{addr:#x}]={value}\", shape=plaintext];", id(x.n_events + k));
+        let n = x.n_events + k;
+        if shown(n) {
+            let value = g.init.iter().find(|&&(a, _)| a == addr).map_or(0, |&(_, v)| v);
+            let _ = writeln!(out, "  {} [label=\"{}\", shape=plaintext];", id(n), quote(&(style.init)(addr, value)));
+        }
     }
 
     // Drawn edges: (from, to, relation, attributes).
@@ -348,29 +404,39 @@ pub fn to_dot(g: &ExecGraph, highlight: Option<&AxiomViolation>) -> String {
     let dep_attrs = "color=darkgreen, fontcolor=darkgreen, style=dashed";
     edges.extend(x.deps(|e| &e.addr_deps).into_iter().map(|(a, b)| (a, b, "addr", dep_attrs)));
     edges.extend(x.deps(|e| &e.data_deps).into_iter().map(|(a, b)| (a, b, "data", dep_attrs)));
-    edges.extend(x.deps(|e| &e.ctrl_deps).into_iter().map(|(a, b)| (a, b, "ctrl", dep_attrs)));
+    edges.extend(x.branch_ctrl().into_iter().map(|(a, b)| (a, b, "ctrl", dep_attrs)));
+    edges.retain(|&(a, b, _, _)| shown(a) && shown(b));
 
-    let mut bold = vec![false; edges.len()];
+    // A step's label may say more than its relation (`po, not ordered`): its first word names it.
+    let mut bold: Vec<Option<&str>> = vec![None; edges.len()];
     let mut extra = Vec::new();
     for &(a, b, rel) in &steps {
-        let family = relation_family(rel);
+        let family = relation_family(rel.split([' ', ',']).next().unwrap_or(rel));
         match edges.iter().position(|&(ea, eb, er, _)| (ea, eb, er) == (a, b, family)) {
-            Some(k) => bold[k] = true,
+            Some(k) => bold[k] = Some(rel),
             None => extra.push((a, b, rel)),
         }
     }
     for (&(a, b, rel, attrs), bold) in edges.iter().zip(bold) {
-        let width = if bold { ", penwidth=3" } else { "" };
-        let _ = writeln!(out, "  {} -> {} [label=\"{rel}\", {attrs}{width}];", id(a), id(b));
+        match bold {
+            Some(step) => {
+                let _ = writeln!(out, "  {} -> {} [label=\"{}\", {attrs}, penwidth=3];", id(a), id(b), quote(step));
+            }
+            None => {
+                let _ = writeln!(out, "  {} -> {} [label=\"{rel}\", {attrs}];", id(a), id(b));
+            }
+        }
     }
     for (a, b, rel) in extra {
         let _ = writeln!(
             out,
-            "  {} -> {} [label=\"{rel}\", color=purple, fontcolor=purple, penwidth=3, constraint=false];",
+            "  {} -> {} [label=\"{}\", color=purple, fontcolor=purple, penwidth=3, constraint=false];",
             id(a),
-            id(b)
+            id(b),
+            quote(rel)
         );
     }
+    out.push_str(&style.extra);
     out.push_str("}\n");
     out
 }
@@ -728,6 +794,50 @@ impl<'g> Exec<'g> {
         rel
     }
 
+    /// Control dependencies as [`to_dot_with`] draws them: from the reads a branch newly
+    /// tests (in an event's `ctrl_deps` and not in its predecessor's: the recorder accumulates
+    /// them) to the writes, RMWs and ISBs after it, up to the next branch that adds reads.
+    fn branch_ctrl(&self) -> Rel {
+        let mut rel = Vec::new();
+        for (t, th) in self.g.threads.iter().enumerate() {
+            let s = self.start[t];
+            let mut sources: Vec<u32> = Vec::new();
+            let mut before: &[u32] = &[];
+            for (j, e) in th.iter().enumerate() {
+                let added: Vec<u32> = e
+                    .ctrl_deps
+                    .iter()
+                    .copied()
+                    .filter(|d| !before.contains(d) && (*d as usize) < j && th[*d as usize].is_read())
+                    .collect();
+                if !added.is_empty() {
+                    sources = added;
+                }
+                before = &e.ctrl_deps;
+                let n = s + j;
+                let rmw_read = self.is_read(n) && self.is_atomic(n);
+                let plain_write = self.is_write(n) && !self.is_atomic(n);
+                if plain_write || rmw_read || e.kind == EventKind::Fence(Fence::Isb) {
+                    rel.extend(sources.iter().map(|&r| (s + r as usize, n)));
+                }
+            }
+        }
+        rel
+    }
+
+    /// The part of `mode`'s ordering that lies inside one thread: what it keeps in program
+    /// order whoever observes (`sc`: all of `po`; `tso`: `ppo | fence`; `arm`: `ob` without
+    /// `obs`).
+    fn thread_order(&self, mode: Mode) -> Vec<(&'static str, Rel)> {
+        let rels = match mode {
+            Mode::Sc => vec![("po", self.po_pairs(|_, _| true))],
+            Mode::Tso => self.tso(),
+            Mode::Arm => self.ob(),
+        };
+        let rels = rels.into_iter().filter(|(label, _)| !matches!(*label, "rfe" | "fre" | "coe" | "co" | "fr"));
+        self.merged(rels.collect())
+    }
+
     /// The axioms of `mode`, in the order they are checked.
     fn axioms(&self, mode: Mode) -> Vec<Axiom> {
         match mode {
@@ -862,6 +972,109 @@ impl<'g> Exec<'g> {
             ("bob", bob),
             ("po-loc-rmw", po_loc_rmw),
         ]
+    }
+}
+
+/// How a memory model orders two events of one thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoOrder {
+    /// The relations that keep the first before the second for every observer, in the model's
+    /// names (`bob`, `dob`, `ppo`, ...; a chain joined by `;`); `None` if the model lets
+    /// another CPU see them the other way round.
+    pub by: Option<String>,
+    /// The barriers between them, in program order.
+    pub fences: Vec<Fence>,
+}
+
+/// How `mode` orders events `a` and `b` of one thread, `a` before `b` in program order (both
+/// memory accesses); `None` if they are not such a pair. Only orderings inside the thread
+/// count (barriers, dependencies, acquire and release, and chains of them), not those that
+/// go through another thread.
+///
+/// ```
+/// use memory_model::graph::{Event, EventKind, ExecGraph, po_order};
+/// use memory_model::{Fence, Mode, WriteId};
+///
+/// let ev = |po, kind, addr| Event {
+///     tid: 0, po, kind, addr, value: 1, id: None, rf: None,
+///     addr_deps: vec![], data_deps: vec![], ctrl_deps: vec![], atomic: None,
+/// };
+/// let mut store = ev(0, EventKind::Write { release: false }, 0x100);
+/// store.id = Some(WriteId { tid: 0, iid: 0 });
+/// let mut load = ev(2, EventKind::Read { acquire: false }, 0x108);
+/// load.rf = Some(WriteId::INIT);
+/// let isb = ev(1, EventKind::Fence(Fence::Isb), 0);
+/// let g = ExecGraph { threads: vec![vec![store, isb, load]], coherence: vec![(0x100, WriteId { tid: 0, iid: 0 })], init: vec![] };
+/// let o = po_order(&g, Mode::Arm, (0, 0), (0, 2)).unwrap();
+/// assert_eq!((o.by, o.fences), (None, vec![Fence::Isb]));
+/// assert!(po_order(&g, Mode::Sc, (0, 0), (0, 2)).unwrap().by.is_some());
+/// ```
+pub fn po_order(g: &ExecGraph, mode: Mode, a: EventRef, b: EventRef) -> Option<PoOrder> {
+    let x = Exec::new(g);
+    let (na, nb) = (x.node_of(a)?, x.node_of(b)?);
+    if a.0 != b.0 || a.0 == INIT_TID || a.1 >= b.1 || !x.is_mem(na) || !x.is_mem(nb) {
+        return None;
+    }
+    let fences = g.threads[a.0 as usize][a.1 as usize + 1..b.1 as usize]
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Fence(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    // Breadth-first through the thread's ordering, remembering the label of each first step.
+    let rels = x.thread_order(mode);
+    let (from, to) = (x.rep[na], x.rep[nb]);
+    let mut pred: FxHashMap<usize, (usize, &'static str)> = FxHashMap::default();
+    let mut queue = VecDeque::from([from]);
+    while let Some(u) = queue.pop_front() {
+        if u == to {
+            break;
+        }
+        for (label, rel) in &rels {
+            for &(p, q) in rel.iter().filter(|&&(p, _)| p == u) {
+                if q != from && !pred.contains_key(&q) {
+                    pred.insert(q, (p, label));
+                    queue.push_back(q);
+                }
+            }
+        }
+    }
+    let by = (from == to || pred.contains_key(&to)).then(|| {
+        let mut labels = vec![];
+        let mut n = to;
+        while let Some(&(p, label)) = pred.get(&n) {
+            labels.push(label);
+            n = p;
+        }
+        labels.reverse();
+        labels.join(";")
+    });
+    Some(PoOrder { by, fences })
+}
+
+/// What would keep an access before a later one of the same thread under `mode` (each a read
+/// or not: a write), in the instructions that give it (for explanations).
+pub fn what_orders(mode: Mode, first_is_read: bool, second_is_read: bool) -> &'static str {
+    let (r1, r2) = (first_is_read, second_is_read);
+    match mode {
+        Mode::Sc => "SC keeps every access in program order",
+        Mode::Tso if !r1 && r2 => {
+            "TSO orders a store before a later load only by a full barrier (DMB ISH, DSB ISH) or an ISB (x86's serializing instruction) between them, or an atomic"
+        }
+        Mode::Tso => "TSO keeps this pair in program order",
+        Mode::Arm => match (r1, r2) {
+            (false, true) => "arm orders a store before a later load only by a DMB ISH between them, or STLR then LDAR",
+            (false, false) => {
+                "arm orders two stores only by a DMB ISH or ISHST between them, or an STLR for the second"
+            }
+            (true, true) => {
+                "arm orders two loads only by a DMB ISH or ISHLD between them, an LDAR for the first, or an address dependency (or a control dependency and an ISB)"
+            }
+            (true, false) => {
+                "arm orders a load before a later store only by a DMB ISH or ISHLD between them, an LDAR for the first, an STLR for the second, or a dependency"
+            }
+        },
     }
 }
 
@@ -1693,7 +1906,8 @@ mod tests {
         for name in names {
             assert!(plain.contains(name), "missing {name} in {plain}");
         }
-        assert!(plain.contains("init [0x100]=0") && plain.contains("init [0x108]=0"), "{plain}");
+        // The data's initial write is read; the flag's is read by nobody and drawn nowhere.
+        assert!(plain.contains("init [0x100]=0") && !plain.contains("init [0x108]=0"), "{plain}");
         for rel in ["\"po\"", "\"rf\"", "\"co\"", "\"fr\"", "\"ctrl\""] {
             assert!(plain.contains(rel), "missing {rel} in {plain}");
         }
@@ -1702,9 +1916,47 @@ mod tests {
         let dot = to_dot(&g, Some(&v));
         assert!(dot.starts_with("digraph") && dot.contains("penwidth=3"), "{dot}");
         assert_eq!(dot, to_dot(&g, Some(&v)), "deterministic");
-        // The rfe step is an rf edge drawn bold, not an extra one.
-        assert!(dot.contains("e0_2 -> e1_0 [label=\"rf\", color=red, fontcolor=red, penwidth=3]"), "{dot}");
+        // The rfe step is the rf edge drawn bold (and named as the cycle names it), not an extra one.
+        assert!(dot.contains("e0_2 -> e1_0 [label=\"rfe\", color=red, fontcolor=red, penwidth=3]"), "{dot}");
         assert!(dot.lines().filter(|l| l.contains("->")).count() > plain.lines().filter(|l| l.contains("->")).count());
+    }
+
+    /// A control dependency is drawn from the read its branch tests, to the writes and ISBs
+    /// up to the next branch, not from every earlier read to every later event.
+    #[test]
+    fn ctrl_is_drawn_from_the_branch_read_to_the_writes_and_isbs_it_controls() {
+        // r0; [branch on r0] w1; isb; r3; r4; [branch on r4] w6 (ctrl_deps accumulate).
+        let t = vec![
+            r(X),
+            w(Y, 1).ctrl(&[0]),
+            f(Fence::Isb).ctrl(&[0]),
+            r(Z).ctrl(&[0]),
+            r(Y).ctrl(&[0]),
+            f(Fence::Full).ctrl(&[0, 4]),
+            w(Z, 1).ctrl(&[0, 4]),
+        ];
+        let dot = to_dot(&exec(vec![t], &[]), None);
+        let ctrl: Vec<&str> =
+            dot.lines().filter(|l| l.contains("\"ctrl\"")).map(|l| l.split(" [").next().unwrap().trim()).collect();
+        assert_eq!(ctrl, ["e0_0 -> e0_1", "e0_0 -> e0_2", "e0_4 -> e0_6"], "{dot}");
+    }
+
+    #[test]
+    fn po_order_names_what_orders_a_pair_and_the_barriers_between() {
+        let g = sb(Some(Fence::Full));
+        let o = po_order(&g, Mode::Arm, (0, 0), (0, 2)).unwrap();
+        assert_eq!((o.by.as_deref(), o.fences.as_slice()), (Some("bob"), &[Fence::Full][..]));
+        let g = sb(Some(Fence::Store));
+        for mode in [Mode::Tso, Mode::Arm] {
+            let o = po_order(&g, mode, (0, 0), (0, 2)).unwrap();
+            assert_eq!((o.by, o.fences), (None, vec![Fence::Store]), "{mode}");
+        }
+        assert_eq!(po_order(&g, Mode::Sc, (0, 0), (0, 2)).unwrap().by.as_deref(), Some("po"));
+        // A chain: r -addr-> r -addr-> w orders the first read before the write.
+        let g = exec(vec![vec![r(X), r(Y).addr(&[0]), w(Z, 1).addr(&[1])]], &[]);
+        assert!(po_order(&g, Mode::Arm, (0, 0), (0, 2)).unwrap().by.is_some());
+        // Not a program-order pair.
+        assert_eq!(po_order(&g, Mode::Arm, (0, 2), (0, 0)), None);
     }
 
     #[test]

@@ -128,6 +128,21 @@ pub enum Fence {
 }
 
 impl Fence {
+    /// The instruction, as written in the kernel's assembler.
+    pub fn mnemonic(self) -> &'static str {
+        match self {
+            Fence::Full => "DMB ISH",
+            Fence::Load => "DMB ISHLD",
+            Fence::Store => "DMB ISHST",
+            Fence::Sync => "DSB ISH",
+            Fence::SyncLoad => "DSB ISHLD",
+            Fence::SyncStore => "DSB ISHST",
+            Fence::Isb => "ISB",
+            Fence::Local => "DMB NSH",
+            Fence::LocalSync => "DSB NSH",
+        }
+    }
+
     /// True for DMB ISH/SY and DSB ISH/SY: the "strong" barriers of the Flat model.
     pub fn is_full(self) -> bool {
         matches!(self, Fence::Full | Fence::Sync)

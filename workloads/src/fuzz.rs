@@ -34,7 +34,7 @@ use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 use sim::rng::RngStreams;
 
-use crate::experiment::{Experiment, ExperimentConfig, ExperimentError, Orderings, Report, Violation};
+use crate::experiment::{Break, Experiment, ExperimentConfig, ExperimentError, Orderings, Report, Violation};
 use crate::kernel::KernelConfig;
 use crate::protocol::{Consequence, ProtocolFile};
 
@@ -103,6 +103,8 @@ pub struct RunOutcome {
     pub isolation_breaks: u64,
     /// The seed's orderings seen.
     pub orderings: Orderings,
+    /// The first decision that broke isolation, with its evidence.
+    pub first_break: Option<Break>,
 }
 
 /// The whole campaign.
@@ -126,6 +128,9 @@ pub struct FuzzReport {
     pub first_violation: Option<(FuzzRun, Violation)>,
     /// The first run with an isolation break.
     pub first_break: Option<FuzzRun>,
+    /// Its first interrupt of a CPU running user code, with what its cause is derived from
+    /// (`None` if the run's breaks are broadcast TLB invalidations).
+    pub first_break_evidence: Option<Break>,
 }
 
 impl FuzzReport {
@@ -246,6 +251,7 @@ impl Fuzz {
             runs_covering: [0; 5],
             first_violation: None,
             first_break: None,
+            first_break_evidence: None,
         };
         for (params, o) in results {
             if let Some(v) = o.violations.first() {
@@ -258,6 +264,7 @@ impl Fuzz {
                 rep.isolation_breaks += 1;
                 if rep.first_break.is_none() {
                     rep.first_break = Some(params);
+                    rep.first_break_evidence = o.first_break.clone();
                 }
             }
             for (n, c) in rep.runs_covering.iter_mut().zip(o.orderings.seed_cases()) {
@@ -277,6 +284,7 @@ pub fn outcome(index: u64, r: &Report) -> RunOutcome {
         violations: r.safety.violations.clone(),
         isolation_breaks: r.orderings.interrupted_in_user + tlbi,
         orderings: r.orderings.clone(),
+        first_break: r.first_break.clone(),
     }
 }
 

@@ -16,6 +16,7 @@
 //! * [`experiment`]: the isolation experiment itself — build, run, measure,
 //!   check safety.
 pub mod activity;
+pub mod cause;
 pub mod check;
 pub mod experiment;
 pub mod fuzz;

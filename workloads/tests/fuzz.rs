@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use workloads::cause::{AccessKind, Cause};
 use workloads::fuzz::{Fuzz, FuzzConfig};
 use workloads::kernel::Protocol;
 use workloads::protocol::{Consequence, ProtocolFile};
@@ -100,4 +101,32 @@ fn minimizing_keeps_the_violation_and_takes_events_away() {
     let again = m.run.experiment(&p).unwrap().run().unwrap();
     assert_eq!(again.safety.violations.first(), Some(&m.violation));
     assert_eq!(workloads::fuzz::minimize(&p, &run, 200).unwrap().as_ref(), Some(&m), "deterministic");
+}
+
+/// The cause comes from the order the run recorded: the sender's data store still buffered
+/// when its flag read took its value (sender-no-dmb), the ISOLATED store reaching memory after
+/// the ERET (exit-no-final-dmb); a protocol that interrupts without reading is a decision.
+#[test]
+fn causes_come_from_the_recorded_order_of_writes_and_reads() {
+    // The default campaign's first violating run (`fuzz_finds_the_mutants_it_can_hit`), alone.
+    let p = mutant("sender-no-dmb");
+    let report = fuzz(1).draw(274).experiment(&p).unwrap().run().unwrap();
+    let v = report.safety.violations.first().expect("run 274 violates");
+    let Some(Cause::Reordered(pairs)) = v.cause() else { panic!("{:?}", v.cause()) };
+    let u = &pairs[0];
+    assert_eq!((u.cpu, u.first.kind, u.second.kind), (0, AccessKind::Store, AccessKind::Load), "{u}");
+    assert_eq!((u.first.what.as_str(), u.second.what.as_str()), ("cachep->cpu_cache", "cpu1.isol_flags"));
+    assert!(u.seen.as_deref().is_some_and(|s| s.contains("cycle")) && u.rule.contains("DMB ISH"), "{u}");
+
+    let r = fuzz(20).run(&mutant("exit-no-final-dmb"), 0, |_| {}).unwrap();
+    let b = r.first_break_evidence.as_ref().expect("a break");
+    let Cause::Reordered(pairs) = b.cause() else { panic!("{}", b.cause()) };
+    assert_eq!((pairs[0].first.what.as_str(), pairs[0].second.kind), ("cpu1.isol_flags", AccessKind::Eret));
+
+    let r = fuzz(3).run(&ProtocolFile::builtin(Protocol::Broadcast), 0, |_| {}).unwrap();
+    let cause = r.first_break_evidence.as_ref().unwrap().cause().to_string();
+    assert!(
+        cause.starts_with("no reordering: the sender decided at cycle") && cause.contains("without reading"),
+        "{cause}"
+    );
 }

@@ -100,6 +100,33 @@ pub(crate) struct Layout {
     pub state_words: Vec<[Addr; 2]>,
 }
 
+impl Layout {
+    /// The name reports give address `a`: a watched word's, or `cpuN.isol_flags` and
+    /// `cpuN.context` for the state words of isolated CPU N.
+    pub fn name(&self, a: Addr) -> Option<String> {
+        if let Some((_, n)) = self.watched.iter().find(|w| w.0 == a) {
+            return Some(n.clone());
+        }
+        let (i, k) =
+            self.state_words.iter().enumerate().find_map(|(i, w)| Some((i, w.iter().position(|&x| x == a)?)))?;
+        Some(format!("cpu{}.{}", self.isolated[i], ["isol_flags", "context"][k]))
+    }
+
+    /// `name = value`, the value spelled out for the state words (hexadecimal otherwise).
+    pub fn assignment(&self, a: Addr, v: u64) -> String {
+        let name = self.name(a).unwrap_or_else(|| format!("[{a:#x}]"));
+        format!("{name} = {}", self.value(a, v))
+    }
+
+    /// A value of address `a`: spelled out for the state words, hexadecimal otherwise.
+    pub fn value(&self, a: Addr, v: u64) -> String {
+        let name = self.name(a).unwrap_or_default();
+        crate::timeline::state_assignment(&name, v)
+            .and_then(|s| s.split_once(" = ").map(|(_, v)| v.to_string()))
+            .unwrap_or_else(|| format!("{v:#x}"))
+    }
+}
+
 /// A built experiment, ready to run.
 pub struct Experiment {
     pub(crate) machine: Arc<MachineConfig>,

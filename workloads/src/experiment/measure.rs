@@ -12,9 +12,10 @@ use sim::Cycle;
 use sim::stats::{Distribution, Summary};
 
 use super::build::{Experiment, HK_LOG, probe};
-use super::safety::{Checker, CodeNames, Orderings, Safety};
+use super::safety::{Break, Checker, Orderings, Safety};
 use crate::activity::Op;
 use crate::kernel::Protocol;
+use crate::timeline::CodeNames;
 
 /// oslat's histogram: 1 µs buckets up to this many microseconds, then one
 /// overflow bucket.
@@ -132,6 +133,10 @@ pub struct Report {
     pub syscalls: SyscallStats,
     /// The seed's orderings, counted.
     pub orderings: Orderings,
+    /// The first isolation break (an interrupt decided while the CPU ran user code), with what
+    /// its cause is derived from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_break: Option<Break>,
     /// The safety check.
     pub safety: Safety,
 }
@@ -290,7 +295,7 @@ pub(crate) fn report(
     }
     let senders = per_op.into_iter().map(|(op, d)| OpLatency { op: op.name().to_string(), ns: d.summary() }).collect();
 
-    let orderings = checker.orderings(m, &isolated_since);
+    let (orderings, first_break) = checker.orderings(m, &isolated_since);
     let stopped_early = (end < exp.horizon).then(|| match checker.violations().first() {
         Some(v) => format!(
             "stopped at the first safety violation ({} on CPU {} at {:.2} µs; run.stop_on_violation = true)",
@@ -325,6 +330,7 @@ pub(crate) fn report(
         senders,
         syscalls: SyscallStats { all: syscalls_all.summary(), after_deferral: syscalls_deferred.summary() },
         orderings,
+        first_break,
         safety: checker.into_safety(),
     }
 }

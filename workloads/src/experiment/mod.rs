@@ -40,7 +40,7 @@ mod trace;
 
 pub use build::{Experiment, ExperimentError};
 pub use measure::{HistogramBucket, IsolatedRow, NOISE_BUCKET_NS, NoiseBucket, OpLatency, Report, SyscallStats};
-pub use safety::{Orderings, Safety, Violation};
+pub use safety::{Break, Evidence, Orderings, Safety, Timed, Violation};
 
 use serde::{Deserialize, Serialize};
 

@@ -30,13 +30,15 @@
 use std::fmt;
 
 use cpu_model::code::CodeSpace;
-use cpu_model::core::ExceptionKind;
-use cpu_model::machine::Machine;
-use memory_model::{Addr, WriteId};
+use cpu_model::core::{ExceptionKind, RetiredStore, WatchedLoad};
+use cpu_model::machine::{Machine, WatchedStore};
+use memory_model::{Addr, Mode, WriteId};
 use serde::{Deserialize, Serialize};
 use sim::Cycle;
 
 use super::build::{Experiment, Layout, probe};
+use crate::cause::{Access, AccessKind, Cause, Unordered};
+use crate::timeline::CodeNames;
 
 /// One kick (or deferred TLB flush) as the sender's probes saw it.
 #[derive(Clone, Debug)]
@@ -74,6 +76,191 @@ pub struct Violation {
     pub what: String,
     /// The whole story, one line per event.
     pub story: Vec<String>,
+    /// The accesses the violation rests on, with their times: what its cause is derived from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Box<Evidence>>,
+}
+
+impl Violation {
+    /// Why it happened, in one line (see [`Evidence::cause`]); `None` for a fault.
+    pub fn cause(&self) -> Option<Cause> {
+        self.evidence.as_deref().map(Evidence::cause)
+    }
+}
+
+/// An access a violation rests on, and when it took effect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timed {
+    /// The CPU.
+    pub cpu: usize,
+    /// The instruction's mnemonic (`STR`, `LDR`).
+    pub instr: String,
+    /// What it accessed, by name (`cpu1.isol_flags`).
+    pub name: String,
+    /// The value it read or wrote.
+    pub value: u64,
+    /// When it retired.
+    pub retired: Option<Cycle>,
+    /// When it took effect: a load took its value, a store reached memory (`None`: still in the
+    /// store buffer when the violation was found, or not known).
+    pub effect: Option<Cycle>,
+}
+
+impl Timed {
+    fn access(&self, kind: AccessKind) -> Access {
+        Access::new(kind, &self.instr, &self.name)
+    }
+}
+
+/// What a violation rests on: the access that returned the old copy, the newer write the kick
+/// published, the sender's read of the CPU's state its decision was made on, and the CPU's
+/// state write that read missed (when an entry of the CPU made one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The memory model of the cores.
+    pub mode: Mode,
+    /// The access that returned the old copy (a patched instruction: `effect` unknown).
+    pub reader: Timed,
+    /// The newer write, if the kind of violation has one (data and instructions).
+    pub writer: Option<Timed>,
+    /// The sender's last read of the CPU's state before its decision.
+    pub state_read: Option<Timed>,
+    /// The CPU's state write made by its kernel entry that reached memory after that read.
+    pub unseen: Option<Timed>,
+    /// The decision: skipped (or interrupted), and when.
+    pub skipped: bool,
+    /// Cycle of the decision.
+    pub decided_at: Cycle,
+    /// Where the CPU must have synchronized by (its obligation point).
+    pub obligation: Cycle,
+}
+
+impl Evidence {
+    /// The cause: the pairs, one per CPU, whose second access took effect before the first
+    /// reached memory although it comes later in program order (the victim's entry state write
+    /// and its stale access; the sender's published write and its state read), with what
+    /// would have ordered them under the model; or, when neither pair was reordered, the
+    /// decision and what the CPU did after its obligation point.
+    pub fn cause(&self) -> Cause {
+        let mut pairs = vec![];
+        let stale_kind = if self.reader.effect.is_some() { AccessKind::Load } else { AccessKind::Fetch };
+        if let Some(e) = &self.unseen
+            && let Some(p) = reordered(self.mode, e, &self.reader, stale_kind)
+        {
+            pairs.push(p);
+        }
+        if let (Some(p), Some(s)) = (&self.writer, &self.state_read)
+            && p.cpu == s.cpu
+            && let Some(p) = reordered(self.mode, p, s, AccessKind::Load)
+        {
+            pairs.push(p);
+        }
+        if !pairs.is_empty() {
+            return Cause::Reordered(pairs);
+        }
+        let r = &self.reader;
+        let decided = if self.skipped { "skipped" } else { "interrupted" };
+        let read = match &self.state_read {
+            Some(s) => format!(
+                "on {} (read at cycle {})",
+                crate::timeline::state_assignment(&s.name, s.value)
+                    .unwrap_or_else(|| format!("{} = {:#x}", s.name, s.value)),
+                s.effect.map_or_else(|| "?".to_string(), |c| c.to_string())
+            ),
+            None => "without reading its state".to_string(),
+        };
+        let when = r.effect.or(r.retired).map_or_else(String::new, |c| format!(" at cycle {c}"));
+        Cause::Decision(format!(
+            "the sender {decided} CPU {} at cycle {} {read}; its {} {}{when}, after its obligation point (cycle {}), \
+             got the old copy",
+            r.cpu, self.decided_at, r.instr, r.name, self.obligation
+        ))
+    }
+}
+
+/// The pair `first` (a store) `-po->` `second`, if `second` took effect before `first` reached
+/// memory.
+fn reordered(mode: Mode, first: &Timed, second: &Timed, kind: AccessKind) -> Option<Unordered> {
+    let took = second.effect.or(second.retired)?;
+    let what = if kind == AccessKind::Fetch { "the instruction retired" } else { "the load took its value" };
+    let seen = match first.effect {
+        Some(at) if at > took => format!("it reached memory at cycle {at}, after {what} at cycle {took}"),
+        Some(_) => return None,
+        None => format!("it was still in the store buffer when {what} at cycle {took}"),
+    };
+    let rule = match kind {
+        AccessKind::Fetch => {
+            "an instruction is fetched anew after a store is visible only with a DMB ISH and then an \
+                              ISB between them"
+        }
+        _ => memory_model::graph::what_orders(mode, false, true),
+    };
+    Some(Unordered {
+        cpu: first.cpu,
+        first: first.access(AccessKind::Store),
+        second: second.access(kind),
+        rule: rule.to_string(),
+        between: None,
+        seen: Some(seen),
+    })
+}
+
+/// An isolation break as a timed run saw it: the sender's read of the CPU's state while the
+/// CPU ran user code, and the CPU's state write that read missed, if any.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Break {
+    /// The memory model of the cores.
+    pub mode: Mode,
+    /// The CPU interrupted.
+    pub cpu: usize,
+    /// The sender's last read of its state before the decision (`None`: it read none).
+    pub state_read: Option<Timed>,
+    /// Cycle of the decision.
+    pub decided_at: Cycle,
+    /// The CPU's last return to user space before the read.
+    pub eret_at: Option<Cycle>,
+    /// The CPU's first write of the word read to reach memory after the read.
+    pub missed: Option<Timed>,
+}
+
+impl Break {
+    /// The cause: the CPU's state write that retired before its return to user space but
+    /// reached memory after the sender's read (a store the model let pass the ERET); or, when
+    /// there is none, the decision on what the sender read.
+    pub fn cause(&self) -> Cause {
+        let c = self.cpu;
+        if let (Some(w), Some(s), Some(eret)) = (&self.missed, &self.state_read, self.eret_at)
+            && w.retired.is_some_and(|r| r <= eret)
+        {
+            let stored = w.effect.map_or_else(|| "?".to_string(), |x| x.to_string());
+            let read = s.effect.map_or_else(|| "?".to_string(), |x| x.to_string());
+            return Cause::Reordered(vec![Unordered {
+                cpu: c,
+                first: w.access(AccessKind::Store),
+                second: Access::new(AccessKind::Eret, "ERET", ""),
+                rule: "a store leaves the store buffer before a later ERET only with a DMB ISH between them".into(),
+                between: None,
+                seen: Some(format!(
+                    "it reached memory at cycle {stored}, after the ERET at cycle {eret} and the sender's read at \
+                     cycle {read}"
+                )),
+            }]);
+        }
+        let since = self.eret_at.map_or_else(String::new, |e| format!(" (since its ERET at cycle {e})"));
+        Cause::Decision(match &self.state_read {
+            Some(s) => format!(
+                "the sender read {} at cycle {} while CPU {c} ran user code{since}, and interrupted it",
+                crate::timeline::state_assignment(&s.name, s.value)
+                    .unwrap_or_else(|| format!("{} = {:#x}", s.name, s.value)),
+                s.effect.map_or_else(|| "?".to_string(), |x| x.to_string()),
+            ),
+            None => format!(
+                "the sender decided at cycle {} to interrupt CPU {c} without reading its state, while it ran user \
+                 code{since}",
+                self.decided_at
+            ),
+        })
+    }
 }
 
 impl fmt::Display for Violation {
@@ -159,6 +346,7 @@ impl std::ops::AddAssign<&Orderings> for Orderings {
 /// The incremental checker: fed the machine's logs chunk by chunk.
 pub(crate) struct Checker {
     layout: Layout,
+    mode: Mode,
     code_names: CodeNames,
     /// Isolated CPU index by CPU number.
     isolated_index: Vec<Option<usize>>,
@@ -181,34 +369,6 @@ pub(crate) struct Checker {
     safety: Safety,
 }
 
-/// Names code addresses as `label+offset`.
-pub(crate) struct CodeNames {
-    labels: Vec<(Addr, String)>,
-}
-
-impl CodeNames {
-    pub fn new(code: &CodeSpace) -> Self {
-        let mut labels: Vec<(Addr, String)> =
-            code.programs().iter().flat_map(|p| p.labels.iter().map(|(n, a)| (*a, n.clone()))).collect();
-        labels.sort();
-        CodeNames { labels }
-    }
-
-    pub fn name(&self, pc: Addr) -> String {
-        let i = self.labels.partition_point(|(a, _)| *a <= pc);
-        match i.checked_sub(1).map(|i| &self.labels[i]) {
-            Some((a, n)) if *a == pc => n.clone(),
-            Some((a, n)) => format!("{n}+{:#x}", pc - a),
-            None => format!("{pc:#x}"),
-        }
-    }
-
-    pub fn exact(&self, pc: Addr) -> Option<&str> {
-        let i = self.labels.partition_point(|(a, _)| *a < pc);
-        self.labels.get(i).filter(|(a, _)| *a == pc).map(|(_, n)| n.as_str())
-    }
-}
-
 impl Checker {
     pub fn new(exp: &Experiment, code: &CodeSpace) -> Self {
         let cpus = exp.run.cpus;
@@ -219,6 +379,7 @@ impl Checker {
         let n = exp.layout.isolated.len();
         Checker {
             layout: exp.layout.clone(),
+            mode: exp.machine.mode,
             code_names: CodeNames::new(code),
             isolated_index,
             hit_cursor: vec![0; cpus],
@@ -342,6 +503,7 @@ impl Checker {
                             e.taken_at,
                             self.code_names.name(e.return_pc)
                         )],
+                        evidence: None,
                     });
                 }
             }
@@ -364,12 +526,11 @@ impl Checker {
     /// When sender `c`'s last read of `target`'s state words retired by
     /// `decided` was satisfied; `decided` itself if there is none.
     fn state_read(&self, m: &Machine, c: usize, target: usize, decided: Cycle) -> Cycle {
-        self.last_state_read(m, c, target, decided).map_or(decided, |(at, _)| at)
+        self.last_state_read(m, c, target, decided).map_or(decided, |l| l.satisfied_at)
     }
 
-    /// Sender `c`'s last read of `target`'s state words retired by `decided`:
-    /// (cycle satisfied, address).
-    fn last_state_read(&self, m: &Machine, c: usize, target: usize, decided: Cycle) -> Option<(Cycle, Addr)> {
+    /// Sender `c`'s last read of `target`'s state words retired by `decided`.
+    fn last_state_read(&self, m: &Machine, c: usize, target: usize, decided: Cycle) -> Option<WatchedLoad> {
         let i = self.isolated_index.get(target).copied().flatten()?;
         let words = self.layout.state_words[i];
         let loads = &m.observed(c).watched_loads;
@@ -377,7 +538,7 @@ impl Checker {
             .iter()
             .rev()
             .find(|l| words.contains(&l.addr))
-            .map(|l| (l.satisfied_at, l.addr))
+            .copied()
     }
 
     /// The end of the entry hook that must synchronize isolated CPU `c`
@@ -386,22 +547,90 @@ impl Checker {
     /// sender read (the first to reach storage after the read) was made by
     /// an entry hook the sender therefore did not see, whenever that hook
     /// ran. `None` if that write is not an entry hook's (an exit's, an
-    /// atomic's) or there is none.
-    fn unseen_entry_hook(&self, m: &Machine, i: usize, c: usize, sender: usize, decided: Cycle) -> Option<Cycle> {
-        let (read, addr) = self.last_state_read(m, sender, c, decided)?;
+    /// atomic's) or there is none. With the hook's end: that write, and its
+    /// retirement.
+    fn unseen_entry_hook(
+        &self,
+        m: &Machine,
+        i: usize,
+        c: usize,
+        sender: usize,
+        decided: Cycle,
+    ) -> Option<(Cycle, WatchedStore, RetiredStore)> {
+        let read = self.last_state_read(m, sender, c, decided)?;
         // Writes are logged as they reach storage (by cycle), retired stores in program order,
         // exceptions as taken: each lookup starts with a binary search.
         let stored = m.watched_stores();
-        let next = stored[stored.partition_point(|w| w.at <= read)..]
+        let next = stored[stored.partition_point(|w| w.at <= read.satisfied_at)..]
             .iter()
-            .find(|w| w.addr == addr && w.write.tid as usize == c)?;
+            .find(|w| w.addr == read.addr && w.write.tid as usize == c)?;
         let retired_stores = &m.observed(c).retired_stores;
         let retired = retired_stores.get(retired_stores.partition_point(|r| r.write.iid < next.write.iid))?;
-        let retired = (retired.write == next.write).then_some(retired.retired_at)?;
+        let retired = (retired.write == next.write).then_some(*retired)?;
         let ex = m.state().cores[c].exceptions();
-        let entry = ex[..ex.partition_point(|e| e.taken_at <= retired)].iter().rev().find(|e| e.from_el == 0)?;
+        let entry =
+            ex[..ex.partition_point(|e| e.taken_at <= retired.retired_at)].iter().rev().find(|e| e.from_el == 0)?;
         let h = &self.hook_done[i];
-        h.get(h.partition_point(|&t| t < entry.taken_at)).copied().filter(|&end| retired <= end)
+        let end =
+            h.get(h.partition_point(|&t| t < entry.taken_at)).copied().filter(|&end| retired.retired_at <= end)?;
+        Some((end, *next, retired))
+    }
+
+    /// An access as a violation's evidence: its instruction's mnemonic and its address's name.
+    fn timed(
+        &self,
+        m: &Machine,
+        cpu: usize,
+        pc: Addr,
+        addr: Addr,
+        value: u64,
+        times: (Option<Cycle>, Option<Cycle>),
+    ) -> Timed {
+        let instr = m.code().disasm(pc).split_whitespace().next().unwrap_or("").to_string();
+        let name = self.layout.name(addr).unwrap_or_else(|| format!("{addr:#x}"));
+        Timed { cpu, instr, name, value, retired: times.0, effect: times.1 }
+    }
+
+    /// The evidence of a stale access `reader` of CPU `c` (index `i`) against kick `k` on watched
+    /// address `w`, which needed its version `need`.
+    fn evidence(
+        &self,
+        m: &Machine,
+        (i, c): (usize, usize),
+        k: usize,
+        (w, need): (usize, Option<usize>),
+        reader: Timed,
+        obligation: Cycle,
+    ) -> Option<Box<Evidence>> {
+        let kick = &self.kicks[k];
+        let &(_, skipped, decided_at, _) = kick.decisions.iter().find(|d| d.0 == c)?;
+        // The newer write: in storage, or the sender's own store still in its buffer.
+        let newer = match need {
+            Some(n) => self.stores[w].get(n - 1).map(|&(id, v, at)| (id, v, Some(at))),
+            None => kick.own[w].map(|id| (id, 0, None)),
+        };
+        let addr = self.layout.watched.get(w).map_or(self.layout.patch_site, |x| x.0);
+        let writer = newer.and_then(|(id, v, at)| {
+            let rs = &m.observed(id.tid as usize).retired_stores;
+            let r = rs.iter().find(|r| r.write == id)?;
+            Some(self.timed(m, id.tid as usize, r.pc, addr, v, (Some(r.retired_at), at)))
+        });
+        let read = self.last_state_read(m, kick.sender, c, decided_at);
+        let state_read =
+            read.map(|l| self.timed(m, kick.sender, l.pc, l.addr, l.value, (Some(l.retired_at), Some(l.satisfied_at))));
+        let unseen = if skipped { self.unseen_entry_hook(m, i, c, kick.sender, decided_at) } else { None };
+        let unseen =
+            unseen.map(|(_, st, r)| self.timed(m, c, r.pc, st.addr, st.value, (Some(r.retired_at), Some(st.at))));
+        Some(Box::new(Evidence {
+            mode: self.mode,
+            reader,
+            writer,
+            state_read,
+            unseen,
+            skipped,
+            decided_at,
+            obligation,
+        }))
     }
 
     /// The obligation points of isolated CPU `c` (index `i`): (cycle, kick), by cycle.
@@ -435,7 +664,7 @@ impl Checker {
                 }
                 let o = if !skipped {
                     kick.done
-                } else if let Some(end) = self.unseen_entry_hook(m, i, c, kick.sender, d) {
+                } else if let Some((end, _, _)) = self.unseen_entry_hook(m, i, c, kick.sender, d) {
                     Some(end)
                 } else if !in_kernel_past_hook(d) {
                     h.get(h.partition_point(|&t| t <= d)).copied()
@@ -486,8 +715,10 @@ impl Checker {
             let Some((need, k)) = self.required(obligations, l.retired_at, w) else { continue };
             let Some(got) = self.version(w, l.source) else { continue };
             if need.is_none_or(|need| got < need) {
-                let v = self.stale_story(c, k, w, l.source, got, need);
-                let mut story = v;
+                let mut story = self.stale_story(c, k, w, l.source, got, need);
+                let reader = self.timed(m, c, l.pc, l.addr, l.value, (Some(l.retired_at), Some(l.satisfied_at)));
+                let obligation = obligations.iter().find(|o| o.1 == k).map_or(0, |o| o.0);
+                let evidence = self.evidence(m, (i, c), k, (w, need), reader, obligation);
                 story.push(format!(
                     "CPU {c} loaded it at {} (EL1): value {:#x}, satisfied at cycle {}, retired at cycle {}",
                     self.code_names.name(l.pc),
@@ -501,6 +732,7 @@ impl Checker {
                     at: l.retired_at,
                     what: format!("{:#x} ({})", l.addr, self.layout.watched[w].1),
                     story,
+                    evidence,
                 });
             }
         }
@@ -519,6 +751,16 @@ impl Checker {
             let Some(got) = self.version(site, r.executed) else { continue };
             if need.is_none_or(|need| got < need) {
                 let mut story = self.stale_story(c, k, site, r.executed, got, need);
+                let reader = Timed {
+                    cpu: c,
+                    instr: "fetch of".to_string(),
+                    name: self.code_names.name(r.pc),
+                    value: 0,
+                    retired: Some(r.at),
+                    effect: None,
+                };
+                let obligation = obligations.iter().find(|o| o.1 == k).map_or(0, |o| o.0);
+                let evidence = self.evidence(m, (i, c), k, (site, need), reader, obligation);
                 story.push(format!("CPU {c} executed the old instruction at cycle {} (retired)", r.at));
                 self.safety.violations.push(Violation {
                     kind: "stale instruction".into(),
@@ -526,6 +768,7 @@ impl Checker {
                     at: r.at,
                     what: format!("{:#x} ({})", r.pc, self.code_names.name(r.pc)),
                     story,
+                    evidence,
                 });
             }
         }
@@ -581,6 +824,32 @@ impl Checker {
                     at: r.at,
                     what: format!("{:#x} (vmalloc mapping)", r.va),
                     story,
+                    evidence: Some(Box::new(Evidence {
+                        mode: self.mode,
+                        reader: Timed {
+                            cpu: c,
+                            instr: "translation of".to_string(),
+                            name: format!("{:#x} (filled at cycle {})", r.va, r.filled_at),
+                            value: 0,
+                            retired: None,
+                            effect: Some(r.at),
+                        },
+                        writer: None,
+                        state_read: self.last_state_read(m, kick.sender, c, decision.2).map(|l| {
+                            self.timed(
+                                m,
+                                kick.sender,
+                                l.pc,
+                                l.addr,
+                                l.value,
+                                (Some(l.retired_at), Some(l.satisfied_at)),
+                            )
+                        }),
+                        unseen: None,
+                        skipped: decision.1,
+                        decided_at: decision.2,
+                        obligation: o,
+                    })),
                 });
             }
         }
@@ -626,8 +895,10 @@ impl Checker {
     }
 
     /// Classifies every decision about an isolated CPU into the seed's orderings.
-    pub fn orderings(&self, m: &Machine, isolated_since: &[Option<Cycle>]) -> Orderings {
+    /// With the first isolation break's evidence.
+    pub fn orderings(&self, m: &Machine, isolated_since: &[Option<Cycle>]) -> (Orderings, Option<Break>) {
         let mut o = Orderings::default();
+        let mut first_break = None;
         for kick in &self.kicks {
             for &(c, skipped, d, read) in &kick.decisions {
                 let Some(i) = self.isolated_index.get(c).copied().flatten() else { continue };
@@ -680,10 +951,42 @@ impl Checker {
                     // way out, so the interrupt is that first exit's race (the sender's barrier
                     // may keep it waiting long after its read).
                     (false, None) if isolated_since[i].is_some_and(|t| read < t) => o.exit_race += 1,
-                    (false, None) => o.interrupted_in_user += 1,
+                    (false, None) => {
+                        o.interrupted_in_user += 1;
+                        if first_break.is_none() {
+                            first_break = Some(self.isolation_break(m, kick.sender, c, d));
+                        }
+                    }
                 }
             }
         }
-        o
+        (o, first_break)
+    }
+
+    /// The evidence of sender `sender`'s decision at `decided` to interrupt CPU `c` while it ran
+    /// user code: its read of the CPU's state, the CPU's last return to user space before it,
+    /// and the CPU's write of that word that retired before the return but reached memory
+    /// after the read.
+    fn isolation_break(&self, m: &Machine, sender: usize, c: usize, decided: Cycle) -> Break {
+        let read = self.last_state_read(m, sender, c, decided);
+        let at = read.map_or(decided, |l| l.satisfied_at);
+        let eret_at = m.state().cores[c]
+            .exceptions()
+            .iter()
+            .filter(|e| e.from_el == 0)
+            .filter_map(|e| e.returned_at)
+            .filter(|&r| r <= at)
+            .max();
+        let missed = read.and_then(|l| {
+            let stored = m.watched_stores();
+            let next = stored[stored.partition_point(|w| w.at <= l.satisfied_at)..]
+                .iter()
+                .find(|w| w.addr == l.addr && w.write.tid as usize == c)?;
+            let r = m.observed(c).retired_stores.iter().find(|r| r.write == next.write)?;
+            Some(self.timed(m, c, r.pc, next.addr, next.value, (Some(r.retired_at), Some(next.at))))
+        });
+        let state_read =
+            read.map(|l| self.timed(m, sender, l.pc, l.addr, l.value, (Some(l.retired_at), Some(l.satisfied_at))));
+        Break { mode: self.mode, cpu: c, state_read, decided_at: decided, eret_at, missed }
     }
 }

@@ -4,32 +4,20 @@
 
 use cpu_model::core::ExceptionKind;
 use cpu_model::machine::Machine;
-use memory_model::Addr;
 use sim::Cycle;
 
 use super::build::{Experiment, PROBES, probe};
-use super::safety::CodeNames;
+use crate::timeline::CodeNames;
 use crate::timeline::Row;
-
-/// `name = value` for a watched address.
-fn assignment(names: &[(Addr, String)], a: Addr, v: u64) -> String {
-    let name = names.iter().find(|n| n.0 == a).map_or_else(|| format!("[{a:#x}]"), |n| n.1.clone());
-    crate::timeline::state_assignment(&name, v).unwrap_or_else(|| format!("{name} = {v:#x}"))
-}
 
 /// Rows for every CPU's events up to `until`, the last `max_rows` of them.
 pub(crate) fn timeline(exp: &Experiment, m: &Machine, until: Cycle, max_rows: usize) -> Vec<Row> {
     let l = &exp.layout;
-    let mut names: Vec<(Addr, String)> = l.watched.clone();
-    for (i, &c) in l.isolated.iter().enumerate() {
-        names.push((l.state_words[i][0], format!("cpu{c}.isol_flags")));
-        names.push((l.state_words[i][1], format!("cpu{c}.context")));
-    }
     let code = CodeNames::new(m.code());
     let mut rows: Vec<(Cycle, usize, u8, String)> = vec![];
     let stored = m.watched_stores();
     for w in stored {
-        rows.push((w.at, w.write.tid as usize, 2, format!("  {} reaches memory", assignment(&names, w.addr, w.value))));
+        rows.push((w.at, w.write.tid as usize, 2, format!("  {} reaches memory", l.assignment(w.addr, w.value))));
     }
     for c in 0..m.state().cores.len() {
         let o = m.observed(c);
@@ -46,8 +34,8 @@ pub(crate) fn timeline(exp: &Experiment, m: &Machine, until: Cycle, max_rows: us
         }
         for s in &o.retired_stores {
             let what = stored.iter().find(|w| w.write == s.write).map_or_else(
-                || names.iter().find(|n| n.0 == s.addr).map_or_else(|| format!("[{:#x}]", s.addr), |n| n.1.clone()),
-                |w| assignment(&names, w.addr, w.value),
+                || l.name(s.addr).unwrap_or_else(|| format!("[{:#x}]", s.addr)),
+                |w| l.assignment(w.addr, w.value),
             );
             rows.push((s.retired_at, c, 1, format!("STR {what} -> store buffer")));
         }
@@ -60,13 +48,9 @@ pub(crate) fn timeline(exp: &Experiment, m: &Machine, until: Cycle, max_rows: us
                 format!("written by CPU {}", ld.source.tid)
             };
             let el = if ld.el == 0 { " (user)" } else { "" };
-            rows.push((
-                ld.satisfied_at,
-                c,
-                0,
-                format!("  reads {} ({from}){el}", assignment(&names, ld.addr, ld.value)),
-            ));
-            rows.push((ld.retired_at, c, 1, format!("{}: the load retires", code.name(ld.pc))));
+            rows.push((ld.satisfied_at, c, 0, format!("  reads {} ({from}){el}", l.assignment(ld.addr, ld.value))));
+            let at = format!("{}: {}", code.name(ld.pc), m.code().disasm(ld.pc));
+            rows.push((ld.retired_at, c, 1, format!("{at} retires (= {})", l.value(ld.addr, ld.value))));
         }
         for e in m.state().cores[c].exceptions() {
             let what = match (e.kind, e.from_el) {
@@ -84,5 +68,5 @@ pub(crate) fn timeline(exp: &Experiment, m: &Machine, until: Cycle, max_rows: us
     rows.retain(|r| r.0 <= until);
     rows.sort_by_key(|r| (r.0, r.1, r.2));
     let skip = rows.len().saturating_sub(max_rows);
-    rows.into_iter().skip(skip).map(|(at, cpu, _, text)| Row { cpu, cycle: Some(at), text }).collect()
+    rows.into_iter().skip(skip).map(|(at, cpu, _, text)| Row { cpu, cycle: Some(at), step: None, text }).collect()
 }

@@ -49,7 +49,7 @@ use cpu_model::asm::assemble;
 use cpu_model::code::CodeSpace;
 use cpu_model::isa::{Inst, Reg, SysReg};
 use cpu_model::machine::{Exhaustive, Ghost, Ghosts, MachineConfig, Probe, State, Step, ThreadInit};
-use memory_model::graph::{AxiomViolation, ExecGraph};
+use memory_model::graph::ExecGraph;
 use memory_model::memory::FlatMemory;
 use memory_model::{Addr, MaintOp, Mode, WriteId};
 use serde::{Deserialize, Serialize};
@@ -60,9 +60,13 @@ use crate::kernel::{KernelConfig, TlbScheme};
 use crate::protocol::{Consequence, ProtocolFile};
 use crate::system::{LoadError, System};
 pub use crate::timeline::Row;
+pub use path::Stale;
+
+mod litmus;
+mod path;
 
 /// The harness text (`workloads/check/harness.S`).
-pub const HARNESS: (&str, &str) = ("workloads/check/harness.S", include_str!("../check/harness.S"));
+pub const HARNESS: (&str, &str) = ("workloads/check/harness.S", include_str!("../../check/harness.S"));
 
 /// What `isolsim check` explores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -250,7 +254,7 @@ impl Harness {
             if !d.skip {
                 if d.at_read.in_user() {
                     j.coverage.interrupted_in_user += 1;
-                    j.add(Consequence::IsolationBreak, t, describe_break(d, &self.names));
+                    j.add(Consequence::IsolationBreak, t, describe_break(d, self));
                 } else if d.hook_before_kick {
                     j.coverage.case3 += 1;
                 } else {
@@ -347,14 +351,13 @@ struct Facts {
     site: Option<(u64, bool)>,
 }
 
-fn describe_break(d: &Facts, names: &BTreeMap<Addr, String>) -> String {
+fn describe_break(d: &Facts, h: &Harness) -> String {
     let t = d.cpu;
     let phase = if d.at_read == Phase::BeforeSvc { "before its system call" } else { "after its ERET" };
     match d.read {
         Some((addr, value)) => format!(
-            "isolation break: the sender read {} = {value} while CPU {t} ran user code ({phase}) and decided to \
-             interrupt it",
-            names.get(&addr).map_or_else(|| format!("{addr:#x}"), String::clone),
+            "isolation break: the sender read {} while CPU {t} ran user code ({phase}) and decided to interrupt it",
+            assignment(h, addr, value),
         ),
         None => format!(
             "isolation break: the sender decided to interrupt CPU {t} without reading its state, while it ran user \
@@ -763,22 +766,65 @@ impl Check {
         if probes.len() > u16::MAX as usize {
             return Err(CheckError::Config("too much code to trace every instruction".to_string()));
         }
-        let sys = Exhaustive {
-            record: true,
-            ghosts: Ghosts { probes: &probes, probe_ids: &ids, watch: &[], all_accesses: true },
-            ..h.system(&self.cfg)
+        let (trace, graph, ends, judged) = {
+            let sys = Exhaustive {
+                record: true,
+                ghosts: Ghosts { probes: &probes, probe_ids: &ids, watch: &[], all_accesses: true },
+                ..h.system(&self.cfg)
+            };
+            // Step by step, to know which transition each logged event belongs to.
+            let mut s = sys.initial(&h.threads, &h.mem);
+            let mut ends = Vec::with_capacity(steps.len());
+            for step in steps {
+                if !sys.apply(&mut s, step) {
+                    return Err(CheckError::Config("the counterexample does not replay on this protocol".to_string()));
+                }
+                ends.push(s.trace.len());
+            }
+            // Judged as the exploration judged it: on the exploring system's own
+            // probes (the trace above numbers every instruction as a probe).
+            let explorer = Monitored { sys: h.system(&self.cfg), h: &h };
+            let judged = replay(&explorer, explorer.initial(), steps)
+                .map(|s| h.judge(&s.monitor.facts()).found)
+                .unwrap_or_default();
+            let graph = s.exec_graph(&h.mem);
+            (std::mem::take(&mut s.trace), graph, ends, judged)
         };
-        let init = sys.initial(&h.threads, &h.mem);
-        let s = replay(&sys, init, steps)
-            .ok_or_else(|| CheckError::Config("the counterexample does not replay on this protocol".to_string()))?;
-        // Judged as the exploration judged it: on the exploring system's own
-        // probes (the trace above numbers every instruction as a probe).
-        let explorer = Monitored { sys: h.system(&self.cfg), h: &h };
-        let judged =
-            replay(&explorer, explorer.initial(), steps).map(|s| h.judge(&s.monitor.facts()).found).unwrap_or_default();
-        let rows = timeline(&h, &s.trace, &all);
-        let graph = s.exec_graph(&h.mem);
-        Ok(Replayed { cpus: h.threads.len(), rows, graph, found: judged.into_iter().map(|f| (f.0, f.2)).collect() })
+        let rows = timeline(&h, &trace, &all, &ends);
+        let cpus = h.threads.len();
+        Ok(Replayed {
+            cpus,
+            rows,
+            transitions: steps.len(),
+            found: judged.into_iter().map(|f| (f.0, f.2)).collect(),
+            path: path::Path::new(h, self.cfg.mode, trace, &all, graph),
+        })
+    }
+
+    /// The shortest path on which the sender skipped an isolated CPU without seeing the state
+    /// write of that CPU's kernel entry (the entry hook is then what must synchronize it), and
+    /// the CPU went on to its data read and the patched instruction: the path of a protocol
+    /// closest to the store-buffering counterexamples of its mutants. `None` if there is none
+    /// within the bound. Returns the CPU and the path.
+    pub fn deferral_path(&self, p: &ProtocolFile) -> Result<Option<(usize, Vec<Step>)>, CheckError> {
+        let h = Harness::build(p, &self.cfg)?;
+        let sys = Monitored { sys: h.system(&self.cfg), h: &h };
+        let limits = Limits { max_states: self.cfg.max_states };
+        let mut best: Option<(usize, Vec<Step>)> = None;
+        explore_with_paths(&sys, sys.initial(), &limits, |s, path| {
+            let found = s
+                .monitor
+                .facts()
+                .into_iter()
+                .find(|d| d.skip && d.unseen_entry && d.hooked && d.data.is_some() && d.site.is_some());
+            if let Some(d) = found {
+                let steps = path.labels();
+                if best.as_ref().is_none_or(|(_, b)| steps.len() < b.len()) {
+                    best = Some((d.cpu, steps));
+                }
+            }
+        });
+        Ok(best)
     }
 }
 
@@ -788,10 +834,70 @@ pub struct Replayed {
     pub cpus: usize,
     /// One row per event.
     pub rows: Vec<Row>,
-    /// The execution graph of the path.
-    pub graph: ExecGraph,
+    /// Transitions of the path (the explorer's steps; [`Row::step`] numbers them).
+    pub transitions: usize,
     /// What the replayed final state breaks.
     pub found: Vec<(Consequence, String)>,
+    path: path::Path,
+}
+
+impl Replayed {
+    /// The execution graph of the path.
+    pub fn graph(&self) -> &ExecGraph {
+        &self.path.graph
+    }
+
+    /// Why `c` happened, in one line: the pair of accesses of one CPU that the memory model let
+    /// the other CPU see reversed (from the cycle of the path's execution graph), or the
+    /// protocol's decision when nothing was reordered.
+    pub fn cause(&self, c: &Counterexample) -> crate::cause::Cause {
+        self.path.cause(c.consequence, c.cpu)
+    }
+
+    /// The path's execution graph as Graphviz DOT, with the harness's names and the cycle behind
+    /// `c` in bold, titled `title`.
+    pub fn dot(&self, c: &Counterexample, title: &str) -> String {
+        self.path.dot(c.consequence, c.cpu, title)
+    }
+
+    /// The essential accesses of `c` (its cycle, with the barriers between them) as a herd7
+    /// AArch64 litmus test named `name`, whose `exists` clause is the violating outcome; an
+    /// error saying why when `c` has no such cycle.
+    pub fn litmus(&self, c: &Counterexample, name: &str) -> Result<String, String> {
+        if c.consequence == Consequence::IsolationBreak {
+            return Err(no_cycle(c.consequence));
+        }
+        let cycle = self.path.cycle(c.consequence, c.cpu, None).ok_or_else(|| no_cycle(c.consequence))?;
+        self.path.litmus(&cycle, name, &c.what)
+    }
+
+    /// For a path found by [`Check::deferral_path`]: the deferral cycle about access `stale` of
+    /// CPU `cpu` as a litmus test whose `exists` clause is the violating outcome (the sender
+    /// saw no entry, and the CPU got the old copy), which a correct protocol never shows.
+    pub fn deferral_litmus(&self, cpu: usize, stale: Stale, name: &str) -> Result<String, String> {
+        let cycle = self
+            .path
+            .cycle(Consequence::SafetyViolation, cpu, Some(stale))
+            .ok_or_else(|| "the path has no skip of an unseen kernel entry".to_string())?;
+        let what = format!("the sender skipped CPU {cpu} without seeing its kernel entry; does it get the old copy");
+        self.path.litmus(&cycle, name, &what)
+    }
+}
+
+/// Why a consequence has no litmus test.
+fn no_cycle(c: Consequence) -> String {
+    match c {
+        Consequence::IsolationBreak => {
+            "an isolation break is about where the CPU was when the sender read its state (in \
+                                        user code), which no final state of a litmus test can say"
+                .to_string()
+        }
+        Consequence::SafetyViolation => {
+            "no reordering explains it (the protocol's decision does), so a litmus test would \
+                                         show an outcome every memory model allows"
+                .to_string()
+        }
+    }
 }
 
 /// `address = value`, with the value named where the harness knows what it
@@ -814,7 +920,8 @@ fn maint_name(op: MaintOp) -> &'static str {
     }
 }
 
-fn timeline(h: &Harness, trace: &[Ghost], pcs: &[Addr]) -> Vec<Row> {
+/// The rows of a path; `ends[k]` is the length of the log after transition `k`.
+fn timeline(h: &Harness, trace: &[Ghost], pcs: &[Addr], ends: &[usize]) -> Vec<Row> {
     let label_pc = |pc: Addr| match h.code.label_at(pc) {
         Some(l) => format!("{l}: "),
         None => String::new(),
@@ -885,21 +992,14 @@ fn timeline(h: &Harness, trace: &[Ghost], pcs: &[Addr]) -> Vec<Row> {
                 ),
             ),
         };
-        rows.push(Row { cpu: cpu as usize, cycle: None, text });
+        let step = ends.partition_point(|&e| e <= i) + 1;
+        rows.push(Row { cpu: cpu as usize, cycle: None, step: Some(step), text });
     }
     rows
 }
 
 fn is_barrier(i: &Inst) -> bool {
     matches!(i, Inst::Dmb(_) | Inst::Dsb(_) | Inst::Isb)
-}
-
-/// The execution graph of a counterexample as Graphviz DOT, with the
-/// cycle that makes it non-sequentially-consistent drawn bold (the cycle
-/// the weak model allowed: a store sitting in a buffer, a read passing it).
-pub fn to_dot(g: &ExecGraph) -> (String, Option<AxiomViolation>) {
-    let cycle = memory_model::graph::check(g, Mode::Sc).err();
-    (memory_model::graph::to_dot(g, cycle.as_ref()), cycle)
 }
 
 impl fmt::Display for Counterexample {
