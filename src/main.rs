@@ -116,9 +116,11 @@ struct ReportArgs {
 
 #[derive(clap::Args)]
 struct CheckArgs {
-    /// The protocol: broadcast, deferred, ct-work or a protocol file (a variant).
-    #[arg(long, default_value = "deferred")]
-    protocol: String,
+    /// The protocol: broadcast, deferred, ct-work or a protocol file (a variant). Several (given
+    /// one by one, or after one --protocol, e.g. a shell glob of files): each is checked and one
+    /// verdict table is printed.
+    #[arg(long = "protocol", value_name = "NAME|FILE", num_args = 1.., default_value = "deferred")]
+    protocols: Vec<String>,
     /// Memory model of the cores: sc (no store buffer, program order), tso (x86-TSO; the kernel's
     /// release/acquire as plain moves, ISB as a serializing instruction) or arm (ARMv8).
     #[arg(long, default_value = "arm", value_parser = parse_mode)]
@@ -163,9 +165,11 @@ struct ReplayArgs {
 
 #[derive(clap::Args)]
 struct FuzzArgs {
-    /// The protocol: broadcast, deferred, ct-work or a protocol file (a variant).
-    #[arg(long, default_value = "deferred")]
-    protocol: String,
+    /// The protocol: broadcast, deferred, ct-work or a protocol file (a variant). Several (given
+    /// one by one, or after one --protocol, e.g. a shell glob of files): each is fuzzed with the
+    /// same runs and one verdict table is printed.
+    #[arg(long = "protocol", value_name = "NAME|FILE", num_args = 1.., default_value = "deferred")]
+    protocols: Vec<String>,
     /// Memory model of the cores: sc, tso or arm (default: the preset's machine.mode; arm64-server
     /// is arm, x86-server tso).
     #[arg(long, value_parser = parse_mode)]
@@ -211,7 +215,7 @@ struct RunArgs {
     /// Which protocol: broadcast, deferred, ct-work, all, or a protocol file (a variant; see
     /// workloads/protocols/); repeatable, the runs side by side in the order given (default: all,
     /// the three built-in ones). Broadcast, when it runs, is the entry penalty's baseline.
-    #[arg(long = "protocol", value_name = "NAME|FILE")]
+    #[arg(long = "protocol", value_name = "NAME|FILE", num_args = 1..)]
     protocols: Vec<String>,
     /// Seed of every random stream (arrivals, system-call gaps, timing jitter).
     #[arg(long, default_value_t = 1)]
@@ -473,80 +477,153 @@ fn report(a: ReportArgs) -> ExitCode {
     }
 }
 
+/// The protocol files named on the command line, each once (a report's columns and rows need
+/// distinct names); `all` stands for the three built-in ones.
+fn resolve_protocols(names: &[String]) -> Result<Vec<isolsim::workloads::protocol::ProtocolFile>, String> {
+    use isolsim::workloads::kernel::Protocol;
+    use isolsim::workloads::protocol::ProtocolFile;
+    let mut protocols: Vec<ProtocolFile> = vec![];
+    for name in names {
+        match name.as_str() {
+            "all" => protocols.extend(Protocol::ALL.into_iter().map(ProtocolFile::builtin)),
+            name => protocols.push(ProtocolFile::resolve(name).map_err(|e| e.to_string())?),
+        }
+    }
+    if let Some((a, b)) =
+        protocols.iter().enumerate().find_map(|(i, p)| protocols[..i].iter().find(|q| q.name == p.name).map(|q| (q, p)))
+    {
+        return Err(format!(
+            "--protocol: {} and {} are both named `{}`: each needs its own name (give each protocol once; \
+             rename one file)",
+            a.path, b.path, a.name
+        ));
+    }
+    Ok(protocols)
+}
+
+/// What checking one protocol gave: its text, its JSON, its row of the verdict table.
+struct Checked {
+    text: String,
+    json: serde_json::Value,
+    row: Vec<String>,
+    found: bool,
+    bound_hit: bool,
+    as_expected: Option<bool>,
+}
+
 fn check(a: CheckArgs) -> ExitCode {
-    use isolsim::workloads::check::{Check, CheckConfig};
-    use isolsim::workloads::replay::{Case, ReplayFile};
-    let protocol = match isolsim::workloads::protocol::ProtocolFile::resolve(&a.protocol) {
+    let protocols = match resolve_protocols(&a.protocols) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    let cfg = CheckConfig {
+    if protocols.len() > 1 && a.litmus.is_some() {
+        eprintln!("--litmus takes one protocol (the file would be overwritten by each)");
+        return ExitCode::from(2);
+    }
+    let cfg = isolsim::workloads::check::CheckConfig {
         cpus: a.cpus as usize,
         mode: a.model,
         bound: a.bound,
         speculation: a.speculation,
         max_states: a.max_states,
     };
+    let mut all = vec![];
+    for p in &protocols {
+        match check_protocol(&a, &cfg, p) {
+            Ok(c) => all.push(c),
+            Err(code) => return code,
+        }
+    }
+    let text = if a.json {
+        let v = if all.len() == 1 { all[0].json.clone() } else { all.iter().map(|c| c.json.clone()).collect() };
+        serde_json::to_string_pretty(&v).expect("the report serialises") + "\n"
+    } else if all.len() == 1 {
+        all[0].text.clone()
+    } else {
+        let title = format!(
+            "isolsim check: {} protocols, model {}, {} CPUs (1 sender, {} isolated), bound {}",
+            all.len(),
+            cfg.mode,
+            cfg.cpus,
+            cfg.cpus - 1,
+            cfg.bound
+        );
+        let rows: Vec<(Vec<String>, Option<bool>)> = all.iter().map(|c| (c.row.clone(), c.as_expected)).collect();
+        isolsim::verify::verdict_table(
+            &title,
+            &["protocol", "states", "time", "verdict", "first counterexample", "expected", "as expected"],
+            &rows,
+        ) + "Not covered: translations (the explorer has no TLB; stale translations are `isolsim fuzz`'s to find).\n\
+             Each protocol alone (--protocol NAME) prints its coverage, timeline and cause.\n"
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if all.iter().any(|c| c.found) {
+        ExitCode::from(1)
+    } else if all.iter().any(|c| c.bound_hit) {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Checks one protocol: explores, replays and saves its counterexamples (and the litmus export).
+fn check_protocol(
+    a: &CheckArgs,
+    cfg: &isolsim::workloads::check::CheckConfig,
+    protocol: &isolsim::workloads::protocol::ProtocolFile,
+) -> Result<Checked, ExitCode> {
+    use isolsim::workloads::check::Check;
+    use isolsim::workloads::replay::{Case, ReplayFile};
     let checker = Check::new(cfg.clone());
     let start = std::time::Instant::now();
-    let report = match checker.run(&protocol) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let report = checker.run(protocol).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })?;
     let secs = start.elapsed().as_secs_f64();
     let mut replays = vec![];
     for c in report.counterexamples() {
-        match checker.replay(&protocol, &c.steps) {
+        match checker.replay(protocol, &c.steps) {
             Ok(r) => replays.push((c, r)),
             Err(e) => {
                 eprintln!("{e}");
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         }
     }
     let causes: Vec<_> = replays.iter().map(|(c, r)| (c.consequence, r.cause(c))).collect();
-    let mut text = if a.json {
-        serde_json::to_string_pretty(&report).expect("the report serialises") + "\n"
-    } else {
-        isolsim::verify::check_text(&report, &protocol, secs, &causes)
-    };
+    let mut text = isolsim::verify::check_text(&report, protocol, secs, &causes);
+    let mut saved_files = vec![];
     let mut litmus_written = None;
     for (c, replayed) in &replays {
-        if !a.json {
-            text.push_str(&isolsim::verify::counterexample_text(c, replayed));
-        }
+        text.push_str(&isolsim::verify::counterexample_text(c, replayed));
         let file = a.save.join(format!("{}.{}.json", protocol.name, c.consequence));
         let dot = a.save.join(format!("{}.{}.dot", protocol.name, c.consequence));
-        let title = isolsim::verify::graph_title(&protocol.name, &cfg, c, &replayed.cause(c));
+        let title = isolsim::verify::graph_title(&protocol.name, cfg, c, &replayed.cause(c));
         let saved = std::fs::create_dir_all(&a.save)
             .and_then(|_| {
                 let json = serde_json::to_string_pretty(&ReplayFile::new(
-                    &protocol,
+                    protocol,
                     Case::Check { config: cfg.clone(), counterexample: (*c).clone() },
                 ))
                 .expect("serialises");
                 isolsim::write_atomically(&file, json.as_bytes())
             })
             .and_then(|_| isolsim::write_atomically(&dot, replayed.dot(c, &title).as_bytes()));
-        match saved {
-            Ok(()) if !a.json => text.push_str(&format!(
-                "\nSaved: {} (isolsim replay {}) and {} (the execution graph, its cycle in bold)\n",
-                file.display(),
-                file.display(),
-                dot.display()
-            )),
-            Ok(()) => {}
-            Err(e) => {
-                eprintln!("{}: cannot write ({e})", a.save.display());
-                return ExitCode::from(2);
-            }
+        if let Err(e) = saved {
+            eprintln!("{}: cannot write ({e})", a.save.display());
+            return Err(ExitCode::from(2));
         }
+        text.push_str(&format!(
+            "\nSaved: {} (isolsim replay {}) and {} (the execution graph, its cycle in bold)\n",
+            file.display(),
+            file.display(),
+            dot.display()
+        ));
+        saved_files.push(file.display().to_string());
     }
     if let Some(out) = &a.litmus {
         // The safety violation's cycle first (an isolation break has none to export).
@@ -557,7 +634,7 @@ fn check(a: CheckArgs) -> ExitCode {
                 Ok(t) if litmus_written.is_none() => {
                     if let Err(e) = isolsim::write_atomically(out, t.as_bytes()) {
                         eprintln!("{}: cannot write ({e})", out.display());
-                        return ExitCode::from(2);
+                        return Err(ExitCode::from(2));
                     }
                     litmus_written = Some(c.consequence);
                 }
@@ -566,24 +643,45 @@ fn check(a: CheckArgs) -> ExitCode {
             }
         }
         match litmus_written {
-            Some(k) if !a.json => text.push_str(&format!(
+            Some(k) => text.push_str(&format!(
                 "Litmus test: {} (the {k}'s essential accesses; isolsim litmus --exhaustive {} reproduces it)\n",
                 out.display(),
                 out.display()
             )),
-            Some(_) => {}
             None if replays.is_empty() => eprintln!("--litmus: nothing found, no litmus test written"),
             None => eprintln!("--litmus: no litmus test written: {}", why_not.join("; ")),
         }
     }
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    if !report.found().is_empty() {
-        ExitCode::from(1)
-    } else if report.stats.bound_hit() {
-        ExitCode::from(3)
+    let found = report.found();
+    let bound_hit = report.stats.bound_hit();
+    let verdict = if found.is_empty() && !bound_hit {
+        format!("safe within bound {}", cfg.bound)
+    } else if found.is_empty() {
+        "inconclusive (bound hit)".to_string()
     } else {
-        ExitCode::SUCCESS
-    }
+        isolsim::verify::verdict(&found)
+    };
+    let first = report
+        .counterexamples()
+        .next()
+        .map_or("—".to_string(), |c| c.what.split(':').next().unwrap_or(&c.what).to_string());
+    let as_expected = protocol.expect.as_ref().map(|e| *e == found && (!found.is_empty() || !bound_hit));
+    let row = vec![
+        protocol.name.clone(),
+        report.stats.states.to_string(),
+        format!("{secs:.2} s"),
+        verdict,
+        first,
+        protocol.expect.as_ref().map_or("—".to_string(), |e| isolsim::verify::verdict(e)),
+    ];
+    Ok(Checked {
+        text,
+        json: serde_json::to_value(&report).expect("the report serialises"),
+        row,
+        found: !found.is_empty(),
+        bound_hit,
+        as_expected,
+    })
 }
 
 fn replay(a: ReplayArgs) -> ExitCode {
@@ -671,7 +769,7 @@ fn replay(a: ReplayArgs) -> ExitCode {
 
 fn fuzz(a: FuzzArgs) -> ExitCode {
     use isolsim::workloads::fuzz::{Fuzz, FuzzConfig};
-    let protocol = match isolsim::workloads::protocol::ProtocolFile::resolve(&a.protocol) {
+    let protocols = match resolve_protocols(&a.protocols) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
@@ -689,6 +787,7 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
     if let Some(m) = a.model {
         cfg.machine.mode = m;
     }
+    let mode = cfg.machine.mode;
     let fuzz = Fuzz::new(FuzzConfig {
         runs: a.runs,
         seed: a.seed,
@@ -697,43 +796,96 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
         machine: cfg.machine,
         kernel: cfg.kernel,
     });
-    let bar = indicatif::ProgressBar::new(a.runs);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} fuzzing [{bar:40}] {pos}/{len} runs {elapsed} (eta {eta})")
+    let jobs = if a.jobs == 0 { rayon::current_num_threads() } else { a.jobs };
+    let mut texts = vec![];
+    let mut json = vec![];
+    let mut rows = vec![];
+    let mut any_found = false;
+    for protocol in &protocols {
+        let bar = indicatif::ProgressBar::new(a.runs);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} fuzzing {msg} [{bar:40}] {pos}/{len} runs {elapsed} (eta {eta})",
+            )
             .expect("a valid template")
             .progress_chars("=> "),
-    );
-    let jobs = if a.jobs == 0 { rayon::current_num_threads() } else { a.jobs };
-    let start = std::time::Instant::now();
-    let report = match fuzz.run(&protocol, jobs, |done| bar.set_position(done)) {
-        Ok(r) => r,
-        Err(e) => {
-            bar.finish_and_clear();
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    bar.finish_and_clear();
-    let secs = start.elapsed().as_secs_f64();
-    let mut text = if a.json {
-        serde_json::to_string_pretty(&report).expect("the report serialises") + "\n"
-    } else {
-        isolsim::verify::fuzz_text(&report, &protocol, jobs, secs)
-    };
-    if let Some((run, _)) = &report.first_violation
-        && !a.no_minimize
-    {
-        match fuzz_counterexample(&protocol, run, &a.save) {
-            Ok(t) if !a.json => text.push_str(&t),
-            Ok(_) => {}
+        );
+        bar.set_message(protocol.name.clone());
+        let start = std::time::Instant::now();
+        let report = match fuzz.run(protocol, jobs, |done| bar.set_position(done)) {
+            Ok(r) => r,
             Err(e) => {
+                bar.finish_and_clear();
                 eprintln!("{e}");
                 return ExitCode::from(2);
             }
+        };
+        bar.finish_and_clear();
+        let secs = start.elapsed().as_secs_f64();
+        let mut text = isolsim::verify::fuzz_text(&report, protocol, jobs, secs);
+        if let Some((run, _)) = &report.first_violation
+            && !a.no_minimize
+        {
+            match fuzz_counterexample(protocol, run, &a.save) {
+                Ok(t) => text.push_str(&t),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
         }
+        let found = report.found();
+        any_found |= !found.is_empty();
+        let first = report
+            .first_violation
+            .as_ref()
+            .map_or("—".to_string(), |(run, v)| format!("{}: {} (run {})", v.kind, v.what, run.index));
+        rows.push((
+            vec![
+                protocol.name.clone(),
+                report.runs.to_string(),
+                report.safety_violations.to_string(),
+                report.isolation_breaks.to_string(),
+                first,
+                isolsim::verify::verdict(&found),
+                protocol.expect.as_ref().map_or("—".to_string(), |e| isolsim::verify::verdict(e)),
+            ],
+            protocol.expect.as_ref().map(|e| *e == found),
+        ));
+        json.push(serde_json::to_value(&report).expect("the report serialises"));
+        texts.push(text);
     }
+    let text = if a.json {
+        let v = if json.len() == 1 { json.remove(0) } else { serde_json::Value::Array(json) };
+        serde_json::to_string_pretty(&v).expect("the report serialises") + "\n"
+    } else if texts.len() == 1 {
+        texts.remove(0)
+    } else {
+        let title = format!(
+            "isolsim fuzz: {} protocols, model {}, {} runs each (seed {}), {} CPUs",
+            protocols.len(),
+            mode,
+            a.runs,
+            a.seed,
+            a.cpus
+        );
+        isolsim::verify::verdict_table(
+            &title,
+            &[
+                "protocol",
+                "runs",
+                "runs with a safety violation",
+                "runs with an isolation break",
+                "first violation",
+                "verdict",
+                "expected",
+                "as expected",
+            ],
+            &rows,
+        )
+    };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    if report.found().is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if any_found { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 /// Minimizes a violating fuzz run, saves it as a replay file and draws it.

@@ -1,13 +1,35 @@
 //! `isolsim fuzz`: text for a fuzz campaign's report.
 //!
 //! The campaign itself is [`workloads::fuzz`]; this lays out what it found
-//! against what the protocol file expects (`@expect`), with the seed's
-//! orderings as coverage.
+//! against what the protocol file expects (`@expect`), with the four
+//! orderings of Belits's message (README, "The four orderings") as coverage.
 
 use std::fmt::Write as _;
 
 use workloads::fuzz::{FuzzReport, ORDERING_NAMES};
 use workloads::protocol::{Consequence, ProtocolFile};
+
+/// A verdict table, one row per protocol: `head` names the columns, each row gives all but the
+/// last (`as expected`: yes, NO, or — when the file states no expectation), then a count of the
+/// protocols that behaved as their files expect.
+pub fn verdict_table(title: &str, head: &[&str], rows: &[(Vec<String>, Option<bool>)]) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::ASCII_MARKDOWN)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled);
+    t.set_header(head.to_vec());
+    for (cells, ok) in rows {
+        let mut cells = cells.clone();
+        cells.push(match ok {
+            Some(true) => "yes".into(),
+            Some(false) => "NO".into(),
+            None => "—".into(),
+        });
+        t.add_row(cells);
+    }
+    let stated = rows.iter().filter(|r| r.1.is_some()).count();
+    let ok = rows.iter().filter(|r| r.1 == Some(true)).count();
+    format!("{title}\n\n{t}\n\n{ok} of the {stated} protocols that state an expectation behaved as expected.\n")
+}
 
 /// One-word verdict for a set of consequences.
 pub fn verdict(found: &[Consequence]) -> String {
@@ -29,7 +51,7 @@ pub fn fuzz_text(r: &FuzzReport, p: &ProtocolFile, jobs: usize, secs: f64) -> St
     );
     let _ = writeln!(o, "  safety violations         {} run{}", r.safety_violations, plural(r.safety_violations));
     let _ = writeln!(o, "  isolation breaks          {} run{}", r.isolation_breaks, plural(r.isolation_breaks));
-    let _ = writeln!(o, "\nCoverage (the seed's orderings; occurrences, runs with at least one)");
+    let _ = writeln!(o, "\nCoverage (the four orderings, cases 1-4; occurrences, runs with at least one)");
     let c = &r.coverage;
     for ((name, n), runs) in ORDERING_NAMES.iter().zip(c.seed_cases()).zip(r.runs_covering) {
         let _ = writeln!(o, "  {name:<42} {n:>8} {runs:>8}");
@@ -104,7 +126,7 @@ pub fn check_text(
     );
     let _ = writeln!(o, "  final states violating    {}", r.violating_finals);
     let _ = writeln!(o, "  final states breaking     {}", r.breaking_finals);
-    let _ = writeln!(o, "\nCoverage (the seed's orderings, decisions over all final states)");
+    let _ = writeln!(o, "\nCoverage (the four orderings, cases 1-4; decisions over all final states)");
     for (name, n) in ORDERING_NAMES.iter().zip(r.coverage.seed_cases()) {
         let _ = writeln!(o, "  {name:<42} {n:>8}");
     }

@@ -137,3 +137,36 @@ fn check_exports_the_counterexample_as_a_litmus_test_that_litmus_reproduces() {
     assert!(e.starts_with("--litmus: no litmus test written: isolation-break:"), "{e}");
     assert!(!none.exists());
 }
+
+/// Several protocols, one verdict table: each row the protocol's verdict, its first
+/// counterexample and whether it is what the file expects; the counterexamples still saved.
+#[test]
+fn several_protocols_are_checked_into_one_verdict_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().to_str().unwrap();
+    let out = isolsim(&[
+        "check",
+        "--protocol",
+        "deferred",
+        "workloads/protocols/mutants/entry-no-dmb.S",
+        "--protocol",
+        "broadcast",
+        "--save",
+        save,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "something was found: {}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.starts_with("isolsim check: 3 protocols, model arm, 2 CPUs"), "{s}");
+    let row = |name: &str| s.lines().find(|l| l.starts_with(&format!("| {name} "))).unwrap_or_else(|| panic!("{s}"));
+    assert!(row("deferred").contains("safe within bound 200") && row("deferred").ends_with("| yes         |"), "{s}");
+    assert!(row("entry-no-dmb").contains("| safety-violation ") && row("entry-no-dmb").contains("stale data"), "{s}");
+    assert!(row("broadcast").contains("isolation-break"), "{s}");
+    assert!(s.contains("3 of the 3 protocols that state an expectation behaved as expected."), "{s}");
+    assert!(dir.path().join("entry-no-dmb.safety-violation.json").exists());
+    let json = isolsim(&["check", "--protocol", "deferred", "broadcast", "--json", "--save", save]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "one report per protocol");
+    let out = isolsim(&["check", "--protocol", "deferred", "deferred"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("both named `deferred`"));
+}

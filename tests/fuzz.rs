@@ -91,3 +91,32 @@ fn replay_help_says_it_replays_check_and_fuzz_files() {
     assert!(h.contains("isolsim check") && h.contains("isolsim fuzz"), "{h}");
     assert!(h.contains("a fuzz run records no graph"), "{h}");
 }
+
+/// Several protocols fuzzed with the same runs: one verdict table, as the README's.
+#[test]
+fn several_protocols_are_fuzzed_into_one_verdict_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().to_str().unwrap();
+    let out = isolsim(&[
+        "fuzz",
+        "--runs",
+        "40",
+        "--no-minimize",
+        "--save",
+        save,
+        "--protocol",
+        "deferred",
+        "workloads/protocols/mutants/entry-no-flush.S",
+        "workloads/protocols/mutants/exit-no-final-dmb.S",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.starts_with("isolsim fuzz: 3 protocols, model arm, 40 runs each (seed 1), 2 CPUs"), "{s}");
+    let row = |name: &str| s.lines().find(|l| l.starts_with(&format!("| {name} "))).unwrap_or_else(|| panic!("{s}"));
+    let cells = |name: &str| -> Vec<String> { row(name).split('|').map(|c| c.trim().to_string()).collect() };
+    assert_eq!(cells("deferred")[2..5], ["40", "0", "0"], "{s}");
+    let flush = cells("entry-no-flush");
+    assert!(flush[3].parse::<u32>().unwrap() > 0 && flush[5].starts_with("stale translation"), "{s}");
+    assert!(cells("exit-no-final-dmb")[4].parse::<u32>().unwrap() > 0, "{s}");
+    assert!(s.contains("3 of the 3 protocols that state an expectation behaved as expected."), "{s}");
+}
