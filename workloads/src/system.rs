@@ -124,8 +124,10 @@ struct Origin {
 impl Origin {
     /// The file and the line in it of program line `line`.
     fn locate(&self, line: usize) -> (String, usize) {
-        let (first, file) = self.files.iter().rev().find(|(first, _)| *first < line).unwrap_or(&self.files[0]);
-        (file.clone(), line.saturating_sub(*first))
+        match self.files.iter().rev().find(|(first, _)| *first < line).or(self.files.first()) {
+            Some((first, file)) => (file.clone(), line.saturating_sub(*first)),
+            None => (String::new(), line),
+        }
     }
 
     fn name(&self) -> String {
@@ -279,7 +281,9 @@ impl System {
             .iter()
             .find(|q| !(prog.end() <= q.base || q.end() <= prog.base || prog.insts.is_empty()))
         {
-            let q_origin = self.origins.iter().find(|o| o.base == q.base).expect("every program has an origin");
+            // Code added through code_mut() has no origin: name it by its address.
+            let unknown = Origin { base: q.base, files: vec![(0, format!("the code at {:#x}", q.base))] };
+            let q_origin = self.origins.iter().find(|o| o.base == q.base).unwrap_or(&unknown);
             return Err(Self::overlap((q, q_origin), (&prog, &origin)));
         }
         for (name, &v) in prog.labels.iter().chain(&prog.constants) {
