@@ -118,6 +118,10 @@ pub struct Report {
 /// `arm` or `tso`).
 pub fn run(name: &str, cfg: &Config) -> Result<Report, CalibrateError> {
     let m = &cfg.machine;
+    // The benchmarks' durations are microseconds at this clock (the longest: 100 ms loop iterations).
+    ExperimentConfig::check_clock(m.clock_mhz)
+        .and_then(|_| ExperimentConfig::cycles("machine.clock_mhz", 100_000, m.clock_mhz))
+        .map_err(ExperimentError::from)?;
     let cpus = m.topology.sockets * m.topology.clusters_per_socket * m.topology.cores_per_cluster;
     // Norov's "Normal IPI" targets the first online CPU other than the
     // sender, Linux's CPU 1: on ThunderX2 another physical core (MPIDR

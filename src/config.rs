@@ -203,6 +203,8 @@ pub struct Source {
     pub origin: String,
     /// The comment lines above the key, without their `#`.
     pub comment: Vec<String>,
+    /// 1-based line and column of the key in `origin` (none for a `--set`: the argument is the place).
+    pub pos: Option<(usize, usize)>,
 }
 
 /// Dotted key (`machine.topology.cluster_socket_latency`) → where its value was last set.
@@ -233,10 +235,23 @@ pub fn load_with_sources(
     for s in sets {
         c = with_set(&c, s)?;
         if let Some((key, _)) = s.split_once('=') {
-            sources.insert(key.trim().to_string(), Source { origin: format!("--set {s}"), comment: vec![] });
+            sources.insert(key.trim().to_string(), Source { origin: format!("--set {s}"), comment: vec![], pos: None });
         }
     }
     Ok((c, sources))
+}
+
+/// An error about the value of `key` (dotted) that the reader accepted but a command cannot use,
+/// positioned where `sources` says the value was set (the key has no place when it kept its
+/// default: the message names it).
+pub fn key_error(sources: &Sources, key: &str, message: &str) -> ConfigError {
+    let src = sources.get(key);
+    ConfigError {
+        file: src.map(|s| s.origin.clone()),
+        pos: src.and_then(|s| s.pos),
+        key: Some(key.to_string()),
+        message: format!("invalid value for `{key}`: {message}"),
+    }
 }
 
 /// Records every plain key of the TOML document `text` (file `origin`) with the comment lines
@@ -247,7 +262,7 @@ fn note_sources(sources: &mut Sources, origin: &str, text: &str) {
     let mut found = vec![];
     collect_keys(root.get_ref(), &mut vec![], &mut found);
     for (path, at) in found {
-        let (line, _) = line_col(text, at);
+        let (line, col) = line_col(text, at);
         let mut comment = vec![];
         for l in lines[..line - 1].iter().rev() {
             match l.trim_start().strip_prefix('#') {
@@ -256,7 +271,7 @@ fn note_sources(sources: &mut Sources, origin: &str, text: &str) {
             }
         }
         comment.reverse();
-        sources.insert(path, Source { origin: origin.to_string(), comment });
+        sources.insert(path, Source { origin: origin.to_string(), comment, pos: Some((line, col)) });
     }
 }
 

@@ -42,6 +42,16 @@ pub fn kernel_with(replacements: &[String]) -> Result<Vec<(String, String)>, Str
     Ok(files)
 }
 
+/// Checks that `cfg` makes an experiment (what [`run`] checks before building anything), with an
+/// error about a key positioned where `sources` says its value was set.
+pub fn check(cfg: &Config, sources: &crate::config::Sources) -> Result<(), crate::config::ConfigError> {
+    match Experiment::check_config(&cfg.machine, &cfg.run) {
+        Ok(_) => Ok(()),
+        Err(ExperimentError::Key(k)) => Err(crate::config::key_error(sources, &k.key, &k.message)),
+        Err(e) => Err(crate::config::ConfigError { file: None, pos: None, key: None, message: e.to_string() }),
+    }
+}
+
 /// Runs the experiment of `cfg` for each of `protocols` with `seed` on the
 /// kernel `kernel` (the files besides the protocol, (file name, text) pairs
 /// in load order, e.g. [`workloads::kernel::FILES`]), each protocol's file
@@ -65,14 +75,17 @@ pub fn run(
         })
         .collect::<Result<_, ExperimentError>>()?;
     let done: Vec<std::sync::atomic::AtomicU64> = protocols.iter().map(|_| 0.into()).collect();
-    let total = cfg.run.duration_us * cfg.machine.clock_mhz * protocols.len() as u64;
+    // Each horizon was checked; their sum over protocols may still pass a u64 (progress only).
+    let horizon = cfg.run.duration_us.saturating_mul(cfg.machine.clock_mhz);
+    let total = horizon.saturating_mul(protocols.len() as u64);
     built
         .into_par_iter()
         .enumerate()
         .map(|(i, exp)| {
             exp.run_with_progress(|now, _| {
                 done[i].store(now, std::sync::atomic::Ordering::Relaxed);
-                let sum = done.iter().map(|d| d.load(std::sync::atomic::Ordering::Relaxed)).sum();
+                let sum =
+                    done.iter().map(|d| d.load(std::sync::atomic::Ordering::Relaxed)).fold(0, u64::saturating_add);
                 progress(sum, total);
             })
         })

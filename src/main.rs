@@ -345,6 +345,11 @@ struct LitmusArgs {
     /// Skip the axiomatic check of recorded executions.
     #[arg(long)]
     no_check: bool,
+    /// Check only execution graphs whose relations hold at most this many pairs (about 70 bytes
+    /// each; a thread of n accesses makes n²/2); larger ones are skipped, and the Axioms line says
+    /// how many.
+    #[arg(long, default_value_t = 4_000_000)]
+    max_graph_pairs: u64,
 }
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
@@ -776,14 +781,25 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut cfg =
-        match isolsim::config::load_with_sets(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("{e}");
-                return ExitCode::from(2);
-            }
-        };
+    let loaded = isolsim::config::load_with_sources(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets);
+    // The runs' duration is --duration-us at the configured clock.
+    let checked = loaded.and_then(|(c, sources)| checked_clock(c, &sources)).and_then(|c| {
+        match isolsim::workloads::experiment::ExperimentConfig::cycles(
+            "--duration-us",
+            a.duration_us,
+            c.machine.clock_mhz,
+        ) {
+            Ok(_) => Ok(c),
+            Err(k) => Err(isolsim::config::ConfigError { file: None, pos: None, key: None, message: k.to_string() }),
+        }
+    });
+    let mut cfg = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(m) = a.model {
         cfg.machine.mode = m;
     }
@@ -948,7 +964,8 @@ fn run(a: RunArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let cfg = match isolsim::config::load_with_sets(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets) {
+    let loaded = isolsim::config::load_with_sources(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets);
+    let cfg = match loaded.and_then(|(c, sources)| isolsim::experiment::check(&c, &sources).map(|()| c)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -961,7 +978,8 @@ fn run(a: RunArgs) -> ExitCode {
             .expect("a valid template")
             .progress_chars("=> "),
     );
-    let progress = |done: u64, total: u64| bar.set_position(done * 1000 / total.max(1));
+    let progress =
+        |done: u64, total: u64| bar.set_position((u128::from(done) * 1000 / u128::from(total.max(1))) as u64);
     let kernel = match isolsim::experiment::kernel_with(&a.kernel_files) {
         Ok(k) => k,
         Err(e) => {
@@ -1008,6 +1026,22 @@ fn run(a: RunArgs) -> ExitCode {
     }
 }
 
+/// `cfg` if its clock runs, at a rate that turns the benchmarks' and fuzz runs' microseconds into
+/// cycles without overflow (calibrate's longest step: 100 ms); else an error at `machine.clock_mhz`.
+fn checked_clock(
+    cfg: isolsim::config::Config,
+    sources: &isolsim::config::Sources,
+) -> Result<isolsim::config::Config, isolsim::config::ConfigError> {
+    use isolsim::workloads::experiment::ExperimentConfig;
+    let clock = cfg.machine.clock_mhz;
+    match ExperimentConfig::check_clock(clock)
+        .and_then(|()| ExperimentConfig::cycles("machine.clock_mhz", 100_000, clock))
+    {
+        Ok(_) => Ok(cfg),
+        Err(k) => Err(isolsim::config::key_error(sources, &k.key, &k.message)),
+    }
+}
+
 fn calibrate(a: CalibrateArgs) -> ExitCode {
     let names: Vec<&str> = match &a.preset {
         Some(p) => vec![p.as_str()],
@@ -1015,7 +1049,8 @@ fn calibrate(a: CalibrateArgs) -> ExitCode {
     };
     let mut reports = vec![];
     for name in names {
-        let cfg = match isolsim::config::load_with_sets(Some(name), a.overrides.config.as_deref(), &a.overrides.sets) {
+        let loaded = isolsim::config::load_with_sources(Some(name), a.overrides.config.as_deref(), &a.overrides.sets);
+        let cfg = match loaded.and_then(|(c, sources)| checked_clock(c, &sources)) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("{e}");
@@ -1123,6 +1158,7 @@ fn litmus(a: LitmusArgs) -> ExitCode {
         max_states: a.max_states,
         speculation: a.speculation,
         check_axioms: !a.no_check,
+        max_graph_pairs: a.max_graph_pairs,
         ..RunOptions::default()
     };
     opts.machine.mode = a.model;

@@ -1366,7 +1366,10 @@ pub fn exec(
     sets: &[String],
     defines: &[(String, String)],
 ) -> Result<Outcome, ExecError> {
-    let cfg = config::load_with_sets(preset, config_file, sets).map_err(ExecError::Config)?;
+    let (cfg, sources) = config::load_with_sources(preset, config_file, sets).map_err(ExecError::Config)?;
+    // The report gives times in ns: cycles divided by the clock.
+    workloads::experiment::ExperimentConfig::check_clock(cfg.machine.clock_mhz)
+        .map_err(|k| ExecError::Config(config::key_error(&sources, &k.key, &k.message)))?;
     let sc = Scenario::load(scenario)?;
     let prepared = sc.prepare(&cfg, defines)?;
     let mut source = match (preset, config_file) {

@@ -58,6 +58,15 @@ pub struct AsmError {
     pub msg: String,
 }
 
+const UNDEFINED_LABEL: &str = "undefined label";
+
+impl AsmError {
+    /// The label, if this is a branch to a label defined nowhere.
+    pub fn undefined_label(&self) -> Option<&str> {
+        self.msg.strip_prefix(UNDEFINED_LABEL)?.strip_prefix(" `")?.strip_suffix('`')
+    }
+}
+
 /// An instruction whose branch target may still be a label.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Parsed {
@@ -131,7 +140,7 @@ pub fn assemble_with(text: &str, base: Addr, symbols: &Symbols) -> Result<Progra
             b.label(&label, line, col)?;
         }
         if rest.trim_start().starts_with('.') {
-            directive(&mut b, &mut syms, rest, rest_col).map_err(at)?;
+            directive(&mut b, &mut syms, rest, rest_col, line).map_err(at)?;
         } else if !rest.trim().is_empty() {
             let parsed = parse_inst_with(rest, rest_col, &syms).map_err(at)?;
             b.push(parsed, line);
@@ -150,15 +159,15 @@ pub fn assemble_with(text: &str, base: Addr, symbols: &Symbols) -> Result<Progra
 /// assert!(cpu_model::asm::eval("BASE +", &syms).is_err());
 /// ```
 pub fn eval(text: &str, symbols: &Symbols) -> Result<u64, (usize, String)> {
-    let mut c = Cur { s: text, pos: 0, col0: 1, syms: symbols };
+    let mut c = Cur { s: text, pos: 0, col0: 1, syms: symbols, depth: 0 };
     let v = c.expr()?;
     c.end()?;
     Ok(v)
 }
 
-/// Applies one directive line.
-fn directive(b: &mut Builder, syms: &mut Symbols, s: &str, col0: usize) -> PResult<()> {
-    let mut c = Cur { s, pos: 0, col0, syms };
+/// Applies one directive line (source line `line`).
+fn directive(b: &mut Builder, syms: &mut Symbols, s: &str, col0: usize, line: usize) -> PResult<()> {
+    let mut c = Cur { s, pos: 0, col0, syms, depth: 0 };
     let (name, col) = c.word()?;
     match name.to_ascii_lowercase().as_str() {
         ".equ" | ".set" => {
@@ -207,7 +216,7 @@ fn directive(b: &mut Builder, syms: &mut Symbols, s: &str, col0: usize) -> PResu
             if target - here > 1 << 24 {
                 return Err((vcol, "padding larger than 16 MiB".into()));
             }
-            let line = b.prog.lines.last().copied().unwrap_or(0);
+            // Padding belongs to the directive's line: code that reaches too far is blamed there.
             while b.prog.end() < target {
                 b.push(Parsed { inst: Inst::Udf(0), target: None }, line);
             }
@@ -263,7 +272,7 @@ impl Builder {
     pub fn finish_with(mut self, external: &Symbols) -> Result<Program, AsmError> {
         for (i, label, line, col) in self.pending {
             let Some(&addr) = self.prog.labels.get(&label).or_else(|| external.get(&label)) else {
-                return Err(AsmError { line, col, msg: format!("undefined label `{label}`") });
+                return Err(AsmError { line, col, msg: format!("{UNDEFINED_LABEL} `{label}`") });
             };
             match &mut self.prog.insts[i] {
                 Inst::B { target }
@@ -316,7 +325,13 @@ struct Cur<'a> {
     pos: usize,
     col0: usize,
     syms: &'a Symbols,
+    /// Open parentheses around the expression being parsed.
+    depth: usize,
 }
+
+/// Deepest parenthesis nesting an expression may have: each level is a few
+/// stack frames of the recursive parser, so hostile input must not choose it.
+pub const MAX_EXPR_DEPTH: usize = 100;
 
 type PResult<T> = Result<T, (usize, String)>;
 
@@ -420,16 +435,28 @@ impl<'a> Cur<'a> {
         }
     }
     fn unary(&mut self) -> PResult<u64> {
+        // Signs are counted in a loop, not by recursion: any run of them costs no stack.
+        let mut negate = false;
+        loop {
+            if self.eat('-') {
+                negate = !negate;
+            } else if !self.eat('+') {
+                break;
+            }
+        }
+        let v = self.primary()?;
+        Ok(if negate { v.wrapping_neg() } else { v })
+    }
+    fn primary(&mut self) -> PResult<u64> {
         self.ws();
         let col = self.col();
-        if self.eat('-') {
-            return Ok(self.unary()?.wrapping_neg());
-        }
-        if self.eat('+') {
-            return self.unary();
-        }
         if self.eat('(') {
+            if self.depth >= MAX_EXPR_DEPTH {
+                return Err((col, format!("parentheses nested deeper than {MAX_EXPR_DEPTH} levels")));
+            }
+            self.depth += 1;
             let v = self.expr()?;
+            self.depth -= 1;
             self.expect(')')?;
             return Ok(v);
         }
@@ -562,7 +589,7 @@ pub fn parse_inst(s: &str, col0: usize) -> Result<Parsed, (usize, String)> {
 
 /// Parses one instruction with `syms` defined for its immediates.
 pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (usize, String)> {
-    let mut c = Cur { s, pos: 0, col0, syms };
+    let mut c = Cur { s, pos: 0, col0, syms, depth: 0 };
     let (mn, mcol) = c.word()?;
     let upper = mn.to_ascii_uppercase();
     let mut target = None;
@@ -902,6 +929,7 @@ mod tests {
         }
         let e = assemble("B nowhere", 0).unwrap_err();
         assert_eq!((e.line, e.col, e.msg.as_str()), (1, 3, "undefined label `nowhere`"));
+        assert_eq!(e.undefined_label(), Some("nowhere"));
         let e = assemble("LDR W0,[W1]", 0).unwrap_err();
         assert_eq!(e.col, 9);
         let e = assemble("MOV X0,#1 junk", 0).unwrap_err();
@@ -936,6 +964,28 @@ mod tests {
             let e = assemble_with(text, 0, &syms).unwrap_err();
             assert_eq!((e.line, e.col, e.msg.as_str()), (line, col, msg), "{text}");
         }
+    }
+
+    #[test]
+    fn hostile_expressions_are_a_positioned_error_or_a_value_not_a_stack_overflow() {
+        let syms = Symbols::new();
+        // 10,000 nested parentheses: refused at the first one past the limit, in .equ and immediates.
+        let deep = format!("{}1{}", "(".repeat(10_000), ")".repeat(10_000));
+        let e = assemble(&format!(".equ D, {deep}"), 0).unwrap_err();
+        let msg = format!("parentheses nested deeper than {MAX_EXPR_DEPTH} levels");
+        assert_eq!((e.line, e.col, e.msg.as_str()), (1, 9 + MAX_EXPR_DEPTH, msg.as_str()));
+        let e = assemble(&format!("MOV X0,#{deep}"), 0).unwrap_err();
+        assert_eq!((e.col, e.msg.as_str()), (9 + MAX_EXPR_DEPTH, msg.as_str()));
+        assert_eq!(eval(&deep, &syms).unwrap_err(), (1 + MAX_EXPR_DEPTH, msg));
+        // At the limit it still evaluates.
+        let ok = format!("{}7{}", "(".repeat(MAX_EXPR_DEPTH), ")".repeat(MAX_EXPR_DEPTH));
+        assert_eq!(eval(&ok, &syms), Ok(7));
+        // 100,000 unary minuses (an even number) and pluses cost no stack at all.
+        assert_eq!(eval(&format!("{}5", "-".repeat(100_000)), &syms), Ok(5));
+        assert_eq!(eval(&format!("{}5", "-".repeat(99_999)), &syms), Ok(5u64.wrapping_neg()));
+        assert_eq!(eval(&format!("{}(-5)", "+-".repeat(50_000)), &syms), Ok(5u64.wrapping_neg()));
+        let p = assemble(&format!(".equ M, {}3\nMOV X0,#{}M", "-".repeat(100_000), "-".repeat(100_000)), 0).unwrap();
+        assert_eq!(p.insts[0].to_string(), "MOV X0,#3");
     }
 
     #[test]

@@ -312,9 +312,15 @@ impl Gic {
     /// Decodes a write of `value` to ICC_SGI1R_EL1 by `sender`: the SGI
     /// number and, for each target in core order, the cycles from the end of
     /// the write until the machine should call [`Gic::set_pending`] on it.
+    ///
+    /// Only cores this controller has are targets: the topology may describe
+    /// more cores than the machine runs (a litmus test's threads fill the
+    /// first ones), and a PE that does not exist receives nothing, whether
+    /// IRM or a target-list bit names it.
     pub fn sgi_deliveries(&self, value: u64, sender: usize, topo: &Topology) -> (u8, Vec<(usize, Cycle)>) {
         let (intid, targets) = decode_sgi1r(value, sender, topo);
-        (intid, targets.into_iter().map(|t| (t, self.delivery_latency(topo, sender, t))).collect())
+        let exists = |t: &usize| *t < self.num_cores();
+        (intid, targets.into_iter().filter(exists).map(|t| (t, self.delivery_latency(topo, sender, t))).collect())
     }
 
     /// Makes `intid` pending on `core`. Returns false if it already was
@@ -460,6 +466,24 @@ mod tests {
         }
         // IRM ignores the target fields.
         assert_eq!(decode_sgi1r(v | 0xffff | (1 << 32), 4, &t).1.len(), 111);
+    }
+
+    #[test]
+    fn sgis_reach_only_the_cores_the_machine_has() {
+        // A 2-thread machine on the default 8-core topology (as a litmus test or harness runs).
+        let (t, gic) = (topo(1, 2, 4), Gic::new(GicConfig::default(), 2));
+        let irm = (1u64 << 40) | (2 << 24);
+        let (intid, to) = gic.sgi_deliveries(irm, 0, &t);
+        assert_eq!(
+            (intid, to.iter().map(|d| d.0).collect::<Vec<_>>()),
+            (2, vec![1]),
+            "every existing core but the sender"
+        );
+        assert_eq!(gic.sgi_deliveries(irm, 1, &t).1.iter().map(|d| d.0).collect::<Vec<_>>(), vec![0]);
+        // Target-list bits naming cores 2..3 (in the topology, not in the machine) and 4.. (in neither).
+        let (_, to) = gic.sgi_deliveries(0xfffe, 0, &t);
+        assert_eq!(to.iter().map(|d| d.0).collect::<Vec<_>>(), vec![1]);
+        assert!(gic.sgi_deliveries((1 << 16) | 0xf, 0, &t).1.is_empty(), "the second cluster has no machine core");
     }
 
     #[test]

@@ -41,7 +41,7 @@ use sim::{Cycle, Engine, Model, Scheduler};
 use crate::code::CodeSpace;
 use crate::core::{AccessKind, Core, CoreConfig, Env, Fetched, Platform, Translating, TranslationFault};
 pub use crate::core::{Observed, Probe, ProbeHit, ThreadInit, WatchedLoad};
-use crate::gic::{Gic, GicConfig, decode_sgi1r};
+use crate::gic::{Gic, GicConfig};
 use crate::isa::SysReg;
 use crate::topology::{Topology, TopologyConfig};
 use memory_model::tlb::{Invalidation, InvalidationLog, Tlb, TlbConfig, walk};
@@ -305,10 +305,8 @@ fn device_write(
 ) -> Cycle {
     match reg {
         SysReg::IccSgi1rEl1 => {
-            let (intid, targets) = decode_sgi1r(value, core as usize, topology);
-            for t in targets {
-                deliveries.push((t, intid, gic.delivery_latency(topology, core as usize, t)));
-            }
+            let (intid, targets) = gic.sgi_deliveries(value, core as usize, topology);
+            deliveries.extend(targets.into_iter().map(|(t, at)| (t, intid, at)));
             gic.config().sgi_write_cycles
         }
         SysReg::IccEoir1El1 => {

@@ -79,10 +79,10 @@ impl Default for TopologyConfig {
 
 /// Largest machine a [`Topology`] describes.
 ///
-/// Four times the memory model's directory width
-/// ([`memory_model::cache::MAX_CORES`]); it bounds the cluster-distance table
-/// at 8 MiB even when every cluster has a single core.
-pub const MAX_CORES: usize = 1024;
+/// The memory model's directory width ([`memory_model::cache::MAX_CORES`]),
+/// so that every core of a valid topology can run; it bounds the
+/// cluster-distance table at 8 MiB even when every cluster has a single core.
+pub const MAX_CORES: usize = memory_model::cache::MAX_CORES;
 
 /// Each affinity level is an 8-bit field of MPIDR_EL1 and ICC_SGI1R_EL1.
 const MAX_PER_LEVEL: usize = 256;

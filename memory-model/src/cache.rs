@@ -43,13 +43,21 @@ impl Default for CacheConfig {
     }
 }
 
-/// Largest number of cores the directory tracks (sharer bitmap width).
-pub const MAX_CORES: usize = 256;
+/// Largest number of cores the directory tracks: the largest machine a
+/// topology describes (`cpu_model::topology::MAX_CORES`).
+pub const MAX_CORES: usize = 1024;
 
+/// Sharer words beyond the first 64 cores.
+const HIGH_WORDS: usize = MAX_CORES / 64 - 1;
+
+/// A line's directory entry. Cores 0–63 are a word in the entry; higher
+/// cores, which only large machines have, a word array allocated the first
+/// time one of them shares the line (and kept, cleared, afterwards).
 #[derive(Clone, Debug, Default)]
 struct Line {
     owner: Option<u16>,
-    sharers: [u64; MAX_CORES / 64],
+    low: u64,
+    high: Option<Box<[u64; HIGH_WORDS]>>,
 }
 
 impl Line {
@@ -58,20 +66,35 @@ impl Line {
         assert!(c < MAX_CORES, "core {c} beyond the directory's {MAX_CORES}");
         (c / 64, 1 << (c % 64))
     }
+    fn word(&self, w: usize) -> u64 {
+        match w {
+            0 => self.low,
+            _ => self.high.as_ref().map_or(0, |h| h[w - 1]),
+        }
+    }
     fn has(&self, core: u16) -> bool {
         let (w, b) = Self::bit(core);
-        self.owner == Some(core) || self.sharers[w] & b != 0
+        self.owner == Some(core) || self.word(w) & b != 0
     }
     fn add_sharer(&mut self, core: u16) {
-        let (w, b) = Self::bit(core);
-        self.sharers[w] |= b;
+        match Self::bit(core) {
+            (0, b) => self.low |= b,
+            (w, b) => self.high.get_or_insert_with(|| Box::new([0; HIGH_WORDS]))[w - 1] |= b,
+        }
+    }
+    /// Every sharer word, cores 0–63 first.
+    fn words(&self) -> impl Iterator<Item = u64> + '_ {
+        std::iter::once(self.low).chain(self.high.iter().flat_map(|h| h.iter().copied()))
     }
     fn any_sharer_other_than(&self, core: u16) -> bool {
         let (mine_w, mine_b) = Self::bit(core);
-        self.sharers.iter().enumerate().any(|(i, &w)| w & if i == mine_w { !mine_b } else { u64::MAX } != 0)
+        self.words().enumerate().any(|(i, w)| w & if i == mine_w { !mine_b } else { u64::MAX } != 0)
     }
     fn clear_sharers(&mut self) {
-        self.sharers = [0; MAX_CORES / 64];
+        self.low = 0;
+        if let Some(h) = &mut self.high {
+            h.fill(0);
+        }
     }
 }
 
@@ -96,7 +119,7 @@ impl Distances<'_> {
     /// Cost of invalidating every copy other cores hold (they answer in parallel).
     fn invalidation(&self, line: &Line, core: u16) -> Cycle {
         let mut far = 0;
-        for (w, &bits) in line.sharers.iter().enumerate() {
+        for (w, bits) in line.words().enumerate() {
             let mut b = bits;
             while b != 0 {
                 let c = (w * 64 + b.trailing_zeros() as usize) as u16;
@@ -253,5 +276,25 @@ mod tests {
         assert_eq!(m.peek_store(0, 0x1000), cfg.remote_transfer, "must invalidate sharers");
         assert_eq!(m.store(0, 0x1000), (cfg.remote_transfer, Served::Remote));
         assert_eq!(m.load(200, 0x1000), (cfg.remote_transfer, Served::Remote), "many cores");
+    }
+
+    #[test]
+    fn every_core_of_the_largest_machine_has_a_place_in_the_directory() {
+        let cfg = CacheConfig::default();
+        let mut m = CoherenceModel::new(cfg.clone());
+        let last = (MAX_CORES - 1) as u16;
+        for core in [0, 63, 64, 256, 257, last] {
+            assert_eq!(m.load(core, 0x40).1, if core == 0 { Served::Memory } else { Served::Shared }, "core {core}");
+            assert_eq!(m.load(core, 0x40), (cfg.l1_hit, Served::L1), "core {core}");
+        }
+        // A store by a low core invalidates the high sharers, and they miss afterwards.
+        assert_eq!(m.store(1, 0x40), (cfg.remote_transfer, Served::Remote));
+        assert_eq!(m.peek_load(last, 0x40), cfg.remote_transfer);
+        assert_eq!(m.store(257, 0x40), (cfg.remote_transfer, Served::Remote));
+        assert_eq!(m.store(257, 0x48), (cfg.l1_hit, Served::L1));
+        m.place(0x80, None, &[300]);
+        assert_eq!(m.peek_load(300, 0x80), cfg.l1_hit);
+        assert_eq!(m.peek_load(0, 0x80), cfg.l2_hit);
+        assert_eq!(m.peek_store(300, 0x80), cfg.l1_hit, "the only sharer");
     }
 }

@@ -52,7 +52,7 @@
 //! writes are implicit: one per location, first in coherence, referred to as
 //! `(INIT_TID, k)` (see [`EventRef`]).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 
 use petgraph::algo::tarjan_scc;
@@ -166,6 +166,31 @@ impl ExecGraph {
             }
         }
         locs.into_iter().collect()
+    }
+
+    /// How many pairs the largest relations [`check`] builds hold, at most:
+    /// program order between the memory events of each thread, coherence
+    /// among the writes of each location (initial write included) and
+    /// from-reads from its reads to its writes. The check's time and memory
+    /// grow with it (each derived relation is a list of pairs), so a caller
+    /// can skip a graph too large to check (a loop of thousands of stores).
+    pub fn relation_pairs(&self) -> u64 {
+        let tri = |n: u64| n.saturating_mul(n.saturating_sub(1)) / 2;
+        let mut per_loc: BTreeMap<Addr, (u64, u64)> = BTreeMap::new();
+        let mut pairs = 0u64;
+        for th in &self.threads {
+            let mem = th.iter().filter(|e| e.is_read() || e.is_write()).count() as u64;
+            pairs = pairs.saturating_add(tri(mem));
+            for e in th {
+                let (reads, writes) = per_loc.entry(e.addr).or_default();
+                *reads += u64::from(e.is_read());
+                *writes += u64::from(e.is_write());
+            }
+        }
+        for (reads, writes) in per_loc.into_values() {
+            pairs = pairs.saturating_add(tri(writes + 1)).saturating_add(reads.saturating_mul(writes + 1));
+        }
+        pairs
     }
 }
 
@@ -1957,6 +1982,17 @@ mod tests {
         assert!(po_order(&g, Mode::Arm, (0, 0), (0, 2)).unwrap().by.is_some());
         // Not a program-order pair.
         assert_eq!(po_order(&g, Mode::Arm, (0, 2), (0, 0)), None);
+    }
+
+    #[test]
+    fn relation_pairs_grow_with_the_square_of_a_thread_and_of_a_location() {
+        // SB: po 1 per thread; per location co 1 (init, write) and fr 2 (the read to both).
+        assert_eq!(sb(None).relation_pairs(), 2 + 2 * (1 + 2));
+        // One thread of n stores to x, one read of x: po n(n-1)/2, co (n+1)n/2, fr n+1.
+        let n = 100;
+        let stores: Vec<Event> = (0..n).map(|i| w(X, i + 1)).collect();
+        let g = exec(vec![stores, vec![r(X).from(0, 0)]], &[]);
+        assert_eq!(g.relation_pairs(), n * (n - 1) / 2 + (n + 1) * n / 2 + (n + 1));
     }
 
     #[test]

@@ -53,7 +53,8 @@ impl<E> Scheduler<E> {
     /// Schedules `event` `delay` cycles from now.
     #[inline]
     pub fn after(&mut self, delay: Cycle, priority: Priority, event: E) -> EventKey {
-        self.queue.push(self.now + delay, priority, event)
+        // A delay past the end of time (a user's absurd latency) is "never", not a wrap into the past.
+        self.queue.push(self.now.saturating_add(delay), priority, event)
     }
 
     /// Asks the engine to stop after the current event.

@@ -72,7 +72,9 @@ pub trait TransitionSystem {
 /// Exploration bounds.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Stop after this many distinct states.
+    /// Stop once this many distinct states have been reached: expanded, or
+    /// waiting on the depth-first stack. Waiting states are whole snapshots,
+    /// so this bounds the explorer's memory as well as its time.
     pub max_states: u64,
 }
 
@@ -97,7 +99,8 @@ pub struct ExploreStats {
     pub pruned: u64,
     /// States past a model bound (their successors were not explored).
     pub model_bound_hits: u64,
-    /// True if `max_states` stopped the search early.
+    /// True if `max_states` stopped the search early (states expanded and
+    /// waiting reached it).
     pub state_limit_hit: bool,
 }
 
@@ -305,6 +308,12 @@ pub fn explore_with_paths<T: TransitionSystem>(
                         stack.push((s, path.then(label)));
                     }
                 }
+                // The waiting states are memory too: a wide state space (many threads) would
+                // otherwise fill the stack with snapshots long before max_states were expanded.
+                if stats.states + stack.len() as u64 > limits.max_states {
+                    stats.state_limit_hit = true;
+                    break;
+                }
             }
         }
     }
@@ -371,7 +380,70 @@ mod tests {
     #[test]
     fn the_state_limit_is_reported() {
         let stats = explore(&Grid, [0; 3], &Limits { max_states: 5 }, |_| {});
-        assert_eq!(stats.states, 5);
+        assert!(stats.states <= 5);
         assert!(stats.state_limit_hit && stats.bound_hit());
+        // A space of exactly the limit is explored whole.
+        let stats = explore(&Grid, [0; 3], &Limits { max_states: 27 }, |_| {});
+        assert_eq!((stats.states, stats.state_limit_hit), (27, false));
+    }
+
+    thread_local! {
+        /// Snapshots of [`Wide`] alive now, and the most alive at once.
+        static LIVE: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+    }
+
+    /// A snapshot that counts how many of its kind are alive.
+    #[derive(Hash)]
+    struct Counted(Vec<u8>);
+    impl Counted {
+        fn new(v: Vec<u8>) -> Self {
+            LIVE.with(|l| {
+                let (live, peak) = l.get();
+                l.set((live + 1, peak.max(live + 1)));
+            });
+            Counted(v)
+        }
+    }
+    impl Clone for Counted {
+        fn clone(&self) -> Self {
+            Counted::new(self.0.clone())
+        }
+    }
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            LIVE.with(|l| l.set((l.get().0 - 1, l.get().1)));
+        }
+    }
+
+    /// `n` independent counters that each step once: 2^n states, `n` successors of the first.
+    struct Wide(usize);
+    impl TransitionSystem for Wide {
+        type State = Counted;
+        type Label = usize;
+        fn expand(&self, s: &Counted, out: &mut Vec<(usize, Counted)>) -> Expansion {
+            for i in 0..self.0 {
+                let mut n = s.clone();
+                if self.apply(&mut n, &i) {
+                    out.push((i, n));
+                }
+            }
+            if out.is_empty() { Expansion::Final } else { Expansion::Continue }
+        }
+        fn apply(&self, s: &mut Counted, i: &usize) -> bool {
+            s.0[*i] += 1;
+            s.0[*i] <= 1
+        }
+    }
+
+    #[test]
+    fn the_snapshots_held_never_pass_the_limit_by_more_than_one_expansion() {
+        // Depth-first on 64 counters leaves ~63 waiting snapshots per level: 1,000 expansions
+        // would hold tens of thousands. The limit counts them, so about 1,000 + 2 × 64 exist at most.
+        LIVE.with(|l| l.set((0, 0)));
+        let stats = explore(&Wide(64), Counted::new(vec![0; 64]), &Limits { max_states: 1000 }, |_| {});
+        assert!(stats.state_limit_hit && stats.states > 10, "{stats:?}");
+        let (live, peak) = LIVE.with(|l| l.get());
+        assert_eq!(live, 0, "every snapshot dropped");
+        assert!(peak <= 1000 + 2 * 64, "{peak} snapshots alive at once");
     }
 }

@@ -62,8 +62,9 @@
 //! `isolsim litmus --exhaustive` and `isolsim check`.
 //!
 //! ## Parallel runs
-//! [`par::map_indexed`] runs independent, index-seeded jobs over rayon and
-//! returns results in index order, so `--jobs` never changes an answer.
+//! [`par::fold_indexed`] runs independent, index-seeded jobs over rayon and
+//! folds their results in index order, as they come in (bounded memory for
+//! any count), so `--jobs` never changes an answer.
 
 pub mod engine;
 pub mod explore;

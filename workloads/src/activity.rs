@@ -26,6 +26,8 @@ use serde::{Deserialize, Serialize};
 use sim::Cycle;
 use sim::rng::RngStreams;
 
+use crate::experiment::KeyError;
+
 /// Kernel activity on housekeeping CPUs and the behaviour of the isolated
 /// tasks. Rates are per second of simulated time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -95,24 +97,34 @@ impl Default for ActivityConfig {
 }
 
 impl ActivityConfig {
-    /// Checks the values (rates finite and non-negative, at least one generator).
-    pub fn validate(&self) -> Result<(), String> {
-        for (name, r) in [
+    /// The rates of the housekeeping operations, by key name (in [`Op::ALL`]'s order).
+    pub fn rates(&self) -> [(&'static str, f64); 4] {
+        [
             ("text_patch_per_s", self.text_patch_per_s),
             ("vmalloc_per_s", self.vmalloc_per_s),
             ("slab_tune_per_s", self.slab_tune_per_s),
             ("munmap_per_s", self.munmap_per_s),
-            ("syscalls_per_s", self.syscalls_per_s),
-        ] {
+        ]
+    }
+
+    /// Checks the values (rates finite and non-negative, at least one generator).
+    pub fn validate(&self) -> Result<(), KeyError> {
+        for (name, r) in self.rates().into_iter().chain([("syscalls_per_s", self.syscalls_per_s)]) {
             if !r.is_finite() || r < 0.0 {
-                return Err(format!("{name} = {r}: a rate must be a finite number ≥ 0"));
+                return Err(KeyError::new(
+                    format!("run.activity.{name}"),
+                    format!("{r}: a rate must be a finite number ≥ 0"),
+                ));
             }
         }
         if self.generators == 0 {
-            return Err("generators = 0: at least one housekeeping CPU must generate the activity".into());
+            return Err(KeyError::new(
+                "run.activity.generators",
+                "0: at least one housekeeping CPU must generate the activity",
+            ));
         }
         if self.iter_work_cycles == 0 {
-            return Err("iter_work_cycles = 0: an iteration must take time".into());
+            return Err(KeyError::new("run.activity.iter_work_cycles", "0: an iteration must take time"));
         }
         Ok(())
     }
@@ -208,10 +220,11 @@ pub fn schedules(cfg: &ActivityConfig, streams: &RngStreams, clock_mhz: u64, hor
             continue;
         }
         let mut rng = streams.stream(&format!("activity/{}", op.name()));
-        let mut t = 0;
+        let mut t: Cycle = 0;
         let mut index = 0;
         loop {
-            t += exp_gap(&mut rng, hz / rate);
+            // Saturating: a rate so low that the gap is past the end of time never comes.
+            t = t.saturating_add(exp_gap(&mut rng, hz / rate));
             if t >= horizon {
                 break;
             }
@@ -247,7 +260,7 @@ pub fn syscall_gaps(
         while covered < horizon {
             let g = exp_gap(&mut rng, mean_iters);
             gaps.push(g);
-            covered += g * cfg.iter_work_cycles;
+            covered = covered.saturating_add(g.saturating_mul(cfg.iter_work_cycles));
         }
     }
     gaps.push(0);
@@ -300,9 +313,27 @@ mod tests {
     }
 
     #[test]
+    fn gaps_past_the_end_of_time_end_the_schedule_instead_of_wrapping() {
+        // A rate this low draws gaps of u64::MAX cycles; a loop this long, iterations as long.
+        let rare = ActivityConfig {
+            text_patch_per_s: 1e-300,
+            vmalloc_per_s: 1e-300,
+            slab_tune_per_s: 1e-300,
+            munmap_per_s: 1e-300,
+            syscalls_per_s: 1e-300,
+            ..ActivityConfig::default()
+        };
+        let s = schedules(&rare, &RngStreams::new(1), 2500, u64::MAX);
+        assert_eq!(s.iter().flatten().count(), 0);
+        assert_eq!(syscall_gaps(&rare, &RngStreams::new(1), 2500, 0, u64::MAX).len(), 2);
+        let slow = ActivityConfig { iter_work_cycles: u64::MAX / 2, ..ActivityConfig::default() };
+        assert!(syscall_gaps(&slow, &RngStreams::new(1), 2500, 0, u64::MAX).len() <= 4);
+    }
+
+    #[test]
     fn bad_rates_are_rejected() {
         let bad = ActivityConfig { vmalloc_per_s: -1.0, ..ActivityConfig::default() };
-        assert!(bad.validate().unwrap_err().contains("vmalloc_per_s"));
+        assert_eq!(bad.validate().unwrap_err().key, "run.activity.vmalloc_per_s");
         assert!(ActivityConfig { generators: 0, ..ActivityConfig::default() }.validate().is_err());
     }
 }

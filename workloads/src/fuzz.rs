@@ -234,14 +234,7 @@ impl Fuzz {
         tick: impl Fn(u64) + Sync + Send,
     ) -> Result<FuzzReport, ExperimentError> {
         let done = std::sync::atomic::AtomicU64::new(0);
-        let results: Vec<(FuzzRun, RunOutcome)> = sim::par::map_indexed(self.cfg.runs, jobs, |i| {
-            let r = self.run_one(p, i);
-            tick(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
-            r
-        })
-        .into_iter()
-        .collect::<Result<_, _>>()?;
-        let mut rep = FuzzReport {
+        let rep = FuzzReport {
             protocol: p.name.clone(),
             mode: self.cfg.machine.mode,
             runs: self.cfg.runs,
@@ -253,7 +246,14 @@ impl Fuzz {
             first_break: None,
             first_break_evidence: None,
         };
-        for (params, o) in results {
+        // Each run is folded in as it finishes, in index order: memory does not grow with --runs.
+        let run = |i| {
+            let r = self.run_one(p, i);
+            tick(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
+            r
+        };
+        sim::par::fold_indexed(self.cfg.runs, jobs, rep, run, |rep, r| {
+            let (params, o) = r?;
             if let Some(v) = o.violations.first() {
                 rep.safety_violations += 1;
                 if rep.first_violation.is_none() {
@@ -271,8 +271,8 @@ impl Fuzz {
                 *n += (c > 0) as u64;
             }
             rep.coverage += &o.orderings;
-        }
-        Ok(rep)
+            Ok(())
+        })
     }
 }
 

@@ -267,7 +267,7 @@ pub const FUNCTIONS: [&str; 4] =
     ["enter_from_user_mode", "exit_to_user_mode", "isolation_publish", "isolation_defer_cpu"];
 
 /// The label a line defines, if any (`name:` first on the line).
-fn label_of(line: &str) -> Option<&str> {
+pub(crate) fn label_of(line: &str) -> Option<&str> {
     let code = line.split("//").next().unwrap_or("").trim_start();
     let (name, _) = code.split_once(':')?;
     (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(name)

@@ -34,10 +34,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use cpu_model::asm::{AsmError, Symbols, assemble_with};
+use cpu_model::asm::{AsmError, Program, Symbols, assemble_with};
 use cpu_model::code::CodeSpace;
 use cpu_model::gic::encode_sgi1r;
-use cpu_model::isa::{Reg, SysReg};
+use cpu_model::isa::{Inst, Reg, SysReg};
 use cpu_model::machine::{Machine, MachineConfig, RunError, ThreadInit};
 use cpu_model::topology::Topology;
 use memory_model::Addr;
@@ -45,6 +45,7 @@ use memory_model::memory::FlatMemory;
 use sim::{Cycle, Engine};
 
 use crate::kernel::KernelConfig;
+use crate::protocol::label_of;
 
 /// A program that failed to assemble, named by the file it came from.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -57,19 +58,81 @@ pub enum LoadError {
         /// The error, with its line and column.
         error: AsmError,
     },
-    /// A program that would overlap code already loaded.
-    #[error("{file}: code at {base:#x}..{end:#x} overlaps code already loaded")]
+    /// Two programs' code overlap. Programs grow upwards from their bases, so
+    /// the one that starts lower ran into the other: it is the one named, at
+    /// the line whose code (or `.org`/alignment padding) reaches the other's base.
+    #[error(
+        "{}: code here reaches {other_base:#x}, where {other} starts (this program: {base:#x}..{end:#x})",
+        at(file, *line)
+    )]
     Overlap {
-        /// Where the text came from.
+        /// The file whose code reaches too far.
         file: String,
-        /// First address.
+        /// Its line that reaches `other_base` (0: unknown).
+        line: usize,
+        /// First address of its program.
         base: Addr,
-        /// One past the last.
+        /// One past its program's last instruction.
         end: Addr,
+        /// The program it runs into (its files).
+        other: String,
+        /// Where that program starts.
+        other_base: Addr,
     },
     /// A label named at start-up that no program defines.
     #[error("no program defines `{0}`")]
     NoSuchLabel(String),
+    /// A label the kernel needs, missing from the file that replaced the
+    /// shipped file defining it (a protocol variant, a `--kernel-file`).
+    #[error("{}", missing_label(label, file, *line, after.as_deref(), shipped))]
+    MissingLabel {
+        /// The label.
+        label: String,
+        /// The loaded file that should define it.
+        file: String,
+        /// The line of `after` in `file` (0: none).
+        line: usize,
+        /// The nearest label before it in the shipped file that `file` defines too, if any.
+        after: Option<String>,
+        /// The shipped file that defines it.
+        shipped: String,
+    },
+}
+
+/// `file:line:1`, or `file` when the line is unknown (0).
+fn at(file: &str, line: usize) -> String {
+    if line == 0 { file.to_string() } else { format!("{file}:{line}:1") }
+}
+
+fn missing_label(label: &str, file: &str, line: usize, after: Option<&str>, shipped: &str) -> String {
+    match after {
+        Some(f) => {
+            format!("{}: no `{label}` label after `{f}`: the kernel needs it ({shipped} has it there)", at(file, line))
+        }
+        None => format!("{file}: no `{label}` label: the kernel needs it ({shipped} defines it)"),
+    }
+}
+
+/// The files a loaded program was assembled from: each file's name with the
+/// program line its text starts after.
+#[derive(Clone, Debug)]
+struct Origin {
+    base: Addr,
+    files: Vec<(usize, String)>,
+}
+
+impl Origin {
+    /// The file and the line in it of program line `line`.
+    fn locate(&self, line: usize) -> (String, usize) {
+        match self.files.iter().rev().find(|(first, _)| *first < line).or(self.files.first()) {
+            Some((first, file)) => (file.clone(), line.saturating_sub(*first)),
+            None => (String::new(), line),
+        }
+    }
+
+    fn name(&self) -> String {
+        self.files.iter().map(|f| f.1.as_str()).collect::<Vec<_>>().join("+")
+    }
 }
 
 /// Code, memory and start-up state of every CPU.
@@ -83,6 +146,10 @@ pub struct System {
     next_data: Addr,
     /// The protocol whose file [`System::load_kernel`] loads.
     protocol: crate::kernel::Protocol,
+    /// Where each loaded program came from, for messages.
+    origins: Vec<Origin>,
+    /// The kernel's files as loaded (name, text), for messages about labels it lacks.
+    kernel_files: Vec<(String, String)>,
 }
 
 impl System {
@@ -163,6 +230,8 @@ impl System {
             threads,
             next_data: Self::DATA_BASE,
             protocol: kernel.protocol,
+            origins: vec![],
+            kernel_files: vec![],
         }
     }
 
@@ -194,11 +263,28 @@ impl System {
     /// constants as symbols. A name that is already a symbol keeps its
     /// first value.
     pub fn load(&mut self, file: &str, text: &str, base: Addr) -> Result<(), LoadError> {
-        let prog =
-            assemble_with(text, base, &self.symbols).map_err(|error| LoadError::Asm { file: file.into(), error })?;
-        if self.code.programs().iter().any(|q| !(prog.end() <= q.base || q.end() <= prog.base || prog.insts.is_empty()))
+        self.load_files(vec![(0, file.to_string())], text, base)
+    }
+
+    /// [`System::load`] of `text`, made of `files` (each starting after a program line).
+    fn load_files(&mut self, files: Vec<(usize, String)>, text: &str, base: Addr) -> Result<(), LoadError> {
+        let origin = Origin { base, files };
+        let prog = assemble_with(text, base, &self.symbols).map_err(|mut error| {
+            let (file, line) = origin.locate(error.line);
+            error.line = line;
+            LoadError::Asm { file, error }
+        })?;
+        // The same test as CodeSpace::add, which must not fail.
+        if let Some(q) = self
+            .code
+            .programs()
+            .iter()
+            .find(|q| !(prog.end() <= q.base || q.end() <= prog.base || prog.insts.is_empty()))
         {
-            return Err(LoadError::Overlap { file: file.into(), base: prog.base, end: prog.end() });
+            // Code added through code_mut() has no origin: name it by its address.
+            let unknown = Origin { base: q.base, files: vec![(0, format!("the code at {:#x}", q.base))] };
+            let q_origin = self.origins.iter().find(|o| o.base == q.base).unwrap_or(&unknown);
+            return Err(Self::overlap((q, q_origin), (&prog, &origin)));
         }
         for (name, &v) in prog.labels.iter().chain(&prog.constants) {
             self.symbols.entry(name.clone()).or_insert(v);
@@ -211,7 +297,27 @@ impl System {
             }
         }
         self.code.add(prog);
+        self.origins.push(origin);
         Ok(())
+    }
+
+    /// The error for overlapping programs `a` and `b`: the one starting lower
+    /// (the later one on a tie) reached into the other's base.
+    fn overlap(a: (&Program, &Origin), b: (&Program, &Origin)) -> LoadError {
+        let ((low, low_origin), (high, high_origin)) = if a.0.base < b.0.base { (a, b) } else { (b, a) };
+        let index = ((high.base - low.base) / Inst::BYTES) as usize;
+        let (file, line) = match low.lines.get(index) {
+            Some(&l) => low_origin.locate(l),
+            None => (low_origin.name(), 0),
+        };
+        LoadError::Overlap {
+            file,
+            line,
+            base: low.base,
+            end: low.end(),
+            other: high_origin.name(),
+            other_base: high.base,
+        }
     }
 
     /// Assembles several files as one program at `base` (their labels may
@@ -221,24 +327,13 @@ impl System {
         let mut text = String::new();
         let mut starts = vec![];
         for (name, body) in files {
-            starts.push((text.lines().count(), *name));
+            starts.push((text.lines().count(), name.to_string()));
             text.push_str(body);
             if !body.ends_with('\n') {
                 text.push('\n');
             }
         }
-        self.load("", &text, base).map_err(|e| match e {
-            LoadError::Asm { mut error, .. } => {
-                let (first, file) =
-                    starts.iter().rev().find(|(first, _)| *first < error.line).copied().unwrap_or((0, ""));
-                error.line -= first;
-                LoadError::Asm { file: file.to_string(), error }
-            }
-            LoadError::Overlap { base, end, .. } => {
-                LoadError::Overlap { file: files.iter().map(|f| f.0).collect::<Vec<_>>().join("+"), base, end }
-            }
-            other => other,
-        })
+        self.load_files(starts, &text, base)
     }
 
     /// Loads the kernel ([`crate::kernel::files`] of the protocol the
@@ -253,12 +348,62 @@ impl System {
     /// with some files replaced by a protocol variant, say. It must define
     /// the patch sites ([`crate::kernel::PATCH_SITES`]).
     pub fn load_kernel_from(&mut self, files: &[(&str, &str)]) -> Result<(), LoadError> {
-        self.load_unit(files, Self::KERNEL_TEXT)?;
+        self.kernel_files = files.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect();
+        self.load_unit(files, Self::KERNEL_TEXT).map_err(|e| match &e {
+            // A label the kernel branches to: the file that should define it is at fault, not the branch.
+            LoadError::Asm { error, .. } => match error.undefined_label() {
+                Some(name) => match self.missing(name) {
+                    LoadError::NoSuchLabel(_) => e,
+                    blamed => blamed,
+                },
+                None => e,
+            },
+            _ => e,
+        })?;
         for site in crate::kernel::PATCH_SITES {
-            let pc = self.symbol(site).ok_or_else(|| LoadError::NoSuchLabel(site.to_string()))?;
+            let pc = self.label(site)?;
             self.code.mark_patchable(pc);
         }
         Ok(())
+    }
+
+    /// The value of a label the caller needs, or an error naming the file
+    /// that should define it: when the shipped kernel defines it, the
+    /// loaded file in that file's place (a protocol variant, a replaced
+    /// kernel file), at the line of the function that should hold it.
+    pub fn label(&self, name: &str) -> Result<u64, LoadError> {
+        self.symbol(name).ok_or_else(|| self.missing(name))
+    }
+
+    /// Why label `name` is missing: see [`System::label`].
+    fn missing(&self, name: &str) -> LoadError {
+        let mut shipped = crate::kernel::FILES.to_vec();
+        shipped.push(self.protocol.file());
+        let Some(i) = shipped.iter().position(|(_, t)| t.lines().any(|l| label_of(l) == Some(name))) else {
+            return LoadError::NoSuchLabel(name.to_string());
+        };
+        // Replaced kernel files keep their place; the protocol (a variant's own text) comes last.
+        let loaded = if i < crate::kernel::FILES.len() { self.kernel_files.get(i) } else { self.kernel_files.last() };
+        let Some((file, text)) = loaded.filter(|_| self.kernel_files.len() >= shipped.len()) else {
+            return LoadError::NoSuchLabel(name.to_string());
+        };
+        // Point at the nearest label before it that the loaded file has too (its function, usually).
+        let mut before = vec![];
+        for l in shipped[i].1.lines().filter_map(label_of) {
+            if l == name {
+                break;
+            }
+            before.push(l);
+        }
+        let found =
+            before.iter().rev().find_map(|&f| text.lines().position(|l| label_of(l) == Some(f)).map(|k| (f, k + 1)));
+        LoadError::MissingLabel {
+            label: name.to_string(),
+            file: file.clone(),
+            line: found.map_or(0, |f| f.1),
+            after: found.map(|f| f.0.to_string()),
+            shipped: shipped[i].0.to_string(),
+        }
     }
 
     /// Defines a symbol for programs loaded from now on (a loader's
@@ -385,5 +530,59 @@ impl fmt::Display for System {
             writeln!(f, "{name:<32} {v:#x}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::{FILES, Protocol};
+    use crate::protocol::ProtocolFile;
+
+    fn with_variant(text: &str) -> (System, Result<(), LoadError>) {
+        let topo = Topology::new(&Default::default()).unwrap();
+        let mut sys = System::with_kernel(&topo, &KernelConfig { protocol: Protocol::Deferred, ..Default::default() });
+        let files = ProtocolFile::parse("mine.S", text).unwrap().kernel_files();
+        let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        let loaded = sys.load_kernel_from(&refs);
+        (sys, loaded)
+    }
+
+    #[test]
+    fn code_that_runs_into_a_later_program_is_blamed_on_its_own_line() {
+        let (mut sys, loaded) =
+            with_variant("// @base deferred\nisolation_publish:\n        RET\n        .org 0x300004\n");
+        loaded.unwrap();
+        let e = sys.load("user.S", "NOP\n", System::USER_TEXT).unwrap_err().to_string();
+        assert!(
+            e.starts_with("mine.S:4:1: code here reaches 0x400000, where user.S starts (this program: 0x100000.."),
+            "{e}"
+        );
+        // A program loaded below another and reaching into it is the one blamed, at the line that reaches.
+        let e = sys.load("low.S", "NOP\nNOP\n.org 0x200\nNOP\n", System::KERNEL_TEXT - 0x100).unwrap_err().to_string();
+        assert!(e.starts_with("low.S:3:1: code here reaches 0x100000, where workloads/kernel/entry.S+"), "{e}");
+    }
+
+    #[test]
+    fn a_label_the_kernel_needs_is_asked_of_the_file_that_replaced_its_definition() {
+        let (sys, loaded) = with_variant("// @base deferred\n\nenter_from_user_mode:\n        RET\n");
+        loaded.unwrap();
+        assert_eq!(
+            sys.label("entry_hook_done").unwrap_err().to_string(),
+            "mine.S:3:1: no `entry_hook_done` label after `enter_from_user_mode`: the kernel needs it \
+             (workloads/protocols/deferred.S has it there)"
+        );
+        assert_eq!(sys.label("nowhere").unwrap_err().to_string(), "no program defines `nowhere`");
+        // A replaced kernel file that defines none of the labels before the missing one.
+        let topo = Topology::new(&Default::default()).unwrap();
+        let mut sys = System::with_kernel(&topo, &KernelConfig::default());
+        let mut files = crate::kernel::files(Protocol::Broadcast);
+        let i = FILES.iter().position(|f| f.0.ends_with("isolation.S")).unwrap();
+        files[i] = ("my-isolation.S", "sys_isolate:\n        RET\n");
+        let e = sys.load_kernel_from(&files).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "my-isolation.S:1:1: no `sys_touch` label after `sys_isolate`: the kernel needs it (workloads/kernel/isolation.S has it there)"
+        );
     }
 }

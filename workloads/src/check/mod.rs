@@ -162,7 +162,7 @@ impl Harness {
         let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
         sys.load_kernel_from(&refs)?;
         sys.load(HARNESS.0, HARNESS.1, System::USER_TEXT)?;
-        let sym = |sys: &System, name: &str| sys.symbol(name).ok_or_else(|| LoadError::NoSuchLabel(name.to_string()));
+        let sym = |sys: &System, name: &str| sys.label(name);
         let site = sym(&sys, "check_site")?;
         sys.code_mut().mark_patchable(site);
         let new_inst = assemble("MOV X21, #2", 0).expect("a valid instruction").insts[0];

@@ -10,9 +10,9 @@ use memory_model::tlb::{Descriptor, PageFlags, PageTableBuilder};
 use sim::rng::RngStreams;
 use sim::{Cycle, Engine};
 
-use super::ExperimentConfig;
 use super::measure::{self, Report};
 use super::safety::Checker;
+use super::{ExperimentConfig, KeyError};
 use crate::activity::{Op, schedules, syscall_gaps};
 use crate::kernel::{KernelConfig, Protocol, TlbScheme};
 use crate::system::{LoadError, System};
@@ -45,6 +45,9 @@ pub enum ExperimentError {
     /// The configuration does not make sense.
     #[error("experiment configuration: {0}")]
     Config(String),
+    /// A configuration value does not make sense (on this machine).
+    #[error("experiment configuration: {0}")]
+    Key(#[from] KeyError),
     /// A program (kernel or workload) failed to assemble.
     #[error("{0}")]
     Load(#[from] LoadError),
@@ -160,7 +163,7 @@ impl Experiment {
     /// Checks that `run` can be built on `machine` (the checks [`Experiment::build_with_kernel`]
     /// makes before building anything) and returns the machine's topology.
     pub fn check_config(machine: &MachineConfig, run: &ExperimentConfig) -> Result<Topology, ExperimentError> {
-        run.validate().map_err(ExperimentError::Config)?;
+        run.validate_at(machine.clock_mhz)?;
         let topo = Topology::new(&machine.topology).map_err(|e| ExperimentError::Config(e.to_string()))?;
         if run.cpus > topo.num_cores() {
             return Err(ExperimentError::Config(format!(
@@ -194,7 +197,7 @@ impl Experiment {
         }
         let streams = RngStreams::new(seed);
         let clock = machine.clock_mhz;
-        let horizon = run.duration_us * clock;
+        let horizon = ExperimentConfig::cycles("run.duration_us", run.duration_us, clock)?;
         let cpus = run.cpus;
         let act = &run.activity;
         let page = machine.tlb.page_bytes;
@@ -213,13 +216,11 @@ impl Experiment {
         sys.define("ITER_WORK", act.iter_work_cycles);
 
         sys.load_kernel_from(kernel_text)?;
-        let syscall = sys
-            .symbol(act.syscall.symbol())
-            .ok_or_else(|| ExperimentError::Config(format!("the kernel does not define {}", act.syscall.symbol())))?;
+        let syscall = sys.label(act.syscall.symbol())?;
         sys.define("USER_SYSCALL", syscall);
         sys.load("workloads/programs/housekeeping.S", HOUSEKEEPING, HOUSEKEEPING_TEXT)?;
         sys.load("workloads/programs/isolated.S", ISOLATED, ISOLATED_TEXT)?;
-        let sym = |sys: &System, name: &str| sys.symbol(name).expect("defined by the kernel or the programs");
+        let sym = |sys: &System, name: &str| sys.label(name);
 
         // The operations, and the data each needs.
         let per_gen = schedules(act, &streams, clock, horizon);
@@ -231,13 +232,13 @@ impl Experiment {
         }
         let kdata = System::KERNEL_DATA;
         let (key, cpu_cache, vmap) =
-            (sym(&sys, "KDATA_STATIC_KEY"), sym(&sys, "KDATA_CPU_CACHE"), sym(&sys, "KDATA_VMAP"));
+            (sym(&sys, "KDATA_STATIC_KEY")?, sym(&sys, "KDATA_CPU_CACHE")?, sym(&sys, "KDATA_VMAP")?);
         sys.poke(key, 0);
         sys.poke(cpu_cache, arrays);
         sys.poke(vmap, VMAP_VA);
         sys.poke(vmap_pages[0], 1000);
-        let site = sym(&sys, "static_key_site");
-        let key_on = sym(&sys, "static_key_on");
+        let site = sym(&sys, "static_key_site")?;
+        let key_on = sym(&sys, "static_key_on")?;
         let nop = sys.code_mut().encode(Inst::Nop);
         let branch = sys.code_mut().encode(Inst::B { target: key_on });
 
@@ -288,7 +289,7 @@ impl Experiment {
 
         // Identity maps: kernel-only global pages for the kernel's layout and
         // code, user pages for the isolated task's code and tables.
-        let sgi = sym(&sys, "SGI_TABLE");
+        let sgi = sym(&sys, "SGI_TABLE")?;
         let kernel_regions = [
             System::PERCPU_BASE..System::percpu(cpus),
             System::CFD_BASE..sgi + 8 * cpus as u64,
@@ -329,7 +330,7 @@ impl Experiment {
         for (i, p) in vmap_pages.iter().enumerate() {
             watched.push((*p, format!("vmalloc page {i}")));
         }
-        let (flags_off, ct_off) = (sym(&sys, "PCPU_ISOL_FLAGS"), sym(&sys, "PCPU_CONTEXT"));
+        let (flags_off, ct_off) = (sym(&sys, "PCPU_ISOL_FLAGS")?, sym(&sys, "PCPU_CONTEXT")?);
         let state_words =
             isolated.iter().map(|&c| [System::percpu(c) + flags_off, System::percpu(c) + ct_off]).collect();
         let layout = Layout { generators, isolated, watched, patch_site: site, vmap_va: VMAP_VA, state_words };
@@ -399,14 +400,10 @@ impl Experiment {
         mut progress: impl FnMut(Cycle, Cycle),
         rows: usize,
     ) -> Result<(Report, Vec<crate::timeline::Row>), ExperimentError> {
-        let probes: Vec<Probe> = PROBES
+        let probes = PROBES
             .iter()
-            .filter_map(|(label, regs)| self.system.symbol(label).map(|pc| Probe { pc, regs: *regs }))
-            .collect();
-        if probes.len() != PROBES.len() {
-            let missing: Vec<&str> = PROBES.iter().map(|p| p.0).filter(|l| self.system.symbol(l).is_none()).collect();
-            return Err(ExperimentError::Config(format!("the kernel or programs lack labels {missing:?}")));
-        }
+            .map(|(label, regs)| self.system.label(label).map(|pc| Probe { pc, regs: *regs }))
+            .collect::<Result<Vec<Probe>, _>>()?;
         let watch: Vec<Addr> =
             self.layout.watched.iter().map(|w| w.0).chain(self.layout.state_words.iter().flatten().copied()).collect();
         let (code, threads, mem) = self.system.clone().into_parts();
@@ -426,7 +423,8 @@ impl Experiment {
         let chunks = 100;
         let mut stopped_at = None;
         for k in 1..=chunks {
-            let until = self.horizon * k / chunks;
+            // In u128: the horizon may use most of a u64's range.
+            let until = (u128::from(self.horizon) * k as u128 / chunks as u128) as Cycle;
             engine.run_until(until, u64::MAX);
             checker.ingest(engine.model());
             progress(until, self.horizon);

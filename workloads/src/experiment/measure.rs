@@ -152,7 +152,8 @@ pub(crate) fn report(
     let cfg = &exp.machine;
     let ns = |c: Cycle| cfg.ns(c);
     let names = CodeNames::new(code);
-    let period = exp.run.osnoise_period_us * cfg.clock_mhz;
+    // Checked when the experiment was built (ExperimentConfig::validate_at).
+    let period = exp.run.osnoise_period_us.saturating_mul(cfg.clock_mhz);
 
     let mut oslat = Distribution::new();
     let mut buckets = vec![0u64; OSLAT_BUCKETS + 1];

@@ -81,22 +81,164 @@ impl Default for ExperimentConfig {
     }
 }
 
+/// A configuration value that does not make an experiment: its dotted key
+/// (`run.duration_us`), which a configuration reader can turn into the
+/// place the value was set, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct KeyError {
+    /// Dotted key, from the top of a configuration file.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl KeyError {
+    /// An error about `key`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        KeyError { key: key.into(), message: message.into() }
+    }
+}
+
+/// The longest run, in cycles: with every latency below 2^32 cycles, times
+/// computed during a run stay far from overflowing a `u64`.
+pub const MAX_RUN_CYCLES: u64 = 1 << 62;
+
+/// The most operations of one kind (each kind of housekeeping operation,
+/// each isolated CPU's system calls) a run schedules: each is a few words of
+/// simulated memory, laid out before the run starts.
+pub const MAX_OPERATIONS: f64 = 1e6;
+
 impl ExperimentConfig {
     /// Checks the values against each other.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), KeyError> {
         self.activity.validate()?;
         if self.isolated == 0 {
-            return Err("isolated = 0: the experiment needs at least one isolated CPU".into());
+            return Err(KeyError::new("run.isolated", "0: the experiment needs at least one isolated CPU"));
         }
         if self.activity.generators + self.isolated > self.cpus {
-            return Err(format!(
-                "{} housekeeping generators + {} isolated CPUs do not fit in cpus = {}",
-                self.activity.generators, self.isolated, self.cpus
+            return Err(KeyError::new(
+                "run.cpus",
+                format!(
+                    "{} housekeeping generators + {} isolated CPUs do not fit in cpus = {}",
+                    self.activity.generators, self.isolated, self.cpus
+                ),
             ));
         }
-        if self.duration_us == 0 || self.osnoise_period_us == 0 {
-            return Err("duration_us and osnoise_period_us must be positive".into());
+        for (key, v) in [("run.duration_us", self.duration_us), ("run.osnoise_period_us", self.osnoise_period_us)] {
+            if v == 0 {
+                return Err(KeyError::new(key, "0: must be positive"));
+            }
         }
         Ok(())
+    }
+
+    /// Refuses a clock of 0 MHz: every time in a report is cycles divided by it.
+    pub fn check_clock(clock_mhz: u64) -> Result<(), KeyError> {
+        if clock_mhz == 0 {
+            return Err(KeyError::new(
+                "machine.clock_mhz",
+                "0: a clock must tick (reports turn cycles into time by it)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Cycles of `us` microseconds at `clock_mhz` (the key that gave `us` names the error), at
+    /// most [`MAX_RUN_CYCLES`].
+    pub fn cycles(key: &str, us: u64, clock_mhz: u64) -> Result<u64, KeyError> {
+        us.checked_mul(clock_mhz).filter(|&c| c <= MAX_RUN_CYCLES).ok_or_else(|| {
+            KeyError::new(
+                key,
+                format!(
+                    "{us} µs at {clock_mhz} MHz is more than 2^62 cycles, the most a run may last (at most {} µs \
+                     at this clock)",
+                    MAX_RUN_CYCLES / clock_mhz.max(1)
+                ),
+            )
+        })
+    }
+
+    /// Checks what the values make on a machine clocked at `clock_mhz`: the run's and the
+    /// osnoise period's cycles, and how many operations the rates schedule over the run.
+    pub fn validate_at(&self, clock_mhz: u64) -> Result<(), KeyError> {
+        self.validate()?;
+        Self::check_clock(clock_mhz)?;
+        let horizon = Self::cycles("run.duration_us", self.duration_us, clock_mhz)?;
+        Self::cycles("run.osnoise_period_us", self.osnoise_period_us, clock_mhz)?;
+        let seconds = self.duration_us as f64 / 1e6;
+        let act = &self.activity;
+        for (name, rate) in act.rates() {
+            // The generators draw Poisson arrivals: about rate × duration of them.
+            let expected = rate * seconds;
+            if expected > MAX_OPERATIONS {
+                return Err(KeyError::new(
+                    format!("run.activity.{name}"),
+                    format!(
+                        "{rate}/s over {} µs is {expected:.3e} operations, more than the {MAX_OPERATIONS:e} a run \
+                         schedules",
+                        self.duration_us
+                    ),
+                ));
+            }
+        }
+        if act.syscalls_per_s > 0.0 {
+            // Each gap is at least one loop iteration.
+            let calls = (act.syscalls_per_s * seconds).min(horizon as f64 / act.iter_work_cycles as f64);
+            if calls > MAX_OPERATIONS {
+                return Err(KeyError::new(
+                    "run.activity.syscalls_per_s",
+                    format!(
+                        "{}/s over {} µs is {calls:.3e} system calls per isolated CPU, more than the \
+                         {MAX_OPERATIONS:e} a run schedules",
+                        act.syscalls_per_s, self.duration_us
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_of_user_values_are_checked_and_name_their_key() {
+        let run = ExperimentConfig::default();
+        assert_eq!(run.validate_at(2500), Ok(()));
+        let key = |r: &ExperimentConfig, clock| r.validate_at(clock).unwrap_err().key;
+        assert_eq!(key(&run, 0), "machine.clock_mhz");
+        // The issue's duration: × 2100 MHz wraps a u64 (it used to simulate 2,084 cycles).
+        let long = ExperimentConfig { duration_us: 8_784_163_844_623_597, ..run.clone() };
+        let e = long.validate_at(2100).unwrap_err();
+        assert_eq!(e.key, "run.duration_us");
+        assert!(e.message.contains("at most 2196040961155899 µs at this clock"), "{e}");
+        // At the limit it is accepted (rates off: their operations would not fit).
+        let quiet = ActivityConfig {
+            text_patch_per_s: 0.0,
+            vmalloc_per_s: 0.0,
+            slab_tune_per_s: 0.0,
+            munmap_per_s: 0.0,
+            syscalls_per_s: 0.0,
+            ..ActivityConfig::default()
+        };
+        let edge = ExperimentConfig { duration_us: MAX_RUN_CYCLES / 2000, activity: quiet, ..run.clone() };
+        assert_eq!(edge.validate_at(2000), Ok(()));
+        assert_eq!(key(&ExperimentConfig { duration_us: MAX_RUN_CYCLES / 2000 + 1, ..edge }, 2000), "run.duration_us");
+        let period = ExperimentConfig { osnoise_period_us: u64::MAX / 1000, ..run.clone() };
+        assert_eq!(key(&period, 2500), "run.osnoise_period_us");
+        // Rates × duration: the operations a run lays out in memory.
+        let busy = ExperimentConfig {
+            activity: ActivityConfig { vmalloc_per_s: 1e12, ..run.activity.clone() },
+            ..run.clone()
+        };
+        assert_eq!(key(&busy, 2500), "run.activity.vmalloc_per_s");
+        let chatty = ActivityConfig { syscalls_per_s: 1e12, iter_work_cycles: 1, ..run.activity.clone() };
+        assert_eq!(key(&ExperimentConfig { activity: chatty, ..run.clone() }, 2500), "run.activity.syscalls_per_s");
+        // A rate whose gaps are longer than any run is no operation at all, not an overflow.
+        let rare = ActivityConfig { vmalloc_per_s: 1e-300, ..run.activity.clone() };
+        assert_eq!(ExperimentConfig { activity: rare, ..run }.validate_at(2500), Ok(()));
     }
 }

@@ -8,7 +8,7 @@
 use super::ast::{Arch, AsmLine, AsmThread, LitmusTest, Pos, Threads};
 use super::cond::{SECTION_KEYWORDS, parse_constraints, parse_init_block};
 use super::lex::{Cursor, Lexer, Mode, TokenStream, error, excerpt};
-use super::parse::ParseError;
+use super::parse::{MAX_THREADS, ParseError, too_many_threads};
 
 type Result<T> = std::result::Result<T, ParseError>;
 
@@ -157,6 +157,9 @@ fn parse_table<'a>(path: &str, cur: Cursor<'a>) -> Result<(Vec<AsmThread>, Curso
     let mut threads = vec![];
     for (tid, cell) in header.cells.iter().enumerate() {
         let t = trim(cell);
+        if tid == MAX_THREADS {
+            return Err(error(path, t.first().map_or(header.pos, |&(_, p)| p), too_many_threads()));
+        }
         if text(t) != format!("P{tid}") {
             let pos = t.first().map_or(header.pos, |&(_, p)| p);
             let found = if t.is_empty() { "an empty cell".to_string() } else { format!("`{}`", excerpt(&text(t))) };

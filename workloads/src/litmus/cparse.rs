@@ -17,7 +17,7 @@ use super::ast::{
 };
 use super::cond::{SECTION_KEYWORDS, int_value, is_type_word, make_type, parse_constraints, parse_init_block};
 use super::lex::{Lexer, Mode, Tok, Token, TokenStream};
-use super::parse::ParseError;
+use super::parse::{MAX_THREADS, ParseError, too_many_threads};
 
 type Result<T> = std::result::Result<T, ParseError>;
 
@@ -32,6 +32,9 @@ pub(crate) fn parse_c(lex: Lexer, name: String) -> Result<LitmusTest> {
         let t = ts.peek()?;
         match &t.tok {
             Tok::Ident(w) if w.starts_with('P') && ts.peek_nth(1)?.tok.is("(") => {
+                if threads.len() == MAX_THREADS {
+                    return Err(ts.error(t.pos, too_many_threads()));
+                }
                 threads.push(parse_thread(&mut ts, threads.len())?);
             }
             Tok::Ident(w) if SECTION_KEYWORDS.contains(&w.as_str()) && !threads.is_empty() => break,

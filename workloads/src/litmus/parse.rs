@@ -25,6 +25,15 @@ pub struct ParseError {
     pub msg: String,
 }
 
+/// Most threads a test may have: one core each, and the machine has at most
+/// this many cores.
+pub const MAX_THREADS: usize = cpu_model::topology::MAX_CORES;
+
+/// The error at the first thread past [`MAX_THREADS`].
+pub(crate) fn too_many_threads() -> String {
+    format!("more than {MAX_THREADS} threads: the simulated machine has at most {MAX_THREADS} cores")
+}
+
 /// Parses a litmus test. `path` is only used in error messages.
 ///
 /// The header word selects the dialect: `C` (herd7's C as used by the
@@ -512,6 +521,20 @@ mod tests {
         let e = cond("exists (x=1").unwrap_err();
         assert_eq!((e.line, e.col), (4, 12), "{e}");
         assert!(e.msg.contains("`)`"), "{e}");
+    }
+
+    #[test]
+    fn threads_past_the_machines_cores_are_refused_where_they_start() {
+        let header: Vec<String> = (0..=MAX_THREADS).map(|i| format!("P{i}")).collect();
+        let row = vec![" NOP"; MAX_THREADS + 1];
+        let text = format!("AArch64 A\n{{}}\n{} ;\n{} ;\nexists (0:X0=0)\n", header.join(" | "), row.join(" |"));
+        let col = header[..MAX_THREADS].iter().map(|h| h.len() + 3).sum::<usize>() + 1;
+        assert_eq!(at(&text), (3, col, too_many_threads()));
+        let c: String = (0..=MAX_THREADS).map(|i| format!("P{i}(int *x) {{ }}\n")).collect();
+        assert_eq!(at(&format!("C A\n{{}}\n{c}exists (x=0)\n")), (3 + MAX_THREADS, 1, too_many_threads()));
+        // At the limit, both parse.
+        let ok = text.replace(&format!(" | P{MAX_THREADS} ;"), " ;").replace(" | NOP ;", " ;");
+        assert_eq!(asm_threads(&parse("t", &ok).unwrap()).len(), MAX_THREADS);
     }
 
     #[test]

@@ -74,6 +74,10 @@ pub struct Report {
     pub coverage: Coverage,
     /// Graphs checked against the axioms.
     pub graphs_checked: u64,
+    /// Graphs too large to check (more relation pairs than `graph_bound`).
+    pub graphs_skipped: u64,
+    /// The graph bound: relation pairs a checked graph may have.
+    pub graph_bound: u64,
     /// An axiom violation (simulator bug), if any.
     pub axiom_violation: Option<String>,
 }
@@ -260,6 +264,8 @@ pub fn report(c: &Compiled, run: &TestRun) -> Report {
         time: run.seconds,
         coverage,
         graphs_checked: run.graphs_checked,
+        graphs_skipped: run.graphs_skipped,
+        graph_bound: run.graph_bound,
         axiom_violation: run.bug.as_ref().map(|b| b.violation.to_string()),
     }
 }
@@ -298,18 +304,26 @@ impl Report {
                 s += &format!("Runs {n} {runs} model {} cycles p50 {} p99 {} max {}\n", self.model, c.p50, c.p99, c.max)
             }
             Coverage::Exhaustive(e) => {
+                // Which bound cut the work: the fetch bound (loops), the state bound, or both.
+                let hit = match (e.fetch_bound_hit, e.state_bound_hit) {
+                    (false, false) => "no",
+                    (true, false) => "yes (fetch-bound)",
+                    (false, true) => "yes (state-bound)",
+                    (true, true) => "yes (fetch-bound, state-bound)",
+                };
                 s += &format!(
-                    "Explored {n} model {} states {} transitions {} fetch-bound {} state-bound {} bound-hit {}\n",
-                    self.model,
-                    e.states,
-                    e.transitions,
-                    e.max_fetch,
-                    e.max_states,
-                    if e.bound_hit { "yes" } else { "no" }
+                    "Explored {n} model {} states {} transitions {} fetch-bound {} state-bound {} bound-hit {hit}\n",
+                    self.model, e.states, e.transitions, e.max_fetch, e.max_states,
                 );
             }
         }
         match &self.axiom_violation {
+            None if self.graphs_skipped > 0 => {
+                s += &format!(
+                    "Axioms {n} {} ok ({} graphs checked, {} skipped: more than the graph-bound of {} relation pairs)\n",
+                    self.model, self.graphs_checked, self.graphs_skipped, self.graph_bound
+                )
+            }
             None => s += &format!("Axioms {n} {} ok ({} graphs checked)\n", self.model, self.graphs_checked),
             Some(v) => s += &format!("Axioms {n} SIMULATOR BUG: {v}\n"),
         }

@@ -80,6 +80,11 @@ pub struct RunOptions {
     /// Exhaustive mode: final states checked per distinct outcome (loops
     /// give many final states per outcome, each with a large graph).
     pub graphs_per_outcome: u64,
+    /// Check only graphs whose relations hold at most this many pairs
+    /// ([`ExecGraph::relation_pairs`]): the check's memory grows with them
+    /// (about 70 bytes each), quadratically with a thread's accesses. Larger
+    /// graphs are counted as skipped.
+    pub max_graph_pairs: u64,
 }
 
 impl Default for RunOptions {
@@ -96,6 +101,8 @@ impl Default for RunOptions {
             speculation: 2,
             check_axioms: true,
             graphs_per_outcome: 16,
+            // About 300 MB: a thread of 2,000 accesses.
+            max_graph_pairs: 4_000_000,
         }
     }
 }
@@ -130,6 +137,10 @@ pub struct TestRun {
     pub run_cycles: Option<Summary>,
     /// Execution graphs checked against the axioms.
     pub graphs_checked: u64,
+    /// Execution graphs not checked: more relation pairs than `graph_bound`.
+    pub graphs_skipped: u64,
+    /// [`RunOptions::max_graph_pairs`] of the run.
+    pub graph_bound: u64,
     /// The first axiom violation found (a simulator bug), if any.
     pub bug: Option<Bug>,
     /// Wall-clock seconds (a measurement, not a result).
@@ -149,6 +160,10 @@ pub struct ExploreSummary {
     pub max_states: u64,
     /// Whether a bound cut part of the state space.
     pub bound_hit: bool,
+    /// Whether the fetch bound did (a path ran more instructions than `max_fetch`).
+    pub fetch_bound_hit: bool,
+    /// Whether the state bound did (the states reached, expanded or waiting, filled it).
+    pub state_bound_hit: bool,
     /// Reachable states where no thread could move but some had not finished.
     pub deadlocks: u64,
 }
@@ -161,6 +176,8 @@ impl ExploreSummary {
             max_fetch: opts.max_fetch,
             max_states: opts.max_states,
             bound_hit: s.bound_hit(),
+            fetch_bound_hit: s.model_bound_hits > 0,
+            state_bound_hit: s.state_limit_hit,
             deadlocks: s.deadlocks,
         }
     }
@@ -182,6 +199,25 @@ fn observe(c: &Compiled, s: &State, out: &mut Vec<u64>) {
         Source::Reg(t, r) => s.cores[t].reg(r),
         Source::Mem(a) => s.mem.read(a).value,
     }));
+}
+
+/// What checking one graph gave.
+enum Checked {
+    Ok,
+    /// Too large to check within `max_graph_pairs`.
+    Skipped,
+    Bug(AxiomViolation),
+}
+
+/// Checks `g` against the mode's axioms if it is small enough to check.
+fn check_bounded(g: &ExecGraph, opts: &RunOptions) -> Checked {
+    if g.relation_pairs() > opts.max_graph_pairs {
+        return Checked::Skipped;
+    }
+    match check(g, opts.machine.mode) {
+        Ok(()) => Checked::Ok,
+        Err(v) => Checked::Bug(v),
+    }
 }
 
 /// Runs `c` as `opts` says.
@@ -220,7 +256,7 @@ fn run_exhaustive(c: &Compiled, opts: &RunOptions) -> TestRun {
         }
     });
     let recorder = Exhaustive { record: true, ..sys };
-    let mut graphs_checked = 0;
+    let (mut graphs_checked, mut graphs_skipped) = (0, 0);
     let mut bug = None;
     for (vals, path) in to_check {
         let s =
@@ -229,10 +265,14 @@ fn run_exhaustive(c: &Compiled, opts: &RunOptions) -> TestRun {
         observe(c, &s, &mut again);
         assert_eq!(again, vals, "replaying a path with recording on must reach the same final state");
         let g = s.exec_graph(&c.mem);
-        graphs_checked += 1;
-        if let Err(v) = check(&g, opts.machine.mode) {
-            bug = Some(Bug { state: vals, violation: v, graph: g });
-            break;
+        match check_bounded(&g, opts) {
+            Checked::Ok => graphs_checked += 1,
+            Checked::Skipped => graphs_skipped += 1,
+            Checked::Bug(v) => {
+                graphs_checked += 1;
+                bug = Some(Bug { state: vals, violation: v, graph: g });
+                break;
+            }
         }
     }
     TestRun {
@@ -243,6 +283,8 @@ fn run_exhaustive(c: &Compiled, opts: &RunOptions) -> TestRun {
         runs: None,
         run_cycles: None,
         graphs_checked,
+        graphs_skipped,
+        graph_bound: opts.max_graph_pairs,
         bug,
         seconds: 0.0,
     }
@@ -265,6 +307,25 @@ struct ChunkResult {
     counts: Vec<(Vec<u64>, u64)>,
     first: Vec<(Vec<u64>, Replay)>,
     cycles: Distribution,
+}
+
+/// The chunks' results merged so far, in chunk order.
+struct Totals {
+    counts: BTreeMap<Vec<u64>, u64>,
+    first: BTreeMap<Vec<u64>, Replay>,
+    cycles: Distribution,
+}
+
+impl Totals {
+    fn add(&mut self, r: ChunkResult) {
+        self.cycles.merge(&r.cycles);
+        for (v, k) in r.counts {
+            *self.counts.entry(v).or_insert(0) += k;
+        }
+        for (v, rp) in r.first {
+            self.first.entry(v).or_insert(rp);
+        }
+    }
 }
 
 fn chunk_streams(c: &Compiled, opts: &RunOptions, chunk: u64) -> RngStreams {
@@ -369,29 +430,31 @@ fn replay(c: &Compiled, opts: &RunOptions, rp: &Replay) -> Result<ExecGraph, Run
 
 fn run_random(c: &Compiled, opts: &RunOptions) -> Result<TestRun, RunFailure> {
     let chunks = opts.runs.div_ceil(CHUNK);
-    let results = sim::par::map_indexed(chunks, opts.jobs, |k| run_chunk(c, opts, k));
-    let mut counts: BTreeMap<Vec<u64>, u64> = BTreeMap::new();
-    let mut first: BTreeMap<Vec<u64>, Replay> = BTreeMap::new();
-    let mut cycles = Distribution::new();
-    for r in results {
-        let r = r?;
-        cycles.merge(&r.cycles);
-        for (v, k) in r.counts {
-            *counts.entry(v).or_insert(0) += k;
-        }
-        for (v, rp) in r.first {
-            first.entry(v).or_insert(rp);
-        }
-    }
-    let mut graphs_checked = 0;
+    // Chunks are merged as they finish, in index order: memory does not grow with --runs.
+    let totals = Totals { counts: BTreeMap::new(), first: BTreeMap::new(), cycles: Distribution::new() };
+    let Totals { counts, first, cycles } = sim::par::fold_indexed(
+        chunks,
+        opts.jobs,
+        totals,
+        |k| run_chunk(c, opts, k),
+        |t, r| {
+            t.add(r?);
+            Ok(())
+        },
+    )?;
+    let (mut graphs_checked, mut graphs_skipped) = (0, 0);
     let mut bug = None;
     if opts.check_axioms {
         for (vals, rp) in &first {
             let g = replay(c, opts, rp)?;
-            graphs_checked += 1;
-            if let Err(v) = check(&g, opts.machine.mode) {
-                bug = Some(Bug { state: vals.clone(), violation: v, graph: g });
-                break;
+            match check_bounded(&g, opts) {
+                Checked::Ok => graphs_checked += 1,
+                Checked::Skipped => graphs_skipped += 1,
+                Checked::Bug(v) => {
+                    graphs_checked += 1;
+                    bug = Some(Bug { state: vals.clone(), violation: v, graph: g });
+                    break;
+                }
             }
         }
     }
@@ -403,6 +466,8 @@ fn run_random(c: &Compiled, opts: &RunOptions) -> Result<TestRun, RunFailure> {
         runs: Some(opts.runs),
         run_cycles: Some(cycles.summary()),
         graphs_checked,
+        graphs_skipped,
+        graph_bound: opts.max_graph_pairs,
         bug,
         seconds: 0.0,
     })
