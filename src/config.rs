@@ -283,9 +283,9 @@ fn schema_json<T: schemars::JsonSchema>() -> Json {
 
 fn read(path: &Path) -> Result<(String, String), ConfigError> {
     let name = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    match workloads::input::read_text(path) {
         Ok(text) => Ok((name, text)),
-        Err(e) => Err(ConfigError { file: Some(name), pos: None, key: None, message: format!("cannot read: {e}") }),
+        Err(e) => Err(ConfigError { file: Some(e.path), pos: e.pos, key: None, message: e.message }),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::path::Path;
 
 use comfy_table::{CellAlignment, ContentArrangement, Table};
 use rayon::prelude::*;
@@ -36,7 +37,7 @@ pub fn kernel_with(replacements: &[String]) -> Result<Vec<(String, String)>, Str
                 known.join(", ")
             ));
         };
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let text = workloads::input::read_text(Path::new(path)).map_err(|e| e.to_string())?;
         files[i] = (path.to_string(), text);
     }
     Ok(files)

@@ -70,7 +70,7 @@ struct SweepArgs {
     /// The sweep file (see README, "Design-space sweeps").
     file: PathBuf,
     /// Runs at once (0 = one per core). Never changes a result.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_jobs)]
     jobs: usize,
     /// Continue an interrupted sweep in --out: runs only what it lacks.
     #[arg(long)]
@@ -169,7 +169,7 @@ struct FuzzArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Worker threads (0 = one per core). Never changes a result.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_jobs)]
     jobs: usize,
     /// CPUs per run: one sender and CPUS-1 isolated CPUs (2 or 3).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(2..=3))]
@@ -291,7 +291,7 @@ struct ValidateArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Worker threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_jobs)]
     jobs: usize,
     /// Print the result as JSON.
     #[arg(long)]
@@ -325,7 +325,7 @@ struct LitmusArgs {
     #[arg(long, default_value_t = 2)]
     speculation: usize,
     /// Worker threads (0 = one per core). Never changes a result.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_jobs)]
     jobs: usize,
     /// Print results as JSON.
     #[arg(long)]
@@ -337,6 +337,15 @@ struct LitmusArgs {
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
+}
+
+/// `--jobs N`: threads are started up front, so an absurd N would spend its time starting them.
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    let max = isolsim::MAX_JOBS;
+    match s.parse::<usize>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("expected a number of threads from 0 (one per core) to {max}")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -426,20 +435,23 @@ fn sweep(a: SweepArgs) -> ExitCode {
 }
 
 fn merge(a: MergeArgs) -> ExitCode {
+    use isolsim::sweep::{count, ranges};
     match isolsim::sweep::merge(&a.parts, &a.out, a.allow_missing) {
         Ok(s) if s.missing.is_empty() || a.allow_missing => {
             println!("{} of {} runs merged into {}", s.lines, s.units, a.out.display());
             if !s.missing.is_empty() {
-                eprintln!("missing runs: {}", isolsim::sweep::ranges(&s.missing));
+                eprintln!("missing runs ({}): {}", count(&s.missing), ranges(&s.missing));
             }
             ExitCode::SUCCESS
         }
         Ok(s) => {
             eprintln!(
-                "{} of {} runs are in the parts; missing: {} (nothing written; --allow-missing writes what there is)",
+                "{} of {} runs are in the parts; missing ({}): {} (nothing written; --allow-missing writes what there \
+                 is)",
                 s.lines,
                 s.units,
-                isolsim::sweep::ranges(&s.missing)
+                count(&s.missing),
+                ranges(&s.missing)
             );
             ExitCode::from(1)
         }
