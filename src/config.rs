@@ -140,16 +140,44 @@ fn overlay<T: Serialize + serde::de::DeserializeOwned + schemars::JsonSchema>(
 /// The effective configuration of `isolsim config [--preset NAME] [--config FILE]`: the preset
 /// (or the defaults) with FILE's keys overriding it.
 pub fn load(preset_name: Option<&str>, file: Option<&Path>) -> Result<Config, ConfigError> {
-    let base = match preset_name {
-        Some(p) => preset(p)?,
-        None => Config::default(),
+    load_with_sources(preset_name, file, &[]).map(|(c, _)| c)
+}
+
+/// Checks a configuration as a whole: each section's own checks (`machine.tlb`, the topology, the
+/// run) and the run against the machine; the error names the keys at fault, as dotted paths.
+/// Every command that reads a configuration runs this once it has all of it, and so does each
+/// point of a sweep.
+pub fn validate(c: &Config) -> Result<(), sim::Invalid> {
+    c.machine.tlb.validate().map_err(|e| e.under("machine.tlb"))?;
+    workloads::experiment::Experiment::check(&c.machine, &c.run)?;
+    Ok(())
+}
+
+/// `e` shown where the user wrote a key at fault: the first of its keys a `--set` or the
+/// configuration file gave (else the preset); `texts` are the files' (name, text).
+fn invalid_at(e: &sim::Invalid, sources: &Sources, texts: &[(String, &str)]) -> ConfigError {
+    let preset = |s: &Source| s.origin.starts_with("presets/");
+    let found = [false, true]
+        .iter()
+        .find_map(|&p| e.keys.iter().find_map(|k| sources.get(k).filter(|s| preset(s) == p).map(|s| (k, s))));
+    let Some((key, source)) = found else {
+        let key = e.keys.first().map_or(String::new(), |k| format!("`{k}`: "));
+        return ConfigError {
+            file: None,
+            pos: None,
+            key: e.keys.first().cloned(),
+            message: format!("invalid configuration: {key}{e}"),
+        };
     };
-    match file {
-        None => Ok(base),
-        Some(path) => {
-            let (name, text) = read(path)?;
-            with_overrides(&base, &name, &text)
-        }
+    let pos = texts.iter().find(|(name, _)| *name == source.origin).and_then(|(_, text)| {
+        let path: Vec<&str> = key.split('.').collect();
+        Spans::new(text).find(&path).map(|span| line_col(text, span.start))
+    });
+    ConfigError {
+        file: Some(source.origin.clone()),
+        pos,
+        key: Some(key.clone()),
+        message: format!("invalid value for `{key}`: {e}"),
     }
 }
 
@@ -216,19 +244,22 @@ pub fn load_with_sources(
     sets: &[String],
 ) -> Result<(Config, Sources), ConfigError> {
     let mut sources = Sources::new();
+    let mut texts: Vec<(String, &str)> = vec![];
     let mut c = match preset_name {
         Some(p) => {
             let c = preset(p)?;
             let text = preset_source(p).expect("preset() found it");
             note_sources(&mut sources, &format!("presets/{p}.toml"), text);
+            texts.push((format!("presets/{p}.toml"), text));
             c
         }
         None => Config::default(),
     };
-    if let Some(path) = file {
-        let (name, text) = read(path)?;
-        c = with_overrides(&c, &name, &text)?;
-        note_sources(&mut sources, &name, &text);
+    let read_file = file.map(read).transpose()?;
+    if let Some((name, text)) = &read_file {
+        c = with_overrides(&c, name, text)?;
+        note_sources(&mut sources, name, text);
+        texts.push((name.clone(), text));
     }
     for s in sets {
         c = with_set(&c, s)?;
@@ -236,6 +267,8 @@ pub fn load_with_sources(
             sources.insert(key.trim().to_string(), Source { origin: format!("--set {s}"), comment: vec![] });
         }
     }
+    // Each value was checked alone; now the whole, as a run will use it.
+    validate(&c).map_err(|e| invalid_at(&e, &sources, &texts))?;
     Ok((c, sources))
 }
 
@@ -311,6 +344,69 @@ pub(crate) fn line_col(text: &str, at: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
+}
+
+/// Where things are in a TOML text: the span of a value by its path (`[i]` for array items).
+pub(crate) struct Spans<'a> {
+    root: Option<toml::Spanned<toml::de::DeTable<'a>>>,
+}
+
+impl<'a> Spans<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Spans { root: toml::de::DeTable::parse(text).ok() }
+    }
+
+    pub(crate) fn find(&self, path: &[&str]) -> Option<Range<usize>> {
+        self.find_element(path, None)
+    }
+
+    pub(crate) fn find_strs(&self, path: &[String]) -> Option<Range<usize>> {
+        self.find_element_strs(path, None)
+    }
+
+    pub(crate) fn find_element_strs(&self, path: &[String], element: Option<usize>) -> Option<Range<usize>> {
+        let p: Vec<&str> = path.iter().map(String::as_str).collect();
+        self.find_element(&p, element)
+    }
+
+    /// The span of the last key of `path`.
+    pub(crate) fn find_key(&self, path: &[String]) -> Option<Range<usize>> {
+        let p: Vec<&str> = path.iter().map(String::as_str).collect();
+        self.walk(&p).map(|(key, _)| key)
+    }
+
+    /// The span of the value at `path` (of its `element`-th item, for an array).
+    pub(crate) fn find_element(&self, path: &[&str], element: Option<usize>) -> Option<Range<usize>> {
+        let (key, v) = self.walk(path)?;
+        match (v.get_ref(), element) {
+            (toml::de::DeValue::Array(a), Some(i)) => a.get(i).map(|e| e.span()),
+            // A table's span is its body; its key's is where a reader looks.
+            (toml::de::DeValue::Table(_), _) => Some(key),
+            _ => Some(v.span()),
+        }
+    }
+
+    /// The last key's span and the value at `path`.
+    fn walk(&self, path: &[&str]) -> Option<(Range<usize>, &toml::Spanned<toml::de::DeValue<'a>>)> {
+        let mut table = self.root.as_ref()?.get_ref();
+        let mut found: Option<&toml::Spanned<toml::de::DeValue<'_>>> = None;
+        let mut last_span = None;
+        for seg in path {
+            let v = match (found.map(|f| f.get_ref()), seg.strip_prefix('[').and_then(|s| s.strip_suffix(']'))) {
+                (Some(toml::de::DeValue::Array(a)), Some(i)) => a.get(i.parse::<usize>().ok()?)?,
+                (_, _) => {
+                    let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *seg)?;
+                    last_span = Some(k.span());
+                    v
+                }
+            };
+            if let toml::de::DeValue::Table(t) = v.get_ref() {
+                table = t;
+            }
+            found = Some(v);
+        }
+        Some((last_span?, found?))
+    }
 }
 
 /// Rewrites serde's message so that it names the dotted key.

@@ -96,6 +96,7 @@ pub struct Comparison {
     pub config: Config,
     /// Per protocol, how much longer its isolated tasks' system calls took on average than
     /// broadcast's (the stock kernel's), ns; absent when broadcast did not run.
+    #[serde(with = "sim::float::option_map")]
     pub entry_penalty_vs_broadcast_ns: Option<BTreeMap<String, f64>>,
     /// One report per protocol, in the order given.
     pub reports: Vec<Report>,

@@ -1226,6 +1226,7 @@ pub struct Outcome {
     /// Cycle at which the run ended.
     pub end_cycle: Cycle,
     /// The same in nanoseconds.
+    #[serde(with = "sim::float")]
     pub end_ns: f64,
     /// Per CPU.
     pub per_cpu: Vec<CpuRow>,

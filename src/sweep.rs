@@ -46,7 +46,7 @@ use serde_json::Value as Json;
 use workloads::experiment::{Experiment, Report};
 use workloads::protocol::ProtocolFile;
 
-use crate::config::{self, Config, line_col};
+use crate::config::{self, Config, Spans, line_col};
 
 /// The software that wrote a result line.
 pub const VERSION: &str = concat!("isolsim ", env!("CARGO_PKG_VERSION"));
@@ -378,12 +378,18 @@ impl Sweep {
                 SweepError::at(file, text, span, m)
             })
         };
-        // Each point with where it comes from: (path, item) of its first listed key or grid value.
-        let mut point_cfgs: Vec<(BTreeMap<String, Json>, Config, Origin)> = vec![];
+        // Each point with where each of its keys is set (the preset axis, [set], its listed
+        // point, its grid values), to show a point that is not valid where a key at fault is.
+        let mut point_cfgs: Vec<(BTreeMap<String, Json>, Config, SetBy)> = vec![];
         for (b, base) in bases.iter().enumerate() {
             let mut base = base.clone();
+            let mut bset: SetBy = vec![];
+            if presets.len() > 1 {
+                bset.push(("preset".into(), (vec!["sweep".into(), "preset".into()], Some(b))));
+            }
             for (k, path, v) in &fixed {
                 base = apply(&base, k, path, None, v)?;
+                bset.push((k.clone(), (path.clone(), None)));
             }
             for l in &listed {
                 let mut lbase = base.clone();
@@ -391,25 +397,24 @@ impl Sweep {
                 if presets.len() > 1 {
                     lparams.insert("preset".to_string(), Json::String(presets[b].clone()));
                 }
+                let mut lset = bset.clone();
                 for (k, path, v) in l {
                     lbase = apply(&lbase, k, path, None, v)?;
                     lparams.insert(k.clone(), to_json(v));
+                    lset.push((k.clone(), (path.clone(), None)));
                 }
-                let origin = (l.first().map(|x| x.1.clone()).unwrap_or_default(), None);
                 // The grid's product, the last axis fastest.
                 let mut idx = vec![0usize; axes.len()];
                 loop {
                     let mut cfg = lbase.clone();
                     let mut params = lparams.clone();
-                    let mut origin = origin.clone();
+                    let mut set = lset.clone();
                     for (a, &i) in axes.iter().zip(&idx) {
                         cfg = apply(&cfg, &a.0, &a.1, Some(i), &a.2[i])?;
                         params.insert(a.0.clone(), to_json(&a.2[i]));
-                        if origin.0.is_empty() {
-                            origin = (a.1.clone(), Some(i));
-                        }
+                        set.push((a.0.clone(), (a.1.clone(), Some(i))));
                     }
-                    point_cfgs.push((params, cfg, origin));
+                    point_cfgs.push((params, cfg, set));
                     let mut carry = axes.len();
                     while carry > 0 {
                         carry -= 1;
@@ -430,14 +435,23 @@ impl Sweep {
             }
         }
         let mut points = vec![];
-        for (params, cfg, origin) in point_cfgs {
-            if let Err(e) = Experiment::check_config(&cfg.machine, &cfg.run) {
+        for (params, cfg, set) in point_cfgs {
+            if let Err(e) = config::validate(&cfg) {
                 let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                // Where the file sets a key at fault; else where the point is swept (a preset
+                // gives the machine, so the preset axis is where its keys come from).
+                let machine = e.keys.iter().any(|k| k.starts_with("machine."));
+                let set_here = e.keys.iter().find_map(|k| set.iter().find(|(s, _)| s == k));
+                let at = set_here
+                    .or_else(|| set.iter().find(|(s, _)| s == "preset" && machine))
+                    .or_else(|| set.iter().rev().find(|(s, _)| params.contains_key(s)))
+                    .and_then(|(_, (path, item))| spans.find_element_strs(path, *item));
+                let key = set_here.map(|(k, _)| k).or(e.keys.first()).map_or(String::new(), |k| format!("`{k}`: "));
                 return Err(SweepError::at(
                     file,
                     text,
-                    spans.find_element_strs(&origin.0, origin.1),
-                    format!("the point {} is not a valid configuration: {e}", shown.join(", ")),
+                    at,
+                    format!("the point {} is not a valid configuration: {key}{e}", shown.join(", ")),
                 ));
             }
             points.push(Point { params, config: cfg });
@@ -530,6 +544,9 @@ impl Sweep {
 /// Where a point is written: the path of a value in the file, and the item for an array.
 type Origin = (Vec<String>, Option<usize>);
 
+/// Where each key of a point is set in the sweep file (`preset` for the preset axis).
+type SetBy = Vec<(String, Origin)>;
+
 /// `base` with `key` (dotted) set to `v`; the message of what is wrong otherwise.
 fn with_key(base: &Config, key: &str, v: &toml::Value) -> Result<Config, String> {
     let mut doc = toml::Table::new();
@@ -548,7 +565,12 @@ fn with_key(base: &Config, key: &str, v: &toml::Value) -> Result<Config, String>
 }
 
 fn to_json(v: &toml::Value) -> Json {
-    serde_json::to_value(v).unwrap_or(Json::Null)
+    match v {
+        // JSON has no NaN or infinity (serde_json makes them null): the text Rust prints, as
+        // sim::float writes them.
+        toml::Value::Float(f) if !f.is_finite() => Json::String(f.to_string()),
+        v => serde_json::to_value(v).unwrap_or(Json::Null),
+    }
 }
 
 /// The non-table values under `t`: (dotted key, path in the file, value), in key order.
@@ -572,69 +594,6 @@ fn leaves(t: &toml::Table, prefix: &[&str]) -> Vec<(String, Vec<String>, toml::V
             (k.join("."), path, v)
         })
         .collect()
-}
-
-/// Where things are in a TOML text: the span of a value by its path (`[i]` for array items).
-struct Spans<'a> {
-    root: Option<toml::Spanned<toml::de::DeTable<'a>>>,
-}
-
-impl<'a> Spans<'a> {
-    fn new(text: &'a str) -> Self {
-        Spans { root: toml::de::DeTable::parse(text).ok() }
-    }
-
-    fn find(&self, path: &[&str]) -> Option<Range<usize>> {
-        self.find_element(path, None)
-    }
-
-    fn find_strs(&self, path: &[String]) -> Option<Range<usize>> {
-        self.find_element_strs(path, None)
-    }
-
-    fn find_element_strs(&self, path: &[String], element: Option<usize>) -> Option<Range<usize>> {
-        let p: Vec<&str> = path.iter().map(String::as_str).collect();
-        self.find_element(&p, element)
-    }
-
-    /// The span of the last key of `path`.
-    fn find_key(&self, path: &[String]) -> Option<Range<usize>> {
-        let p: Vec<&str> = path.iter().map(String::as_str).collect();
-        self.walk(&p).map(|(key, _)| key)
-    }
-
-    /// The span of the value at `path` (of its `element`-th item, for an array).
-    fn find_element(&self, path: &[&str], element: Option<usize>) -> Option<Range<usize>> {
-        let (key, v) = self.walk(path)?;
-        match (v.get_ref(), element) {
-            (toml::de::DeValue::Array(a), Some(i)) => a.get(i).map(|e| e.span()),
-            // A table's span is its body; its key's is where a reader looks.
-            (toml::de::DeValue::Table(_), _) => Some(key),
-            _ => Some(v.span()),
-        }
-    }
-
-    /// The last key's span and the value at `path`.
-    fn walk(&self, path: &[&str]) -> Option<(Range<usize>, &toml::Spanned<toml::de::DeValue<'a>>)> {
-        let mut table = self.root.as_ref()?.get_ref();
-        let mut found: Option<&toml::Spanned<toml::de::DeValue<'_>>> = None;
-        let mut last_span = None;
-        for seg in path {
-            let v = match (found.map(|f| f.get_ref()), seg.strip_prefix('[').and_then(|s| s.strip_suffix(']'))) {
-                (Some(toml::de::DeValue::Array(a)), Some(i)) => a.get(i.parse::<usize>().ok()?)?,
-                (_, _) => {
-                    let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *seg)?;
-                    last_span = Some(k.span());
-                    v
-                }
-            };
-            if let toml::de::DeValue::Table(t) = v.get_ref() {
-                table = t;
-            }
-            found = Some(v);
-        }
-        Some((last_span?, found?))
-    }
 }
 
 /// 64-bit FNV-1a: a fingerprint that is the same on every machine and every run.

@@ -738,3 +738,55 @@ fn merge_and_report_check_every_field_of_a_result_line() {
         "{e}"
     );
 }
+
+#[test]
+fn a_point_that_is_not_a_valid_configuration_is_shown_at_the_key_that_breaks_it() {
+    // The issue's inputs: `[set] run.cpus = 0` with a preset axis had no position, and with a
+    // grid the position was the grid's value.
+    let e = rejected("[sweep]\npreset = [\"arm64-server\", \"x86-server\"]\n[set]\nrun.cpus = 0\n");
+    assert!(
+        e.starts_with(
+            "bad.toml:4:12: the point preset = \"arm64-server\" is not a valid configuration: `run.cpus`: 4 \
+             housekeeping generators + 8 isolated CPUs do not fit in cpus = 0"
+        ),
+        "{e}"
+    );
+    let e = rejected("[sweep]\n[set]\nrun.cpus = 4\n[grid]\nrun.duration_us = [100, 200]\n");
+    assert!(
+        e.starts_with("bad.toml:3:12: the point run.duration_us = 100 is not a valid configuration: `run.cpus`"),
+        "{e}"
+    );
+    // A key the sweep does not set (the preset's run.cpus) with one it sweeps: the swept one.
+    let e = rejected("[sweep]\nseeds = [1, 2]\n[grid]\nmachine.topology.sockets = [1, 2]\n");
+    assert!(e.starts_with("bad.toml:4:29: the point machine.topology.sockets = 1 is not a valid configuration: `machine.topology.sockets`: cpus = 64"), "{e}");
+}
+
+#[test]
+fn report_names_the_line_that_mixes_sweeps_and_reads_non_finite_figures_back() {
+    let d = tempfile::tempdir().unwrap();
+    small(d.path());
+    std::fs::write(d.path().join("other.toml"), SMALL.replace("1500", "1400")).unwrap();
+    ok(&isolsim(d.path(), &["sweep", "small.toml", "--shard", "1/2", "--out", "a.jsonl"]));
+    ok(&isolsim(d.path(), &["sweep", "other.toml", "--shard", "2/2", "--out", "b.jsonl"]));
+    let mut lines = json_lines(&d.path().join("a.jsonl"));
+    lines.extend(json_lines(&d.path().join("b.jsonl")));
+    write_json_lines(&d.path().join("mixed.jsonl"), &lines);
+    let e = failed(&isolsim(d.path(), &["report", "mixed.jsonl", "--out", "rep"]));
+    assert!(e.starts_with("mixed.jsonl:7:1: mixes two sweeps: digest "), "{e}");
+    assert!(e.ends_with(" on line 1"), "{e}");
+
+    // NaN and infinity are written as "NaN" and "inf" (not null) and read back as themselves.
+    let mut lines = json_lines(&d.path().join("a.jsonl"));
+    lines[0]["report"]["isolated"][0]["cpu_avail_pct"] = "NaN".into();
+    lines[0]["report"]["isolated"][0]["irqs_per_s"] = "inf".into();
+    write_json_lines(&d.path().join("nan.jsonl"), &lines);
+    let o = isolsim(d.path(), &["merge", "nan.jsonl", "--out", "m.jsonl", "--allow-missing"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let merged = String::from_utf8(bytes(&d.path().join("m.jsonl"))).unwrap();
+    assert!(merged.contains("\"cpu_avail_pct\":\"NaN\"") && merged.contains("\"irqs_per_s\":\"inf\""));
+    let rec = isolsim::sweep::read_records(&d.path().join("m.jsonl")).unwrap();
+    let row = &rec[0].report.isolated[0];
+    assert!(row.cpu_avail_pct.is_nan() && row.irqs_per_s == f64::INFINITY);
+    let text = serde_json::to_string(&rec[0].report).unwrap();
+    assert!(text.contains("\"cpu_avail_pct\":\"NaN\"") && text.contains("\"irqs_per_s\":\"inf\""), "written back");
+}

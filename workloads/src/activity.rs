@@ -96,7 +96,7 @@ impl Default for ActivityConfig {
 
 impl ActivityConfig {
     /// Checks the values (rates finite and non-negative, at least one generator).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), sim::Invalid> {
         for (name, r) in [
             ("text_patch_per_s", self.text_patch_per_s),
             ("vmalloc_per_s", self.vmalloc_per_s),
@@ -105,14 +105,17 @@ impl ActivityConfig {
             ("syscalls_per_s", self.syscalls_per_s),
         ] {
             if !r.is_finite() || r < 0.0 {
-                return Err(format!("{name} = {r}: a rate must be a finite number ≥ 0"));
+                return Err(sim::Invalid::new(&[name], format!("{name} = {r}: a rate must be a finite number ≥ 0")));
             }
         }
         if self.generators == 0 {
-            return Err("generators = 0: at least one housekeeping CPU must generate the activity".into());
+            return Err(sim::Invalid::new(
+                &["generators"],
+                "generators = 0: at least one housekeeping CPU must generate the activity",
+            ));
         }
         if self.iter_work_cycles == 0 {
-            return Err("iter_work_cycles = 0: an iteration must take time".into());
+            return Err(sim::Invalid::new(&["iter_work_cycles"], "iter_work_cycles = 0: an iteration must take time"));
         }
         Ok(())
     }
@@ -302,7 +305,7 @@ mod tests {
     #[test]
     fn bad_rates_are_rejected() {
         let bad = ActivityConfig { vmalloc_per_s: -1.0, ..ActivityConfig::default() };
-        assert!(bad.validate().unwrap_err().contains("vmalloc_per_s"));
+        assert_eq!(bad.validate().unwrap_err().keys, ["vmalloc_per_s"]);
         assert!(ActivityConfig { generators: 0, ..ActivityConfig::default() }.validate().is_err());
     }
 }

@@ -133,14 +133,25 @@ impl Experiment {
     /// Checks that `run` can be built on `machine` (the checks [`Experiment::build_with_kernel`]
     /// makes before building anything) and returns the machine's topology.
     pub fn check_config(machine: &MachineConfig, run: &ExperimentConfig) -> Result<Topology, ExperimentError> {
-        run.validate().map_err(ExperimentError::Config)?;
-        let topo = Topology::new(&machine.topology).map_err(|e| ExperimentError::Config(e.to_string()))?;
+        Self::check(machine, run).map_err(|e| ExperimentError::Config(e.message))
+    }
+
+    /// [`Experiment::check_config`] with the keys at fault, as paths of a whole configuration
+    /// (`machine.topology.sockets`, `run.cpus`).
+    pub fn check(machine: &MachineConfig, run: &ExperimentConfig) -> Result<Topology, sim::Invalid> {
+        run.validate().map_err(|e| e.under("run"))?;
+        let topo = Topology::new(&machine.topology).map_err(|e| sim::Invalid::from(e).under("machine.topology"))?;
         if run.cpus > topo.num_cores() {
-            return Err(ExperimentError::Config(format!(
-                "cpus = {}, but the machine's topology has {} cores",
-                run.cpus,
-                topo.num_cores()
-            )));
+            let keys = [
+                "run.cpus",
+                "machine.topology.sockets",
+                "machine.topology.clusters_per_socket",
+                "machine.topology.cores_per_cluster",
+            ];
+            return Err(sim::Invalid::new(
+                &keys,
+                format!("cpus = {}, but the machine's topology has {} cores", run.cpus, topo.num_cores()),
+            ));
         }
         Ok(topo)
     }

@@ -51,11 +51,11 @@ use crate::activity::ActivityConfig;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExperimentConfig {
-    /// CPUs the experiment uses (the first ones of the machine's topology; the paper-sized
-    /// default of 64 is a mid-size server, less than arm64-server's 112).
+    /// CPUs the experiment uses (the first ones of the machine's topology; the default, 8, is
+    /// the whole default machine; the presets use more).
     pub cpus: usize,
-    /// Isolated CPUs (the last ones), each running an isolated polling task (8: a typical
-    /// nohz_full set for a DPDK or real-time deployment on a 64-CPU host; assumption).
+    /// Isolated CPUs (the last ones), each running an isolated polling task (default 2, with the
+    /// default 4 housekeeping generators on 8 CPUs).
     pub isolated: usize,
     /// Simulated time, in microseconds.
     pub duration_us: u64,
@@ -71,8 +71,8 @@ pub struct ExperimentConfig {
 impl Default for ExperimentConfig {
     fn default() -> Self {
         ExperimentConfig {
-            cpus: 64,
-            isolated: 8,
+            cpus: 8,
+            isolated: 2,
             duration_us: 100_000,
             osnoise_period_us: 1_000,
             stop_on_violation: true,
@@ -83,19 +83,26 @@ impl Default for ExperimentConfig {
 
 impl ExperimentConfig {
     /// Checks the values against each other.
-    pub fn validate(&self) -> Result<(), String> {
-        self.activity.validate()?;
+    pub fn validate(&self) -> Result<(), sim::Invalid> {
+        self.activity.validate().map_err(|e| e.under("activity"))?;
+        let bad = |keys: &[&str], m: String| Err(sim::Invalid::new(keys, m));
         if self.isolated == 0 {
-            return Err("isolated = 0: the experiment needs at least one isolated CPU".into());
+            return bad(&["isolated"], "isolated = 0: the experiment needs at least one isolated CPU".into());
         }
         if self.activity.generators + self.isolated > self.cpus {
-            return Err(format!(
-                "{} housekeeping generators + {} isolated CPUs do not fit in cpus = {}",
-                self.activity.generators, self.isolated, self.cpus
-            ));
+            return bad(
+                &["cpus", "isolated", "activity.generators"],
+                format!(
+                    "{} housekeeping generators + {} isolated CPUs do not fit in cpus = {}",
+                    self.activity.generators, self.isolated, self.cpus
+                ),
+            );
         }
-        if self.duration_us == 0 || self.osnoise_period_us == 0 {
-            return Err("duration_us and osnoise_period_us must be positive".into());
+        if self.duration_us == 0 {
+            return bad(&["duration_us"], "duration_us must be positive".into());
+        }
+        if self.osnoise_period_us == 0 {
+            return bad(&["osnoise_period_us"], "osnoise_period_us must be positive".into());
         }
         Ok(())
     }
