@@ -143,14 +143,26 @@ pub fn load(preset_name: Option<&str>, file: Option<&Path>) -> Result<Config, Co
     load_with_sources(preset_name, file, &[]).map(|(c, _)| c)
 }
 
-/// Checks a configuration as a whole: each section's own checks (`machine.tlb`, the topology, the
-/// run) and the run against the machine; the error names the keys at fault, as dotted paths.
-/// Every command that reads a configuration runs this once it has all of it, and so does each
-/// point of a sweep.
+/// Checks a configuration: each section's own checks (`machine.tlb`, `machine.topology`, `run`);
+/// the error names the keys at fault, as dotted paths. Every loader runs this once it has all of
+/// the configuration ([`load_with_sources`]), `isolsim config` included.
 pub fn validate(c: &Config) -> Result<(), sim::Invalid> {
     c.machine.tlb.validate().map_err(|e| e.under("machine.tlb"))?;
-    workloads::experiment::Experiment::check(&c.machine, &c.run)?;
-    Ok(())
+    c.machine.topology.validate().map_err(|e| sim::Invalid::from(e).under("machine.topology"))?;
+    c.run.validate().map_err(|e| e.under("run"))
+}
+
+/// [`validate`], and the isolation experiment's run against the machine (its CPUs within the
+/// topology): what `isolsim run` and each sweep point need, and `exec`, which lays out CPUs of its
+/// own, does not.
+pub fn validate_run(c: &Config) -> Result<(), sim::Invalid> {
+    validate(c)?;
+    workloads::experiment::Experiment::check(&c.machine, &c.run).map(|_| ())
+}
+
+/// [`load_with_sets`] for `isolsim run`: checked with [`validate_run`].
+pub fn load_for_run(preset_name: Option<&str>, file: Option<&Path>, sets: &[String]) -> Result<Config, ConfigError> {
+    load_checked(preset_name, file, sets, validate_run).map(|(c, _)| c)
 }
 
 /// `e` shown where the user wrote a key at fault: the first of its keys a `--set` or the
@@ -243,6 +255,15 @@ pub fn load_with_sources(
     file: Option<&Path>,
     sets: &[String],
 ) -> Result<(Config, Sources), ConfigError> {
+    load_checked(preset_name, file, sets, validate)
+}
+
+fn load_checked(
+    preset_name: Option<&str>,
+    file: Option<&Path>,
+    sets: &[String],
+    check: fn(&Config) -> Result<(), sim::Invalid>,
+) -> Result<(Config, Sources), ConfigError> {
     let mut sources = Sources::new();
     let mut texts: Vec<(String, &str)> = vec![];
     let mut c = match preset_name {
@@ -268,7 +289,7 @@ pub fn load_with_sources(
         }
     }
     // Each value was checked alone; now the whole, as a run will use it.
-    validate(&c).map_err(|e| invalid_at(&e, &sources, &texts))?;
+    check(&c).map_err(|e| invalid_at(&e, &sources, &texts))?;
     Ok((c, sources))
 }
 

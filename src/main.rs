@@ -755,7 +755,7 @@ fn run(a: RunArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let cfg = match isolsim::config::load_with_sets(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets) {
+    let cfg = match isolsim::config::load_for_run(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

@@ -436,7 +436,7 @@ impl Sweep {
         }
         let mut points = vec![];
         for (params, cfg, set) in point_cfgs {
-            if let Err(e) = config::validate(&cfg) {
+            if let Err(e) = config::validate_run(&cfg) {
                 let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k} = {v}")).collect();
                 // Where the file sets a key at fault; else where the point is swept (a preset
                 // gives the machine, so the preset axis is where its keys come from).

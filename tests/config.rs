@@ -302,7 +302,7 @@ fn every_section_is_strict_defaulted_and_documented() {
 }
 
 #[test]
-fn a_configuration_run_would_reject_is_rejected_by_config_too_at_the_key() {
+fn a_configuration_run_would_reject_is_rejected_at_the_key_by_config_too() {
     // The input: a latency `isolsim config` accepted and `isolsim run` then refused
     // without a position. Both now run the one validation and point at the value.
     let f = temp_file("latency.toml", "[machine.topology]\ncore_cluster_latency = 9223372036854775807\n");
@@ -320,11 +320,17 @@ fn a_configuration_run_would_reject_is_rejected_by_config_too_at_the_key() {
     let f = temp_file("cpus.toml", "[run]\ncpus = 0\n");
     let e = config_error(&["--config", s(&f)]);
     assert!(e.starts_with(&format!("{}:2:8: invalid value for `run.cpus`: 4 housekeeping", f.display())), "{e}");
-    let e = config_error(&["--preset", "x86-server", "--set", "machine.topology.sockets=1"]);
+    // The run against the machine: checked for `run` (and sweep points), not for `config`, whose
+    // configuration may be for `exec`, which lays out its own CPUs.
+    let args = ["--preset", "x86-server", "--set", "machine.topology.sockets=1"];
+    let run = isolsim(&[&["run"], &args[..]].concat());
+    let e = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{e}");
     assert!(
         e.starts_with("--set machine.topology.sockets=1: invalid value for `machine.topology.sockets`: cpus = 36"),
         "{e}"
     );
+    config_ok(&args);
     let e = config_error(&["--set", "run.activity.vmalloc_per_s=nan"]);
     assert!(e.contains("invalid value for `run.activity.vmalloc_per_s`: vmalloc_per_s = NaN"), "{e}");
     // TLB ways beyond what a TLB holds (Tlb::new asserted it).
