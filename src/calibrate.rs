@@ -63,12 +63,15 @@ pub struct Figure {
     /// Unit of `published` and `simulated`.
     pub unit: String,
     /// The published value (the middle of its range, if a range).
+    #[serde(with = "sim::float")]
     pub published: f64,
     /// Lowest and highest value that counts as agreement.
     pub accept: (f64, f64),
     /// What the simulator gives.
+    #[serde(with = "sim::float")]
     pub simulated: f64,
     /// simulated ÷ published (`None` when the published value is 0).
+    #[serde(with = "sim::float::option")]
     pub ratio: Option<f64>,
     /// `simulated` lies within `accept`.
     pub agrees: bool,

@@ -140,16 +140,63 @@ fn overlay<T: Serialize + serde::de::DeserializeOwned + schemars::JsonSchema>(
 /// The effective configuration of `isolsim config [--preset NAME] [--config FILE]`: the preset
 /// (or the defaults) with FILE's keys overriding it.
 pub fn load(preset_name: Option<&str>, file: Option<&Path>) -> Result<Config, ConfigError> {
-    let base = match preset_name {
-        Some(p) => preset(p)?,
-        None => Config::default(),
+    load_with_sources(preset_name, file, &[]).map(|(c, _)| c)
+}
+
+/// Checks a configuration: each section's own checks (`machine.tlb`, `machine.topology`, `run`)
+/// and what the run's values make at the machine's clock (a clock that ticks, durations whose
+/// cycles fit, rates × duration a run can lay out); the error names the keys at fault, as dotted
+/// paths. Every loader runs this once it has all of the configuration ([`load_with_sources`]),
+/// `isolsim config` included.
+pub fn validate(c: &Config) -> Result<(), sim::Invalid> {
+    c.machine.tlb.validate().map_err(|e| e.under("machine.tlb"))?;
+    c.machine.topology.validate().map_err(|e| sim::Invalid::from(e).under("machine.topology"))?;
+    c.run.validate_at(c.machine.clock_mhz)
+}
+
+/// [`validate`], and the isolation experiment's run against the machine (its CPUs within the
+/// topology): what `isolsim run` and each sweep point need, and `exec`, which lays out CPUs of its
+/// own, does not.
+pub fn validate_run(c: &Config) -> Result<(), sim::Invalid> {
+    validate(c)?;
+    workloads::experiment::Experiment::check(&c.machine, &c.run).map(|_| ())
+}
+
+/// [`load_with_sets`] for `isolsim run`: checked with [`validate_run`].
+pub fn load_for_run(preset_name: Option<&str>, file: Option<&Path>, sets: &[String]) -> Result<Config, ConfigError> {
+    load_checked(preset_name, file, sets, validate_run).map(|(c, _)| c)
+}
+
+/// `e` shown where the user wrote a key at fault: the first of its keys a `--set` or the
+/// configuration file gave (else the preset); `texts` are the files' (name, text).
+fn invalid_at(e: &sim::Invalid, sources: &Sources, texts: &[(String, &str)]) -> ConfigError {
+    let preset = |s: &Source| s.origin.starts_with("presets/");
+    let found = [false, true]
+        .iter()
+        .find_map(|&p| e.keys.iter().find_map(|k| sources.get(k).filter(|s| preset(s) == p).map(|s| (k, s))));
+    let Some((key, source)) = found else {
+        let key = e.keys.first().map_or(String::new(), |k| format!("`{k}`: "));
+        return ConfigError {
+            file: None,
+            pos: None,
+            key: e.keys.first().cloned(),
+            message: format!("invalid configuration: {key}{e}"),
+        };
     };
-    match file {
-        None => Ok(base),
-        Some(path) => {
-            let (name, text) = read(path)?;
-            with_overrides(&base, &name, &text)
-        }
+    // The value's place where the file's text is at hand, else the key's.
+    let pos = texts
+        .iter()
+        .find(|(name, _)| *name == source.origin)
+        .and_then(|(_, text)| {
+            let path: Vec<&str> = key.split('.').collect();
+            Spans::new(text).find(&path).map(|span| line_col(text, span.start))
+        })
+        .or(source.pos);
+    ConfigError {
+        file: Some(source.origin.clone()),
+        pos,
+        key: Some(key.clone()),
+        message: format!("invalid value for `{key}`: {e}"),
     }
 }
 
@@ -217,20 +264,32 @@ pub fn load_with_sources(
     file: Option<&Path>,
     sets: &[String],
 ) -> Result<(Config, Sources), ConfigError> {
+    load_checked(preset_name, file, sets, validate)
+}
+
+fn load_checked(
+    preset_name: Option<&str>,
+    file: Option<&Path>,
+    sets: &[String],
+    check: fn(&Config) -> Result<(), sim::Invalid>,
+) -> Result<(Config, Sources), ConfigError> {
     let mut sources = Sources::new();
+    let mut texts: Vec<(String, &str)> = vec![];
     let mut c = match preset_name {
         Some(p) => {
             let c = preset(p)?;
             let text = preset_source(p).expect("preset() found it");
             note_sources(&mut sources, &format!("presets/{p}.toml"), text);
+            texts.push((format!("presets/{p}.toml"), text));
             c
         }
         None => Config::default(),
     };
-    if let Some(path) = file {
-        let (name, text) = read(path)?;
-        c = with_overrides(&c, &name, &text)?;
-        note_sources(&mut sources, &name, &text);
+    let read_file = file.map(read).transpose()?;
+    if let Some((name, text)) = &read_file {
+        c = with_overrides(&c, name, text)?;
+        note_sources(&mut sources, name, text);
+        texts.push((name.clone(), text));
     }
     for s in sets {
         c = with_set(&c, s)?;
@@ -238,20 +297,16 @@ pub fn load_with_sources(
             sources.insert(key.trim().to_string(), Source { origin: format!("--set {s}"), comment: vec![], pos: None });
         }
     }
+    // Each value was checked alone; now the whole, as a run will use it.
+    check(&c).map_err(|e| invalid_at(&e, &sources, &texts))?;
     Ok((c, sources))
 }
 
-/// An error about the value of `key` (dotted) that the reader accepted but a command cannot use,
-/// positioned where `sources` says the value was set (the key has no place when it kept its
-/// default: the message names it).
-pub fn key_error(sources: &Sources, key: &str, message: &str) -> ConfigError {
-    let src = sources.get(key);
-    ConfigError {
-        file: src.map(|s| s.origin.clone()),
-        pos: src.and_then(|s| s.pos),
-        key: Some(key.to_string()),
-        message: format!("invalid value for `{key}`: {message}"),
-    }
+/// `e`, a configuration the reader accepted but a command cannot use, positioned where `sources`
+/// says one of its keys was set (the first key a file or `--set` gave, else the preset's); with no
+/// key set anywhere (all defaults) the message names the key.
+pub fn invalid_error(sources: &Sources, e: &sim::Invalid) -> ConfigError {
+    invalid_at(e, sources, &[])
 }
 
 /// Records every plain key of the TOML document `text` (file `origin`) with the comment lines
@@ -298,9 +353,9 @@ fn schema_json<T: schemars::JsonSchema>() -> Json {
 
 fn read(path: &Path) -> Result<(String, String), ConfigError> {
     let name = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    match workloads::input::read_text(path) {
         Ok(text) => Ok((name, text)),
-        Err(e) => Err(ConfigError { file: Some(name), pos: None, key: None, message: format!("cannot read: {e}") }),
+        Err(e) => Err(ConfigError { file: Some(e.path), pos: e.pos, key: None, message: e.message }),
     }
 }
 
@@ -326,6 +381,69 @@ pub(crate) fn line_col(text: &str, at: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
+}
+
+/// Where things are in a TOML text: the span of a value by its path (`[i]` for array items).
+pub(crate) struct Spans<'a> {
+    root: Option<toml::Spanned<toml::de::DeTable<'a>>>,
+}
+
+impl<'a> Spans<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Spans { root: toml::de::DeTable::parse(text).ok() }
+    }
+
+    pub(crate) fn find(&self, path: &[&str]) -> Option<Range<usize>> {
+        self.find_element(path, None)
+    }
+
+    pub(crate) fn find_strs(&self, path: &[String]) -> Option<Range<usize>> {
+        self.find_element_strs(path, None)
+    }
+
+    pub(crate) fn find_element_strs(&self, path: &[String], element: Option<usize>) -> Option<Range<usize>> {
+        let p: Vec<&str> = path.iter().map(String::as_str).collect();
+        self.find_element(&p, element)
+    }
+
+    /// The span of the last key of `path`.
+    pub(crate) fn find_key(&self, path: &[String]) -> Option<Range<usize>> {
+        let p: Vec<&str> = path.iter().map(String::as_str).collect();
+        self.walk(&p).map(|(key, _)| key)
+    }
+
+    /// The span of the value at `path` (of its `element`-th item, for an array).
+    pub(crate) fn find_element(&self, path: &[&str], element: Option<usize>) -> Option<Range<usize>> {
+        let (key, v) = self.walk(path)?;
+        match (v.get_ref(), element) {
+            (toml::de::DeValue::Array(a), Some(i)) => a.get(i).map(|e| e.span()),
+            // A table's span is its body; its key's is where a reader looks.
+            (toml::de::DeValue::Table(_), _) => Some(key),
+            _ => Some(v.span()),
+        }
+    }
+
+    /// The last key's span and the value at `path`.
+    fn walk(&self, path: &[&str]) -> Option<(Range<usize>, &toml::Spanned<toml::de::DeValue<'a>>)> {
+        let mut table = self.root.as_ref()?.get_ref();
+        let mut found: Option<&toml::Spanned<toml::de::DeValue<'_>>> = None;
+        let mut last_span = None;
+        for seg in path {
+            let v = match (found.map(|f| f.get_ref()), seg.strip_prefix('[').and_then(|s| s.strip_suffix(']'))) {
+                (Some(toml::de::DeValue::Array(a)), Some(i)) => a.get(i.parse::<usize>().ok()?)?,
+                (_, _) => {
+                    let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *seg)?;
+                    last_span = Some(k.span());
+                    v
+                }
+            };
+            if let toml::de::DeValue::Table(t) = v.get_ref() {
+                table = t;
+            }
+            found = Some(v);
+        }
+        Some((last_span?, found?))
+    }
 }
 
 /// Rewrites serde's message so that it names the dotted key.

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::path::Path;
 
 use comfy_table::{CellAlignment, ContentArrangement, Table};
 use rayon::prelude::*;
@@ -36,20 +37,10 @@ pub fn kernel_with(replacements: &[String]) -> Result<Vec<(String, String)>, Str
                 known.join(", ")
             ));
         };
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let text = workloads::input::read_text(Path::new(path)).map_err(|e| e.to_string())?;
         files[i] = (path.to_string(), text);
     }
     Ok(files)
-}
-
-/// Checks that `cfg` makes an experiment (what [`run`] checks before building anything), with an
-/// error about a key positioned where `sources` says its value was set.
-pub fn check(cfg: &Config, sources: &crate::config::Sources) -> Result<(), crate::config::ConfigError> {
-    match Experiment::check_config(&cfg.machine, &cfg.run) {
-        Ok(_) => Ok(()),
-        Err(ExperimentError::Key(k)) => Err(crate::config::key_error(sources, &k.key, &k.message)),
-        Err(e) => Err(crate::config::ConfigError { file: None, pos: None, key: None, message: e.to_string() }),
-    }
 }
 
 /// Runs the experiment of `cfg` for each of `protocols` with `seed` on the
@@ -108,6 +99,7 @@ pub struct Comparison {
     pub config: Config,
     /// Per protocol, how much longer its isolated tasks' system calls took on average than
     /// broadcast's (the stock kernel's), ns; absent when broadcast did not run.
+    #[serde(with = "sim::float::option_map")]
     pub entry_penalty_vs_broadcast_ns: Option<BTreeMap<String, f64>>,
     /// One report per protocol, in the order given.
     pub reports: Vec<Report>,

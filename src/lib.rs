@@ -51,12 +51,50 @@ pub use memory_model::Mode;
 pub use workloads::litmus;
 pub use workloads::litmus::run::RunOptions;
 
+/// The most worker threads a command takes (`--jobs`): each is started when the command starts,
+/// and far more threads than cores only share them.
+pub const MAX_JOBS: usize = 1024;
+
 /// Writes `bytes` to `path` through a temporary file in the same directory
 /// and a rename, so that an interrupted run never leaves a half-written file.
+/// The temporary file's name is unique, so that two writers never write into
+/// each other's; it is removed if the write fails.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".partial");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(path.file_name().unwrap_or_default());
+    prefix.push(".");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".partial");
+    // What std::fs::write would give (0666 less the umask), not a temporary file's 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn concurrent_atomic_writes_never_share_a_temporary_file() {
+        // With one fixed temporary name, one writer renamed another's half-written file away.
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("out.txt");
+        let contents: Vec<Vec<u8>> = (0..4u8).map(|i| vec![b'a' + i; 1 << 16]).collect();
+        std::thread::scope(|s| {
+            for c in &contents {
+                let path = &path;
+                s.spawn(move || (0..50).for_each(|_| super::write_atomically(path, c).unwrap()));
+            }
+        });
+        assert!(contents.contains(&std::fs::read(&path).unwrap()), "one writer's whole text");
+        let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["out.txt"], "no temporary file left");
+    }
 }

@@ -71,7 +71,7 @@ struct SweepArgs {
     /// The sweep file (see README, "Design-space sweeps").
     file: PathBuf,
     /// Runs at once (0 = one per core). Never changes a result.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_jobs)]
     jobs: usize,
     /// Continue an interrupted sweep in --out: runs only what it lacks.
     #[arg(long)]
@@ -181,7 +181,7 @@ struct FuzzArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Worker threads (0 = one per core). Never changes a result.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_jobs)]
     jobs: usize,
     /// CPUs per run: one sender and CPUS-1 isolated CPUs (2 or 3).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(2..=3))]
@@ -303,7 +303,7 @@ struct ValidateArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Worker threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_jobs)]
     jobs: usize,
     /// Print the result as JSON.
     #[arg(long)]
@@ -337,7 +337,7 @@ struct LitmusArgs {
     #[arg(long, default_value_t = 2)]
     speculation: usize,
     /// Worker threads (0 = one per core). Never changes a result.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = parse_jobs)]
     jobs: usize,
     /// Print results as JSON.
     #[arg(long)]
@@ -354,6 +354,15 @@ struct LitmusArgs {
 
 fn parse_mode(s: &str) -> Result<Mode, String> {
     s.parse()
+}
+
+/// `--jobs N`: threads are started up front, so an absurd N would spend its time starting them.
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    let max = isolsim::MAX_JOBS;
+    match s.parse::<usize>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!("expected a number of threads from 0 (one per core) to {max}")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -443,20 +452,23 @@ fn sweep(a: SweepArgs) -> ExitCode {
 }
 
 fn merge(a: MergeArgs) -> ExitCode {
+    use isolsim::sweep::{count, ranges};
     match isolsim::sweep::merge(&a.parts, &a.out, a.allow_missing) {
         Ok(s) if s.missing.is_empty() || a.allow_missing => {
             println!("{} of {} runs merged into {}", s.lines, s.units, a.out.display());
             if !s.missing.is_empty() {
-                eprintln!("missing runs: {}", isolsim::sweep::ranges(&s.missing));
+                eprintln!("missing runs ({}): {}", count(&s.missing), ranges(&s.missing));
             }
             ExitCode::SUCCESS
         }
         Ok(s) => {
             eprintln!(
-                "{} of {} runs are in the parts; missing: {} (nothing written; --allow-missing writes what there is)",
+                "{} of {} runs are in the parts; missing ({}): {} (nothing written; --allow-missing writes what there \
+                 is)",
                 s.lines,
                 s.units,
-                isolsim::sweep::ranges(&s.missing)
+                count(&s.missing),
+                ranges(&s.missing)
             );
             ExitCode::from(1)
         }
@@ -790,7 +802,12 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
             c.machine.clock_mhz,
         ) {
             Ok(_) => Ok(c),
-            Err(k) => Err(isolsim::config::ConfigError { file: None, pos: None, key: None, message: k.to_string() }),
+            Err(k) => Err(isolsim::config::ConfigError {
+                file: None,
+                pos: None,
+                key: None,
+                message: format!("--duration-us: {k}"),
+            }),
         }
     });
     let mut cfg = match checked {
@@ -964,8 +981,7 @@ fn run(a: RunArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let loaded = isolsim::config::load_with_sources(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets);
-    let cfg = match loaded.and_then(|(c, sources)| isolsim::experiment::check(&c, &sources).map(|()| c)) {
+    let cfg = match isolsim::config::load_for_run(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -1038,7 +1054,7 @@ fn checked_clock(
         .and_then(|()| ExperimentConfig::cycles("machine.clock_mhz", 100_000, clock))
     {
         Ok(_) => Ok(cfg),
-        Err(k) => Err(isolsim::config::key_error(sources, &k.key, &k.message)),
+        Err(k) => Err(isolsim::config::invalid_error(sources, &k)),
     }
 }
 

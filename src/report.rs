@@ -54,9 +54,10 @@ const GREY: RGBColor = RGBColor(0x55, 0x55, 0x55);
 /// `ISOLSIM_FONT`'s value (a parameter so that tests need not set the process's environment).
 fn font_bytes(from_env: Option<&std::ffi::OsStr>) -> Result<std::borrow::Cow<'static, [u8]>, String> {
     match from_env {
-        Some(path) => std::fs::read(path)
+        // A font is binary and may be large (CJK fonts are tens of MiB).
+        Some(path) => workloads::input::read_bytes(Path::new(path), 4 * workloads::input::MAX_TEXT_BYTES)
             .map(std::borrow::Cow::Owned)
-            .map_err(|e| format!("ISOLSIM_FONT={}: cannot read the font ({e})", Path::new(path).display())),
+            .map_err(|e| format!("ISOLSIM_FONT={}: cannot read the font ({})", Path::new(path).display(), e.message)),
         None => Ok(std::borrow::Cow::Borrowed(dejavu::sans::regular())),
     }
 }
@@ -1388,12 +1389,7 @@ pub fn render(results: &Path, out: &Path, at: &[String]) -> Result<Vec<PathBuf>,
     if records.is_empty() {
         return Err(fail("holds no result line".into()));
     }
-    if let Some(r) = records.iter().find(|r| r.digest != records[0].digest) {
-        return Err(fail(format!(
-            "mixes two sweeps (unit {} has digest {}, the first line {})",
-            r.unit, r.digest, records[0].digest
-        )));
-    }
+    // read_records has refused a file that mixes sweeps, naming the line.
     let model = Model::new(&records);
     let reference = model.reference(at).map_err(|m| SweepError::whole("--at", m))?;
     register_font().map_err(|m| SweepError::whole("report", m))?;
@@ -1954,6 +1950,11 @@ mod tests {
         }
         let e = font_bytes(Some(std::ffi::OsStr::new("/nonexistent/font.ttf"))).unwrap_err();
         assert!(e.starts_with("ISOLSIM_FONT=/nonexistent/font.ttf: cannot read the font"), "{e}");
+        // A device is refused, not read until memory runs out.
+        if Path::new("/dev/zero").exists() {
+            let e = font_bytes(Some(std::ffi::OsStr::new("/dev/zero"))).unwrap_err();
+            assert!(e.ends_with("a device, FIFO or socket, not a regular file)"), "{e}");
+        }
     }
 
     #[test]

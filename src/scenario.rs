@@ -133,6 +133,12 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
+impl From<workloads::input::ReadError> for ScenarioError {
+    fn from(e: workloads::input::ReadError) -> Self {
+        ScenarioError { file: e.path, pos: e.pos, message: e.message }
+    }
+}
+
 /// Why `isolsim exec` failed.
 #[derive(Debug)]
 pub enum ExecError {
@@ -315,11 +321,7 @@ impl Scenario {
     /// Reads the scenario at `path` (program files are relative to its directory).
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: name.clone(),
-            pos: None,
-            message: format!("cannot read: {e}"),
-        })?;
+        let text = workloads::input::read_text(path).map_err(ScenarioError::from)?;
         Self::parse(&name, path.parent().unwrap_or(Path::new("")), &text)
     }
 
@@ -574,8 +576,11 @@ impl Scenario {
                 (Some(f), None) => {
                     let path = self.dir.join(f.get_ref());
                     let name = path.display().to_string();
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| self.err(f.span().start, format!("cannot read program `{name}`: {e}")))?;
+                    let text = workloads::input::read_text(&path).map_err(|e| match e.pos {
+                        // Bad text is shown where it is; a file that cannot be read where it is named.
+                        Some(_) => ScenarioError::from(e),
+                        None => self.err(f.span().start, format!("program `{name}`: {}", e.message)),
+                    })?;
                     (name, text, None)
                 }
                 (None, Some(t)) => (format!("{}:[[program]] {}", self.name, n + 1), t.get_ref().clone(), Some(t)),
@@ -1221,6 +1226,7 @@ pub struct Outcome {
     /// Cycle at which the run ended.
     pub end_cycle: Cycle,
     /// The same in nanoseconds.
+    #[serde(with = "sim::float")]
     pub end_ns: f64,
     /// Per CPU.
     pub per_cpu: Vec<CpuRow>,
@@ -1369,7 +1375,7 @@ pub fn exec(
     let (cfg, sources) = config::load_with_sources(preset, config_file, sets).map_err(ExecError::Config)?;
     // The report gives times in ns: cycles divided by the clock.
     workloads::experiment::ExperimentConfig::check_clock(cfg.machine.clock_mhz)
-        .map_err(|k| ExecError::Config(config::key_error(&sources, &k.key, &k.message)))?;
+        .map_err(|k| ExecError::Config(config::invalid_error(&sources, &k)))?;
     let sc = Scenario::load(scenario)?;
     let prepared = sc.prepare(&cfg, defines)?;
     let mut source = match (preset, config_file) {

@@ -46,7 +46,7 @@ use serde_json::Value as Json;
 use workloads::experiment::{Experiment, Report};
 use workloads::protocol::ProtocolFile;
 
-use crate::config::{self, Config, line_col};
+use crate::config::{self, Config, Spans, line_col};
 
 /// The software that wrote a result line.
 pub const VERSION: &str = concat!("isolsim ", env!("CARGO_PKG_VERSION"));
@@ -83,6 +83,12 @@ impl fmt::Display for SweepError {
 }
 
 impl std::error::Error for SweepError {}
+
+impl From<workloads::input::ReadError> for SweepError {
+    fn from(e: workloads::input::ReadError) -> Self {
+        SweepError { file: e.path, pos: e.pos, message: e.message }
+    }
+}
 
 /// The `[sweep]` table.
 #[derive(Deserialize)]
@@ -184,8 +190,7 @@ pub struct Record {
 impl Sweep {
     /// Reads and expands a sweep file.
     pub fn load(path: &Path) -> Result<Sweep, SweepError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SweepError::whole(path.display(), format!("cannot read it ({e})")))?;
+        let text = workloads::input::read_text(path).map_err(SweepError::from)?;
         Sweep::parse(&path.display().to_string(), &text, path.parent().unwrap_or(Path::new(".")))
     }
 
@@ -345,6 +350,22 @@ impl Sweep {
             ));
         }
 
+        // Counted before anything is expanded: a few long axes multiply into more than fits.
+        let units = axes
+            .iter()
+            .map(|a| a.2.len())
+            .chain([presets.len(), listed.len(), protocols.len(), seeds.len()])
+            .try_fold(1usize, |n, k| n.checked_mul(k).filter(|&n| n <= MAX_UNITS));
+        if units.is_none() {
+            let span = if form.grid.is_some() { spans.find(&["grid"]) } else { spans.find(&["sweep"]) };
+            return Err(SweepError::at(
+                file,
+                text,
+                span,
+                format!("the sweep has more than {MAX_UNITS} runs (points x protocols x seeds): split it"),
+            ));
+        }
+
         // Every value is checked where it is written, once, before any combination.
         let apply = |base: &Config, key: &str, path: &[String], element: Option<usize>, v: &toml::Value| {
             with_key(base, key, v).map_err(|m| {
@@ -357,12 +378,18 @@ impl Sweep {
                 SweepError::at(file, text, span, m)
             })
         };
-        // Each point with where it comes from: (path, item) of its first listed key or grid value.
-        let mut point_cfgs: Vec<(BTreeMap<String, Json>, Config, Origin)> = vec![];
+        // Each point with where each of its keys is set (the preset axis, [set], its listed
+        // point, its grid values), to show a point that is not valid where a key at fault is.
+        let mut point_cfgs: Vec<(BTreeMap<String, Json>, Config, SetBy)> = vec![];
         for (b, base) in bases.iter().enumerate() {
             let mut base = base.clone();
+            let mut bset: SetBy = vec![];
+            if presets.len() > 1 {
+                bset.push(("preset".into(), (vec!["sweep".into(), "preset".into()], Some(b))));
+            }
             for (k, path, v) in &fixed {
                 base = apply(&base, k, path, None, v)?;
+                bset.push((k.clone(), (path.clone(), None)));
             }
             for l in &listed {
                 let mut lbase = base.clone();
@@ -370,25 +397,24 @@ impl Sweep {
                 if presets.len() > 1 {
                     lparams.insert("preset".to_string(), Json::String(presets[b].clone()));
                 }
+                let mut lset = bset.clone();
                 for (k, path, v) in l {
                     lbase = apply(&lbase, k, path, None, v)?;
                     lparams.insert(k.clone(), to_json(v));
+                    lset.push((k.clone(), (path.clone(), None)));
                 }
-                let origin = (l.first().map(|x| x.1.clone()).unwrap_or_default(), None);
                 // The grid's product, the last axis fastest.
                 let mut idx = vec![0usize; axes.len()];
                 loop {
                     let mut cfg = lbase.clone();
                     let mut params = lparams.clone();
-                    let mut origin = origin.clone();
+                    let mut set = lset.clone();
                     for (a, &i) in axes.iter().zip(&idx) {
                         cfg = apply(&cfg, &a.0, &a.1, Some(i), &a.2[i])?;
                         params.insert(a.0.clone(), to_json(&a.2[i]));
-                        if origin.0.is_empty() {
-                            origin = (a.1.clone(), Some(i));
-                        }
+                        set.push((a.0.clone(), (a.1.clone(), Some(i))));
                     }
-                    point_cfgs.push((params, cfg, origin));
+                    point_cfgs.push((params, cfg, set));
                     let mut carry = axes.len();
                     while carry > 0 {
                         carry -= 1;
@@ -409,14 +435,23 @@ impl Sweep {
             }
         }
         let mut points = vec![];
-        for (params, cfg, origin) in point_cfgs {
-            if let Err(e) = Experiment::check_config(&cfg.machine, &cfg.run) {
+        for (params, cfg, set) in point_cfgs {
+            if let Err(e) = config::validate_run(&cfg) {
                 let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                // Where the file sets a key at fault; else where the point is swept (a preset
+                // gives the machine, so the preset axis is where its keys come from).
+                let machine = e.keys.iter().any(|k| k.starts_with("machine."));
+                let set_here = e.keys.iter().find_map(|k| set.iter().find(|(s, _)| s == k));
+                let at = set_here
+                    .or_else(|| set.iter().find(|(s, _)| s == "preset" && machine))
+                    .or_else(|| set.iter().rev().find(|(s, _)| params.contains_key(s)))
+                    .and_then(|(_, (path, item))| spans.find_element_strs(path, *item));
+                let key = set_here.map(|(k, _)| k).or(e.keys.first()).map_or(String::new(), |k| format!("`{k}`: "));
                 return Err(SweepError::at(
                     file,
                     text,
-                    spans.find_element_strs(&origin.0, origin.1),
-                    format!("the point {} is not a valid configuration: {e}", shown.join(", ")),
+                    at,
+                    format!("the point {} is not a valid configuration: {key}{e}", shown.join(", ")),
                 ));
             }
             points.push(Point { params, config: cfg });
@@ -509,6 +544,9 @@ impl Sweep {
 /// Where a point is written: the path of a value in the file, and the item for an array.
 type Origin = (Vec<String>, Option<usize>);
 
+/// Where each key of a point is set in the sweep file (`preset` for the preset axis).
+type SetBy = Vec<(String, Origin)>;
+
 /// `base` with `key` (dotted) set to `v`; the message of what is wrong otherwise.
 fn with_key(base: &Config, key: &str, v: &toml::Value) -> Result<Config, String> {
     let mut doc = toml::Table::new();
@@ -527,7 +565,12 @@ fn with_key(base: &Config, key: &str, v: &toml::Value) -> Result<Config, String>
 }
 
 fn to_json(v: &toml::Value) -> Json {
-    serde_json::to_value(v).unwrap_or(Json::Null)
+    match v {
+        // JSON has no NaN or infinity (serde_json makes them null): the text Rust prints, as
+        // sim::float writes them.
+        toml::Value::Float(f) if !f.is_finite() => Json::String(f.to_string()),
+        v => serde_json::to_value(v).unwrap_or(Json::Null),
+    }
 }
 
 /// The non-table values under `t`: (dotted key, path in the file, value), in key order.
@@ -551,69 +594,6 @@ fn leaves(t: &toml::Table, prefix: &[&str]) -> Vec<(String, Vec<String>, toml::V
             (k.join("."), path, v)
         })
         .collect()
-}
-
-/// Where things are in a TOML text: the span of a value by its path (`[i]` for array items).
-struct Spans<'a> {
-    root: Option<toml::Spanned<toml::de::DeTable<'a>>>,
-}
-
-impl<'a> Spans<'a> {
-    fn new(text: &'a str) -> Self {
-        Spans { root: toml::de::DeTable::parse(text).ok() }
-    }
-
-    fn find(&self, path: &[&str]) -> Option<Range<usize>> {
-        self.find_element(path, None)
-    }
-
-    fn find_strs(&self, path: &[String]) -> Option<Range<usize>> {
-        self.find_element_strs(path, None)
-    }
-
-    fn find_element_strs(&self, path: &[String], element: Option<usize>) -> Option<Range<usize>> {
-        let p: Vec<&str> = path.iter().map(String::as_str).collect();
-        self.find_element(&p, element)
-    }
-
-    /// The span of the last key of `path`.
-    fn find_key(&self, path: &[String]) -> Option<Range<usize>> {
-        let p: Vec<&str> = path.iter().map(String::as_str).collect();
-        self.walk(&p).map(|(key, _)| key)
-    }
-
-    /// The span of the value at `path` (of its `element`-th item, for an array).
-    fn find_element(&self, path: &[&str], element: Option<usize>) -> Option<Range<usize>> {
-        let (key, v) = self.walk(path)?;
-        match (v.get_ref(), element) {
-            (toml::de::DeValue::Array(a), Some(i)) => a.get(i).map(|e| e.span()),
-            // A table's span is its body; its key's is where a reader looks.
-            (toml::de::DeValue::Table(_), _) => Some(key),
-            _ => Some(v.span()),
-        }
-    }
-
-    /// The last key's span and the value at `path`.
-    fn walk(&self, path: &[&str]) -> Option<(Range<usize>, &toml::Spanned<toml::de::DeValue<'a>>)> {
-        let mut table = self.root.as_ref()?.get_ref();
-        let mut found: Option<&toml::Spanned<toml::de::DeValue<'_>>> = None;
-        let mut last_span = None;
-        for seg in path {
-            let v = match (found.map(|f| f.get_ref()), seg.strip_prefix('[').and_then(|s| s.strip_suffix(']'))) {
-                (Some(toml::de::DeValue::Array(a)), Some(i)) => a.get(i.parse::<usize>().ok()?)?,
-                (_, _) => {
-                    let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *seg)?;
-                    last_span = Some(k.span());
-                    v
-                }
-            };
-            if let toml::de::DeValue::Table(t) = v.get_ref() {
-                table = t;
-            }
-            found = Some(v);
-        }
-        Some((last_span?, found?))
-    }
 }
 
 /// 64-bit FNV-1a: a fingerprint that is the same on every machine and every run.
@@ -668,51 +648,163 @@ pub struct RunSummary {
     pub ran: usize,
 }
 
-/// A line of a results file: its unit number and digest, and the line itself.
+/// A line of a results file: what identifies its run, where it is, and the line itself.
 struct Line {
+    /// Its 1-based line number in the file it was read from.
+    number: usize,
     unit: usize,
-    digest: String,
     units: usize,
+    digest: String,
+    point: usize,
+    protocol: String,
+    seed: u64,
     text: String,
 }
 
-/// Just what identifies a line, read without the whole report.
-#[derive(Deserialize)]
-struct LineId {
-    digest: String,
-    unit: usize,
-    units: usize,
+/// The most units a sweep may have: a bound on what a sweep file expands to and on the counts a
+/// results file claims (2^24 runs of a few kilobytes each is already tens of gigabytes).
+pub const MAX_UNITS: usize = 1 << 24;
+
+/// What is wrong with a result line on its own (the fields' values, not their types, which
+/// [`Record`]'s reader checks).
+fn check_record(r: &Record) -> Result<(), String> {
+    if r.units == 0 || r.units > MAX_UNITS {
+        return Err(format!("units = {}: a sweep has 1 to {MAX_UNITS} units", r.units));
+    }
+    if r.unit >= r.units {
+        return Err(format!("unit = {} is not below units = {}", r.unit, r.units));
+    }
+    if r.point > r.unit {
+        return Err(format!("point = {} cannot hold unit {} (units are numbered point by point)", r.point, r.unit));
+    }
+    if r.digest.len() != 16 || !r.digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return Err(format!("digest = {:?} is not 16 lowercase hexadecimal digits", r.digest));
+    }
+    let semver = r.version.strip_prefix("isolsim ").is_some_and(|v| {
+        let core = v.split(['-', '+']).next().unwrap_or("");
+        let parts: Vec<&str> = core.split('.').collect();
+        parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if !semver {
+        return Err(format!("version = {:?} is not `isolsim X.Y.Z`", r.version));
+    }
+    if r.report.seed != r.seed || r.report.name != r.protocol {
+        return Err(format!(
+            "the report is of protocol {} seed {}, the line says protocol {} seed {}",
+            r.report.name, r.report.seed, r.protocol, r.seed
+        ));
+    }
+    Ok(())
 }
 
-/// The complete lines of a results file, and the byte length they span. A last line without
-/// its newline (a run killed while writing it) is left out; `strict` makes it an error.
-fn read_lines(path: &Path, strict: bool) -> Result<(Vec<Line>, usize), SweepError> {
-    let text = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !strict => return Ok((vec![], 0)),
-        Err(e) => return Err(SweepError::whole(path.display(), format!("cannot read it ({e})"))),
-    };
-    let complete = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    if strict && complete < text.len() {
-        let line = text[..complete].iter().filter(|&&b| b == b'\n').count() + 1;
-        return Err(SweepError {
-            file: path.display().to_string(),
-            pos: Some((line, 1)),
-            message: "the last line is cut short (an interrupted run): finish it with `isolsim sweep --resume`".into(),
-        });
+/// The complete lines of a results file, each a valid result line, all of one sweep and each
+/// unit once, and the byte length they span. A last line without its newline (a run killed
+/// while writing it) is left out; `strict` makes it an error. A file that does not exist has
+/// no line, unless `strict`.
+fn read_lines(path: &Path, strict: bool) -> Result<(Vec<Line>, u64), SweepError> {
+    if !strict && std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        return Ok((vec![], 0));
     }
-    let body = std::str::from_utf8(&text[..complete])
-        .map_err(|_| SweepError::whole(path.display(), "not UTF-8: not a results file"))?;
-    let mut lines = vec![];
-    for (n, l) in body.lines().enumerate() {
-        let id: LineId = serde_json::from_str(l).map_err(|e| SweepError {
-            file: path.display().to_string(),
-            pos: Some((n + 1, e.column().max(1))),
-            message: format!("not a result line of isolsim sweep: {e}"),
-        })?;
-        lines.push(Line { unit: id.unit, digest: id.digest, units: id.units, text: l.to_string() });
+    let mut reader = workloads::input::Lines::open(path)?;
+    let file = path.display().to_string();
+    let at =
+        |line: usize, col: usize, message: String| SweepError { file: file.clone(), pos: Some((line, col)), message };
+    let mut lines: Vec<Line> = vec![];
+    let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut complete = 0;
+    while let Some(l) = reader.next()? {
+        let number = l.number;
+        if !l.complete {
+            if strict {
+                return Err(at(
+                    number,
+                    1,
+                    "the last line is cut short (an interrupted run): finish it with `isolsim sweep --resume`".into(),
+                ));
+            }
+            break;
+        }
+        complete = l.end;
+        let text = reader.text(l)?;
+        let r: Record = serde_json::from_str(&text)
+            .map_err(|e| at(number, e.column().max(1), format!("not a result line of this version of isolsim: {e}")))?;
+        check_record(&r).map_err(|m| at(number, 1, m))?;
+        if let Some(first) = lines.first()
+            && (first.digest != r.digest || first.units != r.units)
+        {
+            return Err(at(
+                number,
+                1,
+                format!(
+                    "mixes two sweeps: digest {} and {} units here, {} and {} on line {}",
+                    r.digest, r.units, first.digest, first.units, first.number
+                ),
+            ));
+        }
+        if let Some(other) = seen.insert(r.unit, number) {
+            return Err(at(
+                number,
+                1,
+                format!("unit {} is also on line {other}: a results file holds each unit once", r.unit),
+            ));
+        }
+        let Record { unit, units, digest, point, protocol, seed, .. } = r;
+        lines.push(Line { number, unit, units, digest, point, protocol, seed, text });
     }
     Ok((lines, complete))
+}
+
+/// Checks that `lines` (each with its file), if they are every unit of their sweep, are numbered
+/// as a sweep numbers its units: point by point, then protocol, then seed. (Fewer lines do not
+/// tell how many protocols and seeds the sweep has.)
+fn check_numbering(lines: &[(&Path, &Line)]) -> Result<(), SweepError> {
+    let Some(&(file, first)) = lines.first() else { return Ok(()) };
+    if lines.len() != first.units {
+        return Ok(());
+    }
+    let at = |file: &Path, l: &Line, message: String| SweepError {
+        file: file.display().to_string(),
+        pos: Some((l.number, 1)),
+        message,
+    };
+    let protocols: BTreeSet<&str> = lines.iter().map(|(_, l)| l.protocol.as_str()).collect();
+    let seeds: BTreeSet<u64> = lines.iter().map(|(_, l)| l.seed).collect();
+    let (p, s) = (protocols.len(), seeds.len());
+    if first.units % (p * s) != 0 {
+        return Err(at(
+            file,
+            first,
+            format!("units = {} is not a whole number of points of {p} protocols x {s} seeds", first.units),
+        ));
+    }
+    // Each protocol has one place among a point's units, and each seed one among a protocol's:
+    // the one most lines give it, so that the lines blamed are the few that differ.
+    let mut protocol_votes: Vec<BTreeMap<&str, usize>> = vec![BTreeMap::new(); p];
+    let mut seed_votes: Vec<BTreeMap<u64, usize>> = vec![BTreeMap::new(); s];
+    for (_, l) in lines {
+        *protocol_votes[l.unit / s % p].entry(&l.protocol).or_default() += 1;
+        *seed_votes[l.unit % s].entry(l.seed).or_default() += 1;
+    }
+    fn most<K: Copy>(votes: &BTreeMap<K, usize>) -> K {
+        let best = votes.values().max().copied().unwrap_or(0);
+        *votes.iter().find(|(_, n)| **n == best).expect("a unit voted").0
+    }
+    for &(file, l) in lines {
+        let (point, protocol, seed) =
+            (l.unit / (p * s), most(&protocol_votes[l.unit / s % p]), most(&seed_votes[l.unit % s]));
+        if l.point != point || l.protocol != protocol || l.seed != seed {
+            return Err(at(
+                file,
+                l,
+                format!(
+                    "unit {} does not fit the sweep's numbering ({p} protocols x {s} seeds per point): it should be \
+                     point {point}, protocol {protocol}, seed {seed}; the line says point {}, protocol {}, seed {}",
+                    l.unit, l.point, l.protocol, l.seed
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Runs the sweep's units (those of `opts.shard`) and writes their lines to `out`.
@@ -727,9 +819,14 @@ pub fn run(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<RunSummary, SweepError> {
     let units = sweep.shard(opts.shard);
-    let wanted: BTreeSet<usize> = units.iter().map(|u| u.index).collect();
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SweepError::whole(dir.display(), format!("cannot create it ({e})")))?;
+    }
+    // Held until the file is final: one writer at a time.
+    let _lock = OutputLock::take(out)?;
     let (lines, complete) = read_lines(out, false)?;
-    let exists = out.exists() && std::fs::metadata(out).map(|m| m.len() > 0).unwrap_or(false);
+    let exists = std::fs::metadata(out).is_ok_and(|m| m.len() > 0);
     if exists && !opts.resume {
         return Err(SweepError::whole(
             out.display(),
@@ -737,22 +834,35 @@ pub fn run(
         ));
     }
     let mut done = BTreeSet::new();
-    for (n, l) in lines.iter().enumerate() {
-        let at = |m: String| SweepError { file: out.display().to_string(), pos: Some((n + 1, 1)), message: m };
+    for l in &lines {
+        let at = |m: String| SweepError { file: out.display().to_string(), pos: Some((l.number, 1)), message: m };
         if l.digest != sweep.digest {
             return Err(at(format!(
                 "written by another sweep or version (digest {}, this sweep's is {}): choose another --out",
                 l.digest, sweep.digest
             )));
         }
-        if !wanted.contains(&l.unit) {
+        if opts.shard.is_some_and(|(i, n)| l.unit % n != i - 1) {
             return Err(at(format!("unit {} is not in this shard: choose another --out", l.unit)));
         }
+        // The digest is this sweep's, so the line must be the unit's own.
+        let u = sweep.unit(l.unit);
+        let p = &sweep.protocols[u.protocol].name;
+        if l.units != sweep.len() || l.point != u.point || l.protocol != *p || l.seed != u.seed {
+            return Err(at(format!(
+                "unit {} of this sweep is point {}, protocol {p}, seed {} of {} units; the line says point {}, \
+                 protocol {}, seed {} of {}",
+                l.unit,
+                u.point,
+                u.seed,
+                sweep.len(),
+                l.point,
+                l.protocol,
+                l.seed,
+                l.units
+            )));
+        }
         done.insert(l.unit);
-    }
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| SweepError::whole(dir.display(), format!("cannot create it ({e})")))?;
     }
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -760,9 +870,8 @@ pub fn run(
         .open(out)
         .map_err(|e| SweepError::whole(out.display(), format!("cannot open it ({e})")))?;
     // Drop a line cut short by a kill; every unit before it is whole.
-    if file.metadata().map(|m| m.len()).unwrap_or(0) > complete as u64 {
-        file.set_len(complete as u64)
-            .map_err(|e| SweepError::whole(out.display(), format!("cannot truncate ({e})")))?;
+    if file.metadata().map(|m| m.len()).unwrap_or(0) > complete {
+        file.set_len(complete).map_err(|e| SweepError::whole(out.display(), format!("cannot truncate ({e})")))?;
     }
     let mut todo: Vec<Unit> = units.iter().copied().filter(|u| !done.contains(&u.index)).collect();
     // Longest first: the last units to start are the short ones, so the jobs finish together.
@@ -776,12 +885,14 @@ pub fn run(
     let finished = AtomicUsize::new(resumed);
     let failed: Mutex<Option<SweepError>> = Mutex::new(None);
     let stop = AtomicBool::new(false);
+    // More threads than units would only wait; --jobs is bounded where it is read (MAX_JOBS).
+    let jobs = opts.jobs.clamp(1, todo.len().max(1));
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs.max(1))
+        .num_threads(jobs)
         .build()
         .map_err(|e| SweepError::whole("--jobs", e.to_string()))?;
     pool.install(|| {
-        (0..opts.jobs.max(1)).into_par_iter().for_each(|_| {
+        (0..jobs).into_par_iter().for_each(|_| {
             while !stop.load(Ordering::Relaxed) {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&u) = todo.get(k) else { break };
@@ -823,6 +934,57 @@ pub fn run(
     Ok(RunSummary { units: total, resumed, ran: total - resumed })
 }
 
+/// The one writer of a results file: an exclusive `flock` on `OUT.lock`, which holds the
+/// writer's process id while it runs. The kernel releases the lock when the process ends, however
+/// it ends, so a killed sweep leaves no stale lock behind (the file stays, empty).
+struct OutputLock {
+    file: std::fs::File,
+}
+
+impl OutputLock {
+    fn take(out: &Path) -> Result<OutputLock, SweepError> {
+        let mut path = out.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        let fail = |m: String| SweepError::whole(path.display(), m);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| fail(format!("cannot open the lock of {} ({e})", out.display())))?;
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => {}
+            Err(fs4::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = std::io::Read::read_to_string(&mut file, &mut holder);
+                let holder = match holder.trim() {
+                    "" => String::new(),
+                    pid => format!(" (process {pid})"),
+                };
+                return Err(SweepError::whole(
+                    out.display(),
+                    format!("another isolsim sweep{holder} is writing it: wait for it to end, or choose another --out"),
+                ));
+            }
+            Err(fs4::TryLockError::Error(e)) => return Err(fail(format!("cannot lock it ({e})"))),
+        }
+        let pid = std::process::id().to_string();
+        file.set_len(0)
+            .and_then(|_| file.write_all(pid.as_bytes()))
+            .map_err(|e| fail(format!("cannot write it ({e})")))?;
+        Ok(OutputLock { file })
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // No holder any more; closing the file releases the lock.
+        let _ = self.file.set_len(0);
+    }
+}
+
 fn write_lines(out: &Path, lines: &[Line]) -> Result<(), SweepError> {
     let mut bytes = Vec::with_capacity(lines.iter().map(|l| l.text.len() + 1).sum());
     for l in lines {
@@ -839,80 +1001,104 @@ pub struct MergeSummary {
     pub lines: usize,
     /// Units of the whole sweep.
     pub units: usize,
-    /// Units no part holds (the merge writes nothing then, unless allowed).
-    pub missing: Vec<usize>,
+    /// Units no part holds, as ranges (the merge writes nothing then, unless allowed).
+    pub missing: Vec<Range<usize>>,
 }
 
 /// Combines the results files `parts` (shards of one sweep) into `out`, in unit order.
 ///
-/// Refused: parts from different sweeps, a unit in two parts with different lines, a part with
-/// a cut-short line; and, unless `allow_missing`, a sweep some unit of which no part holds.
-/// Nothing is written when refused.
+/// Refused: a part that is not a results file (each line is checked, [`read_records`]), parts
+/// from different sweeps, a unit in two parts with different lines, a part with a cut-short
+/// line; and, unless `allow_missing`, a sweep some unit of which no part holds. Nothing is
+/// written when refused.
 pub fn merge(parts: &[PathBuf], out: &Path, allow_missing: bool) -> Result<MergeSummary, SweepError> {
-    let mut all: BTreeMap<usize, Line> = BTreeMap::new();
-    let mut identity: Option<(String, usize, String)> = None;
+    let mut all: BTreeMap<usize, (&Path, Line)> = BTreeMap::new();
+    let mut first: Option<(&Path, String, usize)> = None;
     for p in parts {
         let (lines, _) = read_lines(p, true)?;
-        for (n, l) in lines.into_iter().enumerate() {
-            let at = |m: String| SweepError { file: p.display().to_string(), pos: Some((n + 1, 1)), message: m };
-            match &identity {
-                None => identity = Some((l.digest.clone(), l.units, p.display().to_string())),
-                Some((d, u, first)) if *d != l.digest || *u != l.units => {
-                    return Err(at(format!("from another sweep than {first} (digest {} vs {d})", l.digest)));
+        for l in lines {
+            let at = |m: String| SweepError { file: p.display().to_string(), pos: Some((l.number, 1)), message: m };
+            match &first {
+                None => first = Some((p, l.digest.clone(), l.units)),
+                Some((f, d, u)) if *d != l.digest || *u != l.units => {
+                    return Err(at(format!(
+                        "from another sweep than {} (digest {} vs {d}, {} units vs {u})",
+                        f.display(),
+                        l.digest,
+                        l.units
+                    )));
                 }
                 Some(_) => {}
             }
-            if let Some(prev) = all.get(&l.unit) {
+            if let Some((f, prev)) = all.get(&l.unit) {
                 if prev.text != l.text {
-                    return Err(at(format!("unit {} is also in another part, with different results", l.unit)));
+                    return Err(at(format!(
+                        "unit {} is also in {} (line {}), with different results",
+                        l.unit,
+                        f.display(),
+                        prev.number
+                    )));
                 }
                 continue;
             }
-            all.insert(l.unit, l);
+            all.insert(l.unit, (p, l));
         }
     }
-    let Some((_, units, _)) = identity else {
+    let Some((_, _, units)) = first else {
         return Err(SweepError::whole("merge", "the parts hold no result line"));
     };
-    let missing: Vec<usize> = (0..units).filter(|u| !all.contains_key(u)).collect();
+    let lines: Vec<(&Path, &Line)> = all.values().map(|(p, l)| (*p, l)).collect();
+    check_numbering(&lines)?;
+    // The gaps between the units there are, never the missing units one by one: a line may
+    // claim millions of units.
+    let mut missing = vec![];
+    let mut next = 0;
+    for &u in all.keys().chain([units].iter()) {
+        if u > next {
+            missing.push(next..u);
+        }
+        next = u + 1;
+    }
     let summary = MergeSummary { lines: all.len(), units, missing };
     if !summary.missing.is_empty() && !allow_missing {
         return Ok(summary);
     }
-    let lines: Vec<Line> = all.into_values().collect();
+    let lines: Vec<Line> = all.into_values().map(|(_, l)| l).collect();
     write_lines(out, &lines)?;
     Ok(summary)
 }
 
-/// Reads every line of a results file as a [`Record`].
+/// Reads every line of a results file as a [`Record`]: each line valid on its own (`unit` below
+/// `units`, a digest and a version of the right form, the report of the line's protocol and
+/// seed), all of one sweep, each unit once and, when every unit is there, numbered as the sweep
+/// numbers them.
 pub fn read_records(path: &Path) -> Result<Vec<Record>, SweepError> {
     let (lines, _) = read_lines(path, true)?;
+    check_numbering(&lines.iter().map(|l| (path, l)).collect::<Vec<_>>())?;
     lines
         .iter()
-        .enumerate()
-        .map(|(n, l)| {
+        .map(|l| {
             serde_json::from_str::<Record>(&l.text).map_err(|e| SweepError {
                 file: path.display().to_string(),
-                pos: Some((n + 1, e.column().max(1))),
+                pos: Some((l.number, e.column().max(1))),
                 message: format!("not a result line of this version of isolsim: {e}"),
             })
         })
         .collect()
 }
 
-/// Unit numbers as ranges: `0-3, 7, 9-10`.
-pub fn ranges(units: &[usize]) -> String {
-    let mut out: Vec<String> = vec![];
-    let mut i = 0;
-    while i < units.len() {
-        let mut j = i;
-        while j + 1 < units.len() && units[j + 1] == units[j] + 1 {
-            j += 1;
-        }
-        out.push(if i == j { units[i].to_string() } else { format!("{}-{}", units[i], units[j]) });
-        i = j + 1;
-    }
-    out.join(", ")
+/// Unit ranges as text: `0-3, 7, 9-10`.
+pub fn ranges(units: &[Range<usize>]) -> String {
+    let shown: Vec<String> = units
+        .iter()
+        .map(|r| if r.end == r.start + 1 { r.start.to_string() } else { format!("{}-{}", r.start, r.end - 1) })
+        .collect();
+    shown.join(", ")
+}
+
+/// The number of units in `ranges`.
+pub fn count(ranges: &[Range<usize>]) -> usize {
+    ranges.iter().map(|r| r.end - r.start).sum()
 }
 
 #[cfg(test)]
@@ -990,7 +1176,7 @@ mod tests {
 
     #[test]
     fn ranges_are_compact() {
-        assert_eq!(ranges(&[0, 1, 2, 5, 7, 8]), "0-2, 5, 7-8");
+        assert_eq!(ranges(&[0..3, 5..6, 7..9]), "0-2, 5, 7-8");
         assert_eq!(ranges(&[]), "");
     }
 }

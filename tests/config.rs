@@ -238,14 +238,14 @@ fn each_printed_value_carries_the_comment_of_where_it_came_from() {
     );
     // A --set and a file say so; an untouched key keeps the default's doc.
     let f = temp_file("over.toml", "[machine.core]\n# Measured on our box.\nrob_entries = 77\n");
-    let out = config_ok(&["--preset", "x86-server", "--config", s(&f), "--set", "run.cpus=8"]);
+    let out = config_ok(&["--preset", "x86-server", "--config", s(&f), "--set", "run.cpus=16"]);
     let block = comment_above(&out, "rob_entries").unwrap().join("\n");
     assert!(
         block.contains("# Measured on our box.") && block.contains(&format!("# set by {}", f.display())),
         "{block}"
     );
     let block = comment_above(&out, "cpus").unwrap().join("\n");
-    assert!(block.contains("# set by --set run.cpus=8; default: 64"), "{block}");
+    assert!(block.contains("# set by --set run.cpus=16; default: 8"), "{block}");
     let block = comment_above(&out, "store_jitter").unwrap().join("\n");
     assert!(!block.contains("set by"), "{block}");
 }
@@ -299,4 +299,41 @@ fn every_section_is_strict_defaulted_and_documented() {
         }
     }
     assert!(checked >= 4, "Config, MachineConfig, CoreConfig, CacheConfig at least");
+}
+
+#[test]
+fn a_configuration_run_would_reject_is_rejected_at_the_key_by_config_too() {
+    // The issue's input: a latency `isolsim config` accepted and `isolsim run` then refused
+    // without a position. Both now run the one validation and point at the value.
+    let f = temp_file("latency.toml", "[machine.topology]\ncore_cluster_latency = 9223372036854775807\n");
+    let e = config_error(&["--config", s(&f)]);
+    let expected = format!(
+        "{}:2:24: invalid value for `machine.topology.core_cluster_latency`: topology: `core_cluster_latency` is \
+         9223372036854775807 cycles, more than 4294967295\n",
+        f.display()
+    );
+    assert_eq!(e, expected);
+    let run = isolsim(&["run", "--config", s(&f)]);
+    assert_eq!((run.status.code(), text(&run.stderr)), (Some(2), expected));
+
+    // Values that only fail together: the key the user wrote is the one shown.
+    let f = temp_file("cpus.toml", "[run]\ncpus = 0\n");
+    let e = config_error(&["--config", s(&f)]);
+    assert!(e.starts_with(&format!("{}:2:8: invalid value for `run.cpus`: 4 housekeeping", f.display())), "{e}");
+    // The run against the machine: checked for `run` (and sweep points), not for `config`, whose
+    // configuration may be for `exec`, which lays out its own CPUs.
+    let args = ["--preset", "x86-server", "--set", "machine.topology.sockets=1"];
+    let run = isolsim(&[&["run"], &args[..]].concat());
+    let e = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{e}");
+    assert!(
+        e.starts_with("--set machine.topology.sockets=1: invalid value for `machine.topology.sockets`: cpus = 36"),
+        "{e}"
+    );
+    config_ok(&args);
+    let e = config_error(&["--set", "run.activity.vmalloc_per_s=nan"]);
+    assert!(e.contains("invalid value for `run.activity.vmalloc_per_s`: vmalloc_per_s = NaN"), "{e}");
+    // TLB ways beyond what a TLB holds (Tlb::new asserted it).
+    let e = config_error(&["--set", "machine.tlb.ways=70000", "--set", "machine.tlb.entries=70000"]);
+    assert!(e.starts_with("--set machine.tlb.ways=70000: invalid value for `machine.tlb.ways`"), "{e}");
 }

@@ -90,7 +90,7 @@ fn shards_merge_into_the_unsharded_file_byte_for_byte() {
     let o = isolsim(d.path(), &["merge", "part1.jsonl", "part2.jsonl", "--out", "partial.jsonl"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("missing: 2, 5, 8, 11"),
+        String::from_utf8_lossy(&o.stderr).contains("missing (4): 2, 5, 8, 11"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
@@ -585,4 +585,208 @@ fn a_sweep_of_protocols_and_seeds_needs_no_grid() {
     let summary = std::fs::read_to_string(d.path().join("rep/summary.md")).unwrap();
     assert!(summary.contains(": 1 point, protocols broadcast, deferred, seeds 1, 2;"), "{summary}");
     assert_eq!(summary.lines().filter(|l| l.starts_with("| broadcast |") || l.starts_with("| deferred |")).count(), 2);
+}
+
+/// The lines of a results file, as JSON values.
+fn json_lines(p: &Path) -> Vec<serde_json::Value> {
+    String::from_utf8(bytes(p)).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// The unit numbers of a results file's lines, in line order.
+fn units_in(p: &Path) -> Vec<u64> {
+    json_lines(p).iter().map(|l| l["unit"].as_u64().unwrap()).collect()
+}
+
+fn write_json_lines(p: &Path, lines: &[serde_json::Value]) {
+    let text: String = lines.iter().map(|l| serde_json::to_string(l).unwrap() + "\n").collect();
+    std::fs::write(p, text).unwrap();
+}
+
+fn failed(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stdout));
+    String::from_utf8_lossy(&o.stderr).trim().to_string()
+}
+
+#[test]
+fn two_sweeps_on_one_output_never_both_write_it() {
+    let d = tempfile::tempdir().unwrap();
+    small(d.path());
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_isolsim"))
+            .args(["sweep", "small.toml", "--jobs", "1", "--out", "r.jsonl"])
+            .current_dir(d.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // The issue's race: both started at once. One writes the file, the other is refused (by the
+    // lock, or by the finished file), and each unit is in the file once.
+    let (a, b) = (spawn(), spawn());
+    let mut codes = [a.wait_with_output().unwrap().status.code(), b.wait_with_output().unwrap().status.code()];
+    codes.sort();
+    assert_eq!(codes, [Some(0), Some(2)]);
+    assert_eq!(units_in(&d.path().join("r.jsonl")), (0..12).collect::<Vec<_>>());
+
+    // While one sweep holds the file (stopped while holding it), another is told who holds it,
+    // even with --resume, and writes nothing.
+    std::fs::remove_file(d.path().join("r.jsonl")).unwrap();
+    let first = spawn();
+    let pid = first.id().to_string();
+    let lock = d.path().join("r.jsonl.lock");
+    let signal = |s: &str| assert!(Command::new("kill").args([s, &pid]).status().unwrap().success());
+    let mut held = false;
+    for _ in 0..5000 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        if std::fs::read_to_string(&lock).is_ok_and(|p| p == pid) {
+            held = true;
+            break;
+        }
+    }
+    assert!(held, "the first sweep never took the lock");
+    signal("-STOP");
+    let before = std::fs::read(d.path().join("r.jsonl")).unwrap_or_default();
+    let e = failed(&isolsim(d.path(), &["sweep", "small.toml", "--resume", "--out", "r.jsonl"]));
+    assert_eq!(
+        e,
+        format!(
+            "r.jsonl: another isolsim sweep (process {pid}) is writing it: wait for it to end, or choose another --out"
+        )
+    );
+    assert_eq!(std::fs::read(d.path().join("r.jsonl")).unwrap_or_default(), before);
+    signal("-CONT");
+    let done = first.wait_with_output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(units_in(&d.path().join("r.jsonl")), (0..12).collect::<Vec<_>>());
+    // The lock goes with its holder: the next writer gets it.
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), "");
+    let s = ok(&isolsim(d.path(), &["sweep", "small.toml", "--resume", "--out", "r.jsonl"]));
+    assert!(s.contains("0 run now, 12 already there"), "{s}");
+}
+
+#[test]
+fn resume_report_and_merge_refuse_a_file_with_a_unit_twice() {
+    let d = tempfile::tempdir().unwrap();
+    small(d.path());
+    ok(&isolsim(d.path(), &["sweep", "small.toml", "--out", "all.jsonl"]));
+    // What two sweeps on one file used to leave: unit 4 twice, with different results.
+    let mut lines = json_lines(&d.path().join("all.jsonl"));
+    let mut other = lines[4].clone();
+    other["report"]["events"] = (other["report"]["events"].as_u64().unwrap() + 1).into();
+    lines.push(other);
+    write_json_lines(&d.path().join("dup.jsonl"), &lines);
+    let twice = "dup.jsonl:13:1: unit 4 is also on line 5: a results file holds each unit once";
+    assert_eq!(failed(&isolsim(d.path(), &["sweep", "small.toml", "--resume", "--out", "dup.jsonl"])), twice);
+    assert_eq!(failed(&isolsim(d.path(), &["report", "dup.jsonl", "--out", "rep"])), twice);
+    assert_eq!(failed(&isolsim(d.path(), &["merge", "dup.jsonl", "--out", "m.jsonl"])), twice);
+    assert!(!d.path().join("m.jsonl").exists() && !d.path().join("rep").exists());
+}
+
+#[test]
+fn merge_and_report_check_every_field_of_a_result_line() {
+    let d = tempfile::tempdir().unwrap();
+    small(d.path());
+    ok(&isolsim(d.path(), &["sweep", "small.toml", "--out", "all.jsonl"]));
+    let lines = json_lines(&d.path().join("all.jsonl"));
+    // Line 3 of a part changed by `edit`: the error of merge and report, which write nothing.
+    let refused = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut part = lines[..3].to_vec();
+        edit(&mut part[2]);
+        write_json_lines(&d.path().join("p.jsonl"), &part);
+        let e = failed(&isolsim(d.path(), &["merge", "p.jsonl", "--out", "m.jsonl"]));
+        assert_eq!(failed(&isolsim(d.path(), &["report", "p.jsonl", "--out", "rep"])), e);
+        assert!(!d.path().join("m.jsonl").exists());
+        e
+    };
+    // The issue's inputs: a unit past the sweep's, and 2^64-1.
+    assert_eq!(refused(&|l| l["unit"] = 12.into()), "p.jsonl:3:1: unit = 12 is not below units = 12");
+    let e = refused(&|l| l["unit"] = u64::MAX.into());
+    assert_eq!(e, "p.jsonl:3:1: unit = 18446744073709551615 is not below units = 12");
+    // A count no sweep can have.
+    let e = refused(&|l| l["units"] = (1u64 << 62).into());
+    assert_eq!(e, "p.jsonl:3:1: units = 4611686018427387904: a sweep has 1 to 16777216 units");
+    let e = refused(&|l| l["digest"] = "not hex".into());
+    assert_eq!(e, "p.jsonl:3:1: digest = \"not hex\" is not 16 lowercase hexadecimal digits");
+    let e = refused(&|l| l["version"] = "1.0".into());
+    assert_eq!(e, "p.jsonl:3:1: version = \"1.0\" is not `isolsim X.Y.Z`");
+    let e = refused(&|l| l["seed"] = 7.into());
+    assert!(e.starts_with("p.jsonl:3:1: the report is of protocol deferred seed 1, the line says"), "{e}");
+    let e = refused(&|l| l["point"] = 5.into());
+    assert_eq!(e, "p.jsonl:3:1: point = 5 cannot hold unit 2 (units are numbered point by point)");
+    let e = refused(&|l| l["unit"] = "two".into());
+    assert!(e.starts_with("p.jsonl:3:") && e.contains("not a result line"), "{e}");
+
+    // Every unit there, but two of them swapped: the numbering does not fit.
+    let mut swapped = lines.clone();
+    let (a, b) = (swapped[0]["unit"].clone(), swapped[2]["unit"].clone());
+    swapped[0]["unit"] = b;
+    swapped[2]["unit"] = a;
+    write_json_lines(&d.path().join("s.jsonl"), &swapped);
+    let e = failed(&isolsim(d.path(), &["merge", "s.jsonl", "--out", "m.jsonl"]));
+    assert!(e.starts_with("s.jsonl:3:1: unit 0 does not fit the sweep's numbering"), "{e}");
+
+    // Missing units are counted and shown as ranges, never listed one by one: a line may claim
+    // the largest sweep there is.
+    let mut big = lines[0].clone();
+    big["units"] = (1u64 << 24).into();
+    write_json_lines(&d.path().join("big.jsonl"), &[big]);
+    let o = isolsim(d.path(), &["merge", "big.jsonl", "--out", "m.jsonl"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.starts_with("1 of 16777216 runs are in the parts; missing (16777215): 1-16777215 (nothing written"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_point_that_is_not_a_valid_configuration_is_shown_at_the_key_that_breaks_it() {
+    // The issue's inputs: `[set] run.cpus = 0` with a preset axis had no position, and with a
+    // grid the position was the grid's value.
+    let e = rejected("[sweep]\npreset = [\"arm64-server\", \"x86-server\"]\n[set]\nrun.cpus = 0\n");
+    assert!(
+        e.starts_with(
+            "bad.toml:4:12: the point preset = \"arm64-server\" is not a valid configuration: `run.cpus`: 4 \
+             housekeeping generators + 8 isolated CPUs do not fit in cpus = 0"
+        ),
+        "{e}"
+    );
+    let e = rejected("[sweep]\n[set]\nrun.cpus = 4\n[grid]\nrun.duration_us = [100, 200]\n");
+    assert!(
+        e.starts_with("bad.toml:3:12: the point run.duration_us = 100 is not a valid configuration: `run.cpus`"),
+        "{e}"
+    );
+    // A key the sweep does not set (the preset's run.cpus) with one it sweeps: the swept one.
+    let e = rejected("[sweep]\nseeds = [1, 2]\n[grid]\nmachine.topology.sockets = [1, 2]\n");
+    assert!(e.starts_with("bad.toml:4:29: the point machine.topology.sockets = 1 is not a valid configuration: `machine.topology.sockets`: cpus = 64"), "{e}");
+}
+
+#[test]
+fn report_names_the_line_that_mixes_sweeps_and_reads_non_finite_figures_back() {
+    let d = tempfile::tempdir().unwrap();
+    small(d.path());
+    std::fs::write(d.path().join("other.toml"), SMALL.replace("1500", "1400")).unwrap();
+    ok(&isolsim(d.path(), &["sweep", "small.toml", "--shard", "1/2", "--out", "a.jsonl"]));
+    ok(&isolsim(d.path(), &["sweep", "other.toml", "--shard", "2/2", "--out", "b.jsonl"]));
+    let mut lines = json_lines(&d.path().join("a.jsonl"));
+    lines.extend(json_lines(&d.path().join("b.jsonl")));
+    write_json_lines(&d.path().join("mixed.jsonl"), &lines);
+    let e = failed(&isolsim(d.path(), &["report", "mixed.jsonl", "--out", "rep"]));
+    assert!(e.starts_with("mixed.jsonl:7:1: mixes two sweeps: digest "), "{e}");
+    assert!(e.ends_with(" on line 1"), "{e}");
+
+    // NaN and infinity are written as "NaN" and "inf" (not null) and read back as themselves.
+    let mut lines = json_lines(&d.path().join("a.jsonl"));
+    lines[0]["report"]["isolated"][0]["cpu_avail_pct"] = "NaN".into();
+    lines[0]["report"]["isolated"][0]["irqs_per_s"] = "inf".into();
+    write_json_lines(&d.path().join("nan.jsonl"), &lines);
+    let o = isolsim(d.path(), &["merge", "nan.jsonl", "--out", "m.jsonl", "--allow-missing"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let merged = String::from_utf8(bytes(&d.path().join("m.jsonl"))).unwrap();
+    assert!(merged.contains("\"cpu_avail_pct\":\"NaN\"") && merged.contains("\"irqs_per_s\":\"inf\""));
+    let rec = isolsim::sweep::read_records(&d.path().join("m.jsonl")).unwrap();
+    let row = &rec[0].report.isolated[0];
+    assert!(row.cpu_avail_pct.is_nan() && row.irqs_per_s == f64::INFINITY);
+    let text = serde_json::to_string(&rec[0].report).unwrap();
+    assert!(text.contains("\"cpu_avail_pct\":\"NaN\"") && text.contains("\"irqs_per_s\":\"inf\""), "written back");
 }

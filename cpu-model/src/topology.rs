@@ -117,6 +117,19 @@ pub enum TopologyError {
     },
 }
 
+impl From<TopologyError> for sim::Invalid {
+    /// The error with the fields it is about (relative to the topology).
+    fn from(e: TopologyError) -> sim::Invalid {
+        let keys: &[&str] = match &e {
+            TopologyError::Zero(field)
+            | TopologyError::LevelTooLarge { field, .. }
+            | TopologyError::LatencyTooLarge { field, .. } => &[field],
+            _ => &["sockets", "clusters_per_socket", "cores_per_cluster"],
+        };
+        sim::Invalid::new(keys, e.to_string())
+    }
+}
+
 impl TopologyConfig {
     /// Total number of cores the config describes (saturating).
     pub fn num_cores(&self) -> usize {

@@ -101,7 +101,7 @@ use std::ops::{Deref, Range};
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use sim::Cycle;
+use sim::{Cycle, Invalid};
 
 use crate::memory::FlatMemory;
 use crate::types::{Addr, TlbiScope};
@@ -170,25 +170,38 @@ impl TlbConfig {
     /// page of 4–64 KiB (AArch64's granules), 1 to [`MAX_LEVELS`] levels
     /// translating fewer than 64 bits, a physical address width between the
     /// page size and 48 bits, and a whole number of TLB sets.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let bad = |keys: &[&str], m: String| Err(Invalid::new(keys, m));
         if !self.page_bytes.is_power_of_two() || !(4096..=65536).contains(&self.page_bytes) {
-            return Err(format!("page_bytes = {} is not a power of two from 4096 to 65536", self.page_bytes));
+            return bad(
+                &["page_bytes"],
+                format!("page_bytes = {} is not a power of two from 4096 to 65536", self.page_bytes),
+            );
         }
         if !(1..=MAX_LEVELS as u32).contains(&self.levels) {
-            return Err(format!("levels = {} is not in 1..={MAX_LEVELS}", self.levels));
+            return bad(&["levels"], format!("levels = {} is not in 1..={MAX_LEVELS}", self.levels));
         }
         let g = self.geometry();
         if g.va_bits >= 64 {
-            return Err(format!(
-                "{} levels of {}-byte pages translate {} bits (at most 63)",
-                self.levels, self.page_bytes, g.va_bits
-            ));
+            return bad(
+                &["levels", "page_bytes"],
+                format!(
+                    "{} levels of {}-byte pages translate {} bits (at most 63)",
+                    self.levels, self.page_bytes, g.va_bits
+                ),
+            );
         }
         if self.pa_bits <= g.page_shift || self.pa_bits > 48 {
-            return Err(format!("pa_bits = {} is not in {}..=48", self.pa_bits, g.page_shift + 1));
+            return bad(&["pa_bits"], format!("pa_bits = {} is not in {}..=48", self.pa_bits, g.page_shift + 1));
         }
         if self.ways == 0 || self.entries == 0 || !self.entries.is_multiple_of(self.ways) {
-            return Err(format!("entries = {} is not a positive multiple of ways = {}", self.entries, self.ways));
+            return bad(
+                &["entries", "ways"],
+                format!("entries = {} is not a positive multiple of ways = {}", self.entries, self.ways),
+            );
+        }
+        if self.ways > u16::MAX as usize {
+            return bad(&["ways"], format!("ways = {} is more than {}", self.ways, u16::MAX));
         }
         Ok(())
     }
@@ -629,7 +642,7 @@ impl PageTableBuilder {
     /// A builder whose root table is the first page of `pool` (rounded up to
     /// a page boundary).
     pub fn new(cfg: &TlbConfig, pool: Range<Addr>, mem: &mut FlatMemory) -> Result<Self, PageTableError> {
-        cfg.validate().map_err(PageTableError::Config)?;
+        cfg.validate().map_err(|e| PageTableError::Config(e.message))?;
         let g = cfg.geometry();
         let start = pool.start.checked_add(g.page_mask()).map(|a| a & !g.page_mask());
         match start {

@@ -68,12 +68,15 @@
 
 pub mod engine;
 pub mod explore;
+pub mod float;
+pub mod invalid;
 pub mod par;
 pub mod queue;
 pub mod rng;
 pub mod stats;
 
 pub use engine::{Engine, Model, Scheduler, Stop};
+pub use invalid::Invalid;
 pub use queue::{EventKey, EventQueue, Priority};
 
 /// Simulated time, in core clock cycles.

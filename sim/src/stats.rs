@@ -91,6 +91,7 @@ pub struct Summary {
     /// Smallest sample.
     pub min: u64,
     /// Arithmetic mean.
+    #[serde(with = "crate::float")]
     pub mean: f64,
     /// Median.
     pub p50: u64,

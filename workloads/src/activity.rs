@@ -26,8 +26,6 @@ use serde::{Deserialize, Serialize};
 use sim::Cycle;
 use sim::rng::RngStreams;
 
-use crate::experiment::KeyError;
-
 /// Kernel activity on housekeeping CPUs and the behaviour of the isolated
 /// tasks. Rates are per second of simulated time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -108,23 +106,20 @@ impl ActivityConfig {
     }
 
     /// Checks the values (rates finite and non-negative, at least one generator).
-    pub fn validate(&self) -> Result<(), KeyError> {
+    pub fn validate(&self) -> Result<(), sim::Invalid> {
         for (name, r) in self.rates().into_iter().chain([("syscalls_per_s", self.syscalls_per_s)]) {
             if !r.is_finite() || r < 0.0 {
-                return Err(KeyError::new(
-                    format!("run.activity.{name}"),
-                    format!("{r}: a rate must be a finite number ≥ 0"),
-                ));
+                return Err(sim::Invalid::new(&[name], format!("{name} = {r}: a rate must be a finite number ≥ 0")));
             }
         }
         if self.generators == 0 {
-            return Err(KeyError::new(
-                "run.activity.generators",
-                "0: at least one housekeeping CPU must generate the activity",
+            return Err(sim::Invalid::new(
+                &["generators"],
+                "generators = 0: at least one housekeeping CPU must generate the activity",
             ));
         }
         if self.iter_work_cycles == 0 {
-            return Err(KeyError::new("run.activity.iter_work_cycles", "0: an iteration must take time"));
+            return Err(sim::Invalid::new(&["iter_work_cycles"], "iter_work_cycles = 0: an iteration must take time"));
         }
         Ok(())
     }
@@ -333,7 +328,7 @@ mod tests {
     #[test]
     fn bad_rates_are_rejected() {
         let bad = ActivityConfig { vmalloc_per_s: -1.0, ..ActivityConfig::default() };
-        assert_eq!(bad.validate().unwrap_err().key, "run.activity.vmalloc_per_s");
+        assert_eq!(bad.validate().unwrap_err().keys, ["vmalloc_per_s"]);
         assert!(ActivityConfig { generators: 0, ..ActivityConfig::default() }.validate().is_err());
     }
 }

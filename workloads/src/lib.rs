@@ -15,11 +15,14 @@
 //!   isolation experiments, with their seeded schedules.
 //! * [`experiment`]: the isolation experiment itself — build, run, measure,
 //!   check safety.
+//! * [`input`]: reading the files commands are given (regular files, bounded,
+//!   UTF-8 with the first bad byte positioned).
 pub mod activity;
 pub mod cause;
 pub mod check;
 pub mod experiment;
 pub mod fuzz;
+pub mod input;
 pub mod ipi;
 pub mod kernel;
 pub mod litmus;

@@ -128,11 +128,9 @@ impl ProtocolFile {
     /// Reads and parses a variant file.
     pub fn load(path: &Path) -> Result<ProtocolFile, ProtocolFileError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ProtocolFileError {
-            path: shown.clone(),
-            line: 0,
-            col: 0,
-            what: format!("cannot read it ({e})"),
+        let text = crate::input::read_text(path).map_err(|e| {
+            let (line, col) = e.pos.unwrap_or((0, 0));
+            ProtocolFileError { path: e.path, line, col, what: e.message }
         })?;
         ProtocolFile::parse(&shown, &text)
     }

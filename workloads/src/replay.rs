@@ -63,7 +63,7 @@ impl ReplayFile {
     /// Reads one; `file:line:col: what` on bad input.
     pub fn load(path: &Path) -> Result<ReplayFile, String> {
         let shown = path.display();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read it ({e})"))?;
+        let text = crate::input::read_text(path).map_err(|e| e.to_string())?;
         let r: ReplayFile =
             serde_json::from_str(&text).map_err(|e| format!("{shown}:{}:{}: {e}", e.line(), e.column()))?;
         if r.format != "isolsim-replay" {

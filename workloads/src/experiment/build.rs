@@ -10,9 +10,9 @@ use memory_model::tlb::{Descriptor, PageFlags, PageTableBuilder};
 use sim::rng::RngStreams;
 use sim::{Cycle, Engine};
 
+use super::ExperimentConfig;
 use super::measure::{self, Report};
 use super::safety::Checker;
-use super::{ExperimentConfig, KeyError};
 use crate::activity::{Op, schedules, syscall_gaps};
 use crate::kernel::{KernelConfig, Protocol, TlbScheme};
 use crate::system::{LoadError, System};
@@ -45,9 +45,9 @@ pub enum ExperimentError {
     /// The configuration does not make sense.
     #[error("experiment configuration: {0}")]
     Config(String),
-    /// A configuration value does not make sense (on this machine).
+    /// Configuration values that do not make sense (on this machine), with their keys.
     #[error("experiment configuration: {0}")]
-    Key(#[from] KeyError),
+    Invalid(#[from] sim::Invalid),
     /// A program (kernel or workload) failed to assemble.
     #[error("{0}")]
     Load(#[from] LoadError),
@@ -163,14 +163,25 @@ impl Experiment {
     /// Checks that `run` can be built on `machine` (the checks [`Experiment::build_with_kernel`]
     /// makes before building anything) and returns the machine's topology.
     pub fn check_config(machine: &MachineConfig, run: &ExperimentConfig) -> Result<Topology, ExperimentError> {
+        Ok(Self::check(machine, run)?)
+    }
+
+    /// [`Experiment::check_config`] with the keys at fault, as paths of a whole configuration
+    /// (`machine.topology.sockets`, `run.cpus`).
+    pub fn check(machine: &MachineConfig, run: &ExperimentConfig) -> Result<Topology, sim::Invalid> {
         run.validate_at(machine.clock_mhz)?;
-        let topo = Topology::new(&machine.topology).map_err(|e| ExperimentError::Config(e.to_string()))?;
+        let topo = Topology::new(&machine.topology).map_err(|e| sim::Invalid::from(e).under("machine.topology"))?;
         if run.cpus > topo.num_cores() {
-            return Err(ExperimentError::Config(format!(
-                "cpus = {}, but the machine's topology has {} cores",
-                run.cpus,
-                topo.num_cores()
-            )));
+            let keys = [
+                "run.cpus",
+                "machine.topology.sockets",
+                "machine.topology.clusters_per_socket",
+                "machine.topology.cores_per_cluster",
+            ];
+            return Err(sim::Invalid::new(
+                &keys,
+                format!("cpus = {}, but the machine's topology has {} cores", run.cpus, topo.num_cores()),
+            ));
         }
         Ok(topo)
     }

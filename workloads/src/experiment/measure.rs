@@ -27,18 +27,24 @@ pub struct IsolatedRow {
     /// The CPU.
     pub cpu: usize,
     /// Time measured: from the task's first user-space iteration to the end of the run.
+    #[serde(with = "sim::float")]
     pub runtime_ns: f64,
     /// Time taken from the task by interrupts and TLB-invalidation disturbances.
+    #[serde(with = "sim::float")]
     pub noise_ns: f64,
     /// 100 × (runtime − noise) / runtime.
+    #[serde(with = "sim::float")]
     pub cpu_avail_pct: f64,
     /// Most noise within one osnoise period.
+    #[serde(with = "sim::float")]
     pub max_noise_ns: f64,
     /// Longest single noise event.
+    #[serde(with = "sim::float")]
     pub max_single_ns: f64,
     /// Interrupts taken.
     pub irqs: u64,
     /// Interrupts per second of runtime.
+    #[serde(with = "sim::float")]
     pub irqs_per_s: f64,
     /// Interrupts by the cross-CPU callback they ran (`do_nothing` is a kick,
     /// `do_flush_tlb_kernel_range` a TLB flush), `other` for none.
@@ -105,9 +111,11 @@ pub struct Report {
     pub clock_mhz: u64,
     /// Simulated time covered (less than configured if a violation stopped the run), ns. Every
     /// measure of the report covers this time, not the configured one.
+    #[serde(with = "sim::float")]
     pub simulated_ns: f64,
     /// Simulated time the configuration asked for (`run.duration_us`), ns.
     #[serde(default)]
+    #[serde(with = "sim::float")]
     pub configured_ns: f64,
     /// Why the run ended before the configured time, if it did.
     #[serde(default)]

@@ -51,11 +51,11 @@ use crate::activity::ActivityConfig;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExperimentConfig {
-    /// CPUs the experiment uses (the first ones of the machine's topology; the paper-sized
-    /// default of 64 is a mid-size server, less than arm64-server's 112).
+    /// CPUs the experiment uses (the first ones of the machine's topology; the default, 8, is
+    /// the whole default machine; the presets use more).
     pub cpus: usize,
-    /// Isolated CPUs (the last ones), each running an isolated polling task (8: a typical
-    /// nohz_full set for a DPDK or real-time deployment on a 64-CPU host; assumption).
+    /// Isolated CPUs (the last ones), each running an isolated polling task (default 2, with the
+    /// default 4 housekeeping generators on 8 CPUs).
     pub isolated: usize,
     /// Simulated time, in microseconds.
     pub duration_us: u64,
@@ -71,32 +71,13 @@ pub struct ExperimentConfig {
 impl Default for ExperimentConfig {
     fn default() -> Self {
         ExperimentConfig {
-            cpus: 64,
-            isolated: 8,
+            cpus: 8,
+            isolated: 2,
             duration_us: 100_000,
             osnoise_period_us: 1_000,
             stop_on_violation: true,
             activity: ActivityConfig::default(),
         }
-    }
-}
-
-/// A configuration value that does not make an experiment: its dotted key
-/// (`run.duration_us`), which a configuration reader can turn into the
-/// place the value was set, and what is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct KeyError {
-    /// Dotted key, from the top of a configuration file.
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl KeyError {
-    /// An error about `key`.
-    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        KeyError { key: key.into(), message: message.into() }
     }
 }
 
@@ -111,45 +92,48 @@ pub const MAX_OPERATIONS: f64 = 1e6;
 
 impl ExperimentConfig {
     /// Checks the values against each other.
-    pub fn validate(&self) -> Result<(), KeyError> {
-        self.activity.validate()?;
+    pub fn validate(&self) -> Result<(), sim::Invalid> {
+        self.activity.validate().map_err(|e| e.under("activity"))?;
+        let bad = |keys: &[&str], m: String| Err(sim::Invalid::new(keys, m));
         if self.isolated == 0 {
-            return Err(KeyError::new("run.isolated", "0: the experiment needs at least one isolated CPU"));
+            return bad(&["isolated"], "isolated = 0: the experiment needs at least one isolated CPU".into());
         }
         if self.activity.generators + self.isolated > self.cpus {
-            return Err(KeyError::new(
-                "run.cpus",
+            return bad(
+                &["cpus", "isolated", "activity.generators"],
                 format!(
                     "{} housekeeping generators + {} isolated CPUs do not fit in cpus = {}",
                     self.activity.generators, self.isolated, self.cpus
                 ),
-            ));
+            );
         }
-        for (key, v) in [("run.duration_us", self.duration_us), ("run.osnoise_period_us", self.osnoise_period_us)] {
-            if v == 0 {
-                return Err(KeyError::new(key, "0: must be positive"));
-            }
+        if self.duration_us == 0 {
+            return bad(&["duration_us"], "duration_us must be positive".into());
+        }
+        if self.osnoise_period_us == 0 {
+            return bad(&["osnoise_period_us"], "osnoise_period_us must be positive".into());
         }
         Ok(())
     }
 
-    /// Refuses a clock of 0 MHz: every time in a report is cycles divided by it.
-    pub fn check_clock(clock_mhz: u64) -> Result<(), KeyError> {
+    /// Refuses a clock of 0 MHz (key `machine.clock_mhz`): every time in a report is cycles
+    /// divided by it.
+    pub fn check_clock(clock_mhz: u64) -> Result<(), sim::Invalid> {
         if clock_mhz == 0 {
-            return Err(KeyError::new(
-                "machine.clock_mhz",
-                "0: a clock must tick (reports turn cycles into time by it)",
+            return Err(sim::Invalid::new(
+                &["machine.clock_mhz"],
+                "clock_mhz = 0: a clock must tick (reports turn cycles into time by it)",
             ));
         }
         Ok(())
     }
 
-    /// Cycles of `us` microseconds at `clock_mhz` (the key that gave `us` names the error), at
-    /// most [`MAX_RUN_CYCLES`].
-    pub fn cycles(key: &str, us: u64, clock_mhz: u64) -> Result<u64, KeyError> {
+    /// Cycles of `us` microseconds at `clock_mhz`, at most [`MAX_RUN_CYCLES`]; `key` (from the top
+    /// of a configuration, `run.duration_us`) names the value in the error.
+    pub fn cycles(key: &str, us: u64, clock_mhz: u64) -> Result<u64, sim::Invalid> {
         us.checked_mul(clock_mhz).filter(|&c| c <= MAX_RUN_CYCLES).ok_or_else(|| {
-            KeyError::new(
-                key,
+            sim::Invalid::new(
+                &[key, "machine.clock_mhz"],
                 format!(
                     "{us} µs at {clock_mhz} MHz is more than 2^62 cycles, the most a run may last (at most {} µs \
                      at this clock)",
@@ -159,10 +143,11 @@ impl ExperimentConfig {
         })
     }
 
-    /// Checks what the values make on a machine clocked at `clock_mhz`: the run's and the
-    /// osnoise period's cycles, and how many operations the rates schedule over the run.
-    pub fn validate_at(&self, clock_mhz: u64) -> Result<(), KeyError> {
-        self.validate()?;
+    /// [`ExperimentConfig::validate`] and what the values make on a machine clocked at
+    /// `clock_mhz`: the run's and the osnoise period's cycles, and how many operations the rates
+    /// schedule over the run. Keys are from the top of a configuration (`run.duration_us`).
+    pub fn validate_at(&self, clock_mhz: u64) -> Result<(), sim::Invalid> {
+        self.validate().map_err(|e| e.under("run"))?;
         Self::check_clock(clock_mhz)?;
         let horizon = Self::cycles("run.duration_us", self.duration_us, clock_mhz)?;
         Self::cycles("run.osnoise_period_us", self.osnoise_period_us, clock_mhz)?;
@@ -172,8 +157,9 @@ impl ExperimentConfig {
             // The generators draw Poisson arrivals: about rate × duration of them.
             let expected = rate * seconds;
             if expected > MAX_OPERATIONS {
-                return Err(KeyError::new(
-                    format!("run.activity.{name}"),
+                let key = format!("run.activity.{name}");
+                return Err(sim::Invalid::new(
+                    &[&key, "run.duration_us"],
                     format!(
                         "{rate}/s over {} µs is {expected:.3e} operations, more than the {MAX_OPERATIONS:e} a run \
                          schedules",
@@ -186,8 +172,8 @@ impl ExperimentConfig {
             // Each gap is at least one loop iteration.
             let calls = (act.syscalls_per_s * seconds).min(horizon as f64 / act.iter_work_cycles as f64);
             if calls > MAX_OPERATIONS {
-                return Err(KeyError::new(
-                    "run.activity.syscalls_per_s",
+                return Err(sim::Invalid::new(
+                    &["run.activity.syscalls_per_s", "run.duration_us"],
                     format!(
                         "{}/s over {} µs is {calls:.3e} system calls per isolated CPU, more than the \
                          {MAX_OPERATIONS:e} a run schedules",
@@ -208,12 +194,12 @@ mod tests {
     fn products_of_user_values_are_checked_and_name_their_key() {
         let run = ExperimentConfig::default();
         assert_eq!(run.validate_at(2500), Ok(()));
-        let key = |r: &ExperimentConfig, clock| r.validate_at(clock).unwrap_err().key;
+        let key = |r: &ExperimentConfig, clock| r.validate_at(clock).unwrap_err().keys[0].clone();
         assert_eq!(key(&run, 0), "machine.clock_mhz");
         // The issue's duration: × 2100 MHz wraps a u64 (it used to simulate 2,084 cycles).
         let long = ExperimentConfig { duration_us: 8_784_163_844_623_597, ..run.clone() };
         let e = long.validate_at(2100).unwrap_err();
-        assert_eq!(e.key, "run.duration_us");
+        assert_eq!(e.keys[0], "run.duration_us");
         assert!(e.message.contains("at most 2196040961155899 µs at this clock"), "{e}");
         // At the limit it is accepted (rates off: their operations would not fit).
         let quiet = ActivityConfig {

@@ -54,13 +54,10 @@ pub enum LitmusOutcome {
 /// Reads, parses and compiles a litmus file.
 pub fn load(path: &Path) -> Result<Compiled, InputError> {
     let name = path.display().to_string();
-    let text = std::fs::read(path).map_err(|e| InputError {
-        path: name.clone(),
-        line: 0,
-        col: 0,
-        msg: format!("cannot read: {e}"),
+    let text = crate::input::read_text(path).map_err(|e| {
+        let (line, col) = e.pos.unwrap_or((0, 0));
+        InputError { path: e.path, line, col, msg: e.message }
     })?;
-    let text = String::from_utf8_lossy(&text);
     compile_text(&name, &text)
 }
 

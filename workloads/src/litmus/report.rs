@@ -69,6 +69,7 @@ pub struct Report {
     /// Count of it not holding.
     pub observed_false: u64,
     /// Seconds.
+    #[serde(with = "sim::float")]
     pub time: f64,
     /// How the behaviours were covered.
     pub coverage: Coverage,

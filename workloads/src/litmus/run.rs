@@ -144,6 +144,7 @@ pub struct TestRun {
     /// The first axiom violation found (a simulator bug), if any.
     pub bug: Option<Bug>,
     /// Wall-clock seconds (a measurement, not a result).
+    #[serde(with = "sim::float")]
     pub seconds: f64,
 }
 

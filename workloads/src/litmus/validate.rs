@@ -60,7 +60,7 @@ pub struct Validation {
 
 /// Reads `index` and runs every listed test under every model column.
 pub fn validate(index: &Path, opts: &RunOptions) -> Result<Validation, String> {
-    let text = std::fs::read_to_string(index).map_err(|e| format!("{}: cannot read: {e}", index.display()))?;
+    let text = crate::input::read_text(index).map_err(|e| e.to_string())?;
     let dir = index.parent().unwrap_or(Path::new("."));
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let (_, header) = lines.next().ok_or_else(|| format!("{}:1:1: empty index", index.display()))?;
