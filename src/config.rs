@@ -85,7 +85,19 @@ pub fn from_toml_str(name: &str, text: &str) -> Result<Config, ConfigError> {
 }
 
 fn strict<T: serde::de::DeserializeOwned>(name: &str, text: &str) -> Result<T, ConfigError> {
+    parse_toml(name, text)
+}
+
+/// Reads TOML `text` (named `name` in errors) as a `T`: the one way the TOML readers
+/// (configuration, sweep and scenario files) parse, each error at its `file:line:col`, and text
+/// past [`workloads::input::MAX_TOML_BYTES`] refused before it is parsed.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(name: &str, text: &str) -> Result<T, ConfigError> {
+    workloads::input::at_most(name, text, workloads::input::MAX_TOML_BYTES).map_err(read_error)?;
     toml::from_str::<T>(text).map_err(|e| toml_error(name, text, &e))
+}
+
+fn read_error(e: workloads::input::ReadError) -> ConfigError {
+    ConfigError { file: Some(e.path), pos: e.pos, key: None, message: e.message }
 }
 
 /// Reads a configuration file strictly.
@@ -273,6 +285,28 @@ fn load_checked(
     sets: &[String],
     check: fn(&Config) -> Result<(), sim::Invalid>,
 ) -> Result<(Config, Sources), ConfigError> {
+    let read_file = file.map(read).transpose()?;
+    load_text_checked(preset_name, read_file.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), sets, check)
+}
+
+/// What `isolsim config --config FILE` makes of FILE's text: the configuration `text` (named
+/// `name` in errors) over the preset (or the defaults), then checked ([`validate`]), each error at
+/// its `file:line:col`.
+///
+/// ```
+/// let e = isolsim::config::load_text(None, "my.toml", "[machine]\nclock_mhz = 0\n").unwrap_err();
+/// assert!(e.to_string().starts_with("my.toml:2:13: invalid value for `machine.clock_mhz`"), "{e}");
+/// ```
+pub fn load_text(preset_name: Option<&str>, name: &str, text: &str) -> Result<Config, ConfigError> {
+    load_text_checked(preset_name, Some((name, text)), &[], validate).map(|(c, _)| c)
+}
+
+fn load_text_checked(
+    preset_name: Option<&str>,
+    file: Option<(&str, &str)>,
+    sets: &[String],
+    check: fn(&Config) -> Result<(), sim::Invalid>,
+) -> Result<(Config, Sources), ConfigError> {
     let mut sources = Sources::new();
     let mut texts: Vec<(String, &str)> = vec![];
     let mut c = match preset_name {
@@ -285,11 +319,10 @@ fn load_checked(
         }
         None => Config::default(),
     };
-    let read_file = file.map(read).transpose()?;
-    if let Some((name, text)) = &read_file {
+    if let Some((name, text)) = file {
         c = with_overrides(&c, name, text)?;
         note_sources(&mut sources, name, text);
-        texts.push((name.clone(), text));
+        texts.push((name.to_string(), text));
     }
     for s in sets {
         c = with_set(&c, s)?;
@@ -353,9 +386,9 @@ fn schema_json<T: schemars::JsonSchema>() -> Json {
 
 fn read(path: &Path) -> Result<(String, String), ConfigError> {
     let name = path.display().to_string();
-    match workloads::input::read_text(path) {
+    match workloads::input::read_text_at_most(path, workloads::input::MAX_TOML_BYTES) {
         Ok(text) => Ok((name, text)),
-        Err(e) => Err(ConfigError { file: Some(e.path), pos: e.pos, key: None, message: e.message }),
+        Err(e) => Err(read_error(e)),
     }
 }
 

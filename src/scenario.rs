@@ -321,13 +321,14 @@ impl Scenario {
     /// Reads the scenario at `path` (program files are relative to its directory).
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let name = path.display().to_string();
-        let text = workloads::input::read_text(path).map_err(ScenarioError::from)?;
+        let text = workloads::input::read_text_at_most(path, workloads::input::MAX_TOML_BYTES)?;
         Self::parse(&name, path.parent().unwrap_or(Path::new("")), &text)
     }
 
     /// Reads scenario text; `name` names it in errors, `dir` is where program files are.
     pub fn parse(name: &str, dir: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-        let raw = toml::from_str::<RawScenario>(text).map_err(|e| toml_error(name, text, &e))?;
+        let raw = config::parse_toml::<RawScenario>(name, text)
+            .map_err(|c| ScenarioError { file: name.to_string(), pos: c.pos, message: c.message })?;
         Ok(Scenario { name: name.to_string(), dir: dir.to_path_buf(), text: text.to_string(), raw })
     }
 
@@ -417,13 +418,22 @@ impl Scenario {
         }
         let defines = self.define(&mut sys, defines)?;
 
-        // Data: addresses now, contents once every label is known.
+        // Data: addresses now, contents once every label is known. Each entry's size and where it
+        // is set, to point at the largest when the data cannot be mapped.
+        let mut sizes: Vec<(usize, u64)> = vec![];
         for d in &raw.data {
             let d = d.get_ref();
             self.new_symbol(&sys, &d.name)?;
             let bytes = match (&d.words, &d.bytes) {
-                (Some(w), None) => 8 * w.len() as u64,
-                (None, Some(b)) => self.eval_at_most(b, sys.symbols(), "bytes", 1 << 32)?,
+                (Some(w), None) => {
+                    sizes.push((d.name.span().start, 8 * w.len() as u64));
+                    8 * w.len() as u64
+                }
+                (None, Some(b)) => {
+                    let n = self.eval_at_most(b, sys.symbols(), "bytes", 1 << 32)?;
+                    sizes.push((b.span().start, n));
+                    n
+                }
                 _ => {
                     return Err(self.err(
                         d.name.span().start,
@@ -446,7 +456,7 @@ impl Scenario {
         // Page tables: the pool and the scenario's maps now (programs use their symbols), the
         // identity maps of the whole layout once the programs are placed.
         let mut tables = if !raw.map.is_empty() || raw.cpu.iter().any(|c| c.mmu) {
-            Some(self.map_pages(&mut sys, cfg)?)
+            Some(self.map_pages(&mut sys, cfg, sizes)?)
         } else {
             None
         };
@@ -457,7 +467,7 @@ impl Scenario {
             sys.define(e.name.get_ref(), value);
         }
 
-        self.load_programs(&mut sys)?;
+        let programs = self.load_programs(&mut sys)?;
 
         for d in &raw.data {
             let d = d.get_ref();
@@ -469,7 +479,7 @@ impl Scenario {
         }
 
         let root = match &mut tables {
-            Some(t) => Some(self.identity_map(&mut sys, cfg, t, cpus)?),
+            Some(t) => Some(self.identity_map(&mut sys, cfg, t, cpus, &programs)?),
             None => None,
         };
         let started = self.start_cpus(&mut sys, cpus, root)?;
@@ -566,9 +576,11 @@ impl Scenario {
         }
     }
 
-    /// Loads every `[[program]]` and marks its patchable instructions.
-    fn load_programs(&self, sys: &mut System) -> Result<(), ScenarioError> {
+    /// Loads every `[[program]]` and marks its patchable instructions; returns each one's base
+    /// with where its entry starts in the file.
+    fn load_programs(&self, sys: &mut System) -> Result<Vec<(Addr, usize)>, ScenarioError> {
         let mut next = System::USER_TEXT;
+        let mut loaded = vec![];
         for (n, p) in self.raw.program.iter().enumerate() {
             let span = p.span();
             let p = p.get_ref();
@@ -604,6 +616,7 @@ impl Scenario {
                 (e, _) => self.err(span.start, e.to_string()),
             })?;
             let prog = sys.code().programs().iter().find(|q| q.base == base).expect("just loaded").clone();
+            loaded.push((base, span.start));
             // Leave a gap: a program ends by running off its last instruction.
             if prog.end() >= next {
                 next = (prog.end() + 1).next_multiple_of(4096);
@@ -619,21 +632,28 @@ impl Scenario {
                 }
             }
         }
-        Ok(())
+        Ok(loaded)
     }
 
-    /// Reserves the table pool and maps every `[[map]]`, defining `NAME` and `NAME_pte`.
-    fn map_pages(&self, sys: &mut System, cfg: &Config) -> Result<Tables, ScenarioError> {
+    /// Reserves the table pool and maps every `[[map]]`, defining `NAME` and `NAME_pte`; `data`
+    /// is each `[[data]]` entry's (place, size).
+    fn map_pages(&self, sys: &mut System, cfg: &Config, data: Vec<(usize, u64)>) -> Result<Tables, ScenarioError> {
         let tlb = &cfg.machine.tlb;
         tlb.validate().map_err(|e| self.err_file(format!("configuration: {e}")))?;
         if sys.symbol("PAGE_TABLES").is_some() {
-            return Err(self.err_file("`PAGE_TABLES` names the page-table pool; choose another name"));
+            // Defined by the scenario, in [defines] or as data: shown there.
+            let named = self.raw.defines.keys().chain(self.raw.data.iter().map(|d| &d.get_ref().name));
+            let msg = "`PAGE_TABLES` names the page-table pool; choose another name";
+            return Err(match named.into_iter().find(|n| n.get_ref() == "PAGE_TABLES") {
+                Some(n) => self.err(n.span().start, msg),
+                None => self.err_file(msg),
+            });
         }
         let bytes = TABLE_POOL_PAGES * tlb.page_bytes;
         let pool = sys.alloc_aligned("PAGE_TABLES", bytes, tlb.page_bytes);
         let builder = PageTableBuilder::new(tlb, pool..pool + bytes, sys.memory_mut())
             .map_err(|e| self.err_file(format!("page tables: {e}")))?;
-        let mut t = Tables { builder, maps: vec![], data_end: pool + bytes };
+        let mut t = Tables { builder, maps: vec![], data_end: pool + bytes, data };
         for m in &self.raw.map {
             self.new_symbol(sys, &m.name)?;
             let va = self.eval(&m.va, sys.symbols())?;
@@ -663,35 +683,53 @@ impl Scenario {
             if !sys.define(m.name.get_ref(), va) || !sys.define(&pte_name, pte) {
                 return Err(self.err(m.name.span().start, format!("symbol `{pte_name}` is already defined")));
             }
-            t.maps.push((m.name.get_ref().clone(), va, pa, pages, flags));
+            t.maps.push((m.name.get_ref().clone(), va, pa, pages, flags, m.name.span().start));
         }
         Ok(t)
     }
 
     /// Identity-maps the layout (kernel-only, global) under the scenario's maps; returns the root.
-    fn identity_map(&self, sys: &mut System, cfg: &Config, t: &mut Tables, cpus: usize) -> Result<Addr, ScenarioError> {
+    /// `programs` are the scenario's programs' (base, place in the file). A region that cannot be
+    /// mapped is shown at what made it: the CPU count, the largest data entry, the program.
+    fn identity_map(
+        &self,
+        sys: &mut System,
+        cfg: &Config,
+        t: &mut Tables,
+        cpus: usize,
+        programs: &[(Addr, usize)],
+    ) -> Result<Addr, ScenarioError> {
         let page = cfg.machine.tlb.page_bytes;
         let sym = |s: &str| sys.symbol(s).expect("layout symbol");
         let sgi = sym("SGI_TABLE");
-        let mut regions: Vec<Range<Addr>> = vec![
-            System::PERCPU_BASE..System::percpu(cpus),
-            System::CFD_BASE..sgi,
-            sgi..sgi + 8 * cpus as u64,
-            System::DATA_BASE..t.data_end,
+        let cpus_at = self.raw.cpus.as_ref().map(|c| c.span().start);
+        let largest = t.data.iter().max_by_key(|(at, n)| (*n, std::cmp::Reverse(*at))).map(|(at, _)| *at);
+        let mut regions: Vec<(Range<Addr>, Option<usize>, &str)> = vec![
+            (System::PERCPU_BASE..System::percpu(cpus), cpus_at, "the per-CPU areas"),
+            (System::CFD_BASE..sgi, cpus_at, "the call-function descriptors"),
+            (sgi..sgi + 8 * cpus as u64, cpus_at, "the SGI table"),
+            (System::DATA_BASE..t.data_end, largest, "the data (this entry the largest) and the page tables"),
         ];
         // Code up to and including its end address: a CPU finishes by fetching there.
-        regions.extend(sys.code().programs().iter().map(|p| p.base..p.end() + 1));
-        for r in regions {
+        for p in sys.code().programs() {
+            let at = programs.iter().find(|(base, _)| *base == p.base).map(|(_, at)| *at);
+            regions.push((p.base..p.end() + 1, at, "the program"));
+        }
+        for (r, at, what) in regions {
             let first = r.start / page * page;
             let pages = (r.end.max(r.start + 1) - first).div_ceil(page);
-            t.builder
-                .map_range(sys.memory_mut(), first, first, pages, PageFlags::KERNEL)
-                .map_err(|e| self.err_file(format!("identity map of {:#x}..{:#x}: {e}", r.start, r.end)))?;
+            t.builder.map_range(sys.memory_mut(), first, first, pages, PageFlags::KERNEL).map_err(|e| {
+                let msg = format!("identity map of {what}, {:#x}..{:#x}: {e}", r.start, r.end);
+                match at {
+                    Some(at) => self.err(at, msg),
+                    None => self.err_file(msg),
+                }
+            })?;
         }
-        for (name, va, pa, pages, flags) in &t.maps {
+        for (name, va, pa, pages, flags, at) in &t.maps {
             t.builder
                 .map_range(sys.memory_mut(), *va, *pa, *pages, *flags)
-                .map_err(|e| self.err_file(format!("map `{name}`: {e}")))?;
+                .map_err(|e| self.err(*at, format!("map `{name}`: {e}")))?;
         }
         Ok(t.builder.root())
     }
@@ -820,17 +858,19 @@ impl Scenario {
 /// Page tables under construction.
 struct Tables {
     builder: PageTableBuilder,
-    /// The scenario's maps: name, va, pa, pages, flags.
-    maps: Vec<(String, Addr, Addr, u64, PageFlags)>,
+    /// The scenario's maps: name, va, pa, pages, flags, where the map's name is in the file.
+    maps: Vec<(String, Addr, Addr, u64, PageFlags, usize)>,
     /// End of data memory (the table pool is the last allocation).
     data_end: Addr,
+    /// Each `[[data]]` entry's size and where it is set in the file.
+    data: Vec<(usize, u64)>,
 }
 
 impl Tables {
     /// The scenario's maps as (name, va, bytes), for naming addresses in reports.
     fn named(&self) -> Vec<(String, Addr, u64)> {
         let page = self.builder.config().page_bytes;
-        self.maps.iter().map(|(name, va, _, pages, _)| (name.clone(), *va, pages * page)).collect()
+        self.maps.iter().map(|(name, va, _, pages, _, _)| (name.clone(), *va, pages * page)).collect()
     }
 }
 

@@ -190,17 +190,15 @@ pub struct Record {
 impl Sweep {
     /// Reads and expands a sweep file.
     pub fn load(path: &Path) -> Result<Sweep, SweepError> {
-        let text = workloads::input::read_text(path).map_err(SweepError::from)?;
+        let text = workloads::input::read_text_at_most(path, workloads::input::MAX_TOML_BYTES)?;
         Sweep::parse(&path.display().to_string(), &text, path.parent().unwrap_or(Path::new(".")))
     }
 
     /// Expands the sweep file `text` (called `file` in errors); protocol files are looked up
     /// relative to `dir`.
     pub fn parse(file: &str, text: &str, dir: &Path) -> Result<Sweep, SweepError> {
-        let form: FileForm = toml::from_str(text).map_err(|e| {
-            let c = config::toml_error(file, text, &e);
-            SweepError { file: file.to_string(), pos: c.pos, message: c.message }
-        })?;
+        let form: FileForm = config::parse_toml(file, text)
+            .map_err(|c| SweepError { file: file.to_string(), pos: c.pos, message: c.message })?;
         let spans = Spans::new(text);
         let fail = |path: &[&str], message: String| SweepError::at(file, text, spans.find(path), message);
 
@@ -705,10 +703,20 @@ fn read_lines(path: &Path, strict: bool) -> Result<(Vec<Line>, u64), SweepError>
     if !strict && std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
         return Ok((vec![], 0));
     }
-    let mut reader = workloads::input::Lines::open(path)?;
-    let file = path.display().to_string();
-    let at =
-        |line: usize, col: usize, message: String| SweepError { file: file.clone(), pos: Some((line, col)), message };
+    read_lines_from(workloads::input::Lines::open(path)?, &path.display().to_string(), strict)
+}
+
+/// [`read_lines`] of the lines `reader` gives, from the file called `file`.
+fn read_lines_from<R: std::io::BufRead>(
+    mut reader: workloads::input::Lines<R>,
+    file: &str,
+    strict: bool,
+) -> Result<(Vec<Line>, u64), SweepError> {
+    let at = |line: usize, col: usize, message: String| SweepError {
+        file: file.to_string(),
+        pos: Some((line, col)),
+        message,
+    };
     let mut lines: Vec<Line> = vec![];
     let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
     let mut complete = 0;
@@ -726,8 +734,10 @@ fn read_lines(path: &Path, strict: bool) -> Result<(Vec<Line>, u64), SweepError>
         }
         complete = l.end;
         let text = reader.text(l)?;
-        let r: Record = serde_json::from_str(&text)
-            .map_err(|e| at(number, e.column().max(1), format!("not a result line of this version of isolsim: {e}")))?;
+        let r: Record = serde_json::from_str(&text).map_err(|e| {
+            let ((_, col), what) = workloads::input::json_error(&text, &e);
+            at(number, col, format!("not a result line of this version of isolsim: {what}"))
+        })?;
         check_record(&r).map_err(|m| at(number, 1, m))?;
         if let Some(first) = lines.first()
             && (first.digest != r.digest || first.units != r.units)
@@ -1074,14 +1084,27 @@ pub fn merge(parts: &[PathBuf], out: &Path, allow_missing: bool) -> Result<Merge
 /// numbers them.
 pub fn read_records(path: &Path) -> Result<Vec<Record>, SweepError> {
     let (lines, _) = read_lines(path, true)?;
+    records(path, &lines)
+}
+
+/// [`read_records`] of a results file's bytes, held in memory; `name` names it in errors.
+pub fn read_records_from(name: &str, bytes: &[u8]) -> Result<Vec<Record>, SweepError> {
+    let (lines, _) = read_lines_from(workloads::input::Lines::from_reader(name, bytes), name, true)?;
+    records(Path::new(name), &lines)
+}
+
+fn records(path: &Path, lines: &[Line]) -> Result<Vec<Record>, SweepError> {
     check_numbering(&lines.iter().map(|l| (path, l)).collect::<Vec<_>>())?;
     lines
         .iter()
         .map(|l| {
-            serde_json::from_str::<Record>(&l.text).map_err(|e| SweepError {
-                file: path.display().to_string(),
-                pos: Some((l.number, e.column().max(1))),
-                message: format!("not a result line of this version of isolsim: {e}"),
+            serde_json::from_str::<Record>(&l.text).map_err(|e| {
+                let ((_, col), what) = workloads::input::json_error(&l.text, &e);
+                SweepError {
+                    file: path.display().to_string(),
+                    pos: Some((l.number, col)),
+                    message: format!("not a result line of this version of isolsim: {what}"),
+                }
             })
         })
         .collect()

@@ -9,8 +9,13 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-/// The largest text input (litmus and assembler sources, TOML files, replay files, indexes).
+/// The largest text input (litmus and assembler sources, replay files, indexes).
 pub const MAX_TEXT_BYTES: u64 = 16 << 20;
+
+/// The largest TOML input (configurations, sweeps, scenarios). TOML's reader holds every token
+/// of a document at once, at tens of bytes each: 16 MiB of short tokens would take gigabytes.
+/// The shipped files are a few kilobytes.
+pub const MAX_TOML_BYTES: u64 = 1 << 20;
 
 /// The longest line of a results file (a line is one run's report, a few kilobytes).
 pub const MAX_LINE_BYTES: u64 = 64 << 20;
@@ -56,7 +61,25 @@ fn check_kind(path: &Path, meta: &std::fs::Metadata) -> Result<(), ReadError> {
 }
 
 fn too_large(path: &Path, limit: u64) -> ReadError {
-    whole(path, format!("cannot read it: larger than {} MiB, the most an input file may hold", limit >> 20))
+    whole(path, format!("cannot read it: larger than {} MiB, the most {} may hold", limit >> 20, kind(limit)))
+}
+
+/// What holds at most `limit` bytes, for messages.
+fn kind(limit: u64) -> &'static str {
+    if limit == MAX_TOML_BYTES { "a TOML file" } else { "an input file" }
+}
+
+/// Refuses `text` (the file `name`, read or given) if it is longer than `limit`: what a reader
+/// that takes text rather than a path checks first.
+pub fn at_most(name: &str, text: &str, limit: u64) -> Result<(), ReadError> {
+    if text.len() as u64 > limit {
+        return Err(ReadError {
+            path: name.to_string(),
+            pos: None,
+            message: format!("larger than {} MiB, the most {} may hold", limit >> 20, kind(limit)),
+        });
+    }
+    Ok(())
 }
 
 /// The bytes of the regular file `path`, if there are at most `limit` of them.
@@ -73,7 +96,12 @@ pub fn read_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
 
 /// The text of the regular file `path`: at most [`MAX_TEXT_BYTES`], UTF-8.
 pub fn read_text(path: &Path) -> Result<String, ReadError> {
-    let bytes = read_bytes(path, MAX_TEXT_BYTES)?;
+    read_text_at_most(path, MAX_TEXT_BYTES)
+}
+
+/// The text of the regular file `path`: at most `limit` bytes (e.g. [`MAX_TOML_BYTES`]), UTF-8.
+pub fn read_text_at_most(path: &Path, limit: u64) -> Result<String, ReadError> {
+    let bytes = read_bytes(path, limit)?;
     utf8(&path.display().to_string(), (1, 1), bytes)
 }
 
@@ -100,6 +128,33 @@ pub fn utf8(name: &str, start: (usize, usize), bytes: Vec<u8>) -> Result<String,
     })
 }
 
+/// Where a JSON reader's error is in `text`, as (line, column) from 1 with columns in characters,
+/// and what it says without serde_json's own "at line L column C" (which counts the bytes of the
+/// line read so far, 0 right after a newline).
+pub fn json_error(text: &str, e: &serde_json::Error) -> ((usize, usize), String) {
+    let line = e.line().max(1);
+    let read = e.column();
+    let col = match text.split('\n').nth(line - 1) {
+        Some(l) if read > 0 => {
+            let mut at = read.min(l.len());
+            let whole = l.is_char_boundary(at);
+            while !l.is_char_boundary(at) {
+                at -= 1;
+            }
+            // The last byte read is in the character at `col`: that one, or the one cut short.
+            let before = l[..at].chars().count();
+            if whole { before.max(1) } else { before + 1 }
+        }
+        _ => 1,
+    };
+    let mut message = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    if message.ends_with(&suffix) {
+        message.truncate(message.len() - suffix.len());
+    }
+    ((line, col), message)
+}
+
 /// One line of a file read by [`Lines`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Line {
@@ -113,10 +168,11 @@ pub struct Line {
     pub end: u64,
 }
 
-/// The lines of a regular file, one at a time, each at most [`MAX_LINE_BYTES`].
-pub struct Lines {
+/// The lines of a regular file (or of any reader, [`Lines::from_reader`]), one at a time, each at
+/// most [`MAX_LINE_BYTES`].
+pub struct Lines<R = BufReader<File>> {
     name: String,
-    reader: BufReader<File>,
+    reader: R,
     number: usize,
     end: u64,
 }
@@ -125,7 +181,14 @@ impl Lines {
     /// Opens `path` (a regular file, of any length).
     pub fn open(path: &Path) -> Result<Lines, ReadError> {
         let file = open(path, u64::MAX)?;
-        Ok(Lines { name: path.display().to_string(), reader: BufReader::new(file), number: 0, end: 0 })
+        Ok(Lines::from_reader(&path.display().to_string(), BufReader::new(file)))
+    }
+}
+
+impl<R: BufRead> Lines<R> {
+    /// The lines `reader` gives, named `name` in errors (text held in memory, say).
+    pub fn from_reader(name: &str, reader: R) -> Lines<R> {
+        Lines { name: name.to_string(), reader, number: 0, end: 0 }
     }
 
     /// The next line, `None` at the end of the file.
@@ -173,6 +236,20 @@ mod tests {
         let e = utf8("f", (7, 1), b"x\xe2\x82".to_vec()).unwrap_err();
         assert_eq!(e.to_string(), "f:7:2: not UTF-8 text: the file ends inside a character");
         assert_eq!(utf8("f", (1, 1), "é\n".into()).unwrap(), "é\n");
+    }
+
+    #[test]
+    fn json_errors_are_positioned_in_characters_from_one() {
+        let pos = |text: &str| {
+            let e = serde_json::from_str::<serde_json::Value>(text).unwrap_err();
+            json_error(text, &e)
+        };
+        // serde_json says column 0 for a control character just after a newline in a string.
+        assert_eq!(pos("{\n\"a\": \"x\ny\"}"), ((3, 1), "control character (\\u0000-\\u001F) found while parsing a string".into()));
+        // Columns count characters: "é" is two bytes.
+        let ((line, col), m) = pos("{\"é\": tru}");
+        assert_eq!((line, col, m.as_str()), (1, 10, "expected ident"), "at the closing brace, byte 11");
+        assert_eq!(pos("").0, (1, 1));
     }
 
     #[test]

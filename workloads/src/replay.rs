@@ -62,10 +62,16 @@ impl ReplayFile {
 
     /// Reads one; `file:line:col: what` on bad input.
     pub fn load(path: &Path) -> Result<ReplayFile, String> {
-        let shown = path.display();
         let text = crate::input::read_text(path).map_err(|e| e.to_string())?;
-        let r: ReplayFile =
-            serde_json::from_str(&text).map_err(|e| format!("{shown}:{}:{}: {e}", e.line(), e.column()))?;
+        ReplayFile::parse(&path.display().to_string(), &text)
+    }
+
+    /// Reads one from its text, named `shown` in errors.
+    pub fn parse(shown: &str, text: &str) -> Result<ReplayFile, String> {
+        let r: ReplayFile = serde_json::from_str(text).map_err(|e| {
+            let ((line, col), what) = crate::input::json_error(text, &e);
+            format!("{shown}:{line}:{col}: {what}")
+        })?;
         if r.format != "isolsim-replay" {
             return Err(format!("{shown}:1:1: not an isolsim replay file (format `{}`)", r.format));
         }

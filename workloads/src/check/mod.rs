@@ -711,6 +711,12 @@ impl Check {
         Check { cfg }
     }
 
+    /// Loads protocol `p` into the kernel and the harness as [`Check::run`] does, and explores
+    /// nothing: the errors a protocol file can have before any path is taken.
+    pub fn load(&self, p: &ProtocolFile) -> Result<(), CheckError> {
+        Harness::build(p, &self.cfg).map(|_| ())
+    }
+
     /// Explores protocol `p`.
     pub fn run(&self, p: &ProtocolFile) -> Result<CheckReport, CheckError> {
         let h = Harness::build(p, &self.cfg)?;

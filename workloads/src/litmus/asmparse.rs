@@ -58,10 +58,10 @@ fn at_constraints(cur: &Cursor) -> bool {
     }
 }
 
-/// Splits the table starting at `cur` into rows of cells, stopping where the
-/// constraint section starts. Rows end with `;` and must fit on one line.
-fn split_rows<'a>(path: &str, mut cur: Cursor<'a>) -> Result<(Vec<Row>, Cursor<'a>)> {
-    let mut rows = vec![];
+/// Splits the table starting at `cur` into rows of cells, each handed to `row` as soon as it
+/// ends (a cell keeps every char's position: only one row's are held at a time), stopping
+/// where the constraint section starts. Rows end with `;` and must fit on one line.
+fn split_rows<'a>(path: &str, mut cur: Cursor<'a>, mut row: impl FnMut(Row) -> Result<()>) -> Result<Cursor<'a>> {
     let mut cells: Vec<Cell> = vec![];
     let mut cell: Cell = vec![];
     // Start of the current row's first non-blank char or `|`, if any yet.
@@ -71,10 +71,10 @@ fn split_rows<'a>(path: &str, mut cur: Cursor<'a>) -> Result<(Vec<Row>, Cursor<'
             if let Some(pos) = row_pos {
                 return Err(error(path, pos, "unterminated table row: expected `;` at its end"));
             }
-            return Ok((rows, cur));
+            return Ok(cur);
         };
         if row_pos.is_none() && !c.is_whitespace() && at_constraints(&cur) {
-            return Ok((rows, cur));
+            return Ok(cur);
         }
         if c == '(' && cur.peek_at(1) == Some('*') {
             cur.skip_ocaml_comment(path)?;
@@ -95,7 +95,7 @@ fn split_rows<'a>(path: &str, mut cur: Cursor<'a>) -> Result<(Vec<Row>, Cursor<'
                 let cells = std::mem::take(&mut cells);
                 // A row with no content at all (e.g. a leading `;`) is skipped.
                 if let Some(pos) = row_pos.take() {
-                    rows.push(Row { pos, cells });
+                    row(Row { pos, cells })?;
                 }
             }
             _ => {
@@ -148,12 +148,34 @@ fn parse_cell(cell: &[(char, Pos)]) -> AsmLine {
 /// Parses the thread table at `cur`: returns the threads and where the
 /// constraint section starts.
 fn parse_table<'a>(path: &str, cur: Cursor<'a>) -> Result<(Vec<AsmThread>, Cursor<'a>)> {
-    let (rows, rest) = split_rows(path, cur)?;
-    let Some((header, body)) = rows.split_first() else {
+    // None until the header row is read.
+    let mut threads: Option<Vec<AsmThread>> = None;
+    let rest = split_rows(path, cur, |row| {
+        let Some(threads) = &mut threads else {
+            threads = Some(header(path, &row)?);
+            return Ok(());
+        };
+        if row.cells.len() != threads.len() {
+            return Err(error(path, row.pos, format!("row has {} cells, expected {}", row.cells.len(), threads.len())));
+        }
+        for (thread, cell) in threads.iter_mut().zip(&row.cells) {
+            let line = parse_cell(cell);
+            if !line.labels.is_empty() || line.inst.is_some() {
+                thread.lines.push(line);
+            }
+        }
+        Ok(())
+    })?;
+    let Some(threads) = threads else {
         let mut lex = Lexer::new(rest, Mode::Ocaml, path);
         lex.skip_trivia()?;
         return Err(error(path, lex.cur.pos(), "expected the thread table header `P0 | P1 | ... ;`"));
     };
+    Ok((threads, rest))
+}
+
+/// The threads the table's header row `P0 | P1 | ... ;` names.
+fn header(path: &str, header: &Row) -> Result<Vec<AsmThread>> {
     let mut threads = vec![];
     for (tid, cell) in header.cells.iter().enumerate() {
         let t = trim(cell);
@@ -167,16 +189,5 @@ fn parse_table<'a>(path: &str, cur: Cursor<'a>) -> Result<(Vec<AsmThread>, Curso
         }
         threads.push(AsmThread { tid, lines: vec![] });
     }
-    for row in body {
-        if row.cells.len() != threads.len() {
-            return Err(error(path, row.pos, format!("row has {} cells, expected {}", row.cells.len(), threads.len())));
-        }
-        for (thread, cell) in threads.iter_mut().zip(&row.cells) {
-            let line = parse_cell(cell);
-            if !line.labels.is_empty() || line.inst.is_some() {
-                thread.lines.push(line);
-            }
-        }
-    }
-    Ok((threads, rest))
+    Ok(threads)
 }

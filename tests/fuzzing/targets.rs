@@ -1,0 +1,357 @@
+//! The fuzz targets: each input format, its seed corpus (the project's own files of that format)
+//! and the in-process reader a command runs on such a file, with the rule its errors must follow.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use isolsim::cpu_model::asm;
+use isolsim::workloads::check::{Check, CheckConfig};
+use isolsim::workloads::experiment::Experiment;
+use isolsim::workloads::kernel::KernelConfig;
+use isolsim::workloads::protocol::ProtocolFile;
+use isolsim::workloads::replay::{Case, ReplayFile};
+use isolsim::workloads::system::System;
+
+use super::mutate::{Corpus, Shape};
+
+/// What a reader made of one input.
+pub enum Verdict {
+    /// Read, and usable.
+    Accepted,
+    /// Refused with this message, positioned as the format's rule says.
+    Rejected(String),
+    /// Refused with a message that breaks the rule (no position, or one outside the input).
+    Unpositioned(String),
+}
+
+/// Runs one input through a reader.
+pub type Reader = Arc<dyn Fn(&[u8]) -> Verdict + Send + Sync>;
+
+/// One input format.
+pub struct Target {
+    /// Its name (`FUZZ_TARGETS` selects by it).
+    pub name: &'static str,
+    /// File extension of its reproducers.
+    pub ext: &'static str,
+    /// The seed files.
+    pub corpus: Corpus,
+    /// The reader and its oracle.
+    pub run: Reader,
+    /// Inputs of the bounded run in `cargo test` (the slower readers take fewer).
+    pub bounded: u64,
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The files under `dir` (recursively) whose name ends with `suffix`, in name order.
+fn files(dir: &Path, suffix: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out = vec![];
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let mut paths: Vec<PathBuf> = entries.map(|e| e.expect("a directory entry").path()).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            out.extend(files(&p, suffix));
+        } else if p.to_string_lossy().ends_with(suffix) {
+            out.push((p.display().to_string(), std::fs::read(&p).expect("a corpus file")));
+        }
+    }
+    out
+}
+
+/// `../shared/litmus/` next to the checkout (read in place, never copied), if present.
+fn shared_litmus() -> Vec<(String, Vec<u8>)> {
+    files(&root().join("..").join("shared").join("litmus"), ".litmus")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The oracle: where an error must say it is.
+
+/// The 1-based (line, column) an error message gives right after `file`: `FILE:LINE:COL: `.
+fn position_after(msg: &str, file: &str) -> Option<(usize, usize)> {
+    let rest = msg.strip_prefix(file)?.strip_prefix(':')?;
+    let (line, rest) = rest.split_once(':')?;
+    let (col, _) = rest.split_once(": ")?;
+    let (line, col) = (line.parse().ok()?, col.parse().ok()?);
+    (line >= 1 && col >= 1).then_some((line, col))
+}
+
+/// True if (line, col) lies in `text`, or just past the end of a line (an error at the end of
+/// a line or of the file), columns counted in characters.
+fn inside(text: &str, (line, col): (usize, usize)) -> bool {
+    let lines: Vec<&str> = text.split('\n').collect();
+    match lines.get(line - 1) {
+        Some(l) => col <= l.trim_end_matches('\r').chars().count() + 1 + usize::from(l.ends_with('\r')),
+        None => false,
+    }
+}
+
+/// `msg` is `FILE:LINE:COL: what` for `file`, at a place in `text`.
+fn at(msg: &str, file: &str, text: &str) -> bool {
+    position_after(msg, file).is_some_and(|p| inside(text, p))
+}
+
+fn verdict<T, E: std::fmt::Display>(r: Result<T, E>, rule: impl FnOnce(&str) -> bool) -> Verdict {
+    match r {
+        Ok(_) => Verdict::Accepted,
+        Err(e) => {
+            let m = e.to_string();
+            if rule(&m) { Verdict::Rejected(m) } else { Verdict::Unpositioned(m) }
+        }
+    }
+}
+
+/// The text of an input as every reader gets it from a file: UTF-8, or the first bad byte's
+/// `file:line:col`.
+fn text(name: &str, bytes: &[u8]) -> Result<String, Verdict> {
+    isolsim::workloads::input::utf8(name, (1, 1), bytes.to_vec()).map_err(|e| {
+        let m = e.to_string();
+        let lossy = String::from_utf8_lossy(bytes);
+        if at(&m, name, &lossy) { Verdict::Rejected(m) } else { Verdict::Unpositioned(m) }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The targets.
+
+/// Every target, with its corpus: `generated` holds the files made at test time (replay and
+/// results files), by target name.
+pub fn all(generated: &[(&str, Vec<(String, Vec<u8>)>)]) -> Vec<Target> {
+    let made = |name: &str| generated.iter().find(|g| g.0 == name).map(|g| g.1.clone()).unwrap_or_default();
+    let litmus: Vec<(String, Vec<u8>)> =
+        files(&root().join("workloads/litmus"), ".litmus").into_iter().chain(shared_litmus()).collect();
+    let (aarch64, c): (Vec<_>, Vec<_>) = litmus.into_iter().partition(|(_, b)| b.starts_with(b"AArch64"));
+    let assembler: Vec<(String, Vec<u8>)> = ["workloads/kernel", "workloads/programs", "workloads/check", "workloads/scenarios"]
+        .iter()
+        .flat_map(|d| files(&root().join(d), ".S"))
+        .collect();
+    let config_seeds = {
+        let mut f = files(&root().join("presets"), ".toml");
+        // `isolsim config`'s output: every key of every section, documented.
+        f.push(("defaults.toml".into(), isolsim::config::to_commented_toml(&Default::default()).into_bytes()));
+        f
+    };
+    let mut all = vec![
+        Target { name: "litmus-c", ext: "litmus", corpus: Corpus::new(Shape::Text, c), run: litmus_reader(), bounded: 600 },
+        Target {
+            name: "litmus-aarch64",
+            ext: "litmus",
+            corpus: Corpus::new(Shape::Text, aarch64),
+            run: litmus_reader(),
+            bounded: 600,
+        },
+        Target { name: "asm", ext: "S", corpus: Corpus::new(Shape::Text, assembler), run: asm_reader(), bounded: 600 },
+        Target {
+            name: "protocol",
+            ext: "S",
+            corpus: Corpus::new(Shape::Text, files(&root().join("workloads/protocols"), ".S")),
+            run: protocol_reader(),
+            bounded: 100,
+        },
+        Target { name: "config", ext: "toml", corpus: Corpus::new(Shape::Toml, config_seeds), run: config_reader(), bounded: 300 },
+        Target {
+            name: "sweep",
+            ext: "toml",
+            corpus: Corpus::new(Shape::Toml, files(&root().join("reports"), "sweep.toml")),
+            run: sweep_reader(),
+            bounded: 100,
+        },
+        Target {
+            name: "scenario",
+            ext: "toml",
+            corpus: Corpus::new(Shape::Toml, files(&root().join("workloads/scenarios"), ".toml")),
+            run: scenario_reader(),
+            bounded: 100,
+        },
+        Target { name: "replay", ext: "json", corpus: Corpus::new(Shape::Json, made("replay")), run: replay_reader(), bounded: 150 },
+        Target {
+            name: "results",
+            ext: "jsonl",
+            corpus: Corpus::new(Shape::JsonLines, made("results")),
+            run: results_reader(),
+            bounded: 200,
+        },
+    ];
+    // The formats without a file made for them this time are left out.
+    all.retain(|t| !t.corpus.files.is_empty());
+    all
+}
+
+/// The litmus front end (`isolsim litmus FILE`): parse and compile.
+fn litmus_reader() -> Reader {
+    const NAME: &str = "fuzz.litmus";
+    Arc::new(|bytes| {
+        let t = match text(NAME, bytes) {
+            Ok(t) => t,
+            Err(v) => return v,
+        };
+        verdict(isolsim::litmus::compile_text(NAME, &t), |m| at(m, NAME, &t))
+    })
+}
+
+/// The cores' assembler, with the loader's layout symbols (and, for half the inputs, the
+/// kernel's labels, as a user program sees them).
+fn asm_reader() -> Reader {
+    const NAME: &str = "fuzz.S";
+    let topo = isolsim::cpu_model::machine::MachineConfig::default().topology_for(2);
+    let layout = System::with_cpus(&topo, &KernelConfig::default(), 2);
+    let mut with_kernel = layout.clone();
+    with_kernel.load_kernel().expect("the shipped kernel loads");
+    let (layout, with_kernel) = (layout.symbols().clone(), with_kernel.symbols().clone());
+    Arc::new(move |bytes| {
+        let t = match text(NAME, bytes) {
+            Ok(t) => t,
+            Err(v) => return v,
+        };
+        let syms = if bytes.len() % 2 == 0 { &with_kernel } else { &layout };
+        let r = asm::assemble_with(&t, System::USER_TEXT, syms).map_err(|e| format!("{NAME}:{e}"));
+        verdict(r, |m| at(m, NAME, &t))
+    })
+}
+
+/// A protocol file: its header, then the kernel assembled with it as `isolsim check` and
+/// `isolsim run` assemble it.
+fn protocol_reader() -> Reader {
+    const NAME: &str = "fuzz.S";
+    let cfg = isolsim::config::Config::default();
+    Arc::new(move |bytes| {
+        let t = match text(NAME, bytes) {
+            Ok(t) => t,
+            Err(v) => return v,
+        };
+        let p = match ProtocolFile::parse(NAME, &t) {
+            Ok(p) => p,
+            Err(e) => return verdict(Err::<(), _>(e), |m| at(m, NAME, &t)),
+        };
+        let rule = |m: &str| at(m, NAME, &t) || whole_file_protocol_error(m, NAME);
+        if let Err(e) = Check::new(CheckConfig::default()).load(&p) {
+            return verdict(Err::<(), _>(e), rule);
+        }
+        verdict(Experiment::build_with_protocol(&cfg.machine, &cfg.kernel, &cfg.run, &p, 1), rule)
+    })
+}
+
+/// The errors about a protocol file as a whole, which have no line: a label the kernel needs
+/// missing with no function of the file to point at.
+fn whole_file_protocol_error(m: &str, file: &str) -> bool {
+    m.strip_prefix(file).and_then(|r| r.strip_prefix(": no `")).is_some_and(|r| r.contains("` label: the kernel needs it"))
+}
+
+/// A configuration file (`isolsim config --config FILE`): read strictly, over the defaults and
+/// over a preset, and checked.
+fn config_reader() -> Reader {
+    const NAME: &str = "fuzz.toml";
+    Arc::new(|bytes| {
+        let t = match text(NAME, bytes) {
+            Ok(t) => t,
+            Err(v) => return v,
+        };
+        let rule = |m: &str| at(m, NAME, &t);
+        if let Err(e) = isolsim::config::from_toml_str(NAME, &t) {
+            return verdict(Err::<(), _>(e), rule);
+        }
+        let preset = if bytes.len() % 2 == 0 { Some("arm64-server") } else { None };
+        verdict(isolsim::config::load_text(preset, NAME, &t), rule)
+    })
+}
+
+/// A sweep file (`isolsim sweep FILE`), with protocol files looked up in workloads/protocols.
+fn sweep_reader() -> Reader {
+    const NAME: &str = "fuzz.toml";
+    let dir = root().join("workloads/protocols");
+    Arc::new(move |bytes| {
+        let t = match text(NAME, bytes) {
+            Ok(t) => t,
+            Err(v) => return v,
+        };
+        verdict(isolsim::sweep::Sweep::parse(NAME, &t, &dir), |m| at(m, NAME, &t))
+    })
+}
+
+/// A scenario (`isolsim exec FILE`), laid out on the default machine, with its program files
+/// in workloads/scenarios; errors in a program file are positioned in that file.
+fn scenario_reader() -> Reader {
+    const NAME: &str = "fuzz.toml";
+    let dir = root().join("workloads/scenarios");
+    let cfg = isolsim::config::Config::default();
+    Arc::new(move |bytes| {
+        let t = match text(NAME, bytes) {
+            Ok(t) => t,
+            Err(v) => return v,
+        };
+        let rule = |m: &str| {
+            if at(m, NAME, &t) || whole_file_scenario_error(m, NAME) {
+                return true;
+            }
+            // A program file the scenario names, at a place in it.
+            let Some((file, _)) = m.split_once(':') else { return false };
+            let path = Path::new(file);
+            path.starts_with(&dir) && std::fs::read_to_string(path).is_ok_and(|text| at(m, file, &text))
+        };
+        let sc = match isolsim::scenario::Scenario::parse(NAME, &dir, &t) {
+            Ok(s) => s,
+            Err(e) => return verdict(Err::<(), _>(e), rule),
+        };
+        verdict(sc.prepare(&cfg, &[]), rule)
+    })
+}
+
+/// A scenario's errors about the file as a whole (`file: message`, as documented).
+fn whole_file_scenario_error(m: &str, file: &str) -> bool {
+    m.strip_prefix(file).and_then(|r| r.strip_prefix(": ")).is_some_and(|r| r.starts_with("no [[cpu]] entry"))
+}
+
+/// A replay file (`isolsim replay FILE`): read, its protocol rebuilt, and a check path replayed
+/// (a fuzz run's experiment built, not run: its length is the file's to choose). Errors in the
+/// saved protocol text are positioned in it, under the path it was saved from.
+fn replay_reader() -> Reader {
+    const NAME: &str = "fuzz.json";
+    Arc::new(|bytes| {
+        let t = match text(NAME, bytes) {
+            Ok(t) => t,
+            Err(v) => return v,
+        };
+        let f = match ReplayFile::parse(NAME, &t) {
+            Ok(f) => f,
+            Err(e) => return verdict(Err::<(), _>(e), |m| at(m, NAME, &t)),
+        };
+        let in_protocol = |m: &str| {
+            at(m, &f.protocol_path, &f.protocol_text) || whole_file_protocol_error(m, &f.protocol_path)
+        };
+        let p = match f.protocol() {
+            Ok(p) => p,
+            Err(e) => return verdict(Err::<(), _>(e), in_protocol),
+        };
+        // As `isolsim replay` prints them: a path that does not replay is the file's error.
+        let whole = |m: &str| m.starts_with(&format!("{NAME}: ")) || in_protocol(m);
+        match &f.case {
+            Case::Check { config, counterexample } => {
+                let r = Check::new(config.clone()).replay(&p, &counterexample.steps).map(|replayed| {
+                    let _ = replayed.cause(counterexample);
+                    isolsim::verify::counterexample_text(counterexample, &replayed)
+                });
+                verdict(r.map_err(|e| replay_error(NAME, &e.to_string())), whole)
+            }
+            Case::Fuzz { run, .. } => verdict(run.experiment(&p).map_err(|e| replay_error(NAME, &e.to_string())), whole),
+        }
+    })
+}
+
+/// `isolsim replay`'s form of an error found while replaying: a positioned one as it is, any
+/// other after the file's name.
+fn replay_error(file: &str, m: &str) -> String {
+    let positioned = m.split_once(':').is_some_and(|(_, r)| r.split(':').next().is_some_and(|l| l.parse::<usize>().is_ok()));
+    if positioned { m.to_string() } else { format!("{file}: {m}") }
+}
+
+/// A results file (`isolsim report`, `isolsim merge`): every line checked, then the numbering.
+fn results_reader() -> Reader {
+    const NAME: &str = "fuzz.jsonl";
+    Arc::new(|bytes| {
+        let lossy = String::from_utf8_lossy(bytes);
+        verdict(isolsim::sweep::read_records_from(NAME, bytes), |m| at(m, NAME, &lossy))
+    })
+}
