@@ -327,8 +327,11 @@ impl Scenario {
 
     /// Reads scenario text; `name` names it in errors, `dir` is where program files are.
     pub fn parse(name: &str, dir: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-        let raw = config::parse_toml::<RawScenario>(name, text)
-            .map_err(|c| ScenarioError { file: name.to_string(), pos: c.pos, message: c.message })?;
+        let raw = config::parse_toml::<RawScenario>(name, text).map_err(|c| ScenarioError {
+            file: name.to_string(),
+            pos: c.pos,
+            message: c.message,
+        })?;
         Ok(Scenario { name: name.to_string(), dir: dir.to_path_buf(), text: text.to_string(), raw })
     }
 
@@ -1428,14 +1431,6 @@ pub fn exec(
         source += &format!(" + {s}");
     }
     prepared.run(&cfg, &source).map_err(|error| ExecError::Run { file: sc.name.clone(), error })
-}
-
-// ---------------------------------------------------------------------------------------------
-// TOML errors: position, key path, message (as crate::config reports them).
-
-fn toml_error(name: &str, text: &str, e: &toml::de::Error) -> ScenarioError {
-    let c = crate::config::toml_error(name, text, e);
-    ScenarioError { file: name.to_string(), pos: c.pos, message: c.message }
 }
 
 /// Byte offset where the contents of the string literal at `span` start, if its contents

@@ -197,8 +197,11 @@ impl Sweep {
     /// Expands the sweep file `text` (called `file` in errors); protocol files are looked up
     /// relative to `dir`.
     pub fn parse(file: &str, text: &str, dir: &Path) -> Result<Sweep, SweepError> {
-        let form: FileForm = config::parse_toml(file, text)
-            .map_err(|c| SweepError { file: file.to_string(), pos: c.pos, message: c.message })?;
+        let form: FileForm = config::parse_toml(file, text).map_err(|c| SweepError {
+            file: file.to_string(),
+            pos: c.pos,
+            message: c.message,
+        })?;
         let spans = Spans::new(text);
         let fail = |path: &[&str], message: String| SweepError::at(file, text, spans.find(path), message);
 

@@ -61,30 +61,28 @@ fn grow(size: usize) -> bool {
     true
 }
 
+/// `alloc()`'s block of `size` bytes, counted; none past [`HARD_CAP`].
+fn counted(size: usize, alloc: impl FnOnce() -> *mut u8) -> *mut u8 {
+    if !grow(size) {
+        return std::ptr::null_mut();
+    }
+    let p = alloc();
+    if p.is_null() {
+        LIVE.fetch_sub(size, Relaxed);
+    }
+    p
+}
+
 // SAFETY: every call is passed on to the system allocator unchanged; only the counters are ours.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if !grow(l.size()) {
-            return std::ptr::null_mut();
-        }
         // SAFETY: the caller's contract, passed on.
-        let p = unsafe { System.alloc(l) };
-        if p.is_null() {
-            LIVE.fetch_sub(l.size(), Relaxed);
-        }
-        p
+        counted(l.size(), || unsafe { System.alloc(l) })
     }
 
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        if !grow(l.size()) {
-            return std::ptr::null_mut();
-        }
         // SAFETY: as above.
-        let p = unsafe { System.alloc_zeroed(l) };
-        if p.is_null() {
-            LIVE.fetch_sub(l.size(), Relaxed);
-        }
-        p
+        counted(l.size(), || unsafe { System.alloc_zeroed(l) })
     }
 
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
@@ -207,6 +205,7 @@ enum Kind {
     Hang,
     Memory,
     Unpositioned,
+    BadOutput,
 }
 
 struct Finding {
@@ -314,9 +313,10 @@ fn campaign(t: &Target, inputs: u64, s: &Settings) -> Stats {
                 stats.tried += 1;
                 match ran {
                     Ran::Panicked(msg) => (Kind::Panic, msg),
-                    _ if peak > MEMORY_LIMIT => {
-                        (Kind::Memory, format!("{} MiB live at the peak (limit {} MiB)", peak >> 20, MEMORY_LIMIT >> 20))
-                    }
+                    _ if peak > MEMORY_LIMIT => (
+                        Kind::Memory,
+                        format!("{} MiB live at the peak (limit {} MiB)", peak >> 20, MEMORY_LIMIT >> 20),
+                    ),
                     Ran::Verdict(Verdict::Accepted) => {
                         stats.accepted += 1;
                         if *input != t.corpus.files[0].1 {
@@ -337,6 +337,7 @@ fn campaign(t: &Target, inputs: u64, s: &Settings) -> Stats {
                         continue;
                     }
                     Ran::Verdict(Verdict::Unpositioned(msg)) => (Kind::Unpositioned, msg),
+                    Ran::Verdict(Verdict::BadOutput(msg)) => (Kind::BadOutput, msg),
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
@@ -355,7 +356,7 @@ fn campaign(t: &Target, inputs: u64, s: &Settings) -> Stats {
             stats.findings.push(Finding { kind, message, iteration: i, file, input: input.to_vec(), count: 1 });
         }
         if kind == Kind::Hang {
-                // A stuck thread cannot be stopped: this target ends, so that it competes with no
+            // A stuck thread cannot be stopped: this target ends, so that it competes with no
             // more inputs.
             stats.stopped = Some(format!("stopped at input {i}: a hang"));
             break;
@@ -367,7 +368,7 @@ fn campaign(t: &Target, inputs: u64, s: &Settings) -> Stats {
 }
 
 /// Replay and results files made now, with this build: their formats have no shipped example.
-fn generated() -> Vec<(&'static str, Vec<(String, Vec<u8>)>)> {
+fn generated() -> Vec<(&'static str, targets::Files)> {
     use isolsim::workloads::check::{Check, CheckConfig};
     use isolsim::workloads::fuzz::{Fuzz, FuzzConfig};
     use isolsim::workloads::protocol::ProtocolFile;
@@ -430,7 +431,7 @@ fn fuzz(inputs: impl Fn(&Target) -> u64, deadline: Duration) {
     let chosen: Option<Vec<String>> =
         std::env::var("FUZZ_TARGETS").ok().map(|v| v.split(',').map(|t| t.trim().to_string()).collect());
     let wanted = |name: &str| chosen.as_ref().is_none_or(|c| c.iter().any(|n| n == name));
-    let made = if wanted("replay") || wanted("results") { generated() } else { vec![] };
+    let made = if ["replay", "results", "merge", "report"].iter().any(|t| wanted(t)) { generated() } else { vec![] };
     let all = targets::all(&made);
     assert!(all.iter().all(|t| !t.corpus.files.is_empty()));
     if let Some(c) = &chosen {
@@ -452,9 +453,14 @@ fn fuzz(inputs: impl Fn(&Target) -> u64, deadline: Duration) {
                     Ran::Verdict(Verdict::Accepted) => "accepted".to_string(),
                     Ran::Verdict(Verdict::Rejected(m)) => format!("rejected with a positioned error: {m}"),
                     Ran::Verdict(Verdict::Unpositioned(m)) => format!("REJECTED WITHOUT A POSITION: {m}"),
+                    Ran::Verdict(Verdict::BadOutput(m)) => format!("WRONG OUTPUT: {m}"),
                     Ran::Panicked(m) => format!("PANICKED: {m}"),
                 };
-                format!("{said}\n({:.1} ms, {:.1} MiB live at the peak)", began.elapsed().as_secs_f64() * 1e3, peak as f64 / f64::from(1 << 20))
+                format!(
+                    "{said}\n({:.1} ms, {:.1} MiB live at the peak)",
+                    began.elapsed().as_secs_f64() * 1e3,
+                    peak as f64 / f64::from(1 << 20)
+                )
             }
             Err(_) => format!("NO VERDICT after {:?}", s.deadline),
         };
@@ -527,10 +533,13 @@ fn long_fuzz_campaign() {
 fn the_mutator_is_reproducible_and_reaches_every_kind_of_input() {
     // Not while a campaign measures memory.
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let corpus = mutate::Corpus::new(mutate::Shape::Toml, vec![
-        ("a".into(), b"[run]\ncpus = 8\nname = \"x\"\n".to_vec()),
-        ("b".into(), b"[machine]\nclock_mhz = 2100\n".to_vec()),
-    ]);
+    let corpus = mutate::Corpus::new(
+        mutate::Shape::Toml,
+        vec![
+            ("a".into(), b"[run]\ncpus = 8\nname = \"x\"\n".to_vec()),
+            ("b".into(), b"[machine]\nclock_mhz = 2100\n".to_vec()),
+        ],
+    );
     let draw = |seed| {
         let mut m = Mutator::new(seed, "t");
         (0..3000).map(|_| m.mutate(&corpus, &corpus.files[0].1)).collect::<Vec<_>>()
@@ -540,7 +549,10 @@ fn the_mutator_is_reproducible_and_reaches_every_kind_of_input() {
     assert_ne!(a, draw(2));
     let count = |f: &dyn Fn(&[u8]) -> bool| a.iter().filter(|x| f(x)).count();
     assert!(count(&|x| std::str::from_utf8(x).is_err()) > 30, "bytes that are not UTF-8");
-    assert!(count(&|x| x.windows(100).any(|w| w.iter().all(|&b| b == w[0]) && b"([{-~!+".contains(&w[0]))) > 10, "nesting bombs");
+    assert!(
+        count(&|x| x.windows(100).any(|w| w.iter().all(|&b| b == w[0]) && b"([{-~!+".contains(&w[0]))) > 10,
+        "nesting bombs"
+    );
     assert!(count(&|x| x.len() > 10_000) > 10, "long repeats");
     assert!(count(&|x| x.windows(20).any(|w| w == b"18446744073709551615")) > 5, "boundary numbers");
     assert!(count(&|x| x.windows(9).any(|w| w == b"clock_mhz")) > 100, "lines of the other corpus file");

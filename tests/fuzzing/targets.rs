@@ -14,6 +14,9 @@ use isolsim::workloads::system::System;
 
 use super::mutate::{Corpus, Shape};
 
+/// Files as (name, bytes).
+pub type Files = Vec<(String, Vec<u8>)>;
+
 /// What a reader made of one input.
 pub enum Verdict {
     /// Read, and usable.
@@ -22,6 +25,9 @@ pub enum Verdict {
     Rejected(String),
     /// Refused with a message that breaks the rule (no position, or one outside the input).
     Unpositioned(String),
+    /// What the command wrote is wrong: half an output left by a refusal, or an output that does
+    /// not read back.
+    BadOutput(String),
 }
 
 /// Runs one input through a reader.
@@ -114,20 +120,30 @@ fn text(name: &str, bytes: &[u8]) -> Result<String, Verdict> {
     })
 }
 
+/// A reader of text inputs called `name`: bytes that are not UTF-8 are refused at the first bad
+/// one, as every file reader refuses them, and `read` gets the bytes and their text.
+fn text_reader(name: &'static str, read: impl Fn(&[u8], &str) -> Verdict + Send + Sync + 'static) -> Reader {
+    Arc::new(move |bytes| match text(name, bytes) {
+        Ok(t) => read(bytes, &t),
+        Err(v) => v,
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // The targets.
 
 /// Every target, with its corpus: `generated` holds the files made at test time (replay and
 /// results files), by target name.
-pub fn all(generated: &[(&str, Vec<(String, Vec<u8>)>)]) -> Vec<Target> {
+pub fn all(generated: &[(&str, Files)]) -> Vec<Target> {
     let made = |name: &str| generated.iter().find(|g| g.0 == name).map(|g| g.1.clone()).unwrap_or_default();
     let litmus: Vec<(String, Vec<u8>)> =
         files(&root().join("workloads/litmus"), ".litmus").into_iter().chain(shared_litmus()).collect();
     let (aarch64, c): (Vec<_>, Vec<_>) = litmus.into_iter().partition(|(_, b)| b.starts_with(b"AArch64"));
-    let assembler: Vec<(String, Vec<u8>)> = ["workloads/kernel", "workloads/programs", "workloads/check", "workloads/scenarios"]
-        .iter()
-        .flat_map(|d| files(&root().join(d), ".S"))
-        .collect();
+    let assembler: Vec<(String, Vec<u8>)> =
+        ["workloads/kernel", "workloads/programs", "workloads/check", "workloads/scenarios"]
+            .iter()
+            .flat_map(|d| files(&root().join(d), ".S"))
+            .collect();
     let config_seeds = {
         let mut f = files(&root().join("presets"), ".toml");
         // `isolsim config`'s output: every key of every section, documented.
@@ -135,44 +151,83 @@ pub fn all(generated: &[(&str, Vec<(String, Vec<u8>)>)]) -> Vec<Target> {
         f
     };
     let mut all = vec![
-        Target { name: "litmus-c", ext: "litmus", corpus: Corpus::new(Shape::Text, c), run: litmus_reader(), bounded: 600 },
+        Target {
+            name: "litmus-c",
+            ext: "litmus",
+            corpus: Corpus::new(Shape::Text, c),
+            run: litmus_reader(),
+            bounded: 1000,
+        },
         Target {
             name: "litmus-aarch64",
             ext: "litmus",
             corpus: Corpus::new(Shape::Text, aarch64),
             run: litmus_reader(),
-            bounded: 600,
+            bounded: 1000,
         },
-        Target { name: "asm", ext: "S", corpus: Corpus::new(Shape::Text, assembler), run: asm_reader(), bounded: 600 },
+        Target { name: "asm", ext: "S", corpus: Corpus::new(Shape::Text, assembler), run: asm_reader(), bounded: 1000 },
         Target {
             name: "protocol",
             ext: "S",
             corpus: Corpus::new(Shape::Text, files(&root().join("workloads/protocols"), ".S")),
             run: protocol_reader(),
-            bounded: 100,
+            bounded: 300,
         },
-        Target { name: "config", ext: "toml", corpus: Corpus::new(Shape::Toml, config_seeds), run: config_reader(), bounded: 300 },
+        Target {
+            name: "config",
+            ext: "toml",
+            corpus: Corpus::new(Shape::Toml, config_seeds),
+            run: config_reader(),
+            bounded: 500,
+        },
         Target {
             name: "sweep",
             ext: "toml",
             corpus: Corpus::new(Shape::Toml, files(&root().join("reports"), "sweep.toml")),
             run: sweep_reader(),
-            bounded: 100,
+            bounded: 200,
         },
         Target {
             name: "scenario",
             ext: "toml",
             corpus: Corpus::new(Shape::Toml, files(&root().join("workloads/scenarios"), ".toml")),
             run: scenario_reader(),
-            bounded: 100,
+            bounded: 300,
         },
-        Target { name: "replay", ext: "json", corpus: Corpus::new(Shape::Json, made("replay")), run: replay_reader(), bounded: 150 },
+        Target {
+            name: "replay",
+            ext: "json",
+            corpus: Corpus::new(Shape::Json, made("replay")),
+            run: replay_reader(),
+            bounded: 300,
+        },
         Target {
             name: "results",
             ext: "jsonl",
             corpus: Corpus::new(Shape::JsonLines, made("results")),
             run: results_reader(),
-            bounded: 200,
+            bounded: 300,
+        },
+        Target {
+            name: "merge",
+            ext: "jsonl",
+            corpus: Corpus::new(Shape::JsonLines, made("results")),
+            run: merge_reader(),
+            bounded: 300,
+        },
+        Target {
+            name: "report",
+            ext: "jsonl",
+            corpus: Corpus::new(Shape::JsonLines, made("results")),
+            run: report_reader(),
+            bounded: 100,
+        },
+        Target {
+            name: "exec-define",
+            ext: "txt",
+            corpus: Corpus::new(Shape::Text, define_seeds()),
+            run: define_reader(),
+            bounded: 400,
         },
     ];
     // The formats without a file made for them this time are left out.
@@ -183,13 +238,7 @@ pub fn all(generated: &[(&str, Vec<(String, Vec<u8>)>)]) -> Vec<Target> {
 /// The litmus front end (`isolsim litmus FILE`): parse and compile.
 fn litmus_reader() -> Reader {
     const NAME: &str = "fuzz.litmus";
-    Arc::new(|bytes| {
-        let t = match text(NAME, bytes) {
-            Ok(t) => t,
-            Err(v) => return v,
-        };
-        verdict(isolsim::litmus::compile_text(NAME, &t), |m| at(m, NAME, &t))
-    })
+    text_reader(NAME, |_, t| verdict(isolsim::litmus::compile_text(NAME, t), |m| at(m, NAME, t)))
 }
 
 /// The cores' assembler, with the loader's layout symbols (and, for half the inputs, the
@@ -201,14 +250,10 @@ fn asm_reader() -> Reader {
     let mut with_kernel = layout.clone();
     with_kernel.load_kernel().expect("the shipped kernel loads");
     let (layout, with_kernel) = (layout.symbols().clone(), with_kernel.symbols().clone());
-    Arc::new(move |bytes| {
-        let t = match text(NAME, bytes) {
-            Ok(t) => t,
-            Err(v) => return v,
-        };
+    text_reader(NAME, move |bytes, t| {
         let syms = if bytes.len() % 2 == 0 { &with_kernel } else { &layout };
-        let r = asm::assemble_with(&t, System::USER_TEXT, syms).map_err(|e| format!("{NAME}:{e}"));
-        verdict(r, |m| at(m, NAME, &t))
+        let r = asm::assemble_with(t, System::USER_TEXT, syms).map_err(|e| format!("{NAME}:{e}"));
+        verdict(r, |m| at(m, NAME, t))
     })
 }
 
@@ -217,16 +262,12 @@ fn asm_reader() -> Reader {
 fn protocol_reader() -> Reader {
     const NAME: &str = "fuzz.S";
     let cfg = isolsim::config::Config::default();
-    Arc::new(move |bytes| {
-        let t = match text(NAME, bytes) {
-            Ok(t) => t,
-            Err(v) => return v,
-        };
-        let p = match ProtocolFile::parse(NAME, &t) {
+    text_reader(NAME, move |_, t| {
+        let p = match ProtocolFile::parse(NAME, t) {
             Ok(p) => p,
-            Err(e) => return verdict(Err::<(), _>(e), |m| at(m, NAME, &t)),
+            Err(e) => return verdict(Err::<(), _>(e), |m| at(m, NAME, t)),
         };
-        let rule = |m: &str| at(m, NAME, &t) || whole_file_protocol_error(m, NAME);
+        let rule = |m: &str| at(m, NAME, t) || whole_file_protocol_error(m, NAME);
         if let Err(e) = Check::new(CheckConfig::default()).load(&p) {
             return verdict(Err::<(), _>(e), rule);
         }
@@ -237,24 +278,22 @@ fn protocol_reader() -> Reader {
 /// The errors about a protocol file as a whole, which have no line: a label the kernel needs
 /// missing with no function of the file to point at.
 fn whole_file_protocol_error(m: &str, file: &str) -> bool {
-    m.strip_prefix(file).and_then(|r| r.strip_prefix(": no `")).is_some_and(|r| r.contains("` label: the kernel needs it"))
+    m.strip_prefix(file)
+        .and_then(|r| r.strip_prefix(": no `"))
+        .is_some_and(|r| r.contains("` label: the kernel needs it"))
 }
 
 /// A configuration file (`isolsim config --config FILE`): read strictly, over the defaults and
 /// over a preset, and checked.
 fn config_reader() -> Reader {
     const NAME: &str = "fuzz.toml";
-    Arc::new(|bytes| {
-        let t = match text(NAME, bytes) {
-            Ok(t) => t,
-            Err(v) => return v,
-        };
-        let rule = |m: &str| at(m, NAME, &t);
-        if let Err(e) = isolsim::config::from_toml_str(NAME, &t) {
+    text_reader(NAME, |bytes, t| {
+        let rule = |m: &str| at(m, NAME, t);
+        if let Err(e) = isolsim::config::from_toml_str(NAME, t) {
             return verdict(Err::<(), _>(e), rule);
         }
         let preset = if bytes.len() % 2 == 0 { Some("arm64-server") } else { None };
-        verdict(isolsim::config::load_text(preset, NAME, &t), rule)
+        verdict(isolsim::config::load_text(preset, NAME, t), rule)
     })
 }
 
@@ -262,13 +301,7 @@ fn config_reader() -> Reader {
 fn sweep_reader() -> Reader {
     const NAME: &str = "fuzz.toml";
     let dir = root().join("workloads/protocols");
-    Arc::new(move |bytes| {
-        let t = match text(NAME, bytes) {
-            Ok(t) => t,
-            Err(v) => return v,
-        };
-        verdict(isolsim::sweep::Sweep::parse(NAME, &t, &dir), |m| at(m, NAME, &t))
-    })
+    text_reader(NAME, move |_, t| verdict(isolsim::sweep::Sweep::parse(NAME, t, &dir), |m| at(m, NAME, t)))
 }
 
 /// A scenario (`isolsim exec FILE`), laid out on the default machine, with its program files
@@ -277,26 +310,25 @@ fn scenario_reader() -> Reader {
     const NAME: &str = "fuzz.toml";
     let dir = root().join("workloads/scenarios");
     let cfg = isolsim::config::Config::default();
-    Arc::new(move |bytes| {
-        let t = match text(NAME, bytes) {
-            Ok(t) => t,
-            Err(v) => return v,
-        };
-        let rule = |m: &str| {
-            if at(m, NAME, &t) || whole_file_scenario_error(m, NAME) {
-                return true;
-            }
-            // A program file the scenario names, at a place in it.
-            let Some((file, _)) = m.split_once(':') else { return false };
-            let path = Path::new(file);
-            path.starts_with(&dir) && std::fs::read_to_string(path).is_ok_and(|text| at(m, file, &text))
-        };
-        let sc = match isolsim::scenario::Scenario::parse(NAME, &dir, &t) {
+    text_reader(NAME, move |_, t| {
+        let rule = |m: &str| scenario_rule(m, NAME, t, &dir);
+        let sc = match isolsim::scenario::Scenario::parse(NAME, &dir, t) {
             Ok(s) => s,
             Err(e) => return verdict(Err::<(), _>(e), rule),
         };
         verdict(sc.prepare(&cfg, &[]), rule)
     })
+}
+
+/// Where a scenario's errors may be: in the scenario `text` (called `name`), about it as a whole,
+/// or at a place in a program file it names (in `dir`).
+fn scenario_rule(m: &str, name: &str, text: &str, dir: &Path) -> bool {
+    if at(m, name, text) || whole_file_scenario_error(m, name) {
+        return true;
+    }
+    let Some((file, _)) = m.split_once(':') else { return false };
+    let path = Path::new(file);
+    path.starts_with(dir) && std::fs::read_to_string(path).is_ok_and(|text| at(m, file, &text))
 }
 
 /// A scenario's errors about the file as a whole (`file: message`, as documented).
@@ -309,18 +341,13 @@ fn whole_file_scenario_error(m: &str, file: &str) -> bool {
 /// saved protocol text are positioned in it, under the path it was saved from.
 fn replay_reader() -> Reader {
     const NAME: &str = "fuzz.json";
-    Arc::new(|bytes| {
-        let t = match text(NAME, bytes) {
-            Ok(t) => t,
-            Err(v) => return v,
-        };
-        let f = match ReplayFile::parse(NAME, &t) {
+    text_reader(NAME, |_, t| {
+        let f = match ReplayFile::parse(NAME, t) {
             Ok(f) => f,
-            Err(e) => return verdict(Err::<(), _>(e), |m| at(m, NAME, &t)),
+            Err(e) => return verdict(Err::<(), _>(e), |m| at(m, NAME, t)),
         };
-        let in_protocol = |m: &str| {
-            at(m, &f.protocol_path, &f.protocol_text) || whole_file_protocol_error(m, &f.protocol_path)
-        };
+        let in_protocol =
+            |m: &str| at(m, &f.protocol_path, &f.protocol_text) || whole_file_protocol_error(m, &f.protocol_path);
         let p = match f.protocol() {
             Ok(p) => p,
             Err(e) => return verdict(Err::<(), _>(e), in_protocol),
@@ -335,7 +362,9 @@ fn replay_reader() -> Reader {
                 });
                 verdict(r.map_err(|e| replay_error(NAME, &e.to_string())), whole)
             }
-            Case::Fuzz { run, .. } => verdict(run.experiment(&p).map_err(|e| replay_error(NAME, &e.to_string())), whole),
+            Case::Fuzz { run, .. } => {
+                verdict(run.experiment(&p).map_err(|e| replay_error(NAME, &e.to_string())), whole)
+            }
         }
     })
 }
@@ -343,7 +372,8 @@ fn replay_reader() -> Reader {
 /// `isolsim replay`'s form of an error found while replaying: a positioned one as it is, any
 /// other after the file's name.
 fn replay_error(file: &str, m: &str) -> String {
-    let positioned = m.split_once(':').is_some_and(|(_, r)| r.split(':').next().is_some_and(|l| l.parse::<usize>().is_ok()));
+    let positioned =
+        m.split_once(':').is_some_and(|(_, r)| r.split(':').next().is_some_and(|l| l.parse::<usize>().is_ok()));
     if positioned { m.to_string() } else { format!("{file}: {m}") }
 }
 
@@ -353,5 +383,144 @@ fn results_reader() -> Reader {
     Arc::new(|bytes| {
         let lossy = String::from_utf8_lossy(bytes);
         verdict(isolsim::sweep::read_records_from(NAME, bytes), |m| at(m, NAME, &lossy))
+    })
+}
+
+/// A fresh directory for one input's files, removed when dropped.
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("fuzz-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a scratch directory")
+}
+
+/// `isolsim merge A B --out OUT` of the input cut in two at a line (`--allow-missing` for inputs
+/// of odd length): a refusal is positioned in a part (or is about the parts as a whole) and
+/// writes nothing; an output written reads back as a results file holding every unit merged.
+fn merge_reader() -> Reader {
+    Arc::new(|bytes| {
+        let dir = scratch();
+        let cut = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i + 1)
+            .nth(bytes.len() % 3)
+            .unwrap_or(0);
+        let parts = [(dir.path().join("a.jsonl"), &bytes[..cut]), (dir.path().join("b.jsonl"), &bytes[cut..])];
+        for (p, b) in &parts {
+            std::fs::write(p, b).expect("a part is written");
+        }
+        let out = dir.path().join("out.jsonl");
+        let allow_missing = bytes.len() % 2 == 1;
+        let paths: Vec<PathBuf> = parts.iter().map(|(p, _)| p.clone()).collect();
+        match isolsim::sweep::merge(&paths, &out, allow_missing) {
+            Err(e) => {
+                let m = e.to_string();
+                if out.exists() {
+                    return Verdict::BadOutput(format!("refused ({m}), yet {} was written", out.display()));
+                }
+                let positioned = m.starts_with("merge: ")
+                    || parts.iter().any(|(p, b)| at(&m, &p.display().to_string(), &String::from_utf8_lossy(b)));
+                if positioned { Verdict::Rejected(m) } else { Verdict::Unpositioned(m) }
+            }
+            Ok(summary) if !summary.missing.is_empty() && !allow_missing => {
+                if out.exists() {
+                    Verdict::BadOutput(format!("units missing, yet {} was written", out.display()))
+                } else {
+                    Verdict::Accepted
+                }
+            }
+            Ok(summary) => match isolsim::sweep::read_records(&out) {
+                Ok(r) if r.len() == summary.lines => Verdict::Accepted,
+                Ok(r) => Verdict::BadOutput(format!("merged {} lines, the output holds {}", summary.lines, r.len())),
+                Err(e) => Verdict::BadOutput(format!("the merged output does not read back: {e}")),
+            },
+        }
+    })
+}
+
+/// `isolsim report FILE --out DIR`: figures and summary drawn from a results file; a refusal is
+/// positioned in the file (or is about it as a whole) and leaves no summary; every file said to
+/// be written is there.
+fn report_reader() -> Reader {
+    Arc::new(|bytes| {
+        let dir = scratch();
+        let results = dir.path().join("r.jsonl");
+        std::fs::write(&results, bytes).expect("the results file is written");
+        let out = dir.path().join("out");
+        let name = results.display().to_string();
+        match isolsim::report::render(&results, &out, &[]) {
+            Err(e) => {
+                let m = e.to_string();
+                if out.join("summary.md").exists() {
+                    return Verdict::BadOutput(format!("refused ({m}), yet a summary was written"));
+                }
+                let whole = m == format!("{name}: holds no result line");
+                if whole || at(&m, &name, &String::from_utf8_lossy(bytes)) {
+                    Verdict::Rejected(m)
+                } else {
+                    Verdict::Unpositioned(m)
+                }
+            }
+            Ok(files) => match files.iter().find(|f| !f.is_file()) {
+                Some(f) => Verdict::BadOutput(format!("{} is said to be written and is not there", f.display())),
+                None => Verdict::Accepted,
+            },
+        }
+    })
+}
+
+/// The scenario `exec --define` runs against.
+const DEFINE_SCENARIO: &str = "workloads/scenarios/tlb-flush.toml";
+
+/// Values `--define` is given: the right-hand sides of the shipped scenarios' `[defines]` and
+/// their data sizes, and the assembler's immediates of the shipped programs.
+fn define_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut seeds = std::collections::BTreeSet::new();
+    for (name, bytes) in files(&root().join("workloads/scenarios"), ".toml") {
+        let t: toml::Table = toml::from_str(&String::from_utf8_lossy(&bytes)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Some(toml::Value::Table(d)) = t.get("defines") {
+            seeds.extend(d.values().map(|v| match v {
+                toml::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            }));
+        }
+        if let Some(toml::Value::Array(data)) = t.get("data") {
+            seeds.extend(data.iter().filter_map(|d| d.get("bytes")).filter_map(|v| v.as_str().map(str::to_string)));
+        }
+    }
+    for (_, bytes) in files(&root().join("workloads/programs"), ".S") {
+        for l in String::from_utf8_lossy(&bytes).lines() {
+            // `.equ NAME, EXPR` and `#EXPR` immediates.
+            if let Some(rest) = l.trim().strip_prefix(".equ") {
+                seeds.extend(rest.split_once(',').map(|(_, e)| e.split("//").next().unwrap_or("").trim().to_string()));
+            }
+            if let Some((_, imm)) = l.split_once('#') {
+                seeds.insert(imm.split("//").next().unwrap_or("").trim().to_string());
+            }
+        }
+    }
+    seeds.retain(|s| !s.is_empty());
+    seeds.into_iter().enumerate().map(|(i, s)| (format!("define-{i}"), s.into_bytes())).collect()
+}
+
+/// `isolsim exec tlb-flush.toml --define NAME=INPUT` (NAME one of its defines, by the input's
+/// length): an error in the value names it with a column inside it; any other is the scenario's.
+fn define_reader() -> Reader {
+    const NAME: &str = "fuzz.toml";
+    let dir = root().join("workloads/scenarios");
+    let text = std::fs::read_to_string(root().join(DEFINE_SCENARIO)).expect("the scenario");
+    let sc = isolsim::scenario::Scenario::parse(NAME, &dir, &text).expect("the shipped scenario parses");
+    let names = ["FLUSH_DELAY", "USER_LOOPS", "LOOP_WORK"];
+    let cfg = isolsim::config::Config::default();
+    Arc::new(move |bytes| {
+        // A command-line argument is text: the shell gives bytes, clap refuses what is not UTF-8.
+        let Ok(value) = std::str::from_utf8(bytes) else { return Verdict::Rejected("not UTF-8".into()) };
+        let name = names[bytes.len() % names.len()];
+        let in_value = |m: &str| {
+            let Some(rest) = m.strip_prefix(&format!("{NAME}: --define {name}={value}: column ")) else { return false };
+            let col: Option<usize> = rest.split_once(": ").and_then(|(c, _)| c.parse().ok());
+            col.is_some_and(|c| c >= 1 && c <= value.chars().count() + 1)
+        };
+        let r = sc.prepare(&cfg, &[(name.to_string(), value.to_string())]);
+        verdict(r, |m| in_value(m) || scenario_rule(m, NAME, &text, &dir))
     })
 }

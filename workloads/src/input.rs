@@ -245,7 +245,10 @@ mod tests {
             json_error(text, &e)
         };
         // serde_json says column 0 for a control character just after a newline in a string.
-        assert_eq!(pos("{\n\"a\": \"x\ny\"}"), ((3, 1), "control character (\\u0000-\\u001F) found while parsing a string".into()));
+        assert_eq!(
+            pos("{\n\"a\": \"x\ny\"}"),
+            ((3, 1), "control character (\\u0000-\\u001F) found while parsing a string".into())
+        );
         // Columns count characters: "é" is two bytes.
         let ((line, col), m) = pos("{\"é\": tru}");
         assert_eq!((line, col, m.as_str()), (1, 10, "expected ident"), "at the closing brace, byte 11");
