@@ -294,6 +294,15 @@ fn campaign(t: &Target, inputs: u64, s: &Settings) -> Stats {
                 m.mutate(&t.corpus, &base)
             }
         };
+        if i > 0 && i % 10_000 == 0 {
+            // Where a long campaign is, should it be stopped.
+            eprintln!(
+                "  {}: {i} inputs, {} findings, {:.0} s",
+                t.name,
+                stats.findings.len(),
+                start.elapsed().as_secs_f64()
+            );
+        }
         std::fs::write(&inflight, &input).expect("the in-flight input is written");
         let input = Arc::new(input);
         let began = Instant::now();

@@ -47,3 +47,40 @@ fn a_scenario_symbol_named_page_tables_is_shown_where_it_is_defined() {
         format!("s.toml:{line}:1: `PAGE_TABLES` names the page-table pool; choose another name")
     );
 }
+
+#[test]
+fn a_replayed_run_whose_mmu_cannot_be_built_is_refused_with_the_key() {
+    // A replay file's fuzz run carries its machine; `"page_bytes": 4097` in one panicked laying
+    // out the page tables ("alignment 4097 is not a power of two"). The experiment's one check
+    // of its configuration now covers the MMU, whatever the configuration came from.
+    use isolsim::cpu_model::machine::MachineConfig;
+    use isolsim::workloads::experiment::{Experiment, ExperimentConfig};
+    use isolsim::workloads::kernel::{KernelConfig, Protocol};
+    use isolsim::workloads::protocol::ProtocolFile;
+    let mut machine = MachineConfig::default();
+    machine.tlb.page_bytes = 4097;
+    let run = ExperimentConfig { cpus: 4, isolated: 1, ..ExperimentConfig::default() };
+    let p = ProtocolFile::builtin(Protocol::Deferred);
+    let e = Experiment::build_with_protocol(&machine, &KernelConfig::default(), &run, &p, 1).err().expect("refused");
+    assert!(e.to_string().contains("page_bytes = 4097 is not a power of two"), "{e}");
+    let keys = Experiment::check(&machine, &run).expect_err("refused").keys;
+    assert_eq!(keys, ["machine.tlb.page_bytes"]);
+}
+
+#[test]
+fn a_run_with_a_million_scheduled_operations_builds_in_linear_time() {
+    // A replay file's run with `"vmalloc_per_s": 2147483647` over 400 µs (about a million
+    // operations, within the limit) took 48 s to build: each page-table descriptor of the
+    // layout's identity map was inserted below the schedule's millions of words, one at a time.
+    // Descriptors and tables are now set in one merge each (`FlatMemory::init_all`): about 1 s.
+    use isolsim::cpu_model::machine::MachineConfig;
+    use isolsim::workloads::activity::ActivityConfig;
+    use isolsim::workloads::experiment::{Experiment, ExperimentConfig};
+    use isolsim::workloads::kernel::{KernelConfig, Protocol};
+    let activity = ActivityConfig { vmalloc_per_s: 2_147_483_647.0, generators: 1, ..ActivityConfig::default() };
+    let run = ExperimentConfig { cpus: 2, isolated: 1, duration_us: 400, activity, ..ExperimentConfig::default() };
+    let began = std::time::Instant::now();
+    Experiment::build(&MachineConfig::default(), &KernelConfig::default(), &run, Protocol::Broadcast, 1)
+        .expect("builds");
+    assert!(began.elapsed() < std::time::Duration::from_secs(15), "{:?}", began.elapsed());
+}

@@ -76,6 +76,49 @@ impl FlatMemory {
         }
     }
 
+    /// Sets the initial values of many locations at once (of two pairs for one address, the
+    /// later wins): one sort and one merge, where [`FlatMemory::init`] for each would move every
+    /// location above each new one, quadratic for a large table below others.
+    pub fn init_all(&mut self, values: impl IntoIterator<Item = (Addr, Value)>) {
+        let mut new: Vec<(Addr, Cell)> =
+            values.into_iter().map(|(a, value)| (a, Cell { value, writer: WriteId::INIT })).collect();
+        if new.is_empty() {
+            return;
+        }
+        // Stable: of equal addresses, the later pair is kept.
+        new.sort_by_key(|(a, _)| *a);
+        new.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                *kept = *later;
+            }
+            same
+        });
+        let old = std::mem::take(&mut self.cells);
+        let mut cells = Vec::with_capacity(old.len() + new.len());
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() && j < new.len() {
+            match old[i].0.cmp(&new[j].0) {
+                std::cmp::Ordering::Less => {
+                    cells.push(old[i]);
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    cells.push(new[j]);
+                    j += 1;
+                }
+                std::cmp::Ordering::Equal => {
+                    cells.push(new[j]);
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        cells.extend_from_slice(&old[i..]);
+        cells.extend_from_slice(&new[j..]);
+        self.cells = cells;
+    }
+
     /// The current contents of `addr`.
     #[inline]
     pub fn read(&self, addr: Addr) -> Cell {
@@ -120,6 +163,27 @@ impl FlatMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn init_all_is_init_of_each_in_order() {
+        let pairs = [(0x40, 1), (0x8, 2), (0x100, 3), (0x40, 4), (0x10, 5), (0x8, 6)];
+        let mut one = FlatMemory::new();
+        let mut all = FlatMemory::new();
+        for m in [&mut one, &mut all] {
+            m.init(0x20, 7);
+            m.init(0x40, 8);
+            m.init(0x1000, 9);
+        }
+        for (a, v) in pairs {
+            one.init(a, v);
+        }
+        all.init_all(pairs);
+        assert_eq!(one, all);
+        assert_eq!(all.read(0x40).value, 4);
+        assert_eq!(all.read(0x8).value, 6);
+        all.init_all([]);
+        assert_eq!(one, all);
+    }
 
     #[test]
     fn reads_see_the_latest_write_and_unwritten_locations_read_zero() {

@@ -731,6 +731,19 @@ impl PageTableBuilder {
     /// replacing any earlier mapping of `va`; returns the leaf descriptor's
     /// address.
     pub fn map(&mut self, mem: &mut FlatMemory, va: Addr, pa: Addr, flags: PageFlags) -> Result<Addr, PageTableError> {
+        let (slot, d) = self.leaf(mem, va, pa, flags)?;
+        mem.init(slot, d);
+        Ok(slot)
+    }
+
+    /// The leaf descriptor that maps `va` to `pa` and its address (the tables above it made).
+    fn leaf(
+        &mut self,
+        mem: &mut FlatMemory,
+        va: Addr,
+        pa: Addr,
+        flags: PageFlags,
+    ) -> Result<(Addr, u64), PageTableError> {
         let g = self.check_va(va)?;
         if pa & g.page_mask() != 0 {
             return Err(PageTableError::Misaligned(pa));
@@ -738,9 +751,7 @@ impl PageTableBuilder {
         if !g.pa_fits(pa) {
             return Err(PageTableError::PaOutOfRange(pa));
         }
-        let slot = self.ensure_leaf_entry(mem, va)?;
-        mem.init(slot, Descriptor::page(pa, flags).0);
-        Ok(slot)
+        Ok((self.ensure_leaf_entry(mem, va)?, Descriptor::page(pa, flags).0))
     }
 
     /// Maps `pages` consecutive pages from `va` to consecutive physical pages
@@ -753,11 +764,17 @@ impl PageTableBuilder {
         pages: u64,
         flags: PageFlags,
     ) -> Result<(), PageTableError> {
-        for i in 0..pages {
+        // The leaf descriptors are set in one merge ([`FlatMemory::init_all`]): one at a time, each
+        // would move every location above it, quadratic in a large layout. Those made before an
+        // error are set too, as [`PageTableBuilder::map`] of each would have.
+        let mut leaves = vec![];
+        let r = (0..pages).try_for_each(|i| {
             let off = i * self.cfg.page_bytes;
-            self.map(mem, va.wrapping_add(off), pa.wrapping_add(off), flags)?;
-        }
-        Ok(())
+            leaves.push(self.leaf(mem, va.wrapping_add(off), pa.wrapping_add(off), flags)?);
+            Ok(())
+        });
+        mem.init_all(leaves);
+        r
     }
 
     /// Unmaps the page at `va` (writes an invalid leaf descriptor); returns

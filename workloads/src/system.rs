@@ -449,6 +449,11 @@ impl System {
         self.mem.init(addr, value);
     }
 
+    /// [`System::poke`] of each (address, value): a table of any length in one merge.
+    pub fn poke_all(&mut self, values: impl IntoIterator<Item = (Addr, u64)>) {
+        self.mem.init_all(values);
+    }
+
     /// Starts `cpu` at `label` (at `el`, with interrupt masks `daif`).
     pub fn start(&mut self, cpu: usize, label: &str, el: u8, daif: u8) -> Result<(), LoadError> {
         let pc = self.symbol(label).filter(|&a| self.code.contains(a));

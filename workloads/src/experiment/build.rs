@@ -167,8 +167,11 @@ impl Experiment {
     }
 
     /// [`Experiment::check_config`] with the keys at fault, as paths of a whole configuration
-    /// (`machine.topology.sockets`, `run.cpus`).
+    /// (`machine.topology.sockets`, `run.cpus`). Whatever the configuration came from (a file, a
+    /// replay file's run, a fuzz campaign's draw), this is where it is checked before anything
+    /// is built from it: the MMU's parameters, the run at the machine's clock, the topology.
     pub fn check(machine: &MachineConfig, run: &ExperimentConfig) -> Result<Topology, sim::Invalid> {
+        machine.tlb.validate().map_err(|e| e.under("machine.tlb"))?;
         run.validate_at(machine.clock_mhz)?;
         let topo = Topology::new(&machine.topology).map_err(|e| sim::Invalid::from(e).under("machine.topology"))?;
         if run.cpus > topo.num_cores() {
@@ -238,9 +241,7 @@ impl Experiment {
         let count = |op: Op| per_gen.iter().flatten().filter(|a| a.op == op).count() as u64;
         let slab_arrays = count(Op::SlabTune) + 1;
         let arrays = sys.alloc("SLAB_ARRAYS", 64 * slab_arrays);
-        for i in 0..slab_arrays {
-            sys.poke(arrays + 64 * i, 0x5000 + i);
-        }
+        sys.poke_all((0..slab_arrays).map(|i| (arrays + 64 * i, 0x5000 + i)));
         let kdata = System::KERNEL_DATA;
         let (key, cpu_cache, vmap) =
             (sym(&sys, "KDATA_STATIC_KEY")?, sym(&sys, "KDATA_CPU_CACHE")?, sym(&sys, "KDATA_VMAP")?);
@@ -256,6 +257,8 @@ impl Experiment {
         let mut generators = vec![];
         for (g, arrivals) in per_gen.iter().enumerate() {
             let sched = sys.alloc(&format!("HK_SCHEDULE{g}"), HK_ENTRY * (arrivals.len() as u64 + 1));
+            // Each entry's words, set in one merge: a schedule may hold a million entries.
+            let mut words = Vec::with_capacity(4 * arrivals.len());
             for (k, a) in arrivals.iter().enumerate() {
                 let i = a.index;
                 let (arg0, arg1) = match a.op {
@@ -271,10 +274,9 @@ impl Experiment {
                     Op::Munmap => (MUNMAP_VA + (i % 16) * page, MUNMAP_ASID),
                 };
                 let e = sched + HK_ENTRY * k as u64;
-                for (off, v) in [(0, a.at), (8, a.op.code()), (16, arg0), (24, arg1)] {
-                    sys.poke(e + off, v);
-                }
+                words.extend([(e, a.at), (e + 8, a.op.code()), (e + 16, arg0), (e + 24, arg1)]);
             }
+            sys.poke_all(words);
             let log = sys.alloc(&format!("HK_LOG{g}"), HK_LOG * (arrivals.len() as u64 + 1));
             sys.set_reg(g, Reg::x(19), sched);
             sys.set_reg(g, Reg::x(20), log);
@@ -290,9 +292,7 @@ impl Experiment {
         for &c in &isolated {
             let gaps = syscall_gaps(act, &streams, clock, c, horizon);
             let table = sys.alloc(&format!("SYSCALL_TABLE{c}"), 8 * gaps.len() as u64);
-            for (i, g) in gaps.iter().enumerate() {
-                sys.poke(table + 8 * i as u64, *g);
-            }
+            sys.poke_all(gaps.iter().enumerate().map(|(i, g)| (table + 8 * i as u64, *g)));
             sys.set_reg(c, Reg::x(19), table);
             sys.start(c, "isolated_start", 1, 0xf)?;
         }
