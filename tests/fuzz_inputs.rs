@@ -6,10 +6,12 @@
 //! `cargo test` runs a bounded campaign (a few thousand inputs in all, seed 1). The long one:
 //!
 //! ```text
-//! FUZZ_INPUTS=1000000 cargo test --release --test fuzz_inputs -- --ignored --nocapture
+//! FUZZ_INPUTS=100000 FUZZ_SECONDS=600 nice cargo test --test fuzz_inputs long -- --ignored --nocapture
 //! ```
 //!
-//! with `FUZZ_TARGETS=litmus-c,asm` to choose targets (names below), `FUZZ_SEED` (default 1),
+//! (the test profile keeps overflow checks on: an overflow is a panic, a finding) with
+//! `FUZZ_INPUTS` per target (default 10^6), `FUZZ_SECONDS` a time budget per target,
+//! `FUZZ_TARGETS=litmus-c,asm` to choose targets (names below), `FUZZ_SEED` (default 1),
 //! `FUZZ_DEADLINE_MS` (default 2000) and `FUZZ_OUT` (where reproducers go; default
 //! `target/tmp/fuzz-inputs`). `FUZZ_REPLAY=FILE` with one target runs that one input.
 //!
@@ -238,7 +240,15 @@ struct Settings {
     out: PathBuf,
     /// Count rejections by message shape.
     rejections: bool,
+    /// Each target stops after this long, whatever its count (`FUZZ_SECONDS`): its inputs are
+    /// the same for a seed, only how many of them run changes.
+    budget: Option<Duration>,
 }
+
+/// The longest accepted input mutated further: longer ones are tried (repeats and splices make
+/// them up to 1 MiB) but do not breed, else the pool drifts to long inputs that each take
+/// milliseconds to read, and a campaign tries ever fewer.
+const MAX_POOLED: usize = 64 << 10;
 
 /// What makes two findings the same defect: the kind and the panic's place, or the message
 /// with its numbers and quoted parts blanked.
@@ -281,6 +291,10 @@ fn campaign(t: &Target, inputs: u64, s: &Settings) -> Stats {
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let start = Instant::now();
     for i in 0..inputs {
+        if s.budget.is_some_and(|b| start.elapsed() >= b) {
+            stats.stopped = Some(format!("the time budget, after {i} inputs"));
+            break;
+        }
         let input: Vec<u8> = match t.corpus.files.get(i as usize) {
             // The seeds themselves first.
             Some((_, f)) => f.clone(),
@@ -328,7 +342,7 @@ fn campaign(t: &Target, inputs: u64, s: &Settings) -> Stats {
                     ),
                     Ran::Verdict(Verdict::Accepted) => {
                         stats.accepted += 1;
-                        if *input != t.corpus.files[0].1 {
+                        if *input != t.corpus.files[0].1 && input.len() <= MAX_POOLED {
                             if pool.len() < 256 {
                                 pool.push(input.to_vec());
                             } else if m.one_in(4) {
@@ -436,6 +450,7 @@ fn fuzz(inputs: impl Fn(&Target) -> u64, deadline: Duration) {
         deadline,
         out,
         rejections: env::<u8>("FUZZ_REJECTIONS").is_some_and(|v| v > 0),
+        budget: env("FUZZ_SECONDS").map(Duration::from_secs),
     };
     let chosen: Option<Vec<String>> =
         std::env::var("FUZZ_TARGETS").ok().map(|v| v.split(',').map(|t| t.trim().to_string()).collect());
@@ -483,8 +498,10 @@ fn fuzz(inputs: impl Fn(&Target) -> u64, deadline: Duration) {
         "target", "inputs", "accepted", "rejected", "findings", "time", "slowest", "peak MiB"
     );
     let mut failures = vec![];
+    let (mut tried, mut time) = (0, Duration::ZERO);
     for t in all.iter().filter(|t| wanted(t.name)) {
         let st = campaign(t, inputs(t), &s);
+        (tried, time) = (tried + st.tried, time + st.time);
         println!(
             "{:<15} {:>9} {:>9} {:>9} {:>9} {:>9.1}s {:>9.1}ms {:>9.1}{}",
             t.name,
@@ -516,6 +533,13 @@ fn fuzz(inputs: impl Fn(&Target) -> u64, deadline: Duration) {
             ));
         }
     }
+    println!(
+        "{:<15} {tried:>9} inputs in {:.0} s ({:.0} inputs/s), {} finding(s)",
+        "total",
+        time.as_secs_f64(),
+        tried as f64 / time.as_secs_f64().max(1e-9),
+        failures.len()
+    );
     for f in &failures {
         println!("\n{f}");
     }
@@ -532,7 +556,7 @@ fn every_input_format_survives_a_bounded_fuzz_campaign() {
 
 /// The long campaign: `FUZZ_INPUTS` inputs per target (default 10^6).
 #[test]
-#[ignore = "the long campaign: FUZZ_INPUTS=1000000 cargo test --release --test fuzz_inputs -- --ignored --nocapture"]
+#[ignore = "the long campaign: FUZZ_INPUTS=100000 FUZZ_SECONDS=600 cargo test --test fuzz_inputs long -- --ignored --nocapture"]
 fn long_fuzz_campaign() {
     let n = env("FUZZ_INPUTS").unwrap_or(1_000_000);
     fuzz(|_| n, Duration::from_millis(env("FUZZ_DEADLINE_MS").unwrap_or(2_000)));
