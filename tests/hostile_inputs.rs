@@ -84,3 +84,35 @@ fn a_run_with_a_million_scheduled_operations_builds_in_linear_time() {
         .expect("builds");
     assert!(began.elapsed() < std::time::Duration::from_secs(15), "{:?}", began.elapsed());
 }
+
+#[test]
+fn isolated_cpus_that_overflow_the_cpu_count_are_refused() {
+    // A replay file's run with `"isolated": 18446744073709551615` overflowed `generators +
+    // isolated` in the configuration check (a panic with overflow checks, a wrong sum without).
+    use isolsim::workloads::experiment::ExperimentConfig;
+    let run = ExperimentConfig { isolated: usize::MAX, ..ExperimentConfig::default() };
+    let e = run.validate().expect_err("refused");
+    assert_eq!(e.keys, ["cpus", "isolated", "activity.generators"]);
+}
+
+#[test]
+fn a_check_replay_file_naming_a_cpu_the_check_lacks_is_refused_at_it() {
+    // `"cpu": 18446744073709551615` in a check counterexample overflowed in the path's analysis.
+    use isolsim::workloads::check::{Check, CheckConfig};
+    use isolsim::workloads::protocol::ProtocolFile;
+    use isolsim::workloads::replay::{Case, ReplayFile};
+    let p = ProtocolFile::load(&root().join("workloads/protocols/mutants/entry-no-isb.S")).unwrap();
+    let report = Check::new(CheckConfig::default()).run(&p).unwrap();
+    let cex = report.counterexamples().next().expect("a counterexample").clone();
+    let file = ReplayFile::new(&p, Case::Check { config: CheckConfig::default(), counterexample: cex });
+    let mut v = serde_json::to_value(&file).unwrap();
+    v["counterexample"]["cpu"] = serde_json::json!(u64::MAX);
+    let text = serde_json::to_string_pretty(&v).unwrap();
+    let line = text.lines().position(|l| l.trim() == "\"cpu\": 18446744073709551615,").expect("the key") + 1;
+    let e = ReplayFile::parse("t.json", &text).expect_err("refused");
+    assert!(
+        e.starts_with(&format!("t.json:{line}:"))
+            && e.contains(": the counterexample's cpu = 18446744073709551615 is not one of the check's 2 CPUs"),
+        "{e}"
+    );
+}

@@ -75,6 +75,17 @@ impl ReplayFile {
         if r.format != "isolsim-replay" {
             return Err(format!("{shown}:1:1: not an isolsim replay file (format `{}`)", r.format));
         }
+        // The CPU a check's counterexample happens to is one of the check's: the path's analysis
+        // indexes by it.
+        if let Case::Check { config, counterexample } = &r.case
+            && counterexample.cpu >= config.cpus
+        {
+            let (line, col) = key_with_value(text, "cpu", &counterexample.cpu.to_string()).unwrap_or((1, 1));
+            return Err(format!(
+                "{shown}:{line}:{col}: the counterexample's cpu = {} is not one of the check's {} CPUs",
+                counterexample.cpu, config.cpus
+            ));
+        }
         Ok(r)
     }
 
@@ -82,4 +93,18 @@ impl ReplayFile {
     pub fn protocol(&self) -> Result<ProtocolFile, String> {
         ProtocolFile::parse(&self.protocol_path, &self.protocol_text).map_err(|e| e.to_string())
     }
+}
+
+/// Where JSON `text` sets `"key": value` (value as written), as (line, column) from 1.
+fn key_with_value(text: &str, key: &str, value: &str) -> Option<(usize, usize)> {
+    let quoted = format!("\"{key}\"");
+    text.match_indices(&quoted).find_map(|(at, _)| {
+        let rest = text[at + quoted.len()..].trim_start().strip_prefix(':')?.trim_start();
+        let after = rest.strip_prefix(value)?;
+        (!after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '.')).then(|| {
+            let before = &text[..at];
+            let line = before.matches('\n').count() + 1;
+            (line, before[before.rfind('\n').map_or(0, |n| n + 1)..].chars().count() + 1)
+        })
+    })
 }

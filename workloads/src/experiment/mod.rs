@@ -98,7 +98,8 @@ impl ExperimentConfig {
         if self.isolated == 0 {
             return bad(&["isolated"], "isolated = 0: the experiment needs at least one isolated CPU".into());
         }
-        if self.activity.generators + self.isolated > self.cpus {
+        // Checked: both are the user's, and a replay file may hold any count.
+        if self.activity.generators.checked_add(self.isolated).is_none_or(|n| n > self.cpus) {
             return bad(
                 &["cpus", "isolated", "activity.generators"],
                 format!(
