@@ -116,3 +116,18 @@ fn a_check_replay_file_naming_a_cpu_the_check_lacks_is_refused_at_it() {
         "{e}"
     );
 }
+
+#[test]
+fn nested_calls_in_a_litmus_test_are_a_nesting_level_each() {
+    // `cmpxchg(cmpxchg(cmpxchg(…` a few thousand deep overflowed the parser's stack (SIGABRT):
+    // parentheses and operators counted towards the nesting limit, calls did not.
+    let depth = 5000;
+    let text = format!(
+        "C deep\n{{}}\nP0(int *x) {{\n  int r0 = {}0{};\n}}\nexists (0:r0=0)\n",
+        "cmpxchg(x, 0, ".repeat(depth),
+        ")".repeat(depth)
+    );
+    let e = isolsim::litmus::compile_text("deep.litmus", &text).expect_err("refused").to_string();
+    // The thread's body is a level: the 100th call is one too many, at column 12 + 14 × 99.
+    assert_eq!(e, format!("deep.litmus:4:{}: nesting deeper than 100 levels", 12 + 14 * 99));
+}

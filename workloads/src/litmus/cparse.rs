@@ -500,50 +500,60 @@ fn parse_primary(ts: &mut TokenStream) -> Result<Expr> {
             if !ts.peek()?.tok.is("(") {
                 return parse_postfix(ts, Expr::Var(name, pos));
             }
-            match name.as_str() {
-                "READ_ONCE" => {
-                    ts.next()?;
-                    let addr = parse_deref(ts, "READ_ONCE")?;
-                    ts.expect(")", " after the argument of `READ_ONCE`")?;
-                    Expr::ReadOnce(Box::new(addr), pos)
-                }
-                "smp_load_acquire" => {
-                    ts.next()?;
-                    let addr = parse_expr(ts)?;
-                    ts.expect(")", " after the argument of `smp_load_acquire`")?;
-                    Expr::LoadAcquire(Box::new(addr), pos)
-                }
-                "atomic_read" | "atomic_read_acquire" => {
-                    ts.next()?;
-                    let addr = Box::new(parse_expr(ts)?);
-                    ts.expect(")", &format!(" after the argument of `{name}`"))?;
-                    if name == "atomic_read" { Expr::ReadOnce(addr, pos) } else { Expr::LoadAcquire(addr, pos) }
-                }
-                "WRITE_ONCE"
-                | "smp_store_release"
-                | "smp_mb"
-                | "smp_rmb"
-                | "smp_wmb"
-                | "atomic_add"
-                | "atomic_sub"
-                | "atomic_inc"
-                | "atomic_dec"
-                | "atomic_set"
-                | "atomic_set_release"
-                | "smp_mb__before_atomic"
-                | "smp_mb__after_atomic" => {
-                    return Err(ts.error(pos, format!("`{name}` is a statement and has no value")));
-                }
-                _ if atomic_rmw(&name).is_some() => parse_atomic(ts, &name, pos)?,
-                _ => {
-                    let msg = unsupported_primitive(&name).unwrap_or_else(|| format!("unsupported: call to `{name}`"));
-                    return Err(ts.error(pos, msg));
-                }
-            }
+            // Each call is a nesting level, as a parenthesis is: `cmpxchg(cmpxchg(…` as deep as
+            // the stack used to overflow is refused at the level past the limit.
+            ts.enter(pos)?;
+            let call = parse_call(ts, &name, pos);
+            ts.leave();
+            call?
         }
         _ => return Err(ts.unexpected(&t, "an expression")),
     };
     parse_postfix(ts, e)
+}
+
+/// The call `name(…)` at `pos`, its `(` next: the reads and value-returning atomics.
+fn parse_call(ts: &mut TokenStream, name: &str, pos: Pos) -> Result<Expr> {
+    Ok(match name {
+        "READ_ONCE" => {
+            ts.next()?;
+            let addr = parse_deref(ts, "READ_ONCE")?;
+            ts.expect(")", " after the argument of `READ_ONCE`")?;
+            Expr::ReadOnce(Box::new(addr), pos)
+        }
+        "smp_load_acquire" => {
+            ts.next()?;
+            let addr = parse_expr(ts)?;
+            ts.expect(")", " after the argument of `smp_load_acquire`")?;
+            Expr::LoadAcquire(Box::new(addr), pos)
+        }
+        "atomic_read" | "atomic_read_acquire" => {
+            ts.next()?;
+            let addr = Box::new(parse_expr(ts)?);
+            ts.expect(")", &format!(" after the argument of `{name}`"))?;
+            if name == "atomic_read" { Expr::ReadOnce(addr, pos) } else { Expr::LoadAcquire(addr, pos) }
+        }
+        "WRITE_ONCE"
+        | "smp_store_release"
+        | "smp_mb"
+        | "smp_rmb"
+        | "smp_wmb"
+        | "atomic_add"
+        | "atomic_sub"
+        | "atomic_inc"
+        | "atomic_dec"
+        | "atomic_set"
+        | "atomic_set_release"
+        | "smp_mb__before_atomic"
+        | "smp_mb__after_atomic" => {
+            return Err(ts.error(pos, format!("`{name}` is a statement and has no value")));
+        }
+        _ if atomic_rmw(name).is_some() => parse_atomic(ts, name, pos)?,
+        _ => {
+            let msg = unsupported_primitive(name).unwrap_or_else(|| format!("unsupported: call to `{name}`"));
+            return Err(ts.error(pos, msg));
+        }
+    })
 }
 
 /// The value-returning atomic read-modify-writes: operation and ordering.
