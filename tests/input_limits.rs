@@ -103,12 +103,13 @@ fn a_fifo_is_refused_without_waiting_for_a_writer() {
 #[test]
 fn an_input_file_past_the_size_limit_is_refused() {
     let d = tempfile::tempdir().unwrap();
-    // Valid TOML (a comment), one byte past 16 MiB.
-    let mut big = vec![b' '; (16 << 20) + 1];
+    // Valid TOML (a comment), one byte past 1 MiB, the limit of TOML files (TOML's reader holds
+    // every token at once: 16 MiB of short tokens would take gigabytes).
+    let mut big = vec![b' '; (1 << 20) + 1];
     big[0] = b'#';
     std::fs::write(d.path().join("big.toml"), big).unwrap();
     let e = bad_input(d.path(), &["config", "--config", "big.toml"]);
-    assert_eq!(e, "big.toml: cannot read it: larger than 16 MiB, the most an input file may hold");
+    assert_eq!(e, "big.toml: cannot read it: larger than 1 MiB, the most a TOML file may hold");
 }
 
 /// Writes `text` with the byte 0xff inserted at `at`.
