@@ -54,7 +54,8 @@ fn a_mutants_counterexample_is_drawn_saved_and_replayed() {
     assert_eq!(
         s.lines().nth(verdict + 1).unwrap(),
         "Cause: store→load: CPU 1's STR cpu1.isol_flags is not ordered before its LDR CHECK_DATA (arm orders a \
-         store before a later load only by a DMB ISH between them, or STLR then LDAR; between them: ISB, DSB NSH, ISB)"
+         store before a later load only by a DMB ISH, DSB ISH or DSB ISHST between them, or STLR then LDAR; between \
+         them: ISB, DSB NSH, ISB)"
     );
     // Transitions and rows: both counted, the rows numbered by transition.
     assert!(s.contains("17 transitions of the explorer, drawn as 51 rows"), "{s}");

@@ -645,6 +645,23 @@ fn two_sweeps_on_one_output_never_both_write_it() {
     }
     assert!(held, "the first sweep never took the lock");
     signal("-STOP");
+    // kill(2) returns before every thread has stopped: wait until /proc says they all have, so
+    // no write of the first sweep lands after `before` is read.
+    let all_stopped = || {
+        std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| {
+            tasks.flatten().all(|t| {
+                std::fs::read_to_string(t.path().join("stat"))
+                    .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('T')))
+            })
+        })
+    };
+    for _ in 0..5000 {
+        if all_stopped() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(all_stopped(), "the first sweep did not stop");
     let before = std::fs::read(d.path().join("r.jsonl")).unwrap_or_default();
     let e = failed(&isolsim(d.path(), &["sweep", "small.toml", "--resume", "--out", "r.jsonl"]));
     assert_eq!(

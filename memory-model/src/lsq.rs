@@ -659,8 +659,8 @@ impl Lsq {
         }
     }
 
-    /// May maintenance operation `i` be performed now? Never speculatively;
-    /// ordered like a load; a clean also waits for earlier same-address stores.
+    /// May maintenance operation `i` be performed now? Never speculatively; the
+    /// ordering per model is below.
     fn maint_guard(&self, mode: Mode, p: &Prefix, i: usize) -> bool {
         let s = &self.slots[i];
         let SlotKind::Maint(op) = s.kind else { return false };

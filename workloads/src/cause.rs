@@ -14,14 +14,14 @@
 //!     cpu: 1,
 //!     first: Access::new(AccessKind::Store, "STR", "cpu1.isol_flags"),
 //!     second: Access::new(AccessKind::Load, "LDR", "CHECK_DATA"),
-//!     rule: "arm orders a store before a later load only by a DMB ISH between them".into(),
+//!     rule: "arm orders a store before a later load only by a DMB ISH, DSB ISH or DSB ISHST between them".into(),
 //!     between: Some(vec!["ISB".into()]),
 //!     seen: None,
 //! }]);
 //! assert_eq!(
 //!     c.to_string(),
 //!     "store→load: CPU 1's STR cpu1.isol_flags is not ordered before its LDR CHECK_DATA \
-//!      (arm orders a store before a later load only by a DMB ISH between them; between them: ISB)"
+//!      (arm orders a store before a later load only by a DMB ISH, DSB ISH or DSB ISHST between them; between them: ISB)"
 //! );
 //! ```
 
