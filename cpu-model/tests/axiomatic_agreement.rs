@@ -736,8 +736,9 @@ fn assert_agree(p: &Program, mode: Mode) -> BTreeSet<Outcome> {
 #[derive(Clone, Copy, Debug)]
 struct RawOp {
     /// What precedes the access: 0..=7 nothing, 8 DMB ISH, 9 DMB ISHLD,
-    /// 10 DMB ISHST, 11 ISB, 12..=13 ctrl, 14 ctrl + ISB, 15 DSB ISH (a
-    /// control dependency needs an earlier load of the thread).
+    /// 10 DMB ISHST, 11 ISB, 12..=13 ctrl, 14 ctrl + ISB, 15 DSB ISH, 16 DSB
+    /// ISHST, 17 DSB ISHLD (a control dependency needs an earlier load of the
+    /// thread).
     pre: u8,
     /// Load or store (unless `atomic` makes it an RMW).
     store: bool,
@@ -760,7 +761,7 @@ struct RawOp {
 }
 
 fn raw_op() -> impl Strategy<Value = RawOp> {
-    (0u8..16, any::<bool>(), 0u8..4, 0u8..12, 0u8..3, 0u8..6, any::<u8>(), any::<u8>(), any::<u8>()).prop_map(
+    (0u8..18, any::<bool>(), 0u8..4, 0u8..12, 0u8..3, 0u8..6, any::<u8>(), any::<u8>(), any::<u8>()).prop_map(
         |(pre, store, ordered, atomic, expect, dep, dep_src, ctrl_src, loc)| RawOp {
             pre,
             store,
@@ -796,6 +797,8 @@ fn decode(nlocs: usize, raw: &[Vec<RawOp>]) -> Program {
                     }
                 }
                 15 => out.push(Op::Fence(Fence::Sync)),
+                16 => out.push(Op::Fence(Fence::SyncStore)),
+                17 => out.push(Op::Fence(Fence::SyncLoad)),
                 _ => {}
             }
             let loc = r.loc as usize % nlocs;

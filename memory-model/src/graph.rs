@@ -902,8 +902,9 @@ impl<'g> Exec<'g> {
             ("rfe", self.ext_part(&self.rf)),
             ("co", self.co.clone()),
             ("fr", self.fr.clone()),
-            // ISB stands for x86's serializing instruction, which drains the store buffer.
-            ("fence", self.po_fence_po(|f| f.is_full() || f == Fence::Isb, w_r)),
+            // ISB stands for x86's serializing instruction, which drains the store buffer; a
+            // DSB ISHST holds later loads back until earlier stores complete.
+            ("fence", self.po_fence_po(|f| f.is_full() || f == Fence::Isb || f == Fence::SyncStore, w_r)),
         ]
     }
 
@@ -968,6 +969,10 @@ impl<'g> Exec<'g> {
         bob.extend(self.po_pairs(|a, _| self.is_acq(a)));
         // [W];po;[dmb.st];po;[W]
         bob.extend(self.po_fence_po(Fence::is_store, |a, b| write(a) && write(b)));
+        // DSB-ob's [W];po;[dsb.st];po: a DSB ISHST holds back everything after it (loads
+        // included) until earlier stores complete. (Its [R];po;[dsb.ld];po half is dmb.ld's,
+        // since herd's dmb.ld includes dsb.ld, and dsb.full is dmb.full.)
+        bob.extend(self.po_fence_po(|f| f == Fence::SyncStore, |a, _| write(a)));
         // po;[L] and po;[L];coi
         for (e, l) in self.po_pairs(|_, b| rel(b)) {
             bob.push((e, l));
@@ -1085,11 +1090,13 @@ pub fn what_orders(mode: Mode, first_is_read: bool, second_is_read: bool) -> &'s
     match mode {
         Mode::Sc => "SC keeps every access in program order",
         Mode::Tso if !r1 && r2 => {
-            "TSO orders a store before a later load only by a full barrier (DMB ISH, DSB ISH) or an ISB (x86's serializing instruction) between them, or an atomic"
+            "TSO orders a store before a later load only by a full barrier (DMB ISH, DSB ISH), a DSB ISHST or an ISB (x86's serializing instruction) between them, or an atomic"
         }
         Mode::Tso => "TSO keeps this pair in program order",
         Mode::Arm => match (r1, r2) {
-            (false, true) => "arm orders a store before a later load only by a DMB ISH between them, or STLR then LDAR",
+            (false, true) => {
+                "arm orders a store before a later load only by a DMB ISH, DSB ISH or DSB ISHST between them, or STLR then LDAR"
+            }
             (false, false) => {
                 "arm orders two stores only by a DMB ISH or ISHST between them, or an STLR for the second"
             }
@@ -1386,7 +1393,9 @@ mod tests {
                     && eb.is_read()
                     && g.threads[a.0 as usize][a.1 as usize..b.1 as usize]
                         .iter()
-                        .any(|e| matches!(e.kind, EventKind::Fence(f) if f.is_full() || f == Fence::Isb))
+                        .any(|e| {
+                            matches!(e.kind, EventKind::Fence(f) if f.is_full() || f == Fence::Isb || f == Fence::SyncStore)
+                        })
             }
             "rf" => rf,
             "rfe" => rf && ext,

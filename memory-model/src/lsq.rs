@@ -80,7 +80,8 @@
 //! are known, and forward from the newest earlier same-address store still
 //! in the buffer. Stores propagate in order, after earlier loads finished.
 //! DMB ISH and DSB wait for the buffer to drain and hold back later loads;
-//! DSB ISHST (ISHLD) completes once earlier stores (loads) have; DMB
+//! DSB ISHST (ISHLD) completes once earlier stores (loads) have, and holds
+//! back later loads until then; DMB
 //! ISHLD/ISHST impose nothing TSO does not already give; ISB is x86's
 //! serializing instruction: it completes after every earlier access and
 //! barrier, with the store buffer drained; LDAR/STLR behave as plain
@@ -236,9 +237,17 @@ struct Prefix {
     acquire_unfinished: bool,
     release_unpropagated: bool,
     maint_done: bool,
+    /// An earlier DC CVAU is not performed yet (DMB ISH/SY and DSB ISH/SY wait for it).
+    dc_pending: bool,
 }
 
 impl Prefix {
+    /// Earlier loads finished and cleans performed: under TSO and SC a DC CVAU is ordered like a
+    /// load.
+    fn loads_cleans_done(&self) -> bool {
+        self.loads_done && !self.dc_pending
+    }
+
     const START: Prefix = Prefix {
         loads_done: true,
         stores_done: true,
@@ -254,6 +263,7 @@ impl Prefix {
         acquire_unfinished: false,
         release_unpropagated: false,
         maint_done: true,
+        dc_pending: false,
     };
 
     #[inline]
@@ -302,10 +312,7 @@ impl Prefix {
             SlotKind::Maint(op) => {
                 self.maint_done &= s.done;
                 self.addrs_determined &= s.addr_determined();
-                // A clean is ordered like a load (DMB ISH and ISHLD wait for it).
-                if op == MaintOp::DcCvau {
-                    self.loads_done &= s.done;
-                }
+                self.dc_pending |= op == MaintOp::DcCvau && !s.done;
             }
         }
     }
@@ -533,7 +540,8 @@ impl Lsq {
         Source::Storage
     }
 
-    fn load_guard(&self, mode: Mode, p: &Prefix, s: &Slot) -> bool {
+    fn load_guard(&self, mode: Mode, p: &Prefix, i: usize) -> bool {
+        let s = &self.slots[i];
         let SlotKind::Load { acquire } = s.kind else { return false };
         if s.addr.is_none() || s.read.is_some() {
             return false;
@@ -541,10 +549,20 @@ impl Lsq {
         match mode {
             Mode::Arm => {
                 let release_before_acquire = acquire && p.release_unpropagated;
-                !(p.full_pending || p.isb_pending || p.ld_pending || p.acquire_unsatisfied || release_before_acquire)
+                // Any unfinished DSB (ISHST included) holds a later load back.
+                !(p.full_pending
+                    || p.sync_pending
+                    || p.isb_pending
+                    || p.ld_pending
+                    || p.acquire_unsatisfied
+                    || release_before_acquire)
+                    && self.after_line_clean(i, s.addr.expect("checked above"))
             }
-            Mode::Tso => p.loads_done && p.branches_done && p.addrs_determined && !p.full_pending,
-            Mode::Sc => p.loads_done && p.stores_done && p.branches_done && p.addrs_determined,
+            // A DSB of any kind holds later loads back, as under ARMv8.
+            Mode::Tso => {
+                p.loads_cleans_done() && p.branches_done && p.addrs_determined && !p.full_pending && !p.sync_pending
+            }
+            Mode::Sc => p.loads_cleans_done() && p.stores_done && p.branches_done && p.addrs_determined,
         }
     }
 
@@ -562,9 +580,10 @@ impl Lsq {
                     && !p.any_barrier_pending
                     && !p.acquire_unfinished
                     && (!release || (p.loads_done && p.stores_done))
+                    && self.after_line_clean(i, addr)
             }
             Mode::Tso | Mode::Sc => {
-                p.branches_done && p.addrs_determined && p.loads_done && p.stores_done && !p.full_pending
+                p.branches_done && p.addrs_determined && p.loads_cleans_done() && p.stores_done && !p.full_pending
             }
         };
         // Coherence: earlier same-address loads settled, stores propagated.
@@ -587,46 +606,56 @@ impl Lsq {
             // rules together.
             Mode::Arm => {
                 let waits = p.any_barrier_pending || p.acquire_unfinished || (r.acquire && p.release_unpropagated);
-                !waits && (!r.release || (p.loads_done && p.stores_done))
+                !waits && (!r.release || (p.loads_done && p.stores_done)) && self.after_line_clean(i, addr)
             }
-            Mode::Tso | Mode::Sc => p.loads_done && p.stores_done && !p.full_pending,
+            Mode::Tso | Mode::Sc => p.loads_cleans_done() && p.stores_done && !p.full_pending,
         };
         ordered && self.slots.range(..i).all(|q| !q.same_addr(addr) || q.done)
     }
 
     fn fence_guard(&self, mode: Mode, p: &Prefix, f: Fence) -> bool {
-        // A DSB also waits for earlier maintenance to complete, in every mode.
-        let sync = !f.is_sync() || p.maint_done;
+        // A DSB also waits for earlier maintenance to complete: under ARMv8
+        // DSB ISH/SY (and DSB NSH for local TLBIs), in the other modes every DSB.
+        let completes_maint = if mode == Mode::Arm { f.completes_maintenance() } else { f.is_sync() };
+        let sync = !completes_maint || p.maint_done;
         sync && match mode {
             // An ISB completes only after every earlier DSB: nothing after a DSB
             // runs before it completes, so what the ISB refetches sees its effects.
             _ if f == Fence::Isb && p.sync_pending => false,
             Mode::Arm => {
                 p.branches_done
-                    && !p.full_pending
+                    // An ISB does not wait for an earlier DMB: Arm's model orders
+                    // what a DMB orders by bob, whose targets are memory accesses,
+                    // never instruction fetches (only DSB-ob reaches past an ISB).
+                    // Nor do the NSH barriers, which order nothing for other
+                    // observers (a DSB NSH only completes this core's own TLBIs).
+                    && (matches!(f, Fence::Isb | Fence::Local | Fence::LocalSync) || !p.full_pending)
                     && match f {
-                        _ if f.is_full() => !p.any_barrier_pending && p.loads_done && p.stores_done,
+                        // Arm: [DC.CVAU]; po; [dmb.full]; po; [M]: a full barrier also
+                        // waits for an earlier clean.
+                        _ if f.is_full() => !p.any_barrier_pending && p.loads_done && p.stores_done && !p.dc_pending,
                         _ if f.is_load() => p.loads_done,
                         _ if f.is_store() => p.stores_done,
                         _ => p.addrs_determined,
                     }
             }
             Mode::Tso => match f {
-                _ if f.is_full() => p.loads_done && p.stores_done,
-                // TSO already orders what a DSB ISHST/ISHLD orders, but a DSB
-                // also waits for those accesses to complete: a page-table
-                // store leaves the buffer before the access that walks it.
+                _ if f.is_full() => p.loads_cleans_done() && p.stores_done,
+                // TSO already orders what a DSB ISHST/ISHLD orders among stores
+                // or loads, but a DSB also waits for those accesses to complete
+                // (a page-table store leaves the buffer before the access that
+                // walks it) and holds later loads back until it has.
                 _ if f.is_sync() && f.is_store() => p.stores_done,
-                _ if f.is_sync() && f.is_load() => p.loads_done,
+                _ if f.is_sync() && f.is_load() => p.loads_cleans_done(),
                 // x86 has no ISB; its counterpart, a serializing instruction
                 // (sync_core()), completes every earlier instruction and drains
                 // the store buffer before the next one is fetched.
-                Fence::Isb => p.branches_done && p.loads_done && p.stores_done && !p.full_pending,
+                Fence::Isb => p.branches_done && p.loads_cleans_done() && p.stores_done && !p.full_pending,
                 _ => true,
             },
             // No store buffer: a barrier has nothing left to order, but it
             // must not complete before the accesses it follows.
-            Mode::Sc => p.loads_done && p.stores_done,
+            Mode::Sc => p.loads_cleans_done() && p.stores_done,
         }
     }
 
@@ -638,22 +667,38 @@ impl Lsq {
         if s.done || !s.addr_determined() || !p.branches_done || !p.addrs_determined {
             return false;
         }
-        let ordered = match mode {
-            Mode::Arm => !(p.full_pending || p.isb_pending || p.ld_pending || p.acquire_unsatisfied),
-            Mode::Tso => p.loads_done && !p.full_pending,
-            Mode::Sc => p.loads_done && p.stores_done,
-        };
         let addr = s.addr.expect("determined");
-        // DC CVAU cleans a whole line: it is ordered after earlier stores to
-        // any byte of it (lines of 64 bytes, the smallest data-cache line of
-        // the modelled cores).
+        let clean = op == MaintOp::DcCvau;
+        let ordered = match mode {
+            // aarch64hwreqs.cat: maintenance waits for earlier DSBs (DSB-ob) and ISBs (CSE-ob:
+            // ctrl, addr or DSB before the ISB); a clean also for an earlier DMB ISH/SY
+            // ([M]; po; [dmb.full]; po; [DC.CVAU]) and for every earlier access to its cache
+            // line, loads included ([M]; (po & scl); [DC.CVAU]). Nothing else (DMB ISHLD, an
+            // acquire, a DMB before an IC or TLBI) orders it.
+            Mode::Arm => {
+                !(p.sync_pending || p.isb_pending)
+                    && (!clean || (!p.full_pending && self.line_settled(i, addr, |q| q.is_access())))
+            }
+            Mode::Tso => {
+                p.loads_cleans_done() && !p.full_pending && (!clean || self.line_settled(i, addr, Slot::may_write))
+            }
+            Mode::Sc => p.loads_cleans_done() && p.stores_done,
+        };
+        ordered
+    }
+
+    /// True if every entry before index `i` that `kind` picks and that touches `addr`'s cache
+    /// line (64 bytes, the smallest data-cache line of the modelled cores: DC CVAU cleans a whole
+    /// line) is done.
+    fn line_settled(&self, i: usize, addr: Addr, kind: impl Fn(&Slot) -> bool) -> bool {
         let line = |a: Addr| a / MAINT_LINE_BYTES;
-        let cleans_stores = op != MaintOp::DcCvau
-            || self
-                .slots
-                .range(..i)
-                .all(|q| !(q.may_write() && q.addr.is_some_and(|a| line(a) == line(addr))) || q.done);
-        ordered && cleans_stores
+        self.slots.range(..i).all(|q| q.done || !kind(q) || q.addr.is_none_or(|a| line(a) != line(addr)))
+    }
+
+    /// ARMv8: an access at index `i` to `addr` waits for an earlier clean of its cache line
+    /// ([DC.CVAU]; (po & scl); [M]).
+    fn after_line_clean(&self, i: usize, addr: Addr) -> bool {
+        self.line_settled(i, addr, |q| matches!(q.kind, SlotKind::Maint(MaintOp::DcCvau)))
     }
 
     /// Can the satisfied load at index `i` no longer be restarted?
@@ -729,7 +774,7 @@ impl Lsq {
                 continue;
             }
             match s.kind {
-                SlotKind::Load { .. } if self.load_guard(mode, &p, s) && !matches!(self.source(i), Source::Wait) => {
+                SlotKind::Load { .. } if self.load_guard(mode, &p, i) && !matches!(self.source(i), Source::Wait) => {
                     out.push(Visible::Satisfy(seq));
                 }
                 SlotKind::Store { .. } if self.store_guard(mode, &p, i) => out.push(Visible::Propagate(seq)),
@@ -752,9 +797,7 @@ impl Lsq {
             p.absorb(s);
         }
         match action {
-            Visible::Satisfy(_) => {
-                self.load_guard(mode, &p, &self.slots[target]) && !matches!(self.source(target), Source::Wait)
-            }
+            Visible::Satisfy(_) => self.load_guard(mode, &p, target) && !matches!(self.source(target), Source::Wait),
             Visible::Propagate(_) => self.store_guard(mode, &p, target),
             Visible::Maint(_) => self.maint_guard(mode, &p, target),
             Visible::Rmw(_) => self.rmw_guard(mode, &p, target),

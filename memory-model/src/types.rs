@@ -110,9 +110,11 @@ pub enum Fence {
     /// DSB ISH / DSB SY: a full barrier that also waits for completion of
     /// earlier cache and TLB maintenance.
     Sync,
-    /// DSB ISHLD / DSB LD: orders like DMB ISHLD, and waits for maintenance.
+    /// DSB ISHLD / DSB LD: nothing after it runs until earlier loads have
+    /// finished (Arm's DSB-ob with `dsb.ld`).
     SyncLoad,
-    /// DSB ISHST / DSB ST: orders like DMB ISHST, and waits for maintenance.
+    /// DSB ISHST / DSB ST: nothing after it runs (loads included) until
+    /// earlier stores have propagated (Arm's DSB-ob with `dsb.st`).
     SyncStore,
     /// ISB: context synchronization; later loads wait for earlier branches and
     /// addresses to be resolved, later instructions are fetched anew.
@@ -158,10 +160,18 @@ impl Fence {
         matches!(self, Fence::Store | Fence::SyncStore)
     }
 
-    /// True for the DSB kinds, which also wait for earlier maintenance
-    /// (DC, IC, TLBI) to complete.
+    /// True for the DSB kinds: nothing after one runs until the accesses it
+    /// waits for have completed.
     pub fn is_sync(self) -> bool {
         matches!(self, Fence::Sync | Fence::SyncLoad | Fence::SyncStore | Fence::LocalSync)
+    }
+
+    /// True for the DSBs that wait for earlier cache and TLB maintenance to
+    /// complete under ARMv8: DSB ISH/SY (Arm's `dsb.full`: DSB-ob's
+    /// `[DC.CVAU | IC]; po; [dsb.full]`) and DSB NSH for this core's own
+    /// (local) TLBIs. DSB ISHST and ISHLD wait for stores or loads only.
+    pub fn completes_maintenance(self) -> bool {
+        matches!(self, Fence::Sync | Fence::LocalSync)
     }
 }
 

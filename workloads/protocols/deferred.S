@@ -6,7 +6,14 @@
 // task_isolation_exit_to_user_mode() and ll_isol_flags. The sender reads
 // every CPU's ll_isol_flags after a full barrier and interrupts only the
 // CPUs not ISOLATED; a skipped CPU synchronizes itself in its entry hook:
-// write BROKEN, smp_mb(), instr_sync(), and the deferred TLB flush.
+// write BROKEN, a barrier, instr_sync(), and the deferred TLB flush.
+//
+// The barrier is a DSB ISH, not the series' smp_mb() (DMB ISH): under Arm's
+// model a DMB orders memory accesses only, and the instruction fetches that
+// follow the ISB may be satisfied before the BROKEN store is visible; a
+// sender that read ISOLATED then skips a CPU that runs code fetched before the
+// patch (herd7, aarch64.cat with -variant ifetch: the DMB version Sometimes,
+// the DSB version Never). mutants/entry-dmb-not-dsb.S is the series' code.
 // The four orderings of an entry against a kick that this must survive are
 // drawn in ../shared/seed/ (Belits, 2020-11-24). The labels a protocol file
 // defines, and its register rules, are listed in broadcast.S.
@@ -21,7 +28,7 @@ enter_from_user_mode:
         B.NE  entry_hook_done
         MOV   X10, #ISOL_BROKEN
         STR   X10, [X9, #PCPU_ISOL_FLAGS]
-        DMB   ISH                        // the flag before any read of synced data (seed: smp_mb())
+        DSB   ISH                        // the flag visible before any read of synced data and any fetch
         ISB                              // instr_sync(): no instruction fetched before the barrier
         MOV   X11, #TLB_SCHEME
         CMP   X11, #TLB_DEFERRED

@@ -14,7 +14,7 @@ enter_from_user_mode:
         CMP   X10, #ISOL_ISOLATED
         B.NE  entry_hook_done
         MOV   X10, #ISOL_BROKEN
-        DMB   ISH                        // the flag before any read of synced data (seed: smp_mb())
+        DSB   ISH                        // too early: the flag is written after it
         STR   X10, [X9, #PCPU_ISOL_FLAGS]
         ISB                              // instr_sync(): no instruction fetched before the barrier
         MOV   X11, #TLB_SCHEME

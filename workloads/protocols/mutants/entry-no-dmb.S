@@ -1,10 +1,10 @@
-// Mutant of deferred: the entry hook without its smp_mb().
+// Mutant of deferred: the entry hook without its barrier (deferred.S: DSB ISH; the series: smp_mb()).
 // @base deferred
 // @expect safety-violation
 // @why The BROKEN store may still sit in the store buffer while the CPU's
 // @why later kernel loads read memory: a sender that published new data and
 // @why then read the flag still sees ISOLATED and skips the CPU, which reads
-// @why the old data (the store-buffering shape of the seed's case 2).
+// @why the old data (the store-buffering shape of case 2).
 // The functions it does not define come from deferred.S.
 
 // enter_from_user_mode(): context tracking says "in the kernel", then

@@ -15,7 +15,7 @@ enter_from_user_mode:
         B.NE  entry_hook_done
         MOV   X10, #ISOL_BROKEN
         STR   X10, [X9, #PCPU_ISOL_FLAGS]
-        DMB   ISH                        // the flag before any read of synced data (seed: smp_mb())
+        DSB   ISH                        // the flag visible before any read of synced data and any fetch
         ISB                              // instr_sync(): no instruction fetched before the barrier
         MOV   X11, #TLB_SCHEME
         CMP   X11, #TLB_DEFERRED

@@ -359,14 +359,27 @@ impl Path {
                 let (ordered, rule) = match b {
                     Node::Fetch { .. } => {
                         // Fetched anew after a context synchronization event (an ISB, an
-                        // exception entry or return) that comes after the store is visible.
+                        // exception entry or return) that comes after the store is visible. Under
+                        // ARMv8 only a DSB makes it so (DSB-ob; [CSE]; po): a DMB orders memory
+                        // accesses, never a fetch. Under TSO the ISB itself drains the buffer.
                         let sync = |i: &Inst| matches!(i, Inst::Isb | Inst::Svc(_) | Inst::Eret);
-                        let ordered = between.iter().enumerate().any(|(k, i)| sync(i) && visible_by(k));
-                        let rule = if self.mode == Mode::Sc {
-                            "an instruction is fetched anew only after an ISB between them"
-                        } else {
-                            "an instruction is fetched anew after a store is visible only with a DMB ISH and then \
-                             an ISB between them"
+                        let dsb = |i: &Inst| matches!(i, Inst::Dsb(f) if f.is_full() || *f == Fence::SyncStore);
+                        let before = |k: usize| match self.mode {
+                            Mode::Arm => self.event(a).atomic.is_some() || between[..k].iter().any(dsb),
+                            Mode::Tso => visible_by(k) || matches!(between[k], Inst::Isb),
+                            Mode::Sc => true,
+                        };
+                        let ordered = between.iter().enumerate().any(|(k, i)| sync(i) && before(k));
+                        let rule = match self.mode {
+                            Mode::Sc => "an instruction is fetched anew only after an ISB between them",
+                            Mode::Tso => {
+                                "an instruction is fetched anew after a store is visible only with a full barrier or \
+                                 an ISB (a serializing instruction) between them"
+                            }
+                            Mode::Arm => {
+                                "arm fetches an instruction after a store is visible only with a DSB ISH (or ISHST) \
+                                 and then an ISB between them (DSB-ob; a DMB orders memory accesses, not fetches)"
+                            }
                         };
                         (ordered, rule)
                     }
