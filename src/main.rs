@@ -547,12 +547,15 @@ fn difftest(a: DifftestArgs) -> ExitCode {
     let opts = Options { model: a.model, jobs, minimize: !a.no_minimize };
     let bar = indicatif::ProgressBar::new(n);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} difftest [{bar:40}] {pos}/{len} programs, {elapsed} elapsed, ETA {eta}")
-            .expect("a valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} difftest [{bar:40}] {pos}/{len} programs, {elapsed} elapsed, ETA {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
     );
     let (seed, model) = (a.seed, a.model);
-    let case = |i: u64| if a.files.is_empty() { difftest::generated(seed, i, model) } else { cases[i as usize].clone() };
+    let case =
+        |i: u64| if a.files.is_empty() { difftest::generated(seed, i, model) } else { cases[i as usize].clone() };
     let start = std::time::Instant::now();
     let summary = match difftest::campaign(&herd, n, &case, &opts, &|done| bar.set_position(done)) {
         Ok(s) => s,
@@ -581,7 +584,12 @@ fn difftest(a: DifftestArgs) -> ExitCode {
             },
             None => {
                 let _ = writeln!(out, "{}", isolsim::litmus::print::aarch64(&d.minimized));
-                let _ = writeln!(out, "isolsim:\n{}herd7:\n{}", difftest::states_text(&d.states.0, &d.states.1), difftest::states_text(&d.states.1, &d.states.0));
+                let _ = writeln!(
+                    out,
+                    "isolsim:\n{}herd7:\n{}",
+                    difftest::states_text(&d.states.0, &d.states.1),
+                    difftest::states_text(&d.states.1, &d.states.0)
+                );
             }
         }
     }

@@ -8,8 +8,10 @@
 //! A program has 2–4 threads over 1–3 locations (`x`, `y`, `z`, whose
 //! addresses the init block puts in X0–X2), each thread a few operations:
 //!
-//! * LDR/LDAR, STR/STLR, and the atomics SWP, CAS, LDADD, LDCLR, LDSET (plain,
-//!   `A`, `L`, `AL`) and STADD, STCLR, STSET (plain, `L`);
+//! * LDR/LDAR, STR/STLR, and the atomics SWP, CAS, LDADD, LDCLR, LDSET, LDEOR (plain,
+//!   `A`, `L`, `AL`) and STADD, STCLR, STSET, STEOR (plain, `L`),
+//!   at most one RMW per location and two per program, and few enough
+//!   accesses per location for herd7 to answer quickly (see [`BUDGET`]);
 //! * before an operation, maybe a barrier (DMB and DSB with every option:
 //!   SY, ISH, NSH × full, LD, ST; ISB), a control dependency on an earlier
 //!   read (`CBNZ` to the next instruction, with or without `ISB`), or a
@@ -52,7 +54,7 @@ pub enum Target {
     Arm,
     /// Only what has a faithful x86 counterpart (see `x86`): no instruction
     /// fetch, atomics that herd7's x86 has (XCHG, LOCK CMPXCHG, LOCK ADD/AND/OR:
-    /// SWP, CAS and the ST forms; herd7 has no XADD for the LD forms).
+    /// SWP, CAS, STADD and STEOR; herd7 has no XADD for the LD forms).
     X86,
 }
 
@@ -108,13 +110,20 @@ const SITE_ADDR: u8 = 15;
 pub fn program(seed: u64, index: u64, target: Target) -> Generated {
     let mut rng = RngStreams::new(seed).indexed(index).stream("litmus.gen");
     let fetch = target == Target::Arm && rng.random_bool(0.2);
-    let nthreads = if fetch {
-        pick(&mut rng, &[(2, 7), (3, 3)])
-    } else {
-        pick(&mut rng, &[(2, 9), (3, 7), (4, 4)])
-    };
+    let nthreads = if fetch { pick(&mut rng, &[(2, 7), (3, 3)]) } else { pick(&mut rng, &[(2, 9), (3, 7), (4, 4)]) };
     let nlocs = pick(&mut rng, &[(1, 2), (2, 5), (3, 3)]);
-    let mut g = Gen { rng, target, nlocs, threads: vec![], written: BTreeMap::new(), next_value: [0; 3], fetchers: vec![] };
+    let mut g = Gen {
+        rng,
+        target,
+        nlocs,
+        threads: vec![],
+        written: BTreeMap::new(),
+        next_value: [0; 3],
+        fetchers: vec![],
+        writes: [0; 3],
+        reads: [0; 3],
+        rmws: [0; 3],
+    };
     for tid in 0..nthreads {
         g.threads.push(Thread::new(tid));
     }
@@ -248,11 +257,39 @@ struct Gen {
     next_value: [u64; 3],
     /// The thread holding each site.
     fetchers: Vec<usize>,
+    /// Writes (stores and RMWs) to each location so far.
+    writes: [u32; 3],
+    /// Reads (loads and RMWs) of each location so far.
+    reads: [u32; 3],
+    /// RMWs to each location so far.
+    rmws: [u32; 3],
 }
+
+/// herd7 enumerates every coherence order and every read's source: about
+/// the product over locations of `(writes + 1)^reads * writes!` candidates,
+/// each costing it about a millisecond under `aarch64.cat` (4 writes and 2
+/// reads of one location, 600 candidates, take it 10 s with RMWs among them).
+/// Accesses that would take a program past this are moved or left out.
+const BUDGET: u64 = 96;
+/// At most this many RMWs to one location, and in all: an RMW's value is
+/// symbolic until herd7 picks what it read, which multiplies its candidates.
+const MAX_RMWS: u32 = 1;
+const MAX_RMWS_ALL: u32 = 2;
 
 impl Gen {
     fn chance(&mut self, p: f64) -> bool {
         self.rng.random_bool(p)
+    }
+
+    /// herd7's candidates (see [`BUDGET`]) with `r` more reads and `w` more writes of `loc`.
+    fn cost_with(&self, loc: usize, r: u32, w: u32) -> u64 {
+        (0..3)
+            .map(|l| {
+                let (r, w) =
+                    if l == loc { (self.reads[l] + r, self.writes[l] + w) } else { (self.reads[l], self.writes[l]) };
+                (u64::from(w) + 1).pow(r) * (1..=u64::from(w)).product::<u64>()
+            })
+            .product()
     }
 
     fn new_value(&mut self, tid: usize, loc: usize) -> u64 {
@@ -271,6 +308,7 @@ impl Gen {
                 let t = &mut self.threads[tid];
                 let x = t.loc_reg(0);
                 let Some(r) = t.read_reg(0) else { return };
+                self.reads[0] += 1;
                 t.inst(format!("LDR W{r},[X{x}]"));
                 // The reader's side: nothing, a control dependency and ISB, or barriers and ISB.
                 match self.rng.random_range(0..4) {
@@ -350,6 +388,7 @@ impl Gen {
                 self.threads[tid].inst(b.to_string());
             }
             let v = self.new_value(tid, 0);
+            self.writes[0] += 1;
             let t = &mut self.threads[tid];
             let x = t.loc_reg(0);
             t.inst(format!("MOV W{},#{v}", SCRATCH[0]));
@@ -408,7 +447,10 @@ impl Gen {
                 0 => format!("CBZ W{s},{l}"),
                 1 => format!("CBNZ W{s},{l}"),
                 _ => {
-                    let cond = ["EQ", "NE", "GE", "LT", "GT", "LE"][self.rng.random_range(0..6)];
+                    // herd7's x86 has faithful EQ/NE only (see `x86`).
+                    let conds: &[&str] =
+                        if self.target == Target::X86 { &["EQ", "NE"] } else { &["EQ", "NE", "GE", "LT", "GT", "LE"] };
+                    let cond = conds[self.rng.random_range(0..conds.len())];
                     let v = self.rng.random_range(0..3);
                     self.threads[tid].inst(format!("CMP W{s},#{v}"));
                     format!("B.{cond} {l}")
@@ -419,12 +461,45 @@ impl Gen {
         } else {
             None
         };
-        let loc = self.rng.random_range(0..self.nlocs);
+        let mut loc = self.rng.random_range(0..self.nlocs);
         let addr_dep = if self.chance(0.2) { src(self) } else { None };
         let data_dep = if self.chance(0.2) { src(self) } else { None };
         let full = self.threads[tid].reads.len() > (LAST_READ - FIRST_READ) as usize;
         // Out of read registers: a store.
-        let kind = if full { 7 } else { self.rng.random_range(0..20) };
+        let mut kind = if full { 7 } else { self.rng.random_range(0..20) };
+        // Within herd7's budget: another location, a plain store, a plain read, or nothing.
+        let fits = |g: &Gen, l: usize, k: u32| match k {
+            0..=6 => g.cost_with(l, 1, 0) <= BUDGET,
+            7..=13 => g.cost_with(l, 0, 1) <= BUDGET,
+            14..=19 => {
+                g.rmws[l] < MAX_RMWS && g.rmws.iter().sum::<u32>() < MAX_RMWS_ALL && g.cost_with(l, 1, 1) <= BUDGET
+            }
+            _ => true,
+        };
+        if !fits(self, loc, kind)
+            && let Some(l) = (0..self.nlocs).find(|&l| fits(self, l, kind))
+        {
+            loc = l;
+        }
+        if !fits(self, loc, kind) && kind >= 14 && fits(self, loc, 7) {
+            kind = 7;
+        }
+        if !fits(self, loc, kind) && kind >= 7 && !full && fits(self, loc, 0) {
+            kind = 0;
+        }
+        if !fits(self, loc, kind) {
+            // Nothing (what came before stays).
+            kind = 20;
+        }
+        if kind < 7 || (14..20).contains(&kind) {
+            self.reads[loc] += 1;
+        }
+        if (7..20).contains(&kind) {
+            self.writes[loc] += 1;
+        }
+        if (14..20).contains(&kind) {
+            self.rmws[loc] += 1;
+        }
         let x = self.threads[tid].loc_reg(loc);
         let [s0, s1] = SCRATCH;
         // An address dependency: (r ^ r) in X11, added to the address.
@@ -479,14 +554,21 @@ impl Gen {
                     t.inst(format!("STR W{d},{a}"));
                 }
             }
-            _ => self.rmw(tid, loc, &base, &value),
+            14..20 => self.rmw(tid, loc, &base, &value),
+            _ => {}
         }
         if let Some(l) = skip {
             self.threads[tid].label(&l);
         }
     }
 
-    fn rmw(&mut self, tid: usize, loc: usize, base: &dyn Fn(&mut Thread) -> u8, value: &dyn Fn(&mut Thread, u64) -> u8) {
+    fn rmw(
+        &mut self,
+        tid: usize,
+        loc: usize,
+        base: &dyn Fn(&mut Thread) -> u8,
+        value: &dyn Fn(&mut Thread, u64) -> u8,
+    ) {
         // (mnemonic, operand or None for a fresh value, returns the old value)
         let ops: &[(&str, Option<u64>, bool)] = match self.target {
             Target::Arm => &[
@@ -495,17 +577,15 @@ impl Gen {
                 ("LDADD", Some(8), true),
                 ("LDCLR", Some(1), true),
                 ("LDSET", Some(16), true),
+                ("LDEOR", Some(32), true),
                 ("STADD", Some(8), false),
                 ("STCLR", Some(1), false),
                 ("STSET", Some(16), false),
+                ("STEOR", Some(32), false),
             ],
-            Target::X86 => &[
-                ("SWP", None, true),
-                ("CAS", None, true),
-                ("STADD", Some(8), false),
-                ("STCLR", Some(1), false),
-                ("STSET", Some(16), false),
-            ],
+            Target::X86 => {
+                &[("SWP", None, true), ("CAS", None, true), ("STADD", Some(8), false), ("STEOR", Some(32), false)]
+            }
         };
         let (op, operand, returns) = ops[self.rng.random_range(0..ops.len())];
         let suffix = if returns {
@@ -571,8 +651,14 @@ impl Gen {
         let mut candidates: Vec<(Loc, u64)> = vec![];
         for t in &self.threads {
             for &(r, loc) in &t.reads {
-                let others: Vec<u64> =
-                    self.written.get(&loc).into_iter().flatten().filter(|(w, _)| *w != t.tid).map(|(_, v)| *v).collect();
+                let others: Vec<u64> = self
+                    .written
+                    .get(&loc)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(w, _)| *w != t.tid)
+                    .map(|(_, v)| *v)
+                    .collect();
                 let v = if !others.is_empty() && self.rng.random_bool(0.6) {
                     others[self.rng.random_range(0..others.len())]
                 } else {
@@ -593,7 +679,11 @@ impl Gen {
             locations.push(Loc::Mem(LOCS[l].to_string()));
             if atoms.is_empty() {
                 let v = self.next_value[l] as i64;
-                atoms.push(Prop::Atom(Atom { loc: Loc::Mem(LOCS[l].to_string()), value: Value::Int(v), pos: Pos::default() }));
+                atoms.push(Prop::Atom(Atom {
+                    loc: Loc::Mem(LOCS[l].to_string()),
+                    value: Value::Int(v),
+                    pos: Pos::default(),
+                }));
             }
         }
         let test = LitmusTest {
@@ -603,7 +693,11 @@ impl Gen {
             threads: Threads::Asm(threads),
             locations,
             filter: None,
-            condition: Condition { quantifier: Quantifier::Exists, prop: print::conjunction(atoms), pos: Pos::default() },
+            condition: Condition {
+                quantifier: Quantifier::Exists,
+                prop: print::conjunction(atoms),
+                pos: Pos::default(),
+            },
         };
         let text = print::aarch64(&test);
         Generated { test, text, fetch, release_then_acquire }

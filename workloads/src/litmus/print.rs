@@ -124,7 +124,8 @@ pub fn aarch64(test: &LitmusTest) -> String {
     // At least one row: herd7 reads a table without one differently.
     let rows = cells.iter().map(Vec::len).max().unwrap_or(0).max(1);
     for i in 0..rows {
-        let row: Vec<String> = cells.iter().map(|c| format!("{:width$} ", c.get(i).map_or("", String::as_str))).collect();
+        let row: Vec<String> =
+            cells.iter().map(|c| format!("{:width$} ", c.get(i).map_or("", String::as_str))).collect();
         let _ = writeln!(out, "{};", row.join("|"));
     }
     if !test.locations.is_empty() {
