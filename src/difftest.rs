@@ -173,6 +173,9 @@ impl Summary {
     }
 }
 
+/// What herd7 reads for a case: the text, and x86 register -> AArch64 register.
+type HerdInput = (String, BTreeMap<String, String>);
+
 /// isolsim's exhaustive final states of `case` under `mode`.
 pub fn isolsim_outcomes(case: &Case, mode: Mode) -> Result<Outcomes, String> {
     let text = case.text();
@@ -248,7 +251,7 @@ pub fn compare(herd: &Herd, mode: Mode, cases: &[Case]) -> (Vec<Verdict>, f64, f
     let ours: Vec<Result<Outcomes, String>> = cases.iter().map(|c| isolsim_outcomes(c, mode)).collect();
     let isolsim_seconds = start.elapsed().as_secs_f64();
     // herd7's input: the AArch64 text, or the x86 translation and its register names.
-    let mut inputs: Vec<Result<(String, BTreeMap<String, String>), x86::Untranslatable>> = vec![];
+    let mut inputs: Vec<Result<HerdInput, x86::Untranslatable>> = vec![];
     for c in cases {
         inputs.push(match mode {
             Mode::Arm => Ok((c.text(), BTreeMap::new())),

@@ -678,7 +678,7 @@ impl Lsq {
         }
         let addr = s.addr.expect("determined");
         let clean = op == MaintOp::DcCvau;
-        let ordered = match mode {
+        match mode {
             // aarch64hwreqs.cat: maintenance waits for earlier DSBs (DSB-ob) and ISBs (CSE-ob:
             // ctrl, addr or DSB before the ISB); a clean also for an earlier DMB ISH/SY
             // ([M]; po; [dmb.full]; po; [DC.CVAU]) and for every earlier access to its cache
@@ -692,8 +692,7 @@ impl Lsq {
                 p.loads_cleans_done() && !p.full_pending && (!clean || self.line_settled(i, addr, Slot::may_write))
             }
             Mode::Sc => p.loads_cleans_done() && p.stores_done,
-        };
-        ordered
+        }
     }
 
     /// True if every entry before index `i` that `kind` picks and that touches `addr`'s cache

@@ -120,7 +120,10 @@ fn jcc(c: Cond) -> Result<&'static str, Untranslatable> {
         // herd7's X86_64 flags are not x86's for these (its JL takes ZF or not SF,
         // its JG SF alone): a campaign found `cmp $0; jl` taken with 0 in the register.
         c => {
-            return no("condition other than EQ/NE", format!("{c:?} (herd7's x86 gives its own meaning to the others)"));
+            return no(
+                "condition other than EQ/NE",
+                format!("{c:?} (herd7's x86 gives its own meaning to the others)"),
+            );
         }
     })
 }
@@ -346,7 +349,10 @@ pub fn translate(test: &LitmusTest) -> Result<X86Test, Untranslatable> {
             Some(Value::Int(i)) => i.to_string(),
             Some(Value::Loc(n)) => n.clone(),
             Some(v) => {
-                return no("instruction fetch, maintenance or system", format!("init value `{}`", print::value_text(v)));
+                return no(
+                    "instruction fetch, maintenance or system",
+                    format!("init value `{}`", print::value_text(v)),
+                );
             }
         };
         init.push(format!("{}={v};", print::loc_text(&x86(&item.loc)?)));
