@@ -220,7 +220,8 @@ pub fn herd_model(mode: Mode) -> &'static str {
 /// later accesses go on before the write is made; isolsim performs an RMW in
 /// one step (see `memory_model::graph`), so it forbids a few outcomes
 /// `aarch64.cat` allows (`workloads/litmus/deviations/`), and no campaign
-/// has found any other difference.
+/// has found any other difference. (`catdep`, as in `aarch64.cat`, must head
+/// the file herd7 is given: without it herd7 computes no dependencies.)
 ///
 /// `tso`/`sc`: herd7's x86 models with the one axiom they lack. herd7 gives the read and the
 /// write of one locked instruction no program order (they are one
@@ -232,7 +233,7 @@ pub fn herd_model(mode: Mode) -> &'static str {
 pub fn herd_model_extension(mode: Mode) -> Option<&'static str> {
     match mode {
         Mode::Arm => Some(
-            "\"AArch64, an RMW's read and write in one step\"\ninclude \"aarch64.cat\"\n\
+            "\"AArch64, an RMW's read and write in one step\"\ncatdep\ninclude \"aarch64.cat\"\n\
              let rmw-eq = id | rmw | rmw^-1\nacyclic rmw-eq; (ob \\ rmw-eq); rmw-eq as rmw-one-step\n",
         ),
         Mode::Tso => Some(
