@@ -90,11 +90,7 @@ fn generated_programs_agree_with_herd7_sc() {
     campaign_agrees(Mode::Sc);
 }
 
-/// Not yet clean: a 200-program campaign (seed 2) still has 3 programs where
-/// herd7 allows an outcome isolsim forbids (README, "Differential testing
-/// against herd7"). Run it with `cargo test --release --test difftest_herd -- --ignored`.
 #[test]
-
 fn generated_programs_agree_with_herd7_arm() {
     campaign_agrees(Mode::Arm);
     // The campaign had instruction-fetch programs among them.
