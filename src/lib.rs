@@ -35,6 +35,7 @@
 
 pub mod calibrate;
 pub mod config;
+pub mod difftest;
 pub mod experiment;
 #[cfg(feature = "plots")]
 pub mod report;

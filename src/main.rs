@@ -64,6 +64,41 @@ enum Command {
     /// Plot a sweep's results (SVG and PNG) and write a markdown summary. The PNGs' text is drawn
     /// with the DejaVu Sans the binary embeds, or with the font file ISOLSIM_FONT names.
     Report(ReportArgs),
+    /// Differential test against herd7: isolsim's exhaustive final states vs herd7's (aarch64.cat
+    /// for arm, the program translated to x86 under x86tso/sc.cat for tso/sc) on random litmus
+    /// programs, or on FILES; disagreements are minimized. Exit 1 on any disagreement. Models:
+    /// sc, tso, arm (--model).
+    Difftest(DifftestArgs),
+}
+
+#[derive(clap::Args)]
+struct DifftestArgs {
+    /// Litmus files to compare instead of generated programs (C files as the AArch64 code they
+    /// compile to).
+    files: Vec<PathBuf>,
+    /// Memory model: arm (herd7's aarch64.cat), tso (x86tso) or sc (sc.cat).
+    #[arg(long, default_value = "arm", value_parser = parse_mode)]
+    model: Mode,
+    /// Random programs to compare.
+    #[arg(long, default_value_t = 1000)]
+    programs: u64,
+    /// Seed of the programs: the same seed, the same programs and results, whatever --jobs is.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads (0 = one per core). Never changes a result.
+    #[arg(long, default_value_t = 0, value_parser = parse_jobs)]
+    jobs: usize,
+    /// The herd7 command prefix (default: $ISOLSIM_ORACLE, else what
+    /// ../shared/oracle/build-herd7.sh prints, which builds herd7 the first time).
+    #[arg(long, value_name = "CMD")]
+    oracle: Option<String>,
+    /// Write each disagreement here: minimized (with both sets of final states), original, and
+    /// for tso/sc the x86 translation.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<PathBuf>,
+    /// Report disagreements as found, without minimizing them.
+    #[arg(long)]
+    no_minimize: bool,
 }
 
 #[derive(clap::Args)]
@@ -380,6 +415,7 @@ fn main() -> ExitCode {
         Command::Sweep(a) => sweep(a),
         Command::Merge(a) => merge(a),
         Command::Report(a) => report(a),
+        Command::Difftest(a) => difftest(a),
     }
 }
 
@@ -476,6 +512,113 @@ fn merge(a: MergeArgs) -> ExitCode {
             eprintln!("{e}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn difftest(a: DifftestArgs) -> ExitCode {
+    use isolsim::difftest::{self, Case, Options};
+    let herd = match &a.oracle {
+        Some(cmd) => isolsim::litmus::herd::Herd::from_prefix(cmd),
+        None => difftest::find_herd(true),
+    };
+    let herd = match herd {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut cases: Vec<Case> = vec![];
+    let mut bad = false;
+    for (i, f) in a.files.iter().enumerate() {
+        match difftest::from_file(f, i) {
+            Ok(c) => cases.push(c),
+            Err(e) => {
+                eprintln!("{e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        return ExitCode::from(2);
+    }
+    let n = if a.files.is_empty() { a.programs } else { cases.len() as u64 };
+    let jobs = if a.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.jobs };
+    let opts = Options { model: a.model, jobs, minimize: !a.no_minimize };
+    let bar = indicatif::ProgressBar::new(n);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} difftest [{bar:40}] {pos}/{len} programs, {elapsed} elapsed, ETA {eta}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    let (seed, model) = (a.seed, a.model);
+    let case =
+        |i: u64| if a.files.is_empty() { difftest::generated(seed, i, model) } else { cases[i as usize].clone() };
+    let start = std::time::Instant::now();
+    let summary = match difftest::campaign(&herd, n, &case, &opts, &|done| bar.set_position(done)) {
+        Ok(s) => s,
+        Err(e) => {
+            bar.finish_and_clear();
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    bar.finish_and_clear();
+    let wall = start.elapsed().as_secs_f64();
+    let mut out = std::io::stdout().lock();
+    for d in &summary.disagreements {
+        let (extra, missing) = (d.states.0.difference(&d.states.1).count(), d.states.1.difference(&d.states.0).count());
+        let _ = writeln!(
+            out,
+            "disagreement {}: isolsim allows {extra} final states herd7 does not, herd7 {missing} isolsim does not (minimized)",
+            d.label
+        );
+        match &a.keep {
+            Some(dir) => match difftest::keep(dir, d, a.model) {
+                Ok(p) => {
+                    let _ = writeln!(out, "  written to {}", p.display());
+                }
+                Err(e) => eprintln!("{}: {e}", dir.display()),
+            },
+            None => {
+                let _ = writeln!(out, "{}", isolsim::litmus::print::aarch64(&d.minimized));
+                let _ = writeln!(
+                    out,
+                    "isolsim:\n{}herd7:\n{}",
+                    difftest::states_text(&d.states.0, &d.states.1),
+                    difftest::states_text(&d.states.1, &d.states.0)
+                );
+            }
+        }
+    }
+    for (label, why) in &summary.failed {
+        eprintln!("not compared: {label}: {why}");
+    }
+    let skipped: u64 = summary.skipped.values().sum();
+    if skipped > 0 {
+        let classes: Vec<String> = summary.skipped.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let _ = writeln!(out, "skipped (no faithful x86 translation): {skipped} ({})", classes.join(", "));
+    }
+    let (ours, theirs) = summary.rates();
+    let what = if a.files.is_empty() { format!("seed {}", a.seed) } else { "files".to_string() };
+    let _ = writeln!(
+        out,
+        "difftest: {} programs, {} disagreements; isolsim {ours:.0} programs/s, herd7 {theirs:.0} programs/s per core \
+         (model {}, {what}; {} compared, {skipped} skipped, {} failed; {wall:.1} s on {jobs} jobs)",
+        summary.programs,
+        summary.disagreements.len(),
+        a.model,
+        summary.compared,
+        summary.failed.len(),
+    );
+    if !summary.disagreements.is_empty() {
+        ExitCode::from(1)
+    } else if !summary.failed.is_empty() {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

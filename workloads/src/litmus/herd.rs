@@ -1,0 +1,139 @@
+//! Running herd7 on litmus texts and reading its final states.
+//!
+//! herd7 takes many files per invocation and prints one block per test:
+//!
+//! ```text
+//! Test SB Allowed
+//! States 3
+//! 0:X3=0; 1:X3=1; [x]=1;
+//! ...
+//! Ok
+//! ```
+//!
+//! [`parse_output`] reads each block's state lines into [`Outcomes`]; a test
+//! herd7 could not read or gave up on has no block, and says why on stderr.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+/// One final state: displayed location (`0:X3`, `x` for memory) -> value as printed.
+pub type State = BTreeMap<String, String>;
+
+/// A test's set of final states.
+pub type Outcomes = BTreeSet<State>;
+
+/// The name of a displayed location, as both tools' outputs are compared:
+/// memory without brackets (`[x]` -> `x`), registers as printed.
+pub fn location_key(name: &str) -> String {
+    name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name).to_string()
+}
+
+/// Reads a state line `0:X0=1; [x]=NOP; 1:X2=instr:"B L0";`.
+pub fn parse_state(line: &str) -> Option<State> {
+    let mut state = State::new();
+    let mut rest = line.trim();
+    while !rest.is_empty() {
+        let eq = rest.find('=')?;
+        let key = location_key(rest[..eq].trim());
+        let after = &rest[eq + 1..];
+        // A value runs to the next `;` outside double quotes.
+        let mut quoted = false;
+        let end = after.char_indices().find(|&(_, c)| {
+            if c == '"' {
+                quoted = !quoted;
+            }
+            c == ';' && !quoted
+        });
+        let (value, next) = match end {
+            Some((i, _)) => (&after[..i], &after[i + 1..]),
+            None => (after, ""),
+        };
+        state.insert(key, value.trim().to_string());
+        rest = next.trim();
+    }
+    (!state.is_empty()).then_some(state)
+}
+
+/// Every test block of herd7's standard output: test name -> its final states.
+pub fn parse_output(out: &str) -> BTreeMap<String, Outcomes> {
+    let mut tests = BTreeMap::new();
+    let mut lines = out.lines();
+    while let Some(line) = lines.next() {
+        let Some(name) = line.strip_prefix("Test ").and_then(|r| r.split_whitespace().next()) else { continue };
+        let Some(n) = lines.next().and_then(|l| l.strip_prefix("States ")).and_then(|n| n.trim().parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let states: Outcomes = lines.by_ref().take(n).filter_map(parse_state).collect();
+        tests.insert(name.to_string(), states);
+    }
+    tests
+}
+
+/// How to start herd7: a program and its first arguments (`herd.exe -set-libdir DIR`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Herd {
+    /// The executable.
+    pub program: String,
+    /// Arguments before the model's.
+    pub args: Vec<String>,
+}
+
+impl Herd {
+    /// From a command prefix such as the oracle's build script prints (split at white space).
+    pub fn from_prefix(prefix: &str) -> Result<Herd, String> {
+        let mut words = prefix.split_whitespace().map(str::to_string);
+        let program = words.next().ok_or("an empty herd7 command")?;
+        Ok(Herd { program, args: words.collect() })
+    }
+
+    /// Runs herd7 with `-model MODEL` (and `-variant VARIANT`) on `tests`
+    /// (name, text), written as files into `dir`; returns each test's final
+    /// states by name, and herd7's complaints (stderr) for those it has none
+    /// for. `timeout` is herd7's own limit in CPU seconds per test.
+    pub fn run(
+        &self,
+        model: &str,
+        variant: Option<&str>,
+        dir: &Path,
+        tests: &[(String, String)],
+        timeout: f64,
+    ) -> Result<(BTreeMap<String, Outcomes>, String), String> {
+        if tests.is_empty() {
+            return Ok((BTreeMap::new(), String::new()));
+        }
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args).args(["-model", model, "-timeout", &timeout.to_string()]);
+        if let Some(v) = variant {
+            cmd.args(["-variant", v]);
+        }
+        for (name, text) in tests {
+            let path = dir.join(format!("{name}.litmus"));
+            std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            cmd.arg(path);
+        }
+        let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", self.program))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        Ok((parse_output(&stdout), String::from_utf8_lossy(&out.stderr).into_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_herds_blocks() {
+        let out = "Test MP Allowed\nStates 2\n1:X0=0; 1:X2=instr:\"B L0\"; [x]=1;\n1:X0=1; 1:X2=NOP; [x]=1;\n\
+                   Ok\nWitnesses\nPositive: 1 Negative: 1\nCondition exists (1:X0=1)\nObservation MP Sometimes 1 1\n\
+                   Time MP 0.00\nHash=0\n\nTest E Allowed\nStates 0\nNo\n";
+        let t = parse_output(out);
+        assert_eq!(t.len(), 2);
+        assert!(t["E"].is_empty());
+        let first: Vec<_> = t["MP"].iter().next().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(first, ["1:X0=0", "1:X2=instr:\"B L0\"", "x=1"]);
+        assert_eq!(parse_state("0:X1=x;"), Some(State::from([("0:X1".into(), "x".into())])));
+        assert_eq!(parse_state(""), None);
+    }
+}
