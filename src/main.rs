@@ -884,29 +884,10 @@ fn replay(a: ReplayArgs) -> ExitCode {
             (text, replayed.found.iter().any(|(k, what)| *k == c.consequence && *what == c.what))
         }
         Case::Fuzz { run, violation } => {
-            if let Some(dot) = &a.dot {
-                eprintln!(
-                    "note: --dot {}: not written: a fuzz run is timed and records no execution graph (only isolsim \
-                     check's exhaustive paths do); replaying the run",
-                    dot.display()
-                );
-            }
-            let traced = run.experiment(&protocol).and_then(|e| e.run_traced(isolsim::verify::TIMELINE_ROWS));
-            let (report, rows) = match traced {
+            let (mut text, report, rows) = match replay_fuzz_run(&a, &file.version, &protocol, run) {
                 Ok(r) => r,
-                Err(e) => {
-                    eprintln!("{}: {e}", a.file.display());
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
-            let mut text = format!(
-                "isolsim replay: {} (isolsim fuzz run {}, protocol {}, model {}, found by isolsim {})\n",
-                a.file.display(),
-                run.index,
-                protocol.name,
-                run.machine.mode,
-                file.version
-            );
             let got = report.safety.violations.first();
             text.push_str(&isolsim::verify::fuzz_counterexample_text(
                 got.unwrap_or(violation),
@@ -915,6 +896,36 @@ fn replay(a: ReplayArgs) -> ExitCode {
                 &run.machine,
             ));
             (text, got == Some(violation))
+        }
+        Case::FuzzBreak { run, evidence } => {
+            let (mut text, report, rows) = match replay_fuzz_run(&a, &file.version, &protocol, run) {
+                Ok(r) => r,
+                Err(code) => return code,
+            };
+            let breaks = isolsim::workloads::fuzz::outcome(run.index, &report).isolation_breaks;
+            let reproduced = breaks > 0 && report.first_break == *evidence;
+            let (shown, rows) = match (reproduced, evidence) {
+                // What the run does now at the saved decision: the read it rests on.
+                (false, Some(e)) => match run
+                    .experiment(&protocol)
+                    .and_then(|x| x.run_traced_to(isolsim::verify::TIMELINE_ROWS, e.decided_at))
+                {
+                    Ok(r) => (Some(e), r.1),
+                    Err(err) => {
+                        eprintln!("{}: {err}", a.file.display());
+                        return ExitCode::from(2);
+                    }
+                },
+                _ => (report.first_break.as_ref().or(evidence.as_ref()), rows),
+            };
+            text.push_str(&isolsim::verify::fuzz_break_text(
+                shown,
+                &rows,
+                run.run.cpus,
+                &run.machine,
+                !reproduced && evidence.is_some(),
+            ));
+            (text, reproduced)
         }
     };
     let mut text = text;
@@ -1010,6 +1021,15 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
                 }
             }
         }
+        if let Some(run) = &report.first_break {
+            match fuzz_break(protocol, run, &a.save) {
+                Ok(t) => text.push_str(&t),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
         let found = report.found();
         any_found |= !found.is_empty();
         let first = report
@@ -1093,6 +1113,63 @@ fn fuzz_counterexample(
         m.tries, m.events.1, m.events.0
     );
     t.push_str(&isolsim::verify::fuzz_counterexample_text(&m.violation, &rows, m.run.run.cpus, &m.run.machine));
+    t.push_str(&format!("\nSaved: {} (isolsim replay {})\n", file.display(), file.display()));
+    Ok(t)
+}
+
+/// Replays fuzz run `run` of a replay file (written by isolsim `version`): a note if --dot was
+/// asked for, the run traced, and the replay's heading; exit code 2 on an error, said on stderr.
+#[allow(clippy::result_large_err)]
+fn replay_fuzz_run(
+    a: &ReplayArgs,
+    version: &str,
+    protocol: &isolsim::workloads::protocol::ProtocolFile,
+    run: &isolsim::workloads::fuzz::FuzzRun,
+) -> Result<(String, isolsim::workloads::experiment::Report, Vec<isolsim::workloads::timeline::Row>), ExitCode> {
+    if let Some(dot) = &a.dot {
+        eprintln!(
+            "note: --dot {}: not written: a fuzz run is timed and records no execution graph (only isolsim check's \
+             exhaustive paths do); replaying the run",
+            dot.display()
+        );
+    }
+    let (report, rows) =
+        run.experiment(protocol).and_then(|e| e.run_traced(isolsim::verify::TIMELINE_ROWS)).map_err(|e| {
+            eprintln!("{}: {e}", a.file.display());
+            ExitCode::from(2)
+        })?;
+    let text = format!(
+        "isolsim replay: {} (isolsim fuzz run {}, protocol {}, model {}, found by isolsim {version})\n",
+        a.file.display(),
+        run.index,
+        protocol.name,
+        run.machine.mode,
+    );
+    Ok((text, report, rows))
+}
+
+/// Saves the first run with an isolation break as a replay file and draws it up to where its
+/// interrupt landed.
+fn fuzz_break(
+    protocol: &isolsim::workloads::protocol::ProtocolFile,
+    run: &isolsim::workloads::fuzz::FuzzRun,
+    save: &std::path::Path,
+) -> Result<String, String> {
+    use isolsim::workloads::replay::{Case, ReplayFile};
+    let (report, rows) = run
+        .experiment(protocol)
+        .and_then(|e| e.run_traced(isolsim::verify::TIMELINE_ROWS))
+        .map_err(|e| e.to_string())?;
+    let file = save.join(format!("{}.fuzz.isolation-break.json", protocol.name));
+    let json = serde_json::to_string_pretty(&ReplayFile::new(
+        protocol,
+        Case::FuzzBreak { run: Box::new(run.clone()), evidence: report.first_break.clone() },
+    ))
+    .expect("serialises");
+    std::fs::create_dir_all(save)
+        .and_then(|_| isolsim::write_atomically(&file, json.as_bytes()))
+        .map_err(|e| format!("{}: cannot write ({e})", save.display()))?;
+    let mut t = isolsim::verify::fuzz_break_text(report.first_break.as_ref(), &rows, run.run.cpus, &run.machine, false);
     t.push_str(&format!("\nSaved: {} (isolsim replay {})\n", file.display(), file.display()));
     Ok(t)
 }

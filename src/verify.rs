@@ -243,16 +243,55 @@ pub fn fuzz_counterexample_text(
     cpus: usize,
     machine: &cpu_model::machine::MachineConfig,
 ) -> String {
+    let mut head = vec![format!("{} on CPU {} at cycle {}: {}", v.kind, v.cpu, v.at, v.what)];
+    head.extend(v.cause().map(|c| format!("Cause: {c}")));
+    timed_text("Counterexample", "before the violation", &head, rows, cpus, machine)
+}
+
+/// A fuzz run's isolation break as text: its cause, then the timeline of every CPU up to where
+/// the interrupt landed (`rows`), or up to the saved decision when `now` (the break no longer
+/// happens).
+pub fn fuzz_break_text(
+    b: Option<&workloads::experiment::Break>,
+    rows: &[workloads::timeline::Row],
+    cpus: usize,
+    machine: &cpu_model::machine::MachineConfig,
+    now: bool,
+) -> String {
+    let head = match b {
+        Some(b) => vec![
+            format!("CPU {} interrupted, decided at cycle {}", b.cpu, b.decided_at),
+            format!("Cause: {}", b.cause()),
+        ],
+        None => vec!["a broadcast TLB invalidation reached isolated user code".to_string()],
+    };
+    let (title, until) = if now {
+        ("Saved isolation break, and the run now", "up to the saved decision")
+    } else {
+        ("Isolation break", "before its interrupt landed")
+    };
+    timed_text(title, until, &head, rows, cpus, machine)
+}
+
+/// `title (the last N events UNTIL, by cycle and ns at … MHz):`, the `head` lines indented, and
+/// the timeline of `rows`.
+fn timed_text(
+    title: &str,
+    until: &str,
+    head: &[String],
+    rows: &[workloads::timeline::Row],
+    cpus: usize,
+    machine: &cpu_model::machine::MachineConfig,
+) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "\nCounterexample (the last {} events before the violation, by cycle and ns at {} MHz):",
+        "\n{title} (the last {} events {until}, by cycle and ns at {} MHz):",
         rows.len(),
         machine.clock_mhz
     );
-    let _ = writeln!(o, "  {} on CPU {} at cycle {}: {}", v.kind, v.cpu, v.at, v.what);
-    if let Some(cause) = v.cause() {
-        let _ = writeln!(o, "  Cause: {cause}");
+    for line in head {
+        let _ = writeln!(o, "  {line}");
     }
     o.push('\n');
     o.push_str(&workloads::timeline::render(cpus, rows, Some(machine.clock_mhz)));

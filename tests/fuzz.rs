@@ -21,7 +21,17 @@ fn fuzz_reports_coverage_and_the_verdict() {
     }
     assert!(s.contains("none — as expected"), "{s}");
 
-    let out = isolsim(&["fuzz", "--protocol", "workloads/protocols/mutants/exit-no-final-dmb.S", "--runs", "60"]);
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().to_str().unwrap();
+    let out = isolsim(&[
+        "fuzz",
+        "--protocol",
+        "workloads/protocols/mutants/exit-no-final-dmb.S",
+        "--runs",
+        "60",
+        "--save",
+        save,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let s = String::from_utf8_lossy(&out.stdout);
     assert!(s.contains("Verdict: isolation-break") && s.contains("— as expected"), "{s}");
@@ -34,6 +44,14 @@ fn fuzz_reports_coverage_and_the_verdict() {
         ),
         "{s}"
     );
+
+    // The break is saved as a replay file, drawn up to where its interrupt landed, and replays.
+    assert!(s.contains("Isolation break (the last 40 events before its interrupt landed"), "{s}");
+    assert!(s.lines().any(|l| l.ends_with("| IRQ taken in user space")), "{s}");
+    let file = dir.path().join("exit-no-final-dmb.fuzz.isolation-break.json");
+    let out = isolsim(&["replay", file.to_str().unwrap()]);
+    let r = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && r.contains("Reproduced") && r.contains("Cause: store→ERET"), "{r}");
 
     let out = isolsim(&["fuzz", "--protocol", "deferred", "--runs", "3", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -119,4 +137,173 @@ fn several_protocols_are_fuzzed_into_one_verdict_table() {
     assert!(flush[3].parse::<u32>().unwrap() > 0 && flush[5].starts_with("stale translation"), "{s}");
     assert!(cells("exit-no-final-dmb")[4].parse::<u32>().unwrap() > 0, "{s}");
     assert!(s.contains("3 of the 3 protocols that state an expectation behaved as expected."), "{s}");
+}
+
+/// Issue 21: run 278 of seed 1 (the defaults: arm64-server, 2 CPUs, 400 µs) was counted as an
+/// isolation break of ct-work. The sender's `atomic_read()` (LDR) read CPU 1's context word as
+/// USER+work while CPU 1 ran user code; CPU 1 then made a system call and its entry LDCLRAL marked
+/// it KERNEL; the sender's CASAL read KERNEL, failed, and the retry decided to interrupt. The
+/// decision rests on the CAS's read, made while CPU 1 was in the kernel, and the IPI landed after
+/// its return to user space: the exit-to-user race. The timed run did not log an atomic's read, so
+/// the classifier took the LDR for the read the decision rested on; `isolsim check`'s monitor
+/// takes every read, atomics' included, and agreed with neither the break nor the old classifier.
+#[test]
+fn ct_work_run_278_decides_on_its_failed_casal_read_in_the_kernel_not_on_the_load_before_it() {
+    use isolsim::workloads::fuzz::{Fuzz, FuzzConfig};
+    use isolsim::workloads::kernel::Protocol;
+    use isolsim::workloads::protocol::ProtocolFile;
+    let (cfg, _) = isolsim::config::load_with_sources(Some("arm64-server"), None, &[]).unwrap();
+    let fuzz = Fuzz::new(FuzzConfig { seed: 1, machine: cfg.machine, kernel: cfg.kernel, ..FuzzConfig::default() });
+    let run = fuzz.draw(278);
+    assert_eq!(run.seed, 14961117210284123077);
+    let p = ProtocolFile::builtin(Protocol::CtWork);
+    let decided = 657_923;
+    let (report, rows) = run.experiment(&p).unwrap().run_traced_to(200, decided).unwrap();
+    assert_eq!(report.orderings.interrupted_in_user, 0, "{:?}", report.first_break);
+    assert_eq!(report.first_break, None);
+    // The last rows before the decision that decide it (CPU, text).
+    let at = |cpu: usize, what: &str| {
+        rows.iter().rposition(|r| r.cpu == cpu && r.text.contains(what)).unwrap_or_else(|| panic!("{what}: {rows:#?}"))
+    };
+    let load = at(0, "isolation_defer_cpu+0x18: LDR X10,[X9] retires (= USER+work 1)");
+    let svc = at(1, "system call: exception to EL1");
+    let entered = at(1, "cpu1.context = KERNEL reaches memory");
+    let cas = at(0, "CASAL X12,X13,[X9] retires (= KERNEL)");
+    let decision = at(0, "decided: interrupt CPU 1");
+    assert_eq!(rows[decision].cycle, Some(decided));
+    // The load read USER+work before the system call; the CAS read KERNEL after the entry.
+    let load_read =
+        rows[..load].iter().rposition(|r| r.cpu == 0 && r.text.contains("reads cpu1.context = USER+work 1")).unwrap();
+    assert!(load_read < svc && svc < entered && entered < cas && cas < decision, "{rows:#?}");
+    // Where the IPI landed: after the return to user space (the whole run, this time).
+    let (_, rows) = run.experiment(&p).unwrap().run_traced_to(400, 680_000).unwrap();
+    let eret = rows.iter().position(|r| r.cpu == 1 && r.cycle > Some(decided) && r.text == "ERET to EL0").unwrap();
+    let irq =
+        rows.iter().position(|r| r.cpu == 1 && r.cycle > Some(decided) && r.text.starts_with("IRQ taken")).unwrap();
+    assert!(eret < irq && rows[irq].text == "IRQ taken in user space", "{rows:#?}");
+    assert!(report.orderings.exit_race > 0);
+}
+
+/// What timed runs cannot find, as the README's fuzz section states it: (protocol, consequence,
+/// why). The campaigns below expect each file's `@expect` minus these, and fail if one of them is
+/// found after all (then the limit, here and in the README, is out of date).
+const FUZZ_LIMITS: [(&str, isolsim::workloads::protocol::Consequence, &str); 3] = {
+    use isolsim::workloads::protocol::Consequence::SafetyViolation;
+    [
+        (
+            "entry-no-isb",
+            SafetyViolation,
+            "the timed I-side never fetches the patched site before the sender's invalidation completes",
+        ),
+        (
+            "entry-dmb-not-dsb",
+            SafetyViolation,
+            "the timed I-side never fetches the patched site before the sender's invalidation completes",
+        ),
+        ("check-reversed", SafetyViolation, "the skipped CPU's accesses come after the data was published"),
+    ]
+};
+
+/// Every shipped protocol and mutant: the built-in three and `workloads/protocols/mutants/*.S`.
+fn shipped_protocols() -> Vec<isolsim::workloads::protocol::ProtocolFile> {
+    use isolsim::workloads::protocol::ProtocolFile;
+    let mut files: Vec<_> = std::fs::read_dir(common::root().join("workloads/protocols"))
+        .unwrap()
+        .chain(std::fs::read_dir(common::root().join("workloads/protocols/mutants")).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "S"))
+        .collect();
+    files.sort();
+    files.iter().map(|f| ProtocolFile::load(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()))).collect()
+}
+
+/// Fuzzes every shipped protocol with `runs` runs of each seed (the CLI's defaults otherwise:
+/// arm64-server, 2 CPUs, 400 µs) and returns, per protocol, its name, what it expects (less the
+/// stated limits), and what each seed found.
+#[allow(clippy::type_complexity)]
+fn fuzz_every_protocol(
+    seeds: std::ops::RangeInclusive<u64>,
+    runs: u64,
+) -> Vec<(
+    String,
+    Vec<isolsim::workloads::protocol::Consequence>,
+    Vec<(u64, Vec<isolsim::workloads::protocol::Consequence>)>,
+)> {
+    use isolsim::workloads::fuzz::{Fuzz, FuzzConfig};
+    let (cfg, _) = isolsim::config::load_with_sources(Some("arm64-server"), None, &[]).unwrap();
+    let files = shipped_protocols();
+    assert!(files.len() >= 12, "{} protocol files", files.len());
+    files
+        .iter()
+        .map(|p| {
+            let expect = p.expect.clone().unwrap_or_else(|| panic!("{}: no @expect", p.name));
+            let reachable: Vec<_> =
+                expect.into_iter().filter(|c| !FUZZ_LIMITS.iter().any(|l| l.0 == p.name && l.1 == *c)).collect();
+            let found = seeds
+                .clone()
+                .map(|seed| {
+                    let fuzz = Fuzz::new(FuzzConfig {
+                        runs,
+                        seed,
+                        machine: cfg.machine.clone(),
+                        kernel: cfg.kernel.clone(),
+                        ..FuzzConfig::default()
+                    });
+                    (seed, fuzz.run(p, 0, |_| {}).unwrap().found())
+                })
+                .collect();
+            (p.name.clone(), reachable, found)
+        })
+        .collect()
+}
+
+/// Short version of the campaign below, in the normal suite: one seed, 40 runs; nothing a
+/// protocol does not expect is found (a correct protocol judged broken, or a mutant judged
+/// broken the wrong way, fails here), and what every run shows is found.
+#[test]
+fn no_shipped_protocol_shows_what_it_does_not_expect() {
+    use isolsim::workloads::protocol::Consequence::{IsolationBreak, SafetyViolation};
+    for (name, reachable, found) in fuzz_every_protocol(1..=1, 40) {
+        for (seed, f) in &found {
+            assert!(f.iter().all(|c| reachable.contains(c)), "{name} seed {seed}: found {f:?}, expects {reachable:?}");
+        }
+        // Found in every run or nearly: broadcast's and the exit/check mutants' breaks, the
+        // missing TLB flush.
+        let always = match name.as_str() {
+            "broadcast" | "check-reversed" | "exit-no-final-dmb" => vec![IsolationBreak],
+            "entry-no-flush" => vec![SafetyViolation],
+            _ => continue,
+        };
+        assert_eq!(found[0].1, always, "{name}");
+    }
+}
+
+/// Issue 21's cross-check: ten seeds of 500 runs each for every shipped protocol and mutant, each
+/// file's `@expect` found exactly (over the seeds; no seed finds anything it does not expect),
+/// less the stated limits of timed runs, which must not be found either. Minutes on two cores:
+/// `cargo test --release --test fuzz -- --ignored`.
+#[test]
+#[ignore]
+fn every_shipped_protocol_meets_its_expect_over_ten_seeds() {
+    let mut wrong = vec![];
+    for (name, reachable, found) in fuzz_every_protocol(1..=10, 500) {
+        let mut union = vec![];
+        for (seed, f) in &found {
+            if !f.iter().all(|c| reachable.contains(c)) {
+                wrong.push(format!("{name} seed {seed}: found {f:?}, expects {reachable:?}"));
+            }
+            for c in f {
+                if !union.contains(c) {
+                    union.push(*c);
+                }
+            }
+        }
+        union.sort();
+        if union != reachable {
+            wrong.push(format!(
+                "{name}: found {union:?} over the seeds, expects {reachable:?} (limits: {FUZZ_LIMITS:?})"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

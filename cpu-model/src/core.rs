@@ -195,7 +195,7 @@ pub struct Env<'a> {
     pub probes: &'a [Probe],
     /// The caller's number for each of `probes` (what a hit records).
     pub probe_ids: &'a [u16],
-    /// Data addresses whose retired loads are logged
+    /// Data addresses whose retired loads and read-modify-writes are logged
     /// ([`Observed::watched_loads`]), sorted.
     pub watch: &'a [Addr],
     /// Exhaustive runs: stop fetching once past this many instructions (a
@@ -247,12 +247,13 @@ pub struct RetiredStore {
     pub retired_at: Cycle,
 }
 
-/// A retired load from a watched address: which write it read and when.
+/// A retired load (or read-modify-write: its read) from a watched address: which write it read
+/// and when.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WatchedLoad {
     /// The address.
     pub addr: Addr,
-    /// Address of the load instruction.
+    /// Address of the load (or read-modify-write) instruction.
     pub pc: Addr,
     /// Exception level it ran at.
     pub el: u8,
@@ -272,7 +273,8 @@ pub struct WatchedLoad {
 pub struct Observed {
     /// Retirements of probed instructions, in order.
     pub probe_hits: Vec<ProbeHit>,
-    /// Retired loads from watched addresses, in retirement order.
+    /// Retired loads and read-modify-writes (their read) from watched addresses, in retirement
+    /// order.
     pub watched_loads: Vec<WatchedLoad>,
     /// Retired stores to watched addresses, in retirement (program) order.
     pub retired_stores: Vec<RetiredStore>,
@@ -1610,8 +1612,11 @@ impl Core {
             }
         }
         if slot != NO_SLOT {
+            // A load's read, or a read-modify-write's (a failed CAS included): the read a decision
+            // on the value rests on is whichever of them came last, as exploration's ghost reads
+            // have it.
             if !env.watch.is_empty()
-                && let Inst::Load { .. } = e.inst
+                && matches!(e.inst, Inst::Load { .. } | Inst::Rmw { .. })
                 && let Some(s) = self.lsq.get(slot)
                 && let (Some(addr), Some(read)) = (s.addr, s.read)
                 && env.watch.binary_search(&addr).is_ok()

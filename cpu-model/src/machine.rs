@@ -654,7 +654,7 @@ impl Machine {
         self.probes = sorted.into_iter().map(|(_, p)| p).collect();
     }
 
-    /// Logs retired loads from these addresses (each core's
+    /// Logs retired loads and read-modify-writes from these addresses (each core's
     /// [`Observed::watched_loads`]) and writes reaching them
     /// ([`Machine::watched_stores`]) from now on.
     pub fn set_watch(&mut self, addrs: &[Addr]) {

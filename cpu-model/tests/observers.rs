@@ -54,3 +54,31 @@ fn probes_log_each_retirement_with_registers_and_watched_loads_name_their_write(
     assert!(stores[1].at <= l.satisfied_at && l.satisfied_at <= l.retired_at);
     assert_ne!(l.source, WriteId::INIT);
 }
+
+/// The read of a read-modify-write is logged like a load's, a failed CAS's included: the read a
+/// decision on the value rests on may be an atomic's (issue 21: ct-work's sender loads the
+/// context word, then decides on what its CASAL read).
+#[test]
+fn watched_read_modify_writes_log_their_read_a_failed_cas_included() {
+    // P0 stores 7, then loads the word, then CASes it expecting 5 (fails: it holds 7), then
+    // swaps in 9.
+    let p0 = assemble(
+        "MOV X1, #7\nSTR X1, [X0]\nDMB ISH\nLDR X2, [X0]\nMOV X3, #5\nMOV X4, #8\nCASAL X3, X4, [X0]\nMOV X5, #9\nSWPAL X5, X6, [X0]",
+        0x1000,
+    )
+    .unwrap();
+    let mut code = CodeSpace::new();
+    code.add(p0);
+    let threads = vec![ThreadInit { pc: 0x1000, regs: vec![(Reg::x(0), 0x100)], ..Default::default() }];
+    let mut m = Machine::new(Arc::new(MachineConfig::default()), Arc::new(code), &threads, FlatMemory::new());
+    m.set_watch(&[0x100]);
+    let mut engine = Engine::new(m);
+    run(&mut engine, &[0], u64::MAX).unwrap();
+    let m = engine.model();
+    let reads: Vec<(u64, u64)> = m.observed(0).watched_loads.iter().map(|l| (l.pc - 0x1000, l.value)).collect();
+    // The LDR, the failed CASAL and the SWPAL, in program order, each with what it read.
+    assert_eq!(reads, vec![(12, 7), (24, 7), (32, 7)]);
+    assert!(m.observed(0).watched_loads.windows(2).all(|w| w[0].satisfied_at <= w[1].satisfied_at));
+    // The CAS wrote nothing; the swap did.
+    assert_eq!(m.watched_stores().iter().map(|s| s.value).collect::<Vec<_>>(), vec![7, 9]);
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::check::{CheckConfig, Counterexample};
-use crate::experiment::Violation;
+use crate::experiment::{Break, Violation};
 use crate::fuzz::FuzzRun;
 use crate::protocol::ProtocolFile;
 
@@ -45,6 +45,16 @@ pub enum Case {
         run: Box<FuzzRun>,
         /// The violation it ends in.
         violation: Violation,
+    },
+    /// A run of `isolsim fuzz` with an isolation break (not minimized: the run goes on after a
+    /// break, so the break's evidence is what is replayed).
+    #[serde(rename = "fuzz-isolation-break")]
+    FuzzBreak {
+        /// The run's parameters.
+        run: Box<FuzzRun>,
+        /// Its first interrupt of a CPU running user code (`None` if the run's breaks are
+        /// broadcast TLB invalidations).
+        evidence: Option<Break>,
     },
 }
 

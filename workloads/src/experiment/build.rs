@@ -391,25 +391,35 @@ impl Experiment {
     /// Runs the experiment to its horizon (or to the first safety violation,
     /// if so configured) and measures it.
     pub fn run(self) -> Result<Report, ExperimentError> {
-        self.run_inner(|_, _| {}, 0).map(|r| r.0)
+        self.run_inner(|_, _| {}, 0, None).map(|r| r.0)
     }
 
     /// [`Experiment::run`], calling `progress(now, end)` with the simulated cycle reached each time
     /// a hundredth of the run is done (for a progress bar).
     pub fn run_with_progress(self, progress: impl FnMut(Cycle, Cycle)) -> Result<Report, ExperimentError> {
-        self.run_inner(progress, 0).map(|r| r.0)
+        self.run_inner(progress, 0, None).map(|r| r.0)
     }
 
     /// Runs it, and draws the last `rows` events of every CPU up to the
     /// first violation (or the end) as a timeline.
     pub fn run_traced(self, rows: usize) -> Result<(Report, Vec<crate::timeline::Row>), ExperimentError> {
-        self.run_inner(|_, _| {}, rows)
+        self.run_inner(|_, _| {}, rows, None)
+    }
+
+    /// Runs it, and draws the last `rows` events of every CPU up to cycle `until`.
+    pub fn run_traced_to(
+        self,
+        rows: usize,
+        until: Cycle,
+    ) -> Result<(Report, Vec<crate::timeline::Row>), ExperimentError> {
+        self.run_inner(|_, _| {}, rows, Some(until))
     }
 
     fn run_inner(
         self,
         mut progress: impl FnMut(Cycle, Cycle),
         rows: usize,
+        trace_until: Option<Cycle>,
     ) -> Result<(Report, Vec<crate::timeline::Row>), ExperimentError> {
         let probes = PROBES
             .iter()
@@ -446,8 +456,14 @@ impl Experiment {
         }
         let end = stopped_at.unwrap_or(self.horizon);
         let events = engine.scheduler().events_processed();
-        let until = checker.violations().first().map_or(end, |v| v.at);
+        let violation_at = checker.violations().first().map(|v| v.at);
+        let report = measure::report(&self, engine.model(), &code, checker, end, events);
+        // Up to the first violation; else up to where the first isolation break's IPI landed.
+        let until = trace_until
+            .or(violation_at)
+            .or_else(|| report.first_break.as_ref().map(|b| super::trace::break_landed(engine.model(), b)))
+            .unwrap_or(end);
         let timeline = if rows > 0 { super::trace::timeline(&self, engine.model(), until, rows) } else { vec![] };
-        Ok((measure::report(&self, engine.model(), &code, checker, end, events), timeline))
+        Ok((report, timeline))
     }
 }

@@ -49,9 +49,9 @@ pub(crate) struct Kick {
     /// Retirement of the call's first instruction (`kick_publish`, `flush_publish`): what
     /// was published before is covered.
     pub publish: Cycle,
-    /// Per target CPU: (cpu, skipped, decision cycle, cycle the sender's read of the target's
-    /// state was satisfied: the decision's cycle if the protocol read it with an atomic, which
-    /// is not logged).
+    /// Per target CPU: (cpu, skipped, decision cycle, cycle the sender's last read of the
+    /// target's state was satisfied, by a load or an atomic's read such as a failed CAS: the
+    /// decision's cycle if it read none).
     pub decisions: Vec<(usize, bool, Cycle, Cycle)>,
     /// When it returned.
     pub done: Option<Cycle>,
@@ -529,7 +529,10 @@ impl Checker {
         self.last_state_read(m, c, target, decided).map_or(decided, |l| l.satisfied_at)
     }
 
-    /// Sender `c`'s last read of `target`'s state words retired by `decided`.
+    /// Sender `c`'s last read of `target`'s state words retired by `decided`: the read the
+    /// decision rests on, a load's or a read-modify-write's (a CAS that failed because the CPU
+    /// had entered the kernel decides on what it read, not on the load before it), as
+    /// `isolsim check`'s monitor takes the last ghost read.
     fn last_state_read(&self, m: &Machine, c: usize, target: usize, decided: Cycle) -> Option<WatchedLoad> {
         let i = self.isolated_index.get(target).copied().flatten()?;
         let words = self.layout.state_words[i];

@@ -10,6 +10,16 @@ use super::build::{Experiment, PROBES, probe};
 use crate::timeline::CodeNames;
 use crate::timeline::Row;
 
+/// Where isolation break `b` ends: the IRQ its decision sent, taken by the CPU (the decision's
+/// cycle if none was taken before the run ended).
+pub(crate) fn break_landed(m: &Machine, b: &super::Break) -> Cycle {
+    m.state().cores[b.cpu]
+        .exceptions()
+        .iter()
+        .find(|e| e.kind == ExceptionKind::Irq && e.taken_at > b.decided_at)
+        .map_or(b.decided_at, |e| e.taken_at)
+}
+
 /// Rows for every CPU's events up to `until`, the last `max_rows` of them.
 pub(crate) fn timeline(exp: &Experiment, m: &Machine, until: Cycle, max_rows: usize) -> Vec<Row> {
     let l = &exp.layout;
