@@ -90,11 +90,10 @@ fn generated_programs_agree_with_herd7_sc() {
     campaign_agrees(Mode::Sc);
 }
 
-/// Open: seed 2026 has one disagreement (G1815, README): `aarch64.cat` does
-/// not order a no-return atomic's read (STADD: `R & NoRet`) by DMB LD/DSB LD,
-/// isolsim does. Run with `cargo test --release --test difftest_herd -- --ignored`.
+/// Seed 2026 found the NoRet rule (G1815, now
+/// `workloads/litmus/classic/MP+stadd-dmb.ld+ldar.litmus`): a DMB LD or DSB LD
+/// does not order a no-return atomic's read (STADD: `R & NoRet`).
 #[test]
-#[ignore = "one open arm disagreement (NoRet atomics and DMB LD): README, Differential testing against herd7"]
 fn generated_programs_agree_with_herd7_arm() {
     campaign_agrees(Mode::Arm);
     // The campaign had instruction-fetch programs among them.

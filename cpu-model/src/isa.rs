@@ -662,7 +662,9 @@ impl Inst {
         match *self {
             Inst::Rmw { op, rs, rt, acquire, release, .. } => {
                 let acquire = acquire && (op == RmwOp::Cas || !rt.reg.is_zero());
-                Some(Rmw { op, acquire, release, word: rs.width == Width::W })
+                // ST<op>: "not regarded as doing a read for the purpose of a DMB LD".
+                let no_ret = !matches!(op, RmwOp::Cas | RmwOp::Swp) && rt.reg.is_zero();
+                Some(Rmw { op, acquire, release, word: rs.width == Width::W, no_ret })
             }
             _ => None,
         }

@@ -358,7 +358,7 @@ fn template(p: &Program) -> Template {
                     // The read, then the write, with the instruction's dependencies.
                     e.kind = EventKind::Read { acquire };
                     e.addr = LOCS[loc].0;
-                    e.atomic = Some(Atomic { acquire, release });
+                    e.atomic = Some(Atomic { acquire, release, no_ret: false });
                     e.addr_deps = addr_dep.map(|r| load_po[r]).into_iter().collect();
                     e.data_deps = data_dep.map(|r| load_po[r]).into_iter().collect();
                     let id = WriteId { tid, iid: po + 1 };

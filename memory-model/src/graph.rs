@@ -89,6 +89,9 @@ pub struct Atomic {
     /// `L` or `AL`: the write is a release, and the instruction is ordered
     /// as one even if it does not write.
     pub release: bool,
+    /// An ST<op>: its read is herd's `NoRet`, which DMB LD and DSB LD do not order.
+    #[serde(default)]
+    pub no_ret: bool,
 }
 
 /// One event of an execution.
@@ -963,8 +966,9 @@ impl<'g> Exec<'g> {
         bob.extend(self.po_fence_po(Fence::is_full, any));
         // [L];po;[A]
         bob.extend(self.po_pairs(|a, b| rel(a) && self.is_acq(b)));
-        // [R];po;[dmb.ld];po
-        bob.extend(self.po_fence_po(Fence::is_load, |a, _| read(a)));
+        // [R \ NoRet];po;[dmb.ld];po
+        let no_ret = |a: usize| self.event(a).and_then(|e| e.atomic).is_some_and(|x| x.no_ret);
+        bob.extend(self.po_fence_po(Fence::is_load, |a, _| read(a) && !no_ret(a)));
         // [A];po
         bob.extend(self.po_pairs(|a, _| self.is_acq(a)));
         // [W];po;[dmb.st];po;[W]
@@ -1241,7 +1245,7 @@ mod tests {
     /// [`Build::from`]) and write.
     fn rmw(addr: Addr, value: Value, order: &str) -> [Event; 2] {
         let (acquire, release) = (order.contains('A'), order.contains('L'));
-        let atomic = Some(Atomic { acquire, release });
+        let atomic = Some(Atomic { acquire, release, no_ret: false });
         let read = Event { atomic, ..r(addr) };
         let read = if acquire { read.acq() } else { read };
         let write = Event { atomic, ..w(addr, value) };

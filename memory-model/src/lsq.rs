@@ -224,6 +224,9 @@ impl Visible {
 #[derive(Clone, Copy, Debug)]
 struct Prefix {
     loads_done: bool,
+    /// Earlier loads finished, leaving out the reads of no-return atomics
+    /// (what a DMB LD or DSB LD waits for under Arm).
+    returning_loads_done: bool,
     stores_done: bool,
     addrs_determined: bool,
     branches_done: bool,
@@ -252,6 +255,7 @@ impl Prefix {
 
     const START: Prefix = Prefix {
         loads_done: true,
+        returning_loads_done: true,
         stores_done: true,
         addrs_determined: true,
         branches_done: true,
@@ -274,6 +278,7 @@ impl Prefix {
         match s.kind {
             SlotKind::Load { acquire } => {
                 self.loads_done &= s.done;
+                self.returning_loads_done &= s.done;
                 self.addrs_determined &= s.addr_determined();
                 if acquire {
                     self.acquire_unfinished |= !s.done;
@@ -302,6 +307,7 @@ impl Prefix {
                 // Both a load and a store until performed; the ordering of
                 // its acquire and release halves applies whatever it does.
                 self.loads_done &= s.done;
+                self.returning_loads_done &= s.done || r.no_ret;
                 self.stores_done &= s.done;
                 self.addrs_determined &= s.addr_determined();
                 if r.acquire {
@@ -643,7 +649,7 @@ impl Lsq {
                         // Arm: [DC.CVAU]; po; [dmb.full]; po; [M]: a full barrier also
                         // waits for an earlier clean.
                         _ if f.is_full() => !p.any_barrier_pending && p.loads_done && p.stores_done && !p.dc_pending,
-                        _ if f.is_load() => p.loads_done,
+                        _ if f.is_load() => p.returning_loads_done,
                         _ if f.is_store() => p.stores_done,
                         _ => p.addrs_determined,
                     }
@@ -949,7 +955,7 @@ mod tests {
 
     fn rmw(q: &mut Lsq, iid: u32, addr: Addr, op: RmwOp, order: &str, operand: Value) -> Seq {
         let (acquire, release) = (order.contains('A'), order.contains('L'));
-        let s = q.push(iid, SlotKind::Rmw(Rmw { op, acquire, release, word: false }));
+        let s = q.push(iid, SlotKind::Rmw(Rmw { op, acquire, release, word: false, no_ret: false }));
         q.set_addr(s, Some(addr), true);
         q.set_data(s, Some(operand), true);
         s

@@ -206,6 +206,11 @@ pub struct Rmw {
     /// The 32-bit (`W`) form: the old value is the low 32 bits of the
     /// location, the new one is written zero-extended.
     pub word: bool,
+    /// An ST<op> (an LD<op> whose destination is the zero register): Arm
+    /// does not count its read for a DMB LD or DSB LD (`[R \ NoRet]` in
+    /// aarch64.cat's `bob` and `DSB-ob`).
+    #[serde(default)]
+    pub no_ret: bool,
 }
 
 impl Rmw {
@@ -276,7 +281,7 @@ mod tests {
 
     #[test]
     fn rmw_operations_and_widths() {
-        let rmw = |op, word| Rmw { op, acquire: false, release: false, word };
+        let rmw = |op, word| Rmw { op, acquire: false, release: false, word, no_ret: false };
         assert_eq!(rmw(RmwOp::Add, false).apply(u64::MAX, 2, 0), Some(1));
         assert_eq!(rmw(RmwOp::Add, true).apply(0xffff_ffff, 2, 0), Some(1), "W: wraps at 32 bits");
         assert_eq!(rmw(RmwOp::Clr, false).apply(0b1110, 0b0110, 0), Some(0b1000));
