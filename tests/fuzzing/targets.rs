@@ -362,7 +362,7 @@ fn replay_reader() -> Reader {
                 });
                 verdict(r.map_err(|e| replay_error(NAME, &e.to_string())), whole)
             }
-            Case::Fuzz { run, .. } => {
+            Case::Fuzz { run, .. } | Case::FuzzBreak { run, .. } => {
                 verdict(run.experiment(&p).map_err(|e| replay_error(NAME, &e.to_string())), whole)
             }
         }
