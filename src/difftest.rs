@@ -567,15 +567,7 @@ fn tidy(mut t: LitmusTest) -> LitmusTest {
 }
 
 fn prop_locs(p: &Prop, out: &mut Vec<Loc>) {
-    match p {
-        Prop::True | Prop::False => {}
-        Prop::Atom(a) => out.push(a.loc.clone()),
-        Prop::Not(q) => prop_locs(q, out),
-        Prop::And(a, b) | Prop::Or(a, b) | Prop::Implies(a, b) => {
-            prop_locs(a, out);
-            prop_locs(b, out);
-        }
-    }
+    out.extend(p.atoms().into_iter().map(|a| a.loc.clone()));
 }
 
 /// A value as printed in a final state, back to a litmus value.

@@ -367,6 +367,26 @@ pub enum Prop {
     Implies(Box<Prop>, Box<Prop>),
 }
 
+impl Prop {
+    /// Its atoms (`loc = value`), left to right.
+    pub fn atoms(&self) -> Vec<&Atom> {
+        fn walk<'a>(p: &'a Prop, out: &mut Vec<&'a Atom>) {
+            match p {
+                Prop::True | Prop::False => {}
+                Prop::Atom(a) => out.push(a),
+                Prop::Not(q) => walk(q, out),
+                Prop::And(a, b) | Prop::Or(a, b) | Prop::Implies(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+}
+
 /// Quantifier of the final condition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Quantifier {

@@ -210,15 +210,7 @@ impl CProp {
 }
 
 fn prop_locs(p: &Prop, out: &mut Vec<(Loc, Pos)>) {
-    match p {
-        Prop::True | Prop::False => {}
-        Prop::Atom(a) => out.push((a.loc.clone(), a.pos)),
-        Prop::Not(q) => prop_locs(q, out),
-        Prop::And(a, b) | Prop::Or(a, b) | Prop::Implies(a, b) => {
-            prop_locs(a, out);
-            prop_locs(b, out);
-        }
-    }
+    out.extend(p.atoms().into_iter().map(|a| (a.loc.clone(), a.pos)));
 }
 
 /// Per-thread register assignment of a C thread.

@@ -23,7 +23,7 @@
 
 use serde::Serialize;
 
-use super::ast::{Loc, Prop, Quantifier, Value};
+use super::ast::{Loc, Prop, Quantifier};
 use super::compile::{Compiled, Kind};
 use super::run::{ExploreSummary, TestRun};
 use sim::stats::Summary;
@@ -138,16 +138,6 @@ fn fmt_loc(l: &Loc) -> String {
     }
 }
 
-fn fmt_atom_value(v: &Value) -> String {
-    match v {
-        Value::Int(i) => i.to_string(),
-        Value::Loc(n) => n.clone(),
-        Value::Label { tid, label } => format!("P{tid}:{label}"),
-        Value::Instr(t) if t.eq_ignore_ascii_case("NOP") => "NOP".to_string(),
-        Value::Instr(t) => format!("instr:\"{t}\""),
-    }
-}
-
 /// Prints a proposition the way herd7 reprints it.
 pub fn fmt_prop(p: &Prop) -> String {
     fn go(p: &Prop, out: &mut String) {
@@ -166,7 +156,7 @@ pub fn fmt_prop(p: &Prop) -> String {
             Prop::Atom(a) => {
                 out.push_str(&fmt_loc(&a.loc));
                 out.push('=');
-                out.push_str(&fmt_atom_value(&a.value));
+                out.push_str(&super::print::value_text(&a.value));
             }
             Prop::Not(q) => {
                 out.push_str("not (");
