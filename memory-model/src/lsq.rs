@@ -566,7 +566,7 @@ impl Lsq {
                     || p.ld_pending
                     || p.acquire_unsatisfied
                     || release_before_acquire)
-                    && self.after_line_clean(i, s.addr.expect("checked above"))
+                    && self.after_line_clean(p, i, s.addr.expect("checked above"))
             }
             // A DSB of any kind holds later loads back, as under ARMv8.
             Mode::Tso => {
@@ -590,7 +590,7 @@ impl Lsq {
                     && !p.any_barrier_pending
                     && !p.acquire_unfinished
                     && (!release || (p.loads_done && p.stores_done))
-                    && self.after_line_clean(i, addr)
+                    && self.after_line_clean(p, i, addr)
             }
             Mode::Tso | Mode::Sc => {
                 p.branches_done && p.addrs_determined && p.loads_cleans_done() && p.stores_done && !p.full_pending
@@ -616,7 +616,7 @@ impl Lsq {
             // rules together.
             Mode::Arm => {
                 let waits = p.any_barrier_pending || p.acquire_unfinished || (r.acquire && p.release_unpropagated);
-                !waits && (!r.release || (p.loads_done && p.stores_done)) && self.after_line_clean(i, addr)
+                !waits && (!r.release || (p.loads_done && p.stores_done)) && self.after_line_clean(p, i, addr)
             }
             Mode::Tso | Mode::Sc => p.loads_cleans_done() && p.stores_done && !p.full_pending,
         };
@@ -711,8 +711,9 @@ impl Lsq {
 
     /// ARMv8: an access at index `i` to `addr` waits for an earlier clean of its cache line
     /// ([DC.CVAU]; (po & scl); [M]).
-    fn after_line_clean(&self, i: usize, addr: Addr) -> bool {
-        self.line_settled(i, addr, |q| matches!(q.kind, SlotKind::Maint(MaintOp::DcCvau)))
+    /// The prefix says whether any earlier clean is pending at all, so the scan runs only then.
+    fn after_line_clean(&self, p: &Prefix, i: usize, addr: Addr) -> bool {
+        !p.dc_pending || self.line_settled(i, addr, |q| matches!(q.kind, SlotKind::Maint(MaintOp::DcCvau)))
     }
 
     /// Can the satisfied load at index `i` no longer be restarted?
