@@ -232,10 +232,11 @@ struct FuzzArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
-    /// Do not minimize the first violation (delta debugging over the run's parameters).
+    /// Do not minimize the first violation and the first isolation break (delta debugging over
+    /// the run's parameters).
     #[arg(long)]
     no_minimize: bool,
-    /// Where to save the minimized violation as a replay file.
+    /// Where to save the minimized violation and isolation break as replay files.
     #[arg(long, default_value = "counterexamples")]
     save: PathBuf,
 }
@@ -1022,7 +1023,7 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
             }
         }
         if let Some(run) = &report.first_break {
-            match fuzz_break(protocol, run, &a.save) {
+            match fuzz_break(protocol, run, &a.save, !a.no_minimize) {
                 Ok(t) => text.push_str(&t),
                 Err(e) => {
                     eprintln!("{e}");
@@ -1102,7 +1103,7 @@ fn fuzz_counterexample(
     let file = save.join(format!("{}.fuzz.safety-violation.json", protocol.name));
     let json = serde_json::to_string_pretty(&ReplayFile::new(
         protocol,
-        Case::Fuzz { run: Box::new(m.run.clone()), violation: m.violation.clone() },
+        Case::Fuzz { run: Box::new(m.run.clone()), violation: m.found.clone() },
     ))
     .expect("serialises");
     std::fs::create_dir_all(save)
@@ -1112,7 +1113,7 @@ fn fuzz_counterexample(
         "\nMinimized (delta debugging, {} runs tried): the run stops after {} simulator events instead of {}\n",
         m.tries, m.events.1, m.events.0
     );
-    t.push_str(&isolsim::verify::fuzz_counterexample_text(&m.violation, &rows, m.run.run.cpus, &m.run.machine));
+    t.push_str(&isolsim::verify::fuzz_counterexample_text(&m.found, &rows, m.run.run.cpus, &m.run.machine));
     t.push_str(&format!("\nSaved: {} (isolsim replay {})\n", file.display(), file.display()));
     Ok(t)
 }
@@ -1148,14 +1149,25 @@ fn replay_fuzz_run(
     Ok((text, report, rows))
 }
 
-/// Saves the first run with an isolation break as a replay file and draws it up to where its
-/// interrupt landed.
+/// Minimizes the first run with an isolation break, saves it as a replay file and draws it up
+/// to where its interrupt landed.
 fn fuzz_break(
     protocol: &isolsim::workloads::protocol::ProtocolFile,
     run: &isolsim::workloads::fuzz::FuzzRun,
     save: &std::path::Path,
+    minimize: bool,
 ) -> Result<String, String> {
     use isolsim::workloads::replay::{Case, ReplayFile};
+    let m = if minimize {
+        Some(
+            isolsim::workloads::fuzz::minimize_break(protocol, run, 300)
+                .map_err(|e| e.to_string())?
+                .ok_or("the first run with an isolation break has none when rebuilt (a simulator bug)")?,
+        )
+    } else {
+        None
+    };
+    let run = m.as_ref().map_or(run, |m| &m.run);
     let (report, rows) = run
         .experiment(protocol)
         .and_then(|e| e.run_traced(isolsim::verify::TIMELINE_ROWS))
@@ -1169,7 +1181,20 @@ fn fuzz_break(
     std::fs::create_dir_all(save)
         .and_then(|_| isolsim::write_atomically(&file, json.as_bytes()))
         .map_err(|e| format!("{}: cannot write ({e})", save.display()))?;
-    let mut t = isolsim::verify::fuzz_break_text(report.first_break.as_ref(), &rows, run.run.cpus, &run.machine, false);
+    let mut t = match &m {
+        Some(m) => format!(
+            "\nMinimized (delta debugging, {} runs tried): the run takes {} simulator events instead of {}\n",
+            m.tries, m.events.1, m.events.0
+        ),
+        None => String::new(),
+    };
+    t.push_str(&isolsim::verify::fuzz_break_text(
+        report.first_break.as_ref(),
+        &rows,
+        run.run.cpus,
+        &run.machine,
+        false,
+    ));
     t.push_str(&format!("\nSaved: {} (isolsim replay {})\n", file.display(), file.display()));
     Ok(t)
 }

@@ -45,7 +45,11 @@ fn fuzz_reports_coverage_and_the_verdict() {
         "{s}"
     );
 
-    // The break is saved as a replay file, drawn up to where its interrupt landed, and replays.
+    // The break is minimized (fewer simulator events, still a break of the same cause), saved
+    // as a replay file, drawn up to where its interrupt landed, and replays.
+    let minimized = s.lines().find(|l| l.starts_with("Minimized (delta debugging,")).expect("minimized");
+    let events: Vec<u64> = minimized.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert!(matches!(events[..], [_, after, before] if after < before), "{minimized}");
     assert!(s.contains("Isolation break (the last 40 events before its interrupt landed"), "{s}");
     assert!(s.lines().any(|l| l.ends_with("| IRQ taken in user space")), "{s}");
     let file = dir.path().join("exit-no-final-dmb.fuzz.isolation-break.json");

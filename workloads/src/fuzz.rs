@@ -288,18 +288,20 @@ pub fn outcome(index: u64, r: &Report) -> RunOutcome {
     }
 }
 
-/// A violating run made smaller by delta debugging: fewer events and
-/// smaller delays, still ending in a violation of the same kind.
+/// A fuzz finding made smaller by delta debugging: fewer events and smaller
+/// delays, still ending in a finding of the same kind. `T` is the finding: a
+/// [`Violation`] (from [`minimize`]) or an isolation [`Break`] (from
+/// [`minimize_break`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Minimized {
+pub struct Minimized<T = Violation> {
     /// The smallest run found.
     pub run: FuzzRun,
-    /// Its violation.
-    pub violation: Violation,
+    /// Its finding.
+    pub found: T,
     /// Runs tried.
     pub tries: u64,
-    /// Simulator events until the run stopped at its violation (the end of the checked
-    /// chunk of simulated time it happened in), before and after.
+    /// Simulator events of the run (for a violation: until it stopped at the end of the
+    /// checked chunk of simulated time the violation happened in), before and after.
     pub events: (u64, u64),
 }
 
@@ -348,12 +350,48 @@ const SIMPLIFICATIONS: [Simplification; 18] = [
 /// violation), or after `max_tries` runs. Deterministic: runs are rebuilt
 /// from their parameters.
 pub fn minimize(p: &ProtocolFile, run: &FuzzRun, max_tries: u64) -> Result<Option<Minimized>, ExperimentError> {
-    let violates = |r: &FuzzRun| -> Result<Option<(Violation, u64)>, ExperimentError> {
-        let report = r.experiment(p)?.run()?;
-        Ok(report.safety.violations.first().cloned().map(|v| (v, report.events)))
-    };
-    let Some((first, events_before)) = violates(run)? else { return Ok(None) };
-    let (mut best, mut violation, mut events) = (run.clone(), first.clone(), events_before);
+    shrink(
+        run,
+        max_tries,
+        |r| {
+            let report = r.experiment(p)?.run()?;
+            Ok(report.safety.violations.first().cloned().map(|v| (v, report.events)))
+        },
+        |a, b| a.kind == b.kind,
+    )
+}
+
+/// Delta debugging of run `run` of protocol `p` with an isolation break, as [`minimize`] does
+/// for violations: a simplification is kept while the run still interrupts an isolated CPU in
+/// user space for a cause of the same kind (a reordered state write, or a decision on what
+/// was read) after no more simulator events.
+pub fn minimize_break(
+    p: &ProtocolFile,
+    run: &FuzzRun,
+    max_tries: u64,
+) -> Result<Option<Minimized<Break>>, ExperimentError> {
+    shrink(
+        run,
+        max_tries,
+        |r| {
+            let report = r.experiment(p)?.run()?;
+            Ok(report.first_break.map(|b| (b, report.events)))
+        },
+        |a, b| std::mem::discriminant(&a.cause()) == std::mem::discriminant(&b.cause()),
+    )
+}
+
+/// The delta-debugging loop shared by [`minimize`] and [`minimize_break`]: `finds` runs a
+/// candidate and returns its finding with the simulator events it took; `same` says whether
+/// a finding is of the first one's kind.
+fn shrink<T: Clone>(
+    run: &FuzzRun,
+    max_tries: u64,
+    finds: impl Fn(&FuzzRun) -> Result<Option<(T, u64)>, ExperimentError>,
+    same: impl Fn(&T, &T) -> bool,
+) -> Result<Option<Minimized<T>>, ExperimentError> {
+    let Some((first, events_before)) = finds(run)? else { return Ok(None) };
+    let (mut best, mut found, mut events) = (run.clone(), first.clone(), events_before);
     let mut tries = 1;
     let mut changed = true;
     while changed && tries < max_tries {
@@ -365,13 +403,13 @@ pub fn minimize(p: &ProtocolFile, run: &FuzzRun, max_tries: u64) -> Result<Optio
                 continue;
             }
             tries += 1;
-            if let Some((v, e)) = violates(&candidate)?
-                && v.kind == first.kind
+            if let Some((f, e)) = finds(&candidate)?
+                && same(&f, &first)
                 && e <= events
             {
-                (best, violation, events, changed) = (candidate, v, e, true);
+                (best, found, events, changed) = (candidate, f, e, true);
             }
         }
     }
-    Ok(Some(Minimized { run: best, violation, tries, events: (events_before, events) }))
+    Ok(Some(Minimized { run: best, found, tries, events: (events_before, events) }))
 }

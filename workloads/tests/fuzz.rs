@@ -95,12 +95,30 @@ fn minimizing_keeps_the_violation_and_takes_events_away() {
     let fuzz = Fuzz::new(FuzzConfig { runs: 1, ..FuzzConfig::default() });
     let run = fuzz.draw(0);
     let m = workloads::fuzz::minimize(&p, &run, 200).unwrap().expect("run 0 violates");
-    assert_eq!(m.violation.kind, "stale translation");
+    assert_eq!(m.found.kind, "stale translation");
     assert!(m.events.1 < m.events.0, "{:?}", m.events);
     // The minimized run violates the same way when rebuilt from its parameters.
     let again = m.run.experiment(&p).unwrap().run().unwrap();
-    assert_eq!(again.safety.violations.first(), Some(&m.violation));
+    assert_eq!(again.safety.violations.first(), Some(&m.found));
     assert_eq!(workloads::fuzz::minimize(&p, &run, 200).unwrap().as_ref(), Some(&m), "deterministic");
+}
+
+#[test]
+fn minimizing_a_break_keeps_its_cause_and_takes_events_away() {
+    let p = mutant("exit-no-final-dmb");
+    let fuzz = Fuzz::new(FuzzConfig { runs: 60, ..FuzzConfig::default() });
+    let report = fuzz.run(&p, 1, |_| {}).unwrap();
+    let run = report.first_break.expect("exit-no-final-dmb breaks isolation within 60 runs");
+    let m = workloads::fuzz::minimize_break(&p, &run, 300).unwrap().expect("the run breaks when rebuilt");
+    assert!(m.events.1 < m.events.0, "{:?}", m.events);
+    assert!(matches!(m.found.cause(), Cause::Reordered(_)), "{}", m.found.cause());
+    // The minimized run breaks the same way when rebuilt from its parameters.
+    let again = m.run.experiment(&p).unwrap().run().unwrap();
+    assert_eq!(again.first_break.as_ref(), Some(&m.found));
+    assert_eq!(again.events, m.events.1);
+    // A protocol without breaks has nothing to minimize.
+    let deferred = ProtocolFile::builtin(Protocol::Deferred);
+    assert_eq!(workloads::fuzz::minimize_break(&deferred, &run, 10).unwrap(), None);
 }
 
 /// The cause comes from the order the run recorded: the sender's data store still buffered
