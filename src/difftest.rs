@@ -18,10 +18,12 @@
 //! the seed only, never on `jobs`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
 use workloads::litmus::ast::{Atom, Condition, InitItem, LitmusTest, Loc, Pos, Prop, Quantifier, Threads, Value};
 use workloads::litmus::generate::{self, Target};
 use workloads::litmus::herd::{Herd, Outcomes, location_key};
@@ -143,6 +145,9 @@ pub struct Summary {
     pub compared: u64,
     /// Disagreements, in program order.
     pub disagreements: Vec<Disagreement>,
+    /// Disagreements found by an earlier run of a resumed campaign (`--log`): their labels
+    /// (their programs were written under that run's `--keep`).
+    pub earlier: Vec<String>,
     /// Programs not compared, by class.
     pub skipped: BTreeMap<String, u64>,
     /// Programs a tool gave no answer for: (label, why).
@@ -154,10 +159,12 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn merge(&mut self, o: Summary) {
+    /// Adds `o`, the summary of other programs of the campaign.
+    pub fn merge(&mut self, o: Summary) {
         self.programs += o.programs;
         self.compared += o.compared;
         self.disagreements.extend(o.disagreements);
+        self.earlier.extend(o.earlier);
         for (k, v) in o.skipped {
             *self.skipped.entry(k).or_default() += v;
         }
@@ -326,26 +333,30 @@ pub fn compare(herd: &Herd, mode: Mode, cases: &[Case]) -> (Vec<Verdict>, f64, f
     (verdicts, isolsim_seconds, herd_seconds)
 }
 
-/// Runs the cases `case(0..n)` and returns the summary; `progress(done)` is
-/// called as chunks finish (from worker threads).
+/// Runs the cases `case(0..n)` but those in `done` (ranges of a resumed campaign's log) and
+/// returns the summary of those it ran; `progress(done)` is called as chunks finish, and
+/// `record(first, end, summary)` with each finished chunk (both from worker threads).
 pub fn campaign(
     herd: &Herd,
     n: u64,
     case: &(dyn Fn(u64) -> Case + Sync),
     opts: &Options,
+    done: &[Range<u64>],
     progress: &(dyn Fn(u64) + Sync),
+    record: &(dyn Fn(u64, u64, &Summary) + Sync),
 ) -> Result<Summary, String> {
     use rayon::prelude::*;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build().map_err(|e| e.to_string())?;
-    let done = AtomicU64::new(0);
-    let chunks: Vec<(u64, u64)> = (0..n).step_by(CHUNK).map(|s| (s, (s + CHUNK as u64).min(n))).collect();
+    let finished = AtomicU64::new(0);
+    let chunks = chunks(n, done);
     let parts: Vec<Summary> = pool.install(|| {
         chunks
             .par_iter()
             .map(|&(a, b)| {
                 let cases: Vec<Case> = (a..b).map(case).collect();
                 let s = chunk(herd, &cases, opts);
-                progress(done.fetch_add(b - a, Ordering::Relaxed) + (b - a));
+                record(a, b, &s);
+                progress(finished.fetch_add(b - a, Ordering::Relaxed) + (b - a));
                 s
             })
             .collect()
@@ -355,6 +366,167 @@ pub fn campaign(
         total.merge(p);
     }
     Ok(total)
+}
+
+/// The chunks of `0..n` left to run: `CHUNK`-aligned pieces, without what `done` holds.
+fn chunks(n: u64, done: &[Range<u64>]) -> Vec<(u64, u64)> {
+    let mut out = vec![];
+    for s in (0..n).step_by(CHUNK) {
+        let mut a = s;
+        let e = (s + CHUNK as u64).min(n);
+        while a < e {
+            match done.iter().find(|r| r.contains(&a)) {
+                Some(r) => a = r.end.min(e),
+                None => {
+                    let b = done.iter().filter(|r| r.start > a).map(|r| r.start).min().unwrap_or(e).min(e);
+                    out.push((a, b));
+                    a = b;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One finished chunk of a campaign: a line of `isolsim difftest --log`, appended as the chunk
+/// ends, so that a stopped campaign resumes (`--resume`) with what is not in it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogLine {
+    /// The model compared.
+    pub model: Mode,
+    /// The seed of the programs.
+    pub seed: u64,
+    /// The chunk: programs `first..end` of the seed.
+    pub first: u64,
+    /// One past its last program.
+    pub end: u64,
+    /// Programs both tools answered for.
+    pub compared: u64,
+    /// Programs not compared, by class.
+    pub skipped: BTreeMap<String, u64>,
+    /// Programs a tool gave no answer for: (label, why).
+    pub failed: Vec<(String, String)>,
+    /// Labels of the programs the tools disagreed on.
+    pub disagreements: Vec<String>,
+    /// Seconds isolsim spent on the chunk.
+    pub isolsim_seconds: f64,
+    /// Seconds herd7 spent on the chunk.
+    pub herd_seconds: f64,
+}
+
+impl LogLine {
+    /// The line of chunk `first..end` of a campaign of `model` and `seed` that found `s`.
+    pub fn new(model: Mode, seed: u64, first: u64, end: u64, s: &Summary) -> LogLine {
+        LogLine {
+            model,
+            seed,
+            first,
+            end,
+            compared: s.compared,
+            skipped: s.skipped.clone(),
+            failed: s.failed.clone(),
+            disagreements: s.disagreements.iter().map(|d| d.label.clone()).collect(),
+            isolsim_seconds: s.isolsim_seconds,
+            herd_seconds: s.herd_seconds,
+        }
+    }
+
+    /// What the line says is wrong with it, if anything (its counts must add up).
+    fn check(&self) -> Option<String> {
+        let programs = self.end.checked_sub(self.first).filter(|&p| p > 0);
+        let Some(programs) = programs else {
+            return Some(format!("`first` = {} is not below `end` = {}", self.first, self.end));
+        };
+        let skipped = self.skipped.values().try_fold(0u64, |a, &v| a.checked_add(v));
+        let counted =
+            skipped.and_then(|k| k.checked_add(self.compared)).and_then(|k| k.checked_add(self.failed.len() as u64));
+        if counted != Some(programs) {
+            return Some(format!(
+                "compared, skipped and failed programs do not add up to the chunk's {programs} ({}..{})",
+                self.first, self.end
+            ));
+        }
+        if self.disagreements.len() as u64 > self.compared {
+            return Some("more disagreements than compared programs".into());
+        }
+        if !(self.isolsim_seconds >= 0.0 && self.herd_seconds >= 0.0) {
+            return Some("a time that is not a number of seconds".into());
+        }
+        None
+    }
+
+    /// The summary the line stands for.
+    fn summary(&self) -> Summary {
+        Summary {
+            programs: self.end - self.first,
+            compared: self.compared,
+            disagreements: vec![],
+            earlier: self.disagreements.clone(),
+            skipped: self.skipped.clone(),
+            failed: self.failed.clone(),
+            isolsim_seconds: self.isolsim_seconds,
+            herd_seconds: self.herd_seconds,
+        }
+    }
+}
+
+/// Reads the log `text` (file `name`) of a campaign of `model`, `seed` and `n` programs: the
+/// summary of the chunks it holds and their ranges, and the length of the text up to its last
+/// whole line (a line cut short by a killed run is dropped, to be run again). Refused with
+/// `name:line:col`: a line that is not a chunk, a chunk of another campaign, beyond `n`, or
+/// overlapping another.
+pub fn read_log(
+    name: &str,
+    text: &str,
+    model: Mode,
+    seed: u64,
+    n: u64,
+) -> Result<(Summary, Vec<Range<u64>>, usize), InputError> {
+    let whole = text.rfind('\n').map_or(0, |i| i + 1);
+    let mut total = Summary::default();
+    let mut ranges: Vec<(Range<u64>, usize)> = vec![];
+    let at = |line: usize, col: usize, msg: String| InputError { path: name.to_string(), line, col, msg };
+    for (i, l) in text[..whole].lines().enumerate() {
+        let number = i + 1;
+        let line: LogLine = serde_json::from_str(l).map_err(|e| {
+            let ((_, col), what) = workloads::input::json_error(l, &e);
+            at(number, col, format!("not a line of an isolsim difftest log: {what}"))
+        })?;
+        if let Some(why) = line.check() {
+            return Err(at(number, 1, why));
+        }
+        if (line.model, line.seed) != (model, seed) {
+            return Err(at(
+                number,
+                1,
+                format!(
+                    "a chunk of the campaign of model {} seed {}; this one is model {model} seed {seed}: choose \
+                     another --log",
+                    line.model, line.seed
+                ),
+            ));
+        }
+        if line.end > n {
+            return Err(at(
+                number,
+                1,
+                format!("a chunk up to program {}, beyond this campaign's --programs {n}", line.end),
+            ));
+        }
+        if let Some((r, other)) = ranges.iter().find(|(r, _)| r.start < line.end && line.first < r.end) {
+            return Err(at(
+                number,
+                1,
+                format!("programs {}..{} again (line {other} has {}..{})", line.first, line.end, r.start, r.end),
+            ));
+        }
+        ranges.push((line.first..line.end, number));
+        total.merge(line.summary());
+    }
+    let mut ranges: Vec<Range<u64>> = ranges.into_iter().map(|(r, _)| r).collect();
+    ranges.sort_by_key(|r| r.start);
+    Ok((total, ranges, whole))
 }
 
 fn chunk(herd: &Herd, cases: &[Case], opts: &Options) -> Summary {
@@ -707,4 +879,59 @@ fn oracle_script() -> Option<PathBuf> {
         .filter_map(|d| d.parent().map(|p| p.join(rel)))
         .chain(dirs.iter().map(|d| d.join(rel)))
         .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)]
+    fn chunks_leave_out_what_the_log_holds() {
+        assert_eq!(chunks(40, &[]), vec![(0, 16), (16, 32), (32, 40)]);
+        assert_eq!(chunks(40, &[0..16, 32..40]), vec![(16, 32)]);
+        // A chunk of an earlier, shorter campaign (0..20): the rest of its chunk runs alone.
+        assert_eq!(chunks(40, &[0..20]), vec![(20, 32), (32, 40)]);
+        assert_eq!(chunks(40, &[4..8]), vec![(0, 4), (8, 16), (16, 32), (32, 40)]);
+        assert_eq!(chunks(0, &[]), vec![]);
+    }
+
+    fn line(first: u64, end: u64) -> String {
+        let s = Summary { programs: end - first, compared: end - first, ..Summary::default() };
+        serde_json::to_string(&LogLine::new(Mode::Arm, 7, first, end, &s)).unwrap()
+    }
+
+    #[test]
+    fn a_log_reads_back_and_a_cut_line_is_dropped() {
+        let text = format!("{}\n{}\n{}", line(0, 16), line(32, 48), &line(16, 32)[..20]);
+        let (s, done, whole) = read_log("L", &text, Mode::Arm, 7, 64).unwrap();
+        assert_eq!((s.programs, s.compared), (32, 32));
+        assert_eq!(done, vec![0..16, 32..48]);
+        assert_eq!(&text[..whole], format!("{}\n{}\n", line(0, 16), line(32, 48)));
+        assert_eq!(chunks(64, &done), vec![(16, 32), (48, 64)]);
+    }
+
+    #[test]
+    fn a_log_that_is_not_this_campaigns_is_refused_at_its_line() {
+        let err = |text: String, n| read_log("L", &text, Mode::Arm, 7, n).unwrap_err().to_string();
+        assert_eq!(
+            err(format!("{}\n{}\n", line(0, 16), line(8, 24)), 64),
+            "L:2:1: programs 8..24 again (line 1 has 0..16)"
+        );
+        assert_eq!(
+            err(format!("{}\n", line(0, 16)), 8),
+            "L:1:1: a chunk up to program 16, beyond this campaign's --programs 8"
+        );
+        let tso = line(0, 16).replace("\"arm\"", "\"tso\"");
+        assert!(err(format!("{tso}\n"), 64).starts_with("L:1:1: a chunk of the campaign of model tso seed 7"));
+        let short = line(0, 16).replace("\"compared\":16", "\"compared\":15");
+        assert!(
+            err(format!("{short}\n"), 64).starts_with("L:1:1: compared, skipped and failed programs do not add up")
+        );
+        let e = err("{\"model\":\"arm\",\"seeds\":1}\n".to_string(), 64);
+        assert!(
+            e.starts_with("L:1:") && e.contains("not a line of an isolsim difftest log: unknown field `seeds`"),
+            "{e}"
+        );
+    }
 }

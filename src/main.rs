@@ -99,6 +99,14 @@ struct DifftestArgs {
     /// Report disagreements as found, without minimizing them.
     #[arg(long)]
     no_minimize: bool,
+    /// Append each finished chunk of programs to this log (JSON lines), so that a long campaign
+    /// that stops can go on with --resume; generated programs only.
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Go on with the campaign in --log: run only the programs it does not hold, and report
+    /// the whole campaign.
+    #[arg(long, requires = "log")]
+    resume: bool,
 }
 
 #[derive(clap::Args)]
@@ -546,7 +554,35 @@ fn difftest(a: DifftestArgs) -> ExitCode {
     let n = if a.files.is_empty() { a.programs } else { cases.len() as u64 };
     let jobs = if a.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.jobs };
     let opts = Options { model: a.model, jobs, minimize: !a.no_minimize };
+    let (earlier, done, log, _lock) = match &a.log {
+        None => (difftest::Summary::default(), vec![], None, None),
+        Some(_) if !a.files.is_empty() => {
+            eprintln!("--log: a log is kept for generated programs only (--programs, --seed), not for FILES");
+            return ExitCode::from(2);
+        }
+        Some(path) => match difftest_log(path, &a, n) {
+            Ok((earlier, done, file, lock)) => (earlier, done, Some(std::sync::Mutex::new(file)), Some(lock)),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let log_error: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let record = |first: u64, end: u64, s: &difftest::Summary| {
+        let Some(file) = &log else { return };
+        let mut line = serde_json::to_string(&difftest::LogLine::new(a.model, a.seed, first, end, s))
+            .expect("a log line serialises");
+        line.push('\n');
+        let mut file = file.lock().expect("no writer panicked");
+        if let Err(e) = file.write_all(line.as_bytes()) {
+            let path = a.log.as_ref().expect("a log").display();
+            log_error.lock().expect("no writer panicked").get_or_insert(format!("{path}: cannot append to it ({e})"));
+        }
+    };
+    let resumed: u64 = done.iter().map(|r| r.end - r.start).sum();
     let bar = indicatif::ProgressBar::new(n);
+    bar.set_position(resumed);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{spinner} difftest [{bar:40}] {pos}/{len} programs, {elapsed} elapsed, ETA {eta}",
@@ -558,8 +594,11 @@ fn difftest(a: DifftestArgs) -> ExitCode {
     let case =
         |i: u64| if a.files.is_empty() { difftest::generated(seed, i, model) } else { cases[i as usize].clone() };
     let start = std::time::Instant::now();
-    let summary = match difftest::campaign(&herd, n, &case, &opts, &|done| bar.set_position(done)) {
-        Ok(s) => s,
+    let summary = match difftest::campaign(&herd, n, &case, &opts, &done, &|k| bar.set_position(resumed + k), &record) {
+        Ok(mut s) => {
+            s.merge(earlier);
+            s
+        }
         Err(e) => {
             bar.finish_and_clear();
             eprintln!("{e}");
@@ -567,8 +606,19 @@ fn difftest(a: DifftestArgs) -> ExitCode {
         }
     };
     bar.finish_and_clear();
+    if let Some(e) = log_error.lock().expect("no writer panicked").take() {
+        eprintln!("{e}");
+        return ExitCode::from(2);
+    }
     let wall = start.elapsed().as_secs_f64();
     let mut out = std::io::stdout().lock();
+    if !summary.earlier.is_empty() {
+        let _ = writeln!(
+            out,
+            "disagreements found before the campaign was resumed (written under that run's --keep): {}",
+            summary.earlier.join(", ")
+        );
+    }
     for d in &summary.disagreements {
         let (extra, missing) = (d.states.0.difference(&d.states.1).count(), d.states.1.difference(&d.states.0).count());
         let _ = writeln!(
@@ -604,23 +654,60 @@ fn difftest(a: DifftestArgs) -> ExitCode {
     }
     let (ours, theirs) = summary.rates();
     let what = if a.files.is_empty() { format!("seed {}", a.seed) } else { "files".to_string() };
+    let resumed = if resumed > 0 { format!(", {resumed} programs of them from the log") } else { String::new() };
+    let disagreements = summary.disagreements.len() + summary.earlier.len();
     let _ = writeln!(
         out,
-        "difftest: {} programs, {} disagreements; isolsim {ours:.0} programs/s, herd7 {theirs:.0} programs/s per core \
-         (model {}, {what}; {} compared, {skipped} skipped, {} failed; {wall:.1} s on {jobs} jobs)",
+        "difftest: {} programs, {disagreements} disagreements; isolsim {ours:.0} programs/s, herd7 {theirs:.0} \
+         programs/s per core (model {}, {what}; {} compared, {skipped} skipped, {} failed; {wall:.1} s on {jobs} \
+         jobs{resumed})",
         summary.programs,
-        summary.disagreements.len(),
         a.model,
         summary.compared,
         summary.failed.len(),
     );
-    if !summary.disagreements.is_empty() {
+    if disagreements > 0 {
         ExitCode::from(1)
     } else if !summary.failed.is_empty() {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Opens `difftest --log FILE` for appending, under its lock: a new log, or with --resume the
+/// campaign it holds (the summary of its chunks and their ranges; a line cut short by a killed
+/// run is cut off). Refused: a log that exists without --resume, or that is not this campaign's.
+#[allow(clippy::type_complexity)]
+fn difftest_log(
+    path: &std::path::Path,
+    a: &DifftestArgs,
+    n: u64,
+) -> Result<(isolsim::difftest::Summary, Vec<std::ops::Range<u64>>, std::fs::File, isolsim::lock::OutputLock), String> {
+    let lock =
+        isolsim::lock::OutputLock::take(path, "isolsim difftest", "--log").map_err(|(f, m)| format!("{f}: {m}"))?;
+    let exists = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+    if exists && !a.resume {
+        return Err(format!(
+            "{}: already exists: pass --resume to continue the campaign it holds, or choose another --log",
+            path.display()
+        ));
+    }
+    let (earlier, done, whole) = if exists {
+        // A log of 10^7 programs is about 150 MB.
+        let text = isolsim::workloads::input::read_text_at_most(path, 1 << 30).map_err(|e| e.to_string())?;
+        isolsim::difftest::read_log(&path.display().to_string(), &text, a.model, a.seed, n)
+            .map_err(|e| e.to_string())?
+    } else {
+        Default::default()
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|f| f.set_len(whole as u64).map(|_| f))
+        .map_err(|e| format!("{}: cannot open it to append ({e})", path.display()))?;
+    Ok((earlier, done, file, lock))
 }
 
 fn report(a: ReportArgs) -> ExitCode {

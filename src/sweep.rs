@@ -837,7 +837,8 @@ pub fn run(
             .map_err(|e| SweepError::whole(dir.display(), format!("cannot create it ({e})")))?;
     }
     // Held until the file is final: one writer at a time.
-    let _lock = OutputLock::take(out)?;
+    let _lock =
+        crate::lock::OutputLock::take(out, "isolsim sweep", "--out").map_err(|(file, m)| SweepError::whole(file, m))?;
     let (lines, complete) = read_lines(out, false)?;
     let exists = std::fs::metadata(out).is_ok_and(|m| m.len() > 0);
     if exists && !opts.resume {
@@ -945,57 +946,6 @@ pub fn run(
     lines.sort_by_key(|l| l.unit);
     write_lines(out, &lines)?;
     Ok(RunSummary { units: total, resumed, ran: total - resumed })
-}
-
-/// The one writer of a results file: an exclusive `flock` on `OUT.lock`, which holds the
-/// writer's process id while it runs. The kernel releases the lock when the process ends, however
-/// it ends, so a killed sweep leaves no stale lock behind (the file stays, empty).
-struct OutputLock {
-    file: std::fs::File,
-}
-
-impl OutputLock {
-    fn take(out: &Path) -> Result<OutputLock, SweepError> {
-        let mut path = out.as_os_str().to_owned();
-        path.push(".lock");
-        let path = PathBuf::from(path);
-        let fail = |m: String| SweepError::whole(path.display(), m);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| fail(format!("cannot open the lock of {} ({e})", out.display())))?;
-        match fs4::FileExt::try_lock(&file) {
-            Ok(()) => {}
-            Err(fs4::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = std::io::Read::read_to_string(&mut file, &mut holder);
-                let holder = match holder.trim() {
-                    "" => String::new(),
-                    pid => format!(" (process {pid})"),
-                };
-                return Err(SweepError::whole(
-                    out.display(),
-                    format!("another isolsim sweep{holder} is writing it: wait for it to end, or choose another --out"),
-                ));
-            }
-            Err(fs4::TryLockError::Error(e)) => return Err(fail(format!("cannot lock it ({e})"))),
-        }
-        let pid = std::process::id().to_string();
-        file.set_len(0)
-            .and_then(|_| file.write_all(pid.as_bytes()))
-            .map_err(|e| fail(format!("cannot write it ({e})")))?;
-        Ok(OutputLock { file })
-    }
-}
-
-impl Drop for OutputLock {
-    fn drop(&mut self) {
-        // No holder any more; closing the file releases the lock.
-        let _ = self.file.set_len(0);
-    }
 }
 
 fn write_lines(out: &Path, lines: &[Line]) -> Result<(), SweepError> {

@@ -44,7 +44,7 @@ fn run(
     jobs: usize,
 ) -> Summary {
     let opts = Options { model, jobs, minimize: true };
-    difftest::campaign(herd, n, case, &opts, &|_| {}).expect("a campaign runs")
+    difftest::campaign(herd, n, case, &opts, &[], &|_| {}, &|_, _, _| {}).expect("a campaign runs")
 }
 
 /// Every disagreement and failure, printed, then the counts asserted.
@@ -196,4 +196,65 @@ fn results_do_not_depend_on_jobs() {
         let two = run(&herd, model, 40, &case, 2);
         assert_eq!(key(&one), key(&two), "{model}");
     }
+}
+
+/// `isolsim difftest` with `--log`, as a user runs it: a campaign killed mid-way (its log cut
+/// inside a line) resumes with `--resume` and reports what the uninterrupted campaign reports;
+/// a longer `--programs` extends it; a log of another campaign or without `--resume` is refused.
+#[test]
+fn a_logged_campaign_resumes_to_the_same_summary() {
+    let Some(herd) = herd() else { return };
+    let prefix = std::iter::once(herd.program.clone()).chain(herd.args.iter().cloned()).collect::<Vec<_>>().join(" ");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("arm.jsonl");
+    let difftest = |programs: &str, extra: &[&str]| {
+        let mut args = vec!["difftest", "--model", "arm", "--seed", "7", "--jobs", "2", "--programs", programs];
+        args.extend_from_slice(extra);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_isolsim"))
+            .args(&args)
+            .env("ISOLSIM_ORACLE", &prefix)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        // The counts, without this run's rates and times.
+        let counts = text.lines().last().unwrap_or("").split(';').next().unwrap_or("").to_string();
+        (out.status.code(), counts, text, String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let whole = difftest("64", &[]);
+    assert_eq!(whole.1, "difftest: 64 programs, 0 disagreements", "{}", whole.2);
+
+    let logged = difftest("64", &["--log", log.to_str().unwrap()]);
+    assert_eq!((logged.0, &logged.1), (whole.0, &whole.1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 4, "one line per chunk of 16: {text}");
+    // A second run without --resume is refused and leaves the log as it was.
+    let again = difftest("64", &["--log", log.to_str().unwrap()]);
+    assert_eq!(again.0, Some(2));
+    assert!(again.3.contains("already exists: pass --resume"), "{}", again.3);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), text);
+
+    // Killed after one chunk and a half: the cut line is dropped and run again.
+    let first = text.lines().next().unwrap();
+    let second = text.lines().nth(1).unwrap();
+    std::fs::write(&log, format!("{first}\n{}", &second[..second.len() / 2])).unwrap();
+    let resumed = difftest("64", &["--log", log.to_str().unwrap(), "--resume"]);
+    assert_eq!((resumed.0, &resumed.1), (whole.0, &whole.1), "{}", resumed.2);
+    assert!(resumed.2.contains("16 programs of them from the log"), "{}", resumed.2);
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 4);
+    // Extended to 80 programs: only the last chunk runs.
+    let longer = difftest("80", &["--log", log.to_str().unwrap(), "--resume"]);
+    assert!(longer.2.contains("difftest: 80 programs, 0 disagreements"), "{}", longer.2);
+    assert!(longer.2.contains("64 programs of them from the log"), "{}", longer.2);
+    // Another seed's campaign is refused, pointing at the line.
+    let other = std::process::Command::new(env!("CARGO_BIN_EXE_isolsim"))
+        .args(["difftest", "--seed", "8", "--programs", "80", "--log", log.to_str().unwrap(), "--resume"])
+        .env("ISOLSIM_ORACLE", &prefix)
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&other.stderr);
+    assert!(
+        e.contains("arm.jsonl:1:1: a chunk of the campaign of model arm seed 7; this one is model arm seed 8"),
+        "{e}"
+    );
 }
