@@ -55,6 +55,18 @@ pub fn run(
     seed: u64,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<Report>, ExperimentError> {
+    Ok(run_timed(cfg, kernel, protocols, seed, progress)?.into_iter().map(|(r, _)| r).collect())
+}
+
+/// [`run`], with the host seconds each protocol's run took (its build not counted): what the
+/// simulation rates of [`HostStats`] are computed from. Host time never reaches a report.
+pub fn run_timed(
+    cfg: &Config,
+    kernel: &[(&str, &str)],
+    protocols: &[ProtocolFile],
+    seed: u64,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Vec<(Report, f64)>, ExperimentError> {
     let built: Vec<Experiment> = protocols
         .iter()
         .map(|p| {
@@ -73,14 +85,116 @@ pub fn run(
         .into_par_iter()
         .enumerate()
         .map(|(i, exp)| {
-            exp.run_with_progress(|now, _| {
+            let start = std::time::Instant::now();
+            let report = exp.run_with_progress(|now, _| {
                 done[i].store(now, std::sync::atomic::Ordering::Relaxed);
                 let sum =
                     done.iter().map(|d| d.load(std::sync::atomic::Ordering::Relaxed)).fold(0, u64::saturating_add);
                 progress(sum, total);
-            })
+            })?;
+            Ok((report, start.elapsed().as_secs_f64()))
         })
         .collect()
+}
+
+/// How fast the simulator ran one report's run, as simulators report it (gem5's `sim_insts`,
+/// `host_seconds`, `host_inst_rate`). Host time varies from run to run: it is kept apart from
+/// the reports, which depend on the seed and configuration only.
+#[derive(Clone, Debug, Serialize)]
+pub struct HostRate {
+    /// The protocol's column name.
+    pub name: String,
+    /// Instructions retired ([`Report::instructions`]).
+    pub sim_insts: u64,
+    /// Simulated core-cycles ([`Report::core_cycles`]).
+    pub sim_core_cycles: u64,
+    /// Events the engine processed ([`Report::events`]).
+    pub events: u64,
+    /// Simulated nanoseconds ([`Report::simulated_ns`]).
+    #[serde(with = "sim::float")]
+    pub sim_ns: f64,
+    /// Host seconds of the run (one thread; building the machine not counted).
+    #[serde(with = "sim::float")]
+    pub host_seconds: f64,
+    /// Simulated instructions per host second, millions (simulated MIPS).
+    #[serde(with = "sim::float")]
+    pub host_mips: f64,
+    /// Events per host second.
+    #[serde(with = "sim::float")]
+    pub host_event_rate: f64,
+    /// Simulated nanoseconds per host second.
+    #[serde(with = "sim::float")]
+    pub sim_ns_per_host_second: f64,
+}
+
+impl HostRate {
+    /// The rates of `report`'s run, which took `host_seconds`.
+    pub fn new(report: &Report, host_seconds: f64) -> HostRate {
+        let per_s = |x: f64| if host_seconds > 0.0 { x / host_seconds } else { f64::NAN };
+        HostRate {
+            name: report.name.clone(),
+            sim_insts: report.instructions,
+            sim_core_cycles: report.core_cycles,
+            events: report.events,
+            sim_ns: report.simulated_ns,
+            host_seconds,
+            host_mips: per_s(report.instructions as f64) / 1e6,
+            host_event_rate: per_s(report.events as f64),
+            sim_ns_per_host_second: per_s(report.simulated_ns),
+        }
+    }
+}
+
+/// The simulation rates of one `isolsim run` (left out with `--no-host-stats`).
+#[derive(Clone, Debug, Serialize)]
+pub struct HostStats {
+    /// Wall seconds of the whole run, building and all protocols (which run in parallel).
+    #[serde(with = "sim::float")]
+    pub wall_seconds: f64,
+    /// Per protocol, in the order of the reports.
+    pub runs: Vec<HostRate>,
+}
+
+/// The foot of the text report: per protocol, what was simulated and how fast.
+pub fn host_text(h: &HostStats) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "\nSimulation rate (host; varies from run to run, --no-host-stats leaves it out):");
+    let mut rows = vec![];
+    for r in &h.runs {
+        rows.push(vec![
+            r.name.clone(),
+            r.sim_insts.to_string(),
+            r.sim_core_cycles.to_string(),
+            r.events.to_string(),
+            format!("{:.3}", r.host_seconds),
+            format!("{:.2}", r.host_mips),
+            format!("{:.2}", r.host_event_rate / 1e6),
+            format!("{:.0}", r.sim_ns_per_host_second),
+        ]);
+    }
+    let mut table = Table::new();
+    table.load_style(comfy_table::presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+    table.set_header(vec![
+        "protocol",
+        "sim_insts",
+        "sim core-cycles",
+        "events",
+        "host_seconds",
+        "simulated MIPS",
+        "M events/s",
+        "simulated ns/host s",
+    ]);
+    for row in rows {
+        table.add_row(row);
+    }
+    for i in 1..8 {
+        if let Some(c) = table.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    let _ = writeln!(o, "{table}");
+    let _ = writeln!(o, "wall {:.3} s in all (protocols run in parallel)", h.wall_seconds);
+    o
 }
 
 /// The reports of one `isolsim run` and what they ran on: what `--json` prints.
@@ -103,6 +217,9 @@ pub struct Comparison {
     pub entry_penalty_vs_broadcast_ns: Option<BTreeMap<String, f64>>,
     /// One report per protocol, in the order given.
     pub reports: Vec<Report>,
+    /// How fast the simulator ran them (host time: absent with `--no-host-stats`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostStats>,
 }
 
 impl Comparison {
@@ -119,6 +236,7 @@ impl Comparison {
             config: config.clone(),
             entry_penalty_vs_broadcast_ns,
             reports,
+            host: None,
         }
     }
 

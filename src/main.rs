@@ -276,6 +276,10 @@ struct RunArgs {
     /// IPIs by callback.
     #[arg(long, value_name = "FILE")]
     csv_runs: Option<PathBuf>,
+    /// Leave out the simulation rate (host seconds, simulated MIPS, events/s): the only part of
+    /// the output that varies from run to run with the same seed and configuration.
+    #[arg(long)]
+    no_host_stats: bool,
     /// Replace one file of the kernel besides the protocol with your own: NAME=PATH, NAME one of
     /// entry.S, smp.S, tlb.S, isolation.S (e.g. tlb.S=my-tlb.S); repeatable.
     #[arg(long = "kernel-file", value_name = "NAME=PATH")]
@@ -1336,7 +1340,8 @@ fn run(a: RunArgs) -> ExitCode {
         }
     };
     let files: Vec<(&str, &str)> = kernel.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-    let reports = match isolsim::experiment::run(&cfg, &files, &protocols, a.seed, &progress) {
+    let wall = std::time::Instant::now();
+    let timed = match isolsim::experiment::run_timed(&cfg, &files, &protocols, a.seed, &progress) {
         Ok(r) => r,
         Err(e) => {
             bar.finish_and_clear();
@@ -1352,7 +1357,13 @@ fn run(a: RunArgs) -> ExitCode {
     for s in &a.overrides.sets {
         label += &format!(" + {s}");
     }
-    let comparison = isolsim::experiment::Comparison::new(&label, &cfg, a.seed, reports);
+    let wall_seconds = wall.elapsed().as_secs_f64();
+    let runs = timed.iter().map(|(r, secs)| isolsim::experiment::HostRate::new(r, *secs)).collect();
+    let reports = timed.into_iter().map(|(r, _)| r).collect();
+    let mut comparison = isolsim::experiment::Comparison::new(&label, &cfg, a.seed, reports);
+    if !a.no_host_stats {
+        comparison.host = Some(isolsim::experiment::HostStats { wall_seconds, runs });
+    }
     if let Some(path) = &a.csv_runs
         && let Err(e) = isolsim::write_atomically(path, isolsim::experiment::runs_csv(&comparison).as_bytes())
     {
@@ -1364,7 +1375,11 @@ fn run(a: RunArgs) -> ExitCode {
     } else if a.csv {
         isolsim::experiment::to_csv(&comparison.reports)
     } else {
-        isolsim::experiment::to_text(&comparison)
+        let mut t = isolsim::experiment::to_text(&comparison);
+        if let Some(h) = &comparison.host {
+            t.push_str(&isolsim::experiment::host_text(h));
+        }
+        t
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if comparison.reports.iter().any(|r| !r.safety.violations.is_empty()) {

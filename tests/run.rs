@@ -29,8 +29,57 @@ fn run_prints_the_three_protocols_side_by_side() {
     for needle in ["broadcast", "deferred", "ct-work", "%CPU Aval", "p99.99", "case 4: in user space", "violations"] {
         assert!(s.contains(needle), "missing {needle:?} in\n{s}");
     }
+    // Everything but the simulation rate's foot is the seed's and configuration's.
+    let foot = "\nSimulation rate (host;";
+    assert!(s.contains(foot), "{s}");
+    args.push("--no-host-stats");
+    let quiet = isolsim(&args);
+    let q = String::from_utf8_lossy(&quiet.stdout);
+    assert_eq!(q, s[..s.find(foot).unwrap()], "--no-host-stats leaves out the foot only");
     let again = isolsim(&args);
-    assert_eq!(out.stdout, again.stdout, "same seed, same table");
+    assert_eq!(quiet.stdout, again.stdout, "same seed, same table");
+}
+
+/// Every run says what it simulated and how fast (gem5's sim_insts, host_seconds,
+/// host_inst_rate): the counts come from the reports, and each rate times the host seconds
+/// gives back the count it came from.
+#[test]
+fn run_reports_its_simulation_rate() {
+    let mut args = vec!["run", "--json"];
+    args.extend(SMALL);
+    let out = isolsim(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = v["host"]["runs"].as_array().expect("host.runs");
+    let reports = v["reports"].as_array().unwrap();
+    assert_eq!(runs.len(), reports.len());
+    for (h, r) in runs.iter().zip(reports) {
+        assert_eq!(h["name"], r["name"]);
+        let f = |k: &str| h[k].as_f64().unwrap_or_else(|| panic!("{k}: {h}"));
+        assert_eq!(h["sim_insts"], r["instructions"]);
+        assert_eq!(h["events"], r["events"]);
+        assert_eq!(h["sim_core_cycles"], r["core_cycles"]);
+        // 16 CPUs over the simulated time, in cycles of the preset's clock.
+        let cycles = r["simulated_ns"].as_f64().unwrap() * r["clock_mhz"].as_f64().unwrap() / 1000.0;
+        assert!((f("sim_core_cycles") - 16.0 * cycles).abs() <= 16.0, "{h}");
+        // An isolated task's loop alone retires an instruction per iteration and more.
+        assert!(f("sim_insts") > 1000.0, "{h}");
+        let secs = f("host_seconds");
+        assert!(secs > 0.0, "{h}");
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
+        assert!(close(f("host_mips") * 1e6 * secs, f("sim_insts")), "{h}");
+        assert!(close(f("host_event_rate") * secs, f("events")), "{h}");
+        assert!(close(f("sim_ns_per_host_second") * secs, f("sim_ns")), "{h}");
+        assert_eq!(h["sim_ns"], r["simulated_ns"]);
+    }
+    assert!(
+        v["host"]["wall_seconds"].as_f64().unwrap()
+            >= runs.iter().map(|h| h["host_seconds"].as_f64().unwrap()).fold(0.0, f64::max)
+    );
+    args.push("--no-host-stats");
+    let out = isolsim(&args);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.get("host").is_none(), "left out");
 }
 
 /// The x86 preset runs the experiment on its own machine (TSO, IPI-driven

@@ -519,6 +519,9 @@ pub struct Core {
     fetch_page: Option<Addr>,
     /// Broadcast TLB invalidations this core received.
     tlbi_disturbances: u64,
+    /// Instructions retired (a compute block counts as one): a rate, not state, so left out of
+    /// `Hash`.
+    retired: u64,
     /// Timed runs: sleeping in WFI (waking costs `wfi_wake_cycles`).
     asleep: bool,
     stale: Vec<StaleInstruction>,
@@ -578,6 +581,7 @@ impl std::hash::Hash for Core {
             commit_stall_until: _,
             fetch_page,
             tlbi_disturbances,
+            retired: _,
             asleep,
             stale: _,
             exceptions: _,
@@ -662,6 +666,7 @@ impl Core {
             commit_stall_until: 0,
             fetch_page: None,
             tlbi_disturbances: 0,
+            retired: 0,
             asleep: false,
             stale: vec![],
             exceptions: vec![],
@@ -701,6 +706,7 @@ impl Core {
         self.commit_stall_until = 0;
         self.fetch_page = None;
         self.tlbi_disturbances = 0;
+        self.retired = 0;
         self.asleep = false;
         self.stale.clear();
         self.exceptions.clear();
@@ -736,6 +742,11 @@ impl Core {
     /// Broadcast TLB invalidations this core has received.
     pub fn tlbi_disturbances(&self) -> u64 {
         self.tlbi_disturbances
+    }
+
+    /// Instructions this core has retired (a `work` compute block counts as one).
+    pub fn retired(&self) -> u64 {
+        self.retired
     }
 
     /// Current exception level.
@@ -1660,6 +1671,7 @@ impl Core {
             self.rob.pop_front();
         }
         self.head_iid += 1;
+        self.retired += 1;
     }
 
     /// Executes the serializing instruction at the head of the reorder

@@ -122,6 +122,12 @@ pub struct Report {
     pub stopped_early: Option<String>,
     /// Events the engine processed.
     pub events: u64,
+    /// Instructions the cores retired (gem5's `sim_insts`; a `work` compute block counts as one).
+    #[serde(default)]
+    pub instructions: u64,
+    /// Simulated core-cycles: the cycles simulated times the CPUs.
+    #[serde(default)]
+    pub core_cycles: u64,
     /// Per isolated CPU.
     pub isolated: Vec<IsolatedRow>,
     /// Loop-iteration latency over all isolated CPUs, ns (iterations with the task's own
@@ -324,6 +330,8 @@ pub(crate) fn report(
         configured_ns: ns(exp.horizon),
         stopped_early,
         events,
+        instructions: m.state().cores.iter().map(|c| c.retired()).sum(),
+        core_cycles: end.saturating_mul(exp.run.cpus as u64),
         isolated: rows,
         oslat_ns: oslat.summary(),
         oslat_histogram: buckets
