@@ -404,7 +404,8 @@ fn points_without_data_are_gaps_with_their_reason_never_zero() {
     let rep = sweep_and_report(d.path(), "gaps.toml", "g", &["run.cpus=6", "run.activity.text_patch_per_s=0"]);
     let read = |f: &str| std::fs::read_to_string(rep.join(f)).unwrap();
 
-    // The summary says "none" where no seed had a noise event, and such rows are all without text patching.
+    // The summary says "none" where no seed had a noise event: every row without text patching,
+    // and with it only where deferral kept every kick away (never under broadcast).
     let summary = read("summary.md");
     let rows: Vec<&str> = summary.lines().filter(|l| l.starts_with("| 0 | ") || l.starts_with("| 4000 | ")).collect();
     assert_eq!(rows.len(), 12, "{summary}");
@@ -413,6 +414,8 @@ fn points_without_data_are_gaps_with_their_reason_never_zero() {
         let (p99, max) = (cells[4], cells[5]);
         if cells[0] == "0" {
             assert_eq!((p99, max), ("none", "none"), "nothing happens without activity: {row}");
+        } else if (p99, max) == ("none", "none") {
+            assert_eq!((cells[2], cells[3]), ("deferred", "0.0"), "only deferral keeps every kick away: {row}");
         } else {
             assert!(p99.parse::<f64>().unwrap() > 0.0 && max.parse::<f64>().unwrap() > 0.0, "{row}");
         }
