@@ -186,6 +186,16 @@ fn ct_work_run_278_decides_on_its_failed_casal_read_in_the_kernel_not_on_the_loa
         rows.iter().position(|r| r.cpu == 1 && r.cycle > Some(decided) && r.text.starts_with("IRQ taken")).unwrap();
     assert!(eret < irq && rows[irq].text == "IRQ taken in user space", "{rows:#?}");
     assert!(report.orderings.exit_race > 0);
+
+    // The run the issue reported (`fuzz --protocol ct-work --runs 400 --seed 3`, run 380,
+    // experiment seed 16648618983171895884): the same exit race, no longer a break.
+    let (cfg, _) = isolsim::config::load_with_sources(Some("arm64-server"), None, &[]).unwrap();
+    let fuzz = Fuzz::new(FuzzConfig { seed: 3, machine: cfg.machine, kernel: cfg.kernel, ..FuzzConfig::default() });
+    let run = fuzz.draw(380);
+    assert_eq!(run.seed, 16648618983171895884);
+    let report = run.experiment(&p).unwrap().run().unwrap();
+    assert_eq!((report.orderings.interrupted_in_user, report.first_break), (0, None));
+    assert!(report.orderings.exit_race > 0, "{:?}", report.orderings);
 }
 
 /// What timed runs cannot find, as the README's fuzz section states it: (protocol, consequence,
