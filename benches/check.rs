@@ -7,9 +7,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use isolsim::workloads::check::{Check, CheckConfig};
 use isolsim::workloads::kernel::Protocol;
 use isolsim::workloads::protocol::ProtocolFile;
+use isolsim::workloads::verify::check::{Check, CheckConfig};
 
 fn check_time(c: &mut Criterion) {
     let mut g = c.benchmark_group("check_2cpu");

@@ -5,9 +5,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use isolsim::workloads::fuzz::{Fuzz, FuzzConfig};
 use isolsim::workloads::kernel::Protocol;
 use isolsim::workloads::protocol::ProtocolFile;
+use isolsim::workloads::verify::fuzz::{Fuzz, FuzzConfig};
 
 fn runs_per_second(c: &mut Criterion) {
     let runs = 20;

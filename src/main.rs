@@ -775,7 +775,7 @@ fn check(a: CheckArgs) -> ExitCode {
         eprintln!("--litmus takes one protocol (the file would be overwritten by each)");
         return ExitCode::from(2);
     }
-    let cfg = isolsim::workloads::check::CheckConfig {
+    let cfg = isolsim::workloads::verify::check::CheckConfig {
         cpus: a.cpus as usize,
         mode: a.model,
         bound: a.bound,
@@ -824,11 +824,11 @@ fn check(a: CheckArgs) -> ExitCode {
 /// Checks one protocol: explores, replays and saves its counterexamples (and the litmus export).
 fn check_protocol(
     a: &CheckArgs,
-    cfg: &isolsim::workloads::check::CheckConfig,
+    cfg: &isolsim::workloads::verify::check::CheckConfig,
     protocol: &isolsim::workloads::protocol::ProtocolFile,
 ) -> Result<Checked, ExitCode> {
-    use isolsim::workloads::check::Check;
-    use isolsim::workloads::replay::{Case, ReplayFile};
+    use isolsim::workloads::verify::check::Check;
+    use isolsim::workloads::verify::replay::{Case, ReplayFile};
     let checker = Check::new(cfg.clone());
     let start = std::time::Instant::now();
     let report = checker.run(protocol).map_err(|e| {
@@ -937,8 +937,8 @@ fn check_protocol(
 }
 
 fn replay(a: ReplayArgs) -> ExitCode {
-    use isolsim::workloads::check::Check;
-    use isolsim::workloads::replay::{Case, ReplayFile};
+    use isolsim::workloads::verify::check::Check;
+    use isolsim::workloads::verify::replay::{Case, ReplayFile};
     let (file, protocol) = match ReplayFile::load(&a.file).and_then(|f| f.protocol().map(|p| (f, p))) {
         Ok(x) => x,
         Err(e) => {
@@ -994,7 +994,7 @@ fn replay(a: ReplayArgs) -> ExitCode {
                 Ok(r) => r,
                 Err(code) => return code,
             };
-            let breaks = isolsim::workloads::fuzz::outcome(run.index, &report).isolation_breaks;
+            let breaks = isolsim::workloads::verify::fuzz::outcome(run.index, &report).isolation_breaks;
             let reproduced = breaks > 0 && report.first_break == *evidence;
             let (shown, rows) = match (reproduced, evidence) {
                 // What the run does now at the saved decision: the read it rests on.
@@ -1031,7 +1031,7 @@ fn replay(a: ReplayArgs) -> ExitCode {
 }
 
 fn fuzz(a: FuzzArgs) -> ExitCode {
-    use isolsim::workloads::fuzz::{Fuzz, FuzzConfig};
+    use isolsim::workloads::verify::fuzz::{Fuzz, FuzzConfig};
     let protocols = match resolve_protocols(&a.protocols) {
         Ok(p) => p,
         Err(e) => {
@@ -1179,11 +1179,11 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
 /// Minimizes a violating fuzz run, saves it as a replay file and draws it.
 fn fuzz_counterexample(
     protocol: &isolsim::workloads::protocol::ProtocolFile,
-    run: &isolsim::workloads::fuzz::FuzzRun,
+    run: &isolsim::workloads::verify::fuzz::FuzzRun,
     save: &std::path::Path,
 ) -> Result<String, String> {
-    use isolsim::workloads::replay::{Case, ReplayFile};
-    let m = isolsim::workloads::fuzz::minimize(protocol, run, 300)
+    use isolsim::workloads::verify::replay::{Case, ReplayFile};
+    let m = isolsim::workloads::verify::fuzz::minimize(protocol, run, 300)
         .map_err(|e| e.to_string())?
         .ok_or("the first violating run does not violate when rebuilt (a simulator bug)")?;
     let (_, rows) = m
@@ -1216,8 +1216,9 @@ fn replay_fuzz_run(
     a: &ReplayArgs,
     version: &str,
     protocol: &isolsim::workloads::protocol::ProtocolFile,
-    run: &isolsim::workloads::fuzz::FuzzRun,
-) -> Result<(String, isolsim::workloads::experiment::Report, Vec<isolsim::workloads::timeline::Row>), ExitCode> {
+    run: &isolsim::workloads::verify::fuzz::FuzzRun,
+) -> Result<(String, isolsim::workloads::experiment::Report, Vec<isolsim::workloads::verify::timeline::Row>), ExitCode>
+{
     if let Some(dot) = &a.dot {
         eprintln!(
             "note: --dot {}: not written: a fuzz run is timed and records no execution graph (only isolsim check's \
@@ -1244,14 +1245,14 @@ fn replay_fuzz_run(
 /// to where its interrupt landed.
 fn fuzz_break(
     protocol: &isolsim::workloads::protocol::ProtocolFile,
-    run: &isolsim::workloads::fuzz::FuzzRun,
+    run: &isolsim::workloads::verify::fuzz::FuzzRun,
     save: &std::path::Path,
     minimize: bool,
 ) -> Result<String, String> {
-    use isolsim::workloads::replay::{Case, ReplayFile};
+    use isolsim::workloads::verify::replay::{Case, ReplayFile};
     let m = if minimize {
         Some(
-            isolsim::workloads::fuzz::minimize_break(protocol, run, 300)
+            isolsim::workloads::verify::fuzz::minimize_break(protocol, run, 300)
                 .map_err(|e| e.to_string())?
                 .ok_or("the first run with an isolation break has none when rebuilt (a simulator bug)")?,
         )

@@ -1,13 +1,13 @@
 //! `isolsim fuzz`: text for a fuzz campaign's report.
 //!
-//! The campaign itself is [`workloads::fuzz`]; this lays out what it found
+//! The campaign itself is [`workloads::verify::fuzz`]; this lays out what it found
 //! against what the protocol file expects (`@expect`), with the four
 //! orderings of Belits's message (README, "The four orderings") as coverage.
 
 use std::fmt::Write as _;
 
-use workloads::fuzz::{FuzzReport, ORDERING_NAMES};
 use workloads::protocol::{Consequence, ProtocolFile};
+use workloads::verify::fuzz::{FuzzReport, ORDERING_NAMES};
 
 /// A verdict table, one row per protocol: `head` names the columns, each row gives all but the
 /// last (`as expected`: yes, NO, or — when the file states no expectation), then a count of the
@@ -102,7 +102,7 @@ fn plural(n: u64) -> &'static str {
 /// `isolsim check`'s report as text; `secs` is the wall-clock time of the exploration;
 /// `causes`, the cause of each counterexample (printed under the verdict).
 pub fn check_text(
-    r: &workloads::check::CheckReport,
+    r: &workloads::verify::check::CheckReport,
     p: &ProtocolFile,
     secs: f64,
     causes: &[(Consequence, workloads::cause::Cause)],
@@ -187,7 +187,10 @@ fn write_causes(o: &mut String, causes: &[(Consequence, workloads::cause::Cause)
 }
 
 /// A counterexample as the seed draws it: a sentence, then the timeline.
-pub fn counterexample_text(c: &workloads::check::Counterexample, replayed: &workloads::check::Replayed) -> String {
+pub fn counterexample_text(
+    c: &workloads::verify::check::Counterexample,
+    replayed: &workloads::verify::check::Replayed,
+) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -203,15 +206,15 @@ pub fn counterexample_text(c: &workloads::check::Counterexample, replayed: &work
          fetch of patched code, with the instructions its CPU then retires: one row each. `step` numbers the \
          transitions.)\n"
     );
-    o.push_str(&workloads::timeline::render(replayed.cpus, &replayed.rows, None));
+    o.push_str(&workloads::verify::timeline::render(replayed.cpus, &replayed.rows, None));
     o
 }
 
 /// The title of a counterexample's graph: what, where, and the cause, wrapped for Graphviz.
 pub fn graph_title(
     protocol: &str,
-    cfg: &workloads::check::CheckConfig,
-    c: &workloads::check::Counterexample,
+    cfg: &workloads::verify::check::CheckConfig,
+    c: &workloads::verify::check::Counterexample,
     cause: &workloads::cause::Cause,
 ) -> String {
     let head = format!("isolsim check: {protocol}, model {}, {} CPUs: {}", cfg.mode, cfg.cpus, c.what);
@@ -239,7 +242,7 @@ pub const TIMELINE_ROWS: usize = 40;
 /// clock.
 pub fn fuzz_counterexample_text(
     v: &workloads::experiment::Violation,
-    rows: &[workloads::timeline::Row],
+    rows: &[workloads::verify::timeline::Row],
     cpus: usize,
     machine: &cpu_model::machine::MachineConfig,
 ) -> String {
@@ -253,7 +256,7 @@ pub fn fuzz_counterexample_text(
 /// happens).
 pub fn fuzz_break_text(
     b: Option<&workloads::experiment::Break>,
-    rows: &[workloads::timeline::Row],
+    rows: &[workloads::verify::timeline::Row],
     cpus: usize,
     machine: &cpu_model::machine::MachineConfig,
     now: bool,
@@ -279,7 +282,7 @@ fn timed_text(
     title: &str,
     until: &str,
     head: &[String],
-    rows: &[workloads::timeline::Row],
+    rows: &[workloads::verify::timeline::Row],
     cpus: usize,
     machine: &cpu_model::machine::MachineConfig,
 ) -> String {
@@ -294,6 +297,6 @@ fn timed_text(
         let _ = writeln!(o, "  {line}");
     }
     o.push('\n');
-    o.push_str(&workloads::timeline::render(cpus, rows, Some(machine.clock_mhz)));
+    o.push_str(&workloads::verify::timeline::render(cpus, rows, Some(machine.clock_mhz)));
     o
 }

@@ -153,9 +153,9 @@ fn several_protocols_are_fuzzed_into_one_verdict_table() {
 /// takes every read, atomics' included, and agreed with neither the break nor the old classifier.
 #[test]
 fn ct_work_run_278_decides_on_its_failed_casal_read_in_the_kernel_not_on_the_load_before_it() {
-    use isolsim::workloads::fuzz::{Fuzz, FuzzConfig};
     use isolsim::workloads::kernel::Protocol;
     use isolsim::workloads::protocol::ProtocolFile;
+    use isolsim::workloads::verify::fuzz::{Fuzz, FuzzConfig};
     let (cfg, _) = isolsim::config::load_with_sources(Some("arm64-server"), None, &[]).unwrap();
     let fuzz = Fuzz::new(FuzzConfig { seed: 1, machine: cfg.machine, kernel: cfg.kernel, ..FuzzConfig::default() });
     let run = fuzz.draw(278);
@@ -243,7 +243,7 @@ fn fuzz_every_protocol(
     Vec<isolsim::workloads::protocol::Consequence>,
     Vec<(u64, Vec<isolsim::workloads::protocol::Consequence>)>,
 )> {
-    use isolsim::workloads::fuzz::{Fuzz, FuzzConfig};
+    use isolsim::workloads::verify::fuzz::{Fuzz, FuzzConfig};
     let (cfg, _) = isolsim::config::load_with_sources(Some("arm64-server"), None, &[]).unwrap();
     let files = shipped_protocols();
     assert!(files.len() >= 12, "{} protocol files", files.len());

@@ -392,10 +392,10 @@ fn campaign(t: &Target, inputs: u64, s: &Settings) -> Stats {
 
 /// Replay and results files made now, with this build: their formats have no shipped example.
 fn generated() -> Vec<(&'static str, targets::Files)> {
-    use isolsim::workloads::check::{Check, CheckConfig};
-    use isolsim::workloads::fuzz::{Fuzz, FuzzConfig};
     use isolsim::workloads::protocol::ProtocolFile;
-    use isolsim::workloads::replay::{Case, ReplayFile};
+    use isolsim::workloads::verify::check::{Check, CheckConfig};
+    use isolsim::workloads::verify::fuzz::{Fuzz, FuzzConfig};
+    use isolsim::workloads::verify::replay::{Case, ReplayFile};
     let root = targets::root();
     let mutant = ProtocolFile::load(&root.join("workloads/protocols/mutants/entry-no-flush.S")).expect("a mutant");
     let mut replay = vec![];

@@ -98,9 +98,9 @@ fn isolated_cpus_that_overflow_the_cpu_count_are_refused() {
 #[test]
 fn a_check_replay_file_naming_a_cpu_the_check_lacks_is_refused_at_it() {
     // `"cpu": 18446744073709551615` in a check counterexample overflowed in the path's analysis.
-    use isolsim::workloads::check::{Check, CheckConfig};
     use isolsim::workloads::protocol::ProtocolFile;
-    use isolsim::workloads::replay::{Case, ReplayFile};
+    use isolsim::workloads::verify::check::{Check, CheckConfig};
+    use isolsim::workloads::verify::replay::{Case, ReplayFile};
     let p = ProtocolFile::load(&root().join("workloads/protocols/mutants/entry-no-isb.S")).unwrap();
     let report = Check::new(CheckConfig::default()).run(&p).unwrap();
     let cex = report.counterexamples().next().expect("a counterexample").clone();

@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use isolsim::cpu_model::asm;
-use isolsim::workloads::check::{Check, CheckConfig};
 use isolsim::workloads::experiment::Experiment;
 use isolsim::workloads::kernel::KernelConfig;
 use isolsim::workloads::protocol::ProtocolFile;
-use isolsim::workloads::replay::{Case, ReplayFile};
 use isolsim::workloads::system::System;
+use isolsim::workloads::verify::check::{Check, CheckConfig};
+use isolsim::workloads::verify::replay::{Case, ReplayFile};
 
 use super::mutate::{Corpus, Shape};
 

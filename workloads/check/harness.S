@@ -12,7 +12,7 @@
 //
 // The explorer takes every interleaving and reordering the memory model
 // allows. The labels below are the ghost probes the verdict is judged on
-// (workloads/src/check.rs): which CPU was where, in which order, and what
+// (workloads/src/verify/check/mod.rs): which CPU was where, in which order, and what
 // its kernel accesses returned. An interrupted CPU is left alone: its IPI
 // handler synchronizes it, which is the kick's job, not the protocol's.
 

@@ -6,8 +6,9 @@
 //! * [`kernel`]: kernel code paths as assembler text (vectors, IRQ entry,
 //!   IPIs, cross-CPU calls, TLB flushes, task isolation and its kicks).
 //! * [`protocol`]: protocol files, the shipped ones and users' variants.
-//! * [`fuzz`]: fuzzed stress runs of a protocol, with coverage of the
-//!   seed's orderings.
+//! * [`verify`]: verifying protocols, by timed fuzzing (`fuzz`) and bounded
+//!   exhaustive checking (`check`), with replay files and timelines of what
+//!   they find.
 //! * [`ipi`]: IPI experiments on that kernel (Norov's benchmark).
 //! * [`tlbi_bench`]: the broadcast-TLBI disturbance next to an mprotect()
 //!   loop (the ThunderX2 slowdown).
@@ -19,15 +20,12 @@
 //!   UTF-8 with the first bad byte positioned).
 pub mod activity;
 pub mod cause;
-pub mod check;
 pub mod experiment;
-pub mod fuzz;
 pub mod input;
 pub mod ipi;
 pub mod kernel;
 pub mod litmus;
 pub mod protocol;
-pub mod replay;
 pub mod system;
-pub mod timeline;
 pub mod tlbi_bench;
+pub mod verify;

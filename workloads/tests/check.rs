@@ -1,15 +1,15 @@
-//! `workloads::check`: the bounded exhaustive check of protocol files.
+//! `workloads::verify::check`: the bounded exhaustive check of protocol files.
 
 use std::path::PathBuf;
 
 use workloads::cause::{AccessKind, Cause};
-use workloads::check::{Check, CheckConfig, CheckReport, Counterexample, Replayed, Stale};
 use workloads::kernel::Protocol;
 use workloads::litmus::compile_text;
 use workloads::litmus::report::{Observation, report};
 use workloads::litmus::run::{RunOptions, run_test};
 use workloads::protocol::{Consequence, ProtocolFile};
-use workloads::replay::{Case, ReplayFile};
+use workloads::verify::check::{Check, CheckConfig, CheckReport, Counterexample, Replayed, Stale};
+use workloads::verify::replay::{Case, ReplayFile};
 
 fn check(p: &ProtocolFile) -> CheckReport {
     Check::new(CheckConfig::default()).run(p).unwrap()

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use workloads::cause::{AccessKind, Cause};
-use workloads::fuzz::{Fuzz, FuzzConfig};
 use workloads::kernel::Protocol;
 use workloads::protocol::{Consequence, ProtocolFile};
+use workloads::verify::fuzz::{Fuzz, FuzzConfig};
 
 fn mutant(name: &str) -> ProtocolFile {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocols/mutants").join(format!("{name}.S"));
@@ -94,13 +94,13 @@ fn minimizing_keeps_the_violation_and_takes_events_away() {
     .unwrap();
     let fuzz = Fuzz::new(FuzzConfig { runs: 1, ..FuzzConfig::default() });
     let run = fuzz.draw(0);
-    let m = workloads::fuzz::minimize(&p, &run, 200).unwrap().expect("run 0 violates");
+    let m = workloads::verify::fuzz::minimize(&p, &run, 200).unwrap().expect("run 0 violates");
     assert_eq!(m.found.kind, "stale translation");
     assert!(m.events.1 < m.events.0, "{:?}", m.events);
     // The minimized run violates the same way when rebuilt from its parameters.
     let again = m.run.experiment(&p).unwrap().run().unwrap();
     assert_eq!(again.safety.violations.first(), Some(&m.found));
-    assert_eq!(workloads::fuzz::minimize(&p, &run, 200).unwrap().as_ref(), Some(&m), "deterministic");
+    assert_eq!(workloads::verify::fuzz::minimize(&p, &run, 200).unwrap().as_ref(), Some(&m), "deterministic");
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn minimizing_a_break_keeps_its_cause_and_takes_events_away() {
     let fuzz = Fuzz::new(FuzzConfig { runs: 60, ..FuzzConfig::default() });
     let report = fuzz.run(&p, 1, |_| {}).unwrap();
     let run = report.first_break.expect("exit-no-final-dmb breaks isolation within 60 runs");
-    let m = workloads::fuzz::minimize_break(&p, &run, 300).unwrap().expect("the run breaks when rebuilt");
+    let m = workloads::verify::fuzz::minimize_break(&p, &run, 300).unwrap().expect("the run breaks when rebuilt");
     assert!(m.events.1 < m.events.0, "{:?}", m.events);
     assert!(matches!(m.found.cause(), Cause::Reordered(_)), "{}", m.found.cause());
     // The minimized run breaks the same way when rebuilt from its parameters.
@@ -118,7 +118,7 @@ fn minimizing_a_break_keeps_its_cause_and_takes_events_away() {
     assert_eq!(again.events, m.events.1);
     // A protocol without breaks has nothing to minimize.
     let deferred = ProtocolFile::builtin(Protocol::Deferred);
-    assert_eq!(workloads::fuzz::minimize_break(&deferred, &run, 10).unwrap(), None);
+    assert_eq!(workloads::verify::fuzz::minimize_break(&deferred, &run, 10).unwrap(), None);
 }
 
 /// The cause comes from the order the run recorded: the sender's data store still buffered

@@ -124,7 +124,7 @@ impl Layout {
     /// A value of address `a`: spelled out for the state words, hexadecimal otherwise.
     pub fn value(&self, a: Addr, v: u64) -> String {
         let name = self.name(a).unwrap_or_default();
-        crate::timeline::state_assignment(&name, v)
+        crate::verify::timeline::state_assignment(&name, v)
             .and_then(|s| s.split_once(" = ").map(|(_, v)| v.to_string()))
             .unwrap_or_else(|| format!("{v:#x}"))
     }
@@ -402,7 +402,7 @@ impl Experiment {
 
     /// Runs it, and draws the last `rows` events of every CPU up to the
     /// first violation (or the end) as a timeline.
-    pub fn run_traced(self, rows: usize) -> Result<(Report, Vec<crate::timeline::Row>), ExperimentError> {
+    pub fn run_traced(self, rows: usize) -> Result<(Report, Vec<crate::verify::timeline::Row>), ExperimentError> {
         self.run_inner(|_, _| {}, rows, None)
     }
 
@@ -411,7 +411,7 @@ impl Experiment {
         self,
         rows: usize,
         until: Cycle,
-    ) -> Result<(Report, Vec<crate::timeline::Row>), ExperimentError> {
+    ) -> Result<(Report, Vec<crate::verify::timeline::Row>), ExperimentError> {
         self.run_inner(|_, _| {}, rows, Some(until))
     }
 
@@ -420,7 +420,7 @@ impl Experiment {
         mut progress: impl FnMut(Cycle, Cycle),
         rows: usize,
         trace_until: Option<Cycle>,
-    ) -> Result<(Report, Vec<crate::timeline::Row>), ExperimentError> {
+    ) -> Result<(Report, Vec<crate::verify::timeline::Row>), ExperimentError> {
         let probes = PROBES
             .iter()
             .map(|(label, regs)| self.system.label(label).map(|pc| Probe { pc, regs: *regs }))

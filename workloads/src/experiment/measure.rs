@@ -15,7 +15,7 @@ use super::build::{Experiment, HK_LOG, probe};
 use super::safety::{Break, Checker, Orderings, Safety};
 use crate::activity::Op;
 use crate::kernel::Protocol;
-use crate::timeline::CodeNames;
+use crate::verify::timeline::CodeNames;
 
 /// oslat's histogram: 1 µs buckets up to this many microseconds, then one
 /// overflow bucket.

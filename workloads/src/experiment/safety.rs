@@ -38,7 +38,7 @@ use sim::Cycle;
 
 use super::build::{Experiment, Layout, probe};
 use crate::cause::{Access, AccessKind, Cause, Unordered};
-use crate::timeline::CodeNames;
+use crate::verify::timeline::CodeNames;
 
 /// One kick (or deferred TLB flush) as the sender's probes saw it.
 #[derive(Clone, Debug)]
@@ -163,7 +163,7 @@ impl Evidence {
         let read = match &self.state_read {
             Some(s) => format!(
                 "on {} (read at cycle {})",
-                crate::timeline::state_assignment(&s.name, s.value)
+                crate::verify::timeline::state_assignment(&s.name, s.value)
                     .unwrap_or_else(|| format!("{} = {:#x}", s.name, s.value)),
                 s.effect.map_or_else(|| "?".to_string(), |c| c.to_string())
             ),
@@ -250,7 +250,7 @@ impl Break {
         Cause::Decision(match &self.state_read {
             Some(s) => format!(
                 "the sender read {} at cycle {} while CPU {c} ran user code{since}, and interrupted it",
-                crate::timeline::state_assignment(&s.name, s.value)
+                crate::verify::timeline::state_assignment(&s.name, s.value)
                     .unwrap_or_else(|| format!("{} = {:#x}", s.name, s.value)),
                 s.effect.map_or_else(|| "?".to_string(), |x| x.to_string()),
             ),

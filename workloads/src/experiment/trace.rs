@@ -7,8 +7,8 @@ use cpu_model::machine::Machine;
 use sim::Cycle;
 
 use super::build::{Experiment, PROBES, probe};
-use crate::timeline::CodeNames;
-use crate::timeline::Row;
+use crate::verify::timeline::CodeNames;
+use crate::verify::timeline::Row;
 
 /// Where isolation break `b` ends: the IRQ its decision sent, taken by the CPU (the decision's
 /// cycle if none was taken before the run ended).

@@ -7,10 +7,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{CheckConfig, Counterexample};
 use crate::experiment::{Break, Violation};
-use crate::fuzz::FuzzRun;
 use crate::protocol::ProtocolFile;
+use crate::verify::check::{CheckConfig, Counterexample};
+use crate::verify::fuzz::FuzzRun;
 
 /// A saved counterexample.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -18,7 +18,7 @@
 //! on how runs are spread over threads.
 //!
 //! ```
-//! use workloads::fuzz::{Fuzz, FuzzConfig};
+//! use workloads::verify::fuzz::{Fuzz, FuzzConfig};
 //! use workloads::kernel::Protocol;
 //! use workloads::protocol::ProtocolFile;
 //!

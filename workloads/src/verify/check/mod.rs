@@ -33,7 +33,7 @@
 //! handler synchronizes it, which is the kick's part of the bargain.
 //!
 //! ```
-//! use workloads::check::{Check, CheckConfig};
+//! use workloads::verify::check::{Check, CheckConfig};
 //! use workloads::kernel::Protocol;
 //! use workloads::protocol::ProtocolFile;
 //!
@@ -59,14 +59,14 @@ use crate::experiment::Orderings;
 use crate::kernel::{KernelConfig, TlbScheme};
 use crate::protocol::{Consequence, ProtocolFile};
 use crate::system::{LoadError, System};
-pub use crate::timeline::Row;
+pub use crate::verify::timeline::Row;
 pub use path::Stale;
 
 mod litmus;
 mod path;
 
 /// The harness text (`workloads/check/harness.S`).
-pub const HARNESS: (&str, &str) = ("workloads/check/harness.S", include_str!("../../check/harness.S"));
+pub const HARNESS: (&str, &str) = ("workloads/check/harness.S", include_str!("../../../check/harness.S"));
 
 /// What `isolsim check` explores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -913,7 +913,7 @@ fn assignment(h: &Harness, a: Addr, v: u64) -> String {
     if name.contains("(text)") {
         return format!("{name} = `{}`", h.code.decode(v));
     }
-    crate::timeline::state_assignment(&name, v).unwrap_or_else(|| format!("{name} = {v}"))
+    crate::verify::timeline::state_assignment(&name, v).unwrap_or_else(|| format!("{name} = {v}"))
 }
 
 fn maint_name(op: MaintOp) -> &'static str {

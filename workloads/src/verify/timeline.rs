@@ -2,7 +2,7 @@
 //! row per event, time running down.
 //!
 //! ```
-//! use workloads::timeline::{Row, render};
+//! use workloads::verify::timeline::{Row, render};
 //!
 //! let rows = [
 //!     Row { cpu: 1, cycle: Some(10), step: None, text: "STR BROKEN -> store buffer".into() },

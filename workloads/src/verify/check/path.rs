@@ -28,7 +28,7 @@ use memory_model::{Fence, Mode, RmwOp, WriteId};
 
 use super::*;
 use crate::cause::{Access, AccessKind, Cause, Unordered};
-use crate::timeline::CodeNames;
+use crate::verify::timeline::CodeNames;
 
 /// One retired instruction of a path: its dynamic instance, its address, and its position in
 /// the path's ghost log.

@@ -1,0 +1,45 @@
+//! Verifying a protocol: is it safe to skip an isolated CPU, and does it skip
+//! the CPUs it should? Two ways, which check each other.
+//!
+//! ```text
+//!                      protocol file (workloads/protocols/*.S)
+//!                     /                                       \
+//!   fuzz: timed runs of a small machine             check: every interleaving and
+//!   (2–3 CPUs, a few hundred µs, timing drawn       reordering the memory model allows,
+//!   at random per run), many runs                   in the smallest harness (bounded)
+//!                     \                                       /
+//!          the same judgement: safety violation, isolation break
+//!                     \                                       /
+//!         replay FILE: the run or the path again, drawn as a timeline
+//! ```
+//!
+//! * [`fuzz`]: timed fuzzing. Each run is a whole isolation experiment
+//!   (housekeeping activity, system calls, the kernel's real entry and kick
+//!   paths, TLBs and I-caches) with its latencies and jitter drawn from a seed,
+//!   so it covers what only timing reaches (TLB flushes, interrupted CPUs,
+//!   many kicks in a row) but only the orderings its timing happens to hit.
+//!   A finding is minimized by delta debugging over the run's parameters.
+//! * [`check`]: bounded exhaustive checking. One sender kicking once, one or
+//!   two isolated CPUs making one system call each, explored over every
+//!   ordering the memory model allows up to a bound of instructions per CPU;
+//!   "safe within bound" covers every race of that shape, including those
+//!   no timing reaches, but nothing outside the shape (no TLB, no interrupted
+//!   CPU yet).
+//! * [`replay`]: a finding saved to disk (the protocol's text, the
+//!   configuration, the run's parameters or the path's choices) and rebuilt.
+//! * [`timeline`]: findings drawn one column per CPU, one row per event.
+//!
+//! How a verdict is judged, by both: a **safety violation** is an access of a
+//! CPU the sender skipped, after the point the protocol promises it is
+//! synchronized (the end of its entry hook, or the kick's return), that
+//! returned the old data, ran the old instruction or used a stale
+//! translation; an **isolation break** is an interrupt decided on a read of
+//! the CPU's state made while it ran user code (the sender's last read of the
+//! state word before the decision, an atomic's included), or on no read.
+//! The README's table of what each covers and what neither does is the
+//! contract these modules keep.
+
+pub mod check;
+pub mod fuzz;
+pub mod replay;
+pub mod timeline;
