@@ -333,12 +333,12 @@ pub fn compare(herd: &Herd, mode: Mode, cases: &[Case]) -> (Vec<Verdict>, f64, f
     (verdicts, isolsim_seconds, herd_seconds)
 }
 
-/// Runs the cases `case(0..n)` but those in `done` (ranges of a resumed campaign's log) and
-/// returns the summary of those it ran; `progress(done)` is called as chunks finish, and
-/// `record(first, end, summary)` with each finished chunk (both from worker threads).
+/// Runs the cases `case(i)` for `i` in `range` but those in `done` (ranges of a resumed
+/// campaign's log) and returns the summary of those it ran; `progress(done)` is called as chunks
+/// finish, and `record(first, end, summary)` with each finished chunk (both from worker threads).
 pub fn campaign(
     herd: &Herd,
-    n: u64,
+    range: Range<u64>,
     case: &(dyn Fn(u64) -> Case + Sync),
     opts: &Options,
     done: &[Range<u64>],
@@ -348,7 +348,7 @@ pub fn campaign(
     use rayon::prelude::*;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.jobs.max(1)).build().map_err(|e| e.to_string())?;
     let finished = AtomicU64::new(0);
-    let chunks = chunks(n, done);
+    let chunks = chunks(range, done);
     let parts: Vec<Summary> = pool.install(|| {
         chunks
             .par_iter()
@@ -368,12 +368,13 @@ pub fn campaign(
     Ok(total)
 }
 
-/// The chunks of `0..n` left to run: `CHUNK`-aligned pieces, without what `done` holds.
-fn chunks(n: u64, done: &[Range<u64>]) -> Vec<(u64, u64)> {
+/// The chunks of `range` left to run: pieces of the `CHUNK`-aligned chunks of all programs,
+/// without what `done` holds.
+fn chunks(range: Range<u64>, done: &[Range<u64>]) -> Vec<(u64, u64)> {
     let mut out = vec![];
-    for s in (0..n).step_by(CHUNK) {
-        let mut a = s;
-        let e = (s + CHUNK as u64).min(n);
+    for s in (range.start / CHUNK as u64 * CHUNK as u64..range.end).step_by(CHUNK) {
+        let mut a = s.max(range.start);
+        let e = s.saturating_add(CHUNK as u64).min(range.end);
         while a < e {
             match done.iter().find(|r| r.contains(&a)) {
                 Some(r) => a = r.end.min(e),
@@ -471,17 +472,17 @@ impl LogLine {
     }
 }
 
-/// Reads the log `text` (file `name`) of a campaign of `model`, `seed` and `n` programs: the
+/// Reads the log `text` (file `name`) of a campaign of `model`, `seed` and programs `range`: the
 /// summary of the chunks it holds and their ranges, and the length of the text up to its last
 /// whole line (a line cut short by a killed run is dropped, to be run again). Refused with
-/// `name:line:col`: a line that is not a chunk, a chunk of another campaign, beyond `n`, or
-/// overlapping another.
+/// `name:line:col`: a line that is not a chunk, a chunk of another campaign, outside `range`,
+/// or overlapping another.
 pub fn read_log(
     name: &str,
     text: &str,
     model: Mode,
     seed: u64,
-    n: u64,
+    range: Range<u64>,
 ) -> Result<(Summary, Vec<Range<u64>>, usize), InputError> {
     let whole = text.rfind('\n').map_or(0, |i| i + 1);
     let mut total = Summary::default();
@@ -507,11 +508,14 @@ pub fn read_log(
                 ),
             ));
         }
-        if line.end > n {
+        if line.first < range.start || line.end > range.end {
             return Err(at(
                 number,
                 1,
-                format!("a chunk up to program {}, beyond this campaign's --programs {n}", line.end),
+                format!(
+                    "programs {}..{}, outside this campaign's {}..{} (--first, --programs)",
+                    line.first, line.end, range.start, range.end
+                ),
             ));
         }
         if let Some((r, other)) = ranges.iter().find(|(r, _)| r.start < line.end && line.first < r.end) {
@@ -888,12 +892,15 @@ mod log_tests {
     #[test]
     #[allow(clippy::single_range_in_vec_init)]
     fn chunks_leave_out_what_the_log_holds() {
-        assert_eq!(chunks(40, &[]), vec![(0, 16), (16, 32), (32, 40)]);
-        assert_eq!(chunks(40, &[0..16, 32..40]), vec![(16, 32)]);
+        assert_eq!(chunks(0..40, &[]), vec![(0, 16), (16, 32), (32, 40)]);
+        assert_eq!(chunks(0..40, &[0..16, 32..40]), vec![(16, 32)]);
         // A chunk of an earlier, shorter campaign (0..20): the rest of its chunk runs alone.
-        assert_eq!(chunks(40, &[0..20]), vec![(20, 32), (32, 40)]);
-        assert_eq!(chunks(40, &[4..8]), vec![(0, 4), (8, 16), (16, 32), (32, 40)]);
-        assert_eq!(chunks(0, &[]), vec![]);
+        assert_eq!(chunks(0..40, &[0..20]), vec![(20, 32), (32, 40)]);
+        assert_eq!(chunks(0..40, &[4..8]), vec![(0, 4), (8, 16), (16, 32), (32, 40)]);
+        assert_eq!(chunks(0..0, &[]), vec![]);
+        // From program 20 (--first 20): the same chunks as a campaign from 0 would have.
+        assert_eq!(chunks(20..50, &[]), vec![(20, 32), (32, 48), (48, 50)]);
+        assert_eq!(chunks(53413..53414, &[]), vec![(53413, 53414)]);
     }
 
     fn line(first: u64, end: u64) -> String {
@@ -904,23 +911,23 @@ mod log_tests {
     #[test]
     fn a_log_reads_back_and_a_cut_line_is_dropped() {
         let text = format!("{}\n{}\n{}", line(0, 16), line(32, 48), &line(16, 32)[..20]);
-        let (s, done, whole) = read_log("L", &text, Mode::Arm, 7, 64).unwrap();
+        let (s, done, whole) = read_log("L", &text, Mode::Arm, 7, 0..64).unwrap();
         assert_eq!((s.programs, s.compared), (32, 32));
         assert_eq!(done, vec![0..16, 32..48]);
         assert_eq!(&text[..whole], format!("{}\n{}\n", line(0, 16), line(32, 48)));
-        assert_eq!(chunks(64, &done), vec![(16, 32), (48, 64)]);
+        assert_eq!(chunks(0..64, &done), vec![(16, 32), (48, 64)]);
     }
 
     #[test]
     fn a_log_that_is_not_this_campaigns_is_refused_at_its_line() {
-        let err = |text: String, n| read_log("L", &text, Mode::Arm, 7, n).unwrap_err().to_string();
+        let err = |text: String, n| read_log("L", &text, Mode::Arm, 7, 0..n).unwrap_err().to_string();
         assert_eq!(
             err(format!("{}\n{}\n", line(0, 16), line(8, 24)), 64),
             "L:2:1: programs 8..24 again (line 1 has 0..16)"
         );
         assert_eq!(
             err(format!("{}\n", line(0, 16)), 8),
-            "L:1:1: a chunk up to program 16, beyond this campaign's --programs 8"
+            "L:1:1: programs 0..16, outside this campaign's 0..8 (--first, --programs)"
         );
         let tso = line(0, 16).replace("\"arm\"", "\"tso\"");
         assert!(err(format!("{tso}\n"), 64).starts_with("L:1:1: a chunk of the campaign of model tso seed 7"));

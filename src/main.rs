@@ -82,6 +82,10 @@ struct DifftestArgs {
     /// Random programs to compare.
     #[arg(long, default_value_t = 1000)]
     programs: u64,
+    /// The first program's number (programs FIRST..FIRST+PROGRAMS of the seed): a part of a
+    /// campaign, or one program again (`--first 53413 --programs 1`).
+    #[arg(long, default_value_t = 0)]
+    first: u64,
     /// Seed of the programs: the same seed, the same programs and results, whatever --jobs is.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -556,6 +560,17 @@ fn difftest(a: DifftestArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let n = if a.files.is_empty() { a.programs } else { cases.len() as u64 };
+    let range = if a.files.is_empty() {
+        match a.first.checked_add(a.programs) {
+            Some(end) => a.first..end,
+            None => {
+                eprintln!("--first {} --programs {}: past the last program number", a.first, a.programs);
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        0..n
+    };
     let jobs = if a.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.jobs };
     let opts = Options { model: a.model, jobs, minimize: !a.no_minimize };
     let (earlier, done, log, _lock) = match &a.log {
@@ -564,7 +579,7 @@ fn difftest(a: DifftestArgs) -> ExitCode {
             eprintln!("--log: a log is kept for generated programs only (--programs, --seed), not for FILES");
             return ExitCode::from(2);
         }
-        Some(path) => match difftest_log(path, &a, n) {
+        Some(path) => match difftest_log(path, &a, range.clone()) {
             Ok((earlier, done, file, lock)) => (earlier, done, Some(std::sync::Mutex::new(file)), Some(lock)),
             Err(e) => {
                 eprintln!("{e}");
@@ -574,6 +589,14 @@ fn difftest(a: DifftestArgs) -> ExitCode {
     };
     let log_error: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     let record = |first: u64, end: u64, s: &difftest::Summary| {
+        // Disagreements are written as their chunk ends: a campaign stopped later keeps them.
+        if let Some(dir) = &a.keep {
+            for d in &s.disagreements {
+                if let Err(e) = difftest::keep(dir, d, a.model) {
+                    log_error.lock().expect("no writer panicked").get_or_insert(format!("{}: {e}", dir.display()));
+                }
+            }
+        }
         let Some(file) = &log else { return };
         let mut line = serde_json::to_string(&difftest::LogLine::new(a.model, a.seed, first, end, s))
             .expect("a log line serialises");
@@ -598,17 +621,18 @@ fn difftest(a: DifftestArgs) -> ExitCode {
     let case =
         |i: u64| if a.files.is_empty() { difftest::generated(seed, i, model) } else { cases[i as usize].clone() };
     let start = std::time::Instant::now();
-    let summary = match difftest::campaign(&herd, n, &case, &opts, &done, &|k| bar.set_position(resumed + k), &record) {
-        Ok(mut s) => {
-            s.merge(earlier);
-            s
-        }
-        Err(e) => {
-            bar.finish_and_clear();
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
+    let summary =
+        match difftest::campaign(&herd, range, &case, &opts, &done, &|k| bar.set_position(resumed + k), &record) {
+            Ok(mut s) => {
+                s.merge(earlier);
+                s
+            }
+            Err(e) => {
+                bar.finish_and_clear();
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
     bar.finish_and_clear();
     if let Some(e) = log_error.lock().expect("no writer panicked").take() {
         eprintln!("{e}");
@@ -657,7 +681,11 @@ fn difftest(a: DifftestArgs) -> ExitCode {
         let _ = writeln!(out, "skipped (no faithful x86 translation): {skipped} ({})", classes.join(", "));
     }
     let (ours, theirs) = summary.rates();
-    let what = if a.files.is_empty() { format!("seed {}", a.seed) } else { "files".to_string() };
+    let what = match (a.files.is_empty(), a.first) {
+        (false, _) => "files".to_string(),
+        (true, 0) => format!("seed {}", a.seed),
+        (true, first) => format!("seed {}, programs {first}..{}", a.seed, first + a.programs),
+    };
     let resumed = if resumed > 0 { format!(", {resumed} programs of them from the log") } else { String::new() };
     let disagreements = summary.disagreements.len() + summary.earlier.len();
     let _ = writeln!(
@@ -686,7 +714,7 @@ fn difftest(a: DifftestArgs) -> ExitCode {
 fn difftest_log(
     path: &std::path::Path,
     a: &DifftestArgs,
-    n: u64,
+    range: std::ops::Range<u64>,
 ) -> Result<(isolsim::difftest::Summary, Vec<std::ops::Range<u64>>, std::fs::File, isolsim::lock::OutputLock), String> {
     let lock =
         isolsim::lock::OutputLock::take(path, "isolsim difftest", "--log").map_err(|(f, m)| format!("{f}: {m}"))?;
@@ -700,7 +728,7 @@ fn difftest_log(
     let (earlier, done, whole) = if exists {
         // A log of 10^7 programs is about 150 MB.
         let text = isolsim::workloads::input::read_text_at_most(path, 1 << 30).map_err(|e| e.to_string())?;
-        isolsim::difftest::read_log(&path.display().to_string(), &text, a.model, a.seed, n)
+        isolsim::difftest::read_log(&path.display().to_string(), &text, a.model, a.seed, range)
             .map_err(|e| e.to_string())?
     } else {
         Default::default()

@@ -44,7 +44,7 @@ fn run(
     jobs: usize,
 ) -> Summary {
     let opts = Options { model, jobs, minimize: true };
-    difftest::campaign(herd, n, case, &opts, &[], &|_| {}, &|_, _, _| {}).expect("a campaign runs")
+    difftest::campaign(herd, 0..n, case, &opts, &[], &|_| {}, &|_, _, _| {}).expect("a campaign runs")
 }
 
 /// Every disagreement and failure, printed, then the counts asserted.
