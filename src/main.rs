@@ -588,12 +588,19 @@ fn difftest(a: DifftestArgs) -> ExitCode {
         },
     };
     let log_error: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    // Where each disagreement was written, by label.
+    let kept: std::sync::Mutex<std::collections::BTreeMap<String, PathBuf>> = std::sync::Mutex::default();
     let record = |first: u64, end: u64, s: &difftest::Summary| {
         // Disagreements are written as their chunk ends: a campaign stopped later keeps them.
         if let Some(dir) = &a.keep {
             for d in &s.disagreements {
-                if let Err(e) = difftest::keep(dir, d, a.model) {
-                    log_error.lock().expect("no writer panicked").get_or_insert(format!("{}: {e}", dir.display()));
+                match difftest::keep(dir, d, a.model) {
+                    Ok(p) => {
+                        kept.lock().expect("no writer panicked").insert(d.label.clone(), p);
+                    }
+                    Err(e) => {
+                        log_error.lock().expect("no writer panicked").get_or_insert(format!("{}: {e}", dir.display()));
+                    }
                 }
             }
         }
@@ -654,13 +661,10 @@ fn difftest(a: DifftestArgs) -> ExitCode {
             "disagreement {}: isolsim allows {extra} final states herd7 does not, herd7 {missing} isolsim does not (minimized)",
             d.label
         );
-        match &a.keep {
-            Some(dir) => match difftest::keep(dir, d, a.model) {
-                Ok(p) => {
-                    let _ = writeln!(out, "  written to {}", p.display());
-                }
-                Err(e) => eprintln!("{}: {e}", dir.display()),
-            },
+        match kept.lock().expect("no writer panicked").get(&d.label) {
+            Some(p) => {
+                let _ = writeln!(out, "  written to {}", p.display());
+            }
             None => {
                 let _ = writeln!(out, "{}", isolsim::litmus::print::aarch64(&d.minimized));
                 let _ = writeln!(

@@ -180,6 +180,16 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
         let dest = |regs: &mut Regs, op: Operand| -> Result<Option<String>, Untranslatable> {
             if op.reg.is_zero() { Ok(None) } else { regs.get(op.reg).map(Some) }
         };
+        // A register read as an operand: its x86 register, or for the zero register a scratch
+        // register set to 0 first (x86 has no zero register).
+        let read = |regs: &mut Regs, op: Operand, scratch: &str, out: &mut Vec<String>| {
+            dest(regs, op).map(|d| {
+                d.unwrap_or_else(|| {
+                    out.push(format!("movq $0,{scratch}"));
+                    scratch.to_string()
+                })
+            })
+        };
         match inst {
             Inst::Load { rt, base, index, .. } => {
                 let a = ea(regs, base, index)?;
@@ -223,13 +233,7 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
                 }
             }
             Inst::Cmp { rn, src } => {
-                let n = match dest(regs, rn)? {
-                    Some(n) => n,
-                    None => {
-                        out.push("movq $0,%r15".into());
-                        "%r15".into()
-                    }
-                };
+                let n = read(regs, rn, "%r15", &mut out)?;
                 out.push(format!("cmpq {},{n}", regs.src2(src)?));
             }
             Inst::Cset { rd, cond } => {
@@ -248,13 +252,7 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
             }
             Inst::B { .. } => out.push(format!("jmp {}", target(text)?)),
             Inst::Cbz { rt, nonzero, .. } => {
-                let t = match dest(regs, rt)? {
-                    Some(t) => t,
-                    None => {
-                        out.push("movq $0,%r15".into());
-                        "%r15".into()
-                    }
-                };
+                let t = read(regs, rt, "%r15", &mut out)?;
                 out.push(format!("cmpq $0,{t}"));
                 let c = if nonzero { Cond::Ne } else { Cond::Eq };
                 out.push(format!("{} {}", jcc(c)?, target(text)?));
@@ -271,13 +269,7 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
                     }
                     RmwOp::Cas => {
                         out.push(format!("movq {},%rax", regs.src(rs)?));
-                        let new = match dest(regs, rt)? {
-                            Some(n) => n,
-                            None => {
-                                out.push("movq $0,%r14".into());
-                                "%r14".into()
-                            }
-                        };
+                        let new = read(regs, rt, "%r14", &mut out)?;
                         out.push(format!("lock cmpxchgq ({b}),{new}"));
                         if let Some(d) = dest(regs, rs)? {
                             out.push(format!("movq %rax,{d}"));

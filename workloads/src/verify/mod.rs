@@ -36,8 +36,8 @@
 //! translation; an **isolation break** is an interrupt decided on a read of
 //! the CPU's state made while it ran user code (the sender's last read of the
 //! state word before the decision, an atomic's included), or on no read.
-//! The README's table of what each covers and what neither does is the
-//! contract these modules keep.
+//! The README's fuzz and check sections state what each finds and what it
+//! cannot, with the reason.
 
 pub mod check;
 pub mod fuzz;
