@@ -271,26 +271,30 @@ impl Topology {
             }
         }
         let mut cluster_nodes = Vec::with_capacity(num_clusters);
-        let mut core_nodes = Vec::with_capacity(n);
-        let mut uplink = Vec::with_capacity(n);
         for (socket, &s) in sockets.iter().enumerate() {
             for cluster in 0..cfg.clusters_per_socket {
                 let c = graph.add_node(Node::Cluster { socket, cluster });
                 graph.add_edge(s, c, cfg.cluster_socket_latency);
                 cluster_nodes.push(c);
-                for _ in 0..cfg.cores_per_cluster {
-                    let core = graph.add_node(Node::Core { core: core_nodes.len() });
-                    graph.add_edge(c, core, cfg.core_cluster_latency);
-                    core_nodes.push(core);
-                    uplink.push(cfg.core_cluster_latency);
-                }
             }
         }
+        // Before the cores are added: leaves lie on no path between clusters, and without them
+        // each search visits sockets and clusters only (a large machine has 10-100× more cores).
         let mut cluster_latency = Vec::with_capacity(num_clusters * num_clusters);
         for &from in &cluster_nodes {
             let dist = dijkstra(&graph, from, None, |e| *e.weight());
             // The graph is connected, so every cluster is reached.
             cluster_latency.extend(cluster_nodes.iter().map(|to| dist[to]));
+        }
+        let mut core_nodes = Vec::with_capacity(n);
+        let mut uplink = Vec::with_capacity(n);
+        for &c in &cluster_nodes {
+            for _ in 0..cfg.cores_per_cluster {
+                let core = graph.add_node(Node::Core { core: core_nodes.len() });
+                graph.add_edge(c, core, cfg.core_cluster_latency);
+                core_nodes.push(core);
+                uplink.push(cfg.core_cluster_latency);
+            }
         }
         Ok(Topology { cfg: cfg.clone(), graph, core_nodes, cluster_nodes, uplink, cluster_latency })
     }
