@@ -140,6 +140,21 @@ fn overlay<T: Serialize + serde::de::DeserializeOwned + schemars::JsonSchema>(
         message: format!("the base configuration has no TOML form: {e}"),
     })?;
     let schema = schema_json::<T>();
+    if let Some(path) = non_table_record(&over, &schema, &schema, &mut vec![]) {
+        // serde reads a struct from an array of its fields in order too; a reader of the file
+        // could not tell which key each number sets.
+        let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+        let pos = Spans::new(text).find(&keys).map(|span| line_col(text, span.start));
+        let dotted = path.join(".");
+        return Err(ConfigError {
+            file: Some(name.to_string()),
+            pos,
+            key: Some(dotted.clone()),
+            message: format!(
+                "wrong type for `{dotted}`: expected a table, found an array (a table's keys are set by name)"
+            ),
+        });
+    }
     merge(&mut merged, over, &schema, &schema);
     T::deserialize(merged).map_err(|e| ConfigError {
         file: Some(name.to_string()),
@@ -644,6 +659,25 @@ fn is_record(s: &Json) -> bool {
 fn child<'a>(s: &'a Json, key: &str, root: &'a Json) -> Option<&'a Json> {
     let s = resolve(s, root);
     s.get("properties").and_then(|p| p.get(key)).or_else(|| s.get("additionalProperties").filter(|a| a.is_object()))
+}
+
+/// The path of the first key of `t` whose schema is a record (a struct or a map) and whose value is
+/// not a table.
+fn non_table_record(t: &toml::Table, schema: &Json, root: &Json, path: &mut Vec<String>) -> Option<Vec<String>> {
+    for (k, v) in t {
+        let Some(sub) = child(schema, k, root) else { continue };
+        path.push(k.clone());
+        let found = match v {
+            toml::Value::Table(inner) => non_table_record(inner, sub, root, path),
+            _ if is_record(resolve(sub, root)) => Some(path.clone()),
+            _ => None,
+        };
+        path.pop();
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
 }
 
 fn merge(base: &mut toml::Table, over: toml::Table, schema: &Json, root: &Json) {

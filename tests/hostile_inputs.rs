@@ -131,3 +131,22 @@ fn nested_calls_in_a_litmus_test_are_a_nesting_level_each() {
     // The thread's body is a level: the 100th call is one too many, at column 12 + 14 × 99.
     assert_eq!(e, format!("deep.litmus:4:{}: nesting deeper than 100 levels", 12 + 14 * 99));
 }
+
+#[test]
+fn a_section_written_as_an_array_is_refused_at_its_key() {
+    // Found by the campaign of seed 6 (config #20596): serde reads a struct from an array of its
+    // fields in order, so `topology = [101, 101]` set sockets and clusters_per_socket, and the
+    // error about the 40,804 cores it made pointed into the preset instead of this file.
+    let text = "[machine]\nclock_mhz = 2100\ntopology = [101, 101]\n";
+    let e = isolsim::config::load_text(Some("arm64-server"), "c.toml", text).expect_err("refused").to_string();
+    assert_eq!(
+        e,
+        "c.toml:3:12: wrong type for `machine.topology`: expected a table, found an array (a table's keys are set \
+         by name)"
+    );
+    // The same in an inline table, on the defaults; a table is still merged key by key.
+    let e = isolsim::config::load_text(None, "c.toml", "machine = { tlb = [3] }\n").expect_err("refused").to_string();
+    assert!(e.starts_with("c.toml:1:19: wrong type for `machine.tlb`: expected a table, found an array"), "{e}");
+    let c = isolsim::config::load_text(None, "c.toml", "[machine.topology]\nsockets = 2\n").unwrap();
+    assert_eq!(c.machine.topology.sockets, 2);
+}

@@ -123,6 +123,7 @@ pub fn program(seed: u64, index: u64, target: Target) -> Generated {
         writes: [0; 3],
         reads: [0; 3],
         rmws: [0; 3],
+        site_candidates: 1,
     };
     for tid in 0..nthreads {
         g.threads.push(Thread::new(tid));
@@ -136,8 +137,13 @@ pub fn program(seed: u64, index: u64, target: Target) -> Generated {
         // A writer that is not the fetcher often tells it, by a flag, that the code is new.
         let message = writer != fetcher && g.rng.random_bool(0.5);
         g.fetchers.push(fetcher);
+        g.site_candidates *= 2;
         plan[writer].push(Step::Patch { site: s, fetcher, message });
         if message {
+            // The flag's write and read are counted now, so that the accesses drawn later stay
+            // within the budget with them.
+            g.writes[0] += 1;
+            g.reads[0] += 1;
             plan[fetcher].push(Step::AwaitFlag);
         }
         plan[fetcher].push(Step::Site(s));
@@ -263,6 +269,9 @@ struct Gen {
     reads: [u32; 3],
     /// RMWs to each location so far.
     rmws: [u32; 3],
+    /// herd7's candidates for the patched sites: each is a location of its own under the
+    /// `ifetch` variant, written once and fetched once, `(1 + 1)^1 * 1!` each.
+    site_candidates: u64,
 }
 
 /// herd7 enumerates every coherence order and every read's source: about
@@ -289,7 +298,8 @@ impl Gen {
                     if l == loc { (self.reads[l] + r, self.writes[l] + w) } else { (self.reads[l], self.writes[l]) };
                 (u64::from(w) + 1).pow(r) * (1..=u64::from(w)).product::<u64>()
             })
-            .product()
+            .product::<u64>()
+            * self.site_candidates
     }
 
     fn new_value(&mut self, tid: usize, loc: usize) -> u64 {
@@ -308,7 +318,6 @@ impl Gen {
                 let t = &mut self.threads[tid];
                 let x = t.loc_reg(0);
                 let Some(r) = t.read_reg(0) else { return };
-                self.reads[0] += 1;
                 t.inst(format!("LDR W{r},[X{x}]"));
                 // The reader's side: nothing, a control dependency and ISB, or barriers and ISB.
                 match self.rng.random_range(0..4) {
@@ -388,7 +397,6 @@ impl Gen {
                 self.threads[tid].inst(b.to_string());
             }
             let v = self.new_value(tid, 0);
-            self.writes[0] += 1;
             let t = &mut self.threads[tid];
             let x = t.loc_reg(0);
             t.inst(format!("MOV W{},#{v}", SCRATCH[0]));
