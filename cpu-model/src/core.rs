@@ -1837,7 +1837,12 @@ impl Core {
             // A read, then (unless a CAS compare failed) a write.
             let s = slot.expect("a retired RMW's slot");
             let read = s.read.expect("retired RMW was performed");
-            let atomic = Some(Atomic { acquire: rmw.acquire, release: rmw.release, no_ret: rmw.no_ret });
+            let atomic = Some(Atomic {
+                acquire: rmw.acquire,
+                release: rmw.release,
+                no_ret: rmw.no_ret,
+                forwards: rmw.op == memory_model::types::RmwOp::Swp,
+            });
             let ev = GEvent {
                 tid: self.id,
                 po,

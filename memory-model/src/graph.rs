@@ -39,8 +39,9 @@
 //! 3. `arm`: every earlier access to the same location is ordered before an
 //!    RMW (`po-loc-rmw`: it never reads by forwarding from its thread's
 //!    store buffer);
-//! 4. `arm`: `aob` is `[range(rmw)]; rfi` for every read, not only acquires
-//!    (an RMW writes storage directly, so no later read sees its write early).
+//! 4. `arm`: `aob` is `[range(rmw)]; rfi` for every read, not only acquires,
+//!    when the RMW is not a SWP (its write depends on its read, so no later
+//!    read sees it before the RMW performs; a SWP forwards its operand).
 //!
 //! With (1) and (2), `AL` (acquire and release) orders the RMW like
 //! `DMB ISH; RMW; DMB ISH`: what Linux relies on for its fully ordered
@@ -92,6 +93,10 @@ pub struct Atomic {
     /// An ST<op>: its read is herd's `NoRet`, which DMB LD and DSB LD do not order.
     #[serde(default)]
     pub no_ret: bool,
+    /// A SWP: it writes its operand whatever it reads, so its own thread's later
+    /// plain reads may take that write before it performs (see `lsq`).
+    #[serde(default)]
+    pub forwards: bool,
 }
 
 /// One event of an execution.
@@ -984,12 +989,20 @@ impl<'g> Exec<'g> {
         }
 
         // aob = rmw | [range(rmw)];rfi: `rmw` vanishes when the RMW's events
-        // are merged; every read of an RMW's write by its own thread (not
-        // only an acquire) is ordered after it.
+        // are merged; a read of an RMW's write by its own thread is ordered
+        // after it when it is an acquire (aarch64.cat's `[range(rmw)];lrs;[A|Q]`)
+        // or when the RMW's write depends on its read (not a SWP's: that one
+        // forwards, see `lsq`).
+        let forwards = |w: usize| self.event(w).and_then(|e| e.atomic).is_some_and(|a| a.forwards);
         let aob: Rel = self
             .rmw
             .iter()
-            .flat_map(|&(_, w)| self.rf_succ[w].iter().filter(move |&&r| !self.ext(w, r)).map(move |&r| (w, r)))
+            .flat_map(|&(_, w)| {
+                self.rf_succ[w]
+                    .iter()
+                    .filter(move |&&r| !self.ext(w, r) && (!forwards(w) || self.is_acq(r)))
+                    .map(move |&r| (w, r))
+            })
             .collect();
         // po-loc;[RMW]: an RMW never reads by forwarding, so every earlier
         // access to its location comes first.
@@ -1245,7 +1258,7 @@ mod tests {
     /// [`Build::from`]) and write.
     fn rmw(addr: Addr, value: Value, order: &str) -> [Event; 2] {
         let (acquire, release) = (order.contains('A'), order.contains('L'));
-        let atomic = Some(Atomic { acquire, release, no_ret: false });
+        let atomic = Some(Atomic { acquire, release, no_ret: false, forwards: false });
         let read = Event { atomic, ..r(addr) };
         let read = if acquire { read.acq() } else { read };
         let write = Event { atomic, ..w(addr, value) };

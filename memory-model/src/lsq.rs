@@ -13,7 +13,8 @@
 //!   are resolved (both constrain what later accesses may do);
 //! * atomic read-modify-writes (ARMv8.1 LSE: CAS, SWP, LDADD, ...) until
 //!   they are *performed*: read and written in one step, straight in
-//!   storage (they never sit in the store buffer and never forward).
+//!   storage (they never sit in the store buffer; only a SWP, whose write
+//!   does not depend on its read, forwards to later loads before that).
 //!
 //! The core asks for the *visible* transitions that are enabled
 //! ([`Lsq::visible`]: satisfy a load, propagate a store, perform an RMW),
@@ -62,7 +63,10 @@
 //! determined, earlier branches are resolved and earlier accesses have
 //! determined addresses; and every earlier same-address access is done
 //! (loads finished, stores propagated): it never reads by forwarding, and
-//! later same-address loads wait for it rather than read around it.
+//! later same-address loads wait for it rather than read around it, except
+//! that an unperformed SWP forwards its operand to them as a store would
+//! (its write is known before its read, and `aarch64.cat` lets a load read
+//! it before the SWP reads).
 //!
 //! Ordering, whether or not a CAS writes (so a failed CAS is ordered as if
 //! it had written: stronger than the architecture, which makes it a read):
@@ -97,7 +101,7 @@
 use std::collections::VecDeque;
 
 use crate::memory::FlatMemory;
-use crate::types::{Addr, Fence, MaintOp, Mode, Rmw, ThreadId, Value, WriteId};
+use crate::types::{Addr, Fence, MaintOp, Mode, Rmw, RmwOp, ThreadId, Value, WriteId};
 
 /// What an entry of the queue is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -536,9 +540,19 @@ impl Lsq {
                     }
                     return if p.data.is_some() { Source::Forward(j) } else { Source::Wait };
                 }
-                // A performed RMW wrote (or read) storage; an unperformed one
-                // will, and the load would have to be restarted: it waits.
-                SlotKind::Rmw(_) => return if p.done { Source::Storage } else { Source::Wait },
+                // A performed RMW wrote (or read) storage. An unperformed SWP
+                // will write its operand whatever it reads, so a later load may
+                // take that value now (`rfi` orders nothing in `aarch64.cat`);
+                // any other RMW's write depends on what it reads: the load waits.
+                // An acquire load never does (`[range(rmw)];lrs;[A|Q]` in aob).
+                SlotKind::Rmw(r) => {
+                    let acquire = matches!(s.kind, SlotKind::Load { acquire: true });
+                    return match (p.done, r.op, p.data) {
+                        (true, _, _) => Source::Storage,
+                        (false, RmwOp::Swp, Some(_)) if !acquire => Source::Forward(j),
+                        _ => Source::Wait,
+                    };
+                }
                 // A same-address load that read another core's write is the
                 // closest writer for this one: do not forward past it.
                 SlotKind::Load { .. } if p.read.is_some_and(|r| r.source.tid != self.tid) => {
@@ -747,8 +761,12 @@ impl Lsq {
                 }
                 SlotKind::Load { .. } if !q.done => return false,
                 // A performed RMW settles everything older, like a propagated
-                // store; an unperformed one comes before our read.
-                SlotKind::Rmw(_) => return q.done,
+                // store; an unperformed SWP we read from settles it as a store
+                // does; any other unperformed one comes before our read.
+                SlotKind::Rmw(_) => {
+                    let is_source = read.source == WriteId { tid: self.tid, iid: q.iid };
+                    return q.done || (is_source && q.data_final);
+                }
                 _ => {}
             }
         }
@@ -832,11 +850,13 @@ impl Lsq {
         let read = match self.source(i) {
             Source::Forward(j) => {
                 let w = &self.slots[j];
-                ReadFrom {
-                    value: w.data.expect("forwarding source has data"),
-                    source: WriteId { tid: self.tid, iid: w.iid },
-                    forwarded: true,
-                }
+                let data = w.data.expect("forwarding source has data");
+                // A SWP writes its operand at its width.
+                let value = match w.kind {
+                    SlotKind::Rmw(r) => r.apply(0, data, 0).expect("a SWP always writes"),
+                    _ => data,
+                };
+                ReadFrom { value, source: WriteId { tid: self.tid, iid: w.iid }, forwarded: true }
             }
             Source::Storage | Source::Wait => {
                 let cell = mem.read(self.slots[i].addr.expect("load address"));
@@ -922,8 +942,9 @@ impl Lsq {
             if r.source == w {
                 continue;
             }
+            // A store between (or a SWP, which forwards too) made what it read.
             let from_between =
-                r.source.tid == self.tid && self.slots.range(i + 1..k).any(|b| b.is_store() && b.iid == r.source.iid);
+                r.source.tid == self.tid && self.slots.range(i + 1..k).any(|b| b.may_write() && b.iid == r.source.iid);
             if !from_between {
                 debug_assert!(!x.done, "finished load P{}#{} would have to restart", self.tid, x.iid);
                 out.push(self.head + k as Seq);
@@ -1149,14 +1170,15 @@ mod tests {
     fn later_loads_of_the_location_wait_for_an_rmw_others_pass_a_relaxed_one() {
         let mut q = Lsq::new(0);
         let ld_y = load(&mut q, 0, Y);
-        let swp = rmw(&mut q, 1, X, RmwOp::Swp, "", 1);
+        let add = rmw(&mut q, 1, X, RmwOp::Add, "", 1);
         let ld_x = load(&mut q, 2, X);
         let ld_y2 = load(&mut q, 3, Y);
         // A relaxed RMW does not wait for the earlier load; the later load
-        // of another location passes it, the one of its location waits.
-        assert_eq!(enabled(&q, Mode::Arm), [Visible::Satisfy(ld_y), Visible::Rmw(swp), Visible::Satisfy(ld_y2)]);
+        // of another location passes it, the one of its location waits (what
+        // an LDADD writes depends on what it reads).
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Satisfy(ld_y), Visible::Rmw(add), Visible::Satisfy(ld_y2)]);
         let mut mem = FlatMemory::new();
-        q.perform_rmw(swp, 0, &mut mem, &mut vec![]);
+        q.perform_rmw(add, 0, &mut mem, &mut vec![]);
         assert!(enabled(&q, Mode::Arm).contains(&Visible::Satisfy(ld_x)));
         // TSO: in order, after the earlier load.
         let mut q = Lsq::new(0);
@@ -1167,6 +1189,33 @@ mod tests {
         q.satisfy(ld_y, &mem, &mut vec![]);
         q.settle(Mode::Tso);
         assert_eq!(enabled(&q, Mode::Tso), [Visible::Rmw(swp)]);
+    }
+
+    #[test]
+    fn a_later_load_reads_a_swps_write_before_the_swp_reads() {
+        // P0: SWP W (operand wider than a word); LDR x. The load takes what the SWP will write,
+        // at the SWP's width, settles at once, and stays when the SWP performs.
+        let mut q = Lsq::new(0);
+        let s =
+            q.push(0, SlotKind::Rmw(Rmw { op: RmwOp::Swp, acquire: false, release: false, word: true, no_ret: false }));
+        q.set_addr(s, Some(X), true);
+        q.set_data(s, Some(0x1_0000_0005), true);
+        let ld = load(&mut q, 1, X);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(s), Visible::Satisfy(ld)]);
+        let mut mem = FlatMemory::new();
+        let r = q.satisfy(ld, &mem, &mut vec![]);
+        assert_eq!((r.value, r.source, r.forwarded), (5, WriteId { tid: 0, iid: 0 }, true));
+        q.settle(Mode::Arm);
+        assert!(q.get(ld).unwrap().done, "its value can no longer change");
+        let mut restarts = vec![];
+        let (read, wrote) = q.perform_rmw(s, 0, &mut mem, &mut restarts);
+        assert_eq!((read.value, wrote, restarts.len()), (0, Some(WriteId { tid: 0, iid: 0 }), 0));
+        assert_eq!(mem.read(X).value, 5);
+        // An acquire SWP orders the later load after its read: no forwarding before it performs.
+        let mut q = Lsq::new(0);
+        let s = rmw(&mut q, 0, X, RmwOp::Swp, "A", 5);
+        load(&mut q, 1, X);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(s)]);
     }
 
     #[test]
