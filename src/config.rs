@@ -126,7 +126,7 @@ pub fn with_overrides(base: &Config, name: &str, text: &str) -> Result<Config, C
     overlay(base, name, text)
 }
 
-fn overlay<T: Serialize + serde::de::DeserializeOwned + schemars::JsonSchema>(
+fn overlay<T: Serialize + serde::de::DeserializeOwned + schemars::JsonSchema + 'static>(
     base: &T,
     name: &str,
     text: &str,
@@ -395,8 +395,17 @@ pub fn schema() -> schemars::Schema {
     schemars::schema_for!(Config)
 }
 
-fn schema_json<T: schemars::JsonSchema>() -> Json {
-    serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Json::Null)
+/// `T`'s JSON schema, made once per type: a sweep merges a configuration for each of its points,
+/// and making the schema each time took most of that.
+fn schema_json<T: schemars::JsonSchema + 'static>() -> std::sync::Arc<Json> {
+    use std::any::TypeId;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static SCHEMAS: OnceLock<Mutex<BTreeMap<TypeId, Arc<Json>>>> = OnceLock::new();
+    let mut schemas = SCHEMAS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    schemas
+        .entry(TypeId::of::<T>())
+        .or_insert_with(|| Arc::new(serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Json::Null)))
+        .clone()
 }
 
 fn read(path: &Path) -> Result<(String, String), ConfigError> {
@@ -715,7 +724,10 @@ pub fn to_commented_toml_with_sources(cfg: &Config, sources: &Sources) -> String
     commented(cfg, sources).expect("every configuration value has a TOML form")
 }
 
-fn commented<T: Serialize + schemars::JsonSchema>(value: &T, sources: &Sources) -> Result<String, toml::ser::Error> {
+fn commented<T: Serialize + schemars::JsonSchema + 'static>(
+    value: &T,
+    sources: &Sources,
+) -> Result<String, toml::ser::Error> {
     let root = schema_json::<T>();
     let table = toml::Table::try_from(value)?;
     let mut out = String::from("# isolsim configuration: the effective values, defaults included.\n");
