@@ -899,6 +899,24 @@ impl Core {
         }
     }
 
+    /// True if the entry at ROB index `i` is an unexecuted register operation or unresolved
+    /// conditional branch with an operand whose producer has no value yet: `execute` could do
+    /// nothing with it.
+    fn awaits_a_value(&self, i: usize) -> bool {
+        let e = &self.rob[i];
+        let waits = match e.inst {
+            Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } => !e.executed,
+            Inst::BCond { .. } | Inst::Cbz { .. } => !e.executed && !e.resolved,
+            _ => false,
+        };
+        waits
+            && e.srcs.iter().zip(e.prod).any(|(op, prod)| {
+                op.is_some_and(|op| !op.reg.is_zero())
+                    && prod != NO_PROD
+                    && self.entry_index(prod).is_some_and(|p| self.rob[p].result.is_none())
+            })
+    }
+
     fn source_deps(&self, i: usize, k: usize, op: Operand) -> Vec<u32> {
         if op.reg.is_zero() {
             return vec![];
@@ -1157,6 +1175,14 @@ impl Core {
         let mut i = 0;
         while i < self.rob.len() {
             if self.rob[i].settled {
+                i += 1;
+                continue;
+            }
+            // Most entries a pass looks at are register operations and branches waiting for a
+            // load's value: they can do nothing yet, and are passed over without their operands
+            // being read.
+            if self.awaits_a_value(i) {
+                branches_resolved &= !self.rob[i].inst.is_conditional_branch();
                 i += 1;
                 continue;
             }
