@@ -96,6 +96,42 @@ pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(name: &str, text: &str)
     toml::from_str::<T>(text).map_err(|e| toml_error(name, text, &e))
 }
 
+/// [`parse_toml`] for a form whose `tables` (top-level keys; `key[]` for each item of an array of
+/// tables) must be written as tables: serde reads a struct from an array of its fields in order
+/// too, and `program = [["a.S", "0x1000"]]` would set fields no reader of the file could name.
+pub(crate) fn parse_toml_tables<T: serde::de::DeserializeOwned>(
+    name: &str,
+    text: &str,
+    tables: &[&str],
+) -> Result<T, ConfigError> {
+    workloads::input::at_most(name, text, workloads::input::MAX_TOML_BYTES).map_err(read_error)?;
+    // Text that is not TOML gets its syntax error from the parse below.
+    if let Ok(doc) = text.parse::<toml::Table>() {
+        let spans = Spans::new(text);
+        for t in tables {
+            let (key, items) = t.strip_suffix("[]").map_or((*t, false), |k| (k, true));
+            let found = match (doc.get(key), items) {
+                (Some(toml::Value::Array(a)), true) => a
+                    .iter()
+                    .position(|v| !v.is_table())
+                    .map(|i| (format!("{key}[{i}]"), spans.find_element(&[key], Some(i)))),
+                (Some(v), false) if !v.is_table() => Some((key.to_string(), spans.find(&[key]))),
+                _ => None,
+            };
+            if let Some((what, span)) = found {
+                let kind = if items { "an array of tables" } else { "a table" };
+                return Err(ConfigError {
+                    file: Some(name.to_string()),
+                    pos: span.map(|s| line_col(text, s.start)),
+                    key: Some(key.to_string()),
+                    message: format!("wrong type for `{what}`: `{key}` is {kind}, whose keys are set by name"),
+                });
+            }
+        }
+    }
+    parse_toml(name, text)
+}
+
 fn read_error(e: workloads::input::ReadError) -> ConfigError {
     ConfigError { file: Some(e.path), pos: e.pos, key: None, message: e.message }
 }

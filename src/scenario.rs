@@ -327,7 +327,8 @@ impl Scenario {
 
     /// Reads scenario text; `name` names it in errors, `dir` is where program files are.
     pub fn parse(name: &str, dir: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-        let raw = config::parse_toml::<RawScenario>(name, text).map_err(|c| ScenarioError {
+        const TABLES: [&str; 6] = ["data[]", "encode[]", "program[]", "map[]", "cpu[]", "report"];
+        let raw = config::parse_toml_tables::<RawScenario>(name, text, &TABLES).map_err(|c| ScenarioError {
             file: name.to_string(),
             pos: c.pos,
             message: c.message,

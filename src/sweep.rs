@@ -197,7 +197,7 @@ impl Sweep {
     /// Expands the sweep file `text` (called `file` in errors); protocol files are looked up
     /// relative to `dir`.
     pub fn parse(file: &str, text: &str, dir: &Path) -> Result<Sweep, SweepError> {
-        let form: FileForm = config::parse_toml(file, text).map_err(|c| SweepError {
+        let form: FileForm = config::parse_toml_tables(file, text, &["sweep"]).map_err(|c| SweepError {
             file: file.to_string(),
             pos: c.pos,
             message: c.message,

@@ -150,3 +150,26 @@ fn a_section_written_as_an_array_is_refused_at_its_key() {
     let c = isolsim::config::load_text(None, "c.toml", "[machine.topology]\nsockets = 2\n").unwrap();
     assert_eq!(c.machine.topology.sockets, 2);
 }
+
+#[test]
+fn scenario_and_sweep_tables_written_as_arrays_are_refused_at_the_value() {
+    // The same reading of a struct from an array, in the other TOML readers: a scenario's
+    // `program = [["tlb-flush.S", "0x500000"]]` set `file` and `text` from the two strings.
+    let text = shipped("workloads/scenarios/tlb-flush.toml")
+        .replace("[[program]]\nfile = \"tlb-flush.S\"\nbase = 0x500000\n", "")
+        .replace("[defines]\n", "program = [[\"tlb-flush.S\", \"0x500000\"]]\n\n[defines]\n");
+    let line = text.lines().position(|l| l.starts_with("program = ")).unwrap() + 1;
+    let dir = root().join("workloads/scenarios");
+    let e = Scenario::parse("s.toml", &dir, &text).expect_err("refused").to_string();
+    assert_eq!(
+        e,
+        format!(
+            "s.toml:{line}:12: wrong type for `program[0]`: `program` is an array of tables, whose keys are set by name"
+        )
+    );
+    let sweep = "sweep = [\"name\", \"description\"]\n[set]\nrun.cpus = 4\n";
+    let e = isolsim::sweep::Sweep::parse("w.toml", sweep, &root().join("workloads/protocols"))
+        .map(|_| ())
+        .expect_err("refused");
+    assert_eq!(e.to_string(), "w.toml:1:9: wrong type for `sweep`: `sweep` is a table, whose keys are set by name");
+}
