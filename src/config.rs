@@ -110,26 +110,31 @@ pub(crate) fn parse_toml_tables<T: serde::de::DeserializeOwned>(
         let spans = Spans::new(text);
         for t in tables {
             let (key, items) = t.strip_suffix("[]").map_or((*t, false), |k| (k, true));
+            // Other wrong types get serde's own message from the parse below.
             let found = match (doc.get(key), items) {
                 (Some(toml::Value::Array(a)), true) => a
                     .iter()
-                    .position(|v| !v.is_table())
+                    .position(toml::Value::is_array)
                     .map(|i| (format!("{key}[{i}]"), spans.find_element(&[key], Some(i)))),
-                (Some(v), false) if !v.is_table() => Some((key.to_string(), spans.find(&[key]))),
+                (Some(toml::Value::Array(_)), false) => Some((key.to_string(), spans.find(&[key]))),
                 _ => None,
             };
             if let Some((what, span)) = found {
-                let kind = if items { "an array of tables" } else { "a table" };
-                return Err(ConfigError {
-                    file: Some(name.to_string()),
-                    pos: span.map(|s| line_col(text, s.start)),
-                    key: Some(key.to_string()),
-                    message: format!("wrong type for `{what}`: `{key}` is {kind}, whose keys are set by name"),
-                });
+                return Err(array_for_table(name, text, &what, span));
             }
         }
     }
     parse_toml(name, text)
+}
+
+/// The error for a table (`what`, at `span` of `text`) written as an array.
+fn array_for_table(name: &str, text: &str, what: &str, span: Option<Range<usize>>) -> ConfigError {
+    ConfigError {
+        file: Some(name.to_string()),
+        pos: span.map(|s| line_col(text, s.start)),
+        key: Some(what.to_string()),
+        message: format!("wrong type for `{what}`: expected a table, found an array (a table's keys are set by name)"),
+    }
 }
 
 fn read_error(e: workloads::input::ReadError) -> ConfigError {
@@ -180,16 +185,7 @@ fn overlay<T: Serialize + serde::de::DeserializeOwned + schemars::JsonSchema + '
         // serde reads a struct from an array of its fields in order too; a reader of the file
         // could not tell which key each number sets.
         let keys: Vec<&str> = path.iter().map(String::as_str).collect();
-        let pos = Spans::new(text).find(&keys).map(|span| line_col(text, span.start));
-        let dotted = path.join(".");
-        return Err(ConfigError {
-            file: Some(name.to_string()),
-            pos,
-            key: Some(dotted.clone()),
-            message: format!(
-                "wrong type for `{dotted}`: expected a table, found an array (a table's keys are set by name)"
-            ),
-        });
+        return Err(array_for_table(name, text, &path.join("."), Spans::new(text).find(&keys)));
     }
     merge(&mut merged, over, &schema, &schema);
     T::deserialize(merged).map_err(|e| ConfigError {
@@ -707,14 +703,14 @@ fn child<'a>(s: &'a Json, key: &str, root: &'a Json) -> Option<&'a Json> {
 }
 
 /// The path of the first key of `t` whose schema is a record (a struct or a map) and whose value is
-/// not a table.
+/// an array (serde would read it; any other wrong type it refuses itself).
 fn non_table_record(t: &toml::Table, schema: &Json, root: &Json, path: &mut Vec<String>) -> Option<Vec<String>> {
     for (k, v) in t {
         let Some(sub) = child(schema, k, root) else { continue };
         path.push(k.clone());
         let found = match v {
             toml::Value::Table(inner) => non_table_record(inner, sub, root, path),
-            _ if is_record(resolve(sub, root)) => Some(path.clone()),
+            toml::Value::Array(_) if is_record(resolve(sub, root)) => Some(path.clone()),
             _ => None,
         };
         path.pop();

@@ -164,12 +164,21 @@ fn scenario_and_sweep_tables_written_as_arrays_are_refused_at_the_value() {
     assert_eq!(
         e,
         format!(
-            "s.toml:{line}:12: wrong type for `program[0]`: `program` is an array of tables, whose keys are set by name"
+            "s.toml:{line}:12: wrong type for `program[0]`: expected a table, found an array (a table's keys are set by \
+             name)"
         )
     );
     let sweep = "sweep = [\"name\", \"description\"]\n[set]\nrun.cpus = 4\n";
     let e = isolsim::sweep::Sweep::parse("w.toml", sweep, &root().join("workloads/protocols"))
         .map(|_| ())
         .expect_err("refused");
-    assert_eq!(e.to_string(), "w.toml:1:9: wrong type for `sweep`: `sweep` is a table, whose keys are set by name");
+    assert_eq!(
+        e.to_string(),
+        "w.toml:1:9: wrong type for `sweep`: expected a table, found an array (a table's keys are set by name)"
+    );
+    // Other wrong types keep the reader's own message.
+    let e = isolsim::sweep::Sweep::parse("w.toml", "sweep = 3\n", &root().join("workloads/protocols"))
+        .map(|_| ())
+        .expect_err("refused");
+    assert!(e.to_string().starts_with("w.toml:1:9: wrong type for `sweep`: expected a table, found integer"), "{e}");
 }
