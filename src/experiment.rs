@@ -388,6 +388,21 @@ pub fn to_text(c: &Comparison) -> String {
         let label =
             if b + 1 == buckets { format!("  ≥ {b} µs (overflow)") } else { format!("  [{b}, {}) µs", b + 1) };
         t.row(&label, counts.iter().map(u64::to_string).collect());
+        if b == 0 {
+            // The oslat loop's finer buckets below 1 µs (the work loop has none).
+            let fine = reports.iter().map(|r| r.oslat_sub_us_histogram.len()).max().unwrap_or(0);
+            for k in 0..fine {
+                let counts: Vec<u64> =
+                    reports.iter().map(|r| r.oslat_sub_us_histogram.get(k).map_or(0, |x| x.count)).collect();
+                let Some(from) = reports.iter().find_map(|r| r.oslat_sub_us_histogram.get(k)).map(|x| x.from_ns) else {
+                    continue;
+                };
+                if counts.iter().any(|&c| c > 0) {
+                    let to = from + workloads::experiment::oslat::FINE_NS;
+                    t.row(&format!("      [{from}, {to}) ns"), counts.iter().map(u64::to_string).collect());
+                }
+            }
+        }
     }
 
     t.section("Sender latency (µs, mean / p99 / max)");
@@ -486,6 +501,31 @@ pub fn to_text(c: &Comparison) -> String {
         }
         for l in cpu.to_string().lines() {
             let _ = writeln!(o, " {}", l.trim_end());
+        }
+        if !r.oslat_cpus.is_empty() {
+            let _ = writeln!(o, "oslat, {} (per isolated CPU, the loop's own histogram):", r.name);
+            let mut t = Table::new();
+            t.load_style(comfy_table::presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+            t.set_header(vec!["CPU", "Iterations", "Min(ns)", "Avg(ns)", "Max(ns)", "≥ 1 µs"]);
+            let fine = workloads::experiment::oslat::FINE_BUCKETS as usize;
+            for h in &r.oslat_cpus {
+                t.add_row(vec![
+                    h.cpu.to_string(),
+                    h.count.to_string(),
+                    h.min_ns.to_string(),
+                    format!("{:.1}", h.mean_ns()),
+                    h.max_ns.to_string(),
+                    h.buckets[fine..].iter().sum::<u64>().to_string(),
+                ]);
+            }
+            for i in 0..6 {
+                if let Some(c) = t.column_mut(i) {
+                    c.set_cell_alignment(CellAlignment::Right);
+                }
+            }
+            for l in t.to_string().lines() {
+                let _ = writeln!(o, " {}", l.trim_end());
+            }
         }
     }
     o

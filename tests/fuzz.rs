@@ -161,7 +161,7 @@ fn ct_work_run_278_decides_on_its_failed_casal_read_in_the_kernel_not_on_the_loa
     let run = fuzz.draw(278);
     assert_eq!(run.seed, 14961117210284123077);
     let p = ProtocolFile::builtin(Protocol::CtWork);
-    let decided = 657_923;
+    let decided = 658_133;
     let (report, rows) = run.experiment(&p).unwrap().run_traced_to(200, decided).unwrap();
     assert_eq!(report.orderings.interrupted_in_user, 0, "{:?}", report.first_break);
     assert_eq!(report.first_break, None);

@@ -1629,6 +1629,10 @@ impl Core {
             if !ok {
                 break;
             }
+            if matches!(e.inst, Inst::Isb) && !e.resolved && env.timed {
+                // Completed at the head before fetch saw it complete: the refill starts now.
+                self.fetch_ready_at = self.fetch_ready_at.max(now + env.cfg.isb_cycles);
+            }
             self.retire_head(env, now, platform);
             changed = true;
         }
@@ -1948,7 +1952,7 @@ impl Core {
             // Context synchronization: nothing after an ISB is fetched before
             // it completes; exception generation and return redirect fetch.
             // (Its completion schedules the refill: see `fetch`.)
-            Inst::Isb => !self.lsq.get(last.slot).is_some_and(|s| s.done),
+            Inst::Isb => !self.tail_isb_complete(),
             Inst::Svc(_) | Inst::Eret => true,
             // A core waiting for an interrupt fetches nothing meanwhile.
             Inst::Wfi => true,
@@ -1959,13 +1963,23 @@ impl Core {
         }
     }
 
+    /// The youngest entry, an ISB, has completed: its queue entry is done (the ordering rules)
+    /// and no system-register access ahead of it is still waiting for the head, where those take
+    /// effect. What the ISB refetches sees an earlier MSR's effect, and a counter read after it
+    /// is not taken in the same cycle as one before it.
+    fn tail_isb_complete(&self) -> bool {
+        let Some(last) = self.rob.back() else { return false };
+        self.lsq.get(last.slot).is_some_and(|s| s.done)
+            && !self.rob.iter().rev().skip(1).any(|e| e.inst.is_serializing())
+    }
+
     fn fetch(&mut self, env: &Env, now: Cycle, platform: &mut dyn Platform) -> bool {
         let mut changed = false;
         while self.rob.len() < env.cfg.rob_entries.max(1) && self.fetched <= env.fetch_limit {
             if let Some(last) = self.rob.back()
                 && let Inst::Isb = last.inst
-                && self.lsq.get(last.slot).is_some_and(|s| s.done)
                 && !last.resolved
+                && self.tail_isb_complete()
             {
                 // The ISB completed: later instructions are fetched anew
                 // after the pipeline refills.

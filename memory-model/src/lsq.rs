@@ -383,6 +383,12 @@ impl Lsq {
         self.buffered
     }
 
+    /// The data of the youngest retired store to `a` still in the store buffer: what this core's
+    /// own later load of `a` reads before storage has it (for a full-width store at `a`).
+    pub fn buffered_value(&self, a: Addr) -> Option<Value> {
+        self.slots.iter().rev().find(|s| s.is_store() && s.retired && !s.done && s.same_addr(a)).and_then(|s| s.data)
+    }
+
     fn index(&self, seq: Seq) -> usize {
         (seq - self.head) as usize
     }

@@ -1,6 +1,6 @@
 // The isolated task (EL0): a polling loop, as a DPDK-style or real-time
 // control task runs, with an optional system call every so many iterations.
-// It starts in the kernel (isolated_start) on a nohz_full CPU, asks for
+// It starts in the kernel (isolated-start.S) on a nohz_full CPU, asks for
 // isolation and returns to user space; from then on every interrupt it
 // takes, every TLBI disturbance and every cycle its system calls spend in
 // the kernel are visible in its timeline.
@@ -12,15 +12,6 @@
 //                    calls (seeded, exponential gaps), 0 = no more calls
 // The loop head `user_iter` is where the experiment measures iteration
 // times (oslat's loop); `user_syscall` where a system call starts.
-
-isolated_start:                          // EL1, interrupts masked
-        MRS   X10, TPIDR_EL1
-        MOV   X9, #1
-        STR   X9, [X10, #PCPU_NOHZ_FULL] // booted with nohz_full= this CPU
-        MOV   X0, #1
-        BL    sys_isolate
-        ADR   X0, user_main
-        B     ret_to_user
 
 user_main:
         LDR   X20, [X19]                 // iterations until the first system call

@@ -46,7 +46,13 @@ pub struct ActivityConfig {
     pub munmap_per_s: f64,
     /// Housekeeping CPUs that generate the activity (the first ones); the others idle.
     pub generators: usize,
-    /// Cycles of user-space work per iteration of the isolated task's polling loop.
+    /// The isolated task's polling loop: `work` (one compute block of `iter_work_cycles` per
+    /// iteration, timed by the experiment's probe) or `oslat` (oslat's own loop at instruction
+    /// level: counter reads, and a histogram the program keeps in its memory).
+    #[serde(rename = "loop")]
+    pub task_loop: TaskLoop,
+    /// Cycles of user-space work per iteration of the `work` loop (the `oslat` loop has none, as
+    /// oslat runs without `--workload`).
     pub iter_work_cycles: Cycle,
     /// System calls per second of each isolated task (0: it never enters the kernel on purpose).
     /// Stress profile (assumption): 20 000/s, a task that polls a device and talks to the kernel
@@ -56,6 +62,20 @@ pub struct ActivityConfig {
     /// protect, so that safety is checked on real accesses) or `getpid` (returns at once: the
     /// entry and exit paths alone, as the entry-penalty benchmarks measure them).
     pub syscall: UserSyscall,
+}
+
+/// The isolated task's polling loop (`run.activity.loop`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskLoop {
+    /// `workloads/programs/isolated.S`: a `work` block per iteration, system calls after seeded
+    /// numbers of iterations; iteration times come from a probe at the loop head.
+    #[default]
+    Work,
+    /// `workloads/programs/oslat.S`: oslat's inner loop (`ISB; MRS CNTVCT_EL0`, the delta
+    /// bucketed into a histogram in user memory), system calls at seeded counter times; the
+    /// report's oslat rows are read back from the program's histogram.
+    Oslat,
 }
 
 /// The isolated task's system call.
@@ -87,6 +107,7 @@ impl Default for ActivityConfig {
             slab_tune_per_s: 20.0,
             munmap_per_s: 1000.0,
             generators: 4,
+            task_loop: TaskLoop::Work,
             iter_work_cycles: 2000,
             syscalls_per_s: 20_000.0,
             syscall: UserSyscall::Touch,
@@ -260,6 +281,30 @@ pub fn syscall_gaps(
     }
     gaps.push(0);
     gaps
+}
+
+/// Counter times (cycles since the start) of the system calls of the `oslat` loop's task on CPU
+/// `cpu`: exponential gaps with mean `1 s / syscalls_per_s`, enough to cover `horizon` cycles,
+/// ended by `u64::MAX` (never). Just the end mark when the task makes no system calls.
+pub fn syscall_times(
+    cfg: &ActivityConfig,
+    streams: &RngStreams,
+    clock_mhz: u64,
+    cpu: usize,
+    horizon: Cycle,
+) -> Vec<Cycle> {
+    let mut times = vec![];
+    if cfg.syscalls_per_s > 0.0 {
+        let mean = (clock_mhz as f64 * 1e6 / cfg.syscalls_per_s).max(1.0);
+        let mut rng = streams.stream(&format!("isolated/cpu{cpu}/syscall-times"));
+        let mut at = 0u64;
+        while at < horizon {
+            at = at.saturating_add(exp_gap(&mut rng, mean));
+            times.push(at);
+        }
+    }
+    times.push(u64::MAX);
+    times
 }
 
 #[cfg(test)]

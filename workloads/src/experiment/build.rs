@@ -12,13 +12,18 @@ use sim::{Cycle, Engine};
 
 use super::ExperimentConfig;
 use super::measure::{self, Report};
+use super::oslat;
 use super::safety::Checker;
-use crate::activity::{Op, schedules, syscall_gaps};
+use crate::activity::{Op, TaskLoop, schedules, syscall_gaps, syscall_times};
 use crate::kernel::{KernelConfig, Protocol, TlbScheme};
 use crate::system::{LoadError, System};
 
+/// How the isolated task starts (`workloads/programs/isolated-start.S`), before either loop.
+pub const ISOLATED_START: &str = include_str!("../../programs/isolated-start.S");
 /// The isolated task's program (`workloads/programs/isolated.S`).
 pub const ISOLATED: &str = include_str!("../../programs/isolated.S");
+/// The isolated task's program with oslat's loop (`workloads/programs/oslat.S`).
+pub const OSLAT: &str = include_str!("../../programs/oslat.S");
 /// The housekeeping CPUs' program (`workloads/programs/housekeeping.S`).
 pub const HOUSEKEEPING: &str = include_str!("../../programs/housekeeping.S");
 
@@ -58,7 +63,8 @@ pub enum ExperimentError {
 
 /// Named kernel and program labels the run probes, with the registers each
 /// probe reads (see isolation.S for what each label marks).
-pub(crate) const PROBES: [(&str, [Reg; 3]); 9] = [
+/// The kernel's probes come first; the user loop's follow (see [`loop_probes`]).
+pub(crate) const PROBES: [(&str, [Reg; 3]); 8] = [
     ("kick_publish", [Reg::ZR; 3]),
     ("kick_decided", [Reg(24), Reg(0), Reg::ZR]),
     ("kick_done", [Reg::ZR; 3]),
@@ -66,9 +72,20 @@ pub(crate) const PROBES: [(&str, [Reg; 3]); 9] = [
     ("flush_decided", [Reg(23), Reg(0), Reg::ZR]),
     ("flush_done", [Reg::ZR; 3]),
     ("entry_hook_done", [Reg::ZR; 3]),
-    ("user_iter", [Reg::ZR; 3]),
     ("call_func", [Reg(9), Reg::ZR, Reg::ZR]),
 ];
+
+/// The user loop's probes, numbered from [`probe::USER_ITER`]: the loop head of the `work`
+/// loop; the `oslat` loop's counter read that ends an iteration (X22) and the one that
+/// restarts its clock after a system call (X21).
+pub(crate) fn loop_probes(task_loop: TaskLoop) -> &'static [(&'static str, [Reg; 3])] {
+    match task_loop {
+        TaskLoop::Work => &[("user_iter", [Reg::ZR; 3])],
+        TaskLoop::Oslat => {
+            &[("user_stamp", [Reg(22), Reg::ZR, Reg::ZR]), ("user_resumed", [Reg(21), Reg::ZR, Reg::ZR])]
+        }
+    }
+}
 
 /// Probe numbers (indices into [`PROBES`]).
 pub(crate) mod probe {
@@ -79,8 +96,11 @@ pub(crate) mod probe {
     pub const FLUSH_DECIDED: u16 = 4;
     pub const FLUSH_DONE: u16 = 5;
     pub const ENTRY_HOOK_DONE: u16 = 6;
-    pub const USER_ITER: u16 = 7;
-    pub const CALL_FUNC: u16 = 8;
+    pub const CALL_FUNC: u16 = 7;
+    /// The `work` loop's head; the `oslat` loop's iteration-ending counter read.
+    pub const USER_ITER: u16 = 8;
+    /// The `oslat` loop's clock restart after a system call.
+    pub const USER_RESUMED: u16 = 9;
 }
 
 /// Where things are in the experiment's memory.
@@ -101,6 +121,8 @@ pub(crate) struct Layout {
     /// (ll_isol_flags, the context-tracking word): watched so that a decision
     /// is timed by when its read was satisfied.
     pub state_words: Vec<[Addr; 2]>,
+    /// Per isolated CPU, the `oslat` loop's histogram (empty for the `work` loop).
+    pub oslat: Vec<Addr>,
 }
 
 impl Layout {
@@ -130,6 +152,15 @@ impl Layout {
     }
 }
 
+/// Where an experiment put what its tests look at after a run.
+#[derive(Clone, Debug)]
+pub struct ExperimentLayout {
+    /// The isolated CPUs.
+    pub isolated: Vec<usize>,
+    /// Per isolated CPU, the `oslat` loop's histogram (empty for the `work` loop).
+    pub oslat: Vec<Addr>,
+}
+
 /// A built experiment, ready to run.
 pub struct Experiment {
     pub(crate) machine: Arc<MachineConfig>,
@@ -141,6 +172,9 @@ pub struct Experiment {
     pub(crate) system: System,
     pub(crate) layout: Layout,
     pub(crate) horizon: Cycle,
+    /// Probe the user loop's iterations (the `work` loop's measure; for the `oslat` loop, a
+    /// cross-check of its histogram that costs a record per iteration).
+    pub(crate) iteration_probes: bool,
 }
 
 impl Experiment {
@@ -228,12 +262,17 @@ impl Experiment {
         sys.define("VMAP_VA", VMAP_VA);
         sys.define("VMAP_PTE", vmap_pte);
         sys.define("ITER_WORK", act.iter_work_cycles);
+        oslat::define(&mut sys, clock);
 
         sys.load_kernel_from(kernel_text)?;
         let syscall = sys.label(act.syscall.symbol())?;
         sys.define("USER_SYSCALL", syscall);
         sys.load("workloads/programs/housekeeping.S", HOUSEKEEPING, HOUSEKEEPING_TEXT)?;
-        sys.load("workloads/programs/isolated.S", ISOLATED, ISOLATED_TEXT)?;
+        let task = match act.task_loop {
+            TaskLoop::Work => ("workloads/programs/isolated.S", ISOLATED),
+            TaskLoop::Oslat => ("workloads/programs/oslat.S", OSLAT),
+        };
+        sys.load_unit(&[("workloads/programs/isolated-start.S", ISOLATED_START), task], ISOLATED_TEXT)?;
         let sym = |sys: &System, name: &str| sys.label(name);
 
         // The operations, and the data each needs.
@@ -286,14 +325,25 @@ impl Experiment {
         for g in act.generators..cpus {
             sys.start(g, "cpu_idle", 1, 0xf)?;
         }
-        // The isolated tasks' system-call tables live in user memory.
+        // The isolated tasks' system-call tables (and oslat histograms) live in user memory.
         let user_data_start = sys.alloc_aligned("USER_DATA", 0, page);
         let isolated: Vec<usize> = (cpus - run.isolated..cpus).collect();
+        let mut histograms = vec![];
         for &c in &isolated {
-            let gaps = syscall_gaps(act, &streams, clock, c, horizon);
-            let table = sys.alloc(&format!("SYSCALL_TABLE{c}"), 8 * gaps.len() as u64);
-            sys.poke_all(gaps.iter().enumerate().map(|(i, g)| (table + 8 * i as u64, *g)));
+            let words = match act.task_loop {
+                TaskLoop::Work => syscall_gaps(act, &streams, clock, c, horizon),
+                TaskLoop::Oslat => syscall_times(act, &streams, clock, c, horizon),
+            };
+            let table = sys.alloc(&format!("SYSCALL_TABLE{c}"), 8 * words.len() as u64);
+            sys.poke_all(words.iter().enumerate().map(|(i, g)| (table + 8 * i as u64, *g)));
             sys.set_reg(c, Reg::x(19), table);
+            if act.task_loop == TaskLoop::Oslat {
+                // Its own lines: the loop's stores do not share a line with another CPU's.
+                let h = sys.alloc(&format!("OSLAT{c}"), oslat::BYTES);
+                sys.poke_all(oslat::initial(h));
+                sys.set_reg(c, Reg::x(24), h);
+                histograms.push(h);
+            }
             sys.start(c, "isolated_start", 1, 0xf)?;
         }
         let user_data_end = sys.alloc("USER_DATA_END", 0);
@@ -344,7 +394,15 @@ impl Experiment {
         let (flags_off, ct_off) = (sym(&sys, "PCPU_ISOL_FLAGS")?, sym(&sys, "PCPU_CONTEXT")?);
         let state_words =
             isolated.iter().map(|&c| [System::percpu(c) + flags_off, System::percpu(c) + ct_off]).collect();
-        let layout = Layout { generators, isolated, watched, patch_site: site, vmap_va: VMAP_VA, state_words };
+        let layout = Layout {
+            generators,
+            isolated,
+            watched,
+            patch_site: site,
+            vmap_va: VMAP_VA,
+            state_words,
+            oslat: histograms,
+        };
         Ok(Experiment {
             machine: Arc::new(machine.clone()),
             run: run.clone(),
@@ -355,6 +413,7 @@ impl Experiment {
             system: sys,
             layout,
             horizon,
+            iteration_probes: act.task_loop == TaskLoop::Work,
         })
     }
 
@@ -378,6 +437,14 @@ impl Experiment {
         self
     }
 
+    /// Probes every iteration of the `oslat` loop too (its two counter reads), so that
+    /// [`Experiment::run_keeping_machine`]'s caller can recompute the program's histogram from what
+    /// it read. Costs a record per iteration; the `work` loop is always probed.
+    pub fn with_iteration_probes(mut self) -> Experiment {
+        self.iteration_probes = true;
+        self
+    }
+
     /// The system as built (symbols, memory, code), e.g. to inspect or extend it.
     pub fn system(&self) -> &System {
         &self.system
@@ -394,6 +461,13 @@ impl Experiment {
         self.run_inner(|_, _| {}, 0, None).map(|r| r.0)
     }
 
+    /// [`Experiment::run`], handing back the machine as the run left it too (for tests that look
+    /// past the report: the probes' records, memory). The layout's addresses come with it.
+    pub fn run_keeping_machine(self) -> Result<(Report, Machine, ExperimentLayout), ExperimentError> {
+        let layout = ExperimentLayout { isolated: self.layout.isolated.clone(), oslat: self.layout.oslat.clone() };
+        self.run_inner(|_, _| {}, 0, None).map(|r| (r.0, r.2, layout))
+    }
+
     /// [`Experiment::run`], calling `progress(now, end)` with the simulated cycle reached each time
     /// a hundredth of the run is done (for a progress bar).
     pub fn run_with_progress(self, progress: impl FnMut(Cycle, Cycle)) -> Result<Report, ExperimentError> {
@@ -403,7 +477,7 @@ impl Experiment {
     /// Runs it, and draws the last `rows` events of every CPU up to the
     /// first violation (or the end) as a timeline.
     pub fn run_traced(self, rows: usize) -> Result<(Report, Vec<crate::verify::timeline::Row>), ExperimentError> {
-        self.run_inner(|_, _| {}, rows, None)
+        self.run_inner(|_, _| {}, rows, None).map(|r| (r.0, r.1))
     }
 
     /// Runs it, and draws the last `rows` events of every CPU up to cycle `until`.
@@ -412,7 +486,7 @@ impl Experiment {
         rows: usize,
         until: Cycle,
     ) -> Result<(Report, Vec<crate::verify::timeline::Row>), ExperimentError> {
-        self.run_inner(|_, _| {}, rows, Some(until))
+        self.run_inner(|_, _| {}, rows, Some(until)).map(|r| (r.0, r.1))
     }
 
     fn run_inner(
@@ -420,9 +494,11 @@ impl Experiment {
         mut progress: impl FnMut(Cycle, Cycle),
         rows: usize,
         trace_until: Option<Cycle>,
-    ) -> Result<(Report, Vec<crate::verify::timeline::Row>), ExperimentError> {
+    ) -> Result<(Report, Vec<crate::verify::timeline::Row>, Machine), ExperimentError> {
+        let user = if self.iteration_probes { loop_probes(self.run.activity.task_loop) } else { &[] };
         let probes = PROBES
             .iter()
+            .chain(user)
             .map(|(label, regs)| self.system.label(label).map(|pc| Probe { pc, regs: *regs }))
             .collect::<Result<Vec<Probe>, _>>()?;
         let watch: Vec<Addr> =
@@ -464,6 +540,6 @@ impl Experiment {
             .or_else(|| report.first_break.as_ref().map(|b| super::trace::break_landed(engine.model(), b)))
             .unwrap_or(end);
         let timeline = if rows > 0 { super::trace::timeline(&self, engine.model(), until, rows) } else { vec![] };
-        Ok((report, timeline))
+        Ok((report, timeline, engine.into_model()))
     }
 }

@@ -12,6 +12,7 @@ use sim::Cycle;
 use sim::stats::{Distribution, Summary};
 
 use super::build::{Experiment, HK_LOG, probe};
+use super::oslat::{self, OslatCpu};
 use super::safety::{Break, Checker, Orderings, Safety};
 use crate::activity::Op;
 use crate::kernel::Protocol;
@@ -78,6 +79,16 @@ pub struct HistogramBucket {
     pub count: u64,
 }
 
+/// One bucket of the `oslat` loop's histogram below 1 µs: iterations that took `[from_ns,
+/// from_ns + oslat::FINE_NS)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubUsBucket {
+    /// Lower bound in nanoseconds.
+    pub from_ns: u64,
+    /// Loop iterations in the bucket.
+    pub count: u64,
+}
+
 /// Latency of one kind of housekeeping operation, as its CPU timed it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpLatency {
@@ -135,6 +146,14 @@ pub struct Report {
     pub oslat_ns: Summary,
     /// 1 µs histogram of the same, with an overflow bucket.
     pub oslat_histogram: Vec<HistogramBucket>,
+    /// The `oslat` loop's finer buckets below 1 µs, over all isolated CPUs (their sum is the
+    /// first 1 µs bucket); empty for the `work` loop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oslat_sub_us_histogram: Vec<SubUsBucket>,
+    /// The `oslat` loop's histogram per isolated CPU, as the program kept it in its memory (what
+    /// oslat prints per CPU); empty for the `work` loop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub oslat_cpus: Vec<OslatCpu>,
     /// Durations of single noise events (interrupts and TLB-invalidation disturbances) over all
     /// isolated CPUs, ns.
     pub noise_events_ns: Summary,
@@ -177,6 +196,7 @@ pub(crate) fn report(
     let mut noise_buckets: BTreeMap<u64, u64> = BTreeMap::new();
     let mut rows = vec![];
     let mut isolated_since = vec![];
+    let mut oslat_cpus = vec![];
     // Decision cycles at which some kick skipped each isolated CPU.
     let mut skips: BTreeMap<usize, Vec<Cycle>> = BTreeMap::new();
     for k in &checker.kicks {
@@ -190,9 +210,20 @@ pub(crate) fn report(
     for &c in &exp.layout.isolated {
         let core = &m.state().cores[c];
         let obs = m.observed(c);
-        let iters: Vec<Cycle> =
-            obs.probe_hits.iter().filter(|h| h.probe == probe::USER_ITER && h.el == 0).map(|h| h.at).collect();
-        let start = iters.first().copied();
+        // The work loop is timed by its probe; the oslat loop times itself.
+        let iters: Vec<Cycle> = if exp.layout.oslat.is_empty() {
+            obs.probe_hits.iter().filter(|h| h.probe == probe::USER_ITER && h.el == 0).map(|h| h.at).collect()
+        } else {
+            vec![]
+        };
+        let own = exp.layout.oslat.get(rows.len()).map(|&base| OslatCpu::read(c, core, &m.state().mem, base));
+        let start = match &own {
+            Some(h) => h.start,
+            None => iters.first().copied(),
+        };
+        if let Some(h) = own {
+            oslat_cpus.push(h);
+        }
         isolated_since.push(start);
         let Some(start) = start else {
             // The task never reached user space: nothing to measure.
@@ -308,6 +339,12 @@ pub(crate) fn report(
             per_op.entry(op).or_default().record(ns(f.saturating_sub(s)).round() as u64);
         }
     }
+    let (oslat_ns, oslat_histogram, oslat_sub_us_histogram) = if oslat_cpus.is_empty() {
+        let coarse = buckets.into_iter().enumerate().map(|(i, count)| HistogramBucket { from_us: i as u64, count });
+        (oslat.summary(), coarse.collect(), vec![])
+    } else {
+        program_histograms(&oslat_cpus)
+    };
     let senders = per_op.into_iter().map(|(op, d)| OpLatency { op: op.name().to_string(), ns: d.summary() }).collect();
 
     let (orderings, first_break) = checker.orderings(m, &isolated_since);
@@ -333,12 +370,10 @@ pub(crate) fn report(
         instructions: m.state().cores.iter().map(|c| c.retired()).sum(),
         core_cycles: end.saturating_mul(exp.run.cpus as u64),
         isolated: rows,
-        oslat_ns: oslat.summary(),
-        oslat_histogram: buckets
-            .into_iter()
-            .enumerate()
-            .map(|(i, count)| HistogramBucket { from_us: i as u64, count })
-            .collect(),
+        oslat_ns,
+        oslat_histogram,
+        oslat_sub_us_histogram,
+        oslat_cpus,
         noise_events_ns: noise_events.summary(),
         noise_event_histogram: noise_buckets
             .into_iter()
@@ -350,4 +385,54 @@ pub(crate) fn report(
         first_break,
         safety: checker.into_safety(),
     }
+}
+
+/// The report's oslat measures from the programs' own histograms: the summary (count, min, mean
+/// and max exact; a quantile is the lower edge of the bucket that holds it, kept within [min,
+/// max]), the 1 µs histogram and the buckets below 1 µs, over all CPUs.
+fn program_histograms(cpus: &[OslatCpu]) -> (Summary, Vec<HistogramBucket>, Vec<SubUsBucket>) {
+    let mut all = vec![0u64; oslat::BUCKETS];
+    for h in cpus {
+        for (a, b) in all.iter_mut().zip(&h.buckets) {
+            *a += b;
+        }
+    }
+    let measured: Vec<&OslatCpu> = cpus.iter().filter(|h| h.count > 0).collect();
+    let count: u64 = measured.iter().map(|h| h.count).sum();
+    let sum: u64 = measured.iter().map(|h| h.sum_ns).sum();
+    let min = measured.iter().map(|h| h.min_ns).min().unwrap_or(0);
+    let max = measured.iter().map(|h| h.max_ns).max().unwrap_or(0);
+    let quantile = |q: f64| {
+        if count == 0 {
+            return 0;
+        }
+        let rank = ((q * count as f64).ceil() as u64).clamp(1, count);
+        let mut seen = 0;
+        for (k, &n) in all.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return if k == oslat::BUCKETS - 1 { max } else { OslatCpu::bucket_from_ns(k).clamp(min, max) };
+            }
+        }
+        max
+    };
+    let summary = Summary {
+        count,
+        min,
+        mean: if count == 0 { 0.0 } else { sum as f64 / count as f64 },
+        p50: quantile(0.5),
+        p99: quantile(0.99),
+        p999: quantile(0.999),
+        p9999: quantile(0.9999),
+        max,
+    };
+    let fine = oslat::FINE_BUCKETS as usize;
+    let mut coarse = vec![HistogramBucket { from_us: 0, count: all[..fine].iter().sum() }];
+    coarse.extend(all[fine..].iter().enumerate().map(|(i, &count)| HistogramBucket { from_us: i as u64 + 1, count }));
+    let sub_us = all[..fine]
+        .iter()
+        .enumerate()
+        .map(|(k, &count)| SubUsBucket { from_ns: OslatCpu::bucket_from_ns(k), count })
+        .collect();
+    (summary, coarse, sub_us)
 }

@@ -35,11 +35,14 @@
 
 mod build;
 mod measure;
+pub mod oslat;
 mod safety;
 mod trace;
 
-pub use build::{Experiment, ExperimentError};
-pub use measure::{HistogramBucket, IsolatedRow, NOISE_BUCKET_NS, NoiseBucket, OpLatency, Report, SyscallStats};
+pub use build::{Experiment, ExperimentError, ExperimentLayout};
+pub use measure::{
+    HistogramBucket, IsolatedRow, NOISE_BUCKET_NS, NoiseBucket, OpLatency, Report, SubUsBucket, SyscallStats,
+};
 pub use safety::{Break, Evidence, Orderings, Safety, Timed, Violation};
 
 use serde::{Deserialize, Serialize};
