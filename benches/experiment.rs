@@ -37,9 +37,31 @@ fn default_experiment(c: &mut Criterion) {
     g.finish();
 }
 
-/// The isolated task's loop alone on one CPU, 10 ms: throughput in simulated instructions.
+/// The isolated task's loop alone on one CPU, 10 ms: throughput in simulated instructions, for
+/// each loop (`work`: one compute block per iteration; `oslat`: oslat's loop, instruction by
+/// instruction).
 fn isolated_loop(c: &mut Criterion) {
-    let sets = [
+    let mut g = c.benchmark_group("isolated_loop_10ms");
+    g.sample_size(10);
+    for task_loop in ["work", "oslat"] {
+        let sets = loop_alone(task_loop);
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+        let instructions = run(&sets, Protocol::Deferred).instructions;
+        g.throughput(Throughput::Elements(instructions));
+        g.bench_function(BenchmarkId::new("instructions", task_loop), |b| {
+            b.iter_batched(
+                || build(&sets, Protocol::Deferred),
+                |e| black_box(e.run().unwrap()),
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+/// One isolated CPU running `task_loop` for 10 ms, nothing else happening.
+fn loop_alone(task_loop: &str) -> Vec<String> {
+    let mut sets: Vec<String> = [
         "run.cpus=2",
         "run.isolated=1",
         "run.activity.generators=1",
@@ -48,19 +70,11 @@ fn isolated_loop(c: &mut Criterion) {
         "run.activity.vmalloc_per_s=0",
         "run.activity.slab_tune_per_s=0",
         "run.activity.syscalls_per_s=0",
-    ];
-    let mut g = c.benchmark_group("isolated_loop_10ms");
-    g.sample_size(10);
-    let instructions = run(&sets, Protocol::Deferred).instructions;
-    g.throughput(Throughput::Elements(instructions));
-    g.bench_function("instructions", |b| {
-        b.iter_batched(
-            || build(&sets, Protocol::Deferred),
-            |e| black_box(e.run().unwrap()),
-            criterion::BatchSize::LargeInput,
-        )
-    });
-    g.finish();
+    ]
+    .map(String::from)
+    .to_vec();
+    sets.push(format!("run.activity.loop={task_loop}"));
+    sets
 }
 
 criterion_group!(benches, default_experiment, isolated_loop);

@@ -8,9 +8,10 @@
 // iteration (oslat's loop makes none), so the loop restarts its clock after
 // each one.
 //
-// oslat's frc() on arm64 is `ISB; MRS CNTVCT_EL0` (the ISB keeps the
-// counter read from being taken early); its insert_bucket() turns the delta
-// into time and counts it. The simulated counter runs at the core clock.
+// oslat's frc() on arm64 is `ISB; MRS CNTVCT_EL0; ISB`: the first ISB keeps
+// the counter read from being taken early, the second keeps later memory
+// accesses from going ahead of it. Its insert_bucket() turns the delta into
+// time and counts it. The simulated counter runs at the core clock.
 // Ticks become nanoseconds as the kernel's clocksources convert them,
 // ns = (ticks * NS_MULT) >> NS_SHIFT; divisions by constant bucket widths
 // are multiply-shifts, as a compiler emits them.
@@ -43,11 +44,13 @@ user_main:
         ADD   X19, X19, #8
         ISB
         MRS   X21, CNTVCT_EL0            // the first read: where the measurement starts
+        ISB
         STR   X21, [X24, #OSLAT_START]
 user_iter:
         ISB
         MRS   X22, CNTVCT_EL0
 user_stamp:
+        ISB
         SUB   X9, X22, X21
         MOV   X21, X22
         MUL   X9, X9, X25
@@ -94,4 +97,5 @@ user_syscall:
         ISB
         MRS   X21, CNTVCT_EL0            // the loop's clock restarts after the call
 user_resumed:
+        ISB
         B     user_iter
