@@ -270,8 +270,16 @@ impl Sweep {
         // One point is a sweep too, if it runs several protocols or seeds (a comparison with its
         // spread over seeds); one run is not.
         if form.grid.is_none() && form.points.is_empty() && presets.len() == 1 && protocols.len() * seeds.len() == 1 {
-            return Err(SweepError::whole(
+            // At the list that has one entry where a sweep needs more (the [sweep] table if neither
+            // is written out).
+            let span = spans
+                .find(&["sweep", "protocols"])
+                .or_else(|| spans.find(&["sweep", "seeds"]))
+                .or_else(|| spans.find(&["sweep"]));
+            return Err(SweepError::at(
                 file,
+                text,
+                span,
                 "nothing to sweep: one point, one protocol and one seed; add a [grid] table of keys and their \
                  values, [[points]], more protocols or more seeds (or use isolsim run)",
             ));

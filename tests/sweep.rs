@@ -188,8 +188,11 @@ fn bad_sweep_files_get_file_line_and_exit_2() {
     assert_eq!(e, "bad.toml:3:12: grid axis `run.cpus` has no values");
     let e = rejected("[sweep]\n[grid]\n");
     assert!(e.starts_with("bad.toml:2:2: the grid is empty"), "{e}");
+    // One run is not a sweep: said at the list that would need a second entry.
     let e = rejected("[sweep]\nprotocols = [\"deferred\"]\n");
-    assert!(e.starts_with("bad.toml: nothing to sweep"), "{e}");
+    assert!(e.starts_with("bad.toml:2:13: nothing to sweep"), "{e}");
+    let e = rejected("[sweep]\nseeds = [3]\nprotocols = [\"broadcast\", ]\n[set]\nrun.cpus = 4\n");
+    assert!(e.starts_with("bad.toml:3:13: nothing to sweep"), "{e}");
     let e = rejected("[sweep]\nseed = 4\n[grid]\nrun.cpus = [4]\n");
     assert!(e.starts_with("bad.toml:2:1: unknown key `sweep.seed`"), "{e}");
     let e = rejected("[sweep]\nprotocols = [\"deferred\", \"lazy\"]\n[grid]\nrun.cpus = [4]\n");
