@@ -37,6 +37,7 @@ pub mod calibrate;
 pub mod config;
 pub mod difftest;
 pub mod experiment;
+pub mod formats;
 pub mod lock;
 #[cfg(feature = "plots")]
 pub mod report;

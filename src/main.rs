@@ -269,12 +269,17 @@ struct RunArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Print the reports as JSON.
-    #[arg(long, conflicts_with = "csv")]
+    #[arg(long, conflicts_with_all = ["csv", "format"])]
     json: bool,
     /// Print one CSV row per protocol and isolated CPU, with that CPU's figures only (run-wide
     /// figures: --csv-runs).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     csv: bool,
+    /// Output format: text (the default), json, csv, or a tool's own: rtla-osnoise (`rtla
+    /// osnoise top`), rtla-hist (`rtla osnoise hist`), oslat (oslat's summary; needs
+    /// run.activity.loop=oslat).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<RunFormat>,
     /// Also write the run-wide figures as CSV to FILE, one row per protocol: simulated time,
     /// oslat, system calls and entry penalty, orderings, safety, sender latency per operation and
     /// IPIs by callback.
@@ -288,6 +293,17 @@ struct RunArgs {
     /// entry.S, smp.S, tlb.S, isolation.S (e.g. tlb.S=my-tlb.S); repeatable.
     #[arg(long = "kernel-file", value_name = "NAME=PATH")]
     kernel_files: Vec<String>,
+}
+
+/// `isolsim run --format`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RunFormat {
+    Text,
+    Json,
+    Csv,
+    RtlaOsnoise,
+    RtlaHist,
+    Oslat,
 }
 
 /// What changes a preset's configuration: a file, then single keys.
@@ -1357,6 +1373,11 @@ fn run(a: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if a.format == Some(RunFormat::Oslat) && cfg.run.activity.task_loop != isolsim::workloads::activity::TaskLoop::Oslat
+    {
+        eprintln!("--format oslat prints the oslat loop's own histogram: run it with --set run.activity.loop=oslat");
+        return ExitCode::from(2);
+    }
     let bar = indicatif::ProgressBar::new(1000);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} simulating [{bar:40}] {percent:>3}% {elapsed}")
@@ -1403,16 +1424,31 @@ fn run(a: RunArgs) -> ExitCode {
         eprintln!("{}: cannot write ({e})", path.display());
         return ExitCode::from(2);
     }
-    let text = if a.json {
-        comparison.to_json()
-    } else if a.csv {
-        isolsim::experiment::to_csv(&comparison.reports)
-    } else {
-        let mut t = isolsim::experiment::to_text(&comparison);
-        if let Some(h) = &comparison.host {
-            t.push_str(&isolsim::experiment::host_text(h));
+    let format = match a.format {
+        Some(f) => f,
+        None if a.json => RunFormat::Json,
+        None if a.csv => RunFormat::Csv,
+        None => RunFormat::Text,
+    };
+    let text = match format {
+        RunFormat::Json => comparison.to_json(),
+        RunFormat::Csv => isolsim::experiment::to_csv(&comparison.reports),
+        RunFormat::RtlaOsnoise => isolsim::formats::rtla_osnoise_top(&comparison),
+        RunFormat::RtlaHist => isolsim::formats::rtla_osnoise_hist(&comparison),
+        RunFormat::Oslat => match isolsim::formats::oslat(&comparison) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        RunFormat::Text => {
+            let mut t = isolsim::experiment::to_text(&comparison);
+            if let Some(h) = &comparison.host {
+                t.push_str(&isolsim::experiment::host_text(h));
+            }
+            t
         }
-        t
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if comparison.reports.iter().any(|r| !r.safety.violations.is_empty()) {

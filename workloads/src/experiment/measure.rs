@@ -54,6 +54,10 @@ pub struct IsolatedRow {
     pub tlbi_disturbances: u64,
     /// System calls the task made.
     pub syscalls: u64,
+    /// This CPU's noise events by duration, [`NOISE_BUCKET_NS`]-wide buckets, empty ones left
+    /// out (what `rtla osnoise hist` histograms per CPU).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub noise_event_histogram: Vec<NoiseBucket>,
 }
 
 /// Width of the noise-event histogram's buckets, in nanoseconds: fine enough that a CDF drawn
@@ -246,10 +250,12 @@ pub(crate) fn report(
         noise.extend(obs.disturbances.iter().filter(|d| d.0 >= start && d.0 < end).copied());
         noise.sort_unstable();
         let total: Cycle = noise.iter().map(|n| n.1).sum();
+        let mut cpu_buckets: BTreeMap<u64, u64> = BTreeMap::new();
         for &(_, d) in &noise {
             let d = ns(d).round() as u64;
             noise_events.record(d);
             *noise_buckets.entry(d / NOISE_BUCKET_NS * NOISE_BUCKET_NS).or_default() += 1;
+            *cpu_buckets.entry(d / NOISE_BUCKET_NS * NOISE_BUCKET_NS).or_default() += 1;
         }
         let max_single = noise.iter().map(|n| n.1).max().unwrap_or(0);
         let mut per_period: BTreeMap<Cycle, Cycle> = BTreeMap::new();
@@ -325,6 +331,10 @@ pub(crate) fn report(
             ipis_by_callback: by_callback,
             tlbi_disturbances: obs.disturbances.iter().filter(|d| d.0 >= start && d.0 < end).count() as u64,
             syscalls: svcs.len() as u64,
+            noise_event_histogram: cpu_buckets
+                .into_iter()
+                .map(|(from_ns, count)| NoiseBucket { from_ns, count })
+                .collect(),
         });
     }
 
