@@ -658,8 +658,12 @@ impl CGen<'_> {
                 }
             }
             Stmt::Assign { name, value, pos } => {
-                let Some(&r) = self.regs.names.get(name) else {
-                    return err(*pos, format!("assignment to undeclared `{name}`"));
+                // herd7 takes a name assigned without a declaration (and not a location) as a
+                // register declared there.
+                let r = match self.regs.names.get(name) {
+                    Some(&r) => r,
+                    None if !self.symbols.locations.contains_key(name.as_str()) => self.declare(name, false, *pos)?,
+                    None => return err(*pos, format!("assignment to undeclared `{name}`")),
                 };
                 if self.regs.params.iter().any(|p| p == name) {
                     return err(*pos, format!("unsupported: assignment to parameter `{name}`"));

@@ -123,8 +123,8 @@ fn parse_init_item(ts: &mut TokenStream, arch: Arch) -> Result<InitItem> {
             break;
         }
     }
-    if words.iter().any(|w| w == "struct" || w == "union") {
-        return Err(ts.error(start.pos, "unsupported: struct types in the init block"));
+    if words.iter().any(|w| w == "union") {
+        return Err(ts.error(start.pos, "unsupported: union types in the init block"));
     }
     let mut stars = 0;
     while let Some(t) = ts.eat("*")? {
@@ -132,6 +132,10 @@ fn parse_init_item(ts: &mut TokenStream, arch: Arch) -> Result<InitItem> {
             return Err(ts.error(t.pos, "expected a type before `*`"));
         }
         stars += 1;
+    }
+    // A pointer to a struct is a word like any pointer; a struct itself has fields.
+    if stars == 0 && words.iter().any(|w| w == "struct") {
+        return Err(ts.error(start.pos, "unsupported: struct types in the init block (a pointer to one is fine)"));
     }
     let ty = (!words.is_empty()).then(|| make_type(&words, stars));
     let loc = parse_loc(ts, arch, "a location or register in the init block")?;
@@ -179,6 +183,15 @@ fn label_tid(s: &str) -> Option<usize> {
 /// A value: integer, location (`x`, `&x`), label (`P1:L0`, `label:"P1:L0"`),
 /// instruction (`NOP`, `instr:"B L1"`), or `ATOMIC_INIT(value)`.
 pub(crate) fn parse_value(ts: &mut TokenStream) -> Result<Value> {
+    // `(int *)0`, `(void *)&x`: the cast changes nothing a value holds (read in a loop: a value
+    // may carry any number of them).
+    while let Some(open) = ts.peek().ok().filter(|t| t.tok.is("(")) {
+        ts.next()?;
+        if !super::cparse::cast_follows(ts)? {
+            return Err(ts.unexpected(&open, "a value (number, location, label or instruction)"));
+        }
+        super::cparse::skip_cast(ts, open.pos)?;
+    }
     let t = ts.next()?;
     let colon_next = ts.peek()?.tok.is(":");
     match t.tok {

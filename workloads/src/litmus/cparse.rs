@@ -118,7 +118,9 @@ fn parse_type_prefix(ts: &mut TokenStream) -> Result<(Vec<String>, usize)> {
         if !(matches!(after, Tok::Ident(_)) || after.is("*")) {
             break;
         }
-        if matches!(w.as_str(), "struct" | "union" | "enum") {
+        // `struct foo *p`: a location like any other, as long as no field of it is used (`->`
+        // and `.` are refused where they appear).
+        if matches!(w.as_str(), "union" | "enum") {
             return Err(ts.error(t.pos, format!("unsupported: {w} types")));
         }
         words.push(w);
@@ -485,6 +487,15 @@ fn parse_primary(ts: &mut TokenStream) -> Result<Expr> {
         Tok::Int { value, hex } => {
             Expr::Int(int_value(value, hex, false).ok_or_else(|| ts.error(pos, "integer literal out of range"))?, pos)
         }
+        Tok::Punct("(") if cast_follows(ts)? => {
+            // `(int *)e`, `(void *)0`: a cast changes no bits here (every value is a 64-bit
+            // register, every location a word), so it is read and dropped.
+            skip_cast(ts, pos)?;
+            ts.enter(pos)?;
+            let e = parse_unary(ts);
+            ts.leave();
+            return e;
+        }
         Tok::Punct("(") => {
             ts.enter(pos)?;
             let e = parse_expr(ts);
@@ -510,6 +521,33 @@ fn parse_primary(ts: &mut TokenStream) -> Result<Expr> {
         _ => return Err(ts.unexpected(&t, "an expression")),
     };
     parse_postfix(ts, e)
+}
+
+/// After a `(`: does a cast's type follow (`int *)`, `void *)`, `struct foo *)`, `unsigned
+/// long)`)? Its first word must be a type keyword or `struct`, so `(x)` stays an expression.
+pub(crate) fn cast_follows(ts: &mut TokenStream) -> Result<bool> {
+    let Tok::Ident(first) = ts.peek()?.tok else { return Ok(false) };
+    if !(is_type_word(&first) || first == "struct") {
+        return Ok(false);
+    }
+    let mut k = 1;
+    loop {
+        let t = ts.peek_nth(k)?.tok;
+        match t {
+            Tok::Ident(_) => k += 1,
+            _ if t.is("*") => k += 1,
+            _ => return Ok(t.is(")")),
+        }
+    }
+}
+
+/// Reads a cast's type and its `)` (the `(` at `open` already read; [`cast_follows`] said so).
+pub(crate) fn skip_cast(ts: &mut TokenStream, open: Pos) -> Result<()> {
+    while matches!(ts.peek()?.tok, Tok::Ident(_)) || ts.peek()?.tok.is("*") {
+        ts.next()?;
+    }
+    ts.expect(")", &format!(" to close the cast at {}:{}", open.line, open.col))?;
+    Ok(())
 }
 
 /// The call `name(…)` at `pos`, its `(` next: the reads and value-returning atomics.

@@ -575,6 +575,29 @@ mod tests {
     }
 
     #[test]
+    fn herd_forms_casts_struct_pointers_and_where_they_stop() {
+        // Accepted: a cast before a value in the init block and in an expression, a pointer to a
+        // struct as a parameter and in the init block.
+        let t = parse(
+            "t",
+            "C T\n{ struct node *p = (struct node *)0; int *q = (void *)&x; }\n\
+             P0(struct node **p, int *x) {\n  int r0 = (int)READ_ONCE(*x);\n  WRITE_ONCE(*p, (struct node *)0);\n}\n\
+             exists (x=0)",
+        )
+        .unwrap();
+        assert_eq!(t.init[0].value, Some(Value::Int(0)));
+        assert_eq!(t.init[1].value, Some(Value::Loc("x".into())));
+        // Refused, at the place: a struct value, a field, a parenthesis that is not a cast.
+        let (line, col, m) = at("C T\n{ struct node n; }\nP0(int *x) { WRITE_ONCE(*x, 1); }\nexists (x=1)");
+        assert_eq!((line, col), (2, 3), "{m}");
+        assert!(m.starts_with("unsupported: struct types in the init block"), "{m}");
+        let (line, col, m) = at("C T\n{}\nP0(struct node *n) {\n  WRITE_ONCE(n->next, 1);\n}\nexists (0:r0=1)");
+        assert_eq!((line, col), (4, 14), "{m}");
+        let (line, col, m) = at("C T\n{ int *p = (x)0; }\nP0(int *x) { WRITE_ONCE(*x, 1); }\nexists (x=1)");
+        assert_eq!((line, col), (2, 12), "{m}");
+    }
+
+    #[test]
     fn unsupported_constructs() {
         let body = |b: &str| at(&format!("C T\n{{}}\nP0(int *x, spinlock_t *l) {{\n{b}\n}}\nexists (x=1)"));
         let cases: &[(&str, usize, &str)] = &[
