@@ -318,6 +318,15 @@ impl Sweep {
                     ));
                 }
             };
+            // The same value twice would be the same points twice (and a file of a few thousand
+            // repeats costs seconds to check point by point before anything runs).
+            let mut seen = BTreeSet::new();
+            for (i, v) in values.iter().enumerate() {
+                if !seen.insert(v.to_string()) {
+                    let span = spans.find_element_strs(&path, Some(i));
+                    return Err(SweepError::at(file, text, span, format!("grid axis `{key}` lists {v} twice")));
+                }
+            }
             axes.push((key, path, values));
         }
         let listed: Vec<Vec<(String, Vec<String>, toml::Value)>> = if form.points.is_empty() {

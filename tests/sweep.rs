@@ -186,6 +186,8 @@ fn bad_sweep_files_get_file_line_and_exit_2() {
     assert!(e.starts_with("bad.toml:3:16: wrong type for `run.cpus`"), "{e}");
     let e = rejected("[sweep]\n[grid]\nrun.cpus = []\n");
     assert_eq!(e, "bad.toml:3:12: grid axis `run.cpus` has no values");
+    let e = rejected("[sweep]\n[grid]\nrun.cpus = [4, 8, 4]\n");
+    assert_eq!(e, "bad.toml:3:19: grid axis `run.cpus` lists 4 twice");
     let e = rejected("[sweep]\n[grid]\n");
     assert!(e.starts_with("bad.toml:2:2: the grid is empty"), "{e}");
     // One run is not a sweep: said at the list that would need a second entry.
