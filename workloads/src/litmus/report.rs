@@ -127,7 +127,12 @@ fn kind_word(q: Quantifier) -> &'static str {
 fn fmt_value(c: &Compiled, kind: Kind, v: u64) -> String {
     match kind {
         Kind::Symbolic => c.symbols.name_of(v).unwrap_or_else(|| (v as i64).to_string()),
-        Kind::Int => (v as i64).to_string(),
+        // A location's address is herd7's symbolic value for that location, wherever it was read
+        // from (a register loaded from a pointer-typed location holds one).
+        Kind::Int => match c.symbols.locations.iter().find(|(_, a)| **a == v) {
+            Some((n, _)) => n.clone(),
+            None => (v as i64).to_string(),
+        },
     }
 }
 
