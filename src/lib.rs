@@ -43,6 +43,7 @@ pub mod lock;
 pub mod report;
 pub mod scenario;
 pub mod sweep;
+pub mod topology;
 pub mod verify;
 
 pub use cpu_model;

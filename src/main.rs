@@ -29,6 +29,9 @@ enum Command {
     Validate(ValidateArgs),
     /// Validate a configuration and print the effective one (TOML, defaults included).
     Config(ConfigArgs),
+    /// Print the machine a configuration builds: packages, clusters and cores as a tree (as
+    /// lstopo does), the role `run` gives each core, and the latency between cores.
+    Topology(TopologyArgs),
     /// Run a scenario: your own programs on the simulated machine (see README, "Running your
     /// own programs"). Model: the configuration's machine.mode (sc, tso or arm).
     Exec(ExecArgs),
@@ -357,6 +360,19 @@ struct ConfigArgs {
 }
 
 #[derive(clap::Args)]
+struct TopologyArgs {
+    /// Start from a built-in preset (arm64-server, x86-server).
+    #[arg(long, default_value = "arm64-server")]
+    preset: String,
+    #[command(flatten)]
+    overrides: Overrides,
+    /// Print the topology graph in Graphviz DOT instead (sockets, clusters, cores, each link
+    /// with its latency).
+    #[arg(long)]
+    dot: bool,
+}
+
+#[derive(clap::Args)]
 struct ValidateArgs {
     /// Index files (tab-separated; test paths relative to the index).
     #[arg(required = true)]
@@ -439,6 +455,7 @@ fn main() -> ExitCode {
         Command::Litmus(a) => litmus(a),
         Command::Validate(a) => validate(a),
         Command::Config(a) => config(a),
+        Command::Topology(a) => topology(a),
         Command::Exec(a) => exec(a),
         Command::Calibrate(a) => calibrate(a),
         Command::Run(a) => run(a),
@@ -1550,6 +1567,40 @@ fn config(a: ConfigArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn topology(a: TopologyArgs) -> ExitCode {
+    let cfg = match isolsim::config::load_for_run(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut label = a.preset.clone();
+    if let Some(f) = &a.overrides.config {
+        label += &format!(" + {}", f.display());
+    }
+    for s in &a.overrides.sets {
+        label += &format!(" + {s}");
+    }
+    let text =
+        if a.dot { cpu_model_dot(&cfg) } else { isolsim::topology::tree(&label, &cfg).map_err(|e| e.to_string()) };
+    match text {
+        Ok(t) => {
+            let _ = std::io::stdout().lock().write_all(t.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The machine's topology graph in DOT.
+fn cpu_model_dot(cfg: &isolsim::config::Config) -> Result<String, String> {
+    isolsim::cpu_model::topology::Topology::new(&cfg.machine.topology).map(|t| t.to_dot()).map_err(|e| e.to_string())
 }
 
 fn validate(a: ValidateArgs) -> ExitCode {

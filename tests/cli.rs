@@ -139,3 +139,44 @@ fn deterministic_across_jobs_and_invocations() {
     args.extend(files);
     assert_ne!(one, without_time(&text(&isolsim(&args).stdout)), "another seed gives other counts");
 }
+
+#[test]
+fn topology_lists_every_core_once_with_the_role_run_gives_it() {
+    for (args, sockets, cores, run) in [
+        (vec!["topology"], 2, 112, (64, 4, 8)),
+        (
+            vec!["topology", "--preset", "x86-server", "--set", "run.cpus=12", "--set", "run.isolated=3"],
+            2,
+            36,
+            (12, 4, 3),
+        ),
+    ] {
+        let out = isolsim(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let s = text(&out.stdout);
+        assert_eq!(s.lines().filter(|l| l.starts_with("  Package L#")).count(), sockets, "{s}");
+        // Every core appears once, in order, in `CPU a-b: role` groups.
+        let mut seen = vec![];
+        let mut per_role = std::collections::BTreeMap::<String, usize>::new();
+        for line in s.lines().filter(|l| l.starts_with("    Cluster L#")) {
+            for group in line.split_once("): ").unwrap().1.split("; ") {
+                let (cpus, role) = group.strip_prefix("CPU ").unwrap().split_once(": ").unwrap();
+                let (a, b) = cpus.split_once('-').unwrap_or((cpus, cpus));
+                let (a, b): (usize, usize) = (a.parse().unwrap(), b.parse().unwrap());
+                seen.extend(a..=b);
+                *per_role.entry(role.to_string()).or_default() += b - a + 1;
+            }
+        }
+        assert_eq!(seen, (0..cores).collect::<Vec<_>>(), "{s}");
+        let (cpus, generators, isolated) = run;
+        assert_eq!(per_role["housekeeping, generates activity"], generators);
+        assert_eq!(per_role["isolated (nohz_full)"], isolated);
+        assert_eq!(per_role["housekeeping, idle"], cpus - generators - isolated);
+        assert_eq!(per_role["not used by run"], cores - cpus);
+    }
+    let out = isolsim(&["topology", "--set", "run.cpus=500"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid value for `run.cpus`"), "{}", text(&out.stderr));
+    let out = isolsim(&["topology", "--dot"]);
+    assert!(text(&out.stdout).starts_with("graph topology {"));
+}
