@@ -55,16 +55,18 @@ pub fn run(
     seed: u64,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<Report>, ExperimentError> {
-    Ok(run_timed(cfg, kernel, protocols, seed, progress)?.into_iter().map(|(r, _)| r).collect())
+    Ok(run_timed(cfg, kernel, protocols, seed, false, progress)?.into_iter().map(|(r, _)| r).collect())
 }
 
 /// [`run`], with the host seconds each protocol's run took (its build not counted): what the
-/// simulation rates of [`HostStats`] are computed from. Host time never reaches a report.
+/// simulation rates of [`HostStats`] are computed from. Host time never reaches a report. With
+/// `core_stats`, each report carries every core's statistics too (`--stats`).
 pub fn run_timed(
     cfg: &Config,
     kernel: &[(&str, &str)],
     protocols: &[ProtocolFile],
     seed: u64,
+    core_stats: bool,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<(Report, f64)>, ExperimentError> {
     let built: Vec<Experiment> = protocols
@@ -74,7 +76,8 @@ pub fn run_timed(
             let mut files = kernel.to_vec();
             files.extend(own.iter().map(|(n, t)| (n.as_str(), t.as_str())));
             let exp = Experiment::build_with_kernel(&cfg.machine, &cfg.kernel, &cfg.run, p.base, seed, &files)?;
-            Ok(exp.named(&p.name))
+            let exp = exp.named(&p.name);
+            Ok(if core_stats { exp.with_core_stats() } else { exp })
         })
         .collect::<Result<_, ExperimentError>>()?;
     let done: Vec<std::sync::atomic::AtomicU64> = protocols.iter().map(|_| 0.into()).collect();

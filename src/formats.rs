@@ -223,6 +223,78 @@ pub fn oslat(c: &Comparison) -> Result<String, String> {
     Ok(out)
 }
 
+/// One statistic: gem5's name (`system.cpuN.` prefixed for a core's), how to get it, its
+/// description with its unit.
+type Stat = (&'static str, fn(&workloads::experiment::CoreStats) -> u64, &'static str);
+
+const CORE_STATS: [Stat; 17] = [
+    ("committedInsts", |s| s.committed_insts, "Number of instructions committed (Count)"),
+    ("numCycles", |s| s.cycles, "Number of cpu cycles simulated (Cycle)"),
+    ("loads", |s| s.loads, "Loads satisfied, restarted ones included (Count)"),
+    ("loadsForwarded", |s| s.loads_forwarded, "Loads satisfied from the core's own store buffer (Count)"),
+    ("loadsRestarted", |s| s.loads_restarted, "Loads restarted by the memory-ordering rules (Count)"),
+    ("stores", |s| s.stores, "Stores that reached storage (Count)"),
+    ("rmws", |s| s.rmws, "Atomic read-modify-writes performed (Count)"),
+    ("maintenanceOps", |s| s.maintenance, "Cache and TLB maintenance operations performed (Count)"),
+    ("mmu.tlb.hits", |s| s.tlb_hits, "TLB lookups that hit (Count)"),
+    ("mmu.tlb.misses", |s| s.tlb_misses, "TLB lookups that missed, each a page-table walk (Count)"),
+    ("tlbisSent", |s| s.tlbis_sent, "Broadcast TLB invalidations performed (Count)"),
+    ("tlbisReceived", |s| s.tlbis_received, "Broadcast TLB invalidations that stalled this core (Count)"),
+    ("ipisSent", |s| s.ipis_sent, "SGIs sent, one per target (Count)"),
+    ("irqsTaken", |s| s.irqs_taken, "Interrupts taken (Count)"),
+    ("syscalls", |s| s.syscalls, "System calls taken (Count)"),
+    ("otherExceptions", |s| s.other_exceptions, "Other synchronous exceptions taken (Count)"),
+    (
+        "ipc_x1000",
+        |s| (s.committed_insts * 1000).checked_div(s.cycles).unwrap_or(0),
+        "Instructions per cycle, times 1000 (Ratio)",
+    ),
+];
+
+/// `--stats FILE`: gem5's stats.txt layout, `name value # description (unit)`, one block per
+/// protocol between gem5's Begin/End lines: the run-wide figures, then every core's.
+pub fn stats_text(c: &Comparison) -> String {
+    let mut out = String::new();
+    let line = |out: &mut String, name: &str, value: String, desc: &str| {
+        let _ = writeln!(out, "{name:<46} {value:>16}   # {desc}");
+    };
+    for r in &c.reports {
+        out.push_str("\n---------- Begin Simulation Statistics ----------\n");
+        title(&mut out, c, r, "statistics");
+        line(&mut out, "simSeconds", format!("{:.6}", r.simulated_ns / 1e9), "Number of seconds simulated (Second)");
+        line(&mut out, "simInsts", r.instructions.to_string(), "Number of instructions simulated (Count)");
+        line(&mut out, "simCoreCycles", r.core_cycles.to_string(), "Cycles simulated times the CPUs (Cycle)");
+        line(&mut out, "simEvents", r.events.to_string(), "Events the engine processed (Count)");
+        for s in &r.core_stats {
+            for (name, get, desc) in CORE_STATS {
+                line(&mut out, &format!("system.cpu{:02}.{name}", s.cpu), get(s).to_string(), desc);
+            }
+        }
+        out.push_str("\n---------- End Simulation Statistics   ----------\n");
+    }
+    out
+}
+
+/// `--stats FILE.json`: the same statistics as JSON, one object per protocol.
+pub fn stats_json(c: &Comparison) -> String {
+    let runs: Vec<serde_json::Value> = c
+        .reports
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "protocol": r.name,
+                "seed": c.seed,
+                "sim_seconds": r.simulated_ns / 1e9,
+                "sim_insts": r.instructions,
+                "sim_core_cycles": r.core_cycles,
+                "events": r.events,
+                "cores": r.core_stats,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&runs).expect("statistics serialize") + "\n"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

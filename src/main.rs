@@ -288,6 +288,11 @@ struct RunArgs {
     /// IPIs by callback.
     #[arg(long, value_name = "FILE")]
     csv_runs: Option<PathBuf>,
+    /// Also write every core's statistics to FILE, as gem5's stats.txt lists them (`name value #
+    /// description`: committed instructions, loads and stores, TLB lookups, invalidations,
+    /// IPIs, exceptions), one block per protocol; JSON if FILE ends in `.json`.
+    #[arg(long, value_name = "FILE")]
+    stats: Option<PathBuf>,
     /// Leave out the simulation rate (host seconds, simulated MIPS, events/s): the only part of
     /// the output that varies from run to run with the same seed and configuration.
     #[arg(long)]
@@ -1412,7 +1417,7 @@ fn run(a: RunArgs) -> ExitCode {
     };
     let files: Vec<(&str, &str)> = kernel.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
     let wall = std::time::Instant::now();
-    let timed = match isolsim::experiment::run_timed(&cfg, &files, &protocols, a.seed, &progress) {
+    let timed = match isolsim::experiment::run_timed(&cfg, &files, &protocols, a.seed, a.stats.is_some(), &progress) {
         Ok(r) => r,
         Err(e) => {
             bar.finish_and_clear();
@@ -1440,6 +1445,21 @@ fn run(a: RunArgs) -> ExitCode {
     {
         eprintln!("{}: cannot write ({e})", path.display());
         return ExitCode::from(2);
+    }
+    if let Some(path) = &a.stats {
+        let text = if path.extension().is_some_and(|e| e == "json") {
+            isolsim::formats::stats_json(&comparison)
+        } else {
+            isolsim::formats::stats_text(&comparison)
+        };
+        if let Err(e) = isolsim::write_atomically(path, text.as_bytes()) {
+            eprintln!("{}: cannot write ({e})", path.display());
+            return ExitCode::from(2);
+        }
+        // The statistics are in their file; the reports printed stay as without --stats.
+        for r in &mut comparison.reports {
+            r.core_stats.clear();
+        }
     }
     let format = match a.format {
         Some(f) => f,

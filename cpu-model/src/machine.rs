@@ -564,6 +564,27 @@ pub struct RunStats {
     pub rmws: u64,
 }
 
+/// Event counts of one core in a timed run (the machine's totals: [`RunStats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreCounters {
+    /// Loads satisfied (including ones later restarted).
+    pub loads: u64,
+    /// Of which by store-to-load forwarding.
+    pub forwarded: u64,
+    /// Stores propagated to storage.
+    pub stores: u64,
+    /// Atomic read-modify-writes performed.
+    pub rmws: u64,
+    /// Cache and TLB maintenance operations performed.
+    pub maintenance: u64,
+    /// Loads restarted by the ordering rules.
+    pub restarts: u64,
+    /// Broadcast TLB invalidations performed (each disturbs every other core).
+    pub tlbis_broadcast: u64,
+    /// SGIs sent (one per target of each ICC_SGI1R_EL1 write).
+    pub sgis_sent: u64,
+}
+
 /// A machine ready to run on [`sim::Engine`].
 pub struct Machine {
     cfg: Arc<MachineConfig>,
@@ -582,6 +603,7 @@ pub struct Machine {
     /// Cores whose completion ends a run (`None`: all of them).
     finish: Option<Vec<usize>>,
     stats: RunStats,
+    counters: Vec<CoreCounters>,
     vis: Vec<Visible>,
     restarts: Vec<Seq>,
     probes: Vec<Probe>,
@@ -633,6 +655,7 @@ impl Machine {
             record: false,
             finish: None,
             stats: RunStats::default(),
+            counters: vec![CoreCounters::default(); threads.len()],
             vis: vec![],
             restarts: vec![],
             probes: vec![],
@@ -712,6 +735,7 @@ impl Machine {
         self.wake_at.resize(threads.len(), None);
         self.jitter.resize(threads.len(), None);
         self.stats = RunStats::default();
+        self.counters = vec![CoreCounters::default(); threads.len()];
         self.watched_stores.clear();
     }
 
@@ -772,6 +796,11 @@ impl Machine {
     /// Counters since the last reset.
     pub fn stats(&self) -> &RunStats {
         &self.stats
+    }
+
+    /// Event counts of core `c` since the last reset.
+    pub fn core_counters(&self, c: usize) -> &CoreCounters {
+        &self.counters[c]
     }
 
     /// The execution graph of the run so far (needs [`Machine::set_record`]).
@@ -840,6 +869,7 @@ impl Machine {
             mmu: &mut self.mmu,
         };
         let adv = cores[c].advance(&env, now, &mut platform);
+        self.counters[c].sgis_sent += self.deliveries.len() as u64;
         for &(target, intid, at) in &self.deliveries {
             sched.at(at.max(now), prio::ACCESS, Event::Irq { core: target as ThreadId, intid: intid as u32 });
         }
@@ -917,8 +947,10 @@ impl Machine {
                 let r = core.lsq_mut().satisfy(seq, &self.state.mem, &mut self.restarts);
                 core.load_satisfied(seq, r.value, now);
                 self.stats.loads += 1;
+                self.counters[c].loads += 1;
                 if r.forwarded {
                     self.stats.forwarded += 1;
+                    self.counters[c].forwarded += 1;
                 } else {
                     self.coherence.load(c as u16, addr);
                 }
@@ -928,6 +960,7 @@ impl Machine {
                 let w = core.lsq_mut().propagate(seq, &mut self.state.mem, &mut self.restarts);
                 self.coherence.store(c as u16, addr);
                 self.stats.stores += 1;
+                self.counters[c].stores += 1;
                 Some(w)
             }
             Visible::Rmw(_) => {
@@ -936,13 +969,16 @@ impl Machine {
                 core.rmw_performed(seq, read.value, now);
                 self.coherence.store(c as u16, addr);
                 self.stats.rmws += 1;
+                self.counters[c].rmws += 1;
                 w
             }
             Visible::Maint(_) => {
                 let (op, a) = core.lsq_mut().perform_maint(seq);
                 self.state.maintain(op, a, self.cfg.cache.line_bytes);
                 self.stats.maintenance += 1;
+                self.counters[c].maintenance += 1;
                 if let MaintOp::Tlbi { scope, broadcast } = op {
+                    self.counters[c].tlbis_broadcast += u64::from(broadcast);
                     let inv = Invalidation::from_tlbi(&self.cfg.tlb, scope, a);
                     for t in self.mmu.invalidate(c, self.state.cores.len(), inv, broadcast, now) {
                         // Every other core pays for a broadcast invalidation.
@@ -972,6 +1008,7 @@ impl Machine {
             }
         }
         self.stats.restarts += self.restarts.len() as u64;
+        self.counters[c].restarts += self.restarts.len() as u64;
         self.state.cores[c].restart(&self.restarts);
     }
 }

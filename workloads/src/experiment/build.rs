@@ -175,6 +175,8 @@ pub struct Experiment {
     /// Probe the user loop's iterations (the `work` loop's measure; for the `oslat` loop, a
     /// cross-check of its histogram that costs a record per iteration).
     pub(crate) iteration_probes: bool,
+    /// Gather every core's statistics into the report ([`Experiment::with_core_stats`]).
+    pub(crate) core_stats: bool,
 }
 
 impl Experiment {
@@ -414,6 +416,7 @@ impl Experiment {
             layout,
             horizon,
             iteration_probes: act.task_loop == TaskLoop::Work,
+            core_stats: false,
         })
     }
 
@@ -442,6 +445,13 @@ impl Experiment {
     /// it read. Costs a record per iteration; the `work` loop is always probed.
     pub fn with_iteration_probes(mut self) -> Experiment {
         self.iteration_probes = true;
+        self
+    }
+
+    /// Puts every core's statistics in the report ([`Report::core_stats`]: committed
+    /// instructions, accesses, TLB lookups, invalidations, IPIs, exceptions).
+    pub fn with_core_stats(mut self) -> Experiment {
+        self.core_stats = true;
         self
     }
 

@@ -93,6 +93,45 @@ pub struct SubUsBucket {
     pub count: u64,
 }
 
+/// One core's statistics over the run, as gem5's stats.txt lists a CPU's (`--stats`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreStats {
+    /// The CPU.
+    pub cpu: usize,
+    /// Instructions committed (a `work` compute block counts as one).
+    pub committed_insts: u64,
+    /// Cycles simulated.
+    pub cycles: u64,
+    /// Loads satisfied, restarted ones included.
+    pub loads: u64,
+    /// Of which forwarded from the core's own store buffer.
+    pub loads_forwarded: u64,
+    /// Loads restarted by the memory-ordering rules.
+    pub loads_restarted: u64,
+    /// Stores that reached storage.
+    pub stores: u64,
+    /// Atomic read-modify-writes performed.
+    pub rmws: u64,
+    /// Cache and TLB maintenance operations performed.
+    pub maintenance: u64,
+    /// TLB lookups that hit.
+    pub tlb_hits: u64,
+    /// TLB lookups that missed (each a page-table walk).
+    pub tlb_misses: u64,
+    /// Broadcast TLB invalidations this core performed.
+    pub tlbis_sent: u64,
+    /// Broadcast TLB invalidations that stalled this core.
+    pub tlbis_received: u64,
+    /// SGIs (IPIs) this core sent.
+    pub ipis_sent: u64,
+    /// Interrupts this core took.
+    pub irqs_taken: u64,
+    /// System calls (SVC) this core took.
+    pub syscalls: u64,
+    /// Other synchronous exceptions (aborts, undefined instructions).
+    pub other_exceptions: u64,
+}
+
 /// Latency of one kind of housekeeping operation, as its CPU timed it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpLatency {
@@ -176,6 +215,9 @@ pub struct Report {
     pub first_break: Option<Break>,
     /// The safety check.
     pub safety: Safety,
+    /// Per core, what gem5's stats.txt would list (only when asked for: `--stats`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub core_stats: Vec<CoreStats>,
 }
 
 pub(crate) fn report(
@@ -357,6 +399,7 @@ pub(crate) fn report(
     };
     let senders = per_op.into_iter().map(|(op, d)| OpLatency { op: op.name().to_string(), ns: d.summary() }).collect();
 
+    let core_stats = if exp.core_stats { core_stats(m, end) } else { vec![] };
     let (orderings, first_break) = checker.orderings(m, &isolated_since);
     let stopped_early = (end < exp.horizon).then(|| match checker.violations().first() {
         Some(v) => format!(
@@ -394,7 +437,47 @@ pub(crate) fn report(
         orderings,
         first_break,
         safety: checker.into_safety(),
+        core_stats,
     }
+}
+
+/// Every core's [`CoreStats`] over the run's first `end` cycles.
+fn core_stats(m: &Machine, end: Cycle) -> Vec<CoreStats> {
+    (0..m.state().cores.len())
+        .map(|c| {
+            let core = &m.state().cores[c];
+            let k = m.core_counters(c);
+            let tlb = m.mmu().tlb(c).map(|t| *t.stats()).unwrap_or_default();
+            let ex = core.exceptions().iter().filter(|e| e.taken_at < end);
+            let (mut irqs, mut svcs, mut other) = (0, 0, 0);
+            for e in ex {
+                match e.kind {
+                    ExceptionKind::Irq => irqs += 1,
+                    ExceptionKind::Sync { class: 0x15 } => svcs += 1,
+                    ExceptionKind::Sync { .. } => other += 1,
+                }
+            }
+            CoreStats {
+                cpu: c,
+                committed_insts: core.retired(),
+                cycles: end,
+                loads: k.loads,
+                loads_forwarded: k.forwarded,
+                loads_restarted: k.restarts,
+                stores: k.stores,
+                rmws: k.rmws,
+                maintenance: k.maintenance,
+                tlb_hits: tlb.hits,
+                tlb_misses: tlb.misses,
+                tlbis_sent: k.tlbis_broadcast,
+                tlbis_received: m.observed(c).disturbances.iter().filter(|d| d.0 < end).count() as u64,
+                ipis_sent: k.sgis_sent,
+                irqs_taken: irqs,
+                syscalls: svcs,
+                other_exceptions: other,
+            }
+        })
+        .collect()
 }
 
 /// The report's oslat measures from the programs' own histograms: the summary (count, min, mean

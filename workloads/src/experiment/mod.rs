@@ -41,7 +41,7 @@ mod trace;
 
 pub use build::{Experiment, ExperimentError, ExperimentLayout};
 pub use measure::{
-    HistogramBucket, IsolatedRow, NOISE_BUCKET_NS, NoiseBucket, OpLatency, Report, SubUsBucket, SyscallStats,
+    CoreStats, HistogramBucket, IsolatedRow, NOISE_BUCKET_NS, NoiseBucket, OpLatency, Report, SubUsBucket, SyscallStats,
 };
 pub use safety::{Break, Evidence, Orderings, Safety, Timed, Violation};
 
