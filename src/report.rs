@@ -265,10 +265,11 @@ pub struct Spread {
 }
 
 impl Spread {
-    /// The spread of `xs`; `None` when there is none.
+    /// The spread of the finite values of `xs`; `None` when there is none. A NaN or an infinity
+    /// (a results file may carry them) is no measurement to average or draw.
     pub fn of(xs: impl IntoIterator<Item = f64>) -> Option<Spread> {
         let (mut sum, mut n, mut min, mut max) = (0.0, 0usize, f64::INFINITY, f64::NEG_INFINITY);
-        for x in xs {
+        for x in xs.into_iter().filter(|x| x.is_finite()) {
             sum += x;
             n += 1;
             min = min.min(x);
@@ -1896,6 +1897,10 @@ mod tests {
         assert!(s.min <= s.mean && s.mean <= s.max);
         assert_eq!(s.band_at_max().y, s.max);
         assert_eq!(s.band().y, s.mean);
+        // Non-finite values are no measurements (a hostile results file had a NaN rate).
+        assert_eq!(Spread::of([f64::NAN, f64::NAN]), None);
+        let s = Spread::of([f64::NAN, 4.0, f64::INFINITY, f64::NEG_INFINITY, 2.0]).unwrap();
+        assert_eq!((s.min, s.mean, s.max, s.n), (2.0, 3.0, 4.0, 2));
     }
 
     #[test]

@@ -823,4 +823,15 @@ fn report_names_the_line_that_mixes_sweeps_and_reads_non_finite_figures_back() {
     assert!(row.cpu_avail_pct.is_nan() && row.irqs_per_s == f64::INFINITY);
     let text = serde_json::to_string(&rec[0].report).unwrap();
     assert!(text.contains("\"cpu_avail_pct\":\"NaN\"") && text.contains("\"irqs_per_s\":\"inf\""), "written back");
+
+    // A run whose every interrupt rate is NaN is no measurement to plot (the seed-7 report
+    // campaign's panic: a spread of nothing but NaNs clamped its mean between inf and -inf).
+    let mut lines = json_lines(&d.path().join("a.jsonl"));
+    for row in lines[0]["report"]["isolated"].as_array_mut().unwrap() {
+        row["irqs_per_s"] = "NaN".into();
+    }
+    write_json_lines(&d.path().join("nan-rates.jsonl"), &lines);
+    let o = isolsim(d.path(), &["report", "nan-rates.jsonl", "--out", "nan-rep"]);
+    assert!(o.status.code() == Some(0) || o.status.code() == Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&o.stderr));
 }
