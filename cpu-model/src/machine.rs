@@ -564,7 +564,7 @@ pub struct RunStats {
     pub rmws: u64,
 }
 
-/// Event counts of one core in a timed run (the machine's totals: [`RunStats`]).
+/// Event counts of one core in a timed run ([`Machine::stats`] adds them up).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CoreCounters {
     /// Loads satisfied (including ones later restarted).
@@ -602,7 +602,6 @@ pub struct Machine {
     record: bool,
     /// Cores whose completion ends a run (`None`: all of them).
     finish: Option<Vec<usize>>,
-    stats: RunStats,
     counters: Vec<CoreCounters>,
     vis: Vec<Visible>,
     restarts: Vec<Seq>,
@@ -654,7 +653,6 @@ impl Machine {
             wake_at: vec![None; n],
             record: false,
             finish: None,
-            stats: RunStats::default(),
             counters: vec![CoreCounters::default(); threads.len()],
             vis: vec![],
             restarts: vec![],
@@ -734,7 +732,6 @@ impl Machine {
         self.wake_at.clear();
         self.wake_at.resize(threads.len(), None);
         self.jitter.resize(threads.len(), None);
-        self.stats = RunStats::default();
         self.counters = vec![CoreCounters::default(); threads.len()];
         self.watched_stores.clear();
     }
@@ -794,8 +791,17 @@ impl Machine {
     }
 
     /// Counters since the last reset.
-    pub fn stats(&self) -> &RunStats {
-        &self.stats
+    pub fn stats(&self) -> RunStats {
+        let mut t = RunStats::default();
+        for k in &self.counters {
+            t.loads += k.loads;
+            t.forwarded += k.forwarded;
+            t.stores += k.stores;
+            t.restarts += k.restarts;
+            t.maintenance += k.maintenance;
+            t.rmws += k.rmws;
+        }
+        t
     }
 
     /// Event counts of core `c` since the last reset.
@@ -946,10 +952,8 @@ impl Machine {
             Visible::Satisfy(_) => {
                 let r = core.lsq_mut().satisfy(seq, &self.state.mem, &mut self.restarts);
                 core.load_satisfied(seq, r.value, now);
-                self.stats.loads += 1;
                 self.counters[c].loads += 1;
                 if r.forwarded {
-                    self.stats.forwarded += 1;
                     self.counters[c].forwarded += 1;
                 } else {
                     self.coherence.load(c as u16, addr);
@@ -959,7 +963,6 @@ impl Machine {
             Visible::Propagate(_) => {
                 let w = core.lsq_mut().propagate(seq, &mut self.state.mem, &mut self.restarts);
                 self.coherence.store(c as u16, addr);
-                self.stats.stores += 1;
                 self.counters[c].stores += 1;
                 Some(w)
             }
@@ -968,14 +971,12 @@ impl Machine {
                 let (read, w) = core.lsq_mut().perform_rmw(seq, compare, &mut self.state.mem, &mut self.restarts);
                 core.rmw_performed(seq, read.value, now);
                 self.coherence.store(c as u16, addr);
-                self.stats.rmws += 1;
                 self.counters[c].rmws += 1;
                 w
             }
             Visible::Maint(_) => {
                 let (op, a) = core.lsq_mut().perform_maint(seq);
                 self.state.maintain(op, a, self.cfg.cache.line_bytes);
-                self.stats.maintenance += 1;
                 self.counters[c].maintenance += 1;
                 if let MaintOp::Tlbi { scope, broadcast } = op {
                     self.counters[c].tlbis_broadcast += u64::from(broadcast);
@@ -1007,7 +1008,6 @@ impl Machine {
                 sched.at(now + delay, prio::ACCESS, Event::Writeback { slot, k });
             }
         }
-        self.stats.restarts += self.restarts.len() as u64;
         self.counters[c].restarts += self.restarts.len() as u64;
         self.state.cores[c].restart(&self.restarts);
     }
