@@ -657,21 +657,28 @@ impl Lsq {
             // An ISB completes only after every earlier DSB: nothing after a DSB
             // runs before it completes, so what the ISB refetches sees its effects.
             _ if f == Fence::Isb && p.sync_pending => false,
+            // No barrier but the ISB waits for earlier branches: aarch64.cat orders by control
+            // dependency only writes and context synchronization ([R]; ctrl; [W | ISB]), so a
+            // DMB or DSB under an unresolved branch completes as soon as what it orders has
+            // (and is squashed with the branch's wrong path like any other entry).
             Mode::Arm => {
-                p.branches_done
-                    // An ISB does not wait for an earlier DMB: Arm's model orders
-                    // what a DMB orders by bob, whose targets are memory accesses,
-                    // never instruction fetches (only DSB-ob reaches past an ISB).
-                    // Nor do the NSH barriers, which order nothing for other
-                    // observers (a DSB NSH only completes this core's own TLBIs).
-                    && (matches!(f, Fence::Isb | Fence::Local | Fence::LocalSync) || !p.full_pending)
+                // An ISB does not wait for an earlier DMB: Arm's model orders what a DMB orders
+                // by bob, whose targets are memory accesses, never instruction fetches (only
+                // DSB-ob reaches past an ISB). Nor do the NSH barriers.
+                (matches!(f, Fence::Isb | Fence::Local | Fence::LocalSync) || !p.full_pending)
                     && match f {
                         // Arm: [DC.CVAU]; po; [dmb.full]; po; [M]: a full barrier also
                         // waits for an earlier clean.
                         _ if f.is_full() => !p.any_barrier_pending && p.loads_done && p.stores_done && !p.dc_pending,
                         _ if f.is_load() => p.returning_loads_done,
                         _ if f.is_store() => p.stores_done,
-                        _ => p.addrs_determined,
+                        // CSE-ob: [R]; ctrl; [ISB] and addr; po; [ISB]; po; [R].
+                        Fence::Isb => p.branches_done && p.addrs_determined,
+                        // DMB NSH*, DSB NSH*: the non-shareable domain is this core alone, so
+                        // they order nothing another core observes (aarch64.cat leaves them
+                        // out of dmb.* and dsb.*); a DSB NSH's wait for this core's own TLBIs
+                        // is the `sync` term above.
+                        _ => true,
                     }
             }
             Mode::Tso => match f {
