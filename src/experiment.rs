@@ -12,6 +12,7 @@ use std::path::Path;
 use comfy_table::{CellAlignment, ContentArrangement, Table};
 use rayon::prelude::*;
 use serde::Serialize;
+use workloads::experiment::chrome_trace::{ChromeTrace, TraceWindow};
 use workloads::experiment::{Experiment, ExperimentError, Report};
 use workloads::kernel::Protocol;
 use workloads::protocol::ProtocolFile;
@@ -55,20 +56,36 @@ pub fn run(
     seed: u64,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<Report>, ExperimentError> {
-    Ok(run_timed(cfg, kernel, protocols, seed, false, progress)?.into_iter().map(|(r, _)| r).collect())
+    Ok(run_timed(cfg, kernel, protocols, seed, false, None, progress)?.into_iter().map(|r| r.report).collect())
 }
+
+/// One protocol's run of [`run_timed`].
+pub struct TimedRun {
+    /// Its report.
+    pub report: Report,
+    /// Host seconds the run took (its build not counted).
+    pub host_seconds: f64,
+    /// Its Chrome/Perfetto trace, if one was asked for: CPU `c` is process `PID_STRIDE × i + c`
+    /// for the `i`-th protocol, so the runs' traces share one file.
+    pub trace: Option<ChromeTrace>,
+}
+
+/// How far apart the process ids of two protocols' traces are (more than any machine's CPUs).
+pub const PID_STRIDE: u32 = 1 << 16;
 
 /// [`run`], with the host seconds each protocol's run took (its build not counted): what the
 /// simulation rates of [`HostStats`] are computed from. Host time never reaches a report. With
-/// `core_stats`, each report carries every core's statistics too (`--stats`).
+/// `core_stats`, each report carries every core's statistics too (`--stats`); with `trace`, each
+/// run is traced over that window (`--trace`).
 pub fn run_timed(
     cfg: &Config,
     kernel: &[(&str, &str)],
     protocols: &[ProtocolFile],
     seed: u64,
     core_stats: bool,
+    trace: Option<TraceWindow>,
     progress: &(dyn Fn(u64, u64) + Sync),
-) -> Result<Vec<(Report, f64)>, ExperimentError> {
+) -> Result<Vec<TimedRun>, ExperimentError> {
     let built: Vec<Experiment> = protocols
         .iter()
         .map(|p| {
@@ -78,6 +95,14 @@ pub fn run_timed(
             let exp = Experiment::build_with_kernel(&cfg.machine, &cfg.kernel, &cfg.run, p.base, seed, &files)?;
             let exp = exp.named(&p.name);
             Ok(if core_stats { exp.with_core_stats() } else { exp })
+        })
+        .enumerate()
+        .map(|(i, exp): (usize, Result<Experiment, ExperimentError>)| {
+            let exp = exp?;
+            Ok(match trace {
+                Some(w) => exp.with_trace(w, PID_STRIDE * i as u32),
+                None => exp,
+            })
         })
         .collect::<Result<_, ExperimentError>>()?;
     let done: Vec<std::sync::atomic::AtomicU64> = protocols.iter().map(|_| 0.into()).collect();
@@ -89,13 +114,13 @@ pub fn run_timed(
         .enumerate()
         .map(|(i, exp)| {
             let start = std::time::Instant::now();
-            let report = exp.run_with_progress(|now, _| {
+            let (report, trace) = exp.run_with_trace(|now, _| {
                 done[i].store(now, std::sync::atomic::Ordering::Relaxed);
                 let sum =
                     done.iter().map(|d| d.load(std::sync::atomic::Ordering::Relaxed)).fold(0, u64::saturating_add);
                 progress(sum, total);
             })?;
-            Ok((report, start.elapsed().as_secs_f64()))
+            Ok(TimedRun { report, host_seconds: start.elapsed().as_secs_f64(), trace })
         })
         .collect()
 }

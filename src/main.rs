@@ -301,6 +301,41 @@ struct RunArgs {
     /// entry.S, smp.S, tlb.S, isolation.S (e.g. tlb.S=my-tlb.S); repeatable.
     #[arg(long = "kernel-file", value_name = "NAME=PATH")]
     kernel_files: Vec<String>,
+    /// Also write a Chrome/Perfetto trace (JSON trace-event format; open it in ui.perfetto.dev or
+    /// chrome://tracing) to FILE: one process per simulated CPU and protocol, user / kernel / irq /
+    /// idle slices, IPIs as flow arrows from the kick to the handler, broadcast-TLBI stalls,
+    /// kick decisions and entry hooks with the seed's ordering case.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Only trace simulated microseconds FROM..TO (either end may be left out: `..500`,
+    /// `200..`), to keep the file small.
+    #[arg(long, value_name = "FROM..TO", requires = "trace")]
+    trace_window: Option<String>,
+}
+
+/// `--trace-window FROM..TO` (µs) as cycles at `clock_mhz`: FROM defaults to 0, TO to the end.
+fn trace_window(
+    text: Option<&str>,
+    clock_mhz: u64,
+) -> Result<isolsim::workloads::experiment::chrome_trace::TraceWindow, String> {
+    let whole = isolsim::workloads::experiment::chrome_trace::TraceWindow { from: 0, to: u64::MAX };
+    let Some(text) = text else { return Ok(whole) };
+    let bad = |why: &str| format!("--trace-window {text}: {why} (expected FROM..TO in simulated µs, e.g. 200..700)");
+    let (from, to) = text.split_once("..").ok_or_else(|| bad("no `..`"))?;
+    let us = |s: &str, default: u64| -> Result<u64, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Ok(default);
+        }
+        let v: u64 = s.parse().map_err(|_| bad(&format!("`{s}` is not a whole number of µs")))?;
+        Ok(v.saturating_mul(clock_mhz))
+    };
+    let window =
+        isolsim::workloads::experiment::chrome_trace::TraceWindow { from: us(from, 0)?, to: us(to, u64::MAX)? };
+    if window.from >= window.to {
+        return Err(bad("FROM is not before TO"));
+    }
+    Ok(window)
 }
 
 /// `isolsim run --format`.
@@ -1416,15 +1451,24 @@ fn run(a: RunArgs) -> ExitCode {
         }
     };
     let files: Vec<(&str, &str)> = kernel.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-    let wall = std::time::Instant::now();
-    let timed = match isolsim::experiment::run_timed(&cfg, &files, &protocols, a.seed, a.stats.is_some(), &progress) {
-        Ok(r) => r,
-        Err(e) => {
-            bar.finish_and_clear();
+    let window = match a.trace.as_ref().map(|_| trace_window(a.trace_window.as_deref(), cfg.machine.clock_mhz)) {
+        Some(Err(e)) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
+        Some(Ok(w)) => Some(w),
+        None => None,
     };
+    let wall = std::time::Instant::now();
+    let mut timed =
+        match isolsim::experiment::run_timed(&cfg, &files, &protocols, a.seed, a.stats.is_some(), window, &progress) {
+            Ok(r) => r,
+            Err(e) => {
+                bar.finish_and_clear();
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
     bar.finish_and_clear();
     let mut label = a.preset.clone();
     if let Some(f) = &a.overrides.config {
@@ -1434,8 +1478,19 @@ fn run(a: RunArgs) -> ExitCode {
         label += &format!(" + {s}");
     }
     let wall_seconds = wall.elapsed().as_secs_f64();
-    let runs = timed.iter().map(|(r, secs)| isolsim::experiment::HostRate::new(r, *secs)).collect();
-    let reports = timed.into_iter().map(|(r, _)| r).collect();
+    let runs = timed.iter().map(|t| isolsim::experiment::HostRate::new(&t.report, t.host_seconds)).collect();
+    if let Some(path) = &a.trace {
+        let mut trace = isolsim::workloads::experiment::chrome_trace::ChromeTrace::default();
+        for t in &mut timed {
+            trace.extend(t.trace.take().unwrap_or_default());
+        }
+        let json = serde_json::to_vec(&trace).expect("a trace serializes");
+        if let Err(e) = isolsim::write_atomically(path, &json) {
+            eprintln!("{}: cannot write ({e})", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    let reports = timed.into_iter().map(|t| t.report).collect();
     let mut comparison = isolsim::experiment::Comparison::new(&label, &cfg, a.seed, reports);
     if !a.no_host_stats {
         comparison.host = Some(isolsim::experiment::HostStats { wall_seconds, runs });

@@ -54,6 +54,7 @@ call_next:
         LDR   X0, [X19, #CSD_INFO]
 call_func:
         BLR   X9                         // csd->func(csd->info)
+call_func_done:
         STLR  XZR, [X19]                 // csd_unlock(): smp_store_release(&csd->flags, 0)
         MOV   X19, X20
         B     call_next

@@ -11,6 +11,7 @@ use sim::rng::RngStreams;
 use sim::{Cycle, Engine};
 
 use super::ExperimentConfig;
+use super::chrome_trace::{self, ChromeTrace, TraceWindow};
 use super::measure::{self, Report};
 use super::oslat;
 use super::safety::Checker;
@@ -64,7 +65,7 @@ pub enum ExperimentError {
 /// Named kernel and program labels the run probes, with the registers each
 /// probe reads (see isolation.S for what each label marks).
 /// The kernel's probes come first; the user loop's follow (see [`loop_probes`]).
-pub(crate) const PROBES: [(&str, [Reg; 3]); 8] = [
+pub(crate) const PROBES: [(&str, [Reg; 3]); 9] = [
     ("kick_publish", [Reg::ZR; 3]),
     ("kick_decided", [Reg(24), Reg(0), Reg::ZR]),
     ("kick_done", [Reg::ZR; 3]),
@@ -73,6 +74,7 @@ pub(crate) const PROBES: [(&str, [Reg; 3]); 8] = [
     ("flush_done", [Reg::ZR; 3]),
     ("entry_hook_done", [Reg::ZR; 3]),
     ("call_func", [Reg(9), Reg::ZR, Reg::ZR]),
+    ("call_func_done", [Reg::ZR; 3]),
 ];
 
 /// The user loop's probes, numbered from [`probe::USER_ITER`]: the loop head of the `work`
@@ -97,10 +99,12 @@ pub(crate) mod probe {
     pub const FLUSH_DONE: u16 = 5;
     pub const ENTRY_HOOK_DONE: u16 = 6;
     pub const CALL_FUNC: u16 = 7;
+    /// The IPI handler's return from the call (`csd:csd_function_exit`).
+    pub const CALL_FUNC_DONE: u16 = 8;
     /// The `work` loop's head; the `oslat` loop's iteration-ending counter read.
-    pub const USER_ITER: u16 = 8;
+    pub const USER_ITER: u16 = 9;
     /// The `oslat` loop's clock restart after a system call.
-    pub const USER_RESUMED: u16 = 9;
+    pub const USER_RESUMED: u16 = 10;
 }
 
 /// Where things are in the experiment's memory.
@@ -177,6 +181,9 @@ pub struct Experiment {
     pub(crate) iteration_probes: bool,
     /// Gather every core's statistics into the report ([`Experiment::with_core_stats`]).
     pub(crate) core_stats: bool,
+    /// Write a trace of this window, its processes numbered from this id
+    /// ([`Experiment::with_trace`]).
+    pub(crate) trace: Option<(TraceWindow, u32)>,
 }
 
 impl Experiment {
@@ -417,6 +424,7 @@ impl Experiment {
             horizon,
             iteration_probes: act.task_loop == TaskLoop::Work,
             core_stats: false,
+            trace: None,
         })
     }
 
@@ -455,6 +463,14 @@ impl Experiment {
         self
     }
 
+    /// Makes [`Experiment::run_with_trace`] trace cycles `window` of the run as a Chrome/Perfetto
+    /// trace, with one process per CPU numbered `pid_base + cpu` (so that the traces of several
+    /// runs can share a file).
+    pub fn with_trace(mut self, window: TraceWindow, pid_base: u32) -> Experiment {
+        self.trace = Some((window, pid_base));
+        self
+    }
+
     /// The system as built (symbols, memory, code), e.g. to inspect or extend it.
     pub fn system(&self) -> &System {
         &self.system
@@ -484,6 +500,15 @@ impl Experiment {
         self.run_inner(progress, 0, None).map(|r| r.0)
     }
 
+    /// [`Experiment::run_with_progress`], with the trace [`Experiment::with_trace`] asked for
+    /// (`None` if it was not).
+    pub fn run_with_trace(
+        self,
+        progress: impl FnMut(Cycle, Cycle),
+    ) -> Result<(Report, Option<ChromeTrace>), ExperimentError> {
+        self.run_inner(progress, 0, None).map(|r| (r.0, r.3))
+    }
+
     /// Runs it, and draws the last `rows` events of every CPU up to the
     /// first violation (or the end) as a timeline.
     pub fn run_traced(self, rows: usize) -> Result<(Report, Vec<crate::verify::timeline::Row>), ExperimentError> {
@@ -504,7 +529,7 @@ impl Experiment {
         mut progress: impl FnMut(Cycle, Cycle),
         rows: usize,
         trace_until: Option<Cycle>,
-    ) -> Result<(Report, Vec<crate::verify::timeline::Row>, Machine), ExperimentError> {
+    ) -> Result<(Report, Vec<crate::verify::timeline::Row>, Machine, Option<ChromeTrace>), ExperimentError> {
         let user = if self.iteration_probes { loop_probes(self.run.activity.task_loop) } else { &[] };
         let probes = PROBES
             .iter()
@@ -543,13 +568,16 @@ impl Experiment {
         let end = stopped_at.unwrap_or(self.horizon);
         let events = engine.scheduler().events_processed();
         let violation_at = checker.violations().first().map(|v| v.at);
-        let report = measure::report(&self, engine.model(), &code, checker, end, events);
+        let (report, isolated_since) = measure::report(&self, engine.model(), &code, &checker, end, events);
+        let trace = self.trace.map(|(window, pid_base)| {
+            chrome_trace::build(&self, engine.model(), &checker, &isolated_since, end, window, pid_base)
+        });
         // Up to the first violation; else up to where the first isolation break's IPI landed.
         let until = trace_until
             .or(violation_at)
             .or_else(|| report.first_break.as_ref().map(|b| super::trace::break_landed(engine.model(), b)))
             .unwrap_or(end);
         let timeline = if rows > 0 { super::trace::timeline(&self, engine.model(), until, rows) } else { vec![] };
-        Ok((report, timeline, engine.into_model()))
+        Ok((report, timeline, engine.into_model(), trace))
     }
 }

@@ -224,10 +224,10 @@ pub(crate) fn report(
     exp: &Experiment,
     m: &Machine,
     code: &CodeSpace,
-    checker: Checker,
+    checker: &Checker,
     end: Cycle,
     events: u64,
-) -> Report {
+) -> (Report, Vec<Option<Cycle>>) {
     let cfg = &exp.machine;
     let ns = |c: Cycle| cfg.ns(c);
     let names = CodeNames::new(code);
@@ -410,7 +410,7 @@ pub(crate) fn report(
         ),
         None => "stopped before the configured time".to_string(),
     });
-    Report {
+    let report = Report {
         protocol: exp.protocol,
         name: exp.name.clone(),
         seed: exp.seed,
@@ -436,9 +436,10 @@ pub(crate) fn report(
         syscalls: SyscallStats { all: syscalls_all.summary(), after_deferral: syscalls_deferred.summary() },
         orderings,
         first_break,
-        safety: checker.into_safety(),
+        safety: checker.safety().clone(),
         core_stats,
-    }
+    };
+    (report, isolated_since)
 }
 
 /// Every core's [`CoreStats`] over the run's first `end` cycles.

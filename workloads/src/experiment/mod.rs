@@ -34,6 +34,7 @@
 //! ```
 
 mod build;
+pub mod chrome_trace;
 mod measure;
 pub mod oslat;
 mod safety;

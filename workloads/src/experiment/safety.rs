@@ -343,6 +343,43 @@ impl std::ops::AddAssign<&Orderings> for Orderings {
     }
 }
 
+/// Which of the seed's orderings a kick's decision about an isolated CPU took (see
+/// [`Orderings`] for each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Case {
+    Case1,
+    Case2,
+    Case3,
+    Case4,
+    ExitRace,
+    InterruptedInUser,
+    Pending,
+}
+
+impl Case {
+    /// How a report or a trace names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Case::Case1 => "case 1: entry hook concurrent with the publication, CPU seen in the kernel",
+            Case::Case2 => "case 2: entering the kernel, flag not yet visible: skipped, synchronizes in this hook",
+            Case::Case3 => "case 3: entry hook done before the publication: interrupted",
+            Case::Case4 => "case 4: in user space: skipped, synchronizes at its next entry",
+            Case::ExitRace => "exit race",
+            Case::InterruptedInUser => "interrupted in user space (isolation break)",
+            Case::Pending => "skipped, no kernel entry before the run ended",
+        }
+    }
+}
+
+/// One classified decision: kick `kick` (an index of [`Checker::kicks`]) about CPU `cpu`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Decision {
+    pub kick: usize,
+    pub cpu: usize,
+    pub decided_at: Cycle,
+    pub case: Case,
+}
+
 /// The incremental checker: fed the machine's logs chunk by chunk.
 pub(crate) struct Checker {
     layout: Layout,
@@ -400,8 +437,8 @@ impl Checker {
         &self.safety.violations
     }
 
-    pub fn into_safety(self) -> Safety {
-        self.safety
+    pub fn safety(&self) -> &Safety {
+        &self.safety
     }
 
     fn watch_index(&self, addr: Addr) -> Option<usize> {
@@ -902,7 +939,31 @@ impl Checker {
     pub fn orderings(&self, m: &Machine, isolated_since: &[Option<Cycle>]) -> (Orderings, Option<Break>) {
         let mut o = Orderings::default();
         let mut first_break = None;
-        for kick in &self.kicks {
+        for d in self.classify(m, isolated_since) {
+            let count = match d.case {
+                Case::Case1 => &mut o.case1,
+                Case::Case2 => &mut o.case2,
+                Case::Case3 => &mut o.case3,
+                Case::Case4 => &mut o.case4,
+                Case::ExitRace => &mut o.exit_race,
+                Case::InterruptedInUser => {
+                    if first_break.is_none() {
+                        first_break = Some(self.isolation_break(m, self.kicks[d.kick].sender, d.cpu, d.decided_at));
+                    }
+                    &mut o.interrupted_in_user
+                }
+                Case::Pending => &mut o.pending,
+            };
+            *count += 1;
+        }
+        (o, first_break)
+    }
+
+    /// Every decision about an isolated CPU that was isolated by then, in kick order, with the
+    /// ordering of the seed's it took.
+    pub fn classify(&self, m: &Machine, isolated_since: &[Option<Cycle>]) -> Vec<Decision> {
+        let mut out = vec![];
+        for (k, kick) in self.kicks.iter().enumerate() {
             for &(c, skipped, d, read) in &kick.decisions {
                 let Some(i) = self.isolated_index.get(c).copied().flatten() else { continue };
                 if isolated_since[i].is_none_or(|t| d < t) {
@@ -921,20 +982,20 @@ impl Checker {
                     let h = &self.hook_done[i];
                     h.get(h.partition_point(|&t| t < taken)).copied()
                 };
-                match (skipped, stay) {
+                let case = match (skipped, stay) {
                     (true, Some(e)) => {
                         if hook_end(e.taken_at).is_none_or(|h| d < h) {
-                            o.case2 += 1;
+                            Case::Case2
                         } else {
                             // Skipped after the exit hook flagged it isolated, before the return.
-                            o.exit_race += 1;
+                            Case::ExitRace
                         }
                     }
                     (true, None) => {
                         if entries().any(|e| e.taken_at > d) {
-                            o.case4 += 1;
+                            Case::Case4
                         } else {
-                            o.pending += 1;
+                            Case::Pending
                         }
                     }
                     (false, Some(e)) => {
@@ -943,27 +1004,23 @@ impl Checker {
                             .find(|x| x.kind == ExceptionKind::Irq && x.taken_at > d)
                             .is_some_and(|x| x.from_el == 0);
                         if irq_in_user {
-                            o.exit_race += 1;
+                            Case::ExitRace
                         } else if hook_end(e.taken_at).is_some_and(|h| h < kick.publish) {
-                            o.case3 += 1;
+                            Case::Case3
                         } else {
-                            o.case1 += 1;
+                            Case::Case1
                         }
                     }
                     // Read before the task first reached user space: the state of the boot path's
                     // way out, so the interrupt is that first exit's race (the sender's barrier
                     // may keep it waiting long after its read).
-                    (false, None) if isolated_since[i].is_some_and(|t| read < t) => o.exit_race += 1,
-                    (false, None) => {
-                        o.interrupted_in_user += 1;
-                        if first_break.is_none() {
-                            first_break = Some(self.isolation_break(m, kick.sender, c, d));
-                        }
-                    }
-                }
+                    (false, None) if isolated_since[i].is_some_and(|t| read < t) => Case::ExitRace,
+                    (false, None) => Case::InterruptedInUser,
+                };
+                out.push(Decision { kick: k, cpu: c, decided_at: d, case });
             }
         }
-        (o, first_break)
+        out
     }
 
     /// The evidence of sender `sender`'s decision at `decided` to interrupt CPU `c` while it ran

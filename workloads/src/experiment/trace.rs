@@ -33,7 +33,7 @@ pub(crate) fn timeline(exp: &Experiment, m: &Machine, until: Cycle, max_rows: us
         let o = m.observed(c);
         for h in &o.probe_hits {
             let text = match h.probe {
-                probe::USER_ITER | probe::USER_RESUMED => continue,
+                probe::USER_ITER | probe::USER_RESUMED | probe::CALL_FUNC_DONE => continue,
                 probe::KICK_DECIDED | probe::FLUSH_DECIDED => {
                     format!("decided: {} CPU {}", if h.values[1] != 0 { "skip" } else { "interrupt" }, h.values[0])
                 }
