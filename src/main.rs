@@ -211,6 +211,13 @@ struct ReplayArgs {
     /// records no graph, which a note on stderr says, and the replay goes on).
     #[arg(long)]
     dot: Option<PathBuf>,
+    /// Also write the replayed run as a Chrome/Perfetto trace (fuzz files only: a check path is
+    /// untimed, which a note on stderr says; see `run --trace`).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Only trace simulated microseconds FROM..TO.
+    #[arg(long, value_name = "FROM..TO", requires = "trace")]
+    trace_window: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -1053,6 +1060,13 @@ fn replay(a: ReplayArgs) -> ExitCode {
     };
     let (text, reproduced) = match &file.case {
         Case::Check { config, counterexample: c } => {
+            if let Some(trace) = &a.trace {
+                eprintln!(
+                    "note: --trace {}: not written: an isolsim check path is untimed (its order of steps is the \
+                     timeline below); fuzz runs are traced",
+                    trace.display()
+                );
+            }
             let replayed = match Check::new(config.clone()).replay(&protocol, &c.steps) {
                 Ok(r) => r,
                 Err(e) => {
@@ -1331,11 +1345,32 @@ fn replay_fuzz_run(
             dot.display()
         );
     }
-    let (report, rows) =
-        run.experiment(protocol).and_then(|e| e.run_traced(isolsim::verify::TIMELINE_ROWS)).map_err(|e| {
+    let window = match a.trace.as_ref().map(|_| trace_window(a.trace_window.as_deref(), run.machine.clock_mhz)) {
+        Some(Err(e)) => {
+            eprintln!("{e}");
+            return Err(ExitCode::from(2));
+        }
+        Some(Ok(w)) => Some(w),
+        None => None,
+    };
+    let (report, rows, trace) = run
+        .experiment(protocol)
+        .map(|e| match window {
+            Some(w) => e.with_trace(w, 0),
+            None => e,
+        })
+        .and_then(|e| e.run_traced_with_trace(isolsim::verify::TIMELINE_ROWS))
+        .map_err(|e| {
             eprintln!("{}: {e}", a.file.display());
             ExitCode::from(2)
         })?;
+    if let (Some(path), Some(trace)) = (&a.trace, trace) {
+        let json = serde_json::to_vec(&trace).expect("a trace serializes");
+        if let Err(e) = isolsim::write_atomically(path, &json) {
+            eprintln!("{}: cannot write ({e})", path.display());
+            return Err(ExitCode::from(2));
+        }
+    }
     let text = format!(
         "isolsim replay: {} (isolsim fuzz run {}, protocol {}, model {}, found by isolsim {version})\n",
         a.file.display(),

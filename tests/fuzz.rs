@@ -104,6 +104,17 @@ fn a_fuzz_violation_is_minimized_saved_and_replayed() {
     assert!(note.starts_with("note: --dot") && note.contains("records no execution graph"), "{note}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("Reproduced"));
     assert!(!dot.exists());
+
+    // --trace writes the replayed run for Perfetto: the skip that leads to the violation is in it,
+    // with its case, on the sender's track (CPU 0).
+    let trace = dir.path().join("run.json");
+    let out = isolsim(&["replay", file.to_str().unwrap(), "--trace", trace.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let ev = t["traceEvents"].as_array().unwrap();
+    let skip = ev.iter().find(|e| e["name"] == "isolation:defer_cpu").expect("the sender's skip");
+    assert_eq!((skip["pid"].as_u64(), skip["args"]["cpu"].as_u64()), (Some(0), Some(1)), "{skip}");
+    assert!(skip["args"]["case"].is_string(), "{skip}");
 }
 
 #[test]

@@ -515,6 +515,16 @@ impl Experiment {
         self.run_inner(|_, _| {}, rows, None).map(|r| (r.0, r.1))
     }
 
+    /// [`Experiment::run_traced`], with the trace [`Experiment::with_trace`] asked for (`None` if
+    /// it was not).
+    #[allow(clippy::type_complexity)]
+    pub fn run_traced_with_trace(
+        self,
+        rows: usize,
+    ) -> Result<(Report, Vec<crate::verify::timeline::Row>, Option<ChromeTrace>), ExperimentError> {
+        self.run_inner(|_, _| {}, rows, None).map(|r| (r.0, r.1, r.3))
+    }
+
     /// Runs it, and draws the last `rows` events of every CPU up to cycle `until`.
     pub fn run_traced_to(
         self,
