@@ -227,7 +227,7 @@ pub fn oslat(c: &Comparison) -> Result<String, String> {
 /// description with its unit.
 type Stat = (&'static str, fn(&workloads::experiment::CoreStats) -> u64, &'static str);
 
-const CORE_STATS: [Stat; 17] = [
+const CORE_STATS: [Stat; 22] = [
     ("committedInsts", |s| s.committed_insts, "Number of instructions committed (Count)"),
     ("numCycles", |s| s.cycles, "Number of cpu cycles simulated (Cycle)"),
     ("loads", |s| s.loads, "Loads satisfied, restarted ones included (Count)"),
@@ -236,6 +236,15 @@ const CORE_STATS: [Stat; 17] = [
     ("stores", |s| s.stores, "Stores that reached storage (Count)"),
     ("rmws", |s| s.rmws, "Atomic read-modify-writes performed (Count)"),
     ("maintenanceOps", |s| s.maintenance, "Cache and TLB maintenance operations performed (Count)"),
+    ("dcache.l1.hits", |s| s.l1_hits, "Data accesses served by the core's own L1 (Count)"),
+    (
+        "dcache.l1.misses",
+        |s| s.shared_hits + s.remote_transfers + s.memory_accesses,
+        "Data accesses the L1 missed (Count)",
+    ),
+    ("dcache.shared.hits", |s| s.shared_hits, "L1 misses served by the shared level (Count)"),
+    ("dcache.remoteTransfers", |s| s.remote_transfers, "L1 misses served by another core's cache (Count)"),
+    ("dcache.memoryAccesses", |s| s.memory_accesses, "L1 misses served by memory (Count)"),
     ("mmu.tlb.hits", |s| s.tlb_hits, "TLB lookups that hit (Count)"),
     ("mmu.tlb.misses", |s| s.tlb_misses, "TLB lookups that missed, each a page-table walk (Count)"),
     ("tlbisSent", |s| s.tlbis_sent, "Broadcast TLB invalidations performed (Count)"),

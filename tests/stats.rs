@@ -52,6 +52,14 @@ fn per_core_statistics_add_up_to_the_runs_figures() {
         assert_eq!(sum("tlbis_received"), sum("tlbis_sent") * (cores.len() as u64 - 1));
         // An IPI sent to a core with one already pending is taken once.
         assert!(sum("irqs_taken") <= sum("ipis_sent"));
+        // Every data access that is not forwarded goes to the caches, and is served at one level.
+        for c in cores {
+            let served = ["l1_hits", "shared_hits", "remote_transfers", "memory_accesses"].map(|k| u(&c[k]));
+            let accesses = u(&c["loads"]) - u(&c["loads_forwarded"]) + u(&c["stores"]) + u(&c["rmws"]);
+            assert_eq!(served.iter().sum::<u64>(), accesses, "core {}", c["cpu"]);
+        }
+        // The kick's per-CPU state lines move between cores; the first touch of a line is a miss.
+        assert!(sum("remote_transfers") > 0 && sum("memory_accesses") > 0 && sum("l1_hits") > 0);
         all_tlbis += sum("tlbis_sent");
         all_irqs += sum("irqs_taken");
         for row in r["isolated"].as_array().unwrap() {
@@ -81,5 +89,7 @@ fn per_core_statistics_add_up_to_the_runs_figures() {
         let n = u(&c["cpu"]);
         assert_eq!(values[format!("system.cpu{n:02}.committedInsts").as_str()], u(&c["committed_insts"]));
         assert_eq!(values[format!("system.cpu{n:02}.mmu.tlb.misses").as_str()], u(&c["tlb_misses"]));
+        let misses = u(&c["shared_hits"]) + u(&c["remote_transfers"]) + u(&c["memory_accesses"]);
+        assert_eq!(values[format!("system.cpu{n:02}.dcache.l1.misses").as_str()], misses);
     }
 }

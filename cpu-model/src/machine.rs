@@ -26,7 +26,7 @@
 
 use std::sync::Arc;
 
-use memory_model::cache::{CacheConfig, CoherenceModel};
+use memory_model::cache::{CacheConfig, CoherenceModel, Served};
 use memory_model::graph::ExecGraph;
 use memory_model::iside::{CodeSlot, ISide};
 use memory_model::lsq::{Seq, SlotKind, Visible};
@@ -583,6 +583,22 @@ pub struct CoreCounters {
     pub tlbis_broadcast: u64,
     /// SGIs sent (one per target of each ICC_SGI1R_EL1 write).
     pub sgis_sent: u64,
+    /// Data accesses that went to the caches (loads not forwarded, stores, RMWs), by where the
+    /// coherence model served them, indexed by [`CoreCounters::served_index`]: the core's own
+    /// L1, the shared level, another core's cache, memory.
+    pub served: [u64; 4],
+}
+
+impl CoreCounters {
+    /// Where `served` counts an access served by `s`.
+    pub fn served_index(s: Served) -> usize {
+        match s {
+            Served::L1 => 0,
+            Served::Shared => 1,
+            Served::Remote => 2,
+            Served::Memory => 3,
+        }
+    }
 }
 
 /// A machine ready to run on [`sim::Engine`].
@@ -956,13 +972,15 @@ impl Machine {
                 if r.forwarded {
                     self.counters[c].forwarded += 1;
                 } else {
-                    self.coherence.load(c as u16, addr);
+                    let (_, by) = self.coherence.load(c as u16, addr);
+                    self.counters[c].served[CoreCounters::served_index(by)] += 1;
                 }
                 None
             }
             Visible::Propagate(_) => {
                 let w = core.lsq_mut().propagate(seq, &mut self.state.mem, &mut self.restarts);
-                self.coherence.store(c as u16, addr);
+                let (_, by) = self.coherence.store(c as u16, addr);
+                self.counters[c].served[CoreCounters::served_index(by)] += 1;
                 self.counters[c].stores += 1;
                 Some(w)
             }
@@ -970,7 +988,8 @@ impl Machine {
                 let compare = core.rmw_compare(seq);
                 let (read, w) = core.lsq_mut().perform_rmw(seq, compare, &mut self.state.mem, &mut self.restarts);
                 core.rmw_performed(seq, read.value, now);
-                self.coherence.store(c as u16, addr);
+                let (_, by) = self.coherence.store(c as u16, addr);
+                self.counters[c].served[CoreCounters::served_index(by)] += 1;
                 self.counters[c].rmws += 1;
                 w
             }

@@ -261,7 +261,8 @@ pub(crate) fn build(
         window,
         slices: BTreeMap::new(),
         others: vec![],
-        next_flow: u64::from(pid_base) << 32,
+        // Distinct per run, and below 2^53 so that a JavaScript viewer reads every id exactly.
+        next_flow: u64::from(pid_base) << 16,
         names: &names,
     };
     let cpus = m.state().cores.len();

@@ -114,6 +114,14 @@ pub struct CoreStats {
     pub rmws: u64,
     /// Cache and TLB maintenance operations performed.
     pub maintenance: u64,
+    /// Data accesses (loads not forwarded, stores, RMWs) served by the core's own L1.
+    pub l1_hits: u64,
+    /// Data accesses the L1 missed that the shared level served (other cores share the line).
+    pub shared_hits: u64,
+    /// Data accesses the L1 missed that another core's cache served (it owned the line).
+    pub remote_transfers: u64,
+    /// Data accesses that went to memory.
+    pub memory_accesses: u64,
     /// TLB lookups that hit.
     pub tlb_hits: u64,
     /// TLB lookups that missed (each a page-table walk).
@@ -468,6 +476,10 @@ fn core_stats(m: &Machine, end: Cycle) -> Vec<CoreStats> {
                 stores: k.stores,
                 rmws: k.rmws,
                 maintenance: k.maintenance,
+                l1_hits: k.served[0],
+                shared_hits: k.served[1],
+                remote_transfers: k.served[2],
+                memory_accesses: k.served[3],
                 tlb_hits: tlb.hits,
                 tlb_misses: tlb.misses,
                 tlbis_sent: k.tlbis_broadcast,
