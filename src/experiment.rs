@@ -88,17 +88,14 @@ pub fn run_timed(
 ) -> Result<Vec<TimedRun>, ExperimentError> {
     let built: Vec<Experiment> = protocols
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
             let own = p.protocol_files();
             let mut files = kernel.to_vec();
             files.extend(own.iter().map(|(n, t)| (n.as_str(), t.as_str())));
             let exp = Experiment::build_with_kernel(&cfg.machine, &cfg.kernel, &cfg.run, p.base, seed, &files)?;
             let exp = exp.named(&p.name);
-            Ok(if core_stats { exp.with_core_stats() } else { exp })
-        })
-        .enumerate()
-        .map(|(i, exp): (usize, Result<Experiment, ExperimentError>)| {
-            let exp = exp?;
+            let exp = if core_stats { exp.with_core_stats() } else { exp };
             Ok(match trace {
                 Some(w) => exp.with_trace(w, PID_STRIDE * i as u32),
                 None => exp,

@@ -320,8 +320,36 @@ struct RunArgs {
     trace_window: Option<String>,
 }
 
-/// `--trace-window FROM..TO` (µs) as cycles at `clock_mhz`: FROM defaults to 0, TO to the end.
+/// The window `--trace FILE --trace-window FROM..TO` (µs) asks for, as cycles at `clock_mhz`
+/// (FROM defaults to 0, TO to the end); `None` without `--trace`; exit code 2 (said on stderr)
+/// for a window that does not parse.
 fn trace_window(
+    trace: &Option<PathBuf>,
+    text: Option<&str>,
+    clock_mhz: u64,
+) -> Result<Option<isolsim::workloads::experiment::chrome_trace::TraceWindow>, ExitCode> {
+    if trace.is_none() {
+        return Ok(None);
+    }
+    parse_trace_window(text, clock_mhz).map(Some).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Writes `trace` to `path` whole or not at all; exit code 2 (said on stderr) if it cannot.
+fn write_trace(
+    path: &std::path::Path,
+    trace: &isolsim::workloads::experiment::chrome_trace::ChromeTrace,
+) -> Result<(), ExitCode> {
+    let json = serde_json::to_vec(trace).expect("a trace serializes");
+    isolsim::write_atomically(path, &json).map_err(|e| {
+        eprintln!("{}: cannot write ({e})", path.display());
+        ExitCode::from(2)
+    })
+}
+
+fn parse_trace_window(
     text: Option<&str>,
     clock_mhz: u64,
 ) -> Result<isolsim::workloads::experiment::chrome_trace::TraceWindow, String> {
@@ -1345,14 +1373,7 @@ fn replay_fuzz_run(
             dot.display()
         );
     }
-    let window = match a.trace.as_ref().map(|_| trace_window(a.trace_window.as_deref(), run.machine.clock_mhz)) {
-        Some(Err(e)) => {
-            eprintln!("{e}");
-            return Err(ExitCode::from(2));
-        }
-        Some(Ok(w)) => Some(w),
-        None => None,
-    };
+    let window = trace_window(&a.trace, a.trace_window.as_deref(), run.machine.clock_mhz)?;
     let (report, rows, trace) = run
         .experiment(protocol)
         .map(|e| match window {
@@ -1365,11 +1386,7 @@ fn replay_fuzz_run(
             ExitCode::from(2)
         })?;
     if let (Some(path), Some(trace)) = (&a.trace, trace) {
-        let json = serde_json::to_vec(&trace).expect("a trace serializes");
-        if let Err(e) = isolsim::write_atomically(path, &json) {
-            eprintln!("{}: cannot write ({e})", path.display());
-            return Err(ExitCode::from(2));
-        }
+        write_trace(path, &trace)?;
     }
     let text = format!(
         "isolsim replay: {} (isolsim fuzz run {}, protocol {}, model {}, found by isolsim {version})\n",
@@ -1486,13 +1503,9 @@ fn run(a: RunArgs) -> ExitCode {
         }
     };
     let files: Vec<(&str, &str)> = kernel.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-    let window = match a.trace.as_ref().map(|_| trace_window(a.trace_window.as_deref(), cfg.machine.clock_mhz)) {
-        Some(Err(e)) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-        Some(Ok(w)) => Some(w),
-        None => None,
+    let window = match trace_window(&a.trace, a.trace_window.as_deref(), cfg.machine.clock_mhz) {
+        Ok(w) => w,
+        Err(code) => return code,
     };
     let wall = std::time::Instant::now();
     let mut timed =
@@ -1519,10 +1532,8 @@ fn run(a: RunArgs) -> ExitCode {
         for t in &mut timed {
             trace.extend(t.trace.take().unwrap_or_default());
         }
-        let json = serde_json::to_vec(&trace).expect("a trace serializes");
-        if let Err(e) = isolsim::write_atomically(path, &json) {
-            eprintln!("{}: cannot write ({e})", path.display());
-            return ExitCode::from(2);
+        if let Err(code) = write_trace(path, &trace) {
+            return code;
         }
     }
     let reports = timed.into_iter().map(|t| t.report).collect();

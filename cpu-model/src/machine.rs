@@ -584,20 +584,18 @@ pub struct CoreCounters {
     /// SGIs sent (one per target of each ICC_SGI1R_EL1 write).
     pub sgis_sent: u64,
     /// Data accesses that went to the caches (loads not forwarded, stores, RMWs), by where the
-    /// coherence model served them, indexed by [`CoreCounters::served_index`]: the core's own
-    /// L1, the shared level, another core's cache, memory.
-    pub served: [u64; 4],
+    /// coherence model served them ([`CoreCounters::served`]).
+    served_by: [u64; 4],
 }
 
 impl CoreCounters {
-    /// Where `served` counts an access served by `s`.
-    pub fn served_index(s: Served) -> usize {
-        match s {
-            Served::L1 => 0,
-            Served::Shared => 1,
-            Served::Remote => 2,
-            Served::Memory => 3,
-        }
+    /// Data accesses the coherence model served at `s`.
+    pub fn served(&self, s: Served) -> u64 {
+        self.served_by[s as usize]
+    }
+
+    fn count_served(&mut self, s: Served) {
+        self.served_by[s as usize] += 1;
     }
 }
 
@@ -973,14 +971,14 @@ impl Machine {
                     self.counters[c].forwarded += 1;
                 } else {
                     let (_, by) = self.coherence.load(c as u16, addr);
-                    self.counters[c].served[CoreCounters::served_index(by)] += 1;
+                    self.counters[c].count_served(by);
                 }
                 None
             }
             Visible::Propagate(_) => {
                 let w = core.lsq_mut().propagate(seq, &mut self.state.mem, &mut self.restarts);
                 let (_, by) = self.coherence.store(c as u16, addr);
-                self.counters[c].served[CoreCounters::served_index(by)] += 1;
+                self.counters[c].count_served(by);
                 self.counters[c].stores += 1;
                 Some(w)
             }
@@ -989,7 +987,7 @@ impl Machine {
                 let (read, w) = core.lsq_mut().perform_rmw(seq, compare, &mut self.state.mem, &mut self.restarts);
                 core.rmw_performed(seq, read.value, now);
                 let (_, by) = self.coherence.store(c as u16, addr);
-                self.counters[c].served[CoreCounters::served_index(by)] += 1;
+                self.counters[c].count_served(by);
                 self.counters[c].rmws += 1;
                 w
             }

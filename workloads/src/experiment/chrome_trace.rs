@@ -75,7 +75,7 @@ pub struct TraceEvent {
 }
 
 /// A trace of one or more runs (each run's CPUs are their own processes).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ChromeTrace {
     /// The events, metadata first, then per process in time order.
     #[serde(rename = "traceEvents")]
@@ -85,11 +85,16 @@ pub struct ChromeTrace {
     pub display_time_unit: &'static str,
 }
 
+impl Default for ChromeTrace {
+    fn default() -> Self {
+        ChromeTrace { events: vec![], display_time_unit: "ns" }
+    }
+}
+
 impl ChromeTrace {
     /// Adds another run's events (their process ids must differ from these).
     pub fn extend(&mut self, other: ChromeTrace) {
         self.events.extend(other.events);
-        self.display_time_unit = "ns";
     }
 }
 
@@ -100,17 +105,16 @@ const NOISE_TID: u32 = 1;
 /// A slice before nesting is checked: (start, end, event).
 type Span = (Cycle, Cycle, TraceEvent);
 
-struct Builder<'a> {
+struct Builder {
     clock_mhz: f64,
     window: TraceWindow,
     /// Per thread: its `X` slices as (start, end, event), before nesting is checked.
     slices: BTreeMap<(u32, u32), Vec<Span>>,
     others: Vec<(Cycle, TraceEvent)>,
     next_flow: u64,
-    names: &'a CodeNames,
 }
 
-impl Builder<'_> {
+impl Builder {
     fn us(&self, c: Cycle) -> f64 {
         us(self.clock_mhz, c)
     }
@@ -263,7 +267,6 @@ pub(crate) fn build(
         others: vec![],
         // Distinct per run, and below 2^53 so that a JavaScript viewer reads every id exactly.
         next_flow: u64::from(pid_base) << 16,
-        names: &names,
     };
     let cpus = m.state().cores.len();
     let pid = |c: usize| pid_base + c as u32;
@@ -358,7 +361,7 @@ pub(crate) fn build(
                 probe::CALL_FUNC => call = Some((h.at, h.values[0])),
                 probe::CALL_FUNC_DONE => {
                     if let Some((at, f)) = call.take() {
-                        let func = b.names.exact(f).map_or_else(|| b.names.name(f), str::to_string);
+                        let func = names.exact(f).map_or_else(|| names.name(f), str::to_string);
                         b.slice((pid(c), CPU_TID), (at, h.at), &func, "csd", json!({ "func": func }));
                         b.instant(pid(c), at, "csd:csd_function_entry", "csd", json!({ "func": func }));
                         b.instant(pid(c), h.at, "csd:csd_function_exit", "csd", json!({ "func": func }));

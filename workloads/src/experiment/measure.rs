@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use cpu_model::code::CodeSpace;
 use cpu_model::core::ExceptionKind;
 use cpu_model::machine::Machine;
+use memory_model::cache::Served;
 use serde::{Deserialize, Serialize};
 use sim::Cycle;
 use sim::stats::{Distribution, Summary};
@@ -476,10 +477,10 @@ fn core_stats(m: &Machine, end: Cycle) -> Vec<CoreStats> {
                 stores: k.stores,
                 rmws: k.rmws,
                 maintenance: k.maintenance,
-                l1_hits: k.served[0],
-                shared_hits: k.served[1],
-                remote_transfers: k.served[2],
-                memory_accesses: k.served[3],
+                l1_hits: k.served(Served::L1),
+                shared_hits: k.served(Served::Shared),
+                remote_transfers: k.served(Served::Remote),
+                memory_accesses: k.served(Served::Memory),
                 tlb_hits: tlb.hits,
                 tlb_misses: tlb.misses,
                 tlbis_sent: k.tlbis_broadcast,
