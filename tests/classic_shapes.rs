@@ -27,6 +27,12 @@ fn exhaustive_verdicts_match_the_architecture() {
     }
 }
 
+/// Outcomes the architecture allows and the timed cores never show: they perform an RMW's read
+/// and write at once (a near atomic on an owned line) and order a CAS as if it could write until
+/// it has read, which is one of the executions `aarch64.cat` allows; only exhaustive exploration,
+/// which splits the two and may take a CAS to fail before it reads, reaches these.
+const TIMED_RMW_IN_ONE_STEP: [&str; 2] = ["RMW-write-after-read.litmus", "CAS-fail-is-a-read.litmus"];
+
 #[test]
 fn random_timing_finds_every_allowed_outcome_and_no_forbidden_one() {
     let (dir, h, rows) = suite();
@@ -34,7 +40,8 @@ fn random_timing_finds_every_allowed_outcome_and_no_forbidden_one() {
         for row in &rows {
             let file = col(&h, row, "file");
             let r = run_file(&dir.join(file), &random(mode, 50_000, 3));
-            assert_eq!(verdict(&r), col(&h, row, mode.name()), "{file} under {mode}, 50000 runs");
+            let expected = if TIMED_RMW_IN_ONE_STEP.contains(&file) { "Never" } else { col(&h, row, mode.name()) };
+            assert_eq!(verdict(&r), expected, "{file} under {mode}, 50000 runs");
             assert!(r.axiom_violation.is_none(), "{file} under {mode}: {:?}", r.axiom_violation);
         }
     }

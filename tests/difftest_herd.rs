@@ -101,33 +101,9 @@ fn generated_programs_agree_with_herd7_arm() {
     assert!(fetching > PROGRAMS as usize / 10, "{fetching} instruction-fetch programs");
 }
 
-/// The one named deviation: isolsim performs an RMW's read and write in one
-/// step, so it forbids what `aarch64.cat` allows in
-/// `workloads/litmus/deviations/RMW-one-step.litmus` (herd7 with the
-/// deviation's axiom, what the campaigns compare against, agrees with isolsim).
-#[test]
-fn rmw_one_step_deviation_is_pinned() {
-    let file = root().join("workloads/litmus/deviations/RMW-one-step.litmus");
-    let case = difftest::from_file(&file, 0).expect("reads");
-    let ours = difftest::isolsim_outcomes(&case, Mode::Arm).expect("isolsim runs");
-    let asked = |s: &isolsim::litmus::herd::State| {
-        [("0:X3", "0"), ("0:X4", "1"), ("1:X3", "1"), ("1:X4", "0"), ("x", "32"), ("y", "33")]
-            .iter()
-            .all(|(k, v)| s.get(*k).map(String::as_str) == Some(*v))
-    };
-    assert!(!ours.iter().any(asked), "isolsim now allows it: remove the deviation from the README and difftest");
-    let Some(herd) = herd() else { return };
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let (theirs, err) =
-        herd.run("aarch64.cat", None, dir.path(), &[(case.test.name.clone(), case.text())], 120.0).expect("herd7 runs");
-    let theirs = theirs.get(&case.test.name).unwrap_or_else(|| panic!("herd7: {err}"));
-    assert!(theirs.iter().any(asked), "aarch64.cat forbids it");
-    assert_eq!(theirs.len(), ours.len() + 1, "exactly the one state apart");
-}
-
-/// The other named deviations (`workloads/litmus/deviations/`, found by the 100,000-program arm
-/// campaign): in each file the `exists` state is one `aarch64.cat` allows (herd7, with the
-/// RMW-one-step axiom difftest adds, still allows it) and isolsim never reaches. When isolsim is
+/// The named deviations (`workloads/litmus/deviations/`, found by the 100,000-program arm
+/// campaign): in each file the `exists` state is one `aarch64.cat` allows and isolsim never
+/// reaches. When isolsim is
 /// fixed at the rule, this fails: then the file and its README entry go.
 #[test]
 fn named_deviations_are_pinned() {
@@ -135,12 +111,10 @@ fn named_deviations_are_pinned() {
     let mut names = vec![];
     for e in std::fs::read_dir(&dir).expect("the deviations") {
         let p = e.expect("an entry").path();
-        if p.file_stem().is_some_and(|n| n != "RMW-one-step") {
-            names.push(p);
-        }
+        names.push(p);
     }
     names.sort();
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 1, "{names:?}");
     let herd = herd();
     for (i, file) in names.iter().enumerate() {
         let case = difftest::from_file(file, i).expect("reads");
@@ -178,9 +152,8 @@ fn shipped() -> Vec<PathBuf> {
     }
     let mut files = vec![];
     walk(&root().join("workloads/litmus"), &mut files);
-    // The named deviations disagree with herd7 by design (pinned above), but for RMW-one-step,
-    // which the axiom difftest adds to herd7's model covers.
-    files.retain(|f| !f.parent().is_some_and(|d| d.ends_with("deviations")) || f.ends_with("RMW-one-step.litmus"));
+    // The named deviations disagree with herd7 by design (pinned above).
+    files.retain(|f| !f.parent().is_some_and(|d| d.ends_with("deviations")));
     files.sort();
     files
 }

@@ -604,11 +604,12 @@ impl std::hash::Hash for Core {
                 read,
                 done,
                 retired,
+                cas_fails,
                 ready_at: _,
                 issued: _,
                 token: _,
             } = s;
-            (seq, iid, kind, addr, addr_final, data, data_final, read, done, retired).hash(h);
+            (seq, iid, kind, addr, addr_final, data, data_final, read, done, retired, cas_fails).hash(h);
         }
     }
 }
@@ -1011,10 +1012,12 @@ impl Core {
         }
     }
 
-    /// True if an RMW has been performed but not retired: squashing it now
-    /// (an interrupt) would perform it twice.
+    /// True if an RMW has been performed (or, split, has read) but not retired: squashing it
+    /// now (an interrupt) would perform it twice.
     fn rmw_in_flight(&self) -> bool {
-        self.rob.iter().any(|e| matches!(e.inst, Inst::Rmw { .. }) && self.lsq.get(e.slot).is_some_and(|s| s.done))
+        self.rob.iter().any(|e| {
+            matches!(e.inst, Inst::Rmw { .. }) && self.lsq.get(e.slot).is_some_and(|s| s.done || s.read.is_some())
+        })
     }
 
     /// Restarts the loads in `roots` and everything that depends on them.

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use memory_model::cache::{CacheConfig, CoherenceModel, Served};
 use memory_model::graph::ExecGraph;
 use memory_model::iside::{CodeSlot, ISide};
-use memory_model::lsq::{Seq, SlotKind, Visible};
+use memory_model::lsq::{RmwStep, Seq, SlotKind, Visible};
 use memory_model::memory::FlatMemory;
 use memory_model::{Addr, MaintOp, Mode, ThreadId, TlbiScope, WriteId};
 use rand::RngExt;
@@ -170,6 +170,8 @@ pub struct State {
     pub trace: Vec<Ghost>,
     /// All local transitions have been taken (exploration bookkeeping).
     closed: bool,
+    /// A CAS taken to fail read a value its compare matches: the path does not exist.
+    contradicted: bool,
 }
 
 impl State {
@@ -188,6 +190,7 @@ impl State {
             code_store_fault: None,
             trace: vec![],
             closed: false,
+            contradicted: false,
         }
     }
 
@@ -984,8 +987,11 @@ impl Machine {
             }
             Visible::Rmw(_) => {
                 let compare = core.rmw_compare(seq);
-                let (read, w) = core.lsq_mut().perform_rmw(seq, compare, &mut self.state.mem, &mut self.restarts);
+                let step = core.lsq_mut().perform_rmw(seq, compare, &mut self.state.mem, &mut self.restarts);
+                // Timed runs perform an RMW in one step (`Lsq::set_split_rmw` is off).
+                let read = step.read().expect("an unsplit RMW reads in its one step");
                 core.rmw_performed(seq, read.value, now);
+                let w = step.wrote();
                 let (_, by) = self.coherence.store(c as u16, addr);
                 self.counters[c].count_served(by);
                 self.counters[c].rmws += 1;
@@ -1239,6 +1245,9 @@ impl Exhaustive<'_> {
         let topology = self.cfg.topology_for(threads.len());
         for (i, c) in s.cores.iter_mut().enumerate() {
             c.set_affinity(topology.affinity(i).mpidr());
+            // Every ordering aarch64.cat allows an RMW's read and write (timed runs take the
+            // subset where they happen at once).
+            c.lsq_mut().set_split_rmw(self.cfg.mode == Mode::Arm);
         }
         s.mem.set_record_coherence(self.record);
         s
@@ -1332,13 +1341,16 @@ impl Exhaustive<'_> {
             Visible::Rmw(seq) => {
                 let core = &mut s.cores[c];
                 let compare = core.rmw_compare(seq);
-                let (read, w) = core.lsq_mut().perform_rmw(seq, compare, &mut s.mem, &mut restarts);
-                core.rmw_performed(seq, read.value, 0);
-                if watched {
-                    let (source, value) = (read.source, read.value);
-                    s.trace.push(Ghost::Read { core: tid, iid, addr, source, forwarded: false, value });
+                let step = core.lsq_mut().perform_rmw(seq, compare, &mut s.mem, &mut restarts);
+                s.contradicted |= matches!(step, RmwStep::Contradicted(_));
+                if let Some(read) = step.read() {
+                    core.rmw_performed(seq, read.value, 0);
+                    if watched {
+                        let (source, value) = (read.source, read.value);
+                        s.trace.push(Ghost::Read { core: tid, iid, addr, source, forwarded: false, value });
+                    }
                 }
-                w
+                step.wrote()
             }
             Visible::Maint(seq) => {
                 let (op, addr) = s.cores[c].lsq_mut().perform_maint(seq);
@@ -1357,6 +1369,14 @@ impl Exhaustive<'_> {
             }
         }
         s.cores[c].restart(&restarts);
+    }
+
+    /// True if `action` of core `c` would write a location (or start an RMW on it) while
+    /// another core's RMW has read it and not yet written: that write would come between the
+    /// RMW's read and write in coherence order, which `atomic` forbids.
+    fn held_by_another(&self, s: &State, c: usize, action: Visible) -> bool {
+        let Some(addr) = s.cores[c].lsq().writes_to(action) else { return false };
+        s.cores.iter().enumerate().any(|(k, other)| k != c && other.lsq().holds(addr))
     }
 
     /// The copies of patched code core `c` may fetch now: (write, encoding).
@@ -1383,6 +1403,16 @@ pub enum Step {
         core: ThreadId,
         /// What it does.
         action: Visible,
+        /// Branch directions speculated during the local steps.
+        predictions: Vec<Addr>,
+    },
+    /// A core takes a CAS that has not read yet to fail (see `Lsq::cas_fail_candidates`),
+    /// then takes its local steps.
+    CasFails {
+        /// The core.
+        core: ThreadId,
+        /// The CAS's queue entry.
+        seq: Seq,
         /// Branch directions speculated during the local steps.
         predictions: Vec<Addr>,
     },
@@ -1423,7 +1453,7 @@ impl TransitionSystem for Exhaustive<'_> {
             }
             return Expansion::Continue;
         }
-        if s.code_store_fault.is_some() {
+        if s.code_store_fault.is_some() || s.contradicted {
             return Expansion::Pruned;
         }
         if s.all_done(self.code) {
@@ -1433,16 +1463,31 @@ impl TransitionSystem for Exhaustive<'_> {
             return Expansion::BoundHit;
         }
         let mut vis = vec![];
+        let before = out.len();
         for c in 0..s.cores.len() {
             vis.clear();
             s.cores[c].lsq().visible(self.cfg.mode, &mut vis);
             for &action in &vis {
+                if self.held_by_another(s, c, action) {
+                    continue;
+                }
                 let mut n = s.clone();
                 self.access(&mut n, c, action);
                 let mut forks = vec![];
                 self.close(n, c, vec![], &mut forks);
                 for (predictions, t) in forks {
                     out.push((Step::Access { core: c as ThreadId, action, predictions }, t));
+                }
+            }
+            let mut cas = vec![];
+            s.cores[c].lsq().cas_fail_candidates(self.cfg.mode, &mut cas);
+            for seq in cas {
+                let mut n = s.clone();
+                n.cores[c].lsq_mut().predict_cas_fails(seq);
+                let mut forks = vec![];
+                self.close(n, c, vec![], &mut forks);
+                for (predictions, t) in forks {
+                    out.push((Step::CasFails { core: c as ThreadId, seq, predictions }, t));
                 }
             }
             for (writer, value) in self.code_copies(s, c) {
@@ -1457,6 +1502,12 @@ impl TransitionSystem for Exhaustive<'_> {
                     out.push((Step::Fetch { core: c as ThreadId, writer, predictions }, t));
                 }
             }
+        }
+        // Two RMWs that each hold a location the other's core must write first: a path where
+        // both read too early, not a deadlock of the program (another order of their reads
+        // goes on).
+        if out.len() == before && s.cores.iter().any(|c| c.lsq().holds_any()) {
+            return Expansion::Pruned;
         }
         Expansion::Continue
     }
@@ -1477,10 +1528,26 @@ impl TransitionSystem for Exhaustive<'_> {
             }
             Step::Access { core, action, predictions } => {
                 let c = *core as usize;
-                if !s.closed || c >= s.cores.len() || !s.cores[c].lsq().is_enabled(self.cfg.mode, *action) {
+                if !s.closed
+                    || c >= s.cores.len()
+                    || !s.cores[c].lsq().is_enabled(self.cfg.mode, *action)
+                    || self.held_by_another(s, c, *action)
+                {
                     return false;
                 }
                 self.access(s, c, *action);
+                self.close_with(s, c, predictions)
+            }
+            Step::CasFails { core, seq, predictions } => {
+                let c = *core as usize;
+                let mut cas = vec![];
+                if let Some(core) = s.cores.get(c) {
+                    core.lsq().cas_fail_candidates(self.cfg.mode, &mut cas);
+                }
+                if !s.closed || !cas.contains(seq) {
+                    return false;
+                }
+                s.cores[c].lsq_mut().predict_cas_fails(*seq);
                 self.close_with(s, c, predictions)
             }
             Step::Fetch { core, writer, predictions } => {

@@ -30,4 +30,5 @@ pub mod memory;
 pub mod tlb;
 pub mod types;
 
+pub use lsq::RmwStep;
 pub use types::{Addr, Fence, MaintOp, Mode, Rmw, RmwOp, ThreadId, TlbiScope, Value, WriteId};

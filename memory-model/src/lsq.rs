@@ -17,7 +17,7 @@
 //!   does not depend on its read, forwards to later loads before that).
 //!
 //! The core asks for the *visible* transitions that are enabled
-//! ([`Lsq::visible`]: satisfy a load, propagate a store, perform an RMW),
+//! ([`Lsq::visible`]: satisfy a load, propagate a store, take a step of an RMW),
 //! applies the chosen one ([`Lsq::satisfy`], [`Lsq::propagate`],
 //! [`Lsq::perform_rmw`]), and lets the queue take its
 //! *local* transitions eagerly ([`Lsq::settle`]: finishing loads and
@@ -55,12 +55,11 @@
 //!   addresses.
 //!
 //! ## Atomic read-modify-writes, in every mode
-//! An RMW is performed in one step: it reads storage and, unless it is a CAS
-//! whose compare fails, writes storage at the same instant, so no other
-//! write can come between its read and its write in coherence order. It is
-//! performed at most once and never undone, so it waits until it can no
-//! longer be squashed or restarted: its address and operands are
-//! determined, earlier branches are resolved and earlier accesses have
+//! An RMW reads storage and, unless it is a CAS whose compare fails, writes
+//! it, with no other write of the location between the two in coherence
+//! order. Each step is taken at most once and never undone, so the RMW waits
+//! until it can no longer be squashed or restarted: its address and operands
+//! are determined, earlier branches are resolved and earlier accesses have
 //! determined addresses; and every earlier same-address access is done
 //! (loads finished, stores propagated): it never reads by forwarding, and
 //! later same-address loads wait for it rather than read around it, except
@@ -68,13 +67,20 @@
 //! (its write is known before its read, and `aarch64.cat` lets a load read
 //! it before the SWP reads).
 //!
-//! Ordering, whether or not a CAS writes (so a failed CAS is ordered as if
-//! it had written: stronger than the architecture, which makes it a read):
-//! * ARMv8: it is ordered both as a load (an acquire for `A`/`AL`: later
-//!   accesses wait for it) and as a store (a release for `L`/`AL`: it waits
-//!   for every earlier access to finish). `AL` is therefore ordered like
-//!   `DMB ISH; RMW; DMB ISH`, which is what Linux relies on for its fully
-//!   ordered atomics (xchg, cmpxchg, atomic_*_return) on arm64 with LSE.
+//! * ARMv8: the read is ordered as a load (an acquire for `A`/`AL`: later
+//!   accesses wait for it), the write as a store (a release for `L`/`AL`: it
+//!   waits for every earlier access to finish), and with `AL` later accesses
+//!   also wait for the write (`[range([A];amo;[L])]; po`), so `AL` is ordered
+//!   like `DMB ISH; RMW; DMB ISH`, which Linux relies on for its fully ordered
+//!   atomics on arm64 with LSE. With [`Lsq::set_split_rmw`] (exhaustive
+//!   exploration) the read and the write are two steps, and other cores'
+//!   writes of the location wait while one is between them (the explorer
+//!   enforces that: [`Lsq::holds`]); a CAS may also be taken to fail before it
+//!   reads ([`Lsq::predict_cas_fails`]), and is then ordered as the plain read
+//!   `aarch64.cat` makes it. Without it (timed runs) an RMW takes both steps at
+//!   once when both may be taken, and a failing CAS is ordered as if it could
+//!   write: a near atomic on an owned line, one of the executions the split
+//!   allows.
 //! * TSO: like an x86 `LOCK`ed instruction: it waits for the store buffer to
 //!   drain and for earlier loads, and nothing later passes it.
 //! * SC: in order, like every access.
@@ -128,6 +134,38 @@ pub enum SlotKind {
     Rmw(Rmw),
 }
 
+/// What a step of an RMW did ([`Lsq::perform_rmw`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RmwStep {
+    /// Read and wrote at once.
+    ReadWrote(ReadFrom, WriteId),
+    /// Read; the RMW is done if it writes nothing (a CAS whose compare failed), otherwise its
+    /// write is a later step (split RMWs).
+    Read(ReadFrom),
+    /// Wrote, after an earlier read step.
+    Wrote(WriteId),
+    /// A CAS predicted to fail read a value its compare matches: the path does not exist.
+    Contradicted(ReadFrom),
+}
+
+impl RmwStep {
+    /// What the step read, if it read.
+    pub fn read(self) -> Option<ReadFrom> {
+        match self {
+            RmwStep::ReadWrote(r, _) | RmwStep::Read(r) | RmwStep::Contradicted(r) => Some(r),
+            RmwStep::Wrote(_) => None,
+        }
+    }
+
+    /// The write the step made, if it wrote.
+    pub fn wrote(self) -> Option<WriteId> {
+        match self {
+            RmwStep::ReadWrote(_, w) | RmwStep::Wrote(w) => Some(w),
+            RmwStep::Read(_) | RmwStep::Contradicted(_) => None,
+        }
+    }
+}
+
 /// Where a satisfied load got its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ReadFrom {
@@ -161,6 +199,9 @@ pub struct Slot {
     pub done: bool,
     /// The core has retired the instruction.
     pub retired: bool,
+    /// An ARMv8 CAS whose compare is taken to fail before it reads (exhaustive exploration
+    /// only, see [`Lsq::predict_cas_fails`]): ordered as the read it then is, never as a write.
+    pub cas_fails: bool,
     /// Timed mode: earliest cycle the access can start (its operands' ready time).
     pub ready_at: u64,
     /// Timed mode: an access event for this entry is in flight.
@@ -210,7 +251,7 @@ pub enum Visible {
     Propagate(Seq),
     /// Perform this cache or TLB maintenance operation.
     Maint(Seq),
-    /// Perform this atomic read-modify-write (read and write storage at once).
+    /// Take the next step of this atomic read-modify-write (its read, its write, or both at once).
     Rmw(Seq),
 }
 
@@ -308,18 +349,23 @@ impl Prefix {
             }
             SlotKind::Branch => self.branches_done &= s.done,
             SlotKind::Rmw(r) => {
-                // Both a load and a store until performed; the ordering of
-                // its acquire and release halves applies whatever it does.
-                self.loads_done &= s.done;
-                self.returning_loads_done &= s.done || r.no_ret;
-                self.stores_done &= s.done;
+                // A load until it has read, a store until it has written (a CAS predicted
+                // to fail never writes); in one step, both until performed.
+                let read_done = s.done || s.read.is_some();
+                let write_done = s.done || s.cas_fails;
+                self.loads_done &= read_done;
+                self.returning_loads_done &= read_done || r.no_ret;
+                self.stores_done &= write_done;
                 self.addrs_determined &= s.addr_determined();
                 if r.acquire {
-                    self.acquire_unfinished |= !s.done;
-                    self.acquire_unsatisfied |= !s.done;
+                    // `[A]; po` orders later accesses after the read; with `L` too, also after
+                    // the write (aarch64.cat's `[range([A];amo;[L])]; po`).
+                    let held = if r.release { !(read_done && write_done) } else { !read_done };
+                    self.acquire_unfinished |= held;
+                    self.acquire_unsatisfied |= held;
                 }
                 if r.release {
-                    self.release_unpropagated |= !s.done;
+                    self.release_unpropagated |= !write_done;
                 }
             }
             SlotKind::Maint(op) => {
@@ -351,12 +397,14 @@ pub struct Lsq {
     next_token: u32,
     /// Retired stores not yet propagated (the store buffer's occupancy).
     buffered: usize,
+    /// ARMv8 RMWs read and write in two steps (see the module docs); off: in one.
+    split_rmw: bool,
 }
 
 impl Lsq {
     /// An empty queue for core `tid`.
     pub fn new(tid: ThreadId) -> Self {
-        Lsq { tid, slots: VecDeque::new(), head: 0, next_token: 0, buffered: 0 }
+        Lsq { tid, slots: VecDeque::new(), head: 0, next_token: 0, buffered: 0, split_rmw: false }
     }
 
     /// Empties the queue, keeping its allocation.
@@ -422,6 +470,7 @@ impl Lsq {
             read: None,
             done: false,
             retired: false,
+            cas_fails: false,
             ready_at: 0,
             issued: false,
             token,
@@ -620,9 +669,9 @@ impl Lsq {
         ordered && self.slots.range(..i).all(|q| !q.same_addr(addr) || q.done)
     }
 
-    /// May RMW `i` be performed now? See the module docs: never while it
-    /// could still be squashed or restarted, after every earlier
-    /// same-address access, ordered as a load and as a store at once.
+    /// May RMW `i` take its next step now? See the module docs: never while it could still be
+    /// squashed or restarted, after every earlier same-address access; its read ordered as a
+    /// load, its write as a store, both at once unless the queue splits them.
     fn rmw_guard(&self, mode: Mode, p: &Prefix, i: usize) -> bool {
         let s = &self.slots[i];
         let SlotKind::Rmw(r) = s.kind else { return false };
@@ -631,12 +680,26 @@ impl Lsq {
         }
         let addr = s.addr.expect("determined address");
         let ordered = match mode {
-            // The load rules (any pending barrier covers DMB SY/LD and ISB,
-            // unfinished acquires cover unsatisfied ones) and the store
-            // rules together.
             Mode::Arm => {
-                let waits = p.any_barrier_pending || p.acquire_unfinished || (r.acquire && p.release_unpropagated);
-                !waits && (!r.release || (p.loads_done && p.stores_done)) && self.after_line_clean(p, i, addr)
+                // The read: the load rules, with earlier acquires finished (it is never
+                // restarted). The write: the store rules.
+                let read_ok = || {
+                    !(p.full_pending
+                        || p.sync_pending
+                        || p.isb_pending
+                        || p.ld_pending
+                        || p.acquire_unfinished
+                        || (r.acquire && p.release_unpropagated))
+                };
+                let write_ok = || {
+                    !p.any_barrier_pending && !p.acquire_unfinished && (!r.release || (p.loads_done && p.stores_done))
+                };
+                let step_ok = match (s.read.is_some(), self.split_rmw) {
+                    (false, true) => read_ok(),
+                    (false, false) => read_ok() && write_ok(),
+                    (true, _) => write_ok(),
+                };
+                step_ok && self.after_line_clean(p, i, addr)
             }
             Mode::Tso | Mode::Sc => p.loads_cleans_done() && p.stores_done && !p.full_pending,
         };
@@ -897,37 +960,108 @@ impl Lsq {
         w
     }
 
-    /// Performs RMW `seq` on `mem`: reads the location and, unless a CAS
-    /// compare (with `compare`; ignored by the other operations) fails,
-    /// writes it in the same step; the entry's data becomes the value
-    /// written. Returns what it read and the write it made, and pushes onto
-    /// `restarts` the later loads that read around it (none can have
+    /// Takes the next step of RMW `seq` on `mem` (see [`RmwStep`]): in one step, reads the
+    /// location and, unless a CAS compare (with `compare`; ignored by the other operations)
+    /// fails, writes it at the same instant; split (ARMv8 under [`Lsq::set_split_rmw`]), first
+    /// the read, then, in a later step, the write. The entry's data becomes the value written.
+    /// Pushes onto `restarts` the later loads that read around the write (none can have
     /// finished: they wait, see `source`).
-    pub fn perform_rmw(
-        &mut self,
-        seq: Seq,
-        compare: Value,
-        mem: &mut FlatMemory,
-        restarts: &mut Vec<Seq>,
-    ) -> (ReadFrom, Option<WriteId>) {
+    pub fn perform_rmw(&mut self, seq: Seq, compare: Value, mem: &mut FlatMemory, restarts: &mut Vec<Seq>) -> RmwStep {
         let i = self.index(seq);
+        let split = self.split_rmw;
         let s = &mut self.slots[i];
         let SlotKind::Rmw(r) = s.kind else { panic!("entry {seq} is not an RMW") };
         let addr = s.addr.expect("RMW address");
+        let w = WriteId { tid: self.tid, iid: s.iid };
+        s.issued = false;
+        if s.read.is_some() {
+            // The second step of a split RMW: its write.
+            mem.write(addr, s.data.expect("a read RMW that writes has its value"), w);
+            s.done = true;
+            self.later_reads_of_other_writes(i, w, restarts);
+            return RmwStep::Wrote(w);
+        }
         let cell = mem.read(addr);
         let read = ReadFrom { value: cell.value, source: cell.writer, forwarded: false };
         let new = r.apply(cell.value, s.data.expect("RMW operand"), compare);
-        let w = WriteId { tid: self.tid, iid: s.iid };
-        if let Some(v) = new {
-            mem.write(addr, v, w);
+        s.read = Some(read);
+        if s.cas_fails {
+            s.data = None;
+            s.done = true;
+            self.later_reads_of_other_writes(i, cell.writer, restarts);
+            return if new.is_some() { RmwStep::Contradicted(read) } else { RmwStep::Read(read) };
         }
         s.data = new;
-        s.read = Some(read);
-        s.done = true;
-        s.issued = false;
-        let made = new.map(|_| w);
-        self.later_reads_of_other_writes(i, made.unwrap_or(cell.writer), restarts);
-        (read, made)
+        match new {
+            None => {
+                s.done = true;
+                self.later_reads_of_other_writes(i, cell.writer, restarts);
+                RmwStep::Read(read)
+            }
+            Some(_) if split => RmwStep::Read(read),
+            Some(v) => {
+                mem.write(addr, v, w);
+                s.done = true;
+                self.later_reads_of_other_writes(i, w, restarts);
+                RmwStep::ReadWrote(read, w)
+            }
+        }
+    }
+
+    /// Splits ARMv8 RMWs into a read and a later write, as `aarch64.cat` orders them (its `rmw`
+    /// relation joins two events, each with its own ordering); off (the default), an RMW is
+    /// performed in one step once both may be, as a near atomic in an owned cache line is.
+    /// Exhaustive exploration turns it on; every one-step execution is one of the split ones.
+    pub fn set_split_rmw(&mut self, on: bool) {
+        self.split_rmw = on;
+    }
+
+    /// True if an RMW of this queue has read `addr` and not yet written it: no other core may
+    /// write it (or start an RMW on it) until this one writes, which keeps the RMW atomic.
+    pub fn holds(&self, addr: Addr) -> bool {
+        self.slots.iter().any(|s| s.is_rmw() && s.read.is_some() && !s.done && s.addr == Some(addr))
+    }
+
+    /// True if some RMW has read and not yet written.
+    pub fn holds_any(&self) -> bool {
+        self.slots.iter().any(|s| s.is_rmw() && s.read.is_some() && !s.done)
+    }
+
+    /// The address a visible transition would write or, for an RMW, read-and-then-write; `None`
+    /// for loads, maintenance and a CAS taken to fail (a plain read).
+    pub fn writes_to(&self, action: Visible) -> Option<Addr> {
+        match action {
+            Visible::Propagate(seq) => self.get(seq).and_then(|s| s.addr),
+            Visible::Rmw(seq) => self.get(seq).filter(|s| !s.cas_fails).and_then(|s| s.addr),
+            Visible::Satisfy(_) | Visible::Maint(_) => None,
+        }
+    }
+
+    /// CASes that may still be taken to fail before they read: ARMv8 with split RMWs, not yet
+    /// read, not yet predicted. `aarch64.cat` orders a CAS whose compare fails as a plain read
+    /// (no write event, so no `[W]`-rule and no release applies), which lets later stores pass
+    /// it before it reads; an operational core can only do that by knowing the outcome ahead.
+    pub fn cas_fail_candidates(&self, mode: Mode, out: &mut Vec<Seq>) {
+        if mode != Mode::Arm || !self.split_rmw {
+            return;
+        }
+        for (seq, s) in self.iter() {
+            if let SlotKind::Rmw(Rmw { op: RmwOp::Cas, .. }) = s.kind
+                && s.read.is_none()
+                && !s.done
+                && !s.cas_fails
+            {
+                out.push(seq);
+            }
+        }
+    }
+
+    /// Takes CAS `seq` to fail (see [`Lsq::cas_fail_candidates`]); when it reads, a value its
+    /// compare matches contradicts the prediction ([`RmwStep::Contradicted`]).
+    pub fn predict_cas_fails(&mut self, seq: Seq) {
+        let s = self.slot_mut(seq);
+        debug_assert!(s.is_rmw() && s.read.is_none(), "only an unread CAS is predicted");
+        s.cas_fails = true;
     }
 
     /// Marks maintenance operation `seq` performed (its effect on caches
@@ -1157,7 +1291,8 @@ mod tests {
             q.propagate(st, &mut mem, &mut vec![]);
             q.settle(mode);
             assert_eq!(enabled(&q, mode), [Visible::Rmw(add)], "{mode}");
-            let (read, wrote) = q.perform_rmw(add, 0, &mut mem, &mut vec![]);
+            let step = q.perform_rmw(add, 0, &mut mem, &mut vec![]);
+            let (read, wrote) = (step.read().expect("read"), step.wrote());
             assert_eq!((read.value, read.source, read.forwarded), (5, WriteId { tid: 0, iid: 0 }, false));
             assert_eq!(wrote, Some(WriteId { tid: 0, iid: 1 }));
             assert_eq!(mem.read(X).value, 7);
@@ -1170,11 +1305,12 @@ mod tests {
         let mut q = Lsq::new(0);
         let cas = rmw(&mut q, 0, X, RmwOp::Cas, "AL", 9);
         let mut mem = FlatMemory::new();
-        let (read, wrote) = q.perform_rmw(cas, 1, &mut mem, &mut vec![]);
+        let step = q.perform_rmw(cas, 1, &mut mem, &mut vec![]);
+        let (read, wrote) = (step.read().expect("read"), step.wrote());
         assert_eq!((read.value, wrote), (0, None));
         assert_eq!(mem.read(X).writer, WriteId::INIT);
         let cas = rmw(&mut q, 1, X, RmwOp::Cas, "", 9);
-        assert_eq!(q.perform_rmw(cas, 0, &mut mem, &mut vec![]).1, Some(WriteId { tid: 0, iid: 1 }));
+        assert_eq!(q.perform_rmw(cas, 0, &mut mem, &mut vec![]).wrote(), Some(WriteId { tid: 0, iid: 1 }));
         assert_eq!(q.get(cas).unwrap().data, Some(9), "the entry's data is what was written");
         assert_eq!(mem.read(X).value, 9);
     }
@@ -1221,7 +1357,8 @@ mod tests {
         q.settle(Mode::Arm);
         assert!(q.get(ld).unwrap().done, "its value can no longer change");
         let mut restarts = vec![];
-        let (read, wrote) = q.perform_rmw(s, 0, &mut mem, &mut restarts);
+        let step = q.perform_rmw(s, 0, &mut mem, &mut restarts);
+        let (read, wrote) = (step.read().expect("read"), step.wrote());
         assert_eq!((read.value, wrote, restarts.len()), (0, Some(WriteId { tid: 0, iid: 0 }), 0));
         assert_eq!(mem.read(X).value, 5);
         // An acquire SWP orders the later load after its read: no forwarding before it performs.
@@ -1261,5 +1398,87 @@ mod tests {
         let swp = rmw(&mut q, 0, X, RmwOp::Swp, "", 1);
         q.set_data(swp, Some(1), false);
         assert!(enabled(&q, Mode::Arm).is_empty());
+    }
+
+    #[test]
+    fn a_split_release_rmw_reads_before_an_earlier_load_and_writes_after_it() {
+        // LDR y; CASL x: `po; [L]` orders the load before the CASL's write, not its read.
+        let mut q = Lsq::new(0);
+        q.set_split_rmw(true);
+        let ld = load(&mut q, 0, Y);
+        let cas = rmw(&mut q, 1, X, RmwOp::Cas, "L", 7);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Satisfy(ld), Visible::Rmw(cas)]);
+        let mut mem = FlatMemory::new();
+        let step = q.perform_rmw(cas, 0, &mut mem, &mut vec![]);
+        assert_eq!(step, RmwStep::Read(ReadFrom { value: 0, source: WriteId::INIT, forwarded: false }));
+        assert!(q.holds(X) && !q.holds(Y));
+        assert_eq!(mem.read(X).value, 0, "the write waits");
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Satisfy(ld)]);
+        q.satisfy(ld, &mem, &mut vec![]);
+        q.settle(Mode::Arm);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(cas)]);
+        assert_eq!(q.perform_rmw(cas, 0, &mut mem, &mut vec![]), RmwStep::Wrote(WriteId { tid: 0, iid: 1 }));
+        assert_eq!((mem.read(X).value, q.holds_any()), (7, false));
+        // Unsplit (timed runs), the same RMW waits for the load and then does both at once.
+        let mut q = Lsq::new(0);
+        let ld = load(&mut q, 0, Y);
+        let cas = rmw(&mut q, 1, X, RmwOp::Cas, "L", 7);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Satisfy(ld)]);
+        q.satisfy(ld, &mem, &mut vec![]);
+        q.settle(Mode::Arm);
+        let step = q.perform_rmw(cas, 7, &mut mem, &mut vec![]);
+        assert!(matches!(step, RmwStep::ReadWrote(r, _) if r.value == 7), "{step:?}");
+    }
+
+    #[test]
+    fn later_accesses_wait_for_the_write_of_an_acquire_release_rmw_and_the_read_of_an_acquire() {
+        for (order, waits_for_write) in [("AL", true), ("A", false)] {
+            let mut q = Lsq::new(0);
+            q.set_split_rmw(true);
+            let swp = rmw(&mut q, 0, X, RmwOp::Swp, order, 1);
+            let ld = load(&mut q, 1, Y);
+            assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(swp)], "{order}");
+            let mut mem = FlatMemory::new();
+            q.perform_rmw(swp, 0, &mut mem, &mut vec![]);
+            let later =
+                if waits_for_write { vec![Visible::Rmw(swp)] } else { vec![Visible::Rmw(swp), Visible::Satisfy(ld)] };
+            assert_eq!(enabled(&q, Mode::Arm), later, "{order}");
+        }
+    }
+
+    #[test]
+    fn a_cas_predicted_to_fail_is_ordered_as_a_read() {
+        // CAS x; DMB ISHST; STR z: a DMB ST orders writes, and a CAS that fails has none.
+        let setup = || {
+            let mut q = Lsq::new(0);
+            q.set_split_rmw(true);
+            let cas = rmw(&mut q, 0, X, RmwOp::Cas, "L", 2);
+            q.push(1, SlotKind::Fence(Fence::Store));
+            let st = store(&mut q, 2, Z, 1);
+            (q, cas, st)
+        };
+        let (mut q, cas, st) = setup();
+        q.settle(Mode::Arm);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(cas)], "a CAS that may write holds the store");
+        let mut cands = vec![];
+        q.cas_fail_candidates(Mode::Arm, &mut cands);
+        assert_eq!(cands, [cas]);
+        q.predict_cas_fails(cas);
+        q.settle(Mode::Arm);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(cas), Visible::Propagate(st)]);
+        let mut mem = FlatMemory::new();
+        q.propagate(st, &mut mem, &mut vec![]);
+        // Compare value 5 against the initial 0: it fails, as predicted, and writes nothing.
+        assert!(matches!(q.perform_rmw(cas, 5, &mut mem, &mut vec![]), RmwStep::Read(r) if r.value == 0));
+        assert_eq!(mem.read(X).value, 0);
+        // Compare value 0 matches: the prediction is contradicted.
+        let (mut q, cas, _) = setup();
+        q.predict_cas_fails(cas);
+        assert!(matches!(q.perform_rmw(cas, 0, &mut mem, &mut vec![]), RmwStep::Contradicted(_)));
+        // Timed runs (unsplit) never predict.
+        let mut q = Lsq::new(0);
+        rmw(&mut q, 0, X, RmwOp::Cas, "", 2);
+        q.cas_fail_candidates(Mode::Arm, &mut cands);
+        assert_eq!(cands, [cas], "nothing added");
     }
 }
