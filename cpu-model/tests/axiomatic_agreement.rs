@@ -1159,14 +1159,19 @@ fn a_read_of_an_rmw_write_by_its_thread_comes_after_it_unless_a_swp_forwards() {
 }
 
 #[test]
-fn an_rmw_never_reads_from_its_store_buffer() {
+fn an_rmw_reads_its_own_buffered_store_under_arm() {
     // P1's CAS (compare 0) reads y = 2 from P1's own store and fails; the
-    // x store depends on its result. Reading it before the store is in
-    // storage would let P0 see x = 1 and still have its y = 1 coherence-
-    // before P1's y = 2 (forwarding into a failed CAS leaves no write
-    // behind to order it).
+    // x store depends on its result. Under ARMv8 the CAS may read the store
+    // while it is still buffered (`rfi` orders nothing), so P0 can see
+    // x = 1 and still have its y = 1 coherence-before P1's y = 2. A LOCKed
+    // x86 instruction drains the store buffer first.
     let st_addr = |loc: usize, r: usize| Op::Store { loc, value: 0, release: false, addr_dep: Some(r), data_dep: None };
     let p = Program::new(vec![vec![ld(X), st_addr(Y, 0)], vec![st(Y), cas(Y, "", 0), st_addr(X, 0)]]);
+    named(&p, &[1, 2, 1, 2], &[Mode::Arm]);
+    // A store-release before an acquire CAS is ordered before its read
+    // (`[L]; po; [A]`): forbidden again.
+    let st_rel = Op::Store { loc: Y, value: 0, release: true, addr_dep: None, data_dep: None };
+    let p = Program::new(vec![vec![ld(X), st_addr(Y, 0)], vec![st_rel, cas(Y, "A", 0), st_addr(X, 0)]]);
     named(&p, &[1, 2, 1, 2], &[]);
 }
 

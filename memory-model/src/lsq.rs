@@ -600,6 +600,12 @@ impl Lsq {
                 // take that value now (`rfi` orders nothing in `aarch64.cat`);
                 // any other RMW's write depends on what it reads: the load waits.
                 // An acquire load never does (`[range(rmw)];lrs;[A|Q]` in aob).
+                // A CAS that failed wrote nothing: it is a read, like a load (a split one may
+                // have read an earlier store of this core that is still buffered).
+                SlotKind::Rmw(_) if p.done && p.data.is_none() && p.read.is_some_and(|r| r.source.tid != self.tid) => {
+                    return Source::Storage;
+                }
+                SlotKind::Rmw(_) if p.done && p.data.is_none() => {}
                 SlotKind::Rmw(r) => {
                     let acquire = matches!(s.kind, SlotKind::Load { acquire: true });
                     return match (p.done, r.op, p.data) {
@@ -703,7 +709,36 @@ impl Lsq {
             }
             Mode::Tso | Mode::Sc => p.loads_cleans_done() && p.stores_done && !p.full_pending,
         };
-        ordered && self.slots.range(..i).all(|q| !q.same_addr(addr) || q.done)
+        ordered
+            && if self.split_rmw && s.read.is_none() {
+                self.rmw_read_source(i).is_some()
+            } else {
+                self.slots.range(..i).all(|q| !q.same_addr(addr) || q.done)
+            }
+    }
+
+    /// Split ARMv8 RMWs: where the read of RMW `i` may take its value now, `None` if it must
+    /// wait. Like a load, it forwards from this core's closest earlier store to the location
+    /// (`aarch64.cat` puts no `rfi` in `ob`), but only once that store's data can no longer
+    /// change, since a step is never undone; every same-location access between them must be
+    /// done. With no pending store before it, every earlier same-location access must be done
+    /// and it reads storage.
+    fn rmw_read_source(&self, i: usize) -> Option<Source> {
+        let addr = self.slots[i].addr.expect("RMW address");
+        for j in (0..i).rev() {
+            let q = &self.slots[j];
+            if !q.same_addr(addr) || q.done {
+                continue;
+            }
+            return match q.kind {
+                SlotKind::Store { .. } if q.addr_final && q.data_final && q.data.is_some() => {
+                    // Everything between the store and the RMW is done (checked on the way here).
+                    Some(Source::Forward(j))
+                }
+                _ => None,
+            };
+        }
+        Some(Source::Storage)
     }
 
     fn fence_guard(&self, mode: Mode, p: &Prefix, f: Fence) -> bool {
@@ -836,6 +871,8 @@ impl Lsq {
                     return q.done || (is_source && q.data_final);
                 }
                 SlotKind::Load { .. } if !q.done => return false,
+                // A failed CAS is a read (and done).
+                SlotKind::Rmw(_) if q.done && q.data.is_none() => {}
                 // A performed RMW settles everything older, like a propagated
                 // store; an unperformed SWP we read from settles it as a store
                 // does; any other unperformed one comes before our read.
@@ -981,21 +1018,32 @@ impl Lsq {
             self.later_reads_of_other_writes(i, w, restarts);
             return RmwStep::Wrote(w);
         }
-        let cell = mem.read(addr);
-        let read = ReadFrom { value: cell.value, source: cell.writer, forwarded: false };
-        let new = r.apply(cell.value, s.data.expect("RMW operand"), compare);
+        let forward = if split { self.rmw_read_source(i) } else { None };
+        let read = match forward {
+            Some(Source::Forward(j)) => {
+                let st = &self.slots[j];
+                let value = st.data.expect("a forwarding store has data");
+                ReadFrom { value, source: WriteId { tid: self.tid, iid: st.iid }, forwarded: true }
+            }
+            _ => {
+                let cell = mem.read(addr);
+                ReadFrom { value: cell.value, source: cell.writer, forwarded: false }
+            }
+        };
+        let s = &mut self.slots[i];
+        let new = r.apply(read.value, s.data.expect("RMW operand"), compare);
         s.read = Some(read);
         if s.cas_fails {
             s.data = None;
             s.done = true;
-            self.later_reads_of_other_writes(i, cell.writer, restarts);
+            self.later_reads_of_other_writes(i, read.source, restarts);
             return if new.is_some() { RmwStep::Contradicted(read) } else { RmwStep::Read(read) };
         }
         s.data = new;
         match new {
             None => {
                 s.done = true;
-                self.later_reads_of_other_writes(i, cell.writer, restarts);
+                self.later_reads_of_other_writes(i, read.source, restarts);
                 RmwStep::Read(read)
             }
             Some(_) if split => RmwStep::Read(read),
@@ -1018,13 +1066,21 @@ impl Lsq {
 
     /// True if an RMW of this queue has read `addr` and not yet written it: no other core may
     /// write it (or start an RMW on it) until this one writes, which keeps the RMW atomic.
+    /// An RMW that read by forwarding holds the location only once the store it read has
+    /// propagated: until then other cores' writes go before that store in coherence, which
+    /// leaves the store and the RMW's write adjacent.
     pub fn holds(&self, addr: Addr) -> bool {
-        self.slots.iter().any(|s| s.is_rmw() && s.read.is_some() && !s.done && s.addr == Some(addr))
+        self.slots.iter().any(|s| s.addr == Some(addr) && self.holding(s))
     }
 
-    /// True if some RMW has read and not yet written.
+    /// True if some RMW holds its location (see [`Lsq::holds`]).
     pub fn holds_any(&self) -> bool {
-        self.slots.iter().any(|s| s.is_rmw() && s.read.is_some() && !s.done)
+        self.slots.iter().any(|s| self.holding(s))
+    }
+
+    fn holding(&self, s: &Slot) -> bool {
+        let Some(read) = s.read.filter(|_| s.is_rmw() && !s.done) else { return false };
+        !(read.forwarded && self.slots.iter().any(|q| q.is_store() && !q.done && q.iid == read.source.iid))
     }
 
     /// The address a visible transition would write or, for an RMW, read-and-then-write; `None`
@@ -1281,7 +1337,7 @@ mod tests {
     }
 
     #[test]
-    fn an_rmw_waits_for_its_own_earlier_store_and_reads_it_from_storage() {
+    fn an_unsplit_rmw_waits_for_its_own_earlier_store_and_reads_it_from_storage() {
         for mode in Mode::ALL {
             let mut q = Lsq::new(0);
             let st = store(&mut q, 0, X, 5);
@@ -1298,6 +1354,51 @@ mod tests {
             assert_eq!(mem.read(X).value, 7);
             assert!(q.get(add).unwrap().done);
         }
+    }
+
+    #[test]
+    fn a_split_rmw_reads_its_own_buffered_store_and_holds_the_location_once_that_store_propagates() {
+        let mut q = Lsq::new(0);
+        q.set_split_rmw(true);
+        let st = store(&mut q, 0, X, 5);
+        let add = rmw(&mut q, 1, X, RmwOp::Add, "", 2);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Propagate(st), Visible::Rmw(add)]);
+        let mut mem = FlatMemory::new();
+        let step = q.perform_rmw(add, 0, &mut mem, &mut vec![]);
+        let own = WriteId { tid: 0, iid: 0 };
+        assert_eq!(step, RmwStep::Read(ReadFrom { value: 5, source: own, forwarded: true }));
+        // Another core may still write x: its write goes before the buffered store.
+        assert!(!q.holds(X) && !q.holds_any());
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Propagate(st)], "the write waits for the store");
+        q.propagate(st, &mut mem, &mut vec![]);
+        assert!(q.holds(X), "from the store's propagation to the RMW's write, nothing comes between");
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(add)]);
+        assert_eq!(q.perform_rmw(add, 0, &mut mem, &mut vec![]), RmwStep::Wrote(WriteId { tid: 0, iid: 1 }));
+        assert_eq!((mem.read(X).value, q.holds_any()), (7, false));
+        // A store whose data may still change is not read: the step could not be undone.
+        let mut q = Lsq::new(0);
+        q.set_split_rmw(true);
+        let pending = q.push(0, SlotKind::Store { release: false });
+        q.set_addr(pending, Some(X), true);
+        q.set_data(pending, Some(5), false);
+        let add = rmw(&mut q, 1, X, RmwOp::Add, "", 2);
+        assert!(!enabled(&q, Mode::Arm).contains(&Visible::Rmw(add)));
+    }
+
+    #[test]
+    fn a_failed_cas_reading_a_buffered_store_leaves_later_loads_forwarding_from_that_store() {
+        let mut q = Lsq::new(0);
+        q.set_split_rmw(true);
+        let st = store(&mut q, 0, X, 5);
+        let cas = rmw(&mut q, 1, X, RmwOp::Cas, "", 9);
+        let ld = load(&mut q, 2, X);
+        let mut mem = FlatMemory::new();
+        let step = q.perform_rmw(cas, 0, &mut mem, &mut vec![]);
+        assert_eq!(step, RmwStep::Read(ReadFrom { value: 5, source: WriteId { tid: 0, iid: 0 }, forwarded: true }));
+        assert!(q.get(cas).unwrap().done, "a failed CAS is done once read");
+        let read = q.satisfy(ld, &mem, &mut vec![]);
+        assert_eq!((read.value, read.forwarded), (5, true), "not the stale value in storage");
+        assert!(!q.get(st).unwrap().done, "the store is still buffered");
     }
 
     #[test]
