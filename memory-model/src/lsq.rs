@@ -61,7 +61,8 @@
 //! until it can no longer be squashed or restarted: its address and operands
 //! are determined, earlier branches are resolved and earlier accesses have
 //! determined addresses; and every earlier same-address access is done
-//! (loads finished, stores propagated): it never reads by forwarding, and
+//! (loads finished, stores propagated; split, its read may instead forward
+//! from this core's closest earlier store once that store's data is final), and
 //! later same-address loads wait for it rather than read around it, except
 //! that an unperformed SWP forwards its operand to them as a store would
 //! (its write is known before its read, and `aarch64.cat` lets a load read
