@@ -31,7 +31,12 @@ fn exhaustive_verdicts_match_the_architecture() {
 /// and write at once (a near atomic on an owned line) and order a CAS as if it could write until
 /// it has read, which is one of the executions `aarch64.cat` allows; only exhaustive exploration,
 /// which splits the two and may take a CAS to fail before it reads, reaches these.
-const TIMED_RMW_IN_ONE_STEP: [&str; 2] = ["RMW-write-after-read.litmus", "CAS-fail-is-a-read.litmus"];
+const TIMED_RMW_IN_ONE_STEP: [&str; 4] = [
+    "RMW-write-after-read.litmus",
+    "CAS-fail-is-a-read.litmus",
+    "MP+stadd-rfi-ldar+dmb.litmus",
+    "MP+steorl-rfi-ctrl+ldar.litmus",
+];
 
 #[test]
 fn random_timing_finds_every_allowed_outcome_and_no_forbidden_one() {

@@ -34,9 +34,9 @@
 //!   read its own thread's earlier store (`rfi` orders nothing). The checks
 //!   are stronger than `aarch64.cat` in two ways, which the operational model
 //!   keeps and no campaign against herd7 has found to change an outcome:
-//!   1. `aob` is `[range(rmw)]; rfi` for every read, not only acquires, when
-//!      the RMW is not a SWP (its write depends on its read, so no later read
-//!      sees it before the RMW writes; a SWP forwards its operand);
+//!   1. `aob` is `rmw; rfi` for every read, not only acquires, when the RMW
+//!      is not a SWP (its write depends on its read, so no later read sees it
+//!      before the RMW reads; a SWP forwards its operand before that);
 //!   2. dependencies and control order both events of an RMW (it reads only
 //!      once it can no longer be squashed), where `aarch64.cat` names its write.
 //!
@@ -991,16 +991,18 @@ impl<'g> Exec<'g> {
             bob.extend(self.co_succ[l].iter().filter(|&&w| same_thread(l, w)).map(|&w| (e, w)));
         }
 
-        // aob = rmw | [range(rmw)];rfi: a read of an RMW's write by its own thread is ordered
-        // after it when it is an acquire (aarch64.cat's `[range(rmw)];lrs;[A|Q]`) or when the
-        // RMW's write depends on its read (not a SWP's: that one forwards, see `lsq`).
+        // aob = rmw | rmw;rfi: a read of an RMW's write by its own thread is ordered after the
+        // RMW's read (not its write, which it may take from the buffer) when it is an acquire
+        // (aarch64.cat's `rmw;lrs;[A|Q]`; lrs and rfi differ only by a read of a later external
+        // write, which rmw;coe;rfe orders anyway) or when the RMW's write depends on its read
+        // (not a SWP's: that one forwards its operand before it reads, see `lsq`).
         let forwards = |w: usize| self.event(w).and_then(|e| e.atomic).is_some_and(|a| a.forwards);
         let mut aob: Rel = self.rmw.clone();
-        aob.extend(self.rmw.iter().flat_map(|&(_, w)| {
+        aob.extend(self.rmw.iter().flat_map(|&(rd, w)| {
             self.rf_succ[w]
                 .iter()
                 .filter(move |&&r| !self.ext(w, r) && (!forwards(w) || self.is_acq(r)))
-                .map(move |&r| (w, r))
+                .map(move |&r| (rd, r))
         }));
         vec![
             ("rfe", self.ext_part(&self.rf)),
@@ -1889,12 +1891,22 @@ mod tests {
         let mut t1l = t1("A");
         t1l[0] = w(Y, 2).rel();
         forbidden(&exec(vec![t0, t1l], &[(0, 1), (1, 0)]), Mode::Arm, "external");
-        // A later read of an RMW's write by its own thread comes after it.
-        let t0 = [r(Y).from(1, 1)].into_iter().chain(rmw(X, 1, "L")).chain([r(X).from(0, 2)]).collect::<Vec<_>>();
-        let mut t0 = t0;
-        t0.push(w(Z, 1).data(&[3]));
+        // A later read of an RMW's write by its own thread may take it before the RMW writes
+        // (rfi is not in ob): a release RMW's write waits for the earlier read of y, and the
+        // read of x still forwards it on to z.
+        let t0 = |first: Event| {
+            let mut t0: Vec<Event> = [first].into_iter().chain(rmw(X, 1, "L")).chain([r(X).from(0, 2)]).collect();
+            t0.push(w(Z, 1).data(&[3]));
+            t0
+        };
         let t1 = vec![r(Z).from(0, 4), w(Y, 1).data(&[0])];
-        let v = forbidden(&exec(vec![t0, t1], &[]), Mode::Arm, "external");
+        allowed(&exec(vec![t0(r(Y).from(1, 1)), t1.clone()], &[]), Mode::Arm);
+        // It comes after the RMW's read, though (the value it takes is computed from it): an
+        // LDADD reading P1's x, whose read of x passes it on to z, from which P1's x is made.
+        let [add_read, add_write] = rmw(X, 1, "");
+        let t0 = vec![add_read.from(1, 1), add_write, r(X).from(0, 1), w(Z, 1).data(&[2])];
+        let t1 = vec![r(Z).from(0, 3), w(X, 5).data(&[0])];
+        let v = forbidden(&exec(vec![t0, t1], &[(1, 1), (0, 1)]), Mode::Arm, "external");
         assert!(v.cycle.iter().any(|(_, rel)| rel == "aob"), "{v}");
     }
 

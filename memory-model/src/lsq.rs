@@ -13,8 +13,10 @@
 //!   are resolved (both constrain what later accesses may do);
 //! * atomic read-modify-writes (ARMv8.1 LSE: CAS, SWP, LDADD, ...) until
 //!   they are *performed*: read and written in one step, straight in
-//!   storage (they never sit in the store buffer; only a SWP, whose write
-//!   does not depend on its read, forwards to later loads before that).
+//!   storage, or, split (exhaustive ARMv8 exploration), read and later
+//!   written, the write forwarding to later loads in between as a buffered
+//!   store does (a SWP, whose write does not depend on its read, forwards
+//!   even before it reads).
 //!
 //! The core asks for the *visible* transitions that are enabled
 //! ([`Lsq::visible`]: satisfy a load, propagate a store, take a step of an RMW),
@@ -64,9 +66,12 @@
 //! (loads finished, stores propagated; split, its read may instead forward
 //! from this core's closest earlier store once that store's data is final), and
 //! later same-address loads wait for it rather than read around it, except
-//! that an unperformed SWP forwards its operand to them as a store would
-//! (its write is known before its read, and `aarch64.cat` lets a load read
-//! it before the SWP reads).
+//! that they forward from its write once that is known, as from a store:
+//! split, once it has read (an acquire load, too: `aarch64.cat`'s
+//! `rmw;lrs;[A|Q]` orders the RMW's read before it, not its write); and a
+//! SWP's from the start, to loads other than acquires (its write is its
+//! operand, whatever it reads, and `aarch64.cat` lets a load read it before
+//! the SWP reads).
 //!
 //! * ARMv8: the read is ordered as a load (an acquire for `A`/`AL`: later
 //!   accesses wait for it), the write as a store (a release for `L`/`AL`: it
@@ -596,11 +601,12 @@ impl Lsq {
                     }
                     return if p.data.is_some() { Source::Forward(j) } else { Source::Wait };
                 }
-                // A performed RMW wrote (or read) storage. An unperformed SWP
-                // will write its operand whatever it reads, so a later load may
-                // take that value now (`rfi` orders nothing in `aarch64.cat`);
-                // any other RMW's write depends on what it reads: the load waits.
-                // An acquire load never does (`[range(rmw)];lrs;[A|Q]` in aob).
+                // A performed RMW wrote (or read) storage. A split RMW that has read holds
+                // its write, final, like a buffered store: any later load may take it (`rfi`
+                // orders nothing in `aarch64.cat`, and `rmw;lrs;[A|Q]` asks an acquire only
+                // to come after the RMW's read). An unread SWP will write its operand whatever
+                // it reads, so a later load other than an acquire may take that value already;
+                // any other unread RMW's write depends on what it reads: the load waits.
                 // A CAS that failed wrote nothing: it is a read, like a load (a split one may
                 // have read an earlier store of this core that is still buffered).
                 SlotKind::Rmw(_) if p.done && p.data.is_none() && p.read.is_some_and(|r| r.source.tid != self.tid) => {
@@ -609,9 +615,10 @@ impl Lsq {
                 SlotKind::Rmw(_) if p.done && p.data.is_none() => {}
                 SlotKind::Rmw(r) => {
                     let acquire = matches!(s.kind, SlotKind::Load { acquire: true });
-                    return match (p.done, r.op, p.data) {
-                        (true, _, _) => Source::Storage,
-                        (false, RmwOp::Swp, Some(_)) if !acquire => Source::Forward(j),
+                    return match (p.done, p.read.is_some(), r.op, p.data) {
+                        (true, ..) => Source::Storage,
+                        (false, true, _, Some(_)) => Source::Forward(j),
+                        (false, false, RmwOp::Swp, Some(_)) if !acquire => Source::Forward(j),
                         _ => Source::Wait,
                     };
                 }
@@ -965,9 +972,10 @@ impl Lsq {
             Source::Forward(j) => {
                 let w = &self.slots[j];
                 let data = w.data.expect("forwarding source has data");
-                // A SWP writes its operand at its width.
+                // An unread SWP writes its operand at its width; an RMW that has read
+                // holds the value it will write.
                 let value = match w.kind {
-                    SlotKind::Rmw(r) => r.apply(0, data, 0).expect("a SWP always writes"),
+                    SlotKind::Rmw(r) if w.read.is_none() => r.apply(0, data, 0).expect("a SWP always writes"),
                     _ => data,
                 };
                 ReadFrom { value, source: WriteId { tid: self.tid, iid: w.iid }, forwarded: true }
@@ -1384,6 +1392,41 @@ mod tests {
         q.set_data(pending, Some(5), false);
         let add = rmw(&mut q, 1, X, RmwOp::Add, "", 2);
         assert!(!enabled(&q, Mode::Arm).contains(&Visible::Rmw(add)));
+    }
+
+    #[test]
+    fn a_split_rmw_that_has_read_forwards_its_write_to_later_loads_acquires_included() {
+        // P0: LDADD x (+2); LDR x; LDAR x. Before the LDADD reads, both loads wait (its write
+        // depends on its read); once it has read 5, both take 7 from it, settle, and stay
+        // when it writes (aarch64.cat: rfi is not in ob, rmw;lrs;[A|Q] asks only for the read).
+        let mut q = Lsq::new(0);
+        q.set_split_rmw(true);
+        let add = rmw(&mut q, 0, X, RmwOp::Add, "", 2);
+        let ld = load(&mut q, 1, X);
+        let acq = q.push(2, SlotKind::Load { acquire: true });
+        q.set_addr(acq, Some(X), true);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(add)]);
+        let mut mem = FlatMemory::new();
+        let other = WriteId { tid: 1, iid: 0 };
+        mem.write(X, 5, other);
+        assert_eq!(
+            q.perform_rmw(add, 0, &mut mem, &mut vec![]),
+            RmwStep::Read(ReadFrom { value: 5, source: other, forwarded: false })
+        );
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(add), Visible::Satisfy(ld), Visible::Satisfy(acq)]);
+        let own = WriteId { tid: 0, iid: 0 };
+        assert_eq!(q.satisfy(ld, &mem, &mut vec![]), ReadFrom { value: 7, source: own, forwarded: true });
+        assert_eq!(q.satisfy(acq, &mem, &mut vec![]), ReadFrom { value: 7, source: own, forwarded: true });
+        q.settle(Mode::Arm);
+        assert!(q.get(ld).unwrap().done && q.get(acq).unwrap().done, "their values can no longer change");
+        let mut restarts = vec![];
+        assert_eq!(q.perform_rmw(add, 0, &mut mem, &mut restarts), RmwStep::Wrote(own));
+        assert_eq!((mem.read(X).value, restarts.len()), (7, 0));
+        // In one step (timed runs) nothing is read before the RMW performs.
+        let mut q = Lsq::new(0);
+        let add = rmw(&mut q, 0, X, RmwOp::Add, "", 2);
+        load(&mut q, 1, X);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(add)]);
     }
 
     #[test]
