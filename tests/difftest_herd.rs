@@ -102,9 +102,8 @@ fn generated_programs_agree_with_herd7_arm() {
 }
 
 /// The named deviations (`workloads/litmus/deviations/`, found by the 100,000-program arm
-/// campaign): in each file the `exists` state is one `aarch64.cat` allows and isolsim never
-/// reaches. When isolsim is
-/// fixed at the rule, this fails: then the file and its README entry go.
+/// campaigns): in each file the `exists` state is one `aarch64.cat` allows and isolsim never
+/// reaches. When isolsim is fixed at the rule, this fails: then the file and its README entry go.
 #[test]
 fn named_deviations_are_pinned() {
     let dir = root().join("workloads/litmus/deviations");
