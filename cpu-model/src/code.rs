@@ -116,7 +116,10 @@ impl CodeSpace {
     /// The instruction at `pc`, or `None` outside all programs.
     #[inline]
     pub fn fetch(&self, pc: Addr) -> Option<Inst> {
-        self.programs.iter().find_map(|p| p.at(pc).copied())
+        // Programs are sorted by base and do not overlap (empty ones aside): only the last
+        // non-empty one starting at or below `pc` can hold it.
+        let upto = self.programs.partition_point(|p| p.base <= pc);
+        self.programs[..upto].iter().rev().find(|p| !p.insts.is_empty()).and_then(|p| p.at(pc).copied())
     }
 
     /// A label naming `addr`, if any program defines one.

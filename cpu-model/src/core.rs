@@ -2059,7 +2059,10 @@ impl Core {
                 }
                 other => other,
             };
+            // A reorder buffer shorter than the limit cannot hold that many unresolved branches:
+            // the count is taken only when it could matter.
             if inst.is_conditional_branch()
+                && self.rob.len() >= env.max_unresolved.max(1)
                 && self.rob.iter().filter(|e| e.inst.is_conditional_branch() && !e.resolved).count()
                     >= env.max_unresolved.max(1)
             {

@@ -324,7 +324,7 @@ impl Prefix {
         dc_pending: false,
     };
 
-    #[inline]
+    #[inline(always)]
     fn absorb(&mut self, s: &Slot) {
         match s.kind {
             SlotKind::Load { acquire } => {
