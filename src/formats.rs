@@ -227,7 +227,7 @@ pub fn oslat(c: &Comparison) -> Result<String, String> {
 /// description with its unit.
 type Stat = (&'static str, fn(&workloads::experiment::CoreStats) -> u64, &'static str);
 
-const CORE_STATS: [Stat; 22] = [
+const CORE_STATS: [Stat; 25] = [
     ("committedInsts", |s| s.committed_insts, "Number of instructions committed (Count)"),
     ("numCycles", |s| s.cycles, "Number of cpu cycles simulated (Cycle)"),
     ("loads", |s| s.loads, "Loads satisfied, restarted ones included (Count)"),
@@ -253,6 +253,17 @@ const CORE_STATS: [Stat; 22] = [
     ("irqsTaken", |s| s.irqs_taken, "Interrupts taken (Count)"),
     ("syscalls", |s| s.syscalls, "System calls taken (Count)"),
     ("otherExceptions", |s| s.other_exceptions, "Other synchronous exceptions taken (Count)"),
+    ("rob.fullStallCycles", |s| s.rob_full_cycles, "Cycles fetch waited for room in the reorder buffer (Cycle)"),
+    (
+        "sq.fullStallCycles",
+        |s| s.store_buffer_full_cycles,
+        "Cycles retirement waited for room in the store buffer (Cycle)",
+    ),
+    (
+        "barrierStallCycles",
+        |s| s.barrier_stall_cycles,
+        "Cycles retirement waited for a DMB, DSB or ISB to complete (Cycle)",
+    ),
     (
         "ipc_x1000",
         |s| (s.committed_insts * 1000).checked_div(s.cycles).unwrap_or(0),
@@ -274,6 +285,22 @@ pub fn stats_text(c: &Comparison) -> String {
         line(&mut out, "simInsts", r.instructions.to_string(), "Number of instructions simulated (Count)");
         line(&mut out, "simCoreCycles", r.core_cycles.to_string(), "Cycles simulated times the CPUs (Cycle)");
         line(&mut out, "simEvents", r.events.to_string(), "Events the engine processed (Count)");
+        if let Some(h) = c.host.as_ref().and_then(|h| h.runs.iter().find(|h| h.name == r.name)) {
+            line(&mut out, "hostSeconds", format!("{:.3}", h.host_seconds), "Real time elapsed on the host (Second)");
+            line(
+                &mut out,
+                "hostInstRate",
+                format!("{:.0}", h.host_mips * 1e6),
+                "Simulator instruction rate (Count/Second)",
+            );
+            line(&mut out, "hostEventRate", format!("{:.0}", h.host_event_rate), "Simulator event rate (Count/Second)");
+            line(
+                &mut out,
+                "hostSimNsRate",
+                format!("{:.0}", h.sim_ns_per_host_second),
+                "Simulated nanoseconds per host second (Nanosecond/Second)",
+            );
+        }
         for s in &r.core_stats {
             for (name, get, desc) in CORE_STATS {
                 line(&mut out, &format!("system.cpu{:02}.{name}", s.cpu), get(s).to_string(), desc);
@@ -297,6 +324,7 @@ pub fn stats_json(c: &Comparison) -> String {
                 "sim_insts": r.instructions,
                 "sim_core_cycles": r.core_cycles,
                 "events": r.events,
+                "host": c.host.as_ref().and_then(|h| h.runs.iter().find(|h| h.name == r.name)),
                 "cores": r.core_stats,
             })
         })

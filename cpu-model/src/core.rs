@@ -524,6 +524,8 @@ pub struct Core {
     retired: u64,
     /// Timed runs: sleeping in WFI (waking costs `wfi_wake_cycles`).
     asleep: bool,
+    /// Timed runs: cycles spent stalled, by cause (a rate, not state: left out of `Hash`).
+    stalls: StallClocks,
     stale: Vec<StaleInstruction>,
     exceptions: Vec<ExceptionRecord>,
     observed: Observed,
@@ -583,6 +585,7 @@ impl std::hash::Hash for Core {
             tlbi_disturbances,
             retired: _,
             asleep,
+            stalls: _,
             stale: _,
             exceptions: _,
             observed: _,
@@ -669,6 +672,7 @@ impl Core {
             tlbi_disturbances: 0,
             retired: 0,
             asleep: false,
+            stalls: StallClocks::default(),
             stale: vec![],
             exceptions: vec![],
             observed: Observed::default(),
@@ -709,6 +713,7 @@ impl Core {
         self.tlbi_disturbances = 0;
         self.retired = 0;
         self.asleep = false;
+        self.stalls = StallClocks::default();
         self.stale.clear();
         self.exceptions.clear();
         self.observed.probe_hits.clear();
@@ -748,6 +753,11 @@ impl Core {
     /// Instructions this core has retired (a `work` compute block counts as one).
     pub fn retired(&self) -> u64 {
         self.retired
+    }
+
+    /// Cycles this core has spent stalled, by cause, up to `now` (timed runs; zero otherwise).
+    pub fn stall_cycles(&self, now: Cycle) -> StallCycles {
+        self.stalls.read(now)
     }
 
     /// Current exception level.
@@ -1093,8 +1103,31 @@ impl Core {
         }
         if env.timed {
             out.wake_at = self.next_local_time(env, now);
+            let causes = self.stall_causes(env);
+            self.stalls.update(now, causes);
         }
         out
+    }
+
+    /// What holds the pipeline up once `advance` has done all it can: a full reorder buffer
+    /// (fetch waits), a store at the head that the full store buffer will not take (retirement
+    /// waits), a barrier at the head that has not completed (retirement waits). State changes
+    /// only in `advance`, so sampling here, at each step, times every stall exactly.
+    fn stall_causes(&self, env: &Env) -> [bool; StallCycles::CAUSES] {
+        let rob_full = self.rob.len() >= env.cfg.rob_entries.max(1);
+        let (mut store_buffer_full, mut barrier) = (false, false);
+        if let Some(head) = self.rob.front() {
+            match head.inst {
+                Inst::Store { .. } => {
+                    store_buffer_full = self.lsq.buffered_stores() >= env.cfg.store_buffer_entries.max(1)
+                }
+                Inst::Dmb(_) | Inst::Dsb(_) | Inst::Isb => {
+                    barrier = !self.lsq.get(head.slot).is_some_and(|s| s.done);
+                }
+                _ => {}
+            }
+        }
+        [rob_full, store_buffer_full, barrier]
     }
 
     /// The earliest future cycle at which local work becomes possible
@@ -2227,6 +2260,51 @@ struct StoreView {
     addr_final: bool,
     data: Option<u64>,
     data_final: bool,
+}
+
+/// Cycles a core spent stalled, by cause (gem5 counts the same in its O3 CPU's
+/// `rob.fullEvents`, `lsq.sqFullEvents` and barrier stalls, as events rather than cycles).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StallCycles {
+    /// Fetch waited for room in the reorder buffer.
+    pub rob_full: Cycle,
+    /// Retirement waited with a store at the head and the store buffer full.
+    pub store_buffer_full: Cycle,
+    /// Retirement waited with an uncompleted barrier (DMB, DSB, ISB) at the head.
+    pub barrier: Cycle,
+}
+
+impl StallCycles {
+    /// Number of causes.
+    pub const CAUSES: usize = 3;
+}
+
+/// Running clocks behind [`StallCycles`]: the cycle each ongoing stall began at, and the
+/// cycles of the stalls that ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct StallClocks {
+    since: [Option<Cycle>; StallCycles::CAUSES],
+    total: [Cycle; StallCycles::CAUSES],
+}
+
+impl StallClocks {
+    fn update(&mut self, now: Cycle, stalled: [bool; StallCycles::CAUSES]) {
+        for ((since, total), stalled) in self.since.iter_mut().zip(&mut self.total).zip(stalled) {
+            match (*since, stalled) {
+                (None, true) => *since = Some(now),
+                (Some(from), false) => {
+                    *total += now.saturating_sub(from);
+                    *since = None;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn read(&self, now: Cycle) -> StallCycles {
+        let t = |k: usize| self.total[k] + self.since[k].map_or(0, |from| now.saturating_sub(from));
+        StallCycles { rob_full: t(0), store_buffer_full: t(1), barrier: t(2) }
+    }
 }
 
 fn min_opt(a: Option<Cycle>, b: Cycle) -> Option<Cycle> {

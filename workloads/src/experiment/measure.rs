@@ -139,6 +139,15 @@ pub struct CoreStats {
     pub syscalls: u64,
     /// Other synchronous exceptions (aborts, undefined instructions).
     pub other_exceptions: u64,
+    /// Cycles fetch waited for room in the reorder buffer.
+    #[serde(default)]
+    pub rob_full_cycles: u64,
+    /// Cycles retirement waited with a store at the head and the store buffer full.
+    #[serde(default)]
+    pub store_buffer_full_cycles: u64,
+    /// Cycles retirement waited with an uncompleted barrier (DMB, DSB, ISB) at the head.
+    #[serde(default)]
+    pub barrier_stall_cycles: u64,
 }
 
 /// Latency of one kind of housekeeping operation, as its CPU timed it.
@@ -467,6 +476,7 @@ fn core_stats(m: &Machine, end: Cycle) -> Vec<CoreStats> {
                     ExceptionKind::Sync { .. } => other += 1,
                 }
             }
+            let stalls = core.stall_cycles(end);
             CoreStats {
                 cpu: c,
                 committed_insts: core.retired(),
@@ -489,6 +499,9 @@ fn core_stats(m: &Machine, end: Cycle) -> Vec<CoreStats> {
                 irqs_taken: irqs,
                 syscalls: svcs,
                 other_exceptions: other,
+                rob_full_cycles: stalls.rob_full,
+                store_buffer_full_cycles: stalls.store_buffer_full,
+                barrier_stall_cycles: stalls.barrier,
             }
         })
         .collect()
