@@ -29,6 +29,8 @@ use workloads::tlbi_bench::MprotectBench;
 
 use crate::config::Config;
 
+pub mod measured;
+
 /// Why a calibration run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CalibrateError {
@@ -114,6 +116,9 @@ pub struct Report {
     pub clock_mhz: u64,
     /// The figures.
     pub figures: Vec<Figure>,
+    /// The reference values are the user's own measurements (`--measured`), not published ones.
+    #[serde(skip)]
+    pub measured: bool,
 }
 
 /// Which figures a configuration reproduces: the IPI ratio family for an
@@ -126,15 +131,7 @@ pub fn run(name: &str, cfg: &Config) -> Result<Report, CalibrateError> {
         .and_then(|_| ExperimentConfig::cycles("machine.clock_mhz", 100_000, m.clock_mhz))
         .map_err(ExperimentError::from)?;
     let cpus = m.topology.sockets * m.topology.clusters_per_socket * m.topology.cores_per_cluster;
-    // Norov's "Normal IPI" targets the first online CPU other than the
-    // sender, Linux's CPU 1: on ThunderX2 another physical core (MPIDR
-    // 0x100), which is the next cluster here when clusters are small (SMT
-    // siblings, Arm core pairs); on a mesh or a large cluster, the next core.
-    let target = if m.topology.cores_per_cluster <= 4 && m.topology.clusters_per_socket > 1 {
-        m.topology.cores_per_cluster
-    } else {
-        1
-    };
+    let target = ipi_target(cfg);
     let unicast = IpiBench::unicast(0, target, 12).run(m, &cfg.kernel)?;
     let rt = unicast.steady_mean();
     let mut figures = vec![];
@@ -184,7 +181,16 @@ pub fn run(name: &str, cfg: &Config) -> Result<Report, CalibrateError> {
         figures.extend(mprotect_slowdown(cfg)?);
     }
     figures.extend(rteval_ipis(cfg)?);
-    Ok(Report { config: name.into(), cpus, clock_mhz: m.clock_mhz, figures })
+    Ok(Report { config: name.into(), cpus, clock_mhz: m.clock_mhz, figures, measured: false })
+}
+
+/// The target of the unicast IPI benchmark. Norov's "Normal IPI" targets the first online CPU
+/// other than the sender, Linux's CPU 1: on ThunderX2 another physical core (MPIDR 0x100), which
+/// is the next cluster here when clusters are small (SMT siblings, Arm core pairs); on a mesh or a
+/// large cluster, the next core.
+fn ipi_target(cfg: &Config) -> usize {
+    let t = &cfg.machine.topology;
+    if t.cores_per_cluster <= 4 && t.clusters_per_socket > 1 { t.cores_per_cluster } else { 1 }
 }
 
 /// Runs one isolation experiment per protocol (in parallel; each run is
@@ -201,6 +207,21 @@ fn experiments(cfg: &Config, run: &ExperimentConfig, protocols: &[Protocol]) -> 
 /// penalty is the entry hook's own (barrier, ISB, whole-TLB flush) and the
 /// TLB refills that follow.
 fn entry_penalty(cfg: &Config) -> Result<Figure, CalibrateError> {
+    let (base, deferred, how) = getpid_stock_and_deferred(cfg)?;
+    Ok(Figure::new(
+        "getpid() entry penalty of the deferred kernel TLB flush",
+        CT_SERIES,
+        "ns",
+        (3.0 + 570.0) / 2.0,
+        (3.0, 570.0),
+        deferred - base,
+        format!("{how}; published 770 → 1340 (E5-2699), 1040 → 1320 (E7-8890), 270 → 273 (Gold 6248)"),
+    ))
+}
+
+/// Mean getpid() time on isolated CPUs (ns) under the stock kernel and under the deferred
+/// protocol, and how they were obtained.
+fn getpid_stock_and_deferred(cfg: &Config) -> Result<(f64, f64, String), CalibrateError> {
     let run = ExperimentConfig {
         cpus: 8.min(cfg.run.cpus),
         isolated: 4.min(cfg.run.cpus - 1),
@@ -219,19 +240,12 @@ fn entry_penalty(cfg: &Config) -> Result<Figure, CalibrateError> {
     };
     let r = experiments(cfg, &run, &[Protocol::Broadcast, Protocol::Deferred])?;
     let (base, deferred) = (&r[0].syscalls.all, &r[1].syscalls.all);
-    Ok(Figure::new(
-        "getpid() entry penalty of the deferred kernel TLB flush",
-        CT_SERIES,
-        "ns",
-        (3.0 + 570.0) / 2.0,
-        (3.0, 570.0),
-        deferred.mean - base.mean,
-        format!(
-            "getpid() {:.0} → {:.0} ns (SVC to ERET, mean of {} calls on {} isolated CPUs, stock kernel → deferred \
-             protocol); published 770 → 1340 (E5-2699), 1040 → 1320 (E7-8890), 270 → 273 (Gold 6248)",
-            base.mean, deferred.mean, deferred.count, run.isolated
-        ),
-    ))
+    let how = format!(
+        "getpid() {:.0} → {:.0} ns (SVC to ERET, mean of {} calls on {} isolated CPUs, stock kernel → deferred \
+         protocol)",
+        base.mean, deferred.mean, deferred.count, run.isolated
+    );
+    Ok((base.mean, deferred.mean, how))
 }
 
 /// A job next to an mprotect() loop on its sibling CPU, and the loop's
@@ -362,8 +376,12 @@ pub fn to_text(reports: &[Report]) -> String {
             out += &format!("  {}\n", f.name);
             out += &format!("    source     {}\n", f.source);
             out += &format!(
-                "    published  {:.2} {}   (agreement: {:.2}–{:.2})\n",
-                f.published, f.unit, f.accept.0, f.accept.1
+                "    {}  {:.2} {}   (agreement: {:.2}–{:.2})\n",
+                if r.measured { "measured " } else { "published" },
+                f.published,
+                f.unit,
+                f.accept.0,
+                f.accept.1
             );
             out += &format!("    simulated  {:.2} {}   {}\n", f.simulated, f.unit, f.how);
             let ratio = f.ratio.map_or("-".to_string(), |r| format!("{r:.2}"));

@@ -398,9 +398,16 @@ struct Overrides {
 
 #[derive(clap::Args)]
 struct CalibrateArgs {
-    /// Only this preset (default: every preset).
+    /// Only this preset (default: every preset; with --measured, the defaults unless given).
     #[arg(long)]
     preset: Option<String>,
+    /// Your own measurements (TOML: [ipi] unicast_round_trip_ns, unicast_delivery_ns,
+    /// broadcast_ns; [entry] getpid_ns, penalty_ns; [mprotect] call_us, sibling_slowdown_percent;
+    /// [osnoise] ipi_noise_us, tlb_flush_noise_us; each a number, agreeing from half to twice it,
+    /// or { value = V, accept = [LO, HI] }), compared with the simulated machine --preset,
+    /// --config and --set describe.
+    #[arg(long, value_name = "FILE.toml")]
+    measured: Option<PathBuf>,
     #[command(flatten)]
     overrides: Overrides,
     /// Print the report as JSON.
@@ -1613,6 +1620,9 @@ fn checked_clock(
 }
 
 fn calibrate(a: CalibrateArgs) -> ExitCode {
+    if let Some(path) = &a.measured {
+        return calibrate_measured(&a, path);
+    }
     let names: Vec<&str> = match &a.preset {
         Some(p) => vec![p.as_str()],
         None => isolsim::config::PRESETS.to_vec(),
@@ -1642,14 +1652,55 @@ fn calibrate(a: CalibrateArgs) -> ExitCode {
             }
         }
     }
-    let text = if a.json {
-        serde_json::to_string_pretty(&reports).expect("the report serialises") + "\n"
+    print_calibration(&reports, a.json)
+}
+
+/// Prints calibration reports; exit 1 if a figure does not agree (a failed check).
+fn print_calibration(reports: &[isolsim::calibrate::Report], json: bool) -> ExitCode {
+    let text = if json {
+        serde_json::to_string_pretty(reports).expect("the report serialises") + "\n"
     } else {
-        isolsim::calibrate::to_text(&reports)
+        isolsim::calibrate::to_text(reports)
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    // A figure the machine does not reproduce is a failed check.
     if reports.iter().all(|r| r.figures.iter().all(|f| f.agrees)) { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// `calibrate --measured FILE`: the user's figures against the configuration given.
+fn calibrate_measured(a: &CalibrateArgs, path: &std::path::Path) -> ExitCode {
+    let measured = match isolsim::calibrate::measured::read(path) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let loaded =
+        isolsim::config::load_with_sources(a.preset.as_deref(), a.overrides.config.as_deref(), &a.overrides.sets);
+    let cfg = match loaded.and_then(|(c, sources)| checked_clock(c, &sources)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut label = a.preset.clone().unwrap_or_else(|| "defaults".into());
+    if let Some(f) = &a.overrides.config {
+        label += &format!(" + {}", f.display());
+    }
+    for s in &a.overrides.sets {
+        label += &format!(" + {s}");
+    }
+    match isolsim::calibrate::measured::run(&path.display().to_string(), &measured, &cfg) {
+        Ok(mut r) => {
+            r.config = format!("{} against {label}", r.config);
+            print_calibration(&[r], a.json)
+        }
+        Err(e) => {
+            eprintln!("{label}: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn exec(a: ExecArgs) -> ExitCode {
