@@ -224,7 +224,7 @@ fn entry_penalty(cfg: &Config) -> Result<Figure, CalibrateError> {
 fn getpid_stock_and_deferred(cfg: &Config) -> Result<(f64, f64, String), CalibrateError> {
     let run = ExperimentConfig {
         cpus: 8.min(cfg.run.cpus),
-        isolated: 4.min(cfg.run.cpus - 1),
+        isolated: 4.min(cfg.run.cpus - 1).into(),
         duration_us: 2_000,
         activity: ActivityConfig {
             text_patch_per_s: 0.0,

@@ -345,12 +345,14 @@ pub fn to_text(c: &Comparison) -> String {
     let time = if early.is_empty() { "simulated" } else { "configured" };
     let _ = writeln!(
         o,
-        "isolsim run: {}; {} CPUs, {} isolated ({}-{}), {} µs {time}, seed {}",
+        "isolsim run: {}; {} CPUs, {} isolated ({}), {} µs {time}, seed {}",
         c.preset,
         r.cpus,
-        r.isolated,
-        r.cpus - r.isolated,
-        r.cpus - 1,
+        r.isolated.count(),
+        match &r.isolated {
+            workloads::experiment::IsolatedCpus::Last(n) => format!("{}-{}", r.cpus.saturating_sub(*n), r.cpus - 1),
+            list => list.to_string(),
+        },
         r.duration_us,
         c.seed
     );

@@ -24,7 +24,7 @@
 //! use isolsim::workloads::kernel::Protocol;
 //!
 //! let cfg = isolsim::config::preset("arm64-server").unwrap();
-//! let run = ExperimentConfig { cpus: 16, isolated: 4, duration_us: 2_000, ..cfg.run.clone() };
+//! let run = ExperimentConfig { cpus: 16, isolated: 4.into(), duration_us: 2_000, ..cfg.run.clone() };
 //! let exp = Experiment::build(&cfg.machine, &cfg.kernel, &run, Protocol::Deferred, 1).unwrap();
 //! let report = exp.run().unwrap(); // or run_with_progress(|now, end| …) for a progress bar
 //! let per_s = isolsim::experiment::noise_us_per_s(&report).unwrap();

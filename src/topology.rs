@@ -33,21 +33,21 @@ impl Role {
     }
 }
 
-/// The role of each of the machine's `cores` under `cfg.run`: generators first, isolated CPUs
-/// last, as the experiment lays them out.
+/// The role of each of the machine's `cores` under `cfg.run`, as the experiment lays them out:
+/// `run.isolated`'s CPUs isolated, the first other ones generating activity, the rest idle.
 pub fn roles(cfg: &Config, cores: usize) -> Vec<Role> {
     let run = &cfg.run;
-    let first_isolated = run.cpus.saturating_sub(run.isolated);
+    let isolated = run.isolated.cpus(run.cpus);
+    let mut housekeeping = 0;
     (0..cores)
         .map(|c| {
             if c >= run.cpus {
                 Role::Unused
-            } else if c >= first_isolated {
+            } else if isolated.binary_search(&c).is_ok() {
                 Role::Isolated
-            } else if c < run.activity.generators {
-                Role::Generator
             } else {
-                Role::Idle
+                housekeeping += 1;
+                if housekeeping <= run.activity.generators { Role::Generator } else { Role::Idle }
             }
         })
         .collect()

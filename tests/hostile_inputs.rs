@@ -59,7 +59,7 @@ fn a_replayed_run_whose_mmu_cannot_be_built_is_refused_with_the_key() {
     use isolsim::workloads::protocol::ProtocolFile;
     let mut machine = MachineConfig::default();
     machine.tlb.page_bytes = 4097;
-    let run = ExperimentConfig { cpus: 4, isolated: 1, ..ExperimentConfig::default() };
+    let run = ExperimentConfig { cpus: 4, isolated: 1.into(), ..ExperimentConfig::default() };
     let p = ProtocolFile::builtin(Protocol::Deferred);
     let e = Experiment::build_with_protocol(&machine, &KernelConfig::default(), &run, &p, 1).err().expect("refused");
     assert!(e.to_string().contains("page_bytes = 4097 is not a power of two"), "{e}");
@@ -78,7 +78,8 @@ fn a_run_with_a_million_scheduled_operations_builds_in_linear_time() {
     use isolsim::workloads::experiment::{Experiment, ExperimentConfig};
     use isolsim::workloads::kernel::{KernelConfig, Protocol};
     let activity = ActivityConfig { vmalloc_per_s: 2_147_483_647.0, generators: 1, ..ActivityConfig::default() };
-    let run = ExperimentConfig { cpus: 2, isolated: 1, duration_us: 400, activity, ..ExperimentConfig::default() };
+    let run =
+        ExperimentConfig { cpus: 2, isolated: 1.into(), duration_us: 400, activity, ..ExperimentConfig::default() };
     let began = std::time::Instant::now();
     Experiment::build(&MachineConfig::default(), &KernelConfig::default(), &run, Protocol::Broadcast, 1)
         .expect("builds");
@@ -90,7 +91,7 @@ fn isolated_cpus_that_overflow_the_cpu_count_are_refused() {
     // A replay file's run with `"isolated": 18446744073709551615` overflowed `generators +
     // isolated` in the configuration check (a panic with overflow checks, a wrong sum without).
     use isolsim::workloads::experiment::ExperimentConfig;
-    let run = ExperimentConfig { isolated: usize::MAX, ..ExperimentConfig::default() };
+    let run = ExperimentConfig { isolated: usize::MAX.into(), ..ExperimentConfig::default() };
     let e = run.validate().expect_err("refused");
     assert_eq!(e.keys, ["cpus", "isolated", "activity.generators"]);
 }

@@ -301,7 +301,7 @@ fn bad_protocol_and_bad_keys_exit_2() {
 fn deterministic_across_threads() {
     let mut cfg = isolsim::config::preset("arm64-server").unwrap();
     cfg.run.cpus = 16;
-    cfg.run.isolated = 4;
+    cfg.run.isolated = 4.into();
     cfg.run.duration_us = 2000;
     let json = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -327,5 +327,83 @@ fn default_run_exercises_every_ordering_safely() {
         if r.protocol != Protocol::Broadcast {
             assert!(r.orderings.all_occurred(), "{:?}: {:?}", r.protocol, r.orderings);
         }
+    }
+}
+
+/// `run.isolated` as a `nohz_full=` cpulist: the same machine as a count when the list is the
+/// last CPUs, and otherwise those CPUs isolated, with the generators the first CPUs left.
+#[test]
+fn isolated_cpus_can_be_given_as_a_nohz_full_cpulist() {
+    let json = |isolated: &str| {
+        let set = format!("run.isolated={isolated}");
+        let out = isolsim(&[
+            "run",
+            "--json",
+            "--no-host-stats",
+            "--protocol",
+            "broadcast",
+            "--set",
+            "run.cpus=16",
+            "--set",
+            &set,
+            "--set",
+            "run.duration_us=1500",
+        ]);
+        assert!(out.status.success(), "{isolated}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let cpus_of = |v: &serde_json::Value| -> Vec<u64> {
+        v["reports"][0]["isolated"].as_array().unwrap().iter().map(|r| r["cpu"].as_u64().unwrap()).collect()
+    };
+    // The last four CPUs by count or by list: the same run.
+    let (count, list) = (json("4"), json("12-15"));
+    assert_eq!(count["reports"], list["reports"]);
+    assert_eq!(cpus_of(&count), [12, 13, 14, 15]);
+    // Anywhere else: those CPUs run the isolated task; the first four others generate activity.
+    let spread = json("nohz_full=0-1,8,14");
+    assert_eq!(cpus_of(&spread), [0, 1, 8, 14]);
+    // Who sends: per-core statistics of the same run.
+    let d = tempfile::tempdir().unwrap();
+    let stats = d.path().join("stats.json");
+    let out = isolsim(&[
+        "run",
+        "--no-host-stats",
+        "--protocol",
+        "broadcast",
+        "--set",
+        "run.cpus=16",
+        "--set",
+        "run.isolated=nohz_full=0-1,8,14",
+        "--set",
+        "run.duration_us=1500",
+        "--stats",
+        stats.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let stats: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let senders: Vec<u64> = stats[0]["cores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ipis_sent"].as_u64().unwrap() + c["tlbis_sent"].as_u64().unwrap() > 0)
+        .map(|c| c["cpu"].as_u64().unwrap())
+        .collect();
+    assert!(!senders.is_empty() && senders.iter().all(|c| [2, 3, 4, 5].contains(c)), "senders on {senders:?}");
+    let isolated_noise: f64 =
+        spread["reports"][0]["isolated"].as_array().unwrap().iter().map(|r| r["noise_ns"].as_f64().unwrap()).sum();
+    assert!(isolated_noise > 0.0, "the kicks reach the listed CPUs");
+
+    // Lists that do not fit the run are refused before anything runs.
+    for (bad, want) in [
+        ("4-20", "names CPU 20, but the run has cpus = 16"),
+        ("7-4", "a range runs from low to high"),
+        ("0-13", "4 housekeeping generators + 14 isolated CPUs do not fit in cpus = 16"),
+    ] {
+        let set = format!("run.isolated={bad}");
+        let out = isolsim(&["run", "--set", "run.cpus=16", "--set", &set]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{bad}: {err}");
     }
 }

@@ -7,7 +7,7 @@ use workloads::kernel::{self, KernelConfig, Protocol};
 
 fn small(protocol: Protocol, seed: u64) -> Report {
     let machine = MachineConfig::default();
-    let run = ExperimentConfig { cpus: 8, isolated: 2, duration_us: 3_000, ..ExperimentConfig::default() };
+    let run = ExperimentConfig { cpus: 8, isolated: 2.into(), duration_us: 3_000, ..ExperimentConfig::default() };
     Experiment::build(&machine, &KernelConfig::default(), &run, protocol, seed).unwrap().run().unwrap()
 }
 
@@ -45,7 +45,7 @@ fn bad_shapes_are_rejected_with_a_reason() {
     let too_many = ExperimentConfig { cpus: 64, ..ExperimentConfig::default() };
     let e = Experiment::build(&machine, &KernelConfig::default(), &too_many, Protocol::Broadcast, 1).err().unwrap();
     assert!(e.to_string().contains("cpus = 64"), "{e}");
-    let crowded = ExperimentConfig { cpus: 8, isolated: 6, ..ExperimentConfig::default() };
+    let crowded = ExperimentConfig { cpus: 8, isolated: 6.into(), ..ExperimentConfig::default() };
     let e = Experiment::build(&machine, &KernelConfig::default(), &crowded, Protocol::Broadcast, 1).err().unwrap();
     assert!(e.to_string().contains("do not fit"), "{e}");
 }
@@ -63,7 +63,7 @@ fn safety_check_catches_an_entry_hook_without_the_deferred_flush() {
     let broken = deferred.replace(flush, "        NOP\n");
     let mut files = kernel::files(Protocol::Deferred);
     files[4].1 = &broken;
-    let run = ExperimentConfig { cpus: 8, isolated: 2, duration_us: 3_000, ..ExperimentConfig::default() };
+    let run = ExperimentConfig { cpus: 8, isolated: 2.into(), duration_us: 3_000, ..ExperimentConfig::default() };
     for seed in 1..=3 {
         let exp = Experiment::build_with_kernel(
             &MachineConfig::default(),

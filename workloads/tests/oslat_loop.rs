@@ -9,7 +9,7 @@ use workloads::experiment::{Experiment, ExperimentConfig, Report};
 use workloads::kernel::{KernelConfig, Protocol};
 
 fn oslat_config(us: u64) -> ExperimentConfig {
-    let mut run = ExperimentConfig { cpus: 8, isolated: 2, duration_us: us, ..ExperimentConfig::default() };
+    let mut run = ExperimentConfig { cpus: 8, isolated: 2.into(), duration_us: us, ..ExperimentConfig::default() };
     run.activity.task_loop = TaskLoop::Oslat;
     run
 }

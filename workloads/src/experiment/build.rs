@@ -302,8 +302,12 @@ impl Experiment {
         let nop = sys.code_mut().encode(Inst::Nop);
         let branch = sys.code_mut().encode(Inst::B { target: key_on });
 
+        // Housekeeping CPUs are the ones not isolated; the first of them generate the activity.
+        let isolated: Vec<usize> = run.isolated.cpus(cpus);
+        let housekeeping: Vec<usize> = (0..cpus).filter(|c| isolated.binary_search(c).is_err()).collect();
         let mut generators = vec![];
         for (g, arrivals) in per_gen.iter().enumerate() {
+            let cpu = housekeeping[g];
             let sched = sys.alloc(&format!("HK_SCHEDULE{g}"), HK_ENTRY * (arrivals.len() as u64 + 1));
             // Each entry's words, set in one merge: a schedule may hold a million entries.
             let mut words = Vec::with_capacity(4 * arrivals.len());
@@ -326,17 +330,16 @@ impl Experiment {
             }
             sys.poke_all(words);
             let log = sys.alloc(&format!("HK_LOG{g}"), HK_LOG * (arrivals.len() as u64 + 1));
-            sys.set_reg(g, Reg::x(19), sched);
-            sys.set_reg(g, Reg::x(20), log);
-            sys.start(g, "housekeeping", 1, 0xf)?;
-            generators.push((g, log, arrivals.len()));
+            sys.set_reg(cpu, Reg::x(19), sched);
+            sys.set_reg(cpu, Reg::x(20), log);
+            sys.start(cpu, "housekeeping", 1, 0xf)?;
+            generators.push((cpu, log, arrivals.len()));
         }
-        for g in act.generators..cpus {
-            sys.start(g, "cpu_idle", 1, 0xf)?;
+        for &c in &housekeeping[act.generators..] {
+            sys.start(c, "cpu_idle", 1, 0xf)?;
         }
         // The isolated tasks' system-call tables (and oslat histograms) live in user memory.
         let user_data_start = sys.alloc_aligned("USER_DATA", 0, page);
-        let isolated: Vec<usize> = (cpus - run.isolated..cpus).collect();
         let mut histograms = vec![];
         for &c in &isolated {
             let words = match act.task_loop {

@@ -25,7 +25,7 @@
 //!
 //! // The default machine has 8 cores: a quick look with 2 isolated, 2 ms.
 //! let machine = MachineConfig::default();
-//! let run = ExperimentConfig { cpus: 8, isolated: 2, duration_us: 2_000, ..ExperimentConfig::default() };
+//! let run = ExperimentConfig { cpus: 8, isolated: 2.into(), duration_us: 2_000, ..ExperimentConfig::default() };
 //! let exp = Experiment::build(&machine, &KernelConfig::default(), &run, Protocol::Deferred, 1).unwrap();
 //! let report = exp.run().unwrap();
 //! assert!(report.safety.violations.is_empty());
@@ -35,12 +35,14 @@
 
 mod build;
 pub mod chrome_trace;
+mod cpus;
 mod measure;
 pub mod oslat;
 mod safety;
 mod trace;
 
 pub use build::{Experiment, ExperimentError, ExperimentLayout};
+pub use cpus::IsolatedCpus;
 pub use measure::{
     CoreStats, HistogramBucket, IsolatedRow, NOISE_BUCKET_NS, NoiseBucket, OpLatency, Report, SubUsBucket, SyscallStats,
 };
@@ -58,9 +60,11 @@ pub struct ExperimentConfig {
     /// CPUs the experiment uses (the first ones of the machine's topology; the default, 8, is
     /// the whole default machine; the presets use more).
     pub cpus: usize,
-    /// Isolated CPUs (the last ones), each running an isolated polling task (default 2, with the
-    /// default 4 housekeeping generators on 8 CPUs).
-    pub isolated: usize,
+    /// Isolated CPUs, each running an isolated polling task: a count, the last CPUs of the run
+    /// (default 2, with the default 4 housekeeping generators on 8 CPUs), or a Linux cpulist as
+    /// for `nohz_full=` ("4-7,12-15"). Housekeeping generators are the first CPUs not isolated.
+    #[schemars(with = "cpus::IsolatedRepr")]
+    pub isolated: IsolatedCpus,
     /// Simulated time, in microseconds.
     pub duration_us: u64,
     /// osnoise's sampling period for MaxNoise (the most noise within one period), in microseconds
@@ -76,7 +80,7 @@ impl Default for ExperimentConfig {
     fn default() -> Self {
         ExperimentConfig {
             cpus: 8,
-            isolated: 2,
+            isolated: IsolatedCpus::Last(2),
             duration_us: 100_000,
             osnoise_period_us: 1_000,
             stop_on_violation: true,
@@ -99,16 +103,24 @@ impl ExperimentConfig {
     pub fn validate(&self) -> Result<(), sim::Invalid> {
         self.activity.validate().map_err(|e| e.under("activity"))?;
         let bad = |keys: &[&str], m: String| Err(sim::Invalid::new(keys, m));
-        if self.isolated == 0 {
+        if self.isolated.count() == 0 {
             return bad(&["isolated"], "isolated = 0: the experiment needs at least one isolated CPU".into());
         }
+        if let Some(top) = self.isolated.highest_listed().filter(|&c| c >= self.cpus) {
+            return bad(
+                &["isolated", "cpus"],
+                format!("isolated = \"{}\" names CPU {top}, but the run has cpus = {}", self.isolated, self.cpus),
+            );
+        }
         // Checked: both are the user's, and a replay file may hold any count.
-        if self.activity.generators.checked_add(self.isolated).is_none_or(|n| n > self.cpus) {
+        if self.activity.generators.checked_add(self.isolated.count()).is_none_or(|n| n > self.cpus) {
             return bad(
                 &["cpus", "isolated", "activity.generators"],
                 format!(
                     "{} housekeeping generators + {} isolated CPUs do not fit in cpus = {}",
-                    self.activity.generators, self.isolated, self.cpus
+                    self.activity.generators,
+                    self.isolated.count(),
+                    self.cpus
                 ),
             );
         }

@@ -199,7 +199,7 @@ impl Fuzz {
         k.call_setup_cycles = scale(&mut r, k.call_setup_cycles, 0.25, 2.0);
         let mut run = ExperimentConfig {
             cpus: c.cpus,
-            isolated: c.cpus - 1,
+            isolated: (c.cpus - 1).into(),
             duration_us: c.duration_us,
             osnoise_period_us: c.duration_us.min(1000),
             stop_on_violation: true,
