@@ -452,6 +452,14 @@ struct TopologyArgs {
     /// with its latency).
     #[arg(long)]
     dot: bool,
+    /// Describe a real machine instead: read `lstopo --of xml`'s output, or a copy of
+    /// /sys/devices/system/cpu (a directory), and print its [machine.topology] section.
+    #[arg(long, value_name = "FILE|DIR")]
+    import: Option<PathBuf>,
+    /// With --import: the machine's nohz_full= cpulist (Linux CPU numbers), printed as the
+    /// [run] isolated list in simulated CPU numbers.
+    #[arg(long, value_name = "CPULIST", requires = "import")]
+    nohz_full: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -1742,6 +1750,9 @@ fn config(a: ConfigArgs) -> ExitCode {
 }
 
 fn topology(a: TopologyArgs) -> ExitCode {
+    if let Some(path) = &a.import {
+        return topology_import(path, a.nohz_full.as_deref());
+    }
     let cfg = match isolsim::config::load_for_run(Some(&a.preset), a.overrides.config.as_deref(), &a.overrides.sets) {
         Ok(c) => c,
         Err(e) => {
@@ -1768,6 +1779,40 @@ fn topology(a: TopologyArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `topology --import`: a real machine's [machine.topology] (and [run] isolated) sections.
+fn topology_import(path: &std::path::Path, nohz_full: Option<&str>) -> ExitCode {
+    let m = match isolsim::topology::import::import(path) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut text = m.to_toml(&path.display().to_string());
+    if let Some(list) = nohz_full {
+        let linux = match list.parse::<isolsim::workloads::experiment::IsolatedCpus>() {
+            Ok(isolsim::workloads::experiment::IsolatedCpus::List(l)) => l,
+            Ok(_) => unreachable!("a string parses as a list"),
+            Err(e) => {
+                eprintln!("--nohz-full {list}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        if let Some(c) = linux.iter().find(|&&c| !m.linux.iter().flatten().any(|&x| x == c)) {
+            eprintln!("--nohz-full {list}: CPU {c} is not in {}", path.display());
+            return ExitCode::from(2);
+        }
+        let sim = m.simulated_cpus(&linux);
+        text += &format!(
+            "\n# nohz_full={list}, in simulated CPU numbers\n[run]\ncpus = {}\nisolated = \"{}\"\n",
+            m.linux.len(),
+            isolsim::workloads::experiment::IsolatedCpus::List(sim)
+        );
+    }
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
 }
 
 /// The machine's topology graph in DOT.

@@ -9,6 +9,8 @@ use workloads::experiment::Experiment;
 
 use crate::config::Config;
 
+pub mod import;
+
 /// What `isolsim run` does with a core.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Role {

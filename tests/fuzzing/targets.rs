@@ -229,6 +229,20 @@ pub fn all(generated: &[(&str, Files)]) -> Vec<Target> {
             run: define_reader(),
             bounded: 400,
         },
+        Target {
+            name: "measured",
+            ext: "toml",
+            corpus: Corpus::new(Shape::Toml, measured_seeds()),
+            run: measured_reader(),
+            bounded: 400,
+        },
+        Target {
+            name: "hwloc",
+            ext: "xml",
+            corpus: Corpus::new(Shape::Text, hwloc_seeds()),
+            run: hwloc_reader(),
+            bounded: 400,
+        },
     ];
     // The formats without a file made for them this time are left out.
     all.retain(|t| !t.corpus.files.is_empty());
@@ -522,5 +536,75 @@ fn define_reader() -> Reader {
         };
         let r = sc.prepare(&cfg, &[(name.to_string(), value.to_string())]);
         verdict(r, |m| in_value(m) || scenario_rule(m, NAME, &text, &dir))
+    })
+}
+
+/// `calibrate --measured` files: every key, plain and banded.
+fn measured_seeds() -> Vec<(String, Vec<u8>)> {
+    let all = "name = \"mine\"\nsource = \"ipi_benchmark\"\n[ipi]\nunicast_round_trip_ns = 1450\n\
+               unicast_delivery_ns = 900\nbroadcast_ns = { value = 25000, accept = [20000, 30000] }\n[entry]\n\
+               getpid_ns = 770\npenalty_ns = 570\n[mprotect]\ncall_us = 3.0\nsibling_slowdown_percent = 25.6\n\
+               [osnoise]\nipi_noise_us = 4.5\ntlb_flush_noise_us = { value = 1.2, accept = [0.5, 2.0] }\n";
+    let few = "[osnoise]\nipi_noise_us = 4.5\n[entry]\npenalty_ns = { value = 300, accept = [3, 570] }\n";
+    vec![("all.toml".into(), all.as_bytes().to_vec()), ("few.toml".into(), few.as_bytes().to_vec())]
+}
+
+/// The `--measured` reader (parsing and checking; the simulated side is the calibration's).
+fn measured_reader() -> Reader {
+    const NAME: &str = "fuzz.toml";
+    text_reader(NAME, |_, t| verdict(isolsim::calibrate::measured::parse(NAME, t), |m| at(m, NAME, t)))
+}
+
+/// hwloc XML in the shapes lstopo writes: 2.x (typed caches, Groups, a DTD line) and 1.x
+/// (`Socket`, `Cache` with a depth).
+fn hwloc_seeds() -> Vec<(String, Vec<u8>)> {
+    let mut two = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE topology SYSTEM \"hwloc2.dtd\">\n\
+         <topology version=\"2.0\">\n<object type=\"Machine\" os_index=\"0\">\n",
+    );
+    for p in 0..2 {
+        two += &format!("<object type=\"Package\" os_index=\"{p}\"><object type=\"L3Cache\" depth=\"3\">\n");
+        for g in 0..2 {
+            two += "<object type=\"Group\"><object type=\"L2Cache\" depth=\"2\">\n";
+            for c in 0..2 {
+                let n = 4 * p + 2 * g + c;
+                two += &format!(
+                    "<object type=\"Core\" os_index=\"{n}\"><object type=\"PU\" os_index=\"{n}\"/></object>\n"
+                );
+            }
+            two += "</object></object>\n";
+        }
+        two += "</object></object>\n";
+    }
+    two += "</object>\n</topology>\n";
+    let mut one = String::from("<?xml version=\"1.0\"?>\n<topology>\n<object type=\"Machine\">\n");
+    for p in 0..2 {
+        one += &format!("<object type=\"Socket\" os_index=\"{p}\"><object type=\"Cache\" depth=\"3\">\n");
+        for c in 0..2 {
+            let n = 2 * p + c;
+            one += &format!(
+                "<object type=\"Core\" os_index=\"{c}\"><object type=\"PU\" os_index=\"{n}\"/>\
+                 <object type=\"PU\" os_index=\"{}\"/></object>\n",
+                n + 4
+            );
+        }
+        one += "</object></object>\n";
+    }
+    one += "</object>\n</topology>\n";
+    vec![("two.xml".into(), two.into_bytes()), ("one.xml".into(), one.into_bytes())]
+}
+
+/// `topology --import FILE.xml`. A syntax error is positioned; a machine the regular shape
+/// cannot describe is a property of the whole file, named but not positioned.
+fn hwloc_reader() -> Reader {
+    text_reader("fuzz.xml", |bytes, _| {
+        let d = tempfile::tempdir().expect("a temporary directory");
+        let path = d.path().join("fuzz.xml");
+        std::fs::write(&path, bytes).expect("written");
+        let name = path.display().to_string();
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        verdict(isolsim::topology::import::import(&path), |m| {
+            m.starts_with(&format!("{name}: ")) || (m.contains(": not hwloc XML") && at(m, &name, &text))
+        })
     })
 }
