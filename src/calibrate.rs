@@ -25,7 +25,7 @@ use workloads::activity::{ActivityConfig, UserSyscall};
 use workloads::experiment::{Experiment, ExperimentConfig, ExperimentError, IsolatedRow, Report as RunReport};
 use workloads::ipi::{BenchError, IpiBench};
 use workloads::kernel::{Protocol, TlbScheme};
-use workloads::tlbi_bench::MprotectBench;
+use workloads::tlbi_bench::{MprotectBench, MprotectRun};
 
 use crate::config::Config;
 
@@ -130,7 +130,7 @@ pub fn run(name: &str, cfg: &Config) -> Result<Report, CalibrateError> {
     ExperimentConfig::check_clock(m.clock_mhz)
         .and_then(|_| ExperimentConfig::cycles("machine.clock_mhz", 100_000, m.clock_mhz))
         .map_err(ExperimentError::from)?;
-    let cpus = m.topology.sockets * m.topology.clusters_per_socket * m.topology.cores_per_cluster;
+    let cpus = m.topology.num_cores();
     let target = ipi_target(cfg);
     let unicast = IpiBench::unicast(0, target, 12).run(m, &cfg.kernel)?;
     let rt = unicast.steady_mean();
@@ -252,11 +252,7 @@ fn getpid_stock_and_deferred(cfg: &Config) -> Result<(f64, f64, String), Calibra
 /// call time, on a machine whose TLB invalidations are broadcast.
 fn mprotect_slowdown(cfg: &Config) -> Result<Vec<Figure>, CalibrateError> {
     let m = &cfg.machine;
-    let bench = MprotectBench {
-        job_cycles: 39_000 * m.clock_mhz, // 39 ms, ThunderX2's job alone
-        ..MprotectBench::sibling(0, 1)
-    };
-    let (slowdown, alone, loaded) = bench.slowdown(m, &cfg.kernel)?;
+    let (slowdown, alone, loaded) = mprotect_bench(cfg)?;
     let ms = |c: u64| c as f64 / m.clock_mhz as f64 / 1000.0;
     let published = 49.0 / 39.0 - 1.0;
     Ok(vec![
@@ -284,6 +280,13 @@ fn mprotect_slowdown(cfg: &Config) -> Result<Vec<Figure>, CalibrateError> {
             ),
         ),
     ])
+}
+
+/// The mprotect() benchmark both calibrations run: CPU 0's 39 ms job (ThunderX2's job alone),
+/// alone and next to CPU 1's mprotect() loop. Returns the slowdown and the two runs.
+fn mprotect_bench(cfg: &Config) -> Result<(f64, MprotectRun, MprotectRun), CalibrateError> {
+    let bench = MprotectBench { job_cycles: 39_000 * cfg.machine.clock_mhz, ..MprotectBench::sibling(0, 1) };
+    Ok(bench.slowdown(&cfg.machine, &cfg.kernel)?)
 }
 
 /// Six hours of rteval-like housekeeping activity against isolated CPUs

@@ -440,7 +440,8 @@ fn schema_json<T: schemars::JsonSchema + 'static>() -> std::sync::Arc<Json> {
         .clone()
 }
 
-fn read(path: &Path) -> Result<(String, String), ConfigError> {
+/// A TOML file's name (for errors) and text, bounded and UTF-8 checked.
+pub(crate) fn read(path: &Path) -> Result<(String, String), ConfigError> {
     let name = path.display().to_string();
     match workloads::input::read_text_at_most(path, workloads::input::MAX_TOML_BYTES) {
         Ok(text) => Ok((name, text)),

@@ -349,10 +349,7 @@ pub fn to_text(c: &Comparison) -> String {
         c.preset,
         r.cpus,
         r.isolated.count(),
-        match &r.isolated {
-            workloads::experiment::IsolatedCpus::Last(n) => format!("{}-{}", r.cpus.saturating_sub(*n), r.cpus - 1),
-            list => list.to_string(),
-        },
+        workloads::experiment::IsolatedCpus::List(r.isolated.cpus(r.cpus)),
         r.duration_us,
         c.seed
     );

@@ -1792,9 +1792,8 @@ fn topology_import(path: &std::path::Path, nohz_full: Option<&str>) -> ExitCode 
     };
     let mut text = m.to_toml(&path.display().to_string());
     if let Some(list) = nohz_full {
-        let linux = match list.parse::<isolsim::workloads::experiment::IsolatedCpus>() {
-            Ok(isolsim::workloads::experiment::IsolatedCpus::List(l)) => l,
-            Ok(_) => unreachable!("a string parses as a list"),
+        let linux = match isolsim::workloads::experiment::parse_cpulist(list) {
+            Ok(l) => l,
             Err(e) => {
                 eprintln!("--nohz-full {list}: {e}");
                 return ExitCode::from(2);

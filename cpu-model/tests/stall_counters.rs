@@ -20,7 +20,8 @@ fn stalls(text: &str, tune: impl Fn(&mut MachineConfig)) -> (u64, StallCycles) {
     let mut engine = Engine::new(Machine::new(Arc::new(cfg), Arc::new(code), &threads, FlatMemory::new()));
     let end = run(&mut engine, &[0], u64::MAX).unwrap();
     let s = engine.model().state().cores[0].stall_cycles(end);
-    assert!(s.rob_full + s.store_buffer_full + s.barrier <= 3 * end);
+    // A stall cannot outlast the run.
+    assert!([s.rob_full, s.store_buffer_full, s.barrier].iter().all(|&c| c <= end), "{s:?} in {end} cycles");
     (end, s)
 }
 

@@ -34,11 +34,10 @@
 use std::ops::Range;
 
 use serde::Deserialize;
-use workloads::activity::{ActivityConfig, UserSyscall};
+use workloads::activity::ActivityConfig;
 use workloads::experiment::{ExperimentConfig, IsolatedRow};
 use workloads::ipi::IpiBench;
 use workloads::kernel::Protocol;
-use workloads::tlbi_bench::MprotectBench;
 
 use super::{CalibrateError, Figure, Report, experiments, ipi_target};
 use crate::config::{Config, ConfigError, Spans, line_col, parse_toml};
@@ -200,9 +199,7 @@ pub fn parse(name: &str, text: &str) -> Result<Measured, ConfigError> {
 
 /// Reads and checks a `--measured` file ([`parse`]).
 pub fn read(path: &std::path::Path) -> Result<Measured, ConfigError> {
-    let name = path.display().to_string();
-    let text = workloads::input::read_text_at_most(path, workloads::input::MAX_TOML_BYTES)
-        .map_err(|e| ConfigError { file: Some(e.path), pos: e.pos, key: None, message: e.message })?;
+    let (name, text) = crate::config::read(path)?;
     parse(&name, &text)
 }
 
@@ -214,7 +211,7 @@ pub fn run(file: &str, measured: &Measured, cfg: &Config) -> Result<Report, Cali
         Some(s) => format!("{s} ({file})"),
         None => file.to_string(),
     };
-    let cpus = m.topology.sockets * m.topology.clusters_per_socket * m.topology.cores_per_cluster;
+    let cpus = m.topology.num_cores();
     let mut figures = vec![];
     let figure = |name: &str, unit: &str, measure: &Measure, simulated: f64, how: String| {
         Figure::new(name, &source, unit, measure.value(), measure.band(), simulated, how)
@@ -258,8 +255,7 @@ pub fn run(file: &str, measured: &Measured, cfg: &Config) -> Result<Report, Cali
     }
     let mp = &measured.mprotect;
     if mp.call_us.is_some() || mp.sibling_slowdown_percent.is_some() {
-        let bench = MprotectBench { job_cycles: 39_000 * m.clock_mhz, ..MprotectBench::sibling(0, 1) };
-        let (slowdown, alone, loaded) = bench.slowdown(m, &cfg.kernel)?;
+        let (slowdown, alone, loaded) = super::mprotect_bench(cfg)?;
         let how = format!(
             "CPU 1: {} calls; CPU 0's job {} → {} cycles next to them, {} broadcast invalidations received",
             loaded.calls, alone.job, loaded.job, loaded.disturbances
@@ -300,7 +296,6 @@ fn noise_per_event(cfg: &Config, text_patch: bool) -> Result<(f64, String), Cali
             munmap_per_s: 0.0,
             generators: 1,
             syscalls_per_s: 0.0,
-            syscall: UserSyscall::Getpid,
             // Long compute blocks: the loop's granularity does not change what interrupts it.
             iter_work_cycles: 1_000 * cfg.machine.clock_mhz,
             ..cfg.run.activity.clone()

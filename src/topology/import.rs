@@ -15,6 +15,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use cpu_model::topology::TopologyConfig;
+use workloads::experiment::{MAX_LISTED_CPU, parse_cpulist};
 
 /// One Linux CPU and where it sits.
 #[derive(Clone, Debug)]
@@ -27,9 +28,6 @@ struct Pu {
     /// For each grouping candidate, the CPUs of its group (None: the source does not say).
     groups: [Option<Rc<Vec<usize>>>; GROUPINGS.len()],
 }
-
-/// The most CPUs an imported machine may have (far beyond what a topology describes).
-const MAX_CPUS: usize = 1 << 16;
 
 /// Groupings a cluster may be, in the order they are tried.
 const GROUPINGS: [&str; 5] = ["cluster", "L3 cache", "die", "group", "L2 cache"];
@@ -74,14 +72,6 @@ pub fn import(path: &Path) -> Result<Imported, ImportError> {
     shape(pus).map_err(plain).map_err(err)
 }
 
-/// A Linux cpulist ("0-3,8") as CPUs.
-fn cpulist(s: &str) -> Result<Vec<usize>, String> {
-    match s.trim().parse::<workloads::experiment::IsolatedCpus>()? {
-        workloads::experiment::IsolatedCpus::List(l) => Ok(l),
-        workloads::experiment::IsolatedCpus::Last(_) => unreachable!("a string parses as a list"),
-    }
-}
-
 fn read_sysfs(dir: &Path) -> Result<Vec<Pu>, String> {
     let mut cpus: Vec<usize> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read ({e})"))?
@@ -108,7 +98,7 @@ fn read_sysfs(dir: &Path) -> Result<Vec<Pu>, String> {
             .map_err(|_| format!("cpu{n}/topology/physical_package_id is not a number"))?;
         let list = |file: &str| -> Result<Option<Vec<usize>>, String> {
             match read(&topo.join(file)) {
-                Some(s) => cpulist(&s).map(Some).map_err(|e| format!("cpu{n}/topology/{file}: {e}")),
+                Some(s) => parse_cpulist(&s).map(Some).map_err(|e| format!("cpu{n}/topology/{file}: {e}")),
                 None => Ok(None),
             }
         };
@@ -123,7 +113,10 @@ fn read_sysfs(dir: &Path) -> Result<Vec<Pu>, String> {
                 continue;
             };
             let level: u32 = level.parse().map_err(|_| format!("cpu{n}/cache/index{k}/level is not a number"))?;
-            cache.insert(level, cpulist(&shared).map_err(|e| format!("cpu{n}/cache/index{k}/shared_cpu_list: {e}"))?);
+            cache.insert(
+                level,
+                parse_cpulist(&shared).map_err(|e| format!("cpu{n}/cache/index{k}/shared_cpu_list: {e}"))?,
+            );
         }
         let groups =
             [list("cluster_cpus_list")?, cache.get(&3).cloned(), list("die_cpus_list")?, None, cache.get(&2).cloned()]
@@ -181,8 +174,8 @@ fn read_hwloc(text: &str) -> Result<Vec<Pu>, Located> {
             .attribute("os_index")
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| plain("a PU object without an os_index (the Linux CPU number)"))?;
-        if linux >= MAX_CPUS || pus.len() >= MAX_CPUS {
-            return Err(plain(&format!("more than {MAX_CPUS} CPUs: beyond any machine the simulator describes")));
+        if linux >= MAX_LISTED_CPU || pus.len() >= MAX_LISTED_CPU {
+            return Err(plain(&format!("more than {MAX_LISTED_CPU} CPUs: beyond any machine the simulator describes")));
         }
         let ancestors: Vec<roxmltree::Node> = pu.ancestors().filter(|a| a.has_tag_name("object")).collect();
         let find = |pred: &dyn Fn(&roxmltree::Node) -> bool| ancestors.iter().find(|a| pred(a)).copied();

@@ -64,8 +64,17 @@ impl IsolatedCpus {
     }
 }
 
-/// The most CPUs a cpulist may name (the largest machine a topology describes is far smaller).
-const MAX_LISTED_CPU: usize = 1 << 16;
+/// CPU numbers a cpulist may name are below this (the largest machine a topology describes is
+/// far smaller).
+pub const MAX_LISTED_CPU: usize = 1 << 16;
+
+/// The CPUs of a Linux cpulist, ascending, without repeats (see [`IsolatedCpus::from_str`]).
+pub fn parse_cpulist(s: &str) -> Result<Vec<usize>, String> {
+    match s.parse::<IsolatedCpus>()? {
+        IsolatedCpus::List(l) => Ok(l),
+        IsolatedCpus::Last(_) => unreachable!("a string parses as a list"),
+    }
+}
 
 impl FromStr for IsolatedCpus {
     type Err = String;

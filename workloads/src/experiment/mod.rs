@@ -42,7 +42,7 @@ mod safety;
 mod trace;
 
 pub use build::{Experiment, ExperimentError, ExperimentLayout};
-pub use cpus::IsolatedCpus;
+pub use cpus::{IsolatedCpus, MAX_LISTED_CPU, parse_cpulist};
 pub use measure::{
     CoreStats, HistogramBucket, IsolatedRow, NOISE_BUCKET_NS, NoiseBucket, OpLatency, Report, SubUsBucket, SyscallStats,
 };
