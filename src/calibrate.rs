@@ -190,7 +190,7 @@ pub fn run(name: &str, cfg: &Config) -> Result<Report, CalibrateError> {
 /// large cluster, the next core.
 fn ipi_target(cfg: &Config) -> usize {
     let t = &cfg.machine.topology;
-    if t.cores_per_cluster <= 4 && t.clusters_per_socket > 1 { t.cores_per_cluster } else { 1 }
+    if t.cpus_per_cluster() <= 4 && t.clusters_per_socket > 1 { t.cpus_per_cluster() } else { 1 }
 }
 
 /// Runs one isolation experiment per protocol (in parallel; each run is

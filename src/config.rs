@@ -377,9 +377,53 @@ fn load_text_checked(
             sources.insert(key.trim().to_string(), Source { origin: format!("--set {s}"), comment: vec![], pos: None });
         }
     }
+    import_topology(&mut c, &sources).map_err(|e| invalid_at(&e, &sources, &texts))?;
     // Each value was checked alone; now the whole, as a run will use it.
     check(&c).map_err(|e| invalid_at(&e, &sources, &texts))?;
     Ok((c, sources))
+}
+
+/// `c` with the machine shape `machine.topology.file` describes, read from the directory of the
+/// file that names it (the current one for a `--set`). A shape key a file or `--set` also gives
+/// must agree with it (a configuration `isolsim config` dumped has both); a preset's are replaced.
+fn import_topology(c: &mut Config, sources: &Sources) -> Result<(), sim::Invalid> {
+    const FILE: &str = "machine.topology.file";
+    if c.machine.topology.file.is_empty() {
+        return Ok(());
+    }
+    let named_in = sources.get(FILE).map(|s| s.origin.as_str()).unwrap_or("");
+    let base = if named_in.starts_with("--set") || named_in.starts_with("presets/") {
+        Path::new(".")
+    } else {
+        Path::new(named_in).parent().unwrap_or(Path::new("."))
+    };
+    let given = c.machine.topology.clone();
+    crate::topology::import::apply_file(&mut c.machine.topology, base)
+        .map_err(|e| sim::Invalid::new(&[FILE], e.to_string()))?;
+    let imported = &c.machine.topology;
+    for key in crate::topology::import::SHAPE_KEYS {
+        let dotted = format!("machine.topology.{key}");
+        let by_user = sources.get(&dotted).is_some_and(|s| !s.origin.starts_with("presets/"));
+        let show = |t: &cpu_model::topology::TopologyConfig| match key {
+            "sockets" => t.sockets.to_string(),
+            "clusters_per_socket" => t.clusters_per_socket.to_string(),
+            "cores_per_cluster" => t.cores_per_cluster.to_string(),
+            "threads_per_core" => t.threads_per_core.to_string(),
+            _ => format!("{:?}", t.linux_cpus),
+        };
+        if by_user && show(&given) != show(imported) {
+            return Err(sim::Invalid::new(
+                &[&dotted],
+                format!(
+                    "`{dotted}` is {}, but {} describes {}: with `{FILE}` the file gives the shape",
+                    show(&given),
+                    given.file,
+                    show(imported)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `e`, a configuration the reader accepted but a command cannot use, positioned where `sources`

@@ -453,11 +453,12 @@ struct TopologyArgs {
     #[arg(long)]
     dot: bool,
     /// Describe a real machine instead: read `lstopo --of xml`'s output, or a copy of
-    /// /sys/devices/system/cpu (a directory), and print its [machine.topology] section.
+    /// /sys/devices/system/cpu (a directory), and print its [machine.topology] section (a
+    /// configuration may also name the file itself: machine.topology.file).
     #[arg(long, value_name = "FILE|DIR")]
     import: Option<PathBuf>,
-    /// With --import: the machine's nohz_full= cpulist (Linux CPU numbers), printed as the
-    /// [run] isolated list in simulated CPU numbers.
+    /// With --import: the machine's nohz_full= cpulist, printed as the [run] isolated list (CPU
+    /// numbers are the machine's own).
     #[arg(long, value_name = "CPULIST", requires = "import")]
     nohz_full: Option<String>,
 }
@@ -1799,15 +1800,14 @@ fn topology_import(path: &std::path::Path, nohz_full: Option<&str>) -> ExitCode 
                 return ExitCode::from(2);
             }
         };
-        if let Some(c) = linux.iter().find(|&&c| !m.linux.iter().flatten().any(|&x| x == c)) {
-            eprintln!("--nohz-full {list}: CPU {c} is not in {}", path.display());
+        let cpus = m.topology.num_cores();
+        if let Some(c) = linux.iter().find(|&&c| c >= cpus) {
+            eprintln!("--nohz-full {list}: CPU {c} is not in {} (CPUs 0-{})", path.display(), cpus - 1);
             return ExitCode::from(2);
         }
-        let sim = m.simulated_cpus(&linux);
         text += &format!(
-            "\n# nohz_full={list}, in simulated CPU numbers\n[run]\ncpus = {}\nisolated = \"{}\"\n",
-            m.linux.len(),
-            isolsim::workloads::experiment::IsolatedCpus::List(sim)
+            "\n# nohz_full={list}\n[run]\ncpus = {cpus}\nisolated = \"{}\"\n",
+            isolsim::workloads::experiment::IsolatedCpus::List(linux)
         );
     }
     let _ = std::io::stdout().lock().write_all(text.as_bytes());

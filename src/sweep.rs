@@ -398,7 +398,7 @@ impl Sweep {
         };
         // Each point with where each of its keys is set (the preset axis, [set], its listed
         // point, its grid values), to show a point that is not valid where a key at fault is.
-        let mut point_cfgs: Vec<(BTreeMap<String, Json>, Config, SetBy)> = vec![];
+        let mut point_cfgs: Vec<(BTreeMap<String, Json>, Config, SetBy, usize)> = vec![];
         for (b, base) in bases.iter().enumerate() {
             let mut base = base.clone();
             let mut bset: SetBy = vec![];
@@ -432,7 +432,7 @@ impl Sweep {
                         params.insert(a.0.clone(), to_json(&a.2[i]));
                         set.push((a.0.clone(), (a.1.clone(), Some(i))));
                     }
-                    point_cfgs.push((params, cfg, set));
+                    point_cfgs.push((params, cfg, set, b));
                     let mut carry = axes.len();
                     while carry > 0 {
                         carry -= 1;
@@ -453,8 +453,17 @@ impl Sweep {
             }
         }
         let mut points = vec![];
-        for (params, cfg, set) in point_cfgs {
-            if let Err(e) = config::validate_run(&cfg) {
+        for (params, mut cfg, set, b) in point_cfgs {
+            // A machine file the sweep names is read from the sweep's folder (the configuration's
+            // own was read when the configuration was loaded).
+            let topology = &mut cfg.machine.topology;
+            let imported = if topology.file != bases[b].machine.topology.file {
+                crate::topology::import::apply_file(topology, dir)
+                    .map_err(|e| sim::Invalid::new(&["machine.topology.file"], e.to_string()))
+            } else {
+                Ok(())
+            };
+            if let Err(e) = imported.and_then(|()| config::validate_run(&cfg)) {
                 let shown: Vec<String> = params.iter().map(|(k, v)| format!("{k} = {v}")).collect();
                 // Where the file sets a key at fault; else where the point is swept (a preset
                 // gives the machine, so the preset axis is where its keys come from).

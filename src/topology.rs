@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use cpu_model::topology::Topology;
-use workloads::experiment::Experiment;
+use cpu_model::topology::{DistanceClass, Topology};
+use workloads::experiment::{Experiment, IsolatedCpus};
 
 use crate::config::Config;
 
@@ -55,9 +55,11 @@ pub fn roles(cfg: &Config, cores: usize) -> Vec<Role> {
         .collect()
 }
 
-/// `a-b` or `a` for a run of consecutive cores, as Linux writes CPU lists.
-fn span(a: usize, b: usize) -> String {
-    if a == b { a.to_string() } else { format!("{a}-{b}") }
+/// `cpus` as a Linux cpulist (`0-3,8-11`).
+fn cpulist(cpus: &[usize]) -> String {
+    let mut sorted = cpus.to_vec();
+    sorted.sort_unstable();
+    IsolatedCpus::List(sorted).to_string()
 }
 
 /// The tree and latencies of `cfg`'s machine, checked as `isolsim run` checks it.
@@ -66,43 +68,60 @@ pub fn tree(label: &str, cfg: &Config) -> Result<String, sim::Invalid> {
     let t = topo.config();
     let roles = roles(cfg, topo.num_cores());
     let mut out = String::new();
+    let threads = if t.threads_per_core > 1 { format!(" × {} threads", t.threads_per_core) } else { String::new() };
     let _ = writeln!(
         out,
-        "isolsim topology: {label}; {} package(s) × {} cluster(s) × {} core(s) = {} cores, {} MHz",
+        "isolsim topology: {label}; {} package(s) × {} cluster(s) × {} core(s){threads} = {} CPUs, {} MHz",
         t.sockets,
         t.clusters_per_socket,
         t.cores_per_cluster,
         topo.num_cores(),
         cfg.machine.clock_mhz
     );
+    if !t.file.is_empty() {
+        let _ = writeln!(out, "read from {}; CPU numbers are the machine's Linux numbers", t.file);
+    }
     let _ = writeln!(out, "Machine");
     for s in 0..topo.num_sockets() {
         let _ = writeln!(out, "  Package L#{s}");
         for k in 0..t.clusters_per_socket {
             let cluster = s * t.clusters_per_socket + k;
-            let cores = topo.cores_of_cluster(cluster);
-            // Consecutive cores of one role on one line.
-            let mut groups: Vec<(usize, usize, Role)> = vec![];
-            for c in cores.clone() {
-                match groups.last_mut() {
-                    Some(g) if g.2 == roles[c] => g.1 = c,
-                    _ => groups.push((c, c, roles[c])),
+            let cpus = topo.cores_of_cluster(cluster);
+            // The cluster's CPUs of one role on one line, roles in the order they first appear.
+            let mut groups: Vec<(Vec<usize>, Role)> = vec![];
+            for c in cpus.iter().copied() {
+                match groups.iter_mut().find(|g| g.1 == roles[c]) {
+                    Some(g) => g.0.push(c),
+                    None => groups.push((vec![c], roles[c])),
                 }
             }
-            let text: Vec<String> =
-                groups.iter().map(|&(a, b, r)| format!("CPU {}: {}", span(a, b), r.name())).collect();
+            let text: Vec<String> = groups.iter().map(|(cs, r)| format!("CPU {}: {}", cpulist(cs), r.name())).collect();
             let _ = writeln!(out, "    Cluster L#{k} (MPIDR Aff2.Aff1 = {s}.{k}): {}", text.join("; "));
+            if t.threads_per_core > 1 {
+                let cores: Vec<String> = cpus
+                    .chunks(t.threads_per_core)
+                    .map(|c| c.iter().map(usize::to_string).collect::<Vec<_>>().join(","))
+                    .collect();
+                let _ = writeln!(out, "      SMT cores (their CPUs): {}", cores.join("  "));
+            }
         }
     }
-    let _ = writeln!(out, "One-way latency between cores, cycles:");
-    let t0 = 0;
-    let same_cluster = (t.cores_per_cluster > 1).then(|| topo.latency(t0, 1));
-    let same_socket = (t.clusters_per_socket > 1).then(|| topo.latency(t0, t.cores_per_cluster));
-    let other_socket = (t.sockets > 1).then(|| topo.latency(t0, t.clusters_per_socket * t.cores_per_cluster));
-    for (what, l) in
-        [("same cluster", same_cluster), ("same package, other cluster", same_socket), ("other package", other_socket)]
-    {
-        match l {
+    let _ = writeln!(out, "One-way latency between CPUs, cycles:");
+    let first = topo.cpu_at_position(0);
+    let nearest = |class: DistanceClass| {
+        (0..topo.num_cores()).find(|&b| topo.distance_class(first, b) == class).map(|b| topo.latency(first, b))
+    };
+    let mut rows = vec![];
+    if t.threads_per_core > 1 {
+        rows.push(("SMT sibling", DistanceClass::SmtSibling));
+    }
+    rows.extend([
+        ("same cluster", DistanceClass::SameCluster),
+        ("same package, other cluster", DistanceClass::SameSocket),
+        ("other package", DistanceClass::CrossSocket),
+    ]);
+    for (what, class) in rows {
+        match nearest(class) {
             Some(l) => {
                 let _ = writeln!(out, "  {what:<28} {l:>6}");
             }

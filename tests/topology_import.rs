@@ -67,33 +67,99 @@ fn arm_hwloc() -> String {
 }
 
 #[test]
-fn a_sysfs_copy_gives_packages_cores_and_the_linux_numbers_of_each_core() {
+fn a_sysfs_copy_gives_smt_threads_as_cpus_with_the_linux_numbers() {
     let d = tempfile::tempdir().unwrap();
     x86_sysfs(d.path());
     let m = import(d.path()).unwrap();
     let t = &m.topology;
-    assert_eq!((t.sockets, t.clusters_per_socket, t.cores_per_cluster), (2, 1, 4));
-    assert_eq!(m.threads_per_core, 2);
+    assert_eq!((t.sockets, t.clusters_per_socket, t.cores_per_cluster, t.threads_per_core), (2, 1, 4, 2));
     assert_eq!(m.cluster_is, "package", "an L3 per package does not split it");
-    assert_eq!(m.linux[0], [0, 8]);
-    assert_eq!(m.linux[4], [4, 12]);
-    assert!(!m.numbering_is_linux());
-    assert_eq!(m.simulated_cpus(&[2, 3, 10, 11, 6, 7, 14, 15]), [2, 3, 6, 7]);
+    // Topology order is package, core, thread; Linux numbers the second threads 8-15.
+    assert_eq!(t.linux_cpus, [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15]);
+    let topo = isolsim::cpu_model::topology::Topology::new(t).unwrap();
+    assert_eq!(topo.threads_of(12), [4, 12]);
+    assert_eq!(topo.socket_of(12), 1);
 
-    // The command prints a section a configuration file takes, and the nohz_full= list mapped.
+    // The command prints a section a configuration file takes, and the nohz_full= list as is.
     let out = isolsim(&["topology", "--import", d.path().to_str().unwrap(), "--nohz-full", "2-3,6-7,10-11,14-15"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("# SMT threads are not simulated"), "{text}");
-    assert!(text.contains("0: 0,8"), "{text}");
-    assert!(text.contains("isolated = \"2-3,6-7\""), "{text}");
+    assert!(text.contains("threads_per_core = 2"), "{text}");
+    assert!(text.contains("linux_cpus = [0, 8, 1, 9,"), "{text}");
+    assert!(text.contains("cpus = 16\nisolated = \"2-3,6-7,10-11,14-15\""), "{text}");
     let cfg = d.path().join("mine.toml");
     std::fs::write(&cfg, &text).unwrap();
     let tree = isolsim(&["topology", "--preset", "x86-server", "--config", cfg.to_str().unwrap()]);
     assert!(tree.status.success(), "{}", String::from_utf8_lossy(&tree.stderr));
     let tree = String::from_utf8(tree.stdout).unwrap();
-    assert!(tree.contains("2 package(s) × 1 cluster(s) × 4 core(s) = 8 cores"), "{tree}");
-    assert!(tree.contains("CPU 2-3: isolated (nohz_full)") && tree.contains("CPU 6-7: isolated"), "{tree}");
+    assert!(tree.contains("2 package(s) × 1 cluster(s) × 4 core(s) × 2 threads = 16 CPUs"), "{tree}");
+    // Package 0 holds CPUs 0-3 and their siblings 8-11; 2,10 and 3,11 are isolated.
+    assert!(tree.contains("CPU 2-3,10-11: isolated (nohz_full)"), "{tree}");
+    assert!(tree.contains("CPU 6-7,14-15: isolated (nohz_full)"), "{tree}");
+    assert!(tree.contains("SMT cores (their CPUs): 0,8  1,9  2,10  3,11"), "{tree}");
+    assert!(tree.contains("SMT sibling"), "{tree}");
+}
+
+#[test]
+fn a_configuration_names_the_machine_file_and_runs_on_it() {
+    let d = tempfile::tempdir().unwrap();
+    x86_sysfs(&d.path().join("sys"));
+    // The file is found next to the configuration, whatever the current folder.
+    std::fs::write(
+        d.path().join("mine.toml"),
+        "[machine.topology]\nfile = \"sys\"\n[run]\ncpus = 16\nisolated = \"6-7,14-15\"\nduration_us = 200\n",
+    )
+    .unwrap();
+    let cfg = d.path().join("mine.toml");
+    let tree = isolsim(&["topology", "--preset", "x86-server", "--config", cfg.to_str().unwrap()]);
+    assert!(tree.status.success(), "{}", String::from_utf8_lossy(&tree.stderr));
+    let tree = String::from_utf8(tree.stdout).unwrap();
+    assert!(tree.contains("read from sys; CPU numbers are the machine's Linux numbers"), "{tree}");
+    assert!(tree.contains("CPU 6-7,14-15: isolated (nohz_full)"), "{tree}");
+
+    // The run reports the isolated CPUs by their Linux numbers.
+    let run = isolsim(&[
+        "run",
+        "--preset",
+        "x86-server",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--protocol",
+        "deferred",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let topo = &json["config"]["machine"]["topology"];
+    assert_eq!(topo["threads_per_core"], 2, "{topo}");
+    assert_eq!(topo["linux_cpus"][1], 8, "{topo}");
+    let text = run.stdout.clone();
+    let report = String::from_utf8(text).unwrap();
+    assert!(report.contains("6-7,14-15"), "the run names the isolated CPUs as Linux does");
+
+    // The dumped configuration (file and shape) reads back to the same machine.
+    let dump = isolsim(&["config", "--preset", "x86-server", "--config", cfg.to_str().unwrap()]);
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let dumped = d.path().join("dumped.toml");
+    std::fs::write(&dumped, &dump.stdout).unwrap();
+    let again = isolsim(&["topology", "--preset", "x86-server", "--config", dumped.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+
+    // A shape key that disagrees with the file is refused where it is written.
+    std::fs::write(d.path().join("clash.toml"), "[machine.topology]\nfile = \"sys\"\nsockets = 1\n").unwrap();
+    let clash = d.path().join("clash.toml");
+    let out = isolsim(&["topology", "--config", clash.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("clash.toml:3:") && err.contains("the file gives the shape"), "{err}");
+
+    // A file that is not there, or not a machine, is an error at the key.
+    std::fs::write(d.path().join("gone.toml"), "[machine.topology]\nfile = \"nowhere.xml\"\n").unwrap();
+    let gone = d.path().join("gone.toml");
+    let out = isolsim(&["topology", "--config", gone.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gone.toml:2:8") && err.contains("nowhere.xml"), "{err}");
 }
 
 #[test]
@@ -103,12 +169,12 @@ fn hwloc_xml_gives_the_clusters_and_keeps_linux_numbers_when_they_match() {
     std::fs::write(&xml, arm_hwloc()).unwrap();
     let m = import(&xml).unwrap();
     let t = &m.topology;
-    assert_eq!((t.sockets, t.clusters_per_socket, t.cores_per_cluster), (1, 4, 2));
+    assert_eq!((t.sockets, t.clusters_per_socket, t.cores_per_cluster, t.threads_per_core), (1, 4, 2, 1));
     assert_eq!(m.cluster_is, "group");
-    assert_eq!(m.threads_per_core, 1);
-    assert!(m.numbering_is_linux());
+    assert!(t.linux_cpus.is_empty(), "topology order is Linux's order: no table");
     let text = m.to_toml("lstopo.xml");
-    assert!(text.contains("simulated CPU numbers are the Linux CPU numbers"), "{text}");
+    assert!(text.contains("CPU numbers are the Linux CPU numbers"), "{text}");
+    assert!(!text.contains("linux_cpus"), "{text}");
     let parsed: toml::Table = text.parse().unwrap();
     assert_eq!(parsed["machine"]["topology"]["clusters_per_socket"].as_integer(), Some(4));
 }
@@ -151,4 +217,43 @@ fn machines_the_simulator_cannot_describe_and_bad_files_are_refused() {
     let out = isolsim(&["topology", "--import", sys.to_str().unwrap(), "--nohz-full", "4-40"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CPU 16 is not in"));
+}
+
+#[test]
+fn a_sweep_compares_machines_by_their_files() {
+    let d = tempfile::tempdir().unwrap();
+    x86_sysfs(&d.path().join("x86"));
+    std::fs::write(d.path().join("arm.xml"), arm_hwloc()).unwrap();
+    std::fs::write(
+        d.path().join("machines.toml"),
+        "[sweep]\nprotocols = [\"deferred\"]\n[set]\nrun.cpus = 8\nrun.isolated = \"6-7\"\nrun.duration_us = 300\n\
+         [grid]\nmachine.topology.file = [\"x86\", \"arm.xml\"]\n",
+    )
+    .unwrap();
+    // Run from another folder: the files are found next to the sweep file.
+    let sweep = d.path().join("machines.toml");
+    let out_file = d.path().join("out.jsonl");
+    let out = isolsim(&["sweep", sweep.to_str().unwrap(), "--jobs", "1", "--out", out_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&out_file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    let shape = |v: &serde_json::Value| {
+        let t = &v["config"]["machine"]["topology"];
+        (t["sockets"].as_u64(), t["clusters_per_socket"].as_u64(), t["threads_per_core"].as_u64())
+    };
+    assert_eq!(shape(&lines[0]), (Some(2), Some(1), Some(2)), "{}", lines[0]["config"]["machine"]["topology"]);
+    assert_eq!(shape(&lines[1]), (Some(1), Some(4), Some(1)));
+
+    // A sweep naming a file that is not there says so where it names it.
+    std::fs::write(
+        d.path().join("bad.toml"),
+        "[sweep]\n[set]\nrun.cpus = 8\nrun.isolated = 2\n[grid]\nmachine.topology.file = [\"x86\", \"gone.xml\"]\n",
+    )
+    .unwrap();
+    let bad = d.path().join("bad.toml");
+    let out = isolsim(&["sweep", bad.to_str().unwrap(), "--out", d.path().join("b.jsonl").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:6:") && err.contains("gone.xml"), "{err}");
 }

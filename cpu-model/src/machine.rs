@@ -136,6 +136,10 @@ impl MachineConfig {
     /// (litmus tests bring their own thread count).
     pub fn topology_for(&self, threads: usize) -> Topology {
         let mut t = self.topology.clone();
+        if t.num_cores() < threads {
+            // A grown machine is no longer the one the Linux numbers describe.
+            t.linux_cpus.clear();
+        }
         while t.num_cores() < threads {
             t.clusters_per_socket += 1;
         }

@@ -6,8 +6,10 @@
 //! between them. The simulated topology is regular: packages × clusters × cores. A cluster is
 //! the first grouping below the package that splits it into several groups of several cores, in
 //! this order: the kernel's cluster (`cluster_cpus_list`, hwloc's `Cluster`), the L3 cache, the
-//! die, an hwloc `Group`, the L2 cache; a package without one is one cluster. SMT threads are not
-//! simulated: each core is one simulated CPU, and the import says which Linux CPUs it stands for.
+//! die, an hwloc `Group`, the L2 cache; a package without one is one cluster. Each Linux CPU is a
+//! simulated CPU of the same number: SMT threads are CPUs of their core (`threads_per_core`), and
+//! where Linux's numbering is not topology order (x86 numbers every first thread before any
+//! second one) `linux_cpus` says where each number sits.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -35,14 +37,10 @@ const GROUPINGS: [&str; 5] = ["cluster", "L3 cache", "die", "group", "L2 cache"]
 /// A machine read from a file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Imported {
-    /// The shape (latencies at their defaults).
+    /// The shape and numbering (latencies at their defaults, `file` empty).
     pub topology: TopologyConfig,
     /// What the clusters are (`"cluster"`, `"L3 cache"`, …; `"package"` if not split).
     pub cluster_is: String,
-    /// SMT threads per core on the real machine.
-    pub threads_per_core: usize,
-    /// For each simulated CPU, in order, the Linux CPUs of its core.
-    pub linux: Vec<Vec<usize>>,
 }
 
 /// Why a machine could not be imported.
@@ -256,62 +254,79 @@ fn shape(pus: Vec<Pu>) -> Result<Imported, String> {
     if sizes.iter().any(|&s| s != sizes[0]) {
         return Err(format!("clusters have different numbers of cores ({sizes:?}): not a regular machine"));
     }
+    // Every Linux CPU becomes the simulated CPU of its number, so the numbers must be 0..n.
+    let n = pus.len();
+    if let Some(missing) = (0..n).find(|c| pus.binary_search_by_key(c, |p| p.linux).is_err()) {
+        return Err(format!(
+            "the Linux CPU numbers are not 0-{} (CPU {missing} is missing: offline?); a simulated machine numbers every CPU",
+            n - 1
+        ));
+    }
+    // Topology order: package, cluster, core, then the core's threads by Linux number.
+    let linux_cpus: Vec<usize> = order.iter().flat_map(|(_, _, core)| core.iter().copied()).collect();
+    if let Some(c) = linux_cpus.iter().find(|&&c| c >= n) {
+        return Err(format!("CPU {c} is a core's SMT sibling but has no topology of its own (offline?)"));
+    }
+    let identity = linux_cpus.iter().enumerate().all(|(i, &c)| i == c);
     let topology = TopologyConfig {
         sockets: packages.len(),
         clusters_per_socket: clusters[0],
         cores_per_cluster: sizes[0],
+        threads_per_core,
+        linux_cpus: if identity { vec![] } else { linux_cpus },
         ..TopologyConfig::default()
     };
     topology.validate().map_err(|e| e.to_string())?;
-    Ok(Imported {
-        topology,
-        cluster_is: chosen.map_or("package", |g| GROUPINGS[g]).to_string(),
-        threads_per_core,
-        linux: order.iter().map(|(_, _, core)| core.to_vec()).collect(),
-    })
+    Ok(Imported { topology, cluster_is: chosen.map_or("package", |g| GROUPINGS[g]).to_string() })
 }
 
 impl Imported {
-    /// True if simulated CPU `i` is Linux CPU `i` for every core (one thread per core, numbered
-    /// in package, cluster, core order).
-    pub fn numbering_is_linux(&self) -> bool {
-        self.linux.iter().enumerate().all(|(i, l)| l == &[i])
-    }
-
-    /// The simulated CPUs that stand for Linux `cpus` (a core counts if any of its threads is
-    /// listed), as a cpulist for `run.isolated`.
-    pub fn simulated_cpus(&self, linux: &[usize]) -> Vec<usize> {
-        (0..self.linux.len()).filter(|&i| self.linux[i].iter().any(|c| linux.contains(c))).collect()
-    }
-
     /// The `[machine.topology]` section, with comments saying where it came from.
     pub fn to_toml(&self, source: &str) -> String {
         let t = &self.topology;
         let mut o = String::new();
         let _ = writeln!(
             o,
-            "# {source}: {} package(s) × {} cluster(s) ({}) × {} core(s), {} thread(s) per core",
-            t.sockets, t.clusters_per_socket, self.cluster_is, t.cores_per_cluster, self.threads_per_core
+            "# {source}: {} package(s) × {} cluster(s) ({}) × {} core(s) × {} thread(s) = {} CPUs",
+            t.sockets,
+            t.clusters_per_socket,
+            self.cluster_is,
+            t.cores_per_cluster,
+            t.threads_per_core,
+            t.num_cores()
         );
-        if self.numbering_is_linux() {
-            let _ = writeln!(o, "# simulated CPU numbers are the Linux CPU numbers");
-        } else {
-            if self.threads_per_core > 1 {
-                let _ = writeln!(o, "# SMT threads are not simulated: each core is one simulated CPU");
-            }
-            let _ = writeln!(o, "# simulated CPU: Linux CPUs");
-            for chunk in self.linux.iter().enumerate().collect::<Vec<_>>().chunks(8) {
-                let row: Vec<String> = chunk
-                    .iter()
-                    .map(|(i, l)| format!("{i}: {}", workloads::experiment::IsolatedCpus::List(l.to_vec())))
-                    .collect();
-                let _ = writeln!(o, "#   {}", row.join("   "));
-            }
-        }
+        let _ = writeln!(o, "# CPU numbers are the Linux CPU numbers");
         let _ = writeln!(o, "[machine.topology]");
         let _ = writeln!(o, "sockets = {}", t.sockets);
         let _ = writeln!(o, "clusters_per_socket = {}", t.clusters_per_socket);
         let _ = writeln!(o, "cores_per_cluster = {}", t.cores_per_cluster);
+        let _ = writeln!(o, "threads_per_core = {}", t.threads_per_core);
+        if !t.linux_cpus.is_empty() {
+            let _ = writeln!(o, "# the Linux number of each CPU in topology order: package, cluster, core, thread");
+            let numbers: Vec<String> = t.linux_cpus.iter().map(usize::to_string).collect();
+            let _ = writeln!(o, "linux_cpus = [{}]", numbers.join(", "));
+        }
         o
     }
 }
+
+/// `t` with the shape its `file` describes (sockets, clusters, cores, threads, Linux numbers);
+/// a relative path is taken from `base`. Latencies and `file` are kept. Nothing happens when `file`
+/// is empty.
+pub fn apply_file(t: &mut TopologyConfig, base: &Path) -> Result<(), ImportError> {
+    if t.file.is_empty() {
+        return Ok(());
+    }
+    let m = import(&base.join(&t.file))?;
+    let i = m.topology;
+    t.sockets = i.sockets;
+    t.clusters_per_socket = i.clusters_per_socket;
+    t.cores_per_cluster = i.cores_per_cluster;
+    t.threads_per_core = i.threads_per_core;
+    t.linux_cpus = i.linux_cpus;
+    Ok(())
+}
+
+/// The keys [`apply_file`] sets.
+pub const SHAPE_KEYS: [&str; 5] =
+    ["sockets", "clusters_per_socket", "cores_per_cluster", "threads_per_core", "linux_cpus"];

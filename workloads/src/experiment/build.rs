@@ -226,7 +226,7 @@ impl Experiment {
             ];
             return Err(sim::Invalid::new(
                 &keys,
-                format!("cpus = {}, but the machine's topology has {} cores", run.cpus, topo.num_cores()),
+                format!("cpus = {}, but the machine's topology has {} CPUs", run.cpus, topo.num_cores()),
             ));
         }
         Ok(topo)
