@@ -1003,7 +1003,7 @@ fn check_protocol(
         }
     }
     let causes: Vec<_> = replays.iter().map(|(c, r)| (c.consequence, r.cause(c))).collect();
-    let mut text = isolsim::verify::check_text(&report, protocol, secs, &causes);
+    let mut text = isolsim::verify::check_text(&report, protocol, isolsim::verify::Host::now(secs), &causes);
     let mut saved_files = vec![];
     let mut litmus_written = None;
     for (c, replayed) in &replays {

@@ -99,14 +99,39 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// `isolsim check`'s report as text; `secs` is the wall-clock time of the exploration;
-/// `causes`, the cause of each counterexample (printed under the verdict).
+/// The host's share of an exploration: wall-clock seconds and the process's peak resident
+/// memory in MiB (None where the system does not say).
+#[derive(Clone, Copy, Debug)]
+pub struct Host {
+    /// Wall-clock seconds of the exploration.
+    pub secs: f64,
+    /// Peak resident memory of the process so far, MiB.
+    pub peak_mib: Option<f64>,
+}
+
+impl Host {
+    /// The figures of an exploration that took `secs`, memory read now.
+    pub fn now(secs: f64) -> Host {
+        Host { secs, peak_mib: peak_resident_mib() }
+    }
+}
+
+/// The process's peak resident set (Linux's `VmHWM` in /proc/self/status), MiB.
+pub fn peak_resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    let kib: f64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// `isolsim check`'s report as text; `host`, the wall-clock time and memory of the exploration; `causes`, the cause of each counterexample (printed under the verdict).
 pub fn check_text(
     r: &workloads::verify::check::CheckReport,
     p: &ProtocolFile,
-    secs: f64,
+    host: Host,
     causes: &[(Consequence, workloads::cause::Cause)],
 ) -> String {
+    let secs = host.secs;
     let mut o = String::new();
     let c = &r.config;
     let _ = writeln!(
@@ -124,6 +149,8 @@ pub fn check_text(
         "  explored                  {} states, {} transitions, {} final states in {:.2} s",
         s.states, s.transitions, s.finals, secs
     );
+    let memory = host.peak_mib.map_or(String::new(), |m| format!(", peak memory {m:.0} MiB"));
+    let _ = writeln!(o, "  host                      {:.0} states/s{memory}", s.states as f64 / secs.max(1e-9));
     let _ = writeln!(o, "  final states violating    {}", r.violating_finals);
     let _ = writeln!(o, "  final states breaking     {}", r.breaking_finals);
     let _ = writeln!(o, "\nCoverage (the four orderings, cases 1-4; decisions over all final states)");
@@ -299,4 +326,24 @@ fn timed_text(
     o.push('\n');
     o.push_str(&workloads::verify::timeline::render(cpus, rows, Some(machine.clock_mhz)));
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use workloads::kernel::Protocol;
+    use workloads::verify::check::{Check, CheckConfig};
+
+    use super::*;
+
+    #[test]
+    fn the_host_line_divides_the_states_by_the_seconds() {
+        let p = ProtocolFile::builtin(Protocol::Deferred);
+        let r = Check::new(CheckConfig::default()).run(&p).unwrap();
+        let text = check_text(&r, &p, Host { secs: 0.5, peak_mib: Some(12.4) }, &[]);
+        let want = format!("  host                      {} states/s, peak memory 12 MiB\n", 2 * r.stats.states);
+        assert!(text.contains(&want), "{text}");
+        let text = check_text(&r, &p, Host { secs: 0.5, peak_mib: None }, &[]);
+        assert!(text.contains(&format!("{} states/s\n", 2 * r.stats.states)), "{text}");
+        assert!(peak_resident_mib().is_some_and(|m| m > 0.0), "Linux reports VmHWM");
+    }
 }
