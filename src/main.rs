@@ -261,6 +261,14 @@ struct FuzzArgs {
     /// Where to save the minimized violation and isolation break as replay files.
     #[arg(long, default_value = "counterexamples")]
     save: PathBuf,
+    /// Also write each finding's run (minimized unless --no-minimize) as a Chrome/Perfetto trace
+    /// (see `run --trace`) to FILE; with several findings (protocols, or a violation and a break),
+    /// FILE's name gets `.PROTOCOL.CONSEQUENCE` before its extension. Nothing found, nothing written.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Only trace simulated microseconds FROM..TO (either end may be left out).
+    #[arg(long, value_name = "FROM..TO", requires = "trace")]
+    trace_window: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -430,6 +438,14 @@ struct ExecArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write the run as a Chrome/Perfetto trace (JSON trace-event format) to FILE: one
+    /// process per CPU, its exceptions (irq, system calls, others) nested as taken, user and
+    /// kernel code between them, broadcast-TLBI stalls, stale instructions and translations.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Only trace simulated microseconds FROM..TO (either end may be left out).
+    #[arg(long, value_name = "FROM..TO", requires = "trace")]
+    trace_window: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -1230,6 +1246,7 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
         cfg.machine.mode = m;
     }
     let mode = cfg.machine.mode;
+    let clock_mhz = cfg.machine.clock_mhz;
     let fuzz = Fuzz::new(FuzzConfig {
         runs: a.runs,
         seed: a.seed,
@@ -1239,6 +1256,11 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
         kernel: cfg.kernel,
     });
     let jobs = if a.jobs == 0 { rayon::current_num_threads() } else { a.jobs };
+    let window = match trace_window(&a.trace, a.trace_window.as_deref(), clock_mhz) {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
+    let mut traces = vec![];
     let mut texts = vec![];
     let mut json = vec![];
     let mut rows = vec![];
@@ -1265,11 +1287,17 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
         bar.finish_and_clear();
         let secs = start.elapsed().as_secs_f64();
         let mut text = isolsim::verify::fuzz_text(&report, protocol, jobs, secs);
-        if let Some((run, _)) = &report.first_violation
-            && !a.no_minimize
-        {
-            match fuzz_counterexample(protocol, run, &a.save) {
-                Ok(t) => text.push_str(&t),
+        if let Some((run, _)) = &report.first_violation {
+            let done = if a.no_minimize {
+                fuzz_trace(protocol, run, window).map(|t| (String::new(), t))
+            } else {
+                fuzz_counterexample(protocol, run, &a.save, window)
+            };
+            match done {
+                Ok((t, trace)) => {
+                    text.push_str(&t);
+                    traces.extend(trace.map(|t| (format!("{}.safety-violation", protocol.name), t)));
+                }
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::from(2);
@@ -1277,8 +1305,11 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
             }
         }
         if let Some(run) = &report.first_break {
-            match fuzz_break(protocol, run, &a.save, !a.no_minimize) {
-                Ok(t) => text.push_str(&t),
+            match fuzz_break(protocol, run, &a.save, !a.no_minimize, window) {
+                Ok((t, trace)) => {
+                    text.push_str(&t);
+                    traces.extend(trace.map(|t| (format!("{}.isolation-break", protocol.name), t)));
+                }
                 Err(e) => {
                     eprintln!("{e}");
                     return ExitCode::from(2);
@@ -1335,25 +1366,80 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
             &rows,
         )
     };
+    if let Some(out) = &a.trace {
+        if traces.is_empty() {
+            eprintln!("note: --trace {}: nothing found, so no run to trace; nothing written", out.display());
+        }
+        let several = traces.len() > 1;
+        for (name, trace) in &traces {
+            let path = if several { with_name_part(out, name) } else { out.clone() };
+            if let Err(code) = write_trace(&path, trace) {
+                return code;
+            }
+        }
+    }
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if any_found { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
-/// Minimizes a violating fuzz run, saves it as a replay file and draws it.
+/// `out` with `.part` before its extension (`t.json` → `t.deferred.safety-violation.json`).
+fn with_name_part(out: &std::path::Path, part: &str) -> PathBuf {
+    let stem = out.file_stem().map_or(String::new(), |s| s.to_string_lossy().into_owned());
+    let name = match out.extension() {
+        Some(ext) => format!("{stem}.{part}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{part}"),
+    };
+    out.with_file_name(name)
+}
+
+/// Fuzz run `run` replayed with its timeline rows, and its Chrome trace when `window` is set.
+#[allow(clippy::type_complexity)]
+fn fuzz_replayed(
+    protocol: &isolsim::workloads::protocol::ProtocolFile,
+    run: &isolsim::workloads::verify::fuzz::FuzzRun,
+    window: Option<isolsim::workloads::experiment::chrome_trace::TraceWindow>,
+) -> Result<
+    (
+        isolsim::workloads::experiment::Report,
+        Vec<isolsim::workloads::verify::timeline::Row>,
+        Option<isolsim::workloads::experiment::chrome_trace::ChromeTrace>,
+    ),
+    String,
+> {
+    run.experiment(protocol)
+        .map(|e| match window {
+            Some(w) => e.with_trace(w, 0),
+            None => e,
+        })
+        .and_then(|e| e.run_traced_with_trace(isolsim::verify::TIMELINE_ROWS))
+        .map_err(|e| e.to_string())
+}
+
+/// The trace of fuzz run `run` as found (not minimized), when `window` asks for one.
+fn fuzz_trace(
+    protocol: &isolsim::workloads::protocol::ProtocolFile,
+    run: &isolsim::workloads::verify::fuzz::FuzzRun,
+    window: Option<isolsim::workloads::experiment::chrome_trace::TraceWindow>,
+) -> Result<Option<isolsim::workloads::experiment::chrome_trace::ChromeTrace>, String> {
+    if window.is_none() {
+        return Ok(None);
+    }
+    fuzz_replayed(protocol, run, window).map(|(_, _, t)| t)
+}
+
+/// Minimizes a violating fuzz run, saves it as a replay file and draws it (and its trace, when
+/// `window` asks for one).
 fn fuzz_counterexample(
     protocol: &isolsim::workloads::protocol::ProtocolFile,
     run: &isolsim::workloads::verify::fuzz::FuzzRun,
     save: &std::path::Path,
-) -> Result<String, String> {
+    window: Option<isolsim::workloads::experiment::chrome_trace::TraceWindow>,
+) -> Result<(String, Option<isolsim::workloads::experiment::chrome_trace::ChromeTrace>), String> {
     use isolsim::workloads::verify::replay::{Case, ReplayFile};
     let m = isolsim::workloads::verify::fuzz::minimize(protocol, run, 300)
         .map_err(|e| e.to_string())?
         .ok_or("the first violating run does not violate when rebuilt (a simulator bug)")?;
-    let (_, rows) = m
-        .run
-        .experiment(protocol)
-        .and_then(|e| e.run_traced(isolsim::verify::TIMELINE_ROWS))
-        .map_err(|e| e.to_string())?;
+    let (_, rows, trace) = fuzz_replayed(protocol, &m.run, window)?;
     let file = save.join(format!("{}.fuzz.safety-violation.json", protocol.name));
     let json = serde_json::to_string_pretty(&ReplayFile::new(
         protocol,
@@ -1369,7 +1455,7 @@ fn fuzz_counterexample(
     );
     t.push_str(&isolsim::verify::fuzz_counterexample_text(&m.found, &rows, m.run.run.cpus, &m.run.machine));
     t.push_str(&format!("\nSaved: {} (isolsim replay {})\n", file.display(), file.display()));
-    Ok(t)
+    Ok((t, trace))
 }
 
 /// Replays fuzz run `run` of a replay file (written by isolsim `version`): a note if --dot was
@@ -1415,13 +1501,14 @@ fn replay_fuzz_run(
 }
 
 /// Minimizes the first run with an isolation break, saves it as a replay file and draws it up
-/// to where its interrupt landed.
+/// to where its interrupt landed (and its trace, when `window` asks for one).
 fn fuzz_break(
     protocol: &isolsim::workloads::protocol::ProtocolFile,
     run: &isolsim::workloads::verify::fuzz::FuzzRun,
     save: &std::path::Path,
     minimize: bool,
-) -> Result<String, String> {
+    window: Option<isolsim::workloads::experiment::chrome_trace::TraceWindow>,
+) -> Result<(String, Option<isolsim::workloads::experiment::chrome_trace::ChromeTrace>), String> {
     use isolsim::workloads::verify::replay::{Case, ReplayFile};
     let m = if minimize {
         Some(
@@ -1433,10 +1520,7 @@ fn fuzz_break(
         None
     };
     let run = m.as_ref().map_or(run, |m| &m.run);
-    let (report, rows) = run
-        .experiment(protocol)
-        .and_then(|e| e.run_traced(isolsim::verify::TIMELINE_ROWS))
-        .map_err(|e| e.to_string())?;
+    let (report, rows, trace) = fuzz_replayed(protocol, run, window)?;
     let file = save.join(format!("{}.fuzz.isolation-break.json", protocol.name));
     let json = serde_json::to_string_pretty(&ReplayFile::new(
         protocol,
@@ -1461,7 +1545,7 @@ fn fuzz_break(
         false,
     ));
     t.push_str(&format!("\nSaved: {} (isolsim replay {})\n", file.display(), file.display()));
-    Ok(t)
+    Ok((t, trace))
 }
 
 fn run(a: RunArgs) -> ExitCode {
@@ -1713,14 +1797,29 @@ fn calibrate_measured(a: &CalibrateArgs, path: &std::path::Path) -> ExitCode {
 }
 
 fn exec(a: ExecArgs) -> ExitCode {
+    // The window is in µs: cycles at the configuration's clock (a configuration that does not
+    // load is reported by the run below, before anything is traced).
+    let clock_mhz =
+        isolsim::config::load_with_sets(a.preset.as_deref(), a.overrides.config.as_deref(), &a.overrides.sets)
+            .map_or(1, |c| c.machine.clock_mhz);
+    let window = match trace_window(&a.trace, a.trace_window.as_deref(), clock_mhz) {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
     match isolsim::scenario::exec(
         &a.scenario,
         a.preset.as_deref(),
         a.overrides.config.as_deref(),
         &a.overrides.sets,
         &a.defines,
+        window,
     ) {
-        Ok(outcome) => {
+        Ok((outcome, trace)) => {
+            if let (Some(path), Some(trace)) = (&a.trace, trace)
+                && let Err(code) = write_trace(path, &trace)
+            {
+                return code;
+            }
             let text = if a.json {
                 serde_json::to_string_pretty(&outcome).expect("the report serialises") + "\n"
             } else {

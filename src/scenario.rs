@@ -92,6 +92,7 @@ use memory_model::{Addr, Mode, WriteId};
 use serde::{Deserialize, Serialize};
 use sim::Cycle;
 use toml::Spanned;
+use workloads::experiment::chrome_trace::{ChromeTrace, TraceWindow, machine_trace};
 use workloads::system::{LoadError, System};
 
 use crate::config::{self, Config, ConfigError};
@@ -909,8 +910,23 @@ impl Prepared {
     /// Runs the scenario on a machine configured by `cfg`; `config` says where `cfg` came from
     /// (for the report).
     pub fn run(self, cfg: &Config, config: &str) -> Result<Outcome, RunError> {
+        self.run_traced(cfg, config, None).map(|(o, _)| o)
+    }
+
+    /// [`Prepared::run`], and the run as a Chrome/Perfetto trace of `window` when one is asked for
+    /// ([`workloads::experiment::chrome_trace::machine_trace`]).
+    pub fn run_traced(
+        self,
+        cfg: &Config,
+        config: &str,
+        window: Option<TraceWindow>,
+    ) -> Result<(Outcome, Option<ChromeTrace>), RunError> {
         let (engine, end) = self.system.run_until_done(&cfg.machine, self.finish.clone(), self.max_cycles)?;
         let m = engine.model();
+        let trace = window.map(|w| {
+            let names: Vec<String> = (0..self.cpus).map(|c| format!("{} CPU {c}", self.scenario)).collect();
+            machine_trace(m, cfg.machine.clock_mhz, end, w, &names)
+        });
         let s = m.state();
         let code = m.code();
         let names = Names { code, maps: &self.maps };
@@ -1018,24 +1034,27 @@ impl Prepared {
                 RegRow { name: name.clone(), value, label: code.label_at(value).map(str::to_string) }
             })
             .collect();
-        Ok(Outcome {
-            scenario: self.scenario,
-            config: config.to_string(),
-            mode: cfg.machine.mode,
-            clock_mhz: cfg.machine.clock_mhz,
-            cpus: self.cpus,
-            topology_cores: self.topology_cores,
-            defines: self.defines.into_iter().map(|(name, value)| Define { name, value }).collect(),
-            finish: self.finish,
-            end_cycle: end,
-            end_ns: cfg.machine.ns(end),
-            per_cpu,
-            exceptions,
-            stale_instructions,
-            stale_translations,
-            words,
-            regs,
-        })
+        Ok((
+            Outcome {
+                scenario: self.scenario,
+                config: config.to_string(),
+                mode: cfg.machine.mode,
+                clock_mhz: cfg.machine.clock_mhz,
+                cpus: self.cpus,
+                topology_cores: self.topology_cores,
+                defines: self.defines.into_iter().map(|(name, value)| Define { name, value }).collect(),
+                finish: self.finish,
+                end_cycle: end,
+                end_ns: cfg.machine.ns(end),
+                per_cpu,
+                exceptions,
+                stale_instructions,
+                stale_translations,
+                words,
+                regs,
+            },
+            trace,
+        ))
     }
 }
 
@@ -1415,7 +1434,8 @@ pub fn exec(
     config_file: Option<&Path>,
     sets: &[String],
     defines: &[(String, String)],
-) -> Result<Outcome, ExecError> {
+    window: Option<TraceWindow>,
+) -> Result<(Outcome, Option<ChromeTrace>), ExecError> {
     let (cfg, sources) = config::load_with_sources(preset, config_file, sets).map_err(ExecError::Config)?;
     // The report gives times in ns: cycles divided by the clock.
     workloads::experiment::ExperimentConfig::check_clock(cfg.machine.clock_mhz)
@@ -1431,7 +1451,7 @@ pub fn exec(
     for s in sets {
         source += &format!(" + {s}");
     }
-    prepared.run(&cfg, &source).map_err(|error| ExecError::Run { file: sc.name.clone(), error })
+    prepared.run_traced(&cfg, &source, window).map_err(|error| ExecError::Run { file: sc.name.clone(), error })
 }
 
 /// Byte offset where the contents of the string literal at `span` start, if its contents

@@ -274,3 +274,59 @@ fn small_topology_from_a_config_file_and_fewer_cpus() {
     assert_eq!(reg(&r, "2:x2"), 0x0100_0000 + 2 * 0x4000);
     assert_eq!(r["finish"], serde_json::json!([0, 1, 2]));
 }
+
+/// `exec --trace`: the run as a Chrome/Perfetto trace whose slices and instants are the report's
+/// records: an `irq` slice per IRQ the report counts, a `stale instruction` instant per stale
+/// execution, slices nested on each thread, every event on a named CPU.
+#[test]
+fn exec_trace_shows_the_reports_irqs_and_stale_instructions() {
+    let dir = scratch("trace");
+    for (scenario, defines) in [(BROADCAST, vec![]), (PATCH, vec!["--define", "SYNC=0"])] {
+        let trace = dir.path().join("t.json");
+        let mut args = vec![scenario];
+        args.extend_from_slice(&defines);
+        let r = exec_json(&args);
+        args.extend_from_slice(&["--trace", trace.to_str().unwrap()]);
+        let again = exec_json(&args);
+        assert_eq!(r, again, "tracing changes no result");
+        let t: Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+        let events = t["traceEvents"].as_array().unwrap();
+        let cpus = r["per_cpu"].as_array().unwrap();
+        let named: Vec<u64> =
+            events.iter().filter(|e| e["name"] == "process_name").map(|e| e["pid"].as_u64().unwrap()).collect();
+        assert_eq!(named.len(), cpus.len(), "{scenario}");
+        for (c, row) in cpus.iter().enumerate() {
+            let on = |name: &str| events.iter().filter(|e| e["name"] == name && e["pid"] == c as u64).count() as u64;
+            assert_eq!(on("irq"), row["irqs"].as_u64().unwrap(), "{scenario} CPU {c}");
+            assert_eq!(on("stale instruction"), row["stale_instructions"].as_u64().unwrap(), "{scenario} CPU {c}");
+            // Each thread's slices nest: sorted by start, one starting inside another ends inside it.
+            let mut slices: Vec<(f64, f64)> = events
+                .iter()
+                .filter(|e| e["ph"] == "X" && e["pid"] == c as u64 && e["tid"] == 0)
+                .map(|e| (e["ts"].as_f64().unwrap(), e["ts"].as_f64().unwrap() + e["dur"].as_f64().unwrap()))
+                .collect();
+            slices.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+            let mut open: Vec<f64> = vec![];
+            for (a, z) in slices {
+                while open.last().is_some_and(|&end| end <= a) {
+                    open.pop();
+                }
+                if let Some(&end) = open.last() {
+                    assert!(
+                        z <= end + 1e-9,
+                        "{scenario} CPU {c}: a slice ending at {z} leaves its parent ending {end}"
+                    );
+                }
+                open.push(z);
+            }
+        }
+        assert!(events.iter().all(|e| named.contains(&e["pid"].as_u64().unwrap())));
+    }
+    let stale: u64 = exec_json(&[PATCH, "--define", "SYNC=0"])["per_cpu"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["stale_instructions"].as_u64().unwrap())
+        .sum();
+    assert!(stale > 0, "the unsynchronized patch runs stale instructions, which the trace showed");
+}

@@ -115,6 +115,60 @@ fn a_fuzz_violation_is_minimized_saved_and_replayed() {
     let skip = ev.iter().find(|e| e["name"] == "isolation:defer_cpu").expect("the sender's skip");
     assert_eq!((skip["pid"].as_u64(), skip["args"]["cpu"].as_u64()), (Some(0), Some(1)), "{skip}");
     assert!(skip["args"]["case"].is_string(), "{skip}");
+
+    // fuzz --trace writes the same minimized run's trace directly, byte for byte.
+    let direct = dir.path().join("direct.json");
+    let out = isolsim(&[
+        "fuzz",
+        "--protocol",
+        "workloads/protocols/mutants/entry-no-flush.S",
+        "--runs",
+        "2",
+        "--save",
+        save,
+        "--trace",
+        direct.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&direct).unwrap(), std::fs::read(&trace).unwrap());
+}
+
+#[test]
+fn fuzz_traces_each_finding_and_says_when_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().to_str().unwrap();
+    let out_file = dir.path().join("t.json");
+    let out = isolsim(&[
+        "fuzz",
+        "--runs",
+        "40",
+        "--no-minimize",
+        "--save",
+        save,
+        "--trace",
+        out_file.to_str().unwrap(),
+        "--trace-window",
+        "..300",
+        "--protocol",
+        "workloads/protocols/mutants/entry-no-flush.S",
+        "workloads/protocols/mutants/exit-no-final-dmb.S",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    // Two findings: each its own file, named by protocol and consequence.
+    for name in ["t.entry-no-flush.safety-violation.json", "t.exit-no-final-dmb.isolation-break.json"] {
+        let t: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap();
+        let events = t["traceEvents"].as_array().unwrap();
+        assert!(events.iter().any(|e| e["name"] == "irq" || e["name"] == "kernel"), "{name}");
+        // The window keeps nothing past 300 µs.
+        assert!(events.iter().filter_map(|e| e["ts"].as_f64()).all(|ts| ts <= 300.0), "{name}");
+    }
+    assert!(!out_file.exists());
+
+    let none = dir.path().join("none.json");
+    let out = isolsim(&["fuzz", "--runs", "2", "--save", save, "--trace", none.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing found, so no run to trace"));
+    assert!(!none.exists());
 }
 
 #[test]

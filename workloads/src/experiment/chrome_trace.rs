@@ -444,6 +444,83 @@ pub(crate) fn build(
     b.finish(metadata)
 }
 
+/// Any run of machine `m` (clock `clock_mhz`, ended at `end`), as `isolsim exec` runs a scenario:
+/// one process per CPU named by `names`, its exceptions as `irq` / `kernel` (system calls) /
+/// `exception` slices nested as taken, what runs between them as `user` or `kernel` by the
+/// exception level it ran at, broadcast-TLBI stalls on a `hw noise` thread, and every stale
+/// instruction executed and stale translation used as an instant.
+pub fn machine_trace(m: &Machine, clock_mhz: u64, end: Cycle, window: TraceWindow, names: &[String]) -> ChromeTrace {
+    let window = TraceWindow { from: window.from, to: window.to.min(end) };
+    let mut b = Builder { clock_mhz: clock_mhz as f64, window, slices: BTreeMap::new(), others: vec![], next_flow: 0 };
+    let code_names = CodeNames::new(m.code());
+    let cores = &m.state().cores;
+    let mut metadata = vec![];
+    for (c, name) in names.iter().enumerate().take(cores.len()) {
+        let pid = c as u32;
+        let meta = |what: &str, tid: u32, args: Value| {
+            let mut e = b.event(what, "", "M", pid, tid);
+            e.args = object(args);
+            e
+        };
+        metadata.push(meta("process_name", CPU_TID, json!({ "name": name })));
+        metadata.push(meta("process_sort_index", CPU_TID, json!({ "sort_index": pid })));
+        metadata.push(meta("thread_name", CPU_TID, json!({ "name": "cpu" })));
+        metadata.push(meta("thread_name", NOISE_TID, json!({ "name": "hw noise" })));
+    }
+    for (c, core) in cores.iter().enumerate().take(names.len()) {
+        let pid = c as u32;
+        let ex = core.exceptions();
+        for e in ex.iter().filter(|e| e.taken_at < end) {
+            let ret = e.returned_at.unwrap_or(end).min(end);
+            let from = if e.from_el == 0 { "user" } else { "kernel" };
+            let (name, cat, args) = match e.kind {
+                ExceptionKind::Irq => ("irq", "irq_vectors", json!({ "from": from })),
+                ExceptionKind::Sync { class: 0x15 } => ("kernel", "raw_syscalls", json!({ "entry": "svc" })),
+                ExceptionKind::Sync { class } => ("exception", "exceptions", json!({ "from": from, "esr_ec": class })),
+            };
+            b.slice((pid, CPU_TID), (e.taken_at, ret), name, cat, args);
+        }
+        // Between the outermost exceptions: the level each one was taken from, the last level after.
+        let top = top_level(ex.iter().map(|e| (e.taken_at, e.returned_at.unwrap_or(end))), end);
+        let outer: Vec<u8> = {
+            let mut v = vec![];
+            let mut until = 0;
+            for e in ex.iter().filter(|e| e.taken_at < end) {
+                if v.is_empty() || e.taken_at >= until {
+                    v.push(e.from_el);
+                    until = e.returned_at.unwrap_or(end);
+                }
+            }
+            v
+        };
+        let mut k = 0;
+        for (a, z) in gaps(&top, 0, end) {
+            while k < top.len() && top[k].1 <= a {
+                k += 1;
+            }
+            let el = outer.get(k).copied().unwrap_or(core.el());
+            let name = if el == 0 { "user" } else { "kernel" };
+            b.slice((pid, CPU_TID), (a, z), name, "isolsim", json!({ "el": el }));
+        }
+        for &(at, d) in m.observed(c).disturbances.iter().filter(|d| d.0 < end) {
+            let args = json!({ "source": "broadcast TLBI from another CPU", "rtla": "HW noise" });
+            b.slice((pid, NOISE_TID), (at, at + d), "broadcast TLBI", "hw_noise", args);
+        }
+        for r in core.stale_instructions() {
+            let args = json!({ "pc": format!("{:#x}", r.pc), "at": code_names.name(r.pc),
+                "executed_write": r.executed.to_string(), "newest_write": r.newest.to_string() });
+            b.instant(pid, r.at, "stale instruction", "isolsim", args);
+        }
+    }
+    for t in m.mmu().stale() {
+        if (t.core as usize) < names.len() {
+            let args = json!({ "va": format!("{:#x}", t.va), "fetch": t.fetch, "write": t.write });
+            b.instant(t.core as u32, t.at, "stale translation", "isolsim", args);
+        }
+    }
+    b.finish(metadata)
+}
+
 /// The outermost of nested intervals (exception records in the order taken), ending by `end`.
 fn top_level(intervals: impl Iterator<Item = (Cycle, Cycle)>, end: Cycle) -> Vec<(Cycle, Cycle)> {
     let mut out: Vec<(Cycle, Cycle)> = vec![];
