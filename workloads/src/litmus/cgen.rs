@@ -1,0 +1,907 @@
+//! The C code generator: herd7-C litmus threads and kernel-C protocol
+//! functions, to assembler text with the arm64 kernel mapping (see
+//! [`super::compile`] for the table). One generator serves both: a litmus
+//! thread's text is assembled on its own, a protocol file's with the rest of
+//! the kernel, whose constants (`ISOL_*`, `CT_*`, `PCPU_*`, `TLB_SCHEME`)
+//! it names as assembler symbols.
+//!
+//! Kernel C adds to what litmus threads may say: loops, `return`,
+//! short-circuit `&&`/`||`, shifts, `*` and `~`, per-CPU variables, the
+//! arm64 helpers (`isb()`, `dsb(opt)`, `dmb(opt)`, `__tlbi(vmalle1)`,
+//! `local_flush_tlb_all()`) and `atomic_fetch_or`/`_andnot`/`try_cmpxchg`.
+//! Named constants and literals are immediates where the instruction has an
+//! immediate form; in litmus threads literals go through a register, as
+//! they always did, so that their instruction streams stay as recorded.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cpu_model::isa::{Cond, Operand, Reg, Width};
+use memory_model::Addr;
+
+use super::ast::{AtomicOp, AtomicOrder, BinOp, CFence, CFunction, Expr, Helper, Pos, Stmt, UnOp};
+use super::compile::CompileError;
+
+fn err<T>(pos: Pos, msg: impl Into<String>) -> Result<T, CompileError> {
+    Err(CompileError { pos, msg: msg.into() })
+}
+
+/// What kernel C may name besides its locals.
+#[derive(Clone, Debug, Default)]
+pub struct KernelEnv {
+    /// Assembler symbols usable as constants (`ISOL_ISOLATED`, `TLB_SCHEME`, ...).
+    pub constants: BTreeSet<String>,
+    /// Per-CPU variables: the kernel's name → the symbol of its offset in the per-CPU area.
+    pub per_cpu: Vec<(String, String)>,
+    /// The symbols of the per-CPU areas' layout: area of CPU n = `base + (n << shift)`.
+    pub percpu_base: String,
+    /// See `percpu_base`.
+    pub percpu_shift: String,
+}
+
+/// One line of generated assembler: an instruction or a label, with the C
+/// line it comes from (0: none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsmLine {
+    /// The line's text (`        LDR X10, [X9]`, `name:`).
+    pub text: String,
+    /// Its C line.
+    pub c_line: usize,
+    /// A label definition, not an instruction.
+    pub label: bool,
+}
+
+/// An instruction operand that may be an immediate.
+enum Opnd {
+    Reg(Reg),
+    /// An assembler constant expression (a number or a symbol).
+    Imm(String),
+}
+
+impl Opnd {
+    fn text(&self) -> String {
+        match self {
+            Opnd::Reg(r) => rx(*r),
+            Opnd::Imm(s) => format!("#{s}"),
+        }
+    }
+}
+
+/// The register as the assembler writes it (`X9`, `XZR`).
+fn rx(r: Reg) -> String {
+    Operand { reg: r, width: Width::X }.to_string()
+}
+
+/// A memory operand's offset.
+enum Off {
+    None,
+    Reg(Reg),
+    Sym(String),
+}
+
+fn mem_text(base: Reg, off: &Off) -> String {
+    match off {
+        Off::None => format!("[{}]", rx(base)),
+        Off::Reg(i) => format!("[{}, {}]", rx(base), rx(*i)),
+        Off::Sym(s) => format!("[{}, #{s}]", rx(base)),
+    }
+}
+
+/// Registers of a generated function.
+pub(crate) struct Regs {
+    /// Parameter or local name → register.
+    pub names: BTreeMap<String, Reg>,
+    /// Names declared with a pointer type.
+    pub pointers: Vec<String>,
+    /// Parameters.
+    pub params: Vec<String>,
+}
+
+/// The code generator of one litmus thread or protocol function.
+pub(crate) struct CGen<'a> {
+    out: Vec<AsmLine>,
+    pub regs: Regs,
+    /// Litmus: shared location name → address (`&x`).
+    locations: &'a BTreeMap<String, Addr>,
+    /// Kernel C: what it may name; `None` for litmus threads.
+    kernel: Option<&'a KernelEnv>,
+    /// Registers locals take from the front, temporaries from the back.
+    pool: Vec<Reg>,
+    next_local: usize,
+    next_temp: usize,
+    labels: u32,
+    /// Prefix of generated labels (unique in the assembled unit).
+    prefix: String,
+    /// `P0` or the function's name, for messages.
+    who: String,
+    /// The C line being compiled.
+    line: usize,
+    /// Kernel C: the register holding this CPU's per-CPU area.
+    this_cpu: Option<Reg>,
+    /// Innermost loop last: (continue label, break label).
+    loops: Vec<(String, String)>,
+    /// Kernel C: the function's return label and whether it returns a value.
+    ret: Option<(String, bool)>,
+}
+
+impl<'a> CGen<'a> {
+    /// A generator for litmus thread `tid`: parameters (locations) in X0
+    /// upwards, locals after them, temporaries from X30 down.
+    pub fn litmus(tid: usize, locations: &'a BTreeMap<String, Addr>) -> Self {
+        CGen {
+            out: vec![],
+            regs: Regs { names: BTreeMap::new(), pointers: vec![], params: vec![] },
+            locations,
+            kernel: None,
+            pool: (0..=30).map(Reg).collect(),
+            next_local: 0,
+            next_temp: 30,
+            labels: 0,
+            prefix: ".L".to_string(),
+            who: format!("P{tid}"),
+            line: 0,
+            this_cpu: None,
+            loops: vec![],
+            ret: None,
+        }
+    }
+
+    /// Declares litmus parameter `name` (the next register).
+    pub fn litmus_param(&mut self, name: &str, pos: Pos) -> Result<Reg, CompileError> {
+        let r = self.pool[self.next_local];
+        if self.regs.names.insert(name.to_string(), r).is_some() {
+            return err(pos, format!("parameter `{name}` declared twice"));
+        }
+        self.next_local += 1;
+        self.regs.params.push(name.to_string());
+        self.regs.pointers.push(name.to_string());
+        Ok(r)
+    }
+
+    /// The generated lines.
+    pub fn lines(&self) -> &[AsmLine] {
+        &self.out
+    }
+
+    fn emit(&mut self, text: impl Into<String>) {
+        self.out.push(AsmLine { text: format!("        {}", text.into()), c_line: self.line, label: false });
+    }
+
+    fn fresh_label(&mut self) -> String {
+        self.labels += 1;
+        format!("{}{}", self.prefix, self.labels)
+    }
+
+    fn place(&mut self, label: &str) {
+        self.out.push(AsmLine { text: format!("{label}:"), c_line: self.line, label: true });
+    }
+
+    fn temp(&mut self, pos: Pos) -> Result<Reg, CompileError> {
+        if self.next_temp <= self.next_local {
+            return err(pos, format!("{}: too many registers needed{}", self.who, self.register_rule()));
+        }
+        let r = self.pool[self.next_temp];
+        self.next_temp -= 1;
+        Ok(r)
+    }
+
+    fn register_rule(&self) -> &'static str {
+        if self.kernel.is_some() { " (protocol code may use X0-X1 and X9-X15 only)" } else { "" }
+    }
+
+    fn declare(&mut self, name: &str, ptr: bool, pos: Pos) -> Result<Reg, CompileError> {
+        if let Some(r) = self.regs.names.get(name) {
+            if self.kernel.is_none() && self.regs.params.iter().any(|p| p == name) {
+                return err(pos, format!("`{name}` is a parameter"));
+            }
+            return Ok(*r);
+        }
+        if self.next_local >= self.next_temp {
+            return err(pos, format!("{}: too many locals{}", self.who, self.register_rule()));
+        }
+        let r = self.pool[self.next_local];
+        self.next_local += 1;
+        self.regs.names.insert(name.to_string(), r);
+        if ptr {
+            self.regs.pointers.push(name.to_string());
+        }
+        Ok(r)
+    }
+
+    fn target(&mut self, dst: Option<Reg>, pos: Pos) -> Result<Reg, CompileError> {
+        match dst {
+            Some(r) => Ok(r),
+            None => self.temp(pos),
+        }
+    }
+
+    fn is_constant(&self, name: &str) -> bool {
+        !self.regs.names.contains_key(name) && self.kernel.is_some_and(|k| k.constants.contains(name))
+    }
+
+    /// `e` as an instruction's second operand: an immediate for a constant
+    /// (kernel C), else a register.
+    fn operand(&mut self, e: &Expr) -> Result<Opnd, CompileError> {
+        if self.kernel.is_some() {
+            match e {
+                Expr::Int(v, _) => return Ok(Opnd::Imm(v.to_string())),
+                Expr::Var(n, _) if self.is_constant(n) => return Ok(Opnd::Imm(n.clone())),
+                _ => {}
+            }
+        }
+        Ok(Opnd::Reg(self.expr(e, None)?))
+    }
+
+    /// Computes `e` into a register (`dst` if given, written last, after
+    /// every operand is read) and returns it. Temporaries stay allocated
+    /// until the end of the statement.
+    pub fn expr(&mut self, e: &Expr, dst: Option<Reg>) -> Result<Reg, CompileError> {
+        match e {
+            Expr::Int(v, pos) => {
+                let r = self.target(dst, *pos)?;
+                self.emit(format!("MOV {}, #{v}", rx(r)));
+                Ok(r)
+            }
+            Expr::Var(name, pos) => {
+                if self.is_constant(name) {
+                    let r = self.target(dst, *pos)?;
+                    self.emit(format!("MOV {}, #{name}", rx(r)));
+                    return Ok(r);
+                }
+                let Some(&src) = self.regs.names.get(name) else {
+                    return err(*pos, self.unknown_name(name));
+                };
+                match dst {
+                    Some(d) if d != src => {
+                        self.emit(format!("MOV {}, {}", rx(d), rx(src)));
+                        Ok(d)
+                    }
+                    _ => Ok(src),
+                }
+            }
+            Expr::AddrOf(name, pos) => {
+                if self.kernel.is_some() {
+                    return err(
+                        *pos,
+                        format!(
+                            "unsupported: `&{name}` (only `atomic_try_cmpxchg(p, &{name}, new)` takes a local's \
+                             address; per-CPU variables: this_cpu_ptr(&var), per_cpu_ptr(&var, cpu))"
+                        ),
+                    );
+                }
+                let Some(&a) = self.locations.get(name) else {
+                    return err(*pos, format!("unknown location `{name}`"));
+                };
+                let r = self.target(dst, *pos)?;
+                self.emit(format!("MOV {}, #{}", rx(r), a as i64));
+                Ok(r)
+            }
+            Expr::PerCpu { var, cpu, pos } => {
+                let (base, off) = self.per_cpu(var, cpu.as_deref(), *pos)?;
+                let r = self.target(dst, *pos)?;
+                self.emit(format!("ADD {}, {}, #{off}", rx(r), rx(base)));
+                Ok(r)
+            }
+            Expr::ReadOnce(addr, pos) | Expr::LoadAcquire(addr, pos) => {
+                let acquire = matches!(e, Expr::LoadAcquire(..));
+                let (base, off) = self.address(addr, acquire)?;
+                let r = self.target(dst, *pos)?;
+                self.emit(format!("{} {}, {}", if acquire { "LDAR" } else { "LDR" }, rx(r), mem_text(base, &off)));
+                Ok(r)
+            }
+            Expr::Atomic { op: AtomicOp::TryCmpxchg, pos, .. } => {
+                self.try_cmpxchg(e)?;
+                let r = self.target(dst, *pos)?;
+                self.emit(format!("CSET {}, EQ", rx(r)));
+                Ok(r)
+            }
+            Expr::Atomic { op, order, addr, value, expected, pos } => {
+                let suffix = order_suffix(*order);
+                let base = self.expr(addr, None)?;
+                let v = self.expr(value, None)?;
+                // The old value lands in a fresh register, so that no operand
+                // is overwritten before the instruction reads it.
+                let old = self.temp(*pos)?;
+                let rmw = |m: &str, rs: Reg, rt: Reg| format!("{m}{suffix} {}, {}, [{}]", rx(rs), rx(rt), rx(base));
+                match op {
+                    AtomicOp::Xchg => self.emit(rmw("SWP", v, old)),
+                    AtomicOp::Cmpxchg => {
+                        let e = expected.as_deref().expect("cmpxchg has an expected value");
+                        self.expr(e, Some(old))?;
+                        self.emit(rmw("CAS", old, v));
+                    }
+                    AtomicOp::Add { .. } => self.emit(rmw("LDADD", v, old)),
+                    AtomicOp::FetchOr => self.emit(rmw("LDSET", v, old)),
+                    AtomicOp::FetchAndnot => self.emit(rmw("LDCLR", v, old)),
+                    AtomicOp::TryCmpxchg => unreachable!("handled above"),
+                }
+                if let AtomicOp::Add { fetch: false } = op {
+                    let r = self.target(dst, *pos)?;
+                    self.emit(format!("ADD {}, {}, {}", rx(r), rx(old), rx(v)));
+                    return Ok(r);
+                }
+                match dst {
+                    Some(d) => {
+                        self.emit(format!("MOV {}, {}", rx(d), rx(old)));
+                        Ok(d)
+                    }
+                    None => Ok(old),
+                }
+            }
+            Expr::Unary(op, a, pos) => {
+                let ra = self.expr(a, None)?;
+                let r = self.target(dst, *pos)?;
+                match op {
+                    UnOp::Neg => self.emit(format!("SUB {}, XZR, {}", rx(r), rx(ra))),
+                    UnOp::BitNot => self.emit(format!("EOR {}, {}, #-1", rx(r), rx(ra))),
+                    UnOp::Not => {
+                        self.emit(format!("CMP {}, #0", rx(ra)));
+                        self.emit(format!("CSET {}, EQ", rx(r)));
+                    }
+                }
+                Ok(r)
+            }
+            Expr::Binary(op @ (BinOp::LAnd | BinOp::LOr), _, _, pos) if self.kernel.is_some() => {
+                // C's short circuit: the right operand only when the left does not decide.
+                let _ = op;
+                let (f, end) = (self.fresh_label(), self.fresh_label());
+                let t = self.temp(*pos)?;
+                self.branch(e, false, &f)?;
+                self.emit(format!("MOV {}, #1", rx(t)));
+                self.emit(format!("B {end}"));
+                self.place(&f);
+                self.emit(format!("MOV {}, #0", rx(t)));
+                self.place(&end);
+                match dst {
+                    Some(d) => {
+                        self.emit(format!("MOV {}, {}", rx(d), rx(t)));
+                        Ok(d)
+                    }
+                    None => Ok(t),
+                }
+            }
+            Expr::Binary(op, a, b, pos) => {
+                let ra = self.expr(a, None)?;
+                let ob = if *op == BinOp::Mul { Opnd::Reg(self.expr(b, None)?) } else { self.operand(b)? };
+                let r = self.target(dst, *pos)?;
+                let alu = |m: &str| format!("{m} {}, {}, {}", rx(r), rx(ra), ob.text());
+                match op {
+                    BinOp::Add => self.emit(alu("ADD")),
+                    BinOp::Sub => self.emit(alu("SUB")),
+                    BinOp::Mul => self.emit(alu("MUL")),
+                    BinOp::Shl => self.emit(alu("LSL")),
+                    BinOp::Shr => self.emit(alu("LSR")),
+                    BinOp::Xor => self.emit(alu("EOR")),
+                    BinOp::And => self.emit(alu("AND")),
+                    BinOp::Or => self.emit(alu("ORR")),
+                    BinOp::LAnd | BinOp::LOr => {
+                        // herd7's C threads: both operands, as this compiler always did.
+                        let t = self.temp(*pos)?;
+                        self.emit(format!("CMP {}, #0", rx(ra)));
+                        self.emit(format!("CSET {}, NE", rx(t)));
+                        self.emit(format!("CMP {}, #0", ob.text()));
+                        self.emit(format!("CSET {}, NE", rx(r)));
+                        let m = if *op == BinOp::LAnd { "AND" } else { "ORR" };
+                        self.emit(format!("{m} {}, {}, {}", rx(r), rx(r), rx(t)));
+                    }
+                    cmp => {
+                        self.emit(format!("CMP {}, {}", rx(ra), ob.text()));
+                        self.emit(format!("CSET {}, {}", rx(r), cond_name(cond_of(*cmp))));
+                    }
+                }
+                Ok(r)
+            }
+        }
+    }
+
+    fn unknown_name(&self, name: &str) -> String {
+        match self.kernel {
+            None => format!("unknown variable `{name}`"),
+            Some(k) if k.per_cpu.iter().any(|(v, _)| v == name) => format!(
+                "`{name}` is a per-CPU variable: read it with this_cpu_read({name}) or per_cpu({name}, cpu), write \
+                 it with this_cpu_write({name}, v) or WRITE_ONCE(per_cpu({name}, cpu), v)"
+            ),
+            Some(_) => format!("unknown variable or kernel constant `{name}`"),
+        }
+    }
+
+    /// `MOV t, old; CAS t, new, [p]; CMP t, old; MOV old, t`: the flags say
+    /// EQ when the swap happened; `old` holds the value found.
+    fn try_cmpxchg(&mut self, e: &Expr) -> Result<(), CompileError> {
+        let Expr::Atomic { order, addr, value, expected, pos, .. } = e else { unreachable!("an atomic") };
+        let Some(Expr::AddrOf(name, npos)) = expected.as_deref() else {
+            return err(*pos, "atomic_try_cmpxchg's second argument must be `&local`, the expected value's local");
+        };
+        let Some(&old) = self.regs.names.get(name) else {
+            return err(*npos, format!("unknown local `{name}`"));
+        };
+        let base = self.expr(addr, None)?;
+        let v = self.expr(value, None)?;
+        let t = self.temp(*pos)?;
+        self.emit(format!("MOV {}, {}", rx(t), rx(old)));
+        self.emit(format!("CAS{} {}, {}, [{}]", order_suffix(*order), rx(t), rx(v), rx(base)));
+        self.emit(format!("CMP {}, {}", rx(t), rx(old)));
+        self.emit(format!("MOV {}, {}", rx(old), rx(t)));
+        Ok(())
+    }
+
+    /// The base register and offset symbol of per-CPU variable `var` of
+    /// `cpu` (this CPU if `None`).
+    fn per_cpu(&mut self, var: &str, cpu: Option<&Expr>, pos: Pos) -> Result<(Reg, String), CompileError> {
+        let Some(k) = self.kernel else {
+            return err(pos, format!("unsupported: per-CPU variable `{var}` in a litmus test"));
+        };
+        let Some((_, off)) = k.per_cpu.iter().find(|(v, _)| v == var) else {
+            let known: Vec<&str> = k.per_cpu.iter().map(|(v, _)| v.as_str()).collect();
+            return err(pos, format!("unknown per-CPU variable `{var}` (known: {})", known.join(", ")));
+        };
+        let off = off.clone();
+        match cpu {
+            None => Ok((self.this_cpu.expect("this_cpu is loaded when the function uses it"), off)),
+            Some(c) => {
+                let rc = self.expr(c, None)?;
+                let t = self.temp(pos)?;
+                self.emit(format!("LSL {}, {}, #{}", rx(t), rx(rc), k.percpu_shift));
+                self.emit(format!("ADD {}, {}, #{}", rx(t), rx(t), k.percpu_base));
+                Ok((t, off))
+            }
+        }
+    }
+
+    /// Base register and offset of the access `*addr` (`ordered`: an LDAR or
+    /// STLR, which take only `[Xn]`).
+    fn address(&mut self, addr: &Expr, ordered: bool) -> Result<(Reg, Off), CompileError> {
+        match (ordered, addr) {
+            (false, Expr::Binary(BinOp::Add, a, b, _)) => {
+                let ra = self.expr(a, None)?;
+                let rb = self.expr(b, None)?;
+                Ok((ra, Off::Reg(rb)))
+            }
+            (false, Expr::PerCpu { var, cpu, pos }) => {
+                let (base, off) = self.per_cpu(var, cpu.as_deref(), *pos)?;
+                Ok((base, Off::Sym(off)))
+            }
+            _ => Ok((self.expr(addr, None)?, Off::None)),
+        }
+    }
+
+    /// Branches to `label` when `e` is true (`when`) or false (`!when`), in
+    /// C's short-circuit order (kernel C).
+    fn branch(&mut self, e: &Expr, when: bool, label: &str) -> Result<(), CompileError> {
+        let saved = self.next_temp;
+        match e {
+            Expr::Unary(UnOp::Not, a, _) => self.branch(a, !when, label)?,
+            Expr::Binary(op @ (BinOp::LAnd | BinOp::LOr), a, b, _) => {
+                // `a && b` is false as soon as `a` is; `a || b` true as soon as `a` is.
+                let decides = *op == BinOp::LOr;
+                if when == decides {
+                    self.branch(a, when, label)?;
+                    self.branch(b, when, label)?;
+                } else {
+                    let skip = self.fresh_label();
+                    self.branch(a, decides, &skip)?;
+                    self.branch(b, when, label)?;
+                    self.place(&skip);
+                }
+            }
+            Expr::Binary(op @ (BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge), a, b, _) => {
+                let ra = self.expr(a, None)?;
+                let ob = self.operand(b)?;
+                self.emit(format!("CMP {}, {}", rx(ra), ob.text()));
+                let c = if when { cond_of(*op) } else { invert(cond_of(*op)) };
+                self.emit(format!("B.{} {label}", cond_name(c)));
+            }
+            Expr::Atomic { op: AtomicOp::TryCmpxchg, .. } => {
+                self.try_cmpxchg(e)?;
+                self.emit(format!("B.{} {label}", if when { "EQ" } else { "NE" }));
+            }
+            Expr::Int(v, _) => {
+                if (*v != 0) == when {
+                    self.emit(format!("B {label}"));
+                }
+            }
+            _ => {
+                let r = self.expr(e, None)?;
+                self.emit(format!("{} {}, {label}", if when { "CBNZ" } else { "CBZ" }, rx(r)));
+            }
+        }
+        self.next_temp = saved;
+        Ok(())
+    }
+
+    /// Where `body` jumps, if it is only a jump (kernel C): `return;` in a
+    /// void function, `break;`, `continue;`.
+    fn jump_target(&self, body: &[Stmt]) -> Option<String> {
+        self.kernel?;
+        match body {
+            [Stmt::Return(None, _)] => self.ret.as_ref().filter(|r| !r.1).map(|r| r.0.clone()),
+            [Stmt::Break(_)] => self.loops.last().map(|l| l.1.clone()),
+            [Stmt::Continue(_)] => self.loops.last().map(|l| l.0.clone()),
+            _ => None,
+        }
+    }
+
+    /// Compiles one statement; its temporaries are free again afterwards.
+    pub fn stmt(&mut self, s: &Stmt) -> Result<(), CompileError> {
+        let saved = self.next_temp;
+        if let Some(p) = stmt_pos(s) {
+            self.line = p.line;
+        }
+        let r = self.stmt_inner(s);
+        self.next_temp = saved;
+        r
+    }
+
+    fn stmt_inner(&mut self, s: &Stmt) -> Result<(), CompileError> {
+        match s {
+            Stmt::Decl { name, ty, init, pos } => {
+                let r = self.declare(name, ty.is_ptr(), *pos)?;
+                if let Some(e) = init {
+                    self.expr(e, Some(r))?;
+                }
+            }
+            Stmt::Assign { name, value, pos } => {
+                let r = match self.regs.names.get(name) {
+                    Some(&r) => r,
+                    // herd7 takes a name assigned without a declaration (and not a location) as a
+                    // register declared there; kernel C declares its locals.
+                    None if self.kernel.is_none() && !self.locations.contains_key(name.as_str()) => {
+                        self.declare(name, false, *pos)?
+                    }
+                    None => return err(*pos, format!("assignment to undeclared `{name}`")),
+                };
+                if self.kernel.is_none() && self.regs.params.iter().any(|p| p == name) {
+                    return err(*pos, format!("unsupported: assignment to parameter `{name}`"));
+                }
+                self.expr(value, Some(r))?;
+            }
+            Stmt::WriteOnce { addr, value, .. } | Stmt::StoreRelease { addr, value, .. } => {
+                let release = matches!(s, Stmt::StoreRelease { .. });
+                let v = match value {
+                    Expr::Int(0, _) if self.kernel.is_some() => Reg::ZR,
+                    _ => self.expr(value, None)?,
+                };
+                let (base, off) = self.address(addr, release)?;
+                self.emit(format!("{} {}, {}", if release { "STLR" } else { "STR" }, rx(v), mem_text(base, &off)));
+            }
+            Stmt::AtomicAdd { addr, value, .. } => {
+                let base = self.expr(addr, None)?;
+                let v = self.expr(value, None)?;
+                self.emit(format!("STADD {}, [{}]", rx(v), rx(base)));
+            }
+            Stmt::Fence(f, _) => self.emit(match f {
+                CFence::Mb => "DMB ISH",
+                CFence::Rmb => "DMB ISHLD",
+                CFence::Wmb => "DMB ISHST",
+            }),
+            Stmt::Helper(h, _) => match h {
+                Helper::Isb => self.emit("ISB"),
+                Helper::Dsb(o) => self.emit(format!("DSB {}", o.asm())),
+                Helper::Dmb(o) => self.emit(format!("DMB {}", o.asm())),
+                Helper::TlbiVmalle1 => self.emit("TLBI VMALLE1"),
+                Helper::LocalFlushTlbAll => {
+                    self.emit("TLBI VMALLE1");
+                    self.emit("DSB NSH");
+                    self.emit("ISB");
+                }
+            },
+            Stmt::If { cond, then, els, pos } => {
+                // `if (c) return;`, `if (c) break;`, `if (c) continue;`: one branch.
+                if let (Some(target), true) = (self.jump_target(then), els.is_empty()) {
+                    return self.branch(cond, true, &target);
+                }
+                let else_l = self.fresh_label();
+                let end_l = self.fresh_label();
+                let saved = self.next_temp;
+                if self.kernel.is_some() {
+                    self.branch(cond, false, &else_l)?;
+                } else {
+                    match cond {
+                        Expr::Binary(
+                            op @ (BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge),
+                            a,
+                            b,
+                            _,
+                        ) => {
+                            let ra = self.expr(a, None)?;
+                            let rb = self.expr(b, None)?;
+                            self.emit(format!("CMP {}, {}", rx(ra), rx(rb)));
+                            self.emit(format!("B.{} {else_l}", cond_name(invert(cond_of(*op)))));
+                        }
+                        e => {
+                            let r = self.expr(e, None)?;
+                            self.emit(format!("CMP {}, #0", rx(r)));
+                            self.emit(format!("B.EQ {else_l}"));
+                        }
+                    }
+                }
+                self.next_temp = saved;
+                for s in then {
+                    self.stmt(s)?;
+                }
+                if !els.is_empty() {
+                    self.line = pos.line;
+                    self.emit(format!("B {end_l}"));
+                }
+                self.place(&else_l);
+                for s in els {
+                    self.stmt(s)?;
+                }
+                self.place(&end_l);
+            }
+            Stmt::Loop { cond, body, step, do_while, pos } => {
+                let (top, cont, end) = (self.fresh_label(), self.fresh_label(), self.fresh_label());
+                self.place(&top);
+                if let (Some(c), false) = (cond, do_while) {
+                    self.branch(c, false, &end)?;
+                }
+                self.loops.push((cont.clone(), end.clone()));
+                for s in body {
+                    self.stmt(s)?;
+                }
+                self.loops.pop();
+                self.place(&cont);
+                for s in step {
+                    self.stmt(s)?;
+                }
+                self.line = pos.line;
+                match (cond, do_while) {
+                    (Some(c), true) => self.branch(c, true, &top)?,
+                    _ => self.emit(format!("B {top}")),
+                }
+                self.place(&end);
+            }
+            Stmt::Break(pos) | Stmt::Continue(pos) => {
+                let brk = matches!(s, Stmt::Break(_));
+                let Some((cont, end)) = self.loops.last().cloned() else {
+                    return err(*pos, format!("`{}` outside a loop", if brk { "break" } else { "continue" }));
+                };
+                self.emit(format!("B {}", if brk { end } else { cont }));
+            }
+            Stmt::Return(value, pos) => {
+                let Some((label, returns_value)) = self.ret.clone() else {
+                    return err(*pos, "unsupported: return");
+                };
+                match (value, returns_value) {
+                    (Some(v), true) => {
+                        self.expr(v, Some(Reg(0)))?;
+                    }
+                    (None, false) => {}
+                    (Some(v), false) => {
+                        return err(v.pos(), format!("`{}` returns void: `return` takes no value", self.who));
+                    }
+                    (None, true) => return err(*pos, format!("`{}` returns a value: `return` needs one", self.who)),
+                }
+                self.emit(format!("B {label}"));
+            }
+            Stmt::Expr(e, _) => {
+                if let Expr::Atomic { op: AtomicOp::TryCmpxchg, .. } = e {
+                    self.try_cmpxchg(e)?;
+                } else {
+                    self.expr(e, None)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn order_suffix(order: AtomicOrder) -> &'static str {
+    match order {
+        AtomicOrder::Relaxed => "",
+        AtomicOrder::Acquire => "A",
+        AtomicOrder::Release => "L",
+        AtomicOrder::Full => "AL",
+    }
+}
+
+fn stmt_pos(s: &Stmt) -> Option<Pos> {
+    Some(match s {
+        Stmt::Decl { pos, .. }
+        | Stmt::Assign { pos, .. }
+        | Stmt::WriteOnce { pos, .. }
+        | Stmt::StoreRelease { pos, .. }
+        | Stmt::AtomicAdd { pos, .. }
+        | Stmt::If { pos, .. }
+        | Stmt::Loop { pos, .. } => *pos,
+        Stmt::Fence(_, pos)
+        | Stmt::Helper(_, pos)
+        | Stmt::Break(pos)
+        | Stmt::Continue(pos)
+        | Stmt::Return(_, pos)
+        | Stmt::Expr(_, pos) => *pos,
+    })
+}
+
+pub(crate) fn cond_of(op: BinOp) -> Cond {
+    match op {
+        BinOp::Eq => Cond::Eq,
+        BinOp::Ne => Cond::Ne,
+        BinOp::Lt => Cond::Lt,
+        BinOp::Gt => Cond::Gt,
+        BinOp::Le => Cond::Le,
+        BinOp::Ge => Cond::Ge,
+        _ => unreachable!("not a comparison"),
+    }
+}
+
+/// The condition as the assembler writes it (the comparisons C has).
+fn cond_name(c: Cond) -> &'static str {
+    match c {
+        Cond::Eq => "EQ",
+        Cond::Ne => "NE",
+        Cond::Lt => "LT",
+        Cond::Ge => "GE",
+        Cond::Gt => "GT",
+        Cond::Le => "LE",
+        _ => unreachable!("C's comparisons only"),
+    }
+}
+
+pub(crate) fn invert(c: Cond) -> Cond {
+    match c {
+        Cond::Eq => Cond::Ne,
+        Cond::Ne => Cond::Eq,
+        Cond::Lt => Cond::Ge,
+        Cond::Ge => Cond::Lt,
+        Cond::Gt => Cond::Le,
+        Cond::Le => Cond::Gt,
+        other => other,
+    }
+}
+
+/// Whether any expression of `stmts` satisfies `f`.
+fn stmts_any(stmts: &[Stmt], f: &dyn Fn(&Expr) -> bool) -> bool {
+    stmts.iter().any(|s| stmt_any(s, f))
+}
+
+fn stmt_any(s: &Stmt, f: &dyn Fn(&Expr) -> bool) -> bool {
+    match s {
+        Stmt::Decl { init, .. } => init.as_ref().is_some_and(|e| expr_any(e, f)),
+        Stmt::Assign { value, .. } => expr_any(value, f),
+        Stmt::WriteOnce { addr, value, .. }
+        | Stmt::StoreRelease { addr, value, .. }
+        | Stmt::AtomicAdd { addr, value, .. } => expr_any(addr, f) || expr_any(value, f),
+        Stmt::If { cond, then, els, .. } => expr_any(cond, f) || stmts_any(then, f) || stmts_any(els, f),
+        Stmt::Loop { cond, body, step, .. } => {
+            cond.as_ref().is_some_and(|e| expr_any(e, f)) || stmts_any(body, f) || stmts_any(step, f)
+        }
+        Stmt::Return(Some(e), _) | Stmt::Expr(e, _) => expr_any(e, f),
+        Stmt::Return(None, _) | Stmt::Fence(..) | Stmt::Helper(..) | Stmt::Break(_) | Stmt::Continue(_) => false,
+    }
+}
+
+fn expr_any(e: &Expr, f: &dyn Fn(&Expr) -> bool) -> bool {
+    if f(e) {
+        return true;
+    }
+    match e {
+        Expr::Int(..) | Expr::Var(..) | Expr::AddrOf(..) => false,
+        Expr::ReadOnce(a, _) | Expr::LoadAcquire(a, _) | Expr::Unary(_, a, _) => expr_any(a, f),
+        Expr::PerCpu { cpu, .. } => cpu.as_deref().is_some_and(|c| expr_any(c, f)),
+        Expr::Atomic { addr, value, expected, .. } => {
+            expr_any(addr, f) || expr_any(value, f) || expected.as_deref().is_some_and(|x| expr_any(x, f))
+        }
+        Expr::Binary(_, a, b, _) => expr_any(a, f) || expr_any(b, f),
+    }
+}
+
+/// The label that ends `name`'s body, if the kernel probes it
+/// (`enter_from_user_mode`'s return is `entry_hook_done`).
+fn end_label(name: &str) -> Option<&'static str> {
+    (name == "enter_from_user_mode").then_some("entry_hook_done")
+}
+
+/// Compiles one protocol function to assembler lines: its label, its body
+/// under the protocol files' register rules (arguments in X0-X1, result in
+/// X0, X9-X15 scratch; nothing else touched), `RET`.
+pub fn compile_function(f: &CFunction, env: &KernelEnv) -> Result<Vec<AsmLine>, CompileError> {
+    if f.params.len() > 2 {
+        return err(f.params[2].pos, "a protocol function takes at most two arguments (X0, X1)");
+    }
+    let empty = BTreeMap::new();
+    let params: Vec<Reg> = (0..f.params.len() as u8).map(Reg).collect();
+    // X0 carries the result; a free argument register is one more scratch one.
+    let spare = (f.params.len() as u8..2).map(Reg).filter(|r| !(f.returns_value && *r == Reg(0)));
+    let pool: Vec<Reg> = params.iter().copied().chain((9..=15).map(Reg)).chain(spare).collect();
+    let ret = end_label(&f.name).map_or_else(|| format!(".L{}_return", f.name), str::to_string);
+    let mut g = CGen {
+        out: vec![],
+        regs: Regs { names: BTreeMap::new(), pointers: vec![], params: vec![] },
+        locations: &empty,
+        kernel: Some(env),
+        next_temp: pool.len() - 1,
+        pool,
+        next_local: 0,
+        labels: 0,
+        prefix: format!(".L{}_", f.name),
+        who: f.name.clone(),
+        line: f.pos.line,
+        this_cpu: None,
+        loops: vec![],
+        ret: Some((ret.clone(), f.returns_value)),
+    };
+    for p in &f.params {
+        let r = g.pool[g.next_local];
+        if g.regs.names.insert(p.name.clone(), r).is_some() {
+            return err(p.pos, format!("parameter `{}` declared twice", p.name));
+        }
+        g.next_local += 1;
+        g.regs.params.push(p.name.clone());
+    }
+    g.place(&f.name);
+    if stmts_any(&f.body, &|e| matches!(e, Expr::PerCpu { cpu: None, .. })) {
+        let r = g.declare("this CPU's per-CPU area", true, f.pos)?;
+        g.emit(format!("MRS {}, TPIDR_EL1", rx(r)));
+        g.this_cpu = Some(r);
+    }
+    for s in &f.body {
+        g.stmt(s)?;
+    }
+    g.place(&ret);
+    g.emit("RET");
+    // A branch to the very next instruction is dropped (a `return` at the end, an empty `else`).
+    let mut out: Vec<AsmLine> = vec![];
+    for (i, l) in g.out.iter().enumerate() {
+        if let Some(target) = l.text.trim_start().strip_prefix("B ")
+            && g.out[i + 1..].iter().take_while(|n| n.label).any(|n| n.text.strip_suffix(':') == Some(target))
+        {
+            continue;
+        }
+        out.push(l.clone());
+    }
+    // Generated labels no branch names are dropped (timelines name code by its nearest label).
+    let used: BTreeSet<&str> =
+        out.iter().filter(|l| !l.label).filter_map(|l| l.text.split_whitespace().last()).collect();
+    let keep = |l: &AsmLine| !l.label || !l.text.starts_with(".L") || used.contains(l.text.trim_end_matches(':'));
+    Ok(out.iter().filter(|l| keep(l)).cloned().collect())
+}
+
+/// A protocol file compiled from kernel C.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompiledProtocol {
+    /// The assembler text, assembled with the rest of the kernel.
+    pub asm: String,
+    /// The C line of each line of `asm` (index: line - 1; 0 for none).
+    pub c_lines: Vec<usize>,
+}
+
+/// Parses and compiles the kernel-C protocol file `text` (named `path` in
+/// errors): every function must be one of `functions`.
+pub fn compile_protocol(
+    path: &str,
+    text: &str,
+    env: &KernelEnv,
+    functions: &[&str],
+) -> Result<CompiledProtocol, super::parse::ParseError> {
+    let at =
+        |pos: Pos, msg: String| super::parse::ParseError { path: path.to_string(), line: pos.line, col: pos.col, msg };
+    let fs = super::cparse::parse_kernel_c(path, text)?;
+    let source: Vec<&str> = text.lines().collect();
+    let name = std::path::Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path);
+    let mut asm = format!("// Compiled by isolsim from {name}: each instruction's comment is its C line.\n");
+    let mut c_lines = vec![0];
+    for f in &fs {
+        if !functions.contains(&f.name.as_str()) {
+            return Err(at(
+                f.pos,
+                format!("`{}` is not a protocol function (a protocol file defines {})", f.name, functions.join(", ")),
+            ));
+        }
+        let lines = compile_function(f, env).map_err(|e| at(e.pos, e.msg))?;
+        asm.push('\n');
+        c_lines.push(0);
+        let mut last = 0;
+        for l in lines {
+            asm.push_str(&l.text);
+            if !l.label && l.c_line != last && l.c_line > 0 {
+                let src = source.get(l.c_line - 1).map_or(String::new(), |s| s.trim().replace('\t', " "));
+                let pad = 48usize.saturating_sub(l.text.chars().count()).max(1);
+                asm.push_str(&format!("{:pad$}// {}: {src}", "", l.c_line));
+                last = l.c_line;
+            }
+            asm.push('\n');
+            c_lines.push(l.c_line);
+        }
+    }
+    Ok(CompiledProtocol { asm, c_lines })
+}
