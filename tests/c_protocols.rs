@@ -146,3 +146,27 @@ fn bad_c_is_refused_at_its_line_and_column_with_exit_2() {
         assert_eq!(out.status.code(), Some(2), "run: {body}");
     }
 }
+
+#[test]
+fn a_c_mutants_counterexample_shows_the_c_line_of_each_instruction() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = "workloads/protocols/mutants/entry-no-dmb.c";
+    let out = isolsim(&["check", "--protocol", file, "--save", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("(L<n> before an instruction: it was compiled from line n of entry-no-dmb.c.)"), "{s}");
+    // The flag's store, beside the line of the C that wrote it.
+    let row = s.lines().find(|l| l.contains("cpu1.isol_flags = BROKEN -> store buffer")).expect("the flag's store");
+    let n: usize = row.split("| L").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    let c = std::fs::read_to_string(root().join(file)).unwrap();
+    assert_eq!(c.lines().nth(n - 1).unwrap().trim(), "this_cpu_write(ll_isol_flags, ISOL_BROKEN);", "{row}");
+    // The hook's end is the kernel's label, at the function's closing brace.
+    assert!(s.lines().any(|l| l.contains(" entry_hook_done: RET")), "{s}");
+    // Replayed from its file (which holds the C): the same rows.
+    let saved = dir.path().join("entry-no-dmb.safety-violation.json");
+    let out = isolsim(&["replay", saved.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r = String::from_utf8_lossy(&out.stdout);
+    let rows = |t: &str| t.lines().filter(|l| l.contains(" | ")).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(rows(&r), rows(&s));
+}

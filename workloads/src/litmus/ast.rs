@@ -407,6 +407,8 @@ pub struct CFunction {
     pub body: Vec<Stmt>,
     /// Position of the name.
     pub pos: Pos,
+    /// Position of the body's closing `}` (where it returns when it runs off its end).
+    pub end: Pos,
 }
 
 /// A parameter of a C thread: `int *x` names shared location `x`.

@@ -837,6 +837,7 @@ pub fn compile_function(f: &CFunction, env: &KernelEnv) -> Result<Vec<AsmLine>, 
     for s in &f.body {
         g.stmt(s)?;
     }
+    g.line = f.end.line;
     g.place(&ret);
     g.emit("RET");
     // A branch to the very next instruction is dropped (a `return` at the end, an empty `else`).
@@ -849,9 +850,30 @@ pub fn compile_function(f: &CFunction, env: &KernelEnv) -> Result<Vec<AsmLine>, 
         }
         out.push(l.clone());
     }
-    // Generated labels no branch names are dropped (timelines name code by its nearest label).
-    let used: BTreeSet<&str> =
-        out.iter().filter(|l| !l.label).filter_map(|l| l.text.split_whitespace().last()).collect();
+    // Labels at one address are one: branches name the last of them (the
+    // function's own labels come last), and generated labels no branch names
+    // are dropped (timelines name code by its nearest label).
+    let mut alias: BTreeMap<String, String> = BTreeMap::new();
+    let mut i = 0;
+    while i < out.len() {
+        let group = out[i..].iter().take_while(|l| l.label).count();
+        if group > 1 {
+            let last = out[i + group - 1].text.trim_end_matches(':').to_string();
+            for l in &out[i..i + group - 1] {
+                alias.insert(l.text.trim_end_matches(':').to_string(), last.clone());
+            }
+        }
+        i += group.max(1);
+    }
+    for l in out.iter_mut().filter(|l| !l.label) {
+        if let Some((head, target)) = l.text.rsplit_once(' ')
+            && let Some(to) = alias.get(target)
+        {
+            l.text = format!("{head} {to}");
+        }
+    }
+    let used: BTreeSet<String> =
+        out.iter().filter(|l| !l.label).filter_map(|l| l.text.split_whitespace().last()).map(str::to_string).collect();
     let keep = |l: &AsmLine| !l.label || !l.text.starts_with(".L") || used.contains(l.text.trim_end_matches(':'));
     Ok(out.iter().filter(|l| keep(l)).cloned().collect())
 }

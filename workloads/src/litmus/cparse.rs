@@ -139,8 +139,12 @@ fn parse_function(ts: &mut TokenStream) -> Result<CFunction> {
     if let Some(t) = ts.eat(";")? {
         return Err(ts.error(t.pos, format!("a declaration of `{name}` without a body: define it here")));
     }
-    let body = parse_block(ts)?;
-    Ok(CFunction { name, returns_value, params, body, pos })
+    let open = ts.expect("{", " to open the function's body")?;
+    ts.enter(open.pos)?;
+    let body = parse_block_rest(ts, open.pos);
+    ts.leave();
+    let (body, end) = body?;
+    Ok(CFunction { name, returns_value, params, body, pos, end })
 }
 
 /// `P<tid>(params) { body }`.
@@ -214,18 +218,19 @@ fn parse_block(ts: &mut TokenStream) -> Result<Vec<Stmt>> {
     ts.enter(open.pos)?;
     let body = parse_block_rest(ts, open.pos);
     ts.leave();
-    body
+    body.map(|b| b.0)
 }
 
-/// The statements of a block whose `{` (at `open`) is consumed, and its `}`.
-fn parse_block_rest(ts: &mut TokenStream, open: Pos) -> Result<Vec<Stmt>> {
+/// The statements of a block whose `{` (at `open`) is consumed, and its `}`
+/// (with its position).
+fn parse_block_rest(ts: &mut TokenStream, open: Pos) -> Result<(Vec<Stmt>, Pos)> {
     let mut body = vec![];
     loop {
         let t = ts.peek()?;
         match t.tok {
             Tok::Punct("}") => {
                 ts.next()?;
-                return Ok(body);
+                return Ok((body, t.pos));
             }
             Tok::Eof => {
                 return Err(ts.error(
