@@ -207,6 +207,15 @@ impl<'a> CGen<'a> {
         Ok(r)
     }
 
+    /// Kernel C: the temporaries taken since `saved` held operands that the
+    /// next instruction reads before it writes its result, which may reuse
+    /// one of them. (Litmus threads keep their registers as they always had.)
+    fn release_operands(&mut self, saved: usize) {
+        if self.kernel.is_some() {
+            self.next_temp = saved;
+        }
+    }
+
     fn target(&mut self, dst: Option<Reg>, pos: Pos) -> Result<Reg, CompileError> {
         match dst {
             Some(r) => Ok(r),
@@ -276,14 +285,18 @@ impl<'a> CGen<'a> {
                 Ok(r)
             }
             Expr::PerCpu { var, cpu, pos } => {
+                let saved = self.next_temp;
                 let (base, off) = self.per_cpu(var, cpu.as_deref(), *pos)?;
+                self.release_operands(saved);
                 let r = self.target(dst, *pos)?;
                 self.emit(format!("ADD {}, {}, #{off}", rx(r), rx(base)));
                 Ok(r)
             }
             Expr::ReadOnce(addr, pos) | Expr::LoadAcquire(addr, pos) => {
                 let acquire = matches!(e, Expr::LoadAcquire(..));
+                let saved = self.next_temp;
                 let (base, off) = self.address(addr, acquire)?;
+                self.release_operands(saved);
                 let r = self.target(dst, *pos)?;
                 self.emit(format!("{} {}, {}", if acquire { "LDAR" } else { "LDR" }, rx(r), mem_text(base, &off)));
                 Ok(r)
@@ -328,7 +341,9 @@ impl<'a> CGen<'a> {
                 }
             }
             Expr::Unary(op, a, pos) => {
+                let saved = self.next_temp;
                 let ra = self.expr(a, None)?;
+                self.release_operands(saved);
                 let r = self.target(dst, *pos)?;
                 match op {
                     UnOp::Neg => self.emit(format!("SUB {}, XZR, {}", rx(r), rx(ra))),
@@ -360,8 +375,12 @@ impl<'a> CGen<'a> {
                 }
             }
             Expr::Binary(op, a, b, pos) => {
+                let saved = self.next_temp;
                 let ra = self.expr(a, None)?;
                 let ob = if *op == BinOp::Mul { Opnd::Reg(self.expr(b, None)?) } else { self.operand(b)? };
+                if !matches!(op, BinOp::LAnd | BinOp::LOr) {
+                    self.release_operands(saved);
+                }
                 let r = self.target(dst, *pos)?;
                 let alu = |m: &str| format!("{m} {}, {}, {}", rx(r), rx(ra), ob.text());
                 match op {
@@ -926,4 +945,189 @@ pub fn compile_protocol(
         }
     }
     Ok(CompiledProtocol { asm, c_lines })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpu_model::asm::{Symbols, assemble_with};
+    use cpu_model::isa::{Index, Inst, Src2, SysReg, compare_flags};
+    use memory_model::{Rmw, RmwOp};
+
+    const PERCPU: u64 = 0x10_0000;
+    const SHIFT: u64 = 12;
+
+    fn env() -> KernelEnv {
+        KernelEnv {
+            constants: ["LIMIT", "BIT"].iter().map(|s| s.to_string()).collect(),
+            per_cpu: vec![("flag".into(), "PCPU_FLAG".into()), ("word".into(), "PCPU_WORD".into())],
+            percpu_base: "PERCPU_BASE".into(),
+            percpu_shift: "PERCPU_SHIFT".into(),
+        }
+    }
+
+    /// Compiles the kernel-C function `name` of `text` and runs it on CPU `cpu` with arguments
+    /// `args` over `mem` (sequentially: what a single core computes): its X0.
+    fn run(text: &str, name: &str, cpu: u64, args: &[u64], mem: &mut BTreeMap<u64, u64>) -> u64 {
+        let fs = super::super::cparse::parse_kernel_c("t.c", text).unwrap_or_else(|e| panic!("{e}"));
+        let f = fs.iter().find(|f| f.name == name).expect("the function");
+        let lines = compile_function(f, &env()).unwrap_or_else(|e| panic!("{}:{}: {}", e.pos.line, e.pos.col, e.msg));
+        let asm: String = lines.iter().map(|l| format!("{}\n", l.text)).collect();
+        let mut syms = Symbols::new();
+        for (n, v) in [("PERCPU_BASE", PERCPU), ("PERCPU_SHIFT", SHIFT), ("PCPU_FLAG", 0), ("PCPU_WORD", 8)] {
+            syms.insert(n.into(), v);
+        }
+        syms.insert("LIMIT".into(), 5);
+        syms.insert("BIT".into(), 4);
+        let p = assemble_with(&asm, 0x1000, &syms).unwrap_or_else(|e| panic!("{e}\n{asm}"));
+        let mut x = [0u64; 32];
+        x[..args.len()].copy_from_slice(args);
+        let (mut pc, mut nzcv) = (p.label(name).unwrap(), 0);
+        let get = |x: &[u64; 32], r: Reg| if r.is_zero() { 0 } else { x[r.0 as usize] };
+        for _ in 0..100_000 {
+            let inst = *p.at(pc).unwrap_or_else(|| panic!("ran off the code at {pc:#x}\n{asm}"));
+            let mut next = pc + Inst::BYTES;
+            let src = |x: &[u64; 32], s: Src2| match s {
+                Src2::Imm(v) => v,
+                Src2::Reg(o) => get(x, o.reg),
+            };
+            let addr = |x: &[u64; 32], base: Reg, index: Index| match index {
+                Index::Imm(o) => get(x, base).wrapping_add(o as u64),
+                Index::Reg(o, _) => get(x, base).wrapping_add(get(x, o.reg)),
+            };
+            let mut write: Option<(Reg, u64)> = None;
+            let mut set = |r: Reg, v: u64| write = Some((r, v));
+            match inst {
+                Inst::Mov { rd, src: s } => set(rd.reg, src(&x, s)),
+                Inst::Alu { op, rd, rn, src: s } => set(rd.reg, op.apply(Width::X, get(&x, rn.reg), src(&x, s))),
+                Inst::Cmp { rn, src: s } => nzcv = compare_flags(Width::X, get(&x, rn.reg), src(&x, s)),
+                Inst::Cset { rd, cond } => set(rd.reg, cond.holds(nzcv) as u64),
+                Inst::B { target } => next = target,
+                Inst::BCond { cond, target } if cond.holds(nzcv) => next = target,
+                Inst::Cbz { rt, nonzero, target } if (get(&x, rt.reg) != 0) == nonzero => next = target,
+                Inst::BCond { .. } | Inst::Cbz { .. } | Inst::Dmb(_) | Inst::Dsb(_) | Inst::Isb => {}
+                Inst::Tlbi { .. } => {}
+                Inst::Mrs { rt, reg: SysReg::TpidrEl1 } => set(rt.reg, PERCPU + (cpu << SHIFT)),
+                Inst::Load { rt, base, index, .. } => {
+                    let a = addr(&x, base, index);
+                    set(rt.reg, *mem.get(&a).unwrap_or(&0));
+                }
+                Inst::Store { rt, base, index, .. } => {
+                    let (a, v) = (addr(&x, base, index), get(&x, rt.reg));
+                    mem.insert(a, v);
+                }
+                Inst::Rmw { op, rs, rt, base, .. } => {
+                    let a = get(&x, base);
+                    let old = *mem.get(&a).unwrap_or(&0);
+                    let rmw = Rmw { op, acquire: false, release: false, word: false, no_ret: false };
+                    let (operand, compare) =
+                        if op == RmwOp::Cas { (get(&x, rt.reg), get(&x, rs.reg)) } else { (get(&x, rs.reg), 0) };
+                    if let Some(v) = rmw.apply(old, operand, compare) {
+                        mem.insert(a, v);
+                    }
+                    set(if op == RmwOp::Cas { rs.reg } else { rt.reg }, old);
+                }
+                Inst::Ret { .. } => return x[0],
+                other => panic!("unexpected {other}"),
+            }
+            if let Some((r, v)) = write.filter(|(r, _)| !r.is_zero()) {
+                x[r.0 as usize] = v;
+            }
+            pc = next;
+        }
+        panic!("{name} does not return\n{asm}");
+    }
+
+    fn area(cpu: u64) -> u64 {
+        PERCPU + (cpu << SHIFT)
+    }
+
+    #[test]
+    fn loops_break_continue_and_compound_assignments_compute_what_c_does() {
+        let text = "int sum(int n, int skip)\n{\n\tint i, s = 0;\n\tfor (i = 0; i < n; i++) {\n\t\tif (i == skip)\n\
+                    \t\t\tcontinue;\n\t\tif (i >= LIMIT * 2)\n\t\t\tbreak;\n\t\ts += i * 3;\n\t}\n\twhile (s > 100)\n\
+                    \t\ts -= 7;\n\treturn s;\n}\n";
+        let c = |n: i64, skip: i64| {
+            let mut s = 0;
+            for i in 0..n {
+                if i == skip {
+                    continue;
+                }
+                if i >= 10 {
+                    break;
+                }
+                s += i * 3;
+            }
+            while s > 100 {
+                s -= 7;
+            }
+            s
+        };
+        for (n, skip) in [(0, 0), (1, 0), (4, 2), (8, 9), (30, 3), (12, 11)] {
+            let got = run(text, "sum", 0, &[n as u64, skip as u64], &mut BTreeMap::new());
+            assert_eq!(got as i64, c(n, skip), "sum({n}, {skip})");
+        }
+    }
+
+    #[test]
+    fn bit_operations_and_shifts_compute_what_c_does() {
+        let text = "unsigned long f(unsigned long a, unsigned long b)\n{\n\treturn ((~a & 0xff) << BIT >> 2) ^ (b | 1) - -a;\n}\n";
+        for (a, b) in [(0u64, 0u64), (5, 9), (0xf0, 3), (u64::MAX, 12)] {
+            let want = ((!a & 0xff) << 4 >> 2) ^ (b | 1).wrapping_sub(a.wrapping_neg());
+            assert_eq!(run(text, "f", 0, &[a, b], &mut BTreeMap::new()), want, "f({a}, {b})");
+        }
+    }
+
+    #[test]
+    fn and_and_or_short_circuit_their_right_operand() {
+        // The right operand sets this CPU's flag: it runs only when the left one does not decide.
+        let text = "bool f(int a, int b)\n{\n\tbool x = a || atomic_fetch_or(1, this_cpu_ptr(&flag));\n\
+                    \tif (b && atomic_fetch_or(2, this_cpu_ptr(&flag)) == 0)\n\t\treturn x;\n\treturn !x;\n}\n";
+        for (a, b) in [(0u64, 0u64), (0, 1), (1, 0), (1, 1)] {
+            let mut mem = BTreeMap::new();
+            let r = run(text, "f", 1, &[a, b], &mut mem);
+            let flag = *mem.get(&area(1)).unwrap_or(&0);
+            let ran_left = a == 0;
+            let x = a != 0; // the fetch_or returns 0: the flag was clear
+            let want_flag = (ran_left as u64) | if b != 0 { 2 } else { 0 };
+            assert_eq!(flag, want_flag, "f({a}, {b}) flag");
+            let second_zero = b != 0 && !ran_left; // fetch_or(2) sees 0 only if fetch_or(1) did not run
+            assert_eq!(r, if b != 0 && second_zero { x as u64 } else { !x as u64 }, "f({a}, {b})");
+        }
+    }
+
+    #[test]
+    fn per_cpu_variables_and_try_cmpxchg_loops_reach_the_right_cpu() {
+        let text = "bool set_bit(int cpu, unsigned long bits)\n{\n\tatomic_t *w = per_cpu_ptr(&word, cpu);\n\
+                    \tunsigned long old = atomic_read(w);\n\n\tif (!per_cpu(flag, cpu))\n\t\treturn false;\n\tdo {\n\
+                    \t\tif (old & BIT)\n\t\t\treturn false;\n\t} while (!atomic_try_cmpxchg(w, &old, old | bits));\n\
+                    \tthis_cpu_write(flag, READ_ONCE(per_cpu(flag, cpu)) + 1);\n\treturn true;\n}\n";
+        let mut mem = BTreeMap::from([(area(2), 1), (area(2) + 8, 0x21)]);
+        assert_eq!(run(text, "set_bit", 0, &[2, 0x2], &mut mem), 1);
+        assert_eq!((mem[&(area(2) + 8)], mem[&area(0)]), (0x23, 2), "the word of CPU 2; this CPU's flag");
+        let mut mem = BTreeMap::from([(area(3), 1), (area(3) + 8, 0x4)]);
+        assert_eq!(run(text, "set_bit", 0, &[3, 0x2], &mut mem), 0, "BIT already set");
+        assert_eq!(mem[&(area(3) + 8)], 0x4);
+        let mut mem = BTreeMap::from([(area(3) + 8, 0x1)]);
+        assert_eq!(run(text, "set_bit", 0, &[3, 0x2], &mut mem), 0, "flag clear");
+    }
+
+    #[test]
+    fn register_rules_and_bad_functions_are_refused() {
+        let compile = |text: &str| {
+            let fs = super::super::cparse::parse_kernel_c("t.c", text).map_err(|e| e.msg)?;
+            compile_function(&fs[0], &env()).map(|_| ()).map_err(|e| e.msg)
+        };
+        let e = compile("int f(int a, int b, int c)\n{\n\treturn a;\n}\n").unwrap_err();
+        assert!(e.contains("at most two arguments"), "{e}");
+        let many = (0..9).map(|i| format!("\tint v{i} = {i};\n")).collect::<String>();
+        let e = compile(&format!("void f(void)\n{{\n{many}}}\n")).unwrap_err();
+        assert!(e.contains("X0-X1 and X9-X15"), "{e}");
+        let e = compile("void f(void)\n{\n\tx = 1;\n}\n").unwrap_err();
+        assert!(e.contains("undeclared `x`"), "{e}");
+        let e = compile("void f(void)\n{\n\tint y = flag;\n}\n").unwrap_err();
+        assert!(e.contains("is a per-CPU variable"), "{e}");
+        let e = compile("void f(void)\n{\n\tint y = this_cpu_read(nope);\n}\n").unwrap_err();
+        assert!(e.contains("unknown per-CPU variable `nope` (known: flag, word)"), "{e}");
+    }
 }
