@@ -170,3 +170,20 @@ fn a_c_mutants_counterexample_shows_the_c_line_of_each_instruction() {
     let rows = |t: &str| t.lines().filter(|l| l.contains(" | ")).map(str::to_string).collect::<Vec<_>>();
     assert_eq!(rows(&r), rows(&s));
 }
+
+#[test]
+fn a_sweep_takes_c_protocol_files_and_runs_them_as_their_assembler() {
+    let text = "[sweep]\nname = \"c\"\npreset = \"arm64-server\"\nprotocols = [\"deferred.c\", \"mutants/sender-no-dmb.c\"]\n\
+                seeds = [1]\n\n[set]\nrun.cpus = 4\nrun.isolated = 1\nrun.activity.generators = 2\nrun.duration_us = 300\n";
+    let s = isolsim::sweep::Sweep::parse("w.toml", text, &root().join("workloads/protocols")).unwrap();
+    let names: Vec<&str> = s.protocols.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["deferred", "sender-no-dmb"]);
+    assert!(s.protocols.iter().all(|p| !p.c_lines.is_empty() && p.asm.contains("isolation_publish:")));
+    // A C error in a swept file is refused at the file's line and column.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.c"), "// @base deferred\nvoid isolation_publish(void)\n{\n\tsmp_mb(1);\n}\n")
+        .unwrap();
+    let bad = text.replace("\"deferred.c\", \"mutants/sender-no-dmb.c\"", "\"bad.c\"");
+    let e = isolsim::sweep::Sweep::parse("w.toml", &bad, dir.path()).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("bad.c:4:9: expected `)`"), "{e}");
+}
