@@ -300,6 +300,9 @@ fn timed_text(
     for line in head {
         let _ = writeln!(o, "  {line}");
     }
+    if rows.iter().any(|r| workloads::verify::timeline::c_line_of(&r.text).is_some()) {
+        let _ = writeln!(o, "  (L<n> before an instruction: it was compiled from line n of the protocol's C file.)");
+    }
     o.push('\n');
     o.push_str(&workloads::verify::timeline::render(cpus, rows, Some(machine.clock_mhz)));
     o

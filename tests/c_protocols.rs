@@ -187,3 +187,20 @@ fn a_sweep_takes_c_protocol_files_and_runs_them_as_their_assembler() {
     let e = isolsim::sweep::Sweep::parse("w.toml", &bad, dir.path()).map(|_| ()).unwrap_err().to_string();
     assert!(e.contains("bad.c:4:9: expected `)`"), "{e}");
 }
+
+#[test]
+fn a_fuzzed_c_mutants_timeline_shows_the_c_line_of_its_instructions() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = "workloads/protocols/mutants/entry-flag-after-barrier.c";
+    let out = isolsim(&["fuzz", "--protocol", file, "--runs", "30", "--save", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("(L<n> before an instruction: it was compiled from line n of the protocol's C file.)"), "{s}");
+    let c = std::fs::read_to_string(root().join(file)).unwrap();
+    let flag = c.lines().position(|l| l.trim() == "this_cpu_write(ll_isol_flags, ISOL_BROKEN);").unwrap() + 1;
+    assert!(s.contains(&format!("| L{flag} STR cpu1.isol_flags = BROKEN -> store buffer")), "{s}");
+    let saved = dir.path().join("entry-flag-after-barrier.fuzz.safety-violation.json");
+    let out = isolsim(&["replay", saved.to_str().unwrap()]);
+    let r = String::from_utf8_lossy(&out.stdout);
+    assert!(r.contains(&format!("| L{flag} STR cpu1.isol_flags = BROKEN -> store buffer")), "{r}");
+}

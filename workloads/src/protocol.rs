@@ -239,6 +239,32 @@ impl ProtocolFile {
         })
     }
 
+    /// For a protocol compiled from C, the C line of each of its instructions in
+    /// `code`, where the kernel `files` (ending with this protocol's, as
+    /// [`ProtocolFile::kernel_files`] gives them) were assembled as one unit
+    /// at `base`: the protocol's line `n` is the unit's line `n` plus the lines
+    /// before it. Empty for assembler.
+    pub fn c_lines_in(
+        &self,
+        files: &[(String, String)],
+        code: &cpu_model::code::CodeSpace,
+        base: memory_model::Addr,
+    ) -> std::collections::BTreeMap<memory_model::Addr, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        if self.c_lines.is_empty() {
+            return out;
+        }
+        // The unit ends every file with a newline (an empty one is one empty line).
+        let before: usize = files[..files.len().saturating_sub(1)].iter().map(|(_, t)| t.lines().count().max(1)).sum();
+        let Some(kernel) = code.programs().iter().find(|q| q.base == base) else { return out };
+        for (i, &line) in kernel.lines.iter().enumerate() {
+            if let Some(c) = line.checked_sub(before).and_then(|l| self.c_line(l)) {
+                out.insert(kernel.base + i as u64 * cpu_model::isa::Inst::BYTES, c);
+            }
+        }
+        out
+    }
+
     /// The C line an assembler line of [`ProtocolFile::asm`] was compiled
     /// from (`line` from 1), for a `.c` file.
     pub fn c_line(&self, line: usize) -> Option<usize> {

@@ -166,7 +166,7 @@ impl Harness {
         let files = p.kernel_files();
         let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
         sys.load_kernel_from(&refs)?;
-        let c_lines = c_lines_of(p, &files, sys.code().programs());
+        let c_lines = p.c_lines_in(&files, sys.code(), System::KERNEL_TEXT);
         sys.load(HARNESS.0, HARNESS.1, System::USER_TEXT)?;
         let sym = |sys: &System, name: &str| sys.label(name);
         let site = sym(&sys, "check_site")?;
@@ -937,29 +937,6 @@ fn maint_name(op: MaintOp) -> &'static str {
         MaintOp::Tlbi { broadcast: true, .. } => "TLBI (broadcast)",
         MaintOp::Tlbi { broadcast: false, .. } => "TLBI (local)",
     }
-}
-
-/// For a protocol compiled from C, the C line of each of its instructions:
-/// the protocol's text is the last of the kernel's `files`, assembled as one
-/// unit, so its line `n` is the unit's line `n` plus the lines before it.
-fn c_lines_of(
-    p: &ProtocolFile,
-    files: &[(String, String)],
-    programs: &[cpu_model::asm::Program],
-) -> BTreeMap<Addr, usize> {
-    let mut out = BTreeMap::new();
-    if p.c_lines.is_empty() {
-        return out;
-    }
-    // load_unit ends every file with a newline (an empty one is one empty line).
-    let before: usize = files[..files.len().saturating_sub(1)].iter().map(|(_, t)| t.lines().count().max(1)).sum();
-    let Some(kernel) = programs.iter().find(|q| q.base == System::KERNEL_TEXT) else { return out };
-    for (i, &line) in kernel.lines.iter().enumerate() {
-        if let Some(c) = line.checked_sub(before).and_then(|l| p.c_line(l)) {
-            out.insert(kernel.base + i as Addr * Inst::BYTES, c);
-        }
-    }
-    out
 }
 
 /// The rows of a path; `ends[k]` is the length of the log after transition `k`.
