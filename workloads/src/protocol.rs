@@ -14,6 +14,12 @@
 //! // @why the flag store may wait in the store buffer while ...
 //! ```
 //!
+//! A file whose name ends in `.c` is kernel C instead, with the same header
+//! in `//` comments: the litmus C front end compiles it
+//! ([`crate::litmus::cgen::compile_protocol`]) to [`ProtocolFile::asm`], which
+//! is what the kernel is assembled with, and keeps the C line of each
+//! assembler line ([`ProtocolFile::c_line`]) for timelines.
+//!
 //! A variant need define only the functions it changes
 //! ([`FUNCTIONS`]); the others are taken from its base. The base also
 //! decides how the rest of the kernel is configured (a deferred or ct-work

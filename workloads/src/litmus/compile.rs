@@ -21,6 +21,13 @@
 //! | `if (a == b)` …          | `CMP` + `B.cond`           |
 //! | `r ^ r`, `r + 1`, …      | `EOR`, `ADD`, … (kept, so false dependencies stay dependencies) |
 //!
+//! Kernel C (protocol files, [`super::cgen`]) adds `atomic_fetch_or` →
+//! `LDSET`, `atomic_fetch_andnot` → `LDCLR`, `atomic_try_cmpxchg` → `CAS` +
+//! `CMP`, `dsb(opt)` → `DSB`, `isb()`/`instr_sync()` → `ISB`,
+//! `local_flush_tlb_all()` → `TLBI VMALLE1; DSB NSH; ISB`, per-CPU variables
+//! → `[Xarea, #PCPU_…]`, kernel constants as assembler symbols, and control
+//! flow with short-circuit `&&`/`||`.
+//!
 //! The atomics follow arm64's LSE mapping: fully ordered (no suffix) is the
 //! `AL` form, `_acquire` `A`, `_release` `L`, `_relaxed` none; sub negates
 //! the operand, inc and dec add 1 and -1.

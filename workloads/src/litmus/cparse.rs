@@ -7,6 +7,16 @@
 //! `_release`), `atomic_{add,sub,inc,dec}`, `atomic_read{,_acquire}`,
 //! `atomic_set{,_release}` and `smp_mb__{before,after}_atomic()`.
 //!
+//! Protocol files in kernel C ([`parse_kernel_c`]) are read by the same
+//! parser with `TokenStream::kernel` set: function definitions at top level,
+//! and in their bodies also `while`, `do`/`while`, `for`, `break`,
+//! `continue`, `return`, compound assignments, `*`, `<<`, `>>`, `~`, `true`,
+//! `false`, the per-CPU accessors (`this_cpu_read/write/ptr`, `per_cpu`,
+//! `per_cpu_ptr`), `READ_ONCE`/`WRITE_ONCE` of such locations, the arm64
+//! helpers (`isb`, `instr_sync`, `dsb(opt)`, `dmb(opt)`, `__tlbi(vmalle1)`,
+//! `local_flush_tlb_all`) and `atomic_fetch_or`, `atomic_fetch_andnot`,
+//! `atomic_try_cmpxchg`, `atomic_or`, `atomic_andnot`.
+//!
 //! Everything else that the kernel's tools/memory-model accepts (locks, RCU,
 //! other atomics and bit operations, plain accesses, loops) is recognised
 //! and rejected with an "unsupported: ..." error at its position, so a
