@@ -129,7 +129,7 @@ fn bad_c_is_refused_at_its_line_and_column_with_exit_2() {
             "bool isolation_defer_cpu(int cpu, unsigned long work)\n{\n\treturn;\n}\n",
             "3:2: `isolation_defer_cpu` returns a value",
         ),
-        ("void kick(void)\n{\n}\n", "1:6: `kick` is not a protocol function"),
+        ("void kick(void)\n{\n}\n", "1:6: `kick` is neither a protocol function"),
         ("void isolation_publish(void)\n{\n\tbreak;\n}\n", "3:2: `break` outside a loop"),
     ];
     for (i, (body, want)) in cases.into_iter().enumerate() {

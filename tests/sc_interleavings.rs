@@ -128,7 +128,7 @@ fn eval(e: &Expr, params: &[String], locals: &BTreeMap<String, V>, mem: &BTreeMa
         Expr::Unary(UnOp::Not, a, _) => V::Int((eval(a, params, locals, mem).int() == 0) as i64),
         Expr::Unary(UnOp::Neg, a, _) => V::Int(eval(a, params, locals, mem).int().wrapping_neg()),
         Expr::Unary(UnOp::BitNot, a, _) => V::Int(!eval(a, params, locals, mem).int()),
-        Expr::PerCpu { .. } => unreachable!("kernel C only: the litmus parser refuses it"),
+        Expr::PerCpu { .. } | Expr::Call { .. } => unreachable!("kernel C only: the litmus parser refuses it"),
         Expr::Binary(op, a, b, _) => {
             let (a, b) = (eval(a, params, locals, mem), eval(b, params, locals, mem));
             if let (V::Ptr(p), BinOp::Add) = (&a, op) {

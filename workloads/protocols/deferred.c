@@ -11,11 +11,11 @@
 // this compiles to; the test c_protocols_match_assembler checks that it
 // gives the answers deferred.S gives.
 
-// enter_from_user_mode(): context tracking says "in the kernel", then
-// task_isolation_kernel_enter(). Its return is entry_hook_done.
-void enter_from_user_mode(void)
+// task_isolation_kernel_enter(): a CPU that ran isolated user code marks
+// itself BROKEN, then synchronizes what a skipped kick would have: data,
+// instructions, and the deferred TLB flush.
+static void task_isolation_kernel_enter(void)
 {
-	this_cpu_write(context, CT_KERNEL);
 	if (this_cpu_read(ll_isol_flags) == ISOL_ISOLATED) {
 		this_cpu_write(ll_isol_flags, ISOL_BROKEN);
 		dsb(ish);	/* the flag visible before any read of synced data and any fetch */
@@ -25,15 +25,12 @@ void enter_from_user_mode(void)
 	}
 }
 
-// exit_to_user_mode(): context tracking says "in user space", then
-// task_isolation_exit_to_user_mode(): a task that still asks for isolation
-// is isolated again, after one final barrier.
-void exit_to_user_mode(void)
+// task_isolation_exit_to_user_mode(): a task that still asks for isolation is
+// isolated again, after one final barrier.
+static void task_isolation_exit_to_user_mode(void)
 {
-	unsigned long flags;
+	unsigned long flags = this_cpu_read(ll_isol_flags);
 
-	this_cpu_write(context, CT_USER);
-	flags = this_cpu_read(ll_isol_flags);
 	if (flags == ISOL_BROKEN) {
 		if (!this_cpu_read(isol_wanted))
 			return;
@@ -43,6 +40,20 @@ void exit_to_user_mode(void)
 		this_cpu_write(ll_isol_flags, ISOL_ISOLATED);
 		smp_mb();	/* the seed's "one final barrier" before user space */
 	}
+}
+
+// The kernel's entry and exit: context tracking's state, then the hooks.
+// enter_from_user_mode()'s return is entry_hook_done.
+void enter_from_user_mode(void)
+{
+	this_cpu_write(context, CT_KERNEL);
+	task_isolation_kernel_enter();
+}
+
+void exit_to_user_mode(void)
+{
+	this_cpu_write(context, CT_USER);
+	task_isolation_exit_to_user_mode();
 }
 
 // The sender: smp_mb() after what its caller published, then each CPU's flag.

@@ -211,6 +211,16 @@ pub enum Expr {
         /// Position.
         pos: Pos,
     },
+    /// A call of another function of the same protocol file (kernel C only):
+    /// compiled inline.
+    Call {
+        /// The function.
+        name: String,
+        /// Its arguments.
+        args: Vec<Expr>,
+        /// Position.
+        pos: Pos,
+    },
     /// Unary operation.
     Unary(UnOp, Box<Expr>, Pos),
     /// Binary operation.
@@ -228,6 +238,7 @@ impl Expr {
             | Expr::LoadAcquire(_, p)
             | Expr::Atomic { pos: p, .. }
             | Expr::PerCpu { pos: p, .. }
+            | Expr::Call { pos: p, .. }
             | Expr::Unary(_, _, p)
             | Expr::Binary(_, _, _, p) => *p,
         }

@@ -119,8 +119,21 @@ pub(crate) struct CGen<'a> {
     this_cpu: Option<Reg>,
     /// Innermost loop last: (continue label, break label).
     loops: Vec<(String, String)>,
-    /// Kernel C: the function's return label and whether it returns a value.
-    ret: Option<(String, bool)>,
+    /// Kernel C: where `return` goes (the function's end, or an inlined call's).
+    ret: Option<Ret>,
+    /// Kernel C: the file's functions, which calls inline.
+    functions: &'a [CFunction],
+    /// Kernel C: the calls being inlined, outermost first.
+    inlining: Vec<String>,
+}
+
+/// Where a `return` of the code being compiled goes.
+#[derive(Clone)]
+struct Ret {
+    /// The label after the body.
+    label: String,
+    /// The register its value goes to (`None`: a `void` function).
+    value: Option<Reg>,
 }
 
 impl<'a> CGen<'a> {
@@ -142,6 +155,8 @@ impl<'a> CGen<'a> {
             this_cpu: None,
             loops: vec![],
             ret: None,
+            functions: &[],
+            inlining: vec![],
         }
     }
 
@@ -340,6 +355,7 @@ impl<'a> CGen<'a> {
                     None => Ok(old),
                 }
             }
+            Expr::Call { .. } => Ok(self.call(e, dst, true)?.expect("a value was asked for")),
             Expr::Unary(op, a, pos) => {
                 let saved = self.next_temp;
                 let ra = self.expr(a, None)?;
@@ -421,6 +437,64 @@ impl<'a> CGen<'a> {
             ),
             Some(_) => format!("unknown variable or kernel constant `{name}`"),
         }
+    }
+
+    /// Inlines the call `e` of a function of the file: its arguments are
+    /// computed into fresh registers, its body compiled with only its
+    /// parameters in scope, its `return`s branch past it with the value in
+    /// `dst` (or a temporary) when `want` a value. Returns that register.
+    fn call(&mut self, e: &Expr, dst: Option<Reg>, want: bool) -> Result<Option<Reg>, CompileError> {
+        let Expr::Call { name, args, pos } = e else { unreachable!("a call") };
+        let functions = self.functions;
+        let Some(f) = functions.iter().find(|f| f.name == *name) else {
+            return err(
+                *pos,
+                format!("unsupported: call to `{name}` (a call is inlined: define `{name}` in this file)"),
+            );
+        };
+        if self.inlining.contains(name) || self.who == *name {
+            return err(*pos, format!("unsupported: recursive call of `{name}` (calls are inlined)"));
+        }
+        if args.len() != f.params.len() {
+            return err(*pos, format!("`{name}` takes {} argument(s), not {}", f.params.len(), args.len()));
+        }
+        if want && !f.returns_value {
+            return err(*pos, format!("`{name}` returns void: its call has no value"));
+        }
+        // The value's register first: a temporary outlives the callee's locals and temporaries.
+        let value = if f.returns_value { Some(self.target(dst, *pos)?) } else { None };
+        let saved_local = self.next_local;
+        let mut bound = BTreeMap::new();
+        for (p, a) in f.params.iter().zip(args) {
+            if self.next_local >= self.next_temp {
+                return err(a.pos(), format!("{}: too many registers needed{}", self.who, self.register_rule()));
+            }
+            let r = self.pool[self.next_local];
+            self.next_local += 1;
+            self.expr(a, Some(r))?;
+            bound.insert(p.name.clone(), r);
+        }
+        let end = self.fresh_label();
+        let names = std::mem::replace(&mut self.regs.names, bound);
+        let loops = std::mem::take(&mut self.loops);
+        let ret = self.ret.replace(Ret { label: end.clone(), value });
+        self.inlining.push(name.clone());
+        let mut r = Ok(());
+        for s in &f.body {
+            r = self.stmt(s);
+            if r.is_err() {
+                break;
+            }
+        }
+        self.inlining.pop();
+        self.ret = ret;
+        self.loops = loops;
+        self.regs.names = names;
+        self.next_local = saved_local;
+        r?;
+        self.line = pos.line;
+        self.place(&end);
+        Ok(value)
     }
 
     /// `MOV t, old; CAS t, new, [p]; CMP t, old; MOV old, t`: the flags say
@@ -532,7 +606,7 @@ impl<'a> CGen<'a> {
     fn jump_target(&self, body: &[Stmt]) -> Option<String> {
         self.kernel?;
         match body {
-            [Stmt::Return(None, _)] => self.ret.as_ref().filter(|r| !r.1).map(|r| r.0.clone()),
+            [Stmt::Return(None, _)] => self.ret.as_ref().filter(|r| r.value.is_none()).map(|r| r.label.clone()),
             [Stmt::Break(_)] => self.loops.last().map(|l| l.1.clone()),
             [Stmt::Continue(_)] => self.loops.last().map(|l| l.0.clone()),
             _ => None,
@@ -677,24 +751,27 @@ impl<'a> CGen<'a> {
                 self.emit(format!("B {}", if brk { end } else { cont }));
             }
             Stmt::Return(value, pos) => {
-                let Some((label, returns_value)) = self.ret.clone() else {
+                let Some(Ret { label, value: to }) = self.ret.clone() else {
                     return err(*pos, "unsupported: return");
                 };
-                match (value, returns_value) {
-                    (Some(v), true) => {
-                        self.expr(v, Some(Reg(0)))?;
+                let who = self.inlining.last().unwrap_or(&self.who).clone();
+                match (value, to) {
+                    (Some(v), Some(r)) => {
+                        self.expr(v, Some(r))?;
                     }
-                    (None, false) => {}
-                    (Some(v), false) => {
-                        return err(v.pos(), format!("`{}` returns void: `return` takes no value", self.who));
+                    (None, None) => {}
+                    (Some(v), None) => {
+                        return err(v.pos(), format!("`{who}` returns void: `return` takes no value"));
                     }
-                    (None, true) => return err(*pos, format!("`{}` returns a value: `return` needs one", self.who)),
+                    (None, Some(_)) => return err(*pos, format!("`{who}` returns a value: `return` needs one")),
                 }
                 self.emit(format!("B {label}"));
             }
             Stmt::Expr(e, _) => {
                 if let Expr::Atomic { op: AtomicOp::TryCmpxchg, .. } = e {
                     self.try_cmpxchg(e)?;
+                } else if let Expr::Call { .. } = e {
+                    self.call(e, None, false)?;
                 } else {
                     self.expr(e, None)?;
                 }
@@ -801,7 +878,24 @@ fn expr_any(e: &Expr, f: &dyn Fn(&Expr) -> bool) -> bool {
             expr_any(addr, f) || expr_any(value, f) || expected.as_deref().is_some_and(|x| expr_any(x, f))
         }
         Expr::Binary(_, a, b, _) => expr_any(a, f) || expr_any(b, f),
+        Expr::Call { args, .. } => args.iter().any(|a| expr_any(a, f)),
     }
+}
+
+/// The functions of `functions` that `f` calls, directly or through others.
+fn called<'f>(f: &CFunction, functions: &'f [CFunction]) -> Vec<&'f CFunction> {
+    let mut out: Vec<&CFunction> = vec![];
+    let mut todo = vec![&f.body];
+    while let Some(body) = todo.pop() {
+        for g in functions {
+            let calls = |e: &Expr| matches!(e, Expr::Call { name, .. } if *name == g.name);
+            if !out.iter().any(|o| o.name == g.name) && g.name != f.name && stmts_any(body, &calls) {
+                out.push(g);
+                todo.push(&g.body);
+            }
+        }
+    }
+    out
 }
 
 /// The label that ends `name`'s body, if the kernel probes it
@@ -813,7 +907,7 @@ fn end_label(name: &str) -> Option<&'static str> {
 /// Compiles one protocol function to assembler lines: its label, its body
 /// under the protocol files' register rules (arguments in X0-X1, result in
 /// X0, X9-X15 scratch; nothing else touched), `RET`.
-pub fn compile_function(f: &CFunction, env: &KernelEnv) -> Result<Vec<AsmLine>, CompileError> {
+pub fn compile_function(f: &CFunction, env: &KernelEnv, functions: &[CFunction]) -> Result<Vec<AsmLine>, CompileError> {
     if f.params.len() > 2 {
         return err(f.params[2].pos, "a protocol function takes at most two arguments (X0, X1)");
     }
@@ -837,7 +931,9 @@ pub fn compile_function(f: &CFunction, env: &KernelEnv) -> Result<Vec<AsmLine>, 
         line: f.pos.line,
         this_cpu: None,
         loops: vec![],
-        ret: Some((ret.clone(), f.returns_value)),
+        ret: Some(Ret { label: ret.clone(), value: f.returns_value.then_some(Reg(0)) }),
+        functions,
+        inlining: vec![],
     };
     for p in &f.params {
         let r = g.pool[g.next_local];
@@ -848,7 +944,9 @@ pub fn compile_function(f: &CFunction, env: &KernelEnv) -> Result<Vec<AsmLine>, 
         g.regs.params.push(p.name.clone());
     }
     g.place(&f.name);
-    if stmts_any(&f.body, &|e| matches!(e, Expr::PerCpu { cpu: None, .. })) {
+    // This CPU's area, if the body or a function it calls uses it.
+    let this_cpu = |body: &[Stmt]| stmts_any(body, &|e| matches!(e, Expr::PerCpu { cpu: None, .. }));
+    if this_cpu(&f.body) || called(f, functions).iter().any(|g| this_cpu(&g.body)) {
         let r = g.declare("this CPU's per-CPU area", true, f.pos)?;
         g.emit(format!("MRS {}, TPIDR_EL1", rx(r)));
         g.this_cpu = Some(r);
@@ -921,14 +1019,18 @@ pub fn compile_protocol(
     let name = std::path::Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path);
     let mut asm = format!("// Compiled by isolsim from {name}: each instruction's comment is its C line.\n");
     let mut c_lines = vec![0];
-    for f in &fs {
-        if !functions.contains(&f.name.as_str()) {
+    // The protocol's functions are compiled; the others are inlined where they are called.
+    let entries: Vec<&CFunction> = fs.iter().filter(|f| functions.contains(&f.name.as_str())).collect();
+    for f in fs.iter().filter(|f| !functions.contains(&f.name.as_str())) {
+        if !entries.iter().any(|e| called(e, &fs).iter().any(|g| g.name == f.name)) {
             return Err(at(
                 f.pos,
-                format!("`{}` is not a protocol function (a protocol file defines {})", f.name, functions.join(", ")),
+                format!("`{}` is neither a protocol function ({}) nor called by one", f.name, functions.join(", ")),
             ));
         }
-        let lines = compile_function(f, env).map_err(|e| at(e.pos, e.msg))?;
+    }
+    for f in entries {
+        let lines = compile_function(f, env, &fs).map_err(|e| at(e.pos, e.msg))?;
         asm.push('\n');
         c_lines.push(0);
         let mut last = 0;
@@ -971,7 +1073,8 @@ mod tests {
     fn run(text: &str, name: &str, cpu: u64, args: &[u64], mem: &mut BTreeMap<u64, u64>) -> u64 {
         let fs = super::super::cparse::parse_kernel_c("t.c", text).unwrap_or_else(|e| panic!("{e}"));
         let f = fs.iter().find(|f| f.name == name).expect("the function");
-        let lines = compile_function(f, &env()).unwrap_or_else(|e| panic!("{}:{}: {}", e.pos.line, e.pos.col, e.msg));
+        let lines =
+            compile_function(f, &env(), &fs).unwrap_or_else(|e| panic!("{}:{}: {}", e.pos.line, e.pos.col, e.msg));
         let asm: String = lines.iter().map(|l| format!("{}\n", l.text)).collect();
         let mut syms = Symbols::new();
         for (n, v) in [("PERCPU_BASE", PERCPU), ("PERCPU_SHIFT", SHIFT), ("PCPU_FLAG", 0), ("PCPU_WORD", 8)] {
@@ -1113,10 +1216,34 @@ mod tests {
     }
 
     #[test]
+    fn calls_are_inlined_with_their_arguments_and_return_values() {
+        let text = "static unsigned long twice(unsigned long v)\n{\n\tif (v > 100)\n\t\treturn v;\n\treturn v * 2;\n}\n\
+                    static void mark(int cpu)\n{\n\tWRITE_ONCE(per_cpu(flag, cpu), twice(this_cpu_read(word)));\n}\n\
+                    int f(int cpu, int x)\n{\n\tint v = 1;\n\tmark(cpu);\n\treturn twice(x) + twice(x + v) + v;\n}\n";
+        for (x, word) in [(3u64, 7u64), (150, 200), (100, 1)] {
+            let mut mem = BTreeMap::from([(area(0) + 8, word)]);
+            let twice = |v: u64| if v > 100 { v } else { v * 2 };
+            assert_eq!(run(text, "f", 0, &[2, x], &mut mem), twice(x) + twice(x + 1) + 1, "f(2, {x})");
+            assert_eq!(mem[&area(2)], twice(word), "the flag of CPU 2");
+        }
+        let compile = |text: &str| {
+            let fs = super::super::cparse::parse_kernel_c("t.c", text).unwrap();
+            let f = fs.iter().find(|f| f.name == "f").unwrap();
+            compile_function(f, &env(), &fs).map(|_| ()).map_err(|e| e.msg)
+        };
+        let e = compile("int g(int a)\n{\n\treturn f(a);\n}\nint f(int a)\n{\n\treturn g(a);\n}\n").unwrap_err();
+        assert!(e.contains("recursive call of `g`") || e.contains("recursive call of `f`"), "{e}");
+        let e = compile("void g(void)\n{\n}\nint f(int a)\n{\n\treturn g();\n}\n").unwrap_err();
+        assert!(e.contains("`g` returns void"), "{e}");
+        let e = compile("int f(int a)\n{\n\treturn h(a);\n}\n").unwrap_err();
+        assert!(e.contains("call to `h` (a call is inlined: define `h` in this file)"), "{e}");
+    }
+
+    #[test]
     fn register_rules_and_bad_functions_are_refused() {
         let compile = |text: &str| {
             let fs = super::super::cparse::parse_kernel_c("t.c", text).map_err(|e| e.msg)?;
-            compile_function(&fs[0], &env()).map(|_| ()).map_err(|e| e.msg)
+            compile_function(&fs[0], &env(), &fs).map(|_| ()).map_err(|e| e.msg)
         };
         let e = compile("int f(int a, int b, int c)\n{\n\treturn a;\n}\n").unwrap_err();
         assert!(e.contains("at most two arguments"), "{e}");

@@ -900,6 +900,23 @@ fn parse_call(ts: &mut TokenStream, name: &str, pos: Pos) -> Result<Expr> {
             return Err(ts.error(pos, format!("`{name}` is a statement and has no value")));
         }
         _ if atomic_rmw(name, ts.kernel).is_some() => parse_atomic(ts, name, pos)?,
+        _ if ts.kernel && unsupported_primitive(name).is_none() => {
+            // Another function of the file, inlined by the compiler (which knows the file's functions).
+            ts.next()?;
+            let mut args = vec![];
+            if ts.eat(")")?.is_none() {
+                loop {
+                    args.push(parse_expr(ts)?);
+                    let t = ts.next()?;
+                    match t.tok {
+                        Tok::Punct(",") => {}
+                        Tok::Punct(")") => break,
+                        _ => return Err(ts.unexpected(&t, &format!("`,` or `)` in the arguments of `{name}`"))),
+                    }
+                }
+            }
+            Expr::Call { name: name.to_string(), args, pos }
+        }
         _ => {
             let msg = unsupported_primitive(name).unwrap_or_else(|| format!("unsupported: call to `{name}`"));
             return Err(ts.error(pos, msg));
