@@ -127,6 +127,12 @@ pub(crate) struct CGen<'a> {
     inlining: Vec<String>,
 }
 
+/// Deepest chain of inlined calls.
+const MAX_INLINE_DEPTH: usize = 16;
+
+/// Most lines a protocol function may compile to (inlining multiplies code).
+const MAX_FUNCTION_LINES: usize = 20_000;
+
 /// Where a `return` of the code being compiled goes.
 #[derive(Clone)]
 struct Ret {
@@ -454,6 +460,12 @@ impl<'a> CGen<'a> {
         };
         if self.inlining.contains(name) || self.who == *name {
             return err(*pos, format!("unsupported: recursive call of `{name}` (calls are inlined)"));
+        }
+        if self.inlining.len() >= MAX_INLINE_DEPTH {
+            return err(*pos, format!("calls nested deeper than {MAX_INLINE_DEPTH} (each is inlined)"));
+        }
+        if self.out.len() > MAX_FUNCTION_LINES {
+            return err(*pos, format!("`{}` compiles to more than {MAX_FUNCTION_LINES} instructions", self.who));
         }
         if args.len() != f.params.len() {
             return err(*pos, format!("`{name}` takes {} argument(s), not {}", f.params.len(), args.len()));
@@ -882,14 +894,25 @@ fn expr_any(e: &Expr, f: &dyn Fn(&Expr) -> bool) -> bool {
     }
 }
 
-/// The functions of `functions` that `f` calls, directly or through others.
+/// The functions of `functions` that `f` calls, directly or through others
+/// (each body walked once).
 fn called<'f>(f: &CFunction, functions: &'f [CFunction]) -> Vec<&'f CFunction> {
+    let by_name: BTreeMap<&str, &CFunction> = functions.iter().map(|g| (g.name.as_str(), g)).collect();
     let mut out: Vec<&CFunction> = vec![];
+    let mut seen: BTreeSet<&str> = BTreeSet::from([f.name.as_str()]);
     let mut todo = vec![&f.body];
     while let Some(body) = todo.pop() {
-        for g in functions {
-            let calls = |e: &Expr| matches!(e, Expr::Call { name, .. } if *name == g.name);
-            if !out.iter().any(|o| o.name == g.name) && g.name != f.name && stmts_any(body, &calls) {
+        let names = std::cell::RefCell::new(vec![]);
+        stmts_any(body, &|e| {
+            if let Expr::Call { name, .. } = e {
+                names.borrow_mut().push(name.clone());
+            }
+            false
+        });
+        for n in names.into_inner() {
+            if let Some(g) = by_name.get(n.as_str())
+                && seen.insert(g.name.as_str())
+            {
                 out.push(g);
                 todo.push(&g.body);
             }
@@ -1021,8 +1044,9 @@ pub fn compile_protocol(
     let mut c_lines = vec![0];
     // The protocol's functions are compiled; the others are inlined where they are called.
     let entries: Vec<&CFunction> = fs.iter().filter(|f| functions.contains(&f.name.as_str())).collect();
+    let reached: BTreeSet<&str> = entries.iter().flat_map(|e| called(e, &fs)).map(|g| g.name.as_str()).collect();
     for f in fs.iter().filter(|f| !functions.contains(&f.name.as_str())) {
-        if !entries.iter().any(|e| called(e, &fs).iter().any(|g| g.name == f.name)) {
+        if !reached.contains(f.name.as_str()) {
             return Err(at(
                 f.pos,
                 format!("`{}` is neither a protocol function ({}) nor called by one", f.name, functions.join(", ")),
@@ -1237,6 +1261,16 @@ mod tests {
         assert!(e.contains("`g` returns void"), "{e}");
         let e = compile("int f(int a)\n{\n\treturn h(a);\n}\n").unwrap_err();
         assert!(e.contains("call to `h` (a call is inlined: define `h` in this file)"), "{e}");
+        // Hostile call graphs: a long chain, and calls that double the code at each level.
+        let chain: String = (0..5000).map(|i| format!("void g{i}(void)\n{{\n\tg{}();\n}}\n", i + 1)).collect();
+        let e = compile(&format!("{chain}void g5000(void)\n{{\n}}\nint f(int a)\n{{\n\tg0();\n\treturn a;\n}}\n"));
+        assert!(e.unwrap_err().contains("calls nested deeper than 16"));
+        let doubling: String =
+            (0..15).map(|i| format!("void g{i}(void)\n{{\n\tg{0}();\n\tg{0}();\n}}\n", i + 1)).collect();
+        let e = compile(&format!(
+            "{doubling}void g15(void)\n{{\n\tsmp_mb();\n}}\nint f(int a)\n{{\n\tg0();\n\treturn a;\n}}\n"
+        ));
+        assert!(e.unwrap_err().contains("compiles to more than 20000 instructions"));
     }
 
     #[test]

@@ -87,15 +87,16 @@ pub(crate) fn parse_kernel_c(path: &str, text: &str) -> Result<Vec<CFunction>> {
     let mut ts = TokenStream::new(Lexer::new(Cursor::new(&src), Mode::C, path));
     ts.kernel = true;
     let mut functions: Vec<CFunction> = vec![];
+    let mut seen: std::collections::BTreeMap<String, Pos> = std::collections::BTreeMap::new();
     loop {
         let t = ts.peek()?;
         if t.tok == Tok::Eof {
             return Ok(functions);
         }
         let f = parse_function(&mut ts)?;
-        if let Some(g) = functions.iter().find(|g| g.name == f.name) {
+        if let Some(first) = seen.insert(f.name.clone(), f.pos) {
             return Err(
-                ts.error(f.pos, format!("function `{}` defined twice (first at {}:{})", f.name, g.pos.line, g.pos.col))
+                ts.error(f.pos, format!("function `{}` defined twice (first at {}:{})", f.name, first.line, first.col))
             );
         }
         functions.push(f);
