@@ -48,9 +48,8 @@ fn c_protocols_match_assembler() {
         assert_eq!(c_code, asm_code, "{name}.c at {cpus} CPUs");
         assert_eq!(verdict_of(&c), verdict_of(&asm), "{name}.c at {cpus} CPUs");
     }
-    // A fixed-seed run: every verdict the same. deferred.c compiles to deferred.S's instruction
-    // schedule, so its report is the same figure for figure; ct-work.c's sender computes the
-    // per-CPU address twice and branches the other way round, which moves a race by a few cycles.
+    // A fixed-seed run: the same report, figure for figure (both compile to their assembler's
+    // instruction schedule, registers aside).
     for name in ["deferred", "ct-work"] {
         let run = |file: &str| {
             let out = isolsim(&["run", "--protocol", file, "--set", "run.duration_us=1000", "--no-host-stats"]);
@@ -58,18 +57,8 @@ fn c_protocols_match_assembler() {
             String::from_utf8_lossy(&out.stdout).to_string()
         };
         let (asm, c) = (run(&format!("workloads/protocols/{name}.S")), run(&format!("workloads/protocols/{name}.c")));
-        let verdicts = |report: &str| -> Vec<String> {
-            report
-                .lines()
-                .filter(|l| ["  violations", "  interrupted in user space"].iter().any(|v| l.starts_with(v)))
-                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-                .collect()
-        };
-        assert_eq!(verdicts(&asm).len(), 2, "{asm}");
-        assert_eq!(verdicts(&c), verdicts(&asm), "{name}.c");
-        if name == "deferred" {
-            assert_eq!(c, asm, "{name}.c");
-        }
+        assert!(asm.contains("Safety (checked on every isolated CPU)"), "{asm}");
+        assert_eq!(c, asm, "{name}.c");
     }
 }
 

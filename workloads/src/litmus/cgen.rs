@@ -125,6 +125,12 @@ pub(crate) struct CGen<'a> {
     functions: &'a [CFunction],
     /// Kernel C: the calls being inlined, outermost first.
     inlining: Vec<String>,
+    /// Kernel C: `if (c) return K;` of the function itself, out of line after
+    /// its `RET`: (label, K's immediate, C line).
+    stubs: Vec<(String, String, usize)>,
+    /// Kernel C: the per-CPU area of a parameter CPU the function never
+    /// assigns, computed once on entry.
+    param_areas: BTreeMap<String, Reg>,
 }
 
 /// Deepest chain of inlined calls.
@@ -163,6 +169,8 @@ impl<'a> CGen<'a> {
             ret: None,
             functions: &[],
             inlining: vec![],
+            stubs: vec![],
+            param_areas: BTreeMap::new(),
         }
     }
 
@@ -248,6 +256,16 @@ impl<'a> CGen<'a> {
         !self.regs.names.contains_key(name) && self.kernel.is_some_and(|k| k.constants.contains(name))
     }
 
+    /// `e` as an immediate if it is a constant (kernel C); else `Opnd::Reg(ZR)`,
+    /// computing nothing.
+    fn constant(&self, e: &Expr) -> Opnd {
+        match e {
+            Expr::Int(v, _) if self.kernel.is_some() => Opnd::Imm(v.to_string()),
+            Expr::Var(n, _) if self.is_constant(n) => Opnd::Imm(n.clone()),
+            _ => Opnd::Reg(Reg::ZR),
+        }
+    }
+
     /// `e` as an instruction's second operand: an immediate for a constant
     /// (kernel C), else a register.
     fn operand(&mut self, e: &Expr) -> Result<Opnd, CompileError> {
@@ -323,9 +341,11 @@ impl<'a> CGen<'a> {
                 Ok(r)
             }
             Expr::Atomic { op: AtomicOp::TryCmpxchg, pos, .. } => {
-                self.try_cmpxchg(e)?;
+                let (t, old) = self.try_cmpxchg(e)?;
                 let r = self.target(dst, *pos)?;
+                self.emit(format!("CMP {}, {}", rx(t), rx(old)));
                 self.emit(format!("CSET {}, EQ", rx(r)));
+                self.emit(format!("MOV {}, {}", rx(old), rx(t)));
                 Ok(r)
             }
             Expr::Atomic { op, order, addr, value, expected, pos } => {
@@ -509,9 +529,10 @@ impl<'a> CGen<'a> {
         Ok(value)
     }
 
-    /// `MOV t, old; CAS t, new, [p]; CMP t, old; MOV old, t`: the flags say
-    /// EQ when the swap happened; `old` holds the value found.
-    fn try_cmpxchg(&mut self, e: &Expr) -> Result<(), CompileError> {
+    /// `MOV t, old; CAS t, new, [p]`: returns `t`, the value found, and
+    /// `old`'s register; the swap happened if they are equal, and `old` must
+    /// then be given `t` (the caller orders that against its branch).
+    fn try_cmpxchg(&mut self, e: &Expr) -> Result<(Reg, Reg), CompileError> {
         let Expr::Atomic { order, addr, value, expected, pos, .. } = e else { unreachable!("an atomic") };
         let Some(Expr::AddrOf(name, npos)) = expected.as_deref() else {
             return err(*pos, "atomic_try_cmpxchg's second argument must be `&local`, the expected value's local");
@@ -524,9 +545,7 @@ impl<'a> CGen<'a> {
         let t = self.temp(*pos)?;
         self.emit(format!("MOV {}, {}", rx(t), rx(old)));
         self.emit(format!("CAS{} {}, {}, [{}]", order_suffix(*order), rx(t), rx(v), rx(base)));
-        self.emit(format!("CMP {}, {}", rx(t), rx(old)));
-        self.emit(format!("MOV {}, {}", rx(old), rx(t)));
-        Ok(())
+        Ok((t, old))
     }
 
     /// The base register and offset symbol of per-CPU variable `var` of
@@ -542,6 +561,9 @@ impl<'a> CGen<'a> {
         let off = off.clone();
         match cpu {
             None => Ok((self.this_cpu.expect("this_cpu is loaded when the function uses it"), off)),
+            Some(Expr::Var(n, _)) if self.inlining.is_empty() && self.param_areas.contains_key(n) => {
+                Ok((self.param_areas[n], off))
+            }
             Some(c) => {
                 let rc = self.expr(c, None)?;
                 let t = self.temp(pos)?;
@@ -596,8 +618,20 @@ impl<'a> CGen<'a> {
                 self.emit(format!("B.{} {label}", cond_name(c)));
             }
             Expr::Atomic { op: AtomicOp::TryCmpxchg, .. } => {
-                self.try_cmpxchg(e)?;
-                self.emit(format!("B.{} {label}", if when { "EQ" } else { "NE" }));
+                // `old` takes the value found only when the swap failed (it is that value
+                // otherwise): on the failure path, after the branch.
+                let (t, old) = self.try_cmpxchg(e)?;
+                self.emit(format!("CMP {}, {}", rx(t), rx(old)));
+                if when {
+                    self.emit(format!("B.EQ {label}"));
+                    self.emit(format!("MOV {}, {}", rx(old), rx(t)));
+                } else {
+                    let swapped = self.fresh_label();
+                    self.emit(format!("B.EQ {swapped}"));
+                    self.emit(format!("MOV {}, {}", rx(old), rx(t)));
+                    self.emit(format!("B {label}"));
+                    self.place(&swapped);
+                }
             }
             Expr::Int(v, _) => {
                 if (*v != 0) == when {
@@ -694,6 +728,17 @@ impl<'a> CGen<'a> {
                 if let (Some(target), true) = (self.jump_target(then), els.is_empty()) {
                     return self.branch(cond, true, &target);
                 }
+                // `if (c) return K;` of the function itself: a branch to `MOV X0, #K; RET` after its body.
+                if let ([Stmt::Return(Some(k), _)], true) = (then.as_slice(), els.is_empty())
+                    && self.inlining.is_empty()
+                    && self.ret.as_ref().is_some_and(|r| r.value.is_some())
+                    && let Opnd::Imm(imm) = self.constant(k)
+                {
+                    let stub = self.fresh_label();
+                    self.branch(cond, true, &stub)?;
+                    self.stubs.push((stub, imm, k.pos().line));
+                    return Ok(());
+                }
                 let else_l = self.fresh_label();
                 let end_l = self.fresh_label();
                 let saved = self.next_temp;
@@ -781,7 +826,8 @@ impl<'a> CGen<'a> {
             }
             Stmt::Expr(e, _) => {
                 if let Expr::Atomic { op: AtomicOp::TryCmpxchg, .. } = e {
-                    self.try_cmpxchg(e)?;
+                    let (t, old) = self.try_cmpxchg(e)?;
+                    self.emit(format!("MOV {}, {}", rx(old), rx(t)));
                 } else if let Expr::Call { .. } = e {
                     self.call(e, None, false)?;
                 } else {
@@ -854,6 +900,16 @@ pub(crate) fn invert(c: Cond) -> Cond {
         Cond::Gt => Cond::Le,
         Cond::Le => Cond::Gt,
         other => other,
+    }
+}
+
+/// Whether `s` assigns local `name` (a declaration of that name counts).
+fn stmt_assigns(s: &Stmt, name: &str) -> bool {
+    match s {
+        Stmt::Decl { name: n, .. } | Stmt::Assign { name: n, .. } => n == name,
+        Stmt::If { then, els, .. } => then.iter().chain(els).any(|s| stmt_assigns(s, name)),
+        Stmt::Loop { body, step, .. } => body.iter().chain(step).any(|s| stmt_assigns(s, name)),
+        _ => false,
     }
 }
 
@@ -957,6 +1013,8 @@ pub fn compile_function(f: &CFunction, env: &KernelEnv, functions: &[CFunction])
         ret: Some(Ret { label: ret.clone(), value: f.returns_value.then_some(Reg(0)) }),
         functions,
         inlining: vec![],
+        stubs: vec![],
+        param_areas: BTreeMap::new(),
     };
     for p in &f.params {
         let r = g.pool[g.next_local];
@@ -974,12 +1032,31 @@ pub fn compile_function(f: &CFunction, env: &KernelEnv, functions: &[CFunction])
         g.emit(format!("MRS {}, TPIDR_EL1", rx(r)));
         g.this_cpu = Some(r);
     }
+    // The per-CPU area of each parameter CPU that `per_cpu(var, cpu)` names and nothing assigns.
+    for p in &f.params {
+        let names_area = |e: &Expr| matches!(e, Expr::PerCpu { cpu: Some(c), .. } if matches!(&**c, Expr::Var(n, _) if *n == p.name));
+        let assigned = f.body.iter().any(|s| stmt_assigns(s, &p.name))
+            || stmts_any(&f.body, &|e| matches!(e, Expr::AddrOf(n, _) if *n == p.name));
+        if stmts_any(&f.body, &names_area) && !assigned {
+            let r = g.declare(&format!("the per-CPU area of {}", p.name), true, f.pos)?;
+            let (cpu, k) = (g.regs.names[&p.name], env);
+            g.emit(format!("LSL {}, {}, #{}", rx(r), rx(cpu), k.percpu_shift));
+            g.emit(format!("ADD {}, {}, #{}", rx(r), rx(r), k.percpu_base));
+            g.param_areas.insert(p.name.clone(), r);
+        }
+    }
     for s in &f.body {
         g.stmt(s)?;
     }
     g.line = f.end.line;
     g.place(&ret);
     g.emit("RET");
+    for (label, imm, line) in std::mem::take(&mut g.stubs) {
+        g.line = line;
+        g.place(&label);
+        g.emit(format!("MOV X0, #{imm}"));
+        g.emit("RET");
+    }
     // A branch to the very next instruction is dropped (a `return` at the end, an empty `else`).
     let mut out: Vec<AsmLine> = vec![];
     for (i, l) in g.out.iter().enumerate() {
