@@ -195,6 +195,10 @@ struct CheckArgs {
     /// Print the report as JSON (counterexamples are still saved).
     #[arg(long)]
     json: bool,
+    /// Print the assembler each protocol is built with (what a `.c` protocol compiles to, each
+    /// instruction with its C line) and check nothing.
+    #[arg(long)]
+    emit_asm: bool,
     /// Also write the safety violation's essential accesses (the cycle of its execution graph,
     /// with the barriers between them) as a herd7 AArch64 litmus test here, its `exists`
     /// clause the violating outcome; a note on stderr says why when there is no such test.
@@ -943,6 +947,18 @@ fn check(a: CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if a.emit_asm {
+        for p in &protocols {
+            if protocols.len() > 1 {
+                println!("// ==== {} ({})", p.name, p.path);
+            }
+            print!("{}", p.asm);
+            if !p.asm.ends_with('\n') {
+                println!();
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
     if protocols.len() > 1 && a.litmus.is_some() {
         eprintln!("--litmus takes one protocol (the file would be overwritten by each)");
         return ExitCode::from(2);

@@ -231,8 +231,12 @@ pub fn counterexample_text(
         o,
         "  (A transition is one load taking its value, one store reaching memory, one maintenance operation or one \
          fetch of patched code, with the instructions its CPU then retires: one row each. `step` numbers the \
-         transitions.)\n"
+         transitions.)"
     );
+    if let Some(c) = &replayed.c_file {
+        let _ = writeln!(o, "  (L<n> before an instruction: it was compiled from line n of {c}.)");
+    }
+    o.push('\n');
     o.push_str(&workloads::verify::timeline::render(replayed.cpus, &replayed.rows, None));
     o
 }
@@ -322,6 +326,9 @@ fn timed_text(
     );
     for line in head {
         let _ = writeln!(o, "  {line}");
+    }
+    if rows.iter().any(|r| workloads::verify::timeline::c_line_of(&r.text).is_some()) {
+        let _ = writeln!(o, "  (L<n> before an instruction: it was compiled from line n of the protocol's C file.)");
     }
     o.push('\n');
     o.push_str(&workloads::verify::timeline::render(cpus, rows, Some(machine.clock_mhz)));

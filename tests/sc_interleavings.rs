@@ -100,6 +100,9 @@ fn flatten(stmts: &[Stmt], out: &mut Vec<Op>) {
                 out[j] = Op::JumpUnless(cond.clone(), else_at);
                 out[k] = Op::Jump(end);
             }
+            Stmt::Loop { .. } | Stmt::Break(_) | Stmt::Continue(_) | Stmt::Return(..) | Stmt::Helper(..) => {
+                unreachable!("kernel C only: the litmus parser refuses it")
+            }
         }
     }
 }
@@ -124,6 +127,8 @@ fn eval(e: &Expr, params: &[String], locals: &BTreeMap<String, V>, mem: &BTreeMa
         Expr::Atomic { .. } => panic!("an atomic inside an expression is not one step"),
         Expr::Unary(UnOp::Not, a, _) => V::Int((eval(a, params, locals, mem).int() == 0) as i64),
         Expr::Unary(UnOp::Neg, a, _) => V::Int(eval(a, params, locals, mem).int().wrapping_neg()),
+        Expr::Unary(UnOp::BitNot, a, _) => V::Int(!eval(a, params, locals, mem).int()),
+        Expr::PerCpu { .. } | Expr::Call { .. } => unreachable!("kernel C only: the litmus parser refuses it"),
         Expr::Binary(op, a, b, _) => {
             let (a, b) = (eval(a, params, locals, mem), eval(b, params, locals, mem));
             if let (V::Ptr(p), BinOp::Add) = (&a, op) {
@@ -134,6 +139,9 @@ fn eval(e: &Expr, params: &[String], locals: &BTreeMap<String, V>, mem: &BTreeMa
             V::Int(match op {
                 BinOp::Add => a.wrapping_add(b),
                 BinOp::Sub => a.wrapping_sub(b),
+                BinOp::Mul => a.wrapping_mul(b),
+                BinOp::Shl => (a as u64).wrapping_shl(b as u32) as i64,
+                BinOp::Shr => (a as u64).wrapping_shr(b as u32) as i64,
                 BinOp::Xor => a ^ b,
                 BinOp::And => a & b,
                 BinOp::Or => a | b,
@@ -237,6 +245,9 @@ fn interleavings(path: &Path, shown: &[String]) -> Option<BTreeSet<Vec<String>>>
                             let new = old.wrapping_add(v);
                             (Some(new), if *fetch { old } else { new })
                         }
+                        AtomicOp::FetchOr => (Some(old | v), old),
+                        AtomicOp::FetchAndnot => (Some(old & !v), old),
+                        AtomicOp::TryCmpxchg => unreachable!("kernel C only: the litmus parser refuses it"),
                     };
                     if let Some(new) = new {
                         n.mem.insert(p, V::Int(new));

@@ -170,7 +170,14 @@ pub fn all(generated: &[(&str, Files)]) -> Vec<Target> {
             name: "protocol",
             ext: "S",
             corpus: Corpus::new(Shape::Text, files(&root().join("workloads/protocols"), ".S")),
-            run: protocol_reader(),
+            run: protocol_reader("fuzz.S"),
+            bounded: 300,
+        },
+        Target {
+            name: "protocol-c",
+            ext: "c",
+            corpus: Corpus::new(Shape::Text, files(&root().join("workloads/protocols"), ".c")),
+            run: protocol_reader("fuzz.c"),
             bounded: 300,
         },
         Target {
@@ -271,17 +278,16 @@ fn asm_reader() -> Reader {
     })
 }
 
-/// A protocol file: its header, then the kernel assembled with it as `isolsim check` and
-/// `isolsim run` assemble it.
-fn protocol_reader() -> Reader {
-    const NAME: &str = "fuzz.S";
+/// A protocol file, assembler or kernel C by its name's extension: its header, the C compiled,
+/// then the kernel assembled with it as `isolsim check` and `isolsim run` assemble it.
+fn protocol_reader(name: &'static str) -> Reader {
     let cfg = isolsim::config::Config::default();
-    text_reader(NAME, move |_, t| {
-        let p = match ProtocolFile::parse(NAME, t) {
+    text_reader(name, move |_, t| {
+        let p = match ProtocolFile::parse(name, t) {
             Ok(p) => p,
-            Err(e) => return verdict(Err::<(), _>(e), |m| at(m, NAME, t)),
+            Err(e) => return verdict(Err::<(), _>(e), |m| at(m, name, t)),
         };
-        let rule = |m: &str| at(m, NAME, t) || whole_file_protocol_error(m, NAME);
+        let rule = |m: &str| at(m, name, t) || whole_file_protocol_error(m, name);
         if let Err(e) = Check::new(CheckConfig::default()).load(&p) {
             return verdict(Err::<(), _>(e), rule);
         }

@@ -14,6 +14,12 @@
 //! // @why the flag store may wait in the store buffer while ...
 //! ```
 //!
+//! A file whose name ends in `.c` is kernel C instead, with the same header
+//! in `//` comments: the litmus C front end compiles it
+//! ([`crate::litmus::cgen::compile_protocol`]) to [`ProtocolFile::asm`], which
+//! is what the kernel is assembled with, and keeps the C line of each
+//! assembler line ([`ProtocolFile::c_line`]) for timelines.
+//!
 //! A variant need define only the functions it changes
 //! ([`FUNCTIONS`]); the others are taken from its base. The base also
 //! decides how the rest of the kernel is configured (a deferred or ct-work
@@ -78,8 +84,14 @@ pub struct ProtocolFile {
     pub name: String,
     /// Where the text came from (for messages).
     pub path: String,
-    /// The assembler text.
+    /// The file's text: assembler, or kernel C for a `.c` file.
     pub text: String,
+    /// The assembler text the kernel is built with: `text` itself, or what
+    /// the C compiles to.
+    pub asm: String,
+    /// For a `.c` file, the C line of each line of `asm` (index: line - 1;
+    /// 0 for none); empty for assembler.
+    pub c_lines: Vec<usize>,
     /// The protocol it is (a variant of).
     pub base: Protocol,
     /// What it is expected to break (`@expect`), if the file says; empty: nothing.
@@ -214,7 +226,55 @@ impl ProtocolFile {
         let base =
             base.ok_or_else(|| err(1, 1, "no `// @base NAME` line: which protocol is this a variant of?".into()))?;
         let name = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or(path).to_string();
-        Ok(ProtocolFile { name, path: path.to_string(), text: text.to_string(), base, expect, why: why.join(" ") })
+        let (asm, c_lines) = if is_c_file(path) {
+            let c = crate::litmus::cgen::compile_protocol(path, text, &kernel_c_env(), &FUNCTIONS)
+                .map_err(|e| err(e.line, e.col, e.msg))?;
+            (c.asm, c.c_lines)
+        } else {
+            (text.to_string(), vec![])
+        };
+        Ok(ProtocolFile {
+            name,
+            path: path.to_string(),
+            text: text.to_string(),
+            asm,
+            c_lines,
+            base,
+            expect,
+            why: why.join(" "),
+        })
+    }
+
+    /// For a protocol compiled from C, the C line of each of its instructions in
+    /// `code`, where the kernel `files` (ending with this protocol's, as
+    /// [`ProtocolFile::kernel_files`] gives them) were assembled as one unit
+    /// at `base`: the protocol's line `n` is the unit's line `n` plus the lines
+    /// before it. Empty for assembler.
+    pub fn c_lines_in(
+        &self,
+        files: &[(String, String)],
+        code: &cpu_model::code::CodeSpace,
+        base: memory_model::Addr,
+    ) -> std::collections::BTreeMap<memory_model::Addr, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        if self.c_lines.is_empty() {
+            return out;
+        }
+        // The unit ends every file with a newline (an empty one is one empty line).
+        let before: usize = files[..files.len().saturating_sub(1)].iter().map(|(_, t)| t.lines().count().max(1)).sum();
+        let Some(kernel) = code.programs().iter().find(|q| q.base == base) else { return out };
+        for (i, &line) in kernel.lines.iter().enumerate() {
+            if let Some(c) = line.checked_sub(before).and_then(|l| self.c_line(l)) {
+                out.insert(kernel.base + i as u64 * cpu_model::isa::Inst::BYTES, c);
+            }
+        }
+        out
+    }
+
+    /// The C line an assembler line of [`ProtocolFile::asm`] was compiled
+    /// from (`line` from 1), for a `.c` file.
+    pub fn c_line(&self, line: usize) -> Option<usize> {
+        line.checked_sub(1).and_then(|i| self.c_lines.get(i)).copied().filter(|&l| l > 0)
     }
 
     /// The functions of the base protocol this file does not define
@@ -223,7 +283,7 @@ impl ProtocolFile {
     /// file that defines them all.
     pub fn inherited(&self) -> Option<(String, String)> {
         let defines = |text: &str, f: &str| text.lines().any(|l| label_of(l) == Some(f));
-        let missing: Vec<&str> = FUNCTIONS.into_iter().filter(|f| !defines(&self.text, f)).collect();
+        let missing: Vec<&str> = FUNCTIONS.into_iter().filter(|f| !defines(&self.asm, f)).collect();
         if missing.is_empty() {
             return None;
         }
@@ -246,7 +306,7 @@ impl ProtocolFile {
     /// inherits from its base ([`ProtocolFile::inherited`]), then this file.
     pub fn protocol_files(&self) -> Vec<(String, String)> {
         let mut f: Vec<(String, String)> = self.inherited().into_iter().collect();
-        f.push((self.path.clone(), self.text.clone()));
+        f.push((self.path.clone(), self.asm.clone()));
         f
     }
 
@@ -263,6 +323,47 @@ impl ProtocolFile {
 /// the others come from its base.
 pub const FUNCTIONS: [&str; 4] =
     ["enter_from_user_mode", "exit_to_user_mode", "isolation_publish", "isolation_defer_cpu"];
+
+/// Whether `path` names a protocol file in kernel C (by its extension).
+pub fn is_c_file(path: &str) -> bool {
+    Path::new(path).extension().is_some_and(|e| e == "c")
+}
+
+/// The per-CPU variables kernel C names, by the kernel's names, with the
+/// symbols of their offsets in the per-CPU area (entry.S).
+pub const PER_CPU_VARIABLES: [(&str, &str); 4] = [
+    ("ll_isol_flags", "PCPU_ISOL_FLAGS"),
+    ("context", "PCPU_CONTEXT"),
+    ("isol_wanted", "PCPU_ISOL_WANTED"),
+    ("nohz_full", "PCPU_NOHZ_FULL"),
+];
+
+/// Symbols the loader defines for every kernel ([`crate::system::System`]) that
+/// protocol C may name.
+const LOADER_CONSTANTS: [&str; 4] = ["NR_CPUS", "PERCPU_BASE", "PERCPU_SHIFT", "PERCPU_SIZE"];
+
+/// What kernel C may name: the constants the kernel's files define with
+/// `.equ`, the loader's and the kernel configuration's symbols
+/// (`TLB_SCHEME`), and the per-CPU variables.
+pub fn kernel_c_env() -> crate::litmus::cgen::KernelEnv {
+    let mut constants: std::collections::BTreeSet<String> = FILES
+        .iter()
+        .flat_map(|(_, t)| t.lines())
+        .filter_map(|l| {
+            let rest = l.trim_start().strip_prefix(".equ")?.trim_start();
+            let name = rest.split(',').next()?.trim();
+            (!name.is_empty()).then(|| name.to_string())
+        })
+        .collect();
+    constants.extend(LOADER_CONSTANTS.iter().map(|s| s.to_string()));
+    constants.extend(crate::kernel::KernelConfig::default().symbols().iter().map(|(n, _)| n.to_string()));
+    crate::litmus::cgen::KernelEnv {
+        constants,
+        per_cpu: PER_CPU_VARIABLES.iter().map(|(v, o)| (v.to_string(), o.to_string())).collect(),
+        percpu_base: "PERCPU_BASE".to_string(),
+        percpu_shift: "PERCPU_SHIFT".to_string(),
+    }
+}
 
 /// The label a line defines, if any (`name:` first on the line).
 pub(crate) fn label_of(line: &str) -> Option<&str> {

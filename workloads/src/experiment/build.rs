@@ -184,6 +184,9 @@ pub struct Experiment {
     /// Write a trace of this window, its processes numbered from this id
     /// ([`Experiment::with_trace`]).
     pub(crate) trace: Option<(TraceWindow, u32)>,
+    /// For a protocol in C: the C line each of its instructions was compiled from (timelines
+    /// show it as `L<n>`).
+    pub(crate) c_lines: std::collections::BTreeMap<Addr, usize>,
 }
 
 impl Experiment {
@@ -428,6 +431,7 @@ impl Experiment {
             iteration_probes: act.task_loop == TaskLoop::Work,
             core_stats: false,
             trace: None,
+            c_lines: Default::default(),
         })
     }
 
@@ -440,9 +444,11 @@ impl Experiment {
         p: &crate::protocol::ProtocolFile,
         seed: u64,
     ) -> Result<Experiment, ExperimentError> {
-        let files = p.kernel_files();
-        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-        Ok(Self::build_with_kernel(machine, kernel, run, p.base, seed, &files)?.named(&p.name))
+        let owned = p.kernel_files();
+        let files: Vec<(&str, &str)> = owned.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        let mut exp = Self::build_with_kernel(machine, kernel, run, p.base, seed, &files)?.named(&p.name);
+        exp.c_lines = p.c_lines_in(&owned, exp.system.code(), System::KERNEL_TEXT);
+        Ok(exp)
     }
 
     /// The same experiment under another protocol name in its report (a variant's).

@@ -24,6 +24,11 @@ pub(crate) fn break_landed(m: &Machine, b: &super::Break) -> Cycle {
 pub(crate) fn timeline(exp: &Experiment, m: &Machine, until: Cycle, max_rows: usize) -> Vec<Row> {
     let l = &exp.layout;
     let code = CodeNames::new(m.code());
+    // A protocol in C: its instructions as `L<n>`, the C line, instead of their label.
+    let at = |pc: u64| match exp.c_lines.get(&pc) {
+        Some(line) => format!("L{line} {}", m.code().disasm(pc)),
+        None => format!("{}: {}", code.name(pc), m.code().disasm(pc)),
+    };
     let mut rows: Vec<(Cycle, usize, u8, String)> = vec![];
     let stored = m.watched_stores();
     for w in stored {
@@ -47,7 +52,8 @@ pub(crate) fn timeline(exp: &Experiment, m: &Machine, until: Cycle, max_rows: us
                 || l.name(s.addr).unwrap_or_else(|| format!("[{:#x}]", s.addr)),
                 |w| l.assignment(w.addr, w.value),
             );
-            rows.push((s.retired_at, c, 1, format!("STR {what} -> store buffer")));
+            let line = exp.c_lines.get(&s.pc).map_or(String::new(), |l| format!("L{l} "));
+            rows.push((s.retired_at, c, 1, format!("{line}STR {what} -> store buffer")));
         }
         for ld in &o.watched_loads {
             let from = if ld.source.is_init() {
@@ -59,7 +65,7 @@ pub(crate) fn timeline(exp: &Experiment, m: &Machine, until: Cycle, max_rows: us
             };
             let el = if ld.el == 0 { " (user)" } else { "" };
             rows.push((ld.satisfied_at, c, 0, format!("  reads {} ({from}){el}", l.assignment(ld.addr, ld.value))));
-            let at = format!("{}: {}", code.name(ld.pc), m.code().disasm(ld.pc));
+            let at = at(ld.pc);
             rows.push((ld.retired_at, c, 1, format!("{at} retires (= {})", l.value(ld.addr, ld.value))));
         }
         for e in m.state().cores[c].exceptions() {

@@ -92,6 +92,12 @@ pub enum BinOp {
     Add,
     /// `-`
     Sub,
+    /// `*` (kernel C only)
+    Mul,
+    /// `<<` (kernel C only)
+    Shl,
+    /// `>>` (kernel C only; logical, the protocols' words are unsigned)
+    Shr,
     /// `^`
     Xor,
     /// `&`
@@ -123,6 +129,8 @@ pub enum UnOp {
     Not,
     /// `-`
     Neg,
+    /// `~` (kernel C only)
+    BitNot,
 }
 
 /// Ordering of a kernel atomic read-modify-write: the suffix of its name.
@@ -153,6 +161,14 @@ pub enum AtomicOp {
         /// Returns the old value rather than the new one.
         fetch: bool,
     },
+    /// `atomic_fetch_or`: sets the operand's bits, returns the old value.
+    FetchOr,
+    /// `atomic_fetch_andnot`: clears the operand's bits, returns the old value.
+    FetchAndnot,
+    /// `atomic_try_cmpxchg(p, &old, new)`: stores `new` if the location holds
+    /// `old`; returns whether it did, and leaves the value found in `old`
+    /// (the expected value is the local's address, [`Expr::AddrOf`]).
+    TryCmpxchg,
 }
 
 /// A C expression.
@@ -184,6 +200,27 @@ pub enum Expr {
         /// Position.
         pos: Pos,
     },
+    /// The address of a per-CPU variable (kernel C only): `this_cpu_ptr(&var)`
+    /// (`cpu` absent) or `per_cpu_ptr(&var, cpu)`; `this_cpu_read(var)` and
+    /// `per_cpu(var, cpu)` are reads through it.
+    PerCpu {
+        /// The variable, by the kernel's name (`ll_isol_flags`, `context`, ...).
+        var: String,
+        /// The CPU; this CPU if absent.
+        cpu: Option<Box<Expr>>,
+        /// Position.
+        pos: Pos,
+    },
+    /// A call of another function of the same protocol file (kernel C only):
+    /// compiled inline.
+    Call {
+        /// The function.
+        name: String,
+        /// Its arguments.
+        args: Vec<Expr>,
+        /// Position.
+        pos: Pos,
+    },
     /// Unary operation.
     Unary(UnOp, Box<Expr>, Pos),
     /// Binary operation.
@@ -200,6 +237,8 @@ impl Expr {
             | Expr::ReadOnce(_, p)
             | Expr::LoadAcquire(_, p)
             | Expr::Atomic { pos: p, .. }
+            | Expr::PerCpu { pos: p, .. }
+            | Expr::Call { pos: p, .. }
             | Expr::Unary(_, _, p)
             | Expr::Binary(_, _, _, p) => *p,
         }
@@ -284,6 +323,103 @@ pub enum Stmt {
     },
     /// An expression evaluated for its effect (`READ_ONCE(*x);`).
     Expr(Expr, Pos),
+    /// `while (cond) body`, `do body while (cond);` and `for (init; cond;
+    /// step) body` (kernel C only; a `for`'s init precedes the loop):
+    /// `continue` goes to `step`, or to the test of a `do`.
+    Loop {
+        /// Condition, tested before each iteration; absent: forever.
+        cond: Option<Expr>,
+        /// Body.
+        body: Vec<Stmt>,
+        /// A `for`'s step, run after the body and on `continue`.
+        step: Vec<Stmt>,
+        /// `do body while (cond);`: the condition is tested after each iteration.
+        do_while: bool,
+        /// Position.
+        pos: Pos,
+    },
+    /// `break;` (kernel C only).
+    Break(Pos),
+    /// `continue;` (kernel C only).
+    Continue(Pos),
+    /// `return;` or `return e;` (kernel C only).
+    Return(Option<Expr>, Pos),
+    /// An arm64 kernel helper that is one instruction or a fixed sequence
+    /// (kernel C only): `isb()`, `dsb(ish)`, `local_flush_tlb_all()`, ...
+    Helper(Helper, Pos),
+}
+
+/// The arm64 kernel helpers protocol files may call (`asm/barrier.h`,
+/// `asm/tlbflush.h`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Helper {
+    /// `isb()`, `instr_sync()`: ISB.
+    Isb,
+    /// `dsb(opt)`: DSB with the option (`ish`, `ishld`, `ishst`, `nsh`, `sy`, ...).
+    Dsb(DomainOpt),
+    /// `dmb(opt)`: DMB with the option.
+    Dmb(DomainOpt),
+    /// `__tlbi(vmalle1)`: TLBI VMALLE1, this CPU's whole TLB.
+    TlbiVmalle1,
+    /// `local_flush_tlb_all()`: TLBI VMALLE1, DSB NSH, ISB.
+    LocalFlushTlbAll,
+}
+
+/// The option of a `dsb()`/`dmb()`: which accesses, which domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DomainOpt {
+    /// `ish`: all accesses, inner shareable.
+    Ish,
+    /// `ishld`: loads before, inner shareable.
+    IshLd,
+    /// `ishst`: stores, inner shareable.
+    IshSt,
+    /// `nsh`: all accesses, this CPU only.
+    Nsh,
+    /// `sy`: all accesses, full system.
+    Sy,
+}
+
+impl DomainOpt {
+    /// The option as written in C (`dsb(ish)`).
+    pub fn by_name(s: &str) -> Option<DomainOpt> {
+        Some(match s {
+            "ish" => DomainOpt::Ish,
+            "ishld" => DomainOpt::IshLd,
+            "ishst" => DomainOpt::IshSt,
+            "nsh" => DomainOpt::Nsh,
+            "sy" => DomainOpt::Sy,
+            _ => return None,
+        })
+    }
+
+    /// The option as the assembler writes it.
+    pub fn asm(self) -> &'static str {
+        match self {
+            DomainOpt::Ish => "ISH",
+            DomainOpt::IshLd => "ISHLD",
+            DomainOpt::IshSt => "ISHST",
+            DomainOpt::Nsh => "NSH",
+            DomainOpt::Sy => "SY",
+        }
+    }
+}
+
+/// A function of a protocol file in kernel C.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CFunction {
+    /// Name (`enter_from_user_mode`, ...).
+    pub name: String,
+    /// Whether it returns a value (`bool`, `int`, ...) rather than `void`.
+    pub returns_value: bool,
+    /// Parameters (integers: a CPU number, work bits).
+    pub params: Vec<Param>,
+    /// Body.
+    pub body: Vec<Stmt>,
+    /// Position of the name.
+    pub pos: Pos,
+    /// Position of the body's closing `}` (where it returns when it runs off its end).
+    pub end: Pos,
 }
 
 /// A parameter of a C thread: `int *x` names shared location `x`.

@@ -21,6 +21,13 @@
 //! | `if (a == b)` …          | `CMP` + `B.cond`           |
 //! | `r ^ r`, `r + 1`, …      | `EOR`, `ADD`, … (kept, so false dependencies stay dependencies) |
 //!
+//! Kernel C (protocol files, [`super::cgen`]) adds `atomic_fetch_or` →
+//! `LDSET`, `atomic_fetch_andnot` → `LDCLR`, `atomic_try_cmpxchg` → `CAS` +
+//! `CMP`, `dsb(opt)` → `DSB`, `isb()`/`instr_sync()` → `ISB`,
+//! `local_flush_tlb_all()` → `TLBI VMALLE1; DSB NSH; ISB`, per-CPU variables
+//! → `[Xarea, #PCPU_…]`, kernel constants as assembler symbols, and control
+//! flow with short-circuit `&&`/`||`.
+//!
 //! The atomics follow arm64's LSE mapping: fully ordered (no suffix) is the
 //! `AL` form, `_acquire` `A`, `_release` `L`, `_relaxed` none; sub negates
 //! the operand, inc and dec add 1 and -1.
@@ -35,14 +42,13 @@ use std::sync::Arc;
 
 use cpu_model::asm::{Builder, Parsed, parse_inst};
 use cpu_model::code::CodeSpace;
-use cpu_model::isa::{AluOp, Cond, Inst, Operand, Reg, Src2, Width};
+use cpu_model::isa::{Inst, Reg};
 use cpu_model::machine::ThreadInit;
+use memory_model::Addr;
 use memory_model::memory::FlatMemory;
-use memory_model::{Addr, Fence, RmwOp};
 
-use super::ast::{
-    self, Arch, AtomicOp, AtomicOrder, BinOp, CFence, Expr, LitmusTest, Loc, Pos, Prop, Stmt, Threads, UnOp, Value,
-};
+use super::ast::{self, Arch, LitmusTest, Loc, Pos, Prop, Threads, Value};
+use super::cgen::{CGen, Regs};
 
 /// A compile error at a source position.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -213,16 +219,6 @@ fn prop_locs(p: &Prop, out: &mut Vec<(Loc, Pos)>) {
     out.extend(p.atoms().into_iter().map(|a| (a.loc.clone(), a.pos)));
 }
 
-/// Per-thread register assignment of a C thread.
-struct CThreadRegs {
-    /// Parameter or local name → register.
-    names: BTreeMap<String, Reg>,
-    /// Names declared with a pointer type.
-    pointers: Vec<String>,
-    /// Parameter name → shared location (the same name).
-    params: Vec<String>,
-}
-
 /// Compiles a parsed test.
 pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
     let mut symbols = Symbols::default();
@@ -265,7 +261,7 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
 
     let mut code = CodeSpace::new();
     let mut threads = vec![];
-    let mut c_regs: Vec<CThreadRegs> = vec![];
+    let mut c_regs: Vec<Regs> = vec![];
     match &test.threads {
         Threads::C(ts) => {
             for t in ts {
@@ -441,346 +437,27 @@ fn assemble_thread(t: &ast::AsmThread, base: Addr) -> Result<cpu_model::asm::Pro
     b.finish().map_err(|e| CompileError { pos: Pos { line: e.line, col: e.col }, msg: e.msg })
 }
 
-/// Parameters and locals take registers from X0 upwards; expression
-/// temporaries are taken from X30 downwards and freed after each statement.
-const FIRST_TEMP: u8 = 30;
+type CThreadOut = (cpu_model::asm::Program, Regs, Vec<(Reg, u64)>);
 
-struct CGen<'a> {
-    b: Builder,
-    regs: CThreadRegs,
-    symbols: &'a Symbols,
-    next_local: u8,
-    next_temp: u8,
-    labels: u32,
-    tid: usize,
-}
-
-fn x(reg: Reg) -> Operand {
-    Operand { reg, width: Width::X }
-}
-
-impl CGen<'_> {
-    fn emit(&mut self, inst: Inst) {
-        self.b.push(Parsed { inst, target: None }, 0);
-    }
-
-    fn emit_branch(&mut self, inst: Inst, label: &str) {
-        self.b.push(Parsed { inst, target: Some((label.to_string(), 0)) }, 0);
-    }
-
-    fn fresh_label(&mut self) -> String {
-        self.labels += 1;
-        format!(".L{}", self.labels)
-    }
-
-    fn place(&mut self, label: &str) {
-        self.b.label(label, 0, 0).expect("generated labels are unique");
-    }
-
-    fn temp(&mut self, pos: Pos) -> Result<Reg, CompileError> {
-        if self.next_temp <= self.next_local {
-            return err(pos, format!("P{}: too many registers needed", self.tid));
-        }
-        let r = Reg(self.next_temp);
-        self.next_temp -= 1;
-        Ok(r)
-    }
-
-    fn declare(&mut self, name: &str, ptr: bool, pos: Pos) -> Result<Reg, CompileError> {
-        if let Some(r) = self.regs.names.get(name) {
-            if self.regs.params.iter().any(|p| p == name) {
-                return err(pos, format!("`{name}` is a parameter"));
-            }
-            return Ok(*r);
-        }
-        if self.next_local >= self.next_temp {
-            return err(pos, format!("P{}: too many locals", self.tid));
-        }
-        let r = Reg(self.next_local);
-        self.next_local += 1;
-        self.regs.names.insert(name.to_string(), r);
-        if ptr {
-            self.regs.pointers.push(name.to_string());
-        }
-        Ok(r)
-    }
-
-    /// Computes `e` into a register (`dst` if given) and returns it.
-    /// Temporaries stay allocated until the end of the statement.
-    fn expr(&mut self, e: &Expr, dst: Option<Reg>) -> Result<Reg, CompileError> {
-        self.expr_inner(e, dst)
-    }
-
-    fn target(&mut self, dst: Option<Reg>, pos: Pos) -> Result<Reg, CompileError> {
-        match dst {
-            Some(r) => Ok(r),
-            None => self.temp(pos),
-        }
-    }
-
-    fn expr_inner(&mut self, e: &Expr, dst: Option<Reg>) -> Result<Reg, CompileError> {
-        match e {
-            Expr::Int(v, pos) => {
-                let r = self.target(dst, *pos)?;
-                self.emit(Inst::Mov { rd: x(r), src: Src2::Imm(*v as u64) });
-                Ok(r)
-            }
-            Expr::Var(name, pos) => {
-                let Some(&src) = self.regs.names.get(name) else {
-                    return err(*pos, format!("unknown variable `{name}`"));
-                };
-                match dst {
-                    Some(d) if d != src => {
-                        self.emit(Inst::Mov { rd: x(d), src: Src2::Reg(x(src)) });
-                        Ok(d)
-                    }
-                    _ => Ok(src),
-                }
-            }
-            Expr::AddrOf(name, pos) => {
-                let Some(&a) = self.symbols.locations.get(name) else {
-                    return err(*pos, format!("unknown location `{name}`"));
-                };
-                let r = self.target(dst, *pos)?;
-                self.emit(Inst::Mov { rd: x(r), src: Src2::Imm(a) });
-                Ok(r)
-            }
-            Expr::ReadOnce(addr, pos) | Expr::LoadAcquire(addr, pos) => {
-                let acquire = matches!(e, Expr::LoadAcquire(..));
-                let (base, index) = self.address(addr, acquire)?;
-                let r = self.target(dst, *pos)?;
-                self.emit(Inst::Load { rt: x(r), base, index, acquire });
-                Ok(r)
-            }
-            Expr::Atomic { op, order, addr, value, expected, pos } => {
-                let (acquire, release) = match order {
-                    AtomicOrder::Relaxed => (false, false),
-                    AtomicOrder::Acquire => (true, false),
-                    AtomicOrder::Release => (false, true),
-                    AtomicOrder::Full => (true, true),
-                };
-                let base = self.expr(addr, None)?;
-                let v = self.expr(value, None)?;
-                // The old value lands in a fresh register, so that no operand
-                // is overwritten before the instruction reads it.
-                let old = self.temp(*pos)?;
-                let rmw = |op, rs, rt| Inst::Rmw { op, rs: x(rs), rt: x(rt), base, acquire, release };
-                match op {
-                    AtomicOp::Xchg => self.emit(rmw(RmwOp::Swp, v, old)),
-                    AtomicOp::Cmpxchg => {
-                        let e = expected.as_deref().expect("cmpxchg has an expected value");
-                        self.expr(e, Some(old))?;
-                        self.emit(rmw(RmwOp::Cas, old, v));
-                    }
-                    AtomicOp::Add { .. } => self.emit(rmw(RmwOp::Add, v, old)),
-                }
-                if let AtomicOp::Add { fetch: false } = op {
-                    let r = self.target(dst, *pos)?;
-                    self.emit(Inst::Alu { op: AluOp::Add, rd: x(r), rn: x(old), src: Src2::Reg(x(v)) });
-                    return Ok(r);
-                }
-                match dst {
-                    Some(d) => {
-                        self.emit(Inst::Mov { rd: x(d), src: Src2::Reg(x(old)) });
-                        Ok(d)
-                    }
-                    None => Ok(old),
-                }
-            }
-            Expr::Unary(op, a, pos) => {
-                let ra = self.expr(a, None)?;
-                let r = self.target(dst, *pos)?;
-                match op {
-                    UnOp::Neg => {
-                        self.emit(Inst::Alu { op: AluOp::Sub, rd: x(r), rn: x(Reg::ZR), src: Src2::Reg(x(ra)) })
-                    }
-                    UnOp::Not => {
-                        self.emit(Inst::Cmp { rn: x(ra), src: Src2::Imm(0) });
-                        self.emit(Inst::Cset { rd: x(r), cond: Cond::Eq });
-                    }
-                }
-                Ok(r)
-            }
-            Expr::Binary(op, a, b, pos) => {
-                let ra = self.expr(a, None)?;
-                let rb = self.expr(b, None)?;
-                let r = self.target(dst, *pos)?;
-                let alu = |op| Inst::Alu { op, rd: x(r), rn: x(ra), src: Src2::Reg(x(rb)) };
-                match op {
-                    BinOp::Add => self.emit(alu(AluOp::Add)),
-                    BinOp::Sub => self.emit(alu(AluOp::Sub)),
-                    BinOp::Xor => self.emit(alu(AluOp::Eor)),
-                    BinOp::And => self.emit(alu(AluOp::And)),
-                    BinOp::Or => self.emit(alu(AluOp::Orr)),
-                    BinOp::LAnd | BinOp::LOr => {
-                        let t = self.temp(*pos)?;
-                        self.emit(Inst::Cmp { rn: x(ra), src: Src2::Imm(0) });
-                        self.emit(Inst::Cset { rd: x(t), cond: Cond::Ne });
-                        self.emit(Inst::Cmp { rn: x(rb), src: Src2::Imm(0) });
-                        self.emit(Inst::Cset { rd: x(r), cond: Cond::Ne });
-                        let op = if *op == BinOp::LAnd { AluOp::And } else { AluOp::Orr };
-                        self.emit(Inst::Alu { op, rd: x(r), rn: x(r), src: Src2::Reg(x(t)) });
-                    }
-                    cmp => {
-                        self.emit(Inst::Cmp { rn: x(ra), src: Src2::Reg(x(rb)) });
-                        self.emit(Inst::Cset { rd: x(r), cond: cond_of(*cmp) });
-                    }
-                }
-                Ok(r)
-            }
-        }
-    }
-
-    /// Base register and index of the access `*addr`.
-    fn address(&mut self, addr: &Expr, ordered: bool) -> Result<(Reg, cpu_model::isa::Index), CompileError> {
-        use cpu_model::isa::{Extend, Index};
-        if let (false, Expr::Binary(BinOp::Add, a, b, _)) = (ordered, addr) {
-            let ra = self.expr(a, None)?;
-            let rb = self.expr(b, None)?;
-            return Ok((ra, Index::Reg(x(rb), Extend::Lsl(0))));
-        }
-        Ok((self.expr(addr, None)?, Index::Imm(0)))
-    }
-
-    fn stmt(&mut self, s: &Stmt) -> Result<(), CompileError> {
-        let saved = self.next_temp;
-        let r = self.stmt_inner(s);
-        self.next_temp = saved;
-        r
-    }
-
-    fn stmt_inner(&mut self, s: &Stmt) -> Result<(), CompileError> {
-        match s {
-            Stmt::Decl { name, ty, init, pos } => {
-                let r = self.declare(name, ty.is_ptr(), *pos)?;
-                if let Some(e) = init {
-                    self.expr(e, Some(r))?;
-                }
-            }
-            Stmt::Assign { name, value, pos } => {
-                // herd7 takes a name assigned without a declaration (and not a location) as a
-                // register declared there.
-                let r = match self.regs.names.get(name) {
-                    Some(&r) => r,
-                    None if !self.symbols.locations.contains_key(name.as_str()) => self.declare(name, false, *pos)?,
-                    None => return err(*pos, format!("assignment to undeclared `{name}`")),
-                };
-                if self.regs.params.iter().any(|p| p == name) {
-                    return err(*pos, format!("unsupported: assignment to parameter `{name}`"));
-                }
-                self.expr(value, Some(r))?;
-            }
-            Stmt::WriteOnce { addr, value, .. } | Stmt::StoreRelease { addr, value, .. } => {
-                let release = matches!(s, Stmt::StoreRelease { .. });
-                let v = self.expr(value, None)?;
-                let (base, index) = self.address(addr, release)?;
-                self.emit(Inst::Store { rt: x(v), base, index, release });
-            }
-            Stmt::AtomicAdd { addr, value, .. } => {
-                let base = self.expr(addr, None)?;
-                let v = self.expr(value, None)?;
-                let rt = Operand { reg: Reg::ZR, width: Width::X };
-                self.emit(Inst::Rmw { op: RmwOp::Add, rs: x(v), rt, base, acquire: false, release: false });
-            }
-            Stmt::Fence(f, _) => self.emit(Inst::Dmb(match f {
-                CFence::Mb => Fence::Full,
-                CFence::Rmb => Fence::Load,
-                CFence::Wmb => Fence::Store,
-            })),
-            Stmt::If { cond, then, els, .. } => {
-                let else_l = self.fresh_label();
-                let end_l = self.fresh_label();
-                let saved = self.next_temp;
-                match cond {
-                    Expr::Binary(
-                        op @ (BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Gt | BinOp::Le | BinOp::Ge),
-                        a,
-                        b,
-                        _,
-                    ) => {
-                        let ra = self.expr(a, None)?;
-                        let rb = self.expr(b, None)?;
-                        self.emit(Inst::Cmp { rn: x(ra), src: Src2::Reg(x(rb)) });
-                        self.emit_branch(Inst::BCond { cond: invert(cond_of(*op)), target: 0 }, &else_l);
-                    }
-                    e => {
-                        let r = self.expr(e, None)?;
-                        self.emit(Inst::Cmp { rn: x(r), src: Src2::Imm(0) });
-                        self.emit_branch(Inst::BCond { cond: Cond::Eq, target: 0 }, &else_l);
-                    }
-                }
-                self.next_temp = saved;
-                for s in then {
-                    self.stmt(s)?;
-                }
-                if !els.is_empty() {
-                    self.emit_branch(Inst::B { target: 0 }, &end_l);
-                }
-                self.place(&else_l);
-                for s in els {
-                    self.stmt(s)?;
-                }
-                self.place(&end_l);
-            }
-            Stmt::Expr(e, _) => {
-                self.expr(e, None)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn cond_of(op: BinOp) -> Cond {
-    match op {
-        BinOp::Eq => Cond::Eq,
-        BinOp::Ne => Cond::Ne,
-        BinOp::Lt => Cond::Lt,
-        BinOp::Gt => Cond::Gt,
-        BinOp::Le => Cond::Le,
-        BinOp::Ge => Cond::Ge,
-        _ => unreachable!("not a comparison"),
-    }
-}
-
-fn invert(c: Cond) -> Cond {
-    match c {
-        Cond::Eq => Cond::Ne,
-        Cond::Ne => Cond::Eq,
-        Cond::Lt => Cond::Ge,
-        Cond::Ge => Cond::Lt,
-        Cond::Gt => Cond::Le,
-        Cond::Le => Cond::Gt,
-        other => other,
-    }
-}
-
-type CThreadOut = (cpu_model::asm::Program, CThreadRegs, Vec<(Reg, u64)>);
-
+/// Compiles a C thread with the shared generator ([`super::cgen`]) and
+/// assembles its text: parameters and locals take registers from X0
+/// upwards, expression temporaries from X30 downwards.
 fn compile_c_thread(t: &ast::CThread, symbols: &Symbols, base: Addr) -> Result<CThreadOut, CompileError> {
-    let mut regs = CThreadRegs { names: BTreeMap::new(), pointers: vec![], params: vec![] };
+    let mut g = CGen::litmus(t.tid, &symbols.locations);
     let mut init = vec![];
-    for (i, p) in t.params.iter().enumerate() {
-        let r = Reg(i as u8);
-        if regs.names.insert(p.name.clone(), r).is_some() {
-            return err(p.pos, format!("parameter `{}` declared twice", p.name));
-        }
-        regs.params.push(p.name.clone());
-        regs.pointers.push(p.name.clone());
+    for p in &t.params {
+        let r = g.litmus_param(&p.name, p.pos)?;
         init.push((r, symbols.locations[&p.name]));
     }
-    let mut g = CGen {
-        b: Builder::new(base),
-        next_local: t.params.len() as u8,
-        regs,
-        symbols,
-        next_temp: FIRST_TEMP,
-        labels: 0,
-        tid: t.tid,
-    };
     for s in &t.body {
         g.stmt(s)?;
     }
-    let prog = g.b.finish().map_err(|e| CompileError { pos: t.pos, msg: e.msg })?;
+    let mut text = String::new();
+    for l in g.lines() {
+        text.push_str(&l.text);
+        text.push('\n');
+    }
+    let prog = cpu_model::asm::assemble(&text, base).map_err(|e| CompileError { pos: t.pos, msg: e.msg })?;
     Ok((prog, g.regs, init))
 }
 

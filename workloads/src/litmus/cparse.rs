@@ -7,15 +7,27 @@
 //! `_release`), `atomic_{add,sub,inc,dec}`, `atomic_read{,_acquire}`,
 //! `atomic_set{,_release}` and `smp_mb__{before,after}_atomic()`.
 //!
+//! Protocol files in kernel C ([`parse_kernel_c`]) are read by the same
+//! parser with `TokenStream::kernel` set: function definitions at top level,
+//! and in their bodies also `while`, `do`/`while`, `for`, `break`,
+//! `continue`, `return`, compound assignments, `*`, `<<`, `>>`, `~`, `true`,
+//! `false`, the per-CPU accessors (`this_cpu_read/write/ptr`, `per_cpu`,
+//! `per_cpu_ptr`), `READ_ONCE`/`WRITE_ONCE` of such locations, the arm64
+//! helpers (`isb`, `instr_sync`, `dsb(opt)`, `dmb(opt)`, `__tlbi(vmalle1)`,
+//! `local_flush_tlb_all`) and `atomic_fetch_or`, `atomic_fetch_andnot`,
+//! `atomic_try_cmpxchg`, `atomic_or`, `atomic_andnot`.
+//!
 //! Everything else that the kernel's tools/memory-model accepts (locks, RCU,
 //! other atomics and bit operations, plain accesses, loops) is recognised
 //! and rejected with an "unsupported: ..." error at its position, so a
 //! runner can tell "not modelled" from "malformed".
 
 use super::ast::{
-    Arch, AtomicOp, AtomicOrder, BinOp, CFence, CThread, Expr, LitmusTest, Param, Pos, Stmt, Threads, Type, UnOp,
+    Arch, AtomicOp, AtomicOrder, BinOp, CFence, CFunction, CThread, DomainOpt, Expr, Helper, LitmusTest, Param, Pos,
+    Stmt, Threads, Type, UnOp,
 };
 use super::cond::{SECTION_KEYWORDS, int_value, is_type_word, make_type, parse_constraints, parse_init_block};
+use super::lex::Cursor;
 use super::lex::{Lexer, Mode, Tok, Token, TokenStream};
 use super::parse::{MAX_THREADS, ParseError, too_many_threads};
 
@@ -66,6 +78,84 @@ pub(crate) fn parse_c(lex: Lexer, name: String) -> Result<LitmusTest> {
         filter: c.filter,
         condition: c.condition,
     })
+}
+
+/// Parses a protocol file in kernel C: function definitions
+/// `[static] [inline] type name(params) { body }`, nothing else at top level.
+pub(crate) fn parse_kernel_c(path: &str, text: &str) -> Result<Vec<CFunction>> {
+    let src: Vec<char> = text.strip_prefix('\u{feff}').unwrap_or(text).chars().collect();
+    let mut ts = TokenStream::new(Lexer::new(Cursor::new(&src), Mode::C, path));
+    ts.kernel = true;
+    let mut functions: Vec<CFunction> = vec![];
+    let mut seen: std::collections::BTreeMap<String, Pos> = std::collections::BTreeMap::new();
+    loop {
+        let t = ts.peek()?;
+        if t.tok == Tok::Eof {
+            return Ok(functions);
+        }
+        let f = parse_function(&mut ts)?;
+        if let Some(first) = seen.insert(f.name.clone(), f.pos) {
+            return Err(
+                ts.error(f.pos, format!("function `{}` defined twice (first at {}:{})", f.name, first.line, first.col))
+            );
+        }
+        functions.push(f);
+    }
+}
+
+/// Words before a function's name that say nothing about what it computes.
+const FUNCTION_QUALIFIERS: [&str; 6] = ["static", "inline", "__always_inline", "noinstr", "notrace", "__init"];
+
+/// `type name(params) { body }` at top level.
+fn parse_function(ts: &mut TokenStream) -> Result<CFunction> {
+    let mut words = vec![];
+    let (name, pos) = loop {
+        let t = ts.peek()?;
+        let Tok::Ident(w) = t.tok.clone() else {
+            return Err(ts.unexpected(&t, "a function definition such as `bool isolation_defer_cpu(int cpu, ...)`"));
+        };
+        ts.next()?;
+        if ts.peek()?.tok.is("(") {
+            if words.is_empty() {
+                return Err(ts.error(t.pos, format!("function `{w}` needs a return type (`void`, `bool`, `int`, ...)")));
+            }
+            break (w, t.pos);
+        }
+        if matches!(w.as_str(), "struct" | "union" | "enum" | "typedef" | "extern") {
+            return Err(ts.error(t.pos, format!("unsupported: `{w}` at top level (a protocol file holds functions)")));
+        }
+        words.push(w);
+        while ts.eat("*")?.is_some() {
+            words.push("*".to_string());
+        }
+    };
+    let type_words: Vec<&String> = words.iter().filter(|w| !FUNCTION_QUALIFIERS.contains(&w.as_str())).collect();
+    let returns_value = !(type_words.len() == 1 && type_words[0] == "void");
+    ts.expect("(", " after the function name")?;
+    let mut params = vec![];
+    if ts.peek()?.tok.is_ident("void") && ts.peek_nth(1)?.tok.is(")") {
+        ts.next()?;
+    }
+    if ts.eat(")")?.is_none() {
+        loop {
+            params.push(parse_param(ts)?);
+            let t = ts.next()?;
+            match t.tok {
+                Tok::Punct(",") => {}
+                Tok::Punct(")") => break,
+                _ => return Err(ts.unexpected(&t, "`,` or `)` in the parameter list")),
+            }
+        }
+    }
+    if let Some(t) = ts.eat(";")? {
+        return Err(ts.error(t.pos, format!("a declaration of `{name}` without a body: define it here")));
+    }
+    let open = ts.expect("{", " to open the function's body")?;
+    ts.enter(open.pos)?;
+    let body = parse_block_rest(ts, open.pos);
+    ts.leave();
+    let (body, end) = body?;
+    Ok(CFunction { name, returns_value, params, body, pos, end })
 }
 
 /// `P<tid>(params) { body }`.
@@ -139,18 +229,19 @@ fn parse_block(ts: &mut TokenStream) -> Result<Vec<Stmt>> {
     ts.enter(open.pos)?;
     let body = parse_block_rest(ts, open.pos);
     ts.leave();
-    body
+    body.map(|b| b.0)
 }
 
-/// The statements of a block whose `{` (at `open`) is consumed, and its `}`.
-fn parse_block_rest(ts: &mut TokenStream, open: Pos) -> Result<Vec<Stmt>> {
+/// The statements of a block whose `{` (at `open`) is consumed, and its `}`
+/// (with its position).
+fn parse_block_rest(ts: &mut TokenStream, open: Pos) -> Result<(Vec<Stmt>, Pos)> {
     let mut body = vec![];
     loop {
         let t = ts.peek()?;
         match t.tok {
             Tok::Punct("}") => {
                 ts.next()?;
-                return Ok(body);
+                return Ok((body, t.pos));
             }
             Tok::Eof => {
                 return Err(ts.error(
@@ -242,6 +333,9 @@ fn parse_stmt(ts: &mut TokenStream, out: &mut Vec<Stmt>) -> Result<()> {
             return Ok(());
         }
     };
+    if ts.kernel && parse_kernel_stmt(ts, &name, pos, out)? {
+        return Ok(());
+    }
     if let Some(msg) = unsupported_keyword(&name) {
         return Err(ts.error(pos, msg));
     }
@@ -265,7 +359,7 @@ fn parse_stmt(ts: &mut TokenStream, out: &mut Vec<Stmt>) -> Result<()> {
         "WRITE_ONCE" => {
             ts.next()?;
             ts.expect("(", " after `WRITE_ONCE`")?;
-            let addr = parse_deref(ts, "WRITE_ONCE")?;
+            let addr = if ts.kernel { parse_lvalue(ts, "`WRITE_ONCE`")? } else { parse_deref(ts, "WRITE_ONCE")? };
             ts.expect(",", " between the arguments of `WRITE_ONCE`")?;
             let value = parse_expr(ts)?;
             ts.expect(")", " after the arguments of `WRITE_ONCE`")?;
@@ -330,6 +424,198 @@ fn parse_stmt(ts: &mut TokenStream, out: &mut Vec<Stmt>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The statements only kernel C has (loops, `return`, per-CPU writes, the
+/// arm64 helpers, compound assignments), if `name` at `pos` starts one:
+/// parsed into `out`, and true.
+fn parse_kernel_stmt(ts: &mut TokenStream, name: &str, pos: Pos, out: &mut Vec<Stmt>) -> Result<bool> {
+    let after = ts.peek_nth(1)?;
+    match name {
+        "while" => {
+            ts.next()?;
+            ts.expect("(", " after `while`")?;
+            let cond = parse_expr(ts)?;
+            ts.expect(")", " after the `while` condition")?;
+            let body = parse_branch(ts, pos)?;
+            out.push(Stmt::Loop { cond: Some(cond), body, step: vec![], do_while: false, pos });
+        }
+        "do" => {
+            ts.next()?;
+            let body = parse_branch(ts, pos)?;
+            let w = ts.peek()?;
+            if !w.tok.is_ident("while") {
+                return Err(ts.unexpected(&w, "`while (...)` after the body of `do`"));
+            }
+            ts.next()?;
+            ts.expect("(", " after `while`")?;
+            let cond = parse_expr(ts)?;
+            ts.expect(")", " after the `while` condition")?;
+            ts.expect(";", " after `do ... while (...)`")?;
+            out.push(Stmt::Loop { cond: Some(cond), body, step: vec![], do_while: true, pos });
+        }
+        "for" => {
+            ts.next()?;
+            ts.expect("(", " after `for`")?;
+            if ts.eat(";")?.is_none() {
+                parse_stmt(ts, out)?;
+            }
+            let cond = if ts.peek()?.tok.is(";") { None } else { Some(parse_expr(ts)?) };
+            ts.expect(";", " after the `for` condition")?;
+            let mut step = vec![];
+            if !ts.peek()?.tok.is(")") {
+                step.push(parse_simple_assign(ts)?);
+            }
+            ts.expect(")", " after the `for` step")?;
+            let body = parse_branch(ts, pos)?;
+            out.push(Stmt::Loop { cond, body, step, do_while: false, pos });
+        }
+        "break" | "continue" => {
+            ts.next()?;
+            ts.expect(";", &format!(" after `{name}`"))?;
+            out.push(if name == "break" { Stmt::Break(pos) } else { Stmt::Continue(pos) });
+        }
+        "return" => {
+            ts.next()?;
+            let value = if ts.peek()?.tok.is(";") { None } else { Some(parse_expr(ts)?) };
+            ts.expect(";", " after the `return`")?;
+            out.push(Stmt::Return(value, pos));
+        }
+        "this_cpu_write" => {
+            ts.next()?;
+            ts.expect("(", " after `this_cpu_write`")?;
+            let (var, vpos) = ts.expect_ident("a per-CPU variable")?;
+            ts.expect(",", " between the arguments of `this_cpu_write`")?;
+            let value = parse_expr(ts)?;
+            ts.expect(")", " after the arguments of `this_cpu_write`")?;
+            ts.expect(";", " after `this_cpu_write(...)`")?;
+            out.push(Stmt::WriteOnce { addr: Expr::PerCpu { var, cpu: None, pos: vpos }, value, pos });
+        }
+        "per_cpu" if after.tok.is("(") => {
+            // `per_cpu(var, cpu) = v;`
+            let addr = parse_lvalue(ts, "an assignment")?;
+            ts.expect("=", " after `per_cpu(...)` (a per-CPU variable is written by `=` or `WRITE_ONCE`)")?;
+            let value = parse_expr(ts)?;
+            ts.expect(";", " after the assignment")?;
+            out.push(Stmt::WriteOnce { addr, value, pos });
+        }
+        "isb" | "instr_sync" | "local_flush_tlb_all" => {
+            ts.next()?;
+            ts.expect("(", &format!(" after `{name}`"))?;
+            ts.expect(")", &format!(" (`{name}` takes no arguments)"))?;
+            ts.expect(";", &format!(" after `{name}()`"))?;
+            let h = if name == "local_flush_tlb_all" { Helper::LocalFlushTlbAll } else { Helper::Isb };
+            out.push(Stmt::Helper(h, pos));
+        }
+        "dsb" | "dmb" | "__tlbi" => {
+            ts.next()?;
+            ts.expect("(", &format!(" after `{name}`"))?;
+            let (opt, opos) = ts.expect_ident("a barrier option such as `ish`")?;
+            let h = if name == "__tlbi" {
+                if opt != "vmalle1" {
+                    return Err(
+                        ts.error(opos, format!("unsupported: __tlbi({opt}) (only vmalle1, this CPU's whole TLB)"))
+                    );
+                }
+                Helper::TlbiVmalle1
+            } else {
+                let o = DomainOpt::by_name(&opt).ok_or_else(|| {
+                    ts.error(opos, format!("unknown barrier option `{opt}` (known: ish, ishld, ishst, nsh, sy)"))
+                })?;
+                if name == "dsb" { Helper::Dsb(o) } else { Helper::Dmb(o) }
+            };
+            ts.expect(")", &format!(" after the argument of `{name}`"))?;
+            ts.expect(";", &format!(" after `{name}(...)`"))?;
+            out.push(Stmt::Helper(h, pos));
+        }
+        "atomic_or" | "atomic_andnot" => {
+            // Relaxed, no result: the value is dropped.
+            ts.next()?;
+            ts.expect("(", &format!(" after `{name}`"))?;
+            let mut args = parse_args(ts, name, 2)?.into_iter();
+            let (value, addr) = (args.next().expect("two"), args.next().expect("two"));
+            ts.expect(";", &format!(" after `{name}(...)`"))?;
+            let op = if name == "atomic_or" { AtomicOp::FetchOr } else { AtomicOp::FetchAndnot };
+            let e = Expr::Atomic {
+                op,
+                order: AtomicOrder::Relaxed,
+                addr: Box::new(addr),
+                value: Box::new(value),
+                expected: None,
+                pos,
+            };
+            out.push(Stmt::Expr(e, pos));
+        }
+        _ if matches!(after.tok, Tok::Punct("+=" | "-=" | "*=" | "&=" | "|=" | "^=" | "++" | "--" | "<<=" | ">>=")) => {
+            out.push(parse_simple_assign(ts)?);
+            ts.expect(";", " after the assignment")?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `name = e`, `name op= e`, `name++`, `name--` (no `;`): a `for` step or a
+/// statement of kernel C.
+fn parse_simple_assign(ts: &mut TokenStream) -> Result<Stmt> {
+    let (name, pos) = ts.expect_ident("an assignment such as `i++`")?;
+    let t = ts.next()?;
+    let var = Expr::Var(name.clone(), pos);
+    let op = match t.tok {
+        Tok::Punct("=") => return Ok(Stmt::Assign { name, value: parse_expr(ts)?, pos }),
+        Tok::Punct("++") => return Ok(Stmt::Assign { name, value: bin(BinOp::Add, var, Expr::Int(1, t.pos)), pos }),
+        Tok::Punct("--") => return Ok(Stmt::Assign { name, value: bin(BinOp::Sub, var, Expr::Int(1, t.pos)), pos }),
+        Tok::Punct("+=") => BinOp::Add,
+        Tok::Punct("-=") => BinOp::Sub,
+        Tok::Punct("*=") => BinOp::Mul,
+        Tok::Punct("&=") => BinOp::And,
+        Tok::Punct("|=") => BinOp::Or,
+        Tok::Punct("^=") => BinOp::Xor,
+        Tok::Punct("<<=") => BinOp::Shl,
+        Tok::Punct(">>=") => BinOp::Shr,
+        _ => return Err(ts.unexpected(&t, "`=`, a compound assignment or `++`/`--`")),
+    };
+    let rhs = parse_expr(ts)?;
+    Ok(Stmt::Assign { name, value: bin(op, var, rhs), pos })
+}
+
+fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
+    let pos = a.pos();
+    Expr::Binary(op, Box::new(a), Box::new(b), pos)
+}
+
+/// A per-CPU variable as a location (kernel C): `per_cpu(var, cpu)`, or
+/// `*p`; returns its address. `what` names the use, for errors.
+fn parse_lvalue(ts: &mut TokenStream, what: &str) -> Result<Expr> {
+    let t = ts.peek()?;
+    if t.tok.is("*") {
+        ts.next()?;
+        return parse_unary(ts);
+    }
+    if t.tok.is_ident("per_cpu") && ts.peek_nth(1)?.tok.is("(") {
+        ts.next()?;
+        return parse_per_cpu(ts, "per_cpu", true);
+    }
+    Err(ts.unexpected(&t, &format!("`*pointer` or `per_cpu(var, cpu)` as the location of {what}")))
+}
+
+/// The arguments of `per_cpu(var, cpu)`, `this_cpu_read(var)` (`plain`) or
+/// `per_cpu_ptr(&var, cpu)`, `this_cpu_ptr(&var)`, after the name; the
+/// variable's address.
+fn parse_per_cpu(ts: &mut TokenStream, name: &str, plain: bool) -> Result<Expr> {
+    ts.expect("(", &format!(" after `{name}`"))?;
+    if !plain {
+        ts.expect("&", &format!(" (the first argument of `{name}` is `&variable`)"))?;
+    }
+    let (var, vpos) = ts.expect_ident("a per-CPU variable")?;
+    let cpu = if name == "this_cpu_ptr" || name == "this_cpu_read" {
+        None
+    } else {
+        ts.expect(",", &format!(" between the arguments of `{name}`"))?;
+        Some(Box::new(parse_expr(ts)?))
+    };
+    ts.expect(")", &format!(" after the arguments of `{name}`"))?;
+    Ok(Expr::PerCpu { var, cpu, pos: vpos })
 }
 
 /// The body of an `if` or `else`: one statement or a block.
@@ -399,8 +685,11 @@ fn binop(tok: &Tok) -> Option<(BinOp, u8)> {
         ">" => (BinOp::Gt, 7),
         "<=" => (BinOp::Le, 7),
         ">=" => (BinOp::Ge, 7),
-        "+" => (BinOp::Add, 8),
-        "-" => (BinOp::Sub, 8),
+        "<<" => (BinOp::Shl, 8),
+        ">>" => (BinOp::Shr, 8),
+        "+" => (BinOp::Add, 9),
+        "-" => (BinOp::Sub, 9),
+        "*" => (BinOp::Mul, 10),
         _ => return None,
     })
 }
@@ -420,7 +709,10 @@ fn parse_binary(ts: &mut TokenStream, min: u8) -> Result<Expr> {
     let mut entered = 0;
     let result = loop {
         let t = ts.peek()?;
-        if let Tok::Punct(p @ ("*" | "/" | "%" | "<<" | ">>" | "?" | "=")) = t.tok {
+        let kernel_op = ts.kernel && matches!(t.tok, Tok::Punct("*" | "<<" | ">>"));
+        if let Tok::Punct(p @ ("*" | "/" | "%" | "<<" | ">>" | "?" | "=")) = t.tok
+            && !kernel_op
+        {
             let msg = match p {
                 "*" | "/" | "%" => {
                     format!("unsupported: operator `{p}` (multiplication and division are not modelled)")
@@ -468,6 +760,17 @@ fn parse_unary(ts: &mut TokenStream) -> Result<Expr> {
             ts.leave();
             Ok(Expr::Unary(op, Box::new(e?), t.pos))
         }
+        Tok::Punct("~") if ts.kernel => {
+            ts.next()?;
+            ts.enter(t.pos)?;
+            let e = parse_unary(ts);
+            ts.leave();
+            Ok(Expr::Unary(UnOp::BitNot, Box::new(e?), t.pos))
+        }
+        Tok::Punct("&") if ts.kernel && ts.peek_nth(1)?.tok.is_ident("per_cpu") => {
+            ts.next()?;
+            parse_lvalue(ts, "`&`")
+        }
         Tok::Punct("&") => {
             ts.next()?;
             let (name, _) = ts.expect_ident("a location name after `&`")?;
@@ -509,6 +812,9 @@ fn parse_primary(ts: &mut TokenStream) -> Result<Expr> {
                 return Err(ts.error(pos, msg));
             }
             if !ts.peek()?.tok.is("(") {
+                if ts.kernel && (name == "true" || name == "false") {
+                    return parse_postfix(ts, Expr::Int((name == "true") as i64, pos));
+                }
                 return parse_postfix(ts, Expr::Var(name, pos));
             }
             // Each call is a nesting level, as a parenthesis is: `cmpxchg(cmpxchg(…` as deep as
@@ -553,6 +859,14 @@ pub(crate) fn skip_cast(ts: &mut TokenStream, open: Pos) -> Result<()> {
 /// The call `name(…)` at `pos`, its `(` next: the reads and value-returning atomics.
 fn parse_call(ts: &mut TokenStream, name: &str, pos: Pos) -> Result<Expr> {
     Ok(match name {
+        "READ_ONCE" if ts.kernel => {
+            ts.next()?;
+            let addr = parse_lvalue(ts, "`READ_ONCE`")?;
+            ts.expect(")", " after the argument of `READ_ONCE`")?;
+            Expr::ReadOnce(Box::new(addr), pos)
+        }
+        "this_cpu_read" | "per_cpu" if ts.kernel => Expr::ReadOnce(Box::new(parse_per_cpu(ts, name, true)?), pos),
+        "this_cpu_ptr" | "per_cpu_ptr" if ts.kernel => parse_per_cpu(ts, name, false)?,
         "READ_ONCE" => {
             ts.next()?;
             let addr = parse_deref(ts, "READ_ONCE")?;
@@ -586,7 +900,24 @@ fn parse_call(ts: &mut TokenStream, name: &str, pos: Pos) -> Result<Expr> {
         | "smp_mb__after_atomic" => {
             return Err(ts.error(pos, format!("`{name}` is a statement and has no value")));
         }
-        _ if atomic_rmw(name).is_some() => parse_atomic(ts, name, pos)?,
+        _ if atomic_rmw(name, ts.kernel).is_some() => parse_atomic(ts, name, pos)?,
+        _ if ts.kernel && unsupported_primitive(name).is_none() => {
+            // Another function of the file, inlined by the compiler (which knows the file's functions).
+            ts.next()?;
+            let mut args = vec![];
+            if ts.eat(")")?.is_none() {
+                loop {
+                    args.push(parse_expr(ts)?);
+                    let t = ts.next()?;
+                    match t.tok {
+                        Tok::Punct(",") => {}
+                        Tok::Punct(")") => break,
+                        _ => return Err(ts.unexpected(&t, &format!("`,` or `)` in the arguments of `{name}`"))),
+                    }
+                }
+            }
+            Expr::Call { name: name.to_string(), args, pos }
+        }
         _ => {
             let msg = unsupported_primitive(name).unwrap_or_else(|| format!("unsupported: call to `{name}`"));
             return Err(ts.error(pos, msg));
@@ -594,8 +925,9 @@ fn parse_call(ts: &mut TokenStream, name: &str, pos: Pos) -> Result<Expr> {
     })
 }
 
-/// The value-returning atomic read-modify-writes: operation and ordering.
-fn atomic_rmw(name: &str) -> Option<(AtomicOp, AtomicOrder)> {
+/// The value-returning atomic read-modify-writes: operation and ordering
+/// (`kernel`: with those only protocol files use).
+fn atomic_rmw(name: &str, kernel: bool) -> Option<(AtomicOp, AtomicOrder)> {
     let (base, order) = match name.rsplit_once('_') {
         Some((b, "relaxed")) => (b, AtomicOrder::Relaxed),
         Some((b, "acquire")) => (b, AtomicOrder::Acquire),
@@ -611,6 +943,9 @@ fn atomic_rmw(name: &str) -> Option<(AtomicOp, AtomicOrder)> {
         "atomic_fetch_add" | "atomic_fetch_sub" | "atomic_fetch_inc" | "atomic_fetch_dec" => {
             AtomicOp::Add { fetch: true }
         }
+        "atomic_fetch_or" if kernel => AtomicOp::FetchOr,
+        "atomic_fetch_andnot" if kernel => AtomicOp::FetchAndnot,
+        "atomic_try_cmpxchg" if kernel => AtomicOp::TryCmpxchg,
         _ => return None,
     };
     Some((op, order))
@@ -652,14 +987,14 @@ fn parse_add_args(ts: &mut TokenStream, name: &str, pos: Pos) -> Result<(Expr, E
 
 /// The arguments of the value-returning atomic `name` (its `(` is next).
 fn parse_atomic(ts: &mut TokenStream, name: &str, pos: Pos) -> Result<Expr> {
-    let (op, order) = atomic_rmw(name).expect("an atomic read-modify-write");
+    let (op, order) = atomic_rmw(name, ts.kernel).expect("an atomic read-modify-write");
     let (addr, value, expected) = match op {
         AtomicOp::Xchg => {
             ts.expect("(", &format!(" after `{name}`"))?;
             let mut args = parse_args(ts, name, 2)?.into_iter();
             (args.next().expect("two"), args.next().expect("two"), None)
         }
-        AtomicOp::Cmpxchg => {
+        AtomicOp::Cmpxchg | AtomicOp::TryCmpxchg => {
             ts.expect("(", &format!(" after `{name}`"))?;
             let mut args = parse_args(ts, name, 3)?.into_iter();
             let addr = args.next().expect("three");
@@ -669,6 +1004,12 @@ fn parse_atomic(ts: &mut TokenStream, name: &str, pos: Pos) -> Result<Expr> {
         AtomicOp::Add { .. } => {
             let (value, addr) = parse_add_args(ts, name, pos)?;
             (addr, value, None)
+        }
+        AtomicOp::FetchOr | AtomicOp::FetchAndnot => {
+            ts.expect("(", &format!(" after `{name}`"))?;
+            let mut args = parse_args(ts, name, 2)?.into_iter();
+            let value = args.next().expect("two");
+            (args.next().expect("two"), value, None)
         }
     };
     Ok(Expr::Atomic { op, order, addr: Box::new(addr), value: Box::new(value), expected, pos })

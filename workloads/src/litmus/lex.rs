@@ -197,9 +197,9 @@ pub(crate) struct Token {
 /// C operators outside the supported subset are still tokens, so that they
 /// are reported as unsupported rather than as stray characters.
 const PUNCTS: &[&str] = &[
-    "/\\", "\\/", "=>", "==", "!=", "<>", "<=", ">=", "&&", "||", "<<", ">>", "++", "--", "->", "+=", "-=", "*=", "/=",
-    "%=", "&=", "|=", "^=", "(", ")", "{", "}", "[", "]", ";", ",", ":", "=", "!", "<", ">", "&", "|", "^", "+", "-",
-    "*", "/", "%", "~", ".", "?",
+    "/\\", "\\/", "<<=", ">>=", "=>", "==", "!=", "<>", "<=", ">=", "&&", "||", "<<", ">>", "++", "--", "->", "+=",
+    "-=", "*=", "/=", "%=", "&=", "|=", "^=", "(", ")", "{", "}", "[", "]", ";", ",", ":", "=", "!", "<", ">", "&",
+    "|", "^", "+", "-", "*", "/", "%", "~", ".", "?",
 ];
 
 /// Produces tokens on demand in the current [`Mode`].
@@ -288,6 +288,12 @@ impl<'a> Lexer<'a> {
         } else {
             (self.cur.take_while(|c| c.is_ascii_digit()), 10)
         };
+        // C's integer suffixes (`1UL`) change no bits here: every value is a 64-bit register.
+        if self.mode == Mode::C && !digits.is_empty() {
+            while matches!(self.cur.peek(), Some('u' | 'U' | 'l' | 'L')) {
+                self.cur.bump();
+            }
+        }
         if digits.is_empty() || self.cur.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
             let rest = self.cur.take_while(|c| c.is_ascii_alphanumeric() || c == '_');
             let text = format!("{}{digits}{rest}", if hex { "0x" } else { "" });
@@ -304,12 +310,15 @@ pub(crate) struct TokenStream<'a> {
     /// The lexer, positioned after the last consumed token.
     pub lex: Lexer<'a>,
     depth: usize,
+    /// Kernel C (a protocol file) rather than a litmus test's threads: loops,
+    /// `return`, per-CPU accessors, shifts and the arm64 helpers are accepted.
+    pub kernel: bool,
 }
 
 impl<'a> TokenStream<'a> {
     /// A stream reading from `lex`.
     pub fn new(lex: Lexer<'a>) -> Self {
-        TokenStream { lex, depth: 0 }
+        TokenStream { lex, depth: 0, kernel: false }
     }
 
     /// An error at `pos`.

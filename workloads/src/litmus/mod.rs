@@ -2,6 +2,7 @@
 //! programs for the simulated cores and run timed or exhaustively.
 mod asmparse;
 pub mod ast;
+pub mod cgen;
 pub mod compile;
 mod cond;
 mod cparse;

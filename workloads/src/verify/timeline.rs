@@ -116,6 +116,13 @@ pub fn render(cpus: usize, rows: &[Row], clock_mhz: Option<u64>) -> String {
     o
 }
 
+/// The C line a row's instruction was compiled from, if the row starts with
+/// `L<n> ` (a protocol in C; `isolsim check` and timed runs write it so).
+pub fn c_line_of(text: &str) -> Option<usize> {
+    let (head, _) = text.split_once(' ')?;
+    head.strip_prefix('L').filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))?.parse().ok()
+}
+
 /// `name = VALUE` for the words the isolation protocols keep per CPU, the
 /// value spelled out (names ending in `.isol_flags`: ll_isol_flags;
 /// `.context`: context tracking's state and work bits); `None` for others.

@@ -44,6 +44,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 use cpu_model::asm::assemble;
 use cpu_model::code::CodeSpace;
@@ -146,6 +147,10 @@ struct Harness {
     /// Per isolated CPU `t` (index `t - 1`): its state words.
     state_words: Vec<Vec<Addr>>,
     new_value: u64,
+    /// For a protocol in C: the C line each of its instructions was compiled from.
+    c_lines: BTreeMap<Addr, usize>,
+    /// For a protocol in C: the file's name, for the timeline's legend.
+    c_file: Option<String>,
 }
 
 impl Harness {
@@ -161,6 +166,7 @@ impl Harness {
         let files = p.kernel_files();
         let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
         sys.load_kernel_from(&refs)?;
+        let c_lines = p.c_lines_in(&files, sys.code(), System::KERNEL_TEXT);
         sys.load(HARNESS.0, HARNESS.1, System::USER_TEXT)?;
         let sym = |sys: &System, name: &str| sys.label(name);
         let site = sym(&sys, "check_site")?;
@@ -222,6 +228,9 @@ impl Harness {
             names,
             state_words,
             new_value,
+            c_file: (!c_lines.is_empty())
+                .then(|| Path::new(&p.path).file_name().and_then(|n| n.to_str()).unwrap_or(&p.path).to_string()),
+            c_lines,
         })
     }
 
@@ -801,6 +810,7 @@ impl Check {
         Ok(Replayed {
             cpus,
             rows,
+            c_file: h.c_file.clone(),
             transitions: steps.len(),
             found: judged.into_iter().map(|f| (f.0, f.2)).collect(),
             path: path::Path::new(h, self.cfg.mode, trace, &all, graph),
@@ -844,6 +854,9 @@ pub struct Replayed {
     pub transitions: usize,
     /// What the replayed final state breaks.
     pub found: Vec<(Consequence, String)>,
+    /// For a protocol in C, its file's name: rows of its instructions start with `L<n>`, the C
+    /// line they were compiled from.
+    pub c_file: Option<String>,
     path: path::Path,
 }
 
@@ -928,9 +941,13 @@ fn maint_name(op: MaintOp) -> &'static str {
 
 /// The rows of a path; `ends[k]` is the length of the log after transition `k`.
 fn timeline(h: &Harness, trace: &[Ghost], pcs: &[Addr], ends: &[usize]) -> Vec<Row> {
-    let label_pc = |pc: Addr| match h.code.label_at(pc) {
-        Some(l) => format!("{l}: "),
-        None => String::new(),
+    // A protocol in C: `L<n>` before each of its instructions, its C line.
+    let label_pc = |pc: Addr| {
+        let line = h.c_lines.get(&pc).map_or(String::new(), |l| format!("L{l} "));
+        match h.code.label_at(pc) {
+            Some(l) => format!("{line}{l}: "),
+            None => line,
+        }
     };
     let mut rows = vec![];
     for (i, g) in trace.iter().enumerate() {
