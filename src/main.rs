@@ -204,6 +204,9 @@ struct CheckArgs {
     /// clause the violating outcome; a note on stderr says why when there is no such test.
     #[arg(long, value_name = "OUT.litmus")]
     litmus: Option<PathBuf>,
+    /// Threads exploring (0: one per core). The report is the same for any number.
+    #[arg(long, default_value_t = 0, value_parser = parse_jobs)]
+    jobs: usize,
 }
 
 #[derive(clap::Args)]
@@ -1017,7 +1020,8 @@ fn check_protocol(
 ) -> Result<Checked, ExitCode> {
     use isolsim::workloads::verify::check::Check;
     use isolsim::workloads::verify::replay::{Case, ReplayFile};
-    let checker = Check::new(cfg.clone());
+    let jobs = if a.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.jobs };
+    let checker = Check::new(cfg.clone()).jobs(jobs);
     let start = std::time::Instant::now();
     let report = checker.run(protocol).map_err(|e| {
         eprintln!("{e}");
@@ -1035,7 +1039,7 @@ fn check_protocol(
         }
     }
     let causes: Vec<_> = replays.iter().map(|(c, r)| (c.consequence, r.cause(c))).collect();
-    let mut text = isolsim::verify::check_text(&report, protocol, isolsim::verify::Host::now(secs), &causes);
+    let mut text = isolsim::verify::check_text(&report, protocol, isolsim::verify::Host::now(secs, jobs), &causes);
     let mut saved_files = vec![];
     let mut litmus_written = None;
     for (c, replayed) in &replays {

@@ -99,20 +99,22 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// The host's share of an exploration: wall-clock seconds and the process's peak resident
-/// memory in MiB (None where the system does not say).
+/// The host's share of an exploration: wall-clock seconds, threads, and the process's peak
+/// resident memory in MiB (None where the system does not say).
 #[derive(Clone, Copy, Debug)]
 pub struct Host {
     /// Wall-clock seconds of the exploration.
     pub secs: f64,
+    /// Threads it ran on.
+    pub jobs: usize,
     /// Peak resident memory of the process so far, MiB.
     pub peak_mib: Option<f64>,
 }
 
 impl Host {
-    /// The figures of an exploration that took `secs`, memory read now.
-    pub fn now(secs: f64) -> Host {
-        Host { secs, peak_mib: peak_resident_mib() }
+    /// The figures of an exploration that took `secs` on `jobs` threads, memory read now.
+    pub fn now(secs: f64, jobs: usize) -> Host {
+        Host { secs, jobs, peak_mib: peak_resident_mib() }
     }
 }
 
@@ -124,7 +126,8 @@ pub fn peak_resident_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// `isolsim check`'s report as text; `host`, the wall-clock time and memory of the exploration; `causes`, the cause of each counterexample (printed under the verdict).
+/// `isolsim check`'s report as text; `host`, the wall-clock time, threads and memory of the
+/// exploration; `causes`, the cause of each counterexample (printed under the verdict).
 pub fn check_text(
     r: &workloads::verify::check::CheckReport,
     p: &ProtocolFile,
@@ -150,7 +153,13 @@ pub fn check_text(
         s.states, s.transitions, s.finals, secs
     );
     let memory = host.peak_mib.map_or(String::new(), |m| format!(", peak memory {m:.0} MiB"));
-    let _ = writeln!(o, "  host                      {:.0} states/s{memory}", s.states as f64 / secs.max(1e-9));
+    let _ = writeln!(
+        o,
+        "  host                      {} thread{}, {:.0} states/s{memory}",
+        host.jobs,
+        plural(host.jobs as u64),
+        s.states as f64 / secs.max(1e-9)
+    );
     let _ = writeln!(o, "  final states violating    {}", r.violating_finals);
     let _ = writeln!(o, "  final states breaking     {}", r.breaking_finals);
     let _ = writeln!(o, "\nCoverage (the four orderings, cases 1-4; decisions over all final states)");
@@ -346,10 +355,11 @@ mod tests {
     fn the_host_line_divides_the_states_by_the_seconds() {
         let p = ProtocolFile::builtin(Protocol::Deferred);
         let r = Check::new(CheckConfig::default()).run(&p).unwrap();
-        let text = check_text(&r, &p, Host { secs: 0.5, peak_mib: Some(12.4) }, &[]);
-        let want = format!("  host                      {} states/s, peak memory 12 MiB\n", 2 * r.stats.states);
+        let text = check_text(&r, &p, Host { secs: 0.5, jobs: 2, peak_mib: Some(12.4) }, &[]);
+        let want =
+            format!("  host                      2 threads, {} states/s, peak memory 12 MiB\n", 2 * r.stats.states);
         assert!(text.contains(&want), "{text}");
-        let text = check_text(&r, &p, Host { secs: 0.5, peak_mib: None }, &[]);
+        let text = check_text(&r, &p, Host { secs: 0.5, jobs: 1, peak_mib: None }, &[]);
         assert!(text.contains(&format!("{} states/s\n", 2 * r.stats.states)), "{text}");
         assert!(peak_resident_mib().is_some_and(|m| m > 0.0), "Linux reports VmHWM");
     }

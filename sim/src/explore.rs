@@ -282,6 +282,167 @@ pub fn explore_with_paths<T: TransitionSystem>(
     stats
 }
 
+/// The states reachable from `init`, explored on `jobs` threads in no particular order, each
+/// expanded once; `on_final` is called once per distinct final state, from any thread, and
+/// stops the search by returning false (the counters are then of the part searched).
+///
+/// Without a limit hit, every counter is the one [`explore`] gives: which states are reachable,
+/// what each expands to, and so how many transitions, finals, pruned states and bound hits
+/// there are, do not depend on the order they are reached in. What does is which path reaches
+/// a state first, so there are no paths here, and where a limit cuts the search: a search cut
+/// short (`state_limit_hit`) has counters that vary from run to run, and a caller that needs
+/// them exact searches again with [`explore_with_paths`].
+///
+/// Each thread searches depth first from its own stack; a thread whose stack runs dry takes
+/// half of a shared pool, which busy threads refill from the bottom of their stacks (the
+/// states nearest the root, whose subtrees are the largest). A 128-bit fingerprint set in
+/// shards under locks makes each state's first finder its only expander.
+///
+/// ```
+/// use sim::explore::{explore, explore_unordered, Expansion, Limits, TransitionSystem};
+/// # struct Pair;
+/// # impl TransitionSystem for Pair {
+/// #     type State = (u8, u8);
+/// #     type Label = usize;
+/// #     fn expand(&self, s: &(u8, u8), out: &mut Vec<(usize, (u8, u8))>) -> Expansion {
+/// #         for i in 0..2 { let mut n = *s; if self.apply(&mut n, &i) { out.push((i, n)); } }
+/// #         if out.is_empty() { Expansion::Final } else { Expansion::Continue }
+/// #     }
+/// #     fn apply(&self, s: &mut (u8, u8), i: &usize) -> bool {
+/// #         let c = if *i == 0 { &mut s.0 } else { &mut s.1 }; *c += 1; *c <= 2
+/// #     }
+/// # }
+/// let par = explore_unordered(&Pair, (0, 0), &Limits::default(), 2, |_| true);
+/// assert_eq!(par, explore(&Pair, (0, 0), &Limits::default(), |_| {}));
+/// ```
+pub fn explore_unordered<T>(
+    sys: &T,
+    init: T::State,
+    limits: &Limits,
+    jobs: usize,
+    on_final: impl Fn(&T::State) -> bool + Sync,
+) -> ExploreStats
+where
+    T: TransitionSystem + Sync,
+    T::State: Send,
+{
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+
+    const SHARDS: usize = 64;
+    let jobs = jobs.max(1);
+    let seen: Vec<Mutex<Seen>> = (0..SHARDS).map(|_| Mutex::new(Seen::default())).collect();
+    let first_seen = |fp: u128| seen[(fp as usize) % SHARDS].lock().unwrap_or_else(|e| e.into_inner()).insert(fp);
+    first_seen(fingerprint(&init));
+    let pool: Mutex<Vec<T::State>> = Mutex::new(vec![init]);
+    // Threads with work in hand; the search is over when none has and the pool is empty.
+    let busy = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    // Stopped by `on_final` (not by the limit).
+    let given_up = AtomicBool::new(false);
+    let [states, transitions, finals, deadlocks, pruned, bound_hits] = std::array::from_fn(|_| AtomicU64::new(0));
+    // States found and not yet expanded, for the limit.
+    let waiting_now = AtomicU64::new(1);
+    let worker = || {
+        let mut stack: Vec<T::State> = vec![];
+        let mut succ = Vec::new();
+        loop {
+            if stack.is_empty() {
+                // Take half of the pool, or wait for some until nobody has work.
+                let mut p = pool.lock().unwrap_or_else(|e| e.into_inner());
+                if p.is_empty() {
+                    // Read under the lock: states reach the pool only from a busy thread holding
+                    // it, so an empty pool with nobody busy stays empty.
+                    let over = busy.load(SeqCst) == 0 || stop.load(Relaxed);
+                    drop(p);
+                    if over {
+                        return;
+                    }
+                    std::thread::yield_now();
+                    continue;
+                }
+                let take = p.len().div_ceil(2);
+                let at = p.len() - take;
+                stack.extend(p.drain(at..));
+                busy.fetch_add(1, SeqCst);
+            }
+            while let Some(state) = stack.pop() {
+                waiting_now.fetch_sub(1, Relaxed);
+                if stop.load(Relaxed) {
+                    break;
+                }
+                let n = states.fetch_add(1, Relaxed) + 1;
+                if n > limits.max_states {
+                    states.fetch_sub(1, Relaxed);
+                    stop.store(true, Relaxed);
+                    break;
+                }
+                succ.clear();
+                match sys.expand(&state, &mut succ) {
+                    Expansion::Final => {
+                        finals.fetch_add(1, Relaxed);
+                        if !on_final(&state) {
+                            given_up.store(true, Relaxed);
+                            stop.store(true, Relaxed);
+                        }
+                    }
+                    Expansion::Pruned => {
+                        pruned.fetch_add(1, Relaxed);
+                    }
+                    Expansion::BoundHit => {
+                        bound_hits.fetch_add(1, Relaxed);
+                    }
+                    Expansion::Continue => {
+                        if succ.is_empty() {
+                            deadlocks.fetch_add(1, Relaxed);
+                        }
+                        transitions.fetch_add(succ.len() as u64, Relaxed);
+                        for (_, s) in succ.drain(..).rev() {
+                            if first_seen(fingerprint(&s)) {
+                                stack.push(s);
+                                waiting_now.fetch_add(1, Relaxed);
+                            }
+                        }
+                        if n + waiting_now.load(Relaxed) > limits.max_states {
+                            stop.store(true, Relaxed);
+                            break;
+                        }
+                    }
+                }
+                // Share the states nearest the root when others may be idle.
+                if stack.len() > 1 && busy.load(Relaxed) < jobs {
+                    let mut p = pool.lock().unwrap_or_else(|e| e.into_inner());
+                    if p.is_empty() {
+                        let give = stack.len() / 2;
+                        p.extend(stack.drain(..give));
+                    }
+                }
+            }
+            stack.clear();
+            busy.fetch_sub(1, SeqCst);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..jobs {
+            scope.spawn(worker);
+        }
+        worker();
+    });
+    let get = |a: &AtomicU64| a.load(SeqCst);
+    ExploreStats {
+        states: get(&states),
+        transitions: get(&transitions),
+        finals: get(&finals),
+        deadlocks: get(&deadlocks),
+        pruned: get(&pruned),
+        model_bound_hits: get(&bound_hits),
+        state_limit_hit: stop.load(SeqCst) && !given_up.load(SeqCst),
+    }
+}
+
+/// Fingerprints of the states reached.
+type Seen = HashSet<u128, BuildHasherDefault<Fingerprinted>>;
+
 /// Takes the transitions `labels` from `init` with `sys`, in place (the
 /// replaying system may record more than the exploring one did). `None` if
 /// some transition is not enabled where the path says it was.
@@ -347,6 +508,55 @@ mod tests {
         // A space of exactly the limit is explored whole.
         let stats = explore(&Grid, [0; 3], &Limits { max_states: 27 }, |_| {});
         assert_eq!((stats.states, stats.state_limit_hit), (27, false));
+    }
+
+    #[test]
+    fn unordered_exploration_counts_what_depth_first_counts() {
+        for jobs in [1, 2, 4] {
+            let finals = std::sync::Mutex::new(vec![]);
+            let par = explore_unordered(&Grid, [0; 3], &Limits::default(), jobs, |s| {
+                finals.lock().unwrap().push(*s);
+                true
+            });
+            assert_eq!(par, explore(&Grid, [0; 3], &Limits::default(), |_| {}), "jobs {jobs}");
+            assert_eq!(finals.into_inner().unwrap(), [[2; 3]]);
+            // A larger lattice with pruned and cut-off states, where the threads share work.
+            let serial = explore(&Cube, [0; 6], &Limits::default(), |_| {});
+            assert_eq!(explore_unordered(&Cube, [0; 6], &Limits::default(), jobs, |_| true), serial, "jobs {jobs}");
+            assert!(serial.states > 1000 && serial.pruned > 0 && serial.model_bound_hits > 0, "{serial:?}");
+        }
+        let cut = explore_unordered(&Cube, [0; 6], &Limits { max_states: 100 }, 2, |_| true);
+        assert!(cut.state_limit_hit && cut.states <= 100, "{cut:?}");
+        // Stopped at the first final state: not a limit, and fewer states than the whole.
+        let first = explore_unordered(&Grid, [0; 3], &Limits::default(), 2, |_| false);
+        assert!(!first.state_limit_hit && first.finals == 1, "{first:?}");
+    }
+
+    /// Six counters stepping to 3 in any order, states with a sum of 7 pruned and with the first
+    /// two at 3 cut off by a bound.
+    struct Cube;
+    impl TransitionSystem for Cube {
+        type State = [u8; 6];
+        type Label = usize;
+        fn expand(&self, s: &[u8; 6], out: &mut Vec<(usize, [u8; 6])>) -> Expansion {
+            if s.iter().map(|&x| u32::from(x)).sum::<u32>() == 7 {
+                return Expansion::Pruned;
+            }
+            if s[0] == 3 && s[1] == 3 {
+                return Expansion::BoundHit;
+            }
+            for i in 0..6 {
+                let mut n = *s;
+                if self.apply(&mut n, &i) {
+                    out.push((i, n));
+                }
+            }
+            if out.is_empty() { Expansion::Final } else { Expansion::Continue }
+        }
+        fn apply(&self, s: &mut [u8; 6], i: &usize) -> bool {
+            s[*i] += 1;
+            s[*i] <= 3
+        }
     }
 
     thread_local! {

@@ -414,3 +414,23 @@ fn timeline_rows_are_numbered_by_the_transition_they_belong_to() {
     assert_eq!(replayed.transitions, c.steps.len());
     assert!(replayed.rows.len() > c.steps.len());
 }
+
+/// `--jobs`: the threads explore in no particular order, and the report is the serial one: for a
+/// safe protocol (their own counts), a mutant (found: the serial search picks the
+/// counterexample) and a search cut by the state limit (the serial search decides where).
+#[test]
+fn the_report_is_the_same_for_any_number_of_threads() {
+    let cases = [
+        (ProtocolFile::builtin(Protocol::Deferred), CheckConfig::default()),
+        (ProtocolFile::builtin(Protocol::CtWork), CheckConfig { cpus: 3, ..CheckConfig::default() }),
+        (mutant("entry-no-dmb"), CheckConfig::default()),
+        (mutant("exit-no-final-dmb"), CheckConfig::default()),
+        (ProtocolFile::builtin(Protocol::Deferred), CheckConfig { max_states: 300, ..CheckConfig::default() }),
+    ];
+    for (p, cfg) in cases {
+        let serial = Check::new(cfg.clone()).run(&p).unwrap();
+        for jobs in [2, 3] {
+            assert_eq!(Check::new(cfg.clone()).jobs(jobs).run(&p).unwrap(), serial, "{} jobs {jobs}", p.name);
+        }
+    }
+}

@@ -54,7 +54,7 @@ use memory_model::graph::ExecGraph;
 use memory_model::memory::FlatMemory;
 use memory_model::{Addr, MaintOp, Mode, WriteId};
 use serde::{Deserialize, Serialize};
-use sim::explore::{Expansion, ExploreStats, Limits, TransitionSystem, explore_with_paths, replay};
+use sim::explore::{Expansion, ExploreStats, Limits, TransitionSystem, explore_unordered, explore_with_paths, replay};
 
 use crate::experiment::Orderings;
 use crate::kernel::{KernelConfig, TlbScheme};
@@ -712,12 +712,23 @@ impl CheckReport {
 /// The checker.
 pub struct Check {
     cfg: CheckConfig,
+    jobs: usize,
 }
 
 impl Check {
-    /// A checker with `cfg`.
+    /// A checker with `cfg`, exploring on one thread.
     pub fn new(cfg: CheckConfig) -> Check {
-        Check { cfg }
+        Check { cfg, jobs: 1 }
+    }
+
+    /// The checker exploring on `jobs` threads. The report is the same for any number: the
+    /// threads explore in no particular order ([`sim::explore::explore_unordered`]) and give
+    /// the counts, coverage and verdict when nothing is found and no limit is hit (none of them
+    /// depends on the order); otherwise the search runs again on one thread, which picks the
+    /// counterexamples and where a limit cuts as the serial search does.
+    pub fn jobs(mut self, jobs: usize) -> Check {
+        self.jobs = jobs.max(1);
+        self
     }
 
     /// Loads protocol `p` into the kernel and the harness as [`Check::run`] does, and explores
@@ -742,6 +753,23 @@ impl Check {
             safety: None,
             isolation_break: None,
         };
+        if self.jobs > 1 {
+            let found = std::sync::Mutex::new((Orderings::default(), false));
+            let stats = explore_unordered(&sys, init.clone(), &limits, self.jobs, |s| {
+                let j = h.judge(&s.monitor.facts());
+                let mut f = found.lock().unwrap_or_else(|e| e.into_inner());
+                f.0 += &j.coverage;
+                f.1 |= !j.found.is_empty();
+                // A finding needs the serial search's counterexample: stop here.
+                !f.1
+            });
+            let (coverage, any) = found.into_inner().unwrap_or_else(|e| e.into_inner());
+            if !any && !stats.state_limit_hit {
+                report.stats = stats;
+                report.coverage = coverage;
+                return Ok(report);
+            }
+        }
         let mut shortest: [Option<(usize, Counterexample)>; 2] = [None, None];
         report.stats = explore_with_paths(&sys, init, &limits, |s, path| {
             let j = h.judge(&s.monitor.facts());
