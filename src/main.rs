@@ -1496,17 +1496,10 @@ fn replay_fuzz_run(
         );
     }
     let window = trace_window(&a.trace, a.trace_window.as_deref(), run.machine.clock_mhz)?;
-    let (report, rows, trace) = run
-        .experiment(protocol)
-        .map(|e| match window {
-            Some(w) => e.with_trace(w, 0),
-            None => e,
-        })
-        .and_then(|e| e.run_traced_with_trace(isolsim::verify::TIMELINE_ROWS))
-        .map_err(|e| {
-            eprintln!("{}: {e}", a.file.display());
-            ExitCode::from(2)
-        })?;
+    let (report, rows, trace) = fuzz_replayed(protocol, run, window).map_err(|e| {
+        eprintln!("{}: {e}", a.file.display());
+        ExitCode::from(2)
+    })?;
     if let (Some(path), Some(trace)) = (&a.trace, trace) {
         write_trace(path, &trace)?;
     }

@@ -330,8 +330,6 @@ pub struct Topology {
     position: Vec<usize>,
     /// The CPU at each position.
     cpu_at: Vec<usize>,
-    /// Latency of each CPU's path to its cluster, by CPU number.
-    uplink: Vec<Cycle>,
     /// Shortest-path latency between cluster nodes, row-major by machine-wide
     /// cluster index.
     cluster_latency: Vec<Cycle>,
@@ -386,7 +384,6 @@ impl Topology {
             position[cpu] = p;
         }
         let mut core_nodes = vec![NodeIndex::end(); n];
-        let mut uplink = vec![cfg.core_cluster_latency; n];
         let mut p = 0;
         for &c in &cluster_nodes {
             for _ in 0..cfg.cores_per_cluster {
@@ -403,12 +400,11 @@ impl Topology {
                     // A thread shares its core's link: 0 cycles to the core node.
                     graph.add_edge(parent, node, if parent == c { cfg.core_cluster_latency } else { 0 });
                     core_nodes[cpu] = node;
-                    uplink[cpu] = cfg.core_cluster_latency;
                     p += 1;
                 }
             }
         }
-        Ok(Topology { cfg: cfg.clone(), graph, core_nodes, cluster_nodes, position, cpu_at, uplink, cluster_latency })
+        Ok(Topology { cfg: cfg.clone(), graph, core_nodes, cluster_nodes, position, cpu_at, cluster_latency })
     }
 
     /// The configuration this topology was built from.
@@ -493,7 +489,8 @@ impl Topology {
             return 0;
         }
         let (a, b) = (self.cluster_of(from), self.cluster_of(to));
-        self.uplink[from] + self.cluster_latency[a * self.num_clusters() + b] + self.uplink[to]
+        // Each end's path to its cluster is one core-cluster link (an SMT thread's own link is 0).
+        2 * self.cfg.core_cluster_latency + self.cluster_latency[a * self.num_clusters() + b]
     }
 
     /// Round trip to the farthest CPU from `core` (a broadcast's completion).

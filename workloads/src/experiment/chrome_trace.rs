@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use cpu_model::core::ExceptionKind;
+use cpu_model::core::{ExceptionKind, ExceptionRecord};
 use cpu_model::machine::Machine;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -301,30 +301,16 @@ pub(crate) fn build(
         let ex = core.exceptions();
         let iso = isolated.iter().position(|&x| x == c);
         let since = iso.and_then(|i| isolated_since.get(i).copied().flatten());
-        // Exceptions: IRQs and system calls, nested as they were taken.
-        for e in ex.iter().filter(|e| e.taken_at < end) {
-            let ret = e.returned_at.unwrap_or(end).min(end);
-            let from = if e.from_el == 0 { "user" } else { "kernel" };
-            match e.kind {
-                ExceptionKind::Irq => {
-                    let args = json!({ "from": from, "entry": "irq_vectors:call_function_entry",
-                        "exit": "irq_vectors:call_function_exit" });
-                    b.slice((pid(c), CPU_TID), (e.taken_at, ret), "irq", "irq_vectors", args);
-                    // osnoise's view: the noise of an isolated CPU once its task runs.
-                    if since.is_some_and(|t| e.taken_at >= t) {
-                        let ns = exp.machine.ns(ret - e.taken_at);
-                        let args = json!({ "start_us": b.us(e.taken_at), "duration_ns": ns.round() as u64,
-                            "desc": "IPI" });
-                        b.instant(pid(c), ret, "osnoise:irq_noise", "osnoise", args);
-                    }
-                }
-                ExceptionKind::Sync { class: 0x15 } => {
-                    b.slice((pid(c), CPU_TID), (e.taken_at, ret), "kernel", "raw_syscalls", json!({ "entry": "svc" }))
-                }
-                ExceptionKind::Sync { class } => {
-                    let args = json!({ "from": from, "esr_ec": class });
-                    b.slice((pid(c), CPU_TID), (e.taken_at, ret), "exception", "exceptions", args)
-                }
+        // Exceptions: IRQs (the kernel's IPIs: call-function vectors) and system calls.
+        let irq = json!({ "entry": "irq_vectors:call_function_entry", "exit": "irq_vectors:call_function_exit" });
+        exception_slices(&mut b, pid(c), ex, end, &irq);
+        // osnoise's view: the noise of an isolated CPU once its task runs.
+        if let Some(since) = since {
+            for e in ex.iter().filter(|e| e.kind == ExceptionKind::Irq && e.taken_at >= since && e.taken_at < end) {
+                let ret = e.returned_at.unwrap_or(end).min(end);
+                let ns = exp.machine.ns(ret - e.taken_at);
+                let args = json!({ "start_us": b.us(e.taken_at), "duration_ns": ns.round() as u64, "desc": "IPI" });
+                b.instant(pid(c), ret, "osnoise:irq_noise", "osnoise", args);
             }
         }
         // What runs between them: the isolated task, a housekeeping CPU's operations, idle.
@@ -470,35 +456,12 @@ pub fn machine_trace(m: &Machine, clock_mhz: u64, end: Cycle, window: TraceWindo
     for (c, core) in cores.iter().enumerate().take(names.len()) {
         let pid = c as u32;
         let ex = core.exceptions();
-        for e in ex.iter().filter(|e| e.taken_at < end) {
-            let ret = e.returned_at.unwrap_or(end).min(end);
-            let from = if e.from_el == 0 { "user" } else { "kernel" };
-            let (name, cat, args) = match e.kind {
-                ExceptionKind::Irq => ("irq", "irq_vectors", json!({ "from": from })),
-                ExceptionKind::Sync { class: 0x15 } => ("kernel", "raw_syscalls", json!({ "entry": "svc" })),
-                ExceptionKind::Sync { class } => ("exception", "exceptions", json!({ "from": from, "esr_ec": class })),
-            };
-            b.slice((pid, CPU_TID), (e.taken_at, ret), name, cat, args);
-        }
-        // Between the outermost exceptions: the level each one was taken from, the last level after.
+        exception_slices(&mut b, pid, ex, end, &json!({}));
+        // Between the outermost exceptions: the level the next one was taken from (a gap ends
+        // where one is taken), the level the CPU ended at after the last.
         let top = top_level(ex.iter().map(|e| (e.taken_at, e.returned_at.unwrap_or(end))), end);
-        let outer: Vec<u8> = {
-            let mut v = vec![];
-            let mut until = 0;
-            for e in ex.iter().filter(|e| e.taken_at < end) {
-                if v.is_empty() || e.taken_at >= until {
-                    v.push(e.from_el);
-                    until = e.returned_at.unwrap_or(end);
-                }
-            }
-            v
-        };
-        let mut k = 0;
         for (a, z) in gaps(&top, 0, end) {
-            while k < top.len() && top[k].1 <= a {
-                k += 1;
-            }
-            let el = outer.get(k).copied().unwrap_or(core.el());
+            let el = ex.iter().find(|e| e.taken_at == z).map_or(core.el(), |e| e.from_el);
             let name = if el == 0 { "user" } else { "kernel" };
             b.slice((pid, CPU_TID), (a, z), name, "isolsim", json!({ "el": el }));
         }
@@ -519,6 +482,27 @@ pub fn machine_trace(m: &Machine, clock_mhz: u64, end: Cycle, window: TraceWindo
         }
     }
     b.finish(metadata)
+}
+
+/// `ex`'s exceptions taken before `end` as slices of process `pid`, nested as they were taken:
+/// `irq` (with `irq_args`), `kernel` for a system call, `exception` with its class.
+fn exception_slices(b: &mut Builder, pid: u32, ex: &[ExceptionRecord], end: Cycle, irq_args: &Value) {
+    for e in ex.iter().filter(|e| e.taken_at < end) {
+        let ret = e.returned_at.unwrap_or(end).min(end);
+        let from = if e.from_el == 0 { "user" } else { "kernel" };
+        let (name, cat, args) = match e.kind {
+            ExceptionKind::Irq => {
+                let mut args = json!({ "from": from });
+                if let (Some(a), Some(extra)) = (args.as_object_mut(), irq_args.as_object()) {
+                    a.extend(extra.clone());
+                }
+                ("irq", "irq_vectors", args)
+            }
+            ExceptionKind::Sync { class: 0x15 } => ("kernel", "raw_syscalls", json!({ "entry": "svc" })),
+            ExceptionKind::Sync { class } => ("exception", "exceptions", json!({ "from": from, "esr_ec": class })),
+        };
+        b.slice((pid, CPU_TID), (e.taken_at, ret), name, cat, args);
+    }
 }
 
 /// The outermost of nested intervals (exception records in the order taken), ending by `end`.

@@ -132,21 +132,7 @@ fn parse_function(ts: &mut TokenStream) -> Result<CFunction> {
     let type_words: Vec<&String> = words.iter().filter(|w| !FUNCTION_QUALIFIERS.contains(&w.as_str())).collect();
     let returns_value = !(type_words.len() == 1 && type_words[0] == "void");
     ts.expect("(", " after the function name")?;
-    let mut params = vec![];
-    if ts.peek()?.tok.is_ident("void") && ts.peek_nth(1)?.tok.is(")") {
-        ts.next()?;
-    }
-    if ts.eat(")")?.is_none() {
-        loop {
-            params.push(parse_param(ts)?);
-            let t = ts.next()?;
-            match t.tok {
-                Tok::Punct(",") => {}
-                Tok::Punct(")") => break,
-                _ => return Err(ts.unexpected(&t, "`,` or `)` in the parameter list")),
-            }
-        }
-    }
+    let params = parse_params(ts)?;
     if let Some(t) = ts.eat(";")? {
         return Err(ts.error(t.pos, format!("a declaration of `{name}` without a body: define it here")));
     }
@@ -167,6 +153,13 @@ fn parse_thread(ts: &mut TokenStream, tid: usize) -> Result<CThread> {
         );
     }
     ts.expect("(", " after the thread name")?;
+    let params = parse_params(ts)?;
+    let body = parse_block(ts)?;
+    Ok(CThread { tid, params, body, pos })
+}
+
+/// A parameter list after its `(`, through its `)`: none, `void`, or parameters by commas.
+fn parse_params(ts: &mut TokenStream) -> Result<Vec<Param>> {
     let mut params = vec![];
     if ts.peek()?.tok.is_ident("void") && ts.peek_nth(1)?.tok.is(")") {
         ts.next()?;
@@ -182,8 +175,7 @@ fn parse_thread(ts: &mut TokenStream, tid: usize) -> Result<CThread> {
             }
         }
     }
-    let body = parse_block(ts)?;
-    Ok(CThread { tid, params, body, pos })
+    Ok(params)
 }
 
 /// A parameter `type name`, e.g. `int *x` or `spinlock_t *mylock`.
