@@ -175,9 +175,24 @@ struct CheckArgs {
     /// release/acquire as plain moves, ISB as a serializing instruction) or arm (ARMv8).
     #[arg(long, default_value = "arm", value_parser = parse_mode)]
     model: Mode,
-    /// CPUs: one sender and CPUS-1 isolated CPUs (2 or 3).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(2..=3))]
-    cpus: u64,
+    /// CPUs: one sender and CPUS-1 isolated CPUs (2 to 4); a shorthand for --isolated with one
+    /// sender.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(2..=4))]
+    cpus: Option<u64>,
+    /// Senders (1 or 2): housekeeping CPUs that each change something (--ops) and kick.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=2))]
+    senders: u64,
+    /// Isolated CPUs (1 to 3; default: --cpus minus the sender).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=3))]
+    isolated: Option<u64>,
+    /// System calls each isolated CPU makes (1 or 2): with 2, a CPU exits and enters again while
+    /// a kick may be in flight.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=2))]
+    syscalls: u64,
+    /// What each sender changes, one entry per sender separated by commas: `patch` (text_poke
+    /// and flush_icache_range), `data` (a store every stay reads) or `patch+data` (the default).
+    #[arg(long, value_delimiter = ',', value_name = "OPS,..")]
+    ops: Vec<isolsim::workloads::verify::check::Ops>,
     /// The bound: a path on which some CPU fetches more instructions than this is cut off (and
     /// reported).
     #[arg(long, default_value_t = 200)]
@@ -966,8 +981,29 @@ fn check(a: CheckArgs) -> ExitCode {
         eprintln!("--litmus takes one protocol (the file would be overwritten by each)");
         return ExitCode::from(2);
     }
+    // --cpus N is one sender and N - 1 isolated CPUs; --senders/--isolated say it otherwise.
+    let senders = a.senders as usize;
+    let isolated = a.isolated.or(a.cpus.map(|c| c - 1)).unwrap_or(1) as usize;
+    if a.isolated.is_some() && a.cpus.is_some() {
+        eprintln!("--cpus and --isolated say the same thing: give one of them");
+        return ExitCode::from(2);
+    }
+    if senders > 1 && a.cpus.is_some() {
+        eprintln!("--cpus N means one sender and N - 1 isolated CPUs: with --senders, give --isolated");
+        return ExitCode::from(2);
+    }
+    if !a.ops.is_empty() && a.ops.len() != senders {
+        eprintln!(
+            "--ops {}: one entry per sender ({senders}), separated by commas",
+            a.ops.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(",")
+        );
+        return ExitCode::from(2);
+    }
     let cfg = isolsim::workloads::verify::check::CheckConfig {
-        cpus: a.cpus as usize,
+        cpus: senders + isolated,
+        senders,
+        ops: a.ops.clone(),
+        syscalls: a.syscalls as usize,
         mode: a.model,
         bound: a.bound,
         speculation: a.speculation,
@@ -987,11 +1023,11 @@ fn check(a: CheckArgs) -> ExitCode {
         all[0].text.clone()
     } else {
         let title = format!(
-            "isolsim check: {} protocols, model {}, {} CPUs (1 sender, {} isolated), bound {}",
+            "isolsim check: {} protocols, model {}, {} CPUs ({}), bound {}",
             all.len(),
             cfg.mode,
             cfg.cpus,
-            cfg.cpus - 1,
+            cfg.title_shape(),
             cfg.bound
         );
         let rows: Vec<(Vec<String>, Option<bool>)> = all.iter().map(|c| (c.row.clone(), c.as_expected)).collect();

@@ -139,12 +139,12 @@ pub fn check_text(
     let c = &r.config;
     let _ = writeln!(
         o,
-        "isolsim check: protocol {} ({}), model {}, {} CPUs (1 sender, {} isolated)",
+        "isolsim check: protocol {} ({}), model {}, {} CPUs ({})",
         p.name,
         p.path,
         c.mode,
         c.cpus,
-        c.cpus - 1
+        c.title_shape()
     );
     let s = &r.stats;
     let _ = writeln!(
@@ -163,10 +163,20 @@ pub fn check_text(
     let _ = writeln!(o, "  final states violating    {}", r.violating_finals);
     let _ = writeln!(o, "  final states breaking     {}", r.breaking_finals);
     let _ = writeln!(o, "\nCoverage (the four orderings, cases 1-4; decisions over all final states)");
-    for (name, n) in ORDERING_NAMES.iter().zip(r.coverage.seed_cases()) {
-        let _ = writeln!(o, "  {name:<42} {n:>8}");
+    // With several senders, a column per sender after the total.
+    let by = &r.coverage_by_sender;
+    if !by.is_empty() {
+        let heads: String = (0..by.len()).map(|k| format!(" {:>9}", format!("sender {k}"))).collect();
+        let _ = writeln!(o, "  {:<42} {:>8}{heads}", "", "all");
     }
-    let _ = writeln!(o, "  {:<42} {:>8}", "interrupted in user space", r.coverage.interrupted_in_user);
+    let row = |o: &mut String, name: &str, all: u64, each: &dyn Fn(&workloads::experiment::Orderings) -> u64| {
+        let cols: String = by.iter().map(|c| format!(" {:>9}", each(c))).collect();
+        let _ = writeln!(o, "  {name:<42} {all:>8}{cols}");
+    };
+    for (k, (name, n)) in ORDERING_NAMES.iter().zip(r.coverage.seed_cases()).enumerate() {
+        row(&mut o, name, n, &|c| c.seed_cases()[k]);
+    }
+    row(&mut o, "interrupted in user space", r.coverage.interrupted_in_user, &|c| c.interrupted_in_user);
     let found = r.found();
     if s.model_bound_hits > 0 {
         let _ = writeln!(
@@ -238,9 +248,9 @@ pub fn counterexample_text(
     let _ = writeln!(o, "  {}", c.what);
     let _ = writeln!(
         o,
-        "  (A transition is one load taking its value, one store reaching memory, one maintenance operation or one \
-         fetch of patched code, with the instructions its CPU then retires: one row each. `step` numbers the \
-         transitions.)"
+        "  (A transition is one load taking its value, one store reaching memory, one maintenance operation, one \
+         fetch of patched code or the retirement of one of the harness's milestones (at any point a stall could put \
+         it), with the instructions its CPU then retires: one row each. `step` numbers the transitions.)"
     );
     if let Some(c) = &replayed.c_file {
         let _ = writeln!(o, "  (L<n> before an instruction: it was compiled from line n of {c}.)");

@@ -208,7 +208,7 @@ fn a_protocol_missing_entry_hook_done_or_reaching_into_other_code_is_named_at_it
         let err = refused(&run(&hookless), &format!("{}:3:1: ", hookless.display()));
         assert!(err.contains("no `entry_hook_done` label after `enter_from_user_mode`: the kernel needs it"), "{err}");
         let (line, other) = if cmd[0] == "check" {
-            (5, "reaches 0x400000, where workloads/check/harness.S starts")
+            (5, "reaches 0x400000, where check-harness.S starts")
         } else {
             (4, "reaches 0x300000, where workloads/programs/housekeeping.S starts")
         };

@@ -202,6 +202,10 @@ pub struct Env<'a> {
     /// loop without memory accesses would otherwise spin inside one step;
     /// the explorer reports the path as cut at its bound).
     pub fetch_limit: u64,
+    /// Exhaustive runs: instructions (sorted addresses) that retire only when the explorer says
+    /// so ([`Core::release_held`]), so that when they retire relative to other cores is a choice
+    /// of the path, as a stall of any length before them would make it on real hardware.
+    pub holds: &'a [Addr],
 }
 
 /// An instruction whose every retirement a timed run logs, with the values
@@ -508,6 +512,10 @@ pub struct Core {
     /// Exhaustive runs: the instruction the explorer chose for the patchable
     /// address fetch is stopped at.
     code_choice: Option<(Inst, WriteId)>,
+    /// Exhaustive runs: the oldest instruction is one of [`Env::holds`], ready to retire, and
+    /// waits for the explorer; and the instance the explorer let retire.
+    held: bool,
+    released: Option<u32>,
     /// Timed runs: an I-cache fill of patchable code in progress (address,
     /// completion cycle).
     code_fill: Option<(Addr, Cycle)>,
@@ -579,6 +587,8 @@ impl std::hash::Hash for Core {
             sys,
             work_resume,
             code_choice,
+            held,
+            released,
             code_fill,
             commit_stall_until: _,
             fetch_page,
@@ -592,7 +602,7 @@ impl std::hash::Hash for Core {
             rec: _,
         } = self;
         (id, arch, rob, head_iid, next_iid, rename, pc, fetched, el, daif, sys).hash(h);
-        (work_resume, code_choice, code_fill, fetch_page, tlbi_disturbances, asleep).hash(h);
+        (work_resume, code_choice, code_fill, fetch_page, tlbi_disturbances, asleep, held, released).hash(h);
         // The queue's entries, without their timed-run bookkeeping (their sequence numbers only
         // name them: a queue emptied at another number behaves alike).
         lsq.len().hash(h);
@@ -666,6 +676,8 @@ impl Core {
             sys: SysRegs::default(),
             work_resume: None,
             code_choice: None,
+            held: false,
+            released: None,
             code_fill: None,
             commit_stall_until: 0,
             fetch_page: None,
@@ -953,6 +965,20 @@ impl Core {
             }
         }
         Box::new(d)
+    }
+
+    /// Exhaustive runs: the oldest instruction is one of [`Env::holds`] and waits for the
+    /// explorer to let it retire.
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Exhaustive runs: lets the held oldest instruction retire at the core's next step.
+    pub fn release_held(&mut self) {
+        if self.held {
+            self.released = self.rob.front().map(|e| e.iid);
+            self.held = false;
+        }
     }
 
     /// The direction a conditional branch at the tail waits for, if any:
@@ -1599,6 +1625,7 @@ impl Core {
     fn retire(&mut self, env: &Env, now: Cycle, platform: &mut dyn Platform) -> (bool, bool) {
         let mut changed = false;
         let mut serialized = false;
+        self.held = false;
         loop {
             // Interrupts are taken at an instruction boundary: before the
             // oldest unretired instruction (splitting a compute block), once
@@ -1640,7 +1667,14 @@ impl Core {
                 changed = true;
                 continue;
             }
+            let hold = |e: &Entry| {
+                !env.holds.is_empty() && self.released != Some(e.iid) && env.holds.binary_search(&e.pc).is_ok()
+            };
             if e.inst.is_serializing() {
+                if hold(e) {
+                    self.held = true;
+                    break;
+                }
                 if !self.execute_at_head(env, now, platform) {
                     break;
                 }
@@ -1665,6 +1699,10 @@ impl Core {
             if !ok {
                 break;
             }
+            if hold(e) {
+                self.held = true;
+                break;
+            }
             if matches!(e.inst, Inst::Isb) && !e.resolved && env.timed {
                 // Completed at the head before fetch saw it complete: the refill starts now.
                 self.fetch_ready_at = self.fetch_ready_at.max(now + env.cfg.isb_cycles);
@@ -1681,6 +1719,9 @@ impl Core {
     fn retire_head(&mut self, env: &Env, now: Cycle, platform: &dyn Platform) {
         let e = &self.rob[0];
         let (iid, slot, pc, fetched_from) = (e.iid, e.slot, e.pc, e.fetched_from);
+        if self.released == Some(iid) {
+            self.released = None;
+        }
         if let Some(d) = e.inst.dest() {
             self.arch[d.index()] = e.result.expect("retired entries have results");
             self.arch_ready[d.index()] = e.ready_at;
@@ -1833,6 +1874,7 @@ impl Core {
     fn take_exception(&mut self, env: &Env, now: Cycle, kind: ExceptionKind, return_pc: Addr, esr: u64) {
         let from_el = self.el;
         self.squash_unretired();
+        self.released = None;
         self.sys.elr = return_pc;
         self.sys.spsr = ((self.daif as u64) << 6) | ((self.el as u64) << 2) | (self.el == 1) as u64;
         if let ExceptionKind::Sync { .. } = kind {
@@ -1857,6 +1899,7 @@ impl Core {
     /// ERET: restores PSTATE and the return address; context-synchronizing.
     fn exception_return(&mut self, env: &Env, now: Cycle) {
         self.squash_unretired();
+        self.released = None;
         let spsr = self.sys.spsr;
         // Only EL0 and EL1 exist: a return to a higher level stays at EL1
         // (the architecture makes it an illegal return).

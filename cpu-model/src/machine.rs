@@ -881,6 +881,7 @@ impl Machine {
             probe_ids: &self.probe_order,
             watch: &self.watch,
             fetch_limit: u64::MAX,
+            holds: &[],
         };
         let State { cores, iside, gic, mem, .. } = &mut self.state;
         self.deliveries.clear();
@@ -1144,6 +1145,12 @@ pub struct Exhaustive<'a> {
     pub speculation: usize,
     /// What to log in [`State::trace`] (nothing by default).
     pub ghosts: Ghosts<'a>,
+    /// Instructions (sorted addresses) whose retirement is a transition of its own
+    /// ([`Step::Retire`]) rather than taken as soon as it can: a checker that judges a path by
+    /// when instructions retire relative to other cores (its ghost probes) lists them here, so
+    /// that every such order is explored, as stalls of any length would allow (empty: every
+    /// instruction retires as soon as it can, which no memory-model outcome can tell apart).
+    pub holds: &'a [Addr],
 }
 
 /// Ghost instrumentation of an exhaustive run: events logged in the state,
@@ -1269,6 +1276,7 @@ impl Exhaustive<'_> {
             probe_ids: self.ghosts.probe_ids,
             watch: &[],
             fetch_limit: self.max_fetch,
+            holds: self.holds,
         }
     }
 
@@ -1420,6 +1428,14 @@ pub enum Step {
         /// Branch directions speculated during the local steps.
         predictions: Vec<Addr>,
     },
+    /// A core's oldest instruction, one of [`Exhaustive::holds`], retires; then the core takes
+    /// its local steps.
+    Retire {
+        /// The core.
+        core: ThreadId,
+        /// Branch directions speculated during the local steps.
+        predictions: Vec<Addr>,
+    },
     /// A core fetches patched code: the copy written by `writer`.
     Fetch {
         /// The core.
@@ -1494,6 +1510,15 @@ impl TransitionSystem for Exhaustive<'_> {
                     out.push((Step::CasFails { core: c as ThreadId, seq, predictions }, t));
                 }
             }
+            if s.cores[c].is_held() {
+                let mut n = s.clone();
+                n.cores[c].release_held();
+                let mut forks = vec![];
+                self.close(n, c, vec![], &mut forks);
+                for (predictions, t) in forks {
+                    out.push((Step::Retire { core: c as ThreadId, predictions }, t));
+                }
+            }
             for (writer, value) in self.code_copies(s, c) {
                 let mut n = s.clone();
                 n.cores[c].choose_code(self.code.decode(value), writer);
@@ -1554,6 +1579,14 @@ impl TransitionSystem for Exhaustive<'_> {
                 s.cores[c].lsq_mut().predict_cas_fails(*seq);
                 self.close_with(s, c, predictions)
             }
+            Step::Retire { core, predictions } => {
+                let c = *core as usize;
+                if !s.closed || c >= s.cores.len() || !s.cores[c].is_held() {
+                    return false;
+                }
+                s.cores[c].release_held();
+                self.close_with(s, c, predictions)
+            }
             Step::Fetch { core, writer, predictions } => {
                 let c = *core as usize;
                 if !s.closed || c >= s.cores.len() {
@@ -1605,6 +1638,7 @@ mod tests {
             record: true,
             speculation: 2,
             ghosts: Default::default(),
+            holds: &[],
         };
         let init = FlatMemory::new();
         let mut seen = BTreeSet::new();
@@ -1673,6 +1707,7 @@ mod tests {
             record: false,
             speculation: 2,
             ghosts: Default::default(),
+            holds: &[],
         };
         let mut seen = BTreeSet::new();
         let stats = explore(&sys, sys.initial(&threads, &FlatMemory::new()), &Limits::default(), |s| {

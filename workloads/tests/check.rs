@@ -44,7 +44,7 @@ fn correct_protocols_are_safe_within_the_bound_and_cover_every_ordering() {
 fn with_two_isolated_cpus_the_correct_protocols_are_safe_within_a_small_bound() {
     let cfg = CheckConfig { cpus: 3, bound: 80, ..CheckConfig::default() };
     for p in [Protocol::CtWork, Protocol::Deferred] {
-        let r = Check::new(cfg.clone()).run(&ProtocolFile::builtin(p)).unwrap();
+        let r = Check::new(cfg.clone()).jobs(2).run(&ProtocolFile::builtin(p)).unwrap();
         assert_eq!(r.found(), [], "{}: {:?}", p.name(), r.counterexamples().next());
         assert!(!r.stats.bound_hit(), "{}: {:?}", p.name(), r.stats);
         assert!(r.coverage.all_occurred(), "{}: {:?}", p.name(), r.coverage);
@@ -367,11 +367,13 @@ fn the_graph_uses_the_timelines_names_and_renders() {
     assert_eq!(dot.matches("po, NOT ordered").count(), 1, "{dot}");
     render_with_graphviz(&dot);
 
-    // No reordering: the decision's read and the stale fetch (drawn in, with its fr) in bold.
+    // No reordering: the decision's read and the stale fetch (drawn in, with its fr) in bold. The
+    // sender only patches, so the staleness is the instruction's.
     let p = mutant("check-reversed");
-    let r = check(&p);
+    let patch_only = Check::new(CheckConfig { ops: vec!["patch".parse().unwrap()], ..CheckConfig::default() });
+    let r = patch_only.run(&p).unwrap();
     let c = r.safety.as_ref().unwrap();
-    let dot = replayed(&p, c).dot(c, "check-reversed");
+    let dot = patch_only.replay(&p, &c.steps).unwrap().dot(c, "check-reversed");
     assert!(!dot.contains("po, NOT ordered"), "{dot}");
     assert!(dot.contains("check_site: MOV X21,#1\\nfetched: the old copy\", style=\"bold,dashed\""), "{dot}");
     assert!(dot.lines().any(|l| l.contains("fetch1_") && l.contains("label=\"fr\"")), "{dot}");
@@ -422,15 +424,109 @@ fn timeline_rows_are_numbered_by_the_transition_they_belong_to() {
 fn the_report_is_the_same_for_any_number_of_threads() {
     let cases = [
         (ProtocolFile::builtin(Protocol::Deferred), CheckConfig::default()),
-        (ProtocolFile::builtin(Protocol::CtWork), CheckConfig { cpus: 3, ..CheckConfig::default() }),
+        (ProtocolFile::builtin(Protocol::CtWork), CheckConfig { syscalls: 2, ..CheckConfig::default() }),
         (mutant("entry-no-dmb"), CheckConfig::default()),
         (mutant("exit-no-final-dmb"), CheckConfig::default()),
         (ProtocolFile::builtin(Protocol::Deferred), CheckConfig { max_states: 300, ..CheckConfig::default() }),
+        (ProtocolFile::builtin(Protocol::Deferred), wider_shapes()[0].clone()),
+        (mutant("entry-no-isb"), wider_shapes()[1].clone()),
     ];
     for (p, cfg) in cases {
         let serial = Check::new(cfg.clone()).run(&p).unwrap();
         for jobs in [2, 3] {
             assert_eq!(Check::new(cfg.clone()).jobs(jobs).run(&p).unwrap(), serial, "{} jobs {jobs}", p.name);
         }
+    }
+}
+
+/// The shapes beyond one sender and one system call: two senders, each with its own change, and
+/// a CPU that enters the kernel twice.
+fn wider_shapes() -> [CheckConfig; 2] {
+    [
+        CheckConfig {
+            cpus: 3,
+            senders: 2,
+            ops: vec!["patch".parse().unwrap(), "data".parse().unwrap()],
+            ..CheckConfig::default()
+        },
+        CheckConfig { syscalls: 2, ..CheckConfig::default() },
+    ]
+}
+
+/// Two senders kicking at once, and a CPU that exits and enters again while a kick is in flight:
+/// the correct protocols stay safe, every path explored, and every ordering happens for every
+/// sender.
+#[test]
+fn concurrent_kicks_and_re_entry_keep_the_correct_protocols_safe() {
+    for cfg in wider_shapes() {
+        for p in [Protocol::Deferred, Protocol::CtWork] {
+            let r = Check::new(cfg.clone()).run(&ProtocolFile::builtin(p)).unwrap();
+            let what = format!("{} at {}", p.name(), cfg.shape());
+            assert_eq!(r.found(), [], "{what}: {:?}", r.counterexamples().next());
+            assert!(!r.stats.bound_hit(), "{what}: {:?}", r.stats);
+            assert!(r.coverage.all_occurred(), "{what}: {:?}", r.coverage);
+            assert_eq!(r.coverage_by_sender.len(), if cfg.senders > 1 { cfg.senders } else { 0 }, "{what}");
+            for (s, c) in r.coverage_by_sender.iter().enumerate() {
+                assert!(c.all_occurred(), "{what}, sender {s}: {c:?}");
+            }
+        }
+    }
+}
+
+/// Every mutant is found at the wider shapes too, with the consequences it states, and each
+/// counterexample names a sender and an isolated CPU that exist and replays to what it breaks.
+#[test]
+fn every_mutant_is_found_at_the_wider_shapes() {
+    for cfg in wider_shapes() {
+        for p in mutants() {
+            let r = Check::new(cfg.clone()).run(&p).unwrap();
+            let what = format!("{} at {}", p.name, cfg.shape());
+            assert!(!r.stats.bound_hit(), "{what}: {:?}", r.stats);
+            if p.name == "entry-no-flush" {
+                assert_eq!(r.found(), [], "{what}: no translations in the explorer");
+                continue;
+            }
+            assert_eq!(Some(r.found()), p.expect, "{what}");
+            for c in r.counterexamples() {
+                assert!(c.sender < cfg.senders && (cfg.senders..cfg.cpus).contains(&c.cpu), "{what}: {c:?}");
+                let replayed = Check::new(cfg.clone()).replay(&p, &c.steps).unwrap();
+                assert!(replayed.found.iter().any(|f| f.0 == c.consequence), "{what}: the path replays");
+            }
+        }
+    }
+}
+
+/// An entry hook that synchronizes only on a CPU's first entry (it marks the CPU done and never
+/// clears the mark): one system call cannot tell it from the correct protocol; two show the
+/// second stay reading stale data or running the old instruction.
+#[test]
+fn a_hook_that_synchronizes_only_once_is_found_on_re_entry() {
+    let text = ProtocolFile::builtin(Protocol::Deferred).text.replace(
+        "        MOV   X10, #ISOL_BROKEN\n",
+        "        LDR   X11, [X9, #PCPU_NOHZ_FULL]\n        CMP   X11, #2\n        B.EQ  entry_hook_done           // \
+         already synchronized once\n        MOV   X11, #2\n        STR   X11, [X9, #PCPU_NOHZ_FULL]\n        MOV   \
+         X10, #ISOL_BROKEN\n",
+    );
+    let p = ProtocolFile::parse("entry-syncs-once.S", &text).unwrap();
+    assert_ne!(p.text, ProtocolFile::builtin(Protocol::Deferred).text, "the hook was changed");
+    let once = Check::new(CheckConfig::default()).run(&p).unwrap();
+    assert_eq!(once.found(), [], "{:?}", once.counterexamples().next());
+    let twice = Check::new(CheckConfig { syscalls: 2, ..CheckConfig::default() }).run(&p).unwrap();
+    let c = twice.safety.as_ref().expect("a safety violation");
+    assert!(c.what.contains("in its system call 2"), "{}", c.what);
+}
+
+/// The shape is checked: what the harness cannot build is an error that names the option.
+#[test]
+fn shapes_the_harness_cannot_build_are_refused() {
+    let p = ProtocolFile::builtin(Protocol::Deferred);
+    for (cfg, needle) in [
+        (CheckConfig { senders: 3, cpus: 4, ..CheckConfig::default() }, "--senders 3"),
+        (CheckConfig { syscalls: 3, ..CheckConfig::default() }, "--syscalls 3"),
+        (CheckConfig { cpus: 5, ..CheckConfig::default() }, "1 to 3 isolated"),
+        (CheckConfig { ops: vec!["data".parse().unwrap(); 2], ..CheckConfig::default() }, "--ops names 2"),
+    ] {
+        let e = Check::new(cfg).run(&p).expect_err("refused").to_string();
+        assert!(e.contains(needle), "{e}");
     }
 }

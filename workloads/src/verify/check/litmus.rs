@@ -92,7 +92,7 @@ impl Path {
                 }
             }
         }
-        let site = self.mark_pc(super::Mark::Site);
+        let site = self.mark_pc(super::Mark::Site(self.sender));
         let fetches = per_cpu.values().flatten().any(|(_, n)| matches!(n, Node::Fetch { .. }));
         // The litmus thread of each CPU, and the label of each fetched site.
         let tid: BTreeMap<usize, usize> = per_cpu.keys().enumerate().map(|(i, &c)| (c, i)).collect();
@@ -291,7 +291,7 @@ impl Path {
                 Inst::DcCvau { .. } | Inst::IcIvau { .. } if site_exported => {
                     let on_site = self.trace.iter().any(|g| {
                         matches!(*g, Ghost::Maintained { core: c, iid, addr, .. }
-                            if c as usize == core && iid == r.iid && addr == self.mark_pc(super::Mark::Site))
+                            if c as usize == core && iid == r.iid && addr == self.mark_pc(super::Mark::Site(self.sender)))
                     });
                     if let (true, Some(label)) = (on_site, &site_label) {
                         let a = th.addr_reg("site", label);

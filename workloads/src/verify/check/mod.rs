@@ -63,18 +63,27 @@ use crate::system::{LoadError, System};
 pub use crate::verify::timeline::Row;
 pub use path::Stale;
 
+pub mod harness;
 mod litmus;
 mod path;
 
-/// The harness text (`workloads/check/harness.S`).
-pub const HARNESS: (&str, &str) = ("workloads/check/harness.S", include_str!("../../../check/harness.S"));
+pub use harness::{Op, Ops};
+
+/// The name the generated harness is assembled under (in error messages).
+pub const HARNESS_FILE: &str = "check-harness.S";
 
 /// What `isolsim check` explores.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CheckConfig {
-    /// CPUs: the sender and `cpus - 1` isolated CPUs (2 or 3).
+    /// CPUs: the senders and `cpus - senders` isolated CPUs (1 to 3 isolated).
     pub cpus: usize,
+    /// Senders (1 or 2): housekeeping CPUs that each change something and kick.
+    pub senders: usize,
+    /// What each sender changes (one entry per sender; empty: `patch+data` for every sender).
+    pub ops: Vec<Ops>,
+    /// System calls each isolated CPU makes (1 or 2).
+    pub syscalls: usize,
     /// Memory model.
     pub mode: Mode,
     /// The bound: a path on which some CPU fetches more instructions than this is cut off and
@@ -88,7 +97,68 @@ pub struct CheckConfig {
 
 impl Default for CheckConfig {
     fn default() -> Self {
-        CheckConfig { cpus: 2, mode: Mode::Arm, bound: 200, speculation: 1, max_states: 20_000_000 }
+        CheckConfig {
+            cpus: 2,
+            senders: 1,
+            ops: vec![],
+            syscalls: 1,
+            mode: Mode::Arm,
+            bound: 200,
+            speculation: 1,
+            max_states: 20_000_000,
+        }
+    }
+}
+
+impl CheckConfig {
+    /// Isolated CPUs.
+    pub fn isolated(&self) -> usize {
+        self.cpus.saturating_sub(self.senders)
+    }
+
+    /// What sender `s` changes.
+    pub fn ops_of(&self, s: usize) -> Ops {
+        self.ops.get(s).cloned().unwrap_or_default()
+    }
+
+    /// The shape in words: `2 senders (patch+data, data), 2 isolated CPUs, 2 system calls each`.
+    pub fn shape(&self) -> String {
+        let ops: Vec<String> = (0..self.senders).map(|s| self.ops_of(s).to_string()).collect();
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        format!(
+            "{} ({}), {}, {} each",
+            plural(self.senders, "sender", "senders"),
+            ops.join(", "),
+            plural(self.isolated(), "isolated CPU", "isolated CPUs"),
+            plural(self.syscalls, "system call", "system calls"),
+        )
+    }
+
+    /// The shape for a report's title: `1 sender, 2 isolated` for the classic harness, the whole
+    /// shape otherwise.
+    pub fn title_shape(&self) -> String {
+        let classic = self.senders == 1 && self.syscalls == 1 && self.ops_of(0) == Ops::all();
+        if classic { format!("1 sender, {} isolated", self.isolated()) } else { self.shape() }
+    }
+
+    fn validate(&self) -> Result<(), CheckError> {
+        let bad = |m: String| Err(CheckError::Config(m));
+        if !(1..=2).contains(&self.senders) {
+            return bad(format!("--senders {}: the check harness has 1 or 2 senders", self.senders));
+        }
+        if !(1..=3).contains(&self.isolated()) {
+            return bad(format!(
+                "{} CPUs with {} sender(s): the check harness has 1 to 3 isolated CPUs",
+                self.cpus, self.senders
+            ));
+        }
+        if !(1..=2).contains(&self.syscalls) {
+            return bad(format!("--syscalls {}: each isolated CPU makes 1 or 2 system calls", self.syscalls));
+        }
+        if !self.ops.is_empty() && self.ops.len() != self.senders {
+            return bad(format!("--ops names {} sender(s), but there are {}", self.ops.len(), self.senders));
+        }
+        Ok(())
     }
 }
 
@@ -103,33 +173,63 @@ pub enum CheckError {
     Config(String),
 }
 
-/// The ghost probes of the harness.
+/// The ghost probes of the harness. Those of a sender carry its number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mark {
-    Kick,
-    Decided,
-    KickDone,
+    Kick(usize),
+    Decided(usize),
+    KickDone(usize),
     Svc,
     HookDone,
-    DataRead,
-    Site,
+    DataRead(usize),
+    Site(usize),
     Eret,
 }
 
 impl Mark {
-    const ALL: [(Mark, &'static str, [Reg; 3]); 8] = [
-        (Mark::Kick, "check_kick", [Reg::ZR; 3]),
-        (Mark::Decided, "check_decided", [Reg::x(0), Reg::x(19), Reg::ZR]),
-        (Mark::KickDone, "check_kick_done", [Reg::ZR; 3]),
-        (Mark::Svc, "check_svc", [Reg::ZR; 3]),
-        (Mark::HookDone, "entry_hook_done", [Reg::ZR; 3]),
-        (Mark::DataRead, "check_data_read", [Reg::x(20), Reg::ZR, Reg::ZR]),
-        (Mark::Site, "check_site", [Reg::x(21), Reg::ZR, Reg::ZR]),
-        (Mark::Eret, "check_eret", [Reg::ZR; 3]),
-    ];
+    /// The label of the mark (the `k`-th of its kind for a system call), and the registers its
+    /// probe reads.
+    fn label(self, k: usize) -> (String, [Reg; 3]) {
+        let x = harness::suffix;
+        match self {
+            Mark::Kick(s) => (format!("check_kick{}", x(s)), [Reg::ZR; 3]),
+            Mark::Decided(s) => (format!("check_decided{}", x(s)), [Reg::x(0), Reg::x(19), Reg::ZR]),
+            Mark::KickDone(s) => (format!("check_kick_done{}", x(s)), [Reg::ZR; 3]),
+            Mark::Svc => (format!("check_svc{}", x(k)), [Reg::ZR; 3]),
+            Mark::HookDone => ("entry_hook_done".to_string(), [Reg::ZR; 3]),
+            Mark::DataRead(s) => (format!("check_data_read{}", x(s)), [Reg::x(20), Reg::ZR, Reg::ZR]),
+            Mark::Site(s) => (format!("check_site{}", x(s)), [Reg::x(21), Reg::ZR, Reg::ZR]),
+            Mark::Eret => ("check_eret".to_string(), [Reg::ZR; 3]),
+        }
+    }
 
-    fn from_id(id: u16) -> Option<Mark> {
-        Mark::ALL.get(id as usize).map(|m| m.0)
+    /// Every mark of a harness, with the label it is probed at.
+    fn all(cfg: &CheckConfig) -> Vec<(Mark, String, [Reg; 3])> {
+        let mut v = vec![];
+        let mut add = |m: Mark, k: usize| {
+            let (l, r) = m.label(k);
+            v.push((m, l, r));
+        };
+        for s in 0..cfg.senders {
+            add(Mark::Kick(s), 0);
+            add(Mark::Decided(s), 0);
+            add(Mark::KickDone(s), 0);
+        }
+        for k in 0..cfg.syscalls {
+            add(Mark::Svc, k);
+        }
+        add(Mark::HookDone, 0);
+        for s in 0..cfg.senders {
+            let ops = cfg.ops_of(s);
+            if ops.has(Op::Data) {
+                add(Mark::DataRead(s), 0);
+            }
+            if ops.has(Op::Patch) {
+                add(Mark::Site(s), 0);
+            }
+        }
+        add(Mark::Eret, 0);
+        v
     }
 }
 
@@ -141,10 +241,19 @@ struct Harness {
     machine: MachineConfig,
     probes: Vec<Probe>,
     probe_ids: Vec<u16>,
+    /// The probed instructions' addresses: each retires as a transition of its own, so that a
+    /// milestone may come at any point relative to the other CPUs, as a stall before it allows.
+    holds: Vec<Addr>,
     watch: Vec<Addr>,
     /// Names of the addresses a timeline mentions.
     names: BTreeMap<Addr, String>,
-    /// Per isolated CPU `t` (index `t - 1`): its state words.
+    /// The marks, by probe id.
+    marks: Vec<Mark>,
+    /// Senders: CPUs `0..senders`; the isolated CPUs follow.
+    senders: usize,
+    /// System calls each isolated CPU makes.
+    syscalls: usize,
+    /// Per isolated CPU `t` (index `t - senders`): its state words.
     state_words: Vec<Vec<Addr>>,
     new_value: u64,
     /// For a protocol in C: the C line each of its instructions was compiled from.
@@ -156,9 +265,9 @@ struct Harness {
 impl Harness {
     /// Loads the kernel with protocol `p` and the harness for `cpus` CPUs.
     fn build(p: &ProtocolFile, cfg: &CheckConfig) -> Result<Harness, CheckError> {
-        if !(2..=3).contains(&cfg.cpus) {
-            return Err(CheckError::Config(format!("--cpus {}: the check harness has 2 or 3 CPUs", cfg.cpus)));
-        }
+        cfg.validate()?;
+        let senders = cfg.senders;
+        let ops: Vec<Ops> = (0..senders).map(|s| cfg.ops_of(s)).collect();
         let machine = MachineConfig { mode: cfg.mode, ..MachineConfig::default() };
         let topo = machine.topology_for(cfg.cpus);
         let kernel = KernelConfig { protocol: p.base, tlb_scheme: TlbScheme::Deferred, ..KernelConfig::default() };
@@ -167,24 +276,31 @@ impl Harness {
         let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
         sys.load_kernel_from(&refs)?;
         let c_lines = p.c_lines_in(&files, sys.code(), System::KERNEL_TEXT);
-        sys.load(HARNESS.0, HARNESS.1, System::USER_TEXT)?;
+        sys.load(HARNESS_FILE, &harness::text(&ops, cfg.isolated(), cfg.syscalls), System::USER_TEXT)?;
         let sym = |sys: &System, name: &str| sys.label(name);
-        let site = sym(&sys, "check_site")?;
-        sys.code_mut().mark_patchable(site);
         let new_inst = assemble("MOV X21, #2", 0).expect("a valid instruction").insts[0];
         let new_enc = sys.code_mut().encode(new_inst);
-        let data = sym(&sys, "CHECK_DATA")?;
         let (old_value, new_value) = (1, 2);
-        sys.poke(data, old_value);
+        let mut names = BTreeMap::new();
+        for (s, ops) in ops.iter().enumerate() {
+            let x = harness::suffix(s);
+            if ops.has(Op::Patch) {
+                let site = sym(&sys, &format!("check_site{x}"))?;
+                sys.code_mut().mark_patchable(site);
+                names.insert(site, format!("check_site{x} (text)"));
+            }
+            if ops.has(Op::Data) {
+                let data = sym(&sys, &format!("CHECK_DATA{x}"))?;
+                sys.poke(data, old_value);
+                names.insert(data, format!("CHECK_DATA{x}"));
+            }
+        }
         let off = |name: &str| sym(&sys, name);
         let (ct, flags, wanted, nohz) =
             (off("PCPU_CONTEXT")?, off("PCPU_ISOL_FLAGS")?, off("PCPU_ISOL_WANTED")?, off("PCPU_NOHZ_FULL")?);
-        let mut names = BTreeMap::new();
-        names.insert(data, "CHECK_DATA".to_string());
-        names.insert(site, "check_site (text)".to_string());
         names.insert(sym(&sys, "CHECK_USER")?, "user variable".to_string());
         let mut state_words = vec![];
-        for t in 1..cfg.cpus {
+        for t in senders..cfg.cpus {
             let area = System::percpu(t);
             sys.poke(area + ct, sym(&sys, "CT_USER")?);
             sys.poke(area + flags, sym(&sys, "ISOL_ISOLATED")?);
@@ -195,17 +311,22 @@ impl Harness {
             }
             state_words.push(vec![area + flags, area + ct]);
         }
-        let (user, sender, vector) =
-            (sym(&sys, "check_user")?, sym(&sys, "check_sender")?, sym(&sys, "check_el0_sync")?);
+        let (user, vector) = (sym(&sys, "check_user")?, sym(&sys, "check_el0_sync")?);
+        let mut entry = vec![];
+        for s in 0..senders {
+            entry.push(sym(&sys, &format!("check_sender{}", harness::suffix(s)))?);
+        }
         let mut probe_list = vec![];
-        for (i, (_, label, regs)) in Mark::ALL.iter().enumerate() {
-            probe_list.push((Probe { pc: sym(&sys, label)?, regs: *regs }, i as u16));
+        let mut marks = vec![];
+        for (i, (m, label, regs)) in Mark::all(cfg).into_iter().enumerate() {
+            probe_list.push((Probe { pc: sym(&sys, &label)?, regs }, i as u16));
+            marks.push(m);
         }
         probe_list.sort_by_key(|(p, _)| p.pc);
         let (code, mut threads, mem) = sys.into_parts();
         for (cpu, t) in threads.iter_mut().enumerate() {
-            if cpu == 0 {
-                t.pc = sender;
+            if cpu < senders {
+                t.pc = entry[cpu];
                 t.regs.push((Reg::x(3), new_enc));
             } else {
                 t.pc = user;
@@ -224,8 +345,12 @@ impl Harness {
             machine,
             probes: probe_list.iter().map(|p| p.0).collect(),
             probe_ids: probe_list.iter().map(|p| p.1).collect(),
+            holds: probe_list.iter().map(|p| p.0.pc).collect(),
             watch,
             names,
+            marks,
+            senders,
+            syscalls: cfg.syscalls,
             state_words,
             new_value,
             c_file: (!c_lines.is_empty())
@@ -247,6 +372,7 @@ impl Harness {
                 watch: &self.watch,
                 all_accesses: false,
             },
+            holds: &self.holds,
         }
     }
 
@@ -255,191 +381,272 @@ impl Harness {
         self.state_words.iter().position(|w| w.contains(&addr))
     }
 
-    /// Judges one final state by the facts of each of the sender's decisions on its path.
+    /// The mark probe `id` stands for.
+    fn mark(&self, id: u16) -> Option<Mark> {
+        self.marks.get(id as usize).copied()
+    }
+
+    /// Where mark `m` is in the code (a system call has one place per call).
+    fn mark_pcs(&self, m: Mark) -> impl Iterator<Item = Addr> + '_ {
+        self.probe_ids.iter().zip(&self.probes).filter(move |(id, _)| self.mark(**id) == Some(m)).map(|(_, p)| p.pc)
+    }
+
+    /// The isolated CPUs.
+    fn isolated(&self) -> usize {
+        self.state_words.len()
+    }
+
+    /// Judges one final state by the facts of each of the senders' decisions on its path.
     fn judge(&self, decisions: &[Facts]) -> Judgement {
-        let mut j = Judgement::default();
+        let mut j = Judgement { by_sender: vec![Orderings::default(); self.senders], ..Judgement::default() };
         for d in decisions {
             let t = d.cpu;
+            let cov = &mut j.by_sender[d.sender];
             if !d.skip {
                 if d.at_read.in_user() {
-                    j.coverage.interrupted_in_user += 1;
-                    j.add(Consequence::IsolationBreak, t, describe_break(d, self));
+                    cov.interrupted_in_user += 1;
+                    j.add(Consequence::IsolationBreak, d.sender, t, describe_break(d, self));
                 } else if d.hook_before_kick {
-                    j.coverage.case3 += 1;
+                    cov.case3 += 1;
                 } else {
-                    j.coverage.case1 += 1;
+                    cov.case1 += 1;
                 }
                 continue;
             }
-            let entered_before = d.at_decision != Phase::BeforeSvc;
-            // Which accesses must be fresh: all of them (false), or those retired after the kick
-            // returned (true).
-            let promise = if d.unseen_entry || !entered_before {
-                if entered_before {
-                    j.coverage.case2 += 1
-                } else if d.entered {
-                    j.coverage.case4 += 1
-                } else {
-                    j.coverage.pending += 1
-                }
-                d.hooked.then_some(false)
-            } else {
-                j.coverage.exit_race += 1;
-                (!d.at_decision.in_user() && d.kick_done).then_some(true)
+            let n = d.at_decision.svcs as usize;
+            let in_kernel = !d.at_decision.in_user();
+            // The first entry after the decision: the CPU ran user code then, so that entry must
+            // synchronize it.
+            let next = (d.entries > n && !in_kernel).then_some(n);
+            // From the end of this entry's hook on, every access must be fresh.
+            let from_hook = match (d.unseen, next) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
-            let Some(from_return) = promise else { continue };
-            let point = if from_return { "the kick's return" } else { "the end of its entry hook" };
-            let stale = |a: Option<(u64, bool)>| a.filter(|&(v, late)| (late || !from_return) && v != self.new_value);
-            if let Some((v, _)) = stale(d.data) {
-                j.add(
-                    Consequence::SafetyViolation,
-                    t,
-                    format!(
-                        "stale data: CPU {t} read CHECK_DATA = {v} (not the published {}) after {point}, and the sender \
-                         skipped it",
-                        self.new_value
-                    ),
-                );
+            // The exit race: the sender saw the state of the stay the CPU is in, so nothing
+            // synchronizes what it does in that stay after the kick returns.
+            let exit_race = in_kernel && d.unseen != Some(n - 1);
+            if d.unseen.is_some_and(|u| u < n) {
+                cov.case2 += 1;
+            } else if in_kernel {
+                cov.exit_race += 1;
+            } else if next.is_some() {
+                cov.case4 += 1;
+            } else if n == 0 {
+                cov.pending += 1;
+            } else {
+                cov.exit_race += 1;
             }
-            if let Some((v, _)) = stale(d.site) {
-                j.add(
-                    Consequence::SafetyViolation,
-                    t,
-                    format!(
-                        "stale instruction: CPU {t} ran the old check_site (MOV X21, #{v}) after {point}, and the \
-                         sender skipped it"
-                    ),
-                );
+            let who = self.sender_name(d.sender);
+            let x = harness::suffix(d.sender);
+            let call =
+                |m: usize| if self.syscalls > 1 { format!(" in its system call {}", m + 1) } else { String::new() };
+            let required = |m: usize, late: bool| {
+                if from_hook.is_some_and(|h| m >= h) {
+                    Some("the end of its entry hook")
+                } else if exit_race && m + 1 == n && late {
+                    Some("the kick's return")
+                } else {
+                    None
+                }
+            };
+            for m in 0..d.data.len().max(d.site.len()) {
+                if let Some(&Some((v, late))) = d.data.get(m)
+                    && v != self.new_value
+                    && let Some(point) = required(m, late)
+                {
+                    j.add(
+                        Consequence::SafetyViolation,
+                        d.sender,
+                        t,
+                        format!(
+                            "stale data: CPU {t} read CHECK_DATA{x} = {v} (not the published {}){} after {point}, \
+                             and {who} skipped it",
+                            self.new_value,
+                            call(m)
+                        ),
+                    );
+                }
+                if let Some(&Some((v, late))) = d.site.get(m)
+                    && v != self.new_value
+                    && let Some(point) = required(m, late)
+                {
+                    j.add(
+                        Consequence::SafetyViolation,
+                        d.sender,
+                        t,
+                        format!(
+                            "stale instruction: CPU {t} ran the old check_site{x} (MOV X21, #{v}){} after {point}, \
+                             and {who} skipped it",
+                            call(m)
+                        ),
+                    );
+                }
             }
+        }
+        for c in &j.by_sender {
+            j.coverage += c;
         }
         j
     }
-}
 
-/// Where an isolated CPU was at some point of a path: in user code before its system call, in
-/// the kernel, or in user code again after its `ERET`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Phase {
-    BeforeSvc,
-    Kernel,
-    AfterEret,
-}
-
-impl Phase {
-    fn in_user(self) -> bool {
-        self != Phase::Kernel
+    /// "the sender", or "sender 1" when there are several.
+    fn sender_name(&self, s: usize) -> String {
+        if self.senders == 1 { "the sender".to_string() } else { format!("sender {s}") }
     }
 }
 
-/// Everything the verdict on one decision of the sender depends on: the order of the isolated
+/// Where an isolated CPU is on a path: the system calls and `ERET`s it has retired. It runs user
+/// code when the two are equal (before its first system call, or after an `ERET`), and is in
+/// the kernel for its stay number `svcs - 1` otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct Position {
+    svcs: u8,
+    erets: u8,
+}
+
+impl Position {
+    /// A position in the kernel.
+    const KERNEL: Position = Position { svcs: 1, erets: 0 };
+
+    fn in_user(self) -> bool {
+        self.svcs == self.erets
+    }
+}
+
+/// Everything the verdict on one decision of a sender depends on: the order of the isolated
 /// CPU's milestones relative to the sender's, and the values its accesses returned.
 #[derive(Debug)]
 struct Facts {
-    /// The CPU decided on.
+    /// The sender that decided, and the CPU it decided on.
+    sender: usize,
     cpu: usize,
     skip: bool,
     /// The sender's last read of the CPU's state before the decision: the word and its value.
     read: Option<(Addr, u64)>,
     /// Where the CPU was when that read was satisfied (at the decision if there was none), and
     /// when the decision retired.
-    at_read: Phase,
-    at_decision: Phase,
-    /// The CPU's entry hook ended before the kick began.
+    at_read: Position,
+    at_decision: Position,
+    /// The CPU's entry hook (of the stay it was in) ended before the sender's kick began.
     hook_before_kick: bool,
-    /// The entry whose state write the sender did not see: a write of the word read by the
-    /// CPU's entry (between its SVC and the end of its entry hook) reached storage after the read.
-    unseen_entry: bool,
-    /// By the end of the path: the CPU made its system call, ended its entry hook; the kick
-    /// returned.
-    entered: bool,
-    hooked: bool,
-    kick_done: bool,
-    /// The value of the CPU's kernel data read and of its patched instruction, and whether each
-    /// retired after the kick returned.
-    data: Option<(u64, bool)>,
-    site: Option<(u64, bool)>,
+    /// The first stay whose entry the sender did not see: a write of the word read by the CPU's
+    /// entry (between the stay's SVC and the end of its entry hook) reached storage after the
+    /// read.
+    unseen: Option<usize>,
+    /// By the end of the path: the system calls the CPU made.
+    entries: usize,
+    /// Per stay of the CPU: the value of its read of the sender's data and of the sender's
+    /// patched instruction, and whether each retired after the sender's kick returned.
+    data: Vec<Option<(u64, bool)>>,
+    site: Vec<Option<(u64, bool)>>,
 }
 
 fn describe_break(d: &Facts, h: &Harness) -> String {
     let t = d.cpu;
-    let phase = if d.at_read == Phase::BeforeSvc { "before its system call" } else { "after its ERET" };
+    let phase = if d.at_read.svcs == 0 {
+        "before its system call"
+    } else if h.syscalls > 1 && (d.at_read.svcs as usize) < h.syscalls {
+        "between its system calls"
+    } else {
+        "after its ERET"
+    };
+    let who = h.sender_name(d.sender);
     match d.read {
         Some((addr, value)) => format!(
-            "isolation break: the sender read {} while CPU {t} ran user code ({phase}) and decided to interrupt it",
+            "isolation break: {who} read {} while CPU {t} ran user code ({phase}) and decided to interrupt it",
             assignment(h, addr, value),
         ),
         None => format!(
-            "isolation break: the sender decided to interrupt CPU {t} without reading its state, while it ran user \
+            "isolation break: {who} decided to interrupt CPU {t} without reading its state, while it ran user \
              code ({phase})",
         ),
     }
 }
 
-/// The sender's last read of an isolated CPU's state word, and the instances of that CPU's own
+/// A sender's last read of an isolated CPU's state word, and the instances of that CPU's own
 /// writes to the word that reached storage after it: those not yet known to be, or not to be,
-/// the CPU's entry's (`pending`), and whether one was (`unseen`: the sender did not see the
-/// entry's write).
+/// an entry's (`pending`), and the first stay whose entry's write was one (`unseen`: the sender
+/// did not see that entry's write).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct SeenRead {
     addr: Addr,
     value: u64,
     /// Where the CPU was when the read was satisfied.
-    phase: Phase,
+    at: Position,
     pending: Vec<u32>,
-    unseen: bool,
+    unseen: Option<u8>,
 }
 
 impl SeenRead {
-    /// Sorts the pending writes out by the instances of the CPU's SVC and end of entry hook, as
-    /// far as they are known.
-    fn settle(&mut self, svc: Option<u32>, hook: Option<u32>) {
-        if let Some(svc) = svc {
-            self.pending.retain(|&iid| iid > svc);
-            if let Some(hook) = hook {
-                self.unseen |= self.pending.iter().any(|&iid| iid < hook);
-                self.pending.clear();
+    /// Sorts the pending writes out by the instances of the CPU's SVCs and ends of entry hooks
+    /// (per stay), as far as they are known: a write between a stay's SVC and the end of its
+    /// hook is that entry's.
+    fn settle(&mut self, svcs: &[u32], hooks: &[u32]) {
+        let unseen = &mut self.unseen;
+        self.pending.retain(|&iid| {
+            // A CPU writes its state only in the kernel, after an SVC retired.
+            let Some(stay) = svcs.iter().rposition(|&s| s < iid) else { return false };
+            let Some(&hook) = hooks.get(stay) else { return true };
+            if iid < hook {
+                *unseen = Some(unseen.map_or(stay as u8, |u| u.min(stay as u8)));
             }
-        }
+            false
+        });
     }
 }
 
-/// A decision of the sender, reduced to what its verdict still depends on.
+/// A decision of a sender, reduced to what its verdict still depends on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Decided {
     /// To interrupt: everything its verdict depends on is known when it retires. `read` and
     /// `at`: the sender's last read of the CPU's state and where the CPU was then (kept only if
     /// it ran user code: an isolation break); `hook_before_kick` otherwise (case 3 or case 1).
-    Interrupt { cpu: usize, read: Option<(Addr, u64)>, at: Phase, hook_before_kick: bool },
+    Interrupt { cpu: usize, read: Option<(Addr, u64)>, at: Position, hook_before_kick: bool },
     /// To skip: judged at the end of the path. `at`: where the CPU was at the decision; `read`:
-    /// the word the sender last read (value and phase are not needed).
-    Skip { cpu: usize, at: Phase, read: Option<SeenRead> },
+    /// the word the sender last read (value and position are not needed).
+    Skip { cpu: usize, at: Position, read: Option<SeenRead> },
 }
 
-/// An isolated CPU's milestones so far (each retires at most once on a path: the harness has
-/// no loop).
+/// What one sender's verdicts need of an isolated CPU.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct View {
+    /// The CPU's entry hook (of its current stay) ended before the sender's kick began.
+    hook_before_kick: bool,
+    /// The sender's last read of the CPU's state so far.
+    read: Option<SeenRead>,
+    /// Per stay: the value of the CPU's read of the sender's data and of the sender's patched
+    /// instruction, and whether each retired after the sender's kick returned.
+    data: Vec<Option<(u64, bool)>>,
+    site: Vec<Option<(u64, bool)>>,
+}
+
+/// An isolated CPU's milestones so far (each stay retires its own once: the harness has no
+/// loop), and what each sender needs of it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct CpuMonitor {
-    /// Instances of its SVC and of the end of its entry hook.
-    svc: Option<u32>,
-    hook: Option<u32>,
-    eret: bool,
-    /// The entry hook ended before the kick began.
-    hook_before_kick: bool,
-    /// The value of the kernel's data read and of the patched instruction, and whether each
-    /// retired after the kick returned.
-    data: Option<(u64, bool)>,
-    site: Option<(u64, bool)>,
-    /// The sender's last read of its state so far.
-    read: Option<SeenRead>,
+    /// Instances of its SVCs and of the ends of its entry hooks, per stay.
+    svcs: Vec<u32>,
+    hooks: Vec<u32>,
+    erets: u8,
+    views: Vec<View>,
 }
 
 impl CpuMonitor {
-    fn phase(&self) -> Phase {
-        match (self.svc, self.eret) {
-            (None, _) => Phase::BeforeSvc,
-            (Some(_), false) => Phase::Kernel,
-            (Some(_), true) => Phase::AfterEret,
+    fn new(senders: usize) -> CpuMonitor {
+        CpuMonitor { views: vec![View::default(); senders], ..CpuMonitor::default() }
+    }
+
+    fn position(&self) -> Position {
+        Position { svcs: self.svcs.len() as u8, erets: self.erets }
+    }
+
+    /// Records an access of stay `svcs - 1`.
+    fn record(slot: &mut Vec<Option<(u64, bool)>>, stay: usize, v: (u64, bool)) {
+        if slot.len() <= stay {
+            slot.resize(stay + 1, None);
         }
+        slot[stay] = Some(v);
     }
 }
 
@@ -451,62 +658,78 @@ impl CpuMonitor {
 /// paths merge.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct Monitor {
-    kick_done: bool,
+    /// Per sender: its kick returned.
+    kick_done: Vec<bool>,
     cpus: Vec<CpuMonitor>,
-    decisions: Vec<Decided>,
+    /// The decisions so far, with the sender of each, in the order they retired.
+    decisions: Vec<(usize, Decided)>,
 }
 
 impl Monitor {
-    fn new(isolated: usize) -> Monitor {
-        Monitor { cpus: vec![CpuMonitor::default(); isolated], ..Monitor::default() }
+    fn new(senders: usize, isolated: usize) -> Monitor {
+        Monitor { kick_done: vec![false; senders], cpus: vec![CpuMonitor::new(senders); isolated], decisions: vec![] }
     }
 
     /// Folds in ghost events, in the order they happened.
     fn observe(&mut self, h: &Harness, events: &[Ghost]) {
+        let senders = h.senders;
         for &g in events {
             match g {
-                Ghost::Retired { core: 0, probe, values, .. } => match Mark::from_id(probe) {
-                    Some(Mark::Kick) => {
-                        for c in &mut self.cpus {
-                            c.hook_before_kick = c.hook.is_some();
+                Ghost::Retired { core, probe, values, .. } if (core as usize) < senders => {
+                    let s = core as usize;
+                    match h.mark(probe) {
+                        Some(Mark::Kick(_)) => {
+                            for c in &mut self.cpus {
+                                let hooked = c.hooks.len() == c.svcs.len() && !c.svcs.is_empty();
+                                c.views[s].hook_before_kick = hooked;
+                            }
                         }
-                    }
-                    Some(Mark::KickDone) => self.kick_done = true,
-                    Some(Mark::Decided) => {
-                        // X19 holds the CPU decided on, plus one.
-                        let Some(i) = (values[1] as usize).checked_sub(2).filter(|&i| i < self.cpus.len()) else {
-                            continue;
-                        };
-                        self.decide(i, values[0] != 0);
-                    }
-                    _ => {}
-                },
-                Ghost::Retired { core, probe, iid, values } => {
-                    let kick_done = self.kick_done;
-                    let Some(c) = self.cpus.get_mut(core as usize - 1) else { continue };
-                    match Mark::from_id(probe) {
-                        Some(Mark::Svc) => c.svc = Some(iid),
-                        Some(Mark::HookDone) => c.hook = c.hook.or(Some(iid)),
-                        Some(Mark::Eret) => c.eret = true,
-                        Some(Mark::DataRead) => c.data = Some((values[0], kick_done)),
-                        Some(Mark::Site) => c.site = Some((values[0], kick_done)),
+                        Some(Mark::KickDone(_)) => self.kick_done[s] = true,
+                        Some(Mark::Decided(_)) => {
+                            // X19 holds the CPU decided on, plus one.
+                            let Some(i) =
+                                (values[1] as usize).checked_sub(1 + senders).filter(|&i| i < self.cpus.len())
+                            else {
+                                continue;
+                            };
+                            self.decide(s, i, values[0] != 0);
+                        }
                         _ => {}
                     }
                 }
-                Ghost::Read { core: 0, addr, value, .. } => {
-                    if let Some(i) = h.owner(addr) {
-                        let c = &mut self.cpus[i];
-                        c.read = Some(SeenRead { addr, value, phase: c.phase(), pending: vec![], unseen: false });
+                Ghost::Retired { core, probe, iid, values } => {
+                    let kick_done = self.kick_done.clone();
+                    let Some(c) = self.cpus.get_mut(core as usize - senders) else { continue };
+                    let stay = c.svcs.len().saturating_sub(1);
+                    match h.mark(probe) {
+                        Some(Mark::Svc) => c.svcs.push(iid),
+                        Some(Mark::HookDone) if c.hooks.len() < c.svcs.len() => c.hooks.push(iid),
+                        Some(Mark::Eret) => c.erets += 1,
+                        Some(Mark::DataRead(s)) => {
+                            CpuMonitor::record(&mut c.views[s].data, stay, (values[0], kick_done[s]))
+                        }
+                        Some(Mark::Site(s)) => {
+                            CpuMonitor::record(&mut c.views[s].site, stay, (values[0], kick_done[s]))
+                        }
+                        _ => {}
                     }
                 }
-                Ghost::Stored { core, write, addr, .. } if core > 0 => {
-                    let i = core as usize - 1;
-                    let current = self.cpus.get_mut(i).and_then(|c| c.read.as_mut());
+                Ghost::Read { core, addr, value, .. } if (core as usize) < senders => {
+                    if let Some(i) = h.owner(addr) {
+                        let c = &mut self.cpus[i];
+                        let at = c.position();
+                        c.views[core as usize].read = Some(SeenRead { addr, value, at, pending: vec![], unseen: None });
+                    }
+                }
+                Ghost::Stored { core, write, addr, .. } if core as usize >= senders => {
+                    let i = core as usize - senders;
+                    let Some(c) = self.cpus.get_mut(i) else { continue };
+                    let current = c.views.iter_mut().filter_map(|v| v.read.as_mut());
                     let skipped = self.decisions.iter_mut().filter_map(|d| match d {
-                        Decided::Skip { cpu, read: Some(r), .. } if *cpu == i => Some(r),
+                        (_, Decided::Skip { cpu, read: Some(r), .. }) if *cpu == i => Some(r),
                         _ => None,
                     });
-                    for r in current.into_iter().chain(skipped).filter(|r| r.addr == addr) {
+                    for r in current.chain(skipped).filter(|r| r.addr == addr) {
                         r.pending.push(write.iid);
                     }
                 }
@@ -516,87 +739,101 @@ impl Monitor {
         self.forget();
     }
 
-    fn decide(&mut self, i: usize, skip: bool) {
+    fn decide(&mut self, s: usize, i: usize, skip: bool) {
         let c = &self.cpus[i];
-        let at = c.read.as_ref().map_or(c.phase(), |r| r.phase);
+        let v = &c.views[s];
+        let at = v.read.as_ref().map_or(c.position(), |r| r.at);
         let d = if skip {
-            let read = c.read.as_ref().map(|r| SeenRead { value: 0, phase: Phase::Kernel, ..r.clone() });
-            Decided::Skip { cpu: i, at: c.phase(), read }
+            let read = v.read.as_ref().map(|r| SeenRead { value: 0, at: Position::default(), ..r.clone() });
+            Decided::Skip { cpu: i, at: c.position(), read }
         } else if at.in_user() {
-            let read = c.read.as_ref().map(|r| (r.addr, r.value));
+            let read = v.read.as_ref().map(|r| (r.addr, r.value));
             Decided::Interrupt { cpu: i, read, at, hook_before_kick: false }
         } else {
-            Decided::Interrupt { cpu: i, read: None, at: Phase::Kernel, hook_before_kick: c.hook_before_kick }
+            // In the kernel: which stay no longer matters.
+            Decided::Interrupt { cpu: i, read: None, at: Position::KERNEL, hook_before_kick: v.hook_before_kick }
         };
-        self.decisions.push(d);
+        self.decisions.push((s, d));
     }
 
     /// Drops what the verdict can no longer depend on.
     fn forget(&mut self) {
         let Monitor { kick_done, cpus, decisions } = self;
         for c in cpus.iter_mut() {
-            if let Some(r) = &mut c.read {
-                r.settle(c.svc, c.hook);
+            let CpuMonitor { svcs, hooks, views, .. } = c;
+            for r in views.iter_mut().filter_map(|v| v.read.as_mut()) {
+                r.settle(svcs, hooks);
             }
         }
         for d in decisions.iter_mut() {
-            if let Decided::Skip { cpu, read: Some(r), .. } = d {
-                r.settle(cpus[*cpu].svc, cpus[*cpu].hook);
+            if let (_, Decided::Skip { cpu, read: Some(r), .. }) = d {
+                r.settle(&cpus[*cpu].svcs, &cpus[*cpu].hooks);
             }
         }
-        if !*kick_done {
-            return;
+        let skipped = |s: usize, i: usize| {
+            decisions.iter().any(|d| matches!(d, (ds, Decided::Skip { cpu, .. }) if *ds == s && *cpu == i))
+        };
+        // A sender whose kick returned decides nothing more: what it read of a CPU no longer
+        // matters, and nothing about a CPU it did not skip.
+        for (s, _) in kick_done.iter().enumerate().filter(|(_, d)| **d) {
+            for (i, c) in cpus.iter_mut().enumerate() {
+                let v = &mut c.views[s];
+                if skipped(s, i) {
+                    *v = View { hook_before_kick: false, read: None, ..std::mem::take(v) };
+                } else {
+                    *v = View::default();
+                }
+            }
         }
-        // The kick returned: no decision is to come, so where a CPU is and what the sender read
-        // of it no longer matter, and nothing about a CPU it did not skip.
-        for (i, c) in cpus.iter_mut().enumerate() {
-            let skipped = decisions.iter().any(|d| matches!(d, Decided::Skip { cpu, .. } if *cpu == i));
-            if skipped {
-                *c = CpuMonitor { eret: false, hook_before_kick: false, read: None, ..c.clone() };
-            } else {
-                *c = CpuMonitor::default();
+        if kick_done.iter().all(|d| *d) {
+            // No decision is to come: where a CPU is no longer matters, and nothing about a CPU
+            // no sender skipped.
+            for (i, c) in cpus.iter_mut().enumerate() {
+                if (0..kick_done.len()).any(|s| skipped(s, i)) {
+                    c.erets = 0;
+                } else {
+                    *c = CpuMonitor::new(kick_done.len());
+                }
             }
         }
     }
 
     /// The facts of each decision, at the end of a path (those its verdict does not depend on
     /// left at their defaults).
-    fn facts(&self) -> Vec<Facts> {
-        let facts = |d: &Decided| match *d {
+    fn facts(&self, h: &Harness) -> Vec<Facts> {
+        let facts = |&(s, ref d): &(usize, Decided)| match *d {
             Decided::Interrupt { cpu, read, at, hook_before_kick } => Facts {
-                cpu: cpu + 1,
+                sender: s,
+                cpu: cpu + h.senders,
                 skip: false,
                 read,
                 at_read: at,
                 at_decision: at,
                 hook_before_kick,
-                unseen_entry: false,
-                entered: false,
-                hooked: false,
-                kick_done: self.kick_done,
-                data: None,
-                site: None,
+                unseen: None,
+                entries: 0,
+                data: vec![],
+                site: vec![],
             },
             Decided::Skip { cpu, at, ref read } => {
                 let c = &self.cpus[cpu];
-                let unseen_entry = read.as_ref().is_some_and(|r| {
+                let unseen = read.as_ref().and_then(|r| {
                     let mut r = r.clone();
-                    r.settle(c.svc, c.hook);
-                    r.unseen
+                    r.settle(&c.svcs, &c.hooks);
+                    r.unseen.map(usize::from)
                 });
                 Facts {
-                    cpu: cpu + 1,
+                    sender: s,
+                    cpu: cpu + h.senders,
                     skip: true,
                     read: None,
                     at_read: at,
                     at_decision: at,
                     hook_before_kick: false,
-                    unseen_entry,
-                    entered: c.svc.is_some(),
-                    hooked: c.hook.is_some(),
-                    kick_done: self.kick_done,
-                    data: c.data,
-                    site: c.site,
+                    unseen,
+                    entries: c.svcs.len(),
+                    data: c.views[s].data.clone(),
+                    site: c.views[s].site.clone(),
                 }
             }
         };
@@ -621,7 +858,7 @@ struct Checked {
 impl Monitored<'_> {
     fn initial(&self) -> Checked {
         let machine = self.sys.initial(&self.h.threads, &self.h.mem);
-        Checked { machine, monitor: Monitor::new(self.h.state_words.len()) }
+        Checked { machine, monitor: Monitor::new(self.h.senders, self.h.isolated()) }
     }
 }
 
@@ -649,16 +886,19 @@ impl TransitionSystem for Monitored<'_> {
     }
 }
 
+/// The verdict on one final state: what it breaks (the first of each consequence: sender, CPU,
+/// one sentence), and the orderings of its decisions, per sender and in all.
 #[derive(Debug, Default, PartialEq)]
 struct Judgement {
-    found: Vec<(Consequence, usize, String)>,
+    found: Vec<(Consequence, usize, usize, String)>,
     coverage: Orderings,
+    by_sender: Vec<Orderings>,
 }
 
 impl Judgement {
-    fn add(&mut self, c: Consequence, cpu: usize, what: String) {
+    fn add(&mut self, c: Consequence, sender: usize, cpu: usize, what: String) {
         if !self.found.iter().any(|f| f.0 == c) {
-            self.found.push((c, cpu, what));
+            self.found.push((c, sender, cpu, what));
         }
     }
 }
@@ -668,6 +908,9 @@ impl Judgement {
 pub struct Counterexample {
     /// What it breaks.
     pub consequence: Consequence,
+    /// The sender whose decision it breaks (0 with one sender).
+    #[serde(default)]
+    pub sender: usize,
     /// The CPU it happens to.
     pub cpu: usize,
     /// One sentence.
@@ -691,6 +934,9 @@ pub struct CheckReport {
     pub breaking_finals: u64,
     /// The seed's orderings, over all decisions in all final states.
     pub coverage: Orderings,
+    /// The same per sender (with two senders).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coverage_by_sender: Vec<Orderings>,
     /// The shortest path to a safety violation, if any.
     pub safety: Option<Counterexample>,
     /// The shortest path to an isolation break, if any.
@@ -698,6 +944,16 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
+    /// Sets the coverage from the per-sender counts (kept apart only with several senders).
+    fn set_coverage(&mut self, mut by_sender: Vec<Orderings>) {
+        by_sender.resize(self.config.senders, Orderings::default());
+        self.coverage = Orderings::default();
+        for c in &by_sender {
+            self.coverage += c;
+        }
+        self.coverage_by_sender = if by_sender.len() > 1 { by_sender } else { vec![] };
+    }
+
     /// The consequences found, in [`Consequence`] order.
     pub fn found(&self) -> Vec<Consequence> {
         self.safety.iter().chain(&self.isolation_break).map(|c| c.consequence).collect()
@@ -750,31 +1006,40 @@ impl Check {
             violating_finals: 0,
             breaking_finals: 0,
             coverage: Orderings::default(),
+            coverage_by_sender: vec![],
             safety: None,
             isolation_break: None,
         };
+        let senders = self.cfg.senders;
+        let add = |to: &mut Vec<Orderings>, j: &Judgement| {
+            to.resize(senders, Orderings::default());
+            for (t, c) in to.iter_mut().zip(&j.by_sender) {
+                *t += c;
+            }
+        };
         if self.jobs > 1 {
-            let found = std::sync::Mutex::new((Orderings::default(), false));
+            let found = std::sync::Mutex::new((vec![], false));
             let stats = explore_unordered(&sys, init.clone(), &limits, self.jobs, |s| {
-                let j = h.judge(&s.monitor.facts());
+                let j = h.judge(&s.monitor.facts(&h));
                 let mut f = found.lock().unwrap_or_else(|e| e.into_inner());
-                f.0 += &j.coverage;
+                add(&mut f.0, &j);
                 f.1 |= !j.found.is_empty();
                 // A finding needs the serial search's counterexample: stop here.
                 !f.1
             });
-            let (coverage, any) = found.into_inner().unwrap_or_else(|e| e.into_inner());
+            let (by_sender, any) = found.into_inner().unwrap_or_else(|e| e.into_inner());
             if !any && !stats.state_limit_hit {
                 report.stats = stats;
-                report.coverage = coverage;
+                report.set_coverage(by_sender);
                 return Ok(report);
             }
         }
         let mut shortest: [Option<(usize, Counterexample)>; 2] = [None, None];
+        let mut by_sender = vec![];
         report.stats = explore_with_paths(&sys, init, &limits, |s, path| {
-            let j = h.judge(&s.monitor.facts());
-            report.coverage += &j.coverage;
-            for (c, cpu, what) in j.found {
+            let j = h.judge(&s.monitor.facts(&h));
+            add(&mut by_sender, &j);
+            for (c, sender, cpu, what) in j.found {
                 let slot = match c {
                     Consequence::SafetyViolation => {
                         report.violating_finals += 1;
@@ -787,10 +1052,11 @@ impl Check {
                 };
                 let steps = path.labels();
                 if shortest[slot].as_ref().is_none_or(|(n, _)| steps.len() < *n) {
-                    shortest[slot] = Some((steps.len(), Counterexample { consequence: c, cpu, what, steps }));
+                    shortest[slot] = Some((steps.len(), Counterexample { consequence: c, sender, cpu, what, steps }));
                 }
             }
         });
+        report.set_coverage(by_sender);
         let [s, b] = shortest;
         report.safety = s.map(|x| x.1);
         report.isolation_break = b.map(|x| x.1);
@@ -828,20 +1094,22 @@ impl Check {
             // probes (the trace above numbers every instruction as a probe).
             let explorer = Monitored { sys: h.system(&self.cfg), h: &h };
             let judged = replay(&explorer, explorer.initial(), steps)
-                .map(|s| h.judge(&s.monitor.facts()).found)
+                .map(|s| h.judge(&s.monitor.facts(&h)).found)
                 .unwrap_or_default();
             let graph = s.exec_graph(&h.mem);
             (std::mem::take(&mut s.trace), graph, ends, judged)
         };
         let rows = timeline(&h, &trace, &all, &ends);
         let cpus = h.threads.len();
+        // The path is read for the sender of what it breaks.
+        let sender = judged.first().map_or(0, |f| f.1);
         Ok(Replayed {
             cpus,
             rows,
             c_file: h.c_file.clone(),
             transitions: steps.len(),
-            found: judged.into_iter().map(|f| (f.0, f.2)).collect(),
-            path: path::Path::new(h, self.cfg.mode, trace, &all, graph),
+            found: judged.into_iter().map(|f| (f.0, f.3)).collect(),
+            path: path::Path::new(h, sender, self.cfg.mode, trace, &all, graph),
         })
     }
 
@@ -856,11 +1124,11 @@ impl Check {
         let limits = Limits { max_states: self.cfg.max_states };
         let mut best: Option<(usize, Vec<Step>)> = None;
         explore_with_paths(&sys, sys.initial(), &limits, |s, path| {
-            let found = s
-                .monitor
-                .facts()
-                .into_iter()
-                .find(|d| d.skip && d.unseen_entry && d.hooked && d.data.is_some() && d.site.is_some());
+            // The first stay's accesses of sender 0, after the entry the sender did not see.
+            let found = s.monitor.facts(&h).into_iter().find(|d| {
+                let first = |a: &[Option<(u64, bool)>]| a.first().is_some_and(|x| x.is_some());
+                d.sender == 0 && d.skip && d.unseen == Some(0) && first(&d.data) && first(&d.site)
+            });
             if let Some(d) = found {
                 let steps = path.labels();
                 if best.as_ref().is_none_or(|(_, b)| steps.len() < b.len()) {
@@ -997,10 +1265,12 @@ fn timeline(h: &Harness, trace: &[Ghost], pcs: &[Addr], ends: &[usize]) -> Vec<R
                     }
                     Inst::Svc(_) => "exception to EL1".to_string(),
                     Inst::Eret => "back to user space".to_string(),
-                    _ if h.code.label_at(pc) == Some("check_decided") => {
+                    _ if h.code.label_at(pc).is_some_and(|l| l.starts_with("check_decided")) => {
                         format!("decided: {} CPU {}", if values[0] != 0 { "skip" } else { "interrupt" }, values[1] - 1)
                     }
-                    _ if h.code.label_at(pc) == Some("check_site") => format!("X21 = {}", values[2]),
+                    _ if h.code.label_at(pc).is_some_and(|l| l.starts_with("check_site")) => {
+                        format!("X21 = {}", values[2])
+                    }
                     i if is_barrier(&i) || matches!(i, Inst::Bl { .. } | Inst::Ret { .. } | Inst::Rmw { .. }) => {
                         String::new()
                     }
@@ -1035,13 +1305,17 @@ fn timeline(h: &Harness, trace: &[Ghost], pcs: &[Addr], ends: &[usize]) -> Vec<R
                 };
                 (core, format!("  {}{target} performed", maint_name(op)))
             }
-            Ghost::Fetched { core, writer } => (
-                core,
-                format!(
-                    "  fetches check_site: the {} copy",
-                    if writer.is_init() { "old (initial)" } else { "new (patched)" }
-                ),
-            ),
+            Ghost::Fetched { core, writer } => {
+                // The patched site of the sender that wrote the copy (the old copy's site is not
+                // in the event; with one sender there is one site).
+                let site = match (h.senders, writer.is_init()) {
+                    (1, _) => "check_site".to_string(),
+                    (_, false) => format!("check_site{}", harness::suffix(writer.tid as usize)),
+                    (_, true) => "a patched site".to_string(),
+                };
+                let copy = if writer.is_init() { "old (initial)" } else { "new (patched)" };
+                (core, format!("  fetches {site}: the {copy} copy"))
+            }
         };
         let step = ends.partition_point(|&e| e <= i) + 1;
         rows.push(Row { cpu: cpu as usize, cycle: None, step: Some(step), text });
@@ -1070,56 +1344,73 @@ mod tests {
     fn facts_from_log(h: &Harness, log: &[Ghost]) -> Vec<Facts> {
         let retired = |core: usize, m: Mark| {
             log.iter().enumerate().filter_map(move |(p, g)| match *g {
-                Ghost::Retired { core: c, probe, iid, values }
-                    if c as usize == core && Mark::from_id(probe) == Some(m) =>
-                {
+                Ghost::Retired { core: c, probe, iid, values } if c as usize == core && h.mark(probe) == Some(m) => {
                     Some((p, iid, values))
                 }
                 _ => None,
             })
         };
-        let kick = retired(0, Mark::Kick).next_back().map(|r| r.0);
-        let kick_done = retired(0, Mark::KickDone).next_back().map(|r| r.0);
         let mut facts = vec![];
-        for (pos, _, values) in retired(0, Mark::Decided) {
-            let Some(i) = (values[1] as usize).checked_sub(2).filter(|&i| i < h.state_words.len()) else { continue };
-            let t = i + 1;
-            let (svc, hook, eret) = (
-                retired(t, Mark::Svc).next_back(),
-                retired(t, Mark::HookDone).next(),
-                retired(t, Mark::Eret).next_back(),
-            );
-            let phase = |p: usize| match (svc, eret) {
-                (Some(s), _) if s.0 > p => Phase::BeforeSvc,
-                (None, _) => Phase::BeforeSvc,
-                (_, Some(e)) if e.0 < p => Phase::AfterEret,
-                _ => Phase::Kernel,
+        let mut decided: Vec<(usize, usize, [u64; 3])> =
+            (0..h.senders).flat_map(|s| retired(s, Mark::Decided(s)).map(move |(p, _, v)| (p, s, v))).collect();
+        decided.sort_by_key(|d| d.0);
+        for (pos, s, values) in decided {
+            let Some(t) = (values[1] as usize).checked_sub(1).filter(|&t| t >= h.senders && t < h.threads.len()) else {
+                continue;
+            };
+            let kick = retired(s, Mark::Kick(s)).next_back().map(|r| r.0);
+            let kick_done = retired(s, Mark::KickDone(s)).next_back().map(|r| r.0);
+            let svcs: Vec<(usize, u32)> = retired(t, Mark::Svc).map(|r| (r.0, r.1)).collect();
+            let hooks: Vec<(usize, u32)> = svcs
+                .iter()
+                .filter_map(|&(_, svc)| retired(t, Mark::HookDone).find(|r| r.1 > svc).map(|r| (r.0, r.1)))
+                .collect();
+            let erets: Vec<usize> = retired(t, Mark::Eret).map(|r| r.0).collect();
+            let position = |p: usize| Position {
+                svcs: svcs.iter().filter(|x| x.0 < p).count() as u8,
+                erets: erets.iter().filter(|&&x| x < p).count() as u8,
             };
             let read = log[..pos].iter().enumerate().rev().find_map(|(p, g)| match *g {
-                Ghost::Read { core: 0, addr, value, .. } if h.state_words[i].contains(&addr) => Some((p, addr, value)),
+                Ghost::Read { core, addr, value, .. }
+                    if core as usize == s && h.state_words[t - h.senders].contains(&addr) =>
+                {
+                    Some((p, addr, value))
+                }
                 _ => None,
             });
-            let unseen_entry = read.is_some_and(|(p, word, _)| {
-                let (Some(svc), Some(hook)) = (svc, hook) else { return false };
-                log[p..].iter().any(|g| {
-                    matches!(*g, Ghost::Stored { core, write, addr, .. }
-                        if core as usize == t && addr == word && write.iid > svc.1 && write.iid < hook.1)
+            let unseen = read.and_then(|(p, word, _)| {
+                (0..hooks.len()).find(|&m| {
+                    log[p..].iter().any(|g| {
+                        matches!(*g, Ghost::Stored { core, write, addr, .. }
+                            if core as usize == t && addr == word && write.iid > svcs[m].1 && write.iid < hooks[m].1)
+                    })
                 })
             });
-            let access = |m: Mark| retired(t, m).next_back().map(|(p, _, v)| (v[0], kick_done.is_some_and(|k| p > k)));
+            let hook_before_kick = kick.is_some_and(|k| {
+                let n = position(k).svcs as usize;
+                n > 0 && hooks.get(n - 1).is_some_and(|h| h.0 < k)
+            });
+            let per_stay = |m: Mark| {
+                let mut v = vec![];
+                for (p, _, values) in retired(t, m) {
+                    let stay = position(p).svcs as usize - 1;
+                    v.resize(stay + 1, None);
+                    v[stay] = Some((values[0], kick_done.is_some_and(|k| p > k)));
+                }
+                v
+            };
             facts.push(Facts {
+                sender: s,
                 cpu: t,
                 skip: values[0] != 0,
                 read: read.map(|r| (r.1, r.2)),
-                at_read: phase(read.map_or(pos, |r| r.0)),
-                at_decision: phase(pos),
-                hook_before_kick: hook.zip(kick).is_some_and(|(h, k)| h.0 < k),
-                unseen_entry,
-                entered: svc.is_some(),
-                hooked: hook.is_some(),
-                kick_done: kick_done.is_some(),
-                data: access(Mark::DataRead),
-                site: access(Mark::Site),
+                at_read: position(read.map_or(pos, |r| r.0)),
+                at_decision: position(pos),
+                hook_before_kick,
+                unseen,
+                entries: svcs.len(),
+                data: per_stay(Mark::DataRead(s)),
+                site: per_stay(Mark::Site(s)),
             });
         }
         facts
@@ -1146,6 +1437,22 @@ mod tests {
             let stats = agree_on_every_final(p, &cfg, 100_000);
             assert!(stats.finals > 1000, "{}: {stats:?}", p.name);
         }
+        // Two senders, and a CPU that enters twice: the first paths.
+        let shapes = [
+            CheckConfig {
+                cpus: 3,
+                senders: 2,
+                ops: vec!["patch".parse().unwrap(), "data".parse().unwrap()],
+                ..cfg.clone()
+            },
+            CheckConfig { syscalls: 2, ..CheckConfig::default() },
+        ];
+        for cfg in &shapes {
+            for p in &files {
+                let stats = agree_on_every_final(p, cfg, 60_000);
+                assert!(stats.finals > 100, "{} {}: {stats:?}", p.name, cfg.shape());
+            }
+        }
     }
 
     /// Explores `p` keeping whole logs, up to `max_states`, and checks the monitor on every final
@@ -1155,16 +1462,17 @@ mod tests {
         let sys = h.system(cfg);
         let mut decisions = 0;
         let stats = explore(&sys, sys.initial(&h.threads, &h.mem), &Limits { max_states }, |s| {
-            let mut m = Monitor::new(h.state_words.len());
+            let mut m = Monitor::new(h.senders, h.isolated());
             // One event at a time: the monitor forgets after each, finer than one transition.
             for g in &s.trace {
                 m.observe(&h, std::slice::from_ref(g));
             }
-            let facts = m.facts();
+            let facts = m.facts(&h);
             assert_eq!(h.judge(&facts), h.judge(&facts_from_log(&h, &s.trace)), "{}: {:?}", p.name, s.trace);
             decisions += facts.len();
         });
-        assert_eq!(decisions as u64, stats.finals * (cfg.cpus as u64 - 1), "{}: one decision per CPU", p.name);
+        let per_final = (cfg.senders * cfg.isolated()) as u64;
+        assert_eq!(decisions as u64, stats.finals * per_final, "{}: one decision per sender and CPU", p.name);
         stats
     }
 }

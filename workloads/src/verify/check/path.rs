@@ -80,6 +80,8 @@ pub(super) struct PathCycle {
 /// A path replayed with everything logged, and the harness it ran in.
 pub(super) struct Path {
     pub h: Harness,
+    /// The sender whose decision the path is read for.
+    pub sender: usize,
     pub mode: Mode,
     pub trace: Vec<Ghost>,
     pub graph: ExecGraph,
@@ -91,7 +93,7 @@ pub(super) struct Path {
 }
 
 impl Path {
-    pub fn new(h: Harness, mode: Mode, trace: Vec<Ghost>, pcs: &[Addr], graph: ExecGraph) -> Path {
+    pub fn new(h: Harness, sender: usize, mode: Mode, trace: Vec<Ghost>, pcs: &[Addr], graph: ExecGraph) -> Path {
         let mut retired = vec![vec![]; h.threads.len()];
         for (pos, g) in trace.iter().enumerate() {
             if let Ghost::Retired { core, probe, iid, .. } = *g {
@@ -99,18 +101,17 @@ impl Path {
             }
         }
         let events = line_up(&h.code, &retired, &graph);
-        Path { h, mode, trace, graph, retired, events }
+        Path { h, sender, mode, trace, graph, retired, events }
     }
 
     pub(super) fn mark_pc(&self, m: Mark) -> Addr {
-        let i = self.h.probe_ids.iter().position(|&id| Mark::from_id(id) == Some(m)).expect("every mark is probed");
-        self.h.probes[i].pc
+        self.h.mark_pcs(m).next().expect("every mark is probed")
     }
 
-    /// Indices into `retired[core]` of its instructions at the mark's label.
+    /// Indices into `retired[core]` of its instructions at the mark's label(s).
     fn at_mark(&self, core: usize, m: Mark) -> impl DoubleEndedIterator<Item = usize> + '_ {
-        let pc = self.mark_pc(m);
-        self.retired[core].iter().enumerate().filter(move |(_, r)| r.pc == pc).map(|(i, _)| i)
+        let pcs: Vec<Addr> = self.h.mark_pcs(m).collect();
+        self.retired[core].iter().enumerate().filter(move |(_, r)| pcs.contains(&r.pc)).map(|(i, _)| i)
     }
 
     fn index_of(&self, core: usize, iid: u32) -> Option<usize> {
@@ -158,8 +159,8 @@ impl Path {
 
     /// The sender's decision about CPU `cpu`: its position in the log and whether it skipped.
     fn decision(&self, cpu: usize) -> Option<(usize, bool)> {
-        let pc = self.mark_pc(Mark::Decided);
-        self.retired[0].iter().rev().find_map(|r| {
+        let pc = self.mark_pc(Mark::Decided(self.sender));
+        self.retired[self.sender].iter().rev().find_map(|r| {
             let v = self.retired_value(r);
             // X19 holds the CPU decided on, plus one; X0 = 1 for a skip.
             (r.pc == pc && v[1] as usize == cpu + 1).then_some((r.pos, v[0] != 0))
@@ -168,9 +169,11 @@ impl Path {
 
     /// The sender's last read of CPU `cpu`'s state words before log position `before`.
     fn state_read(&self, cpu: usize, before: usize) -> Option<StateRead> {
-        let words = &self.h.state_words[cpu - 1];
+        let words = &self.h.state_words[cpu - self.h.senders];
         self.trace[..before].iter().enumerate().rev().find_map(|(pos, g)| match *g {
-            Ghost::Read { core: 0, iid, addr, source, value, .. } if words.contains(&addr) => {
+            Ghost::Read { core, iid, addr, source, value, .. }
+                if core as usize == self.sender && words.contains(&addr) =>
+            {
                 Some(StateRead { pos, iid, addr, source, value })
             }
             _ => None,
@@ -225,8 +228,8 @@ impl Path {
         self.events.as_ref()?;
         let (decided, _) = self.decision(cpu)?;
         let s = self.state_read(cpu, decided)?;
-        let s_at = self.index_of(0, s.iid)?;
-        let s_node = Node::Event(self.event_of(0, s_at, false)?);
+        let s_at = self.index_of(self.sender, s.iid)?;
+        let s_node = Node::Event(self.event_of(self.sender, s_at, false)?);
         match c {
             Consequence::SafetyViolation => {
                 let svc = self.retired[cpu][self.at_mark(cpu, Mark::Svc).next_back()?];
@@ -240,7 +243,7 @@ impl Path {
                 let (v_node, loc) = self.kernel_access(cpu, stale)?;
                 // What the sender published there before its read: its last write of the location.
                 let p = (0..s_at).rev().find_map(|at| {
-                    let e = self.event_of(0, at, true)?;
+                    let e = self.event_of(self.sender, at, true)?;
                     (self.event(e).is_write() && self.event(e).addr == loc).then_some(e)
                 })?;
                 let old = match v_node {
@@ -277,10 +280,11 @@ impl Path {
     /// CPU `cpu`'s kernel access `stale` (by default the one that got the old copy: the data
     /// read if it did, else the patched instruction), and the location it reads.
     fn kernel_access(&self, cpu: usize, stale: Option<Stale>) -> Option<(Node, Addr)> {
-        let data = self.at_mark(cpu, Mark::DataRead).next_back();
+        let data = self.at_mark(cpu, Mark::DataRead(self.sender)).next_back();
         let stale = stale.unwrap_or_else(|| match data.and_then(|i| self.read_value(cpu, i)) {
-            Some(v) if v == self.h.new_value => Stale::Instruction,
-            _ => Stale::Data,
+            Some(v) if v != self.h.new_value => Stale::Data,
+            // The data was fresh, or the sender published none.
+            _ => Stale::Instruction,
         });
         match stale {
             Stale::Data => {
@@ -288,13 +292,13 @@ impl Path {
                 Some((Node::Event(v), self.event(v).addr))
             }
             Stale::Instruction => {
-                let at = self.at_mark(cpu, Mark::Site).next_back()?;
+                let at = self.at_mark(cpu, Mark::Site(self.sender)).next_back()?;
                 let pos = self.retired[cpu][at].pos;
                 let writer = self.trace[..pos].iter().rev().find_map(|g| match *g {
                     Ghost::Fetched { core, writer } if core as usize == cpu => Some(writer),
                     _ => None,
                 })?;
-                Some((Node::Fetch { core: cpu, at, writer }, self.mark_pc(Mark::Site)))
+                Some((Node::Fetch { core: cpu, at, writer }, self.mark_pc(Mark::Site(self.sender))))
             }
         }
     }
@@ -437,10 +441,11 @@ impl Path {
             ),
         };
         if c == Consequence::SafetyViolation {
-            let data = self.at_mark(cpu, Mark::DataRead).next_back().and_then(|i| self.read_value(cpu, i));
+            let data = self.at_mark(cpu, Mark::DataRead(self.sender)).next_back().and_then(|i| self.read_value(cpu, i));
+            let x = harness::suffix(self.sender);
             let what = match data {
-                Some(v) if v != self.h.new_value => format!("read CHECK_DATA = {v}"),
-                _ => "ran the old check_site, fetched before the patch".to_string(),
+                Some(v) if v != self.h.new_value => format!("read CHECK_DATA{x} = {v}"),
+                _ => format!("ran the old check_site{x}, fetched before the patch"),
             };
             let _ = write!(o, "; nothing synchronizes CPU {cpu} after that, and it {what}");
         }
@@ -472,7 +477,9 @@ impl Path {
                 }
                 // No reordering: the decision's read and the access that paid for it, in bold.
                 let read = self.decision(cpu).and_then(|(d, _)| self.state_read(cpu, d));
-                let read = read.and_then(|s| Some(Node::Event(self.event_of(0, self.index_of(0, s.iid)?, false)?)));
+                let sender = self.sender;
+                let read = read
+                    .and_then(|s| Some(Node::Event(self.event_of(sender, self.index_of(sender, s.iid)?, false)?)));
                 let access = (c == Consequence::SafetyViolation).then(|| self.kernel_access(cpu, None)).flatten();
                 let nodes: Vec<Node> = read.into_iter().chain(access.map(|a| a.0)).collect();
                 self.extra_nodes(&nodes, &[], &names, &mut extra);
@@ -572,7 +579,7 @@ impl Path {
             // A fetch reads the code the way a load reads data: `rf` from the copy it got, `fr` to
             // the later copies (the graph's writes of the site), unless the cycle draws it.
             if let Node::Fetch { writer, .. } = n {
-                let site = self.mark_pc(Mark::Site);
+                let site = self.mark_pc(Mark::Site(self.sender));
                 for (t, th) in self.graph.threads.iter().enumerate() {
                     for (i, e) in th.iter().enumerate() {
                         let w = Node::Event((t as u16, i as u32));
