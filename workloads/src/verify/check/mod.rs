@@ -451,35 +451,24 @@ impl Harness {
                 }
             };
             for m in 0..d.data.len().max(d.site.len()) {
-                if let Some(&Some((v, late))) = d.data.get(m)
-                    && v != self.new_value
-                    && let Some(point) = required(m, late)
-                {
+                let accesses = [(Stale::Data, d.data.get(m)), (Stale::Instruction, d.site.get(m))];
+                for (kind, access) in accesses {
+                    let Some(&Some((v, late))) = access else { continue };
+                    let Some(point) = required(m, late).filter(|_| v != self.new_value) else { continue };
+                    let what = match kind {
+                        Stale::Data => format!(
+                            "stale data: CPU {t} read CHECK_DATA{x} = {v} (not the published {})",
+                            self.new_value
+                        ),
+                        Stale::Instruction => {
+                            format!("stale instruction: CPU {t} ran the old check_site{x} (MOV X21, #{v})")
+                        }
+                    };
                     j.add(
                         Consequence::SafetyViolation,
                         d.sender,
                         t,
-                        format!(
-                            "stale data: CPU {t} read CHECK_DATA{x} = {v} (not the published {}){} after {point}, \
-                             and {who} skipped it",
-                            self.new_value,
-                            call(m)
-                        ),
-                    );
-                }
-                if let Some(&Some((v, late))) = d.site.get(m)
-                    && v != self.new_value
-                    && let Some(point) = required(m, late)
-                {
-                    j.add(
-                        Consequence::SafetyViolation,
-                        d.sender,
-                        t,
-                        format!(
-                            "stale instruction: CPU {t} ran the old check_site{x} (MOV X21, #{v}){} after {point}, \
-                             and {who} skipped it",
-                            call(m)
-                        ),
+                        format!("{what}{} after {point}, and {who} skipped it", call(m)),
                     );
                 }
             }
