@@ -648,6 +648,8 @@ fn operational_outcomes(p: &Program, mode: Mode) -> (BTreeSet<Outcome>, ExploreS
         record: false,
         speculation: speculation.unwrap_or(0).max(1),
         ghosts: Default::default(),
+        tlb: false,
+        tlb_prefill: &[],
     };
     let mut seen = BTreeSet::new();
     let stats = explore(&sys, sys.initial(&threads, &FlatMemory::new()), &Limits::default(), |s| {

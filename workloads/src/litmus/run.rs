@@ -237,6 +237,8 @@ fn run_exhaustive(c: &Compiled, opts: &RunOptions) -> TestRun {
         record: false,
         speculation: opts.speculation,
         ghosts: Default::default(),
+        tlb: false,
+        tlb_prefill: &[],
     };
     let mut counts: BTreeMap<Vec<u64>, u64> = BTreeMap::new();
     let mut vals = vec![];
