@@ -1489,7 +1489,8 @@ impl Exhaustive<'_> {
     /// `core`'s TLB in `s`: walks the tables its TTBR0_EL1 points at, in
     /// `s`'s storage, under its ASID, whether or not its MMU is on yet
     /// (the entry a core that touched the page earlier would hold). Fails,
-    /// filling nothing, if the walk faults; does nothing with TLBs off.
+    /// filling nothing, if the walk faults; does nothing with TLBs off or
+    /// for a core `s` does not have.
     pub fn fill_tlb(&self, s: &mut State, core: usize, va: Addr) -> Result<(), Fault> {
         let Some(tlb) = s.tlbs.get_mut(core).filter(|_| self.tlb) else { return Ok(()) };
         let ttbr0 = s.cores[core].sysreg(SysReg::Ttbr0El1);
@@ -2279,6 +2280,13 @@ mod tlb_tests {
         // READ_DMB translated the page before the TLBI: the TLBI restarts that access.
         let r = run(REMAP_TLBI_IS, READ_DMB, true, true);
         assert!(r.outcomes.contains(&(0, 1)) && r.outcomes.contains(&(0, 2)), "{:?}", r.outcomes);
+    }
+
+    #[test]
+    fn a_local_tlbi_on_the_remapping_core_leaves_other_tlbs_alone() {
+        let local = REMAP_TLBI_IS.replace("TLBI VAE1IS,X6\nDSB ISH", "TLBI VAE1,X6\nDSB NSH\nDSB ISH");
+        let r = run(&local, READ_DEP, true, true);
+        assert!(r.outcomes.contains(&(1, 1)) && r.stale.contains(&(1, 1)), "{:?} {:?}", r.outcomes, r.stale);
     }
 
     #[test]
