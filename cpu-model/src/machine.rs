@@ -44,7 +44,7 @@ pub use crate::core::{Observed, Probe, ProbeHit, ThreadInit, WatchedLoad};
 use crate::gic::{Gic, GicConfig};
 use crate::isa::SysReg;
 use crate::topology::{Topology, TopologyConfig};
-use memory_model::tlb::{Invalidation, InvalidationLog, Tlb, TlbConfig, walk};
+use memory_model::tlb::{Asid, Fault, Invalidation, InvalidationLog, PageFlags, Tlb, TlbConfig, Vpn, walk};
 use rustc_hash::FxHashMap;
 
 /// Same-time order of the machine's events: a memory access completing in a
@@ -153,7 +153,9 @@ impl MachineConfig {
 }
 
 /// The architectural and micro-architectural state: what exhaustive
-/// exploration enumerates.
+/// exploration enumerates. With [`Exhaustive::tlb`] on it includes every
+/// core's TLB ([`State::tlbs`]), so two paths that cached different
+/// translations are different states.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct State {
     /// The cores.
@@ -166,6 +168,9 @@ pub struct State {
     pub gic: Gic,
     /// A store to code that was not declared patchable (the run is invalid).
     pub code_store_fault: Option<(Addr, WriteId)>,
+    /// Exhaustive runs with [`Exhaustive::tlb`] on: each core's TLB, indexed
+    /// by core. Empty otherwise (timed runs keep theirs in [`Mmu`]).
+    pub tlbs: Vec<ExploredTlb>,
     /// What [`Exhaustive::ghosts`] asked to be logged, in the order it
     /// happened on the path to this state (or since its owner last emptied
     /// it: a checker can fold each transition's events into a monitor of
@@ -192,6 +197,7 @@ impl State {
             iside: ISide::new(code.patchable(), threads.len()),
             gic: Gic::new(gic, threads.len()),
             code_store_fault: None,
+            tlbs: vec![],
             trace: vec![],
             closed: false,
             contradicted: false,
@@ -237,8 +243,95 @@ impl State {
             MaintOp::DcCvau => self.iside.clean(addr, line_bytes),
             MaintOp::IcIvau => self.iside.invalidate(addr, line_bytes),
             MaintOp::IcIallu => self.iside.invalidate_all(),
+            // TLBs are the timed Mmu's or, exploring, `Exhaustive::invalidate_tlbs`'s.
             MaintOp::Tlbi { .. } => {}
         }
+    }
+}
+
+/// One translation in a core's TLB during an exhaustive run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TlbLine {
+    /// Virtual page number.
+    pub vpn: Vpn,
+    /// The ASID it was filled under; 0 for a global entry, which matches
+    /// every ASID (so that the same global translation filled under two
+    /// ASIDs is one state, not two).
+    pub asid: Asid,
+    /// Physical page number.
+    pub ppn: u64,
+    /// Permissions and the global flag, as the leaf descriptor held them.
+    pub flags: PageFlags,
+    /// Address of the leaf descriptor the walk read.
+    pub pte: Addr,
+    /// The write of that descriptor the walk read: the entry is stale once
+    /// storage holds a newer one.
+    pub source: WriteId,
+}
+
+impl TlbLine {
+    /// What a lookup and a fill match on: no two lines share it.
+    fn key(&self) -> (Vpn, bool, Asid) {
+        (self.vpn, self.flags.global, self.asid)
+    }
+
+    /// Does a lookup of (`vpn`, `asid`) hit this line?
+    pub fn matches(&self, vpn: Vpn, asid: Asid) -> bool {
+        self.vpn == vpn && (self.flags.global || self.asid == asid)
+    }
+
+    /// Does `inv` remove this line?
+    pub fn covered_by(&self, inv: Invalidation) -> bool {
+        inv.covers(self.vpn, self.asid, self.flags.global)
+    }
+}
+
+/// One core's TLB in an exhaustive run: the translations it holds, sorted
+/// by page, with no capacity limit and no replacement.
+///
+/// Not the timed machine's set-associative [`Tlb`]: explored states are
+/// hashed and stored by the million, and a run touches a handful of pages,
+/// so a short sorted vector is both smaller and canonical (two paths that
+/// cached the same translations are the same state whatever the fill
+/// order). Entries are never evicted: keeping a translation is always a
+/// behaviour the hardware may show (a TLB may hold an entry indefinitely
+/// until an invalidation removes it), and the one that exposes a missing
+/// invalidation; evicting could only add paths on which a stale entry
+/// happens to be refetched, which hides nothing and multiplies states.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ExploredTlb {
+    lines: Vec<TlbLine>,
+}
+
+impl ExploredTlb {
+    /// The translations held, sorted by page.
+    pub fn lines(&self) -> &[TlbLine] {
+        &self.lines
+    }
+
+    /// The translation a lookup of (`vpn`, `asid`) hits, if any.
+    pub fn lookup(&self, vpn: Vpn, asid: Asid) -> Option<&TlbLine> {
+        let from = self.lines.partition_point(|l| l.vpn < vpn);
+        self.lines[from..].iter().take_while(|l| l.vpn == vpn).find(|l| l.matches(vpn, asid))
+    }
+
+    /// Adds `line` (after a lookup missed, so no line has its key).
+    fn fill(&mut self, line: TlbLine) {
+        match self.lines.binary_search_by_key(&line.key(), TlbLine::key) {
+            Ok(i) => self.lines[i] = line,
+            Err(i) => self.lines.insert(i, line),
+        }
+    }
+
+    /// Removes what `inv` covers, appending the removed lines to `removed`.
+    fn invalidate(&mut self, inv: Invalidation, removed: &mut Vec<TlbLine>) {
+        self.lines.retain(|l| {
+            let gone = l.covered_by(inv);
+            if gone {
+                removed.push(*l);
+            }
+            !gone
+        });
     }
 }
 
@@ -249,6 +342,11 @@ struct StatePlatform<'a> {
     gic: &'a mut Gic,
     mem: &'a FlatMemory,
     cfg: &'a MachineConfig,
+    /// The core's TLB, when the explorer models TLBs.
+    tlb: Option<&'a mut ExploredTlb>,
+    /// Where [`Ghost::Translated`] events go.
+    trace: &'a mut Vec<Ghost>,
+    ghosts: &'a Ghosts<'a>,
 }
 
 impl Platform for StatePlatform<'_> {
@@ -279,15 +377,68 @@ impl Platform for StatePlatform<'_> {
     }
     fn translate(
         &mut self,
-        _: ThreadId,
+        core: ThreadId,
         va: Addr,
         kind: AccessKind,
         ctx: Translating,
         _: Cycle,
     ) -> Result<(Addr, Cycle), TranslationFault> {
-        // Untimed: no TLB, every access walks the tables as they are now.
-        let w = walk(&self.cfg.tlb, ctx.root, va, |a| self.mem.read(a).value).map_err(|_| TranslationFault)?;
-        if w.flags.allows(ctx.user, kind == AccessKind::Write) { Ok((w.pa, 0)) } else { Err(TranslationFault) }
+        let write = kind == AccessKind::Write;
+        let Some(tlb) = self.tlb.as_deref_mut() else {
+            // Untimed, TLBs not modelled: every access walks the tables as they are now.
+            let w = walk(&self.cfg.tlb, ctx.root, va, |a| self.mem.read(a).value).map_err(|_| TranslationFault)?;
+            return if w.flags.allows(ctx.user, write) { Ok((w.pa, 0)) } else { Err(TranslationFault) };
+        };
+        // Untimed, with a TLB: a hit is used whatever storage holds now (the TLB is not
+        // coherent with page-table stores); a miss walks storage and fills, as the timed Mmu.
+        let cfg = &self.cfg.tlb;
+        let vpn = cfg.vpn(va);
+        let (line, hit) = match tlb.lookup(vpn, ctx.asid) {
+            Some(l) => (*l, true),
+            None => {
+                let w = walk(cfg, ctx.root, va, |a| self.mem.read(a).value).map_err(|_| TranslationFault)?;
+                if !w.flags.allows(ctx.user, write) {
+                    return Err(TranslationFault);
+                }
+                let line = fill_line(cfg, vpn, ctx.asid, &w, self.mem);
+                tlb.fill(line);
+                (line, false)
+            }
+        };
+        let page_mask = cfg.page_bytes - 1;
+        let pa = line.ppn << cfg.page_shift() | (va & page_mask);
+        if self.ghosts.watches_translation(va & !page_mask, line.pte) {
+            // A fresh walk read the newest descriptor; a hit is stale once storage holds a later one.
+            let stale = hit && self.mem.read(line.pte).writer != line.source;
+            self.trace.push(Ghost::Translated { core, va, pa, pte: line.pte, source: line.source, stale });
+        }
+        if line.flags.allows(ctx.user, write) { Ok((pa, 0)) } else { Err(TranslationFault) }
+    }
+}
+
+/// Can queue entry `q` still be restarted to translate again? A load that
+/// has not read, a store or atomic not retired that has not read or
+/// written, and cache maintenance by address not yet performed (a TLBI's
+/// operand is not translated).
+fn restartable(q: &memory_model::lsq::Slot) -> bool {
+    let kind = match q.kind {
+        SlotKind::Load { .. } | SlotKind::Store { .. } | SlotKind::Rmw(_) => true,
+        SlotKind::Maint(op) => !matches!(op, MaintOp::Tlbi { .. }),
+        _ => false,
+    };
+    kind && !q.done && !q.retired && q.read.is_none()
+}
+
+/// The TLB line a successful walk of page `vpn` under `asid` fills.
+fn fill_line(cfg: &TlbConfig, vpn: Vpn, asid: Asid, w: &memory_model::tlb::Walk, mem: &FlatMemory) -> TlbLine {
+    let pte = *w.reads.last().expect("a successful walk read a leaf descriptor");
+    TlbLine {
+        vpn,
+        asid: if w.flags.global { 0 } else { asid },
+        ppn: w.ppn(cfg),
+        flags: w.flags,
+        pte,
+        source: mem.read(pte).writer,
     }
 }
 
@@ -1129,6 +1280,35 @@ pub fn run(engine: &mut Engine<Machine>, start_at: &[Cycle], max_cycles: Cycle) 
 /// which load to satisfy, store to propagate, maintenance operation to
 /// perform or copy of patched code to fetch next, and every branch
 /// direction a core may speculate down.
+///
+/// ## Translation
+/// With the MMU on, a core translates an access when it generates its
+/// address (possibly speculatively, long before the access is performed).
+/// With [`Exhaustive::tlb`] off, the translation walks the page tables as
+/// storage holds them at that moment: there is no TLB, so a remapped page is
+/// seen at once and a forgotten TLB invalidation cannot be noticed.
+///
+/// With it on, every core has a TLB in the state ([`ExploredTlb`]): a
+/// translation uses the core's entry for the page if it holds one, even if
+/// storage has changed the descriptor since (reported as a stale
+/// [`Ghost::Translated`]), and otherwise walks storage and fills an entry.
+/// Entries are never evicted (see [`ExploredTlb`] for why). TLBs start empty
+/// but for [`Exhaustive::tlb_prefill`] ([`Exhaustive::fill_tlb`]).
+///
+/// A TLBI is *complete* in the step that performs it (its
+/// [`Visible::Maint`]): it then removes what it covers from the issuing
+/// core's TLB (the local forms) or from every core's (the IS forms) at once,
+/// and the load/store queue keeps a later DSB from finishing before that
+/// step (a DSB ISH/SY waits for every earlier maintenance operation, a DSB
+/// NSH for the core's own TLBIs), so after TLBI; DSB no TLB holds the
+/// entry. Completion also covers accesses in flight, as Arm's does (a
+/// completed TLBI leaves no access using the old translation to be
+/// performed): an access a removed entry translated that has not been
+/// performed yet (on the issuing core: only one after the TLBI in program
+/// order) is restarted, so it translates again; and a broadcast TLBI is
+/// not performed while another core holds, through an entry it would
+/// remove, a retired store not yet propagated or an atomic that has read
+/// and not written (those cannot be restarted: they go first).
 pub struct Exhaustive<'a> {
     /// The code.
     pub code: &'a CodeSpace,
@@ -1151,6 +1331,14 @@ pub struct Exhaustive<'a> {
     /// that every such order is explored, as stalls of any length would allow (empty: every
     /// instruction retires as soon as it can, which no memory-model outcome can tell apart).
     pub holds: &'a [Addr],
+    /// Model per-core TLBs (see the type's docs). Off, translation walks
+    /// storage at every access and the exploration is what it was before
+    /// TLBs were modelled, state for state.
+    pub tlb: bool,
+    /// With `tlb` on: (core, virtual address) pairs whose translations
+    /// [`Exhaustive::initial`] puts in the core's TLB, as if it had touched
+    /// them before the run (see [`Exhaustive::fill_tlb`]). Ignored when off.
+    pub tlb_prefill: &'a [(ThreadId, Addr)],
 }
 
 /// Ghost instrumentation of an exhaustive run: events logged in the state,
@@ -1166,13 +1354,24 @@ pub struct Ghosts<'a> {
     /// storage) are logged, sorted.
     pub watch: &'a [Addr],
     /// Log every read and write, not only the watched ones (for replaying
-    /// one path as a timeline).
+    /// one path as a timeline); with TLBs modelled, every translation too.
     pub all_accesses: bool,
+    /// With [`Exhaustive::tlb`] on: page-aligned virtual addresses and leaf
+    /// descriptor addresses whose translations are logged
+    /// ([`Ghost::Translated`]), sorted.
+    pub watch_translations: &'a [Addr],
 }
 
 impl Ghosts<'_> {
     fn watches(&self, addr: Addr) -> bool {
         self.all_accesses || self.watch.binary_search(&addr).is_ok()
+    }
+
+    /// Is a translation of the page at `page` through leaf descriptor `pte` logged?
+    fn watches_translation(&self, page: Addr, pte: Addr) -> bool {
+        self.all_accesses
+            || self.watch_translations.binary_search(&page).is_ok()
+            || self.watch_translations.binary_search(&pte).is_ok()
     }
 }
 
@@ -1234,6 +1433,27 @@ pub enum Ghost {
         /// The write whose encoding it fetched.
         writer: WriteId,
     },
+    /// A core translated a virtual address through its TLB (TLBs modelled):
+    /// a hit, or a walk that filled an entry. Logged when the address is
+    /// generated, which may be before the access is performed; faulting
+    /// translations are not logged.
+    Translated {
+        /// The core.
+        core: ThreadId,
+        /// The virtual address.
+        va: Addr,
+        /// The physical address it translated to.
+        pa: Addr,
+        /// The leaf descriptor's address.
+        pte: Addr,
+        /// The write of the leaf descriptor the entry was filled from.
+        source: WriteId,
+        /// Storage holds a newer write of the leaf descriptor than `source`:
+        /// the TLB used a translation memory no longer holds (the timed
+        /// machine's [`StaleTranslation`] with `pte_changed_at` set). A
+        /// walk is never stale.
+        stale: bool,
+    },
 }
 
 impl Ghost {
@@ -1244,7 +1464,8 @@ impl Ghost {
             | Ghost::Read { core, .. }
             | Ghost::Stored { core, .. }
             | Ghost::Maintained { core, .. }
-            | Ghost::Fetched { core, .. } => core,
+            | Ghost::Fetched { core, .. }
+            | Ghost::Translated { core, .. } => core,
         }
     }
 }
@@ -1261,7 +1482,32 @@ impl Exhaustive<'_> {
             c.lsq_mut().set_split_rmw(self.cfg.mode == Mode::Arm);
         }
         s.mem.set_record_coherence(self.record);
+        if self.tlb {
+            s.tlbs = vec![ExploredTlb::default(); threads.len()];
+            for &(core, va) in self.tlb_prefill {
+                // A page that does not translate leaves nothing, as a faulting walk would.
+                let _ = self.fill_tlb(&mut s, core as usize, va);
+            }
+        }
         s
+    }
+
+    /// With [`Exhaustive::tlb`] on, puts the translation of `va` in core
+    /// `core`'s TLB in `s`: walks the tables its TTBR0_EL1 points at, in
+    /// `s`'s storage, under its ASID, whether or not its MMU is on yet
+    /// (the entry a core that touched the page earlier would hold). Fails,
+    /// filling nothing, if the walk faults; does nothing with TLBs off or
+    /// for a core `s` does not have.
+    pub fn fill_tlb(&self, s: &mut State, core: usize, va: Addr) -> Result<(), Fault> {
+        let Some(tlb) = s.tlbs.get_mut(core).filter(|_| self.tlb) else { return Ok(()) };
+        let ttbr0 = s.cores[core].sysreg(SysReg::Ttbr0El1);
+        let (root, asid) = (ttbr0 & 0xffff_ffff_ffff, (ttbr0 >> 48) as Asid);
+        let w = walk(&self.cfg.tlb, root, va, |a| s.mem.read(a).value)?;
+        let vpn = self.cfg.tlb.vpn(va);
+        if tlb.lookup(vpn, asid).is_none() {
+            tlb.fill(fill_line(&self.cfg.tlb, vpn, asid, &w, &s.mem));
+        }
+        Ok(())
     }
 
     fn env(&self) -> Env<'_> {
@@ -1282,8 +1528,10 @@ impl Exhaustive<'_> {
 
     fn advance(&self, s: &mut State, c: usize) -> bool {
         let env = self.env();
-        let State { cores, iside, gic, mem, trace, .. } = s;
-        let ok = !cores[c].advance(&env, 0, &mut StatePlatform { iside, gic, mem, cfg: self.cfg }).mispredicted;
+        let State { cores, iside, gic, mem, trace, tlbs, .. } = s;
+        let tlb = if self.tlb { tlbs.get_mut(c) } else { None };
+        let mut platform = StatePlatform { iside, gic, mem, cfg: self.cfg, tlb, trace, ghosts: &self.ghosts };
+        let ok = !cores[c].advance(&env, 0, &mut platform).mispredicted;
         if !self.ghosts.probes.is_empty() {
             let core = c as ThreadId;
             for h in cores[c].drain_probe_hits() {
@@ -1331,8 +1579,11 @@ impl Exhaustive<'_> {
         }
     }
 
-    fn access(&self, s: &mut State, c: usize, action: Visible) {
+    /// Performs `action` of core `c`; returns the other cores whose accesses
+    /// it restarted (a TLBI, TLBs modelled), in order, to be closed too.
+    fn access(&self, s: &mut State, c: usize, action: Visible) -> Vec<usize> {
         let mut restarts = vec![];
+        let mut others = vec![];
         let tid = c as ThreadId;
         // Whole-cache and whole-TLB maintenance has no address operand.
         let slot = s.cores[c].lsq().get(action.seq()).expect("an enabled access is in the queue");
@@ -1370,6 +1621,10 @@ impl Exhaustive<'_> {
                 if self.ghosts.all_accesses {
                     s.trace.push(Ghost::Maintained { core: tid, iid, op, addr });
                 }
+                if let (true, MaintOp::Tlbi { scope, broadcast }) = (self.tlb, op) {
+                    let inv = Invalidation::from_tlbi(&self.cfg.tlb, scope, addr);
+                    others = self.invalidate_tlbs(s, c, seq, inv, broadcast, &mut restarts);
+                }
                 None
             }
         };
@@ -1381,6 +1636,102 @@ impl Exhaustive<'_> {
             }
         }
         s.cores[c].restart(&restarts);
+        others
+    }
+
+    /// TLBI `tlbi` of core `c` completes: removes what `inv` covers from
+    /// core `c`'s TLB, or every core's if `broadcast`, and restarts the
+    /// accesses a removed entry translated that are not performed yet (on
+    /// core `c` only those after the TLBI, pushed on `own`), so that they
+    /// translate again. Returns the other cores it restarted accesses of.
+    fn invalidate_tlbs(
+        &self,
+        s: &mut State,
+        c: usize,
+        tlbi: Seq,
+        inv: Invalidation,
+        broadcast: bool,
+        own: &mut Vec<Seq>,
+    ) -> Vec<usize> {
+        let shift = self.cfg.tlb.page_shift();
+        let mut others = vec![];
+        let mut removed = vec![];
+        for t in 0..s.tlbs.len() {
+            if !broadcast && t != c {
+                continue;
+            }
+            removed.clear();
+            s.tlbs[t].invalidate(inv, &mut removed);
+            // Matched by physical page: the queue holds physical addresses (another
+            // page mapped to the same frame restarts too, harmlessly).
+            let translated_by_removed = |a: Addr| removed.iter().any(|l| l.ppn == a >> shift);
+            let roots: Vec<Seq> = s.cores[t]
+                .lsq()
+                .iter()
+                .filter(|&(seq, q)| {
+                    (t != c || seq > tlbi) && restartable(q) && q.addr.is_some_and(translated_by_removed)
+                })
+                .map(|(seq, _)| seq)
+                .collect();
+            if t == c {
+                own.extend(roots);
+            } else if !roots.is_empty() {
+                s.cores[t].restart(&roots);
+                others.push(t);
+            }
+        }
+        others
+    }
+
+    /// True if `action` of core `c` is a broadcast TLBI (TLBs modelled) that
+    /// would remove an entry through which another core holds an access it
+    /// can no longer restart: a retired store not yet propagated, or an
+    /// atomic that has read and not written. The TLBI waits for them, as a
+    /// TLBI's completion waits for the accesses using the old translation.
+    fn tlbi_waits(&self, s: &State, c: usize, action: Visible) -> bool {
+        if !self.tlb {
+            return false;
+        }
+        let Visible::Maint(seq) = action else { return false };
+        let Some(slot) = s.cores[c].lsq().get(seq) else { return false };
+        let (SlotKind::Maint(MaintOp::Tlbi { scope, broadcast: true }), Some(operand)) = (slot.kind, slot.addr) else {
+            return false;
+        };
+        let inv = Invalidation::from_tlbi(&self.cfg.tlb, scope, operand);
+        let shift = self.cfg.tlb.page_shift();
+        s.tlbs.iter().enumerate().filter(|&(t, _)| t != c).any(|(t, tlb)| {
+            let pages: Vec<u64> = tlb.lines().iter().filter(|l| l.covered_by(inv)).map(|l| l.ppn).collect();
+            !pages.is_empty()
+                && s.cores[t].lsq().iter().any(|(_, q)| {
+                    let committed = match q.kind {
+                        SlotKind::Store { .. } => q.retired,
+                        SlotKind::Rmw(_) => q.retired || q.read.is_some(),
+                        _ => false,
+                    };
+                    committed && !q.done && q.addr.is_some_and(|a| pages.contains(&(a >> shift)))
+                })
+        })
+    }
+
+    /// Closes each of `cores` in turn (after a TLBI restarted their
+    /// accesses), forking on speculated branches: every resulting state with
+    /// the directions each core took.
+    fn close_restarted(&self, s: State, cores: &[usize]) -> Vec<(Restarted, State)> {
+        let mut todo = vec![(vec![], s)];
+        for &t in cores {
+            let mut next = vec![];
+            for (done, n) in todo {
+                let mut forks = vec![];
+                self.close(n, t, vec![], &mut forks);
+                for (p, n) in forks {
+                    let mut d: Restarted = done.clone();
+                    d.push((t as ThreadId, p));
+                    next.push((d, n));
+                }
+            }
+            todo = next;
+        }
+        todo
     }
 
     /// True if `action` of core `c` would write a location (or start an RMW on it) while
@@ -1398,6 +1749,10 @@ impl Exhaustive<'_> {
         s.iside.candidates(c as ThreadId, slot).map(|k| s.iside.write(slot, k)).collect()
     }
 }
+
+/// Cores a TLBI restarted accesses of, each with the branch directions its
+/// local steps then speculated down (see [`Step::Access`]).
+pub type Restarted = Vec<(ThreadId, Vec<Addr>)>;
 
 /// One transition of [`Exhaustive`], enough to replay it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -1417,6 +1772,11 @@ pub enum Step {
         action: Visible,
         /// Branch directions speculated during the local steps.
         predictions: Vec<Addr>,
+        /// TLBs modelled: the other cores whose accesses a TLBI restarted,
+        /// in order, each with the branch directions speculated during the
+        /// local steps it then took (empty otherwise, and not serialized).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        restarted: Restarted,
     },
     /// A core takes a CAS that has not read yet to fail (see `Lsq::cas_fail_candidates`),
     /// then takes its local steps.
@@ -1488,15 +1848,23 @@ impl TransitionSystem for Exhaustive<'_> {
             vis.clear();
             s.cores[c].lsq().visible(self.cfg.mode, &mut vis);
             for &action in &vis {
-                if self.held_by_another(s, c, action) {
+                if self.held_by_another(s, c, action) || self.tlbi_waits(s, c, action) {
                     continue;
                 }
                 let mut n = s.clone();
-                self.access(&mut n, c, action);
+                let others = self.access(&mut n, c, action);
                 let mut forks = vec![];
                 self.close(n, c, vec![], &mut forks);
+                let core = c as ThreadId;
                 for (predictions, t) in forks {
-                    out.push((Step::Access { core: c as ThreadId, action, predictions }, t));
+                    if others.is_empty() {
+                        out.push((Step::Access { core, action, predictions, restarted: vec![] }, t));
+                        continue;
+                    }
+                    for (restarted, t) in self.close_restarted(t, &others) {
+                        let predictions = predictions.clone();
+                        out.push((Step::Access { core, action, predictions, restarted }, t));
+                    }
                 }
             }
             let mut cas = vec![];
@@ -1555,17 +1923,24 @@ impl TransitionSystem for Exhaustive<'_> {
                 s.closed = true;
                 true
             }
-            Step::Access { core, action, predictions } => {
+            Step::Access { core, action, predictions, restarted } => {
                 let c = *core as usize;
                 if !s.closed
                     || c >= s.cores.len()
                     || !s.cores[c].lsq().is_enabled(self.cfg.mode, *action)
                     || self.held_by_another(s, c, *action)
+                    || self.tlbi_waits(s, c, *action)
                 {
                     return false;
                 }
-                self.access(s, c, *action);
-                self.close_with(s, c, predictions)
+                let others = self.access(s, c, *action);
+                if !self.close_with(s, c, predictions)
+                    || others.len() != restarted.len()
+                    || others.iter().zip(restarted).any(|(&t, (r, _))| t != *r as usize)
+                {
+                    return false;
+                }
+                restarted.iter().all(|(t, p)| self.close_with(s, *t as usize, p))
             }
             Step::CasFails { core, seq, predictions } => {
                 let c = *core as usize;
@@ -1639,6 +2014,8 @@ mod tests {
             speculation: 2,
             ghosts: Default::default(),
             holds: &[],
+            tlb: false,
+            tlb_prefill: &[],
         };
         let init = FlatMemory::new();
         let mut seen = BTreeSet::new();
@@ -1708,6 +2085,8 @@ mod tests {
             speculation: 2,
             ghosts: Default::default(),
             holds: &[],
+            tlb: false,
+            tlb_prefill: &[],
         };
         let mut seen = BTreeSet::new();
         let stats = explore(&sys, sys.initial(&threads, &FlatMemory::new()), &Limits::default(), |s| {
@@ -1796,6 +2175,258 @@ mod tests {
         assert_eq!(outcomes(Mode::Tso, &p0, &p1), sc, "a LOCKed XCHG");
     }
 }
+/// The explorer's TLBs: thread 0 remaps page `PAGE` from frame `OLD` (holding 1) to `NEW`
+/// (holding 2) and then sets `FLAG`; thread 1 reads the flag and then the page.
+#[cfg(test)]
+mod tlb_tests {
+    use super::*;
+    use crate::asm::assemble;
+    use crate::isa::Reg;
+    use memory_model::tlb::{Descriptor, PageTableBuilder, tlbi_operand};
+    use sim::explore::{ExploreStats, Limits, explore, explore_unordered, explore_with_paths};
+    use std::collections::BTreeSet;
+
+    const PAGE: u64 = 0x40_0000;
+    const OLD: u64 = 0x50_0000;
+    const NEW: u64 = 0x60_0000;
+    const FLAG: u64 = 0x3000;
+    const TABLES: u64 = 0x10_0000;
+
+    /// Thread 0: the new leaf descriptor, DSB ISH, the flag (X0: the descriptor's address,
+    /// X2: the new descriptor, X6: the TLBI operand for `PAGE`).
+    const REMAP: &str = "STR X2,[X0]\nDSB ISH\nMOV X3,#1\nSTR X3,[X1]";
+    /// The same with a broadcast invalidation of the page completed before the flag.
+    const REMAP_TLBI_IS: &str = "STR X2,[X0]\nDSB ISH\nTLBI VAE1IS,X6\nDSB ISH\nMOV X3,#1\nSTR X3,[X1]";
+    const REMAP_VMALL_IS: &str = "STR X2,[X0]\nDSB ISH\nTLBI VMALLE1IS\nDSB ISH\nMOV X3,#1\nSTR X3,[X1]";
+    /// Thread 1: the page's address depends on the flag read, so it is translated after it.
+    const READ_DEP: &str = "LDR X4,[X1]\nEOR X5,X4,X4\nLDR X3,[X0,X5]";
+    /// Thread 1: the page's address is known at once (translated before the flag is read),
+    /// the access performed after it.
+    const READ_DMB: &str = "LDR X4,[X1]\nDMB ISH\nLDR X3,[X0]";
+
+    struct Run {
+        /// (thread 1's X4: the flag it read, X3: what it read of the page) per final state.
+        outcomes: BTreeSet<(u64, u64)>,
+        /// The same, for final states where thread 1 translated `PAGE` through a stale entry.
+        stale: BTreeSet<(u64, u64)>,
+        stats: ExploreStats,
+    }
+
+    /// Page tables mapping code, flag and tables one to one and `PAGE` to `OLD`; both threads
+    /// at EL1 with the MMU on.
+    fn setup(p0: &str, p1: &str) -> (CodeSpace, Vec<ThreadInit>, FlatMemory) {
+        let cfg = TlbConfig::default();
+        let mut mem = FlatMemory::new();
+        let mut b = PageTableBuilder::new(&cfg, TABLES..TABLES + 0x1_0000, &mut mem).unwrap();
+        for p in [0x1000, 0x2000, FLAG] {
+            b.map(&mut mem, p, p, PageFlags::KERNEL).unwrap();
+        }
+        let pte = b.map(&mut mem, PAGE, OLD, PageFlags::KERNEL).unwrap();
+        // Thread 0 stores to the tables through their identity mapping.
+        b.map_range(&mut mem, TABLES, TABLES, 16, PageFlags::KERNEL).unwrap();
+        mem.init(OLD, 1);
+        mem.init(NEW, 2);
+        let mut code = CodeSpace::new();
+        code.add(assemble(p0, 0x1000).unwrap());
+        code.add(assemble(p1, 0x2000).unwrap());
+        let mmu = vec![(SysReg::Ttbr0El1, b.root()), (SysReg::SctlrEl1, 1)];
+        let regs0 = vec![
+            (Reg::x(0), pte),
+            (Reg::x(1), FLAG),
+            (Reg::x(2), Descriptor::page(NEW, PageFlags::KERNEL).0),
+            (Reg::x(6), tlbi_operand(PAGE, 0)),
+        ];
+        let regs1 = vec![(Reg::x(0), PAGE), (Reg::x(1), FLAG)];
+        let threads = vec![
+            ThreadInit { pc: 0x1000, regs: regs0, sysregs: mmu.clone(), ..ThreadInit::default() },
+            ThreadInit { pc: 0x2000, regs: regs1, sysregs: mmu, ..ThreadInit::default() },
+        ];
+        (code, threads, mem)
+    }
+
+    /// Explores thread 0 running `p0` against thread 1 running `p1`, with TLBs on or off;
+    /// thread 1's TLB holds `PAGE`'s translation at the start if `prefill`.
+    fn run(p0: &str, p1: &str, tlb: bool, prefill: bool) -> Run {
+        let (code, threads, mem) = setup(p0, p1);
+        let cfg = MachineConfig::default();
+        let fills: &[(ThreadId, Addr)] = if prefill { &[(1, PAGE)] } else { &[] };
+        let sys = Exhaustive {
+            code: &code,
+            cfg: &cfg,
+            max_fetch: 100,
+            record: false,
+            speculation: 2,
+            ghosts: Ghosts { watch_translations: &[PAGE], ..Ghosts::default() },
+            tlb,
+            tlb_prefill: fills,
+            holds: &[],
+        };
+        let mut r = Run { outcomes: BTreeSet::new(), stale: BTreeSet::new(), stats: ExploreStats::default() };
+        r.stats = explore(&sys, sys.initial(&threads, &mem), &Limits::default(), |s| {
+            let seen = (s.cores[1].reg(Reg::x(4)), s.cores[1].reg(Reg::x(3)));
+            r.outcomes.insert(seen);
+            if s.trace.iter().any(|g| matches!(g, Ghost::Translated { core: 1, va: PAGE, stale: true, .. })) {
+                r.stale.insert(seen);
+            }
+        });
+        assert!(!r.stats.bound_hit() && r.stats.deadlocks == 0, "{:?}", r.stats);
+        r
+    }
+
+    #[test]
+    fn with_tlbs_off_remapping_explores_as_before() {
+        // Outcomes and counts of the explorer before it modelled TLBs; a prefill is ignored.
+        let all: BTreeSet<_> = [(0, 1), (0, 2), (1, 2)].into();
+        for prefill in [false, true] {
+            let r = run(REMAP, READ_DEP, false, prefill);
+            assert_eq!(r.outcomes, all);
+            assert_eq!((r.stats.states, r.stats.transitions, r.stats.finals), (16, 18, 3));
+            assert!(r.stale.is_empty(), "no TLB, no translation logged");
+            let r = run(REMAP_TLBI_IS, READ_DEP, false, prefill);
+            assert_eq!(r.outcomes, all);
+            assert_eq!((r.stats.states, r.stats.transitions, r.stats.finals), (21, 26, 3));
+        }
+        // Without TLBs a walk at address generation already reads the old descriptor.
+        let r = run(REMAP, READ_DMB, false, false);
+        assert_eq!(r.outcomes, [(0, 1), (1, 1)].into());
+        assert_eq!((r.stats.states, r.stats.transitions, r.stats.finals), (12, 14, 2));
+    }
+
+    #[test]
+    fn stale_translation_without_tlbi() {
+        let r = run(REMAP, READ_DEP, true, true);
+        assert!(r.outcomes.contains(&(1, 1)), "thread 1 saw the flag and read the old frame: {:?}", r.outcomes);
+        assert!(r.stale.contains(&(1, 1)), "and the translation it used is reported stale: {:?}", r.stale);
+        // Its TLB did not hold the page: the walk after the flag finds the new descriptor.
+        let r = run(REMAP, READ_DEP, true, false);
+        assert_eq!(r.outcomes, [(0, 1), (0, 2), (1, 2)].into());
+        assert!(r.stale.is_empty());
+    }
+
+    #[test]
+    fn tlbi_is_then_dsb_removes_stale_translations() {
+        for p0 in [REMAP_TLBI_IS, REMAP_VMALL_IS] {
+            for p1 in [READ_DEP, READ_DMB] {
+                let r = run(p0, p1, true, true);
+                let saw_flag: Vec<_> = r.outcomes.iter().filter(|o| o.0 == 1).collect();
+                assert_eq!(saw_flag, [&(1, 2)], "{p0} / {p1}: {:?}", r.outcomes);
+                assert!(r.stale.iter().all(|o| o.0 == 0), "{p0} / {p1}: stale after the flag: {:?}", r.stale);
+            }
+        }
+        // READ_DMB translated the page before the TLBI: the TLBI restarts that access.
+        let r = run(REMAP_TLBI_IS, READ_DMB, true, true);
+        assert!(r.outcomes.contains(&(0, 1)) && r.outcomes.contains(&(0, 2)), "{:?}", r.outcomes);
+    }
+
+    #[test]
+    fn a_local_tlbi_on_the_remapping_core_leaves_other_tlbs_alone() {
+        let local = REMAP_TLBI_IS.replace("TLBI VAE1IS,X6\nDSB ISH", "TLBI VAE1,X6\nDSB NSH\nDSB ISH");
+        let r = run(&local, READ_DEP, true, true);
+        assert!(r.outcomes.contains(&(1, 1)) && r.stale.contains(&(1, 1)), "{:?} {:?}", r.outcomes, r.stale);
+    }
+
+    #[test]
+    fn local_tlbi_after_the_flag_removes_the_stale_translation() {
+        // DSB ISH orders the TLBI after the flag read (a DMB would not: Arm orders a TLBI after
+        // an earlier load only by a DSB or a context synchronization).
+        let flush = "LDR X4,[X1]\nDSB ISH\nTLBI VMALLE1\nDSB NSH\nISB\nLDR X3,[X0]";
+        let r = run(REMAP, flush, true, true);
+        assert_eq!(r.outcomes.iter().filter(|o| o.0 == 1).collect::<Vec<_>>(), [&(1, 2)], "{:?}", r.outcomes);
+        assert!(r.stale.is_empty(), "{:?}", r.stale);
+        // The same without the TLBI keeps using the old frame.
+        let r = run(REMAP, &flush.replace("TLBI VMALLE1\n", ""), true, true);
+        assert!(r.outcomes.contains(&(1, 1)) && r.stale.contains(&(1, 1)), "{:?} {:?}", r.outcomes, r.stale);
+    }
+
+    #[test]
+    fn a_broadcast_tlbi_waits_for_buffered_stores_through_the_old_translation() {
+        // Thread 1's store is translated through its entry for the page at once and retires
+        // once the flag is read. It may reach the old frame only before the TLBI removing that
+        // entry completes: retired, the TLBI waits for it; not yet, the TLBI restarts it.
+        let (code, threads, mem) = setup(REMAP_TLBI_IS, "LDR X4,[X1]\nMOV X2,#7\nSTR X2,[X0]");
+        let cfg = MachineConfig::default();
+        let sys = Exhaustive {
+            code: &code,
+            cfg: &cfg,
+            max_fetch: 100,
+            record: false,
+            speculation: 2,
+            ghosts: Ghosts { all_accesses: true, ..Ghosts::default() },
+            tlb: true,
+            tlb_prefill: &[(1, PAGE)],
+            holds: &[],
+        };
+        let mut frames = BTreeSet::new();
+        let stats = explore(&sys, sys.initial(&threads, &mem), &Limits::default(), |s| {
+            let tlbi = s.trace.iter().position(|g| matches!(g, Ghost::Maintained { core: 0, .. })).unwrap();
+            let store = s.trace.iter().position(|g| matches!(g, Ghost::Stored { core: 1, .. })).unwrap();
+            let Ghost::Stored { addr, .. } = s.trace[store] else { unreachable!() };
+            assert!(addr == NEW || store < tlbi, "stored to {addr:#x} after the TLBI: {:?}", s.trace);
+            frames.insert(addr);
+        });
+        assert!(!stats.bound_hit() && stats.deadlocks == 0, "{stats:?}");
+        assert_eq!(frames, [OLD, NEW].into());
+    }
+
+    #[test]
+    fn tlb_exploration_is_deterministic_and_parallel_agrees() {
+        let (code, threads, mem) = setup(REMAP_TLBI_IS, READ_DMB);
+        let cfg = MachineConfig::default();
+        let sys = Exhaustive {
+            code: &code,
+            cfg: &cfg,
+            max_fetch: 100,
+            record: false,
+            speculation: 2,
+            ghosts: Ghosts::default(),
+            tlb: true,
+            tlb_prefill: &[(1, PAGE)],
+            holds: &[],
+        };
+        let init = sys.initial(&threads, &mem);
+        let first = explore(&sys, init.clone(), &Limits::default(), |_| {});
+        assert_eq!(first, explore(&sys, init.clone(), &Limits::default(), |_| {}));
+        assert_eq!(first, explore_unordered(&sys, init.clone(), &Limits::default(), 2, |_| true));
+        assert!(first.states > 0 && first.finals > 0);
+        // Every final state replays from its path, restarts by a TLBI included.
+        let mut restarting_paths = 0;
+        explore_with_paths(&sys, init.clone(), &Limits::default(), |s, path| {
+            let steps = path.labels();
+            restarting_paths +=
+                steps.iter().any(|l| matches!(l, Step::Access { restarted, .. } if !restarted.is_empty())) as usize;
+            assert_eq!(sim::explore::replay(&sys, init.clone(), &steps).as_ref(), Some(s));
+        });
+        assert!(restarting_paths > 0, "some path has the TLBI restart thread 1's access");
+    }
+
+    #[test]
+    fn prefill_walks_the_initial_tables() {
+        let (code, threads, mem) = setup(REMAP, READ_DEP);
+        let cfg = MachineConfig::default();
+        let sys = Exhaustive {
+            code: &code,
+            cfg: &cfg,
+            max_fetch: 100,
+            record: false,
+            speculation: 2,
+            ghosts: Ghosts::default(),
+            tlb: true,
+            // An unmapped page fills nothing.
+            tlb_prefill: &[(1, PAGE), (1, 0x7000), (0, FLAG)],
+            holds: &[],
+        };
+        let s = sys.initial(&threads, &mem);
+        let pages = |c: usize| s.tlbs[c].lines().iter().map(|l| (l.vpn << 12, l.ppn << 12)).collect::<Vec<_>>();
+        assert_eq!(pages(0), [(FLAG, FLAG)]);
+        assert_eq!(pages(1), [(PAGE, OLD)]);
+        assert_eq!(s.tlbs[1].lines()[0].source, WriteId::INIT);
+        let mut t = s.clone();
+        assert!(sys.fill_tlb(&mut t, 0, 0x7000).is_err());
+        let off = Exhaustive { tlb: false, ..sys };
+        assert!(off.initial(&threads, &mem).tlbs.is_empty());
+    }
+}
+
 #[cfg(test)]
 mod repro {
     use super::*;

@@ -649,6 +649,8 @@ fn operational_outcomes(p: &Program, mode: Mode) -> (BTreeSet<Outcome>, ExploreS
         speculation: speculation.unwrap_or(0).max(1),
         ghosts: Default::default(),
         holds: &[],
+        tlb: false,
+        tlb_prefill: &[],
     };
     let mut seen = BTreeSet::new();
     let stats = explore(&sys, sys.initial(&threads, &FlatMemory::new()), &Limits::default(), |s| {

@@ -238,6 +238,8 @@ fn run_exhaustive(c: &Compiled, opts: &RunOptions) -> TestRun {
         speculation: opts.speculation,
         ghosts: Default::default(),
         holds: &[],
+        tlb: false,
+        tlb_prefill: &[],
     };
     let mut counts: BTreeMap<Vec<u64>, u64> = BTreeMap::new();
     let mut vals = vec![];

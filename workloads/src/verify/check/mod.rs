@@ -371,8 +371,11 @@ impl Harness {
                 probe_ids: &self.probe_ids,
                 watch: &self.watch,
                 all_accesses: false,
+                watch_translations: &[],
             },
             holds: &self.holds,
+            tlb: false,
+            tlb_prefill: &[],
         }
     }
 
@@ -1067,7 +1070,13 @@ impl Check {
         let (trace, graph, ends, judged) = {
             let sys = Exhaustive {
                 record: true,
-                ghosts: Ghosts { probes: &probes, probe_ids: &ids, watch: &[], all_accesses: true },
+                ghosts: Ghosts {
+                    probes: &probes,
+                    probe_ids: &ids,
+                    watch: &[],
+                    all_accesses: true,
+                    watch_translations: &[],
+                },
                 ..h.system(&self.cfg)
             };
             // Step by step, to know which transition each logged event belongs to.
@@ -1305,6 +1314,11 @@ fn timeline(h: &Harness, trace: &[Ghost], pcs: &[Addr], ends: &[usize]) -> Vec<R
                 let copy = if writer.is_init() { "old (initial)" } else { "new (patched)" };
                 (core, format!("  fetches {site}: the {copy} copy"))
             }
+            // Logged only with TLBs modelled; a translation is worth a row when it is stale.
+            Ghost::Translated { core, va, pa, stale: true, .. } => {
+                (core, format!("  translates {va:#x} to {pa:#x} through a stale TLB entry"))
+            }
+            Ghost::Translated { .. } => continue,
         };
         let step = ends.partition_point(|&e| e <= i) + 1;
         rows.push(Row { cpu: cpu as usize, cycle: None, step: Some(step), text });
