@@ -3,7 +3,7 @@
 //! (`isolsim check` explores everything before it reports, so time to the
 //! first violation is the whole run), in assembler and in C; and the 3-CPU
 //! harness (two isolated CPUs) for the correct protocols, on one thread and
-//! on two (`--jobs 2`).
+//! on two (`--jobs 2`); and the shapes with two senders or two entries per CPU.
 
 use std::hint::black_box;
 
@@ -33,11 +33,36 @@ fn check_time(c: &mut Criterion) {
     let mut g = c.benchmark_group("check_3cpu");
     g.sample_size(10);
     for jobs in [1, 2] {
-        let check = Check::new(CheckConfig { cpus: 3, ..CheckConfig::default() }).jobs(jobs);
+        // A text patch and new data (every hazard at once takes about a minute a run).
+        let cfg = CheckConfig { cpus: 3, ops: vec!["patch+data".parse().unwrap()], ..CheckConfig::default() };
+        let check = Check::new(cfg).jobs(jobs);
         for p in [Protocol::Deferred, Protocol::CtWork] {
             let f = ProtocolFile::builtin(p);
             let id = format!("{}/jobs{jobs}", p.name());
             g.bench_function(id, |b| b.iter(|| black_box(check.run(&f).unwrap())));
+        }
+    }
+    g.finish();
+    // The shapes beyond one sender and one entry: a CPU entering twice; two senders kicking.
+    let mut g = c.benchmark_group("check_shapes");
+    g.sample_size(10);
+    let shapes = [
+        ("syscalls2", CheckConfig { syscalls: 2, ..CheckConfig::default() }),
+        (
+            "senders2",
+            CheckConfig {
+                cpus: 3,
+                senders: 2,
+                ops: vec!["patch+pte".parse().unwrap(), "data".parse().unwrap()],
+                ..CheckConfig::default()
+            },
+        ),
+    ];
+    for (name, cfg) in shapes {
+        let check = Check::new(cfg).jobs(2);
+        for p in [Protocol::Deferred, Protocol::CtWork] {
+            let f = ProtocolFile::builtin(p);
+            g.bench_function(format!("{name}/{}", p.name()), |b| b.iter(|| black_box(check.run(&f).unwrap())));
         }
     }
     g.finish();

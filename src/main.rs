@@ -190,7 +190,9 @@ struct CheckArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=2))]
     syscalls: u64,
     /// What each sender changes, one entry per sender separated by commas: `patch` (text_poke
-    /// and flush_icache_range), `data` (a store every stay reads) or `patch+data` (the default).
+    /// and flush_icache_range), `data` (a store every stay reads), `pte` (a vmalloc page remapped,
+    /// with the deferred TLB flush; the isolated CPUs run with TLBs), or several joined by `+`
+    /// (the default: `patch+data+pte`).
     #[arg(long, value_delimiter = ',', value_name = "OPS,..")]
     ops: Vec<isolsim::workloads::verify::check::Ops>,
     /// The bound: a path on which some CPU fetches more instructions than this is cut off (and
@@ -1035,8 +1037,10 @@ fn check(a: CheckArgs) -> ExitCode {
             &title,
             &["protocol", "states", "time", "verdict", "first counterexample", "expected", "as expected"],
             &rows,
-        ) + "Not covered: translations (the explorer has no TLB; stale translations are `isolsim fuzz`'s to find).\n\
-             Each protocol alone (--protocol NAME) prints its coverage, timeline and cause.\n"
+        ) + &format!(
+            "Not covered: {}.\nEach protocol alone (--protocol NAME) prints its coverage, timeline and cause.\n",
+            cfg.not_covered()
+        )
     };
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     if all.iter().any(|c| c.found) {

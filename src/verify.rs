@@ -204,10 +204,7 @@ pub fn check_text(
         let _ = writeln!(o, "Verdict: {}", verdict(&found));
     }
     write_causes(&mut o, causes);
-    let _ = writeln!(
-        o,
-        "Not covered: translations (the explorer has no TLB; stale translations are `isolsim fuzz`'s to find)"
-    );
+    let _ = writeln!(o, "Not covered: {}", c.not_covered());
     if let Some(expect) = &p.expect {
         let ok = *expect == found && (!found.is_empty() || !s.bound_hit());
         let _ = writeln!(

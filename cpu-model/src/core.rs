@@ -2073,6 +2073,11 @@ impl Core {
                 break;
             }
             let pc = self.pc;
+            // Exhaustive runs: a thread that branched out of all code is done ([`Core::is_done`]),
+            // MMU on or off (its fetch is not translated, so it does not fault).
+            if !env.timed && env.code.fetch(pc).is_none() && !env.code.is_patchable(pc) {
+                break;
+            }
             let mut fetched_at = if env.timed { now.max(self.fetch_ready_at) } else { 0 };
             // Instruction fetch is translated once per page (code is
             // identity-mapped: the translation is checked, not applied).

@@ -6,7 +6,7 @@
 //!                     /                                       \
 //!   fuzz: timed runs of a small machine             check: every interleaving and
 //!   (2–3 CPUs, a few hundred µs, timing drawn       reordering the memory model allows,
-//!   at random per run), many runs                   in the smallest harness (bounded)
+//!   at random per run), many runs                   in a harness of a chosen shape (bounded)
 //!                     \                                       /
 //!          the same judgement: safety violation, isolation break
 //!                     \                                       /
@@ -19,12 +19,15 @@
 //!   so it covers what only timing reaches (TLB flushes, interrupted CPUs,
 //!   many kicks in a row) but only the orderings its timing happens to hit.
 //!   A finding is minimized by delta debugging over the run's parameters.
-//! * [`check`]: bounded exhaustive checking. One sender kicking once, one or
-//!   two isolated CPUs making one system call each, explored over every
-//!   ordering the memory model allows up to a bound of instructions per CPU;
-//!   "safe within bound" covers every race of that shape, including those
-//!   no timing reaches, but nothing outside the shape (no TLB, no interrupted
-//!   CPU yet).
+//! * [`check`]: bounded exhaustive checking in a harness generated for a
+//!   shape: one or two senders, each patching code, publishing data and/or
+//!   remapping a page (with TLBs modelled), each kicking once; one to three
+//!   isolated CPUs entering the kernel once or twice; explored over every
+//!   ordering the memory model allows, with every point a stall could put a
+//!   milestone at, up to a bound of instructions per CPU. "Safe within
+//!   bound" covers every race of that shape, including those no timing
+//!   reaches, but nothing outside it (CPUs the sender interrupts are not
+//!   checked yet: the explorer runs no IPI handler).
 //! * [`replay`]: a finding saved to disk (the protocol's text, the
 //!   configuration, the run's parameters or the path's choices) and rebuilt.
 //! * [`timeline`]: findings drawn one column per CPU, one row per event.

@@ -34,28 +34,35 @@ pub enum Op {
     Patch,
     /// A store of new data to the sender's data word; every stay reads it.
     Data,
+    /// vmap-style remapping of a kernel page: a new leaf descriptor for the sender's vmalloc
+    /// address, then the TLB flush of the deferred scheme (a CPU the sender skips flushes its
+    /// TLB at its next kernel entry); every stay reads a word through the mapping, and the
+    /// isolated CPUs' TLBs hold the old translation when the run starts.
+    Pte,
 }
 
 impl Op {
     /// Every operation, in the order a sender does them.
-    pub const ALL: [Op; 2] = [Op::Patch, Op::Data];
+    pub const ALL: [Op; 3] = [Op::Patch, Op::Data, Op::Pte];
 
     /// The name on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Op::Patch => "patch",
             Op::Data => "data",
+            Op::Pte => "pte",
         }
     }
 }
 
-/// The operations of one sender: `patch`, `data` or `patch+data`.
+/// The operations of one sender: some of `patch`, `data` and `pte`, joined by `+`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Ops(Vec<Op>);
 
 impl Ops {
-    /// Both operations: what the one-sender harness always did.
+    /// Every operation: a text patch, new data and a remapped page (the default: every hazard
+    /// a kick must cover).
     pub fn all() -> Ops {
         Ops(Op::ALL.to_vec())
     }
@@ -86,7 +93,9 @@ impl FromStr for Ops {
         let mut ops = vec![];
         for part in s.split('+') {
             let op = Op::ALL.into_iter().find(|o| o.name() == part.trim()).ok_or_else(|| {
-                format!("`{part}` is not an operation (a sender does `patch`, `data`, or `patch+data`)")
+                format!(
+                    "`{part}` is not an operation (a sender does `patch`, `data` or `pte`, or several joined by `+`)"
+                )
             })?;
             if ops.contains(&op) {
                 return Err(format!("`{s}` names `{part}` twice"));
@@ -121,6 +130,12 @@ fn data_word(s: usize) -> String {
     format!("KERNEL_DATA + {:#x}", 0x200 + 0x40 * s)
 }
 
+/// The virtual address sender `s` remaps (`pte`): a page each, away from the identity-mapped
+/// layout, where a kernel's vmalloc area would be.
+pub fn vmap_va(s: usize) -> u64 {
+    0x4000_0000 + 0x1000 * s as u64
+}
+
 /// The harness for `senders` senders doing `ops` (one entry per sender), `isolated` isolated
 /// CPUs and `syscalls` system calls each.
 pub fn text(ops: &[Ops], isolated: usize, syscalls: usize) -> String {
@@ -144,6 +159,15 @@ pub fn text(ops: &[Ops], isolated: usize, syscalls: usize) -> String {
         let x = suffix(s);
         let _ = writeln!(w, "\n// CPU {s}, a sender. X3 = the encoding of its new instruction (set by the loader).");
         let _ = writeln!(w, "check_sender{x}:");
+        if ops.has(Op::Pte) {
+            let _ = writeln!(w, "        MOV   X9, #VMAP_PTE{x}");
+            let _ =
+                writeln!(w, "        STR   X4, [X9]                   // the new leaf descriptor (set by the loader)");
+            let _ = writeln!(
+                w,
+                "        DSB   ISHST                      // flush_tlb_kernel_range(): the descriptor first"
+            );
+        }
         if ops.has(Op::Patch) {
             let _ = writeln!(w, "        ADR   X2, check_site{x}");
             let _ = writeln!(w, "        STR   W3, [X2]                   // text_poke()");
@@ -163,7 +187,14 @@ pub fn text(ops: &[Ops], isolated: usize, syscalls: usize) -> String {
         let _ = writeln!(w, "        MOV   X19, #{senders}");
         let _ = writeln!(w, "check_next_cpu{x}:");
         let _ = writeln!(w, "        MOV   X0, X19");
-        let _ = writeln!(w, "        MOV   X1, #CT_WORK_SYNC");
+        // The work a skipped CPU owes: a context synchronization for new code or data, a TLB
+        // flush for a new mapping.
+        let work = match (ops.has(Op::Patch) || ops.has(Op::Data), ops.has(Op::Pte)) {
+            (true, true) => "CT_WORK_ALL",
+            (false, true) => "CT_WORK_TLBI",
+            _ => "CT_WORK_SYNC",
+        };
+        let _ = writeln!(w, "        MOV   X1, #{work}");
         let _ = writeln!(w, "        BL    isolation_defer_cpu");
         let _ = writeln!(w, "check_decided{x}:                           // X0 = 1: skip CPU X19; 0: interrupt it");
         let _ = writeln!(w, "        ADD   X19, X19, #1");
@@ -198,6 +229,14 @@ pub fn text(ops: &[Ops], isolated: usize, syscalls: usize) -> String {
             let _ = writeln!(w, "check_site{x}:");
             let _ = writeln!(w, "        MOV   X21, #1                    // patched to MOV X21, #2 by sender {s}");
         }
+        if ops.has(Op::Pte) {
+            let _ = writeln!(w, "        MOV   X9, #{:#x}", vmap_va(s));
+            let _ = writeln!(w, "check_vmap_read{x}:");
+            let _ = writeln!(
+                w,
+                "        LDR   X22, [X9]                  // through sender {s}'s remapped page: 1 old, 2 new"
+            );
+        }
     }
     let _ = writeln!(w, "        BL    exit_to_user_mode");
     let _ = writeln!(w, "check_eret:");
@@ -211,11 +250,12 @@ mod tests {
 
     #[test]
     fn ops_read_and_print_back() {
-        for s in ["patch", "data", "patch+data"] {
+        for s in ["patch", "data", "patch+data", "pte", "patch+data+pte"] {
             assert_eq!(s.parse::<Ops>().unwrap().to_string(), s);
         }
-        assert_eq!("data+patch".parse::<Ops>().unwrap(), Ops::all());
-        assert!("pte".parse::<Ops>().unwrap_err().contains("`pte` is not an operation"));
+        assert_eq!("pte+data+patch".parse::<Ops>().unwrap(), Ops::all());
+        assert_eq!("pte+data".parse::<Ops>().unwrap().to_string(), "data+pte");
+        assert!("tlb".parse::<Ops>().unwrap_err().contains("`tlb` is not an operation"));
         assert!("data+data".parse::<Ops>().unwrap_err().contains("twice"));
     }
 

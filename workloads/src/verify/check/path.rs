@@ -65,6 +65,8 @@ pub enum Stale {
     Data,
     /// The patched instruction (`check_site`).
     Instruction,
+    /// The read through a remapped page (`check_vmap_read`).
+    Translation,
 }
 
 /// A cycle of a path: its steps `(from, to, relation)`, the relations `po`, `fr`, `rf`, or
@@ -281,14 +283,19 @@ impl Path {
     /// read if it did, else the patched instruction), and the location it reads.
     fn kernel_access(&self, cpu: usize, stale: Option<Stale>) -> Option<(Node, Addr)> {
         let data = self.at_mark(cpu, Mark::DataRead(self.sender)).next_back();
-        let stale = stale.unwrap_or_else(|| match data.and_then(|i| self.read_value(cpu, i)) {
-            Some(v) if v != self.h.new_value => Stale::Data,
+        let vmap = self.at_mark(cpu, Mark::VmapRead(self.sender)).next_back();
+        let old = |at: Option<usize>| at.and_then(|i| self.read_value(cpu, i)).is_some_and(|v| v != self.h.new_value);
+        let stale = stale.unwrap_or(if old(data) {
+            Stale::Data
+        } else if old(vmap) {
+            Stale::Translation
+        } else {
             // The data was fresh, or the sender published none.
-            _ => Stale::Instruction,
+            Stale::Instruction
         });
         match stale {
-            Stale::Data => {
-                let v = self.event_of(cpu, data?, false)?;
+            Stale::Data | Stale::Translation => {
+                let v = self.event_of(cpu, if stale == Stale::Data { data? } else { vmap? }, false)?;
                 Some((Node::Event(v), self.event(v).addr))
             }
             Stale::Instruction => {
@@ -443,8 +450,12 @@ impl Path {
         if c == Consequence::SafetyViolation {
             let data = self.at_mark(cpu, Mark::DataRead(self.sender)).next_back().and_then(|i| self.read_value(cpu, i));
             let x = harness::suffix(self.sender);
-            let what = match data {
-                Some(v) if v != self.h.new_value => format!("read CHECK_DATA{x} = {v}"),
+            let vmap = self.at_mark(cpu, Mark::VmapRead(self.sender)).next_back().and_then(|i| self.read_value(cpu, i));
+            let what = match (data, vmap) {
+                (Some(v), _) if v != self.h.new_value => format!("read CHECK_DATA{x} = {v}"),
+                (_, Some(v)) if v != self.h.new_value => {
+                    format!("read {v} at VMAP_VA{x} through the translation its TLB kept")
+                }
                 _ => format!("ran the old check_site{x}, fetched before the patch"),
             };
             let _ = write!(o, "; nothing synchronizes CPU {cpu} after that, and it {what}");
