@@ -1,36 +1,44 @@
 //! Bounded exhaustive checking of a protocol: every interleaving and
-//! reordering the memory model allows, in the smallest system where the
-//! seed's orderings can all happen (`workloads/check/harness.S`).
+//! reordering the memory model allows, in a small system of a chosen shape
+//! where the seed's orderings can all happen ([`harness`] generates it).
 //!
 //! ```text
-//!   CPU 0: text_poke + flush_icache_range, new data, the kick
-//!          (isolation_publish, then isolation_defer_cpu per CPU)
-//!   CPU 1 (.. 2): user code, a system call: enter_from_user_mode,
-//!          a kernel data read and the patched instruction, exit_to_user_mode
+//!   senders (CPUs 0..S): per sender, some of: text_poke + flush_icache_range,
+//!          new data, a remapped page; then the kick (isolation_publish, then
+//!          isolation_defer_cpu per isolated CPU)
+//!   isolated CPUs (S..): user code, K system calls: enter_from_user_mode, per
+//!          sender its data, its patched instruction and a read through its
+//!          page, exit_to_user_mode
 //! ```
 //!
 //! The harness runs on [`cpu_model::machine::Exhaustive`], the engine
-//! `isolsim litmus --exhaustive` uses, with ghost probes: the milestones
-//! retiring, the sender's reads of the isolated CPUs' state words, their own
-//! writes to those words reaching storage. A monitor in each state folds
-//! these events in as they happen and keeps only what the verdict depends
-//! on (the order of each CPU's milestones relative to the sender's, the
-//! values read), so that paths which differ elsewhere merge. Each final
-//! state is judged:
+//! `isolsim litmus --exhaustive` uses (with TLBs when a sender remaps), with
+//! ghost probes: the milestones retiring, the senders' reads of the isolated
+//! CPUs' state words, those CPUs' own writes to the words reaching storage.
+//! The milestones retire only when the explorer says so
+//! ([`Exhaustive::holds`]): a stall may put them anywhere. A monitor in each
+//! state folds these events in as they happen and keeps only what the
+//! verdict depends on (the order of each CPU's milestones relative to each
+//! sender's, the values read, per stay), so that paths which differ
+//! elsewhere merge. Each final state is judged, per decision of each sender:
 //!
 //! * **safety violation**: the sender skipped CPU `t`, and an access of `t`
-//!   after the point the protocol promises it is synchronized returned the
-//!   old data or ran the old instruction. That point is the end of the entry
-//!   hook of the kernel entry whose state write the sender did not see (it
-//!   read a value older than that write, so that entry is the one that must
-//!   synchronize); if the sender read the CPU's state from its current stay
-//!   in the kernel, the kick's return (nothing else will synchronize it).
+//!   to what that sender changed, after the point the protocol promises it
+//!   is synchronized, returned the old data, ran the old instruction or read
+//!   through the old translation. That point is the end of the entry hook of
+//!   the first kernel entry that must synchronize `t`: the first whose state
+//!   write the sender did not see (it read a value older than that write),
+//!   or the first after the decision if `t` ran user code then; and, if the
+//!   sender read the CPU's state from its current stay in the kernel, the
+//!   kick's return for the rest of that stay (nothing else will synchronize
+//!   it).
 //! * **isolation break**: the sender decided to interrupt `t` on a state read
-//!   satisfied while `t` ran user code (before its system call, or after its
+//!   satisfied while `t` ran user code (before a system call, or after an
 //!   `ERET`), or without reading its state while it did.
 //!
 //! A CPU the sender interrupts is not checked for staleness: its IPI
-//! handler synchronizes it, which is the kick's part of the bargain.
+//! handler synchronizes it, which is the kick's part of the bargain (the
+//! explorer runs no IPI handler yet).
 //!
 //! ```
 //! use workloads::verify::check::{Check, CheckConfig};
@@ -330,8 +338,8 @@ impl Mmu {
             sys.define(&format!("VMAP_PTE{x}"), pte);
             new_descriptor[s] = Some(Descriptor::page(new, PageFlags::KERNEL).0);
             names.push((pte, format!("VMAP_PTE{x}")));
-            names.push((old, format!("VMAP{x} old page")));
-            names.push((new, format!("VMAP{x} new page")));
+            names.push((old, format!("VMAP{x} old")));
+            names.push((new, format!("VMAP{x} new")));
         }
         Ok(Some(Mmu { tables, new_descriptor, names }))
     }
@@ -1365,7 +1373,7 @@ fn assignment(h: &Harness, a: Addr, v: u64) -> String {
         // A leaf descriptor: say which page it maps.
         let page = Descriptor(v).addr();
         return match h.names.get(&page) {
-            Some(p) if Descriptor(v).is_valid() => format!("{name} = {v:#x} (maps the {p})"),
+            Some(p) if Descriptor(v).is_valid() => format!("{name} = {v:#x} ({p})"),
             _ => format!("{name} = {v:#x}"),
         };
     }

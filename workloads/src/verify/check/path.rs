@@ -458,7 +458,15 @@ impl Path {
                 }
                 _ => format!("ran the old check_site{x}, fetched before the patch"),
             };
-            let _ = write!(o, "; nothing synchronizes CPU {cpu} after that, and it {what}");
+            // Read in user code: the next entry's hook is what had to synchronize the CPU (and did
+            // not); read in the kernel: nothing will.
+            let read_at = self.state_read(cpu, decided).map_or(decided, |s| s.pos);
+            if self.phase_at(cpu, read_at).starts_with("ran user code") {
+                let _ =
+                    write!(o, "; its next entry's hook had to synchronize CPU {cpu}, and after it CPU {cpu} {what}");
+            } else {
+                let _ = write!(o, "; nothing synchronizes CPU {cpu} after that, and it {what}");
+            }
         }
         o
     }
