@@ -994,13 +994,6 @@ fn check(a: CheckArgs) -> ExitCode {
         eprintln!("--cpus N means one sender and N - 1 isolated CPUs: with --senders, give --isolated");
         return ExitCode::from(2);
     }
-    if !a.ops.is_empty() && a.ops.len() != senders {
-        eprintln!(
-            "--ops {}: one entry per sender ({senders}), separated by commas",
-            a.ops.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(",")
-        );
-        return ExitCode::from(2);
-    }
     let cfg = isolsim::workloads::verify::check::CheckConfig {
         cpus: senders + isolated,
         senders,

@@ -172,3 +172,23 @@ fn several_protocols_are_checked_into_one_verdict_table() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("both named `deferred`"));
 }
+
+/// A shape the command line cannot mean, or the harness cannot build, is refused with exit 2 and
+/// a sentence naming the options, before anything is explored.
+#[test]
+fn contradictory_or_unbuildable_shapes_are_refused_with_exit_2() {
+    for (args, needle) in [
+        (&["--cpus", "3", "--isolated", "2"][..], "--cpus and --isolated say the same thing"),
+        (&["--senders", "2", "--cpus", "3"][..], "with --senders, give --isolated"),
+        (&["--ops", "data,patch"][..], "--ops names 2 sender(s), but there are 1"),
+        (&["--ops", "tlb"][..], "`tlb` is not an operation"),
+        (&["--cpus", "5"][..], "not in 2..=4"),
+    ] {
+        let mut all = vec!["check", "--protocol", "deferred"];
+        all.extend(args);
+        let out = isolsim(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

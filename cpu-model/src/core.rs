@@ -385,6 +385,13 @@ pub struct Translating {
     pub user: bool,
 }
 
+impl Translating {
+    /// The regime TTBR0_EL1 = `ttbr0` gives an access from EL0 (`user`) or EL1.
+    pub fn from_ttbr0(ttbr0: u64, user: bool) -> Translating {
+        Translating { root: ttbr0 & 0xffff_ffff_ffff, asid: (ttbr0 >> 48) as u16, user }
+    }
+}
+
 /// A machine without devices or patchable code (unit tests, simple runs).
 pub struct NoDevices;
 
@@ -1209,11 +1216,7 @@ impl Core {
 
     /// The translation regime, if the MMU is on (SCTLR_EL1.M).
     fn translating(&self) -> Option<Translating> {
-        (self.sys.sctlr & 1 == 1).then_some(Translating {
-            root: self.sys.ttbr0 & 0xffff_ffff_ffff,
-            asid: (self.sys.ttbr0 >> 48) as u16,
-            user: self.el == 0,
-        })
+        (self.sys.sctlr & 1 == 1).then(|| Translating::from_ttbr0(self.sys.ttbr0, self.el == 0))
     }
 
     /// The physical address and translation cycles of an access to `va`,

@@ -1500,8 +1500,7 @@ impl Exhaustive<'_> {
     /// for a core `s` does not have.
     pub fn fill_tlb(&self, s: &mut State, core: usize, va: Addr) -> Result<(), Fault> {
         let Some(tlb) = s.tlbs.get_mut(core).filter(|_| self.tlb) else { return Ok(()) };
-        let ttbr0 = s.cores[core].sysreg(SysReg::Ttbr0El1);
-        let (root, asid) = (ttbr0 & 0xffff_ffff_ffff, (ttbr0 >> 48) as Asid);
+        let Translating { root, asid, .. } = Translating::from_ttbr0(s.cores[core].sysreg(SysReg::Ttbr0El1), false);
         let w = walk(&self.cfg.tlb, root, va, |a| s.mem.read(a).value)?;
         let vpn = self.cfg.tlb.vpn(va);
         if tlb.lookup(vpn, asid).is_none() {
@@ -2175,6 +2174,7 @@ mod tests {
         assert_eq!(outcomes(Mode::Tso, &p0, &p1), sc, "a LOCKed XCHG");
     }
 }
+
 /// The explorer's TLBs: thread 0 remaps page `PAGE` from frame `OLD` (holding 1) to `NEW`
 /// (holding 2) and then sets `FLAG`; thread 1 reads the flag and then the page.
 #[cfg(test)]
@@ -2244,23 +2244,24 @@ mod tlb_tests {
         (code, threads, mem)
     }
 
+    /// The explorer the tests use, over `code`.
+    fn explorer<'a>(
+        code: &'a CodeSpace,
+        cfg: &'a MachineConfig,
+        ghosts: Ghosts<'a>,
+        tlb: bool,
+        tlb_prefill: &'a [(ThreadId, Addr)],
+    ) -> Exhaustive<'a> {
+        Exhaustive { code, cfg, max_fetch: 100, record: false, speculation: 2, ghosts, tlb, tlb_prefill, holds: &[] }
+    }
+
     /// Explores thread 0 running `p0` against thread 1 running `p1`, with TLBs on or off;
     /// thread 1's TLB holds `PAGE`'s translation at the start if `prefill`.
     fn run(p0: &str, p1: &str, tlb: bool, prefill: bool) -> Run {
         let (code, threads, mem) = setup(p0, p1);
         let cfg = MachineConfig::default();
         let fills: &[(ThreadId, Addr)] = if prefill { &[(1, PAGE)] } else { &[] };
-        let sys = Exhaustive {
-            code: &code,
-            cfg: &cfg,
-            max_fetch: 100,
-            record: false,
-            speculation: 2,
-            ghosts: Ghosts { watch_translations: &[PAGE], ..Ghosts::default() },
-            tlb,
-            tlb_prefill: fills,
-            holds: &[],
-        };
+        let sys = explorer(&code, &cfg, Ghosts { watch_translations: &[PAGE], ..Ghosts::default() }, tlb, fills);
         let mut r = Run { outcomes: BTreeSet::new(), stale: BTreeSet::new(), stats: ExploreStats::default() };
         r.stats = explore(&sys, sys.initial(&threads, &mem), &Limits::default(), |s| {
             let seen = (s.cores[1].reg(Reg::x(4)), s.cores[1].reg(Reg::x(3)));
@@ -2345,17 +2346,7 @@ mod tlb_tests {
         // entry completes: retired, the TLBI waits for it; not yet, the TLBI restarts it.
         let (code, threads, mem) = setup(REMAP_TLBI_IS, "LDR X4,[X1]\nMOV X2,#7\nSTR X2,[X0]");
         let cfg = MachineConfig::default();
-        let sys = Exhaustive {
-            code: &code,
-            cfg: &cfg,
-            max_fetch: 100,
-            record: false,
-            speculation: 2,
-            ghosts: Ghosts { all_accesses: true, ..Ghosts::default() },
-            tlb: true,
-            tlb_prefill: &[(1, PAGE)],
-            holds: &[],
-        };
+        let sys = explorer(&code, &cfg, Ghosts { all_accesses: true, ..Ghosts::default() }, true, &[(1, PAGE)]);
         let mut frames = BTreeSet::new();
         let stats = explore(&sys, sys.initial(&threads, &mem), &Limits::default(), |s| {
             let tlbi = s.trace.iter().position(|g| matches!(g, Ghost::Maintained { core: 0, .. })).unwrap();
@@ -2372,17 +2363,7 @@ mod tlb_tests {
     fn tlb_exploration_is_deterministic_and_parallel_agrees() {
         let (code, threads, mem) = setup(REMAP_TLBI_IS, READ_DMB);
         let cfg = MachineConfig::default();
-        let sys = Exhaustive {
-            code: &code,
-            cfg: &cfg,
-            max_fetch: 100,
-            record: false,
-            speculation: 2,
-            ghosts: Ghosts::default(),
-            tlb: true,
-            tlb_prefill: &[(1, PAGE)],
-            holds: &[],
-        };
+        let sys = explorer(&code, &cfg, Ghosts::default(), true, &[(1, PAGE)]);
         let init = sys.initial(&threads, &mem);
         let first = explore(&sys, init.clone(), &Limits::default(), |_| {});
         assert_eq!(first, explore(&sys, init.clone(), &Limits::default(), |_| {}));
@@ -2403,18 +2384,8 @@ mod tlb_tests {
     fn prefill_walks_the_initial_tables() {
         let (code, threads, mem) = setup(REMAP, READ_DEP);
         let cfg = MachineConfig::default();
-        let sys = Exhaustive {
-            code: &code,
-            cfg: &cfg,
-            max_fetch: 100,
-            record: false,
-            speculation: 2,
-            ghosts: Ghosts::default(),
-            tlb: true,
-            // An unmapped page fills nothing.
-            tlb_prefill: &[(1, PAGE), (1, 0x7000), (0, FLAG)],
-            holds: &[],
-        };
+        // An unmapped page fills nothing.
+        let sys = explorer(&code, &cfg, Ghosts::default(), true, &[(1, PAGE), (1, 0x7000), (0, FLAG)]);
         let s = sys.initial(&threads, &mem);
         let pages = |c: usize| s.tlbs[c].lines().iter().map(|l| (l.vpn << 12, l.ppn << 12)).collect::<Vec<_>>();
         assert_eq!(pages(0), [(FLAG, FLAG)]);

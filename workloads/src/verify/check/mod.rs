@@ -616,9 +616,6 @@ impl Harness {
                 }
             }
         }
-        for c in &j.by_sender {
-            j.coverage += c;
-        }
         j
     }
 
@@ -834,21 +831,20 @@ impl Monitor {
                     }
                 }
                 Ghost::Retired { core, probe, iid, values } => {
-                    let kick_done = self.kick_done.clone();
                     let Some(c) = self.cpus.get_mut(core as usize - senders) else { continue };
                     let stay = c.svcs.len().saturating_sub(1);
                     match h.mark(probe) {
                         Some(Mark::Svc) => c.svcs.push(iid),
                         Some(Mark::HookDone) if c.hooks.len() < c.svcs.len() => c.hooks.push(iid),
                         Some(Mark::Eret) => c.erets += 1,
-                        Some(Mark::DataRead(s)) => {
-                            CpuMonitor::record(&mut c.views[s].data, stay, (values[0], kick_done[s]))
-                        }
-                        Some(Mark::Site(s)) => {
-                            CpuMonitor::record(&mut c.views[s].site, stay, (values[0], kick_done[s]))
-                        }
-                        Some(Mark::VmapRead(s)) => {
-                            CpuMonitor::record(&mut c.views[s].vmap, stay, (values[0], kick_done[s]))
+                        Some(m @ (Mark::DataRead(s) | Mark::Site(s) | Mark::VmapRead(s))) => {
+                            let v = &mut c.views[s];
+                            let slot = match m {
+                                Mark::DataRead(_) => &mut v.data,
+                                Mark::Site(_) => &mut v.site,
+                                _ => &mut v.vmap,
+                            };
+                            CpuMonitor::record(slot, stay, (values[0], self.kick_done[s]));
                         }
                         _ => {}
                     }
@@ -1028,11 +1024,10 @@ impl TransitionSystem for Monitored<'_> {
 }
 
 /// The verdict on one final state: what it breaks (the first of each consequence: sender, CPU,
-/// one sentence), and the orderings of its decisions, per sender and in all.
+/// one sentence), and the orderings of its decisions, per sender.
 #[derive(Debug, Default, PartialEq)]
 struct Judgement {
     found: Vec<(Consequence, usize, usize, String)>,
-    coverage: Orderings,
     by_sender: Vec<Orderings>,
 }
 
