@@ -59,7 +59,7 @@ fn a_mutants_counterexample_is_drawn_saved_and_replayed() {
          them: ISB, DSB NSH, ISB)"
     );
     // Transitions and rows: both counted, the rows numbered by transition.
-    assert!(s.contains("28 transitions of the explorer, drawn as 56 rows"), "{s}");
+    assert!(s.contains("28 transitions of the explorer, drawn as 57 rows"), "{s}");
 
     let out = isolsim(&["replay", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));

@@ -266,7 +266,7 @@ fn ct_work_run_278_decides_on_its_failed_casal_read_in_the_kernel_not_on_the_loa
 /// What timed runs cannot find, as the README's fuzz section states it: (protocol, consequence,
 /// why). The campaigns below expect each file's `@expect` minus these, and fail if one of them is
 /// found after all (then the limit, here and in the README, is out of date).
-const FUZZ_LIMITS: [(&str, isolsim::workloads::protocol::Consequence, &str); 3] = {
+const FUZZ_LIMITS: [(&str, isolsim::workloads::protocol::Consequence, &str); 4] = {
     use isolsim::workloads::protocol::Consequence::SafetyViolation;
     [
         (
@@ -280,6 +280,11 @@ const FUZZ_LIMITS: [(&str, isolsim::workloads::protocol::Consequence, &str); 3] 
             "the timed I-side never fetches the patched site before the sender's invalidation completes",
         ),
         ("check-reversed", SafetyViolation, "the skipped CPU's accesses come after the data was published"),
+        (
+            "ipi-no-flush",
+            SafetyViolation,
+            "the timed kernel's IPIs run do_nothing and tlb.S's ranged flush, not the protocol's isolation_ipi",
+        ),
     ]
 };
 

@@ -9,8 +9,8 @@
 // IPI-based TLB flush reaches isolated user code: that is the noise the
 // other protocols remove.
 //
-// A protocol file defines the five labels below; the rest of the kernel
-// (workloads/kernel/*.S) calls them. Its constants (PCPU_*, ISOL_*, CT_*)
+// A protocol file defines the six labels below; the rest of the kernel
+// (workloads/kernel/*.S) and `isolsim check`'s harness call them. Its constants (PCPU_*, ISOL_*, CT_*)
 // come from entry.S. Each function may use X0-X1 (arguments, result) and
 // X9-X15; it must keep X19-X29 and SP, and return with RET.
 //
@@ -26,6 +26,12 @@
 //                          returns X0 = 1 if the sender may skip the CPU
 //                          (it synchronizes at its next kernel entry),
 //                          0 if the CPU must be interrupted
+//   isolation_ipi          X0 = CT_WORK_* bits: the IPI callback on a CPU
+//                          the sender interrupted, which must leave it
+//                          synchronized for them (run by `isolsim check`'s
+//                          harness; the timed kernel's kicks call
+//                          do_nothing and its IPI-based TLB flushes
+//                          tlb.S's ranged flush, the same work)
 
 enter_from_user_mode:
         MRS   X9, TPIDR_EL1
@@ -45,4 +51,17 @@ isolation_publish:
 
 isolation_defer_cpu:
         MOV   X0, #0                     // nobody is skipped
+        RET
+
+// The callback of a kick's IPI on a CPU the sender interrupted (X0 = the
+// CT_WORK_* bits): taking the interrupt and the ERET are context
+// synchronization events, all CT_WORK_SYNC asks; a changed kernel mapping
+// asks for the local TLB flush (x86's do_kernel_range_flush()).
+isolation_ipi:
+        AND   X9, X0, #CT_WORK_TLBI
+        CBZ   X9, ipi_callback_done
+        TLBI  VMALLE1
+        DSB   NSH
+        ISB
+ipi_callback_done:
         RET

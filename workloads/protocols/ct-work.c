@@ -57,3 +57,15 @@ bool isolation_defer_cpu(int cpu, unsigned long work)
 	} while (!atomic_try_cmpxchg(ct, &old, new));
 	return true;
 }
+
+/* The callback of a kick's IPI on a CPU the sender interrupted: taking the
+ * interrupt and the ERET are context synchronizing, all CT_WORK_SYNC asks; a
+ * changed kernel mapping asks for the local TLB flush. */
+void isolation_ipi(unsigned long work)
+{
+	if (work & CT_WORK_TLBI) {
+		__tlbi(vmalle1);
+		dsb(nsh);
+		isb();
+	}
+}

@@ -74,3 +74,16 @@ isolation_defer_cpu:
         CMP   X10, #ISOL_ISOLATED
         CSET  X0, EQ                     // skip exactly the CPUs running isolated user code
         RET
+
+// The callback of a kick's IPI on a CPU the sender interrupted (X0 = the
+// CT_WORK_* bits): taking the interrupt and the ERET are context
+// synchronization events, all CT_WORK_SYNC asks; a changed kernel mapping
+// asks for the local TLB flush (x86's do_kernel_range_flush()).
+isolation_ipi:
+        AND   X9, X0, #CT_WORK_TLBI
+        CBZ   X9, ipi_callback_done
+        TLBI  VMALLE1
+        DSB   NSH
+        ISB
+ipi_callback_done:
+        RET

@@ -67,3 +67,15 @@ bool isolation_defer_cpu(int cpu, unsigned long work)
 	/* skip exactly the CPUs running isolated user code */
 	return READ_ONCE(per_cpu(ll_isol_flags, cpu)) == ISOL_ISOLATED;
 }
+
+/* The callback of a kick's IPI on a CPU the sender interrupted: taking the
+ * interrupt and the ERET are context synchronizing, all CT_WORK_SYNC asks; a
+ * changed kernel mapping asks for the local TLB flush. */
+void isolation_ipi(unsigned long work)
+{
+	if (work & CT_WORK_TLBI) {
+		__tlbi(vmalle1);
+		dsb(nsh);
+		isb();
+	}
+}

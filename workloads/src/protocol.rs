@@ -318,11 +318,11 @@ impl ProtocolFile {
     }
 }
 
-/// The four functions a protocol file provides (`entry_hook_done` is a label
+/// The five functions a protocol file provides (`entry_hook_done` is a label
 /// inside `enter_from_user_mode`). A variant may define only some of them;
 /// the others come from its base.
-pub const FUNCTIONS: [&str; 4] =
-    ["enter_from_user_mode", "exit_to_user_mode", "isolation_publish", "isolation_defer_cpu"];
+pub const FUNCTIONS: [&str; 5] =
+    ["enter_from_user_mode", "exit_to_user_mode", "isolation_publish", "isolation_defer_cpu", "isolation_ipi"];
 
 /// Whether `path` names a protocol file in kernel C (by its extension).
 pub fn is_c_file(path: &str) -> bool {

@@ -43,7 +43,7 @@ fn correct_protocols_are_safe_within_the_bound_and_cover_every_ordering() {
 /// last); every hazard at once at this shape is `--ignored` below.
 #[test]
 fn with_two_isolated_cpus_the_correct_protocols_are_safe_within_a_small_bound() {
-    let cfg = CheckConfig { cpus: 3, bound: 80, ops: vec!["pte".parse().unwrap()], ..CheckConfig::default() };
+    let cfg = CheckConfig { cpus: 3, bound: 120, ops: vec!["pte".parse().unwrap()], ..CheckConfig::default() };
     for p in [Protocol::CtWork, Protocol::Deferred] {
         let r = Check::new(cfg.clone()).jobs(2).run(&ProtocolFile::builtin(p)).unwrap();
         assert_eq!(r.found(), [], "{}: {:?}", p.name(), r.counterexamples().next());
@@ -266,6 +266,7 @@ fn the_cause_names_the_unordered_pair_and_why_the_model_allows_it() {
         ("entry-dmb-not-dsb", Some(pair(1, flags, (AccessKind::Fetch, "check_site")))),
         ("exit-no-final-dmb", Some(pair(1, flags, (AccessKind::Eret, "")))),
         ("check-reversed", None),
+        ("ipi-no-flush", None),
     ];
     for (name, want) in cases {
         let p = mutant(name);
@@ -520,6 +521,32 @@ fn a_hook_that_synchronizes_only_once_is_found_on_re_entry() {
     let twice = Check::new(CheckConfig { syscalls: 2, ..CheckConfig::default() }).run(&p).unwrap();
     let c = twice.safety.as_ref().expect("a safety violation");
     assert!(c.what.contains("in its system call 2"), "{}", c.what);
+}
+
+/// A CPU the sender interrupts is held from its IPI handler's return: a callback that leaves
+/// the TLB alone is found. Under broadcast (every CPU interrupted, before its system call too)
+/// at the default shape; under ct-work (only CPUs in the kernel are interrupted: the handler
+/// runs after their stay) with a second system call; under deferred never, because its entry
+/// hook flushes at every entry from isolated user code, which covers the callback.
+#[test]
+fn an_ipi_callback_that_does_not_flush_is_found_on_the_interrupt_path() {
+    let r = check(&mutant("ipi-no-flush"));
+    let c = r.safety.as_ref().expect("a safety violation");
+    assert!(c.what.starts_with("stale translation: CPU 1"), "{}", c.what);
+    assert!(c.what.ends_with("after its IPI handler's callback returned, and the sender interrupted it"), "{}", c.what);
+    let no_flush = |base: Protocol| {
+        let text = format!("// @base {}\nisolation_ipi:\n        RET\n", base.name());
+        ProtocolFile::parse(&format!("{}-ipi-no-flush.S", base.name()), &text).unwrap()
+    };
+    let twice = CheckConfig { syscalls: 2, ..CheckConfig::default() };
+    let ct_work = no_flush(Protocol::CtWork);
+    assert_eq!(Check::new(CheckConfig::default()).run(&ct_work).unwrap().found(), []);
+    let r = Check::new(twice.clone()).run(&ct_work).unwrap();
+    let c = r.safety.as_ref().expect("ct-work without the callback's flush, two system calls");
+    assert!(c.what.contains("in its system call 2 after its IPI handler's callback returned"), "{}", c.what);
+    let deferred = Check::new(twice).run(&no_flush(Protocol::Deferred)).unwrap();
+    assert_eq!(deferred.found(), [], "{:?}", deferred.counterexamples().next());
+    assert!(deferred.coverage.case1 + deferred.coverage.case3 > 0, "some CPUs were interrupted");
 }
 
 /// The shape is checked: what the harness cannot build is an error that names the option.

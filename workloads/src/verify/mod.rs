@@ -26,8 +26,9 @@
 //!   ordering the memory model allows, with every point a stall could put a
 //!   milestone at, up to a bound of instructions per CPU. "Safe within
 //!   bound" covers every race of that shape, including those no timing
-//!   reaches, but nothing outside it (CPUs the sender interrupts are not
-//!   checked yet: the explorer runs no IPI handler).
+//!   reaches, but nothing outside it. A CPU a sender interrupts takes the
+//!   IPI in user code and runs the protocol's callback; it is checked from
+//!   the handler's return on.
 //! * [`replay`]: a finding saved to disk (the protocol's text, the
 //!   configuration, the run's parameters or the path's choices) and rebuilt.
 //! * [`timeline`]: findings drawn one column per CPU, one row per event.

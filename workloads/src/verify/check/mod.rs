@@ -22,23 +22,23 @@
 //! sender's, the values read, per stay), so that paths which differ
 //! elsewhere merge. Each final state is judged, per decision of each sender:
 //!
-//! * **safety violation**: the sender skipped CPU `t`, and an access of `t`
-//!   to what that sender changed, after the point the protocol promises it
-//!   is synchronized, returned the old data, ran the old instruction or read
-//!   through the old translation. That point is the end of the entry hook of
-//!   the first kernel entry that must synchronize `t`: the first whose state
-//!   write the sender did not see (it read a value older than that write),
-//!   or the first after the decision if `t` ran user code then; and, if the
-//!   sender read the CPU's state from its current stay in the kernel, the
-//!   kick's return for the rest of that stay (nothing else will synchronize
-//!   it).
+//! * **safety violation**: an access of CPU `t` to what a sender changed,
+//!   after the point the protocol promises `t` is synchronized with it,
+//!   returned the old data, ran the old instruction or read through the old
+//!   translation. If the sender skipped `t`, that point is the end of the
+//!   entry hook of the first kernel entry that must synchronize `t`: the
+//!   first whose state write the sender did not see (it read a value older
+//!   than that write), or the first after the decision if `t` ran user code
+//!   then; and, if the sender read the CPU's state from its current stay in
+//!   the kernel, the kick's return for the rest of that stay (nothing else
+//!   will synchronize it). If the sender interrupted `t`, it is the return of
+//!   `t`'s IPI handler from the protocol's callback (`isolation_ipi`): the
+//!   kick waits for it, so nothing after it may be stale (the harness's
+//!   sender does not wait; what `t` does before its handler ran is not held
+//!   to anything).
 //! * **isolation break**: the sender decided to interrupt `t` on a state read
 //!   satisfied while `t` ran user code (before a system call, or after an
 //!   `ERET`), or without reading its state while it did.
-//!
-//! A CPU the sender interrupts is not checked for staleness: its IPI
-//! handler synchronizes it, which is the kick's part of the bargain (the
-//! explorer runs no IPI handler yet).
 //!
 //! ```
 //! use workloads::verify::check::{Check, CheckConfig};
@@ -56,6 +56,7 @@ use std::path::Path;
 
 use cpu_model::asm::assemble;
 use cpu_model::code::CodeSpace;
+use cpu_model::gic::encode_sgi1r;
 use cpu_model::isa::{Inst, Reg, SysReg};
 use cpu_model::machine::{Exhaustive, Ghost, Ghosts, MachineConfig, Probe, State, Step, ThreadInit};
 use memory_model::graph::ExecGraph;
@@ -160,8 +161,8 @@ impl CheckConfig {
             }
         }
         gaps.push(
-            "CPUs the sender interrupts (the explorer runs no IPI handler; the timed runs and `isolsim fuzz` check \
-             them)"
+            "the protocol's entry and exit hooks on the IRQ path (the harness's IPI handler runs the callback only; \
+             the timed runs and `isolsim fuzz` run both)"
                 .to_string(),
         );
         gaps.join("; ")
@@ -211,6 +212,8 @@ enum Mark {
     Site(usize),
     VmapRead(usize),
     Eret,
+    /// The CPU's IPI handler for the sender finished its callback (its `ERET`).
+    IpiDone(usize),
 }
 
 impl Mark {
@@ -228,6 +231,7 @@ impl Mark {
             Mark::Site(s) => (format!("check_site{}", x(s)), [Reg::x(21), Reg::ZR, Reg::ZR]),
             Mark::VmapRead(s) => (format!("check_vmap_read{}", x(s)), [Reg::x(22), Reg::ZR, Reg::ZR]),
             Mark::Eret => ("check_eret".to_string(), [Reg::ZR; 3]),
+            Mark::IpiDone(s) => (format!("check_ipi_done{}", x(s)), [Reg::ZR; 3]),
         }
     }
 
@@ -260,6 +264,9 @@ impl Mark {
             }
         }
         add(Mark::Eret, 0);
+        for s in 0..cfg.senders {
+            add(Mark::IpiDone(s), 0);
+        }
         v
     }
 }
@@ -385,7 +392,11 @@ impl Harness {
         sys.load_kernel_from(&refs)?;
         let c_lines = p.c_lines_in(&files, sys.code(), System::KERNEL_TEXT);
         let mut mmu = Mmu::build(&mut sys, &machine, &ops)?;
-        sys.load(HARNESS_FILE, &harness::text(&ops, cfg.isolated(), cfg.syscalls), System::USER_TEXT)?;
+        let targets = (senders..cfg.cpus)
+            .map(|t| encode_sgi1r(0, &[t], &topo))
+            .collect::<Result<Vec<u64>, _>>()
+            .map_err(|e| CheckError::Config(format!("the harness's SGIs: {e}")))?;
+        sys.load(HARNESS_FILE, &harness::text(&ops, &targets, cfg.syscalls), System::USER_TEXT)?;
         let sym = |sys: &System, name: &str| sys.label(name);
         let new_inst = assemble("MOV X21, #2", 0).expect("a valid instruction").insts[0];
         let new_enc = sys.code_mut().encode(new_inst);
@@ -420,7 +431,7 @@ impl Harness {
             }
             state_words.push(vec![area + flags, area + ct]);
         }
-        let (user, vector) = (sym(&sys, "check_user")?, sym(&sys, "check_el0_sync")?);
+        let (user, vectors) = (sym(&sys, "check_user")?, sym(&sys, "check_vectors")?);
         let mut entry = vec![];
         for s in 0..senders {
             entry.push(sym(&sys, &format!("check_sender{}", harness::suffix(s)))?);
@@ -455,7 +466,7 @@ impl Harness {
                 t.el = 0;
                 t.daif = 0;
                 t.sysregs.retain(|(r, _)| *r != SysReg::VbarEl1);
-                t.sysregs.push((SysReg::VbarEl1, vector - 0x400));
+                t.sysregs.push((SysReg::VbarEl1, vectors));
                 if let Some(root) = root {
                     // The isolated task runs with the MMU on, and has touched the vmalloc'ed pages
                     // before: its TLB holds their translations.
@@ -537,7 +548,34 @@ impl Harness {
         for d in decisions {
             let t = d.cpu;
             let cov = &mut j.by_sender[d.sender];
-            if !d.skip {
+            let n = d.at_decision.svcs as usize;
+            // The stay from whose start (an interrupt's) or from the end of whose entry hook (a
+            // skip's) on every access must be fresh, and whether the exit race holds the rest
+            // of stay n - 1 from the kick's return.
+            let (from, exit_race) = if d.skip {
+                let in_kernel = !d.at_decision.in_user();
+                // The first entry after the decision: the CPU ran user code then, so that entry
+                // must synchronize it.
+                let next = (d.entries > n && !in_kernel).then_some(n);
+                let from_hook = match (d.unseen, next) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if d.unseen.is_some_and(|u| u < n) {
+                    cov.case2 += 1;
+                } else if in_kernel {
+                    cov.exit_race += 1;
+                } else if next.is_some() {
+                    cov.case4 += 1;
+                } else if n == 0 {
+                    cov.pending += 1;
+                } else {
+                    cov.exit_race += 1;
+                }
+                // The exit race: the sender saw the state of the stay the CPU is in, so nothing
+                // synchronizes what it does in that stay after the kick returns.
+                (from_hook, in_kernel && d.unseen != Some(n - 1))
+            } else {
                 if d.at_read.in_user() {
                     cov.interrupted_in_user += 1;
                     j.add(Consequence::IsolationBreak, d.sender, t, describe_break(d, self));
@@ -546,39 +584,21 @@ impl Harness {
                 } else {
                     cov.case1 += 1;
                 }
-                continue;
-            }
-            let n = d.at_decision.svcs as usize;
-            let in_kernel = !d.at_decision.in_user();
-            // The first entry after the decision: the CPU ran user code then, so that entry must
-            // synchronize it.
-            let next = (d.entries > n && !in_kernel).then_some(n);
-            // From the end of this entry's hook on, every access must be fresh.
-            let from_hook = match (d.unseen, next) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+                // Held from its IPI handler's return (the kick waits for it), if it ran.
+                (d.ipi_from, false)
             };
-            // The exit race: the sender saw the state of the stay the CPU is in, so nothing
-            // synchronizes what it does in that stay after the kick returns.
-            let exit_race = in_kernel && d.unseen != Some(n - 1);
-            if d.unseen.is_some_and(|u| u < n) {
-                cov.case2 += 1;
-            } else if in_kernel {
-                cov.exit_race += 1;
-            } else if next.is_some() {
-                cov.case4 += 1;
-            } else if n == 0 {
-                cov.pending += 1;
-            } else {
-                cov.exit_race += 1;
-            }
             let who = self.sender_name(d.sender);
             let x = harness::suffix(d.sender);
             let call =
                 |m: usize| if self.syscalls > 1 { format!(" in its system call {}", m + 1) } else { String::new() };
+            let (held_from, verb) = if d.skip {
+                ("the end of its entry hook", "skipped")
+            } else {
+                ("its IPI handler's callback returned", "interrupted")
+            };
             let required = |m: usize, late: bool| {
-                if from_hook.is_some_and(|h| m >= h) {
-                    Some("the end of its entry hook")
+                if from.is_some_and(|h| m >= h) {
+                    Some(held_from)
                 } else if exit_race && m + 1 == n && late {
                     Some("the kick's return")
                 } else {
@@ -611,7 +631,7 @@ impl Harness {
                         Consequence::SafetyViolation,
                         d.sender,
                         t,
-                        format!("{what}{} after {point}, and {who} skipped it", call(m)),
+                        format!("{what}{} after {point}, and {who} {verb} it", call(m)),
                     );
                 }
             }
@@ -665,6 +685,9 @@ struct Facts {
     unseen: Option<usize>,
     /// By the end of the path: the system calls the CPU made.
     entries: usize,
+    /// The CPU's handler of the sender's IPI returned before this stay began (an interrupt
+    /// whose handler ran).
+    ipi_from: Option<usize>,
     /// Per stay of the CPU: the value of its read of the sender's data and of the sender's
     /// patched instruction, and whether each retired after the sender's kick returned.
     data: Vec<Option<(u64, bool)>>,
@@ -739,15 +762,32 @@ enum Decided {
     Skip { cpu: usize, at: Position, read: Option<SeenRead> },
 }
 
+/// Where a sender's interrupt of an isolated CPU has got to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+enum Ipi {
+    /// The sender has not decided to interrupt the CPU.
+    #[default]
+    None,
+    /// It has; the CPU's handler has not returned from the callback yet (what the CPU does
+    /// meanwhile is not held to anything: the kick would still be waiting).
+    Sent,
+    /// The handler returned before stay `from` began: that stay's accesses and the later ones
+    /// must see what the sender changed.
+    Handled { from: u8 },
+}
+
 /// What one sender's verdicts need of an isolated CPU.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct View {
     /// The CPU's entry hook (of its current stay) ended before the sender's kick began.
     hook_before_kick: bool,
+    /// The sender's interrupt of the CPU.
+    ipi: Ipi,
     /// The sender's last read of the CPU's state so far.
     read: Option<SeenRead>,
     /// Per stay: the value of the CPU's read of the sender's data and of the sender's patched
-    /// instruction, and whether each retired after the sender's kick returned.
+    /// instruction, and whether each retired after the sender's kick returned (for a CPU the
+    /// sender interrupts, only the stays after its handler returned).
     data: Vec<Option<(u64, bool)>>,
     site: Vec<Option<(u64, bool)>>,
     /// The same for its read through the sender's remapped page.
@@ -837,8 +877,19 @@ impl Monitor {
                         Some(Mark::Svc) => c.svcs.push(iid),
                         Some(Mark::HookDone) if c.hooks.len() < c.svcs.len() => c.hooks.push(iid),
                         Some(Mark::Eret) => c.erets += 1,
+                        Some(Mark::IpiDone(s)) => {
+                            let from = c.svcs.len() as u8;
+                            let v = &mut c.views[s];
+                            if v.ipi == Ipi::Sent {
+                                v.ipi = Ipi::Handled { from };
+                            }
+                        }
                         Some(m @ (Mark::DataRead(s) | Mark::Site(s) | Mark::VmapRead(s))) => {
                             let v = &mut c.views[s];
+                            if v.ipi == Ipi::Sent {
+                                // Before the handler: nothing holds the CPU for this sender yet.
+                                continue;
+                            }
                             let slot = match m {
                                 Mark::DataRead(_) => &mut v.data,
                                 Mark::Site(_) => &mut v.site,
@@ -888,6 +939,11 @@ impl Monitor {
             // In the kernel: which stay no longer matters.
             Decided::Interrupt { cpu: i, read: None, at: Position::KERNEL, hook_before_kick: v.hook_before_kick }
         };
+        if !skip {
+            // Held from its handler's return on: what it accessed before does not matter.
+            let v = &mut self.cpus[i].views[s];
+            *v = View { ipi: Ipi::Sent, ..View::default() };
+        }
         self.decisions.push((s, d));
     }
 
@@ -909,25 +965,26 @@ impl Monitor {
             decisions.iter().any(|d| matches!(d, (ds, Decided::Skip { cpu, .. }) if *ds == s && *cpu == i))
         };
         // A sender whose kick returned decides nothing more: what it read of a CPU no longer
-        // matters, and nothing about a CPU it did not skip.
+        // matters (every CPU has its decision: a skip, or an interrupt).
         for (s, _) in kick_done.iter().enumerate().filter(|(_, d)| **d) {
-            for (i, c) in cpus.iter_mut().enumerate() {
+            for c in cpus.iter_mut() {
                 let v = &mut c.views[s];
-                if skipped(s, i) {
-                    *v = View { hook_before_kick: false, read: None, ..std::mem::take(v) };
-                } else {
-                    *v = View::default();
-                }
+                *v = View { hook_before_kick: false, read: None, ..std::mem::take(v) };
             }
         }
         if kick_done.iter().all(|d| *d) {
-            // No decision is to come: where a CPU is no longer matters, and nothing about a CPU
-            // no sender skipped.
+            // No decision is to come: where a CPU is no longer matters; for a CPU no sender
+            // skipped, only how many stays it began (from which its handlers hold it), and
+            // nothing at all once no sender's interrupt is outstanding.
             for (i, c) in cpus.iter_mut().enumerate() {
+                c.erets = 0;
                 if (0..kick_done.len()).any(|s| skipped(s, i)) {
-                    c.erets = 0;
-                } else {
+                    continue;
+                }
+                if c.views.iter().all(|v| v.ipi == Ipi::None) {
                     *c = CpuMonitor::new(kick_done.len());
+                } else {
+                    c.svcs.iter_mut().chain(c.hooks.iter_mut()).for_each(|iid| *iid = 0);
                 }
             }
         }
@@ -937,20 +994,27 @@ impl Monitor {
     /// left at their defaults).
     fn facts(&self, h: &Harness) -> Vec<Facts> {
         let facts = |&(s, ref d): &(usize, Decided)| match *d {
-            Decided::Interrupt { cpu, read, at, hook_before_kick } => Facts {
-                sender: s,
-                cpu: cpu + h.senders,
-                skip: false,
-                read,
-                at_read: at,
-                at_decision: at,
-                hook_before_kick,
-                unseen: None,
-                entries: 0,
-                data: vec![],
-                site: vec![],
-                vmap: vec![],
-            },
+            Decided::Interrupt { cpu, read, at, hook_before_kick } => {
+                let v = &self.cpus[cpu].views[s];
+                Facts {
+                    sender: s,
+                    cpu: cpu + h.senders,
+                    skip: false,
+                    read,
+                    at_read: at,
+                    at_decision: at,
+                    hook_before_kick,
+                    unseen: None,
+                    entries: 0,
+                    ipi_from: match v.ipi {
+                        Ipi::Handled { from } => Some(from as usize),
+                        _ => None,
+                    },
+                    data: v.data.clone(),
+                    site: v.site.clone(),
+                    vmap: v.vmap.clone(),
+                }
+            }
             Decided::Skip { cpu, at, ref read } => {
                 let c = &self.cpus[cpu];
                 let unseen = read.as_ref().and_then(|r| {
@@ -968,6 +1032,7 @@ impl Monitor {
                     hook_before_kick: false,
                     unseen,
                     entries: c.svcs.len(),
+                    ipi_from: None,
                     data: c.views[s].data.clone(),
                     site: c.views[s].site.clone(),
                     vmap: c.views[s].vmap.clone(),
@@ -1418,6 +1483,12 @@ fn timeline(h: &Harness, trace: &[Ghost], pcs: &[Addr], ends: &[usize]) -> Vec<R
                     _ if h.code.label_at(pc).is_some_and(|l| l.starts_with("check_decided")) => {
                         format!("decided: {} CPU {}", if values[0] != 0 { "skip" } else { "interrupt" }, values[1] - 1)
                     }
+                    _ if h.code.label_at(pc).is_some_and(|l| l.starts_with("check_ipi_send")) => {
+                        format!("IPI to CPU {}", values[1] - 1)
+                    }
+                    _ if h.code.label_at(pc) == Some("check_el0_irq") => {
+                        format!("IRQ taken (SGI {})", values[0])
+                    }
                     _ if h.code.label_at(pc).is_some_and(|l| l.starts_with("check_site")) => {
                         format!("X21 = {}", values[2])
                     }
@@ -1554,6 +1625,9 @@ mod tests {
                 }
                 v
             };
+            // The handler of the sender's IPI returned (it is raised only after an interrupt
+            // was decided).
+            let ipi_from = retired(t, Mark::IpiDone(s)).next().map(|r| position(r.0).svcs as usize);
             facts.push(Facts {
                 sender: s,
                 cpu: t,
@@ -1564,6 +1638,7 @@ mod tests {
                 hook_before_kick,
                 unseen,
                 entries: svcs.len(),
+                ipi_from,
                 data: per_stay(Mark::DataRead(s)),
                 site: per_stay(Mark::Site(s)),
                 vmap: per_stay(Mark::VmapRead(s)),
@@ -1587,6 +1662,7 @@ mod tests {
             "entry-no-isb",
             "entry-no-dmb",
             "entry-no-flush",
+            "ipi-no-flush",
         ] {
             files.push(ProtocolFile::load(&dir.join(format!("{m}.S"))).unwrap());
         }
@@ -1599,9 +1675,11 @@ mod tests {
             let stats = agree_on_every_final(p, &CheckConfig::default(), 40_000);
             assert!(stats.finals > 30, "{}: {stats:?}", p.name);
         }
-        // Two isolated CPUs: the first paths.
+        // Two isolated CPUs: the first paths, of a protocol that skips and interrupts, one that
+        // interrupts every CPU, and one whose interrupted CPUs go stale. (check-reversed's first
+        // 60 000 states all lie under a branch its sender mispredicted: no path ends there.)
         let cfg = CheckConfig { cpus: 3, ..classic };
-        for p in &files[..3] {
+        for p in files.iter().filter(|p| ["deferred", "broadcast", "ipi-no-flush"].contains(&p.name.as_str())) {
             let stats = agree_on_every_final(p, &cfg, 60_000);
             assert!(stats.finals > 300, "{}: {stats:?}", p.name);
         }

@@ -228,7 +228,11 @@ impl Path {
     /// violation, about the access `stale` (by default the one that returned the old copy).
     pub fn cycle(&self, c: Consequence, cpu: usize, stale: Option<Stale>) -> Option<PathCycle> {
         self.events.as_ref()?;
-        let (decided, _) = self.decision(cpu)?;
+        let (decided, skip) = self.decision(cpu)?;
+        if c == Consequence::SafetyViolation && !skip {
+            // Stale after an interrupt: the IPI callback's missing work, not a reordering.
+            return None;
+        }
         let s = self.state_read(cpu, decided)?;
         let s_at = self.index_of(self.sender, s.iid)?;
         let s_node = Node::Event(self.event_of(self.sender, s_at, false)?);
@@ -458,10 +462,16 @@ impl Path {
                 }
                 _ => format!("ran the old check_site{x}, fetched before the patch"),
             };
-            // Read in user code: the next entry's hook is what had to synchronize the CPU (and did
-            // not); read in the kernel: nothing will.
+            // Interrupted: its IPI handler had to synchronize it. Read in user code: the next
+            // entry's hook had to (and did not); read in the kernel: nothing will.
             let read_at = self.state_read(cpu, decided).map_or(decided, |s| s.pos);
-            if self.phase_at(cpu, read_at).starts_with("ran user code") {
+            if !skip {
+                let _ = write!(
+                    o,
+                    "; its IPI handler's callback returned without synchronizing CPU {cpu} for it, and after it CPU \
+                     {cpu} {what}"
+                );
+            } else if self.phase_at(cpu, read_at).starts_with("ran user code") {
                 let _ =
                     write!(o, "; its next entry's hook had to synchronize CPU {cpu}, and after it CPU {cpu} {what}");
             } else {

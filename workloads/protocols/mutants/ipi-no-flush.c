@@ -1,0 +1,14 @@
+// Mutant of broadcast: the IPI callback without the TLB flush (ipi-no-flush.S
+// in C).
+// @base broadcast
+// @expect isolation-break safety-violation
+// @why Every CPU is interrupted, by design; but the callback runs no local
+// @why TLB flush, so an interrupted CPU keeps the translation of a page the
+// @why sender remapped and reaches the old page through it.
+// The functions it does not define come from broadcast.S.
+
+// The IPI callback: only the exception's context synchronization, as if the
+// kick were only about code and data.
+void isolation_ipi(unsigned long work)
+{
+}
