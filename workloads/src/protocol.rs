@@ -1,9 +1,11 @@
 //! Protocol files: the part of the kernel a task-isolation protocol is.
 //!
-//! A protocol is five labels of assembler text (listed in
+//! A protocol is six labels of assembler text (listed in
 //! `workloads/protocols/broadcast.S`): the kernel entry and exit hooks
-//! (`enter_from_user_mode`, `entry_hook_done`, `exit_to_user_mode`) and the
-//! sender's side of a kick (`isolation_publish`, `isolation_defer_cpu`).
+//! (`enter_from_user_mode`, `entry_hook_done`, `exit_to_user_mode`), the
+//! sender's side of a kick (`isolation_publish`, `isolation_defer_cpu`) and
+//! the IPI callback on a CPU the sender interrupted (`isolation_ipi`, which
+//! `isolsim check`'s harness calls).
 //! The shipped ones are [`Protocol::file`]; a user's variant is any file
 //! that defines the same labels, with a header that says which protocol it
 //! varies and, optionally, what it is expected to break:

@@ -16,8 +16,8 @@
 //! * [`fuzz`]: timed fuzzing. Each run is a whole isolation experiment
 //!   (housekeeping activity, system calls, the kernel's real entry and kick
 //!   paths, TLBs and I-caches) with its latencies and jitter drawn from a seed,
-//!   so it covers what only timing reaches (TLB flushes, interrupted CPUs,
-//!   many kicks in a row) but only the orderings its timing happens to hit.
+//!   so it covers what only timing reaches (the kernel's own IPI and TLB
+//!   flush paths, many kicks in a row) but only the orderings its timing happens to hit.
 //!   A finding is minimized by delta debugging over the run's parameters.
 //! * [`check`]: bounded exhaustive checking in a harness generated for a
 //!   shape: one or two senders, each patching code, publishing data and/or
