@@ -53,8 +53,9 @@ enum Command {
     /// tso, arm (--model).
     Fuzz(FuzzArgs),
     /// Bounded exhaustive check of a protocol: every interleaving and reordering the memory model
-    /// allows in a small harness (one sender, one or two isolated CPUs, one kick, one entry/exit).
-    /// Models: sc, tso, arm (--model).
+    /// allows in a small harness (one or two senders, each changing code, data or a mapping and
+    /// kicking once, with an IPI to each CPU it does not skip; one to three isolated CPUs entering
+    /// the kernel once or twice). Models: sc, tso, arm (--model).
     Check(CheckArgs),
     /// Reproduce a saved counterexample (from `isolsim check` or `isolsim fuzz`) and print its
     /// timeline and cause.
