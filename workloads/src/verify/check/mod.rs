@@ -97,7 +97,8 @@ pub struct CheckConfig {
     /// Memory model.
     pub mode: Mode,
     /// The bound: a path on which some CPU fetches more instructions than this is cut off and
-    /// reported (the harness needs about 60 per CPU; a protocol function that loops stops here).
+    /// reported (ct-work needs 80 per CPU at the default shape, 100 with two system calls and
+    /// 110 for a sender kicking two CPUs; a protocol function that loops stops here).
     pub bound: u64,
     /// Unresolved conditional branches a CPU may speculate past.
     pub speculation: usize,
