@@ -976,7 +976,7 @@ impl Monitor {
         if kick_done.iter().all(|d| *d) {
             // No decision is to come: where a CPU is no longer matters; for a CPU no sender
             // skipped, only how many stays it began (from which its handlers hold it), and
-            // nothing at all once no sender's interrupt is outstanding.
+            // nothing at all if no sender interrupted it either.
             for (i, c) in cpus.iter_mut().enumerate() {
                 c.erets = 0;
                 if (0..kick_done.len()).any(|s| skipped(s, i)) {
