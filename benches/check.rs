@@ -12,6 +12,11 @@ use isolsim::workloads::kernel::Protocol;
 use isolsim::workloads::protocol::ProtocolFile;
 use isolsim::workloads::verify::check::{Check, CheckConfig};
 
+/// The allocator the `isolsim` binary runs `check` with (`src/main.rs`), so that the bench
+/// times what the command does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn check_time(c: &mut Criterion) {
     let mut g = c.benchmark_group("check_2cpu");
     g.sample_size(10);

@@ -548,14 +548,15 @@ pub struct Core {
     pub(crate) rec: Recorder,
 }
 
-/// Leaves the timestamps out, as [`Core`]'s `Hash` does.
+/// Leaves the timestamps out, as [`Core`]'s `Hash` does, and `srcs`, which is
+/// `inst.sources()` (set once at fetch).
 impl std::hash::Hash for Entry {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         let Entry {
             iid,
             pc,
             inst,
-            srcs,
+            srcs: _,
             prod,
             result,
             determined,
@@ -570,7 +571,7 @@ impl std::hash::Hash for Entry {
             fault,
             deps,
         } = self;
-        (iid, pc, inst, srcs, prod, result, determined, executed, slot, next, resolved, settled).hash(h);
+        (iid, pc, inst, prod, result, determined, executed, slot, next, resolved, settled).hash(h);
         (fetched_from, fault, deps).hash(h);
     }
 }

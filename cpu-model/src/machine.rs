@@ -34,7 +34,7 @@ use memory_model::memory::FlatMemory;
 use memory_model::{Addr, MaintOp, Mode, ThreadId, TlbiScope, WriteId};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use sim::explore::{Expansion, TransitionSystem};
+use sim::explore::{Expansion, Fingerprints, TransitionSystem};
 use sim::rng::{RngStreams, SimRng};
 use sim::{Cycle, Engine, Model, Scheduler};
 
@@ -158,8 +158,9 @@ impl MachineConfig {
 /// translations are different states.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct State {
-    /// The cores.
-    pub cores: Vec<Core>,
+    /// The cores, each with its fingerprint cached: a transition changes one or two of them,
+    /// and the explorer then hashes only those again.
+    pub cores: Fingerprints<Core>,
     /// Shared storage.
     pub mem: FlatMemory,
     /// What instruction fetch sees of patchable code.
