@@ -138,8 +138,10 @@ pub fn fingerprint<S: Hash>(s: &S) -> u128 {
 /// A transition usually changes one part (one core of a machine): the others are shared with
 /// the predecessor (copied on first write) and keep their cached fingerprints, so building a
 /// successor copies what changed and fingerprinting it hashes what changed and the other
-/// parts' 16 bytes each. `Hash` writes the parts' fingerprints, so a collision needs
-/// one of a part's or of the whole's: the bound of [`fingerprint`] doubles, no more.
+/// parts' 16 bytes each. `Hash` writes the parts' fingerprints, so two different states merge
+/// only if two different parts' fingerprints collide or two wholes' do. With `k` parts per
+/// state, `n` states hold at most `k·n` distinct parts, and the bound of [`fingerprint`] grows
+/// to (1 + k²)·n²/2^129: about 10^-23 for 20 M states of 4 cores.
 ///
 /// ```
 /// use sim::explore::{fingerprint, Fingerprints};
