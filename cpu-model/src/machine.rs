@@ -34,7 +34,7 @@ use memory_model::memory::FlatMemory;
 use memory_model::{Addr, MaintOp, Mode, ThreadId, TlbiScope, WriteId};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
-use sim::explore::{Expansion, Fingerprints, TransitionSystem};
+use sim::explore::{Expansion, Fingerprints, Shared, TransitionSystem};
 use sim::rng::{RngStreams, SimRng};
 use sim::{Cycle, Engine, Model, Scheduler};
 
@@ -161,17 +161,17 @@ pub struct State {
     /// The cores, each with its fingerprint cached: a transition changes one or two of them,
     /// and the explorer then hashes only those again.
     pub cores: Fingerprints<Core>,
-    /// Shared storage.
-    pub mem: FlatMemory,
+    /// Shared storage (shared with the successors a transition does not store in).
+    pub mem: Shared<FlatMemory>,
     /// What instruction fetch sees of patchable code.
-    pub iside: ISide,
+    pub iside: Shared<ISide>,
     /// Pending and active interrupts of every core.
-    pub gic: Gic,
+    pub gic: Shared<Gic>,
     /// A store to code that was not declared patchable (the run is invalid).
     pub code_store_fault: Option<(Addr, WriteId)>,
     /// Exhaustive runs with [`Exhaustive::tlb`] on: each core's TLB, indexed
     /// by core. Empty otherwise (timed runs keep theirs in [`Mmu`]).
-    pub tlbs: Vec<ExploredTlb>,
+    pub tlbs: Fingerprints<ExploredTlb>,
     /// What [`Exhaustive::ghosts`] asked to be logged, in the order it
     /// happened on the path to this state (or since its owner last emptied
     /// it: a checker can fold each transition's events into a monitor of
@@ -194,11 +194,11 @@ impl State {
         }
         State {
             cores,
-            mem,
-            iside: ISide::new(code.patchable(), threads.len()),
-            gic: Gic::new(gic, threads.len()),
+            mem: Shared::new(mem),
+            iside: Shared::new(ISide::new(code.patchable(), threads.len())),
+            gic: Shared::new(Gic::new(gic, threads.len())),
             code_store_fault: None,
-            tlbs: vec![],
+            tlbs: Fingerprints::default(),
             trace: vec![],
             closed: false,
             contradicted: false,
@@ -480,8 +480,9 @@ fn device_write(
 /// The platform of a timed run.
 struct TimedPlatform<'a> {
     code: &'a CodeSpace,
-    iside: &'a mut ISide,
-    gic: &'a mut Gic,
+    // The shared forms, so that only what changes one pays for the copy-on-write check.
+    iside: &'a mut Shared<ISide>,
+    gic: &'a mut Shared<Gic>,
     topology: &'a Topology,
     cfg: &'a MachineConfig,
     jitter: Option<&'a mut SimRng>,
@@ -818,7 +819,7 @@ impl Machine {
             mpidr,
             mmu: Mmu::default(),
             deliveries: vec![],
-            init_mem: state.mem.clone(),
+            init_mem: (*state.mem).clone(),
             state,
             cfg,
             code,
@@ -889,13 +890,13 @@ impl Machine {
             self.init_mem.reset_from(&self.state.mem);
         }
         if !self.code.patchable().is_empty() {
-            self.state.iside = ISide::new(self.code.patchable(), threads.len());
+            self.state.iside = Shared::new(ISide::new(self.code.patchable(), threads.len()));
         }
         self.state.code_store_fault = None;
         if self.state.gic.num_cores() == threads.len() {
             self.state.gic.reset();
         } else {
-            self.state.gic = Gic::new(self.cfg.gic.clone(), threads.len());
+            self.state.gic = Shared::new(Gic::new(self.cfg.gic.clone(), threads.len()));
         }
         self.mmu.clear();
         for (c, &m) in self.state.cores.iter_mut().zip(&self.mpidr) {
@@ -1189,7 +1190,9 @@ impl Machine {
             }
         }
         self.counters[c].restarts += self.restarts.len() as u64;
-        self.state.cores[c].restart(&self.restarts);
+        if !self.restarts.is_empty() {
+            self.state.cores[c].restart(&self.restarts);
+        }
     }
 }
 
@@ -1484,7 +1487,7 @@ impl Exhaustive<'_> {
         }
         s.mem.set_record_coherence(self.record);
         if self.tlb {
-            s.tlbs = vec![ExploredTlb::default(); threads.len()];
+            s.tlbs = vec![ExploredTlb::default(); threads.len()].into();
             for &(core, va) in self.tlb_prefill {
                 // A page that does not translate leaves nothing, as a faulting walk would.
                 let _ = self.fill_tlb(&mut s, core as usize, va);

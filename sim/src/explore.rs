@@ -153,10 +153,7 @@ pub fn fingerprint<S: Hash>(s: &S) -> u128 {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct Fingerprints<P> {
-    /// Shared with the predecessor state until changed: a successor copies only what its
-    /// transition changes.
-    parts: Vec<std::sync::Arc<P>>,
-    cached: Vec<std::cell::OnceCell<u128>>,
+    parts: Vec<Shared<P>>,
 }
 
 impl<P> From<Vec<P>> for Fingerprints<P> {
@@ -167,9 +164,7 @@ impl<P> From<Vec<P>> for Fingerprints<P> {
 
 impl<P> FromIterator<P> for Fingerprints<P> {
     fn from_iter<I: IntoIterator<Item = P>>(iter: I) -> Self {
-        let parts: Vec<_> = iter.into_iter().map(std::sync::Arc::new).collect();
-        let cached = parts.iter().map(|_| std::cell::OnceCell::new()).collect();
-        Fingerprints { parts, cached }
+        Fingerprints { parts: iter.into_iter().map(Shared::new).collect() }
     }
 }
 
@@ -182,8 +177,7 @@ impl<P> std::ops::Index<usize> for Fingerprints<P> {
 
 impl<P: Clone> std::ops::IndexMut<usize> for Fingerprints<P> {
     fn index_mut(&mut self, i: usize) -> &mut P {
-        self.cached[i] = std::cell::OnceCell::new();
-        std::sync::Arc::make_mut(&mut self.parts[i])
+        &mut self.parts[i]
     }
 }
 
@@ -210,29 +204,24 @@ impl<P> Fingerprints<P> {
 
     /// Appends a part.
     pub fn push(&mut self, part: P) {
-        self.parts.push(std::sync::Arc::new(part));
-        self.cached.push(std::cell::OnceCell::new());
+        self.parts.push(Shared::new(part));
     }
 
     /// Keeps the first `n` parts.
     pub fn truncate(&mut self, n: usize) {
         self.parts.truncate(n);
-        self.cached.truncate(n);
     }
 }
 
 impl<P: Clone> Fingerprints<P> {
     /// Part `i`, mutably (its cached fingerprint is dropped).
     pub fn get_mut(&mut self, i: usize) -> Option<&mut P> {
-        let part = self.parts.get_mut(i)?;
-        self.cached[i] = std::cell::OnceCell::new();
-        Some(std::sync::Arc::make_mut(part))
+        self.parts.get_mut(i).map(|p| &mut **p)
     }
 
     /// Every part, mutably (all cached fingerprints are dropped).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut P> {
-        self.cached.iter_mut().for_each(|c| *c = std::cell::OnceCell::new());
-        self.parts.iter_mut().map(std::sync::Arc::make_mut)
+        self.parts.iter_mut().map(|p| &mut **p)
     }
 }
 
@@ -247,9 +236,73 @@ impl<P: Eq> Eq for Fingerprints<P> {}
 impl<P: Hash> Hash for Fingerprints<P> {
     fn hash<H: Hasher>(&self, h: &mut H) {
         h.write_usize(self.parts.len());
-        for (part, cached) in self.parts.iter().zip(&self.cached) {
-            h.write_u128(*cached.get_or_init(|| fingerprint(part)));
+        for part in &self.parts {
+            part.hash(h);
         }
+    }
+}
+
+/// One part of a state, shared between a state and its successors until one changes it (copy on
+/// write), with its [`fingerprint`] cached until then; `Hash` writes that fingerprint.
+///
+/// For a part that most transitions leave alone (a machine's memory, which only a store changes):
+/// a successor's copy of it is a reference count, and fingerprinting the successor hashes the
+/// part's 16 bytes, not the part. Any mutable borrow counts as a change.
+///
+/// ```
+/// use sim::explore::{fingerprint, Shared};
+/// let a = Shared::new(vec![1u8, 2]);
+/// let mut b = a.clone(); // shares a's vector
+/// assert_eq!(fingerprint(&a), fingerprint(&b));
+/// b.push(3); // b copies it, then changes its copy
+/// assert_eq!((a.len(), b.len()), (2, 3));
+/// assert_ne!(fingerprint(&a), fingerprint(&b));
+/// ```
+#[derive(Debug, Default)]
+pub struct Shared<T> {
+    value: std::sync::Arc<T>,
+    cached: std::cell::OnceCell<u128>,
+}
+
+impl<T> Shared<T> {
+    /// `value`, not shared yet.
+    pub fn new(value: T) -> Self {
+        Shared { value: std::sync::Arc::new(value), cached: std::cell::OnceCell::new() }
+    }
+}
+
+// By hand: a derived `Clone` would need `T: Clone` for what is a reference count.
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared { value: self.value.clone(), cached: self.cached.clone() }
+    }
+}
+
+impl<T> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: Clone> std::ops::DerefMut for Shared<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.cached = std::cell::OnceCell::new();
+        std::sync::Arc::make_mut(&mut self.value)
+    }
+}
+
+impl<T: PartialEq> PartialEq for Shared<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+    }
+}
+
+impl<T: Eq> Eq for Shared<T> {}
+
+impl<T: Hash> Hash for Shared<T> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u128(*self.cached.get_or_init(|| fingerprint(&*self.value)));
     }
 }
 

@@ -64,7 +64,9 @@ use memory_model::memory::FlatMemory;
 use memory_model::tlb::{Descriptor, PageFlags, PageTableBuilder};
 use memory_model::{Addr, MaintOp, Mode, ThreadId, WriteId};
 use serde::{Deserialize, Serialize};
-use sim::explore::{Expansion, ExploreStats, Limits, TransitionSystem, explore_unordered, explore_with_paths, replay};
+use sim::explore::{
+    Expansion, ExploreStats, Limits, Shared, TransitionSystem, explore_unordered, explore_with_paths, replay,
+};
 
 use crate::experiment::Orderings;
 use crate::kernel::{KernelConfig, TlbScheme};
@@ -1055,13 +1057,14 @@ struct Monitored<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Checked {
     machine: State,
-    monitor: Monitor,
+    /// Shared with the successors whose transitions it observes nothing of.
+    monitor: Shared<Monitor>,
 }
 
 impl Monitored<'_> {
     fn initial(&self) -> Checked {
         let machine = self.sys.initial(&self.h.threads, &self.h.mem);
-        Checked { machine, monitor: Monitor::new(self.h.senders, self.h.isolated()) }
+        Checked { machine, monitor: Shared::new(Monitor::new(self.h.senders, self.h.isolated())) }
     }
 }
 
@@ -1074,8 +1077,12 @@ impl TransitionSystem for Monitored<'_> {
         let e = self.sys.expand(&s.machine, &mut next);
         for (step, mut machine) in next {
             let mut monitor = s.monitor.clone();
-            monitor.observe(self.h, &machine.trace);
-            machine.trace.clear();
+            // Folding in no event leaves a monitor as it is: a new one, and one after the
+            // clean-up that ends `observe`, are as that clean-up leaves them.
+            if !machine.trace.is_empty() {
+                monitor.observe(self.h, &machine.trace);
+                machine.trace.clear();
+            }
             out.push((step, Checked { machine, monitor }));
         }
         e
