@@ -571,8 +571,33 @@ impl std::hash::Hash for Entry {
             fault,
             deps,
         } = self;
-        (iid, pc, inst, prod, result, determined, executed, slot, next, resolved, settled).hash(h);
-        (fetched_from, fault, deps).hash(h);
+        // The flags and which options are present in one byte, then the present values: the
+        // same information as hashing each field, in a third of the writes (a core's reorder
+        // buffer is most of what the explorer hashes).
+        let present = [result.is_some(), next.is_some(), fetched_from.is_some(), fault.is_some(), deps.is_some()];
+        let flags = [*determined, *executed, *resolved, *settled].into_iter().chain(present);
+        h.write_u16(flags.enumerate().fold(0, |acc, (i, f)| acc | (u16::from(f) << i)));
+        h.write_u64(*pc);
+        h.write_u32(*iid);
+        h.write_u32(*slot);
+        prod.iter().for_each(|p| h.write_u32(*p));
+        if let Some(r) = result {
+            h.write_u64(*r);
+        }
+        if let Some(n) = next {
+            h.write_u64(*n);
+        }
+        if let Some(w) = fetched_from {
+            w.hash(h);
+        }
+        if let Some((addr, on_fetch)) = fault {
+            h.write_u64(*addr);
+            h.write_u8(u8::from(*on_fetch));
+        }
+        if let Some(d) = deps {
+            d.hash(h);
+        }
+        inst.hash(h);
     }
 }
 
