@@ -571,7 +571,7 @@ impl std::hash::Hash for Entry {
             fault,
             deps,
         } = self;
-        // The flags and which options are present in one byte, then the present values: the
+        // The flags and which options are present in one word, then the present values: the
         // same information as hashing each field, in a third of the writes (a core's reorder
         // buffer is most of what the explorer hashes).
         let present = [result.is_some(), next.is_some(), fetched_from.is_some(), fault.is_some(), deps.is_some()];

@@ -205,6 +205,24 @@ impl State {
         }
     }
 
+    /// The same state with its parts in the form a state and its successors share, each copied
+    /// when first changed ([`Shared::shared`]): what exploration wants. A timed run keeps them
+    /// owned and pays nothing for the sharing.
+    pub fn shared(self) -> State {
+        let State { cores, mem, iside, gic, code_store_fault, tlbs, trace, closed, contradicted } = self;
+        State {
+            cores: cores.shared(),
+            mem: mem.shared(),
+            iside: iside.shared(),
+            gic: gic.shared(),
+            code_store_fault,
+            tlbs: tlbs.shared(),
+            trace,
+            closed,
+            contradicted,
+        }
+    }
+
     /// True when every core has finished and drained.
     pub fn all_done(&self, code: &CodeSpace) -> bool {
         self.cores.iter().all(|c| c.is_done(code))
@@ -480,7 +498,7 @@ fn device_write(
 /// The platform of a timed run.
 struct TimedPlatform<'a> {
     code: &'a CodeSpace,
-    // The shared forms, so that only what changes one pays for the copy-on-write check.
+    // Borrowed mutably only where changed (a timed run's parts are owned: nothing to check).
     iside: &'a mut Shared<ISide>,
     gic: &'a mut Shared<Gic>,
     topology: &'a Topology,
@@ -1493,7 +1511,7 @@ impl Exhaustive<'_> {
                 let _ = self.fill_tlb(&mut s, core as usize, va);
             }
         }
-        s
+        s.shared()
     }
 
     /// With [`Exhaustive::tlb`] on, puts the translation of `va` in core

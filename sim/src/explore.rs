@@ -143,15 +143,18 @@ pub fn fingerprint<S: Hash>(s: &S) -> u128 {
 /// state, `n` states hold at most `k·n` distinct parts, and the bound of [`fingerprint`] grows
 /// to (1 + k²)·n²/2^129: about 10^-23 for 20 M states of 4 cores.
 ///
+/// Parts start owned, as [`Shared`]'s do; [`Fingerprints::shared`] makes them copy-on-write.
+///
 /// ```
 /// use sim::explore::{fingerprint, Fingerprints};
-/// let mut a = Fingerprints::from(vec![1u32, 2]);
+/// let mut a = Fingerprints::from(vec![1u32, 2]).shared();
 /// let b = Fingerprints::from(vec![1u32, 3]);
 /// assert_ne!(fingerprint(&a), fingerprint(&b));
 /// a[1] = 3; // drops part 1's cached fingerprint
 /// assert_eq!(fingerprint(&a), fingerprint(&b));
 /// ```
-#[derive(Clone, Debug, Default)]
+// The derived `Hash` writes the length, then each part's cached fingerprint ([`Shared`]'s).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Fingerprints<P> {
     parts: Vec<Shared<P>>,
 }
@@ -202,6 +205,11 @@ impl<P> Fingerprints<P> {
         self.parts.iter().map(|p| &**p)
     }
 
+    /// The same parts, each in the form whose clones share it ([`Shared::shared`]).
+    pub fn shared(self) -> Self {
+        Fingerprints { parts: self.parts.into_iter().map(Shared::shared).collect() }
+    }
+
     /// Appends a part.
     pub fn push(&mut self, part: P) {
         self.parts.push(Shared::new(part));
@@ -225,23 +233,6 @@ impl<P: Clone> Fingerprints<P> {
     }
 }
 
-impl<P: PartialEq> PartialEq for Fingerprints<P> {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts == other.parts
-    }
-}
-
-impl<P: Eq> Eq for Fingerprints<P> {}
-
-impl<P: Hash> Hash for Fingerprints<P> {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_usize(self.parts.len());
-        for part in &self.parts {
-            part.hash(h);
-        }
-    }
-}
-
 /// One part of a state, shared between a state and its successors until one changes it (copy on
 /// write), with its [`fingerprint`] cached until then; `Hash` writes that fingerprint.
 ///
@@ -249,52 +240,77 @@ impl<P: Hash> Hash for Fingerprints<P> {
 /// a successor's copy of it is a reference count, and fingerprinting the successor hashes the
 /// part's 16 bytes, not the part. Any mutable borrow counts as a change.
 ///
+/// A part starts owned, as a plain value: a timed run, which never copies its state, pays no
+/// reference count and no atomic uniqueness check on each mutable borrow. [`Shared::shared`]
+/// (the explorer's initial state calls it) turns it into the copy-on-write form, which its clones
+/// keep.
+///
 /// ```
 /// use sim::explore::{fingerprint, Shared};
-/// let a = Shared::new(vec![1u8, 2]);
+/// let a = Shared::new(vec![1u8, 2]).shared();
 /// let mut b = a.clone(); // shares a's vector
 /// assert_eq!(fingerprint(&a), fingerprint(&b));
 /// b.push(3); // b copies it, then changes its copy
 /// assert_eq!((a.len(), b.len()), (2, 3));
 /// assert_ne!(fingerprint(&a), fingerprint(&b));
 /// ```
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Shared<T> {
-    value: std::sync::Arc<T>,
+    value: Held<T>,
     cached: std::cell::OnceCell<u128>,
 }
 
-impl<T> Shared<T> {
-    /// `value`, not shared yet.
-    pub fn new(value: T) -> Self {
-        Shared { value: std::sync::Arc::new(value), cached: std::cell::OnceCell::new() }
+#[derive(Clone, Debug)]
+enum Held<T> {
+    Owned(T),
+    CopyOnWrite(std::sync::Arc<T>),
+}
+
+impl<T: Default> Default for Held<T> {
+    fn default() -> Self {
+        Held::Owned(T::default())
     }
 }
 
-// By hand: a derived `Clone` would need `T: Clone` for what is a reference count.
-impl<T> Clone for Shared<T> {
-    fn clone(&self) -> Self {
-        Shared { value: self.value.clone(), cached: self.cached.clone() }
+impl<T> Shared<T> {
+    /// `value`, owned (not shared until [`Shared::shared`]).
+    pub fn new(value: T) -> Self {
+        Shared { value: Held::Owned(value), cached: std::cell::OnceCell::new() }
+    }
+
+    /// The same value, in the form whose clones share it until one of them changes it.
+    pub fn shared(self) -> Self {
+        let value = match self.value {
+            Held::Owned(v) => Held::CopyOnWrite(std::sync::Arc::new(v)),
+            shared => shared,
+        };
+        Shared { value, cached: self.cached }
     }
 }
 
 impl<T> std::ops::Deref for Shared<T> {
     type Target = T;
     fn deref(&self) -> &T {
-        &self.value
+        match &self.value {
+            Held::Owned(v) => v,
+            Held::CopyOnWrite(v) => v,
+        }
     }
 }
 
 impl<T: Clone> std::ops::DerefMut for Shared<T> {
     fn deref_mut(&mut self) -> &mut T {
         self.cached = std::cell::OnceCell::new();
-        std::sync::Arc::make_mut(&mut self.value)
+        match &mut self.value {
+            Held::Owned(v) => v,
+            Held::CopyOnWrite(v) => std::sync::Arc::make_mut(v),
+        }
     }
 }
 
 impl<T: PartialEq> PartialEq for Shared<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.value == other.value
+        **self == **other
     }
 }
 
@@ -302,7 +318,7 @@ impl<T: Eq> Eq for Shared<T> {}
 
 impl<T: Hash> Hash for Shared<T> {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u128(*self.cached.get_or_init(|| fingerprint(&*self.value)));
+        h.write_u128(*self.cached.get_or_init(|| fingerprint(&**self)));
     }
 }
 
@@ -806,7 +822,7 @@ mod tests {
         use proptest::prelude::*;
         let op = (0..6u8, 0..4usize, any::<u16>());
         proptest!(|(init in proptest::collection::vec(any::<u16>(), 0..5), ops in proptest::collection::vec(op, 0..24))| {
-            let mut cached: Fingerprints<u16> = init.iter().copied().collect();
+            let mut cached: Fingerprints<u16> = init.iter().copied().collect::<Fingerprints<_>>().shared();
             let mut plain = init.clone();
             for (kind, i, v) in ops {
                 let before = cached.clone();

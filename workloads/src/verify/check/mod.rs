@@ -1064,7 +1064,7 @@ struct Checked {
 impl Monitored<'_> {
     fn initial(&self) -> Checked {
         let machine = self.sys.initial(&self.h.threads, &self.h.mem);
-        Checked { machine, monitor: Shared::new(Monitor::new(self.h.senders, self.h.isolated())) }
+        Checked { machine, monitor: Shared::new(Monitor::new(self.h.senders, self.h.isolated())).shared() }
     }
 }
 
