@@ -3,7 +3,8 @@
 //! (`isolsim check` explores everything before it reports, so time to the
 //! first violation is the whole run), in assembler and in C; and the 3-CPU
 //! harness (two isolated CPUs) for the correct protocols, on one thread and
-//! on two (`--jobs 2`); and the shapes with two senders or two entries per CPU.
+//! on two (`--jobs 2`); the shapes with two senders or two entries per CPU; and the
+//! four-CPU shapes, split (`--split`).
 
 use std::hint::black_box;
 
@@ -49,8 +50,6 @@ fn check_time(c: &mut Criterion) {
     }
     g.finish();
     // The shapes beyond one sender and one entry: a CPU entering twice; two senders kicking.
-    let mut g = c.benchmark_group("check_shapes");
-    g.sample_size(10);
     let shapes = [
         ("syscalls2", CheckConfig { syscalls: 2, ..CheckConfig::default() }),
         (
@@ -63,6 +62,30 @@ fn check_time(c: &mut Criterion) {
             },
         ),
     ];
+    shapes_on_two_threads(c, "check_shapes", shapes);
+    // Four CPUs, split (one part per isolated CPU, `--split`): two senders and two isolated
+    // CPUs (a patch and a remap, new data; every hazard for both senders takes 15-40 s a run,
+    // README › check), and one sender with two isolated CPUs entering twice.
+    let shapes = [
+        (
+            "senders2_isolated2",
+            CheckConfig {
+                cpus: 4,
+                senders: 2,
+                ops: vec!["patch+pte".parse().unwrap(), "data".parse().unwrap()],
+                split: true,
+                ..CheckConfig::default()
+            },
+        ),
+        ("isolated2_syscalls2", CheckConfig { cpus: 3, syscalls: 2, split: true, ..CheckConfig::default() }),
+    ];
+    shapes_on_two_threads(c, "check_4cpu_split", shapes);
+}
+
+/// Benchmark group `group`: deferred and ct-work at each of `shapes`, on two threads.
+fn shapes_on_two_threads(c: &mut Criterion, group: &str, shapes: [(&str, CheckConfig); 2]) {
+    let mut g = c.benchmark_group(group);
+    g.sample_size(10);
     for (name, cfg) in shapes {
         let check = Check::new(cfg).jobs(2);
         for p in [Protocol::Deferred, Protocol::CtWork] {

@@ -160,9 +160,24 @@ pub fn check_text(
         plural(host.jobs as u64),
         s.states as f64 / secs.max(1e-9)
     );
+    for part in &r.parts {
+        let _ = writeln!(
+            o,
+            "  part: CPU {:<15} {} states, {} transitions, {} final states",
+            part.cpu, part.stats.states, part.stats.transitions, part.stats.finals
+        );
+    }
+    if !r.parts.is_empty() {
+        let _ = writeln!(
+            o,
+            "  split                     each isolated CPU checked apart with the senders: no part wrote a word another \
+             part touched, except what the senders' operations change (--split)"
+        );
+    }
     let _ = writeln!(o, "  final states violating    {}", r.violating_finals);
     let _ = writeln!(o, "  final states breaking     {}", r.breaking_finals);
-    let _ = writeln!(o, "\nCoverage (the four orderings, cases 1-4; decisions over all final states)");
+    let over = if r.parts.is_empty() { "all final states" } else { "all final states of every part" };
+    let _ = writeln!(o, "\nCoverage (the four orderings, cases 1-4; decisions over {over})");
     // With several senders, a column per sender after the total.
     let by = &r.coverage_by_sender;
     if !by.is_empty() {

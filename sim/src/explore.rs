@@ -104,6 +104,20 @@ pub struct ExploreStats {
     pub state_limit_hit: bool,
 }
 
+/// The counts of two explorations together (a split check's parts): sums, and a limit hit if
+/// either hit it.
+impl std::ops::AddAssign<&ExploreStats> for ExploreStats {
+    fn add_assign(&mut self, o: &ExploreStats) {
+        self.states += o.states;
+        self.transitions += o.transitions;
+        self.finals += o.finals;
+        self.deadlocks += o.deadlocks;
+        self.pruned += o.pruned;
+        self.model_bound_hits += o.model_bound_hits;
+        self.state_limit_hit |= o.state_limit_hit;
+    }
+}
+
 impl ExploreStats {
     /// True if some part of the state space was cut off by a bound.
     pub fn bound_hit(&self) -> bool {

@@ -170,8 +170,9 @@ fn clear_scratch() -> String {
 
 /// The harness for `senders` senders doing `ops` (one entry per sender), one isolated CPU per
 /// entry of `targets` (the `ICC_SGI1R_EL1` value that sends it SGI 0) and `syscalls` system
-/// calls each.
-pub fn text(ops: &[Ops], targets: &[u64], syscalls: usize) -> String {
+/// calls each. With `only = Some(i)`, the senders kick isolated CPU `i` alone (CPU
+/// `senders + i`), as in one part of a split check (the parent module's `--split`).
+pub fn text(ops: &[Ops], targets: &[u64], syscalls: usize, only: Option<usize>) -> String {
     let senders = ops.len();
     let isolated = targets.len();
     let mut w = format!(
@@ -239,6 +240,11 @@ check_sender{x}:
         // flush for a new mapping.
         let work = ops.work();
         let sgi = (s as u64) << 24;
+        // The CPUs the kick decides on: every isolated CPU, or the one of a split check's part.
+        let (first, end) = match only {
+            Some(i) => ((senders + i).to_string(), (senders + i + 1).to_string()),
+            None => (senders.to_string(), "NR_CPUS".to_string()),
+        };
         // The target list of the CPU decided on: the kernel loads it from SGI_TABLE, a constant,
         // selected here without a load (which would only add states).
         let mut select = String::new();
@@ -259,7 +265,7 @@ check_sender{x}:
             w,
             "check_kick{x}:                              // kick_all_cpus_sync() begins
         BL    isolation_publish
-        MOV   X19, #{senders}
+        MOV   X19, #{first}
 check_next_cpu{x}:
         MOV   X0, X19
         MOV   X1, #{work}
@@ -272,7 +278,7 @@ check_decided{x}:                           // X0 = 1: skip CPU X19; 0: interrup
 check_ipi_send{x}:
         MSR   ICC_SGI1R_EL1, X10
 check_skipped{x}:
-{clear}        CMP   X19, #NR_CPUS
+{clear}        CMP   X19, #{end}
         B.LO  check_next_cpu{x}
 check_kick_done{x}:                         // the kick returns
         MOV   X9, #check_halt
@@ -385,7 +391,7 @@ mod tests {
 
     #[test]
     fn each_sender_has_its_own_labels_and_every_stay_visits_them() {
-        let t = text(&[Ops::all(), "data".parse().unwrap()], &[0x4, 0x8], 2);
+        let t = text(&[Ops::all(), "data".parse().unwrap()], &[0x4, 0x8], 2, None);
         for l in ["check_kick:", "check_kick_1:", "check_decided_1:", "check_data_read_1:", "check_svc_1:"] {
             assert_eq!(t.matches(l).count(), 1, "{l}\n{t}");
         }

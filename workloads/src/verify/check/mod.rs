@@ -50,9 +50,10 @@
 //! assert!(r.coverage.all_occurred());
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::Mutex;
 
 use cpu_model::asm::assemble;
 use cpu_model::code::CodeSpace;
@@ -106,6 +107,13 @@ pub struct CheckConfig {
     pub speculation: usize,
     /// Give up after this many distinct states.
     pub max_states: u64,
+    /// With two or more isolated CPUs: explore each isolated CPU alone with the senders (one
+    /// *part* per CPU, the others never leaving user code and never kicked), after checking that
+    /// no part writes what another part touches (see [`Check::run`]).
+    pub split: bool,
+    /// One part of a split check: only isolated CPU `senders + part` runs and is kicked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<usize>,
 }
 
 impl Default for CheckConfig {
@@ -119,6 +127,8 @@ impl Default for CheckConfig {
             bound: 200,
             speculation: 1,
             max_states: 20_000_000,
+            split: false,
+            part: None,
         }
     }
 }
@@ -127,6 +137,14 @@ impl CheckConfig {
     /// Isolated CPUs.
     pub fn isolated(&self) -> usize {
         self.cpus.saturating_sub(self.senders)
+    }
+
+    /// The configuration counterexample `c` replays in: its part's, if a split check found it.
+    pub fn for_counterexample(&self, c: &Counterexample) -> CheckConfig {
+        match c.part {
+            Some(k) => CheckConfig { split: false, part: Some(k), ..self.clone() },
+            None => self.clone(),
+        }
     }
 
     /// What sender `s` changes.
@@ -184,6 +202,9 @@ impl CheckConfig {
         }
         if !(1..=2).contains(&self.syscalls) {
             return bad(format!("--syscalls {}: each isolated CPU makes 1 or 2 system calls", self.syscalls));
+        }
+        if let Some(k) = self.part.filter(|&k| k >= self.isolated()) {
+            return bad(format!("part {k}: there are {} isolated CPUs", self.isolated()));
         }
         if !self.ops.is_empty() && self.ops.len() != self.senders {
             return bad(format!("--ops names {} sender(s), but there are {}", self.ops.len(), self.senders));
@@ -301,6 +322,11 @@ struct Harness {
     /// Per isolated CPU `t` (index `t - senders`): its state words.
     state_words: Vec<Vec<Addr>>,
     new_value: u64,
+    /// The words the senders' operations change (data words, patched sites, leaf descriptors),
+    /// sorted.
+    changed: Vec<Addr>,
+    /// In a split check's part: the isolated CPUs that stay in user code, unkicked.
+    absent: Vec<usize>,
     /// For a protocol in C: the C line each of its instructions was compiled from.
     c_lines: BTreeMap<Addr, usize>,
     /// For a protocol in C: the file's name, for the timeline's legend.
@@ -399,25 +425,32 @@ impl Harness {
             .map(|t| encode_sgi1r(0, &[t], &topo))
             .collect::<Result<Vec<u64>, _>>()
             .map_err(|e| CheckError::Config(format!("the harness's SGIs: {e}")))?;
-        sys.load(HARNESS_FILE, &harness::text(&ops, &targets, cfg.syscalls), System::USER_TEXT)?;
+        sys.load(HARNESS_FILE, &harness::text(&ops, &targets, cfg.syscalls, cfg.part), System::USER_TEXT)?;
         let sym = |sys: &System, name: &str| sys.label(name);
         let new_inst = assemble("MOV X21, #2", 0).expect("a valid instruction").insts[0];
         let new_enc = sys.code_mut().encode(new_inst);
         let (old_value, new_value) = (1, 2);
         let mut names = BTreeMap::new();
+        let mut changed = vec![];
         for (s, ops) in ops.iter().enumerate() {
             let x = harness::suffix(s);
             if ops.has(Op::Patch) {
                 let site = sym(&sys, &format!("check_site{x}"))?;
                 sys.code_mut().mark_patchable(site);
                 names.insert(site, format!("check_site{x} (text)"));
+                changed.push(site);
             }
             if ops.has(Op::Data) {
                 let data = sym(&sys, &format!("CHECK_DATA{x}"))?;
                 sys.poke(data, old_value);
                 names.insert(data, format!("CHECK_DATA{x}"));
+                changed.push(data);
+            }
+            if ops.has(Op::Pte) {
+                changed.push(sym(&sys, &format!("VMAP_PTE{x}"))?);
             }
         }
+        changed.sort_unstable();
         let off = |name: &str| sym(&sys, name);
         let (ct, flags, wanted, nohz) =
             (off("PCPU_CONTEXT")?, off("PCPU_ISOL_FLAGS")?, off("PCPU_ISOL_WANTED")?, off("PCPU_NOHZ_FULL")?);
@@ -465,7 +498,9 @@ impl Harness {
                     t.regs.push((Reg::x(4), d));
                 }
             } else {
-                t.pc = user;
+                // Outside a split check's part, an isolated CPU never leaves user code.
+                let runs = cfg.part.is_none_or(|k| cpu == senders + k);
+                t.pc = if runs { user } else { 0 };
                 t.el = 0;
                 t.daif = 0;
                 t.sysregs.retain(|(r, _)| *r != SysReg::VbarEl1);
@@ -499,6 +534,8 @@ impl Harness {
             syscalls: cfg.syscalls,
             state_words,
             new_value,
+            changed,
+            absent: (senders..cfg.cpus).filter(|&c| cfg.part.is_some_and(|k| c != senders + k)).collect(),
             c_file: (!c_lines.is_empty())
                 .then(|| Path::new(&p.path).file_name().and_then(|n| n.to_str()).unwrap_or(&p.path).to_string()),
             c_lines,
@@ -516,7 +553,8 @@ impl Harness {
                 probes: &self.probes,
                 probe_ids: &self.probe_ids,
                 watch: &self.watch,
-                all_accesses: false,
+                // A split check's part logs every access, for its footprint.
+                all_accesses: cfg.part.is_some(),
                 watch_translations: &[],
             },
             holds: &self.holds,
@@ -763,6 +801,16 @@ enum Decided {
     /// To skip: judged at the end of the path. `at`: where the CPU was at the decision; `read`:
     /// the word the sender last read (value and position are not needed).
     Skip { cpu: usize, at: Position, read: Option<SeenRead> },
+}
+
+#[cfg(test)]
+impl Decided {
+    /// The isolated CPU decided on (its index).
+    fn cpu(&self) -> usize {
+        match *self {
+            Decided::Interrupt { cpu, .. } | Decided::Skip { cpu, .. } => cpu,
+        }
+    }
 }
 
 /// Where a sender's interrupt of an isolated CPU has got to.
@@ -1050,6 +1098,92 @@ impl Monitor {
 struct Monitored<'a> {
     sys: Exhaustive<'a>,
     h: &'a Harness,
+    /// In a split check's part: what its transitions touch.
+    footprint: Option<&'a Mutex<Footprint>>,
+}
+
+/// What one part of a split check touched, over every transition it explored: the evidence that
+/// the parts do not interfere (see [`Check::run`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Footprint {
+    /// Addresses some CPU read (a load, an RMW's read, a translation's leaf descriptor) or wrote.
+    accessed: BTreeSet<Addr>,
+    /// Addresses some CPU wrote.
+    written: BTreeSet<Addr>,
+    /// The writes (address, thread, instance) to the words the senders' operations change.
+    changes: BTreeSet<(Addr, ThreadId, u32)>,
+    /// A CPU outside the part that had an interrupt pending.
+    interrupted: BTreeSet<usize>,
+}
+
+impl Footprint {
+    /// Adds what a transition logged (every access: [`Ghosts::all_accesses`]) and what its
+    /// target state has pending.
+    fn add(&mut self, h: &Harness, trace: &[Ghost], s: &State) {
+        for g in trace {
+            match *g {
+                Ghost::Read { addr, .. } => {
+                    self.accessed.insert(addr);
+                }
+                Ghost::Translated { pte, .. } => {
+                    self.accessed.insert(pte);
+                }
+                Ghost::Stored { addr, write, .. } => {
+                    self.accessed.insert(addr);
+                    self.written.insert(addr);
+                    if h.changed.binary_search(&addr).is_ok() {
+                        self.changes.insert((addr, write.tid, write.iid));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.interrupted.extend(h.absent.iter().filter(|&&c| s.gic.has_pending(c)));
+    }
+
+    /// True if `other` adds nothing to this footprint.
+    fn covers(&self, other: &Footprint) -> bool {
+        other.accessed.is_subset(&self.accessed)
+            && other.written.is_subset(&self.written)
+            && other.changes.is_subset(&self.changes)
+            && other.interrupted.is_subset(&self.interrupted)
+    }
+
+    fn merge(&mut self, other: Footprint) {
+        self.accessed.extend(other.accessed);
+        self.written.extend(other.written);
+        self.changes.extend(other.changes);
+        self.interrupted.extend(other.interrupted);
+    }
+}
+
+/// Whether the parts of a split check, whose footprints are `parts` (by isolated CPU), may be
+/// explored apart: `Err` says why not.
+fn independent(h: &Harness, parts: &[Footprint]) -> Result<(), String> {
+    let name = |a: Addr| h.names.get(&a).cloned().unwrap_or_else(|| format!("{a:#x}"));
+    let cpu = |k: usize| h.senders + k;
+    for (k, p) in parts.iter().enumerate() {
+        if let Some(&c) = p.interrupted.iter().next() {
+            return Err(format!("in CPU {}'s part, CPU {c} (outside it) was sent an interrupt", cpu(k)));
+        }
+        for (j, q) in parts.iter().enumerate().filter(|(j, _)| *j != k) {
+            let shared = p.written.intersection(&q.accessed).find(|a| h.changed.binary_search(a).is_err());
+            if let Some(&a) = shared {
+                return Err(format!("CPU {}'s part writes {} and CPU {}'s part accesses it", cpu(k), name(a), cpu(j)));
+            }
+        }
+    }
+    for &a in &h.changed {
+        let writes: BTreeSet<(ThreadId, u32)> = parts
+            .iter()
+            .flat_map(|p| p.changes.range((a, 0, 0)..=(a, ThreadId::MAX, u32::MAX)))
+            .map(|w| (w.1, w.2))
+            .collect();
+        if writes.len() > 1 || writes.iter().any(|w| w.0 as usize >= h.senders) {
+            return Err(format!("{} is written by more than its sender's operation", name(a)));
+        }
+    }
+    Ok(())
 }
 
 /// A state of [`Monitored`]: the machine's (whose ghost log is always empty: each transition's
@@ -1075,8 +1209,20 @@ impl TransitionSystem for Monitored<'_> {
     fn expand(&self, s: &Checked, out: &mut Vec<(Step, Checked)>) -> Expansion {
         let mut next = vec![];
         let e = self.sys.expand(&s.machine, &mut next);
+        let mut seen = Footprint::default();
         for (step, mut machine) in next {
             let mut monitor = s.monitor.clone();
+            if self.footprint.is_some() {
+                seen.add(self.h, &machine.trace, &machine);
+                // The monitor reads only the probes and the watched words (the rest of the log
+                // would only cost it a copy).
+                let watched = |a: &Addr| self.h.watch.binary_search(a).is_ok();
+                machine.trace.retain(|g| match g {
+                    Ghost::Retired { .. } => true,
+                    Ghost::Read { addr, .. } | Ghost::Stored { addr, .. } => watched(addr),
+                    _ => false,
+                });
+            }
             // Folding in no event leaves a monitor as it is: a new one, and one after the
             // clean-up that ends `observe`, are as that clean-up leaves them.
             if !machine.trace.is_empty() {
@@ -1084,6 +1230,12 @@ impl TransitionSystem for Monitored<'_> {
                 machine.trace.clear();
             }
             out.push((step, Checked { machine, monitor }));
+        }
+        if let Some(f) = self.footprint {
+            let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+            if !f.covers(&seen) {
+                f.merge(seen);
+            }
         }
         e
     }
@@ -1126,6 +1278,9 @@ pub struct Counterexample {
     pub what: String,
     /// The transitions from the initial state (replayable).
     pub steps: Vec<Step>,
+    /// Found in a split check's part: the isolated CPU (its index) that part runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<usize>,
 }
 
 /// What `isolsim check` found.
@@ -1150,9 +1305,43 @@ pub struct CheckReport {
     pub safety: Option<Counterexample>,
     /// The shortest path to an isolation break, if any.
     pub isolation_break: Option<Counterexample>,
+    /// A split check's parts, one per isolated CPU (the counts above are their sums).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartReport>,
+}
+
+/// One part of a split check: the senders with one isolated CPU.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartReport {
+    /// The isolated CPU the part runs (its CPU number).
+    pub cpu: usize,
+    /// Exploration counters.
+    pub stats: ExploreStats,
+    /// Final states with a safety violation.
+    pub violating_finals: u64,
+    /// Final states with an isolation break.
+    pub breaking_finals: u64,
+    /// The seed's orderings, per sender.
+    pub coverage_by_sender: Vec<Orderings>,
 }
 
 impl CheckReport {
+    /// The report of `p` at `cfg` before anything is explored.
+    fn empty(p: &ProtocolFile, cfg: &CheckConfig) -> CheckReport {
+        CheckReport {
+            protocol: p.name.clone(),
+            config: cfg.clone(),
+            stats: ExploreStats::default(),
+            violating_finals: 0,
+            breaking_finals: 0,
+            coverage: Orderings::default(),
+            coverage_by_sender: vec![],
+            safety: None,
+            isolation_break: None,
+            parts: vec![],
+        }
+    }
+
     /// Sets the coverage from the per-sender counts (kept apart only with several senders).
     fn set_coverage(&mut self, mut by_sender: Vec<Orderings>) {
         by_sender.resize(self.config.senders, Orderings::default());
@@ -1203,23 +1392,79 @@ impl Check {
     }
 
     /// Explores protocol `p`.
+    ///
+    /// A split check ([`CheckConfig::split`], two or more isolated CPUs) explores one part per
+    /// isolated CPU `t`: the senders, kicking `t` alone, and `t`; the other isolated CPUs stay in
+    /// user code. It logs every access of each part (its footprint), and gives a verdict only if
+    /// no part writes a word another part accesses, except the words the senders' operations
+    /// change, each written once, by its sender's own store; and no part sends an interrupt to
+    /// a CPU outside it. Then nothing one isolated CPU does reaches another's part, and what a
+    /// sender does for one CPU (its decision, its interrupt) reaches another only as the
+    /// barriers and waits it adds to the sender's program: a part leaves those out, so it allows
+    /// each pair of sender and CPU at least what the whole shape allows it, and the monitor
+    /// judges each pair apart. A part that is safe therefore vouches for its CPU in the whole;
+    /// a violation a part finds is one of that smaller system. The test suite compares split
+    /// and whole explorations at three CPUs: verdicts, the orderings each sender reaches per
+    /// CPU, and the final monitor states of each pair.
     pub fn run(&self, p: &ProtocolFile) -> Result<CheckReport, CheckError> {
+        if !self.cfg.split || self.cfg.part.is_some() || self.cfg.isolated() < 2 {
+            return self.run_part(p, &self.cfg, None);
+        }
         let h = Harness::build(p, &self.cfg)?;
-        let sys = Monitored { sys: h.system(&self.cfg), h: &h };
+        let mut reports = vec![];
+        let mut footprints = vec![];
+        for k in 0..self.cfg.isolated() {
+            let cfg = CheckConfig { part: Some(k), ..self.cfg.clone() };
+            let f = Mutex::new(Footprint::default());
+            reports.push(self.run_part(p, &cfg, Some(&f))?);
+            footprints.push(f.into_inner().unwrap_or_else(|e| e.into_inner()));
+        }
+        independent(&h, &footprints).map_err(|e| {
+            CheckError::Config(format!(
+                "--split: the isolated CPUs cannot be checked apart ({e}); check the whole shape without --split"
+            ))
+        })?;
+        let mut report = CheckReport::empty(p, &self.cfg);
+        let mut by_sender = vec![Orderings::default(); self.cfg.senders];
+        for (k, r) in reports.into_iter().enumerate() {
+            report.stats += &r.stats;
+            report.violating_finals += r.violating_finals;
+            report.breaking_finals += r.breaking_finals;
+            let mut part_by_sender = r.coverage_by_sender.clone();
+            if part_by_sender.is_empty() {
+                part_by_sender.push(r.coverage.clone());
+            }
+            for (all, c) in by_sender.iter_mut().zip(&part_by_sender) {
+                *all += c;
+            }
+            report.safety = report.safety.or(r.safety);
+            report.isolation_break = report.isolation_break.or(r.isolation_break);
+            report.parts.push(PartReport {
+                cpu: self.cfg.senders + k,
+                stats: r.stats,
+                violating_finals: r.violating_finals,
+                breaking_finals: r.breaking_finals,
+                coverage_by_sender: part_by_sender,
+            });
+        }
+        report.set_coverage(by_sender);
+        Ok(report)
+    }
+
+    /// Explores the shape of `cfg` (a split check's part if it names one), logging its
+    /// footprint into `footprint`.
+    fn run_part(
+        &self,
+        p: &ProtocolFile,
+        cfg: &CheckConfig,
+        footprint: Option<&Mutex<Footprint>>,
+    ) -> Result<CheckReport, CheckError> {
+        let h = Harness::build(p, cfg)?;
+        let sys = Monitored { sys: h.system(cfg), h: &h, footprint };
         let init = sys.initial();
-        let limits = Limits { max_states: self.cfg.max_states };
-        let mut report = CheckReport {
-            protocol: p.name.clone(),
-            config: self.cfg.clone(),
-            stats: ExploreStats::default(),
-            violating_finals: 0,
-            breaking_finals: 0,
-            coverage: Orderings::default(),
-            coverage_by_sender: vec![],
-            safety: None,
-            isolation_break: None,
-        };
-        let senders = self.cfg.senders;
+        let limits = Limits { max_states: cfg.max_states };
+        let mut report = CheckReport::empty(p, cfg);
+        let senders = cfg.senders;
         let add = |to: &mut Vec<Orderings>, j: &Judgement| {
             to.resize(senders, Orderings::default());
             for (t, c) in to.iter_mut().zip(&j.by_sender) {
@@ -1261,7 +1506,9 @@ impl Check {
                 };
                 let steps = path.labels();
                 if shortest[slot].as_ref().is_none_or(|(n, _)| steps.len() < *n) {
-                    shortest[slot] = Some((steps.len(), Counterexample { consequence: c, sender, cpu, what, steps }));
+                    let part = cfg.part;
+                    shortest[slot] =
+                        Some((steps.len(), Counterexample { consequence: c, sender, cpu, what, steps, part }));
                 }
             }
         });
@@ -1307,7 +1554,7 @@ impl Check {
             }
             // Judged as the exploration judged it: on the exploring system's own
             // probes (the trace above numbers every instruction as a probe).
-            let explorer = Monitored { sys: h.system(&self.cfg), h: &h };
+            let explorer = Monitored { sys: h.system(&self.cfg), h: &h, footprint: None };
             let judged = replay(&explorer, explorer.initial(), steps)
                 .map(|s| h.judge(&s.monitor.facts(&h)).found)
                 .unwrap_or_default();
@@ -1335,7 +1582,7 @@ impl Check {
     /// within the bound. Returns the CPU and the path.
     pub fn deferral_path(&self, p: &ProtocolFile) -> Result<Option<(usize, Vec<Step>)>, CheckError> {
         let h = Harness::build(p, &self.cfg)?;
-        let sys = Monitored { sys: h.system(&self.cfg), h: &h };
+        let sys = Monitored { sys: h.system(&self.cfg), h: &h, footprint: None };
         let limits = Limits { max_states: self.cfg.max_states };
         let mut best: Option<(usize, Vec<Step>)> = None;
         explore_with_paths(&sys, sys.initial(), &limits, |s, path| {
@@ -1572,6 +1819,81 @@ mod tests {
     use super::*;
     use crate::kernel::Protocol;
     use sim::explore::explore;
+
+    /// The final monitor states of isolated CPU `k` (the kicks' ends, its milestones and views,
+    /// the decisions about it) over every path of `p` at `cfg`.
+    fn finals_of_cpu(p: &ProtocolFile, cfg: &CheckConfig, k: usize) -> std::collections::HashSet<Projected> {
+        let h = Harness::build(p, cfg).unwrap();
+        let sys = Monitored { sys: h.system(cfg), h: &h, footprint: None };
+        let mut set = std::collections::HashSet::new();
+        let stats = explore(&sys, sys.initial(), &Limits { max_states: cfg.max_states }, |s| {
+            let m: &Monitor = &s.monitor;
+            let about_k = m.decisions.iter().filter(|(_, d)| d.cpu() == k).cloned().collect();
+            set.insert((m.kick_done.clone(), m.cpus[k].clone(), about_k));
+        });
+        assert!(!stats.bound_hit(), "{}: {stats:?}", p.name);
+        set
+    }
+
+    type Projected = (Vec<bool>, CpuMonitor, Vec<(usize, Decided)>);
+
+    /// Each part of a split check of `p` at `whole` reaches, for its CPU, exactly the final monitor
+    /// states the whole exploration reaches for that CPU.
+    fn assert_parts_reach_what_the_whole_does(p: &ProtocolFile, whole: &CheckConfig) {
+        for k in 0..whole.isolated() {
+            let part = CheckConfig { part: Some(k), ..whole.clone() };
+            let (w, s) = (finals_of_cpu(p, whole, k), finals_of_cpu(p, &part, k));
+            assert!(w.len() > 3, "{}: {} final monitor states", p.name, w.len());
+            assert!(
+                w == s,
+                "{} at {}, CPU {}: {} states in the whole, {} in the part, {} in both",
+                p.name,
+                whole.shape(),
+                k + whole.senders,
+                w.len(),
+                s.len(),
+                w.intersection(&s).count()
+            );
+        }
+    }
+
+    /// A split check's part reaches, for its isolated CPU, exactly the final monitor states the
+    /// whole shape reaches for that CPU, and so the same verdict on it and the same orderings.
+    /// (The integration tests compare the reports.) Without speculation, to keep it short; every
+    /// protocol with speculation is `--ignored` below.
+    #[test]
+    fn each_part_reaches_the_final_monitor_states_the_whole_reaches_for_its_cpu() {
+        let shape = |ops: &str| CheckConfig {
+            cpus: 3,
+            ops: vec![ops.parse().unwrap()],
+            speculation: 0,
+            bound: 120,
+            ..CheckConfig::default()
+        };
+        for p in [Protocol::Deferred, Protocol::CtWork, Protocol::Broadcast] {
+            assert_parts_reach_what_the_whole_does(&ProtocolFile::builtin(p), &shape("data"));
+        }
+        assert_parts_reach_what_the_whole_does(&ProtocolFile::builtin(Protocol::CtWork), &shape("pte"));
+    }
+
+    #[test]
+    #[ignore = "several minutes: cargo test --release -p workloads --lib -- --ignored"]
+    fn every_protocols_parts_reach_the_final_monitor_states_the_whole_reaches() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocols/mutants");
+        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.retain(|f| f.extension().is_some_and(|e| e == "S"));
+        files.sort();
+        let all = [Protocol::Broadcast, Protocol::Deferred, Protocol::CtWork]
+            .map(ProtocolFile::builtin)
+            .into_iter()
+            .chain(files.iter().map(|f| ProtocolFile::load(f).unwrap()));
+        for p in all {
+            for ops in ["data", "patch", "pte"] {
+                let whole = CheckConfig { cpus: 3, ops: vec![ops.parse().unwrap()], ..CheckConfig::default() };
+                assert_parts_reach_what_the_whole_does(&p, &whole);
+            }
+        }
+    }
 
     /// The facts of each decision, read off a path's whole ghost log by the positions of its
     /// events: what the monitor, which keeps no log, must come to.
