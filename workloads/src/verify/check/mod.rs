@@ -1837,15 +1837,18 @@ mod tests {
 
     type Projected = (Vec<bool>, CpuMonitor, Vec<(usize, Decided)>);
 
-    /// Each part of a split check of `p` at `whole` reaches, for its CPU, exactly the final monitor
-    /// states the whole exploration reaches for that CPU.
-    fn assert_parts_reach_what_the_whole_does(p: &ProtocolFile, whole: &CheckConfig) {
+    /// Each part of a split check of `p` at `whole` reaches, for its CPU, every final monitor
+    /// state the whole exploration reaches for that CPU (what makes a safe part vouch for its CPU
+    /// in the whole); with `exact`, those only. Returns how many more the parts reach.
+    fn assert_parts_reach_what_the_whole_does(p: &ProtocolFile, whole: &CheckConfig, exact: bool) -> usize {
+        let mut more = 0;
         for k in 0..whole.isolated() {
             let part = CheckConfig { part: Some(k), ..whole.clone() };
             let (w, s) = (finals_of_cpu(p, whole, k), finals_of_cpu(p, &part, k));
             assert!(w.len() > 3, "{}: {} final monitor states", p.name, w.len());
+            more += s.len() - w.intersection(&s).count();
             assert!(
-                w == s,
+                if exact { w == s } else { w.is_subset(&s) },
                 "{} at {}, CPU {}: {} states in the whole, {} in the part, {} in both",
                 p.name,
                 whole.shape(),
@@ -1855,12 +1858,13 @@ mod tests {
                 w.intersection(&s).count()
             );
         }
+        more
     }
 
     /// A split check's part reaches, for its isolated CPU, exactly the final monitor states the
-    /// whole shape reaches for that CPU, and so the same verdict on it and the same orderings.
-    /// (The integration tests compare the reports.) Without speculation, to keep it short; every
-    /// protocol with speculation is `--ignored` below.
+    /// whole shape reaches for that CPU for the shipped protocols, and so the same verdict on it
+    /// and the same orderings. (The integration tests compare the reports.) Without
+    /// speculation, to keep it short; every protocol with speculation is `--ignored` below.
     #[test]
     fn each_part_reaches_the_final_monitor_states_the_whole_reaches_for_its_cpu() {
         let shape = |ops: &str| CheckConfig {
@@ -1871,13 +1875,16 @@ mod tests {
             ..CheckConfig::default()
         };
         for p in [Protocol::Deferred, Protocol::CtWork, Protocol::Broadcast] {
-            assert_parts_reach_what_the_whole_does(&ProtocolFile::builtin(p), &shape("data"));
+            assert_parts_reach_what_the_whole_does(&ProtocolFile::builtin(p), &shape("data"), true);
         }
-        assert_parts_reach_what_the_whole_does(&ProtocolFile::builtin(Protocol::CtWork), &shape("pte"));
+        assert_parts_reach_what_the_whole_does(&ProtocolFile::builtin(Protocol::CtWork), &shape("pte"), true);
     }
 
+    /// Every protocol, each hazard alone: a part reaches every final state the whole reaches for
+    /// its CPU; exactly those for all but `sender-reads-flag-first` with data, whose second CPU's
+    /// part reaches 3 more (16 against 13). The test prints where a part reaches more.
     #[test]
-    #[ignore = "several minutes: cargo test --release -p workloads --lib -- --ignored"]
+    #[ignore = "about six minutes: cargo test --release -p workloads --lib -- --ignored"]
     fn every_protocols_parts_reach_the_final_monitor_states_the_whole_reaches() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocols/mutants");
         let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -1890,7 +1897,10 @@ mod tests {
         for p in all {
             for ops in ["data", "patch", "pte"] {
                 let whole = CheckConfig { cpus: 3, ops: vec![ops.parse().unwrap()], ..CheckConfig::default() };
-                assert_parts_reach_what_the_whole_does(&p, &whole);
+                let more = assert_parts_reach_what_the_whole_does(&p, &whole, false);
+                if more > 0 {
+                    eprintln!("{} with {ops}: the parts reach {more} final monitor states the whole does not", p.name);
+                }
             }
         }
     }
