@@ -219,9 +219,14 @@ struct CheckArgs {
     /// clause the violating outcome; a note on stderr says why when there is no such test.
     #[arg(long, value_name = "OUT.litmus")]
     litmus: Option<PathBuf>,
-    /// Threads exploring (0: one per core). The report is the same for any number.
+    /// Threads exploring (0: one per core) with --no-reduction; the reduced search runs on one.
+    /// The report is the same for any number.
     #[arg(long, default_value_t = 0, value_parser = parse_jobs)]
     jobs: usize,
+    /// Explore every interleaving, without partial-order reduction (sleep sets): the same
+    /// states, final states, verdicts and coverage, more transitions taken; on --jobs threads.
+    #[arg(long)]
+    no_reduction: bool,
 }
 
 #[derive(clap::Args)]
@@ -1008,6 +1013,7 @@ fn check(a: CheckArgs) -> ExitCode {
         bound: a.bound,
         speculation: a.speculation,
         max_states: a.max_states,
+        reduce: !a.no_reduction,
     };
     let mut all = vec![];
     for p in &protocols {

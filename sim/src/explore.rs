@@ -663,12 +663,16 @@ where
             return true;
         }
         self.stats.states += 1;
-        let mut enabled = 0;
+        let (mut enabled, mut asleep) = (0, vec![]);
         let e = self.sys.expand_where(
             &state,
             &mut |k| {
                 enabled += 1;
-                !sleep.contains(k)
+                let awake = !sleep.contains(k);
+                if !awake {
+                    asleep.push(k.clone());
+                }
+                awake
             },
             &mut succ,
         );
@@ -682,7 +686,15 @@ where
             Expansion::Pruned => self.stats.pruned += 1,
             Expansion::BoundHit => self.stats.model_bound_hits += 1,
             Expansion::Continue => {
-                if enabled == 0 {
+                // A deadlock has no successor at all: the keys asleep may have none either
+                // (a key may lead nowhere, e.g. every direction it speculates is wrong).
+                if succ.is_empty()
+                    && (asleep.is_empty() || {
+                        let mut rest = vec![];
+                        self.sys.expand_where(&state, &mut |k| asleep.contains(k), &mut rest);
+                        rest.is_empty()
+                    })
+                {
                     self.stats.deadlocks += 1;
                 }
                 self.stats.transitions += enabled;
