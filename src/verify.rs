@@ -152,10 +152,12 @@ pub fn check_text(
         "  explored                  {} states, {} transitions, {} final states in {:.2} s",
         s.states, s.transitions, s.finals, secs
     );
+    let reduction =
+        if c.reduce { format!(", reduced: {} transitions taken", s.transitions_taken) } else { String::new() };
     let memory = host.peak_mib.map_or(String::new(), |m| format!(", peak memory {m:.0} MiB"));
     let _ = writeln!(
         o,
-        "  host                      {} thread{}, {:.0} states/s{memory}",
+        "  host                      {} thread{}, {:.0} states/s{memory}{reduction}",
         host.jobs,
         plural(host.jobs as u64),
         s.states as f64 / secs.max(1e-9)

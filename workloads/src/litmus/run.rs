@@ -85,6 +85,12 @@ pub struct RunOptions {
     /// (about 70 bytes each), quadratically with a thread's accesses. Larger
     /// graphs are counted as skipped.
     pub max_graph_pairs: u64,
+    /// Exhaustive mode: explore with partial-order reduction
+    /// ([`sim::explore::explore_reduced`]): the same states and outcomes, fewer transitions
+    /// taken; `transitions` then counts enabled keys, and the final states are met in
+    /// another order (so other ones are checked against the axioms when an outcome has
+    /// more than `graphs_per_outcome`).
+    pub reduce: bool,
 }
 
 impl Default for RunOptions {
@@ -101,6 +107,7 @@ impl Default for RunOptions {
             speculation: 2,
             check_axioms: true,
             graphs_per_outcome: 16,
+            reduce: false,
             // About 300 MB: a thread of 2,000 accesses.
             max_graph_pairs: 4_000_000,
         }
@@ -167,6 +174,10 @@ pub struct ExploreSummary {
     pub state_bound_hit: bool,
     /// Reachable states where no thread could move but some had not finished.
     pub deadlocks: u64,
+    /// Successor edges computed ([`ExploreStats::transitions_taken`]; fewer than
+    /// `transitions` with [`RunOptions::reduce`]).
+    #[serde(default)]
+    pub transitions_taken: u64,
 }
 
 impl ExploreSummary {
@@ -180,6 +191,7 @@ impl ExploreSummary {
             fetch_bound_hit: s.model_bound_hits > 0,
             state_bound_hit: s.state_limit_hit,
             deadlocks: s.deadlocks,
+            transitions_taken: s.transitions_taken,
         }
     }
 }
@@ -248,7 +260,7 @@ fn run_exhaustive(c: &Compiled, opts: &RunOptions) -> TestRun {
     let mut to_check: Vec<(Vec<u64>, Vec<cpu_model::machine::Step>)> = vec![];
     let init = sys.initial(&c.threads, &c.mem);
     let limits = Limits { max_states: opts.max_states };
-    let stats = explore_with_paths(&sys, init.clone(), &limits, |s, path| {
+    let on_final = |s: &State, path: &explore::Path<cpu_model::machine::Step>| {
         observe(c, s, &mut vals);
         if c.filt.as_ref().is_some_and(|f| !f.eval(&vals)) {
             return;
@@ -258,7 +270,12 @@ fn run_exhaustive(c: &Compiled, opts: &RunOptions) -> TestRun {
         if opts.check_axioms && *seen <= opts.graphs_per_outcome {
             to_check.push((vals.clone(), path.labels()));
         }
-    });
+    };
+    let stats = if opts.reduce {
+        explore::explore_reduced(&sys, init.clone(), &limits, on_final)
+    } else {
+        explore_with_paths(&sys, init.clone(), &limits, on_final)
+    };
     let recorder = Exhaustive { record: true, ..sys };
     let (mut graphs_checked, mut graphs_skipped) = (0, 0);
     let mut bug = None;
