@@ -237,7 +237,7 @@ struct CheckArgs {
     #[arg(long)]
     split: bool,
     /// Explore with partial-order reduction (sleep sets): the same states, final states,
-    /// verdicts and coverage, fewer transitions taken, on one thread (slower today: see README).
+    /// verdicts and coverage, fewer transitions taken, on one thread (no faster today: see README).
     #[arg(long, conflicts_with = "no_reduction")]
     reduce: bool,
     /// Explore every interleaving, without partial-order reduction (the default).
