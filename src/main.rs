@@ -238,11 +238,8 @@ struct CheckArgs {
     split: bool,
     /// Explore with partial-order reduction (sleep sets): the same states, final states,
     /// verdicts and coverage, fewer transitions taken, on one thread (no faster today: see README).
-    #[arg(long, conflicts_with = "no_reduction")]
-    reduce: bool,
-    /// Explore every interleaving, without partial-order reduction (the default).
     #[arg(long)]
-    no_reduction: bool,
+    reduce: bool,
 }
 
 #[derive(clap::Args)]
@@ -1024,7 +1021,7 @@ fn check(a: CheckArgs) -> ExitCode {
         max_states: a.max_states,
         split: a.split,
         part: None,
-        reduce: a.reduce && !a.no_reduction,
+        reduce: a.reduce,
     };
     let mut all = vec![];
     for p in &protocols {

@@ -34,6 +34,50 @@ fn check_with_two_isolated_cpus_explores_every_path_to_a_verdict() {
     assert!(s.contains("Verdict: safe within bound 200 (every path explored:"), "{s}");
 }
 
+/// The states a text report says it explored: the `explored` line's count, and each `part:`
+/// line's.
+fn explored_counts(report: &str) -> (u64, Vec<u64>) {
+    let count = |line: &str, key: &str| -> u64 {
+        line.trim_start().strip_prefix(key).unwrap().split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let whole = report.lines().find(|l| l.trim_start().starts_with("explored ")).map(|l| count(l, "explored"));
+    let parts = report.lines().filter(|l| l.trim_start().starts_with("part: CPU ")).map(|l| {
+        let rest = l.trim_start().strip_prefix("part: CPU ").unwrap();
+        count(rest.split_once(' ').unwrap().1, "")
+    });
+    (whole.expect(report), parts.collect())
+}
+
+#[test]
+fn split_checks_each_isolated_cpu_apart_and_adds_up_the_parts() {
+    let out = isolsim(&["check", "--protocol", "deferred", "--cpus", "3", "--ops", "data", "--split"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = String::from_utf8_lossy(&out.stdout);
+    let (whole, parts) = explored_counts(&s);
+    assert_eq!(parts.len(), 2, "one part per isolated CPU: {s}");
+    assert_eq!(parts.iter().sum::<u64>(), whole, "{s}");
+    assert!(s.contains("part: CPU 1 ") && s.contains("part: CPU 2 "), "{s}");
+    assert!(s.contains("Verdict: safe within bound 200 (every path explored:"), "{s}");
+    // A part is the 2-CPU shape's exploration with the other isolated CPU left in user code.
+    let two = isolsim(&["check", "--protocol", "deferred", "--ops", "data"]);
+    assert_eq!(parts[0], explored_counts(&String::from_utf8_lossy(&two.stdout)).0, "{s}");
+}
+
+#[test]
+fn reduce_explores_the_same_states_to_the_same_verdict() {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["check", "--protocol", "deferred", "--ops", "patch+data"];
+        args.extend_from_slice(extra);
+        let out = isolsim(&args);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (full, reduced) = (run(&[]), run(&["--reduce"]));
+    assert_eq!(explored_counts(&full).0, explored_counts(&reduced).0, "{full}\n{reduced}");
+    assert!(reduced.contains("1 thread,") && reduced.contains("transitions taken"), "{reduced}");
+    assert!(reduced.contains("Verdict: safe within bound 200 (every path explored:"), "{reduced}");
+}
+
 #[test]
 fn a_mutants_counterexample_is_drawn_saved_and_replayed() {
     let dir = tempfile::tempdir().unwrap();

@@ -1951,10 +1951,10 @@ impl Footprint {
     }
 }
 
-impl Exhaustive<'_> {
-    /// The core of transition `step`, none for [`Step::Start`].
-    fn step_core(step: &Step) -> Option<usize> {
-        match step {
+impl Step {
+    /// The core that takes the transition; none for [`Step::Start`] (every core's first steps).
+    pub fn core(&self) -> Option<usize> {
+        match self {
             Step::Start { .. } => None,
             Step::Access { core, .. }
             | Step::CasFails { core, .. }
@@ -1962,7 +1962,9 @@ impl Exhaustive<'_> {
             | Step::Fetch { core, .. } => Some(*core as usize),
         }
     }
+}
 
+impl Exhaustive<'_> {
     /// What transition `key` (enabled in `s`) touches that other cores see, and what it logs
     /// in [`State::trace`] (whose order, and so a checker's monitor, depends on the order of
     /// the transitions).
@@ -2006,7 +2008,7 @@ impl Exhaustive<'_> {
     /// transitions log: true if they are independent in the machine (the state but its
     /// trace). The machine's own independence also asks that not both log something.
     pub fn independent_untraced(&self, s: &State, a: &Step, b: &Step) -> bool {
-        let (Some(ca), Some(cb)) = (Self::step_core(a), Self::step_core(b)) else { return false };
+        let (Some(ca), Some(cb)) = (a.core(), b.core()) else { return false };
         if ca == cb || !s.closed || self.unreduced(s) {
             return false;
         }
@@ -2228,22 +2230,27 @@ mod tests {
         (code, vec![t(0x1000), t(0x2000)])
     }
 
-    /// All final (P0:X3, P1:X3) pairs of an exhaustive run, checking each
-    /// final execution graph against the mode's axioms.
-    fn outcomes(mode: Mode, p0: &str, p1: &str) -> BTreeSet<(u64, u64)> {
-        let (code, threads) = two_threads(p0, p1);
-        let cfg = MachineConfig { mode, ..MachineConfig::default() };
-        let sys = Exhaustive {
-            code: &code,
-            cfg: &cfg,
-            max_fetch: 100,
-            record: true,
+    /// The explorer with no ghosts, holds or TLBs, speculating past 2 branches.
+    fn plain<'a>(code: &'a CodeSpace, cfg: &'a MachineConfig, max_fetch: u64, record: bool) -> Exhaustive<'a> {
+        Exhaustive {
+            code,
+            cfg,
+            max_fetch,
+            record,
             speculation: 2,
             ghosts: Default::default(),
             holds: &[],
             tlb: false,
             tlb_prefill: &[],
-        };
+        }
+    }
+
+    /// All final (P0:X3, P1:X3) pairs of an exhaustive run, checking each
+    /// final execution graph against the mode's axioms.
+    fn outcomes(mode: Mode, p0: &str, p1: &str) -> BTreeSet<(u64, u64)> {
+        let (code, threads) = two_threads(p0, p1);
+        let cfg = MachineConfig { mode, ..MachineConfig::default() };
+        let sys = plain(&code, &cfg, 100, true);
         let init = FlatMemory::new();
         let mut seen = BTreeSet::new();
         let stats = explore(&sys, sys.initial(&threads, &init), &Limits::default(), |s| {
@@ -2292,17 +2299,7 @@ mod tests {
             for (p0, p1) in shapes {
                 let (code, threads) = two_threads(p0, p1);
                 let cfg = MachineConfig { mode, ..MachineConfig::default() };
-                let sys = Exhaustive {
-                    code: &code,
-                    cfg: &cfg,
-                    max_fetch: 30,
-                    record: false,
-                    speculation: 2,
-                    ghosts: Default::default(),
-                    holds: &[],
-                    tlb: false,
-                    tlb_prefill: &[],
-                };
+                let sys = plain(&code, &cfg, 30, false);
                 let init = sys.initial(&threads, &FlatMemory::new());
                 let (mut full, mut red) = (BTreeSet::new(), BTreeSet::new());
                 let f = explore(&sys, init.clone(), &Limits::default(), |s| {
@@ -2400,17 +2397,7 @@ mod tests {
     fn spin_loop_is_cut_at_the_fetch_bound_in_exhaustive_runs() {
         let (code, threads) = two_threads(SPIN_WRITER, SPIN_READER);
         let cfg = MachineConfig::default();
-        let sys = Exhaustive {
-            code: &code,
-            cfg: &cfg,
-            max_fetch: 40,
-            record: false,
-            speculation: 2,
-            ghosts: Default::default(),
-            holds: &[],
-            tlb: false,
-            tlb_prefill: &[],
-        };
+        let sys = plain(&code, &cfg, 40, false);
         let mut seen = BTreeSet::new();
         let stats = explore(&sys, sys.initial(&threads, &FlatMemory::new()), &Limits::default(), |s| {
             seen.insert(s.cores[1].reg(Reg::x(3)));

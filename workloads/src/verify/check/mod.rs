@@ -1217,13 +1217,7 @@ impl Monitored<'_> {
     /// stores), `Some(Some(i))` if only the state of isolated CPU `i`, `Some(None)` if a
     /// sender's events (which read every CPU's state and the decisions) or unknown.
     fn orders(&self, s: &State, key: &Step) -> Option<Option<usize>> {
-        let core = match key {
-            Step::Access { core, .. }
-            | Step::CasFails { core, .. }
-            | Step::Retire { core, .. }
-            | Step::Fetch { core, .. } => *core as usize,
-            Step::Start { .. } => return Some(None),
-        };
+        let Some(core) = key.core() else { return Some(None) };
         let sender = core < self.h.senders;
         let isolated = (!sender).then(|| core - self.h.senders);
         match self.sys.logs(s, key) {
@@ -1956,7 +1950,7 @@ mod tests {
     /// its CPU; exactly those for all but `sender-reads-flag-first` with data, whose parts reach
     /// 3 more (2026-12-04). The test prints where the parts reach more.
     #[test]
-    #[ignore = "about six minutes: cargo test --release -p workloads --lib -- --ignored"]
+    #[ignore = "several minutes: cargo test --release -p workloads --lib -- --ignored"]
     fn every_protocols_parts_reach_the_final_monitor_states_the_whole_reaches() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocols/mutants");
         let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
