@@ -1971,6 +1971,44 @@ mod tests {
         }
     }
 
+    /// Why `check` has no symmetry reduction (README › check, "Symmetry"). With one sender and
+    /// two isolated CPUs, the sender decides on its CPUs in a fixed order: some reachable states
+    /// have decided on the first isolated CPU and not yet on the second, and none the other way
+    /// round. Swapping the two CPUs therefore maps reachable states onto unreachable ones, so
+    /// canonicalizing states under that swap would not be exact.
+    #[test]
+    fn swapping_the_isolated_cpus_does_not_map_the_reachable_states_onto_themselves() {
+        /// The checker's system, noting which isolated CPUs each expanded state has decisions on.
+        struct Noting<'a> {
+            inner: Monitored<'a>,
+            decided_on: std::cell::RefCell<std::collections::BTreeSet<Vec<usize>>>,
+        }
+        impl TransitionSystem for Noting<'_> {
+            type State = Checked;
+            type Label = Step;
+            fn expand(&self, s: &Checked, out: &mut Vec<(Step, Checked)>) -> Expansion {
+                let mut cpus: Vec<usize> = s.monitor.decisions.iter().map(|(_, d)| d.cpu()).collect();
+                cpus.sort_unstable();
+                cpus.dedup();
+                self.decided_on.borrow_mut().insert(cpus);
+                self.inner.expand(s, out)
+            }
+            fn apply(&self, s: &mut Checked, step: &Step) -> bool {
+                self.inner.apply(s, step)
+            }
+        }
+        let cfg = CheckConfig { cpus: 3, ops: vec!["data".parse().unwrap()], speculation: 0, ..CheckConfig::default() };
+        let p = ProtocolFile::builtin(Protocol::Deferred);
+        let h = Harness::build(&p, &cfg).unwrap();
+        let sys =
+            Noting { inner: Monitored { sys: h.system(&cfg), h: &h, footprint: None }, decided_on: Default::default() };
+        let stats = explore(&sys, sys.inner.initial(), &Limits { max_states: cfg.max_states }, |_| {});
+        assert!(!stats.bound_hit(), "{stats:?}");
+        let decided_on = sys.decided_on.into_inner();
+        let sets: Vec<&[usize]> = decided_on.iter().map(Vec::as_slice).collect();
+        assert_eq!(sets, [&[][..], &[0], &[0, 1]], "the isolated CPUs some reachable state has decisions on");
+    }
+
     /// The facts of each decision, read off a path's whole ghost log by the positions of its
     /// events: what the monitor, which keeps no log, must come to.
     fn facts_from_log(h: &Harness, log: &[Ghost]) -> Vec<Facts> {
