@@ -34,21 +34,36 @@ fn default_experiment(c: &mut Criterion) {
             b.iter_batched(|| build(&sets, p), |e| black_box(e.run().unwrap()), criterion::BatchSize::LargeInput)
         });
     }
+    // The same with oslat's loop on the isolated CPUs, their user code on the in-order core
+    // (the out-of-order one takes minutes here: README › Speed).
+    let sets = ["run.duration_us=10000", "run.activity.loop=oslat", "machine.core.user_code=in-order"];
+    let events = run(&sets, Protocol::Deferred).events;
+    g.throughput(Throughput::Elements(events));
+    g.bench_function(BenchmarkId::new("events", "deferred-oslat-in-order"), |b| {
+        b.iter_batched(
+            || build(&sets, Protocol::Deferred),
+            |e| black_box(e.run().unwrap()),
+            criterion::BatchSize::LargeInput,
+        )
+    });
     g.finish();
 }
 
 /// The isolated task's loop alone on one CPU, 10 ms: throughput in simulated instructions, for
 /// each loop (`work`: one compute block per iteration; `oslat`: oslat's loop, instruction by
-/// instruction).
+/// instruction, on the out-of-order core; `oslat-in-order`: the same on the in-order core).
 fn isolated_loop(c: &mut Criterion) {
     let mut g = c.benchmark_group("isolated_loop_10ms");
     g.sample_size(10);
-    for task_loop in ["work", "oslat"] {
-        let sets = loop_alone(task_loop);
+    for name in ["work", "oslat", "oslat-in-order"] {
+        let mut sets = loop_alone(name.trim_end_matches("-in-order"));
+        if name.ends_with("-in-order") {
+            sets.push("machine.core.user_code=in-order".into());
+        }
         let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
         let instructions = run(&sets, Protocol::Deferred).instructions;
         g.throughput(Throughput::Elements(instructions));
-        g.bench_function(BenchmarkId::new("instructions", task_loop), |b| {
+        g.bench_function(BenchmarkId::new("instructions", name), |b| {
             b.iter_batched(
                 || build(&sets, Protocol::Deferred),
                 |e| black_box(e.run().unwrap()),

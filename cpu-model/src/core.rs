@@ -41,6 +41,8 @@ use sim::Cycle;
 use crate::code::CodeSpace;
 use crate::isa::{Inst, Operand, Reg, Sources, SysReg, compare_flags};
 
+pub mod in_order;
+
 /// Timing parameters of a core.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -77,6 +79,26 @@ pub struct CoreConfig {
     /// taken (assumption: clocks are gated, not powered down; ~80 ns at
     /// 2.5 GHz, well under the 1 µs Linux's cpuidle declares for WFI).
     pub wfi_wake_cycles: Cycle,
+    /// How timed runs execute user (EL0) code: `out-of-order`, on this pipeline like the
+    /// kernel's, or `in-order`, on a simpler core with the same front end and latencies that
+    /// issues in program order and is much cheaper to simulate (README › Speed; the kernel
+    /// paths, and exhaustive runs, always use the pipeline).
+    pub user_code: UserCode,
+    /// Lets the in-order core run ahead of the clock while nothing can reach it (exact: off, it
+    /// executes one instruction per event with the same results; for checking exactly that).
+    pub in_order_run_ahead: bool,
+}
+
+/// The core model that runs user (EL0) code in timed runs ([`CoreConfig::user_code`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserCode {
+    /// The out-of-order pipeline, as kernel code.
+    #[default]
+    OutOfOrder,
+    /// The in-order core of [`in_order`]: same front end and latencies, issue in program order,
+    /// loads and stores performed when they issue.
+    InOrder,
 }
 
 impl Default for CoreConfig {
@@ -94,6 +116,8 @@ impl Default for CoreConfig {
             exception_return_cycles: 100,
             taken_branch_cycles: 1,
             wfi_wake_cycles: 200,
+            user_code: UserCode::OutOfOrder,
+            in_order_run_ahead: true,
         }
     }
 }
@@ -206,6 +230,10 @@ pub struct Env<'a> {
     /// so ([`Core::release_held`]), so that when they retire relative to other cores is a choice
     /// of the path, as a stall of any length before them would make it on real hardware.
     pub holds: &'a [Addr],
+    /// Timed runs: user code runs on the in-order core ([`UserCode::InOrder`]), so the
+    /// pipeline fetches nothing at EL0 but what the in-order core hands back to it
+    /// ([`Core::run_in_order`]).
+    pub in_order_user: bool,
 }
 
 /// An instruction whose every retirement a timed run logs, with the values
@@ -541,6 +569,10 @@ pub struct Core {
     asleep: bool,
     /// Timed runs: cycles spent stalled, by cause (a rate, not state: left out of `Hash`).
     stalls: StallClocks,
+    /// Timed runs with in-order user code: instructions at EL0 the pipeline may still fetch
+    /// (ones the in-order core handed back to it), and the in-order core's clocks.
+    el0_fetches: u32,
+    in_order: in_order::Clocks,
     stale: Vec<StaleInstruction>,
     exceptions: Vec<ExceptionRecord>,
     observed: Observed,
@@ -629,6 +661,8 @@ impl std::hash::Hash for Core {
             retired: _,
             asleep,
             stalls: _,
+            el0_fetches: _,
+            in_order: _,
             stale: _,
             exceptions: _,
             observed: _,
@@ -718,6 +752,8 @@ impl Core {
             retired: 0,
             asleep: false,
             stalls: StallClocks::default(),
+            el0_fetches: 0,
+            in_order: in_order::Clocks::default(),
             stale: vec![],
             exceptions: vec![],
             observed: Observed::default(),
@@ -759,6 +795,8 @@ impl Core {
         self.retired = 0;
         self.asleep = false;
         self.stalls = StallClocks::default();
+        self.el0_fetches = 0;
+        self.in_order = in_order::Clocks::default();
         self.stale.clear();
         self.exceptions.clear();
         self.observed.probe_hits.clear();
@@ -1139,6 +1177,8 @@ impl Core {
     /// resolve branches, finish loads and barriers.
     pub fn advance(&mut self, env: &Env, now: Cycle, platform: &mut dyn Platform) -> Advance {
         let mut out = Advance::default();
+        // The in-order core's clocks start afresh when it next runs.
+        self.in_order.active = false;
         loop {
             let fetched = self.fetch(env, now, platform);
             let executed = self.execute(env, now, &mut out, platform);
@@ -1219,7 +1259,7 @@ impl Core {
         if self.rob.len() >= env.cfg.rob_entries.max(1) || (env.timed && self.fetch_ready_at > now) {
             return false;
         }
-        if self.tail_blocks_fetch(env, now) {
+        if self.tail_blocks_fetch(env, now) || (env.in_order_user && self.el == 0 && self.el0_fetches == 0) {
             return false;
         }
         if env.code.is_patchable(self.pc) {
@@ -1419,28 +1459,7 @@ impl Core {
                 Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } => {
                     let e = &self.rob[i];
                     if !e.executed && all_avail {
-                        let v = match inst {
-                            Inst::Mov { rd, src } => rd.width.mask(match src {
-                                crate::isa::Src2::Imm(v) => v,
-                                crate::isa::Src2::Reg(_) => vals[0],
-                            }),
-                            Inst::Alu { op, rd, src, .. } => {
-                                let b = match src {
-                                    crate::isa::Src2::Imm(v) => rd.width.mask(v),
-                                    crate::isa::Src2::Reg(_) => vals[1],
-                                };
-                                rd.width.mask(op.apply(rd.width, vals[0], b))
-                            }
-                            Inst::Cmp { rn, src } => {
-                                let b = match src {
-                                    crate::isa::Src2::Imm(v) => v,
-                                    crate::isa::Src2::Reg(_) => vals[1],
-                                };
-                                compare_flags(rn.width, vals[0], b)
-                            }
-                            Inst::Cset { cond, .. } => cond.holds(vals[0]) as u64,
-                            _ => unreachable!(),
-                        };
+                        let v = register_result(inst, vals);
                         let deps = if env.record {
                             let mut d = Deps::default();
                             for (k, op) in srcs.iter().enumerate() {
@@ -2101,6 +2120,12 @@ impl Core {
             if self.tail_blocks_fetch(env, now) || (env.timed && self.fetch_ready_at > now) {
                 break;
             }
+            if env.in_order_user && self.el == 0 {
+                if self.el0_fetches == 0 {
+                    break;
+                }
+                self.el0_fetches -= 1;
+            }
             let pc = self.pc;
             // Exhaustive runs: a thread that branched out of all code is done ([`Core::is_done`]),
             // MMU on or off (its fetch is not translated, so it does not fault).
@@ -2381,6 +2406,34 @@ impl StallClocks {
     fn read(&self, now: Cycle) -> StallCycles {
         let t = |k: usize| self.total[k] + self.since[k].map_or(0, |from| now.saturating_sub(from));
         StallCycles { rob_full: t(0), store_buffer_full: t(1), barrier: t(2) }
+    }
+}
+
+/// The result of a register operation (MOV, an ALU operation, CMP's flags, CSET) from its
+/// source values in [`Inst::sources`] order.
+#[inline(always)]
+fn register_result(inst: Inst, vals: [u64; 3]) -> u64 {
+    match inst {
+        Inst::Mov { rd, src } => rd.width.mask(match src {
+            crate::isa::Src2::Imm(v) => v,
+            crate::isa::Src2::Reg(_) => vals[0],
+        }),
+        Inst::Alu { op, rd, src, .. } => {
+            let b = match src {
+                crate::isa::Src2::Imm(v) => rd.width.mask(v),
+                crate::isa::Src2::Reg(_) => vals[1],
+            };
+            rd.width.mask(op.apply(rd.width, vals[0], b))
+        }
+        Inst::Cmp { rn, src } => {
+            let b = match src {
+                crate::isa::Src2::Imm(v) => v,
+                crate::isa::Src2::Reg(_) => vals[1],
+            };
+            compare_flags(rn.width, vals[0], b)
+        }
+        Inst::Cset { cond, .. } => cond.holds(vals[0]) as u64,
+        _ => unreachable!("not a register operation: {inst}"),
     }
 }
 

@@ -39,7 +39,8 @@ use sim::rng::{RngStreams, SimRng};
 use sim::{Cycle, Engine, Model, Scheduler};
 
 use crate::code::CodeSpace;
-use crate::core::{AccessKind, Core, CoreConfig, Env, Fetched, Platform, Translating, TranslationFault};
+use crate::core::in_order::{DataPort, Horizon, Stop as InOrderStop};
+use crate::core::{AccessKind, Core, CoreConfig, Env, Fetched, Platform, Translating, TranslationFault, UserCode};
 pub use crate::core::{Observed, Probe, ProbeHit, ThreadInit, WatchedLoad};
 use crate::gic::{Gic, GicConfig};
 use crate::isa::SysReg;
@@ -56,6 +57,10 @@ pub mod prio {
     pub const ACCESS: Priority = Priority::EARLY;
     /// A core resumes local work (end of a compute block, fetch redirect).
     pub const WAKE: Priority = Priority::DEFAULT;
+    /// The in-order core's next user instruction issues: after everything else in its cycle,
+    /// and among cores resuming in one cycle by core number, so that where it falls does not
+    /// depend on when it was scheduled (see `Machine::step_in_order`).
+    pub const RESUME: Priority = Priority::LATE;
 }
 
 /// Instruction-side timing (arm64 with CTR_EL0.IDC = 0 and DIC = 0).
@@ -506,8 +511,48 @@ struct TimedPlatform<'a> {
     jitter: Option<&'a mut SimRng>,
     /// SGIs sent during this step: (target, INTID, delivery cycle).
     deliveries: &'a mut Vec<(usize, u8, Cycle)>,
-    mem: &'a FlatMemory,
+    mem: &'a mut FlatMemory,
     mmu: &'a mut Mmu,
+    /// What the in-order core's accesses change besides storage ([`DataPort`]).
+    coherence: &'a mut CoherenceModel,
+    counters: &'a mut CoreCounters,
+    watch: &'a [Addr],
+    watched_stores: &'a mut Vec<WatchedStore>,
+}
+
+impl TimedPlatform<'_> {
+    /// Timing noise of one access (the machine's `jitter`, and `store_jitter` for a store).
+    fn noise(&mut self, store: bool) -> Cycle {
+        let j = self.cfg.jitter + if store { self.cfg.store_jitter } else { 0 };
+        match &mut self.jitter {
+            Some(r) if j > 0 => r.random_range(0..=j),
+            _ => 0,
+        }
+    }
+}
+
+/// The in-order core's accesses, with the effects the pipeline's have when they complete
+/// ([`Machine::access`]): storage, the caches, the counters, the descriptors a store makes
+/// stale, the watched stores. Stores to code are the pipeline's.
+impl DataPort for TimedPlatform<'_> {
+    fn load(&mut self, core: ThreadId, addr: Addr, _: Cycle) -> (memory_model::memory::Cell, Cycle) {
+        let cell = self.mem.read(addr);
+        let (latency, by) = self.coherence.load(core, addr);
+        self.counters.loads += 1;
+        self.counters.count_served(by);
+        (cell, latency + self.noise(false))
+    }
+    fn store(&mut self, core: ThreadId, addr: Addr, value: u64, write: WriteId, at: Cycle) -> Cycle {
+        self.mem.write(addr, value, write);
+        let (latency, by) = self.coherence.store(core, addr);
+        self.counters.stores += 1;
+        self.counters.count_served(by);
+        self.mmu.stored(addr, at);
+        if self.watch.binary_search(&addr).is_ok() {
+            self.watched_stores.push(WatchedStore { addr, write, value, at });
+        }
+        latency + self.noise(true)
+    }
 }
 
 impl Platform for TimedPlatform<'_> {
@@ -516,11 +561,7 @@ impl Platform for TimedPlatform<'_> {
         if self.iside.is_cached(core, s) {
             return 0;
         }
-        let noise = match (&mut self.jitter, self.cfg.jitter) {
-            (Some(r), j) if j > 0 => r.random_range(0..=j),
-            _ => 0,
-        };
-        self.cfg.icache.fill_cycles + noise
+        self.cfg.icache.fill_cycles + self.noise(false)
     }
     fn fetch_code(&mut self, core: ThreadId, pc: Addr, _: Cycle) -> Fetched {
         let s = self.iside.slot(pc).expect("fetch_code is only asked for patchable code");
@@ -696,6 +737,8 @@ impl Mmu {
 pub enum Event {
     /// Core resumes local work.
     Wake(ThreadId),
+    /// Core's user code resumes on the in-order core ([`prio::RESUME`]).
+    Resume(ThreadId),
     /// An access (or maintenance operation) of core `core`, queue entry
     /// `seq`, completes.
     Access {
@@ -802,6 +845,14 @@ pub struct Machine {
     probe_order: Vec<u16>,
     watch: Vec<Addr>,
     watched_stores: Vec<WatchedStore>,
+    /// In-order user code: the cycles of the interrupts scheduled for each core and of the
+    /// broadcast TLB invalidations issued (each kept until the clock has passed it), and the
+    /// shortest delay with which an event could cause either (see [`Machine::step_in_order`]).
+    irq_due: Vec<Vec<Cycle>>,
+    tlbi_due: Vec<Cycle>,
+    lookahead: Cycle,
+    /// Cycle of each core's pending [`Event::Resume`] (others for it are stale).
+    resume_at: Vec<Option<Cycle>>,
 }
 
 /// A write to a watched address reaching storage (a store, or an RMW's
@@ -839,7 +890,6 @@ impl Machine {
             deliveries: vec![],
             init_mem: (*state.mem).clone(),
             state,
-            cfg,
             code,
             jitter: vec![None; n],
             wake_at: vec![None; n],
@@ -852,7 +902,22 @@ impl Machine {
             probe_order: vec![],
             watch: vec![],
             watched_stores: vec![],
+            irq_due: vec![vec![]; n],
+            tlbi_due: vec![],
+            resume_at: vec![None; n],
+            lookahead: Self::lookahead(&cfg),
+            cfg,
         }
+    }
+
+    /// The fewest cycles from an event to an interrupt or a broadcast TLB invalidation it causes
+    /// on another core: an SGI leaves after its register write and the distributor's delay
+    /// (plus a path through the topology, at least 0), and a broadcast TLBI completes no sooner
+    /// than a local one would.
+    fn lookahead(cfg: &MachineConfig) -> Cycle {
+        let sgi = cfg.gic.sgi_write_cycles.saturating_add(cfg.gic.delivery_cycles);
+        let tlbi = cfg.tlb.local_invalidate_all_cycles.min(cfg.tlb.local_invalidate_va_cycles);
+        sgi.min(tlbi)
     }
 
     /// Logs every retirement of these instructions from now on (each core's
@@ -926,6 +991,9 @@ impl Machine {
         self.jitter.resize(threads.len(), None);
         self.counters = vec![CoreCounters::default(); threads.len()];
         self.watched_stores.clear();
+        self.irq_due = vec![vec![]; threads.len()];
+        self.tlbi_due.clear();
+        self.resume_at = vec![None; threads.len()];
     }
 
     /// Draws timing jitter from streams `core<i>.jitter` of `streams`.
@@ -1039,38 +1107,21 @@ impl Machine {
         }
     }
 
-    fn step_core(&mut self, c: usize, sched: &mut Scheduler<Event>) {
+    fn step_core(&mut self, c: usize, sched: &mut Scheduler<Event>, resumed: bool) {
+        if self.user_in_order() {
+            if self.step_in_order(c, sched, resumed) {
+                return;
+            }
+            // The pipeline runs the core: a pending resumption is stale.
+            self.resume_at[c] = None;
+        }
         let now = sched.now();
-        let env = Env {
-            code: &self.code,
-            mode: self.cfg.mode,
-            cfg: &self.cfg.core,
-            timed: true,
-            record: self.record,
-            max_unresolved: self.cfg.core.max_unresolved_branches,
-            probes: &self.probes,
-            probe_ids: &self.probe_order,
-            watch: &self.watch,
-            fetch_limit: u64::MAX,
-            holds: &[],
-        };
-        let State { cores, iside, gic, mem, .. } = &mut self.state;
-        self.deliveries.clear();
-        let mut platform = TimedPlatform {
-            code: &self.code,
-            iside,
-            gic,
-            topology: &self.topology,
-            cfg: &self.cfg,
-            jitter: self.jitter[c].as_mut(),
-            deliveries: &mut self.deliveries,
-            mem,
-            mmu: &mut self.mmu,
-        };
-        let adv = cores[c].advance(&env, now, &mut platform);
+        let (env, core, mut platform) = self.timed_parts(c);
+        let adv = core.advance(&env, now, &mut platform);
         self.counters[c].sgis_sent += self.deliveries.len() as u64;
         for &(target, intid, at) in &self.deliveries {
             sched.at(at.max(now), prio::ACCESS, Event::Irq { core: target as ThreadId, intid: intid as u32 });
+            self.irq_due[target].push(at.max(now));
         }
         self.vis.clear();
         self.state.cores[c].lsq().visible(self.cfg.mode, &mut self.vis);
@@ -1106,7 +1157,11 @@ impl Machine {
                 },
             };
             let issue = now.max(core.issue_time(seq));
+            let broadcast = matches!(slot.kind, SlotKind::Maint(MaintOp::Tlbi { broadcast: true, .. }));
             let at = issue + latency + self.noise(c, matches!(a, Visible::Propagate(_)));
+            if broadcast {
+                self.tlbi_due.push(at);
+            }
             let token = self.state.cores[c].lsq_mut().mark_issued(seq);
             sched.at(at, prio::ACCESS, Event::Access { core: c as ThreadId, seq, token });
         }
@@ -1117,6 +1172,98 @@ impl Machine {
                 sched.at(w, prio::WAKE, Event::Wake(c as ThreadId));
             }
         }
+    }
+
+    /// User code runs on the in-order core ([`UserCode::InOrder`]; never while recording a graph).
+    fn user_in_order(&self) -> bool {
+        self.cfg.core.user_code == UserCode::InOrder && !self.record
+    }
+
+    /// Runs core `c`'s user code on the in-order core if it can take over; false if the pipeline
+    /// steps instead (now, or from the instruction the in-order core handed back). `resumed`:
+    /// the event is the core's own [`Event::Resume`].
+    ///
+    /// The in-order core runs ahead of the clock, and exactly: what it does is what it would do
+    /// if every instruction issued in an [`Event::Resume`] of its own, at its issue cycle
+    /// (`core.in_order_run_ahead = false` does that, and a test compares the two). That holds
+    /// because of the [`Horizon`]:
+    /// - its loads, stores and translations happen before the next pending event of any core,
+    ///   so none is reordered against another core's event (where a [`Event::Resume`] would
+    ///   fall after that event, as [`prio::RESUME`] puts it, the core stops and resumes there);
+    /// - its other instructions touch nothing shared and may run further, up to the earliest
+    ///   interrupt scheduled for the core or broadcast TLBI issued, and up to the shortest delay
+    ///   ([`Machine::lookahead`]) after the next pending event with which an event still to come
+    ///   could send one;
+    /// - nothing happens past the run's time limit.
+    fn step_in_order(&mut self, c: usize, sched: &mut Scheduler<Event>, resumed: bool) -> bool {
+        let now = sched.now();
+        let (env, core, platform) = self.timed_parts(c);
+        if !core.in_order_ready(&env, platform.irq_pending(c as ThreadId)) {
+            return false;
+        }
+        let end = sched.time_limit().saturating_add(1);
+        let next = sched.next_time().unwrap_or(Cycle::MAX).min(end);
+        self.irq_due[c].retain(|&t| t >= now);
+        self.tlbi_due.retain(|&t| t >= now);
+        let reaches = self.irq_due[c].iter().chain(&self.tlbi_due).copied().min().unwrap_or(Cycle::MAX);
+        let horizon = Horizon {
+            memory: if self.cfg.core.in_order_run_ahead { next } else { now },
+            local: if self.cfg.core.in_order_run_ahead {
+                next.saturating_add(self.lookahead).min(reaches).min(end)
+            } else {
+                now
+            },
+            now_is_mine: resumed,
+        };
+        let (env, core, mut platform) = self.timed_parts(c);
+        match core.run_in_order(&env, now, horizon, &mut platform) {
+            InOrderStop::Pipeline => false,
+            InOrderStop::At(t) => {
+                let t = t.max(now);
+                if self.resume_at[c] != Some(t) {
+                    self.resume_at[c] = Some(t);
+                    sched.at(t, prio::RESUME, Event::Resume(c as ThreadId));
+                }
+                true
+            }
+        }
+    }
+
+    /// Core `c` of a timed run, what it needs to know of the run, and the machine around it.
+    fn timed_parts(&mut self, c: usize) -> (Env<'_>, &mut Core, TimedPlatform<'_>) {
+        let in_order_user = self.user_in_order();
+        let env = Env {
+            code: &self.code,
+            mode: self.cfg.mode,
+            cfg: &self.cfg.core,
+            timed: true,
+            record: self.record,
+            max_unresolved: self.cfg.core.max_unresolved_branches,
+            probes: &self.probes,
+            probe_ids: &self.probe_order,
+            watch: &self.watch,
+            fetch_limit: u64::MAX,
+            holds: &[],
+            in_order_user,
+        };
+        let State { cores, iside, gic, mem, .. } = &mut self.state;
+        self.deliveries.clear();
+        let platform = TimedPlatform {
+            code: &self.code,
+            iside,
+            gic,
+            topology: &self.topology,
+            cfg: &self.cfg,
+            jitter: self.jitter[c].as_mut(),
+            deliveries: &mut self.deliveries,
+            mem,
+            mmu: &mut self.mmu,
+            coherence: &mut self.coherence,
+            counters: &mut self.counters[c],
+            watch: &self.watch,
+            watched_stores: &mut self.watched_stores,
+        };
+        (env, &mut cores[c], platform)
     }
 
     fn access(&mut self, c: usize, seq: Seq, token: u32, sched: &mut Scheduler<Event>) {
@@ -1226,6 +1373,21 @@ impl Model for Machine {
                 }
                 c as usize
             }
+            Event::Resume(c) => {
+                let c = c as usize;
+                if self.resume_at[c] != Some(now) {
+                    return;
+                }
+                // Cores resuming in one cycle go by number, whenever each was scheduled.
+                if sched.next_time() == Some(now) && self.resume_at[..c].contains(&Some(now)) {
+                    sched.at(now, prio::RESUME, Event::Resume(c as ThreadId));
+                    return;
+                }
+                self.resume_at[c] = None;
+                self.step_core(c, sched, true);
+                self.stop_if_finished(c, sched);
+                return;
+            }
             Event::Access { core, seq, token } => {
                 self.access(core as usize, seq, token, sched);
                 core as usize
@@ -1239,7 +1401,13 @@ impl Model for Machine {
                 core as usize
             }
         };
-        self.step_core(c, sched);
+        self.step_core(c, sched, false);
+        self.stop_if_finished(c, sched);
+    }
+}
+
+impl Machine {
+    fn stop_if_finished(&self, c: usize, sched: &mut Scheduler<Event>) {
         if let Some(cores) = &self.finish
             && cores.contains(&c)
             && self.all_done()
@@ -1544,6 +1712,7 @@ impl Exhaustive<'_> {
             watch: &[],
             fetch_limit: self.max_fetch,
             holds: self.holds,
+            in_order_user: false,
         }
     }
 

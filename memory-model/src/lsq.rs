@@ -497,9 +497,25 @@ impl Lsq {
 
     /// Sets (or clears) the address of an access.
     pub fn set_addr(&mut self, seq: Seq, addr: Option<Addr>, determined: bool) {
-        let s = self.slot_mut(seq);
+        let i = self.index(seq);
+        let s = &mut self.slots[i];
+        let newly_writes = (s.is_store() || s.is_rmw()) && addr.is_some() && s.addr != addr;
         s.addr = addr;
         s.addr_final = determined && addr.is_some();
+        if newly_writes && let Some(a) = addr {
+            // A later load already on its way to storage for this address would now read this
+            // write (or wait for its data): its access is withdrawn, and issued again when the
+            // rules allow, so that an issued access stays enabled until it is performed.
+            for j in i + 1..self.slots.len() {
+                let l = &self.slots[j];
+                if matches!(l.kind, SlotKind::Load { .. }) && l.issued && l.read.is_none() && l.same_addr(a) {
+                    let token = self.fresh_token();
+                    let l = &mut self.slots[j];
+                    l.issued = false;
+                    l.token = token;
+                }
+            }
+        }
     }
 
     /// Sets (or clears) the data of a store, or the operand of an RMW (the

@@ -23,6 +23,8 @@ pub struct Scheduler<E> {
     now: Cycle,
     processed: u64,
     stop_requested: bool,
+    /// The time limit of the run in progress ([`Engine::run_until`]).
+    limit: Cycle,
 }
 
 impl<E> Default for Scheduler<E> {
@@ -34,7 +36,7 @@ impl<E> Default for Scheduler<E> {
 impl<E> Scheduler<E> {
     /// A scheduler at cycle 0 with nothing pending.
     pub fn new() -> Self {
-        Scheduler { queue: EventQueue::new(), now: 0, processed: 0, stop_requested: false }
+        Scheduler { queue: EventQueue::new(), now: 0, processed: 0, stop_requested: false, limit: Cycle::MAX }
     }
 
     /// Current simulated cycle.
@@ -77,12 +79,21 @@ impl<E> Scheduler<E> {
         self.queue.peek_key().map(EventKey::time)
     }
 
+    /// The last cycle the run in progress handles events at: the `limit` of
+    /// [`Engine::run_until`] (`Cycle::MAX` outside a run). A model that runs a component ahead
+    /// of the clock on its own (a core's local work) keeps what it does up to here, so that
+    /// state read between two runs is the state at the first one's limit.
+    pub fn time_limit(&self) -> Cycle {
+        self.limit
+    }
+
     /// Back to cycle 0 with nothing pending, keeping allocations.
     pub fn reset(&mut self) {
         self.queue.clear();
         self.now = 0;
         self.processed = 0;
         self.stop_requested = false;
+        self.limit = Cycle::MAX;
     }
 }
 
@@ -153,6 +164,13 @@ impl<M: Model> Engine<M> {
 
     /// Runs events with time `<= limit`, handling at most `max_events`.
     pub fn run_until(&mut self, limit: Cycle, max_events: u64) -> Stop {
+        self.sched.limit = limit;
+        let stop = self.run_within_limit(limit, max_events);
+        self.sched.limit = Cycle::MAX;
+        stop
+    }
+
+    fn run_within_limit(&mut self, limit: Cycle, max_events: u64) -> Stop {
         self.sched.stop_requested = false;
         let mut budget = max_events;
         loop {
@@ -227,5 +245,27 @@ mod tests {
         assert_eq!(e.run_until(100, 0), Stop::EventLimit);
         assert_eq!(e.run(), Stop::Drained);
         assert_eq!(e.model().seen, [(5, "x"), (50, "y")]);
+    }
+
+    /// Records the time limit each event is handled under.
+    struct Limits(Vec<Cycle>);
+
+    impl Model for Limits {
+        type Event = ();
+        fn handle(&mut self, _: (), s: &mut Scheduler<()>) {
+            self.0.push(s.time_limit());
+        }
+    }
+
+    #[test]
+    fn a_model_sees_the_limit_of_the_run_in_progress() {
+        let mut e = Engine::new(Limits(vec![]));
+        for t in [1, 2, 30] {
+            e.scheduler().at(t, Priority::DEFAULT, ());
+        }
+        e.run_until(10, u64::MAX);
+        assert_eq!(e.scheduler().time_limit(), Cycle::MAX, "outside a run there is no limit");
+        e.step();
+        assert_eq!(e.model().0, [10, 10, Cycle::MAX]);
     }
 }

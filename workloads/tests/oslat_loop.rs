@@ -2,6 +2,7 @@
 //! memory, read back after the run, against what probes saw it read and when, and against the
 //! noise the cores' exception records and disturbances account for.
 
+use cpu_model::core::UserCode;
 use cpu_model::machine::MachineConfig;
 use workloads::activity::TaskLoop;
 use workloads::experiment::oslat::{self, Conversion, OslatCpu};
@@ -21,7 +22,21 @@ fn run(protocol: Protocol, us: u64, seed: u64) -> Report {
 
 #[test]
 fn oslat_histogram_is_what_the_program_read() {
-    let machine = MachineConfig::default();
+    histogram_is_what_the_program_read(MachineConfig::default());
+}
+
+#[test]
+fn oslat_histogram_is_what_the_program_read_on_the_in_order_core() {
+    histogram_is_what_the_program_read(in_order());
+}
+
+fn in_order() -> MachineConfig {
+    let mut machine = MachineConfig::default();
+    machine.core.user_code = UserCode::InOrder;
+    machine
+}
+
+fn histogram_is_what_the_program_read(machine: MachineConfig) {
     let conv = Conversion::new(machine.clock_mhz);
     for protocol in [Protocol::Broadcast, Protocol::Deferred] {
         let exp = Experiment::build(&machine, &KernelConfig::default(), &oslat_config(1_000), protocol, 3).unwrap();
@@ -95,4 +110,55 @@ fn oslat_runs_are_deterministic() {
     let a = serde_json::to_string(&run(Protocol::Deferred, 500, 9)).unwrap();
     let b = serde_json::to_string(&run(Protocol::Deferred, 500, 9)).unwrap();
     assert_eq!(a, b);
+}
+
+/// The in-order core runs ahead of the clock; stepped one instruction per event instead, the
+/// experiment's report is the same, to the last bucket (only the simulator's event count
+/// differs), for every protocol, interrupts, broadcast TLBIs and system calls included.
+#[test]
+fn running_the_in_order_core_ahead_of_the_clock_changes_no_result() {
+    let report = |run_ahead: bool, protocol: Protocol| {
+        let mut machine = in_order();
+        machine.core.in_order_run_ahead = run_ahead;
+        let exp = Experiment::build(&machine, &KernelConfig::default(), &oslat_config(400), protocol, 4).unwrap();
+        let r = exp.run().unwrap();
+        let events = r.events;
+        let mut json = serde_json::to_value(&r).unwrap();
+        json.as_object_mut().unwrap().remove("events");
+        (json, events)
+    };
+    for protocol in [Protocol::Broadcast, Protocol::Deferred, Protocol::CtWork] {
+        let (ahead, ahead_events) = report(true, protocol);
+        let (stepped, stepped_events) = report(false, protocol);
+        assert!(ahead == stepped, "{protocol:?}: the reports differ");
+        assert!(ahead["oslat_ns"]["count"].as_u64().unwrap() > 10_000, "{protocol:?}: {}", ahead["oslat_ns"]);
+        assert!(
+            ahead_events * 2 < stepped_events,
+            "{protocol:?}: {ahead_events} events ahead, {stepped_events} stepped"
+        );
+    }
+}
+
+/// The in-order core's loop: the same program, so the same kind of histogram, with iterations
+/// a little longer than the out-of-order core's (it cannot start the next iteration's `ISB`
+/// before this one's last instruction), and the same interruptions.
+#[test]
+fn the_in_order_core_runs_the_same_loop_a_little_slower() {
+    let run_with = |machine: &MachineConfig| {
+        let exp = Experiment::build(machine, &KernelConfig::default(), &oslat_config(1_000), Protocol::Broadcast, 3);
+        exp.unwrap().run().unwrap()
+    };
+    let ooo = run_with(&MachineConfig::default());
+    let ino = run_with(&in_order());
+    for (o, i) in ooo.oslat_cpus.iter().zip(&ino.oslat_cpus) {
+        assert!(
+            i.min_ns > o.min_ns && i.min_ns < o.min_ns * 3 / 2,
+            "min {} in order, {} out of order",
+            i.min_ns,
+            o.min_ns
+        );
+        assert!(i.count < o.count, "{} iterations in order, {} out of order", i.count, o.count);
+    }
+    let stalls = |r: &Report| r.isolated.iter().map(|x| x.tlbi_disturbances).sum::<u64>();
+    assert!(stalls(&ino) > 0 && stalls(&ooo) > 0);
 }

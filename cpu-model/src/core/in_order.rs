@@ -1,0 +1,398 @@
+//! The in-order core: user (EL0) code without the pipeline's cost.
+//!
+//! With [`UserCode::InOrder`](super::UserCode::InOrder), a timed run executes user code on this
+//! core instead of the out-of-order pipeline. The kernel paths, where the orderings this project
+//! studies happen, stay on the pipeline; so does every exhaustive run.
+//!
+//! ```text
+//!   EL1 (pipeline) --ERET--> drain --> EL0 (in order) --SVC, IRQ, anything else--> pipeline
+//! ```
+//!
+//! **Timing.** The same front end and latencies as the pipeline ([`CoreConfig`]):
+//! instructions are fetched in groups that a taken branch ends (`taken_branch_cycles`), reach
+//! issue `frontend_cycles` after fetch, and issue in program order, each once its operands are
+//! ready and not before the one before it. A register operation's result is ready
+//! `alu_cycles` after issue; a branch resolves then, and the static predictor (backward taken,
+//! forward not) costs `mispredict_penalty` when wrong. A load reads storage when it issues and
+//! its value arrives after the coherence model's latency; a store is written to storage when it
+//! issues (no store buffer). A system-register read waits for everything before it; an `ISB`
+//! completes once earlier branches have resolved and earlier system-register reads have run,
+//! and fetch resumes `isb_cycles` later; `DMB` and `DSB` wait for every earlier access.
+//!
+//! **Running ahead of the clock, exactly.** One call executes many instructions, each at its
+//! own cycle, possibly later than the event being handled. That changes no result as long as
+//! nothing else could have happened in between, which the caller's [`Horizon`] guarantees:
+//! loads, stores and translations (which read or write what other cores see) only happen before
+//! the next pending event of the whole machine; register operations, branches and counter reads
+//! (which touch nothing shared) also before anything could reach this core (an interrupt, a
+//! broadcast TLB invalidation), which the machine bounds from the events pending and the
+//! shortest delay with which a later event could send one.
+//!
+//! **What it hands back.** Anything else (an exception-generating instruction, an atomic,
+//! cache or TLB maintenance, a device register, patchable code, a store to code, a
+//! translation fault, a compute block) is left to the pipeline: the core lets the pipeline
+//! fetch that one instruction at EL0, and takes over again once the pipeline is empty.
+
+use super::*;
+use memory_model::memory::Cell;
+
+/// Instructions one call executes at most, so that a user loop that never touches anything
+/// shared still returns to the event loop (run limits and event budgets stay meaningful).
+const MAX_PER_CALL: u32 = 4096;
+
+/// The in-order core's clocks, kept between its calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Clocks {
+    /// The clocks are valid (cleared whenever the pipeline runs).
+    pub(super) active: bool,
+    /// Cycle the previous instruction issued.
+    issued: Cycle,
+    /// Every earlier instruction has completed (what a system-register read waits for).
+    done: Cycle,
+    /// Every earlier branch has resolved (what an `ISB` waits for).
+    branches: Cycle,
+    /// Every earlier system-register read has run (what an `ISB` also waits for).
+    serial: Cycle,
+    /// Every earlier load and store has completed (what `DMB` and `DSB` wait for).
+    accesses: Cycle,
+    /// Cycle the previous instruction retired (probe hits and watched accesses are logged then).
+    retired: Cycle,
+    /// The instruction at this address goes to the pipeline when the core next runs (it stopped
+    /// to hand it over at the cycle the handing over happens at when it issues in its own event).
+    leaving: Option<Addr>,
+}
+
+/// What the machine does for the in-order core besides [`Platform`]: data accesses and their
+/// effects on storage, the caches and the machine's logs.
+pub trait DataPort: Platform {
+    /// Reads physical `addr` at cycle `at`: the cell and the cycles until the value arrives.
+    fn load(&mut self, core: ThreadId, addr: Addr, at: Cycle) -> (Cell, Cycle);
+    /// Writes `value` to physical `addr` at cycle `at` as write `w`; returns the cycles until
+    /// the store has completed.
+    fn store(&mut self, core: ThreadId, addr: Addr, value: u64, w: WriteId, at: Cycle) -> Cycle;
+}
+
+/// How far one call may run. Both bounds are exclusive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Horizon {
+    /// Loads, stores and translations happen before this cycle (the machine's next event).
+    pub memory: Cycle,
+    /// Other instructions issue before this cycle (nothing can reach the core earlier).
+    pub local: Cycle,
+    /// The cycle being handled is the core's own to issue in, whatever the bounds say (the
+    /// event is its resumption, and nothing still pending in this cycle comes before it).
+    pub now_is_mine: bool,
+}
+
+/// Why a call to [`Core::run_in_order`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The next instruction issues at this cycle, past the horizon: call again then.
+    At(Cycle),
+    /// The pipeline takes over at the next instruction.
+    Pipeline,
+}
+
+/// What an instruction needs from the world, which decides how far ahead it may issue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    Local,
+    Memory,
+}
+
+impl Core {
+    /// True if the in-order core can take over now: user code, nothing in the pipeline or the
+    /// store buffer, no interrupt to take, nothing the pipeline has been handed.
+    pub fn in_order_ready(&self, env: &Env, irq_pending: bool) -> bool {
+        env.in_order_user
+            && env.timed
+            && !env.record
+            && self.el == 0
+            && self.el0_fetches == 0
+            && self.rob.is_empty()
+            && self.lsq.is_empty()
+            && !(self.daif & DAIF_I == 0 && irq_pending)
+            && !self.asleep
+            && self.work_resume.is_none()
+            && self.code_fill.is_none()
+    }
+
+    /// Executes user code in order from `now` until the horizon, or until something only the
+    /// pipeline does (see the [module](self) docs). Needs [`Core::in_order_ready`].
+    pub fn run_in_order(&mut self, env: &Env, now: Cycle, horizon: Horizon, port: &mut dyn DataPort) -> Stop {
+        debug_assert!(self.rob.is_empty() && self.lsq.is_empty() && self.el == 0);
+        self.stalls.update(now, [false; StallCycles::CAUSES]);
+        if !self.in_order.active {
+            // Everything the pipeline ran has retired; its results arrive when `arch_ready` says.
+            let done = self.arch_ready.iter().copied().max().unwrap_or(0).max(now);
+            self.in_order = Clocks {
+                active: true,
+                issued: now,
+                done,
+                branches: now,
+                serial: now,
+                accesses: now,
+                retired: now,
+                leaving: None,
+            };
+            self.fetch_ready_at = self.fetch_ready_at.max(now);
+        }
+        if self.in_order.leaving == Some(self.pc) {
+            return self.hand_back();
+        }
+        let cfg = env.cfg;
+        let may = |t: Cycle, reach: Reach| {
+            (t <= now && horizon.now_is_mine)
+                || t < match reach {
+                    Reach::Local => horizon.local,
+                    Reach::Memory => horizon.memory,
+                }
+        };
+        for _ in 0..MAX_PER_CALL {
+            let pc = self.pc;
+            // What the pipeline does, it does from the cycle the instruction before issued.
+            let after_previous = self.in_order.issued;
+            if env.code.is_patchable(pc) {
+                return self.hand_back_at(after_previous, now);
+            }
+            let Some(inst) = env.code.fetch(pc) else { return self.hand_back_at(after_previous, now) };
+            // Fetched when the front end was ready, which may be before the event that runs it.
+            let mut fetched_at = self.fetch_ready_at;
+            // Instruction fetch is translated once per page, as the pipeline does.
+            let page = pc & !(PAGE_BYTES - 1);
+            if self.translating().is_some() && self.fetch_page != Some(page) {
+                if !may(fetched_at, Reach::Memory) {
+                    return Stop::At(fetched_at);
+                }
+                match self.physical(pc, AccessKind::Fetch, fetched_at, port) {
+                    Ok((_, walk)) => {
+                        self.fetch_page = Some(page);
+                        fetched_at += walk;
+                        self.fetch_ready_at = fetched_at;
+                    }
+                    Err(TranslationFault) => return self.hand_back_at(fetched_at, now),
+                }
+            }
+            let srcs = inst.sources();
+            let mut vals = [0u64; 3];
+            let mut operands_at = 0;
+            for (k, op) in srcs.iter().enumerate() {
+                if let Some(op) = op
+                    && !op.reg.is_zero()
+                {
+                    vals[k] = op.width.mask(self.arch[op.reg.index()]);
+                    operands_at = operands_at.max(self.arch_ready[op.reg.index()]);
+                }
+            }
+            let clocks = self.in_order;
+            let issue =
+                (fetched_at + cfg.frontend_cycles).max(clocks.issued).max(operands_at).max(self.commit_stall_until);
+            let iid = self.next_iid;
+            let sequential = pc + Inst::BYTES;
+            // Per instruction: where fetch goes next and when, and when it has completed.
+            let (next_pc, next_fetch, completed) = match inst {
+                Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } | Inst::Adr { .. } => {
+                    if !may(issue, Reach::Local) {
+                        return Stop::At(issue);
+                    }
+                    let (rd, v) = match inst {
+                        Inst::Adr { rd, target } => (rd.reg, rd.width.mask(target)),
+                        _ => {
+                            (inst.dest().expect("a register operation writes a register"), register_result(inst, vals))
+                        }
+                    };
+                    let ready = issue + cfg.alu_cycles;
+                    self.set_reg(rd, v, ready);
+                    (sequential, fetched_at, ready)
+                }
+                Inst::Nop => {
+                    if !may(issue, Reach::Local) {
+                        return Stop::At(issue);
+                    }
+                    (sequential, fetched_at, issue)
+                }
+                Inst::B { target } | Inst::Bl { target } => {
+                    if !may(issue, Reach::Local) {
+                        return Stop::At(issue);
+                    }
+                    if let Inst::Bl { .. } = inst {
+                        self.set_reg(Reg::LR, sequential, issue + cfg.alu_cycles);
+                    }
+                    (target, fetched_at + cfg.taken_branch_cycles.max(1), issue)
+                }
+                Inst::BCond { .. } | Inst::Cbz { .. } => {
+                    if !may(issue, Reach::Local) {
+                        return Stop::At(issue);
+                    }
+                    let (taken, target) = match inst {
+                        Inst::BCond { cond, target } => (cond.holds(vals[0]), target),
+                        Inst::Cbz { nonzero, target, .. } => ((vals[0] != 0) == nonzero, target),
+                        _ => unreachable!(),
+                    };
+                    let resolved = issue + cfg.alu_cycles;
+                    let actual = if taken { target } else { sequential };
+                    let next_fetch = if !env.mode.speculates() {
+                        // SC and TSO cores wait for the direction, as the pipeline does.
+                        resolved
+                    } else if (if target <= pc { target } else { sequential }) != actual {
+                        resolved + cfg.mispredict_penalty
+                    } else if taken {
+                        fetched_at + cfg.taken_branch_cycles.max(1)
+                    } else {
+                        fetched_at
+                    };
+                    self.in_order.branches = clocks.branches.max(resolved);
+                    (actual, next_fetch, resolved)
+                }
+                Inst::Br { .. } | Inst::Ret { .. } => {
+                    if !may(issue, Reach::Local) {
+                        return Stop::At(issue);
+                    }
+                    let resolved = issue + cfg.alu_cycles;
+                    if let Inst::Br { link: true, .. } = inst {
+                        self.set_reg(Reg::LR, sequential, resolved);
+                    }
+                    self.in_order.branches = clocks.branches.max(resolved);
+                    // Indirect branches are not predicted: fetch waits for the target.
+                    (vals[0], resolved, resolved)
+                }
+                Inst::Isb => {
+                    if !may(issue, Reach::Local) {
+                        return Stop::At(issue);
+                    }
+                    let complete = issue.max(clocks.branches).max(clocks.serial);
+                    (sequential, complete + cfg.isb_cycles, complete)
+                }
+                Inst::Dmb(_) | Inst::Dsb(_) => {
+                    let issue = issue.max(clocks.accesses).max(clocks.done);
+                    if !may(issue, Reach::Local) {
+                        return Stop::At(issue);
+                    }
+                    (sequential, fetched_at, issue)
+                }
+                Inst::Mrs { rt, reg } => {
+                    if matches!(reg, SysReg::IccIar1El1 | SysReg::IccSgi1rEl1 | SysReg::IccEoir1El1) {
+                        return self.hand_back_at(after_previous, now);
+                    }
+                    // Serializing: it runs once everything before it has completed.
+                    let at = issue.max(clocks.done);
+                    if !may(at, Reach::Local) {
+                        return Stop::At(at);
+                    }
+                    let (v, cost) = match reg {
+                        SysReg::CntvctEl0 => port.read_device(self.id, reg, at),
+                        _ => (self.sysreg(reg), 0),
+                    };
+                    self.commit_stall_until = at + cost;
+                    self.in_order.serial = at + cost;
+                    self.in_order.issued = at;
+                    let ready = at + cost + cfg.alu_cycles;
+                    self.set_reg(rt.reg, rt.width.mask(v), ready);
+                    (sequential, fetched_at, ready)
+                }
+                Inst::Load { rt, index, .. } => {
+                    if !may(issue, Reach::Memory) {
+                        return Stop::At(issue);
+                    }
+                    let va = Inst::effective_address(&index, vals[0], vals[1]);
+                    let Ok((addr, walk)) = self.physical(va, AccessKind::Read, issue, port) else {
+                        return self.hand_back_at(issue, now);
+                    };
+                    let (cell, latency) = port.load(self.id, addr, issue);
+                    let value = rt.width.mask(cell.value);
+                    let ready = issue + walk + latency;
+                    self.set_reg(rt.reg, value, ready);
+                    self.in_order.accesses = clocks.accesses.max(ready);
+                    if !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok() {
+                        let retired_at = clocks.retired.max(ready);
+                        self.observed.watched_loads.push(WatchedLoad {
+                            addr,
+                            pc,
+                            el: self.el,
+                            source: cell.writer,
+                            value: cell.value,
+                            satisfied_at: ready,
+                            retired_at,
+                        });
+                    }
+                    (sequential, fetched_at, ready)
+                }
+                Inst::Store { index, .. } => {
+                    if !may(issue, Reach::Memory) {
+                        return Stop::At(issue);
+                    }
+                    let va = Inst::effective_address(&index, vals[0], vals[1]);
+                    let Ok((addr, walk)) = self.physical(va, AccessKind::Write, issue, port) else {
+                        return self.hand_back_at(issue, now);
+                    };
+                    if env.code.contains(addr) || env.code.is_patchable(addr) {
+                        // Code is written through the pipeline, which keeps the I-side's books.
+                        return self.hand_back_at(issue, now);
+                    }
+                    let write = WriteId { tid: self.id, iid };
+                    let latency = port.store(self.id, addr, vals[2], write, issue);
+                    self.in_order.accesses = clocks.accesses.max(issue + walk + latency);
+                    if !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok() {
+                        let retired_at = clocks.retired.max(issue);
+                        self.observed.retired_stores.push(RetiredStore { addr, pc, write, retired_at });
+                    }
+                    (sequential, fetched_at, issue)
+                }
+                _ => return self.hand_back_at(after_previous, now),
+            };
+            // The instruction has issued: account for it as the pipeline would at retirement.
+            if !matches!(inst, Inst::Mrs { .. }) {
+                self.in_order.issued = issue;
+            }
+            self.in_order.done = self.in_order.done.max(completed);
+            let retired_at = self.in_order.retired.max(completed);
+            self.in_order.retired = retired_at;
+            self.next_iid += 1;
+            self.head_iid += 1;
+            self.fetched += 1;
+            self.retired += 1;
+            if !env.probes.is_empty()
+                && let Ok(i) = env.probes.binary_search_by_key(&pc, |p| p.pc)
+            {
+                let values = env.probes[i].regs.map(|r| self.reg(r));
+                self.observed.probe_hits.push(ProbeHit {
+                    probe: env.probe_ids[i],
+                    el: self.el,
+                    at: retired_at,
+                    iid,
+                    values,
+                });
+            }
+            self.pc = next_pc;
+            self.fetch_ready_at = next_fetch;
+        }
+        // The budget is spent: continue from the next instruction's fetch.
+        Stop::At(self.fetch_ready_at.max(now))
+    }
+
+    fn set_reg(&mut self, r: Reg, v: u64, ready: Cycle) {
+        if !r.is_zero() {
+            self.arch[r.index()] = v;
+            self.arch_ready[r.index()] = ready;
+        }
+    }
+
+    /// Hands the next instruction to the pipeline at cycle `at`: now, or when the core next
+    /// runs (it stops until `at`), so that the pipeline starts where it would if every
+    /// instruction issued in an event of its own.
+    fn hand_back_at(&mut self, at: Cycle, now: Cycle) -> Stop {
+        if at > now {
+            self.in_order.leaving = Some(self.pc);
+            Stop::At(at)
+        } else {
+            self.hand_back()
+        }
+    }
+
+    /// Lets the pipeline fetch the next instruction (one) at EL0.
+    fn hand_back(&mut self) -> Stop {
+        self.el0_fetches = 1;
+        self.in_order.active = false;
+        Stop::Pipeline
+    }
+}
