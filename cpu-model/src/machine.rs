@@ -39,7 +39,7 @@ use sim::rng::{RngStreams, SimRng};
 use sim::{Cycle, Engine, Model, Scheduler};
 
 use crate::code::CodeSpace;
-use crate::core::in_order::{DataPort, Horizon, Stop as InOrderStop};
+use crate::core::in_order::{DataPort, DecodeCache, Horizon, Stop as InOrderStop};
 use crate::core::{AccessKind, Core, CoreConfig, Env, Fetched, Platform, Translating, TranslationFault, UserCode};
 pub use crate::core::{Observed, Probe, ProbeHit, ThreadInit, WatchedLoad};
 use crate::gic::{Gic, GicConfig};
@@ -853,6 +853,8 @@ pub struct Machine {
     lookahead: Cycle,
     /// Cycle of each core's pending [`Event::Resume`] (others for it are stale).
     resume_at: Vec<Option<Cycle>>,
+    /// Each core's decoded user code, made when it first runs on the in-order core.
+    decoded: Vec<Option<Box<DecodeCache>>>,
 }
 
 /// A write to a watched address reaching storage (a store, or an RMW's
@@ -905,6 +907,7 @@ impl Machine {
             irq_due: vec![vec![]; n],
             tlbi_due: vec![],
             resume_at: vec![None; n],
+            decoded: vec![None; n],
             lookahead: Self::lookahead(&cfg),
             cfg,
         }
@@ -930,6 +933,8 @@ impl Machine {
         assert!(sorted.windows(2).all(|w| w[0].1.pc != w[1].1.pc), "two probes on one instruction");
         self.probe_order = sorted.iter().map(|(i, _)| *i as u16).collect();
         self.probes = sorted.into_iter().map(|(_, p)| p).collect();
+        // Decoded instructions name their probes.
+        self.decoded.iter_mut().for_each(|d| *d = None);
     }
 
     /// Logs retired loads and read-modify-writes from these addresses (each core's
@@ -994,6 +999,7 @@ impl Machine {
         self.irq_due = vec![vec![]; threads.len()];
         self.tlbi_due.clear();
         self.resume_at = vec![None; threads.len()];
+        self.decoded = vec![None; threads.len()];
     }
 
     /// Draws timing jitter from streams `core<i>.jitter` of `streams`.
@@ -1195,6 +1201,7 @@ impl Machine {
     ///   ([`Machine::lookahead`]) after the next pending event with which an event still to come
     ///   could send one;
     /// - nothing happens past the run's time limit.
+    #[inline(never)]
     fn step_in_order(&mut self, c: usize, sched: &mut Scheduler<Event>, resumed: bool) -> bool {
         let now = sched.now();
         let (env, core, platform) = self.timed_parts(c);
@@ -1215,8 +1222,11 @@ impl Machine {
             },
             now_is_mine: resumed,
         };
+        let mut decoded = self.decoded[c].take().unwrap_or_default();
         let (env, core, mut platform) = self.timed_parts(c);
-        match core.run_in_order(&env, now, horizon, &mut platform) {
+        let stop = core.run_in_order(&env, now, horizon, &mut platform, &mut decoded);
+        self.decoded[c] = Some(decoded);
+        match stop {
             InOrderStop::Pipeline => false,
             InOrderStop::At(t) => {
                 let t = t.max(now);

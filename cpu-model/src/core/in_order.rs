@@ -93,6 +93,53 @@ pub enum Stop {
     Pipeline,
 }
 
+/// Decoded instructions by address, so that the in-order core's steady state does not search the
+/// code, the patchable addresses and the probes for every instruction it runs. Code, which
+/// addresses are patchable and the probes do not change during a run (the machine empties it
+/// when its probes are set).
+#[derive(Clone, Debug)]
+pub struct DecodeCache {
+    lines: Vec<Decoded>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Decoded {
+    /// `Addr::MAX`: empty.
+    pc: Addr,
+    /// `None`: no instruction here the in-order core may fetch (outside the code, or patchable).
+    inst: Option<Inst>,
+    srcs: Sources,
+    /// Index of the probe on this instruction in [`Env::probes`], if any.
+    probe: Option<u16>,
+}
+
+impl Default for DecodeCache {
+    fn default() -> Self {
+        DecodeCache::new()
+    }
+}
+
+impl DecodeCache {
+    /// Direct-mapped: a user loop of up to this many instructions stays in it.
+    const LINES: usize = 256;
+
+    /// An empty cache.
+    pub fn new() -> Self {
+        let empty = Decoded { pc: Addr::MAX, inst: None, srcs: [None; 3], probe: None };
+        DecodeCache { lines: vec![empty; Self::LINES] }
+    }
+
+    fn get(&mut self, env: &Env, pc: Addr) -> &Decoded {
+        let slot = &mut self.lines[(pc / Inst::BYTES) as usize % Self::LINES];
+        if slot.pc != pc {
+            let inst = if env.code.is_patchable(pc) { None } else { env.code.fetch(pc) };
+            let probe = env.probes.binary_search_by_key(&pc, |p| p.pc).ok().map(|i| i as u16);
+            *slot = Decoded { pc, inst, srcs: inst.map_or([None; 3], |i| i.sources()), probe };
+        }
+        slot
+    }
+}
+
 /// What an instruction needs from the world, which decides how far ahead it may issue.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reach {
@@ -119,7 +166,15 @@ impl Core {
 
     /// Executes user code in order from `now` until the horizon, or until something only the
     /// pipeline does (see the [module](self) docs). Needs [`Core::in_order_ready`].
-    pub fn run_in_order(&mut self, env: &Env, now: Cycle, horizon: Horizon, port: &mut dyn DataPort) -> Stop {
+    #[inline(never)]
+    pub fn run_in_order(
+        &mut self,
+        env: &Env,
+        now: Cycle,
+        horizon: Horizon,
+        port: &mut dyn DataPort,
+        decoded: &mut DecodeCache,
+    ) -> Stop {
         debug_assert!(self.rob.is_empty() && self.lsq.is_empty() && self.el == 0);
         self.stalls.update(now, [false; StallCycles::CAUSES]);
         if !self.in_order.active {
@@ -152,10 +207,8 @@ impl Core {
             let pc = self.pc;
             // What the pipeline does, it does from the cycle the instruction before issued.
             let after_previous = self.in_order.issued;
-            if env.code.is_patchable(pc) {
-                return self.hand_back_at(after_previous, now);
-            }
-            let Some(inst) = env.code.fetch(pc) else { return self.hand_back_at(after_previous, now) };
+            let d = decoded.get(env, pc);
+            let Some(inst) = d.inst else { return self.hand_back_at(after_previous, now) };
             // Fetched when the front end was ready, which may be before the event that runs it.
             let mut fetched_at = self.fetch_ready_at;
             // Instruction fetch is translated once per page, as the pipeline does.
@@ -173,7 +226,7 @@ impl Core {
                     Err(TranslationFault) => return self.hand_back_at(fetched_at, now),
                 }
             }
-            let srcs = inst.sources();
+            let srcs = d.srcs;
             let mut vals = [0u64; 3];
             let mut operands_at = 0;
             for (k, op) in srcs.iter().enumerate() {
@@ -351,9 +404,8 @@ impl Core {
             self.head_iid += 1;
             self.fetched += 1;
             self.retired += 1;
-            if !env.probes.is_empty()
-                && let Ok(i) = env.probes.binary_search_by_key(&pc, |p| p.pc)
-            {
+            if let Some(i) = d.probe {
+                let i = usize::from(i);
                 let values = env.probes[i].regs.map(|r| self.reg(r));
                 self.observed.probe_hits.push(ProbeHit {
                     probe: env.probe_ids[i],
