@@ -1286,13 +1286,15 @@ impl Core {
     }
 
     /// The physical address and translation cycles of an access to `va`,
-    /// or `Err` for a translation fault.
+    /// or `Err` for a translation fault. (Generic, so that the in-order core's calls through the
+    /// machine's own platform are direct.)
+    #[inline(always)]
     fn physical(
         &self,
         va: Addr,
         kind: AccessKind,
         at: Cycle,
-        platform: &mut dyn Platform,
+        platform: &mut (impl Platform + ?Sized),
     ) -> Result<(Addr, Cycle), TranslationFault> {
         match self.translating() {
             None => Ok((va, 0)),

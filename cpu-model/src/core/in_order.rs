@@ -172,7 +172,7 @@ impl Core {
         env: &Env,
         now: Cycle,
         horizon: Horizon,
-        port: &mut dyn DataPort,
+        port: &mut impl DataPort,
         decoded: &mut DecodeCache,
     ) -> Stop {
         debug_assert!(self.rob.is_empty() && self.lsq.is_empty() && self.el == 0);
