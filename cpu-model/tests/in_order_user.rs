@@ -58,7 +58,9 @@ struct Outcome {
     events: u64,
 }
 
-fn run(programs: &[String], user_code: UserCode, run_ahead: bool) -> Outcome {
+/// Runs `programs` at EL0, one per core; `jitter`: with timing noise on every access, drawn
+/// from seeded per-core streams.
+fn run(programs: &[String], user_code: UserCode, run_ahead: bool, jitter: bool) -> Outcome {
     let mut code = CodeSpace::new();
     let mut threads = vec![];
     for (i, p) in programs.iter().enumerate() {
@@ -70,8 +72,12 @@ fn run(programs: &[String], user_code: UserCode, run_ahead: bool) -> Outcome {
     let mut cfg = MachineConfig::default();
     cfg.core.user_code = user_code;
     cfg.core.in_order_run_ahead = run_ahead;
+    if jitter {
+        (cfg.jitter, cfg.store_jitter) = (6, 10);
+    }
     let n = threads.len();
     let mut engine = Engine::new(Machine::new(Arc::new(cfg), Arc::new(code), &threads, FlatMemory::new()));
+    engine.model_mut().seed(&RngStreams::new(3));
     let end = cpu_model::machine::run(&mut engine, &vec![0; n], 10_000_000).unwrap();
     let s = engine.model().state();
     Outcome {
@@ -88,8 +94,8 @@ fn in_order_user_code_computes_what_the_pipeline_computes() {
     let mut rng = RngStreams::new(7).stream("programs");
     for case in 0..60 {
         let p = vec![program(&mut rng)];
-        let ooo = run(&p, UserCode::OutOfOrder, true);
-        let ino = run(&p, UserCode::InOrder, true);
+        let ooo = run(&p, UserCode::OutOfOrder, true, false);
+        let ino = run(&p, UserCode::InOrder, true, false);
         // The counter read (X13) is the only value the timing decides in a program alone.
         let strip = |o: &Outcome| o.regs.iter().map(|r| r[..13].to_vec()).collect::<Vec<_>>();
         assert_eq!(strip(&ooo), strip(&ino), "case {case}:\n{}", p[0]);
@@ -108,13 +114,21 @@ fn in_order_user_code_computes_what_the_pipeline_computes() {
 #[test]
 fn running_ahead_of_the_clock_changes_nothing() {
     let mut rng = RngStreams::new(11).stream("programs");
+    let mut noise_moved_the_end = 0;
     for case in 0..30 {
         let p: Vec<String> = (0..3).map(|_| program(&mut rng)).collect();
-        let ahead = run(&p, UserCode::InOrder, true);
-        let step = run(&p, UserCode::InOrder, false);
-        assert_eq!(ahead.regs, step.regs, "case {case}");
-        assert_eq!(ahead.mem, step.mem, "case {case}");
-        assert_eq!(ahead.end, step.end, "case {case}");
-        assert!(ahead.events < step.events, "case {case}: {} events ahead, {} stepping", ahead.events, step.events);
+        let mut ends = vec![];
+        for jitter in [false, true] {
+            let ahead = run(&p, UserCode::InOrder, true, jitter);
+            let step = run(&p, UserCode::InOrder, false, jitter);
+            assert_eq!(ahead.regs, step.regs, "case {case}, jitter {jitter}");
+            assert_eq!(ahead.mem, step.mem, "case {case}, jitter {jitter}");
+            assert_eq!(ahead.end, step.end, "case {case}, jitter {jitter}");
+            assert!(ahead.events < step.events, "case {case}: {} events ahead, {} stepping", ahead.events, step.events);
+            ends.push(ahead.end);
+        }
+        noise_moved_the_end += usize::from(ends[0] != ends[1]);
     }
+    // The noise is drawn (in the same order both ways), not left out.
+    assert!(noise_moved_the_end > 20, "noise changed the end of {noise_moved_the_end} of 30 runs");
 }
