@@ -1122,12 +1122,15 @@ impl Machine {
             self.resume_at[c] = None;
         }
         let now = sched.now();
+        let in_order_user = self.user_in_order();
         let (env, core, mut platform) = self.timed_parts(c);
         let adv = core.advance(&env, now, &mut platform);
         self.counters[c].sgis_sent += self.deliveries.len() as u64;
         for &(target, intid, at) in &self.deliveries {
             sched.at(at.max(now), prio::ACCESS, Event::Irq { core: target as ThreadId, intid: intid as u32 });
-            self.irq_due[target].push(at.max(now));
+            if in_order_user {
+                self.irq_due[target].push(at.max(now));
+            }
         }
         self.vis.clear();
         self.state.cores[c].lsq().visible(self.cfg.mode, &mut self.vis);
@@ -1165,7 +1168,7 @@ impl Machine {
             let issue = now.max(core.issue_time(seq));
             let broadcast = matches!(slot.kind, SlotKind::Maint(MaintOp::Tlbi { broadcast: true, .. }));
             let at = issue + latency + self.noise(c, matches!(a, Visible::Propagate(_)));
-            if broadcast {
+            if broadcast && in_order_user {
                 self.tlbi_due.push(at);
             }
             let token = self.state.cores[c].lsq_mut().mark_issued(seq);
@@ -1204,8 +1207,7 @@ impl Machine {
     #[inline(never)]
     fn step_in_order(&mut self, c: usize, sched: &mut Scheduler<Event>, resumed: bool) -> bool {
         let now = sched.now();
-        let (env, core, platform) = self.timed_parts(c);
-        if !core.in_order_ready(&env, platform.irq_pending(c as ThreadId)) {
+        if !self.state.cores[c].in_order_ready(self.state.gic.irq_asserted(c)) {
             return false;
         }
         let end = sched.time_limit().saturating_add(1);

@@ -18,7 +18,7 @@ use sim::rng::RngStreams;
 const ARRAY: u64 = 0x10_0000;
 const SHARED: u64 = 0x20_0000;
 
-/// A user program of register operations, compares, forward branches, a counted loop, and
+/// A user program of register operations, compares, forward branches, barriers, a counted loop, and
 /// loads and stores to the thread's array at offsets computed from its registers.
 fn program(rng: &mut impl Rng) -> String {
     let regs = ["X2", "X3", "X4", "X5", "X6", "X7"];
@@ -27,7 +27,7 @@ fn program(rng: &mut impl Rng) -> String {
     for _ in 0..rng.random_range(8..30) {
         let mut r = || regs[rng.random_range(0..regs.len())];
         let (a, b, c) = (r(), r(), r());
-        let line = match rng.random_range(0..11) {
+        let line = match rng.random_range(0..12) {
             0 => format!("ADD {a}, {b}, {c}"),
             1 => format!("SUB {a}, {b}, #{}", rng.random_range(0..100)),
             2 => format!("EOR {a}, {b}, {c}"),
@@ -40,6 +40,7 @@ fn program(rng: &mut impl Rng) -> String {
                 format!("CMP {a}, #{}\nB.HS skip{label}\nADD {b}, {b}, #1\nskip{label}:", rng.random_range(0..500))
             }
             8 | 9 => format!("AND X10, {a}, #63\nLDR {b}, [X0, X10, LSL #3]"),
+            10 => "DMB ISH".to_string(),
             _ => format!("AND X10, {a}, #63\nSTR {b}, [X0, X10, LSL #3]"),
         };
         lines.push(line);
@@ -131,4 +132,30 @@ fn running_ahead_of_the_clock_changes_nothing() {
     }
     // The noise is drawn (in the same order both ways), not left out.
     assert!(noise_moved_the_end > 20, "noise changed the end of {noise_moved_the_end} of 30 runs");
+}
+
+/// A `DMB` holds the accesses after it until those before it have completed: the second store
+/// of `STR; DMB; STR` reaches storage once the first, to a line no cache holds, has completed,
+/// and without the barrier long before.
+#[test]
+fn a_barrier_holds_later_accesses_until_earlier_stores_complete() {
+    let second_store_at = |barrier: &str| {
+        let text = format!("MOV X2, #1\nSTR X2, [X1]\n{barrier}\nSTR X2, [X0]");
+        let mut code = CodeSpace::new();
+        code.add(assemble(&text, 0x1000).unwrap());
+        let regs = vec![(Reg::x(0), ARRAY), (Reg::x(1), SHARED)];
+        let threads = vec![ThreadInit { pc: 0x1000, regs, el: 0, ..ThreadInit::default() }];
+        let mut cfg = MachineConfig::default();
+        cfg.core.user_code = UserCode::InOrder;
+        let memory = cfg.cache.memory;
+        let mut engine = Engine::new(Machine::new(Arc::new(cfg), Arc::new(code), &threads, FlatMemory::new()));
+        engine.model_mut().set_watch(&[ARRAY]);
+        cpu_model::machine::run(&mut engine, &[0], 1_000_000).unwrap();
+        let stores = engine.model().watched_stores();
+        assert_eq!(stores.len(), 1);
+        (stores[0].at, memory)
+    };
+    let (with, memory) = second_store_at("DMB ISH");
+    let (without, _) = second_store_at("NOP");
+    assert!(with >= memory && without < memory, "the second store at {with} with the barrier, {without} without");
 }

@@ -148,13 +148,11 @@ enum Reach {
 }
 
 impl Core {
-    /// True if the in-order core can take over now: user code, nothing in the pipeline or the
-    /// store buffer, no interrupt to take, nothing the pipeline has been handed.
-    pub fn in_order_ready(&self, env: &Env, irq_pending: bool) -> bool {
-        env.in_order_user
-            && env.timed
-            && !env.record
-            && self.el == 0
+    /// True if the in-order core can take over now, in a timed run that runs user code on it
+    /// ([`Env::in_order_user`]): user code, nothing in the pipeline or the store buffer, no
+    /// interrupt to take, nothing the pipeline has been handed.
+    pub fn in_order_ready(&self, irq_pending: bool) -> bool {
+        self.el == 0
             && self.el0_fetches == 0
             && self.rob.is_empty()
             && self.lsq.is_empty()
@@ -238,16 +236,42 @@ impl Core {
                 }
             }
             let clocks = self.in_order;
-            let issue =
+            let ready_to_issue =
                 (fetched_at + cfg.frontend_cycles).max(clocks.issued).max(operands_at).max(self.commit_stall_until);
+            // What the instruction reaches, and when it issues: barriers and system-register
+            // reads (serializing) also wait for what came before them.
+            let (reach, issue) = match inst {
+                Inst::Mov { .. }
+                | Inst::Alu { .. }
+                | Inst::Cmp { .. }
+                | Inst::Cset { .. }
+                | Inst::Adr { .. }
+                | Inst::Nop
+                | Inst::B { .. }
+                | Inst::Bl { .. }
+                | Inst::BCond { .. }
+                | Inst::Cbz { .. }
+                | Inst::Br { .. }
+                | Inst::Ret { .. }
+                | Inst::Isb => (Reach::Local, ready_to_issue),
+                Inst::Dmb(_) | Inst::Dsb(_) => (Reach::Local, ready_to_issue.max(clocks.accesses).max(clocks.done)),
+                Inst::Mrs { reg, .. }
+                    if !matches!(reg, SysReg::IccIar1El1 | SysReg::IccSgi1rEl1 | SysReg::IccEoir1El1) =>
+                {
+                    (Reach::Local, ready_to_issue.max(clocks.done))
+                }
+                Inst::Load { .. } | Inst::Store { .. } => (Reach::Memory, ready_to_issue),
+                // Device registers, atomics, maintenance, exceptions, compute blocks.
+                _ => return self.hand_back_at(after_previous, now),
+            };
+            if !may(issue, reach) {
+                return Stop::At(issue);
+            }
             let iid = self.next_iid;
             let sequential = pc + Inst::BYTES;
             // Per instruction: where fetch goes next and when, and when it has completed.
             let (next_pc, next_fetch, completed) = match inst {
                 Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } | Inst::Adr { .. } => {
-                    if !may(issue, Reach::Local) {
-                        return Stop::At(issue);
-                    }
                     let (rd, v) = match inst {
                         Inst::Adr { rd, target } => (rd.reg, rd.width.mask(target)),
                         _ => {
@@ -258,25 +282,14 @@ impl Core {
                     self.set_reg(rd, v, ready);
                     (sequential, fetched_at, ready)
                 }
-                Inst::Nop => {
-                    if !may(issue, Reach::Local) {
-                        return Stop::At(issue);
-                    }
-                    (sequential, fetched_at, issue)
-                }
+                Inst::Nop => (sequential, fetched_at, issue),
                 Inst::B { target } | Inst::Bl { target } => {
-                    if !may(issue, Reach::Local) {
-                        return Stop::At(issue);
-                    }
                     if let Inst::Bl { .. } = inst {
                         self.set_reg(Reg::LR, sequential, issue + cfg.alu_cycles);
                     }
                     (target, fetched_at + cfg.taken_branch_cycles.max(1), issue)
                 }
                 Inst::BCond { .. } | Inst::Cbz { .. } => {
-                    if !may(issue, Reach::Local) {
-                        return Stop::At(issue);
-                    }
                     let (taken, target) = match inst {
                         Inst::BCond { cond, target } => (cond.holds(vals[0]), target),
                         Inst::Cbz { nonzero, target, .. } => ((vals[0] != 0) == nonzero, target),
@@ -298,9 +311,6 @@ impl Core {
                     (actual, next_fetch, resolved)
                 }
                 Inst::Br { .. } | Inst::Ret { .. } => {
-                    if !may(issue, Reach::Local) {
-                        return Stop::At(issue);
-                    }
                     let resolved = issue + cfg.alu_cycles;
                     if let Inst::Br { link: true, .. } = inst {
                         self.set_reg(Reg::LR, sequential, resolved);
@@ -310,43 +320,22 @@ impl Core {
                     (vals[0], resolved, resolved)
                 }
                 Inst::Isb => {
-                    if !may(issue, Reach::Local) {
-                        return Stop::At(issue);
-                    }
                     let complete = issue.max(clocks.branches).max(clocks.serial);
                     (sequential, complete + cfg.isb_cycles, complete)
                 }
-                Inst::Dmb(_) | Inst::Dsb(_) => {
-                    let issue = issue.max(clocks.accesses).max(clocks.done);
-                    if !may(issue, Reach::Local) {
-                        return Stop::At(issue);
-                    }
-                    (sequential, fetched_at, issue)
-                }
+                Inst::Dmb(_) | Inst::Dsb(_) => (sequential, fetched_at, issue),
                 Inst::Mrs { rt, reg } => {
-                    if matches!(reg, SysReg::IccIar1El1 | SysReg::IccSgi1rEl1 | SysReg::IccEoir1El1) {
-                        return self.hand_back_at(after_previous, now);
-                    }
-                    // Serializing: it runs once everything before it has completed.
-                    let at = issue.max(clocks.done);
-                    if !may(at, Reach::Local) {
-                        return Stop::At(at);
-                    }
                     let (v, cost) = match reg {
-                        SysReg::CntvctEl0 => port.read_device(self.id, reg, at),
+                        SysReg::CntvctEl0 => port.read_device(self.id, reg, issue),
                         _ => (self.sysreg(reg), 0),
                     };
-                    self.commit_stall_until = at + cost;
-                    self.in_order.serial = at + cost;
-                    self.in_order.issued = at;
-                    let ready = at + cost + cfg.alu_cycles;
+                    self.commit_stall_until = issue + cost;
+                    self.in_order.serial = issue + cost;
+                    let ready = issue + cost + cfg.alu_cycles;
                     self.set_reg(rt.reg, rt.width.mask(v), ready);
                     (sequential, fetched_at, ready)
                 }
                 Inst::Load { rt, index, .. } => {
-                    if !may(issue, Reach::Memory) {
-                        return Stop::At(issue);
-                    }
                     let va = Inst::effective_address(&index, vals[0], vals[1]);
                     let Ok((addr, walk)) = self.physical(va, AccessKind::Read, issue, port) else {
                         return self.hand_back_at(issue, now);
@@ -371,9 +360,6 @@ impl Core {
                     (sequential, fetched_at, ready)
                 }
                 Inst::Store { index, .. } => {
-                    if !may(issue, Reach::Memory) {
-                        return Stop::At(issue);
-                    }
                     let va = Inst::effective_address(&index, vals[0], vals[1]);
                     let Ok((addr, walk)) = self.physical(va, AccessKind::Write, issue, port) else {
                         return self.hand_back_at(issue, now);
@@ -391,12 +377,10 @@ impl Core {
                     }
                     (sequential, fetched_at, issue)
                 }
-                _ => return self.hand_back_at(after_previous, now),
+                _ => unreachable!("handed back above"),
             };
             // The instruction has issued: account for it as the pipeline would at retirement.
-            if !matches!(inst, Inst::Mrs { .. }) {
-                self.in_order.issued = issue;
-            }
+            self.in_order.issued = issue;
             self.in_order.done = self.in_order.done.max(completed);
             let retired_at = self.in_order.retired.max(completed);
             self.in_order.retired = retired_at;
