@@ -45,7 +45,11 @@ pub use crate::core::{Observed, Probe, ProbeHit, ThreadInit, WatchedLoad};
 use crate::gic::{Gic, GicConfig};
 use crate::isa::SysReg;
 use crate::topology::{Topology, TopologyConfig};
-use memory_model::tlb::{Asid, Fault, Invalidation, InvalidationLog, PageFlags, Tlb, TlbConfig, Vpn, walk};
+use private::PrivateData;
+pub use private::{PrivateFault, Touched};
+
+mod private;
+use memory_model::tlb::{Asid, Fault, Invalidation, InvalidationLog, PageFlags, Tlb, TlbConfig, TlbEntry, Vpn, walk};
 use rustc_hash::FxHashMap;
 
 /// Same-time order of the machine's events: a memory access completing in a
@@ -518,6 +522,7 @@ struct TimedPlatform<'a> {
     counters: &'a mut CoreCounters,
     watch: &'a [Addr],
     watched_stores: &'a mut Vec<WatchedStore>,
+    private: &'a mut PrivateData,
 }
 
 impl TimedPlatform<'_> {
@@ -535,7 +540,8 @@ impl TimedPlatform<'_> {
 /// ([`Machine::access`]): storage, the caches, the counters, the descriptors a store makes
 /// stale, the watched stores. Stores to code are the pipeline's.
 impl DataPort for TimedPlatform<'_> {
-    fn load(&mut self, core: ThreadId, addr: Addr, _: Cycle) -> (memory_model::memory::Cell, Cycle) {
+    fn load(&mut self, core: ThreadId, addr: Addr, at: Cycle) -> (memory_model::memory::Cell, Cycle) {
+        self.private.check(core, addr, at, Touched::Data);
         let cell = self.mem.read(addr);
         let (latency, by) = self.coherence.load(core, addr);
         self.counters.loads += 1;
@@ -543,15 +549,36 @@ impl DataPort for TimedPlatform<'_> {
         (cell, latency + self.noise(false))
     }
     fn store(&mut self, core: ThreadId, addr: Addr, value: u64, write: WriteId, at: Cycle) -> Cycle {
+        self.private.check(core, addr, at, Touched::Data);
         self.mem.write(addr, value, write);
         let (latency, by) = self.coherence.store(core, addr);
         self.counters.stores += 1;
         self.counters.count_served(by);
-        self.mmu.stored(addr, at);
+        self.mmu.stored(addr, at, core, self.private);
         if self.watch.binary_search(&addr).is_ok() {
             self.watched_stores.push(WatchedStore { addr, write, value, at });
         }
         latency + self.noise(true)
+    }
+    fn translate_ahead(
+        &mut self,
+        core: ThreadId,
+        va: Addr,
+        kind: AccessKind,
+        ctx: Option<Translating>,
+        at: Cycle,
+    ) -> Option<Addr> {
+        let pa = match ctx {
+            Some(ctx) => self.mmu.translate_ahead(core as usize, va, kind, ctx, at, self.private)?,
+            None if self.private.owner(va) == Some(core) => {
+                self.private.ran_ahead(core, at);
+                va
+            }
+            None => return None,
+        };
+        // The watched stores' log is machine-wide, in the order of the accesses.
+        debug_assert!(self.watch.binary_search(&pa).is_err(), "private data {pa:#x} is watched");
+        Some(pa)
     }
 }
 
@@ -595,7 +622,7 @@ impl Platform for TimedPlatform<'_> {
         ctx: Translating,
         now: Cycle,
     ) -> Result<(Addr, Cycle), TranslationFault> {
-        self.mmu.translate(self.cfg, self.mem, core as usize, va, kind, ctx, now)
+        self.mmu.translate(self.cfg, self.mem, core as usize, va, kind, ctx, now, self.private)
     }
 }
 
@@ -627,10 +654,29 @@ pub struct StaleTranslation {
 pub struct Mmu {
     tlbs: Vec<Tlb>,
     log: InvalidationLog,
-    /// Leaf descriptors some TLB entry was filled from, with the cycle of
-    /// the last store to each (0 if none since it was first watched).
-    pte_writes: FxHashMap<Addr, Cycle>,
+    /// Leaf descriptors some TLB entry was filled from: the cycle of the last store to each (0
+    /// if none since it was first watched), and the last in-order use ahead of the clock.
+    pte_writes: FxHashMap<Addr, Descriptor>,
     stale: Vec<StaleTranslation>,
+}
+
+/// What the [`Mmu`] knows of a leaf descriptor some TLB entry was filled from.
+#[derive(Clone, Debug, Default)]
+struct Descriptor {
+    /// Cycle of the last store to it (0: none since it was first watched).
+    written_at: Cycle,
+    /// The cores whose in-order accesses to their private data went through it ahead of the
+    /// machine's next event, each with the latest cycle it did ([`private`]).
+    ahead: Vec<(ThreadId, Cycle)>,
+}
+
+impl Descriptor {
+    fn ran_ahead(&mut self, core: ThreadId, at: Cycle) {
+        match self.ahead.iter_mut().find(|(c, _)| *c == core) {
+            Some((_, t)) => *t = (*t).max(at),
+            None => self.ahead.push((core, at)),
+        }
+    }
 }
 
 impl Mmu {
@@ -668,46 +714,103 @@ impl Mmu {
         kind: AccessKind,
         ctx: Translating,
         now: Cycle,
+        private: &mut PrivateData,
     ) -> Result<(Addr, Cycle), TranslationFault> {
         if self.tlbs.len() <= core {
             self.tlbs.resize_with(core + 1, || Tlb::new(&cfg.tlb));
         }
         let write = kind == AccessKind::Write;
         if let Some(hit) = self.tlbs[core].lookup(va, ctx.asid) {
-            let e = hit.entry;
-            let pte_changed_at = self.pte_writes.get(&e.leaf).copied().filter(|&t| t > e.filled_at);
-            let shootdown_completed_at = self.log.stale_since(e.filled_at, e.vpn, ctx.asid, e.flags.global);
-            if pte_changed_at.is_some() || shootdown_completed_at.is_some() {
-                self.stale.push(StaleTranslation {
-                    core: core as ThreadId,
-                    va,
-                    write,
-                    fetch: kind == AccessKind::Fetch,
-                    at: now,
-                    filled_at: e.filled_at,
-                    pte_changed_at,
-                    shootdown_completed_at,
-                });
-            }
-            return if e.flags.allows(ctx.user, write) { Ok((hit.pa, 0)) } else { Err(TranslationFault) };
+            let written_at = self.pte_writes.get(&hit.entry.leaf).map_or(0, |d| d.written_at);
+            self.check_stale(core, va, kind, ctx, now, &hit.entry, written_at);
+            return if hit.entry.flags.allows(ctx.user, write) { Ok((hit.pa, 0)) } else { Err(TranslationFault) };
         }
         let w = walk(&cfg.tlb, ctx.root, va, |a| mem.read(a).value).map_err(|_| TranslationFault)?;
+        for &a in w.reads.as_slice() {
+            private.check(core as ThreadId, a, now, Touched::Walk);
+        }
         let cycles = cfg.tlb.walk_cycles(w.reads.len());
         if !w.flags.allows(ctx.user, write) {
             return Err(TranslationFault);
         }
         self.tlbs[core].fill_walk(va, ctx.asid, &w, now + cycles);
         if let Some(&leaf) = w.reads.last() {
-            self.pte_writes.entry(leaf).or_insert(0);
+            self.pte_writes.entry(leaf).or_default();
         }
         Ok((w.pa, cycles))
     }
 
-    /// A store reached memory: if it wrote a watched descriptor, cached
-    /// copies of that translation are now stale.
-    fn stored(&mut self, addr: Addr, now: Cycle) {
-        if let Some(t) = self.pte_writes.get_mut(&addr) {
-            *t = now;
+    /// Records the use of a TLB hit whose translation memory or a completed broadcast
+    /// invalidation says is gone (`written_at`: the last store to its descriptor).
+    #[allow(clippy::too_many_arguments)]
+    fn check_stale(
+        &mut self,
+        core: usize,
+        va: Addr,
+        kind: AccessKind,
+        ctx: Translating,
+        now: Cycle,
+        e: &TlbEntry,
+        written_at: Cycle,
+    ) {
+        let pte_changed_at = Some(written_at).filter(|&t| t > e.filled_at);
+        let shootdown_completed_at = self.log.stale_since(e.filled_at, e.vpn, ctx.asid, e.flags.global);
+        if pte_changed_at.is_some() || shootdown_completed_at.is_some() {
+            self.stale.push(StaleTranslation {
+                core: core as ThreadId,
+                va,
+                write: kind == AccessKind::Write,
+                fetch: kind == AccessKind::Fetch,
+                at: now,
+                filled_at: e.filled_at,
+                pte_changed_at,
+                shootdown_completed_at,
+            });
+        }
+    }
+
+    /// Translates `core`'s access to `va` at `at`, ahead of the machine's next event, if that is
+    /// exact: its TLB holds the translation (a walk would read page tables other cores may
+    /// write), allows the access, and leads to data private to `core`. Then it does what
+    /// [`Mmu::translate`] does on a hit, and records the lead (on the data, and on the
+    /// descriptor, which another core must not rewrite before it); otherwise it does nothing.
+    #[allow(clippy::too_many_arguments)]
+    fn translate_ahead(
+        &mut self,
+        core: usize,
+        va: Addr,
+        kind: AccessKind,
+        ctx: Translating,
+        at: Cycle,
+        private: &mut PrivateData,
+    ) -> Option<Addr> {
+        let tlb = self.tlbs.get_mut(core)?;
+        let peeked = tlb.peek_hit(va, ctx.asid)?;
+        if !peeked.entry.flags.allows(ctx.user, kind == AccessKind::Write)
+            || private.owner(peeked.pa) != Some(core as ThreadId)
+        {
+            return None;
+        }
+        let hit = tlb.lookup(va, ctx.asid).expect("peeked");
+        let d = self.pte_writes.entry(hit.entry.leaf).or_default();
+        d.ran_ahead(core as ThreadId, at);
+        let written_at = d.written_at;
+        self.check_stale(core, va, kind, ctx, at, &hit.entry, written_at);
+        private.ran_ahead(core as ThreadId, at);
+        Some(hit.pa)
+    }
+
+    /// A store by `by` reached memory at `now`: if it wrote a watched descriptor, cached copies
+    /// of that translation are now stale, and an in-order core that ran ahead through it must
+    /// not have run past `now`.
+    fn stored(&mut self, addr: Addr, now: Cycle, by: ThreadId, private: &mut PrivateData) {
+        if let Some(d) = self.pte_writes.get_mut(&addr) {
+            d.written_at = now;
+            for &(owner, lead) in &d.ahead {
+                if owner != by {
+                    private.inverted(owner, by, addr, now, lead, Touched::Descriptor);
+                }
+            }
         }
     }
 
@@ -855,6 +958,8 @@ pub struct Machine {
     resume_at: Vec<Option<Cycle>>,
     /// Each core's decoded user code, made when it first runs on the in-order core.
     decoded: Vec<Option<Box<DecodeCache>>>,
+    /// Data private to one core's user code ([`Machine::keep_private`]).
+    private: PrivateData,
 }
 
 /// A write to a watched address reaching storage (a store, or an RMW's
@@ -908,6 +1013,7 @@ impl Machine {
             tlbi_due: vec![],
             resume_at: vec![None; n],
             decoded: vec![None; n],
+            private: PrivateData::default(),
             lookahead: Self::lookahead(&cfg),
             cfg,
         }
@@ -944,6 +1050,35 @@ impl Machine {
         self.watch = addrs.to_vec();
         self.watch.sort_unstable();
         self.watch.dedup();
+        self.assert_private_unwatched();
+    }
+
+    /// Declares the physical `range` private to core `owner`'s user code: no other core reads
+    /// or writes it. With user code on the in-order core ([`UserCode::InOrder`]), the owner's
+    /// loads and stores to it may then run ahead of other cores' events, as far as its register
+    /// operations do, when its TLB holds their translation. Every other core's access is
+    /// checked against the declaration: one at a cycle the owner had already run past is
+    /// [`Machine::private_fault`], and the run is no longer exact (see [`private`]).
+    /// Declarations are kept across [`Machine::reset`]. Panics if `range` overlaps one
+    /// declared before or holds a watched address (the watched stores' log is in the order of
+    /// the accesses).
+    pub fn keep_private(&mut self, owner: usize, range: std::ops::Range<Addr>) {
+        self.private.declare(owner as ThreadId, range);
+        self.private.reset(self.state.cores.len());
+        self.assert_private_unwatched();
+    }
+
+    fn assert_private_unwatched(&self) {
+        if let Some(a) = self.watch.iter().find(|&&a| self.private.owner(a).is_some()) {
+            panic!("watched address {a:#x} is declared private");
+        }
+    }
+
+    /// The first access by a core to data another core keeps private, at a cycle that core's
+    /// in-order user code had already run past ([`Machine::keep_private`]): if there is one,
+    /// the run is not exact.
+    pub fn private_fault(&self) -> Option<PrivateFault> {
+        self.private.fault()
     }
 
     /// Writes to watched addresses, in the order they reached storage.
@@ -1000,6 +1135,7 @@ impl Machine {
         self.tlbi_due.clear();
         self.resume_at = vec![None; threads.len()];
         self.decoded = vec![None; threads.len()];
+        self.private.reset(threads.len());
     }
 
     /// Draws timing jitter from streams `core<i>.jitter` of `streams`.
@@ -1143,6 +1279,10 @@ impl Machine {
                 continue;
             }
             let addr = slot.addr.expect("enabled access has an address");
+            if !matches!(a, Visible::Maint(_)) {
+                // Its timing reads the line's coherence state now.
+                self.private.check(c as ThreadId, addr, now, Touched::Data);
+            }
             let latency = match a {
                 Visible::Satisfy(_) if core.lsq().forwards(seq) => self.cfg.core.forward_cycles,
                 Visible::Satisfy(_) => self.coherence.peek_load(c as u16, addr),
@@ -1274,6 +1414,7 @@ impl Machine {
             counters: &mut self.counters[c],
             watch: &self.watch,
             watched_stores: &mut self.watched_stores,
+            private: &mut self.private,
         };
         (env, &mut cores[c], platform)
     }
@@ -1298,6 +1439,9 @@ impl Machine {
         // check it.
         debug_assert!(core.lsq().is_enabled(mode, action), "P{c} {action:?} issued but no longer enabled");
         let addr = addr.expect("enabled access has an address");
+        if !matches!(action, Visible::Maint(_)) {
+            self.private.check(c as ThreadId, addr, now, Touched::Data);
+        }
         self.restarts.clear();
         // The write that reached storage, if any.
         let wrote = match action {
@@ -1350,7 +1494,7 @@ impl Machine {
         };
         if let Some(w) = wrote {
             // Page tables and patchable code see the write.
-            self.mmu.stored(addr, now);
+            self.mmu.stored(addr, now, c as ThreadId, &mut self.private);
             let value = self.state.mem.read(addr).value;
             if self.watch.binary_search(&addr).is_ok() {
                 self.watched_stores.push(WatchedStore { addr, write: w, value, at: now });
@@ -1456,6 +1600,10 @@ pub enum RunError {
         /// The store.
         writer: WriteId,
     },
+    /// A core touched data another core keeps private after that core's user code had run past
+    /// the access ([`Machine::keep_private`]).
+    #[error("{0}")]
+    Private(PrivateFault),
 }
 
 /// Runs a started machine until every core has finished (or `max_cycles`).
@@ -1466,6 +1614,9 @@ pub fn run(engine: &mut Engine<Machine>, start_at: &[Cycle], max_cycles: Cycle) 
     let m = engine.model();
     if let Some((addr, writer)) = m.state.code_store_fault {
         return Err(RunError::CodeStore { addr, writer });
+    }
+    if let Some(f) = m.private_fault() {
+        return Err(RunError::Private(f));
     }
     if m.all_done() {
         return Ok(engine.now());

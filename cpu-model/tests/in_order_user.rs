@@ -1,6 +1,6 @@
 //! The in-order core for user code (`core.user_code = "in-order"`): on generated user programs
 //! it computes what the out-of-order pipeline computes, and running it ahead of the clock
-//! changes nothing.
+//! changes nothing, also through data declared private; a wrong declaration is an error.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use cpu_model::asm::assemble;
 use cpu_model::code::CodeSpace;
 use cpu_model::core::UserCode;
 use cpu_model::isa::Reg;
-use cpu_model::machine::{Machine, MachineConfig, ThreadInit};
+use cpu_model::machine::{Machine, MachineConfig, RunError, ThreadInit, Touched};
 use memory_model::memory::FlatMemory;
 use rand::{Rng, RngExt};
 use sim::Engine;
@@ -59,9 +59,26 @@ struct Outcome {
     events: u64,
 }
 
-/// Runs `programs` at EL0, one per core; `jitter`: with timing noise on every access, drawn
-/// from seeded per-core streams.
-fn run(programs: &[String], user_code: UserCode, run_ahead: bool, jitter: bool) -> Outcome {
+/// How a run is set up.
+#[derive(Clone, Copy)]
+struct Setup {
+    user_code: UserCode,
+    run_ahead: bool,
+    /// Timing noise on every access, drawn from seeded per-core streams.
+    jitter: bool,
+    /// Each thread's array declared private to it ([`Machine::keep_private`]).
+    private: bool,
+}
+
+const IN_ORDER: Setup = Setup { user_code: UserCode::InOrder, run_ahead: true, jitter: false, private: false };
+
+/// Runs `programs` at EL0, one per core.
+fn run(programs: &[String], setup: Setup) -> Outcome {
+    try_run(programs, setup).unwrap()
+}
+
+fn try_run(programs: &[String], setup: Setup) -> Result<Outcome, RunError> {
+    let Setup { user_code, run_ahead, jitter, private } = setup;
     let mut code = CodeSpace::new();
     let mut threads = vec![];
     for (i, p) in programs.iter().enumerate() {
@@ -79,15 +96,21 @@ fn run(programs: &[String], user_code: UserCode, run_ahead: bool, jitter: bool) 
     let n = threads.len();
     let mut engine = Engine::new(Machine::new(Arc::new(cfg), Arc::new(code), &threads, FlatMemory::new()));
     engine.model_mut().seed(&RngStreams::new(3));
-    let end = cpu_model::machine::run(&mut engine, &vec![0; n], 10_000_000).unwrap();
+    if private {
+        for i in 0..n {
+            let array = ARRAY + 0x1000 * i as u64;
+            engine.model_mut().keep_private(i, array..array + 64 * 8);
+        }
+    }
+    let end = cpu_model::machine::run(&mut engine, &vec![0; n], 10_000_000)?;
     let s = engine.model().state();
-    Outcome {
+    Ok(Outcome {
         regs: s.cores.iter().map(|c| (0..14).map(|r| c.reg(Reg::x(r))).collect()).collect(),
         mem: s.mem.cells().iter().map(|(a, c)| (*a, c.value)).collect(),
         retired: s.cores.iter().map(|c| c.retired()).collect(),
         end,
         events: engine.scheduler().events_processed(),
-    }
+    })
 }
 
 #[test]
@@ -95,8 +118,8 @@ fn in_order_user_code_computes_what_the_pipeline_computes() {
     let mut rng = RngStreams::new(7).stream("programs");
     for case in 0..60 {
         let p = vec![program(&mut rng)];
-        let ooo = run(&p, UserCode::OutOfOrder, true, false);
-        let ino = run(&p, UserCode::InOrder, true, false);
+        let ooo = run(&p, Setup { user_code: UserCode::OutOfOrder, ..IN_ORDER });
+        let ino = run(&p, IN_ORDER);
         // The counter read (X13) is the only value the timing decides in a program alone.
         let strip = |o: &Outcome| o.regs.iter().map(|r| r[..13].to_vec()).collect::<Vec<_>>();
         assert_eq!(strip(&ooo), strip(&ino), "case {case}:\n{}", p[0]);
@@ -116,22 +139,67 @@ fn in_order_user_code_computes_what_the_pipeline_computes() {
 fn running_ahead_of_the_clock_changes_nothing() {
     let mut rng = RngStreams::new(11).stream("programs");
     let mut noise_moved_the_end = 0;
+    let mut private_saved_events = 0;
     for case in 0..30 {
         let p: Vec<String> = (0..3).map(|_| program(&mut rng)).collect();
         let mut ends = vec![];
         for jitter in [false, true] {
-            let ahead = run(&p, UserCode::InOrder, true, jitter);
-            let step = run(&p, UserCode::InOrder, false, jitter);
-            assert_eq!(ahead.regs, step.regs, "case {case}, jitter {jitter}");
-            assert_eq!(ahead.mem, step.mem, "case {case}, jitter {jitter}");
-            assert_eq!(ahead.end, step.end, "case {case}, jitter {jitter}");
-            assert!(ahead.events < step.events, "case {case}: {} events ahead, {} stepping", ahead.events, step.events);
+            let step = run(&p, Setup { run_ahead: false, jitter, ..IN_ORDER });
+            let ahead = run(&p, Setup { jitter, ..IN_ORDER });
+            // The arrays declared private: their accesses run as far as register operations.
+            let private = run(&p, Setup { jitter, private: true, ..IN_ORDER });
+            for (how, o) in [("ahead", &ahead), ("ahead, private arrays", &private)] {
+                assert_eq!(o.regs, step.regs, "case {case}, jitter {jitter}, {how}");
+                assert_eq!(o.mem, step.mem, "case {case}, jitter {jitter}, {how}");
+                assert_eq!(o.end, step.end, "case {case}, jitter {jitter}, {how}");
+                assert!(o.events < step.events, "case {case}, {how}: {} events, {} stepping", o.events, step.events);
+            }
+            assert!(private.events <= ahead.events, "case {case}: private {}, {}", private.events, ahead.events);
+            private_saved_events += usize::from(private.events < ahead.events);
             ends.push(ahead.end);
         }
         noise_moved_the_end += usize::from(ends[0] != ends[1]);
     }
     // The noise is drawn (in the same order both ways), not left out.
     assert!(noise_moved_the_end > 20, "noise changed the end of {noise_moved_the_end} of 30 runs");
+    // The private arrays were run ahead through, not ignored.
+    assert!(private_saved_events > 40, "private data saved events in {private_saved_events} of 60 runs");
+}
+
+/// Data declared private that another core writes while its owner runs ahead through it: the
+/// run is an error naming both cores, not a silently different result.
+#[test]
+fn a_wrong_privacy_declaration_is_an_error() {
+    // CPU 0 counts in its array; CPU 1 writes the same words (the declaration says it does not).
+    let counter = "MOV X9, #400\nloop:\nLDR X3, [X0]\nADD X3, X3, #1\nSTR X3, [X0]\nSUB X9, X9, #1\nCBNZ X9, loop";
+    let intruder = "MOV X9, #400\nloop:\nSTR X9, [X1]\nSUB X9, X9, #1\nCBNZ X9, loop";
+    let mut code = CodeSpace::new();
+    code.add(assemble(counter, 0x1000).unwrap());
+    code.add(assemble(intruder, 0x2000).unwrap());
+    let threads = vec![
+        ThreadInit { pc: 0x1000, regs: vec![(Reg::x(0), ARRAY)], el: 0, ..ThreadInit::default() },
+        ThreadInit { pc: 0x2000, regs: vec![(Reg::x(1), ARRAY)], el: 0, ..ThreadInit::default() },
+    ];
+    let run = |declared: bool| {
+        let mut cfg = MachineConfig::default();
+        cfg.core.user_code = UserCode::InOrder;
+        let mut engine = Engine::new(Machine::new(Arc::new(cfg), Arc::new(code.clone()), &threads, FlatMemory::new()));
+        if declared {
+            engine.model_mut().keep_private(0, ARRAY..ARRAY + 64);
+        }
+        cpu_model::machine::run(&mut engine, &[0, 0], 10_000_000)
+    };
+    // Undeclared, the two share the word as any two cores do.
+    run(false).unwrap();
+    match run(true) {
+        Err(RunError::Private(f)) => {
+            assert_eq!((f.owner, f.by, f.addr, f.touched), (0, 1, ARRAY, Touched::Data));
+            assert!(f.at <= f.owner_ahead_to, "{f:?}");
+            let text = RunError::Private(f).to_string();
+            assert!(text.contains("CPU 1 accessed 0x100000") && text.contains("CPU 0's user code"), "{text}");
+        }
+        other => panic!("expected a privacy fault, got {:?}", other.map(|_| ())),
+    }
 }
 
 /// A `DMB` holds the accesses after it until those before it have completed: the second store

@@ -4,6 +4,8 @@
 
 use crate::types::{Addr, Value, WriteId};
 use std::hash::{Hash, Hasher};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The current contents of one location.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,6 +26,41 @@ pub struct FlatMemory {
     cells: Vec<(Addr, Cell)>,
     record_coherence: bool,
     co_log: Vec<(Addr, WriteId, Value)>,
+    hints: Hints,
+}
+
+/// Where recently used addresses sit in a large memory's cells, so that most accesses to a
+/// whole experiment's kernel data and tables (thousands of locations) skip the binary search.
+/// A hint is checked before it is used, so a wrong one (the cells moved since) costs a search
+/// and nothing else: never part of the contents, not cloned, hashed or compared. Atomics, so
+/// that reads through `&self` can set them and memory stays `Sync`.
+#[derive(Default)]
+struct Hints(OnceLock<Box<[AtomicU32]>>);
+
+impl Hints {
+    /// Direct-mapped slots.
+    const SLOTS: usize = 4096;
+    /// Below this many locations a search is as cheap as a hint.
+    const FROM_CELLS: usize = 256;
+
+    fn slot(&self, addr: Addr) -> &AtomicU32 {
+        let slots = self.0.get_or_init(|| (0..Self::SLOTS).map(|_| AtomicU32::new(u32::MAX)).collect());
+        // Fibonacci hashing: tables and per-CPU areas far apart still spread over the slots.
+        let k = ((addr >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::SLOTS.trailing_zeros())) as usize;
+        &slots[k]
+    }
+}
+
+impl Clone for Hints {
+    fn clone(&self) -> Self {
+        Hints::default()
+    }
+}
+
+impl std::fmt::Debug for Hints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hints")
+    }
 }
 
 // The coherence log is history, not state: two runs that reach the same
@@ -64,7 +101,21 @@ impl FlatMemory {
             }
             return Err(self.cells.len());
         }
-        self.cells.binary_search_by_key(&addr, |(a, _)| *a)
+        if self.cells.len() < Hints::FROM_CELLS {
+            return self.cells.binary_search_by_key(&addr, |(a, _)| *a);
+        }
+        let hint = self.hints.slot(addr);
+        let i = hint.load(Ordering::Relaxed) as usize;
+        if self.cells.get(i).is_some_and(|(a, _)| *a == addr) {
+            return Ok(i);
+        }
+        let found = self.cells.binary_search_by_key(&addr, |(a, _)| *a);
+        if let Ok(i) = found
+            && let Ok(i) = u32::try_from(i)
+        {
+            hint.store(i, Ordering::Relaxed);
+        }
+        found
     }
 
     /// Sets the initial value of `addr` (written by [`WriteId::INIT`]).
@@ -183,6 +234,30 @@ mod tests {
         assert_eq!(all.read(0x8).value, 6);
         all.init_all([]);
         assert_eq!(one, all);
+    }
+
+    #[test]
+    fn a_large_memory_finds_every_location_after_its_cells_move() {
+        // Enough locations for the hints, which inserts below others then make wrong.
+        let mut m = FlatMemory::new();
+        m.init_all((0..1000u64).map(|i| (0x1000 + 16 * i, i)));
+        for i in 0..1000u64 {
+            assert_eq!(m.read(0x1000 + 16 * i).value, i);
+        }
+        let w = WriteId { tid: 1, iid: 1 };
+        for i in 0..1000u64 {
+            // Each new location moves every one above it.
+            m.write(0x1008 + 16 * i, 5000 + i, w);
+        }
+        for i in 0..1000u64 {
+            assert_eq!(m.read(0x1000 + 16 * i).value, i);
+            assert_eq!(m.read(0x1008 + 16 * i).value, 5000 + i);
+            assert_eq!(m.read(0x1004 + 16 * i).value, 0, "never written");
+        }
+        assert_eq!(m.cells().len(), 2000);
+        assert!(m.cells().windows(2).all(|p| p[0].0 < p[1].0));
+        // Hints are not contents: a clone without them is the same memory.
+        assert_eq!(m.clone(), m);
     }
 
     #[test]

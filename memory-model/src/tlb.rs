@@ -1043,6 +1043,13 @@ impl Tlb {
         self.find(va >> self.page_shift, asid).map(|(_, i)| &self.slots[i])
     }
 
+    /// What a lookup of `va` under `asid` would return, without touching recency or counts
+    /// (to decide whether to make it).
+    pub fn peek_hit(&self, va: Addr, asid: Asid) -> Option<TlbHit> {
+        let entry = *self.peek(va, asid)?;
+        Some(TlbHit { pa: (entry.ppn << self.page_shift) | (va & ((1 << self.page_shift) - 1)), entry })
+    }
+
     /// Inserts `entry` as its set's most recently used, after dropping every
     /// entry for the same page that a lookup could also hit (same ASID, or
     /// either one global). Returns the least recently used entry if the set

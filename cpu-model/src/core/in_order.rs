@@ -70,6 +70,18 @@ pub trait DataPort: Platform {
     /// Writes `value` to physical `addr` at cycle `at` as write `w`; returns the cycles until
     /// the store has completed.
     fn store(&mut self, core: ThreadId, addr: Addr, value: u64, w: WriteId, at: Cycle) -> Cycle;
+    /// Translates `core`'s access to `va` at cycle `at`, past the machine's next event, if that
+    /// changes no result: the physical address, if the access leads to data private to `core`
+    /// through a translation its TLB holds (`ctx`: `None` if the MMU is off). Does nothing
+    /// otherwise (see the machine's `private` module).
+    fn translate_ahead(
+        &mut self,
+        core: ThreadId,
+        va: Addr,
+        kind: AccessKind,
+        ctx: Option<Translating>,
+        at: Cycle,
+    ) -> Option<Addr>;
 }
 
 /// How far one call may run. Both bounds are exclusive.
@@ -264,8 +276,20 @@ impl Core {
                 // Device registers, atomics, maintenance, exceptions, compute blocks.
                 _ => return self.hand_back_at(after_previous, now),
             };
+            // A load or store to the core's private data may run as far as register operations,
+            // translated here if that is exact.
+            let mut ahead = None;
             if !may(issue, reach) {
-                return Stop::At(issue);
+                if let Inst::Load { index, .. } | Inst::Store { index, .. } = inst
+                    && may(issue, Reach::Local)
+                {
+                    let va = Inst::effective_address(&index, vals[0], vals[1]);
+                    let kind = if let Inst::Load { .. } = inst { AccessKind::Read } else { AccessKind::Write };
+                    ahead = port.translate_ahead(self.id, va, kind, self.translating(), issue);
+                }
+                if ahead.is_none() {
+                    return Stop::At(issue);
+                }
             }
             let iid = self.next_iid;
             let sequential = pc + Inst::BYTES;
@@ -337,9 +361,11 @@ impl Core {
                 }
                 Inst::Load { rt, index, .. } => {
                     let va = Inst::effective_address(&index, vals[0], vals[1]);
-                    let Ok((addr, walk)) = self.physical(va, AccessKind::Read, issue, port) else {
-                        return self.hand_back_at(issue, now);
+                    let translated = match ahead {
+                        Some(pa) => Ok((pa, 0)),
+                        None => self.physical(va, AccessKind::Read, issue, port),
                     };
+                    let Ok((addr, walk)) = translated else { return self.hand_back_at(issue, now) };
                     let (cell, latency) = port.load(self.id, addr, issue);
                     let value = rt.width.mask(cell.value);
                     let ready = issue + walk + latency;
@@ -361,9 +387,11 @@ impl Core {
                 }
                 Inst::Store { index, .. } => {
                     let va = Inst::effective_address(&index, vals[0], vals[1]);
-                    let Ok((addr, walk)) = self.physical(va, AccessKind::Write, issue, port) else {
-                        return self.hand_back_at(issue, now);
+                    let translated = match ahead {
+                        Some(pa) => Ok((pa, 0)),
+                        None => self.physical(va, AccessKind::Write, issue, port),
                     };
+                    let Ok((addr, walk)) = translated else { return self.hand_back_at(issue, now) };
                     if env.code.contains(addr) || env.code.is_patchable(addr) {
                         // Code is written through the pipeline, which keeps the I-side's books.
                         return self.hand_back_at(issue, now);

@@ -60,6 +60,10 @@ pub enum ExperimentError {
     /// The page tables could not be built.
     #[error("page tables: {0}")]
     PageTables(String),
+    /// Another CPU touched an isolated task's own data after its in-order core had run past
+    /// the access (a kernel variant that reads or writes user memory it should not).
+    #[error("{0}")]
+    NotPrivate(cpu_model::machine::PrivateFault),
 }
 
 /// Named kernel and program labels the run probes, with the registers each
@@ -127,6 +131,9 @@ pub(crate) struct Layout {
     pub state_words: Vec<[Addr; 2]>,
     /// Per isolated CPU, the `oslat` loop's histogram (empty for the `work` loop).
     pub oslat: Vec<Addr>,
+    /// Each isolated task's own data, which no other CPU touches (physical; user data is
+    /// identity-mapped): its system-call table and its histogram.
+    pub private: Vec<(usize, std::ops::Range<Addr>)>,
 }
 
 impl Layout {
@@ -344,6 +351,7 @@ impl Experiment {
         // The isolated tasks' system-call tables (and oslat histograms) live in user memory.
         let user_data_start = sys.alloc_aligned("USER_DATA", 0, page);
         let mut histograms = vec![];
+        let mut private = vec![];
         for &c in &isolated {
             let words = match act.task_loop {
                 TaskLoop::Work => syscall_gaps(act, &streams, clock, c, horizon),
@@ -352,12 +360,14 @@ impl Experiment {
             let table = sys.alloc(&format!("SYSCALL_TABLE{c}"), 8 * words.len() as u64);
             sys.poke_all(words.iter().enumerate().map(|(i, g)| (table + 8 * i as u64, *g)));
             sys.set_reg(c, Reg::x(19), table);
+            // `alloc` starts every allocation on a line of its own.
+            private.push((c, table..(table + 8 * words.len() as u64).next_multiple_of(64)));
             if act.task_loop == TaskLoop::Oslat {
-                // Its own lines: the loop's stores do not share a line with another CPU's.
                 let h = sys.alloc(&format!("OSLAT{c}"), oslat::BYTES);
                 sys.poke_all(oslat::initial(h));
                 sys.set_reg(c, Reg::x(24), h);
                 histograms.push(h);
+                private.push((c, h..(h + oslat::BYTES).next_multiple_of(64)));
             }
             sys.start(c, "isolated_start", 1, 0xf)?;
         }
@@ -417,6 +427,7 @@ impl Experiment {
             vmap_va: VMAP_VA,
             state_words,
             oslat: histograms,
+            private,
         };
         Ok(Experiment {
             machine: Arc::new(machine.clone()),
@@ -563,6 +574,9 @@ impl Experiment {
         machine.seed(&RngStreams::new(self.seed).child("machine"));
         machine.set_probes(&probes);
         machine.set_watch(&watch);
+        for (c, range) in &self.layout.private {
+            machine.keep_private(*c, range.clone());
+        }
         let mut engine = Engine::new(machine);
         {
             let (m, s) = engine.parts();
@@ -577,6 +591,9 @@ impl Experiment {
             // In u128: the horizon may use most of a u64's range.
             let until = (u128::from(self.horizon) * k as u128 / chunks as u128) as Cycle;
             engine.run_until(until, u64::MAX);
+            if let Some(f) = engine.model().private_fault() {
+                return Err(ExperimentError::NotPrivate(f));
+            }
             checker.ingest(engine.model());
             progress(until, self.horizon);
             if self.run.stop_on_violation && !checker.violations().is_empty() {
