@@ -540,27 +540,40 @@ impl TimedPlatform<'_> {
 /// ([`Machine::access`]): storage, the caches, the counters, the descriptors a store makes
 /// stale, the watched stores. Stores to code are the pipeline's.
 impl DataPort for TimedPlatform<'_> {
-    fn load(&mut self, core: ThreadId, addr: Addr, at: Cycle) -> (memory_model::memory::Cell, Cycle) {
-        self.private.check(core, addr, at, Touched::Data);
+    fn load(&mut self, core: ThreadId, addr: Addr, at: Cycle, own: bool) -> (memory_model::memory::Cell, Cycle) {
+        if !own {
+            self.private.check(core, addr, at, Touched::Data);
+        }
         let cell = self.mem.read(addr);
         let (latency, by) = self.coherence.load(core, addr);
         self.counters.loads += 1;
         self.counters.count_served(by);
         (cell, latency + self.noise(false))
     }
-    fn store(&mut self, core: ThreadId, addr: Addr, value: u64, write: WriteId, at: Cycle) -> Cycle {
-        self.private.check(core, addr, at, Touched::Data);
+    fn store(
+        &mut self,
+        core: ThreadId,
+        addr: Addr,
+        value: u64,
+        write: WriteId,
+        at: Cycle,
+        own: bool,
+        watched: bool,
+    ) -> Cycle {
+        if !own {
+            self.private.check(core, addr, at, Touched::Data);
+        }
         self.mem.write(addr, value, write);
         let (latency, by) = self.coherence.store(core, addr);
         self.counters.stores += 1;
         self.counters.count_served(by);
         self.mmu.stored(addr, at, core, self.private);
-        if self.watch.binary_search(&addr).is_ok() {
+        if watched {
             self.watched_stores.push(WatchedStore { addr, write, value, at });
         }
         latency + self.noise(true)
     }
-    fn translate_ahead(
+    fn translate_private(
         &mut self,
         core: ThreadId,
         va: Addr,
@@ -568,16 +581,19 @@ impl DataPort for TimedPlatform<'_> {
         ctx: Option<Translating>,
         at: Cycle,
     ) -> Option<Addr> {
+        if self.private.is_empty() {
+            return None;
+        }
         let pa = match ctx {
-            Some(ctx) => self.mmu.translate_ahead(core as usize, va, kind, ctx, at, self.private)?,
-            None if self.private.owner(va) == Some(core) => {
+            Some(ctx) => self.mmu.translate_private(core as usize, va, kind, ctx, at, self.private)?,
+            None if self.private.owns(core, va) => {
                 self.private.ran_ahead(core, at);
                 va
             }
             None => return None,
         };
-        // The watched stores' log is machine-wide, in the order of the accesses.
         debug_assert!(self.watch.binary_search(&pa).is_err(), "private data {pa:#x} is watched");
+        debug_assert!(!self.code.contains(pa), "private data {pa:#x} is code");
         Some(pa)
     }
 }
@@ -769,13 +785,13 @@ impl Mmu {
         }
     }
 
-    /// Translates `core`'s access to `va` at `at`, ahead of the machine's next event, if that is
-    /// exact: its TLB holds the translation (a walk would read page tables other cores may
-    /// write), allows the access, and leads to data private to `core`. Then it does what
-    /// [`Mmu::translate`] does on a hit, and records the lead (on the data, and on the
+    /// Translates `core`'s access to `va` at `at`, which may then run ahead of the machine's next
+    /// event, if that is exact: its TLB holds the translation (a walk would read page tables
+    /// other cores may write), allows the access, and leads to data private to `core`. Then it
+    /// does what [`Mmu::translate`] does on a hit, and records the lead (on the data, and on the
     /// descriptor, which another core must not rewrite before it); otherwise it does nothing.
     #[allow(clippy::too_many_arguments)]
-    fn translate_ahead(
+    fn translate_private(
         &mut self,
         core: usize,
         va: Addr,
@@ -784,14 +800,10 @@ impl Mmu {
         at: Cycle,
         private: &mut PrivateData,
     ) -> Option<Addr> {
-        let tlb = self.tlbs.get_mut(core)?;
-        let peeked = tlb.peek_hit(va, ctx.asid)?;
-        if !peeked.entry.flags.allows(ctx.user, kind == AccessKind::Write)
-            || private.owner(peeked.pa) != Some(core as ThreadId)
-        {
-            return None;
-        }
-        let hit = tlb.lookup(va, ctx.asid).expect("peeked");
+        let write = kind == AccessKind::Write;
+        let hit = self.tlbs.get_mut(core)?.lookup_hit_if(va, ctx.asid, |hit| {
+            hit.entry.flags.allows(ctx.user, write) && private.owns(core as ThreadId, hit.pa)
+        })?;
         let d = self.pte_writes.entry(hit.entry.leaf).or_default();
         d.ran_ahead(core as ThreadId, at);
         let written_at = d.written_at;
@@ -989,6 +1001,7 @@ impl Machine {
         }
         let mut coherence = CoherenceModel::new(cfg.cache.clone());
         coherence.set_distances(n, |a, b| topology.latency(a, b));
+        let lookahead = Self::lookahead(&cfg, &topology);
         Machine {
             coherence,
             topology,
@@ -1014,18 +1027,20 @@ impl Machine {
             resume_at: vec![None; n],
             decoded: vec![None; n],
             private: PrivateData::default(),
-            lookahead: Self::lookahead(&cfg),
+            lookahead,
             cfg,
         }
     }
 
     /// The fewest cycles from an event to an interrupt or a broadcast TLB invalidation it causes
     /// on another core: an SGI leaves after its register write and the distributor's delay
-    /// (plus a path through the topology, at least 0), and a broadcast TLBI completes no sooner
-    /// than a local one would.
-    fn lookahead(cfg: &MachineConfig) -> Cycle {
+    /// (plus a path through the topology, at least 0), and a broadcast TLBI completes when a
+    /// local one would plus the round trip to the farthest core from its sender (at least the
+    /// smallest such round trip of any core; see [`Machine::step_core`]).
+    fn lookahead(cfg: &MachineConfig, topology: &Topology) -> Cycle {
         let sgi = cfg.gic.sgi_write_cycles.saturating_add(cfg.gic.delivery_cycles);
-        let tlbi = cfg.tlb.local_invalidate_all_cycles.min(cfg.tlb.local_invalidate_va_cycles);
+        let round_trip = (0..topology.num_cores()).map(|c| topology.max_round_trip(c)).min().unwrap_or(0);
+        let tlbi = cfg.tlb.local_invalidate_all_cycles.min(cfg.tlb.local_invalidate_va_cycles) + round_trip;
         sgi.min(tlbi)
     }
 
@@ -1063,6 +1078,8 @@ impl Machine {
     /// declared before or holds a watched address (the watched stores' log is in the order of
     /// the accesses).
     pub fn keep_private(&mut self, owner: usize, range: std::ops::Range<Addr>) {
+        let code = self.code.programs().iter().find(|p| p.base < range.end && range.start < p.end());
+        assert!(code.is_none(), "private range {range:#x?} holds code");
         self.private.declare(owner as ThreadId, range);
         self.private.reset(self.state.cores.len());
         self.assert_private_unwatched();

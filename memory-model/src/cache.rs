@@ -50,6 +50,11 @@ pub const MAX_CORES: usize = 1024;
 /// Sharer words beyond the first 64 cores.
 const HIGH_WORDS: usize = MAX_CORES / 64 - 1;
 
+/// Owned-line hints per core ([`CoherenceModel`]): a task's own data is a few lines.
+const OWNED_HINTS: usize = 4;
+/// An empty hint (no line has this number: addresses are below 2^64).
+const NO_LINE: u64 = u64::MAX;
+
 /// A line's directory entry. Cores 0–63 are a word in the entry; higher
 /// cores, which only large machines have, a word array allocated the first
 /// time one of them shares the line (and kept, cleared, afterwards).
@@ -150,7 +155,14 @@ pub enum Served {
 #[derive(Clone, Debug, Default)]
 pub struct CoherenceModel {
     cfg: CacheConfig,
+    /// log2 of `line_bytes` when it is a power of two (a shift, not a division, per access).
+    line_shift: Option<u32>,
     lines: FxHashMap<u64, Line>,
+    /// Per core, a few lines it owns with no sharer (its last store to each, since taken by
+    /// nobody): an access by the owner to one of them is an L1 hit that changes no state, the
+    /// common case of a core's own data, answered without the directory. Exact: a hint is
+    /// dropped when another core takes the line.
+    owned: Vec<[u64; OWNED_HINTS]>,
     /// Path latency between cores (row-major, `cores` × `cores`), added to
     /// every core-to-core transfer; empty = all cores equally far.
     distance: Vec<Cycle>,
@@ -160,7 +172,8 @@ pub struct CoherenceModel {
 impl CoherenceModel {
     /// A model where no core caches anything yet.
     pub fn new(cfg: CacheConfig) -> Self {
-        CoherenceModel { cfg, lines: FxHashMap::default(), distance: vec![], cores: 0 }
+        let line_shift = cfg.line_bytes.is_power_of_two().then(|| cfg.line_bytes.trailing_zeros());
+        CoherenceModel { cfg, line_shift, lines: FxHashMap::default(), owned: vec![], distance: vec![], cores: 0 }
     }
 
     /// Sets the path latency between every pair of `cores` cores.
@@ -177,10 +190,35 @@ impl CoherenceModel {
     /// Forgets all cached lines (keeps the allocation and the distances).
     pub fn clear(&mut self) {
         self.lines.clear();
+        self.owned.clear();
     }
 
     fn line_of(&self, addr: Addr) -> u64 {
-        addr / self.cfg.line_bytes.max(1)
+        match self.line_shift {
+            Some(s) => addr >> s,
+            None => addr / self.cfg.line_bytes.max(1),
+        }
+    }
+
+    /// Does `core` hold line `key` owned, with no sharer, by a hint?
+    fn owns(&self, core: u16, key: u64) -> bool {
+        self.owned.get(core as usize).is_some_and(|h| h[key as usize % OWNED_HINTS] == key)
+    }
+
+    fn hint_owned(&mut self, core: u16, key: u64) {
+        let c = core as usize;
+        if self.owned.len() <= c {
+            self.owned.resize(c + 1, [NO_LINE; OWNED_HINTS]);
+        }
+        self.owned[c][key as usize % OWNED_HINTS] = key;
+    }
+
+    fn unhint_owned(&mut self, core: u16, key: u64) {
+        if let Some(h) = self.owned.get_mut(core as usize)
+            && h[key as usize % OWNED_HINTS] == key
+        {
+            h[key as usize % OWNED_HINTS] = NO_LINE;
+        }
     }
 
     fn dist(&self) -> Distances<'_> {
@@ -189,30 +227,42 @@ impl CoherenceModel {
 
     /// Latency of a load by `core` that completes now; updates line state.
     pub fn load(&mut self, core: u16, addr: Addr) -> (Cycle, Served) {
-        let key = addr / self.cfg.line_bytes.max(1);
+        let key = self.line_of(addr);
+        if self.owns(core, key) {
+            return (self.cfg.l1_hit, Served::L1);
+        }
         let d = Distances { table: &self.distance, cores: self.cores, base: self.cfg.remote_transfer };
         let line = self.lines.entry(key).or_default();
         if line.has(core) {
             return (self.cfg.l1_hit, Served::L1);
         }
+        let mut taken_from = None;
         let served = match line.owner.take() {
             Some(o) => {
                 line.add_sharer(o);
+                taken_from = Some(o);
                 (d.transfer(core, o), Served::Remote)
             }
             None if line.any_sharer_other_than(core) => (self.cfg.l2_hit, Served::Shared),
             None => (self.cfg.memory, Served::Memory),
         };
         line.add_sharer(core);
+        if let Some(o) = taken_from {
+            self.unhint_owned(o, key);
+        }
         served
     }
 
     /// Latency for `core` to gain ownership of `addr`'s line and write it;
     /// updates line state.
     pub fn store(&mut self, core: u16, addr: Addr) -> (Cycle, Served) {
-        let key = addr / self.cfg.line_bytes.max(1);
+        let key = self.line_of(addr);
+        if self.owns(core, key) {
+            return (self.cfg.l1_hit, Served::L1);
+        }
         let d = Distances { table: &self.distance, cores: self.cores, base: self.cfg.remote_transfer };
         let line = self.lines.entry(key).or_default();
+        let previous = line.owner;
         let served = match line.owner {
             Some(o) if o == core => (self.cfg.l1_hit, Served::L1),
             Some(o) => (d.transfer(core, o), Served::Remote),
@@ -222,6 +272,12 @@ impl CoherenceModel {
         };
         line.owner = Some(core);
         line.clear_sharers();
+        if let Some(o) = previous
+            && o != core
+        {
+            self.unhint_owned(o, key);
+        }
+        self.hint_owned(core, key);
         served
     }
 
@@ -230,6 +286,10 @@ impl CoherenceModel {
     /// start runs from varied cache states, as repeated runs on hardware do.
     pub fn place(&mut self, addr: Addr, owner: Option<u16>, sharers: &[u16]) {
         let key = self.line_of(addr);
+        // An owner placed beside sharers is not an owner without sharers.
+        for c in 0..self.owned.len() {
+            self.unhint_owned(c as u16, key);
+        }
         let line = self.lines.entry(key).or_default();
         line.owner = owner;
         line.clear_sharers();
@@ -240,7 +300,11 @@ impl CoherenceModel {
 
     /// Latency the next load by `core` would see, without changing state.
     pub fn peek_load(&self, core: u16, addr: Addr) -> Cycle {
-        match self.lines.get(&self.line_of(addr)) {
+        let key = self.line_of(addr);
+        if self.owns(core, key) {
+            return self.cfg.l1_hit;
+        }
+        match self.lines.get(&key) {
             Some(l) if l.has(core) => self.cfg.l1_hit,
             Some(Line { owner: Some(o), .. }) => self.dist().transfer(core, *o),
             Some(l) if l.any_sharer_other_than(core) => self.cfg.l2_hit,
@@ -250,7 +314,11 @@ impl CoherenceModel {
 
     /// Latency the next store by `core` would see, without changing state.
     pub fn peek_store(&self, core: u16, addr: Addr) -> Cycle {
-        match self.lines.get(&self.line_of(addr)) {
+        let key = self.line_of(addr);
+        if self.owns(core, key) {
+            return self.cfg.l1_hit;
+        }
+        match self.lines.get(&key) {
             Some(l) if l.owner == Some(core) => self.cfg.l1_hit,
             Some(Line { owner: Some(o), .. }) => self.dist().transfer(core, *o),
             Some(l) if l.any_sharer_other_than(core) => self.dist().invalidation(l, core),
@@ -276,6 +344,44 @@ mod tests {
         assert_eq!(m.peek_store(0, 0x1000), cfg.remote_transfer, "must invalidate sharers");
         assert_eq!(m.store(0, 0x1000), (cfg.remote_transfer, Served::Remote));
         assert_eq!(m.load(200, 0x1000), (cfg.remote_transfer, Served::Remote), "many cores");
+    }
+
+    /// The owned-line hints are a shortcut, not state: the same accesses with every hint
+    /// dropped before each one give the same latencies, and leave the same directory.
+    #[test]
+    fn owned_line_hints_change_no_latency_and_no_state() {
+        let cfg = CacheConfig::default();
+        let (mut hinted, mut plain) = (CoherenceModel::new(cfg.clone()), CoherenceModel::new(cfg));
+        // A fixed pseudo-random walk over 3 cores and 6 lines (two of them in one hint slot).
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for step in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let core = (x % 3) as u16;
+            let addr = [0x1000, 0x1040, 0x1100, 0x1140, 0x1000 + 64 * 4, 0x2008][(x >> 8) as usize % 6];
+            plain.owned.clear();
+            let (a, b) = match (x >> 16) % 9 {
+                0..=2 => (hinted.load(core, addr), plain.load(core, addr)),
+                3..=5 => (hinted.store(core, addr), plain.store(core, addr)),
+                6 => ((hinted.peek_load(core, addr), Served::L1), (plain.peek_load(core, addr), Served::L1)),
+                7 => ((hinted.peek_store(core, addr), Served::L1), (plain.peek_store(core, addr), Served::L1)),
+                _ => {
+                    let owner = (x >> 24).is_multiple_of(2).then_some(core);
+                    hinted.place(addr, owner, &[(core + 1) % 3]);
+                    plain.place(addr, owner, &[(core + 1) % 3]);
+                    continue;
+                }
+            };
+            assert_eq!(a, b, "step {step}: core {core}, {addr:#x}");
+        }
+        assert!(hinted.owned.iter().flatten().any(|&k| k != NO_LINE), "no hint was ever kept");
+        let mut keys: Vec<_> = plain.lines.keys().copied().collect();
+        keys.sort_unstable();
+        for k in keys {
+            let (h, p) = (&hinted.lines[&k], &plain.lines[&k]);
+            assert_eq!((h.owner, h.low), (p.owner, p.low), "line {k:#x}");
+        }
     }
 
     #[test]

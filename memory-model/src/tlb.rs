@@ -984,7 +984,12 @@ impl Tlb {
     /// The set `vpn` maps to (low bits of the page number, as hardware
     /// indexes).
     pub fn set_of(&self, vpn: Vpn) -> usize {
-        (vpn % self.sets as u64) as usize
+        // A mask where the set count allows (a division costs more than the rest of a hit).
+        if self.sets.is_power_of_two() {
+            (vpn & (self.sets as u64 - 1)) as usize
+        } else {
+            (vpn % self.sets as u64) as usize
+        }
     }
 
     fn set_range(&self, set: usize) -> Range<usize> {
@@ -1023,13 +1028,7 @@ impl Tlb {
     pub fn lookup(&mut self, va: Addr, asid: Asid) -> Option<TlbHit> {
         let vpn = va >> self.page_shift;
         match self.find(vpn, asid) {
-            Some((set, i)) => {
-                let base = set * self.ways;
-                self.slots[base..=i].rotate_right(1);
-                self.stats.hits += 1;
-                let entry = self.slots[base];
-                Some(TlbHit { pa: (entry.ppn << self.page_shift) | (va & ((1 << self.page_shift) - 1)), entry })
-            }
+            Some((set, i)) => Some(self.use_entry(set, i, va)),
             None => {
                 self.stats.misses += 1;
                 None
@@ -1037,17 +1036,28 @@ impl Tlb {
         }
     }
 
+    /// [`Tlb::lookup`] of a hit that `accept` takes; nothing at all (not even a count) if it is
+    /// a miss or `accept` refuses the hit.
+    pub fn lookup_hit_if(&mut self, va: Addr, asid: Asid, accept: impl FnOnce(&TlbHit) -> bool) -> Option<TlbHit> {
+        let (set, i) = self.find(va >> self.page_shift, asid)?;
+        let entry = self.slots[i];
+        let hit = TlbHit { pa: (entry.ppn << self.page_shift) | (va & ((1 << self.page_shift) - 1)), entry };
+        accept(&hit).then(|| self.use_entry(set, i, va))
+    }
+
+    /// Slot `i` of `set` hits: it becomes the set's most recently used entry.
+    fn use_entry(&mut self, set: usize, i: usize, va: Addr) -> TlbHit {
+        let base = set * self.ways;
+        self.slots[base..=i].rotate_right(1);
+        self.stats.hits += 1;
+        let entry = self.slots[base];
+        TlbHit { pa: (entry.ppn << self.page_shift) | (va & ((1 << self.page_shift) - 1)), entry }
+    }
+
     /// The entry a lookup of `va` under `asid` would hit, without touching
     /// recency or counts (for checkers and tests).
     pub fn peek(&self, va: Addr, asid: Asid) -> Option<&TlbEntry> {
         self.find(va >> self.page_shift, asid).map(|(_, i)| &self.slots[i])
-    }
-
-    /// What a lookup of `va` under `asid` would return, without touching recency or counts
-    /// (to decide whether to make it).
-    pub fn peek_hit(&self, va: Addr, asid: Asid) -> Option<TlbHit> {
-        let entry = *self.peek(va, asid)?;
-        Some(TlbHit { pa: (entry.ppn << self.page_shift) | (va & ((1 << self.page_shift) - 1)), entry })
     }
 
     /// Inserts `entry` as its set's most recently used, after dropping every
@@ -1491,6 +1501,15 @@ mod tests {
         assert_eq!(t.peek(va(0), 1).map(|e| e.vpn), Some(0));
         assert_eq!(t.set_entries(0), before.set_entries(0));
         assert_eq!(*t.stats(), TlbStats { hits: 2, misses: 2, fills: 4, evictions: 1, ..TlbStats::default() });
+        // A hit refused, or a miss, through lookup_hit_if: nothing, not even a count; a hit taken:
+        // what lookup does.
+        assert_eq!(t.lookup_hit_if(va(0), 1, |_| false), None);
+        assert_eq!(t.lookup_hit_if(va(4), 1, |_| true), None);
+        assert_eq!((t.set_entries(0), t.stats()), (before.set_entries(0), before.stats()));
+        let mut plain = t.clone();
+        assert_eq!(t.lookup_hit_if(va(0) + 8, 1, |h| h.entry.vpn == 0), plain.lookup(va(0) + 8, 1));
+        assert_eq!((t.set_entries(0), t.stats()), (plain.set_entries(0), plain.stats()));
+        assert_eq!(t.set_entries(0).iter().map(|e| e.vpn).collect::<Vec<_>>(), [0, 8]);
         // Refilling the same translation replaces it rather than evicting.
         assert_eq!(t.fill(entry(0, 1, false, 20)), None);
         assert_eq!(t.set_entries(0).iter().map(|e| (e.vpn, e.filled_at)).collect::<Vec<_>>(), [(0, 20), (8, 13)]);

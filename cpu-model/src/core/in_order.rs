@@ -66,15 +66,27 @@ pub(crate) struct Clocks {
 /// effects on storage, the caches and the machine's logs.
 pub trait DataPort: Platform {
     /// Reads physical `addr` at cycle `at`: the cell and the cycles until the value arrives.
-    fn load(&mut self, core: ThreadId, addr: Addr, at: Cycle) -> (Cell, Cycle);
+    /// `own`: the address is `core`'s private data ([`DataPort::translate_private`]).
+    fn load(&mut self, core: ThreadId, addr: Addr, at: Cycle, own: bool) -> (Cell, Cycle);
     /// Writes `value` to physical `addr` at cycle `at` as write `w`; returns the cycles until
-    /// the store has completed.
-    fn store(&mut self, core: ThreadId, addr: Addr, value: u64, w: WriteId, at: Cycle) -> Cycle;
-    /// Translates `core`'s access to `va` at cycle `at`, past the machine's next event, if that
-    /// changes no result: the physical address, if the access leads to data private to `core`
-    /// through a translation its TLB holds (`ctx`: `None` if the MMU is off). Does nothing
-    /// otherwise (see the machine's `private` module).
-    fn translate_ahead(
+    /// the store has completed. `own`: as for [`DataPort::load`]; `watched`: the address is
+    /// one whose writes the machine logs.
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &mut self,
+        core: ThreadId,
+        addr: Addr,
+        value: u64,
+        w: WriteId,
+        at: Cycle,
+        own: bool,
+        watched: bool,
+    ) -> Cycle;
+    /// Translates `core`'s access to `va` at cycle `at` if it leads to data private to `core`
+    /// through a translation its TLB holds (`ctx`: `None` if the MMU is off): the physical
+    /// address, and such an access may run past the machine's next event (see the machine's
+    /// `private` module). Does nothing otherwise. Private data is neither code nor watched.
+    fn translate_private(
         &mut self,
         core: ThreadId,
         va: Addr,
@@ -223,7 +235,7 @@ impl Core {
             let mut fetched_at = self.fetch_ready_at;
             // Instruction fetch is translated once per page, as the pipeline does.
             let page = pc & !(PAGE_BYTES - 1);
-            if self.translating().is_some() && self.fetch_page != Some(page) {
+            if self.fetch_page != Some(page) && self.translating().is_some() {
                 if !may(fetched_at, Reach::Memory) {
                     return Stop::At(fetched_at);
                 }
@@ -276,21 +288,20 @@ impl Core {
                 // Device registers, atomics, maintenance, exceptions, compute blocks.
                 _ => return self.hand_back_at(after_previous, now),
             };
-            // A load or store to the core's private data may run as far as register operations,
-            // translated here if that is exact.
-            let mut ahead = None;
-            if !may(issue, reach) {
-                if let Inst::Load { index, .. } | Inst::Store { index, .. } = inst
-                    && may(issue, Reach::Local)
-                {
-                    let va = Inst::effective_address(&index, vals[0], vals[1]);
-                    let kind = if let Inst::Load { .. } = inst { AccessKind::Read } else { AccessKind::Write };
-                    ahead = port.translate_ahead(self.id, va, kind, self.translating(), issue);
-                }
-                if ahead.is_none() {
-                    return Stop::At(issue);
-                }
+            // A load or store to the core's private data (translated here if it is) may run as
+            // far as register operations.
+            let mut private = None;
+            if let Inst::Load { index, .. } | Inst::Store { index, .. } = inst
+                && may(issue, Reach::Local)
+            {
+                let va = Inst::effective_address(&index, vals[0], vals[1]);
+                let kind = if let Inst::Load { .. } = inst { AccessKind::Read } else { AccessKind::Write };
+                private = port.translate_private(self.id, va, kind, self.translating(), issue);
             }
+            if private.is_none() && !may(issue, reach) {
+                return Stop::At(issue);
+            }
+            let own = private.is_some();
             let iid = self.next_iid;
             let sequential = pc + Inst::BYTES;
             // Per instruction: where fetch goes next and when, and when it has completed.
@@ -361,17 +372,17 @@ impl Core {
                 }
                 Inst::Load { rt, index, .. } => {
                     let va = Inst::effective_address(&index, vals[0], vals[1]);
-                    let translated = match ahead {
+                    let translated = match private {
                         Some(pa) => Ok((pa, 0)),
                         None => self.physical(va, AccessKind::Read, issue, port),
                     };
                     let Ok((addr, walk)) = translated else { return self.hand_back_at(issue, now) };
-                    let (cell, latency) = port.load(self.id, addr, issue);
+                    let (cell, latency) = port.load(self.id, addr, issue, own);
                     let value = rt.width.mask(cell.value);
                     let ready = issue + walk + latency;
                     self.set_reg(rt.reg, value, ready);
                     self.in_order.accesses = clocks.accesses.max(ready);
-                    if !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok() {
+                    if !own && !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok() {
                         let retired_at = clocks.retired.max(ready);
                         self.observed.watched_loads.push(WatchedLoad {
                             addr,
@@ -387,19 +398,20 @@ impl Core {
                 }
                 Inst::Store { index, .. } => {
                     let va = Inst::effective_address(&index, vals[0], vals[1]);
-                    let translated = match ahead {
+                    let translated = match private {
                         Some(pa) => Ok((pa, 0)),
                         None => self.physical(va, AccessKind::Write, issue, port),
                     };
                     let Ok((addr, walk)) = translated else { return self.hand_back_at(issue, now) };
-                    if env.code.contains(addr) || env.code.is_patchable(addr) {
+                    if !own && (env.code.contains(addr) || env.code.is_patchable(addr)) {
                         // Code is written through the pipeline, which keeps the I-side's books.
                         return self.hand_back_at(issue, now);
                     }
                     let write = WriteId { tid: self.id, iid };
-                    let latency = port.store(self.id, addr, vals[2], write, issue);
+                    let watched = !own && !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok();
+                    let latency = port.store(self.id, addr, vals[2], write, issue, own, watched);
                     self.in_order.accesses = clocks.accesses.max(issue + walk + latency);
-                    if !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok() {
+                    if watched {
                         let retired_at = clocks.retired.max(issue);
                         self.observed.retired_stores.push(RetiredStore { addr, pc, write, retired_at });
                     }

@@ -39,6 +39,9 @@ pub(crate) struct PrivateData {
     /// Per core, the latest cycle at which it accessed its private data ahead of the machine's
     /// next event (`None`: never).
     ahead_to: Vec<Option<Cycle>>,
+    /// Per core, the index in `ranges` of the range its last access to its own data was in
+    /// (where the next one most likely is).
+    last: Vec<usize>,
     /// The first access that came too late.
     fault: Option<PrivateFault>,
 }
@@ -117,6 +120,31 @@ impl PrivateData {
         self.fault = None;
     }
 
+    /// Nothing is declared.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// True if `addr` is private to `core`.
+    #[inline]
+    pub(crate) fn owns(&mut self, core: ThreadId, addr: Addr) -> bool {
+        let c = core as usize;
+        if let Some((r, o)) = self.last.get(c).and_then(|&i| self.ranges.get(i))
+            && *o == core
+            && r.contains(&addr)
+        {
+            return true;
+        }
+        if self.owner(addr) != Some(core) {
+            return false;
+        }
+        if self.last.len() <= c {
+            self.last.resize(c + 1, usize::MAX);
+        }
+        self.last[c] = self.ranges.partition_point(|(r, _)| r.end <= addr);
+        true
+    }
+
     /// The core `addr` is private to, if any.
     #[inline]
     pub(crate) fn owner(&self, addr: Addr) -> Option<ThreadId> {
@@ -192,6 +220,12 @@ mod tests {
         assert_eq!(p.owner(0x1140), None);
         assert_eq!(p.owner(0x203f), Some(2));
         assert_eq!(p.owner(0x2040), None);
+        // Remembering the last range a core's data was in changes no answer.
+        for (core, addr, owns) in [(1, 0x1008, true), (1, 0x1100, false), (3, 0x1100, true), (1, 0x10f8, true)] {
+            assert_eq!(p.owns(core, addr), owns, "core {core}, {addr:#x}");
+        }
+        p.declare(4, 0x800..0x900);
+        assert!(!p.owns(1, 0x880) && p.owns(4, 0x880) && p.owns(1, 0x1000));
     }
 
     #[test]
