@@ -26,7 +26,10 @@
 //! the next pending event of the whole machine; register operations, branches and counter reads
 //! (which touch nothing shared) also before anything could reach this core (an interrupt, a
 //! broadcast TLB invalidation), which the machine bounds from the events pending and the
-//! shortest delay with which a later event could send one.
+//! shortest delay with which a later event could send one. So do loads and stores to data the
+//! machine was told is this core's alone, when the TLB holds their translation
+//! ([`DataPort::translate_private`]; the machine checks the claim on every other core's access,
+//! see `Machine::keep_private`).
 //!
 //! **What it hands back.** Anything else (an exception-generating instruction, an atomic,
 //! cache or TLB maintenance, a device register, patchable code, a store to code, a
@@ -101,7 +104,8 @@ pub trait DataPort: Platform {
 pub struct Horizon {
     /// Loads, stores and translations happen before this cycle (the machine's next event).
     pub memory: Cycle,
-    /// Other instructions issue before this cycle (nothing can reach the core earlier).
+    /// Other instructions, and accesses to the core's private data, issue before this cycle
+    /// (nothing can reach the core earlier).
     pub local: Cycle,
     /// The cycle being handled is the core's own to issue in, whatever the bounds say (the
     /// event is its resumption, and nothing still pending in this cycle comes before it).
