@@ -45,12 +45,12 @@ pub use crate::core::{Observed, Probe, ProbeHit, ThreadInit, WatchedLoad};
 use crate::gic::{Gic, GicConfig};
 use crate::isa::SysReg;
 use crate::topology::{Topology, TopologyConfig};
+use memory_model::tlb::{Asid, Fault, Invalidation, InvalidationLog, PageFlags, Tlb, TlbConfig, TlbEntry, Vpn, walk};
 use private::PrivateData;
 pub use private::{PrivateFault, Touched};
+use rustc_hash::FxHashMap;
 
 mod private;
-use memory_model::tlb::{Asid, Fault, Invalidation, InvalidationLog, PageFlags, Tlb, TlbConfig, TlbEntry, Vpn, walk};
-use rustc_hash::FxHashMap;
 
 /// Same-time order of the machine's events: a memory access completing in a
 /// cycle is seen by a core waking up in that same cycle.
@@ -681,8 +681,8 @@ pub struct Mmu {
 struct Descriptor {
     /// Cycle of the last store to it (0: none since it was first watched).
     written_at: Cycle,
-    /// The cores whose in-order accesses to their private data went through it ahead of the
-    /// machine's next event, each with the latest cycle it did ([`private`]).
+    /// The cores whose in-order accesses to their private data went through it (those that may
+    /// run ahead of the machine's next event), each with the latest cycle it did ([`private`]).
     ahead: Vec<(ThreadId, Cycle)>,
 }
 
@@ -787,9 +787,11 @@ impl Mmu {
 
     /// Translates `core`'s access to `va` at `at`, which may then run ahead of the machine's next
     /// event, if that is exact: its TLB holds the translation (a walk would read page tables
-    /// other cores may write), allows the access, and leads to data private to `core`. Then it
-    /// does what [`Mmu::translate`] does on a hit, and records the lead (on the data, and on the
-    /// descriptor, which another core must not rewrite before it); otherwise it does nothing.
+    /// other cores may write), allows the access, leads to data private to `core`, and is not
+    /// stale (the stale uses are one list for the whole machine, in the order of the accesses).
+    /// Then it does what [`Mmu::translate`] does on such a hit, and records the lead (on the
+    /// data, and on the descriptor, which another core must not rewrite before it); otherwise
+    /// it does nothing.
     #[allow(clippy::too_many_arguments)]
     fn translate_private(
         &mut self,
@@ -801,13 +803,14 @@ impl Mmu {
         private: &mut PrivateData,
     ) -> Option<Addr> {
         let write = kind == AccessKind::Write;
+        let (pte_writes, log) = (&mut self.pte_writes, &self.log);
         let hit = self.tlbs.get_mut(core)?.lookup_hit_if(va, ctx.asid, |hit| {
-            hit.entry.flags.allows(ctx.user, write) && private.owns(core as ThreadId, hit.pa)
+            let e = &hit.entry;
+            let stale = pte_writes.get(&e.leaf).is_some_and(|d| d.written_at > e.filled_at)
+                || log.stale_since(e.filled_at, e.vpn, ctx.asid, e.flags.global).is_some();
+            !stale && e.flags.allows(ctx.user, write) && private.owns(core as ThreadId, hit.pa)
         })?;
-        let d = self.pte_writes.entry(hit.entry.leaf).or_default();
-        d.ran_ahead(core as ThreadId, at);
-        let written_at = d.written_at;
-        self.check_stale(core, va, kind, ctx, at, &hit.entry, written_at);
+        pte_writes.entry(hit.entry.leaf).or_default().ran_ahead(core as ThreadId, at);
         private.ran_ahead(core as ThreadId, at);
         Some(hit.pa)
     }
@@ -2951,6 +2954,79 @@ mod tlb_tests {
         let r = run(REMAP, READ_DMB, false, false);
         assert_eq!(r.outcomes, [(0, 1), (1, 1)].into());
         assert_eq!((r.stats.states, r.stats.transitions, r.stats.finals), (12, 14, 2));
+    }
+
+    /// Two user threads on the in-order core, each looping over its own private page through a
+    /// translation another core has made stale: their stale uses are one list for the machine,
+    /// so their private accesses must not run ahead of each other's (the list, the registers
+    /// and memory are those of the run with one event per instruction).
+    #[test]
+    fn stale_private_translations_are_logged_in_the_order_of_the_accesses() {
+        const PAGE2: u64 = 0x41_0000;
+        const OLD2: u64 = 0x51_0000;
+        let user = PageFlags { user: true, read_only: false, global: true };
+        let run = |run_ahead: bool| {
+            let cfg = TlbConfig::default();
+            let mut mem = FlatMemory::new();
+            let mut b = PageTableBuilder::new(&cfg, TABLES..TABLES + 0x1_0000, &mut mem).unwrap();
+            for p in [0x1000, 0x2000, 0x3000, FLAG + 0x1000] {
+                b.map(&mut mem, p, p, user).unwrap();
+            }
+            let pte1 = b.map(&mut mem, PAGE, OLD, user).unwrap();
+            let pte2 = b.map(&mut mem, PAGE2, OLD2, user).unwrap();
+            b.map_range(&mut mem, TABLES, TABLES, 16, PageFlags::KERNEL).unwrap();
+            // Thread 0 (the kernel) rewrites both descriptors, unchanged, after a while, then
+            // raises the flag; threads 1 and 2 fill their TLBs, wait for it, and count.
+            let writer =
+                "MOV X9,#300\nw:\nSUB X9,X9,#1\nCBNZ X9,w\nSTR X2,[X0]\nSTR X5,[X6]\nDSB ISH\nMOV X3,#1\nSTR X3,[X1]";
+            let counter = "LDR X3,[X0]\nwait:\nLDR X4,[X1]\nCBZ X4,wait\nMOV X9,#40\nloop:\nLDR X3,[X0]\n\
+                           ADD X3,X3,#1\nSTR X3,[X0]\nSUB X9,X9,#1\nCBNZ X9,loop";
+            let mut code = CodeSpace::new();
+            code.add(assemble(writer, 0x1000).unwrap());
+            code.add(assemble(counter, 0x2000).unwrap());
+            code.add(assemble(counter, 0x3000).unwrap());
+            let mmu = vec![(SysReg::Ttbr0El1, b.root()), (SysReg::SctlrEl1, 1)];
+            let flag = FLAG + 0x1000;
+            let regs0 = vec![
+                (Reg::x(0), pte1),
+                (Reg::x(2), Descriptor::page(OLD, user).0),
+                (Reg::x(6), pte2),
+                (Reg::x(5), Descriptor::page(OLD2, user).0),
+                (Reg::x(1), flag),
+            ];
+            let user_thread = |pc, page| ThreadInit {
+                pc,
+                regs: vec![(Reg::x(0), page), (Reg::x(1), flag)],
+                sysregs: mmu.clone(),
+                el: 0,
+                ..ThreadInit::default()
+            };
+            let threads = vec![
+                ThreadInit { pc: 0x1000, regs: regs0, sysregs: mmu.clone(), ..ThreadInit::default() },
+                user_thread(0x2000, PAGE),
+                user_thread(0x3000, PAGE2),
+            ];
+            let mut cfg = MachineConfig::default();
+            cfg.core.user_code = UserCode::InOrder;
+            cfg.core.in_order_run_ahead = run_ahead;
+            let mut engine = Engine::new(Machine::new(Arc::new(cfg), Arc::new(code), &threads, mem));
+            engine.model_mut().keep_private(1, OLD..OLD + 0x1000);
+            engine.model_mut().keep_private(2, OLD2..OLD2 + 0x1000);
+            let end = super::run(&mut engine, &[0, 0, 0], 10_000_000).unwrap();
+            let m = engine.model();
+            let regs: Vec<u64> = (0..3).map(|c| m.state().cores[c].reg(Reg::x(3))).collect();
+            (m.mmu().stale().to_vec(), regs, m.state().mem.read(OLD).value, end)
+        };
+        let (ahead, stepped) = (run(true), run(false));
+        let order = |r: &(Vec<StaleTranslation>, _, _, _)| r.0.iter().map(|s| (s.core, s.at)).collect::<Vec<_>>();
+        assert_eq!(order(&ahead), order(&stepped), "stale uses (core, cycle), ahead and stepped");
+        assert_eq!(ahead, stepped);
+        let (stale, ..) = &ahead;
+        // Both threads used their stale entries, many times, interleaved.
+        for core in [1, 2] {
+            assert!(stale.iter().filter(|s| s.core == core).count() >= 40, "core {core}: {stale:?}");
+        }
+        assert!(stale.windows(2).any(|w| w[0].core != w[1].core));
     }
 
     #[test]

@@ -86,7 +86,8 @@ pub trait DataPort: Platform {
         watched: bool,
     ) -> Cycle;
     /// Translates `core`'s access to `va` at cycle `at` if it leads to data private to `core`
-    /// through a translation its TLB holds (`ctx`: `None` if the MMU is off): the physical
+    /// through a translation its TLB holds and nothing has made stale (`ctx`: `None` if the MMU
+    /// is off): the physical
     /// address, and such an access may run past the machine's next event (see the machine's
     /// `private` module). Does nothing otherwise. Private data is neither code nor watched.
     fn translate_private(

@@ -36,8 +36,9 @@ pub(crate) struct PrivateData {
     ranges: Vec<(Range<Addr>, ThreadId)>,
     /// Covers every range: most accesses fall outside it and cost one comparison.
     span: Range<Addr>,
-    /// Per core, the latest cycle at which it accessed its private data ahead of the machine's
-    /// next event (`None`: never).
+    /// Per core, the latest cycle at which its in-order core accessed its private data in a way
+    /// that may run ahead of the machine's next event (`None`: never). Accesses that did not
+    /// run ahead count too, which only makes the check stricter.
     ahead_to: Vec<Option<Cycle>>,
     /// Per core, the index in `ranges` of the range its last access to its own data was in
     /// (where the next one most likely is).
