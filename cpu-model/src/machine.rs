@@ -787,8 +787,9 @@ impl Mmu {
 
     /// Translates `core`'s access to `va` at `at`, which may then run ahead of the machine's next
     /// event, if that is exact: its TLB holds the translation (a walk would read page tables
-    /// other cores may write), allows the access, leads to data private to `core`, and is not
-    /// stale (the stale uses are one list for the whole machine, in the order of the accesses).
+    /// other cores may write), allows the access, leads to data private to `core`, is not stale
+    /// and, for a store, does not write a descriptor a TLB entry was filled from (the stale uses
+    /// are one list for the whole machine, in the order of the accesses).
     /// Then it does what [`Mmu::translate`] does on such a hit, and records the lead (on the
     /// data, and on the descriptor, which another core must not rewrite before it); otherwise
     /// it does nothing.
@@ -808,7 +809,10 @@ impl Mmu {
             let e = &hit.entry;
             let stale = pte_writes.get(&e.leaf).is_some_and(|d| d.written_at > e.filled_at)
                 || log.stale_since(e.filled_at, e.vpn, ctx.asid, e.flags.global).is_some();
-            !stale && e.flags.allows(ctx.user, write) && private.owns(core as ThreadId, hit.pa)
+            // A store to a descriptor some TLB entry was filled from makes that entry stale for
+            // every core from then on: it must happen in the order of the others' accesses.
+            let describes = write && pte_writes.contains_key(&hit.pa);
+            !stale && !describes && e.flags.allows(ctx.user, write) && private.owns(core as ThreadId, hit.pa)
         })?;
         pte_writes.entry(hit.entry.leaf).or_default().ran_ahead(core as ThreadId, at);
         private.ran_ahead(core as ThreadId, at);
@@ -3027,6 +3031,55 @@ mod tlb_tests {
             assert!(stale.iter().filter(|s| s.core == core).count() >= 40, "core {core}: {stale:?}");
         }
         assert!(stale.windows(2).any(|w| w[0].core != w[1].core));
+    }
+
+    /// A user thread on the in-order core whose private data is a page-table page (mapped to it,
+    /// as no kernel would) rewrites the descriptor another thread's TLB entry came from: each
+    /// store makes that entry stale from its cycle on, so it must not run ahead of the other's
+    /// accesses (the other's stale uses are those of the run with one event per instruction).
+    #[test]
+    fn a_private_store_to_a_descriptor_does_not_run_ahead() {
+        const PAGE2: u64 = 0x41_0000;
+        let user = PageFlags { user: true, read_only: false, global: true };
+        let run = |run_ahead: bool| {
+            let cfg = TlbConfig::default();
+            let mut mem = FlatMemory::new();
+            let mut b = PageTableBuilder::new(&cfg, TABLES..TABLES + 0x1_0000, &mut mem).unwrap();
+            for p in [0x1000, 0x2000, FLAG] {
+                b.map(&mut mem, p, p, user).unwrap();
+            }
+            b.map(&mut mem, PAGE, OLD, user).unwrap();
+            let pte = b.map(&mut mem, PAGE2, NEW, user).unwrap();
+            b.map_range(&mut mem, TABLES, TABLES, 16, user).unwrap();
+            // Thread 1 reads the descriptor (so that its TLB maps the table), waits until thread 0
+            // has its translation, then rewrites it, unchanged: its first store is a TLB hit.
+            let reader = "LDR X3,[X0]\nDMB ISH\nMOV X4,#1\nSTR X4,[X1]\nMOV X9,#600\nloop:\nLDR X3,[X0]\n\
+                          SUB X9,X9,#1\nCBNZ X9,loop";
+            let writer = "LDR X5,[X0]\nwait:\nLDR X4,[X1]\nCBZ X4,wait\nMOV X9,#30\nloop:\nSTR X2,[X0]\nSUB X9,X9,#1\nCBNZ X9,loop";
+            let mut code = CodeSpace::new();
+            code.add(assemble(reader, 0x1000).unwrap());
+            code.add(assemble(writer, 0x2000).unwrap());
+            let mmu = vec![(SysReg::Ttbr0El1, b.root()), (SysReg::SctlrEl1, 1)];
+            let user_thread = |pc, regs| ThreadInit { pc, regs, sysregs: mmu.clone(), el: 0, ..ThreadInit::default() };
+            let threads = vec![
+                user_thread(0x1000, vec![(Reg::x(0), PAGE2), (Reg::x(1), FLAG)]),
+                user_thread(
+                    0x2000,
+                    vec![(Reg::x(0), pte), (Reg::x(1), FLAG), (Reg::x(2), Descriptor::page(NEW, user).0)],
+                ),
+            ];
+            let mut cfg = MachineConfig::default();
+            cfg.core.user_code = UserCode::InOrder;
+            cfg.core.in_order_run_ahead = run_ahead;
+            let mut engine = Engine::new(Machine::new(Arc::new(cfg), Arc::new(code), &threads, mem));
+            let table = pte & !0xfff;
+            engine.model_mut().keep_private(1, table..table + 0x1000);
+            let end = super::run(&mut engine, &[0, 0], 10_000_000).unwrap();
+            (engine.model().mmu().stale().iter().map(|s| (s.core, s.at)).collect::<Vec<_>>(), end)
+        };
+        let (ahead, stepped) = (run(true), run(false));
+        assert_eq!(ahead, stepped);
+        assert!(ahead.0.len() > 10 && ahead.0.iter().all(|s| s.0 == 0), "{:?}", ahead.0);
     }
 
     #[test]
