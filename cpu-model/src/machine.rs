@@ -671,8 +671,12 @@ pub struct Mmu {
     tlbs: Vec<Tlb>,
     log: InvalidationLog,
     /// Leaf descriptors some TLB entry was filled from: the cycle of the last store to each (0
-    /// if none since it was first watched), and the last in-order use ahead of the clock.
+    /// if none since it was first watched), and the in-order cores that went through it to
+    /// their private data.
     pte_writes: FxHashMap<Addr, Descriptor>,
+    /// Some descriptor in `pte_writes` lies in data declared private (only then may a private
+    /// store write one, which [`Mmu::translate_private`] must then look for).
+    private_descriptors: bool,
     stale: Vec<StaleTranslation>,
 }
 
@@ -682,17 +686,10 @@ struct Descriptor {
     /// Cycle of the last store to it (0: none since it was first watched).
     written_at: Cycle,
     /// The cores whose in-order accesses to their private data went through it (those that may
-    /// run ahead of the machine's next event), each with the latest cycle it did ([`private`]).
-    ahead: Vec<(ThreadId, Cycle)>,
-}
-
-impl Descriptor {
-    fn ran_ahead(&mut self, core: ThreadId, at: Cycle) {
-        match self.ahead.iter_mut().find(|(c, _)| *c == core) {
-            Some((_, t)) => *t = (*t).max(at),
-            None => self.ahead.push((core, at)),
-        }
-    }
+    /// run ahead of the machine's next event, [`private`]). A store to it by another core is
+    /// checked against each one's latest access to any of its private data, which can only make
+    /// the check stricter than one against its accesses through this descriptor.
+    ahead: Vec<ThreadId>,
 }
 
 impl Mmu {
@@ -702,6 +699,7 @@ impl Mmu {
         }
         self.log.clear();
         self.pte_writes.clear();
+        self.private_descriptors = false;
         self.stale.clear();
     }
 
@@ -752,6 +750,7 @@ impl Mmu {
         self.tlbs[core].fill_walk(va, ctx.asid, &w, now + cycles);
         if let Some(&leaf) = w.reads.last() {
             self.pte_writes.entry(leaf).or_default();
+            self.private_descriptors |= private.owner(leaf).is_some();
         }
         Ok((w.pa, cycles))
     }
@@ -804,17 +803,25 @@ impl Mmu {
         private: &mut PrivateData,
     ) -> Option<Addr> {
         let write = kind == AccessKind::Write;
-        let (pte_writes, log) = (&mut self.pte_writes, &self.log);
+        let (pte_writes, log) = (&self.pte_writes, &self.log);
+        let mut recorded = false;
         let hit = self.tlbs.get_mut(core)?.lookup_hit_if(va, ctx.asid, |hit| {
             let e = &hit.entry;
-            let stale = pte_writes.get(&e.leaf).is_some_and(|d| d.written_at > e.filled_at)
+            if !e.flags.allows(ctx.user, write) || !private.owns(core as ThreadId, hit.pa) {
+                return false;
+            }
+            let d = pte_writes.get(&e.leaf);
+            let stale = d.is_some_and(|d| d.written_at > e.filled_at)
                 || log.stale_since(e.filled_at, e.vpn, ctx.asid, e.flags.global).is_some();
+            recorded = d.is_some_and(|d| d.ahead.contains(&(core as ThreadId)));
             // A store to a descriptor some TLB entry was filled from makes that entry stale for
             // every core from then on: it must happen in the order of the others' accesses.
-            let describes = write && pte_writes.contains_key(&hit.pa);
-            !stale && !describes && e.flags.allows(ctx.user, write) && private.owns(core as ThreadId, hit.pa)
+            let describes = write && self.private_descriptors && pte_writes.contains_key(&hit.pa);
+            !stale && !describes
         })?;
-        pte_writes.entry(hit.entry.leaf).or_default().ran_ahead(core as ThreadId, at);
+        if !recorded {
+            self.pte_writes.entry(hit.entry.leaf).or_default().ahead.push(core as ThreadId);
+        }
         private.ran_ahead(core as ThreadId, at);
         Some(hit.pa)
     }
@@ -825,9 +832,9 @@ impl Mmu {
     fn stored(&mut self, addr: Addr, now: Cycle, by: ThreadId, private: &mut PrivateData) {
         if let Some(d) = self.pte_writes.get_mut(&addr) {
             d.written_at = now;
-            for &(owner, lead) in &d.ahead {
+            for &owner in &d.ahead {
                 if owner != by {
-                    private.inverted(owner, by, addr, now, lead, Touched::Descriptor);
+                    private.check_owner(owner, by, addr, now, Touched::Descriptor);
                 }
             }
         }
@@ -1089,6 +1096,7 @@ impl Machine {
         assert!(code.is_none(), "private range {range:#x?} holds code");
         self.private.declare(owner as ThreadId, range);
         self.private.reset(self.state.cores.len());
+        self.mmu.private_descriptors |= self.mmu.pte_writes.keys().any(|&a| self.private.owner(a).is_some());
         self.assert_private_unwatched();
     }
 

@@ -176,7 +176,8 @@ impl PrivateData {
         }
     }
 
-    fn check_owner(&mut self, owner: ThreadId, by: ThreadId, addr: Addr, at: Cycle, touched: Touched) {
+    /// As [`PrivateData::check`], for data known to be `owner`'s (a descriptor it went through).
+    pub(crate) fn check_owner(&mut self, owner: ThreadId, by: ThreadId, addr: Addr, at: Cycle, touched: Touched) {
         if let Some(Some(lead)) = self.ahead_to.get(owner as usize).copied() {
             self.inverted(owner, by, addr, at, lead, touched);
         }
