@@ -581,7 +581,8 @@ impl DataPort for TimedPlatform<'_> {
         ctx: Option<Translating>,
         at: Cycle,
     ) -> Option<Addr> {
-        if self.private.is_empty() {
+        // A core that owns nothing does not search its TLB twice (here and in `translate`).
+        if !self.private.owns_any(core) {
             return None;
         }
         let pa = match ctx {
@@ -673,7 +674,7 @@ pub struct Mmu {
     /// Leaf descriptors some TLB entry was filled from: the cycle of the last store to each (0
     /// if none since it was first watched), and the in-order cores that went through it to
     /// their private data.
-    pte_writes: FxHashMap<Addr, Descriptor>,
+    pte_writes: FxHashMap<Addr, WatchedDescriptor>,
     /// Some descriptor in `pte_writes` lies in data declared private (only then may a private
     /// store write one, which [`Mmu::translate_private`] must then look for).
     private_descriptors: bool,
@@ -682,7 +683,7 @@ pub struct Mmu {
 
 /// What the [`Mmu`] knows of a leaf descriptor some TLB entry was filled from.
 #[derive(Clone, Debug, Default)]
-struct Descriptor {
+struct WatchedDescriptor {
     /// Cycle of the last store to it (0: none since it was first watched).
     written_at: Cycle,
     /// The cores whose in-order accesses to their private data went through it (those that may
@@ -2968,6 +2969,26 @@ mod tlb_tests {
         assert_eq!((r.stats.states, r.stats.transitions, r.stats.finals), (12, 14, 2));
     }
 
+    /// Memory whose page tables map each `(va, pa)` of `pages` for user code, in that order, and
+    /// the tables themselves with `table_flags`: the memory, the root table, and each page's
+    /// descriptor address.
+    fn user_page_tables(pages: &[(u64, u64)], table_flags: PageFlags) -> (FlatMemory, u64, Vec<u64>) {
+        let user = PageFlags { user: true, read_only: false, global: true };
+        let mut mem = FlatMemory::new();
+        let mut b = PageTableBuilder::new(&TlbConfig::default(), TABLES..TABLES + 0x1_0000, &mut mem).unwrap();
+        let ptes = pages.iter().map(|&(va, pa)| b.map(&mut mem, va, pa, user).unwrap()).collect();
+        b.map_range(&mut mem, TABLES, TABLES, 16, table_flags).unwrap();
+        (mem, b.root(), ptes)
+    }
+
+    /// A machine that runs user code on the in-order core, ahead of the clock or stepped.
+    fn in_order_engine(run_ahead: bool, code: CodeSpace, threads: &[ThreadInit], mem: FlatMemory) -> Engine<Machine> {
+        let mut cfg = MachineConfig::default();
+        cfg.core.user_code = UserCode::InOrder;
+        cfg.core.in_order_run_ahead = run_ahead;
+        Engine::new(Machine::new(Arc::new(cfg), Arc::new(code), threads, mem))
+    }
+
     /// Two user threads on the in-order core, each looping over its own private page through a
     /// translation another core has made stale: their stale uses are one list for the machine,
     /// so their private accesses must not run ahead of each other's (the list, the registers
@@ -2978,15 +2999,10 @@ mod tlb_tests {
         const OLD2: u64 = 0x51_0000;
         let user = PageFlags { user: true, read_only: false, global: true };
         let run = |run_ahead: bool| {
-            let cfg = TlbConfig::default();
-            let mut mem = FlatMemory::new();
-            let mut b = PageTableBuilder::new(&cfg, TABLES..TABLES + 0x1_0000, &mut mem).unwrap();
-            for p in [0x1000, 0x2000, 0x3000, FLAG + 0x1000] {
-                b.map(&mut mem, p, p, user).unwrap();
-            }
-            let pte1 = b.map(&mut mem, PAGE, OLD, user).unwrap();
-            let pte2 = b.map(&mut mem, PAGE2, OLD2, user).unwrap();
-            b.map_range(&mut mem, TABLES, TABLES, 16, PageFlags::KERNEL).unwrap();
+            let identity = [0x1000, 0x2000, 0x3000, FLAG + 0x1000].map(|p| (p, p));
+            let (mem, root, ptes) =
+                user_page_tables(&[&identity[..], &[(PAGE, OLD), (PAGE2, OLD2)]].concat(), PageFlags::KERNEL);
+            let (pte1, pte2) = (ptes[4], ptes[5]);
             // Thread 0 (the kernel) rewrites both descriptors, unchanged, after a while, then
             // raises the flag; threads 1 and 2 fill their TLBs, wait for it, and count.
             let writer =
@@ -2997,7 +3013,7 @@ mod tlb_tests {
             code.add(assemble(writer, 0x1000).unwrap());
             code.add(assemble(counter, 0x2000).unwrap());
             code.add(assemble(counter, 0x3000).unwrap());
-            let mmu = vec![(SysReg::Ttbr0El1, b.root()), (SysReg::SctlrEl1, 1)];
+            let mmu = vec![(SysReg::Ttbr0El1, root), (SysReg::SctlrEl1, 1)];
             let flag = FLAG + 0x1000;
             let regs0 = vec![
                 (Reg::x(0), pte1),
@@ -3018,10 +3034,7 @@ mod tlb_tests {
                 user_thread(0x2000, PAGE),
                 user_thread(0x3000, PAGE2),
             ];
-            let mut cfg = MachineConfig::default();
-            cfg.core.user_code = UserCode::InOrder;
-            cfg.core.in_order_run_ahead = run_ahead;
-            let mut engine = Engine::new(Machine::new(Arc::new(cfg), Arc::new(code), &threads, mem));
+            let mut engine = in_order_engine(run_ahead, code, &threads, mem);
             engine.model_mut().keep_private(1, OLD..OLD + 0x1000);
             engine.model_mut().keep_private(2, OLD2..OLD2 + 0x1000);
             let end = super::run(&mut engine, &[0, 0, 0], 10_000_000).unwrap();
@@ -3050,15 +3063,9 @@ mod tlb_tests {
         const PAGE2: u64 = 0x41_0000;
         let user = PageFlags { user: true, read_only: false, global: true };
         let run = |run_ahead: bool| {
-            let cfg = TlbConfig::default();
-            let mut mem = FlatMemory::new();
-            let mut b = PageTableBuilder::new(&cfg, TABLES..TABLES + 0x1_0000, &mut mem).unwrap();
-            for p in [0x1000, 0x2000, FLAG] {
-                b.map(&mut mem, p, p, user).unwrap();
-            }
-            b.map(&mut mem, PAGE, OLD, user).unwrap();
-            let pte = b.map(&mut mem, PAGE2, NEW, user).unwrap();
-            b.map_range(&mut mem, TABLES, TABLES, 16, user).unwrap();
+            let pages = [(0x1000, 0x1000), (0x2000, 0x2000), (FLAG, FLAG), (PAGE, OLD), (PAGE2, NEW)];
+            let (mem, root, ptes) = user_page_tables(&pages, user);
+            let pte = ptes[4];
             // Thread 1 reads the descriptor (so that its TLB maps the table), waits until thread 0
             // has its translation, then rewrites it, unchanged: its first store is a TLB hit.
             let reader = "LDR X3,[X0]\nDMB ISH\nMOV X4,#1\nSTR X4,[X1]\nMOV X9,#600\nloop:\nLDR X3,[X0]\n\
@@ -3067,7 +3074,7 @@ mod tlb_tests {
             let mut code = CodeSpace::new();
             code.add(assemble(reader, 0x1000).unwrap());
             code.add(assemble(writer, 0x2000).unwrap());
-            let mmu = vec![(SysReg::Ttbr0El1, b.root()), (SysReg::SctlrEl1, 1)];
+            let mmu = vec![(SysReg::Ttbr0El1, root), (SysReg::SctlrEl1, 1)];
             let user_thread = |pc, regs| ThreadInit { pc, regs, sysregs: mmu.clone(), el: 0, ..ThreadInit::default() };
             let threads = vec![
                 user_thread(0x1000, vec![(Reg::x(0), PAGE2), (Reg::x(1), FLAG)]),
@@ -3076,10 +3083,7 @@ mod tlb_tests {
                     vec![(Reg::x(0), pte), (Reg::x(1), FLAG), (Reg::x(2), Descriptor::page(NEW, user).0)],
                 ),
             ];
-            let mut cfg = MachineConfig::default();
-            cfg.core.user_code = UserCode::InOrder;
-            cfg.core.in_order_run_ahead = run_ahead;
-            let mut engine = Engine::new(Machine::new(Arc::new(cfg), Arc::new(code), &threads, mem));
+            let mut engine = in_order_engine(run_ahead, code, &threads, mem);
             let table = pte & !0xfff;
             engine.model_mut().keep_private(1, table..table + 0x1000);
             let end = super::run(&mut engine, &[0, 0], 10_000_000).unwrap();

@@ -36,6 +36,8 @@ pub(crate) struct PrivateData {
     ranges: Vec<(Range<Addr>, ThreadId)>,
     /// Covers every range: most accesses fall outside it and cost one comparison.
     span: Range<Addr>,
+    /// Per core, some range is private to it (a core without any pays nothing for the others').
+    owners: Vec<bool>,
     /// Per core, the latest cycle at which its in-order core accessed its private data in a way
     /// that may run ahead of the machine's next event (`None`: never). Accesses that did not
     /// run ahead count too, which only makes the check stricter.
@@ -113,17 +115,16 @@ impl PrivateData {
             self.span.start.min(range.start)..self.span.end.max(range.end)
         };
         self.ranges.insert(at, (range, owner));
+        if self.owners.len() <= owner as usize {
+            self.owners.resize(owner as usize + 1, false);
+        }
+        self.owners[owner as usize] = true;
     }
 
     /// Forgets how far anyone ran ahead, and the fault (a new run; the declarations stay).
     pub(crate) fn reset(&mut self, cores: usize) {
         self.ahead_to = vec![None; cores];
         self.fault = None;
-    }
-
-    /// Nothing is declared.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
     }
 
     /// True if `addr` is private to `core`.
@@ -176,27 +177,21 @@ impl PrivateData {
         }
     }
 
-    /// As [`PrivateData::check`], for data known to be `owner`'s (a descriptor it went through).
+    /// As [`PrivateData::check`], for data known to be `owner`'s (a descriptor it went through):
+    /// a fault if `owner` had run ahead to `at` or later.
     pub(crate) fn check_owner(&mut self, owner: ThreadId, by: ThreadId, addr: Addr, at: Cycle, touched: Touched) {
-        if let Some(Some(lead)) = self.ahead_to.get(owner as usize).copied() {
-            self.inverted(owner, by, addr, at, lead, touched);
+        if let Some(Some(lead)) = self.ahead_to.get(owner as usize).copied()
+            && at <= lead
+            && self.fault.is_none()
+        {
+            self.fault = Some(PrivateFault { owner, by, addr, touched, at, owner_ahead_to: lead });
         }
     }
 
-    /// Core `by` touches `addr`, which `owner` had reached ahead of the clock up to cycle
-    /// `lead`, at cycle `at`: a fault if `at` is not past `lead`.
-    pub(crate) fn inverted(
-        &mut self,
-        owner: ThreadId,
-        by: ThreadId,
-        addr: Addr,
-        at: Cycle,
-        lead: Cycle,
-        touched: Touched,
-    ) {
-        if at <= lead && self.fault.is_none() {
-            self.fault = Some(PrivateFault { owner, by, addr, touched, at, owner_ahead_to: lead });
-        }
+    /// True if some range is private to `core`.
+    #[inline]
+    pub(crate) fn owns_any(&self, core: ThreadId) -> bool {
+        self.owners.get(core as usize).copied().unwrap_or(false)
     }
 
     /// The first fault, if any.
@@ -243,6 +238,7 @@ mod tests {
         let mut p = PrivateData::default();
         p.declare(1, 0x1000..0x1100);
         p.reset(4);
+        assert!(p.owns_any(1) && !p.owns_any(0) && !p.owns_any(2) && !p.owns_any(7));
         // Nobody ran ahead yet: any access is in order.
         p.check(2, 0x1000, 5, Touched::Data);
         assert_eq!(p.fault(), None);
