@@ -45,7 +45,9 @@ pub use crate::core::{Observed, Probe, ProbeHit, ThreadInit, WatchedLoad};
 use crate::gic::{Gic, GicConfig};
 use crate::isa::SysReg;
 use crate::topology::{Topology, TopologyConfig};
-use memory_model::tlb::{Asid, Fault, Invalidation, InvalidationLog, PageFlags, Tlb, TlbConfig, TlbEntry, Vpn, walk};
+use memory_model::tlb::{
+    Asid, Fault, Invalidation, InvalidationLog, PageFlags, Tlb, TlbConfig, TlbEntry, TlbHit, Vpn, walk,
+};
 use private::PrivateData;
 pub use private::{PrivateFault, Touched};
 use rustc_hash::FxHashMap;
@@ -567,7 +569,10 @@ impl DataPort for TimedPlatform<'_> {
         let (latency, by) = self.coherence.store(core, addr);
         self.counters.stores += 1;
         self.counters.count_served(by);
-        self.mmu.stored(addr, at, core, self.private);
+        // Private data holds no descriptor a TLB entry came from unless the Mmu says some does.
+        if !own || self.mmu.private_descriptors {
+            self.mmu.stored(addr, at, core, self.private);
+        }
         if watched {
             self.watched_stores.push(WatchedStore { addr, write, value, at });
         }
@@ -679,6 +684,32 @@ pub struct Mmu {
     /// store write one, which [`Mmu::translate_private`] must then look for).
     private_descriptors: bool,
     stale: Vec<StaleTranslation>,
+    /// Per core, its last private translation that ran ahead ([`Mmu::translate_private`]) for a
+    /// load and for a store (the oslat loop alternates them).
+    private_memo: Vec<[Option<PrivateMemo>; 2]>,
+    /// Counts the changes that a private translation's verdict rests on besides the TLB entry it
+    /// hit: a descriptor watched or written, an invalidation, a declaration.
+    generation: u64,
+}
+
+/// A private translation that ran ahead, and what its verdict rested on: while the
+/// [`Mmu::generation`] is the same and its TLB has not changed since, an
+/// access of the same kind (load or store) to the same private range through that entry gets the same verdict.
+#[derive(Clone, Debug)]
+struct PrivateMemo {
+    /// The translation: the page's virtual and physical base, and the offset's bits.
+    va_base: Addr,
+    pa_base: Addr,
+    offset: Addr,
+    asid: Asid,
+    user: bool,
+    /// The private range the address was in.
+    range: std::ops::Range<Addr>,
+    generation: u64,
+    /// [`Tlb::changes`] after the hit.
+    tlb_changes: u64,
+    /// The entry hit (to check the verdict again in debug builds).
+    entry: TlbEntry,
 }
 
 /// What the [`Mmu`] knows of a leaf descriptor some TLB entry was filled from.
@@ -702,6 +733,8 @@ impl Mmu {
         self.pte_writes.clear();
         self.private_descriptors = false;
         self.stale.clear();
+        self.private_memo.clear();
+        self.generation += 1;
     }
 
     /// Uses of stale translations so far.
@@ -752,6 +785,7 @@ impl Mmu {
         if let Some(&leaf) = w.reads.last() {
             self.pte_writes.entry(leaf).or_default();
             self.private_descriptors |= private.owner(leaf).is_some();
+            self.generation += 1;
         }
         Ok((w.pa, cycles))
     }
@@ -804,27 +838,67 @@ impl Mmu {
         private: &mut PrivateData,
     ) -> Option<Addr> {
         let write = kind == AccessKind::Write;
-        let (pte_writes, log) = (&self.pte_writes, &self.log);
+        // The same entry, range and kind as last time, and nothing else changed: the same verdict,
+        // without the checks (the oslat loop's accesses, nearly all).
+        if let Some(Some(m)) = self.private_memo.get(core).map(|m| &m[usize::from(write)])
+            && m.generation == self.generation
+            && (m.asid, m.user) == (ctx.asid, ctx.user)
+            // (A store's verdict also depends on its address when private data holds descriptors.)
+            && !(write && self.private_descriptors)
+            && va & !m.offset == m.va_base
+            && self.tlbs[core].changes() == m.tlb_changes
+            && m.range.contains(&(m.pa_base | (va & m.offset)))
+        {
+            let pa = m.pa_base | (va & m.offset);
+            debug_assert!(
+                self.tlbs[core].peek(va, ctx.asid) == Some(&m.entry)
+                    && private.owner(pa) == Some(core as ThreadId)
+                    && self.may_run_ahead(core, &TlbHit { pa, entry: m.entry }, write, ctx),
+                "core {core}'s remembered private translation of {va:#x} is no longer one"
+            );
+            self.tlbs[core].count_hit();
+            private.ran_ahead(core as ThreadId, at);
+            return Some(pa);
+        }
         let mut recorded = false;
+        let (pte_writes, log, private_descriptors) = (&self.pte_writes, &self.log, self.private_descriptors);
         let hit = self.tlbs.get_mut(core)?.lookup_hit_if(va, ctx.asid, |hit| {
-            let e = &hit.entry;
-            if !e.flags.allows(ctx.user, write) || !private.owns(core as ThreadId, hit.pa) {
+            if !hit.entry.flags.allows(ctx.user, write) || !private.owns(core as ThreadId, hit.pa) {
                 return false;
             }
-            let d = pte_writes.get(&e.leaf);
-            let stale = d.is_some_and(|d| d.written_at > e.filled_at)
-                || log.stale_since(e.filled_at, e.vpn, ctx.asid, e.flags.global).is_some();
-            recorded = d.is_some_and(|d| d.ahead.contains(&(core as ThreadId)));
-            // A store to a descriptor some TLB entry was filled from makes that entry stale for
-            // every core from then on: it must happen in the order of the others' accesses.
-            let describes = write && self.private_descriptors && pte_writes.contains_key(&hit.pa);
-            !stale && !describes
+            recorded = pte_writes.get(&hit.entry.leaf).is_some_and(|d| d.ahead.contains(&(core as ThreadId)));
+            private_verdict(pte_writes, log, private_descriptors, hit, write, ctx)
         })?;
         if !recorded {
             self.pte_writes.entry(hit.entry.leaf).or_default().ahead.push(core as ThreadId);
         }
         private.ran_ahead(core as ThreadId, at);
+        if self.private_memo.len() <= core {
+            self.private_memo.resize(core + 1, [None, None]);
+        }
+        let offset = (1 << self.tlbs[core].config().page_shift()) - 1;
+        let tlb_changes = self.tlbs[core].changes();
+        self.private_memo[core][usize::from(write)] =
+            private.range_of(core as ThreadId, hit.pa).map(|range| PrivateMemo {
+                va_base: va & !offset,
+                pa_base: hit.pa & !offset,
+                offset,
+                asid: ctx.asid,
+                user: ctx.user,
+                range,
+                generation: self.generation,
+                tlb_changes,
+                entry: hit.entry,
+            });
         Some(hit.pa)
+    }
+
+    /// The verdict of [`Mmu::translate_private`] on `hit` of private data, with the owner's
+    /// lead through its descriptor recorded (what a remembered translation must still have).
+    fn may_run_ahead(&self, core: usize, hit: &TlbHit, write: bool, ctx: Translating) -> bool {
+        hit.entry.flags.allows(ctx.user, write)
+            && self.pte_writes.get(&hit.entry.leaf).is_some_and(|d| d.ahead.contains(&(core as ThreadId)))
+            && private_verdict(&self.pte_writes, &self.log, self.private_descriptors, hit, write, ctx)
     }
 
     /// A store by `by` reached memory at `now`: if it wrote a watched descriptor, cached copies
@@ -833,6 +907,7 @@ impl Mmu {
     fn stored(&mut self, addr: Addr, now: Cycle, by: ThreadId, private: &mut PrivateData) {
         if let Some(d) = self.pte_writes.get_mut(&addr) {
             d.written_at = now;
+            self.generation += 1;
             for &owner in &d.ahead {
                 if owner != by {
                     private.check_owner(owner, by, addr, now, Touched::Descriptor);
@@ -852,6 +927,7 @@ impl Mmu {
                 tlb.invalidate(inv);
             }
         }
+        self.generation += 1;
         let disturbed = if broadcast { (0..cores).filter(|&t| t != core).collect() } else { vec![] };
         // Only a broadcast is a shootdown other TLBs should have seen; a local
         // invalidation says nothing about other cores' entries.
@@ -860,6 +936,27 @@ impl Mmu {
         }
         disturbed
     }
+}
+
+/// Whether a TLB hit of data private to its core, which the hit allows, may run ahead: the
+/// translation is not stale (its descriptor unwritten since the fill, no broadcast invalidation
+/// of it completed since), and a store does not write a descriptor a TLB entry was filled from
+/// (that makes the entry stale for every core from its cycle on: it must happen in the order of
+/// the others' accesses). Stale uses are one list for the whole machine, in the order of the
+/// accesses.
+fn private_verdict(
+    pte_writes: &FxHashMap<Addr, WatchedDescriptor>,
+    log: &InvalidationLog,
+    private_descriptors: bool,
+    hit: &TlbHit,
+    write: bool,
+    ctx: Translating,
+) -> bool {
+    let e = &hit.entry;
+    let stale = pte_writes.get(&e.leaf).is_some_and(|d| d.written_at > e.filled_at)
+        || log.stale_since(e.filled_at, e.vpn, ctx.asid, e.flags.global).is_some();
+    let describes = write && private_descriptors && pte_writes.contains_key(&hit.pa);
+    !stale && !describes
 }
 
 /// The machine's events.
@@ -1098,6 +1195,7 @@ impl Machine {
         self.private.declare(owner as ThreadId, range);
         self.private.reset(self.state.cores.len());
         self.mmu.private_descriptors |= self.mmu.pte_writes.keys().any(|&a| self.private.owner(a).is_some());
+        self.mmu.generation += 1;
         self.assert_private_unwatched();
     }
 
@@ -3052,6 +3150,58 @@ mod tlb_tests {
             assert!(stale.iter().filter(|s| s.core == core).count() >= 40, "core {core}: {stale:?}");
         }
         assert!(stale.windows(2).any(|w| w[0].core != w[1].core));
+    }
+
+    /// A user thread on the in-order core counts through its private page, hands over to the
+    /// kernel on another core, which rewrites the page's descriptor (unchanged, without a TLBI),
+    /// and counts on: the translation the core remembers from before is stale from that store
+    /// on, so each later use is logged, as in the run with one event per instruction (in debug
+    /// builds every remembered translation is also checked against the full verdict).
+    #[test]
+    fn a_remembered_private_translation_is_forgotten_when_its_descriptor_is_written() {
+        let user = PageFlags { user: true, read_only: false, global: true };
+        let run = |run_ahead: bool| {
+            let pages = [(0x1000, 0x1000), (0x2000, 0x2000), (FLAG, FLAG), (PAGE, OLD)];
+            let (mem, root, ptes) = user_page_tables(&pages, user);
+            // (The kernel's translations are made first, so that nothing but the store itself
+            // changes what the task's remembered translation rests on.)
+            let kernel = "LDR X5,[X0]\nw:\nLDR X4,[X1]\nCBZ X4,w\nSTR X2,[X0]\nDSB ISH\nMOV X4,#1\nSTR X4,[X1,#8]";
+            let count =
+                "MOV X9,#100\nloop{n}:\nLDR X3,[X0]\nADD X3,X3,#1\nSTR X3,[X0]\nSUB X9,X9,#1\nCBNZ X9,loop{n}\n";
+            let task = format!(
+                "LDR X4,[X1]\n{}MOV X4,#1\nSTR X4,[X1]\nwait:\nLDR X4,[X1,#8]\nCBZ X4,wait\n{}",
+                count.replace("{n}", "1"),
+                count.replace("{n}", "2")
+            );
+            let mut code = CodeSpace::new();
+            code.add(assemble(kernel, 0x1000).unwrap());
+            code.add(assemble(&task, 0x2000).unwrap());
+            let mmu = vec![(SysReg::Ttbr0El1, root), (SysReg::SctlrEl1, 1)];
+            let regs0 = vec![(Reg::x(0), ptes[3]), (Reg::x(1), FLAG), (Reg::x(2), Descriptor::page(OLD, user).0)];
+            let threads = vec![
+                ThreadInit { pc: 0x1000, regs: regs0, sysregs: mmu.clone(), ..ThreadInit::default() },
+                ThreadInit {
+                    pc: 0x2000,
+                    regs: vec![(Reg::x(0), PAGE), (Reg::x(1), FLAG)],
+                    sysregs: mmu,
+                    el: 0,
+                    ..ThreadInit::default()
+                },
+            ];
+            let mut engine = in_order_engine(run_ahead, code, &threads, mem);
+            engine.model_mut().keep_private(1, OLD..OLD + 0x1000);
+            let end = super::run(&mut engine, &[0, 0], 10_000_000).unwrap();
+            let m = engine.model();
+            let stale: Vec<_> = m.mmu().stale().iter().map(|s| (s.core, s.at)).collect();
+            (stale, m.state().mem.read(OLD).value, end)
+        };
+        let (ahead, stepped) = (run(true), run(false));
+        assert_eq!(ahead, stepped);
+        let (stale, count, _) = &ahead;
+        assert_eq!(*count, 200);
+        // Each load and store of the second hundred iterations, and none of the first.
+        assert_eq!(stale.len(), 200);
+        assert!(stale.iter().all(|s| s.0 == 1));
     }
 
     /// A user thread on the in-order core whose private data is a page-table page (mapped to it,

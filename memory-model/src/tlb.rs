@@ -928,7 +928,8 @@ pub struct TlbStats {
 /// A set is kept in recency order (most recent first), which makes LRU
 /// deterministic and the state canonical: two TLBs holding the same entries
 /// with the same recency compare and hash equal, whatever happened before.
-/// [`Eq`] and [`Hash`] ignore the statistics, which are history, not state.
+/// [`Eq`] and [`Hash`] ignore the statistics and the count of changes, which are history, not
+/// state.
 /// At most one entry matches any lookup: a fill first drops every entry a
 /// lookup could confuse with it.
 #[derive(Clone, Debug)]
@@ -942,6 +943,8 @@ pub struct Tlb {
     slots: Vec<TlbEntry>,
     len: Vec<u16>,
     stats: TlbStats,
+    /// Counts changes to the entries or their order (history, like the statistics).
+    changes: u64,
 }
 
 impl Tlb {
@@ -963,6 +966,7 @@ impl Tlb {
             slots: vec![TlbEntry::default(); cfg.entries],
             len: vec![0; sets],
             stats: TlbStats::default(),
+            changes: 0,
         }
     }
 
@@ -1045,10 +1049,27 @@ impl Tlb {
         accept(&hit).then(|| self.use_entry(set, i, va))
     }
 
+    /// Counts the changes to the entries and their order since the TLB was made. While it stays
+    /// the same, a lookup that hit an entry would hit it again and move nothing (the hit made it
+    /// its set's most recently used): what lets a caller that remembers its last hit skip the
+    /// search ([`Tlb::count_hit`]).
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Counts a hit that, as [`Tlb::changes`] shows, is the one the caller remembers: the
+    /// same as that [`Tlb::lookup`], without the search.
+    pub fn count_hit(&mut self) {
+        self.stats.hits += 1;
+    }
+
     /// Slot `i` of `set` hits: it becomes the set's most recently used entry.
     fn use_entry(&mut self, set: usize, i: usize, va: Addr) -> TlbHit {
         let base = set * self.ways;
-        self.slots[base..=i].rotate_right(1);
+        if i != base {
+            self.slots[base..=i].rotate_right(1);
+            self.changes += 1;
+        }
         self.stats.hits += 1;
         let entry = self.slots[base];
         TlbHit { pa: (entry.ppn << self.page_shift) | (va & ((1 << self.page_shift) - 1)), entry }
@@ -1070,6 +1091,7 @@ impl Tlb {
             e.vpn == entry.vpn && (e.flags.global || entry.flags.global || e.asid == entry.asid)
         });
         self.stats.fills += 1;
+        self.changes += 1;
         let base = set * self.ways;
         let len = self.len[set] as usize;
         if len < self.ways {
@@ -1127,6 +1149,7 @@ impl Tlb {
         };
         self.stats.invalidations += 1;
         self.stats.entries_invalidated += removed as u64;
+        self.changes += 1;
         removed
     }
 

@@ -147,6 +147,12 @@ impl PrivateData {
         true
     }
 
+    /// The range holding `addr` if it is private to `core`.
+    pub(crate) fn range_of(&self, core: ThreadId, addr: Addr) -> Option<Range<Addr>> {
+        let i = self.ranges.partition_point(|(r, _)| r.end <= addr);
+        self.ranges.get(i).filter(|(r, o)| r.contains(&addr) && *o == core).map(|(r, _)| r.clone())
+    }
+
     /// The core `addr` is private to, if any.
     #[inline]
     pub(crate) fn owner(&self, addr: Addr) -> Option<ThreadId> {
