@@ -1633,15 +1633,18 @@ impl Core {
             self.lsq.set_addr(slot, s.addr, true);
             changed = true;
         }
-        // The operands are final only once no older instruction
-        // can take an exception and squash the performed RMW.
-        let final_now = ops.det[1] && ops.det[2] && !self.rob.range(..i).any(|e| e.inst.is_serializing());
-        if operands_avail && (s.data.is_none() || (!s.data_final && final_now)) {
-            // The operand is Rs, or the new value Rt of a CAS (whose compare
-            // value Rs is read when it is performed, see `rmw_compare`).
-            let operand = if op == memory_model::RmwOp::Cas { ops.vals[2] } else { ops.vals[1] };
-            self.lsq.set_data(slot, Some(operand), final_now);
-            changed = true;
+        if operands_avail && !(s.data.is_some() && s.data_final) {
+            // The operands are final only once no older instruction can take an exception and
+            // squash the performed RMW. (Asked only here: the scan of the older entries is what
+            // a pass over a full buffer of a sender's RMWs would otherwise spend its time on.)
+            let final_now = ops.det[1] && ops.det[2] && !self.rob.range(..i).any(|e| e.inst.is_serializing());
+            if s.data.is_none() || final_now {
+                // The operand is Rs, or the new value Rt of a CAS (whose compare
+                // value Rs is read when it is performed, see `rmw_compare`).
+                let operand = if op == memory_model::RmwOp::Cas { ops.vals[2] } else { ops.vals[1] };
+                self.lsq.set_data(slot, Some(operand), final_now);
+                changed = true;
+            }
         }
         if !self.rob[i].executed && ops.avail.iter().all(|a| *a) {
             let deps = env.record.then(|| self.access_deps(i, 1, true));
