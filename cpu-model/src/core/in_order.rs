@@ -137,9 +137,32 @@ struct Decoded {
     pc: Addr,
     /// `None`: no instruction here the in-order core may fetch (outside the code, or patchable).
     inst: Option<Inst>,
-    srcs: Sources,
+    /// How to read each source operand ([`Inst::sources`] order).
+    srcs: [SourceRead; 3],
     /// Index of the probe on this instruction in [`Env::probes`], if any.
     probe: Option<u16>,
+}
+
+/// How the in-order core reads one source operand, without a branch: the register's value and
+/// its ready cycle, each masked (an absent operand and the zero register read 0, ready at 0).
+#[derive(Clone, Copy, Debug)]
+struct SourceRead {
+    reg: u8,
+    value_mask: u64,
+    ready_mask: Cycle,
+}
+
+impl SourceRead {
+    const NONE: SourceRead = SourceRead { reg: 0, value_mask: 0, ready_mask: 0 };
+
+    fn of(op: Option<Operand>) -> SourceRead {
+        match op {
+            Some(op) if !op.reg.is_zero() => {
+                SourceRead { reg: op.reg.0, value_mask: op.width.mask(u64::MAX), ready_mask: Cycle::MAX }
+            }
+            _ => SourceRead::NONE,
+        }
+    }
 }
 
 impl Default for DecodeCache {
@@ -154,7 +177,7 @@ impl DecodeCache {
 
     /// An empty cache.
     pub fn new() -> Self {
-        let empty = Decoded { pc: Addr::MAX, inst: None, srcs: [None; 3], probe: None };
+        let empty = Decoded { pc: Addr::MAX, inst: None, srcs: [SourceRead::NONE; 3], probe: None };
         DecodeCache { lines: vec![empty; Self::LINES] }
     }
 
@@ -163,7 +186,8 @@ impl DecodeCache {
         if slot.pc != pc {
             let inst = if env.code.is_patchable(pc) { None } else { env.code.fetch(pc) };
             let probe = env.probes.binary_search_by_key(&pc, |p| p.pc).ok().map(|i| i as u16);
-            *slot = Decoded { pc, inst, srcs: inst.map_or([None; 3], |i| i.sources()), probe };
+            let srcs = inst.map_or([SourceRead::NONE; 3], |i| i.sources().map(SourceRead::of));
+            *slot = Decoded { pc, inst, srcs, probe };
         }
         slot
     }
@@ -253,16 +277,12 @@ impl Core {
                     Err(TranslationFault) => return self.hand_back_at(fetched_at, now),
                 }
             }
-            let srcs = d.srcs;
             let mut vals = [0u64; 3];
             let mut operands_at = 0;
-            for (k, op) in srcs.iter().enumerate() {
-                if let Some(op) = op
-                    && !op.reg.is_zero()
-                {
-                    vals[k] = op.width.mask(self.arch[op.reg.index()]);
-                    operands_at = operands_at.max(self.arch_ready[op.reg.index()]);
-                }
+            for (k, src) in d.srcs.iter().enumerate() {
+                let r = usize::from(src.reg);
+                vals[k] = self.arch[r] & src.value_mask;
+                operands_at = operands_at.max(self.arch_ready[r] & src.ready_mask);
             }
             let clocks = self.in_order;
             let ready_to_issue =

@@ -164,12 +164,16 @@ impl PrivateData {
     }
 
     /// `core` accesses its private data ahead of the machine's next event, at cycle `at`.
+    #[inline]
     pub(crate) fn ran_ahead(&mut self, core: ThreadId, at: Cycle) {
         let c = core as usize;
         if self.ahead_to.len() <= c {
             self.ahead_to.resize(c + 1, None);
         }
-        self.ahead_to[c] = self.ahead_to[c].max(Some(at));
+        let lead = &mut self.ahead_to[c];
+        if *lead < Some(at) {
+            *lead = Some(at);
+        }
     }
 
     /// Core `by` touches `addr` at cycle `at` (or reads the state that times such an access):
