@@ -1498,6 +1498,43 @@ mod tests {
         assert_eq!(b.translate(&mem, 0x5004).unwrap().pa, 0xa004);
     }
 
+    /// [`Tlb::changes`] moves with every fill, invalidation and reordering, and not with a hit on
+    /// its set's most recent entry, a refused hit or a miss; [`Tlb::count_hit`] counts what that
+    /// lookup would, and moves nothing. The count is history: it is not part of equality.
+    #[test]
+    fn changes_count_what_a_remembered_hit_rests_on() {
+        let cfg = small(8, 2); // 4 sets of 2 ways
+        let mut t = Tlb::new(&cfg);
+        let va = |vpn: Vpn| vpn << 12;
+        let mut last = t.changes();
+        let mut moved = |t: &Tlb| {
+            let m = t.changes() != last;
+            last = t.changes();
+            m
+        };
+        t.fill(entry(0, 1, false, 10));
+        assert!(moved(&t));
+        t.fill(entry(4, 1, false, 11));
+        assert!(moved(&t));
+        t.lookup(va(4), 1).unwrap();
+        assert!(!moved(&t), "4 was its set's most recent entry");
+        assert_eq!(t.lookup_hit_if(va(0), 1, |_| false), None);
+        assert_eq!(t.lookup(va(12), 1), None);
+        assert!(!moved(&t), "a refused hit and a miss");
+        t.lookup(va(0), 1).unwrap();
+        assert!(moved(&t), "0 moved to the front of its set");
+        let mut plain = t.clone();
+        plain.lookup(va(0), 1).unwrap();
+        t.count_hit();
+        assert_eq!((t.stats(), t.set_entries(0)), (plain.stats(), plain.set_entries(0)));
+        assert!(!moved(&t));
+        t.invalidate_va(va(9), Some(1));
+        assert!(moved(&t), "every invalidation counts, even one that removes nothing");
+        t.invalidate_all();
+        assert!(moved(&t));
+        assert_eq!(t, Tlb::new(&cfg));
+    }
+
     #[test]
     fn lookups_fill_and_evict_lru_within_a_set() {
         let cfg = small(8, 2); // 4 sets of 2 ways
