@@ -693,8 +693,8 @@ pub struct Mmu {
 }
 
 /// A private translation that ran ahead, and what its verdict rested on: while the
-/// [`Mmu::generation`] is the same and its TLB has not changed since, an
-/// access of the same kind (load or store) to the same private range through that entry gets the same verdict.
+/// [`Mmu::generation`] is the same and its TLB has not changed since, an access of the same kind
+/// (load or store) to the same private range through that entry gets the same verdict.
 #[derive(Clone, Debug)]
 struct PrivateMemo {
     /// The translation: the page's virtual and physical base, and the offset's bits.
