@@ -87,9 +87,9 @@ pub trait DataPort: Platform {
     ) -> Cycle;
     /// Translates `core`'s access to `va` at cycle `at` if it leads to data private to `core`
     /// through a translation its TLB holds and nothing has made stale (`ctx`: `None` if the MMU
-    /// is off): the physical
-    /// address, and such an access may run past the machine's next event (see the machine's
-    /// `private` module). Does nothing otherwise. Private data is neither code nor watched.
+    /// is off): the physical address, and such an access may run past the machine's next event
+    /// (see the machine's `private` module). Does nothing otherwise. Private data is neither code
+    /// nor watched.
     fn translate_private(
         &mut self,
         core: ThreadId,
