@@ -30,13 +30,12 @@
 //! the end of a compute block (`work N`) and front-end redirections are
 //! events.
 
-use std::collections::VecDeque;
-
 use memory_model::graph::{Atomic, Event as GEvent, EventKind};
 use memory_model::lsq::{Lsq, Seq, SlotKind};
 use memory_model::{Addr, Fence, MaintOp, Mode, ThreadId, WriteId};
 use serde::{Deserialize, Serialize};
 use sim::Cycle;
+use sim::window::Window;
 
 use crate::code::CodeSpace;
 use crate::isa::{Inst, Operand, Reg, Sources, SysReg, compare_flags};
@@ -530,7 +529,7 @@ pub struct Core {
     arch: [u64; Reg::COUNT],
     /// Cycle at which each architectural value became available.
     arch_ready: [Cycle; Reg::COUNT],
-    rob: VecDeque<Entry>,
+    rob: Window<Entry>,
     head_iid: u32,
     next_iid: u32,
     rename: [u32; Reg::COUNT],
@@ -730,7 +729,7 @@ impl Core {
             id,
             arch: [0; Reg::COUNT],
             arch_ready: [0; Reg::COUNT],
-            rob: VecDeque::new(),
+            rob: Window::new(),
             head_iid: 0,
             next_iid: 0,
             rename: [NO_PROD; Reg::COUNT],
@@ -1825,11 +1824,10 @@ impl Core {
             self.stale.push(StaleInstruction { pc, executed, newest, at: now });
         }
         if env.record {
-            let e = self.rob.pop_front().expect("front exists");
+            let e = self.rob[0].clone();
             self.record(&e);
-        } else {
-            self.rob.pop_front();
         }
+        self.rob.pop_front();
         self.head_iid += 1;
         self.retired += 1;
     }

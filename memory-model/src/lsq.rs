@@ -110,7 +110,7 @@
 //! `ERET`, an exception, a system-register write — happens while it is
 //! still invisible to other cores.
 
-use std::collections::VecDeque;
+use sim::window::Window;
 
 use crate::memory::FlatMemory;
 use crate::types::{Addr, Fence, MaintOp, Mode, Rmw, RmwOp, ThreadId, Value, WriteId};
@@ -324,6 +324,26 @@ impl Prefix {
         dc_pending: false,
     };
 
+    /// True if no later access or maintenance operation can be enabled in `visible`, whatever
+    /// it is: every guard below needs earlier branches resolved, except an ARMv8 load's, which
+    /// something else here holds back (an unfinished full, load or synchronization barrier or
+    /// ISB, or an acquire that has not read). The facts only grow in a pass, so `visible` stops
+    /// scanning there (a core spinning on an acquire load behind its own predicted loop branch
+    /// would otherwise look at every speculated iteration on every step).
+    fn blocks_later_visible(&self, mode: Mode) -> bool {
+        !self.branches_done
+            && match mode {
+                Mode::Arm => {
+                    self.full_pending
+                        || self.sync_pending
+                        || self.isb_pending
+                        || self.ld_pending
+                        || self.acquire_unsatisfied
+                }
+                Mode::Tso | Mode::Sc => true,
+            }
+    }
+
     #[inline(always)]
     fn absorb(&mut self, s: &Slot) {
         match s.kind {
@@ -398,7 +418,7 @@ enum Source {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Lsq {
     tid: ThreadId,
-    slots: VecDeque<Slot>,
+    slots: Window<Slot>,
     head: Seq,
     next_token: u32,
     /// Retired stores not yet propagated (the store buffer's occupancy).
@@ -410,7 +430,7 @@ pub struct Lsq {
 impl Lsq {
     /// An empty queue for core `tid`.
     pub fn new(tid: ThreadId) -> Self {
-        Lsq { tid, slots: VecDeque::new(), head: 0, next_token: 0, buffered: 0, split_rmw: false }
+        Lsq { tid, slots: Window::new(), head: 0, next_token: 0, buffered: 0, split_rmw: false }
     }
 
     /// Empties the queue, keeping its allocation.
@@ -938,12 +958,9 @@ impl Lsq {
         let mut p = Prefix::START;
         for (i, s) in self.slots.iter().enumerate() {
             let seq = self.head + i as Seq;
-            if s.issued {
-                // Timed runs: already on its way (exhaustive runs never issue).
-                p.absorb(s);
-                continue;
-            }
+            // An issued access (timed runs) is already on its way; exhaustive runs never issue.
             match s.kind {
+                _ if s.issued => {}
                 SlotKind::Load { .. } if self.load_guard(mode, &p, i) && !matches!(self.source(i), Source::Wait) => {
                     out.push(Visible::Satisfy(seq));
                 }
@@ -953,7 +970,32 @@ impl Lsq {
                 _ => {}
             }
             p.absorb(s);
+            if p.blocks_later_visible(mode) {
+                debug_assert!(self.none_enabled_from(mode, p, i + 1), "visible stopped before an enabled entry");
+                return;
+            }
         }
+    }
+
+    /// Debug builds: true if no entry from index `from` on is enabled, `p` holding the facts
+    /// of the entries before it (what `visible`'s early stop rests on).
+    fn none_enabled_from(&self, mode: Mode, mut p: Prefix, from: usize) -> bool {
+        for i in from..self.slots.len() {
+            let s = &self.slots[i];
+            let enabled = !s.issued
+                && match s.kind {
+                    SlotKind::Load { .. } => self.load_guard(mode, &p, i),
+                    SlotKind::Store { .. } => self.store_guard(mode, &p, i),
+                    SlotKind::Maint(_) => self.maint_guard(mode, &p, i),
+                    SlotKind::Rmw(_) => self.rmw_guard(mode, &p, i),
+                    _ => false,
+                };
+            if enabled {
+                return false;
+            }
+            p.absorb(s);
+        }
+        true
     }
 
     /// Is `action` enabled right now? (Timed mode re-checks when the event fires.)

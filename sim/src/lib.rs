@@ -61,6 +61,10 @@
 //! transition system: the untimed twin of the engine, used by
 //! `isolsim litmus --exhaustive` and `isolsim check`.
 //!
+//! ## Queues scanned by index
+//! [`window::Window`] is the FIFO a reorder buffer or load/store queue is kept in: one slice,
+//! never wrapped, so the many indexed scans per step are plain slice reads.
+//!
 //! ## Parallel runs
 //! [`par::fold_indexed`] runs independent, index-seeded jobs over rayon and
 //! folds their results in index order, as they come in (bounded memory for
@@ -74,6 +78,7 @@ pub mod par;
 pub mod queue;
 pub mod rng;
 pub mod stats;
+pub mod window;
 
 pub use engine::{Engine, Model, Scheduler, Stop};
 pub use invalid::Invalid;
