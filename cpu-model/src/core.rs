@@ -530,6 +530,9 @@ pub struct Core {
     /// Cycle at which each architectural value became available.
     arch_ready: [Cycle; Reg::COUNT],
     rob: Window<Entry>,
+    /// Conditional branches in `rob` not yet resolved (what fetch's speculation limit counts;
+    /// kept as entries come, resolve and go, so fetch does not scan the buffer for it).
+    unresolved_branches: usize,
     head_iid: u32,
     next_iid: u32,
     rename: [u32; Reg::COUNT],
@@ -639,6 +642,7 @@ impl std::hash::Hash for Core {
             arch,
             arch_ready: _,
             rob,
+            unresolved_branches: _,
             head_iid,
             next_iid,
             rename,
@@ -730,6 +734,7 @@ impl Core {
             arch: [0; Reg::COUNT],
             arch_ready: [0; Reg::COUNT],
             rob: Window::new(),
+            unresolved_branches: 0,
             head_iid: 0,
             next_iid: 0,
             rename: [NO_PROD; Reg::COUNT],
@@ -772,6 +777,7 @@ impl Core {
         }
         self.arch_ready = [0; Reg::COUNT];
         self.rob.clear();
+        self.unresolved_branches = 0;
         self.head_iid = 0;
         self.next_iid = 0;
         self.rename = [NO_PROD; Reg::COUNT];
@@ -1434,6 +1440,7 @@ impl Core {
                         e.ready_at = resolve_at;
                         e.deps = deps;
                         let slot = e.slot;
+                        self.unresolved_branches -= 1;
                         let predicted = e.next;
                         self.lsq.resolve_branch(slot);
                         changed = true;
@@ -1662,6 +1669,7 @@ impl Core {
             self.lsq.squash_from(first_slot);
         }
         self.rob.truncate(i + 1);
+        self.unresolved_branches = self.rob.iter().filter(|e| e.inst.is_conditional_branch() && !e.resolved).count();
         self.next_iid = self.rob[i].iid + 1;
         self.rename = [NO_PROD; Reg::COUNT];
         for e in &self.rob {
@@ -1975,6 +1983,7 @@ impl Core {
             self.lsq.squash_from(first);
         }
         self.rob.clear();
+        self.unresolved_branches = 0;
         self.next_iid = self.head_iid;
         self.rename = [NO_PROD; Reg::COUNT];
         self.code_choice = None;
@@ -2197,13 +2206,11 @@ impl Core {
                 }
                 other => other,
             };
-            // A reorder buffer shorter than the limit cannot hold that many unresolved branches:
-            // the count is taken only when it could matter.
-            if inst.is_conditional_branch()
-                && self.rob.len() >= env.max_unresolved.max(1)
-                && self.rob.iter().filter(|e| e.inst.is_conditional_branch() && !e.resolved).count()
-                    >= env.max_unresolved.max(1)
-            {
+            debug_assert_eq!(
+                self.unresolved_branches,
+                self.rob.iter().filter(|e| e.inst.is_conditional_branch() && !e.resolved).count()
+            );
+            if inst.is_conditional_branch() && self.unresolved_branches >= env.max_unresolved.max(1) {
                 if let Some(w) = fetched_from {
                     self.code_choice = Some((inst, w));
                 }
@@ -2276,6 +2283,7 @@ impl Core {
                 }
                 _ => fetched_at,
             };
+            self.unresolved_branches += usize::from(inst.is_conditional_branch());
             self.rob.push_back(Entry {
                 iid,
                 pc,
