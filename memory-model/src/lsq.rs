@@ -344,6 +344,12 @@ impl Prefix {
             }
     }
 
+    /// ARMv8: no later load can finish (be no longer restartable) while an earlier branch is
+    /// unresolved or an earlier acquire unfinished.
+    fn holds_later_loads_unfinished(&self) -> bool {
+        !self.branches_done || self.acquire_unfinished
+    }
+
     #[inline(always)]
     fn absorb(&mut self, s: &Slot) {
         match s.kind {
@@ -895,7 +901,7 @@ impl Lsq {
         if mode != Mode::Arm {
             return true;
         }
-        if !p.branches_done || p.acquire_unfinished {
+        if p.holds_later_loads_unfinished() {
             return false;
         }
         let addr = s.addr.expect("satisfied load has an address");
@@ -949,7 +955,7 @@ impl Lsq {
             }
             p.absorb(&self.slots[i]);
             i += 1;
-            if mode == Mode::Arm && (!p.branches_done || p.acquire_unfinished) {
+            if mode == Mode::Arm && p.holds_later_loads_unfinished() {
                 // No later load can finish (the facts only grow): only a barrier still might.
                 // Go straight to the next unfinished one, taking in the facts on the way.
                 let Some(k) = self.slots.range(i..).position(|s| matches!(s.kind, SlotKind::Fence(_)) && !s.done)
@@ -988,15 +994,10 @@ impl Lsq {
         for (i, s) in self.slots.iter().enumerate() {
             let seq = self.head + i as Seq;
             // An issued access (timed runs) is already on its way; exhaustive runs never issue.
-            match s.kind {
-                _ if s.issued => {}
-                SlotKind::Load { .. } if self.load_guard(mode, &p, i) && !matches!(self.source(i), Source::Wait) => {
-                    out.push(Visible::Satisfy(seq));
-                }
-                SlotKind::Store { .. } if self.store_guard(mode, &p, i) => out.push(Visible::Propagate(seq)),
-                SlotKind::Maint(_) if self.maint_guard(mode, &p, i) => out.push(Visible::Maint(seq)),
-                SlotKind::Rmw(_) if self.rmw_guard(mode, &p, i) => out.push(Visible::Rmw(seq)),
-                _ => {}
+            if !s.issued
+                && let Some(action) = self.enabled_at(mode, &p, i, seq)
+            {
+                out.push(action);
             }
             p.absorb(s);
             if p.blocks_later_visible(mode) {
@@ -1006,23 +1007,29 @@ impl Lsq {
         }
     }
 
+    /// The visible transition of the entry at index `i` (sequence number `seq`) if its guard
+    /// holds, `p` holding the facts of the entries before it.
+    #[inline(always)]
+    fn enabled_at(&self, mode: Mode, p: &Prefix, i: usize, seq: Seq) -> Option<Visible> {
+        match self.slots[i].kind {
+            SlotKind::Load { .. } if self.load_guard(mode, p, i) && !matches!(self.source(i), Source::Wait) => {
+                Some(Visible::Satisfy(seq))
+            }
+            SlotKind::Store { .. } if self.store_guard(mode, p, i) => Some(Visible::Propagate(seq)),
+            SlotKind::Maint(_) if self.maint_guard(mode, p, i) => Some(Visible::Maint(seq)),
+            SlotKind::Rmw(_) if self.rmw_guard(mode, p, i) => Some(Visible::Rmw(seq)),
+            _ => None,
+        }
+    }
+
     /// Debug builds: true if no entry from index `from` on is enabled, `p` holding the facts
     /// of the entries before it (what `visible`'s early stop rests on).
     fn none_enabled_from(&self, mode: Mode, mut p: Prefix, from: usize) -> bool {
         for i in from..self.slots.len() {
-            let s = &self.slots[i];
-            let enabled = !s.issued
-                && match s.kind {
-                    SlotKind::Load { .. } => self.load_guard(mode, &p, i),
-                    SlotKind::Store { .. } => self.store_guard(mode, &p, i),
-                    SlotKind::Maint(_) => self.maint_guard(mode, &p, i),
-                    SlotKind::Rmw(_) => self.rmw_guard(mode, &p, i),
-                    _ => false,
-                };
-            if enabled {
+            if !self.slots[i].issued && self.enabled_at(mode, &p, i, self.head + i as Seq).is_some() {
                 return false;
             }
-            p.absorb(s);
+            p.absorb(&self.slots[i]);
         }
         true
     }
@@ -1037,12 +1044,7 @@ impl Lsq {
         for s in self.slots.range(..target) {
             p.absorb(s);
         }
-        match action {
-            Visible::Satisfy(_) => self.load_guard(mode, &p, target) && !matches!(self.source(target), Source::Wait),
-            Visible::Propagate(_) => self.store_guard(mode, &p, target),
-            Visible::Maint(_) => self.maint_guard(mode, &p, target),
-            Visible::Rmw(_) => self.rmw_guard(mode, &p, target),
-        }
+        self.enabled_at(mode, &p, target, action.seq()) == Some(action)
     }
 
     /// True if load `seq` would be satisfied by forwarding right now.
