@@ -594,17 +594,18 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
     let upper = mn.to_ascii_uppercase();
     let mut target = None;
     let inst = match upper.as_str() {
-        "LDR" | "LDAR" | "STR" | "STLR" => {
+        "LDR" | "LDAR" | "LDXR" | "LDAXR" | "STR" | "STLR" => {
             let rt = c.reg()?;
             c.comma()?;
             let mcol2 = c.col();
             let (base, index) = c.mem()?;
-            let ordered = upper == "LDAR" || upper == "STLR";
-            if ordered && index != Index::Imm(0) {
+            let ordered = matches!(upper.as_str(), "LDAR" | "LDAXR" | "STLR");
+            let exclusive = matches!(upper.as_str(), "LDXR" | "LDAXR");
+            if (ordered || exclusive) && index != Index::Imm(0) {
                 return Err((mcol2, format!("{upper} takes only [Xn]")));
             }
             if upper.starts_with("LD") {
-                Inst::Load { rt, base, index, acquire: ordered }
+                Inst::Load { rt, base, index, acquire: ordered, exclusive }
             } else {
                 Inst::Store { rt, base, index, release: ordered }
             }
@@ -738,6 +739,8 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
         "ISB" => Inst::Isb,
         "NOP" => Inst::Nop,
         "WFI" => Inst::Wfi,
+        "WFE" => Inst::Wfe,
+        "SEVL" => Inst::Sevl,
         "WORK" => {
             // A register operand (`work X10`) or a constant expression.
             let save = c.pos;
@@ -879,6 +882,10 @@ mod tests {
             ("lsr w1, w2, w3", "LSR W1,W2,W3"),
             ("MUL X1, X2, X3", "MUL X1,X2,X3"),
             ("WFI", "WFI"),
+            ("wfe", "WFE"),
+            ("SEVL", "SEVL"),
+            ("LDXR X1, [X0]", "LDXR X1,[X0]"),
+            ("ldaxr w2, [x3, #0]", "LDAXR W2,[X3]"),
             ("MOV X0, #(1 << 4) | 3", "MOV X0,#19"),
             ("ADD X0, X0, #-(2 * 3)", "ADD X0,X0,#-6"),
             ("LDR X0, [X1, #(8 + 8) * 2]", "LDR X0,[X1,#32]"),
@@ -909,9 +916,9 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_column() {
-        let e = assemble("  NOP\n  LDXR W0,[X1]\n", 0).unwrap_err();
+        let e = assemble("  NOP\n  STXR W0,X1,[X2]\n", 0).unwrap_err();
         assert_eq!((e.line, e.col), (2, 3));
-        assert!(e.msg.contains("unsupported instruction `LDXR`"), "{e}");
+        assert!(e.msg.contains("unsupported instruction `STXR`"), "{e}");
         for (text, col, msg) in [
             ("CASP X0,X1,X2,X3,[X4]", 1, "unsupported instruction `CASP`"),
             ("LDSMAX W0,W1,[X2]", 1, "unsupported instruction `LDSMAX`"),
@@ -921,6 +928,7 @@ mod tests {
             ("STXR W0,X1,[X2]", 1, "unsupported instruction `STXR`"),
             ("CAS W0, X1, [X2]", 9, "CAS: both registers must be W or both X"),
             ("SWP X0,X1,[X2,#8]", 11, "SWP takes only [Xn]"),
+            ("LDXR X0,[X1,#8]", 9, "LDXR takes only [Xn]"),
             ("LDADD SP,X1,[X2]", 7, "SP is not allowed here"),
             ("STADD W0,[W1]", 11, "base register must be an X register"),
         ] {

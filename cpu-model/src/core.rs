@@ -367,6 +367,13 @@ pub trait Platform {
     fn code_latest(&self, pc: Addr) -> Option<WriteId>;
     /// True if an interrupt is pending for `core`.
     fn irq_pending(&self, core: ThreadId) -> bool;
+    /// Clears `core`'s event register; true if it was set, and a `WFE` completes. By default
+    /// always true: `WFE` never waits, which the architecture allows (exhaustive runs).
+    fn take_event(&mut self, _core: ThreadId) -> bool {
+        true
+    }
+    /// Sets `core`'s event register (`SEVL`).
+    fn set_event(&mut self, _core: ThreadId) {}
     /// Reads a device register (GIC, counter): the value and the cycles the
     /// access takes.
     fn read_device(&mut self, core: ThreadId, reg: SysReg, now: Cycle) -> (u64, Cycle);
@@ -1086,15 +1093,17 @@ impl Core {
     }
 
     /// Delivers the value of a satisfied load (timed: at `now`).
-    pub fn load_satisfied(&mut self, seq: Seq, value: u64, now: Cycle) {
+    pub fn load_satisfied(&mut self, seq: Seq, value: u64, now: Cycle) -> bool {
         let iid = self.lsq.get(seq).expect("satisfied slot").iid;
         if let Some(i) = self.entry_index(iid) {
             let e = &mut self.rob[i];
-            if let Inst::Load { rt, .. } = e.inst {
+            if let Inst::Load { rt, exclusive, .. } = e.inst {
                 e.result = Some(rt.width.mask(value));
                 e.ready_at = now;
+                return exclusive;
             }
         }
+        false
     }
 
     /// Delivers the old value read by a performed RMW (timed: at `now`);
@@ -1564,7 +1573,14 @@ impl Core {
                     }
                 }
                 // Executed at the head of the reorder buffer, in `retire`.
-                Inst::Svc(_) | Inst::Eret | Inst::Mrs { .. } | Inst::Msr { .. } | Inst::MsrDaif { .. } | Inst::Wfi => {}
+                Inst::Svc(_)
+                | Inst::Eret
+                | Inst::Mrs { .. }
+                | Inst::Msr { .. }
+                | Inst::MsrDaif { .. }
+                | Inst::Wfi
+                | Inst::Wfe
+                | Inst::Sevl => {}
                 Inst::B { .. }
                 | Inst::Nop
                 | Inst::Dmb(_)
@@ -1913,6 +1929,19 @@ impl Core {
                 self.rob[0].executed = true;
                 self.retire_head(env, now, platform);
             }
+            Inst::Wfe => {
+                // Waits until the event register is set; the write that sets it steps the core.
+                if !platform.take_event(self.id) {
+                    return false;
+                }
+                self.rob[0].executed = true;
+                self.retire_head(env, now, platform);
+            }
+            Inst::Sevl => {
+                platform.set_event(self.id);
+                self.rob[0].executed = true;
+                self.retire_head(env, now, platform);
+            }
             Inst::Udf(_) => {
                 // Undefined instruction: a synchronous exception, class 0.
                 self.take_exception(env, at, ExceptionKind::Sync { class: 0 }, pc, 1 << 25);
@@ -2093,8 +2122,8 @@ impl Core {
             // (Its completion schedules the refill: see `fetch`.)
             Inst::Isb => !self.tail_isb_complete(),
             Inst::Svc(_) | Inst::Eret => true,
-            // A core waiting for an interrupt fetches nothing meanwhile.
-            Inst::Wfi => true,
+            // A core waiting for an interrupt or an event fetches nothing meanwhile.
+            Inst::Wfi | Inst::Wfe => true,
             // Nothing is fetched past an instruction whose fetch faulted.
             _ if last.fault.is_some_and(|(_, fetch)| fetch) => true,
             _ if last.inst.is_conditional_branch() || last.inst.is_indirect_branch() => last.next.is_none(),

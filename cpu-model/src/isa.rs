@@ -392,7 +392,7 @@ impl SysReg {
 /// A decoded instruction. Branch targets are absolute code addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Inst {
-    /// `LDR`/`LDAR Rt, [Xn{, index}]`.
+    /// `LDR`/`LDAR Rt, [Xn{, index}]`, `LDXR`/`LDAXR Rt, [Xn]`.
     Load {
         /// Destination.
         rt: Operand,
@@ -400,8 +400,13 @@ pub enum Inst {
         base: Reg,
         /// Offset.
         index: Index,
-        /// LDAR.
+        /// LDAR, LDAXR.
         acquire: bool,
+        /// LDXR, LDAXR: once it has read, the core's exclusive monitor watches the granule (the
+        /// cache line) it read, and a write to it by another core sets the core's event
+        /// register, which is what wakes a `WFE`. (There is no `STXR`: the monitor serves
+        /// waiting, as in arm64's `smp_cond_load_acquire()`.)
+        exclusive: bool,
     },
     /// `STR`/`STLR Rt, [Xn{, index}]`.
     Store {
@@ -577,6 +582,14 @@ pub enum Inst {
     /// is pending for the core (masked or not). Exhaustive runs treat it as
     /// a NOP, which the architecture allows.
     Wfi,
+    /// `WFE`: at the head of the reorder buffer, clears the event register if it is set and
+    /// completes; otherwise waits until an event sets it (in this model: a write by another
+    /// core to the granule its exclusive monitor watches, see [`Inst::Load`]) or an unmasked
+    /// interrupt is taken. Exhaustive runs treat it as a NOP, which the architecture allows
+    /// (WFE may complete at any time).
+    Wfe,
+    /// `SEVL`: sets the core's own event register (so that a first `WFE` completes at once).
+    Sevl,
     /// `work N`: N cycles of computation, simulated as one event.
     Work(u64),
     /// `work Xn`: as many cycles of computation as Xn holds. It is fetched
@@ -652,6 +665,8 @@ impl Inst {
                 | Inst::MsrDaif { .. }
                 | Inst::Udf(_)
                 | Inst::Wfi
+                | Inst::Wfe
+                | Inst::Sevl
         )
     }
 
@@ -713,8 +728,14 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
             }
         };
         match self.inst {
-            Inst::Load { rt, base, index, acquire } => {
-                write!(f, "{} {rt},", if *acquire { "LDAR" } else { "LDR" })?;
+            Inst::Load { rt, base, index, acquire, exclusive } => {
+                let name = match (acquire, exclusive) {
+                    (false, false) => "LDR",
+                    (true, false) => "LDAR",
+                    (false, true) => "LDXR",
+                    (true, true) => "LDAXR",
+                };
+                write!(f, "{name} {rt},")?;
                 mem(f, base, index)
             }
             Inst::Store { rt, base, index, release } => {
@@ -768,6 +789,8 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
             Inst::Isb => f.write_str("ISB"),
             Inst::Nop => f.write_str("NOP"),
             Inst::Wfi => f.write_str("WFI"),
+            Inst::Wfe => f.write_str("WFE"),
+            Inst::Sevl => f.write_str("SEVL"),
             Inst::Work(n) => write!(f, "work {n}"),
             Inst::WorkReg(r) => write!(f, "work {}", Operand { reg: *r, width: Width::X }),
             Inst::DcCvau { rt } => write!(f, "DC CVAU,{rt}"),

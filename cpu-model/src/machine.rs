@@ -45,6 +45,7 @@ pub use crate::core::{Observed, Probe, ProbeHit, ThreadInit, WatchedLoad};
 use crate::gic::{Gic, GicConfig};
 use crate::isa::SysReg;
 use crate::topology::{Topology, TopologyConfig};
+use events::Events;
 use memory_model::tlb::{
     Asid, Fault, Invalidation, InvalidationLog, PageFlags, Tlb, TlbConfig, TlbEntry, TlbHit, Vpn, walk,
 };
@@ -52,6 +53,7 @@ use private::PrivateData;
 pub use private::{PrivateFault, Touched};
 use rustc_hash::FxHashMap;
 
+mod events;
 mod private;
 
 /// Same-time order of the machine's events: a memory access completing in a
@@ -525,6 +527,7 @@ struct TimedPlatform<'a> {
     watch: &'a [Addr],
     watched_stores: &'a mut Vec<WatchedStore>,
     private: &'a mut PrivateData,
+    events: &'a mut Events,
 }
 
 impl TimedPlatform<'_> {
@@ -566,6 +569,7 @@ impl DataPort for TimedPlatform<'_> {
             self.private.check(core, addr, at, Touched::Data);
         }
         self.mem.write(addr, value, write);
+        self.events.written(core, addr & !(self.cfg.cache.line_bytes - 1), at);
         let (latency, by) = self.coherence.store(core, addr);
         self.counters.stores += 1;
         self.counters.count_served(by);
@@ -620,6 +624,12 @@ impl Platform for TimedPlatform<'_> {
     }
     fn code_latest(&self, pc: Addr) -> Option<WriteId> {
         self.iside.slot(pc).map(|s| self.iside.write(s, self.iside.latest(s)).0)
+    }
+    fn take_event(&mut self, core: ThreadId) -> bool {
+        self.events.take(core)
+    }
+    fn set_event(&mut self, core: ThreadId) {
+        self.events.set(core);
     }
     fn irq_pending(&self, core: ThreadId) -> bool {
         self.gic.irq_asserted(core as usize)
@@ -1084,6 +1094,8 @@ pub struct Machine {
     decoded: Vec<Option<Box<DecodeCache>>>,
     /// Data private to one core's user code ([`Machine::keep_private`]).
     private: PrivateData,
+    /// Exclusive monitors and event registers (timed runs; what wakes a `WFE`).
+    events: Events,
 }
 
 /// A write to a watched address reaching storage (a store, or an RMW's
@@ -1139,6 +1151,7 @@ impl Machine {
             resume_at: vec![None; n],
             decoded: vec![None; n],
             private: PrivateData::default(),
+            events: Events::default(),
             lookahead,
             cfg,
         }
@@ -1267,6 +1280,7 @@ impl Machine {
         self.resume_at = vec![None; threads.len()];
         self.decoded = vec![None; threads.len()];
         self.private.reset(threads.len());
+        self.events.reset(threads.len());
     }
 
     /// Draws timing jitter from streams `core<i>.jitter` of `streams`.
@@ -1546,6 +1560,7 @@ impl Machine {
             watch: &self.watch,
             watched_stores: &mut self.watched_stores,
             private: &mut self.private,
+            events: &mut self.events,
         };
         (env, &mut cores[c], platform)
     }
@@ -1578,7 +1593,9 @@ impl Machine {
         let wrote = match action {
             Visible::Satisfy(_) => {
                 let r = core.lsq_mut().satisfy(seq, &self.state.mem, &mut self.restarts);
-                core.load_satisfied(seq, r.value, now);
+                if core.load_satisfied(seq, r.value, now) {
+                    self.events.arm(c as ThreadId, addr & !(self.cfg.cache.line_bytes - 1));
+                }
                 self.counters[c].loads += 1;
                 if r.forwarded {
                     self.counters[c].forwarded += 1;
@@ -1624,6 +1641,10 @@ impl Machine {
             }
         };
         if let Some(w) = wrote {
+            self.events.written(c as ThreadId, addr & !(self.cfg.cache.line_bytes - 1), now);
+            for (t, at) in self.events.drain_woken() {
+                sched.at(at, prio::WAKE, Event::Wake(t));
+            }
             // Page tables and patchable code see the write.
             self.mmu.stored(addr, now, c as ThreadId, &mut self.private);
             let value = self.state.mem.read(addr).value;

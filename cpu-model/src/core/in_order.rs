@@ -31,10 +31,10 @@
 //! ([`DataPort::translate_private`]; the machine checks the claim on every other core's access,
 //! see `Machine::keep_private`).
 //!
-//! **What it hands back.** Anything else (an exception-generating instruction, an atomic,
-//! cache or TLB maintenance, a device register, patchable code, a store to code, a
-//! translation fault, a compute block) is left to the pipeline: the core lets the pipeline
-//! fetch that one instruction at EL0, and takes over again once the pipeline is empty.
+//! **What it hands back.** Anything else (an exception-generating instruction, an atomic, an
+//! exclusive load, `WFE`, cache or TLB maintenance, a device register, patchable code, a store
+//! to code, a translation fault, a compute block) is left to the pipeline: the core lets the
+//! pipeline fetch that one instruction at EL0, and takes over again once the pipeline is empty.
 
 use super::*;
 use memory_model::memory::Cell;
@@ -309,7 +309,8 @@ impl Core {
                 {
                     (Reach::Local, ready_to_issue.max(clocks.done))
                 }
-                Inst::Load { .. } | Inst::Store { .. } => (Reach::Memory, ready_to_issue),
+                // (An exclusive load arms the monitor, which the pipeline's loads do.)
+                Inst::Load { exclusive: false, .. } | Inst::Store { .. } => (Reach::Memory, ready_to_issue),
                 // Device registers, atomics, maintenance, exceptions, compute blocks.
                 _ => return self.hand_back_at(after_previous, now),
             };
