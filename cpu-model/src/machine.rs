@@ -1513,6 +1513,7 @@ impl Machine {
         let (env, core, mut platform) = self.timed_parts(c);
         let stop = core.run_in_order(&env, now, horizon, &mut platform, &mut decoded);
         self.decoded[c] = Some(decoded);
+        self.wake_event_waiters(sched);
         match stop {
             InOrderStop::Pipeline => false,
             InOrderStop::At(t) => {
@@ -1523,6 +1524,14 @@ impl Machine {
                 }
                 true
             }
+        }
+    }
+
+    /// Steps the cores whose event register a write set (a `WFE` of theirs may complete), at
+    /// the write's cycle.
+    fn wake_event_waiters(&mut self, sched: &mut Scheduler<Event>) {
+        for (t, at) in self.events.drain_woken() {
+            sched.at(at, prio::WAKE, Event::Wake(t));
         }
     }
 
@@ -1642,9 +1651,7 @@ impl Machine {
         };
         if let Some(w) = wrote {
             self.events.written(c as ThreadId, addr & !(self.cfg.cache.line_bytes - 1), now);
-            for (t, at) in self.events.drain_woken() {
-                sched.at(at, prio::WAKE, Event::Wake(t));
-            }
+            self.wake_event_waiters(sched);
             // Page tables and patchable code see the write.
             self.mmu.stored(addr, now, c as ThreadId, &mut self.private);
             let value = self.state.mem.read(addr).value;
