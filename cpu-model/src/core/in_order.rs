@@ -200,6 +200,53 @@ enum Reach {
     Memory,
 }
 
+/// How one call's loop ended.
+enum Exit {
+    /// The next instruction issues at this cycle, past the horizon.
+    At(Cycle),
+    /// The next instruction goes to the pipeline at this cycle ([`Core::hand_back_at`]).
+    HandBackAt(Cycle),
+}
+
+/// The core's state that every instruction reads or writes, held in locals during a call.
+struct Hot {
+    pc: Addr,
+    fetch_ready_at: Cycle,
+    fetch_page: Option<Addr>,
+    commit_stall_until: Cycle,
+    clocks: Clocks,
+    /// The next instruction's instance number.
+    iid: u32,
+}
+
+impl Hot {
+    fn load(core: &Core) -> Hot {
+        Hot {
+            pc: core.pc,
+            fetch_ready_at: core.fetch_ready_at,
+            fetch_page: core.fetch_page,
+            commit_stall_until: core.commit_stall_until,
+            clocks: core.in_order,
+            iid: core.next_iid,
+        }
+    }
+
+    /// Writes the state back, and counts the instructions that issued since [`Hot::load`] as
+    /// fetched and retired.
+    fn store(self, core: &mut Core) {
+        let issued = self.iid - core.next_iid;
+        core.pc = self.pc;
+        core.fetch_ready_at = self.fetch_ready_at;
+        core.fetch_page = self.fetch_page;
+        core.commit_stall_until = self.commit_stall_until;
+        core.in_order = self.clocks;
+        core.next_iid = self.iid;
+        core.head_iid += issued;
+        core.fetched += u64::from(issued);
+        core.retired += u64::from(issued);
+    }
+}
+
 impl Core {
     /// True if the in-order core can take over now, in a timed run that runs user code on it
     /// ([`Env::in_order_user`]): user code, nothing in the pipeline or the store buffer, no
@@ -254,222 +301,239 @@ impl Core {
                     Reach::Memory => horizon.memory,
                 }
         };
-        for _ in 0..MAX_PER_CALL {
-            let pc = self.pc;
-            // What the pipeline does, it does from the cycle the instruction before issued.
-            let after_previous = self.in_order.issued;
-            let d = decoded.get(env, pc);
-            let Some(inst) = d.inst else { return self.hand_back_at(after_previous, now) };
-            // Fetched when the front end was ready, which may be before the event that runs it.
-            let mut fetched_at = self.fetch_ready_at;
-            // Instruction fetch is translated once per page, as the pipeline does.
-            let page = pc & !(PAGE_BYTES - 1);
-            if self.fetch_page != Some(page) && self.translating().is_some() {
-                if !may(fetched_at, Reach::Memory) {
-                    return Stop::At(fetched_at);
-                }
-                match self.physical(pc, AccessKind::Fetch, fetched_at, port) {
-                    Ok((_, walk)) => {
-                        self.fetch_page = Some(page);
-                        fetched_at += walk;
-                        self.fetch_ready_at = fetched_at;
-                    }
-                    Err(TranslationFault) => return self.hand_back_at(fetched_at, now),
-                }
-            }
-            let mut vals = [0u64; 3];
-            let mut operands_at = 0;
-            for (k, src) in d.srcs.iter().enumerate() {
-                let r = usize::from(src.reg);
-                vals[k] = self.arch[r] & src.value_mask;
-                operands_at = operands_at.max(self.arch_ready[r] & src.ready_mask);
-            }
-            let clocks = self.in_order;
-            let ready_to_issue =
-                (fetched_at + cfg.frontend_cycles).max(clocks.issued).max(operands_at).max(self.commit_stall_until);
-            // What the instruction reaches, and when it issues: barriers and system-register
-            // reads (serializing) also wait for what came before them.
-            let (reach, issue) = match inst {
-                Inst::Mov { .. }
-                | Inst::Alu { .. }
-                | Inst::Cmp { .. }
-                | Inst::Cset { .. }
-                | Inst::Adr { .. }
-                | Inst::Nop
-                | Inst::B { .. }
-                | Inst::Bl { .. }
-                | Inst::BCond { .. }
-                | Inst::Cbz { .. }
-                | Inst::Br { .. }
-                | Inst::Ret { .. }
-                | Inst::Isb => (Reach::Local, ready_to_issue),
-                Inst::Dmb(_) | Inst::Dsb(_) => (Reach::Local, ready_to_issue.max(clocks.accesses).max(clocks.done)),
-                Inst::Mrs { reg, .. }
-                    if !matches!(reg, SysReg::IccIar1El1 | SysReg::IccSgi1rEl1 | SysReg::IccEoir1El1) =>
+        // User code cannot change its translation regime without handing back (MSR, exceptions).
+        let translating = self.translating();
+        // The state every instruction reads and writes, kept in locals for the call and written
+        // back at every exit ([`Hot::store`]).
+        let mut hot = Hot::load(self);
+        let exit = 'run: {
+            for _ in 0..MAX_PER_CALL {
+                let pc = hot.pc;
+                // What the pipeline does, it does from the cycle the instruction before issued.
+                let after_previous = hot.clocks.issued;
+                let d = decoded.get(env, pc);
+                let Some(inst) = d.inst else { break 'run Exit::HandBackAt(after_previous) };
+                // Fetched when the front end was ready, which may be before the event that runs it.
+                let mut fetched_at = hot.fetch_ready_at;
+                // Instruction fetch is translated once per page, as the pipeline does.
+                let page = pc & !(PAGE_BYTES - 1);
+                if hot.fetch_page != Some(page)
+                    && let Some(ctx) = translating
                 {
-                    (Reach::Local, ready_to_issue.max(clocks.done))
-                }
-                // (An exclusive load arms the monitor, which the pipeline's loads do.)
-                Inst::Load { exclusive: false, .. } | Inst::Store { .. } => (Reach::Memory, ready_to_issue),
-                // Device registers, atomics, maintenance, exceptions, compute blocks.
-                _ => return self.hand_back_at(after_previous, now),
-            };
-            // A load or store to the core's private data (translated here if it is) may run as
-            // far as register operations.
-            let mut private = None;
-            if let Inst::Load { index, .. } | Inst::Store { index, .. } = inst
-                && may(issue, Reach::Local)
-            {
-                let va = Inst::effective_address(&index, vals[0], vals[1]);
-                let kind = if let Inst::Load { .. } = inst { AccessKind::Read } else { AccessKind::Write };
-                private = port.translate_private(self.id, va, kind, self.translating(), issue);
-            }
-            if private.is_none() && !may(issue, reach) {
-                return Stop::At(issue);
-            }
-            let own = private.is_some();
-            let iid = self.next_iid;
-            let sequential = pc + Inst::BYTES;
-            // Per instruction: where fetch goes next and when, and when it has completed.
-            let (next_pc, next_fetch, completed) = match inst {
-                Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } | Inst::Adr { .. } => {
-                    let (rd, v) = match inst {
-                        Inst::Adr { rd, target } => (rd.reg, rd.width.mask(target)),
-                        _ => {
-                            (inst.dest().expect("a register operation writes a register"), register_result(inst, vals))
+                    if !may(fetched_at, Reach::Memory) {
+                        break 'run Exit::At(fetched_at);
+                    }
+                    match port.translate(self.id, pc, AccessKind::Fetch, ctx, fetched_at) {
+                        Ok((_, walk)) => {
+                            hot.fetch_page = Some(page);
+                            fetched_at += walk;
+                            hot.fetch_ready_at = fetched_at;
                         }
-                    };
-                    let ready = issue + cfg.alu_cycles;
-                    self.set_reg(rd, v, ready);
-                    (sequential, fetched_at, ready)
-                }
-                Inst::Nop => (sequential, fetched_at, issue),
-                Inst::B { target } | Inst::Bl { target } => {
-                    if let Inst::Bl { .. } = inst {
-                        self.set_reg(Reg::LR, sequential, issue + cfg.alu_cycles);
+                        Err(TranslationFault) => break 'run Exit::HandBackAt(fetched_at),
                     }
-                    (target, fetched_at + cfg.taken_branch_cycles.max(1), issue)
                 }
-                Inst::BCond { .. } | Inst::Cbz { .. } => {
-                    let (taken, target) = match inst {
-                        Inst::BCond { cond, target } => (cond.holds(vals[0]), target),
-                        Inst::Cbz { nonzero, target, .. } => ((vals[0] != 0) == nonzero, target),
-                        _ => unreachable!(),
-                    };
-                    let resolved = issue + cfg.alu_cycles;
-                    let actual = if taken { target } else { sequential };
-                    let next_fetch = if !env.mode.speculates() {
-                        // SC and TSO cores wait for the direction, as the pipeline does.
-                        resolved
-                    } else if (if target <= pc { target } else { sequential }) != actual {
-                        resolved + cfg.mispredict_penalty
-                    } else if taken {
-                        fetched_at + cfg.taken_branch_cycles.max(1)
-                    } else {
-                        fetched_at
-                    };
-                    self.in_order.branches = clocks.branches.max(resolved);
-                    (actual, next_fetch, resolved)
+                let mut vals = [0u64; 3];
+                let mut operands_at = 0;
+                for (k, src) in d.srcs.iter().enumerate() {
+                    let r = usize::from(src.reg);
+                    vals[k] = self.arch[r] & src.value_mask;
+                    operands_at = operands_at.max(self.arch_ready[r] & src.ready_mask);
                 }
-                Inst::Br { .. } | Inst::Ret { .. } => {
-                    let resolved = issue + cfg.alu_cycles;
-                    if let Inst::Br { link: true, .. } = inst {
-                        self.set_reg(Reg::LR, sequential, resolved);
+                let clocks = hot.clocks;
+                let ready_to_issue =
+                    (fetched_at + cfg.frontend_cycles).max(clocks.issued).max(operands_at).max(hot.commit_stall_until);
+                // What the instruction reaches, and when it issues: barriers and system-register
+                // reads (serializing) also wait for what came before them.
+                let (reach, issue) = match inst {
+                    Inst::Mov { .. }
+                    | Inst::Alu { .. }
+                    | Inst::Cmp { .. }
+                    | Inst::Cset { .. }
+                    | Inst::Adr { .. }
+                    | Inst::Nop
+                    | Inst::B { .. }
+                    | Inst::Bl { .. }
+                    | Inst::BCond { .. }
+                    | Inst::Cbz { .. }
+                    | Inst::Br { .. }
+                    | Inst::Ret { .. }
+                    | Inst::Isb => (Reach::Local, ready_to_issue),
+                    Inst::Dmb(_) | Inst::Dsb(_) => (Reach::Local, ready_to_issue.max(clocks.accesses).max(clocks.done)),
+                    Inst::Mrs { reg, .. }
+                        if !matches!(reg, SysReg::IccIar1El1 | SysReg::IccSgi1rEl1 | SysReg::IccEoir1El1) =>
+                    {
+                        (Reach::Local, ready_to_issue.max(clocks.done))
                     }
-                    self.in_order.branches = clocks.branches.max(resolved);
-                    // Indirect branches are not predicted: fetch waits for the target.
-                    (vals[0], resolved, resolved)
-                }
-                Inst::Isb => {
-                    let complete = issue.max(clocks.branches).max(clocks.serial);
-                    (sequential, complete + cfg.isb_cycles, complete)
-                }
-                Inst::Dmb(_) | Inst::Dsb(_) => (sequential, fetched_at, issue),
-                Inst::Mrs { rt, reg } => {
-                    let (v, cost) = match reg {
-                        SysReg::CntvctEl0 => port.read_device(self.id, reg, issue),
-                        _ => (self.sysreg(reg), 0),
-                    };
-                    self.commit_stall_until = issue + cost;
-                    self.in_order.serial = issue + cost;
-                    let ready = issue + cost + cfg.alu_cycles;
-                    self.set_reg(rt.reg, rt.width.mask(v), ready);
-                    (sequential, fetched_at, ready)
-                }
-                Inst::Load { rt, index, .. } => {
+                    // (An exclusive load arms the monitor, which the pipeline's loads do.)
+                    Inst::Load { exclusive: false, .. } | Inst::Store { .. } => (Reach::Memory, ready_to_issue),
+                    // Device registers, atomics, maintenance, exceptions, compute blocks.
+                    _ => break 'run Exit::HandBackAt(after_previous),
+                };
+                // A load or store to the core's private data (translated here if it is) may run as
+                // far as register operations.
+                let mut private = None;
+                if let Inst::Load { index, .. } | Inst::Store { index, .. } = inst
+                    && may(issue, Reach::Local)
+                {
                     let va = Inst::effective_address(&index, vals[0], vals[1]);
-                    let translated = match private {
-                        Some(pa) => Ok((pa, 0)),
-                        None => self.physical(va, AccessKind::Read, issue, port),
-                    };
-                    let Ok((addr, walk)) = translated else { return self.hand_back_at(issue, now) };
-                    let (cell, latency) = port.load(self.id, addr, issue, own);
-                    let value = rt.width.mask(cell.value);
-                    let ready = issue + walk + latency;
-                    self.set_reg(rt.reg, value, ready);
-                    self.in_order.accesses = clocks.accesses.max(ready);
-                    if !own && !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok() {
-                        let retired_at = clocks.retired.max(ready);
-                        self.observed.watched_loads.push(WatchedLoad {
-                            addr,
-                            pc,
-                            el: self.el,
-                            source: cell.writer,
-                            value: cell.value,
-                            satisfied_at: ready,
-                            retired_at,
-                        });
-                    }
-                    (sequential, fetched_at, ready)
+                    let kind = if let Inst::Load { .. } = inst { AccessKind::Read } else { AccessKind::Write };
+                    private = port.translate_private(self.id, va, kind, translating, issue);
                 }
-                Inst::Store { index, .. } => {
-                    let va = Inst::effective_address(&index, vals[0], vals[1]);
-                    let translated = match private {
-                        Some(pa) => Ok((pa, 0)),
-                        None => self.physical(va, AccessKind::Write, issue, port),
-                    };
-                    let Ok((addr, walk)) = translated else { return self.hand_back_at(issue, now) };
-                    if !own && (env.code.contains(addr) || env.code.is_patchable(addr)) {
-                        // Code is written through the pipeline, which keeps the I-side's books.
-                        return self.hand_back_at(issue, now);
-                    }
-                    let write = WriteId { tid: self.id, iid };
-                    let watched = !own && !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok();
-                    let latency = port.store(self.id, addr, vals[2], write, issue, own, watched);
-                    self.in_order.accesses = clocks.accesses.max(issue + walk + latency);
-                    if watched {
-                        let retired_at = clocks.retired.max(issue);
-                        self.observed.retired_stores.push(RetiredStore { addr, pc, write, retired_at });
-                    }
-                    (sequential, fetched_at, issue)
+                if private.is_none() && !may(issue, reach) {
+                    break 'run Exit::At(issue);
                 }
-                _ => unreachable!("handed back above"),
-            };
-            // The instruction has issued: account for it as the pipeline would at retirement.
-            self.in_order.issued = issue;
-            self.in_order.done = self.in_order.done.max(completed);
-            let retired_at = self.in_order.retired.max(completed);
-            self.in_order.retired = retired_at;
-            self.next_iid += 1;
-            self.head_iid += 1;
-            self.fetched += 1;
-            self.retired += 1;
-            if let Some(i) = d.probe {
-                let i = usize::from(i);
-                let values = env.probes[i].regs.map(|r| self.reg(r));
-                self.observed.probe_hits.push(ProbeHit {
-                    probe: env.probe_ids[i],
-                    el: self.el,
-                    at: retired_at,
-                    iid,
-                    values,
-                });
+                let own = private.is_some();
+                let iid = hot.iid;
+                let sequential = pc + Inst::BYTES;
+                // The physical address of a shared access, translated as the pipeline does.
+                let mut physical = |va: Addr, kind: AccessKind| match translating {
+                    None => Ok((va, 0)),
+                    Some(ctx) => port.translate(self.id, va, kind, ctx, issue),
+                };
+                // Per instruction: where fetch goes next and when, and when it has completed.
+                let (next_pc, next_fetch, completed) = match inst {
+                    Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } | Inst::Adr { .. } => {
+                        let (rd, v) = match inst {
+                            Inst::Adr { rd, target } => (rd.reg, rd.width.mask(target)),
+                            _ => (
+                                inst.dest().expect("a register operation writes a register"),
+                                register_result(inst, vals),
+                            ),
+                        };
+                        let ready = issue + cfg.alu_cycles;
+                        self.set_reg(rd, v, ready);
+                        (sequential, fetched_at, ready)
+                    }
+                    Inst::Nop => (sequential, fetched_at, issue),
+                    Inst::B { target } | Inst::Bl { target } => {
+                        if let Inst::Bl { .. } = inst {
+                            self.set_reg(Reg::LR, sequential, issue + cfg.alu_cycles);
+                        }
+                        (target, fetched_at + cfg.taken_branch_cycles.max(1), issue)
+                    }
+                    Inst::BCond { .. } | Inst::Cbz { .. } => {
+                        let (taken, target) = match inst {
+                            Inst::BCond { cond, target } => (cond.holds(vals[0]), target),
+                            Inst::Cbz { nonzero, target, .. } => ((vals[0] != 0) == nonzero, target),
+                            _ => unreachable!(),
+                        };
+                        let resolved = issue + cfg.alu_cycles;
+                        let actual = if taken { target } else { sequential };
+                        let next_fetch = if !env.mode.speculates() {
+                            // SC and TSO cores wait for the direction, as the pipeline does.
+                            resolved
+                        } else if (if target <= pc { target } else { sequential }) != actual {
+                            resolved + cfg.mispredict_penalty
+                        } else if taken {
+                            fetched_at + cfg.taken_branch_cycles.max(1)
+                        } else {
+                            fetched_at
+                        };
+                        hot.clocks.branches = clocks.branches.max(resolved);
+                        (actual, next_fetch, resolved)
+                    }
+                    Inst::Br { .. } | Inst::Ret { .. } => {
+                        let resolved = issue + cfg.alu_cycles;
+                        if let Inst::Br { link: true, .. } = inst {
+                            self.set_reg(Reg::LR, sequential, resolved);
+                        }
+                        hot.clocks.branches = clocks.branches.max(resolved);
+                        // Indirect branches are not predicted: fetch waits for the target.
+                        (vals[0], resolved, resolved)
+                    }
+                    Inst::Isb => {
+                        let complete = issue.max(clocks.branches).max(clocks.serial);
+                        (sequential, complete + cfg.isb_cycles, complete)
+                    }
+                    Inst::Dmb(_) | Inst::Dsb(_) => (sequential, fetched_at, issue),
+                    Inst::Mrs { rt, reg } => {
+                        let (v, cost) = match reg {
+                            SysReg::CntvctEl0 => port.read_device(self.id, reg, issue),
+                            _ => (self.sysreg(reg), 0),
+                        };
+                        hot.commit_stall_until = issue + cost;
+                        hot.clocks.serial = issue + cost;
+                        let ready = issue + cost + cfg.alu_cycles;
+                        self.set_reg(rt.reg, rt.width.mask(v), ready);
+                        (sequential, fetched_at, ready)
+                    }
+                    Inst::Load { rt, index, .. } => {
+                        let va = Inst::effective_address(&index, vals[0], vals[1]);
+                        let translated = match private {
+                            Some(pa) => Ok((pa, 0)),
+                            None => physical(va, AccessKind::Read),
+                        };
+                        let Ok((addr, walk)) = translated else { break 'run Exit::HandBackAt(issue) };
+                        let (cell, latency) = port.load(self.id, addr, issue, own);
+                        let value = rt.width.mask(cell.value);
+                        let ready = issue + walk + latency;
+                        self.set_reg(rt.reg, value, ready);
+                        hot.clocks.accesses = clocks.accesses.max(ready);
+                        if !own && !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok() {
+                            let retired_at = clocks.retired.max(ready);
+                            self.observed.watched_loads.push(WatchedLoad {
+                                addr,
+                                pc,
+                                el: self.el,
+                                source: cell.writer,
+                                value: cell.value,
+                                satisfied_at: ready,
+                                retired_at,
+                            });
+                        }
+                        (sequential, fetched_at, ready)
+                    }
+                    Inst::Store { index, .. } => {
+                        let va = Inst::effective_address(&index, vals[0], vals[1]);
+                        let translated = match private {
+                            Some(pa) => Ok((pa, 0)),
+                            None => physical(va, AccessKind::Write),
+                        };
+                        let Ok((addr, walk)) = translated else { break 'run Exit::HandBackAt(issue) };
+                        if !own && (env.code.contains(addr) || env.code.is_patchable(addr)) {
+                            // Code is written through the pipeline, which keeps the I-side's books.
+                            break 'run Exit::HandBackAt(issue);
+                        }
+                        let write = WriteId { tid: self.id, iid };
+                        let watched = !own && !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok();
+                        let latency = port.store(self.id, addr, vals[2], write, issue, own, watched);
+                        hot.clocks.accesses = clocks.accesses.max(issue + walk + latency);
+                        if watched {
+                            let retired_at = clocks.retired.max(issue);
+                            self.observed.retired_stores.push(RetiredStore { addr, pc, write, retired_at });
+                        }
+                        (sequential, fetched_at, issue)
+                    }
+                    _ => unreachable!("handed back above"),
+                };
+                // The instruction has issued: account for it as the pipeline would at retirement.
+                hot.clocks.issued = issue;
+                hot.clocks.done = hot.clocks.done.max(completed);
+                let retired_at = hot.clocks.retired.max(completed);
+                hot.clocks.retired = retired_at;
+                hot.iid += 1;
+                if let Some(i) = d.probe {
+                    let i = usize::from(i);
+                    let values = env.probes[i].regs.map(|r| self.reg(r));
+                    self.observed.probe_hits.push(ProbeHit {
+                        probe: env.probe_ids[i],
+                        el: self.el,
+                        at: retired_at,
+                        iid,
+                        values,
+                    });
+                }
+                hot.pc = next_pc;
+                hot.fetch_ready_at = next_fetch;
             }
-            self.pc = next_pc;
-            self.fetch_ready_at = next_fetch;
+            // The budget is spent: continue from the next instruction's fetch.
+            Exit::At(hot.fetch_ready_at.max(now))
+        };
+        hot.store(self);
+        match exit {
+            Exit::At(t) => Stop::At(t),
+            Exit::HandBackAt(at) => self.hand_back_at(at, now),
         }
-        // The budget is spent: continue from the next instruction's fetch.
-        Stop::At(self.fetch_ready_at.max(now))
     }
 
     fn set_reg(&mut self, r: Reg, v: u64, ready: Cycle) {
