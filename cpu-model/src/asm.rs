@@ -25,6 +25,9 @@
 //! sizes, command-line definitions). Labels are code addresses and are used
 //! by branches and `ADR`.
 //!
+//! `.if EXPR` … `.else` … `.endif` assemble the lines of one branch only (EXPR non-zero: the
+//! first), as in GNU as; blocks nest, and the lines of a branch not taken are not parsed.
+//!
 //! Layout directives pad with `UDF #0` (an undefined instruction, so that
 //! running into padding takes an exception, as on hardware):
 //! `.org OFFSET` moves to `base + OFFSET`; `.align N` to the next multiple of
@@ -129,15 +132,56 @@ pub fn assemble(text: &str, base: Addr) -> Result<Program, AsmError> {
 pub fn assemble_with(text: &str, base: Addr, symbols: &Symbols) -> Result<Program, AsmError> {
     let mut b = Builder::new(base);
     let mut syms = symbols.clone();
+    // Open `.if` blocks, innermost last.
+    let mut conds: Vec<Conditional> = vec![];
     for (n, raw) in text.lines().enumerate() {
         let line = n + 1;
         let code = raw.find("//").map_or(raw, |i| &raw[..i]);
         let (labels, rest, rest_col) = split_labels(code).map_err(|(col, msg)| AsmError { line, col, msg })?;
         let at = |(col, msg)| AsmError { line, col, msg };
+        let active = conds.last().is_none_or(|c| c.active);
+        let conditional = conditional_directive(rest, rest_col, &syms, active).map_err(at)?;
+        if !active && conditional.is_none() {
+            continue;
+        }
         // As in GNU as, labels name the address before a directive on
         // their line takes effect.
-        for (label, col) in labels {
-            b.label(&label, line, col)?;
+        if active {
+            for (label, col) in labels {
+                b.label(&label, line, col)?;
+            }
+        }
+        if let Some((directive, col)) = conditional {
+            match directive {
+                CondDirective::If(holds) => conds.push(Conditional {
+                    enclosing: active,
+                    holds,
+                    active: active && holds,
+                    line,
+                    col,
+                    in_else: false,
+                }),
+                CondDirective::Else => {
+                    let Some(c) = conds.last_mut() else {
+                        return Err(AsmError { line, col, msg: "`.else` without `.if`".into() });
+                    };
+                    if c.in_else {
+                        return Err(AsmError {
+                            line,
+                            col,
+                            msg: format!("second `.else` for the `.if` on line {}", c.line),
+                        });
+                    }
+                    c.in_else = true;
+                    c.active = c.enclosing && !c.holds;
+                }
+                CondDirective::Endif => {
+                    if conds.pop().is_none() {
+                        return Err(AsmError { line, col, msg: "`.endif` without `.if`".into() });
+                    }
+                }
+            }
+            continue;
         }
         if rest.trim_start().starts_with('.') {
             directive(&mut b, &mut syms, rest, rest_col, line).map_err(at)?;
@@ -146,7 +190,59 @@ pub fn assemble_with(text: &str, base: Addr, symbols: &Symbols) -> Result<Progra
             b.push(parsed, line);
         }
     }
+    if let Some(c) = conds.last() {
+        return Err(AsmError { line: c.line, col: c.col, msg: "`.if` without `.endif`".into() });
+    }
     b.finish_with(symbols)
+}
+
+/// An open `.if` block.
+struct Conditional {
+    /// The text around the block is assembled.
+    enclosing: bool,
+    /// The `.if`'s expression is non-zero.
+    holds: bool,
+    /// The lines here are assembled.
+    active: bool,
+    /// Where the `.if` is.
+    line: usize,
+    col: usize,
+    /// Past the block's `.else`.
+    in_else: bool,
+}
+
+/// Conditional assembly, as in GNU as.
+enum CondDirective {
+    /// `.if EXPR`: whether EXPR is non-zero (false, unevaluated, inside a block not assembled).
+    If(bool),
+    Else,
+    Endif,
+}
+
+/// The conditional directive on a line, if it holds one, and its column.
+fn conditional_directive(
+    s: &str,
+    col0: usize,
+    syms: &Symbols,
+    active: bool,
+) -> PResult<Option<(CondDirective, usize)>> {
+    let t = s.trim_start();
+    let word = t.split(|c: char| c.is_whitespace()).next().unwrap_or("").to_ascii_lowercase();
+    if !matches!(word.as_str(), ".if" | ".else" | ".endif") {
+        return Ok(None);
+    }
+    let mut c = Cur { s, pos: 0, col0, syms, depth: 0 };
+    let (_, col) = c.word()?;
+    let directive = match word.as_str() {
+        ".if" if active => CondDirective::If(c.expr()? != 0),
+        // The expression of an `.if` inside a block that is not assembled may use symbols that
+        // block would have defined: it is not evaluated.
+        ".if" => return Ok(Some((CondDirective::If(false), col))),
+        ".else" => CondDirective::Else,
+        _ => CondDirective::Endif,
+    };
+    c.end()?;
+    Ok(Some((directive, col)))
 }
 
 /// Evaluates a constant expression (the syntax of immediates, without the
@@ -915,6 +1011,37 @@ mod tests {
     }
 
     #[test]
+    fn conditional_assembly_keeps_one_branch() {
+        let text = ".equ WFE_WAIT, 1
+.if WFE_WAIT
+        WFE
+  .if WFE_WAIT - 1
+        NOP
+        UNDEFINED_MNEMONIC  // not parsed: the branch is not taken
+  .else
+        SEVL
+  .endif
+.else
+spin:   B spin
+.endif
+done:   ERET";
+        let p = assemble(text, 0).unwrap();
+        assert_eq!(p.insts, vec![Inst::Wfe, Inst::Sevl, Inst::Eret]);
+        assert_eq!(
+            (p.label("spin"), p.label("done")),
+            (None, Some(8)),
+            "labels of the branch not taken are not defined"
+        );
+        let mut syms = Symbols::new();
+        syms.insert("WFE_WAIT".into(), 0);
+        let p = assemble_with(&text.replacen(".equ WFE_WAIT, 1\n", "", 1), 0, &syms).unwrap();
+        assert_eq!(p.insts, vec![Inst::B { target: 0 }, Inst::Eret]);
+        // An `.if` inside a branch not taken is not evaluated.
+        assert!(assemble(".if 0\n.if UNDEFINED\n.endif\n.endif\nNOP", 0).is_ok());
+        // Its errors are with the other directives' (`symbols_come_from_equ_and_from_the_caller`).
+    }
+
+    #[test]
     fn errors_name_line_and_column() {
         let e = assemble("  NOP\n  STXR W0,X1,[X2]\n", 0).unwrap_err();
         assert_eq!((e.line, e.col), (2, 3));
@@ -968,6 +1095,12 @@ mod tests {
             ("MOV X0,#4/0", 1, 10, "division by zero"),
             ("MUL X0,X1,#2", 1, 11, "MUL takes registers only"),
             (".fill 4", 1, 1, "unsupported directive `.fill`"),
+            ("NOP\n  .if 1\nNOP", 2, 3, "`.if` without `.endif`"),
+            (".else", 1, 1, "`.else` without `.if`"),
+            ("NOP\n.endif", 2, 1, "`.endif` without `.if`"),
+            (".if 1\n.else\n.else\n.endif", 3, 1, "second `.else` for the `.if` on line 1"),
+            (".if UNDEFINED\n.endif", 1, 5, "undefined symbol `UNDEFINED`"),
+            (".endif 3", 1, 8, "unexpected `3`"),
         ] {
             let e = assemble_with(text, 0, &syms).unwrap_err();
             assert_eq!((e.line, e.col, e.msg.as_str()), (line, col, msg), "{text}");

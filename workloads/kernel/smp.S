@@ -105,7 +105,19 @@ queue_next:
         ADD   X10, X10, X21              // csd = per_cpu_ptr(cfd->csd, cpu)
 csd_lock_wait:                           // csd_lock(): the previous call must be done
         LDAR  X11, [X10]
+.if COND_WAIT_WFE
+        CBZ   X11, csd_locked
+        SEVL                             // __cmpwait(): sleep until the line changes
+        WFE
+        LDXR  X12, [X10]
+        EOR   X12, X12, X11
+        CBNZ  X12, csd_lock_wait
+        WFE
+        B     csd_lock_wait
+csd_locked:
+.else
         CBNZ  X11, csd_lock_wait
+.endif
         MOV   X11, #CSD_FLAG_LOCK
         STR   X11, [X10, #CSD_FLAGS]
         DMB   ISHST                      // smp_wmb()
@@ -149,8 +161,19 @@ wait_next:
         ADD   X10, X10, X21
 csd_wait:                                // csd_lock_wait(): smp_cond_load_acquire()
         LDAR  X11, [X10]
+.if COND_WAIT_WFE
+        CBZ   X11, wait_next
+        SEVL
+        WFE
+        LDXR  X12, [X10]
+        EOR   X12, X12, X11
+        CBNZ  X12, csd_wait
+        WFE
+        B     csd_wait
+.else
         CBNZ  X11, csd_wait
         B     wait_next
+.endif
 many_done:
         LDR   X27, [SP, #72]
         LDR   X26, [SP, #64]

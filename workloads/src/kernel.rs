@@ -126,6 +126,17 @@ impl TlbScheme {
     }
 }
 
+/// How the kernel waits for another CPU's store (`smp_cond_load_acquire()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CondWait {
+    /// Polls the location (x86: a load-acquire loop with cpu_relax()).
+    #[default]
+    Spin,
+    /// Sleeps in WFE until the location's line is written (arm64: __cmpwait).
+    Wfe,
+}
+
 /// Norov's IPI benchmark loop (`workloads/kernel/ipi_bench.S`): times
 /// repeated `smp_call_function_many` calls with the counter.
 pub const IPI_BENCH: &str = include_str!("../kernel/ipi_bench.S");
@@ -159,6 +170,12 @@ pub struct KernelConfig {
     /// How flush_tlb_kernel_range() reaches other CPUs (symbol TLB_SCHEME): `broadcast` is what
     /// arm64 does, `ipi` what x86 does, `deferred` the isolation proposal's alternative.
     pub tlb_scheme: TlbScheme,
+    /// How smp_call_function_many()'s sender waits for a CPU's csd to be released, before reusing
+    /// it and after the IPI (smp.S, symbol COND_WAIT_WFE): `spin` polls it with LDAR, as x86's
+    /// smp_cond_load_acquire() does (with cpu_relax()); `wfe` sleeps as arm64's does (__cmpwait:
+    /// LDXR arms the exclusive monitor, WFE waits until another CPU writes the line). The default
+    /// stays `spin` until the studies and the calibration are run again with `wfe`.
+    pub cond_wait: CondWait,
     /// How kick_all_cpus_sync() treats isolated CPUs (which protocol file,
     /// workloads/protocols/NAME.S, the kernel is built with): `broadcast` (a stock kernel),
     /// `deferred` (the task-isolation series, 2020) or `ct-work` (context-tracking work deferral,
@@ -175,6 +192,7 @@ impl Default for KernelConfig {
             touch_cycles: 10_000,
             mprotect_cycles: 5_700,
             tlb_scheme: TlbScheme::default(),
+            cond_wait: CondWait::default(),
             protocol: Protocol::default(),
         }
     }
@@ -182,12 +200,13 @@ impl Default for KernelConfig {
 
 impl KernelConfig {
     /// The symbols the kernel text uses for these parameters.
-    pub fn symbols(&self) -> [(&'static str, u64); 6] {
+    pub fn symbols(&self) -> [(&'static str, u64); 7] {
         [
             ("IRQ_ENTER_WORK", self.irq_enter_cycles),
             ("IRQ_EXIT_WORK", self.irq_exit_cycles),
             ("CALL_SETUP_WORK", self.call_setup_cycles),
             ("TLB_SCHEME", self.tlb_scheme.code()),
+            ("COND_WAIT_WFE", u64::from(self.cond_wait == CondWait::Wfe)),
             ("TOUCH_WORK", self.touch_cycles),
             ("MPROTECT_WORK", self.mprotect_cycles),
         ]
