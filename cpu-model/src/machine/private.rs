@@ -164,16 +164,19 @@ impl PrivateData {
     }
 
     /// `core` accesses its private data ahead of the machine's next event, at cycle `at`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn ran_ahead(&mut self, core: ThreadId, at: Cycle) {
-        let c = core as usize;
-        if self.ahead_to.len() <= c {
-            self.ahead_to.resize(c + 1, None);
+        match self.ahead_to.get_mut(core as usize) {
+            Some(lead) => *lead = (*lead).max(Some(at)),
+            None => self.ran_ahead_first(core, at),
         }
-        let lead = &mut self.ahead_to[c];
-        if *lead < Some(at) {
-            *lead = Some(at);
-        }
+    }
+
+    /// [`PrivateData::ran_ahead`] for a core the table has no room for yet.
+    #[cold]
+    fn ran_ahead_first(&mut self, core: ThreadId, at: Cycle) {
+        self.ahead_to.resize(core as usize + 1, None);
+        self.ahead_to[core as usize] = Some(at);
     }
 
     /// Core `by` touches `addr` at cycle `at` (or reads the state that times such an access):
