@@ -1092,7 +1092,8 @@ impl Core {
         self.lsq.get(seq).map_or(0, |s| s.ready_at)
     }
 
-    /// Delivers the value of a satisfied load (timed: at `now`).
+    /// Delivers the value of a satisfied load (timed: at `now`); true if it is an exclusive load
+    /// (`LDXR`, `LDAXR`), whose read arms the core's exclusive monitor.
     pub fn load_satisfied(&mut self, seq: Seq, value: u64, now: Cycle) -> bool {
         let iid = self.lsq.get(seq).expect("satisfied slot").iid;
         if let Some(i) = self.entry_index(iid) {
