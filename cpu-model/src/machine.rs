@@ -569,7 +569,7 @@ impl DataPort for TimedPlatform<'_> {
             self.private.check(core, addr, at, Touched::Data);
         }
         self.mem.write(addr, value, write);
-        self.events.written(core, addr & !(self.cfg.cache.line_bytes - 1), at);
+        self.events.written(core, addr, at);
         let (latency, by) = self.coherence.store(core, addr);
         self.counters.stores += 1;
         self.counters.count_served(by);
@@ -1151,7 +1151,7 @@ impl Machine {
             resume_at: vec![None; n],
             decoded: vec![None; n],
             private: PrivateData::default(),
-            events: Events::default(),
+            events: Events::new(cfg.cache.line_bytes),
             lookahead,
             cfg,
         }
@@ -1603,7 +1603,7 @@ impl Machine {
             Visible::Satisfy(_) => {
                 let r = core.lsq_mut().satisfy(seq, &self.state.mem, &mut self.restarts);
                 if core.load_satisfied(seq, r.value, now) {
-                    self.events.arm(c as ThreadId, addr & !(self.cfg.cache.line_bytes - 1));
+                    self.events.arm(c as ThreadId, addr);
                 }
                 self.counters[c].loads += 1;
                 if r.forwarded {
@@ -1650,7 +1650,7 @@ impl Machine {
             }
         };
         if let Some(w) = wrote {
-            self.events.written(c as ThreadId, addr & !(self.cfg.cache.line_bytes - 1), now);
+            self.events.written(c as ThreadId, addr, now);
             self.wake_event_waiters(sched);
             // Page tables and patchable code see the write.
             self.mmu.stored(addr, now, c as ThreadId, &mut self.private);

@@ -317,13 +317,11 @@ impl Core {
                 let mut fetched_at = hot.fetch_ready_at;
                 // Instruction fetch is translated once per page, as the pipeline does.
                 let page = pc & !(PAGE_BYTES - 1);
-                if hot.fetch_page != Some(page)
-                    && let Some(ctx) = translating
-                {
+                if hot.fetch_page != Some(page) && translating.is_some() {
                     if !may(fetched_at, Reach::Memory) {
                         break 'run Exit::At(fetched_at);
                     }
-                    match port.translate(self.id, pc, AccessKind::Fetch, ctx, fetched_at) {
+                    match self.physical(pc, AccessKind::Fetch, fetched_at, port) {
                         Ok((_, walk)) => {
                             hot.fetch_page = Some(page);
                             fetched_at += walk;
@@ -385,11 +383,6 @@ impl Core {
                 let own = private.is_some();
                 let iid = hot.iid;
                 let sequential = pc + Inst::BYTES;
-                // The physical address of a shared access, translated as the pipeline does.
-                let mut physical = |va: Addr, kind: AccessKind| match translating {
-                    None => Ok((va, 0)),
-                    Some(ctx) => port.translate(self.id, va, kind, ctx, issue),
-                };
                 // Per instruction: where fetch goes next and when, and when it has completed.
                 let (next_pc, next_fetch, completed) = match inst {
                     Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } | Inst::Adr { .. } => {
@@ -461,7 +454,7 @@ impl Core {
                         let va = Inst::effective_address(&index, vals[0], vals[1]);
                         let translated = match private {
                             Some(pa) => Ok((pa, 0)),
-                            None => physical(va, AccessKind::Read),
+                            None => self.physical(va, AccessKind::Read, issue, port),
                         };
                         let Ok((addr, walk)) = translated else { break 'run Exit::HandBackAt(issue) };
                         let (cell, latency) = port.load(self.id, addr, issue, own);
@@ -487,7 +480,7 @@ impl Core {
                         let va = Inst::effective_address(&index, vals[0], vals[1]);
                         let translated = match private {
                             Some(pa) => Ok((pa, 0)),
-                            None => physical(va, AccessKind::Write),
+                            None => self.physical(va, AccessKind::Write, issue, port),
                         };
                         let Ok((addr, walk)) = translated else { break 'run Exit::HandBackAt(issue) };
                         if !own && (env.code.contains(addr) || env.code.is_patchable(addr)) {

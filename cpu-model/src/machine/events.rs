@@ -20,8 +20,10 @@ use memory_model::{Addr, ThreadId};
 use sim::Cycle;
 
 /// Per core, the monitor and the event register.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Events {
+    /// Clears the offset within a granule (a cache line) from an address.
+    granule_mask: Addr,
     /// The granule the core's last exclusive load read, until a write by another core clears it.
     monitor: Vec<Option<Addr>>,
     /// The event register.
@@ -33,6 +35,12 @@ pub(crate) struct Events {
 }
 
 impl Events {
+    /// Monitors that watch granules of `line_bytes` (a power of two), for no core yet.
+    pub(crate) fn new(line_bytes: u64) -> Events {
+        debug_assert!(line_bytes.is_power_of_two());
+        Events { granule_mask: !(line_bytes - 1), monitor: vec![], flag: vec![], armed: 0, woken: vec![] }
+    }
+
     /// No monitor armed, no event register set (a new run of `cores` cores).
     pub(crate) fn reset(&mut self, cores: usize) {
         self.monitor = vec![None; cores];
@@ -41,22 +49,24 @@ impl Events {
         self.woken.clear();
     }
 
-    /// `core`'s exclusive load read `granule`: its monitor watches it (and only it).
-    pub(crate) fn arm(&mut self, core: ThreadId, granule: Addr) {
+    /// `core`'s exclusive load read `addr`: its monitor watches the granule holding it (and only
+    /// that one).
+    pub(crate) fn arm(&mut self, core: ThreadId, addr: Addr) {
         self.fit(core);
         let m = &mut self.monitor[core as usize];
         if m.is_none() {
             self.armed += 1;
         }
-        *m = Some(granule);
+        *m = Some(addr & self.granule_mask);
     }
 
-    /// Core `by` wrote `granule` at cycle `at`: every other core watching it gets an event.
+    /// Core `by` wrote `addr` at cycle `at`: every other core watching its granule gets an event.
     #[inline]
-    pub(crate) fn written(&mut self, by: ThreadId, granule: Addr, at: Cycle) {
+    pub(crate) fn written(&mut self, by: ThreadId, addr: Addr, at: Cycle) {
         if self.armed == 0 {
             return;
         }
+        let granule = addr & self.granule_mask;
         for (t, m) in self.monitor.iter_mut().enumerate() {
             if *m == Some(granule) && t != by as usize {
                 *m = None;
@@ -99,7 +109,7 @@ mod tests {
 
     #[test]
     fn only_a_write_by_another_core_to_the_watched_granule_sets_the_event() {
-        let mut e = Events::default();
+        let mut e = Events::new(64);
         e.reset(3);
         // Nothing armed: writes do nothing.
         e.written(0, 0x1000, 5);
@@ -109,8 +119,10 @@ mod tests {
         // The owner's own write, and a write to another granule, leave the monitor armed.
         e.written(1, 0x1000, 6);
         e.written(0, 0x1040, 7);
+        // Any byte of the watched line is the line.
+        e.arm(2, 0x2008);
         assert!(!e.take(1) && e.drain_woken().next().is_none());
-        e.written(0, 0x1000, 8);
+        e.written(0, 0x1038, 8);
         assert_eq!(e.drain_woken().collect::<Vec<_>>(), vec![(1, 8)]);
         // The write cleared the monitor: a second one wakes nobody.
         e.written(0, 0x1000, 9);
