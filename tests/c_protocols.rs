@@ -184,7 +184,9 @@ fn a_sweep_takes_c_protocol_files_and_runs_them_as_their_assembler() {
 #[test]
 fn a_fuzzed_c_mutants_timeline_shows_the_c_line_of_its_instructions() {
     let dir = tempfile::tempdir().unwrap();
-    let file = "workloads/protocols/mutants/entry-flag-after-barrier.c";
+    // A mutant the fuzzer finds in nearly every run (418 of 500 for its assembler twin), so that
+    // the test is about the timeline, not about how soon a rarer window turns up.
+    let file = "workloads/protocols/mutants/entry-no-flush.c";
     let out = isolsim(&["fuzz", "--protocol", file, "--runs", "30", "--save", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let s = String::from_utf8_lossy(&out.stdout);
@@ -192,7 +194,7 @@ fn a_fuzzed_c_mutants_timeline_shows_the_c_line_of_its_instructions() {
     let c = std::fs::read_to_string(root().join(file)).unwrap();
     let flag = c.lines().position(|l| l.trim() == "this_cpu_write(ll_isol_flags, ISOL_BROKEN);").unwrap() + 1;
     assert!(s.contains(&format!("| L{flag} STR cpu1.isol_flags = BROKEN -> store buffer")), "{s}");
-    let saved = dir.path().join("entry-flag-after-barrier.fuzz.safety-violation.json");
+    let saved = dir.path().join("entry-no-flush.fuzz.safety-violation.json");
     let out = isolsim(&["replay", saved.to_str().unwrap()]);
     let r = String::from_utf8_lossy(&out.stdout);
     assert!(r.contains(&format!("| L{flag} STR cpu1.isol_flags = BROKEN -> store buffer")), "{r}");

@@ -10,6 +10,7 @@ use common::temp_file;
 use isolsim::Mode;
 use isolsim::config::{self, Config, PRESETS};
 use serde_json::Value as Json;
+use workloads::kernel::{CondWait, TlbScheme};
 
 fn isolsim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_isolsim")).args(args).output().expect("runs")
@@ -260,6 +261,11 @@ fn presets_load_and_differ_where_they_should() {
     assert_eq!((x86.cache.l1_hit, x86.cache.l2_hit), (4, 12));
     assert_eq!((arm.core.rob_entries, x86.core.rob_entries), (180, 224));
     assert_ne!(arm.core.mispredict_penalty, x86.core.mispredict_penalty);
+    // Each kernel waits for another CPU's store as its architecture's smp_cond_load_acquire()
+    // does, and flushes kernel TLB entries its way.
+    let (arm, x86) = (config::preset("arm64-server").unwrap().kernel, config::preset("x86-server").unwrap().kernel);
+    assert_eq!((arm.cond_wait, x86.cond_wait), (CondWait::Wfe, CondWait::Spin));
+    assert_eq!((arm.tlb_scheme, x86.tlb_scheme), (TlbScheme::Broadcast, TlbScheme::Ipi));
 }
 
 #[test]

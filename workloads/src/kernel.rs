@@ -131,9 +131,9 @@ impl TlbScheme {
 #[serde(rename_all = "lowercase")]
 pub enum CondWait {
     /// Polls the location (x86: a load-acquire loop with cpu_relax()).
-    #[default]
     Spin,
     /// Sleeps in WFE until the location's line is written (arm64: __cmpwait).
+    #[default]
     Wfe,
 }
 
@@ -174,7 +174,7 @@ pub struct KernelConfig {
     /// it and after the IPI (smp.S, symbol COND_WAIT_WFE): `spin` polls it with LDAR, as x86's
     /// smp_cond_load_acquire() does (with cpu_relax()); `wfe` sleeps as arm64's does (__cmpwait:
     /// LDXR arms the exclusive monitor, WFE waits until another CPU writes the line). The default
-    /// stays `spin` until the studies and the calibration are run again with `wfe`.
+    /// is arm64's, like `tlb_scheme`'s; the x86-server preset sets `spin`.
     pub cond_wait: CondWait,
     /// How kick_all_cpus_sync() treats isolated CPUs (which protocol file,
     /// workloads/protocols/NAME.S, the kernel is built with): `broadcast` (a stock kernel),

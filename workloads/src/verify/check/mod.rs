@@ -71,7 +71,7 @@ use sim::explore::{
 };
 
 use crate::experiment::Orderings;
-use crate::kernel::{KernelConfig, TlbScheme};
+use crate::kernel::{CondWait, KernelConfig, TlbScheme};
 use crate::protocol::{Consequence, ProtocolFile};
 use crate::system::{LoadError, System};
 pub use crate::verify::timeline::Row;
@@ -423,7 +423,14 @@ impl Harness {
         let ops: Vec<Ops> = (0..senders).map(|s| cfg.ops_of(s)).collect();
         let machine = MachineConfig { mode: cfg.mode, ..MachineConfig::default() };
         let topo = machine.topology_for(cfg.cpus);
-        let kernel = KernelConfig { protocol: p.base, tlb_scheme: TlbScheme::Deferred, ..KernelConfig::default() };
+        // Exploration completes a WFE at once (the architecture lets it), so `__cmpwait` would
+        // only add instructions to the sender's csd waits, never a behaviour: keep the spin.
+        let kernel = KernelConfig {
+            protocol: p.base,
+            tlb_scheme: TlbScheme::Deferred,
+            cond_wait: CondWait::Spin,
+            ..KernelConfig::default()
+        };
         let mut sys = System::with_cpus(&topo, &kernel, cfg.cpus);
         let files = p.kernel_files();
         let refs: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
