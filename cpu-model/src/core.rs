@@ -1023,6 +1023,23 @@ impl Core {
             })
     }
 
+    /// True if a pass of `execute` can do nothing for entry `i` whatever its operands: a
+    /// serializing instruction, which executes at the head of the reorder buffer (in `retire`), or a
+    /// conditional branch behind an unresolved one (branches resolve in program order;
+    /// `branches_resolved` says whether every older one has). Such entries are a large part of
+    /// what a pass meets behind a long wait, and are passed over before their operands are read.
+    #[inline(always)]
+    fn idle_in_execute(&self, i: usize, branches_resolved: bool) -> bool {
+        let e = &self.rob[i];
+        match e.inst {
+            Inst::BCond { .. } | Inst::Cbz { .. } => !branches_resolved && !e.resolved,
+            // A pass only marks an `UDF` executed; the other serializing instructions it leaves
+            // to `retire` altogether.
+            Inst::Udf(_) => e.executed,
+            _ => e.inst.is_serializing(),
+        }
+    }
+
     fn source_deps(&self, i: usize, k: usize, op: Operand) -> Vec<u32> {
         if op.reg.is_zero() {
             return vec![];
@@ -1331,6 +1348,10 @@ impl Core {
             // being read.
             if self.awaits_a_value(i) {
                 branches_resolved &= !self.rob[i].inst.is_conditional_branch();
+                i += 1;
+                continue;
+            }
+            if self.idle_in_execute(i, branches_resolved) {
                 i += 1;
                 continue;
             }
