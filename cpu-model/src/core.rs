@@ -1005,39 +1005,37 @@ impl Core {
         }
     }
 
-    /// True if the entry at ROB index `i` is an unexecuted register operation or unresolved
-    /// conditional branch with an operand whose producer has no value yet: `execute` could do
-    /// nothing with it.
-    fn awaits_a_value(&self, i: usize) -> bool {
-        let e = &self.rob[i];
-        let waits = match e.inst {
-            Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } => !e.executed,
-            Inst::BCond { .. } | Inst::Cbz { .. } => !e.executed && !e.resolved,
-            _ => false,
-        };
-        waits
-            && e.srcs.iter().zip(e.prod).any(|(op, prod)| {
-                op.is_some_and(|op| !op.reg.is_zero())
-                    && prod != NO_PROD
-                    && self.entry_index(prod).is_some_and(|p| self.rob[p].result.is_none())
-            })
-    }
-
-    /// True if a pass of `execute` can do nothing for entry `i` whatever its operands: a
-    /// serializing instruction, which executes at the head of the reorder buffer (in `retire`), or a
-    /// conditional branch behind an unresolved one (branches resolve in program order;
-    /// `branches_resolved` says whether every older one has). Such entries are a large part of
-    /// what a pass meets behind a long wait, and are passed over before their operands are read.
+    /// True if a pass of `execute` can do nothing for entry `i`, so that its operands need not
+    /// be read: an unexecuted register operation or unresolved conditional branch with an operand
+    /// whose producer has no value yet; a conditional branch behind an unresolved one (branches
+    /// resolve in program order; `branches_resolved` says whether every older one has); a
+    /// serializing instruction, which executes at the head of the reorder buffer (in `retire`).
+    /// Such entries are most of what a pass meets behind a long wait.
     #[inline(always)]
     fn idle_in_execute(&self, i: usize, branches_resolved: bool) -> bool {
         let e = &self.rob[i];
         match e.inst {
-            Inst::BCond { .. } | Inst::Cbz { .. } => !branches_resolved && !e.resolved,
+            Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } => {
+                !e.executed && self.awaits_a_producer(e)
+            }
+            Inst::BCond { .. } | Inst::Cbz { .. } => {
+                !e.resolved && (!branches_resolved || (!e.executed && self.awaits_a_producer(e)))
+            }
             // A pass only marks an `UDF` executed; the other serializing instructions it leaves
             // to `retire` altogether.
             Inst::Udf(_) => e.executed,
             _ => e.inst.is_serializing(),
         }
+    }
+
+    /// True if one of `e`'s register operands comes from an older entry that has no value yet.
+    #[inline(always)]
+    fn awaits_a_producer(&self, e: &Entry) -> bool {
+        e.srcs.iter().zip(e.prod).any(|(op, prod)| {
+            op.is_some_and(|op| !op.reg.is_zero())
+                && prod != NO_PROD
+                && self.entry_index(prod).is_some_and(|p| self.rob[p].result.is_none())
+        })
     }
 
     fn source_deps(&self, i: usize, k: usize, op: Operand) -> Vec<u32> {
@@ -1343,15 +1341,10 @@ impl Core {
                 i += 1;
                 continue;
             }
-            // Most entries a pass looks at are register operations and branches waiting for a
-            // load's value: they can do nothing yet, and are passed over without their operands
-            // being read.
-            if self.awaits_a_value(i) {
-                branches_resolved &= !self.rob[i].inst.is_conditional_branch();
-                i += 1;
-                continue;
-            }
+            // Most entries a pass looks at can do nothing yet, and are passed over without their
+            // operands being read. A branch passed over is unresolved: younger ones wait for it.
             if self.idle_in_execute(i, branches_resolved) {
+                branches_resolved &= !self.rob[i].inst.is_conditional_branch();
                 i += 1;
                 continue;
             }
