@@ -145,6 +145,19 @@ fn union_into(dst: &mut Vec<u32>, src: &[u32]) {
     }
 }
 
+/// Whether an entry is due a look in `execute` ([`Entry::dirty`]). Not part of the core's
+/// state: entries equal in everything else are equal whatever it says.
+#[derive(Clone, Copy, Debug)]
+struct Dirty(bool);
+
+impl PartialEq for Dirty {
+    fn eq(&self, _: &Dirty) -> bool {
+        true
+    }
+}
+
+impl Eq for Dirty {}
+
 /// One reorder-buffer entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
@@ -169,6 +182,11 @@ struct Entry {
     resolved: bool,
     /// Nothing more for `execute` to do (until a restart).
     settled: bool,
+    /// Timed runs: something `execute` reads for this entry may have changed since it last
+    /// looked at it (its operands' producers, an older branch, an older serializing
+    /// instruction, a restart). A pass looks only at these. Bookkeeping: exhaustive runs look
+    /// at every entry and leave it set.
+    dirty: Dirty,
     fetched_at: Cycle,
     ready_at: Cycle,
     /// For patchable code: the write whose encoding was fetched.
@@ -606,6 +624,7 @@ impl std::hash::Hash for Entry {
             next,
             resolved,
             settled,
+            dirty: _,
             fetched_at: _,
             ready_at: _,
             fetched_from,
@@ -1116,6 +1135,7 @@ impl Core {
             if let Inst::Load { rt, exclusive, .. } = e.inst {
                 e.result = Some(rt.width.mask(value));
                 e.ready_at = now;
+                self.wake_consumers(i);
                 return exclusive;
             }
         }
@@ -1132,6 +1152,7 @@ impl Core {
                 e.result = Some(r.returned(old));
                 e.determined = true;
                 e.ready_at = now;
+                self.wake_consumers(i);
             }
         }
     }
@@ -1188,6 +1209,7 @@ impl Core {
             let e = &mut self.rob[i];
             e.executed = false;
             e.settled = false;
+            e.dirty = Dirty(true);
             e.fault = None;
             e.result = None;
             e.determined = false;
@@ -1300,14 +1322,29 @@ impl Core {
 
     fn mark_loads_determined(&mut self) -> bool {
         let mut changed = false;
-        for e in self.rob.iter_mut() {
+        for i in 0..self.rob.len() {
+            let e = &mut self.rob[i];
             let is_load = matches!(e.inst, Inst::Load { .. });
             if !e.determined && is_load && e.result.is_some() && self.lsq.get(e.slot).is_some_and(|s| s.done) {
                 e.determined = true;
                 changed = true;
+                self.wake_consumers(i);
             }
         }
         changed
+    }
+
+    /// Marks the entries that read entry `i`'s result for `execute`'s next look (its value,
+    /// finality or ready cycle changed).
+    #[inline(always)]
+    fn wake_consumers(&mut self, i: usize) {
+        let iid = self.rob[i].iid;
+        for j in i + 1..self.rob.len() {
+            let e = &mut self.rob[j];
+            if e.prod.contains(&iid) {
+                e.dirty = Dirty(true);
+            }
+        }
     }
 
     /// The translation regime, if the MMU is on (SCTLR_EL1.M).
@@ -1336,6 +1373,8 @@ impl Core {
         let mut changed = false;
         let mut branches_resolved = true;
         let mut i = 0;
+        // Timed runs look only at entries something they read may have changed for.
+        let only_dirty = env.timed;
         while i < self.rob.len() {
             if self.rob[i].settled {
                 i += 1;
@@ -1343,11 +1382,24 @@ impl Core {
             }
             // Most entries a pass looks at can do nothing yet, and are passed over without their
             // operands being read. A branch passed over is unresolved: younger ones wait for it.
-            if self.idle_in_execute(i, branches_resolved) {
+            // (Debug builds look at the clean ones too, and check below that nothing changes.)
+            let clean = only_dirty && !self.rob[i].dirty.0;
+            if (clean && !cfg!(debug_assertions)) || self.idle_in_execute(i, branches_resolved) {
                 branches_resolved &= !self.rob[i].inst.is_conditional_branch();
+                if only_dirty {
+                    self.rob[i].dirty = Dirty(false);
+                }
                 i += 1;
                 continue;
             }
+            // What the entry's consumers and younger branches read of it, to wake them on a change.
+            let seen = {
+                let e = &self.rob[i];
+                (e.result, e.determined, e.ready_at, e.resolved)
+            };
+            let changed_before = std::mem::replace(&mut changed, false);
+            let clean_before = (cfg!(debug_assertions) && clean)
+                .then(|| (self.rob[i].clone(), self.lsq.get(self.rob[i].slot).cloned()));
             let inst = self.rob[i].inst;
             let srcs = self.rob[i].srcs;
             let mut vals = [0u64; 3];
@@ -1630,6 +1682,31 @@ impl Core {
                     _ => e.executed,
                 };
             self.rob[i].settled = settled;
+            if let Some((e, slot)) = clean_before {
+                assert!(
+                    !changed && self.rob[i] == e && self.lsq.get(e.slot).cloned() == slot,
+                    "P{}: execute changed entry {} ({}), which nothing had marked for a look",
+                    self.id,
+                    e.iid,
+                    e.inst
+                );
+            }
+            changed |= changed_before;
+            if only_dirty {
+                let e = &mut self.rob[i];
+                e.dirty = Dirty(false);
+                if (e.result, e.determined, e.ready_at) != (seen.0, seen.1, seen.2) {
+                    self.wake_consumers(i);
+                }
+                if self.rob[i].resolved != seen.3 {
+                    // Branches resolve in program order: younger ones may now resolve.
+                    for j in i + 1..self.rob.len() {
+                        if self.rob[j].inst.is_conditional_branch() {
+                            self.rob[j].dirty = Dirty(true);
+                        }
+                    }
+                }
+            }
             i += 1;
         }
         changed
@@ -1769,6 +1846,11 @@ impl Core {
                 if !self.execute_at_head(env, now, platform) {
                     break;
                 }
+                // Its result, and its leaving (an RMW's operand waits for older serializing
+                // instructions), may let any younger entry move.
+                for e in self.rob.iter_mut() {
+                    e.dirty = Dirty(true);
+                }
                 changed = true;
                 serialized = true;
                 continue;
@@ -1808,6 +1890,10 @@ impl Core {
     /// Removes the head entry, making its effects architectural.
     #[inline]
     fn retire_head(&mut self, env: &Env, now: Cycle, platform: &dyn Platform) {
+        if !self.rob[0].determined && self.rob[0].inst.dest().is_some() {
+            // Its consumers now read the architectural register, which is final.
+            self.wake_consumers(0);
+        }
         let e = &self.rob[0];
         let (iid, slot, pc, fetched_from) = (e.iid, e.slot, e.pc, e.fetched_from);
         if self.released == Some(iid) {
@@ -2341,6 +2427,7 @@ impl Core {
                 next,
                 resolved: false,
                 settled: false,
+                dirty: Dirty(true),
                 fetched_at,
                 ready_at,
                 fetched_from,
