@@ -1343,9 +1343,9 @@ impl Core {
     #[inline(always)]
     fn wake_consumers(&mut self, i: usize) {
         let iid = self.rob[i].iid;
-        for j in i + 1..self.rob.len() {
-            let e = &mut self.rob[j];
-            if e.prod.contains(&iid) {
+        for e in &mut self.rob.as_mut_slice()[i + 1..] {
+            let [a, b, c] = e.prod;
+            if a == iid || b == iid || c == iid {
                 e.dirty = Dirty(true);
             }
         }
