@@ -1405,9 +1405,7 @@ impl Core {
             }
             // Most entries a pass looks at can do nothing yet, and are passed over without their
             // operands being read. A branch passed over is unresolved: younger ones wait for it.
-            // (Debug builds look at the clean ones too, and check below that nothing changes.)
-            let clean = only_dirty && !self.rob[i].dirty.0;
-            if (clean && !cfg!(debug_assertions)) || self.idle_in_execute(i, branches_resolved) {
+            if self.idle_in_execute(i, branches_resolved) {
                 branches_resolved &= !self.rob[i].inst.is_conditional_branch();
                 if only_dirty {
                     self.rob[i].dirty = Dirty(false);
@@ -1421,7 +1419,8 @@ impl Core {
                 (e.result, e.determined, e.ready_at, e.resolved)
             };
             let changed_before = std::mem::replace(&mut changed, false);
-            let clean_before = (cfg!(debug_assertions) && clean)
+            // Debug builds reach the clean entries too (no sweep): the look must change nothing.
+            let clean_before = (cfg!(debug_assertions) && only_dirty && !self.rob[i].dirty.0)
                 .then(|| (self.rob[i].clone(), self.lsq.get(self.rob[i].slot).cloned()));
             let inst = self.rob[i].inst;
             let srcs = self.rob[i].srcs;
@@ -1723,9 +1722,9 @@ impl Core {
                 }
                 if self.rob[i].resolved != seen.3 {
                     // Branches resolve in program order: younger ones may now resolve.
-                    for j in i + 1..self.rob.len() {
-                        if self.rob[j].inst.is_conditional_branch() {
-                            self.rob[j].dirty = Dirty(true);
+                    for e in &mut self.rob.as_mut_slice()[i + 1..] {
+                        if e.inst.is_conditional_branch() {
+                            e.dirty = Dirty(true);
                         }
                     }
                 }
