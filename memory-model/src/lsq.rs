@@ -214,9 +214,16 @@ pub struct Slot {
     pub issued: bool,
     /// Timed mode: identifies the in-flight event; changes on every reset.
     pub token: u32,
+    /// What the entry holds back of later ones, derived from the fields above.
+    pub holds: Holds,
 }
 
 impl Slot {
+    /// Recomputes [`Slot::holds`] after a change to the entry.
+    #[inline(always)]
+    fn refresh(&mut self) {
+        self.holds = Holds::of(self);
+    }
     fn is_load(&self) -> bool {
         matches!(self.kind, SlotKind::Load { .. })
     }
@@ -270,59 +277,162 @@ impl Visible {
     }
 }
 
-/// Facts about all entries older than the one being examined, accumulated
-/// in one program-order pass.
-#[derive(Clone, Copy, Debug)]
-struct Prefix {
-    loads_done: bool,
-    /// Earlier loads finished, leaving out the reads of no-return atomics
-    /// (what a DMB LD or DSB LD waits for under Arm).
-    returning_loads_done: bool,
-    stores_done: bool,
-    addrs_determined: bool,
-    branches_done: bool,
-    full_pending: bool,
-    sync_pending: bool,
-    any_barrier_pending: bool,
-    ld_pending: bool,
-    st_pending: bool,
-    isb_pending: bool,
-    acquire_unsatisfied: bool,
-    acquire_unfinished: bool,
-    release_unpropagated: bool,
-    maint_done: bool,
-    /// Every earlier TLBI has completed.
-    tlbi_done: bool,
-    /// An earlier DC CVAU is not performed yet (DMB ISH/SY and DSB ISH/SY wait for it).
-    dc_pending: bool,
+/// What one entry holds back of the entries after it: the [`Prefix`] facts it spoils, one bit
+/// each. Every change to an entry's kind, address, read, completion or CAS prediction recomputes
+/// it ([`Slot::refresh`]), so that taking an entry into a prefix is one OR instead of a match over
+/// its kind (the passes of `settle` and `visible` do that for every entry on every step).
+/// Derived from the entry's other fields, so it adds nothing to equality or hashing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Holds(u32);
+
+impl Holds {
+    /// A load (or an RMW's read) has not finished.
+    const LOAD_UNFINISHED: u32 = 1 << 0;
+    /// The same, leaving out the reads of no-return atomics.
+    const RETURNING_LOAD_UNFINISHED: u32 = 1 << 1;
+    /// A store (or an RMW's write) has not propagated.
+    const STORE_UNDONE: u32 = 1 << 2;
+    /// An access or maintenance operation has no determined address.
+    const ADDR_UNDETERMINED: u32 = 1 << 3;
+    /// A conditional branch is unresolved.
+    const BRANCH_UNRESOLVED: u32 = 1 << 4;
+    /// Unfinished barriers, by kind.
+    const FULL_PENDING: u32 = 1 << 5;
+    const SYNC_PENDING: u32 = 1 << 6;
+    const BARRIER_PENDING: u32 = 1 << 7;
+    const LD_PENDING: u32 = 1 << 8;
+    const ISB_PENDING: u32 = 1 << 9;
+    /// An acquire has not read.
+    const ACQUIRE_UNSATISFIED: u32 = 1 << 10;
+    /// An acquire has not finished.
+    const ACQUIRE_UNFINISHED: u32 = 1 << 11;
+    /// A release has not propagated.
+    const RELEASE_UNPROPAGATED: u32 = 1 << 12;
+    /// A maintenance operation is not performed.
+    const MAINT_UNDONE: u32 = 1 << 13;
+    /// A TLBI has not completed.
+    const TLBI_UNDONE: u32 = 1 << 14;
+    /// A DC CVAU is not performed (DMB ISH/SY and DSB ISH/SY wait for it).
+    const DC_PENDING: u32 = 1 << 15;
+
+    /// The facts `s` spoils, from its fields.
+    fn of(s: &Slot) -> Holds {
+        let bit = |on: bool, b: u32| if on { b } else { 0 };
+        let addr = bit(!s.addr_determined(), Self::ADDR_UNDETERMINED);
+        Holds(match s.kind {
+            SlotKind::Load { acquire } => {
+                bit(!s.done, Self::LOAD_UNFINISHED | Self::RETURNING_LOAD_UNFINISHED)
+                    | addr
+                    | bit(acquire && !s.done, Self::ACQUIRE_UNFINISHED)
+                    | bit(acquire && !s.done && s.read.is_none(), Self::ACQUIRE_UNSATISFIED)
+            }
+            SlotKind::Store { release } => {
+                bit(!s.done, Self::STORE_UNDONE) | addr | bit(release && !s.done, Self::RELEASE_UNPROPAGATED)
+            }
+            SlotKind::Fence(_) if s.done => 0,
+            SlotKind::Fence(f) => {
+                Self::BARRIER_PENDING
+                    | bit(f.is_full(), Self::FULL_PENDING)
+                    | bit(f.is_sync(), Self::SYNC_PENDING)
+                    | bit(f.is_load(), Self::LD_PENDING)
+                    | bit(f == Fence::Isb, Self::ISB_PENDING)
+            }
+            SlotKind::Branch => bit(!s.done, Self::BRANCH_UNRESOLVED),
+            SlotKind::Rmw(r) => {
+                // A load until it has read, a store until it has written (a CAS predicted
+                // to fail never writes); in one step, both until performed.
+                let read_done = s.done || s.read.is_some();
+                let write_done = s.done || s.cas_fails;
+                // `[A]; po` orders later accesses after the read; with `L` too, also after
+                // the write (aarch64.cat's `[range([A];amo;[L])]; po`).
+                let held = r.acquire && if r.release { !(read_done && write_done) } else { !read_done };
+                bit(!read_done, Self::LOAD_UNFINISHED)
+                    | bit(!(read_done || r.no_ret), Self::RETURNING_LOAD_UNFINISHED)
+                    | bit(!write_done, Self::STORE_UNDONE)
+                    | addr
+                    | bit(held, Self::ACQUIRE_UNFINISHED | Self::ACQUIRE_UNSATISFIED)
+                    | bit(r.release && !write_done, Self::RELEASE_UNPROPAGATED)
+            }
+            SlotKind::Maint(op) => {
+                bit(!s.done, Self::MAINT_UNDONE)
+                    | bit(!s.done && matches!(op, MaintOp::Tlbi { .. }), Self::TLBI_UNDONE)
+                    | addr
+                    | bit(op == MaintOp::DcCvau && !s.done, Self::DC_PENDING)
+            }
+        })
+    }
 }
 
+/// Facts about all entries older than the one being examined, accumulated in one program-order
+/// pass: the union of what they hold back ([`Holds`]).
+#[derive(Clone, Copy, Debug)]
+struct Prefix(u32);
+
 impl Prefix {
+    const START: Prefix = Prefix(0);
+
+    fn clear_of(&self, bits: u32) -> bool {
+        self.0 & bits == 0
+    }
+    /// Every earlier load (and RMW read) has finished.
+    fn loads_done(&self) -> bool {
+        self.clear_of(Holds::LOAD_UNFINISHED)
+    }
+    /// Earlier loads finished, leaving out the reads of no-return atomics (what a DMB LD or DSB
+    /// LD waits for under Arm).
+    fn returning_loads_done(&self) -> bool {
+        self.clear_of(Holds::RETURNING_LOAD_UNFINISHED)
+    }
+    fn stores_done(&self) -> bool {
+        self.clear_of(Holds::STORE_UNDONE)
+    }
+    fn addrs_determined(&self) -> bool {
+        self.clear_of(Holds::ADDR_UNDETERMINED)
+    }
+    fn branches_done(&self) -> bool {
+        self.clear_of(Holds::BRANCH_UNRESOLVED)
+    }
+    fn full_pending(&self) -> bool {
+        !self.clear_of(Holds::FULL_PENDING)
+    }
+    fn sync_pending(&self) -> bool {
+        !self.clear_of(Holds::SYNC_PENDING)
+    }
+    fn any_barrier_pending(&self) -> bool {
+        !self.clear_of(Holds::BARRIER_PENDING)
+    }
+    fn ld_pending(&self) -> bool {
+        !self.clear_of(Holds::LD_PENDING)
+    }
+    fn isb_pending(&self) -> bool {
+        !self.clear_of(Holds::ISB_PENDING)
+    }
+    fn acquire_unsatisfied(&self) -> bool {
+        !self.clear_of(Holds::ACQUIRE_UNSATISFIED)
+    }
+    fn acquire_unfinished(&self) -> bool {
+        !self.clear_of(Holds::ACQUIRE_UNFINISHED)
+    }
+    fn release_unpropagated(&self) -> bool {
+        !self.clear_of(Holds::RELEASE_UNPROPAGATED)
+    }
+    fn maint_done(&self) -> bool {
+        self.clear_of(Holds::MAINT_UNDONE)
+    }
+    /// Every earlier TLBI has completed.
+    fn tlbi_done(&self) -> bool {
+        self.clear_of(Holds::TLBI_UNDONE)
+    }
+    /// An earlier DC CVAU is not performed yet (DMB ISH/SY and DSB ISH/SY wait for it).
+    fn dc_pending(&self) -> bool {
+        !self.clear_of(Holds::DC_PENDING)
+    }
+
     /// Earlier loads finished and cleans performed: under TSO and SC a DC CVAU is ordered like a
     /// load.
     fn loads_cleans_done(&self) -> bool {
-        self.loads_done && !self.dc_pending
+        self.clear_of(Holds::LOAD_UNFINISHED | Holds::DC_PENDING)
     }
-
-    const START: Prefix = Prefix {
-        loads_done: true,
-        returning_loads_done: true,
-        stores_done: true,
-        addrs_determined: true,
-        branches_done: true,
-        full_pending: false,
-        sync_pending: false,
-        any_barrier_pending: false,
-        ld_pending: false,
-        st_pending: false,
-        isb_pending: false,
-        acquire_unsatisfied: false,
-        acquire_unfinished: false,
-        release_unpropagated: false,
-        maint_done: true,
-        tlbi_done: true,
-        dc_pending: false,
-    };
 
     /// True if no later access or maintenance operation can be enabled in `visible`, whatever
     /// it is: every guard below needs earlier branches resolved, except an ARMv8 load's, which
@@ -331,15 +441,15 @@ impl Prefix {
     /// scanning there (a core spinning on an acquire load behind its own predicted loop branch
     /// would otherwise look at every speculated iteration on every step).
     fn blocks_later_visible(&self, mode: Mode) -> bool {
-        !self.branches_done
+        !self.branches_done()
             && match mode {
-                Mode::Arm => {
-                    self.full_pending
-                        || self.sync_pending
-                        || self.isb_pending
-                        || self.ld_pending
-                        || self.acquire_unsatisfied
-                }
+                Mode::Arm => !self.clear_of(
+                    Holds::FULL_PENDING
+                        | Holds::SYNC_PENDING
+                        | Holds::ISB_PENDING
+                        | Holds::LD_PENDING
+                        | Holds::ACQUIRE_UNSATISFIED,
+                ),
                 Mode::Tso | Mode::Sc => true,
             }
     }
@@ -347,66 +457,13 @@ impl Prefix {
     /// ARMv8: no later load can finish (be no longer restartable) while an earlier branch is
     /// unresolved or an earlier acquire unfinished.
     fn holds_later_loads_unfinished(&self) -> bool {
-        !self.branches_done || self.acquire_unfinished
+        !self.clear_of(Holds::BRANCH_UNRESOLVED | Holds::ACQUIRE_UNFINISHED)
     }
 
     #[inline(always)]
     fn absorb(&mut self, s: &Slot) {
-        match s.kind {
-            SlotKind::Load { acquire } => {
-                self.loads_done &= s.done;
-                self.returning_loads_done &= s.done;
-                self.addrs_determined &= s.addr_determined();
-                if acquire {
-                    self.acquire_unfinished |= !s.done;
-                    self.acquire_unsatisfied |= !s.done && s.read.is_none();
-                }
-            }
-            SlotKind::Store { release } => {
-                self.stores_done &= s.done;
-                self.addrs_determined &= s.addr_determined();
-                if release {
-                    self.release_unpropagated |= !s.done;
-                }
-            }
-            SlotKind::Fence(f) => {
-                if !s.done {
-                    self.any_barrier_pending = true;
-                    self.full_pending |= f.is_full();
-                    self.sync_pending |= f.is_sync();
-                    self.ld_pending |= f.is_load();
-                    self.st_pending |= f.is_store();
-                    self.isb_pending |= f == Fence::Isb;
-                }
-            }
-            SlotKind::Branch => self.branches_done &= s.done,
-            SlotKind::Rmw(r) => {
-                // A load until it has read, a store until it has written (a CAS predicted
-                // to fail never writes); in one step, both until performed.
-                let read_done = s.done || s.read.is_some();
-                let write_done = s.done || s.cas_fails;
-                self.loads_done &= read_done;
-                self.returning_loads_done &= read_done || r.no_ret;
-                self.stores_done &= write_done;
-                self.addrs_determined &= s.addr_determined();
-                if r.acquire {
-                    // `[A]; po` orders later accesses after the read; with `L` too, also after
-                    // the write (aarch64.cat's `[range([A];amo;[L])]; po`).
-                    let held = if r.release { !(read_done && write_done) } else { !read_done };
-                    self.acquire_unfinished |= held;
-                    self.acquire_unsatisfied |= held;
-                }
-                if r.release {
-                    self.release_unpropagated |= !write_done;
-                }
-            }
-            SlotKind::Maint(op) => {
-                self.maint_done &= s.done;
-                self.tlbi_done &= s.done || !matches!(op, MaintOp::Tlbi { .. });
-                self.addrs_determined &= s.addr_determined();
-                self.dc_pending |= op == MaintOp::DcCvau && !s.done;
-            }
-        }
+        debug_assert_eq!(s.holds, Holds::of(s), "entry {} changed without its facts", s.iid);
+        self.0 |= s.holds.0;
     }
 }
 
@@ -506,7 +563,9 @@ impl Lsq {
             ready_at: 0,
             issued: false,
             token,
+            holds: Holds::default(),
         });
+        self.slots.back_mut().expect("just pushed").refresh();
         seq
     }
 
@@ -528,6 +587,7 @@ impl Lsq {
         let newly_writes = (s.is_store() || s.is_rmw()) && addr.is_some() && s.addr != addr;
         s.addr = addr;
         s.addr_final = determined && addr.is_some();
+        s.refresh();
         if newly_writes && let Some(a) = addr {
             // A later load already on its way to storage for this address would now read this
             // write (or wait for its data): its access is withdrawn, and issued again when the
@@ -559,7 +619,9 @@ impl Lsq {
 
     /// Marks a conditional branch resolved.
     pub fn resolve_branch(&mut self, seq: Seq) {
-        self.slot_mut(seq).done = true;
+        let s = self.slot_mut(seq);
+        s.done = true;
+        s.refresh();
     }
 
     /// Marks the instruction retired by the core.
@@ -592,6 +654,7 @@ impl Lsq {
         s.addr_final = false;
         s.issued = false;
         s.token = token;
+        s.refresh();
     }
 
     /// Clears address and data of a store (or an RMW) whose inputs are
@@ -606,6 +669,7 @@ impl Lsq {
         s.data_final = false;
         s.issued = false;
         s.token = token;
+        s.refresh();
     }
 
     /// Records that an access event was scheduled for `seq`; returns its token.
@@ -683,21 +747,25 @@ impl Lsq {
         }
         match mode {
             Mode::Arm => {
-                let release_before_acquire = acquire && p.release_unpropagated;
+                let release_before_acquire = acquire && p.release_unpropagated();
                 // Any unfinished DSB (ISHST included) holds a later load back.
-                !(p.full_pending
-                    || p.sync_pending
-                    || p.isb_pending
-                    || p.ld_pending
-                    || p.acquire_unsatisfied
+                !(p.full_pending()
+                    || p.sync_pending()
+                    || p.isb_pending()
+                    || p.ld_pending()
+                    || p.acquire_unsatisfied()
                     || release_before_acquire)
                     && self.after_line_clean(p, i, s.addr.expect("checked above"))
             }
             // A DSB of any kind holds later loads back, as under ARMv8.
             Mode::Tso => {
-                p.loads_cleans_done() && p.branches_done && p.addrs_determined && !p.full_pending && !p.sync_pending
+                p.loads_cleans_done()
+                    && p.branches_done()
+                    && p.addrs_determined()
+                    && !p.full_pending()
+                    && !p.sync_pending()
             }
-            Mode::Sc => p.loads_cleans_done() && p.stores_done && p.branches_done && p.addrs_determined,
+            Mode::Sc => p.loads_cleans_done() && p.stores_done() && p.branches_done() && p.addrs_determined(),
         }
     }
 
@@ -710,15 +778,19 @@ impl Lsq {
         let addr = s.addr.expect("determined address");
         let ordered = match mode {
             Mode::Arm => {
-                p.branches_done
-                    && p.addrs_determined
-                    && !p.any_barrier_pending
-                    && !p.acquire_unfinished
-                    && (!release || (p.loads_done && p.stores_done))
+                p.branches_done()
+                    && p.addrs_determined()
+                    && !p.any_barrier_pending()
+                    && !p.acquire_unfinished()
+                    && (!release || (p.loads_done() && p.stores_done()))
                     && self.after_line_clean(p, i, addr)
             }
             Mode::Tso | Mode::Sc => {
-                p.branches_done && p.addrs_determined && p.loads_cleans_done() && p.stores_done && !p.full_pending
+                p.branches_done()
+                    && p.addrs_determined()
+                    && p.loads_cleans_done()
+                    && p.stores_done()
+                    && !p.full_pending()
             }
         };
         // Coherence: earlier same-address loads settled, stores propagated.
@@ -731,7 +803,7 @@ impl Lsq {
     fn rmw_guard(&self, mode: Mode, p: &Prefix, i: usize) -> bool {
         let s = &self.slots[i];
         let SlotKind::Rmw(r) = s.kind else { return false };
-        if s.done || !s.addr_final || !s.data_final || !p.branches_done || !p.addrs_determined {
+        if s.done || !s.addr_final || !s.data_final || !p.branches_done() || !p.addrs_determined() {
             return false;
         }
         let addr = s.addr.expect("determined address");
@@ -740,15 +812,17 @@ impl Lsq {
                 // The read: the load rules, with earlier acquires finished (it is never
                 // restarted). The write: the store rules.
                 let read_ok = || {
-                    !(p.full_pending
-                        || p.sync_pending
-                        || p.isb_pending
-                        || p.ld_pending
-                        || p.acquire_unfinished
-                        || (r.acquire && p.release_unpropagated))
+                    !(p.full_pending()
+                        || p.sync_pending()
+                        || p.isb_pending()
+                        || p.ld_pending()
+                        || p.acquire_unfinished()
+                        || (r.acquire && p.release_unpropagated()))
                 };
                 let write_ok = || {
-                    !p.any_barrier_pending && !p.acquire_unfinished && (!r.release || (p.loads_done && p.stores_done))
+                    !p.any_barrier_pending()
+                        && !p.acquire_unfinished()
+                        && (!r.release || (p.loads_done() && p.stores_done()))
                 };
                 let step_ok = match (s.read.is_some(), self.split_rmw) {
                     (false, true) => read_ok(),
@@ -757,7 +831,7 @@ impl Lsq {
                 };
                 step_ok && self.after_line_clean(p, i, addr)
             }
-            Mode::Tso | Mode::Sc => p.loads_cleans_done() && p.stores_done && !p.full_pending,
+            Mode::Tso | Mode::Sc => p.loads_cleans_done() && p.stores_done() && !p.full_pending(),
         };
         ordered
             && if self.split_rmw && s.read.is_none() {
@@ -797,14 +871,14 @@ impl Lsq {
         // A DSB NSH completes only this core's own TLBIs: aarch64.cat's DSB-ob
         // names dsb.full (DSB ISH/OSH/SY), never DSB NSH, before cache maintenance.
         let sync = match mode {
-            Mode::Arm if f == Fence::LocalSync => p.tlbi_done,
-            Mode::Arm => !f.completes_maintenance() || p.maint_done,
-            _ => !f.is_sync() || p.maint_done,
+            Mode::Arm if f == Fence::LocalSync => p.tlbi_done(),
+            Mode::Arm => !f.completes_maintenance() || p.maint_done(),
+            _ => !f.is_sync() || p.maint_done(),
         };
         sync && match mode {
             // An ISB completes only after every earlier DSB: nothing after a DSB
             // runs before it completes, so what the ISB refetches sees its effects.
-            _ if f == Fence::Isb && p.sync_pending => false,
+            _ if f == Fence::Isb && p.sync_pending() => false,
             // No barrier but the ISB waits for earlier branches: aarch64.cat orders by control
             // dependency only writes and context synchronization ([R]; ctrl; [W | ISB]), so a
             // DMB or DSB under an unresolved branch completes as soon as what it orders has
@@ -813,15 +887,17 @@ impl Lsq {
                 // An ISB does not wait for an earlier DMB: Arm's model orders what a DMB orders
                 // by bob, whose targets are memory accesses, never instruction fetches (only
                 // DSB-ob reaches past an ISB). Nor do the NSH barriers.
-                (matches!(f, Fence::Isb | Fence::Local | Fence::LocalSync) || !p.full_pending)
+                (matches!(f, Fence::Isb | Fence::Local | Fence::LocalSync) || !p.full_pending())
                     && match f {
                         // Arm: [DC.CVAU]; po; [dmb.full]; po; [M]: a full barrier also
                         // waits for an earlier clean.
-                        _ if f.is_full() => !p.any_barrier_pending && p.loads_done && p.stores_done && !p.dc_pending,
-                        _ if f.is_load() => p.returning_loads_done,
-                        _ if f.is_store() => p.stores_done,
+                        _ if f.is_full() => {
+                            !p.any_barrier_pending() && p.loads_done() && p.stores_done() && !p.dc_pending()
+                        }
+                        _ if f.is_load() => p.returning_loads_done(),
+                        _ if f.is_store() => p.stores_done(),
                         // CSE-ob: [R]; ctrl; [ISB] and addr; po; [ISB]; po; [R].
-                        Fence::Isb => p.branches_done && p.addrs_determined,
+                        Fence::Isb => p.branches_done() && p.addrs_determined(),
                         // DMB NSH*, DSB NSH*: the non-shareable domain is this core alone, so
                         // they order nothing another core observes (aarch64.cat leaves them
                         // out of dmb.* and dsb.*); a DSB NSH's wait for this core's own TLBIs
@@ -830,22 +906,22 @@ impl Lsq {
                     }
             }
             Mode::Tso => match f {
-                _ if f.is_full() => p.loads_cleans_done() && p.stores_done,
+                _ if f.is_full() => p.loads_cleans_done() && p.stores_done(),
                 // TSO already orders what a DSB ISHST/ISHLD orders among stores
                 // or loads, but a DSB also waits for those accesses to complete
                 // (a page-table store leaves the buffer before the access that
                 // walks it) and holds later loads back until it has.
-                _ if f.is_sync() && f.is_store() => p.stores_done,
+                _ if f.is_sync() && f.is_store() => p.stores_done(),
                 _ if f.is_sync() && f.is_load() => p.loads_cleans_done(),
                 // x86 has no ISB; its counterpart, a serializing instruction
                 // (sync_core()), completes every earlier instruction and drains
                 // the store buffer before the next one is fetched.
-                Fence::Isb => p.branches_done && p.loads_cleans_done() && p.stores_done && !p.full_pending,
+                Fence::Isb => p.branches_done() && p.loads_cleans_done() && p.stores_done() && !p.full_pending(),
                 _ => true,
             },
             // No store buffer: a barrier has nothing left to order, but it
             // must not complete before the accesses it follows.
-            Mode::Sc => p.loads_cleans_done() && p.stores_done,
+            Mode::Sc => p.loads_cleans_done() && p.stores_done(),
         }
     }
 
@@ -854,7 +930,7 @@ impl Lsq {
     fn maint_guard(&self, mode: Mode, p: &Prefix, i: usize) -> bool {
         let s = &self.slots[i];
         let SlotKind::Maint(op) = s.kind else { return false };
-        if s.done || !s.addr_determined() || !p.branches_done || !p.addrs_determined {
+        if s.done || !s.addr_determined() || !p.branches_done() || !p.addrs_determined() {
             return false;
         }
         let addr = s.addr.expect("determined");
@@ -866,13 +942,13 @@ impl Lsq {
             // line, loads included ([M]; (po & scl); [DC.CVAU]). Nothing else (DMB ISHLD, an
             // acquire, a DMB before an IC or TLBI) orders it.
             Mode::Arm => {
-                !(p.sync_pending || p.isb_pending)
-                    && (!clean || (!p.full_pending && self.line_settled(i, addr, |q| q.is_access())))
+                !(p.sync_pending() || p.isb_pending())
+                    && (!clean || (!p.full_pending() && self.line_settled(i, addr, |q| q.is_access())))
             }
             Mode::Tso => {
-                p.loads_cleans_done() && !p.full_pending && (!clean || self.line_settled(i, addr, Slot::may_write))
+                p.loads_cleans_done() && !p.full_pending() && (!clean || self.line_settled(i, addr, Slot::may_write))
             }
-            Mode::Sc => p.loads_cleans_done() && p.stores_done,
+            Mode::Sc => p.loads_cleans_done() && p.stores_done(),
         }
     }
 
@@ -888,7 +964,7 @@ impl Lsq {
     /// ([DC.CVAU]; (po & scl); [M]).
     /// The prefix says whether any earlier clean is pending at all, so the scan runs only then.
     fn after_line_clean(&self, p: &Prefix, i: usize, addr: Addr) -> bool {
-        !p.dc_pending || self.line_settled(i, addr, |q| matches!(q.kind, SlotKind::Maint(MaintOp::DcCvau)))
+        !p.dc_pending() || self.line_settled(i, addr, |q| matches!(q.kind, SlotKind::Maint(MaintOp::DcCvau)))
     }
 
     /// Can the satisfied load at index `i` no longer be restarted?
@@ -951,6 +1027,7 @@ impl Lsq {
             };
             if finish {
                 self.slots[i].done = true;
+                self.slots[i].refresh();
                 changed = true;
             }
             p.absorb(&self.slots[i]);
@@ -1077,6 +1154,7 @@ impl Lsq {
         let s = &mut self.slots[i];
         s.read = Some(read);
         s.issued = false;
+        s.refresh();
         self.later_reads_of_other_writes(i, read.source, restarts);
         read
     }
@@ -1091,6 +1169,7 @@ impl Lsq {
         s.done = true;
         self.buffered -= s.retired as usize;
         s.issued = false;
+        s.refresh();
         self.later_reads_of_other_writes(i, w, restarts);
         w
     }
@@ -1113,6 +1192,7 @@ impl Lsq {
             // The second step of a split RMW: its write.
             mem.write(addr, s.data.expect("a read RMW that writes has its value"), w);
             s.done = true;
+            s.refresh();
             self.later_reads_of_other_writes(i, w, restarts);
             return RmwStep::Wrote(w);
         }
@@ -1134,20 +1214,23 @@ impl Lsq {
         if s.cas_fails {
             s.data = None;
             s.done = true;
+            s.refresh();
             self.later_reads_of_other_writes(i, read.source, restarts);
             return if new.is_some() { RmwStep::Contradicted(read) } else { RmwStep::Read(read) };
         }
         s.data = new;
+        if new.is_none() || !split {
+            s.done = true;
+        }
+        s.refresh();
         match new {
             None => {
-                s.done = true;
                 self.later_reads_of_other_writes(i, read.source, restarts);
                 RmwStep::Read(read)
             }
             Some(_) if split => RmwStep::Read(read),
             Some(v) => {
                 mem.write(addr, v, w);
-                s.done = true;
                 self.later_reads_of_other_writes(i, w, restarts);
                 RmwStep::ReadWrote(read, w)
             }
@@ -1216,6 +1299,7 @@ impl Lsq {
         let s = self.slot_mut(seq);
         debug_assert!(s.is_rmw() && s.read.is_none(), "only an unread CAS is predicted");
         s.cas_fails = true;
+        s.refresh();
     }
 
     /// Marks maintenance operation `seq` performed (its effect on caches
@@ -1226,6 +1310,7 @@ impl Lsq {
         let SlotKind::Maint(op) = s.kind else { panic!("entry {seq} is not a maintenance operation") };
         s.done = true;
         s.issued = false;
+        s.refresh();
         (op, s.addr.expect("performed maintenance has an address"))
     }
 
