@@ -158,6 +158,20 @@ impl PartialEq for Dirty {
 
 impl Eq for Dirty {}
 
+/// The youngest entry fetched so far that reads an entry's result ([`Entry::last_reader`]; 0:
+/// none, since a reader is always younger than an instance). Bookkeeping, like [`Dirty`]: not
+/// part of the core's state.
+#[derive(Clone, Copy, Debug)]
+struct LastReader(u32);
+
+impl PartialEq for LastReader {
+    fn eq(&self, _: &LastReader) -> bool {
+        true
+    }
+}
+
+impl Eq for LastReader {}
+
 /// One reorder-buffer entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
@@ -187,6 +201,9 @@ struct Entry {
     /// instruction, a restart). A pass looks only at these. Bookkeeping: exhaustive runs look
     /// at every entry and leave it set.
     dirty: Dirty,
+    /// The youngest entry fetched that names this one as a producer: waking its readers
+    /// ([`Core::wake_consumers`]) looks no further. (A squash may leave it past the buffer's end.)
+    last_reader: LastReader,
     fetched_at: Cycle,
     ready_at: Cycle,
     /// For patchable code: the write whose encoding was fetched.
@@ -625,6 +642,7 @@ impl std::hash::Hash for Entry {
             resolved,
             settled,
             dirty: _,
+            last_reader: _,
             fetched_at: _,
             ready_at: _,
             fetched_from,
@@ -1349,8 +1367,12 @@ impl Core {
     /// finality or ready cycle changed).
     #[inline(always)]
     fn wake_consumers(&mut self, i: usize) {
-        let iid = self.rob[i].iid;
-        for e in &mut self.rob.as_mut_slice()[i + 1..] {
+        let (iid, last) = (self.rob[i].iid, self.rob[i].last_reader.0);
+        if last == 0 {
+            return;
+        }
+        let end = self.entry_index(last).map_or(self.rob.len(), |k| k + 1);
+        for e in &mut self.rob.as_mut_slice()[i + 1..end] {
             let [a, b, c] = e.prod;
             if a == iid || b == iid || c == iid {
                 e.dirty = Dirty(true);
@@ -2383,6 +2405,12 @@ impl Core {
             for (k, op) in srcs.iter().enumerate() {
                 if let Some(op) = op {
                     prod[k] = self.rename[op.reg.index()];
+                    if prod[k] != NO_PROD
+                        && let Some(p) = self.entry_index(prod[k])
+                    {
+                        let reader = &mut self.rob[p].last_reader;
+                        reader.0 = reader.0.max(iid);
+                    }
                 }
             }
             if let Some(d) = inst.dest() {
@@ -2457,6 +2485,7 @@ impl Core {
                 resolved: false,
                 settled: false,
                 dirty: Dirty(true),
+                last_reader: LastReader(0),
                 fetched_at,
                 ready_at,
                 fetched_from,
