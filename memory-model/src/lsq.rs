@@ -1019,32 +1019,31 @@ impl Lsq {
         let mut changed = false;
         let mut i = 0;
         while i < self.slots.len() {
-            let finish = match self.slots[i].kind {
-                _ if self.slots[i].done => false,
-                SlotKind::Load { .. } => self.load_may_finish(mode, &p, i),
-                SlotKind::Fence(f) => self.fence_guard(mode, &p, f),
-                _ => false,
-            };
-            if finish {
-                self.slots[i].done = true;
-                self.slots[i].refresh();
-                changed = true;
+            // Only an unfinished load or barrier can finish (the bits also take in an RMW that has
+            // not read, which the match passes over).
+            if self.slots[i].holds.0 & (Holds::LOAD_UNFINISHED | Holds::BARRIER_PENDING) != 0 {
+                let finish = match self.slots[i].kind {
+                    SlotKind::Load { .. } => self.load_may_finish(mode, &p, i),
+                    SlotKind::Fence(f) => self.fence_guard(mode, &p, f),
+                    _ => false,
+                };
+                if finish {
+                    self.slots[i].done = true;
+                    self.slots[i].refresh();
+                    changed = true;
+                }
             }
             p.absorb(&self.slots[i]);
             i += 1;
             if mode == Mode::Arm && p.holds_later_loads_unfinished() {
                 // No later load can finish (the facts only grow): only a barrier still might.
                 // Go straight to the next unfinished one, taking in the facts on the way.
-                let Some(k) = self.slots.range(i..).position(|s| matches!(s.kind, SlotKind::Fence(_)) && !s.done)
-                else {
-                    debug_assert!(self.no_load_may_finish(mode, p, i, self.slots.len()));
-                    break;
-                };
-                debug_assert!(self.no_load_may_finish(mode, p, i, i + k));
-                for j in i..i + k {
-                    p.absorb(&self.slots[j]);
+                let (from, p_from) = (i, p);
+                while i < self.slots.len() && self.slots[i].holds.0 & Holds::BARRIER_PENDING == 0 {
+                    p.absorb(&self.slots[i]);
+                    i += 1;
                 }
-                i += k;
+                debug_assert!(self.no_load_may_finish(mode, p_from, from, i));
             }
         }
         changed
@@ -1071,7 +1070,9 @@ impl Lsq {
         for (i, s) in self.slots.iter().enumerate() {
             let seq = self.head + i as Seq;
             // An issued access (timed runs) is already on its way; exhaustive runs never issue.
+            // Only an access or maintenance operation not yet done can be enabled.
             if !s.issued
+                && s.holds.0 & (Holds::LOAD_UNFINISHED | Holds::STORE_UNDONE | Holds::MAINT_UNDONE) != 0
                 && let Some(action) = self.enabled_at(mode, &p, i, seq)
             {
                 out.push(action);
