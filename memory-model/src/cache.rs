@@ -226,11 +226,18 @@ impl CoherenceModel {
     }
 
     /// Latency of a load by `core` that completes now; updates line state.
+    #[inline]
     pub fn load(&mut self, core: u16, addr: Addr) -> (Cycle, Served) {
         let key = self.line_of(addr);
+        // A line the core owns (a private one, nearly always): inlined into the callers.
         if self.owns(core, key) {
             return (self.cfg.l1_hit, Served::L1);
         }
+        self.load_line(core, key)
+    }
+
+    /// [`CoherenceModel::load`] of line `key`, which `core` does not own by a hint.
+    fn load_line(&mut self, core: u16, key: u64) -> (Cycle, Served) {
         let d = Distances { table: &self.distance, cores: self.cores, base: self.cfg.remote_transfer };
         let line = self.lines.entry(key).or_default();
         if line.has(core) {
@@ -255,11 +262,17 @@ impl CoherenceModel {
 
     /// Latency for `core` to gain ownership of `addr`'s line and write it;
     /// updates line state.
+    #[inline]
     pub fn store(&mut self, core: u16, addr: Addr) -> (Cycle, Served) {
         let key = self.line_of(addr);
         if self.owns(core, key) {
             return (self.cfg.l1_hit, Served::L1);
         }
+        self.store_line(core, key)
+    }
+
+    /// [`CoherenceModel::store`] of line `key`, which `core` does not own by a hint.
+    fn store_line(&mut self, core: u16, key: u64) -> (Cycle, Served) {
         let d = Distances { table: &self.distance, cores: self.cores, base: self.cfg.remote_transfer };
         let line = self.lines.entry(key).or_default();
         let previous = line.owner;

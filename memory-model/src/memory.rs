@@ -88,7 +88,20 @@ impl FlatMemory {
         self.record_coherence = on;
     }
 
+    /// Where `addr` is in the cells, or would be inserted. A large memory's hint that holds
+    /// is inlined into the callers; everything else is [`FlatMemory::search`].
+    #[inline]
     fn find(&self, addr: Addr) -> Result<usize, usize> {
+        if self.cells.len() >= Hints::FROM_CELLS {
+            let i = self.hints.slot(addr).load(Ordering::Relaxed) as usize;
+            if self.cells.get(i).is_some_and(|(a, _)| *a == addr) {
+                return Ok(i);
+            }
+        }
+        self.search(addr)
+    }
+
+    fn search(&self, addr: Addr) -> Result<usize, usize> {
         // Few locations in litmus runs: linear search beats binary search there.
         if self.cells.len() <= 8 {
             for (i, (a, _)) in self.cells.iter().enumerate() {
@@ -104,11 +117,8 @@ impl FlatMemory {
         if self.cells.len() < Hints::FROM_CELLS {
             return self.cells.binary_search_by_key(&addr, |(a, _)| *a);
         }
+        // (The hint was checked in `find`.)
         let hint = self.hints.slot(addr);
-        let i = hint.load(Ordering::Relaxed) as usize;
-        if self.cells.get(i).is_some_and(|(a, _)| *a == addr) {
-            return Ok(i);
-        }
         let found = self.cells.binary_search_by_key(&addr, |(a, _)| *a);
         if let Ok(i) = found
             && let Ok(i) = u32::try_from(i)
