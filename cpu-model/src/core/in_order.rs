@@ -128,7 +128,7 @@ pub enum Stop {
 /// when its probes are set).
 #[derive(Clone, Debug)]
 pub struct DecodeCache {
-    lines: Vec<Decoded>,
+    lines: Box<[Decoded; DecodeCache::LINES]>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -178,7 +178,7 @@ impl DecodeCache {
     /// An empty cache.
     pub fn new() -> Self {
         let empty = Decoded { pc: Addr::MAX, inst: None, srcs: [SourceRead::NONE; 3], probe: None };
-        DecodeCache { lines: vec![empty; Self::LINES] }
+        DecodeCache { lines: Box::new([empty; Self::LINES]) }
     }
 
     fn get(&mut self, env: &Env, pc: Addr) -> &Decoded {
