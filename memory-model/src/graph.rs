@@ -87,7 +87,7 @@ pub struct Atomic {
     /// `L` or `AL`: the write is a release, and the instruction is ordered
     /// as one even if it does not write.
     pub release: bool,
-    /// An ST<op>: its read is herd's `NoRet`, which DMB LD and DSB LD do not order.
+    /// An `ST<op>`: its read is herd's `NoRet`, which DMB LD and DSB LD do not order.
     #[serde(default)]
     pub no_ret: bool,
     /// A SWP: it writes its operand whatever it reads, so its own thread's later

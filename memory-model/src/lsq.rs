@@ -277,9 +277,9 @@ impl Visible {
     }
 }
 
-/// What one entry holds back of the entries after it: the [`Prefix`] facts it spoils, one bit
+/// What one entry holds back of the entries after it: the prefix facts it spoils, one bit
 /// each. Every change to an entry's kind, address, read, completion or CAS prediction recomputes
-/// it ([`Slot::refresh`]), so that taking an entry into a prefix is one OR instead of a match over
+/// it (`Slot::refresh`), so that taking an entry into a prefix is one OR instead of a match over
 /// its kind (the passes of `settle` and `visible` do that for every entry on every step).
 /// Derived from the entry's other fields, so it adds nothing to equality or hashing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

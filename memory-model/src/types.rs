@@ -206,7 +206,7 @@ pub struct Rmw {
     /// The 32-bit (`W`) form: the old value is the low 32 bits of the
     /// location, the new one is written zero-extended.
     pub word: bool,
-    /// An ST<op> (an LD<op> whose destination is the zero register): Arm
+    /// An `ST<op>` (an `LD<op>` whose destination is the zero register): Arm
     /// does not count its read for a DMB LD or DSB LD (`[R \ NoRet]` in
     /// aarch64.cat's `bob` and `DSB-ob`).
     #[serde(default)]
