@@ -35,6 +35,7 @@ use memory_model::lsq::{Lsq, Seq, SlotKind};
 use memory_model::{Addr, Fence, MaintOp, Mode, ThreadId, WriteId};
 use serde::{Deserialize, Serialize};
 use sim::Cycle;
+use sim::explore::Bookkeeping;
 use sim::window::Window;
 
 use crate::code::CodeSpace;
@@ -145,33 +146,6 @@ fn union_into(dst: &mut Vec<u32>, src: &[u32]) {
     }
 }
 
-/// Whether an entry is due a look in `execute` ([`Entry::dirty`]). Not part of the core's
-/// state: entries equal in everything else are equal whatever it says.
-#[derive(Clone, Copy, Debug)]
-struct Dirty(bool);
-
-impl PartialEq for Dirty {
-    fn eq(&self, _: &Dirty) -> bool {
-        true
-    }
-}
-
-impl Eq for Dirty {}
-
-/// The youngest entry fetched so far that reads an entry's result ([`Entry::last_reader`]; 0:
-/// none, since a reader is always younger than an instance). Bookkeeping, like [`Dirty`]: not
-/// part of the core's state.
-#[derive(Clone, Copy, Debug)]
-struct LastReader(u32);
-
-impl PartialEq for LastReader {
-    fn eq(&self, _: &LastReader) -> bool {
-        true
-    }
-}
-
-impl Eq for LastReader {}
-
 /// One reorder-buffer entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
@@ -200,10 +174,11 @@ struct Entry {
     /// looked at it (its operands' producers, an older branch, an older serializing
     /// instruction, a restart). A pass looks only at these. Bookkeeping: exhaustive runs look
     /// at every entry and leave it set.
-    dirty: Dirty,
-    /// The youngest entry fetched that names this one as a producer: waking its readers
-    /// ([`Core::wake_consumers`]) looks no further. (A squash may leave it past the buffer's end.)
-    last_reader: LastReader,
+    dirty: Bookkeeping<bool>,
+    /// The youngest entry fetched that names this one as a producer (0: none, since a reader is
+    /// always younger): waking its readers ([`Core::wake_consumers`]) looks no further. (A squash
+    /// may leave it past the buffer's end.)
+    last_reader: Bookkeeping<u32>,
     fetched_at: Cycle,
     ready_at: Cycle,
     /// For patchable code: the write whose encoding was fetched.
@@ -1228,7 +1203,7 @@ impl Core {
             let e = &mut self.rob[i];
             e.executed = false;
             e.settled = false;
-            e.dirty = Dirty(true);
+            e.dirty = Bookkeeping(true);
             e.fault = None;
             e.result = None;
             e.determined = false;
@@ -1375,7 +1350,7 @@ impl Core {
         for e in &mut self.rob.as_mut_slice()[i + 1..end] {
             let [a, b, c] = e.prod;
             if a == iid || b == iid || c == iid {
-                e.dirty = Dirty(true);
+                e.dirty = Bookkeeping(true);
             }
         }
     }
@@ -1437,7 +1412,7 @@ impl Core {
             if self.idle_in_execute(i, branches_resolved) {
                 branches_resolved &= !self.rob[i].inst.is_conditional_branch();
                 if only_dirty {
-                    self.rob[i].dirty = Dirty(false);
+                    self.rob[i].dirty = Bookkeeping(false);
                 }
                 i += 1;
                 continue;
@@ -1745,7 +1720,7 @@ impl Core {
             changed |= changed_before;
             if only_dirty {
                 let e = &mut self.rob[i];
-                e.dirty = Dirty(false);
+                e.dirty = Bookkeeping(false);
                 if (e.result, e.determined, e.ready_at) != (seen.0, seen.1, seen.2) {
                     self.wake_consumers(i);
                 }
@@ -1753,7 +1728,7 @@ impl Core {
                     // Branches resolve in program order: younger ones may now resolve.
                     for e in &mut self.rob.as_mut_slice()[i + 1..] {
                         if e.inst.is_conditional_branch() {
-                            e.dirty = Dirty(true);
+                            e.dirty = Bookkeeping(true);
                         }
                     }
                 }
@@ -1900,7 +1875,7 @@ impl Core {
                 // Its result, and its leaving (an RMW's operand waits for older serializing
                 // instructions), may let any younger entry move.
                 for e in self.rob.iter_mut() {
-                    e.dirty = Dirty(true);
+                    e.dirty = Bookkeeping(true);
                 }
                 changed = true;
                 serialized = true;
@@ -2484,8 +2459,8 @@ impl Core {
                 next,
                 resolved: false,
                 settled: false,
-                dirty: Dirty(true),
-                last_reader: LastReader(0),
+                dirty: Bookkeeping(true),
+                last_reader: Bookkeeping(0),
                 fetched_at,
                 ready_at,
                 fetched_from,

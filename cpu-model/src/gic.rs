@@ -46,6 +46,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sim::Cycle;
+use sim::explore::Bookkeeping;
 
 use crate::topology::{Affinity, Topology};
 
@@ -263,27 +264,13 @@ pub struct Gic {
     pes: Vec<PeState>,
     /// Some state changed since the last reset (most litmus runs use no
     /// interrupts, and resetting is then free).
-    dirty: Dirty,
-}
-
-/// A flag that is not part of the state's identity (equality, hash).
-#[derive(Clone, Copy, Debug, Default)]
-struct Dirty(bool);
-
-impl PartialEq for Dirty {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl Eq for Dirty {}
-impl std::hash::Hash for Dirty {
-    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+    dirty: Bookkeeping<bool>,
 }
 
 impl Gic {
     /// A controller for `num_cores` cores with nothing pending.
     pub fn new(cfg: GicConfig, num_cores: usize) -> Self {
-        Gic { cfg, pes: vec![PeState::default(); num_cores], dirty: Dirty(false) }
+        Gic { cfg, pes: vec![PeState::default(); num_cores], dirty: Bookkeeping(false) }
     }
 
     /// The costs.

@@ -40,6 +40,29 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::rc::Rc;
 
+/// Bookkeeping kept inside a state that is not part of its identity: equal whatever it holds,
+/// and left out of the hash, so that two states differing only in it are one state to
+/// [`explore`] (a flag that spares work, a bound on a scan).
+///
+/// ```
+/// use sim::explore::Bookkeeping;
+/// assert_eq!((1, Bookkeeping(true)), (1, Bookkeeping(false)));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Bookkeeping<T>(pub T);
+
+impl<T> PartialEq for Bookkeeping<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T> Eq for Bookkeeping<T> {}
+
+impl<T> Hash for Bookkeeping<T> {
+    fn hash<H: Hasher>(&self, _: &mut H) {}
+}
+
 /// What [`TransitionSystem::expand`] found out about a state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expansion {
