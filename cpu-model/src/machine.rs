@@ -582,6 +582,7 @@ impl DataPort for TimedPlatform<'_> {
         }
         latency + self.noise(true)
     }
+    #[inline(always)]
     fn translate_private(
         &mut self,
         core: ThreadId,
@@ -838,6 +839,7 @@ impl Mmu {
     /// data, and on the descriptor, which another core must not rewrite before it); otherwise
     /// it does nothing.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn translate_private(
         &mut self,
         core: usize,
@@ -870,6 +872,21 @@ impl Mmu {
             private.ran_ahead(core as ThreadId, at);
             return Some(pa);
         }
+        self.translate_private_unremembered(core, va, write, ctx, at, private)
+    }
+
+    /// [`Mmu::translate_private`] without a remembered translation (out of line: the remembered
+    /// one is the in-order core's common case).
+    #[inline(never)]
+    fn translate_private_unremembered(
+        &mut self,
+        core: usize,
+        va: Addr,
+        write: bool,
+        ctx: Translating,
+        at: Cycle,
+        private: &mut PrivateData,
+    ) -> Option<Addr> {
         let mut recorded = false;
         let (pte_writes, log, private_descriptors) = (&self.pte_writes, &self.log, self.private_descriptors);
         let hit = self.tlbs.get_mut(core)?.lookup_hit_if(va, ctx.asid, |hit| {

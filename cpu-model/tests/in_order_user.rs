@@ -18,8 +18,9 @@ use sim::rng::RngStreams;
 const ARRAY: u64 = 0x10_0000;
 const SHARED: u64 = 0x20_0000;
 
-/// A user program of register operations, compares, forward branches, barriers, a counted loop, and
-/// loads and stores to the thread's array at offsets computed from its registers.
+/// A user program of register operations (64- and 32-bit), compares, forward branches, calls and
+/// returns, computed jumps, barriers, a counted loop, and loads and stores to the thread's array at
+/// offsets computed from its registers.
 fn program(rng: &mut impl Rng) -> String {
     let regs = ["X2", "X3", "X4", "X5", "X6", "X7"];
     let mut lines = vec!["MOV X9, #5".to_string(), "loop:".to_string()];
@@ -27,7 +28,8 @@ fn program(rng: &mut impl Rng) -> String {
     for _ in 0..rng.random_range(8..30) {
         let mut r = || regs[rng.random_range(0..regs.len())];
         let (a, b, c) = (r(), r(), r());
-        let line = match rng.random_range(0..12) {
+        let w = |x: &str| x.replace('X', "W");
+        let line = match rng.random_range(0..19) {
             0 => format!("ADD {a}, {b}, {c}"),
             1 => format!("SUB {a}, {b}, #{}", rng.random_range(0..100)),
             2 => format!("EOR {a}, {b}, {c}"),
@@ -41,7 +43,25 @@ fn program(rng: &mut impl Rng) -> String {
             }
             8 | 9 => format!("AND X10, {a}, #63\nLDR {b}, [X0, X10, LSL #3]"),
             10 => "DMB ISH".to_string(),
-            _ => format!("AND X10, {a}, #63\nSTR {b}, [X0, X10, LSL #3]"),
+            11 => format!("AND X10, {a}, #63\nSTR {b}, [X0, X10, LSL #3]"),
+            // 32-bit views: operands and results truncated.
+            12 => format!("ADD {}, {}, {}\nCMP {}, #{}", w(a), w(b), w(c), w(a), rng.random_range(0..100)),
+            13 => format!("MOV {a}, {b}\nMOV {}, {}", w(c), w(a)),
+            14 => format!("ORR {a}, {b}, #255\nLSL {c}, {a}, {b}"),
+            15 => {
+                label += 1;
+                format!("CBZ {a}, skip{label}\nSUB {b}, {b}, #2\nskip{label}:")
+            }
+            // A call and its return, and a computed jump.
+            16 => {
+                label += 1;
+                format!("B over{label}\nsub{label}:\nADD {a}, {a}, #3\nRET\nover{label}:\nBL sub{label}")
+            }
+            17 => {
+                label += 1;
+                format!("ADR X14, to{label}\nBR X14\nADD {b}, {b}, #7\nto{label}:")
+            }
+            _ => "NOP\nDSB ISH".to_string(),
         };
         lines.push(line);
     }

@@ -37,6 +37,7 @@
 //! pipeline fetch that one instruction at EL0, and takes over again once the pipeline is empty.
 
 use super::*;
+use crate::isa::{AluOp, Cond, Index, Src2, Width, compare_flags};
 use memory_model::memory::Cell;
 
 /// Instructions one call executes at most, so that a user loop that never touches anything
@@ -131,38 +132,163 @@ pub struct DecodeCache {
     lines: Box<[Decoded; DecodeCache::LINES]>,
 }
 
+/// One instruction lowered for the in-order core: what it does, already sorted by what the core
+/// does with it ([`Op`]), and how to read its operands without a branch.
 #[derive(Clone, Copy, Debug)]
 struct Decoded {
     /// `Addr::MAX`: empty.
     pc: Addr,
-    /// `None`: no instruction here the in-order core may fetch (outside the code, or patchable).
-    inst: Option<Inst>,
-    /// How to read each source operand ([`Inst::sources`] order).
+    op: Op,
+    /// How to read each source operand ([`Inst::sources`] order; an immediate is a constant).
     srcs: [SourceRead; 3],
     /// Index of the probe on this instruction in [`Env::probes`], if any.
     probe: Option<u16>,
 }
 
-/// How the in-order core reads one source operand, without a branch: the register's value and
-/// its ready cycle, each masked (an absent operand and the zero register read 0, ready at 0).
+/// What the in-order core does with an instruction. Register numbers are [`RegFile`] slots.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    /// Nothing here the in-order core may fetch (outside the code, or patchable): the pipeline
+    /// fetches it.
+    Absent,
+    /// An instruction only the pipeline runs (see the [module](self) docs): it is handed back
+    /// once fetch has translated its page.
+    Pipeline,
+    /// A register operation: `rd` receives `f` of the operands `alu_cycles` after issue.
+    Reg { rd: u8, f: RegFn },
+    /// `NOP`.
+    Nop,
+    /// `B`, `BL`.
+    Jump { target: Addr, link: bool },
+    /// `B.cond`, `CBZ`, `CBNZ`: predicted taken if `target` is not after the branch.
+    Branch { test: Test, target: Addr, backward: bool },
+    /// `BR`, `BLR`, `RET`: to the first operand.
+    Indirect { link: bool },
+    /// `ISB`.
+    Isb,
+    /// `DMB`, `DSB`.
+    Barrier,
+    /// `MRS` of a register the in-order core reads (the counter, or a core-local one).
+    Mrs { rd: u8, mask: u64, reg: SysReg },
+    /// `LDR`, `LDAR`: `rd` receives the value masked by `mask`.
+    Load { rd: u8, mask: u64, index: Index },
+    /// `STR`, `STLR`: of the third operand.
+    Store { index: Index },
+}
+
+/// A register operation's result from its operands (`a`, `b`: the first two).
+#[derive(Clone, Copy, Debug)]
+enum RegFn {
+    /// `MOV`, `ADR`: `a`, masked to the destination's width.
+    Move { mask: u64 },
+    /// `ADD`, `SUB`, ...: `a op b` at the destination's width.
+    Alu { op: AluOp, width: Width },
+    /// `CMP`: the flags of `a - b`.
+    Cmp { width: Width },
+    /// `CSET`: 1 if `cond` holds of the flags in `a`.
+    Cset { cond: Cond },
+}
+
+impl RegFn {
+    fn apply(self, a: u64, b: u64) -> u64 {
+        match self {
+            RegFn::Move { mask } => a & mask,
+            RegFn::Alu { op, width } => width.mask(op.apply(width, a, b)),
+            RegFn::Cmp { width } => compare_flags(width, a, b),
+            RegFn::Cset { cond } => cond.holds(a) as u64,
+        }
+    }
+}
+
+/// A conditional branch's test of its first operand.
+#[derive(Clone, Copy, Debug)]
+enum Test {
+    /// `B.cond`: the condition holds of the flags.
+    Cond(Cond),
+    /// `CBZ` (`nonzero` false), `CBNZ`: taken if the register is zero (non-zero).
+    Zero { nonzero: bool },
+}
+
+/// How the in-order core reads one source operand, without a branch: `(slot & value_mask) |
+/// constant`, ready when the slot is. An absent operand, the zero register and an immediate read
+/// [`RegFile::ZERO`], which holds 0 ready at 0, and carry the immediate as the constant.
 #[derive(Clone, Copy, Debug)]
 struct SourceRead {
-    reg: u8,
+    slot: u8,
     value_mask: u64,
-    ready_mask: Cycle,
+    constant: u64,
 }
 
 impl SourceRead {
-    const NONE: SourceRead = SourceRead { reg: 0, value_mask: 0, ready_mask: 0 };
+    const NONE: SourceRead = SourceRead { slot: RegFile::ZERO, value_mask: 0, constant: 0 };
 
     fn of(op: Option<Operand>) -> SourceRead {
         match op {
             Some(op) if !op.reg.is_zero() => {
-                SourceRead { reg: op.reg.0, value_mask: op.width.mask(u64::MAX), ready_mask: Cycle::MAX }
+                SourceRead { slot: op.reg.0, value_mask: op.width.mask(u64::MAX), constant: 0 }
             }
             _ => SourceRead::NONE,
         }
     }
+
+    fn constant(constant: u64) -> SourceRead {
+        SourceRead { constant, ..SourceRead::NONE }
+    }
+}
+
+/// The destination slot of a write to `r`: the zero register's writes go to a slot nothing reads.
+fn dest_slot(r: Reg) -> u8 {
+    if r.is_zero() { RegFile::SINK } else { r.0 }
+}
+
+/// Lowers `inst` for the in-order core: what it does, and how to read its operands.
+fn lower(inst: Inst) -> (Op, [SourceRead; 3]) {
+    let mut srcs = inst.sources().map(SourceRead::of);
+    let op = match inst {
+        Inst::Mov { rd, src } => {
+            if let Src2::Imm(v) = src {
+                srcs[0] = SourceRead::constant(v);
+            }
+            Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Move { mask: rd.width.mask(u64::MAX) } }
+        }
+        Inst::Adr { rd, target } => {
+            srcs[0] = SourceRead::constant(target);
+            Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Move { mask: rd.width.mask(u64::MAX) } }
+        }
+        Inst::Alu { op, rd, src, .. } => {
+            if let Src2::Imm(v) = src {
+                srcs[1] = SourceRead::constant(rd.width.mask(v));
+            }
+            Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Alu { op, width: rd.width } }
+        }
+        Inst::Cmp { rn, src } => {
+            if let Src2::Imm(v) = src {
+                srcs[1] = SourceRead::constant(v);
+            }
+            Op::Reg { rd: Reg::FLAGS.0, f: RegFn::Cmp { width: rn.width } }
+        }
+        Inst::Cset { rd, cond } => Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Cset { cond } },
+        Inst::Nop => Op::Nop,
+        Inst::B { target } => Op::Jump { target, link: false },
+        Inst::Bl { target } => Op::Jump { target, link: true },
+        Inst::BCond { cond, target } => Op::Branch { test: Test::Cond(cond), target, backward: false },
+        Inst::Cbz { nonzero, target, .. } => Op::Branch { test: Test::Zero { nonzero }, target, backward: false },
+        Inst::Br { link, .. } => Op::Indirect { link },
+        Inst::Ret { .. } => Op::Indirect { link: false },
+        Inst::Isb => Op::Isb,
+        Inst::Dmb(_) | Inst::Dsb(_) => Op::Barrier,
+        Inst::Mrs { rt, reg } if !matches!(reg, SysReg::IccIar1El1 | SysReg::IccSgi1rEl1 | SysReg::IccEoir1El1) => {
+            Op::Mrs { rd: dest_slot(rt.reg), mask: rt.width.mask(u64::MAX), reg }
+        }
+        // (An exclusive load arms the monitor, which the pipeline's loads do.)
+        Inst::Load { rt, index, exclusive: false, .. } => {
+            Op::Load { rd: dest_slot(rt.reg), mask: rt.width.mask(u64::MAX), index }
+        }
+        Inst::Store { index, .. } => Op::Store { index },
+        // Device registers, atomics, maintenance, exceptions, compute blocks.
+        _ => Op::Pipeline,
+    };
+    (op, srcs)
 }
 
 impl Default for DecodeCache {
@@ -177,7 +303,7 @@ impl DecodeCache {
 
     /// An empty cache.
     pub fn new() -> Self {
-        let empty = Decoded { pc: Addr::MAX, inst: None, srcs: [SourceRead::NONE; 3], probe: None };
+        let empty = Decoded { pc: Addr::MAX, op: Op::Absent, srcs: [SourceRead::NONE; 3], probe: None };
         DecodeCache { lines: Box::new([empty; Self::LINES]) }
     }
 
@@ -186,18 +312,61 @@ impl DecodeCache {
         if slot.pc != pc {
             let inst = if env.code.is_patchable(pc) { None } else { env.code.fetch(pc) };
             let probe = env.probes.binary_search_by_key(&pc, |p| p.pc).ok().map(|i| i as u16);
-            let srcs = inst.map_or([SourceRead::NONE; 3], |i| i.sources().map(SourceRead::of));
-            *slot = Decoded { pc, inst, srcs, probe };
+            let (mut op, srcs) = inst.map_or((Op::Absent, [SourceRead::NONE; 3]), lower);
+            if let Op::Branch { target, backward, .. } = &mut op {
+                *backward = *target <= pc;
+            }
+            *slot = Decoded { pc, op, srcs, probe };
         }
         slot
     }
 }
 
-/// What an instruction needs from the world, which decides how far ahead it may issue.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Reach {
-    Local,
-    Memory,
+/// The architectural registers during a call, in locals: values and ready cycles by
+/// [`Reg`] number, plus two slots of the call's own ([`RegFile::ZERO`], [`RegFile::SINK`]). Any
+/// `u8` masked to the size indexes it, so reads need no bounds check.
+struct RegFile {
+    value: [u64; RegFile::SLOTS],
+    ready: [Cycle; RegFile::SLOTS],
+}
+
+impl RegFile {
+    const SLOTS: usize = 64;
+    /// Reads 0, ready at 0; never written.
+    const ZERO: u8 = 62;
+    /// Where writes to the zero register go; never read.
+    const SINK: u8 = 63;
+
+    fn load(core: &Core) -> RegFile {
+        let mut file = RegFile { value: [0; RegFile::SLOTS], ready: [0; RegFile::SLOTS] };
+        file.value[..Reg::COUNT].copy_from_slice(&core.arch);
+        file.ready[..Reg::COUNT].copy_from_slice(&core.arch_ready);
+        file
+    }
+
+    fn store(&self, core: &mut Core) {
+        core.arch.copy_from_slice(&self.value[..Reg::COUNT]);
+        core.arch_ready.copy_from_slice(&self.ready[..Reg::COUNT]);
+    }
+
+    /// The operand's value and ready cycle.
+    #[inline(always)]
+    fn read(&self, src: SourceRead) -> (u64, Cycle) {
+        let i = usize::from(src.slot) % RegFile::SLOTS;
+        ((self.value[i] & src.value_mask) | src.constant, self.ready[i])
+    }
+
+    #[inline(always)]
+    fn set(&mut self, slot: u8, v: u64, ready: Cycle) {
+        let i = usize::from(slot) % RegFile::SLOTS;
+        self.value[i] = v;
+        self.ready[i] = ready;
+    }
+
+    /// What [`Core::reg`] would read.
+    fn get(&self, r: Reg) -> u64 {
+        if r.is_zero() { 0 } else { self.value[usize::from(r.0) % RegFile::SLOTS] }
+    }
 }
 
 /// How one call's loop ended.
@@ -294,34 +463,36 @@ impl Core {
             return self.hand_back();
         }
         let cfg = env.cfg;
-        let may = |t: Cycle, reach: Reach| {
-            (t <= now && horizon.now_is_mine)
-                || t < match reach {
-                    Reach::Local => horizon.local,
-                    Reach::Memory => horizon.memory,
-                }
-        };
+        // An access to shared data issues before `memory_end`; anything else before `local_end`
+        // (see [`Horizon`]: the cycle being handled counts if it is the core's own).
+        let within = |bound: Cycle| if horizon.now_is_mine { bound.max(now.saturating_add(1)) } else { bound };
+        let (local_end, memory_end) = (within(horizon.local), within(horizon.memory));
         // User code cannot change its translation regime without handing back (MSR, exceptions).
         let translating = self.translating();
         // The state every instruction reads and writes, kept in locals for the call and written
-        // back at every exit ([`Hot::store`]).
+        // back at every exit ([`Hot::store`], [`RegFile::store`]).
         let mut hot = Hot::load(self);
+        let mut regs = RegFile::load(self);
         let exit = 'run: {
             for _ in 0..MAX_PER_CALL {
                 let pc = hot.pc;
                 // What the pipeline does, it does from the cycle the instruction before issued.
                 let after_previous = hot.clocks.issued;
                 let d = decoded.get(env, pc);
-                let Some(inst) = d.inst else { break 'run Exit::HandBackAt(after_previous) };
+                if let Op::Absent = d.op {
+                    break 'run Exit::HandBackAt(after_previous);
+                }
                 // Fetched when the front end was ready, which may be before the event that runs it.
                 let mut fetched_at = hot.fetch_ready_at;
                 // Instruction fetch is translated once per page, as the pipeline does.
                 let page = pc & !(PAGE_BYTES - 1);
-                if hot.fetch_page != Some(page) && translating.is_some() {
-                    if !may(fetched_at, Reach::Memory) {
+                if hot.fetch_page != Some(page)
+                    && let Some(ctx) = translating
+                {
+                    if fetched_at >= memory_end {
                         break 'run Exit::At(fetched_at);
                     }
-                    match self.physical(pc, AccessKind::Fetch, fetched_at, port) {
+                    match port.translate(self.id, pc, AccessKind::Fetch, ctx, fetched_at) {
                         Ok((_, walk)) => {
                             hot.fetch_page = Some(page);
                             fetched_at += walk;
@@ -330,92 +501,62 @@ impl Core {
                         Err(TranslationFault) => break 'run Exit::HandBackAt(fetched_at),
                     }
                 }
-                let mut vals = [0u64; 3];
-                let mut operands_at = 0;
-                for (k, src) in d.srcs.iter().enumerate() {
-                    let r = usize::from(src.reg);
-                    vals[k] = self.arch[r] & src.value_mask;
-                    operands_at = operands_at.max(self.arch_ready[r] & src.ready_mask);
-                }
+                let (a, a_at) = regs.read(d.srcs[0]);
+                let (b, b_at) = regs.read(d.srcs[1]);
+                let (c, c_at) = regs.read(d.srcs[2]);
                 let clocks = hot.clocks;
-                let ready_to_issue =
-                    (fetched_at + cfg.frontend_cycles).max(clocks.issued).max(operands_at).max(hot.commit_stall_until);
-                // What the instruction reaches, and when it issues: barriers and system-register
-                // reads (serializing) also wait for what came before them.
-                let (reach, issue) = match inst {
-                    Inst::Mov { .. }
-                    | Inst::Alu { .. }
-                    | Inst::Cmp { .. }
-                    | Inst::Cset { .. }
-                    | Inst::Adr { .. }
-                    | Inst::Nop
-                    | Inst::B { .. }
-                    | Inst::Bl { .. }
-                    | Inst::BCond { .. }
-                    | Inst::Cbz { .. }
-                    | Inst::Br { .. }
-                    | Inst::Ret { .. }
-                    | Inst::Isb => (Reach::Local, ready_to_issue),
-                    Inst::Dmb(_) | Inst::Dsb(_) => (Reach::Local, ready_to_issue.max(clocks.accesses).max(clocks.done)),
-                    Inst::Mrs { reg, .. }
-                        if !matches!(reg, SysReg::IccIar1El1 | SysReg::IccSgi1rEl1 | SysReg::IccEoir1El1) =>
-                    {
-                        (Reach::Local, ready_to_issue.max(clocks.done))
-                    }
-                    // (An exclusive load arms the monitor, which the pipeline's loads do.)
-                    Inst::Load { exclusive: false, .. } | Inst::Store { .. } => (Reach::Memory, ready_to_issue),
-                    // Device registers, atomics, maintenance, exceptions, compute blocks.
-                    _ => break 'run Exit::HandBackAt(after_previous),
-                };
-                // A load or store to the core's private data (translated here if it is) may run as
-                // far as register operations.
-                let mut private = None;
-                if let Inst::Load { index, .. } | Inst::Store { index, .. } = inst
-                    && may(issue, Reach::Local)
-                {
-                    let va = Inst::effective_address(&index, vals[0], vals[1]);
-                    let kind = if let Inst::Load { .. } = inst { AccessKind::Read } else { AccessKind::Write };
-                    private = port.translate_private(self.id, va, kind, translating, issue);
-                }
-                if private.is_none() && !may(issue, reach) {
-                    break 'run Exit::At(issue);
-                }
-                let own = private.is_some();
+                let ready_to_issue = (fetched_at + cfg.frontend_cycles)
+                    .max(clocks.issued)
+                    .max(a_at.max(b_at).max(c_at))
+                    .max(hot.commit_stall_until);
                 let iid = hot.iid;
                 let sequential = pc + Inst::BYTES;
-                // Per instruction: where fetch goes next and when, and when it has completed.
-                let (next_pc, next_fetch, completed) = match inst {
-                    Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } | Inst::Adr { .. } => {
-                        let (rd, v) = match inst {
-                            Inst::Adr { rd, target } => (rd.reg, rd.width.mask(target)),
-                            _ => (
-                                inst.dest().expect("a register operation writes a register"),
-                                register_result(inst, vals),
-                            ),
-                        };
-                        let ready = issue + cfg.alu_cycles;
-                        self.set_reg(rd, v, ready);
-                        (sequential, fetched_at, ready)
-                    }
-                    Inst::Nop => (sequential, fetched_at, issue),
-                    Inst::B { target } | Inst::Bl { target } => {
-                        if let Inst::Bl { .. } = inst {
-                            self.set_reg(Reg::LR, sequential, issue + cfg.alu_cycles);
+                // Per instruction: when it issues, where fetch goes next and when, and when it has
+                // completed. Each waits for what it must (barriers and system-register reads for
+                // what came before them), and stops the call if that is past the horizon.
+                let (issue, next_pc, next_fetch, completed) = match d.op {
+                    Op::Absent | Op::Pipeline => break 'run Exit::HandBackAt(after_previous),
+                    Op::Reg { rd, f } => {
+                        let issue = ready_to_issue;
+                        if issue >= local_end {
+                            break 'run Exit::At(issue);
                         }
-                        (target, fetched_at + cfg.taken_branch_cycles.max(1), issue)
+                        let ready = issue + cfg.alu_cycles;
+                        regs.set(rd, f.apply(a, b), ready);
+                        (issue, sequential, fetched_at, ready)
                     }
-                    Inst::BCond { .. } | Inst::Cbz { .. } => {
-                        let (taken, target) = match inst {
-                            Inst::BCond { cond, target } => (cond.holds(vals[0]), target),
-                            Inst::Cbz { nonzero, target, .. } => ((vals[0] != 0) == nonzero, target),
-                            _ => unreachable!(),
+                    Op::Nop => {
+                        let issue = ready_to_issue;
+                        if issue >= local_end {
+                            break 'run Exit::At(issue);
+                        }
+                        (issue, sequential, fetched_at, issue)
+                    }
+                    Op::Jump { target, link } => {
+                        let issue = ready_to_issue;
+                        if issue >= local_end {
+                            break 'run Exit::At(issue);
+                        }
+                        if link {
+                            regs.set(Reg::LR.0, sequential, issue + cfg.alu_cycles);
+                        }
+                        (issue, target, fetched_at + cfg.taken_branch_cycles.max(1), issue)
+                    }
+                    Op::Branch { test, target, backward } => {
+                        let issue = ready_to_issue;
+                        if issue >= local_end {
+                            break 'run Exit::At(issue);
+                        }
+                        let taken = match test {
+                            Test::Cond(cond) => cond.holds(a),
+                            Test::Zero { nonzero } => (a != 0) == nonzero,
                         };
                         let resolved = issue + cfg.alu_cycles;
-                        let actual = if taken { target } else { sequential };
                         let next_fetch = if !env.mode.speculates() {
                             // SC and TSO cores wait for the direction, as the pipeline does.
                             resolved
-                        } else if (if target <= pc { target } else { sequential }) != actual {
+                        } else if backward != taken {
+                            // The static predictor: backward taken, forward not.
                             resolved + cfg.mispredict_penalty
                         } else if taken {
                             fetched_at + cfg.taken_branch_cycles.max(1)
@@ -423,44 +564,68 @@ impl Core {
                             fetched_at
                         };
                         hot.clocks.branches = clocks.branches.max(resolved);
-                        (actual, next_fetch, resolved)
+                        (issue, if taken { target } else { sequential }, next_fetch, resolved)
                     }
-                    Inst::Br { .. } | Inst::Ret { .. } => {
+                    Op::Indirect { link } => {
+                        let issue = ready_to_issue;
+                        if issue >= local_end {
+                            break 'run Exit::At(issue);
+                        }
                         let resolved = issue + cfg.alu_cycles;
-                        if let Inst::Br { link: true, .. } = inst {
-                            self.set_reg(Reg::LR, sequential, resolved);
+                        if link {
+                            regs.set(Reg::LR.0, sequential, resolved);
                         }
                         hot.clocks.branches = clocks.branches.max(resolved);
                         // Indirect branches are not predicted: fetch waits for the target.
-                        (vals[0], resolved, resolved)
+                        (issue, a, resolved, resolved)
                     }
-                    Inst::Isb => {
+                    Op::Isb => {
+                        let issue = ready_to_issue;
+                        if issue >= local_end {
+                            break 'run Exit::At(issue);
+                        }
                         let complete = issue.max(clocks.branches).max(clocks.serial);
-                        (sequential, complete + cfg.isb_cycles, complete)
+                        (issue, sequential, complete + cfg.isb_cycles, complete)
                     }
-                    Inst::Dmb(_) | Inst::Dsb(_) => (sequential, fetched_at, issue),
-                    Inst::Mrs { rt, reg } => {
+                    Op::Barrier => {
+                        let issue = ready_to_issue.max(clocks.accesses).max(clocks.done);
+                        if issue >= local_end {
+                            break 'run Exit::At(issue);
+                        }
+                        (issue, sequential, fetched_at, issue)
+                    }
+                    Op::Mrs { rd, mask, reg } => {
+                        let issue = ready_to_issue.max(clocks.done);
+                        if issue >= local_end {
+                            break 'run Exit::At(issue);
+                        }
                         let (v, cost) = match reg {
                             SysReg::CntvctEl0 => port.read_device(self.id, reg, issue),
-                            _ => (self.sysreg(reg), 0),
+                            _ => {
+                                // Some system registers are views of the registers (SP_EL0).
+                                regs.store(self);
+                                (self.sysreg(reg), 0)
+                            }
                         };
                         hot.commit_stall_until = issue + cost;
                         hot.clocks.serial = issue + cost;
                         let ready = issue + cost + cfg.alu_cycles;
-                        self.set_reg(rt.reg, rt.width.mask(v), ready);
-                        (sequential, fetched_at, ready)
+                        regs.set(rd, v & mask, ready);
+                        (issue, sequential, fetched_at, ready)
                     }
-                    Inst::Load { rt, index, .. } => {
-                        let va = Inst::effective_address(&index, vals[0], vals[1]);
-                        let translated = match private {
-                            Some(pa) => Ok((pa, 0)),
-                            None => self.physical(va, AccessKind::Read, issue, port),
-                        };
-                        let Ok((addr, walk)) = translated else { break 'run Exit::HandBackAt(issue) };
+                    Op::Load { rd, mask, index } => {
+                        let issue = ready_to_issue;
+                        let va = Inst::effective_address(&index, a, b);
+                        let ends = (local_end, memory_end);
+                        let (addr, walk, own) =
+                            match self.data_access(va, AccessKind::Read, translating, issue, ends, port) {
+                                Ok(access) => access,
+                                Err(exit) => break 'run exit,
+                            };
                         let (cell, latency) = port.load(self.id, addr, issue, own);
-                        let value = rt.width.mask(cell.value);
+                        let value = cell.value & mask;
                         let ready = issue + walk + latency;
-                        self.set_reg(rt.reg, value, ready);
+                        regs.set(rd, value, ready);
                         hot.clocks.accesses = clocks.accesses.max(ready);
                         if !own && !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok() {
                             let retired_at = clocks.retired.max(ready);
@@ -474,30 +639,31 @@ impl Core {
                                 retired_at,
                             });
                         }
-                        (sequential, fetched_at, ready)
+                        (issue, sequential, fetched_at, ready)
                     }
-                    Inst::Store { index, .. } => {
-                        let va = Inst::effective_address(&index, vals[0], vals[1]);
-                        let translated = match private {
-                            Some(pa) => Ok((pa, 0)),
-                            None => self.physical(va, AccessKind::Write, issue, port),
-                        };
-                        let Ok((addr, walk)) = translated else { break 'run Exit::HandBackAt(issue) };
+                    Op::Store { index } => {
+                        let issue = ready_to_issue;
+                        let va = Inst::effective_address(&index, a, b);
+                        let ends = (local_end, memory_end);
+                        let (addr, walk, own) =
+                            match self.data_access(va, AccessKind::Write, translating, issue, ends, port) {
+                                Ok(access) => access,
+                                Err(exit) => break 'run exit,
+                            };
                         if !own && (env.code.contains(addr) || env.code.is_patchable(addr)) {
                             // Code is written through the pipeline, which keeps the I-side's books.
                             break 'run Exit::HandBackAt(issue);
                         }
                         let write = WriteId { tid: self.id, iid };
                         let watched = !own && !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok();
-                        let latency = port.store(self.id, addr, vals[2], write, issue, own, watched);
+                        let latency = port.store(self.id, addr, c, write, issue, own, watched);
                         hot.clocks.accesses = clocks.accesses.max(issue + walk + latency);
                         if watched {
                             let retired_at = clocks.retired.max(issue);
                             self.observed.retired_stores.push(RetiredStore { addr, pc, write, retired_at });
                         }
-                        (sequential, fetched_at, issue)
+                        (issue, sequential, fetched_at, issue)
                     }
-                    _ => unreachable!("handed back above"),
                 };
                 // The instruction has issued: account for it as the pipeline would at retirement.
                 hot.clocks.issued = issue;
@@ -507,7 +673,7 @@ impl Core {
                 hot.iid += 1;
                 if let Some(i) = d.probe {
                     let i = usize::from(i);
-                    let values = env.probes[i].regs.map(|r| self.reg(r));
+                    let values = env.probes[i].regs.map(|r| regs.get(r));
                     self.observed.probe_hits.push(ProbeHit {
                         probe: env.probe_ids[i],
                         el: self.el,
@@ -523,16 +689,37 @@ impl Core {
             Exit::At(hot.fetch_ready_at.max(now))
         };
         hot.store(self);
+        regs.store(self);
         match exit {
             Exit::At(t) => Stop::At(t),
             Exit::HandBackAt(at) => self.hand_back_at(at, now),
         }
     }
 
-    fn set_reg(&mut self, r: Reg, v: u64, ready: Cycle) {
-        if !r.is_zero() {
-            self.arch[r.index()] = v;
-            self.arch_ready[r.index()] = ready;
+    /// Where a load or store to `va` issuing at `issue` goes: the physical address, the
+    /// translation's cycles, and whether it is the core's private data, which may run as far as
+    /// register operations (`ends`: before which cycles those and shared accesses issue). Or why
+    /// the call stops instead.
+    #[inline(always)]
+    fn data_access(
+        &self,
+        va: Addr,
+        kind: AccessKind,
+        translating: Option<Translating>,
+        issue: Cycle,
+        (local_end, memory_end): (Cycle, Cycle),
+        port: &mut impl DataPort,
+    ) -> Result<(Addr, Cycle, bool), Exit> {
+        let private =
+            if issue < local_end { port.translate_private(self.id, va, kind, translating, issue) } else { None };
+        match (private, translating) {
+            (Some(pa), _) => Ok((pa, 0, true)),
+            _ if issue >= memory_end => Err(Exit::At(issue)),
+            (None, None) => Ok((va, 0, false)),
+            (None, Some(ctx)) => match port.translate(self.id, va, kind, ctx, issue) {
+                Ok((pa, walk)) => Ok((pa, walk, false)),
+                Err(TranslationFault) => Err(Exit::HandBackAt(issue)),
+            },
         }
     }
 
