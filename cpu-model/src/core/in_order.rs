@@ -123,13 +123,51 @@ pub enum Stop {
     Pipeline,
 }
 
-/// Decoded instructions by address, so that the in-order core's steady state does not search the
-/// code, the patchable addresses and the probes for every instruction it runs. Code, which
-/// addresses are patchable and the probes do not change during a run (the machine empties it
-/// when its probes are set).
+/// User code decoded into straight-line blocks, so that the in-order core's steady state does
+/// not search the code, the patchable addresses and the probes for every instruction it runs, and
+/// checks the translation of fetch's page once per block. A block runs from its first address
+/// to the first unconditional jump, instruction only the pipeline runs, instruction the in-order
+/// core may not fetch (not included), page end or [`Block::MAX`] instructions; it goes on past
+/// conditional branches, which leave it when taken. Code, which addresses are patchable and the
+/// probes do not change during a run (the machine empties it when its probes are set).
 #[derive(Clone, Debug)]
 pub struct DecodeCache {
-    lines: Box<[Decoded; DecodeCache::LINES]>,
+    blocks: Box<[Block; DecodeCache::BLOCKS]>,
+}
+
+/// One block of [`DecodeCache`]: the instructions from `pc` on, in order (none: the in-order
+/// core may not fetch the one at `pc`).
+#[derive(Clone, Debug)]
+struct Block {
+    /// `Addr::MAX`: empty.
+    pc: Addr,
+    ops: Vec<Decoded>,
+}
+
+impl Block {
+    /// Instructions a block holds at most.
+    const MAX: usize = 64;
+
+    fn decode(env: &Env, pc: Addr) -> Block {
+        let page = pc & !(PAGE_BYTES - 1);
+        let mut ops = vec![];
+        let mut at = pc;
+        while ops.len() < Block::MAX && at & !(PAGE_BYTES - 1) == page {
+            let inst = if env.code.is_patchable(at) { None } else { env.code.fetch(at) };
+            let Some(inst) = inst else { break };
+            let (mut op, srcs) = lower(inst);
+            if let Op::Branch { target, backward, .. } = &mut op {
+                *backward = *target <= at;
+            }
+            let probe = env.probes.binary_search_by_key(&at, |p| p.pc).ok().map(|i| i as u16);
+            ops.push(Decoded { pc: at, op, srcs, probe });
+            if let Op::Jump { .. } | Op::Indirect { .. } | Op::Pipeline = op {
+                break;
+            }
+            at += Inst::BYTES;
+        }
+        Block { pc, ops }
+    }
 }
 
 /// One instruction lowered for the in-order core: what it does, already sorted by what the core
@@ -148,9 +186,6 @@ struct Decoded {
 /// What the in-order core does with an instruction. Register numbers are [`RegFile`] slots.
 #[derive(Clone, Copy, Debug)]
 enum Op {
-    /// Nothing here the in-order core may fetch (outside the code, or patchable): the pipeline
-    /// fetches it.
-    Absent,
     /// An instruction only the pipeline runs (see the [module](self) docs): it is handed back
     /// once fetch has translated its page.
     Pipeline,
@@ -298,27 +333,21 @@ impl Default for DecodeCache {
 }
 
 impl DecodeCache {
-    /// Direct-mapped: a user loop of up to this many instructions stays in it.
-    const LINES: usize = 256;
+    /// Direct-mapped by the block's first address: a user loop of a few blocks stays in it.
+    const BLOCKS: usize = 64;
 
     /// An empty cache.
     pub fn new() -> Self {
-        let empty = Decoded { pc: Addr::MAX, op: Op::Absent, srcs: [SourceRead::NONE; 3], probe: None };
-        DecodeCache { lines: Box::new([empty; Self::LINES]) }
+        DecodeCache { blocks: Box::new(std::array::from_fn(|_| Block { pc: Addr::MAX, ops: vec![] })) }
     }
 
-    fn get(&mut self, env: &Env, pc: Addr) -> &Decoded {
-        let slot = &mut self.lines[(pc / Inst::BYTES) as usize % Self::LINES];
+    /// The instructions from `pc` on, as far as the block goes.
+    fn get(&mut self, env: &Env, pc: Addr) -> &[Decoded] {
+        let slot = &mut self.blocks[(pc / Inst::BYTES) as usize % Self::BLOCKS];
         if slot.pc != pc {
-            let inst = if env.code.is_patchable(pc) { None } else { env.code.fetch(pc) };
-            let probe = env.probes.binary_search_by_key(&pc, |p| p.pc).ok().map(|i| i as u16);
-            let (mut op, srcs) = inst.map_or((Op::Absent, [SourceRead::NONE; 3]), lower);
-            if let Op::Branch { target, backward, .. } = &mut op {
-                *backward = *target <= pc;
-            }
-            *slot = Decoded { pc, op, srcs, probe };
+            *slot = Block::decode(env, pc);
         }
-        slot
+        &slot.ops
     }
 }
 
@@ -473,34 +502,43 @@ impl Core {
         // back at every exit ([`Hot::store`], [`RegFile::store`]).
         let mut hot = Hot::load(self);
         let mut regs = RegFile::load(self);
-        let exit = 'run: {
-            for _ in 0..MAX_PER_CALL {
-                let pc = hot.pc;
-                // What the pipeline does, it does from the cycle the instruction before issued.
-                let after_previous = hot.clocks.issued;
-                let d = decoded.get(env, pc);
-                if let Op::Absent = d.op {
-                    break 'run Exit::HandBackAt(after_previous);
-                }
+        // Instructions the call may still issue.
+        let mut budget = MAX_PER_CALL;
+        let exit = 'run: loop {
+            // The budget is spent: continue from the next instruction's fetch.
+            if budget == 0 {
+                break 'run Exit::At(hot.fetch_ready_at.max(now));
+            }
+            let block = decoded.get(env, hot.pc);
+            // What the pipeline does, it does from the cycle the instruction before issued.
+            let Some(first) = block.first() else { break 'run Exit::HandBackAt(hot.clocks.issued) };
+            // Instruction fetch is translated once per page, as the pipeline does (a block is in
+            // one page).
+            let page = first.pc & !(PAGE_BYTES - 1);
+            if hot.fetch_page != Some(page)
+                && let Some(ctx) = translating
+            {
                 // Fetched when the front end was ready, which may be before the event that runs it.
-                let mut fetched_at = hot.fetch_ready_at;
-                // Instruction fetch is translated once per page, as the pipeline does.
-                let page = pc & !(PAGE_BYTES - 1);
-                if hot.fetch_page != Some(page)
-                    && let Some(ctx) = translating
-                {
-                    if fetched_at >= memory_end {
-                        break 'run Exit::At(fetched_at);
-                    }
-                    match port.translate(self.id, pc, AccessKind::Fetch, ctx, fetched_at) {
-                        Ok((_, walk)) => {
-                            hot.fetch_page = Some(page);
-                            fetched_at += walk;
-                            hot.fetch_ready_at = fetched_at;
-                        }
-                        Err(TranslationFault) => break 'run Exit::HandBackAt(fetched_at),
-                    }
+                let fetched_at = hot.fetch_ready_at;
+                if fetched_at >= memory_end {
+                    break 'run Exit::At(fetched_at);
                 }
+                match port.translate(self.id, first.pc, AccessKind::Fetch, ctx, fetched_at) {
+                    Ok((_, walk)) => {
+                        hot.fetch_page = Some(page);
+                        hot.fetch_ready_at = fetched_at + walk;
+                    }
+                    Err(TranslationFault) => break 'run Exit::HandBackAt(fetched_at),
+                }
+            }
+            for d in block {
+                if budget == 0 {
+                    break 'run Exit::At(hot.fetch_ready_at.max(now));
+                }
+                budget -= 1;
+                let pc = d.pc;
+                let after_previous = hot.clocks.issued;
+                let fetched_at = hot.fetch_ready_at;
                 let (a, a_at) = regs.read(d.srcs[0]);
                 let (b, b_at) = regs.read(d.srcs[1]);
                 let (c, c_at) = regs.read(d.srcs[2]);
@@ -515,7 +553,7 @@ impl Core {
                 // completed. Each waits for what it must (barriers and system-register reads for
                 // what came before them), and stops the call if that is past the horizon.
                 let (issue, next_pc, next_fetch, completed) = match d.op {
-                    Op::Absent | Op::Pipeline => break 'run Exit::HandBackAt(after_previous),
+                    Op::Pipeline => break 'run Exit::HandBackAt(after_previous),
                     Op::Reg { rd, f } => {
                         let issue = ready_to_issue;
                         if issue >= local_end {
@@ -684,9 +722,11 @@ impl Core {
                 }
                 hot.pc = next_pc;
                 hot.fetch_ready_at = next_fetch;
+                if next_pc != sequential {
+                    // A jump, or a branch taken: the block ends here.
+                    continue 'run;
+                }
             }
-            // The budget is spent: continue from the next instruction's fetch.
-            Exit::At(hot.fetch_ready_at.max(now))
         };
         hot.store(self);
         regs.store(self);
