@@ -4,7 +4,8 @@
 //! When the model changes on purpose, the files are written again with
 //! `ISOLSIM_BLESS=1 cargo test --test golden_runs`, and the commit says which figures moved and
 //! why. The runs are short (2 ms simulated) but take every path of the experiment: the three
-//! protocols, housekeeping operations of each kind, system calls, broadcast TLBIs and IPIs.
+//! protocols, housekeeping operations of each kind, system calls, broadcast TLBIs and IPIs, and
+//! the oslat loop on the in-order core, handing its system calls to the pipeline.
 
 mod common;
 
@@ -13,7 +14,7 @@ use std::process::Command;
 use common::root;
 
 /// (name, arguments after `isolsim run --no-host-stats`).
-const RUNS: [(&str, &[&str]); 3] = [
+const RUNS: [(&str, &[&str]); 4] = [
     ("arm64-default", &["--seed", "7", "--set", "run.duration_us=2000"]),
     ("x86-default", &["--preset", "x86-server", "--seed", "8", "--set", "run.duration_us=2000"]),
     (
@@ -29,6 +30,25 @@ const RUNS: [(&str, &[&str]); 3] = [
             "kernel.tlb_scheme=ipi",
             "--set",
             "run.duration_us=3000",
+        ],
+    ),
+    (
+        "arm64-oslat-in-order",
+        &[
+            "--seed",
+            "10",
+            "--set",
+            "run.cpus=16",
+            "--set",
+            "run.isolated=4",
+            "--set",
+            "run.duration_us=2000",
+            "--set",
+            "run.activity.loop=oslat",
+            "--set",
+            "machine.core.user_code=in-order",
+            "--set",
+            "run.activity.syscalls_per_s=20000",
         ],
     ),
 ];
