@@ -155,10 +155,7 @@ impl Block {
         while ops.len() < Block::MAX && at & !(PAGE_BYTES - 1) == page {
             let inst = if env.code.is_patchable(at) { None } else { env.code.fetch(at) };
             let Some(inst) = inst else { break };
-            let (mut op, srcs) = lower(inst);
-            if let Op::Branch { target, backward, .. } = &mut op {
-                *backward = *target <= at;
-            }
+            let (op, srcs) = lower(inst, at);
             let probe = env.probes.binary_search_by_key(&at, |p| p.pc).ok().map(|i| i as u16);
             ops.push(Decoded { pc: at, op, srcs, probe });
             if let Op::Jump { .. } | Op::Indirect { .. } | Op::Pipeline = op {
@@ -174,7 +171,7 @@ impl Block {
 /// does with it ([`Op`]), and how to read its operands without a branch.
 #[derive(Clone, Copy, Debug)]
 struct Decoded {
-    /// `Addr::MAX`: empty.
+    /// Its address.
     pc: Addr,
     op: Op,
     /// How to read each source operand ([`Inst::sources`] order; an immediate is a constant).
@@ -276,8 +273,8 @@ fn dest_slot(r: Reg) -> u8 {
     if r.is_zero() { RegFile::SINK } else { r.0 }
 }
 
-/// Lowers `inst` for the in-order core: what it does, and how to read its operands.
-fn lower(inst: Inst) -> (Op, [SourceRead; 3]) {
+/// Lowers `inst`, at `pc`, for the in-order core: what it does, and how to read its operands.
+fn lower(inst: Inst, pc: Addr) -> (Op, [SourceRead; 3]) {
     let mut srcs = inst.sources().map(SourceRead::of);
     let op = match inst {
         Inst::Mov { rd, src } => {
@@ -306,8 +303,10 @@ fn lower(inst: Inst) -> (Op, [SourceRead; 3]) {
         Inst::Nop => Op::Nop,
         Inst::B { target } => Op::Jump { target, link: false },
         Inst::Bl { target } => Op::Jump { target, link: true },
-        Inst::BCond { cond, target } => Op::Branch { test: Test::Cond(cond), target, backward: false },
-        Inst::Cbz { nonzero, target, .. } => Op::Branch { test: Test::Zero { nonzero }, target, backward: false },
+        Inst::BCond { cond, target } => Op::Branch { test: Test::Cond(cond), target, backward: target <= pc },
+        Inst::Cbz { nonzero, target, .. } => {
+            Op::Branch { test: Test::Zero { nonzero }, target, backward: target <= pc }
+        }
         Inst::Br { link, .. } => Op::Indirect { link },
         Inst::Ret { .. } => Op::Indirect { link: false },
         Inst::Isb => Op::Isb,
