@@ -494,7 +494,7 @@ pub struct StaleInstruction {
 pub enum ExceptionKind {
     /// A synchronous exception (SVC, undefined instruction) with its ESR class.
     Sync {
-        /// Exception class (ESR_EL1[31:26]): 0x15 for SVC, 0 for unknown.
+        /// Exception class (bits 31:26 of `ESR_EL1`): 0x15 for SVC, 0 for unknown.
         class: u8,
     },
     /// An interrupt.

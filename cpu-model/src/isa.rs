@@ -432,9 +432,9 @@ pub enum Inst {
     Rmw {
         /// What is done with the old value.
         op: RmwOp,
-        /// Rs: the operand (SWP, LD<op>) or the compare value and destination (CAS).
+        /// Rs: the operand (SWP, `LD<op>`) or the compare value and destination (CAS).
         rs: Operand,
-        /// Rt: the destination (SWP, LD<op>) or the new value (CAS).
+        /// Rt: the destination (SWP, `LD<op>`) or the new value (CAS).
         rt: Operand,
         /// Address register.
         base: Reg,
@@ -671,7 +671,7 @@ impl Inst {
     }
 
     /// The RMW as the load/store queue sees it, for RMW instructions. As
-    /// the architecture says, an `A` SWP or LD<op> whose destination is the
+    /// the architecture says, an `A` SWP or `LD<op>` whose destination is the
     /// zero register loses its acquire semantics (a CAS keeps them).
     pub fn rmw(&self) -> Option<Rmw> {
         match *self {

@@ -1215,7 +1215,7 @@ impl Machine {
     /// loads and stores to it may then run ahead of other cores' events, as far as its register
     /// operations do, when its TLB holds their translation. Every other core's access is
     /// checked against the declaration: one at a cycle the owner had already run past is
-    /// [`Machine::private_fault`], and the run is no longer exact (see [`private`]).
+    /// [`Machine::private_fault`], and the run is no longer exact (see the machine's `private` module).
     /// Declarations are kept across [`Machine::reset`]. Panics if `range` overlaps one
     /// declared before or holds a watched address (the watched stores' log is in the order of
     /// the accesses).
@@ -2549,7 +2549,7 @@ impl Exhaustive<'_> {
 /// both log a ghost event (a [`Step::Retire`] of a held probe; an access to a
 /// [`Ghosts::watch`] address). `held_by_another` is covered by the locations: only an atomic
 /// on a location holds it against another core's write to it. A core's local steps
-/// ([`Exhaustive::close`]) touch only its own state except through the GIC (an SGI sent, an
+/// (`Exhaustive::close`) touch only its own state except through the GIC (an SGI sent, an
 /// interrupt acknowledged or ended), translation walks (MMU on) and TLBs: a transition whose
 /// successor's GIC differs from its state's is dependent on every other
 /// ([`TransitionSystem::conflicts_with_all`], checked on each successor), and with TLBs

@@ -1,6 +1,6 @@
 //! The in-order core: user (EL0) code without the pipeline's cost.
 //!
-//! With [`UserCode::InOrder`](super::UserCode::InOrder), a timed run executes user code on this
+//! With [`UserCode::InOrder`], a timed run executes user code on this
 //! core instead of the out-of-order pipeline. The kernel paths, where the orderings this project
 //! studies happen, stay on the pipeline; so does every exhaustive run.
 //!
@@ -127,7 +127,7 @@ pub enum Stop {
 /// not search the code, the patchable addresses and the probes for every instruction it runs, and
 /// checks the translation of fetch's page once per block. A block runs from its first address
 /// to the first unconditional jump, instruction only the pipeline runs, instruction the in-order
-/// core may not fetch (not included), page end or [`Block::MAX`] instructions; it goes on past
+/// core may not fetch (not included), page end or 64 instructions; it goes on past
 /// conditional branches, which leave it when taken. Code, which addresses are patchable and the
 /// probes do not change during a run (the machine empties it when its probes are set).
 #[derive(Clone, Debug)]

@@ -78,7 +78,7 @@ pub struct NoiseBucket {
 /// One bucket of the oslat histogram.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistogramBucket {
-    /// Lower bound in microseconds (the overflow bucket's is [`OSLAT_BUCKETS`]).
+    /// Lower bound in microseconds (the overflow bucket's is `OSLAT_BUCKETS`).
     pub from_us: u64,
     /// Loop iterations that took `[from_us, from_us + 1)` µs (or more, for the overflow bucket).
     pub count: u64,

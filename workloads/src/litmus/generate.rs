@@ -11,7 +11,7 @@
 //! * LDR/LDAR, STR/STLR, and the atomics SWP, CAS, LDADD, LDCLR, LDSET, LDEOR (plain,
 //!   `A`, `L`, `AL`) and STADD, STCLR, STSET, STEOR (plain, `L`),
 //!   at most one RMW per location and two per program, and few enough
-//!   accesses per location for herd7 to answer quickly (see [`BUDGET`]);
+//!   accesses per location for herd7 to answer quickly (see `BUDGET`);
 //! * before an operation, maybe a barrier (DMB and DSB with every option:
 //!   SY, ISH, NSH × full, LD, ST; ISB), a control dependency on an earlier
 //!   read (`CBNZ` to the next instruction, with or without `ISB`), or a
