@@ -494,7 +494,7 @@ impl Core {
         // An access to shared data issues before `memory_end`; anything else before `local_end`
         // (see [`Horizon`]: the cycle being handled counts if it is the core's own).
         let within = |bound: Cycle| if horizon.now_is_mine { bound.max(now.saturating_add(1)) } else { bound };
-        let (local_end, memory_end) = (within(horizon.local), within(horizon.memory));
+        let ends @ (local_end, memory_end) = (within(horizon.local), within(horizon.memory));
         // User code cannot change its translation regime without handing back (MSR, exceptions).
         let translating = self.translating();
         // The state every instruction reads and writes, kept in locals for the call and written
@@ -653,7 +653,6 @@ impl Core {
                     Op::Load { rd, mask, index } => {
                         let issue = ready_to_issue;
                         let va = Inst::effective_address(&index, a, b);
-                        let ends = (local_end, memory_end);
                         let (addr, walk, own) =
                             match self.data_access(va, AccessKind::Read, translating, issue, ends, port) {
                                 Ok(access) => access,
@@ -681,7 +680,6 @@ impl Core {
                     Op::Store { index } => {
                         let issue = ready_to_issue;
                         let va = Inst::effective_address(&index, a, b);
-                        let ends = (local_end, memory_end);
                         let (addr, walk, own) =
                             match self.data_access(va, AccessKind::Write, translating, issue, ends, port) {
                                 Ok(access) => access,
