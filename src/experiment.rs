@@ -1,16 +1,17 @@
 //! `isolsim run`: the isolation experiment for each protocol, side by side.
 //!
 //! A thin layer over [`workloads::experiment`]: it builds one experiment per
-//! protocol from a [`Config`], runs them (in parallel when there are cores to
-//! spare; each run is independent, so the result does not depend on it) and
-//! lays the reports out as one comparison.
+//! protocol from a [`Config`], runs them at once, one thread each (each run is
+//! independent, so the result does not depend on how many run together; see
+//! [`run_timed`]) and lays the reports out as one comparison.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use comfy_table::{CellAlignment, ContentArrangement, Table};
-use rayon::prelude::*;
 use serde::Serialize;
 use workloads::experiment::chrome_trace::{ChromeTrace, TraceWindow};
 use workloads::experiment::{Experiment, ExperimentError, Report};
@@ -47,16 +48,19 @@ pub fn kernel_with(replacements: &[String]) -> Result<Vec<(String, String)>, Str
 /// Runs the experiment of `cfg` for each of `protocols` with `seed` on the
 /// kernel `kernel` (the files besides the protocol, (file name, text) pairs
 /// in load order, e.g. [`workloads::kernel::FILES`]), each protocol's file
-/// assembled last; `progress(done, total)` is called with the simulated
+/// assembled last, at most `jobs` of them at once (0: all of them; see
+/// [`run_timed`]); `progress(done, total)` is called with the simulated
 /// cycles covered so far over all runs (from several threads).
 pub fn run(
     cfg: &Config,
     kernel: &[(&str, &str)],
     protocols: &[ProtocolFile],
     seed: u64,
+    jobs: usize,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<Report>, ExperimentError> {
-    Ok(run_timed(cfg, kernel, protocols, seed, false, None, progress)?.into_iter().map(|r| r.report).collect())
+    let how = RunHow { jobs, ..RunHow::default() };
+    Ok(run_timed(cfg, kernel, protocols, seed, how, progress)?.into_iter().map(|r| r.report).collect())
 }
 
 /// One protocol's run of [`run_timed`].
@@ -73,19 +77,36 @@ pub struct TimedRun {
 /// How far apart the process ids of two protocols' traces are (more than any machine's CPUs).
 pub const PID_STRIDE: u32 = 1 << 16;
 
-/// [`run`], with the host seconds each protocol's run took (its build not counted): what the
-/// simulation rates of [`HostStats`] are computed from. Host time never reaches a report. With
-/// `core_stats`, each report carries every core's statistics too (`--stats`); with `trace`, each
-/// run is traced over that window (`--trace`).
+/// How [`run_timed`] runs the protocols, besides what they run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunHow {
+    /// Each report carries every core's statistics too (`--stats`).
+    pub core_stats: bool,
+    /// Each run is traced over this window (`--trace`).
+    pub trace: Option<TraceWindow>,
+    /// Runs at once, each on a thread of its own; 0: all of them (`--jobs`).
+    pub jobs: usize,
+}
+
+/// [`run`], with the host CPU seconds each protocol's run took (its build not counted): what the
+/// simulation rates of [`HostStats`] are computed from. Host time never reaches a report.
+///
+/// **Why one thread per run, even with fewer host cores.** A run is one sequential simulation
+/// and cannot be split. With the three built-in protocols on two cores, a pool of two threads
+/// runs two of them back to back on one core while the other core finishes its one run and
+/// idles; three threads let the operating system share both cores between all three to the end,
+/// so the wall time is about their total CPU time over the cores instead of the two shortest
+/// runs' sum (README › Speed). Each run is deterministic and independent of the others, so how
+/// many run at once changes nothing in the reports (`deterministic_across_threads`).
 pub fn run_timed(
     cfg: &Config,
     kernel: &[(&str, &str)],
     protocols: &[ProtocolFile],
     seed: u64,
-    core_stats: bool,
-    trace: Option<TraceWindow>,
+    how: RunHow,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<TimedRun>, ExperimentError> {
+    let RunHow { core_stats, trace, jobs } = how;
     let built: Vec<Experiment> = protocols
         .iter()
         .enumerate()
@@ -106,20 +127,48 @@ pub fn run_timed(
     // Each horizon was checked; their sum over protocols may still pass a u64 (progress only).
     let horizon = cfg.run.duration_us.saturating_mul(cfg.machine.clock_mhz);
     let total = horizon.saturating_mul(protocols.len() as u64);
-    built
-        .into_par_iter()
-        .enumerate()
-        .map(|(i, exp)| {
-            let start = std::time::Instant::now();
-            let (report, trace) = exp.run_with_trace(|now, _| {
-                done[i].store(now, std::sync::atomic::Ordering::Relaxed);
-                let sum =
-                    done.iter().map(|d| d.load(std::sync::atomic::Ordering::Relaxed)).fold(0, u64::saturating_add);
-                progress(sum, total);
-            })?;
-            Ok(TimedRun { report, host_seconds: start.elapsed().as_secs_f64(), trace })
-        })
+    let run_one = |i: usize, exp: Experiment| -> Result<TimedRun, ExperimentError> {
+        let start = thread_cpu_seconds();
+        let (report, trace) = exp.run_with_trace(|now, _| {
+            done[i].store(now, Ordering::Relaxed);
+            progress(done.iter().map(|d| d.load(Ordering::Relaxed)).fold(0, u64::saturating_add), total);
+        })?;
+        Ok(TimedRun { report, host_seconds: thread_cpu_seconds() - start, trace })
+    };
+    let runs = built.len();
+    let threads = if jobs == 0 { runs } else { jobs.min(runs) };
+    if threads <= 1 {
+        return built.into_iter().enumerate().map(|(i, exp)| run_one(i, exp)).collect();
+    }
+    // Each thread takes the next run not yet taken; the results go back in the protocols' order.
+    let queue: Vec<Mutex<Option<Experiment>>> = built.into_iter().map(|e| Mutex::new(Some(e))).collect();
+    let results: Vec<Mutex<Option<Result<TimedRun, ExperimentError>>>> =
+        queue.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(exp) = queue.get(i).and_then(|q| q.lock().ok()?.take()) else { break };
+                    let result = run_one(i, exp);
+                    if let Ok(mut slot) = results[i].lock() {
+                        *slot = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|r| r.into_inner().ok().flatten().expect("every run was taken by a thread that finished it"))
         .collect()
+}
+
+/// CPU seconds the calling thread has run: a run's host time when runs share the cores.
+fn thread_cpu_seconds() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
 
 /// How fast the simulator ran one report's run, as simulators report it (gem5's `sim_insts`,
@@ -138,7 +187,7 @@ pub struct HostRate {
     /// Simulated nanoseconds ([`Report::simulated_ns`]).
     #[serde(with = "sim::float")]
     pub sim_ns: f64,
-    /// Host seconds of the run (one thread; building the machine not counted).
+    /// Host CPU seconds of the run (its thread's; building the machine not counted).
     #[serde(with = "sim::float")]
     pub host_seconds: f64,
     /// Simulated instructions per host second, millions (simulated MIPS).
@@ -173,9 +222,13 @@ impl HostRate {
 /// The simulation rates of one `isolsim run` (left out with `--no-host-stats`).
 #[derive(Clone, Debug, Serialize)]
 pub struct HostStats {
-    /// Wall seconds of the whole run, building and all protocols (which run in parallel).
+    /// Wall seconds of the whole run, building and all protocols.
     #[serde(with = "sim::float")]
     pub wall_seconds: f64,
+    /// Runs that ran at once, each on a thread of its own (`--jobs`).
+    pub runs_at_once: usize,
+    /// The host's cores that the runs shared.
+    pub host_cores: usize,
     /// Per protocol, in the order of the reports.
     pub runs: Vec<HostRate>,
 }
@@ -218,7 +271,11 @@ pub fn host_text(h: &HostStats) -> String {
         }
     }
     let _ = writeln!(o, "{table}");
-    let _ = writeln!(o, "wall {:.3} s in all (protocols run in parallel)", h.wall_seconds);
+    let _ = writeln!(
+        o,
+        "wall {:.3} s in all ({} runs at once on {} host cores; host_seconds is each run's thread's CPU time)",
+        h.wall_seconds, h.runs_at_once, h.host_cores
+    );
     o
 }
 

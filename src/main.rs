@@ -326,6 +326,11 @@ struct RunArgs {
     /// Seed of every random stream (arrivals, system-call gaps, timing jitter).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Runs at once, each on a thread of its own (0: every protocol at once, even with fewer host
+    /// cores, so that they share the cores to the end; 1: one after another). The reports do not
+    /// depend on it.
+    #[arg(long, default_value_t = 0, value_parser = parse_jobs)]
+    jobs: usize,
     /// Print the reports as JSON.
     #[arg(long, conflicts_with_all = ["csv", "format"])]
     json: bool,
@@ -1678,15 +1683,16 @@ fn run(a: RunArgs) -> ExitCode {
         Err(code) => return code,
     };
     let wall = std::time::Instant::now();
-    let mut timed =
-        match isolsim::experiment::run_timed(&cfg, &files, &protocols, a.seed, a.stats.is_some(), window, &progress) {
-            Ok(r) => r,
-            Err(e) => {
-                bar.finish_and_clear();
-                eprintln!("{e}");
-                return ExitCode::from(2);
-            }
-        };
+    let how = isolsim::experiment::RunHow { core_stats: a.stats.is_some(), trace: window, jobs: a.jobs };
+    let runs_at_once = if a.jobs == 0 { protocols.len() } else { a.jobs.min(protocols.len()) };
+    let mut timed = match isolsim::experiment::run_timed(&cfg, &files, &protocols, a.seed, how, &progress) {
+        Ok(r) => r,
+        Err(e) => {
+            bar.finish_and_clear();
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     bar.finish_and_clear();
     let mut label = a.preset.clone();
     if let Some(f) = &a.overrides.config {
@@ -1709,7 +1715,8 @@ fn run(a: RunArgs) -> ExitCode {
     let reports = timed.into_iter().map(|t| t.report).collect();
     let mut comparison = isolsim::experiment::Comparison::new(&label, &cfg, a.seed, reports);
     if !a.no_host_stats {
-        comparison.host = Some(isolsim::experiment::HostStats { wall_seconds, runs });
+        let host_cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        comparison.host = Some(isolsim::experiment::HostStats { wall_seconds, runs_at_once, host_cores, runs });
     }
     if let Some(path) = &a.csv_runs
         && let Err(e) = isolsim::write_atomically(path, isolsim::experiment::runs_csv(&comparison).as_bytes())

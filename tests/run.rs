@@ -72,10 +72,13 @@ fn run_reports_its_simulation_rate() {
         assert!(close(f("sim_ns_per_host_second") * secs, f("sim_ns")), "{h}");
         assert_eq!(h["sim_ns"], r["simulated_ns"]);
     }
+    // A run's host seconds are its thread's CPU time, which its wall time bounds.
     assert!(
         v["host"]["wall_seconds"].as_f64().unwrap()
             >= runs.iter().map(|h| h["host_seconds"].as_f64().unwrap()).fold(0.0, f64::max)
     );
+    assert_eq!(v["host"]["runs_at_once"].as_u64(), Some(runs.len() as u64), "every protocol at once by default");
+    assert!(v["host"]["host_cores"].as_u64().is_some_and(|n| n >= 1));
     args.push("--no-host-stats");
     let out = isolsim(&args);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -303,14 +306,15 @@ fn deterministic_across_threads() {
     cfg.run.cpus = 16;
     cfg.run.isolated = 4.into();
     cfg.run.duration_us = 2000;
-    let json = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        let r = pool
-            .install(|| isolsim::experiment::run(&cfg, &isolsim::workloads::kernel::FILES, &builtins(), 5, &|_, _| {}))
+    // One run at a time, two at once (one thread runs two), and all three at once.
+    let json = |jobs: usize| {
+        let r = isolsim::experiment::run(&cfg, &isolsim::workloads::kernel::FILES, &builtins(), 5, jobs, &|_, _| {})
             .unwrap();
         serde_json::to_string(&r).unwrap()
     };
-    assert_eq!(json(1), json(2));
+    let one = json(1);
+    assert_eq!(one, json(2));
+    assert_eq!(one, json(0));
 }
 
 /// The default run (64 CPUs, 100 ms): every ordering of the seed occurs
@@ -321,7 +325,7 @@ fn deterministic_across_threads() {
 fn default_run_exercises_every_ordering_safely() {
     let cfg = isolsim::config::preset("arm64-server").unwrap();
     let reports =
-        isolsim::experiment::run(&cfg, &isolsim::workloads::kernel::FILES, &builtins(), 1, &|_, _| {}).unwrap();
+        isolsim::experiment::run(&cfg, &isolsim::workloads::kernel::FILES, &builtins(), 1, 0, &|_, _| {}).unwrap();
     for r in &reports {
         assert!(r.safety.violations.is_empty(), "{:?}: {}", r.protocol, r.safety.violations[0]);
         if r.protocol != Protocol::Broadcast {
