@@ -200,6 +200,12 @@ impl CoherenceModel {
         }
     }
 
+    /// Does `core` hold the line of `addr` owned, with no sharer, by a hint? Then its loads and
+    /// stores there hit and change nothing here.
+    pub fn owns_line(&self, core: u16, addr: Addr) -> bool {
+        self.owns(core, self.line_of(addr))
+    }
+
     /// Does `core` hold line `key` owned, with no sharer, by a hint?
     fn owns(&self, core: u16, key: u64) -> bool {
         self.owned.get(core as usize).is_some_and(|h| h[key as usize % OWNED_HINTS] == key)

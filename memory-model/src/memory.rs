@@ -189,6 +189,43 @@ impl FlatMemory {
         }
     }
 
+    /// The cell at `addr`, if it was ever initialised or written: what [`FlatMemory::restore`]
+    /// puts back.
+    #[inline]
+    pub fn get(&self, addr: Addr) -> Option<Cell> {
+        self.find(addr).ok().map(|i| self.cells[i].1)
+    }
+
+    /// [`FlatMemory::write`], returning the cell it replaced ([`FlatMemory::get`] before it).
+    #[inline(always)]
+    pub fn replace(&mut self, addr: Addr, value: Value, writer: WriteId) -> Option<Cell> {
+        let cell = Cell { value, writer };
+        let was = match self.find(addr) {
+            Ok(i) => Some(std::mem::replace(&mut self.cells[i].1, cell)),
+            Err(i) => {
+                self.cells.insert(i, (addr, cell));
+                None
+            }
+        };
+        if self.record_coherence {
+            self.co_log.push((addr, writer, value));
+        }
+        was
+    }
+
+    /// Puts `addr` back as [`FlatMemory::get`] found it (`None`: never written), undoing the
+    /// writes since (a speculative run's that is rolled back; not logged as a write).
+    pub fn restore(&mut self, addr: Addr, was: Option<Cell>) {
+        match (self.find(addr), was) {
+            (Ok(i), Some(cell)) => self.cells[i].1 = cell,
+            (Ok(i), None) => {
+                self.cells.remove(i);
+            }
+            (Err(i), Some(cell)) => self.cells.insert(i, (addr, cell)),
+            (Err(_), None) => {}
+        }
+    }
+
     /// Makes `writer`'s store of `value` to `addr` visible to all cores.
     /// (Inlined into the store and RMW paths, which are hot.)
     #[inline(always)]

@@ -1063,6 +1063,12 @@ impl Tlb {
         self.stats.hits += 1;
     }
 
+    /// Sets the hits counted back to `hits` (undoing [`Tlb::count_hit`]s of a speculative run
+    /// that is rolled back).
+    pub fn set_hits(&mut self, hits: u64) {
+        self.stats.hits = hits;
+    }
+
     /// Slot `i` of `set` hits: it becomes the set's most recently used entry.
     fn use_entry(&mut self, set: usize, i: usize, va: Addr) -> TlbHit {
         let base = set * self.ways;

@@ -31,6 +31,13 @@
 //! ([`DataPort::translate_private`]; the machine checks the claim on every other core's access,
 //! see `Machine::keep_private`).
 //!
+//! **And speculatively past that.** The machine may then call again with a later bound, as if
+//! nothing would reach the core, recording what the call changes (its stores' old cells, and
+//! the core's state before it, `Core::in_order_checkpoint`); if an interrupt or a broadcast
+//! TLBI is then scheduled to reach the core before the run's end, the run is rolled back
+//! (`Core::roll_back_in_order`) and the core resumes where it would have stopped. See
+//! `Machine::speculate`.
+//!
 //! **What it hands back.** Anything else (an exception-generating instruction, an atomic, an
 //! exclusive load, `WFE`, cache or TLB maintenance, a device register, patchable code, a store
 //! to code, a translation fault, a compute block) is left to the pipeline: the core lets the
@@ -64,6 +71,25 @@ pub(crate) struct Clocks {
     /// The instruction at this address goes to the pipeline when the core next runs (it stopped
     /// to hand it over at the cycle the handing over happens at when it issues in its own event).
     leaving: Option<Addr>,
+}
+
+/// The core's state as far as the in-order core changes it: what a speculative run of it is
+/// rolled back to ([`Core::in_order_checkpoint`], [`Core::roll_back_in_order`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Checkpoint {
+    pc: Addr,
+    fetch_ready_at: Cycle,
+    fetch_page: Option<Addr>,
+    commit_stall_until: Cycle,
+    clocks: Clocks,
+    next_iid: u32,
+    head_iid: u32,
+    fetched: u64,
+    retired: u64,
+    arch: [u64; Reg::COUNT],
+    arch_ready: [Cycle; Reg::COUNT],
+    stalls: StallClocks,
+    probe_hits: usize,
 }
 
 /// What the machine does for the in-order core besides [`Platform`]: data accesses and their
@@ -445,6 +471,50 @@ impl Hot {
 }
 
 impl Core {
+    /// The state a speculative run of the in-order core may change, to roll it back to.
+    pub(crate) fn in_order_checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            pc: self.pc,
+            fetch_ready_at: self.fetch_ready_at,
+            fetch_page: self.fetch_page,
+            commit_stall_until: self.commit_stall_until,
+            clocks: self.in_order,
+            next_iid: self.next_iid,
+            head_iid: self.head_iid,
+            fetched: self.fetched,
+            retired: self.retired,
+            arch: self.arch,
+            arch_ready: self.arch_ready,
+            stalls: self.stalls,
+            probe_hits: self.observed.probe_hits.len(),
+        }
+    }
+
+    /// Puts the core back as it was at `c`, forgetting the probe hits since. Only loads and
+    /// stores to its private data, register operations, branches and counter reads may have
+    /// run since (the machine records a speculative run so), so nothing else changed.
+    pub(crate) fn roll_back_in_order(&mut self, c: &Checkpoint) {
+        debug_assert!(self.rob.is_empty() && self.lsq.is_empty() && self.el == 0 && self.el0_fetches == 0);
+        self.pc = c.pc;
+        self.fetch_ready_at = c.fetch_ready_at;
+        self.fetch_page = c.fetch_page;
+        self.commit_stall_until = c.commit_stall_until;
+        self.in_order = c.clocks;
+        self.next_iid = c.next_iid;
+        self.head_iid = c.head_iid;
+        self.fetched = c.fetched;
+        self.retired = c.retired;
+        self.arch = c.arch;
+        self.arch_ready = c.arch_ready;
+        self.stalls = c.stalls;
+        self.observed.probe_hits.truncate(c.probe_hits);
+    }
+
+    /// The in-order core stopped to hand its next instruction to the pipeline when it resumes.
+    pub(crate) fn in_order_leaving(&self) -> bool {
+        self.in_order.leaving.is_some()
+    }
+
     /// True if the in-order core can take over now, in a timed run that runs user code on it
     /// ([`Env::in_order_user`]): user code, nothing in the pipeline or the store buffer, no
     /// interrupt to take, nothing the pipeline has been handed.

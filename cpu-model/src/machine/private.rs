@@ -172,6 +172,22 @@ impl PrivateData {
         }
     }
 
+    /// How far `core` has run ahead with its private data (what [`PrivateData::ran_ahead`] set).
+    pub(crate) fn lead(&self, core: ThreadId) -> Option<Cycle> {
+        self.ahead_to.get(core as usize).copied().flatten()
+    }
+
+    /// Puts `core`'s lead back to `lead`, a value [`PrivateData::lead`] returned (a speculative
+    /// run rolled back).
+    pub(crate) fn set_lead(&mut self, core: ThreadId, lead: Option<Cycle>) {
+        if let Some(l) = self.ahead_to.get_mut(core as usize) {
+            *l = lead;
+        } else if lead.is_some() {
+            self.ran_ahead_first(core, 0);
+            self.ahead_to[core as usize] = lead;
+        }
+    }
+
     /// [`PrivateData::ran_ahead`] for a core the table has no room for yet.
     #[cold]
     fn ran_ahead_first(&mut self, core: ThreadId, at: Cycle) {
