@@ -509,7 +509,7 @@ fn device_write(
 }
 
 /// The platform of a timed run.
-struct TimedPlatform<'a> {
+struct TimedPlatform<'a, const RECORDING: bool = false> {
     code: &'a CodeSpace,
     // Borrowed mutably only where changed (a timed run's parts are owned: nothing to check).
     iside: &'a mut Shared<ISide>,
@@ -533,7 +533,7 @@ struct TimedPlatform<'a> {
     undo: Option<&'a mut Vec<(Addr, Option<memory_model::memory::Cell>)>>,
 }
 
-impl TimedPlatform<'_> {
+impl<const R: bool> TimedPlatform<'_, R> {
     /// Timing noise of one access (the machine's `jitter`, and `store_jitter` for a store).
     fn noise(&mut self, store: bool) -> Cycle {
         let j = self.cfg.jitter + if store { self.cfg.store_jitter } else { 0 };
@@ -547,7 +547,7 @@ impl TimedPlatform<'_> {
 /// The in-order core's accesses, with the effects the pipeline's have when they complete
 /// ([`Machine::access`]): storage, the caches, the counters, the descriptors a store makes
 /// stale, the watched stores. Stores to code are the pipeline's.
-impl DataPort for TimedPlatform<'_> {
+impl<const R: bool> DataPort for TimedPlatform<'_, R> {
     fn load(&mut self, core: ThreadId, addr: Addr, at: Cycle, own: bool) -> (memory_model::memory::Cell, Cycle) {
         if !own {
             self.private.check(core, addr, at, Touched::Data);
@@ -571,9 +571,10 @@ impl DataPort for TimedPlatform<'_> {
         if !own {
             self.private.check(core, addr, at, Touched::Data);
         }
+        // (A run that records is an instance of its own, so the other has no test here.)
         match self.undo.as_deref_mut() {
-            Some(undo) => undo.push((addr, self.mem.replace(addr, value, write))),
-            None => self.mem.write(addr, value, write),
+            Some(undo) if R => undo.push((addr, self.mem.replace(addr, value, write))),
+            _ => self.mem.write(addr, value, write),
         }
         self.events.written(core, addr, at);
         let (latency, by) = self.coherence.store(core, addr);
@@ -601,7 +602,7 @@ impl DataPort for TimedPlatform<'_> {
         if !self.private.owns_any(core) {
             return None;
         }
-        if self.undo.is_some() {
+        if R {
             return self.translate_private_undoably(core, va, kind, ctx, at);
         }
         let pa = match ctx {
@@ -618,7 +619,7 @@ impl DataPort for TimedPlatform<'_> {
     }
 }
 
-impl TimedPlatform<'_> {
+impl<const R: bool> TimedPlatform<'_, R> {
     /// [`DataPort::translate_private`] while recording a speculative run: only accesses whose
     /// effects a rollback undoes (the remembered translation, whose use counts a TLB hit and
     /// moves the lead; a line the core owns, where the access changes no coherence state).
@@ -649,7 +650,7 @@ impl TimedPlatform<'_> {
     }
 }
 
-impl Platform for TimedPlatform<'_> {
+impl<const R: bool> Platform for TimedPlatform<'_, R> {
     fn code_miss_delay(&mut self, core: ThreadId, pc: Addr, _: Cycle) -> Cycle {
         let s = self.iside.slot(pc).expect("only asked for patchable code");
         if self.iside.is_cached(core, s) {
@@ -1705,7 +1706,7 @@ impl Machine {
         // Nothing shared: the memory bound is the clock, which every instruction is past.
         let horizon = Horizon { memory: now, local: bound, now_is_mine: false };
         let mut decoded = self.decoded[c].take().unwrap_or_default();
-        let (env, core, mut platform) = self.timed_parts_recording(c, true);
+        let (env, core, mut platform) = self.timed_parts_as::<true>(c);
         let stop = core.run_in_order(&env, now, horizon, &mut platform, &mut decoded);
         self.decoded[c] = Some(decoded);
         let frontier = match stop {
@@ -1768,12 +1769,16 @@ impl Machine {
 
     /// Core `c` of a timed run, what it needs to know of the run, and the machine around it.
     fn timed_parts(&mut self, c: usize) -> (Env<'_>, &mut Core, TimedPlatform<'_>) {
-        self.timed_parts_recording(c, false)
+        self.timed_parts_as::<false>(c)
     }
 
-    /// [`Machine::timed_parts`]; with `recording`, for a speculative run of core `c`, whose
-    /// stores are logged to undo ([`Machine::speculate`]).
-    fn timed_parts_recording(&mut self, c: usize, recording: bool) -> (Env<'_>, &mut Core, TimedPlatform<'_>) {
+    /// [`Machine::timed_parts`]; `RECORDING`, for a speculative run of core `c`, whose stores are
+    /// logged to undo ([`Machine::speculate`]). Each is an instance of its own, so that recording
+    /// costs the in-order core's other calls nothing.
+    fn timed_parts_as<const RECORDING: bool>(
+        &mut self,
+        c: usize,
+    ) -> (Env<'_>, &mut Core, TimedPlatform<'_, RECORDING>) {
         let in_order_user = self.user_in_order();
         let env = Env {
             code: &self.code,
@@ -1807,7 +1812,7 @@ impl Machine {
             watched_stores: &mut self.watched_stores,
             private: &mut self.private,
             events: &mut self.events,
-            undo: if recording { self.speculation[c].as_mut().map(|s| &mut s.undo) } else { None },
+            undo: if RECORDING { self.speculation[c].as_mut().map(|s| &mut s.undo) } else { None },
         };
         (env, &mut cores[c], platform)
     }

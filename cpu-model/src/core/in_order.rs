@@ -248,6 +248,8 @@ enum RegFn {
 }
 
 impl RegFn {
+    // Inlined into the loop of both instances of `run_in_order` (the machine's recording one too).
+    #[inline(always)]
     fn apply(self, a: u64, b: u64) -> u64 {
         match self {
             RegFn::Move { mask } => a & mask,
