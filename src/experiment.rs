@@ -8,10 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
 use comfy_table::{CellAlignment, ContentArrangement, Table};
+use rayon::prelude::*;
 use serde::Serialize;
 use workloads::experiment::chrome_trace::{ChromeTrace, TraceWindow};
 use workloads::experiment::{Experiment, ExperimentError, Report};
@@ -137,32 +137,12 @@ pub fn run_timed(
     };
     let runs = built.len();
     let threads = if jobs == 0 { runs } else { jobs.min(runs) };
-    if threads <= 1 {
-        return built.into_iter().enumerate().map(|(i, exp)| run_one(i, exp)).collect();
+    let run_all = || built.into_par_iter().with_max_len(1).enumerate().map(|(i, exp)| run_one(i, exp)).collect();
+    // A pool of its own with a thread per run at once, whatever the host's core count.
+    match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
+        Ok(pool) => pool.install(run_all),
+        Err(_) => run_all(),
     }
-    // Each thread takes the next run not yet taken; the results go back in the protocols' order.
-    let queue: Vec<Mutex<Option<Experiment>>> = built.into_iter().map(|e| Mutex::new(Some(e))).collect();
-    let results: Vec<Mutex<Option<Result<TimedRun, ExperimentError>>>> =
-        queue.iter().map(|_| Mutex::new(None)).collect();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(exp) = queue.get(i).and_then(|q| q.lock().ok()?.take()) else { break };
-                    let result = run_one(i, exp);
-                    if let Ok(mut slot) = results[i].lock() {
-                        *slot = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_iter()
-        .map(|r| r.into_inner().ok().flatten().expect("every run was taken by a thread that finished it"))
-        .collect()
 }
 
 /// CPU seconds the calling thread has run: a run's host time when runs share the cores.

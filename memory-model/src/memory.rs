@@ -189,14 +189,8 @@ impl FlatMemory {
         }
     }
 
-    /// The cell at `addr`, if it was ever initialised or written: what [`FlatMemory::restore`]
-    /// puts back.
-    #[inline]
-    pub fn get(&self, addr: Addr) -> Option<Cell> {
-        self.find(addr).ok().map(|i| self.cells[i].1)
-    }
-
-    /// [`FlatMemory::write`], returning the cell it replaced ([`FlatMemory::get`] before it).
+    /// [`FlatMemory::write`], returning the cell it replaced (`None`: never initialised or
+    /// written), which [`FlatMemory::restore`] puts back.
     #[inline(always)]
     pub fn replace(&mut self, addr: Addr, value: Value, writer: WriteId) -> Option<Cell> {
         let cell = Cell { value, writer };
@@ -213,7 +207,7 @@ impl FlatMemory {
         was
     }
 
-    /// Puts `addr` back as [`FlatMemory::get`] found it (`None`: never written), undoing the
+    /// Puts `addr` back as [`FlatMemory::replace`] found it (`None`: never written), undoing the
     /// writes since (a speculative run's that is rolled back; not logged as a write).
     pub fn restore(&mut self, addr: Addr, was: Option<Cell>) {
         match (self.find(addr), was) {
