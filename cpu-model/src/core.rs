@@ -80,9 +80,10 @@ pub struct CoreConfig {
     /// 2.5 GHz, well under the 1 µs Linux's cpuidle declares for WFI).
     pub wfi_wake_cycles: Cycle,
     /// How timed runs execute user (EL0) code: `out-of-order`, on this pipeline like the
-    /// kernel's, or `in-order`, on a simpler core with the same front end and latencies that
-    /// issues in program order and is much cheaper to simulate (README › Speed; the kernel
-    /// paths, and exhaustive runs, always use the pipeline).
+    /// kernel's; `in-order`, on a simpler core with the same front end and latencies that
+    /// issues in program order and is much cheaper to simulate; or `dataflow`, that core timed
+    /// as the pipeline is (issue when operands are ready, within the reorder-buffer window), as
+    /// cheap (README › Speed; the kernel paths, and exhaustive runs, always use the pipeline).
     pub user_code: UserCode,
     /// Lets the in-order core run ahead of the clock while nothing can reach it (exact: off, it
     /// executes one instruction per event with the same results; for checking exactly that).
@@ -99,6 +100,11 @@ pub enum UserCode {
     /// The in-order core of [`in_order`]: same front end and latencies, issue in program order,
     /// loads and stores performed when they issue.
     InOrder,
+    /// The same core, executing in program order, timed as the pipeline is: each instruction
+    /// issues once its operands are ready, not after the one before it, within a window of
+    /// `rob_entries` instructions (ZSim's out-of-order core model: functional execution in
+    /// order, timing by dataflow).
+    Dataflow,
 }
 
 impl Default for CoreConfig {
@@ -592,6 +598,8 @@ pub struct Core {
     /// (ones the in-order core handed back to it), and the in-order core's clocks.
     el0_fetches: u32,
     in_order: in_order::Clocks,
+    /// Timed runs with [`UserCode::Dataflow`]: its window and recent stores (made on first use).
+    dataflow: Option<Box<in_order::Dataflow>>,
     stale: Vec<StaleInstruction>,
     exceptions: Vec<ExceptionRecord>,
     observed: Observed,
@@ -685,6 +693,7 @@ impl std::hash::Hash for Core {
             stalls: _,
             el0_fetches: _,
             in_order: _,
+            dataflow: _,
             stale: _,
             exceptions: _,
             observed: _,
@@ -778,6 +787,7 @@ impl Core {
             stalls: StallClocks::default(),
             el0_fetches: 0,
             in_order: in_order::Clocks::default(),
+            dataflow: None,
             stale: vec![],
             exceptions: vec![],
             observed: Observed::default(),
@@ -822,6 +832,7 @@ impl Core {
         self.stalls = StallClocks::default();
         self.el0_fetches = 0;
         self.in_order = in_order::Clocks::default();
+        self.dataflow = None;
         self.stale.clear();
         self.exceptions.clear();
         self.observed.probe_hits.clear();

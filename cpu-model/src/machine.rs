@@ -1592,9 +1592,10 @@ impl Machine {
         }
     }
 
-    /// User code runs on the in-order core ([`UserCode::InOrder`]; never while recording a graph).
+    /// User code runs on the in-order core ([`UserCode::InOrder`] or [`UserCode::Dataflow`];
+    /// never while recording a graph).
     fn user_in_order(&self) -> bool {
-        self.cfg.core.user_code == UserCode::InOrder && !self.record
+        self.cfg.core.user_code != UserCode::OutOfOrder && !self.record
     }
 
     /// Runs core `c`'s user code on the in-order core if it can take over; false if the pipeline
@@ -1695,7 +1696,7 @@ impl Machine {
         let mut undo = std::mem::take(&mut self.spare_undo);
         undo.clear();
         self.speculation[c] = Some(Box::new(Speculation {
-            core: core.in_order_checkpoint(),
+            core: core.in_order_checkpoint(self.cfg.core.rob_entries),
             resume,
             frontier: resume,
             counters: self.counters[c],

@@ -19,6 +19,17 @@
 //! completes once earlier branches have resolved and earlier system-register reads have run,
 //! and fetch resumes `isb_cycles` later; `DMB` and `DSB` wait for every earlier access.
 //!
+//! **Timed by dataflow** ([`UserCode::Dataflow`]). The same core, executing in program order,
+//! but an instruction issues once its operands are ready and it is in the window, not after the
+//! one before it: as on the pipeline, which has no issue limit either, the window is
+//! `rob_entries` instructions (one enters once the one that many before it has retired), a
+//! load does not issue before an earlier store to the same address, and stores leave the core
+//! one after another. This is how ZSim times its out-of-order cores: functional execution in
+//! order, timing by dataflow. An instruction takes effect (for the horizon below, and the cycle
+//! its accesses are performed at) at its issue or at a later issue before it in program order,
+//! whichever is later, so effects stay in program order and the exactness argument below holds
+//! unchanged.
+//!
 //! **Running ahead of the clock, exactly.** One call executes many instructions, each at its
 //! own cycle, possibly later than the event being handled. That changes no result as long as
 //! nothing else could have happened in between, which the caller's [`Horizon`] guarantees:
@@ -66,11 +77,49 @@ pub(crate) struct Clocks {
     serial: Cycle,
     /// Every earlier load and store has completed (what `DMB` and `DSB` wait for).
     accesses: Cycle,
+    /// [`UserCode::Dataflow`]: every earlier store has left the core (they leave one at a time).
+    stores_drained: Cycle,
     /// Cycle the previous instruction retired (probe hits and watched accesses are logged then).
     retired: Cycle,
     /// The instruction at this address goes to the pipeline when the core next runs (it stopped
     /// to hand it over at the cycle the handing over happens at when it issues in its own event).
     leaving: Option<Addr>,
+    /// The instance number of the first instruction since the clocks started: the window holds
+    /// no earlier one ([`UserCode::Dataflow`]; the ring's older entries may be of instructions
+    /// the pipeline ran since, or of a speculative run rolled back).
+    since: u32,
+}
+
+/// What [`UserCode::Dataflow`] remembers between calls (out of [`Clocks`], which every
+/// instruction copies).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Dataflow {
+    /// The cycle each recent instruction retired, by instance number modulo [`WINDOW_RING`]: an
+    /// instruction enters the window once the one `rob_entries` before it has retired.
+    retired: [Cycle; WINDOW_RING],
+    /// Recent stores, by address (`(addr >> 3) % RECENT_STORES`), and the cycle each issued: a
+    /// later load of the same address does not issue before it (its value comes from that
+    /// store).
+    stores: [(Addr, Cycle); RECENT_STORES],
+}
+
+/// The largest window [`UserCode::Dataflow`] keeps (`rob_entries` beyond it count as this); a
+/// power of two, so the ring is indexed by the instance number's low bits.
+const WINDOW_RING: usize = 1024;
+/// Stores [`Dataflow::stores`] remembers.
+const RECENT_STORES: usize = 8;
+
+/// The instructions [`UserCode::Dataflow`]'s window holds.
+fn window_span(rob_entries: usize) -> u32 {
+    rob_entries.clamp(1, WINDOW_RING) as u32
+}
+
+/// A [`Dataflow`]'s part a speculative run may change: the window's last `span` entries and the
+/// stores.
+#[derive(Clone, Debug)]
+struct DataflowCheckpoint {
+    retired: Vec<Cycle>,
+    stores: [(Addr, Cycle); RECENT_STORES],
 }
 
 /// The core's state as far as the in-order core changes it: what a speculative run of it is
@@ -82,6 +131,7 @@ pub(crate) struct Checkpoint {
     fetch_page: Option<Addr>,
     commit_stall_until: Cycle,
     clocks: Clocks,
+    dataflow: Option<DataflowCheckpoint>,
     next_iid: u32,
     head_iid: u32,
     fetched: u64,
@@ -474,13 +524,23 @@ impl Hot {
 
 impl Core {
     /// The state a speculative run of the in-order core may change, to roll it back to.
-    pub(crate) fn in_order_checkpoint(&self) -> Checkpoint {
+    /// (`rob_entries`: the configuration's, which bounds the window [`UserCode::Dataflow`] reads.)
+    pub(crate) fn in_order_checkpoint(&self, rob_entries: usize) -> Checkpoint {
         Checkpoint {
             pc: self.pc,
             fetch_ready_at: self.fetch_ready_at,
             fetch_page: self.fetch_page,
             commit_stall_until: self.commit_stall_until,
             clocks: self.in_order,
+            dataflow: self.dataflow.as_ref().map(|d| DataflowCheckpoint {
+                // The window's span before the next instruction (a run reads no older entry, and
+                // writes only later ones), oldest first.
+                retired: (1..=window_span(rob_entries))
+                    .rev()
+                    .map(|back| d.retired[self.next_iid.wrapping_sub(back) as usize % WINDOW_RING])
+                    .collect(),
+                stores: d.stores,
+            }),
             next_iid: self.next_iid,
             head_iid: self.head_iid,
             fetched: self.fetched,
@@ -502,6 +562,13 @@ impl Core {
         self.fetch_page = c.fetch_page;
         self.commit_stall_until = c.commit_stall_until;
         self.in_order = c.clocks;
+        if let (Some(d), Some(was)) = (self.dataflow.as_mut(), &c.dataflow) {
+            let first = c.next_iid.wrapping_sub(was.retired.len() as u32);
+            for (k, &t) in was.retired.iter().enumerate() {
+                d.retired[first.wrapping_add(k as u32) as usize % WINDOW_RING] = t;
+            }
+            d.stores = was.stores;
+        }
         self.next_iid = c.next_iid;
         self.head_iid = c.head_iid;
         self.fetched = c.fetched;
@@ -554,15 +621,26 @@ impl Core {
                 branches: now,
                 serial: now,
                 accesses: now,
+                stores_drained: now,
                 retired: now,
                 leaving: None,
+                since: self.next_iid,
             };
             self.fetch_ready_at = self.fetch_ready_at.max(now);
+            if env.cfg.user_code == UserCode::Dataflow && self.dataflow.is_none() {
+                // (Entries left from earlier stays are of instructions long retired.)
+                self.dataflow =
+                    Some(Box::new(Dataflow { retired: [0; WINDOW_RING], stores: [(Addr::MAX, 0); RECENT_STORES] }));
+            }
         }
         if self.in_order.leaving == Some(self.pc) {
             return self.hand_back();
         }
         let cfg = env.cfg;
+        // Issue in program order, or as the operands allow within the window (taken for the
+        // call, and put back at its end).
+        let mut dataflow = if cfg.user_code == UserCode::Dataflow { self.dataflow.take() } else { None };
+        let span = window_span(cfg.rob_entries);
         // An access to shared data issues before `memory_end`; anything else before `local_end`
         // (see [`Horizon`]: the cycle being handled counts if it is the core's own).
         let within = |bound: Cycle| if horizon.now_is_mine { bound.max(now.saturating_add(1)) } else { bound };
@@ -591,10 +669,12 @@ impl Core {
             {
                 // Fetched when the front end was ready, which may be before the event that runs it.
                 let fetched_at = hot.fetch_ready_at;
-                if fetched_at >= memory_end {
-                    break 'run Exit::At(fetched_at);
+                // (Not before an instruction before it has taken effect: see `effective` below.)
+                let at = fetched_at.max(hot.clocks.issued);
+                if at >= memory_end {
+                    break 'run Exit::At(at);
                 }
-                match port.translate(self.id, first.pc, AccessKind::Fetch, ctx, fetched_at) {
+                match port.translate(self.id, first.pc, AccessKind::Fetch, ctx, at) {
                     Ok((_, walk)) => {
                         hot.fetch_page = Some(page);
                         hot.fetch_ready_at = fetched_at + walk;
@@ -614,10 +694,23 @@ impl Core {
                 let (b, b_at) = regs.read(d.srcs[1]);
                 let (c, c_at) = regs.read(d.srcs[2]);
                 let clocks = hot.clocks;
-                let ready_to_issue = (fetched_at + cfg.frontend_cycles)
-                    .max(clocks.issued)
+                // In program order, not before the instruction before; by dataflow, once in the
+                // window (the instruction `rob_entries` earlier has retired).
+                let (in_order_after, window_free) = match &dataflow {
+                    Some(d) if hot.iid.wrapping_sub(clocks.since) >= span => {
+                        (0, d.retired[hot.iid.wrapping_sub(span) as usize % WINDOW_RING])
+                    }
+                    Some(_) => (0, 0),
+                    None => (clocks.issued, 0),
+                };
+                let ready_to_issue = (fetched_at.max(window_free) + cfg.frontend_cycles)
+                    .max(in_order_after)
                     .max(a_at.max(b_at).max(c_at))
                     .max(hot.commit_stall_until);
+                // The cycle an instruction takes effect at, for the horizon: its issue, or a
+                // later one's issue before it in program order (effects stay in program order;
+                // the same as the issue when it is in order).
+                let effective = |issue: Cycle| issue.max(clocks.issued);
                 let iid = hot.iid;
                 let sequential = pc + Inst::BYTES;
                 // Per instruction: when it issues, where fetch goes next and when, and when it has
@@ -627,8 +720,8 @@ impl Core {
                     Op::Pipeline => break 'run Exit::HandBackAt(after_previous),
                     Op::Reg { rd, f } => {
                         let issue = ready_to_issue;
-                        if issue >= local_end {
-                            break 'run Exit::At(issue);
+                        if effective(issue) >= local_end {
+                            break 'run Exit::At(effective(issue));
                         }
                         let ready = issue + cfg.alu_cycles;
                         regs.set(rd, f.apply(a, b), ready);
@@ -636,15 +729,15 @@ impl Core {
                     }
                     Op::Nop => {
                         let issue = ready_to_issue;
-                        if issue >= local_end {
-                            break 'run Exit::At(issue);
+                        if effective(issue) >= local_end {
+                            break 'run Exit::At(effective(issue));
                         }
                         (issue, sequential, fetched_at, issue)
                     }
                     Op::Jump { target, link } => {
                         let issue = ready_to_issue;
-                        if issue >= local_end {
-                            break 'run Exit::At(issue);
+                        if effective(issue) >= local_end {
+                            break 'run Exit::At(effective(issue));
                         }
                         if link {
                             regs.set(Reg::LR.0, sequential, issue + cfg.alu_cycles);
@@ -653,8 +746,8 @@ impl Core {
                     }
                     Op::Branch { test, target, backward } => {
                         let issue = ready_to_issue;
-                        if issue >= local_end {
-                            break 'run Exit::At(issue);
+                        if effective(issue) >= local_end {
+                            break 'run Exit::At(effective(issue));
                         }
                         let taken = match test {
                             Test::Cond(cond) => cond.holds(a),
@@ -677,8 +770,8 @@ impl Core {
                     }
                     Op::Indirect { link } => {
                         let issue = ready_to_issue;
-                        if issue >= local_end {
-                            break 'run Exit::At(issue);
+                        if effective(issue) >= local_end {
+                            break 'run Exit::At(effective(issue));
                         }
                         let resolved = issue + cfg.alu_cycles;
                         if link {
@@ -690,23 +783,23 @@ impl Core {
                     }
                     Op::Isb => {
                         let issue = ready_to_issue;
-                        if issue >= local_end {
-                            break 'run Exit::At(issue);
+                        if effective(issue) >= local_end {
+                            break 'run Exit::At(effective(issue));
                         }
                         let complete = issue.max(clocks.branches).max(clocks.serial);
                         (issue, sequential, complete + cfg.isb_cycles, complete)
                     }
                     Op::Barrier => {
                         let issue = ready_to_issue.max(clocks.accesses).max(clocks.done);
-                        if issue >= local_end {
-                            break 'run Exit::At(issue);
+                        if effective(issue) >= local_end {
+                            break 'run Exit::At(effective(issue));
                         }
                         (issue, sequential, fetched_at, issue)
                     }
                     Op::Mrs { rd, mask, reg } => {
                         let issue = ready_to_issue.max(clocks.done);
-                        if issue >= local_end {
-                            break 'run Exit::At(issue);
+                        if effective(issue) >= local_end {
+                            break 'run Exit::At(effective(issue));
                         }
                         let (v, cost) = match reg {
                             SysReg::CntvctEl0 => port.read_device(self.id, reg, issue),
@@ -723,14 +816,21 @@ impl Core {
                         (issue, sequential, fetched_at, ready)
                     }
                     Op::Load { rd, mask, index } => {
-                        let issue = ready_to_issue;
                         let va = Inst::effective_address(&index, a, b);
+                        // (By dataflow, not before an earlier store to the same address.)
+                        let issue = match &dataflow {
+                            Some(d) if d.stores[(va >> 3) as usize % RECENT_STORES].0 == va => {
+                                ready_to_issue.max(d.stores[(va >> 3) as usize % RECENT_STORES].1)
+                            }
+                            _ => ready_to_issue,
+                        };
+                        let at = effective(issue);
                         let (addr, walk, own) =
-                            match self.data_access(va, AccessKind::Read, translating, issue, ends, port) {
+                            match self.data_access(va, AccessKind::Read, translating, at, ends, port) {
                                 Ok(access) => access,
                                 Err(exit) => break 'run exit,
                             };
-                        let (cell, latency) = port.load(self.id, addr, issue, own);
+                        let (cell, latency) = port.load(self.id, addr, at, own);
                         let value = cell.value & mask;
                         let ready = issue + walk + latency;
                         regs.set(rd, value, ready);
@@ -751,20 +851,33 @@ impl Core {
                     }
                     Op::Store { index } => {
                         let issue = ready_to_issue;
+                        let at = effective(issue);
                         let va = Inst::effective_address(&index, a, b);
                         let (addr, walk, own) =
-                            match self.data_access(va, AccessKind::Write, translating, issue, ends, port) {
+                            match self.data_access(va, AccessKind::Write, translating, at, ends, port) {
                                 Ok(access) => access,
                                 Err(exit) => break 'run exit,
                             };
                         if !own && (env.code.contains(addr) || env.code.is_patchable(addr)) {
                             // Code is written through the pipeline, which keeps the I-side's books.
-                            break 'run Exit::HandBackAt(issue);
+                            break 'run Exit::HandBackAt(at);
+                        }
+                        if let Some(d) = &mut dataflow {
+                            d.stores[(va >> 3) as usize % RECENT_STORES] = (va, issue);
                         }
                         let write = WriteId { tid: self.id, iid };
                         let watched = !own && !env.watch.is_empty() && env.watch.binary_search(&addr).is_ok();
-                        let latency = port.store(self.id, addr, c, write, issue, own, watched);
-                        hot.clocks.accesses = clocks.accesses.max(issue + walk + latency);
+                        let latency = port.store(self.id, addr, c, write, at, own, watched);
+                        // By dataflow, stores leave the core one after another, as from the
+                        // pipeline's store buffer.
+                        let completed = if dataflow.is_some() {
+                            let drained = clocks.stores_drained.max(issue + walk) + latency;
+                            hot.clocks.stores_drained = drained;
+                            drained
+                        } else {
+                            issue + walk + latency
+                        };
+                        hot.clocks.accesses = clocks.accesses.max(completed);
                         if watched {
                             let retired_at = clocks.retired.max(issue);
                             self.observed.retired_stores.push(RetiredStore { addr, pc, write, retired_at });
@@ -773,10 +886,13 @@ impl Core {
                     }
                 };
                 // The instruction has issued: account for it as the pipeline would at retirement.
-                hot.clocks.issued = issue;
+                hot.clocks.issued = effective(issue);
                 hot.clocks.done = hot.clocks.done.max(completed);
                 let retired_at = hot.clocks.retired.max(completed);
                 hot.clocks.retired = retired_at;
+                if let Some(d) = &mut dataflow {
+                    d.retired[iid as usize % WINDOW_RING] = retired_at;
+                }
                 hot.iid += 1;
                 if let Some(i) = d.probe {
                     let i = usize::from(i);
@@ -797,11 +913,17 @@ impl Core {
                 }
             }
         };
+        // Nothing comes before what has taken effect (so a speculative run's end is past every
+        // instruction it ran, though fetch, for one, may be ready earlier).
+        let floor = hot.clocks.issued;
         hot.store(self);
         regs.store(self);
+        if dataflow.is_some() {
+            self.dataflow = dataflow;
+        }
         match exit {
-            Exit::At(t) => Stop::At(t),
-            Exit::HandBackAt(at) => self.hand_back_at(at, now),
+            Exit::At(t) => Stop::At(t.max(floor)),
+            Exit::HandBackAt(at) => self.hand_back_at(at.max(floor), now),
         }
     }
 
