@@ -34,31 +34,37 @@ fn default_experiment(c: &mut Criterion) {
             b.iter_batched(|| build(&sets, p), |e| black_box(e.run().unwrap()), criterion::BatchSize::LargeInput)
         });
     }
-    // The same with oslat's loop on the isolated CPUs, their user code on the in-order core
-    // (the out-of-order one takes minutes here: README › Speed).
-    let sets = ["run.duration_us=10000", "run.activity.loop=oslat", "machine.core.user_code=in-order"];
-    let events = run(&sets, Protocol::Deferred).events;
-    g.throughput(Throughput::Elements(events));
-    g.bench_function(BenchmarkId::new("events", "deferred-oslat-in-order"), |b| {
-        b.iter_batched(
-            || build(&sets, Protocol::Deferred),
-            |e| black_box(e.run().unwrap()),
-            criterion::BatchSize::LargeInput,
-        )
-    });
+    // The same with oslat's loop on the isolated CPUs, their user code on the in-order core,
+    // issuing in program order or timed by dataflow (the out-of-order one takes minutes here:
+    // README › Speed).
+    for core in ["in-order", "dataflow"] {
+        let user_code = format!("machine.core.user_code={core}");
+        let sets = ["run.duration_us=10000", "run.activity.loop=oslat", user_code.as_str()];
+        let events = run(&sets, Protocol::Deferred).events;
+        g.throughput(Throughput::Elements(events));
+        g.bench_function(BenchmarkId::new("events", format!("deferred-oslat-{core}")), |b| {
+            b.iter_batched(
+                || build(&sets, Protocol::Deferred),
+                |e| black_box(e.run().unwrap()),
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
     g.finish();
 }
 
 /// The isolated task's loop alone on one CPU, 10 ms: throughput in simulated instructions, for
 /// each loop (`work`: one compute block per iteration; `oslat`: oslat's loop, instruction by
-/// instruction, on the out-of-order core; `oslat-in-order`: the same on the in-order core).
+/// instruction, on the out-of-order core; `oslat-in-order` and `oslat-dataflow`: the same on
+/// the in-order core, issuing in program order or timed by dataflow).
 fn isolated_loop(c: &mut Criterion) {
     let mut g = c.benchmark_group("isolated_loop_10ms");
     g.sample_size(10);
-    for name in ["work", "oslat", "oslat-in-order"] {
-        let mut sets = loop_alone(name.trim_end_matches("-in-order"));
-        if name.ends_with("-in-order") {
-            sets.push("machine.core.user_code=in-order".into());
+    for name in ["work", "oslat", "oslat-in-order", "oslat-dataflow"] {
+        let (task_loop, core) = name.split_once('-').unwrap_or((name, ""));
+        let mut sets = loop_alone(task_loop);
+        if !core.is_empty() {
+            sets.push(format!("machine.core.user_code={core}"));
         }
         let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
         let instructions = run(&sets, Protocol::Deferred).instructions;
