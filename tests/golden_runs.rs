@@ -5,7 +5,8 @@
 //! `ISOLSIM_BLESS=1 cargo test --test golden_runs`, and the commit says which figures moved and
 //! why. The runs are short (2 ms simulated) but take every path of the experiment: the three
 //! protocols, housekeeping operations of each kind, system calls, broadcast TLBIs and IPIs, and
-//! the oslat loop on the in-order core, handing its system calls to the pipeline.
+//! the oslat loop on the in-order core, handing its system calls to the pipeline, issuing in
+//! program order (arm64) and timed by dataflow (x86).
 
 mod common;
 
@@ -14,7 +15,7 @@ use std::process::Command;
 use common::root;
 
 /// (name, arguments after `isolsim run --no-host-stats`).
-const RUNS: [(&str, &[&str]); 4] = [
+const RUNS: [(&str, &[&str]); 5] = [
     ("arm64-default", &["--seed", "7", "--set", "run.duration_us=2000"]),
     ("x86-default", &["--preset", "x86-server", "--seed", "8", "--set", "run.duration_us=2000"]),
     (
@@ -49,6 +50,27 @@ const RUNS: [(&str, &[&str]); 4] = [
             "machine.core.user_code=in-order",
             "--set",
             "run.activity.syscalls_per_s=20000",
+        ],
+    ),
+    (
+        "x86-oslat-dataflow",
+        &[
+            "--preset",
+            "x86-server",
+            "--seed",
+            "11",
+            "--set",
+            "run.cpus=16",
+            "--set",
+            "run.isolated=4",
+            "--set",
+            "run.duration_us=2000",
+            "--set",
+            "run.activity.loop=oslat",
+            "--set",
+            "machine.core.user_code=dataflow",
+            "--set",
+            "run.activity.vmalloc_per_s=5000",
         ],
     ),
 ];

@@ -628,7 +628,7 @@ impl Core {
             };
             self.fetch_ready_at = self.fetch_ready_at.max(now);
             if env.cfg.user_code == UserCode::Dataflow && self.dataflow.is_none() {
-                // (Entries left from earlier stays are of instructions long retired.)
+                // (A stay reads no entry from before it: `Clocks::since`.)
                 self.dataflow =
                     Some(Box::new(Dataflow { retired: [0; WINDOW_RING], stores: [(Addr::MAX, 0); RECENT_STORES] }));
             }
