@@ -1201,7 +1201,7 @@ struct Speculation {
     core: Checkpoint,
     /// Where the core would have resumed without the run.
     resume: Cycle,
-    /// The run's instructions all issued before this cycle (where the core resumes).
+    /// The run's instructions all took effect before this cycle (where the core resumes).
     frontier: Cycle,
     /// The machine's parts the run changed, before it: the core's counters, its TLB's hits and
     /// its lead on its private data; and each cell its stores replaced, in order.

@@ -224,14 +224,7 @@ impl FlatMemory {
     /// (Inlined into the store and RMW paths, which are hot.)
     #[inline(always)]
     pub fn write(&mut self, addr: Addr, value: Value, writer: WriteId) {
-        let cell = Cell { value, writer };
-        match self.find(addr) {
-            Ok(i) => self.cells[i].1 = cell,
-            Err(i) => self.cells.insert(i, (addr, cell)),
-        }
-        if self.record_coherence {
-            self.co_log.push((addr, writer, value));
-        }
+        self.replace(addr, value, writer);
     }
 
     /// Every location ever initialised or written, in address order.

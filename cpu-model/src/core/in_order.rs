@@ -818,10 +818,8 @@ impl Core {
                     Op::Load { rd, mask, index } => {
                         let va = Inst::effective_address(&index, a, b);
                         // (By dataflow, not before an earlier store to the same address.)
-                        let issue = match &dataflow {
-                            Some(d) if d.stores[(va >> 3) as usize % RECENT_STORES].0 == va => {
-                                ready_to_issue.max(d.stores[(va >> 3) as usize % RECENT_STORES].1)
-                            }
+                        let issue = match dataflow.as_ref().map(|d| d.stores[(va >> 3) as usize % RECENT_STORES]) {
+                            Some((stored, at)) if stored == va => ready_to_issue.max(at),
                             _ => ready_to_issue,
                         };
                         let at = effective(issue);
