@@ -305,6 +305,9 @@ struct Metrics {
     entry_penalty_ns: Option<Spread>,
     /// Sender latency by operation: (mean, p99) in µs.
     senders: BTreeMap<String, (Spread, Spread)>,
+    /// The instruction-level oslat loop's p50, p99.99 and longest iteration, ns (runs of the
+    /// `work` loop, whose iterations are one block, have none).
+    oslat_ns: Option<[Spread; 3]>,
     /// Safety violations (sum over seeds).
     violations: usize,
 }
@@ -338,6 +341,13 @@ fn metrics(runs: &[&Report]) -> Metrics {
             .into_iter()
             .filter_map(|(k, v)| Some((k, (Spread::of(v.iter().map(|x| x.0))?, Spread::of(v.iter().map(|x| x.1))?))))
             .collect(),
+        oslat_ns: {
+            let loops = || runs.iter().filter(|r| !r.oslat_sub_us_histogram.is_empty() && r.oslat_ns.count > 0);
+            let of = |f: fn(&Report) -> u64| Spread::of(loops().map(|r| f(r) as f64));
+            Option::zip(of(|r| r.oslat_ns.p50), of(|r| r.oslat_ns.p9999))
+                .zip(of(|r| r.oslat_ns.max))
+                .map(|((p50, p9999), max)| [p50, p9999, max])
+        },
         violations: runs.iter().map(|r| r.safety.violations.len()).sum(),
     }
 }
@@ -1559,24 +1569,51 @@ impl<'a> Model<'a> {
         for (i, name) in self.protocols.iter().enumerate() {
             let Some(runs) = p.runs.get(name) else { continue };
             let n = runs.iter().map(|r| r.oslat_histogram.len()).max().unwrap_or(0);
-            let counts: Vec<Option<Band>> = (0..n)
-                .map(|b| {
-                    let s = Spread::of(runs.iter().map(|r| r.oslat_histogram.get(b).map_or(0.0, |x| x.count as f64)))?;
-                    (s.max > 0.0).then(|| s.band())
+            // A bar per bucket, of each run's count (`count(run, bucket)`), none where no run had any.
+            let histogram = |file: String,
+                             title: String,
+                             x_label: &str,
+                             labels: Vec<String>,
+                             count: &dyn Fn(&Report, usize) -> u64| {
+                let counts = (0..labels.len())
+                    .map(|b| {
+                        let s = Spread::of(runs.iter().map(|r| count(r, b) as f64))?;
+                        (s.max > 0.0).then(|| s.band())
+                    })
+                    .collect();
+                Figure::Histogram(Histogram {
+                    file,
+                    title,
+                    note: format!(
+                        "{}: bars are the mean count per run, whiskers the fewest and most of one seed",
+                        runs_note(&BTreeSet::from([runs.len()]))
+                    ),
+                    x_label: x_label.into(),
+                    labels,
+                    counts,
+                    color: color(i),
                 })
-                .collect();
-            figs.push(Figure::Histogram(Histogram {
-                file: format!("oslat-histogram-{name}"),
-                title: format!("oslat loop latency, {name} ({at})"),
-                note: format!(
-                    "{}: bars are the mean count per run, whiskers the fewest and most of one seed",
-                    runs_note(&BTreeSet::from([runs.len()]))
-                ),
-                x_label: "loop iteration latency, 1 µs buckets (µs; last: that many or more)".into(),
-                labels: (0..n).map(|b| if b + 1 == n { format!("≥{b}") } else { b.to_string() }).collect(),
-                counts,
-                color: color(i),
-            }));
+            };
+            figs.push(histogram(
+                format!("oslat-histogram-{name}"),
+                format!("oslat loop latency, {name} ({at})"),
+                "loop iteration latency, 1 µs buckets (µs; last: that many or more)",
+                (0..n).map(|b| if b + 1 == n { format!("≥{b}") } else { b.to_string() }).collect(),
+                &|r, b| r.oslat_histogram.get(b).map_or(0, |x| x.count),
+            ));
+            // The instruction-level loop's finer buckets, where its iterations and the stalls
+            // shorter than a microsecond are (its first 1 µs bucket, split).
+            if let Some(fine) =
+                runs.iter().map(|r| &r.oslat_sub_us_histogram).max_by_key(|h| h.len()).filter(|h| !h.is_empty())
+            {
+                figs.push(histogram(
+                    format!("oslat-sub-us-histogram-{name}"),
+                    format!("oslat loop latency below 1 µs, {name} ({at})"),
+                    "loop iteration latency, ns (each bar from its value to the next)",
+                    fine.iter().map(|x| x.from_ns.to_string()).collect(),
+                    &|r, b| r.oslat_sub_us_histogram.get(b).map_or(0, |x| x.count),
+                ));
+            }
             if self.points.len() > 1 {
                 // At most eight points, spread over the sweep.
                 let pick: Vec<usize> = if self.points.len() <= 8 {
@@ -1784,6 +1821,17 @@ impl<'a> Model<'a> {
         );
         let ops = self.sender_ops();
         head.extend(ops.iter().map(|op| format!("{op} mean (µs)")));
+        // The instruction-level oslat loop's iterations, when the runs have it.
+        let oslat = self.metrics.iter().any(|m| m.values().any(|m| m.oslat_ns.is_some()));
+        if oslat {
+            head.extend(["oslat p50 (ns)", "oslat p99.99 (ns)", "oslat max (ns)"].map(String::from));
+            let _ = writeln!(
+                o,
+                "oslat: the isolated task's loop iterations at instruction level, from the histogram the \
+                 loop kept in its own memory (its 10 ns buckets below 1 µs); p50 and p99.99 are means over \
+                 seeds, max the largest.\n"
+            );
+        }
         head.push("violations".into());
         let _ = writeln!(o, "| {} |", head.join(" | "));
         let _ = writeln!(o, "|{}", "---|".repeat(head.len()));
@@ -1801,6 +1849,14 @@ impl<'a> Model<'a> {
                 row.push(cell(m.entry_penalty_ns.map(|s| s.mean), "–", &|v| format!("{v:+.0}")));
                 for op in &ops {
                     row.push(cell(m.senders.get(op).map(|v| v.0.mean), "–", &|v| format!("{v:.2}")));
+                }
+                if oslat {
+                    match m.oslat_ns {
+                        Some([p50, p9999, max]) => {
+                            row.extend([p50.mean, p9999.mean, max.max].map(|v| format!("{v:.0}")));
+                        }
+                        None => row.extend(["–"; 3].map(String::from)),
+                    }
                 }
                 row.push(m.violations.to_string());
                 let _ = writeln!(o, "| {} |", row.join(" | "));
