@@ -21,7 +21,7 @@
 
 use rayon::prelude::*;
 use serde::Serialize;
-use workloads::activity::{ActivityConfig, UserSyscall};
+use workloads::activity::{ActivityConfig, TaskLoop, UserSyscall};
 use workloads::experiment::{Experiment, ExperimentConfig, ExperimentError, IsolatedRow, Report as RunReport};
 use workloads::ipi::{BenchError, IpiBench};
 use workloads::kernel::{Protocol, TlbScheme};
@@ -310,8 +310,11 @@ fn rteval_ipis(cfg: &Config) -> Result<Vec<Figure>, CalibrateError> {
             generators: 2,
             syscalls_per_s: 0.0,
             // A pure user-space task; its loop's granularity does not change what
-            // interrupts it, and 100 ms iterations make six hours cheap to simulate.
+            // interrupts it, and 100 ms iterations make six hours cheap to simulate. So
+            // the `work` loop even when the configuration asks for the instruction-level
+            // oslat loop, whose six hours would be some 10^13 simulated instructions.
             iter_work_cycles: 100_000 * cfg.machine.clock_mhz,
+            task_loop: TaskLoop::Work,
             ..cfg.run.activity.clone()
         },
         ..cfg.run.clone()

@@ -1589,6 +1589,16 @@ impl Machine {
                 self.wake_at[c] = Some(w);
                 sched.at(w, prio::WAKE, Event::Wake(c as ThreadId));
             }
+        } else if in_order_user
+            && self.resume_at[c].is_none()
+            && self.state.cores[c].in_order_ready(self.state.gic.irq_asserted(c))
+        {
+            // The pipeline drained into user code (an `ERET` retired, the last store left) with
+            // nothing of its own to wake it: the in-order core takes over in this cycle, after
+            // everything else in it, as from any of its resumptions. Without this a core with no
+            // other event coming (a benchmark's only busy CPU) would stop for good.
+            self.resume_at[c] = Some(now);
+            sched.at(now, prio::RESUME, Event::Resume(c as ThreadId));
         }
     }
 

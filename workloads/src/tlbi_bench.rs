@@ -159,3 +159,31 @@ impl MprotectBench {
         Ok((loaded.job as f64 / alone.job.max(1) as f64 - 1.0, alone, loaded))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cpu_model::core::UserCode;
+
+    /// The job's CPU is the only busy one: after `ret_to_user`, no other event comes that could
+    /// step it, so the in-order core must take over on its own (it used to stop for good there:
+    /// "deadlock at cycle 208"). It then times the job as the pipeline does, but for the few
+    /// cycles each compute block's hand-over costs.
+    #[test]
+    fn a_lone_job_runs_to_its_end_whichever_core_runs_user_code() {
+        let bench = MprotectBench { job_cycles: 200_000, ..MprotectBench::sibling(0, 1) };
+        let mut cfg = MachineConfig::default();
+        let pipeline = [false, true].map(|with_loop| bench.run(&cfg, &KernelConfig::default(), with_loop).unwrap());
+        for user_code in [UserCode::InOrder, UserCode::Dataflow] {
+            cfg.core.user_code = user_code;
+            for (with_loop, on_pipeline) in [false, true].into_iter().zip(&pipeline) {
+                let run = bench
+                    .run(&cfg, &KernelConfig::default(), with_loop)
+                    .unwrap_or_else(|e| panic!("{user_code:?}: {e}"));
+                let close = run.job >= on_pipeline.job && run.job < on_pipeline.job * 101 / 100;
+                assert!(close, "{user_code:?}: {run:?} against {on_pipeline:?}");
+                assert_eq!(run.disturbances, on_pipeline.disturbances, "{user_code:?}");
+            }
+        }
+    }
+}
