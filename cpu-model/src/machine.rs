@@ -1592,11 +1592,14 @@ impl Machine {
         } else if in_order_user
             && self.resume_at[c].is_none()
             && self.state.cores[c].in_order_ready(self.state.gic.irq_asserted(c))
+            && !self.state.cores[c].is_done(&self.code)
         {
             // The pipeline drained into user code (an `ERET` retired, the last store left) with
             // nothing of its own to wake it: the in-order core takes over in this cycle, after
             // everything else in it, as from any of its resumptions. Without this a core with no
-            // other event coming (a benchmark's only busy CPU) would stop for good.
+            // other event coming (a benchmark's only busy CPU) would stop for good. (A core past
+            // the end of its code has nothing to run: the in-order core would hand it straight
+            // back, and the pipeline fetch nothing, in this cycle, for ever.)
             self.resume_at[c] = Some(now);
             sched.at(now, prio::RESUME, Event::Resume(c as ThreadId));
         }
