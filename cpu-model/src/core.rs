@@ -716,12 +716,16 @@ impl std::hash::Hash for Core {
                 done,
                 retired,
                 cas_fails,
+                early_read,
                 ready_at: _,
                 issued: _,
                 token: _,
                 holds: _,
             } = s;
-            (seq, iid, kind, addr, addr_final, data, data_final, read, done, retired, cas_fails).hash(h);
+            // (A bool hashes as the byte it is: the flags hash as `cas_fails` alone did when no
+            // read is early.)
+            let flags = u8::from(*cas_fails) | u8::from(*early_read) << 1;
+            (seq, iid, kind, addr, addr_final, data, data_final, read, done, retired, flags).hash(h);
         }
     }
 }
@@ -1191,13 +1195,15 @@ impl Core {
         let mut restarted: Vec<u32> = roots.iter().filter_map(|&s| self.lsq.get(s)).map(|s| s.iid).collect();
         let first = restarted.iter().filter_map(|&iid| self.entry_index(iid)).min().unwrap_or(self.rob.len());
         let mut acquire_restarted = false;
+        // RMWs that read early and whose operand, the value they write, is computed again.
+        let mut rewritten: Vec<u32> = vec![];
         for i in first..self.rob.len() {
             let e = &self.rob[i];
             let is_load = matches!(e.inst, Inst::Load { .. });
             let mut hit = restarted.contains(&e.iid) || e.prod.iter().any(|p| *p != NO_PROD && restarted.contains(p));
             if !hit && is_load {
                 if let Some(r) = self.lsq.get(e.slot).and_then(|s| s.read) {
-                    hit = r.forwarded && restarted.contains(&r.source.iid);
+                    hit = r.forwarded && (restarted.contains(&r.source.iid) || rewritten.contains(&r.source.iid));
                 }
                 hit |= acquire_restarted;
             }
@@ -1205,6 +1211,19 @@ impl Core {
                 continue;
             }
             let (iid, slot, inst) = (e.iid, e.slot, e.inst);
+            if matches!(inst, Inst::Rmw { .. }) && self.lsq.get(slot).is_some_and(|s| s.read.is_some()) {
+                // An RMW that read early keeps its read (its address was final, so nothing it
+                // read through restarts) and the result it returned; only its operand, the
+                // write's data, is computed again, and a later load that took that (a SWP's
+                // operand, forwarded before it read) restarts.
+                rewritten.push(iid);
+                let e = &mut self.rob[i];
+                e.executed = false;
+                e.settled = false;
+                e.dirty = Bookkeeping(true);
+                self.lsq.reset_rmw_operand(slot);
+                continue;
+            }
             if !restarted.contains(&iid) {
                 restarted.push(iid);
             }
@@ -1783,6 +1802,15 @@ impl Core {
         } else if s.addr.is_some() && !s.addr_final && ops.det[0] {
             self.lsq.set_addr(slot, s.addr, true);
             changed = true;
+        }
+        if op != memory_model::RmwOp::Cas && !env.timed && !s.data_final {
+            // Exhaustive ARMv8 runs split the RMW: its read may come before its operand is
+            // final once nothing older can squash it (`Lsq::set_early_read`).
+            let unsquashable = !self.rob.range(..i).any(|e| e.inst.is_serializing());
+            if self.lsq.get(slot).is_some_and(|q| q.read.is_none() && q.early_read != unsquashable) {
+                self.lsq.set_early_read(slot, unsquashable);
+                changed = true;
+            }
         }
         if operands_avail && !(s.data.is_some() && s.data_final) {
             // The operands are final only once no older instruction can take an exception and

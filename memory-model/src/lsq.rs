@@ -208,6 +208,9 @@ pub struct Slot {
     /// An ARMv8 CAS whose compare is taken to fail before it reads (exhaustive exploration
     /// only, see [`Lsq::predict_cas_fails`]): ordered as the read it then is, never as a write.
     pub cas_fails: bool,
+    /// A split ARMv8 RMW other than a CAS whose read may be taken before its operand is final
+    /// (the core found nothing older that could squash it, see [`Lsq::set_early_read`]).
+    pub early_read: bool,
     /// Timed mode: earliest cycle the access can start (its operands' ready time).
     pub ready_at: u64,
     /// Timed mode: an access event for this entry is in flight.
@@ -560,6 +563,7 @@ impl Lsq {
             done: false,
             retired: false,
             cas_fails: false,
+            early_read: false,
             ready_at: 0,
             issued: false,
             token,
@@ -606,10 +610,27 @@ impl Lsq {
 
     /// Sets (or clears) the data of a store, or the operand of an RMW (the
     /// new value of a CAS).
+    /// An RMW that has already read (early, see [`Lsq::set_early_read`]) holds the value it
+    /// will write instead: the operation applied to the value read and the operand.
     pub fn set_data(&mut self, seq: Seq, data: Option<Value>, determined: bool) {
         let s = self.slot_mut(seq);
-        s.data = data;
-        s.data_final = determined && data.is_some();
+        s.data = match (s.kind, s.read) {
+            (SlotKind::Rmw(r), Some(read)) if r.op != RmwOp::Cas && !s.done => {
+                data.and_then(|operand| r.apply(read.value, operand, 0))
+            }
+            _ => data,
+        };
+        s.data_final = determined && s.data.is_some();
+    }
+
+    /// Lets split ARMv8 RMW `seq` (not a CAS) read before its operand is final, or not: the
+    /// core says so once nothing older can squash it. `aarch64.cat` orders the RMW's read
+    /// after nothing its operand comes from (the operand is the write's data), so a value
+    /// the read returns may feed later dependencies before the operand is known.
+    pub fn set_early_read(&mut self, seq: Seq, on: bool) {
+        let s = self.slot_mut(seq);
+        debug_assert!(matches!(s.kind, SlotKind::Rmw(r) if r.op != RmwOp::Cas), "only an RMW other than a CAS");
+        s.early_read = on;
     }
 
     /// Records when the access's operands are ready (timed runs).
@@ -672,6 +693,16 @@ impl Lsq {
         s.refresh();
     }
 
+    /// Clears the operand of an RMW that has read early (see [`Lsq::set_early_read`]) and is
+    /// computing it again: its read stands.
+    pub fn reset_rmw_operand(&mut self, seq: Seq) {
+        let s = self.slot_mut(seq);
+        debug_assert!(s.is_rmw() && s.read.is_some() && !s.done, "only an RMW between its steps");
+        s.data = None;
+        s.data_final = false;
+        s.refresh();
+    }
+
     /// Records that an access event was scheduled for `seq`; returns its token.
     pub fn mark_issued(&mut self, seq: Seq) -> u32 {
         let s = self.slot_mut(seq);
@@ -723,7 +754,9 @@ impl Lsq {
                     let acquire = matches!(s.kind, SlotKind::Load { acquire: true });
                     return match (p.done, p.read.is_some(), r.op, p.data) {
                         (true, ..) => Source::Storage,
-                        (false, true, _, Some(_)) => Source::Forward(j),
+                        // (Once final: an RMW that read before its operand was known holds
+                        // a value that changes if the operand's source restarts.)
+                        (false, true, _, Some(_)) if p.data_final => Source::Forward(j),
                         (false, false, RmwOp::Swp, Some(_)) if !acquire => Source::Forward(j),
                         _ => Source::Wait,
                     };
@@ -803,7 +836,9 @@ impl Lsq {
     fn rmw_guard(&self, mode: Mode, p: &Prefix, i: usize) -> bool {
         let s = &self.slots[i];
         let SlotKind::Rmw(r) = s.kind else { return false };
-        if s.done || !s.addr_final || !s.data_final || !p.branches_done() || !p.addrs_determined() {
+        // Split, the read of an RMW other than a CAS needs no operand (see `set_early_read`).
+        let operand_ok = s.data_final || (self.split_rmw && s.early_read && s.read.is_none() && mode == Mode::Arm);
+        if s.done || !s.addr_final || !operand_ok || !p.branches_done() || !p.addrs_determined() {
             return false;
         }
         let addr = s.addr.expect("determined address");
@@ -1210,8 +1245,15 @@ impl Lsq {
             }
         };
         let s = &mut self.slots[i];
-        let new = r.apply(read.value, s.data.expect("RMW operand"), compare);
         s.read = Some(read);
+        let Some(operand) = s.data else {
+            // Read early (split, not a CAS): the write is taken once the operand is final, and
+            // the entry's data is then the value written (`set_data`).
+            debug_assert!(split && s.early_read && r.op != RmwOp::Cas, "an RMW reads without its operand only early");
+            s.refresh();
+            return RmwStep::Read(read);
+        };
+        let new = r.apply(read.value, operand, compare);
         if s.cas_fails {
             s.data = None;
             s.done = true;
@@ -1602,6 +1644,46 @@ mod tests {
         let add = rmw(&mut q, 0, X, RmwOp::Add, "", 2);
         load(&mut q, 1, X);
         assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(add)]);
+    }
+
+    #[test]
+    fn a_split_rmw_reads_before_its_operand_once_allowed_and_writes_after_it() {
+        // P0: LDADD z (operand from an earlier load, not yet known); LDR z. aarch64.cat orders
+        // the read of the LDADD after nothing its operand comes from.
+        let mut q = Lsq::new(0);
+        q.set_split_rmw(true);
+        let add = q
+            .push(0, SlotKind::Rmw(Rmw { op: RmwOp::Add, acquire: false, release: false, word: false, no_ret: false }));
+        q.set_addr(add, Some(X), true);
+        let ld = load(&mut q, 1, X);
+        assert_eq!(enabled(&q, Mode::Arm), [], "no operand, and the core has not allowed an early read");
+        q.set_early_read(add, true);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(add)]);
+        assert_eq!(enabled(&q, Mode::Tso), [], "only the split ARMv8 RMW reads early");
+        let mut mem = FlatMemory::new();
+        let other = WriteId { tid: 1, iid: 0 };
+        mem.write(X, 5, other);
+        let read = ReadFrom { value: 5, source: other, forwarded: false };
+        assert_eq!(q.perform_rmw(add, 0, &mut mem, &mut vec![]), RmwStep::Read(read));
+        // The write, and the later load that would take its value, wait for the operand.
+        assert_eq!(enabled(&q, Mode::Arm), []);
+        // A speculative operand becomes the value written, 5 + 3; when what it came from
+        // restarts, only the operand goes, and the final one is applied to the same read.
+        q.set_data(add, Some(3), false);
+        assert_eq!(q.get(add).unwrap().data, Some(8));
+        assert_eq!(enabled(&q, Mode::Arm), [], "a value that may still change is not forwarded");
+        q.reset_rmw_operand(add);
+        assert_eq!((q.get(add).unwrap().data, q.get(add).unwrap().read), (None, Some(read)));
+        q.set_data(add, Some(4), true);
+        assert_eq!(q.get(add).unwrap().data, Some(9));
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(add), Visible::Satisfy(ld)]);
+        assert_eq!(
+            q.satisfy(ld, &mem, &mut vec![]),
+            ReadFrom { value: 9, source: WriteId { tid: 0, iid: 0 }, forwarded: true }
+        );
+        let own = WriteId { tid: 0, iid: 0 };
+        assert_eq!(q.perform_rmw(add, 0, &mut mem, &mut vec![]), RmwStep::Wrote(own));
+        assert_eq!(mem.read(X), crate::memory::Cell { value: 9, writer: own });
     }
 
     #[test]

@@ -49,15 +49,33 @@ pub fn parse_state(line: &str) -> Option<State> {
             Some((i, _)) => (&after[..i], &after[i + 1..]),
             None => (after, ""),
         };
-        state.insert(key, value.trim().to_string());
+        state.insert(key, value_key(value.trim()));
         rest = next.trim();
     }
     (!state.is_empty()).then_some(state)
 }
 
-/// Every test block of herd7's standard output: test name -> its final states.
-pub fn parse_output(out: &str) -> BTreeMap<String, Outcomes> {
+/// A value as both tools' outputs are compared: herd7 prints a label's address as `1:L0`,
+/// isolsim as the litmus syntax names it, `P1:L0`.
+fn value_key(value: &str) -> String {
+    match value.split_once(':') {
+        Some((tid, label))
+            if !tid.is_empty()
+                && tid.bytes().all(|b| b.is_ascii_digit())
+                && label.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') =>
+        {
+            format!("P{value}")
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// Every test block of herd7's standard output: test name -> its final states. A block whose
+/// verdict starts with `Loop` (herd7 cut a loop at its `-unroll` bound, so its states are only
+/// those of the executions it kept) is left out, and its name is in the second list.
+pub fn parse_output(out: &str) -> (BTreeMap<String, Outcomes>, Vec<String>) {
     let mut tests = BTreeMap::new();
+    let mut cut = vec![];
     let mut lines = out.lines();
     while let Some(line) = lines.next() {
         let Some(name) = line.strip_prefix("Test ").and_then(|r| r.split_whitespace().next()) else { continue };
@@ -66,9 +84,13 @@ pub fn parse_output(out: &str) -> BTreeMap<String, Outcomes> {
             continue;
         };
         let states: Outcomes = lines.by_ref().take(n).filter_map(parse_state).collect();
-        tests.insert(name.to_string(), states);
+        if lines.next().is_some_and(|verdict| verdict.starts_with("Loop")) {
+            cut.push(name.to_string());
+        } else {
+            tests.insert(name.to_string(), states);
+        }
     }
-    tests
+    (tests, cut)
 }
 
 /// How to start herd7: a program and its first arguments (`herd.exe -set-libdir DIR`).
@@ -115,7 +137,14 @@ impl Herd {
         }
         let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", self.program))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
-        Ok((parse_output(&stdout), String::from_utf8_lossy(&out.stderr).into_owned()))
+        let (states, cut) = parse_output(&stdout);
+        let mut complaints = String::from_utf8_lossy(&out.stderr).into_owned();
+        for name in cut {
+            complaints.push_str(&format!(
+                "{name}.litmus: herd7 cut a loop at its unroll bound, so its final states are not all the test's\n"
+            ));
+        }
+        Ok((states, complaints))
     }
 }
 
@@ -128,12 +157,27 @@ mod tests {
         let out = "Test MP Allowed\nStates 2\n1:X0=0; 1:X2=instr:\"B L0\"; [x]=1;\n1:X0=1; 1:X2=NOP; [x]=1;\n\
                    Ok\nWitnesses\nPositive: 1 Negative: 1\nCondition exists (1:X0=1)\nObservation MP Sometimes 1 1\n\
                    Time MP 0.00\nHash=0\n\nTest E Allowed\nStates 0\nNo\n";
-        let t = parse_output(out);
+        let (t, cut) = parse_output(out);
         assert_eq!(t.len(), 2);
+        assert!(cut.is_empty());
         assert!(t["E"].is_empty());
         let first: Vec<_> = t["MP"].iter().next().unwrap().iter().map(|(k, v)| format!("{k}={v}")).collect();
         assert_eq!(first, ["1:X0=0", "1:X2=instr:\"B L0\"", "x=1"]);
         assert_eq!(parse_state("0:X1=x;"), Some(State::from([("0:X1".into(), "x".into())])));
         assert_eq!(parse_state(""), None);
+        // A label's address, as isolsim names it.
+        let labels = parse_state("0:X30=0:L0; [y]=1:Lself00; 1:X2=instr:\"B L0\";").unwrap();
+        assert_eq!(labels["0:X30"], "P0:L0");
+        assert_eq!(labels["y"], "P1:Lself00");
+        assert_eq!(labels["1:X2"], "instr:\"B L0\"");
+    }
+
+    #[test]
+    fn a_block_herd_cut_at_its_unroll_bound_is_not_a_result() {
+        let out = "Test L Required\nStates 0\nLoop Ok\nWitnesses\nPositive: 0 Negative: 0\n\n\
+                   Test M Allowed\nStates 1\n0:X0=1;\nOk\n";
+        let (t, cut) = parse_output(out);
+        assert_eq!(t.keys().collect::<Vec<_>>(), ["M"]);
+        assert_eq!(cut, ["L"]);
     }
 }
