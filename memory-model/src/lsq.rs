@@ -209,7 +209,8 @@ pub struct Slot {
     /// only, see [`Lsq::predict_cas_fails`]): ordered as the read it then is, never as a write.
     pub cas_fails: bool,
     /// A split ARMv8 RMW other than a CAS whose read may be taken before its operand is final
-    /// (the core found nothing older that could squash it, see [`Lsq::set_early_read`]).
+    /// (the core found nothing older that could squash it, see [`Lsq::set_early_read`]);
+    /// cleared once the operand is final or the read is taken.
     pub early_read: bool,
     /// Timed mode: earliest cycle the access can start (its operands' ready time).
     pub ready_at: u64,
@@ -621,6 +622,11 @@ impl Lsq {
             _ => data,
         };
         s.data_final = determined && s.data.is_some();
+        // (The permission matters only while the operand is not final and the RMW has not
+        // read: cleared after, so that states differing only by it are one.)
+        if s.data_final {
+            s.early_read = false;
+        }
     }
 
     /// Lets split ARMv8 RMW `seq` (not a CAS) read before its operand is final, or not: the
@@ -1246,10 +1252,11 @@ impl Lsq {
         };
         let s = &mut self.slots[i];
         s.read = Some(read);
+        let early = std::mem::take(&mut s.early_read);
         let Some(operand) = s.data else {
             // Read early (split, not a CAS): the write is taken once the operand is final, and
             // the entry's data is then the value written (`set_data`).
-            debug_assert!(split && s.early_read && r.op != RmwOp::Cas, "an RMW reads without its operand only early");
+            debug_assert!(split && early && r.op != RmwOp::Cas, "an RMW reads without its operand only early");
             s.refresh();
             return RmwStep::Read(read);
         };
