@@ -107,12 +107,7 @@ fn generated_programs_agree_with_herd7_arm() {
 #[test]
 fn named_deviations_are_pinned() {
     let dir = root().join("workloads/litmus/deviations");
-    let mut names = vec![];
-    for e in std::fs::read_dir(&dir).expect("the deviations") {
-        let p = e.expect("an entry").path();
-        names.push(p);
-    }
-    names.sort();
+    let names = litmus_files(&dir);
     assert_eq!(names.len(), 2, "{names:?}");
     let herd = herd();
     for (i, file) in names.iter().enumerate() {
@@ -138,7 +133,8 @@ fn named_deviations_are_pinned() {
     }
 }
 
-fn shipped() -> Vec<PathBuf> {
+/// Every `.litmus` file under `dir`, in name order.
+fn litmus_files(dir: &Path) -> Vec<PathBuf> {
     fn walk(d: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(d).expect("a directory") {
             let p = e.expect("an entry").path();
@@ -150,10 +146,15 @@ fn shipped() -> Vec<PathBuf> {
         }
     }
     let mut files = vec![];
-    walk(&root().join("workloads/litmus"), &mut files);
+    walk(dir, &mut files);
+    files.sort();
+    files
+}
+
+fn shipped() -> Vec<PathBuf> {
+    let mut files = litmus_files(&root().join("workloads/litmus"));
     // The named deviations disagree with herd7 by design (pinned above).
     files.retain(|f| !f.parent().is_some_and(|d| d.ends_with("deviations")));
-    files.sort();
     files
 }
 
@@ -307,19 +308,7 @@ fn the_herd_catalogues_instruction_tests_agree_or_are_refused_at_a_position() {
         .status()
         .expect("tar runs");
     assert!(status.success(), "tar xzf {}", archive.display());
-    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(d).expect("a directory").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "litmus") {
-                out.push(p);
-            }
-        }
-    }
-    let mut files = vec![];
-    walk(dir.path(), &mut files);
-    files.sort();
+    let files = litmus_files(dir.path());
     assert!(files.len() > 200, "{} files", files.len());
     let mut cases = vec![];
     for (i, f) in files.iter().enumerate() {

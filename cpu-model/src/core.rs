@@ -1805,11 +1805,14 @@ impl Core {
         }
         if op != memory_model::RmwOp::Cas && !env.timed && !s.data_final {
             // Exhaustive ARMv8 runs split the RMW: its read may come before its operand is
-            // final once nothing older can squash it (`Lsq::set_early_read`).
-            let unsquashable = !self.rob.range(..i).any(|e| e.inst.is_serializing());
-            if self.lsq.get(slot).is_some_and(|q| q.read.is_none() && q.early_read != unsquashable) {
-                self.lsq.set_early_read(slot, unsquashable);
-                changed = true;
+            // final once nothing older can squash it (`Lsq::set_early_read`). (The older
+            // entries are scanned only while that can still change.)
+            if let Some(allowed) = self.lsq.get(slot).filter(|q| q.read.is_none()).map(|q| q.early_read) {
+                let unsquashable = !self.rob.range(..i).any(|e| e.inst.is_serializing());
+                if allowed != unsquashable {
+                    self.lsq.set_early_read(slot, unsquashable);
+                    changed = true;
+                }
             }
         }
         if operands_avail && !(s.data.is_some() && s.data_final) {

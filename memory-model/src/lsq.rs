@@ -611,6 +611,7 @@ impl Lsq {
 
     /// Sets (or clears) the data of a store, or the operand of an RMW (the
     /// new value of a CAS).
+    ///
     /// An RMW that has already read (early, see [`Lsq::set_early_read`]) holds the value it
     /// will write instead: the operation applied to the value read and the operand.
     pub fn set_data(&mut self, seq: Seq, data: Option<Value>, determined: bool) {

@@ -123,13 +123,16 @@ pub struct Symbols {
 impl Symbols {
     /// The printed form of `v` for a symbolic location.
     pub fn name_of(&self, v: u64) -> Option<String> {
+        self.address_name(v).or_else(|| self.instructions.get(&v).cloned())
+    }
+
+    /// The name of `v` if it is a location's or a label's address (`x`, `P1:L0`), as herd7
+    /// names such a value wherever it was read from.
+    pub fn address_name(&self, v: u64) -> Option<String> {
         if let Some((n, _)) = self.locations.iter().find(|(_, a)| **a == v) {
             return Some(n.clone());
         }
-        if let Some(((t, l), _)) = self.labels.iter().find(|(_, a)| **a == v) {
-            return Some(format!("P{t}:{l}"));
-        }
-        self.instructions.get(&v).cloned()
+        self.labels.iter().find(|(_, a)| **a == v).map(|((t, l), _)| format!("P{t}:{l}"))
     }
 
     /// The machine value of a condition or init value; instruction values

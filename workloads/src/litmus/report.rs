@@ -130,13 +130,7 @@ fn fmt_value(c: &Compiled, kind: Kind, v: u64) -> String {
         // A location's address is herd7's symbolic value for that location, wherever it was read
         // from (a register loaded from a pointer-typed location holds one); so is a label's (a
         // link register, `ADR`, a label loaded from memory).
-        Kind::Int => match c.symbols.locations.iter().find(|(_, a)| **a == v) {
-            Some((n, _)) => n.clone(),
-            None => match c.symbols.labels.iter().find(|(_, a)| **a == v) {
-                Some(((t, l), _)) => format!("P{t}:{l}"),
-                None => (v as i64).to_string(),
-            },
-        },
+        Kind::Int => c.symbols.address_name(v).unwrap_or_else(|| (v as i64).to_string()),
     }
 }
 
