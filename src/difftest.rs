@@ -48,9 +48,9 @@ pub struct Case {
 }
 
 impl Case {
-    /// The test patches code: herd7 needs `-variant ifetch`.
+    /// The test may read or patch code as data: herd7 needs `-variant ifetch`.
     pub fn fetches(&self) -> bool {
-        self.test.init.iter().any(|i| matches!(i.value, Some(Value::Label { .. } | Value::Instr(_))))
+        workloads::litmus::compile::compile(&self.test).is_ok_and(|c| c.code_as_data)
     }
 
     /// Its text.

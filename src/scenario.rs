@@ -84,7 +84,7 @@ use std::path::{Path, PathBuf};
 use cpu_model::asm::{self, Symbols};
 use cpu_model::code::CodeSpace;
 use cpu_model::core::ExceptionKind;
-use cpu_model::isa::{Disasm, Reg, SysReg, Width};
+use cpu_model::isa::{Disasm, Inst, Reg, SysReg, Width};
 use cpu_model::machine::RunError;
 use cpu_model::topology::Topology;
 use memory_model::tlb::{PageFlags, PageTableBuilder};
@@ -576,7 +576,16 @@ impl Scenario {
         let p = asm::assemble_with(text, 0, sys.symbols())
             .map_err(|e| self.err_in_str(&insn.span(), e.line, e.col, e.msg))?;
         match (p.insts.as_slice(), p.labels.is_empty()) {
-            ([inst], true) => Ok(sys.code_mut().encode(*inst)),
+            // A branch's or ADR's encoding holds its target relative to where it is stored,
+            // which an `[[encode]]` symbol does not know.
+            ([Inst::B { .. } | Inst::BCond { .. } | Inst::Cbz { .. } | Inst::Bl { .. } | Inst::Adr { .. }], _) => {
+                Err(self.err(
+                    insn.span().start,
+                    "`insn` may not be a branch or ADR: its encoding would hold its target relative to \
+                     where it is stored, which [[encode]] does not know",
+                ))
+            }
+            ([inst], true) => Ok(sys.code_mut().encode(*inst, 0)),
             _ => Err(self.err(insn.span().start, "`insn` must be exactly one instruction, without a label")),
         }
     }
@@ -975,7 +984,7 @@ impl Prepared {
                 (0..=s.iside.latest(slot)).map(|k| s.iside.write(slot, k)).find(|(id, _)| *id == w).map(|(_, v)| v)
             });
             match value {
-                Some(v) => names.disasm(&code.decode(v)),
+                Some(v) => names.disasm(&code.decode(v, pc)),
                 None => "?".to_string(),
             }
         };
@@ -1585,8 +1594,10 @@ mod tests {
                     [[program]]\ntext = \"main: MOV W1, #NEW\"\n[[cpu]]\ncpus = 0\nstart = \"main\"\n";
         let p = prepare(text).unwrap();
         let v = p.system().symbol("NEW").unwrap();
-        assert_eq!(p.system().code().decode(v).to_string(), "MOV X0,#2");
+        assert_eq!(p.system().code().decode(v, 0).to_string(), "MOV X0,#2");
         let e = prepare_err(&text.replace("MOV X0, #2", "MOV X0, #2 junk"));
         assert_eq!(e, "s.toml:3:20: unexpected `junk`");
+        let e = prepare_err(&text.replace("MOV X0, #2", "B .+8"));
+        assert!(e.starts_with("s.toml:3:8: `insn` may not be a branch or ADR"), "{e}");
     }
 }

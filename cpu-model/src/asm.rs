@@ -367,7 +367,10 @@ impl Builder {
     /// one defined nowhere.
     pub fn finish_with(mut self, external: &Symbols) -> Result<Program, AsmError> {
         for (i, label, line, col) in self.pending {
-            let Some(&addr) = self.prog.labels.get(&label).or_else(|| external.get(&label)) else {
+            let here = self.prog.base + i as Addr * Inst::BYTES;
+            let Some(addr) = relative_target(&label, here)
+                .or_else(|| self.prog.labels.get(&label).or_else(|| external.get(&label)).copied())
+            else {
                 return Err(AsmError { line, col, msg: format!("{UNDEFINED_LABEL} `{label}`") });
             };
             match &mut self.prog.insts[i] {
@@ -380,6 +383,16 @@ impl Builder {
             }
         }
         Ok(self.prog)
+    }
+}
+
+/// The address `.+N` / `.-N` names from an instruction at `here`; `None` for a label.
+pub fn relative_target(label: &str, here: Addr) -> Option<Addr> {
+    let n: Addr = label.get(2..)?.parse().ok()?;
+    match label.get(..2)? {
+        ".+" => Some(here.wrapping_add(n)),
+        ".-" => Some(here.wrapping_sub(n)),
+        _ => None,
     }
 }
 
@@ -595,6 +608,34 @@ impl<'a> Cur<'a> {
             _ => Ok(Src2::Reg(self.reg()?)),
         }
     }
+    /// The second operand of an ALU instruction or CMP: [`Cursor::src2`], optionally shifted
+    /// (`X2, LSL #3`, `ASR`, `LSR`; an immediate only `LSL`, folded into it).
+    fn shifted_src2(&mut self) -> PResult<Src2> {
+        let src = self.src2()?;
+        if !self.eat(',') {
+            return Ok(src);
+        }
+        let (w, col) = self.word()?;
+        let shift = match w.to_ascii_uppercase().as_str() {
+            "LSL" => AluOp::Lsl,
+            "LSR" => AluOp::Lsr,
+            "ASR" => AluOp::Asr,
+            _ => return Err((col, format!("unsupported operand shift `{w}` (LSL, LSR or ASR)"))),
+        };
+        self.ws();
+        let acol = self.col();
+        let amount = self.imm()?;
+        match src {
+            Src2::Reg(r) => {
+                if amount >= r.width.bits() {
+                    return Err((acol, format!("shift by {amount} is outside {r}")));
+                }
+                Ok(Src2::Shifted(r, shift, amount as u8))
+            }
+            Src2::Imm(v) if shift == AluOp::Lsl && amount < 64 => Ok(Src2::Imm(v << amount)),
+            _ => Err((col, "an immediate takes only LSL".into())),
+        }
+    }
     fn mem(&mut self) -> PResult<(Reg, Index)> {
         self.expect('[')?;
         let base = self.xreg()?;
@@ -630,9 +671,23 @@ impl<'a> Cur<'a> {
     fn comma(&mut self) -> PResult<()> {
         self.expect(',')
     }
+    /// A branch or `ADR` target: a label, or `.+N` / `.-N`, N bytes from the instruction
+    /// itself (as herd7 prints an instruction read from code).
     fn label(&mut self) -> PResult<(String, usize)> {
         let (w, col) = self.word()?;
-        Ok((w, col))
+        if w != "." {
+            return Ok((w, col));
+        }
+        let sign = match self.peek() {
+            Some(c @ ('+' | '-')) => c,
+            _ => return Err((col, "expected `.+N` or `.-N` after `.`".into())),
+        };
+        self.pos += 1;
+        let n = self.primary()?;
+        if !n.is_multiple_of(Inst::BYTES) {
+            return Err((col, format!("`.{sign}{n}` is not instruction-aligned")));
+        }
+        Ok((format!(".{sign}{n}"), col))
     }
 }
 
@@ -711,7 +766,56 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             c.comma()?;
             Inst::Mov { rd, src: c.src2()? }
         }
-        "ADD" | "SUB" | "AND" | "ORR" | "EOR" | "LSL" | "LSR" | "MUL" => {
+        // MOVZ is MOV of the shifted immediate; MOVK keeps the other bits of Rd.
+        "MOVZ" | "MOVK" => {
+            let rd = c.reg()?;
+            c.comma()?;
+            c.ws();
+            let icol = c.col();
+            let imm = c.imm()?;
+            if imm > 0xffff {
+                return Err((icol, format!("{upper} takes a 16-bit immediate, not {imm:#x}")));
+            }
+            let shift = if c.eat(',') {
+                let (w, col) = c.word()?;
+                if !w.eq_ignore_ascii_case("LSL") {
+                    return Err((col, format!("expected `LSL`, found `{w}`")));
+                }
+                c.ws();
+                let scol = c.col();
+                let shift = c.imm()?;
+                let bits = rd.width.bits();
+                if shift % 16 != 0 || shift >= bits {
+                    return Err((
+                        scol,
+                        format!("{upper} shifts by 0, 16{}", if bits == 64 { ", 32 or 48" } else { "" }),
+                    ));
+                }
+                shift as u8
+            } else {
+                0
+            };
+            if upper == "MOVZ" {
+                Inst::Mov { rd, src: Src2::Imm(imm << shift) }
+            } else {
+                Inst::Alu { op: AluOp::Movk(shift), rd, rn: rd, src: Src2::Imm(imm) }
+            }
+        }
+        // NEG Rd, Rm is SUB Rd, ZR, Rm; MVN Rd, Rm is ORN Rd, ZR, Rm.
+        "NEG" | "MVN" => {
+            let rd = c.reg()?;
+            c.comma()?;
+            c.ws();
+            let scol = c.col();
+            let src = c.shifted_src2()?;
+            if matches!(src, Src2::Imm(_)) {
+                return Err((scol, format!("{upper} takes a register")));
+            }
+            let zr = Operand { reg: Reg::ZR, width: rd.width };
+            let op = if upper == "NEG" { AluOp::Sub } else { AluOp::Orn };
+            Inst::Alu { op, rd, rn: zr, src }
+        }
+        "ADD" | "SUB" | "AND" | "ORR" | "EOR" | "LSL" | "LSR" | "MUL" | "ASR" | "BIC" | "ORN" => {
             let op = match upper.as_str() {
                 "ADD" => AluOp::Add,
                 "SUB" => AluOp::Sub,
@@ -720,6 +824,9 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
                 "EOR" => AluOp::Eor,
                 "LSL" => AluOp::Lsl,
                 "LSR" => AluOp::Lsr,
+                "ASR" => AluOp::Asr,
+                "BIC" => AluOp::Bic,
+                "ORN" => AluOp::Orn,
                 _ => AluOp::Mul,
             };
             let rd = c.reg()?;
@@ -728,7 +835,11 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             c.comma()?;
             c.ws();
             let scol = c.col();
-            let src = c.src2()?;
+            let src = if matches!(op, AluOp::Mul | AluOp::Lsl | AluOp::Lsr | AluOp::Asr) {
+                c.src2()?
+            } else {
+                c.shifted_src2()?
+            };
             if op == AluOp::Mul && matches!(src, Src2::Imm(_)) {
                 return Err((scol, "MUL takes registers only".into()));
             }
@@ -737,7 +848,7 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
         "CMP" => {
             let rn = c.reg()?;
             c.comma()?;
-            Inst::Cmp { rn, src: c.src2()? }
+            Inst::Cmp { rn, src: c.shifted_src2()? }
         }
         "CSET" => {
             let rd = c.reg()?;
@@ -754,7 +865,20 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             let rt = c.reg()?;
             c.comma()?;
             target = Some(c.label()?);
-            Inst::Cbz { rt, nonzero: upper == "CBNZ", target: 0 }
+            Inst::Cbz { rt, nonzero: upper == "CBNZ", bit: None, target: 0 }
+        }
+        "TBZ" | "TBNZ" => {
+            let rt = c.reg()?;
+            c.comma()?;
+            c.ws();
+            let bcol = c.col();
+            let bit = c.imm()?;
+            if bit >= rt.width.bits() {
+                return Err((bcol, format!("bit {bit} is outside {rt}")));
+            }
+            c.comma()?;
+            target = Some(c.label()?);
+            Inst::Cbz { rt, nonzero: upper == "TBNZ", bit: Some(bit as u8), target: 0 }
         }
         "DMB" => Inst::Dmb(fence_option(&mut c, false)?),
         "DSB" => Inst::Dsb(fence_option(&mut c, true)?),
@@ -1042,6 +1166,55 @@ done:   ERET";
     }
 
     #[test]
+    fn move_wide_negate_not_and_arithmetic_shift() {
+        // Each instruction, then X1's value after it (registers start at 0).
+        let steps = [
+            ("MOVZ X1,#0xbeef,LSL #32", 0xbeef_0000_0000),
+            ("MOVK X1,#0x1234,LSL #16", 0xbeef_1234_0000),
+            ("MOVK X1,#0xffff", 0xbeef_1234_ffff),
+            ("NEG X1,X1", 0xbeef_1234_ffffu64.wrapping_neg()),
+            ("MVN W1,W1", !0xbeef_1234_ffffu64.wrapping_neg() & 0xffff_ffff),
+            ("MOVZ W1,#0x8000,LSL #16", 0x8000_0000),
+            ("ASR W1,W1,#4", 0xf800_0000),
+            ("ASR X1,X1,#4", 0x0f80_0000),
+            ("BIC X1,X1,X1", 0),
+            ("ORN X1,XZR,X1", u64::MAX),
+            ("MOVZ X1,#0x8001", 0x8001),
+            ("ADD X1,X1,X1,LSL #4", 0x8001 * 17),
+            ("SUB W1,W1,W1,LSR #1", 0x8001 * 17 - ((0x8001 * 17) >> 1)),
+            ("ORR X1,XZR,#3,LSL #12", 0x3000),
+            ("NEG W1,W1,ASR #13", 0u64.wrapping_sub(1) & 0xffff_ffff),
+        ];
+        let mut x1 = 0u64;
+        for (text, want) in steps {
+            let inst = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}")).inst;
+            x1 = match inst {
+                Inst::Mov { rd, src: Src2::Imm(v) } => rd.width.mask(v),
+                Inst::Alu { op, rd, rn, src } => {
+                    let a = if rn.reg.is_zero() { 0 } else { x1 };
+                    let b = src.value(x1);
+                    rd.width.mask(op.apply(rd.width, rn.width.mask(a), b))
+                }
+                other => panic!("{text}: {other:?}"),
+            };
+            assert_eq!(x1, want, "{text}: {x1:#x}");
+            // Printed, it reads back as the same instruction.
+            assert_eq!(parse_inst(&inst.to_string(), 1).unwrap().inst, inst, "{text} printed {inst}");
+        }
+    }
+
+    #[test]
+    fn relative_targets_count_from_the_instruction() {
+        let p = assemble("NOP\nB .+8\nCBZ X0,.-4\nADR X1,.+0\nTBNZ X3,#63,.-8\n", 0x1000).unwrap();
+        let x3 = parse_reg("X3").unwrap();
+        assert_eq!(p.insts[4], Inst::Cbz { rt: x3, nonzero: true, bit: Some(63), target: 0x1008 });
+        assert_eq!(p.insts[4].to_string(), "TBNZ X3,#63,0x1008");
+        assert_eq!(p.insts[1], Inst::B { target: 0x100c });
+        assert_eq!(p.insts[2], Inst::Cbz { rt: parse_reg("X0").unwrap(), nonzero: false, bit: None, target: 0x1004 });
+        assert_eq!(p.insts[3], Inst::Adr { rd: parse_reg("X1").unwrap(), target: 0x100c });
+    }
+
+    #[test]
     fn errors_name_line_and_column() {
         let e = assemble("  NOP\n  STXR W0,X1,[X2]\n", 0).unwrap_err();
         assert_eq!((e.line, e.col), (2, 3));
@@ -1058,6 +1231,17 @@ done:   ERET";
             ("LDXR X0,[X1,#8]", 9, "LDXR takes only [Xn]"),
             ("LDADD SP,X1,[X2]", 7, "SP is not allowed here"),
             ("STADD W0,[W1]", 11, "base register must be an X register"),
+            ("B .+3", 3, "`.+3` is not instruction-aligned"),
+            ("MOVZ X0,#0x10000", 9, "MOVZ takes a 16-bit immediate, not 0x10000"),
+            ("MOVK W0,#1,LSL #32", 16, "MOVK shifts by 0, 16"),
+            ("MOVZ X0,#1,LSL #8", 16, "MOVZ shifts by 0, 16, 32 or 48"),
+            ("MOVK X0,#1,LSR #16", 12, "expected `LSL`, found `LSR`"),
+            ("TBZ W0,#32,.+8", 8, "bit 32 is outside W0"),
+            ("ADD X0,X1,X2,ROR #3", 14, "unsupported operand shift `ROR` (LSL, LSR or ASR)"),
+            ("ADD W0,W1,W2,LSL #32", 18, "shift by 32 is outside W2"),
+            ("AND X0,X1,#1,ASR #2", 14, "an immediate takes only LSL"),
+            ("NEG X0,#1", 8, "NEG takes a register"),
+            ("B .", 3, "expected `.+N` or `.-N` after `.`"),
         ] {
             let e = assemble(text, 0).unwrap_err();
             assert_eq!((e.line, e.col, e.msg.as_str()), (1, col, msg), "{text}");

@@ -18,6 +18,12 @@ use crate::isa::{Disasm, Inst, Operand, Reg, Width};
 /// encoding for the atomic read-modify-writes (see [`encode_a64`]), and for
 /// every other instruction `0xC0DE0000` plus its index in an interning
 /// table (that range is unallocated in AArch64, so the two never meet).
+///
+/// As in AArch64, a branch's or `ADR`'s encoding holds its target relative to
+/// the instruction's own address: [`CodeSpace::encode`] and
+/// [`CodeSpace::decode`] take the address the encoding is (to be) stored at,
+/// so `B L1` copied 8 bytes further on branches 8 bytes further on, and two
+/// `ADR X0` to their next instruction encode alike.
 #[derive(Clone, Debug, Default)]
 pub struct CodeSpace {
     programs: Vec<Program>,
@@ -56,7 +62,7 @@ impl CodeSpace {
     pub fn mark_patchable(&mut self, pc: Addr) -> bool {
         let Some(inst) = self.fetch(pc) else { return false };
         if let Err(i) = self.patchable.binary_search_by_key(&pc, |(a, _)| *a) {
-            let enc = self.encode(inst);
+            let enc = self.encode(inst, pc);
             self.patchable.insert(i, (pc, enc));
         }
         true
@@ -78,12 +84,14 @@ impl CodeSpace {
         self.programs.iter().any(|p| p.base <= addr && addr < p.end())
     }
 
-    /// The encoding of `inst`: its AArch64 encoding if [`encode_a64`] has
-    /// one, else an interned one (equal instructions, equal encodings).
-    pub fn encode(&mut self, inst: Inst) -> u64 {
+    /// The encoding of `inst` stored at `at`: its AArch64 encoding if [`encode_a64`] has
+    /// one, else an interned one (equal instructions, equal encodings), a target kept
+    /// relative to `at`.
+    pub fn encode(&mut self, inst: Inst, at: Addr) -> u64 {
         if let Some(word) = encode_a64(&inst) {
             return word as u64;
         }
+        let inst = relocated(inst, |t| t.wrapping_sub(at));
         let i = match self.encodings.iter().position(|e| *e == inst) {
             Some(i) => i,
             None => {
@@ -95,19 +103,20 @@ impl CodeSpace {
         ENCODING_BASE + i as u64
     }
 
-    /// The instruction an encoding stands for; anything else is undefined.
-    pub fn decode(&self, value: u64) -> Inst {
+    /// The instruction an encoding stands for when fetched from `at`; anything else is
+    /// undefined.
+    pub fn decode(&self, value: u64, at: Addr) -> Inst {
         let v = value & 0xffff_ffff;
         v.checked_sub(ENCODING_BASE)
             .and_then(|i| self.encodings.get(i as usize))
-            .copied()
+            .map(|&inst| relocated(inst, |t| t.wrapping_add(at)))
             .or_else(|| decode_a64(v as u32))
             .unwrap_or(Inst::Udf(v as u32))
     }
 
-    /// The instruction an encoding stands for, if it is one.
-    pub fn decode_known(&self, value: u64) -> Option<Inst> {
-        match self.decode(value) {
+    /// The instruction an encoding stands for at `at`, if it is one.
+    pub fn decode_known(&self, value: u64, at: Addr) -> Option<Inst> {
+        match self.decode(value, at) {
             Inst::Udf(_) => None,
             i => Some(i),
         }
@@ -127,12 +136,34 @@ impl CodeSpace {
         self.programs.iter().find_map(|p| p.label_at(addr))
     }
 
+    /// The instruction at `pc` as text, branch targets relative to `pc` (`B .+8`, `CBZ X0,.-4`),
+    /// as herd7 prints an instruction read as a value.
+    pub fn disasm_relative(&self, pc: Addr) -> String {
+        let rel = |a: Addr| Some(if a >= pc { format!(".+{}", a - pc) } else { format!(".-{}", pc - a) });
+        match self.fetch(pc) {
+            Some(i) => Disasm { inst: &i, label: rel }.to_string(),
+            None => "<no code>".to_string(),
+        }
+    }
+
     /// The instruction at `pc` as text, with labels for branch targets.
     pub fn disasm(&self, pc: Addr) -> String {
         match self.fetch(pc) {
             Some(i) => Disasm { inst: &i, label: |a| self.label_at(a).map(str::to_string) }.to_string(),
             None => "<no code>".to_string(),
         }
+    }
+}
+
+/// `inst` with its branch or `ADR` target mapped by `f` (the others unchanged).
+pub fn relocated(inst: Inst, f: impl Fn(Addr) -> Addr) -> Inst {
+    match inst {
+        Inst::B { target } => Inst::B { target: f(target) },
+        Inst::BCond { cond, target } => Inst::BCond { cond, target: f(target) },
+        Inst::Cbz { rt, nonzero, bit, target } => Inst::Cbz { rt, nonzero, bit, target: f(target) },
+        Inst::Bl { target } => Inst::Bl { target: f(target) },
+        Inst::Adr { rd, target } => Inst::Adr { rd, target: f(target) },
+        other => other,
     }
 }
 
@@ -242,14 +273,30 @@ mod tests {
             let inst = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}")).inst;
             assert_eq!(encode_a64(&inst), Some(word), "{text}");
             assert_eq!(decode_a64(word), Some(inst), "{text}");
-            assert_eq!(code.encode(inst), word as u64, "{text}");
-            assert_eq!(code.decode(word as u64), inst, "{text}");
+            assert_eq!(code.encode(inst, 0x1000), word as u64, "{text}");
+            assert_eq!(code.decode(word as u64, 0x2000), inst, "{text}");
             assert_eq!(inst.to_string(), text);
         }
         // Other instructions keep interned encodings, which decode as before.
-        let nop = code.encode(Inst::Nop);
+        let nop = code.encode(Inst::Nop, 0x1000);
         assert_eq!(nop, ENCODING_BASE);
-        assert_eq!(code.decode(nop), Inst::Nop);
+        assert_eq!(code.decode(nop, 0x1000), Inst::Nop);
+    }
+
+    #[test]
+    fn branch_and_adr_encodings_are_relative_to_where_they_are_stored() {
+        let mut code = CodeSpace::new();
+        let b = code.encode(Inst::B { target: 0x1010 }, 0x1008);
+        assert_eq!(code.decode(b, 0x2000), Inst::B { target: 0x2008 });
+        assert_eq!(code.decode(b, 0x1008), Inst::B { target: 0x1010 });
+        // Backwards too: CBNZ W1,.-4.
+        let rt = Operand { reg: Reg(1), width: Width::W };
+        let cbnz = code.encode(Inst::Cbz { rt, nonzero: true, bit: None, target: 0xffc }, 0x1000);
+        assert_eq!(code.decode(cbnz, 0x40), Inst::Cbz { rt, nonzero: true, bit: None, target: 0x3c });
+        // Two ADRs of their next instruction encode alike; of different offsets, not.
+        let adr = |target| Inst::Adr { rd: Operand { reg: Reg(0), width: Width::X }, target };
+        assert_eq!(code.encode(adr(0x1004), 0x1000), code.encode(adr(0x2004), 0x2000));
+        assert_ne!(code.encode(adr(0x1004), 0x1000), code.encode(adr(0x1008), 0x1000));
     }
 
     #[test]
@@ -257,7 +304,7 @@ mod tests {
         // CASP, LDSMAX, LDAPR, CASB, LDADDB, LDXR, STLR (llvm-mc).
         for word in [0x4820_7c82u32, 0xb820_4041, 0xf8bf_c020, 0x08a0_7c41, 0x3820_0041, 0xc85f_7c20, 0xc89f_fc20] {
             assert_eq!(decode_a64(word), None, "{word:#x}");
-            assert_eq!(CodeSpace::new().decode(word as u64), Inst::Udf(word), "{word:#x}");
+            assert_eq!(CodeSpace::new().decode(word as u64, 0), Inst::Udf(word), "{word:#x}");
         }
     }
 

@@ -1556,7 +1556,10 @@ impl Core {
                     if !self.rob[i].resolved && branches_resolved && all_det {
                         let (taken, target) = match inst {
                             Inst::BCond { cond, target } => (cond.holds(vals[0]), target),
-                            Inst::Cbz { nonzero, target, .. } => ((vals[0] != 0) == nonzero, target),
+                            Inst::Cbz { nonzero, bit, target, .. } => {
+                                let tested = bit.map_or(vals[0], |b| vals[0] & (1 << b));
+                                ((tested != 0) == nonzero, target)
+                            }
                             _ => unreachable!(),
                         };
                         let actual = if taken { target } else { self.rob[i].pc + Inst::BYTES };
@@ -2631,24 +2634,15 @@ impl StallClocks {
 #[inline(always)]
 fn register_result(inst: Inst, vals: [u64; 3]) -> u64 {
     match inst {
-        Inst::Mov { rd, src } => rd.width.mask(match src {
-            crate::isa::Src2::Imm(v) => v,
-            crate::isa::Src2::Reg(_) => vals[0],
-        }),
+        Inst::Mov { rd, src } => rd.width.mask(src.value(vals[0])),
         Inst::Alu { op, rd, src, .. } => {
             let b = match src {
                 crate::isa::Src2::Imm(v) => rd.width.mask(v),
-                crate::isa::Src2::Reg(_) => vals[1],
+                _ => src.value(vals[1]),
             };
             rd.width.mask(op.apply(rd.width, vals[0], b))
         }
-        Inst::Cmp { rn, src } => {
-            let b = match src {
-                crate::isa::Src2::Imm(v) => v,
-                crate::isa::Src2::Reg(_) => vals[1],
-            };
-            compare_flags(rn.width, vals[0], b)
-        }
+        Inst::Cmp { rn, src } => compare_flags(rn.width, vals[0], src.value(vals[1])),
         Inst::Cset { cond, .. } => cond.holds(vals[0]) as u64,
         _ => unreachable!("not a register operation: {inst}"),
     }

@@ -64,6 +64,14 @@ pub enum Width {
 }
 
 impl Width {
+    /// The width in bits.
+    pub fn bits(self) -> u64 {
+        match self {
+            Width::W => 32,
+            Width::X => 64,
+        }
+    }
+
     /// Truncates `v` to this width.
     pub fn mask(self, v: u64) -> u64 {
         match self {
@@ -107,6 +115,21 @@ pub enum Src2 {
     Reg(Operand),
     /// An immediate.
     Imm(u64),
+    /// A shifted register (`X2, LSL #3`; ALU instructions and CMP): the shift is
+    /// [`AluOp::Lsl`], [`AluOp::Lsr`] or [`AluOp::Asr`], by a constant amount.
+    Shifted(Operand, AluOp, u8),
+}
+
+impl Src2 {
+    /// The operand's value from its register's value `v` (an immediate's: the immediate).
+    #[inline]
+    pub fn value(self, v: u64) -> u64 {
+        match self {
+            Src2::Reg(_) => v,
+            Src2::Imm(i) => i,
+            Src2::Shifted(r, op, amount) => r.width.mask(op.apply(r.width, r.width.mask(v), amount as u64)),
+        }
+    }
 }
 
 impl fmt::Display for Src2 {
@@ -114,6 +137,7 @@ impl fmt::Display for Src2 {
         match self {
             Src2::Reg(r) => r.fmt(f),
             Src2::Imm(v) => write!(f, "#{}", *v as i64),
+            Src2::Shifted(r, op, amount) => write!(f, "{r},{} #{amount}", op.name()),
         }
     }
 }
@@ -158,6 +182,15 @@ pub enum AluOp {
     Lsr,
     /// Multiplication (`MUL Rd, Rn, Rm`, low bits).
     Mul,
+    /// Arithmetic shift right (the amount modulo the width, as ASRV does).
+    Asr,
+    /// Bit clear: `Rn AND NOT src`.
+    Bic,
+    /// Or not: `Rn OR NOT src` (`MVN Rd, Rm` is `ORN Rd, ZR, Rm`).
+    Orn,
+    /// `MOVK Rd, #imm16, LSL #shift`: `Rn` (which is `Rd`) with its 16 bits at `shift`
+    /// replaced by the immediate.
+    Movk(u8),
 }
 
 impl AluOp {
@@ -176,6 +209,13 @@ impl AluOp {
             AluOp::Lsl => width.mask(a) << (b % bits),
             AluOp::Lsr => width.mask(a) >> (b % bits),
             AluOp::Mul => a.wrapping_mul(b),
+            AluOp::Asr => match width {
+                Width::W => ((a as u32 as i32) >> (b % 32)) as u32 as u64,
+                Width::X => ((a as i64) >> (b % 64)) as u64,
+            },
+            AluOp::Bic => a & !b,
+            AluOp::Orn => a | !b,
+            AluOp::Movk(shift) => (a & !(0xffff << shift)) | ((b & 0xffff) << shift),
         }
     }
     fn name(self) -> &'static str {
@@ -188,6 +228,10 @@ impl AluOp {
             AluOp::Lsl => "LSL",
             AluOp::Lsr => "LSR",
             AluOp::Mul => "MUL",
+            AluOp::Asr => "ASR",
+            AluOp::Bic => "BIC",
+            AluOp::Orn => "ORN",
+            AluOp::Movk(_) => "MOVK",
         }
     }
 }
@@ -487,12 +531,14 @@ pub enum Inst {
         /// Target address.
         target: Addr,
     },
-    /// `CBZ`/`CBNZ Rt, target`.
+    /// `CBZ`/`CBNZ Rt, target`, `TBZ`/`TBNZ Rt, #bit, target`.
     Cbz {
         /// Tested register.
         rt: Operand,
-        /// CBNZ rather than CBZ.
+        /// CBNZ (TBNZ) rather than CBZ (TBZ).
         nonzero: bool,
+        /// TBZ/TBNZ: the one bit tested; `None` tests the whole register.
+        bit: Option<u8>,
         /// Target address.
         target: Addr,
     },
@@ -628,7 +674,7 @@ impl Inst {
             Index::Imm(_) => None,
         };
         let s2 = |s: &Src2| match s {
-            Src2::Reg(op) => Some(*op),
+            Src2::Reg(op) | Src2::Shifted(op, ..) => Some(*op),
             Src2::Imm(_) => None,
         };
         match self {
@@ -758,12 +804,17 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
                 }
             }
             Inst::Mov { rd, src } => write!(f, "MOV {rd},{src}"),
+            Inst::Alu { op: AluOp::Movk(0), rd, src, .. } => write!(f, "MOVK {rd},{src}"),
+            Inst::Alu { op: AluOp::Movk(shift), rd, src, .. } => write!(f, "MOVK {rd},{src},LSL #{shift}"),
             Inst::Alu { op, rd, rn, src } => write!(f, "{} {rd},{rn},{src}", op.name()),
             Inst::Cmp { rn, src } => write!(f, "CMP {rn},{src}"),
             Inst::Cset { rd, cond } => write!(f, "CSET {rd},{}", cond.name()),
             Inst::B { target } => write!(f, "B {}", t(*target)),
             Inst::BCond { cond, target } => write!(f, "B.{} {}", cond.name(), t(*target)),
-            Inst::Cbz { rt, nonzero, target } => {
+            Inst::Cbz { rt, nonzero, bit: Some(b), target } => {
+                write!(f, "{} {rt},#{b},{}", if *nonzero { "TBNZ" } else { "TBZ" }, t(*target))
+            }
+            Inst::Cbz { rt, nonzero, bit: None, target } => {
                 write!(f, "{} {rt},{}", if *nonzero { "CBNZ" } else { "CBZ" }, t(*target))
             }
             Inst::Dmb(k) => write!(

@@ -43,7 +43,7 @@ use crate::core::in_order::{Checkpoint, DataPort, DecodeCache, Horizon, Stop as 
 use crate::core::{AccessKind, Core, CoreConfig, Env, Fetched, Platform, Translating, TranslationFault, UserCode};
 pub use crate::core::{Observed, Probe, ProbeHit, ThreadInit, WatchedLoad};
 use crate::gic::{Gic, GicConfig};
-use crate::isa::SysReg;
+use crate::isa::{Inst, SysReg};
 use crate::topology::{Topology, TopologyConfig};
 use events::Events;
 use memory_model::tlb::{
@@ -662,7 +662,7 @@ impl<const R: bool> Platform for TimedPlatform<'_, R> {
         let s = self.iside.slot(pc).expect("fetch_code is only asked for patchable code");
         let (k, _) = self.iside.fetch_timed(core, s);
         let (writer, value) = self.iside.write(s, k);
-        Fetched { inst: self.code.decode(value), writer }
+        Fetched { inst: self.code.decode(value, pc), writer }
     }
     fn code_latest(&self, pc: Addr) -> Option<WriteId> {
         self.iside.slot(pc).map(|s| self.iside.write(s, self.iside.latest(s)).0)
@@ -2564,12 +2564,12 @@ impl Exhaustive<'_> {
                     out.push((Step::Retire { core, predictions }, t));
                 }
             }
-            for (writer, value) in self.code_copies(s, c) {
+            for (writer, inst) in self.code_copies(s, c) {
                 if !take(Step::Fetch { core, writer, predictions: vec![] }) {
                     continue;
                 }
                 let mut n = s.clone();
-                n.cores[c].choose_code(self.code.decode(value), writer);
+                n.cores[c].choose_code(inst, writer);
                 if self.ghosts.all_accesses {
                     n.trace.push(Ghost::Fetched { core, writer });
                 }
@@ -2582,11 +2582,17 @@ impl Exhaustive<'_> {
         }
     }
 
-    /// The copies of patched code core `c` may fetch now: (write, encoding).
-    fn code_copies(&self, s: &State, c: usize) -> Vec<(WriteId, u64)> {
+    /// The copies of patched code core `c` may fetch now: (write, the instruction it encodes).
+    fn code_copies(&self, s: &State, c: usize) -> Vec<(WriteId, Inst)> {
         let Some(pc) = s.cores[c].pending_code_fetch(&self.env()) else { return vec![] };
         let slot = s.iside.slot(pc).expect("pending fetches are at patchable code");
-        s.iside.candidates(c as ThreadId, slot).map(|k| s.iside.write(slot, k)).collect()
+        s.iside
+            .candidates(c as ThreadId, slot)
+            .map(|k| {
+                let (w, value) = s.iside.write(slot, k);
+                (w, self.code.decode(value, pc))
+            })
+            .collect()
     }
 }
 
@@ -2944,10 +2950,10 @@ impl TransitionSystem for Exhaustive<'_> {
                 if !s.closed || c >= s.cores.len() {
                     return false;
                 }
-                let Some(&(_, value)) = self.code_copies(s, c).iter().find(|(w, _)| w == writer) else {
+                let Some(&(_, inst)) = self.code_copies(s, c).iter().find(|(w, _)| w == writer) else {
                     return false;
                 };
-                s.cores[c].choose_code(self.code.decode(value), *writer);
+                s.cores[c].choose_code(inst, *writer);
                 if self.ghosts.all_accesses {
                     s.trace.push(Ghost::Fetched { core: *core, writer: *writer });
                 }

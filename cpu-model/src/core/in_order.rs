@@ -291,8 +291,13 @@ enum RegFn {
     Move { mask: u64 },
     /// `ADD`, `SUB`, ...: `a op b` at the destination's width.
     Alu { op: AluOp, width: Width },
+    /// An ALU operation whose second operand is a register shifted by `shift` (`LSL`, `LSR`,
+    /// `ASR`) by `amount`.
+    AluShifted { op: AluOp, width: Width, shift: AluOp, amount: u8 },
     /// `CMP`: the flags of `a - b`.
     Cmp { width: Width },
+    /// `CMP` with a shifted register.
+    CmpShifted { width: Width, shift: AluOp, amount: u8 },
     /// `CSET`: 1 if `cond` holds of the flags in `a`.
     Cset { cond: Cond },
 }
@@ -304,7 +309,13 @@ impl RegFn {
         match self {
             RegFn::Move { mask } => a & mask,
             RegFn::Alu { op, width } => width.mask(op.apply(width, a, b)),
+            RegFn::AluShifted { op, width, shift, amount } => {
+                width.mask(op.apply(width, a, width.mask(shift.apply(width, b, amount as u64))))
+            }
             RegFn::Cmp { width } => compare_flags(width, a, b),
+            RegFn::CmpShifted { width, shift, amount } => {
+                compare_flags(width, a, width.mask(shift.apply(width, b, amount as u64)))
+            }
             RegFn::Cset { cond } => cond.holds(a) as u64,
         }
     }
@@ -315,7 +326,8 @@ impl RegFn {
 enum Test {
     /// `B.cond`: the condition holds of the flags.
     Cond(Cond),
-    /// `CBZ` (`nonzero` false), `CBNZ`: taken if the register is zero (non-zero).
+    /// `CBZ` (`nonzero` false), `CBNZ`: taken if the register (for `TBZ`/`TBNZ`, its bit) is
+    /// zero (non-zero).
     Zero { nonzero: bool },
 }
 
@@ -366,23 +378,39 @@ fn lower(inst: Inst, pc: Addr) -> (Op, [SourceRead; 3]) {
             Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Move { mask: rd.width.mask(u64::MAX) } }
         }
         Inst::Alu { op, rd, src, .. } => {
-            if let Src2::Imm(v) = src {
-                srcs[1] = SourceRead::constant(rd.width.mask(v));
-            }
-            Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Alu { op, width: rd.width } }
+            let width = rd.width;
+            let f = match src {
+                Src2::Imm(v) => {
+                    srcs[1] = SourceRead::constant(width.mask(v));
+                    RegFn::Alu { op, width }
+                }
+                Src2::Reg(_) => RegFn::Alu { op, width },
+                Src2::Shifted(_, shift, amount) => RegFn::AluShifted { op, width, shift, amount },
+            };
+            Op::Reg { rd: dest_slot(rd.reg), f }
         }
         Inst::Cmp { rn, src } => {
-            if let Src2::Imm(v) = src {
-                srcs[1] = SourceRead::constant(v);
-            }
-            Op::Reg { rd: Reg::FLAGS.0, f: RegFn::Cmp { width: rn.width } }
+            let width = rn.width;
+            let f = match src {
+                Src2::Imm(v) => {
+                    srcs[1] = SourceRead::constant(v);
+                    RegFn::Cmp { width }
+                }
+                Src2::Reg(_) => RegFn::Cmp { width },
+                Src2::Shifted(_, shift, amount) => RegFn::CmpShifted { width, shift, amount },
+            };
+            Op::Reg { rd: Reg::FLAGS.0, f }
         }
         Inst::Cset { rd, cond } => Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Cset { cond } },
         Inst::Nop => Op::Nop,
         Inst::B { target } => Op::Jump { target, link: false },
         Inst::Bl { target } => Op::Jump { target, link: true },
         Inst::BCond { cond, target } => Op::Branch { test: Test::Cond(cond), target, backward: target <= pc },
-        Inst::Cbz { nonzero, target, .. } => {
+        Inst::Cbz { nonzero, bit, target, .. } => {
+            // TBZ/TBNZ read only their bit.
+            if let Some(b) = bit {
+                srcs[0].value_mask &= 1 << b;
+            }
             Op::Branch { test: Test::Zero { nonzero }, target, backward: target <= pc }
         }
         Inst::Br { link, .. } => Op::Indirect { link },

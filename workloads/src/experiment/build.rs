@@ -309,8 +309,8 @@ impl Experiment {
         sys.poke(vmap_pages[0], 1000);
         let site = sym(&sys, "static_key_site")?;
         let key_on = sym(&sys, "static_key_on")?;
-        let nop = sys.code_mut().encode(Inst::Nop);
-        let branch = sys.code_mut().encode(Inst::B { target: key_on });
+        let nop = sys.code_mut().encode(Inst::Nop, site);
+        let branch = sys.code_mut().encode(Inst::B { target: key_on }, site);
 
         // Housekeeping CPUs are the ones not isolated; the first of them generate the activity.
         let isolated: Vec<usize> = run.isolated.cpus(cpus);

@@ -1193,7 +1193,7 @@ mod tests {
             let mut next = pc + Inst::BYTES;
             let src = |x: &[u64; 32], s: Src2| match s {
                 Src2::Imm(v) => v,
-                Src2::Reg(o) => get(x, o.reg),
+                Src2::Reg(o) | Src2::Shifted(o, ..) => s.value(get(x, o.reg)),
             };
             let addr = |x: &[u64; 32], base: Reg, index: Index| match index {
                 Index::Imm(o) => get(x, base).wrapping_add(o as u64),
@@ -1208,7 +1208,11 @@ mod tests {
                 Inst::Cset { rd, cond } => set(rd.reg, cond.holds(nzcv) as u64),
                 Inst::B { target } => next = target,
                 Inst::BCond { cond, target } if cond.holds(nzcv) => next = target,
-                Inst::Cbz { rt, nonzero, target } if (get(&x, rt.reg) != 0) == nonzero => next = target,
+                Inst::Cbz { rt, nonzero, bit, target }
+                    if (bit.map_or(get(&x, rt.reg), |b| get(&x, rt.reg) & (1 << b)) != 0) == nonzero =>
+                {
+                    next = target
+                }
                 Inst::BCond { .. } | Inst::Cbz { .. } | Inst::Dmb(_) | Inst::Dsb(_) | Inst::Isb => {}
                 Inst::Tlbi { .. } => {}
                 Inst::Mrs { rt, reg: SysReg::TpidrEl1 } => set(rt.reg, PERCPU + (cpu << SHIFT)),

@@ -40,8 +40,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cpu_model::asm::{Builder, Parsed, parse_inst};
-use cpu_model::code::CodeSpace;
+use cpu_model::asm::{Builder, Parsed, parse_inst, relative_target};
+use cpu_model::code::{CodeSpace, relocated};
 use cpu_model::isa::{Inst, Reg};
 use cpu_model::machine::ThreadInit;
 use memory_model::Addr;
@@ -67,6 +67,9 @@ fn err<T>(pos: Pos, msg: impl Into<String>) -> Result<T, CompileError> {
 pub const DATA_BASE: Addr = 0x10_0000;
 /// Distance between shared locations (one per cache line).
 pub const DATA_STRIDE: Addr = 0x40;
+/// How herd7 numbers code: thread `i`'s first instruction is at `HERD_CODE_STRIDE * (i + 1)`.
+const HERD_CODE_STRIDE: u64 = 10_000;
+
 /// Address of thread 0's code; thread `i` starts at `CODE_BASE * (i + 1)`.
 pub const CODE_BASE: Addr = 0x100_0000;
 
@@ -116,8 +119,11 @@ pub struct Symbols {
     pub locations: BTreeMap<String, Addr>,
     /// (thread, label) → code address.
     pub labels: BTreeMap<(usize, String), Addr>,
-    /// Instruction encoding → how herd7 prints it (`NOP`, `instr:"B L1"`).
+    /// Instruction encoding → how herd7 prints it (`NOP`, `instr:"B .+8"`).
     pub instructions: BTreeMap<u64, String>,
+    /// Each thread's code: (thread, first address, end), to name a code address no label
+    /// names as herd7 numbers it.
+    pub code: Vec<(usize, Addr, Addr)>,
 }
 
 impl Symbols {
@@ -127,12 +133,18 @@ impl Symbols {
     }
 
     /// The name of `v` if it is a location's or a label's address (`x`, `P1:L0`), as herd7
-    /// names such a value wherever it was read from.
+    /// names such a value wherever it was read from. A code address no label names (a link
+    /// register's return address) is herd7's number for it: thread `t`'s instruction `i` is
+    /// `10000 × (t + 1) + 4i`, printed in decimal.
     pub fn address_name(&self, v: u64) -> Option<String> {
         if let Some((n, _)) = self.locations.iter().find(|(_, a)| **a == v) {
             return Some(n.clone());
         }
-        self.labels.iter().find(|(_, a)| **a == v).map(|((t, l), _)| format!("P{t}:{l}"))
+        if let Some(((t, l), _)) = self.labels.iter().find(|(_, a)| **a == v) {
+            return Some(format!("P{t}:{l}"));
+        }
+        let &(t, base, _) = self.code.iter().find(|&&(_, base, end)| base <= v && v < end)?;
+        Some((HERD_CODE_STRIDE * (t as u64 + 1) + (v - base)).to_string())
     }
 
     /// The machine value of a condition or init value; instruction values
@@ -151,10 +163,16 @@ impl Symbols {
             Value::Instr(text) => {
                 let parsed = parse_inst(text, pos.col)
                     .map_err(|(_, msg)| CompileError { pos, msg: format!("instruction value `{text}`: {msg}") })?;
-                if parsed.target.is_some() {
-                    return err(pos, format!("unsupported: instruction value with a label (`{text}`)"));
-                }
-                let enc = code.encode(parsed.inst);
+                // A value is not stored anywhere yet: its target can only be relative (`B .+8`),
+                // which its encoding holds as is (see [`CodeSpace`]).
+                let inst = match &parsed.target {
+                    None => parsed.inst,
+                    Some((label, _)) => match relative_target(label, 0) {
+                        Some(offset) => relocated(parsed.inst, |_| offset),
+                        None => return err(pos, format!("unsupported: instruction value with a label (`{text}`)")),
+                    },
+                };
+                let enc = code.encode(inst, 0);
                 let name = if parsed.inst == Inst::Nop { "NOP".to_string() } else { format!("instr:\"{text}\"") };
                 self.instructions.insert(enc, name);
                 Ok(enc)
@@ -188,6 +206,9 @@ pub struct Compiled {
     pub cond: CProp,
     /// Resolved filter.
     pub filt: Option<CProp>,
+    /// The test holds a code address in a register (a label value, `ADR`, a link register),
+    /// so it may read or write code as data: herd7 runs it with `-variant ifetch`.
+    pub code_as_data: bool,
 }
 
 /// A proposition over observed values (indices into `Compiled::observed`).
@@ -220,6 +241,13 @@ impl CProp {
 
 fn prop_locs(p: &Prop, out: &mut Vec<(Loc, Pos)>) {
     out.extend(p.atoms().into_iter().map(|a| (a.loc.clone(), a.pos)));
+}
+
+/// How herd7 prints the instruction at `addr` read as a value: `NOP`, or its text with branch
+/// targets relative to `addr` (`instr:"CBNZ W1,.-12"`).
+fn instruction_name(code: &CodeSpace, addr: Addr) -> String {
+    let text = code.disasm_relative(addr);
+    if text == "NOP" { text } else { format!("instr:\"{text}\"") }
 }
 
 /// Compiles a parsed test.
@@ -265,6 +293,10 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
     let mut code = CodeSpace::new();
     let mut threads = vec![];
     let mut c_regs: Vec<Regs> = vec![];
+    // A test that holds a code address in a register (a label value, `ADR`, a link register)
+    // may read code as data, as herd7 lets it: every instruction is then in memory too.
+    let mut code_as_data = test.init.iter().any(|i| matches!(i.value, Some(Value::Label { .. } | Value::Instr(_))));
+    let mut adr_targets = vec![];
     match &test.threads {
         Threads::C(ts) => {
             for t in ts {
@@ -287,10 +319,24 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
                 progs.push((base, prog));
             }
             for (base, prog) in progs {
+                symbols.code.push(((base / CODE_BASE - 1) as usize, base, prog.end()));
+                // What `ADR` names may be written (herd7 -variant ifetch: code is memory).
+                for inst in &prog.insts {
+                    if let Inst::Adr { target, .. } = *inst {
+                        adr_targets.push(target);
+                    }
+                }
+                code_as_data |= prog
+                    .insts
+                    .iter()
+                    .any(|i| matches!(i, Inst::Adr { .. } | Inst::Bl { .. } | Inst::Br { link: true, .. }));
                 code.add(prog);
                 threads.push(ThreadInit { pc: base, ..ThreadInit::default() });
             }
         }
+    }
+    for target in adr_targets {
+        code.mark_patchable(target);
     }
 
     // Init block.
@@ -376,10 +422,26 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
         };
         observed.push(Observed { loc, source, kind });
     }
+    // Code read as data: patchable instructions are memory already (the machine keeps them
+    // there); the others are readable, never written (a store to them is refused as it runs).
+    let mut code_cells = vec![];
+    if code_as_data {
+        for p in code.programs() {
+            for (i, inst) in p.insts.iter().enumerate() {
+                let addr = p.base + i as Addr * Inst::BYTES;
+                if !code.is_patchable(addr) {
+                    code_cells.push((addr, *inst));
+                }
+            }
+        }
+    }
+    for (addr, inst) in code_cells {
+        let enc = code.encode(inst, addr);
+        mem.init(addr, enc);
+        symbols.instructions.entry(enc).or_insert_with(|| instruction_name(&code, addr));
+    }
     for &(addr, enc) in code.patchable() {
-        let text = code.disasm(addr);
-        let name = if text == "NOP" { text } else { format!("instr:\"{text}\"") };
-        symbols.instructions.entry(enc).or_insert(name);
+        symbols.instructions.entry(enc).or_insert_with(|| instruction_name(&code, addr));
     }
     let cond = resolve_prop(&test.condition.prop, &observed, &mut symbols, &mut code)?;
     let filt = match &test.filter {
@@ -398,6 +460,7 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
         filter: test.filter.clone(),
         cond,
         filt,
+        code_as_data,
     })
 }
 

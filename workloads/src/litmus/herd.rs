@@ -137,15 +137,32 @@ impl Herd {
         }
         let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", self.program))?;
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let (states, cut) = parse_output(&stdout);
+        let (mut states, cut) = parse_output(&stdout);
         let mut complaints = String::from_utf8_lossy(&out.stderr).into_owned();
         for name in cut {
             complaints.push_str(&format!(
                 "{name}.litmus: herd7 cut a loop at its unroll bound, so its final states are not all the test's\n"
             ));
         }
+        // A fatal error in one file (`Adios`) stops herd7 before the files after it, which
+        // then have neither states nor a complaint: each of those gets a run of its own.
+        if tests.len() > 1 {
+            let unanswered: Vec<&(String, String)> =
+                tests.iter().filter(|(n, _)| !states.contains_key(n) && !names(&complaints, n)).collect();
+            for t in unanswered {
+                let (s, c) = self.run(model, variant, dir, std::slice::from_ref(t), timeout)?;
+                states.extend(s);
+                complaints.push_str(&c);
+            }
+        }
         Ok((states, complaints))
     }
+}
+
+/// True if a line of herd7's `complaints` names the file of test `name` (`…/F12.litmus`).
+fn names(complaints: &str, name: &str) -> bool {
+    let file = format!("{name}.litmus");
+    complaints.match_indices(&file).any(|(i, _)| i == 0 || matches!(complaints.as_bytes()[i - 1], b'/' | b'"' | b'\n'))
 }
 
 #[cfg(test)]
@@ -170,6 +187,15 @@ mod tests {
         assert_eq!(labels["0:X30"], "P0:L0");
         assert_eq!(labels["y"], "P1:Lself00");
         assert_eq!(labels["1:X2"], "instr:\"B L0\"");
+    }
+
+    #[test]
+    fn a_complaint_names_its_file_not_one_ending_like_it() {
+        let c = "Warning: File \"/tmp/x/F53.litmus\": Illegal mixed-size test\nG7.litmus: cut\n";
+        assert!(names(c, "F53"));
+        assert!(!names(c, "F3"));
+        assert!(names(c, "G7"));
+        assert!(!names(c, "F5"));
     }
 
     #[test]

@@ -24,7 +24,7 @@
 use serde::Serialize;
 
 use super::ast::{Loc, Prop, Quantifier};
-use super::compile::{Compiled, Kind};
+use super::compile::Compiled;
 use super::run::{ExploreSummary, TestRun};
 use sim::stats::Summary;
 
@@ -124,14 +124,12 @@ fn kind_word(q: Quantifier) -> &'static str {
     }
 }
 
-fn fmt_value(c: &Compiled, kind: Kind, v: u64) -> String {
-    match kind {
-        Kind::Symbolic => c.symbols.name_of(v).unwrap_or_else(|| (v as i64).to_string()),
-        // A location's address is herd7's symbolic value for that location, wherever it was read
-        // from (a register loaded from a pointer-typed location holds one); so is a label's (a
-        // link register, `ADR`, a label loaded from memory).
-        Kind::Int => c.symbols.address_name(v).unwrap_or_else(|| (v as i64).to_string()),
-    }
+/// A value as herd7 prints it, whatever the kind of its location: a location's address is
+/// herd7's symbolic value for that location wherever it was read from (a register loaded from a
+/// pointer-typed location holds one); so is a label's (a link register, `ADR`, a label loaded
+/// from memory), and an instruction read from code is the instruction.
+fn fmt_value(c: &Compiled, v: u64) -> String {
+    c.symbols.name_of(v).unwrap_or_else(|| (v as i64).to_string())
 }
 
 fn fmt_loc(l: &Loc) -> String {
@@ -208,11 +206,7 @@ pub fn report(c: &Compiled, run: &TestRun) -> Report {
             } else {
                 f += count;
             }
-            StateLine {
-                values: c.observed.iter().zip(vals).map(|(o, v)| fmt_value(c, o.kind, *v)).collect(),
-                count: *count,
-                satisfies,
-            }
+            StateLine { values: vals.iter().map(|v| fmt_value(c, *v)).collect(), count: *count, satisfies }
         })
         .collect();
     let q = c.condition.quantifier;

@@ -101,6 +101,7 @@ impl Regs {
         match s {
             Src2::Imm(v) => Ok(format!("${}", v as i64)),
             Src2::Reg(op) => self.src(op),
+            Src2::Shifted(..) => Err(Untranslatable { class: "shifted register operand", detail: format!("`{s}`") }),
         }
     }
 }
@@ -218,7 +219,7 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
                     AluOp::And => out.push(format!("and {s},%r15")),
                     AluOp::Sub => match src {
                         Src2::Imm(v) => out.push(format!("addq ${},%r15", (v as i64).wrapping_neg())),
-                        Src2::Reg(_) => {
+                        Src2::Reg(_) | Src2::Shifted(..) => {
                             // r15 - s = r15 + (~s + 1): herd7's x86 has no SUB.
                             out.push(format!("movq {s},%r14"));
                             out.push("xorq $-1,%r14".into());
@@ -226,7 +227,7 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
                             out.push("addq %r14,%r15".into());
                         }
                     },
-                    _ => return no("shift or multiplication", format!("P{tid}: `{text}`")),
+                    _ => return no("shift, multiplication or bit operation", format!("P{tid}: `{text}`")),
                 }
                 if let Some(d) = dest(regs, rd)? {
                     out.push(format!("movq %r15,{d}"));

@@ -444,7 +444,8 @@ impl Harness {
         sys.load(HARNESS_FILE, &harness::text(&ops, &targets, cfg.syscalls, cfg.part), System::USER_TEXT)?;
         let sym = |sys: &System, name: &str| sys.label(name);
         let new_inst = assemble("MOV X21, #2", 0).expect("a valid instruction").insts[0];
-        let new_enc = sys.code_mut().encode(new_inst);
+        // No target, so one encoding serves every site.
+        let new_enc = sys.code_mut().encode(new_inst, 0);
         let (old_value, new_value) = (1, 2);
         let mut names = BTreeMap::new();
         let mut changed = vec![];
@@ -1755,7 +1756,7 @@ fn no_cycle(c: Consequence) -> String {
 fn assignment(h: &Harness, a: Addr, v: u64) -> String {
     let name = h.names.get(&a).cloned().unwrap_or_else(|| format!("[{a:#x}]"));
     if name.contains("(text)") {
-        return format!("{name} = `{}`", h.code.decode(v));
+        return format!("{name} = `{}`", h.code.decode(v, a));
     }
     if name.starts_with("VMAP_PTE") {
         // A leaf descriptor: say which page it maps.
