@@ -632,7 +632,10 @@ impl<'a> Cur<'a> {
                 }
                 Ok(Src2::Shifted(r, shift, amount as u8))
             }
-            Src2::Imm(v) if shift == AluOp::Lsl && amount < 64 => Ok(Src2::Imm(v << amount)),
+            Src2::Imm(v) if shift == AluOp::Lsl => match amount {
+                0..64 => Ok(Src2::Imm(v << amount)),
+                _ => Err((acol, format!("shift by {amount} is outside the immediate"))),
+            },
             _ => Err((col, "an immediate takes only LSL".into())),
         }
     }
@@ -1240,6 +1243,7 @@ done:   ERET";
             ("ADD X0,X1,X2,ROR #3", 14, "unsupported operand shift `ROR` (LSL, LSR or ASR)"),
             ("ADD W0,W1,W2,LSL #32", 18, "shift by 32 is outside W2"),
             ("AND X0,X1,#1,ASR #2", 14, "an immediate takes only LSL"),
+            ("ADD X0,X1,#1,LSL #64", 18, "shift by 64 is outside the immediate"),
             ("NEG X0,#1", 8, "NEG takes a register"),
             ("B .", 3, "expected `.+N` or `.-N` after `.`"),
         ] {
