@@ -425,7 +425,11 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
     // Code read as data: patchable instructions are memory already (the machine keeps them
     // there); the others are readable, never written (a store to them is refused as it runs).
     let mut code_cells = vec![];
-    if code_as_data {
+    if !code_as_data {
+        // No register holds a code address, so no value is one (an integer that happens to be
+        // one stays an integer).
+        symbols.code.clear();
+    } else {
         for p in code.programs() {
             for (i, inst) in p.insts.iter().enumerate() {
                 let addr = p.base + i as Addr * Inst::BYTES;
