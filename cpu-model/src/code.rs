@@ -114,14 +114,6 @@ impl CodeSpace {
             .unwrap_or(Inst::Udf(v as u32))
     }
 
-    /// The instruction an encoding stands for at `at`, if it is one.
-    pub fn decode_known(&self, value: u64, at: Addr) -> Option<Inst> {
-        match self.decode(value, at) {
-            Inst::Udf(_) => None,
-            i => Some(i),
-        }
-    }
-
     /// The instruction at `pc`, or `None` outside all programs.
     #[inline]
     pub fn fetch(&self, pc: Addr) -> Option<Inst> {
@@ -139,17 +131,17 @@ impl CodeSpace {
     /// The instruction at `pc` as text, branch targets relative to `pc` (`B .+8`, `CBZ X0,.-4`),
     /// as herd7 prints an instruction read as a value.
     pub fn disasm_relative(&self, pc: Addr) -> String {
-        let rel = |a: Addr| Some(if a >= pc { format!(".+{}", a - pc) } else { format!(".-{}", pc - a) });
-        match self.fetch(pc) {
-            Some(i) => Disasm { inst: &i, label: rel }.to_string(),
-            None => "<no code>".to_string(),
-        }
+        self.disasm_with(pc, |a| Some(if a >= pc { format!(".+{}", a - pc) } else { format!(".-{}", pc - a) }))
     }
 
     /// The instruction at `pc` as text, with labels for branch targets.
     pub fn disasm(&self, pc: Addr) -> String {
+        self.disasm_with(pc, |a| self.label_at(a).map(str::to_string))
+    }
+
+    fn disasm_with(&self, pc: Addr, label: impl Fn(Addr) -> Option<String>) -> String {
         match self.fetch(pc) {
-            Some(i) => Disasm { inst: &i, label: |a| self.label_at(a).map(str::to_string) }.to_string(),
+            Some(i) => Disasm { inst: &i, label }.to_string(),
             None => "<no code>".to_string(),
         }
     }
