@@ -47,7 +47,7 @@ use std::collections::BTreeMap;
 
 use memory_model::{Addr, Fence, RmwOp, TlbiScope};
 
-use crate::isa::{AluOp, Cond, Extend, Index, Inst, Operand, Reg, Src2, SysReg, Width};
+use crate::isa::{AluOp, Cond, CselOp, Extend, Index, Inst, Narrow, Operand, Reg, Src2, SysReg, Width};
 
 /// A syntax or support error in assembler text, with its position (1-based).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -748,20 +748,47 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
     let upper = mn.to_ascii_uppercase();
     let mut target = None;
     let inst = match upper.as_str() {
-        "LDR" | "LDAR" | "LDXR" | "LDAXR" | "STR" | "STLR" => {
+        "LDR" | "LDAR" | "LDXR" | "LDAXR" | "STR" | "STLR" | "LDRB" | "LDRH" | "LDRSB" | "LDRSH" | "LDRSW"
+        | "LDARB" | "LDARH" | "STRB" | "STRH" | "STLRB" | "STLRH" => {
+            let rcol = {
+                c.ws();
+                c.col()
+            };
             let rt = c.reg()?;
             c.comma()?;
             let mcol2 = c.col();
             let (base, index) = c.mem()?;
-            let ordered = matches!(upper.as_str(), "LDAR" | "LDAXR" | "STLR");
+            let ordered = matches!(upper.as_str(), "LDAR" | "LDAXR" | "STLR" | "LDARB" | "LDARH" | "STLRB" | "STLRH");
             let exclusive = matches!(upper.as_str(), "LDXR" | "LDAXR");
             if (ordered || exclusive) && index != Index::Imm(0) {
                 return Err((mcol2, format!("{upper} takes only [Xn]")));
             }
+            // The size letter after the base mnemonic, and S for a sign-extending load.
+            let stem = if ordered { &upper[4..] } else { &upper[3..] };
+            let signed = stem.starts_with('S');
+            let narrow = match stem.trim_start_matches('S') {
+                "B" => Some(Narrow { bytes: 1, signed }),
+                "H" => Some(Narrow { bytes: 2, signed }),
+                "W" => Some(Narrow { bytes: 4, signed }),
+                _ => None,
+            };
+            // A narrow access moves a W register, but a sign-extending load may fill an X one
+            // (LDRSW only an X one: a W register already is the word).
+            let fits = match narrow {
+                None => true,
+                Some(Narrow { bytes: 4, .. }) => rt.width == Width::X,
+                Some(n) => n.signed || rt.width == Width::W,
+            };
+            if !fits {
+                return Err((
+                    rcol,
+                    format!("{upper} takes a{} register", if rt.width == Width::X { " W" } else { "n X" }),
+                ));
+            }
             if upper.starts_with("LD") {
-                Inst::Load { rt, base, index, acquire: ordered, exclusive }
+                Inst::Load { rt, base, index, acquire: ordered, exclusive, narrow }
             } else {
-                Inst::Store { rt, base, index, release: ordered }
+                Inst::Store { rt, base, index, release: ordered, narrow }
             }
         }
         "MOV" => {
@@ -801,11 +828,11 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             if upper == "MOVZ" {
                 Inst::Mov { rd, src: Src2::Imm(imm << shift) }
             } else {
-                Inst::Alu { op: AluOp::Movk(shift), rd, rn: rd, src: Src2::Imm(imm) }
+                Inst::Alu { op: AluOp::Movk(shift), rd, rn: rd, src: Src2::Imm(imm), flags: false }
             }
         }
-        // NEG Rd, Rm is SUB Rd, ZR, Rm; MVN Rd, Rm is ORN Rd, ZR, Rm.
-        "NEG" | "MVN" => {
+        // NEG Rd, Rm is SUB Rd, ZR, Rm; MVN Rd, Rm is ORN Rd, ZR, Rm; NEGS sets the flags.
+        "NEG" | "MVN" | "NEGS" => {
             let rd = c.reg()?;
             c.comma()?;
             c.ws();
@@ -815,11 +842,21 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
                 return Err((scol, format!("{upper} takes a register")));
             }
             let zr = Operand { reg: Reg::ZR, width: rd.width };
-            let op = if upper == "NEG" { AluOp::Sub } else { AluOp::Orn };
-            Inst::Alu { op, rd, rn: zr, src }
+            let op = if upper == "MVN" { AluOp::Orn } else { AluOp::Sub };
+            Inst::Alu { op, rd, rn: zr, src, flags: upper == "NEGS" }
         }
-        "ADD" | "SUB" | "AND" | "ORR" | "EOR" | "LSL" | "LSR" | "MUL" | "ASR" | "BIC" | "ORN" => {
-            let op = match upper.as_str() {
+        // CMN Rn, src is ADDS ZR, Rn, src; TST Rn, src is ANDS ZR, Rn, src.
+        "CMN" | "TST" => {
+            let rn = c.reg()?;
+            c.comma()?;
+            let zr = Operand { reg: Reg::ZR, width: rn.width };
+            let op = if upper == "CMN" { AluOp::Add } else { AluOp::And };
+            Inst::Alu { op, rd: zr, rn, src: c.shifted_src2()?, flags: true }
+        }
+        "ADD" | "SUB" | "AND" | "ORR" | "EOR" | "LSL" | "LSR" | "MUL" | "ASR" | "BIC" | "ORN" | "ADDS" | "SUBS"
+        | "ANDS" | "BICS" => {
+            let flags = upper.ends_with('S') && upper != "ORN";
+            let op = match upper.trim_end_matches('S') {
                 "ADD" => AluOp::Add,
                 "SUB" => AluOp::Sub,
                 "AND" => AluOp::And,
@@ -846,7 +883,7 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             if op == AluOp::Mul && matches!(src, Src2::Imm(_)) {
                 return Err((scol, "MUL takes registers only".into()));
             }
-            Inst::Alu { op, rd, rn, src }
+            Inst::Alu { op, rd, rn, src, flags }
         }
         "CMP" => {
             let rn = c.reg()?;
@@ -859,6 +896,41 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             let (w, col) = c.word()?;
             let cond = parse_cond(&w).ok_or((col, format!("unknown condition `{w}`")))?;
             Inst::Cset { rd, cond }
+        }
+        "CSEL" | "CSINC" | "CSINV" | "CSNEG" | "CSETM" | "CINC" | "CINV" | "CNEG" => {
+            let op = match upper.as_str() {
+                "CSEL" => CselOp::Sel,
+                "CSINC" | "CINC" => CselOp::Inc,
+                "CSINV" | "CINV" | "CSETM" => CselOp::Inv,
+                _ => CselOp::Neg,
+            };
+            let rd = c.reg()?;
+            c.comma()?;
+            // The aliases name fewer registers and the condition under which they transform.
+            let (rn, rm) = match upper.as_str() {
+                "CSETM" => {
+                    let zr = Operand { reg: Reg::ZR, width: rd.width };
+                    (zr, zr)
+                }
+                "CINC" | "CINV" | "CNEG" => {
+                    let rn = c.reg()?;
+                    c.comma()?;
+                    (rn, rn)
+                }
+                _ => {
+                    let rn = c.reg()?;
+                    c.comma()?;
+                    let rm = c.reg()?;
+                    c.comma()?;
+                    (rn, rm)
+                }
+            };
+            let (w, col) = c.word()?;
+            let mut cond = parse_cond(&w).ok_or((col, format!("unknown condition `{w}`")))?;
+            if matches!(upper.as_str(), "CSETM" | "CINC" | "CINV" | "CNEG") {
+                cond = cond.inverse().ok_or((col, format!("{upper} takes a condition other than AL")))?;
+            }
+            Inst::Csel { op, rd, rn, rm, cond }
         }
         "B" => {
             target = Some(c.label()?);
@@ -1193,7 +1265,7 @@ done:   ERET";
             let inst = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}")).inst;
             x1 = match inst {
                 Inst::Mov { rd, src: Src2::Imm(v) } => rd.width.mask(v),
-                Inst::Alu { op, rd, rn, src } => {
+                Inst::Alu { op, rd, rn, src, .. } => {
                     let a = if rn.reg.is_zero() { 0 } else { x1 };
                     let b = src.value(x1);
                     rd.width.mask(op.apply(rd.width, rn.width.mask(a), b))
@@ -1204,6 +1276,157 @@ done:   ERET";
             // Printed, it reads back as the same instruction.
             assert_eq!(parse_inst(&inst.to_string(), 1).unwrap().inst, inst, "{text} printed {inst}");
         }
+    }
+
+    /// The flag-setting forms read and print back, and set NZCV as the Arm ARM's
+    /// `AddWithCarry(x, y, carry_in)` does (`SUBS` is `x + NOT(y) + 1`; the logical forms set N
+    /// and Z from the result and clear C and V), computed here from wide sums, the way the
+    /// pseudocode defines the flags, rather than from the bit tricks `AluOp::flags` uses.
+    #[test]
+    fn flag_setting_forms_set_nzcv_as_add_with_carry_does() {
+        use crate::isa::flags;
+        fn add_with_carry(bits: u32, x: u64, y: u64, carry_in: u64) -> u64 {
+            let mask = if bits == 64 { u64::MAX } else { (1 << bits) - 1 };
+            let (x, y) = (x & mask, y & mask);
+            let signed = |v: u64| ((v << (64 - bits)) as i64 >> (64 - bits)) as i128;
+            let unsigned_sum = x as u128 + y as u128 + carry_in as u128;
+            let signed_sum = signed(x) + signed(y) + carry_in as i128;
+            let result = (unsigned_sum as u64) & mask;
+            let mut f = 0;
+            if result >> (bits - 1) & 1 == 1 {
+                f |= flags::N;
+            }
+            if result == 0 {
+                f |= flags::Z;
+            }
+            if result as u128 != unsigned_sum {
+                f |= flags::C;
+            }
+            if signed(result) != signed_sum {
+                f |= flags::V;
+            }
+            f
+        }
+        let edges = [0, 1, 2, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x1_0000_0000, i64::MAX as u64, 1 << 63, u64::MAX];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut values: Vec<u64> = edges.to_vec();
+        for _ in 0..40 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            values.push(rng);
+        }
+        for width in [Width::W, Width::X] {
+            let bits = width.bits() as u32;
+            for &a in &values {
+                for &b in &values {
+                    let (ma, mb) = (width.mask(a), width.mask(b));
+                    assert_eq!(AluOp::Add.flags(width, a, b), add_with_carry(bits, a, b, 0), "ADDS {ma:#x}, {mb:#x}");
+                    assert_eq!(AluOp::Sub.flags(width, a, b), add_with_carry(bits, a, !b, 1), "SUBS {ma:#x}, {mb:#x}");
+                    for op in [AluOp::And, AluOp::Bic] {
+                        let r = width.mask(op.apply(width, a, b));
+                        let want =
+                            if r == 0 { flags::Z } else { 0 } | if r >> (bits - 1) & 1 == 1 { flags::N } else { 0 };
+                        assert_eq!(op.flags(width, a, b), want, "{op:?} {ma:#x}, {mb:#x}");
+                    }
+                }
+            }
+        }
+        let zr = |width| Operand { reg: Reg::ZR, width };
+        let (x1, w2) = (parse_reg("X1").unwrap(), parse_reg("W2").unwrap());
+        for (text, want, printed) in [
+            (
+                "ADDS X1,X1,#1",
+                Inst::Alu { op: AluOp::Add, rd: x1, rn: x1, src: Src2::Imm(1), flags: true },
+                "ADDS X1,X1,#1",
+            ),
+            (
+                "subs w2,w2,w2,lsl #2",
+                Inst::Alu { op: AluOp::Sub, rd: w2, rn: w2, src: Src2::Shifted(w2, AluOp::Lsl, 2), flags: true },
+                "SUBS W2,W2,W2,LSL #2",
+            ),
+            (
+                "ANDS X1,X1,#0xff",
+                Inst::Alu { op: AluOp::And, rd: x1, rn: x1, src: Src2::Imm(0xff), flags: true },
+                "ANDS X1,X1,#255",
+            ),
+            (
+                "BICS W2,W2,W2",
+                Inst::Alu { op: AluOp::Bic, rd: w2, rn: w2, src: Src2::Reg(w2), flags: true },
+                "BICS W2,W2,W2",
+            ),
+            (
+                "CMN X1,#3",
+                Inst::Alu { op: AluOp::Add, rd: zr(Width::X), rn: x1, src: Src2::Imm(3), flags: true },
+                "CMN X1,#3",
+            ),
+            (
+                "TST W2,#1",
+                Inst::Alu { op: AluOp::And, rd: zr(Width::W), rn: w2, src: Src2::Imm(1), flags: true },
+                "TST W2,#1",
+            ),
+            (
+                "NEGS X1,X1",
+                Inst::Alu { op: AluOp::Sub, rd: x1, rn: zr(Width::X), src: Src2::Reg(x1), flags: true },
+                "NEGS X1,X1",
+            ),
+            (
+                "SUBS XZR,X1,#2",
+                Inst::Alu { op: AluOp::Sub, rd: zr(Width::X), rn: x1, src: Src2::Imm(2), flags: true },
+                "SUBS XZR,X1,#2",
+            ),
+        ] {
+            let inst = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}")).inst;
+            assert_eq!(inst, want, "{text}");
+            assert!(inst.writes_flags(), "{text}");
+            assert_eq!(inst.to_string(), printed, "{text}");
+            assert_eq!(parse_inst(printed, 1).unwrap().inst, inst, "{printed}");
+        }
+        // ORR and EOR have no flag-setting form; ORN's S is its own.
+        for text in ["ORRS X1,X1,X1", "EORS X1,X1,X1"] {
+            let e = parse_inst(text, 1).unwrap_err();
+            assert!(e.1.contains("unsupported instruction"), "{text}: {e:?}");
+        }
+        assert!(!parse_inst("ORN X1,X1,X1", 1).unwrap().inst.writes_flags());
+    }
+
+    #[test]
+    fn narrow_accesses_read_print_back_and_extend() {
+        for text in [
+            "LDRB W0,[X1]",
+            "LDRH W0,[X1,#2]",
+            "LDRSB X0,[X1]",
+            "LDRSB W0,[X1]",
+            "LDRSH X0,[X1,X2]",
+            "LDRSW X0,[X1]",
+            "STRB W0,[X1]",
+            "STRH W0,[X1,#6]",
+            "LDARB W0,[X1]",
+            "STLRH W0,[X1]",
+        ] {
+            let inst = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}")).inst;
+            assert_eq!(inst.to_string(), text);
+            assert_eq!(parse_inst(&inst.to_string(), 1).unwrap().inst, inst, "{text}");
+        }
+        for (text, col, msg) in [
+            ("LDRB X0,[X1]", 6, "LDRB takes a W register"),
+            ("STRH X0,[X1]", 6, "STRH takes a W register"),
+            ("LDRSW W0,[X1]", 7, "LDRSW takes an X register"),
+            ("LDARB W0,[X1,#1]", 10, "LDARB takes only [Xn]"),
+        ] {
+            let e = parse_inst(text, 1).unwrap_err();
+            assert_eq!(e, (col, msg.to_string()), "{text}");
+        }
+        let load = |text: &str| parse_inst(text, 1).unwrap().inst;
+        // The cell's low bytes, zero- or sign-extended to the register.
+        assert_eq!(load("LDRB W0,[X1]").loaded_value(0x1234_56f0), 0xf0);
+        assert_eq!(load("LDRSB W0,[X1]").loaded_value(0x1234_56f0), 0xffff_fff0);
+        assert_eq!(load("LDRSB X0,[X1]").loaded_value(0x1234_56f0), (-16i64) as u64);
+        assert_eq!(load("LDRSH X0,[X1]").loaded_value(0x7ff0), 0x7ff0);
+        assert_eq!(load("LDRSW X0,[X1]").loaded_value(0x1_8000_0000), 0xffff_ffff_8000_0000);
+        assert_eq!(load("LDR W0,[X1]").loaded_value(u64::MAX), 0xffff_ffff);
+        assert_eq!(load("STRH W0,[X1]").stored_value(0x1_2345), 0x2345);
+        assert_eq!(load("STR W0,[X1]").stored_value(0x1_2345), 0x1_2345);
     }
 
     #[test]

@@ -164,6 +164,9 @@ struct Entry {
     prod: [u32; 3],
     /// Value written to the destination register.
     result: Option<u64>,
+    /// The flags a flag-setting ALU instruction also writes ([`Inst::writes_flags`]), set with
+    /// `result`; 0 otherwise.
+    flags: u64,
     /// The result (or address/data) can no longer change.
     determined: bool,
     /// Register part done: result computed, or address (and data) generated.
@@ -618,6 +621,7 @@ impl std::hash::Hash for Entry {
             srcs: _,
             prod,
             result,
+            flags: nzcv,
             determined,
             executed,
             slot,
@@ -644,6 +648,9 @@ impl std::hash::Hash for Entry {
         prod.iter().for_each(|p| h.write_u32(*p));
         if let Some(r) = result {
             h.write_u64(*r);
+        }
+        if *nzcv != 0 {
+            h.write_u64(*nzcv);
         }
         if let Some(n) = next {
             h.write_u64(*n);
@@ -1027,7 +1034,9 @@ impl Core {
         match self.entry_index(self.rob[i].prod[k]) {
             Some(p) if self.rob[i].prod[k] != NO_PROD => {
                 let e = &self.rob[p];
-                e.result.map(|v| (op.width.mask(v), e.determined, e.ready_at))
+                // A flag-setting ALU instruction produces the flags besides its destination.
+                let v = |v: u64| if op.reg == Reg::FLAGS && e.inst.writes_flags() { e.flags } else { v };
+                e.result.map(|r| (op.width.mask(v(r)), e.determined, e.ready_at))
             }
             _ => Some((op.width.mask(self.arch[op.reg.index()]), true, self.arch_ready[op.reg.index()])),
         }
@@ -1043,7 +1052,7 @@ impl Core {
     fn idle_in_execute(&self, i: usize, branches_resolved: bool) -> bool {
         let e = &self.rob[i];
         match e.inst {
-            Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } => {
+            Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } | Inst::Csel { .. } => {
                 !e.executed && self.awaits_a_producer(e)
             }
             Inst::BCond { .. } | Inst::Cbz { .. } => {
@@ -1141,8 +1150,8 @@ impl Core {
         let iid = self.lsq.get(seq).expect("satisfied slot").iid;
         if let Some(i) = self.entry_index(iid) {
             let e = &mut self.rob[i];
-            if let Inst::Load { rt, exclusive, .. } = e.inst {
-                e.result = Some(rt.width.mask(value));
+            if let Inst::Load { exclusive, .. } = e.inst {
+                e.result = Some(e.inst.loaded_value(value));
                 e.ready_at = now;
                 self.wake_consumers(i);
                 return exclusive;
@@ -1236,6 +1245,7 @@ impl Core {
             e.dirty = Bookkeeping(true);
             e.fault = None;
             e.result = None;
+            e.flags = 0;
             e.determined = false;
             if let Some(d) = e.deps.as_mut() {
                 **d = Deps::default();
@@ -1534,7 +1544,7 @@ impl Core {
                         changed = true;
                     }
                     if s.data.is_none() && avail[2] {
-                        self.lsq.set_data(slot, Some(vals[2]), det[2]);
+                        self.lsq.set_data(slot, Some(inst.stored_value(vals[2])), det[2]);
                         changed = true;
                     } else if s.data.is_some() && !s.data_final && det[2] {
                         self.lsq.set_data(slot, s.data, true);
@@ -1599,10 +1609,10 @@ impl Core {
                     }
                     branches_resolved &= self.rob[i].resolved;
                 }
-                Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } => {
+                Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } | Inst::Csel { .. } => {
                     let e = &self.rob[i];
                     if !e.executed && all_avail {
-                        let v = register_result(inst, vals);
+                        let (v, nzcv) = register_result(inst, vals);
                         let deps = if env.record {
                             let mut d = Deps::default();
                             for (k, op) in srcs.iter().enumerate() {
@@ -1616,6 +1626,7 @@ impl Core {
                         };
                         let e = &mut self.rob[i];
                         e.result = Some(v);
+                        e.flags = nzcv;
                         e.executed = true;
                         e.determined = all_det;
                         e.ready_at = ready + env.cfg.alu_cycles;
@@ -1735,7 +1746,7 @@ impl Core {
                         e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final)
                     }
                     _ if inst.is_serializing() => false,
-                    Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } => {
+                    Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } | Inst::Csel { .. } => {
                         e.executed && e.determined
                     }
                     _ => e.executed,
@@ -1855,6 +1866,9 @@ impl Core {
             if let Some(d) = e.inst.dest() {
                 self.rename[d.index()] = e.iid;
             }
+            if e.inst.writes_flags() {
+                self.rename[Reg::FLAGS.index()] = e.iid;
+            }
         }
     }
 
@@ -1961,7 +1975,7 @@ impl Core {
     /// Removes the head entry, making its effects architectural.
     #[inline]
     fn retire_head(&mut self, env: &Env, now: Cycle, platform: &dyn Platform) {
-        if !self.rob[0].determined && self.rob[0].inst.dest().is_some() {
+        if !self.rob[0].determined && (self.rob[0].inst.dest().is_some() || self.rob[0].inst.writes_flags()) {
             // Its consumers now read the architectural register, which is final.
             self.wake_consumers(0);
         }
@@ -1975,6 +1989,14 @@ impl Core {
             self.arch_ready[d.index()] = e.ready_at;
             if self.rename[d.index()] == iid {
                 self.rename[d.index()] = NO_PROD;
+            }
+        }
+        if e.inst.writes_flags() {
+            let f = Reg::FLAGS.index();
+            self.arch[f] = e.flags;
+            self.arch_ready[f] = e.ready_at;
+            if self.rename[f] == iid {
+                self.rename[f] = NO_PROD;
             }
         }
         if slot != NO_SLOT {
@@ -2200,6 +2222,9 @@ impl Core {
         let deps = e.deps.as_deref().cloned().unwrap_or_default();
         if let Some(d) = e.inst.dest() {
             rec.arch_deps[d.index()] = deps.value.clone();
+        }
+        if e.inst.writes_flags() {
+            rec.arch_deps[Reg::FLAGS.index()] = deps.value.clone();
         }
         let po = rec.events.len() as u32;
         let slot = self.lsq.get(e.slot);
@@ -2436,6 +2461,9 @@ impl Core {
             if let Some(d) = inst.dest() {
                 self.rename[d.index()] = iid;
             }
+            if inst.writes_flags() {
+                self.rename[Reg::FLAGS.index()] = iid;
+            }
             let slot = match inst {
                 Inst::Load { acquire, .. } => self.lsq.push(iid, SlotKind::Load { acquire }),
                 Inst::Store { release, .. } => self.lsq.push(iid, SlotKind::Store { release }),
@@ -2498,6 +2526,7 @@ impl Core {
                 srcs,
                 prod,
                 result: None,
+                flags: 0,
                 determined: false,
                 executed: false,
                 slot,
@@ -2629,21 +2658,24 @@ impl StallClocks {
     }
 }
 
-/// The result of a register operation (MOV, an ALU operation, CMP's flags, CSET) from its
-/// source values in [`Inst::sources`] order.
+/// The result of a register operation (MOV, an ALU operation, CMP's flags, CSET, CSEL) from its
+/// source values in [`Inst::sources`] order, and the flags a flag-setting ALU instruction also
+/// writes (0 for the others).
 #[inline(always)]
-fn register_result(inst: Inst, vals: [u64; 3]) -> u64 {
+fn register_result(inst: Inst, vals: [u64; 3]) -> (u64, u64) {
     match inst {
-        Inst::Mov { rd, src } => rd.width.mask(src.value(vals[0])),
-        Inst::Alu { op, rd, src, .. } => {
+        Inst::Mov { rd, src } => (rd.width.mask(src.value(vals[0])), 0),
+        Inst::Alu { op, rd, src, flags, .. } => {
             let b = match src {
                 crate::isa::Src2::Imm(v) => rd.width.mask(v),
                 _ => src.value(vals[1]),
             };
-            rd.width.mask(op.apply(rd.width, vals[0], b))
+            let nzcv = if flags { op.flags(rd.width, vals[0], b) } else { 0 };
+            (rd.width.mask(op.apply(rd.width, vals[0], b)), nzcv)
         }
-        Inst::Cmp { rn, src } => compare_flags(rn.width, vals[0], src.value(vals[1])),
-        Inst::Cset { cond, .. } => cond.holds(vals[0]) as u64,
+        Inst::Cmp { rn, src } => (compare_flags(rn.width, vals[0], src.value(vals[1])), 0),
+        Inst::Cset { cond, .. } => (cond.holds(vals[0]) as u64, 0),
+        Inst::Csel { op, rd, cond, .. } => (op.select(rd.width, cond.holds(vals[0]), vals[1], vals[2]), 0),
         _ => unreachable!("not a register operation: {inst}"),
     }
 }

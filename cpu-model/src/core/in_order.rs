@@ -50,9 +50,10 @@
 //! `Machine::speculate`.
 //!
 //! **What it hands back.** Anything else (an exception-generating instruction, an atomic, an
-//! exclusive load, `WFE`, cache or TLB maintenance, a device register, patchable code, a store
-//! to code, a translation fault, a compute block) is left to the pipeline: the core lets the
-//! pipeline fetch that one instruction at EL0, and takes over again once the pipeline is empty.
+//! exclusive load, a flag-setting ALU instruction (`ADDS`), a conditional select, `WFE`, cache
+//! or TLB maintenance, a device register, patchable code, a store to code, a translation fault,
+//! a compute block) is left to the pipeline: the core lets the pipeline fetch that one
+//! instruction at EL0, and takes over again once the pipeline is empty.
 
 use super::*;
 use crate::isa::{AluOp, Cond, Index, Src2, Width, compare_flags};
@@ -377,6 +378,9 @@ fn lower(inst: Inst, pc: Addr) -> (Op, [SourceRead; 3]) {
             srcs[0] = SourceRead::constant(target);
             Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Move { mask: rd.width.mask(u64::MAX) } }
         }
+        // A flag-setting one has two destinations, which the pipeline keeps (a user loop of
+        // this project's has none).
+        Inst::Alu { flags: true, .. } => Op::Pipeline,
         Inst::Alu { op, rd, src, .. } => {
             let width = rd.width;
             let f = match src {
@@ -421,10 +425,19 @@ fn lower(inst: Inst, pc: Addr) -> (Op, [SourceRead; 3]) {
             Op::Mrs { rd: dest_slot(rt.reg), mask: rt.width.mask(u64::MAX), reg }
         }
         // (An exclusive load arms the monitor, which the pipeline's loads do.)
-        Inst::Load { rt, index, exclusive: false, .. } => {
-            Op::Load { rd: dest_slot(rt.reg), mask: rt.width.mask(u64::MAX), index }
+        // (A sign-extending one is the pipeline's: the in-order core's loads only mask.)
+        Inst::Load { narrow: Some(n), .. } if n.signed => Op::Pipeline,
+        Inst::Load { rt, index, exclusive: false, narrow, .. } => {
+            let mask = narrow.map_or(rt.width.mask(u64::MAX), |n| n.mask());
+            Op::Load { rd: dest_slot(rt.reg), mask, index }
         }
-        Inst::Store { index, .. } => Op::Store { index },
+        Inst::Store { index, narrow, .. } => {
+            // A narrow store writes its register's low bytes.
+            if let Some(n) = narrow {
+                srcs[2].value_mask &= n.mask();
+            }
+            Op::Store { index }
+        }
         // Device registers, atomics, maintenance, exceptions, compute blocks.
         _ => Op::Pipeline,
     };

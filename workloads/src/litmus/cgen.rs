@@ -1203,9 +1203,18 @@ mod tests {
             let mut set = |r: Reg, v: u64| write = Some((r, v));
             match inst {
                 Inst::Mov { rd, src: s } => set(rd.reg, src(&x, s)),
-                Inst::Alu { op, rd, rn, src: s } => set(rd.reg, op.apply(Width::X, get(&x, rn.reg), src(&x, s))),
+                Inst::Alu { op, rd, rn, src: s, flags } => {
+                    let (a, b) = (get(&x, rn.reg), src(&x, s));
+                    if flags {
+                        nzcv = op.flags(Width::X, a, b);
+                    }
+                    set(rd.reg, op.apply(Width::X, a, b))
+                }
                 Inst::Cmp { rn, src: s } => nzcv = compare_flags(Width::X, get(&x, rn.reg), src(&x, s)),
                 Inst::Cset { rd, cond } => set(rd.reg, cond.holds(nzcv) as u64),
+                Inst::Csel { op, rd, rn, rm, cond } => {
+                    set(rd.reg, op.select(Width::X, cond.holds(nzcv), get(&x, rn.reg), get(&x, rm.reg)))
+                }
                 Inst::B { target } => next = target,
                 Inst::BCond { cond, target } if cond.holds(nzcv) => next = target,
                 Inst::Cbz { rt, nonzero, bit, target }
@@ -1218,10 +1227,10 @@ mod tests {
                 Inst::Mrs { rt, reg: SysReg::TpidrEl1 } => set(rt.reg, PERCPU + (cpu << SHIFT)),
                 Inst::Load { rt, base, index, .. } => {
                     let a = addr(&x, base, index);
-                    set(rt.reg, *mem.get(&a).unwrap_or(&0));
+                    set(rt.reg, inst.loaded_value(*mem.get(&a).unwrap_or(&0)));
                 }
                 Inst::Store { rt, base, index, .. } => {
-                    let (a, v) = (addr(&x, base, index), get(&x, rt.reg));
+                    let (a, v) = (addr(&x, base, index), inst.stored_value(get(&x, rt.reg)));
                     mem.insert(a, v);
                 }
                 Inst::Rmw { op, rs, rt, base, .. } => {

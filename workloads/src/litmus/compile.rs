@@ -76,10 +76,62 @@ pub const CODE_BASE: Addr = 0x100_0000;
 /// How an observed value prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
-    /// As a signed integer.
-    Int,
+    /// As an integer of the location's type.
+    Int(IntType),
     /// As a location or label name when it is one, else as an integer.
     Symbolic,
+}
+
+/// The integer type of a location or register as a test declares it (`int64_t 0:X0;`,
+/// `uint32_t x;`): how herd7 prints its value and compares it with a condition's. herd7 holds an
+/// undeclared one as an `int` (32 bits, signed): a W register's `-1` prints `-1` there and
+/// `4294967295` in a declared `int64_t`, and `1 << 31` in an X register prints `-2147483648`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IntType {
+    /// Width in bits: 8, 16, 32 or 64.
+    pub bits: u8,
+    /// Printed signed.
+    pub signed: bool,
+}
+
+impl IntType {
+    /// herd7's `int`, what an undeclared location is.
+    pub const INT: IntType = IntType { bits: 32, signed: true };
+    /// 64 bits, signed: how a type this does not know prints (every bit of the value).
+    pub const I64: IntType = IntType { bits: 64, signed: true };
+
+    /// The type a declaration names: C's integer types by name (`char`, `short`, `int`,
+    /// `long`, `[u]intN_t`, `intptr_t`, …); `None` for another.
+    pub fn of(name: &str) -> Option<IntType> {
+        let name = name.trim();
+        let unsigned = name.starts_with('u') || name.starts_with("unsigned");
+        let bare = name.trim_start_matches("unsigned").trim_start_matches("signed").trim();
+        let bits = match bare.trim_start_matches('u') {
+            "int8_t" | "char" => 8,
+            "int16_t" | "short" | "short int" => 16,
+            "int32_t" | "int" | "" => 32,
+            "int64_t" | "long" | "long int" | "long long" | "long long int" | "intptr_t" | "size_t" => 64,
+            _ => return None,
+        };
+        Some(IntType { bits, signed: !unsigned })
+    }
+
+    /// The bits of a value the type keeps.
+    pub fn mask(self) -> u64 {
+        if self.bits >= 64 { u64::MAX } else { (1 << self.bits) - 1 }
+    }
+
+    /// `v` as herd7 prints a value of this type.
+    pub fn show(self, v: u64) -> String {
+        let v = v & self.mask();
+        if self.signed && self.bits < 64 && v >> (self.bits - 1) & 1 == 1 {
+            (v as i64 - (1i64 << self.bits)).to_string()
+        } else if self.signed {
+            (v as i64).to_string()
+        } else {
+            v.to_string()
+        }
+    }
 }
 
 /// Where an observed value comes from.
@@ -216,8 +268,9 @@ pub struct Compiled {
 pub enum CProp {
     /// Constant.
     Const(bool),
-    /// `observed[i] == v`.
-    Eq(usize, u64),
+    /// `observed[i] == v` in the bits `mask` keeps (the observed location's type's, for an
+    /// integer).
+    Eq(usize, u64, u64),
     /// Negation.
     Not(Box<CProp>),
     /// Conjunction.
@@ -231,7 +284,7 @@ impl CProp {
     pub fn eval(&self, vals: &[u64]) -> bool {
         match self {
             CProp::Const(b) => *b,
-            CProp::Eq(i, v) => vals[*i] == *v,
+            CProp::Eq(i, v, mask) => (vals[*i] ^ *v) & *mask == 0,
             CProp::Not(p) => !p.eval(vals),
             CProp::And(a, b) => a.eval(vals) && b.eval(vals),
             CProp::Or(a, b) => a.eval(vals) || b.eval(vals),
@@ -391,7 +444,11 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
         let key = match &l {
             Loc::Reg { tid, name } => {
                 let order = match test.arch {
-                    Arch::AArch64 => asm_reg(name, pos)?.0 as u32,
+                    // (herd7 shows the zero register first.)
+                    Arch::AArch64 => {
+                        let r = asm_observed_reg(name, pos)?;
+                        if r.is_zero() { 0 } else { u32::from(r.0) + 1 }
+                    }
                     Arch::C => 0,
                 };
                 (0, *tid, if test.arch == Arch::C { name.clone() } else { String::new() }, order)
@@ -400,6 +457,16 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
         };
         keyed.entry(key).or_insert((l, pos));
     }
+    // Declared integer types; an undeclared location is herd7's `int`, a type this does not
+    // know prints whole.
+    let int_type = |loc: &Loc| {
+        let declared = test.init.iter().filter(|i| i.loc == *loc).find_map(|i| i.ty.as_ref());
+        match declared {
+            None => IntType::INT,
+            Some(ast::Type::Int(name)) => IntType::of(name).unwrap_or(IntType::I64),
+            Some(_) => IntType::I64,
+        }
+    };
     let mut observed = vec![];
     for (_, (loc, pos)) in keyed {
         let (source, kind) = match &loc {
@@ -412,12 +479,13 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
                         Some(r) => (*r, c_regs[*tid].pointers.contains(name)),
                         None => return err(pos, format!("unknown register `{tid}:{name}`")),
                     },
-                    Threads::Asm(_) => (asm_reg(name, pos)?, pointer_locs.contains(&format!("{tid}:{name}"))),
+                    Threads::Asm(_) => (asm_observed_reg(name, pos)?, pointer_locs.contains(&format!("{tid}:{name}"))),
                 };
-                (Source::Reg(*tid, reg), if sym { Kind::Symbolic } else { Kind::Int })
+                (Source::Reg(*tid, reg), if sym { Kind::Symbolic } else { Kind::Int(int_type(&loc)) })
             }
             Loc::Mem(n) => {
-                (Source::Mem(symbols.locations[n]), if pointer_locs.contains(n) { Kind::Symbolic } else { Kind::Int })
+                let kind = if pointer_locs.contains(n) { Kind::Symbolic } else { Kind::Int(int_type(&loc)) };
+                (Source::Mem(symbols.locations[n]), kind)
             }
         };
         observed.push(Observed { loc, source, kind });
@@ -475,7 +543,13 @@ fn resolve_prop(p: &Prop, obs: &[Observed], sym: &mut Symbols, code: &mut CodeSp
         Prop::False => CProp::Const(false),
         Prop::Atom(a) => {
             let i = obs.iter().position(|o| o.loc == a.loc).expect("condition locations are observed");
-            CProp::Eq(i, sym.value(&a.value, a.pos, code)?)
+            // An integer compares as the location's type holds it; an address, a label or an
+            // instruction compares whole.
+            let mask = match (obs[i].kind, &a.value) {
+                (Kind::Int(t), ast::Value::Int(_)) => t.mask(),
+                _ => u64::MAX,
+            };
+            CProp::Eq(i, sym.value(&a.value, a.pos, code)?, mask)
         }
         Prop::Not(q) => CProp::Not(go(q)?),
         Prop::And(a, b) => CProp::And(go(a)?, go(b)?),
@@ -489,6 +563,15 @@ fn asm_reg(name: &str, pos: Pos) -> Result<Reg, CompileError> {
     match cpu_model::asm::parse_reg(name) {
         Some(op) if !op.reg.is_zero() => Ok(op.reg),
         _ => err(pos, format!("unknown register `{name}`")),
+    }
+}
+
+/// A register a condition or `locations` may name: any [`asm_reg`], and the zero register,
+/// which reads 0 (herd7 takes `0:XZR=0`).
+fn asm_observed_reg(name: &str, pos: Pos) -> Result<Reg, CompileError> {
+    match cpu_model::asm::parse_reg(name) {
+        Some(op) => Ok(op.reg),
+        None => err(pos, format!("unknown register `{name}`")),
     }
 }
 
@@ -540,6 +623,45 @@ mod tests {
     fn code_of(text: &str, tid: usize) -> Vec<String> {
         let c = compile(&parse("t", text).unwrap()).unwrap();
         c.code.programs()[tid].insts.iter().map(|i| i.to_string()).collect()
+    }
+
+    #[test]
+    fn declared_integer_types_keep_their_bits_and_sign() {
+        for (name, bits, signed) in [
+            ("int", 32, true),
+            ("int32_t", 32, true),
+            ("uint32_t", 32, false),
+            ("unsigned int", 32, false),
+            ("unsigned", 32, false),
+            ("int64_t", 64, true),
+            ("uint64_t", 64, false),
+            ("long", 64, true),
+            ("unsigned long", 64, false),
+            ("intptr_t", 64, true),
+            ("uint8_t", 8, false),
+            ("char", 8, true),
+            ("short", 16, true),
+            ("uint16_t", 16, false),
+        ] {
+            assert_eq!(IntType::of(name), Some(IntType { bits, signed }), "{name}");
+        }
+        assert_eq!(IntType::of("atomic_t"), None);
+        let all_ones = u64::MAX;
+        for (t, v, shown) in [
+            (IntType::INT, all_ones, "-1"),
+            (IntType::INT, 0xffff_ffff, "-1"),
+            (IntType::INT, 1 << 31, "-2147483648"),
+            (IntType::INT, (1 << 31) - 1, "2147483647"),
+            (IntType::INT, 1 << 32, "0"),
+            (IntType::I64, 0xffff_ffff, "4294967295"),
+            (IntType::I64, all_ones, "-1"),
+            (IntType { bits: 64, signed: false }, all_ones, "18446744073709551615"),
+            (IntType { bits: 32, signed: false }, all_ones, "4294967295"),
+            (IntType { bits: 8, signed: true }, 0x80, "-128"),
+            (IntType { bits: 8, signed: false }, 0x1ff, "255"),
+        ] {
+            assert_eq!(t.show(v), shown, "{t:?} {v:#x}");
+        }
     }
 
     #[test]

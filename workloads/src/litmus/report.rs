@@ -24,7 +24,7 @@
 use serde::Serialize;
 
 use super::ast::{Loc, Prop, Quantifier};
-use super::compile::Compiled;
+use super::compile::{Compiled, Kind};
 use super::run::{ExploreSummary, TestRun};
 use sim::stats::Summary;
 
@@ -128,8 +128,13 @@ fn kind_word(q: Quantifier) -> &'static str {
 /// herd7's symbolic value for that location wherever it was read from (a register loaded from a
 /// pointer-typed location holds one); so is a label's (a link register, `ADR`, a label loaded
 /// from memory), and an instruction read from code is the instruction.
-fn fmt_value(c: &Compiled, v: u64) -> String {
-    c.symbols.name_of(v).unwrap_or_else(|| (v as i64).to_string())
+/// Else an integer prints as its location's type holds it ([`IntType`]: herd7's `int` unless
+/// the test declares another).
+fn fmt_value(c: &Compiled, kind: Kind, v: u64) -> String {
+    c.symbols.name_of(v).unwrap_or_else(|| match kind {
+        Kind::Int(t) => t.show(v),
+        Kind::Symbolic => (v as i64).to_string(),
+    })
 }
 
 fn fmt_loc(l: &Loc) -> String {
@@ -196,6 +201,8 @@ pub fn fmt_prop(p: &Prop) -> String {
 pub fn report(c: &Compiled, run: &TestRun) -> Report {
     let mut t = 0u64;
     let mut f = 0u64;
+    // (Machine states that differ only in bits the locations' types drop print alike and stay
+    // two states, as herd7 lists them: a W register's -1 and an X register's, in an `int`.)
     let states: Vec<StateLine> = run
         .states
         .iter()
@@ -206,7 +213,8 @@ pub fn report(c: &Compiled, run: &TestRun) -> Report {
             } else {
                 f += count;
             }
-            StateLine { values: vals.iter().map(|v| fmt_value(c, *v)).collect(), count: *count, satisfies }
+            let values = vals.iter().zip(&c.observed).map(|(v, o)| fmt_value(c, o.kind, *v)).collect();
+            StateLine { values, count: *count, satisfies }
         })
         .collect();
     let q = c.condition.quantifier;

@@ -192,6 +192,9 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
             })
         };
         match inst {
+            Inst::Load { narrow: Some(_), .. } | Inst::Store { narrow: Some(_), .. } => {
+                return no("byte or halfword access", format!("P{tid}: `{text}`"));
+            }
             Inst::Load { rt, base, index, .. } => {
                 let a = ea(regs, base, index)?;
                 let d = dest(regs, rt)?.unwrap_or("%r15".into());
@@ -206,7 +209,12 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
                     out.push(format!("movq {},{d}", regs.src2(src)?));
                 }
             }
-            Inst::Alu { op, rd, rn, src } => {
+            Inst::Alu { flags: true, .. } => {
+                // (x86's carry after a subtraction is AArch64's inverted, and its ADD and SUB
+                // set flags the translation's other instructions would overwrite.)
+                return no("flag-setting arithmetic", format!("P{tid}: `{text}`"));
+            }
+            Inst::Alu { op, rd, rn, src, flags: false } => {
                 if op == AluOp::Sub && rd.width == Width::W {
                     return no("W subtraction", format!("P{tid}: `{text}` wraps at 32 bits"));
                 }
@@ -291,6 +299,9 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
             Inst::Dsb(memory_model::Fence::SyncStore) => out.push("mfence".into()),
             Inst::Isb => out.push("mfence".into()),
             Inst::Dmb(_) | Inst::Dsb(_) | Inst::Nop => {}
+            Inst::Csel { .. } => {
+                return no("conditional select", format!("P{tid}: `{text}` (herd7's x86 has only CMOVC)"));
+            }
             _ => return no("instruction fetch, maintenance or system", format!("P{tid}: `{text}`")),
         }
     }
