@@ -191,6 +191,36 @@ pub enum AluOp {
     /// `MOVK Rd, #imm16, LSL #shift`: `Rn` (which is `Rd`) with its 16 bits at `shift`
     /// replaced by the immediate.
     Movk(u8),
+    /// `UBFM`/`SBFM Rd, Rn, #immr, #imms` (and their aliases `UBFX`, `SBFX`, `UBFIZ`, `SBFIZ`,
+    /// `UXTB`, `UXTH`, `SXTB`, `SXTH`, `SXTW`): a bit field of `Rn`, zero- or sign-extended;
+    /// the second operand is unused ([`bitfield_move`]).
+    Bfm {
+        /// `SBFM`: the field is sign-extended.
+        signed: bool,
+        /// The rotation.
+        immr: u8,
+        /// The field's top bit.
+        imms: u8,
+    },
+}
+
+/// `UBFM`/`SBFM` of `src` at `width`, as the Arm ARM's pseudocode defines them: with `imms ≥
+/// immr`, bits `imms..immr` of `src` moved to the bottom; otherwise bits `imms..0` moved up to
+/// bit `width − immr`; zero- or sign-extended above the field (`signed`), zero below it.
+pub fn bitfield_move(width: Width, signed: bool, immr: u8, imms: u8, src: u64) -> u64 {
+    let bits = width.bits() as u32;
+    let (immr, imms) = (u32::from(immr), u32::from(imms));
+    let ones = |n: u32| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    let (field, len, shift) = if imms >= immr {
+        ((src >> immr) & ones(imms - immr + 1), imms - immr + 1, 0)
+    } else {
+        (src & ones(imms + 1), imms + 1, bits - immr)
+    };
+    let mut v = field << shift;
+    if signed && (field >> (len - 1)) & 1 == 1 {
+        v |= !ones(shift + len);
+    }
+    width.mask(v)
 }
 
 impl AluOp {
@@ -216,6 +246,7 @@ impl AluOp {
             AluOp::Bic => a & !b,
             AluOp::Orn => a | !b,
             AluOp::Movk(shift) => (a & !(0xffff << shift)) | ((b & 0xffff) << shift),
+            AluOp::Bfm { signed, immr, imms } => bitfield_move(width, signed, immr, imms, a),
         }
     }
     /// True if the operation has a flag-setting form (`ADDS`, `SUBS`, `ANDS`, `BICS`).
@@ -259,6 +290,8 @@ impl AluOp {
             AluOp::Bic => "BIC",
             AluOp::Orn => "ORN",
             AluOp::Movk(_) => "MOVK",
+            AluOp::Bfm { signed: false, .. } => "UBFM",
+            AluOp::Bfm { signed: true, .. } => "SBFM",
         }
     }
 }
@@ -993,6 +1026,9 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
             Inst::Mov { rd, src } => write!(f, "MOV {rd},{src}"),
             Inst::Alu { op: AluOp::Movk(0), rd, src, .. } => write!(f, "MOVK {rd},{src}"),
             Inst::Alu { op: AluOp::Movk(shift), rd, src, .. } => write!(f, "MOVK {rd},{src},LSL #{shift}"),
+            Inst::Alu { op: op @ AluOp::Bfm { immr, imms, .. }, rd, rn, .. } => {
+                write!(f, "{} {rd},{rn},#{immr},#{imms}", op.name())
+            }
             Inst::Alu { op, rd, rn, src, flags: true } if rd.reg.is_zero() => match op {
                 AluOp::Add => write!(f, "CMN {rn},{src}"),
                 AluOp::And => write!(f, "TST {rn},{src}"),
