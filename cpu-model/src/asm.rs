@@ -749,7 +749,8 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
     let mut target = None;
     let inst = match upper.as_str() {
         "LDR" | "LDAR" | "LDXR" | "LDAXR" | "STR" | "STLR" | "LDRB" | "LDRH" | "LDRSB" | "LDRSH" | "LDRSW"
-        | "LDARB" | "LDARH" | "STRB" | "STRH" | "STLRB" | "STLRH" => {
+        | "LDARB" | "LDARH" | "STRB" | "STRH" | "STLRB" | "STLRH" | "LDUR" | "LDURB" | "LDURH" | "LDURSB"
+        | "LDURSH" | "LDURSW" | "STUR" | "STURB" | "STURH" => {
             let rcol = {
                 c.ws();
                 c.col()
@@ -763,8 +764,13 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             if (ordered || exclusive) && index != Index::Imm(0) {
                 return Err((mcol2, format!("{upper} takes only [Xn]")));
             }
+            // LDUR, STUR and their sizes: an unscaled offset, which is the same access.
+            let unscaled = upper.starts_with("LDUR") || upper.starts_with("STUR");
+            if unscaled && !matches!(index, Index::Imm(-256..=255)) {
+                return Err((mcol2, format!("{upper} takes [Xn] or [Xn, #-256..255]")));
+            }
             // The size letter after the base mnemonic, and S for a sign-extending load.
-            let stem = if ordered { &upper[4..] } else { &upper[3..] };
+            let stem = if ordered || unscaled { &upper[4..] } else { &upper[3..] };
             let signed = stem.starts_with('S');
             let narrow = match stem.trim_start_matches('S') {
                 "B" => Some(Narrow { bytes: 1, signed }),
@@ -1456,6 +1462,8 @@ done:   ERET";
             ("STRH X0,[X1]", 6, "STRH takes a W register"),
             ("LDRSW W0,[X1]", 7, "LDRSW takes an X register"),
             ("LDARB W0,[X1,#1]", 10, "LDARB takes only [Xn]"),
+            ("LDUR X0,[X1,#256]", 9, "LDUR takes [Xn] or [Xn, #-256..255]"),
+            ("STURB W0,[X1,X2]", 10, "STURB takes [Xn] or [Xn, #-256..255]"),
         ] {
             let e = parse_inst(text, 1).unwrap_err();
             assert_eq!(e, (col, msg.to_string()), "{text}");
@@ -1470,6 +1478,10 @@ done:   ERET";
         assert_eq!(load("LDR W0,[X1]").loaded_value(u64::MAX), 0xffff_ffff);
         assert_eq!(load("STRH W0,[X1]").stored_value(0x1_2345), 0x2345);
         assert_eq!(load("STR W0,[X1]").stored_value(0x1_2345), 0x1_2345);
+        // An unscaled offset is the same access.
+        assert_eq!(load("LDUR X0,[X1,#-8]"), load("LDR X0,[X1,#-8]"));
+        assert_eq!(load("LDURSH W0,[X1,#3]"), load("LDRSH W0,[X1,#3]"));
+        assert_eq!(load("STURB W0,[X1]"), load("STRB W0,[X1]"));
     }
 
     /// `UBFM`/`SBFM` against the Arm ARM's own formulation (`DecodeBitMasks`, then rotate and

@@ -104,7 +104,7 @@ impl IntType {
     /// `long`, `[u]intN_t`, `intptr_t`, …); `None` for another.
     pub fn of(name: &str) -> Option<IntType> {
         let name = name.trim();
-        let unsigned = name.starts_with('u') || name.starts_with("unsigned");
+        let unsigned = name.starts_with('u') || name.starts_with("unsigned") || name == "size_t";
         let bare = name.trim_start_matches("unsigned").trim_start_matches("signed").trim();
         let bits = match bare.trim_start_matches('u') {
             "int8_t" | "char" => 8,
@@ -638,6 +638,7 @@ mod tests {
             ("long", 64, true),
             ("unsigned long", 64, false),
             ("intptr_t", 64, true),
+            ("size_t", 64, false),
             ("uint8_t", 8, false),
             ("char", 8, true),
             ("short", 16, true),
