@@ -2099,12 +2099,8 @@ mod tests {
         facts
     }
 
-    /// Every path of the exploration without the monitor (each state keeps its whole ghost
-    /// log, so no two paths with different logs merge): the monitor folded over the log, step
-    /// by step, comes to the verdict and ordering the log says, for protocols that show every
-    /// verdict and ordering.
-    #[test]
-    fn the_monitor_judges_every_path_as_its_whole_log_does() {
+    /// Protocols that show every verdict and ordering, for the tests below.
+    fn judged_protocols() -> Vec<ProtocolFile> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocols/mutants");
         let mut files = vec![ProtocolFile::builtin(Protocol::Deferred), ProtocolFile::builtin(Protocol::Broadcast)];
         for m in [
@@ -2118,15 +2114,41 @@ mod tests {
         ] {
             files.push(ProtocolFile::load(&dir.join(format!("{m}.S"))).unwrap());
         }
+        files
+    }
+
+    /// The classic shape (a patch and data) with the protocols of [`judged_protocols`]:
+    /// on every path of the exploration without the monitor (each state keeps its whole ghost
+    /// log, so no two paths with different logs merge), the monitor folded over the log, step
+    /// by step, comes to the verdict and ordering the log says.
+    #[test]
+    fn the_monitor_judges_every_path_as_its_whole_log_does() {
+        let files = judged_protocols();
         // Every path of the classic shape (a patch and data); with a remapped page too, the first
         // paths (all of them would take minutes with whole logs).
         let classic = CheckConfig { ops: vec!["patch+data".parse().unwrap()], ..CheckConfig::default() };
-        for p in &files {
-            let stats = agree_on_every_final(p, &classic, u64::MAX);
-            assert!(!stats.bound_hit(), "{}: {stats:?}", p.name);
-            let stats = agree_on_every_final(p, &CheckConfig::default(), 40_000);
-            assert!(stats.finals > 30, "{}: {stats:?}", p.name);
-        }
+        // A thread per protocol: the longest test of the crate, it would otherwise run alone at
+        // the end of `cargo test`. A failed assertion fails the scope.
+        std::thread::scope(|scope| {
+            for p in &files {
+                let classic = &classic;
+                scope.spawn(move || {
+                    let stats = agree_on_every_final(p, classic, u64::MAX);
+                    assert!(!stats.bound_hit(), "{}: {stats:?}", p.name);
+                    let stats = agree_on_every_final(p, &CheckConfig::default(), 40_000);
+                    assert!(stats.finals > 30, "{}: {stats:?}", p.name);
+                });
+            }
+        });
+    }
+
+    /// As [`the_monitor_judges_every_path_as_its_whole_log_does`], on the first paths of the
+    /// wider shapes: two isolated CPUs, two senders, and a CPU that enters twice. (A test of its
+    /// own so that the test harness's threads share the work.)
+    #[test]
+    fn the_monitor_judges_the_wider_shapes_first_paths_as_their_whole_logs_do() {
+        let files = judged_protocols();
+        let classic = CheckConfig { ops: vec!["patch+data".parse().unwrap()], ..CheckConfig::default() };
         // Two isolated CPUs: the first paths, of a protocol that skips and interrupts, one that
         // interrupts every CPU, and one whose interrupted CPUs go stale. (check-reversed's first
         // 60 000 states all lie under a branch its sender mispredicted: no path ends there.)
