@@ -609,8 +609,9 @@ impl<'a> Cur<'a> {
         }
     }
     /// The second operand of an ALU instruction or CMP: [`Cursor::src2`], optionally shifted
-    /// (`X2, LSL #3`, `ASR`, `LSR`; an immediate only `LSL`, folded into it).
-    fn shifted_src2(&mut self) -> PResult<Src2> {
+    /// (`X2, LSL #3`, `ASR`, `LSR`, and `ROR` if `logical`, as the logical operations take;
+    /// an immediate only `LSL`, folded into it).
+    fn shifted_src2(&mut self, logical: bool) -> PResult<Src2> {
         let src = self.src2()?;
         if !self.eat(',') {
             return Ok(src);
@@ -620,7 +621,9 @@ impl<'a> Cur<'a> {
             "LSL" => AluOp::Lsl,
             "LSR" => AluOp::Lsr,
             "ASR" => AluOp::Asr,
-            _ => return Err((col, format!("unsupported operand shift `{w}` (LSL, LSR or ASR)"))),
+            "ROR" if logical => AluOp::Ror,
+            "ROR" => return Err((col, "only a logical operation takes a ROR operand".into())),
+            _ => return Err((col, format!("unsupported operand shift `{w}` (LSL, LSR, ASR or ROR)"))),
         };
         self.ws();
         let acol = self.col();
@@ -843,7 +846,7 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             c.comma()?;
             c.ws();
             let scol = c.col();
-            let src = c.shifted_src2()?;
+            let src = c.shifted_src2(upper == "MVN")?;
             if matches!(src, Src2::Imm(_)) {
                 return Err((scol, format!("{upper} takes a register")));
             }
@@ -894,16 +897,119 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             let op = AluOp::Bfm { signed, immr: immr as u8, imms: imms as u8 };
             Inst::Alu { op, rd, rn, src: Src2::Imm(0), flags: false }
         }
+        // The operations of one register.
+        "REV" | "REV16" | "REV32" | "REV64" | "RBIT" | "ABS" | "CLZ" | "CLS" => {
+            let rd = c.reg()?;
+            c.comma()?;
+            c.ws();
+            let col = c.col();
+            let rn = c.reg()?;
+            if rn.width != rd.width {
+                return Err((col, format!("{upper}: both registers must be W or both X")));
+            }
+            let op = match upper.as_str() {
+                "REV16" => AluOp::Rev(2),
+                "REV32" | "REV64" if rd.width == Width::W => {
+                    return Err((col, format!("{upper} takes X registers")));
+                }
+                "REV32" => AluOp::Rev(4),
+                "REV" | "REV64" => AluOp::Rev(rd.width.bits() as u8 / 8),
+                "RBIT" => AluOp::Rbit,
+                "ABS" => AluOp::Abs,
+                "CLZ" => AluOp::Clz,
+                _ => AluOp::Cls,
+            };
+            Inst::Alu { op, rd, rn, src: Src2::Imm(0), flags: false }
+        }
+        "SMULH" | "UMULH" => {
+            c.ws();
+            let dcol = c.col();
+            let rd = c.reg()?;
+            if rd.width != Width::X {
+                return Err((dcol, format!("{upper} takes X registers")));
+            }
+            let mut factor = || -> PResult<Operand> {
+                c.comma()?;
+                c.ws();
+                let col = c.col();
+                let r = c.reg()?;
+                if r.width != Width::X {
+                    return Err((col, format!("{upper} takes X registers")));
+                }
+                Ok(r)
+            };
+            let (rn, rm) = (factor()?, factor()?);
+            Inst::Alu { op: AluOp::MulHigh { signed: upper == "SMULH" }, rd, rn, src: Src2::Reg(rm), flags: false }
+        }
+        "MADD" | "MSUB" | "MNEG" | "SMADDL" | "SMSUBL" | "UMADDL" | "UMSUBL" | "SMULL" | "UMULL" | "SMNEGL"
+        | "UMNEGL" => {
+            let long = match upper.as_bytes()[0] {
+                b'S' => Some(true),
+                b'U' => Some(false),
+                _ => None,
+            };
+            let sub = upper.contains("SUB") || upper.contains("NEG");
+            c.ws();
+            let dcol = c.col();
+            let rd = c.reg()?;
+            if long.is_some() && rd.width != Width::X {
+                return Err((dcol, format!("{upper} writes an X register")));
+            }
+            // The factors of the long forms are W registers, the rest one width.
+            let factor_width = if long.is_some() { Width::W } else { rd.width };
+            let mut operand = |width: Width| -> PResult<Operand> {
+                c.comma()?;
+                c.ws();
+                let col = c.col();
+                let r = c.reg()?;
+                if r.width != width {
+                    let which = if width == Width::W { "a W register" } else { "an X register" };
+                    return Err((col, format!("{upper} takes {which} here")));
+                }
+                Ok(r)
+            };
+            let rn = operand(factor_width)?;
+            let rm = operand(factor_width)?;
+            let ra = if matches!(upper.as_str(), "MADD" | "MSUB" | "SMADDL" | "SMSUBL" | "UMADDL" | "UMSUBL") {
+                operand(rd.width)?
+            } else {
+                Operand { reg: Reg::ZR, width: rd.width }
+            };
+            Inst::MulAdd { rd, rn, rm, ra, sub, long }
+        }
         // CMN Rn, src is ADDS ZR, Rn, src; TST Rn, src is ANDS ZR, Rn, src.
         "CMN" | "TST" => {
             let rn = c.reg()?;
             c.comma()?;
             let zr = Operand { reg: Reg::ZR, width: rn.width };
             let op = if upper == "CMN" { AluOp::Add } else { AluOp::And };
-            Inst::Alu { op, rd: zr, rn, src: c.shifted_src2()?, flags: true }
+            Inst::Alu { op, rd: zr, rn, src: c.shifted_src2(upper == "TST")?, flags: true }
+        }
+        // EXTR Rd, Rn, Rm, #lsb: bits lsb.. of the pair Rn:Rm (ROR Rd, Rs, #n is EXTR Rd, Rs, Rs, #n).
+        "EXTR" => {
+            let rd = c.reg()?;
+            let mut same_width = || -> PResult<Operand> {
+                c.comma()?;
+                c.ws();
+                let col = c.col();
+                let r = c.reg()?;
+                if r.width != rd.width {
+                    return Err((col, "EXTR: the registers must be W or all X".into()));
+                }
+                Ok(r)
+            };
+            let (rn, rm) = (same_width()?, same_width()?);
+            c.comma()?;
+            c.ws();
+            let col = c.col();
+            let lsb = c.imm()?;
+            if lsb >= rd.width.bits() {
+                return Err((col, format!("EXTR's bit {lsb} is outside {rd}")));
+            }
+            Inst::Alu { op: AluOp::Extr(lsb as u8), rd, rn, src: Src2::Reg(rm), flags: false }
         }
         "ADD" | "SUB" | "AND" | "ORR" | "EOR" | "LSL" | "LSR" | "MUL" | "ASR" | "BIC" | "ORN" | "ADDS" | "SUBS"
-        | "ANDS" | "BICS" => {
+        | "ANDS" | "BICS" | "ROR" | "LSLV" | "LSRV" | "ASRV" | "RORV" => {
             let flags = upper.ends_with('S') && upper != "ORN";
             let op = match upper.trim_end_matches('S') {
                 "ADD" => AluOp::Add,
@@ -916,6 +1022,10 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
                 "ASR" => AluOp::Asr,
                 "BIC" => AluOp::Bic,
                 "ORN" => AluOp::Orn,
+                "ROR" | "RORV" => AluOp::Ror,
+                "LSLV" => AluOp::Lsl,
+                "LSRV" => AluOp::Lsr,
+                "ASRV" => AluOp::Asr,
                 _ => AluOp::Mul,
             };
             let rd = c.reg()?;
@@ -924,20 +1034,20 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             c.comma()?;
             c.ws();
             let scol = c.col();
-            let src = if matches!(op, AluOp::Mul | AluOp::Lsl | AluOp::Lsr | AluOp::Asr) {
+            let src = if matches!(op, AluOp::Mul | AluOp::Lsl | AluOp::Lsr | AluOp::Asr | AluOp::Ror) {
                 c.src2()?
             } else {
-                c.shifted_src2()?
+                c.shifted_src2(!matches!(op, AluOp::Add | AluOp::Sub))?
             };
-            if op == AluOp::Mul && matches!(src, Src2::Imm(_)) {
-                return Err((scol, "MUL takes registers only".into()));
+            if (op == AluOp::Mul || upper.ends_with('V')) && matches!(src, Src2::Imm(_)) {
+                return Err((scol, format!("{upper} takes registers only")));
             }
             Inst::Alu { op, rd, rn, src, flags }
         }
         "CMP" => {
             let rn = c.reg()?;
             c.comma()?;
-            Inst::Cmp { rn, src: c.shifted_src2()? }
+            Inst::Cmp { rn, src: c.shifted_src2(false)? }
         }
         "CSET" => {
             let rd = c.reg()?;
@@ -1138,13 +1248,17 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
 /// Byte, halfword and pair forms (`CASB`, `LDADDH`, `CASP`) and the
 /// min/max operations are not among them.
 fn rmw_mnemonic(upper: &str) -> Option<(RmwOp, bool, bool, bool)> {
-    const OPS: [(&str, RmwOp); 6] = [
+    const OPS: [(&str, RmwOp); 10] = [
         ("CAS", RmwOp::Cas),
         ("SWP", RmwOp::Swp),
         ("LDADD", RmwOp::Add),
         ("LDCLR", RmwOp::Clr),
         ("LDEOR", RmwOp::Eor),
         ("LDSET", RmwOp::Set),
+        ("LDSMAX", RmwOp::Smax),
+        ("LDSMIN", RmwOp::Smin),
+        ("LDUMAX", RmwOp::Umax),
+        ("LDUMIN", RmwOp::Umin),
     ];
     for (name, op) in OPS {
         let (rest, alias) = match upper.strip_prefix(name) {
@@ -1441,7 +1555,7 @@ done:   ERET";
 
     #[test]
     fn narrow_accesses_read_print_back_and_extend() {
-        for text in [
+        prints_back(&[
             "LDRB W0,[X1]",
             "LDRH W0,[X1,#2]",
             "LDRSB X0,[X1]",
@@ -1452,11 +1566,7 @@ done:   ERET";
             "STRH W0,[X1,#6]",
             "LDARB W0,[X1]",
             "STLRH W0,[X1]",
-        ] {
-            let inst = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}")).inst;
-            assert_eq!(inst.to_string(), text);
-            assert_eq!(parse_inst(&inst.to_string(), 1).unwrap().inst, inst, "{text}");
-        }
+        ]);
         let load = |text: &str| parse_inst(text, 1).unwrap().inst;
         // The cell's low bytes, zero- or sign-extended to the register.
         assert_eq!(load("LDRB W0,[X1]").loaded_value(0x1234_56f0), 0xf0);
@@ -1529,6 +1639,155 @@ done:   ERET";
         }
     }
 
+    /// Each text reads as an instruction that prints as the same text.
+    fn prints_back(texts: &[&str]) {
+        for text in texts {
+            let inst = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}")).inst;
+            assert_eq!(inst.to_string(), *text);
+        }
+    }
+
+    /// A reproducible stream of test values: edge cases, then xorshift.
+    fn test_values() -> Vec<u64> {
+        let mut values = vec![0, 1, 2, 0xff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x0123_4567_89ab_cdef];
+        values.extend([0x8000_0000_0000_0000, 0x7fff_ffff_ffff_ffff, u64::MAX, 0x00fe_dcba_8765_4321]);
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        values.extend((0..80).map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        }));
+        values
+    }
+
+    /// `REV16`/`REV32`/`REV`, `RBIT`, `CLZ`, `CLS`, `ABS`, `ROR` and `EXTR` against the Arm
+    /// ARM's definitions written out byte by byte and bit by bit, at both widths; and the text
+    /// of each form read and printed back.
+    #[test]
+    fn reversals_rotations_and_counts_follow_the_arm_pseudocode() {
+        let values = test_values();
+        for (width, bits) in [(Width::W, 32u32), (Width::X, 64)] {
+            for (k, &v) in values.iter().enumerate() {
+                let v = width.mask(v);
+                let bit = |x: u64, i: u32| (x >> i) & 1;
+                let from_bits = |f: &dyn Fn(u32) -> u64| (0..bits).fold(0, |acc, i| acc | f(i) << i);
+                // Byte i of a container of c bytes comes from byte c - 1 - i of it.
+                for c in [2, 4, 8].into_iter().filter(|&c| c * 8 <= bits) {
+                    let want = (0..bits / 8).fold(0, |acc, i| {
+                        let from = i / c * c + (c - 1 - i % c);
+                        acc | ((v >> (8 * from)) & 0xff) << (8 * i)
+                    });
+                    assert_eq!(AluOp::Rev(c as u8).apply(width, v, 0), want, "REV in {c} bytes of {v:#x}");
+                }
+                assert_eq!(AluOp::Rbit.apply(width, v, 0), from_bits(&|i| bit(v, bits - 1 - i)), "RBIT {v:#x}");
+                let clz = (0..bits).rev().take_while(|&i| bit(v, i) == 0).count() as u64;
+                assert_eq!(AluOp::Clz.apply(width, v, 0), clz, "CLZ {v:#x}");
+                let cls = (0..bits - 1).rev().take_while(|&i| bit(v, i) == bit(v, bits - 1)).count() as u64;
+                assert_eq!(AluOp::Cls.apply(width, v, 0), cls, "CLS {v:#x}");
+                let negative = bit(v, bits - 1) == 1;
+                let abs = if negative { width.mask((!v).wrapping_add(1)) } else { v };
+                assert_eq!(width.mask(AluOp::Abs.apply(width, v, 0)), abs, "ABS {v:#x}");
+                for n in [0, 1, 7, bits - 1, bits, bits + 3] {
+                    let want = from_bits(&|i| bit(v, (i + n) % bits));
+                    assert_eq!(AluOp::Ror.apply(width, v, u64::from(n)), want, "ROR {v:#x} by {n}");
+                }
+                // EXTR: bit i of the result is bit lsb + i of the pair Rn:Rm.
+                let m = width.mask(values[(k + 1) % values.len()]);
+                for lsb in [0, 1, 13, bits - 1] {
+                    let want = from_bits(&|i| if i + lsb < bits { bit(m, i + lsb) } else { bit(v, i + lsb - bits) });
+                    assert_eq!(AluOp::Extr(lsb as u8).apply(width, v, m), want, "EXTR {v:#x}:{m:#x} from {lsb}");
+                }
+            }
+        }
+        prints_back(&[
+            "REV W0,W1",
+            "REV X0,X1",
+            "REV16 W2,W3",
+            "REV16 X2,X3",
+            "REV32 X4,X5",
+            "RBIT W0,W1",
+            "ABS X0,X1",
+            "CLZ W0,W1",
+            "CLS X0,X1",
+            "ROR X0,X1,#3",
+            "ROR W0,W1,W2",
+            "EXTR W0,W1,W2,#31",
+            "ORR X8,XZR,X0,ROR #8",
+            "EOR W1,W2,W3,ROR #31",
+        ]);
+        for (alias, canonical) in
+            [("REV64 X0,X1", "REV X0,X1"), ("RORV X0,X1,X2", "ROR X0,X1,X2"), ("ASRV W0,W1,W2", "ASR W0,W1,W2")]
+        {
+            assert_eq!(parse_inst(alias, 1).unwrap().inst.to_string(), canonical, "{alias}");
+        }
+    }
+
+    /// `MADD`, `MSUB` and the long forms against arithmetic in 128 bits; `UMULH` against
+    /// schoolbook multiplication in 32-bit limbs and `SMULH` derived from it (the high half of
+    /// a signed product is the unsigned one less each negative operand's partner).
+    #[test]
+    fn multiply_adds_and_high_products_follow_the_arm_pseudocode() {
+        let values = test_values();
+        let umulh = |a: u64, b: u64| {
+            let (a0, a1, b0, b1) = (a & 0xffff_ffff, a >> 32, b & 0xffff_ffff, b >> 32);
+            let mid = ((a0 * b0) >> 32) + ((a1 * b0) & 0xffff_ffff) + ((a0 * b1) & 0xffff_ffff);
+            a1 * b1 + ((a1 * b0) >> 32) + ((a0 * b1) >> 32) + (mid >> 32)
+        };
+        let inst = |text: &str| parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}")).inst;
+        for (i, &a) in values.iter().enumerate() {
+            let (b, c) = (values[(i + 7) % values.len()], values[(i + 31) % values.len()]);
+            assert_eq!(AluOp::MulHigh { signed: false }.apply(Width::X, a, b), umulh(a, b), "UMULH {a:#x},{b:#x}");
+            let smulh = umulh(a, b).wrapping_sub(if (a as i64) < 0 { b } else { 0 }).wrapping_sub(if (b as i64) < 0 {
+                a
+            } else {
+                0
+            });
+            assert_eq!(AluOp::MulHigh { signed: true }.apply(Width::X, a, b), smulh, "SMULH {a:#x},{b:#x}");
+            let wide = |v: u64, signed: bool, bits: u32| -> i128 {
+                let v = if bits == 32 { v & 0xffff_ffff } else { v };
+                match (signed, bits) {
+                    (true, 32) => i128::from(v as u32 as i32),
+                    (true, _) => i128::from(v as i64),
+                    _ => i128::from(v),
+                }
+            };
+            let low = |x: i128, bits: u32| (x as u64) & if bits == 32 { 0xffff_ffff } else { u64::MAX };
+            for (text, signed, factor_bits, bits, sub) in [
+                ("MADD W0,W1,W2,W3", false, 32, 32, false),
+                ("MSUB X0,X1,X2,X3", false, 64, 64, true),
+                ("SMADDL X0,W1,W2,X3", true, 32, 64, false),
+                ("SMSUBL X0,W1,W2,X3", true, 32, 64, true),
+                ("UMADDL X0,W1,W2,X3", false, 32, 64, false),
+                ("UMSUBL X0,W1,W2,X3", false, 32, 64, true),
+            ] {
+                let product = wide(a, signed, factor_bits).wrapping_mul(wide(b, signed, factor_bits));
+                let addend = i128::from(c & if bits == 32 { 0xffff_ffff } else { u64::MAX });
+                let want = low(if sub { addend - product } else { addend + product }, bits);
+                assert_eq!(inst(text).multiply_add([a, b, c]), want, "{text} of {a:#x},{b:#x},{c:#x}");
+            }
+        }
+        prints_back(&[
+            "MADD W0,W1,W2,W3",
+            "MSUB X0,X1,X2,X3",
+            "MNEG X0,X1,X2",
+            "SMADDL X0,W1,W2,X3",
+            "SMSUBL X0,W1,W2,X3",
+            "UMADDL X0,W1,W2,X3",
+            "UMSUBL X0,W1,W2,X3",
+            "SMULL X0,W1,W2",
+            "UMULL X0,W1,W2",
+            "SMNEGL X0,W1,W2",
+            "UMNEGL X0,W1,W2",
+            "SMULH X0,X1,X2",
+            "UMULH X0,X1,X2",
+        ]);
+        // The aliases are their forms with the zero register as the addend.
+        assert_eq!(inst("SMULL X0,W1,W2"), inst("SMADDL X0,W1,W2,XZR"));
+        assert_eq!(inst("MNEG W0,W1,W2"), inst("MSUB W0,W1,W2,WZR"));
+        assert_eq!(inst("SMULL X0,W1,W2").sources(), inst("SMADDL X0,W1,W2,XZR").sources());
+    }
+
     #[test]
     fn relative_targets_count_from_the_instruction() {
         let p = assemble("NOP\nB .+8\nCBZ X0,.-4\nADR X1,.+0\nTBNZ X3,#63,.-8\n", 0x1000).unwrap();
@@ -1547,7 +1806,16 @@ done:   ERET";
         assert!(e.msg.contains("unsupported instruction `STXR`"), "{e}");
         for (text, col, msg) in [
             ("CASP X0,X1,X2,X3,[X4]", 1, "unsupported instruction `CASP`"),
-            ("LDSMAX W0,W1,[X2]", 1, "unsupported instruction `LDSMAX`"),
+            ("LDSMAXH W0,W1,[X2]", 1, "unsupported instruction `LDSMAXH`"),
+            ("REV32 W0,W1", 10, "REV32 takes X registers"),
+            ("ABS W0,X1", 8, "ABS: both registers must be W or both X"),
+            ("SMULL W0,W1,W2", 7, "SMULL writes an X register"),
+            ("SMULL X0,X1,W2", 10, "SMULL takes a W register here"),
+            ("MADD X0,X1,W2,X3", 12, "MADD takes an X register here"),
+            ("SMULH W0,X1,X2", 7, "SMULH takes X registers"),
+            ("LSLV X0,X1,#3", 12, "LSLV takes registers only"),
+            ("EXTR X0,X1,X2,#64", 15, "EXTR's bit 64 is outside X0"),
+            ("EXTR X0,X1,W2,#4", 12, "EXTR: the registers must be W or all X"),
             ("CASB W0,W1,[X2]", 1, "unsupported instruction `CASB`"),
             ("LDADDH W0,W1,[X2]", 1, "unsupported instruction `LDADDH`"),
             ("STADDA W0,[X1]", 1, "unsupported instruction `STADDA`"),
@@ -1563,7 +1831,8 @@ done:   ERET";
             ("MOVZ X0,#1,LSL #8", 16, "MOVZ shifts by 0, 16, 32 or 48"),
             ("MOVK X0,#1,LSR #16", 12, "expected `LSL`, found `LSR`"),
             ("TBZ W0,#32,.+8", 8, "bit 32 is outside W0"),
-            ("ADD X0,X1,X2,ROR #3", 14, "unsupported operand shift `ROR` (LSL, LSR or ASR)"),
+            ("ADD X0,X1,X2,ROR #3", 14, "only a logical operation takes a ROR operand"),
+            ("ORR X0,X1,X2,MSL #3", 14, "unsupported operand shift `MSL` (LSL, LSR, ASR or ROR)"),
             ("ADD W0,W1,W2,LSL #32", 18, "shift by 32 is outside W2"),
             ("AND X0,X1,#1,ASR #2", 14, "an immediate takes only LSL"),
             ("ADD X0,X1,#1,LSL #64", 18, "shift by 64 is outside the immediate"),

@@ -198,6 +198,10 @@ pub fn encode_a64(inst: &Inst) -> Option<u32> {
                 RmwOp::Clr => (0, 1),
                 RmwOp::Eor => (0, 2),
                 RmwOp::Set => (0, 3),
+                RmwOp::Smax => (0, 4),
+                RmwOp::Smin => (0, 5),
+                RmwOp::Umax => (0, 6),
+                RmwOp::Umin => (0, 7),
                 RmwOp::Cas => unreachable!(),
             };
             (1 << 31) | A64_LDOP | ((acquire as u32) << 23) | ((release as u32) << 22) | (o3 << 15) | (opc << 12)
@@ -226,6 +230,10 @@ pub fn decode_a64(word: u32) -> Option<Inst> {
             (false, 1) => RmwOp::Clr,
             (false, 2) => RmwOp::Eor,
             (false, 3) => RmwOp::Set,
+            (false, 4) => RmwOp::Smax,
+            (false, 5) => RmwOp::Smin,
+            (false, 6) => RmwOp::Umax,
+            (false, 7) => RmwOp::Umin,
             _ => return None,
         };
         return Some(Inst::Rmw { op, rs, rt, base, acquire: bit(23), release: bit(22) });
@@ -293,8 +301,8 @@ mod tests {
 
     #[test]
     fn other_atomic_encodings_are_undefined() {
-        // CASP, LDSMAX, LDAPR, CASB, LDADDB, LDXR, STLR (llvm-mc).
-        for word in [0x4820_7c82u32, 0xb820_4041, 0xf8bf_c020, 0x08a0_7c41, 0x3820_0041, 0xc85f_7c20, 0xc89f_fc20] {
+        // CASP, LDAPR, CASB, LDADDB, LDXR, STLR (llvm-mc).
+        for word in [0x4820_7c82u32, 0xf8bf_c020, 0x08a0_7c41, 0x3820_0041, 0xc85f_7c20, 0xc89f_fc20] {
             assert_eq!(decode_a64(word), None, "{word:#x}");
             assert_eq!(CodeSpace::new().decode(word as u64, 0), Inst::Udf(word), "{word:#x}");
         }
@@ -302,7 +310,10 @@ mod tests {
 
     #[test]
     fn every_rmw_form_round_trips_through_text_and_encoding() {
-        for op in ["CAS", "SWP", "LDADD", "LDCLR", "LDEOR", "LDSET"] {
+        // (LDSMAX W0,W1,[X2] is 0xb8204041, as llvm-mc encodes it.)
+        let smax = parse_inst("LDSMAX W0,W1,[X2]", 1).unwrap().inst;
+        assert_eq!(encode_a64(&smax), Some(0xb820_4041));
+        for op in ["CAS", "SWP", "LDADD", "LDCLR", "LDEOR", "LDSET", "LDSMAX", "LDSMIN", "LDUMAX", "LDUMIN"] {
             for suffix in ["", "A", "L", "AL"] {
                 for (rs, rt) in [("X1", "X2"), ("W3", "W30"), ("X4", "XZR")] {
                     let text = format!("{op}{suffix} {rs},{rt},[X5]");

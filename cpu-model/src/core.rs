@@ -1052,9 +1052,12 @@ impl Core {
     fn idle_in_execute(&self, i: usize, branches_resolved: bool) -> bool {
         let e = &self.rob[i];
         match e.inst {
-            Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } | Inst::Csel { .. } => {
-                !e.executed && self.awaits_a_producer(e)
-            }
+            Inst::Mov { .. }
+            | Inst::Alu { .. }
+            | Inst::Cmp { .. }
+            | Inst::Cset { .. }
+            | Inst::Csel { .. }
+            | Inst::MulAdd { .. } => !e.executed && self.awaits_a_producer(e),
             Inst::BCond { .. } | Inst::Cbz { .. } => {
                 !e.resolved && (!branches_resolved || (!e.executed && self.awaits_a_producer(e)))
             }
@@ -1609,7 +1612,12 @@ impl Core {
                     }
                     branches_resolved &= self.rob[i].resolved;
                 }
-                Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } | Inst::Csel { .. } => {
+                Inst::Mov { .. }
+                | Inst::Alu { .. }
+                | Inst::Cmp { .. }
+                | Inst::Cset { .. }
+                | Inst::Csel { .. }
+                | Inst::MulAdd { .. } => {
                     let e = &self.rob[i];
                     if !e.executed && all_avail {
                         let (v, nzcv) = register_result(inst, vals);
@@ -1746,9 +1754,12 @@ impl Core {
                         e.executed && self.lsq.get(e.slot).is_some_and(|s| s.addr_final)
                     }
                     _ if inst.is_serializing() => false,
-                    Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::Cset { .. } | Inst::Csel { .. } => {
-                        e.executed && e.determined
-                    }
+                    Inst::Mov { .. }
+                    | Inst::Alu { .. }
+                    | Inst::Cmp { .. }
+                    | Inst::Cset { .. }
+                    | Inst::Csel { .. }
+                    | Inst::MulAdd { .. } => e.executed && e.determined,
                     _ => e.executed,
                 };
             self.rob[i].settled = settled;
@@ -2676,6 +2687,7 @@ fn register_result(inst: Inst, vals: [u64; 3]) -> (u64, u64) {
         Inst::Cmp { rn, src } => (compare_flags(rn.width, vals[0], src.value(vals[1])), 0),
         Inst::Cset { cond, .. } => (cond.holds(vals[0]) as u64, 0),
         Inst::Csel { op, rd, cond, .. } => (op.select(rd.width, cond.holds(vals[0]), vals[1], vals[2]), 0),
+        Inst::MulAdd { .. } => (inst.multiply_add(vals), 0),
         _ => unreachable!("not a register operation: {inst}"),
     }
 }

@@ -202,6 +202,28 @@ pub enum AluOp {
         /// The field's top bit.
         imms: u8,
     },
+    /// `REV16`, `REV32`, `REV` (`REV64`) `Rd, Rn`: the bytes of each container of this many
+    /// bytes reversed (2, 4, or the register's 4 or 8); the second operand is unused.
+    Rev(u8),
+    /// `RBIT Rd, Rn`: the bits of the register reversed.
+    Rbit,
+    /// `ABS Rd, Rn`: the absolute value (the most negative value stays itself).
+    Abs,
+    /// `CLZ Rd, Rn`: the leading zero bits.
+    Clz,
+    /// `CLS Rd, Rn`: the leading bits after the sign bit that equal it.
+    Cls,
+    /// Rotate right (`ROR Rd, Rn, #n|Rm`, the amount modulo the width, as RORV does; also an
+    /// operand shift of the logical operations).
+    Ror,
+    /// `EXTR Rd, Rn, Rm, #lsb`: the register's width of bits of the pair `Rn:Rm`, from bit
+    /// `lsb` of `Rm` up.
+    Extr(u8),
+    /// `SMULH`/`UMULH Xd, Xn, Xm`: the high 64 bits of the 128-bit product, signed or not.
+    MulHigh {
+        /// `SMULH`: the operands are signed.
+        signed: bool,
+    },
 }
 
 /// `UBFM`/`SBFM` of `src` at `width`, as the Arm ARM's pseudocode defines them: with `imms ≥
@@ -221,6 +243,18 @@ pub fn bitfield_move(width: Width, signed: bool, immr: u8, imms: u8, src: u64) -
         v |= !ones(shift + len);
     }
     width.mask(v)
+}
+
+/// The bytes of `src` at `width` reversed within each container of `container` bytes (`REV16`:
+/// 2, `REV32`: 4, `REV`: the register's width), as the Arm ARM's `REV` pseudocode has it.
+pub fn reverse_bytes(width: Width, container: u8, src: u64) -> u64 {
+    let bits = u32::from(container) * 8;
+    let mut v = 0;
+    for i in (0..width.bits() as u32).step_by(bits as usize) {
+        let chunk = (src >> i) & (u64::MAX >> (64 - bits));
+        v |= (chunk.swap_bytes() >> (64 - bits)) << i;
+    }
+    v
 }
 
 impl AluOp {
@@ -247,7 +281,40 @@ impl AluOp {
             AluOp::Orn => a | !b,
             AluOp::Movk(shift) => (a & !(0xffff << shift)) | ((b & 0xffff) << shift),
             AluOp::Bfm { signed, immr, imms } => bitfield_move(width, signed, immr, imms, a),
+            AluOp::Ror => match width {
+                Width::W => u64::from((a as u32).rotate_right((b % 32) as u32)),
+                Width::X => a.rotate_right((b % 64) as u32),
+            },
+            AluOp::Extr(lsb) => match width {
+                Width::W => (((a << 32) | (b & 0xffff_ffff)) >> lsb) & 0xffff_ffff,
+                Width::X => ((u128::from(a) << 64 | u128::from(b)) >> lsb) as u64,
+            },
+            AluOp::Rev(container) => reverse_bytes(width, container, a),
+            AluOp::Rbit => match width {
+                Width::W => u64::from((a as u32).reverse_bits()),
+                Width::X => a.reverse_bits(),
+            },
+            AluOp::Abs => match width {
+                Width::W => u64::from((a as u32 as i32).unsigned_abs()),
+                Width::X => (a as i64).unsigned_abs(),
+            },
+            AluOp::Clz => u64::from(width.mask(a).leading_zeros() - (64 - width.bits() as u32)),
+            AluOp::Cls => {
+                // The bits below the sign bit that equal it: the leading zeros of a XOR a >> 1,
+                // less the sign bit's own place.
+                let a = width.mask(a);
+                let differ = a ^ (a >> 1);
+                u64::from(width.mask(differ << 1).leading_zeros() - (64 - width.bits() as u32)).min(bits - 1)
+            }
+            AluOp::MulHigh { signed: true } => ((i128::from(a as i64) * i128::from(b as i64)) >> 64) as u64,
+            AluOp::MulHigh { signed: false } => ((u128::from(a) * u128::from(b)) >> 64) as u64,
         }
+    }
+
+    /// True for the operations of one register (`REV`, `RBIT`, `ABS`, `CLZ`, `CLS` and the
+    /// bit-field moves): their second operand is unused.
+    pub fn is_unary(self) -> bool {
+        matches!(self, AluOp::Bfm { .. } | AluOp::Rev(_) | AluOp::Rbit | AluOp::Abs | AluOp::Clz | AluOp::Cls)
     }
     /// True if the operation has a flag-setting form (`ADDS`, `SUBS`, `ANDS`, `BICS`).
     pub fn sets_flags_form(self) -> bool {
@@ -292,6 +359,16 @@ impl AluOp {
             AluOp::Movk(_) => "MOVK",
             AluOp::Bfm { signed: false, .. } => "UBFM",
             AluOp::Bfm { signed: true, .. } => "SBFM",
+            AluOp::Ror => "ROR",
+            AluOp::Extr(_) => "EXTR",
+            AluOp::Rev(2) => "REV16",
+            AluOp::Rev(_) => "REV",
+            AluOp::Rbit => "RBIT",
+            AluOp::Abs => "ABS",
+            AluOp::Clz => "CLZ",
+            AluOp::Cls => "CLS",
+            AluOp::MulHigh { signed: true } => "SMULH",
+            AluOp::MulHigh { signed: false } => "UMULH",
         }
     }
 }
@@ -699,6 +776,24 @@ pub enum Inst {
         /// The condition on the flags.
         cond: Cond,
     },
+    /// `MADD`/`MSUB Rd, Rn, Rm, Ra`: Ra plus or minus Rn × Rm; the long forms
+    /// `SMADDL`/`SMSUBL`/`UMADDL`/`UMSUBL Xd, Wn, Wm, Xa` multiply the W registers extended to
+    /// 64 bits. The aliases `MNEG`, `SMULL`, `SMNEGL`, `UMULL`, `UMNEGL` read as these with Ra
+    /// the zero register (`MUL` is [`AluOp::Mul`]).
+    MulAdd {
+        /// Destination.
+        rd: Operand,
+        /// First factor.
+        rn: Operand,
+        /// Second factor.
+        rm: Operand,
+        /// The addend.
+        ra: Operand,
+        /// The product is subtracted from Ra (`MSUB`, `SMSUBL`, …).
+        sub: bool,
+        /// The long forms: `Some(signed)` for `SMADDL`… (`Some(true)`) and `UMADDL`…
+        long: Option<bool>,
+    },
     /// `CSET Rd, cond`: 1 if the condition holds, else 0.
     Cset {
         /// Destination.
@@ -848,6 +943,7 @@ impl Inst {
             | Inst::Alu { rd, .. }
             | Inst::Cset { rd, .. }
             | Inst::Csel { rd, .. }
+            | Inst::MulAdd { rd, .. }
             | Inst::Adr { rd, .. } => rd.reg,
             Inst::Cmp { .. } => return Some(Reg::FLAGS),
             Inst::Bl { .. } | Inst::Br { link: true, .. } => Reg::LR,
@@ -865,6 +961,20 @@ impl Inst {
             Inst::Load { rt, .. } => rt.width.mask(v),
             _ => v,
         }
+    }
+
+    /// The result of a [`Inst::MulAdd`] from its source values in [`Inst::sources`] order
+    /// (Rn, Rm, Ra): Ra ± Rn × Rm at the destination's width, the factors first extended from
+    /// 32 bits for the long forms. (0 for anything else.)
+    pub fn multiply_add(&self, vals: [u64; 3]) -> u64 {
+        let Inst::MulAdd { rd, sub, long, .. } = *self else { return 0 };
+        let extend = |v: u64| match long {
+            Some(true) => v as u32 as i32 as i64 as u64,
+            Some(false) => v as u32 as u64,
+            None => v,
+        };
+        let product = extend(vals[0]).wrapping_mul(extend(vals[1]));
+        rd.width.mask(if sub { vals[2].wrapping_sub(product) } else { vals[2].wrapping_add(product) })
     }
 
     /// What a store writes of its register's value `v` (its low bytes if it is narrow).
@@ -902,6 +1012,7 @@ impl Inst {
             Inst::Alu { rn, src, .. } | Inst::Cmp { rn, src } => [Some(*rn), s2(src), None],
             Inst::Cset { .. } | Inst::BCond { .. } => [x(Reg::FLAGS), None, None],
             Inst::Csel { rn, rm, .. } => [x(Reg::FLAGS), Some(*rn), Some(*rm)],
+            Inst::MulAdd { rn, rm, ra, .. } => [Some(*rn), Some(*rm), Some(*ra)],
             Inst::Cbz { rt, .. } => [Some(*rt), None, None],
             Inst::DcCvau { rt } | Inst::IcIvau { rt } | Inst::Tlbi { rt: Some(rt), .. } => [x(*rt), None, None],
             Inst::Msr { rt, .. } => [Some(*rt), None, None],
@@ -1029,6 +1140,26 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
             Inst::Alu { op: op @ AluOp::Bfm { immr, imms, .. }, rd, rn, .. } => {
                 write!(f, "{} {rd},{rn},#{immr},#{imms}", op.name())
             }
+            Inst::Alu { op: AluOp::Rev(4), rd, rn, .. } if rd.width == Width::X => write!(f, "REV32 {rd},{rn}"),
+            Inst::Alu { op: AluOp::Extr(lsb), rd, rn, src, .. } => write!(f, "EXTR {rd},{rn},{src},#{lsb}"),
+            Inst::Alu { op, rd, rn, .. } if op.is_unary() => write!(f, "{} {rd},{rn}", op.name()),
+            Inst::MulAdd { rd, rn, rm, ra, sub, long } => {
+                let name = match long {
+                    Some(true) => "SM",
+                    Some(false) => "UM",
+                    None => "M",
+                };
+                match (ra.reg.is_zero(), sub, long.is_some()) {
+                    (true, false, true) => write!(f, "{name}ULL {rd},{rn},{rm}"),
+                    (true, true, true) => write!(f, "{name}NEGL {rd},{rn},{rm}"),
+                    (true, true, false) => write!(f, "MNEG {rd},{rn},{rm}"),
+                    _ => {
+                        let op = if *sub { "SUB" } else { "ADD" };
+                        let l = if long.is_some() { "L" } else { "" };
+                        write!(f, "{name}{op}{l} {rd},{rn},{rm},{ra}")
+                    }
+                }
+            }
             Inst::Alu { op, rd, rn, src, flags: true } if rd.reg.is_zero() => match op {
                 AluOp::Add => write!(f, "CMN {rn},{src}"),
                 AluOp::And => write!(f, "TST {rn},{src}"),
@@ -1118,6 +1249,10 @@ pub fn rmw_name(op: RmwOp) -> &'static str {
         RmwOp::Clr => "LDCLR",
         RmwOp::Eor => "LDEOR",
         RmwOp::Set => "LDSET",
+        RmwOp::Smax => "LDSMAX",
+        RmwOp::Smin => "LDSMIN",
+        RmwOp::Umax => "LDUMAX",
+        RmwOp::Umin => "LDUMIN",
     }
 }
 

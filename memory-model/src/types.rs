@@ -191,6 +191,14 @@ pub enum RmwOp {
     Eor,
     /// LDSET: writes old OR operand (bit set).
     Set,
+    /// LDSMAX: writes the greater of old and operand, as signed integers of the access's width.
+    Smax,
+    /// LDSMIN: writes the lesser, signed.
+    Smin,
+    /// LDUMAX: writes the greater, unsigned.
+    Umax,
+    /// LDUMIN: writes the lesser, unsigned.
+    Umin,
 }
 
 /// An atomic read-modify-write as the ordering rules see it: one access
@@ -227,6 +235,13 @@ impl Rmw {
             RmwOp::Clr => old & !operand,
             RmwOp::Eor => old ^ operand,
             RmwOp::Set => old | operand,
+            RmwOp::Umax => old.max(operand),
+            RmwOp::Umin => old.min(operand),
+            RmwOp::Smax | RmwOp::Smin => {
+                let signed = |v: Value| if self.word { v as u32 as i32 as i64 } else { v as i64 };
+                let greater = signed(old) >= signed(operand);
+                if greater == (self.op == RmwOp::Smax) { old } else { operand }
+            }
         };
         Some(mask(new))
     }
@@ -287,6 +302,22 @@ mod tests {
         assert_eq!(rmw(RmwOp::Clr, false).apply(0b1110, 0b0110, 0), Some(0b1000));
         assert_eq!(rmw(RmwOp::Eor, false).apply(0b1100, 0b0110, 0), Some(0b1010));
         assert_eq!(rmw(RmwOp::Set, false).apply(0b1000, 0b0001, 0), Some(0b1001));
+        // The maxima and minima compare at the access's width: a W -1 is less than 1 signed
+        // and the greatest unsigned; the operand's bits above the word do not count.
+        for (op, word, old, operand, new) in [
+            (RmwOp::Smax, true, 0xffff_ffff, 1, 1),
+            (RmwOp::Smin, true, 0xffff_ffff, 1, 0xffff_ffff),
+            (RmwOp::Umax, true, 0xffff_ffff, 1, 0xffff_ffff),
+            (RmwOp::Umin, true, 0xffff_ffff, 0x1_0000_0002, 2),
+            (RmwOp::Smax, true, 0x1_0000_0005, 0x8000_0000, 5),
+            (RmwOp::Smax, false, 0xffff_ffff, 1, 0xffff_ffff),
+            (RmwOp::Smax, false, u64::MAX, 1, 1),
+            (RmwOp::Smin, false, u64::MAX, 1, u64::MAX),
+            (RmwOp::Umax, false, u64::MAX, 1, u64::MAX),
+            (RmwOp::Umin, false, 7, 7, 7),
+        ] {
+            assert_eq!(rmw(op, word).apply(old, operand, 0), Some(new), "{op:?} word {word}: {old:#x}, {operand:#x}");
+        }
         assert_eq!(rmw(RmwOp::Swp, true).apply(7, 0x1_0000_0003, 0), Some(3));
         assert_eq!(rmw(RmwOp::Cas, false).apply(5, 9, 5), Some(9));
         assert_eq!(rmw(RmwOp::Cas, false).apply(5, 9, 4), None, "a failed compare writes nothing");

@@ -292,6 +292,9 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
                     RmwOp::Set | RmwOp::Clr => {
                         return no("locked OR/AND", format!("P{tid}: `{text}` (herd7's x86 locks only ADD and XOR)"));
                     }
+                    RmwOp::Smax | RmwOp::Smin | RmwOp::Umax | RmwOp::Umin => {
+                        return no("atomic maximum or minimum", format!("P{tid}: `{text}` (x86 has none)"));
+                    }
                 }
             }
             Inst::Dmb(f) | Inst::Dsb(f) if f.is_full() => out.push("mfence".into()),
@@ -299,6 +302,7 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
             Inst::Dsb(memory_model::Fence::SyncStore) => out.push("mfence".into()),
             Inst::Isb => out.push("mfence".into()),
             Inst::Dmb(_) | Inst::Dsb(_) | Inst::Nop => {}
+            Inst::MulAdd { .. } => return no("shift, multiplication or bit operation", format!("P{tid}: `{text}`")),
             Inst::Csel { .. } => {
                 return no("conditional select", format!("P{tid}: `{text}` (herd7's x86 has only CMOVC)"));
             }

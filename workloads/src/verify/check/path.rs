@@ -708,5 +708,7 @@ pub(super) fn rmw_operand(op: RmwOp, old: u64, new: u64) -> u64 {
         RmwOp::Clr => old & !new,
         RmwOp::Eor => old ^ new,
         RmwOp::Set => new & !old,
+        // The value written is the old one or the operand.
+        RmwOp::Smax | RmwOp::Smin | RmwOp::Umax | RmwOp::Umin => new,
     }
 }
