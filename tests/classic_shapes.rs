@@ -146,6 +146,22 @@ fn values_print_and_compare_as_their_declared_type() {
     }
 }
 
+/// A location's address plus an offset, from an immediate or an extended register, prints as
+/// herd7 prints it (`x+4`, the catalogue's ADDEXT001 and herd7's own line for this test).
+#[test]
+fn an_address_plus_an_offset_prints_as_a_symbol_and_offset() {
+    let f = temp_file(
+        "offset.litmus",
+        "AArch64 offset\n{ 0:X0=x; 0:X1=4; }\n P0 ;\n ADD X2,X0,W1,SXTW ;\n ADD X3,X0,#63 ;\n ADD X4,X0,#0 ;\n\
+         locations [0:X2; 0:X3; 0:X4;]\n",
+    );
+    for mode in Mode::ALL {
+        let r = run_file(&f, &exhaustive(mode));
+        assert_eq!(r.states.len(), 1, "{mode}");
+        assert_eq!(r.states[0].values, ["x+4", "x+63", "x"], "{mode}");
+    }
+}
+
 /// Byte and halfword accesses: a narrow store writes its register's low bytes as the location's
 /// value, a narrow load reads them back, zero- or sign-extended. herd7 gives the same single
 /// state line for the same test (2026-12-06).

@@ -47,7 +47,7 @@ use std::collections::BTreeMap;
 
 use memory_model::{Addr, Fence, RmwOp, TlbiScope};
 
-use crate::isa::{AluOp, Cond, CselOp, Extend, Index, Inst, Narrow, Operand, Reg, Src2, SysReg, Width};
+use crate::isa::{AluOp, Cond, CselOp, Extend, Index, Inst, Narrow, Operand, Reg, RegExtend, Src2, SysReg, Width};
 
 /// A syntax or support error in assembler text, with its position (1-based).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -610,13 +610,27 @@ impl<'a> Cur<'a> {
     }
     /// The second operand of an ALU instruction or CMP: [`Cursor::src2`], optionally shifted
     /// (`X2, LSL #3`, `ASR`, `LSR`, and `ROR` if `logical`, as the logical operations take;
-    /// an immediate only `LSL`, folded into it).
+    /// an immediate only `LSL`, folded into it), or, for the arithmetic ones, extended
+    /// (`W2, SXTB {#2}`).
     fn shifted_src2(&mut self, logical: bool) -> PResult<Src2> {
         let src = self.src2()?;
         if !self.eat(',') {
             return Ok(src);
         }
         let (w, col) = self.word()?;
+        if let Some(ext) = RegExtend::parse(&w) {
+            let Src2::Reg(r) = src else { return Err((col, "an immediate takes only LSL".into())) };
+            if logical {
+                return Err((col, format!("only an arithmetic operation takes a {ext} operand")));
+            }
+            self.ws();
+            let acol = self.col();
+            let amount = if self.at_end() || self.peek() == Some(',') { 0 } else { self.imm()? };
+            if amount > 4 {
+                return Err((acol, format!("an extended register is shifted by 0 to 4, not {amount}")));
+            }
+            return Ok(Src2::Extended(r, ext, amount as u8));
+        }
         let shift = match w.to_ascii_uppercase().as_str() {
             "LSL" => AluOp::Lsl,
             "LSR" => AluOp::Lsr,
@@ -1723,6 +1737,36 @@ done:   ERET";
         }
     }
 
+    /// An extended register operand keeps its low bytes, extends them as a signed or unsigned
+    /// integer, and shifts the result left: checked in 128-bit arithmetic for every extension
+    /// and shift; and the text of each form read and printed back.
+    #[test]
+    fn extended_register_operands_extend_their_low_bytes_then_shift() {
+        for &v in &test_values() {
+            for signed in [false, true] {
+                for bytes in [1u8, 2, 4, 8] {
+                    for amount in 0..=4u8 {
+                        let ext = RegExtend { signed, bytes };
+                        let bits = 8 * u32::from(bytes);
+                        let low = i128::from(v) & ((1i128 << bits) - 1);
+                        let value = if signed && low >> (bits - 1) == 1 { low - (1i128 << bits) } else { low };
+                        let want = (value * (1i128 << amount)) as u64;
+                        let x2 = Operand { reg: Reg(2), width: Width::X };
+                        assert_eq!(Src2::Extended(x2, ext, amount).value(v), want, "{v:#x},{ext} #{amount}");
+                    }
+                }
+            }
+        }
+        prints_back(&[
+            "ADD X0,X1,W2,SXTB #2",
+            "SUB W0,W1,W2,UXTH",
+            "ADDS X0,X1,X2,UXTX #4",
+            "CMP X0,W1,SXTW",
+            "CMN W0,W1,UXTB #1",
+        ]);
+        assert_eq!(parse_inst("ADD X0,X1,W2,SXTB 2", 1).unwrap().inst.to_string(), "ADD X0,X1,W2,SXTB #2");
+    }
+
     /// `MADD`, `MSUB` and the long forms against arithmetic in 128 bits; `UMULH` against
     /// schoolbook multiplication in 32-bit limbs and `SMULH` derived from it (the high half of
     /// a signed product is the unsigned one less each negative operand's partner).
@@ -1816,6 +1860,9 @@ done:   ERET";
             ("LSLV X0,X1,#3", 12, "LSLV takes registers only"),
             ("EXTR X0,X1,X2,#64", 15, "EXTR's bit 64 is outside X0"),
             ("EXTR X0,X1,W2,#4", 12, "EXTR: the registers must be W or all X"),
+            ("ADD X0,X1,W2,SXTB #5", 19, "an extended register is shifted by 0 to 4, not 5"),
+            ("ORR X0,X1,W2,UXTW", 14, "only an arithmetic operation takes a UXTW operand"),
+            ("ADD X0,X1,#2,UXTW", 14, "an immediate takes only LSL"),
             ("CASB W0,W1,[X2]", 1, "unsupported instruction `CASB`"),
             ("LDADDH W0,W1,[X2]", 1, "unsupported instruction `LDADDH`"),
             ("STADDA W0,[X1]", 1, "unsupported instruction `STADDA`"),

@@ -116,8 +116,59 @@ pub enum Src2 {
     /// An immediate.
     Imm(u64),
     /// A shifted register (`X2, LSL #3`; ALU instructions and CMP): the shift is
-    /// [`AluOp::Lsl`], [`AluOp::Lsr`] or [`AluOp::Asr`], by a constant amount.
+    /// [`AluOp::Lsl`], [`AluOp::Lsr`], [`AluOp::Asr`] or [`AluOp::Ror`], by a constant amount.
     Shifted(Operand, AluOp, u8),
+    /// An extended register (`W2, SXTB #2`; the arithmetic instructions and CMP): its low
+    /// bytes zero- or sign-extended, then shifted left by 0 to 4.
+    Extended(Operand, RegExtend, u8),
+}
+
+/// The extension of an [`Src2::Extended`] operand: `UXTB`, `UXTH`, `UXTW`, `UXTX`, and the
+/// signed `SXTB`… .
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RegExtend {
+    /// Sign- rather than zero-extended.
+    pub signed: bool,
+    /// How many low bytes of the register are kept: 1, 2, 4 or 8.
+    pub bytes: u8,
+}
+
+impl RegExtend {
+    /// The mnemonic's extension, if it names one (`SXTB` → signed, 1 byte).
+    pub fn parse(word: &str) -> Option<RegExtend> {
+        let upper = word.to_ascii_uppercase();
+        let signed = match upper.get(..3)? {
+            "UXT" => false,
+            "SXT" => true,
+            _ => return None,
+        };
+        let bytes = match &upper[3..] {
+            "B" => 1,
+            "H" => 2,
+            "W" => 4,
+            "X" => 8,
+            _ => return None,
+        };
+        Some(RegExtend { signed, bytes })
+    }
+
+    /// `v` extended from its low bytes to 64 bits.
+    pub fn apply(self, v: u64) -> u64 {
+        let unused = 64 - 8 * u32::from(self.bytes);
+        if self.signed { (((v << unused) as i64) >> unused) as u64 } else { (v << unused) >> unused }
+    }
+}
+
+impl fmt::Display for RegExtend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let size = match self.bytes {
+            1 => 'B',
+            2 => 'H',
+            4 => 'W',
+            _ => 'X',
+        };
+        write!(f, "{}XT{size}", if self.signed { 'S' } else { 'U' })
+    }
 }
 
 impl Src2 {
@@ -128,6 +179,7 @@ impl Src2 {
             Src2::Reg(_) => v,
             Src2::Imm(i) => i,
             Src2::Shifted(r, op, amount) => r.width.mask(op.apply(r.width, r.width.mask(v), amount as u64)),
+            Src2::Extended(_, ext, amount) => ext.apply(v) << amount,
         }
     }
 }
@@ -138,6 +190,8 @@ impl fmt::Display for Src2 {
             Src2::Reg(r) => r.fmt(f),
             Src2::Imm(v) => write!(f, "#{}", *v as i64),
             Src2::Shifted(r, op, amount) => write!(f, "{r},{} #{amount}", op.name()),
+            Src2::Extended(r, ext, 0) => write!(f, "{r},{ext}"),
+            Src2::Extended(r, ext, amount) => write!(f, "{r},{ext} #{amount}"),
         }
     }
 }
@@ -1000,7 +1054,7 @@ impl Inst {
             Index::Imm(_) => None,
         };
         let s2 = |s: &Src2| match s {
-            Src2::Reg(op) | Src2::Shifted(op, ..) => Some(*op),
+            Src2::Reg(op) | Src2::Shifted(op, ..) | Src2::Extended(op, ..) => Some(*op),
             Src2::Imm(_) => None,
         };
         match self {

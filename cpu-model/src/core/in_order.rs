@@ -381,6 +381,8 @@ fn lower(inst: Inst, pc: Addr) -> (Op, [SourceRead; 3]) {
         // A flag-setting one has two destinations, which the pipeline keeps (a user loop of
         // this project's has none).
         Inst::Alu { flags: true, .. } => Op::Pipeline,
+        // (An extended operand is the pipeline's: no user loop of ours has one.)
+        Inst::Alu { src: Src2::Extended(..), .. } | Inst::Cmp { src: Src2::Extended(..), .. } => Op::Pipeline,
         Inst::Alu { op, rd, src, .. } => {
             let width = rd.width;
             let f = match src {
@@ -390,6 +392,7 @@ fn lower(inst: Inst, pc: Addr) -> (Op, [SourceRead; 3]) {
                 }
                 Src2::Reg(_) => RegFn::Alu { op, width },
                 Src2::Shifted(_, shift, amount) => RegFn::AluShifted { op, width, shift, amount },
+                Src2::Extended(..) => unreachable!("handed to the pipeline above"),
             };
             Op::Reg { rd: dest_slot(rd.reg), f }
         }
@@ -402,6 +405,7 @@ fn lower(inst: Inst, pc: Addr) -> (Op, [SourceRead; 3]) {
                 }
                 Src2::Reg(_) => RegFn::Cmp { width },
                 Src2::Shifted(_, shift, amount) => RegFn::CmpShifted { width, shift, amount },
+                Src2::Extended(..) => unreachable!("handed to the pipeline above"),
             };
             Op::Reg { rd: Reg::FLAGS.0, f }
         }

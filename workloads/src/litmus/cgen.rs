@@ -1193,7 +1193,7 @@ mod tests {
             let mut next = pc + Inst::BYTES;
             let src = |x: &[u64; 32], s: Src2| match s {
                 Src2::Imm(v) => v,
-                Src2::Reg(o) | Src2::Shifted(o, ..) => s.value(get(x, o.reg)),
+                Src2::Reg(o) | Src2::Shifted(o, ..) | Src2::Extended(o, ..) => s.value(get(x, o.reg)),
             };
             let addr = |x: &[u64; 32], base: Reg, index: Index| match index {
                 Index::Imm(o) => get(x, base).wrapping_add(o as u64),

@@ -185,12 +185,14 @@ impl Symbols {
     }
 
     /// The name of `v` if it is a location's or a label's address (`x`, `P1:L0`), as herd7
-    /// names such a value wherever it was read from. A code address no label names (a link
-    /// register's return address) is herd7's number for it: thread `t`'s instruction `i` is
-    /// `10000 × (t + 1) + 4i`, printed in decimal.
+    /// names such a value wherever it was read from; an address past a location's, within the
+    /// [`DATA_STRIDE`] that separates it from the next, as herd7 names an offset from a symbol
+    /// (`x+4`). A code address no label names (a link register's return address) is herd7's
+    /// number for it: thread `t`'s instruction `i` is `10000 × (t + 1) + 4i`, printed in
+    /// decimal.
     pub fn address_name(&self, v: u64) -> Option<String> {
-        if let Some((n, _)) = self.locations.iter().find(|(_, a)| **a == v) {
-            return Some(n.clone());
+        if let Some((n, a)) = self.locations.iter().find(|(_, a)| **a <= v && v - **a < DATA_STRIDE) {
+            return Some(if *a == v { n.clone() } else { format!("{n}+{}", v - a) });
         }
         if let Some(((t, l), _)) = self.labels.iter().find(|(_, a)| **a == v) {
             return Some(format!("P{t}:{l}"));

@@ -102,6 +102,7 @@ impl Regs {
             Src2::Imm(v) => Ok(format!("${}", v as i64)),
             Src2::Reg(op) => self.src(op),
             Src2::Shifted(..) => Err(Untranslatable { class: "shifted register operand", detail: format!("`{s}`") }),
+            Src2::Extended(..) => Err(Untranslatable { class: "extended register operand", detail: format!("`{s}`") }),
         }
     }
 }
@@ -227,7 +228,7 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
                     AluOp::And => out.push(format!("and {s},%r15")),
                     AluOp::Sub => match src {
                         Src2::Imm(v) => out.push(format!("addq ${},%r15", (v as i64).wrapping_neg())),
-                        Src2::Reg(_) | Src2::Shifted(..) => {
+                        Src2::Reg(_) | Src2::Shifted(..) | Src2::Extended(..) => {
                             // r15 - s = r15 + (~s + 1): herd7's x86 has no SUB.
                             out.push(format!("movq {s},%r14"));
                             out.push("xorq $-1,%r14".into());
