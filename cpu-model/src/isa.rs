@@ -119,56 +119,8 @@ pub enum Src2 {
     /// [`AluOp::Lsl`], [`AluOp::Lsr`], [`AluOp::Asr`] or [`AluOp::Ror`], by a constant amount.
     Shifted(Operand, AluOp, u8),
     /// An extended register (`W2, SXTB #2`; the arithmetic instructions and CMP): its low
-    /// bytes zero- or sign-extended, then shifted left by 0 to 4.
-    Extended(Operand, RegExtend, u8),
-}
-
-/// The extension of an [`Src2::Extended`] operand: `UXTB`, `UXTH`, `UXTW`, `UXTX`, and the
-/// signed `SXTB`… .
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RegExtend {
-    /// Sign- rather than zero-extended.
-    pub signed: bool,
-    /// How many low bytes of the register are kept: 1, 2, 4 or 8.
-    pub bytes: u8,
-}
-
-impl RegExtend {
-    /// The mnemonic's extension, if it names one (`SXTB` → signed, 1 byte).
-    pub fn parse(word: &str) -> Option<RegExtend> {
-        let upper = word.to_ascii_uppercase();
-        let signed = match upper.get(..3)? {
-            "UXT" => false,
-            "SXT" => true,
-            _ => return None,
-        };
-        let bytes = match &upper[3..] {
-            "B" => 1,
-            "H" => 2,
-            "W" => 4,
-            "X" => 8,
-            _ => return None,
-        };
-        Some(RegExtend { signed, bytes })
-    }
-
-    /// `v` extended from its low bytes to 64 bits.
-    pub fn apply(self, v: u64) -> u64 {
-        let unused = 64 - 8 * u32::from(self.bytes);
-        if self.signed { (((v << unused) as i64) >> unused) as u64 } else { (v << unused) >> unused }
-    }
-}
-
-impl fmt::Display for RegExtend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let size = match self.bytes {
-            1 => 'B',
-            2 => 'H',
-            4 => 'W',
-            _ => 'X',
-        };
-        write!(f, "{}XT{size}", if self.signed { 'S' } else { 'U' })
-    }
+    /// bytes zero- or sign-extended ([`Narrow::extend`]), then shifted left by 0 to 4.
+    Extended(Operand, Narrow, u8),
 }
 
 impl Src2 {
@@ -179,7 +131,7 @@ impl Src2 {
             Src2::Reg(_) => v,
             Src2::Imm(i) => i,
             Src2::Shifted(r, op, amount) => r.width.mask(op.apply(r.width, r.width.mask(v), amount as u64)),
-            Src2::Extended(_, ext, amount) => ext.apply(v) << amount,
+            Src2::Extended(_, ext, amount) => ext.extend(Width::X, v) << amount,
         }
     }
 }
@@ -190,8 +142,8 @@ impl fmt::Display for Src2 {
             Src2::Reg(r) => r.fmt(f),
             Src2::Imm(v) => write!(f, "#{}", *v as i64),
             Src2::Shifted(r, op, amount) => write!(f, "{r},{} #{amount}", op.name()),
-            Src2::Extended(r, ext, 0) => write!(f, "{r},{ext}"),
-            Src2::Extended(r, ext, amount) => write!(f, "{r},{ext} #{amount}"),
+            Src2::Extended(r, ext, 0) => write!(f, "{r},{}", ext.extension_name()),
+            Src2::Extended(r, ext, amount) => write!(f, "{r},{} #{amount}", ext.extension_name()),
         }
     }
 }
@@ -427,13 +379,16 @@ impl AluOp {
     }
 }
 
-/// A load or store of fewer bytes than its register holds. Each location of a test is one cell
-/// that every access reads or writes whole, as herd7 has it outside its mixed-size variant
-/// (which refuses a test that accesses one location at two sizes): a narrow store writes its
-/// register's low bytes as the cell's value, a narrow load reads the cell's low bytes.
+/// The low bytes of a value, zero- or sign-extended: a load or store of fewer bytes than its
+/// register holds, or an extended register operand ([`Src2::Extended`], `UXTB` … `SXTX`).
+///
+/// Each location of a test is one cell that every access reads or writes whole, as herd7 has it
+/// outside its mixed-size variant (which refuses a test that accesses one location at two
+/// sizes): a narrow store writes its register's low bytes as the cell's value, a narrow load
+/// reads the cell's low bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Narrow {
-    /// 1, 2 or 4.
+    /// 1, 2 or 4 for an access; 1, 2, 4 or 8 for an extended register.
     pub bytes: u8,
     /// A load sign-extends what it read to the register (`LDRSB`, `LDRSH`, `LDRSW`).
     pub signed: bool,
@@ -442,7 +397,7 @@ pub struct Narrow {
 impl Narrow {
     /// The bits the access carries.
     pub fn mask(self) -> u64 {
-        (1u64 << (8 * u32::from(self.bytes))) - 1
+        u64::MAX >> (64 - 8 * u32::from(self.bytes))
     }
 
     /// What a load of the cell value `v` puts in a register of `width`.
@@ -453,13 +408,37 @@ impl Narrow {
         width.mask(v)
     }
 
-    /// The mnemonic's size letter: `B`, `H` or `W`.
+    /// The mnemonic's size letter: `B`, `H`, `W` or `X`.
     fn letter(self) -> &'static str {
         match self.bytes {
             1 => "B",
             2 => "H",
-            _ => "W",
+            4 => "W",
+            _ => "X",
         }
+    }
+
+    /// The register extension a word names (`SXTB`: one byte, signed; `UXTX`: eight), if any.
+    pub fn extension(word: &str) -> Option<Narrow> {
+        let upper = word.to_ascii_uppercase();
+        let signed = match upper.get(..3)? {
+            "UXT" => false,
+            "SXT" => true,
+            _ => return None,
+        };
+        let bytes = match &upper[3..] {
+            "B" => 1,
+            "H" => 2,
+            "W" => 4,
+            "X" => 8,
+            _ => return None,
+        };
+        Some(Narrow { bytes, signed })
+    }
+
+    /// The extension's name, as [`Narrow::extension`] reads it.
+    pub fn extension_name(self) -> String {
+        format!("{}XT{}", if self.signed { 'S' } else { 'U' }, self.letter())
     }
 }
 
