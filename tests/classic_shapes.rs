@@ -40,6 +40,11 @@ const TIMED_RMW_IN_ONE_STEP: [&str; 5] = [
     "MP+dmb.st+data-swp-addr.litmus",
 ];
 
+/// Outcomes the timed cores never show because a store-exclusive decides there as it reaches
+/// storage: its status comes no sooner, so a branch on it holds later stores back. Exploration
+/// also decides it earlier, as `aarch64.cat`'s status orders nothing.
+const TIMED_EXCLUSIVE_AT_STORAGE: [&str; 1] = ["MP+stxr-ctrl+dmb.litmus"];
+
 #[test]
 fn random_timing_finds_every_allowed_outcome_and_no_forbidden_one() {
     let (dir, h, rows) = suite();
@@ -47,7 +52,8 @@ fn random_timing_finds_every_allowed_outcome_and_no_forbidden_one() {
         for row in &rows {
             let file = col(&h, row, "file");
             let r = run_file(&dir.join(file), &random(mode, 50_000, 3));
-            let expected = if TIMED_RMW_IN_ONE_STEP.contains(&file) { "Never" } else { col(&h, row, mode.name()) };
+            let timed_never = TIMED_RMW_IN_ONE_STEP.contains(&file) || TIMED_EXCLUSIVE_AT_STORAGE.contains(&file);
+            let expected = if timed_never { "Never" } else { col(&h, row, mode.name()) };
             assert_eq!(verdict(&r), expected, "{file} under {mode}, 50000 runs");
             assert!(r.axiom_violation.is_none(), "{file} under {mode}: {:?}", r.axiom_violation);
         }

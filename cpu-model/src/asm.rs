@@ -777,9 +777,27 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
     let upper = mn.to_ascii_uppercase();
     let mut target = None;
     let inst = match upper.as_str() {
-        "LDR" | "LDAR" | "LDXR" | "LDAXR" | "STR" | "STLR" | "LDRB" | "LDRH" | "LDRSB" | "LDRSH" | "LDRSW"
-        | "LDARB" | "LDARH" | "STRB" | "STRH" | "STLRB" | "STLRH" | "LDUR" | "LDURB" | "LDURH" | "LDURSB"
-        | "LDURSH" | "LDURSW" | "STUR" | "STURB" | "STURH" => {
+        "LDR" | "LDAR" | "LDXR" | "LDAXR" | "STR" | "STLR" | "STXR" | "STLXR" | "LDRB" | "LDRH" | "LDRSB" | "LDRSH"
+        | "LDRSW" | "LDARB" | "LDARH" | "STRB" | "STRH" | "STLRB" | "STLRH" | "LDXRB" | "LDXRH" | "LDAXRB"
+        | "LDAXRH" | "STXRB" | "STXRH" | "STLXRB" | "STLXRH" | "LDUR" | "LDURB" | "LDURH" | "LDURSB" | "LDURSH"
+        | "LDURSW" | "STUR" | "STURB" | "STURH" => {
+            let exclusive = upper.contains("XR");
+            let store = upper.starts_with("ST");
+            // A store-exclusive's first operand is its status register, a W register.
+            let status = if exclusive && store {
+                let scol = {
+                    c.ws();
+                    c.col()
+                };
+                let s = c.reg()?;
+                if s.width != Width::W || s.reg == Reg::SP {
+                    return Err((scol, format!("{upper} takes a W register for its status")));
+                }
+                c.comma()?;
+                Some(s)
+            } else {
+                None
+            };
             let rcol = {
                 c.ws();
                 c.col()
@@ -788,10 +806,21 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             c.comma()?;
             let mcol2 = c.col();
             let (base, index) = c.mem()?;
-            let ordered = matches!(upper.as_str(), "LDAR" | "LDAXR" | "STLR" | "LDARB" | "LDARH" | "STLRB" | "STLRH");
-            let exclusive = matches!(upper.as_str(), "LDXR" | "LDAXR");
+            // The mnemonic without its size letter (LDXRB → LDXR).
+            let (name, size) = match upper.strip_suffix(['B', 'H']) {
+                Some(name) if exclusive || name.ends_with("AR") || name.ends_with("LR") => (name, &upper[name.len()..]),
+                _ => (upper.as_str(), ""),
+            };
+            let ordered = matches!(name, "LDAR" | "LDAXR" | "STLR" | "STLXR");
             if (ordered || exclusive) && index != Index::Imm(0) {
                 return Err((mcol2, format!("{upper} takes only [Xn]")));
+            }
+            if let Some(s) = status
+                && (s.reg == rt.reg || s.reg == base)
+                && !s.reg.is_zero()
+            {
+                // The Arm ARM makes this CONSTRAINED UNPREDICTABLE.
+                return Err((rcol, format!("{upper}'s status register must differ from its other registers")));
             }
             // LDUR, STUR and their sizes: an unscaled offset, which is the same access.
             let unscaled = upper.starts_with("LDUR") || upper.starts_with("STUR");
@@ -799,7 +828,13 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
                 return Err((mcol2, format!("{upper} takes [Xn] or [Xn, #-256..255]")));
             }
             // The size letter after the base mnemonic, and S for a sign-extending load.
-            let stem = if ordered || unscaled { &upper[4..] } else { &upper[3..] };
+            let stem = if exclusive {
+                size
+            } else if ordered || unscaled {
+                &upper[4..]
+            } else {
+                &upper[3..]
+            };
             let signed = stem.starts_with('S');
             let narrow = match stem.trim_start_matches('S') {
                 "B" => Some(Narrow { bytes: 1, signed }),
@@ -823,7 +858,7 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             if upper.starts_with("LD") {
                 Inst::Load { rt, base, index, acquire: ordered, exclusive, narrow }
             } else {
-                Inst::Store { rt, base, index, release: ordered, narrow }
+                Inst::Store { rt, base, index, release: ordered, narrow, status }
             }
         }
         "MOV" => {
@@ -1340,6 +1375,12 @@ mod tests {
             ("SEVL", "SEVL"),
             ("LDXR X1, [X0]", "LDXR X1,[X0]"),
             ("ldaxr w2, [x3, #0]", "LDAXR W2,[X3]"),
+            ("LDXRH W1,[X0]", "LDXRH W1,[X0]"),
+            ("ldaxrb w1, [x0]", "LDAXRB W1,[X0]"),
+            ("STXR W5,X1,[X0]", "STXR W5,X1,[X0]"),
+            ("stlxr w5, w1, [x0, #0]", "STLXR W5,W1,[X0]"),
+            ("STXRB W5,W1,[X0]", "STXRB W5,W1,[X0]"),
+            ("STLXRH WZR,W1,[X0]", "STLXRH WZR,W1,[X0]"),
             ("MOV X0, #(1 << 4) | 3", "MOV X0,#19"),
             ("ADD X0, X0, #-(2 * 3)", "ADD X0,X0,#-6"),
             ("LDR X0, [X1, #(8 + 8) * 2]", "LDR X0,[X1,#32]"),
@@ -1358,6 +1399,10 @@ mod tests {
             let p = parse_inst(text, 1).unwrap_or_else(|e| panic!("{text}: {e:?}"));
             assert_eq!(p.inst.to_string(), shown);
         }
+        // A store-exclusive writes its status register and reads its address and data.
+        let stxr = parse_inst("STXR W5,X1,[X0]", 1).unwrap().inst;
+        assert_eq!(stxr.dest(), Some(Reg::x(5)));
+        assert_eq!(stxr.sources().map(|o| o.map(|o| o.reg)), [Some(Reg::x(0)), None, Some(Reg::x(1))]);
     }
 
     #[test]
@@ -1816,9 +1861,9 @@ done:   ERET";
 
     #[test]
     fn errors_name_line_and_column() {
-        let e = assemble("  NOP\n  STXR W0,X1,[X2]\n", 0).unwrap_err();
+        let e = assemble("  NOP\n  STXP W0,X1,X2,[X3]\n", 0).unwrap_err();
         assert_eq!((e.line, e.col), (2, 3));
-        assert!(e.msg.contains("unsupported instruction `STXR`"), "{e}");
+        assert!(e.msg.contains("unsupported instruction `STXP`"), "{e}");
         for (text, col, msg) in [
             ("CASP X0,X1,X2,X3,[X4]", 1, "unsupported instruction `CASP`"),
             ("LDSMAXH W0,W1,[X2]", 1, "unsupported instruction `LDSMAXH`"),
@@ -1837,7 +1882,11 @@ done:   ERET";
             ("CASB W0,W1,[X2]", 1, "unsupported instruction `CASB`"),
             ("LDADDH W0,W1,[X2]", 1, "unsupported instruction `LDADDH`"),
             ("STADDA W0,[X1]", 1, "unsupported instruction `STADDA`"),
-            ("STXR W0,X1,[X2]", 1, "unsupported instruction `STXR`"),
+            ("STXR X0,X1,[X2]", 6, "STXR takes a W register for its status"),
+            ("STXR W1,X1,[X2]", 9, "STXR's status register must differ from its other registers"),
+            ("STLXR W2,X1,[X2]", 10, "STLXR's status register must differ from its other registers"),
+            ("STXR W0,X1,[X2,#8]", 12, "STXR takes only [Xn]"),
+            ("STXRB W0,X1,[X2]", 10, "STXRB takes a W register"),
             ("CAS W0, X1, [X2]", 9, "CAS: both registers must be W or both X"),
             ("SWP X0,X1,[X2,#8]", 11, "SWP takes only [Xn]"),
             ("LDXR X0,[X1,#8]", 9, "LDXR takes only [Xn]"),

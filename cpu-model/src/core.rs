@@ -31,7 +31,7 @@
 //! events.
 
 use memory_model::graph::{Atomic, Event as GEvent, EventKind};
-use memory_model::lsq::{Lsq, Seq, SlotKind};
+use memory_model::lsq::{Exclusive, Lsq, Seq, SlotKind};
 use memory_model::{Addr, Fence, MaintOp, Mode, ThreadId, WriteId};
 use serde::{Deserialize, Serialize};
 use sim::Cycle;
@@ -579,6 +579,12 @@ pub struct Core {
     /// waits for the explorer; and the instance the explorer let retire.
     held: bool,
     released: Option<u32>,
+    /// The latest retired load-exclusive, which a later store-exclusive pairs with (see
+    /// [`Core::exclusive_may_store`]); cleared by a retired store-exclusive and by exceptions.
+    reservation: Option<Reservation>,
+    /// Exhaustive runs: how many times the store-exclusive at each code address has failed on
+    /// this path (see [`Core::exclusive_may_fail`]).
+    exclusive_failures: Vec<(Addr, u8)>,
     /// Timed runs: an I-cache fill of patchable code in progress (address,
     /// completion cycle).
     code_fill: Option<(Addr, Cycle)>,
@@ -691,6 +697,8 @@ impl std::hash::Hash for Core {
             code_choice,
             held,
             released,
+            reservation,
+            exclusive_failures,
             code_fill,
             commit_stall_until: _,
             fetch_page,
@@ -708,6 +716,7 @@ impl std::hash::Hash for Core {
         } = self;
         (id, arch, rob, head_iid, next_iid, rename, pc, fetched, el, daif, sys).hash(h);
         (work_resume, code_choice, code_fill, fetch_page, tlbi_disturbances, asleep, held, released).hash(h);
+        (reservation, exclusive_failures).hash(h);
         // The queue's entries, without their timed-run bookkeeping (their sequence numbers only
         // name them: a queue emptied at another number behaves alike).
         lsq.len().hash(h);
@@ -724,6 +733,8 @@ impl std::hash::Hash for Core {
                 retired,
                 cas_fails,
                 early_read,
+                exclusive,
+                paired,
                 ready_at: _,
                 issued: _,
                 token: _,
@@ -733,8 +744,24 @@ impl std::hash::Hash for Core {
             // read is early.)
             let flags = u8::from(*cas_fails) | u8::from(*early_read) << 1;
             (seq, iid, kind, addr, addr_final, data, data_final, read, done, retired, flags).hash(h);
+            (exclusive, paired).hash(h);
         }
     }
+}
+
+/// How many times exploration takes one store-exclusive (one code address) to fail on a path
+/// ([`Core::exclusive_may_fail`]).
+pub const EXCLUSIVE_FAILURES: u8 = 2;
+
+/// What a retired load-exclusive leaves for a later store-exclusive ([`Core::exclusive_may_store`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Reservation {
+    /// The location it read.
+    addr: Addr,
+    /// The write it read.
+    source: WriteId,
+    /// A store of this core to the location has retired since.
+    own_store: bool,
 }
 
 /// Graph events retired so far (history, not state: excluded from `Hash`).
@@ -789,6 +816,8 @@ impl Core {
             code_choice: None,
             held: false,
             released: None,
+            reservation: None,
+            exclusive_failures: vec![],
             code_fill: None,
             commit_stall_until: 0,
             fetch_page: None,
@@ -834,6 +863,8 @@ impl Core {
         }
         self.work_resume = None;
         self.code_choice = None;
+        self.reservation = None;
+        self.exclusive_failures.clear();
         self.code_fill = None;
         self.commit_stall_until = 0;
         self.fetch_page = None;
@@ -1191,6 +1222,96 @@ impl Core {
         }
     }
 
+    /// Decides store-exclusive `seq` (timed: at `now`): its status register gets 0 if it stores,
+    /// 1 if it fails.
+    pub fn exclusive_decided(&mut self, seq: Seq, succeeds: bool, now: Cycle) {
+        self.lsq.decide_exclusive(seq, succeeds);
+        let iid = self.lsq.get(seq).expect("a decided slot").iid;
+        if let Some(i) = self.entry_index(iid) {
+            if !succeeds {
+                let pc = self.rob[i].pc;
+                match self.exclusive_failures.iter_mut().find(|(at, _)| *at == pc) {
+                    Some((_, n)) => *n = n.saturating_add(1),
+                    None => self.exclusive_failures.push((pc, 1)),
+                }
+            }
+            let e = &mut self.rob[i];
+            e.result = Some(u64::from(!succeeds));
+            e.determined = true;
+            e.ready_at = now;
+            self.wake_consumers(i);
+        }
+    }
+
+    /// Exploration: may store-exclusive `seq` be taken to fail? Each code address fails at
+    /// most [`EXCLUSIVE_FAILURES`] times on a path. herd7 lets a store-exclusive fail at any
+    /// time, so a retry loop (`LDXR; …; STXR; CBNZ`) could fail on every iteration: every
+    /// iteration doubles the paths, and none adds a final state, since a retry computes again
+    /// whatever the failed iteration computed. Two failures cover a spurious one and one caused
+    /// by another core's write, as herd7's default unrolling covers a loop's first two
+    /// iterations.
+    pub fn exclusive_may_fail(&self, seq: Seq) -> bool {
+        let Some(i) = self.lsq.get(seq).and_then(|s| self.entry_index(s.iid)) else { return false };
+        let pc = self.rob[i].pc;
+        self.exclusive_failures.iter().find(|(at, _)| *at == pc).is_none_or(|(_, n)| *n < EXCLUSIVE_FAILURES)
+    }
+
+    /// May store-exclusive `seq` store now, `mem` holding storage? Only if it pairs with the
+    /// latest load-exclusive before it (no store-exclusive between them), to the same location,
+    /// and the write that load read is still the latest in `mem`, or a store of this core
+    /// to the location came between the two (`aarch64.cat`'s `atomic` excuses a write
+    /// between them that is this core's own: herd7 agrees, `LDXR; STR; STXR` may store). By
+    /// the time it propagates, every earlier store to the location has, so `mem` holds each.
+    pub fn exclusive_may_store(&self, seq: Seq, mem: &memory_model::memory::FlatMemory) -> bool {
+        let Some(stx) = self.lsq.get(seq) else { return false };
+        let Some(addr) = stx.addr else { return false };
+        let Some(i) = self.entry_index(stx.iid) else {
+            // Retired: it took the reservation with it.
+            return stx.paired.is_some_and(|(source, own_store)| own_store || mem.read(addr).writer == source);
+        };
+        let mut own_store = false;
+        for e in self.rob.range(..i).rev() {
+            let slot = (e.slot != NO_SLOT).then(|| self.lsq.get(e.slot)).flatten();
+            match e.inst {
+                Inst::Load { exclusive: true, .. } => {
+                    let Some(s) = slot else { return false };
+                    let (Some(a), Some(read)) = (s.addr, s.read) else { return false };
+                    return a == addr && (own_store || mem.read(addr).writer == read.source);
+                }
+                // An earlier store-exclusive took the reservation.
+                Inst::Store { status: Some(_), .. } => return false,
+                Inst::Store { .. } => own_store |= slot.is_some_and(|s| s.addr == Some(addr)),
+                _ => {}
+            }
+        }
+        self.reservation
+            .is_some_and(|r| r.addr == addr && (own_store || r.own_store || mem.read(addr).writer == r.source))
+    }
+
+    /// Keeps [`Core::reservation`] as instruction `inst`, with queue entry `slot`, retires.
+    fn note_reservation(&mut self, inst: Inst, slot: Seq) {
+        let Some(s) = self.lsq.get(slot) else { return };
+        match inst {
+            Inst::Load { exclusive: true, .. } => {
+                self.reservation =
+                    s.addr.zip(s.read).map(|(addr, read)| Reservation { addr, source: read.source, own_store: false });
+            }
+            Inst::Store { status: Some(_), .. } => {
+                let addr = s.addr;
+                let paired = self.reservation.take().filter(|r| Some(r.addr) == addr).map(|r| (r.source, r.own_store));
+                self.lsq.set_paired(slot, paired);
+            }
+            Inst::Store { .. } => {
+                if let Some(r) = self.reservation.as_mut()
+                    && s.addr == Some(r.addr)
+                {
+                    r.own_store = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// True if an RMW has been performed (or, split, has read) but not retired: squashing it
     /// now (an interrupt) would perform it twice.
     fn rmw_in_flight(&self) -> bool {
@@ -1234,6 +1355,23 @@ impl Core {
                 e.settled = false;
                 e.dirty = Bookkeeping(true);
                 self.lsq.reset_rmw_operand(slot);
+                continue;
+            }
+            if matches!(inst, Inst::Store { status: Some(_), .. })
+                && self.lsq.get(slot).is_some_and(|s| s.exclusive != Exclusive::Undecided)
+            {
+                // A store-exclusive that has decided keeps its status, which rests on nothing
+                // it reads: only its address and data are computed again (and a later load that
+                // took its data restarts, as from a rewritten RMW).
+                rewritten.push(iid);
+                let e = &mut self.rob[i];
+                e.executed = false;
+                e.settled = false;
+                e.dirty = Bookkeeping(true);
+                if let Some(d) = e.deps.as_mut() {
+                    **d = Deps::default();
+                }
+                self.lsq.reset_store(slot);
                 continue;
             }
             if !restarted.contains(&iid) {
@@ -1954,9 +2092,10 @@ impl Core {
             let slot = (e.slot != NO_SLOT).then(|| self.lsq.get(e.slot).expect("slot of a live entry"));
             let ok = match e.inst {
                 Inst::Load { .. } => e.result.is_some() && slot.is_some_and(|s| s.done),
-                Inst::Store { .. } => {
+                Inst::Store { status, .. } => {
                     slot.is_some_and(|s| s.addr_final && s.data_final && (s.done || env.mode.has_store_buffer()))
                         && self.lsq.buffered_stores() < env.cfg.store_buffer_entries.max(1)
+                        && (status.is_none() || e.result.is_some())
                 }
                 Inst::Dmb(_) | Inst::Dsb(_) | Inst::Isb | Inst::Rmw { .. } => slot.is_some_and(|s| s.done),
                 Inst::DcCvau { .. } | Inst::IcIvau { .. } | Inst::IcIallu | Inst::Tlbi { .. } => {
@@ -2038,6 +2177,7 @@ impl Core {
                 let write = WriteId { tid: self.id, iid };
                 self.observed.retired_stores.push(RetiredStore { addr, pc, write, retired_at: now });
             }
+            self.note_reservation(e.inst, slot);
             self.lsq.set_retired(slot);
         }
         if !env.probes.is_empty()
@@ -2168,6 +2308,8 @@ impl Core {
         let from_el = self.el;
         self.squash_unretired();
         self.released = None;
+        // Taking an exception clears the exclusive monitor, as returning from one does.
+        self.reservation = None;
         self.sys.elr = return_pc;
         self.sys.spsr = ((self.daif as u64) << 6) | ((self.el as u64) << 2) | (self.el == 1) as u64;
         if let ExceptionKind::Sync { .. } = kind {
@@ -2193,6 +2335,7 @@ impl Core {
     fn exception_return(&mut self, env: &Env, now: Cycle) {
         self.squash_unretired();
         self.released = None;
+        self.reservation = None;
         let spsr = self.sys.spsr;
         // Only EL0 and EL1 exist: a return to a higher level stays at EL1
         // (the architecture makes it an illegal return).
@@ -2281,6 +2424,8 @@ impl Core {
         }
         let kind = match e.inst {
             Inst::Load { acquire, .. } => EventKind::Read { acquire },
+            // A store-exclusive that failed wrote nothing.
+            Inst::Store { .. } if slot.is_some_and(|s| s.exclusive == Exclusive::Fails) => return,
             Inst::Store { release, .. } => EventKind::Write { release },
             Inst::Dmb(f) | Inst::Dsb(f) => EventKind::Fence(f),
             Inst::Isb => EventKind::Fence(Fence::Isb),
@@ -2477,7 +2622,13 @@ impl Core {
             }
             let slot = match inst {
                 Inst::Load { acquire, .. } => self.lsq.push(iid, SlotKind::Load { acquire }),
-                Inst::Store { release, .. } => self.lsq.push(iid, SlotKind::Store { release }),
+                Inst::Store { release, status, .. } => {
+                    let seq = self.lsq.push(iid, SlotKind::Store { release });
+                    if status.is_some() {
+                        self.lsq.set_exclusive(seq);
+                    }
+                    seq
+                }
                 Inst::Rmw { .. } => self.lsq.push(iid, SlotKind::Rmw(inst.rmw().expect("an RMW"))),
                 Inst::Dmb(f) | Inst::Dsb(f) => self.lsq.push(iid, SlotKind::Fence(f)),
                 Inst::Isb => self.lsq.push(iid, SlotKind::Fence(Fence::Isb)),

@@ -722,13 +722,13 @@ pub enum Inst {
         acquire: bool,
         /// LDXR, LDAXR: once it has read, the core's exclusive monitor watches the granule (the
         /// cache line) it read, and a write to it by another core sets the core's event
-        /// register, which is what wakes a `WFE`. (There is no `STXR`: the monitor serves
-        /// waiting, as in arm64's `smp_cond_load_acquire()`.)
+        /// register, which is what wakes a `WFE`; and a later store-exclusive pairs with it
+        /// (see [`Inst::Store`]'s `status`).
         exclusive: bool,
         /// `LDRB`, `LDRH`, `LDRSB`, `LDRSH`, `LDRSW`: the access is narrower than `rt`.
         narrow: Option<Narrow>,
     },
-    /// `STR`/`STLR Rt, [Xn{, index}]`.
+    /// `STR`/`STLR Rt, [Xn{, index}]`, `STXR`/`STLXR Ws, Rt, [Xn]`.
     Store {
         /// Value stored.
         rt: Operand,
@@ -736,10 +736,16 @@ pub enum Inst {
         base: Reg,
         /// Offset.
         index: Index,
-        /// STLR.
+        /// STLR, STLXR.
         release: bool,
         /// `STRB`, `STRH`: the access is narrower than `rt` (its low bits are stored).
         narrow: Option<Narrow>,
+        /// `STXR`, `STLXR`: a store-exclusive, which writes 0 to this (W) register if it
+        /// stores and 1 if it fails. It may store only if it pairs with the latest
+        /// load-exclusive before it, to the same location, and no other core's write came
+        /// between the write that load read and its own in coherence order (`aarch64.cat`'s
+        /// `atomic`); it may fail at any time (herd7 lets it fail spuriously).
+        status: Option<Operand>,
     },
     /// An atomic read-modify-write of `[Xn]` (ARMv8.1 LSE), with the
     /// ordering suffix `A` (acquire), `L` (release) or `AL` (both):
@@ -972,6 +978,7 @@ impl Inst {
             Inst::Load { rt, .. } | Inst::Mrs { rt, .. } => rt.reg,
             Inst::Rmw { op: RmwOp::Cas, rs, .. } => rs.reg,
             Inst::Rmw { rt, .. } => rt.reg,
+            Inst::Store { status: Some(s), .. } => s.reg,
             Inst::Mov { rd, .. }
             | Inst::Alu { rd, .. }
             | Inst::Cset { rd, .. }
@@ -1147,9 +1154,12 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
                 write!(f, "{name}{size} {rt},")?;
                 mem(f, base, index)
             }
-            Inst::Store { rt, base, index, release, narrow } => {
+            Inst::Store { rt, base, index, release, narrow, status } => {
                 let size = narrow.map_or("", |n| n.letter());
-                write!(f, "{}{size} {rt},", if *release { "STLR" } else { "STR" })?;
+                match status {
+                    Some(s) => write!(f, "{}{size} {s},{rt},", if *release { "STLXR" } else { "STXR" })?,
+                    None => write!(f, "{}{size} {rt},", if *release { "STLR" } else { "STR" })?,
+                }
                 mem(f, base, index)
             }
             Inst::Rmw { op, rs, rt, base, acquire, release } => {

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use memory_model::cache::{CacheConfig, CoherenceModel, Served};
 use memory_model::graph::ExecGraph;
 use memory_model::iside::{CodeSlot, ISide};
-use memory_model::lsq::{RmwStep, Seq, SlotKind, Visible};
+use memory_model::lsq::{Exclusive, RmwStep, Seq, SlotKind, Visible};
 use memory_model::memory::FlatMemory;
 use memory_model::{Addr, MaintOp, Mode, ThreadId, TlbiScope, WriteId};
 use rand::RngExt;
@@ -1872,11 +1872,22 @@ impl Machine {
                 None
             }
             Visible::Propagate(_) => {
-                let w = core.lsq_mut().propagate(seq, &mut self.state.mem, &mut self.restarts);
-                let (_, by) = self.coherence.store(c as u16, addr);
-                self.counters[c].count_served(by);
-                self.counters[c].stores += 1;
-                Some(w)
+                // A timed run's store-exclusive decides here, as it reaches storage: it stores if
+                // it may, at once, so that nothing comes between.
+                let exclusive = core.lsq().get(seq).is_some_and(|s| s.exclusive == Exclusive::Undecided);
+                if exclusive && !core.exclusive_may_store(seq, &self.state.mem) {
+                    core.exclusive_decided(seq, false, now);
+                    None
+                } else {
+                    let w = core.lsq_mut().propagate(seq, &mut self.state.mem, &mut self.restarts);
+                    if exclusive {
+                        core.exclusive_decided(seq, true, now);
+                    }
+                    let (_, by) = self.coherence.store(c as u16, addr);
+                    self.counters[c].count_served(by);
+                    self.counters[c].stores += 1;
+                    Some(w)
+                }
             }
             Visible::Rmw(_) => {
                 let compare = core.rmw_compare(seq);
@@ -2249,6 +2260,8 @@ impl Exhaustive<'_> {
             // Every ordering aarch64.cat allows an RMW's read and write (timed runs take the
             // subset where they happen at once).
             c.lsq_mut().set_split_rmw(self.cfg.mode == Mode::Arm);
+            // A store-exclusive may fail at any time, or store (if it then may).
+            c.lsq_mut().set_choose_exclusives(true);
         }
         s.mem.set_record_coherence(self.record);
         if self.tlb {
@@ -2369,7 +2382,16 @@ impl Exhaustive<'_> {
                 }
                 None
             }
-            Visible::Propagate(seq) => Some(s.cores[c].lsq_mut().propagate(seq, &mut s.mem, &mut restarts)),
+            Visible::Propagate(seq) => {
+                // A store-exclusive that took itself to store, and may not: the path does not exist.
+                let core = &mut s.cores[c];
+                if core.lsq().get(seq).is_some_and(|s| s.exclusive == Exclusive::Succeeds)
+                    && !core.exclusive_may_store(seq, &s.mem)
+                {
+                    s.contradicted = true;
+                }
+                Some(core.lsq_mut().propagate(seq, &mut s.mem, &mut restarts))
+            }
             Visible::Rmw(seq) => {
                 let core = &mut s.cores[c];
                 let compare = core.rmw_compare(seq);
@@ -2555,6 +2577,25 @@ impl Exhaustive<'_> {
                     out.push((Step::CasFails { core, seq, predictions }, t));
                 }
             }
+            let mut exclusives = vec![];
+            s.cores[c].lsq().exclusive_candidates(&mut exclusives);
+            for seq in exclusives {
+                for succeeds in [true, false] {
+                    if !succeeds && !s.cores[c].exclusive_may_fail(seq) {
+                        continue;
+                    }
+                    if !take(Step::Exclusive { core, seq, succeeds, predictions: vec![] }) {
+                        continue;
+                    }
+                    let mut n = s.clone();
+                    n.cores[c].exclusive_decided(seq, succeeds, 0);
+                    let mut forks = vec![];
+                    self.close(n, c, vec![], &mut forks);
+                    for (predictions, t) in forks {
+                        out.push((Step::Exclusive { core, seq, succeeds, predictions }, t));
+                    }
+                }
+            }
             if s.cores[c].is_held() && take(Step::Retire { core, predictions: vec![] }) {
                 let mut n = s.clone();
                 n.cores[c].release_held();
@@ -2631,6 +2672,18 @@ pub enum Step {
         core: ThreadId,
         /// The CAS's queue entry.
         seq: Seq,
+        /// Branch directions speculated during the local steps.
+        predictions: Vec<Addr>,
+    },
+    /// A core decides a store-exclusive (see `Lsq::exclusive_candidates`): it will store, or
+    /// it fails; then the core takes its local steps.
+    Exclusive {
+        /// The core.
+        core: ThreadId,
+        /// The store-exclusive's queue entry.
+        seq: Seq,
+        /// It will store (when it propagates, if it may then; else the path does not exist).
+        succeeds: bool,
         /// Branch directions speculated during the local steps.
         predictions: Vec<Addr>,
     },
@@ -2712,6 +2765,7 @@ impl Step {
             Step::Start { .. } => None,
             Step::Access { core, .. }
             | Step::CasFails { core, .. }
+            | Step::Exclusive { core, .. }
             | Step::Retire { core, .. }
             | Step::Fetch { core, .. } => Some(*core as usize),
         }
@@ -2730,6 +2784,8 @@ impl Exhaustive<'_> {
             // The held instruction retiring is what logs a probe.
             Step::Retire { .. } => (Footprint::Local, if probes { Logs::Retired } else { Logs::Nothing }),
             Step::Fetch { .. } => (Footprint::Fetch, Logs::Nothing),
+            // (Its status register only: whether it stores shows when it propagates.)
+            Step::Exclusive { .. } => (Footprint::Local, Logs::Nothing),
             Step::CasFails { core, seq, .. } => match slot_addr(*core, *seq) {
                 Some(a) => (Footprint::Read(a), Logs::Nothing),
                 None => (Footprint::All, Logs::Unknown),
@@ -2814,6 +2870,9 @@ impl TransitionSystem for Exhaustive<'_> {
                 Step::Access { core: *core, action: *action, predictions: vec![], restarted: vec![] }
             }
             Step::CasFails { core, seq, .. } => Step::CasFails { core: *core, seq: *seq, predictions: vec![] },
+            Step::Exclusive { core, seq, succeeds, .. } => {
+                Step::Exclusive { core: *core, seq: *seq, succeeds: *succeeds, predictions: vec![] }
+            }
             Step::Retire { core, .. } => Step::Retire { core: *core, predictions: vec![] },
             Step::Fetch { core, writer, .. } => Step::Fetch { core: *core, writer: *writer, predictions: vec![] },
         }
@@ -2935,6 +2994,18 @@ impl TransitionSystem for Exhaustive<'_> {
                     return false;
                 }
                 s.cores[c].lsq_mut().predict_cas_fails(*seq);
+                self.close_with(s, c, predictions)
+            }
+            Step::Exclusive { core, seq, succeeds, predictions } => {
+                let c = *core as usize;
+                let mut exclusives = vec![];
+                if let Some(core) = s.cores.get(c) {
+                    core.lsq().exclusive_candidates(&mut exclusives);
+                }
+                if !s.closed || !exclusives.contains(seq) || (!*succeeds && !s.cores[c].exclusive_may_fail(*seq)) {
+                    return false;
+                }
+                s.cores[c].exclusive_decided(*seq, *succeeds, 0);
                 self.close_with(s, c, predictions)
             }
             Step::Retire { core, predictions } => {

@@ -56,6 +56,19 @@
 //!   earlier stores have propagated; ISB when earlier accesses have determined
 //!   addresses.
 //!
+//! ## Store-exclusives, in every mode
+//! A store-exclusive (`STXR`) is a store that first decides whether it stores
+//! ([`Exclusive`]); its core says whether it may (it pairs with the latest
+//! load-exclusive before it, and no other core's write came between the one
+//! that load read and its own). Until it decides it neither propagates nor
+//! forwards, and later loads of its location wait; failed, it writes nothing,
+//! orders nothing and is passed over. Exhaustive exploration decides as a
+//! transition of its own, at any time, in program order
+//! ([`Lsq::exclusive_candidates`]), since `aarch64.cat` lets a store-exclusive
+//! fail at any time and its status orders nothing; the explorer prunes a path
+//! whose store turns out not to be allowed. Timed runs decide when the store
+//! would propagate, and store then, so nothing can come between.
+//!
 //! ## Atomic read-modify-writes, in every mode
 //! An RMW reads storage and, unless it is a CAS whose compare fails, writes
 //! it, with no other write of the location between the two in coherence
@@ -140,6 +153,20 @@ pub enum SlotKind {
     Rmw(Rmw),
 }
 
+/// Whether a store is a store-exclusive, and if so whether it stores ([`Lsq::decide_exclusive`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Exclusive {
+    /// A plain store (or not a store).
+    #[default]
+    No,
+    /// A store-exclusive that has not decided: it neither propagates nor forwards.
+    Undecided,
+    /// It stores: from here on a store like any other.
+    Succeeds,
+    /// It failed: it writes nothing and orders nothing (done, never forwarded from).
+    Fails,
+}
+
 /// What a step of an RMW did ([`Lsq::perform_rmw`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RmwStep {
@@ -212,6 +239,12 @@ pub struct Slot {
     /// (the core found nothing older that could squash it, see [`Lsq::set_early_read`]);
     /// cleared once the operand is final or the read is taken.
     pub early_read: bool,
+    /// A store-exclusive's outcome so far.
+    pub exclusive: Exclusive,
+    /// A retired store-exclusive's pairing, set by the core as it retires: the write its
+    /// load-exclusive read, and whether a store of the core to the location came between the two
+    /// (`None`: it pairs with none, and may not store).
+    pub paired: Option<(WriteId, bool)>,
     /// Timed mode: earliest cycle the access can start (its operands' ready time).
     pub ready_at: u64,
     /// Timed mode: an access event for this entry is in flight.
@@ -492,12 +525,22 @@ pub struct Lsq {
     buffered: usize,
     /// ARMv8 RMWs read and write in two steps (see the module docs); off: in one.
     split_rmw: bool,
+    /// Store-exclusives decide as transitions of their own ([`Lsq::set_choose_exclusives`]).
+    choose_exclusives: bool,
 }
 
 impl Lsq {
     /// An empty queue for core `tid`.
     pub fn new(tid: ThreadId) -> Self {
-        Lsq { tid, slots: Window::new(), head: 0, next_token: 0, buffered: 0, split_rmw: false }
+        Lsq {
+            tid,
+            slots: Window::new(),
+            head: 0,
+            next_token: 0,
+            buffered: 0,
+            split_rmw: false,
+            choose_exclusives: false,
+        }
     }
 
     /// Empties the queue, keeping its allocation.
@@ -565,6 +608,8 @@ impl Lsq {
             retired: false,
             cas_fails: false,
             early_read: false,
+            exclusive: Exclusive::No,
+            paired: None,
             ready_at: 0,
             issued: false,
             token,
@@ -645,6 +690,50 @@ impl Lsq {
         self.slot_mut(seq).ready_at = at;
     }
 
+    /// Makes store `seq` a store-exclusive, undecided.
+    pub fn set_exclusive(&mut self, seq: Seq) {
+        let s = self.slot_mut(seq);
+        debug_assert!(s.is_store(), "only a store is exclusive");
+        s.exclusive = Exclusive::Undecided;
+    }
+
+    /// Records retired store-exclusive `seq`'s pairing (see [`Slot::paired`]).
+    pub fn set_paired(&mut self, seq: Seq, paired: Option<(WriteId, bool)>) {
+        self.slot_mut(seq).paired = paired;
+    }
+
+    /// Decides store-exclusive `seq`: it stores (later, when it propagates) or it fails now.
+    pub fn decide_exclusive(&mut self, seq: Seq, succeeds: bool) {
+        let s = self.slot_mut(seq);
+        debug_assert_eq!(s.exclusive, Exclusive::Undecided, "only an undecided store-exclusive decides");
+        if succeeds {
+            s.exclusive = Exclusive::Succeeds;
+        } else {
+            s.exclusive = Exclusive::Fails;
+            s.done = true;
+            s.issued = false;
+        }
+        s.refresh();
+    }
+
+    /// Exploration takes each store-exclusive's outcome as a transition of its own, at any time
+    /// before it propagates ([`Lsq::exclusive_candidates`]); timed runs decide when it would
+    /// propagate, by whether it may store then.
+    pub fn set_choose_exclusives(&mut self, on: bool) {
+        self.choose_exclusives = on;
+    }
+
+    /// The store-exclusive exploration may decide now, either way: the oldest undecided one.
+    /// (Deciding them in program order loses no execution: a decision waits for nothing and
+    /// only enables, its own propagation and later loads of its location, so any decision taken
+    /// earlier could have been taken right after the older ones. Out of order, a loop of
+    /// speculated exclusive retries would decide its iterations in every order.)
+    pub fn exclusive_candidates(&self, out: &mut Vec<Seq>) {
+        if self.choose_exclusives {
+            out.extend(self.iter().find(|(_, s)| s.exclusive == Exclusive::Undecided).map(|(seq, _)| seq));
+        }
+    }
+
     /// Marks a conditional branch resolved.
     pub fn resolve_branch(&mut self, seq: Seq) {
         let s = self.slot_mut(seq);
@@ -690,6 +779,10 @@ impl Lsq {
     pub fn reset_store(&mut self, seq: Seq) {
         let token = self.fresh_token();
         let s = self.slot_mut(seq);
+        if s.exclusive == Exclusive::Fails {
+            // It writes nothing, whatever its inputs (and its decision does not depend on them).
+            return;
+        }
         debug_assert!(!s.done, "a propagated store or performed RMW can never restart");
         s.addr = None;
         s.addr_final = false;
@@ -739,11 +832,13 @@ impl Lsq {
                 continue;
             }
             match p.kind {
+                SlotKind::Store { .. } if p.exclusive == Exclusive::Fails => {}
                 SlotKind::Store { .. } => {
                     if p.done {
                         return Source::Storage;
                     }
-                    return if p.data.is_some() { Source::Forward(j) } else { Source::Wait };
+                    let decided = p.exclusive != Exclusive::Undecided;
+                    return if p.data.is_some() && decided { Source::Forward(j) } else { Source::Wait };
                 }
                 // A performed RMW wrote (or read) storage. A split RMW that has read holds
                 // its write, final, like a buffered store: any later load may take it (`rfi`
@@ -812,7 +907,7 @@ impl Lsq {
     fn store_guard(&self, mode: Mode, p: &Prefix, i: usize) -> bool {
         let s = &self.slots[i];
         let SlotKind::Store { release } = s.kind else { return false };
-        if s.done || !s.addr_final || !s.data_final {
+        if s.done || !s.addr_final || !s.data_final || (self.choose_exclusives && s.exclusive == Exclusive::Undecided) {
             return false;
         }
         let addr = s.addr.expect("determined address");
@@ -1032,6 +1127,7 @@ impl Lsq {
                 continue;
             }
             match q.kind {
+                SlotKind::Store { .. } if q.exclusive == Exclusive::Fails => {}
                 SlotKind::Store { .. } => {
                     // A propagated store settles everything older; our own
                     // source settles it too once its data cannot change.
@@ -1437,6 +1533,52 @@ mod tests {
         let mut restarts = vec![];
         let r = q.satisfy(ld_x, &mem, &mut restarts);
         assert!(r.forwarded && r.value == 1 && restarts.is_empty());
+    }
+
+    #[test]
+    fn a_store_exclusive_neither_propagates_nor_forwards_until_decided() {
+        for choose in [true, false] {
+            let mut q = Lsq::new(0);
+            q.set_choose_exclusives(choose);
+            let old = store(&mut q, 0, X, 1);
+            let stx = store(&mut q, 1, X, 2);
+            q.set_exclusive(stx);
+            load(&mut q, 2, X);
+            let mut mem = FlatMemory::new();
+            q.propagate(old, &mut mem, &mut vec![]);
+            // A later load of the location cannot know what it will read; an undecided one
+            // waits for the decision in exploration, and timed runs decide as it propagates.
+            let expected: &[Visible] = if choose { &[] } else { &[Visible::Propagate(stx)] };
+            assert_eq!(enabled(&q, Mode::Arm), expected, "choose {choose}");
+            let mut candidates = vec![];
+            q.exclusive_candidates(&mut candidates);
+            assert_eq!(candidates, if choose { vec![stx] } else { vec![] });
+        }
+        // A store-exclusive of 2 to X, decided, and a later load of X.
+        let decided = |succeeds: bool| {
+            let mut q = Lsq::new(0);
+            q.set_choose_exclusives(true);
+            let stx = store(&mut q, 0, X, 2);
+            q.set_exclusive(stx);
+            let ld = load(&mut q, 1, X);
+            q.decide_exclusive(stx, succeeds);
+            (q, stx, ld)
+        };
+        // Failed, it is skipped: the load reads storage.
+        let (mut q, stx, ld) = decided(false);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Satisfy(ld)]);
+        let mut mem = FlatMemory::new();
+        mem.write(X, 7, WriteId { tid: 1, iid: 0 });
+        let r = q.satisfy(ld, &mem, &mut vec![]);
+        assert_eq!((r.value, r.forwarded), (7, false));
+        // Its inputs computed again, it stays failed: the decision does not rest on them.
+        q.reset_store(stx);
+        assert_eq!(q.get(stx).map(|s| (s.exclusive, s.done)), Some((Exclusive::Fails, true)));
+        // Taken to store, it is a store like any other: it forwards and propagates.
+        let (mut q, stx, ld) = decided(true);
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Propagate(stx), Visible::Satisfy(ld)]);
+        let r = q.satisfy(ld, &mem, &mut vec![]);
+        assert_eq!((r.value, r.forwarded), (2, true));
     }
 
     #[test]

@@ -435,6 +435,8 @@ fn lower(inst: Inst, pc: Addr) -> (Op, [SourceRead; 3]) {
             let mask = narrow.map_or(rt.width.mask(u64::MAX), |n| n.mask());
             Op::Load { rd: dest_slot(rt.reg), mask, index }
         }
+        // (A store-exclusive decides whether it stores, as the pipeline's do.)
+        Inst::Store { status: Some(_), .. } => Op::Pipeline,
         Inst::Store { index, narrow, .. } => {
             // A narrow store writes its register's low bytes.
             if let Some(n) = narrow {

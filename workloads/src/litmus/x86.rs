@@ -196,6 +196,9 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
             Inst::Load { narrow: Some(_), .. } | Inst::Store { narrow: Some(_), .. } => {
                 return no("byte or halfword access", format!("P{tid}: `{text}`"));
             }
+            Inst::Store { status: Some(_), .. } => {
+                return no("store-exclusive (x86 has none; its CMPXCHG is a CAS)", format!("P{tid}: `{text}`"));
+            }
             Inst::Load { rt, base, index, .. } => {
                 let a = ea(regs, base, index)?;
                 let d = dest(regs, rt)?.unwrap_or("%r15".into());
