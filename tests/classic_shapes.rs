@@ -28,16 +28,18 @@ fn exhaustive_verdicts_match_the_architecture() {
 }
 
 /// Outcomes the architecture allows and the timed cores never show: they perform an RMW's read
-/// and write at once (a near atomic on an owned line), so its read waits for its operand, and
-/// order a CAS as if it could write until it has read, which is one of the executions
-/// `aarch64.cat` allows; only exhaustive exploration, which splits the two, lets the read come
-/// before the operand is known and may take a CAS to fail before it reads, reaches these.
-const TIMED_RMW_IN_ONE_STEP: [&str; 5] = [
+/// and write at once (a near atomic on an owned line), so its read waits for its operand and for
+/// earlier branches, and order a CAS as if it could write until it has read, which is one of the
+/// executions `aarch64.cat` allows; only exhaustive exploration, which splits the two, lets the
+/// read come before the operand is known or a branch resolved and may take a CAS to fail before
+/// it reads, reaches these.
+const TIMED_RMW_IN_ONE_STEP: [&str; 6] = [
     "RMW-write-after-read.litmus",
     "CAS-fail-is-a-read.litmus",
     "MP+stadd-rfi-ldar+dmb.litmus",
     "MP+steorl-rfi-ctrl+ldar.litmus",
     "MP+dmb.st+data-swp-addr.litmus",
+    "MP+rel+ctrl-swp-addr.litmus",
 ];
 
 /// Outcomes the timed cores never show because a store-exclusive decides there as it reaches

@@ -66,11 +66,11 @@ fn unsupported_construct_gets_file_line_col_and_exit_2_while_other_files_run() {
 fn bad_aarch64_instruction_and_syntax_errors_point_at_the_token() {
     let asm = temp_file(
         "excl.litmus",
-        "AArch64 excl\n{ 0:X1=x; }\n P0          ;\n MOV W0,#1   ;\n STXR W2,W0,[X1];\nexists (0:X2=0)\n",
+        "AArch64 excl\n{ 0:X1=x; }\n P0          ;\n MOV W0,#1   ;\n STXP W2,W0,W0,[X1];\nexists (0:X2=0)\n",
     );
     let out = isolsim(&["litmus", asm.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains(":5:2: unsupported instruction `STXR`"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(":5:2: unsupported instruction `STXP`"), "{}", text(&out.stderr));
 
     let cond = temp_file("cond.litmus", "C cond\n{}\nP0(int *x) { WRITE_ONCE(*x, 1); }\nexists (x=1 /\\ )\n");
     let out = isolsim(&["litmus", cond.to_str().unwrap()]);

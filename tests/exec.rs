@@ -214,10 +214,10 @@ fn bad_scenario_key_reports_file_line_col() {
 #[test]
 fn program_errors_point_into_the_program_or_the_scenario() {
     let dir = scratch("prog");
-    write(dir.path(), "p.S", "main:\n    MOV X0, #1\n    STXR W2, X1, [X0]\n");
+    write(dir.path(), "p.S", "main:\n    MOV X0, #1\n    STXP W2, X1, X3, [X0]\n");
     let f = write(dir.path(), "s.toml", "[[program]]\nfile = \"p.S\"\n[[cpu]]\ncpus = 0\nstart = \"main\"\n");
     let p = dir.path().join("p.S").display().to_string();
-    assert_eq!(bad_input(&[&f]), format!("{p}:3:5: unsupported instruction `STXR`"));
+    assert_eq!(bad_input(&[&f]), format!("{p}:3:5: unsupported instruction `STXP`"));
     let f = write(dir.path(), "i.toml", "[[program]]\ntext = '''\nmain: NOP\n      B nowhere\n'''\n");
     assert_eq!(bad_input(&[&f]), format!("{f}:4:9: undefined label `nowhere`"));
 }

@@ -1084,16 +1084,18 @@ impl Inst {
         )
     }
 
-    /// The RMW as the load/store queue sees it, for RMW instructions. As
-    /// the architecture says, an `A` SWP or `LD<op>` whose destination is the
-    /// zero register loses its acquire semantics (a CAS keeps them).
+    /// The RMW as the load/store queue sees it, for RMW instructions. An RMW whose destination
+    /// (a CAS's Rs, another's Rt) is the zero register returns nothing: its read is not one for
+    /// the purpose of a DMB LD (the Arm ARM says so of `ST<op>`), and an `A` form loses its
+    /// acquire semantics. herd7 reads every atomic so (`AArch64Sem.ml` reads a SWP or CAS into
+    /// the zero register as `NoRet` too), and the catalogue's `MP+rel+SWPnoret-dmb.ld` and
+    /// `MP+rel+CASnoret-ok-dmb.ld` show `aarch64.cat` lets such a read pass a DMB LD.
     pub fn rmw(&self) -> Option<Rmw> {
         match *self {
             Inst::Rmw { op, rs, rt, acquire, release, .. } => {
-                let acquire = acquire && (op == RmwOp::Cas || !rt.reg.is_zero());
-                // ST<op>: "not regarded as doing a read for the purpose of a DMB LD".
-                let no_ret = !matches!(op, RmwOp::Cas | RmwOp::Swp) && rt.reg.is_zero();
-                Some(Rmw { op, acquire, release, word: rs.width == Width::W, no_ret })
+                let dest = if op == RmwOp::Cas { rs } else { rt };
+                let no_ret = dest.reg.is_zero();
+                Some(Rmw { op, acquire: acquire && !no_ret, release, word: rs.width == Width::W, no_ret })
             }
             _ => None,
         }

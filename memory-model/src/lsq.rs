@@ -939,8 +939,13 @@ impl Lsq {
         let s = &self.slots[i];
         let SlotKind::Rmw(r) = s.kind else { return false };
         // Split, the read of an RMW other than a CAS needs no operand (see `set_early_read`).
-        let operand_ok = s.data_final || (self.split_rmw && s.early_read && s.read.is_none() && mode == Mode::Arm);
-        if s.done || !s.addr_final || !operand_ok || !p.branches_done() || !p.addrs_determined() {
+        let split_read = self.split_rmw && s.read.is_none() && mode == Mode::Arm;
+        let operand_ok = s.data_final || (split_read && s.early_read);
+        // Split, the read may also run ahead of earlier branches, as a load's does
+        // (`aarch64.cat` orders only writes after a control dependency): squashed, it is gone
+        // with its path, having written nothing. Its write, and an RMW taken at once, wait.
+        let branches_ok = split_read || p.branches_done();
+        if s.done || !s.addr_final || !operand_ok || !branches_ok || !p.addrs_determined() {
             return false;
         }
         let addr = s.addr.expect("determined address");
