@@ -779,8 +779,8 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
     let inst = match upper.as_str() {
         "LDR" | "LDAR" | "LDXR" | "LDAXR" | "STR" | "STLR" | "STXR" | "STLXR" | "LDRB" | "LDRH" | "LDRSB" | "LDRSH"
         | "LDRSW" | "LDARB" | "LDARH" | "STRB" | "STRH" | "STLRB" | "STLRH" | "LDXRB" | "LDXRH" | "LDAXRB"
-        | "LDAXRH" | "STXRB" | "STXRH" | "STLXRB" | "STLXRH" | "LDUR" | "LDURB" | "LDURH" | "LDURSB" | "LDURSH"
-        | "LDURSW" | "STUR" | "STURB" | "STURH" => {
+        | "LDAXRH" | "STXRB" | "STXRH" | "STLXRB" | "STLXRH" | "LDAPR" | "LDAPRB" | "LDAPRH" | "LDUR" | "LDURB"
+        | "LDURH" | "LDURSB" | "LDURSH" | "LDURSW" | "STUR" | "STURB" | "STURH" => {
             let exclusive = upper.contains("XR");
             let store = upper.starts_with("ST");
             // A store-exclusive's first operand is its status register, a W register.
@@ -808,10 +808,13 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             let (base, index) = c.mem()?;
             // The mnemonic without its size letter (LDXRB → LDXR).
             let (name, size) = match upper.strip_suffix(['B', 'H']) {
-                Some(name) if exclusive || name.ends_with("AR") || name.ends_with("LR") => (name, &upper[name.len()..]),
+                Some(name) if exclusive || name.ends_with("AR") || name.ends_with("LR") || name == "LDAPR" => {
+                    (name, &upper[name.len()..])
+                }
                 _ => (upper.as_str(), ""),
             };
-            let ordered = matches!(name, "LDAR" | "LDAXR" | "STLR" | "STLXR");
+            let rcpc = name == "LDAPR";
+            let ordered = matches!(name, "LDAR" | "LDAXR" | "STLR" | "STLXR") || rcpc;
             if (ordered || exclusive) && index != Index::Imm(0) {
                 return Err((mcol2, format!("{upper} takes only [Xn]")));
             }
@@ -828,7 +831,7 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
                 return Err((mcol2, format!("{upper} takes [Xn] or [Xn, #-256..255]")));
             }
             // The size letter after the base mnemonic, and S for a sign-extending load.
-            let stem = if exclusive {
+            let stem = if exclusive || rcpc {
                 size
             } else if ordered || unscaled {
                 &upper[4..]
@@ -856,7 +859,7 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
                 ));
             }
             if upper.starts_with("LD") {
-                Inst::Load { rt, base, index, acquire: ordered, exclusive, narrow }
+                Inst::Load { rt, base, index, acquire: ordered, exclusive, narrow, rcpc }
             } else {
                 Inst::Store { rt, base, index, release: ordered, narrow, status }
             }
@@ -1376,6 +1379,8 @@ mod tests {
             ("LDXR X1, [X0]", "LDXR X1,[X0]"),
             ("ldaxr w2, [x3, #0]", "LDAXR W2,[X3]"),
             ("LDXRH W1,[X0]", "LDXRH W1,[X0]"),
+            ("ldapr x1, [x0]", "LDAPR X1,[X0]"),
+            ("LDAPRB W1,[X0,#0]", "LDAPRB W1,[X0]"),
             ("ldaxrb w1, [x0]", "LDAXRB W1,[X0]"),
             ("STXR W5,X1,[X0]", "STXR W5,X1,[X0]"),
             ("stlxr w5, w1, [x0, #0]", "STLXR W5,W1,[X0]"),

@@ -734,6 +734,7 @@ impl std::hash::Hash for Core {
                 cas_fails,
                 early_read,
                 exclusive,
+                rcpc,
                 paired,
                 ready_at: _,
                 issued: _,
@@ -744,7 +745,7 @@ impl std::hash::Hash for Core {
             // read is early.)
             let flags = u8::from(*cas_fails) | u8::from(*early_read) << 1;
             (seq, iid, kind, addr, addr_final, data, data_final, read, done, retired, flags).hash(h);
-            (exclusive, paired).hash(h);
+            (exclusive, rcpc, paired).hash(h);
         }
     }
 }
@@ -2403,6 +2404,7 @@ impl Core {
                 addr_deps: rec.po_of(&deps.addr),
                 data_deps: rec.po_of(&deps.data),
                 ctrl_deps: rec.ctrl.clone(),
+                rcpc: false,
                 atomic,
             };
             rec.load_po.push((e.iid, po));
@@ -2447,6 +2449,7 @@ impl Core {
             addr_deps: rec.po_of(&deps.addr),
             data_deps: rec.po_of(&deps.data),
             ctrl_deps: rec.ctrl.clone(),
+            rcpc: matches!(e.inst, Inst::Load { rcpc: true, .. }),
             atomic: None,
         };
         match kind {
@@ -2621,7 +2624,13 @@ impl Core {
                 self.rename[Reg::FLAGS.index()] = iid;
             }
             let slot = match inst {
-                Inst::Load { acquire, .. } => self.lsq.push(iid, SlotKind::Load { acquire }),
+                Inst::Load { acquire, rcpc, .. } => {
+                    let seq = self.lsq.push(iid, SlotKind::Load { acquire });
+                    if rcpc {
+                        self.lsq.set_rcpc(seq);
+                    }
+                    seq
+                }
                 Inst::Store { release, status, .. } => {
                     let seq = self.lsq.push(iid, SlotKind::Store { release });
                     if status.is_some() {

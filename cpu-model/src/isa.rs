@@ -718,8 +718,11 @@ pub enum Inst {
         base: Reg,
         /// Offset.
         index: Index,
-        /// LDAR, LDAXR.
+        /// LDAR, LDAXR, LDAPR.
         acquire: bool,
+        /// LDAPR: a load-acquire that an earlier store-release does not hold back (RCpc:
+        /// `aarch64.cat`'s `Q`, which `[L]; po; [A]` leaves out).
+        rcpc: bool,
         /// LDXR, LDAXR: once it has read, the core's exclusive monitor watches the granule (the
         /// cache line) it read, and a write to it by another core sets the core's event
         /// register, which is what wakes a `WFE`; and a later store-exclusive pairs with it
@@ -1144,9 +1147,10 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
             }
         };
         match self.inst {
-            Inst::Load { rt, base, index, acquire, exclusive, narrow } => {
+            Inst::Load { rt, base, index, acquire, exclusive, narrow, rcpc } => {
                 let name = match (acquire, exclusive) {
                     (false, false) => "LDR",
+                    (true, false) if *rcpc => "LDAPR",
                     (true, false) => "LDAR",
                     (false, true) => "LDXR",
                     (true, true) => "LDAXR",

@@ -334,6 +334,7 @@ fn template(p: &Program) -> Template {
                 addr_deps: vec![],
                 data_deps: vec![],
                 ctrl_deps: ctrl.clone(),
+                rcpc: false,
                 atomic: None,
             };
             match *op {

@@ -122,6 +122,10 @@ pub struct Event {
     pub data_deps: Vec<u32>,
     /// `po` indices of the reads that feed a conditional branch before this event.
     pub ctrl_deps: Vec<u32>,
+    /// A load-acquire of the RCpc kind (`LDAPR`, `aarch64.cat`'s `Q`): an earlier
+    /// store-release does not order it (`[L]; po; [A]` leaves it out).
+    #[serde(default)]
+    pub rcpc: bool,
     /// Part of an atomic read-modify-write instruction: its read, or its
     /// write, which immediately follows the read in program order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -974,8 +978,9 @@ impl<'g> Exec<'g> {
         let mut bob = Vec::new();
         // po;[dmb.full];po
         bob.extend(self.po_fence_po(Fence::is_full, any));
-        // [L];po;[A]
-        bob.extend(self.po_pairs(|a, b| rel(a) && self.is_acq(b)));
+        // [L];po;[A] (not [Q])
+        let rcpc = |n: usize| self.event(n).is_some_and(|e| e.rcpc);
+        bob.extend(self.po_pairs(|a, b| rel(a) && self.is_acq(b) && !rcpc(b)));
         // [R \ NoRet];po;[dmb.ld];po
         let no_ret = |a: usize| self.event(a).and_then(|e| e.atomic).is_some_and(|x| x.no_ret);
         bob.extend(self.po_fence_po(Fence::is_load, |a, _| read(a) && !no_ret(a)));
@@ -1044,7 +1049,7 @@ pub struct PoOrder {
 ///
 /// let ev = |po, kind, addr| Event {
 ///     tid: 0, po, kind, addr, value: 1, id: None, rf: None,
-///     addr_deps: vec![], data_deps: vec![], ctrl_deps: vec![], atomic: None,
+///     addr_deps: vec![], data_deps: vec![], ctrl_deps: vec![], rcpc: false, atomic: None,
 /// };
 /// let mut store = ev(0, EventKind::Write { release: false }, 0x100);
 /// store.id = Some(WriteId { tid: 0, iid: 0 });
@@ -1235,6 +1240,7 @@ mod tests {
             addr_deps: Vec::new(),
             data_deps: Vec::new(),
             ctrl_deps: Vec::new(),
+            rcpc: false,
             atomic: None,
         }
     }

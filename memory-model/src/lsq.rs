@@ -241,6 +241,9 @@ pub struct Slot {
     pub early_read: bool,
     /// A store-exclusive's outcome so far.
     pub exclusive: Exclusive,
+    /// A load-acquire of the RCpc kind (`LDAPR`): an earlier store-release does not hold it
+    /// back ([`Lsq::set_rcpc`]).
+    pub rcpc: bool,
     /// A retired store-exclusive's pairing, set by the core as it retires: the write its
     /// load-exclusive read, and whether a store of the core to the location came between the two
     /// (`None`: it pairs with none, and may not store).
@@ -609,6 +612,7 @@ impl Lsq {
             cas_fails: false,
             early_read: false,
             exclusive: Exclusive::No,
+            rcpc: false,
             paired: None,
             ready_at: 0,
             issued: false,
@@ -695,6 +699,13 @@ impl Lsq {
         let s = self.slot_mut(seq);
         debug_assert!(s.is_store(), "only a store is exclusive");
         s.exclusive = Exclusive::Undecided;
+    }
+
+    /// Makes load-acquire `seq` one of the RCpc kind (`LDAPR`).
+    pub fn set_rcpc(&mut self, seq: Seq) {
+        let s = self.slot_mut(seq);
+        debug_assert!(matches!(s.kind, SlotKind::Load { acquire: true }), "only a load-acquire is RCpc");
+        s.rcpc = true;
     }
 
     /// Records retired store-exclusive `seq`'s pairing (see [`Slot::paired`]).
@@ -882,7 +893,8 @@ impl Lsq {
         }
         match mode {
             Mode::Arm => {
-                let release_before_acquire = acquire && p.release_unpropagated();
+                // (`[L]; po; [A]`: not for an RCpc acquire.)
+                let release_before_acquire = acquire && !s.rcpc && p.release_unpropagated();
                 // Any unfinished DSB (ISHST included) holds a later load back.
                 !(p.full_pending()
                     || p.sync_pending()
@@ -1584,6 +1596,27 @@ mod tests {
         assert_eq!(enabled(&q, Mode::Arm), [Visible::Propagate(stx), Visible::Satisfy(ld)]);
         let r = q.satisfy(ld, &mem, &mut vec![]);
         assert_eq!((r.value, r.forwarded), (2, true));
+    }
+
+    #[test]
+    fn an_rcpc_acquire_passes_an_earlier_release_an_acquire_does_not() {
+        for rcpc in [false, true] {
+            let mut q = Lsq::new(0);
+            let rel = q.push(0, SlotKind::Store { release: true });
+            q.set_addr(rel, Some(X), true);
+            q.set_data(rel, Some(1), true);
+            let acq = q.push(1, SlotKind::Load { acquire: true });
+            q.set_addr(acq, Some(Y), true);
+            if rcpc {
+                q.set_rcpc(acq);
+            }
+            let ld = load(&mut q, 2, Z);
+            // Either way the acquire holds the later load until it is satisfied.
+            let expected: &[Visible] =
+                if rcpc { &[Visible::Propagate(rel), Visible::Satisfy(acq)] } else { &[Visible::Propagate(rel)] };
+            assert_eq!(enabled(&q, Mode::Arm), expected, "rcpc {rcpc}");
+            assert!(!enabled(&q, Mode::Arm).contains(&Visible::Satisfy(ld)));
+        }
     }
 
     #[test]
