@@ -136,12 +136,17 @@ const DAIF_I: u8 = 2;
 const NO_SLOT: Seq = Seq::MAX;
 
 /// Dependencies of an entry, tracked only when the run records its graph:
-/// instance numbers of the loads that feed it.
+/// instance numbers of the loads that feed it. The `pick` sets also count the loads that feed it
+/// through a control input of a conditional select (`aarch64deps.cat`'s `pick-dtrm`: they hold
+/// the `value` ones and more).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct Deps {
     value: Vec<u32>,
     addr: Vec<u32>,
     data: Vec<u32>,
+    pick: Vec<u32>,
+    pick_addr: Vec<u32>,
+    pick_data: Vec<u32>,
 }
 
 fn union_into(dst: &mut Vec<u32>, src: &[u32]) {
@@ -175,6 +180,9 @@ struct Entry {
     slot: Seq,
     /// Branches: the next pc fetched after it (`None`: not yet predicted).
     next: Option<Addr>,
+    /// Conditional selects in exhaustive runs of a model that speculates: the condition the path
+    /// predicted, before the flags were known ([`Core::predict`]).
+    select: Option<bool>,
     /// Conditional branches: outcome known and final.
     resolved: bool,
     /// Nothing more for `execute` to do (until a restart).
@@ -559,6 +567,13 @@ pub struct Core {
     /// Conditional branches in `rob` not yet resolved (what fetch's speculation limit counts;
     /// kept as entries come, resolve and go, so fetch does not scan the buffer for it).
     unresolved_branches: usize,
+    /// Exhaustive runs of a model that speculates: conditional selects may be predicted
+    /// ([`Core::pending_prediction`]). Set from the run's [`Env`] at each step (configuration,
+    /// not state: left out of `Hash`).
+    predicts_selects: bool,
+    /// Exhaustive runs: a CAS taken to fail turned out to match when it decided after reading
+    /// early (see [`Core::refuted`]).
+    refuted: bool,
     head_iid: u32,
     next_iid: u32,
     rename: [u32; Reg::COUNT],
@@ -632,6 +647,7 @@ impl std::hash::Hash for Entry {
             executed,
             slot,
             next,
+            select,
             resolved,
             settled,
             dirty: _,
@@ -646,7 +662,8 @@ impl std::hash::Hash for Entry {
         // same information as hashing each field, in a third of the writes (a core's reorder
         // buffer is most of what the explorer hashes).
         let present = [result.is_some(), next.is_some(), fetched_from.is_some(), fault.is_some(), deps.is_some()];
-        let flags = [*determined, *executed, *resolved, *settled].into_iter().chain(present);
+        let predicted = [select.is_some(), select.unwrap_or(false)];
+        let flags = [*determined, *executed, *resolved, *settled].into_iter().chain(present).chain(predicted);
         h.write_u16(flags.enumerate().fold(0, |acc, (i, f)| acc | (u16::from(f) << i)));
         h.write_u64(*pc);
         h.write_u32(*iid);
@@ -683,6 +700,8 @@ impl std::hash::Hash for Core {
             arch_ready: _,
             rob,
             unresolved_branches: _,
+            predicts_selects: _,
+            refuted,
             head_iid,
             next_iid,
             rename,
@@ -716,7 +735,7 @@ impl std::hash::Hash for Core {
         } = self;
         (id, arch, rob, head_iid, next_iid, rename, pc, fetched, el, daif, sys).hash(h);
         (work_resume, code_choice, code_fill, fetch_page, tlbi_disturbances, asleep, held, released).hash(h);
-        (reservation, exclusive_failures).hash(h);
+        (reservation, exclusive_failures, refuted).hash(h);
         // The queue's entries, without their timed-run bookkeeping (their sequence numbers only
         // name them: a queue emptied at another number behaves alike).
         lsq.len().hash(h);
@@ -771,7 +790,11 @@ pub(crate) struct Recorder {
     pub(crate) events: Vec<GEvent>,
     load_po: Vec<(u32, u32)>,
     ctrl: Vec<u32>,
+    /// The loads that feed a retired branch's condition through a pick dependency too.
+    pick_ctrl: Vec<u32>,
     arch_deps: Vec<Vec<u32>>,
+    /// The pick dependencies of each architectural register ([`Deps`]).
+    arch_pick: Vec<Vec<u32>>,
 }
 
 impl std::hash::Hash for Recorder {
@@ -803,6 +826,8 @@ impl Core {
             arch_ready: [0; Reg::COUNT],
             rob: Window::new(),
             unresolved_branches: 0,
+            predicts_selects: false,
+            refuted: false,
             head_iid: 0,
             next_iid: 0,
             rename: [NO_PROD; Reg::COUNT],
@@ -885,7 +910,9 @@ impl Core {
         self.rec.events.clear();
         self.rec.load_po.clear();
         self.rec.ctrl.clear();
+        self.rec.pick_ctrl.clear();
         self.rec.arch_deps.clear();
+        self.rec.arch_pick.clear();
     }
 
     /// Sets MPIDR_EL1 (the machine does, from the topology).
@@ -1084,12 +1111,11 @@ impl Core {
     fn idle_in_execute(&self, i: usize, branches_resolved: bool) -> bool {
         let e = &self.rob[i];
         match e.inst {
-            Inst::Mov { .. }
-            | Inst::Alu { .. }
-            | Inst::Cmp { .. }
-            | Inst::Cset { .. }
-            | Inst::Csel { .. }
-            | Inst::MulAdd { .. } => !e.executed && self.awaits_a_producer(e),
+            Inst::Mov { .. } | Inst::Alu { .. } | Inst::Cmp { .. } | Inst::MulAdd { .. } => {
+                !e.executed && self.awaits_a_producer(e)
+            }
+            // (A predicting run's select may execute without its flags, or the other operand.)
+            Inst::Cset { .. } | Inst::Csel { .. } => !e.executed && !self.predicts_selects && self.awaits_a_producer(e),
             Inst::BCond { .. } | Inst::Cbz { .. } => {
                 !e.resolved && (!branches_resolved || (!e.executed && self.awaits_a_producer(e)))
             }
@@ -1111,14 +1137,28 @@ impl Core {
     }
 
     fn source_deps(&self, i: usize, k: usize, op: Operand) -> Vec<u32> {
+        self.source_deps_of(i, k, op, false)
+    }
+
+    /// [`Core::source_deps`] with the pick dependencies (see [`Deps`]).
+    fn source_pick_deps(&self, i: usize, k: usize, op: Operand) -> Vec<u32> {
+        self.source_deps_of(i, k, op, true)
+    }
+
+    fn source_deps_of(&self, i: usize, k: usize, op: Operand, pick: bool) -> Vec<u32> {
         if op.reg.is_zero() {
             return vec![];
         }
         match self.entry_index(self.rob[i].prod[k]) {
-            Some(p) if self.rob[i].prod[k] != NO_PROD => {
-                self.rob[p].deps.as_ref().map(|d| d.value.clone()).unwrap_or_default()
+            Some(p) if self.rob[i].prod[k] != NO_PROD => self.rob[p]
+                .deps
+                .as_ref()
+                .map(|d| if pick { d.pick.clone() } else { d.value.clone() })
+                .unwrap_or_default(),
+            _ => {
+                let arch = if pick { &self.rec.arch_pick } else { &self.rec.arch_deps };
+                arch.get(op.reg.index()).cloned().unwrap_or_default()
             }
-            _ => self.rec.arch_deps.get(op.reg.index()).cloned().unwrap_or_default(),
         }
     }
 
@@ -1127,11 +1167,14 @@ impl Core {
     /// others, and, if it `reads`, its own value.
     fn access_deps(&self, i: usize, n_addr: usize, reads: bool) -> Box<Deps> {
         let e = &self.rob[i];
-        let mut d = Deps { value: if reads { vec![e.iid] } else { vec![] }, ..Deps::default() };
+        let own = if reads { vec![e.iid] } else { vec![] };
+        let mut d = Deps { value: own.clone(), pick: own, ..Deps::default() };
         for (k, op) in e.srcs.iter().enumerate() {
             if let Some(op) = op {
-                let into = if k < n_addr { &mut d.addr } else { &mut d.data };
+                let (into, pick) =
+                    if k < n_addr { (&mut d.addr, &mut d.pick_addr) } else { (&mut d.data, &mut d.pick_data) };
                 union_into(into, &self.source_deps(i, k, *op));
+                union_into(pick, &self.source_pick_deps(i, k, *op));
             }
         }
         Box::new(d)
@@ -1152,9 +1195,14 @@ impl Core {
     }
 
     /// The direction a conditional branch at the tail waits for, if any:
-    /// (taken target, fall-through).
+    /// (taken target, fall-through). Or, in exhaustive runs of a model that speculates, the
+    /// condition a conditional select at the tail waits for, its flags unknown: (1, 0), holds or
+    /// not ([`Core::predict`]).
     pub fn pending_prediction(&self) -> Option<(Addr, Addr)> {
         let e = self.rob.back()?;
+        if self.select_waits(e) {
+            return Some((1, 0));
+        }
         if e.inst.is_conditional_branch() && e.next.is_none() && !e.resolved {
             let target = match e.inst {
                 Inst::BCond { target, .. } | Inst::Cbz { target, .. } => target,
@@ -1166,12 +1214,37 @@ impl Core {
         }
     }
 
-    /// Follows `next` after the unpredicted branch at the tail.
+    /// A conditional select whose condition an exhaustive run predicts: aarch64's selects read
+    /// the flags as a control input only (herd7's `iico_ctrl`: a *pick* dependency, which orders
+    /// later writes and not later reads), so what reads its result need not wait for them.
+    /// Fetch stops behind it until it has executed or the explorer has predicted it. (Timed
+    /// runs, like a real pipeline, wait for the flags and both operands.)
+    fn select_waits(&self, e: &Entry) -> bool {
+        self.predicts_selects
+            && matches!(e.inst, Inst::Csel { .. } | Inst::Cset { .. })
+            && !e.executed
+            && e.select.is_none()
+    }
+
+    /// Follows `next` after the unpredicted branch at the tail; or, for a conditional select
+    /// there ([`Core::pending_prediction`]), takes its condition to hold if `next` is 1.
     pub fn predict(&mut self, next: Addr) {
+        if let Some(e) = self.rob.back_mut().filter(|e| matches!(e.inst, Inst::Csel { .. } | Inst::Cset { .. })) {
+            debug_assert!(e.select.is_none() && !e.executed);
+            e.select = Some(next != 0);
+            e.dirty = Bookkeeping(true);
+            return;
+        }
         let e = self.rob.back_mut().expect("a pending branch");
         debug_assert!(e.next.is_none());
         e.next = Some(next);
         self.pc = next;
+    }
+
+    /// Exhaustive runs: the path turned out not to exist (a CAS taken to fail matched when it
+    /// decided, after reading early); the explorer prunes the state.
+    pub fn refuted(&self) -> bool {
+        self.refuted
     }
 
     /// Earliest cycle an access for queue entry `seq` can start.
@@ -1211,14 +1284,13 @@ impl Core {
     }
 
     /// The compare value of the CAS in queue entry `seq` (its Rs, which is
-    /// determined once the queue may perform it); 0 for other RMWs.
+    /// determined once the queue may perform it, unless it reads early and decides later); 0 for
+    /// other RMWs, and for a CAS that does not know it yet.
     pub fn rmw_compare(&self, seq: Seq) -> u64 {
         let iid = self.lsq.get(seq).expect("an RMW's slot").iid;
         let i = self.entry_index(iid).expect("an unperformed RMW is in flight");
         match self.rob[i].inst {
-            Inst::Rmw { op: memory_model::RmwOp::Cas, rs, .. } => {
-                self.source(i, 1, rs).expect("a performable CAS has its operands").0
-            }
+            Inst::Rmw { op: memory_model::RmwOp::Cas, rs, .. } => self.source(i, 1, rs).map_or(0, |s| s.0),
             _ => 0,
         }
     }
@@ -1355,7 +1427,11 @@ impl Core {
                 e.executed = false;
                 e.settled = false;
                 e.dirty = Bookkeeping(true);
-                self.lsq.reset_rmw_operand(slot);
+                // (A CAS taken to fail that read early is done, a read: its compare is checked
+                // again once final.)
+                if !self.lsq.get(slot).is_some_and(|s| s.done) {
+                    self.lsq.reset_rmw_operand(slot);
+                }
                 continue;
             }
             if matches!(inst, Inst::Store { status: Some(_), .. })
@@ -1407,10 +1483,11 @@ impl Core {
         let mut out = Advance::default();
         // The in-order core's clocks start afresh when it next runs.
         self.in_order.active = false;
+        self.predicts_selects = !env.timed && env.mode.speculates();
         loop {
             let fetched = self.fetch(env, now, platform);
             let executed = self.execute(env, now, &mut out, platform);
-            if out.mispredicted && !env.timed {
+            if (out.mispredicted || self.refuted) && !env.timed {
                 return out;
             }
             let settled = self.lsq.settle(env.mode);
@@ -1702,7 +1779,16 @@ impl Core {
                 }
                 Inst::Rmw { op, .. } => {
                     let ops = Operands { vals, avail, det, ready };
-                    changed |= self.execute_rmw(env, i, op, &ops, platform);
+                    match self.execute_rmw(env, i, op, &ops, platform) {
+                        Some(c) => changed |= c,
+                        None => {
+                            // A CAS taken to fail whose compare, now known, matches what it read:
+                            // the path does not exist (the explorer prunes it, as it does a CAS
+                            // found to match as it reads).
+                            self.refuted = true;
+                            return true;
+                        }
+                    }
                 }
                 Inst::BCond { .. } | Inst::Cbz { .. } => {
                     if !self.rob[i].resolved && branches_resolved && all_det {
@@ -1716,11 +1802,7 @@ impl Core {
                         };
                         let actual = if taken { target } else { self.rob[i].pc + Inst::BYTES };
                         let resolve_at = ready + env.cfg.alu_cycles;
-                        let deps = if env.record {
-                            srcs[0].map(|op| Box::new(Deps { value: self.source_deps(i, 0, op), ..Deps::default() }))
-                        } else {
-                            None
-                        };
+                        let deps = env.record.then(|| self.register_deps(i, [0], []));
                         let e = &mut self.rob[i];
                         e.resolved = true;
                         e.executed = true;
@@ -1751,6 +1833,16 @@ impl Core {
                     }
                     branches_resolved &= self.rob[i].resolved;
                 }
+                Inst::Cset { .. } | Inst::Csel { .. } if self.predicts_selects => {
+                    match self.execute_select(env, i, &Operands { vals, avail, det, ready }) {
+                        Some(c) => changed |= c,
+                        None => {
+                            // The flags refute the predicted condition: the path does not exist.
+                            out.mispredicted = true;
+                            return true;
+                        }
+                    }
+                }
                 Inst::Mov { .. }
                 | Inst::Alu { .. }
                 | Inst::Cmp { .. }
@@ -1760,17 +1852,7 @@ impl Core {
                     let e = &self.rob[i];
                     if !e.executed && all_avail {
                         let (v, nzcv) = register_result(inst, vals);
-                        let deps = if env.record {
-                            let mut d = Deps::default();
-                            for (k, op) in srcs.iter().enumerate() {
-                                if let Some(op) = op {
-                                    union_into(&mut d.value, &self.source_deps(i, k, *op));
-                                }
-                            }
-                            Some(Box::new(d))
-                        } else {
-                            None
-                        };
+                        let deps = env.record.then(|| self.register_deps(i, [0, 1, 2], []));
                         let e = &mut self.rob[i];
                         e.result = Some(v);
                         e.flags = nzcv;
@@ -1932,6 +2014,78 @@ impl Core {
         changed
     }
 
+    /// Executes the conditional select at ROB index `i` in a run that predicts selects
+    /// ([`Core::select_waits`]): its result is the operand the condition chooses, the condition
+    /// being the flags' if they are known and the predicted one otherwise; it is final once the
+    /// flags and that operand are. Returns whether anything changed, or `None` if the flags, now
+    /// final, refute the prediction.
+    fn execute_select(&mut self, env: &Env, i: usize, ops: &Operands) -> Option<bool> {
+        let e = &self.rob[i];
+        let (inst, predicted) = (e.inst, e.select);
+        let cond = match inst {
+            Inst::Csel { cond, .. } | Inst::Cset { cond, .. } => cond,
+            _ => unreachable!("not a conditional select: {inst}"),
+        };
+        let flags = ops.avail[0].then(|| cond.holds(ops.vals[0]));
+        if ops.det[0] && predicted.zip(flags).is_some_and(|(p, f)| p != f) {
+            return None;
+        }
+        let Some(holds) = predicted.or(flags) else { return Some(false) };
+        // The operand it reads (a CSET reads none: its result is the condition).
+        let chosen = match inst {
+            Inst::Csel { .. } => Some(if holds { 1 } else { 2 }),
+            _ => None,
+        };
+        let determined = ops.avail[0] && ops.det[0] && chosen.is_none_or(|k| ops.det[k]);
+        if !e.executed {
+            if chosen.is_some_and(|k| !ops.avail[k]) {
+                return Some(false);
+            }
+            let value = match inst {
+                Inst::Csel { op, rd, .. } => op.select(rd.width, holds, ops.vals[1], ops.vals[2]),
+                _ => u64::from(holds),
+            };
+            let deps = env.record.then(|| self.register_deps(i, chosen, [0]));
+            let e = &mut self.rob[i];
+            e.result = Some(value);
+            e.flags = 0;
+            e.executed = true;
+            e.determined = determined;
+            e.ready_at = ops.ready + env.cfg.alu_cycles;
+            e.deps = deps;
+            return Some(true);
+        }
+        if !e.determined && determined {
+            self.rob[i].determined = true;
+            return Some(true);
+        }
+        Some(false)
+    }
+
+    /// Dependencies of the register operation at ROB index `i`: through its sources `data` (their
+    /// values), and through its sources `control` (what it chooses by, a pick dependency).
+    fn register_deps(
+        &self,
+        i: usize,
+        data: impl IntoIterator<Item = usize>,
+        control: impl IntoIterator<Item = usize>,
+    ) -> Box<Deps> {
+        let mut d = Deps::default();
+        let srcs = self.rob[i].srcs;
+        for k in data {
+            if let Some(op) = srcs[k] {
+                union_into(&mut d.value, &self.source_deps(i, k, op));
+                union_into(&mut d.pick, &self.source_pick_deps(i, k, op));
+            }
+        }
+        for k in control {
+            if let Some(op) = srcs[k] {
+                union_into(&mut d.pick, &self.source_pick_deps(i, k, op));
+            }
+        }
+        Box::new(d)
+    }
+
     /// Generates the address and operands of the RMW at ROB index `i` (the
     /// queue performs it); returns whether anything changed. Kept out of
     /// `execute` so that programs without RMWs do not pay for it there.
@@ -1943,7 +2097,7 @@ impl Core {
         op: memory_model::RmwOp,
         ops: &Operands,
         platform: &mut dyn Platform,
-    ) -> bool {
+    ) -> Option<bool> {
         let mut changed = false;
         let slot = self.rob[i].slot;
         let s = {
@@ -1967,10 +2121,23 @@ impl Core {
             self.lsq.set_addr(slot, s.addr, true);
             changed = true;
         }
-        if op != memory_model::RmwOp::Cas && !env.timed && !s.data_final {
+        let cas = op == memory_model::RmwOp::Cas;
+        if cas && self.lsq.cas_undecided(slot) {
+            // A CAS that read early decides once its compare value (Rs) and new value (Rt) are
+            // final, as nothing older can squash it by then.
+            if ops.avail[1] && ops.avail[2] && ops.det[1] && ops.det[2] {
+                if !self.lsq.decide_cas(slot, ops.vals[2], ops.vals[1]) {
+                    return None;
+                }
+                changed = true;
+            }
+            return Some(changed || self.mark_rmw_executed(env, i, ops));
+        }
+        if !env.timed && !s.data_final {
             // Exhaustive ARMv8 runs split the RMW: its read may come before its operand is
-            // final once nothing older can squash it (`Lsq::set_early_read`). (The older
-            // entries are scanned only while that can still change.)
+            // final once nothing older can squash it (`Lsq::set_early_read`); a CAS's, before
+            // its compare value is. (The older entries are scanned only while that can still
+            // change.)
             if let Some(allowed) = self.lsq.get(slot).filter(|q| q.read.is_none()).map(|q| q.early_read) {
                 let unsquashable = !self.rob.range(..i).any(|e| e.inst.is_serializing());
                 if allowed != unsquashable {
@@ -1979,7 +2146,7 @@ impl Core {
                 }
             }
         }
-        if operands_avail && !(s.data.is_some() && s.data_final) {
+        if operands_avail && !(s.data.is_some() && s.data_final) && !self.lsq.get(slot).is_some_and(|q| q.done) {
             // The operands are final only once no older instruction can take an exception and
             // squash the performed RMW. (Asked only here: the scan of the older entries is what
             // a pass over a full buffer of a sender's RMWs would otherwise spend its time on.)
@@ -1992,15 +2159,21 @@ impl Core {
                 changed = true;
             }
         }
-        if !self.rob[i].executed && ops.avail.iter().all(|a| *a) {
-            let deps = env.record.then(|| self.access_deps(i, 1, true));
-            let e = &mut self.rob[i];
-            e.executed = true;
-            e.ready_at = ops.ready;
-            e.deps = deps;
-            changed = true;
+        Some(self.mark_rmw_executed(env, i, ops) || changed)
+    }
+
+    /// Marks the RMW at ROB index `i` executed once its operands are all available; returns
+    /// whether it changed.
+    fn mark_rmw_executed(&mut self, env: &Env, i: usize, ops: &Operands) -> bool {
+        if self.rob[i].executed || !ops.avail.iter().all(|a| *a) {
+            return false;
         }
-        changed
+        let deps = env.record.then(|| self.access_deps(i, 1, true));
+        let e = &mut self.rob[i];
+        e.executed = true;
+        e.ready_at = ops.ready;
+        e.deps = deps;
+        true
     }
 
     /// Drops every entry younger than ROB index `i` (misprediction).
@@ -2106,6 +2279,15 @@ impl Core {
                 _ => e.executed,
             };
             if !ok {
+                break;
+            }
+            if (e.select.is_some() && !e.determined)
+                || (matches!(e.inst, Inst::Rmw { .. }) && self.lsq.cas_undecided(e.slot))
+            {
+                // A predicted select retires once the flags have confirmed it, and a CAS that read
+                // early once it has decided. At the head what they wait for is final, so the next
+                // pass of `execute` settles it: ask for one.
+                serialized = true;
                 break;
             }
             if hold(e) {
@@ -2373,14 +2555,21 @@ impl Core {
         let rec = &mut self.rec;
         if rec.arch_deps.is_empty() {
             rec.arch_deps = vec![vec![]; Reg::COUNT];
+            rec.arch_pick = vec![vec![]; Reg::COUNT];
         }
         let deps = e.deps.as_deref().cloned().unwrap_or_default();
-        if let Some(d) = e.inst.dest() {
-            rec.arch_deps[d.index()] = deps.value.clone();
+        for r in e.inst.dest().into_iter().chain(e.inst.writes_flags().then_some(Reg::FLAGS)) {
+            rec.arch_deps[r.index()] = deps.value.clone();
+            rec.arch_pick[r.index()] = deps.pick.clone();
         }
-        if e.inst.writes_flags() {
-            rec.arch_deps[Reg::FLAGS.index()] = deps.value.clone();
-        }
+        // What a pick dependency adds to a full one (in `po` indices).
+        let extra = |rec: &Recorder, pick: &[u32], full: &[u32]| -> Vec<u32> {
+            let full = rec.po_of(full);
+            rec.po_of(pick).into_iter().filter(|p| !full.contains(p)).collect()
+        };
+        let pick_addr_deps = extra(rec, &deps.pick_addr, &deps.addr);
+        let pick_data_deps = extra(rec, &deps.pick_data, &deps.data);
+        let pick_ctrl_deps: Vec<u32> = rec.pick_ctrl.iter().copied().filter(|p| !rec.ctrl.contains(p)).collect();
         let po = rec.events.len() as u32;
         let slot = self.lsq.get(e.slot);
         if let Some(rmw) = e.inst.rmw() {
@@ -2402,8 +2591,13 @@ impl Core {
                 id: None,
                 rf: Some(read.source),
                 addr_deps: rec.po_of(&deps.addr),
-                data_deps: rec.po_of(&deps.data),
+                // The operands (a CAS's compare value too) feed the write, not the read, as in
+                // herd7's RMWs: split, the read may come first.
+                data_deps: vec![],
                 ctrl_deps: rec.ctrl.clone(),
+                pick_addr_deps,
+                pick_data_deps: vec![],
+                pick_ctrl_deps,
                 rcpc: false,
                 atomic,
             };
@@ -2415,6 +2609,8 @@ impl Core {
                     value: v,
                     id: Some(WriteId { tid: self.id, iid: e.iid }),
                     rf: None,
+                    data_deps: rec.po_of(&deps.data),
+                    pick_data_deps: extra(rec, &deps.pick_data, &deps.data),
                     ..ev.clone()
                 };
                 rec.events.push(ev);
@@ -2434,6 +2630,8 @@ impl Core {
             Inst::BCond { .. } | Inst::Cbz { .. } => {
                 let d = rec.po_of(&deps.value);
                 union_into(&mut rec.ctrl, &d);
+                let p = rec.po_of(&deps.pick);
+                union_into(&mut rec.pick_ctrl, &p);
                 return;
             }
             _ => return,
@@ -2449,6 +2647,9 @@ impl Core {
             addr_deps: rec.po_of(&deps.addr),
             data_deps: rec.po_of(&deps.data),
             ctrl_deps: rec.ctrl.clone(),
+            pick_addr_deps,
+            pick_data_deps,
+            pick_ctrl_deps,
             rcpc: matches!(e.inst, Inst::Load { rcpc: true, .. }),
             atomic: None,
         };
@@ -2483,6 +2684,7 @@ impl Core {
             // Nothing is fetched past an instruction whose fetch faulted.
             _ if last.fault.is_some_and(|(_, fetch)| fetch) => true,
             _ if last.inst.is_conditional_branch() || last.inst.is_indirect_branch() => last.next.is_none(),
+            Inst::Csel { .. } | Inst::Cset { .. } => self.select_waits(last),
             _ => false,
         }
     }
@@ -2702,6 +2904,7 @@ impl Core {
                 executed: false,
                 slot,
                 next,
+                select: None,
                 resolved: false,
                 settled: false,
                 dirty: Bookkeeping(true),

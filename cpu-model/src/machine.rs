@@ -2320,6 +2320,8 @@ impl Exhaustive<'_> {
                 trace.push(Ghost::Retired { core, probe: h.probe, iid: h.iid, values: h.values });
             }
         }
+        // (A refuted path is one state, pruned, as a contradicted step's is.)
+        s.contradicted |= s.cores[c].refuted();
         ok
     }
 

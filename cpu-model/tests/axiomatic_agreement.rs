@@ -334,6 +334,9 @@ fn template(p: &Program) -> Template {
                 addr_deps: vec![],
                 data_deps: vec![],
                 ctrl_deps: ctrl.clone(),
+                pick_addr_deps: vec![],
+                pick_data_deps: vec![],
+                pick_ctrl_deps: vec![],
                 rcpc: false,
                 atomic: None,
             };

@@ -15,7 +15,18 @@
 //!   minus store→load pairs and `fence` restores the store→load pairs that a
 //!   full barrier (DMB ISH/SY, DSB) separates;
 //! * `arm` (aarch64.cat): `po-loc | rf | co | fr` is acyclic (internal) and
-//!   `ob = obs | dob | aob | bob` is acyclic (external).
+//!   `ob = obs | dob | pob | aob | bob` is acyclic (external), with
+//!   `pick-lob` (a pick dependency, then what is locally ordered after it, to
+//!   a write).
+//!
+//! ## Pick dependencies
+//! A conditional select reads its flags as a control input (`aarch64deps.cat`'s
+//! `iico_ctrl`) and only the operand it chooses as data. A read that reaches an
+//! address, a stored value or a branch only through such a control input is a
+//! *pick* dependency of it ([`Event::pick_addr_deps`] and the others, beside the
+//! full ones): it orders later writes (`pob`), what follows an ISB after it
+//! (`IFB-ob`) and, through `pick-lob`, the writes locally ordered after the
+//! access it picks; not later reads.
 //!
 //! ## Atomic read-modify-writes
 //! An RMW instruction (ARMv8.1 LSE: CAS, SWP, LDADD, ...) is recorded as a
@@ -37,9 +48,10 @@
 //!   1. `aob` is `rmw; rfi` for every read, not only acquires, when the RMW
 //!      is not a SWP (its write depends on its read, so no later read sees it
 //!      before the RMW reads; a SWP forwards its operand before that);
-//!   2. address and data dependencies order both events of an RMW (it reads
-//!      only once its address and, unless it may read early, its operands are
-//!      determined), where `aarch64.cat` names its write. A control dependency
+//!   2. an address dependency orders both events of an RMW (it reads only
+//!      once its address is determined), where `aarch64.cat` names its write;
+//!      its operands (a CAS's compare value too) feed its write, not its read,
+//!      which may come first (exhaustive runs). A control dependency
 //!      orders its write only: its read runs ahead of branches, as herd7's
 //!      catalogue (`aarch64-pick/Pick0`, `T99`) shows `aarch64.cat` allows.
 //!
@@ -122,6 +134,16 @@ pub struct Event {
     pub data_deps: Vec<u32>,
     /// `po` indices of the reads that feed a conditional branch before this event.
     pub ctrl_deps: Vec<u32>,
+    /// `po` indices of the reads that feed this event's address only through a control input
+    /// of a conditional select (`aarch64deps.cat`'s `pick-addr-dep`, less `addr`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pick_addr_deps: Vec<u32>,
+    /// The same for the value it writes (`pick-data-dep`, less `data`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pick_data_deps: Vec<u32>,
+    /// The same for a conditional branch before it (`pick-ctrl-dep`, less `ctrl`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pick_ctrl_deps: Vec<u32>,
     /// A load-acquire of the RCpc kind (`LDAPR`, `aarch64.cat`'s `Q`): an earlier
     /// store-release does not order it (`[L]; po; [A]` leaves it out).
     #[serde(default)]
@@ -934,6 +956,9 @@ impl<'g> Exec<'g> {
         let addr = self.deps(|e| &e.addr_deps);
         let data = self.deps(|e| &e.data_deps);
         let ctrl = self.deps(|e| &e.ctrl_deps);
+        let pick_addr = self.deps(|e| &e.pick_addr_deps);
+        let pick_data = self.deps(|e| &e.pick_data_deps);
+        let pick_ctrl = self.deps(|e| &e.pick_ctrl_deps);
         let only = |rel: &Rel, keep: &dyn Fn(usize) -> bool| -> Rel {
             rel.iter().copied().filter(|&(_, b)| keep(b)).collect()
         };
@@ -952,15 +977,19 @@ impl<'g> Exec<'g> {
             let s = self.start[t];
             for (k, _) in th.iter().enumerate().filter(|(_, e)| e.kind == EventKind::Fence(Fence::Isb)) {
                 let isb = s + k;
-                let mut srcs: BTreeSet<usize> = ctrl.iter().filter(|&&(_, e)| e == isb).map(|&(r, _)| r).collect();
-                srcs.extend(addr.iter().filter(|&&(_, m)| same_thread(m, isb) && m < isb).map(|&(r, _)| r));
+                // (IFB-ob's pick-ctrl-dep and pick-addr-dep lines too.)
+                let mut srcs: BTreeSet<usize> =
+                    ctrl.iter().chain(&pick_ctrl).filter(|&&(_, e)| e == isb).map(|&(r, _)| r).collect();
+                srcs.extend(
+                    addr.iter().chain(&pick_addr).filter(|&&(_, m)| same_thread(m, isb) && m < isb).map(|&(r, _)| r),
+                );
                 for j in (k + 1..th.len()).filter(|&j| read(s + j)) {
                     dob.extend(srcs.iter().map(|&r| (r, s + j)));
                 }
             }
         }
-        // addr;po;[W]
-        for &(r, m) in &addr {
+        // addr;po;[W], and pob's pick-addr-dep;[M];po;[W]
+        for &(r, m) in addr.iter().chain(&pick_addr) {
             let (t, _) = self.refs[m];
             let end = self.start[t as usize] + self.g.threads[t as usize].len();
             dob.extend((m + 1..end).filter(|&w| dep_target(w)).map(|w| (r, w)));
@@ -1013,7 +1042,12 @@ impl<'g> Exec<'g> {
                 .filter(move |&&r| !self.ext(w, r) && (!forwards(w) || self.is_acq(r)))
                 .map(move |&r| (rd, r))
         }));
-        vec![
+        // pob, the rest: pick-addr-dep;[W], pick-data-dep, pick-ctrl-dep;[W] (a pick dependency
+        // orders writes, not reads).
+        let mut pob = only(&pick_addr, &dep_target);
+        pob.extend(only(&pick_data, &dep_target));
+        pob.extend(only(&pick_ctrl, &write));
+        let mut rels = vec![
             ("rfe", self.ext_part(&self.rf)),
             ("fre", self.ext_part(&self.fr)),
             ("coe", self.ext_part(&self.co)),
@@ -1021,9 +1055,32 @@ impl<'g> Exec<'g> {
             ("data", only(&data, &dep_target)),
             ("ctrl", only(&ctrl, &write)),
             ("dob", dob),
+            ("pob", pob),
             ("aob", aob),
             ("bob", bob),
-        ]
+        ];
+        // pick-lob: pick-dep; lob; [W], from a read to the writes locally ordered after an access
+        // that depends on it through a pick (the reads it does not order).
+        let picked: Rel = pick_addr.iter().chain(&pick_data).copied().filter(|&(_, m)| mem(m)).collect();
+        if !picked.is_empty() {
+            let local: Rel =
+                rels[3..].iter().flat_map(|(_, r)| r.iter().copied()).filter(|&(a, b)| same_thread(a, b)).collect();
+            let mut pick_lob = Rel::new();
+            for &(r, m) in &picked {
+                let mut reached = BTreeSet::from([m]);
+                let mut todo = vec![m];
+                while let Some(a) = todo.pop() {
+                    for &(_, b) in local.iter().filter(|&&(x, _)| x == a) {
+                        if reached.insert(b) {
+                            todo.push(b);
+                        }
+                    }
+                }
+                pick_lob.extend(reached.into_iter().filter(|&w| w != m && write(w)).map(|w| (r, w)));
+            }
+            rels.push(("pick-lob", pick_lob));
+        }
+        rels
     }
 }
 
@@ -1049,7 +1106,8 @@ pub struct PoOrder {
 ///
 /// let ev = |po, kind, addr| Event {
 ///     tid: 0, po, kind, addr, value: 1, id: None, rf: None,
-///     addr_deps: vec![], data_deps: vec![], ctrl_deps: vec![], rcpc: false, atomic: None,
+///     addr_deps: vec![], data_deps: vec![], ctrl_deps: vec![],
+///     pick_addr_deps: vec![], pick_data_deps: vec![], pick_ctrl_deps: vec![], rcpc: false, atomic: None,
 /// };
 /// let mut store = ev(0, EventKind::Write { release: false }, 0x100);
 /// store.id = Some(WriteId { tid: 0, iid: 0 });
@@ -1240,6 +1298,9 @@ mod tests {
             addr_deps: Vec::new(),
             data_deps: Vec::new(),
             ctrl_deps: Vec::new(),
+            pick_addr_deps: Vec::new(),
+            pick_data_deps: Vec::new(),
+            pick_ctrl_deps: Vec::new(),
             rcpc: false,
             atomic: None,
         }

@@ -96,7 +96,8 @@
 //!   writes of the location wait while one is between them (the explorer
 //!   enforces that: [`Lsq::holds`]); a CAS may also be taken to fail before it
 //!   reads ([`Lsq::predict_cas_fails`]), and is then ordered as the plain read
-//!   `aarch64.cat` makes it. Without it (timed runs) an RMW takes both steps at
+//!   `aarch64.cat` makes it, and may read before its compare value and new
+//!   value are final, deciding once they are ([`Lsq::decide_cas`]). Without it (timed runs) an RMW takes both steps at
 //!   once when both may be taken, and a failing CAS is ordered as if it could
 //!   write: a near atomic on an owned line, one of the executions the split
 //!   allows.
@@ -683,10 +684,42 @@ impl Lsq {
     /// core says so once nothing older can squash it. `aarch64.cat` orders the RMW's read
     /// after nothing its operand comes from (the operand is the write's data), so a value
     /// the read returns may feed later dependencies before the operand is known.
+    /// A CAS's read may likewise come before its compare value and new value are final: what it
+    /// returns is the value read whatever the compare gives (herd7's CAS reads its location with
+    /// only its address), and it decides once they are ([`Lsq::decide_cas`]).
     pub fn set_early_read(&mut self, seq: Seq, on: bool) {
         let s = self.slot_mut(seq);
-        debug_assert!(matches!(s.kind, SlotKind::Rmw(r) if r.op != RmwOp::Cas), "only an RMW other than a CAS");
+        debug_assert!(s.is_rmw(), "only an RMW");
         s.early_read = on;
+    }
+
+    /// Decides split CAS `seq`, which read before its compare value and new value were final
+    /// ([`Lsq::set_early_read`]), now that they are: it writes `new` in a later step if the value
+    /// it read matches `compare`, and is otherwise a read, done. Returns false if it had been
+    /// taken to fail ([`Lsq::predict_cas_fails`]) and the compare matches: the path does not
+    /// exist.
+    pub fn decide_cas(&mut self, seq: Seq, new: Value, compare: Value) -> bool {
+        let s = self.slot_mut(seq);
+        let (SlotKind::Rmw(r), Some(read)) = (s.kind, s.read) else { panic!("entry {seq} is not a CAS that read") };
+        debug_assert!(r.op == RmwOp::Cas && !s.data_final, "only an undecided CAS");
+        let written = r.apply(read.value, new, compare);
+        if s.cas_fails && written.is_some() {
+            return false;
+        }
+        // Decided: `data_final` (with no data, a read that is done).
+        s.data = written;
+        s.data_final = true;
+        s.done |= written.is_none();
+        s.refresh();
+        true
+    }
+
+    /// True if CAS `seq` read early and has not decided yet ([`Lsq::decide_cas`]): it may not
+    /// retire.
+    pub fn cas_undecided(&self, seq: Seq) -> bool {
+        self.get(seq).is_some_and(|s| {
+            matches!(s.kind, SlotKind::Rmw(r) if r.op == RmwOp::Cas) && s.read.is_some() && !s.data_final
+        })
     }
 
     /// Records when the access's operands are ready (timed runs).
@@ -1367,6 +1400,19 @@ impl Lsq {
         let s = &mut self.slots[i];
         s.read = Some(read);
         let early = std::mem::take(&mut s.early_read);
+        if r.op == RmwOp::Cas && split && early && !s.data_final {
+            // A CAS reading before its compare value and new value are final: it decides later
+            // (`decide_cas`). Taken to fail, it is a plain read, done now.
+            if s.cas_fails {
+                s.data = None;
+                s.done = true;
+                s.refresh();
+                self.later_reads_of_other_writes(i, read.source, restarts);
+            } else {
+                s.refresh();
+            }
+            return RmwStep::Read(read);
+        }
         let Some(operand) = s.data else {
             // Read early (split, not a CAS): the write is taken once the operand is final, and
             // the entry's data is then the value written (`set_data`).
@@ -2070,5 +2116,52 @@ mod tests {
         rmw(&mut q, 0, X, RmwOp::Cas, "", 2);
         q.cas_fail_candidates(Mode::Arm, &mut cands);
         assert_eq!(cands, [cas], "nothing added");
+    }
+
+    #[test]
+    fn a_cas_that_reads_early_decides_once_its_operands_are_final() {
+        // Split, a CAS whose compare and new values are not final may read (herd7's CAS reads
+        // with only its address), returning what it read; it writes only once they are, and
+        // only if the compare matched.
+        let setup = |predict_fails: bool| {
+            let mut q = Lsq::new(0);
+            q.set_split_rmw(true);
+            let cas = q.push(
+                0,
+                SlotKind::Rmw(Rmw { op: RmwOp::Cas, acquire: false, release: false, word: false, no_ret: false }),
+            );
+            q.set_addr(cas, Some(X), true);
+            q.set_data(cas, Some(7), false);
+            assert!(enabled(&q, Mode::Arm).is_empty(), "the operands are not final");
+            q.set_early_read(cas, true);
+            if predict_fails {
+                q.predict_cas_fails(cas);
+            }
+            let mut mem = FlatMemory::new();
+            mem.write(X, 3, WriteId { tid: 1, iid: 0 });
+            assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(cas)]);
+            assert!(matches!(q.perform_rmw(cas, 0, &mut mem, &mut vec![]), RmwStep::Read(r) if r.value == 3));
+            assert!(q.cas_undecided(cas) && mem.read(X).value == 3);
+            (q, cas, mem)
+        };
+        // The compare matches: the write follows.
+        let (mut q, cas, mut mem) = setup(false);
+        assert!(q.holds(X), "undecided, it holds its location");
+        assert!(q.decide_cas(cas, 7, 3));
+        assert!(!q.cas_undecided(cas));
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(cas)]);
+        assert!(matches!(q.perform_rmw(cas, 3, &mut mem, &mut vec![]), RmwStep::Wrote(_)));
+        assert_eq!(mem.read(X).value, 7);
+        // It does not: a read, done, nothing written, the location released.
+        let (mut q, cas, mem) = setup(false);
+        assert!(q.decide_cas(cas, 7, 4));
+        assert!(q.get(cas).is_some_and(|s| s.done && s.data.is_none()) && !q.holds(X));
+        assert_eq!(mem.read(X).value, 3);
+        // Taken to fail, it is done as it reads; a compare that then matches refutes the path.
+        let (mut q, cas, _) = setup(true);
+        assert!(!q.holds(X));
+        assert!(!q.decide_cas(cas, 7, 3));
+        let (mut q, cas, _) = setup(true);
+        assert!(q.decide_cas(cas, 7, 4) && !q.cas_undecided(cas));
     }
 }
