@@ -1338,9 +1338,12 @@ impl Core {
     pub fn exclusive_may_store(&self, seq: Seq, mem: &memory_model::memory::FlatMemory) -> bool {
         let Some(stx) = self.lsq.get(seq) else { return false };
         let Some(addr) = stx.addr else { return false };
+        // The write the load-exclusive read is still the latest, or a store of this core's came
+        // between (`atomic` excuses it).
+        let unbroken = |source: WriteId, own_store: bool| own_store || mem.read(addr).writer == source;
         let Some(i) = self.entry_index(stx.iid) else {
             // Retired: it took the reservation with it.
-            return stx.paired.is_some_and(|(source, own_store)| own_store || mem.read(addr).writer == source);
+            return stx.paired.is_some_and(|(source, own_store)| unbroken(source, own_store));
         };
         let mut own_store = false;
         for e in self.rob.range(..i).rev() {
@@ -1349,7 +1352,7 @@ impl Core {
                 Inst::Load { exclusive: true, .. } => {
                     let Some(s) = slot else { return false };
                     let (Some(a), Some(read)) = (s.addr, s.read) else { return false };
-                    return a == addr && (own_store || mem.read(addr).writer == read.source);
+                    return a == addr && unbroken(read.source, own_store);
                 }
                 // An earlier store-exclusive took the reservation.
                 Inst::Store { status: Some(_), .. } => return false,
@@ -1357,8 +1360,7 @@ impl Core {
                 _ => {}
             }
         }
-        self.reservation
-            .is_some_and(|r| r.addr == addr && (own_store || r.own_store || mem.read(addr).writer == r.source))
+        self.reservation.is_some_and(|r| r.addr == addr && unbroken(r.source, own_store || r.own_store))
     }
 
     /// Keeps [`Core::reservation`] as instruction `inst`, with queue entry `slot`, retires.

@@ -108,12 +108,16 @@ const SITE_ADDR: u8 = 15;
 
 /// Generates program `index` of `seed` for `target`.
 pub fn program(seed: u64, index: u64, target: Target) -> Generated {
-    let mut rng = RngStreams::new(seed).indexed(index).stream("litmus.gen");
+    let streams = RngStreams::new(seed).indexed(index);
+    let mut rng = streams.stream("litmus.gen");
     let fetch = target == Target::Arm && rng.random_bool(0.2);
     let nthreads = if fetch { pick(&mut rng, &[(2, 7), (3, 3)]) } else { pick(&mut rng, &[(2, 9), (3, 7), (4, 4)]) };
     let nlocs = pick(&mut rng, &[(1, 2), (2, 5), (3, 3)]);
     let mut g = Gen {
         rng,
+        // (A stream of its own: a program is the one it was before pick dependencies were drawn,
+        // some of its dependencies going through a select instead.)
+        picks: streams.stream("litmus.gen.pick"),
         target,
         nlocs,
         threads: vec![],
@@ -255,6 +259,8 @@ impl Thread {
 
 struct Gen {
     rng: SimRng,
+    /// Which dependencies go through a conditional select ([`Gen::pick`]).
+    picks: SimRng,
     target: Target,
     nlocs: usize,
     threads: Vec<Thread>,
@@ -288,6 +294,17 @@ const MAX_RMWS_ALL: u32 = 2;
 impl Gen {
     fn chance(&mut self, p: f64) -> bool {
         self.rng.random_bool(p)
+    }
+
+    /// For ARMv8 programs, now and then: a dependency through a conditional select's condition
+    /// (`CMP r,#k` then a select on `cond`), a *pick* dependency in `aarch64.cat`, instead of a
+    /// plain one. (x86 has no such instruction to translate it to.)
+    fn pick(&mut self) -> Option<(u64, &'static str)> {
+        if self.target != Target::Arm || !self.picks.random_bool(0.3) {
+            return None;
+        }
+        let k = self.picks.random_range(0..3);
+        Some((k, ["EQ", "NE", "GE", "LT"][self.picks.random_range(0..4)]))
     }
 
     /// herd7's candidates (see [`BUDGET`]) with `r` more reads and `w` more writes of `loc`.
@@ -438,7 +455,18 @@ impl Gen {
                 let s = src(self).expect("reads");
                 let l = self.threads[tid].fresh_label();
                 let isb = self.chance(0.5);
+                let pick = self.pick();
                 let t = &mut self.threads[tid];
+                // (Through a CSET, a pick dependency: it orders later writes, not reads.)
+                let s = match pick {
+                    Some((k, cond)) => {
+                        let [_, s1] = SCRATCH;
+                        t.inst(format!("CMP W{s},#{k}"));
+                        t.inst(format!("CSET W{s1},{cond}"));
+                        s1
+                    }
+                    None => s,
+                };
                 t.inst(format!("CBNZ W{s},{l}"));
                 t.label(&l);
                 if isb {
@@ -472,6 +500,9 @@ impl Gen {
         let mut loc = self.rng.random_range(0..self.nlocs);
         let addr_dep = if self.chance(0.2) { src(self) } else { None };
         let data_dep = if self.chance(0.2) { src(self) } else { None };
+        // Either may go through a conditional select's condition instead (a pick dependency).
+        let addr_pick = if addr_dep.is_some() { self.pick() } else { None };
+        let data_pick = if data_dep.is_some() { self.pick() } else { None };
         let full = self.threads[tid].reads.len() > (LAST_READ - FIRST_READ) as usize;
         // Out of read registers: a store.
         let mut kind = if full { 7 } else { self.rng.random_range(0..20) };
@@ -510,9 +541,17 @@ impl Gen {
         }
         let x = self.threads[tid].loc_reg(loc);
         let [s0, s1] = SCRATCH;
-        // An address dependency: (r ^ r) in X11, added to the address.
+        // An address dependency: (r ^ r) in X11, added to the address; or 0 chosen by a
+        // condition on r.
         let offset = addr_dep.map(|r| {
-            self.threads[tid].inst(format!("EOR X{s1},X{r},X{r}"));
+            let t = &mut self.threads[tid];
+            match addr_pick {
+                Some((k, cond)) => {
+                    t.inst(format!("CMP W{r},#{k}"));
+                    t.inst(format!("CSEL X{s1},XZR,XZR,{cond}"));
+                }
+                None => t.inst(format!("EOR X{s1},X{r},X{r}")),
+            }
             s1
         });
         // A base register carrying the dependency, for instructions that take only [Xn].
@@ -523,14 +562,20 @@ impl Gen {
             }
             None => x,
         };
-        // A register holding `v` (in W10), with (r ^ r) added for a data dependency.
+        // A register holding `v` (in W10), with (r ^ r), or 0 chosen by a condition on r, added
+        // for a data dependency.
         let value = |t: &mut Thread, v: u64| {
-            match data_dep {
-                Some(r) => {
+            match (data_dep, data_pick) {
+                (Some(r), Some((k, cond))) => {
+                    t.inst(format!("CMP W{r},#{k}"));
+                    t.inst(format!("CSEL W{s0},WZR,WZR,{cond}"));
+                    t.inst(format!("ADD W{s0},W{s0},#{v}"));
+                }
+                (Some(r), None) => {
                     t.inst(format!("EOR W{s0},W{r},W{r}"));
                     t.inst(format!("ADD W{s0},W{s0},#{v}"));
                 }
-                None => t.inst(format!("MOV W{s0},#{v}")),
+                (None, _) => t.inst(format!("MOV W{s0},#{v}")),
             }
             s0
         };
@@ -713,5 +758,21 @@ impl Gen {
 
     fn read_from(&self, loc: usize) -> bool {
         self.threads.iter().any(|t| t.reads.iter().any(|&(_, l)| l == loc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ARMv8 programs carry some dependencies through a conditional select's condition (pick
+    /// dependencies), so that campaigns against herd7 cover them; x86 ones none (no translation).
+    #[test]
+    fn arm_programs_have_pick_dependencies_and_x86_ones_none() {
+        let text = |i, target| crate::litmus::print::aarch64(&program(7, i, target).test);
+        let picks =
+            (0..400).filter(|&i| text(i, Target::Arm).contains("CSEL") || text(i, Target::Arm).contains("CSET"));
+        assert!(picks.count() > 40, "too few ARMv8 programs with a pick dependency");
+        assert!((0..400).all(|i| !text(i, Target::X86).contains("CSEL") && !text(i, Target::X86).contains("CSET")));
     }
 }
