@@ -404,7 +404,8 @@ pub fn cycle_steps(v: &AxiomViolation) -> Vec<(EventRef, EventRef, String)> {
 /// `highlight` passes through, outside the clusters (the others say nothing);
 /// `po` (black), `rf` (red), `co` (blue, immediate successors only), `fr`
 /// (orange, to the immediate coherence successor of the write read), `rmw`
-/// (gray, bold), `addr` and `data` (dashed green) and `ctrl` (dashed green):
+/// (gray, bold), `addr` and `data` (dashed green), `pick-addr` and `pick-data` (dotted green:
+/// through a conditional select's condition) and `ctrl` (dashed green):
 /// from the reads a conditional branch tests to the writes and ISBs after it,
 /// up to the next branch that tests other reads (what the model orders by a
 /// control dependency, `ctrl;[W]` and `ctrl;[ISB]`; the branch's control
@@ -464,6 +465,10 @@ pub fn to_dot_with(g: &ExecGraph, highlight: &[(EventRef, EventRef, String)], st
     edges.extend(x.deps(|e| &e.addr_deps).into_iter().map(|(a, b)| (a, b, "addr", dep_attrs)));
     edges.extend(x.deps(|e| &e.data_deps).into_iter().map(|(a, b)| (a, b, "data", dep_attrs)));
     edges.extend(x.branch_ctrl().into_iter().map(|(a, b)| (a, b, "ctrl", dep_attrs)));
+    // Pick dependencies (through a conditional select's condition) as a fainter dotted line.
+    let pick_attrs = "color=darkgreen, fontcolor=darkgreen, style=dotted";
+    edges.extend(x.deps(|e| &e.pick_addr_deps).into_iter().map(|(a, b)| (a, b, "pick-addr", pick_attrs)));
+    edges.extend(x.deps(|e| &e.pick_data_deps).into_iter().map(|(a, b)| (a, b, "pick-data", pick_attrs)));
     edges.retain(|&(a, b, _, _)| shown(a) && shown(b));
 
     // A step's label may say more than its relation (`po, not ordered`): its first word names it.
@@ -1490,7 +1495,7 @@ mod tests {
             "addr" => po && eb.addr_deps.contains(&a.1),
             "data" => po && (eb.is_write() || eb.atomic.is_some()) && eb.data_deps.contains(&a.1),
             "ctrl" => po && eb.is_write() && eb.ctrl_deps.contains(&a.1),
-            "dob" | "bob" => po,
+            "dob" | "bob" | "pob" | "pick-lob" => po,
             "aob" => po && rf && ea.atomic.is_some(),
             "rmw^-1" => a.0 == b.0 && b.1 + 1 == a.1 && ea.atomic.is_some() && eb.atomic == ea.atomic,
             other => panic!("unexpected label {other}"),
@@ -1578,6 +1583,34 @@ mod tests {
         allowed(&g, Mode::Arm);
         forbidden(&g, Mode::Tso, "tso");
         forbidden(&g, Mode::Sc, "sc");
+    }
+
+    /// A pick dependency (through a conditional select's condition) orders later writes, not
+    /// later reads (`pob`); a write after an access it addresses is ordered too, and the DOT
+    /// drawing shows it.
+    #[test]
+    fn pick_dependencies_order_writes_not_reads() {
+        let pick_addr = |e: Event, deps: &[u32]| Event { pick_addr_deps: deps.to_vec(), ..e };
+        let pick_data = |e: Event, deps: &[u32]| Event { pick_data_deps: deps.to_vec(), ..e };
+        let st = Some(Fence::Store);
+        let (t, i) = flag(st);
+        // MP: the read of x addressed through a pick on the flag may still read 0.
+        let g = mp(mp_writer(st), vec![r(Y).from(t, i), pick_addr(r(X), &[0])]);
+        allowed(&g, Mode::Arm);
+        assert!(to_dot(&g, None).contains("pick-addr"));
+        // With a plain address dependency it may not.
+        forbidden(&mp(mp_writer(st), vec![r(Y).from(t, i), r(X).addr(&[0])]), Mode::Arm, "external");
+        // LB: a store whose data is picked by the read before it is ordered after that read.
+        let lb =
+            |second: Event| exec(vec![vec![r(X).from(1, 1), second], vec![r(Y).from(0, 1), w(X, 1).data(&[0])]], &[]);
+        forbidden(&lb(pick_data(w(Y, 1), &[0])), Mode::Arm, "external");
+        // And so is any store after an access that the read picks the address of.
+        let g = exec(
+            vec![vec![r(X).from(1, 1), pick_addr(r(Z), &[0]), w(Y, 1)], vec![r(Y).from(0, 2), w(X, 1).data(&[0])]],
+            &[],
+        );
+        forbidden(&g, Mode::Arm, "external");
+        allowed(&lb(w(Y, 1)), Mode::Arm);
     }
 
     #[test]
