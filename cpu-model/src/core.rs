@@ -891,6 +891,7 @@ impl Core {
         self.code_choice = None;
         self.reservation = None;
         self.exclusive_failures.clear();
+        self.refuted = false;
         self.code_fill = None;
         self.commit_stall_until = 0;
         self.fetch_page = None;
