@@ -31,15 +31,17 @@ fn exhaustive_verdicts_match_the_architecture() {
 /// and write at once (a near atomic on an owned line), so its read waits for its operand and for
 /// earlier branches, and order a CAS as if it could write until it has read, which is one of the
 /// executions `aarch64.cat` allows; only exhaustive exploration, which splits the two, lets the
-/// read come before the operand is known or a branch resolved and may take a CAS to fail before
-/// it reads, reaches these.
-const TIMED_RMW_IN_ONE_STEP: [&str; 6] = [
+/// read come before the operand is known or a branch resolved and may take a CAS to fail or to
+/// succeed before it reads, reaches these.
+const TIMED_RMW_IN_ONE_STEP: [&str; 8] = [
     "RMW-write-after-read.litmus",
     "CAS-fail-is-a-read.litmus",
     "MP+stadd-rfi-ldar+dmb.litmus",
     "MP+steorl-rfi-ctrl+ldar.litmus",
     "MP+dmb.st+data-swp-addr.litmus",
     "MP+rel+ctrl-swp-addr.litmus",
+    "MP+dmb+cas-ok-rs-addr.litmus",
+    "MP+dmb+cas-rfi-addr.litmus",
 ];
 
 /// Outcomes the timed cores never show because a store-exclusive decides there as it reaches

@@ -181,8 +181,10 @@ struct Entry {
     /// Branches: the next pc fetched after it (`None`: not yet predicted).
     next: Option<Addr>,
     /// Conditional selects in exhaustive runs of a model that speculates: the condition the path
-    /// predicted, before the flags were known ([`Core::predict`]).
-    select: Option<bool>,
+    /// predicted, before the flags were known ([`Core::predict`]). A CAS taken to succeed:
+    /// `Some(true)` once it has returned its compare value before reading
+    /// ([`Core::execute_rmw`]).
+    predicted: Option<bool>,
     /// Conditional branches: outcome known and final.
     resolved: bool,
     /// Nothing more for `execute` to do (until a restart).
@@ -647,7 +649,7 @@ impl std::hash::Hash for Entry {
             executed,
             slot,
             next,
-            select,
+            predicted,
             resolved,
             settled,
             dirty: _,
@@ -662,7 +664,7 @@ impl std::hash::Hash for Entry {
         // same information as hashing each field, in a third of the writes (a core's reorder
         // buffer is most of what the explorer hashes).
         let present = [result.is_some(), next.is_some(), fetched_from.is_some(), fault.is_some(), deps.is_some()];
-        let predicted = [select.is_some(), select.unwrap_or(false)];
+        let predicted = [predicted.is_some(), predicted.unwrap_or(false)];
         let flags = [*determined, *executed, *resolved, *settled].into_iter().chain(present).chain(predicted);
         h.write_u16(flags.enumerate().fold(0, |acc, (i, f)| acc | (u16::from(f) << i)));
         h.write_u64(*pc);
@@ -751,6 +753,7 @@ impl std::hash::Hash for Core {
                 done,
                 retired,
                 cas_fails,
+                cas_succeeds,
                 early_read,
                 exclusive,
                 rcpc,
@@ -761,8 +764,8 @@ impl std::hash::Hash for Core {
                 holds: _,
             } = s;
             // (A bool hashes as the byte it is: the flags hash as `cas_fails` alone did when no
-            // read is early.)
-            let flags = u8::from(*cas_fails) | u8::from(*early_read) << 1;
+            // read is early and no CAS is taken to succeed.)
+            let flags = u8::from(*cas_fails) | u8::from(*early_read) << 1 | u8::from(*cas_succeeds) << 2;
             (seq, iid, kind, addr, addr_final, data, data_final, read, done, retired, flags).hash(h);
             (exclusive, rcpc, paired).hash(h);
         }
@@ -1224,15 +1227,15 @@ impl Core {
         self.predicts_selects
             && matches!(e.inst, Inst::Csel { .. } | Inst::Cset { .. })
             && !e.executed
-            && e.select.is_none()
+            && e.predicted.is_none()
     }
 
     /// Follows `next` after the unpredicted branch at the tail; or, for a conditional select
     /// there ([`Core::pending_prediction`]), takes its condition to hold if `next` is 1.
     pub fn predict(&mut self, next: Addr) {
         if let Some(e) = self.rob.back_mut().filter(|e| matches!(e.inst, Inst::Csel { .. } | Inst::Cset { .. })) {
-            debug_assert!(e.select.is_none() && !e.executed);
-            e.select = Some(next != 0);
+            debug_assert!(e.predicted.is_none() && !e.executed);
+            e.predicted = Some(next != 0);
             e.dirty = Bookkeeping(true);
             return;
         }
@@ -1240,6 +1243,19 @@ impl Core {
         debug_assert!(e.next.is_none());
         e.next = Some(next);
         self.pc = next;
+    }
+
+    /// Exhaustive runs: takes the CAS in queue entry `seq`, which has not read, to fail or to
+    /// succeed (`Lsq::predict_cas`); its entry is looked at again (taken to succeed, it returns
+    /// its compare value).
+    pub fn predict_cas(&mut self, seq: Seq, succeeds: bool) {
+        self.lsq.predict_cas(seq, succeeds);
+        let iid = self.lsq.get(seq).expect("a predicted CAS's slot").iid;
+        if let Some(i) = self.entry_index(iid) {
+            let e = &mut self.rob[i];
+            e.settled = false;
+            e.dirty = Bookkeeping(true);
+        }
     }
 
     /// Exhaustive runs: the path turned out not to exist (a CAS taken to fail matched when it
@@ -1468,6 +1484,10 @@ impl Core {
             e.result = None;
             e.flags = 0;
             e.determined = false;
+            if matches!(inst, Inst::Rmw { .. }) {
+                // (A CAS taken to succeed returns its compare value again once it is known.)
+                e.predicted = None;
+            }
             if let Some(d) = e.deps.as_mut() {
                 **d = Deps::default();
             }
@@ -2024,7 +2044,7 @@ impl Core {
     /// final, refute the prediction.
     fn execute_select(&mut self, env: &Env, i: usize, ops: &Operands) -> Option<bool> {
         let e = &self.rob[i];
-        let (inst, predicted) = (e.inst, e.select);
+        let (inst, predicted) = (e.inst, e.predicted);
         let cond = match inst {
             Inst::Csel { cond, .. } | Inst::Cset { cond, .. } => cond,
             _ => unreachable!("not a conditional select: {inst}"),
@@ -2125,6 +2145,29 @@ impl Core {
             changed = true;
         }
         let cas = op == memory_model::RmwOp::Cas;
+        if cas
+            && self.rob[i].result.is_none()
+            && ops.avail[1]
+            && self.lsq.get(slot).is_some_and(|q| q.cas_succeeds && q.read.is_none())
+        {
+            // Taken to succeed: it returns its compare value, which it will read (herd7's
+            // `DataFromRRs`), before it reads. What reads it depends on the compare value's
+            // sources, and on the read only through the compare (a control input, as a
+            // conditional select's flags: a pick dependency); not final until the read confirms it.
+            let deps = env.record.then(|| self.compare_deps(i));
+            let e = &mut self.rob[i];
+            e.result = Some(e.inst.rmw().expect("an RMW").returned(ops.vals[1]));
+            e.predicted = Some(true);
+            e.ready_at = ops.ready;
+            if let Some((value, pick)) = deps {
+                match e.deps.as_mut() {
+                    Some(d) => (d.value, d.pick) = (value, pick),
+                    None => e.deps = Some(Box::new(Deps { value, pick, ..Deps::default() })),
+                }
+            }
+            self.wake_consumers(i);
+            changed = true;
+        }
         if cas && self.lsq.cas_undecided(slot) {
             // A CAS that read early decides once its compare value (Rs) and new value (Rt) are
             // final, as nothing older can squash it by then.
@@ -2149,11 +2192,17 @@ impl Core {
                 }
             }
         }
-        if operands_avail && !(s.data.is_some() && s.data_final) && !self.lsq.get(slot).is_some_and(|q| q.done) {
+        // A CAS taken to succeed writes its new value (Rt) whatever its compare value: a later
+        // load may take it as soon as it is known (`Lsq::predict_cas`).
+        let write_known = operands_avail || (cas && ops.avail[2] && self.lsq.get(slot).is_some_and(|q| q.cas_succeeds));
+        if write_known && !(s.data.is_some() && s.data_final) && !self.lsq.get(slot).is_some_and(|q| q.done) {
             // The operands are final only once no older instruction can take an exception and
             // squash the performed RMW. (Asked only here: the scan of the older entries is what
             // a pass over a full buffer of a sender's RMWs would otherwise spend its time on.)
-            let final_now = ops.det[1] && ops.det[2] && !self.rob.range(..i).any(|e| e.inst.is_serializing());
+            // (An operand not yet available counts as not final: a CAS taken to succeed gets here
+            // with its new value alone.)
+            let final_now =
+                operands_avail && ops.det[1] && ops.det[2] && !self.rob.range(..i).any(|e| e.inst.is_serializing());
             if s.data.is_none() || final_now {
                 // The operand is Rs, or the new value Rt of a CAS (whose compare
                 // value Rs is read when it is performed, see `rmw_compare`).
@@ -2171,12 +2220,37 @@ impl Core {
         if self.rob[i].executed || !ops.avail.iter().all(|a| *a) {
             return false;
         }
-        let deps = env.record.then(|| self.access_deps(i, 1, true));
+        let deps = env.record.then(|| {
+            let mut d = self.access_deps(i, 1, true);
+            if let (Some(r), Some(rt)) = (self.rob[i].inst.rmw(), self.rob[i].srcs[2])
+                && r.op == memory_model::RmwOp::Cas
+            {
+                // A CAS's compare value decides whether it writes, a control input of the write
+                // (herd7's CAS: Rs and the value read feed its branch, which feeds the write by
+                // `iico_ctrl`): a pick dependency only. The data is the new value's.
+                d.data = self.source_deps(i, 2, rt);
+            }
+            if self.rob[i].predicted == Some(true) {
+                // Its returned value came from the compare value ([`Core::execute_rmw`]).
+                (d.value, d.pick) = self.compare_deps(i);
+            }
+            d
+        });
         let e = &mut self.rob[i];
         e.executed = true;
         e.ready_at = ops.ready;
         e.deps = deps;
         true
+    }
+
+    /// The dependencies of what the CAS at ROB index `i` returns when it returns its compare value
+    /// before reading ([`Core::execute_rmw`]): the compare value's, and, as pick dependencies,
+    /// those and its own read's.
+    fn compare_deps(&self, i: usize) -> (Vec<u32>, Vec<u32>) {
+        let rs = self.rob[i].srcs[1].expect("a CAS's compare register");
+        let mut pick = self.source_pick_deps(i, 1, rs);
+        union_into(&mut pick, &[self.rob[i].iid]);
+        (self.source_deps(i, 1, rs), pick)
     }
 
     /// Drops every entry younger than ROB index `i` (misprediction).
@@ -2284,7 +2358,7 @@ impl Core {
             if !ok {
                 break;
             }
-            if (e.select.is_some() && !e.determined)
+            if (e.predicted.is_some() && !e.determined)
                 || (matches!(e.inst, Inst::Rmw { .. }) && self.lsq.cas_undecided(e.slot))
             {
                 // A predicted select retires once the flags have confirmed it, and a CAS that read
@@ -2583,7 +2657,8 @@ impl Core {
                 acquire: rmw.acquire,
                 release: rmw.release,
                 no_ret: rmw.no_ret,
-                forwards: rmw.op == memory_model::types::RmwOp::Swp,
+                // (A CAS taken to succeed lends its write as a SWP does.)
+                forwards: rmw.op == memory_model::types::RmwOp::Swp || s.cas_succeeds,
             });
             let ev = GEvent {
                 tid: self.id,
@@ -2907,7 +2982,7 @@ impl Core {
                 executed: false,
                 slot,
                 next,
-                select: None,
+                predicted: None,
                 resolved: false,
                 settled: false,
                 dirty: Bookkeeping(true),

@@ -2566,17 +2566,17 @@ impl Exhaustive<'_> {
                 }
             }
             let mut cas = vec![];
-            s.cores[c].lsq().cas_fail_candidates(self.cfg.mode, &mut cas);
-            for seq in cas {
-                if !take(Step::CasFails { core, seq, predictions: vec![] }) {
+            s.cores[c].lsq().cas_candidates(self.cfg.mode, &mut cas);
+            for (seq, succeeds) in cas {
+                if !take(Step::Cas { core, seq, succeeds, predictions: vec![] }) {
                     continue;
                 }
                 let mut n = s.clone();
-                n.cores[c].lsq_mut().predict_cas_fails(seq);
+                n.cores[c].predict_cas(seq, succeeds);
                 let mut forks = vec![];
                 self.close(n, c, vec![], &mut forks);
                 for (predictions, t) in forks {
-                    out.push((Step::CasFails { core, seq, predictions }, t));
+                    out.push((Step::Cas { core, seq, succeeds, predictions }, t));
                 }
             }
             let mut exclusives = vec![];
@@ -2667,13 +2667,16 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         restarted: Restarted,
     },
-    /// A core takes a CAS that has not read yet to fail (see `Lsq::cas_fail_candidates`),
-    /// then takes its local steps.
-    CasFails {
+    /// A core takes a CAS that has not read yet to fail, or to succeed (see
+    /// `Lsq::cas_candidates`), then takes its local steps.
+    Cas {
         /// The core.
         core: ThreadId,
         /// The CAS's queue entry.
         seq: Seq,
+        /// It is taken to succeed (when it reads, a value its compare does not match refutes
+        /// the path), or to fail (one that matches does).
+        succeeds: bool,
         /// Branch directions speculated during the local steps.
         predictions: Vec<Addr>,
     },
@@ -2766,7 +2769,7 @@ impl Step {
         match self {
             Step::Start { .. } => None,
             Step::Access { core, .. }
-            | Step::CasFails { core, .. }
+            | Step::Cas { core, .. }
             | Step::Exclusive { core, .. }
             | Step::Retire { core, .. }
             | Step::Fetch { core, .. } => Some(*core as usize),
@@ -2788,7 +2791,7 @@ impl Exhaustive<'_> {
             Step::Fetch { .. } => (Footprint::Fetch, Logs::Nothing),
             // (Its status register only: whether it stores shows when it propagates.)
             Step::Exclusive { .. } => (Footprint::Local, Logs::Nothing),
-            Step::CasFails { core, seq, .. } => match slot_addr(*core, *seq) {
+            Step::Cas { core, seq, .. } => match slot_addr(*core, *seq) {
                 Some(a) => (Footprint::Read(a), Logs::Nothing),
                 None => (Footprint::All, Logs::Unknown),
             },
@@ -2871,7 +2874,9 @@ impl TransitionSystem for Exhaustive<'_> {
             Step::Access { core, action, .. } => {
                 Step::Access { core: *core, action: *action, predictions: vec![], restarted: vec![] }
             }
-            Step::CasFails { core, seq, .. } => Step::CasFails { core: *core, seq: *seq, predictions: vec![] },
+            Step::Cas { core, seq, succeeds, .. } => {
+                Step::Cas { core: *core, seq: *seq, succeeds: *succeeds, predictions: vec![] }
+            }
             Step::Exclusive { core, seq, succeeds, .. } => {
                 Step::Exclusive { core: *core, seq: *seq, succeeds: *succeeds, predictions: vec![] }
             }
@@ -2986,16 +2991,16 @@ impl TransitionSystem for Exhaustive<'_> {
                 }
                 restarted.iter().all(|(t, p)| self.close_with(s, *t as usize, p))
             }
-            Step::CasFails { core, seq, predictions } => {
+            Step::Cas { core, seq, succeeds, predictions } => {
                 let c = *core as usize;
                 let mut cas = vec![];
                 if let Some(core) = s.cores.get(c) {
-                    core.lsq().cas_fail_candidates(self.cfg.mode, &mut cas);
+                    core.lsq().cas_candidates(self.cfg.mode, &mut cas);
                 }
-                if !s.closed || !cas.contains(seq) {
+                if !s.closed || !cas.contains(&(*seq, *succeeds)) {
                     return false;
                 }
-                s.cores[c].lsq_mut().predict_cas_fails(*seq);
+                s.cores[c].predict_cas(*seq, *succeeds);
                 self.close_with(s, c, predictions)
             }
             Step::Exclusive { core, seq, succeeds, predictions } => {

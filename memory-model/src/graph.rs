@@ -46,8 +46,9 @@
 //!   are stronger than `aarch64.cat` in two ways, which the operational model
 //!   keeps and no campaign against herd7 has found to change an outcome:
 //!   1. `aob` is `rmw; rfi` for every read, not only acquires, when the RMW
-//!      is not a SWP (its write depends on its read, so no later read sees it
-//!      before the RMW reads; a SWP forwards its operand before that);
+//!      is not a SWP or a CAS taken to succeed (its write depends on its read,
+//!      so no later read sees it before the RMW reads; a SWP forwards its
+//!      operand before that, and so does a CAS whose success was predicted);
 //!   2. an address dependency orders both events of an RMW (it reads only
 //!      once its address is determined), where `aarch64.cat` names its write;
 //!      its operands (a CAS's compare value too) feed its write, not its read,
@@ -105,8 +106,9 @@ pub struct Atomic {
     /// An `ST<op>`: its read is herd's `NoRet`, which DMB LD and DSB LD do not order.
     #[serde(default)]
     pub no_ret: bool,
-    /// A SWP: it writes its operand whatever it reads, so its own thread's later
-    /// plain reads may take that write before it performs (see `lsq`).
+    /// A SWP, or a CAS taken to succeed before it read: it writes its operand whatever it
+    /// reads (or the path does not exist), so its own thread's later plain reads may take that
+    /// write before it performs (see `lsq`).
     #[serde(default)]
     pub forwards: bool,
 }
@@ -1038,7 +1040,8 @@ impl<'g> Exec<'g> {
         // RMW's read (not its write, which it may take from the buffer) when it is an acquire
         // (aarch64.cat's `rmw;lrs;[A|Q]`; lrs and rfi differ only by a read of a later external
         // write, which rmw;coe;rfe orders anyway) or when the RMW's write depends on its read
-        // (not a SWP's: that one forwards its operand before it reads, see `lsq`).
+        // (not a SWP's, or a CAS's taken to succeed: those forward their operand before they
+        // read, see `lsq`).
         let forwards = |w: usize| self.event(w).and_then(|e| e.atomic).is_some_and(|a| a.forwards);
         let mut aob: Rel = self.rmw.clone();
         aob.extend(self.rmw.iter().flat_map(|&(rd, w)| {

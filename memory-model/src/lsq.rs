@@ -95,8 +95,9 @@
 //!   exploration) the read and the write are two steps, and other cores'
 //!   writes of the location wait while one is between them (the explorer
 //!   enforces that: [`Lsq::holds`]); a CAS may also be taken to fail before it
-//!   reads ([`Lsq::predict_cas_fails`]), and is then ordered as the plain read
-//!   `aarch64.cat` makes it, and may read before its compare value and new
+//!   reads ([`Lsq::predict_cas`]), and is then ordered as the plain read
+//!   `aarch64.cat` makes it, or, without acquire, to succeed, and later loads
+//!   may then read its write before it reads; and it may read before its compare value and new
 //!   value are final, deciding once they are ([`Lsq::decide_cas`]). Without it (timed runs) an RMW takes both steps at
 //!   once when both may be taken, and a failing CAS is ordered as if it could
 //!   write: a near atomic on an owned line, one of the executions the split
@@ -234,8 +235,14 @@ pub struct Slot {
     /// The core has retired the instruction.
     pub retired: bool,
     /// An ARMv8 CAS whose compare is taken to fail before it reads (exhaustive exploration
-    /// only, see [`Lsq::predict_cas_fails`]): ordered as the read it then is, never as a write.
+    /// only, see [`Lsq::predict_cas`]): ordered as the read it then is, never as a write.
     pub cas_fails: bool,
+    /// An ARMv8 CAS without acquire taken to succeed before it reads (exhaustive exploration
+    /// only, see [`Lsq::predict_cas`]): its write, its new value, may be read by later loads
+    /// other than acquires before it reads, and the core may take its returned value from the
+    /// compare value (herd7's `DataFromRRs`); when it reads, a value its compare does not
+    /// match contradicts the prediction.
+    pub cas_succeeds: bool,
     /// A split ARMv8 RMW other than a CAS whose read may be taken before its operand is final
     /// (the core found nothing older that could squash it, see [`Lsq::set_early_read`]);
     /// cleared once the operand is final or the read is taken.
@@ -611,6 +618,7 @@ impl Lsq {
             done: false,
             retired: false,
             cas_fails: false,
+            cas_succeeds: false,
             early_read: false,
             exclusive: Exclusive::No,
             rcpc: false,
@@ -696,14 +704,14 @@ impl Lsq {
     /// Decides split CAS `seq`, which read before its compare value and new value were final
     /// ([`Lsq::set_early_read`]), now that they are: it writes `new` in a later step if the value
     /// it read matches `compare`, and is otherwise a read, done. Returns false if it had been
-    /// taken to fail ([`Lsq::predict_cas_fails`]) and the compare matches: the path does not
-    /// exist.
+    /// taken to fail and the compare matches, or to succeed and it does not ([`Lsq::predict_cas`]):
+    /// the path does not exist.
     pub fn decide_cas(&mut self, seq: Seq, new: Value, compare: Value) -> bool {
         let s = self.slot_mut(seq);
         let (SlotKind::Rmw(r), Some(read)) = (s.kind, s.read) else { panic!("entry {seq} is not a CAS that read") };
         debug_assert!(r.op == RmwOp::Cas && !s.data_final, "only an undecided CAS");
         let written = r.apply(read.value, new, compare);
-        if s.cas_fails && written.is_some() {
+        if (s.cas_fails && written.is_some()) || (s.cas_succeeds && written.is_none()) {
             return false;
         }
         // Decided: `data_final` (with no data, a read that is done).
@@ -904,6 +912,8 @@ impl Lsq {
                         // a value that changes if the operand's source restarts.)
                         (false, true, _, Some(_)) if p.data_final => Source::Forward(j),
                         (false, false, RmwOp::Swp, Some(_)) if !acquire => Source::Forward(j),
+                        // So does a CAS taken to succeed: its write is its new value.
+                        (false, false, RmwOp::Cas, Some(_)) if p.cas_succeeds && !acquire => Source::Forward(j),
                         _ => Source::Wait,
                     };
                 }
@@ -1189,10 +1199,14 @@ impl Lsq {
                 SlotKind::Rmw(_) if q.done && q.data.is_none() => {}
                 // A performed RMW settles everything older, like a propagated
                 // store; an unperformed SWP we read from settles it as a store
-                // does; any other unperformed one comes before our read.
-                SlotKind::Rmw(_) => {
+                // does, and so does a CAS taken to succeed once it has read (what it
+                // writes depends on the read through its compare, a control input:
+                // `aarch64.cat`'s pick dependency, which orders later writes); any
+                // other unperformed one comes before our read.
+                SlotKind::Rmw(r) => {
                     let is_source = read.source == WriteId { tid: self.tid, iid: q.iid };
-                    return q.done || (is_source && q.data_final);
+                    let confirmed = r.op != RmwOp::Cas || q.read.is_some();
+                    return q.done || (is_source && q.data_final && confirmed);
                 }
                 _ => {}
             }
@@ -1327,10 +1341,10 @@ impl Lsq {
             Source::Forward(j) => {
                 let w = &self.slots[j];
                 let data = w.data.expect("forwarding source has data");
-                // An unread SWP writes its operand at its width; an RMW that has read
-                // holds the value it will write.
+                // An unread SWP (or CAS taken to succeed) writes its operand at its width;
+                // an RMW that has read holds the value it will write.
                 let value = match w.kind {
-                    SlotKind::Rmw(r) if w.read.is_none() => r.apply(0, data, 0).expect("a SWP always writes"),
+                    SlotKind::Rmw(r) if w.read.is_none() => r.apply(0, data, 0).expect("a SWP or CAS writes it"),
                     _ => data,
                 };
                 ReadFrom { value, source: WriteId { tid: self.tid, iid: w.iid }, forwarded: true }
@@ -1421,6 +1435,13 @@ impl Lsq {
             return RmwStep::Read(read);
         };
         let new = r.apply(read.value, operand, compare);
+        if s.cas_succeeds && new.is_none() {
+            // Taken to succeed, and the compare does not match: the path does not exist.
+            s.data = None;
+            s.done = true;
+            s.refresh();
+            return RmwStep::Contradicted(read);
+        }
         if s.cas_fails {
             s.data = None;
             s.done = true;
@@ -1484,31 +1505,46 @@ impl Lsq {
         }
     }
 
-    /// CASes that may still be taken to fail before they read: ARMv8 with split RMWs, not yet
-    /// read, not yet predicted. `aarch64.cat` orders a CAS whose compare fails as a plain read
-    /// (no write event, so no `[W]`-rule and no release applies), which lets later stores pass
-    /// it before it reads; an operational core can only do that by knowing the outcome ahead.
-    pub fn cas_fail_candidates(&self, mode: Mode, out: &mut Vec<Seq>) {
+    /// CASes whose outcome may still be predicted before they read, each with the outcomes it
+    /// may be taken to have (`true`: succeeds): ARMv8 with split RMWs, not yet read, not yet
+    /// predicted. `aarch64.cat` orders a CAS whose compare fails as a plain read (no write event,
+    /// so no `[W]`-rule and no release applies), which lets later stores pass it before it reads;
+    /// and a successful one's write, its new value, may be read by a later load (`rfi` orders
+    /// nothing), and herd7 may take the value it returns from its compare value (`DataFromRRs`),
+    /// both before it reads. An operational core can only do either by knowing the outcome ahead.
+    /// Success is offered only without acquire: with it every later access waits for the read.
+    pub fn cas_candidates(&self, mode: Mode, out: &mut Vec<(Seq, bool)>) {
         if mode != Mode::Arm || !self.split_rmw {
             return;
         }
         for (seq, s) in self.iter() {
-            if let SlotKind::Rmw(Rmw { op: RmwOp::Cas, .. }) = s.kind
+            if let SlotKind::Rmw(Rmw { op: RmwOp::Cas, acquire, .. }) = s.kind
                 && s.read.is_none()
                 && !s.done
                 && !s.cas_fails
+                && !s.cas_succeeds
             {
-                out.push(seq);
+                out.push((seq, false));
+                // (With acquire, every later access waits for the read, so knowing the
+                // outcome earlier shows nothing that reading does not.)
+                if !acquire {
+                    out.push((seq, true));
+                }
             }
         }
     }
 
-    /// Takes CAS `seq` to fail (see [`Lsq::cas_fail_candidates`]); when it reads, a value its
-    /// compare matches contradicts the prediction ([`RmwStep::Contradicted`]).
-    pub fn predict_cas_fails(&mut self, seq: Seq) {
+    /// Takes CAS `seq` to fail or to succeed (see [`Lsq::cas_candidates`]); when it reads (or,
+    /// having read early, decides: [`Lsq::decide_cas`]), a value its compare matches, or does
+    /// not, contradicts the prediction ([`RmwStep::Contradicted`]).
+    pub fn predict_cas(&mut self, seq: Seq, succeeds: bool) {
         let s = self.slot_mut(seq);
         debug_assert!(s.is_rmw() && s.read.is_none(), "only an unread CAS is predicted");
-        s.cas_fails = true;
+        if succeeds {
+            s.cas_succeeds = true;
+        } else {
+            s.cas_fails = true;
+        }
         s.refresh();
     }
 
@@ -2097,9 +2133,9 @@ mod tests {
         q.settle(Mode::Arm);
         assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(cas)], "a CAS that may write holds the store");
         let mut cands = vec![];
-        q.cas_fail_candidates(Mode::Arm, &mut cands);
-        assert_eq!(cands, [cas]);
-        q.predict_cas_fails(cas);
+        q.cas_candidates(Mode::Arm, &mut cands);
+        assert_eq!(cands, [(cas, false), (cas, true)], "a CAS without acquire may be taken either way");
+        q.predict_cas(cas, false);
         q.settle(Mode::Arm);
         assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(cas), Visible::Propagate(st)]);
         let mut mem = FlatMemory::new();
@@ -2109,13 +2145,59 @@ mod tests {
         assert_eq!(mem.read(X).value, 0);
         // Compare value 0 matches: the prediction is contradicted.
         let (mut q, cas, _) = setup();
-        q.predict_cas_fails(cas);
+        q.predict_cas(cas, false);
         assert!(matches!(q.perform_rmw(cas, 0, &mut mem, &mut vec![]), RmwStep::Contradicted(_)));
         // Timed runs (unsplit) never predict.
         let mut q = Lsq::new(0);
         rmw(&mut q, 0, X, RmwOp::Cas, "", 2);
-        q.cas_fail_candidates(Mode::Arm, &mut cands);
-        assert_eq!(cands, [cas], "nothing added");
+        q.cas_candidates(Mode::Arm, &mut cands);
+        assert_eq!(cands, [(cas, false), (cas, true)], "nothing added");
+    }
+
+    #[test]
+    fn a_cas_taken_to_succeed_lends_its_write_to_later_loads_before_it_reads() {
+        // P0: CAS X (new value 7); LDR X. Taken to succeed, its write is known: the load takes
+        // it at once; the CAS then reads, and a value its compare does not match refutes the path.
+        let setup = || {
+            let mut q = Lsq::new(0);
+            q.set_split_rmw(true);
+            let cas = rmw(&mut q, 0, X, RmwOp::Cas, "", 7);
+            let ld = load(&mut q, 1, X);
+            assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(cas)], "unpredicted, the load waits for the CAS");
+            q.predict_cas(cas, true);
+            (q, cas, ld)
+        };
+        let (mut q, cas, ld) = setup();
+        assert_eq!(enabled(&q, Mode::Arm), [Visible::Rmw(cas), Visible::Satisfy(ld)]);
+        let mut mem = FlatMemory::new();
+        let r = q.satisfy(ld, &mem, &mut vec![]);
+        assert_eq!((r.value, r.source, r.forwarded), (7, WriteId { tid: 0, iid: 0 }, true));
+        // Its value is final only once the CAS has read (and so succeeded).
+        q.settle(Mode::Arm);
+        assert!(!q.get(ld).unwrap().done, "the load waits for the CAS to read");
+        // Compare value 0 matches the initial 0: it reads, then writes 7.
+        assert!(matches!(q.perform_rmw(cas, 0, &mut mem, &mut vec![]), RmwStep::Read(r) if r.value == 0));
+        q.settle(Mode::Arm);
+        assert!(q.get(ld).unwrap().done);
+        assert!(matches!(q.perform_rmw(cas, 0, &mut mem, &mut vec![]), RmwStep::Wrote(_)));
+        assert_eq!(mem.read(X).value, 7);
+        // Compare value 5 does not: the prediction is contradicted.
+        let (mut q, cas, _) = setup();
+        let mut mem = FlatMemory::new();
+        assert!(matches!(q.perform_rmw(cas, 5, &mut mem, &mut vec![]), RmwStep::Contradicted(_)));
+        // Read early, it is refuted when it decides.
+        let (mut q, cas, _) = setup();
+        q.set_data(cas, Some(7), false);
+        q.set_early_read(cas, true);
+        assert!(matches!(q.perform_rmw(cas, 0, &mut mem, &mut vec![]), RmwStep::Read(_)));
+        assert!(!q.decide_cas(cas, 7, 5));
+        // With acquire, success is not offered: every later access waits for the read anyway.
+        let mut q = Lsq::new(0);
+        q.set_split_rmw(true);
+        let cas = rmw(&mut q, 0, X, RmwOp::Cas, "A", 7);
+        let mut cands = vec![];
+        q.cas_candidates(Mode::Arm, &mut cands);
+        assert_eq!(cands, [(cas, false)]);
     }
 
     #[test]
@@ -2135,7 +2217,7 @@ mod tests {
             assert!(enabled(&q, Mode::Arm).is_empty(), "the operands are not final");
             q.set_early_read(cas, true);
             if predict_fails {
-                q.predict_cas_fails(cas);
+                q.predict_cas(cas, false);
             }
             let mut mem = FlatMemory::new();
             mem.write(X, 3, WriteId { tid: 1, iid: 0 });
