@@ -8,6 +8,8 @@
 //! prints (`.ci/run` builds it first). Without either the herd7 tests print
 //! SKIPPED and pass; the nesting check needs no oracle.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use isolsim::Mode;
@@ -288,33 +290,14 @@ fn a_logged_campaign_resumes_to_the_same_summary() {
 #[test]
 fn the_herd_catalogues_instruction_tests_agree_or_are_refused_at_a_position() {
     let Some(herd) = herd() else { return };
-    let oracle = root().join("../shared/oracle");
-    let archive = std::fs::read_dir(&oracle)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.to_string_lossy().ends_with(".tar.gz"));
-    let Some(archive) = archive else {
-        eprintln!("SKIPPED: no herdtools7 source archive in {}", oracle.display());
-        return;
-    };
     // (folder, files in it, at least this many compared, the known disagreements: none since
     // values print as their location's type holds them, README › Validation › Differential
     // testing).
     let folders: [(&str, usize, usize, &[&str]); 3] =
         [("AArch64", 278, 203, &[]), ("AArch64.self", 46, 37, &[]), ("AArch64.ASL", 53, 49, &[])];
     for (folder, files_in, min_compared, known) in folders {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let status = std::process::Command::new("tar")
-            .arg("xzf")
-            .arg(&archive)
-            .arg("-C")
-            .arg(dir.path())
-            .args(["--wildcards", &format!("*/herd/tests/instructions/{folder}/*.litmus")])
-            .status()
-            .expect("tar runs");
-        assert!(status.success(), "tar xzf {}", archive.display());
-        let files = litmus_files(dir.path());
+        let Some((_dir, dir)) = common::herd_archive_tests(folder, "*.litmus") else { return };
+        let files = litmus_files(&dir);
         assert_eq!(files.len(), files_in, "{folder}");
         let mut cases = vec![];
         for (i, f) in files.iter().enumerate() {

@@ -82,3 +82,34 @@ pub fn temp_file(name: &str, body: &str) -> TempFile {
     std::fs::write(&path, body).unwrap();
     TempFile { _dir: dir, path }
 }
+
+/// Unpacks herd7's own tests `herd/tests/instructions/{folder}/{files}` (a shell pattern) from
+/// the oracle's source archive (`../shared/oracle/herdtools7-*.tar.gz`) into a temporary
+/// directory, and returns it with the folder's path in it; `None` (with a note) when the
+/// archive is not there.
+pub fn herd_archive_tests(folder: &str, files: &str) -> Option<(tempfile::TempDir, PathBuf)> {
+    let oracle = root().join("../shared/oracle");
+    let archive = std::fs::read_dir(&oracle)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"));
+    let Some(archive) = archive else {
+        eprintln!("SKIPPED: no herdtools7 source archive in {}", oracle.display());
+        return None;
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let status = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(dir.path())
+        .args(["--wildcards", &format!("*/herd/tests/instructions/{folder}/{files}")])
+        .status()
+        .expect("tar runs");
+    assert!(status.success(), "tar xzf {}", archive.display());
+    // (Under the archive's top folder, whatever its name.)
+    let top = std::fs::read_dir(dir.path()).expect("the unpacked archive").next().expect("a top folder");
+    let path = top.expect("a directory entry").path().join(format!("herd/tests/instructions/{folder}"));
+    Some((dir, path))
+}

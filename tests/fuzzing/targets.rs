@@ -138,6 +138,7 @@ pub fn all(generated: &[(&str, Files)]) -> Vec<Target> {
     let made = |name: &str| generated.iter().find(|g| g.0 == name).map(|g| g.1.clone()).unwrap_or_default();
     let litmus: Vec<(String, Vec<u8>)> =
         files(&root().join("workloads/litmus"), ".litmus").into_iter().chain(shared_litmus()).collect();
+    let (x86, litmus): (Vec<_>, Vec<_>) = litmus.into_iter().partition(|(_, b)| b.starts_with(b"X86"));
     let (aarch64, c): (Vec<_>, Vec<_>) = litmus.into_iter().partition(|(_, b)| b.starts_with(b"AArch64"));
     let assembler: Vec<(String, Vec<u8>)> =
         ["workloads/kernel", "workloads/programs", "workloads/check", "workloads/scenarios"]
@@ -164,6 +165,13 @@ pub fn all(generated: &[(&str, Files)]) -> Vec<Target> {
             corpus: Corpus::new(Shape::Text, aarch64),
             run: litmus_reader(),
             bounded: 1000,
+        },
+        Target {
+            name: "litmus-x86",
+            ext: "litmus",
+            corpus: Corpus::new(Shape::Text, x86),
+            run: litmus_reader(),
+            bounded: 500,
         },
         Target { name: "asm", ext: "S", corpus: Corpus::new(Shape::Text, assembler), run: asm_reader(), bounded: 1000 },
         Target {

@@ -147,7 +147,7 @@ fn parse_cell(cell: &[(char, Pos)]) -> AsmLine {
 
 /// Parses the thread table at `cur`: returns the threads and where the
 /// constraint section starts.
-fn parse_table<'a>(path: &str, cur: Cursor<'a>) -> Result<(Vec<AsmThread>, Cursor<'a>)> {
+pub(crate) fn parse_table<'a>(path: &str, cur: Cursor<'a>) -> Result<(Vec<AsmThread>, Cursor<'a>)> {
     // None until the header row is read.
     let mut threads: Option<Vec<AsmThread>> = None;
     let rest = split_rows(path, cur, |row| {

@@ -18,6 +18,18 @@ pub enum Arch {
     C,
     /// herd7's AArch64 assembly dialect.
     AArch64,
+    /// herd7's `X86` dialect (Intel syntax, 32-bit registers), read as AArch64 instructions that
+    /// mean the same under `tso` and `sc` (`litmus::x86parse`).
+    X86,
+    /// herd7's `X86_64` dialect (AT&T syntax), read likewise.
+    X86_64,
+}
+
+impl Arch {
+    /// An x86 dialect: the test runs under `tso` or `sc` only.
+    pub fn is_x86(self) -> bool {
+        matches!(self, Arch::X86 | Arch::X86_64)
+    }
 }
 
 /// A declared type in the init block or a parameter/local declaration.

@@ -426,7 +426,7 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
                         Some(r) => *r,
                         None => return err(item.pos, format!("unknown register `{tid}:{name}`")),
                     },
-                    Threads::Asm(_) => asm_reg(name, item.pos)?,
+                    Threads::Asm(_) => test_reg(test.arch, name, item.pos, false)?,
                 };
                 t.regs.retain(|(r, _)| *r != reg);
                 t.regs.push((reg, v));
@@ -447,8 +447,8 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
             Loc::Reg { tid, name } => {
                 let order = match test.arch {
                     // (herd7 shows the zero register first.)
-                    Arch::AArch64 => {
-                        let r = asm_observed_reg(name, pos)?;
+                    Arch::AArch64 | Arch::X86 | Arch::X86_64 => {
+                        let r = test_reg(test.arch, name, pos, true)?;
                         if r.is_zero() { 0 } else { u32::from(r.0) + 1 }
                     }
                     Arch::C => 0,
@@ -481,7 +481,9 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
                         Some(r) => (*r, c_regs[*tid].pointers.contains(name)),
                         None => return err(pos, format!("unknown register `{tid}:{name}`")),
                     },
-                    Threads::Asm(_) => (asm_observed_reg(name, pos)?, pointer_locs.contains(&format!("{tid}:{name}"))),
+                    Threads::Asm(_) => {
+                        (test_reg(test.arch, name, pos, true)?, pointer_locs.contains(&format!("{tid}:{name}")))
+                    }
                 };
                 (Source::Reg(*tid, reg), if sym { Kind::Symbolic } else { Kind::Int(int_type(&loc)) })
             }
@@ -575,6 +577,18 @@ fn asm_observed_reg(name: &str, pos: Pos) -> Result<Reg, CompileError> {
         Some(op) => Ok(op.reg),
         None => err(pos, format!("unknown register `{name}`")),
     }
+}
+
+/// A register the init block (`observed` false) or a condition names, in the test's dialect:
+/// an x86 test's registers stand for the AArch64 ones its instructions became
+/// (`x86parse`), and it may also name those (the translation's address registers).
+fn test_reg(arch: Arch, name: &str, pos: Pos, observed: bool) -> Result<Reg, CompileError> {
+    if arch.is_x86()
+        && let Some(r) = super::x86parse::x86_reg(arch, name)
+    {
+        return Ok(Reg(r));
+    }
+    if observed { asm_observed_reg(name, pos) } else { asm_reg(name, pos) }
 }
 
 fn assemble_thread(t: &ast::AsmThread, base: Addr) -> Result<cpu_model::asm::Program, CompileError> {

@@ -34,6 +34,9 @@ pub(crate) fn normalize_reg(arch: Arch, name: &str) -> String {
             return "SP".to_string();
         }
     }
+    if arch.is_x86() {
+        return super::x86parse::herd_reg_name(arch, name);
+    }
     name.to_string()
 }
 

@@ -9,6 +9,7 @@ use super::compile::{Compiled, compile};
 use super::parse::parse;
 use super::report::{Report, report};
 use super::run::{RunFailure, RunOptions, run_test};
+use memory_model::Mode;
 
 /// Bad input: a file that cannot be read, parsed or compiled.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +73,12 @@ pub fn run_files(files: &[PathBuf], opts: &RunOptions, mut each: impl FnMut(Litm
     for f in files {
         let outcome = match load(f) {
             Err(e) => LitmusOutcome::BadInput(e),
+            Ok(c) if c.arch.is_x86() && opts.machine.mode == Mode::Arm => LitmusOutcome::BadInput(InputError {
+                path: f.display().to_string(),
+                line: 1,
+                col: 1,
+                msg: "an x86 test runs under the x86 models: --model tso (or sc)".into(),
+            }),
             Ok(c) => match run_test(&c, opts) {
                 Ok(r) => LitmusOutcome::Done(Box::new(report(&c, &r))),
                 Err(error) => LitmusOutcome::Failed { file: f.clone(), error },

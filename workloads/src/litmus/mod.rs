@@ -17,3 +17,4 @@ pub mod run;
 pub use driver::{InputError, LitmusOutcome, compile_text, load, run_files};
 pub mod validate;
 pub mod x86;
+mod x86parse;

@@ -7,9 +7,10 @@
 //! can skip such tests rather than report them as broken.
 
 use super::asmparse::parse_asm;
-use super::ast::LitmusTest;
+use super::ast::{Arch, LitmusTest};
 use super::cparse::parse_c;
 use super::lex::{Cursor, Lexer, Mode, error, excerpt};
+use super::x86parse::parse_x86;
 
 /// A syntax error, or a construct outside the supported subset.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -50,15 +51,21 @@ pub fn parse(path: &str, text: &str) -> Result<LitmusTest, ParseError> {
     if arch.is_empty() {
         return Err(error(path, arch_pos, "empty file: expected a header such as `C NAME` or `AArch64 NAME`"));
     }
-    let is_c = match arch.as_str() {
-        "C" => true,
-        "AArch64" => false,
+    let dialect = match arch.as_str() {
+        "C" => Arch::C,
+        "AArch64" => Arch::AArch64,
+        "X86" => Arch::X86,
+        "X86_64" => Arch::X86_64,
         _ => return Err(error(path, arch_pos, format!("unsupported architecture `{}`", excerpt(&arch)))),
     };
     let name = parse_name(path, &mut cur, &arch)?;
     skip_preamble(path, &mut cur)?;
     let lex = Lexer::new(cur, Mode::Ocaml, path);
-    if is_c { parse_c(lex, name) } else { parse_asm(lex, name) }
+    match dialect {
+        Arch::C => parse_c(lex, name),
+        Arch::AArch64 => parse_asm(lex, name),
+        x86 => parse_x86(lex, name, x86),
+    }
 }
 
 /// True for chars herd7 allows in test names.
@@ -681,7 +688,7 @@ mod tests {
         let cases: &[(&str, (usize, usize), &str)] = &[
             ("", (1, 1), "empty file"),
             ("   \n  ", (2, 3), "empty file"),
-            ("X86 SB\n{}\n", (1, 1), "unsupported architecture `X86`"),
+            ("PPC SB\n{}\n", (1, 1), "unsupported architecture `PPC`"),
             ("C\n{}", (1, 2), "expected a test name"),
             ("C SB\nfoo bar\n{}", (2, 1), "expected `{` to start the init block"),
             ("C SB\n(* never closed\n{}", (2, 1), "unterminated comment `(*`"),
