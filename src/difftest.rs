@@ -25,6 +25,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use workloads::litmus::ast::{Atom, Condition, InitItem, LitmusTest, Loc, Pos, Prop, Quantifier, Threads, Value};
+use workloads::litmus::compile::Source;
 use workloads::litmus::generate::{self, Target};
 use workloads::litmus::herd::{Herd, Outcomes, location_key};
 use workloads::litmus::report::report;
@@ -45,6 +46,10 @@ pub struct Case {
     pub label: String,
     /// The AArch64 test; its name is the one herd7 prints (unique within a campaign).
     pub test: LitmusTest,
+    /// An x86 file's own text (named as `test`) and herd7's names for the registers it shows,
+    /// each with the AArch64 register of `test` it stands for: herd7 reads the file as written
+    /// under `tso` and `sc`, and the case is not compared under `arm`.
+    pub x86: Option<(String, BTreeMap<String, String>)>,
 }
 
 impl Case {
@@ -63,7 +68,7 @@ impl Case {
 pub fn generated(seed: u64, index: u64, model: Mode) -> Case {
     let target = if model == Mode::Arm { Target::Arm } else { Target::X86 };
     let g = generate::program(seed, index, target);
-    Case { label: format!("G{index}"), test: g.test }
+    Case { label: format!("G{index}"), test: g.test, x86: None }
 }
 
 /// A litmus file as a case: parsed, C lowered to the AArch64 its compilation
@@ -86,10 +91,44 @@ pub fn from_file(path: &Path, id: usize) -> Result<Case, InputError> {
         col: e.pos.col,
         msg: e.msg,
     })?;
-    let mut test = print::lower(&test, &c).map_err(|msg| InputError { path: name.clone(), line: 0, col: 0, msg })?;
-    print::complete_locations(&mut test);
+    let original = test;
+    let mut test =
+        print::lower(&original, &c).map_err(|msg| InputError { path: name.clone(), line: 0, col: 0, msg })?;
     test.name = format!("F{id}");
-    Ok(Case { label: name, test })
+    // An x86 file goes to herd7 as written, which shows only what the file names.
+    let x86 = original.arch.is_x86().then(|| {
+        let names: BTreeMap<String, String> = c
+            .observed
+            .iter()
+            .filter_map(|o| match (&o.loc, o.source) {
+                (Loc::Reg { tid, name }, Source::Reg(_, r)) => Some((format!("{tid}:{name}"), format!("{tid}:{r}"))),
+                _ => None,
+            })
+            .collect();
+        (renamed(&text, &test.name), names)
+    });
+    if x86.is_none() {
+        print::complete_locations(&mut test);
+    }
+    Ok(Case { label: name, test, x86 })
+}
+
+/// Litmus `text` with the test's name (the second word of its first line) replaced by `name`,
+/// as herd7 then prints it.
+fn renamed(text: &str, name: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut done = false;
+    for line in text.split_inclusive('\n') {
+        let mut words = line.split_whitespace();
+        match (done, words.next(), words.next()) {
+            (false, Some(arch), Some(old)) if arch.starts_with("X86") => {
+                out.push_str(&line.replacen(old, name, 1));
+                done = true;
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
 }
 
 /// What came of one program.
@@ -252,9 +291,13 @@ pub fn compare(herd: &Herd, mode: Mode, cases: &[Case]) -> (Vec<Verdict>, f64, f
     // herd7's input: the AArch64 text, or the x86 translation and its register names.
     let mut inputs: Vec<Result<HerdInput, x86::Untranslatable>> = vec![];
     for c in cases {
-        inputs.push(match mode {
-            Mode::Arm => Ok((c.text(), BTreeMap::new())),
-            _ => x86::translate(&c.test).map(|t| (t.text, t.names)),
+        inputs.push(match (mode, &c.x86) {
+            (Mode::Arm, Some(_)) => {
+                Err(x86::Untranslatable { class: "an x86 test (tso and sc only)", detail: c.label.clone() })
+            }
+            (Mode::Arm, None) => Ok((c.text(), BTreeMap::new())),
+            (_, Some(original)) => Ok(original.clone()),
+            (_, None) => x86::translate(&c.test).map(|t| (t.text, t.names)),
         });
     }
     let start = Instant::now();
@@ -589,6 +632,7 @@ pub fn minimize(
                 .map(|(i, t)| Case {
                     label: case.label.clone(),
                     test: LitmusTest { name: format!("{}c{i}", case.test.name), ..t.clone() },
+                    x86: None,
                 })
                 .collect();
             let (verdicts, _, _) = compare(herd, mode, &cases);
