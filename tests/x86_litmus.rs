@@ -59,6 +59,15 @@ fn an_x86_test_is_refused_under_arm_at_a_position() {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
+    // Without a model chosen (`isolsim litmus` without `--model`), it runs under tso.
+    let file = root().join("workloads/litmus/x86/SB.litmus");
+    let opts = isolsim::RunOptions { x86_model: Some(Mode::Tso), ..exhaustive(Mode::Arm) };
+    let mut outcomes = vec![];
+    run_files(&[file], &opts, |o| outcomes.push(o));
+    match &outcomes[..] {
+        [LitmusOutcome::Done(r)] => assert_eq!((r.model.as_str(), verdict(r)), ("tso", "Sometimes")),
+        other => panic!("expected a run, got {other:?}"),
+    }
 }
 
 #[test]

@@ -73,12 +73,22 @@ pub fn run_files(files: &[PathBuf], opts: &RunOptions, mut each: impl FnMut(Litm
     for f in files {
         let outcome = match load(f) {
             Err(e) => LitmusOutcome::BadInput(e),
-            Ok(c) if c.arch.is_x86() && opts.machine.mode == Mode::Arm => LitmusOutcome::BadInput(InputError {
-                path: f.display().to_string(),
-                line: 1,
-                col: 1,
-                msg: "an x86 test runs under the x86 models: --model tso (or sc)".into(),
-            }),
+            Ok(c) if c.arch.is_x86() && opts.machine.mode == Mode::Arm => match opts.x86_model {
+                Some(mode) => {
+                    let mut o = opts.clone();
+                    o.machine.mode = mode;
+                    match run_test(&c, &o) {
+                        Ok(r) => LitmusOutcome::Done(Box::new(report(&c, &r))),
+                        Err(error) => LitmusOutcome::Failed { file: f.clone(), error },
+                    }
+                }
+                None => LitmusOutcome::BadInput(InputError {
+                    path: f.display().to_string(),
+                    line: 1,
+                    col: 1,
+                    msg: "an x86 test runs under the x86 models: --model tso (or sc)".into(),
+                }),
+            },
             Ok(c) => match run_test(&c, opts) {
                 Ok(r) => LitmusOutcome::Done(Box::new(report(&c, &r))),
                 Err(error) => LitmusOutcome::Failed { file: f.clone(), error },

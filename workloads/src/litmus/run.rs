@@ -91,6 +91,10 @@ pub struct RunOptions {
     /// another order (so other ones are checked against the axioms when an outcome has
     /// more than `graphs_per_outcome`).
     pub reduce: bool,
+    /// The model an x86 test runs under when `machine.mode` is `arm` because no model was
+    /// chosen (herd7 too picks the model by the test's architecture); `None`: such a test is
+    /// refused, as `arm` has no x86 meaning.
+    pub x86_model: Option<Mode>,
 }
 
 impl Default for RunOptions {
@@ -108,6 +112,7 @@ impl Default for RunOptions {
             check_axioms: true,
             graphs_per_outcome: 16,
             reduce: false,
+            x86_model: None,
             // About 300 MB: a thread of 2,000 accesses.
             max_graph_pairs: 4_000_000,
         }
