@@ -9,7 +9,8 @@
 //! addresses the init block puts in X0–X2), each thread a few operations:
 //!
 //! * LDR/LDAR, STR/STLR, and the atomics SWP, CAS, LDADD, LDCLR, LDSET, LDEOR (plain,
-//!   `A`, `L`, `AL`) and STADD, STCLR, STSET, STEOR (plain, `L`),
+//!   `A`, `L`, `AL`) and STADD, STCLR, STSET, STEOR (plain, `L`), an ARMv8 SWP or CAS
+//!   sometimes a load-exclusive and store-exclusive pair instead,
 //!   at most one RMW per location and two per program, and few enough
 //!   accesses per location for herd7 to answer quickly (see `BUDGET`);
 //! * before an operation, maybe a barrier (DMB and DSB with every option:
@@ -118,6 +119,9 @@ pub fn program(seed: u64, index: u64, target: Target) -> Generated {
         // (A stream of its own: a program is the one it was before pick dependencies were drawn,
         // some of its dependencies going through a select instead.)
         picks: streams.stream("litmus.gen.pick"),
+        // (Likewise: a program is the one it was before exclusive pairs were drawn, some of its
+        // atomics a pair instead.)
+        exclusives: streams.stream("litmus.gen.exclusive"),
         target,
         nlocs,
         threads: vec![],
@@ -261,6 +265,8 @@ struct Gen {
     rng: SimRng,
     /// Which dependencies go through a conditional select ([`Gen::pick`]).
     picks: SimRng,
+    /// Which atomics are a load-exclusive and store-exclusive pair instead ([`Gen::rmw`]).
+    exclusives: SimRng,
     target: Target,
     nlocs: usize,
     threads: Vec<Thread>,
@@ -660,10 +666,25 @@ impl Gen {
             }
             None => self.new_value(tid, loc),
         };
+        // An ARMv8 SWP or CAS may be a pair instead: LDXR, then STXR of the value, its status
+        // shown (a pair with nothing between reads and writes as the atomic does, or fails).
+        let pair = self.target == Target::Arm
+            && matches!(op, "SWP" | "CAS")
+            && self.threads[tid].reads.len() + 2 <= (LAST_READ - FIRST_READ + 1) as usize
+            && self.exclusives.random_bool(0.3);
+        let acquire_release = if pair { ["", "A"][self.exclusives.random_range(0..2)] } else { "" };
+        let store_release = if pair { ["", "L"][self.exclusives.random_range(0..2)] } else { "" };
         let t = &mut self.threads[tid];
         let dst = returns.then(|| t.read_reg(loc).expect("a read register is free"));
         let d = value(t, v);
         let b = base(t);
+        if pair {
+            let r = dst.expect("SWP and CAS return the old value");
+            let status = t.read_reg(loc).expect("two read registers are free");
+            t.inst(format!("LD{acquire_release}XR W{r},[X{b}]"));
+            t.inst(format!("ST{store_release}XR W{status},W{d},[X{b}]"));
+            return;
+        }
         match (op, dst) {
             ("CAS", Some(r)) => {
                 t.inst(format!("MOV W{r},#{expect}"));
@@ -774,5 +795,21 @@ mod tests {
             (0..400).filter(|&i| text(i, Target::Arm).contains("CSEL") || text(i, Target::Arm).contains("CSET"));
         assert!(picks.count() > 40, "too few ARMv8 programs with a pick dependency");
         assert!((0..400).all(|i| !text(i, Target::X86).contains("CSEL") && !text(i, Target::X86).contains("CSET")));
+    }
+
+    #[test]
+    fn arm_programs_have_exclusive_pairs_and_x86_ones_none() {
+        let text = |i, target| crate::litmus::print::aarch64(&program(7, i, target).test);
+        let pairs: Vec<String> = (0..400).map(|i| text(i, Target::Arm)).filter(|t| t.contains("XR W")).collect();
+        assert!(pairs.len() > 20, "too few ARMv8 programs with an exclusive pair: {}", pairs.len());
+        // Each load-exclusive is followed by its store-exclusive, as a pair.
+        for t in &pairs {
+            assert_eq!(
+                t.matches("LDXR").count() + t.matches("LDAXR").count(),
+                t.matches("STXR").count() + t.matches("STLXR").count(),
+                "{t}"
+            );
+        }
+        assert!((0..400).all(|i| !text(i, Target::X86).contains("XR W")));
     }
 }
