@@ -512,13 +512,18 @@ fn strip_size_suffix(m: &str) -> String {
     }
 }
 
-/// A non-negative integer, decimal or `0x` hexadecimal.
+/// An integer, decimal or `0x` hexadecimal, maybe negative (two's complement at 64 bits).
 fn parse_imm(s: &str) -> Option<u64> {
     let s = s.trim();
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
-    }
+    let (negative, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let v: u64 = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16).ok()?,
+        None => s.parse().ok()?,
+    };
+    Some(if negative { v.wrapping_neg() } else { v })
 }
 
 #[cfg(test)]
@@ -540,6 +545,7 @@ mod tests {
         let cases: &[(&str, &[&str])] = &[
             ("MOV [x],$1", &["MOV X16,#1", "STR X16,[X19]"]),
             ("MOV EAX,[x]", &["LDR X0,[X19]"]),
+            ("MOV EAX,$-1", &["MOV X0,#18446744073709551615"]),
             ("MOV [ECX],EBX", &["STR X1,[X2]"]),
             ("MFENCE", &["DMB ISH"]),
             ("XCHG [x],EAX", &["SWPAL X0,X0,[X19]"]),
