@@ -1,4 +1,5 @@
-//! The parsed form of a litmus test, common to the C and AArch64 dialects.
+//! The parsed form of a litmus test, common to the C, AArch64 and x86 dialects (an x86 test's
+//! threads are held as the AArch64 instructions they become).
 
 use serde::{Deserialize, Serialize};
 

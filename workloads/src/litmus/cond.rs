@@ -1,9 +1,10 @@
-//! The state language shared by both dialects: the init block, locations,
+//! The state language shared by the dialects: the init block, locations,
 //! values, and the `locations` / `filter` / final-condition section.
 //!
 //! herd7 parses all of these with one grammar (stateParser), so one parser
-//! serves C and AArch64; the only dialect difference is that AArch64 register
-//! names are case-insensitive and `Wn` aliases `Xn`, normalised here.
+//! serves C, AArch64 and x86; the only dialect differences are register names,
+//! normalised here: AArch64's are case-insensitive and `Wn` aliases `Xn`, and
+//! x86's print as herd7 prints them (`EAX`; `rax` for `%eax` in `X86_64`).
 
 use super::ast::{Arch, Atom, Condition, InitItem, Loc, Prop, Quantifier, Type, Value};
 use super::lex::{Tok, TokenStream};

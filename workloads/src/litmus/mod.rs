@@ -1,5 +1,5 @@
-//! The litmus front end: herd7's C and AArch64 litmus formats, compiled to
-//! programs for the simulated cores and run timed or exhaustively.
+//! The litmus front end: herd7's C, AArch64 and x86 (`X86`, `X86_64`) litmus formats, compiled
+//! to programs for the simulated cores and run timed or exhaustively.
 mod asmparse;
 pub mod ast;
 pub mod cgen;

@@ -1,5 +1,5 @@
 //! The litmus front end's entry point: reads the header, skips the
-//! preamble, and hands the rest to the C or AArch64 dialect parser.
+//! preamble, and hands the rest to the C, AArch64 or x86 dialect parser.
 //!
 //! Errors always carry the 1-based line and column (in chars) of the
 //! offending token. Constructs that are valid herd7 but outside the subset
