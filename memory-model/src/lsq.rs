@@ -97,8 +97,9 @@
 //!   enforces that: [`Lsq::holds`]); a CAS may also be taken to fail before it
 //!   reads ([`Lsq::predict_cas`]), and is then ordered as the plain read
 //!   `aarch64.cat` makes it, or, without acquire, to succeed, and later loads
-//!   may then read its write before it reads; and it may read before its compare value and new
-//!   value are final, deciding once they are ([`Lsq::decide_cas`]). Without it (timed runs) an RMW takes both steps at
+//!   may then read its write before it reads; and it may read before its
+//!   compare value and new value are final, deciding once they are
+//!   ([`Lsq::decide_cas`]). Without it (timed runs) an RMW takes both steps at
 //!   once when both may be taken, and a failing CAS is ordered as if it could
 //!   write: a near atomic on an owned line, one of the executions the split
 //!   allows.

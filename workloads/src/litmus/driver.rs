@@ -73,26 +73,25 @@ pub fn run_files(files: &[PathBuf], opts: &RunOptions, mut each: impl FnMut(Litm
     for f in files {
         let outcome = match load(f) {
             Err(e) => LitmusOutcome::BadInput(e),
-            Ok(c) if c.arch.is_x86() && opts.machine.mode == Mode::Arm => match opts.x86_model {
-                Some(mode) => {
-                    let mut o = opts.clone();
-                    o.machine.mode = mode;
-                    match run_test(&c, &o) {
-                        Ok(r) => LitmusOutcome::Done(Box::new(report(&c, &r))),
-                        Err(error) => LitmusOutcome::Failed { file: f.clone(), error },
-                    }
-                }
-                None => LitmusOutcome::BadInput(InputError {
+            // An x86 test under `arm`: the x86 model chosen for it, or refused.
+            Ok(c) if c.arch.is_x86() && opts.machine.mode == Mode::Arm && opts.x86_model.is_none() => {
+                LitmusOutcome::BadInput(InputError {
                     path: f.display().to_string(),
                     line: 1,
                     col: 1,
                     msg: "an x86 test runs under the x86 models: --model tso (or sc)".into(),
-                }),
-            },
-            Ok(c) => match run_test(&c, opts) {
-                Ok(r) => LitmusOutcome::Done(Box::new(report(&c, &r))),
-                Err(error) => LitmusOutcome::Failed { file: f.clone(), error },
-            },
+                })
+            }
+            Ok(c) => {
+                let mut o = std::borrow::Cow::Borrowed(opts);
+                if let (true, Mode::Arm, Some(mode)) = (c.arch.is_x86(), opts.machine.mode, opts.x86_model) {
+                    o.to_mut().machine.mode = mode;
+                }
+                match run_test(&c, &o) {
+                    Ok(r) => LitmusOutcome::Done(Box::new(report(&c, &r))),
+                    Err(error) => LitmusOutcome::Failed { file: f.clone(), error },
+                }
+            }
         };
         each(outcome);
     }

@@ -672,8 +672,12 @@ impl Gen {
             && matches!(op, "SWP" | "CAS")
             && self.threads[tid].reads.len() + 2 <= (LAST_READ - FIRST_READ + 1) as usize
             && self.exclusives.random_bool(0.3);
-        let acquire_release = if pair { ["", "A"][self.exclusives.random_range(0..2)] } else { "" };
-        let store_release = if pair { ["", "L"][self.exclusives.random_range(0..2)] } else { "" };
+        // (`A`: a load-acquire-exclusive; `L`: a store-release-exclusive.)
+        let (acquire, release) = if pair {
+            (["", "A"][self.exclusives.random_range(0..2)], ["", "L"][self.exclusives.random_range(0..2)])
+        } else {
+            ("", "")
+        };
         let t = &mut self.threads[tid];
         let dst = returns.then(|| t.read_reg(loc).expect("a read register is free"));
         let d = value(t, v);
@@ -681,8 +685,8 @@ impl Gen {
         if pair {
             let r = dst.expect("SWP and CAS return the old value");
             let status = t.read_reg(loc).expect("two read registers are free");
-            t.inst(format!("LD{acquire_release}XR W{r},[X{b}]"));
-            t.inst(format!("ST{store_release}XR W{status},W{d},[X{b}]"));
+            t.inst(format!("LD{acquire}XR W{r},[X{b}]"));
+            t.inst(format!("ST{release}XR W{status},W{d},[X{b}]"));
             return;
         }
         match (op, dst) {
@@ -802,7 +806,7 @@ mod tests {
         let text = |i, target| crate::litmus::print::aarch64(&program(7, i, target).test);
         let pairs: Vec<String> = (0..400).map(|i| text(i, Target::Arm)).filter(|t| t.contains("XR W")).collect();
         assert!(pairs.len() > 20, "too few ARMv8 programs with an exclusive pair: {}", pairs.len());
-        // Each load-exclusive is followed by its store-exclusive, as a pair.
+        // As many store-exclusives as load-exclusives: they come in pairs.
         for t in &pairs {
             assert_eq!(
                 t.matches("LDXR").count() + t.matches("LDAXR").count(),
