@@ -83,6 +83,41 @@ fn bad_aarch64_instruction_and_syntax_errors_point_at_the_token() {
 }
 
 #[test]
+fn a_mixed_size_test_is_refused_at_the_access_that_makes_it_mixed() {
+    // herd7 runs these only with -variant mixed, where a location is bytes; isolsim's locations
+    // are whole values, so it must not give them an answer.
+    let offset = temp_file(
+        "koeln.litmus",
+        "AArch64 koeln\n{ uint16_t y; 0:X0=0x101; 0:X1=y; 1:X1=y; }\n P0           | P1            ;\n \
+         STRH W0,[X1] | ADD X2,X1,#1  ;\n              | LDARB W0,[X2] ;\nexists (1:X0=1)\n",
+    );
+    let out = isolsim(&["litmus", "--exhaustive", offset.to_str().unwrap(), "workloads/litmus/classic/MP.litmus"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:5:17: unsupported: mixed-size test: this 1-byte access reaches byte 1 of `y`",
+            offset.display()
+        )),
+        "{err}"
+    );
+    assert!(text(&out.stdout).contains("Observation MP Sometimes"), "the good file still runs");
+
+    let sizes = temp_file(
+        "sizes.litmus",
+        "AArch64 sizes\n{ 0:X1=x; 1:X1=x; }\n P0          | P1          ;\n STR X0,[X1] | LDR W0,[X1] ;\nexists (1:X0=0)\n",
+    );
+    let out = isolsim(&["litmus", "--exhaustive", sizes.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr)
+            .contains(":4:16: unsupported: mixed-size test: this access to `x` is 4-byte, the one at 4:2 8-byte"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn garbage_never_panics() {
     for (i, body) in [
         "",

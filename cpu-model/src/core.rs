@@ -39,7 +39,7 @@ use sim::explore::Bookkeeping;
 use sim::window::Window;
 
 use crate::code::CodeSpace;
-use crate::isa::{Inst, Operand, Reg, Sources, SysReg, compare_flags};
+use crate::isa::{Inst, Operand, Reg, Sources, SysReg};
 
 pub mod in_order;
 
@@ -1874,7 +1874,7 @@ impl Core {
                 | Inst::MulAdd { .. } => {
                     let e = &self.rob[i];
                     if !e.executed && all_avail {
-                        let (v, nzcv) = register_result(inst, vals);
+                        let (v, nzcv) = inst.register_result(vals);
                         let deps = env.record.then(|| self.register_deps(i, [0, 1, 2], []));
                         let e = &mut self.rob[i];
                         e.result = Some(v);
@@ -3107,29 +3107,6 @@ impl StallClocks {
     fn read(&self, now: Cycle) -> StallCycles {
         let t = |k: usize| self.total[k] + self.since[k].map_or(0, |from| now.saturating_sub(from));
         StallCycles { rob_full: t(0), store_buffer_full: t(1), barrier: t(2) }
-    }
-}
-
-/// The result of a register operation (MOV, an ALU operation, CMP's flags, CSET, CSEL) from its
-/// source values in [`Inst::sources`] order, and the flags a flag-setting ALU instruction also
-/// writes (0 for the others).
-#[inline(always)]
-fn register_result(inst: Inst, vals: [u64; 3]) -> (u64, u64) {
-    match inst {
-        Inst::Mov { rd, src } => (rd.width.mask(src.value(vals[0])), 0),
-        Inst::Alu { op, rd, src, flags, .. } => {
-            let b = match src {
-                crate::isa::Src2::Imm(v) => rd.width.mask(v),
-                _ => src.value(vals[1]),
-            };
-            let nzcv = if flags { op.flags(rd.width, vals[0], b) } else { 0 };
-            (rd.width.mask(op.apply(rd.width, vals[0], b)), nzcv)
-        }
-        Inst::Cmp { rn, src } => (compare_flags(rn.width, vals[0], src.value(vals[1])), 0),
-        Inst::Cset { cond, .. } => (cond.holds(vals[0]) as u64, 0),
-        Inst::Csel { op, rd, cond, .. } => (op.select(rd.width, cond.holds(vals[0]), vals[1], vals[2]), 0),
-        Inst::MulAdd { .. } => (inst.multiply_add(vals), 0),
-        _ => unreachable!("not a register operation: {inst}"),
     }
 }
 

@@ -1034,6 +1034,43 @@ impl Inst {
         matches!(self, Inst::Alu { flags: true, .. })
     }
 
+    /// A register operation: MOV, an ALU operation, CMP, CSET, CSEL, a multiply-add, whose
+    /// result [`Inst::register_result`] computes from its sources.
+    pub fn is_register_op(&self) -> bool {
+        matches!(
+            self,
+            Inst::Mov { .. }
+                | Inst::Alu { .. }
+                | Inst::Cmp { .. }
+                | Inst::Cset { .. }
+                | Inst::Csel { .. }
+                | Inst::MulAdd { .. }
+        )
+    }
+
+    /// The result of a register operation ([`Inst::is_register_op`]) from its source values in
+    /// [`Inst::sources`] order, and the flags a flag-setting ALU instruction also writes (0 for
+    /// the others). Panics for another instruction.
+    #[inline(always)]
+    pub fn register_result(self, vals: [u64; 3]) -> (u64, u64) {
+        match self {
+            Inst::Mov { rd, src } => (rd.width.mask(src.value(vals[0])), 0),
+            Inst::Alu { op, rd, src, flags, .. } => {
+                let b = match src {
+                    Src2::Imm(v) => rd.width.mask(v),
+                    _ => src.value(vals[1]),
+                };
+                let nzcv = if flags { op.flags(rd.width, vals[0], b) } else { 0 };
+                (rd.width.mask(op.apply(rd.width, vals[0], b)), nzcv)
+            }
+            Inst::Cmp { rn, src } => (compare_flags(rn.width, vals[0], src.value(vals[1])), 0),
+            Inst::Cset { cond, .. } => (cond.holds(vals[0]) as u64, 0),
+            Inst::Csel { op, rd, cond, .. } => (op.select(rd.width, cond.holds(vals[0]), vals[1], vals[2]), 0),
+            Inst::MulAdd { .. } => (self.multiply_add(vals), 0),
+            _ => unreachable!("not a register operation: {self}"),
+        }
+    }
+
     /// Registers read: for loads `[base, index]`, for stores `[base, index,
     /// data]`, for RMWs `[base, Rs, Rt]` (CAS) or `[base, Rs]`.
     pub fn sources(&self) -> Sources {

@@ -182,6 +182,19 @@ fn header(path: &str, header: &Row) -> Result<Vec<AsmThread>> {
         if tid == MAX_THREADS {
             return Err(error(path, t.first().map_or(header.pos, |&(_, p)| p), too_many_threads()));
         }
+        let handler = text(t);
+        if handler
+            .strip_prefix('P')
+            .and_then(|h| h.strip_suffix(".F"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            let pos = t.first().map_or(header.pos, |&(_, p)| p);
+            return Err(error(
+                path,
+                pos,
+                super::cond::virtual_memory(&format!("the fault-handler thread `{handler}`")),
+            ));
+        }
         if text(t) != format!("P{tid}") {
             let pos = t.first().map_or(header.pos, |&(_, p)| p);
             let found = if t.is_empty() { "an empty cell".to_string() } else { format!("`{}`", excerpt(&text(t))) };

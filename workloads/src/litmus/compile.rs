@@ -437,6 +437,26 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
         }
     }
 
+    // A mixed-size test is refused where an access makes it one (see `sizes`).
+    {
+        let progs: Vec<(&cpu_model::asm::Program, &[(Reg, u64)])> = threads
+            .iter()
+            .map(|t| {
+                let p = code.programs().iter().find(|p| p.base == t.pc).expect("each thread's code was added");
+                (p, &t.regs[..])
+            })
+            .collect();
+        let pos_of = |tid: usize, line: usize| match &test.threads {
+            Threads::Asm(ts) => ts[tid]
+                .lines
+                .iter()
+                .find_map(|l| l.inst.as_ref().filter(|(_, p)| p.line == line).map(|(_, p)| *p))
+                .unwrap_or(Pos { line, col: 1 }),
+            Threads::C(ts) => ts[tid].pos,
+        };
+        super::sizes::check(&progs, &symbols.locations, pos_of)?;
+    }
+
     // Displayed locations: `locations [...]` plus the condition's, registers
     // first (by thread, then name), then memory by name — herd7's order.
     let mut shown: Vec<(Loc, Pos)> = test.locations.iter().map(|l| (l.clone(), test.condition.pos)).collect();

@@ -14,6 +14,7 @@ pub mod parse;
 pub mod print;
 pub mod report;
 pub mod run;
+mod sizes;
 pub use driver::{InputError, LitmusOutcome, compile_text, load, run_files};
 pub mod validate;
 pub mod x86;

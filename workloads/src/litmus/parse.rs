@@ -715,6 +715,13 @@ mod tests {
             ("AArch64 A\n{}\n P0 ;\n NOP\nexists (0:X0=1)\n", (4, 5), "expected `;` at the end of the table row"),
             ("AArch64 A\n{}\nexists (0:X0=1)\n", (3, 1), "expected the thread table header"),
             ("AArch64 A\n{}\nP0;\nNOP;\nexists (0:X0=1) (* open\n", (5, 17), "unterminated comment"),
+            // herd7's virtual-memory and memory-tagging tests: named for what they are.
+            ("AArch64 A\n{ [PTE(x)]=(oa:PA(x), valid:0); }\n", (2, 4), "unsupported: `PTE(...)` as a location"),
+            ("AArch64 A\n{ PTE(x)=0; }\n", (2, 3), "unsupported: `PTE(...)` as a location"),
+            ("AArch64 A\n{ 0:X1=(oa:PA(x), valid:0); }\n", (2, 8), "unsupported: a page-table entry"),
+            ("AArch64 A\n{ 0:X1=PTE(x); }\n", (2, 8), "unsupported: `PTE(...)` as a value"),
+            ("AArch64 A\n{ 0:X1=x:green; }\n", (2, 8), "unsupported: the tagged location `x:...`"),
+            ("AArch64 A\n{}\n P0 | P0.F ;\n NOP | NOP ;\n", (3, 7), "unsupported: the fault-handler thread `P0.F`"),
         ];
         for &(src, (line, col), msg) in cases {
             let e = err(src);
