@@ -1242,8 +1242,13 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             }
         }
         _ if rmw_mnemonic(&upper).is_some() => {
-            let (op, acquire, release, alias) = rmw_mnemonic(&upper).expect("checked");
+            let (op, acquire, release, alias, narrow) = rmw_mnemonic(&upper).expect("checked");
+            c.ws();
+            let rcol = c.col();
             let rs = c.rmw_reg()?;
+            if narrow.is_some() && rs.width != Width::W {
+                return Err((rcol, format!("{upper} takes W registers")));
+            }
             c.comma()?;
             let rt = if alias {
                 Operand { reg: Reg::ZR, width: rs.width }
@@ -1263,7 +1268,7 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             if index != Index::Imm(0) {
                 return Err((mcol2, format!("{upper} takes only [Xn]")));
             }
-            Inst::Rmw { op, rs, rt, base, acquire, release }
+            Inst::Rmw { op, rs, rt, base, acquire, release, narrow }
         }
         _ if upper.starts_with("B.") => {
             let cond = parse_cond(&upper[2..]).ok_or((mcol, format!("unknown condition in `{mn}`")))?;
@@ -1278,10 +1283,10 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
     Ok(Parsed { inst, target })
 }
 
-/// An atomic read-modify-write mnemonic: the operation, acquire, release,
-/// and whether it is the `ST<op>` alias (no destination register).
-/// Byte, halfword and pair forms (`CASB`, `LDADDH`, `CASP`) are not among them.
-fn rmw_mnemonic(upper: &str) -> Option<(RmwOp, bool, bool, bool)> {
+/// An atomic read-modify-write mnemonic: the operation, acquire, release, whether it is the
+/// `ST<op>` alias (no destination register), and the byte or halfword size of the `B` and `H`
+/// forms (`CASB`, `SWPALH`, `STADDLB`). The pair forms (`CASP`) are not among them.
+fn rmw_mnemonic(upper: &str) -> Option<(RmwOp, bool, bool, bool, Option<Narrow>)> {
     const OPS: [(&str, RmwOp); 10] = [
         ("CAS", RmwOp::Cas),
         ("SWP", RmwOp::Swp),
@@ -1305,6 +1310,13 @@ fn rmw_mnemonic(upper: &str) -> Option<(RmwOp, bool, bool, bool)> {
                 _ => continue,
             },
         };
+        let (rest, narrow) = match rest.strip_suffix('B') {
+            Some(rest) => (rest, Some(Narrow { bytes: 1, signed: false })),
+            None => match rest.strip_suffix('H') {
+                Some(rest) => (rest, Some(Narrow { bytes: 2, signed: false })),
+                None => (rest, None),
+            },
+        };
         let (acquire, release) = match rest {
             "" => (false, false),
             "A" if !alias => (true, false),
@@ -1312,7 +1324,7 @@ fn rmw_mnemonic(upper: &str) -> Option<(RmwOp, bool, bool, bool)> {
             "AL" if !alias => (true, true),
             _ => continue,
         };
-        return Some((op, acquire, release, alias));
+        return Some((op, acquire, release, alias, narrow));
     }
     None
 }
@@ -1871,7 +1883,7 @@ done:   ERET";
         assert!(e.msg.contains("unsupported instruction `STXP`"), "{e}");
         for (text, col, msg) in [
             ("CASP X0,X1,X2,X3,[X4]", 1, "unsupported instruction `CASP`"),
-            ("LDSMAXH W0,W1,[X2]", 1, "unsupported instruction `LDSMAXH`"),
+            ("LDSMAXP W0,W1,[X2]", 1, "unsupported instruction `LDSMAXP`"),
             ("REV32 W0,W1", 7, "REV32 takes X registers"),
             ("ABS W0,X1", 8, "ABS: both registers must be W or both X"),
             ("SMULL W0,W1,W2", 7, "SMULL writes an X register"),
@@ -1884,8 +1896,8 @@ done:   ERET";
             ("ADD X0,X1,W2,SXTB #5", 19, "an extended register is shifted by 0 to 4, not 5"),
             ("ORR X0,X1,W2,UXTW", 14, "only an arithmetic operation takes a UXTW operand"),
             ("ADD X0,X1,#2,UXTW", 14, "an immediate takes only LSL"),
-            ("CASB W0,W1,[X2]", 1, "unsupported instruction `CASB`"),
-            ("LDADDH W0,W1,[X2]", 1, "unsupported instruction `LDADDH`"),
+            ("LDADDH X0,X1,[X2]", 8, "LDADDH takes W registers"),
+            ("CASPAL W0,W1,W2,W3,[X4]", 1, "unsupported instruction `CASPAL`"),
             ("STADDA W0,[X1]", 1, "unsupported instruction `STADDA`"),
             ("STXR X0,X1,[X2]", 6, "STXR takes a W register for its status"),
             ("STXR W1,X1,[X2]", 9, "STXR's status register must differ from its other registers"),

@@ -3,7 +3,7 @@
 use memory_model::{Addr, RmwOp};
 
 use crate::asm::Program;
-use crate::isa::{Disasm, Inst, Operand, Reg, Width};
+use crate::isa::{Disasm, Inst, Narrow, Operand, Reg, Width};
 
 /// All code of a machine: programs at non-overlapping address ranges, the
 /// subset of their addresses that may be patched at run time, and the
@@ -162,17 +162,17 @@ pub fn relocated(inst: Inst, f: impl Fn(Addr) -> Addr) -> Inst {
 /// Bits of the AArch64 atomic memory operations (`LD<op>`, `SWP`):
 /// `size 111000 A R 1 Rs o3 opc 00 Rn Rt`.
 const A64_LDOP: u32 = 0x3820_0000;
-/// Mask of the fixed bits of [`A64_LDOP`] (bit 30, the size's low bit, is
-/// the width; bit 31 must be set: byte and halfword forms are not modelled).
-const A64_LDOP_MASK: u32 = 0xbf20_0c00;
+/// Mask of the fixed bits of [`A64_LDOP`] (bits 31–30 are the size: byte, halfword, word,
+/// doubleword).
+const A64_LDOP_MASK: u32 = 0x3f20_0c00;
 /// Bits of the compare-and-swap family: `size 001000 1 L 1 Rs o0 11111 Rn Rt`.
-const A64_CAS: u32 = 0x88a0_7c00;
-/// Mask of the fixed bits of [`A64_CAS`].
-const A64_CAS_MASK: u32 = 0xbfa0_7c00;
+const A64_CAS: u32 = 0x08a0_7c00;
+/// Mask of the fixed bits of [`A64_CAS`] (the size as for [`A64_LDOP_MASK`]).
+const A64_CAS_MASK: u32 = 0x3fa0_7c00;
 
 /// The AArch64 encoding of `inst`, for the instructions encoded for real:
 /// the atomic read-modify-writes (ARMv8.1 LSE: CAS, SWP, LDADD, LDCLR,
-/// LDEOR, LDSET with their A/L/AL forms), 32- and 64-bit. `None` for
+/// LDEOR, LDSET with their A/L/AL forms), 8-, 16-, 32- and 64-bit. `None` for
 /// everything else (and for an RMW based on XZR, which has no encoding).
 ///
 /// ```
@@ -181,12 +181,18 @@ const A64_CAS_MASK: u32 = 0xbfa0_7c00;
 /// assert_eq!(encode_a64(&casal), Some(0xc8e0_fc41));
 /// ```
 pub fn encode_a64(inst: &Inst) -> Option<u32> {
-    let Inst::Rmw { op, rs, rt, base, acquire, release } = *inst else { return None };
+    let Inst::Rmw { op, rs, rt, base, acquire, release, narrow } = *inst else { return None };
     let reg = |r: Reg| -> u32 { if r.is_zero() || r == Reg::SP { 31 } else { r.0 as u32 } };
     if base.is_zero() || rs.reg == Reg::SP || rt.reg == Reg::SP || rs.width != rt.width {
         return None;
     }
-    let size = if rs.width == Width::X { 1 << 30 } else { 0 };
+    let size: u32 = match (narrow.map(|n| n.bytes), rs.width) {
+        (Some(1), _) => 0,
+        (Some(2), _) => 1,
+        (Some(_), _) => return None,
+        (None, Width::W) => 2,
+        (None, Width::X) => 3,
+    } << 30;
     let regs = (reg(rs.reg) << 16) | (reg(base) << 5) | reg(rt.reg);
     let word = match op {
         // CAS: L (bit 22) is the acquire, o0 (bit 15) the release.
@@ -204,7 +210,7 @@ pub fn encode_a64(inst: &Inst) -> Option<u32> {
                 RmwOp::Umin => (0, 7),
                 RmwOp::Cas => unreachable!(),
             };
-            (1 << 31) | A64_LDOP | ((acquire as u32) << 23) | ((release as u32) << 22) | (o3 << 15) | (opc << 12)
+            A64_LDOP | ((acquire as u32) << 23) | ((release as u32) << 22) | (o3 << 15) | (opc << 12)
         }
     };
     Some(word | size | regs)
@@ -213,7 +219,12 @@ pub fn encode_a64(inst: &Inst) -> Option<u32> {
 /// The instruction an AArch64 encoding stands for, among those
 /// [`encode_a64`] produces.
 pub fn decode_a64(word: u32) -> Option<Inst> {
-    let width = if word & (1 << 30) != 0 { Width::X } else { Width::W };
+    let (width, narrow) = match word >> 30 {
+        0 => (Width::W, Some(Narrow { bytes: 1, signed: false })),
+        1 => (Width::W, Some(Narrow { bytes: 2, signed: false })),
+        2 => (Width::W, None),
+        _ => (Width::X, None),
+    };
     let reg = |n: u32| Reg(if n == 31 { 31 } else { n as u8 });
     let rs = Operand { reg: reg((word >> 16) & 31), width };
     let rt = Operand { reg: reg(word & 31), width };
@@ -221,9 +232,9 @@ pub fn decode_a64(word: u32) -> Option<Inst> {
     let base = if rn == 31 { Reg::SP } else { Reg(rn as u8) };
     let bit = |n: u32| word & (1 << n) != 0;
     if word & A64_CAS_MASK == A64_CAS {
-        return Some(Inst::Rmw { op: RmwOp::Cas, rs, rt, base, acquire: bit(22), release: bit(15) });
+        return Some(Inst::Rmw { op: RmwOp::Cas, rs, rt, base, acquire: bit(22), release: bit(15), narrow });
     }
-    if word & A64_LDOP_MASK == (1 << 31) | A64_LDOP {
+    if word & A64_LDOP_MASK == A64_LDOP {
         let op = match (bit(15), (word >> 12) & 7) {
             (true, 0) => RmwOp::Swp,
             (false, 0) => RmwOp::Add,
@@ -236,7 +247,7 @@ pub fn decode_a64(word: u32) -> Option<Inst> {
             (false, 7) => RmwOp::Umin,
             _ => return None,
         };
-        return Some(Inst::Rmw { op, rs, rt, base, acquire: bit(23), release: bit(22) });
+        return Some(Inst::Rmw { op, rs, rt, base, acquire: bit(23), release: bit(22), narrow });
     }
     None
 }
@@ -248,7 +259,7 @@ mod tests {
 
     /// Encodings as LLVM's assembler gives them (`llvm-mc -triple=aarch64
     /// -mattr=+lse -show-encoding`).
-    const KNOWN: [(&str, u32); 15] = [
+    const KNOWN: [(&str, u32); 19] = [
         ("CASAL X0,X1,[X2]", 0xc8e0_fc41),
         ("CAS W0,W1,[X2]", 0x88a0_7c41),
         ("CASA W0,W1,[X2]", 0x88e0_7c41),
@@ -264,6 +275,10 @@ mod tests {
         ("STSETL X9,[X10]", 0xf869_315f),
         ("LDADDAL W0,WZR,[X2]", 0xb8e0_005f),
         ("CASAL WZR,W1,[X2]", 0x88ff_fc41),
+        ("CASB W0,W1,[X2]", 0x08a0_7c41),
+        ("LDADDB W0,W1,[X2]", 0x3820_0041),
+        ("SWPALH W0,W1,[X2]", 0x78e0_8041),
+        ("STADDLB W0,[X1]", 0x3860_003f),
     ];
 
     #[test]
@@ -301,8 +316,8 @@ mod tests {
 
     #[test]
     fn other_atomic_encodings_are_undefined() {
-        // CASP, LDAPR, CASB, LDADDB, LDXR, STLR (llvm-mc).
-        for word in [0x4820_7c82u32, 0xf8bf_c020, 0x08a0_7c41, 0x3820_0041, 0xc85f_7c20, 0xc89f_fc20] {
+        // CASP, LDAPR, LDXR, STLR (llvm-mc).
+        for word in [0x4820_7c82u32, 0xf8bf_c020, 0xc85f_7c20, 0xc89f_fc20] {
             assert_eq!(decode_a64(word), None, "{word:#x}");
             assert_eq!(CodeSpace::new().decode(word as u64, 0), Inst::Udf(word), "{word:#x}");
         }
@@ -314,8 +329,12 @@ mod tests {
         let smax = parse_inst("LDSMAX W0,W1,[X2]", 1).unwrap().inst;
         assert_eq!(encode_a64(&smax), Some(0xb820_4041));
         for op in ["CAS", "SWP", "LDADD", "LDCLR", "LDEOR", "LDSET", "LDSMAX", "LDSMIN", "LDUMAX", "LDUMIN"] {
-            for suffix in ["", "A", "L", "AL"] {
-                for (rs, rt) in [("X1", "X2"), ("W3", "W30"), ("X4", "XZR")] {
+            for suffix in ["", "A", "L", "AL", "B", "AB", "LH", "ALH"] {
+                let narrow = suffix.ends_with(['B', 'H']);
+                for (rs, rt) in [("X1", "X2"), ("W3", "W30"), ("X4", "XZR"), ("W6", "WZR")] {
+                    if narrow && rs.starts_with('X') {
+                        continue;
+                    }
                     let text = format!("{op}{suffix} {rs},{rt},[X5]");
                     let inst = parse_inst(&text, 1).unwrap().inst;
                     let again = parse_inst(&inst.to_string(), 1).unwrap().inst;

@@ -409,7 +409,7 @@ impl Narrow {
     }
 
     /// The mnemonic's size letter: `B`, `H`, `W` or `X`.
-    fn letter(self) -> &'static str {
+    pub fn letter(self) -> &'static str {
         match self.bytes {
             1 => "B",
             2 => "H",
@@ -773,6 +773,10 @@ pub enum Inst {
         acquire: bool,
         /// `L`: the write is a release.
         release: bool,
+        /// The byte and halfword forms (`SWPB`, `CASAH`, `LDADDLB`, …), on W registers: the
+        /// access reads and writes the location's low bytes, compares and combines at that width,
+        /// and returns the old value zero-extended.
+        narrow: Option<Narrow>,
     },
     /// `MOV Rd, src`.
     Mov {
@@ -1132,10 +1136,17 @@ impl Inst {
     /// `MP+rel+CASnoret-ok-dmb.ld` show `aarch64.cat` lets such a read pass a DMB LD.
     pub fn rmw(&self) -> Option<Rmw> {
         match *self {
-            Inst::Rmw { op, rs, rt, acquire, release, .. } => {
+            Inst::Rmw { op, rs, rt, acquire, release, narrow, .. } => {
                 let dest = if op == RmwOp::Cas { rs } else { rt };
                 let no_ret = dest.reg.is_zero();
-                Some(Rmw { op, acquire: acquire && !no_ret, release, word: rs.width == Width::W, no_ret })
+                Some(Rmw {
+                    op,
+                    acquire: acquire && !no_ret,
+                    release,
+                    word: rs.width == Width::W,
+                    no_ret,
+                    narrow: narrow.map(|n| n.bytes),
+                })
             }
             _ => None,
         }
@@ -1205,7 +1216,7 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
                 }
                 mem(f, base, index)
             }
-            Inst::Rmw { op, rs, rt, base, acquire, release } => {
+            Inst::Rmw { op, rs, rt, base, acquire, release, narrow } => {
                 let order = match (acquire, release) {
                     (false, false) => "",
                     (true, false) => "A",
@@ -1213,11 +1224,12 @@ impl<F: Fn(Addr) -> Option<String>> fmt::Display for Disasm<'_, F> {
                     (true, true) => "AL",
                 };
                 let name = rmw_name(*op);
+                let size = narrow.map_or("", |n| n.letter());
                 // ST<op>{L} is the preferred form of LD<op>{L} that discards the old value.
                 if rt.reg.is_zero() && !acquire && !matches!(op, RmwOp::Cas | RmwOp::Swp) {
-                    write!(f, "ST{}{order} {rs},[{base}]", &name[2..])
+                    write!(f, "ST{}{order}{size} {rs},[{base}]", &name[2..])
                 } else {
-                    write!(f, "{name}{order} {rs},{rt},[{base}]")
+                    write!(f, "{name}{order}{size} {rs},{rt},[{base}]")
                 }
             }
             Inst::Mov { rd, src } => write!(f, "MOV {rd},{src}"),

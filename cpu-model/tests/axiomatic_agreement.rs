@@ -367,7 +367,7 @@ fn template(p: &Program) -> Template {
                     e.data_deps = data_dep.map(|r| load_po[r]).into_iter().collect();
                     let id = WriteId { tid, iid: po + 1 };
                     let w = Event { po: po + 1, kind: EventKind::Write { release }, id: Some(id), ..e.clone() };
-                    let rmw = Rmw { op, acquire, release, word: false, no_ret: false };
+                    let rmw = Rmw { op, acquire, release, word: false, no_ret: false, narrow: None };
                     writes[loc].push((id, WriteValue::Rmw { read: reads.len(), rmw, operand: value, expected }));
                     reads.push((t, po as usize, loc));
                     load_po.push(po);

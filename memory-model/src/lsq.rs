@@ -1610,7 +1610,7 @@ mod tests {
 
     fn rmw(q: &mut Lsq, iid: u32, addr: Addr, op: RmwOp, order: &str, operand: Value) -> Seq {
         let (acquire, release) = (order.contains('A'), order.contains('L'));
-        let s = q.push(iid, SlotKind::Rmw(Rmw { op, acquire, release, word: false, no_ret: false }));
+        let s = q.push(iid, SlotKind::Rmw(Rmw { op, acquire, release, word: false, no_ret: false, narrow: None }));
         q.set_addr(s, Some(addr), true);
         q.set_data(s, Some(operand), true);
         s
@@ -1923,8 +1923,17 @@ mod tests {
         // the read of the LDADD after nothing its operand comes from.
         let mut q = Lsq::new(0);
         q.set_split_rmw(true);
-        let add = q
-            .push(0, SlotKind::Rmw(Rmw { op: RmwOp::Add, acquire: false, release: false, word: false, no_ret: false }));
+        let add = q.push(
+            0,
+            SlotKind::Rmw(Rmw {
+                op: RmwOp::Add,
+                acquire: false,
+                release: false,
+                word: false,
+                no_ret: false,
+                narrow: None,
+            }),
+        );
         q.set_addr(add, Some(X), true);
         let ld = load(&mut q, 1, X);
         assert_eq!(enabled(&q, Mode::Arm), [], "no operand, and the core has not allowed an early read");
@@ -2018,8 +2027,17 @@ mod tests {
         // P0: SWP W (operand wider than a word); LDR x. The load takes what the SWP will write,
         // at the SWP's width, settles at once, and stays when the SWP performs.
         let mut q = Lsq::new(0);
-        let s =
-            q.push(0, SlotKind::Rmw(Rmw { op: RmwOp::Swp, acquire: false, release: false, word: true, no_ret: false }));
+        let s = q.push(
+            0,
+            SlotKind::Rmw(Rmw {
+                op: RmwOp::Swp,
+                acquire: false,
+                release: false,
+                word: true,
+                no_ret: false,
+                narrow: None,
+            }),
+        );
         q.set_addr(s, Some(X), true);
         q.set_data(s, Some(0x1_0000_0005), true);
         let ld = load(&mut q, 1, X);
@@ -2211,7 +2229,14 @@ mod tests {
             q.set_split_rmw(true);
             let cas = q.push(
                 0,
-                SlotKind::Rmw(Rmw { op: RmwOp::Cas, acquire: false, release: false, word: false, no_ret: false }),
+                SlotKind::Rmw(Rmw {
+                    op: RmwOp::Cas,
+                    acquire: false,
+                    release: false,
+                    word: false,
+                    no_ret: false,
+                    narrow: None,
+                }),
             );
             q.set_addr(cas, Some(X), true);
             q.set_data(cas, Some(7), false);

@@ -219,14 +219,34 @@ pub struct Rmw {
     /// aarch64.cat's `bob` and `DSB-ob`).
     #[serde(default)]
     pub no_ret: bool,
+    /// The byte and halfword forms (`SWPB`, `CASH`, `LDADDALB`, …): the access's bytes, 1 or 2
+    /// (`word` is then set, as their registers are W). The old value is the location's low
+    /// bytes, compared and combined at that width, and the new one is written zero-extended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub narrow: Option<u8>,
 }
 
 impl Rmw {
+    /// The bits of a value the access carries.
+    fn mask(self) -> Value {
+        match self.narrow {
+            Some(bytes) => u64::MAX >> (64 - 8 * u32::from(bytes.clamp(1, 8))),
+            None if self.word => 0xffff_ffff,
+            None => u64::MAX,
+        }
+    }
+
+    /// `v` at the access's width, sign-extended (for LDSMAX and LDSMIN).
+    fn signed(self, v: Value) -> i64 {
+        let unused = self.mask().leading_zeros();
+        ((v << unused) as i64) >> unused
+    }
+
     /// The value written over `old`, or `None` for a CAS whose compare
     /// fails (nothing is written). `operand` is Rs (SWP, LDADD, ...) or the
     /// new value Rt (CAS); `compare` is the CAS compare value Rs.
     pub fn apply(self, old: Value, operand: Value, compare: Value) -> Option<Value> {
-        let mask = |v: Value| if self.word { v & 0xffff_ffff } else { v };
+        let mask = |v: Value| v & self.mask();
         let (old, operand) = (mask(old), mask(operand));
         let new = match self.op {
             RmwOp::Cas if old != mask(compare) => return None,
@@ -238,8 +258,7 @@ impl Rmw {
             RmwOp::Umax => old.max(operand),
             RmwOp::Umin => old.min(operand),
             RmwOp::Smax | RmwOp::Smin => {
-                let signed = |v: Value| if self.word { v as u32 as i32 as i64 } else { v as i64 };
-                let greater = signed(old) >= signed(operand);
+                let greater = self.signed(old) >= self.signed(operand);
                 if greater == (self.op == RmwOp::Smax) { old } else { operand }
             }
         };
@@ -248,7 +267,7 @@ impl Rmw {
 
     /// The value the instruction returns: the old value at its width.
     pub fn returned(self, old: Value) -> Value {
-        if self.word { old & 0xffff_ffff } else { old }
+        old & self.mask()
     }
 }
 
@@ -296,7 +315,7 @@ mod tests {
 
     #[test]
     fn rmw_operations_and_widths() {
-        let rmw = |op, word| Rmw { op, acquire: false, release: false, word, no_ret: false };
+        let rmw = |op, word| Rmw { op, acquire: false, release: false, word, no_ret: false, narrow: None };
         assert_eq!(rmw(RmwOp::Add, false).apply(u64::MAX, 2, 0), Some(1));
         assert_eq!(rmw(RmwOp::Add, true).apply(0xffff_ffff, 2, 0), Some(1), "W: wraps at 32 bits");
         assert_eq!(rmw(RmwOp::Clr, false).apply(0b1110, 0b0110, 0), Some(0b1000));
@@ -323,5 +342,21 @@ mod tests {
         assert_eq!(rmw(RmwOp::Cas, false).apply(5, 9, 4), None, "a failed compare writes nothing");
         assert_eq!(rmw(RmwOp::Cas, true).apply(0x1_0000_0005, 9, 5), Some(9), "W: compares the low 32 bits");
         assert_eq!(rmw(RmwOp::Cas, true).returned(0x1_0000_0005), 5);
+    }
+
+    #[test]
+    fn byte_and_halfword_rmws_work_at_their_width() {
+        let rmw =
+            |op, bytes| Rmw { op, acquire: false, release: false, word: true, no_ret: false, narrow: Some(bytes) };
+        assert_eq!(rmw(RmwOp::Add, 1).apply(0xff, 2, 0), Some(1), "B: wraps at 8 bits");
+        assert_eq!(rmw(RmwOp::Add, 2).apply(0xffff, 0x1_0002, 0), Some(1), "H: the operand's high bits do not count");
+        assert_eq!(rmw(RmwOp::Swp, 1).apply(7, 0x1234, 0), Some(0x34));
+        // Signed at the access's width: a byte 0x80 is -128.
+        assert_eq!(rmw(RmwOp::Smax, 1).apply(0x80, 1, 0), Some(1));
+        assert_eq!(rmw(RmwOp::Smin, 2).apply(0x8000, 1, 0), Some(0x8000));
+        assert_eq!(rmw(RmwOp::Umax, 1).apply(0x80, 0x17f, 0), Some(0x80));
+        assert_eq!(rmw(RmwOp::Cas, 2).apply(0x5, 9, 0x1_0005), Some(9), "H: compares the low 16 bits");
+        assert_eq!(rmw(RmwOp::Cas, 1).apply(0x5, 9, 0x6), None);
+        assert_eq!(rmw(RmwOp::Cas, 1).returned(0x1_2345), 0x45);
     }
 }

@@ -1155,7 +1155,7 @@ mod tests {
     use super::*;
     use cpu_model::asm::{Symbols, assemble_with};
     use cpu_model::isa::{Index, Inst, Src2, SysReg, compare_flags};
-    use memory_model::{Rmw, RmwOp};
+    use memory_model::RmwOp;
 
     const PERCPU: u64 = 0x10_0000;
     const SHIFT: u64 = 12;
@@ -1236,7 +1236,7 @@ mod tests {
                 Inst::Rmw { op, rs, rt, base, .. } => {
                     let a = get(&x, base);
                     let old = *mem.get(&a).unwrap_or(&0);
-                    let rmw = Rmw { op, acquire: false, release: false, word: false, no_ret: false };
+                    let rmw = inst.rmw().expect("an RMW");
                     let (operand, compare) =
                         if op == RmwOp::Cas { (get(&x, rt.reg), get(&x, rs.reg)) } else { (get(&x, rs.reg), 0) };
                     if let Some(v) = rmw.apply(old, operand, compare) {

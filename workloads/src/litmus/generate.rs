@@ -122,6 +122,16 @@ pub fn program(seed: u64, index: u64, target: Target) -> Generated {
         // (Likewise: a program is the one it was before exclusive pairs were drawn, some of its
         // atomics a pair instead.)
         exclusives: streams.stream("litmus.gen.exclusive"),
+        // (Likewise: a program is the one it was before locations had sizes, some of its
+        // accesses the byte or halfword forms instead.)
+        sizes: {
+            let mut sizes = streams.stream("litmus.gen.size");
+            std::array::from_fn(|_| match target {
+                Target::Arm => pick(&mut sizes, &[("", 6), ("B", 2), ("H", 2)]),
+                // (x86 tests have no byte or halfword forms here.)
+                Target::X86 => "",
+            })
+        },
         target,
         nlocs,
         threads: vec![],
@@ -267,6 +277,9 @@ struct Gen {
     picks: SimRng,
     /// Which atomics are a load-exclusive and store-exclusive pair instead ([`Gen::rmw`]).
     exclusives: SimRng,
+    /// Each location's access size, as the mnemonics' suffix: `""` (a W register's 32 bits),
+    /// `"B"` or `"H"`. Every access to a location has its size, so no test is mixed-size.
+    sizes: [&'static str; 3],
     target: Target,
     nlocs: usize,
     threads: Vec<Thread>,
@@ -338,10 +351,11 @@ impl Gen {
             Step::Maintenance => self.maintenance(tid, sites),
             Step::Patch { site, fetcher, message } => self.patch(tid, site, fetcher, message),
             Step::AwaitFlag => {
+                let size = self.sizes[0];
                 let t = &mut self.threads[tid];
                 let x = t.loc_reg(0);
                 let Some(r) = t.read_reg(0) else { return };
-                t.inst(format!("LDR W{r},[X{x}]"));
+                t.inst(format!("LDR{size} W{r},[X{x}]"));
                 // The reader's side: nothing, a control dependency and ISB, or barriers and ISB.
                 match self.rng.random_range(0..4) {
                     0 => {}
@@ -420,10 +434,11 @@ impl Gen {
                 self.threads[tid].inst(b.to_string());
             }
             let v = self.new_value(tid, 0);
+            let size = self.sizes[0];
             let t = &mut self.threads[tid];
             let x = t.loc_reg(0);
             t.inst(format!("MOV W{},#{v}", SCRATCH[0]));
-            t.inst(format!("STR W{},[X{x}]", SCRATCH[0]));
+            t.inst(format!("STR{size} W{},[X{x}]", SCRATCH[0]));
         }
     }
 
@@ -546,6 +561,7 @@ impl Gen {
             self.rmws[loc] += 1;
         }
         let x = self.threads[tid].loc_reg(loc);
+        let size = self.sizes[loc];
         let [s0, s1] = SCRATCH;
         // An address dependency: (r ^ r) in X11, added to the address; or 0 chosen by a
         // condition on r.
@@ -593,10 +609,10 @@ impl Gen {
                 if acquire {
                     let b = base(t);
                     t.release_then_acquire |= t.released;
-                    t.inst(format!("LDAR W{r},[X{b}]"));
+                    t.inst(format!("LDAR{size} W{r},[X{b}]"));
                 } else {
                     let a = offset.map_or(format!("[X{x}]"), |o| format!("[X{x},X{o}]"));
-                    t.inst(format!("LDR W{r},{a}"));
+                    t.inst(format!("LDR{size} W{r},{a}"));
                 }
             }
             7..=13 => {
@@ -607,10 +623,10 @@ impl Gen {
                 if release {
                     let b = base(t);
                     t.released = true;
-                    t.inst(format!("STLR W{d},[X{b}]"));
+                    t.inst(format!("STLR{size} W{d},[X{b}]"));
                 } else {
                     let a = offset.map_or(format!("[X{x}]"), |o| format!("[X{x},X{o}]"));
-                    t.inst(format!("STR W{d},{a}"));
+                    t.inst(format!("STR{size} W{d},{a}"));
                 }
             }
             14..20 => self.rmw(tid, loc, &base, &value),
@@ -678,6 +694,7 @@ impl Gen {
         } else {
             ("", "")
         };
+        let size = self.sizes[loc];
         let t = &mut self.threads[tid];
         let dst = returns.then(|| t.read_reg(loc).expect("a read register is free"));
         let d = value(t, v);
@@ -685,17 +702,17 @@ impl Gen {
         if pair {
             let r = dst.expect("SWP and CAS return the old value");
             let status = t.read_reg(loc).expect("two read registers are free");
-            t.inst(format!("LD{acquire}XR W{r},[X{b}]"));
-            t.inst(format!("ST{release}XR W{status},W{d},[X{b}]"));
+            t.inst(format!("LD{acquire}XR{size} W{r},[X{b}]"));
+            t.inst(format!("ST{release}XR{size} W{status},W{d},[X{b}]"));
             return;
         }
         match (op, dst) {
             ("CAS", Some(r)) => {
                 t.inst(format!("MOV W{r},#{expect}"));
-                t.inst(format!("CAS{suffix} W{r},W{d},[X{b}]"));
+                t.inst(format!("CAS{suffix}{size} W{r},W{d},[X{b}]"));
             }
-            (_, Some(r)) => t.inst(format!("{op}{suffix} W{d},W{r},[X{b}]")),
-            (_, None) => t.inst(format!("{op}{suffix} W{d},[X{b}]")),
+            (_, Some(r)) => t.inst(format!("{op}{suffix}{size} W{d},W{r},[X{b}]")),
+            (_, None) => t.inst(format!("{op}{suffix}{size} W{d},[X{b}]")),
         }
     }
 
@@ -804,7 +821,7 @@ mod tests {
     #[test]
     fn arm_programs_have_exclusive_pairs_and_x86_ones_none() {
         let text = |i, target| crate::litmus::print::aarch64(&program(7, i, target).test);
-        let pairs: Vec<String> = (0..400).map(|i| text(i, Target::Arm)).filter(|t| t.contains("XR W")).collect();
+        let pairs: Vec<String> = (0..400).map(|i| text(i, Target::Arm)).filter(|t| t.contains("XR")).collect();
         assert!(pairs.len() > 20, "too few ARMv8 programs with an exclusive pair: {}", pairs.len());
         // As many store-exclusives as load-exclusives: they come in pairs.
         for t in &pairs {
@@ -814,6 +831,29 @@ mod tests {
                 "{t}"
             );
         }
-        assert!((0..400).all(|i| !text(i, Target::X86).contains("XR W")));
+        assert!((0..400).all(|i| !text(i, Target::X86).contains("XR")));
+    }
+
+    /// ARMv8 programs access some locations by bytes or halfwords, each location at one size
+    /// (they compile: a mixed-size test would be refused); x86 ones use words only.
+    #[test]
+    fn arm_programs_have_byte_and_halfword_locations_each_of_one_size() {
+        let narrow = |t: &str| {
+            t.lines().any(|l| {
+                l.split('|').any(|cell| {
+                    let m = cell.split_whitespace().next().unwrap_or("");
+                    (m.starts_with("LD") || m.starts_with("ST") || m.starts_with("SWP") || m.starts_with("CAS"))
+                        && (m.ends_with('B') || m.ends_with('H'))
+                })
+            })
+        };
+        let mut with_narrow = 0;
+        for i in 0..400 {
+            let g = program(7, i, Target::Arm);
+            crate::litmus::compile::compile(&g.test).unwrap_or_else(|e| panic!("program {i}: {e:?}\n{}", g.text));
+            with_narrow += usize::from(narrow(&g.text));
+            assert!(!narrow(&program(7, i, Target::X86).text), "x86 program {i}");
+        }
+        assert!(with_narrow > 100, "too few ARMv8 programs with a byte or halfword location: {with_narrow}");
     }
 }

@@ -230,7 +230,7 @@ fn address_and_size(inst: &Inst, known: &Known) -> Option<(Addr, u8)> {
     match inst {
         Inst::Load { rt, base, index, narrow, .. } => Some((at(*base, index)?, size(*rt, *narrow))),
         Inst::Store { rt, base, index, narrow, .. } => Some((at(*base, index)?, size(*rt, *narrow))),
-        Inst::Rmw { rs, base, .. } => Some((x(*base)?, size(*rs, None))),
+        Inst::Rmw { rs, base, narrow, .. } => Some((x(*base)?, size(*rs, *narrow))),
         _ => None,
     }
 }

@@ -193,7 +193,9 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
             })
         };
         match inst {
-            Inst::Load { narrow: Some(_), .. } | Inst::Store { narrow: Some(_), .. } => {
+            Inst::Load { narrow: Some(_), .. }
+            | Inst::Store { narrow: Some(_), .. }
+            | Inst::Rmw { narrow: Some(_), .. } => {
                 return no("byte or halfword access", format!("P{tid}: `{text}`"));
             }
             Inst::Store { status: Some(_), .. } => {

@@ -336,14 +336,14 @@ impl Path {
             return Err("an address dependency into an LDAR or STLR (no register offset form)".to_string());
         }
         match inst {
-            Inst::Rmw { op, acquire, release, .. } => {
+            Inst::Rmw { op, acquire, release, narrow, .. } => {
                 let old = ev.value;
                 let new = self.graph.threads[e.0 as usize]
                     .get(e.1 as usize + 1)
                     .filter(|w| w.is_write() && w.atomic.is_some())
                     .map(|w| w.value);
                 let suffix = format!("{}{}", if acquire { "A" } else { "" }, if release { "L" } else { "" });
-                let name = format!("{}{suffix}", rmw_name(op));
+                let name = format!("{}{suffix}{}", rmw_name(op), narrow.map_or("", |n| n.letter()));
                 let result = if op == memory_model::RmwOp::Cas {
                     // Rs: the compare value, then the old value; Rt: the new value.
                     let compare = if new.is_some() { old } else { old.wrapping_add(1) };
