@@ -771,7 +771,13 @@ fn tidy(mut t: LitmusTest) -> LitmusTest {
             && !pointed.contains(n)
             && !t.init.iter().any(|i| i.loc == l)
         {
-            t.init.push(InitItem { loc: l.clone(), ty: None, value: Some(Value::Int(0)), pos: Pos::default() });
+            t.init.push(InitItem {
+                loc: l.clone(),
+                ty: None,
+                value: Some(Value::Int(0)),
+                pos: Pos::default(),
+                array: None,
+            });
         }
     }
     t

@@ -218,3 +218,43 @@ fn byte_and_halfword_atomics_work_at_their_width() {
         assert_eq!(states, [&want], "{:?}", r.locations);
     }
 }
+
+/// An array's elements are locations of their own, at their offsets (`int64_t` elements 8 bytes
+/// apart, `int` ones 4), printed and compared as herd7 names them (`v[2]`, `w[0]`), after the
+/// other locations; herd7 gives the same two state lines for this test (2026-12-07).
+#[test]
+fn array_elements_are_locations_at_their_offsets() {
+    let f = temp_file(
+        "arrays.litmus",
+        "AArch64 arrays\n{ int64_t v[3] = {1,2,0}; int w[2] = {7,8}; 0:X1=v; 1:X1=v; 1:X3=w; }\n \
+         P0              | P1              ;\n MOV X0,#5       | LDR X0,[X1,#16] ;\n STR X0,[X1,#16] | LDR W2,[X3,#4]  ;\n \
+                         | STR W2,[X3]     ;\nlocations [v[2];]\nexists (1:X0=5 /\\ w[0]=8)\n",
+    );
+    for mode in Mode::ALL {
+        let r = run_file(&f, &exhaustive(mode));
+        assert_eq!(r.locations, ["1:X0", "v[2]", "w[0]"], "{mode}");
+        let states: Vec<&Vec<String>> = r.states.iter().map(|s| &s.values).collect();
+        assert_eq!(
+            states,
+            [&["0", "5", "8"].map(String::from).to_vec(), &["5", "5", "8"].map(String::from).to_vec()],
+            "{mode}"
+        );
+        assert_eq!(verdict(&r), "Sometimes", "{mode}");
+    }
+    // An element past the array, an undeclared array, a whole array shown, an access wider than
+    // the elements: each refused at its position.
+    for (text, at, msg) in [
+        ("AArch64 a\n{ int v[2]; }\n P0 ;\n NOP ;\nexists (v[2]=0)\n", "5:9", "`v[2]` is past the 2 elements of `v`"),
+        ("AArch64 a\n{ 0:X1=v; }\n P0 ;\n NOP ;\nexists (v[1]=0)\n", "5:9", "`v[1]`: `v` is not declared as an array"),
+        ("AArch64 a\n{ int v[2]; }\n P0 ;\n NOP ;\nlocations [v;]\n", "6:1", "unsupported: the whole array `v`"),
+        (
+            "AArch64 a\n{ int v[2]; 0:X1=v; }\n P0 ;\n LDR X0,[X1] ;\n",
+            "4:2",
+            "unsupported: mixed-size test: this 8-byte access to `v[0]` covers more than the element (4-byte",
+        ),
+    ] {
+        let f = temp_file("bad-array.litmus", text);
+        let e = isolsim::litmus::load(&f).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.contains(&format!(":{at}: {msg}")), "{text}: {e}");
+    }
+}

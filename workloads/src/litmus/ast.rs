@@ -96,6 +96,30 @@ pub struct InitItem {
     pub value: Option<Value>,
     /// Where the item starts.
     pub pos: Pos,
+    /// An array's declaration (`int64_t v[2] = {1,2}`): its number of elements, `ty` the
+    /// elements' type. Its elements follow as items of their own, named `v[0]`, `v[1]`
+    /// ([`element_name`]), each with the elements' type and its initial value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array: Option<u32>,
+}
+
+/// The name of element `index` of array `array`, as herd7 writes and prints it: `v[1]`. An
+/// element is a location of its own ([`Loc::Mem`] of this name) at its offset in the array.
+pub fn element_name(array: &str, index: u32) -> String {
+    format!("{array}[{index}]")
+}
+
+/// Memory location `name` as herd7 prints it in a state or a condition: `[x]`, and an array's
+/// element bare, `v[1]`.
+pub fn memory_text(name: &str) -> String {
+    if split_element(name).is_some() { name.to_string() } else { format!("[{name}]") }
+}
+
+/// The array and index an element's name ([`element_name`]) stands for; `None` for another
+/// location.
+pub fn split_element(name: &str) -> Option<(&str, u32)> {
+    let (array, rest) = name.split_once('[')?;
+    Some((array, rest.strip_suffix(']')?.parse().ok()?))
 }
 
 /// Binary operators of C register expressions.

@@ -67,6 +67,8 @@ fn err<T>(pos: Pos, msg: impl Into<String>) -> Result<T, CompileError> {
 pub const DATA_BASE: Addr = 0x10_0000;
 /// Distance between shared locations (one per cache line).
 pub const DATA_STRIDE: Addr = 0x40;
+/// Array elements one test may declare in all (each is a location of its own).
+const MAX_ELEMENTS: u32 = 4096;
 /// How herd7 numbers code: thread `i`'s first instruction is at `HERD_CODE_STRIDE * (i + 1)`.
 const HERD_CODE_STRIDE: u64 = 10_000;
 
@@ -159,7 +161,7 @@ impl Observed {
     pub fn display_name(&self) -> String {
         match &self.loc {
             Loc::Reg { tid, name } => format!("{tid}:{name}"),
-            Loc::Mem(n) => format!("[{n}]"),
+            Loc::Mem(n) => ast::memory_text(n),
         }
     }
 }
@@ -311,11 +313,33 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
     let mut pointer_locs: Vec<String> = vec![];
     // Shared locations, in order of first mention: init block, then parameters.
     let mut loc_names: Vec<String> = vec![];
+    // (An element is laid out with its array: the array is the location.)
     let add_loc = |n: &str, names: &mut Vec<String>| {
+        let n = ast::split_element(n).map_or(n, |(array, _)| array);
         if !names.iter().any(|x| x == n) {
             names.push(n.to_string());
         }
     };
+    // Declared arrays: their elements and the bytes of each.
+    let mut arrays: BTreeMap<String, (u32, Addr)> = BTreeMap::new();
+    let mut elements = 0;
+    for item in &test.init {
+        let (Loc::Mem(n), Some(len)) = (&item.loc, item.array) else { continue };
+        if let Threads::C(_) = test.threads {
+            return err(item.pos, "unsupported: arrays in a C test");
+        }
+        elements += len;
+        if elements > MAX_ELEMENTS {
+            return err(item.pos, format!("more than {MAX_ELEMENTS} array elements in one test"));
+        }
+        let bytes = match &item.ty {
+            Some(ast::Type::Int(name)) => IntType::of(name).map_or(8, |t| Addr::from(t.bits / 8)),
+            _ => 8,
+        };
+        if arrays.insert(n.clone(), (len, bytes)).is_some() {
+            return err(item.pos, format!("`{n}` is declared twice"));
+        }
+    }
     for item in &test.init {
         if let Loc::Mem(n) = &item.loc {
             add_loc(n, &mut loc_names);
@@ -341,8 +365,42 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
             add_loc(n, &mut loc_names);
         }
     }
-    for (i, n) in loc_names.iter().enumerate() {
-        symbols.locations.insert(n.clone(), DATA_BASE + i as Addr * DATA_STRIDE);
+    // A location takes DATA_STRIDE bytes, an array as many of those as its elements need; an
+    // element is at its offset.
+    let mut slot = 0;
+    for n in &loc_names {
+        let base = DATA_BASE + slot * DATA_STRIDE;
+        symbols.locations.insert(n.clone(), base);
+        match arrays.get(n) {
+            Some(&(len, bytes)) => {
+                for i in 0..len {
+                    symbols.locations.insert(ast::element_name(n, i), base + Addr::from(i) * bytes);
+                }
+                slot += (Addr::from(len) * bytes).div_ceil(DATA_STRIDE);
+            }
+            None => slot += 1,
+        }
+    }
+    // Every element named is one of a declared array's.
+    let named = test
+        .init
+        .iter()
+        .map(|i| (&i.loc, i.pos))
+        .chain(cond_locs.iter().map(|(l, p)| (l, *p)))
+        .chain(test.locations.iter().map(|l| (l, test.condition.pos)));
+    for (loc, pos) in named {
+        let Loc::Mem(n) = loc else { continue };
+        if let Some((array, i)) = ast::split_element(n)
+            && !symbols.locations.contains_key(n)
+        {
+            return err(
+                pos,
+                match arrays.get(array) {
+                    Some((len, _)) => format!("`{n}` is past the {len} elements of `{array}`"),
+                    None => format!("`{n}`: `{array}` is not declared as an array (`int64_t {array}[{}]`)", i + 1),
+                },
+            );
+        }
     }
 
     let mut code = CodeSpace::new();
@@ -398,6 +456,9 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
     let mut mem = FlatMemory::new();
     for n in &loc_names {
         mem.init(symbols.locations[n], 0);
+        for i in 0..arrays.get(n).map_or(0, |a| a.0) {
+            mem.init(symbols.locations[&ast::element_name(n, i)], 0);
+        }
     }
     for item in &test.init {
         let v = match &item.value {
@@ -454,7 +515,8 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
                 .unwrap_or(Pos { line, col: 1 }),
             Threads::C(ts) => ts[tid].pos,
         };
-        super::sizes::check(&progs, &symbols.locations, pos_of)?;
+        let element_bytes = |n: &str| ast::split_element(n).and_then(|(array, _)| arrays.get(array)).map(|a| a.1);
+        super::sizes::check(&progs, &symbols.locations, element_bytes, pos_of)?;
     }
 
     // Displayed locations: `locations [...]` plus the condition's, registers
@@ -475,7 +537,17 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
                 };
                 (0, *tid, if test.arch == Arch::C { name.clone() } else { String::new() }, order)
             }
-            Loc::Mem(n) => (1, 0, n.clone(), 0),
+            // (herd7 shows an array's elements after the other locations, by array and index.)
+            Loc::Mem(n) => match ast::split_element(n) {
+                Some((array, i)) => (2, 0, array.to_string(), i),
+                None if arrays.contains_key(n) => {
+                    return err(
+                        pos,
+                        format!("unsupported: the whole array `{n}` as a location (name its elements: `{n}[0]`, …)"),
+                    );
+                }
+                None => (1, 0, n.clone(), 0),
+            },
         };
         keyed.entry(key).or_insert((l, pos));
     }

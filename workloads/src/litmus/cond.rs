@@ -6,7 +6,7 @@
 //! normalised here: AArch64's are case-insensitive and `Wn` aliases `Xn`, and
 //! x86's print as herd7 prints them (`EAX`; `rax` for `%eax` in `X86_64`).
 
-use super::ast::{Arch, Atom, Condition, InitItem, Loc, Prop, Quantifier, Type, Value};
+use super::ast::{Arch, Atom, Condition, InitItem, Loc, Pos, Prop, Quantifier, Type, Value, element_name};
 use super::lex::{Tok, TokenStream};
 use super::parse::ParseError;
 
@@ -104,7 +104,7 @@ pub(crate) fn parse_init_block(ts: &mut TokenStream, arch: Arch) -> Result<Vec<I
                 format!("unexpected end of file in the init block opened at {}:{}", open.pos.line, open.pos.col),
             ));
         }
-        items.push(parse_init_item(ts, arch)?);
+        items.extend(parse_init_item(ts, arch)?);
         let t = ts.peek()?;
         if !t.tok.is(";") && !t.tok.is("}") {
             return Err(ts.unexpected(&t, "`;` or `}` after an init item"));
@@ -112,8 +112,12 @@ pub(crate) fn parse_init_block(ts: &mut TokenStream, arch: Arch) -> Result<Vec<I
     }
 }
 
-/// One init item: `[type] loc [= value]`.
-fn parse_init_item(ts: &mut TokenStream, arch: Arch) -> Result<InitItem> {
+/// Elements an array may have: each is a location of its own.
+pub(crate) const MAX_ARRAY: u32 = 1024;
+
+/// One init item: `[type] loc [= value]`; an array's declaration `type v[N] [= {a, b, …}]`
+/// (the declaration, then an item per element: `v[0]`, …), or one element's `v[1] = value`.
+fn parse_init_item(ts: &mut TokenStream, arch: Arch) -> Result<Vec<InitItem>> {
     let start = ts.peek()?;
     let mut words = vec![];
     loop {
@@ -142,16 +146,88 @@ fn parse_init_item(ts: &mut TokenStream, arch: Arch) -> Result<InitItem> {
         return Err(ts.error(start.pos, "unsupported: struct types in the init block (a pointer to one is fine)"));
     }
     let ty = (!words.is_empty()).then(|| make_type(&words, stars));
-    let loc = parse_loc(ts, arch, "a location or register in the init block")?;
-    if let Some(t) = ts.eat("[")? {
-        return Err(ts.error(t.pos, "unsupported: arrays"));
+    let (loc, index) = parse_loc_and_index(ts, arch, "a location or register in the init block")?;
+    if let Some(t) = ts.peek().ok().filter(|t| t.tok.is("[")) {
+        return Err(ts.error(t.pos, "unsupported: arrays of registers or of arrays"));
     }
-    let value = if ts.eat("=")?.is_some() { Some(parse_value(ts)?) } else { None };
-    Ok(InitItem { loc, ty, value, pos: start.pos })
+    let item = |loc, ty, value| InitItem { loc, ty, value, pos: start.pos, array: None };
+    match (index, &loc) {
+        (None, _) => {
+            let value = if ts.eat("=")?.is_some() { Some(parse_value(ts)?) } else { None };
+            Ok(vec![item(loc, ty, value)])
+        }
+        // `v[1] = 5`: one element.
+        (Some((i, _)), Loc::Mem(array)) if ty.is_none() => {
+            let value = if ts.eat("=")?.is_some() { Some(parse_value(ts)?) } else { None };
+            Ok(vec![item(Loc::Mem(element_name(array, i)), None, value)])
+        }
+        // `int64_t v[2] = {1, 2}`: the declaration, then each element.
+        (Some((len, pos)), Loc::Mem(array)) => {
+            if len == 0 {
+                return Err(ts.error(pos, format!("`{array}` needs at least one element")));
+            }
+            let mut values = vec![];
+            if ts.eat("=")?.is_some() {
+                let open = ts.expect("{", " to start an array's values")?;
+                loop {
+                    if ts.eat("}")?.is_some() {
+                        break;
+                    }
+                    let t = ts.peek()?;
+                    if values.len() == len as usize {
+                        return Err(ts.error(t.pos, format!("more values than the {len} elements of `{array}`")));
+                    }
+                    values.push(parse_value(ts)?);
+                    let t = ts.peek()?;
+                    if ts.eat(",")?.is_none() && !t.tok.is("}") {
+                        return Err(ts.unexpected(
+                            &t,
+                            &format!("`,` or `}}` in the values opened at {}:{}", open.pos.line, open.pos.col),
+                        ));
+                    }
+                }
+            }
+            let mut items = vec![InitItem { array: Some(len), ..item(loc.clone(), ty.clone(), None) }];
+            let mut values = values.into_iter();
+            for i in 0..len {
+                items.push(item(Loc::Mem(element_name(array, i)), ty.clone(), values.next()));
+            }
+            Ok(items)
+        }
+        (Some((_, pos)), Loc::Reg { .. }) => Err(ts.error(pos, "unsupported: arrays of registers")),
+    }
 }
 
-/// A location: `0:r0` (register of thread 0), `x` or `[x]` (memory).
+/// A location as [`parse_loc`] reads it, and the index after it if it is an array's element
+/// (`v[1]`) or size (`int v[2]`), with the index's position.
+fn parse_loc_and_index(ts: &mut TokenStream, arch: Arch, what: &str) -> Result<(Loc, Option<(u32, Pos)>)> {
+    let loc = parse_plain_loc(ts, arch, what)?;
+    if !matches!(loc, Loc::Mem(_)) || !ts.peek()?.tok.is("[") {
+        return Ok((loc, None));
+    }
+    ts.next()?;
+    let t = ts.next()?;
+    let Tok::Int { value, .. } = t.tok else {
+        return Err(ts.unexpected(&t, "an array index (a number) after `[`"));
+    };
+    let index = u32::try_from(value).ok().filter(|&i| i < MAX_ARRAY).ok_or_else(|| {
+        ts.error(t.pos, format!("array index {value} past the {MAX_ARRAY} elements an array may have"))
+    })?;
+    ts.expect("]", " to close the array index")?;
+    Ok((loc, Some((index, t.pos))))
+}
+
+/// A location: `0:r0` (register of thread 0), `x` or `[x]` (memory), `v[1]` (an array's element,
+/// named as [`element_name`] names it).
 pub(crate) fn parse_loc(ts: &mut TokenStream, arch: Arch, what: &str) -> Result<Loc> {
+    match parse_loc_and_index(ts, arch, what)? {
+        (Loc::Mem(array), Some((i, _))) => Ok(Loc::Mem(element_name(&array, i))),
+        (loc, _) => Ok(loc),
+    }
+}
+
+/// A location without an array index: `0:r0`, `x` or `[x]`.
+fn parse_plain_loc(ts: &mut TokenStream, arch: Arch, what: &str) -> Result<Loc> {
     let t = ts.peek()?;
     match t.tok {
         Tok::Int { value, .. } if ts.peek_nth(1)?.tok.is(":") => {
@@ -236,7 +312,9 @@ pub(crate) fn parse_value(ts: &mut TokenStream) -> Result<Value> {
             let (name, _) = ts.expect_ident("a location name after `&`")?;
             Ok(Value::Loc(name))
         }
-        Tok::Punct("{") => Err(ts.error(t.pos, "unsupported: arrays")),
+        Tok::Punct("{") => {
+            Err(ts.error(t.pos, "unsupported: an array's value `{...}` (its elements may be named: `v[0]`)"))
+        }
         Tok::Ident(w) if w == "instr" && colon_next => {
             ts.next()?;
             let s = ts.next()?;

@@ -729,6 +729,7 @@ impl Gen {
                     ty: None,
                     value: Some(v.clone()),
                     pos: Pos::default(),
+                    array: None,
                 });
             }
             if t.lines.is_empty() {

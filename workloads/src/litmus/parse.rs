@@ -275,7 +275,13 @@ mod tests {
         assert_eq!(t.init.len(), 2);
         assert_eq!(
             t.init[0],
-            InitItem { loc: Loc::Mem("x".into()), ty: Some(Type::Int("int".into())), value: None, pos: pos(12, 2) }
+            InitItem {
+                loc: Loc::Mem("x".into()),
+                ty: Some(Type::Int("int".into())),
+                value: None,
+                pos: pos(12, 2),
+                array: None
+            }
         );
         let th = c_threads(&t);
         assert_eq!(th.len(), 2);
@@ -364,7 +370,8 @@ mod tests {
                 loc: Loc::Mem("x".into()),
                 ty: None,
                 value: Some(Value::Label { tid: 1, label: "Lend".into() }),
-                pos: pos(5, 1)
+                pos: pos(5, 1),
+                array: None,
             }
         );
         assert_eq!(t.init[1].value, Some(Value::Instr("NOP".into())));
@@ -372,7 +379,13 @@ mod tests {
         let decl = t.init.last().unwrap();
         assert_eq!(
             *decl,
-            InitItem { loc: reg(1, "X1"), ty: Some(Type::Ptr(Box::new(Type::Instr))), value: None, pos: pos(9, 1) }
+            InitItem {
+                loc: reg(1, "X1"),
+                ty: Some(Type::Ptr(Box::new(Type::Instr))),
+                value: None,
+                pos: pos(9, 1),
+                array: None
+            }
         );
         let th = asm_threads(&t);
         assert_eq!(th.len(), 2);
@@ -558,7 +571,13 @@ mod tests {
         assert_eq!(t.init[4].loc, reg(0, "X5"));
         assert_eq!(
             t.init[5],
-            InitItem { loc: reg(1, "X7"), ty: None, value: Some(Value::Instr("NOP".into())), pos: pos(5, 43) }
+            InitItem {
+                loc: reg(1, "X7"),
+                ty: None,
+                value: Some(Value::Instr("NOP".into())),
+                pos: pos(5, 43),
+                array: None
+            }
         );
         assert_eq!(t.init[6].loc, reg(0, "X0"));
         assert_eq!(t.init[7].value, Some(Value::Label { tid: 1, label: "l1".into() }));
@@ -722,6 +741,13 @@ mod tests {
             ("AArch64 A\n{ 0:X1=PTE(x); }\n", (2, 8), "unsupported: `PTE(...)` as a value"),
             ("AArch64 A\n{ 0:X1=x:green; }\n", (2, 8), "unsupported: the tagged location `x:...`"),
             ("AArch64 A\n{}\n P0 | P0.F ;\n NOP | NOP ;\n", (3, 7), "unsupported: the fault-handler thread `P0.F`"),
+            // Arrays: declared with a size, values in braces.
+            ("AArch64 A\n{ int v[2] = {1,2,3}; }\n", (2, 19), "more values than the 2 elements of `v`"),
+            ("AArch64 A\n{ int v[0]; }\n", (2, 9), "`v` needs at least one element"),
+            ("AArch64 A\n{ int v[5000]; }\n", (2, 9), "array index 5000 past the 1024 elements"),
+            ("AArch64 A\n{ int v[2] = {1 2}; }\n", (2, 17), "`,` or `}` in the values opened at 2:14"),
+            ("AArch64 A\n{ 0:X1[2]=1; }\n", (2, 7), "unsupported: arrays of registers or of arrays"),
+            ("AArch64 A\n{ x={1,2}; }\n", (2, 5), "unsupported: an array's value"),
         ];
         for &(src, (line, col), msg) in cases {
             let e = err(src);

@@ -54,7 +54,7 @@ pub fn prop_text(p: &Prop) -> String {
         Prop::False => "false".to_string(),
         Prop::Atom(a) => {
             let l = match &a.loc {
-                Loc::Mem(n) => format!("[{n}]"),
+                Loc::Mem(n) => super::ast::memory_text(n),
                 l => loc_text(l),
             };
             format!("{l}={}", value_text(&a.value))
@@ -91,14 +91,38 @@ pub fn aarch64(test: &LitmusTest) -> String {
     let mut out = format!("AArch64 {}\n{{\n", test.name);
     // Init items of one thread (or memory) on one line, as herd7's own tests have them.
     let mut lines: BTreeMap<Option<usize>, Vec<String>> = BTreeMap::new();
+    // An array prints as its declaration with every element's value: `int64_t v[2]={1,2};`.
+    let arrays: BTreeMap<&str, u32> = test
+        .init
+        .iter()
+        .filter_map(|i| match (&i.loc, i.array) {
+            (Loc::Mem(n), Some(len)) => Some((n.as_str(), len)),
+            _ => None,
+        })
+        .collect();
+    let last_value = |name: &str| {
+        test.init.iter().rev().find(|i| matches!(&i.loc, Loc::Mem(n) if n == name)).and_then(|i| i.value.as_ref())
+    };
     for item in &test.init {
         let tid = match &item.loc {
             Loc::Reg { tid, .. } => Some(*tid),
+            Loc::Mem(n) if super::ast::split_element(n).is_some_and(|(a, _)| arrays.contains_key(a)) => continue,
             Loc::Mem(_) => None,
         };
         let ty = item.ty.as_ref().map_or(String::new(), |t| format!("{} ", type_text(t)));
-        let v = item.value.as_ref().map_or(String::new(), |v| format!("={}", value_text(v)));
-        lines.entry(tid).or_default().push(format!("{ty}{}{v};", loc_text(&item.loc)));
+        let text = match (&item.loc, item.array) {
+            (Loc::Mem(n), Some(len)) => {
+                let values: Vec<String> = (0..len)
+                    .map(|i| last_value(&super::ast::element_name(n, i)).map_or("0".to_string(), value_text))
+                    .collect();
+                format!("{ty}{n}[{len}]={{{}}};", values.join(","))
+            }
+            _ => {
+                let v = item.value.as_ref().map_or(String::new(), |v| format!("={}", value_text(v)));
+                format!("{ty}{}{v};", loc_text(&item.loc))
+            }
+        };
+        lines.entry(tid).or_default().push(text);
     }
     for l in lines.values() {
         let _ = writeln!(out, "{}", l.join(" "));
@@ -156,12 +180,25 @@ pub fn complete_locations(test: &mut LitmusTest) {
             }
         }
     }
+    // (An array is displayed by its elements, which have init items of their own.)
+    let arrays: Vec<&String> = test
+        .init
+        .iter()
+        .filter_map(|i| match &i.loc {
+            Loc::Mem(n) if i.array.is_some() => Some(n),
+            _ => None,
+        })
+        .collect();
     let mut mem: Vec<String> = vec![];
     for item in &test.init {
-        if let Loc::Mem(n) = &item.loc {
+        if let Loc::Mem(n) = &item.loc
+            && !arrays.contains(&n)
+        {
             mem.push(n.clone());
         }
-        if let Some(Value::Loc(n)) = &item.value {
+        if let Some(Value::Loc(n)) = &item.value
+            && !arrays.contains(&n)
+        {
             mem.push(n.clone());
         }
     }
@@ -205,6 +242,7 @@ pub fn lower(test: &LitmusTest, c: &Compiled) -> Result<LitmusTest, String> {
                 ty: None,
                 value: Some(value),
                 pos: Pos::default(),
+                array: None,
             });
         }
         // Branch targets get labels of their own (the compiler's `.L1` is no herd7 name).

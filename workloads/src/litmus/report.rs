@@ -140,7 +140,7 @@ fn fmt_value(c: &Compiled, kind: Kind, v: u64) -> String {
 fn fmt_loc(l: &Loc) -> String {
     match l {
         Loc::Reg { tid, name } => format!("{tid}:{name}"),
-        Loc::Mem(n) => format!("[{n}]"),
+        Loc::Mem(n) => super::ast::memory_text(n),
     }
 }
 

@@ -42,13 +42,16 @@ struct Access {
     pos: Pos,
 }
 
-/// Refuses the test if a known address reaches into a location past its first byte, or if two
-/// accesses to one location differ in size. `threads`: each thread's program and initial
-/// registers; `pos_of(thread, line)`: where the instruction on that source line of the thread
-/// was written.
+/// Refuses the test if a known address reaches into a location past its first byte, if two
+/// accesses to one location differ in size, or if an access to an array's element is wider
+/// than the elements. `threads`: each thread's program and initial registers; `locations`:
+/// every location's address, an array's elements among them (`v[1]`); `element_bytes(name)`:
+/// an element's size; `pos_of(thread, line)`: where the instruction on that source line of the
+/// thread was written.
 pub(super) fn check(
     threads: &[(&Program, &[(Reg, u64)])],
     locations: &BTreeMap<String, Addr>,
+    element_bytes: impl Fn(&str) -> Option<u64>,
     pos_of: impl Fn(usize, usize) -> Pos,
 ) -> Result<(), CompileError> {
     let mut first: BTreeMap<Addr, (u8, Pos)> = BTreeMap::new();
@@ -62,6 +65,16 @@ pub(super) fn check(
                         "unsupported: mixed-size test: this {}-byte access reaches byte {} of `{name}` \
                          (herd7 runs it only with -variant mixed; isolsim's locations are whole values)",
                         a.bytes, a.offset
+                    ),
+                });
+            }
+            if let Some(bytes) = element_bytes(name).filter(|&b| u64::from(a.bytes) > b) {
+                return Err(CompileError {
+                    pos: a.pos,
+                    msg: format!(
+                        "unsupported: mixed-size test: this {}-byte access to `{name}` covers more than the element \
+                         ({bytes}-byte; herd7 runs it only with -variant mixed; isolsim's locations are whole values)",
+                        a.bytes
                     ),
                 });
             }
@@ -98,9 +111,13 @@ fn accesses(
     for (i, (inst, known)) in prog.insts.iter().zip(&before).enumerate() {
         let Some(known) = known else { continue };
         let Some((addr, bytes)) = address_and_size(inst, known) else { continue };
-        let Some((name, base)) = locations.iter().find(|(_, b)| **b <= addr && addr - **b < DATA_STRIDE) else {
-            continue;
-        };
+        // The nearest location at or before the address: an array's element rather than the
+        // array (they share the first element's address).
+        let nearest = locations
+            .iter()
+            .filter(|(_, b)| **b <= addr && addr - **b < DATA_STRIDE)
+            .max_by_key(|(n, b)| (**b, super::ast::split_element(n).is_some()));
+        let Some((name, base)) = nearest else { continue };
         out.push(Access { loc: (name.clone(), *base), offset: addr - base, bytes, pos: pos_of(prog.lines[i]) });
     }
     out
@@ -249,7 +266,7 @@ mod tests {
             [("x".to_string(), 0x10_0000), ("y".to_string(), 0x10_0000 + DATA_STRIDE)].into();
         let init = [(Reg(1), 0x10_0000), (Reg(3), 0x10_0000 + DATA_STRIDE)];
         let threads: Vec<(&Program, &[(Reg, u64)])> = progs.iter().map(|p| (p, &init[..])).collect();
-        check(&threads, &locations, |t, line| Pos { line, col: t + 1 })
+        check(&threads, &locations, |_| None, |t, line| Pos { line, col: t + 1 })
             .err()
             .map(|e| format!("{}:{} {}", e.pos.line, e.pos.col, e.msg))
     }

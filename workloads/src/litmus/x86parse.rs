@@ -100,6 +100,7 @@ pub(crate) fn parse_x86(lex: Lexer, name: String, arch: Arch) -> Result<LitmusTe
                 ty: None,
                 value: Some(Value::Loc(loc.clone())),
                 pos: Pos::default(),
+                array: None,
             });
         }
         out.push(AsmThread { tid: t.tid, lines: tr.lines });
