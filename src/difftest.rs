@@ -792,6 +792,10 @@ fn value_of(s: &str) -> Value {
     if let Ok(i) = s.parse::<i64>() {
         return Value::Int(i);
     }
+    // A whole array's: `{1,2}`.
+    if let Some(items) = s.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+        return Value::Array(items.split(',').map(|v| value_of(v.trim())).collect());
+    }
     if s == "NOP" {
         return Value::Instr("NOP".into());
     }

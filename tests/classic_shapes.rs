@@ -221,7 +221,8 @@ fn byte_and_halfword_atomics_work_at_their_width() {
 
 /// An array's elements are locations of their own, at their offsets (`int64_t` elements 8 bytes
 /// apart, `int` ones 4), printed and compared as herd7 names them (`v[2]`, `w[0]`), after the
-/// other locations; herd7 gives the same two state lines for this test (2026-12-07).
+/// other locations, and a whole array as one (`w={8,8}`); herd7 gives the same state lines for
+/// these tests (2026-12-07).
 #[test]
 fn array_elements_are_locations_at_their_offsets() {
     let f = temp_file(
@@ -241,12 +242,36 @@ fn array_elements_are_locations_at_their_offsets() {
         );
         assert_eq!(verdict(&r), "Sometimes", "{mode}");
     }
-    // An element past the array, an undeclared array, a whole array shown, an access wider than
-    // the elements: each refused at its position.
+    let whole = temp_file(
+        "whole.litmus",
+        "AArch64 whole\n{ int w[2] = {7,8}; 0:X3=w; }\n P0 ;\n LDR W2,[X3,#4] ;\n STR W2,[X3] ;\n\
+         locations [w[1];]\nforall (w={8,8})\n",
+    );
+    for mode in Mode::ALL {
+        let r = run_file(&whole, &exhaustive(mode));
+        assert_eq!(r.locations, ["w", "w[1]"], "{mode}");
+        assert_eq!(
+            r.states.iter().map(|s| &s.values).collect::<Vec<_>>(),
+            [&["{8,8}", "8"].map(String::from).to_vec()]
+        );
+        assert_eq!((verdict(&r), r.condition.as_str()), ("Always", "forall (w={8,8})"), "{mode}");
+    }
+    // An element past the array, an undeclared array, a whole array's value of the wrong length
+    // or a number for it, an access wider than the elements: each refused at its position.
     for (text, at, msg) in [
         ("AArch64 a\n{ int v[2]; }\n P0 ;\n NOP ;\nexists (v[2]=0)\n", "5:9", "`v[2]` is past the 2 elements of `v`"),
         ("AArch64 a\n{ 0:X1=v; }\n P0 ;\n NOP ;\nexists (v[1]=0)\n", "5:9", "`v[1]`: `v` is not declared as an array"),
-        ("AArch64 a\n{ int v[2]; }\n P0 ;\n NOP ;\nlocations [v;]\n", "6:1", "unsupported: the whole array `v`"),
+        ("AArch64 a\n{ int v[2]; }\n P0 ;\n NOP ;\nexists (v={1})\n", "5:9", "`v` has 2 elements, the value 1"),
+        (
+            "AArch64 a\n{ int v[2]; }\n P0 ;\n NOP ;\nexists (v=1)\n",
+            "5:9",
+            "`v` is an array: its value is written `{…}`",
+        ),
+        (
+            "AArch64 a\n{ int v[2]; }\n P0 ;\n NOP ;\nexists (x={1,2})\n",
+            "5:9",
+            "an array's value `{...}` where one value goes",
+        ),
         (
             "AArch64 a\n{ int v[2]; 0:X1=v; }\n P0 ;\n LDR X0,[X1] ;\n",
             "4:2",

@@ -69,6 +69,8 @@ pub enum Value {
     },
     /// An instruction as a value (`NOP`, `instr:"B L1"`): its text.
     Instr(String),
+    /// A whole array's value in a condition (`v={1,2}`): its elements', in order.
+    Array(Vec<Value>),
 }
 
 /// What the init block or a condition names.

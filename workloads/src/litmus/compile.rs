@@ -154,6 +154,10 @@ pub struct Observed {
     pub source: Source,
     /// How it prints.
     pub kind: Kind,
+    /// An element shown as part of its whole array (`locations [v]`, a condition's `v={1,2}`):
+    /// the array's name. The array's elements are consecutive and print as one location,
+    /// `v={1,2}` ([`super::report`]).
+    pub whole: Option<String>,
 }
 
 impl Observed {
@@ -216,6 +220,7 @@ impl Symbols {
                 Some(a) => Ok(*a),
                 None => err(pos, format!("unknown label `P{tid}:{label}`")),
             },
+            Value::Array(_) => err(pos, "an array's value `{...}` where one value goes (it is a whole array's)"),
             Value::Instr(text) => {
                 let parsed = parse_inst(text, pos.col)
                     .map_err(|(_, msg)| CompileError { pos, msg: format!("instruction value `{text}`: {msg}") })?;
@@ -523,8 +528,20 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
     // first (by thread, then name), then memory by name — herd7's order.
     let mut shown: Vec<(Loc, Pos)> = test.locations.iter().map(|l| (l.clone(), test.condition.pos)).collect();
     shown.extend(cond_locs.iter().cloned());
-    let mut keyed: BTreeMap<(u8, usize, String, u32), (Loc, Pos)> = BTreeMap::new();
+    // (Sort key: registers, locations, elements; thread; name; number) → (location, where it is
+    // named, the whole array it shows a part of).
+    type Shown = (Loc, Pos, Option<String>);
+    let mut keyed: BTreeMap<(u8, usize, String, u32), Shown> = BTreeMap::new();
     for (l, pos) in shown {
+        // A whole array is shown as its elements, among the other locations by its name.
+        if let Loc::Mem(n) = &l
+            && let Some(&(len, _)) = arrays.get(n)
+        {
+            for i in 0..len {
+                keyed.entry((1, 0, n.clone(), i)).or_insert((Loc::Mem(ast::element_name(n, i)), pos, Some(n.clone())));
+            }
+            continue;
+        }
         let key = match &l {
             Loc::Reg { tid, name } => {
                 let order = match test.arch {
@@ -540,16 +557,10 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
             // (herd7 shows an array's elements after the other locations, by array and index.)
             Loc::Mem(n) => match ast::split_element(n) {
                 Some((array, i)) => (2, 0, array.to_string(), i),
-                None if arrays.contains_key(n) => {
-                    return err(
-                        pos,
-                        format!("unsupported: the whole array `{n}` as a location (name its elements: `{n}[0]`, …)"),
-                    );
-                }
                 None => (1, 0, n.clone(), 0),
             },
         };
-        keyed.entry(key).or_insert((l, pos));
+        keyed.entry(key).or_insert((l, pos, None));
     }
     // Declared integer types; an undeclared location is herd7's `int`, a type this does not
     // know prints whole.
@@ -562,7 +573,7 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
         }
     };
     let mut observed = vec![];
-    for (_, (loc, pos)) in keyed {
+    for (_, (loc, pos, whole)) in keyed {
         let (source, kind) = match &loc {
             Loc::Reg { tid, name } => {
                 if *tid >= threads.len() {
@@ -584,7 +595,7 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
                 (Source::Mem(symbols.locations[n]), kind)
             }
         };
-        observed.push(Observed { loc, source, kind });
+        observed.push(Observed { loc, source, kind, whole });
     }
     // Code read as data: patchable instructions are memory already (the machine keeps them
     // there); the others are readable, never written (a store to them is refused as it runs).
@@ -637,6 +648,26 @@ fn resolve_prop(p: &Prop, obs: &[Observed], sym: &mut Symbols, code: &mut CodeSp
     Ok(match p {
         Prop::True => CProp::Const(true),
         Prop::False => CProp::Const(false),
+        // `v={1,2}`: each element equals its value.
+        Prop::Atom(a) if matches!(&a.loc, Loc::Mem(n) if obs.iter().any(|o| o.whole.as_ref() == Some(n))) => {
+            let Loc::Mem(n) = &a.loc else { unreachable!("matched above") };
+            let parts: Vec<usize> = (0..obs.len()).filter(|&i| obs[i].whole.as_ref() == Some(n)).collect();
+            let ast::Value::Array(values) = &a.value else {
+                return err(a.pos, format!("`{n}` is an array: its value is written `{{…}}`, one value per element"));
+            };
+            if values.len() != parts.len() {
+                return err(a.pos, format!("`{n}` has {} elements, the value {}", parts.len(), values.len()));
+            }
+            let mut all = CProp::Const(true);
+            for (&i, v) in parts.iter().zip(values) {
+                let mask = match (obs[i].kind, v) {
+                    (Kind::Int(t), ast::Value::Int(_)) => t.mask(),
+                    _ => u64::MAX,
+                };
+                all = CProp::And(Box::new(all), Box::new(CProp::Eq(i, sym.value(v, a.pos, code)?, mask)));
+            }
+            all
+        }
         Prop::Atom(a) => {
             let i = obs.iter().position(|o| o.loc == a.loc).expect("condition locations are observed");
             // An integer compares as the location's type holds it; an address, a label or an

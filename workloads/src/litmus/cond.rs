@@ -312,8 +312,30 @@ pub(crate) fn parse_value(ts: &mut TokenStream) -> Result<Value> {
             let (name, _) = ts.expect_ident("a location name after `&`")?;
             Ok(Value::Loc(name))
         }
+        // `v={1,2}`: a whole array's value, one value per element.
         Tok::Punct("{") => {
-            Err(ts.error(t.pos, "unsupported: an array's value `{...}` (its elements may be named: `v[0]`)"))
+            let mut values = vec![];
+            loop {
+                let v = ts.peek()?;
+                if v.tok.is("{") {
+                    return Err(ts.error(v.pos, "unsupported: an array of arrays"));
+                }
+                if values.len() == MAX_ARRAY as usize {
+                    return Err(ts.error(v.pos, format!("more than {MAX_ARRAY} values in `{{...}}`")));
+                }
+                values.push(parse_value(ts)?);
+                let sep = ts.next()?;
+                match sep.tok {
+                    Tok::Punct(",") => {}
+                    Tok::Punct("}") => return Ok(Value::Array(values)),
+                    _ => {
+                        return Err(ts.unexpected(
+                            &sep,
+                            &format!("`,` or `}}` in the values opened at {}:{}", t.pos.line, t.pos.col),
+                        ));
+                    }
+                }
+            }
         }
         Tok::Ident(w) if w == "instr" && colon_next => {
             ts.next()?;

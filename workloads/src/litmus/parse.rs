@@ -747,7 +747,8 @@ mod tests {
             ("AArch64 A\n{ int v[5000]; }\n", (2, 9), "array index 5000 past the 1024 elements"),
             ("AArch64 A\n{ int v[2] = {1 2}; }\n", (2, 17), "`,` or `}` in the values opened at 2:14"),
             ("AArch64 A\n{ 0:X1[2]=1; }\n", (2, 7), "unsupported: arrays of registers or of arrays"),
-            ("AArch64 A\n{ x={1,2}; }\n", (2, 5), "unsupported: an array's value"),
+            ("AArch64 A\n{ x={1,{2}}; }\n", (2, 8), "unsupported: an array of arrays"),
+            ("AArch64 A\n{ x={1 2}; }\n", (2, 8), "`,` or `}` in the values opened at 2:5"),
         ];
         for &(src, (line, col), msg) in cases {
             let e = err(src);

@@ -36,6 +36,7 @@ pub fn value_text(v: &Value) -> String {
         Value::Label { tid, label } => format!("P{tid}:{label}"),
         Value::Instr(t) if t.eq_ignore_ascii_case("NOP") => "NOP".to_string(),
         Value::Instr(t) => format!("instr:\"{t}\""),
+        Value::Array(vs) => format!("{{{}}}", vs.iter().map(value_text).collect::<Vec<_>>().join(",")),
     }
 }
 
@@ -54,6 +55,8 @@ pub fn prop_text(p: &Prop) -> String {
         Prop::False => "false".to_string(),
         Prop::Atom(a) => {
             let l = match &a.loc {
+                // (A whole array's name is bare: `t={2,1}`.)
+                Loc::Mem(n) if matches!(a.value, Value::Array(_)) => n.clone(),
                 Loc::Mem(n) => super::ast::memory_text(n),
                 l => loc_text(l),
             };

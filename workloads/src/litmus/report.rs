@@ -159,6 +159,12 @@ pub fn fmt_prop(p: &Prop) -> String {
         match p {
             Prop::True => out.push_str("true"),
             Prop::False => out.push_str("false"),
+            // (A whole array's name is bare: `t={2,1}`.)
+            Prop::Atom(a) if matches!(a.value, super::ast::Value::Array(_)) => {
+                out.push_str(&super::print::loc_text(&a.loc));
+                out.push('=');
+                out.push_str(&super::print::value_text(&a.value));
+            }
             Prop::Atom(a) => {
                 out.push_str(&fmt_loc(&a.loc));
                 out.push('=');
@@ -197,8 +203,25 @@ pub fn fmt_prop(p: &Prop) -> String {
     s
 }
 
+/// The locations a state shows, each with the observed values it prints: one, or a whole
+/// array's elements together, printed `v={1,2}` as herd7 prints them.
+fn columns(c: &Compiled) -> Vec<(String, std::ops::Range<usize>)> {
+    let mut out: Vec<(String, std::ops::Range<usize>)> = vec![];
+    for (i, o) in c.observed.iter().enumerate() {
+        match (&o.whole, out.last_mut()) {
+            (Some(n), Some((last, r))) if last == n && r.end == i && c.observed[r.start].whole.is_some() => {
+                r.end = i + 1
+            }
+            (Some(n), _) => out.push((n.clone(), i..i + 1)),
+            (None, _) => out.push((o.display_name(), i..i + 1)),
+        }
+    }
+    out
+}
+
 /// Builds the report of `run` on test `c`.
 pub fn report(c: &Compiled, run: &TestRun) -> Report {
+    let columns = columns(c);
     let mut t = 0u64;
     let mut f = 0u64;
     // (Machine states that differ only in bits the locations' types drop print alike and stay
@@ -213,7 +236,17 @@ pub fn report(c: &Compiled, run: &TestRun) -> Report {
             } else {
                 f += count;
             }
-            let values = vals.iter().zip(&c.observed).map(|(v, o)| fmt_value(c, o.kind, *v)).collect();
+            let values = columns
+                .iter()
+                .map(|(_, r)| {
+                    let shown: Vec<String> = r.clone().map(|i| fmt_value(c, c.observed[i].kind, vals[i])).collect();
+                    if c.observed[r.start].whole.is_some() {
+                        format!("{{{}}}", shown.join(","))
+                    } else {
+                        shown.concat()
+                    }
+                })
+                .collect();
             StateLine { values, count: *count, satisfies }
         })
         .collect();
@@ -248,7 +281,7 @@ pub fn report(c: &Compiled, run: &TestRun) -> Report {
         kind: kind_word(q),
         model: run.mode.to_string(),
         method: if run.exhaustive { "exhaustive" } else { "random" },
-        locations: c.observed.iter().map(|o| o.display_name()).collect(),
+        locations: columns.into_iter().map(|(name, _)| name).collect(),
         states,
         ok,
         positive,
