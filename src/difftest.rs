@@ -64,10 +64,14 @@ impl Case {
     }
 }
 
+/// What programs `model` is given: tso and sc get only programs x86 can say.
+fn target(model: Mode) -> Target {
+    if model == Mode::Arm { Target::Arm } else { Target::X86 }
+}
+
 /// Program `index` of `seed` for `model` (tso and sc get only programs x86 can say).
 pub fn generated(seed: u64, index: u64, model: Mode) -> Case {
-    let target = if model == Mode::Arm { Target::Arm } else { Target::X86 };
-    let g = generate::program(seed, index, target);
+    let g = generate::program(seed, index, target(model));
     Case { label: format!("G{index}"), test: g.test, x86: None }
 }
 
@@ -432,6 +436,10 @@ pub struct LogLine {
     pub model: Mode,
     /// The seed of the programs.
     pub seed: u64,
+    /// The program generator's version for the model's programs ([`generate::version`]; 0 in a
+    /// log from before versions were recorded).
+    #[serde(default)]
+    pub generator: u32,
     /// The chunk: programs `first..end` of the seed.
     pub first: u64,
     /// One past its last program.
@@ -456,6 +464,7 @@ impl LogLine {
         LogLine {
             model,
             seed,
+            generator: generate::version(target(model)),
             first,
             end,
             compared: s.compared,
@@ -539,6 +548,18 @@ pub fn read_log(
                     "a chunk of the campaign of model {} seed {}; this one is model {model} seed {seed}: choose \
                      another --log",
                     line.model, line.seed
+                ),
+            ));
+        }
+        let version = generate::version(target(model));
+        if line.generator != version {
+            return Err(at(
+                number,
+                1,
+                format!(
+                    "a chunk of programs from version {} of the program generator; this one is version {version}, \
+                     whose programs of seed {seed} differ: choose another --log",
+                    line.generator
                 ),
             ));
         }
@@ -973,6 +994,13 @@ mod log_tests {
         assert_eq!(
             err(format!("{}\n", line(0, 16)), 8),
             "L:1:1: programs 0..16, outside this campaign's 0..8 (--first, --programs)"
+        );
+        // (An ARMv8 campaign's log from before versions were recorded.)
+        let old = line(0, 16).replace(&format!(",\"generator\":{}", generate::version(Target::Arm)), "");
+        assert!(
+            err(format!("{old}\n"), 64)
+                .starts_with("L:1:1: a chunk of programs from version 0 of the program generator"),
+            "{old}"
         );
         let tso = line(0, 16).replace("\"arm\"", "\"tso\"");
         assert!(err(format!("{tso}\n"), 64).starts_with("L:1:1: a chunk of the campaign of model tso seed 7"));

@@ -107,6 +107,19 @@ const NOP_REG: u8 = 14;
 /// The register holding site `s`'s address: X15 + s.
 const SITE_ADDR: u8 = 15;
 
+/// The generator's version for `target`: it changes whenever a seed's programs for that target
+/// change, so that a campaign's log (`isolsim difftest --log`) records which programs it ran and
+/// `--resume` does not mix two generators' programs. A log from before versions were recorded
+/// reads as version 0.
+/// * ARMv8, 1: pick dependencies, exclusive pairs, byte and halfword locations (2026-12-07).
+/// * x86, 0: its programs have not changed since the first logs.
+pub fn version(target: Target) -> u32 {
+    match target {
+        Target::Arm => 1,
+        Target::X86 => 0,
+    }
+}
+
 /// Generates program `index` of `seed` for `target`.
 pub fn program(seed: u64, index: u64, target: Target) -> Generated {
     let streams = RngStreams::new(seed).indexed(index);
