@@ -241,7 +241,7 @@ fn parse_plain_loc(ts: &mut TokenStream, arch: Arch, what: &str) -> Result<Loc> 
             ts.next()?;
             let (name, pos) = ts.expect_ident("a location name inside `[...]`")?;
             if ts.peek()?.tok.is("(") {
-                return Err(ts.error(pos, virtual_memory(&format!("`{name}(...)` as a location"))));
+                return Err(ts.error(pos, applied(&name, "a location")));
             }
             ts.expect("]", " to close `[`")?;
             Ok(Loc::Mem(name))
@@ -249,11 +249,21 @@ fn parse_plain_loc(ts: &mut TokenStream, arch: Arch, what: &str) -> Result<Loc> 
         Tok::Ident(name) => {
             ts.next()?;
             if ts.peek()?.tok.is("(") {
-                return Err(ts.error(t.pos, virtual_memory(&format!("`{name}(...)` as a location"))));
+                return Err(ts.error(t.pos, applied(&name, "a location")));
             }
             Ok(Loc::Mem(name))
         }
         _ => Err(ts.unexpected(&t, what)),
+    }
+}
+
+/// Why `name(...)` as `what` (a location, a value) is refused: herd7's virtual-memory functions
+/// (`PTE(x)`, `PA(x)`, `TTD(x)`) are named as such.
+fn applied(name: &str, what: &str) -> String {
+    if matches!(name, "PTE" | "PA" | "TTD" | "AF" | "DB" | "DBM") {
+        virtual_memory(&format!("`{name}(...)` as {what}"))
+    } else {
+        format!("unsupported: `{name}(...)` as {what}")
     }
 }
 
@@ -371,9 +381,7 @@ pub(crate) fn parse_value(ts: &mut TokenStream) -> Result<Value> {
             ts.expect(")", " after the value of `ATOMIC_INIT`")?;
             Ok(v)
         }
-        Tok::Ident(w) if ts.peek()?.tok.is("(") => {
-            Err(ts.error(t.pos, virtual_memory(&format!("`{w}(...)` as a value"))))
-        }
+        Tok::Ident(w) if ts.peek()?.tok.is("(") => Err(ts.error(t.pos, applied(&w, "a value"))),
         // `x:green`: a location with a memory tag (herd7's -variant mte).
         Tok::Ident(w) if colon_next => Err(ts.error(
             t.pos,
