@@ -105,6 +105,17 @@ pub struct InitItem {
     pub array: Option<u32>,
 }
 
+impl InitItem {
+    /// The array this item declares and its number of elements (`int64_t v[2]`), if it is a
+    /// declaration.
+    pub fn declared_array(&self) -> Option<(&str, u32)> {
+        match (&self.loc, self.array) {
+            (Loc::Mem(n), Some(len)) => Some((n, len)),
+            _ => None,
+        }
+    }
+}
+
 /// The name of element `index` of array `array`, as herd7 writes and prints it: `v[1]`. An
 /// element is a location of its own ([`Loc::Mem`] of this name) at its offset in the array.
 pub fn element_name(array: &str, index: u32) -> String {

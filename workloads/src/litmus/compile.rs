@@ -329,7 +329,7 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
     let mut arrays: BTreeMap<String, (u32, Addr)> = BTreeMap::new();
     let mut elements = 0;
     for item in &test.init {
-        let (Loc::Mem(n), Some(len)) = (&item.loc, item.array) else { continue };
+        let Some((n, len)) = item.declared_array() else { continue };
         if let Threads::C(_) = test.threads {
             return err(item.pos, "unsupported: arrays in a C test");
         }
@@ -341,7 +341,7 @@ pub fn compile(test: &LitmusTest) -> Result<Compiled, CompileError> {
             Some(ast::Type::Int(name)) => IntType::of(name).map_or(8, |t| Addr::from(t.bits / 8)),
             _ => 8,
         };
-        if arrays.insert(n.clone(), (len, bytes)).is_some() {
+        if arrays.insert(n.to_string(), (len, bytes)).is_some() {
             return err(item.pos, format!("`{n}` is declared twice"));
         }
     }

@@ -194,7 +194,7 @@ fn parse_init_item(ts: &mut TokenStream, arch: Arch) -> Result<Vec<InitItem>> {
             }
             Ok(items)
         }
-        (Some((_, pos)), Loc::Reg { .. }) => Err(ts.error(pos, "unsupported: arrays of registers")),
+        (Some(_), Loc::Reg { .. }) => unreachable!("only a memory location takes an index"),
     }
 }
 

@@ -95,14 +95,7 @@ pub fn aarch64(test: &LitmusTest) -> String {
     // Init items of one thread (or memory) on one line, as herd7's own tests have them.
     let mut lines: BTreeMap<Option<usize>, Vec<String>> = BTreeMap::new();
     // An array prints as its declaration with every element's value: `int64_t v[2]={1,2};`.
-    let arrays: BTreeMap<&str, u32> = test
-        .init
-        .iter()
-        .filter_map(|i| match (&i.loc, i.array) {
-            (Loc::Mem(n), Some(len)) => Some((n.as_str(), len)),
-            _ => None,
-        })
-        .collect();
+    let arrays: BTreeMap<&str, u32> = test.init.iter().filter_map(InitItem::declared_array).collect();
     let last_value = |name: &str| {
         test.init.iter().rev().find(|i| matches!(&i.loc, Loc::Mem(n) if n == name)).and_then(|i| i.value.as_ref())
     };
@@ -113,8 +106,8 @@ pub fn aarch64(test: &LitmusTest) -> String {
             Loc::Mem(_) => None,
         };
         let ty = item.ty.as_ref().map_or(String::new(), |t| format!("{} ", type_text(t)));
-        let text = match (&item.loc, item.array) {
-            (Loc::Mem(n), Some(len)) => {
+        let text = match item.declared_array() {
+            Some((n, len)) => {
                 let values: Vec<String> = (0..len)
                     .map(|i| last_value(&super::ast::element_name(n, i)).map_or("0".to_string(), value_text))
                     .collect();
@@ -184,23 +177,16 @@ pub fn complete_locations(test: &mut LitmusTest) {
         }
     }
     // (An array is displayed by its elements, which have init items of their own.)
-    let arrays: Vec<&String> = test
-        .init
-        .iter()
-        .filter_map(|i| match &i.loc {
-            Loc::Mem(n) if i.array.is_some() => Some(n),
-            _ => None,
-        })
-        .collect();
+    let arrays: Vec<&str> = test.init.iter().filter_map(|i| i.declared_array().map(|(n, _)| n)).collect();
     let mut mem: Vec<String> = vec![];
     for item in &test.init {
         if let Loc::Mem(n) = &item.loc
-            && !arrays.contains(&n)
+            && !arrays.contains(&n.as_str())
         {
             mem.push(n.clone());
         }
         if let Some(Value::Loc(n)) = &item.value
-            && !arrays.contains(&n)
+            && !arrays.contains(&n.as_str())
         {
             mem.push(n.clone());
         }

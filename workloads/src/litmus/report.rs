@@ -203,17 +203,21 @@ pub fn fmt_prop(p: &Prop) -> String {
     s
 }
 
-/// The locations a state shows, each with the observed values it prints: one, or a whole
-/// array's elements together, printed `v={1,2}` as herd7 prints them.
-fn columns(c: &Compiled) -> Vec<(String, std::ops::Range<usize>)> {
-    let mut out: Vec<(String, std::ops::Range<usize>)> = vec![];
+/// One location a state shows: its name and the observed values it prints, one, or a whole
+/// array's elements together (`whole`), printed `v={1,2}` as herd7 prints them.
+struct Column {
+    name: String,
+    values: std::ops::Range<usize>,
+    whole: bool,
+}
+
+fn columns(c: &Compiled) -> Vec<Column> {
+    let mut out: Vec<Column> = vec![];
     for (i, o) in c.observed.iter().enumerate() {
         match (&o.whole, out.last_mut()) {
-            (Some(n), Some((last, r))) if last == n && r.end == i && c.observed[r.start].whole.is_some() => {
-                r.end = i + 1
-            }
-            (Some(n), _) => out.push((n.clone(), i..i + 1)),
-            (None, _) => out.push((o.display_name(), i..i + 1)),
+            (Some(n), Some(last)) if last.whole && last.name == *n => last.values.end = i + 1,
+            (Some(n), _) => out.push(Column { name: n.clone(), values: i..i + 1, whole: true }),
+            (None, _) => out.push(Column { name: o.display_name(), values: i..i + 1, whole: false }),
         }
     }
     out
@@ -238,13 +242,10 @@ pub fn report(c: &Compiled, run: &TestRun) -> Report {
             }
             let values = columns
                 .iter()
-                .map(|(_, r)| {
-                    let shown: Vec<String> = r.clone().map(|i| fmt_value(c, c.observed[i].kind, vals[i])).collect();
-                    if c.observed[r.start].whole.is_some() {
-                        format!("{{{}}}", shown.join(","))
-                    } else {
-                        shown.concat()
-                    }
+                .map(|col| {
+                    let shown: Vec<String> =
+                        col.values.clone().map(|i| fmt_value(c, c.observed[i].kind, vals[i])).collect();
+                    if col.whole { format!("{{{}}}", shown.join(",")) } else { shown.concat() }
                 })
                 .collect();
             StateLine { values, count: *count, satisfies }
@@ -281,7 +282,7 @@ pub fn report(c: &Compiled, run: &TestRun) -> Report {
         kind: kind_word(q),
         model: run.mode.to_string(),
         method: if run.exhaustive { "exhaustive" } else { "random" },
-        locations: columns.into_iter().map(|(name, _)| name).collect(),
+        locations: columns.into_iter().map(|col| col.name).collect(),
         states,
         ok,
         positive,
