@@ -736,9 +736,10 @@ pub struct Mmu {
     /// store write one, which [`Mmu::translate_private`] must then look for).
     private_descriptors: bool,
     stale: Vec<StaleTranslation>,
-    /// Per core, its last private translation that ran ahead ([`Mmu::translate_private`]) for a
-    /// load and for a store (the oslat loop alternates them).
-    private_memo: Vec<[Option<PrivateMemo>; 2]>,
+    /// Per core, its last two private translations that ran ahead ([`Mmu::translate_private`])
+    /// for a load and for a store, the latest first (the oslat loop alternates loads and stores,
+    /// and its histogram's buckets and totals may lie in two pages).
+    private_memo: Vec<[[Option<PrivateMemo>; 2]; 2]>,
     /// Counts the changes that a private translation's verdict rests on besides the TLB entry it
     /// hit: a descriptor watched or written, an invalidation, a declaration.
     generation: u64,
@@ -918,12 +919,17 @@ impl Mmu {
         ctx: Translating,
         private: &PrivateData,
     ) -> Option<Addr> {
-        let m = self.private_memo.get(core)?[usize::from(write)].as_ref()?;
+        let [latest, before] = &self.private_memo.get(core)?[usize::from(write)];
+        // (Written out rather than as an iterator, which the compiler left out of line.)
+        let m = match (latest, before) {
+            (Some(m), _) if va & !m.offset == m.va_base => m,
+            (_, Some(m)) if va & !m.offset == m.va_base => m,
+            _ => return None,
+        };
         let hit = m.generation == self.generation
             && (m.asid, m.user) == (ctx.asid, ctx.user)
             // (A store's verdict also depends on its address when private data holds descriptors.)
             && !(write && self.private_descriptors)
-            && va & !m.offset == m.va_base
             && self.tlbs[core].changes() == m.tlb_changes
             && m.range.contains(&(m.pa_base | (va & m.offset)));
         if !hit {
@@ -965,22 +971,23 @@ impl Mmu {
         }
         private.ran_ahead(core as ThreadId, at);
         if self.private_memo.len() <= core {
-            self.private_memo.resize(core + 1, [None, None]);
+            self.private_memo.resize(core + 1, Default::default());
         }
         let offset = (1 << self.tlbs[core].config().page_shift()) - 1;
         let tlb_changes = self.tlbs[core].changes();
-        self.private_memo[core][usize::from(write)] =
-            private.range_of(core as ThreadId, hit.pa).map(|range| PrivateMemo {
-                va_base: va & !offset,
-                pa_base: hit.pa & !offset,
-                offset,
-                asid: ctx.asid,
-                user: ctx.user,
-                range,
-                generation: self.generation,
-                tlb_changes,
-                entry: hit.entry,
-            });
+        let [latest, before] = &mut self.private_memo[core][usize::from(write)];
+        *before = latest.take();
+        *latest = private.range_of(core as ThreadId, hit.pa).map(|range| PrivateMemo {
+            va_base: va & !offset,
+            pa_base: hit.pa & !offset,
+            offset,
+            asid: ctx.asid,
+            user: ctx.user,
+            range,
+            generation: self.generation,
+            tlb_changes,
+            entry: hit.entry,
+        });
         Some(hit.pa)
     }
 
@@ -3454,6 +3461,48 @@ mod tlb_tests {
         cfg.core.user_code = UserCode::InOrder;
         cfg.core.in_order_run_ahead = run_ahead;
         Engine::new(Machine::new(Arc::new(cfg), Arc::new(code), threads, mem))
+    }
+
+    /// A user loop that works on two private pages in turn, as the oslat loop does on its
+    /// histogram's buckets and totals when they straddle a page: both translations stay
+    /// remembered for loads and for stores, and the run is the one with one event per instruction.
+    #[test]
+    fn two_private_pages_used_in_turn_are_both_remembered() {
+        const PAGE2: u64 = PAGE + 0x1000;
+        let user = PageFlags { user: true, read_only: false, global: true };
+        let run = |run_ahead: bool| {
+            let pages = [(0x2000, 0x2000), (PAGE, OLD), (PAGE2, OLD + 0x1000)];
+            let (mem, root, _) = user_page_tables(&pages, user);
+            let task = "MOV X9,#200\nloop:\nLDR X3,[X0]\nADD X3,X3,#1\nSTR X3,[X0]\nLDR X4,[X1]\nADD X4,X4,#2\n\
+                        STR X4,[X1]\nSUB X9,X9,#1\nCBNZ X9,loop";
+            let mut code = CodeSpace::new();
+            code.add(assemble(task, 0x2000).unwrap());
+            let threads = vec![ThreadInit {
+                pc: 0x2000,
+                regs: vec![(Reg::x(0), PAGE + 0x08), (Reg::x(1), PAGE2 + 0x10)],
+                sysregs: vec![(SysReg::Ttbr0El1, root), (SysReg::SctlrEl1, 1)],
+                el: 0,
+                ..ThreadInit::default()
+            }];
+            let mut engine = in_order_engine(run_ahead, code, &threads, mem);
+            engine.model_mut().keep_private(0, OLD..OLD + 0x2000);
+            let end = super::run(&mut engine, &[0], 10_000_000).unwrap();
+            let m = engine.model();
+            let remembered: Vec<Vec<Addr>> = m.mmu.private_memo.first().map_or(vec![], |kinds| {
+                kinds.iter().map(|ways| ways.iter().flatten().map(|w| w.va_base).collect()).collect()
+            });
+            let mem = m.state().mem.read(OLD + 0x08).value + 1000 * m.state().mem.read(OLD + 0x1010).value;
+            (remembered, mem, m.state().cores[0].reg(Reg::x(4)), end)
+        };
+        let (ahead, stepped) = (run(true), run(false));
+        assert_eq!((ahead.1, ahead.2, ahead.3), (stepped.1, stepped.2, stepped.3));
+        assert_eq!(ahead.1, 200 + 1000 * 400);
+        // For loads and for stores, both pages (in the order they were last missed).
+        let sorted = |mut v: Vec<Addr>| {
+            v.sort();
+            v
+        };
+        assert_eq!(ahead.0.into_iter().map(sorted).collect::<Vec<_>>(), vec![vec![PAGE, PAGE2]; 2]);
     }
 
     /// Two user threads on the in-order core, each looping over its own private page through a
