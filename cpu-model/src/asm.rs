@@ -41,6 +41,23 @@
 //! assert_eq!(p.label("irq"), Some(0x10800));
 //! ```
 //!
+//! **Pre- and post-indexed loads and stores** (`LDR X0, [X1, #8]!`, `STR W2, [X3], #4`) are
+//! split into the access and an `ADD` (or `SUB`) of the base register, as a core's decoder
+//! splits them into two micro-operations: the access at `Xn + imm` before the update, or at `Xn`
+//! before it. The two are two instructions of the program, one after the other at consecutive
+//! addresses, both of the source line. What that changes is only what no program can see: the
+//! addresses of the code after it and the count of instructions. The dependencies are the Arm
+//! architecture's (herd7's too): the update reads only the base, so nothing later that uses the
+//! new base depends on what the load read. The forms the Arm ARM makes CONSTRAINED
+//! UNPREDICTABLE (the transfer register is the base) are refused, and so is writeback to `SP`.
+//!
+//! ```
+//! let p = cpu_model::asm::assemble("LDR X0, [X1], #8\nloop: B loop", 0x1000).unwrap();
+//! assert_eq!(p.insts.len(), 3);
+//! assert_eq!(p.insts[1].to_string(), "ADD X1,X1,#8");
+//! assert_eq!(p.label("loop"), Some(0x1008));
+//! ```
+//!
 //! Errors carry the line and column of what is wrong.
 
 use std::collections::BTreeMap;
@@ -77,6 +94,35 @@ pub struct Parsed {
     pub inst: Inst,
     /// Label the branch target refers to, with its column.
     pub target: Option<(String, usize)>,
+    /// A pre- or post-indexed access's update of its base register: `inst` is then the access
+    /// alone, at `[Xn]` (see the [module](self) docs).
+    pub writeback: Option<Writeback>,
+}
+
+/// The base register update of a pre-indexed (`[Xn, #imm]!`) or post-indexed (`[Xn], #imm`)
+/// load or store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Writeback {
+    /// The base register, `Xn`.
+    pub base: Reg,
+    /// What is added to it.
+    pub imm: i64,
+    /// Pre-indexed: the access is at the updated base. Post-indexed: at the base before it.
+    pub pre: bool,
+}
+
+impl Writeback {
+    /// The update as an instruction: `ADD Xn, Xn, #imm` (`SUB` for a negative one).
+    pub fn update(self) -> Inst {
+        let x = Operand { reg: self.base, width: Width::X };
+        let op = if self.imm < 0 { AluOp::Sub } else { AluOp::Add };
+        Inst::Alu { op, rd: x, rn: x, src: Src2::Imm(self.imm.unsigned_abs()), flags: false }
+    }
+
+    /// The instructions `access` with this update is run as, in program order.
+    pub fn split(self, access: Inst) -> [Inst; 2] {
+        if self.pre { [self.update(), access] } else { [access, self.update()] }
+    }
 }
 
 /// An assembled program: instructions at consecutive addresses from `base`.
@@ -314,7 +360,7 @@ fn directive(b: &mut Builder, syms: &mut Symbols, s: &str, col0: usize, line: us
             }
             // Padding belongs to the directive's line: code that reaches too far is blamed there.
             while b.prog.end() < target {
-                b.push(Parsed { inst: Inst::Udf(0), target: None }, line);
+                b.push(Parsed { inst: Inst::Udf(0), target: None, writeback: None }, line);
             }
             Ok(())
         }
@@ -348,13 +394,16 @@ impl Builder {
         Ok(())
     }
 
-    /// Appends an instruction from source line `line`.
+    /// Appends an instruction from source line `line` (two for a pre- or post-indexed access).
     pub fn push(&mut self, p: Parsed, line: usize) {
         if let Some((label, col)) = p.target {
             self.pending.push((self.prog.insts.len(), label, line, col));
         }
-        self.prog.insts.push(p.inst);
-        self.prog.lines.push(line);
+        match p.writeback {
+            None => self.prog.insts.push(p.inst),
+            Some(w) => self.prog.insts.extend(w.split(p.inst)),
+        }
+        self.prog.lines.resize(self.prog.insts.len(), line);
     }
 
     /// Resolves labels; fails on an undefined one.
@@ -695,10 +744,34 @@ impl<'a> Cur<'a> {
             Index::Imm(0)
         };
         self.expect(']')?;
-        if self.eat('!') {
-            return Err(self.err("unsupported: pre-index writeback".into()));
-        }
         Ok((base, index))
+    }
+    /// [`Cur::mem`] of a load or store that may be pre-indexed (`[Xn, #imm]!`) or post-indexed
+    /// (`[Xn], #imm`): the address operand as the access alone sees it, and the update.
+    fn mem_writeback(&mut self) -> PResult<(Reg, Index, Option<Writeback>)> {
+        let (base, index) = self.mem()?;
+        let pre = self.eat('!');
+        let imm = if pre {
+            match index {
+                Index::Imm(imm) => imm,
+                Index::Reg(..) => return Err(self.err("pre-indexed addressing takes an immediate offset".into())),
+            }
+        } else if self.eat(',') {
+            if index != Index::Imm(0) {
+                return Err(self.err("post-indexed addressing takes [Xn] before its offset".into()));
+            }
+            self.ws();
+            let col = self.col();
+            match self.peek() {
+                Some('#') | Some('-') | Some('(') => {}
+                Some(c) if c.is_ascii_digit() => {}
+                _ => return Err((col, "expected an immediate offset after `[Xn],`".into())),
+            }
+            self.imm()? as i64
+        } else {
+            return Ok((base, index, None));
+        };
+        Ok((base, Index::Imm(0), Some(Writeback { base, imm, pre })))
     }
     fn comma(&mut self) -> PResult<()> {
         self.expect(',')
@@ -776,6 +849,7 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
     let (mn, mcol) = c.word()?;
     let upper = mn.to_ascii_uppercase();
     let mut target = None;
+    let mut writeback = None;
     let inst = match upper.as_str() {
         "LDR" | "LDAR" | "LDXR" | "LDAXR" | "STR" | "STLR" | "STXR" | "STLXR" | "LDRB" | "LDRH" | "LDRSB" | "LDRSH"
         | "LDRSW" | "LDARB" | "LDARH" | "STRB" | "STRH" | "STLRB" | "STLRH" | "LDXRB" | "LDXRH" | "LDAXRB"
@@ -805,7 +879,8 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             let rt = c.reg()?;
             c.comma()?;
             let mcol2 = c.col();
-            let (base, index) = c.mem()?;
+            let (base, index, wb) = c.mem_writeback()?;
+            writeback = wb;
             // The mnemonic without its size letter (LDXRB → LDXR).
             let (name, size) = match upper.strip_suffix(['B', 'H']) {
                 Some(name) if exclusive || name.ends_with("AR") || name.ends_with("LR") || name == "LDAPR" => {
@@ -829,6 +904,24 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
             let unscaled = upper.starts_with("LDUR") || upper.starts_with("STUR");
             if unscaled && !matches!(index, Index::Imm(-256..=255)) {
                 return Err((mcol2, format!("{upper} takes [Xn] or [Xn, #-256..255]")));
+            }
+            if let Some(w) = writeback {
+                if ordered || exclusive || unscaled {
+                    return Err((mcol2, format!("{upper} has no pre- or post-indexed form")));
+                }
+                if !(-256..=255).contains(&w.imm) {
+                    return Err((mcol2, format!("a pre- or post-indexed offset is -256..255, not {}", w.imm)));
+                }
+                if base == Reg::SP {
+                    return Err((mcol2, "unsupported: writeback to SP".into()));
+                }
+                if rt.reg == base {
+                    // The Arm ARM makes this CONSTRAINED UNPREDICTABLE.
+                    return Err((
+                        rcol,
+                        format!("{upper} with writeback: the transfer register must differ from the base"),
+                    ));
+                }
             }
             // The size letter after the base mnemonic, and S for a sign-extending load.
             let stem = if exclusive || rcpc {
@@ -1280,7 +1373,7 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
     if !c.at_end() {
         return Err(c.err(format!("unexpected `{}`", c.s[c.pos..].trim_end())));
     }
-    Ok(Parsed { inst, target })
+    Ok(Parsed { inst, target, writeback })
 }
 
 /// An atomic read-modify-write mnemonic: the operation, acquire, release, whether it is the
@@ -1876,6 +1969,34 @@ done:   ERET";
         assert_eq!(p.insts[3], Inst::Adr { rd: parse_reg("X1").unwrap(), target: 0x100c });
     }
 
+    /// A pre- or post-indexed access is the access and the base's update, in the order the
+    /// addressing mode says, both of its line; the code after it follows them.
+    #[test]
+    fn writeback_is_the_access_and_the_update_of_the_base() {
+        let p = assemble("LDR W0,[X1],#4\nSTRB W2,[X3,#-1]!\nLDRSW X4,[X5,#8]!\nl: B l", 0x1000).unwrap();
+        let text: Vec<String> = p.insts.iter().map(|i| i.to_string()).collect();
+        let access = |s: &str| parse_inst(s, 1).unwrap().inst.to_string();
+        assert_eq!(
+            text,
+            [
+                access("LDR W0,[X1]"),
+                "ADD X1,X1,#4".to_string(),
+                "SUB X3,X3,#1".to_string(),
+                access("STRB W2,[X3]"),
+                "ADD X5,X5,#8".to_string(),
+                access("LDRSW X4,[X5]"),
+                "B 0x1018".to_string(),
+            ]
+        );
+        assert_eq!(p.lines, [1, 1, 2, 2, 3, 3, 4]);
+        assert_eq!(p.label("l"), Some(0x1018));
+        let w = parse_inst("STR X0, [X1], #-16", 1).unwrap().writeback;
+        assert_eq!(w, Some(Writeback { base: Reg::x(1), imm: -16, pre: false }));
+        // Without writeback, the offset stays the access's own.
+        let plain = parse_inst("LDR X0,[X1,#8]", 1).unwrap();
+        assert_eq!((plain.writeback, plain.inst.to_string()), (None, access("LDR X0,[X1,#8]")));
+    }
+
     #[test]
     fn errors_name_line_and_column() {
         let e = assemble("  NOP\n  STXP W0,X1,X2,[X3]\n", 0).unwrap_err();
@@ -1931,6 +2052,18 @@ done:   ERET";
             ("SBFM X0,X1,#0,#64", 15, "SBFM's field ends at bit 0 to 63, not 64"),
             ("UBFX W0,W1,#30,#4", 16, "UBFX's field of 4 bits from bit 30 does not fit"),
             ("B .", 3, "expected `.+N` or `.-N` after `.`"),
+            ("LDR X1,[X1],#8", 5, "LDR with writeback: the transfer register must differ from the base"),
+            ("STRB W2,[X2,#1]!", 6, "STRB with writeback: the transfer register must differ from the base"),
+            ("LDAR X0,[X1],#8", 9, "LDAR has no pre- or post-indexed form"),
+            ("LDXR X0,[X1,#0]!", 9, "LDXR has no pre- or post-indexed form"),
+            ("LDUR X0,[X1],#8", 9, "LDUR has no pre- or post-indexed form"),
+            ("LDR X0,[X1,#256]!", 8, "a pre- or post-indexed offset is -256..255, not 256"),
+            ("STR X0,[X1],#-257", 8, "a pre- or post-indexed offset is -256..255, not -257"),
+            ("LDR X0,[SP],#16", 8, "unsupported: writeback to SP"),
+            ("LDR X0,[X1,X2]!", 16, "pre-indexed addressing takes an immediate offset"),
+            ("LDR X0,[X1,#8],#8", 16, "post-indexed addressing takes [Xn] before its offset"),
+            ("LDR X0,[X1],X2", 13, "expected an immediate offset after `[Xn],`"),
+            ("CAS X0,X1,[X2]!", 15, "unexpected `!`"),
         ] {
             let e = assemble(text, 0).unwrap_err();
             assert_eq!((e.line, e.col, e.msg.as_str()), (1, col, msg), "{text}");

@@ -224,6 +224,13 @@ impl Symbols {
             Value::Instr(text) => {
                 let parsed = parse_inst(text, pos.col)
                     .map_err(|(_, msg)| CompileError { pos, msg: format!("instruction value `{text}`: {msg}") })?;
+                if parsed.writeback.is_some() {
+                    // (Run as two instructions, which one word of code cannot hold.)
+                    return err(
+                        pos,
+                        format!("unsupported: a pre- or post-indexed access as an instruction value (`{text}`)"),
+                    );
+                }
                 // A value is not stored anywhere yet: its target can only be relative (`B .+8`),
                 // which its encoding holds as is (see [`CodeSpace`]).
                 let inst = match &parsed.target {

@@ -18,7 +18,10 @@
 //!   read (`CBNZ` to the next instruction, with or without `ISB`), or a
 //!   conditional branch (`CBZ`, `CBNZ`, `CMP` + `B.cond`) that skips it;
 //! * address dependencies (`EOR` of a read with itself added to the address)
-//!   and data dependencies (added to the value stored).
+//!   and data dependencies (added to the value stored);
+//! * in ARMv8 programs, some plain loads and stores pre- or post-indexed by 0
+//!   (`LDR W3,[X0],#0`, `STR W10,[X1,#0]!`): the base is rewritten, so the thread's later
+//!   accesses to the location go through the update, which must depend on the base alone.
 //!
 //! Stores write values that are distinct per location, so a final state says
 //! which write each read read and in what order each location was written.
@@ -112,10 +115,11 @@ const SITE_ADDR: u8 = 15;
 /// `--resume` does not mix two generators' programs. A log from before versions were recorded
 /// reads as version 0.
 /// * ARMv8, 1: pick dependencies, exclusive pairs, byte and halfword locations (2026-12-07).
+/// * ARMv8, 2: pre- and post-indexed loads and stores (2026-12-07).
 /// * x86, 0: its programs have not changed since the first logs.
 pub fn version(target: Target) -> u32 {
     match target {
-        Target::Arm => 1,
+        Target::Arm => 2,
         Target::X86 => 0,
     }
 }
@@ -135,6 +139,8 @@ pub fn program(seed: u64, index: u64, target: Target) -> Generated {
         // (Likewise: a program is the one it was before exclusive pairs were drawn, some of its
         // atomics a pair instead.)
         exclusives: streams.stream("litmus.gen.exclusive"),
+        // (Likewise: a program is the one it was before writeback was drawn.)
+        writebacks: streams.stream("litmus.gen.writeback"),
         // (Likewise: a program is the one it was before locations had sizes, some of its
         // accesses the byte or halfword forms instead.)
         sizes: {
@@ -218,6 +224,21 @@ enum Step {
     Site(usize),
 }
 
+/// The address operand of a plain access through `X{x}` without an offset: for ARMv8, one time
+/// in four, pre- or post-indexed by 0 (the base rewritten with its own value).
+fn written_back(rng: &mut SimRng, target: Target, x: u8) -> String {
+    match target {
+        Target::Arm if rng.random_bool(0.25) => {
+            if rng.random_bool(0.5) {
+                format!("[X{x},#0]!")
+            } else {
+                format!("[X{x}],#0")
+            }
+        }
+        _ => format!("[X{x}]"),
+    }
+}
+
 fn pick<T: Copy>(rng: &mut SimRng, weighted: &[(T, u32)]) -> T {
     let total: u32 = weighted.iter().map(|(_, w)| w).sum();
     let mut r = rng.random_range(0..total);
@@ -290,6 +311,8 @@ struct Gen {
     picks: SimRng,
     /// Which atomics are a load-exclusive and store-exclusive pair instead ([`Gen::rmw`]).
     exclusives: SimRng,
+    /// Whether a plain load or store without an offset is pre- or post-indexed (by 0).
+    writebacks: SimRng,
     /// Each location's access size, as the mnemonics' suffix: `""` (a W register's 32 bits),
     /// `"B"` or `"H"`. Every access to a location has its size, so no test is mixed-size.
     sizes: [&'static str; 3],
@@ -624,8 +647,9 @@ impl Gen {
                     t.release_then_acquire |= t.released;
                     t.inst(format!("LDAR{size} W{r},[X{b}]"));
                 } else {
-                    let a = offset.map_or(format!("[X{x}]"), |o| format!("[X{x},X{o}]"));
-                    t.inst(format!("LDR{size} W{r},{a}"));
+                    let a = offset
+                        .map_or_else(|| written_back(&mut self.writebacks, self.target, x), |o| format!("[X{x},X{o}]"));
+                    self.threads[tid].inst(format!("LDR{size} W{r},{a}"));
                 }
             }
             7..=13 => {
@@ -638,8 +662,9 @@ impl Gen {
                     t.released = true;
                     t.inst(format!("STLR{size} W{d},[X{b}]"));
                 } else {
-                    let a = offset.map_or(format!("[X{x}]"), |o| format!("[X{x},X{o}]"));
-                    t.inst(format!("STR{size} W{d},{a}"));
+                    let a = offset
+                        .map_or_else(|| written_back(&mut self.writebacks, self.target, x), |o| format!("[X{x},X{o}]"));
+                    self.threads[tid].inst(format!("STR{size} W{d},{a}"));
                 }
             }
             14..20 => self.rmw(tid, loc, &base, &value),
@@ -869,5 +894,22 @@ mod tests {
             assert!(!narrow(&program(7, i, Target::X86).text), "x86 program {i}");
         }
         assert!(with_narrow > 100, "too few ARMv8 programs with a byte or halfword location: {with_narrow}");
+    }
+
+    /// Some ARMv8 programs pre- or post-index loads and stores (both forms), and every such
+    /// program compiles; x86 programs do not.
+    #[test]
+    fn arm_programs_pre_and_post_index_some_accesses() {
+        let (mut pre, mut post) = (0, 0);
+        for i in 0..300 {
+            let g = program(11, i, Target::Arm);
+            crate::litmus::compile::compile(&g.test).unwrap_or_else(|e| panic!("program {i}: {e:?}\n{}", g.text));
+            let (p, q) = (g.text.matches(",#0]!").count(), g.text.matches("],#0").count());
+            pre += p;
+            post += q;
+            let x86 = program(11, i, Target::X86).text;
+            assert!(!x86.contains(",#0]!") && !x86.contains("],#0"), "x86 program {i}");
+        }
+        assert!(pre > 30 && post > 30, "pre-indexed {pre}, post-indexed {post}");
     }
 }

@@ -174,6 +174,10 @@ pub fn complete_locations(test: &mut LitmusTest) {
             {
                 add.push(Loc::Reg { tid: t.tid, name: r.to_string() });
             }
+            // A pre- or post-indexed access writes its base too.
+            if let Some(w) = p.writeback {
+                add.push(Loc::Reg { tid: t.tid, name: w.base.to_string() });
+            }
         }
     }
     // (An array is displayed by its elements, which have init items of their own.)

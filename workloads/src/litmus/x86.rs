@@ -141,10 +141,15 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
     let parsed: Vec<Option<Inst>> = lines
         .iter()
         .map(|l| match &l.inst {
-            Some((text, _)) => parse_inst(text, 1).map(|p| Some(p.inst)).map_err(|(_, m)| Untranslatable {
-                class: "unreadable instruction",
-                detail: format!("P{tid}: `{text}`: {m}"),
-            }),
+            Some((text, _)) => match parse_inst(text, 1) {
+                Ok(p) if p.writeback.is_some() => {
+                    Err(Untranslatable { class: "pre- or post-indexed access", detail: format!("P{tid}: `{text}`") })
+                }
+                Ok(p) => Ok(Some(p.inst)),
+                Err((_, m)) => {
+                    Err(Untranslatable { class: "unreadable instruction", detail: format!("P{tid}: `{text}`: {m}") })
+                }
+            },
             None => Ok(None),
         })
         .collect::<Result<_, _>>()?;
