@@ -197,7 +197,15 @@ impl Symbols {
     /// number for it: thread `t`'s instruction `i` is `10000 × (t + 1) + 4i`, printed in
     /// decimal.
     pub fn address_name(&self, v: u64) -> Option<String> {
-        if let Some((n, a)) = self.locations.iter().find(|(_, a)| **a <= v && v - **a < DATA_STRIDE) {
+        // The nearest location at or below `v`, by its own name: an array's elements are named
+        // from the array (`b`, `a+8`), as herd7 does, and an element of an earlier array is not
+        // the name of a later one's address.
+        if let Some((n, a)) = self
+            .locations
+            .iter()
+            .filter(|(n, a)| **a <= v && v - **a < DATA_STRIDE && !n.contains('['))
+            .max_by_key(|(_, a)| **a)
+        {
             return Some(if *a == v { n.clone() } else { format!("{n}+{}", v - a) });
         }
         if let Some(((t, l), _)) = self.labels.iter().find(|(_, a)| **a == v) {
@@ -224,11 +232,13 @@ impl Symbols {
             Value::Instr(text) => {
                 let parsed = parse_inst(text, pos.col)
                     .map_err(|(_, msg)| CompileError { pos, msg: format!("instruction value `{text}`: {msg}") })?;
-                if parsed.writeback.is_some() {
-                    // (Run as two instructions, which one word of code cannot hold.)
+                if parsed.is_split() {
+                    // (Run as two or more instructions, which one word of code cannot hold.)
                     return err(
                         pos,
-                        format!("unsupported: a pre- or post-indexed access as an instruction value (`{text}`)"),
+                        format!(
+                            "unsupported: a pre- or post-indexed access or a pair as an instruction value (`{text}`)"
+                        ),
                     );
                 }
                 // A value is not stored anywhere yet: its target can only be relative (`B .+8`),
@@ -769,6 +779,23 @@ mod tests {
     fn code_of(text: &str, tid: usize) -> Vec<String> {
         let c = compile(&parse("t", text).unwrap()).unwrap();
         c.code.programs()[tid].insts.iter().map(|i| i.to_string()).collect()
+    }
+
+    /// An address is named from the nearest location at or below it, by the location's own
+    /// name: a second array's base is that array (`b`), not an offset from the first array's
+    /// last element, which herd7 never prints (the catalogue's L058 holds a register pointing
+    /// at `b`).
+    #[test]
+    fn addresses_are_named_from_their_own_location() {
+        let text = "AArch64 t\n{ int64_t a[2]; int64_t b[2]; int x; 0:X0=b; }\n P0 ;\n NOP ;\nexists (x=0)\n";
+        let c = compile(&parse("t", text).unwrap()).unwrap();
+        let at = |n: &str| c.symbols.locations[n];
+        let name = |v: u64| c.symbols.address_name(v).unwrap();
+        assert!(at("b") > at("a[1]"));
+        assert_eq!(name(at("b")), "b");
+        assert_eq!(name(at("b") + 8), "b+8");
+        assert_eq!(name(at("a") + 8), "a+8");
+        assert_eq!(name(at("x")), "x");
     }
 
     #[test]

@@ -169,10 +169,13 @@ pub fn complete_locations(test: &mut LitmusTest) {
         for line in &t.lines {
             let Some((text, _)) = &line.inst else { continue };
             let Ok(p) = cpu_model::asm::parse_inst(text, 1) else { continue };
-            if matches!(p.inst, Inst::Load { .. } | Inst::Rmw { .. })
-                && let Some(r) = p.inst.dest()
-            {
-                add.push(Loc::Reg { tid: t.tid, name: r.to_string() });
+            // (A pair is two loads.)
+            for inst in p.insts() {
+                if matches!(inst, Inst::Load { .. } | Inst::Rmw { .. })
+                    && let Some(r) = inst.dest()
+                {
+                    add.push(Loc::Reg { tid: t.tid, name: r.to_string() });
+                }
             }
             // A pre- or post-indexed access writes its base too.
             if let Some(w) = p.writeback {

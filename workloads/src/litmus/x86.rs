@@ -142,9 +142,10 @@ fn thread(tid: usize, lines: &[super::ast::AsmLine], regs: &mut Regs) -> Result<
         .iter()
         .map(|l| match &l.inst {
             Some((text, _)) => match parse_inst(text, 1) {
-                Ok(p) if p.writeback.is_some() => {
-                    Err(Untranslatable { class: "pre- or post-indexed access", detail: format!("P{tid}: `{text}`") })
-                }
+                Ok(p) if p.is_split() => Err(Untranslatable {
+                    class: "pre- or post-indexed access or pair",
+                    detail: format!("P{tid}: `{text}`"),
+                }),
                 Ok(p) => Ok(Some(p.inst)),
                 Err((_, m)) => {
                     Err(Untranslatable { class: "unreadable instruction", detail: format!("P{tid}: `{text}`: {m}") })
