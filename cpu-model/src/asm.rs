@@ -427,14 +427,11 @@ impl Builder {
     /// Appends an instruction from source line `line` (more for a pair or an access with
     /// writeback, [`Parsed::insts`]).
     pub fn push(&mut self, p: Parsed, line: usize) {
-        let split = p.is_split().then(|| p.insts());
+        let insts = p.insts();
         if let Some((label, col)) = p.target {
             self.pending.push((self.prog.insts.len(), label, line, col));
         }
-        match split {
-            Some(insts) => self.prog.insts.extend(insts),
-            None => self.prog.insts.push(p.inst),
-        }
+        self.prog.insts.extend(insts);
         self.prog.lines.resize(self.prog.insts.len(), line);
     }
 
@@ -781,6 +778,8 @@ impl<'a> Cur<'a> {
     /// [`Cur::mem`] of a load or store that may be pre-indexed (`[Xn, #imm]!`) or post-indexed
     /// (`[Xn], #imm`): the address operand as the access alone sees it, and the update.
     fn mem_writeback(&mut self) -> PResult<(Reg, Index, Option<Writeback>)> {
+        self.ws();
+        let col = self.col();
         let (base, index) = self.mem()?;
         let pre = self.eat('!');
         let imm = if pre {
@@ -803,6 +802,9 @@ impl<'a> Cur<'a> {
         } else {
             return Ok((base, index, None));
         };
+        if base == Reg::SP {
+            return Err((col, "unsupported: writeback to SP".into()));
+        }
         Ok((base, Index::Imm(0), Some(Writeback { base, imm, pre })))
     }
     fn comma(&mut self) -> PResult<()> {
@@ -934,9 +936,6 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
                 return Err((rcol2, format!("{upper}'s two registers must differ")));
             }
             if writeback.is_some() {
-                if base == Reg::SP {
-                    return Err((mcol2, "unsupported: writeback to SP".into()));
-                }
                 if rt.reg == base || rt2.reg == base {
                     return Err((rcol, format!("{upper} with writeback: the registers must differ from the base")));
                 }
@@ -1016,9 +1015,6 @@ pub fn parse_inst_with(s: &str, col0: usize, syms: &Symbols) -> Result<Parsed, (
                 }
                 if !(-256..=255).contains(&w.imm) {
                     return Err((mcol2, format!("a pre- or post-indexed offset is -256..255, not {}", w.imm)));
-                }
-                if base == Reg::SP {
-                    return Err((mcol2, "unsupported: writeback to SP".into()));
                 }
                 if rt.reg == base {
                     // The Arm ARM makes this CONSTRAINED UNPREDICTABLE.
@@ -2074,15 +2070,21 @@ done:   ERET";
         assert_eq!(p.insts[3], Inst::Adr { rd: parse_reg("X1").unwrap(), target: 0x100c });
     }
 
+    /// The program's instructions as text, and the text of `access` parsed alone.
+    fn split_text(p: &Program) -> Vec<String> {
+        p.insts.iter().map(|i| i.to_string()).collect()
+    }
+    fn access(s: &str) -> String {
+        parse_inst(s, 1).unwrap().inst.to_string()
+    }
+
     /// A pre- or post-indexed access is the access and the base's update, in the order the
     /// addressing mode says, both of its line; the code after it follows them.
     #[test]
     fn writeback_is_the_access_and_the_update_of_the_base() {
         let p = assemble("LDR W0,[X1],#4\nSTRB W2,[X3,#-1]!\nLDRSW X4,[X5,#8]!\nl: B l", 0x1000).unwrap();
-        let text: Vec<String> = p.insts.iter().map(|i| i.to_string()).collect();
-        let access = |s: &str| parse_inst(s, 1).unwrap().inst.to_string();
         assert_eq!(
-            text,
+            split_text(&p),
             [
                 access("LDR W0,[X1]"),
                 "ADD X1,X1,#4".to_string(),
@@ -2107,10 +2109,8 @@ done:   ERET";
     #[test]
     fn a_pair_is_its_two_accesses() {
         let p = assemble("LDP X0,X1,[X2,#16]\nSTP W3,W4,[X5],#8\nLDPSW X6,X7,[X8,#-8]!\nSTP XZR,XZR,[X9]", 0).unwrap();
-        let text: Vec<String> = p.insts.iter().map(|i| i.to_string()).collect();
-        let access = |s: &str| parse_inst(s, 1).unwrap().inst.to_string();
         assert_eq!(
-            text,
+            split_text(&p),
             [
                 access("LDR X0,[X2,#16]"),
                 access("LDR X1,[X2,#24]"),
@@ -2193,6 +2193,7 @@ done:   ERET";
             ("LDR X0,[X1,#256]!", 8, "a pre- or post-indexed offset is -256..255, not 256"),
             ("STR X0,[X1],#-257", 8, "a pre- or post-indexed offset is -256..255, not -257"),
             ("LDR X0,[SP],#16", 8, "unsupported: writeback to SP"),
+            ("STP X0,X1,[SP,#-16]!", 11, "unsupported: writeback to SP"),
             ("LDR X0,[X1,X2]!", 16, "pre-indexed addressing takes an immediate offset"),
             ("LDR X0,[X1,#8],#8", 16, "post-indexed addressing takes [Xn] before its offset"),
             ("LDR X0,[X1],X2", 13, "expected an immediate offset after `[Xn],`"),

@@ -191,22 +191,24 @@ impl Symbols {
     }
 
     /// The name of `v` if it is a location's or a label's address (`x`, `P1:L0`), as herd7
-    /// names such a value wherever it was read from; an address past a location's, within the
-    /// [`DATA_STRIDE`] that separates it from the next, as herd7 names an offset from a symbol
-    /// (`x+4`). A code address no label names (a link register's return address) is herd7's
+    /// names such a value wherever it was read from; an address past a location's or an array
+    /// element's, within the [`DATA_STRIDE`] that separates it from the next, as herd7 names an
+    /// offset from a symbol (`x+4`, `t+96`). A code address no label names (a link register's return address) is herd7's
     /// number for it: thread `t`'s instruction `i` is `10000 × (t + 1) + 4i`, printed in
     /// decimal.
     pub fn address_name(&self, v: u64) -> Option<String> {
-        // The nearest location at or below `v`, by its own name: an array's elements are named
-        // from the array (`b`, `a+8`), as herd7 does, and an element of an earlier array is not
-        // the name of a later one's address.
-        if let Some((n, a)) = self
+        // The nearest location at or below `v` (an element reaches as far as a location does),
+        // named as herd7 names it: from its array if it is an element (`t+96`, `b`), so that
+        // an element of an earlier array does not name a later one's address.
+        if let Some((n, _)) = self
             .locations
             .iter()
-            .filter(|(n, a)| **a <= v && v - **a < DATA_STRIDE && !n.contains('['))
-            .max_by_key(|(_, a)| **a)
+            .filter(|(_, a)| **a <= v && v - **a < DATA_STRIDE)
+            .max_by_key(|(n, a)| (**a, !n.contains('[')))
         {
-            return Some(if *a == v { n.clone() } else { format!("{n}+{}", v - a) });
+            let n = ast::split_element(n).map_or(n.as_str(), |(array, _)| array);
+            let a = self.locations[n];
+            return Some(if a == v { n.to_string() } else { format!("{n}+{}", v - a) });
         }
         if let Some(((t, l), _)) = self.labels.iter().find(|(_, a)| **a == v) {
             return Some(format!("P{t}:{l}"));
@@ -781,10 +783,10 @@ mod tests {
         c.code.programs()[tid].insts.iter().map(|i| i.to_string()).collect()
     }
 
-    /// An address is named from the nearest location at or below it, by the location's own
-    /// name: a second array's base is that array (`b`), not an offset from the first array's
-    /// last element, which herd7 never prints (the catalogue's L058 holds a register pointing
-    /// at `b`).
+    /// An address is named from the nearest location at or below it, an element from its
+    /// array: a second array's base is that array (`b`), not an offset from the first array's
+    /// last element (the catalogue's L058 holds a register pointing at `b`), and an address far
+    /// into an array is an offset from it (`t+96`), as herd7 prints them.
     #[test]
     fn addresses_are_named_from_their_own_location() {
         let text = "AArch64 t\n{ int64_t a[2]; int64_t b[2]; int x; 0:X0=b; }\n P0 ;\n NOP ;\nexists (x=0)\n";
@@ -796,6 +798,12 @@ mod tests {
         assert_eq!(name(at("b") + 8), "b+8");
         assert_eq!(name(at("a") + 8), "a+8");
         assert_eq!(name(at("x")), "x");
+        // Far into an array, past the first DATA_STRIDE bytes, as herd7 prints it.
+        let big = "AArch64 t\n{ int64_t t[16]; int x; 0:X0=t; }\n P0 ;\n NOP ;\nexists (x=0)\n";
+        let c = compile(&parse("t", big).unwrap()).unwrap();
+        assert_eq!(c.symbols.address_name(c.symbols.locations["t"] + 96).unwrap(), "t+96");
+        assert_eq!(c.symbols.address_name(c.symbols.locations["t"] + 127).unwrap(), "t+127");
+        assert_eq!(c.symbols.address_name(c.symbols.locations["x"]).unwrap(), "x");
     }
 
     #[test]
