@@ -4,9 +4,10 @@
 //! When the model changes on purpose, the files are written again with
 //! `ISOLSIM_BLESS=1 cargo test --test golden_runs`, and the commit says which figures moved and
 //! why. The runs are short (2 ms simulated) but take every path of the experiment: the three
-//! protocols, housekeeping operations of each kind, system calls, broadcast TLBIs and IPIs, and
-//! the oslat loop on the in-order core, handing its system calls to the pipeline, issuing in
-//! program order (arm64) and timed by dataflow (x86).
+//! protocols, housekeeping operations of each kind, system calls, broadcast TLBIs and IPIs, the
+//! oslat loop on the in-order core, handing its system calls to the pipeline, timed by dataflow
+//! (the presets' default) and issuing in program order, and the `work` loop with user code on
+//! the out-of-order pipeline (`arm64-small-ipi`).
 
 mod common;
 
@@ -31,6 +32,10 @@ const RUNS: [(&str, &[&str]); 5] = [
             "kernel.tlb_scheme=ipi",
             "--set",
             "run.duration_us=3000",
+            "--set",
+            "run.activity.loop=work",
+            "--set",
+            "machine.core.user_code=out-of-order",
         ],
     ),
     (

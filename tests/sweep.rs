@@ -31,6 +31,7 @@ seeds = [1, 2]
 run.duration_us = 1500
 run.isolated = 1
 run.activity.generators = 1
+run.activity.loop = "work"
 
 [grid]
 run.cpus = [3, 4, 6]

@@ -210,7 +210,7 @@ fn oslat_summary_is_the_loops_own_histogram() {
 #[test]
 fn oslat_format_needs_the_oslat_loop() {
     let out = Command::new(env!("CARGO_BIN_EXE_isolsim"))
-        .args(["run", "--set", "run.duration_us=100", "--format", "oslat"])
+        .args(["run", "--set", "run.duration_us=100", "--set", "run.activity.loop=work", "--format", "oslat"])
         .current_dir(root())
         .output()
         .unwrap();

@@ -34,7 +34,7 @@
 use std::ops::Range;
 
 use serde::Deserialize;
-use workloads::activity::ActivityConfig;
+use workloads::activity::{ActivityConfig, TaskLoop};
 use workloads::experiment::{ExperimentConfig, IsolatedRow};
 use workloads::ipi::IpiBench;
 use workloads::kernel::Protocol;
@@ -297,7 +297,10 @@ fn noise_per_event(cfg: &Config, text_patch: bool) -> Result<(f64, String), Cali
             generators: 1,
             syscalls_per_s: 0.0,
             // Long compute blocks: the loop's granularity does not change what interrupts it.
+            // So the `work` loop even when the configuration has the instruction-level oslat
+            // loop, whose 2 s on every isolated CPU would cost minutes of host time.
             iter_work_cycles: 1_000 * cfg.machine.clock_mhz,
+            task_loop: TaskLoop::Work,
             ..cfg.run.activity.clone()
         },
         ..cfg.run.clone()

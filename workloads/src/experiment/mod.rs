@@ -9,13 +9,15 @@
 //!                         slab tuning, munmap, each on its own CPU, at
 //!                         seeded Poisson arrival times (activity.rs)
 //!   CPU G .. N-I-1        idle (WFI), answering IPIs
-//!   CPU N-I .. N-1        isolated.S: nohz_full, isolated user loop with
-//!                         system calls at seeded times
+//!   CPU N-I .. N-1        oslat.S: nohz_full, oslat's polling loop at
+//!                         instruction level, system calls at seeded times
+//!                         (or isolated.S: a compute block per iteration)
 //! ```
 //!
 //! Every number comes from the run: interrupts and their durations from the
 //! cores' exception records, callbacks and kick decisions from probes on
-//! kernel labels, loop latencies from probes on the user loop, sender
+//! kernel labels, loop latencies from the histogram the oslat loop keeps in
+//! its own memory (probes on the loop head for `isolated.S`), sender
 //! latencies from the housekeeping CPUs' own counter reads.
 //!
 //! ```
@@ -23,7 +25,8 @@
 //! use workloads::kernel::{KernelConfig, Protocol};
 //! use cpu_model::machine::MachineConfig;
 //!
-//! // The default machine has 8 cores: a quick look with 2 isolated, 2 ms.
+//! // The default machine has 8 cores: a quick look with 2 isolated, 2 ms (the oslat loop
+//! // on the out-of-order pipeline; the presets time user code by dataflow, much cheaper).
 //! let machine = MachineConfig::default();
 //! let run = ExperimentConfig { cpus: 8, isolated: 2.into(), duration_us: 2_000, ..ExperimentConfig::default() };
 //! let exp = Experiment::build(&machine, &KernelConfig::default(), &run, Protocol::Deferred, 1).unwrap();

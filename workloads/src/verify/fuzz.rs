@@ -28,12 +28,14 @@
 //! assert_eq!(report.safety_violations, 0);
 //! ```
 
+use cpu_model::core::UserCode;
 use cpu_model::machine::MachineConfig;
 use memory_model::Mode;
 use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 use sim::rng::RngStreams;
 
+use crate::activity::TaskLoop;
 use crate::experiment::{Break, Experiment, ExperimentConfig, ExperimentError, Orderings, Report, Violation};
 use crate::kernel::KernelConfig;
 use crate::protocol::{Consequence, ProtocolFile};
@@ -177,6 +179,11 @@ impl Fuzz {
         let c = &self.cfg;
         let mut r = RngStreams::new(c.seed).indexed(index).stream("fuzz.params");
         let mut m = c.machine.clone();
+        // The task's user code on the pipeline, whatever the machine says (the presets time it by
+        // dataflow for the experiment's oslat loop): the fuzzer's task is the `work` loop below,
+        // whose blocks the pipeline runs anyway, and its few instructions around them keep the
+        // store buffer the in-order core does not have.
+        m.core.user_code = UserCode::OutOfOrder;
         let mut k = c.kernel.clone();
         // A factor in [lo, hi], log-uniform: latencies vary by ratios.
         let scale = |r: &mut sim::rng::SimRng, v: u64, lo: f64, hi: f64| -> u64 {
@@ -213,6 +220,11 @@ impl Fuzz {
         a.vmalloc_per_s = scale(&mut r, 10_000, 0.3, 3.0) as f64;
         a.slab_tune_per_s = scale(&mut r, 10_000, 0.3, 3.0) as f64;
         a.syscalls_per_s = scale(&mut r, 100_000, 0.3, 3.0) as f64;
+        // The `work` loop, its granularity drawn, not the experiment's default oslat loop: what
+        // the fuzzer varies is when the task's entries fall against the kicks (the system-call
+        // gaps it draws), and a compute block is one event where oslat's loop would be some
+        // thirty instructions an iteration on this machine's pipeline (user code out of order).
+        a.task_loop = TaskLoop::Work;
         a.iter_work_cycles = scale(&mut r, 500, 0.1, 4.0);
         FuzzRun { index, seed: r.next_u64(), machine: m, kernel: k, run }
     }
