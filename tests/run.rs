@@ -40,9 +40,6 @@ fn run_prints_the_three_protocols_side_by_side() {
     assert_eq!(quiet.stdout, again.stdout, "same seed, same table");
 }
 
-/// Every run says what it simulated and how fast (gem5's sim_insts, host_seconds,
-/// host_inst_rate): the counts come from the reports, and each rate times the host seconds
-/// gives back the count it came from.
 /// The default isolated task is oslat's loop, timed by dataflow, and its own histogram shows what
 /// the `work` loop hid: broadcast's TLBI stalls as iterations of 600-700 ns (one per stall, but
 /// for the few that land in an iteration with something else in it), where the deferred
@@ -79,6 +76,9 @@ fn default_run_shows_broadcast_tlbi_stalls_below_a_microsecond() {
     }
 }
 
+/// Every run says what it simulated and how fast (gem5's sim_insts, host_seconds,
+/// host_inst_rate): the counts come from the reports, and each rate times the host seconds
+/// gives back the count it came from.
 #[test]
 fn run_reports_its_simulation_rate() {
     let mut args = vec!["run", "--json"];

@@ -108,7 +108,7 @@ impl Default for ActivityConfig {
             slab_tune_per_s: 20.0,
             munmap_per_s: 1000.0,
             generators: 4,
-            task_loop: TaskLoop::Oslat,
+            task_loop: TaskLoop::default(),
             iter_work_cycles: 2000,
             syscalls_per_s: 20_000.0,
             syscall: UserSyscall::Touch,

@@ -52,7 +52,8 @@ pub struct FuzzConfig {
     pub cpus: usize,
     /// Simulated time per run, µs (short: what matters is how often a kick meets an entry).
     pub duration_us: u64,
-    /// The machine the timing is drawn around (its latencies are scaled per run).
+    /// The machine the timing is drawn around (its latencies are scaled per run; user code
+    /// runs on the pipeline whatever it says, see [`Fuzz::draw`]).
     pub machine: MachineConfig,
     /// The kernel whose path lengths are scaled per run.
     pub kernel: KernelConfig,
