@@ -309,7 +309,7 @@ impl RegFn {
     fn apply(self, a: u64, b: u64) -> u64 {
         match self {
             RegFn::Move { mask } => a & mask,
-            RegFn::Alu { op, width } => width.mask(op.apply(width, a, b)),
+            RegFn::Alu { op, width } => width.mask(alu_inline(op, width, a, b)),
             RegFn::AluShifted { op, width, shift, amount } => {
                 width.mask(op.apply(width, a, width.mask(shift.apply(width, b, amount as u64))))
             }
@@ -319,6 +319,23 @@ impl RegFn {
             }
             RegFn::Cset { cond } => cond.holds(a) as u64,
         }
+    }
+}
+
+/// [`AluOp::apply`], with the operations user loops are made of written out here, where the
+/// loop inlines them (the rest through the call).
+#[inline(always)]
+fn alu_inline(op: AluOp, width: Width, a: u64, b: u64) -> u64 {
+    match op {
+        AluOp::Add => a.wrapping_add(b),
+        AluOp::Sub => a.wrapping_sub(b),
+        AluOp::Mul => a.wrapping_mul(b),
+        AluOp::And => a & b,
+        AluOp::Orr => a | b,
+        AluOp::Eor => a ^ b,
+        AluOp::Lsl => width.mask(a) << (b % width.bits()),
+        AluOp::Lsr => width.mask(a) >> (b % width.bits()),
+        _ => op.apply(width, a, b),
     }
 }
 
@@ -479,8 +496,8 @@ impl DecodeCache {
 /// [`Reg`] number, plus two slots of the call's own ([`RegFile::ZERO`], [`RegFile::SINK`]). Any
 /// `u8` masked to the size indexes it, so reads need no bounds check.
 struct RegFile {
-    value: [u64; RegFile::SLOTS],
-    ready: [Cycle; RegFile::SLOTS],
+    /// Each slot's value and ready cycle side by side, as an operand read takes both.
+    slots: [(u64, Cycle); RegFile::SLOTS],
 }
 
 impl RegFile {
@@ -491,34 +508,35 @@ impl RegFile {
     const SINK: u8 = 63;
 
     fn load(core: &Core) -> RegFile {
-        let mut file = RegFile { value: [0; RegFile::SLOTS], ready: [0; RegFile::SLOTS] };
-        file.value[..Reg::COUNT].copy_from_slice(&core.arch);
-        file.ready[..Reg::COUNT].copy_from_slice(&core.arch_ready);
+        let mut file = RegFile { slots: [(0, 0); RegFile::SLOTS] };
+        for (slot, (&v, &t)) in file.slots.iter_mut().zip(core.arch.iter().zip(&core.arch_ready)) {
+            *slot = (v, t);
+        }
         file
     }
 
     fn store(&self, core: &mut Core) {
-        core.arch.copy_from_slice(&self.value[..Reg::COUNT]);
-        core.arch_ready.copy_from_slice(&self.ready[..Reg::COUNT]);
+        for (&(v, t), (value, ready)) in self.slots.iter().zip(core.arch.iter_mut().zip(core.arch_ready.iter_mut())) {
+            *value = v;
+            *ready = t;
+        }
     }
 
     /// The operand's value and ready cycle.
     #[inline(always)]
     fn read(&self, src: SourceRead) -> (u64, Cycle) {
-        let i = usize::from(src.slot) % RegFile::SLOTS;
-        ((self.value[i] & src.value_mask) | src.constant, self.ready[i])
+        let (v, t) = self.slots[usize::from(src.slot) % RegFile::SLOTS];
+        ((v & src.value_mask) | src.constant, t)
     }
 
     #[inline(always)]
     fn set(&mut self, slot: u8, v: u64, ready: Cycle) {
-        let i = usize::from(slot) % RegFile::SLOTS;
-        self.value[i] = v;
-        self.ready[i] = ready;
+        self.slots[usize::from(slot) % RegFile::SLOTS] = (v, ready);
     }
 
     /// What [`Core::reg`] would read.
     fn get(&self, r: Reg) -> u64 {
-        if r.is_zero() { 0 } else { self.value[usize::from(r.0) % RegFile::SLOTS] }
+        if r.is_zero() { 0 } else { self.slots[usize::from(r.0) % RegFile::SLOTS].0 }
     }
 }
 
@@ -698,9 +716,11 @@ impl Core {
         // back at every exit ([`Hot::store`], [`RegFile::store`]).
         let mut hot = Hot::load(self);
         let mut regs = RegFile::load(self);
-        // Instructions the call may still issue.
-        let mut budget = MAX_PER_CALL;
+        // The call issues at most `MAX_PER_CALL` instructions, counted by instance number.
+        let first_iid = hot.iid;
         let exit = 'run: loop {
+            // Instructions the call may still issue.
+            let budget = MAX_PER_CALL - hot.iid.wrapping_sub(first_iid);
             // The budget is spent: continue from the next instruction's fetch.
             if budget == 0 {
                 break 'run Exit::At(hot.fetch_ready_at.max(now));
@@ -729,11 +749,8 @@ impl Core {
                     Err(TranslationFault) => break 'run Exit::HandBackAt(fetched_at),
                 }
             }
-            for d in block {
-                if budget == 0 {
-                    break 'run Exit::At(hot.fetch_ready_at.max(now));
-                }
-                budget -= 1;
+            // (Those past the budget wait for the next call, which starts here.)
+            for d in &block[..block.len().min(budget as usize)] {
                 let pc = d.pc;
                 let after_previous = hot.clocks.issued;
                 let fetched_at = hot.fetch_ready_at;
@@ -1016,5 +1033,23 @@ impl Core {
         self.el0_fetches = 1;
         self.in_order.active = false;
         Stop::Pipeline
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The operations the loop inlines compute what `AluOp::apply` does, at either width and
+        /// for any operands (shift amounts past the width included).
+        #[test]
+        fn inlined_alu_operations_are_apply(a: u64, b: u64, wide: bool, k in 0usize..9) {
+            let op = [AluOp::Add, AluOp::Sub, AluOp::Mul, AluOp::And, AluOp::Orr, AluOp::Eor, AluOp::Lsl, AluOp::Lsr, AluOp::Asr][k];
+            let width = if wide { Width::X } else { Width::W };
+            prop_assert_eq!(width.mask(alu_inline(op, width, a, b)), width.mask(op.apply(width, a, b)));
+            prop_assert_eq!(alu_inline(op, width, a, b % 128), op.apply(width, a, b % 128));
+        }
     }
 }
