@@ -531,6 +531,63 @@ struct TimedPlatform<'a, const RECORDING: bool = false> {
     /// Recording a speculative run of the in-order core ([`Machine::speculate`]): only what can
     /// be undone happens, and each store logs the cell it replaces here.
     undo: Option<&'a mut Vec<(Addr, Option<memory_model::memory::Cell>)>>,
+    /// The private pages the in-order core's accesses translated in this step.
+    private_pages: PrivatePages,
+}
+
+/// The pages of private data the in-order core's latest accesses in one step translated through
+/// [`Mmu::translate_private`] (or, with the MMU off, found private), so that another access to
+/// one repeats what that translation does (a TLB hit, the core's lead) without looking it up
+/// again. A page is good while the [`Mmu::generation`] and the core's TLB are what they were when
+/// it was recorded, as the MMU's own memo of it is: every access that may change either checks
+/// them, and forgets the pages if they changed ([`PrivatePages::rest_on`]).
+#[derive(Default)]
+struct PrivatePages {
+    /// By kind (load, store), the latest two (the oslat loop's histogram may lie in two pages).
+    pages: [[Option<PrivatePage>; 2]; 2],
+    /// The MMU's generation and the core's TLB's changes the pages rest on.
+    basis: (u64, u64),
+}
+
+/// One of [`PrivatePages`]: `va` in it is private data at `pa_base | (va & offset)`, if that is in
+/// `start..end`, under translation regime `ctx`.
+#[derive(Clone, Copy)]
+struct PrivatePage {
+    va_base: Addr,
+    pa_base: Addr,
+    offset: Addr,
+    start: Addr,
+    end: Addr,
+    ctx: Option<Translating>,
+}
+
+impl PrivatePages {
+    /// The physical address of `va` if it is in one of the pages of its kind.
+    #[inline(always)]
+    fn hit(&self, va: Addr, write: bool, ctx: Option<Translating>) -> Option<Addr> {
+        for p in self.pages[usize::from(write)].iter().flatten() {
+            let pa = p.pa_base | (va & p.offset);
+            if va & !p.offset == p.va_base && (p.start..p.end).contains(&pa) && p.ctx == ctx {
+                return Some(pa);
+            }
+        }
+        None
+    }
+
+    /// Forgets the pages if the MMU's generation or `core`'s TLB changed since they were recorded.
+    fn rest_on(&mut self, mmu: &Mmu, core: ThreadId) {
+        let basis = (mmu.generation, mmu.tlbs.get(core as usize).map_or(0, |t| t.changes()));
+        if basis != self.basis {
+            self.pages = Default::default();
+            self.basis = basis;
+        }
+    }
+
+    /// Records `page` as the latest of its kind.
+    fn record(&mut self, write: bool, page: PrivatePage) {
+        let [latest, before] = &mut self.pages[usize::from(write)];
+        *before = latest.replace(page);
+    }
 }
 
 impl<const R: bool> TimedPlatform<'_, R> {
@@ -583,6 +640,7 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
         // Private data holds no descriptor a TLB entry came from unless the Mmu says some does.
         if !own || self.mmu.private_descriptors {
             self.mmu.stored(addr, at, core, self.private);
+            self.private_pages.rest_on(self.mmu, core);
         }
         if watched {
             self.watched_stores.push(WatchedStore { addr, write, value, at });
@@ -598,6 +656,22 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
         ctx: Option<Translating>,
         at: Cycle,
     ) -> Option<Addr> {
+        let write = kind == AccessKind::Write;
+        // (A speculative run's accesses also need the line owned: they always look up.)
+        if !R && let Some(pa) = self.private_pages.hit(va, write, ctx) {
+            debug_assert!(
+                ctx.is_none_or(|ctx| self
+                    .mmu
+                    .remembered_private(core as usize, va, write, ctx, self.private)
+                    .is_none_or(|p| p == pa)),
+                "core {core}'s private page of {va:#x} is no longer its translation"
+            );
+            if ctx.is_some() {
+                self.mmu.tlbs[core as usize].count_hit();
+            }
+            self.private.ran_ahead(core, at);
+            return Some(pa);
+        }
         // A core that owns nothing does not search its TLB twice (here and in `translate`).
         if !self.private.owns_any(core) {
             return None;
@@ -606,13 +680,24 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
             return self.translate_private_undoably(core, va, kind, ctx, at);
         }
         let pa = match ctx {
-            Some(ctx) => self.mmu.translate_private(core as usize, va, kind, ctx, at, self.private)?,
+            Some(c) => self.mmu.translate_private(core as usize, va, kind, c, at, self.private),
             None if self.private.owns(core, va) => {
                 self.private.ran_ahead(core, at);
-                va
+                Some(va)
             }
-            None => return None,
+            None => None,
         };
+        // (The lookup may have changed the TLB: a hit that is not the most recent one in its set.)
+        self.private_pages.rest_on(self.mmu, core);
+        let pa = pa?;
+        let page = match ctx {
+            Some(_) => self.mmu.private_page(core as usize, va, write),
+            None => self.private.range_of(core, va).map(|r| (0, 0, Addr::MAX, r)),
+        };
+        if let Some((va_base, pa_base, offset, range)) = page {
+            let page = PrivatePage { va_base, pa_base, offset, start: range.start, end: range.end, ctx };
+            self.private_pages.record(write, page);
+        }
         debug_assert!(self.watch.binary_search(&pa).is_err(), "private data {pa:#x} is watched");
         debug_assert!(!self.code.contains(pa), "private data {pa:#x} is code");
         Some(pa)
@@ -696,7 +781,9 @@ impl<const R: bool> Platform for TimedPlatform<'_, R> {
         ctx: Translating,
         now: Cycle,
     ) -> Result<(Addr, Cycle), TranslationFault> {
-        self.mmu.translate(self.cfg, self.mem, core as usize, va, kind, ctx, now, self.private)
+        let translated = self.mmu.translate(self.cfg, self.mem, core as usize, va, kind, ctx, now, self.private);
+        self.private_pages.rest_on(self.mmu, core);
+        translated
     }
 }
 
@@ -943,6 +1030,22 @@ impl Mmu {
             "core {core}'s remembered private translation of {va:#x} is no longer one"
         );
         Some(pa)
+    }
+
+    /// The page of `core`'s private data `va` is in, as its memo of the latest translation of
+    /// that kind that gave it holds it, if that is still good (the generation and the TLB are as
+    /// the memo says, and a store's verdict does not depend on its address): the page's virtual
+    /// and physical base, the offset's bits and the private range.
+    fn private_page(&self, core: usize, va: Addr, write: bool) -> Option<(Addr, Addr, Addr, std::ops::Range<Addr>)> {
+        if write && self.private_descriptors {
+            return None;
+        }
+        let changes = self.tlbs.get(core)?.changes();
+        self.private_memo.get(core)?[usize::from(write)]
+            .iter()
+            .flatten()
+            .find(|m| va & !m.offset == m.va_base && m.generation == self.generation && m.tlb_changes == changes)
+            .map(|m| (m.va_base, m.pa_base, m.offset, m.range.clone()))
     }
 
     /// [`Mmu::translate_private`] without a remembered translation (out of line: the remembered
@@ -1834,6 +1937,7 @@ impl Machine {
             private: &mut self.private,
             events: &mut self.events,
             undo: if RECORDING { self.speculation[c].as_mut().map(|s| &mut s.undo) } else { None },
+            private_pages: PrivatePages::default(),
         };
         (env, &mut cores[c], platform)
     }

@@ -85,10 +85,6 @@ pub(crate) struct Clocks {
     /// The instruction at this address goes to the pipeline when the core next runs (it stopped
     /// to hand it over at the cycle the handing over happens at when it issues in its own event).
     leaving: Option<Addr>,
-    /// The instance number of the first instruction since the clocks started: the window holds
-    /// no earlier one ([`UserCode::Dataflow`]; the ring's older entries may be of instructions
-    /// the pipeline ran since, or of a speculative run rolled back).
-    since: u32,
 }
 
 /// What [`UserCode::Dataflow`] remembers between calls (out of [`Clocks`], which every
@@ -689,13 +685,17 @@ impl Core {
                 stores_drained: now,
                 retired: now,
                 leaving: None,
-                since: self.next_iid,
             };
             self.fetch_ready_at = self.fetch_ready_at.max(now);
-            if env.cfg.user_code == UserCode::Dataflow && self.dataflow.is_none() {
-                // (A stay reads no entry from before it: `Clocks::since`.)
-                self.dataflow =
-                    Some(Box::new(Dataflow { retired: [0; WINDOW_RING], stores: [(Addr::MAX, 0); RECENT_STORES] }));
+            if env.cfg.user_code == UserCode::Dataflow {
+                let d = self.dataflow.get_or_insert_with(|| {
+                    Box::new(Dataflow { retired: [0; WINDOW_RING], stores: [(Addr::MAX, 0); RECENT_STORES] })
+                });
+                // The window holds nothing from before the stay: the entries the stay's first
+                // instructions read (those of the `rob_entries` before it) say retired at 0.
+                for back in 1..=window_span(env.cfg.rob_entries) {
+                    d.retired[self.next_iid.wrapping_sub(back) as usize % WINDOW_RING] = 0;
+                }
             }
         }
         if self.in_order.leaving == Some(self.pc) {
@@ -761,10 +761,7 @@ impl Core {
                 // In program order, not before the instruction before; by dataflow, once in the
                 // window (the instruction `rob_entries` earlier has retired).
                 let (in_order_after, window_free) = match &dataflow {
-                    Some(d) if hot.iid.wrapping_sub(clocks.since) >= span => {
-                        (0, d.retired[hot.iid.wrapping_sub(span) as usize % WINDOW_RING])
-                    }
-                    Some(_) => (0, 0),
+                    Some(d) => (0, d.retired[hot.iid.wrapping_sub(span) as usize % WINDOW_RING]),
                     None => (clocks.issued, 0),
                 };
                 let ready_to_issue = (fetched_at.max(window_free) + cfg.frontend_cycles)
