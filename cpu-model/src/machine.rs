@@ -547,6 +547,8 @@ struct PrivatePages {
     pages: [[Option<PrivatePage>; 2]; 2],
     /// The MMU's generation and the core's TLB's changes the pages rest on.
     basis: (u64, u64),
+    /// Some page is recorded (the pipeline's steps record none, and check nothing).
+    filled: bool,
 }
 
 /// One of [`PrivatePages`]: `va` in it is private data at `pa_base | (va & offset)`, if that is in
@@ -574,17 +576,24 @@ impl PrivatePages {
         None
     }
 
+    /// What the pages of `core` rest on now.
+    fn basis(mmu: &Mmu, core: ThreadId) -> (u64, u64) {
+        (mmu.generation, mmu.tlbs.get(core as usize).map_or(0, |t| t.changes()))
+    }
+
     /// Forgets the pages if the MMU's generation or `core`'s TLB changed since they were recorded.
+    #[inline(always)]
     fn rest_on(&mut self, mmu: &Mmu, core: ThreadId) {
-        let basis = (mmu.generation, mmu.tlbs.get(core as usize).map_or(0, |t| t.changes()));
-        if basis != self.basis {
-            self.pages = Default::default();
-            self.basis = basis;
+        if self.filled && PrivatePages::basis(mmu, core) != self.basis {
+            *self = PrivatePages::default();
         }
     }
 
-    /// Records `page` as the latest of its kind.
-    fn record(&mut self, write: bool, page: PrivatePage) {
+    /// Records `page` as the latest of its kind, translated by `mmu` as it is now.
+    fn record(&mut self, mmu: &Mmu, core: ThreadId, write: bool, page: PrivatePage) {
+        self.rest_on(mmu, core);
+        self.basis = PrivatePages::basis(mmu, core);
+        self.filled = true;
         let [latest, before] = &mut self.pages[usize::from(write)];
         *before = latest.replace(page);
     }
@@ -696,7 +705,7 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
         };
         if let Some((va_base, pa_base, offset, range)) = page {
             let page = PrivatePage { va_base, pa_base, offset, start: range.start, end: range.end, ctx };
-            self.private_pages.record(write, page);
+            self.private_pages.record(self.mmu, core, write, page);
         }
         debug_assert!(self.watch.binary_search(&pa).is_err(), "private data {pa:#x} is watched");
         debug_assert!(!self.code.contains(pa), "private data {pa:#x} is code");
