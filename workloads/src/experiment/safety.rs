@@ -27,6 +27,7 @@
 //! before the hook's barrier (reordered) is exactly the bug the seed's
 //! barriers exist to prevent.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use cpu_model::code::CodeSpace;
@@ -398,6 +399,9 @@ pub(crate) struct Checker {
     exception_cursor: Vec<usize>,
     /// Per watched address, its writes in storage order: (write, value, cycle).
     stores: Vec<Vec<(WriteId, u64, Cycle)>>,
+    /// Per watched address, each write's version ([`Checker::version`]): its first place in
+    /// `stores`, plus one. (Looked up only, never iterated.)
+    versions: Vec<HashMap<WriteId, usize>>,
     pub kicks: Vec<Kick>,
     /// Open kick of each sender.
     open: Vec<Option<usize>>,
@@ -426,6 +430,7 @@ impl Checker {
             store_cursor: 0,
             exception_cursor: vec![0; cpus],
             stores: vec![vec![]; exp.layout.watched.len()],
+            versions: vec![HashMap::new(); exp.layout.watched.len()],
             kicks: vec![],
             open: vec![None; cpus],
             hook_done: vec![vec![]; n],
@@ -452,7 +457,7 @@ impl Checker {
         if w.is_init() {
             return Some(0);
         }
-        self.stores[i].iter().position(|s| s.0 == w).map(|k| k + 1)
+        self.versions[i].get(&w).copied()
     }
 
     /// Reads what the machine logged since the last call and checks it.
@@ -460,6 +465,8 @@ impl Checker {
         for s in &m.watched_stores()[self.store_cursor..] {
             if let Some(i) = self.watch_index(s.addr) {
                 self.stores[i].push((s.write, s.value, s.at));
+                let version = self.stores[i].len();
+                self.versions[i].entry(s.write).or_insert(version);
             }
         }
         self.store_cursor = m.watched_stores().len();
@@ -733,26 +740,37 @@ impl Checker {
         Some(kick.snapshot[w].max(own))
     }
 
-    /// The kick with the strictest requirement on watched address `w` among
-    /// obligations before `t`: (required version, kick), `None` for a
-    /// version not in storage yet.
-    fn required(&self, obligations: &[(Cycle, usize)], t: Cycle, w: usize) -> Option<(Option<usize>, usize)> {
-        obligations
-            .iter()
-            .take_while(|(o, _)| *o < t)
-            .map(|&(_, k)| (self.need(k, w), k))
-            .max_by_key(|&(v, k)| (v.map_or(usize::MAX, |v| v), std::cmp::Reverse(k)))
+    /// The kick with the strictest requirement on a watched address among the obligations
+    /// before `t`: (required version, kick), `None` for a version not in storage yet.
+    /// `strictest`: [`Checker::strictest`] of `obligations` for that address.
+    fn required(
+        strictest: &[(Option<usize>, usize)],
+        obligations: &[(Cycle, usize)],
+        t: Cycle,
+    ) -> Option<(Option<usize>, usize)> {
+        let before = obligations.partition_point(|(o, _)| *o < t);
+        before.checked_sub(1).map(|n| strictest[n])
+    }
+
+    /// For watched address `w`, the strictest of `obligations[..=n]` for every `n`: what
+    /// [`Checker::required`] picks among the obligations before a cycle, in one pass for all of
+    /// a chunk's accesses (the highest version, `None` above all; the first kick of equals).
+    fn strictest(&self, obligations: &[(Cycle, usize)], w: usize) -> Vec<(Option<usize>, usize)> {
+        strictest_prefixes(obligations.iter().map(|&(_, k)| (self.need(k, w), k)))
     }
 
     fn check_loads(&mut self, m: &Machine, i: usize, c: usize, obligations: &[(Cycle, usize)]) {
         let loads = &m.observed(c).watched_loads;
+        // Per watched address, made on its first load in this chunk.
+        let mut strictest: Vec<Option<Vec<Requirement>>> = vec![None; self.layout.watched.len()];
         for l in &loads[self.load_cursor[i]..] {
             if l.el != 1 || obligations[0].0 >= l.retired_at {
                 continue;
             }
             let Some(w) = self.watch_index(l.addr) else { continue };
             self.safety.loads_checked += 1;
-            let Some((need, k)) = self.required(obligations, l.retired_at, w) else { continue };
+            let strictest = strictest[w].get_or_insert_with(|| self.strictest(obligations, w));
+            let Some((need, k)) = Checker::required(strictest, obligations, l.retired_at) else { continue };
             let Some(got) = self.version(w, l.source) else { continue };
             if need.is_none_or(|need| got < need) {
                 let mut story = self.stale_story(c, k, w, l.source, got, need);
@@ -782,12 +800,14 @@ impl Checker {
     fn check_instructions(&mut self, m: &Machine, i: usize, c: usize, obligations: &[(Cycle, usize)]) {
         let recs = m.state().cores[c].stale_instructions();
         let site = self.watch_index(self.layout.patch_site).expect("the patch site is watched");
+        let mut strictest = None;
         for r in &recs[self.inst_cursor[i]..] {
             if r.pc != self.layout.patch_site || obligations[0].0 >= r.at {
                 continue;
             }
             self.safety.instructions_checked += 1;
-            let Some((need, k)) = self.required(obligations, r.at, site) else { continue };
+            let strictest = strictest.get_or_insert_with(|| self.strictest(obligations, site));
+            let Some((need, k)) = Checker::required(strictest, obligations, r.at) else { continue };
             let Some(got) = self.version(site, r.executed) else { continue };
             if need.is_none_or(|need| got < need) {
                 let mut story = self.stale_story(c, k, site, r.executed, got, need);
@@ -1048,5 +1068,49 @@ impl Checker {
         let state_read =
             read.map(|l| self.timed(m, sender, l.pc, l.addr, l.value, (Some(l.retired_at), Some(l.satisfied_at))));
         Break { mode: self.mode, cpu: c, state_read, decided_at: decided, eret_at, missed }
+    }
+}
+
+/// A requirement on a watched address: the version a kick requires (`None`: one not in storage
+/// yet) and the kick.
+type Requirement = (Option<usize>, usize);
+
+/// How strict a (required version, kick) is: the highest version, `None` (not in storage yet)
+/// above all; of equals, the first kick.
+fn strictness(&(v, k): &(Option<usize>, usize)) -> (usize, std::cmp::Reverse<usize>) {
+    (v.map_or(usize::MAX, |v| v), std::cmp::Reverse(k))
+}
+
+/// For every `n`, the strictest of the first `n + 1` requirements (the last of equals, as
+/// `Iterator::max_by_key` picks).
+fn strictest_prefixes(needs: impl Iterator<Item = (Option<usize>, usize)>) -> Vec<(Option<usize>, usize)> {
+    let mut out: Vec<(Option<usize>, usize)> = Vec::with_capacity(needs.size_hint().0);
+    for here in needs {
+        out.push(match out.last() {
+            Some(best) if strictness(best) > strictness(&here) => *best,
+            _ => here,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// One pass over the obligations picks, for every prefix, what picking over that prefix
+        /// alone does (repeated kicks and versions included).
+        #[test]
+        fn strictest_prefixes_are_the_strictest_of_each_prefix(
+            needs in proptest::collection::vec((proptest::option::of(0usize..4), 0usize..6), 0..24)
+        ) {
+            let prefixes = strictest_prefixes(needs.iter().copied());
+            prop_assert_eq!(prefixes.len(), needs.len());
+            for (n, got) in prefixes.iter().enumerate() {
+                prop_assert_eq!(Some(*got), needs[..=n].iter().copied().max_by_key(strictness));
+            }
+        }
     }
 }
