@@ -44,9 +44,10 @@
 //! **Pre- and post-indexed loads and stores** (`LDR X0, [X1, #8]!`, `STR W2, [X3], #4`) are
 //! split into the access and an `ADD` (or `SUB`) of the base register, as a core's decoder
 //! splits them into two micro-operations: pre-indexed, the update and then the access at the new
-//! `Xn`; post-indexed, the access at `Xn` and then the update. The two are two instructions of the program, one after the other at consecutive
-//! addresses, both of the source line. What that changes is only what no program can see: the
-//! addresses of the code after it and the count of instructions. The dependencies are the Arm
+//! `Xn`; post-indexed, the access at `Xn` and then the update. The two are two instructions of
+//! the program, one after the other at consecutive addresses, both of the source line. What that
+//! changes is only what no program can see: the addresses of the code after it and the count of
+//! instructions. The dependencies are the Arm
 //! architecture's (herd7's too): the update reads only the base, so nothing later that uses the
 //! new base depends on what the load read. The forms the Arm ARM makes CONSTRAINED
 //! UNPREDICTABLE (the transfer register is the base) are refused, and so is writeback to `SP`.

@@ -552,7 +552,8 @@ struct PrivatePages {
 }
 
 /// One of [`PrivatePages`]: `va` in it is private data at `pa_base | (va & offset)`, if that is in
-/// `start..end`, under translation regime `ctx`.
+/// `start..end`. (A platform serves one in-order call, whose translation regime is fixed: user
+/// code cannot change it without handing back.)
 #[derive(Clone, Copy)]
 struct PrivatePage {
     va_base: Addr,
@@ -560,16 +561,15 @@ struct PrivatePage {
     offset: Addr,
     start: Addr,
     end: Addr,
-    ctx: Option<Translating>,
 }
 
 impl PrivatePages {
     /// The physical address of `va` if it is in one of the pages of its kind.
     #[inline(always)]
-    fn hit(&self, va: Addr, write: bool, ctx: Option<Translating>) -> Option<Addr> {
+    fn hit(&self, va: Addr, write: bool) -> Option<Addr> {
         for p in self.pages[usize::from(write)].iter().flatten() {
             let pa = p.pa_base | (va & p.offset);
-            if va & !p.offset == p.va_base && (p.start..p.end).contains(&pa) && p.ctx == ctx {
+            if va & !p.offset == p.va_base && (p.start..p.end).contains(&pa) {
                 return Some(pa);
             }
         }
@@ -667,7 +667,7 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
     ) -> Option<Addr> {
         let write = kind == AccessKind::Write;
         // (A speculative run's accesses also need the line owned: they always look up.)
-        if !R && let Some(pa) = self.private_pages.hit(va, write, ctx) {
+        if !R && let Some(pa) = self.private_pages.hit(va, write) {
             debug_assert!(
                 ctx.is_none_or(|ctx| self
                     .mmu
@@ -704,7 +704,7 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
             None => self.private.range_of(core, va).map(|r| (0, 0, Addr::MAX, r)),
         };
         if let Some((va_base, pa_base, offset, range)) = page {
-            let page = PrivatePage { va_base, pa_base, offset, start: range.start, end: range.end, ctx };
+            let page = PrivatePage { va_base, pa_base, offset, start: range.start, end: range.end };
             self.private_pages.record(self.mmu, core, write, page);
         }
         debug_assert!(self.watch.binary_search(&pa).is_err(), "private data {pa:#x} is watched");

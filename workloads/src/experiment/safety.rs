@@ -743,11 +743,7 @@ impl Checker {
     /// The kick with the strictest requirement on a watched address among the obligations
     /// before `t`: (required version, kick), `None` for a version not in storage yet.
     /// `strictest`: [`Checker::strictest`] of `obligations` for that address.
-    fn required(
-        strictest: &[(Option<usize>, usize)],
-        obligations: &[(Cycle, usize)],
-        t: Cycle,
-    ) -> Option<(Option<usize>, usize)> {
+    fn required(strictest: &[Requirement], obligations: &[(Cycle, usize)], t: Cycle) -> Option<Requirement> {
         let before = obligations.partition_point(|(o, _)| *o < t);
         before.checked_sub(1).map(|n| strictest[n])
     }
@@ -755,7 +751,7 @@ impl Checker {
     /// For watched address `w`, the strictest of `obligations[..=n]` for every `n`: what
     /// [`Checker::required`] picks among the obligations before a cycle, in one pass for all of
     /// a chunk's accesses (the highest version, `None` above all; the first kick of equals).
-    fn strictest(&self, obligations: &[(Cycle, usize)], w: usize) -> Vec<(Option<usize>, usize)> {
+    fn strictest(&self, obligations: &[(Cycle, usize)], w: usize) -> Vec<Requirement> {
         strictest_prefixes(obligations.iter().map(|&(_, k)| (self.need(k, w), k)))
     }
 
@@ -1075,16 +1071,16 @@ impl Checker {
 /// yet) and the kick.
 type Requirement = (Option<usize>, usize);
 
-/// How strict a (required version, kick) is: the highest version, `None` (not in storage yet)
+/// How strict a requirement is: the highest version, `None` (not in storage yet)
 /// above all; of equals, the first kick.
-fn strictness(&(v, k): &(Option<usize>, usize)) -> (usize, std::cmp::Reverse<usize>) {
+fn strictness(&(v, k): &Requirement) -> (usize, std::cmp::Reverse<usize>) {
     (v.map_or(usize::MAX, |v| v), std::cmp::Reverse(k))
 }
 
 /// For every `n`, the strictest of the first `n + 1` requirements (the last of equals, as
 /// `Iterator::max_by_key` picks).
-fn strictest_prefixes(needs: impl Iterator<Item = (Option<usize>, usize)>) -> Vec<(Option<usize>, usize)> {
-    let mut out: Vec<(Option<usize>, usize)> = Vec::with_capacity(needs.size_hint().0);
+fn strictest_prefixes(needs: impl Iterator<Item = Requirement>) -> Vec<Requirement> {
+    let mut out: Vec<Requirement> = Vec::with_capacity(needs.size_hint().0);
     for here in needs {
         out.push(match out.last() {
             Some(best) if strictness(best) > strictness(&here) => *best,

@@ -194,8 +194,8 @@ impl Symbols {
     /// names such a value wherever it was read from; an address past a location's or an array
     /// element's, within the [`DATA_STRIDE`] that separates it from the next, as herd7 names an
     /// offset from a symbol (`x+4`, `t+96`). A code address no label names (a link register's
-    /// return address) is herd7's number for it: thread `t`'s instruction `i` is `10000 × (t + 1) + 4i`, printed in
-    /// decimal.
+    /// return address) is herd7's number for it: thread `t`'s instruction `i` is
+    /// `10000 × (t + 1) + 4i`, printed in decimal.
     pub fn address_name(&self, v: u64) -> Option<String> {
         // The nearest location at or below `v` (an element reaches as far as a location does),
         // named as herd7 names it: from its array if it is an element (`t+96`, `b`), so that
