@@ -540,7 +540,9 @@ struct TimedPlatform<'a, const RECORDING: bool = false> {
 /// one repeats what that translation does (a TLB hit, the core's lead) without looking it up
 /// again. A page is good while the [`Mmu::generation`] and the core's TLB are what they were when
 /// it was recorded, as the MMU's own memo of it is: every access that may change either checks
-/// them, and forgets the pages if they changed ([`PrivatePages::rest_on`]).
+/// them, and forgets the pages if they changed ([`PrivatePages::rest_on`]). A speculative run's
+/// access to one also needs its line owned, as [`TimedPlatform::translate_private_undoably`]
+/// does: such a run changes no coherence state, so that is checked, not remembered.
 #[derive(Default)]
 struct PrivatePages {
     /// By kind (load, store), the latest two (the oslat loop's histogram may lie in two pages).
@@ -602,6 +604,11 @@ impl PrivatePages {
 impl<const R: bool> TimedPlatform<'_, R> {
     /// Timing noise of one access (the machine's `jitter`, and `store_jitter` for a store).
     fn noise(&mut self, store: bool) -> Cycle {
+        // A run that records has no noise: its draws could not be undone (`may_speculate`).
+        if R {
+            debug_assert!(self.cfg.jitter == 0 && self.cfg.store_jitter == 0);
+            return 0;
+        }
         let j = self.cfg.jitter + if store { self.cfg.store_jitter } else { 0 };
         match &mut self.jitter {
             Some(r) if j > 0 => r.random_range(0..=j),
@@ -614,6 +621,7 @@ impl<const R: bool> TimedPlatform<'_, R> {
 /// ([`Machine::access`]): storage, the caches, the counters, the descriptors a store makes
 /// stale, the watched stores. Stores to code are the pipeline's.
 impl<const R: bool> DataPort for TimedPlatform<'_, R> {
+    const ONLY_PRIVATE: bool = R;
     fn load(&mut self, core: ThreadId, addr: Addr, at: Cycle, own: bool) -> (memory_model::memory::Cell, Cycle) {
         if !own {
             self.private.check(core, addr, at, Touched::Data);
@@ -666,8 +674,11 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
         at: Cycle,
     ) -> Option<Addr> {
         let write = kind == AccessKind::Write;
-        // (A speculative run's accesses also need the line owned: they always look up.)
-        if !R && let Some(pa) = self.private_pages.hit(va, write) {
+        if let Some(pa) = self.private_pages.hit(va, write) {
+            // (A speculative run's accesses also need the line owned.)
+            if R && !self.coherence.owns_line(core, pa) {
+                return None;
+            }
             debug_assert!(
                 ctx.is_none_or(|ctx| self
                     .mmu
@@ -685,31 +696,43 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
         if !self.private.owns_any(core) {
             return None;
         }
-        if R {
-            return self.translate_private_undoably(core, va, kind, ctx, at);
-        }
-        let pa = match ctx {
-            Some(c) => self.mmu.translate_private(core as usize, va, kind, c, at, self.private),
-            None if self.private.owns(core, va) => {
-                self.private.ran_ahead(core, at);
-                Some(va)
-            }
-            None => None,
+        let pa = if R {
+            self.translate_private_undoably(core, va, kind, ctx, at)?
+        } else {
+            let pa = match ctx {
+                Some(c) => self.mmu.translate_private(core as usize, va, kind, c, at, self.private),
+                None if self.private.owns(core, va) => {
+                    self.private.ran_ahead(core, at);
+                    Some(va)
+                }
+                None => None,
+            };
+            // (The lookup may have changed the TLB: a hit that is not the most recent one in its
+            // set.)
+            self.private_pages.rest_on(self.mmu, core);
+            pa?
         };
-        // (The lookup may have changed the TLB: a hit that is not the most recent one in its set.)
-        self.private_pages.rest_on(self.mmu, core);
-        let pa = pa?;
-        let page = match ctx {
-            Some(_) => self.mmu.private_page(core as usize, va, write),
-            None => self.private.range_of(core, va).map(|r| (0, 0, Addr::MAX, r)),
+        self.remember_page(core, va, write, ctx.is_some());
+        debug_assert!(self.watch.binary_search(&pa).is_err(), "private data {pa:#x} is watched");
+        debug_assert!(!self.code.contains(pa), "private data {pa:#x} is code");
+        Some(pa)
+    }
+}
+
+impl<const R: bool> TimedPlatform<'_, R> {
+    /// Records the page of `core`'s private data that `va` has just been translated in, for the
+    /// rest of the call ([`PrivatePages`]). (Out of line: once per page and call.)
+    #[inline(never)]
+    fn remember_page(&mut self, core: ThreadId, va: Addr, write: bool, translating: bool) {
+        let page = if translating {
+            self.mmu.private_page(core as usize, va, write)
+        } else {
+            self.private.range_of(core, va).map(|r| (0, 0, Addr::MAX, r))
         };
         if let Some((va_base, pa_base, offset, range)) = page {
             let page = PrivatePage { va_base, pa_base, offset, start: range.start, end: range.end };
             self.private_pages.record(self.mmu, core, write, page);
         }
-        debug_assert!(self.watch.binary_search(&pa).is_err(), "private data {pa:#x} is watched");
-        debug_assert!(!self.code.contains(pa), "private data {pa:#x} is code");
-        Some(pa)
     }
 }
 

@@ -142,6 +142,10 @@ pub(crate) struct Checkpoint {
 /// What the machine does for the in-order core besides [`Platform`]: data accesses and their
 /// effects on storage, the caches and the machine's logs.
 pub trait DataPort: Platform {
+    /// Every access of the call must be to the core's private data (a speculative run, whose
+    /// memory bound is the clock): one that is not stops the call, with no test of the shared
+    /// path's conditions.
+    const ONLY_PRIVATE: bool = false;
     /// Reads physical `addr` at cycle `at`: the cell and the cycles until the value arrives.
     /// `own`: the address is `core`'s private data ([`DataPort::translate_private`]).
     fn load(&mut self, core: ThreadId, addr: Addr, at: Cycle, own: bool) -> (Cell, Cycle);
@@ -991,17 +995,21 @@ impl Core {
     /// register operations (`ends`: before which cycles those and shared accesses issue). Or why
     /// the call stops instead.
     #[inline(always)]
-    fn data_access(
+    fn data_access<P: DataPort>(
         &self,
         va: Addr,
         kind: AccessKind,
         translating: Option<Translating>,
         issue: Cycle,
         (local_end, memory_end): (Cycle, Cycle),
-        port: &mut impl DataPort,
+        port: &mut P,
     ) -> Result<(Addr, Cycle, bool), Exit> {
         let private =
             if issue < local_end { port.translate_private(self.id, va, kind, translating, issue) } else { None };
+        if P::ONLY_PRIVATE {
+            debug_assert!(issue >= memory_end, "a speculative run's access before its memory bound");
+            return private.map(|pa| (pa, 0, true)).ok_or(Exit::At(issue));
+        }
         match (private, translating) {
             (Some(pa), _) => Ok((pa, 0, true)),
             _ if issue >= memory_end => Err(Exit::At(issue)),
