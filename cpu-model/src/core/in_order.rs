@@ -70,8 +70,9 @@ pub(crate) struct Clocks {
     pub(super) active: bool,
     /// Cycle the previous instruction issued.
     issued: Cycle,
-    /// Every earlier instruction has completed (what a system-register read waits for).
-    done: Cycle,
+    /// Every instruction before the stay (the pipeline's) has completed; [`Clocks::done`] adds
+    /// the stay's own, which `retired` covers.
+    done_before: Cycle,
     /// Every earlier branch has resolved (what an `ISB` waits for).
     branches: Cycle,
     /// Every earlier system-register read has run (what an `ISB` also waits for).
@@ -85,6 +86,16 @@ pub(crate) struct Clocks {
     /// The instruction at this address goes to the pipeline when the core next runs (it stopped
     /// to hand it over at the cycle the handing over happens at when it issues in its own event).
     leaving: Option<Addr>,
+}
+
+impl Clocks {
+    /// Every earlier instruction has completed (what a system-register read and a barrier wait
+    /// for). `retired` is the latest completion of the stay's instructions, or the stay's start,
+    /// which `done_before` is not earlier than: so their maximum is exact, and no maximum of
+    /// completions is kept per instruction.
+    fn done(&self) -> Cycle {
+        self.done_before.max(self.retired)
+    }
 }
 
 /// What [`UserCode::Dataflow`] remembers between calls (out of [`Clocks`], which every
@@ -232,7 +243,12 @@ impl Block {
         while ops.len() < Block::MAX && at & !(PAGE_BYTES - 1) == page {
             let inst = if env.code.is_patchable(at) { None } else { env.code.fetch(at) };
             let Some(inst) = inst else { break };
-            let (op, srcs) = lower(inst, at);
+            let (mut op, srcs) = lower(inst, at);
+            // Only a store reads its third operand (the loop reads it in the store's arm alone);
+            // anything else that has one is the pipeline's.
+            if !matches!(op, Op::Store { .. }) && srcs[2].slot != RegFile::ZERO {
+                op = Op::Pipeline;
+            }
             let probe = env.probes.binary_search_by_key(&at, |p| p.pc).ok().map(|i| i as u16);
             ops.push(Decoded { pc: at, op, srcs, probe });
             if let Op::Jump { .. } | Op::Indirect { .. } | Op::Pipeline = op {
@@ -252,6 +268,7 @@ struct Decoded {
     pc: Addr,
     op: Op,
     /// How to read each source operand ([`Inst::sources`] order; an immediate is a constant).
+    /// Only a store has a third ([`Block::decode`]).
     srcs: [SourceRead; 3],
     /// Index of the probe on this instruction in [`Env::probes`], if any.
     probe: Option<u16>,
@@ -678,11 +695,11 @@ impl Core {
         self.stalls.update(now, [false; StallCycles::CAUSES]);
         if !self.in_order.active {
             // Everything the pipeline ran has retired; its results arrive when `arch_ready` says.
-            let done = self.arch_ready.iter().copied().max().unwrap_or(0).max(now);
+            let done_before = self.arch_ready.iter().copied().max().unwrap_or(0).max(now);
             self.in_order = Clocks {
                 active: true,
                 issued: now,
-                done,
+                done_before,
                 branches: now,
                 serial: now,
                 accesses: now,
@@ -760,7 +777,6 @@ impl Core {
                 let fetched_at = hot.fetch_ready_at;
                 let (a, a_at) = regs.read(d.srcs[0]);
                 let (b, b_at) = regs.read(d.srcs[1]);
-                let (c, c_at) = regs.read(d.srcs[2]);
                 let clocks = hot.clocks;
                 // In program order, not before the instruction before; by dataflow, once in the
                 // window (the instruction `rob_entries` earlier has retired).
@@ -770,7 +786,7 @@ impl Core {
                 };
                 let ready_to_issue = (fetched_at.max(window_free) + cfg.frontend_cycles)
                     .max(in_order_after)
-                    .max(a_at.max(b_at).max(c_at))
+                    .max(a_at.max(b_at))
                     .max(hot.commit_stall_until);
                 // The cycle an instruction takes effect at, for the horizon: its issue, or a
                 // later one's issue before it in program order (effects stay in program order;
@@ -855,14 +871,14 @@ impl Core {
                         (issue, sequential, complete + cfg.isb_cycles, complete)
                     }
                     Op::Barrier => {
-                        let issue = ready_to_issue.max(clocks.accesses).max(clocks.done);
+                        let issue = ready_to_issue.max(clocks.accesses).max(clocks.done());
                         if effective(issue) >= local_end {
                             break 'run Exit::At(effective(issue));
                         }
                         (issue, sequential, fetched_at, issue)
                     }
                     Op::Mrs { rd, mask, reg } => {
-                        let issue = ready_to_issue.max(clocks.done);
+                        let issue = ready_to_issue.max(clocks.done());
                         if effective(issue) >= local_end {
                             break 'run Exit::At(effective(issue));
                         }
@@ -913,7 +929,9 @@ impl Core {
                         (issue, sequential, fetched_at, ready)
                     }
                     Op::Store { index } => {
-                        let issue = ready_to_issue;
+                        // (The data, which only a store reads.)
+                        let (c, c_at) = regs.read(d.srcs[2]);
+                        let issue = ready_to_issue.max(c_at);
                         let at = effective(issue);
                         let va = Inst::effective_address(&index, a, b);
                         let (addr, walk, own) =
@@ -950,7 +968,6 @@ impl Core {
                 };
                 // The instruction has issued: account for it as the pipeline would at retirement.
                 hot.clocks.issued = effective(issue);
-                hot.clocks.done = hot.clocks.done.max(completed);
                 let retired_at = hot.clocks.retired.max(completed);
                 hot.clocks.retired = retired_at;
                 if let Some(d) = &mut dataflow {
