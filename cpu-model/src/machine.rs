@@ -602,6 +602,16 @@ impl PrivatePages {
 }
 
 impl<const R: bool> TimedPlatform<'_, R> {
+    /// A speculative run's access to its private data, whose line [`DataPort::translate_private`]
+    /// has just found owned (or it would not have run): the hit, with nothing to look up.
+    #[inline(always)]
+    fn coherence_hit(&self, core: ThreadId, addr: Addr, own: bool) -> Option<(Cycle, Served)> {
+        (R && own).then(|| {
+            debug_assert!(self.coherence.owns_line(core, addr), "core {core} ran on with {addr:#x} not owned");
+            self.coherence.owned_hit()
+        })
+    }
+
     /// Timing noise of one access (the machine's `jitter`, and `store_jitter` for a store).
     fn noise(&mut self, store: bool) -> Cycle {
         // A run that records has no noise: its draws could not be undone (`may_speculate`).
@@ -627,7 +637,7 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
             self.private.check(core, addr, at, Touched::Data);
         }
         let cell = self.mem.read(addr);
-        let (latency, by) = self.coherence.load(core, addr);
+        let (latency, by) = self.coherence_hit(core, addr, own).unwrap_or_else(|| self.coherence.load(core, addr));
         self.counters.loads += 1;
         self.counters.count_served(by);
         (cell, latency + self.noise(false))
@@ -651,7 +661,7 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
             _ => self.mem.write(addr, value, write),
         }
         self.events.written(core, addr, at);
-        let (latency, by) = self.coherence.store(core, addr);
+        let (latency, by) = self.coherence_hit(core, addr, own).unwrap_or_else(|| self.coherence.store(core, addr));
         self.counters.stores += 1;
         self.counters.count_served(by);
         // Private data holds no descriptor a TLB entry came from unless the Mmu says some does.

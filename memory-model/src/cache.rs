@@ -206,6 +206,13 @@ impl CoherenceModel {
         self.owns(core, self.line_of(addr))
     }
 
+    /// What [`CoherenceModel::load`] and [`CoherenceModel::store`] return for a line the core
+    /// owns ([`CoherenceModel::owns_line`]), for a caller that has just checked that it does.
+    #[inline(always)]
+    pub fn owned_hit(&self) -> (Cycle, Served) {
+        (self.cfg.l1_hit, Served::L1)
+    }
+
     /// Does `core` hold line `key` owned, with no sharer, by a hint?
     fn owns(&self, core: u16, key: u64) -> bool {
         self.owned.get(core as usize).is_some_and(|h| h[key as usize % OWNED_HINTS] == key)
