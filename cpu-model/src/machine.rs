@@ -551,6 +551,11 @@ struct PrivatePages {
     basis: (u64, u64),
     /// Some page is recorded (the pipeline's steps record none, and check nothing).
     filled: bool,
+    /// A speculative run's hits on the pages not yet counted: TLB hits, and the latest cycle
+    /// accessed (the core's lead). Nothing reads either during such a run, which makes no
+    /// access but to its private data; [`TimedPlatform::settle_hits`] counts them at its end.
+    pending_tlb_hits: u64,
+    pending_lead: Option<Cycle>,
 }
 
 /// One of [`PrivatePages`]: `va` in it is private data at `pa_base | (va & offset)`, if that is in
@@ -696,10 +701,15 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
                     .is_none_or(|p| p == pa)),
                 "core {core}'s private page of {va:#x} is no longer its translation"
             );
-            if ctx.is_some() {
-                self.mmu.tlbs[core as usize].count_hit();
+            if R {
+                self.private_pages.pending_tlb_hits += u64::from(ctx.is_some());
+                self.private_pages.pending_lead = self.private_pages.pending_lead.max(Some(at));
+            } else {
+                if ctx.is_some() {
+                    self.mmu.tlbs[core as usize].count_hit();
+                }
+                self.private.ran_ahead(core, at);
             }
-            self.private.ran_ahead(core, at);
             return Some(pa);
         }
         // A core that owns nothing does not search its TLB twice (here and in `translate`).
@@ -730,6 +740,20 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
 }
 
 impl<const R: bool> TimedPlatform<'_, R> {
+    /// Counts a speculative run's pending hits on its private pages ([`PrivatePages`]) for
+    /// `core`, whose run it was; to call when the run has ended.
+    fn settle_hits(&mut self, core: ThreadId) {
+        let pages = &mut self.private_pages;
+        if pages.pending_tlb_hits > 0 {
+            let tlb = &mut self.mmu.tlbs[core as usize];
+            tlb.set_hits(tlb.stats().hits + pages.pending_tlb_hits);
+        }
+        if let Some(at) = pages.pending_lead {
+            self.private.ran_ahead(core, at);
+        }
+        (pages.pending_tlb_hits, pages.pending_lead) = (0, None);
+    }
+
     /// Records the page of `core`'s private data that `va` has just been translated in, for the
     /// rest of the call ([`PrivatePages`]). (Out of line: once per page and call.)
     #[inline(never)]
@@ -1874,6 +1898,7 @@ impl Machine {
         let mut decoded = self.decoded[c].take().unwrap_or_default();
         let (env, core, mut platform) = self.timed_parts_as::<true>(c);
         let stop = core.run_in_order(&env, now, horizon, &mut platform, &mut decoded);
+        platform.settle_hits(c as ThreadId);
         self.decoded[c] = Some(decoded);
         let frontier = match stop {
             InOrderStop::At(t) => t.max(resume),

@@ -302,31 +302,102 @@ enum Op {
     Store { index: Index },
 }
 
-/// A register operation's result from its operands (`a`, `b`: the first two).
+/// A register operation's result from its operands (`a`, `b`: the first two). The operations
+/// user loops are made of have a variant each, so that the loop dispatches on one value; `mask`
+/// is the destination width's ([`Width::mask`]), `shift_mask` its bits less one (a shift by
+/// `b` shifts by `b` modulo the width).
 #[derive(Clone, Copy, Debug)]
 enum RegFn {
     /// `MOV`, `ADR`: `a`, masked to the destination's width.
-    Move { mask: u64 },
-    /// `ADD`, `SUB`, ...: `a op b` at the destination's width.
-    Alu { op: AluOp, width: Width },
+    Move {
+        mask: u64,
+    },
+    Add {
+        mask: u64,
+    },
+    Sub {
+        mask: u64,
+    },
+    Mul {
+        mask: u64,
+    },
+    And {
+        mask: u64,
+    },
+    Orr {
+        mask: u64,
+    },
+    Eor {
+        mask: u64,
+    },
+    Lsl {
+        mask: u64,
+        shift_mask: u64,
+    },
+    Lsr {
+        mask: u64,
+        shift_mask: u64,
+    },
+    /// Any other ALU operation: `a op b` at the destination's width.
+    Alu {
+        op: AluOp,
+        width: Width,
+    },
     /// An ALU operation whose second operand is a register shifted by `shift` (`LSL`, `LSR`,
     /// `ASR`) by `amount`.
-    AluShifted { op: AluOp, width: Width, shift: AluOp, amount: u8 },
+    AluShifted {
+        op: AluOp,
+        width: Width,
+        shift: AluOp,
+        amount: u8,
+    },
     /// `CMP`: the flags of `a - b`.
-    Cmp { width: Width },
+    Cmp {
+        width: Width,
+    },
     /// `CMP` with a shifted register.
-    CmpShifted { width: Width, shift: AluOp, amount: u8 },
+    CmpShifted {
+        width: Width,
+        shift: AluOp,
+        amount: u8,
+    },
     /// `CSET`: 1 if `cond` holds of the flags in `a`.
-    Cset { cond: Cond },
+    Cset {
+        cond: Cond,
+    },
 }
 
 impl RegFn {
+    /// `a op b` at `width`, what [`AluOp::apply`] computes masked to the width.
+    fn alu(op: AluOp, width: Width) -> RegFn {
+        let (mask, shift_mask) = (width.mask(u64::MAX), width.bits() - 1);
+        match op {
+            AluOp::Add => RegFn::Add { mask },
+            AluOp::Sub => RegFn::Sub { mask },
+            AluOp::Mul => RegFn::Mul { mask },
+            AluOp::And => RegFn::And { mask },
+            AluOp::Orr => RegFn::Orr { mask },
+            AluOp::Eor => RegFn::Eor { mask },
+            AluOp::Lsl => RegFn::Lsl { mask, shift_mask },
+            AluOp::Lsr => RegFn::Lsr { mask, shift_mask },
+            _ => RegFn::Alu { op, width },
+        }
+    }
+
     // Inlined into the loop of both instances of `run_in_order` (the machine's recording one too).
     #[inline(always)]
     fn apply(self, a: u64, b: u64) -> u64 {
         match self {
             RegFn::Move { mask } => a & mask,
-            RegFn::Alu { op, width } => width.mask(alu_inline(op, width, a, b)),
+            RegFn::Add { mask } => a.wrapping_add(b) & mask,
+            RegFn::Sub { mask } => a.wrapping_sub(b) & mask,
+            RegFn::Mul { mask } => a.wrapping_mul(b) & mask,
+            RegFn::And { mask } => a & b & mask,
+            RegFn::Orr { mask } => (a | b) & mask,
+            RegFn::Eor { mask } => (a ^ b) & mask,
+            RegFn::Lsl { mask, shift_mask } => ((a & mask) << (b & shift_mask)) & mask,
+            RegFn::Lsr { mask, shift_mask } => (a & mask) >> (b & shift_mask),
+            RegFn::Alu { op, width } => width.mask(op.apply(width, a, b)),
             RegFn::AluShifted { op, width, shift, amount } => {
                 width.mask(op.apply(width, a, width.mask(shift.apply(width, b, amount as u64))))
             }
@@ -336,23 +407,6 @@ impl RegFn {
             }
             RegFn::Cset { cond } => cond.holds(a) as u64,
         }
-    }
-}
-
-/// [`AluOp::apply`], with the operations user loops are made of written out here, where the
-/// loop inlines them (the rest through the call).
-#[inline(always)]
-fn alu_inline(op: AluOp, width: Width, a: u64, b: u64) -> u64 {
-    match op {
-        AluOp::Add => a.wrapping_add(b),
-        AluOp::Sub => a.wrapping_sub(b),
-        AluOp::Mul => a.wrapping_mul(b),
-        AluOp::And => a & b,
-        AluOp::Orr => a | b,
-        AluOp::Eor => a ^ b,
-        AluOp::Lsl => width.mask(a) << (b % width.bits()),
-        AluOp::Lsr => width.mask(a) >> (b % width.bits()),
-        _ => op.apply(width, a, b),
     }
 }
 
@@ -422,9 +476,9 @@ fn lower(inst: Inst, pc: Addr) -> (Op, [SourceRead; 3]) {
             let f = match src {
                 Src2::Imm(v) => {
                     srcs[1] = SourceRead::constant(width.mask(v));
-                    RegFn::Alu { op, width }
+                    RegFn::alu(op, width)
                 }
-                Src2::Reg(_) => RegFn::Alu { op, width },
+                Src2::Reg(_) => RegFn::alu(op, width),
                 Src2::Shifted(_, shift, amount) => RegFn::AluShifted { op, width, shift, amount },
                 Src2::Extended(..) => unreachable!("handed to the pipeline above"),
             };
@@ -1064,14 +1118,15 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// The operations the loop inlines compute what `AluOp::apply` does, at either width and
-        /// for any operands (shift amounts past the width included).
+        /// A register operation of each ALU operation (those with a variant of their own and
+        /// the rest) computes what `AluOp::apply` does, masked to the width, at either width
+        /// and for any operands (shift amounts past the width included).
         #[test]
-        fn inlined_alu_operations_are_apply(a: u64, b: u64, wide: bool, k in 0usize..9) {
-            let op = [AluOp::Add, AluOp::Sub, AluOp::Mul, AluOp::And, AluOp::Orr, AluOp::Eor, AluOp::Lsl, AluOp::Lsr, AluOp::Asr][k];
+        fn register_operations_are_apply(a: u64, b: u64, wide: bool, k in 0usize..12) {
+            use AluOp::*;
+            let op = [Add, Sub, Mul, And, Orr, Eor, Lsl, Lsr, Asr, Bic, Orn, Movk(16)][k];
             let width = if wide { Width::X } else { Width::W };
-            prop_assert_eq!(width.mask(alu_inline(op, width, a, b)), width.mask(op.apply(width, a, b)));
-            prop_assert_eq!(alu_inline(op, width, a, b % 128), op.apply(width, a, b % 128));
+            prop_assert_eq!(RegFn::alu(op, width).apply(a, b), width.mask(op.apply(width, a, b)));
         }
     }
 }
