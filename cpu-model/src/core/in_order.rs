@@ -363,7 +363,7 @@ enum RegFn {
     },
     /// `CSET`: 1 if `cond` holds of the flags in `a`.
     Cset {
-        cond: Cond,
+        cond: Truth,
     },
 }
 
@@ -410,11 +410,28 @@ impl RegFn {
     }
 }
 
+/// A condition as the set of NZCV values it holds of, bit `i` for the flags `i` ([`crate::isa::flags`]): so
+/// that testing it is a shift, not a dispatch on the condition.
+#[derive(Clone, Copy, Debug)]
+struct Truth(u16);
+
+impl Truth {
+    fn of(cond: Cond) -> Truth {
+        Truth((0..16).filter(|&nzcv| cond.holds(nzcv)).fold(0, |t, nzcv| t | 1 << nzcv))
+    }
+
+    /// [`Cond::holds`] of the flags in `nzcv` (which reads only their four bits).
+    #[inline(always)]
+    fn holds(self, nzcv: u64) -> bool {
+        self.0 >> (nzcv & 0xf) & 1 != 0
+    }
+}
+
 /// A conditional branch's test of its first operand.
 #[derive(Clone, Copy, Debug)]
 enum Test {
-    /// `B.cond`: the condition holds of the flags.
-    Cond(Cond),
+    /// `B.cond`: the condition holds of the flags ([`Truth`]).
+    Cond(Truth),
     /// `CBZ` (`nonzero` false), `CBNZ`: taken if the register (for `TBZ`/`TBNZ`, its bit) is
     /// zero (non-zero).
     Zero { nonzero: bool },
@@ -497,11 +514,13 @@ fn lower(inst: Inst, pc: Addr) -> (Op, [SourceRead; 3]) {
             };
             Op::Reg { rd: Reg::FLAGS.0, f }
         }
-        Inst::Cset { rd, cond } => Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Cset { cond } },
+        Inst::Cset { rd, cond } => Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Cset { cond: Truth::of(cond) } },
         Inst::Nop => Op::Nop,
         Inst::B { target } => Op::Jump { target, link: false },
         Inst::Bl { target } => Op::Jump { target, link: true },
-        Inst::BCond { cond, target } => Op::Branch { test: Test::Cond(cond), target, backward: target <= pc },
+        Inst::BCond { cond, target } => {
+            Op::Branch { test: Test::Cond(Truth::of(cond)), target, backward: target <= pc }
+        }
         Inst::Cbz { nonzero, bit, target, .. } => {
             // TBZ/TBNZ read only their bit.
             if let Some(b) = bit {
@@ -885,7 +904,7 @@ impl Core {
                             break 'run Exit::At(effective(issue));
                         }
                         let taken = match test {
-                            Test::Cond(cond) => cond.holds(a),
+                            Test::Cond(truth) => truth.holds(a),
                             Test::Zero { nonzero } => (a != 0) == nonzero,
                         };
                         let resolved = issue + cfg.alu_cycles;
@@ -1118,6 +1137,14 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        /// A condition's truth set tests what the condition does, whatever the flag register's
+        /// other bits.
+        #[test]
+        fn conditions_as_truth_sets_hold_as_conditions(nzcv: u64, k in 0usize..Cond::NAMES.len()) {
+            let cond = Cond::NAMES[k].1;
+            prop_assert_eq!(Truth::of(cond).holds(nzcv), cond.holds(nzcv));
+        }
+
         /// A register operation of each ALU operation (those with a variant of their own and
         /// the rest) computes what `AluOp::apply` does, masked to the width, at either width
         /// and for any operands (shift amounts past the width included).
