@@ -545,17 +545,20 @@ struct TimedPlatform<'a, const RECORDING: bool = false> {
 /// does: such a run changes no coherence state, so that is checked, not remembered.
 #[derive(Default)]
 struct PrivatePages {
-    /// By kind (load, store), the latest two (the oslat loop's histogram may lie in two pages).
-    pages: [[Option<PrivatePage>; 2]; 2],
+    /// By kind (load, store), the latest two (the oslat loop's histogram may lie in two pages);
+    /// [`PrivatePage::NONE`] where none is recorded.
+    pages: [[PrivatePage; 2]; 2],
     /// The MMU's generation and the core's TLB's changes the pages rest on.
     basis: (u64, u64),
     /// Some page is recorded (the pipeline's steps record none, and check nothing).
     filled: bool,
-    /// A speculative run's hits on the pages not yet counted: TLB hits, and the latest cycle
-    /// accessed (the core's lead). Nothing reads either during such a run, which makes no
-    /// access but to its private data; [`TimedPlatform::settle_hits`] counts them at its end.
+    /// A speculative run's hits on the pages not yet counted: all of them, those that count as
+    /// TLB hits, and the latest cycle accessed (the core's lead). Nothing reads the TLB's hits or
+    /// the lead during such a run, which makes no access but to its private data;
+    /// [`TimedPlatform::settle_hits`] counts them at its end.
+    pending_hits: u64,
     pending_tlb_hits: u64,
-    pending_lead: Option<Cycle>,
+    pending_lead: Cycle,
 }
 
 /// One of [`PrivatePages`]: `va` in it is private data at `pa_base | (va & offset)`, if that is in
@@ -570,11 +573,22 @@ struct PrivatePage {
     end: Addr,
 }
 
+impl PrivatePage {
+    /// No page: nothing is in its empty range.
+    const NONE: PrivatePage = PrivatePage { va_base: Addr::MAX, pa_base: 0, offset: 0, start: 0, end: 0 };
+}
+
+impl Default for PrivatePage {
+    fn default() -> Self {
+        PrivatePage::NONE
+    }
+}
+
 impl PrivatePages {
     /// The physical address of `va` if it is in one of the pages of its kind.
     #[inline(always)]
     fn hit(&self, va: Addr, write: bool) -> Option<Addr> {
-        for p in self.pages[usize::from(write)].iter().flatten() {
+        for p in &self.pages[usize::from(write)] {
             let pa = p.pa_base | (va & p.offset);
             if va & !p.offset == p.va_base && (p.start..p.end).contains(&pa) {
                 return Some(pa);
@@ -592,7 +606,9 @@ impl PrivatePages {
     #[inline(always)]
     fn rest_on(&mut self, mmu: &Mmu, core: ThreadId) {
         if self.filled && PrivatePages::basis(mmu, core) != self.basis {
-            *self = PrivatePages::default();
+            // (A speculative run's pending hits stay: they were hits when they were made.)
+            self.pages = Default::default();
+            self.filled = false;
         }
     }
 
@@ -602,7 +618,7 @@ impl PrivatePages {
         self.basis = PrivatePages::basis(mmu, core);
         self.filled = true;
         let [latest, before] = &mut self.pages[usize::from(write)];
-        *before = latest.replace(page);
+        *before = std::mem::replace(latest, page);
     }
 }
 
@@ -702,8 +718,10 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
                 "core {core}'s private page of {va:#x} is no longer its translation"
             );
             if R {
-                self.private_pages.pending_tlb_hits += u64::from(ctx.is_some());
-                self.private_pages.pending_lead = self.private_pages.pending_lead.max(Some(at));
+                let pages = &mut self.private_pages;
+                pages.pending_hits += 1;
+                pages.pending_tlb_hits += u64::from(ctx.is_some());
+                pages.pending_lead = pages.pending_lead.max(at);
             } else {
                 if ctx.is_some() {
                     self.mmu.tlbs[core as usize].count_hit();
@@ -748,10 +766,10 @@ impl<const R: bool> TimedPlatform<'_, R> {
             let tlb = &mut self.mmu.tlbs[core as usize];
             tlb.set_hits(tlb.stats().hits + pages.pending_tlb_hits);
         }
-        if let Some(at) = pages.pending_lead {
-            self.private.ran_ahead(core, at);
+        if pages.pending_hits > 0 {
+            self.private.ran_ahead(core, pages.pending_lead);
         }
-        (pages.pending_tlb_hits, pages.pending_lead) = (0, None);
+        (pages.pending_hits, pages.pending_tlb_hits, pages.pending_lead) = (0, 0, 0);
     }
 
     /// Records the page of `core`'s private data that `va` has just been translated in, for the
