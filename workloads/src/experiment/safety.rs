@@ -33,7 +33,7 @@ use std::fmt;
 use cpu_model::code::CodeSpace;
 use cpu_model::core::{ExceptionKind, RetiredStore, WatchedLoad};
 use cpu_model::machine::{Machine, WatchedStore};
-use memory_model::{Addr, Mode, WriteId};
+use memory_model::{Addr, Mode, ThreadId, WriteId};
 use serde::{Deserialize, Serialize};
 use sim::Cycle;
 
@@ -402,6 +402,9 @@ pub(crate) struct Checker {
     /// Per watched address, each write's version ([`Checker::version`]): its first place in
     /// `stores`, plus one. (Looked up only, never iterated.)
     versions: Vec<HashMap<WriteId, usize>>,
+    /// Per watched address, per writing core: where its writes are in the machine's log of
+    /// watched stores, in order. (Looked up only, never iterated as a map.)
+    writes_by_core: Vec<HashMap<ThreadId, Vec<usize>>>,
     pub kicks: Vec<Kick>,
     /// Open kick of each sender.
     open: Vec<Option<usize>>,
@@ -431,6 +434,7 @@ impl Checker {
             exception_cursor: vec![0; cpus],
             stores: vec![vec![]; exp.layout.watched.len()],
             versions: vec![HashMap::new(); exp.layout.watched.len()],
+            writes_by_core: vec![HashMap::new(); exp.layout.watched.len()],
             kicks: vec![],
             open: vec![None; cpus],
             hook_done: vec![vec![]; n],
@@ -462,11 +466,12 @@ impl Checker {
 
     /// Reads what the machine logged since the last call and checks it.
     pub fn ingest(&mut self, m: &Machine) {
-        for s in &m.watched_stores()[self.store_cursor..] {
+        for (j, s) in m.watched_stores().iter().enumerate().skip(self.store_cursor) {
             if let Some(i) = self.watch_index(s.addr) {
                 self.stores[i].push((s.write, s.value, s.at));
                 let version = self.stores[i].len();
                 self.versions[i].entry(s.write).or_insert(version);
+                self.writes_by_core[i].entry(s.write.tid).or_default().push(j);
             }
         }
         self.store_cursor = m.watched_stores().len();
@@ -608,9 +613,20 @@ impl Checker {
         // Writes are logged as they reach storage (by cycle), retired stores in program order,
         // exceptions as taken: each lookup starts with a binary search.
         let stored = m.watched_stores();
-        let next = stored[stored.partition_point(|w| w.at <= read.satisfied_at)..]
-            .iter()
-            .find(|w| w.addr == read.addr && w.write.tid as usize == c)?;
+        let from = stored.partition_point(|w| w.at <= read.satisfied_at);
+        // The first of `c`'s writes to the address from `from` on: by the index of the writes
+        // ingested so far, then among any logged since.
+        let ingested = self.watch_index(read.addr).map(|i| {
+            let mine = self.writes_by_core[i].get(&(c as ThreadId)).map_or(&[][..], Vec::as_slice);
+            mine.get(mine.partition_point(|&j| j < from)).map(|&j| &stored[j])
+        });
+        let next = match ingested {
+            Some(Some(w)) => w,
+            Some(None) => stored[from.max(self.store_cursor)..]
+                .iter()
+                .find(|w| w.addr == read.addr && w.write.tid as usize == c)?,
+            None => stored[from..].iter().find(|w| w.addr == read.addr && w.write.tid as usize == c)?,
+        };
         let retired_stores = &m.observed(c).retired_stores;
         let retired = retired_stores.get(retired_stores.partition_point(|r| r.write.iid < next.write.iid))?;
         let retired = (retired.write == next.write).then_some(*retired)?;
