@@ -246,7 +246,7 @@ impl Block {
             let (mut op, srcs) = lower(inst, at);
             // Only a store reads its third operand (the loop reads it in the store's arm alone);
             // anything else that has one is the pipeline's.
-            if !matches!(op, Op::Store { .. }) && srcs[2].slot != RegFile::ZERO {
+            if !matches!(op, Op::Store { .. }) && (srcs[2].slot != RegFile::ZERO || srcs[2].constant != 0) {
                 op = Op::Pipeline;
             }
             let probe = env.probes.binary_search_by_key(&at, |p| p.pc).ok().map(|i| i as u16);
@@ -410,8 +410,8 @@ impl RegFn {
     }
 }
 
-/// A condition as the set of NZCV values it holds of, bit `i` for the flags `i` ([`crate::isa::flags`]): so
-/// that testing it is a shift, not a dispatch on the condition.
+/// A condition as the set of NZCV values it holds of, bit `i` for the flags `i`
+/// ([`crate::isa::flags`]): so that testing it is a shift, not a dispatch on the condition.
 #[derive(Clone, Copy, Debug)]
 struct Truth(u16);
 
@@ -423,7 +423,7 @@ impl Truth {
     /// [`Cond::holds`] of the flags in `nzcv` (which reads only their four bits).
     #[inline(always)]
     fn holds(self, nzcv: u64) -> bool {
-        self.0 >> (nzcv & 0xf) & 1 != 0
+        (self.0 >> (nzcv & 0xf)) & 1 != 0
     }
 }
 

@@ -615,17 +615,18 @@ impl Checker {
         let stored = m.watched_stores();
         let from = stored.partition_point(|w| w.at <= read.satisfied_at);
         // The first of `c`'s writes to the address from `from` on: by the index of the writes
-        // ingested so far, then among any logged since.
-        let ingested = self.watch_index(read.addr).map(|i| {
-            let mine = self.writes_by_core[i].get(&(c as ThreadId)).map_or(&[][..], Vec::as_slice);
-            mine.get(mine.partition_point(|&j| j < from)).map(|&j| &stored[j])
-        });
-        let next = match ingested {
-            Some(Some(w)) => w,
-            Some(None) => stored[from.max(self.store_cursor)..]
-                .iter()
-                .find(|w| w.addr == read.addr && w.write.tid as usize == c)?,
-            None => stored[from..].iter().find(|w| w.addr == read.addr && w.write.tid as usize == c)?,
+        // ingested so far, else among those logged since (all of them for an address the index
+        // does not cover).
+        let (indexed, scan_from) = match self.watch_index(read.addr) {
+            Some(i) => {
+                let mine = self.writes_by_core[i].get(&(c as ThreadId)).map_or(&[][..], Vec::as_slice);
+                (mine.get(mine.partition_point(|&j| j < from)).map(|&j| &stored[j]), from.max(self.store_cursor))
+            }
+            None => (None, from),
+        };
+        let next = match indexed {
+            Some(w) => w,
+            None => stored[scan_from..].iter().find(|w| w.addr == read.addr && w.write.tid as usize == c)?,
         };
         let retired_stores = &m.observed(c).retired_stores;
         let retired = retired_stores.get(retired_stores.partition_point(|r| r.write.iid < next.write.iid))?;
