@@ -533,6 +533,63 @@ struct TimedPlatform<'a, const RECORDING: bool = false> {
     undo: Option<&'a mut Vec<(Addr, Option<memory_model::memory::Cell>)>>,
     /// The private pages the in-order core's accesses translated in this step.
     private_pages: PrivatePages,
+    /// A speculative run's private cells, when it holds them ([`HeldCells`]).
+    held: HeldCells,
+}
+
+/// The cells of its private data a speculative run of the in-order core has read or written,
+/// held here for the run instead of in storage. Nothing else reads or writes them before the
+/// run ends: no other core runs meanwhile, private data is neither code nor a descriptor nor
+/// watched, and a run that records the coherence order does not hold them. So the oslat loop's
+/// histogram updates cost an array access rather than a search of storage. The run's end writes
+/// the written ones back ([`TimedPlatform::release_cells`]), logging the cells they replace for
+/// undoing, as each store did before (one entry per cell written back rather than per store;
+/// undone in reverse, they restore the same contents).
+struct HeldCells {
+    /// The run holds its cells (a speculative run of a machine that does not record the
+    /// coherence order).
+    on: bool,
+    /// Direct-mapped by word address; `addr` `Addr::MAX`: empty.
+    slots: [HeldCell; HeldCells::SLOTS],
+}
+
+#[derive(Clone, Copy)]
+struct HeldCell {
+    /// The physical address.
+    addr: Addr,
+    cell: memory_model::memory::Cell,
+    /// Written since read from storage.
+    written: bool,
+    /// The virtual address the run reached it by, and for which kinds of access
+    /// ([`DataPort::translate_private`] found it private for loads, for stores): another access
+    /// of that kind to `va` is translated to `addr` again without a look-up, since nothing the
+    /// run does changes a translation or a line's ownership.
+    va: Addr,
+    loads: bool,
+    stores: bool,
+}
+
+impl HeldCells {
+    /// The oslat loop touches five or six words per iteration: its counters and one bucket.
+    const SLOTS: usize = 16;
+    const EMPTY: HeldCell = HeldCell {
+        addr: Addr::MAX,
+        cell: memory_model::memory::Cell { value: 0, writer: WriteId::INIT },
+        written: false,
+        va: Addr::MAX,
+        loads: false,
+        stores: false,
+    };
+
+    fn new(on: bool) -> HeldCells {
+        HeldCells { on, slots: [HeldCells::EMPTY; HeldCells::SLOTS] }
+    }
+
+    /// The slot of a word, by its physical address or its virtual one: the bits used are within
+    /// a page, where the two agree.
+    fn slot(addr: Addr) -> usize {
+        (addr >> 3) as usize % HeldCells::SLOTS
+    }
 }
 
 /// The pages of private data the in-order core's latest accesses in one step translated through
@@ -623,6 +680,55 @@ impl PrivatePages {
 }
 
 impl<const R: bool> TimedPlatform<'_, R> {
+    /// A speculative run's access to its private data at `addr`, whose line
+    /// [`DataPort::translate_private`] has just found owned: the hit, with nothing to look up.
+    #[inline(always)]
+    fn owned_hit(&self, core: ThreadId, addr: Addr) -> (Cycle, Served) {
+        debug_assert!(self.coherence.owns_line(core, addr), "core {core} ran on with {addr:#x} not owned");
+        let _ = (core, addr);
+        self.coherence.owned_hit()
+    }
+
+    /// The held cell of `addr`, private data of the speculative run's core ([`HeldCells`]): read
+    /// from storage the first time, after writing back the one it replaces.
+    #[inline(always)]
+    fn held(&mut self, addr: Addr) -> &mut HeldCell {
+        let i = HeldCells::slot(addr);
+        if self.held.slots[i].addr != addr {
+            self.hold(i, addr);
+        }
+        &mut self.held.slots[i]
+    }
+
+    /// Puts `addr`'s cell in slot `i` of the held cells. (Out of line: once per cell and run.)
+    #[inline(never)]
+    fn hold(&mut self, i: usize, addr: Addr) {
+        let was = std::mem::replace(
+            &mut self.held.slots[i],
+            HeldCell { addr, cell: self.mem.read(addr), ..HeldCells::EMPTY },
+        );
+        if was.written {
+            self.write_back(was);
+        }
+    }
+
+    /// Writes a held cell back to storage, logging the cell it replaces for undoing.
+    fn write_back(&mut self, held: HeldCell) {
+        let was = self.mem.replace(held.addr, held.cell.value, held.cell.writer);
+        self.undo.as_deref_mut().expect("a speculative run logs what it writes").push((held.addr, was));
+    }
+
+    /// Writes the held cells back to storage: the speculative run has ended. (Its stores reach
+    /// storage in no particular order: no two held cells are the same location.)
+    fn release_cells(&mut self) {
+        for i in 0..HeldCells::SLOTS {
+            let held = std::mem::replace(&mut self.held.slots[i], HeldCells::EMPTY);
+            if held.written {
+                self.write_back(held);
+            }
+        }
+    }
+
     /// A speculative run's access to its private data, whose line [`DataPort::translate_private`]
     /// has just found owned (or it would not have run): the hit, with nothing to look up.
     #[inline(always)]
@@ -654,6 +760,13 @@ impl<const R: bool> TimedPlatform<'_, R> {
 impl<const R: bool> DataPort for TimedPlatform<'_, R> {
     const ONLY_PRIVATE: bool = R;
     fn load(&mut self, core: ThreadId, addr: Addr, at: Cycle, own: bool) -> (memory_model::memory::Cell, Cycle) {
+        if R && own && self.held.on {
+            let cell = self.held(addr).cell;
+            let (latency, by) = self.owned_hit(core, addr);
+            self.counters.loads += 1;
+            self.counters.count_served(by);
+            return (cell, latency);
+        }
         if !own {
             self.private.check(core, addr, at, Touched::Data);
         }
@@ -673,6 +786,18 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
         own: bool,
         watched: bool,
     ) -> Cycle {
+        if R && own && self.held.on {
+            let held = self.held(addr);
+            held.cell = memory_model::memory::Cell { value, writer: write };
+            held.written = true;
+            self.events.written(core, addr, at);
+            let (latency, by) = self.owned_hit(core, addr);
+            self.counters.stores += 1;
+            self.counters.count_served(by);
+            // (No descriptor is private data in a run that speculates, and none is watched.)
+            debug_assert!(!self.mmu.private_descriptors && !watched);
+            return latency;
+        }
         if !own {
             self.private.check(core, addr, at, Touched::Data);
         }
@@ -697,6 +822,48 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
     }
     #[inline(always)]
     fn translate_private(
+        &mut self,
+        core: ThreadId,
+        va: Addr,
+        kind: AccessKind,
+        ctx: Option<Translating>,
+        at: Cycle,
+    ) -> Option<Addr> {
+        let write = kind == AccessKind::Write;
+        if R && self.held.on {
+            let held = &self.held.slots[HeldCells::slot(va)];
+            if held.va == va && if write { held.stores } else { held.loads } {
+                let pa = held.addr;
+                debug_assert!(
+                    self.private_pages.hit(va, write).is_none_or(|p| p == pa) && self.coherence.owns_line(core, pa),
+                    "core {core}'s held cell of {va:#x} is no longer its translation"
+                );
+                let pages = &mut self.private_pages;
+                pages.pending_hits += 1;
+                pages.pending_tlb_hits += u64::from(ctx.is_some());
+                pages.pending_lead = pages.pending_lead.max(at);
+                return Some(pa);
+            }
+            let pa = self.translate_private_uncached(core, va, kind, ctx, at)?;
+            let held = self.held(pa);
+            if held.va != va {
+                (held.va, held.loads, held.stores) = (va, false, false);
+            }
+            if write {
+                held.stores = true;
+            } else {
+                held.loads = true;
+            }
+            return Some(pa);
+        }
+        self.translate_private_uncached(core, va, kind, ctx, at)
+    }
+}
+
+impl<const R: bool> TimedPlatform<'_, R> {
+    /// [`DataPort::translate_private`] but for a speculative run's held cells.
+    #[inline(always)]
+    fn translate_private_uncached(
         &mut self,
         core: ThreadId,
         va: Addr,
@@ -1917,6 +2084,7 @@ impl Machine {
         let (env, core, mut platform) = self.timed_parts_as::<true>(c);
         let stop = core.run_in_order(&env, now, horizon, &mut platform, &mut decoded);
         platform.settle_hits(c as ThreadId);
+        platform.release_cells();
         self.decoded[c] = Some(decoded);
         let frontier = match stop {
             InOrderStop::At(t) => t.max(resume),
@@ -2005,6 +2173,7 @@ impl Machine {
         };
         let State { cores, iside, gic, mem, .. } = &mut self.state;
         self.deliveries.clear();
+        let hold = RECORDING && !mem.records_coherence();
         let platform = TimedPlatform {
             code: &self.code,
             iside,
@@ -2023,6 +2192,7 @@ impl Machine {
             events: &mut self.events,
             undo: if RECORDING { self.speculation[c].as_mut().map(|s| &mut s.undo) } else { None },
             private_pages: PrivatePages::default(),
+            held: HeldCells::new(hold),
         };
         (env, &mut cores[c], platform)
     }

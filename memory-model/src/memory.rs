@@ -88,6 +88,11 @@ impl FlatMemory {
         self.record_coherence = on;
     }
 
+    /// Whether every write is also logged for the execution graph's coherence order.
+    pub fn records_coherence(&self) -> bool {
+        self.record_coherence
+    }
+
     /// Where `addr` is in the cells, or would be inserted. A large memory's hint that holds
     /// is inlined into the callers; everything else is [`FlatMemory::search`].
     #[inline]
