@@ -654,6 +654,15 @@ impl PrivatePages {
         None
     }
 
+    /// A speculative run's hit at cycle `at`, through the TLB if `tlb`, counted at the run's end
+    /// ([`TimedPlatform::settle_hits`]).
+    #[inline(always)]
+    fn count_pending(&mut self, tlb: bool, at: Cycle) {
+        self.pending_hits += 1;
+        self.pending_tlb_hits += u64::from(tlb);
+        self.pending_lead = self.pending_lead.max(at);
+    }
+
     /// What the pages of `core` rest on now.
     fn basis(mmu: &Mmu, core: ThreadId) -> (u64, u64) {
         (mmu.generation, mmu.tlbs.get(core as usize).map_or(0, |t| t.changes()))
@@ -838,10 +847,7 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
                     self.private_pages.hit(va, write).is_none_or(|p| p == pa) && self.coherence.owns_line(core, pa),
                     "core {core}'s held cell of {va:#x} is no longer its translation"
                 );
-                let pages = &mut self.private_pages;
-                pages.pending_hits += 1;
-                pages.pending_tlb_hits += u64::from(ctx.is_some());
-                pages.pending_lead = pages.pending_lead.max(at);
+                self.private_pages.count_pending(ctx.is_some(), at);
                 return Some(pa);
             }
             let pa = self.translate_private_uncached(core, va, kind, ctx, at)?;
@@ -861,7 +867,7 @@ impl<const R: bool> DataPort for TimedPlatform<'_, R> {
 }
 
 impl<const R: bool> TimedPlatform<'_, R> {
-    /// [`DataPort::translate_private`] but for a speculative run's held cells.
+    /// [`DataPort::translate_private`], short of a speculative run's held cells.
     #[inline(always)]
     fn translate_private_uncached(
         &mut self,
@@ -885,10 +891,7 @@ impl<const R: bool> TimedPlatform<'_, R> {
                 "core {core}'s private page of {va:#x} is no longer its translation"
             );
             if R {
-                let pages = &mut self.private_pages;
-                pages.pending_hits += 1;
-                pages.pending_tlb_hits += u64::from(ctx.is_some());
-                pages.pending_lead = pages.pending_lead.max(at);
+                self.private_pages.count_pending(ctx.is_some(), at);
             } else {
                 if ctx.is_some() {
                     self.mmu.tlbs[core as usize].count_hit();
