@@ -533,8 +533,9 @@ struct TimedPlatform<'a, const RECORDING: bool = false> {
     undo: Option<&'a mut Vec<(Addr, Option<memory_model::memory::Cell>)>>,
     /// The private pages the in-order core's accesses translated in this step.
     private_pages: PrivatePages,
-    /// A speculative run's private cells, when it holds them ([`HeldCells`]).
-    held: HeldCells,
+    /// A speculative run's private cells, when it holds them ([`HeldCells`]; lent by the
+    /// machine, so that a platform is cheap to make).
+    held: &'a mut HeldCells,
 }
 
 /// The cells of its private data a speculative run of the in-order core has read or written,
@@ -581,8 +582,9 @@ impl HeldCells {
         stores: false,
     };
 
-    fn new(on: bool) -> HeldCells {
-        HeldCells { on, slots: [HeldCells::EMPTY; HeldCells::SLOTS] }
+    /// Empty, and off.
+    fn new() -> HeldCells {
+        HeldCells { on: false, slots: [HeldCells::EMPTY; HeldCells::SLOTS] }
     }
 
     /// The slot of a word, by its physical address or its virtual one: the bits used are within
@@ -1549,6 +1551,8 @@ pub struct Machine {
     rolled_back: u64,
     /// A settled run's undo log, kept for the next run's.
     spare_undo: Vec<(Addr, Option<memory_model::memory::Cell>)>,
+    /// The held cells of speculative runs, lent to each in turn (empty between them).
+    held_cells: HeldCells,
 }
 
 /// How far past the clock a speculative run of the in-order core may go ([`Machine::speculate`]),
@@ -1631,6 +1635,7 @@ impl Machine {
             speculated: 0,
             rolled_back: 0,
             spare_undo: vec![],
+            held_cells: HeldCells::new(),
             private: PrivateData::default(),
             events: Events::new(cfg.cache.line_bytes),
             lookahead,
@@ -2176,7 +2181,9 @@ impl Machine {
         };
         let State { cores, iside, gic, mem, .. } = &mut self.state;
         self.deliveries.clear();
-        let hold = RECORDING && !mem.records_coherence();
+        let held = &mut self.held_cells;
+        held.on = RECORDING && !mem.records_coherence();
+        debug_assert!(held.slots.iter().all(|h| h.addr == Addr::MAX), "a speculative run left cells held");
         let platform = TimedPlatform {
             code: &self.code,
             iside,
@@ -2195,7 +2202,7 @@ impl Machine {
             events: &mut self.events,
             undo: if RECORDING { self.speculation[c].as_mut().map(|s| &mut s.undo) } else { None },
             private_pages: PrivatePages::default(),
-            held: HeldCells::new(hold),
+            held,
         };
         (env, &mut cores[c], platform)
     }
