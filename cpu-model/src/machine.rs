@@ -2153,6 +2153,9 @@ impl Machine {
     }
 
     /// Core `c` of a timed run, what it needs to know of the run, and the machine around it.
+    /// (Inlined, as [`Machine::timed_parts_as`] is, so that the parts are built where they are
+    /// used rather than copied out: a core step makes them every time.)
+    #[inline(always)]
     fn timed_parts(&mut self, c: usize) -> (Env<'_>, &mut Core, TimedPlatform<'_>) {
         self.timed_parts_as::<false>(c)
     }
@@ -2160,6 +2163,7 @@ impl Machine {
     /// [`Machine::timed_parts`]; `RECORDING`, for a speculative run of core `c`, whose stores are
     /// logged to undo ([`Machine::speculate`]). Each is an instance of its own, so that recording
     /// costs the in-order core's other calls nothing.
+    #[inline(always)]
     fn timed_parts_as<const RECORDING: bool>(
         &mut self,
         c: usize,
