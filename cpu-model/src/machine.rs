@@ -529,7 +529,8 @@ struct TimedPlatform<'a, const RECORDING: bool = false> {
     private: &'a mut PrivateData,
     events: &'a mut Events,
     /// Recording a speculative run of the in-order core ([`Machine::speculate`]): only what can
-    /// be undone happens, and each store logs the cell it replaces here.
+    /// be undone happens, and each store logs the cell it replaces here (with [`HeldCells`], each
+    /// word written, once, when written back).
     undo: Option<&'a mut Vec<(Addr, Option<memory_model::memory::Cell>)>>,
     /// The private pages the in-order core's accesses translated in this step.
     private_pages: PrivatePages,
@@ -692,7 +693,8 @@ impl PrivatePages {
 
 impl<const R: bool> TimedPlatform<'_, R> {
     /// A speculative run's access to its private data at `addr`, whose line
-    /// [`DataPort::translate_private`] has just found owned: the hit, with nothing to look up.
+    /// [`DataPort::translate_private`] has just found owned: the hit, with nothing to look up
+    /// (debug builds check the ownership).
     #[inline(always)]
     fn owned_hit(&self, core: ThreadId, addr: Addr) -> (Cycle, Served) {
         debug_assert!(self.coherence.owns_line(core, addr), "core {core} ran on with {addr:#x} not owned");
@@ -740,14 +742,11 @@ impl<const R: bool> TimedPlatform<'_, R> {
         }
     }
 
-    /// A speculative run's access to its private data, whose line [`DataPort::translate_private`]
-    /// has just found owned (or it would not have run): the hit, with nothing to look up.
+    /// [`TimedPlatform::owned_hit`] for an access to the core's private data (`own`) in a
+    /// speculative run that holds no cells; `None` for any other access.
     #[inline(always)]
     fn coherence_hit(&self, core: ThreadId, addr: Addr, own: bool) -> Option<(Cycle, Served)> {
-        (R && own).then(|| {
-            debug_assert!(self.coherence.owns_line(core, addr), "core {core} ran on with {addr:#x} not owned");
-            self.coherence.owned_hit()
-        })
+        (R && own).then(|| self.owned_hit(core, addr))
     }
 
     /// Timing noise of one access (the machine's `jitter`, and `store_jitter` for a store).

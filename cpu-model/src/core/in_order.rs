@@ -43,8 +43,8 @@
 //! see `Machine::keep_private`).
 //!
 //! **And speculatively past that.** The machine may then call again with a later bound, as if
-//! nothing would reach the core, recording what the call changes (its stores' old cells, and
-//! the core's state before it, `Core::in_order_checkpoint`); if an interrupt or a broadcast
+//! nothing would reach the core, recording what the call changes (the old cells of the words
+//! its stores wrote, and the core's state before it, `Core::in_order_checkpoint`); if an interrupt or a broadcast
 //! TLBI is then scheduled to reach the core before the run's end, the run is rolled back
 //! (`Core::roll_back_in_order`) and the core resumes where it would have stopped. See
 //! `Machine::speculate`.
