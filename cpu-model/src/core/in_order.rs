@@ -275,138 +275,172 @@ struct Decoded {
 }
 
 /// What the in-order core does with an instruction. Register numbers are [`RegFile`] slots.
+///
+/// A register operation (`rd` receives [`Op::register_value`] of the operands `alu_cycles`
+/// after issue) has a variant per operation, not one variant holding the operation: so that
+/// the loop dispatches once per instruction, not twice. The operations user loops are made of
+/// have a variant each; `mask` is the destination width's ([`Width::mask`]), `shift_mask` its
+/// bits less one (a shift by `b` shifts by `b` modulo the width).
 #[derive(Clone, Copy, Debug)]
 enum Op {
     /// An instruction only the pipeline runs (see the [module](self) docs): it is handed back
     /// once fetch has translated its page.
     Pipeline,
-    /// A register operation: `rd` receives `f` of the operands `alu_cycles` after issue.
-    Reg { rd: u8, f: RegFn },
-    /// `NOP`.
-    Nop,
-    /// `B`, `BL`.
-    Jump { target: Addr, link: bool },
-    /// `B.cond`, `CBZ`, `CBNZ`: predicted taken if `target` is not after the branch.
-    Branch { test: Test, target: Addr, backward: bool },
-    /// `BR`, `BLR`, `RET`: to the first operand.
-    Indirect { link: bool },
-    /// `ISB`.
-    Isb,
-    /// `DMB`, `DSB`.
-    Barrier,
-    /// `MRS` of a register the in-order core reads (the counter, or a core-local one).
-    Mrs { rd: u8, mask: u64, reg: SysReg },
-    /// `LDR`, `LDAR`: `rd` receives the value masked by `mask`.
-    Load { rd: u8, mask: u64, index: Index },
-    /// `STR`, `STLR`: of the third operand.
-    Store { index: Index },
-}
-
-/// A register operation's result from its operands (`a`, `b`: the first two). The operations
-/// user loops are made of have a variant each, so that the loop dispatches on one value; `mask`
-/// is the destination width's ([`Width::mask`]), `shift_mask` its bits less one (a shift by
-/// `b` shifts by `b` modulo the width).
-#[derive(Clone, Copy, Debug)]
-enum RegFn {
     /// `MOV`, `ADR`: `a`, masked to the destination's width.
     Move {
+        rd: u8,
         mask: u64,
     },
     Add {
+        rd: u8,
         mask: u64,
     },
     Sub {
+        rd: u8,
         mask: u64,
     },
     Mul {
+        rd: u8,
         mask: u64,
     },
     And {
+        rd: u8,
         mask: u64,
     },
     Orr {
+        rd: u8,
         mask: u64,
     },
     Eor {
+        rd: u8,
         mask: u64,
     },
     Lsl {
+        rd: u8,
         mask: u64,
         shift_mask: u64,
     },
     Lsr {
+        rd: u8,
         mask: u64,
         shift_mask: u64,
     },
     /// Any other ALU operation: `a op b` at the destination's width.
     Alu {
+        rd: u8,
         op: AluOp,
         width: Width,
     },
     /// An ALU operation whose second operand is a register shifted by `shift` (`LSL`, `LSR`,
     /// `ASR`) by `amount`.
     AluShifted {
+        rd: u8,
         op: AluOp,
         width: Width,
         shift: AluOp,
         amount: u8,
     },
-    /// `CMP`: the flags of `a - b`.
+    /// `CMP`: the flags of `a - b`, into the flags' slot `rd`.
     Cmp {
+        rd: u8,
         width: Width,
     },
     /// `CMP` with a shifted register.
     CmpShifted {
+        rd: u8,
         width: Width,
         shift: AluOp,
         amount: u8,
     },
     /// `CSET`: 1 if `cond` holds of the flags in `a`.
     Cset {
+        rd: u8,
         cond: Truth,
+    },
+    /// `NOP`.
+    Nop,
+    /// `B`, `BL`.
+    Jump {
+        target: Addr,
+        link: bool,
+    },
+    /// `B.cond`, `CBZ`, `CBNZ`: predicted taken if `target` is not after the branch.
+    Branch {
+        test: Test,
+        target: Addr,
+        backward: bool,
+    },
+    /// `BR`, `BLR`, `RET`: to the first operand.
+    Indirect {
+        link: bool,
+    },
+    /// `ISB`.
+    Isb,
+    /// `DMB`, `DSB`.
+    Barrier,
+    /// `MRS` of a register the in-order core reads (the counter, or a core-local one).
+    Mrs {
+        rd: u8,
+        mask: u64,
+        reg: SysReg,
+    },
+    /// `LDR`, `LDAR`: `rd` receives the value masked by `mask`.
+    Load {
+        rd: u8,
+        mask: u64,
+        index: Index,
+    },
+    /// `STR`, `STLR`: of the third operand.
+    Store {
+        index: Index,
     },
 }
 
-impl RegFn {
-    /// `a op b` at `width`, what [`AluOp::apply`] computes masked to the width.
-    fn alu(op: AluOp, width: Width) -> RegFn {
+impl Op {
+    /// The register operation `a op b` at `width` into `rd`, what [`AluOp::apply`] computes
+    /// masked to the width.
+    fn alu(rd: u8, op: AluOp, width: Width) -> Op {
         let (mask, shift_mask) = (width.mask(u64::MAX), width.bits() - 1);
         match op {
-            AluOp::Add => RegFn::Add { mask },
-            AluOp::Sub => RegFn::Sub { mask },
-            AluOp::Mul => RegFn::Mul { mask },
-            AluOp::And => RegFn::And { mask },
-            AluOp::Orr => RegFn::Orr { mask },
-            AluOp::Eor => RegFn::Eor { mask },
-            AluOp::Lsl => RegFn::Lsl { mask, shift_mask },
-            AluOp::Lsr => RegFn::Lsr { mask, shift_mask },
-            _ => RegFn::Alu { op, width },
+            AluOp::Add => Op::Add { rd, mask },
+            AluOp::Sub => Op::Sub { rd, mask },
+            AluOp::Mul => Op::Mul { rd, mask },
+            AluOp::And => Op::And { rd, mask },
+            AluOp::Orr => Op::Orr { rd, mask },
+            AluOp::Eor => Op::Eor { rd, mask },
+            AluOp::Lsl => Op::Lsl { rd, mask, shift_mask },
+            AluOp::Lsr => Op::Lsr { rd, mask, shift_mask },
+            _ => Op::Alu { rd, op, width },
         }
     }
 
-    // Inlined into the loop of both instances of `run_in_order` (the machine's recording one too).
+    /// A register operation's result from its operands (`a`, `b`: the first two); `None` for
+    /// anything else.
+    // Inlined into each register operation's arm of the loop, where the variant is known, so
+    // that only its own line remains.
     #[inline(always)]
-    fn apply(self, a: u64, b: u64) -> u64 {
-        match self {
-            RegFn::Move { mask } => a & mask,
-            RegFn::Add { mask } => a.wrapping_add(b) & mask,
-            RegFn::Sub { mask } => a.wrapping_sub(b) & mask,
-            RegFn::Mul { mask } => a.wrapping_mul(b) & mask,
-            RegFn::And { mask } => a & b & mask,
-            RegFn::Orr { mask } => (a | b) & mask,
-            RegFn::Eor { mask } => (a ^ b) & mask,
-            RegFn::Lsl { mask, shift_mask } => ((a & mask) << (b & shift_mask)) & mask,
-            RegFn::Lsr { mask, shift_mask } => (a & mask) >> (b & shift_mask),
-            RegFn::Alu { op, width } => width.mask(op.apply(width, a, b)),
-            RegFn::AluShifted { op, width, shift, amount } => {
+    fn register_value(self, a: u64, b: u64) -> Option<u64> {
+        Some(match self {
+            Op::Move { mask, .. } => a & mask,
+            Op::Add { mask, .. } => a.wrapping_add(b) & mask,
+            Op::Sub { mask, .. } => a.wrapping_sub(b) & mask,
+            Op::Mul { mask, .. } => a.wrapping_mul(b) & mask,
+            Op::And { mask, .. } => a & b & mask,
+            Op::Orr { mask, .. } => (a | b) & mask,
+            Op::Eor { mask, .. } => (a ^ b) & mask,
+            Op::Lsl { mask, shift_mask, .. } => ((a & mask) << (b & shift_mask)) & mask,
+            Op::Lsr { mask, shift_mask, .. } => (a & mask) >> (b & shift_mask),
+            Op::Alu { op, width, .. } => width.mask(op.apply(width, a, b)),
+            Op::AluShifted { op, width, shift, amount, .. } => {
                 width.mask(op.apply(width, a, width.mask(shift.apply(width, b, amount as u64))))
             }
-            RegFn::Cmp { width } => compare_flags(width, a, b),
-            RegFn::CmpShifted { width, shift, amount } => {
+            Op::Cmp { width, .. } => compare_flags(width, a, b),
+            Op::CmpShifted { width, shift, amount, .. } => {
                 compare_flags(width, a, width.mask(shift.apply(width, b, amount as u64)))
             }
-            RegFn::Cset { cond } => cond.holds(a) as u64,
-        }
+            Op::Cset { cond, .. } => cond.holds(a) as u64,
+            _ => return None,
+        })
     }
 }
 
@@ -477,11 +511,11 @@ fn lower(inst: Inst, pc: Addr) -> (Op, [SourceRead; 3]) {
             if let Src2::Imm(v) = src {
                 srcs[0] = SourceRead::constant(v);
             }
-            Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Move { mask: rd.width.mask(u64::MAX) } }
+            Op::Move { rd: dest_slot(rd.reg), mask: rd.width.mask(u64::MAX) }
         }
         Inst::Adr { rd, target } => {
             srcs[0] = SourceRead::constant(target);
-            Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Move { mask: rd.width.mask(u64::MAX) } }
+            Op::Move { rd: dest_slot(rd.reg), mask: rd.width.mask(u64::MAX) }
         }
         // A flag-setting one has two destinations, which the pipeline keeps (a user loop of
         // this project's has none).
@@ -489,32 +523,30 @@ fn lower(inst: Inst, pc: Addr) -> (Op, [SourceRead; 3]) {
         // (An extended operand is the pipeline's: no user loop of ours has one.)
         Inst::Alu { src: Src2::Extended(..), .. } | Inst::Cmp { src: Src2::Extended(..), .. } => Op::Pipeline,
         Inst::Alu { op, rd, src, .. } => {
-            let width = rd.width;
-            let f = match src {
+            let (width, rd) = (rd.width, dest_slot(rd.reg));
+            match src {
                 Src2::Imm(v) => {
                     srcs[1] = SourceRead::constant(width.mask(v));
-                    RegFn::alu(op, width)
+                    Op::alu(rd, op, width)
                 }
-                Src2::Reg(_) => RegFn::alu(op, width),
-                Src2::Shifted(_, shift, amount) => RegFn::AluShifted { op, width, shift, amount },
+                Src2::Reg(_) => Op::alu(rd, op, width),
+                Src2::Shifted(_, shift, amount) => Op::AluShifted { rd, op, width, shift, amount },
                 Src2::Extended(..) => unreachable!("handed to the pipeline above"),
-            };
-            Op::Reg { rd: dest_slot(rd.reg), f }
+            }
         }
         Inst::Cmp { rn, src } => {
-            let width = rn.width;
-            let f = match src {
+            let (width, rd) = (rn.width, Reg::FLAGS.0);
+            match src {
                 Src2::Imm(v) => {
                     srcs[1] = SourceRead::constant(v);
-                    RegFn::Cmp { width }
+                    Op::Cmp { rd, width }
                 }
-                Src2::Reg(_) => RegFn::Cmp { width },
-                Src2::Shifted(_, shift, amount) => RegFn::CmpShifted { width, shift, amount },
+                Src2::Reg(_) => Op::Cmp { rd, width },
+                Src2::Shifted(_, shift, amount) => Op::CmpShifted { rd, width, shift, amount },
                 Src2::Extended(..) => unreachable!("handed to the pipeline above"),
-            };
-            Op::Reg { rd: Reg::FLAGS.0, f }
+            }
         }
-        Inst::Cset { rd, cond } => Op::Reg { rd: dest_slot(rd.reg), f: RegFn::Cset { cond: Truth::of(cond) } },
+        Inst::Cset { rd, cond } => Op::Cset { rd: dest_slot(rd.reg), cond: Truth::of(cond) },
         Inst::Nop => Op::Nop,
         Inst::B { target } => Op::Jump { target, link: false },
         Inst::Bl { target } => Op::Jump { target, link: true },
@@ -852,15 +884,14 @@ impl Core {
                 let (b, b_at) = regs.read(d.srcs[1]);
                 let clocks = hot.clocks;
                 // In program order, not before the instruction before; by dataflow, once in the
-                // window (the instruction `rob_entries` earlier has retired).
-                let (in_order_after, window_free) = match &dataflow {
-                    Some(d) => (0, d.retired[hot.iid.wrapping_sub(span) as usize % WINDOW_RING]),
-                    None => (clocks.issued, 0),
+                // window (the instruction `rob_entries` earlier has retired). Either way not
+                // before a stalled commit ends.
+                let (not_before, window_free) = match &dataflow {
+                    Some(d) => (hot.commit_stall_until, d.retired[hot.iid.wrapping_sub(span) as usize % WINDOW_RING]),
+                    None => (clocks.issued.max(hot.commit_stall_until), 0),
                 };
-                let ready_to_issue = (fetched_at.max(window_free) + cfg.frontend_cycles)
-                    .max(in_order_after)
-                    .max(a_at.max(b_at))
-                    .max(hot.commit_stall_until);
+                let ready_to_issue =
+                    (fetched_at.max(window_free) + cfg.frontend_cycles).max(not_before).max(a_at.max(b_at));
                 // The cycle an instruction takes effect at, for the horizon: its issue, or a
                 // later one's issue before it in program order (effects stay in program order;
                 // the same as the issue when it is in order).
@@ -870,17 +901,38 @@ impl Core {
                 // Per instruction: when it issues, where fetch goes next and when, and when it has
                 // completed. Each waits for what it must (barriers and system-register reads for
                 // what came before them), and stops the call if that is past the horizon.
-                let (issue, next_pc, next_fetch, completed) = match d.op {
-                    Op::Pipeline => break 'run Exit::HandBackAt(after_previous),
-                    Op::Reg { rd, f } => {
+                // A register operation: issues when ready, its result `alu_cycles` later.
+                macro_rules! register_op {
+                    ($rd:expr) => {{
                         let issue = ready_to_issue;
                         if effective(issue) >= local_end {
                             break 'run Exit::At(effective(issue));
                         }
                         let ready = issue + cfg.alu_cycles;
-                        regs.set(rd, f.apply(a, b), ready);
+                        let value = d.op.register_value(a, b);
+                        debug_assert!(value.is_some());
+                        regs.set($rd, value.unwrap_or_default(), ready);
                         (issue, sequential, fetched_at, ready)
-                    }
+                    }};
+                }
+                let (issue, next_pc, next_fetch, completed) = match d.op {
+                    Op::Pipeline => break 'run Exit::HandBackAt(after_previous),
+                    // One arm per register operation (see [`Op`]), where `register_value` is
+                    // that operation's line alone.
+                    Op::Move { rd, .. } => register_op!(rd),
+                    Op::Add { rd, .. } => register_op!(rd),
+                    Op::Sub { rd, .. } => register_op!(rd),
+                    Op::Mul { rd, .. } => register_op!(rd),
+                    Op::And { rd, .. } => register_op!(rd),
+                    Op::Orr { rd, .. } => register_op!(rd),
+                    Op::Eor { rd, .. } => register_op!(rd),
+                    Op::Lsl { rd, .. } => register_op!(rd),
+                    Op::Lsr { rd, .. } => register_op!(rd),
+                    Op::Alu { rd, .. } => register_op!(rd),
+                    Op::AluShifted { rd, .. } => register_op!(rd),
+                    Op::Cmp { rd, .. } => register_op!(rd),
+                    Op::CmpShifted { rd, .. } => register_op!(rd),
+                    Op::Cset { rd, .. } => register_op!(rd),
                     Op::Nop => {
                         let issue = ready_to_issue;
                         if effective(issue) >= local_end {
@@ -1153,7 +1205,7 @@ mod tests {
             use AluOp::*;
             let op = [Add, Sub, Mul, And, Orr, Eor, Lsl, Lsr, Asr, Bic, Orn, Movk(16)][k];
             let width = if wide { Width::X } else { Width::W };
-            prop_assert_eq!(RegFn::alu(op, width).apply(a, b), width.mask(op.apply(width, a, b)));
+            prop_assert_eq!(Op::alu(0, op, width).register_value(a, b), Some(width.mask(op.apply(width, a, b))));
         }
     }
 }
