@@ -832,6 +832,8 @@ impl Core {
         // call, and put back at its end).
         let mut dataflow = if cfg.user_code == UserCode::Dataflow { self.dataflow.take() } else { None };
         let span = window_span(cfg.rob_entries);
+        // (Every instruction reads these: in locals, not through `cfg`.)
+        let (frontend_cycles, alu_cycles) = (cfg.frontend_cycles, cfg.alu_cycles);
         // An access to shared data issues before `memory_end`; anything else before `local_end`
         // (see [`Horizon`]: the cycle being handled counts if it is the core's own).
         let within = |bound: Cycle| if horizon.now_is_mine { bound.max(now.saturating_add(1)) } else { bound };
@@ -891,7 +893,7 @@ impl Core {
                     None => (clocks.issued.max(hot.commit_stall_until), 0),
                 };
                 let ready_to_issue =
-                    (fetched_at.max(window_free) + cfg.frontend_cycles).max(not_before).max(a_at.max(b_at));
+                    (fetched_at.max(window_free) + frontend_cycles).max(not_before).max(a_at.max(b_at));
                 // The cycle an instruction takes effect at, for the horizon: its issue, or a
                 // later one's issue before it in program order (effects stay in program order;
                 // the same as the issue when it is in order).
@@ -908,7 +910,7 @@ impl Core {
                         if effective(issue) >= local_end {
                             break 'run Exit::At(effective(issue));
                         }
-                        let ready = issue + cfg.alu_cycles;
+                        let ready = issue + alu_cycles;
                         let value = d.op.register_value(a, b);
                         debug_assert!(value.is_some());
                         regs.set($rd, value.unwrap_or_default(), ready);
@@ -946,7 +948,7 @@ impl Core {
                             break 'run Exit::At(effective(issue));
                         }
                         if link {
-                            regs.set(Reg::LR.0, sequential, issue + cfg.alu_cycles);
+                            regs.set(Reg::LR.0, sequential, issue + alu_cycles);
                         }
                         (issue, target, fetched_at + cfg.taken_branch_cycles.max(1), issue)
                     }
@@ -959,7 +961,7 @@ impl Core {
                             Test::Cond(truth) => truth.holds(a),
                             Test::Zero { nonzero } => (a != 0) == nonzero,
                         };
-                        let resolved = issue + cfg.alu_cycles;
+                        let resolved = issue + alu_cycles;
                         let next_fetch = if !env.mode.speculates() {
                             // SC and TSO cores wait for the direction, as the pipeline does.
                             resolved
@@ -979,7 +981,7 @@ impl Core {
                         if effective(issue) >= local_end {
                             break 'run Exit::At(effective(issue));
                         }
-                        let resolved = issue + cfg.alu_cycles;
+                        let resolved = issue + alu_cycles;
                         if link {
                             regs.set(Reg::LR.0, sequential, resolved);
                         }
@@ -1017,7 +1019,7 @@ impl Core {
                         };
                         hot.commit_stall_until = issue + cost;
                         hot.clocks.serial = issue + cost;
-                        let ready = issue + cost + cfg.alu_cycles;
+                        let ready = issue + cost + alu_cycles;
                         regs.set(rd, v & mask, ready);
                         (issue, sequential, fetched_at, ready)
                     }
