@@ -44,10 +44,10 @@
 //!
 //! **And speculatively past that.** The machine may then call again with a later bound, as if
 //! nothing would reach the core, recording what the call changes (the old cells of the words
-//! its stores wrote, and the core's state before it, `Core::in_order_checkpoint`); if an interrupt or a broadcast
-//! TLBI is then scheduled to reach the core before the run's end, the run is rolled back
-//! (`Core::roll_back_in_order`) and the core resumes where it would have stopped. See
-//! `Machine::speculate`.
+//! its stores wrote, and the core's state before it, `Core::in_order_checkpoint`); if an
+//! interrupt or a broadcast TLBI is then scheduled to reach the core before the run's end, the
+//! run is rolled back (`Core::roll_back_in_order`) and the core resumes where it would have
+//! stopped. See `Machine::speculate`.
 //!
 //! **What it hands back.** Anything else (an exception-generating instruction, an atomic, an
 //! exclusive load, a flag-setting ALU instruction (`ADDS`), a conditional select, `WFE`, cache
